@@ -1,0 +1,80 @@
+// BuilderConfig (every build knob) and Builder (Network + config -> Plan bytes).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "kiln/logger.h"
+#include "kiln/network.h"
+#include "kiln/status.h"
+#include "kiln/types.h"
+
+namespace kiln {
+
+/// Precisions the builder may choose for float layers. fp32 is always allowed.
+enum class Precision : uint8_t { kFP32, kTF32, kFP16, kBF16, kINT8 };
+
+/// Range of one input's dims for one optimization profile.
+struct ShapeRange {
+  Dims min, opt, max;
+};
+
+/// One min/opt/max range per dynamic input. Kernels are tuned for `opt`; any shape within
+/// [min, max] runs.
+struct OptimizationProfile {
+  std::map<std::string, ShapeRange> ranges;
+  /// Convenience: sets the range for input `name`.
+  OptimizationProfile& set(const std::string& name, Dims min, Dims opt, Dims max) {
+    ranges[name] = ShapeRange{min, opt, max};
+    return *this;
+  }
+};
+
+struct BuilderConfig {
+  /// Backend to build for: "cpu", "cuda", or "" for the default (cuda when a GPU is present).
+  std::string backend;
+  /// Device ordinal for GPU backends.
+  int device = 0;
+  std::vector<Precision> enabled_precisions{Precision::kFP32};
+  /// Profiles for networks with dynamic inputs (at least one needed then). Fully static networks
+  /// need none.
+  std::vector<OptimizationProfile> profiles;
+  /// Upper bound on scratch memory a kernel may use, in bytes (0: backend default).
+  uint64_t workspace_limit = 0;
+  /// 0: fastest build (heuristics only) ... 5: most tactics timed. Default 3.
+  int optimization_level = 3;
+  /// Path of a persistent timing cache; empty: none.
+  std::string timing_cache_path;
+  /// Largest constant (bytes) the builder folds at build time.
+  uint64_t max_folded_constant_bytes = 64ull << 20;
+  /// Receives build messages; nullptr: default_logger().
+  Logger* logger = nullptr;
+
+  bool precision_enabled(Precision p) const;
+};
+
+/// A serialized engine: the only thing that passes from build time to run time.
+struct Plan {
+  std::vector<uint8_t> bytes;
+  Status save(const std::string& path) const;  ///< atomic: temp file + rename
+  static Expected<Plan> load_file(const std::string& path);
+};
+
+class Builder {
+ public:
+  /// Verifies, optimizes and lowers `network` for `config`'s backend, returning plan bytes. The
+  /// network is not modified.
+  static Expected<Plan> build(const Network& network, const BuilderConfig& config);
+};
+
+/// Names of the backends compiled into this build ("cpu", and "cuda" when built with CUDA).
+std::vector<std::string> available_backends();
+/// "cuda" when that backend is compiled in and a GPU is visible, else "cpu".
+std::string default_backend();
+
+/// Library version "major.minor.patch".
+const char* version();
+
+}  // namespace kiln

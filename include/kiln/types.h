@@ -1,0 +1,88 @@
+// Data types and dimensions shared by every part of the engine API.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <initializer_list>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace kiln {
+
+/// Element types a tensor can hold. Values are stored in plans: never reorder, only append.
+enum class DataType : uint8_t {
+  kFloat32 = 0,
+  kFloat16 = 1,
+  kBFloat16 = 2,
+  kInt32 = 3,
+  kInt64 = 4,
+  kInt8 = 5,
+  kUInt8 = 6,
+  kBool = 7,
+};
+inline constexpr int kNumDataTypes = 8;
+
+/// Bytes per element.
+size_t dtype_size(DataType t);
+/// Short name used by the text IR and in messages: f32 f16 bf16 i32 i64 i8 u8 bool.
+std::string_view dtype_name(DataType t);
+std::optional<DataType> parse_dtype(std::string_view name);
+bool is_floating(DataType t);
+bool is_integer(DataType t);  ///< int32, int64, int8, uint8 (not bool)
+
+/// Maximum tensor rank the engine supports.
+inline constexpr int kMaxRank = 8;
+/// A dimension whose extent is only known at run time.
+inline constexpr int64_t kDynamic = -1;
+
+/// Tensor extents. A value of -1 (kDynamic) marks a dimension known only at run time.
+class Dims {
+ public:
+  Dims() = default;
+  Dims(std::initializer_list<int64_t> dims);
+  explicit Dims(std::span<const int64_t> dims);
+
+  int rank() const { return rank_; }
+  int64_t operator[](int i) const { return d_[static_cast<size_t>(i)]; }
+  int64_t& operator[](int i) { return d_[static_cast<size_t>(i)]; }
+  const int64_t* begin() const { return d_.data(); }
+  const int64_t* end() const { return d_.data() + rank_; }
+  std::vector<int64_t> to_vector() const { return {begin(), end()}; }
+
+  /// Appends a dimension; returns false (and leaves the dims alone) when rank would exceed kMaxRank.
+  bool push_back(int64_t d);
+  /// True when every dimension is >= 0.
+  bool is_static() const;
+  /// Product of the extents (1 for rank 0); -1 if any is dynamic.
+  int64_t volume() const;
+  /// "[2,3,-1]".
+  std::string to_string() const;
+
+  friend bool operator==(const Dims& a, const Dims& b);
+  friend bool operator!=(const Dims& a, const Dims& b) { return !(a == b); }
+
+ private:
+  int rank_ = 0;
+  std::array<int64_t, kMaxRank> d_{};
+};
+
+/// A tensor's element type and dims.
+struct TensorType {
+  DataType dtype = DataType::kFloat32;
+  Dims dims;
+  friend bool operator==(const TensorType& a, const TensorType& b) {
+    return a.dtype == b.dtype && a.dims == b.dims;
+  }
+};
+
+/// Converts between float and the 16-bit float formats (round to nearest even).
+uint16_t float_to_half(float f);
+float half_to_float(uint16_t h);
+uint16_t float_to_bfloat16(float f);
+float bfloat16_to_float(uint16_t b);
+
+}  // namespace kiln

@@ -1,0 +1,216 @@
+// CPU kernels: gather (take along one axis), gather_elements (torch.gather) and scatter
+// (torch.scatter / scatter_reduce with include_self=True). Indices are int32/int64; a negative index
+// wraps once (i + dim); every index is validated before anything is written, and an index out of range
+// is an InvalidArgument error. Element data moves as raw bytes, so every dtype works.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "backends/cpu/cpu_kernels.h"
+#include "backends/cpu/dtype_dispatch.h"
+
+namespace kiln::cpu {
+namespace {
+
+// Reads every index as int64 and wraps negatives; reports the first one outside [-dim, dim).
+Status load_indices(const CpuArgs& a, const TensorView& t, int64_t dim, std::vector<int64_t>& out) {
+  if (t.dtype != DataType::kInt32 && t.dtype != DataType::kInt64)
+    return cpu_error(a, StatusCode::kTypeError, "indices must be int32/int64");
+  auto n = static_cast<size_t>(t.numel());
+  out.resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    int64_t v;
+    if (t.dtype == DataType::kInt32) {
+      v = static_cast<const int32_t*>(t.data)[i];
+    } else {
+      v = static_cast<const int64_t*>(t.data)[i];
+    }
+    int64_t w = v < 0 ? v + dim : v;  // v >= INT64_MIN and dim >= 0: no overflow
+    if (w < 0 || w >= dim) {
+      return cpu_error(a, StatusCode::kInvalidArgument,
+                       "index " + std::to_string(v) + " is out of range for dim of size " + std::to_string(dim) +
+                           " (indices element " + std::to_string(i) + ")");
+    }
+    out[i] = w;
+  }
+  return {};
+}
+
+Status normalized_axis(const CpuArgs& a, int64_t axis, int rank, int& out) {
+  int r = std::max(rank, 1);
+  int64_t ax = axis < 0 ? axis + r : axis;
+  if (ax < 0 || ax >= r) return cpu_error(a, StatusCode::kInvalidArgument, "axis " + std::to_string(axis) + " out of range");
+  out = static_cast<int>(ax);
+  return {};
+}
+
+void copy_elem(uint8_t* dst, const uint8_t* src, size_t es) {
+  switch (es) {
+    case 1: *dst = *src; break;
+    case 2: std::memcpy(dst, src, 2); break;
+    case 4: std::memcpy(dst, src, 4); break;
+    case 8: std::memcpy(dst, src, 8); break;
+    default: std::memcpy(dst, src, es); break;
+  }
+}
+
+template <class T>
+T wrap_combine(ScatterReduce op, T cur, T upd) {
+  auto x = static_cast<int64_t>(cur), y = static_cast<int64_t>(upd);
+  switch (op) {
+    case ScatterReduce::kNone: return upd;
+    case ScatterReduce::kAdd: return static_cast<T>(static_cast<int64_t>(static_cast<uint64_t>(x) + static_cast<uint64_t>(y)));
+    case ScatterReduce::kMul: return static_cast<T>(static_cast<int64_t>(static_cast<uint64_t>(x) * static_cast<uint64_t>(y)));
+    case ScatterReduce::kMax: return x >= y ? cur : upd;
+    case ScatterReduce::kMin: return x <= y ? cur : upd;
+  }
+  return upd;
+}
+
+float float_combine(ScatterReduce op, float cur, float upd) {
+  switch (op) {
+    case ScatterReduce::kNone: return upd;
+    case ScatterReduce::kAdd: return cur + upd;
+    case ScatterReduce::kMul: return cur * upd;
+    case ScatterReduce::kMax: return (std::isnan(cur) || std::isnan(upd)) ? NAN : std::max(cur, upd);
+    case ScatterReduce::kMin: return (std::isnan(cur) || std::isnan(upd)) ? NAN : std::min(cur, upd);
+  }
+  return upd;
+}
+
+}  // namespace
+
+Status run_gather(const CpuArgs& a) {
+  const TensorView& data = a.in[0];
+  const TensorView& idx = a.in[1];
+  int r = data.dims.rank();
+  if (r < 1) return cpu_error(a, StatusCode::kShapeError, "data must have rank >= 1");
+  int ax = 0;
+  KILN_RETURN_IF_ERROR(normalized_axis(a, std::get<GatherParams>(a.layer.params).axis, r, ax));
+  Dims expect;
+  for (int i = 0; i < ax; ++i) expect.push_back(data.dims[i]);
+  for (int64_t d : idx.dims) expect.push_back(d);
+  for (int i = ax + 1; i < r; ++i) expect.push_back(data.dims[i]);
+  if (expect != a.out[0].dims || a.out[0].dtype != data.dtype)
+    return cpu_error(a, StatusCode::kShapeError, "output dims " + a.out[0].dims.to_string() + " != expected " + expect.to_string());
+  const int64_t dim = data.dims[ax];
+  std::vector<int64_t> ind;
+  KILN_RETURN_IF_ERROR(load_indices(a, idx, dim, ind));
+  if (a.out[0].numel() == 0) return {};
+  int64_t outer = 1, inner = 1;
+  for (int i = 0; i < ax; ++i) outer *= data.dims[i];
+  for (int i = ax + 1; i < r; ++i) inner *= data.dims[i];
+  const size_t es = dtype_size(data.dtype);
+  const size_t block = static_cast<size_t>(inner) * es;
+  const auto* src = static_cast<const uint8_t*>(data.data);
+  auto* dst = static_cast<uint8_t*>(a.out[0].data);
+  const auto ni = static_cast<int64_t>(ind.size());
+  for (int64_t o = 0; o < outer; ++o) {
+    for (int64_t j = 0; j < ni; ++j) {
+      std::memcpy(dst + static_cast<size_t>(o * ni + j) * block,
+                  src + static_cast<size_t>(o * dim + ind[static_cast<size_t>(j)]) * block, block);
+    }
+  }
+  return {};
+}
+
+Status run_gather_elements(const CpuArgs& a) {
+  const TensorView& data = a.in[0];
+  const TensorView& idx = a.in[1];
+  int r = data.dims.rank();
+  int ax = 0;
+  KILN_RETURN_IF_ERROR(normalized_axis(a, std::get<GatherElementsParams>(a.layer.params).axis, r, ax));
+  if (idx.dims.rank() != r || a.out[0].dims != idx.dims)
+    return cpu_error(a, StatusCode::kShapeError, "indices, data and output ranks/dims do not fit");
+  for (int i = 0; i < r; ++i) {
+    if (i != ax && idx.dims[i] > data.dims[i]) {
+      return cpu_error(a, StatusCode::kShapeError, "indices " + idx.dims.to_string() + " exceed data " +
+                                                       data.dims.to_string() + " outside the axis");
+    }
+  }
+  const int64_t dim = r > 0 ? data.dims[ax] : 1;
+  std::vector<int64_t> ind;
+  KILN_RETURN_IF_ERROR(load_indices(a, idx, dim, ind));
+  if (ind.empty()) return {};
+  std::vector<int64_t> ds = contiguous_strides(data.dims);
+  const int64_t axis_stride = r > 0 ? ds[static_cast<size_t>(ax)] : 0;
+  if (r > 0) ds[static_cast<size_t>(ax)] = 0;
+  const size_t es = dtype_size(data.dtype);
+  const auto* src = static_cast<const uint8_t*>(data.data);
+  auto* dst = static_cast<uint8_t*>(a.out[0].data);
+  std::vector<std::vector<int64_t>> strides = {ds};
+  for_each_broadcast(idx.dims, strides, [&](int64_t i, const std::vector<int64_t>& off) {
+    int64_t s = off[0] + ind[static_cast<size_t>(i)] * axis_stride;
+    copy_elem(dst + static_cast<size_t>(i) * es, src + static_cast<size_t>(s) * es, es);
+  });
+  return {};
+}
+
+Status run_scatter(const CpuArgs& a) {
+  const auto& p = std::get<ScatterParams>(a.layer.params);
+  const TensorView& data = a.in[0];
+  const TensorView& idx = a.in[1];
+  const TensorView& upd = a.in[2];
+  const TensorView& out = a.out[0];
+  int r = data.dims.rank();
+  int ax = 0;
+  KILN_RETURN_IF_ERROR(normalized_axis(a, p.axis, r, ax));
+  if (idx.dims.rank() != r || upd.dims.rank() != r || out.dims != data.dims || upd.dtype != data.dtype ||
+      out.dtype != data.dtype)
+    return cpu_error(a, StatusCode::kShapeError, "data, indices, updates and output do not fit");
+  for (int i = 0; i < r; ++i) {
+    if (idx.dims[i] > upd.dims[i] || (i != ax && idx.dims[i] > data.dims[i])) {
+      return cpu_error(a, StatusCode::kShapeError, "indices " + idx.dims.to_string() + " exceed updates " +
+                                                       upd.dims.to_string() + " or data " + data.dims.to_string());
+    }
+  }
+  if (data.dtype == DataType::kBool && p.reduce != ScatterReduce::kNone)
+    return cpu_error(a, StatusCode::kTypeError, "scatter reduce on bool");
+  const int64_t dim = r > 0 ? data.dims[ax] : 1;
+  std::vector<int64_t> ind;
+  KILN_RETURN_IF_ERROR(load_indices(a, idx, dim, ind));
+  const size_t es = dtype_size(data.dtype);
+  if (out.data != data.data && out.numel() > 0) std::memcpy(out.data, data.data, out.bytes());
+  if (ind.empty()) return {};
+  std::vector<int64_t> os = contiguous_strides(data.dims);
+  const int64_t axis_stride = r > 0 ? os[static_cast<size_t>(ax)] : 0;
+  if (r > 0) os[static_cast<size_t>(ax)] = 0;
+  std::vector<std::vector<int64_t>> strides = {os, contiguous_strides(upd.dims)};
+  // Calls f(output element, updates element) for every index element, in order.
+  auto each = [&](auto&& f) {
+    for_each_broadcast(idx.dims, strides, [&](int64_t i, const std::vector<int64_t>& off) {
+      f(off[0] + ind[static_cast<size_t>(i)] * axis_stride, off[1]);
+    });
+  };
+  if (p.reduce == ScatterReduce::kNone) {
+    auto* dst = static_cast<uint8_t*>(out.data);
+    const auto* src = static_cast<const uint8_t*>(upd.data);
+    each([&](int64_t o, int64_t u) { copy_elem(dst + static_cast<size_t>(o) * es, src + static_cast<size_t>(u) * es, es); });
+    return {};
+  }
+  if (is_floating(data.dtype)) {
+    // Reduce in float32, round to the output dtype once.
+    std::vector<float> acc = to_float_vector(out);
+    std::vector<float> u = to_float_vector(upd);
+    each([&](int64_t o, int64_t i) {
+      acc[static_cast<size_t>(o)] = float_combine(p.reduce, acc[static_cast<size_t>(o)], u[static_cast<size_t>(i)]);
+    });
+    from_float_vector(acc, out);
+    return {};
+  }
+  return visit_dtype(data.dtype, [&](auto tag) -> Status {
+    using T = typename decltype(tag)::type;
+    if constexpr (kIsFloat<T> || std::is_same_v<T, bool>) {
+      return cpu_error(a, StatusCode::kInternal, "unreachable dtype");
+    } else {
+      T* dst = static_cast<T*>(out.data);
+      const T* src = static_cast<const T*>(upd.data);
+      each([&](int64_t o, int64_t i) { dst[o] = wrap_combine<T>(p.reduce, dst[o], src[i]); });
+      return {};
+    }
+  });
+}
+
+}  // namespace kiln::cpu

@@ -1,0 +1,59 @@
+// Graph analyses: liveness of layers, device/host split, view storage roots.
+#include "ir/analysis.h"
+
+namespace kiln::ir {
+namespace {
+
+std::vector<bool> reachable(const Graph& g, bool through_shape_operands) {
+  std::vector<bool> needed_tensor(g.tensors.size(), false);
+  std::vector<bool> layer_live(g.layers.size(), false);
+  for (int32_t t : g.outputs) needed_tensor[static_cast<size_t>(t)] = true;
+  for (size_t li = g.layers.size(); li-- > 0;) {
+    const Layer& l = g.layers[li];
+    bool live = false;
+    for (int32_t o : l.outputs) live |= needed_tensor[static_cast<size_t>(o)];
+    if (!live) continue;
+    layer_live[li] = true;
+    for (size_t i = 0; i < l.inputs.size(); ++i) {
+      if (l.inputs[i] < 0) continue;
+      if (!through_shape_operands && is_shape_operand(l.op, static_cast<int>(i))) continue;
+      needed_tensor[static_cast<size_t>(l.inputs[i])] = true;
+    }
+  }
+  return layer_live;
+}
+
+}  // namespace
+
+std::vector<bool> live_layers(const Graph& g) { return reachable(g, true); }
+
+std::vector<bool> device_layers(const Graph& g) {
+  std::vector<bool> d = reachable(g, false);
+  for (size_t i = 0; i < g.layers.size(); ++i)
+    if (g.layers[i].op == OpKind::kConstant) d[i] = false;
+  return d;
+}
+
+std::vector<int32_t> storage_roots(const Graph& g, const std::vector<bool>& executed) {
+  std::vector<int32_t> root(g.tensors.size());
+  for (size_t t = 0; t < root.size(); ++t) root[t] = static_cast<int32_t>(t);
+  for (size_t li = 0; li < g.layers.size(); ++li) {
+    const Layer& l = g.layers[li];
+    if (!executed[li] || !has_flag(l.op, kFlagView)) continue;
+    int32_t out = l.outputs[0];
+    if (g.tensors[static_cast<size_t>(out)].is_output) continue;  // outputs own user memory
+    root[static_cast<size_t>(out)] = root[static_cast<size_t>(l.inputs[0])];
+  }
+  return root;
+}
+
+std::vector<std::vector<int32_t>> consumers(const Graph& g) {
+  std::vector<std::vector<int32_t>> c(g.tensors.size());
+  for (size_t li = 0; li < g.layers.size(); ++li) {
+    for (int32_t t : g.layers[li].inputs)
+      if (t >= 0) c[static_cast<size_t>(t)].push_back(static_cast<int32_t>(li));
+  }
+  return c;
+}
+
+}  // namespace kiln::ir

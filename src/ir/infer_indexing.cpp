@@ -1,0 +1,91 @@
+// Inference for gather, gather_elements and scatter.
+#include <string>
+
+#include "ir/infer_fns.h"
+
+namespace kiln::ir {
+namespace {
+
+std::string s(int64_t v) { return std::to_string(v); }
+
+Status check_indices(const TensorType& t) {
+  if (t.dtype != DataType::kInt32 && t.dtype != DataType::kInt64)
+    return type_error("indices must be int32/int64, got " + std::string(dtype_name(t.dtype)));
+  return {};
+}
+
+}  // namespace
+
+Status infer_gather(const Layer& layer, std::span<const InferInput> in, InferResult& out) {
+  const TensorType& data = *in[0].type;
+  const TensorType& idx = *in[1].type;
+  KILN_RETURN_IF_ERROR(check_indices(idx));
+  if (data.dims.rank() < 1) return shape_error("data must have rank >= 1");
+  auto ax = normalize_axis(std::get<GatherParams>(layer.params).axis, data.dims.rank(), "axis");
+  if (!ax) return ax.status();
+  Dims o;
+  for (int i = 0; i < *ax; ++i) o.push_back(data.dims[i]);
+  for (int64_t d : idx.dims)
+    if (!o.push_back(d)) return shape_error("output rank exceeds " + s(kMaxRank));
+  for (int i = *ax + 1; i < data.dims.rank(); ++i)
+    if (!o.push_back(data.dims[i])) return shape_error("output rank exceeds " + s(kMaxRank));
+  out.types = {TensorType{data.dtype, o}};
+  return {};
+}
+
+void value_gather(const Layer&, std::span<const InferInput> in, InferResult& out) {
+  if (!in[0].value || !in[1].value || in[0].type->dims.rank() != 1) return;
+  const ShapeValue& data = *in[0].value;
+  auto n = static_cast<int64_t>(data.size());
+  ShapeValue r;
+  for (int64_t i : *in[1].value) {
+    if (i == kUnknownValue) {
+      r.push_back(kUnknownValue);
+      continue;
+    }
+    int64_t j = i < 0 ? i + n : i;
+    if (j < 0 || j >= n) return;  // the kernel reports the bad index
+    r.push_back(data[static_cast<size_t>(j)]);
+  }
+  out.values[0] = std::move(r);
+}
+
+Status infer_gather_elements(const Layer& layer, std::span<const InferInput> in, InferResult& out) {
+  const TensorType& data = *in[0].type;
+  const TensorType& idx = *in[1].type;
+  KILN_RETURN_IF_ERROR(check_indices(idx));
+  if (idx.dims.rank() != data.dims.rank())
+    return shape_error("indices rank " + s(idx.dims.rank()) + " != data rank " + s(data.dims.rank()));
+  auto ax = normalize_axis(std::get<GatherElementsParams>(layer.params).axis, std::max(data.dims.rank(), 1), "axis");
+  if (!ax) return ax.status();
+  for (int i = 0; i < data.dims.rank(); ++i) {
+    if (i != *ax && idx.dims[i] >= 0 && data.dims[i] >= 0 && idx.dims[i] > data.dims[i])
+      return shape_error("indices dim " + s(i) + " (" + s(idx.dims[i]) + ") exceeds data dim (" + s(data.dims[i]) + ")");
+  }
+  out.types = {TensorType{data.dtype, idx.dims}};
+  return {};
+}
+
+Status infer_scatter(const Layer& layer, std::span<const InferInput> in, InferResult& out) {
+  const auto& p = std::get<ScatterParams>(layer.params);
+  const TensorType& data = *in[0].type;
+  const TensorType& idx = *in[1].type;
+  const TensorType& upd = *in[2].type;
+  KILN_RETURN_IF_ERROR(check_indices(idx));
+  if (upd.dtype != data.dtype) return type_error("updates dtype differs from data dtype");
+  int r = data.dims.rank();
+  if (idx.dims.rank() != r || upd.dims.rank() != r) return shape_error("data, indices and updates must have the same rank");
+  auto ax = normalize_axis(p.axis, std::max(r, 1), "axis");
+  if (!ax) return ax.status();
+  for (int i = 0; i < r; ++i) {
+    if (idx.dims[i] >= 0 && upd.dims[i] >= 0 && idx.dims[i] > upd.dims[i])
+      return shape_error("indices dim " + s(i) + " exceeds updates dim");
+    if (i != *ax && idx.dims[i] >= 0 && data.dims[i] >= 0 && idx.dims[i] > data.dims[i])
+      return shape_error("indices dim " + s(i) + " exceeds data dim");
+  }
+  if (data.dtype == DataType::kBool && p.reduce != ScatterReduce::kNone) return type_error("scatter reduce on bool");
+  out.types = {data};
+  return {};
+}
+
+}  // namespace kiln::ir

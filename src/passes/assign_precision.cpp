@@ -1,0 +1,128 @@
+// Precision assignment: float layers compute in the lowest enabled float precision (fp16 preferred
+// over bf16), except numerically sensitive ones, which stay float32, as do pointwise/reduction
+// layers fed only by such float32 "islands" (so x.pow(2).mean() does not overflow in fp16).
+// Layers the user pinned keep their precision. Casts are inserted on float data inputs as needed;
+// network inputs and outputs keep their dtypes.
+#include "passes/graph_rewriter.h"
+#include "passes/pass.h"
+
+namespace kiln::passes {
+namespace {
+
+using ir::OpKind;
+
+// Ops that only move or select data: they run in whatever float type arrives.
+bool is_data_movement(OpKind op) {
+  switch (op) {
+    case OpKind::kReshape: case OpKind::kTranspose: case OpKind::kConcat: case OpKind::kSplit:
+    case OpKind::kSlice: case OpKind::kGather: case OpKind::kGatherElements: case OpKind::kScatter:
+    case OpKind::kPad: case OpKind::kExpand: case OpKind::kSqueeze: case OpKind::kUnsqueeze:
+    case OpKind::kFlatten: case OpKind::kWhere: case OpKind::kIdentity: case OpKind::kShape:
+    case OpKind::kCast: case OpKind::kTopK: case OpKind::kConstant: case OpKind::kFill: case OpKind::kArange:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// Always float32: overflow- or cancellation-prone in 16-bit.
+bool always_fp32(const ir::Layer& l) {
+  switch (l.op) {
+    case OpKind::kCumSum: return true;
+    case OpKind::kReduce: {
+      ReduceOp r = std::get<ReduceParams>(l.params).op;
+      return r == ReduceOp::kSum || r == ReduceOp::kProd || r == ReduceOp::kVar || r == ReduceOp::kStd;
+    }
+    case OpKind::kBinary: return std::get<BinaryParams>(l.params).op == BinaryOp::kPow;
+    case OpKind::kUnary: {
+      UnaryOp u = std::get<UnaryParams>(l.params).op;
+      return u == UnaryOp::kExp || u == UnaryOp::kExpm1 || u == UnaryOp::kSinh || u == UnaryOp::kCosh;
+    }
+    default: return false;
+  }
+}
+
+// Inputs that carry float data to be computed on (not indices, conditions or shape operands).
+bool is_data_input(const ir::Layer& l, size_t i) {
+  if (ir::is_shape_operand(l.op, static_cast<int>(i))) return false;
+  if (l.op == OpKind::kWhere && i == 0) return false;
+  if ((l.op == OpKind::kGather || l.op == OpKind::kGatherElements || l.op == OpKind::kScatter) && i == 1) return false;
+  return true;
+}
+
+}  // namespace
+
+Status assign_precision(ir::Graph& g, const PassContext& ctx) {
+  std::optional<DataType> low;
+  if (ctx.config.precision_enabled(Precision::kFP16)) {
+    low = DataType::kFloat16;
+  } else if (ctx.config.precision_enabled(Precision::kBF16)) {
+    low = DataType::kBFloat16;
+  }
+  bool any_pinned = false;
+  for (const auto& l : g.layers) any_pinned |= l.user_precision;
+  if (!low && !any_pinned) return {};
+
+  GraphRewriter rw(g);
+  ir::Graph& dst = rw.dst();
+  std::vector<bool> island(g.tensors.size() + 1, false);  // dst tensor produced by an fp32-kept layer
+  auto is_island = [&](int32_t t) { return static_cast<size_t>(t) < island.size() && island[static_cast<size_t>(t)]; };
+
+  for (size_t li = 0; li < g.layers.size(); ++li) {
+    const ir::Layer& l = g.layers[li];
+    std::vector<int32_t> ins;
+    for (int32_t i : l.inputs) ins.push_back(rw.map(i));
+    bool has_float = false;
+    for (size_t i = 0; i < ins.size(); ++i)
+      if (ins[i] >= 0 && is_data_input(l, i) && is_floating(dst.tensors[static_cast<size_t>(ins[i])].type.dtype)) has_float = true;
+
+    std::optional<DataType> target;  // dtype float data inputs are cast to
+    bool keep = false;
+    if (l.user_precision) {
+      target = l.precision;
+    } else if (l.op == OpKind::kConstant || !has_float) {
+      target.reset();
+    } else if (is_data_movement(l.op)) {
+      // Unify float data inputs: low if any input already is low.
+      bool any_low = false;
+      for (size_t i = 0; i < ins.size(); ++i) {
+        if (ins[i] >= 0 && is_data_input(l, i)) any_low |= dst.tensors[static_cast<size_t>(ins[i])].type.dtype == low;
+      }
+      int n_float = 0;
+      for (size_t i = 0; i < ins.size(); ++i)
+        if (ins[i] >= 0 && is_data_input(l, i) && is_floating(dst.tensors[static_cast<size_t>(ins[i])].type.dtype)) ++n_float;
+      if (n_float > 1 && low) target = any_low ? *low : DataType::kFloat32;
+    } else if (low) {
+      bool all_island = true;
+      for (size_t i = 0; i < ins.size(); ++i) {
+        if (ins[i] < 0 || !is_data_input(l, i) || !is_floating(dst.tensors[static_cast<size_t>(ins[i])].type.dtype)) continue;
+        if (!is_island(ins[i])) all_island = false;
+      }
+      bool pointwise_or_reduce = ir::has_flag(l.op, ir::kFlagPointwise) || l.op == OpKind::kReduce;
+      keep = always_fp32(l) || (pointwise_or_reduce && all_island);
+      target = keep ? DataType::kFloat32 : *low;
+    }
+    if (target) {
+      for (size_t i = 0; i < ins.size(); ++i) {
+        if (ins[i] < 0 || !is_data_input(l, i)) continue;
+        if (!is_floating(dst.tensors[static_cast<size_t>(ins[i])].type.dtype)) continue;
+        auto c = rw.cast(ins[i], *target);
+        if (!c) return c.status();
+        ins[i] = *c;
+      }
+    }
+    KILN_RETURN_IF_ERROR(rw.copy_layer(li, ins));
+    ir::Layer& nl = dst.layers.back();
+    if (target && !is_data_movement(l.op)) nl.precision = *target;
+    if (island.size() < dst.tensors.size() + 1) island.resize(dst.tensors.size() * 2 + 1, false);
+    if (keep) {
+      for (int32_t o : nl.outputs) island[static_cast<size_t>(o)] = true;
+    }
+  }
+  auto out = rw.finish();
+  if (!out) return out.status();
+  g = std::move(*out);
+  return {};
+}
+
+}  // namespace kiln::passes

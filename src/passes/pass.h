@@ -1,0 +1,29 @@
+// The pass interface: a function from graph to graph. pipeline.cpp lists them in order.
+#pragma once
+
+#include "ir/graph.h"
+#include "kiln/builder.h"
+#include "kiln/status.h"
+
+namespace kiln::passes {
+
+struct PassContext {
+  const BuilderConfig& config;
+  Logger& logger;
+};
+
+/// Removes layers no output depends on, and weights nothing references.
+Status remove_dead_layers(ir::Graph& g, const PassContext& ctx);
+/// Evaluates layers whose inputs are all constants (or whose outputs' values are known from shapes)
+/// with the reference kernels and replaces them by constants.
+Status fold_constants(ir::Graph& g, const PassContext& ctx);
+/// Chooses each layer's compute precision from the enabled precisions, inserting casts; sensitive
+/// layers stay in float32. Outputs keep their dtypes.
+Status assign_precision(ir::Graph& g, const PassContext& ctx);
+/// Removes cast round trips that are exact (f16 -> f32 -> f16) and casts to the same type.
+Status simplify_casts(ir::Graph& g, const PassContext& ctx);
+
+/// Runs the pipeline (pipeline.cpp). With KILN_DUMP_IR=dir, writes the text IR after each pass.
+Status run_pipeline(ir::Graph& g, const PassContext& ctx);
+
+}  // namespace kiln::passes

@@ -1,0 +1,111 @@
+// EngineImpl: plan verification against the backend and the static execution layout.
+#include "runtime/engine_impl.h"
+
+#include <set>
+
+#include "ir/analysis.h"
+#include "ir/verifier.h"
+
+namespace kiln {
+namespace {
+
+Status load_error(StatusCode code, const std::string& msg) { return make_error(code, "runtime.load", msg); }
+
+}  // namespace
+
+Expected<std::shared_ptr<EngineImpl>> EngineImpl::create(serial::PlanContents plan, Logger& logger) {
+  std::shared_ptr<EngineImpl> e(new EngineImpl());
+  e->plan_ = std::move(plan);
+  e->logger_ = &logger;
+  Status v = ir::verify_graph(e->plan_.graph);
+  if (!v.ok()) return load_error(StatusCode::kCorruptPlan, "plan graph is invalid: " + v.message());
+  backend::Backend* be = backend::find_backend(e->plan_.backend);
+  if (be == nullptr) {
+    return load_error(StatusCode::kUnsupported,
+                      "plan was built for backend '" + e->plan_.backend + "' which this build does not include");
+  }
+  Status avail = be->available();
+  if (!avail.ok()) return load_error(StatusCode::kUnsupported, "backend '" + e->plan_.backend + "' is not usable here: " + avail.message());
+  KILN_RETURN_IF_ERROR(e->build_layout());
+  auto loaded = be->load(e->plan_, logger);
+  if (!loaded) return loaded.status();
+  e->backend_ = std::move(*loaded);
+  return e;
+}
+
+Status EngineImpl::build_layout() {
+  const ir::Graph& g = plan_.graph;
+  executed = ir::device_layers(g);
+  // Kernel records must cover exactly the executed layers, each once, in topological order.
+  std::vector<int32_t> kernel_of(g.layers.size(), -1);
+  int32_t prev = -1;
+  for (size_t k = 0; k < plan_.kernels.size(); ++k) {
+    const auto& rec = plan_.kernels[k];
+    if (rec.layers.empty()) return load_error(StatusCode::kCorruptPlan, "kernel " + std::to_string(k) + " has no layers");
+    for (int32_t l : rec.layers) {
+      if (l < 0 || static_cast<size_t>(l) >= g.layers.size())
+        return load_error(StatusCode::kCorruptPlan, "kernel " + std::to_string(k) + " refers to missing layer " + std::to_string(l));
+      if (!executed[static_cast<size_t>(l)])
+        return load_error(StatusCode::kCorruptPlan, "kernel " + std::to_string(k) + " runs layer '" + g.layers[static_cast<size_t>(l)].name + "' which is not executed");
+      if (kernel_of[static_cast<size_t>(l)] >= 0)
+        return load_error(StatusCode::kCorruptPlan, "layer '" + g.layers[static_cast<size_t>(l)].name + "' is run by two kernels");
+      if (l <= prev) return load_error(StatusCode::kCorruptPlan, "kernels are not in execution order");
+      prev = l;
+      kernel_of[static_cast<size_t>(l)] = static_cast<int32_t>(k);
+    }
+  }
+  for (size_t l = 0; l < g.layers.size(); ++l) {
+    if (executed[l] && kernel_of[l] < 0)
+      return load_error(StatusCode::kCorruptPlan, "layer '" + g.layers[l].name + "' has no kernel");
+  }
+
+  storage_root = ir::storage_roots(g, executed);
+  size_t nt = g.tensors.size();
+  first_kernel.assign(nt, -1);
+  last_kernel.assign(nt, -1);
+  is_arena.assign(nt, false);
+  for (size_t l = 0; l < g.layers.size(); ++l) {
+    if (!executed[l]) continue;
+    int32_t k = kernel_of[l];
+    for (int32_t o : g.layers[l].outputs) {
+      auto root = static_cast<size_t>(storage_root[static_cast<size_t>(o)]);
+      if (first_kernel[root] < 0) first_kernel[root] = k;
+      last_kernel[root] = std::max(last_kernel[root], k);
+    }
+    for (int32_t i : g.layers[l].inputs) {
+      if (i < 0) continue;
+      auto root = static_cast<size_t>(storage_root[static_cast<size_t>(i)]);
+      last_kernel[root] = std::max(last_kernel[root], k);
+    }
+  }
+  for (size_t t = 0; t < nt; ++t) {
+    const ir::TensorDesc& d = g.tensors[t];
+    if (storage_root[t] != static_cast<int32_t>(t) || d.is_input || d.is_output || d.producer < 0) continue;
+    if (!executed[static_cast<size_t>(d.producer)]) continue;
+    is_arena[t] = true;
+  }
+
+  num_inputs = static_cast<int>(g.inputs.size());
+  for (int32_t t : g.inputs) {
+    io.push_back({g.tensors[static_cast<size_t>(t)].name, g.tensors[static_cast<size_t>(t)].type.dtype,
+                  g.tensors[static_cast<size_t>(t)].type.dims, true});
+    io_tensor.push_back(t);
+  }
+  for (int32_t t : g.outputs) {
+    io.push_back({g.tensors[static_cast<size_t>(t)].name, g.tensors[static_cast<size_t>(t)].type.dtype,
+                  g.tensors[static_cast<size_t>(t)].type.dims, false});
+    io_tensor.push_back(t);
+  }
+  // Profiles must name real inputs.
+  std::set<std::string> input_names;
+  for (int i = 0; i < num_inputs; ++i) input_names.insert(io[static_cast<size_t>(i)].name);
+  if (plan_.profiles.empty()) return load_error(StatusCode::kCorruptPlan, "plan has no optimization profile");
+  for (const auto& p : plan_.profiles) {
+    for (const auto& [name, r] : p.ranges) {
+      if (!input_names.count(name)) return load_error(StatusCode::kCorruptPlan, "profile names unknown input '" + name + "'");
+    }
+  }
+  return {};
+}
+
+}  // namespace kiln

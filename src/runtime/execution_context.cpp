@@ -1,0 +1,258 @@
+// ExecutionContextImpl: per-stream shapes, bindings, activation memory; runs the kernels.
+#include <chrono>
+
+#include "runtime/engine_impl.h"
+#include "runtime/memory_plan.h"
+#include "runtime/shape_resolver.h"
+
+namespace kiln {
+namespace {
+
+Status rt_error(StatusCode code, const std::string& msg) { return make_error(code, "runtime", msg); }
+
+}  // namespace
+
+ExecutionContextImpl::ExecutionContextImpl(std::shared_ptr<const EngineImpl> engine,
+                                           std::unique_ptr<backend::BackendContext> bctx)
+    : engine_(std::move(engine)), bctx_(std::move(bctx)) {
+  input_dims_.resize(static_cast<size_t>(engine_->num_inputs));
+  for (int i = 0; i < engine_->num_inputs; ++i) {
+    const Dims& d = engine_->io[static_cast<size_t>(i)].dims;
+    if (d.is_static()) input_dims_[static_cast<size_t>(i)] = d;
+  }
+  bindings_.assign(engine_->io.size(), nullptr);
+}
+
+ExecutionContextImpl::~ExecutionContextImpl() {
+  if (arena_) bctx_->release(arena_);
+  if (workspace_) bctx_->release(workspace_);
+}
+
+Expected<int> ExecutionContextImpl::io_index(std::string_view name) const {
+  for (size_t i = 0; i < engine_->io.size(); ++i)
+    if (engine_->io[i].name == name) return static_cast<int>(i);
+  std::string known;
+  for (const auto& io : engine_->io) known += (known.empty() ? "" : ", ") + io.name;
+  return rt_error(StatusCode::kNotFound, "no input or output named '" + std::string(name) + "' (have: " + known + ")");
+}
+
+Status ExecutionContextImpl::set_optimization_profile(int profile) {
+  int n = static_cast<int>(engine_->plan().profiles.size());
+  if (profile < 0 || profile >= n)
+    return rt_error(StatusCode::kInvalidArgument, "profile " + std::to_string(profile) + " does not exist (engine has " + std::to_string(n) + ")");
+  if (profile != profile_) {
+    profile_ = profile;
+    shapes_dirty_ = true;
+    for (int i = 0; i < engine_->num_inputs; ++i) {
+      auto& d = input_dims_[static_cast<size_t>(i)];
+      if (d && !check_in_profile(i, *d).ok()) d.reset();
+    }
+  }
+  return {};
+}
+
+Status ExecutionContextImpl::check_in_profile(int input, const Dims& dims) const {
+  const IOTensorInfo& info = engine_->io[static_cast<size_t>(input)];
+  if (dims.rank() != info.dims.rank()) {
+    return rt_error(StatusCode::kShapeError, "input '" + info.name + "' has rank " + std::to_string(info.dims.rank()) +
+                                                 ", got dims " + dims.to_string());
+  }
+  const auto& ranges = engine_->plan().profiles[static_cast<size_t>(profile_)].ranges;
+  auto it = ranges.find(info.name);
+  for (int d = 0; d < dims.rank(); ++d) {
+    if (dims[d] < 0) return rt_error(StatusCode::kShapeError, "input '" + info.name + "' dim " + std::to_string(d) + " is negative");
+    if (info.dims[d] >= 0) {
+      if (dims[d] != info.dims[d]) {
+        return rt_error(StatusCode::kShapeError, "input '" + info.name + "' dim " + std::to_string(d) + " = " +
+                                                     std::to_string(dims[d]) + " but the engine was built for " +
+                                                     std::to_string(info.dims[d]) + " (static)");
+      }
+      continue;
+    }
+    if (it == ranges.end()) return rt_error(StatusCode::kShapeError, "input '" + info.name + "' has no range in profile " + std::to_string(profile_));
+    int64_t lo = it->second.min[d], hi = it->second.max[d];
+    if (dims[d] < lo || dims[d] > hi) {
+      return rt_error(StatusCode::kShapeError, "input '" + info.name + "' dim " + std::to_string(d) + " = " +
+                                                   std::to_string(dims[d]) + " is outside optimization profile " +
+                                                   std::to_string(profile_) + " range [" + std::to_string(lo) + ", " +
+                                                   std::to_string(hi) + "]");
+    }
+  }
+  return {};
+}
+
+Status ExecutionContextImpl::set_input_shape(std::string_view name, const Dims& dims) {
+  auto idx = io_index(name);
+  if (!idx) return idx.status();
+  if (*idx >= engine_->num_inputs) return rt_error(StatusCode::kInvalidArgument, "'" + std::string(name) + "' is an output, not an input");
+  KILN_RETURN_IF_ERROR(check_in_profile(*idx, dims));
+  auto& cur = input_dims_[static_cast<size_t>(*idx)];
+  if (!cur || *cur != dims) {
+    cur = dims;
+    shapes_dirty_ = true;
+  }
+  return {};
+}
+
+Status ExecutionContextImpl::prepare() {
+  if (!shapes_dirty_) return {};
+  std::vector<Dims> dims;
+  for (int i = 0; i < engine_->num_inputs; ++i) {
+    const auto& d = input_dims_[static_cast<size_t>(i)];
+    if (!d) return rt_error(StatusCode::kInvalidArgument, "shape of input '" + engine_->io[static_cast<size_t>(i)].name + "' is not set (call set_input_shape)");
+    dims.push_back(*d);
+  }
+  auto resolved = runtime::resolve_shapes(engine_->graph(), dims, "");
+  if (!resolved) return resolved.status();
+  types_ = std::move(resolved->types);
+
+  // Plan activation memory for these shapes.
+  const auto& g = engine_->graph();
+  std::vector<runtime::BufferRequest> reqs;
+  std::vector<int32_t> req_tensor;
+  for (size_t t = 0; t < g.tensors.size(); ++t) {
+    if (!engine_->is_arena[t]) continue;
+    size_t bytes = static_cast<size_t>(types_[t].dims.volume()) * dtype_size(types_[t].dtype);
+    reqs.push_back({bytes, engine_->first_kernel[t], std::max(engine_->last_kernel[t], engine_->first_kernel[t])});
+    req_tensor.push_back(static_cast<int32_t>(t));
+  }
+  runtime::MemoryPlan mp = runtime::plan_memory(reqs);
+  offsets_.assign(g.tensors.size(), 0);
+  for (size_t i = 0; i < reqs.size(); ++i) offsets_[static_cast<size_t>(req_tensor[i])] = mp.offsets[i];
+  if (mp.arena_bytes > arena_bytes_) {
+    if (arena_) bctx_->release(arena_);
+    arena_ = nullptr;
+    arena_bytes_ = 0;
+    auto mem = bctx_->allocate(mp.arena_bytes);
+    if (!mem) return mem.status();
+    arena_ = *mem;
+    arena_bytes_ = mp.arena_bytes;
+  }
+
+  // Views with concrete types; data pointers are filled at enqueue.
+  views_.assign(g.tensors.size(), {});
+  for (size_t t = 0; t < g.tensors.size(); ++t) {
+    views_[t].dtype = types_[t].dtype;
+    views_[t].dims = types_[t].dims;
+  }
+  size_t ws = 0;
+  for (const backend::Kernel* k : engine_->backend_engine().kernels()) ws = std::max(ws, k->workspace_bytes(views_));
+  uint64_t limit = engine_->plan().workspace_limit;
+  if (limit > 0 && ws > limit) {
+    return rt_error(StatusCode::kOutOfMemory, "kernels need " + std::to_string(ws) + " bytes of workspace, over the limit of " + std::to_string(limit));
+  }
+  if (ws > workspace_bytes_) {
+    if (workspace_) bctx_->release(workspace_);
+    workspace_ = nullptr;
+    workspace_bytes_ = 0;
+    auto mem = bctx_->allocate(ws);
+    if (!mem) return mem.status();
+    workspace_ = *mem;
+    workspace_bytes_ = ws;
+  }
+  shapes_dirty_ = false;
+  ++shape_key_;
+  return {};
+}
+
+Expected<Dims> ExecutionContextImpl::tensor_shape(std::string_view name) {
+  auto idx = io_index(name);
+  if (!idx) return idx.status();
+  if (*idx < engine_->num_inputs && input_dims_[static_cast<size_t>(*idx)]) return *input_dims_[static_cast<size_t>(*idx)];
+  KILN_RETURN_IF_ERROR(prepare());
+  return types_[static_cast<size_t>(engine_->io_tensor[static_cast<size_t>(*idx)])].dims;
+}
+
+Status ExecutionContextImpl::set_tensor_address(std::string_view name, void* data) {
+  auto idx = io_index(name);
+  if (!idx) return idx.status();
+  if (bindings_[static_cast<size_t>(*idx)] != data) {
+    bindings_[static_cast<size_t>(*idx)] = data;
+    ++shape_key_;
+  }
+  return {};
+}
+
+Status ExecutionContextImpl::bind(std::string_view name, void* data, DataType dtype, const Dims& dims) {
+  auto idx = io_index(name);
+  if (!idx) return idx.status();
+  const IOTensorInfo& info = engine_->io[static_cast<size_t>(*idx)];
+  if (dtype != info.dtype) {
+    return rt_error(StatusCode::kTypeError, std::string(info.is_input ? "input" : "output") + " '" + info.name +
+                                                "' has dtype " + std::string(dtype_name(info.dtype)) + ", got " +
+                                                std::string(dtype_name(dtype)));
+  }
+  if (info.is_input) {
+    KILN_RETURN_IF_ERROR(set_input_shape(name, dims));
+  } else {
+    auto want = tensor_shape(name);
+    if (!want) return want.status();
+    if (*want != dims) {
+      return rt_error(StatusCode::kShapeError, "output '" + info.name + "' will have dims " + want->to_string() +
+                                                   ", but the bound buffer has dims " + dims.to_string());
+    }
+  }
+  return set_tensor_address(name, data);
+}
+
+Status ExecutionContextImpl::enqueue(void* stream) {
+  KILN_RETURN_IF_ERROR(prepare());
+  const auto& g = engine_->graph();
+  // Bindings.
+  for (size_t i = 0; i < engine_->io.size(); ++i) {
+    auto t = static_cast<size_t>(engine_->io_tensor[i]);
+    if (bindings_[i] == nullptr && views_[t].numel() > 0) {
+      return rt_error(StatusCode::kInvalidArgument, std::string(engine_->io[i].is_input ? "input" : "output") + " '" +
+                                                        engine_->io[i].name + "' is not bound to memory");
+    }
+    views_[t].data = bindings_[i];
+  }
+  auto* arena = static_cast<uint8_t*>(arena_);
+  for (size_t t = 0; t < g.tensors.size(); ++t) {
+    const ir::TensorDesc& d = g.tensors[t];
+    if (engine_->is_arena[t]) {
+      views_[t].data = arena + offsets_[t];
+    } else if (d.producer >= 0 && g.layers[static_cast<size_t>(d.producer)].op == ir::OpKind::kConstant) {
+      views_[t].data = engine_->backend_engine().constant_data(static_cast<int32_t>(t));
+    }
+  }
+  for (size_t t = 0; t < g.tensors.size(); ++t) {
+    auto root = static_cast<size_t>(engine_->storage_root[t]);
+    if (root != t) views_[t].data = views_[root].data;
+  }
+  backend::RunContext ctx{views_, workspace_, workspace_bytes_, stream, bctx_->state()};
+  auto kernels = engine_->backend_engine().kernels();
+  if (!profiling_) return bctx_->execute(kernels, ctx, shape_key_);
+  std::vector<double> ms;
+  KILN_RETURN_IF_ERROR(bctx_->execute_profiled(kernels, ctx, ms));
+  timings_.clear();
+  for (size_t k = 0; k < kernels.size() && k < ms.size(); ++k) {
+    std::string names;
+    for (int32_t l : engine_->plan().kernels[k].layers) names += (names.empty() ? "" : "+") + g.layers[static_cast<size_t>(l)].name;
+    timings_.push_back({names, kernels[k]->describe(), ms[k]});
+  }
+  return {};
+}
+
+// ---- public wrappers -------------------------------------------------------------------------------
+
+ExecutionContext::ExecutionContext(std::unique_ptr<ExecutionContextImpl> impl) : impl_(std::move(impl)) {}
+ExecutionContext::~ExecutionContext() = default;
+Status ExecutionContext::set_optimization_profile(int profile) { return impl_->set_optimization_profile(profile); }
+int ExecutionContext::optimization_profile() const { return impl_->profile(); }
+Status ExecutionContext::set_input_shape(std::string_view name, const Dims& dims) { return impl_->set_input_shape(name, dims); }
+Expected<Dims> ExecutionContext::tensor_shape(std::string_view name) { return impl_->tensor_shape(name); }
+Status ExecutionContext::set_tensor_address(std::string_view name, void* data) { return impl_->set_tensor_address(name, data); }
+Status ExecutionContext::bind(std::string_view name, void* data, DataType dtype, const Dims& dims) {
+  return impl_->bind(name, data, dtype, dims);
+}
+Status ExecutionContext::enqueue(void* stream) { return impl_->enqueue(stream); }
+Status ExecutionContext::execute() {
+  KILN_RETURN_IF_ERROR(impl_->enqueue(nullptr));
+  return impl_->synchronize(nullptr);
+}
+void ExecutionContext::set_profiling(bool enabled) { impl_->set_profiling(enabled); }
+std::vector<LayerTiming> ExecutionContext::last_timings() const { return impl_->last_timings(); }
+uint64_t ExecutionContext::activation_bytes() const { return impl_->activation_bytes(); }
+
+}  // namespace kiln

@@ -1,0 +1,50 @@
+// Everything a plan holds, in memory. write_plan/read_plan convert to and from the v1 byte format:
+//
+//   [0,64)   header: magic "KILNPLAN", u32 format version, u32 header size, u64 total size,
+//            u64 checksum (XXH64 of the whole blob with this field zeroed), u32 section count
+//   [64,..)  section table: {u32 kind, u32 0, u64 offset, u64 size} per section
+//   sections META (producer version, backend, build settings), GRAPH (tensors, layers, weight
+//            table), KERNELS (per group: layers, kernel, tactic, config), PROFILES, WEIGHTS (each
+//            distinct weight once, 256-byte aligned).
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "ir/graph.h"
+#include "kiln/builder.h"
+
+namespace kiln::serial {
+
+inline constexpr char kPlanMagic[8] = {'K', 'I', 'L', 'N', 'P', 'L', 'A', 'N'};
+inline constexpr uint32_t kPlanFormatVersion = 1;
+inline constexpr size_t kPlanHeaderBytes = 64;
+inline constexpr size_t kWeightAlignment = 256;
+
+/// The kernel chosen for a group of layers (one layer for now; fused groups later).
+struct KernelRecord {
+  std::vector<int32_t> layers;  ///< indices into graph.layers, in execution order
+  std::string kernel;           ///< e.g. "cpu.convolution", "cuda.cublaslt_gemm"
+  int64_t tactic = 0;
+  std::vector<uint8_t> config;  ///< backend-specific (algorithm blobs etc.)
+};
+
+struct PlanContents {
+  std::string producer_version;
+  std::string backend;
+  int device = 0;
+  std::vector<Precision> precisions;
+  int optimization_level = 3;
+  uint64_t workspace_limit = 0;
+  ir::Graph graph;
+  std::vector<KernelRecord> kernels;
+  std::vector<OptimizationProfile> profiles;
+};
+
+Expected<std::vector<uint8_t>> write_plan(const PlanContents& plan);
+/// Validates header, sizes and checksum before parsing; every count and index is bounds-checked.
+Expected<PlanContents> read_plan(std::span<const uint8_t> bytes);
+
+}  // namespace kiln::serial
