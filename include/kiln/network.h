@@ -73,7 +73,7 @@ class Network {
   Expected<Tensor> add_rms_norm(Tensor x, Tensor gamma, const RmsNormParams& p);
   Expected<Tensor> add_reshape(Tensor x, const std::vector<int64_t>& shape);
   /// Reshape to the values of a runtime int64 1-D shape tensor.
-  Expected<Tensor> add_reshape(Tensor x, Tensor shape);
+  Expected<Tensor> add_reshape_dynamic(Tensor x, Tensor shape);
   Expected<Tensor> add_transpose(Tensor x, const std::vector<int64_t>& perm);
   Expected<Tensor> add_concat(const std::vector<Tensor>& inputs, int64_t axis);
   Expected<std::vector<Tensor>> add_split(Tensor x, const SplitParams& p);
@@ -83,14 +83,14 @@ class Network {
   Expected<Tensor> add_scatter(Tensor data, Tensor indices, Tensor updates, const ScatterParams& p);
   Expected<Tensor> add_pad(Tensor x, const PadParams& p);
   Expected<Tensor> add_expand(Tensor x, const std::vector<int64_t>& shape);
-  Expected<Tensor> add_expand(Tensor x, Tensor shape);
+  Expected<Tensor> add_expand_dynamic(Tensor x, Tensor shape);
   Expected<Tensor> add_squeeze(Tensor x, const std::vector<int64_t>& axes);
   Expected<Tensor> add_unsqueeze(Tensor x, const std::vector<int64_t>& axes);
   Expected<Tensor> add_flatten(Tensor x, int64_t start_axis, int64_t end_axis = -1);
   Expected<Tensor> add_where(Tensor condition, Tensor a, Tensor b);
   Expected<Tensor> add_cast(Tensor x, DataType to);
   Expected<Tensor> add_fill(const std::vector<int64_t>& shape, double value, DataType dtype);
-  Expected<Tensor> add_fill(Tensor shape, double value, DataType dtype);
+  Expected<Tensor> add_fill_dynamic(Tensor shape, double value, DataType dtype);
   Expected<Tensor> add_arange(const ArangeParams& p, Tensor start = {}, Tensor end = {}, Tensor step = {});
   Expected<Tensor> add_cumsum(Tensor x, const CumSumParams& p);
   /// Returns {values, indices}.

@@ -229,7 +229,7 @@ Expected<Tensor> Network::add_reshape(Tensor x, const std::vector<int64_t>& shap
   return KILN_ADD_LAYER(kReshape, ReshapeParams{shape}, x.id());
 }
 
-Expected<Tensor> Network::add_reshape(Tensor x, Tensor shape) {
+Expected<Tensor> Network::add_reshape_dynamic(Tensor x, Tensor shape) {
   KILN_CHECK_TENSOR(x, "reshape input", false);
   KILN_CHECK_TENSOR(shape, "reshape shape", false);
   return KILN_ADD_LAYER(kReshape, ReshapeParams{}, x.id(), shape.id());
@@ -300,7 +300,7 @@ Expected<Tensor> Network::add_expand(Tensor x, const std::vector<int64_t>& shape
   return KILN_ADD_LAYER(kExpand, ExpandParams{shape}, x.id());
 }
 
-Expected<Tensor> Network::add_expand(Tensor x, Tensor shape) {
+Expected<Tensor> Network::add_expand_dynamic(Tensor x, Tensor shape) {
   KILN_CHECK_TENSOR(x, "expand input", false);
   KILN_CHECK_TENSOR(shape, "expand shape", false);
   return KILN_ADD_LAYER(kExpand, ExpandParams{}, x.id(), shape.id());
@@ -339,7 +339,7 @@ Expected<Tensor> Network::add_fill(const std::vector<int64_t>& shape, double val
   return handle((*r)[0]);
 }
 
-Expected<Tensor> Network::add_fill(Tensor shape, double value, DataType dtype) {
+Expected<Tensor> Network::add_fill_dynamic(Tensor shape, double value, DataType dtype) {
   KILN_CHECK_TENSOR(shape, "fill shape", false);
   return KILN_ADD_LAYER(kFill, (FillParams{{}, value, dtype}), shape.id());
 }

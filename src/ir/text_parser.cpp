@@ -1,5 +1,6 @@
 // Text -> graph. Every layer goes through add_layer, so a parsed graph is type-checked like a built
 // one; declared output types must match what inference gives.
+#include <cerrno>
 #include <cmath>
 #include <cstdlib>
 #include <map>
@@ -157,9 +158,8 @@ class Parser {
     Dims d;
     while (!is_punct("]")) {
       if (tok_.kind != Token::kNumber) return err("expected a dim, got '" + tok_.text + "'");
-      char* end = nullptr;
-      long long v = std::strtoll(tok_.text.c_str(), &end, 10);
-      if (*end != '\0') return err("bad dim '" + tok_.text + "'");
+      int64_t v = 0;
+      if (!to_int(tok_.text, v)) return err("bad dim '" + tok_.text + "'");
       if (!d.push_back(v)) return err("rank exceeds " + std::to_string(kMaxRank));
       advance();
       if (is_punct(",")) advance();
@@ -230,8 +230,9 @@ class Parser {
   }
   static bool to_int(const std::string& s, int64_t& out) {
     char* end = nullptr;
+    errno = 0;
     out = std::strtoll(s.c_str(), &end, 10);
-    return end != s.c_str() && *end == '\0';
+    return end != s.c_str() && *end == '\0' && errno != ERANGE;
   }
 
   template <class T>
