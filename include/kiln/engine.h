@@ -93,6 +93,8 @@ class ExecutionContext {
 
   /// Records per-group times on the next runs (synchronizes after each group).
   void set_profiling(bool enabled);
+  /// CUDA backend: capture each input shape's run as a CUDA graph and replay it (default on).
+  void set_cuda_graphs(bool enabled);
   std::vector<LayerTiming> last_timings() const;
   /// Activation memory this context holds now, in bytes.
   uint64_t activation_bytes() const;

@@ -31,6 +31,10 @@ struct TensorView {
   void* data = nullptr;
   DataType dtype = DataType::kFloat32;
   Dims dims;
+  /// Host copy of the values of small int tensors resolved with the shapes (shape operands such as
+  /// slice starts or arange bounds); nullptr when not tracked. Kernels read these instead of device
+  /// data, which may not exist for tensors only needed by shape resolution.
+  const int64_t* values = nullptr;
   int64_t numel() const { return dims.volume(); }
   size_t bytes() const { return static_cast<size_t>(dims.volume()) * dtype_size(dtype); }
 };
@@ -43,6 +47,9 @@ struct RunContext {
   size_t workspace_bytes = 0;
   void* stream = nullptr;
   void* backend_state = nullptr;  ///< the BackendContext's own handles (cuBLASLt, cuDNN, ...)
+  std::span<const int32_t> input_tensors;   ///< network inputs (tensor ids)
+  std::span<const int32_t> output_tensors;  ///< network outputs (tensor ids)
+  std::span<const int32_t> storage_root;    ///< per tensor: the tensor whose memory it uses
 };
 
 /// An executable group. Created at load, immutable and shared by all contexts (run is const and
@@ -64,14 +71,16 @@ class BackendContext {
   /// Memory for activations/workspace (host on cpu, device on cuda). Errors are kOutOfMemory.
   virtual Expected<void*> allocate(size_t bytes) = 0;
   virtual void release(void* ptr) = 0;
-  /// Runs `kernels` in order. `shape_key` changes whenever shapes or bindings change (the CUDA
-  /// backend keys its graphs on it).
+  /// Runs `kernels` in order. `shape_key` changes whenever shapes (and so the memory plan) change;
+  /// the CUDA backend keys its captured graphs on it.
   virtual Status execute(std::span<const Kernel* const> kernels, const RunContext& ctx, uint64_t shape_key) = 0;
   /// Runs `kernels` one at a time, timing each (per-layer profiling).
   virtual Status execute_profiled(std::span<const Kernel* const> kernels, const RunContext& ctx,
                                   std::vector<double>& milliseconds) = 0;
   virtual Status synchronize(void* stream) = 0;
   virtual void* state() { return nullptr; }
+  /// Whether runs may be captured and replayed as CUDA graphs (ignored where meaningless).
+  virtual void set_graphs_enabled(bool) {}
 };
 
 /// The loaded form of a plan for one backend.

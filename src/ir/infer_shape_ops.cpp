@@ -42,16 +42,23 @@ Expected<int64_t> scalar_operand(const InferInput& in, const char* what) {
 
 SliceRange slice_range(int64_t n, int64_t start, int64_t end, int64_t step) {
   SliceRange r;
+  // Written so no intermediate overflows for any int64 start/end/step (n >= 0).
   if (step > 0) {
     int64_t b = start < 0 ? std::max<int64_t>(0, start + n) : std::min(start, n);
     int64_t e = end < 0 ? std::max<int64_t>(0, end + n) : std::min(end, n);
     r.start = b;
-    r.count = e > b ? (e - b + step - 1) / step : 0;
+    r.count = e > b ? (e - b - 1) / step + 1 : 0;
   } else {
     int64_t b = start < 0 ? std::max<int64_t>(-1, start + n) : std::min(start, n - 1);
     int64_t e = end < 0 ? std::max<int64_t>(-1, end + n) : std::min(end, n - 1);
     r.start = b;
-    r.count = b > e ? (b - e + (-step) - 1) / (-step) : 0;
+    if (b <= e) {
+      r.count = 0;
+    } else if (step == INT64_MIN) {
+      r.count = 1;
+    } else {
+      r.count = (b - e - 1) / (-step) + 1;
+    }
   }
   return r;
 }
@@ -206,6 +213,7 @@ namespace {
 struct SliceSpec {
   std::vector<int> axes;
   ShapeValue starts, ends, steps;
+  bool starts_from_tensor = false, ends_from_tensor = false;  // only then may entries be unknown
 };
 
 Expected<SliceSpec> slice_spec(const Layer& layer, std::span<const InferInput> in) {
@@ -220,11 +228,13 @@ Expected<SliceSpec> slice_spec(const Layer& layer, std::span<const InferInput> i
     auto v = shape_operand(in[1], "starts");
     if (!v) return v.status();
     sp.starts = *v;
+    sp.starts_from_tensor = true;
   }
   if (in.size() > 2 && in[2].present()) {
     auto v = shape_operand(in[2], "ends");
     if (!v) return v.status();
     sp.ends = *v;
+    sp.ends_from_tensor = true;
   }
   if (sp.starts.size() != n || sp.ends.size() != n || sp.steps.size() != n)
     return shape_error("axes, starts, ends and steps must have the same length");
@@ -249,7 +259,9 @@ Status infer_slice(const Layer& layer, std::span<const InferInput> in, InferResu
   for (size_t i = 0; i < sp->axes.size(); ++i) {
     int a = sp->axes[i];
     int64_t d = x.dims[a];
-    if (d < 0 || sp->starts[i] == kUnknownValue || sp->ends[i] == kUnknownValue) {
+    bool unknown = (sp->starts_from_tensor && sp->starts[i] == kUnknownValue) ||
+                   (sp->ends_from_tensor && sp->ends[i] == kUnknownValue);
+    if (d < 0 || unknown) {
       o[a] = kDynamic;
     } else {
       o[a] = slice_range(d, sp->starts[i], sp->ends[i], sp->steps[i]).count;
@@ -264,7 +276,9 @@ void value_slice(const Layer& layer, std::span<const InferInput> in, InferResult
   auto sp = slice_spec(layer, in);
   if (!sp || sp->axes.size() != 1) return;
   auto n = static_cast<int64_t>(in[0].value->size());
-  if (sp->starts[0] == kUnknownValue || sp->ends[0] == kUnknownValue) return;
+  if ((sp->starts_from_tensor && sp->starts[0] == kUnknownValue) ||
+      (sp->ends_from_tensor && sp->ends[0] == kUnknownValue))
+    return;
   SliceRange r = slice_range(n, sp->starts[0], sp->ends[0], sp->steps[0]);
   ShapeValue v;
   for (int64_t k = 0; k < r.count; ++k) v.push_back((*in[0].value)[static_cast<size_t>(r.start + k * sp->steps[0])]);

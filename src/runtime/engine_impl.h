@@ -53,6 +53,7 @@ class ExecutionContextImpl {
   Status enqueue(void* stream);
   Status synchronize(void* stream) { return bctx_->synchronize(stream); }
   void set_profiling(bool enabled) { profiling_ = enabled; }
+  void set_cuda_graphs(bool enabled) { bctx_->set_graphs_enabled(enabled); }
   std::vector<LayerTiming> last_timings() const { return timings_; }
   uint64_t activation_bytes() const { return arena_bytes_ + workspace_bytes_; }
 
@@ -68,6 +69,7 @@ class ExecutionContextImpl {
   std::vector<void*> bindings_;
   bool shapes_dirty_ = true;
   std::vector<TensorType> types_;
+  std::vector<std::optional<ir::ShapeValue>> values_;
   std::vector<size_t> offsets_;
   std::vector<backend::TensorView> views_;
   void* arena_ = nullptr;

@@ -105,6 +105,7 @@ Status ExecutionContextImpl::prepare() {
   auto resolved = runtime::resolve_shapes(engine_->graph(), dims, "");
   if (!resolved) return resolved.status();
   types_ = std::move(resolved->types);
+  values_ = std::move(resolved->values);
 
   // Plan activation memory for these shapes.
   const auto& g = engine_->graph();
@@ -134,6 +135,7 @@ Status ExecutionContextImpl::prepare() {
   for (size_t t = 0; t < g.tensors.size(); ++t) {
     views_[t].dtype = types_[t].dtype;
     views_[t].dims = types_[t].dims;
+    views_[t].values = values_[t] ? values_[t]->data() : nullptr;
   }
   size_t ws = 0;
   for (const backend::Kernel* k : engine_->backend_engine().kernels()) ws = std::max(ws, k->workspace_bytes(views_));
@@ -166,10 +168,7 @@ Expected<Dims> ExecutionContextImpl::tensor_shape(std::string_view name) {
 Status ExecutionContextImpl::set_tensor_address(std::string_view name, void* data) {
   auto idx = io_index(name);
   if (!idx) return idx.status();
-  if (bindings_[static_cast<size_t>(*idx)] != data) {
-    bindings_[static_cast<size_t>(*idx)] = data;
-    ++shape_key_;
-  }
+  bindings_[static_cast<size_t>(*idx)] = data;
   return {};
 }
 
@@ -220,7 +219,16 @@ Status ExecutionContextImpl::enqueue(void* stream) {
     auto root = static_cast<size_t>(engine_->storage_root[t]);
     if (root != t) views_[t].data = views_[root].data;
   }
-  backend::RunContext ctx{views_, workspace_, workspace_bytes_, stream, bctx_->state()};
+  backend::RunContext ctx;
+  ctx.tensors = views_;
+  ctx.workspace = workspace_;
+  ctx.workspace_bytes = workspace_bytes_;
+  ctx.stream = stream;
+  ctx.backend_state = bctx_->state();
+  ctx.input_tensors = std::span<const int32_t>(engine_->io_tensor.data(), static_cast<size_t>(engine_->num_inputs));
+  ctx.output_tensors = std::span<const int32_t>(engine_->io_tensor.data() + engine_->num_inputs,
+                                                engine_->io_tensor.size() - static_cast<size_t>(engine_->num_inputs));
+  ctx.storage_root = engine_->storage_root;
   auto kernels = engine_->backend_engine().kernels();
   if (!profiling_) return bctx_->execute(kernels, ctx, shape_key_);
   std::vector<double> ms;
@@ -252,6 +260,7 @@ Status ExecutionContext::execute() {
   return impl_->synchronize(nullptr);
 }
 void ExecutionContext::set_profiling(bool enabled) { impl_->set_profiling(enabled); }
+void ExecutionContext::set_cuda_graphs(bool enabled) { impl_->set_cuda_graphs(enabled); }
 std::vector<LayerTiming> ExecutionContext::last_timings() const { return impl_->last_timings(); }
 uint64_t ExecutionContext::activation_bytes() const { return impl_->activation_bytes(); }
 

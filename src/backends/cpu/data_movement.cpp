@@ -184,8 +184,19 @@ Status run_slice(const CpuArgs& a) {
   const size_t n = p.axes.size();
   std::vector<int64_t> starts = p.starts, ends = p.ends;
   std::vector<int64_t> steps = p.steps.empty() ? std::vector<int64_t>(n, 1) : p.steps;
-  if (a.in.size() > 1 && a.in[1].data != nullptr) KILN_RETURN_IF_ERROR(read_int_vector(a, a.in[1], "starts", starts));
-  if (a.in.size() > 2 && a.in[2].data != nullptr) KILN_RETURN_IF_ERROR(read_int_vector(a, a.in[2], "ends", ends));
+  for (size_t i = 1; i < 3 && i < a.in.size(); ++i) {
+    if (i >= a.layer.inputs.size() || a.layer.inputs[i] < 0) continue;
+    std::vector<int64_t>& dst = i == 1 ? starts : ends;
+    const TensorView& t = a.in[i];
+    if (t.values != nullptr) {  // resolved on the host with the shapes
+      dst.assign(t.values, t.values + t.numel());
+    } else if (t.data != nullptr) {
+      KILN_RETURN_IF_ERROR(read_int_vector(a, t, i == 1 ? "starts" : "ends", dst));
+    } else {
+      // A connected starts/ends input without values would silently fall back to the params.
+      return cpu_error(a, StatusCode::kInternal, std::string(i == 1 ? "starts" : "ends") + " input has no values");
+    }
+  }
   if (starts.size() != n || ends.size() != n || steps.size() != n)
     return cpu_error(a, StatusCode::kInvalidArgument, "axes, starts, ends and steps must have the same length");
   const int r = x.dims.rank();

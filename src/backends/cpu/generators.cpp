@@ -23,7 +23,11 @@ Status run_arange(const CpuArgs& a) {
   const auto& p = std::get<ArangeParams>(a.layer.params);
   double bounds[3] = {p.start, p.end, p.step};
   for (size_t i = 0; i < 3 && i < a.in.size(); ++i) {
-    if (a.in[i].data != nullptr) bounds[i] = load_as_double(a.in[i].data, a.in[i].dtype, 0);
+    if (a.in[i].values != nullptr) {
+      bounds[i] = static_cast<double>(a.in[i].values[0]);
+    } else if (a.in[i].data != nullptr) {
+      bounds[i] = load_as_double(a.in[i].data, a.in[i].dtype, 0);
+    }
   }
   const TensorView& o = a.out[0];
   visit_dtype(o.dtype, [&](auto tag) {

@@ -2,6 +2,10 @@
 // (torch.scatter / scatter_reduce with include_self=True). Indices are int32/int64; a negative index
 // wraps once (i + dim); every index is validated before anything is written, and an index out of range
 // is an InvalidArgument error. Element data moves as raw bytes, so every dtype works.
+// Differences from torch: torch.gather/scatter reject negative indices (here they wrap, like
+// index_select/ONNX); plain scatter with duplicate targets keeps the last update in index order (torch:
+// unspecified); float reductions accumulate in float32 and round to 16-bit types once at the end;
+// max/min propagate NaN; integer add/mul wrap.
 #include <algorithm>
 #include <cmath>
 #include <cstring>

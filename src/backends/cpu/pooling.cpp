@@ -144,12 +144,12 @@ void run_plan(const PoolPlan& p, const T* x, T* y) {
 
 Status execute(const CpuArgs& a, const PoolPlan& p) {
   const TensorView &x = a.in[0], &y = a.out[0];
-  if (x.dtype != y.dtype || x.dtype == DataType::kBool || (!p.is_max && !is_floating(x.dtype)))
+  if (x.dtype != y.dtype || (!p.is_max && !is_floating(x.dtype)))
     return cpu_error(a, StatusCode::kTypeError, "unsupported pooling dtype " + std::string(dtype_name(x.dtype)));
   if (y.numel() == 0) return {};
   visit_dtype(x.dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
-    if constexpr (!std::is_same_v<T, bool>) run_plan(p, static_cast<const T*>(x.data), static_cast<T*>(y.data));
+    run_plan(p, static_cast<const T*>(x.data), static_cast<T*>(y.data));
   });
   return {};
 }

@@ -1,10 +1,10 @@
-// CPU kernels: reductions, cumsum and top-k. Float inputs compute in double, integer and bool inputs in
-// int64 with wrap-around (no UB). Single-axis (and contiguous multi-axis) work views the tensor as
-// [outer, n, inner] and walks it slab by slab with `inner` accumulators, so memory is read in order;
-// other multi-axis reductions first gather the input into [kept..., reduced...] order.
+// CPU kernels: reductions, cumsum and top-k. Float inputs compute in double, integer and bool
+// inputs in int64 with wrap-around (no UB). Single-axis (and contiguous multi-axis) work views the
+// tensor as [outer, n, inner] and walks it slab by slab with `inner` accumulators, so memory is
+// read in order; other multi-axis reductions first gather the input into [kept..., reduced...]
+// order.
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <limits>
 #include <string>
 #include <type_traits>
@@ -16,10 +16,15 @@
 namespace kiln::cpu {
 namespace {
 
-int64_t wrap_add(int64_t a, int64_t b) { return static_cast<int64_t>(static_cast<uint64_t>(a) + static_cast<uint64_t>(b)); }
-int64_t wrap_mul(int64_t a, int64_t b) { return static_cast<int64_t>(static_cast<uint64_t>(a) * static_cast<uint64_t>(b)); }
+int64_t wrap_add(int64_t a, int64_t b) {
+  return static_cast<int64_t>(static_cast<uint64_t>(a) + static_cast<uint64_t>(b));
+}
+int64_t wrap_mul(int64_t a, int64_t b) {
+  return static_cast<int64_t>(static_cast<uint64_t>(a) * static_cast<uint64_t>(b));
+}
 
-// ---- element conversion into / out of the compute domain (double or int64) ------------------------
+// ---- element conversion into / out of the compute domain (double or int64)
+// ------------------------
 
 template <class D, class T>
 D to_domain(T v) {
@@ -114,7 +119,8 @@ int norm_axis(int64_t axis, int rank) {
   return static_cast<int>(std::clamp<int64_t>(a, 0, r - 1));
 }
 
-// ---- reduction of one slab [n, inner] to inner results ----------------------------------------------
+// ---- reduction of one slab [n, inner] to inner results
+// ----------------------------------------------
 
 template <class D>
 constexpr bool kFloatDomain = std::is_same_v<D, double>;
@@ -128,8 +134,8 @@ bool is_nan(D v) {
   }
 }
 
-/// Reduces slab[j * inner + i] over j for each i. Results go to vals[i] (value ops, in D) or idxs[i]
-/// (arg ops, any/all). `acc`/`acc2` are scratch of at least `inner` elements.
+/// Reduces slab[j * inner + i] over j for each i. Results go to vals[i] (value ops, in D) or
+/// idxs[i] (arg ops, any/all). `acc` is scratch.
 template <class D>
 void reduce_slab(const D* slab, int64_t n, int64_t inner, ReduceOp op, int64_t correction, D* vals,
                  int64_t* idxs, std::vector<D>& acc) {
@@ -201,7 +207,8 @@ void reduce_slab(const D* slab, int64_t n, int64_t inner, ReduceOp op, int64_t c
         for (int64_t i = 0; i < inner; ++i) {
           D v = x[i];
           if (is_nan(acc[static_cast<size_t>(i)])) continue;  // first NaN wins
-          if (is_nan(v) || (mx ? v > acc[static_cast<size_t>(i)] : v < acc[static_cast<size_t>(i)])) {
+          if (is_nan(v) ||
+              (mx ? v > acc[static_cast<size_t>(i)] : v < acc[static_cast<size_t>(i)])) {
             acc[static_cast<size_t>(i)] = v;
             idxs[i] = j;
           }
@@ -264,7 +271,8 @@ void reduce_slab(const D* slab, int64_t n, int64_t inner, ReduceOp op, int64_t c
 }
 
 bool index_result(ReduceOp op) {
-  return op == ReduceOp::kArgMax || op == ReduceOp::kArgMin || op == ReduceOp::kAny || op == ReduceOp::kAll;
+  return op == ReduceOp::kArgMax || op == ReduceOp::kArgMin || op == ReduceOp::kAny ||
+         op == ReduceOp::kAll;
 }
 
 template <class D>
@@ -274,7 +282,9 @@ Status reduce_impl(const CpuArgs& a, const ReduceParams& p) {
   std::vector<bool> reduced(static_cast<size_t>(r), p.axes.empty());
   for (int64_t ax : p.axes) {
     if (r == 0) break;
-    if (ax < -r || ax >= r) return cpu_error(a, StatusCode::kInvalidArgument, "axis " + std::to_string(ax) + " out of range");
+    if (ax < -r || ax >= r)
+      return cpu_error(a, StatusCode::kInvalidArgument,
+                       "axis " + std::to_string(ax) + " out of range");
     reduced[static_cast<size_t>(ax < 0 ? ax + r : ax)] = true;
   }
   // Are the reduced dims (ignoring extent-1 dims) one contiguous block?
@@ -282,7 +292,8 @@ Status reduce_impl(const CpuArgs& a, const ReduceParams& p) {
   bool contiguous = true;
   for (int i = 0; i < r; ++i) {
     if (x.dims[i] == 1 || !reduced[static_cast<size_t>(i)]) continue;
-    if (first < 0) first = i;
+    if (first < 0)
+      first = i;
     else if (last != i - 1) {
       // a non-reduced dim of extent != 1 between two reduced dims?
       for (int k = last + 1; k < i; ++k)
@@ -295,9 +306,12 @@ Status reduce_impl(const CpuArgs& a, const ReduceParams& p) {
   if (contiguous) {
     for (int i = 0; i < r; ++i) {
       bool red = reduced[static_cast<size_t>(i)];
-      if (red) n *= x.dims[i];
-      else if (first < 0 || i < first) outer *= x.dims[i];
-      else inner *= x.dims[i];
+      if (red)
+        n *= x.dims[i];
+      else if (first < 0 || i < first)
+        outer *= x.dims[i];
+      else
+        inner *= x.dims[i];
     }
   } else {
     std::vector<int> perm;
@@ -309,8 +323,9 @@ Status reduce_impl(const CpuArgs& a, const ReduceParams& p) {
     permuted = load_permuted<D>(x, perm);
   }
   if (outer * inner != o.numel())
-    return cpu_error(a, StatusCode::kInternal, "output has " + std::to_string(o.numel()) + " elements, expected " +
-                                                   std::to_string(outer * inner));
+    return cpu_error(a, StatusCode::kInternal,
+                     "output has " + std::to_string(o.numel()) + " elements, expected " +
+                         std::to_string(outer * inner));
   bool idx_out = index_result(p.op);
   std::vector<D> slab(contiguous ? static_cast<size_t>(n * inner) : 0);
   std::vector<D> vals(static_cast<size_t>(inner)), acc;
@@ -333,7 +348,8 @@ Status reduce_impl(const CpuArgs& a, const ReduceParams& p) {
   return {};
 }
 
-// ---- top-k ordering ----------------------------------------------------------------------------------
+// ---- top-k ordering
+// ----------------------------------------------------------------------------------
 
 template <class D>
 struct KeyIdx {
@@ -363,7 +379,8 @@ Status topk_impl(const CpuArgs& a, const TopKParams& p) {
   if (k < 0 || k > s.n) return cpu_error(a, StatusCode::kInvalidArgument, "k out of range");
   if (ov.numel() != s.outer * k * s.inner || oi.numel() != ov.numel())
     return cpu_error(a, StatusCode::kInternal, "unexpected output size");
-  if (oi.dtype != DataType::kInt64) return cpu_error(a, StatusCode::kInternal, "indices must be int64");
+  if (oi.dtype != DataType::kInt64)
+    return cpu_error(a, StatusCode::kInternal, "indices must be int64");
   auto* pi = static_cast<int64_t*>(oi.data);
   std::vector<D> slab(static_cast<size_t>(s.n * s.inner)), res(static_cast<size_t>(k * s.inner));
   std::vector<KeyIdx<D>> lane(static_cast<size_t>(s.n));
@@ -371,7 +388,8 @@ Status topk_impl(const CpuArgs& a, const TopKParams& p) {
   for (int64_t b = 0; b < s.outer; ++b) {
     load<D>(x, b * s.n * s.inner, s.n * s.inner, slab.data());
     for (int64_t i = 0; i < s.inner; ++i) {
-      for (int64_t j = 0; j < s.n; ++j) lane[static_cast<size_t>(j)] = {slab[static_cast<size_t>(j * s.inner + i)], j};
+      for (int64_t j = 0; j < s.n; ++j)
+        lane[static_cast<size_t>(j)] = {slab[static_cast<size_t>(j * s.inner + i)], j};
       std::partial_sort(lane.begin(), lane.begin() + k, lane.end(), less);
       for (int64_t j = 0; j < k; ++j) {
         res[static_cast<size_t>(j * s.inner + i)] = lane[static_cast<size_t>(j)].v;
@@ -429,7 +447,8 @@ Status run_cumsum(const CpuArgs& a) {
 
 Status run_topk(const CpuArgs& a) {
   const auto& p = std::get<TopKParams>(a.layer.params);
-  if (a.in[0].dims.rank() < 1) return cpu_error(a, StatusCode::kInvalidArgument, "topk needs rank >= 1");
+  if (a.in[0].dims.rank() < 1)
+    return cpu_error(a, StatusCode::kInvalidArgument, "topk needs rank >= 1");
   if (is_floating(a.in[0].dtype)) return topk_impl<double>(a, p);
   return topk_impl<int64_t>(a, p);
 }

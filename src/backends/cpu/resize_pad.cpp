@@ -2,7 +2,8 @@
 // circular). Resize follows torch's CPU upsample kernels: per axis, source coordinates are computed
 // in float exactly as torch does (area_pixel_compute_scale / area_pixel_compute_source_index) and
 // turned into taps (input index, weight); the output is the separable product of the axes' taps,
-// accumulated in double. Nearest modes copy elements (any dtype, no rounding).
+// accumulated in double. Nearest modes copy elements (any dtype, no rounding); 2-d nearest keeps
+// torch's CPU size shortcuts (see nearest_index).
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -56,7 +57,16 @@ void cubic_coefficients(float t, std::array<float, 4>& c) {
   c = {conv2(t + 1.0f), conv1(t), conv1(1.0f - t), conv2(2.0f - t)};
 }
 
-AxisTaps resize_axis(ResizeMode mode, bool align_corners, int64_t in, int64_t out, std::optional<double> scale) {
+/// torch's CPU 2-d nearest (nearest_idx) copies when sizes agree and halves indices when the output
+/// is exactly twice the input, whatever the scale factor; 1-d and 3-d always use floor(o * scale).
+int64_t nearest_index(int64_t o, int64_t in, int64_t out, std::optional<double> scale, bool shortcuts) {
+  if (shortcuts && out == in) return o;
+  if (shortcuts && out == 2 * in) return o >> 1;
+  return std::min(floor_index(coordinate_scale(in, out, scale) * static_cast<float>(o)), in - 1);
+}
+
+AxisTaps resize_axis(ResizeMode mode, bool align_corners, int64_t in, int64_t out, std::optional<double> scale,
+                     bool nearest_shortcuts) {
   AxisTaps t;
   t.in = in;
   t.n = mode == ResizeMode::kLinear ? 2 : (mode == ResizeMode::kCubic ? 4 : 1);
@@ -66,11 +76,9 @@ AxisTaps resize_axis(ResizeMode mode, bool align_corners, int64_t in, int64_t ou
   };
   for (int64_t o = 0; o < out; ++o) {
     switch (mode) {
-      case ResizeMode::kNearest: {
-        float real = coordinate_scale(in, out, scale) * static_cast<float>(o);
-        add(std::min(floor_index(real), in - 1), 1.0);
+      case ResizeMode::kNearest:
+        add(nearest_index(o, in, out, scale, nearest_shortcuts), 1.0);
         break;
-      }
       case ResizeMode::kNearestExact: {
         float real = source_index(coordinate_scale(in, out, scale), o, false, false);
         add(std::min(floor_index(static_cast<float>(static_cast<double>(real) + 0.5)), in - 1), 1.0);
@@ -193,7 +201,7 @@ Status run_resize(const CpuArgs& a) {
   if (spatial < 1 || spatial > 3 || y.dims.rank() != x.dims.rank() || y.dims[0] != x.dims[0] ||
       y.dims[1] != x.dims[1] || (!p.scales.empty() && p.scales.size() != ns))
     return cpu_error(a, StatusCode::kInvalidArgument, "resize input/output ranks or scales disagree");
-  if (x.dtype != y.dtype || x.dtype == DataType::kBool ||
+  if (x.dtype != y.dtype ||
       (!is_floating(x.dtype) && p.mode != ResizeMode::kNearest && p.mode != ResizeMode::kNearestExact))
     return cpu_error(a, StatusCode::kTypeError, "unsupported resize dtype " + std::string(dtype_name(x.dtype)));
   if (p.mode == ResizeMode::kCubic && spatial != 2)
@@ -205,12 +213,12 @@ Status run_resize(const CpuArgs& a) {
     if (in <= 0) return cpu_error(a, StatusCode::kShapeError, "cannot resize an empty spatial dim to a non-empty one");
     std::optional<double> scale;
     if (!p.scales.empty()) scale = p.scales[static_cast<size_t>(i)];
-    axes[static_cast<size_t>(3 - spatial + i)] = resize_axis(p.mode, p.align_corners, in, out, scale);
+    axes[static_cast<size_t>(3 - spatial + i)] = resize_axis(p.mode, p.align_corners, in, out, scale, spatial == 2);
   }
   int64_t planes = x.dims[0] * x.dims[1];
   visit_dtype(x.dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
-    if constexpr (!std::is_same_v<T, bool>) resize_planes(axes, planes, static_cast<const T*>(x.data), static_cast<T*>(y.data));
+    resize_planes(axes, planes, static_cast<const T*>(x.data), static_cast<T*>(y.data));
   });
   return {};
 }

@@ -1,7 +1,7 @@
-// CPU kernels: softmax / log-softmax and the normalizations (layer, group, batch, RMS). Every kernel
-// loads a contiguous slab of the input into doubles, computes there, and stores it converted to the
-// output dtype, so accumulation is double whatever the storage type. Layer and group norm use the
-// biased variance (divide by N) like torch.
+// CPU kernels: softmax / log-softmax and the normalizations (layer, group, batch, RMS). Every
+// kernel loads a contiguous slab of the input into doubles, computes there, and stores it converted
+// to the output dtype, so accumulation is double whatever the storage type. Layer and group norm
+// use the biased variance (divide by N) like torch.
 #include <algorithm>
 #include <cmath>
 #include <string>
@@ -33,15 +33,19 @@ void store(const TensorView& t, int64_t off, int64_t n, const double* src) {
   });
 }
 
-bool present(std::span<const TensorView> in, size_t i) { return in.size() > i && in[i].data != nullptr; }
+bool present(std::span<const TensorView> in, size_t i) {
+  return in.size() > i && in[i].data != nullptr;
+}
 
 /// An optional parameter tensor as doubles; empty when omitted. `want` elements are required.
-Status load_param(const CpuArgs& a, size_t i, int64_t want, const char* what, std::vector<double>& out) {
+Status load_param(const CpuArgs& a, size_t i, int64_t want, const char* what,
+                  std::vector<double>& out) {
   out.clear();
   if (!present(a.in, i)) return {};
   if (a.in[i].numel() != want)
-    return cpu_error(a, StatusCode::kShapeError, std::string(what) + " has " + std::to_string(a.in[i].numel()) +
-                                                     " elements, expected " + std::to_string(want));
+    return cpu_error(a, StatusCode::kShapeError,
+                     std::string(what) + " has " + std::to_string(a.in[i].numel()) +
+                         " elements, expected " + std::to_string(want));
   out.resize(static_cast<size_t>(want));
   load(a.in[i], 0, want, out.data());
   return {};
@@ -90,7 +94,8 @@ Status run_softmax(const CpuArgs& a) {
     for (int i = axis + 1; i < r; ++i) inner *= x.dims[i];
   }
   int64_t slab_n = n * inner;
-  std::vector<double> slab(static_cast<size_t>(slab_n)), mx(static_cast<size_t>(inner)), sum(static_cast<size_t>(inner));
+  std::vector<double> slab(static_cast<size_t>(slab_n)), mx(static_cast<size_t>(inner)),
+      sum(static_cast<size_t>(inner));
   for (int64_t b = 0; b < outer; ++b) {
     double* s = slab.data();
     load(x, b * slab_n, slab_n, s);
@@ -105,20 +110,27 @@ Status run_softmax(const CpuArgs& a) {
     for (auto& m : mx)
       if (std::isinf(m)) m = m > 0 ? m : 0.0;
     std::fill(sum.begin(), sum.end(), 0.0);
-    for (int64_t j = 0; j < n; ++j)
-      for (int64_t i = 0; i < inner; ++i) {
-        double& v = s[j * inner + i];
-        v -= mx[static_cast<size_t>(i)];
-        sum[static_cast<size_t>(i)] += std::exp(v);
-      }
     if (p.log) {
+      // x - max - log(sum(exp(x - max)))
+      for (int64_t j = 0; j < n; ++j)
+        for (int64_t i = 0; i < inner; ++i) {
+          double& v = s[j * inner + i];
+          v -= mx[static_cast<size_t>(i)];
+          sum[static_cast<size_t>(i)] += std::exp(v);
+        }
       for (auto& t : sum) t = std::log(t);
       for (int64_t j = 0; j < n; ++j)
         for (int64_t i = 0; i < inner; ++i) s[j * inner + i] -= sum[static_cast<size_t>(i)];
     } else {
+      for (int64_t j = 0; j < n; ++j)
+        for (int64_t i = 0; i < inner; ++i) {
+          double& v = s[j * inner + i];
+          v = std::exp(v - mx[static_cast<size_t>(i)]);
+          sum[static_cast<size_t>(i)] += v;
+        }
       for (auto& t : sum) t = 1.0 / t;
       for (int64_t j = 0; j < n; ++j)
-        for (int64_t i = 0; i < inner; ++i) s[j * inner + i] = std::exp(s[j * inner + i]) * sum[static_cast<size_t>(i)];
+        for (int64_t i = 0; i < inner; ++i) s[j * inner + i] *= sum[static_cast<size_t>(i)];
     }
     store(o, b * slab_n, slab_n, s);
   }
@@ -159,8 +171,9 @@ Status run_group_norm(const CpuArgs& a) {
   if (r < 2) return cpu_error(a, StatusCode::kShapeError, "input must be [N, C, ...]");
   int64_t n = x.dims[0], c = x.dims[1], g = p.num_groups;
   if (g < 1 || c % g != 0)
-    return cpu_error(a, StatusCode::kShapeError,
-                     "channels " + std::to_string(c) + " not divisible by num_groups " + std::to_string(g));
+    return cpu_error(
+        a, StatusCode::kShapeError,
+        "channels " + std::to_string(c) + " not divisible by num_groups " + std::to_string(g));
   int64_t spatial = 1;
   for (int i = 2; i < r; ++i) spatial *= x.dims[i];
   std::vector<double> gamma, beta;
@@ -192,8 +205,10 @@ Status run_batch_norm(const CpuArgs& a) {
   int64_t n = x.dims[0], c = x.dims[1];
   int64_t spatial = 1;
   for (int i = 2; i < r; ++i) spatial *= x.dims[i];
-  if (!present(a.in, 1) && c > 0) return cpu_error(a, StatusCode::kInvalidArgument, "mean is required");
-  if (!present(a.in, 2) && c > 0) return cpu_error(a, StatusCode::kInvalidArgument, "var is required");
+  if (!present(a.in, 1) && c > 0)
+    return cpu_error(a, StatusCode::kInvalidArgument, "mean is required");
+  if (!present(a.in, 2) && c > 0)
+    return cpu_error(a, StatusCode::kInvalidArgument, "var is required");
   std::vector<double> mean, var, gamma, beta;
   KILN_RETURN_IF_ERROR(load_param(a, 1, c, "mean", mean));
   KILN_RETURN_IF_ERROR(load_param(a, 2, c, "var", var));

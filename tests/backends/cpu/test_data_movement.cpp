@@ -33,7 +33,10 @@ std::string trace(const std::string& what) { return what + " seed=" + std::to_st
 std::string name_of(DataType dt) { return std::string(dtype_name(dt)); }
 std::string vec_str(const std::vector<int64_t>& v) {
   std::string s = "{";
-  for (size_t i = 0; i < v.size(); ++i) s += (i ? "," : "") + std::to_string(v[i]);
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (i) s += ",";
+    s += std::to_string(v[i]);
+  }
   return s + "}";
 }
 

@@ -338,6 +338,7 @@ TEST(CpuPooling, AdaptiveNonDivisible) {
   // Output larger than input: overlapping single-element windows.
   check_adaptive(DataType::kFloat32, Dims{1, 2, 3, 2}, PoolingType::kAverage, {5, 3});
   check_adaptive(DataType::kInt32, Dims{1, 2, 7, 9}, PoolingType::kMax, {3, 4});
+  check_adaptive(DataType::kBool, Dims{1, 2, 7, 9}, PoolingType::kMax, {3, 4});
   check_adaptive(DataType::kFloat32, Dims{1, 4, 6, 6}, PoolingType::kAverage, {1, 1});  // global
 }
 

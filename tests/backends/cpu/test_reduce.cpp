@@ -29,7 +29,8 @@ using testing::to_doubles;
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
-const std::vector<DataType> kIntTypes = {DataType::kInt32, DataType::kInt64, DataType::kInt8, DataType::kUInt8};
+const std::vector<DataType> kIntTypes = {DataType::kInt32, DataType::kInt64, DataType::kInt8,
+                                         DataType::kUInt8};
 
 std::string name_of(ReduceOp op) { return std::string(enum_names(op)[static_cast<size_t>(op)]); }
 std::string name_of(DataType dt) { return std::string(dtype_name(dt)); }
@@ -58,14 +59,20 @@ int64_t flatten(const std::vector<int64_t>& idx, const Dims& d) {
   return f;
 }
 
-/// Wraps an exact integer to the value range of dt (two's complement), as the kernel's storage does.
+/// Wraps an exact integer to the value range of dt (two's complement), as the kernel's storage
+/// does.
 double wrap_to(DataType dt, int64_t v) {
   switch (dt) {
-    case DataType::kInt8: return static_cast<int8_t>(static_cast<uint8_t>(static_cast<uint64_t>(v) & 0xffu));
-    case DataType::kUInt8: return static_cast<uint8_t>(static_cast<uint64_t>(v) & 0xffu);
-    case DataType::kInt32: return static_cast<int32_t>(static_cast<uint32_t>(static_cast<uint64_t>(v) & 0xffffffffu));
-    case DataType::kBool: return v != 0;
-    default: return static_cast<double>(v);
+    case DataType::kInt8:
+      return static_cast<int8_t>(static_cast<uint8_t>(static_cast<uint64_t>(v) & 0xffu));
+    case DataType::kUInt8:
+      return static_cast<uint8_t>(static_cast<uint64_t>(v) & 0xffu);
+    case DataType::kInt32:
+      return static_cast<int32_t>(static_cast<uint32_t>(static_cast<uint64_t>(v) & 0xffffffffu));
+    case DataType::kBool:
+      return v != 0;
+    default:
+      return static_cast<double>(v);
   }
 }
 
@@ -207,8 +214,8 @@ void check_reduce(const HostTensor& x, const ReduceParams& p, double tol) {
   HostTensor got = run_reduce(x, p);
   DataType odt = out_dtype(p.op, x.type.dtype);
   EXPECT_TRUE(has_type(got, odt, ref.dims));
-  bool exact = is_arg(p.op) || is_logical(p.op) || !is_floating(x.type.dtype) || p.op == ReduceOp::kMax ||
-               p.op == ReduceOp::kMin;
+  bool exact = is_arg(p.op) || is_logical(p.op) || !is_floating(x.type.dtype) ||
+               p.op == ReduceOp::kMax || p.op == ReduceOp::kMin;
   EXPECT_TRUE(all_close(got, ref.values, exact ? 0.0 : tol, exact ? 0.0 : tol));
 }
 
@@ -221,11 +228,13 @@ HostTensor with_zeros(DataType dt, const Dims& dims, double lo, double hi, doubl
   return make_tensor(dt, dims, v);
 }
 
-const std::vector<ReduceOp> kAllOps = {ReduceOp::kSum,    ReduceOp::kMean,   ReduceOp::kMax, ReduceOp::kMin,
-                                       ReduceOp::kProd,   ReduceOp::kArgMax, ReduceOp::kArgMin,
-                                       ReduceOp::kVar,    ReduceOp::kStd,    ReduceOp::kAny, ReduceOp::kAll};
-const std::vector<ReduceOp> kIntOps = {ReduceOp::kSum,    ReduceOp::kMax,    ReduceOp::kMin, ReduceOp::kProd,
-                                       ReduceOp::kArgMax, ReduceOp::kArgMin, ReduceOp::kAny, ReduceOp::kAll};
+const std::vector<ReduceOp> kAllOps = {ReduceOp::kSum,    ReduceOp::kMean, ReduceOp::kMax,
+                                       ReduceOp::kMin,    ReduceOp::kProd, ReduceOp::kArgMax,
+                                       ReduceOp::kArgMin, ReduceOp::kVar,  ReduceOp::kStd,
+                                       ReduceOp::kAny,    ReduceOp::kAll};
+const std::vector<ReduceOp> kIntOps = {ReduceOp::kSum,  ReduceOp::kMax,    ReduceOp::kMin,
+                                       ReduceOp::kProd, ReduceOp::kArgMax, ReduceOp::kArgMin,
+                                       ReduceOp::kAny,  ReduceOp::kAll};
 
 HostTensor input_for(ReduceOp op, DataType dt, const Dims& dims) {
   if (is_logical(op)) return with_zeros(dt, dims, -1.0, 1.0, 0.2);
@@ -233,7 +242,8 @@ HostTensor input_for(ReduceOp op, DataType dt, const Dims& dims) {
   return random_tensor(dt, dims, -1.0, 1.0);
 }
 
-// ---- reduce: every op, float types, single axis ---------------------------------------------------
+// ---- reduce: every op, float types, single axis
+// ---------------------------------------------------
 
 TEST(CpuReduce, EveryOpSingleAxisFloatTypes) {
   Dims dims{3, 4, 5};
@@ -256,8 +266,8 @@ TEST(CpuReduce, EveryOpSingleAxisFloatTypes) {
 
 TEST(CpuReduce, MultiAxisAndAllAxes) {
   Dims dims{2, 3, 4, 5};
-  const std::vector<std::vector<int64_t>> axes_list = {{0, 2}, {1, 3}, {0, 3}, {1, 2}, {-3, -1}, {3, 0},
-                                                       {0, 1, 2}, {1, 2, 3}, {0, 1, 2, 3}, {}};
+  const std::vector<std::vector<int64_t>> axes_list = {
+      {0, 2}, {1, 3}, {0, 3}, {1, 2}, {-3, -1}, {3, 0}, {0, 1, 2}, {1, 2, 3}, {0, 1, 2, 3}, {}};
   for (DataType dt : kFloatTypes) {
     for (ReduceOp op : kAllOps) {
       if (is_arg(op)) continue;  // one axis only
@@ -283,17 +293,19 @@ TEST(CpuReduce, MultiAxisAndAllAxes) {
 // Extent-1 dims between and around the reduced ones, and reductions over only extent-1 dims.
 TEST(CpuReduce, UnitDimsAroundReducedAxes) {
   Dims dims{3, 1, 4, 1, 5};
-  const std::vector<std::vector<int64_t>> axes_list = {{0, 2, 4}, {0, 2}, {2, 4}, {1, 3}, {1}, {0, 1},
-                                                       {2, 3, 4}, {0, 4}, {-1, -3}};
+  const std::vector<std::vector<int64_t>> axes_list = {{0, 2, 4}, {0, 2},    {2, 4}, {1, 3},  {1},
+                                                       {0, 1},    {2, 3, 4}, {0, 4}, {-1, -3}};
   for (ReduceOp op : {ReduceOp::kSum, ReduceOp::kMax, ReduceOp::kVar, ReduceOp::kAll}) {
     for (const auto& axes : axes_list) {
       for (bool keep : {false, true}) {
-        SCOPED_TRACE(trace(name_of(op) + " axes=" + axes_str(axes) + " keep=" + std::to_string(keep)));
+        SCOPED_TRACE(
+            trace(name_of(op) + " axes=" + axes_str(axes) + " keep=" + std::to_string(keep)));
         ReduceParams p;
         p.op = op;
         p.axes = axes;
         p.keep_dims = keep;
-        check_reduce(input_for(op, DataType::kFloat32, dims), p, default_tolerance(DataType::kFloat32));
+        check_reduce(input_for(op, DataType::kFloat32, dims), p,
+                     default_tolerance(DataType::kFloat32));
       }
     }
   }
@@ -301,14 +313,19 @@ TEST(CpuReduce, UnitDimsAroundReducedAxes) {
 
 TEST(CpuReduce, LargerShapesInnerAndOuter) {
   // Long rows (BERT-like hidden size) and a reduction with a large inner extent.
-  for (auto [dims, axes] : std::vector<std::pair<Dims, std::vector<int64_t>>>{
-           {Dims{128, 768}, {-1}}, {Dims{16, 33, 70}, {1}}, {Dims{9, 64, 65}, {0}}, {Dims{6, 7, 8, 9}, {0, 2}}}) {
-    for (ReduceOp op : {ReduceOp::kSum, ReduceOp::kMean, ReduceOp::kVar, ReduceOp::kMax, ReduceOp::kMin}) {
+  for (auto [dims, axes] :
+       std::vector<std::pair<Dims, std::vector<int64_t>>>{{Dims{128, 768}, {-1}},
+                                                          {Dims{16, 33, 70}, {1}},
+                                                          {Dims{9, 64, 65}, {0}},
+                                                          {Dims{6, 7, 8, 9}, {0, 2}}}) {
+    for (ReduceOp op :
+         {ReduceOp::kSum, ReduceOp::kMean, ReduceOp::kVar, ReduceOp::kMax, ReduceOp::kMin}) {
       SCOPED_TRACE(trace(name_of(op) + " dims=" + dims.to_string() + " axes=" + axes_str(axes)));
       ReduceParams p;
       p.op = op;
       p.axes = axes;
-      check_reduce(random_tensor(DataType::kFloat32, dims, -2.0, 2.0), p, default_tolerance(DataType::kFloat32));
+      check_reduce(random_tensor(DataType::kFloat32, dims, -2.0, 2.0), p,
+                   default_tolerance(DataType::kFloat32));
     }
   }
 }
@@ -318,9 +335,10 @@ TEST(CpuReduce, VarStdCorrection) {
   for (DataType dt : kFloatTypes) {
     for (ReduceOp op : {ReduceOp::kVar, ReduceOp::kStd}) {
       for (int64_t corr : {0, 1, 2}) {
-        for (std::vector<int64_t> axes : {std::vector<int64_t>{1}, std::vector<int64_t>{0}, std::vector<int64_t>{}}) {
-          SCOPED_TRACE(trace(name_of(op) + " " + name_of(dt) + " correction=" + std::to_string(corr) +
-                             " axes=" + axes_str(axes)));
+        for (std::vector<int64_t> axes :
+             {std::vector<int64_t>{1}, std::vector<int64_t>{0}, std::vector<int64_t>{}}) {
+          SCOPED_TRACE(trace(name_of(op) + " " + name_of(dt) +
+                             " correction=" + std::to_string(corr) + " axes=" + axes_str(axes)));
           ReduceParams p;
           p.op = op;
           p.axes = axes;
@@ -370,23 +388,31 @@ TEST(CpuReduce, HandComputed) {
   HostTensor b = make_tensor(DataType::kFloat32, Dims{2, 3}, {0, 0, 2, 1, 1, 1});
   EXPECT_TRUE(all_close(run_reduce(b, ReduceParams{ReduceOp::kAny, {1}, false, 1}), {1, 1}, 0, 0));
   EXPECT_TRUE(all_close(run_reduce(b, ReduceParams{ReduceOp::kAll, {1}, false, 1}), {0, 1}, 0, 0));
-  EXPECT_TRUE(all_close(run_reduce(b, ReduceParams{ReduceOp::kAll, {0}, false, 1}), {0, 0, 1}, 0, 0));
-  EXPECT_TRUE(has_type(run_reduce(b, ReduceParams{ReduceOp::kAll, {0}, false, 1}), DataType::kBool, Dims{3}));
+  EXPECT_TRUE(
+      all_close(run_reduce(b, ReduceParams{ReduceOp::kAll, {0}, false, 1}), {0, 0, 1}, 0, 0));
+  EXPECT_TRUE(has_type(run_reduce(b, ReduceParams{ReduceOp::kAll, {0}, false, 1}), DataType::kBool,
+                       Dims{3}));
 }
 
 TEST(CpuReduce, ArgTiesTakeFirstIndex) {
   HostTensor x = make_tensor(DataType::kFloat32, Dims{2, 5}, {1, 3, 0, 3, 0, 2, 2, 2, 2, 2});
-  EXPECT_TRUE(all_close(run_reduce(x, ReduceParams{ReduceOp::kArgMax, {1}, false, 1}), {1, 0}, 0, 0));
-  EXPECT_TRUE(all_close(run_reduce(x, ReduceParams{ReduceOp::kArgMin, {1}, false, 1}), {2, 0}, 0, 0));
-  EXPECT_TRUE(all_close(run_reduce(x, ReduceParams{ReduceOp::kArgMin, {-1}, true, 1}), {2, 0}, 0, 0));
-  EXPECT_TRUE(has_type(run_reduce(x, ReduceParams{ReduceOp::kArgMin, {-1}, true, 1}), DataType::kInt64, Dims{2, 1}));
+  EXPECT_TRUE(
+      all_close(run_reduce(x, ReduceParams{ReduceOp::kArgMax, {1}, false, 1}), {1, 0}, 0, 0));
+  EXPECT_TRUE(
+      all_close(run_reduce(x, ReduceParams{ReduceOp::kArgMin, {1}, false, 1}), {2, 0}, 0, 0));
+  EXPECT_TRUE(
+      all_close(run_reduce(x, ReduceParams{ReduceOp::kArgMin, {-1}, true, 1}), {2, 0}, 0, 0));
+  EXPECT_TRUE(has_type(run_reduce(x, ReduceParams{ReduceOp::kArgMin, {-1}, true, 1}),
+                       DataType::kInt64, Dims{2, 1}));
 }
 
 TEST(CpuReduce, NanPropagation) {
   // Row 0: NaN in the middle; row 1: no NaN; row 2: NaN first and last; row 3: NaN last.
   HostTensor x = make_tensor(DataType::kFloat32, Dims{4, 4},
                              {1, kNaN, 5, -2, 0.5, 7, -3, 2, kNaN, 9, -9, kNaN, 4, 8, -1, kNaN});
-  auto run = [&](ReduceOp op, int64_t axis) { return run_reduce(x, ReduceParams{op, {axis}, false, 1}); };
+  auto run = [&](ReduceOp op, int64_t axis) {
+    return run_reduce(x, ReduceParams{op, {axis}, false, 1});
+  };
   EXPECT_TRUE(all_close(run(ReduceOp::kMax, 1), {kNaN, 7, kNaN, kNaN}, 0, 0));
   EXPECT_TRUE(all_close(run(ReduceOp::kMin, 1), {kNaN, -3, kNaN, kNaN}, 0, 0));
   EXPECT_TRUE(all_close(run(ReduceOp::kArgMax, 1), {1, 1, 0, 3}, 0, 0));
@@ -404,8 +430,10 @@ TEST(CpuReduce, NanPropagation) {
   for (DataType dt : {DataType::kFloat16, DataType::kBFloat16}) {
     SCOPED_TRACE(name_of(dt));
     HostTensor h = make_tensor(dt, Dims{2, 3}, {1, kNaN, 2, 3, 2, 1});
-    EXPECT_TRUE(all_close(run_reduce(h, ReduceParams{ReduceOp::kMax, {1}, false, 1}), {kNaN, 3}, 0, 0));
-    EXPECT_TRUE(all_close(run_reduce(h, ReduceParams{ReduceOp::kArgMax, {1}, false, 1}), {1, 0}, 0, 0));
+    EXPECT_TRUE(
+        all_close(run_reduce(h, ReduceParams{ReduceOp::kMax, {1}, false, 1}), {kNaN, 3}, 0, 0));
+    EXPECT_TRUE(
+        all_close(run_reduce(h, ReduceParams{ReduceOp::kArgMax, {1}, false, 1}), {1, 0}, 0, 0));
   }
 }
 
@@ -414,8 +442,9 @@ TEST(CpuReduce, IntegerTypes) {
   for (DataType dt : kIntTypes) {
     double lo = dt == DataType::kUInt8 ? 0 : -6, hi = 7;
     for (ReduceOp op : kIntOps) {
-      for (std::vector<int64_t> axes : {std::vector<int64_t>{0}, std::vector<int64_t>{-1}, std::vector<int64_t>{1},
-                                        std::vector<int64_t>{0, 2}, std::vector<int64_t>{}}) {
+      for (std::vector<int64_t> axes :
+           {std::vector<int64_t>{0}, std::vector<int64_t>{-1}, std::vector<int64_t>{1},
+            std::vector<int64_t>{0, 2}, std::vector<int64_t>{}}) {
         if (is_arg(op) && axes.size() != 1) continue;
         for (bool keep : {false, true}) {
           SCOPED_TRACE(trace(name_of(op) + " " + name_of(dt) + " axes=" + axes_str(axes) +
@@ -424,7 +453,8 @@ TEST(CpuReduce, IntegerTypes) {
           p.op = op;
           p.axes = axes;
           p.keep_dims = keep;
-          HostTensor x = is_logical(op) ? with_zeros(dt, dims, lo + 1, hi, 0.2) : random_tensor(dt, dims, lo, hi);
+          HostTensor x = is_logical(op) ? with_zeros(dt, dims, lo + 1, hi, 0.2)
+                                        : random_tensor(dt, dims, lo, hi);
           check_reduce(x, p, 0.0);
         }
       }
@@ -434,10 +464,12 @@ TEST(CpuReduce, IntegerTypes) {
 
 TEST(CpuReduce, IntegerWrapAround) {
   HostTensor a = make_tensor(DataType::kInt32, Dims{2}, {2147483647.0, 1.0});
-  EXPECT_TRUE(all_close(run_reduce(a, ReduceParams{ReduceOp::kSum, {}, false, 1}), {-2147483648.0}, 0, 0));
+  EXPECT_TRUE(
+      all_close(run_reduce(a, ReduceParams{ReduceOp::kSum, {}, false, 1}), {-2147483648.0}, 0, 0));
   HostTensor b = make_tensor(DataType::kUInt8, Dims{3}, {200, 100, 3});
   EXPECT_TRUE(all_close(run_reduce(b, ReduceParams{ReduceOp::kSum, {0}, false, 1}), {47}, 0, 0));
-  EXPECT_TRUE(all_close(run_reduce(b, ReduceParams{ReduceOp::kProd, {0}, false, 1}), {(200 * 100 * 3) % 256}, 0, 0));
+  EXPECT_TRUE(all_close(run_reduce(b, ReduceParams{ReduceOp::kProd, {0}, false, 1}),
+                        {(200 * 100 * 3) % 256}, 0, 0));
   HostTensor c = make_tensor(DataType::kInt8, Dims{2}, {-128, -1});
   EXPECT_TRUE(all_close(run_reduce(c, ReduceParams{ReduceOp::kProd, {0}, false, 1}), {-128}, 0, 0));
   EXPECT_TRUE(all_close(run_reduce(c, ReduceParams{ReduceOp::kSum, {0}, false, 1}), {127}, 0, 0));
@@ -462,8 +494,8 @@ TEST(CpuReduce, IntegerWrapAround) {
 
 TEST(CpuReduce, BoolInputs) {
   Dims dims{3, 5};
-  for (ReduceOp op : {ReduceOp::kAny, ReduceOp::kAll, ReduceOp::kMax, ReduceOp::kMin, ReduceOp::kArgMax,
-                      ReduceOp::kArgMin}) {
+  for (ReduceOp op : {ReduceOp::kAny, ReduceOp::kAll, ReduceOp::kMax, ReduceOp::kMin,
+                      ReduceOp::kArgMax, ReduceOp::kArgMin}) {
     for (int64_t axis : {0, 1, -1}) {
       SCOPED_TRACE(trace(name_of(op) + " axis=" + std::to_string(axis)));
       HostTensor x = random_tensor(DataType::kBool, dims);
@@ -476,18 +508,23 @@ TEST(CpuReduce, BoolInputs) {
   HostTensor x = make_tensor(DataType::kBool, Dims{2, 3}, {0, 1, 1, 0, 0, 0});
   EXPECT_TRUE(all_close(run_reduce(x, ReduceParams{ReduceOp::kAny, {1}, false, 1}), {1, 0}, 0, 0));
   EXPECT_TRUE(all_close(run_reduce(x, ReduceParams{ReduceOp::kMax, {1}, false, 1}), {1, 0}, 0, 0));
-  EXPECT_TRUE(has_type(run_reduce(x, ReduceParams{ReduceOp::kMax, {1}, false, 1}), DataType::kBool, Dims{2}));
-  EXPECT_TRUE(all_close(run_reduce(x, ReduceParams{ReduceOp::kArgMax, {1}, false, 1}), {1, 0}, 0, 0));
+  EXPECT_TRUE(has_type(run_reduce(x, ReduceParams{ReduceOp::kMax, {1}, false, 1}), DataType::kBool,
+                       Dims{2}));
+  EXPECT_TRUE(
+      all_close(run_reduce(x, ReduceParams{ReduceOp::kArgMax, {1}, false, 1}), {1, 0}, 0, 0));
 }
 
 TEST(CpuReduce, RankZero) {
   for (DataType dt : {DataType::kFloat32, DataType::kFloat16, DataType::kInt32}) {
     HostTensor x = make_tensor(dt, Dims{}, {3});
-    for (ReduceOp op : {ReduceOp::kSum, ReduceOp::kMax, ReduceOp::kProd, ReduceOp::kArgMax, ReduceOp::kAny}) {
-      for (std::vector<int64_t> axes : {std::vector<int64_t>{}, std::vector<int64_t>{0}, std::vector<int64_t>{-1}}) {
+    for (ReduceOp op :
+         {ReduceOp::kSum, ReduceOp::kMax, ReduceOp::kProd, ReduceOp::kArgMax, ReduceOp::kAny}) {
+      for (std::vector<int64_t> axes :
+           {std::vector<int64_t>{}, std::vector<int64_t>{0}, std::vector<int64_t>{-1}}) {
         if (is_arg(op) && axes.empty()) continue;
         for (bool keep : {false, true}) {
-          SCOPED_TRACE(name_of(op) + " " + name_of(dt) + " axes=" + axes_str(axes) + " keep=" + std::to_string(keep));
+          SCOPED_TRACE(name_of(op) + " " + name_of(dt) + " axes=" + axes_str(axes) +
+                       " keep=" + std::to_string(keep));
           ReduceParams p;
           p.op = op;
           p.axes = axes;
@@ -531,7 +568,8 @@ TEST(CpuReduce, ZeroSizeDims) {
 }
 
 TEST(CpuReduce, DynamicShapes) {
-  // x [-1, 6] summed over axis 1 and x [3, -1] variance over the dynamic axis: one engine, two shapes.
+  // x [-1, 6] summed over axis 1 and x [3, -1] variance over the dynamic axis: one engine, two
+  // shapes.
   for (int variant = 0; variant < 2; ++variant) {
     SCOPED_TRACE(trace("variant " + std::to_string(variant)));
     Network net;
@@ -573,7 +611,8 @@ TEST(CpuReduce, DynamicShapes) {
   }
 }
 
-// ---- cumsum ------------------------------------------------------------------------------------------
+// ---- cumsum
+// ------------------------------------------------------------------------------------------
 
 std::vector<double> ref_cumsum(const HostTensor& x, const CumSumParams& p) {
   const Dims& d = x.type.dims;
@@ -627,13 +666,14 @@ TEST(CpuCumSum, FloatTypesAxesAndFlags) {
     for (int64_t axis : {0, 1, 2, -1, -3}) {
       for (bool excl : {false, true}) {
         for (bool rev : {false, true}) {
-          SCOPED_TRACE(trace(name_of(dt) + " axis=" + std::to_string(axis) + " exclusive=" + std::to_string(excl) +
-                             " reverse=" + std::to_string(rev)));
+          SCOPED_TRACE(trace(name_of(dt) + " axis=" + std::to_string(axis) + " exclusive=" +
+                             std::to_string(excl) + " reverse=" + std::to_string(rev)));
           CumSumParams p{axis, excl, rev};
           HostTensor x = random_tensor(dt, dims);
           HostTensor got = run_cumsum(x, p);
           EXPECT_TRUE(has_type(got, dt, dims));
-          EXPECT_TRUE(all_close(got, ref_cumsum(x, p), default_tolerance(dt), default_tolerance(dt)));
+          EXPECT_TRUE(
+              all_close(got, ref_cumsum(x, p), default_tolerance(dt), default_tolerance(dt)));
         }
       }
     }
@@ -646,8 +686,8 @@ TEST(CpuCumSum, IntegerTypes) {
     for (int64_t axis : {0, 1, -1}) {
       for (bool excl : {false, true}) {
         for (bool rev : {false, true}) {
-          SCOPED_TRACE(trace(name_of(dt) + " axis=" + std::to_string(axis) + " exclusive=" + std::to_string(excl) +
-                             " reverse=" + std::to_string(rev)));
+          SCOPED_TRACE(trace(name_of(dt) + " axis=" + std::to_string(axis) + " exclusive=" +
+                             std::to_string(excl) + " reverse=" + std::to_string(rev)));
           CumSumParams p{axis, excl, rev};
           // u8/i8 sums wrap: the reference wraps the same way.
           HostTensor x = random_tensor(dt, dims, dt == DataType::kUInt8 ? 0 : -60, 100);
@@ -688,15 +728,16 @@ TEST(CpuCumSum, LongAxis) {
   EXPECT_TRUE(all_close(run_cumsum(x, p), ref_cumsum(x, p), 1e-5, 1e-5));
 }
 
-// ---- top-k ------------------------------------------------------------------------------------------
+// ---- top-k
+// ------------------------------------------------------------------------------------------
 
 struct TopKRef {
   Dims dims;
   std::vector<double> values, indices;
 };
 
-/// Stable sort of each lane: largest first (NaN counts as larger than everything, as torch) or smallest
-/// first (NaN last); ties keep the lower index first.
+/// Stable sort of each lane: largest first (NaN counts as larger than everything, as torch) or
+/// smallest first (NaN last); ties keep the lower index first.
 TopKRef ref_topk(const HostTensor& x, const TopKParams& p) {
   const Dims& d = x.type.dims;
   int r = d.rank();
@@ -720,7 +761,8 @@ TopKRef ref_topk(const HostTensor& x, const TopKParams& p) {
       j[static_cast<size_t>(axis)] = t;
       return xv[static_cast<size_t>(flatten(j, d))];
     };
-    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return before(val(a), val(b)); });
+    std::stable_sort(order.begin(), order.end(),
+                     [&](int64_t a, int64_t b) { return before(val(a), val(b)); });
     int64_t rank_k = oi[static_cast<size_t>(axis)];
     ref.indices[static_cast<size_t>(o)] = static_cast<double>(order[static_cast<size_t>(rank_k)]);
     ref.values[static_cast<size_t>(o)] = val(order[static_cast<size_t>(rank_k)]);
@@ -798,8 +840,9 @@ TEST(CpuTopK, FloatTypes) {
         for (bool sorted : {true, false}) {
           int64_t n = dims[static_cast<int>(axis < 0 ? axis + 3 : axis)];
           for (int64_t k : {int64_t(1), int64_t(2), n}) {
-            SCOPED_TRACE(trace(name_of(dt) + " axis=" + std::to_string(axis) + " k=" + std::to_string(k) +
-                               " largest=" + std::to_string(largest) + " sorted=" + std::to_string(sorted)));
+            SCOPED_TRACE(trace(name_of(dt) + " axis=" + std::to_string(axis) +
+                               " k=" + std::to_string(k) + " largest=" + std::to_string(largest) +
+                               " sorted=" + std::to_string(sorted)));
             check_topk(random_tensor(dt, dims), TopKParams{k, axis, largest, sorted});
           }
         }
@@ -813,7 +856,8 @@ TEST(CpuTopK, IntegerTypesWithTies) {
   for (DataType dt : kIntTypes) {
     for (int64_t axis : {1, 0}) {
       for (bool largest : {true, false}) {
-        SCOPED_TRACE(trace(name_of(dt) + " axis=" + std::to_string(axis) + " largest=" + std::to_string(largest)));
+        SCOPED_TRACE(trace(name_of(dt) + " axis=" + std::to_string(axis) +
+                           " largest=" + std::to_string(largest)));
         // Few distinct values: many ties, which must come out lower index first.
         HostTensor x = random_tensor(dt, dims, dt == DataType::kUInt8 ? 0 : -2, 3);
         check_topk(x, TopKParams{3, axis, largest, true});

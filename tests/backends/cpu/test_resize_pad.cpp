@@ -50,11 +50,15 @@ double keys_cubic(double x) {  // Keys kernel, A = -0.75
   return 0;
 }
 
+/// `rank2`: torch's CPU 2-d nearest copies when out == in and takes o / 2 when out == 2 * in (what
+/// torch 2.11 does; 1-d and 3-d do not special-case these sizes).
 std::vector<Tap> axis_taps(ResizeMode mode, bool align, int64_t in, int64_t out, std::optional<double> scale,
-                           int64_t o) {
+                           int64_t o, bool rank2) {
   auto clampi = [&](int64_t i) { return std::min(std::max<int64_t>(i, 0), in - 1); };
   switch (mode) {
     case ResizeMode::kNearest: {
+      if (rank2 && out == in) return {{o, 1.0}};
+      if (rank2 && out == 2 * in) return {{o / 2, 1.0}};
       float s = ratio(in, out, false, scale);
       return {{clampi(static_cast<int64_t>(std::floor(float(o) * s))), 1.0}};
     }
@@ -93,7 +97,7 @@ std::vector<double> reference_resize(const std::vector<double>& x, const Dims& x
   }
   auto taps = [&](int d, int64_t o) {
     if (d < 3 - n) return std::vector<Tap>{{0, 1.0}};
-    return axis_taps(p.mode, p.align_corners, in[d], out[d], sc[d], o);
+    return axis_taps(p.mode, p.align_corners, in[d], out[d], sc[d], o, n == 2);
   };
   std::vector<double> y;
   for (int64_t c = 0; c < xd[0] * xd[1]; ++c)
@@ -175,6 +179,25 @@ TEST(CpuResize, HandComputedNearest) {
   EXPECT_TRUE(all_close(y, {2, 4}, 0, 0));  // floor((o + 0.5) * 2.5)
 }
 
+TEST(CpuResize, HandComputedNearestScaleFactorSizeShortcuts) {
+  // Values read from torch 2.11 (CPU) F.interpolate(mode="nearest", scale_factor=...).
+  HostTensor x = make_tensor(DataType::kFloat32, Dims{1, 1, 5}, {0, 1, 2, 3, 4});
+  HostTensor y = run_resize(x, resize_params(ResizeMode::kNearest, false, {}, {2.1}));
+  ASSERT_TRUE(has_type(y, DataType::kFloat32, Dims{1, 1, 10}));
+  EXPECT_TRUE(all_close(y, {0, 0, 0, 1, 1, 2, 2, 3, 3, 4}, 0, 0));  // 1-d: floor(o / 2.1)
+  HostTensor x2 = make_tensor(DataType::kFloat32, Dims{1, 1, 1, 5}, {0, 1, 2, 3, 4});
+  y = run_resize(x2, resize_params(ResizeMode::kNearest, false, {}, {1.0, 2.1}));
+  ASSERT_TRUE(has_type(y, DataType::kFloat32, Dims{1, 1, 1, 10}));
+  EXPECT_TRUE(all_close(y, {0, 0, 1, 1, 2, 2, 3, 3, 4, 4}, 0, 0));  // 2-d: out == 2 * in -> o / 2
+  HostTensor x3 = make_tensor(DataType::kFloat32, Dims{1, 1, 3}, {0, 1, 2});
+  y = run_resize(x3, resize_params(ResizeMode::kNearest, false, {}, {1.2}));
+  EXPECT_TRUE(all_close(y, {0, 0, 1}, 0, 0));  // 1-d: floor(o / 1.2)
+  HostTensor x4 = make_tensor(DataType::kFloat32, Dims{1, 1, 3, 1}, {0, 1, 2});
+  y = run_resize(x4, resize_params(ResizeMode::kNearest, false, {}, {1.2, 1.0}));
+  ASSERT_TRUE(has_type(y, DataType::kFloat32, Dims{1, 1, 3, 1}));
+  EXPECT_TRUE(all_close(y, {0, 1, 2}, 0, 0));  // 2-d: out == in -> copy
+}
+
 TEST(CpuResize, HandComputedLinearScaleFactor) {
   // scale_factor 2.5 on 2 elements: 5 outputs, coordinates (o + 0.5) / 2.5 - 0.5 clamped at 0.
   HostTensor x = make_tensor(DataType::kFloat32, Dims{1, 1, 2}, {0, 10});
@@ -204,13 +227,14 @@ TEST(CpuResize, NearestModes) {
     check_resize(DataType::kFloat32, Dims{1, 2, 5, 6}, resize_params(mode, false, {9, 4}));
     check_resize(DataType::kFloat32, Dims{1, 2, 5, 6}, resize_params(mode, false, {}, {2.0, 0.5}));
     check_resize(DataType::kFloat32, Dims{1, 2, 5, 6}, resize_params(mode, false, {}, {1.7, 2.3}));
+    check_resize(DataType::kFloat32, Dims{1, 2, 5, 4}, resize_params(mode, false, {}, {2.1, 1.2}));
     check_resize(DataType::kFloat32, Dims{1, 2, 3, 4, 5}, resize_params(mode, false, {5, 2, 8}));
     check_resize(DataType::kFloat32, Dims{1, 2, 3, 4, 5}, resize_params(mode, false, {}, {2.0, 1.5, 0.6}));
   }
 }
 
 TEST(CpuResize, NearestIntegerDtypes) {
-  for (DataType dt : {DataType::kUInt8, DataType::kInt32, DataType::kInt64, DataType::kInt8})
+  for (DataType dt : {DataType::kUInt8, DataType::kInt32, DataType::kInt64, DataType::kInt8, DataType::kBool})
     check_resize(dt, Dims{1, 2, 4, 5}, resize_params(ResizeMode::kNearest, false, {7, 3}));
   check_resize(DataType::kUInt8, Dims{1, 2, 4, 5}, resize_params(ResizeMode::kNearestExact, false, {}, {1.5, 2.0}));
 }

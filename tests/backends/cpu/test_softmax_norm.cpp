@@ -1,5 +1,5 @@
-// CPU reference kernels: softmax / log-softmax, layer norm, group norm, batch norm (inference) and RMS
-// norm, through the public API, against naive double-loop references written here and a few
+// CPU reference kernels: softmax / log-softmax, layer norm, group norm, batch norm (inference) and
+// RMS norm, through the public API, against naive double-loop references written here and a few
 // hand-computed cases.
 #include <gtest/gtest.h>
 
@@ -43,11 +43,12 @@ int64_t prod(const Dims& d, int from, int to) {
 HostTensor none() { return HostTensor{}; }
 bool is_none(const HostTensor& t) { return t.bytes.empty() && t.type.dims.rank() == 0; }
 
-/// Runs a one-layer network. `make` adds the layer given the network and its input tensors (in order
-/// of `inputs`; none() gives an invalid Tensor). Input i is a network input unless as_constant[i], then
-/// a constant.
+/// Runs a one-layer network. `make` adds the layer given the network and its input tensors (in
+/// order of `inputs`; none() gives an invalid Tensor). Input i is a network input unless
+/// as_constant[i], then a constant.
 template <class Make>
-HostTensor run_one(const std::vector<HostTensor>& inputs, const std::vector<bool>& as_constant, Make make) {
+HostTensor run_one(const std::vector<HostTensor>& inputs, const std::vector<bool>& as_constant,
+                   Make make) {
   Network net;
   std::vector<Tensor> ts;
   std::vector<HostTensor> fed;
@@ -78,7 +79,8 @@ HostTensor run_one(const std::vector<HostTensor>& inputs, const std::vector<bool
   return outs[0];
 }
 
-// ---- softmax ------------------------------------------------------------------------------------------
+// ---- softmax
+// ------------------------------------------------------------------------------------------
 
 std::vector<double> ref_softmax(const HostTensor& x, int64_t axis_param, bool log) {
   const Dims& d = x.type.dims;
@@ -98,8 +100,9 @@ std::vector<double> ref_softmax(const HostTensor& x, int64_t axis_param, bool lo
       long double s = 0;
       for (int64_t j = 0; j < n; ++j) s += std::exp(static_cast<long double>(xv[at(j)] - m));
       for (int64_t j = 0; j < n; ++j) {
-        out[at(j)] = log ? static_cast<double>(xv[at(j)] - m - std::log(s))
-                         : static_cast<double>(std::exp(static_cast<long double>(xv[at(j)] - m)) / s);
+        out[at(j)] =
+            log ? static_cast<double>(xv[at(j)] - m - std::log(s))
+                : static_cast<double>(std::exp(static_cast<long double>(xv[at(j)] - m)) / s);
       }
     }
   }
@@ -107,7 +110,9 @@ std::vector<double> ref_softmax(const HostTensor& x, int64_t axis_param, bool lo
 }
 
 HostTensor run_softmax(const HostTensor& x, int64_t axis, bool log) {
-  return run_one({x}, {}, [&](Network& net, const std::vector<Tensor>& t) { return net.add_softmax(t[0], axis, log); });
+  return run_one({x}, {}, [&](Network& net, const std::vector<Tensor>& t) {
+    return net.add_softmax(t[0], axis, log);
+  });
 }
 
 TEST(CpuSoftmax, FloatTypesAxesLog) {
@@ -115,11 +120,13 @@ TEST(CpuSoftmax, FloatTypesAxesLog) {
   for (DataType dt : kFloatTypes) {
     for (int64_t axis : {0, 1, 2, -1, -2, -3}) {
       for (bool log : {false, true}) {
-        SCOPED_TRACE(trace(name_of(dt) + " axis=" + std::to_string(axis) + " log=" + std::to_string(log)));
+        SCOPED_TRACE(
+            trace(name_of(dt) + " axis=" + std::to_string(axis) + " log=" + std::to_string(log)));
         HostTensor x = random_tensor(dt, dims, -3.0, 3.0);
         HostTensor got = run_softmax(x, axis, log);
         EXPECT_TRUE(has_type(got, dt, dims));
-        EXPECT_TRUE(all_close(got, ref_softmax(x, axis, log), default_tolerance(dt), default_tolerance(dt)));
+        EXPECT_TRUE(all_close(got, ref_softmax(x, axis, log), default_tolerance(dt),
+                              default_tolerance(dt)));
       }
     }
   }
@@ -152,15 +159,16 @@ TEST(CpuSoftmax, HandComputedAndStability) {
   HostTensor x = make_tensor(DataType::kFloat32, Dims{2, 2}, {1000, 1000, -1000, -999});
   const double e = std::exp(1.0), p0 = 1 / (1 + e), p1 = e / (1 + e);
   EXPECT_TRUE(all_close(run_softmax(x, -1, false), {0.5, 0.5, p0, p1}, 1e-6, 1e-7));
-  EXPECT_TRUE(all_close(run_softmax(x, -1, true), {std::log(0.5), std::log(0.5), std::log(p0), std::log(p1)},
-                        1e-6, 1e-7));
+  EXPECT_TRUE(all_close(run_softmax(x, -1, true),
+                        {std::log(0.5), std::log(0.5), std::log(p0), std::log(p1)}, 1e-6, 1e-7));
   // Along axis 0: columns {1000, -1000} and {1000, -999}.
   EXPECT_TRUE(all_close(run_softmax(x, 0, false), {1, 1, 0, 0}, 1e-6, 1e-7));
   EXPECT_TRUE(all_close(run_softmax(x, 0, true), {0, 0, -2000, -1999}, 1e-6, 1e-7));
   // Masked (-inf) entries get probability 0, log-probability -inf.
   HostTensor m = make_tensor(DataType::kFloat32, Dims{3}, {0, -kInf, std::log(3.0)});
   EXPECT_TRUE(all_close(run_softmax(m, 0, false), {0.25, 0, 0.75}, 1e-6, 1e-7));
-  EXPECT_TRUE(all_close(run_softmax(m, 0, true), {std::log(0.25), -kInf, std::log(0.75)}, 1e-5, 1e-6));
+  EXPECT_TRUE(
+      all_close(run_softmax(m, 0, true), {std::log(0.25), -kInf, std::log(0.75)}, 1e-5, 1e-6));
   // NaN poisons its row only.
   HostTensor n = make_tensor(DataType::kFloat32, Dims{2, 2}, {kNaN, 1, 2, 2});
   EXPECT_TRUE(all_close(run_softmax(n, 1, false), {kNaN, kNaN, 0.5, 0.5}, 1e-6, 1e-7));
@@ -210,10 +218,11 @@ TEST(CpuSoftmax, DynamicShapes) {
   }
 }
 
-// ---- layer norm ---------------------------------------------------------------------------------------
+// ---- layer norm
+// ---------------------------------------------------------------------------------------
 
-std::vector<double> ref_layer_norm(const HostTensor& x, const HostTensor& g, const HostTensor& b, int64_t axis_p,
-                                   double eps) {
+std::vector<double> ref_layer_norm(const HostTensor& x, const HostTensor& g, const HostTensor& b,
+                                   int64_t axis_p, double eps) {
   const Dims& d = x.type.dims;
   int axis = norm_axis(axis_p, d.rank());
   int64_t m = prod(d, axis, d.rank()), outer = prod(d, 0, axis);
@@ -235,8 +244,8 @@ std::vector<double> ref_layer_norm(const HostTensor& x, const HostTensor& g, con
   return out;
 }
 
-HostTensor run_layer_norm(const HostTensor& x, const HostTensor& g, const HostTensor& b, const LayerNormParams& p,
-                          std::vector<bool> as_constant = {}) {
+HostTensor run_layer_norm(const HostTensor& x, const HostTensor& g, const HostTensor& b,
+                          const LayerNormParams& p, std::vector<bool> as_constant = {}) {
   std::vector<HostTensor> ins = {x, g, b};
   return run_one(ins, as_constant, [&](Network& net, const std::vector<Tensor>& t) {
     return net.add_layer_norm(t[0], t[1], t[2], p);
@@ -254,7 +263,8 @@ TEST(CpuLayerNorm, FloatTypesAxesAffine) {
   for (DataType dt : kFloatTypes) {
     for (int64_t axis : {-1, -2, 2, 1, 0}) {
       for (int affine = 0; affine < 4; ++affine) {  // bit 0: gamma, bit 1: beta
-        SCOPED_TRACE(trace(name_of(dt) + " axis=" + std::to_string(axis) + " affine=" + std::to_string(affine)));
+        SCOPED_TRACE(trace(name_of(dt) + " axis=" + std::to_string(axis) +
+                           " affine=" + std::to_string(affine)));
         LayerNormParams p;
         p.axis = axis;
         p.epsilon = 1e-5;
@@ -306,7 +316,8 @@ TEST(CpuLayerNorm, HandComputed) {
   p.epsilon = 0;
   double s = std::sqrt(15.5 / 6.0);
   got = run_layer_norm(x, none(), none(), p);
-  EXPECT_TRUE(all_close(got, {-2.5 / s, -1.5 / s, -0.5 / s, 1.5 / s, 1.5 / s, 1.5 / s}, 1e-6, 1e-6));
+  EXPECT_TRUE(
+      all_close(got, {-2.5 / s, -1.5 / s, -0.5 / s, 1.5 / s, 1.5 / s, 1.5 / s}, 1e-6, 1e-6));
 }
 
 TEST(CpuLayerNorm, DynamicShapes) {
@@ -337,15 +348,18 @@ TEST(CpuLayerNorm, DynamicShapes) {
   }
 }
 
-// ---- group norm ---------------------------------------------------------------------------------------
+// ---- group norm
+// ---------------------------------------------------------------------------------------
 
-std::vector<double> ref_group_norm(const HostTensor& x, const HostTensor& g, const HostTensor& b, int64_t groups,
-                                   double eps) {
+std::vector<double> ref_group_norm(const HostTensor& x, const HostTensor& g, const HostTensor& b,
+                                   int64_t groups, double eps) {
   const Dims& d = x.type.dims;
   int64_t n = d[0], c = d[1], s = prod(d, 2, d.rank()), cpg = c / groups;
   std::vector<double> xv = to_doubles(x), gv = is_none(g) ? std::vector<double>{} : to_doubles(g),
                       bv = is_none(b) ? std::vector<double>{} : to_doubles(b), out(xv.size());
-  auto at = [&](int64_t ni, int64_t ci, int64_t si) { return static_cast<size_t>((ni * c + ci) * s + si); };
+  auto at = [&](int64_t ni, int64_t ci, int64_t si) {
+    return static_cast<size_t>((ni * c + ci) * s + si);
+  };
   for (int64_t ni = 0; ni < n; ++ni) {
     for (int64_t gi = 0; gi < groups; ++gi) {
       double sum = 0, sq = 0, cnt = static_cast<double>(cpg * s);
@@ -353,7 +367,8 @@ std::vector<double> ref_group_norm(const HostTensor& x, const HostTensor& g, con
         for (int64_t si = 0; si < s; ++si) sum += xv[at(ni, ci, si)];
       double mean = sum / cnt;
       for (int64_t ci = gi * cpg; ci < (gi + 1) * cpg; ++ci)
-        for (int64_t si = 0; si < s; ++si) sq += (xv[at(ni, ci, si)] - mean) * (xv[at(ni, ci, si)] - mean);
+        for (int64_t si = 0; si < s; ++si)
+          sq += (xv[at(ni, ci, si)] - mean) * (xv[at(ni, ci, si)] - mean);
       double var = sq / cnt;
       for (int64_t ci = gi * cpg; ci < (gi + 1) * cpg; ++ci)
         for (int64_t si = 0; si < s; ++si) {
@@ -367,7 +382,8 @@ std::vector<double> ref_group_norm(const HostTensor& x, const HostTensor& g, con
   return out;
 }
 
-HostTensor run_group_norm(const HostTensor& x, const HostTensor& g, const HostTensor& b, const GroupNormParams& p) {
+HostTensor run_group_norm(const HostTensor& x, const HostTensor& g, const HostTensor& b,
+                          const GroupNormParams& p) {
   return run_one({x, g, b}, {}, [&](Network& net, const std::vector<Tensor>& t) {
     return net.add_group_norm(t[0], t[1], t[2], p);
   });
@@ -381,8 +397,8 @@ TEST(CpuGroupNorm, GroupsAndAffine) {
           if (affine == 1 || affine == 2) {
             if (groups != 2) continue;  // gamma-only / beta-only once per shape and type
           }
-          SCOPED_TRACE(trace(dims.to_string() + " " + name_of(dt) + " groups=" + std::to_string(groups) +
-                             " affine=" + std::to_string(affine)));
+          SCOPED_TRACE(trace(dims.to_string() + " " + name_of(dt) + " groups=" +
+                             std::to_string(groups) + " affine=" + std::to_string(affine)));
           GroupNormParams p;
           p.num_groups = groups;
           p.epsilon = 1e-5;
@@ -391,8 +407,8 @@ TEST(CpuGroupNorm, GroupsAndAffine) {
           HostTensor b = (affine & 2) ? random_tensor(dt, Dims{6}, -1.0, 1.0) : none();
           HostTensor got = run_group_norm(x, g, b, p);
           EXPECT_TRUE(has_type(got, dt, dims));
-          EXPECT_TRUE(all_close(got, ref_group_norm(x, g, b, groups, p.epsilon), default_tolerance(dt),
-                                default_tolerance(dt)));
+          EXPECT_TRUE(all_close(got, ref_group_norm(x, g, b, groups, p.epsilon),
+                                default_tolerance(dt), default_tolerance(dt)));
         }
       }
     }
@@ -406,7 +422,8 @@ TEST(CpuGroupNorm, HandComputed) {
   p.num_groups = 1;
   p.epsilon = 0;
   double s = std::sqrt(5.0);
-  EXPECT_TRUE(all_close(run_group_norm(x, none(), none(), p), {-3 / s, -1 / s, 1 / s, 3 / s}, 1e-6, 1e-6));
+  EXPECT_TRUE(
+      all_close(run_group_norm(x, none(), none(), p), {-3 / s, -1 / s, 1 / s, 3 / s}, 1e-6, 1e-6));
   // groups = C = 2: per channel {0,2} and {4,6}: each normalizes to {-1, 1}; then gamma/beta.
   p.num_groups = 2;
   HostTensor g = make_tensor(DataType::kFloat32, Dims{2}, {2, 3});
@@ -414,10 +431,12 @@ TEST(CpuGroupNorm, HandComputed) {
   EXPECT_TRUE(all_close(run_group_norm(x, g, b, p), {-1, 3, -4, 2}, 1e-6, 1e-6));
 }
 
-// ---- batch norm ---------------------------------------------------------------------------------------
+// ---- batch norm
+// ---------------------------------------------------------------------------------------
 
-std::vector<double> ref_batch_norm(const HostTensor& x, const HostTensor& mean, const HostTensor& var,
-                                   const HostTensor& g, const HostTensor& b, double eps) {
+std::vector<double> ref_batch_norm(const HostTensor& x, const HostTensor& mean,
+                                   const HostTensor& var, const HostTensor& g, const HostTensor& b,
+                                   double eps) {
   const Dims& d = x.type.dims;
   int64_t c = d[1], s = prod(d, 2, d.rank());
   std::vector<double> xv = to_doubles(x), mv = to_doubles(mean), vv = to_doubles(var),
@@ -444,7 +463,8 @@ TEST(CpuBatchNorm, ShapesTypesAffine) {
   for (Dims dims : {Dims{2, 3, 4, 5}, Dims{4, 3}, Dims{2, 3, 7}, Dims{1, 3, 2, 2, 2}}) {
     for (DataType dt : kFloatTypes) {
       for (int affine = 0; affine < 4; ++affine) {
-        SCOPED_TRACE(trace(dims.to_string() + " " + name_of(dt) + " affine=" + std::to_string(affine)));
+        SCOPED_TRACE(
+            trace(dims.to_string() + " " + name_of(dt) + " affine=" + std::to_string(affine)));
         BatchNormParams p;
         p.epsilon = 1e-3;
         HostTensor x = random_tensor(dt, dims, -2.0, 3.0);
@@ -454,15 +474,16 @@ TEST(CpuBatchNorm, ShapesTypesAffine) {
         HostTensor b = (affine & 2) ? random_tensor(dt, Dims{3}, -1.0, 1.0) : none();
         HostTensor got = run_batch_norm({x, mean, var, g, b}, p);
         EXPECT_TRUE(has_type(got, dt, dims));
-        EXPECT_TRUE(all_close(got, ref_batch_norm(x, mean, var, g, b, p.epsilon), default_tolerance(dt),
-                              default_tolerance(dt)));
+        EXPECT_TRUE(all_close(got, ref_batch_norm(x, mean, var, g, b, p.epsilon),
+                              default_tolerance(dt), default_tolerance(dt)));
       }
     }
   }
 }
 
 TEST(CpuBatchNorm, HandComputedConstantStats) {
-  // x = 3 in channel 0: (3 - 1) / sqrt(4) * 2 + 0.5 = 2.5; channel 1: (3 - (-1)) / sqrt(1) * 1 + 0 = 4.
+  // x = 3 in channel 0: (3 - 1) / sqrt(4) * 2 + 0.5 = 2.5; channel 1: (3 - (-1)) / sqrt(1) * 1 + 0
+  // = 4.
   HostTensor x = make_tensor(DataType::kFloat32, Dims{1, 2, 2}, {3, 1, 3, -1});
   HostTensor mean = make_tensor(DataType::kFloat32, Dims{2}, {1, -1});
   HostTensor var = make_tensor(DataType::kFloat32, Dims{2}, {4, 1});
@@ -474,16 +495,20 @@ TEST(CpuBatchNorm, HandComputedConstantStats) {
   EXPECT_TRUE(all_close(got, {2.5, 0.5, 4, 0}, 1e-6, 1e-6));
 }
 
-// ---- rms norm -----------------------------------------------------------------------------------------
+// ---- rms norm
+// -----------------------------------------------------------------------------------------
 
-std::vector<double> ref_rms_norm(const HostTensor& x, const HostTensor& g, int64_t axis_p, double eps) {
+std::vector<double> ref_rms_norm(const HostTensor& x, const HostTensor& g, int64_t axis_p,
+                                 double eps) {
   const Dims& d = x.type.dims;
   int axis = norm_axis(axis_p, d.rank());
   int64_t m = prod(d, axis, d.rank()), outer = prod(d, 0, axis);
-  std::vector<double> xv = to_doubles(x), gv = is_none(g) ? std::vector<double>{} : to_doubles(g), out(xv.size());
+  std::vector<double> xv = to_doubles(x), gv = is_none(g) ? std::vector<double>{} : to_doubles(g),
+                      out(xv.size());
   for (int64_t o = 0; o < outer; ++o) {
     double ss = 0;
-    for (int64_t i = 0; i < m; ++i) ss += xv[static_cast<size_t>(o * m + i)] * xv[static_cast<size_t>(o * m + i)];
+    for (int64_t i = 0; i < m; ++i)
+      ss += xv[static_cast<size_t>(o * m + i)] * xv[static_cast<size_t>(o * m + i)];
     double rms = std::sqrt(ss / static_cast<double>(m) + eps);
     for (int64_t i = 0; i < m; ++i) {
       double y = xv[static_cast<size_t>(o * m + i)] / rms;
@@ -495,7 +520,9 @@ std::vector<double> ref_rms_norm(const HostTensor& x, const HostTensor& g, int64
 }
 
 HostTensor run_rms_norm(const HostTensor& x, const HostTensor& g, const RmsNormParams& p) {
-  return run_one({x, g}, {}, [&](Network& net, const std::vector<Tensor>& t) { return net.add_rms_norm(t[0], t[1], p); });
+  return run_one({x, g}, {}, [&](Network& net, const std::vector<Tensor>& t) {
+    return net.add_rms_norm(t[0], t[1], p);
+  });
 }
 
 TEST(CpuRmsNorm, FloatTypesAxesGamma) {
@@ -503,7 +530,8 @@ TEST(CpuRmsNorm, FloatTypesAxesGamma) {
   for (DataType dt : kFloatTypes) {
     for (int64_t axis : {-1, -2, 0, 2}) {
       for (bool gamma : {false, true}) {
-        SCOPED_TRACE(trace(name_of(dt) + " axis=" + std::to_string(axis) + " gamma=" + std::to_string(gamma)));
+        SCOPED_TRACE(trace(name_of(dt) + " axis=" + std::to_string(axis) +
+                           " gamma=" + std::to_string(gamma)));
         RmsNormParams p;
         p.axis = axis;
         p.epsilon = 1e-6;
@@ -511,7 +539,8 @@ TEST(CpuRmsNorm, FloatTypesAxesGamma) {
         HostTensor g = gamma ? random_tensor(dt, tail(dims, norm_axis(axis, 3)), 0.5, 1.5) : none();
         HostTensor got = run_rms_norm(x, g, p);
         EXPECT_TRUE(has_type(got, dt, dims));
-        EXPECT_TRUE(all_close(got, ref_rms_norm(x, g, axis, p.epsilon), default_tolerance(dt), default_tolerance(dt)));
+        EXPECT_TRUE(all_close(got, ref_rms_norm(x, g, axis, p.epsilon), default_tolerance(dt),
+                              default_tolerance(dt)));
       }
     }
   }

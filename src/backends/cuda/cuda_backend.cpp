@@ -1,0 +1,431 @@
+// CUDA backend: device discovery, lowering with tactic selection, engine (weights uploaded once),
+// contexts (handles, memory, CUDA graph capture/replay with staged I/O).
+#include "backends/cuda/cuda_backend.h"
+
+#include <cublasLt.h>
+#include <cudnn.h>
+
+#include <chrono>
+#include <deque>
+#include <map>
+#include <mutex>
+
+#include "backends/cuda/cuda_common.h"
+#include "backends/cuda/cuda_kernels.h"
+#include "backends/cuda/tactics.h"
+#include "builder/timing_cache.h"
+
+namespace kiln::cuda {
+namespace {
+
+using backend::Kernel;
+using backend::RunContext;
+
+Status cuda_error(StatusCode code, const std::string& msg) { return make_error(code, "backends.cuda", msg); }
+
+// ---- per-layer kernel (untuned ops) ----------------------------------------------------------------
+
+class LayerKernel final : public Kernel {
+ public:
+  explicit LayerKernel(const ir::Layer& layer) : layer_(layer), entry_(cuda_op(layer.op)) {}
+
+  Status run(const RunContext& ctx) const override {
+    std::vector<TensorView> in(layer_.inputs.size()), out(layer_.outputs.size());
+    for (size_t i = 0; i < in.size(); ++i)
+      if (layer_.inputs[i] >= 0) in[i] = ctx.tensors[static_cast<size_t>(layer_.inputs[i])];
+    for (size_t i = 0; i < out.size(); ++i) out[i] = ctx.tensors[static_cast<size_t>(layer_.outputs[i])];
+    LaunchArgs args{layer_, in, out, ctx.workspace, ctx.workspace_bytes, static_cast<cudaStream_t>(ctx.stream),
+                    *static_cast<CudaState*>(ctx.backend_state)};
+    return entry_.launch(args);
+  }
+
+  size_t workspace_bytes(std::span<const TensorView> tensors) const override {
+    if (entry_.workspace == nullptr) return 0;
+    std::vector<TensorView> in(layer_.inputs.size()), out(layer_.outputs.size());
+    for (size_t i = 0; i < in.size(); ++i)
+      if (layer_.inputs[i] >= 0) in[i] = tensors[static_cast<size_t>(layer_.inputs[i])];
+    for (size_t i = 0; i < out.size(); ++i) out[i] = tensors[static_cast<size_t>(layer_.outputs[i])];
+    return entry_.workspace(layer_, in, out);
+  }
+
+  std::string describe() const override { return "cuda." + std::string(ir::op_name(layer_.op)) + "#0"; }
+
+ private:
+  const ir::Layer& layer_;
+  const CudaOpEntry& entry_;
+};
+
+// ---- context ----------------------------------------------------------------------------------------
+
+class CudaContext final : public backend::BackendContext {
+ public:
+  explicit CudaContext(int device) { state_.device = device; }
+  ~CudaContext() override {
+    cudaSetDevice(state_.device);
+    clear_graphs();
+    if (state_.lt) cublasLtDestroy(state_.lt);
+    if (state_.dnn) cudnnDestroy(state_.dnn);
+    if (own_stream_) cudaStreamDestroy(own_stream_);
+  }
+
+  Status init(bool allow_tf32) {
+    KILN_CUDA_RETURN(cudaSetDevice(state_.device));
+    KILN_CUDA_RETURN(cudaStreamCreateWithFlags(&own_stream_, cudaStreamNonBlocking));
+    KILN_CUBLAS_RETURN(cublasLtCreate(&state_.lt));
+    KILN_CUDNN_RETURN(cudnnCreate(&state_.dnn));
+    KILN_CUDA_RETURN(cudaDeviceGetAttribute(&state_.num_sms, cudaDevAttrMultiProcessorCount, state_.device));
+    state_.allow_tf32 = allow_tf32;
+    return {};
+  }
+
+  Expected<void*> allocate(size_t bytes) override {
+    KILN_CUDA_RETURN(cudaSetDevice(state_.device));
+    void* p = nullptr;
+    cudaError_t e = cudaMalloc(&p, bytes == 0 ? 256 : bytes);
+    if (e != cudaSuccess) {
+      Status s = cuda_status(e, "cudaMalloc", __FILE__, __LINE__);
+      return make_error(s.code(), "backends.cuda", "allocating " + std::to_string(bytes) + " bytes failed: " + s.message());
+    }
+    return p;
+  }
+
+  void release(void* ptr) override {
+    // Captured graphs may reference this memory.
+    clear_graphs();
+    cudaSetDevice(state_.device);
+    cudaFree(ptr);
+  }
+
+  Status execute(std::span<const Kernel* const> kernels, const RunContext& ctx, uint64_t shape_key) override {
+    KILN_CUDA_RETURN(cudaSetDevice(state_.device));
+    cudaStream_t stream = ctx.stream ? static_cast<cudaStream_t>(ctx.stream) : own_stream_;
+    RunContext c = ctx;
+    c.stream = stream;
+    c.backend_state = &state_;
+    if (!graphs_enabled_) {
+      for (const Kernel* k : kernels) KILN_RETURN_IF_ERROR(k->run(c));
+      return {};
+    }
+    Graph* g = find_graph(shape_key);
+    if (g == nullptr) {
+      auto made = capture(kernels, c, shape_key);
+      if (!made) return made.status();
+      g = *made;
+    }
+    // Stage inputs in, replay, stage outputs out.
+    for (size_t i = 0; i < ctx.input_tensors.size(); ++i) {
+      const TensorView& v = ctx.tensors[static_cast<size_t>(ctx.input_tensors[i])];
+      if (v.bytes() == 0) continue;
+      KILN_CUDA_RETURN(cudaMemcpyAsync(g->staging_in[i], v.data, v.bytes(), cudaMemcpyDeviceToDevice, stream));
+    }
+    KILN_CUDA_RETURN(cudaGraphLaunch(g->exec, stream));
+    for (size_t i = 0; i < ctx.output_tensors.size(); ++i) {
+      const TensorView& v = ctx.tensors[static_cast<size_t>(ctx.output_tensors[i])];
+      if (v.bytes() == 0) continue;
+      KILN_CUDA_RETURN(cudaMemcpyAsync(v.data, g->staging_out[i], v.bytes(), cudaMemcpyDeviceToDevice, stream));
+    }
+    return {};
+  }
+
+  Status execute_profiled(std::span<const Kernel* const> kernels, const RunContext& ctx,
+                          std::vector<double>& milliseconds) override {
+    KILN_CUDA_RETURN(cudaSetDevice(state_.device));
+    cudaStream_t stream = ctx.stream ? static_cast<cudaStream_t>(ctx.stream) : own_stream_;
+    RunContext c = ctx;
+    c.stream = stream;
+    c.backend_state = &state_;
+    milliseconds.clear();
+    for (const Kernel* k : kernels) {
+      auto t = time_on_stream(stream, 1, [&] { return k->run(c); });
+      if (!t) return t.status();
+      milliseconds.push_back(*t);
+    }
+    return {};
+  }
+
+  Status synchronize(void* stream) override {
+    KILN_CUDA_RETURN(cudaStreamSynchronize(stream ? static_cast<cudaStream_t>(stream) : own_stream_));
+    return {};
+  }
+
+  void* state() override { return &state_; }
+  void set_graphs_enabled(bool enabled) override { graphs_enabled_ = enabled; }
+
+ private:
+  struct Graph {
+    uint64_t key = 0;
+    cudaGraphExec_t exec = nullptr;
+    std::vector<void*> staging_in, staging_out;
+    std::vector<void*> owned;
+  };
+
+  Graph* find_graph(uint64_t key) {
+    for (auto& g : graphs_)
+      if (g.key == key) return &g;
+    return nullptr;
+  }
+
+  void destroy(Graph& g) {
+    if (g.exec) cudaGraphExecDestroy(g.exec);
+    for (void* p : g.owned) cudaFree(p);
+    g = Graph{};
+  }
+
+  void clear_graphs() {
+    for (auto& g : graphs_) destroy(g);
+    graphs_.clear();
+  }
+
+  Expected<Graph*> capture(std::span<const Kernel* const> kernels, RunContext c, uint64_t key) {
+    if (graphs_.size() >= kMaxGraphs) {
+      destroy(graphs_.front());
+      graphs_.pop_front();
+    }
+    Graph g;
+    g.key = key;
+    // Staging buffers for every network input and output; tensors stored in them (their views too)
+    // are redirected.
+    std::vector<TensorView> views(c.tensors.begin(), c.tensors.end());
+    auto stage = [&](std::span<const int32_t> ids, std::vector<void*>& out) -> Status {
+      for (int32_t id : ids) {
+        const TensorView& v = views[static_cast<size_t>(id)];
+        void* p = nullptr;
+        KILN_CUDA_RETURN(cudaMalloc(&p, v.bytes() == 0 ? 256 : v.bytes()));
+        g.owned.push_back(p);
+        out.push_back(p);
+        for (size_t t = 0; t < views.size(); ++t)
+          if (c.storage_root[t] == id) views[t].data = p;
+        views[static_cast<size_t>(id)].data = p;
+      }
+      return {};
+    };
+    Status s = stage(c.input_tensors, g.staging_in);
+    if (s.ok()) s = stage(c.output_tensors, g.staging_out);
+    if (!s.ok()) {
+      destroy(g);
+      return s;
+    }
+    c.tensors = views;
+    cudaGraph_t graph = nullptr;
+    cudaError_t e = cudaStreamBeginCapture(static_cast<cudaStream_t>(c.stream), cudaStreamCaptureModeThreadLocal);
+    if (e != cudaSuccess) {
+      destroy(g);
+      return cuda_status(e, "cudaStreamBeginCapture", __FILE__, __LINE__);
+    }
+    for (const Kernel* k : kernels) {
+      s = k->run(c);
+      if (!s.ok()) break;
+    }
+    e = cudaStreamEndCapture(static_cast<cudaStream_t>(c.stream), &graph);
+    if (s.ok() && e != cudaSuccess) s = cuda_status(e, "cudaStreamEndCapture", __FILE__, __LINE__);
+    if (s.ok()) {
+      e = cudaGraphInstantiate(&g.exec, graph, 0);
+      if (e != cudaSuccess) s = cuda_status(e, "cudaGraphInstantiate", __FILE__, __LINE__);
+    }
+    if (graph) cudaGraphDestroy(graph);
+    if (!s.ok()) {
+      destroy(g);
+      return s;
+    }
+    graphs_.push_back(std::move(g));
+    return &graphs_.back();
+  }
+
+  static constexpr size_t kMaxGraphs = 8;
+  CudaState state_;
+  cudaStream_t own_stream_ = nullptr;
+  bool graphs_enabled_ = true;
+  std::deque<Graph> graphs_;
+};
+
+// ---- engine -----------------------------------------------------------------------------------------
+
+class CudaEngine final : public backend::BackendEngine {
+ public:
+  CudaEngine(const serial::PlanContents& plan) : graph_(plan.graph), device_(plan.device) {
+    for (Precision p : plan.precisions) allow_tf32_ |= p == Precision::kTF32;
+  }
+  ~CudaEngine() override {
+    if (weights_) {
+      cudaSetDevice(device_);
+      cudaFree(weights_);
+    }
+  }
+
+  Status init(const serial::PlanContents& plan) {
+    KILN_CUDA_RETURN(cudaSetDevice(device_));
+    // Weights: each distinct buffer once, 256-byte aligned, in one allocation.
+    std::map<const std::vector<uint8_t>*, size_t> offsets;
+    size_t total = 0;
+    for (const auto& w : graph_.weights) {
+      if (offsets.count(w.bytes.get())) continue;
+      offsets[w.bytes.get()] = total;
+      total += (w.bytes->size() + 255) / 256 * 256;
+    }
+    if (total > 0) {
+      cudaError_t e = cudaMalloc(&weights_, total);
+      if (e != cudaSuccess) {
+        Status s = cuda_status(e, "cudaMalloc(weights)", __FILE__, __LINE__);
+        return cuda_error(s.code(), "uploading " + std::to_string(total) + " bytes of weights failed: " + s.message());
+      }
+      for (const auto& [bytes, off] : offsets) {
+        if (!bytes->empty())
+          KILN_CUDA_RETURN(cudaMemcpy(static_cast<uint8_t*>(weights_) + off, bytes->data(), bytes->size(), cudaMemcpyHostToDevice));
+      }
+    }
+    constant_ptr_.assign(graph_.tensors.size(), nullptr);
+    for (const auto& l : graph_.layers) {
+      if (l.op != ir::OpKind::kConstant) continue;
+      const auto& w = graph_.constant_weight(l);
+      constant_ptr_[static_cast<size_t>(l.outputs[0])] = static_cast<uint8_t*>(weights_) + offsets[w.bytes.get()];
+    }
+    for (const auto& rec : plan.kernels) {
+      auto k = create_kernel(graph_, rec);
+      if (!k) return k.status();
+      owned_.push_back(std::move(*k));
+      kernels_.push_back(owned_.back().get());
+    }
+    return {};
+  }
+
+  std::span<const Kernel* const> kernels() const override { return kernels_; }
+  void* constant_data(int32_t tensor) const override { return constant_ptr_[static_cast<size_t>(tensor)]; }
+  Expected<std::unique_ptr<backend::BackendContext>> create_context() const override {
+    auto ctx = std::make_unique<CudaContext>(device_);
+    KILN_RETURN_IF_ERROR(ctx->init(allow_tf32_));
+    return std::unique_ptr<backend::BackendContext>(std::move(ctx));
+  }
+
+ private:
+  const ir::Graph& graph_;
+  int device_;
+  bool allow_tf32_ = false;
+  void* weights_ = nullptr;
+  std::vector<void*> constant_ptr_;
+  std::vector<std::unique_ptr<Kernel>> owned_;
+  std::vector<const Kernel*> kernels_;
+};
+
+// ---- backend ----------------------------------------------------------------------------------------
+
+std::string environment_string(int device) {
+  cudaDeviceProp prop{};
+  cudaGetDeviceProperties(&prop, device);
+  int driver = 0, runtime = 0;
+  cudaDriverGetVersion(&driver);
+  cudaRuntimeGetVersion(&runtime);
+  return std::string(prop.name) + "|sm" + std::to_string(prop.major * 10 + prop.minor) + "|driver" +
+         std::to_string(driver) + "|cudart" + std::to_string(runtime) + "|cublasLt" +
+         std::to_string(cublasLtGetVersion()) + "|cudnn" + std::to_string(cudnnGetVersion());
+}
+
+class CudaBackend final : public backend::Backend {
+ public:
+  std::string_view name() const override { return "cuda"; }
+
+  Status available() const override {
+    int n = 0;
+    cudaError_t e = cudaGetDeviceCount(&n);
+    if (e != cudaSuccess) {
+      cudaGetLastError();
+      return cuda_error(StatusCode::kUnsupported, std::string("no usable CUDA device: ") + cudaGetErrorString(e));
+    }
+    if (n == 0) return cuda_error(StatusCode::kUnsupported, "no CUDA device found");
+    return {};
+  }
+
+  Status supports(const ir::Graph& g, int32_t layer) const override {
+    const ir::Layer& l = g.layers[static_cast<size_t>(layer)];
+    const CudaOpEntry& e = cuda_op(l.op);
+    if (e.launch == launch_unsupported) return cuda_error(StatusCode::kUnsupported, "no CUDA kernel");
+    if (e.supports != nullptr) return e.supports(g, l);
+    return {};
+  }
+
+  Expected<std::vector<backend::KernelRecord>> lower(const ir::Graph& g, const backend::BuildOptions& options) override {
+    const BuilderConfig& cfg = *options.config;
+    int device = cfg.device;
+    int n = 0;
+    KILN_CUDA_RETURN(cudaGetDeviceCount(&n));
+    if (device < 0 || device >= n)
+      return cuda_error(StatusCode::kInvalidArgument, "device " + std::to_string(device) + " does not exist (" + std::to_string(n) + " found)");
+    KILN_CUDA_RETURN(cudaSetDevice(device));
+    CudaContext ctx(device);
+    KILN_RETURN_IF_ERROR(ctx.init(cfg.precision_enabled(Precision::kTF32)));
+    auto cache = builder::TimingCache::load(cfg.timing_cache_path, environment_string(device), *options.logger);
+    TuneContext tc{g, options.opt_types.at(0), *static_cast<CudaState*>(ctx.state()), nullptr,
+                   cfg.optimization_level, cfg.workspace_limit, &cache, *options.logger};
+    KILN_CUDA_RETURN(cudaStreamCreateWithFlags(&tc.stream, cudaStreamNonBlocking));
+    std::vector<backend::KernelRecord> records;
+    Status status;
+    auto t0 = std::chrono::steady_clock::now();
+    for (size_t i = 0; i < options.device_layers.size(); ++i) {
+      auto rec = tune_layer(options.device_layers[i], tc);
+      if (!rec) {
+        status = rec.status();
+        break;
+      }
+      records.push_back(std::move(*rec));
+      double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      if (log_enabled(Severity::kInfo) && (i + 1) % 50 == 0) {
+        options.logger->log(Severity::kInfo, "[backends.cuda] tuned " + std::to_string(i + 1) + "/" +
+                                                 std::to_string(options.device_layers.size()) + " layers (" +
+                                                 std::to_string(s) + " s)");
+      }
+    }
+    cudaStreamSynchronize(tc.stream);
+    cudaStreamDestroy(tc.stream);
+    if (!status.ok()) return status;
+    if (!cfg.timing_cache_path.empty() && cache.dirty()) {
+      Status saved = cache.save(cfg.timing_cache_path);
+      if (!saved.ok()) options.logger->log(Severity::kWarning, saved.message());
+    }
+    return records;
+  }
+
+  Expected<std::unique_ptr<backend::BackendEngine>> load(const serial::PlanContents& plan, Logger&) override {
+    int n = 0;
+    KILN_CUDA_RETURN(cudaGetDeviceCount(&n));
+    if (plan.device < 0 || plan.device >= n)
+      return cuda_error(StatusCode::kInvalidArgument, "plan targets device " + std::to_string(plan.device) + " but " + std::to_string(n) + " exist");
+    auto e = std::make_unique<CudaEngine>(plan);
+    KILN_RETURN_IF_ERROR(e->init(plan));
+    return std::unique_ptr<backend::BackendEngine>(std::move(e));
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<backend::Backend> make_cuda_backend() { return std::make_unique<CudaBackend>(); }
+
+// ---- tactics dispatch ----------------------------------------------------------------------------------
+
+Expected<backend::KernelRecord> tune_layer(int32_t layer, TuneContext& ctx) {
+  const ir::Layer& l = ctx.graph.layers[static_cast<size_t>(layer)];
+  switch (l.op) {
+    case ir::OpKind::kMatMul:
+    case ir::OpKind::kLinear:
+      return tune_gemm(layer, ctx);
+    case ir::OpKind::kConvolution:
+      return tune_convolution(layer, ctx);
+    default: {
+      backend::KernelRecord r;
+      r.layers = {layer};
+      r.kernel = "cuda." + std::string(ir::op_name(l.op));
+      return r;
+    }
+  }
+}
+
+Expected<std::unique_ptr<backend::Kernel>> create_kernel(const ir::Graph& g, const backend::KernelRecord& rec) {
+  if (rec.layers.empty()) return cuda_error(StatusCode::kCorruptPlan, "kernel record without layers");
+  const ir::Layer& l = g.layers[static_cast<size_t>(rec.layers[0])];
+  if (rec.kernel.rfind("cuda.gemm", 0) == 0) return create_gemm_kernel(g, rec);
+  if (rec.kernel.rfind("cuda.cudnn_conv", 0) == 0) return create_convolution_kernel(g, rec);
+  std::string want = "cuda." + std::string(ir::op_name(l.op));
+  if (rec.kernel != want || rec.layers.size() != 1)
+    return cuda_error(StatusCode::kCorruptPlan, "unknown kernel '" + rec.kernel + "' for layer '" + l.name + "'");
+  return std::unique_ptr<backend::Kernel>(std::make_unique<LayerKernel>(l));
+}
+
+}  // namespace kiln::cuda

@@ -1,0 +1,74 @@
+// The CUDA layer kernels: one launcher per op (kernels/<family>.cu), listed in one table
+// (kernel_table.cpp). Launchers run on args.stream, never synchronize, never allocate (scratch comes
+// from args.workspace, sized by the op's workspace function) so they can be captured in CUDA graphs.
+#pragma once
+
+#include "backends/cuda/cuda_common.h"
+
+namespace kiln::cuda {
+
+using LaunchFn = Status (*)(const LaunchArgs&);
+/// Scratch bytes a layer needs for concrete shapes (nullptr in the table: none).
+using WorkspaceFn = size_t (*)(const ir::Layer&, std::span<const TensorView> in, std::span<const TensorView> out);
+/// Whether the op's CUDA kernel handles this layer (types, ranks); nullptr: always.
+using SupportFn = Status (*)(const ir::Graph&, const ir::Layer&);
+
+struct CudaOpEntry {
+  LaunchFn launch;
+  WorkspaceFn workspace;
+  SupportFn supports;
+};
+
+const CudaOpEntry& cuda_op(ir::OpKind op);
+
+// ---- launchers by family file -----------------------------------------------------------------------
+// kernels/pointwise.cu
+Status launch_binary(const LaunchArgs&);
+Status launch_unary(const LaunchArgs&);
+Status launch_where(const LaunchArgs&);
+Status launch_cast(const LaunchArgs&);
+Status launch_copy(const LaunchArgs&);   // identity and view ops when not aliased
+Status launch_fill(const LaunchArgs&);
+Status launch_arange(const LaunchArgs&);
+Status launch_shape(const LaunchArgs&);
+// kernels/reduce.cu
+Status launch_reduce(const LaunchArgs&);
+Status launch_cumsum(const LaunchArgs&);
+Status launch_topk(const LaunchArgs&);
+size_t workspace_topk(const ir::Layer&, std::span<const TensorView>, std::span<const TensorView>);
+// kernels/softmax_norm.cu
+Status launch_softmax(const LaunchArgs&);
+Status launch_layer_norm(const LaunchArgs&);
+Status launch_group_norm(const LaunchArgs&);
+Status launch_batch_norm(const LaunchArgs&);
+Status launch_rms_norm(const LaunchArgs&);
+// kernels/pooling.cu
+Status launch_pooling(const LaunchArgs&);
+Status launch_adaptive_pooling(const LaunchArgs&);
+// kernels/resize_pad.cu
+Status launch_resize(const LaunchArgs&);
+Status launch_pad(const LaunchArgs&);
+// kernels/data_movement.cu
+Status launch_transpose(const LaunchArgs&);
+Status launch_concat(const LaunchArgs&);
+Status launch_split(const LaunchArgs&);
+Status launch_slice(const LaunchArgs&);
+Status launch_expand(const LaunchArgs&);
+// kernels/indexing.cu
+Status launch_gather(const LaunchArgs&);
+Status launch_gather_elements(const LaunchArgs&);
+Status launch_scatter(const LaunchArgs&);
+// kernels/attention.cu
+Status launch_attention(const LaunchArgs&);
+size_t workspace_attention(const ir::Layer&, std::span<const TensorView>, std::span<const TensorView>);
+// cublaslt/gemm.cpp (untuned path used when no tactic was recorded)
+Status launch_matmul(const LaunchArgs&);
+Status launch_linear(const LaunchArgs&);
+size_t workspace_gemm(const ir::Layer&, std::span<const TensorView>, std::span<const TensorView>);
+// cudnn/convolution.cpp (untuned path)
+Status launch_convolution(const LaunchArgs&);
+size_t workspace_convolution(const ir::Layer&, std::span<const TensorView>, std::span<const TensorView>);
+
+Status launch_unsupported(const LaunchArgs&);
+
+}  // namespace kiln::cuda

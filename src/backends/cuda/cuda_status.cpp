@@ -1,0 +1,37 @@
+// Error conversion for CUDA, cuBLASLt and cuDNN return codes.
+#include "backends/cuda/cuda_common.h"
+
+namespace kiln::cuda {
+
+Status cuda_status(cudaError_t e, const char* what, const char* file, int line) {
+  cudaGetLastError();  // clear non-sticky errors so the engine keeps working
+  StatusCode code = e == cudaErrorMemoryAllocation ? StatusCode::kOutOfMemory : StatusCode::kBackendError;
+  std::string msg = std::string(cudaGetErrorName(e)) + " (" + cudaGetErrorString(e) + ") in " + what + " at " + file +
+                    ":" + std::to_string(line);
+  if (e == cudaErrorMemoryAllocation) {
+    size_t free_b = 0, total_b = 0;
+    if (cudaMemGetInfo(&free_b, &total_b) == cudaSuccess)
+      msg += "; device has " + std::to_string(free_b >> 20) + " MiB free of " + std::to_string(total_b >> 20) + " MiB";
+    cudaGetLastError();
+  }
+  return make_error(code, "backends.cuda", msg);
+}
+
+Status cublas_status(cublasStatus_t e, const char* what, const char* file, int line) {
+  StatusCode code = e == CUBLAS_STATUS_ALLOC_FAILED ? StatusCode::kOutOfMemory : StatusCode::kBackendError;
+  return make_error(code, "backends.cuda.cublaslt", std::string(cublasGetStatusName(e)) + " in " + what + " at " + file +
+                                                        ":" + std::to_string(line));
+}
+
+Status cudnn_status(cudnnStatus_t e, const char* what, const char* file, int line) {
+  StatusCode code = e == CUDNN_STATUS_ALLOC_FAILED ? StatusCode::kOutOfMemory : StatusCode::kBackendError;
+  return make_error(code, "backends.cuda.cudnn", std::string(cudnnGetErrorString(e)) + " in " + what + " at " + file +
+                                                     ":" + std::to_string(line));
+}
+
+Status layer_error(const ir::Layer& layer, StatusCode code, const std::string& msg) {
+  return make_error(code, "backends.cuda",
+                    "layer '" + layer.name + "' (" + std::string(ir::op_name(layer.op)) + "): " + msg);
+}
+
+}  // namespace kiln::cuda

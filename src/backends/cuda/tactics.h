@@ -1,0 +1,46 @@
+// Tuned kernels: layers with several implementations (cuBLASLt algorithms, cuDNN algorithms) are
+// timed at build time on the profile's opt shapes; the winner is recorded in the plan (tactic +
+// config blob) and cached in the timing cache.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "backends/cuda/cuda_common.h"
+#include "builder/timing_cache.h"
+
+namespace kiln::cuda {
+
+struct TuneContext {
+  const ir::Graph& graph;
+  const std::vector<TensorType>& opt_types;  ///< concrete types of every tensor at the opt shapes
+  CudaState& state;
+  cudaStream_t stream;
+  int optimization_level;
+  uint64_t workspace_limit;
+  builder::TimingCache* cache;
+  Logger& logger;
+};
+
+/// Chooses the kernel (and tactic) for one layer.
+Expected<backend::KernelRecord> tune_layer(int32_t layer, TuneContext& ctx);
+
+/// Creates the kernel a record names (at engine load).
+Expected<std::unique_ptr<backend::Kernel>> create_kernel(const ir::Graph& g, const backend::KernelRecord& rec);
+
+// ---- per-family tuners and factories -----------------------------------------------------------------
+Expected<backend::KernelRecord> tune_gemm(int32_t layer, TuneContext& ctx);
+Expected<std::unique_ptr<backend::Kernel>> create_gemm_kernel(const ir::Graph& g, const backend::KernelRecord& rec);
+Expected<backend::KernelRecord> tune_convolution(int32_t layer, TuneContext& ctx);
+Expected<std::unique_ptr<backend::Kernel>> create_convolution_kernel(const ir::Graph& g, const backend::KernelRecord& rec);
+
+/// Random device data for timing (scratch owned by the caller).
+Status fill_random(void* data, DataType dt, int64_t n, cudaStream_t stream);
+
+/// Times `fn` (median of `reps` after a warm-up) with CUDA events on `stream`, in milliseconds.
+template <class F>
+Expected<float> time_on_stream(cudaStream_t stream, int reps, F&& fn);
+
+}  // namespace kiln::cuda
+
+#include "backends/cuda/tactics_inl.h"
