@@ -68,6 +68,7 @@ size_t workspace_gemm(const ir::Layer&, std::span<const TensorView>, std::span<c
 // cudnn/convolution.cpp (untuned path)
 Status launch_convolution(const LaunchArgs&);
 size_t workspace_convolution(const ir::Layer&, std::span<const TensorView>, std::span<const TensorView>);
+Status supports_convolution(const ir::Graph&, const ir::Layer&);
 
 Status launch_unsupported(const LaunchArgs&);
 

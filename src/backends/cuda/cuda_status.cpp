@@ -17,9 +17,26 @@ Status cuda_status(cudaError_t e, const char* what, const char* file, int line) 
   return make_error(code, "backends.cuda", msg);
 }
 
+namespace {
+const char* cublas_name(cublasStatus_t e) {
+  switch (e) {
+    case CUBLAS_STATUS_NOT_INITIALIZED: return "CUBLAS_STATUS_NOT_INITIALIZED";
+    case CUBLAS_STATUS_ALLOC_FAILED: return "CUBLAS_STATUS_ALLOC_FAILED";
+    case CUBLAS_STATUS_INVALID_VALUE: return "CUBLAS_STATUS_INVALID_VALUE";
+    case CUBLAS_STATUS_ARCH_MISMATCH: return "CUBLAS_STATUS_ARCH_MISMATCH";
+    case CUBLAS_STATUS_MAPPING_ERROR: return "CUBLAS_STATUS_MAPPING_ERROR";
+    case CUBLAS_STATUS_EXECUTION_FAILED: return "CUBLAS_STATUS_EXECUTION_FAILED";
+    case CUBLAS_STATUS_INTERNAL_ERROR: return "CUBLAS_STATUS_INTERNAL_ERROR";
+    case CUBLAS_STATUS_NOT_SUPPORTED: return "CUBLAS_STATUS_NOT_SUPPORTED";
+    case CUBLAS_STATUS_LICENSE_ERROR: return "CUBLAS_STATUS_LICENSE_ERROR";
+    default: return "CUBLAS_STATUS_UNKNOWN";
+  }
+}
+}  // namespace
+
 Status cublas_status(cublasStatus_t e, const char* what, const char* file, int line) {
   StatusCode code = e == CUBLAS_STATUS_ALLOC_FAILED ? StatusCode::kOutOfMemory : StatusCode::kBackendError;
-  return make_error(code, "backends.cuda.cublaslt", std::string(cublasGetStatusName(e)) + " in " + what + " at " + file +
+  return make_error(code, "backends.cuda.cublaslt", std::string(cublas_name(e)) + " in " + what + " at " + file +
                                                         ":" + std::to_string(line));
 }
 

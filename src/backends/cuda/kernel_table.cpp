@@ -9,7 +9,7 @@ namespace {
 // clang-format off
 constexpr std::array<CudaOpEntry, ir::kNumOps> kCudaOps = {{
   {launch_unsupported, nullptr, nullptr},                  // kConstant (bound to weights)
-  {launch_convolution, workspace_convolution, nullptr},    // kConvolution
+  {launch_convolution, workspace_convolution, supports_convolution},  // kConvolution
   {launch_matmul, workspace_gemm, nullptr},                // kMatMul
   {launch_linear, workspace_gemm, nullptr},                // kLinear
   {launch_binary, nullptr, nullptr},                       // kBinary

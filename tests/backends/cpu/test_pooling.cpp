@@ -245,7 +245,7 @@ TEST(CpuPooling, HandComputedAvgCeilModePastPaddedEnd) {
 }
 
 TEST(CpuPooling, HandComputedDilatedMax) {
-  // x = [5 1 4 2 3 0 6], k 2, dilation 3, stride 2: windows {0,3} {2,5} {4,7->out}
+  // x = [5 1 4 2 3 0 6], k 2, dilation 3 (extent 4), stride 2: windows {0,3} {2,5}
   HostTensor x = make_tensor(DataType::kFloat32, Dims{1, 1, 7}, {5, 1, 4, 2, 3, 0, 6});
   HostTensor y = run_pool(x, pool(PoolingType::kMax, {2}, {2}, {}, {}, {3}));
   ASSERT_TRUE(has_type(y, DataType::kFloat32, Dims{1, 1, 2}));

@@ -45,8 +45,8 @@ GemmProblem make_problem(const ir::Layer& layer, std::span<const TensorView> in,
   if (layer.op == ir::OpKind::kLinear) {
     const Dims& x = in[0].dims;
     p.k = x[x.rank() - 1];
-    p.m = x.rank() == 1 ? 1 : x.volume() / std::max<int64_t>(p.k, 1);
-    if (p.k == 0) p.m = dim_rows(x);
+    p.m = 1;
+    for (int i = 0; i + 1 < x.rank(); ++i) p.m *= x[i];
     p.n = in[1].dims[0];
     p.tb = true;  // W is [N, K]
     p.has_bias = in.size() > 2 && in[2].data != nullptr;
@@ -75,8 +75,6 @@ GemmProblem make_problem(const ir::Layer& layer, std::span<const TensorView> in,
   p.batch = ob.volume();
   p.stride_c = p.m * p.n;
   int64_t va = ba.volume(), vb = bb.volume();
-  bool a_full = va == p.batch && (ba.rank() == r || va == 1 || true);
-  bool b_full = vb == p.batch;
   // Simple cases: each operand's batch is either everything or a single matrix.
   auto simple = [&](const Dims& bd, int64_t v) {
     if (v == 1) return true;
@@ -89,8 +87,6 @@ GemmProblem make_problem(const ir::Layer& layer, std::span<const TensorView> in,
   if (simple(ba, va) && simple(bb, vb)) {
     p.stride_a = va == 1 ? 0 : p.m * p.k;
     p.stride_b = vb == 1 ? 0 : p.k * p.n;
-    (void)a_full;
-    (void)b_full;
     return p;
   }
   p.general_broadcast = true;
@@ -322,12 +318,6 @@ bool decode_config(const std::vector<uint8_t>& c, std::string& key, cublasLtMatm
 }
 
 }  // namespace
-
-int64_t dim_rows(const Dims& x) {
-  int64_t r = 1;
-  for (int i = 0; i + 1 < x.rank(); ++i) r *= x[i];
-  return r;
-}
 
 size_t workspace_gemm(const ir::Layer&, std::span<const TensorView>, std::span<const TensorView>) { return kGemmWorkspace; }
 

@@ -1,0 +1,10 @@
+// STUB: to be implemented.
+#include "backends/cuda/cuda_kernels.h"
+
+namespace kiln::cuda {
+
+Status launch_gather(const LaunchArgs& a) { return layer_error(a.layer, StatusCode::kUnsupported, "not implemented"); }
+Status launch_gather_elements(const LaunchArgs& a) { return layer_error(a.layer, StatusCode::kUnsupported, "not implemented"); }
+Status launch_scatter(const LaunchArgs& a) { return layer_error(a.layer, StatusCode::kUnsupported, "not implemented"); }
+
+}  // namespace kiln::cuda

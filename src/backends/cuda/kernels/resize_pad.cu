@@ -1,0 +1,9 @@
+// STUB: to be implemented.
+#include "backends/cuda/cuda_kernels.h"
+
+namespace kiln::cuda {
+
+Status launch_resize(const LaunchArgs& a) { return layer_error(a.layer, StatusCode::kUnsupported, "not implemented"); }
+Status launch_pad(const LaunchArgs& a) { return layer_error(a.layer, StatusCode::kUnsupported, "not implemented"); }
+
+}  // namespace kiln::cuda
