@@ -1,9 +1,985 @@
-// STUB: to be implemented.
+// CUDA scaled dot-product attention: out = softmax(scale * q k^T + mask) v, with the semantics of the CPU
+// reference (backends/cpu/attention.cpp): broadcasting batch dims, a bool (true = attend) or additive
+// mask broadcastable to [..., Lq, Lk], top-left aligned `causal` (combinable with a mask), scale 0 =
+// 1/sqrt(E), a fully masked row gives NaN, Lk == 0 gives zeros.
+//
+// Two paths, chosen from dtypes and shapes only (workspace_attention and launch_attention agree):
+//
+//  * flash (f16/bf16, E == Ev in {32, 64, 80, 96, 128}; any mask, any batch broadcasting, causal):
+//    one fused kernel, FlashAttention-2 style. A block of 4 warps owns 64 query rows (16 per warp) of
+//    one batch index; K/V tiles of kBc keys (64, or 32 for E = 128) are streamed through shared memory
+//    with cp.async (K of the next tile loads during softmax + P.V, V of the next tile during the next
+//    Q.K^T). Q.K^T and P.V run on tensor cores (mma.sync m16n8k16, fp32 accumulators; operands from
+//    shared memory by ldmatrix, V with .trans); the softmax is online (running max and sum in fp32 per
+//    row), P stays in registers (the accumulator layout of Q.K^T is the A-operand layout of P.V).
+//    Scores stay in natural units (x = scale * qk + mask) so huge additive masks (finfo.min) do not
+//    overflow; exp(x - m) is computed as exp2((x - m) * log2 e). Masks are read straight from global
+//    memory with their broadcast strides. No workspace.
+//
+//  * general (everything else: f32, other head dims, E != Ev): S = scale * Q K^T by cuBLASLt (strided
+//    batched, fp32 scores in the workspace), a masked softmax kernel (one warp per row, in place;
+//    16-bit types write P in their own dtype to a second workspace region), then O = P V by cuBLASLt.
+//    Batch broadcasting: the batch dims are split into an outer part looped on the host and an inner
+//    part where every operand is either complete (stride = one matrix) or broadcast (stride 0).
+#include <algorithm>
+#include <climits>
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
 #include "backends/cuda/cuda_kernels.h"
+#include "backends/cuda/kernels/device_utils.cuh"
 
 namespace kiln::cuda {
+namespace {
 
-Status launch_attention(const LaunchArgs& a) { return layer_error(a.layer, StatusCode::kUnsupported, "not implemented"); }
-size_t workspace_attention(const ir::Layer&, std::span<const TensorView>, std::span<const TensorView>) { return 0; }
+constexpr float kLog2e = 1.4426950408889634f;
+constexpr size_t kLtWorkspace = 4u << 20;  // cuBLASLt scratch of the general path
+constexpr size_t kAlign = 256;             // workspace sub-buffer alignment
+
+enum MaskKind : int { kMaskNone = 0, kMaskBool = 1, kMaskFloat = 2 };
+
+// ---- problem analysis (host) ---------------------------------------------------------------------------
+
+struct Problem {
+  DataType dt = DataType::kFloat32;
+  int nb = 0;                 // batch rank (rank - 2)
+  Dims batch;                 // broadcast batch dims (of the output)
+  Dims qb, kb, vb;            // the operands' own batch dims (same rank as `batch`)
+  int64_t batch_volume = 0;
+  int64_t lq = 0, lk = 0, e = 0, ev = 0;
+  float scale = 1.0f;
+  bool causal = false;
+  int mask = kMaskNone;
+  // Element strides along the batch dims (0 where broadcast), including the matrix size.
+  int64_t sq[kMaxRank] = {}, sk[kMaxRank] = {}, sv[kMaxRank] = {}, sm[kMaxRank] = {};
+  int64_t msq = 0, msk = 0;  // mask element strides along Lq and Lk (0 where broadcast)
+  bool flash = false;
+  int64_t num_q_tiles = 0;   // flash only
+};
+
+constexpr int kFlashThreads = 128;  // 4 warps
+constexpr int kFlashBr = 64;        // query rows per block (16 per warp)
+
+template <int kE>
+struct FlashTile {
+  static constexpr int kBc = kE <= 96 ? 64 : 32;  // keys per K/V tile (static smem stays under 48 KiB)
+  static constexpr int kStride = kE + 8;           // smem row pitch (halves): conflict-free ldmatrix
+  static constexpr size_t kSmemBytes = static_cast<size_t>(kFlashBr + 2 * kBc) * kStride * 2;
+  static_assert(kE % 16 == 0, "head dim must be a multiple of 16");
+  static_assert(kSmemBytes <= 48 * 1024, "static shared memory limit");
+};
+
+bool flash_head_dim(int64_t e) { return e == 32 || e == 64 || e == 80 || e == 96 || e == 128; }
+
+Dims leading(const Dims& d, int count) { return Dims(std::span<const int64_t>(d.begin(), static_cast<size_t>(count))); }
+
+// Element strides of an operand's batch dims `ob` (same rank as `batch`) with `mat` elements per matrix.
+void batch_strides(const Dims& ob, const Dims& batch, int64_t mat, int64_t* out) {
+  int64_t stride = mat;
+  for (int d = ob.rank() - 1; d >= 0; --d) {
+    out[d] = (ob[d] == 1 && batch[d] != 1) ? 0 : stride;
+    stride *= ob[d];
+  }
+}
+
+Status analyze(const ir::Layer& layer, std::span<const TensorView> in, std::span<const TensorView> out, Problem& p) {
+  if (layer.op != ir::OpKind::kAttention || in.size() < 3 || out.empty())
+    return layer_error(layer, StatusCode::kInternal, "attention expects q, k, v (and a mask) and one output");
+  const auto& params = std::get<AttentionParams>(layer.params);
+  const TensorView& q = in[0];
+  const TensorView& k = in[1];
+  const TensorView& v = in[2];
+  const bool has_mask = in.size() > 3 && layer.inputs.size() > 3 && layer.inputs[3] >= 0;
+  if ((q.dtype != DataType::kFloat32 && q.dtype != DataType::kFloat16 && q.dtype != DataType::kBFloat16) ||
+      k.dtype != q.dtype || v.dtype != q.dtype || out[0].dtype != q.dtype)
+    return layer_error(layer, StatusCode::kTypeError, "attention needs float q/k/v/output of one dtype");
+  const int r = q.dims.rank();
+  if (r < 2 || k.dims.rank() != r || v.dims.rank() != r)
+    return layer_error(layer, StatusCode::kShapeError, "q, k, v must have the same rank >= 2");
+  p.dt = q.dtype;
+  p.nb = r - 2;
+  p.lq = q.dims[r - 2];
+  p.e = q.dims[r - 1];
+  p.lk = k.dims[r - 2];
+  p.ev = v.dims[r - 1];
+  if (k.dims[r - 1] != p.e || v.dims[r - 2] != p.lk) {
+    return layer_error(layer, StatusCode::kShapeError, "q " + q.dims.to_string() + ", k " + k.dims.to_string() +
+                                                           ", v " + v.dims.to_string() + " do not fit");
+  }
+  for (int64_t d : {p.lq, p.lk, p.e, p.ev}) {
+    if (d < 0 || d > static_cast<int64_t>(INT_MAX))
+      return layer_error(layer, StatusCode::kUnsupported, "attention dims must be in [0, INT_MAX]");
+  }
+  p.qb = leading(q.dims, p.nb);
+  p.kb = leading(k.dims, p.nb);
+  p.vb = leading(v.dims, p.nb);
+  p.batch = Dims();
+  for (int d = 0; d < p.nb; ++d) {
+    int64_t x = 1;
+    for (int64_t y : {p.qb[d], p.kb[d], p.vb[d]}) {
+      if (y == 1) continue;
+      if (x != 1 && x != y) return layer_error(layer, StatusCode::kShapeError, "q/k/v batch dims do not broadcast");
+      x = y;
+    }
+    p.batch.push_back(x);
+  }
+  p.batch_volume = p.batch.volume();
+  Dims expect = p.batch;
+  expect.push_back(p.lq);
+  expect.push_back(p.ev);
+  if (expect != out[0].dims) {
+    return layer_error(layer, StatusCode::kShapeError,
+                       "output dims " + out[0].dims.to_string() + " != expected " + expect.to_string());
+  }
+  batch_strides(p.qb, p.batch, p.lq * p.e, p.sq);
+  batch_strides(p.kb, p.batch, p.lk * p.e, p.sk);
+  batch_strides(p.vb, p.batch, p.lk * p.ev, p.sv);
+  p.causal = params.causal;
+  p.scale = params.scale != 0.0 ? static_cast<float>(params.scale)
+                                 : static_cast<float>(1.0 / std::sqrt(static_cast<double>(p.e)));
+  p.mask = kMaskNone;
+  if (has_mask) {
+    const TensorView& m = in[3];
+    if (m.dtype != DataType::kBool && m.dtype != q.dtype)
+      return layer_error(layer, StatusCode::kTypeError, "mask must be bool or the dtype of q");
+    Dims scores = p.batch;
+    scores.push_back(p.lq);
+    scores.push_back(p.lk);
+    const int rm = m.dims.rank();
+    if (rm > r) return layer_error(layer, StatusCode::kShapeError, "mask rank exceeds the scores rank");
+    int64_t full[kMaxRank] = {};
+    int64_t stride = 1;
+    for (int d = r - 1; d >= 0; --d) {
+      const int md = d - (r - rm);
+      if (md < 0) {
+        full[d] = 0;
+        continue;
+      }
+      if (m.dims[md] != scores[d] && m.dims[md] != 1) {
+        return layer_error(layer, StatusCode::kShapeError,
+                           "mask " + m.dims.to_string() + " does not broadcast to scores " + scores.to_string());
+      }
+      full[d] = m.dims[md] == 1 ? 0 : stride;
+      stride *= m.dims[md];
+    }
+    for (int d = 0; d < p.nb; ++d) p.sm[d] = full[d];
+    p.msq = full[r - 2];
+    p.msk = full[r - 1];
+    p.mask = m.dtype == DataType::kBool ? kMaskBool : kMaskFloat;
+  }
+  p.flash = false;
+  if ((p.dt == DataType::kFloat16 || p.dt == DataType::kBFloat16) && p.e == p.ev && flash_head_dim(p.e)) {
+    p.num_q_tiles = (p.lq + kFlashBr - 1) / kFlashBr;
+    // One block per (query tile, batch index): the grid must fit gridDim.x.
+    p.flash = p.num_q_tiles == 0 || p.batch_volume <= static_cast<int64_t>(INT_MAX) / p.num_q_tiles;
+  }
+  return {};
+}
+
+size_t align_up(size_t v) { return (v + kAlign - 1) / kAlign * kAlign; }
+
+// Workspace of the general path: fp32 scores, P in the operand dtype (16-bit types), cuBLASLt scratch.
+struct GeneralLayout {
+  size_t scores = 0, probs = 0, lt = 0, total = 0;
+};
+
+GeneralLayout general_layout(const Problem& p) {
+  GeneralLayout l;
+  const auto n = static_cast<size_t>(p.batch_volume) * static_cast<size_t>(p.lq) * static_cast<size_t>(p.lk);
+  l.scores = 0;
+  l.probs = align_up(n * sizeof(float));
+  l.lt = l.probs + (p.dt == DataType::kFloat32 ? 0 : align_up(n * dtype_size(p.dt)));
+  l.total = l.lt + kLtWorkspace;
+  return l;
+}
+
+// ---- device helpers ------------------------------------------------------------------------------------
+
+// Offset of batch index `b` (flattened over the nb batch dims) for per-dim element strides `st`.
+__device__ __forceinline__ int64_t batch_offset(int64_t b, int nb, const int64_t (&dims)[kMaxRank],
+                                                const int64_t (&st)[kMaxRank]) {
+  int64_t off = 0;
+#pragma unroll
+  for (int d = kMaxRank - 1; d >= 0; --d) {
+    if (d < nb) {
+      const int64_t c = b % dims[d];
+      b /= dims[d];
+      off += c * st[d];
+    }
+  }
+  return off;
+}
+
+__device__ __forceinline__ float warp_max(float v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+
+__device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+// Bits of a 16-bit float.
+template <class T>
+__device__ __forceinline__ uint16_t bits16(T v) {
+  if constexpr (std::is_same_v<T, __half>) {
+    return __half_as_ushort(v);
+  } else {
+    return __bfloat16_as_ushort(v);
+  }
+}
+
+// Two floats rounded to T, packed low (first) / high (second) in one register.
+template <class T>
+__device__ __forceinline__ uint32_t pack2(float lo, float hi) {
+  return static_cast<uint32_t>(bits16(from_f32<T>(lo))) | (static_cast<uint32_t>(bits16(from_f32<T>(hi))) << 16);
+}
+
+__device__ __forceinline__ uint32_t smem_addr(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+
+// 16-byte global -> shared copy; `valid` false zero-fills the destination (nothing is read).
+__device__ __forceinline__ void cp_async16(void* smem, const void* gmem, bool valid) {
+  const int n = valid ? 16 : 0;
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(smem)),
+               "l"(__cvta_generic_to_global(gmem)), "r"(n)
+               : "memory");
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+}
+
+__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const void* smem) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(smem_addr(smem))
+               : "memory");
+}
+__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const void* smem) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(smem_addr(smem))
+               : "memory");
+}
+
+// d += a (16x16, row) * b (16x8, col); fp32 accumulators.
+template <class T>
+__device__ __forceinline__ void mma_16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  if constexpr (std::is_same_v<T, __half>) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+        "{%0, %1, %2, %3};\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  } else {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+        "{%0, %1, %2, %3};\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  }
+}
+
+// ---- flash path ----------------------------------------------------------------------------------------
+
+struct FlashArgs {
+  const uint16_t* q;  // 16-bit element bits
+  const uint16_t* k;
+  const uint16_t* v;
+  uint16_t* o;
+  const void* mask;   // uint8_t (bool) or T (additive); offsets below
+  int64_t lq, lk;
+  int64_t msq, msk;
+  int64_t num_q_tiles;
+  float scale;
+  int mask_kind;
+  int causal;
+  int vec_load;   // q, k, v 16-byte aligned: cp.async; else element copies
+  int vec_store;  // o 16-byte aligned
+  int nb;
+  int64_t bdims[kMaxRank];
+  int64_t sq[kMaxRank], sk[kMaxRank], sv[kMaxRank], sm[kMaxRank];
+};
+
+// Copies rows [row0, row0 + kRows) of a [n_rows, kE] matrix into smem (pitch kStride); rows past the
+// end are zero (so padded K rows score 0 before masking and padded V rows add 0 * 0).
+template <int kRows, int kE, int kStride>
+__device__ __forceinline__ void load_tile(uint16_t* s, const uint16_t* g, int64_t row0, int64_t n_rows, bool vec) {
+  constexpr int kChunks = kE / 8;  // 16-byte chunks per row
+  for (int c = threadIdx.x; c < kRows * kChunks; c += kFlashThreads) {
+    const int r = c / kChunks, cc = c % kChunks;
+    const int64_t gr = row0 + r;
+    const bool valid = gr < n_rows;
+    uint16_t* dst = s + r * kStride + cc * 8;
+    const uint16_t* src = g + (valid ? gr : 0) * kE + cc * 8;  // row 0 always exists (n_rows >= 1)
+    if (vec) {
+      cp_async16(dst, src, valid);
+    } else {
+#pragma unroll
+      for (int i = 0; i < 8; ++i) dst[i] = valid ? src[i] : uint16_t(0);
+    }
+  }
+}
+
+template <class T, int kE>
+__global__ void __launch_bounds__(kFlashThreads) flash_attention_kernel(const FlashArgs p) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  constexpr int kBr = kFlashBr;
+  constexpr int kBc = FlashTile<kE>::kBc;
+  constexpr int kS = FlashTile<kE>::kStride;
+  constexpr int kKSteps = kE / 16;   // k-steps of Q.K^T
+  constexpr int kNTilesS = kBc / 8;  // n-tiles (8 keys) of S
+  constexpr int kNTilesO = kE / 8;   // n-tiles (8 dims) of O
+  static_assert(kNTilesS % 2 == 0 && kNTilesO % 2 == 0, "ldmatrix.x4 loads pairs of n-tiles");
+  __shared__ __align__(16) uint16_t s_q[kBr * kS];
+  __shared__ __align__(16) uint16_t s_k[kBc * kS];
+  __shared__ __align__(16) uint16_t s_v[kBc * kS];
+
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int g = lane >> 2, t = lane & 3;  // mma fragment coordinates: row group, thread in group
+  const int64_t tile = static_cast<int64_t>(blockIdx.x) % p.num_q_tiles;
+  const int64_t b = static_cast<int64_t>(blockIdx.x) / p.num_q_tiles;
+  const uint16_t* Q = p.q + batch_offset(b, p.nb, p.bdims, p.sq);
+  const uint16_t* K = p.k + batch_offset(b, p.nb, p.bdims, p.sk);
+  const uint16_t* V = p.v + batch_offset(b, p.nb, p.bdims, p.sv);
+  const int64_t mask_off = p.mask_kind != kMaskNone ? batch_offset(b, p.nb, p.bdims, p.sm) : 0;
+  const uint8_t* mask_b = static_cast<const uint8_t*>(p.mask) + mask_off;
+  const T* mask_f = static_cast<const T*>(p.mask) + mask_off;
+  const bool vec = p.vec_load != 0;
+
+  const int64_t q0 = tile * kBr;
+  const int64_t warp_row0 = q0 + warp * 16;
+  const bool warp_active = warp_row0 < p.lq;  // warps with no valid row skip the math (not the barriers)
+  const int64_t row_a = warp_row0 + g, row_b = row_a + 8;
+  // Causal: no row of this block sees keys >= q0 + kBr.
+  const int64_t kv_end = (p.causal && q0 + kBr < p.lk) ? q0 + kBr : p.lk;
+  const int64_t n_tiles = (kv_end + kBc - 1) / kBc;  // >= 1: lk >= 1 here
+
+  load_tile<kBr, kE, kS>(s_q, Q, q0, p.lq, vec);
+  load_tile<kBc, kE, kS>(s_k, K, 0, p.lk, vec);
+  cp_async_commit();
+  load_tile<kBc, kE, kS>(s_v, V, 0, p.lk, vec);
+  cp_async_commit();
+
+  uint32_t qf[kKSteps][4];
+  float o_acc[kNTilesO][4];
+#pragma unroll
+  for (int n = 0; n < kNTilesO; ++n) o_acc[n][0] = o_acc[n][1] = o_acc[n][2] = o_acc[n][3] = 0.0f;
+  float m_run[2] = {-INFINITY, -INFINITY};  // running max of rows g and g + 8 (natural units)
+  float l_run[2] = {0.0f, 0.0f};            // this thread's part of the running sums
+
+  for (int64_t j = 0; j < n_tiles; ++j) {
+    const int64_t k0 = j * kBc;
+    const bool more = j + 1 < n_tiles;
+    cp_async_wait<1>();  // everything but the newest group (V_j): Q (first time) and K_j are in
+    __syncthreads();
+    float s[kNTilesS][4];
+#pragma unroll
+    for (int n = 0; n < kNTilesS; ++n) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.0f;
+    if (warp_active) {
+      if (j == 0) {
+        // A fragments of this warp's 16 query rows: matrices (rows 0-7 | 8-15) x (cols lo | hi).
+#pragma unroll
+        for (int kk = 0; kk < kKSteps; ++kk) {
+          const int row = warp * 16 + (lane & 7) + ((lane >> 3) & 1) * 8;
+          const int col = kk * 16 + (lane >> 4) * 8;
+          ldmatrix_x4(qf[kk], s_q + row * kS + col);
+        }
+      }
+      // S = Q K^T: B fragments straight from K rows (K row-major = B column-major).
+#pragma unroll
+      for (int kk = 0; kk < kKSteps; ++kk) {
+#pragma unroll
+        for (int n = 0; n < kNTilesS; n += 2) {
+          uint32_t kf[4];  // (keys n, cols lo), (keys n, cols hi), (keys n+1, lo), (keys n+1, hi)
+          const int key = n * 8 + (lane & 7) + (lane >> 4) * 8;
+          const int col = kk * 16 + ((lane >> 3) & 1) * 8;
+          ldmatrix_x4(kf, s_k + key * kS + col);
+          mma_16816<T>(s[n], qf[kk], kf[0], kf[1]);
+          mma_16816<T>(s[n + 1], qf[kk], kf[2], kf[3]);
+        }
+      }
+    }
+    __syncthreads();  // every warp is done with K_j
+    if (more) load_tile<kBc, kE, kS>(s_k, K, k0 + kBc, p.lk, vec);
+    cp_async_commit();  // (possibly empty) group keeps the wait counts uniform
+
+    if (warp_active) {
+      // Scale, then mask: keys past Lk, the user's mask, causal (key > query). Element cc of n-tile n
+      // is (row_a, col) and element cc + 2 is (row_b, col).
+      const bool need_mask = p.mask_kind != kMaskNone || k0 + kBc > p.lk || (p.causal && k0 + kBc - 1 > warp_row0);
+#pragma unroll
+      for (int n = 0; n < kNTilesS; ++n) {
+#pragma unroll
+        for (int cc = 0; cc < 2; ++cc) {
+          float xa = s[n][cc] * p.scale, xb = s[n][cc + 2] * p.scale;
+          if (need_mask) {
+            const int64_t col = k0 + n * 8 + 2 * t + cc;
+            if (col >= p.lk) {
+              xa = xb = -INFINITY;
+            } else {
+              if (p.mask_kind != kMaskNone && row_a < p.lq) {  // (row_b >= lq: its result is never stored)
+                const int64_t mo_a = row_a * p.msq + col * p.msk;
+                const bool per_row = p.msq != 0 && row_b < p.lq;  // else row_b reads row_a's element
+                const int64_t mo_b = row_b * p.msq + col * p.msk;
+                if (p.mask_kind == kMaskBool) {
+                  const bool keep_a = mask_b[mo_a] != 0;
+                  const bool keep_b = per_row ? mask_b[mo_b] != 0 : keep_a;
+                  if (!keep_a) xa = -INFINITY;
+                  if (!keep_b) xb = -INFINITY;
+                } else {
+                  const float add_a = to_f32(mask_f[mo_a]);
+                  xa += add_a;
+                  xb += per_row ? to_f32(mask_f[mo_b]) : add_a;
+                }
+              }
+              if (p.causal) {
+                if (col > row_a) xa = -INFINITY;
+                if (col > row_b) xb = -INFINITY;
+              }
+            }
+          }
+          s[n][cc] = xa;
+          s[n][cc + 2] = xb;
+        }
+      }
+      // Online softmax: rows g (elements 0, 1) and g + 8 (elements 2, 3); a row lives in 4 lanes.
+      float mx[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+      for (int n = 0; n < kNTilesS; ++n) {
+        mx[0] = fmaxf(mx[0], fmaxf(s[n][0], s[n][1]));
+        mx[1] = fmaxf(mx[1], fmaxf(s[n][2], s[n][3]));
+      }
+      float mu[2], alpha[2];
+#pragma unroll
+      for (int i = 0; i < 2; ++i) {
+        mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffffu, mx[i], 1));
+        mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffffu, mx[i], 2));
+        const float m_new = fmaxf(m_run[i], mx[i]);
+        mu[i] = m_new == -INFINITY ? 0.0f : m_new;  // all masked so far: exp(-inf - 0) = 0, no NaN
+        alpha[i] = exp2f((m_run[i] - mu[i]) * kLog2e);
+        m_run[i] = m_new;
+        l_run[i] *= alpha[i];
+      }
+#pragma unroll
+      for (int n = 0; n < kNTilesS; ++n) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const float pe = exp2f((s[n][e] - mu[e >> 1]) * kLog2e);
+          s[n][e] = pe;
+          l_run[e >> 1] += pe;
+        }
+      }
+#pragma unroll
+      for (int n = 0; n < kNTilesO; ++n) {
+        o_acc[n][0] *= alpha[0];
+        o_acc[n][1] *= alpha[0];
+        o_acc[n][2] *= alpha[1];
+        o_acc[n][3] *= alpha[1];
+      }
+    }
+
+    cp_async_wait<1>();  // everything but K_{j+1}: V_j is in
+    __syncthreads();
+    if (warp_active) {
+      // O += P V: P's A fragments are S's accumulators of n-tiles 2c and 2c + 1.
+#pragma unroll
+      for (int c = 0; c < kBc / 16; ++c) {
+        const uint32_t pa[4] = {pack2<T>(s[2 * c][0], s[2 * c][1]), pack2<T>(s[2 * c][2], s[2 * c][3]),
+                                pack2<T>(s[2 * c + 1][0], s[2 * c + 1][1]),
+                                pack2<T>(s[2 * c + 1][2], s[2 * c + 1][3])};
+#pragma unroll
+        for (int n = 0; n < kNTilesO; n += 2) {
+          uint32_t vf[4];  // (keys lo, dims n), (keys hi, dims n), (keys lo, dims n+1), (keys hi, dims n+1)
+          const int key = c * 16 + (lane & 7) + ((lane >> 3) & 1) * 8;
+          const int col = n * 8 + (lane >> 4) * 8;
+          ldmatrix_x4_trans(vf, s_v + key * kS + col);
+          mma_16816<T>(o_acc[n], pa, vf[0], vf[1]);
+          mma_16816<T>(o_acc[n + 1], pa, vf[2], vf[3]);
+        }
+      }
+    }
+    __syncthreads();  // every warp is done with V_j
+    if (more) load_tile<kBc, kE, kS>(s_v, V, k0 + kBc, p.lk, vec);
+    cp_async_commit();
+  }
+  cp_async_wait<0>();
+
+  if (!warp_active) return;
+  float inv[2];
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+    float l = l_run[i];
+    l += __shfl_xor_sync(0xffffffffu, l, 1);
+    l += __shfl_xor_sync(0xffffffffu, l, 2);
+    inv[i] = l > 0.0f ? 1.0f / l : NAN;  // l == 0: every key masked out (NaN, as the reference)
+  }
+  // Stage this warp's 16 output rows in its own rows of s_q (only this warp ever read them), then
+  // write them out row by row.
+  uint16_t* so = s_q + warp * 16 * kS;
+#pragma unroll
+  for (int n = 0; n < kNTilesO; ++n) {
+    const int col = n * 8 + 2 * t;
+    *reinterpret_cast<uint32_t*>(so + g * kS + col) = pack2<T>(o_acc[n][0] * inv[0], o_acc[n][1] * inv[0]);
+    *reinterpret_cast<uint32_t*>(so + (g + 8) * kS + col) = pack2<T>(o_acc[n][2] * inv[1], o_acc[n][3] * inv[1]);
+  }
+  __syncwarp();
+  uint16_t* O = p.o + b * p.lq * kE;
+  constexpr int kChunks = kE / 8;
+  for (int c = lane; c < 16 * kChunks; c += 32) {
+    const int r = c / kChunks, cc = c % kChunks;
+    const int64_t row = warp_row0 + r;
+    if (row >= p.lq) continue;
+    const uint16_t* src = so + r * kS + cc * 8;
+    uint16_t* dst = O + row * kE + cc * 8;
+    if (p.vec_store) {
+      *reinterpret_cast<uint4*>(dst) = *reinterpret_cast<const uint4*>(src);
+    } else {
+#pragma unroll
+      for (int i = 0; i < 8; ++i) dst[i] = src[i];
+    }
+  }
+#else
+  __trap();  // needs sm_80+ (cp.async, bf16 mma)
+#endif
+}
+
+bool aligned16(const void* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 == 0; }
+
+template <class T, int kE>
+Status launch_flash_typed(const LaunchArgs& a, const Problem& p) {
+  FlashArgs f{};
+  f.q = static_cast<const uint16_t*>(a.in[0].data);
+  f.k = static_cast<const uint16_t*>(a.in[1].data);
+  f.v = static_cast<const uint16_t*>(a.in[2].data);
+  f.o = static_cast<uint16_t*>(a.out[0].data);
+  f.mask = p.mask != kMaskNone ? a.in[3].data : nullptr;
+  f.lq = p.lq;
+  f.lk = p.lk;
+  f.msq = p.msq;
+  f.msk = p.msk;
+  f.num_q_tiles = p.num_q_tiles;
+  f.scale = p.scale;
+  f.mask_kind = p.mask;
+  f.causal = p.causal ? 1 : 0;
+  f.vec_load = aligned16(f.q) && aligned16(f.k) && aligned16(f.v) ? 1 : 0;
+  f.vec_store = aligned16(f.o) ? 1 : 0;
+  f.nb = p.nb;
+  for (int d = 0; d < p.nb; ++d) {
+    f.bdims[d] = p.batch[d];
+    f.sq[d] = p.sq[d];
+    f.sk[d] = p.sk[d];
+    f.sv[d] = p.sv[d];
+    f.sm[d] = p.sm[d];
+  }
+  const int64_t blocks = p.num_q_tiles * p.batch_volume;  // <= INT_MAX (analyze)
+  flash_attention_kernel<T, kE><<<static_cast<unsigned>(blocks), kFlashThreads, 0, a.stream>>>(f);
+  KILN_CUDA_LAUNCH_CHECK();
+  return {};
+}
+
+template <class T>
+Status launch_flash(const LaunchArgs& a, const Problem& p) {
+  switch (p.e) {
+    case 32: return launch_flash_typed<T, 32>(a, p);
+    case 64: return launch_flash_typed<T, 64>(a, p);
+    case 80: return launch_flash_typed<T, 80>(a, p);
+    case 96: return launch_flash_typed<T, 96>(a, p);
+    case 128: return launch_flash_typed<T, 128>(a, p);
+    default: return layer_error(a.layer, StatusCode::kInternal, "flash attention: unsupported head dim");
+  }
+}
+
+// ---- general path: masked softmax ----------------------------------------------------------------------
+
+struct SoftmaxArgs {
+  float* s;      // [rows, lk] fp32 scores, in place
+  void* p;       // [rows, lk] probabilities in T (== s when T is float)
+  const void* mask;
+  int64_t rows, lq, lk;
+  int64_t msq, msk;
+  int mask_kind;
+  int causal;
+  int nb;
+  int64_t bdims[kMaxRank], sm[kMaxRank];
+};
+
+constexpr int kSoftmaxThreads = 256;  // one warp per row
+constexpr int kSoftmaxRowsPerBlock = kSoftmaxThreads / 32;
+
+template <class T>
+__global__ void __launch_bounds__(kSoftmaxThreads) masked_softmax_kernel(const SoftmaxArgs a) {
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const auto* mask_b = static_cast<const uint8_t*>(a.mask);
+  const auto* mask_f = static_cast<const T*>(a.mask);
+  for (int64_t row = static_cast<int64_t>(blockIdx.x) * kSoftmaxRowsPerBlock + warp; row < a.rows;
+       row += static_cast<int64_t>(gridDim.x) * kSoftmaxRowsPerBlock) {
+    const int64_t i = row % a.lq, b = row / a.lq;  // query index, batch index
+    float* sr = a.s + row * a.lk;
+    T* pr = static_cast<T*>(a.p) + row * a.lk;
+    const int64_t mo = a.mask_kind != kMaskNone ? batch_offset(b, a.nb, a.bdims, a.sm) + i * a.msq : 0;
+    // Each lane only ever touches columns j = lane (mod 32): in place is safe, also for T = float.
+    float mx = -INFINITY;
+    for (int64_t j = lane; j < a.lk; j += 32) {
+      float x = sr[j];
+      if (a.mask_kind == kMaskBool) {
+        if (mask_b[mo + j * a.msk] == 0) x = -INFINITY;
+      } else if (a.mask_kind == kMaskFloat) {
+        x += to_f32(mask_f[mo + j * a.msk]);
+      }
+      if (a.causal && j > i) x = -INFINITY;
+      sr[j] = x;
+      mx = fmaxf(mx, x);
+    }
+    mx = warp_max(mx);
+    if (mx == -INFINITY) {  // fully masked row: NaN, as the reference
+      for (int64_t j = lane; j < a.lk; j += 32) pr[j] = from_f32<T>(NAN);
+      continue;
+    }
+    float sum = 0.0f;
+    for (int64_t j = lane; j < a.lk; j += 32) {
+      const float ex = expf(sr[j] - mx);
+      sr[j] = ex;
+      sum += ex;
+    }
+    const float inv = 1.0f / warp_sum(sum);
+    for (int64_t j = lane; j < a.lk; j += 32) pr[j] = from_f32<T>(sr[j] * inv);
+  }
+}
+
+// ---- general path: cuBLASLt ----------------------------------------------------------------------------
+
+cudaDataType_t cuda_type(DataType dt) {
+  switch (dt) {
+    case DataType::kFloat16: return CUDA_R_16F;
+    case DataType::kBFloat16: return CUDA_R_16BF;
+    default: return CUDA_R_32F;
+  }
+}
+
+int alignment_of(uintptr_t v) {
+  int a = 256;
+  while (a > 1 && v % static_cast<uintptr_t>(a) != 0) a /= 2;
+  return a;
+}
+
+// A column-major cuBLASLt problem D = op(A) op(B) (matrices as stored: rows x cols, ld = rows), batched
+// `batch` times with element strides (0 = broadcast), run once per entry of `calls`.
+struct LtProblem {
+  cudaDataType_t ta = CUDA_R_32F, tb = CUDA_R_32F, td = CUDA_R_32F;
+  cublasComputeType_t compute = CUBLAS_COMPUTE_32F;
+  cublasOperation_t opa = CUBLAS_OP_N, opb = CUBLAS_OP_N;
+  uint64_t a_rows = 0, a_cols = 0, b_rows = 0, b_cols = 0, d_rows = 0, d_cols = 0;
+  int32_t batch = 1;
+  int64_t sa = 0, sb = 0, sd = 0;
+  size_t ea = 4, eb = 4, ed = 4;  // element bytes
+};
+
+struct LtCall {
+  const void* a;
+  const void* b;
+  void* d;
+};
+
+struct LtDescs {
+  cublasLtMatmulDesc_t op = nullptr;
+  cublasLtMatrixLayout_t la = nullptr, lb = nullptr, ld = nullptr;
+  cublasLtMatmulPreference_t pref = nullptr;
+  LtDescs() = default;
+  LtDescs(const LtDescs&) = delete;
+  LtDescs& operator=(const LtDescs&) = delete;
+  ~LtDescs() {
+    if (pref) cublasLtMatmulPreferenceDestroy(pref);
+    if (ld) cublasLtMatrixLayoutDestroy(ld);
+    if (lb) cublasLtMatrixLayoutDestroy(lb);
+    if (la) cublasLtMatrixLayoutDestroy(la);
+    if (op) cublasLtMatmulDescDestroy(op);
+  }
+};
+
+Status set_batch(cublasLtMatrixLayout_t l, int32_t count, int64_t stride) {
+  KILN_CUBLAS_RETURN(cublasLtMatrixLayoutSetAttribute(l, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &count, sizeof count));
+  KILN_CUBLAS_RETURN(
+      cublasLtMatrixLayoutSetAttribute(l, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &stride, sizeof stride));
+  return {};
+}
+
+// Heuristic algorithm per problem (+ alignments, device), cached across launches.
+std::mutex g_algo_mu;
+std::map<std::string, cublasLtMatmulAlgo_t>& algo_cache() {
+  static std::map<std::string, cublasLtMatmulAlgo_t> cache;
+  return cache;
+}
+
+Status run_lt(const LaunchArgs& args, const LtProblem& g, float alpha, const std::vector<LtCall>& calls, void* ws,
+              size_t ws_bytes) {
+  if (calls.empty()) return {};
+  LtDescs d;
+  KILN_CUBLAS_RETURN(cublasLtMatmulDescCreate(&d.op, g.compute, CUDA_R_32F));
+  KILN_CUBLAS_RETURN(cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_TRANSA, &g.opa, sizeof g.opa));
+  KILN_CUBLAS_RETURN(cublasLtMatmulDescSetAttribute(d.op, CUBLASLT_MATMUL_DESC_TRANSB, &g.opb, sizeof g.opb));
+  KILN_CUBLAS_RETURN(cublasLtMatrixLayoutCreate(&d.la, g.ta, g.a_rows, g.a_cols, static_cast<int64_t>(g.a_rows)));
+  KILN_CUBLAS_RETURN(cublasLtMatrixLayoutCreate(&d.lb, g.tb, g.b_rows, g.b_cols, static_cast<int64_t>(g.b_rows)));
+  KILN_CUBLAS_RETURN(cublasLtMatrixLayoutCreate(&d.ld, g.td, g.d_rows, g.d_cols, static_cast<int64_t>(g.d_rows)));
+  if (g.batch > 1) {
+    KILN_RETURN_IF_ERROR(set_batch(d.la, g.batch, g.sa));
+    KILN_RETURN_IF_ERROR(set_batch(d.lb, g.batch, g.sb));
+    KILN_RETURN_IF_ERROR(set_batch(d.ld, g.batch, g.sd));
+  }
+  // Smallest alignment any call (and any batch member) sees.
+  int al[3] = {256, 256, 256};
+  for (const LtCall& c : calls) {
+    al[0] = std::min(al[0], alignment_of(reinterpret_cast<uintptr_t>(c.a)));
+    al[1] = std::min(al[1], alignment_of(reinterpret_cast<uintptr_t>(c.b)));
+    al[2] = std::min(al[2], alignment_of(reinterpret_cast<uintptr_t>(c.d)));
+  }
+  if (g.batch > 1) {
+    if (g.sa != 0) al[0] = std::min(al[0], alignment_of(static_cast<uintptr_t>(g.sa) * g.ea));
+    if (g.sb != 0) al[1] = std::min(al[1], alignment_of(static_cast<uintptr_t>(g.sb) * g.eb));
+    if (g.sd != 0) al[2] = std::min(al[2], alignment_of(static_cast<uintptr_t>(g.sd) * g.ed));
+  }
+  std::string key = std::to_string(args.state.device) + "|" + std::to_string(static_cast<int>(g.ta)) + "," +
+                    std::to_string(static_cast<int>(g.tb)) + "," + std::to_string(static_cast<int>(g.td)) + "," +
+                    std::to_string(static_cast<int>(g.compute)) + "|" + std::to_string(static_cast<int>(g.opa)) +
+                    std::to_string(static_cast<int>(g.opb)) + "|" + std::to_string(g.a_rows) + "x" + std::to_string(g.a_cols) + "," +
+                    std::to_string(g.b_rows) + "x" + std::to_string(g.b_cols) + "," + std::to_string(g.d_rows) + "x" +
+                    std::to_string(g.d_cols) + "|b" + std::to_string(g.batch) + "|s" + std::to_string(g.sa) + "," +
+                    std::to_string(g.sb) + "," + std::to_string(g.sd) + "|al" + std::to_string(al[0]) + "," +
+                    std::to_string(al[1]) + "," + std::to_string(al[2]) + "|ws" + std::to_string(ws_bytes);
+  cublasLtMatmulAlgo_t algo{};
+  bool found = false;
+  {
+    std::lock_guard<std::mutex> lock(g_algo_mu);
+    auto it = algo_cache().find(key);
+    if (it != algo_cache().end()) {
+      algo = it->second;
+      found = true;
+    }
+  }
+  if (!found) {
+    KILN_CUBLAS_RETURN(cublasLtMatmulPreferenceCreate(&d.pref));
+    uint64_t max_ws = ws_bytes;
+    KILN_CUBLAS_RETURN(cublasLtMatmulPreferenceSetAttribute(d.pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &max_ws,
+                                                            sizeof max_ws));
+    const cublasLtMatmulPreferenceAttributes_t attrs[4] = {
+        CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
+        CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES};
+    const uint32_t vals[4] = {static_cast<uint32_t>(al[0]), static_cast<uint32_t>(al[1]), static_cast<uint32_t>(al[2]),
+                              static_cast<uint32_t>(al[2])};
+    for (int i = 0; i < 4; ++i)
+      KILN_CUBLAS_RETURN(cublasLtMatmulPreferenceSetAttribute(d.pref, attrs[i], &vals[i], sizeof vals[i]));
+    cublasLtMatmulHeuristicResult_t result{};
+    int returned = 0;
+    KILN_CUBLAS_RETURN(
+        cublasLtMatmulAlgoGetHeuristic(args.state.lt, d.op, d.la, d.lb, d.ld, d.ld, d.pref, 1, &result, &returned));
+    if (returned == 0 || result.state != CUBLAS_STATUS_SUCCESS)
+      return layer_error(args.layer, StatusCode::kUnsupported, "no cuBLASLt algorithm for an attention GEMM");
+    algo = result.algo;
+    std::lock_guard<std::mutex> lock(g_algo_mu);
+    algo_cache().emplace(key, algo);
+  }
+  const float beta = 0.0f;
+  for (const LtCall& c : calls) {
+    KILN_CUBLAS_RETURN(cublasLtMatmul(args.state.lt, d.op, &alpha, c.a, d.la, c.b, d.lb, &beta, c.d, d.ld, c.d, d.ld,
+                                      &algo, ws, ws_bytes, args.stream));
+  }
+  return {};
+}
+
+// First batch dim from which every operand is complete or fully broadcast (see the file comment).
+int inner_split(const Problem& p) {
+  const Dims* ops[3] = {&p.qb, &p.kb, &p.vb};
+  for (int s = 0; s < p.nb; ++s) {
+    bool ok = true;
+    for (const Dims* op : ops) {
+      bool full = true, bcast = true;
+      for (int d = s; d < p.nb; ++d) {
+        if (p.batch[d] == 1) continue;
+        if ((*op)[d] == p.batch[d]) {
+          bcast = false;
+        } else {
+          full = false;
+        }
+      }
+      ok = ok && (full || bcast);
+    }
+    if (ok) return s;
+  }
+  return p.nb;
+}
+
+// Is operand `ob` complete (not broadcast) along batch dims [s, nb)?
+bool complete_from(const Problem& p, const Dims& ob, int s) {
+  for (int d = s; d < p.nb; ++d)
+    if (p.batch[d] != 1 && ob[d] != p.batch[d]) return false;
+  return true;
+}
+
+template <class T>
+Status launch_general(const LaunchArgs& a, const Problem& p) {
+  const GeneralLayout lay = general_layout(p);
+  if (a.workspace == nullptr || a.workspace_bytes < lay.total) {
+    return layer_error(a.layer, StatusCode::kInternal,
+                       "attention workspace too small: " + std::to_string(a.workspace_bytes) + " < " +
+                           std::to_string(lay.total));
+  }
+  auto* ws = static_cast<uint8_t*>(a.workspace);
+  float* scores = reinterpret_cast<float*>(ws + lay.scores);
+  T* probs = std::is_same_v<T, float> ? reinterpret_cast<T*>(scores) : reinterpret_cast<T*>(ws + lay.probs);
+  void* lt_ws = ws + lay.lt;
+  const size_t es = sizeof(T);
+
+  const int split = inner_split(p);
+  int64_t outer = 1, inner = 1;
+  for (int d = 0; d < split; ++d) outer *= p.batch[d];
+  for (int d = split; d < p.nb; ++d) inner *= p.batch[d];
+  if (inner > static_cast<int64_t>(INT_MAX))
+    return layer_error(a.layer, StatusCode::kUnsupported, "attention batch exceeds the cuBLASLt batch count");
+  // Per outer index: element offsets of q, k, v (their outer dims' strides).
+  std::vector<int64_t> oq(static_cast<size_t>(outer)), ok(static_cast<size_t>(outer)), ov(static_cast<size_t>(outer));
+  for (int64_t o = 0; o < outer; ++o) {
+    int64_t rem = o, xq = 0, xk = 0, xv = 0;
+    for (int d = split - 1; d >= 0; --d) {
+      const int64_t c = rem % p.batch[d];
+      rem /= p.batch[d];
+      xq += c * p.sq[d];
+      xk += c * p.sk[d];
+      xv += c * p.sv[d];
+    }
+    oq[static_cast<size_t>(o)] = xq;
+    ok[static_cast<size_t>(o)] = xk;
+    ov[static_cast<size_t>(o)] = xv;
+  }
+  const auto* Q = static_cast<const uint8_t*>(a.in[0].data);
+  const auto* K = static_cast<const uint8_t*>(a.in[1].data);
+  const auto* V = static_cast<const uint8_t*>(a.in[2].data);
+  auto* O = static_cast<uint8_t*>(a.out[0].data);
+  const int64_t s_mat = p.lq * p.lk;  // elements per score matrix
+  const cublasComputeType_t compute = (p.dt == DataType::kFloat32 && a.state.allow_tf32)
+                                          ? CUBLAS_COMPUTE_32F_FAST_TF32
+                                          : CUBLAS_COMPUTE_32F;
+
+  // 1) scores (row-major [Lq, Lk]) = scale * Q K^T, as column-major D (Lk x Lq) = K^T' Q: Lt A = K
+  //    memory (E x Lk, transposed), Lt B = Q memory (E x Lq).
+  if (p.e == 0) {
+    KILN_CUDA_RETURN(cudaMemsetAsync(scores, 0, static_cast<size_t>(p.batch_volume * s_mat) * sizeof(float), a.stream));
+  } else {
+    LtProblem g;
+    g.ta = g.tb = cuda_type(p.dt);
+    g.td = CUDA_R_32F;
+    g.compute = compute;
+    g.opa = CUBLAS_OP_T;
+    g.opb = CUBLAS_OP_N;
+    g.a_rows = static_cast<uint64_t>(p.e);
+    g.a_cols = static_cast<uint64_t>(p.lk);
+    g.b_rows = static_cast<uint64_t>(p.e);
+    g.b_cols = static_cast<uint64_t>(p.lq);
+    g.d_rows = static_cast<uint64_t>(p.lk);
+    g.d_cols = static_cast<uint64_t>(p.lq);
+    g.batch = static_cast<int32_t>(inner);
+    g.sa = complete_from(p, p.kb, split) ? p.lk * p.e : 0;
+    g.sb = complete_from(p, p.qb, split) ? p.lq * p.e : 0;
+    g.sd = s_mat;
+    g.ea = g.eb = es;
+    g.ed = sizeof(float);
+    std::vector<LtCall> calls(static_cast<size_t>(outer));
+    for (int64_t o = 0; o < outer; ++o) {
+      const auto u = static_cast<size_t>(o);
+      calls[u] = {K + ok[u] * static_cast<int64_t>(es), Q + oq[u] * static_cast<int64_t>(es), scores + o * inner * s_mat};
+    }
+    KILN_RETURN_IF_ERROR(run_lt(a, g, p.scale, calls, lt_ws, kLtWorkspace));
+  }
+
+  // 2) masked softmax, rows of Lk.
+  SoftmaxArgs sa{};
+  sa.s = scores;
+  sa.p = probs;
+  sa.mask = p.mask != kMaskNone ? a.in[3].data : nullptr;
+  sa.rows = p.batch_volume * p.lq;
+  sa.lq = p.lq;
+  sa.lk = p.lk;
+  sa.msq = p.msq;
+  sa.msk = p.msk;
+  sa.mask_kind = p.mask;
+  sa.causal = p.causal ? 1 : 0;
+  sa.nb = p.nb;
+  for (int d = 0; d < p.nb; ++d) {
+    sa.bdims[d] = p.batch[d];
+    sa.sm[d] = p.sm[d];
+  }
+  const int64_t blocks = std::min<int64_t>((sa.rows + kSoftmaxRowsPerBlock - 1) / kSoftmaxRowsPerBlock, 1 << 20);
+  masked_softmax_kernel<T><<<static_cast<unsigned>(blocks), kSoftmaxThreads, 0, a.stream>>>(sa);
+  KILN_CUDA_LAUNCH_CHECK();
+
+  // 3) out (row-major [Lq, Ev]) = P V, as column-major D (Ev x Lq) = V' P': Lt A = V memory (Ev x Lk),
+  //    Lt B = P memory (Lk x Lq).
+  {
+    LtProblem g;
+    g.ta = g.tb = g.td = cuda_type(p.dt);
+    g.compute = compute;
+    g.opa = CUBLAS_OP_N;
+    g.opb = CUBLAS_OP_N;
+    g.a_rows = static_cast<uint64_t>(p.ev);
+    g.a_cols = static_cast<uint64_t>(p.lk);
+    g.b_rows = static_cast<uint64_t>(p.lk);
+    g.b_cols = static_cast<uint64_t>(p.lq);
+    g.d_rows = static_cast<uint64_t>(p.ev);
+    g.d_cols = static_cast<uint64_t>(p.lq);
+    g.batch = static_cast<int32_t>(inner);
+    g.sa = complete_from(p, p.vb, split) ? p.lk * p.ev : 0;
+    g.sb = s_mat;
+    g.sd = p.lq * p.ev;
+    g.ea = g.eb = g.ed = es;
+    std::vector<LtCall> calls(static_cast<size_t>(outer));
+    for (int64_t o = 0; o < outer; ++o) {
+      const auto u = static_cast<size_t>(o);
+      calls[u] = {V + ov[u] * static_cast<int64_t>(es), probs + o * inner * s_mat,
+                  O + o * inner * p.lq * p.ev * static_cast<int64_t>(es)};
+    }
+    KILN_RETURN_IF_ERROR(run_lt(a, g, 1.0f, calls, lt_ws, kLtWorkspace));
+  }
+  return {};
+}
+
+}  // namespace
+
+size_t workspace_attention(const ir::Layer& layer, std::span<const TensorView> in, std::span<const TensorView> out) {
+  Problem p;
+  if (!analyze(layer, in, out, p).ok()) return 0;  // the launch reports the error
+  if (out[0].numel() <= 0 || p.lk == 0 || p.flash) return 0;
+  return general_layout(p).total;
+}
+
+Status launch_attention(const LaunchArgs& a) {
+  Problem p;
+  KILN_RETURN_IF_ERROR(analyze(a.layer, a.in, a.out, p));
+  if (a.out[0].numel() == 0) return {};
+  if (p.lk == 0) {  // softmax over nothing: zeros, as the reference
+    KILN_CUDA_RETURN(cudaMemsetAsync(a.out[0].data, 0, a.out[0].bytes(), a.stream));
+    return {};
+  }
+  if (a.in[0].data == nullptr || a.in[1].data == nullptr || a.in[2].data == nullptr || a.out[0].data == nullptr ||
+      (p.mask != kMaskNone && a.in[3].data == nullptr))
+    return layer_error(a.layer, StatusCode::kInternal, "attention operand without device memory");
+  if (p.flash) {
+    if (p.dt == DataType::kFloat16) return launch_flash<__half>(a, p);
+    return launch_flash<__nv_bfloat16>(a, p);
+  }
+  switch (p.dt) {
+    case DataType::kFloat16: return launch_general<__half>(a, p);
+    case DataType::kBFloat16: return launch_general<__nv_bfloat16>(a, p);
+    default: return launch_general<float>(a, p);
+  }
+}
 
 }  // namespace kiln::cuda

@@ -183,7 +183,8 @@ __global__ void binary_same_kernel(const TI* __restrict__ a, const TI* __restric
                                    BinaryOp op) {
   int64_t nv = n / V;
   KILN_GRID_STRIDE_LOOP(v, nv) {
-    TI ra[V], rb[V];
+    alignas(16) TI ra[V];
+    alignas(16) TI rb[V];
     TO ro[V];
     *reinterpret_cast<uint4*>(ra) = reinterpret_cast<const uint4*>(a)[v];
     *reinterpret_cast<uint4*>(rb) = reinterpret_cast<const uint4*>(b)[v];
@@ -238,22 +239,9 @@ __global__ void fill_kernel(T* o, int64_t n, T v) {
   KILN_GRID_STRIDE_LOOP(i, n) { o[i] = v; }
 }
 
-// Arange: start/step come from device scalars when given (input tensors), else from the params.
+// Arange: start/step resolved on the host (TensorView::values) and passed by value.
 template <class T>
-__global__ void arange_kernel(T* o, int64_t n, double start, double step, const void* start_p, DataType start_t,
-                              const void* step_p, DataType step_t) {
-  auto read = [](const void* p, DataType t) -> double {
-    switch (t) {
-      case DataType::kInt64: return (double)*static_cast<const int64_t*>(p);
-      case DataType::kInt32: return (double)*static_cast<const int32_t*>(p);
-      case DataType::kFloat32: return (double)*static_cast<const float*>(p);
-      case DataType::kFloat16: return (double)__half2float(*static_cast<const __half*>(p));
-      case DataType::kBFloat16: return (double)__bfloat162float(*static_cast<const __nv_bfloat16*>(p));
-      default: return 0.0;
-    }
-  };
-  if (start_p) start = read(start_p, start_t);
-  if (step_p) step = read(step_p, step_t);
+__global__ void arange_kernel(T* o, int64_t n, double start, double step) {
   KILN_GRID_STRIDE_LOOP(i, n) {
     double v = start + (double)i * step;
     if constexpr (kIsFloat<T>) o[i] = from_f32<T>((float)v); else o[i] = (T)(int64_t)v;
@@ -397,15 +385,16 @@ Status launch_arange(const LaunchArgs& a) {
   const TensorView& o = a.out[0];
   int64_t n = o.numel();
   if (n == 0) return {};
-  const void* start_p = a.in.size() > 0 ? a.in[0].data : nullptr;
-  const void* step_p = a.in.size() > 2 ? a.in[2].data : nullptr;
-  DataType st = a.in.size() > 0 ? a.in[0].dtype : DataType::kInt64;
-  DataType pt = a.in.size() > 2 ? a.in[2].dtype : DataType::kInt64;
+  double bounds[3] = {p.start, p.end, p.step};
+  for (size_t i = 0; i < 3 && i < a.in.size(); ++i) {
+    if (i >= a.layer.inputs.size() || a.layer.inputs[i] < 0) continue;
+    if (a.in[i].values == nullptr) return layer_error(a.layer, StatusCode::kInternal, "arange bound has no host value");
+    bounds[i] = static_cast<double>(a.in[i].values[0]);
+  }
   visit_dtype(o.dtype, [&](auto t) {
     using T = typename decltype(t)::type;
     if constexpr (!std::is_same_v<T, bool>) {
-      arange_kernel<T><<<grid_for(n, kThreads), kThreads, 0, a.stream>>>(static_cast<T*>(o.data), n, p.start, p.step,
-                                                                          start_p, st, step_p, pt);
+      arange_kernel<T><<<grid_for(n, kThreads), kThreads, 0, a.stream>>>(static_cast<T*>(o.data), n, bounds[0], bounds[2]);
     }
   });
   KILN_CUDA_LAUNCH_CHECK();

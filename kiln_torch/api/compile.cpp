@@ -1,0 +1,113 @@
+// kiln::torchscript::compile and friends.
+#include <algorithm>
+
+#include "api/compile_spec.h"
+#include "converters/dtype_map.h"
+#include "graph/torchscript_import.h"
+#include "partition/partitioner.h"
+#include "partition/stitch_torchscript.h"
+
+namespace kiln::torchscript {
+namespace {
+
+Status cerr(StatusCode code, const std::string& msg) { return make_error(code, "torchscript.compile", msg); }
+
+class LevelLogger final : public Logger {
+ public:
+  explicit LevelLogger(Severity level) : level_(level) {}
+  void log(Severity s, std::string_view msg) override {
+    if (static_cast<int>(s) <= static_cast<int>(level_)) default_logger().log(Severity::kError, msg);
+  }
+
+ private:
+  Severity level_;
+};
+
+Status validate(const CompileSpec& spec) {
+  for (size_t i = 0; i < spec.inputs.size(); ++i) {
+    const Input& in = spec.inputs[i];
+    std::string where = "input " + std::to_string(i);
+    if (in.opt_shape.empty() && in.min_shape.empty()) return cerr(StatusCode::kInvalidArgument, where + " has no shape");
+    if (in.min_shape.size() != in.opt_shape.size() || in.opt_shape.size() != in.max_shape.size())
+      return cerr(StatusCode::kInvalidArgument, where + ": min/opt/max shapes must have the same rank");
+    for (size_t d = 0; d < in.opt_shape.size(); ++d) {
+      if (in.min_shape[d] < 0 || in.min_shape[d] > in.opt_shape[d] || in.opt_shape[d] > in.max_shape[d]) {
+        return cerr(StatusCode::kInvalidArgument, where + " dim " + std::to_string(d) + ": need 0 <= min <= opt <= max");
+      }
+    }
+    if (!bridge::to_kiln_dtype(in.dtype))
+      return cerr(StatusCode::kInvalidArgument, where + ": dtype " + c10::toString(in.dtype) + " is not supported by Kiln");
+  }
+  if (spec.min_block_size < 1) return cerr(StatusCode::kInvalidArgument, "min_block_size must be >= 1");
+  if (spec.device.type == DeviceType::kCUDA && std::find(available_backends().begin(), available_backends().end(), "cuda") == available_backends().end())
+    return cerr(StatusCode::kUnsupported, "device cuda requested but this Kiln build has no CUDA backend");
+  return {};
+}
+
+struct Prepared {
+  bridge::ImportedGraph ig;
+  bridge::PartitionOptions options;
+};
+
+Expected<Prepared> prepare(const torch::jit::Module& module, const std::string& method, const CompileSpec& spec,
+                           Logger* logger) {
+  KILN_RETURN_IF_ERROR(validate(spec));
+  c10::Device device = spec.device.type == DeviceType::kCUDA ? c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(spec.device.gpu_id))
+                                                               : c10::Device(c10::kCPU);
+  auto ig = bridge::import_torchscript(module, method, device);
+  if (!ig) return ig.status();
+  std::vector<bridge::InputRange> ranges;
+  for (const Input& in : spec.inputs) ranges.push_back({in.min_shape, in.opt_shape, in.max_shape, in.dtype});
+  KILN_RETURN_IF_ERROR(bridge::analyze_shapes(*ig, ranges, device));
+  Prepared p{std::move(*ig), {}};
+  p.options.min_block_size = spec.min_block_size;
+  p.options.torch_executed_ops = std::set<std::string>(spec.torch_executed_ops.begin(), spec.torch_executed_ops.end());
+  p.options.require_full_compilation = spec.require_full_compilation;
+  p.options.builder.backend = spec.device.type == DeviceType::kCUDA ? "cuda" : "cpu";
+  p.options.builder.device = spec.device.gpu_id;
+  p.options.builder.enabled_precisions.assign(spec.enabled_precisions.begin(), spec.enabled_precisions.end());
+  p.options.builder.workspace_limit = spec.workspace_size;
+  p.options.builder.optimization_level = spec.optimization_level;
+  p.options.builder.timing_cache_path = spec.timing_cache_path;
+  p.options.builder.logger = logger;
+  p.options.progress = spec.progress;
+  return p;
+}
+
+}  // namespace
+
+Expected<torch::jit::Module> compile(const torch::jit::Module& module, const CompileSpec& spec) {
+  LevelLogger logger(spec.log_level);
+  auto p = prepare(module, "forward", spec, &logger);
+  if (!p) return p.status();
+  auto r = bridge::partition_and_build(p->ig.graph, p->options);
+  if (!r) return r.status();
+  logger.log(Severity::kInfo, "[torchscript.compile] " + bridge::support_report(p->ig.graph, *r));
+  return bridge::stitch_torchscript(p->ig, *r, "forward");
+}
+
+Expected<std::string> check_method_support(const torch::jit::Module& module, const std::string& method,
+                                           const CompileSpec& spec) {
+  LevelLogger logger(spec.log_level);
+  auto p = prepare(module, method, spec, &logger);
+  if (!p) return p.status();
+  p->options.require_full_compilation = false;
+  auto r = bridge::plan_partition(p->ig.graph, p->options);
+  if (!r) return r.status();
+  return bridge::support_report(p->ig.graph, *r);
+}
+
+Expected<std::vector<uint8_t>> convert_method_to_plan(const torch::jit::Module& module, const std::string& method,
+                                                      const CompileSpec& spec) {
+  LevelLogger logger(spec.log_level);
+  auto p = prepare(module, method, spec, &logger);
+  if (!p) return p.status();
+  p->options.require_full_compilation = true;
+  auto r = bridge::partition_and_build(p->ig.graph, p->options);
+  if (!r) return r.status();
+  if (r->num_engines() != 1 || r->segments.size() != 1)
+    return cerr(StatusCode::kUnsupported, "the method does not compile to a single engine");
+  return r->segments[0].plan;
+}
+
+}  // namespace kiln::torchscript

@@ -1,0 +1,147 @@
+// Convolutions: aten::_convolution, convolution, conv1d/2d/3d (incl. padding="same"/"valid"),
+// conv_transpose1d/2d/3d.
+#include "converters/families.h"
+
+namespace kiln::bridge {
+namespace {
+
+std::vector<int64_t> expand_to(std::vector<int64_t> v, size_t n, int64_t def) {
+  if (v.empty()) return std::vector<int64_t>(n, def);
+  if (v.size() == 1 && n > 1) return std::vector<int64_t>(n, v[0]);
+  return v;
+}
+
+// Common tail: x, w, bias? and the params.
+Status emit(ConversionCtx& ctx, const Node& n, ConvolutionParams p) {
+  auto x = ctx.tensor(n, 0);
+  auto w = ctx.tensor(n, 1);
+  if (!x || !w) return !x ? x.status() : w.status();
+  auto b = ctx.optional_tensor(n, 2);
+  if (!b) return b.status();
+  DataType dt = ctx.dtype(*x);
+  auto wc = ctx.cast(*w, dt);
+  if (!wc) return wc.status();
+  kiln::Tensor bias = *b;
+  if (bias.valid()) {
+    auto bc = ctx.cast(bias, dt);
+    if (!bc) return bc.status();
+    bias = *bc;
+  }
+  int rank = ctx.rank(*x);
+  auto spatial = static_cast<size_t>(rank - 2);
+  kiln::Tensor input = *x;
+  bool unbatched = ctx.rank(*wc) == rank + 1;  // torch allows [C, L...] inputs
+  if (unbatched) {
+    auto u = ctx.net.add_unsqueeze(input, {0});
+    if (!u) return u.status();
+    input = *u;
+    spatial = static_cast<size_t>(rank - 1);
+  }
+  p.strides = expand_to(p.strides, spatial, 1);
+  p.dilations = expand_to(p.dilations, spatial, 1);
+  p.pads_begin = expand_to(p.pads_begin, spatial, 0);
+  p.pads_end = p.pads_end.empty() ? p.pads_begin : expand_to(p.pads_end, spatial, 0);
+  if (p.transposed) p.output_padding = expand_to(p.output_padding, spatial, 0);
+  auto y = ctx.check(n, ctx.net.add_convolution(input, *wc, bias, p));
+  if (!y) return y.status();
+  kiln::Tensor out = *y;
+  if (unbatched) {
+    auto s = ctx.net.add_squeeze(out, {0});
+    if (!s) return s.status();
+    out = *s;
+  }
+  ctx.set_output(n, 0, out);
+  return {};
+}
+
+// aten::_convolution / aten::convolution: (x, w, b, stride, padding, dilation, transposed, output_padding, groups, ...)
+Status convolution(ConversionCtx& ctx, const Node& n) {
+  ConvolutionParams p;
+  auto s = ctx.const_int_list(n, 3);
+  auto pad = ctx.const_int_list(n, 4);
+  auto d = ctx.const_int_list(n, 5);
+  auto tr = ctx.const_bool(n, 6);
+  auto op = ctx.const_int_list(n, 7);
+  auto g = ctx.const_int(n, 8);
+  if (!s || !pad || !d || !tr || !op || !g) return ctx.error(n, "convolution parameters must be constants");
+  p.strides = *s;
+  p.pads_begin = *pad;
+  p.dilations = *d;
+  p.transposed = *tr;
+  p.output_padding = *op;
+  p.groups = *g;
+  return emit(ctx, n, p);
+}
+
+// aten::conv{1,2,3}d(x, w, b, stride, padding, dilation, groups); padding may be a string.
+Status conv_nd(ConversionCtx& ctx, const Node& n) {
+  ConvolutionParams p;
+  auto s = ctx.const_int_list(n, 3);
+  auto d = ctx.const_int_list(n, 5);
+  auto g = ctx.const_int(n, 6);
+  if (!s || !d || !g) return ctx.error(n, "convolution parameters must be constants");
+  p.strides = *s;
+  p.dilations = *d;
+  p.groups = *g;
+  const Arg& pad = ctx.arg(n, 4);
+  if (pad.is_constant() && pad.ivalue().isString()) {
+    std::string mode = pad.ivalue().toStringRef();
+    auto w = ctx.tensor(n, 1);
+    if (!w) return w.status();
+    Dims wd = ctx.dims(*w);
+    size_t spatial = static_cast<size_t>(wd.rank() - 2);
+    std::vector<int64_t> dil = expand_to(p.dilations, spatial, 1);
+    for (size_t i = 0; i < spatial; ++i) {
+      int64_t total = mode == "same" ? dil[i] * (wd[static_cast<int>(i) + 2] - 1) : 0;
+      p.pads_begin.push_back(total / 2);
+      p.pads_end.push_back(total - total / 2);
+    }
+  } else {
+    auto pv = ctx.const_int_list(n, 4);
+    if (!pv) return pv.status();
+    p.pads_begin = *pv;
+  }
+  return emit(ctx, n, p);
+}
+
+// aten::conv_transpose{1,2,3}d.input(x, w, b, stride, padding, output_padding, groups, dilation)
+Status conv_transpose(ConversionCtx& ctx, const Node& n) {
+  ConvolutionParams p;
+  auto s = ctx.const_int_list(n, 3);
+  auto pad = ctx.const_int_list(n, 4);
+  auto op = ctx.const_int_list(n, 5);
+  auto g = ctx.const_int(n, 6);
+  auto d = ctx.const_int_list(n, 7);
+  if (!s || !pad || !op || !g || !d) return ctx.error(n, "convolution parameters must be constants");
+  p.strides = *s;
+  p.pads_begin = *pad;
+  p.output_padding = *op;
+  p.groups = *g;
+  p.dilations = *d;
+  p.transposed = true;
+  return emit(ctx, n, p);
+}
+
+bool static_params(const OpGraph& g, const Node& n, std::string* why, size_t first, size_t last) {
+  for (size_t i = first; i <= last && i < n.inputs.size(); ++i) {
+    if (!g.is_constant(n.inputs[i])) {
+      *why = "convolution parameter " + std::to_string(i) + " is not a constant";
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+void register_convolution_converters(ConverterRegistry& r) {
+  add_converter(r, {"aten::_convolution", "aten::_convolution.deprecated", "aten::convolution"}, convolution,
+                [](const OpGraph& g, const Node& n, std::string* why) { return static_params(g, n, why, 3, 8); });
+  add_converter(r, {"aten::conv1d", "aten::conv2d", "aten::conv3d", "aten::conv1d.padding", "aten::conv2d.padding",
+                    "aten::conv3d.padding"},
+                conv_nd, [](const OpGraph& g, const Node& n, std::string* why) { return static_params(g, n, why, 3, 6); });
+  add_converter(r, {"aten::conv_transpose1d", "aten::conv_transpose2d.input", "aten::conv_transpose3d.input"},
+                conv_transpose, [](const OpGraph& g, const Node& n, std::string* why) { return static_params(g, n, why, 3, 7); });
+}
+
+}  // namespace kiln::bridge

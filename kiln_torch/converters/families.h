@@ -1,0 +1,32 @@
+// Registration functions of the converter families (one file each).
+#pragma once
+
+#include "converters/converter.h"
+
+namespace kiln::bridge {
+
+void register_evaluators(ConverterRegistry& r);              // evaluators.cpp
+void register_elementwise_converters(ConverterRegistry& r);  // elementwise.cpp
+void register_activation_converters(ConverterRegistry& r);   // activations.cpp
+void register_linear_converters(ConverterRegistry& r);       // linear.cpp
+void register_convolution_converters(ConverterRegistry& r);  // convolution.cpp
+void register_pooling_converters(ConverterRegistry& r);      // pooling.cpp
+void register_normalization_converters(ConverterRegistry& r);  // normalization.cpp
+void register_reduction_converters(ConverterRegistry& r);    // reductions.cpp
+void register_shape_converters(ConverterRegistry& r);        // shape_ops.cpp
+void register_indexing_converters(ConverterRegistry& r);     // indexing.cpp
+void register_creation_converters(ConverterRegistry& r);     // creation.cpp
+void register_resize_pad_converters(ConverterRegistry& r);   // resize_pad.cpp
+void register_attention_converters(ConverterRegistry& r);    // attention.cpp
+
+// Shared helpers for converter files.
+/// Normalizes a possibly negative dim against rank.
+int64_t norm_dim(int64_t d, int rank);
+/// Adds an elementwise binary op with torch promotion of inputs a and b (node inputs ia, ib).
+Expected<kiln::Tensor> binary(ConversionCtx& ctx, const Node& n, size_t ia, size_t ib, BinaryOp op);
+/// x * alpha for a constant alpha (returns x when alpha == 1).
+Expected<kiln::Tensor> scale(ConversionCtx& ctx, const Node& n, kiln::Tensor x, double alpha);
+/// Float type used for float results of integer inputs (torch's default float dtype).
+inline constexpr DataType kDefaultFloat = DataType::kFloat32;
+
+}  // namespace kiln::bridge

@@ -1,0 +1,131 @@
+// Pooling: max_pool / avg_pool 1-3d, adaptive pooling 1-3d.
+#include "converters/families.h"
+
+namespace kiln::bridge {
+namespace {
+
+std::vector<int64_t> expand_to(std::vector<int64_t> v, size_t n, const std::vector<int64_t>& def) {
+  if (v.empty()) return def;
+  if (v.size() == 1 && n > 1) return std::vector<int64_t>(n, v[0]);
+  return v;
+}
+
+// Runs `add` on x, handling unbatched inputs ([C, spatial...]) by adding a batch dim.
+Status with_batch(ConversionCtx& ctx, const Node& n, size_t spatial,
+                  const std::function<Expected<kiln::Tensor>(kiln::Tensor)>& add) {
+  auto x = ctx.tensor(n, 0);
+  if (!x) return x.status();
+  bool unbatched = ctx.rank(*x) == static_cast<int>(spatial) + 1;
+  kiln::Tensor in = *x;
+  if (unbatched) {
+    auto u = ctx.net.add_unsqueeze(in, {0});
+    if (!u) return u.status();
+    in = *u;
+  }
+  auto y = ctx.check(n, add(in));
+  if (!y) return y.status();
+  kiln::Tensor out = *y;
+  if (unbatched) {
+    auto s = ctx.net.add_squeeze(out, {0});
+    if (!s) return s.status();
+    out = *s;
+  }
+  ctx.set_output(n, 0, out);
+  for (size_t i = 1; i < n.outputs.size(); ++i) ctx.set_output(n, i, Arg::constant(c10::IValue()));  // unused indices
+  return {};
+}
+
+size_t spatial_of(const std::string& op) {
+  if (op.find("1d") != std::string::npos) return 1;
+  if (op.find("3d") != std::string::npos) return 3;
+  return 2;
+}
+
+// max_poolNd(x, kernel, stride, padding, dilation, ceil_mode)
+Status max_pool(ConversionCtx& ctx, const Node& n) {
+  size_t sp = spatial_of(n.op);
+  auto k = ctx.const_int_list(n, 1);
+  auto s = ctx.const_int_list(n, 2);
+  auto pad = ctx.const_int_list(n, 3);
+  auto d = ctx.const_int_list(n, 4);
+  auto c = ctx.const_bool(n, 5);
+  if (!k || !s || !pad || !d || !c) return ctx.error(n, "pooling parameters must be constants");
+  PoolingParams p;
+  p.type = PoolingType::kMax;
+  p.kernel = expand_to(*k, sp, {});
+  p.strides = expand_to(*s, sp, p.kernel);
+  p.pads_begin = expand_to(*pad, sp, std::vector<int64_t>(sp, 0));
+  p.pads_end = p.pads_begin;
+  p.dilations = expand_to(*d, sp, std::vector<int64_t>(sp, 1));
+  p.ceil_mode = *c;
+  return with_batch(ctx, n, sp, [&](kiln::Tensor x) { return ctx.net.add_pooling(x, p); });
+}
+
+// avg_pool1d(x, k, s, pad, ceil, count_include_pad); avg_pool2d/3d add divisor_override
+Status avg_pool(ConversionCtx& ctx, const Node& n) {
+  size_t sp = spatial_of(n.op);
+  auto k = ctx.const_int_list(n, 1);
+  auto s = ctx.const_int_list(n, 2);
+  auto pad = ctx.const_int_list(n, 3);
+  auto c = ctx.const_bool(n, 4);
+  auto cip = ctx.const_bool(n, 5);
+  if (!k || !s || !pad || !c || !cip) return ctx.error(n, "pooling parameters must be constants");
+  PoolingParams p;
+  p.type = PoolingType::kAverage;
+  p.kernel = expand_to(*k, sp, {});
+  p.strides = expand_to(*s, sp, p.kernel);
+  p.pads_begin = expand_to(*pad, sp, std::vector<int64_t>(sp, 0));
+  p.pads_end = p.pads_begin;
+  p.dilations.assign(sp, 1);
+  p.ceil_mode = *c;
+  p.count_include_pad = *cip;
+  if (n.inputs.size() > 6 && !ctx.is_none(n, 6)) {
+    auto dv = ctx.const_int(n, 6);
+    if (!dv) return dv.status();
+    p.divisor_override = *dv;
+  }
+  return with_batch(ctx, n, sp, [&](kiln::Tensor x) { return ctx.net.add_pooling(x, p); });
+}
+
+Status adaptive(ConversionCtx& ctx, const Node& n, PoolingType type) {
+  size_t sp = spatial_of(n.op);
+  auto os = ctx.const_int_list(n, 1);
+  if (!os) return os.status();
+  AdaptivePoolingParams p;
+  p.type = type;
+  p.output_size = expand_to(*os, sp, {});
+  return with_batch(ctx, n, sp, [&](kiln::Tensor x) { return ctx.net.add_adaptive_pooling(x, p); });
+}
+
+bool indices_unused(const OpGraph& g, const Node& n, std::string* why) {
+  if (n.outputs.size() < 2) return true;
+  int idx = n.outputs[1];
+  for (const Node& m : g.nodes)
+    for (int v : m.inputs)
+      if (v == idx) {
+        *why = "pooling indices are used";
+        return false;
+      }
+  for (int v : g.outputs)
+    if (v == idx) {
+      *why = "pooling indices are returned";
+      return false;
+    }
+  return true;
+}
+
+}  // namespace
+
+void register_pooling_converters(ConverterRegistry& r) {
+  add_converter(r, {"aten::max_pool1d", "aten::max_pool2d", "aten::max_pool3d", "aten::max_pool2d_with_indices",
+                    "aten::max_pool1d_with_indices", "aten::max_pool3d_with_indices"},
+                max_pool, indices_unused);
+  add_converter(r, {"aten::avg_pool1d", "aten::avg_pool2d", "aten::avg_pool3d"}, avg_pool);
+  add_converter(r, {"aten::adaptive_avg_pool1d", "aten::adaptive_avg_pool2d", "aten::adaptive_avg_pool3d",
+                    "aten::_adaptive_avg_pool2d", "aten::_adaptive_avg_pool3d"},
+                [](ConversionCtx& c, const Node& n) { return adaptive(c, n, PoolingType::kAverage); });
+  add_converter(r, {"aten::adaptive_max_pool1d", "aten::adaptive_max_pool2d", "aten::adaptive_max_pool3d"},
+                [](ConversionCtx& c, const Node& n) { return adaptive(c, n, PoolingType::kMax); }, indices_unused);
+}
+
+}  // namespace kiln::bridge

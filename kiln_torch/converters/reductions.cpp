@@ -1,0 +1,269 @@
+// Reductions and softmax: sum, mean, amax/amin, max/min (dim and all), prod, argmax/argmin, var/std,
+// any/all, cumsum, topk, softmax, log_softmax, norm.
+#include "converters/families.h"
+
+namespace kiln::bridge {
+namespace {
+
+Status set(ConversionCtx& ctx, const Node& n, Expected<kiln::Tensor> r, size_t i = 0) {
+  auto c = ctx.check(n, std::move(r));
+  if (!c) return c.status();
+  ctx.set_output(n, i, *c);
+  return {};
+}
+
+// Optional dtype argument at index i: casts x first (torch semantics of dtype= in reductions).
+Expected<kiln::Tensor> with_dtype(ConversionCtx& ctx, const Node& n, kiln::Tensor x, size_t i) {
+  if (i >= n.inputs.size() || ctx.is_none(n, i)) return x;
+  auto dt = ctx.const_dtype(n, i);
+  if (!dt) return dt.status();
+  if (!*dt) return x;
+  auto k = to_kiln_dtype(**dt);
+  if (!k) return ctx.error(n, "unsupported dtype");
+  return ctx.cast(x, *k);
+}
+
+Expected<std::vector<int64_t>> dims_arg(ConversionCtx& ctx, const Node& n, size_t i) {
+  if (i >= n.inputs.size() || ctx.is_none(n, i)) return std::vector<int64_t>{};
+  return ctx.const_int_list(n, i);
+}
+
+// sum.dim_IntList(x, dim?, keepdim, dtype?) / sum(x, dtype?) ; mean likewise
+Status reduce_dims(ConversionCtx& ctx, const Node& n, ReduceOp op) {
+  auto x = ctx.tensor(n, 0);
+  if (!x) return x.status();
+  bool all = n.inputs.size() <= 2;  // sum(x, dtype) / mean(x, dtype)
+  auto axes = all ? Expected<std::vector<int64_t>>(std::vector<int64_t>{}) : dims_arg(ctx, n, 1);
+  if (!axes) return axes.status();
+  bool keep = false;
+  if (!all) {
+    auto k = ctx.const_bool(n, 2);
+    if (!k) return k.status();
+    keep = *k;
+  }
+  auto xt = with_dtype(ctx, n, *x, all ? 1 : 3);
+  if (!xt) return xt.status();
+  kiln::Tensor t = *xt;
+  // torch: integer/bool sums accumulate (and return) int64; means of ints are refused by torch itself.
+  if ((op == ReduceOp::kSum || op == ReduceOp::kProd) && !is_floating(ctx.dtype(t))) {
+    auto c = ctx.cast(t, DataType::kInt64);
+    if (!c) return c.status();
+    t = *c;
+  }
+  return set(ctx, n, ctx.net.add_reduce(t, ReduceParams{op, *axes, keep, 1}));
+}
+
+// amax / amin (x, dim[], keepdim)
+Status amax(ConversionCtx& ctx, const Node& n, ReduceOp op) {
+  auto x = ctx.tensor(n, 0);
+  if (!x) return x.status();
+  auto axes = dims_arg(ctx, n, 1);
+  auto keep = ctx.const_bool(n, 2);
+  if (!axes || !keep) return ctx.error(n, "dims/keepdim must be constants");
+  return set(ctx, n, ctx.net.add_reduce(*x, ReduceParams{op, *axes, *keep, 1}));
+}
+
+// max.dim / min.dim (x, dim, keepdim) -> (values, indices); max / min (x) -> scalar
+Status max_min(ConversionCtx& ctx, const Node& n, bool is_max) {
+  auto x = ctx.tensor(n, 0);
+  if (!x) return x.status();
+  if (n.inputs.size() == 1) return set(ctx, n, ctx.net.add_reduce(*x, ReduceParams{is_max ? ReduceOp::kMax : ReduceOp::kMin, {}, false, 1}));
+  auto d = ctx.const_int(n, 1);
+  auto keep = ctx.const_bool(n, 2);
+  if (!d || !keep) return ctx.error(n, "dim/keepdim must be constants");
+  KILN_RETURN_IF_ERROR(set(ctx, n, ctx.net.add_reduce(*x, ReduceParams{is_max ? ReduceOp::kMax : ReduceOp::kMin, {*d}, *keep, 1}), 0));
+  if (n.outputs.size() > 1)
+    KILN_RETURN_IF_ERROR(set(ctx, n, ctx.net.add_reduce(*x, ReduceParams{is_max ? ReduceOp::kArgMax : ReduceOp::kArgMin, {*d}, *keep, 1}), 1));
+  return {};
+}
+
+// argmax / argmin (x, dim?, keepdim)
+Status arg(ConversionCtx& ctx, const Node& n, ReduceOp op) {
+  auto x = ctx.tensor(n, 0);
+  if (!x) return x.status();
+  auto keep = ctx.const_bool(n, 2);
+  if (!keep) return keep.status();
+  if (ctx.is_none(n, 1)) {
+    auto f = ctx.net.add_reshape(*x, {-1});
+    if (!f) return f.status();
+    auto r = ctx.net.add_reduce(*f, ReduceParams{op, {0}, false, 1});
+    if (!r) return r.status();
+    if (*keep) {
+      std::vector<int64_t> ones(static_cast<size_t>(ctx.rank(*x)), 1);
+      return set(ctx, n, ctx.net.add_reshape(*r, ones));
+    }
+    return set(ctx, n, ctx.net.add_identity(*r));
+  }
+  auto d = ctx.const_int(n, 1);
+  if (!d) return d.status();
+  return set(ctx, n, ctx.net.add_reduce(*x, ReduceParams{op, {*d}, *keep, 1}));
+}
+
+// var/std: .correction(x, dim?, correction?, keepdim) ; .dim(x, dim, unbiased, keepdim) ; (x, unbiased)
+Status var_std(ConversionCtx& ctx, const Node& n, ReduceOp op) {
+  auto x = ctx.tensor(n, 0);
+  if (!x) return x.status();
+  ReduceParams p;
+  p.op = op;
+  if (n.op.find(".correction") != std::string::npos) {
+    auto axes = dims_arg(ctx, n, 1);
+    if (!axes) return axes.status();
+    p.axes = *axes;
+    p.correction = 1;
+    if (!ctx.is_none(n, 2)) {
+      auto c = ctx.const_double(n, 2);
+      if (!c) return c.status();
+      p.correction = static_cast<int64_t>(*c);
+    }
+    auto keep = ctx.const_bool(n, 3);
+    if (!keep) return keep.status();
+    p.keep_dims = *keep;
+  } else if (n.inputs.size() >= 4) {
+    auto axes = dims_arg(ctx, n, 1);
+    auto unb = ctx.const_bool(n, 2);
+    auto keep = ctx.const_bool(n, 3);
+    if (!axes || !unb || !keep) return ctx.error(n, "var/std arguments must be constants");
+    p.axes = *axes;
+    p.correction = *unb ? 1 : 0;
+    p.keep_dims = *keep;
+  } else {
+    auto unb = ctx.const_bool(n, 1);
+    if (!unb) return unb.status();
+    p.correction = *unb ? 1 : 0;
+  }
+  return set(ctx, n, ctx.net.add_reduce(*x, p));
+}
+
+// any/all (x) / .dim(x, dim, keepdim) / .dims(x, dim[], keepdim)
+Status any_all(ConversionCtx& ctx, const Node& n, ReduceOp op) {
+  auto x = ctx.tensor(n, 0);
+  if (!x) return x.status();
+  ReduceParams p;
+  p.op = op;
+  if (n.inputs.size() >= 3) {
+    auto axes = ctx.const_int_list(n, 1);
+    auto keep = ctx.const_bool(n, 2);
+    if (!axes || !keep) return ctx.error(n, "dim/keepdim must be constants");
+    p.axes = *axes;
+    p.keep_dims = *keep;
+  }
+  return set(ctx, n, ctx.net.add_reduce(*x, p));
+}
+
+// softmax.int(x, dim, dtype?) / _softmax(x, dim, half_to_float)
+Status softmax(ConversionCtx& ctx, const Node& n, bool log) {
+  auto x = ctx.tensor(n, 0);
+  if (!x) return x.status();
+  auto d = ctx.const_int(n, 1);
+  if (!d) return d.status();
+  kiln::Tensor t = *x;
+  if ((n.op == "aten::softmax.int" || n.op == "aten::log_softmax.int") && n.inputs.size() > 2) {
+    auto c = with_dtype(ctx, n, t, 2);
+    if (!c) return c.status();
+    t = *c;
+  }
+  if (!is_floating(ctx.dtype(t))) {
+    auto c = ctx.cast(t, kDefaultFloat);
+    if (!c) return c.status();
+    t = *c;
+  }
+  return set(ctx, n, ctx.net.add_softmax(t, *d, log));
+}
+
+// cumsum(x, dim, dtype?)
+Status cumsum(ConversionCtx& ctx, const Node& n) {
+  auto x = ctx.tensor(n, 0);
+  if (!x) return x.status();
+  auto d = ctx.const_int(n, 1);
+  if (!d) return d.status();
+  auto t = with_dtype(ctx, n, *x, 2);
+  if (!t) return t.status();
+  kiln::Tensor v = *t;
+  if (!is_floating(ctx.dtype(v)) && ctx.dtype(v) != DataType::kInt64 && ctx.is_none(n, 2)) {
+    auto c = ctx.cast(v, DataType::kInt64);  // torch: integer cumsum returns int64
+    if (!c) return c.status();
+    v = *c;
+  }
+  return set(ctx, n, ctx.net.add_cumsum(v, CumSumParams{*d, false, false}));
+}
+
+// topk(x, k, dim, largest, sorted) -> (values, indices)
+Status topk(ConversionCtx& ctx, const Node& n) {
+  auto x = ctx.tensor(n, 0);
+  if (!x) return x.status();
+  auto k = ctx.const_int(n, 1);
+  auto d = ctx.const_int(n, 2);
+  auto largest = ctx.const_bool(n, 3);
+  auto sorted = ctx.const_bool(n, 4);
+  if (!k || !d || !largest || !sorted) return ctx.error(n, "topk arguments must be constants");
+  auto r = ctx.net.add_topk(*x, TopKParams{*k, *d, *largest, *sorted});
+  if (!r) return ctx.error(n, r.status().message());
+  ctx.set_output(n, 0, (*r)[0]);
+  ctx.set_output(n, 1, (*r)[1]);
+  return {};
+}
+
+// norm.ScalarOpt_dim(x, p, dim, keepdim) / linalg_vector_norm(x, ord, dim?, keepdim, dtype?) for p = 2 (and 1)
+Status norm(ConversionCtx& ctx, const Node& n) {
+  auto x = ctx.tensor(n, 0);
+  if (!x) return x.status();
+  auto p = ctx.const_double(n, 1);
+  if (!p) return p.status();
+  auto axes = dims_arg(ctx, n, 2);
+  auto keep = ctx.const_bool(n, 3);
+  if (!axes || !keep) return ctx.error(n, "norm arguments must be constants");
+  if (*p == 1.0) {
+    auto a = ctx.net.add_unary(*x, UnaryOp::kAbs);
+    if (!a) return a.status();
+    return set(ctx, n, ctx.net.add_reduce(*a, ReduceParams{ReduceOp::kSum, *axes, *keep, 1}));
+  }
+  auto sq = ctx.net.add_elementwise(*x, *x, BinaryOp::kMul);
+  if (!sq) return sq.status();
+  auto s = ctx.net.add_reduce(*sq, ReduceParams{ReduceOp::kSum, *axes, *keep, 1});
+  if (!s) return s.status();
+  return set(ctx, n, ctx.net.add_unary(*s, UnaryOp::kSqrt));
+}
+
+bool norm_supported(const OpGraph& g, const Node& n, std::string* why) {
+  const Value& p = g.values[static_cast<size_t>(n.inputs[1])];
+  if (p.constant && (p.constant->isDouble() || p.constant->isInt())) {
+    double v = p.constant->toScalar().toDouble();
+    if (v == 1.0 || v == 2.0) return true;
+  }
+  *why = "only p = 1 and p = 2 norms";
+  return false;
+}
+
+}  // namespace
+
+void register_reduction_converters(ConverterRegistry& r) {
+  add_converter(r, {"aten::sum.dim_IntList", "aten::sum"}, [](ConversionCtx& c, const Node& n) { return reduce_dims(c, n, ReduceOp::kSum); });
+  add_converter(r, {"aten::mean.dim", "aten::mean"}, [](ConversionCtx& c, const Node& n) { return reduce_dims(c, n, ReduceOp::kMean); });
+  add_converter(r, {"aten::prod.dim_int"}, [](ConversionCtx& c, const Node& n) {
+    // prod.dim_int(x, dim, keepdim, dtype): one axis
+    auto x = c.tensor(n, 0);
+    auto d = c.const_int(n, 1);
+    auto keep = c.const_bool(n, 2);
+    if (!x || !d || !keep) return c.error(n, "prod arguments must be constants");
+    auto t = with_dtype(c, n, *x, 3);
+    if (!t) return t.status();
+    return set(c, n, c.net.add_reduce(*t, ReduceParams{ReduceOp::kProd, {*d}, *keep, 1}));
+  });
+  add_converter(r, {"aten::amax"}, [](ConversionCtx& c, const Node& n) { return amax(c, n, ReduceOp::kMax); });
+  add_converter(r, {"aten::amin"}, [](ConversionCtx& c, const Node& n) { return amax(c, n, ReduceOp::kMin); });
+  add_converter(r, {"aten::max.dim", "aten::max"}, [](ConversionCtx& c, const Node& n) { return max_min(c, n, true); });
+  add_converter(r, {"aten::min.dim", "aten::min"}, [](ConversionCtx& c, const Node& n) { return max_min(c, n, false); });
+  add_converter(r, {"aten::argmax"}, [](ConversionCtx& c, const Node& n) { return arg(c, n, ReduceOp::kArgMax); });
+  add_converter(r, {"aten::argmin"}, [](ConversionCtx& c, const Node& n) { return arg(c, n, ReduceOp::kArgMin); });
+  add_converter(r, {"aten::var.correction", "aten::var.dim", "aten::var"}, [](ConversionCtx& c, const Node& n) { return var_std(c, n, ReduceOp::kVar); });
+  add_converter(r, {"aten::std.correction", "aten::std.dim", "aten::std"}, [](ConversionCtx& c, const Node& n) { return var_std(c, n, ReduceOp::kStd); });
+  add_converter(r, {"aten::any", "aten::any.dim", "aten::any.dims"}, [](ConversionCtx& c, const Node& n) { return any_all(c, n, ReduceOp::kAny); });
+  add_converter(r, {"aten::all", "aten::all.dim", "aten::all.dims"}, [](ConversionCtx& c, const Node& n) { return any_all(c, n, ReduceOp::kAll); });
+  add_converter(r, {"aten::softmax.int", "aten::_softmax"}, [](ConversionCtx& c, const Node& n) { return softmax(c, n, false); });
+  add_converter(r, {"aten::log_softmax.int", "aten::_log_softmax"}, [](ConversionCtx& c, const Node& n) { return softmax(c, n, true); });
+  add_converter(r, {"aten::cumsum"}, cumsum);
+  add_converter(r, {"aten::topk"}, topk);
+  add_converter(r, {"aten::norm.ScalarOpt_dim", "aten::linalg_vector_norm"}, norm, norm_supported);
+}
+
+}  // namespace kiln::bridge

@@ -1,0 +1,23 @@
+// The one list of built-in converter families.
+#include "converters/converter.h"
+#include "converters/families.h"
+
+namespace kiln::bridge {
+
+void register_builtin_converters(ConverterRegistry& r) {
+  register_evaluators(r);
+  register_elementwise_converters(r);
+  register_activation_converters(r);
+  register_linear_converters(r);
+  register_convolution_converters(r);
+  register_pooling_converters(r);
+  register_normalization_converters(r);
+  register_reduction_converters(r);
+  register_shape_converters(r);
+  register_indexing_converters(r);
+  register_creation_converters(r);
+  register_resize_pad_converters(r);
+  register_attention_converters(r);
+}
+
+}  // namespace kiln::bridge

@@ -1,0 +1,391 @@
+// Shape manipulation: view/reshape, flatten/unflatten, squeeze/unsqueeze, permute/transpose,
+// expand/repeat, cat/stack, split/chunk/unbind, slice/select/narrow.
+#include <climits>
+
+#include "converters/families.h"
+
+namespace kiln::bridge {
+namespace {
+
+Status set(ConversionCtx& ctx, const Node& n, Expected<kiln::Tensor> r, size_t i = 0) {
+  auto c = ctx.check(n, std::move(r));
+  if (!c) return c.status();
+  ctx.set_output(n, i, *c);
+  return {};
+}
+
+// view / reshape (x, shape): static target -> params; runtime ints -> a shape tensor.
+Status reshape(ConversionCtx& ctx, const Node& n) {
+  auto x = ctx.tensor(n, 0);
+  if (!x) return x.status();
+  auto shape = ctx.int_list(n, 1);
+  if (!shape) return shape.status();
+  if (shape->is_static) return set(ctx, n, ctx.net.add_reshape(*x, shape->values));
+  return set(ctx, n, ctx.net.add_reshape_dynamic(*x, shape->tensor));
+}
+
+Status view_as(ConversionCtx& ctx, const Node& n) {
+  auto x = ctx.tensor(n, 0);
+  auto y = ctx.tensor(n, 1);
+  if (!x || !y) return !x ? x.status() : y.status();
+  Dims d = ctx.dims(*y);
+  if (d.is_static()) return set(ctx, n, ctx.net.add_reshape(*x, d.to_vector()));
+  auto s = ctx.net.add_shape(*y);
+  if (!s) return s.status();
+  return set(ctx, n, ctx.net.add_reshape_dynamic(*x, *s));
+}
+
+Status flatten(ConversionCtx& ctx, const Node& n) {
+  auto x = ctx.tensor(n, 0);
+  auto a = ctx.const_int(n, 1);
+  auto b = ctx.const_int(n, 2);
+  if (!x || !a || !b) return ctx.error(n, "flatten dims must be constants");
+  return set(ctx, n, ctx.net.add_flatten(*x, *a, *b));
+}
+
+// unflatten(x, dim, sizes)
+Status unflatten(ConversionCtx& ctx, const Node& n) {
+  auto x = ctx.tensor(n, 0);
+  auto d = ctx.const_int(n, 1);
+  auto sizes = ctx.const_int_list(n, 2);
+  if (!x || !d || !sizes) return ctx.error(n, "unflatten arguments must be constants");
+  Dims dims = ctx.dims(*x);
+  int64_t k = norm_dim(*d, dims.rank());
+  std::vector<int64_t> target;
+  bool dynamic_other = false;
+  for (int i = 0; i < dims.rank(); ++i) {
+    if (i == k) {
+      target.insert(target.end(), sizes->begin(), sizes->end());
+    } else {
+      dynamic_other |= dims[i] < 0;
+      target.push_back(dims[i] < 0 ? -1 : dims[i]);
+    }
+  }
+  int unknown = 0;
+  for (int64_t t : target) unknown += t == -1;
+  if (!dynamic_other && unknown <= 1) return set(ctx, n, ctx.net.add_reshape(*x, target));
+  // Build the target from shape(x) so runtime dims stay exact.
+  auto shp = ctx.net.add_shape(*x);
+  if (!shp) return shp.status();
+  std::vector<kiln::Tensor> parts;
+  if (k > 0) {
+    auto s = ctx.net.add_slice(*shp, SliceParams{{0}, {0}, {k}, {1}});
+    if (!s) return s.status();
+    parts.push_back(*s);
+  }
+  auto mid = ctx.net.add_int_vector(*sizes);
+  if (!mid) return mid.status();
+  parts.push_back(*mid);
+  if (k + 1 < dims.rank()) {
+    auto s = ctx.net.add_slice(*shp, SliceParams{{0}, {k + 1}, {INT64_MAX}, {1}});
+    if (!s) return s.status();
+    parts.push_back(*s);
+  }
+  auto cat = ctx.net.add_concat(parts, 0);
+  if (!cat) return cat.status();
+  return set(ctx, n, ctx.net.add_reshape_dynamic(*x, *cat));
+}
+
+Status squeeze(ConversionCtx& ctx, const Node& n) {
+  auto x = ctx.tensor(n, 0);
+  if (!x) return x.status();
+  Dims d = ctx.dims(*x);
+  std::vector<int64_t> axes;
+  if (n.inputs.size() > 1) {
+    auto a = ctx.const_int_list(n, 1);
+    if (!a) return a.status();
+    for (int64_t v : *a) {
+      int64_t k = norm_dim(v, d.rank());
+      if (d.rank() == 0) continue;
+      if (d[static_cast<int>(k)] == 1) axes.push_back(k);  // torch: squeezing a non-1 dim is a no-op
+    }
+    if (axes.empty()) return set(ctx, n, ctx.net.add_identity(*x));
+  } else {
+    for (int i = 0; i < d.rank(); ++i)
+      if (d[i] == 1) axes.push_back(i);
+  }
+  return set(ctx, n, ctx.net.add_squeeze(*x, axes));
+}
+
+Status unsqueeze(ConversionCtx& ctx, const Node& n) {
+  auto x = ctx.tensor(n, 0);
+  auto d = ctx.const_int(n, 1);
+  if (!x || !d) return ctx.error(n, "unsqueeze dim must be a constant");
+  return set(ctx, n, ctx.net.add_unsqueeze(*x, {norm_dim(*d, ctx.rank(*x) + 1)}));
+}
+
+Status permute(ConversionCtx& ctx, const Node& n) {
+  auto x = ctx.tensor(n, 0);
+  auto p = ctx.const_int_list(n, 1);
+  if (!x || !p) return ctx.error(n, "permutation must be constant");
+  std::vector<int64_t> perm;
+  for (int64_t v : *p) perm.push_back(norm_dim(v, ctx.rank(*x)));
+  return set(ctx, n, ctx.net.add_transpose(*x, perm));
+}
+
+Status transpose(ConversionCtx& ctx, const Node& n) {
+  auto x = ctx.tensor(n, 0);
+  auto a = ctx.const_int(n, 1);
+  auto b = ctx.const_int(n, 2);
+  if (!x || !a || !b) return ctx.error(n, "transpose dims must be constants");
+  int r = ctx.rank(*x);
+  if (r == 0) return set(ctx, n, ctx.net.add_identity(*x));
+  std::vector<int64_t> perm(static_cast<size_t>(r));
+  for (int i = 0; i < r; ++i) perm[static_cast<size_t>(i)] = i;
+  std::swap(perm[static_cast<size_t>(norm_dim(*a, r))], perm[static_cast<size_t>(norm_dim(*b, r))]);
+  return set(ctx, n, ctx.net.add_transpose(*x, perm));
+}
+
+// expand(x, size, implicit)
+Status expand(ConversionCtx& ctx, const Node& n) {
+  auto x = ctx.tensor(n, 0);
+  if (!x) return x.status();
+  auto shape = ctx.int_list(n, 1);
+  if (!shape) return shape.status();
+  if (shape->is_static) return set(ctx, n, ctx.net.add_expand(*x, shape->values));
+  // -1 entries keep the input's extent: replace them by shape(x) entries.
+  auto shp = ctx.net.add_shape(*x);
+  if (!shp) return shp.status();
+  auto tgt = shape->tensor;
+  int out_rank = ctx.dims(tgt)[0] < 0 ? 0 : static_cast<int>(ctx.dims(tgt)[0]);
+  int lead = out_rank - ctx.rank(*x);
+  if (lead < 0) return ctx.error(n, "expand to a smaller rank");
+  kiln::Tensor full = *shp;
+  if (lead > 0) {
+    auto ones = ctx.net.add_int_vector(std::vector<int64_t>(static_cast<size_t>(lead), 1));
+    auto c = ctx.net.add_concat({*ones, *shp}, 0);
+    if (!c) return c.status();
+    full = *c;
+  }
+  auto minus1 = ctx.net.add_scalar(-1, DataType::kInt64);
+  auto keep = ctx.net.add_elementwise(tgt, *minus1, BinaryOp::kEqual);
+  if (!keep) return keep.status();
+  auto merged = ctx.net.add_where(*keep, full, tgt);
+  if (!merged) return merged.status();
+  return set(ctx, n, ctx.net.add_expand_dynamic(*x, *merged));
+}
+
+Status expand_as(ConversionCtx& ctx, const Node& n) {
+  auto x = ctx.tensor(n, 0);
+  auto y = ctx.tensor(n, 1);
+  if (!x || !y) return !x ? x.status() : y.status();
+  Dims d = ctx.dims(*y);
+  if (d.is_static()) return set(ctx, n, ctx.net.add_expand(*x, d.to_vector()));
+  auto s = ctx.net.add_shape(*y);
+  if (!s) return s.status();
+  return set(ctx, n, ctx.net.add_expand_dynamic(*x, *s));
+}
+
+// repeat(x, repeats): tile by reshape -> expand -> reshape (static shapes).
+Status repeat(ConversionCtx& ctx, const Node& n) {
+  auto x = ctx.tensor(n, 0);
+  auto reps = ctx.const_int_list(n, 1);
+  if (!x || !reps) return ctx.error(n, "repeats must be constants");
+  Dims d = ctx.dims(*x);
+  if (!d.is_static()) return ctx.error(n, "repeat needs static input dims");
+  size_t r = reps->size();
+  std::vector<int64_t> src(r, 1);
+  for (int i = 0; i < d.rank(); ++i) src[r - static_cast<size_t>(d.rank()) + static_cast<size_t>(i)] = d[i];
+  std::vector<int64_t> inter, big, fin;
+  for (size_t i = 0; i < r; ++i) {
+    inter.push_back(1);
+    inter.push_back(src[i]);
+    big.push_back((*reps)[i]);
+    big.push_back(src[i]);
+    fin.push_back((*reps)[i] * src[i]);
+  }
+  auto a = ctx.net.add_reshape(*x, inter);
+  if (!a) return a.status();
+  auto b = ctx.net.add_expand(*a, big);
+  if (!b) return b.status();
+  return set(ctx, n, ctx.net.add_reshape(*b, fin));
+}
+
+Expected<std::vector<kiln::Tensor>> tensor_list(ConversionCtx& ctx, const Node& n, size_t i) {
+  const Arg& a = ctx.arg(n, i);
+  std::vector<kiln::Tensor> out;
+  if (!a.is_list()) return ctx.error(n, "expected a list of tensors");
+  for (const Arg& item : a.items()) {
+    if (item.is_tensor()) {
+      out.push_back(item.tensor());
+    } else if (item.is_constant() && item.ivalue().isTensor()) {
+      auto c = ctx.constant_tensor(item.ivalue().toTensor());
+      if (!c) return c.status();
+      out.push_back(*c);
+    } else {
+      return ctx.error(n, "list item is not a tensor");
+    }
+  }
+  return out;
+}
+
+// cat(tensors, dim) with torch promotion across inputs
+Status cat(ConversionCtx& ctx, const Node& n, bool stack) {
+  auto ts = tensor_list(ctx, n, 0);
+  if (!ts) return ts.status();
+  auto d = ctx.const_int(n, 1);
+  if (!d) return d.status();
+  if (ts->empty()) return ctx.error(n, "empty tensor list");
+  // torch.cat skips legacy empty 1-D tensors; promote dtypes
+  at::ScalarType common = to_torch_dtype(ctx.dtype((*ts)[0]));
+  for (auto& t : *ts) common = at::promoteTypes(common, to_torch_dtype(ctx.dtype(t)));
+  std::vector<kiln::Tensor> parts;
+  int rank = ctx.rank((*ts)[0]) + (stack ? 1 : 0);
+  int64_t axis = norm_dim(*d, rank);
+  for (auto& t : *ts) {
+    auto c = ctx.cast(t, *to_kiln_dtype(common));
+    if (!c) return c.status();
+    kiln::Tensor p = *c;
+    if (stack) {
+      auto u = ctx.net.add_unsqueeze(p, {axis});
+      if (!u) return u.status();
+      p = *u;
+    }
+    parts.push_back(p);
+  }
+  return set(ctx, n, ctx.net.add_concat(parts, axis));
+}
+
+// split.Tensor(x, split_size, dim) / split_with_sizes(x, sizes, dim) / chunk(x, chunks, dim) /
+// unbind(x, dim): outputs a list (one Tensor[] output) or several outputs.
+Status split(ConversionCtx& ctx, const Node& n) {
+  auto x = ctx.tensor(n, 0);
+  if (!x) return x.status();
+  auto d = ctx.const_int(n, n.op == "aten::unbind.int" ? 1 : 2);
+  if (!d) return d.status();
+  Dims dims = ctx.dims(*x);
+  int64_t axis = norm_dim(*d, dims.rank());
+  int64_t extent = dims[static_cast<int>(axis)];
+  std::vector<int64_t> sizes;
+  if (n.op == "aten::split_with_sizes" || n.op == "aten::split.sizes") {
+    auto s = ctx.const_int_list(n, 1);
+    if (!s) return s.status();
+    sizes = *s;
+  } else {
+    if (extent < 0) return ctx.error(n, "splitting a dynamic dim");
+    if (n.op == "aten::unbind.int") {
+      sizes.assign(static_cast<size_t>(extent), 1);
+    } else {
+      auto v = ctx.const_int(n, 1);
+      if (!v) return v.status();
+      int64_t step = *v;
+      if (n.op == "aten::chunk") step = (extent + *v - 1) / *v;  // torch.chunk
+      if (step <= 0) return ctx.error(n, "bad split size");
+      for (int64_t pos = 0; pos < extent; pos += step) sizes.push_back(std::min(step, extent - pos));
+      if (sizes.empty()) sizes.push_back(0);
+    }
+  }
+  auto parts = ctx.net.add_split(*x, SplitParams{axis, sizes});
+  if (!parts) return ctx.error(n, parts.status().message());
+  std::vector<Arg> items;
+  for (kiln::Tensor t : *parts) {
+    if (n.op == "aten::unbind.int") {
+      auto s = ctx.net.add_squeeze(t, {axis});
+      if (!s) return s.status();
+      t = *s;
+    }
+    items.push_back(Arg::tensor(t));
+  }
+  if (n.outputs.size() == 1 && ctx.graph.values[static_cast<size_t>(n.outputs[0])].kind == ValueKind::kTensorList) {
+    ctx.set_output(n, 0, Arg::list(std::move(items)));
+  } else {
+    for (size_t i = 0; i < n.outputs.size() && i < items.size(); ++i) ctx.set_output(n, i, items[i]);
+  }
+  return {};
+}
+
+bool split_supported(const OpGraph& g, const Node& n, std::string* why) {
+  // A Tensor[] output must be consumed inside the engine (ListUnpack / __getitem__).
+  return true;
+}
+
+// slice.Tensor(x, dim, start?, end?, step)
+Status slice(ConversionCtx& ctx, const Node& n) {
+  auto x = ctx.tensor(n, 0);
+  auto d = ctx.const_int(n, 1);
+  auto step = ctx.const_int(n, 4);
+  if (!x || !d || !step) return ctx.error(n, "slice dim/step must be constants");
+  int64_t axis = norm_dim(*d, ctx.rank(*x));
+  auto bound = [&](size_t i, int64_t def) -> Expected<ConversionCtx::Int> {
+    if (ctx.is_none(n, i)) {
+      ConversionCtx::Int v;
+      v.value = def;
+      return v;
+    }
+    return ctx.int_value(n, i);
+  };
+  auto s = bound(2, 0);
+  auto e = bound(3, INT64_MAX);
+  if (!s || !e) return !s ? s.status() : e.status();
+  if (s->is_static && e->is_static) {
+    if (s->value == 0 && e->value >= INT64_MAX / 2 && *step == 1) return set(ctx, n, ctx.net.add_identity(*x));
+    return set(ctx, n, ctx.net.add_slice(*x, SliceParams{{axis}, {s->value}, {e->value}, {*step}}));
+  }
+  auto as_vec = [&](const ConversionCtx::Int& v) -> Expected<kiln::Tensor> {
+    if (v.is_static) return ctx.net.add_int_vector({v.value});
+    return ctx.net.add_unsqueeze(v.tensor, {0});
+  };
+  auto st = as_vec(*s);
+  auto et = as_vec(*e);
+  if (!st || !et) return !st ? st.status() : et.status();
+  return set(ctx, n, ctx.net.add_slice(*x, SliceParams{{axis}, {0}, {0}, {*step}}, *st, *et));
+}
+
+// select.int(x, dim, index) = slice + squeeze
+Status select(ConversionCtx& ctx, const Node& n) {
+  auto x = ctx.tensor(n, 0);
+  auto d = ctx.const_int(n, 1);
+  if (!x || !d) return ctx.error(n, "select dim must be a constant");
+  int64_t axis = norm_dim(*d, ctx.rank(*x));
+  auto idx = ctx.int_value(n, 2);
+  if (!idx) return idx.status();
+  if (idx->is_static) {
+    int64_t i = idx->value;
+    int64_t end = i == -1 ? INT64_MAX : i + 1;
+    auto s = ctx.net.add_slice(*x, SliceParams{{axis}, {i}, {end}, {1}});
+    if (!s) return s.status();
+    return set(ctx, n, ctx.net.add_squeeze(*s, {axis}));
+  }
+  return set(ctx, n, ctx.net.add_gather(*x, idx->tensor, axis));
+}
+
+// narrow(x, dim, start, length)
+Status narrow(ConversionCtx& ctx, const Node& n) {
+  auto x = ctx.tensor(n, 0);
+  auto d = ctx.const_int(n, 1);
+  auto s = ctx.const_int(n, 2);
+  auto l = ctx.const_int(n, 3);
+  if (!x || !d || !s || !l) return ctx.error(n, "narrow arguments must be constants");
+  return set(ctx, n, ctx.net.add_slice(*x, SliceParams{{norm_dim(*d, ctx.rank(*x))}, {*s}, {*s + *l}, {1}}));
+}
+
+}  // namespace
+
+void register_shape_converters(ConverterRegistry& r) {
+  add_converter(r, {"aten::view", "aten::reshape", "aten::_unsafe_view", "aten::_reshape_alias", "aten::view.default"}, reshape);
+  add_converter(r, {"aten::view_as", "aten::reshape_as"}, view_as);
+  add_converter(r, {"aten::flatten.using_ints"}, flatten);
+  add_converter(r, {"aten::unflatten.int"}, unflatten);
+  add_converter(r, {"aten::squeeze", "aten::squeeze.dim", "aten::squeeze.dims"}, squeeze);
+  add_converter(r, {"aten::unsqueeze"}, unsqueeze);
+  add_converter(r, {"aten::permute"}, permute);
+  add_converter(r, {"aten::transpose.int", "aten::swapaxes"}, transpose);
+  add_converter(r, {"aten::expand"}, expand);
+  add_converter(r, {"aten::expand_as"}, expand_as);
+  add_converter(r, {"aten::repeat"}, repeat, [](const OpGraph& g, const Node& n, std::string* why) {
+    const Value& v = g.values[static_cast<size_t>(n.inputs[0])];
+    if (v.meta && !v.meta->dynamic()) return true;
+    *why = "repeat of a dynamic-shaped tensor";
+    return false;
+  });
+  add_converter(r, {"aten::cat", "aten::concat", "aten::concatenate"}, [](ConversionCtx& c, const Node& n) { return cat(c, n, false); });
+  add_converter(r, {"aten::stack"}, [](ConversionCtx& c, const Node& n) { return cat(c, n, true); });
+  add_converter(r, {"aten::split.Tensor", "aten::split_with_sizes", "aten::split.sizes", "aten::chunk", "aten::unbind.int",
+                    "aten::split"},
+                split, split_supported);
+  add_converter(r, {"aten::slice.Tensor"}, slice);
+  add_converter(r, {"aten::select.int"}, select);
+  add_converter(r, {"aten::narrow"}, narrow);
+}
+
+}  // namespace kiln::bridge

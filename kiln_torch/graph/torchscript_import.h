@@ -1,0 +1,40 @@
+// TorchScript -> OpGraph: freeze and inline the module, run the lowering passes, map every node of the
+// top-level block to an OpGraph node (constants become constant values), then record the shapes of all
+// tensors by running the lowered graph at the inputs' min, opt and max shapes.
+#pragma once
+
+#include <torch/script.h>
+
+#include <map>
+#include <memory>
+#include <vector>
+
+#include "graph/op_graph.h"
+#include "kiln/status.h"
+
+namespace kiln::bridge {
+
+struct InputRange {
+  std::vector<int64_t> min, opt, max;
+  at::ScalarType dtype = at::kFloat;
+};
+
+struct ImportedGraph {
+  OpGraph graph;
+  torch::jit::Module frozen;                   ///< frozen, lowered module on the target device
+  std::shared_ptr<torch::jit::Graph> ts_graph;  ///< lowered graph of the method (input 0 is self)
+  std::map<const torch::jit::Value*, int> value_id;
+  std::vector<const torch::jit::Value*> ts_value;  ///< per OpGraph value (nullptr for none)
+};
+
+/// Freezes (a copy of) `module` on `device`, lowers `method` and builds the OpGraph.
+Expected<ImportedGraph> import_torchscript(const torch::jit::Module& module, const std::string& method,
+                                           const c10::Device& device);
+
+/// Runs the lowered graph on random inputs at min, opt and max shapes and fills Value::meta.
+Status analyze_shapes(ImportedGraph& ig, const std::vector<InputRange>& inputs, const c10::Device& device);
+
+/// Overload-qualified name of a TorchScript node ("aten::add.Tensor").
+std::string node_op_name(const torch::jit::Node* n);
+
+}  // namespace kiln::bridge

@@ -1,0 +1,59 @@
+// torch.classes.kiln.Engine: a loaded Kiln engine as a TorchBind object. It pickles its plan (as a
+// uint8 tensor) so torch.jit.save / torch.save / torch.export.save carry it, and runs through
+// kiln::execute_engine(Tensor[] inputs, Engine engine) -> Tensor[].
+#pragma once
+
+#include <torch/custom_class.h>
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "kiln/engine.h"
+
+namespace kiln::bridge {
+
+class TorchEngine : public torch::CustomClassHolder {
+ public:
+  /// Pickled state: format version, plan bytes, input names, output names, engine name.
+  using State = std::tuple<int64_t, at::Tensor, std::vector<std::string>, std::vector<std::string>, std::string>;
+  static constexpr int64_t kStateVersion = 1;
+
+  /// Loads `plan` (uint8 CPU tensor); throws c10::Error with Kiln's message when the plan is refused.
+  TorchEngine(at::Tensor plan, std::vector<std::string> input_names, std::vector<std::string> output_names,
+              std::string name);
+
+  std::vector<at::Tensor> execute(const std::vector<at::Tensor>& inputs);
+  std::string describe() const { return engine_->describe(); }
+  const std::vector<std::string>& input_names() const { return input_names_; }
+  const std::vector<std::string>& output_names() const { return output_names_; }
+  const std::string& name() const { return name_; }
+  std::string backend() const { return engine_->backend(); }
+  /// Shapes the engine would produce for these input shapes (for fake/meta kernels).
+  std::vector<std::vector<int64_t>> output_shapes(const std::vector<std::vector<int64_t>>& input_shapes);
+  std::vector<int64_t> output_dtypes() const;
+  at::Tensor plan() const { return plan_; }
+
+  State get_state() const { return {kStateVersion, plan_, input_names_, output_names_, name_}; }
+  static c10::intrusive_ptr<TorchEngine> from_state(State state);
+
+ private:
+  ExecutionContext& context_for(void* stream);
+
+  at::Tensor plan_;
+  std::vector<std::string> input_names_, output_names_;
+  std::string name_;
+  std::shared_ptr<kiln::Engine> engine_;
+  bool cuda_ = false;
+  int device_ = 0;
+  std::mutex mu_;
+  std::map<void*, std::unique_ptr<ExecutionContext>> contexts_;  // one per stream
+};
+
+/// Runs `engine` on `inputs` (the kiln::execute_engine op).
+std::vector<at::Tensor> execute_engine(std::vector<at::Tensor> inputs, c10::intrusive_ptr<TorchEngine> engine);
+
+}  // namespace kiln::bridge

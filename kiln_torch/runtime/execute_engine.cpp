@@ -1,0 +1,26 @@
+// Registration of torch.classes.kiln.Engine and the kiln::execute_engine op.
+#include <torch/library.h>
+
+#include "runtime/engine_class.h"
+
+namespace kiln::bridge {
+namespace {
+
+TORCH_LIBRARY(kiln, m) {
+  m.class_<TorchEngine>("Engine")
+      .def(torch::init<at::Tensor, std::vector<std::string>, std::vector<std::string>, std::string>())
+      .def("describe", &TorchEngine::describe)
+      .def("input_names", [](const c10::intrusive_ptr<TorchEngine>& self) { return self->input_names(); })
+      .def("output_names", [](const c10::intrusive_ptr<TorchEngine>& self) { return self->output_names(); })
+      .def("name", [](const c10::intrusive_ptr<TorchEngine>& self) { return self->name(); })
+      .def("backend", &TorchEngine::backend)
+      .def("plan", &TorchEngine::plan)
+      .def("output_dtypes", &TorchEngine::output_dtypes)
+      .def("output_shapes", &TorchEngine::output_shapes)
+      .def_pickle([](const c10::intrusive_ptr<TorchEngine>& self) { return self->get_state(); },
+                  [](TorchEngine::State state) { return TorchEngine::from_state(std::move(state)); });
+  m.def("execute_engine(Tensor[] inputs, __torch__.torch.classes.kiln.Engine engine) -> Tensor[]", execute_engine);
+}
+
+}  // namespace
+}  // namespace kiln::bridge

@@ -1,0 +1,283 @@
+// CUDA attention against the CPU reference: the fused flash kernel (f16/bf16, head dims 32..128, any
+// mask, causal, broadcast batches) and the general cuBLASLt + softmax path (f32, other head dims,
+// E != Ev), dynamic sequence lengths, fully masked rows (NaN) and empty shapes.
+#include <cmath>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "gpu_test_util.h"
+
+namespace kiln {
+namespace {
+
+using testing::expect_cuda_matches_cpu;
+using testing::random_tensor;
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+enum class MaskKind { kNone, kBool, kFloat };
+
+std::string trace(const std::string& what) { return what + " seed=" + std::to_string(testing::rng_seed()); }
+
+// Random bool mask (70% attend); key 0 always attends, so no row is fully masked (also with causal).
+HostTensor bool_mask(const Dims& d) {
+  std::bernoulli_distribution on(0.7);
+  const int64_t lk = d[d.rank() - 1];
+  std::vector<double> v(static_cast<size_t>(d.volume()));
+  for (size_t i = 0; i < v.size(); ++i) v[i] = (lk > 0 && static_cast<int64_t>(i) % lk == 0) || on(testing::rng()) ? 1 : 0;
+  return testing::make_tensor(DataType::kBool, d, v);
+}
+
+// Random additive mask in [-2, 2) with ~25% large negatives (-1e4, as padding masks use); key 0 stays small.
+HostTensor float_mask(DataType dt, const Dims& d) {
+  std::uniform_real_distribution<double> val(-2.0, 2.0);
+  std::bernoulli_distribution off(0.25);
+  const int64_t lk = d[d.rank() - 1];
+  std::vector<double> v(static_cast<size_t>(d.volume()));
+  for (size_t i = 0; i < v.size(); ++i) {
+    v[i] = val(testing::rng());
+    if (lk > 0 && static_cast<int64_t>(i) % lk != 0 && off(testing::rng())) v[i] = -1e4;
+  }
+  return testing::make_tensor(dt, d, v);
+}
+
+struct Case {
+  DataType dt;
+  Dims q, k, v;
+  MaskKind mask = MaskKind::kNone;
+  Dims mask_dims = {};
+  bool causal = false;
+  double scale = 0.0;
+};
+
+std::string describe(const Case& c) {
+  std::string s = std::string(dtype_name(c.dt)) + " q" + c.q.to_string() + " k" + c.k.to_string() + " v" + c.v.to_string();
+  if (c.mask == MaskKind::kBool) s += " bool_mask" + c.mask_dims.to_string();
+  if (c.mask == MaskKind::kFloat) s += " float_mask" + c.mask_dims.to_string();
+  if (c.causal) s += " causal";
+  if (c.scale != 0) s += " scale=" + std::to_string(c.scale);
+  return s;
+}
+
+testing::GpuCompareOptions tolerance(DataType dt) {
+  testing::GpuCompareOptions o;
+  if (dt != DataType::kFloat32) o.rtol = o.atol = 2e-2;
+  return o;
+}
+
+// Builds q/k/v(/mask) -> attention -> y and compares cuda with cpu on random inputs.
+void run_case(const Case& c) {
+  SCOPED_TRACE(trace(describe(c)));
+  Network net;
+  auto q = net.add_input("q", c.dt, c.q);
+  auto k = net.add_input("k", c.dt, c.k);
+  auto v = net.add_input("v", c.dt, c.v);
+  ASSERT_TRUE(q.ok() && k.ok() && v.ok());
+  std::vector<HostTensor> inputs = {random_tensor(c.dt, c.q, -2, 2), random_tensor(c.dt, c.k, -2, 2),
+                                    random_tensor(c.dt, c.v, -1, 1)};
+  Tensor mask;
+  if (c.mask != MaskKind::kNone) {
+    DataType mdt = c.mask == MaskKind::kBool ? DataType::kBool : c.dt;
+    auto m = net.add_input("mask", mdt, c.mask_dims);
+    ASSERT_TRUE(m.ok()) << m.status().to_string();
+    mask = *m;
+    inputs.push_back(c.mask == MaskKind::kBool ? bool_mask(c.mask_dims) : float_mask(c.dt, c.mask_dims));
+  }
+  AttentionParams p;
+  p.causal = c.causal;
+  p.scale = c.scale;
+  auto y = net.add_attention(*q, *k, *v, mask, p);
+  ASSERT_TRUE(y.ok()) << y.status().to_string();
+  ASSERT_TRUE(net.mark_output(*y, "y").ok());
+  expect_cuda_matches_cpu(net, inputs, {}, tolerance(c.dt));
+}
+
+TEST(CudaAttention, FlashHeadDimsLengthsCausalAndPaddingMasks) {
+  KILN_REQUIRE_GPU();
+  int i = 0;
+  for (DataType dt : {DataType::kFloat16, DataType::kBFloat16}) {
+    for (int64_t e : {32, 64, 128}) {
+      for (int64_t l : {1, 7, 128, 197, 300}) {
+        for (bool causal : {false, true}) {
+          const MaskKind mk = static_cast<MaskKind>(i++ % 3);  // none, bool, float in turn
+          Case c{dt, {2, 3, l, e}, {2, 3, l, e}, {2, 3, l, e}, mk, {2, 1, 1, l}, causal, 0.0};
+          run_case(c);
+        }
+      }
+    }
+    // The other head dims the kernel is instantiated for.
+    run_case({dt, {2, 2, 77, 80}, {2, 2, 77, 80}, {2, 2, 77, 80}, MaskKind::kBool, {2, 1, 1, 77}, false, 0.0});
+    run_case({dt, {1, 3, 130, 96}, {1, 3, 130, 96}, {1, 3, 130, 96}, MaskKind::kNone, {}, true, 0.0});
+  }
+}
+
+TEST(CudaAttention, FlashCrossAttentionFullMasksAndBroadcastBatches) {
+  KILN_REQUIRE_GPU();
+  const DataType h = DataType::kFloat16, b = DataType::kBFloat16;
+  const std::vector<Case> cases = {
+      // Lq != Lk, with and without causal (top-left aligned)
+      {h, {2, 4, 5, 64}, {2, 4, 300, 64}, {2, 4, 300, 64}},
+      {h, {2, 4, 5, 64}, {2, 4, 300, 64}, {2, 4, 300, 64}, MaskKind::kNone, {}, true},
+      {b, {1, 4, 300, 64}, {1, 4, 70, 64}, {1, 4, 70, 64}, MaskKind::kNone, {}, true},
+      {h, {3, 129, 32}, {3, 65, 32}, {3, 65, 32}, MaskKind::kFloat, {3, 1, 65}, false},
+      // full and query-varying masks (read with their strides), mask + causal, custom scale
+      {h, {2, 3, 100, 64}, {2, 3, 100, 64}, {2, 3, 100, 64}, MaskKind::kBool, {2, 3, 100, 100}, false},
+      {b, {2, 3, 100, 64}, {2, 3, 90, 64}, {2, 3, 90, 64}, MaskKind::kFloat, {1, 3, 100, 90}, true},
+      {h, {2, 3, 70, 128}, {2, 3, 70, 128}, {2, 3, 70, 128}, MaskKind::kBool, {70, 70}, true, 0.3},
+      {h, {2, 3, 33, 64}, {2, 3, 33, 64}, {2, 3, 33, 64}, MaskKind::kFloat, {2, 1, 33, 1}, false},
+      // broadcast batch dims: grouped keys/values, and mixed broadcasting
+      {h, {2, 8, 50, 64}, {2, 1, 50, 64}, {2, 1, 50, 64}, MaskKind::kBool, {2, 1, 1, 50}, true},
+      {b, {2, 1, 40, 32}, {1, 3, 60, 32}, {2, 3, 60, 32}},
+      // rank 2 and 3
+      {h, {200, 64}, {150, 64}, {150, 64}, MaskKind::kBool, {200, 150}, false},
+      {b, {4, 65, 128}, {4, 65, 128}, {4, 65, 128}, MaskKind::kNone, {}, true, 0.05},
+  };
+  for (const Case& c : cases) run_case(c);
+}
+
+TEST(CudaAttention, GeneralPathCases) {
+  KILN_REQUIRE_GPU();
+  const DataType f = DataType::kFloat32, h = DataType::kFloat16, b = DataType::kBFloat16;
+  const std::vector<Case> cases = {
+      {f, {2, 3, 5, 8}, {2, 3, 7, 8}, {2, 3, 7, 6}},
+      {f, {2, 12, 128, 64}, {2, 12, 128, 64}, {2, 12, 128, 64}, MaskKind::kBool, {2, 1, 1, 128}},
+      {f, {2, 3, 50, 64}, {2, 3, 60, 64}, {2, 3, 60, 64}, MaskKind::kBool, {2, 3, 50, 60}},
+      {f, {2, 3, 50, 64}, {2, 3, 50, 64}, {2, 3, 50, 64}, MaskKind::kFloat, {1, 3, 50, 50}, true},
+      {f, {1, 4, 8}, {1, 6, 8}, {1, 6, 5}, MaskKind::kNone, {}, true},
+      {f, {1, 6, 8}, {1, 4, 8}, {1, 4, 5}, MaskKind::kNone, {}, true},
+      {f, {2, 3, 5, 8}, {2, 3, 7, 8}, {2, 3, 7, 6}, MaskKind::kNone, {}, false, 0.3},
+      {f, {2, 1, 5, 8}, {1, 3, 7, 8}, {2, 3, 7, 6}},                                 // mixed broadcast: loops
+      {f, {2, 1, 5, 8}, {1, 3, 7, 8}, {1, 3, 7, 6}, MaskKind::kFloat, {2, 1, 5, 1}, false, 0.7},
+      {f, {2, 8, 33, 16}, {2, 1, 33, 16}, {2, 1, 33, 16}, MaskKind::kNone, {}, true},  // grouped keys
+      {f, {4, 8}, {6, 8}, {6, 3}},
+      {f, {3, 1, 16}, {3, 9, 16}, {3, 9, 16}},
+      // 16-bit types the flash kernel does not take: odd head dim, E != Ev, head dim 256
+      {h, {2, 3, 77, 40}, {2, 3, 77, 40}, {2, 3, 77, 40}, MaskKind::kBool, {2, 1, 1, 77}, true},
+      {b, {2, 3, 77, 40}, {2, 3, 77, 40}, {2, 3, 77, 40}, MaskKind::kFloat, {2, 3, 77, 77}},
+      {h, {2, 3, 31, 64}, {2, 3, 45, 64}, {2, 3, 45, 32}, MaskKind::kBool, {2, 3, 31, 45}},
+      {b, {1, 2, 20, 256}, {1, 2, 20, 256}, {1, 2, 20, 256}, MaskKind::kNone, {}, true},
+      {h, {2, 5, 7}, {2, 9, 7}, {2, 9, 3}, MaskKind::kFloat, {5, 9}, false, 0.5},  // unaligned everything
+      {f, {2, 3, 77, 40}, {2, 3, 77, 40}, {2, 3, 77, 40}, MaskKind::kBool, {77, 77}, true},
+  };
+  for (const Case& c : cases) run_case(c);
+}
+
+TEST(CudaAttention, BertAndVitShapes) {
+  KILN_REQUIRE_GPU();
+  // BERT-base: 8 sequences, 12 heads, 128 tokens, head dim 64, key padding mask.
+  run_case({DataType::kFloat16, {8, 12, 128, 64}, {8, 12, 128, 64}, {8, 12, 128, 64}, MaskKind::kBool, {8, 1, 1, 128}});
+  run_case({DataType::kFloat16, {8, 12, 128, 64}, {8, 12, 128, 64}, {8, 12, 128, 64}, MaskKind::kFloat, {8, 1, 1, 128}});
+  // ViT-B/16: 197 tokens.
+  run_case({DataType::kFloat16, {2, 12, 197, 64}, {2, 12, 197, 64}, {2, 12, 197, 64}});
+  run_case({DataType::kBFloat16, {2, 12, 197, 64}, {2, 12, 197, 64}, {2, 12, 197, 64}});
+}
+
+TEST(CudaAttention, DynamicSequenceLength) {
+  KILN_REQUIRE_GPU();
+  for (DataType dt : {DataType::kFloat16, DataType::kFloat32}) {  // flash, general (workspace per shape)
+    for (bool with_mask : {false, true}) {
+      SCOPED_TRACE(trace(std::string(dtype_name(dt)) + (with_mask ? " mask" : "")));
+      Network net;
+      auto q = net.add_input("q", dt, Dims{2, 4, -1, 64});
+      auto k = net.add_input("k", dt, Dims{2, 4, -1, 64});
+      auto v = net.add_input("v", dt, Dims{2, 4, -1, 64});
+      ASSERT_TRUE(q.ok() && k.ok() && v.ok());
+      Tensor mask;
+      OptimizationProfile prof;
+      prof.set("q", {2, 4, 1, 64}, {2, 4, 64, 64}, {2, 4, 256, 64})
+          .set("k", {2, 4, 1, 64}, {2, 4, 64, 64}, {2, 4, 256, 64})
+          .set("v", {2, 4, 1, 64}, {2, 4, 64, 64}, {2, 4, 256, 64});
+      if (with_mask) {
+        auto m = net.add_input("mask", DataType::kBool, Dims{2, 1, 1, -1});
+        ASSERT_TRUE(m.ok());
+        mask = *m;
+        prof.set("mask", {2, 1, 1, 1}, {2, 1, 1, 64}, {2, 1, 1, 256});
+      }
+      AttentionParams p;
+      p.causal = !with_mask;
+      auto y = net.add_attention(*q, *k, *v, mask, p);
+      ASSERT_TRUE(y.ok()) << y.status().to_string();
+      ASSERT_TRUE(net.mark_output(*y, "y").ok());
+      BuilderConfig cfg;
+      cfg.backend = "cuda";
+      cfg.profiles = {prof};
+      auto plan = Builder::build(net, cfg);
+      ASSERT_TRUE(plan.ok()) << plan.status().to_string();
+      auto engine = Runtime::load(plan->bytes);
+      ASSERT_TRUE(engine.ok()) << engine.status().to_string();
+      for (int64_t len : {50, 200, 7}) {  // grows, then shrinks (workspace is reused)
+        SCOPED_TRACE("len=" + std::to_string(len));
+        std::vector<HostTensor> in = {random_tensor(dt, {2, 4, len, 64}, -2, 2), random_tensor(dt, {2, 4, len, 64}, -2, 2),
+                                      random_tensor(dt, {2, 4, len, 64})};
+        if (with_mask) in.push_back(bool_mask({2, 1, 1, len}));
+        auto gpu = testing::run_cuda_engine(**engine, in, 0, true, 2);
+        ASSERT_TRUE(gpu.ok()) << gpu.status().to_string();
+        BuilderConfig ccfg = cfg;
+        ccfg.backend = "cpu";
+        auto cpu = testing::try_build_and_run(net, in, ccfg);
+        ASSERT_TRUE(cpu.ok()) << cpu.status().to_string();
+        ASSERT_EQ(gpu->size(), 1u);
+        ASSERT_EQ(cpu->size(), 1u);
+        EXPECT_TRUE(testing::has_type((*gpu)[0], dt, Dims{2, 4, len, 64}));
+        const double tol = dt == DataType::kFloat32 ? 1e-4 : 2e-2;
+        EXPECT_TRUE(testing::all_close((*gpu)[0], testing::to_doubles((*cpu)[0]), tol, tol));
+      }
+    }
+  }
+}
+
+TEST(CudaAttention, FullyMaskedRowIsNaNOnBothPaths) {
+  KILN_REQUIRE_GPU();
+  // (dtype, head dim): f16/bf16 with E = 64 run the flash kernel, f32 and E = 40 the general path.
+  const std::vector<std::pair<DataType, int64_t>> configs = {
+      {DataType::kFloat16, 64}, {DataType::kBFloat16, 64}, {DataType::kFloat32, 64}, {DataType::kFloat16, 40}};
+  for (auto [dt, e] : configs) {
+    for (bool float_mask_kind : {false, true}) {
+      SCOPED_TRACE(trace(std::string(dtype_name(dt)) + " E=" + std::to_string(e) + (float_mask_kind ? " float" : " bool")));
+      const int64_t lq = 6, lk = 9;
+      Network net;
+      auto q = net.add_input("q", dt, Dims{2, lq, e});
+      auto k = net.add_input("k", dt, Dims{2, lk, e});
+      auto v = net.add_input("v", dt, Dims{2, lk, e});
+      auto m = net.add_input("mask", float_mask_kind ? dt : DataType::kBool, Dims{lq, lk});
+      ASSERT_TRUE(q.ok() && k.ok() && v.ok() && m.ok());
+      auto y = net.add_attention(*q, *k, *v, *m, AttentionParams{});
+      ASSERT_TRUE(y.ok()) << y.status().to_string();
+      ASSERT_TRUE(net.mark_output(*y, "y").ok());
+      // Row 2 sees nothing; the others see a few keys.
+      std::vector<double> mv(static_cast<size_t>(lq * lk));
+      for (int64_t i = 0; i < lq; ++i) {
+        for (int64_t j = 0; j < lk; ++j) {
+          const bool attend = i != 2 && (j == i || (i + j) % 3 == 0);
+          mv[static_cast<size_t>(i * lk + j)] = float_mask_kind ? (attend ? 0.5 : -kInf) : (attend ? 1.0 : 0.0);
+        }
+      }
+      std::vector<HostTensor> in = {random_tensor(dt, {2, lq, e}, -2, 2), random_tensor(dt, {2, lk, e}, -2, 2),
+                                    random_tensor(dt, {2, lk, e}),
+                                    testing::make_tensor(float_mask_kind ? dt : DataType::kBool, {lq, lk}, mv)};
+      auto out = expect_cuda_matches_cpu(net, in, {}, tolerance(dt));  // NaNs must match too
+      ASSERT_EQ(out.size(), 1u);
+      for (int64_t bi = 0; bi < 2; ++bi) {
+        for (int64_t i = 0; i < lq; ++i) {
+          const double x = testing::at(out[0], (bi * lq + i) * e);
+          EXPECT_EQ(std::isnan(x), i == 2) << "batch " << bi << " row " << i;
+        }
+      }
+    }
+  }
+}
+
+TEST(CudaAttention, EmptyShapes) {
+  KILN_REQUIRE_GPU();
+  for (DataType dt : {DataType::kFloat16, DataType::kFloat32}) {
+    // Lk == 0: softmax over nothing gives zeros; Lq == 0 and batch == 0: empty outputs.
+    run_case({dt, {2, 5, 64}, {2, 0, 64}, {2, 0, 64}});
+    run_case({dt, {2, 0, 64}, {2, 7, 64}, {2, 7, 64}});
+    run_case({dt, {0, 5, 64}, {0, 7, 64}, {0, 7, 64}});
+  }
+}
+
+}  // namespace
+}  // namespace kiln

@@ -1,0 +1,127 @@
+// TorchScript compile pipeline: full compilation, fallback, torch_executed_ops, dynamic shapes,
+// save/load round trips.
+#include <ATen/ATen.h>
+
+#include "torch_test_util.h"
+
+namespace kiln {
+namespace {
+
+using testing::cpu_spec;
+using testing::expect_compiles_and_matches;
+using testing::module_from_source;
+
+TEST(CompileBasics, SmallMlpFullyCompiles) {
+  auto m = module_from_source(R"(
+def forward(self, x, w1, w2):
+    h = torch.relu(torch.matmul(x, w1) + 1.0)
+    return torch.softmax(torch.matmul(h, w2), -1)
+)");
+  auto x = at::randn({4, 8}), w1 = at::randn({8, 16}), w2 = at::randn({16, 3});
+  auto c = expect_compiles_and_matches(m, cpu_spec({{{4, 8}, at::kFloat}, {{8, 16}, at::kFloat}, {{16, 3}, at::kFloat}}),
+                                       {x, w1, w2});
+  ASSERT_TRUE(c.has_value());
+  EXPECT_EQ(testing::count_engines(*c), 1);
+}
+
+TEST(CompileBasics, UnsupportedOpFallsBackAndMatches) {
+  // aten::cosh is converted; aten::digamma is not: it stays in PyTorch between two engines.
+  auto m = module_from_source(R"(
+def forward(self, x):
+    a = torch.relu(x * 2.0 + 1.0)
+    b = torch.digamma(a + 1.0)
+    return torch.tanh(b - 0.5) * 3.0 + a
+)");
+  auto x = at::rand({3, 5});
+  auto spec = cpu_spec({{{3, 5}, at::kFloat}}, false);
+  auto c = expect_compiles_and_matches(m, spec, {x});
+  ASSERT_TRUE(c.has_value());
+  EXPECT_EQ(testing::count_engines(*c), 2);
+  EXPECT_EQ(testing::count_nodes(*c, "aten::digamma"), 1);
+  // require_full_compilation names the op.
+  auto full = torchscript::compile(m, cpu_spec({{{3, 5}, at::kFloat}}, true));
+  ASSERT_FALSE(full.ok());
+  EXPECT_NE(full.status().message().find("aten::digamma"), std::string::npos) << full.status().message();
+}
+
+TEST(CompileBasics, TorchExecutedOpsForceFallback) {
+  auto m = module_from_source(R"(
+def forward(self, x):
+    return torch.sigmoid(torch.relu(x) + 1.0) * 2.0
+)");
+  auto spec = cpu_spec({{{2, 3}, at::kFloat}}, false);
+  spec.torch_executed_ops = {"aten::relu"};
+  auto c = expect_compiles_and_matches(m, spec, {at::randn({2, 3})});
+  ASSERT_TRUE(c.has_value());
+  EXPECT_EQ(testing::count_nodes(*c, "aten::relu"), 1);
+  EXPECT_EQ(testing::count_engines(*c), 1);
+}
+
+TEST(CompileBasics, MinBlockSizeKeepsTinySegmentsInTorch) {
+  auto m = module_from_source(R"(
+def forward(self, x):
+    return torch.relu(x)
+)");
+  auto spec = cpu_spec({{{2, 3}, at::kFloat}}, false);
+  spec.min_block_size = 3;
+  auto c = expect_compiles_and_matches(m, spec, {at::randn({2, 3})});
+  ASSERT_TRUE(c.has_value());
+  EXPECT_EQ(testing::count_engines(*c), 0);
+}
+
+TEST(CompileBasics, DynamicBatchAndViewWithRuntimeSize) {
+  auto m = module_from_source(R"(
+def forward(self, x):
+    y = torch.relu(x)
+    return y.view(y.size(0), -1).sum(-1, keepdim=True) + 1.0
+)");
+  torchscript::CompileSpec spec;
+  spec.inputs.emplace_back(std::vector<int64_t>{1, 3, 4}, std::vector<int64_t>{4, 3, 4}, std::vector<int64_t>{8, 3, 4});
+  spec.device.type = torchscript::DeviceType::kCPU;
+  spec.min_block_size = 1;
+  spec.require_full_compilation = true;
+  auto c = torchscript::compile(m, spec);
+  ASSERT_TRUE(c.ok()) << c.status().to_string();
+  for (int64_t b : {1, 5, 8}) {
+    auto x = at::randn({b, 3, 4});
+    EXPECT_TRUE(testing::outputs_match(c->forward({x}), m.forward({x})));
+  }
+  auto bad = at::randn({9, 3, 4});
+  try {
+    c->forward({bad});
+    ADD_FAILURE() << "a batch outside the profile must be refused";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("outside optimization profile 0 range [1, 8]"), std::string::npos) << e.what();
+  }
+}
+
+TEST(CompileBasics, SaveAndLoadRoundTrip) {
+  auto m = module_from_source(R"(
+def forward(self, x):
+    return torch.gelu(x * 3.0) - x
+)");
+  auto c = torchscript::compile(m, cpu_spec({{{5, 7}, at::kFloat}}));
+  ASSERT_TRUE(c.ok()) << c.status().to_string();
+  std::string path = ::testing::TempDir() + "/kiln_roundtrip.ts";
+  c->save(path);
+  auto loaded = torch::jit::load(path);
+  auto x = at::randn({5, 7});
+  EXPECT_TRUE(testing::outputs_match(loaded.forward({x}), m.forward({x})));
+}
+
+TEST(CompileBasics, BadSpecsAreRefused) {
+  auto m = module_from_source("def forward(self, x):\n    return x + 1\n");
+  auto spec = cpu_spec({{{2, 3}, at::kFloat}, {{2, 3}, at::kFloat}});
+  auto r = torchscript::compile(m, spec);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("takes 1 inputs but 2"), std::string::npos) << r.status().message();
+  torchscript::CompileSpec bad_range;
+  bad_range.device.type = torchscript::DeviceType::kCPU;
+  bad_range.inputs.emplace_back(std::vector<int64_t>{4}, std::vector<int64_t>{2}, std::vector<int64_t>{8});
+  EXPECT_FALSE(torchscript::compile(m, bad_range).ok());
+  auto f64 = cpu_spec({{{2, 3}, at::kDouble}});
+  EXPECT_FALSE(torchscript::compile(m, f64).ok());
+}
+
+}  // namespace
+}  // namespace kiln
