@@ -7,7 +7,7 @@
 // scores; `causal` masks key j > query i (top-left aligned, torch is_causal). Unlike torch, a mask and
 // `causal` may be combined (both apply). A row whose every position is masked out gives NaN, as torch's
 // math reference does (softmax of a row of -inf: exp(-inf - (-inf)) = NaN); Lk == 0 gives zeros.
-#include <cblas.h>
+#include "backends/cpu/blas.h"
 
 #include <climits>
 #include <algorithm>

@@ -4,7 +4,7 @@
 //   transposed:   col[Cout_g*K, I] = W[Cin_g, Cout_g*K]^T x x[Cin_g, I], then col2im scatter-adds col
 //                 into y (the adjoint of im2col).
 // 16-bit float tensors are widened to float32 and the result rounded back.
-#include <cblas.h>
+#include "backends/cpu/blas.h"
 
 #include <algorithm>
 #include <array>

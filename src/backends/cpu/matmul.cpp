@@ -1,7 +1,7 @@
 // CPU kernels: matmul (torch.matmul semantics) and linear (y = x W^T + b).
 // Float types run through cblas_sgemm in float32 (16-bit floats are widened to float32 and rounded
 // back once at the end); integer types use exact int64 loops that wrap on overflow (no UB).
-#include <cblas.h>
+#include "backends/cpu/blas.h"
 
 #include <algorithm>
 #include <climits>
