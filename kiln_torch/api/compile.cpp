@@ -54,10 +54,10 @@ Expected<Prepared> prepare(const torch::jit::Module& module, const std::string& 
   KILN_RETURN_IF_ERROR(validate(spec));
   c10::Device device = spec.device.type == DeviceType::kCUDA ? c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(spec.device.gpu_id))
                                                                : c10::Device(c10::kCPU);
-  auto ig = bridge::import_torchscript(module, method, device);
-  if (!ig) return ig.status();
   std::vector<bridge::InputRange> ranges;
   for (const Input& in : spec.inputs) ranges.push_back({in.min_shape, in.opt_shape, in.max_shape, in.dtype});
+  auto ig = bridge::import_torchscript(module, method, device, &ranges);
+  if (!ig) return ig.status();
   KILN_RETURN_IF_ERROR(bridge::analyze_shapes(*ig, ranges, device));
   Prepared p{std::move(*ig), {}};
   p.options.min_block_size = spec.min_block_size;

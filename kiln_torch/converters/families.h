@@ -18,6 +18,7 @@ void register_indexing_converters(ConverterRegistry& r);     // indexing.cpp
 void register_creation_converters(ConverterRegistry& r);     // creation.cpp
 void register_resize_pad_converters(ConverterRegistry& r);   // resize_pad.cpp
 void register_attention_converters(ConverterRegistry& r);    // attention.cpp
+void register_multi_head_attention_converters(ConverterRegistry& r);  // multi_head_attention.cpp
 
 // Shared helpers for converter files.
 /// Normalizes a possibly negative dim against rank.

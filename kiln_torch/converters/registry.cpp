@@ -18,6 +18,7 @@ void register_builtin_converters(ConverterRegistry& r) {
   register_creation_converters(r);
   register_resize_pad_converters(r);
   register_attention_converters(r);
+  register_multi_head_attention_converters(r);
 }
 
 }  // namespace kiln::bridge

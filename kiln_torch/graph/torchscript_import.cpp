@@ -12,6 +12,7 @@
 #include <torch/csrc/jit/passes/peephole.h>
 #include <torch/csrc/jit/passes/remove_dropout.h>
 #include <torch/csrc/jit/passes/remove_mutation.h>
+#include <torch/csrc/jit/passes/shape_analysis.h>
 
 #include <set>
 #include <sstream>
@@ -85,8 +86,41 @@ std::string node_op_name(const torch::jit::Node* n) {
   return name;
 }
 
+namespace {
+
+// Gives graph inputs the ranks, dtypes and static dims of the specs and lets TorchScript fold what
+// becomes constant (aten::dim, static aten::size, the prim::If they decide).
+void specialize_to_inputs(std::shared_ptr<torch::jit::Graph>& g, const std::vector<InputRange>& inputs,
+                          const c10::Device& device) {
+  const auto& gi = g->inputs();
+  for (size_t i = 0; i + 1 < gi.size() && i < inputs.size(); ++i) {
+    if (gi[i + 1]->type()->kind() != c10::TypeKind::TensorType) continue;
+    const InputRange& r = inputs[i];
+    std::vector<std::optional<int64_t>> sizes;
+    for (size_t d = 0; d < r.opt.size(); ++d) {
+      if (r.min[d] == r.max[d]) {
+        sizes.emplace_back(r.opt[d]);
+      } else {
+        sizes.emplace_back(std::nullopt);
+      }
+    }
+    gi[i + 1]->setType(c10::TensorType::create(r.dtype, device, c10::VaryingShape<int64_t>(sizes),
+                                               c10::VaryingShape<int64_t>(sizes.size()), false));
+  }
+  try {
+    torch::jit::PropagateInputShapes(g);
+    torch::jit::PeepholeOptimize(g, /*disable_shape_peepholes=*/false);
+    torch::jit::ConstantPropagation(g);
+    torch::jit::EliminateDeadCode(g);
+  } catch (const std::exception&) {
+    // Best effort: unfolded checks simply stay (and fall back to PyTorch).
+  }
+}
+
+}  // namespace
+
 Expected<ImportedGraph> import_torchscript(const torch::jit::Module& module, const std::string& method,
-                                           const c10::Device& device) {
+                                           const c10::Device& device, const std::vector<InputRange>* inputs) {
   ImportedGraph ig;
   try {
     torch::jit::Module m = module.clone();
@@ -107,6 +141,7 @@ Expected<ImportedGraph> import_torchscript(const torch::jit::Module& module, con
     torch::jit::PeepholeOptimize(g, /*disable_shape_peepholes=*/true);
     torch::jit::EliminateCommonSubexpression(g);
     torch::jit::EliminateDeadCode(g);
+    if (inputs != nullptr) specialize_to_inputs(g, *inputs, device);
     ig.ts_graph = g;
   } catch (const std::exception& e) {
     return ierr(StatusCode::kInvalidArgument, std::string("lowering the TorchScript module failed: ") + e.what());
@@ -129,8 +164,8 @@ Expected<ImportedGraph> import_torchscript(const torch::jit::Module& module, con
     ig.ts_value[static_cast<size_t>(id)] = v;
     return id;
   };
-  const auto& inputs = ig.ts_graph->inputs();
-  for (size_t i = 1; i < inputs.size(); ++i) og.inputs.push_back(value_for(inputs[i]));  // input 0 is self
+  const auto& graph_inputs = ig.ts_graph->inputs();
+  for (size_t i = 1; i < graph_inputs.size(); ++i) og.inputs.push_back(value_for(graph_inputs[i]));  // 0 is self
   for (const torch::jit::Node* n : ig.ts_graph->nodes()) {
     if (n->kind() == c10::prim::Constant) continue;
     Node node;
@@ -138,7 +173,7 @@ Expected<ImportedGraph> import_torchscript(const torch::jit::Module& module, con
     node.source = source_of(n);
     node.frontend_node = const_cast<torch::jit::Node*>(n);
     for (const torch::jit::Value* v : n->inputs()) {
-      if (v == inputs[0]) return ierr(StatusCode::kUnsupported, "node uses the module itself after freezing: " + node.source);
+      if (v == graph_inputs[0]) return ierr(StatusCode::kUnsupported, "node uses the module itself after freezing: " + node.source);
       node.inputs.push_back(value_for(v));
     }
     std::vector<const torch::jit::Value*> captured;

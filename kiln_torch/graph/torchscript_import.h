@@ -19,6 +19,7 @@ struct InputRange {
   at::ScalarType dtype = at::kFloat;
 };
 
+struct ImportedGraph;
 struct ImportedGraph {
   OpGraph graph;
   torch::jit::Module frozen;                   ///< frozen, lowered module on the target device
@@ -27,9 +28,11 @@ struct ImportedGraph {
   std::vector<const torch::jit::Value*> ts_value;  ///< per OpGraph value (nullptr for none)
 };
 
-/// Freezes (a copy of) `module` on `device`, lowers `method` and builds the OpGraph.
+/// Freezes (a copy of) `module` on `device`, lowers `method` and builds the OpGraph. With `inputs`,
+/// the graph is first specialized to the inputs' ranks, dtypes and static dims, so checks such as
+/// `if x.dim() == 4:` fold away.
 Expected<ImportedGraph> import_torchscript(const torch::jit::Module& module, const std::string& method,
-                                           const c10::Device& device);
+                                           const c10::Device& device, const std::vector<InputRange>* inputs = nullptr);
 
 /// Runs the lowered graph on random inputs at min, opt and max shapes and fills Value::meta.
 Status analyze_shapes(ImportedGraph& ig, const std::vector<InputRange>& inputs, const c10::Device& device);

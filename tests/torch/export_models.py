@@ -5,6 +5,14 @@ import sys
 import torch
 
 
+def randomize_zero_params(m: torch.nn.Module) -> None:
+    """Heads initialised to zero (ViT's classifier) would make every output 0 and hide errors."""
+    with torch.no_grad():
+        for p in m.parameters():
+            if p.numel() > 1 and bool((p == 0).all()):
+                p.normal_(0.0, 0.02)
+
+
 def main(out_dir: str) -> None:
     os.makedirs(out_dir, exist_ok=True)
     torch.manual_seed(0)
@@ -18,6 +26,7 @@ def main(out_dir: str) -> None:
     }
     x = torch.randn(1, 3, 224, 224)
     for name, m in models.items():
+        randomize_zero_params(m)
         m.eval()
         with torch.no_grad():
             torch.jit.trace(m, x).save(os.path.join(out_dir, f"{name}_traced.ts"))

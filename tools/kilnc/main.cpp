@@ -1,3 +1,259 @@
-// kilnc: placeholder until the CLI lands.
+// kilnc: compile a TorchScript file into a TorchScript file with Kiln engines (or a raw plan).
+#include <torch/script.h>
+
 #include <cstdio>
-int main() { std::puts("kilnc"); return 0; }
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "api/compile_spec.h"
+#include "converters/converter.h"
+#include "converters/dtype_map.h"
+
+namespace {
+
+const char* kHelp = R"(kilnc - compile a TorchScript module with Kiln
+
+usage: kilnc [options] INPUT.ts [OUTPUT]
+
+  INPUT.ts                     a TorchScript file (torch.jit.save of a scripted or traced module)
+  OUTPUT                       where to write the compiled module (TorchScript with Kiln engines);
+                               with --plan, the raw engine plan bytes instead
+
+options:
+  -i, --input SHAPE[@DTYPE]    one forward() input, in order; repeat per input. SHAPE is a static
+                               shape "1x3x224x224" or a range "MIN;OPT;MAX" ("1x3x224x224;8x3x224x224;32x3x224x224").
+                               DTYPE: f32 (default) f16 bf16 i32 i64 i8 u8 bool
+  -p, --precision P            enable a precision: fp32 (always on), fp16, bf16, tf32; repeatable
+  -d, --device DEV             cuda, cuda:N or cpu (default cuda when available, else cpu)
+      --min-block-size N       smallest run of supported ops worth an engine (default 3)
+      --torch-executed-op OP   keep OP (e.g. aten::relu) in PyTorch; repeatable
+      --require-full-compilation
+                               fail (listing the ops) unless everything runs in Kiln
+      --check-support          only report which ops would run in Kiln and which in PyTorch
+      --plan                   write the raw plan of the single engine (implies --require-full-compilation)
+      --workspace BYTES        scratch memory limit per kernel (default: backend default)
+  -O, --optimization-level N   0 (heuristics only) .. 5 (time most tactics); default 3
+      --timing-cache PATH      persistent tactic timing cache
+      --list-converters        print every op Kiln converts and exit
+  -v, --verbose                info logging (-vv: verbose)
+  -q, --quiet                  errors only, no progress line
+  -h, --help                   this text
+
+exit status: 0 on success, 1 on a compile error, 2 on bad arguments or files.
+)";
+
+struct Args {
+  std::string input, output;
+  bool check_support = false, plan = false, list = false, quiet = false;
+  int verbosity = 0;
+  kiln::torchscript::CompileSpec spec;
+};
+
+[[noreturn]] void usage_error(const std::string& msg) {
+  std::cerr << "kilnc: " << msg << "\n(see kilnc --help)\n";
+  std::exit(2);
+}
+
+std::vector<int64_t> parse_shape(const std::string& s, const std::string& whole) {
+  std::vector<int64_t> dims;
+  std::stringstream ss(s);
+  std::string part;
+  while (std::getline(ss, part, 'x')) {
+    char* end = nullptr;
+    long long v = std::strtoll(part.c_str(), &end, 10);
+    if (part.empty() || *end != '\0' || v < 0) usage_error("bad shape '" + whole + "': '" + part + "' is not a dim");
+    dims.push_back(v);
+  }
+  if (dims.empty()) usage_error("bad shape '" + whole + "'");
+  return dims;
+}
+
+kiln::torchscript::Input parse_input(const std::string& arg) {
+  std::string shape = arg, dt = "f32";
+  if (auto at = arg.find('@'); at != std::string::npos) {
+    shape = arg.substr(0, at);
+    dt = arg.substr(at + 1);
+  }
+  auto kdt = kiln::parse_dtype(dt);
+  if (!kdt) usage_error("unknown dtype '" + dt + "' in --input " + arg);
+  std::vector<std::vector<int64_t>> parts;
+  std::stringstream ss(shape);
+  std::string p;
+  while (std::getline(ss, p, ';')) parts.push_back(parse_shape(p, arg));
+  kiln::torchscript::Input in;
+  in.dtype = kiln::bridge::to_torch_dtype(*kdt);
+  if (parts.size() == 1) {
+    in.min_shape = in.opt_shape = in.max_shape = parts[0];
+  } else if (parts.size() == 3) {
+    in.min_shape = parts[0];
+    in.opt_shape = parts[1];
+    in.max_shape = parts[2];
+  } else {
+    usage_error("--input " + arg + ": give one shape or MIN;OPT;MAX");
+  }
+  return in;
+}
+
+Args parse(int argc, char** argv) {
+  Args a;
+  bool device_set = false;
+  auto need = [&](int& i, const std::string& flag) -> std::string {
+    if (i + 1 >= argc) usage_error(flag + " needs a value");
+    return argv[++i];
+  };
+  for (int i = 1; i < argc; ++i) {
+    std::string f = argv[i];
+    if (f == "-h" || f == "--help") {
+      std::cout << kHelp;
+      std::exit(0);
+    } else if (f == "-i" || f == "--input") {
+      a.spec.inputs.push_back(parse_input(need(i, f)));
+    } else if (f == "-p" || f == "--precision") {
+      std::string p = need(i, f);
+      if (p == "fp32" || p == "f32") a.spec.enabled_precisions.insert(kiln::Precision::kFP32);
+      else if (p == "fp16" || p == "f16" || p == "half") a.spec.enabled_precisions.insert(kiln::Precision::kFP16);
+      else if (p == "bf16") a.spec.enabled_precisions.insert(kiln::Precision::kBF16);
+      else if (p == "tf32") a.spec.enabled_precisions.insert(kiln::Precision::kTF32);
+      else usage_error("unknown precision '" + p + "' (fp32 fp16 bf16 tf32)");
+    } else if (f == "-d" || f == "--device") {
+      std::string d = need(i, f);
+      device_set = true;
+      if (d == "cpu") {
+        a.spec.device.type = kiln::torchscript::DeviceType::kCPU;
+      } else if (d.rfind("cuda", 0) == 0) {
+        a.spec.device.type = kiln::torchscript::DeviceType::kCUDA;
+        if (d.size() > 5 && d[4] == ':') a.spec.device.gpu_id = std::atoi(d.c_str() + 5);
+        else if (d != "cuda") usage_error("bad device '" + d + "'");
+      } else {
+        usage_error("bad device '" + d + "' (cuda, cuda:N or cpu)");
+      }
+    } else if (f == "--min-block-size") {
+      a.spec.min_block_size = std::atoi(need(i, f).c_str());
+      if (a.spec.min_block_size < 1) usage_error("--min-block-size must be >= 1");
+    } else if (f == "--torch-executed-op") {
+      a.spec.torch_executed_ops.push_back(need(i, f));
+    } else if (f == "--require-full-compilation") {
+      a.spec.require_full_compilation = true;
+    } else if (f == "--check-support") {
+      a.check_support = true;
+    } else if (f == "--plan") {
+      a.plan = true;
+    } else if (f == "--workspace") {
+      a.spec.workspace_size = std::strtoull(need(i, f).c_str(), nullptr, 10);
+    } else if (f == "-O" || f == "--optimization-level") {
+      a.spec.optimization_level = std::atoi(need(i, f).c_str());
+      if (a.spec.optimization_level < 0 || a.spec.optimization_level > 5) usage_error("optimization level must be 0..5");
+    } else if (f == "--timing-cache") {
+      a.spec.timing_cache_path = need(i, f);
+    } else if (f == "--list-converters") {
+      a.list = true;
+    } else if (f == "-v" || f == "--verbose") {
+      ++a.verbosity;
+    } else if (f == "-vv") {
+      a.verbosity += 2;
+    } else if (f == "-q" || f == "--quiet") {
+      a.quiet = true;
+    } else if (!f.empty() && f[0] == '-') {
+      usage_error("unknown option '" + f + "'");
+    } else if (a.input.empty()) {
+      a.input = f;
+    } else if (a.output.empty()) {
+      a.output = f;
+    } else {
+      usage_error("unexpected argument '" + f + "'");
+    }
+  }
+  if (!device_set) {
+    auto backends = kiln::available_backends();
+    bool cuda = kiln::default_backend() == "cuda";
+    a.spec.device.type = cuda ? kiln::torchscript::DeviceType::kCUDA : kiln::torchscript::DeviceType::kCPU;
+  }
+  a.spec.log_level = a.quiet ? kiln::Severity::kError
+                     : a.verbosity >= 2 ? kiln::Severity::kVerbose
+                     : a.verbosity == 1 ? kiln::Severity::kInfo
+                                        : kiln::Severity::kWarning;
+  return a;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args a = parse(argc, argv);
+  if (a.list) {
+    for (const auto& op : kiln::bridge::converter_registry().ops()) std::cout << op << "\n";
+    return 0;
+  }
+  if (a.input.empty()) usage_error("no input file");
+  if (!a.check_support && a.output.empty()) usage_error("no output file (or use --check-support)");
+  if (a.spec.inputs.empty()) usage_error("give the forward() input shapes with --input");
+  std::ifstream probe(a.input);
+  if (!probe) {
+    std::cerr << "kilnc: cannot open '" << a.input << "'\n";
+    return 2;
+  }
+  torch::jit::Module module;
+  try {
+    module = torch::jit::load(a.input);
+  } catch (const std::exception& e) {
+    std::cerr << "kilnc: '" << a.input << "' is not a TorchScript file: " << e.what() << "\n";
+    return 2;
+  }
+  if (a.check_support) {
+    auto report = kiln::torchscript::check_method_support(module, "forward", a.spec);
+    if (!report) {
+      std::cerr << "kilnc: " << report.status().to_string() << "\n";
+      return 1;
+    }
+    std::cout << *report;
+    return 0;
+  }
+  if (!a.quiet) {
+    a.spec.progress = [](int i, int n, const std::string& name) {
+      if (i < n) {
+        std::fprintf(stderr, "\rkilnc: building engine %d/%d (%s)...   ", i + 1, n, name.c_str());
+      } else {
+        std::fprintf(stderr, "\rkilnc: built %d engine(s).                              \n", n);
+      }
+      std::fflush(stderr);
+    };
+  }
+  if (a.plan) {
+    auto plan = kiln::torchscript::convert_method_to_plan(module, "forward", a.spec);
+    if (!plan) {
+      std::cerr << "\nkilnc: " << plan.status().to_string() << "\n";
+      return 1;
+    }
+    kiln::Plan p{std::move(*plan)};
+    kiln::Status s = p.save(a.output);
+    if (!s.ok()) {
+      std::cerr << "kilnc: " << s.to_string() << "\n";
+      return 2;
+    }
+    std::cerr << "kilnc: wrote plan " << a.output << " (" << p.bytes.size() << " bytes)\n";
+    return 0;
+  }
+  auto compiled = kiln::torchscript::compile(module, a.spec);
+  if (!compiled) {
+    std::cerr << "\nkilnc: " << compiled.status().to_string() << "\n";
+    return 1;
+  }
+  std::string tmp = a.output + ".tmp";
+  try {
+    compiled->save(tmp);
+  } catch (const std::exception& e) {
+    std::cerr << "kilnc: cannot write '" << a.output << "': " << e.what() << "\n";
+    std::remove(tmp.c_str());
+    return 2;
+  }
+  if (std::rename(tmp.c_str(), a.output.c_str()) != 0) {
+    std::cerr << "kilnc: cannot move the result into place at '" << a.output << "'\n";
+    std::remove(tmp.c_str());
+    return 2;
+  }
+  if (!a.quiet) std::cerr << "kilnc: wrote " << a.output << "\n";
+  return 0;
+}

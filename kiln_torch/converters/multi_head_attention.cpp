@@ -1,0 +1,114 @@
+// aten::_native_multi_head_attention: nn.MultiheadAttention's inference fast path (ViT and friends):
+// packed in-projection, scaled dot-product attention over heads, out-projection.
+#include <climits>
+
+#include "converters/families.h"
+
+namespace kiln::bridge {
+namespace {
+
+// [B, L, E] -> [B, H, L, D] (runtime B and L keep working through shape tensors)
+Expected<kiln::Tensor> split_heads(ConversionCtx& ctx, kiln::Tensor x, int64_t heads, int64_t head_dim) {
+  auto shp = ctx.net.add_shape(x);
+  if (!shp) return shp;
+  auto bl = ctx.net.add_slice(*shp, SliceParams{{0}, {0}, {2}, {1}});
+  if (!bl) return bl;
+  auto hd = ctx.net.add_int_vector({heads, head_dim});
+  if (!hd) return hd;
+  auto target = ctx.net.add_concat({*bl, *hd}, 0);
+  if (!target) return target;
+  auto r = ctx.net.add_reshape_dynamic(x, *target);
+  if (!r) return r;
+  return ctx.net.add_transpose(*r, {0, 2, 1, 3});
+}
+
+// (query, key, value, embed_dim, num_head, qkv_weight, qkv_bias, proj_weight, proj_bias, mask?,
+//  need_weights, average_attn_weights, mask_type?) -> (out, weights)
+Status native_mha(ConversionCtx& ctx, const Node& n) {
+  auto e = ctx.const_int(n, 3);
+  auto h = ctx.const_int(n, 4);
+  if (!e || !h || *h <= 0 || *e % *h != 0) return ctx.error(n, "embed_dim / num_head must be constants");
+  int64_t E = *e, H = *h, D = E / H;
+  auto q = ctx.tensor(n, 0), k = ctx.tensor(n, 1), v = ctx.tensor(n, 2);
+  auto w = ctx.tensor(n, 5), b = ctx.tensor(n, 6), pw = ctx.tensor(n, 7), pb = ctx.tensor(n, 8);
+  if (!q || !k || !v || !w || !b || !pw || !pb) return ctx.error(n, "bad inputs");
+  DataType dt = ctx.dtype(*q);
+  std::vector<kiln::Tensor> proj;
+  const kiln::Tensor srcs[3] = {*q, *k, *v};
+  for (int64_t i = 0; i < 3; ++i) {
+    auto wi = ctx.net.add_slice(*w, SliceParams{{0}, {i * E}, {(i + 1) * E}, {1}});
+    auto bi = ctx.net.add_slice(*b, SliceParams{{0}, {i * E}, {(i + 1) * E}, {1}});
+    if (!wi || !bi) return ctx.error(n, "bad qkv weight");
+    auto wc = ctx.cast(*wi, dt);
+    auto bc = ctx.cast(*bi, dt);
+    auto y = ctx.net.add_linear(srcs[i], *wc, *bc);
+    if (!y) return ctx.error(n, y.status().message());
+    auto sh = split_heads(ctx, *y, H, D);
+    if (!sh) return ctx.error(n, sh.status().message());
+    proj.push_back(*sh);
+  }
+  kiln::Tensor mask;
+  if (!ctx.is_none(n, 9)) {
+    auto m = ctx.tensor(n, 9);
+    if (!m) return m.status();
+    auto mt = n.inputs.size() > 12 && !ctx.is_none(n, 12) ? ctx.const_int(n, 12) : Expected<int64_t>(int64_t{-1});
+    if (!mt) return mt.status();
+    kiln::Tensor mm = *m;
+    int r = ctx.rank(mm);
+    if (*mt == 1 || (*mt == -1 && r == 2 && ctx.dims(mm)[0] == ctx.dims(*q)[0] && ctx.dims(*q).rank() == 3)) {
+      // key padding mask [B, Lk]: true = ignore -> [B, 1, 1, Lk]
+      auto u = ctx.net.add_unsqueeze(mm, {1, 2});
+      if (!u) return u.status();
+      mm = *u;
+    }
+    if (ctx.dtype(mm) == DataType::kBool) {  // torch: true means "masked out"; Kiln: true means attend
+      auto inv = ctx.net.add_unary(mm, UnaryOp::kNot);
+      if (!inv) return inv.status();
+      mm = *inv;
+    }
+    mask = mm;
+  }
+  auto att = ctx.net.add_attention(proj[0], proj[1], proj[2], mask, AttentionParams{});
+  if (!att) return ctx.error(n, att.status().message());
+  auto t = ctx.net.add_transpose(*att, {0, 2, 1, 3});
+  if (!t) return t.status();
+  auto shp = ctx.net.add_shape(*q);
+  if (!shp) return shp.status();
+  auto merged = ctx.net.add_reshape_dynamic(*t, *shp);
+  if (!merged) return merged.status();
+  auto pwc = ctx.cast(*pw, dt);
+  auto pbc = ctx.cast(*pb, dt);
+  auto out = ctx.check(n, ctx.net.add_linear(*merged, *pwc, *pbc));
+  if (!out) return out.status();
+  ctx.set_output(n, 0, *out);
+  ctx.set_output(n, 1, Arg::constant(c10::IValue()));
+  return {};
+}
+
+bool mha_supported(const OpGraph& g, const Node& n, std::string* why) {
+  const Value& nw = g.values[static_cast<size_t>(n.inputs[10])];
+  if (!nw.constant || !nw.constant->isBool() || nw.constant->toBool()) {
+    if (n.outputs.size() > 1) {
+      for (const Node& m : g.nodes)
+        for (int v : m.inputs)
+          if (v == n.outputs[1]) {
+            *why = "attention weights are requested";
+            return false;
+          }
+    }
+  }
+  const Value& q = g.values[static_cast<size_t>(n.inputs[0])];
+  if (q.meta && q.meta->opt.size() != 3) {
+    *why = "unbatched multi-head attention";
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+void register_multi_head_attention_converters(ConverterRegistry& r) {
+  add_converter(r, {"aten::_native_multi_head_attention"}, native_mha, mha_supported);
+}
+
+}  // namespace kiln::bridge

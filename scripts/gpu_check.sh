@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# On the GPU machine: build with all cores, run the GPU tests (and the benchmark when asked), print a
+# short table last. Logs go to $OUT (or ./gpu_out). Usage:
+#   scripts/gpu_check.sh [tests] [sanitizer] [torch] [bench] [FILTER=gtest_filter]
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-$PWD/gpu_out}
+mkdir -p "$OUT"
+want=" $* "
+jobs=$(nproc)
+PY=${KILN_PYTHON:-python3}
+CUDNN_ROOT=$($PY -c 'import nvidia.cudnn as c; print(list(c.__path__)[0])' 2>/dev/null || true)
+TORCH_OPT=OFF
+[[ "$want" == *" torch "* || "$want" == *" bench "* ]] && TORCH_OPT=ON
+FILTER=$(echo "$want" | grep -o 'FILTER=[^ ]*' | cut -d= -f2-)
+{
+  nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
+  nvcc --version | tail -1
+  $PY -c 'import torch; print("torch", torch.__version__)'
+} 2>&1 | tee "$OUT/env.txt"
+
+t0=$(date +%s)
+cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DKILN_CUDA=ON -DKILN_TORCH=$TORCH_OPT -DKILN_PYTHON=$PY \
+  -DKILN_CUDNN_ROOT="$CUDNN_ROOT" -DKILN_GTEST_SOURCE_DIR="$PWD/.deps/googletest" -DKILN_BUILD_EXAMPLES=OFF \
+  >"$OUT/configure.log" 2>&1 || { tail -30 "$OUT/configure.log"; exit 1; }
+targets="test_cuda_core test_cuda_reduce_norm test_cuda_data_indexing test_cuda_spatial test_cuda_attention"
+[[ "$want" == *" torch "* || "$want" == *" bench "* ]] && targets="$targets kiln_torch kiln_bench_driver"
+cmake --build build-gpu -j"$jobs" --target $targets >"$OUT/build.log" 2>&1
+build_rc=$?
+t1=$(date +%s)
+echo "build rc=$build_rc in $((t1 - t0)) s"
+[ $build_rc -ne 0 ] && { grep -E "error" "$OUT/build.log" | head -40; }
+
+declare -A result
+if [[ "$want" == *" tests "* ]]; then
+  for t in test_cuda_core test_cuda_reduce_norm test_cuda_data_indexing test_cuda_spatial test_cuda_attention; do
+    bin=build-gpu/tests/$t
+    [ -x "$bin" ] || { result[$t]="not built"; continue; }
+    args=(--gtest_brief=1)
+    [ -n "$FILTER" ] && args+=(--gtest_filter="$FILTER")
+    timeout 400 "$bin" "${args[@]}" >"$OUT/$t.log" 2>&1
+    rc=$?
+    pass=$(grep -c "^\[       OK \]" "$OUT/$t.log")
+    fail=$(grep -c "^\[  FAILED  \]" "$OUT/$t.log")
+    total=$(grep -oE "[0-9]+ tests? from [0-9]+ test suites? ran" "$OUT/$t.log" | head -1)
+    result[$t]="rc=$rc ${total:-?} failed_lines=$fail"
+    grep -E "Failure|FAILED|error|Which is|Actual|worst" "$OUT/$t.log" | head -25
+  done
+fi
+if [[ "$want" == *" sanitizer "* ]]; then
+  timeout 300 compute-sanitizer --tool memcheck --error-exitcode 9 build-gpu/tests/test_cuda_core \
+    --gtest_filter='CudaCore.MatmulLinear*:CudaCore.Conv*:CudaCore.Graphs*' >"$OUT/memcheck.log" 2>&1
+  result[memcheck]="rc=$? $(grep -E 'ERROR SUMMARY' "$OUT/memcheck.log" | tail -1)"
+fi
+if [[ "$want" == *" bench "* ]]; then
+  PYTHONUNBUFFERED=1 KILN_BUILD_DIR=$PWD/build-gpu timeout 540 $PY bench/benchmark.py --out "$OUT/bench.json" \
+    >"$OUT/bench.log" 2>&1
+  result[bench]="rc=$?"
+  tail -40 "$OUT/bench.log"
+fi
+echo
+echo "==== summary ($(head -1 "$OUT/env.txt")) ===="
+for k in "${!result[@]}"; do printf '%-28s %s\n' "$k" "${result[$k]}"; done
