@@ -38,6 +38,8 @@ bool is_integer(DataType t);  ///< int32, int64, int8, uint8 (not bool)
 inline constexpr int kMaxRank = 8;
 /// A dimension whose extent is only known at run time.
 inline constexpr int64_t kDynamic = -1;
+/// Largest tensor the engine accepts, in bytes (2^48 = 256 TiB); larger shapes are refused as absurd.
+inline constexpr int64_t kMaxTensorBytes = int64_t{1} << 48;
 
 /// Tensor extents. A value of -1 (kDynamic) marks a dimension known only at run time.
 class Dims {
@@ -57,7 +59,7 @@ class Dims {
   bool push_back(int64_t d);
   /// True when every dimension is >= 0.
   bool is_static() const;
-  /// Product of the extents (1 for rank 0); -1 if any is dynamic.
+  /// Product of the extents (1 for rank 0); -1 if any is dynamic; INT64_MAX if it overflows.
   int64_t volume() const;
   /// "[2,3,-1]".
   std::string to_string() const;

@@ -1,8 +1,280 @@
-// STUB: to be implemented.
+// Tensor creation: zeros/ones/full/empty (+ _like and new_ variants), arange, scalar_tensor, tensor,
+// linspace. The output dtype is the one shape analysis saw (it follows torch's inference rules for
+// fill values and dtype=None); shapes may hold runtime ints (then a shape tensor drives the fill).
+#include <ATen/ATen.h>
+
+#include <cmath>
+#include <limits>
+
 #include "converters/families.h"
 
 namespace kiln::bridge {
+namespace {
 
-void register_creation_converters(ConverterRegistry&) {}
+Status set(ConversionCtx& ctx, const Node& n, Expected<kiln::Tensor> r) {
+  auto c = ctx.check(n, std::move(r));
+  if (!c) return c.status();
+  ctx.set_output(n, 0, *c);
+  return {};
+}
+
+/// The output's dtype: from shape analysis, else the dtype argument, else `def`.
+Expected<DataType> out_dtype(ConversionCtx& ctx, const Node& n, int dtype_arg, DataType def) {
+  const Value& v = ctx.graph.values[static_cast<size_t>(n.outputs[0])];
+  if (v.meta) {
+    auto k = to_kiln_dtype(v.meta->dtype);
+    if (!k) return ctx.error(n, std::string("dtype ") + c10::toString(v.meta->dtype) + " is not supported");
+    return *k;
+  }
+  if (dtype_arg >= 0) {
+    auto dt = ctx.const_dtype(n, static_cast<size_t>(dtype_arg));
+    if (!dt) return dt.status();
+    if (*dt) {
+      auto k = to_kiln_dtype(**dt);
+      if (!k) return ctx.error(n, std::string("dtype ") + c10::toString(**dt) + " is not supported");
+      return *k;
+    }
+  }
+  return def;
+}
+
+/// A constant fill value (nullopt when it is a runtime value).
+std::optional<double> const_value(const ConversionCtx& ctx, const Node& n, size_t i) {
+  const Arg& a = ctx.arg(n, i);
+  if (!a.is_constant()) return std::nullopt;
+  const c10::IValue& v = a.ivalue();
+  if (v.isInt()) return static_cast<double>(v.toInt());
+  if (v.isDouble()) return v.toDouble();
+  if (v.isBool()) return v.toBool() ? 1.0 : 0.0;
+  if (v.isTensor() && v.toTensor().numel() == 1) return v.toTensor().item<double>();
+  return std::nullopt;
+}
+
+/// A tensor of `shape` (static or a runtime shape tensor) filled with input `value_index` (or `value`).
+Status fill(ConversionCtx& ctx, const Node& n, const ConversionCtx::IntList& shape, DataType dt,
+            std::optional<double> value, int value_index = -1) {
+  if (!value && value_index >= 0) value = const_value(ctx, n, static_cast<size_t>(value_index));
+  if (value) {
+    double v = dt == DataType::kBool ? (*value != 0.0 ? 1.0 : 0.0) : *value;
+    if (shape.is_static) return set(ctx, n, ctx.net.add_fill(shape.values, v, dt));
+    return set(ctx, n, ctx.net.add_fill_dynamic(shape.tensor, v, dt));
+  }
+  // A runtime fill value: broadcast it.
+  auto t = ctx.tensor(n, static_cast<size_t>(value_index));
+  if (!t) return t.status();
+  kiln::Tensor s = *t;
+  if (ctx.rank(s) != 0) {
+    auto r = ctx.net.add_reshape(s, {});
+    if (!r) return r.status();
+    s = *r;
+  }
+  auto c = ctx.cast(s, dt);
+  if (!c) return c.status();
+  if (shape.is_static) return set(ctx, n, ctx.net.add_expand(*c, shape.values));
+  return set(ctx, n, ctx.net.add_expand_dynamic(*c, shape.tensor));
+}
+
+/// The shape of tensor input i as an IntList (a shape tensor when some dim is dynamic).
+Expected<ConversionCtx::IntList> shape_of(ConversionCtx& ctx, const Node& n, size_t i) {
+  auto x = ctx.tensor(n, i);
+  if (!x) return x.status();
+  ConversionCtx::IntList out;
+  Dims d = ctx.dims(*x);
+  if (d.is_static()) {
+    out.values = d.to_vector();
+    return out;
+  }
+  auto s = ctx.net.add_shape(*x);
+  if (!s) return s.status();
+  out.is_static = false;
+  out.tensor = *s;
+  return out;
+}
+
+Expected<DataType> input_dtype(ConversionCtx& ctx, const Node& n, size_t i) {
+  auto x = ctx.tensor(n, i);
+  if (!x) return x.status();
+  return ctx.dtype(*x);
+}
+
+// zeros/ones/empty(size, dtype, ...) and full(size, value, dtype, ...)
+Status sized(ConversionCtx& ctx, const Node& n, std::optional<double> value) {
+  auto shape = ctx.int_list(n, 0);
+  if (!shape) return shape.status();
+  int dtype_arg = value ? 1 : 2;
+  auto dt = out_dtype(ctx, n, dtype_arg, kDefaultFloat);
+  if (!dt) return dt.status();
+  return fill(ctx, n, *shape, *dt, value, value ? -1 : 1);
+}
+
+// zeros_like/ones_like/empty_like(self, dtype, ...) and full_like(self, value, dtype, ...)
+Status like(ConversionCtx& ctx, const Node& n, std::optional<double> value) {
+  auto shape = shape_of(ctx, n, 0);
+  if (!shape) return shape.status();
+  auto self_dt = input_dtype(ctx, n, 0);
+  if (!self_dt) return self_dt.status();
+  auto dt = out_dtype(ctx, n, value ? 1 : 2, *self_dt);
+  if (!dt) return dt.status();
+  return fill(ctx, n, *shape, *dt, value, value ? -1 : 1);
+}
+
+// new_zeros/new_ones/new_empty(self, size, dtype, ...) and new_full(self, size, value, dtype, ...)
+Status new_sized(ConversionCtx& ctx, const Node& n, std::optional<double> value) {
+  auto shape = ctx.int_list(n, 1);
+  if (!shape) return shape.status();
+  auto self_dt = input_dtype(ctx, n, 0);
+  if (!self_dt) return self_dt.status();
+  auto dt = out_dtype(ctx, n, value ? 2 : 3, *self_dt);
+  if (!dt) return dt.status();
+  return fill(ctx, n, *shape, *dt, value, value ? -1 : 2);
+}
+
+// arange(end) / arange.start(start, end) / arange.start_step(start, end, step), dtype after them.
+Status arange(ConversionCtx& ctx, const Node& n, int nbounds) {
+  ArangeParams p;
+  kiln::Tensor bounds[3];
+  double* fields[3] = {&p.start, &p.end, &p.step};
+  int first = nbounds == 1 ? 1 : 0;  // arange(end): the end is the only bound
+  bool all_int = true;
+  for (int k = 0; k < nbounds; ++k) {
+    auto i = static_cast<size_t>(k);
+    int field = first + k;
+    const Arg& a = ctx.arg(n, i);
+    if (a.is_constant() && !a.ivalue().isTensor()) {
+      const c10::IValue& v = a.ivalue();
+      all_int &= v.isInt() || v.isBool();
+      auto d = ctx.const_double(n, i);
+      if (!d) return d.status();
+      *fields[field] = *d;
+      continue;
+    }
+    auto t = ctx.tensor(n, i);
+    if (!t) return t.status();
+    all_int &= !is_floating(ctx.dtype(*t));
+    kiln::Tensor s = *t;
+    if (ctx.rank(s) != 0) {
+      auto r = ctx.net.add_reshape(s, {});
+      if (!r) return r.status();
+      s = *r;
+    }
+    bounds[field] = s;
+  }
+  auto dt = out_dtype(ctx, n, nbounds, all_int ? DataType::kInt64 : kDefaultFloat);
+  if (!dt) return dt.status();
+  p.dtype = *dt;
+  return set(ctx, n, ctx.net.add_arange(p, bounds[0], bounds[1], bounds[2]));
+}
+
+bool arange_supported(const OpGraph& g, const Node& n, std::string* why) {
+  // Runtime bounds are read as integers by the engine: float runtime bounds stay in PyTorch.
+  size_t nb = n.op == "aten::arange" ? 1 : n.op == "aten::arange.start" ? 2 : 3;
+  for (size_t i = 0; i < nb && i < n.inputs.size(); ++i) {
+    const Value& v = g.values[static_cast<size_t>(n.inputs[i])];
+    if (v.constant) continue;
+    if (v.kind == ValueKind::kFloat || (v.meta && at::isFloatingType(v.meta->dtype))) {
+      *why = "arange with a runtime float bound";
+      return false;
+    }
+  }
+  return true;
+}
+
+// scalar_tensor(s, dtype, ...) / tensor.{int,float,bool}(t, dtype, device, requires_grad) /
+// tensor(list, dtype, ...) / as_tensor
+Status tensor_from(ConversionCtx& ctx, const Node& n) {
+  const Arg& a = ctx.arg(n, 0);
+  DataType def = kDefaultFloat;
+  if (a.is_constant()) {
+    const c10::IValue& v = a.ivalue();
+    if (v.isInt() || v.isIntList()) def = DataType::kInt64;
+    if (v.isBool() || v.isBoolList()) def = DataType::kBool;
+  }
+  auto dt = out_dtype(ctx, n, 1, def);
+  if (!dt) return dt.status();
+  if (a.is_constant()) {
+    const c10::IValue& v = a.ivalue();
+    at::Tensor t;
+    if (v.isInt() || v.isDouble() || v.isBool()) {
+      t = at::scalar_tensor(v.toScalar(), at::kDouble);
+    } else if (v.isIntList()) {
+      t = at::tensor(v.toIntVector(), at::kLong);
+    } else if (v.isDoubleList()) {
+      t = at::tensor(v.toDoubleVector(), at::kDouble);
+    } else if (v.isBoolList()) {
+      std::vector<int64_t> b;
+      for (bool x : v.toBoolList()) b.push_back(x);
+      t = at::tensor(b, at::kLong);
+    } else if (v.isTensor()) {
+      t = v.toTensor();
+    } else {
+      return ctx.error(n, "unsupported constant " + v.tagKind());
+    }
+    auto c = ctx.constant_tensor(t.to(to_torch_dtype(*dt)));
+    if (!c) return c.status();
+    return set(ctx, n, ctx.net.add_identity(*c));
+  }
+  auto t = ctx.tensor(n, 0);  // a runtime scalar or a list of runtime ints
+  if (!t) return t.status();
+  auto c = ctx.cast(*t, *dt);
+  if (!c) return c.status();
+  return set(ctx, n, ctx.net.add_identity(*c));
+}
+
+bool tensor_supported(const OpGraph& g, const Node& n, std::string* why) {
+  // Lists of runtime floats would be made int64 by list lowering: keep them in PyTorch.
+  const Value& v = g.values[static_cast<size_t>(n.inputs[0])];
+  if (v.constant || v.kind == ValueKind::kInt || v.kind == ValueKind::kFloat || v.kind == ValueKind::kBool ||
+      v.kind == ValueKind::kIntList || v.kind == ValueKind::kTensor)
+    return true;
+  *why = std::string("tensor() of a ") + value_kind_name(v.kind);
+  return false;
+}
+
+// linspace(start, end, steps, dtype, ...): static arguments, computed by ATen at conversion time.
+Status linspace(ConversionCtx& ctx, const Node& n) {
+  auto s = ctx.const_double(n, 0);
+  auto e = ctx.const_double(n, 1);
+  auto k = ctx.const_int(n, 2);
+  if (!s || !e || !k) return ctx.error(n, "linspace arguments must be constants");
+  auto dt = out_dtype(ctx, n, 3, kDefaultFloat);
+  if (!dt) return dt.status();
+  at::Tensor t = at::linspace(*s, *e, *k, at::TensorOptions().dtype(to_torch_dtype(*dt)));
+  auto c = ctx.constant_tensor(t);
+  if (!c) return c.status();
+  return set(ctx, n, ctx.net.add_identity(*c));
+}
+
+bool linspace_supported(const OpGraph& g, const Node& n, std::string* why) {
+  for (size_t i = 0; i < 3 && i < n.inputs.size(); ++i) {
+    if (!g.is_constant(n.inputs[i])) {
+      *why = "linspace with runtime arguments";
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+void register_creation_converters(ConverterRegistry& r) {
+  add_converter(r, {"aten::zeros", "aten::empty.memory_format", "aten::empty"},
+                [](ConversionCtx& c, const Node& n) { return sized(c, n, 0.0); });
+  add_converter(r, {"aten::ones"}, [](ConversionCtx& c, const Node& n) { return sized(c, n, 1.0); });
+  add_converter(r, {"aten::full"}, [](ConversionCtx& c, const Node& n) { return sized(c, n, std::nullopt); });
+  add_converter(r, {"aten::zeros_like", "aten::empty_like"}, [](ConversionCtx& c, const Node& n) { return like(c, n, 0.0); });
+  add_converter(r, {"aten::ones_like"}, [](ConversionCtx& c, const Node& n) { return like(c, n, 1.0); });
+  add_converter(r, {"aten::full_like"}, [](ConversionCtx& c, const Node& n) { return like(c, n, std::nullopt); });
+  add_converter(r, {"aten::new_zeros", "aten::new_empty"}, [](ConversionCtx& c, const Node& n) { return new_sized(c, n, 0.0); });
+  add_converter(r, {"aten::new_ones"}, [](ConversionCtx& c, const Node& n) { return new_sized(c, n, 1.0); });
+  add_converter(r, {"aten::new_full"}, [](ConversionCtx& c, const Node& n) { return new_sized(c, n, std::nullopt); });
+  add_converter(r, {"aten::arange"}, [](ConversionCtx& c, const Node& n) { return arange(c, n, 1); }, arange_supported);
+  add_converter(r, {"aten::arange.start"}, [](ConversionCtx& c, const Node& n) { return arange(c, n, 2); }, arange_supported);
+  add_converter(r, {"aten::arange.start_step"}, [](ConversionCtx& c, const Node& n) { return arange(c, n, 3); },
+                arange_supported);
+  add_converter(r, {"aten::scalar_tensor", "aten::tensor", "aten::tensor.int", "aten::tensor.float", "aten::tensor.bool",
+                    "aten::as_tensor", "aten::as_tensor.list"},
+                tensor_from, tensor_supported);
+  add_converter(r, {"aten::linspace"}, linspace, linspace_supported);
+}
 
 }  // namespace kiln::bridge

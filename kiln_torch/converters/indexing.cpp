@@ -1,8 +1,700 @@
-// STUB: to be implemented.
+// Indexing: index_select, embedding, gather, scatter (src/value/reduce, scatter_add, scatter_reduce),
+// index.Tensor (integer indices on one dim or on adjacent dims), index_put (one integer index, or a
+// full boolean mask with one value), flip, roll, tril/triu. masked_select has a data-dependent shape
+// and stays in PyTorch.
+#include <climits>
+#include <cmath>
+#include <limits>
+
 #include "converters/families.h"
 
 namespace kiln::bridge {
+namespace {
 
-void register_indexing_converters(ConverterRegistry&) {}
+Status set(ConversionCtx& ctx, const Node& n, Expected<kiln::Tensor> r) {
+  auto c = ctx.check(n, std::move(r));
+  if (!c) return c.status();
+  ctx.set_output(n, 0, *c);
+  return {};
+}
+
+/// Extent of dim d of t: static, or an int64 rank-0 tensor read from shape(t).
+Expected<ConversionCtx::Int> dim_size(ConversionCtx& ctx, kiln::Tensor t, int64_t d) {
+  ConversionCtx::Int out;
+  Dims dims = ctx.dims(t);
+  if (dims[static_cast<int>(d)] >= 0) {
+    out.value = dims[static_cast<int>(d)];
+    return out;
+  }
+  auto s = ctx.net.add_shape(t);
+  if (!s) return s.status();
+  auto i = ctx.net.add_scalar(static_cast<double>(d), DataType::kInt64);
+  if (!i) return i.status();
+  auto g = ctx.net.add_gather(*s, *i, 0);
+  if (!g) return g.status();
+  out.is_static = false;
+  out.tensor = *g;
+  return out;
+}
+
+Expected<kiln::Tensor> int_tensor(ConversionCtx& ctx, const ConversionCtx::Int& v) {
+  if (v.is_static) return ctx.net.add_scalar(static_cast<double>(v.value), DataType::kInt64);
+  return v.tensor;
+}
+
+/// A tensor shaped like `like` filled with `value` (dtype dt).
+Expected<kiln::Tensor> fill_like(ConversionCtx& ctx, kiln::Tensor like, double value, DataType dt) {
+  Dims d = ctx.dims(like);
+  if (d.is_static()) return ctx.net.add_fill(d.to_vector(), value, dt);
+  auto s = ctx.net.add_shape(like);
+  if (!s) return s.status();
+  return ctx.net.add_fill_dynamic(*s, value, dt);
+}
+
+/// arange(0, n) as int64 (n static or runtime).
+Expected<kiln::Tensor> iota(ConversionCtx& ctx, const ConversionCtx::Int& n) {
+  ArangeParams p;
+  p.dtype = DataType::kInt64;
+  if (n.is_static) {
+    p.end = static_cast<double>(n.value);
+    return ctx.net.add_arange(p);
+  }
+  return ctx.net.add_arange(p, {}, n.tensor);
+}
+
+bool is_index_dtype(at::ScalarType t) {
+  return t == at::kLong || t == at::kInt || t == at::kShort || t == at::kChar || t == at::kByte;
+}
+
+// ---- gather-style -------------------------------------------------------------------------------------
+
+// index_select(self, dim, index)
+Status index_select(ConversionCtx& ctx, const Node& n) {
+  auto x = ctx.tensor(n, 0);
+  auto d = ctx.const_int(n, 1);
+  auto idx = ctx.tensor(n, 2);
+  if (!x || !d || !idx) return !x ? x.status() : !d ? ctx.error(n, "dim must be a constant") : idx.status();
+  kiln::Tensor i = *idx;
+  if (ctx.rank(i) == 0) {
+    auto u = ctx.net.add_unsqueeze(i, {0});
+    if (!u) return u.status();
+    i = *u;
+  }
+  if (ctx.rank(*x) == 0) return set(ctx, n, ctx.net.add_reshape(*x, {}));
+  return set(ctx, n, ctx.net.add_gather(*x, i, norm_dim(*d, ctx.rank(*x))));
+}
+
+// embedding(weight, indices, padding_idx, scale_grad_by_freq, sparse): rows of weight.
+Status embedding(ConversionCtx& ctx, const Node& n) {
+  auto w = ctx.tensor(n, 0);
+  auto idx = ctx.tensor(n, 1);
+  if (!w || !idx) return !w ? w.status() : idx.status();
+  return set(ctx, n, ctx.net.add_gather(*w, *idx, 0));
+}
+
+// gather(self, dim, index, sparse_grad)
+Status gather(ConversionCtx& ctx, const Node& n) {
+  auto x = ctx.tensor(n, 0);
+  auto d = ctx.const_int(n, 1);
+  auto idx = ctx.tensor(n, 2);
+  if (!x || !d || !idx) return !x ? x.status() : !d ? ctx.error(n, "dim must be a constant") : idx.status();
+  return set(ctx, n, ctx.net.add_gather_elements(*x, *idx, norm_dim(*d, ctx.rank(*x))));
+}
+
+// ---- scatter ------------------------------------------------------------------------------------------
+
+/// The updates of a scatter: tensor input i cast to dt, or a constant / runtime scalar broadcast to the
+/// index's shape.
+Expected<kiln::Tensor> scatter_updates(ConversionCtx& ctx, const Node& n, size_t i, kiln::Tensor index, DataType dt) {
+  const Arg& a = ctx.arg(n, i);
+  bool scalar = a.is_constant() && !a.ivalue().isTensor();
+  if (scalar) {
+    auto v = ctx.const_double(n, i);
+    if (!v) return v.status();
+    return fill_like(ctx, index, *v, dt);
+  }
+  auto t = ctx.tensor(n, i);
+  if (!t) return t.status();
+  auto c = ctx.cast(*t, dt);
+  if (!c) return c.status();
+  if (ctx.rank(*c) != 0 || ctx.rank(index) == 0) return *c;
+  // A runtime Scalar value: broadcast it to the index's shape.
+  Dims d = ctx.dims(index);
+  if (d.is_static()) return ctx.net.add_expand(*c, d.to_vector());
+  auto s = ctx.net.add_shape(index);
+  if (!s) return s.status();
+  return ctx.net.add_expand_dynamic(*c, *s);
+}
+
+Expected<ScatterReduce> reduce_of(const std::string& r) {
+  if (r == "add" || r == "sum") return ScatterReduce::kAdd;
+  if (r == "multiply" || r == "prod") return ScatterReduce::kMul;
+  if (r == "amax") return ScatterReduce::kMax;
+  if (r == "amin") return ScatterReduce::kMin;
+  return make_error(StatusCode::kUnsupported, "converters", "scatter reduce '" + r + "'");
+}
+
+// scatter.src / scatter.value (self, dim, index, src|value), scatter.reduce / value_reduce (+ reduce),
+// scatter_add (self, dim, index, src).
+Status scatter(ConversionCtx& ctx, const Node& n, ScatterReduce fixed) {
+  auto x = ctx.tensor(n, 0);
+  auto d = ctx.const_int(n, 1);
+  auto idx = ctx.tensor(n, 2);
+  if (!x || !d || !idx) return !x ? x.status() : !d ? ctx.error(n, "dim must be a constant") : idx.status();
+  ScatterParams p;
+  p.axis = norm_dim(*d, std::max(ctx.rank(*x), 1));
+  p.reduce = fixed;
+  if (n.inputs.size() > 4 && n.op.find(".reduce") != std::string::npos) {
+    const Arg& r = ctx.arg(n, 4);
+    if (!(r.is_constant() && r.ivalue().isString())) return ctx.error(n, "reduce must be a constant string");
+    auto red = reduce_of(r.ivalue().toStringRef());
+    if (!red) return ctx.error(n, red.status().message());
+    p.reduce = *red;
+  }
+  auto upd = scatter_updates(ctx, n, 3, *idx, ctx.dtype(*x));
+  if (!upd) return upd.status();
+  return set(ctx, n, ctx.net.add_scatter(*x, *idx, *upd, p));
+}
+
+bool scatter_supported(const OpGraph& g, const Node& n, std::string* why) {
+  if (n.op.find("reduce") == std::string::npos) return true;
+  size_t ri = 4;
+  if (ri >= n.inputs.size() || !g.is_constant(n.inputs[ri]) || !g.values[static_cast<size_t>(n.inputs[ri])].constant->isString()) {
+    *why = "reduce is not a constant string";
+    return false;
+  }
+  std::string r = g.values[static_cast<size_t>(n.inputs[ri])].constant->toStringRef();
+  bool two = n.op == "aten::scatter_reduce.two";
+  if (two ? (r != "sum" && r != "prod" && r != "amax" && r != "amin" && r != "mean") : (r != "add" && r != "multiply")) {
+    *why = "scatter reduce '" + r + "'";
+    return false;
+  }
+  if (two && n.inputs.size() > 5 && !g.is_constant(n.inputs[5])) {
+    *why = "include_self is not a constant";
+    return false;
+  }
+  const Value& x = g.values[static_cast<size_t>(n.inputs[0])];
+  if (x.meta && x.meta->dtype == at::kBool) {
+    *why = "scatter reduce on bool";
+    return false;
+  }
+  return true;
+}
+
+// scatter_reduce.two(self, dim, index, src, reduce, include_self)
+Status scatter_reduce(ConversionCtx& ctx, const Node& n) {
+  auto x = ctx.tensor(n, 0);
+  auto d = ctx.const_int(n, 1);
+  auto idx = ctx.tensor(n, 2);
+  if (!x || !d || !idx) return !x ? x.status() : !d ? ctx.error(n, "dim must be a constant") : idx.status();
+  const Arg& ra = ctx.arg(n, 4);
+  if (!(ra.is_constant() && ra.ivalue().isString())) return ctx.error(n, "reduce must be a constant string");
+  std::string r = ra.ivalue().toStringRef();
+  bool include_self = true;
+  if (n.inputs.size() > 5) {
+    auto b = ctx.const_bool(n, 5);
+    if (!b) return b.status();
+    include_self = *b;
+  }
+  DataType dt = ctx.dtype(*x);
+  auto src = scatter_updates(ctx, n, 3, *idx, dt);
+  if (!src) return src.status();
+  ScatterParams p;
+  p.axis = norm_dim(*d, std::max(ctx.rank(*x), 1));
+  bool mean = r == "mean";
+  auto red = mean ? Expected<ScatterReduce>(ScatterReduce::kAdd) : reduce_of(r);
+  if (!red) return ctx.error(n, red.status().message());
+  kiln::Tensor base = *x;
+  if (!include_self) {
+    // Positions written by the scatter start from the reduction's identity instead of self.
+    double neutral = 0.0;
+    if (*red == ScatterReduce::kMul) neutral = 1.0;
+    bool fl = is_floating(dt);
+    if (*red == ScatterReduce::kMax) neutral = fl ? -std::numeric_limits<double>::infinity() : -9.2233720368547758e18;
+    if (*red == ScatterReduce::kMin) neutral = fl ? std::numeric_limits<double>::infinity() : 9.2233720368547758e18;
+    if (!fl && (*red == ScatterReduce::kMax || *red == ScatterReduce::kMin)) {
+      // The dtype's own extreme: from_double saturates for narrower integers.
+      if (dt == DataType::kInt32) neutral = *red == ScatterReduce::kMax ? INT32_MIN : INT32_MAX;
+      if (dt == DataType::kInt8) neutral = *red == ScatterReduce::kMax ? INT8_MIN : INT8_MAX;
+      if (dt == DataType::kUInt8) neutral = *red == ScatterReduce::kMax ? 0 : 255;
+      if (dt == DataType::kInt64) neutral = *red == ScatterReduce::kMax ? static_cast<double>(INT64_MIN) : static_cast<double>(INT64_MAX);
+    }
+    auto fillv = fill_like(ctx, *idx, neutral, dt);
+    if (!fillv) return fillv.status();
+    ScatterParams q = p;
+    q.reduce = ScatterReduce::kNone;
+    auto b = ctx.net.add_scatter(*x, *idx, *fillv, q);
+    if (!b) return b.status();
+    base = *b;
+  }
+  p.reduce = *red;
+  auto sum = ctx.net.add_scatter(base, *idx, *src, p);
+  if (!sum) return sum.status();
+  if (!mean) return set(ctx, n, *sum);
+  // mean: divide by the number of contributions (self counts once when included), 1 where none.
+  auto start = fill_like(ctx, *x, include_self ? 1.0 : 0.0, dt);
+  auto ones = fill_like(ctx, *idx, 1.0, dt);
+  if (!start || !ones) return !start ? start.status() : ones.status();
+  auto cnt = ctx.net.add_scatter(*start, *idx, *ones, p);
+  if (!cnt) return cnt.status();
+  auto zero = ctx.scalar(0.0, dt);
+  auto one = ctx.scalar(1.0, dt);
+  if (!zero || !one) return !zero ? zero.status() : one.status();
+  auto is0 = ctx.net.add_elementwise(*cnt, *zero, BinaryOp::kEqual);
+  if (!is0) return is0.status();
+  auto safe = ctx.net.add_where(*is0, *one, *cnt);
+  if (!safe) return safe.status();
+  return set(ctx, n, ctx.net.add_elementwise(*sum, *safe, is_floating(dt) ? BinaryOp::kDiv : BinaryOp::kFloorDiv));
+}
+
+// ---- index.Tensor / index_put -------------------------------------------------------------------------
+
+/// The items of an optional-tensor list input (a list Arg or a constant list).
+Expected<std::vector<Arg>> list_items(ConversionCtx& ctx, const Node& n, size_t i) {
+  const Arg& a = ctx.arg(n, i);
+  if (a.is_list()) return a.items();
+  if (a.is_constant() && a.ivalue().isList()) {
+    std::vector<Arg> out;
+    for (const c10::IValue& e : a.ivalue().toListRef()) out.push_back(Arg::constant(e));
+    return out;
+  }
+  return ctx.error(n, "indices must be a list");
+}
+
+/// Type facts of the index list's items at partition time: dtype and rank per item (nullopt: None).
+struct IndexItem {
+  bool none = true;
+  at::ScalarType dtype = at::kLong;
+  int64_t rank = -1;
+};
+
+bool index_items(const OpGraph& g, int list, std::vector<IndexItem>& out, std::string* why) {
+  const Value& lv = g.values[static_cast<size_t>(list)];
+  if (lv.constant) {
+    if (!lv.constant->isList()) {
+      *why = "indices are not a list";
+      return false;
+    }
+    for (const c10::IValue& e : lv.constant->toListRef()) {
+      IndexItem it;
+      if (e.isTensor()) {
+        it.none = false;
+        it.dtype = e.toTensor().scalar_type();
+        it.rank = e.toTensor().dim();
+      }
+      out.push_back(it);
+    }
+    return true;
+  }
+  if (lv.producer < 0 || g.nodes[static_cast<size_t>(lv.producer)].op != "prim::ListConstruct") {
+    *why = "indices list is not built in the graph";
+    return false;
+  }
+  for (int v : g.nodes[static_cast<size_t>(lv.producer)].inputs) {
+    const Value& iv = g.values[static_cast<size_t>(v)];
+    IndexItem it;
+    if (iv.constant && iv.constant->isTensor()) {
+      it.none = false;
+      it.dtype = iv.constant->toTensor().scalar_type();
+      it.rank = iv.constant->toTensor().dim();
+    } else if (!(iv.constant && iv.constant->isNone()) && iv.kind != ValueKind::kNone) {
+      it.none = false;
+      if (!iv.meta) {
+        *why = "index of unknown dtype";
+        return false;
+      }
+      it.dtype = iv.meta->dtype;
+      it.rank = static_cast<int64_t>(iv.meta->opt.size());
+    }
+    out.push_back(it);
+  }
+  return true;
+}
+
+/// The indexed dims [first, first + count) of a list of items, or false when not one adjacent run.
+bool index_run(const std::vector<IndexItem>& items, size_t& first, size_t& count) {
+  first = items.size();
+  count = 0;
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (items[i].none) continue;
+    if (count == 0) first = i;
+    else if (i != first + count) return false;
+    ++count;
+  }
+  return count > 0;
+}
+
+bool index_supported(const OpGraph& g, const Node& n, std::string* why) {
+  std::vector<IndexItem> items;
+  if (!index_items(g, n.inputs[1], items, why)) return false;
+  size_t first = 0, count = 0;
+  if (!index_run(items, first, count)) {
+    *why = "advanced indexing with non-adjacent (or no) index tensors";
+    return false;
+  }
+  for (const IndexItem& it : items) {
+    if (it.none) continue;
+    if (!is_index_dtype(it.dtype)) {
+      *why = "boolean-mask indexing has a data-dependent shape";
+      return false;
+    }
+  }
+  if (count > 1) {
+    const Value& x = g.values[static_cast<size_t>(n.inputs[0])];
+    if (!x.meta) {
+      *why = "shape of the indexed tensor is unknown";
+      return false;
+    }
+    for (size_t d = first; d < first + count; ++d) {
+      if (d >= x.meta->min.size() || x.meta->min[d] != x.meta->max[d]) {
+        *why = "indexing several dynamic dims";
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+/// Index tensors for dims [first, first + count) combined into one index into those dims flattened
+/// (each wrapped into range first, as torch accepts negative indices).
+Expected<kiln::Tensor> linear_index(ConversionCtx& ctx, const Node& n, kiln::Tensor x, const std::vector<Arg>& items,
+                                    size_t first, size_t count) {
+  Dims d = ctx.dims(x);
+  kiln::Tensor acc;
+  int64_t stride = 1;
+  for (size_t k = count; k-- > 0;) {
+    Arg a = items[first + k];
+    kiln::Tensor t;
+    if (a.is_tensor()) {
+      t = a.tensor();
+    } else {
+      auto c = ctx.constant_tensor(a.ivalue().toTensor());
+      if (!c) return c.status();
+      t = *c;
+    }
+    auto ti = ctx.cast(t, DataType::kInt64);
+    if (!ti) return ti.status();
+    int64_t extent = d[static_cast<int>(first + k)];
+    if (extent < 0) return ctx.error(n, "indexing several dynamic dims");
+    auto ext = ctx.scalar(static_cast<double>(extent), DataType::kInt64);
+    if (!ext) return ext.status();
+    auto wrapped = ctx.net.add_elementwise(*ti, *ext, BinaryOp::kMod);
+    if (!wrapped) return wrapped.status();
+    kiln::Tensor term = *wrapped;
+    if (stride != 1) {
+      auto s = ctx.scalar(static_cast<double>(stride), DataType::kInt64);
+      auto m = ctx.net.add_elementwise(term, *s, BinaryOp::kMul);
+      if (!m) return m.status();
+      term = *m;
+    }
+    if (acc.valid()) {
+      auto sum = ctx.net.add_elementwise(acc, term, BinaryOp::kAdd);
+      if (!sum) return sum.status();
+      acc = *sum;
+    } else {
+      acc = term;
+    }
+    stride *= extent;
+  }
+  return acc;
+}
+
+Expected<kiln::Tensor> item_tensor(ConversionCtx& ctx, const Arg& a) {
+  if (a.is_tensor()) return a.tensor();
+  return ctx.constant_tensor(a.ivalue().toTensor());
+}
+
+// index.Tensor(self, indices): x[:, ..., idx] and x[..., i0, i1, ...] on adjacent dims.
+Status index(ConversionCtx& ctx, const Node& n) {
+  auto x = ctx.tensor(n, 0);
+  if (!x) return x.status();
+  auto items = list_items(ctx, n, 1);
+  if (!items) return items.status();
+  std::vector<IndexItem> kinds;
+  for (const Arg& a : *items) {
+    IndexItem it;
+    it.none = a.is_none() || a.empty();
+    kinds.push_back(it);
+  }
+  size_t first = 0, count = 0;
+  if (!index_run(kinds, first, count)) return ctx.error(n, "non-adjacent index tensors");
+  if (count == 1) {
+    auto t = item_tensor(ctx, (*items)[first]);
+    if (!t) return t.status();
+    return set(ctx, n, ctx.net.add_gather(*x, *t, static_cast<int64_t>(first)));
+  }
+  auto lin = linear_index(ctx, n, *x, *items, first, count);
+  if (!lin) return lin.status();
+  auto flat = ctx.net.add_flatten(*x, static_cast<int64_t>(first), static_cast<int64_t>(first + count - 1));
+  if (!flat) return flat.status();
+  return set(ctx, n, ctx.net.add_gather(*flat, *lin, static_cast<int64_t>(first)));
+}
+
+// index_put(self, indices, values, accumulate): one integer index tensor on one dim (a scatter of
+// whole slices), or one boolean mask over the leading dims with a single value (a where).
+Status index_put(ConversionCtx& ctx, const Node& n) {
+  auto x = ctx.tensor(n, 0);
+  if (!x) return x.status();
+  auto items = list_items(ctx, n, 1);
+  if (!items) return items.status();
+  auto acc = ctx.const_bool(n, 3);
+  if (!acc) return ctx.error(n, "accumulate must be a constant");
+  size_t k = items->size();
+  for (size_t i = 0; i < items->size(); ++i)
+    if (!((*items)[i].is_none() || (*items)[i].empty())) k = i;
+  if (k == items->size()) return ctx.error(n, "no index tensor");
+  auto idx = item_tensor(ctx, (*items)[k]);
+  if (!idx) return idx.status();
+  DataType dt = ctx.dtype(*x);
+  auto v = ctx.tensor(n, 2);
+  if (!v) return v.status();
+  auto vc = ctx.cast(*v, dt);
+  if (!vc) return vc.status();
+  int r = ctx.rank(*x);
+  if (ctx.dtype(*idx) == DataType::kBool) {
+    // x[mask] = value: the mask covers dims [0, rank(mask)); broadcast it over the trailing dims.
+    kiln::Tensor m = *idx;
+    int mr = ctx.rank(m);
+    if (mr < r) {
+      std::vector<int64_t> axes;
+      for (int i = mr; i < r; ++i) axes.push_back(i);
+      auto u = ctx.net.add_unsqueeze(m, axes);
+      if (!u) return u.status();
+      m = *u;
+    }
+    kiln::Tensor val = *vc;
+    if (ctx.rank(val) != 0) {
+      auto s = ctx.net.add_reshape(val, {});
+      if (!s) return s.status();
+      val = *s;
+    }
+    if (*acc) {
+      auto sum = ctx.net.add_elementwise(*x, val, BinaryOp::kAdd);
+      if (!sum) return sum.status();
+      val = *sum;
+    }
+    return set(ctx, n, ctx.net.add_where(m, val, *x));
+  }
+  // Integer index on dim k: selection shape = x.shape[:k] + [L] + x.shape[k+1:] (1-D index).
+  kiln::Tensor i1 = *idx;
+  if (ctx.rank(i1) == 0) {
+    auto u = ctx.net.add_unsqueeze(i1, {0});
+    if (!u) return u.status();
+    i1 = *u;
+  }
+  auto ii = ctx.cast(i1, DataType::kInt64);
+  if (!ii) return ii.status();
+  // The selection's shape as a tensor: shape(x) with dim k replaced by len(index).
+  auto sx = ctx.net.add_shape(*x);
+  auto si = ctx.net.add_shape(*ii);
+  if (!sx || !si) return !sx ? sx.status() : si.status();
+  std::vector<kiln::Tensor> parts;
+  auto kk = static_cast<int64_t>(k);
+  if (kk > 0) {
+    auto s = ctx.net.add_slice(*sx, SliceParams{{0}, {0}, {kk}, {1}});
+    if (!s) return s.status();
+    parts.push_back(*s);
+  }
+  parts.push_back(*si);
+  if (kk + 1 < r) {
+    auto s = ctx.net.add_slice(*sx, SliceParams{{0}, {kk + 1}, {INT64_MAX}, {1}});
+    if (!s) return s.status();
+    parts.push_back(*s);
+  }
+  auto sel = ctx.net.add_concat(parts, 0);
+  if (!sel) return sel.status();
+  // index reshaped to [1, .., L, .., 1] and broadcast; values broadcast to the selection.
+  std::vector<int64_t> ishape(static_cast<size_t>(r), 1);
+  ishape[k] = -1;
+  auto ir = ctx.net.add_reshape(*ii, ishape);
+  if (!ir) return ir.status();
+  // wrap negative indices
+  auto len = dim_size(ctx, *x, kk);
+  if (!len) return len.status();
+  auto lt = int_tensor(ctx, *len);
+  if (!lt) return lt.status();
+  auto wrapped = ctx.net.add_elementwise(*ir, *lt, BinaryOp::kMod);
+  if (!wrapped) return wrapped.status();
+  auto ie = ctx.net.add_expand_dynamic(*wrapped, *sel);
+  auto ve = ctx.net.add_expand_dynamic(*vc, *sel);
+  if (!ie || !ve) return !ie ? ie.status() : ve.status();
+  ScatterParams p;
+  p.axis = kk;
+  p.reduce = *acc ? ScatterReduce::kAdd : ScatterReduce::kNone;
+  return set(ctx, n, ctx.net.add_scatter(*x, *ie, *ve, p));
+}
+
+bool index_put_supported(const OpGraph& g, const Node& n, std::string* why) {
+  std::vector<IndexItem> items;
+  if (!index_items(g, n.inputs[1], items, why)) return false;
+  size_t first = 0, count = 0;
+  if (!index_run(items, first, count) || count != 1) {
+    *why = "index_put with more than one index tensor";
+    return false;
+  }
+  if (!g.is_constant(n.inputs[3])) {
+    *why = "accumulate is not a constant";
+    return false;
+  }
+  const IndexItem& it = items[first];
+  const Value& vals = g.values[static_cast<size_t>(n.inputs[2])];
+  if (it.dtype == at::kBool) {
+    if (first != 0) {
+      *why = "boolean mask after leading slices";
+      return false;
+    }
+    bool scalar_value = vals.meta ? [&] {
+      int64_t numel = 1;
+      for (int64_t s : vals.meta->max) numel *= s;
+      return numel == 1 && vals.meta->min == vals.meta->max;
+    }() : vals.constant && vals.constant->isTensor() && vals.constant->toTensor().numel() == 1;
+    if (!scalar_value) {
+      *why = "boolean-mask index_put with more than one value";
+      return false;
+    }
+    return true;
+  }
+  if (!is_index_dtype(it.dtype) || it.rank > 1) {
+    *why = "index_put with a multi-dimensional index";
+    return false;
+  }
+  return true;
+}
+
+// ---- flip / roll / tril / triu ------------------------------------------------------------------------
+
+// flip(self, dims)
+Status flip(ConversionCtx& ctx, const Node& n) {
+  auto x = ctx.tensor(n, 0);
+  auto dims = ctx.const_int_list(n, 1);
+  if (!x || !dims) return !x ? x.status() : ctx.error(n, "dims must be constants");
+  if (dims->empty() || ctx.rank(*x) == 0) return set(ctx, n, ctx.net.add_identity(*x));
+  SliceParams p;
+  for (int64_t d : *dims) {
+    p.axes.push_back(norm_dim(d, ctx.rank(*x)));
+    p.starts.push_back(INT64_MAX);
+    p.ends.push_back(INT64_MIN);
+    p.steps.push_back(-1);
+  }
+  return set(ctx, n, ctx.net.add_slice(*x, p));
+}
+
+/// x rolled by `shift` along dim d.
+Expected<kiln::Tensor> roll_dim(ConversionCtx& ctx, const Node& n, kiln::Tensor x, int64_t shift, int64_t d) {
+  auto len = dim_size(ctx, x, d);
+  if (!len) return len.status();
+  if (len->is_static) {
+    int64_t m = len->value;
+    if (m == 0) return x;
+    int64_t s = ((shift % m) + m) % m;
+    if (s == 0) return x;
+    auto tail = ctx.net.add_slice(x, SliceParams{{d}, {m - s}, {m}, {1}});
+    auto head = ctx.net.add_slice(x, SliceParams{{d}, {0}, {m - s}, {1}});
+    if (!tail || !head) return !tail ? tail.status() : head.status();
+    return ctx.net.add_concat({*tail, *head}, d);
+  }
+  // out[i] = x[(i - shift) mod len]
+  auto ar = iota(ctx, *len);
+  if (!ar) return ar.status();
+  auto sh = ctx.scalar(static_cast<double>(shift), DataType::kInt64);
+  if (!sh) return sh.status();
+  auto diff = ctx.net.add_elementwise(*ar, *sh, BinaryOp::kSub);
+  if (!diff) return diff.status();
+  auto src = ctx.net.add_elementwise(*diff, len->tensor, BinaryOp::kMod);
+  if (!src) return src.status();
+  (void)n;
+  return ctx.net.add_gather(x, *src, d);
+}
+
+// roll(self, shifts, dims)
+Status roll(ConversionCtx& ctx, const Node& n) {
+  auto x = ctx.tensor(n, 0);
+  auto shifts = ctx.const_int_list(n, 1);
+  auto dims = ctx.const_int_list(n, 2);
+  if (!x || !shifts || !dims) return !x ? x.status() : ctx.error(n, "shifts and dims must be constants");
+  if (dims->empty()) {
+    // Roll the flattened tensor, then restore the shape.
+    if (shifts->size() != 1) return ctx.error(n, "roll without dims takes one shift");
+    auto flat = ctx.net.add_reshape(*x, {-1});
+    if (!flat) return flat.status();
+    auto r = roll_dim(ctx, n, *flat, (*shifts)[0], 0);
+    if (!r) return r.status();
+    Dims d = ctx.dims(*x);
+    if (d.is_static()) return set(ctx, n, ctx.net.add_reshape(*r, d.to_vector()));
+    auto s = ctx.net.add_shape(*x);
+    if (!s) return s.status();
+    return set(ctx, n, ctx.net.add_reshape_dynamic(*r, *s));
+  }
+  if (shifts->size() != dims->size()) return ctx.error(n, "shifts and dims differ in length");
+  kiln::Tensor t = *x;
+  for (size_t i = 0; i < dims->size(); ++i) {
+    auto r = roll_dim(ctx, n, t, (*shifts)[i], norm_dim((*dims)[i], ctx.rank(*x)));
+    if (!r) return r.status();
+    t = *r;
+  }
+  if (t == *x) return set(ctx, n, ctx.net.add_identity(t));
+  return set(ctx, n, t);
+}
+
+// tril / triu(self, diagonal): keep elements with col - row <= diagonal (tril) / >= diagonal (triu).
+Status tri(ConversionCtx& ctx, const Node& n, bool lower) {
+  auto x = ctx.tensor(n, 0);
+  if (!x) return x.status();
+  int64_t diag = 0;
+  if (!ctx.is_none(n, 1)) {
+    auto d = ctx.const_int(n, 1);
+    if (!d) return ctx.error(n, "diagonal must be a constant");
+    diag = *d;
+  }
+  int r = ctx.rank(*x);
+  if (r < 2) return ctx.error(n, "input must have rank >= 2");
+  auto rows = dim_size(ctx, *x, r - 2);
+  auto cols = dim_size(ctx, *x, r - 1);
+  if (!rows || !cols) return !rows ? rows.status() : cols.status();
+  auto ri = iota(ctx, *rows);
+  auto ci = iota(ctx, *cols);
+  if (!ri || !ci) return !ri ? ri.status() : ci.status();
+  auto rc = ctx.net.add_unsqueeze(*ri, {1});
+  if (!rc) return rc.status();
+  auto diff = ctx.net.add_elementwise(*ci, *rc, BinaryOp::kSub);  // [rows, cols]
+  if (!diff) return diff.status();
+  auto dg = ctx.scalar(static_cast<double>(diag), DataType::kInt64);
+  if (!dg) return dg.status();
+  auto mask = ctx.net.add_elementwise(*diff, *dg, lower ? BinaryOp::kLessEqual : BinaryOp::kGreaterEqual);
+  if (!mask) return mask.status();
+  auto zero = ctx.scalar(0.0, ctx.dtype(*x));
+  if (!zero) return zero.status();
+  return set(ctx, n, ctx.net.add_where(*mask, *x, *zero));
+}
+
+bool refuse_data_dependent(const OpGraph&, const Node&, std::string* why) {
+  *why = "the output shape depends on the data";
+  return false;
+}
+
+}  // namespace
+
+void register_indexing_converters(ConverterRegistry& r) {
+  add_converter(r, {"aten::index_select"}, index_select);
+  add_converter(r, {"aten::embedding"}, embedding);
+  add_converter(r, {"aten::gather"}, gather);
+  add_converter(r, {"aten::scatter.src", "aten::scatter.value"},
+                [](ConversionCtx& c, const Node& n) { return scatter(c, n, ScatterReduce::kNone); });
+  add_converter(r, {"aten::scatter.reduce", "aten::scatter.value_reduce"},
+                [](ConversionCtx& c, const Node& n) { return scatter(c, n, ScatterReduce::kNone); }, scatter_supported);
+  add_converter(r, {"aten::scatter_add"}, [](ConversionCtx& c, const Node& n) { return scatter(c, n, ScatterReduce::kAdd); });
+  add_converter(r, {"aten::scatter_reduce.two"}, scatter_reduce, scatter_supported);
+  add_converter(r, {"aten::index.Tensor", "aten::index.Tensor_hacked_twin", "aten::_unsafe_index.Tensor"}, index,
+                index_supported);
+  add_converter(r, {"aten::index_put", "aten::index_put.hacked_twin", "aten::_unsafe_index_put"}, index_put,
+                index_put_supported);
+  add_converter(r, {"aten::flip"}, flip);
+  add_converter(r, {"aten::roll"}, roll);
+  add_converter(r, {"aten::tril"}, [](ConversionCtx& c, const Node& n) { return tri(c, n, true); });
+  add_converter(r, {"aten::triu"}, [](ConversionCtx& c, const Node& n) { return tri(c, n, false); });
+  add_converter(r, {"aten::masked_select", "aten::nonzero", "aten::nonzero_numpy", "aten::unique", "aten::_unique2"},
+                [](ConversionCtx& c, const Node& n) { return c.error(n, "data-dependent output shape"); },
+                refuse_data_dependent);
+}
 
 }  // namespace kiln::bridge

@@ -1,4 +1,6 @@
 // Plan files: atomic writes (temp file + rename), bounded reads.
+#include <unistd.h>
+
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -8,7 +10,7 @@
 namespace kiln {
 
 Status Plan::save(const std::string& path) const {
-  std::string tmp = path + ".tmp." + std::to_string(reinterpret_cast<uintptr_t>(this));
+  std::string tmp = path + ".kiln-tmp." + std::to_string(::getpid());
   {
     std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
     if (!f) return make_error(StatusCode::kIoError, "plan", "cannot open '" + tmp + "' for writing");

@@ -92,6 +92,15 @@ Status check_profile_shapes(const ir::Graph& g, const std::vector<OptimizationPr
         where += (i ? ", " : ": ") + g.tensors[static_cast<size_t>(g.inputs[i])].name + "=" + dims[i].to_string();
       auto r = runtime::resolve_shapes(g, dims, where);
       if (!r) return make_error(r.status().code(), "builder", r.status().message());
+      for (size_t t = 0; t < r->types.size(); ++t) {
+        const TensorType& tt = r->types[t];
+        int64_t v = tt.dims.volume();
+        if (v > kMaxTensorBytes / static_cast<int64_t>(dtype_size(tt.dtype))) {
+          return make_error(StatusCode::kShapeError, "builder",
+                            "tensor '" + g.tensors[t].name + "' " + tt.dims.to_string() + " would exceed " +
+                                std::to_string(kMaxTensorBytes) + " bytes " + where + ": absurd dimensions");
+        }
+      }
     }
   }
   return {};

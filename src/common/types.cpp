@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <array>
 #include <bit>
+#include <climits>
 #include <cstring>
 
 namespace kiln {
@@ -66,7 +67,7 @@ int64_t Dims::volume() const {
   int64_t v = 1;
   for (int64_t d : *this) {
     if (d < 0) return -1;
-    v *= d;
+    if (__builtin_mul_overflow(v, d, &v)) return INT64_MAX;  // saturates: callers refuse it as too large
   }
   return v;
 }

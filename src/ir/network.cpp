@@ -59,6 +59,8 @@ Expected<Tensor> Network::add_input(std::string_view name, DataType dtype, const
 Expected<Tensor> Network::add_constant(const Dims& dims, DataType dtype, const void* data) {
   if (!dims.is_static())
     return net_error(StatusCode::kInvalidArgument, "constant dims must be static, got " + dims.to_string());
+  if (dims.volume() > kMaxTensorBytes / static_cast<int64_t>(dtype_size(dtype)))
+    return net_error(StatusCode::kInvalidArgument, "constant " + dims.to_string() + " is absurdly large");
   size_t n = static_cast<size_t>(dims.volume()) * dtype_size(dtype);
   if (n > 0 && data == nullptr) return net_error(StatusCode::kInvalidArgument, "constant data is null");
   std::vector<uint8_t> bytes(n);

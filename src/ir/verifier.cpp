@@ -13,7 +13,7 @@ Status verr(const std::string& msg) { return make_error(StatusCode::kInvalidArgu
 
 std::string type_str(const TensorType& t) { return std::string(dtype_name(t.dtype)) + t.dims.to_string(); }
 
-bool valid_dtype(DataType d) { return static_cast<int>(d) >= 0 && static_cast<int>(d) < kNumDataTypes; }
+bool valid_dtype(DataType d) { return static_cast<int>(d) < kNumDataTypes; }
 
 Status check_structure(const Graph& g) {
   const size_t nt = g.tensors.size();

@@ -113,7 +113,12 @@ Status ExecutionContextImpl::prepare() {
   std::vector<int32_t> req_tensor;
   for (size_t t = 0; t < g.tensors.size(); ++t) {
     if (!engine_->is_arena[t]) continue;
-    size_t bytes = static_cast<size_t>(types_[t].dims.volume()) * dtype_size(types_[t].dtype);
+    int64_t volume = types_[t].dims.volume();
+    if (volume > kMaxTensorBytes / static_cast<int64_t>(dtype_size(types_[t].dtype))) {
+      return rt_error(StatusCode::kOutOfMemory, "tensor '" + g.tensors[t].name + "' " + types_[t].dims.to_string() +
+                                                    " is larger than any memory (" + std::to_string(kMaxTensorBytes) + " bytes)");
+    }
+    size_t bytes = static_cast<size_t>(volume) * dtype_size(types_[t].dtype);
     reqs.push_back({bytes, engine_->first_kernel[t], std::max(engine_->last_kernel[t], engine_->first_kernel[t])});
     req_tensor.push_back(static_cast<int32_t>(t));
   }

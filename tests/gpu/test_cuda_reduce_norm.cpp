@@ -29,7 +29,10 @@ std::string name_of(ReduceOp op) { return std::string(enum_names(op)[static_cast
 
 std::string axes_str(const std::vector<int64_t>& axes) {
   std::string s = "{";
-  for (size_t i = 0; i < axes.size(); ++i) s += (i ? "," : "") + std::to_string(axes[i]);
+  for (size_t i = 0; i < axes.size(); ++i) {
+    if (i) s += ",";
+    s += std::to_string(axes[i]);
+  }
   return s + "}";
 }
 
@@ -63,14 +66,11 @@ bool mark(Network& net, const Expected<Tensor>& t, int& count) {
     ADD_FAILURE() << t.status().to_string();
     return false;
   }
-  Status s = net.mark_output(*t, "o" + std::to_string(count++));
+  std::string name = "o";  // (appending avoids a GCC 12 -Wrestrict false positive)
+  name += std::to_string(count++);
+  Status s = net.mark_output(*t, name);
   if (!s.ok()) ADD_FAILURE() << s.to_string();
   return s.ok();
-}
-
-Dims with_dynamic(Dims d, const std::vector<int>& dyn) {
-  for (int i : dyn) d[i] = -1;
-  return d;
 }
 
 // ---- reduce -------------------------------------------------------------------------------------------

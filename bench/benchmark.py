@@ -1,0 +1,171 @@
+"""Kiln vs PyTorch eager vs torch.compile, side by side in one run.
+
+For each model, batch size and precision: PyTorch eager, torch.compile(mode="reduce-overhead") and Kiln
+(the model traced to TorchScript, compiled by `kilnc`, loaded with torch.jit.load beside
+libkiln_runtime) are timed with CUDA events (warm-up, then the median of --iters runs). Kiln's output
+is checked against eager (cosine similarity, max relative error). Prints a table of milliseconds and
+ratios and writes JSON.
+
+    python bench/benchmark.py --out bench.json [--models resnet50,bert] [--batches 1,64] [--dtypes fp16,fp32]
+
+KILN_BUILD_DIR points at the CMake build holding tools/kilnc/kilnc and kiln_torch/libkiln_runtime.so.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import torch
+
+BUILD = os.environ.get("KILN_BUILD_DIR", os.path.join(os.path.dirname(__file__), "..", "build"))
+KILNC = os.path.join(BUILD, "tools", "kilnc", "kilnc")
+RUNTIME = os.path.join(BUILD, "kiln_torch", "libkiln_runtime.so")
+
+VISION = ["resnet50", "mobilenet_v3_large", "efficientnet_b0", "vit_b_16", "convnext_tiny"]
+NLP = ["bert", "gpt2"]
+
+
+def make_model(name, batch, dtype):
+    """Model (eval, on cuda, in dtype) and its example inputs (tuple)."""
+    torch.manual_seed(0)
+    if name in VISION:
+        import torchvision
+
+        m = getattr(torchvision.models, name)()
+        with torch.no_grad():  # zero-initialised heads would hide errors
+            for p in m.parameters():
+                if p.numel() > 1 and bool((p == 0).all()):
+                    p.normal_(0.0, 0.02)
+        x = torch.randn(batch, 3, 224, 224)
+        return m.eval().to("cuda", dtype), (x.to("cuda", dtype),), f"{batch}x3x224x224@{'f16' if dtype == torch.float16 else 'f32'}"
+    from transformers import BertConfig, BertModel, GPT2Config, GPT2Model
+
+    if name == "bert":
+        cfg = BertConfig(torchscript=True, attn_implementation="sdpa")
+        m = BertModel(cfg)
+        vocab = cfg.vocab_size
+    else:
+        cfg = GPT2Config(torchscript=True, attn_implementation="sdpa")
+        m = GPT2Model(cfg)
+        vocab = cfg.vocab_size
+    ids = torch.randint(0, vocab, (batch, 128))
+    return m.eval().to("cuda", dtype), (ids.cuda(),), f"{batch}x128@i64"
+
+
+def first_tensor(out):
+    while isinstance(out, (tuple, list)):
+        out = out[0]
+    if isinstance(out, dict):
+        out = next(iter(out.values()))
+    return out
+
+
+def time_fn(fn, iters, warmup=10):
+    for _ in range(warmup):
+        fn()
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(iters):
+        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        a.record()
+        fn()
+        b.record()
+        b.synchronize()
+        times.append(a.elapsed_time(b))
+    times.sort()
+    return times[len(times) // 2]
+
+
+def compare(got, want):
+    g, w = got.float().flatten(), want.float().flatten()
+    cos = torch.nn.functional.cosine_similarity(g, w, dim=0).item()
+    rel = ((g - w).abs().max() / w.abs().max().clamp_min(1e-12)).item()
+    return cos, rel
+
+
+def run_kiln(model, inputs, shape_arg, precision, tmp, name):
+    ts_path = os.path.join(tmp, f"{name}.ts")
+    out_path = os.path.join(tmp, f"{name}_kiln.ts")
+    with torch.no_grad():
+        traced = torch.jit.trace(model, inputs, strict=False)
+    traced.save(ts_path)
+    cmd = [KILNC, "-q", "-d", "cuda", "-i", shape_arg, ts_path, out_path]
+    if precision == "fp16":
+        cmd[1:1] = ["-p", "fp16"]
+    t0 = time.time()
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    compile_s = time.time() - t0
+    if r.returncode != 0:
+        raise RuntimeError(f"kilnc failed: {r.stderr.strip()[-2000:]}")
+    return torch.jit.load(out_path), compile_s
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--models", default=",".join(VISION + NLP))
+    ap.add_argument("--batches", default="1,64")
+    ap.add_argument("--dtypes", default="fp16")
+    ap.add_argument("--iters", type=int, default=50)
+    ap.add_argument("--no-compile", action="store_true", help="skip torch.compile")
+    ap.add_argument("--out", default="bench.json")
+    args = ap.parse_args()
+    torch.ops.load_library(RUNTIME)
+    torch.backends.cudnn.benchmark = True
+    rows = []
+    tmp = tempfile.mkdtemp(prefix="kiln_bench_")
+    print(f"GPU: {torch.cuda.get_device_name()}  torch {torch.__version__}", flush=True)
+    for name in args.models.split(","):
+        for batch in [int(b) for b in args.batches.split(",")]:
+            for prec in args.dtypes.split(","):
+                dtype = torch.float16 if prec == "fp16" else torch.float32
+                row = {"model": name, "batch": batch, "precision": prec}
+                try:
+                    model, inputs, shape_arg = make_model(name, batch, dtype)
+                    with torch.inference_mode():
+                        ref = first_tensor(model(*inputs))
+                        row["eager_ms"] = time_fn(lambda: model(*inputs), args.iters)
+                    kmod, row["kiln_compile_s"] = run_kiln(model, inputs, shape_arg, prec, tmp, f"{name}_{batch}_{prec}")
+                    with torch.inference_mode():
+                        got = first_tensor(kmod(*inputs))
+                        row["cosine"], row["max_rel_err"] = compare(got, ref)
+                        row["kiln_ms"] = time_fn(lambda: kmod(*inputs), args.iters)
+                    del kmod
+                    if not args.no_compile:
+                        torch._dynamo.reset()
+                        t0 = time.time()
+                        cm = torch.compile(model, mode="reduce-overhead")
+                        with torch.inference_mode():
+                            cm(*inputs)
+                            cm(*inputs)
+                            row["compile_compile_s"] = time.time() - t0
+                            row["compile_ms"] = time_fn(lambda: cm(*inputs), args.iters)
+                        del cm
+                    del model
+                except Exception as e:  # a failure is a row in the table, not the end of the run
+                    row["error"] = str(e)[-500:]
+                torch.cuda.empty_cache()
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+    with open(args.out, "w") as f:
+        json.dump(rows, f, indent=1)
+    print()
+    print(f"{'model':<20}{'b':>4}{'prec':>6}{'eager':>9}{'compile':>9}{'kiln':>9}{'k/eager':>9}{'k/comp':>9}"
+          f"{'cos':>9}{'maxrel':>9}{'kc s':>7}{'tc s':>7}")
+    for r in rows:
+        if "error" in r and "kiln_ms" not in r:
+            print(f"{r['model']:<20}{r['batch']:>4}{r['precision']:>6}  ERROR {r['error'][:120]}")
+            continue
+        e, c, k = r.get("eager_ms"), r.get("compile_ms"), r.get("kiln_ms")
+        f = lambda v: f"{v:9.3f}" if isinstance(v, float) else f"{'-':>9}"
+        print(f"{r['model']:<20}{r['batch']:>4}{r['precision']:>6}{f(e)}{f(c)}{f(k)}"
+              f"{f(k / e if k and e else None)}{f(k / c if k and c else None)}"
+              f"{r.get('cosine', float('nan')):9.5f}{r.get('max_rel_err', float('nan')):9.2e}"
+              f"{r.get('kiln_compile_s', 0):7.1f}{r.get('compile_compile_s', 0):7.1f}")
+    print("ratios < 1 mean Kiln is faster (k/eager: Kiln over eager; k/comp: Kiln over torch.compile reduce-overhead)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,160 @@
+"""kiln.Input: the shape (or min/opt/max shape range), dtype and memory format of one input."""
+from __future__ import annotations
+
+from typing import Any, Optional, Sequence, Union
+
+import torch
+
+ShapeLike = Union[Sequence[int], torch.Size]
+
+_FORMATS = {
+    "contiguous": torch.contiguous_format,
+    "linear": torch.contiguous_format,
+    "channels_last": torch.channels_last,
+}
+
+
+def _as_shape(name: str, shape: Any) -> tuple[int, ...]:
+    if isinstance(shape, int) and not isinstance(shape, bool):
+        shape = (shape,)
+    if not isinstance(shape, (list, tuple, torch.Size)):
+        raise TypeError(f"kiln.Input: {name} must be a sequence of ints, got {type(shape).__name__}")
+    out = []
+    for d in shape:
+        if isinstance(d, bool) or not isinstance(d, int):
+            raise TypeError(f"kiln.Input: {name} must hold ints, got {d!r} ({type(d).__name__})")
+        if d < 0:
+            raise ValueError(f"kiln.Input: {name} has a negative dim {d}; give min_shape/opt_shape/max_shape "
+                             "for dynamic dims instead of -1")
+        out.append(int(d))
+    return tuple(out)
+
+
+def _as_format(fmt: Any) -> torch.memory_format:
+    if isinstance(fmt, torch.memory_format):
+        if fmt not in (torch.contiguous_format, torch.channels_last):
+            raise ValueError(f"kiln.Input: format {fmt} is not supported (torch.contiguous_format or "
+                             "torch.channels_last)")
+        return fmt
+    if isinstance(fmt, str) and fmt.lower() in _FORMATS:
+        return _FORMATS[fmt.lower()]
+    raise ValueError(f"kiln.Input: unknown format {fmt!r} (torch.contiguous_format, torch.channels_last, "
+                     "'contiguous' or 'channels_last')")
+
+
+class Input:
+    """One input of the module to compile.
+
+    Static: ``Input(shape=(1, 3, 224, 224))`` (or ``Input((1, 3, 224, 224))``).
+    Dynamic: ``Input(min_shape=(1, 3, 224, 224), opt_shape=(8, 3, 224, 224), max_shape=(32, 3, 224, 224))``;
+    dims whose min and max differ are dynamic, kernels are tuned for ``opt_shape``.
+
+    ``dtype`` is the torch dtype (default float32); ``format`` torch.contiguous_format or torch.channels_last.
+    ``Input.from_tensor(t)`` describes an example tensor.
+    """
+
+    def __init__(self, shape: Optional[ShapeLike] = None, *, min_shape: Optional[ShapeLike] = None,
+                 opt_shape: Optional[ShapeLike] = None, max_shape: Optional[ShapeLike] = None,
+                 dtype: torch.dtype = torch.float32, format: Any = torch.contiguous_format,
+                 name: Optional[str] = None):
+        ranges = (min_shape, opt_shape, max_shape)
+        if shape is not None:
+            if any(r is not None for r in ranges):
+                raise ValueError("kiln.Input: give either shape or min_shape/opt_shape/max_shape, not both")
+            s = _as_shape("shape", shape)
+            self.min_shape = self.opt_shape = self.max_shape = s
+        else:
+            if any(r is None for r in ranges):
+                missing = [n for n, r in zip(("min_shape", "opt_shape", "max_shape"), ranges) if r is None]
+                if len(missing) == 3:
+                    raise ValueError("kiln.Input: needs shape=... or min_shape/opt_shape/max_shape")
+                raise ValueError(f"kiln.Input: a shape range needs min_shape, opt_shape and max_shape; missing "
+                                 f"{', '.join(missing)}")
+            self.min_shape = _as_shape("min_shape", min_shape)
+            self.opt_shape = _as_shape("opt_shape", opt_shape)
+            self.max_shape = _as_shape("max_shape", max_shape)
+            if not (len(self.min_shape) == len(self.opt_shape) == len(self.max_shape)):
+                raise ValueError(f"kiln.Input: min_shape {self.min_shape}, opt_shape {self.opt_shape} and max_shape "
+                                 f"{self.max_shape} must have the same rank")
+            for d, (a, b, c) in enumerate(zip(self.min_shape, self.opt_shape, self.max_shape)):
+                if not a <= b <= c:
+                    raise ValueError(f"kiln.Input: dim {d} needs min <= opt <= max, got {a}, {b}, {c}")
+        if not isinstance(dtype, torch.dtype):
+            raise TypeError(f"kiln.Input: dtype must be a torch.dtype, got {dtype!r}")
+        self.dtype = dtype
+        self.format = _as_format(format)
+        if self.format == torch.channels_last and len(self.opt_shape) != 4:
+            raise ValueError("kiln.Input: format channels_last needs a rank-4 shape")
+        self.name = name
+
+    # ---- construction ---------------------------------------------------------------------------------
+    @classmethod
+    def from_tensor(cls, t: torch.Tensor, name: Optional[str] = None) -> "Input":
+        fmt = torch.channels_last if (t.dim() == 4 and t.is_contiguous(memory_format=torch.channels_last)
+                                      and not t.is_contiguous()) else torch.contiguous_format
+        return cls(shape=tuple(t.shape), dtype=t.dtype, format=fmt, name=name)
+
+    # ---- queries --------------------------------------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """The static shape (ValueError for a dynamic input: use opt_shape)."""
+        if self.is_dynamic():
+            raise ValueError(f"kiln.Input: {self} is dynamic; it has no single shape")
+        return self.opt_shape
+
+    def is_dynamic(self) -> bool:
+        return self.min_shape != self.max_shape
+
+    def dynamic_dims(self) -> list[int]:
+        return [d for d, (a, c) in enumerate(zip(self.min_shape, self.max_shape)) if a != c]
+
+    def shape_at(self, which: str) -> tuple[int, ...]:
+        return {"min": self.min_shape, "opt": self.opt_shape, "max": self.max_shape}[which]
+
+    def example_tensor(self, which: str = "opt", device: Any = "cpu") -> torch.Tensor:
+        """A random tensor at the min / opt / max shape (floats: normal; ints and bools: ones, which are valid
+        token ids, indices and masks for typical models)."""
+        shape = self.shape_at(which)
+        if self.dtype.is_floating_point:
+            t = torch.randn(shape, dtype=torch.float32, device=device).to(self.dtype)
+        elif self.dtype.is_complex:
+            t = torch.randn(shape, dtype=self.dtype, device=device)
+        else:
+            t = torch.ones(shape, dtype=self.dtype, device=device)
+        if self.format == torch.channels_last:
+            t = t.contiguous(memory_format=torch.channels_last)
+        return t
+
+    def __repr__(self) -> str:
+        dt = str(self.dtype).replace("torch.", "")
+        fmt = "" if self.format == torch.contiguous_format else ", format=channels_last"
+        if self.is_dynamic():
+            return f"Input(min_shape={self.min_shape}, opt_shape={self.opt_shape}, max_shape={self.max_shape}, dtype={dt}{fmt})"
+        return f"Input(shape={self.opt_shape}, dtype={dt}{fmt})"
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, Input) and (self.min_shape, self.opt_shape, self.max_shape, self.dtype, self.format)
+                == (other.min_shape, other.opt_shape, other.max_shape, other.dtype, other.format))
+
+    def __hash__(self) -> int:
+        return hash((self.min_shape, self.opt_shape, self.max_shape, self.dtype))
+
+    def __getstate__(self) -> dict:
+        return {"min_shape": self.min_shape, "opt_shape": self.opt_shape, "max_shape": self.max_shape,
+                "dtype": self.dtype, "format": "channels_last" if self.format == torch.channels_last else "contiguous",
+                "name": self.name}
+
+    def __setstate__(self, s: dict) -> None:
+        self.min_shape, self.opt_shape, self.max_shape = s["min_shape"], s["opt_shape"], s["max_shape"]
+        self.dtype, self.format, self.name = s["dtype"], _FORMATS[s["format"]], s.get("name")
+
+
+def as_input(x: Any, where: str) -> Any:
+    """Input | Tensor -> Input; other leaves (Python scalars, None) are passed through unchanged."""
+    if isinstance(x, Input):
+        return x
+    if isinstance(x, torch.Tensor):
+        return Input.from_tensor(x)
+    if x is None or isinstance(x, (bool, int, float, str)):
+        return x
+    raise TypeError(f"{where}: expected kiln.Input, a torch.Tensor or a Python scalar, got {type(x).__name__}")

@@ -1,0 +1,203 @@
+"""Logging: one level for the Python package and the engine.
+
+Levels (the ``logging`` module's numbers): ``ERROR``, ``WARNING`` (default), ``INFO``, ``DEBUG``. They map
+onto the engine's severities error / warning / info / verbose. Messages go to the ``"kiln"`` logger of
+the standard ``logging`` module (a stderr handler is attached when it has none), so they can be routed
+like any other Python log.
+
+    kiln.logging.set_level(kiln.logging.INFO)
+    with kiln.logging.debug():          # or kiln.logging.level(kiln.logging.DEBUG)
+        kiln.compile(model, inputs=[x])
+
+The engine's build messages (from ``kiln.compile`` and friends) follow this level at any time. Engines
+*loaded* at run time report through the engine's default logger, which reads ``KILN_LOG_LEVEL`` once,
+the first time it logs; ``set_level`` also sets that variable, so call it early to cover those too.
+
+Progress: while engines build, a progress bar is shown (tqdm when installed, else one line that is
+rewritten) when stderr is a terminal or the level is INFO or lower; ``set_progress_bar(True/False)``
+forces it on or off.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging as _logging
+import os
+import sys
+from typing import Callable, Iterator, Optional, Union
+
+ERROR = _logging.ERROR
+WARNING = _logging.WARNING
+INFO = _logging.INFO
+DEBUG = _logging.DEBUG
+
+logger = _logging.getLogger("kiln")
+
+_NAMES = {"error": ERROR, "warning": WARNING, "warn": WARNING, "info": INFO, "debug": DEBUG, "verbose": DEBUG}
+_TO_ENGINE = {ERROR: 0, WARNING: 1, INFO: 2, DEBUG: 3}
+_FROM_ENGINE = {0: ERROR, 1: WARNING, 2: INFO, 3: DEBUG}
+_ENV_NAMES = {ERROR: "error", WARNING: "warning", INFO: "info", DEBUG: "verbose"}
+
+_progress_forced: Optional[bool] = None
+_C = None  # set by kiln/__init__.py
+
+
+def _normalize(level: Union[int, str]) -> int:
+    if isinstance(level, str):
+        key = level.strip().lower()
+        if key not in _NAMES:
+            raise ValueError(f"kiln.logging: unknown level {level!r} (error, warning, info, debug)")
+        return _NAMES[key]
+    if isinstance(level, bool) or not isinstance(level, int):
+        raise TypeError(f"kiln.logging: level must be an int or a name, got {type(level).__name__}")
+    # Snap arbitrary logging numbers to the four levels.
+    if level >= ERROR:
+        return ERROR
+    if level >= WARNING:
+        return WARNING
+    if level >= INFO:
+        return INFO
+    return DEBUG
+
+
+def _level_from_env() -> int:
+    v = os.environ.get("KILN_LOG_LEVEL")
+    if not v:
+        return WARNING
+    v = v.strip().lower()
+    if v in _NAMES:
+        return _NAMES[v]
+    if v in ("0", "1", "2", "3"):
+        return _FROM_ENGINE[int(v)]
+    return WARNING
+
+
+def set_level(level: Union[int, str]) -> None:
+    """Sets the level of the Python package and of every engine build from now on."""
+    lv = _normalize(level)
+    logger.setLevel(lv)
+    os.environ["KILN_LOG_LEVEL"] = _ENV_NAMES[lv]
+    if _C is not None:
+        _C.set_log_level(_TO_ENGINE[lv])
+
+
+def get_level() -> int:
+    return logger.getEffectiveLevel() if logger.level == _logging.NOTSET else logger.level
+
+
+@contextlib.contextmanager
+def level(lv: Union[int, str]) -> Iterator[None]:
+    """Context manager: the level inside the block, the previous one after."""
+    old = get_level()
+    old_env = os.environ.get("KILN_LOG_LEVEL")
+    set_level(lv)
+    try:
+        yield
+    finally:
+        set_level(old)
+        if old_env is None:
+            os.environ.pop("KILN_LOG_LEVEL", None)
+        else:
+            os.environ["KILN_LOG_LEVEL"] = old_env
+
+
+def errors() -> contextlib.AbstractContextManager:
+    return level(ERROR)
+
+
+def warnings() -> contextlib.AbstractContextManager:
+    return level(WARNING)
+
+
+def info() -> contextlib.AbstractContextManager:
+    return level(INFO)
+
+
+def debug() -> contextlib.AbstractContextManager:
+    return level(DEBUG)
+
+
+def _engine_sink(severity: int, message: str) -> None:
+    logger.log(_FROM_ENGINE.get(severity, WARNING), message)
+
+
+def _install(c_module) -> None:
+    """Called once by kiln/__init__.py: routes engine messages here and applies KILN_LOG_LEVEL."""
+    global _C
+    _C = c_module
+    if not logger.handlers:
+        h = _logging.StreamHandler(sys.stderr)
+        h.setFormatter(_logging.Formatter("[kiln %(levelname).1s] %(message)s"))
+        logger.addHandler(h)
+    lv = _level_from_env()
+    logger.setLevel(lv)
+    c_module.set_log_level(_TO_ENGINE[lv])
+    c_module.set_log_sink(_engine_sink)
+    import atexit
+
+    atexit.register(lambda: c_module.set_log_sink(None))
+
+
+# ---- progress -----------------------------------------------------------------------------------------
+def set_progress_bar(enabled: Optional[bool]) -> None:
+    """True/False: always/never show the build progress bar; None: automatic (terminal or level <= INFO)."""
+    global _progress_forced
+    if enabled is not None and not isinstance(enabled, bool):
+        raise TypeError("kiln.logging.set_progress_bar: expected True, False or None")
+    _progress_forced = enabled
+
+
+def _progress_wanted() -> bool:
+    if _progress_forced is not None:
+        return _progress_forced
+    return get_level() <= INFO or (hasattr(sys.stderr, "isatty") and sys.stderr.isatty())
+
+
+class _LineProgress:
+    def __init__(self, desc: str):
+        self.desc = desc
+
+    def update(self, i: int, n: int, name: str) -> None:
+        end = "\n" if i >= n else ""
+        sys.stderr.write(f"\r[kiln] {self.desc}: {i}/{n} engines {'' if i >= n else '(' + name + ')'}"
+                         f"{' ' * 10}{end}")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        pass
+
+
+class _TqdmProgress:
+    def __init__(self, desc: str, tqdm):
+        self._tqdm = tqdm
+        self._bar = None
+        self.desc = desc
+
+    def update(self, i: int, n: int, name: str) -> None:
+        if self._bar is None:
+            self._bar = self._tqdm(total=n, desc=f"[kiln] {self.desc}", unit="engine", leave=False)
+        self._bar.n = i
+        if i < n:
+            self._bar.set_postfix_str(name, refresh=False)
+        self._bar.refresh()
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+@contextlib.contextmanager
+def progress(desc: str = "building") -> Iterator[Optional[Callable[[int, int, str], None]]]:
+    """Yields a callback (index, count, name) for the partitioner, or None when no bar is wanted."""
+    if not _progress_wanted():
+        yield None
+        return
+    try:
+        from tqdm.auto import tqdm  # type: ignore
+
+        bar = _TqdmProgress(desc, tqdm)
+    except Exception:  # tqdm missing or broken
+        bar = _LineProgress(desc)
+    try:
+        yield bar.update
+    finally:
+        bar.close()
