@@ -9,14 +9,17 @@ shapes), and prints the set of overload-qualified op names ("aten::add.Tensor") 
 node_op_name() produces them.
 
   scripts/coverage_vision.py [--json OUT.json] [--models resnet18,vit_b_16] [--skip-large]
-                             [--registered OPS.txt]
+                             [--registered OPS.txt] [--export-dir DIR]
 
---registered takes a file with one registered converter name per line (the lead's listing of the
-converter registry) and then also prints, per model, the ops without a converter.
+--registered takes a file with one registered converter name per line (`kilnc --list-converters`)
+and then also prints, per model, the ops without a converter. --export-dir also saves each traced /
+scripted module as DIR/NAME_{traced,scripted}.ts, for `kilnc --check-support -d cpu -i 1x3xHxW`
+(the C++ frontend's exact view, with the reasons per op).
 """
 import argparse
 import gc
 import json
+import os
 import re
 import sys
 
@@ -107,6 +110,7 @@ def main() -> int:
     ap.add_argument("--models", help="comma-separated subset")
     ap.add_argument("--skip-large", action="store_true", help="skip models over ~300M parameters")
     ap.add_argument("--registered", help="file with one registered converter op name per line")
+    ap.add_argument("--export-dir", help="also save the traced/scripted modules here")
     ap.add_argument("--size", type=int, default=0, help="input H=W (default: 224, 299 for inception_v3; 64 for segmentation)")
     args = ap.parse_args()
 
@@ -121,6 +125,8 @@ def main() -> int:
         with open(args.registered) as f:
             registered = {line.strip() for line in f if line.strip()}
 
+    if args.export_dir:
+        os.makedirs(args.export_dir, exist_ok=True)
     torch.manual_seed(0)
     result = {}
     union = set()
@@ -137,11 +143,15 @@ def main() -> int:
         with torch.no_grad():
             try:
                 traced = torch.jit.trace(model, x, strict=False, check_trace=False)
+                if args.export_dir:
+                    traced.save(os.path.join(args.export_dir, f"{name}_traced.ts"))
                 entry["traced"] = sorted(collect_ops(lower(traced, x)))
             except Exception as e:  # noqa: BLE001
                 entry["trace_error"] = str(e).splitlines()[0] if str(e) else repr(e)
             try:
                 scripted = torch.jit.script(model)
+                if args.export_dir:
+                    scripted.save(os.path.join(args.export_dir, f"{name}_scripted.ts"))
                 entry["scripted"] = sorted(collect_ops(lower(scripted, x)))
             except Exception as e:  # noqa: BLE001
                 entry["script_error"] = str(e).strip().splitlines()[0] if str(e) else repr(e)

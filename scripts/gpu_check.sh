@@ -19,7 +19,21 @@ FILTER=$(echo "$want" | grep -o 'FILTER=[^ ]*' | cut -d= -f2-)
   $PY -c 'import torch; print("torch", torch.__version__)'
 } 2>&1 | tee "$OUT/env.txt"
 
+# "carried": binaries built elsewhere and carried in .carry/ (saves device time); else build here.
+BIN=build-gpu
+if [[ "$want" == *" carried "* ]]; then
+  BIN=.carry
+  TORCH_LIB=$($PY -c 'import torch, os; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')
+  NV=$($PY -c 'import nvidia, os; print(list(nvidia.__path__)[0])')
+  export LD_LIBRARY_PATH="$PWD/.carry:$TORCH_LIB:$CUDNN_ROOT/lib:$NV/cu13/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
+  mkdir -p .carry/tests .carry/tools/kilnc .carry/kiln_torch
+  for t in .carry/test_*; do [ -f "$t" ] && ln -sf "../$(basename $t)" .carry/tests/; done
+  ln -sf ../../kilnc .carry/tools/kilnc/kilnc; ln -sf ../libkiln_runtime.so .carry/kiln_torch/libkiln_runtime.so
+  ldd .carry/test_cuda_core | grep -E "not found" && echo "missing libraries above"
+fi
+
 t0=$(date +%s)
+if [[ "$want" != *" carried "* ]]; then
 cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DKILN_CUDA=ON -DKILN_TORCH=$TORCH_OPT -DKILN_PYTHON=$PY \
   -DKILN_CUDNN_ROOT="$CUDNN_ROOT" -DKILN_GTEST_SOURCE_DIR="$PWD/.deps/googletest" -DKILN_BUILD_EXAMPLES=OFF \
   >"$OUT/configure.log" 2>&1 || { tail -30 "$OUT/configure.log"; exit 1; }
@@ -30,11 +44,12 @@ build_rc=$?
 t1=$(date +%s)
 echo "build rc=$build_rc in $((t1 - t0)) s"
 [ $build_rc -ne 0 ] && { grep -E "error" "$OUT/build.log" | head -40; }
+fi
 
 declare -A result
 if [[ "$want" == *" tests "* ]]; then
   for t in test_cuda_core test_cuda_reduce_norm test_cuda_data_indexing test_cuda_spatial test_cuda_attention; do
-    bin=build-gpu/tests/$t
+    bin=$BIN/tests/$t
     [ -x "$bin" ] || { result[$t]="not built"; continue; }
     args=(--gtest_brief=1)
     [ -n "$FILTER" ] && args+=(--gtest_filter="$FILTER")
@@ -48,12 +63,12 @@ if [[ "$want" == *" tests "* ]]; then
   done
 fi
 if [[ "$want" == *" sanitizer "* ]]; then
-  timeout 300 compute-sanitizer --tool memcheck --error-exitcode 9 build-gpu/tests/test_cuda_core \
+  timeout 300 compute-sanitizer --tool memcheck --error-exitcode 9 $BIN/tests/test_cuda_core \
     --gtest_filter='CudaCore.MatmulLinear*:CudaCore.Conv*:CudaCore.Graphs*' >"$OUT/memcheck.log" 2>&1
   result[memcheck]="rc=$? $(grep -E 'ERROR SUMMARY' "$OUT/memcheck.log" | tail -1)"
 fi
 if [[ "$want" == *" bench "* ]]; then
-  PYTHONUNBUFFERED=1 KILN_BUILD_DIR=$PWD/build-gpu timeout 540 $PY bench/benchmark.py --out "$OUT/bench.json" \
+  PYTHONUNBUFFERED=1 KILN_BUILD_DIR=$PWD/$BIN timeout ${BENCH_TIMEOUT:-540} $PY bench/benchmark.py --out "$OUT/bench.json" ${BENCH_ARGS:-} \
     >"$OUT/bench.log" 2>&1
   result[bench]="rc=$?"
   tail -40 "$OUT/bench.log"

@@ -269,7 +269,7 @@ void register_elementwise_converters(ConverterRegistry& r) {
   add_converter(r, {"aten::to.dtype", "aten::_to_copy"}, [](ConversionCtx& c, const Node& n) { return to_dtype(c, n, 1); });
   add_converter(r, {"aten::to.dtype_layout"}, [](ConversionCtx& c, const Node& n) { return to_dtype(c, n, 1); });
   add_converter(r, {"aten::to.device", "aten::to.other", "aten::to.prim_Device", "aten::to.prim_dtype", "aten::to.prim_other",
-                    "aten::type_as", "aten::float", "aten::half", "aten::bfloat16", "aten::long", "aten::int", "aten::bool"},
+                    "aten::type_as"},
                 to_like, to_supported);
   add_converter(r, {"aten::contiguous", "aten::clone", "aten::clone.default", "aten::copy", "aten::dropout",
                     "aten::feature_dropout", "aten::alpha_dropout"},

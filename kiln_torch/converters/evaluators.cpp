@@ -115,13 +115,27 @@ Status passthrough(ConversionCtx& ctx, const Node& n) {
   return {};
 }
 
-// aten::Int / aten::Float / ScalarImplicit: constants convert, tensors cast.
+// aten::Int / aten::Float / aten::Bool / ScalarImplicit: constants convert, tensors cast.
 Status to_number(ConversionCtx& ctx, const Node& n, DataType dt) {
   const Arg& a = ctx.arg(n, 0);
   if (a.is_constant()) {
     const c10::IValue& v = a.ivalue();
-    double d = v.isTensor() ? v.toTensor().item<double>() : v.isInt() ? static_cast<double>(v.toInt()) : v.isDouble() ? v.toDouble() : v.isBool() ? v.toBool() : 0.0;
-    ctx.set_output(n, 0, dt == DataType::kInt64 ? Arg::constant(static_cast<int64_t>(d)) : Arg::constant(d));
+    c10::IValue x = v;
+    if (v.isTensor()) {
+      if (v.toTensor().numel() != 1) return ctx.error(n, "a tensor with more than one element cannot be converted to a number");
+      x = v.toTensor().item();
+    }
+    if (!(x.isInt() || x.isDouble() || x.isBool())) return ctx.error(n, "argument is not a number");
+    if (dt == DataType::kInt64) {
+      int64_t i = x.isInt() ? x.toInt() : x.isBool() ? static_cast<int64_t>(x.toBool()) : static_cast<int64_t>(x.toDouble());
+      ctx.set_output(n, 0, Arg::constant(i));
+    } else if (dt == DataType::kBool) {
+      bool b = x.isInt() ? x.toInt() != 0 : x.isBool() ? x.toBool() : x.toDouble() != 0.0;
+      ctx.set_output(n, 0, Arg::constant(b));
+    } else {
+      double d = x.isInt() ? static_cast<double>(x.toInt()) : x.isBool() ? static_cast<double>(x.toBool()) : x.toDouble();
+      ctx.set_output(n, 0, Arg::constant(d));
+    }
     return {};
   }
   auto t = ctx.tensor(n, 0);
@@ -137,75 +151,346 @@ Status to_number(ConversionCtx& ctx, const Node& n, DataType dt) {
   return {};
 }
 
-// Integer / float scalar arithmetic: folded when both sides are constant, else int64 tensor math.
-Status scalar_binary(ConversionCtx& ctx, const Node& n, BinaryOp op, bool true_div = false) {
-  const Arg &a = ctx.arg(n, 0), &b = ctx.arg(n, 1);
-  bool ca = a.is_constant() && (a.ivalue().isInt() || a.ivalue().isDouble());
-  bool cb = b.is_constant() && (b.ivalue().isInt() || b.ivalue().isDouble());
-  if (ca && cb) {
-    bool ints = a.ivalue().isInt() && b.ivalue().isInt() && !true_div;
-    if (ints) {
-      int64_t x = a.ivalue().toInt(), y = b.ivalue().toInt(), r = 0;
-      switch (op) {
-        case BinaryOp::kAdd: r = x + y; break;
-        case BinaryOp::kSub: r = x - y; break;
-        case BinaryOp::kMul: r = x * y; break;
-        case BinaryOp::kFloorDiv: r = y == 0 ? 0 : static_cast<int64_t>(std::floor(static_cast<double>(x) / static_cast<double>(y))); break;
-        case BinaryOp::kMod: r = y == 0 ? 0 : x - y * static_cast<int64_t>(std::floor(static_cast<double>(x) / static_cast<double>(y))); break;
-        case BinaryOp::kMax: r = std::max(x, y); break;
-        case BinaryOp::kMin: r = std::min(x, y); break;
-        default: return ctx.error(n, "unsupported int op");
-      }
-      ctx.set_output(n, 0, Arg::constant(r));
-    } else {
-      double x = a.ivalue().isInt() ? static_cast<double>(a.ivalue().toInt()) : a.ivalue().toDouble();
-      double y = b.ivalue().isInt() ? static_cast<double>(b.ivalue().toInt()) : b.ivalue().toDouble();
-      double r = 0;
-      switch (op) {
-        case BinaryOp::kAdd: r = x + y; break;
-        case BinaryOp::kSub: r = x - y; break;
-        case BinaryOp::kMul: r = x * y; break;
-        case BinaryOp::kDiv: r = x / y; break;
-        case BinaryOp::kFloorDiv: r = std::floor(x / y); break;
-        case BinaryOp::kPow: r = std::pow(x, y); break;
-        case BinaryOp::kMax: r = std::max(x, y); break;
-        case BinaryOp::kMin: r = std::min(x, y); break;
-        default: return ctx.error(n, "unsupported float op");
-      }
-      ctx.set_output(n, 0, Arg::constant(r));
-    }
-    return {};
+// aten::item: the number in a one-element tensor, of the tensor's category (int / float / bool).
+Status item(ConversionCtx& ctx, const Node& n) {
+  const Arg& a = ctx.arg(n, 0);
+  DataType dt = DataType::kFloat32;
+  if (a.is_constant() && a.ivalue().isTensor()) {
+    at::ScalarType st = a.ivalue().toTensor().scalar_type();
+    dt = st == at::kBool ? DataType::kBool : at::isIntegralType(st, false) ? DataType::kInt64 : DataType::kFloat32;
+  } else if (a.is_tensor()) {
+    DataType t = ctx.dtype(a.tensor());
+    dt = t == DataType::kBool ? DataType::kBool : is_floating(t) ? DataType::kFloat32 : DataType::kInt64;
+  } else if (a.is_constant() && a.ivalue().isInt()) {
+    dt = DataType::kInt64;
+  } else if (a.is_constant() && a.ivalue().isBool()) {
+    dt = DataType::kBool;
   }
-  auto ta = ctx.tensor(n, 0);
+  return to_number(ctx, n, dt);
+}
+
+// ---- scalar arithmetic ----------------------------------------------------------------------------
+// Folded when both operands are constants (exact int64 math for ints, double for floats, as Python);
+// otherwise rank-0 engine tensors (int64, or float32 where Python would use float).
+
+enum class ScalarResult : uint8_t {
+  kAuto,   ///< int when both operands are ints (bools count as ints), else float
+  kFloat,  ///< always float (true division, pow.int)
+  kInt,    ///< always int (pow.int_to_int)
+  kBool,   ///< comparisons and logical ops
+};
+
+bool is_number(const Arg& a) {
+  return a.is_constant() && (a.ivalue().isInt() || a.ivalue().isDouble() || a.ivalue().isBool());
+}
+
+bool is_compare(BinaryOp op) {
+  return op == BinaryOp::kEqual || op == BinaryOp::kNotEqual || op == BinaryOp::kLess || op == BinaryOp::kLessEqual ||
+         op == BinaryOp::kGreater || op == BinaryOp::kGreaterEqual;
+}
+
+bool is_logical(BinaryOp op) { return op == BinaryOp::kAnd || op == BinaryOp::kOr || op == BinaryOp::kXor; }
+
+int64_t floor_div(int64_t x, int64_t y) {
+  int64_t q = x / y;
+  if ((x % y != 0) && ((x < 0) != (y < 0))) --q;
+  return q;
+}
+
+int64_t int_pow(int64_t base, int64_t exp) {
+  int64_t r = 1;
+  while (exp > 0) {
+    if (exp & 1) r *= base;
+    base *= base;
+    exp >>= 1;
+  }
+  return r;
+}
+
+template <class T>
+bool compare_values(T x, T y, BinaryOp op) {
+  switch (op) {
+    case BinaryOp::kEqual: return x == y;
+    case BinaryOp::kNotEqual: return x != y;
+    case BinaryOp::kLess: return x < y;
+    case BinaryOp::kLessEqual: return x <= y;
+    case BinaryOp::kGreater: return x > y;
+    default: return x >= y;
+  }
+}
+
+Expected<Arg> fold_scalar(const ConversionCtx& ctx, const Node& n, const c10::IValue& a, const c10::IValue& b, BinaryOp op,
+                          ScalarResult kind) {
+  bool ints = !a.isDouble() && !b.isDouble();
+  auto as_int = [](const c10::IValue& v) { return v.isBool() ? static_cast<int64_t>(v.toBool()) : v.toInt(); };
+  auto as_double = [](const c10::IValue& v) {
+    return v.isDouble() ? v.toDouble() : v.isBool() ? static_cast<double>(v.toBool()) : static_cast<double>(v.toInt());
+  };
+  if (is_compare(op)) {
+    bool r = ints ? compare_values(as_int(a), as_int(b), op) : compare_values(as_double(a), as_double(b), op);
+    return Arg::constant(r);
+  }
+  if (is_logical(op)) {
+    if (a.isBool() && b.isBool()) {
+      bool x = a.toBool(), y = b.toBool();
+      return Arg::constant(op == BinaryOp::kAnd ? (x && y) : op == BinaryOp::kOr ? (x || y) : (x != y));
+    }
+    if (!ints) return ctx.error(n, "bitwise op on floats");
+    int64_t x = as_int(a), y = as_int(b);
+    return Arg::constant(op == BinaryOp::kAnd ? (x & y) : op == BinaryOp::kOr ? (x | y) : (x ^ y));
+  }
+  if ((ints && kind == ScalarResult::kAuto) || kind == ScalarResult::kInt) {
+    int64_t x = as_int(a), y = as_int(b);
+    switch (op) {
+      case BinaryOp::kAdd: return Arg::constant(x + y);
+      case BinaryOp::kSub: return Arg::constant(x - y);
+      case BinaryOp::kMul: return Arg::constant(x * y);
+      case BinaryOp::kFloorDiv:
+        if (y == 0) return ctx.error(n, "integer division by zero");
+        return Arg::constant(floor_div(x, y));
+      case BinaryOp::kMod:
+        if (y == 0) return ctx.error(n, "integer modulo by zero");
+        return Arg::constant(x - floor_div(x, y) * y);
+      case BinaryOp::kMax: return Arg::constant(std::max(x, y));
+      case BinaryOp::kMin: return Arg::constant(std::min(x, y));
+      case BinaryOp::kPow:
+        if (y < 0) return ctx.error(n, "negative integer power");
+        return Arg::constant(int_pow(x, y));
+      default: return ctx.error(n, "unsupported int op");
+    }
+  }
+  double x = as_double(a), y = as_double(b);
+  switch (op) {
+    case BinaryOp::kAdd: return Arg::constant(x + y);
+    case BinaryOp::kSub: return Arg::constant(x - y);
+    case BinaryOp::kMul: return Arg::constant(x * y);
+    case BinaryOp::kDiv:
+      if (y == 0.0) return ctx.error(n, "division by zero");
+      return Arg::constant(x / y);
+    case BinaryOp::kFloorDiv:
+      if (y == 0.0) return ctx.error(n, "division by zero");
+      return Arg::constant(std::floor(x / y));
+    case BinaryOp::kMod:
+      if (y == 0.0) return ctx.error(n, "modulo by zero");
+      return Arg::constant(x - std::floor(x / y) * y);
+    case BinaryOp::kPow: return Arg::constant(std::pow(x, y));
+    case BinaryOp::kMax: return Arg::constant(std::max(x, y));
+    case BinaryOp::kMin: return Arg::constant(std::min(x, y));
+    default: return ctx.error(n, "unsupported float op");
+  }
+}
+
+// A scalar operand as a rank-0 engine tensor.
+Expected<kiln::Tensor> scalar_tensor(ConversionCtx& ctx, const Node& n, const Arg& a) {
+  kiln::Tensor t;
+  if (a.is_tensor()) {
+    t = a.tensor();
+  } else if (a.is_constant() && a.ivalue().isInt()) {
+    auto c = ctx.scalar(static_cast<double>(a.ivalue().toInt()), DataType::kInt64);
+    if (!c) return c;
+    t = *c;
+  } else if (a.is_constant() && a.ivalue().isDouble()) {
+    auto c = ctx.scalar(a.ivalue().toDouble(), DataType::kFloat32);
+    if (!c) return c;
+    t = *c;
+  } else if (a.is_constant() && a.ivalue().isBool()) {
+    auto c = ctx.scalar(a.ivalue().toBool() ? 1.0 : 0.0, DataType::kBool);
+    if (!c) return c;
+    t = *c;
+  } else if (a.is_constant() && a.ivalue().isTensor()) {
+    auto c = ctx.constant_tensor(a.ivalue().toTensor());
+    if (!c) return c;
+    t = *c;
+  } else {
+    return ctx.error(n, "operand is not a number");
+  }
+  if (ctx.rank(t) != 0) {
+    auto r = ctx.net.add_reshape(t, {});
+    if (!r) return r;
+    t = *r;
+  }
+  return t;
+}
+
+Expected<Arg> scalar_op(ConversionCtx& ctx, const Node& n, const Arg& a, const Arg& b, BinaryOp op, ScalarResult kind) {
+  if (is_number(a) && is_number(b)) return fold_scalar(ctx, n, a.ivalue(), b.ivalue(), op, kind);
+  auto ta = scalar_tensor(ctx, n, a);
   if (!ta) return ta.status();
-  auto tb = ctx.tensor(n, 1);
+  auto tb = scalar_tensor(ctx, n, b);
   if (!tb) return tb.status();
-  DataType dt = true_div || is_floating(ctx.dtype(*ta)) || is_floating(ctx.dtype(*tb)) ? DataType::kFloat32 : DataType::kInt64;
+  DataType da = ctx.dtype(*ta), db = ctx.dtype(*tb);
+  DataType dt;
+  if (is_logical(op)) {
+    dt = da == DataType::kBool && db == DataType::kBool ? DataType::kBool : DataType::kInt64;
+    if (is_floating(da) || is_floating(db)) return ctx.error(n, "bitwise op on floats");
+  } else if (kind == ScalarResult::kFloat) {
+    dt = DataType::kFloat32;
+  } else if (kind == ScalarResult::kInt) {
+    dt = DataType::kInt64;
+  } else {
+    dt = is_floating(da) || is_floating(db) ? DataType::kFloat32 : DataType::kInt64;
+  }
   auto xa = ctx.cast(*ta, dt);
   if (!xa) return xa.status();
   auto xb = ctx.cast(*tb, dt);
   if (!xb) return xb.status();
   auto r = ctx.check(n, ctx.net.add_elementwise(*xa, *xb, op));
   if (!r) return r.status();
+  return Arg::tensor(*r);
+}
+
+Status scalar_binary(ConversionCtx& ctx, const Node& n, BinaryOp op, ScalarResult kind = ScalarResult::kAuto) {
+  auto r = scalar_op(ctx, n, ctx.arg(n, 0), ctx.arg(n, 1), op, kind);
+  if (!r) return r.status();
   ctx.set_output(n, 0, *r);
   return {};
 }
 
-Status neg_scalar(ConversionCtx& ctx, const Node& n) {
+// prim::min / prim::max of one list (.self_int, .self_float).
+Status list_extreme(ConversionCtx& ctx, const Node& n, BinaryOp op) {
+  auto items = items_of(ctx, n, 0);
+  if (!items) return items.status();
+  if (items->empty()) return ctx.error(n, "min/max of an empty list");
+  Arg acc = (*items)[0];
+  for (size_t i = 1; i < items->size(); ++i) {
+    auto r = scalar_op(ctx, n, acc, (*items)[i], op, ScalarResult::kAuto);
+    if (!r) return r.status();
+    acc = *r;
+  }
+  ctx.set_output(n, 0, acc);
+  return {};
+}
+
+// Unary scalar ops: neg, abs, not, and float -> float / int functions (floor, ceil, sqrt, log, round).
+Status scalar_unary(ConversionCtx& ctx, const Node& n, UnaryOp op, ScalarResult kind) {
   const Arg& a = ctx.arg(n, 0);
-  if (a.is_constant() && a.ivalue().isInt()) {
-    ctx.set_output(n, 0, Arg::constant(-a.ivalue().toInt()));
+  if (is_number(a)) {
+    const c10::IValue& v = a.ivalue();
+    if (op == UnaryOp::kNot) {
+      ctx.set_output(n, 0, Arg::constant(!(v.isBool() ? v.toBool() : v.isInt() ? v.toInt() != 0 : v.toDouble() != 0.0)));
+      return {};
+    }
+    bool int_in = v.isInt() || v.isBool();
+    int64_t i = v.isInt() ? v.toInt() : v.isBool() ? static_cast<int64_t>(v.toBool()) : 0;
+    double d = v.isDouble() ? v.toDouble() : static_cast<double>(i);
+    if (int_in && (op == UnaryOp::kNeg || op == UnaryOp::kAbs) && kind != ScalarResult::kFloat) {
+      ctx.set_output(n, 0, Arg::constant(op == UnaryOp::kNeg ? -i : (i < 0 ? -i : i)));
+      return {};
+    }
+    double r = 0;
+    switch (op) {
+      case UnaryOp::kNeg: r = -d; break;
+      case UnaryOp::kAbs: r = std::fabs(d); break;
+      case UnaryOp::kFloor: r = std::floor(d); break;
+      case UnaryOp::kCeil: r = std::ceil(d); break;
+      case UnaryOp::kSqrt: r = std::sqrt(d); break;
+      case UnaryOp::kLog: r = std::log(d); break;
+      case UnaryOp::kExp: r = std::exp(d); break;
+      case UnaryOp::kRound: r = std::nearbyint(d); break;  // Python round(): ties to even
+      default: return ctx.error(n, "unsupported scalar op");
+    }
+    if (kind == ScalarResult::kInt) {
+      ctx.set_output(n, 0, Arg::constant(static_cast<int64_t>(r)));
+    } else {
+      ctx.set_output(n, 0, Arg::constant(r));
+    }
     return {};
   }
-  if (a.is_constant() && a.ivalue().isDouble()) {
-    ctx.set_output(n, 0, Arg::constant(-a.ivalue().toDouble()));
+  auto t = scalar_tensor(ctx, n, a);
+  if (!t) return t.status();
+  kiln::Tensor x = *t;
+  if (op == UnaryOp::kNot) {
+    auto b = ctx.cast(x, DataType::kBool);
+    if (!b) return b.status();
+    x = *b;
+  } else if (kind == ScalarResult::kFloat || (op != UnaryOp::kNeg && op != UnaryOp::kAbs)) {  // float math
+    auto f = ctx.cast(x, DataType::kFloat32);
+    if (!f) return f.status();
+    x = *f;
+  }
+  auto r = ctx.check(n, ctx.net.add_unary(x, op));
+  if (!r) return r.status();
+  kiln::Tensor y = *r;
+  if (kind == ScalarResult::kInt && ctx.dtype(y) != DataType::kInt64) {
+    auto c = ctx.cast(y, DataType::kInt64);
+    if (!c) return c.status();
+    y = *c;
+  }
+  ctx.set_output(n, 0, y);
+  return {};
+}
+
+// aten::__is__ / aten::__isnot__: only decidable here when one side is None.
+Status is_op(ConversionCtx& ctx, const Node& n, bool negate) {
+  const Arg &a = ctx.arg(n, 0), &b = ctx.arg(n, 1);
+  if (!a.is_none() && !b.is_none()) return ctx.error(n, "identity comparison of two non-None values");
+  bool same = a.is_none() && b.is_none();
+  ctx.set_output(n, 0, Arg::constant(negate ? !same : same));
+  return {};
+}
+
+// Comparisons of non-numbers known at compile time (str, int lists, devices, bools lists).
+Status const_equal(ConversionCtx& ctx, const Node& n, bool negate) {
+  const Arg &a = ctx.arg(n, 0), &b = ctx.arg(n, 1);
+  auto ia = items_of(ctx, n, 0), ib = items_of(ctx, n, 1);
+  if (ia && ib) {  // lists, possibly with runtime ints
+    bool all_const = true;
+    for (const auto* l : {&*ia, &*ib})
+      for (const Arg& x : *l) all_const &= is_number(x);
+    if (!all_const) return ctx.error(n, "list comparison with runtime values");
+    bool eq = ia->size() == ib->size();
+    for (size_t i = 0; eq && i < ia->size(); ++i) {
+      auto r = fold_scalar(ctx, n, (*ia)[i].ivalue(), (*ib)[i].ivalue(), BinaryOp::kEqual, ScalarResult::kBool);
+      if (!r) return r.status();
+      eq = r->ivalue().toBool();
+    }
+    ctx.set_output(n, 0, Arg::constant(negate ? !eq : eq));
     return {};
   }
+  if (!a.is_constant() || !b.is_constant()) return ctx.error(n, "comparison needs constants");
+  bool eq = a.ivalue() == b.ivalue();
+  ctx.set_output(n, 0, Arg::constant(negate ? !eq : eq));
+  return {};
+}
+
+// aten::add.t: list concatenation.
+Status list_concat(ConversionCtx& ctx, const Node& n) {
+  auto a = items_of(ctx, n, 0);
+  if (!a) return a.status();
+  auto b = items_of(ctx, n, 1);
+  if (!b) return b.status();
+  std::vector<Arg> out = *a;
+  out.insert(out.end(), b->begin(), b->end());
+  ctx.set_output(n, 0, Arg::list(std::move(out)));
+  return {};
+}
+
+// aten::mul.left_t (list * int) / aten::mul.right_ (int * list): repetition.
+Status list_repeat(ConversionCtx& ctx, const Node& n, bool list_first) {
+  auto items = items_of(ctx, n, list_first ? 0 : 1);
+  if (!items) return items.status();
+  auto times = ctx.const_int(n, list_first ? 1 : 0);
+  if (!times) return times.status();
+  std::vector<Arg> out;
+  for (int64_t i = 0; i < *times; ++i) out.insert(out.end(), items->begin(), items->end());
+  ctx.set_output(n, 0, Arg::list(std::move(out)));
+  return {};
+}
+
+// aten::numel: the product of the dims (runtime when a dim is dynamic).
+Status numel(ConversionCtx& ctx, const Node& n) {
   auto t = ctx.tensor(n, 0);
   if (!t) return t.status();
-  auto r = ctx.check(n, ctx.net.add_unary(*t, UnaryOp::kNeg));
-  if (!r) return r.status();
-  ctx.set_output(n, 0, *r);
+  Dims d = ctx.dims(*t);
+  if (d.is_static()) {
+    ctx.set_output(n, 0, Arg::constant(d.volume()));
+    return {};
+  }
+  auto shp = ctx.net.add_shape(*t);
+  if (!shp) return shp.status();
+  auto p = ctx.check(n, ctx.net.add_reduce(*shp, ReduceParams{ReduceOp::kProd, {0}, false, 1}));
+  if (!p) return p.status();
+  ctx.set_output(n, 0, *p);
   return {};
 }
 
@@ -218,15 +503,6 @@ Status dtype_of(ConversionCtx& ctx, const Node& n) {
 
 Status device_of(ConversionCtx& ctx, const Node& n) {
   ctx.set_output(n, 0, Arg::constant(c10::IValue(c10::Device(c10::kCPU))));
-  return {};
-}
-
-// Static scalar math on floats (ceil/floor of sizes computed in Python).
-Status float_unary(ConversionCtx& ctx, const Node& n, double (*f)(double), bool to_int) {
-  auto v = ctx.const_double(n, 0);
-  if (!v) return ctx.error(n, "needs a constant operand");
-  double r = f(*v);
-  ctx.set_output(n, 0, to_int ? Arg::constant(static_cast<int64_t>(r)) : Arg::constant(r));
   return {};
 }
 
@@ -245,31 +521,89 @@ void register_evaluators(ConverterRegistry& r) {
   eval(r, {"prim::NumToTensor.Scalar", "prim::NumToTensor", "aten::ScalarImplicit", "prim::unchecked_cast",
            "aten::detach", "aten::alias", "aten::lift_fresh"},
        passthrough);
-  eval(r, {"aten::Int.Tensor", "aten::Int.Scalar", "aten::Int.float", "aten::IntImplicit"},
+  eval(r, {"aten::numel", "aten::sym_numel"}, numel);
+  eval(r, {"aten::sym_size.int"}, size_int);
+  eval(r, {"aten::sym_size"}, size_list);
+  eval(r, {"aten::list.t", "aten::list"}, passthrough);
+  eval(r, {"aten::add.t"}, list_concat);
+  eval(r, {"aten::mul.left_t"}, [](ConversionCtx& c, const Node& n) { return list_repeat(c, n, true); });
+  eval(r, {"aten::mul.right_"}, [](ConversionCtx& c, const Node& n) { return list_repeat(c, n, false); });
+  eval(r, {"aten::Int.Tensor", "aten::Int.Scalar", "aten::Int.float", "aten::Int.bool", "aten::IntImplicit"},
        [](ConversionCtx& c, const Node& n) { return to_number(c, n, DataType::kInt64); });
-  eval(r, {"aten::Float.Tensor", "aten::Float.Scalar", "aten::Float.int", "aten::FloatImplicit"},
+  eval(r, {"aten::Float.Tensor", "aten::Float.Scalar", "aten::Float.int", "aten::Float.bool", "aten::FloatImplicit"},
        [](ConversionCtx& c, const Node& n) { return to_number(c, n, DataType::kFloat32); });
-  eval(r, {"aten::add.int", "aten::add.float", "aten::add", "aten::add.int_float", "aten::add.float_int"},
-       [](ConversionCtx& c, const Node& n) { return scalar_binary(c, n, BinaryOp::kAdd); });
-  eval(r, {"aten::sub.int", "aten::sub.float", "aten::sub"}, [](ConversionCtx& c, const Node& n) { return scalar_binary(c, n, BinaryOp::kSub); });
-  eval(r, {"aten::mul.int", "aten::mul.float", "aten::mul", "aten::mul.int_float", "aten::mul.float_int"},
-       [](ConversionCtx& c, const Node& n) { return scalar_binary(c, n, BinaryOp::kMul); });
-  eval(r, {"aten::floordiv.int", "aten::floordiv.float", "aten::floordiv"},
-       [](ConversionCtx& c, const Node& n) { return scalar_binary(c, n, BinaryOp::kFloorDiv); });
-  eval(r, {"aten::div.int", "aten::div.float", "aten::div"},
-       [](ConversionCtx& c, const Node& n) { return scalar_binary(c, n, BinaryOp::kDiv, true); });
-  eval(r, {"aten::remainder.int"}, [](ConversionCtx& c, const Node& n) { return scalar_binary(c, n, BinaryOp::kMod); });
-  eval(r, {"prim::max.int", "prim::max.float"}, [](ConversionCtx& c, const Node& n) { return scalar_binary(c, n, BinaryOp::kMax); });
-  eval(r, {"prim::min.int", "prim::min.float"}, [](ConversionCtx& c, const Node& n) { return scalar_binary(c, n, BinaryOp::kMin); });
-  eval(r, {"aten::pow.int_float", "aten::pow.float", "aten::pow.int"},
-       [](ConversionCtx& c, const Node& n) { return scalar_binary(c, n, BinaryOp::kPow, true); });
-  eval(r, {"aten::neg.int", "aten::neg.float"}, neg_scalar);
+  eval(r, {"aten::Bool.Tensor", "aten::Bool.int", "aten::Bool.float"},
+       [](ConversionCtx& c, const Node& n) { return to_number(c, n, DataType::kBool); });
+  eval(r, {"aten::item"}, item);
+  using SR = ScalarResult;
+  struct BinaryEntry {
+    std::initializer_list<const char*> ops;
+    BinaryOp op;
+    ScalarResult kind;
+  };
+  const BinaryEntry binaries[] = {
+      {{"aten::add.int", "aten::add.float", "aten::add", "aten::add.int_float", "aten::add.float_int"}, BinaryOp::kAdd, SR::kAuto},
+      {{"aten::sub.int", "aten::sub.float", "aten::sub", "aten::sub.int_float", "aten::sub.float_int"}, BinaryOp::kSub, SR::kAuto},
+      {{"aten::mul.int", "aten::mul.float", "aten::mul", "aten::mul.int_float", "aten::mul.float_int"}, BinaryOp::kMul, SR::kAuto},
+      {{"aten::floordiv.int", "aten::floordiv.float", "aten::floordiv", "aten::floordiv.int_float", "aten::floordiv.float_int"},
+       BinaryOp::kFloorDiv, SR::kAuto},
+      {{"aten::div.int", "aten::div.float", "aten::div"}, BinaryOp::kDiv, SR::kFloat},
+      {{"aten::remainder.int", "aten::remainder.float", "aten::remainder", "aten::remainder.int_float",
+        "aten::remainder.float_int"},
+       BinaryOp::kMod, SR::kAuto},
+      {{"prim::max.int", "prim::max.float", "prim::max", "prim::max.int_float", "prim::max.float_int"}, BinaryOp::kMax, SR::kAuto},
+      {{"prim::min.int", "prim::min.float", "prim::min", "prim::min.int_float", "prim::min.float_int"}, BinaryOp::kMin, SR::kAuto},
+      {{"aten::pow.int", "aten::pow.float", "aten::pow.int_float", "aten::pow.float_int", "aten::pow.Scalar_Scalar"},
+       BinaryOp::kPow, SR::kFloat},
+      {{"aten::pow.int_to_int"}, BinaryOp::kPow, SR::kInt},
+      {{"aten::__and__.bool", "aten::__and__.int"}, BinaryOp::kAnd, SR::kBool},
+      {{"aten::__or__.bool", "aten::__or__.int"}, BinaryOp::kOr, SR::kBool},
+      {{"aten::__xor__.bool", "aten::__xor__.int"}, BinaryOp::kXor, SR::kBool},
+  };
+  for (const auto& e : binaries) {
+    BinaryOp op = e.op;
+    SR kind = e.kind;
+    eval(r, e.ops, [op, kind](ConversionCtx& c, const Node& n) { return scalar_binary(c, n, op, kind); });
+  }
+  const std::pair<const char*, BinaryOp> cmps[] = {{"eq", BinaryOp::kEqual}, {"ne", BinaryOp::kNotEqual}, {"lt", BinaryOp::kLess},
+                                                   {"le", BinaryOp::kLessEqual}, {"gt", BinaryOp::kGreater}, {"ge", BinaryOp::kGreaterEqual}};
+  for (const auto& [name, op] : cmps) {
+    BinaryOp o = op;
+    for (const char* overload : {".int", ".float", ".int_float", ".float_int", ""}) {
+      r.add(ConverterInfo{std::string("aten::") + name + overload,
+                          [o](ConversionCtx& c, const Node& n) { return scalar_binary(c, n, o, SR::kBool); }, {}, true, true});
+    }
+  }
+  eval(r, {"aten::eq.bool"}, [](ConversionCtx& c, const Node& n) { return scalar_binary(c, n, BinaryOp::kEqual, SR::kBool); });
+  eval(r, {"aten::ne.bool"}, [](ConversionCtx& c, const Node& n) { return scalar_binary(c, n, BinaryOp::kNotEqual, SR::kBool); });
+  eval(r, {"aten::eq.str", "aten::eq.int_list", "aten::eq.float_list", "aten::eq.bool_list", "aten::eq.device"},
+       [](ConversionCtx& c, const Node& n) { return const_equal(c, n, false); });
+  eval(r, {"aten::ne.str", "aten::ne.int_list", "aten::ne.float_list", "aten::ne.bool_list", "aten::ne.device"},
+       [](ConversionCtx& c, const Node& n) { return const_equal(c, n, true); });
+  eval(r, {"aten::__is__"}, [](ConversionCtx& c, const Node& n) { return is_op(c, n, false); });
+  eval(r, {"aten::__isnot__"}, [](ConversionCtx& c, const Node& n) { return is_op(c, n, true); });
+  eval(r, {"aten::__not__"}, [](ConversionCtx& c, const Node& n) { return scalar_unary(c, n, UnaryOp::kNot, SR::kBool); });
+  eval(r, {"aten::neg.int", "aten::neg.float", "aten::neg.Scalar"},
+       [](ConversionCtx& c, const Node& n) { return scalar_unary(c, n, UnaryOp::kNeg, SR::kAuto); });
+  eval(r, {"prim::abs.int", "prim::abs.float", "prim::abs.Scalar", "prim::abs"},
+       [](ConversionCtx& c, const Node& n) { return scalar_unary(c, n, UnaryOp::kAbs, SR::kAuto); });
+  eval(r, {"prim::max.self_int", "prim::max.self_float"}, [](ConversionCtx& c, const Node& n) { return list_extreme(c, n, BinaryOp::kMax); });
+  eval(r, {"prim::min.self_int", "prim::min.self_float"}, [](ConversionCtx& c, const Node& n) { return list_extreme(c, n, BinaryOp::kMin); });
   eval(r, {"prim::dtype"}, dtype_of);
   eval(r, {"prim::device"}, device_of);
-  eval(r, {"aten::floor.float"}, [](ConversionCtx& c, const Node& n) { return float_unary(c, n, [](double v) { return std::floor(v); }, true); });
-  eval(r, {"aten::ceil.float"}, [](ConversionCtx& c, const Node& n) { return float_unary(c, n, [](double v) { return std::ceil(v); }, true); });
-  eval(r, {"aten::sqrt.float", "aten::sqrt.int"}, [](ConversionCtx& c, const Node& n) { return float_unary(c, n, [](double v) { return std::sqrt(v); }, false); });
-  eval(r, {"aten::log.float", "aten::log.int"}, [](ConversionCtx& c, const Node& n) { return float_unary(c, n, [](double v) { return std::log(v); }, false); });
+  // TorchScript's math on scalars: floor/ceil of floats give ints; sqrt/log/exp give floats.
+  eval(r, {"aten::floor.float", "aten::floor.int", "aten::floor.Scalar"},
+       [](ConversionCtx& c, const Node& n) { return scalar_unary(c, n, UnaryOp::kFloor, SR::kInt); });
+  eval(r, {"aten::ceil.float", "aten::ceil.int", "aten::ceil.Scalar"},
+       [](ConversionCtx& c, const Node& n) { return scalar_unary(c, n, UnaryOp::kCeil, SR::kInt); });
+  eval(r, {"aten::round.float", "aten::round.int", "aten::round.Scalar"},
+       [](ConversionCtx& c, const Node& n) { return scalar_unary(c, n, UnaryOp::kRound, SR::kFloat); });
+  eval(r, {"aten::sqrt.float", "aten::sqrt.int", "aten::sqrt.Scalar"},
+       [](ConversionCtx& c, const Node& n) { return scalar_unary(c, n, UnaryOp::kSqrt, SR::kFloat); });
+  eval(r, {"aten::log.float", "aten::log.int", "aten::log.Scalar"},
+       [](ConversionCtx& c, const Node& n) { return scalar_unary(c, n, UnaryOp::kLog, SR::kFloat); });
+  eval(r, {"aten::exp.float", "aten::exp.int", "aten::exp.Scalar"},
+       [](ConversionCtx& c, const Node& n) { return scalar_unary(c, n, UnaryOp::kExp, SR::kFloat); });
   // Bookkeeping that only matters on the PyTorch side (kept there when needed).
   eval(r, {"prim::DictConstruct", "prim::RaiseException", "aten::warn", "prim::Uninitialized"},
        [](ConversionCtx& c, const Node& n) { return c.error(n, "only evaluated by PyTorch"); });

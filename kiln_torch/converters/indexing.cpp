@@ -144,7 +144,7 @@ Status scatter(ConversionCtx& ctx, const Node& n, ScatterReduce fixed) {
   ScatterParams p;
   p.axis = norm_dim(*d, std::max(ctx.rank(*x), 1));
   p.reduce = fixed;
-  if (n.inputs.size() > 4 && n.op.find(".reduce") != std::string::npos) {
+  if (n.op == "aten::scatter.reduce" || n.op == "aten::scatter.value_reduce") {
     const Arg& r = ctx.arg(n, 4);
     if (!(r.is_constant() && r.ivalue().isString())) return ctx.error(n, "reduce must be a constant string");
     auto red = reduce_of(r.ivalue().toStringRef());
@@ -209,15 +209,16 @@ Status scatter_reduce(ConversionCtx& ctx, const Node& n) {
     // Positions written by the scatter start from the reduction's identity instead of self.
     double neutral = 0.0;
     if (*red == ScatterReduce::kMul) neutral = 1.0;
-    bool fl = is_floating(dt);
-    if (*red == ScatterReduce::kMax) neutral = fl ? -std::numeric_limits<double>::infinity() : -9.2233720368547758e18;
-    if (*red == ScatterReduce::kMin) neutral = fl ? std::numeric_limits<double>::infinity() : 9.2233720368547758e18;
-    if (!fl && (*red == ScatterReduce::kMax || *red == ScatterReduce::kMin)) {
-      // The dtype's own extreme: from_double saturates for narrower integers.
-      if (dt == DataType::kInt32) neutral = *red == ScatterReduce::kMax ? INT32_MIN : INT32_MAX;
-      if (dt == DataType::kInt8) neutral = *red == ScatterReduce::kMax ? INT8_MIN : INT8_MAX;
-      if (dt == DataType::kUInt8) neutral = *red == ScatterReduce::kMax ? 0 : 255;
-      if (dt == DataType::kInt64) neutral = *red == ScatterReduce::kMax ? static_cast<double>(INT64_MIN) : static_cast<double>(INT64_MAX);
+    if (*red == ScatterReduce::kMax || *red == ScatterReduce::kMin) {
+      bool mx = *red == ScatterReduce::kMax;
+      double inf = std::numeric_limits<double>::infinity();
+      switch (dt) {
+        case DataType::kInt64: neutral = mx ? -9223372036854775808.0 : 9223372036854774784.0; break;  // exact doubles
+        case DataType::kInt32: neutral = mx ? INT32_MIN : INT32_MAX; break;
+        case DataType::kInt8: neutral = mx ? INT8_MIN : INT8_MAX; break;
+        case DataType::kUInt8: neutral = mx ? 0 : 255; break;
+        default: neutral = mx ? -inf : inf; break;
+      }
     }
     auto fillv = fill_like(ctx, *idx, neutral, dt);
     if (!fillv) return fillv.status();
@@ -692,7 +693,7 @@ void register_indexing_converters(ConverterRegistry& r) {
   add_converter(r, {"aten::roll"}, roll);
   add_converter(r, {"aten::tril"}, [](ConversionCtx& c, const Node& n) { return tri(c, n, true); });
   add_converter(r, {"aten::triu"}, [](ConversionCtx& c, const Node& n) { return tri(c, n, false); });
-  add_converter(r, {"aten::masked_select", "aten::nonzero", "aten::nonzero_numpy", "aten::unique", "aten::_unique2"},
+  add_converter(r, {"aten::masked_select"},
                 [](ConversionCtx& c, const Node& n) { return c.error(n, "data-dependent output shape"); },
                 refuse_data_dependent);
 }

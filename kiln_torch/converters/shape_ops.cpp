@@ -177,28 +177,190 @@ Status expand_as(ConversionCtx& ctx, const Node& n) {
 }
 
 // repeat(x, repeats): tile by reshape -> expand -> reshape (static shapes).
-Status repeat(ConversionCtx& ctx, const Node& n) {
-  auto x = ctx.tensor(n, 0);
-  auto reps = ctx.const_int_list(n, 1);
-  if (!x || !reps) return ctx.error(n, "repeats must be constants");
-  Dims d = ctx.dims(*x);
+Status repeat_by(ConversionCtx& ctx, const Node& n, kiln::Tensor x, const std::vector<int64_t>& reps) {
+  Dims d = ctx.dims(x);
   if (!d.is_static()) return ctx.error(n, "repeat needs static input dims");
-  size_t r = reps->size();
+  size_t r = reps.size();
+  if (r < static_cast<size_t>(d.rank())) return ctx.error(n, "fewer repeats than dims");
   std::vector<int64_t> src(r, 1);
   for (int i = 0; i < d.rank(); ++i) src[r - static_cast<size_t>(d.rank()) + static_cast<size_t>(i)] = d[i];
   std::vector<int64_t> inter, big, fin;
   for (size_t i = 0; i < r; ++i) {
     inter.push_back(1);
     inter.push_back(src[i]);
-    big.push_back((*reps)[i]);
+    big.push_back(reps[i]);
     big.push_back(src[i]);
-    fin.push_back((*reps)[i] * src[i]);
+    fin.push_back(reps[i] * src[i]);
   }
-  auto a = ctx.net.add_reshape(*x, inter);
+  auto a = ctx.net.add_reshape(x, inter);
   if (!a) return a.status();
   auto b = ctx.net.add_expand(*a, big);
   if (!b) return b.status();
   return set(ctx, n, ctx.net.add_reshape(*b, fin));
+}
+
+Status repeat(ConversionCtx& ctx, const Node& n) {
+  auto x = ctx.tensor(n, 0);
+  auto reps = ctx.const_int_list(n, 1);
+  if (!x || !reps) return ctx.error(n, "repeats must be constants");
+  return repeat_by(ctx, n, *x, *reps);
+}
+
+// tile(x, dims): repeat with the dims left-padded by 1s to the input's rank.
+Status tile(ConversionCtx& ctx, const Node& n) {
+  auto x = ctx.tensor(n, 0);
+  auto reps = ctx.const_int_list(n, 1);
+  if (!x || !reps) return ctx.error(n, "tile dims must be constants");
+  std::vector<int64_t> r = *reps;
+  while (r.size() < static_cast<size_t>(ctx.rank(*x))) r.insert(r.begin(), 1);
+  return repeat_by(ctx, n, *x, r);
+}
+
+/// Marks a target entry that copies dim k of the reference tensor (static or runtime).
+constexpr int64_t dim_of(int64_t k) { return -(k + 2); }
+
+/// Reshapes x to `target`: sizes >= 0, one -1 (inferred), or dim_of(k) entries taken from `ref`.
+Expected<kiln::Tensor> reshape_to(ConversionCtx& ctx, kiln::Tensor x, kiln::Tensor ref, const std::vector<int64_t>& target) {
+  Dims rd = ctx.dims(ref);
+  std::vector<int64_t> resolved;
+  bool dynamic = false;
+  for (int64_t t : target) {
+    if (t <= -2) {
+      int64_t v = rd[static_cast<int>(-t - 2)];
+      dynamic |= v < 0;
+      resolved.push_back(v < 0 ? t : v);
+    } else {
+      resolved.push_back(t);
+    }
+  }
+  if (!dynamic) return ctx.net.add_reshape(x, resolved);
+  auto shp = ctx.net.add_shape(ref);
+  if (!shp) return shp.status();
+  std::vector<kiln::Tensor> parts;
+  std::vector<int64_t> run;
+  auto flush = [&]() -> Status {
+    if (run.empty()) return {};
+    auto v = ctx.net.add_int_vector(run);
+    if (!v) return v.status();
+    parts.push_back(*v);
+    run.clear();
+    return {};
+  };
+  for (int64_t t : resolved) {
+    if (t > -2) {
+      run.push_back(t);
+      continue;
+    }
+    KILN_RETURN_IF_ERROR(flush());
+    int64_t k = -t - 2;
+    auto s = ctx.net.add_slice(*shp, SliceParams{{0}, {k}, {k + 1}, {1}});
+    if (!s) return s.status();
+    parts.push_back(*s);
+  }
+  KILN_RETURN_IF_ERROR(flush());
+  auto cat = parts.size() == 1 ? Expected<kiln::Tensor>(parts[0]) : ctx.net.add_concat(parts, 0);
+  if (!cat) return cat.status();
+  return ctx.net.add_reshape_dynamic(x, *cat);
+}
+
+// channel_shuffle(x, groups): [N, C, *] -> [N, g, C/g, *] -> swap 1, 2 -> [N, C, *].
+Status channel_shuffle(ConversionCtx& ctx, const Node& n) {
+  auto x = ctx.tensor(n, 0);
+  auto g = ctx.const_int(n, 1);
+  if (!x || !g) return ctx.error(n, "groups must be a constant");
+  Dims d = ctx.dims(*x);
+  int r = d.rank();
+  if (r < 3 || d[1] < 0 || *g <= 0 || d[1] % *g != 0) return ctx.error(n, "channels must be static and divisible by groups");
+  std::vector<int64_t> split{dim_of(0), *g, d[1] / *g}, back{dim_of(0), d[1]};
+  for (int i = 2; i < r; ++i) {
+    split.push_back(dim_of(i));
+    back.push_back(dim_of(i));
+  }
+  auto a = reshape_to(ctx, *x, *x, split);
+  if (!a) return a.status();
+  std::vector<int64_t> perm;
+  for (int i = 0; i <= r; ++i) perm.push_back(i);
+  std::swap(perm[1], perm[2]);
+  auto t = ctx.net.add_transpose(*a, perm);
+  if (!t) return t.status();
+  return set(ctx, n, reshape_to(ctx, *t, *x, back));
+}
+
+// pixel_shuffle(x, r): [*, C r^2, H, W] -> [*, C, H r, W r]; pixel_unshuffle is the inverse.
+Status pixel_shuffle(ConversionCtx& ctx, const Node& n, bool unshuffle) {
+  auto x = ctx.tensor(n, 0);
+  auto f = ctx.const_int(n, 1);
+  if (!x || !f) return ctx.error(n, "the factor must be a constant");
+  Dims d = ctx.dims(*x);
+  int rk = d.rank();
+  int64_t r = *f;
+  if (rk < 3 || d[rk - 3] < 0 || d[rk - 2] < 0 || d[rk - 1] < 0 || r <= 0)
+    return ctx.error(n, "channel and spatial dims must be static");
+  int64_t c = d[rk - 3], h = d[rk - 2], w = d[rk - 1];
+  int b = rk - 3;
+  std::vector<int64_t> split, fin;
+  for (int i = 0; i < b; ++i) {
+    split.push_back(dim_of(i));
+    fin.push_back(dim_of(i));
+  }
+  std::vector<int64_t> perm;
+  for (int i = 0; i < b; ++i) perm.push_back(i);
+  if (!unshuffle) {
+    if (c % (r * r) != 0) return ctx.error(n, "channels not divisible by the factor squared");
+    int64_t oc = c / (r * r);
+    for (int64_t v : {oc, r, r, h, w}) split.push_back(v);
+    for (int64_t p : {0, 3, 1, 4, 2}) perm.push_back(b + p);
+    for (int64_t v : {oc, h * r, w * r}) fin.push_back(v);
+  } else {
+    if (h % r != 0 || w % r != 0) return ctx.error(n, "spatial dims not divisible by the factor");
+    for (int64_t v : {c, h / r, r, w / r, r}) split.push_back(v);
+    for (int64_t p : {0, 2, 4, 1, 3}) perm.push_back(b + p);
+    for (int64_t v : {c * r * r, h / r, w / r}) fin.push_back(v);
+  }
+  auto a = reshape_to(ctx, *x, *x, split);
+  if (!a) return a.status();
+  auto t = ctx.net.add_transpose(*a, perm);
+  if (!t) return t.status();
+  return set(ctx, n, reshape_to(ctx, *t, *x, fin));
+}
+
+bool last_dims_static(const OpGraph& g, const Node& n, std::string* why, int count) {
+  const Value& v = g.values[static_cast<size_t>(n.inputs[0])];
+  if (!v.meta || static_cast<int>(v.meta->min.size()) < count) {
+    *why = "input shape unknown";
+    return false;
+  }
+  size_t r = v.meta->min.size();
+  for (size_t i = r - static_cast<size_t>(count); i < r; ++i) {
+    if (v.meta->min[i] != v.meta->max[i]) {
+      *why = "needs static channel/spatial dims";
+      return false;
+    }
+  }
+  return true;
+}
+
+// movedim(x, source, destination): as torch.movedim.
+Status movedim(ConversionCtx& ctx, const Node& n) {
+  auto x = ctx.tensor(n, 0);
+  auto src = ctx.const_int_list(n, 1);
+  auto dst = ctx.const_int_list(n, 2);
+  if (!x || !src || !dst || src->size() != dst->size()) return ctx.error(n, "source/destination must be constants of equal length");
+  int r = ctx.rank(*x);
+  std::vector<int64_t> perm(static_cast<size_t>(r), -1);
+  std::vector<bool> used_src(static_cast<size_t>(r), false);
+  for (size_t i = 0; i < src->size(); ++i) {
+    int64_t s = norm_dim((*src)[i], r), t = norm_dim((*dst)[i], r);
+    perm[static_cast<size_t>(t)] = s;
+    used_src[static_cast<size_t>(s)] = true;
+  }
+  size_t next = 0;
+  for (size_t i = 0; i < perm.size(); ++i) {
+    if (perm[i] >= 0) continue;
+    while (used_src[next]) ++next;
+    perm[i] = static_cast<int64_t>(next++);
+  }
+  return set(ctx, n, ctx.net.add_transpose(*x, perm));
 }
 
 Expected<std::vector<kiln::Tensor>> tensor_list(ConversionCtx& ctx, const Node& n, size_t i) {
@@ -372,12 +534,26 @@ void register_shape_converters(ConverterRegistry& r) {
   add_converter(r, {"aten::transpose.int", "aten::swapaxes"}, transpose);
   add_converter(r, {"aten::expand"}, expand);
   add_converter(r, {"aten::expand_as"}, expand_as);
-  add_converter(r, {"aten::repeat"}, repeat, [](const OpGraph& g, const Node& n, std::string* why) {
+  SupportFn static_input = [](const OpGraph& g, const Node& n, std::string* why) {
     const Value& v = g.values[static_cast<size_t>(n.inputs[0])];
     if (v.meta && !v.meta->dynamic()) return true;
     *why = "repeat of a dynamic-shaped tensor";
     return false;
-  });
+  };
+  add_converter(r, {"aten::repeat"}, repeat, static_input);
+  add_converter(r, {"aten::tile"}, tile, static_input);
+  add_converter(r, {"aten::channel_shuffle", "aten::native_channel_shuffle"}, channel_shuffle,
+                [](const OpGraph& g, const Node& n, std::string* why) {
+                  const Value& v = g.values[static_cast<size_t>(n.inputs[0])];
+                  if (v.meta && v.meta->min.size() >= 3 && v.meta->min[1] == v.meta->max[1]) return true;
+                  *why = "channel_shuffle needs a static channel dim";
+                  return false;
+                });
+  add_converter(r, {"aten::pixel_shuffle"}, [](ConversionCtx& c, const Node& n) { return pixel_shuffle(c, n, false); },
+                [](const OpGraph& g, const Node& n, std::string* why) { return last_dims_static(g, n, why, 3); });
+  add_converter(r, {"aten::pixel_unshuffle"}, [](ConversionCtx& c, const Node& n) { return pixel_shuffle(c, n, true); },
+                [](const OpGraph& g, const Node& n, std::string* why) { return last_dims_static(g, n, why, 3); });
+  add_converter(r, {"aten::movedim.int", "aten::movedim.intlist", "aten::moveaxis.int", "aten::moveaxis.intlist"}, movedim);
   add_converter(r, {"aten::cat", "aten::concat", "aten::concatenate"}, [](ConversionCtx& c, const Node& n) { return cat(c, n, false); });
   add_converter(r, {"aten::stack"}, [](ConversionCtx& c, const Node& n) { return cat(c, n, true); });
   add_converter(r, {"aten::split.Tensor", "aten::split_with_sizes", "aten::split.sizes", "aten::chunk", "aten::unbind.int",

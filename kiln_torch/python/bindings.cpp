@@ -416,7 +416,8 @@ at::Tensor ts_convert_method_to_plan(const torch::jit::Module& m, const std::str
 // value) pairs) and the fake class registered in Python (__obj_unflatten__). The engine class in
 // libkiln_runtime predates that, so the method is added here to the registered class type.
 using FlatEngine = std::tuple<std::tuple<std::string, std::string>, std::tuple<std::string, std::vector<std::string>>,
-                              std::tuple<std::string, std::vector<std::string>>>;
+                              std::tuple<std::string, std::vector<std::string>>, std::tuple<std::string, std::vector<int64_t>>,
+                              std::tuple<std::string, std::string>>;
 
 bool install_engine_export_hooks() {
   using Self = bridge::TorchEngine;
@@ -429,7 +430,11 @@ bool install_engine_export_hooks() {
   if (!cls) return false;
   if (cls->findMethod("__obj_flatten__") != nullptr) return true;
   auto fn = [](const c10::intrusive_ptr<Self>& self) -> FlatEngine {
-    return FlatEngine{{"name", self->name()}, {"input_names", self->input_names()}, {"output_names", self->output_names()}};
+    return FlatEngine{{"name", self->name()},
+                      {"input_names", self->input_names()},
+                      {"output_names", self->output_names()},
+                      {"output_dtypes", self->output_dtypes()},
+                      {"backend", self->backend()}};
   };
   auto wrapped = torch::detail::wrap_func<Self, decltype(fn)>(std::move(fn));
   using Wrapped = decltype(wrapped);

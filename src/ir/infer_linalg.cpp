@@ -1,6 +1,7 @@
 // Inference for convolution, matmul, linear and attention.
 #include <string>
 
+#include "ir/dim_math.h"
 #include "ir/infer_fns.h"
 
 namespace kiln::ir {
@@ -45,7 +46,7 @@ Status infer_convolution(const Layer& layer, std::span<const InferInput> in, Inf
   int64_t cin = x.dims[1];
   int64_t cout;
   if (!p.transposed) {
-    if (known_and_differ(cin, w.dims[1] * p.groups)) {
+    if (known_and_differ(cin, sat_mul(w.dims[1], p.groups))) {
       return shape_error("input has " + s(cin) + " channels but weight " + w.dims.to_string() +
                          " with groups=" + s(p.groups) + " expects " + s(w.dims[1] * p.groups));
     }
@@ -57,7 +58,7 @@ Status infer_convolution(const Layer& layer, std::span<const InferInput> in, Inf
       return shape_error("input has " + s(cin) + " channels but transposed weight " +
                          w.dims.to_string() + " expects " + s(w.dims[0]));
     }
-    cout = w.dims[1] * p.groups;
+    cout = w.dims[1] < 0 ? kDynamic : sat_mul(w.dims[1], p.groups);
     if (cin >= 0 && cin % p.groups != 0)
       return shape_error("input channels " + s(cin) + " not divisible by groups " + s(p.groups));
   }
@@ -77,17 +78,18 @@ Status infer_convolution(const Layer& layer, std::span<const InferInput> in, Inf
       o.push_back(kDynamic);
       continue;
     }
-    int64_t eff = p.dilations[i] * (k - 1) + 1;
+    int64_t eff = sat_add(sat_mul(p.dilations[i], k - 1), 1);
     int64_t od;
     if (!p.transposed) {
-      int64_t padded = d + p.pads_begin[i] + p.pads_end[i];
+      int64_t padded = sat_add(sat_add(d, p.pads_begin[i]), p.pads_end[i]);
       if (padded < eff) {
         return shape_error("spatial dim " + s(static_cast<int64_t>(i)) + " of size " + s(d) +
                            " (padded " + s(padded) + ") is smaller than the kernel extent " + s(eff));
       }
       od = (padded - eff) / p.strides[i] + 1;
     } else {
-      od = (d - 1) * p.strides[i] - p.pads_begin[i] - p.pads_end[i] + eff + p.output_padding[i];
+      od = sat_add(sat_add(sat_sub(sat_sub(sat_mul(d - 1, p.strides[i]), p.pads_begin[i]), p.pads_end[i]), eff),
+                   p.output_padding[i]);
       if (od < 1) return shape_error("transposed convolution output dim " + s(od) + " < 1");
     }
     o.push_back(od);

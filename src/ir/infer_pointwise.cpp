@@ -2,6 +2,7 @@
 #include <cmath>
 #include <string>
 
+#include "ir/dim_math.h"
 #include "ir/infer_fns.h"
 
 namespace kiln::ir {
@@ -70,13 +71,13 @@ void value_binary(const Layer& layer, std::span<const InferInput> in, InferResul
     int64_t x = at(a, i), y = at(b, i);
     if (x == kUnknownValue || y == kUnknownValue) continue;
     switch (op) {
-      case BinaryOp::kAdd: r[i] = x + y; break;
-      case BinaryOp::kSub: r[i] = x - y; break;
-      case BinaryOp::kMul: r[i] = x * y; break;
-      case BinaryOp::kDiv: case BinaryOp::kTruncDiv: if (y != 0) r[i] = x / y; break;
-      case BinaryOp::kFloorDiv: if (y != 0) r[i] = floor_div(x, y); break;
-      case BinaryOp::kMod: if (y != 0) r[i] = x - floor_div(x, y) * y; break;
-      case BinaryOp::kFmod: if (y != 0) r[i] = x % y; break;
+      case BinaryOp::kAdd: r[i] = wrap_add(x, y); break;
+      case BinaryOp::kSub: r[i] = wrap_sub(x, y); break;
+      case BinaryOp::kMul: r[i] = wrap_mul(x, y); break;
+      case BinaryOp::kDiv: case BinaryOp::kTruncDiv: if (y != 0 && y != -1) r[i] = x / y; break;
+      case BinaryOp::kFloorDiv: if (y != 0 && y != -1) r[i] = floor_div(x, y); break;
+      case BinaryOp::kMod: if (y != 0 && y != -1) r[i] = wrap_sub(x, wrap_mul(floor_div(x, y), y)); break;
+      case BinaryOp::kFmod: if (y != 0 && y != -1) r[i] = x % y; break;
       case BinaryOp::kMax: r[i] = std::max(x, y); break;
       case BinaryOp::kMin: r[i] = std::min(x, y); break;
       case BinaryOp::kEqual: r[i] = x == y; break;
@@ -91,7 +92,7 @@ void value_binary(const Layer& layer, std::span<const InferInput> in, InferResul
       case BinaryOp::kPow: {
         if (y < 0) break;
         int64_t p = 1;
-        for (int64_t k = 0; k < y && k < 64; ++k) p *= x;
+        for (int64_t k = 0; k < y && k < 64; ++k) p = wrap_mul(p, x);
         r[i] = p;
         break;
       }
@@ -124,8 +125,8 @@ void value_unary(const Layer& layer, std::span<const InferInput> in, InferResult
     if (v == kUnknownValue) continue;
     switch (p.op) {
       case UnaryOp::kIdentity: case UnaryOp::kFloor: case UnaryOp::kCeil: case UnaryOp::kRound: break;
-      case UnaryOp::kNeg: v = -v; break;
-      case UnaryOp::kAbs: v = v < 0 ? -v : v; break;
+      case UnaryOp::kNeg: v = wrap_sub(0, v); break;
+      case UnaryOp::kAbs: v = v < 0 ? wrap_sub(0, v) : v; break;
       case UnaryOp::kSign: v = (v > 0) - (v < 0); break;
       case UnaryOp::kNot: v = v == 0; break;
       case UnaryOp::kRelu: v = v < 0 ? 0 : v; break;

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <string>
 
+#include "ir/dim_math.h"
 #include "ir/infer_fns.h"
 
 namespace kiln::ir {
@@ -85,8 +86,8 @@ void value_reduce(const Layer& layer, std::span<const InferInput> in, InferResul
   int64_t acc = p.op == ReduceOp::kProd ? 1 : 0;
   if (p.op == ReduceOp::kMax) acc = v.empty() ? 0 : *std::max_element(v.begin(), v.end());
   if (p.op == ReduceOp::kMin) acc = v.empty() ? 0 : *std::min_element(v.begin(), v.end());
-  if (p.op == ReduceOp::kSum) for (int64_t e : v) acc += e;
-  if (p.op == ReduceOp::kProd) for (int64_t e : v) acc *= e;
+  if (p.op == ReduceOp::kSum) for (int64_t e : v) acc = wrap_add(acc, e);
+  if (p.op == ReduceOp::kProd) for (int64_t e : v) acc = wrap_mul(acc, e);
   out.values[0] = ShapeValue{acc};
 }
 

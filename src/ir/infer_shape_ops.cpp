@@ -5,6 +5,7 @@
 #include <limits>
 #include <string>
 
+#include "ir/dim_math.h"
 #include "ir/infer_fns.h"
 
 namespace kiln::ir {
@@ -92,7 +93,7 @@ Status infer_reshape(const Layer& layer, std::span<const InferInput> in, InferRe
     } else if (d < 0) {
       return shape_error("target dim " + s(d) + " is negative");
     } else {
-      known_product *= d;
+      known_product = sat_mul(known_product, d);
     }
     o.push_back(d == kUnknownValue ? kDynamic : d);
   }
@@ -146,7 +147,7 @@ Status infer_concat(const Layer& layer, std::span<const InferInput> in, InferRes
     if (t.dims.rank() != r) return shape_error("input " + s(static_cast<int64_t>(i)) + " rank differs");
     for (int d = 0; d < r; ++d) {
       if (d == *ax) {
-        o[d] = (o[d] < 0 || t.dims[d] < 0) ? kDynamic : o[d] + t.dims[d];
+        o[d] = (o[d] < 0 || t.dims[d] < 0) ? kDynamic : sat_add(o[d], t.dims[d]);
       } else if (known_and_differ(o[d], t.dims[d])) {
         return shape_error("input " + s(static_cast<int64_t>(i)) + " " + t.dims.to_string() +
                            " differs from " + x0.dims.to_string() + " outside the concat axis");
@@ -183,7 +184,7 @@ Status infer_split(const Layer& layer, std::span<const InferInput> in, InferResu
     } else if (p.sizes[i] < 0) {
       return shape_error("split size " + s(p.sizes[i]) + " is negative");
     } else {
-      sum += p.sizes[i];
+      sum = sat_add(sum, p.sizes[i]);
     }
   }
   int64_t d = x.dims[*ax];

@@ -2,6 +2,7 @@
 #include <cmath>
 #include <string>
 
+#include "ir/dim_math.h"
 #include "ir/infer_fns.h"
 
 namespace kiln::ir {
@@ -42,7 +43,7 @@ Status infer_pooling(const Layer& layer, std::span<const InferInput> in, InferRe
     if (p.kernel[i] < 1 || p.strides[i] < 1 || p.dilations[i] < 1)
       return shape_error("kernel, strides and dilations must be >= 1");
     if (p.pads_begin[i] < 0 || p.pads_end[i] < 0) return shape_error("pads must be >= 0");
-    if (2 * std::max(p.pads_begin[i], p.pads_end[i]) > p.dilations[i] * (p.kernel[i] - 1) + 1) {
+    if (sat_mul(2, std::max(p.pads_begin[i], p.pads_end[i])) > sat_add(sat_mul(p.dilations[i], p.kernel[i] - 1), 1)) {
       return shape_error("pad " + s(std::max(p.pads_begin[i], p.pads_end[i])) +
                          " exceeds half the kernel extent");
     }
@@ -51,15 +52,15 @@ Status infer_pooling(const Layer& layer, std::span<const InferInput> in, InferRe
       o.push_back(kDynamic);
       continue;
     }
-    int64_t eff = p.dilations[i] * (p.kernel[i] - 1) + 1;
-    int64_t span = d + p.pads_begin[i] + p.pads_end[i] - eff;
+    int64_t eff = sat_add(sat_mul(p.dilations[i], p.kernel[i] - 1), 1);
+    int64_t span = sat_sub(sat_add(sat_add(d, p.pads_begin[i]), p.pads_end[i]), eff);
     if (span < 0) {
       return shape_error("spatial dim " + s(static_cast<int64_t>(i)) + " of size " + s(d) +
                          " is smaller than the pooling window " + s(eff));
     }
-    int64_t od = p.ceil_mode ? (span + p.strides[i] - 1) / p.strides[i] + 1 : span / p.strides[i] + 1;
+    int64_t od = p.ceil_mode ? span / p.strides[i] + (span % p.strides[i] != 0) + 1 : span / p.strides[i] + 1;
     // torch: the last window must start inside the input or the left padding
-    if (p.ceil_mode && (od - 1) * p.strides[i] >= d + p.pads_begin[i]) --od;
+    if (p.ceil_mode && sat_mul(od - 1, p.strides[i]) >= sat_add(d, p.pads_begin[i])) --od;
     o.push_back(od);
   }
   out.types = {TensorType{x.dtype, o}};
@@ -146,7 +147,7 @@ Status infer_pad(const Layer& layer, std::span<const InferInput> in, InferResult
       return shape_error("circular pad larger than dim " + s(i));
     if (d >= 0 && p.mode == PadMode::kReplicate && d == 0 && (b > 0 || e > 0))
       return shape_error("replicate pad of an empty dim " + s(i));
-    int64_t od = d < 0 ? kDynamic : d + b + e;
+    int64_t od = d < 0 ? kDynamic : sat_add(sat_add(d, b), e);
     if (d >= 0 && od < 0) return shape_error("negative pads remove more than dim " + s(i) + " holds");
     o.push_back(od);
   }

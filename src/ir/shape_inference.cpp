@@ -3,6 +3,7 @@
 
 #include <array>
 
+#include "ir/dim_math.h"
 #include "ir/infer_fns.h"
 
 namespace kiln::ir {
@@ -104,7 +105,7 @@ int64_t dim_product(const Dims& d, int begin, int end) {
   int64_t p = 1;
   for (int i = begin; i < end; ++i) {
     if (d[i] < 0) return kDynamic;
-    p *= d[i];
+    p = sat_mul(p, d[i]);
   }
   return p;
 }

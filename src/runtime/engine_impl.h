@@ -59,7 +59,9 @@ class ExecutionContextImpl {
 
  private:
   Expected<int> io_index(std::string_view name) const;
-  Status prepare();
+  Status prepare();          // shapes + memory (enqueue)
+  Status prepare_shapes();   // shapes only (tensor_shape)
+  bool memory_dirty_ = true;
   Status check_in_profile(int input, const Dims& dims) const;
 
   std::shared_ptr<const EngineImpl> engine_;
@@ -76,6 +78,7 @@ class ExecutionContextImpl {
   size_t arena_bytes_ = 0;
   void* workspace_ = nullptr;
   size_t workspace_bytes_ = 0;
+  size_t need_arena_ = 0, need_workspace_ = 0;
   uint64_t shape_key_ = 1;
   bool profiling_ = false;
   std::vector<LayerTiming> timings_;

@@ -94,7 +94,7 @@ Status ExecutionContextImpl::set_input_shape(std::string_view name, const Dims& 
   return {};
 }
 
-Status ExecutionContextImpl::prepare() {
+Status ExecutionContextImpl::prepare_shapes() {
   if (!shapes_dirty_) return {};
   std::vector<Dims> dims;
   for (int i = 0; i < engine_->num_inputs; ++i) {
@@ -125,15 +125,7 @@ Status ExecutionContextImpl::prepare() {
   runtime::MemoryPlan mp = runtime::plan_memory(reqs);
   offsets_.assign(g.tensors.size(), 0);
   for (size_t i = 0; i < reqs.size(); ++i) offsets_[static_cast<size_t>(req_tensor[i])] = mp.offsets[i];
-  if (mp.arena_bytes > arena_bytes_) {
-    if (arena_) bctx_->release(arena_);
-    arena_ = nullptr;
-    arena_bytes_ = 0;
-    auto mem = bctx_->allocate(mp.arena_bytes);
-    if (!mem) return mem.status();
-    arena_ = *mem;
-    arena_bytes_ = mp.arena_bytes;
-  }
+  need_arena_ = mp.arena_bytes;
 
   // Views with concrete types; data pointers are filled at enqueue.
   views_.assign(g.tensors.size(), {});
@@ -148,17 +140,37 @@ Status ExecutionContextImpl::prepare() {
   if (limit > 0 && ws > limit) {
     return rt_error(StatusCode::kOutOfMemory, "kernels need " + std::to_string(ws) + " bytes of workspace, over the limit of " + std::to_string(limit));
   }
-  if (ws > workspace_bytes_) {
+  need_workspace_ = ws;
+  shapes_dirty_ = false;
+  memory_dirty_ = true;
+  ++shape_key_;
+  return {};
+}
+
+Status ExecutionContextImpl::prepare() {
+  KILN_RETURN_IF_ERROR(prepare_shapes());
+  if (!memory_dirty_) return {};
+  if (need_arena_ > arena_bytes_) {
+    if (arena_) bctx_->release(arena_);
+    arena_ = nullptr;
+    arena_bytes_ = 0;
+    auto mem = bctx_->allocate(need_arena_);
+    if (!mem) return mem.status();
+    arena_ = *mem;
+    arena_bytes_ = need_arena_;
+    ++shape_key_;
+  }
+  if (need_workspace_ > workspace_bytes_) {
     if (workspace_) bctx_->release(workspace_);
     workspace_ = nullptr;
     workspace_bytes_ = 0;
-    auto mem = bctx_->allocate(ws);
+    auto mem = bctx_->allocate(need_workspace_);
     if (!mem) return mem.status();
     workspace_ = *mem;
-    workspace_bytes_ = ws;
+    workspace_bytes_ = need_workspace_;
+    ++shape_key_;
   }
-  shapes_dirty_ = false;
-  ++shape_key_;
+  memory_dirty_ = false;
   return {};
 }
 
@@ -166,7 +178,7 @@ Expected<Dims> ExecutionContextImpl::tensor_shape(std::string_view name) {
   auto idx = io_index(name);
   if (!idx) return idx.status();
   if (*idx < engine_->num_inputs && input_dims_[static_cast<size_t>(*idx)]) return *input_dims_[static_cast<size_t>(*idx)];
-  KILN_RETURN_IF_ERROR(prepare());
+  KILN_RETURN_IF_ERROR(prepare_shapes());
   return types_[static_cast<size_t>(engine_->io_tensor[static_cast<size_t>(*idx)])].dims;
 }
 

@@ -265,8 +265,9 @@ Expected<backend::KernelRecord> tune_convolution(int32_t layer, TuneContext& ctx
   std::string key = "conv|" + p->key() + "|tf" + std::to_string(ctx.state.allow_tf32);
   if (ctx.cache) {
     if (auto hit = ctx.cache->find(key)) {
+      std::string k = p->key();
       rec.tactic = hit->tactic;
-      rec.config.assign(p->key().begin(), p->key().end());
+      rec.config.assign(k.begin(), k.end());
       return rec;
     }
   }
@@ -321,7 +322,8 @@ Expected<backend::KernelRecord> tune_convolution(int32_t layer, TuneContext& ctx
   KILN_RETURN_IF_ERROR(s);
   if (best < 0) return rec;
   rec.tactic = best;
-  rec.config.assign(p->key().begin(), p->key().end());
+  std::string tuned_key = p->key();
+  rec.config.assign(tuned_key.begin(), tuned_key.end());
   if (ctx.cache) ctx.cache->put(key, builder::CachedTactic{rec.tactic, {}, best_ms});
   return rec;
 }

@@ -1,0 +1,58 @@
+"""Kiln: an ahead-of-time inference compiler for PyTorch.
+
+    import kiln
+    trt_model = kiln.compile(model, inputs=[kiln.Input((1, 3, 224, 224))])   # dynamo (torch.export)
+    kiln.compile(model, inputs=[x], dry_run=True)                              # which ops run where
+    kiln.save(trt_model, "model.ep"); kiln.load("model.ep").module()(x)
+    torch.compile(model, backend="kiln")                                       # JIT
+    kiln.convert(model, [x])                                                   # torch2trt-style, one engine
+    kiln.fx.compile(model, [x])                                                # legacy FX API
+
+Importing kiln loads libkiln_runtime (torch.classes.kiln.Engine, torch.ops.kiln.execute_engine) and the
+bindings (kiln._C). ``KILN_BUILD_DIR=<cmake build dir>`` uses an in-tree CMake build instead of the
+installed libraries.
+"""
+from __future__ import annotations
+
+import torch  # noqa: F401 - must be loaded before the native parts
+
+from kiln._native import C as _C, build_info  # noqa: E402 - loads the libraries
+from kiln import logging  # noqa: E402
+
+logging._install(_C)
+
+from kiln import _fake  # noqa: E402
+
+_fake.install()
+
+from kiln._backend import register as _register_backend  # noqa: E402
+from kiln._compile import check_method_support, compile, convert_method_to_plan, dry_run  # noqa: E402
+from kiln._errors import CompilationError, ExportError, KilnError, UnsupportedOperatorError  # noqa: E402
+from kiln._input import Input  # noqa: E402
+from kiln._loader import NativeLibraryError, runtime_library_path  # noqa: E402
+from kiln._report import OpSupport, SupportReport  # noqa: E402
+from kiln._save import load, save  # noqa: E402
+from kiln._torch2trt import EngineModule, convert  # noqa: E402
+from kiln import fx  # noqa: E402
+
+_register_backend()
+
+__version__ = _C.kiln_version
+
+
+def available_backends() -> list[str]:
+    """Backends compiled into this build ("cpu", and "cuda" when built with CUDA)."""
+    return list(_C.available_backends())
+
+
+def supported_ops() -> list[str]:
+    """Overload names of every op with a converter or evaluator (e.g. "aten::convolution")."""
+    return list(_C.converter_ops())
+
+
+__all__ = [
+    "CompilationError", "EngineModule", "ExportError", "Input", "KilnError", "NativeLibraryError", "OpSupport",
+    "SupportReport", "UnsupportedOperatorError", "available_backends", "build_info", "check_method_support",
+    "compile", "convert", "convert_method_to_plan", "dry_run", "fx", "load", "logging", "runtime_library_path",
+    "save", "supported_ops",
+]

@@ -1,0 +1,209 @@
+"""kiln.compile: one entry point, several frontends (ir=)."""
+from __future__ import annotations
+
+import contextlib
+import logging as _pylogging
+import re
+from typing import Any, Optional
+
+import torch
+
+from kiln import logging as klog
+from kiln._errors import KilnError, raise_status
+from kiln._input import Input
+from kiln._native import C
+from kiln._report import SupportReport
+from kiln._settings import CompileSettings, make_settings
+
+_log = _pylogging.getLogger("kiln")
+
+IRS = ("default", "dynamo", "ts", "torch_compile", "fx")
+
+
+@contextlib.contextmanager
+def _debug_logging(settings: CompileSettings):
+    if settings.debug:
+        with klog.level(klog.DEBUG):
+            yield
+    else:
+        yield
+
+
+def _resolve_ir(module: Any, ir: str) -> str:
+    if not isinstance(ir, str) or ir not in IRS:
+        raise ValueError(f"kiln.compile: ir must be one of {', '.join(map(repr, IRS))}, got {ir!r}")
+    is_script = isinstance(module, (torch.jit.ScriptModule, torch.jit.ScriptFunction))
+    if ir == "default":
+        return "ts" if is_script else "dynamo"
+    if ir in ("dynamo", "torch_compile", "fx") and is_script:
+        raise TypeError(f"kiln.compile: ir={ir!r} needs an nn.Module, GraphModule or ExportedProgram; this is a "
+                        "TorchScript module (use ir='ts' or ir='default')")
+    if ir == "ts" and isinstance(module, torch.export.ExportedProgram):
+        raise TypeError("kiln.compile: ir='ts' needs an nn.Module or ScriptModule; an ExportedProgram goes through "
+                        "ir='dynamo'")
+    return ir
+
+
+def compile(module: Any, ir: str = "default", inputs: Any = None, arg_inputs: Any = None,
+            kwarg_inputs: Optional[dict] = None, *, enabled_precisions: Any = None, min_block_size: int = 3,
+            torch_executed_ops: Any = None, require_full_compilation: bool = False, workspace_size: int = 0,
+            device: Any = None, optimization_level: int = 3, timing_cache_path: Optional[str] = None,
+            engine_cache_dir: Optional[str] = None, use_cuda_graphs: bool = True, debug: bool = False,
+            dry_run: bool = False) -> Any:
+    """Compiles `module` with Kiln.
+
+    module: nn.Module, torch.jit.ScriptModule, torch.fx.GraphModule or torch.export.ExportedProgram.
+    ir: "default" (ScriptModule -> "ts", anything else -> "dynamo"), "dynamo" (torch.export), "ts"
+        (TorchScript; an nn.Module is scripted, or traced when scripting fails), "torch_compile" (returns
+        torch.compile(module, backend="kiln")), "fx" (the dynamo frontend with engines as KilnModule
+        submodules, as the legacy FX API builds them).
+    inputs / arg_inputs: kiln.Input objects or example tensors for forward()'s positional args;
+    kwarg_inputs: the same for keyword args (dynamo only).
+    enabled_precisions: set of torch.float32 / torch.float16 / torch.bfloat16 / torch.int8 / "tf32".
+    min_block_size: smallest number of compute nodes worth an engine.
+    torch_executed_ops: ops forced to PyTorch ("aten::relu", torch.ops.aten.relu.default, ...).
+    require_full_compilation: fail unless everything runs in Kiln.
+    workspace_size: scratch memory cap per kernel in bytes (0: backend default).
+    device: "cuda[:N]" or "cpu"; default cuda when available, else cpu.
+    optimization_level: 0 (fastest build) .. 5 (most tactics timed).
+    timing_cache_path: persistent timing cache file.
+    engine_cache_dir: folder where built plans are cached by graph + weights + settings (dynamo).
+    use_cuda_graphs: CUDA backend captures graphs per input shape (False is not supported yet).
+    debug: DEBUG logging while compiling.
+    dry_run: build nothing; print and return a kiln.SupportReport.
+
+    Returns a module that runs like the original (for dry_run, the report).
+    """
+    ir = _resolve_ir(module, ir)
+    settings = make_settings(enabled_precisions=enabled_precisions, min_block_size=min_block_size,
+                             torch_executed_ops=torch_executed_ops, require_full_compilation=require_full_compilation,
+                             workspace_size=workspace_size, device=device, optimization_level=optimization_level,
+                             timing_cache_path=timing_cache_path, engine_cache_dir=engine_cache_dir,
+                             use_cuda_graphs=use_cuda_graphs, debug=debug)
+    if not isinstance(dry_run, bool):
+        raise TypeError(f"dry_run must be a bool, got {dry_run!r}")
+    with _debug_logging(settings):
+        result = _compile(module, ir, inputs, arg_inputs, kwarg_inputs, settings, dry_run)
+    if dry_run:
+        print(result.text, end="" if result.text.endswith("\n") else "\n")
+    return result
+
+
+def _compile(module: Any, ir: str, inputs: Any, arg_inputs: Any, kwarg_inputs: Any, settings: CompileSettings,
+             dry_run: bool) -> Any:
+    from kiln.dynamo._compiler import compile_dynamo, normalize_inputs
+
+    if ir == "torch_compile":
+        if dry_run:
+            raise ValueError("kiln.compile: dry_run is not available with ir='torch_compile' (graphs are captured "
+                             "lazily); use ir='dynamo'")
+        if inputs is not None or arg_inputs is not None or kwarg_inputs is not None:
+            _log.debug("ir='torch_compile': inputs are not needed (shapes come from the calls)")
+        from kiln._backend import settings_to_options
+
+        if isinstance(module, torch.export.ExportedProgram):
+            module = module.module()
+        return torch.compile(module, backend="kiln", options=settings_to_options(settings))
+    if ir == "ts":
+        return _compile_ts(module, inputs, arg_inputs, kwarg_inputs, settings, dry_run)
+    arg_specs, kw_specs, arg_ex, kw_ex = normalize_inputs(inputs, arg_inputs, kwarg_inputs)
+    return compile_dynamo(module, arg_specs, kw_specs, arg_ex, kw_ex, settings, dry_run=dry_run,
+                          engine_modules=(ir == "fx"))
+
+
+def dry_run(module: Any, ir: str = "default", inputs: Any = None, **kwargs: Any) -> SupportReport:
+    """kiln.compile(..., dry_run=True): prints and returns the SupportReport."""
+    if "dry_run" in kwargs:
+        raise TypeError("kiln.dry_run: dry_run is implied")
+    return compile(module, ir=ir, inputs=inputs, dry_run=True, **kwargs)
+
+
+# ---- TorchScript ----------------------------------------------------------------------------------------
+_STATUS_RE = re.compile(r"^(InvalidArgument|Unsupported|ShapeError|TypeError|OutOfMemory|CorruptPlan|VersionMismatch|"
+                        r"IoError|BackendError|NotFound|Internal): (.*)$", re.S)
+
+
+def _raise_native(e: RuntimeError, context: str) -> None:
+    m = _STATUS_RE.match(str(e).strip())
+    if m:
+        raise_status(m.group(1), m.group(2), context)
+    raise KilnError(f"{context}: {e}") from e
+
+
+def ts_options(specs: list, settings: CompileSettings) -> dict:
+    opts = settings.partition_options()
+    opts["inputs"] = [(list(s.min_shape), list(s.opt_shape), list(s.max_shape), s.dtype,
+                       "channels_last" if s.format == torch.channels_last else "contiguous") for s in specs]
+    return opts
+
+
+def _ts_specs(inputs: Any, arg_inputs: Any, kwarg_inputs: Any) -> tuple[list[Input], list[Any]]:
+    if kwarg_inputs:
+        raise ValueError("kiln.compile: kwarg_inputs are not supported with ir='ts' (TorchScript takes positional "
+                         "inputs); use ir='dynamo'")
+    from kiln.dynamo._compiler import normalize_inputs
+
+    specs, _, examples, _ = normalize_inputs(inputs, arg_inputs, None)
+    out = []
+    for i, s in enumerate(specs):
+        if not isinstance(s, Input):
+            raise TypeError(f"kiln.compile: ir='ts' input {i} must be a kiln.Input or a tensor, got {type(s).__name__}")
+        out.append(s)
+    if not out:
+        raise ValueError("kiln.compile: inputs are required (kiln.Input or example tensors)")
+    return out, list(examples)
+
+
+def to_torchscript(module: Any, specs: list[Input], examples: list[Any], device: torch.device) -> Any:
+    """nn.Module -> ScriptModule the way Torch-TensorRT does: torch.jit.script, or torch.jit.trace with example
+    inputs when scripting fails. ScriptModules pass straight through."""
+    if isinstance(module, torch.jit.ScriptModule):
+        return module
+    if not isinstance(module, torch.nn.Module):
+        raise TypeError(f"kiln.compile: ir='ts' needs an nn.Module or ScriptModule, got {type(module).__name__}")
+    module = module.eval()
+    try:
+        return torch.jit.script(module)
+    except Exception as script_error:  # noqa: BLE001 - any scripting failure falls back to tracing
+        _log.info("torch.jit.script failed (%s); tracing instead", str(script_error).splitlines()[0] if str(script_error) else script_error)
+        ex = [e.to(device) if isinstance(e, torch.Tensor) else s.example_tensor("opt", device)
+              for s, e in zip(specs, examples)]
+        with torch.no_grad():
+            return torch.jit.trace(module, tuple(ex))
+
+
+def _compile_ts(module: Any, inputs: Any, arg_inputs: Any, kwarg_inputs: Any, settings: CompileSettings,
+                dry_run: bool) -> Any:
+    specs, examples = _ts_specs(inputs, arg_inputs, kwarg_inputs)
+    script = to_torchscript(module, specs, examples, settings.device)
+    opts = ts_options(specs, settings)
+    try:
+        if dry_run:
+            return SupportReport.from_text(C.ts_check_method_support(script._c, "forward", opts))
+        with klog.progress("building engines") as cb:
+            cpp = C.ts_compile(script._c, opts, cb)
+    except RuntimeError as e:
+        _raise_native(e, "kiln.compile(ir='ts')")
+    return torch.jit._recursive.wrap_cpp_module(cpp)
+
+
+def convert_method_to_plan(module: Any, method_name: str = "forward", inputs: Any = None, **kwargs: Any) -> bytes:
+    """One engine for the whole TorchScript method (everything must convert); returns the plan bytes."""
+    settings = make_settings(**kwargs)
+    specs, examples = _ts_specs(inputs, None, None)
+    script = to_torchscript(module, specs, examples, settings.device)
+    try:
+        plan = C.ts_convert_method_to_plan(script._c, method_name, ts_options(specs, settings))
+    except RuntimeError as e:
+        _raise_native(e, "kiln.convert_method_to_plan")
+    return bytes(plan.numpy().tobytes())
+
+
+def check_method_support(module: Any, method_name: str = "forward", inputs: Any = None, **kwargs: Any) -> SupportReport:
+    settings = make_settings(**kwargs)
+    specs, examples = _ts_specs(inputs, None, None)
+    script = to_torchscript(module, specs, examples, settings.device)
+    try:
+        return SupportReport.from_text(C.ts_check_method_support(script._c, method_name, ts_options(specs, settings)))
+    except RuntimeError as e:
+        _raise_native(e, "kiln.check_method_support")

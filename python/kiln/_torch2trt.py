@@ -1,0 +1,140 @@
+"""torch2trt-style conversion: the whole model as one engine in an nn.Module.
+
+    model_kiln = kiln.convert(model, [x], fp16_mode=False, max_batch_size=8)
+    y = model_kiln(x)
+    torch.save(model_kiln.state_dict(), "m_kiln.pth")
+    m2 = kiln.EngineModule(); m2.load_state_dict(torch.load("m_kiln.pth"))
+"""
+from __future__ import annotations
+
+from typing import Any, Optional, Sequence
+
+import torch
+import torch.utils._pytree as pytree
+
+from kiln import logging as klog
+from kiln._engine_module import EngineHolder
+from kiln._input import Input
+from kiln._settings import make_settings
+
+
+class EngineModule(EngineHolder):
+    """One Kiln engine as an nn.Module (torch2trt's TRTModule). ``forward(*inputs)`` takes the model's tensor
+    inputs in order and returns its outputs in the model's structure. ``state_dict()`` carries the plan, so
+    ``EngineModule().load_state_dict(sd)`` restores it."""
+
+    def __init__(self, engine: Any = None, input_names: Optional[Sequence[str]] = None,
+                 output_names: Optional[Sequence[str]] = None, output_spec: Optional[str] = None):
+        super().__init__(engine)
+        self.input_names = list(input_names) if input_names is not None else (
+            list(engine.input_names()) if engine is not None else [])
+        self.output_names = list(output_names) if output_names is not None else (
+            list(engine.output_names()) if engine is not None else [])
+        self.output_spec = output_spec  # pytree.treespec_dumps of the outputs' structure (None: flat)
+        self._prepare()
+
+    def _prepare(self) -> None:
+        self._out_tree = pytree.treespec_loads(self.output_spec) if self.output_spec else None
+        if self.engine is not None:
+            ein, eout = list(self.engine.input_names()), list(self.engine.output_names())
+            self._in_order = [self.input_names.index(n) for n in ein]
+            self._out_index = [eout.index(n) for n in self.output_names]
+
+    def _extra(self) -> dict:
+        return {"input_names": self.input_names, "output_names": self.output_names, "output_spec": self.output_spec}
+
+    def _set_extra(self, state: dict) -> None:
+        self.input_names = list(state["input_names"])
+        self.output_names = list(state["output_names"])
+        self.output_spec = state.get("output_spec")
+        self._prepare()
+
+    def forward(self, *inputs: Any) -> Any:
+        self._check()
+        flat = [x for x in pytree.tree_leaves(list(inputs)) if isinstance(x, torch.Tensor)]
+        if len(flat) != len(self.input_names):
+            raise ValueError(f"EngineModule: expected {len(self.input_names)} tensor inputs, got {len(flat)}")
+        outs = torch.ops.kiln.execute_engine([flat[i] for i in self._in_order], self.engine)
+        res = [outs[i] for i in self._out_index]
+        if self._out_tree is not None:
+            return pytree.tree_unflatten(res, self._out_tree)
+        return res[0] if len(res) == 1 else tuple(res)
+
+
+def _shape_list(name: str, v: Any, n: int) -> Optional[list[tuple[int, ...]]]:
+    if v is None:
+        return None
+    if not isinstance(v, (list, tuple)) or len(v) != n:
+        raise ValueError(f"kiln.convert: {name} must be a list with one shape per input ({n}), got {v!r}")
+    return [tuple(int(d) for d in s) for s in v]
+
+
+def convert(model: torch.nn.Module, inputs: Any, input_names: Optional[Sequence[str]] = None,
+            output_names: Optional[Sequence[str]] = None, log_level: Any = None, fp16_mode: bool = False,
+            max_workspace_size: int = 0, strict_type_constraints: bool = False, int8_mode: bool = False,
+            max_batch_size: int = 1, min_shapes: Optional[Sequence] = None, opt_shapes: Optional[Sequence] = None,
+            max_shapes: Optional[Sequence] = None, device: Any = None, optimization_level: int = 3,
+            timing_cache_path: Optional[str] = None) -> EngineModule:
+    """torch2trt(model, [x], ...): converts the whole model (every op must convert) into one engine.
+
+    Shapes: the example inputs' shapes, or per-input ``min_shapes`` / ``opt_shapes`` / ``max_shapes``; or, when
+    ``max_batch_size`` exceeds the example batch, a dynamic batch dim 1..max_batch_size (opt: the example's).
+    ``input_names`` / ``output_names`` only label the module's I/O (``EngineModule.input_names``).
+    """
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"kiln.convert: model must be an nn.Module, got {type(model).__name__}")
+    if isinstance(inputs, torch.Tensor):
+        inputs = [inputs]
+    if not isinstance(inputs, (list, tuple)) or not inputs:
+        raise TypeError("kiln.convert: inputs must be a non-empty list of example tensors")
+    for i, t in enumerate(inputs):
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"kiln.convert: input {i} is a {type(t).__name__}; torch2trt-style conversion takes tensors")
+    if not isinstance(fp16_mode, bool):
+        raise TypeError(f"fp16_mode must be a bool, got {fp16_mode!r}")
+    if int8_mode:
+        raise ValueError("kiln.convert: int8_mode (calibration) is not supported")
+    if strict_type_constraints:
+        raise ValueError("kiln.convert: strict_type_constraints is not supported; use fp16_mode=False for fp32 layers")
+    if isinstance(max_batch_size, bool) or not isinstance(max_batch_size, int) or max_batch_size < 1:
+        raise ValueError(f"kiln.convert: max_batch_size must be a positive int, got {max_batch_size!r}")
+    n = len(inputs)
+    mins, opts, maxs = (_shape_list("min_shapes", min_shapes, n), _shape_list("opt_shapes", opt_shapes, n),
+                        _shape_list("max_shapes", max_shapes, n))
+    if (mins is None) != (maxs is None):
+        raise ValueError("kiln.convert: give both min_shapes and max_shapes (opt_shapes optional)")
+    specs = []
+    for i, t in enumerate(inputs):
+        shape = tuple(t.shape)
+        if mins is not None:
+            specs.append(Input(min_shape=mins[i], opt_shape=opts[i] if opts else shape, max_shape=maxs[i], dtype=t.dtype))
+        elif t.dim() > 0 and max_batch_size > shape[0]:
+            specs.append(Input(min_shape=(1,) + shape[1:], opt_shape=shape, max_shape=(max_batch_size,) + shape[1:],
+                               dtype=t.dtype))
+        else:
+            specs.append(Input(shape=shape, dtype=t.dtype))
+    dev = device if device is not None else ("cuda" if inputs[0].is_cuda else "cpu")
+    settings = make_settings(enabled_precisions={torch.float16} if fp16_mode else None, workspace_size=max_workspace_size,
+                             device=dev, optimization_level=optimization_level, timing_cache_path=timing_cache_path)
+    from kiln.dynamo._compiler import build_single_engine
+
+    ctx = klog.level(log_level) if log_level is not None else _null()
+    with ctx:
+        single = build_single_engine(model, tuple(specs), {}, tuple(inputs), {}, settings)
+    out_spec = None
+    if single.out_spec is not None:
+        out_spec = pytree.treespec_dumps(single.out_spec)
+    mod = EngineModule(single.engine, single.input_names, single.output_names, out_spec)
+    if input_names is not None:
+        if len(input_names) != n:
+            raise ValueError(f"kiln.convert: {len(input_names)} input_names for {n} inputs")
+        mod.user_input_names = list(input_names)
+    if output_names is not None:
+        mod.user_output_names = list(output_names)
+    return mod
+
+
+def _null():
+    import contextlib
+
+    return contextlib.nullcontext()

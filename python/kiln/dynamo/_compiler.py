@@ -1,0 +1,313 @@
+"""The dynamo / torch.export frontend: export -> core aten -> OpGraph -> partition_and_build -> stitch."""
+from __future__ import annotations
+
+import copy
+import hashlib
+import logging as _pylogging
+import os
+import tempfile
+from typing import Any, Optional
+
+import torch
+import torch.fx
+import torch.utils._pytree as pytree
+from torch.fx import _pytree as fx_pytree
+
+from kiln import logging as klog
+from kiln._errors import raise_status
+from kiln._input import Input, as_input
+from kiln._native import C, build_info
+from kiln._report import SupportReport
+from kiln._settings import CompileSettings
+from kiln.dynamo._export import example_value, export_module
+from kiln.dynamo._graph import ImportedGraph, record_shapes
+from kiln.dynamo._stitch import stitch
+
+_log = _pylogging.getLogger("kiln")
+
+
+def _is_input(x: Any) -> bool:
+    return isinstance(x, Input)
+
+
+def normalize_inputs(inputs: Any, arg_inputs: Any, kwarg_inputs: Any) -> tuple[tuple, dict, tuple, dict]:
+    """-> (arg specs, kwarg specs, arg examples, kwarg examples); specs are Inputs (or Python scalars)."""
+    if inputs is not None and arg_inputs is not None:
+        raise ValueError("kiln.compile: give inputs or arg_inputs, not both (they are the same thing)")
+    args = inputs if inputs is not None else arg_inputs
+    if args is None:
+        args = ()
+    if isinstance(args, (Input, torch.Tensor)):
+        args = (args,)
+    if not isinstance(args, (list, tuple)):
+        raise TypeError(f"kiln.compile: inputs must be a list of kiln.Input / tensors, got {type(args).__name__}")
+    kwargs = kwarg_inputs or {}
+    if not isinstance(kwargs, dict):
+        raise TypeError(f"kiln.compile: kwarg_inputs must be a dict, got {type(kwargs).__name__}")
+    arg_specs = tuple(pytree.tree_map(lambda x: as_input(x, "kiln.compile inputs"), list(args)))
+    kw_specs = {k: pytree.tree_map(lambda x: as_input(x, f"kiln.compile kwarg_inputs[{k!r}]"), v)
+                for k, v in kwargs.items()}
+    return arg_specs, kw_specs, tuple(args), dict(kwargs)
+
+
+def _inputs_from_exported(ep: torch.export.ExportedProgram) -> tuple[tuple, dict]:
+    """Inputs for an ExportedProgram given without any: its example inputs, with the ranges of its
+    dynamic dims (which must be bounded)."""
+    ex = getattr(ep, "example_inputs", None)
+    if not ex:
+        raise ValueError("kiln.compile: this ExportedProgram has no example inputs; pass arg_inputs=[kiln.Input(...)]")
+    args, kwargs = ex
+    ranges = ep.range_constraints
+
+    def spec(node_val: Any, example: Any) -> Any:
+        if not isinstance(example, torch.Tensor):
+            return example
+        lo, opt, hi = [], [], []
+        for d, s in enumerate(node_val.shape if node_val is not None else example.shape):
+            size = int(example.shape[d])
+            if isinstance(s, torch.SymInt):
+                r = ranges.get(s.node.expr)
+                upper = getattr(r, "upper", None) if r is not None else None
+                lower = getattr(r, "lower", None) if r is not None else None
+                try:
+                    upper_i, lower_i = int(upper), int(lower)
+                except (TypeError, ValueError, OverflowError):
+                    raise ValueError(f"kiln.compile: dim {d} of an input of the ExportedProgram is dynamic without an "
+                                     "upper bound; pass arg_inputs=[kiln.Input(min_shape=..., opt_shape=..., "
+                                     "max_shape=...)]") from None
+                lo.append(max(lower_i, 1))
+                opt.append(size)
+                hi.append(upper_i)
+            else:
+                lo.append(size)
+                opt.append(size)
+                hi.append(size)
+        return Input(min_shape=lo, opt_shape=opt, max_shape=hi, dtype=example.dtype)
+
+    placeholders = [n for n in ep.graph.nodes if n.op == "placeholder"]
+    user = [n for n, s in zip(placeholders, ep.graph_signature.input_specs) if s.kind.name == "USER_INPUT"]
+    flat_ex, tree = pytree.tree_flatten((args, kwargs))
+    vals = [n.meta.get("val") for n in user]
+    tensor_vals = iter(v for v in vals)
+    specs = []
+    for e in flat_ex:
+        v = next(tensor_vals, None) if isinstance(e, torch.Tensor) else None
+        specs.append(spec(v, e))
+    a, k = pytree.tree_unflatten(specs, tree)
+    return tuple(a), dict(k)
+
+
+def _flat_for_graph(gm: torch.fx.GraphModule, arg_tree: tuple, kwarg_tree: dict) -> list:
+    in_spec = getattr(gm, "_in_spec", None)
+    if in_spec is not None:
+        return list(fx_pytree.tree_flatten_spec((list(arg_tree), dict(kwarg_tree)), in_spec))
+    return pytree.tree_leaves((arg_tree, kwarg_tree))
+
+
+def _cache_key(gm: torch.fx.GraphModule, flat_specs: list, settings: CompileSettings) -> str:
+    h = hashlib.sha256()
+    h.update(f"kiln {C.kiln_version} torch {torch.__version__} {build_info.built_at}\n".encode())
+    h.update(repr(sorted(settings.cache_key_fields().items())).encode())
+    h.update(repr([repr(s) for s in flat_specs]).encode())
+    h.update(gm.code.encode())
+    for n in gm.graph.nodes:
+        if n.op == "get_attr":
+            obj = gm
+            for a in n.target.split("."):
+                obj = getattr(obj, a)
+            if isinstance(obj, torch.Tensor):
+                t = obj.detach().cpu().contiguous()
+                h.update(f"{n.target}:{t.dtype}:{tuple(t.shape)}".encode())
+                h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()[:32]
+
+
+def _load_cached(path: str) -> Optional[dict]:
+    try:
+        return torch.load(path, weights_only=True)
+    except Exception:  # noqa: BLE001 - a damaged cache entry is rebuilt
+        return None
+
+
+def _store_cached(path: str, result: dict) -> None:
+    data = {seg["name"]: {"plan": seg["plan"], "input_names": seg["input_names"], "output_names": seg["output_names"]}
+            for seg in result["segments"] if seg["kiln"]}
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
+    os.close(fd)
+    torch.save(data, tmp)
+    os.replace(tmp, path)
+
+
+def partition(imp: ImportedGraph, settings: CompileSettings, build: bool, cache_key: Optional[str] = None) -> dict:
+    options = settings.partition_options()
+    cache_path = None
+    if build and settings.engine_cache_dir and cache_key:
+        cache_path = os.path.join(settings.engine_cache_dir, f"{cache_key}.kiln")
+        cached = _load_cached(cache_path) if os.path.exists(cache_path) else None
+        if cached is not None:
+            res = C.partition(imp.og, False, options)
+            if "error" in res:
+                raise_status(*res["error"], context="kiln.compile")
+            kiln_segs = [s for s in res["segments"] if s["kiln"]]
+            if all(s["name"] in cached for s in kiln_segs) and len(kiln_segs) == len(cached):
+                for s in kiln_segs:
+                    s.update(cached[s["name"]])
+                _log.info("engine cache hit: %s", cache_path)
+                return res
+    with klog.progress("building engines") as cb:
+        res = C.partition(imp.og, build, options, cb)
+    if "error" in res:
+        raise_status(*res["error"], context="kiln.compile")
+    if cache_path:
+        _store_cached(cache_path, res)
+    return res
+
+
+def make_engines(result: dict) -> dict[str, Any]:
+    engines = {}
+    for seg in result["segments"]:
+        if seg["kiln"]:
+            engines[seg["name"]] = torch.classes.kiln.Engine(seg["plan"], seg["input_names"], seg["output_names"],
+                                                             seg["name"])
+    return engines
+
+
+def _move(module: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    for t in list(module.parameters()) + list(module.buffers()):
+        if t.device != device:
+            return copy.deepcopy(module).to(device)
+    return module
+
+
+def lower_exported(ep: torch.export.ExportedProgram) -> torch.fx.GraphModule:
+    """Core aten (run_decompositions) and the unlifted GraphModule (parameters as get_attr)."""
+    ep = ep.run_decompositions()
+    return ep.module()
+
+
+def import_graph(gm: torch.fx.GraphModule, arg_specs: tuple, kwarg_specs: dict, arg_examples: tuple,
+                 kwarg_examples: dict, device: torch.device) -> tuple[ImportedGraph, list]:
+    flat_specs = _flat_for_graph(gm, arg_specs, kwarg_specs)
+    flat_examples = _flat_for_graph(gm, arg_examples, kwarg_examples) if arg_examples or kwarg_examples else flat_specs
+    imp = ImportedGraph(gm)
+    if len(flat_specs) != len(imp.placeholders):
+        raise ValueError(f"kiln.compile: the graph takes {len(imp.placeholders)} inputs but {len(flat_specs)} were given")
+    per_bound = [[example_value(s, e, which, device) for s, e in zip(flat_specs, flat_examples)]
+                 for which in ("min", "opt", "max")]
+    record_shapes(imp, per_bound)
+    return imp, flat_specs
+
+
+def compile_graph(gm: torch.fx.GraphModule, arg_specs: tuple, kwarg_specs: dict, arg_examples: tuple,
+                  kwarg_examples: dict, settings: CompileSettings, dry_run: bool = False,
+                  engine_modules: bool = False) -> Any:
+    imp, flat_specs = import_graph(gm, arg_specs, kwarg_specs, arg_examples, kwarg_examples, settings.device)
+    key = _cache_key(gm, flat_specs, settings) if settings.engine_cache_dir and not dry_run else None
+    res = partition(imp, settings, build=not dry_run, cache_key=key)
+    report = SupportReport.from_result(res)
+    if dry_run:
+        return report
+    _log.info("%s", report.text.rstrip())
+    engines = make_engines(res)
+    mods = None
+    if engine_modules:
+        from kiln.fx import KilnModule
+
+        mods = {}
+        for seg in res["segments"]:
+            if seg["kiln"]:
+                mods[seg["name"]] = KilnModule(engines[seg["name"]], seg["input_names"], seg["output_names"])
+        engines = {}
+    out = stitch(imp, res, engines, engine_modules=mods)
+    out.meta["kiln"] = {"report": report, "arg_inputs": arg_specs, "kwarg_inputs": kwarg_specs}
+    return out
+
+
+def compile_dynamo(module: Any, arg_specs: tuple, kwarg_specs: dict, arg_examples: tuple, kwarg_examples: dict,
+                   settings: CompileSettings, dry_run: bool = False, engine_modules: bool = False) -> Any:
+    device = settings.device
+    if isinstance(module, torch.export.ExportedProgram):
+        ep = module
+        if not arg_specs and not kwarg_specs:
+            arg_specs, kwarg_specs = _inputs_from_exported(ep)
+            arg_examples, kwarg_examples = arg_specs, kwarg_specs
+    else:
+        if not isinstance(module, torch.nn.Module):
+            raise TypeError(f"kiln.compile: expected an nn.Module or ExportedProgram, got {type(module).__name__}")
+        if not arg_specs and not kwarg_specs:
+            raise ValueError("kiln.compile: inputs (or arg_inputs / kwarg_inputs) are required to compile an nn.Module")
+        module = _move(module, device)
+        was_training = module.training
+        module.eval()
+        try:
+            ep = export_module(module, arg_specs, kwarg_specs, arg_examples or arg_specs, kwarg_examples or kwarg_specs,
+                               device)
+        finally:
+            module.train(was_training)
+    gm = lower_exported(ep)
+    return compile_graph(gm, arg_specs, kwarg_specs, arg_examples or arg_specs, kwarg_examples or kwarg_specs,
+                         settings, dry_run=dry_run, engine_modules=engine_modules)
+
+
+class SingleEngine:
+    """The whole module as one engine (torch2trt / the FX interpreter): which flat inputs feed which engine
+    input, and which engine output is each flat output."""
+
+    def __init__(self, engine: Any, input_names: list[str], output_names: list[str], in_spec: Any, out_spec: Any,
+                 report: SupportReport):
+        self.engine = engine
+        self.input_names = input_names    # engine input name per flat module input
+        self.output_names = output_names  # engine output name per flat module output
+        self.in_spec = in_spec
+        self.out_spec = out_spec
+        self.report = report
+
+
+def build_single_engine(module: Any, arg_specs: tuple, kwarg_specs: dict, arg_examples: tuple, kwarg_examples: dict,
+                        settings: CompileSettings) -> SingleEngine:
+    settings = copy.copy(settings)
+    settings.require_full_compilation = True
+    settings.min_block_size = 1
+    if isinstance(module, torch.export.ExportedProgram):
+        ep = module
+    else:
+        module = _move(module, settings.device)
+        was_training = module.training
+        module.eval()
+        try:
+            ep = export_module(module, arg_specs, kwarg_specs, arg_examples or arg_specs, kwarg_examples or kwarg_specs,
+                               settings.device)
+        finally:
+            module.train(was_training)
+    gm = lower_exported(ep)
+    imp, _ = import_graph(gm, arg_specs, kwarg_specs, arg_examples or arg_specs, kwarg_examples or kwarg_specs,
+                          settings.device)
+    res = partition(imp, settings, build=True)
+    report = SupportReport.from_result(res)
+    segs = [s for s in res["segments"] if s["kiln"]]
+    if len(segs) != 1 or len(res["segments"]) != 1:
+        raise_status("Unsupported", f"the module does not convert to a single engine:\n{report.text}",
+                     "kiln (single engine)")
+    seg = segs[0]
+    in_names = []
+    for k, vid in enumerate(imp.inputs):
+        if vid in seg["inputs"]:
+            in_names.append(seg["input_names"][seg["inputs"].index(vid)])
+        elif imp.values[vid].kind == "tensor":
+            raise ValueError(f"kiln: input {k} ({imp.placeholders[k].name}) is not used by the module; a single "
+                             "engine needs every tensor input")
+        else:
+            raise ValueError(f"kiln: input {k} ({imp.placeholders[k].name}) is not a tensor; a single engine takes "
+                             "tensors only")
+    out_names = []
+    for k, vid in enumerate(imp.outputs):
+        if vid not in seg["outputs"]:
+            raise ValueError(f"kiln: output {k} of the module is not computed by the engine (an input or constant "
+                             "returned as is); a single engine cannot return it")
+        out_names.append(seg["output_names"][seg["outputs"].index(vid)])
+    if len(seg["inputs"]) != len(in_names):
+        raise ValueError("kiln: the engine reads values that are not module inputs")
+    engine = make_engines(res)[seg["name"]]
+    return SingleEngine(engine, in_names, out_names, getattr(gm, "_in_spec", None), getattr(gm, "_out_spec", None),
+                        report)

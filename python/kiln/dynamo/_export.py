@@ -1,0 +1,118 @@
+"""Capture with torch.export: dynamic dims from the inputs' ranges (torch.export.Dim with min/max)."""
+from __future__ import annotations
+
+import inspect
+import re
+from typing import Any, Optional
+
+import torch
+import torch.utils._pytree as pytree
+
+from kiln._errors import ExportError
+from kiln._input import Input
+
+
+def _is_input(x: Any) -> bool:
+    return isinstance(x, Input)
+
+
+def example_value(spec: Any, example: Any, which: str, device: torch.device) -> Any:
+    """The value a leaf takes in a run at `which` (min/opt/max): user tensors at opt, else random."""
+    if not isinstance(spec, Input):
+        return spec
+    if which == "opt" and isinstance(example, torch.Tensor):
+        return example.to(device)
+    return spec.example_tensor(which, device)
+
+
+def export_example(spec: Any, example: Any, device: torch.device) -> Any:
+    """Example for torch.export: like opt, but dynamic dims of size 0/1 are moved up to 2 (export
+    specializes sizes 0 and 1)."""
+    if not isinstance(spec, Input):
+        return spec
+    if isinstance(example, torch.Tensor) and not spec.is_dynamic():
+        return example.to(device)
+    shape = list(spec.opt_shape)
+    for d in spec.dynamic_dims():
+        if shape[d] < 2 <= spec.max_shape[d]:
+            shape[d] = max(2, spec.min_shape[d])
+    tmp = Input(shape=tuple(shape), dtype=spec.dtype, format=spec.format)
+    if isinstance(example, torch.Tensor) and tuple(example.shape) == tuple(shape):
+        return example.to(device)
+    return tmp.example_tensor("opt", device)
+
+
+def _sanitize(s: str) -> str:
+    s = re.sub(r"\W", "_", s)
+    return s if s and not s[0].isdigit() else "_" + s
+
+
+def dynamic_shapes_for(module: torch.nn.Module, arg_specs: tuple, kwarg_specs: dict, share: bool) -> Optional[Any]:
+    """torch.export dynamic_shapes for these inputs (None when all static). With `share`, dims that have
+    the same (min, max) range use one Dim (for models that require them equal)."""
+    if not any(isinstance(x, Input) and x.is_dynamic() for x in pytree.tree_leaves((arg_specs, kwarg_specs),
+                                                                                     is_leaf=_is_input)):
+        return None
+    dims: dict[Any, Any] = {}
+
+    def dim_for(name: str, lo: int, hi: int) -> Any:
+        key = (lo, hi) if share else name
+        if key not in dims:
+            dims[key] = torch.export.Dim(_sanitize(name if not share else f"dim_{lo}_{hi}"), min=lo, max=hi)
+        return dims[key]
+
+    def spec_of(path: str, x: Any) -> Any:
+        if isinstance(x, Input):
+            if not x.is_dynamic():
+                return None
+            return {d: dim_for(f"{path}_d{d}", x.min_shape[d], x.max_shape[d]) for d in x.dynamic_dims()}
+        if isinstance(x, (list, tuple)):
+            return type(x)(spec_of(f"{path}_{i}", y) for i, y in enumerate(x))
+        if isinstance(x, dict):
+            return {k: spec_of(f"{path}_{k}", y) for k, y in x.items()}
+        return None
+
+    try:
+        sig = inspect.signature(module.forward)
+        bound = sig.bind(*arg_specs, **kwarg_specs)
+    except (TypeError, ValueError):
+        if kwarg_specs:
+            raise
+        return tuple(spec_of(f"arg{i}", x) for i, x in enumerate(arg_specs))
+    out = {}
+    for name, val in bound.arguments.items():
+        p = sig.parameters[name]
+        if p.kind == inspect.Parameter.VAR_POSITIONAL:
+            out[name] = tuple(spec_of(f"{name}_{i}", x) for i, x in enumerate(val))
+        elif p.kind == inspect.Parameter.VAR_KEYWORD:
+            out[name] = {k: spec_of(f"{name}_{k}", x) for k, x in val.items()}
+        else:
+            out[name] = spec_of(name, val)
+    return out
+
+
+def export_module(module: torch.nn.Module, arg_specs: tuple, kwarg_specs: dict, arg_examples: tuple,
+                  kwarg_examples: dict, device: torch.device) -> torch.export.ExportedProgram:
+    args = pytree.tree_map(lambda s, e: export_example(s, e, device), arg_specs, arg_examples, is_leaf=_is_input) \
+        if arg_specs else ()
+    kwargs = {k: pytree.tree_map(lambda s, e: export_example(s, e, device), v, kwarg_examples.get(k, v),
+                                 is_leaf=_is_input) for k, v in kwarg_specs.items()}
+    errors = []
+    for share in (False, True):
+        dyn = dynamic_shapes_for(module, arg_specs, kwarg_specs, share)
+        try:
+            with torch.no_grad():
+                return torch.export.export(module, tuple(args), kwargs, dynamic_shapes=dyn, strict=False)
+        except Exception as e:  # noqa: BLE001 - torch raises many kinds; reported below
+            errors.append(e)
+            if dyn is None:
+                break
+    e = errors[-1]
+    msg = str(e).strip()
+    if len(msg) > 4000:
+        msg = msg[:4000] + " ..."
+    raise ExportError(
+        f"kiln: torch.export could not capture {type(module).__name__}: {type(e).__name__}: {msg}\n"
+        "Hints: check that the inputs match forward()'s signature; a dynamic dim the model fixes (e.g. a "
+        "reshape to a constant size) must be static in its kiln.Input; ir='ts' or ir='torch_compile' "
+        "capture differently.", "InvalidArgument") from e

@@ -1,0 +1,88 @@
+"""Shared setup for the Python package tests (CPU backend).
+
+Uses the installed `kiln`, or with KILN_BUILD_DIR=<cmake build dir> (configured with
+-DKILN_BUILD_PYTHON=ON) the in-tree package in python/ with that build's libraries.
+"""
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+if os.environ.get("KILN_BUILD_DIR"):
+    sys.path.insert(0, os.path.join(REPO, "python"))
+
+import kiln  # noqa: E402
+
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+requires_cuda = pytest.mark.skipif(
+    not (torch.cuda.is_available() and "cuda" in kiln.available_backends()),
+    reason="needs a GPU and a Kiln build with the CUDA backend (CI has neither)")
+
+
+def rel_err(out: torch.Tensor, ref: torch.Tensor) -> float:
+    return ((out.float() - ref.float()).abs().max() / ref.float().abs().max().clamp_min(1e-12)).item()
+
+
+def cosine(out: torch.Tensor, ref: torch.Tensor) -> float:
+    return torch.nn.functional.cosine_similarity(out.float().flatten(), ref.float().flatten(), dim=0).item()
+
+
+def run_python(code: str, timeout: int = 600) -> str:
+    """Runs `code` in a fresh interpreter (same kiln as this process); returns stdout, fails on error."""
+    env = dict(os.environ)
+    if os.environ.get("KILN_BUILD_DIR"):
+        env["PYTHONPATH"] = os.path.join(REPO, "python") + os.pathsep + env.get("PYTHONPATH", "")
+    r = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, env=env,
+                       timeout=timeout)
+    if r.returncode != 0:
+        raise AssertionError(f"subprocess failed ({r.returncode}):\nstdout:\n{r.stdout}\nstderr:\n{r.stderr}")
+    return r.stdout
+
+
+class ConvNet(torch.nn.Module):
+    """conv-bn-relu-pool-linear: everything converts."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 8, 3, padding=1)
+        self.bn = torch.nn.BatchNorm2d(8)
+        self.conv2 = torch.nn.Conv2d(8, 8, 3, padding=1, stride=2)
+        self.fc = torch.nn.Linear(8, 5)
+
+    def forward(self, x):
+        y = torch.relu(self.bn(self.conv(x)))
+        y = torch.relu(self.conv2(y))
+        y = torch.nn.functional.adaptive_avg_pool2d(y, 1).flatten(1)
+        return self.fc(y)
+
+
+class MLP(torch.nn.Module):
+    def __init__(self, d=16, h=32, o=4):
+        super().__init__()
+        self.l1 = torch.nn.Linear(d, h)
+        self.l2 = torch.nn.Linear(h, h)
+        self.l3 = torch.nn.Linear(h, o)
+
+    def forward(self, x):
+        return self.l3(torch.relu(self.l2(torch.relu(self.l1(x)))))
+
+
+@pytest.fixture
+def convnet():
+    torch.manual_seed(0)
+    m = ConvNet().eval()
+    with torch.no_grad():  # non-trivial BN statistics
+        m.bn.running_mean.uniform_(-0.5, 0.5)
+        m.bn.running_var.uniform_(0.5, 1.5)
+    return m
+
+
+@pytest.fixture
+def mlp():
+    torch.manual_seed(0)
+    return MLP().eval()
