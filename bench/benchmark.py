@@ -48,7 +48,7 @@ def make_model(name, batch, dtype):
         m = BertModel(cfg)
         vocab = cfg.vocab_size
     else:
-        cfg = GPT2Config(torchscript=True, attn_implementation="sdpa")
+        cfg = GPT2Config(torchscript=True, attn_implementation="sdpa", use_cache=False)
         m = GPT2Model(cfg)
         vocab = cfg.vocab_size
     ids = torch.randint(0, vocab, (batch, 128))
@@ -111,6 +111,7 @@ def main():
     ap.add_argument("--iters", type=int, default=50)
     ap.add_argument("--no-compile", action="store_true", help="skip torch.compile")
     ap.add_argument("--out", default="bench.json")
+    ap.add_argument("--dump-plans", default="", help="directory to write each Kiln engine plan to (for kiln_profile)")
     args = ap.parse_args()
     torch.ops.load_library(RUNTIME)
     torch.backends.cudnn.benchmark = True
@@ -128,6 +129,16 @@ def main():
                         ref = first_tensor(model(*inputs))
                         row["eager_ms"] = time_fn(lambda: model(*inputs), args.iters)
                     kmod, row["kiln_compile_s"] = run_kiln(model, inputs, shape_arg, prec, tmp, f"{name}_{batch}_{prec}")
+                    if args.dump_plans:
+                        os.makedirs(args.dump_plans, exist_ok=True)
+                        for k in range(64):
+                                try:
+                                    eng = getattr(kmod, f"__kiln_engine_{k}")
+                                except (AttributeError, RuntimeError):
+                                    break
+                                path = os.path.join(args.dump_plans, f"{name}_{batch}_{prec}_{k}.plan")
+                                with open(path, "wb") as f:
+                                    f.write(eng.plan().numpy().tobytes())
                     with torch.inference_mode():
                         got = first_tensor(kmod(*inputs))
                         row["cosine"], row["max_rel_err"] = compare(got, ref)

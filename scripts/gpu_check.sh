@@ -28,7 +28,9 @@ if [[ "$want" == *" carried "* ]]; then
   export LD_LIBRARY_PATH="$PWD/.carry:$TORCH_LIB:$CUDNN_ROOT/lib:$NV/cu13/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
   mkdir -p .carry/tests .carry/tools/kilnc .carry/kiln_torch
   for t in .carry/test_*; do [ -f "$t" ] && ln -sf "../$(basename $t)" .carry/tests/; done
+  mkdir -p .carry/tools/kiln_profile
   ln -sf ../../kilnc .carry/tools/kilnc/kilnc; ln -sf ../libkiln_runtime.so .carry/kiln_torch/libkiln_runtime.so
+  ln -sf ../../kiln_profile .carry/tools/kiln_profile/kiln_profile
   ldd .carry/test_cuda_core | grep -E "not found" && echo "missing libraries above"
 fi
 
@@ -37,7 +39,7 @@ if [[ "$want" != *" carried "* ]]; then
 cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DKILN_CUDA=ON -DKILN_TORCH=$TORCH_OPT -DKILN_PYTHON=$PY \
   -DKILN_CUDNN_ROOT="$CUDNN_ROOT" -DKILN_GTEST_SOURCE_DIR="$PWD/.deps/googletest" -DKILN_BUILD_EXAMPLES=OFF \
   >"$OUT/configure.log" 2>&1 || { tail -30 "$OUT/configure.log"; exit 1; }
-targets="test_cuda_core test_cuda_reduce_norm test_cuda_data_indexing test_cuda_spatial test_cuda_attention"
+targets="test_cuda_core test_cuda_reduce_norm test_cuda_data_indexing test_cuda_spatial test_cuda_attention test_cuda_fusion kiln_profile"
 [[ "$want" == *" torch "* || "$want" == *" bench "* ]] && targets="$targets kiln_torch kiln_bench_driver"
 cmake --build build-gpu -j"$jobs" --target $targets >"$OUT/build.log" 2>&1
 build_rc=$?
@@ -48,7 +50,7 @@ fi
 
 declare -A result
 if [[ "$want" == *" tests "* ]]; then
-  for t in test_cuda_core test_cuda_reduce_norm test_cuda_data_indexing test_cuda_spatial test_cuda_attention; do
+  for t in test_cuda_core test_cuda_reduce_norm test_cuda_data_indexing test_cuda_spatial test_cuda_attention test_cuda_fusion; do
     bin=$BIN/tests/$t
     [ -x "$bin" ] || { result[$t]="not built"; continue; }
     args=(--gtest_brief=1)
@@ -68,10 +70,17 @@ if [[ "$want" == *" sanitizer "* ]]; then
   result[memcheck]="rc=$? $(grep -E 'ERROR SUMMARY' "$OUT/memcheck.log" | tail -1)"
 fi
 if [[ "$want" == *" bench "* ]]; then
-  PYTHONUNBUFFERED=1 KILN_BUILD_DIR=$PWD/$BIN timeout ${BENCH_TIMEOUT:-540} $PY bench/benchmark.py --out "$OUT/bench.json" ${BENCH_ARGS:-} \
+  PYTHONUNBUFFERED=1 KILN_BUILD_DIR=$PWD/$BIN timeout ${BENCH_TIMEOUT:-540} $PY bench/benchmark.py --out "$OUT/bench.json" --dump-plans $PWD/gpu_plans ${BENCH_ARGS:-} \
     >"$OUT/bench.log" 2>&1
   result[bench]="rc=$?"
   tail -40 "$OUT/bench.log"
+  if [[ "$want" == *" profile "* ]]; then
+    for p in $PWD/gpu_plans/*.plan; do
+      [ -f "$p" ] || continue
+      echo "== profile $(basename $p)"
+      timeout 60 $BIN/tools/kiln_profile/kiln_profile "$p" 10 2>&1 | head -14
+    done
+  fi
 fi
 echo
 echo "==== summary ($(head -1 "$OUT/env.txt")) ===="

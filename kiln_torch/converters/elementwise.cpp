@@ -1,4 +1,6 @@
 // Elementwise arithmetic, comparisons, logical ops, where/masked_fill, casts and copies.
+#include <optional>
+
 #include "converters/families.h"
 
 namespace kiln::bridge {
@@ -11,18 +13,18 @@ Status out(ConversionCtx& ctx, const Node& n, Expected<kiln::Tensor> r, size_t i
   return {};
 }
 
-// a op (alpha * b): add/sub with alpha.
+// a op (alpha * b): add/sub with alpha; rsub swaps the operands first.
 Status add_sub(ConversionCtx& ctx, const Node& n, BinaryOp op, bool reverse = false) {
   auto ab = ctx.promoted(n, 0, 1);
   if (!ab) return ab.status();
   auto [a, b] = *ab;
-  if (reverse) std::swap(a, b);
+  if (reverse) std::swap(a, b);  // rsub(self, other, alpha) = other - alpha * self
   if (n.inputs.size() > 2 && !ctx.is_none(n, 2)) {
     auto alpha = ctx.const_double(n, 2);
     if (!alpha) return alpha.status();
-    auto scaled = scale(ctx, n, reverse ? a : b, *alpha);
+    auto scaled = scale(ctx, n, b, *alpha);
     if (!scaled) return scaled.status();
-    (reverse ? a : b) = *scaled;
+    b = *scaled;
   }
   return out(ctx, n, ctx.net.add_elementwise(a, b, op));
 }
@@ -121,26 +123,45 @@ Status masked_fill(ConversionCtx& ctx, const Node& n) {
   return out(ctx, n, ctx.net.add_where(*mb, *vc, *x));
 }
 
+// The dtype shape analysis recorded for output i (torch's promotion result), if any.
+std::optional<DataType> recorded_dtype(const ConversionCtx& ctx, const Node& n, size_t i = 0) {
+  if (i >= n.outputs.size()) return std::nullopt;
+  const Value& v = ctx.graph.values[static_cast<size_t>(n.outputs[i])];
+  if (!v.meta) return std::nullopt;
+  return to_kiln_dtype(v.meta->dtype);
+}
+
+// clamp(x, min?, max?): min(max(x, min), max) in the promoted dtype (an int tensor clamped to float
+// bounds gives floats).
 Status clamp(ConversionCtx& ctx, const Node& n, bool has_min, bool has_max) {
   auto x = ctx.tensor(n, 0);
   if (!x) return x.status();
   size_t imin = 1, imax = has_min ? 2 : 1;
   const Arg& lo = has_min ? ctx.arg(n, imin) : Arg::constant(c10::IValue());
   const Arg& hi = has_max ? ctx.arg(n, imax) : Arg::constant(c10::IValue());
+  kiln::Tensor t = *x;
   auto is_num = [](const Arg& a) { return a.is_none() || (a.is_constant() && (a.ivalue().isInt() || a.ivalue().isDouble())); };
+  DataType dt = ctx.dtype(t);
+  if (auto rec = recorded_dtype(ctx, n)) {
+    dt = *rec;
+  } else if (!is_floating(dt) && ((lo.is_constant() && lo.ivalue().isDouble()) || (hi.is_constant() && hi.ivalue().isDouble()))) {
+    dt = kDefaultFloat;
+  }
+  auto xc = ctx.cast(t, dt);
+  if (!xc) return xc.status();
+  t = *xc;
   if (is_num(lo) && is_num(hi)) {
     auto val = [](const Arg& a) {
       if (a.is_none()) return std::nan("");
       return a.ivalue().isInt() ? static_cast<double>(a.ivalue().toInt()) : a.ivalue().toDouble();
     };
-    return out(ctx, n, ctx.net.add_unary(*x, UnaryOp::kClamp, val(lo), val(hi)));
+    return out(ctx, n, ctx.net.add_unary(t, UnaryOp::kClamp, val(lo), val(hi)));
   }
-  kiln::Tensor t = *x;
-  DataType dt = ctx.dtype(t);
   if (has_min && !lo.is_none()) {
     auto l = ctx.tensor(n, imin);
     if (!l) return l.status();
     auto lc = ctx.cast(*l, dt);
+    if (!lc) return lc.status();
     auto r = ctx.net.add_elementwise(t, *lc, BinaryOp::kMax);
     if (!r) return r.status();
     t = *r;
@@ -149,6 +170,7 @@ Status clamp(ConversionCtx& ctx, const Node& n, bool has_min, bool has_max) {
     auto h = ctx.tensor(n, imax);
     if (!h) return h.status();
     auto hc = ctx.cast(*h, dt);
+    if (!hc) return hc.status();
     auto r = ctx.net.add_elementwise(t, *hc, BinaryOp::kMin);
     if (!r) return r.status();
     t = *r;
@@ -173,6 +195,27 @@ Status copy(ConversionCtx& ctx, const Node& n) {
   auto x = ctx.tensor(n, 0);
   if (!x) return x.status();
   return out(ctx, n, ctx.net.add_identity(*x));
+}
+
+// aten::copy(self, src, non_blocking): src in self's dtype, broadcast to self's shape.
+Status copy_from(ConversionCtx& ctx, const Node& n) {
+  auto self = ctx.tensor(n, 0);
+  auto src = ctx.tensor(n, 1);
+  if (!self || !src) return !self ? self.status() : src.status();
+  auto c = ctx.cast(*src, ctx.dtype(*self));
+  if (!c) return c.status();
+  if (ctx.dims(*c) == ctx.dims(*self) && ctx.dims(*self).is_static()) return out(ctx, n, ctx.net.add_identity(*c));
+  auto shape = ctx.net.add_shape(*self);
+  if (!shape) return shape.status();
+  return out(ctx, n, ctx.net.add_expand_dynamic(*c, *shape));
+}
+
+// Dropout is the identity only in inference (train == false); the importer removes those already.
+bool not_training(const OpGraph& g, const Node& n, std::string* why) {
+  const Value& t = g.values[static_cast<size_t>(n.inputs[2])];
+  if (t.constant && t.constant->isBool() && !t.constant->toBool()) return true;
+  *why = "dropout in training mode";
+  return false;
 }
 
 bool to_supported(const OpGraph& g, const Node& n, std::string* why) {
@@ -271,9 +314,10 @@ void register_elementwise_converters(ConverterRegistry& r) {
   add_converter(r, {"aten::to.device", "aten::to.other", "aten::to.prim_Device", "aten::to.prim_dtype", "aten::to.prim_other",
                     "aten::type_as"},
                 to_like, to_supported);
-  add_converter(r, {"aten::contiguous", "aten::clone", "aten::clone.default", "aten::copy", "aten::dropout",
-                    "aten::feature_dropout", "aten::alpha_dropout"},
-                [](ConversionCtx& c, const Node& n) { return copy(c, n); });
+  add_converter(r, {"aten::contiguous", "aten::clone", "aten::clone.default"}, copy);
+  add_converter(r, {"aten::copy"}, copy_from);
+  add_converter(r, {"aten::dropout", "aten::feature_dropout", "aten::alpha_dropout", "aten::feature_alpha_dropout"}, copy,
+                not_training);
 }
 
 }  // namespace kiln::bridge

@@ -321,8 +321,8 @@ Expected<Arg> scalar_op(ConversionCtx& ctx, const Node& n, const Arg& a, const A
   DataType da = ctx.dtype(*ta), db = ctx.dtype(*tb);
   DataType dt;
   if (is_logical(op)) {
-    dt = da == DataType::kBool && db == DataType::kBool ? DataType::kBool : DataType::kInt64;
-    if (is_floating(da) || is_floating(db)) return ctx.error(n, "bitwise op on floats");
+    if (da != DataType::kBool || db != DataType::kBool) return ctx.error(n, "bitwise ops on runtime ints");
+    dt = DataType::kBool;
   } else if (kind == ScalarResult::kFloat) {
     dt = DataType::kFloat32;
   } else if (kind == ScalarResult::kInt) {
@@ -429,22 +429,33 @@ Status is_op(ConversionCtx& ctx, const Node& n, bool negate) {
   return {};
 }
 
-// Comparisons of non-numbers known at compile time (str, int lists, devices, bools lists).
+// Equality of lists (the lengths are always known; entries may be runtime ints), strings and devices.
 Status const_equal(ConversionCtx& ctx, const Node& n, bool negate) {
   const Arg &a = ctx.arg(n, 0), &b = ctx.arg(n, 1);
   auto ia = items_of(ctx, n, 0), ib = items_of(ctx, n, 1);
-  if (ia && ib) {  // lists, possibly with runtime ints
-    bool all_const = true;
-    for (const auto* l : {&*ia, &*ib})
-      for (const Arg& x : *l) all_const &= is_number(x);
-    if (!all_const) return ctx.error(n, "list comparison with runtime values");
-    bool eq = ia->size() == ib->size();
-    for (size_t i = 0; eq && i < ia->size(); ++i) {
-      auto r = fold_scalar(ctx, n, (*ia)[i].ivalue(), (*ib)[i].ivalue(), BinaryOp::kEqual, ScalarResult::kBool);
-      if (!r) return r.status();
-      eq = r->ivalue().toBool();
+  if (ia && ib) {
+    if (ia->size() != ib->size()) {
+      ctx.set_output(n, 0, Arg::constant(negate));
+      return {};
     }
-    ctx.set_output(n, 0, Arg::constant(negate ? !eq : eq));
+    Arg acc = Arg::constant(true);
+    for (size_t i = 0; i < ia->size(); ++i) {
+      auto e = scalar_op(ctx, n, (*ia)[i], (*ib)[i], BinaryOp::kEqual, ScalarResult::kBool);
+      if (!e) return e.status();
+      auto r = scalar_op(ctx, n, acc, *e, BinaryOp::kAnd, ScalarResult::kBool);
+      if (!r) return r.status();
+      acc = *r;
+    }
+    if (negate) {
+      if (acc.is_constant()) {
+        acc = Arg::constant(!acc.ivalue().toBool());
+      } else {
+        auto r = ctx.check(n, ctx.net.add_unary(acc.tensor(), UnaryOp::kNot));
+        if (!r) return r.status();
+        acc = Arg::tensor(*r);
+      }
+    }
+    ctx.set_output(n, 0, acc);
     return {};
   }
   if (!a.is_constant() || !b.is_constant()) return ctx.error(n, "comparison needs constants");
@@ -524,7 +535,7 @@ void register_evaluators(ConverterRegistry& r) {
   eval(r, {"aten::numel", "aten::sym_numel"}, numel);
   eval(r, {"aten::sym_size.int"}, size_int);
   eval(r, {"aten::sym_size"}, size_list);
-  eval(r, {"aten::list.t", "aten::list"}, passthrough);
+  eval(r, {"aten::list.t"}, passthrough);
   eval(r, {"aten::add.t"}, list_concat);
   eval(r, {"aten::mul.left_t"}, [](ConversionCtx& c, const Node& n) { return list_repeat(c, n, true); });
   eval(r, {"aten::mul.right_"}, [](ConversionCtx& c, const Node& n) { return list_repeat(c, n, false); });
@@ -556,9 +567,11 @@ void register_evaluators(ConverterRegistry& r) {
       {{"aten::pow.int", "aten::pow.float", "aten::pow.int_float", "aten::pow.float_int", "aten::pow.Scalar_Scalar"},
        BinaryOp::kPow, SR::kFloat},
       {{"aten::pow.int_to_int"}, BinaryOp::kPow, SR::kInt},
-      {{"aten::__and__.bool", "aten::__and__.int"}, BinaryOp::kAnd, SR::kBool},
-      {{"aten::__or__.bool", "aten::__or__.int"}, BinaryOp::kOr, SR::kBool},
-      {{"aten::__xor__.bool", "aten::__xor__.int"}, BinaryOp::kXor, SR::kBool},
+      // Bitwise ops on ints are not registered: Kiln has no bitwise ops for runtime ints, and without a
+      // converter such nodes (and what needs their results) stay in PyTorch.
+      {{"aten::__and__.bool"}, BinaryOp::kAnd, SR::kBool},
+      {{"aten::__or__.bool"}, BinaryOp::kOr, SR::kBool},
+      {{"aten::__xor__.bool"}, BinaryOp::kXor, SR::kBool},
   };
   for (const auto& e : binaries) {
     BinaryOp op = e.op;

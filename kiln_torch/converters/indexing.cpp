@@ -562,6 +562,102 @@ bool index_put_supported(const OpGraph& g, const Node& n, std::string* why) {
   return true;
 }
 
+// ---- slice_scatter / select_scatter -------------------------------------------------------------------
+
+/// `src` written into x along `axis` at positions start + k * step (k over src's extent on axis).
+Expected<kiln::Tensor> scatter_strided(ConversionCtx& ctx, kiln::Tensor x, kiln::Tensor src, int64_t axis, int64_t start,
+                                       int64_t step) {
+  auto cnt = dim_size(ctx, src, axis);
+  if (!cnt) return cnt.status();
+  auto ar = iota(ctx, *cnt);
+  if (!ar) return ar.status();
+  kiln::Tensor idx = *ar;
+  if (step != 1) {
+    auto st = ctx.scalar(static_cast<double>(step), DataType::kInt64);
+    auto m = ctx.net.add_elementwise(idx, *st, BinaryOp::kMul);
+    if (!m) return m.status();
+    idx = *m;
+  }
+  if (start != 0) {
+    auto s0 = ctx.scalar(static_cast<double>(start), DataType::kInt64);
+    auto a = ctx.net.add_elementwise(idx, *s0, BinaryOp::kAdd);
+    if (!a) return a.status();
+    idx = *a;
+  }
+  int r = ctx.rank(src);
+  std::vector<int64_t> shape(static_cast<size_t>(r), 1);
+  shape[static_cast<size_t>(axis)] = -1;
+  auto rs = ctx.net.add_reshape(idx, shape);
+  if (!rs) return rs.status();
+  Dims sd = ctx.dims(src);
+  Expected<kiln::Tensor> ex = sd.is_static() ? ctx.net.add_expand(*rs, sd.to_vector()) : [&]() -> Expected<kiln::Tensor> {
+    auto s = ctx.net.add_shape(src);
+    if (!s) return s.status();
+    return ctx.net.add_expand_dynamic(*rs, *s);
+  }();
+  if (!ex) return ex.status();
+  ScatterParams p;
+  p.axis = axis;
+  return ctx.net.add_scatter(x, *ex, src, p);
+}
+
+// slice_scatter(self, src, dim, start?, end?, step)
+Status slice_scatter(ConversionCtx& ctx, const Node& n) {
+  auto x = ctx.tensor(n, 0);
+  auto src = ctx.tensor(n, 1);
+  auto d = ctx.const_int(n, 2);
+  auto step = ctx.const_int(n, 5);
+  if (!x || !src || !d || !step) return !x ? x.status() : !src ? src.status() : ctx.error(n, "dim/step must be constants");
+  int64_t axis = norm_dim(*d, ctx.rank(*x));
+  int64_t start = 0;
+  if (!ctx.is_none(n, 3)) {
+    auto s = ctx.const_int(n, 3);
+    if (!s) return ctx.error(n, "start must be a constant");
+    start = *s;
+  }
+  if (start < 0) {
+    int64_t ext = ctx.dims(*x)[static_cast<int>(axis)];
+    if (ext < 0) return ctx.error(n, "negative start on a dynamic dim");
+    start = std::max<int64_t>(0, start + ext);
+  }
+  auto sc = ctx.cast(*src, ctx.dtype(*x));
+  if (!sc) return sc.status();
+  if (*step == 1 && start == 0 && ctx.dims(*x).is_static() && ctx.dims(*x).to_vector() == ctx.dims(*sc).to_vector())
+    return set(ctx, n, ctx.net.add_identity(*sc));
+  return set(ctx, n, scatter_strided(ctx, *x, *sc, axis, start, *step));
+}
+
+bool slice_scatter_supported(const OpGraph& g, const Node& n, std::string* why) {
+  for (size_t i : {size_t{2}, size_t{3}, size_t{5}}) {
+    if (i < n.inputs.size() && !g.is_constant(n.inputs[i])) {
+      *why = "slice_scatter dim/start/step are not constants";
+      return false;
+    }
+  }
+  return true;
+}
+
+// select_scatter(self, src, dim, index)
+Status select_scatter(ConversionCtx& ctx, const Node& n) {
+  auto x = ctx.tensor(n, 0);
+  auto src = ctx.tensor(n, 1);
+  auto d = ctx.const_int(n, 2);
+  auto i = ctx.const_int(n, 3);
+  if (!x || !src || !d || !i) return !x ? x.status() : !src ? src.status() : ctx.error(n, "dim/index must be constants");
+  int64_t axis = norm_dim(*d, ctx.rank(*x));
+  int64_t index = *i;
+  if (index < 0) {
+    int64_t ext = ctx.dims(*x)[static_cast<int>(axis)];
+    if (ext < 0) return ctx.error(n, "negative index on a dynamic dim");
+    index += ext;
+  }
+  auto sc = ctx.cast(*src, ctx.dtype(*x));
+  if (!sc) return sc.status();
+  auto u = ctx.net.add_unsqueeze(*sc, {axis});
+  if (!u) return u.status();
+  return set(ctx, n, scatter_strided(ctx, *x, *u, axis, index, 1));
+}
+
 // ---- flip / roll / tril / triu ------------------------------------------------------------------------
 
 // flip(self, dims)
@@ -689,6 +785,12 @@ void register_indexing_converters(ConverterRegistry& r) {
                 index_supported);
   add_converter(r, {"aten::index_put", "aten::index_put.hacked_twin", "aten::_unsafe_index_put"}, index_put,
                 index_put_supported);
+  add_converter(r, {"aten::slice_scatter"}, slice_scatter, slice_scatter_supported);
+  add_converter(r, {"aten::select_scatter"}, select_scatter, [](const OpGraph& g, const Node& n, std::string* why) {
+    if (g.is_constant(n.inputs[2]) && g.is_constant(n.inputs[3])) return true;
+    *why = "select_scatter dim/index are not constants";
+    return false;
+  });
   add_converter(r, {"aten::flip"}, flip);
   add_converter(r, {"aten::roll"}, roll);
   add_converter(r, {"aten::tril"}, [](ConversionCtx& c, const Node& n) { return tri(c, n, true); });

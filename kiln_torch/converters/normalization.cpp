@@ -1,4 +1,5 @@
 // Normalizations: batch_norm (inference), layer_norm, group_norm, instance_norm, rms_norm.
+#include <algorithm>
 #include <limits>
 
 #include "converters/families.h"
@@ -36,7 +37,26 @@ Status batch_norm(ConversionCtx& ctx, const Node& n) {
   return finish(ctx, n, ctx.net.add_batch_norm(*x, *m, *v, *w, *b, p));
 }
 
+// Mean and 1/sqrt(var + eps) of x over `axes` (kept as size-1 dims): the statistics outputs of
+// native_layer_norm / native_group_norm.
+Status set_stats(ConversionCtx& ctx, const Node& n, kiln::Tensor x, const std::vector<int64_t>& axes, double eps) {
+  auto mean = ctx.net.add_reduce(x, ReduceParams{ReduceOp::kMean, axes, true, 1});
+  if (!mean) return mean.status();
+  auto var = ctx.net.add_reduce(x, ReduceParams{ReduceOp::kVar, axes, true, 0});
+  if (!var) return var.status();
+  auto e = ctx.scalar(eps, ctx.dtype(x));
+  if (!e) return e.status();
+  auto ve = ctx.net.add_elementwise(*var, *e, BinaryOp::kAdd);
+  if (!ve) return ve.status();
+  auto rstd = ctx.check(n, ctx.net.add_unary(*ve, UnaryOp::kRsqrt));
+  if (!rstd) return rstd.status();
+  ctx.set_output(n, 1, *mean);
+  ctx.set_output(n, 2, *rstd);
+  return {};
+}
+
 // layer_norm(x, normalized_shape, weight?, bias?, eps, cudnn) / native_layer_norm(x, shape, w, b, eps)
+// -> (y, mean, rstd), the statistics with the normalized dims kept as size 1.
 Status layer_norm(ConversionCtx& ctx, const Node& n) {
   auto x = ctx.tensor(n, 0);
   if (!x) return x.status();
@@ -50,10 +70,17 @@ Status layer_norm(ConversionCtx& ctx, const Node& n) {
   LayerNormParams p;
   p.axis = -static_cast<int64_t>(shape->size());
   p.epsilon = *eps;
-  return finish(ctx, n, ctx.net.add_layer_norm(*x, *w, *b, p));
+  auto y = ctx.check(n, ctx.net.add_layer_norm(*x, *w, *b, p));
+  if (!y) return y.status();
+  ctx.set_output(n, 0, *y);
+  if (n.outputs.size() < 3) return {};
+  std::vector<int64_t> axes;
+  for (int64_t a = p.axis; a < 0; ++a) axes.push_back(a);
+  return set_stats(ctx, n, *x, axes, *eps);
 }
 
 // group_norm(x, num_groups, weight?, bias?, eps, cudnn) / native_group_norm(x, w, b, N, C, HxW, group, eps)
+// -> (y, mean [N, group], rstd [N, group]).
 Status group_norm(ConversionCtx& ctx, const Node& n) {
   bool native = n.op.find("native") != std::string::npos;
   auto x = ctx.tensor(n, 0);
@@ -66,7 +93,31 @@ Status group_norm(ConversionCtx& ctx, const Node& n) {
   GroupNormParams p;
   p.num_groups = *g;
   p.epsilon = *eps;
-  return finish(ctx, n, ctx.net.add_group_norm(*x, *w, *b, p));
+  auto y = ctx.check(n, ctx.net.add_group_norm(*x, *w, *b, p));
+  if (!y) return y.status();
+  ctx.set_output(n, 0, *y);
+  if (n.outputs.size() < 3) return {};
+  // Statistics per (sample, group): x as [N, group, -1].
+  Dims d = ctx.dims(*x);
+  auto grouped = d[0] >= 0 ? ctx.net.add_reshape(*x, {d[0], *g, -1}) : Expected<kiln::Tensor>(kiln::Tensor{});
+  if (d[0] < 0) {
+    auto shp = ctx.net.add_shape(*x);
+    if (!shp) return shp.status();
+    auto n0 = ctx.net.add_slice(*shp, SliceParams{{0}, {0}, {1}, {1}});
+    auto rest = ctx.net.add_int_vector({*g, -1});
+    if (!n0 || !rest) return ctx.error(n, "cannot build the group shape");
+    auto target = ctx.net.add_concat({*n0, *rest}, 0);
+    if (!target) return target.status();
+    grouped = ctx.net.add_reshape_dynamic(*x, *target);
+  }
+  if (!grouped) return grouped.status();
+  KILN_RETURN_IF_ERROR(set_stats(ctx, n, *grouped, {2}, *eps));
+  for (size_t i = 1; i < 3; ++i) {
+    auto sq = ctx.net.add_squeeze(ctx.value(n.outputs[i]).tensor(), {2});
+    if (!sq) return sq.status();
+    ctx.set_output(n, i, *sq);
+  }
+  return {};
 }
 
 // instance_norm(x, weight?, bias?, running_mean?, running_var?, use_input_stats, momentum, eps, cudnn)
@@ -107,19 +158,38 @@ Status rms_norm(ConversionCtx& ctx, const Node& n) {
   return finish(ctx, n, ctx.net.add_rms_norm(*x, *w, p));
 }
 
+// Inference-mode batch norm with running statistics (constants or engine tensors). The statistics
+// outputs of _native_batch_norm_legit_no_training are empty tensors: only supported when unused.
 bool inference_only(const OpGraph& g, const Node& n, std::string* why) {
-  if (n.op != "aten::batch_norm") return true;
-  const Value& t = g.values[static_cast<size_t>(n.inputs[5])];
-  if (t.constant && t.constant->isBool() && !t.constant->toBool()) {
-    for (int i : {3, 4})
-      if (!g.is_constant(n.inputs[static_cast<size_t>(i)]) || g.values[static_cast<size_t>(n.inputs[static_cast<size_t>(i)])].constant->isNone()) {
-        *why = "batch_norm without running statistics";
-        return false;
-      }
+  auto is_none = [&](size_t i) {
+    const Value& v = g.values[static_cast<size_t>(n.inputs[i])];
+    return v.kind == ValueKind::kNone || (v.constant && v.constant->isNone());
+  };
+  if (is_none(3) || is_none(4)) {
+    *why = "batch_norm without running statistics";
+    return false;
+  }
+  if (n.op == "aten::batch_norm") {
+    const Value& t = g.values[static_cast<size_t>(n.inputs[5])];
+    if (!(t.constant && t.constant->isBool() && !t.constant->toBool())) {
+      *why = "batch_norm in training mode";
+      return false;
+    }
     return true;
   }
-  *why = "batch_norm in training mode";
-  return false;
+  for (size_t i = 1; i < n.outputs.size(); ++i) {
+    int v = n.outputs[i];
+    bool used = std::find(g.outputs.begin(), g.outputs.end(), v) != g.outputs.end();
+    for (const Node& m : g.nodes) {
+      used |= std::find(m.inputs.begin(), m.inputs.end(), v) != m.inputs.end();
+      used |= std::find(m.captured.begin(), m.captured.end(), v) != m.captured.end();
+    }
+    if (used) {
+      *why = "the saved statistics outputs are used";
+      return false;
+    }
+  }
+  return true;
 }
 
 bool instance_norm_ok(const OpGraph& g, const Node& n, std::string* why) {

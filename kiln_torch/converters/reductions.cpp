@@ -1,5 +1,8 @@
 // Reductions and softmax: sum, mean, amax/amin, max/min (dim and all), prod, argmax/argmin, var/std,
 // any/all, cumsum, topk, softmax, log_softmax, norm.
+#include <cmath>
+#include <optional>
+
 #include "converters/families.h"
 
 namespace kiln::bridge {
@@ -134,20 +137,40 @@ Status var_std(ConversionCtx& ctx, const Node& n, ReduceOp op) {
   return set(ctx, n, ctx.net.add_reduce(*x, p));
 }
 
-// any/all (x) / .dim(x, dim, keepdim) / .dims(x, dim[], keepdim)
+// any/all (x) / .dim(x, dim, keepdim) / .dims(x, dim[], keepdim). Any dtype reduces as "!= 0"; the
+// result is bool, except uint8 inputs, which give uint8 (torch).
 Status any_all(ConversionCtx& ctx, const Node& n, ReduceOp op) {
   auto x = ctx.tensor(n, 0);
   if (!x) return x.status();
   ReduceParams p;
   p.op = op;
   if (n.inputs.size() >= 3) {
-    auto axes = ctx.const_int_list(n, 1);
+    std::vector<int64_t> axes;
+    if (!ctx.is_none(n, 1)) {
+      auto a = ctx.const_int_list(n, 1);
+      if (!a) return ctx.error(n, "dim must be constant");
+      axes = *a;
+    }
     auto keep = ctx.const_bool(n, 2);
-    if (!axes || !keep) return ctx.error(n, "dim/keepdim must be constants");
-    p.axes = *axes;
+    if (!keep) return ctx.error(n, "keepdim must be constant");
+    p.axes = axes;
     p.keep_dims = *keep;
   }
-  return set(ctx, n, ctx.net.add_reduce(*x, p));
+  DataType in = ctx.dtype(*x);
+  auto b = ctx.cast(*x, DataType::kBool);
+  if (!b) return b.status();
+  kiln::Tensor t = *b;
+  if (ctx.rank(t) == 0) {  // a 0-d input reduces to itself
+    auto id = ctx.net.add_identity(t);
+    if (!id) return id.status();
+    t = *id;
+  } else {
+    auto r = ctx.net.add_reduce(t, p);
+    if (!r) return set(ctx, n, r);
+    t = *r;
+  }
+  if (in == DataType::kUInt8) return set(ctx, n, ctx.net.add_cast(t, DataType::kUInt8));
+  return set(ctx, n, ctx.net.add_identity(t));
 }
 
 // softmax.int(x, dim, dtype?) / _softmax(x, dim, half_to_float)
@@ -161,6 +184,14 @@ Status softmax(ConversionCtx& ctx, const Node& n, bool log) {
     auto c = with_dtype(ctx, n, t, 2);
     if (!c) return c.status();
     t = *c;
+  } else if (n.inputs.size() > 2) {  // _softmax(x, dim, half_to_float)
+    auto h = ctx.const_bool(n, 2);
+    if (!h) return h.status();
+    if (*h && ctx.dtype(t) == DataType::kFloat16) {
+      auto c = ctx.cast(t, DataType::kFloat32);
+      if (!c) return c.status();
+      t = *c;
+    }
   }
   if (!is_floating(ctx.dtype(t))) {
     auto c = ctx.cast(t, kDefaultFloat);
@@ -203,35 +234,75 @@ Status topk(ConversionCtx& ctx, const Node& n) {
   return {};
 }
 
-// norm.ScalarOpt_dim(x, p, dim, keepdim) / linalg_vector_norm(x, ord, dim?, keepdim, dtype?) for p = 2 (and 1)
+// Constant order of a vector norm (None: 2).
+std::optional<double> norm_order(const OpGraph& g, const Node& n) {
+  const Value& p = g.values[static_cast<size_t>(n.inputs[1])];
+  if (p.kind == ValueKind::kNone || (p.constant && p.constant->isNone())) return 2.0;
+  if (p.constant && (p.constant->isDouble() || p.constant->isInt())) return p.constant->toScalar().toDouble();
+  return std::nullopt;
+}
+
+// norm.ScalarOpt_dim(x, p?, dim, keepdim) / linalg_vector_norm(x, ord, dim?, keepdim, *, dtype?):
+// (sum |x|^p)^(1/p); p = inf / -inf: max / min |x|; p = 0: the count of non-zeros.
 Status norm(ConversionCtx& ctx, const Node& n) {
   auto x = ctx.tensor(n, 0);
   if (!x) return x.status();
-  auto p = ctx.const_double(n, 1);
-  if (!p) return p.status();
+  auto p = norm_order(ctx.graph, n);
+  if (!p) return ctx.error(n, "the order must be a constant");
   auto axes = dims_arg(ctx, n, 2);
   auto keep = ctx.const_bool(n, 3);
   if (!axes || !keep) return ctx.error(n, "norm arguments must be constants");
-  if (*p == 1.0) {
-    auto a = ctx.net.add_unary(*x, UnaryOp::kAbs);
-    if (!a) return a.status();
-    return set(ctx, n, ctx.net.add_reduce(*a, ReduceParams{ReduceOp::kSum, *axes, *keep, 1}));
+  kiln::Tensor t = *x;
+  if (n.op == "aten::linalg_vector_norm" && n.inputs.size() > 4) {
+    auto c = with_dtype(ctx, n, t, 4);
+    if (!c) return c.status();
+    t = *c;
   }
-  auto sq = ctx.net.add_elementwise(*x, *x, BinaryOp::kMul);
-  if (!sq) return sq.status();
-  auto s = ctx.net.add_reduce(*sq, ReduceParams{ReduceOp::kSum, *axes, *keep, 1});
+  ReduceParams rp{ReduceOp::kSum, *axes, *keep, 1};
+  if (*p == 0.0) {
+    auto zero = ctx.scalar(0.0, ctx.dtype(t));
+    if (!zero) return zero.status();
+    auto nz = ctx.net.add_elementwise(t, *zero, BinaryOp::kNotEqual);
+    if (!nz) return nz.status();
+    auto f = ctx.cast(*nz, ctx.dtype(t));
+    if (!f) return f.status();
+    return set(ctx, n, ctx.net.add_reduce(*f, rp));
+  }
+  auto a = ctx.net.add_unary(t, UnaryOp::kAbs);
+  if (!a) return a.status();
+  if (std::isinf(*p)) {
+    rp.op = *p > 0 ? ReduceOp::kMax : ReduceOp::kMin;
+    return set(ctx, n, ctx.net.add_reduce(*a, rp));
+  }
+  if (*p == 1.0) return set(ctx, n, ctx.net.add_reduce(*a, rp));
+  if (*p == 2.0) {
+    auto sq = ctx.net.add_elementwise(t, t, BinaryOp::kMul);
+    if (!sq) return sq.status();
+    auto s = ctx.net.add_reduce(*sq, rp);
+    if (!s) return s.status();
+    return set(ctx, n, ctx.net.add_unary(*s, UnaryOp::kSqrt));
+  }
+  auto e = ctx.scalar(*p, ctx.dtype(t));
+  auto inv = ctx.scalar(1.0 / *p, ctx.dtype(t));
+  if (!e || !inv) return ctx.error(n, "bad norm order");
+  auto pw = ctx.net.add_elementwise(*a, *e, BinaryOp::kPow);
+  if (!pw) return pw.status();
+  auto s = ctx.net.add_reduce(*pw, rp);
   if (!s) return s.status();
-  return set(ctx, n, ctx.net.add_unary(*s, UnaryOp::kSqrt));
+  return set(ctx, n, ctx.net.add_elementwise(*s, *inv, BinaryOp::kPow));
 }
 
 bool norm_supported(const OpGraph& g, const Node& n, std::string* why) {
-  const Value& p = g.values[static_cast<size_t>(n.inputs[1])];
-  if (p.constant && (p.constant->isDouble() || p.constant->isInt())) {
-    double v = p.constant->toScalar().toDouble();
-    if (v == 1.0 || v == 2.0) return true;
+  if (!norm_order(g, n)) {
+    *why = "the norm order must be a constant";
+    return false;
   }
-  *why = "only p = 1 and p = 2 norms";
-  return false;
+  const Value& x = g.values[static_cast<size_t>(n.inputs[0])];
+  if (x.meta && !at::isFloatingType(x.meta->dtype)) {
+    *why = "norm of a non-float tensor";
+    return false;
+  }
+  return true;
 }
 
 }  // namespace
@@ -247,7 +318,13 @@ void register_reduction_converters(ConverterRegistry& r) {
     if (!x || !d || !keep) return c.error(n, "prod arguments must be constants");
     auto t = with_dtype(c, n, *x, 3);
     if (!t) return t.status();
-    return set(c, n, c.net.add_reduce(*t, ReduceParams{ReduceOp::kProd, {*d}, *keep, 1}));
+    kiln::Tensor v = *t;
+    if (!is_floating(c.dtype(v)) && c.dtype(v) != DataType::kInt64 && c.is_none(n, 3)) {
+      auto i = c.cast(v, DataType::kInt64);  // torch: integer products are int64
+      if (!i) return i.status();
+      v = *i;
+    }
+    return set(c, n, c.net.add_reduce(v, ReduceParams{ReduceOp::kProd, {*d}, *keep, 1}));
   });
   add_converter(r, {"aten::amax"}, [](ConversionCtx& c, const Node& n) { return amax(c, n, ReduceOp::kMax); });
   add_converter(r, {"aten::amin"}, [](ConversionCtx& c, const Node& n) { return amax(c, n, ReduceOp::kMin); });

@@ -47,7 +47,10 @@ def _symbols_of(inputs: list[torch.Tensor]) -> tuple[dict, dict]:
                     if s in hints:
                         continue
                     env = node.shape_env
-                    val = env.var_to_val.get(s) if env is not None else None
+                    table = getattr(env, "backed_var_to_val", None) if env is not None else None
+                    if table is None and env is not None:
+                        table = env.var_to_val
+                    val = table.get(s) if table is not None else None
                     if val is None:
                         val = node.hint
                     hints[s] = int(val) if val is not None else None

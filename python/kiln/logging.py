@@ -2,8 +2,8 @@
 
 Levels (the ``logging`` module's numbers): ``ERROR``, ``WARNING`` (default), ``INFO``, ``DEBUG``. They map
 onto the engine's severities error / warning / info / verbose. Messages go to the ``"kiln"`` logger of
-the standard ``logging`` module (a stderr handler is attached when it has none), so they can be routed
-like any other Python log.
+the standard ``logging`` module, so they can be routed like any other Python log; until the application
+configures logging (handlers on the root logger) they are written to stderr.
 
     kiln.logging.set_level(kiln.logging.INFO)
     with kiln.logging.debug():          # or kiln.logging.level(kiln.logging.DEBUG)
@@ -116,6 +116,17 @@ def debug() -> contextlib.AbstractContextManager:
     return level(DEBUG)
 
 
+class _DefaultHandler(_logging.StreamHandler):
+    """stderr output for the "kiln" logger while the application has not configured logging (the root
+    logger has no handlers); once it has, records just propagate there (no duplicates)."""
+
+    def emit(self, record: _logging.LogRecord) -> None:
+        if _logging.getLogger().handlers:
+            return
+        self.stream = sys.stderr  # the current one (pytest and friends swap it)
+        super().emit(record)
+
+
 def _engine_sink(severity: int, message: str) -> None:
     logger.log(_FROM_ENGINE.get(severity, WARNING), message)
 
@@ -125,7 +136,7 @@ def _install(c_module) -> None:
     global _C
     _C = c_module
     if not logger.handlers:
-        h = _logging.StreamHandler(sys.stderr)
+        h = _DefaultHandler(sys.stderr)
         h.setFormatter(_logging.Formatter("[kiln %(levelname).1s] %(message)s"))
         logger.addHandler(h)
     lv = _level_from_env()

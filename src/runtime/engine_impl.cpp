@@ -36,27 +36,44 @@ Expected<std::shared_ptr<EngineImpl>> EngineImpl::create(serial::PlanContents pl
 Status EngineImpl::build_layout() {
   const ir::Graph& g = plan_.graph;
   executed = ir::device_layers(g);
-  // Kernel records must cover exactly the executed layers, each once, in topological order.
+  // Kernel records must cover exactly the executed layers, each once; kernels run in record order,
+  // so every layer's data inputs must come from an earlier record or earlier in its own record.
   std::vector<int32_t> kernel_of(g.layers.size(), -1);
-  int32_t prev = -1;
+  std::vector<int32_t> pos_in_kernel(g.layers.size(), -1);
   for (size_t k = 0; k < plan_.kernels.size(); ++k) {
     const auto& rec = plan_.kernels[k];
     if (rec.layers.empty()) return load_error(StatusCode::kCorruptPlan, "kernel " + std::to_string(k) + " has no layers");
-    for (int32_t l : rec.layers) {
+    for (size_t j = 0; j < rec.layers.size(); ++j) {
+      int32_t l = rec.layers[j];
       if (l < 0 || static_cast<size_t>(l) >= g.layers.size())
         return load_error(StatusCode::kCorruptPlan, "kernel " + std::to_string(k) + " refers to missing layer " + std::to_string(l));
       if (!executed[static_cast<size_t>(l)])
         return load_error(StatusCode::kCorruptPlan, "kernel " + std::to_string(k) + " runs layer '" + g.layers[static_cast<size_t>(l)].name + "' which is not executed");
       if (kernel_of[static_cast<size_t>(l)] >= 0)
         return load_error(StatusCode::kCorruptPlan, "layer '" + g.layers[static_cast<size_t>(l)].name + "' is run by two kernels");
-      if (l <= prev) return load_error(StatusCode::kCorruptPlan, "kernels are not in execution order");
-      prev = l;
       kernel_of[static_cast<size_t>(l)] = static_cast<int32_t>(k);
+      pos_in_kernel[static_cast<size_t>(l)] = static_cast<int32_t>(j);
     }
   }
   for (size_t l = 0; l < g.layers.size(); ++l) {
     if (executed[l] && kernel_of[l] < 0)
       return load_error(StatusCode::kCorruptPlan, "layer '" + g.layers[l].name + "' has no kernel");
+  }
+  for (size_t l = 0; l < g.layers.size(); ++l) {
+    if (!executed[l]) continue;
+    const ir::Layer& layer = g.layers[l];
+    for (size_t i = 0; i < layer.inputs.size(); ++i) {
+      int32_t t = layer.inputs[i];
+      if (t < 0 || ir::is_shape_operand(layer.op, static_cast<int>(i))) continue;
+      int32_t p = g.tensors[static_cast<size_t>(t)].producer;
+      if (p < 0 || !executed[static_cast<size_t>(p)]) continue;
+      bool ok = kernel_of[static_cast<size_t>(p)] < kernel_of[l] ||
+                (kernel_of[static_cast<size_t>(p)] == kernel_of[l] && pos_in_kernel[static_cast<size_t>(p)] < pos_in_kernel[l]);
+      if (!ok) {
+        return load_error(StatusCode::kCorruptPlan, "layer '" + layer.name + "' reads '" + g.tensors[static_cast<size_t>(t)].name +
+                                                        "' before the kernel that produces it runs");
+      }
+    }
   }
 
   storage_root = ir::storage_roots(g, executed);

@@ -4,6 +4,7 @@
 // eager forward. Plus a dynamic sequence length BERT and a partial-fallback BERT.
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <set>
 #include <sstream>
@@ -105,12 +106,15 @@ INSTANTIATE_TEST_SUITE_P(Transformers, NlpModelTest,
 // Dynamic batch size and sequence length (int64 input_ids and mask; shape analysis feeds ones to int
 // inputs: valid ids and an all-attend mask). Every op must run in Kiln except those in `torch_ok`
 // (ops whose dynamic-shape converters are still missing; they fall back to PyTorch).
-void dynamic_sequence_case(const char* file, const std::set<std::string>& torch_ok) {
+// Seq2seq models also get dynamic decoder_input_ids (batch as the encoder's, its own length).
+void dynamic_sequence_case(const char* file, const std::set<std::string>& torch_ok, bool seq2seq = false) {
   auto m = load(file);
   if (!m) GTEST_SKIP() << file << " not exported";
   torchscript::CompileSpec spec;
   spec.inputs.emplace_back(std::vector<int64_t>{1, 4}, std::vector<int64_t>{2, 16}, std::vector<int64_t>{4, 32}, at::kLong);
   spec.inputs.emplace_back(std::vector<int64_t>{1, 4}, std::vector<int64_t>{2, 16}, std::vector<int64_t>{4, 32}, at::kLong);
+  if (seq2seq)
+    spec.inputs.emplace_back(std::vector<int64_t>{1, 1}, std::vector<int64_t>{2, 8}, std::vector<int64_t>{4, 16}, at::kLong);
   spec.device.type = torchscript::DeviceType::kCPU;
   spec.min_block_size = 1;
   spec.require_full_compilation = torch_ok.empty();
@@ -129,6 +133,7 @@ void dynamic_sequence_case(const char* file, const std::set<std::string>& torch_
   uint64_t seed = 10;
   for (auto [b, s] : {std::pair<int64_t, int64_t>{1, 4}, {2, 16}, {3, 9}, {4, 32}, {1, 31}}) {
     auto in = text_inputs(b, s, ++seed);
+    if (seq2seq) in.push_back(at::randint(0, 1000, {b, std::max<int64_t>(1, s / 2)}, at::kLong));
     EXPECT_TRUE(outputs_match(compiled->forward(in), m->forward(in), 1e-4, 1e-4)) << file << " batch " << b << " seq " << s;
   }
 }
@@ -139,6 +144,8 @@ const std::set<std::string> kDynamicIndex = {"aten::index.Tensor"};
 
 TEST(NlpModels, BertDynamicSequenceLength) { dynamic_sequence_case("bert_small_traced.ts", kDynamicIndex); }
 TEST(NlpModels, BertSdpaDynamicSequenceLength) { dynamic_sequence_case("bert_sdpa_traced.ts", kDynamicIndex); }
+TEST(NlpModels, Gpt2DynamicSequenceLength) { dynamic_sequence_case("gpt2_eager_traced.ts", kDynamicIndex); }
+TEST(NlpModels, T5DynamicSequenceLengths) { dynamic_sequence_case("t5_sdpa_traced.ts", kDynamicIndex, /*seq2seq=*/true); }
 TEST(NlpModels, LlamaDynamicSequenceLength) { dynamic_sequence_case("llama_sdpa_traced.ts", kDynamicIndex); }
 
 // Ops forced to PyTorch split the model into several engines; the stitched module still matches.

@@ -6,6 +6,7 @@ import hashlib
 import logging as _pylogging
 import os
 import tempfile
+import warnings
 from typing import Any, Optional
 
 import torch
@@ -71,7 +72,7 @@ def _inputs_from_exported(ep: torch.export.ExportedProgram) -> tuple[tuple, dict
                 lower = getattr(r, "lower", None) if r is not None else None
                 try:
                     upper_i, lower_i = int(upper), int(lower)
-                except (TypeError, ValueError, OverflowError):
+                except Exception:  # noqa: BLE001 - sympy oo / int_oo: unbounded
                     raise ValueError(f"kiln.compile: dim {d} of an input of the ExportedProgram is dynamic without an "
                                      "upper bound; pass arg_inputs=[kiln.Input(min_shape=..., opt_shape=..., "
                                      "max_shape=...)]") from None
@@ -182,8 +183,11 @@ def _move(module: torch.nn.Module, device: torch.device) -> torch.nn.Module:
 
 def lower_exported(ep: torch.export.ExportedProgram) -> torch.fx.GraphModule:
     """Core aten (run_decompositions) and the unlifted GraphModule (parameters as get_attr)."""
-    ep = ep.run_decompositions()
-    return ep.module()
+    with warnings.catch_warnings():
+        # torch's own deepcopy of tree specs inside run_decompositions (torch 2.11)
+        warnings.filterwarnings("ignore", message=".*LeafSpec.*", category=FutureWarning)
+        ep = ep.run_decompositions()
+        return ep.module()
 
 
 def import_graph(gm: torch.fx.GraphModule, arg_specs: tuple, kwarg_specs: dict, arg_examples: tuple,

@@ -285,10 +285,28 @@ class ImportedGraph:
         self.fx_op[node] = idx
         self.fx_value[node] = outs if multi else (outs[0] if outs else None)
 
+    def _assert_only(self) -> set:
+        """Run-time checks (_assert_scalar and friends) and the nodes that only feed them (the comparisons
+        of sizes they test): none of them is part of the OpGraph or of the compiled module."""
+        dropped: set = set()
+        for node in reversed(list(self.gm.graph.nodes)):
+            if node.op == "call_function" and node.target in _ASSERT_TARGETS:
+                dropped.add(node)
+            elif (node.op == "call_function" and node.users and all(u in dropped for u in node.users)
+                  and not isinstance(node.meta.get("val"), torch.Tensor)):
+                dropped.add(node)
+            elif node.op == "call_module" and node.target == "_guards_fn":
+                dropped.add(node)
+        return dropped
+
     def _build(self) -> None:
         from kiln.dynamo._util import fetch_attr
 
+        checks = self._assert_only()
         for node in self.gm.graph.nodes:
+            if node in checks:
+                self.dropped.append(node)
+                continue
             if node.op == "placeholder":
                 val = node.meta.get("val")
                 kind = _kind_of_value(val) if val is not None else "tensor"
@@ -422,9 +440,10 @@ class _Recorder(torch.fx.Interpreter):
         super().__init__(imp.gm, garbage_collect_values=True)
         self.imp = imp
         self.seen: dict[int, tuple[torch.dtype, tuple[int, ...]]] = {}
+        self._dropped = set(imp.dropped)
 
     def run_node(self, n: torch.fx.Node) -> Any:
-        if n in self.imp.dropped and n.op == "call_module":
+        if n in self._dropped:
             return None
         result = super().run_node(n)
         v = self.imp.fx_value.get(n)

@@ -14,7 +14,7 @@ called with ``call_module`` instead.
 from __future__ import annotations
 
 import operator
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import torch
 import torch.fx
@@ -102,15 +102,16 @@ def stitch(imp: ImportedGraph, result: dict, engines: dict[str, Any], *, class_n
             else:
                 eng = g.get_attr(name)
                 call = g.call_function(execute, (ins, eng))
+            if engine_modules is not None and len(seg["outputs"]) == 1:
+                env[seg["outputs"][0]] = call  # a KilnModule returns its one output as is
+                continue
             for k, vid in enumerate(seg["outputs"]):
                 env[vid] = g.call_function(operator.getitem, (call, k))
         else:
             for p in seg["nodes"]:
                 if p not in evaluated:
                     emit(p)
-    out = g.node_copy(imp.output_node, lookup_fx)
-    del out
-    g.eliminate_dead_code()
+    g.node_copy(imp.output_node, lookup_fx)
 
     g._codegen = gm.graph._codegen  # same pytree signature (shared: codegens are not mutated)
     root = gm
@@ -119,6 +120,8 @@ def stitch(imp: ImportedGraph, result: dict, engines: dict[str, Any], *, class_n
     if engine_modules is not None:
         for name, mod in engine_modules.items():
             root.add_module(name, mod)
+    g.owning_module = root  # call_module purity checks
+    g.eliminate_dead_code()
     new_gm = torch.fx.GraphModule(root, g, class_name=class_name)
     for name in engines:
         if hasattr(root, name):
@@ -128,11 +131,3 @@ def stitch(imp: ImportedGraph, result: dict, engines: dict[str, Any], *, class_n
             delattr(root, name)
     return new_gm
 
-
-def engine_call_nodes(gm: torch.fx.GraphModule) -> list[torch.fx.Node]:
-    execute = torch.ops.kiln.execute_engine.default
-    return [n for n in gm.graph.nodes if n.op == "call_function" and n.target is execute]
-
-
-def is_callable_module(m: Any) -> Callable:
-    return m

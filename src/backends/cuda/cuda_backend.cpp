@@ -6,12 +6,14 @@
 #include <cudnn.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <deque>
 #include <map>
 #include <mutex>
 
 #include "backends/cuda/cuda_common.h"
 #include "backends/cuda/cuda_kernels.h"
+#include "backends/cuda/fusion.h"
 #include "backends/cuda/tactics.h"
 #include "builder/timing_cache.h"
 
@@ -70,7 +72,9 @@ class CudaContext final : public backend::BackendContext {
 
   Status init(bool allow_tf32) {
     KILN_CUDA_RETURN(cudaSetDevice(state_.device));
-    KILN_CUDA_RETURN(cudaStreamCreateWithFlags(&own_stream_, cudaStreamNonBlocking));
+    // A blocking stream: used when the caller passes no stream (PyTorch's default is the legacy stream),
+    // it orders implicitly with the legacy default stream, and unlike it can be captured into graphs.
+    KILN_CUDA_RETURN(cudaStreamCreate(&own_stream_));
     KILN_CUBLAS_RETURN(cublasLtCreate(&state_.lt));
     KILN_CUDNN_RETURN(cudnnCreate(&state_.dnn));
     KILN_CUDA_RETURN(cudaDeviceGetAttribute(&state_.num_sms, cudaDevAttrMultiProcessorCount, state_.device));
@@ -359,17 +363,20 @@ class CudaBackend final : public backend::Backend {
     std::vector<backend::KernelRecord> records;
     Status status;
     auto t0 = std::chrono::steady_clock::now();
-    for (size_t i = 0; i < options.device_layers.size(); ++i) {
-      auto rec = tune_layer(options.device_layers[i], tc);
+    const char* no_fusion = std::getenv("KILN_DISABLE_FUSION");
+    std::vector<FusedGroup> groups = plan_fusion(g, options.device_layers, no_fusion == nullptr || *no_fusion == '\0');
+    for (size_t i = 0; i < groups.size(); ++i) {
+      auto rec = tune_layer(groups[i].layers[0], tc);
       if (!rec) {
         status = rec.status();
         break;
       }
+      rec->layers = groups[i].layers;
       records.push_back(std::move(*rec));
       double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       if (log_enabled(Severity::kInfo) && (i + 1) % 50 == 0) {
         options.logger->log(Severity::kInfo, "[backends.cuda] tuned " + std::to_string(i + 1) + "/" +
-                                                 std::to_string(options.device_layers.size()) + " layers (" +
+                                                 std::to_string(groups.size()) + " kernels (" +
                                                  std::to_string(s) + " s)");
       }
     }

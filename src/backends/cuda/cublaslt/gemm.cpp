@@ -7,6 +7,7 @@
 #include <mutex>
 
 #include "backends/cuda/cuda_kernels.h"
+#include "backends/cuda/fusion.h"
 #include "backends/cuda/tactics.h"
 
 namespace kiln::cuda {
@@ -27,12 +28,15 @@ struct GemmProblem {
   int64_t stride_a = 0, stride_b = 0, stride_c = 0;  // elements; 0 = broadcast
   bool general_broadcast = false;                    // needs per-batch offsets
   bool has_bias = false;
+  bool has_residual = false;                         // D = AB + C (C = residual)
+  UnaryOp activation = UnaryOp::kIdentity;           // relu / gelu_tanh epilogue
   std::vector<int64_t> off_a, off_b;                 // per batch (general broadcast only)
 
   std::string key() const {
     return std::string(dtype_name(dt)) + "|" + std::to_string(m) + "x" + std::to_string(n) + "x" + std::to_string(k) +
            "|t" + std::to_string(ta) + std::to_string(tb) + "|b" + std::to_string(batch) + "|s" +
-           std::to_string(stride_a != 0) + std::to_string(stride_b != 0) + "|bias" + std::to_string(has_bias);
+           std::to_string(stride_a != 0) + std::to_string(stride_b != 0) + "|bias" + std::to_string(has_bias) + "|res" +
+           std::to_string(has_residual) + "|act" + std::to_string(static_cast<int>(activation));
   }
 };
 
@@ -156,10 +160,16 @@ Status make_descriptors(const GemmProblem& p, bool tf32, LtPlan& plan) {
   cublasOperation_t opb = p.ta ? CUBLAS_OP_T : CUBLAS_OP_N;
   KILN_CUBLAS_RETURN(cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_TRANSA, &opa, sizeof opa));
   KILN_CUBLAS_RETURN(cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_TRANSB, &opb, sizeof opb));
-  if (p.has_bias) {
-    cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BIAS;
-    KILN_CUBLAS_RETURN(cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi));
+  cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_DEFAULT;
+  if (p.activation == UnaryOp::kRelu) {
+    epi = p.has_bias ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_RELU;
+  } else if (p.activation == UnaryOp::kGeluTanh) {
+    epi = p.has_bias ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU;
+  } else if (p.has_bias) {
+    epi = CUBLASLT_EPILOGUE_BIAS;
   }
+  if (epi != CUBLASLT_EPILOGUE_DEFAULT)
+    KILN_CUBLAS_RETURN(cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi));
   cudaDataType_t t = cuda_type(p.dt);
   uint64_t a_rows = p.tb ? p.k : p.n, a_cols = p.tb ? p.n : p.k;
   uint64_t b_rows = p.ta ? p.m : p.k, b_cols = p.ta ? p.k : p.m;
@@ -204,14 +214,16 @@ Status heuristics(cublasLtHandle_t lt, LtPlan& plan, size_t max_workspace, int a
 }
 
 Status run_lt(cublasLtHandle_t lt, const LtPlan& plan, const cublasLtMatmulAlgo_t* algo, const GemmProblem& p,
-              const void* a, const void* b, void* c, const void* bias, void* ws, size_t ws_bytes, cudaStream_t stream) {
-  float alpha = 1.0f, beta = 0.0f;
+              const void* a, const void* b, void* c, const void* bias, void* ws, size_t ws_bytes, cudaStream_t stream,
+              const void* residual = nullptr) {
+  float alpha = 1.0f, beta = residual != nullptr ? 1.0f : 0.0f;
+  const void* cin = residual != nullptr ? residual : c;
   if (p.has_bias) {
     KILN_CUBLAS_RETURN(cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
   }
   size_t es = dtype_size(p.dt);
   if (!p.general_broadcast) {
-    KILN_CUBLAS_RETURN(cublasLtMatmul(lt, plan.op, &alpha, b, plan.la, a, plan.lb, &beta, c, plan.lc, c, plan.lc, algo, ws,
+    KILN_CUBLAS_RETURN(cublasLtMatmul(lt, plan.op, &alpha, b, plan.la, a, plan.lb, &beta, cin, plan.lc, c, plan.lc, algo, ws,
                                       ws_bytes, stream));
     return {};
   }
@@ -219,7 +231,8 @@ Status run_lt(cublasLtHandle_t lt, const LtPlan& plan, const cublasLtMatmulAlgo_
     const auto* pa = static_cast<const uint8_t*>(a) + p.off_a[static_cast<size_t>(i)] * static_cast<int64_t>(es);
     const auto* pb = static_cast<const uint8_t*>(b) + p.off_b[static_cast<size_t>(i)] * static_cast<int64_t>(es);
     auto* pc = static_cast<uint8_t*>(c) + i * p.stride_c * static_cast<int64_t>(es);
-    KILN_CUBLAS_RETURN(cublasLtMatmul(lt, plan.op, &alpha, pb, plan.la, pa, plan.lb, &beta, pc, plan.lc, pc, plan.lc,
+    const auto* pcin = residual != nullptr ? static_cast<const uint8_t*>(residual) + i * p.stride_c * static_cast<int64_t>(es) : pc;
+    KILN_CUBLAS_RETURN(cublasLtMatmul(lt, plan.op, &alpha, pb, plan.la, pa, plan.lb, &beta, pcin, plan.lc, pc, plan.lc,
                                       algo, ws, ws_bytes, stream));
   }
   return {};
@@ -228,14 +241,16 @@ Status run_lt(cublasLtHandle_t lt, const LtPlan& plan, const cublasLtMatmulAlgo_
 // A GEMM kernel: tuned algo for the opt problem, heuristic (cached) for others.
 class GemmKernel final : public backend::Kernel {
  public:
-  GemmKernel(const ir::Layer& layer, std::string tuned_key, std::optional<cublasLtMatmulAlgo_t> tuned, int64_t tactic)
-      : layer_(layer), tuned_key_(std::move(tuned_key)), tuned_(tuned), tactic_(tactic) {}
+  GemmKernel(const ir::Layer& layer, EpilogueSpec epi, std::string tuned_key, std::optional<cublasLtMatmulAlgo_t> tuned,
+             int64_t tactic)
+      : layer_(layer), epi_(epi), tuned_key_(std::move(tuned_key)), tuned_(tuned), tactic_(tactic) {}
+  bool fused() const { return epi_.residual >= 0 || epi_.activation != UnaryOp::kIdentity; }
 
   Status run(const backend::RunContext& ctx) const override {
     std::vector<TensorView> in(layer_.inputs.size()), out(layer_.outputs.size());
     for (size_t i = 0; i < in.size(); ++i)
       if (layer_.inputs[i] >= 0) in[i] = ctx.tensors[static_cast<size_t>(layer_.inputs[i])];
-    out[0] = ctx.tensors[static_cast<size_t>(layer_.outputs[0])];
+    out[0] = ctx.tensors[static_cast<size_t>(fused() ? epi_.output : layer_.outputs[0])];
     auto& state = *static_cast<CudaState*>(ctx.backend_state);
     if (!is_floating(in[0].dtype)) {
       LaunchArgs args{layer_, in, out, ctx.workspace, ctx.workspace_bytes, static_cast<cudaStream_t>(ctx.stream), state};
@@ -243,6 +258,10 @@ class GemmKernel final : public backend::Kernel {
     }
     if (out[0].numel() == 0) return {};
     GemmProblem p = make_problem(layer_, in, out);
+    p.has_residual = epi_.residual >= 0;
+    p.activation = epi_.activation;
+    const void* residual = p.has_residual ? ctx.tensors[static_cast<size_t>(epi_.residual)].data : nullptr;
+    if (p.k == 0 && fused()) return layer_error(layer_, StatusCode::kUnsupported, "fused GEMM with K = 0");
     if (p.k == 0) {  // empty reduction: zeros (plus bias for linear)
       KILN_CUDA_RETURN(cudaMemsetAsync(out[0].data, 0, out[0].bytes(), static_cast<cudaStream_t>(ctx.stream)));
       if (!p.has_bias) return {};
@@ -258,7 +277,7 @@ class GemmKernel final : public backend::Kernel {
       if (it == plans_.end()) {
         auto np = std::make_unique<LtPlan>();
         KILN_RETURN_IF_ERROR(make_descriptors(p, state.allow_tf32, *np));
-        if (tuned_ && p.key() == tuned_key_ && align[0] >= 16 && align[1] >= 16 && align[2] >= 16) {
+        if (tuned_ && !fused() && p.key() == tuned_key_ && align[0] >= 16 && align[1] >= 16 && align[2] >= 16) {
           cublasLtMatmulHeuristicResult_t check{};
           if (cublasLtMatmulAlgoCheck(state.lt, np->op, np->la, np->lb, np->lc, np->lc, &*tuned_, &check) ==
                   CUBLAS_STATUS_SUCCESS &&
@@ -281,14 +300,21 @@ class GemmKernel final : public backend::Kernel {
     }
     const void* bias = p.has_bias ? in[2].data : nullptr;
     return run_lt(state.lt, *plan, &plan->algo, p, in[0].data, in[1].data, out[0].data, bias, ctx.workspace,
-                  ctx.workspace_bytes, static_cast<cudaStream_t>(ctx.stream));
+                  ctx.workspace_bytes, static_cast<cudaStream_t>(ctx.stream), residual);
   }
 
   size_t workspace_bytes(std::span<const TensorView>) const override { return kGemmWorkspace; }
-  std::string describe() const override { return "cuda.gemm.cublaslt#" + std::to_string(tactic_); }
+  std::string describe() const override {
+    std::string d = "cuda.gemm.cublaslt#" + std::to_string(tactic_);
+    if (epi_.residual >= 0) d += "+add";
+    if (epi_.activation == UnaryOp::kRelu) d += "+relu";
+    if (epi_.activation == UnaryOp::kGeluTanh) d += "+gelu_tanh";
+    return d;
+  }
 
  private:
   const ir::Layer& layer_;
+  EpilogueSpec epi_;
   std::string tuned_key_;
   std::optional<cublasLtMatmulAlgo_t> tuned_;
   int64_t tactic_;
@@ -402,8 +428,11 @@ Expected<backend::KernelRecord> tune_gemm(int32_t layer, TuneContext& ctx) {
 
 Expected<std::unique_ptr<backend::Kernel>> create_gemm_kernel(const ir::Graph& g, const backend::KernelRecord& rec) {
   const ir::Layer& l = g.layers[static_cast<size_t>(rec.layers[0])];
-  if (rec.layers.size() != 1 || (l.op != ir::OpKind::kMatMul && l.op != ir::OpKind::kLinear))
+  if (l.op != ir::OpKind::kMatMul && l.op != ir::OpKind::kLinear)
     return make_error(StatusCode::kCorruptPlan, "backends.cuda", "gemm kernel record does not name a matmul/linear layer");
+  EpilogueSpec epi;
+  if (!decode_epilogue(g, rec.layers, epi))
+    return make_error(StatusCode::kCorruptPlan, "backends.cuda", "bad fused group at layer '" + l.name + "'");
   std::optional<cublasLtMatmulAlgo_t> algo;
   std::string key;
   if (rec.tactic >= 0) {
@@ -412,7 +441,7 @@ Expected<std::unique_ptr<backend::Kernel>> create_gemm_kernel(const ir::Graph& g
       return make_error(StatusCode::kCorruptPlan, "backends.cuda", "bad GEMM tactic config for layer '" + l.name + "'");
     algo = a;
   }
-  return std::unique_ptr<backend::Kernel>(std::make_unique<GemmKernel>(l, key, algo, rec.tactic));
+  return std::unique_ptr<backend::Kernel>(std::make_unique<GemmKernel>(l, epi, key, algo, rec.tactic));
 }
 
 }  // namespace kiln::cuda

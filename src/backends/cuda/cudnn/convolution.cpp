@@ -1,11 +1,13 @@
 // Convolution and transposed convolution through cuDNN (NCHW / NCDHW, groups, dilation, symmetric
 // padding). The algorithm is found by timing at build time for the opt shape (tactic in the plan) and
 // by cuDNN's heuristic, cached per shape, otherwise. Bias is added with cudnnAddTensor.
+#include <atomic>
 #include <cstring>
 #include <map>
 #include <mutex>
 
 #include "backends/cuda/cuda_kernels.h"
+#include "backends/cuda/fusion.h"
 #include "backends/cuda/tactics.h"
 
 namespace kiln::cuda {
@@ -81,8 +83,10 @@ struct ConvPlan {
   cudnnTensorDescriptor_t xd = nullptr, yd = nullptr, bd = nullptr;
   cudnnFilterDescriptor_t wd = nullptr;
   cudnnConvolutionDescriptor_t cd = nullptr;
+  cudnnActivationDescriptor_t ad = nullptr;
   int algo = 0;
   size_t workspace = 0;
+  std::atomic<bool> fused_ok{true};
   ConvPlan() = default;
   ConvPlan(const ConvPlan&) = delete;
   ConvPlan& operator=(const ConvPlan&) = delete;
@@ -92,6 +96,7 @@ struct ConvPlan {
     if (bd) cudnnDestroyTensorDescriptor(bd);
     if (wd) cudnnDestroyFilterDescriptor(wd);
     if (cd) cudnnDestroyConvolutionDescriptor(cd);
+    if (ad) cudnnDestroyActivationDescriptor(ad);
   }
 };
 
@@ -180,48 +185,99 @@ Status run_conv(cudnnHandle_t h, const ConvProblem& p, const ConvPlan& plan, con
 
 class ConvKernel final : public backend::Kernel {
  public:
-  ConvKernel(const ir::Layer& layer, std::string tuned_key, int64_t tactic)
-      : layer_(layer), tuned_key_(std::move(tuned_key)), tactic_(tactic) {}
+  ConvKernel(const ir::Layer& layer, EpilogueSpec epi, std::string tuned_key, int64_t tactic, void* zero_bias)
+      : layer_(layer), epi_(epi), tuned_key_(std::move(tuned_key)), tactic_(tactic), zero_bias_(zero_bias) {}
+  ~ConvKernel() override {
+    if (zero_bias_) cudaFree(zero_bias_);
+  }
+
+  bool fused() const { return epi_.residual >= 0 || epi_.activation != UnaryOp::kIdentity; }
 
   Status run(const backend::RunContext& ctx) const override {
     std::vector<TensorView> in(layer_.inputs.size()), out(1);
     for (size_t i = 0; i < in.size(); ++i)
       if (layer_.inputs[i] >= 0) in[i] = ctx.tensors[static_cast<size_t>(layer_.inputs[i])];
-    out[0] = ctx.tensors[static_cast<size_t>(layer_.outputs[0])];
+    out[0] = ctx.tensors[static_cast<size_t>(fused() ? epi_.output : layer_.outputs[0])];
     if (out[0].numel() == 0) return {};
     auto& state = *static_cast<CudaState*>(ctx.backend_state);
     auto p = make_problem(layer_, in, out);
     if (!p) return p.status();
-    std::string key = p->key() + "|tf" + std::to_string(state.allow_tf32);
-    const ConvPlan* plan = nullptr;
+    bool has_bias = p->has_bias;
+    if (fused()) p->has_bias = true;  // the fused call always adds a bias (zeros when the conv has none)
+    bool identity_act = fused() && epi_.activation == UnaryOp::kIdentity;
+    std::string key = p->key() + "|tf" + std::to_string(state.allow_tf32) + "|f" + std::to_string(fused());
+    ConvPlan* plan = nullptr;
     {
       std::lock_guard<std::mutex> lock(mu_);
       auto it = plans_.find(key);
       if (it == plans_.end()) {
         auto np = std::make_unique<ConvPlan>();
         KILN_RETURN_IF_ERROR(make_descriptors(*p, state.allow_tf32, *np));
-        bool tuned = tactic_ >= 0 && p->key() == tuned_key_;
-        if (tuned) {
-          np->algo = static_cast<int>(tactic_);
+        bool tuned = tactic_ >= 0 && p->key() == tuned_key_ && !identity_act;
+        if (identity_act) {
+          // cuDNN's fused op with an identity activation requires this algorithm.
+          np->algo = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM;
           KILN_RETURN_IF_ERROR(workspace_for(state.dnn, *p, *np));
-          tuned = np->workspace <= ctx.workspace_bytes;
+          if (np->workspace > ctx.workspace_bytes) return layer_error(layer_, StatusCode::kOutOfMemory, "fused conv workspace");
+        } else {
+          if (tuned) {
+            np->algo = static_cast<int>(tactic_);
+            KILN_RETURN_IF_ERROR(workspace_for(state.dnn, *p, *np));
+            tuned = np->workspace <= ctx.workspace_bytes;
+          }
+          if (!tuned) KILN_RETURN_IF_ERROR(heuristic_algo(state.dnn, *p, *np, ctx.workspace_bytes));
         }
-        if (!tuned) KILN_RETURN_IF_ERROR(heuristic_algo(state.dnn, *p, *np, ctx.workspace_bytes));
+        if (fused()) {
+          KILN_CUDNN_RETURN(cudnnCreateActivationDescriptor(&np->ad));
+          cudnnActivationMode_t mode = epi_.activation == UnaryOp::kRelu ? CUDNN_ACTIVATION_RELU : CUDNN_ACTIVATION_IDENTITY;
+          KILN_CUDNN_RETURN(cudnnSetActivationDescriptor(np->ad, mode, CUDNN_PROPAGATE_NAN, 0.0));
+        }
         it = plans_.emplace(key, std::move(np)).first;
       }
       plan = it->second.get();
     }
-    return run_conv(state.dnn, *p, *plan, in[0].data, in[1].data, p->has_bias ? in[2].data : nullptr, out[0].data,
-                    ctx.workspace, ctx.workspace_bytes, static_cast<cudaStream_t>(ctx.stream));
+    cudaStream_t stream = static_cast<cudaStream_t>(ctx.stream);
+    const void* bias = has_bias ? in[2].data : zero_bias_;
+    if (!fused()) {
+      return run_conv(state.dnn, *p, *plan, in[0].data, in[1].data, bias, out[0].data, ctx.workspace,
+                      ctx.workspace_bytes, stream);
+    }
+    const void* z = epi_.residual >= 0 ? ctx.tensors[static_cast<size_t>(epi_.residual)].data : out[0].data;
+    float one = 1.0f, alpha2 = epi_.residual >= 0 ? 1.0f : 0.0f;
+    KILN_CUDNN_RETURN(cudnnSetStream(state.dnn, stream));
+    if (plan->fused_ok) {
+      cudnnStatus_t st = cudnnConvolutionBiasActivationForward(
+          state.dnn, &one, plan->xd, in[0].data, plan->wd, in[1].data, plan->cd,
+          static_cast<cudnnConvolutionFwdAlgo_t>(plan->algo), ctx.workspace, ctx.workspace_bytes, &alpha2, plan->yd, z,
+          plan->bd, bias, plan->ad, plan->yd, out[0].data);
+      if (st == CUDNN_STATUS_SUCCESS) return {};
+      if (st != CUDNN_STATUS_NOT_SUPPORTED) return cudnn_status(st, "cudnnConvolutionBiasActivationForward", __FILE__, __LINE__);
+      plan->fused_ok = false;  // this configuration has no fused kernel: run the steps separately
+    }
+    KILN_RETURN_IF_ERROR(run_conv(state.dnn, *p, *plan, in[0].data, in[1].data, bias, out[0].data, ctx.workspace,
+                                  ctx.workspace_bytes, stream));
+    if (epi_.residual >= 0) KILN_CUDNN_RETURN(cudnnAddTensor(state.dnn, &one, plan->yd, z, &one, plan->yd, out[0].data));
+    if (epi_.activation != UnaryOp::kIdentity) {
+      float zero = 0.0f;
+      KILN_CUDNN_RETURN(cudnnActivationForward(state.dnn, plan->ad, &one, plan->yd, out[0].data, &zero, plan->yd, out[0].data));
+    }
+    return {};
   }
 
   size_t workspace_bytes(std::span<const TensorView>) const override { return kConvWorkspace; }
-  std::string describe() const override { return "cuda.cudnn_conv#" + std::to_string(tactic_); }
+  std::string describe() const override {
+    std::string d = "cuda.cudnn_conv#" + std::to_string(tactic_);
+    if (epi_.residual >= 0) d += "+add";
+    if (epi_.activation == UnaryOp::kRelu) d += "+relu";
+    return d;
+  }
 
  private:
   const ir::Layer& layer_;
+  EpilogueSpec epi_;
   std::string tuned_key_;
   int64_t tactic_;
+  void* zero_bias_;
   mutable std::mutex mu_;
   mutable std::map<std::string, std::unique_ptr<ConvPlan>> plans_;
 };
@@ -330,12 +386,25 @@ Expected<backend::KernelRecord> tune_convolution(int32_t layer, TuneContext& ctx
 
 Expected<std::unique_ptr<backend::Kernel>> create_convolution_kernel(const ir::Graph& g, const backend::KernelRecord& rec) {
   const ir::Layer& l = g.layers[static_cast<size_t>(rec.layers[0])];
-  if (rec.layers.size() != 1 || l.op != ir::OpKind::kConvolution)
+  if (l.op != ir::OpKind::kConvolution)
     return make_error(StatusCode::kCorruptPlan, "backends.cuda", "conv kernel record does not name a convolution layer");
   if (rec.tactic < -1 || rec.tactic > 64)
     return make_error(StatusCode::kCorruptPlan, "backends.cuda", "bad convolution tactic for layer '" + l.name + "'");
+  EpilogueSpec epi;
+  if (!decode_epilogue(g, rec.layers, epi))
+    return make_error(StatusCode::kCorruptPlan, "backends.cuda", "bad fused group at layer '" + l.name + "'");
+  void* zero_bias = nullptr;
+  bool fused = rec.layers.size() > 1;
+  bool has_bias = l.inputs.size() > 2 && l.inputs[2] >= 0;
+  if (fused && !has_bias) {
+    const TensorType& w = g.tensors[static_cast<size_t>(l.inputs[1])].type;
+    int64_t cout = std::get<ConvolutionParams>(l.params).transposed ? w.dims[1] : w.dims[0];
+    size_t bytes = static_cast<size_t>(std::max<int64_t>(cout, 1)) * dtype_size(w.dtype);
+    KILN_CUDA_RETURN(cudaMalloc(&zero_bias, bytes));
+    KILN_CUDA_RETURN(cudaMemset(zero_bias, 0, bytes));
+  }
   std::string key(rec.config.begin(), rec.config.end());
-  return std::unique_ptr<backend::Kernel>(std::make_unique<ConvKernel>(l, key, rec.tactic));
+  return std::unique_ptr<backend::Kernel>(std::make_unique<ConvKernel>(l, epi, key, rec.tactic, zero_bias));
 }
 
 }  // namespace kiln::cuda

@@ -1,0 +1,116 @@
+// Epilogue fusion planning.
+#include "backends/cuda/fusion.h"
+
+#include "ir/analysis.h"
+
+namespace kiln::cuda {
+namespace {
+
+bool is_anchor(const ir::Graph& g, const ir::Layer& l) {
+  if (l.op == ir::OpKind::kConvolution) {
+    const auto& p = std::get<ConvolutionParams>(l.params);
+    if (p.transposed) return false;
+    for (size_t i = 0; i < p.pads_begin.size(); ++i)
+      if (p.pads_begin[i] != p.pads_end[i]) return false;
+  } else if (l.op != ir::OpKind::kLinear && l.op != ir::OpKind::kMatMul) {
+    return false;
+  }
+  return is_floating(g.tensors[static_cast<size_t>(l.outputs[0])].type.dtype);
+}
+
+bool is_activation(const ir::Layer& l, ir::OpKind anchor) {
+  if (l.op != ir::OpKind::kUnary) return false;
+  UnaryOp op = std::get<UnaryParams>(l.params).op;
+  if (op == UnaryOp::kRelu) return true;
+  return op == UnaryOp::kGeluTanh && anchor != ir::OpKind::kConvolution;
+}
+
+bool is_add(const ir::Layer& l) {
+  return l.op == ir::OpKind::kBinary && std::get<BinaryParams>(l.params).op == BinaryOp::kAdd;
+}
+
+}  // namespace
+
+std::vector<FusedGroup> plan_fusion(const ir::Graph& g, const std::vector<int32_t>& device_layers, bool enabled) {
+  std::vector<bool> is_device(g.layers.size(), false);
+  for (int32_t l : device_layers) is_device[static_cast<size_t>(l)] = true;
+  // Data consumers of each tensor (layers that execute and read its data).
+  std::vector<std::vector<int32_t>> consumers(g.tensors.size());
+  for (int32_t l : device_layers) {
+    const ir::Layer& layer = g.layers[static_cast<size_t>(l)];
+    for (size_t i = 0; i < layer.inputs.size(); ++i) {
+      int32_t t = layer.inputs[i];
+      if (t < 0 || ir::is_shape_operand(layer.op, static_cast<int>(i))) continue;
+      consumers[static_cast<size_t>(t)].push_back(l);
+    }
+  }
+  auto sole_consumer = [&](int32_t tensor) -> int32_t {
+    const auto& c = consumers[static_cast<size_t>(tensor)];
+    if (c.size() != 1 || g.tensors[static_cast<size_t>(tensor)].is_output) return -1;
+    return c[0];
+  };
+  std::vector<bool> taken(g.layers.size(), false);
+  std::vector<FusedGroup> groups;
+  for (int32_t l : device_layers) {
+    if (taken[static_cast<size_t>(l)]) continue;
+    FusedGroup grp;
+    grp.layers.push_back(l);
+    taken[static_cast<size_t>(l)] = true;
+    const ir::Layer& anchor = g.layers[static_cast<size_t>(l)];
+    if (enabled && is_anchor(g, anchor)) {
+      int32_t out = anchor.outputs[0];
+      const TensorType& ot = g.tensors[static_cast<size_t>(out)].type;
+      int32_t next = sole_consumer(out);
+      if (next >= 0 && is_add(g.layers[static_cast<size_t>(next)])) {
+        const ir::Layer& add = g.layers[static_cast<size_t>(next)];
+        int32_t other = add.inputs[0] == out ? add.inputs[1] : add.inputs[0];
+        const ir::TensorDesc& od = g.tensors[static_cast<size_t>(other)];
+        bool before = od.producer < l;  // inputs (-1) and earlier layers are ready
+        bool same = other != out && od.type == ot && g.tensors[static_cast<size_t>(add.outputs[0])].type == ot;
+        if (before && same) {
+          grp.layers.push_back(next);
+          taken[static_cast<size_t>(next)] = true;
+          out = add.outputs[0];
+          next = sole_consumer(out);
+        } else {
+          next = -1;
+        }
+      }
+      if (next >= 0 && is_activation(g.layers[static_cast<size_t>(next)], anchor.op) &&
+          g.tensors[static_cast<size_t>(g.layers[static_cast<size_t>(next)].outputs[0])].type == ot) {
+        grp.layers.push_back(next);
+        taken[static_cast<size_t>(next)] = true;
+      }
+    }
+    groups.push_back(std::move(grp));
+  }
+  // Kernels must run in the order of their first layers; every absorbed layer comes after its
+  // anchor, and no other kernel reads an absorbed layer's intermediate, so this order is valid.
+  return groups;
+}
+
+bool decode_epilogue(const ir::Graph& g, const std::vector<int32_t>& layers, EpilogueSpec& spec) {
+  if (layers.empty()) return false;
+  const ir::Layer& anchor = g.layers[static_cast<size_t>(layers[0])];
+  int32_t cur = anchor.outputs[0];
+  spec = EpilogueSpec{};
+  for (size_t i = 1; i < layers.size(); ++i) {
+    const ir::Layer& l = g.layers[static_cast<size_t>(layers[i])];
+    if (is_add(l) && spec.residual < 0 && spec.activation == UnaryOp::kIdentity) {
+      if (l.inputs[0] != cur && l.inputs[1] != cur) return false;
+      spec.residual = l.inputs[0] == cur ? l.inputs[1] : l.inputs[0];
+      if (spec.residual < 0 || !(g.tensors[static_cast<size_t>(spec.residual)].type == g.tensors[static_cast<size_t>(cur)].type))
+        return false;
+    } else if (is_activation(l, anchor.op) && spec.activation == UnaryOp::kIdentity) {
+      if (l.inputs[0] != cur) return false;
+      spec.activation = std::get<UnaryParams>(l.params).op;
+    } else {
+      return false;
+    }
+    cur = l.outputs[0];
+  }
+  spec.output = cur;
+  return true;
+}
+
+}  // namespace kiln::cuda

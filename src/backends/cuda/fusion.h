@@ -1,0 +1,31 @@
+// Epilogue fusion for the CUDA backend: which device layers run as one kernel.
+//   conv -> [add residual] -> [relu]         one cudnnConvolutionBiasActivationForward
+//   linear/matmul -> [add residual] -> [relu | gelu_tanh]   one cuBLASLt matmul (beta*C + epilogue)
+// A layer joins its producer's group only when the producer's output has no other data consumer and
+// is not a network output, shapes match exactly (no broadcasting), and the residual operand is
+// computed before the anchor (kernels run in the order of their first layer).
+#pragma once
+
+#include <vector>
+
+#include "ir/graph.h"
+
+namespace kiln::cuda {
+
+struct FusedGroup {
+  std::vector<int32_t> layers;  ///< anchor first, then absorbed layers in order
+};
+
+std::vector<FusedGroup> plan_fusion(const ir::Graph& g, const std::vector<int32_t>& device_layers, bool enabled);
+
+/// The parts of a fused group, decoded from its layers (for kernel creation).
+struct EpilogueSpec {
+  int32_t residual = -1;              ///< tensor id added to the anchor's output, or -1
+  UnaryOp activation = UnaryOp::kIdentity;
+  int32_t output = -1;                ///< tensor id the group writes
+};
+
+/// Decodes layers[1..] of a group anchored at layers[0]; false if the group is not a valid epilogue.
+bool decode_epilogue(const ir::Graph& g, const std::vector<int32_t>& layers, EpilogueSpec& spec);
+
+}  // namespace kiln::cuda
