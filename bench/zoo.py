@@ -55,7 +55,8 @@ def _bert_small() -> tuple:
 def _gpt2_small() -> tuple:
     from transformers import GPT2Config, GPT2Model
 
-    cfg = GPT2Config(n_embd=128, n_layer=2, n_head=4, vocab_size=1000, n_positions=64, attn_implementation="eager")
+    cfg = GPT2Config(n_embd=128, n_layer=2, n_head=4, vocab_size=1000, n_positions=64, bos_token_id=0, eos_token_id=0,
+                     attn_implementation="eager")
     return GPT2Model(cfg), (torch.randint(0, 1000, (1, 16)),), {"use_cache": False}
 
 
@@ -132,10 +133,9 @@ def run_one(name: str, device: torch.device, iters: int) -> dict:
     model = model.eval().to(device)
     args = tuple(a.to(device) for a in args)
     kwargs = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in kwargs.items()}
-    tensor_kwargs = {k: v for k, v in kwargs.items() if isinstance(v, torch.Tensor)}
     try:
         t0 = time.perf_counter()
-        compiled = kiln.compile(model, inputs=list(args), kwarg_inputs=tensor_kwargs or None, device=device)
+        compiled = kiln.compile(model, inputs=list(args), kwarg_inputs=kwargs or None, device=device)
         row["compile_s"] = round(time.perf_counter() - t0, 1)
         rep: kiln.SupportReport = compiled.meta["kiln"]["report"]
         row["full"] = rep.fully_supported
@@ -145,13 +145,13 @@ def run_one(name: str, device: torch.device, iters: int) -> dict:
         row["fallback"] = {op: {"count": s.torch, "reason": s.reason} for op, s in rep.fallback_ops.items()}
         with torch.no_grad():
             ref = _first_tensor(model(*args, **kwargs)).float()
-            out = _first_tensor(compiled(*args, **tensor_kwargs)).float()
+            out = _first_tensor(compiled(*args, **kwargs)).float()
         row["cosine"] = torch.nn.functional.cosine_similarity(out.flatten(), ref.flatten(), dim=0).item()
         row["max_rel_err"] = ((out - ref).abs().max() / ref.abs().max().clamp_min(1e-12)).item()
         if device.type == "cuda":
             with torch.no_grad():
                 te = _time(lambda: model(*args, **kwargs), device, iters)
-                tk = _time(lambda: compiled(*args, **tensor_kwargs), device, iters)
+                tk = _time(lambda: compiled(*args, **kwargs), device, iters)
             row["eager_ms"], row["kiln_ms"] = te * 1e3, tk * 1e3
             row["speedup"] = te / tk
     except Exception as e:  # noqa: BLE001 - one row per model, keep going

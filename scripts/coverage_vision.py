@@ -168,6 +168,9 @@ def main() -> int:
                 missing = [o for o in ops if o not in registered]
                 print(f"  missing: {' '.join(missing) if missing else '(none)'}")
         sys.stdout.flush()
+        if args.json:  # written after every model: a crash (or OOM kill) keeps what was done
+            with open(args.json, "w") as f:
+                json.dump(result, f, indent=1, sort_keys=True)
         del model
         gc.collect()
     print(f"all models: {' '.join(sorted(union))}")

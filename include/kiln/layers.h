@@ -86,15 +86,17 @@ struct ConstantParams {
 
 /// Inputs: x [N, C, spatial...], w, bias?. Weight layout as PyTorch: [Cout, Cin/groups, k...] for
 /// convolution, [Cin, Cout/groups, k...] when transposed. 1 to 3 spatial dims.
+/// channels_last (not transposed): x [N, spatial..., C], w [Cout, k..., Cin/groups], y [N, spatial..., Cout].
 struct ConvolutionParams {
   std::vector<int64_t> strides, pads_begin, pads_end, dilations;
   int64_t groups = 1;
   bool transposed = false;
   std::vector<int64_t> output_padding;  ///< transposed only
+  bool channels_last = false;
   template <class S, class V> static void visit(S& s, V&& v) {
     v("strides", s.strides); v("pads_begin", s.pads_begin); v("pads_end", s.pads_end);
     v("dilations", s.dilations); v("groups", s.groups); v("transposed", s.transposed);
-    v("output_padding", s.output_padding);
+    v("output_padding", s.output_padding); v("channels_last", s.channels_last);
   }
 };
 
@@ -134,10 +136,12 @@ struct PoolingParams {
   bool ceil_mode = false;
   bool count_include_pad = true;
   int64_t divisor_override = 0;  ///< 0: none
+  bool channels_last = false;     ///< x [N, spatial..., C]
   template <class S, class V> static void visit(S& s, V&& v) {
     v("type", s.type); v("kernel", s.kernel); v("strides", s.strides); v("pads_begin", s.pads_begin);
     v("pads_end", s.pads_end); v("dilations", s.dilations); v("ceil_mode", s.ceil_mode);
     v("count_include_pad", s.count_include_pad); v("divisor_override", s.divisor_override);
+    v("channels_last", s.channels_last);
   }
 };
 
@@ -145,8 +149,9 @@ struct PoolingParams {
 struct AdaptivePoolingParams {
   PoolingType type = PoolingType::kAverage;
   std::vector<int64_t> output_size;
+  bool channels_last = false;  ///< x [N, spatial..., C]
   template <class S, class V> static void visit(S& s, V&& v) {
-    v("type", s.type); v("output_size", s.output_size);
+    v("type", s.type); v("output_size", s.output_size); v("channels_last", s.channels_last);
   }
 };
 

@@ -22,6 +22,7 @@ from typing import Any, Optional
 import torch
 import torch.utils._pytree as pytree
 
+from kiln._errors import KilnError
 from kiln._input import Input, as_input
 
 FORMATS = ("exported_program", "torchscript", "pickle")
@@ -106,6 +107,13 @@ def save(module: Any, file_path: str, output_format: Optional[str] = None, input
             traced = torch.jit.trace(module, ex_args, check_trace=False)
         torch.jit.save(traced, file_path)
         return
+    from kiln import _fake
+
+    if _fake.FAKE_KERNEL_ERROR is not None:
+        raise KilnError("kiln.save: output_format='exported_program' re-exports the compiled module, which needs "
+                        "kiln::execute_engine registered for CompositeExplicitAutograd in libkiln_runtime (this build "
+                        "registers a catch-all kernel that fake tensors would run); use output_format='torchscript' "
+                        "or 'pickle'", "Unsupported")
     ep, last = None, None
     for share in (False, True):
         dyn = dynamic_shapes_for(module, args, kwargs, share=share)

@@ -76,7 +76,7 @@ Expected<Plan> Builder::build(const Network& network, const BuilderConfig& confi
   auto profiles = builder::validate_profiles(g, config.profiles);
   if (!profiles) return profiles.status();
 
-  passes::PassContext pctx{config, log};
+  passes::PassContext pctx{config, log, backend_name};
   KILN_RETURN_IF_ERROR(passes::run_pipeline(g, pctx));
   log.log(Severity::kInfo, "[builder] passes done: " + std::to_string(g.layers.size()) + " layers (" +
                                std::to_string(total.seconds()) + " s)");

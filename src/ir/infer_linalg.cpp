@@ -31,6 +31,11 @@ Status infer_convolution(const Layer& layer, std::span<const InferInput> in, Inf
     return shape_error("input must be [N, C, d1..d3] (rank 3-5), got " + x.dims.to_string());
   if (w.dims.rank() != rank)
     return shape_error("weight rank " + s(w.dims.rank()) + " != input rank " + s(rank));
+  if (p.channels_last && p.transposed) return shape_error("channels_last transposed convolution is not supported");
+  // Positions of the channel and spatial dims in x (and of Cin/groups and the kernel dims in w).
+  const bool cl = p.channels_last;
+  auto sp = [&](size_t i) { return static_cast<int>(i) + (cl ? 1 : 2); };
+  const int cdim = cl ? rank - 1 : 1;
   auto n = static_cast<size_t>(spatial);
   if (p.strides.size() != n || p.pads_begin.size() != n || p.pads_end.size() != n ||
       p.dilations.size() != n || (p.transposed && p.output_padding.size() != n)) {
@@ -43,12 +48,13 @@ Status infer_convolution(const Layer& layer, std::span<const InferInput> in, Inf
     if (p.strides[i] < 1 || p.dilations[i] < 1) return shape_error("strides and dilations must be >= 1");
     if (p.pads_begin[i] < 0 || p.pads_end[i] < 0) return shape_error("pads must be >= 0");
   }
-  int64_t cin = x.dims[1];
+  int64_t cin = x.dims[cdim];
   int64_t cout;
   if (!p.transposed) {
-    if (known_and_differ(cin, sat_mul(w.dims[1], p.groups))) {
+    int64_t per_group = w.dims[cdim];
+    if (known_and_differ(cin, sat_mul(per_group, p.groups))) {
       return shape_error("input has " + s(cin) + " channels but weight " + w.dims.to_string() +
-                         " with groups=" + s(p.groups) + " expects " + s(w.dims[1] * p.groups));
+                         " with groups=" + s(p.groups) + " expects " + s(sat_mul(per_group, p.groups)));
     }
     cout = w.dims[0];
     if (cout >= 0 && cout % p.groups != 0)
@@ -68,14 +74,13 @@ Status infer_convolution(const Layer& layer, std::span<const InferInput> in, Inf
     if (b.dims.rank() != 1 || known_and_differ(b.dims[0], cout))
       return shape_error("bias must be [" + s(cout) + "], got " + b.dims.to_string());
   }
-  Dims o;
-  o.push_back(x.dims[0]);
-  o.push_back(cout);
+  Dims o = x.dims;
+  o[cdim] = cout;
   for (size_t i = 0; i < n; ++i) {
-    int64_t d = x.dims[static_cast<int>(i) + 2];
-    int64_t k = w.dims[static_cast<int>(i) + 2];
+    int64_t d = x.dims[sp(i)];
+    int64_t k = w.dims[sp(i)];
     if (d < 0 || k < 0) {
-      o.push_back(kDynamic);
+      o[sp(i)] = kDynamic;
       continue;
     }
     int64_t eff = sat_add(sat_mul(p.dilations[i], k - 1), 1);
@@ -92,7 +97,7 @@ Status infer_convolution(const Layer& layer, std::span<const InferInput> in, Inf
                    p.output_padding[i]);
       if (od < 1) return shape_error("transposed convolution output dim " + s(od) + " < 1");
     }
-    o.push_back(od);
+    o[sp(i)] = od;
   }
   out.types = {TensorType{x.dtype, o}};
   return {};

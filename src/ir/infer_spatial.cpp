@@ -26,6 +26,7 @@ Status check_spatial_input(const TensorType& x, size_t n_params) {
 Status infer_pooling(const Layer& layer, std::span<const InferInput> in, InferResult& out) {
   const auto& p = std::get<PoolingParams>(layer.params);
   const TensorType& x = *in[0].type;
+  const int first = p.channels_last ? 1 : 2;  // first spatial dim
   KILN_RETURN_IF_ERROR(check_spatial_input(x, p.kernel.size()));
   size_t n = p.kernel.size();
   if (p.strides.size() != n || p.pads_begin.size() != n || p.pads_end.size() != n ||
@@ -36,9 +37,7 @@ Status infer_pooling(const Layer& layer, std::span<const InferInput> in, InferRe
   if (p.type == PoolingType::kAverage && !is_floating(x.dtype))
     return type_error("average pooling needs a float input");
   if (x.dtype == DataType::kBool) return type_error("pooling on bool");
-  Dims o;
-  o.push_back(x.dims[0]);
-  o.push_back(x.dims[1]);
+  Dims o = x.dims;
   for (size_t i = 0; i < n; ++i) {
     if (p.kernel[i] < 1 || p.strides[i] < 1 || p.dilations[i] < 1)
       return shape_error("kernel, strides and dilations must be >= 1");
@@ -47,9 +46,9 @@ Status infer_pooling(const Layer& layer, std::span<const InferInput> in, InferRe
       return shape_error("pad " + s(std::max(p.pads_begin[i], p.pads_end[i])) +
                          " exceeds half the kernel extent");
     }
-    int64_t d = x.dims[static_cast<int>(i) + 2];
+    int64_t d = x.dims[static_cast<int>(i) + first];
     if (d < 0) {
-      o.push_back(kDynamic);
+      o[static_cast<int>(i) + first] = kDynamic;
       continue;
     }
     int64_t eff = sat_add(sat_mul(p.dilations[i], p.kernel[i] - 1), 1);
@@ -61,7 +60,7 @@ Status infer_pooling(const Layer& layer, std::span<const InferInput> in, InferRe
     int64_t od = p.ceil_mode ? span / p.strides[i] + (span % p.strides[i] != 0) + 1 : span / p.strides[i] + 1;
     // torch: the last window must start inside the input or the left padding
     if (p.ceil_mode && sat_mul(od - 1, p.strides[i]) >= sat_add(d, p.pads_begin[i])) --od;
-    o.push_back(od);
+    o[static_cast<int>(i) + first] = od;
   }
   out.types = {TensorType{x.dtype, o}};
   return {};
@@ -73,13 +72,12 @@ Status infer_adaptive_pooling(const Layer& layer, std::span<const InferInput> in
   KILN_RETURN_IF_ERROR(check_spatial_input(x, p.output_size.size()));
   if (p.type == PoolingType::kAverage && !is_floating(x.dtype))
     return type_error("adaptive average pooling needs a float input");
-  Dims o;
-  o.push_back(x.dims[0]);
-  o.push_back(x.dims[1]);
+  const int first = p.channels_last ? 1 : 2;
+  Dims o = x.dims;
   for (size_t i = 0; i < p.output_size.size(); ++i) {
     int64_t od = p.output_size[i];
     if (od == 0 || od < kDynamic) return shape_error("output size must be >= 1 (or -1 to keep)");
-    o.push_back(od == kDynamic ? x.dims[static_cast<int>(i) + 2] : od);
+    if (od != kDynamic) o[static_cast<int>(i) + first] = od;
   }
   out.types = {TensorType{x.dtype, o}};
   return {};

@@ -1,6 +1,8 @@
 // The pass interface: a function from graph to graph. pipeline.cpp lists them in order.
 #pragma once
 
+#include <string>
+
 #include "ir/graph.h"
 #include "kiln/builder.h"
 #include "kiln/status.h"
@@ -10,6 +12,7 @@ namespace kiln::passes {
 struct PassContext {
   const BuilderConfig& config;
   Logger& logger;
+  std::string backend;  ///< the backend being built for (resolved, never empty)
 };
 
 /// Removes layers no output depends on, and weights nothing references.
@@ -22,6 +25,12 @@ Status fold_constants(ir::Graph& g, const PassContext& ctx);
 Status assign_precision(ir::Graph& g, const PassContext& ctx);
 /// Removes cast round trips that are exact (f16 -> f32 -> f16) and casts to the same type.
 Status simplify_casts(ir::Graph& g, const PassContext& ctx);
+
+/// Removes identity layers that are not network outputs (their readers use the input directly).
+Status remove_identities(ir::Graph& g, const PassContext& ctx);
+/// For the CUDA backend: runs 2-D convolutions and pooling in channels-last layout, with transposes
+/// at the borders, pushed through pointwise layers and cancelled where they meet.
+Status layout_channels_last(ir::Graph& g, const PassContext& ctx);
 
 /// Runs the pipeline (pipeline.cpp). With KILN_DUMP_IR=dir, writes the text IR after each pass.
 Status run_pipeline(ir::Graph& g, const PassContext& ctx);

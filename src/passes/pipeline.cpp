@@ -18,7 +18,9 @@ struct PassEntry {
 // clang-format off
 constexpr PassEntry kPipeline[] = {
   {"remove_dead_layers", remove_dead_layers},  // first: no work on what nobody reads
+  {"remove_identities", remove_identities},    // contiguous/clone/dropout copies become aliases
   {"fold_constants", fold_constants},          // weights-only subgraphs and static shape math
+  {"layout_channels_last", layout_channels_last},  // cuda: NHWC convolutions; weight transposes fold below
   {"assign_precision", assign_precision},      // inserts casts (of constants too)
   {"simplify_casts", simplify_casts},          // removes exact round trips the previous pass made
   {"fold_constants", fold_constants},          // folds casts of constants into converted weights

@@ -19,7 +19,7 @@
 namespace kiln::serial {
 
 inline constexpr char kPlanMagic[8] = {'K', 'I', 'L', 'N', 'P', 'L', 'A', 'N'};
-inline constexpr uint32_t kPlanFormatVersion = 1;
+inline constexpr uint32_t kPlanFormatVersion = 2;  // 2: channels_last on conv/pooling
 inline constexpr size_t kPlanHeaderBytes = 64;
 inline constexpr size_t kWeightAlignment = 256;
 

@@ -89,3 +89,47 @@ TEST(CudaFusion, IntermediateUsedElsewhereIsNotFused) {
 
 }  // namespace
 }  // namespace kiln
+
+namespace kiln {
+namespace {
+
+// With a 2-D convolution present the CUDA build runs the channels-last layout pass: convolutions,
+// pooling and adaptive pooling then use their NHWC kernels.
+TEST(CudaChannelsLast, ConvPoolingChainsMatchTheReference) {
+  KILN_REQUIRE_GPU();
+  for (DataType dt : testing::kFloatTypes) {
+    SCOPED_TRACE(dtype_name(dt));
+    Network net;
+    auto x = net.add_input("x", dt, {-1, 6, 19, 17});
+    auto w = testing::add_constant(net, testing::random_tensor(dt, {8, 3, 3, 3}, -0.3, 0.3));
+    ConvolutionParams cp;
+    cp.pads_begin = {1, 1};
+    cp.groups = 2;
+    auto c = net.add_unary(*net.add_convolution(*x, w, Tensor{}, cp), UnaryOp::kRelu);
+    PoolingParams mp;
+    mp.kernel = {3, 3};
+    mp.strides = {2, 2};
+    mp.pads_begin = {1, 1};
+    mp.ceil_mode = true;
+    auto m = net.add_pooling(*c, mp);
+    PoolingParams ap;
+    ap.type = PoolingType::kAverage;
+    ap.kernel = {2, 3};
+    ap.strides = {1, 2};
+    ap.pads_begin = {1, 1};
+    ap.count_include_pad = false;
+    auto a = net.add_pooling(*m, ap);
+    auto g = net.add_adaptive_pooling(*a, AdaptivePoolingParams{PoolingType::kAverage, {3, 2}});
+    auto h = net.add_adaptive_pooling(*m, AdaptivePoolingParams{PoolingType::kMax, {4, 3}});
+    ASSERT_TRUE(g.ok() && h.ok()) << g.status().to_string() << h.status().to_string();
+    ASSERT_TRUE(net.mark_output(*g, "g").ok());
+    ASSERT_TRUE(net.mark_output(*h, "h").ok());
+    BuilderConfig cfg;
+    cfg.profiles = {OptimizationProfile().set("x", {1, 6, 19, 17}, {2, 6, 19, 17}, {3, 6, 19, 17})};
+    testing::expect_cuda_matches_cpu(net, {testing::random_tensor(dt, {3, 6, 19, 17})}, cfg);
+    testing::expect_cuda_matches_cpu(net, {testing::random_tensor(dt, {1, 6, 19, 17})}, cfg);
+  }
+}
+
+}  // namespace
+}  // namespace kiln

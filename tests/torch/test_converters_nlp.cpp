@@ -331,6 +331,8 @@ std::vector<Case> normalization_cases() {
   c.push_back(C("group_norm", {"aten::group_norm"}, "torch.group_norm(x, 2, y, z, 1e-5)", {x4, ch, ch}));
   c.push_back(C("native_group_norm", {"aten::native_group_norm"}, "torch.native_group_norm(x, y, z, 2, 4, 9, 2, 1e-5)",
                 {x4, ch, ch}));
+  c.push_back(C("native_group_norm_dynamic_batch", {"aten::native_group_norm"},
+                "torch.native_group_norm(x, y, z, x.size(0), 4, 9, 2, 1e-5)", {D({1, 4, 3, 3}, {2, 4, 3, 3}, {3, 4, 3, 3}), ch, ch}));
   c.push_back(C("instance_norm", {"aten::instance_norm"}, "torch.instance_norm(x, y, z, None, None, True, 0.1, 1e-5, False)",
                 {x4, ch, ch}));
   c.push_back(C("rms_norm", {"aten::rms_norm"}, "torch.rms_norm(x, [5], y, 1e-6)", {kXd, F({5})}));

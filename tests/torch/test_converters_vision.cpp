@@ -718,5 +718,38 @@ def forward(self, x, w, b):
                 1e-4, 1e-4);
 }
 
+TEST(LinearConverters, Einsum) {
+  // maxvit's attention, plus transposes, reductions, outer products, ellipses and implicit outputs.
+  check(R"(
+def forward(self, q, k, v):
+    s = torch.einsum("B G H I D, B G H J D -> B G H I J", q, k)
+    o = torch.einsum("B G H I J, B G H J D -> B G H I D", s, v)
+    return s, o
+)",
+        {at::randn({2, 3, 2, 5, 4}), at::randn({2, 3, 2, 6, 4}), at::randn({2, 3, 2, 6, 7})}, 1e-4, 1e-4);
+  check(R"(
+def forward(self, a, b, c):
+    r1 = torch.einsum("ij->ji", a)
+    r2 = torch.einsum("ij->", a)
+    r3 = torch.einsum("ij,jk->ik", a, b)
+    r4 = torch.einsum("i,j->ij", a[0], b[0])
+    r5 = torch.einsum("ij,ij->i", a, a)
+    r6 = torch.einsum("bij,bjk", c, c.transpose(1, 2))
+    r7 = torch.einsum("...ij,...jk->...ik", c, c.transpose(1, 2))
+    r8 = torch.einsum("abc,cd->dba", c, b[:3])
+    r9 = torch.einsum("ij,kl->ijkl", a[:2], b[:2, :2])
+    r10 = torch.einsum("ij,jk", a, b)
+    return r1, r2, r3, r4, r5, r6, r7, r8, r9, r10
+)",
+        {at::randn({3, 4}), at::randn({4, 5}), at::randn({2, 4, 3})}, 1e-4, 1e-4);
+  check_dynamic(R"(
+def forward(self, q, k):
+    return torch.einsum("bhid,bhjd->bhij", q, k), torch.einsum("bij->bji", q[:, 0])
+)",
+                {dyn({1, 2, 5, 4}, {2, 2, 5, 4}, {4, 2, 5, 4}), dyn({1, 2, 3, 4}, {2, 2, 3, 4}, {4, 2, 3, 4})},
+                {{at::randn({1, 2, 5, 4}), at::randn({1, 2, 3, 4})}, {at::randn({4, 2, 5, 4}), at::randn({4, 2, 3, 4})}},
+                1e-4, 1e-4);
+}
+
 }  // namespace
 }  // namespace kiln

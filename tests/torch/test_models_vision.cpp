@@ -98,6 +98,7 @@ TEST(VisionModels, FallbackOpInARealModel) {
   auto m = load_model("resnet18_traced.ts");
   if (!m) GTEST_SKIP() << "resnet18_traced.ts not exported";
   auto spec = image_spec({1, 3, 224, 224}, false);
+  spec.min_block_size = 1;  // keep the stem (conv + relu) in an engine of its own
   spec.torch_executed_ops = {"aten::max_pool2d"};
   auto c = torchscript::compile(*m, spec);
   ASSERT_TRUE(c.ok()) << c.status().to_string();

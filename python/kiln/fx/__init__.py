@@ -93,10 +93,6 @@ class InputTensorSpec(NamedTuple):
             if not shape:
                 raise ValueError("from_tensors_with_dynamic_batch_size: a scalar tensor has no batch dim")
             shape[batch_dim] = -1
-            ranges = []
-            for d, s in enumerate(t.shape):
-                if d == batch_dim:
-                    ranges.append(tuple(batch_size_range))
             full = []
             for which in range(3):
                 full.append(tuple(batch_size_range[which] if d == batch_dim else s for d, s in enumerate(t.shape)))

@@ -220,6 +220,7 @@ void conv_transposed(const ConvShape& s, const float* x, const float* w, const f
 }  // namespace
 
 Status run_convolution(const CpuArgs& a) {
+  if (std::get<ConvolutionParams>(a.layer.params).channels_last) return run_channels_last_via_first(a, 2, run_convolution);
   const auto& p = std::get<ConvolutionParams>(a.layer.params);
   const TensorView& out = a.out[0];
   if (!is_floating(a.in[0].dtype) || a.in[1].dtype != a.in[0].dtype || out.dtype != a.in[0].dtype)

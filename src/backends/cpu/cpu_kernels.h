@@ -107,6 +107,11 @@ void for_each_broadcast(const Dims& out, std::span<const std::vector<int64_t>> s
 /// The tensor's elements as float32 (a copy for 16-bit floats; a view for f32 avoids no copy here:
 /// callers use float_data() to skip it).
 std::vector<float> to_float_vector(const TensorView& t);
+/// Runs a channels-last layer (conv/pooling with channels_last set) through its channels-first kernel:
+/// the first `num_layout_inputs` inputs are permuted [N, spatial..., C] -> [N, C, spatial...], the
+/// output back.
+Status run_channels_last_via_first(const CpuArgs& a, size_t num_layout_inputs, CpuKernelFn fn);
+
 /// Writes float32 values into t (converting to its dtype).
 void from_float_vector(const std::vector<float>& v, const TensorView& t);
 

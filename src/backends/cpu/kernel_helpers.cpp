@@ -1,4 +1,5 @@
 // Helpers shared by the CPU kernels.
+#include <cstring>
 #include <string>
 
 #include "backends/cpu/cpu_kernels.h"
@@ -45,6 +46,68 @@ void from_float_vector(const std::vector<float>& v, const TensorView& t) {
     T* p = static_cast<T*>(t.data);
     for (size_t i = 0; i < n; ++i) p[i] = from_double<T>(v[i]);
   });
+}
+
+}  // namespace kiln::cpu
+
+namespace kiln::cpu {
+
+namespace {
+
+// Copies src into dst with dst dim i = src dim perm[i] (byte copies, any dtype).
+void permute_into(const TensorView& src, const TensorView& dst, const std::vector<int64_t>& perm) {
+  size_t es = dtype_size(src.dtype);
+  std::vector<int64_t> ss = contiguous_strides(src.dims);
+  int r = dst.dims.rank();
+  std::vector<int64_t> idx(static_cast<size_t>(r), 0);
+  const auto* s = static_cast<const uint8_t*>(src.data);
+  auto* d = static_cast<uint8_t*>(dst.data);
+  for (int64_t i = 0; i < dst.numel(); ++i) {
+    int64_t off = 0;
+    for (int k = 0; k < r; ++k) off += idx[static_cast<size_t>(k)] * ss[static_cast<size_t>(perm[static_cast<size_t>(k)])];
+    std::memcpy(d + i * static_cast<int64_t>(es), s + off * static_cast<int64_t>(es), es);
+    for (int k = r - 1; k >= 0; --k) {
+      if (++idx[static_cast<size_t>(k)] < dst.dims[k]) break;
+      idx[static_cast<size_t>(k)] = 0;
+    }
+  }
+}
+
+Dims permuted(const Dims& d, const std::vector<int64_t>& perm) {
+  Dims o;
+  for (int64_t p : perm) o.push_back(d[static_cast<int>(p)]);
+  return o;
+}
+
+}  // namespace
+
+Status run_channels_last_via_first(const CpuArgs& a, size_t num_layout_inputs, CpuKernelFn fn) {
+  int r = a.in[0].dims.rank();
+  std::vector<int64_t> to_first{0, r - 1}, to_last{0};
+  for (int i = 1; i < r - 1; ++i) to_first.push_back(i);
+  for (int i = 2; i < r; ++i) to_last.push_back(i);
+  to_last.push_back(1);
+  std::vector<std::vector<uint8_t>> storage;
+  std::vector<TensorView> in(a.in.begin(), a.in.end());
+  for (size_t i = 0; i < num_layout_inputs && i < in.size(); ++i) {
+    TensorView v{nullptr, in[i].dtype, permuted(in[i].dims, to_first)};
+    storage.emplace_back(v.bytes());
+    v.data = storage.back().data();
+    permute_into(in[i], v, to_first);
+    in[i] = v;
+  }
+  TensorView out{nullptr, a.out[0].dtype, permuted(a.out[0].dims, to_first)};
+  storage.emplace_back(out.bytes());
+  out.data = storage.back().data();
+  ir::Layer layer = a.layer;
+  std::visit([](auto& p) {
+    if constexpr (requires { p.channels_last; }) p.channels_last = false;
+  }, layer.params);
+  std::vector<TensorView> outs{out};
+  CpuArgs args{layer, in, outs};
+  KILN_RETURN_IF_ERROR(fn(args));
+  permute_into(out, a.out[0], to_last);
+  return {};
 }
 
 }  // namespace kiln::cpu

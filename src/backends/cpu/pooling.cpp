@@ -167,6 +167,7 @@ int spatial_rank(const CpuArgs& a, size_t n_params) {
 }  // namespace
 
 Status run_pooling(const CpuArgs& a) {
+  if (std::get<PoolingParams>(a.layer.params).channels_last) return run_channels_last_via_first(a, 1, run_pooling);
   const auto& p = std::get<PoolingParams>(a.layer.params);
   size_t n = p.kernel.size();
   int spatial = spatial_rank(a, n);
@@ -194,6 +195,7 @@ Status run_pooling(const CpuArgs& a) {
 }
 
 Status run_adaptive_pooling(const CpuArgs& a) {
+  if (std::get<AdaptivePoolingParams>(a.layer.params).channels_last) return run_channels_last_via_first(a, 1, run_adaptive_pooling);
   const auto& p = std::get<AdaptivePoolingParams>(a.layer.params);
   int spatial = spatial_rank(a, p.output_size.size());
   if (spatial == 0)

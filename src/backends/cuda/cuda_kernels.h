@@ -42,9 +42,11 @@ Status launch_layer_norm(const LaunchArgs&);
 Status launch_group_norm(const LaunchArgs&);
 Status launch_batch_norm(const LaunchArgs&);
 Status launch_rms_norm(const LaunchArgs&);
-// kernels/pooling.cu
+// kernels/pooling.cu (channels-last layers go to kernels/pooling_nhwc.cu)
 Status launch_pooling(const LaunchArgs&);
 Status launch_adaptive_pooling(const LaunchArgs&);
+Status launch_pooling_nhwc(const LaunchArgs&);
+Status launch_adaptive_pooling_nhwc(const LaunchArgs&);
 // kernels/resize_pad.cu
 Status launch_resize(const LaunchArgs&);
 Status launch_pad(const LaunchArgs&);

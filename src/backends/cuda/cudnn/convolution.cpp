@@ -31,9 +31,11 @@ struct ConvProblem {
   int groups = 1;
   bool transposed = false;
   bool has_bias = false;
+  bool nhwc = false;  ///< x, y stored channels-last, w stored [K, spatial..., C]; dims above are NCHW-ordered
 
   std::string key() const {
-    std::string k = std::string(dtype_name(dt)) + (transposed ? "|T" : "|F") + "|g" + std::to_string(groups);
+    std::string k = std::string(dtype_name(dt)) + (transposed ? "|T" : "|F") + "|g" + std::to_string(groups) +
+                    (nhwc ? "|nhwc" : "");
     for (const auto* v : {&x, &w, &y, &pad, &stride, &dil}) {
       k += "|";
       for (int d : *v) k += std::to_string(d) + ",";
@@ -51,6 +53,17 @@ Expected<ConvProblem> make_problem(const ir::Layer& l, std::span<const TensorVie
   c.x = to_int(in[0].dims);
   c.w = to_int(in[1].dims);
   c.y = to_int(out[0].dims);
+  c.nhwc = p.channels_last;
+  if (c.nhwc) {  // describe with NCHW-ordered dims; strides say channels-last
+    auto to_nchw = [](std::vector<int>& d) {
+      int ch = d.back();
+      d.pop_back();
+      d.insert(d.begin() + 1, ch);
+    };
+    to_nchw(c.x);
+    to_nchw(c.w);
+    to_nchw(c.y);
+  }
   for (size_t i = 0; i < p.pads_begin.size(); ++i) {
     if (p.pads_begin[i] != p.pads_end[i]) {
       return layer_error(l, StatusCode::kUnsupported, "asymmetric padding is not supported by the cuDNN convolution");
@@ -76,6 +89,19 @@ Expected<ConvProblem> make_problem(const ir::Layer& l, std::span<const TensorVie
 std::vector<int> packed_strides(const std::vector<int>& d) {
   std::vector<int> s(d.size(), 1);
   for (int i = static_cast<int>(d.size()) - 2; i >= 0; --i) s[static_cast<size_t>(i)] = s[static_cast<size_t>(i) + 1] * d[static_cast<size_t>(i) + 1];
+  return s;
+}
+
+// Strides of NCHW-ordered dims stored channels-last ([N, C, D..., ] -> memory N, D..., C).
+std::vector<int> channels_last_strides(const std::vector<int>& d) {
+  std::vector<int> s(d.size(), 1);
+  int acc = d[1];  // C is innermost
+  for (int i = static_cast<int>(d.size()) - 1; i >= 2; --i) {
+    s[static_cast<size_t>(i)] = acc;
+    acc *= d[static_cast<size_t>(i)];
+  }
+  s[1] = 1;
+  s[0] = acc;
   return s;
 }
 
@@ -107,10 +133,11 @@ Status make_descriptors(const ConvProblem& p, bool tf32, ConvPlan& plan) {
   KILN_CUDNN_RETURN(cudnnCreateTensorDescriptor(&plan.yd));
   KILN_CUDNN_RETURN(cudnnCreateFilterDescriptor(&plan.wd));
   KILN_CUDNN_RETURN(cudnnCreateConvolutionDescriptor(&plan.cd));
-  auto xs = packed_strides(p.x), ys = packed_strides(p.y);
+  auto xs = p.nhwc ? channels_last_strides(p.x) : packed_strides(p.x);
+  auto ys = p.nhwc ? channels_last_strides(p.y) : packed_strides(p.y);
   KILN_CUDNN_RETURN(cudnnSetTensorNdDescriptor(plan.xd, t, nd, p.x.data(), xs.data()));
   KILN_CUDNN_RETURN(cudnnSetTensorNdDescriptor(plan.yd, t, nd, p.y.data(), ys.data()));
-  KILN_CUDNN_RETURN(cudnnSetFilterNdDescriptor(plan.wd, t, CUDNN_TENSOR_NCHW, nd, p.w.data()));
+  KILN_CUDNN_RETURN(cudnnSetFilterNdDescriptor(plan.wd, t, p.nhwc ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW, nd, p.w.data()));
   KILN_CUDNN_RETURN(cudnnSetConvolutionNdDescriptor(plan.cd, nd - 2, p.pad.data(), p.stride.data(), p.dil.data(),
                                                     CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
   KILN_CUDNN_RETURN(cudnnSetConvolutionGroupCount(plan.cd, p.groups));

@@ -267,6 +267,7 @@ Status execute(const LaunchArgs& a, const PoolArg& p, bool is_max, bool global, 
 }  // namespace
 
 Status launch_pooling(const LaunchArgs& a) {
+  if (std::get<PoolingParams>(a.layer.params).channels_last) return launch_pooling_nhwc(a);
   const auto& p = std::get<PoolingParams>(a.layer.params);
   const size_t n = p.kernel.size();
   const int spatial = spatial_rank(a, n);
@@ -304,6 +305,7 @@ Status launch_pooling(const LaunchArgs& a) {
 }
 
 Status launch_adaptive_pooling(const LaunchArgs& a) {
+  if (std::get<AdaptivePoolingParams>(a.layer.params).channels_last) return launch_adaptive_pooling_nhwc(a);
   const auto& p = std::get<AdaptivePoolingParams>(a.layer.params);
   const int spatial = spatial_rank(a, p.output_size.size());
   if (spatial == 0)

@@ -1,0 +1,167 @@
+// Channels-last pooling and adaptive pooling ([N, spatial..., C]): one thread per output element,
+// consecutive threads on consecutive channels (coalesced). Window rules match the CPU reference
+// (src/backends/cpu/pooling.cpp): torch's ceil_mode / count_include_pad / divisor_override, NaN wins
+// in max, adaptive windows [floor(o*in/out), ceil((o+1)*in/out)).
+#include <cmath>
+
+#include "backends/cuda/cuda_kernels.h"
+#include "backends/cuda/kernels/device_utils.cuh"
+
+namespace kiln::cuda {
+namespace {
+
+struct AxisArg {
+  int64_t in = 1, out = 1, kernel = 1, stride = 1, pad_begin = 0, pad_end = 0, dilation = 1;
+  bool adaptive = false;
+};
+
+struct PoolArg {
+  AxisArg ax[3];  // padded to 3 spatial axes (unit axes in front)
+  int64_t channels = 1, batch = 1;
+  bool is_max = true;
+  int divisor = 0;  // 0 valid taps, 1 taps inside the padded extent, 2 fixed
+  int64_t fixed = 1;
+};
+
+__device__ __forceinline__ int64_t cdiv(int64_t a, int64_t b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); }
+
+// first valid input index, valid taps, taps inside the padded extent
+__device__ __forceinline__ void window(const AxisArg& a, int64_t o, int64_t& first, int64_t& count, int64_t& padded) {
+  if (a.adaptive) {
+    int64_t s = (o * a.in) / a.out, e = ((o + 1) * a.in + a.out - 1) / a.out;
+    first = s;
+    count = e - s;
+    padded = e - s;
+    return;
+  }
+  int64_t start = o * a.stride - a.pad_begin;
+  int64_t j0 = start >= 0 ? 0 : min(a.kernel, cdiv(-start, a.dilation));
+  int64_t j1 = max(j0, min(a.kernel, cdiv(a.in - start, a.dilation)));
+  int64_t jp = max(int64_t{0}, min(a.kernel, cdiv(a.in + a.pad_end - start, a.dilation)));
+  first = start + j0 * a.dilation;
+  count = j1 - j0;
+  padded = jp;
+}
+
+template <class T>
+__global__ void pool_nhwc_kernel(const T* __restrict__ x, T* __restrict__ y, PoolArg p, int64_t total) {
+  KILN_GRID_STRIDE_LOOP(i, total) {
+    int64_t c = i % p.channels;
+    int64_t r = i / p.channels;
+    int64_t o2 = r % p.ax[2].out;
+    r /= p.ax[2].out;
+    int64_t o1 = r % p.ax[1].out;
+    r /= p.ax[1].out;
+    int64_t o0 = r % p.ax[0].out;
+    int64_t n = r / p.ax[0].out;
+    int64_t f0, c0, q0, f1, c1, q1, f2, c2, q2;
+    window(p.ax[0], o0, f0, c0, q0);
+    window(p.ax[1], o1, f1, c1, q1);
+    window(p.ax[2], o2, f2, c2, q2);
+    const T* base = x + n * p.ax[0].in * p.ax[1].in * p.ax[2].in * p.channels + c;
+    int64_t d0 = p.ax[0].adaptive ? 1 : p.ax[0].dilation, d1 = p.ax[1].adaptive ? 1 : p.ax[1].dilation,
+            d2 = p.ax[2].adaptive ? 1 : p.ax[2].dilation;
+    if (p.is_max) {
+      if constexpr (kIsFloat<T>) {
+        float m = -INFINITY;
+        for (int64_t a = 0; a < c0; ++a)
+          for (int64_t b = 0; b < c1; ++b)
+            for (int64_t k = 0; k < c2; ++k) {
+              int64_t off = (((f0 + a * d0) * p.ax[1].in + f1 + b * d1) * p.ax[2].in + f2 + k * d2) * p.channels;
+              float v = to_f32(base[off]);
+              if (v > m || isnan(v)) m = v;
+            }
+        y[i] = from_f32<T>(m);
+      } else {
+        int64_t m = static_cast<int64_t>(std::numeric_limits<T>::lowest());
+        for (int64_t a = 0; a < c0; ++a)
+          for (int64_t b = 0; b < c1; ++b)
+            for (int64_t k = 0; k < c2; ++k) {
+              int64_t off = (((f0 + a * d0) * p.ax[1].in + f1 + b * d1) * p.ax[2].in + f2 + k * d2) * p.channels;
+              m = max(m, static_cast<int64_t>(base[off]));
+            }
+        y[i] = static_cast<T>(m);
+      }
+    } else {
+      if constexpr (kIsFloat<T>) {
+        if (c0 == 0 || c1 == 0 || c2 == 0) {
+          y[i] = from_f32<T>(0.0f);
+          continue;
+        }
+        float s = 0.0f;
+        for (int64_t a = 0; a < c0; ++a)
+          for (int64_t b = 0; b < c1; ++b)
+            for (int64_t k = 0; k < c2; ++k)
+              s += to_f32(base[(((f0 + a * d0) * p.ax[1].in + f1 + b * d1) * p.ax[2].in + f2 + k * d2) * p.channels]);
+        float div = p.divisor == 0 ? static_cast<float>(c0 * c1 * c2)
+                    : p.divisor == 1 ? static_cast<float>(q0 * q1 * q2)
+                                     : static_cast<float>(p.fixed);
+        y[i] = from_f32<T>(s / div);
+      }
+    }
+  }
+}
+
+Status launch(const LaunchArgs& a, PoolArg p) {
+  const TensorView &x = a.in[0], &y = a.out[0];
+  int64_t total = y.numel();
+  if (total == 0) return {};
+  bool ok = visit_dtype(x.dtype, [&](auto t) {
+    using T = typename decltype(t)::type;
+    if constexpr (std::is_same_v<T, bool>) {
+      return false;
+    } else {
+      pool_nhwc_kernel<T><<<grid_for(total, 256), 256, 0, a.stream>>>(static_cast<const T*>(x.data),
+                                                                       static_cast<T*>(y.data), p, total);
+      return true;
+    }
+  });
+  if (!ok) return layer_error(a.layer, StatusCode::kUnsupported, "pooling of bool");
+  KILN_CUDA_LAUNCH_CHECK();
+  return {};
+}
+
+PoolArg base_arg(const TensorView& x, const TensorView& y, int spatial) {
+  PoolArg p;
+  p.batch = x.dims[0];
+  p.channels = x.dims[x.dims.rank() - 1];
+  for (int i = 0; i < spatial; ++i) {
+    AxisArg& ax = p.ax[3 - spatial + i];
+    ax.in = x.dims[1 + i];
+    ax.out = y.dims[1 + i];
+  }
+  return p;
+}
+
+}  // namespace
+
+Status launch_pooling_nhwc(const LaunchArgs& a) {
+  const auto& pp = std::get<PoolingParams>(a.layer.params);
+  int spatial = static_cast<int>(pp.kernel.size());
+  PoolArg p = base_arg(a.in[0], a.out[0], spatial);
+  p.is_max = pp.type == PoolingType::kMax;
+  p.divisor = pp.divisor_override > 0 ? 2 : (pp.count_include_pad ? 1 : 0);
+  p.fixed = pp.divisor_override;
+  for (int i = 0; i < spatial; ++i) {
+    AxisArg& ax = p.ax[3 - spatial + i];
+    auto k = static_cast<size_t>(i);
+    ax.kernel = pp.kernel[k];
+    ax.stride = pp.strides[k];
+    ax.pad_begin = pp.pads_begin[k];
+    ax.pad_end = pp.pads_end[k];
+    ax.dilation = pp.dilations[k];
+  }
+  return launch(a, p);
+}
+
+Status launch_adaptive_pooling_nhwc(const LaunchArgs& a) {
+  const auto& pp = std::get<AdaptivePoolingParams>(a.layer.params);
+  int spatial = static_cast<int>(pp.output_size.size());
+  PoolArg p = base_arg(a.in[0], a.out[0], spatial);
+  p.is_max = pp.type == PoolingType::kMax;
+  p.divisor = 0;
+  for (int i = 0; i < spatial; ++i) p.ax[3 - spatial + i].adaptive = true;
+  return launch(a, p);
+}
+
+}  // namespace kiln::cuda

@@ -1,0 +1,221 @@
+// Channels-last layout for the CUDA backend (cuDNN's fast convolution kernels are NHWC):
+//  1. every 2-D convolution / pooling / adaptive pooling runs in channels_last form, wrapped in
+//     transposes: x -> T(x, NHWC) -> op -> T(y, NCHW); convolution weights get a transpose that
+//     constant folding turns into a converted weight;
+//  2. transposes are pushed below pointwise layers (all non-scalar operands carry the same
+//     transpose; constant operands get a transpose of their own), so chains of layers stay NHWC;
+//  3. transpose(transpose(x, p), q) collapses to one transpose (or to x when it composes to the
+//     identity), and a transpose that only moves size-1 dims becomes a reshape (a free view).
+#include <cstdlib>
+#include <map>
+#include <optional>
+
+#include "passes/graph_rewriter.h"
+#include "passes/pass.h"
+
+namespace kiln::passes {
+namespace {
+
+using Perm = std::vector<int64_t>;
+
+const Perm kToLast = {0, 2, 3, 1};
+const Perm kToFirst = {0, 3, 1, 2};
+
+bool is_pointwise(const ir::Layer& l) {
+  return l.op == ir::OpKind::kUnary || l.op == ir::OpKind::kBinary || l.op == ir::OpKind::kCast ||
+         l.op == ir::OpKind::kWhere;
+}
+
+struct TransposeInfo {
+  int32_t source;
+  Perm perm;
+};
+
+class LayoutRewriter {
+ public:
+  explicit LayoutRewriter(const ir::Graph& g) : src_(g), rw_(g) {}
+
+  Expected<ir::Graph> run() {
+    for (size_t li = 0; li < src_.layers.size(); ++li) KILN_RETURN_IF_ERROR(rewrite(li));
+    return rw_.finish();
+  }
+
+ private:
+  ir::Graph& dst() { return rw_.dst(); }
+  const TensorType& type(int32_t t) { return dst().tensors[static_cast<size_t>(t)].type; }
+
+  std::optional<TransposeInfo> transpose_of(int32_t t) {
+    auto it = transposes_.find(t);
+    if (it == transposes_.end()) return std::nullopt;
+    return it->second;
+  }
+
+  // Adds transpose(x, perm), simplifying against an existing transpose of x.
+  Expected<int32_t> transpose(int32_t x, const Perm& perm, const std::string& name) {
+    if (auto t = transpose_of(x)) {
+      Perm composed(perm.size());
+      for (size_t i = 0; i < perm.size(); ++i) composed[i] = t->perm[static_cast<size_t>(perm[i])];
+      bool identity = true;
+      for (size_t i = 0; i < composed.size(); ++i) identity &= composed[i] == static_cast<int64_t>(i);
+      if (identity) return t->source;
+      return transpose(t->source, composed, name);
+    }
+    // Moving only size-1 dims keeps the element order: a reshape (view) does it.
+    const Dims& d = type(x).dims;
+    Dims out;
+    for (int64_t p : perm) out.push_back(d[static_cast<int>(p)]);
+    std::vector<int64_t> order_in, order_out;
+    for (int i = 0; i < d.rank(); ++i)
+      if (d[i] != 1) order_in.push_back(i);
+    for (int64_t p : perm)
+      if (d[static_cast<int>(p)] != 1) order_out.push_back(p);
+    int dynamic = 0;
+    for (int64_t v : out) dynamic += v < 0;
+    if (order_in == order_out && dynamic <= 1) {
+      std::vector<int64_t> shape(out.begin(), out.end());
+      auto r = rw_.add(ir::OpKind::kReshape, ReshapeParams{shape}, {x}, name);
+      if (!r) return r.status();
+      transposes_[(*r)[0]] = TransposeInfo{x, perm};  // still a transpose for sinking and cancelling
+      return (*r)[0];
+    }
+    auto r = rw_.add(ir::OpKind::kTranspose, TransposeParams{perm}, {x}, name);
+    if (!r) return r.status();
+    transposes_[(*r)[0]] = TransposeInfo{x, perm};
+    return (*r)[0];
+  }
+
+  static bool rank4_spatial(const ir::Graph& g, const ir::Layer& l) {
+    return g.tensors[static_cast<size_t>(l.inputs[0])].type.dims.rank() == 4;
+  }
+
+  Status wrap_channels_last(size_t li) {
+    const ir::Layer& l = src_.layers[li];
+    std::vector<int32_t> ins;
+    for (int32_t i : l.inputs) ins.push_back(rw_.map(i));
+    auto xt = transpose(ins[0], kToLast, l.name + "/to_nhwc");
+    if (!xt) return xt.status();
+    ins[0] = *xt;
+    ir::LayerParams params = l.params;
+    if (l.op == ir::OpKind::kConvolution) {
+      auto wt = transpose(ins[1], kToLast, l.name + "/weight_krsc");
+      if (!wt) return wt.status();
+      ins[1] = *wt;
+      std::get<ConvolutionParams>(params).channels_last = true;
+    } else if (l.op == ir::OpKind::kPooling) {
+      std::get<PoolingParams>(params).channels_last = true;
+    } else {
+      std::get<AdaptivePoolingParams>(params).channels_last = true;
+    }
+    auto y = rw_.add(l.op, params, ins, l.name);
+    if (!y) return y.status();
+    dst().layers.back().precision = l.precision;
+    dst().layers.back().user_precision = l.user_precision;
+    auto back = transpose((*y)[0], kToFirst, l.name + "/to_nchw");
+    if (!back) return back.status();
+    rw_.set_map(l.outputs[0], *back);
+    return {};
+  }
+
+  // Pointwise layer over transposed operands: apply it before the transpose instead.
+  Expected<bool> sink(size_t li) {
+    const ir::Layer& l = src_.layers[li];
+    const int rank = src_.tensors[static_cast<size_t>(l.outputs[0])].type.dims.rank();
+    std::optional<Perm> perm;
+    std::vector<int32_t> ins;
+    for (int32_t i : l.inputs) ins.push_back(rw_.map(i));
+    for (int32_t t : ins) {
+      if (t < 0) continue;
+      auto tr = transpose_of(t);
+      if (tr) {
+        if (perm && *perm != tr->perm) return false;
+        perm = tr->perm;
+      } else if (type(t).dims.volume() != 1 && !is_constant(dst(), t)) {
+        return false;  // an activation without the transpose: moving would add work
+      }
+    }
+    if (!perm || static_cast<int>(perm->size()) != rank) return false;
+    // Inverse permutation: the operand layout that produces the transposed layout.
+    Perm inverse(perm->size());
+    for (size_t i = 0; i < perm->size(); ++i) inverse[static_cast<size_t>((*perm)[i])] = static_cast<int64_t>(i);
+    for (int32_t& t : ins) {
+      if (t < 0) continue;
+      if (auto tr = transpose_of(t)) {
+        t = tr->source;
+      } else if (type(t).dims.volume() != 1) {
+        int r = type(t).dims.rank();
+        if (r != rank) {
+          if (r > rank) return false;
+          std::vector<int64_t> axes;
+          for (int k = 0; k < rank - r; ++k) axes.push_back(k);
+          auto u = rw_.add(ir::OpKind::kUnsqueeze, UnsqueezeParams{axes}, {t}, l.name + "/align");
+          if (!u) return u.status();
+          t = (*u)[0];
+        }
+        auto c = rw_.add(ir::OpKind::kTranspose, TransposeParams{inverse}, {t}, l.name + "/const_nhwc");
+        if (!c) return c.status();
+        t = (*c)[0];
+      }
+    }
+    auto y = rw_.add(l.op, l.params, ins, l.name);
+    if (!y) return y.status();
+    dst().layers.back().precision = l.precision;
+    dst().layers.back().user_precision = l.user_precision;
+    auto back = transpose((*y)[0], *perm, l.name + "/relayout");
+    if (!back) return back.status();
+    rw_.set_map(l.outputs[0], *back);
+    return true;
+  }
+
+  Status rewrite(size_t li) {
+    const ir::Layer& l = src_.layers[li];
+    bool spatial = l.op == ir::OpKind::kConvolution || l.op == ir::OpKind::kPooling ||
+                   l.op == ir::OpKind::kAdaptivePooling;
+    if (spatial && rank4_spatial(src_, l)) {
+      bool ok = true;
+      if (l.op == ir::OpKind::kConvolution) {
+        const auto& p = std::get<ConvolutionParams>(l.params);
+        ok = !p.transposed && !p.channels_last;
+      } else if (l.op == ir::OpKind::kPooling) {
+        ok = !std::get<PoolingParams>(l.params).channels_last;
+      } else {
+        ok = !std::get<AdaptivePoolingParams>(l.params).channels_last;
+      }
+      if (ok) return wrap_channels_last(li);
+    }
+    if (is_pointwise(l) && l.outputs.size() == 1) {
+      auto sunk = sink(li);
+      if (!sunk) return sunk.status();
+      if (*sunk) return {};
+    }
+    if (l.op == ir::OpKind::kTranspose) {
+      auto t = transpose(rw_.map(l.inputs[0]), std::get<TransposeParams>(l.params).perm, l.name);
+      if (!t) return t.status();
+      rw_.set_map(l.outputs[0], *t);
+      return {};
+    }
+    return rw_.copy_layer(li);
+  }
+
+  const ir::Graph& src_;
+  GraphRewriter rw_;
+  std::map<int32_t, TransposeInfo> transposes_;  // dst tensor -> how it was made
+};
+
+}  // namespace
+
+Status layout_channels_last(ir::Graph& g, const PassContext& ctx) {
+  // KILN_FORCE_CHANNELS_LAST=1 runs it for any backend (tests check it on the CPU reference).
+  const char* force = std::getenv("KILN_FORCE_CHANNELS_LAST");
+  if (ctx.backend != "cuda" && !(force != nullptr && *force == '1')) return {};
+  bool any = false;
+  for (const auto& l : g.layers) {
+    if (l.op == ir::OpKind::kConvolution && g.tensors[static_cast<size_t>(l.inputs[0])].type.dims.rank() == 4) any = true;
+  }
+  if (!any) return {};
+  auto out = LayoutRewriter(g).run();
+  if (!out) return out.status();
+  g = std::move(*out);
+  return {};
+}
+
+}  // namespace kiln::passes

@@ -1,0 +1,72 @@
+// The channels-last layout pass (run here on the CPU reference via KILN_FORCE_CHANNELS_LAST):
+// results are unchanged, and transposes cancel between consecutive convolution blocks.
+#include <cstdlib>
+
+#include "serialization/plan_contents.h"
+#include "test_util.h"
+
+namespace kiln {
+namespace {
+
+// A small residual CNN: conv-relu-conv + skip, relu, max pool, per-channel scale, SE-style gate,
+// adaptive average pool, flatten, linear.
+Network residual_cnn() {
+  Network net;
+  auto x = net.add_input("x", DataType::kFloat32, {-1, 3, 16, 16});
+  ConvolutionParams p;
+  p.pads_begin = {1, 1};
+  auto conv = [&](Tensor in, int64_t cin, int64_t cout) {
+    auto w = testing::add_constant(net, testing::random_tensor(DataType::kFloat32, {cout, cin, 3, 3}, -0.3, 0.3));
+    auto b = testing::add_constant(net, testing::random_tensor(DataType::kFloat32, {cout}));
+    return *net.add_convolution(in, w, b, p);
+  };
+  auto c1 = *net.add_unary(conv(*x, 3, 8), UnaryOp::kRelu);
+  auto c2 = *net.add_unary(conv(c1, 8, 8), UnaryOp::kRelu);
+  auto c3 = conv(c2, 8, 8);
+  auto res = *net.add_unary(*net.add_elementwise(c3, c1, BinaryOp::kAdd), UnaryOp::kRelu);
+  PoolingParams pp;
+  pp.kernel = {2, 2};
+  pp.strides = {2, 2};
+  auto pooled = *net.add_pooling(res, pp);
+  auto scale = testing::add_constant(net, testing::random_tensor(DataType::kFloat32, {8, 1, 1}, 0.5, 1.5));
+  auto scaled = *net.add_elementwise(pooled, scale, BinaryOp::kMul);
+  auto gate = *net.add_unary(*net.add_adaptive_pooling(scaled, AdaptivePoolingParams{PoolingType::kAverage, {1, 1}}),
+                             UnaryOp::kSigmoid);
+  auto gated = *net.add_elementwise(scaled, gate, BinaryOp::kMul);
+  auto feat = *net.add_flatten(*net.add_adaptive_pooling(gated, AdaptivePoolingParams{PoolingType::kAverage, {1, 1}}), 1);
+  auto w = testing::add_constant(net, testing::random_tensor(DataType::kFloat32, {5, 8}));
+  EXPECT_TRUE(net.mark_output(*net.add_linear(feat, w, Tensor{}), "logits").ok());
+  EXPECT_TRUE(net.mark_output(res, "features").ok());
+  return net;
+}
+
+TEST(LayoutChannelsLast, SameResultsAndTransposesCancel) {
+  Network net = residual_cnn();
+  BuilderConfig cfg;
+  cfg.backend = "cpu";
+  cfg.profiles = {OptimizationProfile().set("x", {1, 3, 16, 16}, {2, 3, 16, 16}, {4, 3, 16, 16})};
+  auto x = testing::random_tensor(DataType::kFloat32, {3, 3, 16, 16});
+  auto plain = testing::build_and_run(net, {x}, cfg);
+  setenv("KILN_FORCE_CHANNELS_LAST", "1", 1);
+  auto plan = Builder::build(net, cfg);
+  auto nhwc = testing::build_and_run(net, {x}, cfg);
+  unsetenv("KILN_FORCE_CHANNELS_LAST");
+  ASSERT_TRUE(plan.ok()) << plan.status().to_string();
+  ASSERT_EQ(plain.size(), 2u);
+  ASSERT_EQ(nhwc.size(), 2u);
+  for (size_t i = 0; i < 2; ++i) EXPECT_TRUE(testing::all_close(nhwc[i], testing::to_doubles(plain[i]), 1e-5, 1e-5));
+  auto contents = serial::read_plan(plan->bytes);
+  ASSERT_TRUE(contents.ok());
+  int transposes = 0, cl_convs = 0;
+  for (const auto& l : contents->graph.layers) {
+    if (l.op == ir::OpKind::kTranspose) ++transposes;
+    if (l.op == ir::OpKind::kConvolution && std::get<ConvolutionParams>(l.params).channels_last) ++cl_convs;
+  }
+  EXPECT_EQ(cl_convs, 3);
+  // One transpose into NHWC at the input and one back for the "features" output; everything else
+  // cancelled (the gate, scale, residual and pooling all stay NHWC; [N,1,1,C] -> [N,C,1,1] is a view).
+  EXPECT_EQ(transposes, 2);
+}
+
+}  // namespace
+}  // namespace kiln

@@ -1,0 +1,46 @@
+"""CUDA backend through the Python package. Skipped without a GPU (CI has none): run on a GPU machine."""
+import pytest
+import torch
+
+import kiln
+from conftest import rel_err, requires_cuda
+
+
+@requires_cuda
+def test_cuda_compile_matches_eager(convnet):
+    model = convnet.cuda()
+    inp = kiln.Input(min_shape=(1, 3, 16, 16), opt_shape=(4, 3, 16, 16), max_shape=(8, 3, 16, 16))
+    m = kiln.compile(model, inputs=[inp])  # device defaults to cuda here
+    eng = next(v for k, v in vars(m).items() if k.startswith("kiln_engine"))
+    assert eng.backend() == "cuda"
+    with torch.no_grad():
+        for b in (1, 8):
+            x = torch.randn(b, 3, 16, 16, device="cuda")
+            assert rel_err(m(x), model(x)) < 1e-3
+
+
+@requires_cuda
+def test_cuda_fp16_precision(convnet):
+    model = convnet.cuda()
+    x = torch.randn(4, 3, 16, 16, device="cuda")
+    m = kiln.compile(model, inputs=[x], enabled_precisions={torch.float16})
+    with torch.no_grad():
+        assert rel_err(m(x), model(x)) < 2e-2
+
+
+@requires_cuda
+def test_cuda_graphs_off_is_refused(convnet):
+    with pytest.raises(ValueError, match="use_cuda_graphs"):
+        kiln.compile(convnet.cuda(), inputs=[torch.randn(1, 3, 16, 16, device="cuda")], use_cuda_graphs=False)
+
+
+@requires_cuda
+def test_cuda_torchscript_and_torch_compile(convnet):
+    model = convnet.cuda()
+    x = torch.randn(2, 3, 16, 16, device="cuda")
+    ts = kiln.compile(model, ir="ts", inputs=[x])
+    tc = torch.compile(model, backend="kiln")
+    with torch.no_grad():
+        ref = model(x)
+        assert rel_err(ts(x), ref) < 1e-3
+        assert rel_err(tc(x), ref) < 1e-3
