@@ -86,7 +86,7 @@ def compare(got, want):
     return cos, rel
 
 
-def run_kiln(model, inputs, shape_arg, precision, tmp, name):
+def run_kiln(model, inputs, shape_arg, precision, tmp, name, layout=None):
     ts_path = os.path.join(tmp, f"{name}.ts")
     out_path = os.path.join(tmp, f"{name}_kiln.ts")
     with torch.no_grad():
@@ -95,8 +95,11 @@ def run_kiln(model, inputs, shape_arg, precision, tmp, name):
     cmd = [KILNC, "-q", "-d", "cuda", "-i", shape_arg, ts_path, out_path]
     if precision == "fp16":
         cmd[1:1] = ["-p", "fp16"]
+    env = dict(os.environ)
+    if layout:
+        env["KILN_LAYOUT"] = layout
     t0 = time.time()
-    r = subprocess.run(cmd, capture_output=True, text=True)
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env)
     compile_s = time.time() - t0
     if r.returncode != 0:
         raise RuntimeError(f"kilnc failed: {r.stderr.strip()[-2000:]}")
@@ -110,6 +113,7 @@ def main():
     ap.add_argument("--dtypes", default="fp16")
     ap.add_argument("--iters", type=int, default=50)
     ap.add_argument("--no-compile", action="store_true", help="skip torch.compile")
+    ap.add_argument("--layouts", default="", help="also time Kiln with KILN_LAYOUT=each of these (e.g. nchw,nhwc)")
     ap.add_argument("--out", default="bench.json")
     ap.add_argument("--dump-plans", default="", help="directory to write each Kiln engine plan to (for kiln_profile)")
     args = ap.parse_args()
@@ -144,6 +148,15 @@ def main():
                         row["cosine"], row["max_rel_err"] = compare(got, ref)
                         row["kiln_ms"] = time_fn(lambda: kmod(*inputs), args.iters)
                     del kmod
+                    for layout in [l for l in args.layouts.split(",") if l]:
+                        km, row[f"kiln_{layout}_compile_s"] = run_kiln(model, inputs, shape_arg, prec, tmp,
+                                                                        f"{name}_{batch}_{prec}_{layout}", layout)
+                        with torch.inference_mode():
+                            row[f"kiln_{layout}_ms"] = time_fn(lambda: km(*inputs), args.iters)
+                        if args.dump_plans:
+                            with open(os.path.join(args.dump_plans, f"{name}_{batch}_{prec}_{layout}.plan"), "wb") as f:
+                                f.write(km.__kiln_engine_0.plan().numpy().tobytes())
+                        del km
                     if not args.no_compile:
                         torch._dynamo.reset()
                         t0 = time.time()

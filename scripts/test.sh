@@ -1,23 +1,33 @@
 #!/usr/bin/env bash
-# Builds Kiln and runs every test that needs no GPU, then the sanitizer job (ASan + UBSan).
-# Usage: scripts/test.sh [--no-sanitize]
+# Builds Kiln (engine, CPU + CUDA backends when nvcc is present, torch bridge, Python package) and runs
+# every test that needs no GPU: engine gtests, torch bridge gtests (converters and real models against
+# libtorch eager), the Python package tests, then the sanitizer job (ASan + UBSan, engine only).
+# Installs what it needs: system packages (scripts/install_deps.sh) and a venv with the pinned torch
+# (scripts/python_env.sh). Usage: scripts/test.sh [--no-sanitize]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
+t0=$(date +%s)
+stamp() { echo "== [$(( $(date +%s) - t0 )) s] $*"; }
 scripts/install_deps.sh
-
-echo "== build (Release) =="
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DKILN_BUILD_TESTS=ON >/dev/null
+PY=$(scripts/python_env.sh)
+export PATH="$(dirname "$PY"):$PATH"  # the venv's cmake (>= 3.28) and ninja
+stamp "configure (cmake $(cmake --version | head -1 | awk '{print $3}'), python $PY)"
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DKILN_BUILD_TESTS=ON -DKILN_PYTHON="$PY" \
+      -DPython_EXECUTABLE="$PY" -DKILN_BUILD_PYTHON=ON >/dev/null
+stamp "build"
 cmake --build build -j"$jobs"
-echo "== tests =="
+stamp "C++ tests (engine, CPU backend, torch bridge)"
 ctest --test-dir build -LE gpu --output-on-failure -j"$jobs"
+stamp "Python package tests"
+KILN_BUILD_DIR="$PWD/build" "$PY" -m pytest -q tests/python
 
 if [ "${1:-}" != "--no-sanitize" ]; then
-  echo "== sanitizer job: AddressSanitizer + UndefinedBehaviorSanitizer =="
-  cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKILN_SANITIZE=address,undefined \
-        -DKILN_CUDA=OFF -DKILN_BUILD_TESTS=ON >/dev/null
+  stamp "sanitizer job: AddressSanitizer + UndefinedBehaviorSanitizer (engine and CPU backend)"
+  cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKILN_SANITIZE=address,undefined \
+        -DKILN_CUDA=OFF -DKILN_TORCH=OFF -DKILN_BUILD_TESTS=ON >/dev/null
   cmake --build build-asan -j"$jobs"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir build-asan -LE gpu --output-on-failure -j"$jobs"
 fi
-echo "== all tests passed =="
+stamp "all tests passed"

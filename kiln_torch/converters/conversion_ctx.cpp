@@ -77,7 +77,7 @@ Expected<kiln::Tensor> ConversionCtx::check(const Node& n, Expected<kiln::Tensor
 
 Expected<kiln::Tensor> ConversionCtx::constant_tensor(const at::Tensor& t) {
   auto it = weights_.find(t.unsafeGetTensorImpl());
-  if (it != weights_.end()) return it->second;
+  if (it != weights_.end()) return it->second.tensor;
   at::Tensor c = t.detach().to(at::kCPU).contiguous();
   if (c.scalar_type() == at::kDouble) c = c.to(at::kFloat);  // Kiln has no float64
   auto dt = to_kiln_dtype(c.scalar_type());
@@ -90,7 +90,9 @@ Expected<kiln::Tensor> ConversionCtx::constant_tensor(const at::Tensor& t) {
     if (!d.push_back(s)) return make_error(StatusCode::kUnsupported, "converters", "constant rank exceeds 8");
   }
   auto r = net.add_constant(d, *dt, c.data_ptr());
-  if (r.ok()) weights_[t.unsafeGetTensorImpl()] = *r;
+  // The cache holds the tensor itself: a temporary (e.g. `t.to(dtype)` in a converter) would
+  // otherwise free its TensorImpl, and the next temporary at the same address would hit this entry.
+  if (r.ok()) weights_[t.unsafeGetTensorImpl()] = CachedConstant{t, *r};
   return r;
 }
 

@@ -111,7 +111,11 @@ class ConversionCtx {
  private:
   Expected<kiln::Tensor> arg_tensor(const Node& n, const Arg& a);
   std::map<int, Arg> args_;
-  std::map<const void*, kiln::Tensor> weights_;  // by TensorImpl: each weight added once
+  struct CachedConstant {
+    at::Tensor source;  // kept alive so its TensorImpl address cannot be reused by another tensor
+    kiln::Tensor tensor;
+  };
+  std::map<const void*, CachedConstant> weights_;  // by TensorImpl: each weight added once
   int layer_count_ = 0;
 };
 

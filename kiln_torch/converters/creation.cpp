@@ -254,6 +254,15 @@ bool linspace_supported(const OpGraph& g, const Node& n, std::string* why) {
   return true;
 }
 
+// fill.Scalar(self, value) / fill.Tensor(self, value) / zero(self): functional fills shaped like self.
+Status fill_like_self(ConversionCtx& ctx, const Node& n, std::optional<double> value) {
+  auto shape = shape_of(ctx, n, 0);
+  if (!shape) return shape.status();
+  auto dt = input_dtype(ctx, n, 0);
+  if (!dt) return dt.status();
+  return fill(ctx, n, *shape, *dt, value, value ? -1 : 1);
+}
+
 }  // namespace
 
 void register_creation_converters(ConverterRegistry& r) {
@@ -275,6 +284,8 @@ void register_creation_converters(ConverterRegistry& r) {
                     "aten::as_tensor", "aten::as_tensor.list"},
                 tensor_from, tensor_supported);
   add_converter(r, {"aten::linspace"}, linspace, linspace_supported);
+  add_converter(r, {"aten::fill.Scalar", "aten::fill.Tensor"}, [](ConversionCtx& c, const Node& n) { return fill_like_self(c, n, std::nullopt); });
+  add_converter(r, {"aten::zero"}, [](ConversionCtx& c, const Node& n) { return fill_like_self(c, n, 0.0); });
 }
 
 }  // namespace kiln::bridge

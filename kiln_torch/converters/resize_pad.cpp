@@ -3,6 +3,8 @@
 // _upsample_nearest_exact (explicit-size and .vec overloads), with torch's sizes-vs-scales rules:
 // explicit output sizes map coordinates by in/out unless scales are also given; .vec scale factors give
 // floor(in * scale) outputs and map coordinates by 1/scale.
+#include <climits>
+
 #include "converters/families.h"
 
 namespace kiln::bridge {
@@ -47,9 +49,103 @@ Expected<PadParams> pad_params(ConversionCtx& ctx, const Node& n, const std::vec
   return p;
 }
 
+/// Extent of dim d of x: a constant, or an int64 rank-0 tensor.
+Expected<kiln::Tensor> extent(ConversionCtx& ctx, kiln::Tensor x, int64_t d) {
+  Dims dims = ctx.dims(x);
+  if (dims[static_cast<int>(d)] >= 0) return ctx.scalar(static_cast<double>(dims[static_cast<int>(d)]), DataType::kInt64);
+  auto s = ctx.net.add_shape(x);
+  if (!s) return s.status();
+  auto i = ctx.scalar(static_cast<double>(d), DataType::kInt64);
+  if (!i) return i.status();
+  return ctx.net.add_gather(*s, *i, 0);
+}
+
+/// Constant padding by runtime amounts (ints known only when the engine runs, e.g. computed from a
+/// dynamic size, or sizes TorchScript did not fold): per padded dim, concat fills of max(pad, 0) on
+/// each side, then slice away max(-pad, 0) (torch crops for negative pads).
+Status pad_runtime(ConversionCtx& ctx, const Node& n, kiln::Tensor x, double value) {
+  const Arg& list = ctx.arg(n, 1);
+  if (!list.is_list()) return ctx.error(n, "pad amounts must be a list");
+  const auto& items = list.items();
+  int rank = ctx.rank(x);
+  if (items.size() % 2 != 0 || static_cast<int>(items.size() / 2) > rank) return ctx.error(n, "bad pad list length");
+  DataType dt = ctx.dtype(x);
+  auto zero = ctx.scalar(0.0, DataType::kInt64);
+  if (!zero) return zero.status();
+  auto amount = [&](const Arg& a) -> Expected<kiln::Tensor> {
+    if (a.is_constant() && a.ivalue().isInt()) return ctx.scalar(static_cast<double>(a.ivalue().toInt()), DataType::kInt64);
+    if (!a.is_tensor()) return ctx.error(n, "pad amount is neither an int nor a runtime int");
+    kiln::Tensor t = a.tensor();
+    if (ctx.rank(t) != 0) {
+      auto r = ctx.net.add_reshape(t, {});
+      if (!r) return r.status();
+      t = *r;
+    }
+    return ctx.cast(t, DataType::kInt64);
+  };
+  kiln::Tensor y = x;
+  for (size_t k = 0; k < items.size() / 2; ++k) {
+    auto d = static_cast<int64_t>(rank - 1 - static_cast<int>(k));
+    auto b = amount(items[2 * k]);
+    auto e = amount(items[2 * k + 1]);
+    if (!b || !e) return !b ? b.status() : e.status();
+    std::vector<kiln::Tensor> parts;
+    for (int side = 0; side < 2; ++side) {
+      auto grow = ctx.net.add_elementwise(side == 0 ? *b : *e, *zero, BinaryOp::kMax);
+      if (!grow) return grow.status();
+      // shape(y) with dim d replaced by the growth
+      auto shp = ctx.net.add_shape(y);
+      if (!shp) return shp.status();
+      std::vector<kiln::Tensor> dims;
+      if (d > 0) {
+        auto s0 = ctx.net.add_slice(*shp, SliceParams{{0}, {0}, {d}, {1}});
+        if (!s0) return s0.status();
+        dims.push_back(*s0);
+      }
+      auto g1 = ctx.net.add_unsqueeze(*grow, {0});
+      if (!g1) return g1.status();
+      dims.push_back(*g1);
+      if (d + 1 < rank) {
+        auto s1 = ctx.net.add_slice(*shp, SliceParams{{0}, {d + 1}, {INT64_MAX}, {1}});
+        if (!s1) return s1.status();
+        dims.push_back(*s1);
+      }
+      auto full = dims.size() == 1 ? Expected<kiln::Tensor>(dims[0]) : ctx.net.add_concat(dims, 0);
+      if (!full) return full.status();
+      auto f = ctx.net.add_fill_dynamic(*full, value, dt);
+      if (!f) return f.status();
+      parts.push_back(*f);
+    }
+    auto cat = ctx.net.add_concat({parts[0], y, parts[1]}, d);
+    if (!cat) return cat.status();
+    // crop: start = max(-b, 0), end = extent - max(-e, 0)
+    auto nb = ctx.net.add_unary(*b, UnaryOp::kNeg);
+    auto ne = ctx.net.add_unary(*e, UnaryOp::kNeg);
+    if (!nb || !ne) return !nb ? nb.status() : ne.status();
+    auto cb = ctx.net.add_elementwise(*nb, *zero, BinaryOp::kMax);
+    auto ce = ctx.net.add_elementwise(*ne, *zero, BinaryOp::kMax);
+    if (!cb || !ce) return !cb ? cb.status() : ce.status();
+    auto ext = extent(ctx, *cat, d);
+    if (!ext) return ext.status();
+    auto end = ctx.net.add_elementwise(*ext, *ce, BinaryOp::kSub);
+    if (!end) return end.status();
+    auto st = ctx.net.add_unsqueeze(*cb, {0});
+    auto en = ctx.net.add_unsqueeze(*end, {0});
+    if (!st || !en) return !st ? st.status() : en.status();
+    auto sl = ctx.net.add_slice(*cat, SliceParams{{d}, {0}, {0}, {1}}, *st, *en);
+    if (!sl) return sl.status();
+    y = *sl;
+  }
+  return set(ctx, n, ctx.net.add_identity(y));
+}
+
 Status pad_with(ConversionCtx& ctx, const Node& n, PadMode mode, double value) {
   auto x = ctx.tensor(n, 0);
   if (!x) return x.status();
+  if (!ctx.is_static_int(n, 1)) {
+    if (mode != PadMode::kConstant) return ctx.error(n, "runtime pad amounts need constant mode");
+    return pad_runtime(ctx, n, *x, value);
+  }
   auto pad = ctx.const_int_list(n, 1);
   if (!pad) return ctx.error(n, "pad amounts must be constants");
   auto p = pad_params(ctx, n, *pad, ctx.rank(*x), mode);
@@ -96,10 +192,6 @@ Status pad(ConversionCtx& ctx, const Node& n) {
 }
 
 bool pad_supported(const OpGraph& g, const Node& n, std::string* why) {
-  if (!static_value(g, n.inputs[1])) {
-    *why = "pad amounts are not constants";
-    return false;
-  }
   PadMode mode = PadMode::kConstant;
   if (n.op == "aten::pad" && n.inputs.size() > 2) {
     const Value& m = g.values[static_cast<size_t>(n.inputs[2])];
@@ -119,6 +211,12 @@ bool pad_supported(const OpGraph& g, const Node& n, std::string* why) {
     mode = PadMode::kReplicate;
   } else if (n.op.find("circular") != std::string::npos) {
     mode = PadMode::kCircular;
+  }
+  if (mode != PadMode::kConstant && !static_value(g, n.inputs[1])) {
+    // Runtime amounts are handled in constant mode only (unless evaluators fold them to constants,
+    // which is only known at conversion time).
+    *why = "runtime pad amounts in a non-constant pad mode";
+    return false;
   }
   if (mode != PadMode::kConstant && g.is_constant(n.inputs[1])) {
     for (int64_t v : g.values[static_cast<size_t>(n.inputs[1])].constant->toIntVector()) {

@@ -233,6 +233,7 @@ Status analyze_shapes(ImportedGraph& ig, const std::vector<InputRange>& inputs, 
   static const char* kBound[] = {"min", "opt", "max"};
   std::vector<std::vector<std::vector<int64_t>>> shapes(3);
   std::vector<at::ScalarType> dtypes(recorded.size(), at::kFloat);
+  std::vector<bool> unknown(recorded.size(), false);
   for (int which = 0; which < 3; ++which) {
     torch::jit::Stack stack;
     stack.emplace_back(ig.frozen._ivalue());
@@ -259,13 +260,17 @@ Status analyze_shapes(ImportedGraph& ig, const std::vector<InputRange>& inputs, 
     }
     auto elems = stack.back().toTupleRef().elements();
     for (size_t i = 0; i < recorded.size(); ++i) {
-      at::Tensor t = elems[i].toTensor();
-      shapes[static_cast<size_t>(which)].push_back(t.defined() ? t.sizes().vec() : std::vector<int64_t>{});
-      if (which == 1 && t.defined()) dtypes[i] = t.scalar_type();
+      // A value in a branch that did not run comes back Uninitialized (or an undefined tensor):
+      // it gets no shape, rather than a made-up rank-0 one.
+      const bool known = elems[i].isTensor() && elems[i].toTensor().defined();
+      if (!known) unknown[i] = true;
+      shapes[static_cast<size_t>(which)].push_back(known ? elems[i].toTensor().sizes().vec() : std::vector<int64_t>{});
+      if (which == 1 && known) dtypes[i] = elems[i].toTensor().scalar_type();
     }
   }
   for (size_t i = 0; i < recorded.size(); ++i) {
     Value& v = og.values[static_cast<size_t>(recorded[i])];
+    if (unknown[i]) continue;
     if (shapes[0][i].size() != shapes[2][i].size() || shapes[1][i].size() != shapes[2][i].size()) continue;  // rank varies
     v.meta = TensorMeta{dtypes[i], shapes[0][i], shapes[1][i], shapes[2][i]};
   }

@@ -19,8 +19,13 @@ TORCH_LIBRARY(kiln, m) {
       .def("output_shapes", &TorchEngine::output_shapes)
       .def_pickle([](const c10::intrusive_ptr<TorchEngine>& self) { return self->get_state(); },
                   [](TorchEngine::State state) { return TorchEngine::from_state(std::move(state)); });
-  m.def("execute_engine(Tensor[] inputs, __torch__.torch.classes.kiln.Engine engine) -> Tensor[]", execute_engine);
+  m.def("execute_engine(Tensor[] inputs, __torch__.torch.classes.kiln.Engine engine) -> Tensor[]");
 }
+
+// CompositeExplicitAutograd rather than a catch-all kernel: a catch-all counts as
+// CompositeImplicitAutograd, which would run the real engine on fake tensors during torch.export
+// and forbid the fake kernel registered from Python (python/kiln/_fake.py).
+TORCH_LIBRARY_IMPL(kiln, CompositeExplicitAutograd, m) { m.impl("execute_engine", execute_engine); }
 
 }  // namespace
 }  // namespace kiln::bridge

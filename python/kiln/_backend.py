@@ -88,7 +88,10 @@ class KilnDynamoCallable:
         live = [a for i, a in enumerate(args) if i not in frozen]
         specs = tuple(Input.from_tensor(a) if isinstance(a, torch.Tensor) else a for a in live)
         examples = tuple(live)
-        mod = compile_dynamo(gm, specs, {}, examples, {}, self.settings)
+        from kiln._compile import _debug_logging
+
+        with _debug_logging(self.settings):
+            mod = compile_dynamo(gm, specs, {}, examples, {}, self.settings)
         _log.info("torch.compile(backend='kiln'): compiled a graph for %s", [getattr(s, "opt_shape", s) for s in specs])
         return mod
 

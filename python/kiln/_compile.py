@@ -98,7 +98,8 @@ def _compile(module: Any, ir: str, inputs: Any, arg_inputs: Any, kwarg_inputs: A
             raise ValueError("kiln.compile: dry_run is not available with ir='torch_compile' (graphs are captured "
                              "lazily); use ir='dynamo'")
         if inputs is not None or arg_inputs is not None or kwarg_inputs is not None:
-            _log.debug("ir='torch_compile': inputs are not needed (shapes come from the calls)")
+            raise ValueError("kiln.compile: ir='torch_compile' takes no inputs (graphs are compiled for the shapes "
+                             "they are called with); drop inputs / arg_inputs / kwarg_inputs")
         from kiln._backend import settings_to_options
 
         if isinstance(module, torch.export.ExportedProgram):
@@ -174,6 +175,9 @@ def to_torchscript(module: Any, specs: list[Input], examples: list[Any], device:
 
 def _compile_ts(module: Any, inputs: Any, arg_inputs: Any, kwarg_inputs: Any, settings: CompileSettings,
                 dry_run: bool) -> Any:
+    if settings.engine_cache_dir:
+        raise ValueError("kiln.compile: engine_cache_dir is supported by ir='dynamo' / 'fx' / 'torch_compile', not "
+                         "ir='ts'")
     specs, examples = _ts_specs(inputs, arg_inputs, kwarg_inputs)
     script = to_torchscript(module, specs, examples, settings.device)
     opts = ts_options(specs, settings)

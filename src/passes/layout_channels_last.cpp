@@ -203,15 +203,48 @@ class LayoutRewriter {
 
 }  // namespace
 
+// Batch at or above which the auto rule picks NHWC (between the measured points 1 and 64).
+constexpr int64_t kChannelsLastMinBatch = 16;
+
+// The leading dimension of the first rank-4 network input at the first profile's opt shape (its
+// static size when it has one); 0 when there is no such input.
+static int64_t opt_batch(const ir::Graph& g, const BuilderConfig& config) {
+  for (int32_t id : g.inputs) {
+    const auto& t = g.tensors[static_cast<size_t>(id)];
+    if (t.type.dims.rank() != 4) continue;
+    if (t.type.dims[0] != kDynamic) return t.type.dims[0];
+    if (config.profiles.empty()) return 0;
+    auto it = config.profiles[0].ranges.find(t.name);
+    return it == config.profiles[0].ranges.end() ? 0 : it->second.opt[0];
+  }
+  return 0;
+}
+
 Status layout_channels_last(ir::Graph& g, const PassContext& ctx) {
   // KILN_FORCE_CHANNELS_LAST=1 runs it for any backend (tests check it on the CPU reference).
+  // KILN_LAYOUT=nchw turns it off, nhwc forces it for every network (auto: the default rule below).
   const char* force = std::getenv("KILN_FORCE_CHANNELS_LAST");
+  const char* layout = std::getenv("KILN_LAYOUT");
+  std::string mode = layout ? layout : "auto";
+  if (mode == "nchw") return {};
   if (ctx.backend != "cuda" && !(force != nullptr && *force == '1')) return {};
-  bool any = false;
+  bool any = false, grouped = false;
   for (const auto& l : g.layers) {
-    if (l.op == ir::OpKind::kConvolution && g.tensors[static_cast<size_t>(l.inputs[0])].type.dims.rank() == 4) any = true;
+    if (l.op == ir::OpKind::kConvolution && g.tensors[static_cast<size_t>(l.inputs[0])].type.dims.rank() == 4) {
+      any = true;
+      if (std::get<ConvolutionParams>(l.params).groups != 1) grouped = true;
+    }
   }
   if (!any) return {};
+  if (mode == "auto" && !(force != nullptr && *force == '1')) {
+    // Measured on H200, fp16 (bench/benchmark.py --layouts nchw,nhwc): NHWC wins for dense convolutions
+    // at large batch (resnet50 b64: 4.0 ms vs 9.5 ms) and loses at batch 1 (2.4 ms vs 1.1 ms: the
+    // NCHW cuDNN kernels are faster there and the edge transposes cost more than they save), and it
+    // loses with grouped/depthwise convolutions at any batch (mobilenet_v3 b64: 8.0 vs 6.4 ms).
+    if (grouped) return {};
+    int64_t batch = opt_batch(g, ctx.config);
+    if (batch < kChannelsLastMinBatch) return {};
+  }
   auto out = LayoutRewriter(g).run();
   if (!out) return out.status();
   g = std::move(*out);

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import kiln
-from conftest import REPO, MLP
+from conftest import REPO
 
 
 def test_import_registers_runtime():

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 import kiln
-from conftest import REPO, rel_err, requires_fake_kernel, run_python  # noqa: F401
+from conftest import rel_err, requires_fake_kernel, run_python
 
 
 @pytest.fixture
@@ -122,3 +122,10 @@ def test_save_load_errors(tmp_path, convnet):
     bad.write_bytes(b"not a model")
     with pytest.raises(RuntimeError, match="not an ExportedProgram"):
         kiln.load(str(bad))
+
+
+@pytest.mark.skipif(kiln._fake.FAKE_KERNEL_ERROR is None, reason="this runtime supports re-export")
+def test_exported_program_refused_with_reason_without_fake_kernel(tmp_path, convnet):
+    m = kiln.compile(convnet, inputs=[DYN])
+    with pytest.raises(kiln.KilnError, match="CompositeExplicitAutograd"):
+        kiln.save(m, str(tmp_path / "m.pt2"))

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 import kiln
-from conftest import rel_err
+from conftest import rel_err, requires_fake_kernel
 
 
 @pytest.fixture(autouse=True)
@@ -63,3 +63,17 @@ def test_ir_torch_compile(mlp):
         assert rel_err(m(x), mlp(x)) < 1e-5
     with pytest.raises(ValueError, match="dry_run"):
         kiln.compile(mlp, ir="torch_compile", dry_run=True)
+    with pytest.raises(ValueError, match="takes no inputs"):
+        kiln.compile(mlp, ir="torch_compile", inputs=[x])
+
+
+@requires_fake_kernel
+def test_torch_compile_of_a_compiled_module(convnet):
+    """Compiled modules trace again (fake class + fake kernel, symbolic batch)."""
+    inp = kiln.Input(min_shape=(1, 3, 16, 16), opt_shape=(2, 3, 16, 16), max_shape=(4, 3, 16, 16))
+    m = kiln.compile(convnet, inputs=[inp])
+    t = torch.compile(m, backend="aot_eager", fullgraph=True, dynamic=True)
+    with torch.no_grad():
+        for b in (3, 2, 4):
+            x = torch.randn(b, 3, 16, 16)
+            assert rel_err(t(x), convnet(x)) < 1e-5

@@ -62,9 +62,11 @@ def test_ts_require_full_compilation_error():
         kiln.compile(Net().eval(), ir="ts", inputs=[torch.randn(4, 4)], require_full_compilation=True)
 
 
-def test_ts_rejects_kwarg_inputs(convnet):
+def test_ts_rejects_what_it_cannot_honour(convnet, tmp_path):
     with pytest.raises(ValueError, match="kwarg_inputs"):
         kiln.compile(convnet, ir="ts", inputs=[torch.randn(1, 3, 8, 8)], kwarg_inputs={"y": torch.randn(1)})
+    with pytest.raises(ValueError, match="engine_cache_dir"):
+        kiln.compile(convnet, ir="ts", inputs=[torch.randn(1, 3, 8, 8)], engine_cache_dir=str(tmp_path))
 
 
 def test_convert_method_to_plan_and_check_support(convnet):

@@ -162,6 +162,14 @@ def forward(self, x):
         {at::randn({2, 3})});
 }
 
+TEST(CreationConverters, FunctionalFills) {
+  check(R"(
+def forward(self, x, v):
+    return torch.fill(x, 2.5), torch.fill(x, v[0]), torch.zero(x), torch.fill(x.to(4), 3)
+)",
+        {at::randn({2, 3}), at::full({1}, -1.25)});  // (rank-0 inputs are refused by the compile spec)
+}
+
 TEST(CreationConverters, RuntimeSizesAndValues) {
   // Sizes from a dynamic batch: fills driven by shape tensors; a runtime fill value broadcast.
   check_dynamic(R"(
@@ -223,7 +231,11 @@ def forward(self, x, i, s):
   auto dup = at::randint(0, 5, {3, 7}, at::kLong);
   check(R"(
 def forward(self, x, i, s):
-    return torch.scatter(x, 1, i, s, reduce='add'), torch.scatter(x, 1, i, s, reduce='multiply'), torch.scatter_add(x, 1, i, s)
+    a = torch.scatter(x, 1, i, s, reduce='add')
+    b = torch.scatter(x, 1, i, s, reduce='multiply')
+    c = torch.scatter(x, 1, i, 1.5, reduce='add')
+    d = torch.scatter(x, 1, i, 0.5, reduce='multiply')
+    return a, b, c, d, torch.scatter_add(x, 1, i, s)
 )",
         {at::randn({3, 5}), dup, at::randn({3, 7})});
   for (const char* red : {"sum", "prod", "amax", "amin", "mean"}) {
@@ -400,6 +412,20 @@ def forward(self, x):
 )",
                 {dyn({1, 2, 4, 4}, {2, 2, 6, 6}, {3, 2, 8, 8})},
                 {{at::randn({1, 2, 4, 4})}, {at::randn({3, 2, 8, 5})}, {at::randn({2, 2, 6, 7})}});
+}
+
+TEST(ResizePadConverters, RuntimePadAmounts) {
+  // Swin pads H/W up to a multiple of the window from the (dynamic) input size; negative amounts crop.
+  check_dynamic(R"(
+def forward(self, x):
+    pad_b = (4 - x.size(2) % 4) % 4
+    pad_r = (4 - x.size(3) % 4) % 4
+    a = torch.pad(x, [0, pad_r, 0, pad_b])
+    b = torch.constant_pad_nd(x, [1, 1 - x.size(3) // 2, pad_b - 1, 2], -1.5)
+    return a, b
+)",
+                {dyn({1, 2, 3, 4}, {2, 2, 5, 6}, {2, 2, 9, 9})},
+                {{at::randn({1, 2, 3, 4})}, {at::randn({2, 2, 5, 6})}, {at::randn({2, 2, 9, 7})}, {at::randn({1, 2, 8, 8})}});
 }
 
 TEST(ResizePadConverters, NearestUpsampling) {

@@ -93,6 +93,22 @@ TEST(VisionModels, Resnet18DynamicBatch) {
   }
 }
 
+TEST(VisionModels, SegmentationDynamicImageSize) {
+  // The heads upsample to the input's (runtime) size: upsample_bilinear2d.vec with runtime sizes.
+  auto m = load_model("lraspp_mobilenet_v3_large_traced.ts");
+  if (!m) GTEST_SKIP() << "lraspp_mobilenet_v3_large_traced.ts not exported";
+  torchscript::CompileSpec spec({torchscript::Input({1, 3, 64, 64}, {1, 3, 96, 96}, {2, 3, 128, 128})});
+  spec.device.type = torchscript::DeviceType::kCPU;
+  spec.require_full_compilation = true;
+  auto c = torchscript::compile(*m, spec);
+  ASSERT_TRUE(c.ok()) << c.status().to_string();
+  at::NoGradGuard ng;
+  for (auto shape : {std::vector<int64_t>{1, 3, 64, 64}, {1, 3, 80, 112}, {2, 3, 128, 96}}) {
+    auto x = at::randn(shape);
+    EXPECT_TRUE(rel_close(c->forward({x}), m->forward({x}))) << at::IntArrayRef(shape);
+  }
+}
+
 TEST(VisionModels, FallbackOpInARealModel) {
   // max_pool2d forced to PyTorch splits resnet18 into two engines around it; results still match.
   auto m = load_model("resnet18_traced.ts");

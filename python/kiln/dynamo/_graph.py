@@ -8,7 +8,10 @@ values become prim::ListConstruct nodes. SymInt-valued nodes map onto the evalua
 aten::size.int, operator.add/mul/... on ints -> aten::add.int / aten::mul.int / ...
 
 Shapes: the graph is run with random inputs at the min, opt and max input shapes and every tensor's
-dtype and three shapes are recorded (Value.meta), as kiln_torch/graph/torchscript_import.cpp does.
+dtype and three shapes are recorded (Value.meta), as kiln_torch/graph/torchscript_import.cpp does. The
+runs use fake tensors (shapes only, no arithmetic: cheap at large max shapes); a graph with data-dependent
+shapes (nonzero, item, ...) is run for real instead. Assertion nodes (_assert_scalar and the size
+comparisons feeding them) are left out of the OpGraph and of the compiled module.
 """
 from __future__ import annotations
 
@@ -235,7 +238,11 @@ class ImportedGraph:
             return self._new_value(name, "none", ValueSource("none"), None)
         if isinstance(value, torch.Tensor):
             value = value.detach()
-        return self._new_value(name, kind, ValueSource(kind), value)
+        try:
+            return self._new_value(name, kind, ValueSource(kind), value)
+        except TypeError:
+            # Not representable as a graph constant (complex, custom objects): the node stays in PyTorch.
+            return self._new_value(name, "other", ValueSource("other"))
 
     def _node_value(self, n: torch.fx.Node) -> int:
         v = self.fx_value.get(n)

@@ -195,7 +195,7 @@ class KilnInterpreter:
         self.input_specs = [_as_spec(s, i) for i, s in enumerate(input_specs)]
         self.logger_level = logger_level
 
-    def run(self, max_batch_size: int = 64, max_workspace_size: int = 1 << 25,
+    def run(self, max_batch_size: int = 2048, max_workspace_size: int = 1 << 25,
             lower_precision: Any = LowerPrecision.FP32, sparse_weights: bool = False,
             force_fp32_output: bool = False, strict_type_constraints: bool = False, algorithm_selector: Any = None,
             timing_cache: Any = None, profiling_verbosity: Any = None, tactic_sources: Any = None,
@@ -209,6 +209,14 @@ class KilnInterpreter:
                 raise ValueError(f"KilnInterpreter.run: {name}={val!r} is not supported by Kiln")
         if force_fp32_output:
             raise ValueError("KilnInterpreter.run: force_fp32_output is not supported (outputs keep the module's dtypes)")
+        if isinstance(max_batch_size, bool) or not isinstance(max_batch_size, int) or max_batch_size < 1:
+            raise ValueError(f"KilnInterpreter.run: max_batch_size must be a positive int, got {max_batch_size!r}")
+        specs = tuple(s.to_input() for s in self.input_specs)
+        # Explicit batch: the batch range comes from the input specs; max_batch_size only bounds it.
+        too_big = [s.max_shape[0] for s in specs if s.max_shape and s.max_shape[0] > max_batch_size]
+        if too_big:
+            raise ValueError(f"KilnInterpreter.run: the input specs allow batch {max(too_big)} > max_batch_size "
+                             f"{max_batch_size}")
         prec = LowerPrecision.from_any(lower_precision)
         tc_path, tmp = None, None
         if timing_cache is not None:
@@ -225,7 +233,6 @@ class KilnInterpreter:
             settings = make_settings(enabled_precisions=prec.precisions(), workspace_size=max_workspace_size,
                                      device=device if device is not None else _spec_device(self.input_specs),
                                      optimization_level=optimization_level, timing_cache_path=tc_path)
-            specs = tuple(s.to_input() for s in self.input_specs)
             with _log_level(self.logger_level):
                 single = build_single_engine(self.module, specs, {}, specs, {}, settings)
             cache = b""
@@ -268,10 +275,11 @@ def compile(module: torch.nn.Module, input: Sequence[Any], min_acc_module_size: 
             max_workspace_size: int = 1 << 25, explicit_batch_dimension: bool = True,
             lower_precision: Any = LowerPrecision.FP32, verbose_log: bool = False, timing_cache_prefix: str = "",
             save_timing_cache: bool = False, cuda_graph_batch_size: int = -1, dynamic_batch: bool = True,
-            is_aten: bool = True, use_experimental_fx_rt: bool = False, device: Any = None) -> torch.fx.GraphModule:
+            is_aten: bool = False, use_experimental_fx_rt: bool = False, device: Any = None) -> torch.fx.GraphModule:
     """Lowers `module` for the inputs `input` (tensors): supported parts become KilnModule submodules
     (``_run_on_acc_N``... named ``kiln_engine_N``), the rest stays PyTorch. With ``dynamic_batch`` the batch dim
-    (dim 0) ranges over (1, max_batch_size, max_batch_size)."""
+    (dim 0) ranges over (1, opt = the example's batch, max_batch_size). ``is_aten`` is accepted for compatibility:
+    either way the graph is captured as aten ops with torch.export."""
     from kiln._compile import _debug_logging
     from kiln.dynamo._compiler import compile_dynamo
 
@@ -286,7 +294,9 @@ def compile(module: torch.nn.Module, input: Sequence[Any], min_acc_module_size: 
         raise ValueError("kiln.fx.compile: use_experimental_fx_rt does not apply (Kiln has one runtime)")
     if not isinstance(max_batch_size, int) or max_batch_size < 1:
         raise ValueError(f"kiln.fx.compile: max_batch_size must be a positive int, got {max_batch_size!r}")
-    del is_aten  # always aten: the graph is captured with torch.export
+    if not isinstance(is_aten, bool):
+        raise TypeError("kiln.fx.compile: is_aten must be a bool")
+    # Either value: Kiln captures aten graphs with torch.export (it has no acc tracer).
     if isinstance(input, torch.Tensor):
         input = [input]
     tensors = list(input)
