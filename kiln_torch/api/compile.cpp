@@ -59,6 +59,11 @@ Expected<Prepared> prepare(const torch::jit::Module& module, const std::string& 
   auto ig = bridge::import_torchscript(module, method, device, &ranges);
   if (!ig) return ig.status();
   KILN_RETURN_IF_ERROR(bridge::analyze_shapes(*ig, ranges, device));
+  for (int round = 0; round < 4 && bridge::fold_static_queries(*ig, device); ++round) {
+    KILN_RETURN_IF_ERROR(bridge::build_op_graph(*ig));
+    KILN_RETURN_IF_ERROR(bridge::analyze_shapes(*ig, ranges, device));
+  }
+  if (logger != nullptr) logger->log(Severity::kVerbose, "[torchscript.lowering] lowered graph:\n" + ig->ts_graph->toString());
   Prepared p{std::move(*ig), {}};
   p.options.min_block_size = spec.min_block_size;
   p.options.torch_executed_ops = std::set<std::string>(spec.torch_executed_ops.begin(), spec.torch_executed_ops.end());

@@ -1,5 +1,6 @@
 // Evaluators: lists, tuples, sizes and int/float arithmetic. Static values fold at conversion time;
 // runtime ints (sizes of dynamic dims) become int64 rank-0 engine tensors.
+#include <algorithm>
 #include <cmath>
 
 #include "converters/families.h"
@@ -476,6 +477,35 @@ Status list_concat(ConversionCtx& ctx, const Node& n) {
   return {};
 }
 
+// aten::slice.t: list[start:end:step] with Python's clamping (start/end may be None).
+Status list_slice(ConversionCtx& ctx, const Node& n) {
+  auto items = items_of(ctx, n, 0);
+  if (!items) return items.status();
+  const int64_t size = static_cast<int64_t>(items->size());
+  int64_t step = 1;
+  if (n.inputs.size() > 3 && !ctx.is_none(n, 3)) {
+    auto s = ctx.const_int(n, 3);
+    if (!s) return s.status();
+    step = *s;
+  }
+  if (step == 0) return ctx.error(n, "slice step cannot be zero");
+  auto bound = [&](size_t i, int64_t dflt) -> Expected<int64_t> {
+    if (n.inputs.size() <= i || ctx.is_none(n, i)) return dflt;
+    auto v = ctx.const_int(n, i);
+    if (!v) return v.status();
+    int64_t b = *v < 0 ? *v + size : *v;
+    return step > 0 ? std::clamp<int64_t>(b, 0, size) : std::clamp<int64_t>(b, -1, size - 1);
+  };
+  auto start = bound(1, step > 0 ? 0 : size - 1);
+  if (!start) return start.status();
+  auto end = bound(2, step > 0 ? size : -1);
+  if (!end) return end.status();
+  std::vector<Arg> out;
+  for (int64_t i = *start; step > 0 ? i < *end : i > *end; i += step) out.push_back((*items)[static_cast<size_t>(i)]);
+  ctx.set_output(n, 0, Arg::list(std::move(out)));
+  return {};
+}
+
 // aten::mul.left_t (list * int) / aten::mul.right_ (int * list): repetition.
 Status list_repeat(ConversionCtx& ctx, const Node& n, bool list_first) {
   auto items = items_of(ctx, n, list_first ? 0 : 1);
@@ -537,6 +567,7 @@ void register_evaluators(ConverterRegistry& r) {
   eval(r, {"aten::sym_size"}, size_list);
   eval(r, {"aten::list.t"}, passthrough);
   eval(r, {"aten::add.t"}, list_concat);
+  eval(r, {"aten::slice.t"}, list_slice);
   eval(r, {"aten::mul.left_t"}, [](ConversionCtx& c, const Node& n) { return list_repeat(c, n, true); });
   eval(r, {"aten::mul.right_"}, [](ConversionCtx& c, const Node& n) { return list_repeat(c, n, false); });
   eval(r, {"aten::Int.Tensor", "aten::Int.Scalar", "aten::Int.float", "aten::Int.bool", "aten::IntImplicit"},

@@ -141,11 +141,20 @@ Expected<ImportedGraph> import_torchscript(const torch::jit::Module& module, con
     torch::jit::PeepholeOptimize(g, /*disable_shape_peepholes=*/true);
     torch::jit::EliminateCommonSubexpression(g);
     torch::jit::EliminateDeadCode(g);
+    forward_dict_items(*g);
     if (inputs != nullptr) specialize_to_inputs(g, *inputs, device);
     ig.ts_graph = g;
   } catch (const std::exception& e) {
     return ierr(StatusCode::kInvalidArgument, std::string("lowering the TorchScript module failed: ") + e.what());
   }
+  KILN_RETURN_IF_ERROR(build_op_graph(ig));
+  return ig;
+}
+
+Status build_op_graph(ImportedGraph& ig) {
+  ig.graph = OpGraph{};
+  ig.value_id.clear();
+  ig.ts_value.clear();
   OpGraph& og = ig.graph;
   auto value_for = [&](const torch::jit::Value* v) -> int {
     auto it = ig.value_id.find(v);
@@ -188,7 +197,7 @@ Expected<ImportedGraph> import_torchscript(const torch::jit::Module& module, con
     og.nodes.push_back(std::move(node));
   }
   for (const torch::jit::Value* v : ig.ts_graph->outputs()) og.outputs.push_back(value_for(v));
-  return ig;
+  return {};
 }
 
 Status analyze_shapes(ImportedGraph& ig, const std::vector<InputRange>& inputs, const c10::Device& device) {

@@ -34,6 +34,23 @@ struct ImportedGraph {
 Expected<ImportedGraph> import_torchscript(const torch::jit::Module& module, const std::string& method,
                                            const c10::Device& device, const std::vector<InputRange>* inputs = nullptr);
 
+/// (Re)builds ig.graph from ig.ts_graph (used again after the TorchScript graph was rewritten).
+Status build_op_graph(ImportedGraph& ig);
+
+/// Lowering: a dict built in the top-level block by `d = {...}` / `d[k] = v` with constant string keys
+/// and read by `d[k]` is dissolved: reads take the value set last, and a returned dict becomes one
+/// prim::DictConstruct before the return (so the dict itself needs no engine support).
+void forward_dict_items(torch::jit::Graph& g);
+
+/// After analyze_shapes, queries whose answer is fixed for the compiled module become constants:
+/// `x.dim()` and the lengths of shape lists (`len(x.size())`, `len(x.shape[-2:])`) of tensors whose
+/// rank the analysis found; `x is x`; grad/autocast mode (off: engines run inference); is_nested,
+/// requires_grad, device and dtype of analyzed tensors. Constant propagation then folds the checks
+/// they decide (rank asserts of adaptive_avg_pool2d, F.interpolate's dispatch, the fast-path checks
+/// of nn.MultiheadAttention). True when the graph changed: the caller rebuilds the OpGraph, analyzes
+/// its shapes again and repeats (values of inlined branches only then get shapes).
+bool fold_static_queries(ImportedGraph& ig, const c10::Device& device);
+
 /// Runs the lowered graph on random inputs at min, opt and max shapes and fills Value::meta.
 Status analyze_shapes(ImportedGraph& ig, const std::vector<InputRange>& inputs, const c10::Device& device);
 

@@ -41,6 +41,15 @@ struct Planner {
   void initial_support() {
     place.assign(g.nodes.size(), kTorch);
     reason.assign(g.nodes.size(), "");
+    // Outputs nothing reads (e.g. the attention weights of MHA with need_weights=False, an undefined
+    // tensor) need no known shape.
+    std::vector<bool> used(g.values.size(), false);
+    for (int v : g.outputs) used[static_cast<size_t>(v)] = true;
+    for (const Node& n : g.nodes) {
+      for (const auto* list : {&n.inputs, &n.captured})
+        for (int v : *list)
+          if (v >= 0) used[static_cast<size_t>(v)] = true;
+    }
     for (size_t i = 0; i < g.nodes.size(); ++i) {
       const Node& n = g.nodes[i];
       const ConverterInfo* info = reg.find(n.op);
@@ -71,6 +80,7 @@ struct Planner {
           if (v < 0) continue;
           const Value& val = g.values[static_cast<size_t>(v)];
           if (val.kind != ValueKind::kTensor || val.constant) continue;
+          if (list == &n.outputs && !used[static_cast<size_t>(v)]) continue;
           std::string p = dtype_problem(val);
           if (!p.empty()) {
             reason[i] = p;

@@ -14,7 +14,11 @@ TEST(CudaCore, BinaryAndUnaryEveryDtypeWithBroadcast) {
   KILN_REQUIRE_GPU();
   for (DataType dt : {DataType::kFloat32, DataType::kFloat16, DataType::kBFloat16, DataType::kInt32, DataType::kInt64}) {
     for (BinaryOp op : {BinaryOp::kAdd, BinaryOp::kMul, BinaryOp::kSub, BinaryOp::kMax, BinaryOp::kGreater, BinaryOp::kFloorDiv}) {
-      for (auto shapes : std::vector<std::pair<Dims, Dims>>{{{64, 33}, {64, 33}}, {{4, 1, 33}, {5, 1}}, {{1000}, {1}}}) {
+      for (auto shapes : std::vector<std::pair<Dims, Dims>>{{{64, 33}, {64, 33}}, {{4, 1, 33}, {5, 1}}, {{1000}, {1}},
+                                                                      // vector paths: [N,C,H,W] x [N,C,1,1] (SE scale),
+                                                                      // x [1,C,H,W], x [W] and the scalar case
+                                                                      {{2, 3, 4, 8}, {2, 3, 1, 1}}, {{2, 3, 4, 8}, {1, 3, 4, 8}},
+                                                                      {{6, 16}, {16}}, {{1}, {64}}}) {
         SCOPED_TRACE(std::string(dtype_name(dt)) + " " + std::string(enum_names(op)[static_cast<size_t>(op)]));
         Network net;
         auto a = net.add_input("a", dt, shapes.first);

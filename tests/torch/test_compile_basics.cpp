@@ -44,6 +44,54 @@ def forward(self, x):
   EXPECT_NE(full.status().message().find("aten::digamma"), std::string::npos) << full.status().message();
 }
 
+TEST(CompileBasics, ScriptedIdiomsFoldAway) {
+  // What torch.jit.script keeps dynamic in real models: a dict with constant keys (set twice: the
+  // last value wins, the first insertion fixes the order), a rank assert, a list slice of a shape and
+  // a rank dispatch. All fully compile; the output stays a dict.
+  auto m = module_from_source(R"(
+def forward(self, x):
+    feats: Dict[str, Tensor] = {}
+    feats["b"] = x * 2.0
+    feats["a"] = torch.relu(x)
+    feats["b"] = feats["b"] + feats["a"]
+    assert len(x.size()) > 2, "needs 4-D input"
+    hw = x.shape[-2:]
+    y = torch.upsample_bilinear2d(feats["b"], [hw[0] * 2, hw[1] * 2], False, None)
+    if x.dim() == 3:
+        y = y * 5.0
+    out: Dict[str, Tensor] = {}
+    out["b"] = y
+    out["a"] = feats["a"]
+    return out
+)");
+  auto x = at::randn({2, 3, 5, 7});
+  auto c = expect_compiles_and_matches(m, cpu_spec({{{2, 3, 5, 7}, at::kFloat}}, true), {x});
+  ASSERT_TRUE(c.has_value());
+  EXPECT_EQ(testing::count_engines(*c), 1);
+  at::NoGradGuard ng;
+  c10::IValue out = c->forward({x});
+  ASSERT_TRUE(out.isGenericDict());
+  std::vector<std::string> keys;
+  for (const auto& kv : out.toGenericDict()) keys.push_back(kv.key().toStringRef());
+  EXPECT_EQ(keys, (std::vector<std::string>{"b", "a"}));
+}
+
+TEST(CompileBasics, DictReadBeforeWriteStaysInPyTorch) {
+  // A get of a key never set raises in PyTorch; the rewrite leaves such a dict alone, and compiling
+  // reports the KeyError (met when the module runs at the profile's shapes) instead of reading
+  // something made up.
+  auto m = module_from_source(R"(
+def forward(self, x):
+    d: Dict[str, Tensor] = {}
+    d["a"] = x
+    return d["b"] + 1.0
+)");
+  auto c = torchscript::compile(m, cpu_spec({{{2, 3}, at::kFloat}}, false));
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("failed"), std::string::npos) << c.status().to_string();
+  EXPECT_NE(c.status().message().find("b"), std::string::npos) << c.status().to_string();
+}
+
 TEST(CompileBasics, TorchExecutedOpsForceFallback) {
   auto m = module_from_source(R"(
 def forward(self, x):

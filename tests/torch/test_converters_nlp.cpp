@@ -435,6 +435,10 @@ std::vector<Case> evaluator_cases() {
                 "s = x.size(); l = s + [2]; r = s * 2; t = list(s);"
                 "return x.view(s[-1], -1) + len(l) + len(r) + max(s) + min(t) + x.numel() + s[0]",
                 {xd}));
+  c.push_back(S("list_slices", {"aten::slice.t"},
+                "s = x.size(); t = s[1:]; u = s[::-1]; w = s[-5:1]; v = s[0:2:3];"
+                "return x.view(t[0], -1) + u[0] * 10 + len(w) + s[0:2][1] * 100 + len(v) * 1000 + len(s[5:])",
+                {xd}));
   c.push_back(S("float_lists", {"prim::max.self_float", "prim::min.self_float"},
                 "s: List[float] = [x.size(0) * 0.5, 2.0, x.size(1) * 0.25]; return x * max(s) + min(s)", {xd}));
   c.push_back(S("list_unpack_and_tuples", {"prim::ListUnpack", "prim::TupleConstruct"},

@@ -19,6 +19,13 @@ std::optional<torch::jit::Module> load_model(const std::string& file) {
 }
 
 ::testing::AssertionResult rel_close(const c10::IValue& got, const c10::IValue& want, double tol = 1e-4) {
+  if (want.isGenericDict()) {  // the segmentation models return {"out": ...}: same keys, same order
+    if (!got.isGenericDict()) return ::testing::AssertionFailure() << "got " << got.tagKind() << ", want a dict";
+    std::vector<std::string> gk, wk;
+    for (const auto& kv : got.toGenericDict()) gk.push_back(kv.key().toStringRef());
+    for (const auto& kv : want.toGenericDict()) wk.push_back(kv.key().toStringRef());
+    if (gk != wk) return ::testing::AssertionFailure() << "dict keys differ";
+  }
   auto g = testing::flatten_tensors(got), w = testing::flatten_tensors(want);
   if (g.size() != w.size()) return ::testing::AssertionFailure() << g.size() << " outputs, want " << w.size();
   for (size_t i = 0; i < g.size(); ++i) {
