@@ -220,14 +220,7 @@ static int64_t opt_batch(const ir::Graph& g, const BuilderConfig& config) {
   return 0;
 }
 
-Status layout_channels_last(ir::Graph& g, const PassContext& ctx) {
-  // KILN_FORCE_CHANNELS_LAST=1 runs it for any backend (tests check it on the CPU reference).
-  // KILN_LAYOUT=nchw turns it off, nhwc forces it for every network (auto: the default rule below).
-  const char* force = std::getenv("KILN_FORCE_CHANNELS_LAST");
-  const char* layout = std::getenv("KILN_LAYOUT");
-  std::string mode = layout ? layout : "auto";
-  if (mode == "nchw") return {};
-  if (ctx.backend != "cuda" && !(force != nullptr && *force == '1')) return {};
+bool channels_last_profitable(const ir::Graph& g, const BuilderConfig& config, std::string* why) {
   bool any = false, grouped = false;
   for (const auto& l : g.layers) {
     if (l.op == ir::OpKind::kConvolution && g.tensors[static_cast<size_t>(l.inputs[0])].type.dims.rank() == 4) {
@@ -235,15 +228,36 @@ Status layout_channels_last(ir::Graph& g, const PassContext& ctx) {
       if (std::get<ConvolutionParams>(l.params).groups != 1) grouped = true;
     }
   }
-  if (!any) return {};
-  if (mode == "auto" && !(force != nullptr && *force == '1')) {
-    // Measured on H200, fp16 (bench/benchmark.py --layouts nchw,nhwc): NHWC wins for dense convolutions
-    // at large batch (resnet50 b64: 4.0 ms vs 9.5 ms) and loses at batch 1 (2.4 ms vs 1.1 ms: the
-    // NCHW cuDNN kernels are faster there and the edge transposes cost more than they save), and it
-    // loses with grouped/depthwise convolutions at any batch (mobilenet_v3 b64: 8.0 vs 6.4 ms).
-    if (grouped) return {};
-    int64_t batch = opt_batch(g, ctx.config);
-    if (batch < kChannelsLastMinBatch) return {};
+  // Measured on H200, fp16 (bench/benchmark.py --layouts nchw,nhwc): NHWC wins for dense convolutions
+  // at large batch (resnet50 b64: 4.0 ms vs 9.5 ms) and loses at batch 1 (2.4 ms vs 1.1 ms: the
+  // NCHW cuDNN kernels are faster there and the edge transposes cost more than they save), and it
+  // loses with grouped/depthwise convolutions at any batch (mobilenet_v3 b64: 8.0 vs 6.4 ms).
+  const int64_t batch = opt_batch(g, config);
+  auto say = [&](bool r, const std::string& w) {
+    if (why != nullptr) *why = w;
+    return r;
+  };
+  if (!any) return say(false, "no 2-D convolutions");
+  if (grouped) return say(false, "grouped or depthwise convolutions");
+  if (batch < kChannelsLastMinBatch)
+    return say(false, "opt batch " + std::to_string(batch) + " < " + std::to_string(kChannelsLastMinBatch));
+  return say(true, "dense convolutions at opt batch " + std::to_string(batch));
+}
+
+Status layout_channels_last(ir::Graph& g, const PassContext& ctx) {
+  // KILN_FORCE_CHANNELS_LAST=1 runs it for any backend (tests check it on the CPU reference).
+  // KILN_LAYOUT=nchw turns it off, nhwc forces it for every network (auto: the rule above).
+  const char* force = std::getenv("KILN_FORCE_CHANNELS_LAST");
+  const char* layout = std::getenv("KILN_LAYOUT");
+  const bool forced = force != nullptr && *force == '1';
+  std::string mode = layout ? layout : "auto";
+  if (mode == "nchw") return {};
+  if (ctx.backend != "cuda" && !forced) return {};
+  std::string why;
+  bool use = channels_last_profitable(g, ctx.config, &why);
+  if (mode == "auto" && !forced) {
+    ctx.logger.log(Severity::kInfo, std::string("[passes.layout_channels_last] ") + (use ? "NHWC: " : "NCHW: ") + why);
+    if (!use) return {};
   }
   auto out = LayoutRewriter(g).run();
   if (!out) return out.status();

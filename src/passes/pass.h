@@ -31,6 +31,9 @@ Status remove_identities(ir::Graph& g, const PassContext& ctx);
 /// For the CUDA backend: runs 2-D convolutions and pooling in channels-last layout, with transposes
 /// at the borders, pushed through pointwise layers and cancelled where they meet.
 Status layout_channels_last(ir::Graph& g, const PassContext& ctx);
+/// The auto rule of layout_channels_last: true when the graph has 2-D convolutions, none grouped,
+/// and the first rank-4 input's opt batch is at least 16. `why` gets the reason either way.
+bool channels_last_profitable(const ir::Graph& g, const BuilderConfig& config, std::string* why = nullptr);
 
 /// Runs the pipeline (pipeline.cpp). With KILN_DUMP_IR=dir, writes the text IR after each pass.
 Status run_pipeline(ir::Graph& g, const PassContext& ctx);

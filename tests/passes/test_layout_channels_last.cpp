@@ -2,6 +2,7 @@
 // results are unchanged, and transposes cancel between consecutive convolution blocks.
 #include <cstdlib>
 
+#include "passes/pass.h"
 #include "serialization/plan_contents.h"
 #include "test_util.h"
 
@@ -38,6 +39,39 @@ Network residual_cnn() {
   EXPECT_TRUE(net.mark_output(*net.add_linear(feat, w, Tensor{}), "logits").ok());
   EXPECT_TRUE(net.mark_output(res, "features").ok());
   return net;
+}
+
+TEST(LayoutChannelsLast, AutoRuleFollowsBatchAndGroups) {
+  // Dense convolutions: NHWC from opt batch 16 (static batch or the profile's opt), NCHW below.
+  Network net = residual_cnn();
+  auto cfg_at = [](int64_t opt) {
+    BuilderConfig cfg;
+    cfg.profiles = {OptimizationProfile().set("x", {1, 3, 16, 16}, {opt, 3, 16, 16}, {64, 3, 16, 16})};
+    return cfg;
+  };
+  std::string why;
+  EXPECT_FALSE(passes::channels_last_profitable(net.graph(), cfg_at(1), &why)) << why;
+  EXPECT_NE(why.find("opt batch 1"), std::string::npos) << why;
+  EXPECT_FALSE(passes::channels_last_profitable(net.graph(), cfg_at(15), &why)) << why;
+  EXPECT_TRUE(passes::channels_last_profitable(net.graph(), cfg_at(16), &why)) << why;
+  EXPECT_TRUE(passes::channels_last_profitable(net.graph(), cfg_at(64), &why)) << why;
+
+  Network fixed;
+  auto x = fixed.add_input("x", DataType::kFloat16, {64, 8, 8, 8});
+  ConvolutionParams p;
+  auto w = testing::add_constant(fixed, testing::random_tensor(DataType::kFloat16, {8, 8, 1, 1}));
+  ASSERT_TRUE(fixed.mark_output(*fixed.add_convolution(*x, w, Tensor{}, p), "y").ok());
+  EXPECT_TRUE(passes::channels_last_profitable(fixed.graph(), BuilderConfig{}, &why)) << why;
+
+  // A depthwise convolution anywhere keeps the whole network NCHW.
+  Network dw;
+  auto y = dw.add_input("x", DataType::kFloat16, {64, 8, 8, 8});
+  ConvolutionParams dp;
+  dp.groups = 8;
+  auto dwt = testing::add_constant(dw, testing::random_tensor(DataType::kFloat16, {8, 1, 3, 3}));
+  ASSERT_TRUE(dw.mark_output(*dw.add_convolution(*y, dwt, Tensor{}, dp), "y").ok());
+  EXPECT_FALSE(passes::channels_last_profitable(dw.graph(), BuilderConfig{}, &why)) << why;
+  EXPECT_NE(why.find("grouped"), std::string::npos) << why;
 }
 
 TEST(LayoutChannelsLast, SameResultsAndTransposesCancel) {
