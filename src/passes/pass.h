@@ -28,6 +28,12 @@ Status simplify_casts(ir::Graph& g, const PassContext& ctx);
 
 /// Removes identity layers that are not network outputs (their readers use the input directly).
 Status remove_identities(ir::Graph& g, const PassContext& ctx);
+/// Replaces GELU written out in pointwise ops (tanh form of GPT-2's gelu_new, erf form) by one unary
+/// gelu_tanh / gelu layer; the rest of each chain is left dead.
+Status recognize_gelu(ir::Graph& g, const PassContext& ctx);
+/// matmul with a constant [K, N] weight plus a constant [N] bias becomes linear (bias in the GEMM), and
+/// a unary reading a reshape (its only reader) moves before it, so activations meet their GEMMs.
+Status shape_gemm_epilogues(ir::Graph& g, const PassContext& ctx);
 /// For the CUDA backend: runs 2-D convolutions and pooling in channels-last layout, with transposes
 /// at the borders, pushed through pointwise layers and cancelled where they meet.
 Status layout_channels_last(ir::Graph& g, const PassContext& ctx);

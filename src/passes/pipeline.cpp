@@ -20,6 +20,9 @@ constexpr PassEntry kPipeline[] = {
   {"remove_dead_layers", remove_dead_layers},  // first: no work on what nobody reads
   {"remove_identities", remove_identities},    // contiguous/clone/dropout copies become aliases
   {"fold_constants", fold_constants},          // weights-only subgraphs and static shape math
+  {"recognize_gelu", recognize_gelu},          // after folding: the chain's scalars are constants
+  {"shape_gemm_epilogues", shape_gemm_epilogues},  // after recognize_gelu: moves gelu_tanh next to GEMMs
+  {"remove_dead_layers", remove_dead_layers},  // the rest of each recognized chain
   {"layout_channels_last", layout_channels_last},  // cuda: NHWC convolutions; weight transposes fold below
   {"assign_precision", assign_precision},      // inserts casts (of constants too)
   {"simplify_casts", simplify_casts},          // removes exact round trips the previous pass made

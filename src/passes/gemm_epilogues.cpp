@@ -1,0 +1,98 @@
+// Shapes GEMMs so the backend can fuse their epilogues:
+//   matmul(x, W) + b   with constant W [K, N] and constant b [N]   -> linear(x, W^T, b)
+//   unary(reshape(t))  when the reshape's only reader is the unary  -> reshape(unary(t))
+// The first is how HF's Conv1D (GPT-2) and addmm spell a linear layer; the second moves an activation
+// next to the GEMM whose output a view reshaped, so GEMM + bias + activation become one kernel.
+#include "passes/graph_rewriter.h"
+#include "passes/pass.h"
+
+namespace kiln::passes {
+namespace {
+
+std::vector<int> reader_counts(const ir::Graph& g) {
+  std::vector<int> readers(g.tensors.size(), 0);
+  for (const auto& l : g.layers)
+    for (int32_t t : l.inputs)
+      if (t >= 0) ++readers[static_cast<size_t>(t)];
+  for (size_t t = 0; t < g.tensors.size(); ++t)
+    if (g.tensors[t].is_output) readers[t] += 1000;
+  return readers;
+}
+
+const ir::Layer* producer(const ir::Graph& g, int32_t t) {
+  int32_t p = t < 0 ? -1 : g.tensors[static_cast<size_t>(t)].producer;
+  return p < 0 ? nullptr : &g.layers[static_cast<size_t>(p)];
+}
+
+bool constant(const ir::Graph& g, int32_t t) {
+  const ir::Layer* l = producer(g, t);
+  return l != nullptr && l->op == ir::OpKind::kConstant;
+}
+
+}  // namespace
+
+Status shape_gemm_epilogues(ir::Graph& g, const PassContext& ctx) {
+  const std::vector<int> readers = reader_counts(g);
+  GraphRewriter rw(g);
+  int linears = 0, hoisted = 0;
+  for (size_t li = 0; li < g.layers.size(); ++li) {
+    const ir::Layer& l = g.layers[li];
+    // matmul + bias -> linear
+    if (l.op == ir::OpKind::kBinary && std::get<BinaryParams>(l.params).op == BinaryOp::kAdd) {
+      bool done = false;
+      for (int k = 0; k < 2 && !done; ++k) {
+        int32_t mm_out = l.inputs[static_cast<size_t>(k)], bias = l.inputs[static_cast<size_t>(1 - k)];
+        const ir::Layer* mm = producer(g, mm_out);
+        if (mm == nullptr || mm->op != ir::OpKind::kMatMul || readers[static_cast<size_t>(mm_out)] != 1) continue;
+        const auto& mp = std::get<MatMulParams>(mm->params);
+        const TensorType& wt = g.tensors[static_cast<size_t>(mm->inputs[1])].type;
+        const TensorType& bt = g.tensors[static_cast<size_t>(bias)].type;
+        const TensorType& xt = g.tensors[static_cast<size_t>(mm->inputs[0])].type;
+        const TensorType& ot = g.tensors[static_cast<size_t>(l.outputs[0])].type;
+        if (mp.transpose_a || !constant(g, mm->inputs[1]) || !constant(g, bias) || wt.dims.rank() != 2 ||
+            bt.dims.rank() != 1 || xt.dims.rank() < 2 || !is_floating(ot.dtype) || wt.dtype != xt.dtype ||
+            bt.dtype != xt.dtype || ot.dtype != xt.dtype)
+          continue;
+        const int64_t n = mp.transpose_b ? wt.dims[0] : wt.dims[1];
+        if (bt.dims[0] != n || ot.dims != g.tensors[static_cast<size_t>(mm_out)].type.dims) continue;
+        int32_t w = rw.map(mm->inputs[1]);
+        if (!mp.transpose_b) {  // linear wants [N, K]; fold_constants turns this into a weight
+          auto t = rw.add(ir::OpKind::kTranspose, TransposeParams{{1, 0}}, {w}, mm->name + "/weight_t");
+          if (!t) return t.status();
+          w = (*t)[0];
+        }
+        auto lin = rw.add(ir::OpKind::kLinear, LinearParams{}, {rw.map(mm->inputs[0]), w, rw.map(bias)}, l.name);
+        if (!lin) return lin.status();
+        rw.set_map(l.outputs[0], (*lin)[0]);
+        ++linears;
+        done = true;
+      }
+      if (done) continue;
+    }
+    // unary(reshape(t)) -> reshape(unary(t))
+    if (l.op == ir::OpKind::kUnary) {
+      const ir::Layer* r = producer(g, l.inputs[0]);
+      if (r != nullptr && r->op == ir::OpKind::kReshape && readers[static_cast<size_t>(l.inputs[0])] == 1) {
+        auto u = rw.add(ir::OpKind::kUnary, l.params, {rw.map(r->inputs[0])}, l.name);
+        if (!u) return u.status();
+        std::vector<int32_t> rin{(*u)[0]};
+        for (size_t i = 1; i < r->inputs.size(); ++i) rin.push_back(rw.map(r->inputs[i]));
+        auto re = rw.add(ir::OpKind::kReshape, r->params, rin, r->name + "/after_" + l.name);
+        if (!re) return re.status();
+        rw.set_map(l.outputs[0], (*re)[0]);
+        ++hoisted;
+        continue;
+      }
+    }
+    KILN_RETURN_IF_ERROR(rw.copy_layer(li));
+  }
+  if (linears == 0 && hoisted == 0) return {};
+  ctx.logger.log(Severity::kInfo, "[passes.shape_gemm_epilogues] " + std::to_string(linears) + " matmul+bias -> linear, " +
+                                      std::to_string(hoisted) + " activation(s) moved before a reshape");
+  auto out = rw.finish();
+  if (!out) return out.status();
+  g = std::move(*out);
+  return {};
+}
+
+}  // namespace kiln::passes

@@ -1,0 +1,101 @@
+// shape_gemm_epilogues: GPT-2's Conv1D spelling (matmul with a [K, N] weight, bias add, view, gelu)
+// becomes linear -> gelu_tanh -> reshape, with results equal to a double-precision reference.
+#include <cmath>
+#include <numbers>
+
+#include "serialization/plan_contents.h"
+#include "test_util.h"
+
+namespace kiln {
+namespace {
+
+TEST(GemmEpilogues, Conv1DBecomesLinearWithActivationNextToIt) {
+  const int64_t b = 2, s = 3, k = 8, n = 12;
+  auto x = testing::random_tensor(DataType::kFloat32, {b, s, k}, -1, 1);
+  auto w = testing::random_tensor(DataType::kFloat32, {k, n}, -0.5, 0.5);
+  auto bias = testing::random_tensor(DataType::kFloat32, {n}, -0.5, 0.5);
+  Network net;
+  auto in = net.add_input("x", DataType::kFloat32, {b, s, k});
+  auto flat = *net.add_reshape(*in, {-1, k});
+  auto mm = *net.add_matmul(flat, testing::add_constant(net, w));
+  auto biased = *net.add_elementwise(mm, testing::add_constant(net, bias), BinaryOp::kAdd);
+  auto viewed = *net.add_reshape(biased, {b, s, n});
+  ASSERT_TRUE(net.mark_output(*net.add_unary(viewed, UnaryOp::kGeluTanh), "y").ok());
+  BuilderConfig cfg;
+  cfg.backend = "cpu";
+  auto plan = Builder::build(net, cfg);
+  ASSERT_TRUE(plan.ok()) << plan.status().to_string();
+  auto contents = serial::read_plan(plan->bytes);
+  ASSERT_TRUE(contents.ok());
+  int linears = 0, matmuls = 0, binaries = 0, unary_then_reshape = 0;
+  const auto& g = contents->graph;
+  for (const auto& l : g.layers) {
+    linears += l.op == ir::OpKind::kLinear;
+    matmuls += l.op == ir::OpKind::kMatMul;
+    binaries += l.op == ir::OpKind::kBinary;
+    if (l.op == ir::OpKind::kReshape) {
+      int32_t p = g.tensors[static_cast<size_t>(l.inputs[0])].producer;
+      unary_then_reshape += p >= 0 && g.layers[static_cast<size_t>(p)].op == ir::OpKind::kUnary;
+    }
+  }
+  EXPECT_EQ(linears, 1);
+  EXPECT_EQ(matmuls, 0);
+  EXPECT_EQ(binaries, 0);
+  EXPECT_EQ(unary_then_reshape, 1);
+  auto outs = testing::build_and_run(net, {x}, cfg);
+  ASSERT_EQ(outs.size(), 1u);
+  EXPECT_EQ(outs[0].type.dims, (Dims{b, s, n}));
+  auto xv = testing::to_doubles(x), wv = testing::to_doubles(w), bv = testing::to_doubles(bias);
+  std::vector<double> want;
+  for (int64_t r = 0; r < b * s; ++r) {
+    for (int64_t j = 0; j < n; ++j) {
+      double acc = bv[static_cast<size_t>(j)];
+      for (int64_t t = 0; t < k; ++t) acc += xv[static_cast<size_t>(r * k + t)] * wv[static_cast<size_t>(t * n + j)];
+      want.push_back(0.5 * acc * (1 + std::tanh(std::sqrt(2 / std::numbers::pi) * (acc + 0.044715 * acc * acc * acc))));
+    }
+  }
+  EXPECT_TRUE(testing::all_close(outs[0], want, 1e-5, 1e-5));
+}
+
+TEST(GemmEpilogues, RuntimeWeightsAndSharedViewsStayAsTheyAre) {
+  // The weight is an input (not a constant) and the reshape is read twice: nothing changes.
+  Network net;
+  auto a = net.add_input("a", DataType::kFloat32, {4, 6});
+  auto w = net.add_input("w", DataType::kFloat32, {6, 5});
+  auto bias = testing::random_tensor(DataType::kFloat32, {5});
+  auto y = *net.add_elementwise(*net.add_matmul(*a, *w), testing::add_constant(net, bias), BinaryOp::kAdd);
+  auto r = *net.add_reshape(y, {20});
+  ASSERT_TRUE(net.mark_output(*net.add_unary(r, UnaryOp::kRelu), "relu").ok());
+  ASSERT_TRUE(net.mark_output(r, "flat").ok());
+  BuilderConfig cfg;
+  cfg.backend = "cpu";
+  auto plan = Builder::build(net, cfg);
+  ASSERT_TRUE(plan.ok()) << plan.status().to_string();
+  auto contents = serial::read_plan(plan->bytes);
+  ASSERT_TRUE(contents.ok());
+  int linears = 0, matmuls = 0;
+  for (const auto& l : contents->graph.layers) {
+    linears += l.op == ir::OpKind::kLinear;
+    matmuls += l.op == ir::OpKind::kMatMul;
+  }
+  EXPECT_EQ(linears, 0);
+  EXPECT_EQ(matmuls, 1);
+  auto av = testing::random_tensor(DataType::kFloat32, {4, 6}), wv = testing::random_tensor(DataType::kFloat32, {6, 5});
+  auto outs = testing::build_and_run(net, {av, wv}, cfg);
+  ASSERT_EQ(outs.size(), 2u);
+  auto ad = testing::to_doubles(av), wd = testing::to_doubles(wv), bd = testing::to_doubles(bias);
+  std::vector<double> flat, relu;
+  for (int i = 0; i < 4; ++i) {
+    for (int j = 0; j < 5; ++j) {
+      double acc = bd[static_cast<size_t>(j)];
+      for (int t = 0; t < 6; ++t) acc += ad[static_cast<size_t>(i * 6 + t)] * wd[static_cast<size_t>(t * 5 + j)];
+      flat.push_back(acc);
+      relu.push_back(std::max(acc, 0.0));
+    }
+  }
+  EXPECT_TRUE(testing::all_close(outs[0], relu, 1e-5, 1e-5));
+  EXPECT_TRUE(testing::all_close(outs[1], flat, 1e-5, 1e-5));
+}
+
+}  // namespace
+}  // namespace kiln
