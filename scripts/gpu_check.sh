@@ -77,8 +77,8 @@ if [[ "$want" == *" bench "* ]]; then
   if [[ "$want" == *" profile "* ]]; then
     for p in $PWD/gpu_plans/*.plan; do
       [ -f "$p" ] || continue
-      echo "== profile $(basename $p)"
-      timeout 60 $BIN/tools/kiln_profile/kiln_profile "$p" 10 2>&1 | head -14
+      { echo "== profile $(basename $p)"
+        timeout 60 $BIN/tools/kiln_profile/kiln_profile "$p" 10 2>&1 | head -16; } >>"$OUT/profile.log"
     done
   fi
 fi

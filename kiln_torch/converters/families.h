@@ -15,6 +15,7 @@ void register_normalization_converters(ConverterRegistry& r);  // normalization.
 void register_reduction_converters(ConverterRegistry& r);    // reductions.cpp
 void register_shape_converters(ConverterRegistry& r);        // shape_ops.cpp
 void register_indexing_converters(ConverterRegistry& r);     // indexing.cpp
+void register_rearrange_converters(ConverterRegistry& r);    // rearrange.cpp
 void register_creation_converters(ConverterRegistry& r);     // creation.cpp
 void register_resize_pad_converters(ConverterRegistry& r);   // resize_pad.cpp
 void register_attention_converters(ConverterRegistry& r);    // attention.cpp
@@ -27,6 +28,12 @@ int64_t norm_dim(int64_t d, int rank);
 Expected<kiln::Tensor> binary(ConversionCtx& ctx, const Node& n, size_t ia, size_t ib, BinaryOp op);
 /// x * alpha for a constant alpha (returns x when alpha == 1).
 Expected<kiln::Tensor> scale(ConversionCtx& ctx, const Node& n, kiln::Tensor x, double alpha);
+/// Sets output 0 of `n` to the checked result (helpers.cpp).
+Status set_output_tensor(ConversionCtx& ctx, const Node& n, Expected<kiln::Tensor> r);
+/// Extent of dim d of t: static, or an int64 rank-0 tensor read from shape(t).
+Expected<ConversionCtx::Int> dim_extent(ConversionCtx& ctx, kiln::Tensor t, int64_t d);
+/// arange(0, n) as int64 (n static or runtime).
+Expected<kiln::Tensor> iota_of(ConversionCtx& ctx, const ConversionCtx::Int& n);
 /// Float type used for float results of integer inputs (torch's default float dtype).
 inline constexpr DataType kDefaultFloat = DataType::kFloat32;
 

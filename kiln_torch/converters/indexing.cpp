@@ -1,7 +1,7 @@
 // Indexing: index_select, embedding, gather, scatter (src/value/reduce, scatter_add, scatter_reduce),
 // index.Tensor (integer indices on one dim or on adjacent dims), index_put (one integer index, or a
-// full boolean mask with one value), flip, roll, tril/triu. masked_select has a data-dependent shape
-// and stays in PyTorch.
+// full boolean mask with one value). masked_select has a data-dependent shape and stays in PyTorch.
+// (slice_scatter, select_scatter, flip, roll, tril/triu: rearrange.cpp.)
 #include <climits>
 #include <cmath>
 #include <limits>
@@ -10,32 +10,6 @@
 
 namespace kiln::bridge {
 namespace {
-
-Status set(ConversionCtx& ctx, const Node& n, Expected<kiln::Tensor> r) {
-  auto c = ctx.check(n, std::move(r));
-  if (!c) return c.status();
-  ctx.set_output(n, 0, *c);
-  return {};
-}
-
-/// Extent of dim d of t: static, or an int64 rank-0 tensor read from shape(t).
-Expected<ConversionCtx::Int> dim_size(ConversionCtx& ctx, kiln::Tensor t, int64_t d) {
-  ConversionCtx::Int out;
-  Dims dims = ctx.dims(t);
-  if (dims[static_cast<int>(d)] >= 0) {
-    out.value = dims[static_cast<int>(d)];
-    return out;
-  }
-  auto s = ctx.net.add_shape(t);
-  if (!s) return s.status();
-  auto i = ctx.net.add_scalar(static_cast<double>(d), DataType::kInt64);
-  if (!i) return i.status();
-  auto g = ctx.net.add_gather(*s, *i, 0);
-  if (!g) return g.status();
-  out.is_static = false;
-  out.tensor = *g;
-  return out;
-}
 
 Expected<kiln::Tensor> int_tensor(ConversionCtx& ctx, const ConversionCtx::Int& v) {
   if (v.is_static) return ctx.net.add_scalar(static_cast<double>(v.value), DataType::kInt64);
@@ -49,17 +23,6 @@ Expected<kiln::Tensor> fill_like(ConversionCtx& ctx, kiln::Tensor like, double v
   auto s = ctx.net.add_shape(like);
   if (!s) return s.status();
   return ctx.net.add_fill_dynamic(*s, value, dt);
-}
-
-/// arange(0, n) as int64 (n static or runtime).
-Expected<kiln::Tensor> iota(ConversionCtx& ctx, const ConversionCtx::Int& n) {
-  ArangeParams p;
-  p.dtype = DataType::kInt64;
-  if (n.is_static) {
-    p.end = static_cast<double>(n.value);
-    return ctx.net.add_arange(p);
-  }
-  return ctx.net.add_arange(p, {}, n.tensor);
 }
 
 bool is_index_dtype(at::ScalarType t) {
@@ -80,8 +43,8 @@ Status index_select(ConversionCtx& ctx, const Node& n) {
     if (!u) return u.status();
     i = *u;
   }
-  if (ctx.rank(*x) == 0) return set(ctx, n, ctx.net.add_reshape(*x, {}));
-  return set(ctx, n, ctx.net.add_gather(*x, i, norm_dim(*d, ctx.rank(*x))));
+  if (ctx.rank(*x) == 0) return set_output_tensor(ctx, n, ctx.net.add_reshape(*x, {}));
+  return set_output_tensor(ctx, n, ctx.net.add_gather(*x, i, norm_dim(*d, ctx.rank(*x))));
 }
 
 // embedding(weight, indices, padding_idx, scale_grad_by_freq, sparse): rows of weight.
@@ -89,7 +52,7 @@ Status embedding(ConversionCtx& ctx, const Node& n) {
   auto w = ctx.tensor(n, 0);
   auto idx = ctx.tensor(n, 1);
   if (!w || !idx) return !w ? w.status() : idx.status();
-  return set(ctx, n, ctx.net.add_gather(*w, *idx, 0));
+  return set_output_tensor(ctx, n, ctx.net.add_gather(*w, *idx, 0));
 }
 
 // gather(self, dim, index, sparse_grad)
@@ -98,7 +61,7 @@ Status gather(ConversionCtx& ctx, const Node& n) {
   auto d = ctx.const_int(n, 1);
   auto idx = ctx.tensor(n, 2);
   if (!x || !d || !idx) return !x ? x.status() : !d ? ctx.error(n, "dim must be a constant") : idx.status();
-  return set(ctx, n, ctx.net.add_gather_elements(*x, *idx, norm_dim(*d, ctx.rank(*x))));
+  return set_output_tensor(ctx, n, ctx.net.add_gather_elements(*x, *idx, norm_dim(*d, ctx.rank(*x))));
 }
 
 // ---- scatter ------------------------------------------------------------------------------------------
@@ -153,7 +116,7 @@ Status scatter(ConversionCtx& ctx, const Node& n, ScatterReduce fixed) {
   }
   auto upd = scatter_updates(ctx, n, 3, *idx, ctx.dtype(*x));
   if (!upd) return upd.status();
-  return set(ctx, n, ctx.net.add_scatter(*x, *idx, *upd, p));
+  return set_output_tensor(ctx, n, ctx.net.add_scatter(*x, *idx, *upd, p));
 }
 
 bool scatter_supported(const OpGraph& g, const Node& n, std::string* why) {
@@ -231,7 +194,7 @@ Status scatter_reduce(ConversionCtx& ctx, const Node& n) {
   p.reduce = *red;
   auto sum = ctx.net.add_scatter(base, *idx, *src, p);
   if (!sum) return sum.status();
-  if (!mean) return set(ctx, n, *sum);
+  if (!mean) return set_output_tensor(ctx, n, *sum);
   // mean: divide by the number of contributions (self counts once when included), 1 where none.
   auto start = fill_like(ctx, *x, include_self ? 1.0 : 0.0, dt);
   auto ones = fill_like(ctx, *idx, 1.0, dt);
@@ -245,7 +208,7 @@ Status scatter_reduce(ConversionCtx& ctx, const Node& n) {
   if (!is0) return is0.status();
   auto safe = ctx.net.add_where(*is0, *one, *cnt);
   if (!safe) return safe.status();
-  return set(ctx, n, ctx.net.add_elementwise(*sum, *safe, is_floating(dt) ? BinaryOp::kDiv : BinaryOp::kFloorDiv));
+  return set_output_tensor(ctx, n, ctx.net.add_elementwise(*sum, *safe, is_floating(dt) ? BinaryOp::kDiv : BinaryOp::kFloorDiv));
 }
 
 // ---- index.Tensor / index_put -------------------------------------------------------------------------
@@ -422,13 +385,13 @@ Status index(ConversionCtx& ctx, const Node& n) {
   if (count == 1) {
     auto t = item_tensor(ctx, (*items)[first]);
     if (!t) return t.status();
-    return set(ctx, n, ctx.net.add_gather(*x, *t, static_cast<int64_t>(first)));
+    return set_output_tensor(ctx, n, ctx.net.add_gather(*x, *t, static_cast<int64_t>(first)));
   }
   auto lin = linear_index(ctx, n, *x, *items, first, count);
   if (!lin) return lin.status();
   auto flat = ctx.net.add_flatten(*x, static_cast<int64_t>(first), static_cast<int64_t>(first + count - 1));
   if (!flat) return flat.status();
-  return set(ctx, n, ctx.net.add_gather(*flat, *lin, static_cast<int64_t>(first)));
+  return set_output_tensor(ctx, n, ctx.net.add_gather(*flat, *lin, static_cast<int64_t>(first)));
 }
 
 // index_put(self, indices, values, accumulate): one integer index tensor on one dim (a scatter of
@@ -474,7 +437,7 @@ Status index_put(ConversionCtx& ctx, const Node& n) {
       if (!sum) return sum.status();
       val = *sum;
     }
-    return set(ctx, n, ctx.net.add_where(m, val, *x));
+    return set_output_tensor(ctx, n, ctx.net.add_where(m, val, *x));
   }
   // Integer index on dim k: selection shape = x.shape[:k] + [L] + x.shape[k+1:] (1-D index).
   kiln::Tensor i1 = *idx;
@@ -510,7 +473,7 @@ Status index_put(ConversionCtx& ctx, const Node& n) {
   auto ir = ctx.net.add_reshape(*ii, ishape);
   if (!ir) return ir.status();
   // wrap negative indices
-  auto len = dim_size(ctx, *x, kk);
+  auto len = dim_extent(ctx, *x, kk);
   if (!len) return len.status();
   auto lt = int_tensor(ctx, *len);
   if (!lt) return lt.status();
@@ -522,7 +485,7 @@ Status index_put(ConversionCtx& ctx, const Node& n) {
   ScatterParams p;
   p.axis = kk;
   p.reduce = *acc ? ScatterReduce::kAdd : ScatterReduce::kNone;
-  return set(ctx, n, ctx.net.add_scatter(*x, *ie, *ve, p));
+  return set_output_tensor(ctx, n, ctx.net.add_scatter(*x, *ie, *ve, p));
 }
 
 bool index_put_supported(const OpGraph& g, const Node& n, std::string* why) {
@@ -562,208 +525,6 @@ bool index_put_supported(const OpGraph& g, const Node& n, std::string* why) {
   return true;
 }
 
-// ---- slice_scatter / select_scatter -------------------------------------------------------------------
-
-/// `src` written into x along `axis` at positions start + k * step (k over src's extent on axis).
-Expected<kiln::Tensor> scatter_strided(ConversionCtx& ctx, kiln::Tensor x, kiln::Tensor src, int64_t axis, int64_t start,
-                                       int64_t step) {
-  auto cnt = dim_size(ctx, src, axis);
-  if (!cnt) return cnt.status();
-  auto ar = iota(ctx, *cnt);
-  if (!ar) return ar.status();
-  kiln::Tensor idx = *ar;
-  if (step != 1) {
-    auto st = ctx.scalar(static_cast<double>(step), DataType::kInt64);
-    auto m = ctx.net.add_elementwise(idx, *st, BinaryOp::kMul);
-    if (!m) return m.status();
-    idx = *m;
-  }
-  if (start != 0) {
-    auto s0 = ctx.scalar(static_cast<double>(start), DataType::kInt64);
-    auto a = ctx.net.add_elementwise(idx, *s0, BinaryOp::kAdd);
-    if (!a) return a.status();
-    idx = *a;
-  }
-  int r = ctx.rank(src);
-  std::vector<int64_t> shape(static_cast<size_t>(r), 1);
-  shape[static_cast<size_t>(axis)] = -1;
-  auto rs = ctx.net.add_reshape(idx, shape);
-  if (!rs) return rs.status();
-  Dims sd = ctx.dims(src);
-  Expected<kiln::Tensor> ex = sd.is_static() ? ctx.net.add_expand(*rs, sd.to_vector()) : [&]() -> Expected<kiln::Tensor> {
-    auto s = ctx.net.add_shape(src);
-    if (!s) return s.status();
-    return ctx.net.add_expand_dynamic(*rs, *s);
-  }();
-  if (!ex) return ex.status();
-  ScatterParams p;
-  p.axis = axis;
-  return ctx.net.add_scatter(x, *ex, src, p);
-}
-
-// slice_scatter(self, src, dim, start?, end?, step)
-Status slice_scatter(ConversionCtx& ctx, const Node& n) {
-  auto x = ctx.tensor(n, 0);
-  auto src = ctx.tensor(n, 1);
-  auto d = ctx.const_int(n, 2);
-  auto step = ctx.const_int(n, 5);
-  if (!x || !src || !d || !step) return !x ? x.status() : !src ? src.status() : ctx.error(n, "dim/step must be constants");
-  int64_t axis = norm_dim(*d, ctx.rank(*x));
-  int64_t start = 0;
-  if (!ctx.is_none(n, 3)) {
-    auto s = ctx.const_int(n, 3);
-    if (!s) return ctx.error(n, "start must be a constant");
-    start = *s;
-  }
-  if (start < 0) {
-    int64_t ext = ctx.dims(*x)[static_cast<int>(axis)];
-    if (ext < 0) return ctx.error(n, "negative start on a dynamic dim");
-    start = std::max<int64_t>(0, start + ext);
-  }
-  auto sc = ctx.cast(*src, ctx.dtype(*x));
-  if (!sc) return sc.status();
-  if (*step == 1 && start == 0 && ctx.dims(*x).is_static() && ctx.dims(*x).to_vector() == ctx.dims(*sc).to_vector())
-    return set(ctx, n, ctx.net.add_identity(*sc));
-  return set(ctx, n, scatter_strided(ctx, *x, *sc, axis, start, *step));
-}
-
-bool slice_scatter_supported(const OpGraph& g, const Node& n, std::string* why) {
-  for (size_t i : {size_t{2}, size_t{3}, size_t{5}}) {
-    if (i < n.inputs.size() && !g.is_constant(n.inputs[i])) {
-      *why = "slice_scatter dim/start/step are not constants";
-      return false;
-    }
-  }
-  return true;
-}
-
-// select_scatter(self, src, dim, index)
-Status select_scatter(ConversionCtx& ctx, const Node& n) {
-  auto x = ctx.tensor(n, 0);
-  auto src = ctx.tensor(n, 1);
-  auto d = ctx.const_int(n, 2);
-  auto i = ctx.const_int(n, 3);
-  if (!x || !src || !d || !i) return !x ? x.status() : !src ? src.status() : ctx.error(n, "dim/index must be constants");
-  int64_t axis = norm_dim(*d, ctx.rank(*x));
-  int64_t index = *i;
-  if (index < 0) {
-    int64_t ext = ctx.dims(*x)[static_cast<int>(axis)];
-    if (ext < 0) return ctx.error(n, "negative index on a dynamic dim");
-    index += ext;
-  }
-  auto sc = ctx.cast(*src, ctx.dtype(*x));
-  if (!sc) return sc.status();
-  auto u = ctx.net.add_unsqueeze(*sc, {axis});
-  if (!u) return u.status();
-  return set(ctx, n, scatter_strided(ctx, *x, *u, axis, index, 1));
-}
-
-// ---- flip / roll / tril / triu ------------------------------------------------------------------------
-
-// flip(self, dims)
-Status flip(ConversionCtx& ctx, const Node& n) {
-  auto x = ctx.tensor(n, 0);
-  auto dims = ctx.const_int_list(n, 1);
-  if (!x || !dims) return !x ? x.status() : ctx.error(n, "dims must be constants");
-  if (dims->empty() || ctx.rank(*x) == 0) return set(ctx, n, ctx.net.add_identity(*x));
-  SliceParams p;
-  for (int64_t d : *dims) {
-    p.axes.push_back(norm_dim(d, ctx.rank(*x)));
-    p.starts.push_back(INT64_MAX);
-    p.ends.push_back(INT64_MIN);
-    p.steps.push_back(-1);
-  }
-  return set(ctx, n, ctx.net.add_slice(*x, p));
-}
-
-/// x rolled by `shift` along dim d.
-Expected<kiln::Tensor> roll_dim(ConversionCtx& ctx, const Node& n, kiln::Tensor x, int64_t shift, int64_t d) {
-  auto len = dim_size(ctx, x, d);
-  if (!len) return len.status();
-  if (len->is_static) {
-    int64_t m = len->value;
-    if (m == 0) return x;
-    int64_t s = ((shift % m) + m) % m;
-    if (s == 0) return x;
-    auto tail = ctx.net.add_slice(x, SliceParams{{d}, {m - s}, {m}, {1}});
-    auto head = ctx.net.add_slice(x, SliceParams{{d}, {0}, {m - s}, {1}});
-    if (!tail || !head) return !tail ? tail.status() : head.status();
-    return ctx.net.add_concat({*tail, *head}, d);
-  }
-  // out[i] = x[(i - shift) mod len]
-  auto ar = iota(ctx, *len);
-  if (!ar) return ar.status();
-  auto sh = ctx.scalar(static_cast<double>(shift), DataType::kInt64);
-  if (!sh) return sh.status();
-  auto diff = ctx.net.add_elementwise(*ar, *sh, BinaryOp::kSub);
-  if (!diff) return diff.status();
-  auto src = ctx.net.add_elementwise(*diff, len->tensor, BinaryOp::kMod);
-  if (!src) return src.status();
-  (void)n;
-  return ctx.net.add_gather(x, *src, d);
-}
-
-// roll(self, shifts, dims)
-Status roll(ConversionCtx& ctx, const Node& n) {
-  auto x = ctx.tensor(n, 0);
-  auto shifts = ctx.const_int_list(n, 1);
-  auto dims = ctx.const_int_list(n, 2);
-  if (!x || !shifts || !dims) return !x ? x.status() : ctx.error(n, "shifts and dims must be constants");
-  if (dims->empty()) {
-    // Roll the flattened tensor, then restore the shape.
-    if (shifts->size() != 1) return ctx.error(n, "roll without dims takes one shift");
-    auto flat = ctx.net.add_reshape(*x, {-1});
-    if (!flat) return flat.status();
-    auto r = roll_dim(ctx, n, *flat, (*shifts)[0], 0);
-    if (!r) return r.status();
-    Dims d = ctx.dims(*x);
-    if (d.is_static()) return set(ctx, n, ctx.net.add_reshape(*r, d.to_vector()));
-    auto s = ctx.net.add_shape(*x);
-    if (!s) return s.status();
-    return set(ctx, n, ctx.net.add_reshape_dynamic(*r, *s));
-  }
-  if (shifts->size() != dims->size()) return ctx.error(n, "shifts and dims differ in length");
-  kiln::Tensor t = *x;
-  for (size_t i = 0; i < dims->size(); ++i) {
-    auto r = roll_dim(ctx, n, t, (*shifts)[i], norm_dim((*dims)[i], ctx.rank(*x)));
-    if (!r) return r.status();
-    t = *r;
-  }
-  if (t == *x) return set(ctx, n, ctx.net.add_identity(t));
-  return set(ctx, n, t);
-}
-
-// tril / triu(self, diagonal): keep elements with col - row <= diagonal (tril) / >= diagonal (triu).
-Status tri(ConversionCtx& ctx, const Node& n, bool lower) {
-  auto x = ctx.tensor(n, 0);
-  if (!x) return x.status();
-  int64_t diag = 0;
-  if (!ctx.is_none(n, 1)) {
-    auto d = ctx.const_int(n, 1);
-    if (!d) return ctx.error(n, "diagonal must be a constant");
-    diag = *d;
-  }
-  int r = ctx.rank(*x);
-  if (r < 2) return ctx.error(n, "input must have rank >= 2");
-  auto rows = dim_size(ctx, *x, r - 2);
-  auto cols = dim_size(ctx, *x, r - 1);
-  if (!rows || !cols) return !rows ? rows.status() : cols.status();
-  auto ri = iota(ctx, *rows);
-  auto ci = iota(ctx, *cols);
-  if (!ri || !ci) return !ri ? ri.status() : ci.status();
-  auto rc = ctx.net.add_unsqueeze(*ri, {1});
-  if (!rc) return rc.status();
-  auto diff = ctx.net.add_elementwise(*ci, *rc, BinaryOp::kSub);  // [rows, cols]
-  if (!diff) return diff.status();
-  auto dg = ctx.scalar(static_cast<double>(diag), DataType::kInt64);
-  if (!dg) return dg.status();
-  auto mask = ctx.net.add_elementwise(*diff, *dg, lower ? BinaryOp::kLessEqual : BinaryOp::kGreaterEqual);
-  if (!mask) return mask.status();
-  auto zero = ctx.scalar(0.0, ctx.dtype(*x));
-  if (!zero) return zero.status();
-  return set(ctx, n, ctx.net.add_where(*mask, *x, *zero));
-}
-
 bool refuse_data_dependent(const OpGraph&, const Node&, std::string* why) {
   *why = "the output shape depends on the data";
   return false;
@@ -785,16 +546,6 @@ void register_indexing_converters(ConverterRegistry& r) {
                 index_supported);
   add_converter(r, {"aten::index_put", "aten::index_put.hacked_twin", "aten::_unsafe_index_put"}, index_put,
                 index_put_supported);
-  add_converter(r, {"aten::slice_scatter"}, slice_scatter, slice_scatter_supported);
-  add_converter(r, {"aten::select_scatter"}, select_scatter, [](const OpGraph& g, const Node& n, std::string* why) {
-    if (g.is_constant(n.inputs[2]) && g.is_constant(n.inputs[3])) return true;
-    *why = "select_scatter dim/index are not constants";
-    return false;
-  });
-  add_converter(r, {"aten::flip"}, flip);
-  add_converter(r, {"aten::roll"}, roll);
-  add_converter(r, {"aten::tril"}, [](ConversionCtx& c, const Node& n) { return tri(c, n, true); });
-  add_converter(r, {"aten::triu"}, [](ConversionCtx& c, const Node& n) { return tri(c, n, false); });
   add_converter(r, {"aten::masked_select"},
                 [](ConversionCtx& c, const Node& n) { return c.error(n, "data-dependent output shape"); },
                 refuse_data_dependent);

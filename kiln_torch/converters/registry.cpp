@@ -15,6 +15,7 @@ void register_builtin_converters(ConverterRegistry& r) {
   register_reduction_converters(r);
   register_shape_converters(r);
   register_indexing_converters(r);
+  register_rearrange_converters(r);
   register_creation_converters(r);
   register_resize_pad_converters(r);
   register_attention_converters(r);

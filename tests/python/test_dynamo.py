@@ -225,10 +225,9 @@ def test_debug_flag_logs(caplog, mlp):
     assert kiln.logging.get_level() == before
 
 
-@pytest.mark.xfail(strict=False, reason="converter bug: ConversionCtx::constant_tensor caches engine constants by the "
-                   "TensorImpl* of temporaries (creation.cpp tensor_from), so a second scalar_tensor can reuse the "
-                   "first one's constant; shows in swin_t's attention mask")
 def test_two_scalar_tensor_constants():
+    # Regression: constants were once cached by the TensorImpl* of temporaries, so the second
+    # scalar_tensor reused the first one's value (seen in swin_t's attention mask).
     class Net(torch.nn.Module):
         def forward(self, a, b):
             s = a - b

@@ -1,0 +1,43 @@
+// Helpers shared by converter files.
+#include "converters/families.h"
+
+namespace kiln::bridge {
+
+Status set_output_tensor(ConversionCtx& ctx, const Node& n, Expected<kiln::Tensor> r) {
+  auto c = ctx.check(n, std::move(r));
+  if (!c) return c.status();
+  ctx.set_output(n, 0, *c);
+  return {};
+}
+
+/// Extent of dim d of t: static, or an int64 rank-0 tensor read from shape(t).
+Expected<ConversionCtx::Int> dim_extent(ConversionCtx& ctx, kiln::Tensor t, int64_t d) {
+  ConversionCtx::Int out;
+  Dims dims = ctx.dims(t);
+  if (dims[static_cast<int>(d)] >= 0) {
+    out.value = dims[static_cast<int>(d)];
+    return out;
+  }
+  auto s = ctx.net.add_shape(t);
+  if (!s) return s.status();
+  auto i = ctx.net.add_scalar(static_cast<double>(d), DataType::kInt64);
+  if (!i) return i.status();
+  auto g = ctx.net.add_gather(*s, *i, 0);
+  if (!g) return g.status();
+  out.is_static = false;
+  out.tensor = *g;
+  return out;
+}
+
+/// arange(0, n) as int64 (n static or runtime).
+Expected<kiln::Tensor> iota_of(ConversionCtx& ctx, const ConversionCtx::Int& n) {
+  ArangeParams p;
+  p.dtype = DataType::kInt64;
+  if (n.is_static) {
+    p.end = static_cast<double>(n.value);
+    return ctx.net.add_arange(p);
+  }
+  return ctx.net.add_arange(p, {}, n.tensor);
+}
+
+}  // namespace kiln::bridge

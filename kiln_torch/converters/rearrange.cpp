@@ -1,0 +1,227 @@
+// Rearranging converters: slice_scatter, select_scatter, flip, roll, tril/triu (all as strided
+// copies, gathers and masks over the input).
+#include <cstdint>
+
+#include "converters/families.h"
+
+namespace kiln::bridge {
+namespace {
+
+// ---- slice_scatter / select_scatter -------------------------------------------------------------------
+
+/// `src` written into x along `axis` at positions start + k * step (k over src's extent on axis).
+Expected<kiln::Tensor> scatter_strided(ConversionCtx& ctx, kiln::Tensor x, kiln::Tensor src, int64_t axis, int64_t start,
+                                       int64_t step) {
+  auto cnt = dim_extent(ctx, src, axis);
+  if (!cnt) return cnt.status();
+  auto ar = iota_of(ctx, *cnt);
+  if (!ar) return ar.status();
+  kiln::Tensor idx = *ar;
+  if (step != 1) {
+    auto st = ctx.scalar(static_cast<double>(step), DataType::kInt64);
+    auto m = ctx.net.add_elementwise(idx, *st, BinaryOp::kMul);
+    if (!m) return m.status();
+    idx = *m;
+  }
+  if (start != 0) {
+    auto s0 = ctx.scalar(static_cast<double>(start), DataType::kInt64);
+    auto a = ctx.net.add_elementwise(idx, *s0, BinaryOp::kAdd);
+    if (!a) return a.status();
+    idx = *a;
+  }
+  int r = ctx.rank(src);
+  std::vector<int64_t> shape(static_cast<size_t>(r), 1);
+  shape[static_cast<size_t>(axis)] = -1;
+  auto rs = ctx.net.add_reshape(idx, shape);
+  if (!rs) return rs.status();
+  Dims sd = ctx.dims(src);
+  Expected<kiln::Tensor> ex = sd.is_static() ? ctx.net.add_expand(*rs, sd.to_vector()) : [&]() -> Expected<kiln::Tensor> {
+    auto s = ctx.net.add_shape(src);
+    if (!s) return s.status();
+    return ctx.net.add_expand_dynamic(*rs, *s);
+  }();
+  if (!ex) return ex.status();
+  ScatterParams p;
+  p.axis = axis;
+  return ctx.net.add_scatter(x, *ex, src, p);
+}
+
+// slice_scatter(self, src, dim, start?, end?, step)
+Status slice_scatter(ConversionCtx& ctx, const Node& n) {
+  auto x = ctx.tensor(n, 0);
+  auto src = ctx.tensor(n, 1);
+  auto d = ctx.const_int(n, 2);
+  auto step = ctx.const_int(n, 5);
+  if (!x || !src || !d || !step) return !x ? x.status() : !src ? src.status() : ctx.error(n, "dim/step must be constants");
+  int64_t axis = norm_dim(*d, ctx.rank(*x));
+  int64_t start = 0;
+  if (!ctx.is_none(n, 3)) {
+    auto s = ctx.const_int(n, 3);
+    if (!s) return ctx.error(n, "start must be a constant");
+    start = *s;
+  }
+  if (start < 0) {
+    int64_t ext = ctx.dims(*x)[static_cast<int>(axis)];
+    if (ext < 0) return ctx.error(n, "negative start on a dynamic dim");
+    start = std::max<int64_t>(0, start + ext);
+  }
+  auto sc = ctx.cast(*src, ctx.dtype(*x));
+  if (!sc) return sc.status();
+  if (*step == 1 && start == 0 && ctx.dims(*x).is_static() && ctx.dims(*x).to_vector() == ctx.dims(*sc).to_vector())
+    return set_output_tensor(ctx, n, ctx.net.add_identity(*sc));
+  return set_output_tensor(ctx, n, scatter_strided(ctx, *x, *sc, axis, start, *step));
+}
+
+bool slice_scatter_supported(const OpGraph& g, const Node& n, std::string* why) {
+  for (size_t i : {size_t{2}, size_t{3}, size_t{5}}) {
+    if (i < n.inputs.size() && !g.is_constant(n.inputs[i])) {
+      *why = "slice_scatter dim/start/step are not constants";
+      return false;
+    }
+  }
+  return true;
+}
+
+// select_scatter(self, src, dim, index)
+Status select_scatter(ConversionCtx& ctx, const Node& n) {
+  auto x = ctx.tensor(n, 0);
+  auto src = ctx.tensor(n, 1);
+  auto d = ctx.const_int(n, 2);
+  auto i = ctx.const_int(n, 3);
+  if (!x || !src || !d || !i) return !x ? x.status() : !src ? src.status() : ctx.error(n, "dim/index must be constants");
+  int64_t axis = norm_dim(*d, ctx.rank(*x));
+  int64_t index = *i;
+  if (index < 0) {
+    int64_t ext = ctx.dims(*x)[static_cast<int>(axis)];
+    if (ext < 0) return ctx.error(n, "negative index on a dynamic dim");
+    index += ext;
+  }
+  auto sc = ctx.cast(*src, ctx.dtype(*x));
+  if (!sc) return sc.status();
+  auto u = ctx.net.add_unsqueeze(*sc, {axis});
+  if (!u) return u.status();
+  return set_output_tensor(ctx, n, scatter_strided(ctx, *x, *u, axis, index, 1));
+}
+
+// ---- flip / roll / tril / triu ------------------------------------------------------------------------
+
+// flip(self, dims)
+Status flip(ConversionCtx& ctx, const Node& n) {
+  auto x = ctx.tensor(n, 0);
+  auto dims = ctx.const_int_list(n, 1);
+  if (!x || !dims) return !x ? x.status() : ctx.error(n, "dims must be constants");
+  if (dims->empty() || ctx.rank(*x) == 0) return set_output_tensor(ctx, n, ctx.net.add_identity(*x));
+  SliceParams p;
+  for (int64_t d : *dims) {
+    p.axes.push_back(norm_dim(d, ctx.rank(*x)));
+    p.starts.push_back(INT64_MAX);
+    p.ends.push_back(INT64_MIN);
+    p.steps.push_back(-1);
+  }
+  return set_output_tensor(ctx, n, ctx.net.add_slice(*x, p));
+}
+
+/// x rolled by `shift` along dim d.
+Expected<kiln::Tensor> roll_dim(ConversionCtx& ctx, const Node& n, kiln::Tensor x, int64_t shift, int64_t d) {
+  auto len = dim_extent(ctx, x, d);
+  if (!len) return len.status();
+  if (len->is_static) {
+    int64_t m = len->value;
+    if (m == 0) return x;
+    int64_t s = ((shift % m) + m) % m;
+    if (s == 0) return x;
+    auto tail = ctx.net.add_slice(x, SliceParams{{d}, {m - s}, {m}, {1}});
+    auto head = ctx.net.add_slice(x, SliceParams{{d}, {0}, {m - s}, {1}});
+    if (!tail || !head) return !tail ? tail.status() : head.status();
+    return ctx.net.add_concat({*tail, *head}, d);
+  }
+  // out[i] = x[(i - shift) mod len]
+  auto ar = iota_of(ctx, *len);
+  if (!ar) return ar.status();
+  auto sh = ctx.scalar(static_cast<double>(shift), DataType::kInt64);
+  if (!sh) return sh.status();
+  auto diff = ctx.net.add_elementwise(*ar, *sh, BinaryOp::kSub);
+  if (!diff) return diff.status();
+  auto src = ctx.net.add_elementwise(*diff, len->tensor, BinaryOp::kMod);
+  if (!src) return src.status();
+  (void)n;
+  return ctx.net.add_gather(x, *src, d);
+}
+
+// roll(self, shifts, dims)
+Status roll(ConversionCtx& ctx, const Node& n) {
+  auto x = ctx.tensor(n, 0);
+  auto shifts = ctx.const_int_list(n, 1);
+  auto dims = ctx.const_int_list(n, 2);
+  if (!x || !shifts || !dims) return !x ? x.status() : ctx.error(n, "shifts and dims must be constants");
+  if (dims->empty()) {
+    // Roll the flattened tensor, then restore the shape.
+    if (shifts->size() != 1) return ctx.error(n, "roll without dims takes one shift");
+    auto flat = ctx.net.add_reshape(*x, {-1});
+    if (!flat) return flat.status();
+    auto r = roll_dim(ctx, n, *flat, (*shifts)[0], 0);
+    if (!r) return r.status();
+    Dims d = ctx.dims(*x);
+    if (d.is_static()) return set_output_tensor(ctx, n, ctx.net.add_reshape(*r, d.to_vector()));
+    auto s = ctx.net.add_shape(*x);
+    if (!s) return s.status();
+    return set_output_tensor(ctx, n, ctx.net.add_reshape_dynamic(*r, *s));
+  }
+  if (shifts->size() != dims->size()) return ctx.error(n, "shifts and dims differ in length");
+  kiln::Tensor t = *x;
+  for (size_t i = 0; i < dims->size(); ++i) {
+    auto r = roll_dim(ctx, n, t, (*shifts)[i], norm_dim((*dims)[i], ctx.rank(*x)));
+    if (!r) return r.status();
+    t = *r;
+  }
+  if (t == *x) return set_output_tensor(ctx, n, ctx.net.add_identity(t));
+  return set_output_tensor(ctx, n, t);
+}
+
+// tril / triu(self, diagonal): keep elements with col - row <= diagonal (tril) / >= diagonal (triu).
+Status tri(ConversionCtx& ctx, const Node& n, bool lower) {
+  auto x = ctx.tensor(n, 0);
+  if (!x) return x.status();
+  int64_t diag = 0;
+  if (!ctx.is_none(n, 1)) {
+    auto d = ctx.const_int(n, 1);
+    if (!d) return ctx.error(n, "diagonal must be a constant");
+    diag = *d;
+  }
+  int r = ctx.rank(*x);
+  if (r < 2) return ctx.error(n, "input must have rank >= 2");
+  auto rows = dim_extent(ctx, *x, r - 2);
+  auto cols = dim_extent(ctx, *x, r - 1);
+  if (!rows || !cols) return !rows ? rows.status() : cols.status();
+  auto ri = iota_of(ctx, *rows);
+  auto ci = iota_of(ctx, *cols);
+  if (!ri || !ci) return !ri ? ri.status() : ci.status();
+  auto rc = ctx.net.add_unsqueeze(*ri, {1});
+  if (!rc) return rc.status();
+  auto diff = ctx.net.add_elementwise(*ci, *rc, BinaryOp::kSub);  // [rows, cols]
+  if (!diff) return diff.status();
+  auto dg = ctx.scalar(static_cast<double>(diag), DataType::kInt64);
+  if (!dg) return dg.status();
+  auto mask = ctx.net.add_elementwise(*diff, *dg, lower ? BinaryOp::kLessEqual : BinaryOp::kGreaterEqual);
+  if (!mask) return mask.status();
+  auto zero = ctx.scalar(0.0, ctx.dtype(*x));
+  if (!zero) return zero.status();
+  return set_output_tensor(ctx, n, ctx.net.add_where(*mask, *x, *zero));
+}
+
+}  // namespace
+
+void register_rearrange_converters(ConverterRegistry& r) {
+  add_converter(r, {"aten::slice_scatter"}, slice_scatter, slice_scatter_supported);
+  add_converter(r, {"aten::select_scatter"}, select_scatter, [](const OpGraph& g, const Node& n, std::string* why) {
+    if (g.is_constant(n.inputs[2]) && g.is_constant(n.inputs[3])) return true;
+    *why = "select_scatter dim/index are not constants";
+    return false;
+  });
+  add_converter(r, {"aten::flip"}, flip);
+  add_converter(r, {"aten::roll"}, roll);
+  add_converter(r, {"aten::tril"}, [](ConversionCtx& c, const Node& n) { return tri(c, n, true); });
+  add_converter(r, {"aten::triu"}, [](ConversionCtx& c, const Node& n) { return tri(c, n, false); });
+}
+
+}  // namespace kiln::bridge
