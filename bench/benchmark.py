@@ -86,7 +86,7 @@ def compare(got, want):
     return cos, rel
 
 
-def run_kiln(model, inputs, shape_arg, precision, tmp, name, layout=None):
+def run_kiln(model, inputs, shape_arg, precision, tmp, name, variant=""):
     ts_path = os.path.join(tmp, f"{name}.ts")
     out_path = os.path.join(tmp, f"{name}_kiln.ts")
     with torch.no_grad():
@@ -96,8 +96,9 @@ def run_kiln(model, inputs, shape_arg, precision, tmp, name, layout=None):
     if precision == "fp16":
         cmd[1:1] = ["-p", "fp16"]
     env = dict(os.environ)
-    if layout:
-        env["KILN_LAYOUT"] = layout
+    for assignment in [a for a in variant.split("+") if a]:  # e.g. "KILN_LAYOUT=nchw+KILN_CUDNN_LEGACY=1"
+        key, _, value = assignment.partition("=")
+        env[key] = value
     t0 = time.time()
     r = subprocess.run(cmd, capture_output=True, text=True, env=env)
     compile_s = time.time() - t0
@@ -113,7 +114,9 @@ def main():
     ap.add_argument("--dtypes", default="fp16")
     ap.add_argument("--iters", type=int, default=50)
     ap.add_argument("--no-compile", action="store_true", help="skip torch.compile")
-    ap.add_argument("--layouts", default="", help="also time Kiln with KILN_LAYOUT=each of these (e.g. nchw,nhwc)")
+    ap.add_argument("--variants", default="",
+                    help="also time Kiln built with these environment settings, comma-separated; one variant is "
+                         "NAME=VALUE[+NAME=VALUE...] (e.g. KILN_LAYOUT=nchw,KILN_CUDNN_LEGACY=1)")
     ap.add_argument("--out", default="bench.json")
     ap.add_argument("--dump-plans", default="", help="directory to write each Kiln engine plan to (for kiln_profile)")
     args = ap.parse_args()
@@ -148,13 +151,14 @@ def main():
                         row["cosine"], row["max_rel_err"] = compare(got, ref)
                         row["kiln_ms"] = time_fn(lambda: kmod(*inputs), args.iters)
                     del kmod
-                    for layout in [l for l in args.layouts.split(",") if l]:
-                        km, row[f"kiln_{layout}_compile_s"] = run_kiln(model, inputs, shape_arg, prec, tmp,
-                                                                        f"{name}_{batch}_{prec}_{layout}", layout)
+                    for variant in [v for v in args.variants.split(",") if v]:
+                        tag = variant.replace("=", "_").replace("+", "_")
+                        km, row[f"kiln[{variant}]_compile_s"] = run_kiln(model, inputs, shape_arg, prec, tmp,
+                                                                         f"{name}_{batch}_{prec}_{tag}", variant)
                         with torch.inference_mode():
-                            row[f"kiln_{layout}_ms"] = time_fn(lambda: km(*inputs), args.iters)
+                            row[f"kiln[{variant}]_ms"] = time_fn(lambda: km(*inputs), args.iters)
                         if args.dump_plans:
-                            with open(os.path.join(args.dump_plans, f"{name}_{batch}_{prec}_{layout}.plan"), "wb") as f:
+                            with open(os.path.join(args.dump_plans, f"{name}_{batch}_{prec}_{tag}.plan"), "wb") as f:
                                 f.write(km.__kiln_engine_0.plan().numpy().tobytes())
                         del km
                     if not args.no_compile:
@@ -188,6 +192,11 @@ def main():
               f"{f(k / e if k and e else None)}{f(k / c if k and c else None)}"
               f"{r.get('cosine', float('nan')):9.5f}{r.get('max_rel_err', float('nan')):9.2e}"
               f"{r.get('kiln_compile_s', 0):7.1f}{r.get('compile_compile_s', 0):7.1f}")
+    for r in rows:
+        for key in [k for k in r if k.startswith("kiln[") and k.endswith("_ms")]:
+            k, v = r.get("kiln_ms"), r[key]
+            print(f"  {r['model']} b{r['batch']} {r['precision']}: {key[:-3]} {v:.3f} ms "
+                  f"(default kiln {k:.3f} ms, ratio {v / k if k else float('nan'):.2f})")
     print("ratios < 1 mean Kiln is faster (k/eager: Kiln over eager; k/comp: Kiln over torch.compile reduce-overhead)")
 
 

@@ -10,6 +10,7 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <unordered_set>
 
 #include "backends/cuda/cuda_common.h"
 #include "backends/cuda/cuda_kernels.h"
@@ -111,6 +112,12 @@ class CudaContext final : public backend::BackendContext {
       return {};
     }
     Graph* g = find_graph(shape_key);
+    if (g == nullptr && warmed_.insert(shape_key).second) {
+      // The first run of a shape runs eagerly: kernels create their per-shape plans (cuDNN graphs may
+      // compile kernels and allocate) outside stream capture. The next run captures.
+      for (const Kernel* k : kernels) KILN_RETURN_IF_ERROR(k->run(c));
+      return {};
+    }
     if (g == nullptr) {
       auto made = capture(kernels, c, shape_key);
       if (!made) return made.status();
@@ -236,6 +243,7 @@ class CudaContext final : public backend::BackendContext {
   }
 
   static constexpr size_t kMaxGraphs = 8;
+  std::unordered_set<uint64_t> warmed_;  ///< shapes that ran once eagerly
   CudaState state_;
   cudaStream_t own_stream_ = nullptr;
   bool graphs_enabled_ = true;
@@ -366,6 +374,7 @@ class CudaBackend final : public backend::Backend {
     const char* no_fusion = std::getenv("KILN_DISABLE_FUSION");
     std::vector<FusedGroup> groups = plan_fusion(g, options.device_layers, no_fusion == nullptr || *no_fusion == '\0');
     for (size_t i = 0; i < groups.size(); ++i) {
+      tc.group = &groups[i].layers;
       auto rec = tune_layer(groups[i].layers[0], tc);
       if (!rec) {
         status = rec.status();

@@ -72,6 +72,24 @@ Status launch_convolution(const LaunchArgs&);
 size_t workspace_convolution(const ir::Layer&, std::span<const TensorView>, std::span<const TensorView>);
 Status supports_convolution(const ir::Graph&, const ir::Layer&);
 
+// kernels/depthwise_conv.cu (a tactic of the convolution kernel, cudnn/convolution.cpp)
+struct DepthwiseConvArgs {
+  DataType dtype;
+  int n, h, w, c, oh, ow, r, s;  ///< input NHWC [n, h, w, c], output [n, oh, ow, c], filter r x s
+  int stride_h, stride_w, pad_h, pad_w, dil_h, dil_w;
+  const void* x;
+  const void* weight_taps;  ///< [r*s][c], from launch_depthwise_weight_taps
+  const void* bias;         ///< [c] or nullptr
+  const void* residual;     ///< like y, or nullptr
+  void* y;
+  UnaryOp activation;       ///< applied last (kIdentity: none)
+  float alpha, beta;        ///< the activation's parameters
+  cudaStream_t stream;
+};
+Status launch_depthwise_nhwc(const DepthwiseConvArgs& a);
+/// Rearranges depthwise weights [c][taps] (NHWC filter [c, r, s, 1]) to [taps][c].
+Status launch_depthwise_weight_taps(const void* w, void* taps, DataType dt, int c, int taps_per_channel, cudaStream_t stream);
+
 Status launch_unsupported(const LaunchArgs&);
 
 }  // namespace kiln::cuda

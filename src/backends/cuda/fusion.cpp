@@ -22,7 +22,20 @@ bool is_activation(const ir::Layer& l, ir::OpKind anchor) {
   if (l.op != ir::OpKind::kUnary) return false;
   UnaryOp op = std::get<UnaryParams>(l.params).op;
   if (op == UnaryOp::kRelu) return true;
-  return op == UnaryOp::kGeluTanh && anchor != ir::OpKind::kConvolution;
+  if (anchor != ir::OpKind::kConvolution) return op == UnaryOp::kGeluTanh;
+  // Convolutions fuse these in the cuDNN graph or the depthwise kernel; where an implementation
+  // cannot, the activation runs right after it (no worse than unfused).
+  switch (op) {
+    case UnaryOp::kSilu:
+    case UnaryOp::kHardSwish:
+    case UnaryOp::kSigmoid:
+    case UnaryOp::kGelu:
+    case UnaryOp::kGeluTanh:
+    case UnaryOp::kTanh:
+      return true;
+    default:
+      return false;
+  }
 }
 
 bool is_add(const ir::Layer& l) {
@@ -104,6 +117,7 @@ bool decode_epilogue(const ir::Graph& g, const std::vector<int32_t>& layers, Epi
     } else if (is_activation(l, anchor.op) && spec.activation == UnaryOp::kIdentity) {
       if (l.inputs[0] != cur) return false;
       spec.activation = std::get<UnaryParams>(l.params).op;
+      spec.activation_layer = layers[i];
     } else {
       return false;
     }

@@ -1,5 +1,5 @@
 // Epilogue fusion for the CUDA backend: which device layers run as one kernel.
-//   conv -> [add residual] -> [relu]         one cudnnConvolutionBiasActivationForward
+//   conv -> [add residual] -> [activation]   one cuDNN graph / depthwise kernel (or legacy fused call)
 //   linear/matmul -> [add residual] -> [relu | gelu_tanh]   one cuBLASLt matmul (beta*C + epilogue)
 // A layer joins its producer's group only when the producer's output has no other data consumer and
 // is not a network output, shapes match exactly (no broadcasting), and the residual operand is
@@ -23,6 +23,7 @@ struct EpilogueSpec {
   int32_t residual = -1;              ///< tensor id added to the anchor's output, or -1
   UnaryOp activation = UnaryOp::kIdentity;
   int32_t output = -1;                ///< tensor id the group writes
+  int32_t activation_layer = -1;      ///< layer id of the activation, or -1
 };
 
 /// Decodes layers[1..] of a group anchored at layers[0]; false if the group is not a valid epilogue.

@@ -20,6 +20,7 @@ struct TuneContext {
   uint64_t workspace_limit;
   builder::TimingCache* cache;
   Logger& logger;
+  const std::vector<int32_t>* group = nullptr;  ///< the fused group being tuned (anchor first)
 };
 
 /// Chooses the kernel (and tactic) for one layer.

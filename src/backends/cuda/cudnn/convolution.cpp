@@ -1,312 +1,226 @@
-// Convolution and transposed convolution through cuDNN (NCHW / NCDHW, groups, dilation, symmetric
-// padding). The algorithm is found by timing at build time for the opt shape (tactic in the plan) and
-// by cuDNN's heuristic, cached per shape, otherwise. Bias is added with cudnnAddTensor.
-#include <atomic>
-#include <cstring>
+// Convolution layers on CUDA. Three implementations, chosen per layer by timing at build time on the
+// opt shape (the tactic in the plan):
+//   - fp16/bf16 forward convolutions as cuDNN backend-API operation graphs with bias, residual and the
+//     activation fused (conv_graph.h); tactic kGraphTactic + i is the i-th engine candidate;
+//   - Kiln's channels-last depthwise kernel with the same epilogue (kernels/depthwise_conv.cu);
+//   - the legacy cuDNN API (conv_legacy.h) for fp32 (tf32 control), transposed convolutions and
+//     problems without a graph engine; cudnnConvolutionBiasActivationForward fuses residual + relu.
+// An epilogue activation an implementation cannot fuse runs afterwards, in place, with the activation
+// layer's own kernel. Plans are made per concrete shape on first use (the first run of a shape is
+// eager, so never inside CUDA graph capture).
+#include <array>
+#include <cstdlib>
 #include <map>
 #include <mutex>
 
 #include "backends/cuda/cuda_kernels.h"
+#include "backends/cuda/cudnn/conv_legacy.h"
+#include "backends/cuda/cudnn/conv_problem.h"
 #include "backends/cuda/fusion.h"
 #include "backends/cuda/tactics.h"
 
 namespace kiln::cuda {
 namespace {
 
-constexpr size_t kConvWorkspace = 64u << 20;
-
-cudnnDataType_t cudnn_type(DataType dt) {
-  switch (dt) {
-    case DataType::kFloat16: return CUDNN_DATA_HALF;
-    case DataType::kBFloat16: return CUDNN_DATA_BFLOAT16;
-    default: return CUDNN_DATA_FLOAT;
+std::string unary_name(UnaryOp op) {
+  switch (op) {
+    case UnaryOp::kRelu: return "relu";
+    case UnaryOp::kSilu: return "silu";
+    case UnaryOp::kHardSwish: return "hardswish";
+    case UnaryOp::kGelu: return "gelu";
+    case UnaryOp::kGeluTanh: return "gelu_tanh";
+    case UnaryOp::kSigmoid: return "sigmoid";
+    default: return "act" + std::to_string(static_cast<int>(op));
   }
-}
-
-// Concrete problem: dims padded to at least 4-D (1-D convs become [N, C, 1, L]).
-struct ConvProblem {
-  DataType dt;
-  std::vector<int> x, w, y;  // dims
-  std::vector<int> pad, stride, dil;
-  int groups = 1;
-  bool transposed = false;
-  bool has_bias = false;
-  bool nhwc = false;  ///< x, y stored channels-last, w stored [K, spatial..., C]; dims above are NCHW-ordered
-
-  std::string key() const {
-    std::string k = std::string(dtype_name(dt)) + (transposed ? "|T" : "|F") + "|g" + std::to_string(groups) +
-                    (nhwc ? "|nhwc" : "");
-    for (const auto* v : {&x, &w, &y, &pad, &stride, &dil}) {
-      k += "|";
-      for (int d : *v) k += std::to_string(d) + ",";
-    }
-    return k;
-  }
-};
-
-std::vector<int> to_int(const Dims& d) { return std::vector<int>(d.begin(), d.end()); }
-
-Expected<ConvProblem> make_problem(const ir::Layer& l, std::span<const TensorView> in, std::span<const TensorView> out) {
-  const auto& p = std::get<ConvolutionParams>(l.params);
-  ConvProblem c;
-  c.dt = in[0].dtype;
-  c.x = to_int(in[0].dims);
-  c.w = to_int(in[1].dims);
-  c.y = to_int(out[0].dims);
-  c.nhwc = p.channels_last;
-  if (c.nhwc) {  // describe with NCHW-ordered dims; strides say channels-last
-    auto to_nchw = [](std::vector<int>& d) {
-      int ch = d.back();
-      d.pop_back();
-      d.insert(d.begin() + 1, ch);
-    };
-    to_nchw(c.x);
-    to_nchw(c.w);
-    to_nchw(c.y);
-  }
-  for (size_t i = 0; i < p.pads_begin.size(); ++i) {
-    if (p.pads_begin[i] != p.pads_end[i]) {
-      return layer_error(l, StatusCode::kUnsupported, "asymmetric padding is not supported by the cuDNN convolution");
-    }
-    c.pad.push_back(static_cast<int>(p.pads_begin[i]));
-    c.stride.push_back(static_cast<int>(p.strides[i]));
-    c.dil.push_back(static_cast<int>(p.dilations[i]));
-  }
-  c.groups = static_cast<int>(p.groups);
-  c.transposed = p.transposed;
-  c.has_bias = in.size() > 2 && in[2].data != nullptr;
-  if (c.x.size() == 3) {  // 1-D: insert H = 1
-    c.x.insert(c.x.begin() + 2, 1);
-    c.w.insert(c.w.begin() + 2, 1);
-    c.y.insert(c.y.begin() + 2, 1);
-    c.pad.insert(c.pad.begin(), 0);
-    c.stride.insert(c.stride.begin(), 1);
-    c.dil.insert(c.dil.begin(), 1);
-  }
-  return c;
-}
-
-std::vector<int> packed_strides(const std::vector<int>& d) {
-  std::vector<int> s(d.size(), 1);
-  for (int i = static_cast<int>(d.size()) - 2; i >= 0; --i) s[static_cast<size_t>(i)] = s[static_cast<size_t>(i) + 1] * d[static_cast<size_t>(i) + 1];
-  return s;
-}
-
-// Strides of NCHW-ordered dims stored channels-last ([N, C, D..., ] -> memory N, D..., C).
-std::vector<int> channels_last_strides(const std::vector<int>& d) {
-  std::vector<int> s(d.size(), 1);
-  int acc = d[1];  // C is innermost
-  for (int i = static_cast<int>(d.size()) - 1; i >= 2; --i) {
-    s[static_cast<size_t>(i)] = acc;
-    acc *= d[static_cast<size_t>(i)];
-  }
-  s[1] = 1;
-  s[0] = acc;
-  return s;
-}
-
-struct ConvPlan {
-  cudnnTensorDescriptor_t xd = nullptr, yd = nullptr, bd = nullptr;
-  cudnnFilterDescriptor_t wd = nullptr;
-  cudnnConvolutionDescriptor_t cd = nullptr;
-  cudnnActivationDescriptor_t ad = nullptr;
-  int algo = 0;
-  size_t workspace = 0;
-  std::atomic<bool> fused_ok{true};
-  ConvPlan() = default;
-  ConvPlan(const ConvPlan&) = delete;
-  ConvPlan& operator=(const ConvPlan&) = delete;
-  ~ConvPlan() {
-    if (xd) cudnnDestroyTensorDescriptor(xd);
-    if (yd) cudnnDestroyTensorDescriptor(yd);
-    if (bd) cudnnDestroyTensorDescriptor(bd);
-    if (wd) cudnnDestroyFilterDescriptor(wd);
-    if (cd) cudnnDestroyConvolutionDescriptor(cd);
-    if (ad) cudnnDestroyActivationDescriptor(ad);
-  }
-};
-
-Status make_descriptors(const ConvProblem& p, bool tf32, ConvPlan& plan) {
-  cudnnDataType_t t = cudnn_type(p.dt);
-  auto nd = static_cast<int>(p.x.size());
-  KILN_CUDNN_RETURN(cudnnCreateTensorDescriptor(&plan.xd));
-  KILN_CUDNN_RETURN(cudnnCreateTensorDescriptor(&plan.yd));
-  KILN_CUDNN_RETURN(cudnnCreateFilterDescriptor(&plan.wd));
-  KILN_CUDNN_RETURN(cudnnCreateConvolutionDescriptor(&plan.cd));
-  auto xs = p.nhwc ? channels_last_strides(p.x) : packed_strides(p.x);
-  auto ys = p.nhwc ? channels_last_strides(p.y) : packed_strides(p.y);
-  KILN_CUDNN_RETURN(cudnnSetTensorNdDescriptor(plan.xd, t, nd, p.x.data(), xs.data()));
-  KILN_CUDNN_RETURN(cudnnSetTensorNdDescriptor(plan.yd, t, nd, p.y.data(), ys.data()));
-  KILN_CUDNN_RETURN(cudnnSetFilterNdDescriptor(plan.wd, t, p.nhwc ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW, nd, p.w.data()));
-  KILN_CUDNN_RETURN(cudnnSetConvolutionNdDescriptor(plan.cd, nd - 2, p.pad.data(), p.stride.data(), p.dil.data(),
-                                                    CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
-  KILN_CUDNN_RETURN(cudnnSetConvolutionGroupCount(plan.cd, p.groups));
-  cudnnMathType_t math = p.dt == DataType::kFloat32 ? (tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH) : CUDNN_TENSOR_OP_MATH;
-  KILN_CUDNN_RETURN(cudnnSetConvolutionMathType(plan.cd, math));
-  if (p.has_bias) {
-    KILN_CUDNN_RETURN(cudnnCreateTensorDescriptor(&plan.bd));
-    std::vector<int> bdims(p.y.size(), 1);
-    bdims[1] = p.y[1];
-    auto bs = packed_strides(bdims);
-    KILN_CUDNN_RETURN(cudnnSetTensorNdDescriptor(plan.bd, t, nd, bdims.data(), bs.data()));
-  }
-  return {};
-}
-
-Status heuristic_algo(cudnnHandle_t h, const ConvProblem& p, ConvPlan& plan, size_t max_ws) {
-  int returned = 0;
-  if (!p.transposed) {
-    cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
-    KILN_CUDNN_RETURN(cudnnGetConvolutionForwardAlgorithm_v7(h, plan.xd, plan.wd, plan.cd, plan.yd,
-                                                             CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &returned, perf));
-    for (int i = 0; i < returned; ++i) {
-      if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= max_ws) {
-        plan.algo = perf[i].algo;
-        plan.workspace = perf[i].memory;
-        return {};
-      }
-    }
-  } else {
-    cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
-    KILN_CUDNN_RETURN(cudnnGetConvolutionBackwardDataAlgorithm_v7(h, plan.wd, plan.xd, plan.cd, plan.yd,
-                                                                  CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &returned, perf));
-    for (int i = 0; i < returned; ++i) {
-      if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= max_ws) {
-        plan.algo = perf[i].algo;
-        plan.workspace = perf[i].memory;
-        return {};
-      }
-    }
-  }
-  return make_error(StatusCode::kUnsupported, "backends.cuda.cudnn", "no cuDNN algorithm fits the workspace for " + p.key());
-}
-
-Status workspace_for(cudnnHandle_t h, const ConvProblem& p, ConvPlan& plan) {
-  if (!p.transposed) {
-    KILN_CUDNN_RETURN(cudnnGetConvolutionForwardWorkspaceSize(h, plan.xd, plan.wd, plan.cd, plan.yd,
-                                                              static_cast<cudnnConvolutionFwdAlgo_t>(plan.algo), &plan.workspace));
-  } else {
-    KILN_CUDNN_RETURN(cudnnGetConvolutionBackwardDataWorkspaceSize(h, plan.wd, plan.xd, plan.cd, plan.yd,
-                                                                   static_cast<cudnnConvolutionBwdDataAlgo_t>(plan.algo),
-                                                                   &plan.workspace));
-  }
-  return {};
-}
-
-Status run_conv(cudnnHandle_t h, const ConvProblem& p, const ConvPlan& plan, const void* x, const void* w,
-                const void* b, void* y, void* ws, size_t ws_bytes, cudaStream_t stream) {
-  KILN_CUDNN_RETURN(cudnnSetStream(h, stream));
-  float one = 1.0f, zero = 0.0f;
-  if (!p.transposed) {
-    KILN_CUDNN_RETURN(cudnnConvolutionForward(h, &one, plan.xd, x, plan.wd, w, plan.cd,
-                                              static_cast<cudnnConvolutionFwdAlgo_t>(plan.algo), ws, ws_bytes, &zero,
-                                              plan.yd, y));
-  } else {
-    KILN_CUDNN_RETURN(cudnnConvolutionBackwardData(h, &one, plan.wd, w, plan.xd, x, plan.cd,
-                                                   static_cast<cudnnConvolutionBwdDataAlgo_t>(plan.algo), ws, ws_bytes,
-                                                   &zero, plan.yd, y));
-  }
-  if (p.has_bias) KILN_CUDNN_RETURN(cudnnAddTensor(h, &one, plan.bd, b, &one, plan.yd, y));
-  return {};
 }
 
 class ConvKernel final : public backend::Kernel {
  public:
-  ConvKernel(const ir::Layer& layer, EpilogueSpec epi, std::string tuned_key, int64_t tactic, void* zero_bias)
-      : layer_(layer), epi_(epi), tuned_key_(std::move(tuned_key)), tactic_(tactic), zero_bias_(zero_bias) {}
+  ConvKernel(const ir::Layer& layer, const ir::Layer* act_layer, EpilogueSpec epi, std::string tuned_key, int64_t tactic,
+             void* zero_bias)
+      : layer_(layer),
+        act_layer_(act_layer),
+        epi_(epi),
+        tuned_key_(std::move(tuned_key)),
+        tactic_(tactic),
+        zero_bias_(zero_bias) {}
   ~ConvKernel() override {
     if (zero_bias_) cudaFree(zero_bias_);
+    if (taps_) cudaFree(taps_);
   }
 
-  bool fused() const { return epi_.residual >= 0 || epi_.activation != UnaryOp::kIdentity; }
-
   Status run(const backend::RunContext& ctx) const override {
+    const bool grouped = layer_.outputs[0] != epi_.output;
     std::vector<TensorView> in(layer_.inputs.size()), out(1);
     for (size_t i = 0; i < in.size(); ++i)
       if (layer_.inputs[i] >= 0) in[i] = ctx.tensors[static_cast<size_t>(layer_.inputs[i])];
-    out[0] = ctx.tensors[static_cast<size_t>(fused() ? epi_.output : layer_.outputs[0])];
+    out[0] = ctx.tensors[static_cast<size_t>(grouped ? epi_.output : layer_.outputs[0])];
     if (out[0].numel() == 0) return {};
     auto& state = *static_cast<CudaState*>(ctx.backend_state);
     auto p = make_problem(layer_, in, out);
     if (!p) return p.status();
-    bool has_bias = p->has_bias;
-    if (fused()) p->has_bias = true;  // the fused call always adds a bias (zeros when the conv has none)
-    bool identity_act = fused() && epi_.activation == UnaryOp::kIdentity;
-    std::string key = p->key() + "|tf" + std::to_string(state.allow_tf32) + "|f" + std::to_string(fused());
+    cudaStream_t stream = static_cast<cudaStream_t>(ctx.stream);
+    const void* bias = p->has_bias ? in[2].data : nullptr;
+    const void* z = epi_.residual >= 0 ? ctx.tensors[static_cast<size_t>(epi_.residual)].data : nullptr;
+
+    if (tactic_ == kDepthwiseTactic && depthwise_eligible(*p)) return run_depthwise(*p, in, out[0], bias, z, stream);
+
+    if (graph_eligible(*p) && conv_graph_aligned({in[0].data, in[1].data, bias, z, out[0].data, ctx.workspace})) {
+      auto v = graph_for(*p, state, ctx.workspace_bytes);
+      if (!v) return v.status();
+      if ((*v)->graph != nullptr) {
+        KILN_RETURN_IF_ERROR((*v)->graph->run(state.dnn, in[0].data, in[1].data, bias, z, out[0].data, ctx.workspace, stream));
+        return (*v)->activation_fused ? Status{} : post_activation(ctx, out[0], state);
+      }
+    }
+    return run_legacy(ctx, *p, in, out[0], z, state);
+  }
+
+  size_t workspace_bytes(std::span<const TensorView>) const override { return kConvWorkspace; }
+  std::string describe() const override {
+    std::string d = tactic_ == kDepthwiseTactic ? "cuda.depthwise_nhwc"
+                    : tactic_ >= kGraphTactic   ? "cuda.cudnn_graph#" + std::to_string(tactic_ - kGraphTactic)
+                                                : "cuda.cudnn_conv#" + std::to_string(tactic_);
+    if (epi_.residual >= 0) d += "+add";
+    if (act_layer_ != nullptr) d += "+" + unary_name(epi_.activation);
+    return d;
+  }
+
+ private:
+  struct GraphEntry {
+    std::unique_ptr<ConvGraph> graph;  ///< nullptr: cuDNN has no engine for it, use the legacy path
+    bool activation_fused = false;
+  };
+
+  /// The group's activation, in place on y (when the chosen implementation did not fuse it).
+  Status post_activation(const backend::RunContext& ctx, const TensorView& y, CudaState& state) const {
+    if (act_layer_ == nullptr) return {};
+    std::array<TensorView, 1> io{y};
+    LaunchArgs la{*act_layer_, io, io, ctx.workspace, ctx.workspace_bytes, static_cast<cudaStream_t>(ctx.stream), state};
+    return launch_unary(la);
+  }
+
+  Status run_depthwise(const ConvProblem& p, const std::vector<TensorView>& in, const TensorView& y, const void* bias,
+                       const void* z, cudaStream_t stream) const {
+    const int c = p.x[1], taps = p.w[2] * p.w[3];
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (taps_ == nullptr || taps_src_ != in[1].data) {
+        // Weights are engine constants: arrange them tap-major once (the first run of a shape is
+        // eager, so this never happens inside graph capture); synchronized so every stream sees it.
+        if (taps_ == nullptr) KILN_CUDA_RETURN(cudaMalloc(&taps_, static_cast<size_t>(c) * taps * dtype_size(p.dt)));
+        KILN_RETURN_IF_ERROR(launch_depthwise_weight_taps(in[1].data, taps_, p.dt, c, taps, stream));
+        KILN_CUDA_RETURN(cudaStreamSynchronize(stream));
+        taps_src_ = in[1].data;
+      }
+    }
+    const auto& lp = act_layer_ ? std::get<UnaryParams>(act_layer_->params) : UnaryParams{};
+    DepthwiseConvArgs a{p.dt, p.x[0], p.x[2], p.x[3], c, p.y[2], p.y[3], p.w[2], p.w[3],
+                        p.stride[0], p.stride[1], p.pad[0], p.pad[1], p.dil[0], p.dil[1],
+                        in[0].data, taps_, bias, z, y.data,
+                        act_layer_ ? epi_.activation : UnaryOp::kIdentity, static_cast<float>(lp.alpha),
+                        static_cast<float>(lp.beta), stream};
+    return launch_depthwise_nhwc(a);
+  }
+
+  Status run_legacy(const backend::RunContext& ctx, ConvProblem p, const std::vector<TensorView>& in,
+                    const TensorView& y, const void* z, CudaState& state) const {
+    cudaStream_t stream = static_cast<cudaStream_t>(ctx.stream);
+    const bool relu = epi_.activation == UnaryOp::kRelu;
+    // cudnnConvolutionBiasActivationForward takes the residual and a relu; other activations run after.
+    const bool fused_call = epi_.residual >= 0 || relu;
+    const bool has_bias = p.has_bias;
+    if (fused_call) p.has_bias = true;  // the fused call always adds a bias (zeros when the conv has none)
+    const bool identity_act = fused_call && !relu;
+    std::string key = p.key() + "|tf" + std::to_string(state.allow_tf32) + "|f" + std::to_string(fused_call);
     ConvPlan* plan = nullptr;
     {
       std::lock_guard<std::mutex> lock(mu_);
       auto it = plans_.find(key);
       if (it == plans_.end()) {
         auto np = std::make_unique<ConvPlan>();
-        KILN_RETURN_IF_ERROR(make_descriptors(*p, state.allow_tf32, *np));
-        bool tuned = tactic_ >= 0 && p->key() == tuned_key_ && !identity_act;
+        KILN_RETURN_IF_ERROR(make_descriptors(p, state.allow_tf32, *np));
+        bool tuned = tactic_ >= 0 && tactic_ < kGraphTactic && p.key() == tuned_key_ && !identity_act;
         if (identity_act) {
           // cuDNN's fused op with an identity activation requires this algorithm.
           np->algo = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM;
-          KILN_RETURN_IF_ERROR(workspace_for(state.dnn, *p, *np));
+          KILN_RETURN_IF_ERROR(workspace_for(state.dnn, p, *np));
           if (np->workspace > ctx.workspace_bytes) return layer_error(layer_, StatusCode::kOutOfMemory, "fused conv workspace");
         } else {
           if (tuned) {
             np->algo = static_cast<int>(tactic_);
-            KILN_RETURN_IF_ERROR(workspace_for(state.dnn, *p, *np));
+            KILN_RETURN_IF_ERROR(workspace_for(state.dnn, p, *np));
             tuned = np->workspace <= ctx.workspace_bytes;
           }
-          if (!tuned) KILN_RETURN_IF_ERROR(heuristic_algo(state.dnn, *p, *np, ctx.workspace_bytes));
+          if (!tuned) KILN_RETURN_IF_ERROR(heuristic_algo(state.dnn, p, *np, ctx.workspace_bytes));
         }
-        if (fused()) {
+        if (fused_call) {
           KILN_CUDNN_RETURN(cudnnCreateActivationDescriptor(&np->ad));
-          cudnnActivationMode_t mode = epi_.activation == UnaryOp::kRelu ? CUDNN_ACTIVATION_RELU : CUDNN_ACTIVATION_IDENTITY;
+          cudnnActivationMode_t mode = relu ? CUDNN_ACTIVATION_RELU : CUDNN_ACTIVATION_IDENTITY;
           KILN_CUDNN_RETURN(cudnnSetActivationDescriptor(np->ad, mode, CUDNN_PROPAGATE_NAN, 0.0));
         }
         it = plans_.emplace(key, std::move(np)).first;
       }
       plan = it->second.get();
     }
-    cudaStream_t stream = static_cast<cudaStream_t>(ctx.stream);
     const void* bias = has_bias ? in[2].data : zero_bias_;
-    if (!fused()) {
-      return run_conv(state.dnn, *p, *plan, in[0].data, in[1].data, bias, out[0].data, ctx.workspace,
-                      ctx.workspace_bytes, stream);
+    if (!fused_call) {
+      KILN_RETURN_IF_ERROR(run_conv(state.dnn, p, *plan, in[0].data, in[1].data, bias, y.data, ctx.workspace,
+                                    ctx.workspace_bytes, stream));
+      return post_activation(ctx, y, state);
     }
-    const void* z = epi_.residual >= 0 ? ctx.tensors[static_cast<size_t>(epi_.residual)].data : out[0].data;
+    if (z == nullptr) z = y.data;
     float one = 1.0f, alpha2 = epi_.residual >= 0 ? 1.0f : 0.0f;
     KILN_CUDNN_RETURN(cudnnSetStream(state.dnn, stream));
     if (plan->fused_ok) {
       cudnnStatus_t st = cudnnConvolutionBiasActivationForward(
           state.dnn, &one, plan->xd, in[0].data, plan->wd, in[1].data, plan->cd,
           static_cast<cudnnConvolutionFwdAlgo_t>(plan->algo), ctx.workspace, ctx.workspace_bytes, &alpha2, plan->yd, z,
-          plan->bd, bias, plan->ad, plan->yd, out[0].data);
-      if (st == CUDNN_STATUS_SUCCESS) return {};
+          plan->bd, bias, plan->ad, plan->yd, y.data);
+      if (st == CUDNN_STATUS_SUCCESS) return relu ? Status{} : post_activation(ctx, y, state);
       if (st != CUDNN_STATUS_NOT_SUPPORTED) return cudnn_status(st, "cudnnConvolutionBiasActivationForward", __FILE__, __LINE__);
       plan->fused_ok = false;  // this configuration has no fused kernel: run the steps separately
     }
-    KILN_RETURN_IF_ERROR(run_conv(state.dnn, *p, *plan, in[0].data, in[1].data, bias, out[0].data, ctx.workspace,
+    KILN_RETURN_IF_ERROR(run_conv(state.dnn, p, *plan, in[0].data, in[1].data, bias, y.data, ctx.workspace,
                                   ctx.workspace_bytes, stream));
-    if (epi_.residual >= 0) KILN_CUDNN_RETURN(cudnnAddTensor(state.dnn, &one, plan->yd, z, &one, plan->yd, out[0].data));
-    if (epi_.activation != UnaryOp::kIdentity) {
+    if (epi_.residual >= 0) KILN_CUDNN_RETURN(cudnnAddTensor(state.dnn, &one, plan->yd, z, &one, plan->yd, y.data));
+    if (relu) {
       float zero = 0.0f;
-      KILN_CUDNN_RETURN(cudnnActivationForward(state.dnn, plan->ad, &one, plan->yd, out[0].data, &zero, plan->yd, out[0].data));
+      KILN_CUDNN_RETURN(cudnnActivationForward(state.dnn, plan->ad, &one, plan->yd, y.data, &zero, plan->yd, y.data));
+      return {};
     }
-    return {};
+    return post_activation(ctx, y, state);
   }
 
-  size_t workspace_bytes(std::span<const TensorView>) const override { return kConvWorkspace; }
-  std::string describe() const override {
-    std::string d = "cuda.cudnn_conv#" + std::to_string(tactic_);
-    if (epi_.residual >= 0) d += "+add";
-    if (epi_.activation == UnaryOp::kRelu) d += "+relu";
-    return d;
+  Expected<GraphEntry*> graph_for(const ConvProblem& p, CudaState& state, size_t workspace_bytes) const {
+    std::string key = p.key() + epilogue_key(epi_, p.has_bias) + "|h" + std::to_string(reinterpret_cast<uintptr_t>(state.dnn));
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = graphs_.find(key);
+    if (it != graphs_.end()) return &it->second;
+    GraphEntry entry;
+    GraphVariant v = create_graph_variant(state.dnn, p, epi_);
+    if (v.graph) {
+      bool ok = false;
+      if (tactic_ >= kGraphTactic && tactic_ < kDepthwiseTactic && p.key() == tuned_key_)
+        ok = v.graph->select(state.dnn, static_cast<int>(tactic_ - kGraphTactic), workspace_bytes).ok();
+      if (!ok) ok = v.graph->select_first(state.dnn, workspace_bytes).ok();
+      if (ok) entry = GraphEntry{std::move(v.graph), v.activation_fused};
+    }
+    return &graphs_.emplace(key, std::move(entry)).first->second;
   }
 
- private:
   const ir::Layer& layer_;
+  const ir::Layer* act_layer_;  ///< the group's activation layer, or nullptr
   EpilogueSpec epi_;
   std::string tuned_key_;
   int64_t tactic_;
   void* zero_bias_;
   mutable std::mutex mu_;
   mutable std::map<std::string, std::unique_ptr<ConvPlan>> plans_;
+  /// Operation graphs per problem and cuDNN handle (a plan is made with its context's handle).
+  mutable std::map<std::string, GraphEntry> graphs_;
+  mutable void* taps_ = nullptr;  ///< depthwise weights, tap-major
+  mutable const void* taps_src_ = nullptr;
 };
 
 }  // namespace
@@ -328,6 +242,68 @@ Status supports_convolution(const ir::Graph&, const ir::Layer& l) {
   return {};
 }
 
+/// Times the fast implementations of a problem on random data: the first kGraphCandidatesTimed engine
+/// candidates of its operation graph and, for depthwise problems, Kiln's kernel. (tactic, ms), or
+/// (-1, 0) when neither runs.
+Expected<std::pair<int64_t, float>> tune_fast(const ConvProblem& p, const EpilogueSpec& epi, TuneContext& ctx, size_t ws_limit) {
+  auto count = [](const std::vector<int>& d) {
+    size_t n = 1;
+    for (int v : d) n *= static_cast<size_t>(v);
+    return n;
+  };
+  size_t es = dtype_size(p.dt);
+  size_t nx = count(p.x), nw = count(p.w), ny = count(p.y), nb = static_cast<size_t>(p.y[1]);
+  auto up = [](size_t v) { return (v + 255) / 256 * 256; };
+  size_t total = up(nx * es) + up(nw * es) + 2 * up(ny * es) + up(nb * es) + ws_limit;
+  uint8_t* buf = nullptr;
+  KILN_CUDA_RETURN(cudaMalloc(&buf, total));
+  uint8_t *px = buf, *pw = px + up(nx * es), *py = pw + up(nw * es), *pz = py + up(ny * es), *pb = pz + up(ny * es);
+  uint8_t* pws = pb + up(nb * es);
+  const void* bias = p.has_bias ? pb : nullptr;
+  const void* z = epi.residual >= 0 ? pz : nullptr;
+  Status s = fill_random(px, p.dt, static_cast<int64_t>(nx), ctx.stream);
+  if (s.ok()) s = fill_random(pw, p.dt, static_cast<int64_t>(nw), ctx.stream);
+  if (s.ok()) s = fill_random(pz, p.dt, static_cast<int64_t>(ny), ctx.stream);
+  if (s.ok()) s = fill_random(pb, p.dt, static_cast<int64_t>(nb), ctx.stream);
+  int64_t best = -1;
+  float best_ms = 0;
+  // KILN_CONV_IMPL=graph|depthwise restricts the choice (tests, measurements).
+  const char* only_env = std::getenv("KILN_CONV_IMPL");
+  const std::string only = only_env ? only_env : "";
+  auto consider = [&](int64_t tactic, const Expected<float>& ms) {
+    if (only == "graph" && tactic >= kDepthwiseTactic) return;
+    if (only == "depthwise" && tactic < kDepthwiseTactic) return;
+    if (ms && (best < 0 || *ms < best_ms)) {
+      best = tactic;
+      best_ms = *ms;
+    }
+  };
+  if (s.ok() && graph_eligible(p)) {
+    GraphVariant v = create_graph_variant(ctx.state.dnn, p, epi);
+    int n = v.graph ? std::min(v.graph->candidates(), kGraphCandidatesTimed) : 0;
+    for (int i = 0; i < n; ++i) {
+      if (!v.graph->select(ctx.state.dnn, i, ws_limit).ok()) continue;
+      // An unfused activation costs the same for every candidate; it is left out of the timing.
+      consider(kGraphTactic + i, time_on_stream(ctx.stream, 5, [&] {
+                 return v.graph->run(ctx.state.dnn, px, pw, bias, z, py, pws, ctx.stream);
+               }));
+    }
+  }
+  if (s.ok() && depthwise_eligible(p)) {
+    DepthwiseConvArgs a{p.dt, p.x[0], p.x[2], p.x[3], p.x[1], p.y[2], p.y[3], p.w[2], p.w[3],
+                        p.stride[0], p.stride[1], p.pad[0], p.pad[1], p.dil[0], p.dil[1],
+                        px, pw, bias, z, py, UnaryOp::kIdentity, 0.0f, 0.0f, ctx.stream};
+    auto ms = time_on_stream(ctx.stream, 5, [&] { return launch_depthwise_nhwc(a); });
+    // The depthwise kernel also absorbs any activation: credit the pass over y a separate one costs.
+    consider(kDepthwiseTactic, ms);
+  }
+  cudaStreamSynchronize(ctx.stream);
+  cudaGetLastError();
+  cudaFree(buf);
+  KILN_RETURN_IF_ERROR(s);
+  return std::pair<int64_t, float>{best, best_ms};
+}
+
 Expected<backend::KernelRecord> tune_convolution(int32_t layer, TuneContext& ctx) {
   const ir::Layer& l = ctx.graph.layers[static_cast<size_t>(layer)];
   backend::KernelRecord rec;
@@ -345,6 +321,28 @@ Expected<backend::KernelRecord> tune_convolution(int32_t layer, TuneContext& ctx
   auto p = make_problem(l, in, out);
   if (!p) return p.status();
   if (ctx.optimization_level < 2 || out[0].numel() == 0) return rec;
+  size_t ws_limit = ctx.workspace_limit ? std::min<size_t>(ctx.workspace_limit, kConvWorkspace) : kConvWorkspace;
+  if (graph_eligible(*p)) {
+    EpilogueSpec epi;
+    if (ctx.group == nullptr || !decode_epilogue(ctx.graph, *ctx.group, epi)) epi = EpilogueSpec{};
+    std::string fkey = "convf|" + p->key() + epilogue_key(epi, p->has_bias);
+    std::string k = p->key();
+    if (ctx.cache) {
+      if (auto hit = ctx.cache->find(fkey)) {
+        rec.tactic = hit->tactic;
+        rec.config.assign(k.begin(), k.end());
+        return rec;
+      }
+    }
+    auto best = tune_fast(*p, epi, ctx, ws_limit);
+    if (!best) return best.status();
+    if (best->first >= 0) {
+      rec.tactic = best->first;
+      rec.config.assign(k.begin(), k.end());
+      if (ctx.cache) ctx.cache->put(fkey, builder::CachedTactic{rec.tactic, {}, best->second});
+      return rec;
+    }
+  }
   std::string key = "conv|" + p->key() + "|tf" + std::to_string(ctx.state.allow_tf32);
   if (ctx.cache) {
     if (auto hit = ctx.cache->find(key)) {
@@ -356,7 +354,6 @@ Expected<backend::KernelRecord> tune_convolution(int32_t layer, TuneContext& ctx
   }
   ConvPlan plan;
   KILN_RETURN_IF_ERROR(make_descriptors(*p, ctx.state.allow_tf32, plan));
-  size_t ws_limit = ctx.workspace_limit ? std::min<size_t>(ctx.workspace_limit, kConvWorkspace) : kConvWorkspace;
   size_t es = dtype_size(p->dt);
   size_t xb = static_cast<size_t>(in[0].numel()) * es, wb = static_cast<size_t>(in[1].numel()) * es;
   size_t yb = static_cast<size_t>(out[0].numel()) * es;
@@ -415,7 +412,9 @@ Expected<std::unique_ptr<backend::Kernel>> create_convolution_kernel(const ir::G
   const ir::Layer& l = g.layers[static_cast<size_t>(rec.layers[0])];
   if (l.op != ir::OpKind::kConvolution)
     return make_error(StatusCode::kCorruptPlan, "backends.cuda", "conv kernel record does not name a convolution layer");
-  if (rec.tactic < -1 || rec.tactic > 64)
+  const bool legacy = rec.tactic >= -1 && rec.tactic <= 64;
+  const bool graph = rec.tactic >= kGraphTactic && rec.tactic < kGraphTactic + 4096;
+  if (!legacy && !graph && rec.tactic != kDepthwiseTactic)
     return make_error(StatusCode::kCorruptPlan, "backends.cuda", "bad convolution tactic for layer '" + l.name + "'");
   EpilogueSpec epi;
   if (!decode_epilogue(g, rec.layers, epi))
@@ -431,7 +430,8 @@ Expected<std::unique_ptr<backend::Kernel>> create_convolution_kernel(const ir::G
     KILN_CUDA_RETURN(cudaMemset(zero_bias, 0, bytes));
   }
   std::string key(rec.config.begin(), rec.config.end());
-  return std::unique_ptr<backend::Kernel>(std::make_unique<ConvKernel>(l, epi, key, rec.tactic, zero_bias));
+  const ir::Layer* act = epi.activation_layer >= 0 ? &g.layers[static_cast<size_t>(epi.activation_layer)] : nullptr;
+  return std::unique_ptr<backend::Kernel>(std::make_unique<ConvKernel>(l, act, epi, key, rec.tactic, zero_bias));
 }
 
 }  // namespace kiln::cuda

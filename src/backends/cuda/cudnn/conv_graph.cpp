@@ -1,0 +1,246 @@
+// cuDNN backend-API convolution graphs: conv -> [bias add] -> [residual add] -> [activation], intermediates
+// virtual in float32, so cuDNN's fused engines run the epilogue inside the convolution kernel.
+#include "backends/cuda/cudnn/conv_graph.h"
+
+#include <cstdint>
+
+namespace kiln::cuda {
+namespace {
+
+enum : int64_t { kUidX = 1, kUidW = 2, kUidY = 3, kUidB = 4, kUidZ = 5, kUidVirtual = 100 };
+constexpr int64_t kAlignment = 16;
+
+#define KILN_BK_RETURN(expr) KILN_CUDNN_RETURN(expr)
+
+Status set(cudnnBackendDescriptor_t d, cudnnBackendAttributeName_t name, cudnnBackendAttributeType_t type, int64_t n,
+           const void* v) {
+  KILN_BK_RETURN(cudnnBackendSetAttribute(d, name, type, n, v));
+  return {};
+}
+
+}  // namespace
+
+bool conv_graph_aligned(std::initializer_list<const void*> ptrs) {
+  for (const void* p : ptrs)
+    if (p != nullptr && reinterpret_cast<uintptr_t>(p) % kAlignment != 0) return false;
+  return true;
+}
+
+ConvGraph::~ConvGraph() {
+  if (plan_) cudnnBackendDestroyDescriptor(plan_);
+  for (auto c : configs_) cudnnBackendDestroyDescriptor(c);
+  for (auto it = owned_.rbegin(); it != owned_.rend(); ++it) cudnnBackendDestroyDescriptor(*it);
+}
+
+Expected<std::unique_ptr<ConvGraph>> ConvGraph::create(cudnnHandle_t h, const ConvGraphProblem& p) {
+  std::unique_ptr<ConvGraph> g(new ConvGraph());
+  g->p_ = p;
+  auto make = [&](cudnnBackendDescriptorType_t type) -> Expected<cudnnBackendDescriptor_t> {
+    cudnnBackendDescriptor_t d = nullptr;
+    KILN_BK_RETURN(cudnnBackendCreateDescriptor(type, &d));
+    g->owned_.push_back(d);
+    return d;
+  };
+  auto tensor = [&](int64_t uid, cudnnDataType_t dt, const std::vector<int64_t>& dims, const std::vector<int64_t>& strides,
+                    bool is_virtual) -> Expected<cudnnBackendDescriptor_t> {
+    auto d = make(CUDNN_BACKEND_TENSOR_DESCRIPTOR);
+    if (!d) return d.status();
+    auto n = static_cast<int64_t>(dims.size());
+    KILN_RETURN_IF_ERROR(set(*d, CUDNN_ATTR_TENSOR_DATA_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &dt));
+    KILN_RETURN_IF_ERROR(set(*d, CUDNN_ATTR_TENSOR_DIMENSIONS, CUDNN_TYPE_INT64, n, dims.data()));
+    KILN_RETURN_IF_ERROR(set(*d, CUDNN_ATTR_TENSOR_STRIDES, CUDNN_TYPE_INT64, n, strides.data()));
+    KILN_RETURN_IF_ERROR(set(*d, CUDNN_ATTR_TENSOR_UNIQUE_ID, CUDNN_TYPE_INT64, 1, &uid));
+    KILN_RETURN_IF_ERROR(set(*d, CUDNN_ATTR_TENSOR_BYTE_ALIGNMENT, CUDNN_TYPE_INT64, 1, &kAlignment));
+    bool v = is_virtual;
+    KILN_RETURN_IF_ERROR(set(*d, CUDNN_ATTR_TENSOR_IS_VIRTUAL, CUDNN_TYPE_BOOLEAN, 1, &v));
+    KILN_BK_RETURN(cudnnBackendFinalize(*d));
+    return *d;
+  };
+  const bool epilogue = p.bias || p.residual || p.has_activation;
+  int64_t next_virtual = kUidVirtual;
+  auto x = tensor(kUidX, p.io_type, p.x, p.xs, false);
+  if (!x) return x.status();
+  auto w = tensor(kUidW, p.io_type, p.w, p.ws, false);
+  if (!w) return w.status();
+  auto conv_out = epilogue ? tensor(next_virtual++, CUDNN_DATA_FLOAT, p.y, p.ys, true) : tensor(kUidY, p.io_type, p.y, p.ys, false);
+  if (!conv_out) return conv_out.status();
+
+  auto cd = make(CUDNN_BACKEND_CONVOLUTION_DESCRIPTOR);
+  if (!cd) return cd.status();
+  cudnnDataType_t comp = CUDNN_DATA_FLOAT;
+  cudnnConvolutionMode_t mode = CUDNN_CROSS_CORRELATION;
+  auto spatial = static_cast<int64_t>(p.pad.size());
+  KILN_RETURN_IF_ERROR(set(*cd, CUDNN_ATTR_CONVOLUTION_COMP_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &comp));
+  KILN_RETURN_IF_ERROR(set(*cd, CUDNN_ATTR_CONVOLUTION_CONV_MODE, CUDNN_TYPE_CONVOLUTION_MODE, 1, &mode));
+  KILN_RETURN_IF_ERROR(set(*cd, CUDNN_ATTR_CONVOLUTION_SPATIAL_DIMS, CUDNN_TYPE_INT64, 1, &spatial));
+  KILN_RETURN_IF_ERROR(set(*cd, CUDNN_ATTR_CONVOLUTION_DILATIONS, CUDNN_TYPE_INT64, spatial, p.dil.data()));
+  KILN_RETURN_IF_ERROR(set(*cd, CUDNN_ATTR_CONVOLUTION_FILTER_STRIDES, CUDNN_TYPE_INT64, spatial, p.stride.data()));
+  KILN_RETURN_IF_ERROR(set(*cd, CUDNN_ATTR_CONVOLUTION_PRE_PADDINGS, CUDNN_TYPE_INT64, spatial, p.pad.data()));
+  KILN_RETURN_IF_ERROR(set(*cd, CUDNN_ATTR_CONVOLUTION_POST_PADDINGS, CUDNN_TYPE_INT64, spatial, p.pad.data()));
+  KILN_BK_RETURN(cudnnBackendFinalize(*cd));
+
+  std::vector<cudnnBackendDescriptor_t> ops;
+  auto conv = make(CUDNN_BACKEND_OPERATION_CONVOLUTION_FORWARD_DESCRIPTOR);
+  if (!conv) return conv.status();
+  float alpha = 1.0f, beta = 0.0f;
+  KILN_RETURN_IF_ERROR(set(*conv, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_X, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &*x));
+  KILN_RETURN_IF_ERROR(set(*conv, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_W, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &*w));
+  KILN_RETURN_IF_ERROR(set(*conv, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_Y, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &*conv_out));
+  KILN_RETURN_IF_ERROR(set(*conv, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_CONV_DESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &*cd));
+  KILN_RETURN_IF_ERROR(set(*conv, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_ALPHA, CUDNN_TYPE_FLOAT, 1, &alpha));
+  KILN_RETURN_IF_ERROR(set(*conv, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_BETA, CUDNN_TYPE_FLOAT, 1, &beta));
+  KILN_BK_RETURN(cudnnBackendFinalize(*conv));
+  ops.push_back(*conv);
+
+  // Epilogue chain: each step reads `cur` (and an operand) and writes a new virtual tensor, the last
+  // one writes y.
+  cudnnBackendDescriptor_t cur = *conv_out;
+  int steps = (p.bias ? 1 : 0) + (p.residual ? 1 : 0) + (p.has_activation ? 1 : 0);
+  auto pointwise = [&](cudnnPointwiseMode_t pm, cudnnBackendDescriptor_t operand) -> Status {
+    bool last = --steps == 0;
+    auto out = last ? tensor(kUidY, p.io_type, p.y, p.ys, false) : tensor(next_virtual++, CUDNN_DATA_FLOAT, p.y, p.ys, true);
+    if (!out) return out.status();
+    auto pw = make(CUDNN_BACKEND_POINTWISE_DESCRIPTOR);
+    if (!pw) return pw.status();
+    cudnnDataType_t prec = CUDNN_DATA_FLOAT;
+    KILN_RETURN_IF_ERROR(set(*pw, CUDNN_ATTR_POINTWISE_MODE, CUDNN_TYPE_POINTWISE_MODE, 1, &pm));
+    KILN_RETURN_IF_ERROR(set(*pw, CUDNN_ATTR_POINTWISE_MATH_PREC, CUDNN_TYPE_DATA_TYPE, 1, &prec));
+    KILN_BK_RETURN(cudnnBackendFinalize(*pw));
+    auto op = make(CUDNN_BACKEND_OPERATION_POINTWISE_DESCRIPTOR);
+    if (!op) return op.status();
+    KILN_RETURN_IF_ERROR(set(*op, CUDNN_ATTR_OPERATION_POINTWISE_PW_DESCRIPTOR, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &*pw));
+    KILN_RETURN_IF_ERROR(set(*op, CUDNN_ATTR_OPERATION_POINTWISE_XDESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &cur));
+    if (operand) KILN_RETURN_IF_ERROR(set(*op, CUDNN_ATTR_OPERATION_POINTWISE_BDESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &operand));
+    KILN_RETURN_IF_ERROR(set(*op, CUDNN_ATTR_OPERATION_POINTWISE_YDESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &*out));
+    KILN_BK_RETURN(cudnnBackendFinalize(*op));
+    ops.push_back(*op);
+    cur = *out;
+    return {};
+  };
+  if (p.bias) {
+    std::vector<int64_t> bd(p.y.size(), 1), bs(p.y.size(), 1);
+    bd[1] = p.y[1];
+    bs[0] = p.y[1];
+    auto b = tensor(kUidB, p.io_type, bd, bs, false);
+    if (!b) return b.status();
+    KILN_RETURN_IF_ERROR(pointwise(CUDNN_POINTWISE_ADD, *b));
+  }
+  if (p.residual) {
+    auto z = tensor(kUidZ, p.io_type, p.y, p.ys, false);
+    if (!z) return z.status();
+    KILN_RETURN_IF_ERROR(pointwise(CUDNN_POINTWISE_ADD, *z));
+  }
+  if (p.has_activation) KILN_RETURN_IF_ERROR(pointwise(p.activation, nullptr));
+
+  auto graph = make(CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR);
+  if (!graph) return graph.status();
+  KILN_RETURN_IF_ERROR(set(*graph, CUDNN_ATTR_OPERATIONGRAPH_OPS, CUDNN_TYPE_BACKEND_DESCRIPTOR,
+                           static_cast<int64_t>(ops.size()), ops.data()));
+  KILN_RETURN_IF_ERROR(set(*graph, CUDNN_ATTR_OPERATIONGRAPH_HANDLE, CUDNN_TYPE_HANDLE, 1, &h));
+  KILN_BK_RETURN(cudnnBackendFinalize(*graph));
+  g->graph_ = *graph;
+
+  for (cudnnBackendHeurMode_t hm : {CUDNN_HEUR_MODE_A, CUDNN_HEUR_MODE_FALLBACK}) {
+    cudnnBackendDescriptor_t heur = nullptr;
+    KILN_BK_RETURN(cudnnBackendCreateDescriptor(CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR, &heur));
+    int64_t count = 0;
+    cudnnStatus_t st = cudnnBackendSetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &g->graph_);
+    if (st == CUDNN_STATUS_SUCCESS) st = cudnnBackendSetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_MODE, CUDNN_TYPE_HEUR_MODE, 1, &hm);
+    if (st == CUDNN_STATUS_SUCCESS) st = cudnnBackendFinalize(heur);
+    if (st == CUDNN_STATUS_SUCCESS)
+      st = cudnnBackendGetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_RESULTS, CUDNN_TYPE_BACKEND_DESCRIPTOR, 0, &count, nullptr);
+    if (st == CUDNN_STATUS_SUCCESS && count > 0) {
+      std::vector<cudnnBackendDescriptor_t> cfgs(static_cast<size_t>(count), nullptr);
+      for (auto& c : cfgs) {
+        if (cudnnBackendCreateDescriptor(CUDNN_BACKEND_ENGINECFG_DESCRIPTOR, &c) != CUDNN_STATUS_SUCCESS) c = nullptr;
+      }
+      int64_t got = 0;
+      st = cudnnBackendGetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_RESULTS, CUDNN_TYPE_BACKEND_DESCRIPTOR, count, &got, cfgs.data());
+      for (size_t i = 0; i < cfgs.size(); ++i) {
+        if (cfgs[i] == nullptr) continue;
+        if (st == CUDNN_STATUS_SUCCESS && static_cast<int64_t>(i) < got) {
+          g->configs_.push_back(cfgs[i]);
+        } else {
+          cudnnBackendDestroyDescriptor(cfgs[i]);
+        }
+      }
+    }
+    cudnnBackendDestroyDescriptor(heur);
+    if (!g->configs_.empty()) break;
+  }
+  if (g->configs_.empty())
+    return make_error(StatusCode::kUnsupported, "backends.cuda.cudnn", "no cuDNN engine for this convolution graph");
+  return g;
+}
+
+Status ConvGraph::select(cudnnHandle_t h, int index, size_t max_workspace) {
+  if (index < 0 || index >= candidates())
+    return make_error(StatusCode::kInvalidArgument, "backends.cuda.cudnn", "engine candidate " + std::to_string(index) + " out of range");
+  if (plan_) {
+    cudnnBackendDestroyDescriptor(plan_);
+    plan_ = nullptr;
+    selected_ = -1;
+  }
+  cudnnBackendDescriptor_t plan = nullptr;
+  KILN_BK_RETURN(cudnnBackendCreateDescriptor(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR, &plan));
+  cudnnStatus_t st = cudnnBackendSetAttribute(plan, CUDNN_ATTR_EXECUTION_PLAN_HANDLE, CUDNN_TYPE_HANDLE, 1, &h);
+  if (st == CUDNN_STATUS_SUCCESS)
+    st = cudnnBackendSetAttribute(plan, CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1,
+                                  &configs_[static_cast<size_t>(index)]);
+  if (st == CUDNN_STATUS_SUCCESS) st = cudnnBackendFinalize(plan);
+  int64_t ws = 0, n = 0;
+  if (st == CUDNN_STATUS_SUCCESS)
+    st = cudnnBackendGetAttribute(plan, CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE, CUDNN_TYPE_INT64, 1, &n, &ws);
+  if (st != CUDNN_STATUS_SUCCESS) {
+    cudnnBackendDestroyDescriptor(plan);
+    return cudnn_status(st, "execution plan for engine candidate", __FILE__, __LINE__);
+  }
+  if (ws < 0 || static_cast<uint64_t>(ws) > max_workspace) {
+    cudnnBackendDestroyDescriptor(plan);
+    return make_error(StatusCode::kOutOfMemory, "backends.cuda.cudnn",
+                      "engine candidate needs " + std::to_string(ws) + " bytes of workspace (limit " +
+                          std::to_string(max_workspace) + ")");
+  }
+  plan_ = plan;
+  workspace_ = static_cast<size_t>(ws);
+  selected_ = index;
+  return {};
+}
+
+Expected<int> ConvGraph::select_first(cudnnHandle_t h, size_t max_workspace) {
+  Status last;
+  for (int i = 0; i < candidates(); ++i) {
+    last = select(h, i, max_workspace);
+    if (last.ok()) return i;
+  }
+  return last.ok() ? make_error(StatusCode::kUnsupported, "backends.cuda.cudnn", "no engine candidate") : last;
+}
+
+Status ConvGraph::run(cudnnHandle_t h, const void* x, const void* w, const void* b, const void* z, void* y,
+                      void* workspace, cudaStream_t stream) const {
+  if (plan_ == nullptr) return make_error(StatusCode::kInternal, "backends.cuda.cudnn", "convolution graph without a plan");
+  int64_t uids[5] = {kUidX, kUidW, kUidY, 0, 0};
+  void* ptrs[5] = {const_cast<void*>(x), const_cast<void*>(w), y, nullptr, nullptr};
+  int64_t n = 3;
+  if (p_.bias) {
+    uids[n] = kUidB;
+    ptrs[n++] = const_cast<void*>(b);
+  }
+  if (p_.residual) {
+    uids[n] = kUidZ;
+    ptrs[n++] = const_cast<void*>(z);
+  }
+  KILN_BK_RETURN(cudnnSetStream(h, stream));
+  cudnnBackendDescriptor_t pack = nullptr;
+  KILN_BK_RETURN(cudnnBackendCreateDescriptor(CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR, &pack));
+  cudnnStatus_t st = cudnnBackendSetAttribute(pack, CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, CUDNN_TYPE_INT64, n, uids);
+  if (st == CUDNN_STATUS_SUCCESS) st = cudnnBackendSetAttribute(pack, CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, CUDNN_TYPE_VOID_PTR, n, ptrs);
+  if (st == CUDNN_STATUS_SUCCESS) st = cudnnBackendSetAttribute(pack, CUDNN_ATTR_VARIANT_PACK_WORKSPACE, CUDNN_TYPE_VOID_PTR, 1, &workspace);
+  if (st == CUDNN_STATUS_SUCCESS) st = cudnnBackendFinalize(pack);
+  if (st == CUDNN_STATUS_SUCCESS) st = cudnnBackendExecute(h, plan_, pack);
+  cudnnBackendDestroyDescriptor(pack);
+  if (st != CUDNN_STATUS_SUCCESS) return cudnn_status(st, "cudnnBackendExecute (convolution graph)", __FILE__, __LINE__);
+  return {};
+}
+
+}  // namespace kiln::cuda

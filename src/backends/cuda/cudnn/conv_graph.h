@@ -1,0 +1,69 @@
+// Convolution (+ bias, + residual, + activation) as one cuDNN operation graph through the backend API
+// (cuDNN 9's graph engines: the Hopper tensor-core and runtime-fusion kernels the legacy
+// cudnnConvolutionForward algorithms do not reach). The graph is built for one concrete problem;
+// cuDNN's heuristics order its engine configurations, and a candidate index selects one (the tactic
+// recorded in the plan; chosen by timing at build time).
+#pragma once
+
+#include <cudnn.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "backends/cuda/cuda_common.h"
+
+namespace kiln::cuda {
+
+/// One concrete fused convolution, all dims NCHW-ordered with explicit strides (channels-last is a
+/// stride order, not a dim order).
+struct ConvGraphProblem {
+  cudnnDataType_t io_type = CUDNN_DATA_HALF;  ///< x, w, y, bias and residual
+  std::vector<int64_t> x, w, y;               ///< dims
+  std::vector<int64_t> xs, ws, ys;            ///< strides
+  std::vector<int64_t> pad, stride, dil;      ///< per spatial dim
+  bool bias = false;                          ///< y += b[1, K, 1...]
+  bool residual = false;                      ///< y += z (same dims and strides as y)
+  bool has_activation = false;                ///< y = activation(y), last
+  cudnnPointwiseMode_t activation = CUDNN_POINTWISE_RELU_FWD;
+};
+
+/// An operation graph with its ordered engine candidates and (after select) one execution plan.
+class ConvGraph {
+ public:
+  ~ConvGraph();
+  ConvGraph(const ConvGraph&) = delete;
+  ConvGraph& operator=(const ConvGraph&) = delete;
+
+  /// Builds the operation graph and asks cuDNN's heuristics for candidates (mode A, then fallback).
+  /// kUnsupported when cuDNN has no engine for the graph.
+  static Expected<std::unique_ptr<ConvGraph>> create(cudnnHandle_t h, const ConvGraphProblem& p);
+
+  int candidates() const { return static_cast<int>(configs_.size()); }
+  /// Finalizes the execution plan of candidate `index`; an error if it does not build or needs more
+  /// than `max_workspace` bytes.
+  Status select(cudnnHandle_t h, int index, size_t max_workspace);
+  /// Selects the first candidate (in heuristic order) that builds within `max_workspace`; its index.
+  Expected<int> select_first(cudnnHandle_t h, size_t max_workspace);
+  size_t workspace() const { return workspace_; }
+  int selected() const { return selected_; }
+
+  /// Runs the selected plan. `b` / `z` are ignored unless the problem has a bias / residual.
+  Status run(cudnnHandle_t h, const void* x, const void* w, const void* b, const void* z, void* y, void* workspace,
+             cudaStream_t stream) const;
+
+ private:
+  ConvGraph() = default;
+  ConvGraphProblem p_;
+  std::vector<cudnnBackendDescriptor_t> owned_;    ///< tensors, ops, graph (destroyed in reverse)
+  cudnnBackendDescriptor_t graph_ = nullptr;
+  std::vector<cudnnBackendDescriptor_t> configs_;  ///< engine configs, heuristic order
+  cudnnBackendDescriptor_t plan_ = nullptr;
+  size_t workspace_ = 0;
+  int selected_ = -1;
+};
+
+/// True when every pointer is 16-byte aligned (the graph declares 16-byte alignment).
+bool conv_graph_aligned(std::initializer_list<const void*> ptrs);
+
+}  // namespace kiln::cuda

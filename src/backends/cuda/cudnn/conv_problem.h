@@ -1,0 +1,58 @@
+// A convolution layer as one concrete problem (dims, strides, layout, epilogue) and the rules that pick
+// its implementation: the cuDNN operation graph (conv_graph.h), Kiln's depthwise kernel, or the legacy
+// cuDNN API (conv_legacy.h). Shared by the tuner and the kernel (convolution.cpp).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "backends/cuda/cuda_common.h"
+#include "backends/cuda/cudnn/conv_graph.h"
+#include "backends/cuda/fusion.h"
+
+namespace kiln::cuda {
+
+constexpr size_t kConvWorkspace = 64u << 20;
+constexpr int64_t kGraphTactic = 1000;      ///< tactics kGraphTactic + i: the i-th engine-graph candidate
+constexpr int64_t kDepthwiseTactic = 5000;  ///< Kiln's NHWC depthwise kernel
+constexpr int kGraphCandidatesTimed = 8;    ///< engine candidates timed at build time
+
+cudnnDataType_t cudnn_type(DataType dt);
+
+/// Concrete problem: dims padded to at least 4-D (1-D convs become [N, C, 1, L]), NCHW-ordered.
+struct ConvProblem {
+  DataType dt;
+  std::vector<int> x, w, y;  // dims
+  std::vector<int> pad, stride, dil;
+  int groups = 1;
+  bool transposed = false;
+  bool has_bias = false;
+  bool nhwc = false;  ///< x, y stored channels-last, w stored [K, spatial..., C]; dims above are NCHW-ordered
+
+  std::string key() const;
+};
+
+Expected<ConvProblem> make_problem(const ir::Layer& l, std::span<const TensorView> in, std::span<const TensorView> out);
+std::vector<int> packed_strides(const std::vector<int>& d);
+/// Strides of NCHW-ordered dims stored channels-last ([N, C, D...] -> memory N, D..., C).
+std::vector<int> channels_last_strides(const std::vector<int>& d);
+
+/// Whether this convolution may run as a cuDNN operation graph (KILN_CUDNN_LEGACY=1 forces the legacy path).
+bool graph_eligible(const ConvProblem& p);
+/// Whether Kiln's depthwise kernel can run it: channels-last 2-D, one channel per group, fp16/bf16.
+bool depthwise_eligible(const ConvProblem& p);
+/// The cuDNN pointwise mode of an activation the graph can fuse; false if it has none.
+bool graph_activation(UnaryOp op, cudnnPointwiseMode_t* mode);
+/// The graph problem; with_activation: fuse the epilogue's activation (graph_activation must map it).
+ConvGraphProblem graph_problem(const ConvProblem& p, const EpilogueSpec& epi, bool with_activation);
+std::string epilogue_key(const EpilogueSpec& epi, bool has_bias);
+
+/// An operation graph for the problem: with the activation fused when cuDNN has an engine for that,
+/// else without (the caller applies the activation); graph == nullptr when cuDNN has none at all.
+struct GraphVariant {
+  std::unique_ptr<ConvGraph> graph;
+  bool activation_fused = false;
+};
+GraphVariant create_graph_variant(cudnnHandle_t h, const ConvProblem& p, const EpilogueSpec& epi);
+
+}  // namespace kiln::cuda
