@@ -33,6 +33,7 @@ Status launch_arange(const LaunchArgs&);
 Status launch_shape(const LaunchArgs&);
 // kernels/reduce.cu
 Status launch_reduce(const LaunchArgs&);
+// kernels/scan_topk.cu
 Status launch_cumsum(const LaunchArgs&);
 Status launch_topk(const LaunchArgs&);
 size_t workspace_topk(const ir::Layer&, std::span<const TensorView>, std::span<const TensorView>);
@@ -60,7 +61,7 @@ Status launch_expand(const LaunchArgs&);
 Status launch_gather(const LaunchArgs&);
 Status launch_gather_elements(const LaunchArgs&);
 Status launch_scatter(const LaunchArgs&);
-// kernels/attention.cu
+// kernels/attention.cu (flash path: kernels/attention_flash.cu)
 Status launch_attention(const LaunchArgs&);
 size_t workspace_attention(const ir::Layer&, std::span<const TensorView>, std::span<const TensorView>);
 // cublaslt/gemm.cpp (untuned path used when no tactic was recorded)
