@@ -156,6 +156,8 @@ def main():
                         km, row[f"kiln[{variant}]_compile_s"] = run_kiln(model, inputs, shape_arg, prec, tmp,
                                                                          f"{name}_{batch}_{prec}_{tag}", variant)
                         with torch.inference_mode():
+                            row[f"kiln[{variant}]_cosine"], row[f"kiln[{variant}]_max_rel_err"] = compare(
+                                first_tensor(km(*inputs)), ref)
                             row[f"kiln[{variant}]_ms"] = time_fn(lambda: km(*inputs), args.iters)
                         if args.dump_plans:
                             with open(os.path.join(args.dump_plans, f"{name}_{batch}_{prec}_{tag}.plan"), "wb") as f:
@@ -195,8 +197,9 @@ def main():
     for r in rows:
         for key in [k for k in r if k.startswith("kiln[") and k.endswith("_ms")]:
             k, v = r.get("kiln_ms"), r[key]
+            cos = r.get(key[:-3] + "_cosine", float("nan"))
             print(f"  {r['model']} b{r['batch']} {r['precision']}: {key[:-3]} {v:.3f} ms "
-                  f"(default kiln {k:.3f} ms, ratio {v / k if k else float('nan'):.2f})")
+                  f"(default kiln {k:.3f} ms, ratio {v / k if k else float('nan'):.2f}, cosine {cos:.5f})")
     print("ratios < 1 mean Kiln is faster (k/eager: Kiln over eager; k/comp: Kiln over torch.compile reduce-overhead)")
 
 

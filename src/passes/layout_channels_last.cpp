@@ -203,7 +203,7 @@ class LayoutRewriter {
 
 }  // namespace
 
-// Batch at or above which the auto rule picks NHWC (between the measured points 1 and 64).
+// Batch at or above which the auto rule picks NHWC in float32 (between the measured points 1 and 64).
 constexpr int64_t kChannelsLastMinBatch = 16;
 
 // The leading dimension of the first rank-4 network input at the first profile's opt shape (its
@@ -221,27 +221,34 @@ static int64_t opt_batch(const ir::Graph& g, const BuilderConfig& config) {
 }
 
 bool channels_last_profitable(const ir::Graph& g, const BuilderConfig& config, std::string* why) {
-  bool any = false, grouped = false;
+  bool any = false, grouped = false, half = config.precision_enabled(Precision::kFP16) ||
+                                             config.precision_enabled(Precision::kBF16);
   for (const auto& l : g.layers) {
     if (l.op == ir::OpKind::kConvolution && g.tensors[static_cast<size_t>(l.inputs[0])].type.dims.rank() == 4) {
       any = true;
       if (std::get<ConvolutionParams>(l.params).groups != 1) grouped = true;
+      DataType dt = g.tensors[static_cast<size_t>(l.inputs[0])].type.dtype;
+      if (dt == DataType::kFloat16 || dt == DataType::kBFloat16) half = true;
     }
   }
-  // Measured on H200, fp16 (bench/benchmark.py --layouts nchw,nhwc): NHWC wins for dense convolutions
-  // at large batch (resnet50 b64: 4.0 ms vs 9.5 ms) and loses at batch 1 (2.4 ms vs 1.1 ms: the
-  // NCHW cuDNN kernels are faster there and the edge transposes cost more than they save), and it
-  // loses with grouped/depthwise convolutions at any batch (mobilenet_v3 b64: 8.0 vs 6.4 ms).
+  // Measured on H100 (bench/benchmark.py --variants KILN_LAYOUT=nhwc): in half precision NHWC wins or
+  // ties at every batch now that convolutions run as cuDNN graphs and depthwise convolutions on
+  // Kiln's NHWC kernel — resnet50 b1 0.37 vs 0.87 ms, b64 3.06 vs 3.06; mobilenet_v3 b64 1.93 vs
+  // 4.34; efficientnet_b0 b64 3.70 vs 7.75; convnext_tiny b1 0.73 vs 0.88, b64 5.81 vs 12.0.
+  // In float32 (legacy cuDNN algorithms) the earlier H200 measurements stand: NHWC wins for dense
+  // convolutions at large batch only (resnet50 b64 4.0 vs 9.5 ms; b1 2.4 vs 1.1 ms) and loses with
+  // grouped convolutions.
   const int64_t batch = opt_batch(g, config);
   auto say = [&](bool r, const std::string& w) {
     if (why != nullptr) *why = w;
     return r;
   };
   if (!any) return say(false, "no 2-D convolutions");
-  if (grouped) return say(false, "grouped or depthwise convolutions");
+  if (half) return say(true, "half-precision 2-D convolutions (cuDNN graph engines, NHWC depthwise kernel)");
+  if (grouped) return say(false, "float32 grouped or depthwise convolutions");
   if (batch < kChannelsLastMinBatch)
-    return say(false, "opt batch " + std::to_string(batch) + " < " + std::to_string(kChannelsLastMinBatch));
-  return say(true, "dense convolutions at opt batch " + std::to_string(batch));
+    return say(false, "float32 at opt batch " + std::to_string(batch) + " < " + std::to_string(kChannelsLastMinBatch));
+  return say(true, "float32 dense convolutions at opt batch " + std::to_string(batch));
 }
 
 Status layout_channels_last(ir::Graph& g, const PassContext& ctx) {

@@ -236,10 +236,18 @@ TEST(CudaChannelsLast, ConvPoolingChainsMatchTheReference) {
     ASSERT_TRUE(g.ok() && h.ok()) << g.status().to_string() << h.status().to_string();
     ASSERT_TRUE(net.mark_output(*g, "g").ok());
     ASSERT_TRUE(net.mark_output(*h, "h").ok());
+    // Global pooling (adaptive to 1 x 1, the SE-block / classifier pattern), average and max.
+    auto ga = net.add_adaptive_pooling(*c, AdaptivePoolingParams{PoolingType::kAverage, {1, 1}});
+    auto gm = net.add_adaptive_pooling(*m, AdaptivePoolingParams{PoolingType::kMax, {1, 1}});
+    ASSERT_TRUE(ga.ok() && gm.ok());
+    ASSERT_TRUE(net.mark_output(*ga, "global_avg").ok());
+    ASSERT_TRUE(net.mark_output(*gm, "global_max").ok());
     BuilderConfig cfg;
     cfg.profiles = {OptimizationProfile().set("x", {1, 6, 19, 17}, {2, 6, 19, 17}, {3, 6, 19, 17})};
+    setenv("KILN_LAYOUT", "nhwc", 1);  // every dtype, whatever the auto rule says
     testing::expect_cuda_matches_cpu(net, {testing::random_tensor(dt, {3, 6, 19, 17})}, cfg);
     testing::expect_cuda_matches_cpu(net, {testing::random_tensor(dt, {1, 6, 19, 17})}, cfg);
+    unsetenv("KILN_LAYOUT");
   }
 }
 

@@ -41,12 +41,13 @@ Network residual_cnn() {
   return net;
 }
 
-TEST(LayoutChannelsLast, AutoRuleFollowsBatchAndGroups) {
-  // Dense convolutions: NHWC from opt batch 16 (static batch or the profile's opt), NCHW below.
+TEST(LayoutChannelsLast, AutoRuleFollowsPrecisionBatchAndGroups) {
+  // Float32 dense convolutions: NHWC from opt batch 16 (static batch or the profile's opt), NCHW below.
   Network net = residual_cnn();
-  auto cfg_at = [](int64_t opt) {
+  auto cfg_at = [](int64_t opt, bool fp16 = false) {
     BuilderConfig cfg;
     cfg.profiles = {OptimizationProfile().set("x", {1, 3, 16, 16}, {opt, 3, 16, 16}, {64, 3, 16, 16})};
+    if (fp16) cfg.enabled_precisions.push_back(Precision::kFP16);
     return cfg;
   };
   std::string why;
@@ -55,22 +56,25 @@ TEST(LayoutChannelsLast, AutoRuleFollowsBatchAndGroups) {
   EXPECT_FALSE(passes::channels_last_profitable(net.graph(), cfg_at(15), &why)) << why;
   EXPECT_TRUE(passes::channels_last_profitable(net.graph(), cfg_at(16), &why)) << why;
   EXPECT_TRUE(passes::channels_last_profitable(net.graph(), cfg_at(64), &why)) << why;
+  // With fp16 enabled: NHWC at any batch.
+  EXPECT_TRUE(passes::channels_last_profitable(net.graph(), cfg_at(1, true), &why)) << why;
+  EXPECT_NE(why.find("half-precision"), std::string::npos) << why;
 
-  Network fixed;
-  auto x = fixed.add_input("x", DataType::kFloat16, {64, 8, 8, 8});
-  ConvolutionParams p;
-  auto w = testing::add_constant(fixed, testing::random_tensor(DataType::kFloat16, {8, 8, 1, 1}));
-  ASSERT_TRUE(fixed.mark_output(*fixed.add_convolution(*x, w, Tensor{}, p), "y").ok());
-  EXPECT_TRUE(passes::channels_last_profitable(fixed.graph(), BuilderConfig{}, &why)) << why;
-
-  // A depthwise convolution anywhere keeps the whole network NCHW.
+  // Half-precision convolutions (the network's own dtype): NHWC, also with depthwise convolutions.
   Network dw;
-  auto y = dw.add_input("x", DataType::kFloat16, {64, 8, 8, 8});
+  auto y = dw.add_input("x", DataType::kFloat16, {2, 8, 8, 8});
   ConvolutionParams dp;
   dp.groups = 8;
   auto dwt = testing::add_constant(dw, testing::random_tensor(DataType::kFloat16, {8, 1, 3, 3}));
   ASSERT_TRUE(dw.mark_output(*dw.add_convolution(*y, dwt, Tensor{}, dp), "y").ok());
-  EXPECT_FALSE(passes::channels_last_profitable(dw.graph(), BuilderConfig{}, &why)) << why;
+  EXPECT_TRUE(passes::channels_last_profitable(dw.graph(), BuilderConfig{}, &why)) << why;
+
+  // A float32 depthwise convolution anywhere keeps the whole network NCHW, at any batch.
+  Network dw32;
+  auto z = dw32.add_input("x", DataType::kFloat32, {64, 8, 8, 8});
+  auto dwt32 = testing::add_constant(dw32, testing::random_tensor(DataType::kFloat32, {8, 1, 3, 3}));
+  ASSERT_TRUE(dw32.mark_output(*dw32.add_convolution(*z, dwt32, Tensor{}, dp), "y").ok());
+  EXPECT_FALSE(passes::channels_last_profitable(dw32.graph(), BuilderConfig{}, &why)) << why;
   EXPECT_NE(why.find("grouped"), std::string::npos) << why;
 }
 

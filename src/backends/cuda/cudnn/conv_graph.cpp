@@ -18,6 +18,27 @@ Status set(cudnnBackendDescriptor_t d, cudnnBackendAttributeName_t name, cudnnBa
   return {};
 }
 
+/// Whether an engine config keeps float32 accumulation and full-precision inputs: engines noted
+/// REDUCED_PRECISION_REDUCTION (fp16 accumulators) or DOWN_CONVERT_INPUTS are refused — they are
+/// often the fastest candidates and lose accuracy on long reductions (large C * R * S).
+bool numerically_safe(cudnnBackendDescriptor_t cfg) {
+  cudnnBackendDescriptor_t engine = nullptr;
+  if (cudnnBackendCreateDescriptor(CUDNN_BACKEND_ENGINE_DESCRIPTOR, &engine) != CUDNN_STATUS_SUCCESS) return false;
+  int64_t n = 0;
+  cudnnBackendNumericalNote_t notes[CUDNN_NUMERICAL_NOTE_TYPE_COUNT];
+  int64_t count = 0;
+  bool ok = cudnnBackendGetAttribute(cfg, CUDNN_ATTR_ENGINECFG_ENGINE, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &n, &engine) ==
+                CUDNN_STATUS_SUCCESS &&
+            cudnnBackendGetAttribute(engine, CUDNN_ATTR_ENGINE_NUMERICAL_NOTE, CUDNN_TYPE_NUMERICAL_NOTE,
+                                     CUDNN_NUMERICAL_NOTE_TYPE_COUNT, &count, notes) == CUDNN_STATUS_SUCCESS;
+  for (int64_t i = 0; ok && i < count && i < CUDNN_NUMERICAL_NOTE_TYPE_COUNT; ++i) {
+    if (notes[i] == CUDNN_NUMERICAL_NOTE_REDUCED_PRECISION_REDUCTION || notes[i] == CUDNN_NUMERICAL_NOTE_DOWN_CONVERT_INPUTS)
+      ok = false;
+  }
+  cudnnBackendDestroyDescriptor(engine);
+  return ok;
+}
+
 }  // namespace
 
 bool conv_graph_aligned(std::initializer_list<const void*> ptrs) {
@@ -105,6 +126,13 @@ Expected<std::unique_ptr<ConvGraph>> ConvGraph::create(cudnnHandle_t h, const Co
     cudnnDataType_t prec = CUDNN_DATA_FLOAT;
     KILN_RETURN_IF_ERROR(set(*pw, CUDNN_ATTR_POINTWISE_MODE, CUDNN_TYPE_POINTWISE_MODE, 1, &pm));
     KILN_RETURN_IF_ERROR(set(*pw, CUDNN_ATTR_POINTWISE_MATH_PREC, CUDNN_TYPE_DATA_TYPE, 1, &prec));
+    if (pm == CUDNN_POINTWISE_SWISH_FWD) {  // silu: x * sigmoid(1 * x), stated rather than left to a default
+      double beta = 1.0;
+      if (cudnnBackendSetAttribute(*pw, CUDNN_ATTR_POINTWISE_SWISH_BETA, CUDNN_TYPE_DOUBLE, 1, &beta) != CUDNN_STATUS_SUCCESS) {
+        float fbeta = 1.0f;
+        KILN_RETURN_IF_ERROR(set(*pw, CUDNN_ATTR_POINTWISE_SWISH_BETA, CUDNN_TYPE_FLOAT, 1, &fbeta));
+      }
+    }
     KILN_BK_RETURN(cudnnBackendFinalize(*pw));
     auto op = make(CUDNN_BACKEND_OPERATION_POINTWISE_DESCRIPTOR);
     if (!op) return op.status();
@@ -158,7 +186,7 @@ Expected<std::unique_ptr<ConvGraph>> ConvGraph::create(cudnnHandle_t h, const Co
       st = cudnnBackendGetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_RESULTS, CUDNN_TYPE_BACKEND_DESCRIPTOR, count, &got, cfgs.data());
       for (size_t i = 0; i < cfgs.size(); ++i) {
         if (cfgs[i] == nullptr) continue;
-        if (st == CUDNN_STATUS_SUCCESS && static_cast<int64_t>(i) < got) {
+        if (st == CUDNN_STATUS_SUCCESS && static_cast<int64_t>(i) < got && numerically_safe(cfgs[i])) {
           g->configs_.push_back(cfgs[i]);
         } else {
           cudnnBackendDestroyDescriptor(cfgs[i]);

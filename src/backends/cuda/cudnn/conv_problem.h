@@ -15,7 +15,8 @@ namespace kiln::cuda {
 constexpr size_t kConvWorkspace = 64u << 20;
 constexpr int64_t kGraphTactic = 1000;      ///< tactics kGraphTactic + i: the i-th engine-graph candidate
 constexpr int64_t kDepthwiseTactic = 5000;  ///< Kiln's NHWC depthwise kernel
-constexpr int kGraphCandidatesTimed = 8;    ///< engine candidates timed at build time
+constexpr int kGraphCandidatesTimed = 4;    ///< engine candidates timed at build time (runtime-compiled
+                                            ///< engines cost ~0.1 s each to build)
 
 cudnnDataType_t cudnn_type(DataType dt);
 

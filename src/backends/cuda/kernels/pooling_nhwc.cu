@@ -1,6 +1,7 @@
-// Channels-last pooling and adaptive pooling ([N, spatial..., C]): one thread per output element,
-// consecutive threads on consecutive channels (coalesced). Window rules match the CPU reference
-// (src/backends/cpu/pooling.cpp): torch's ceil_mode / count_include_pad / divisor_override, NaN wins
+// Channels-last pooling and adaptive pooling ([N, spatial..., C]): one thread per output element and
+// V consecutive channels (16-byte loads) for float types, scalar otherwise; consecutive threads on
+// consecutive channels (coalesced); global pooling (adaptive to 1 x 1): a block per batch and 32
+// channels. Window rules match the CPU reference (src/backends/cpu/pooling.cpp): torch's ceil_mode / count_include_pad / divisor_override, NaN wins
 // in max, adaptive windows [floor(o*in/out), ceil((o+1)*in/out)).
 #include <cmath>
 
@@ -102,7 +103,143 @@ __global__ void pool_nhwc_kernel(const T* __restrict__ x, T* __restrict__ y, Poo
   }
 }
 
+Status launch_scalar(const LaunchArgs& a, PoolArg p);
+
+// Window pooling over V consecutive channels per thread (16-byte loads; float types, C % V == 0).
+template <class T, int V>
+__global__ void pool_nhwc_vec_kernel(const T* __restrict__ x, T* __restrict__ y, PoolArg p, int64_t total) {
+  struct alignas(sizeof(T) * V) Pack {
+    T v[V];
+  };
+  const int64_t groups = p.channels / V;
+  KILN_GRID_STRIDE_LOOP(i, total) {
+    int64_t c = (i % groups) * V;
+    int64_t r = i / groups;
+    int64_t o2 = r % p.ax[2].out;
+    r /= p.ax[2].out;
+    int64_t o1 = r % p.ax[1].out;
+    r /= p.ax[1].out;
+    int64_t o0 = r % p.ax[0].out;
+    int64_t n = r / p.ax[0].out;
+    int64_t f0, c0, q0, f1, c1, q1, f2, c2, q2;
+    window(p.ax[0], o0, f0, c0, q0);
+    window(p.ax[1], o1, f1, c1, q1);
+    window(p.ax[2], o2, f2, c2, q2);
+    const T* base = x + n * p.ax[0].in * p.ax[1].in * p.ax[2].in * p.channels + c;
+    int64_t d0 = p.ax[0].adaptive ? 1 : p.ax[0].dilation, d1 = p.ax[1].adaptive ? 1 : p.ax[1].dilation,
+            d2 = p.ax[2].adaptive ? 1 : p.ax[2].dilation;
+    float acc[V];
+#pragma unroll
+    for (int j = 0; j < V; ++j) acc[j] = p.is_max ? -INFINITY : 0.0f;
+    for (int64_t a = 0; a < c0; ++a)
+      for (int64_t b = 0; b < c1; ++b)
+        for (int64_t k = 0; k < c2; ++k) {
+          int64_t off = (((f0 + a * d0) * p.ax[1].in + f1 + b * d1) * p.ax[2].in + f2 + k * d2) * p.channels;
+          const Pack v = *reinterpret_cast<const Pack*>(base + off);
+#pragma unroll
+          for (int j = 0; j < V; ++j) {
+            float f = to_f32(v.v[j]);
+            if (p.is_max) {
+              if (f > acc[j] || isnan(f)) acc[j] = f;
+            } else {
+              acc[j] += f;
+            }
+          }
+        }
+    float div = 1.0f;
+    if (!p.is_max) {
+      div = p.divisor == 0 ? static_cast<float>(c0 * c1 * c2)
+            : p.divisor == 1 ? static_cast<float>(q0 * q1 * q2)
+                             : static_cast<float>(p.fixed);
+    }
+    const bool empty = c0 == 0 || c1 == 0 || c2 == 0;
+    Pack out;
+#pragma unroll
+    for (int j = 0; j < V; ++j) out.v[j] = from_f32<T>(p.is_max ? acc[j] : (empty ? 0.0f : acc[j] / div));
+    *reinterpret_cast<Pack*>(y + i * V) = out;
+  }
+}
+
+// Global pooling ([N, HW, C] -> [N, C]): a block per (batch, 32 channels); 32 lanes on consecutive
+// channels, kRows rows walk the spatial positions; partial results meet in shared memory.
+constexpr int kGlobalRows = 16;
+
+template <class T>
+__global__ void global_pool_nhwc_kernel(const T* __restrict__ x, T* __restrict__ y, int64_t hw, int64_t channels,
+                                        bool is_max) {
+  __shared__ float part[kGlobalRows][33];
+  const int64_t n = blockIdx.y;
+  const int64_t c = static_cast<int64_t>(blockIdx.x) * 32 + threadIdx.x;
+  float acc = is_max ? -INFINITY : 0.0f;
+  if (c < channels) {
+    const T* base = x + n * hw * channels + c;
+    for (int64_t s = threadIdx.y; s < hw; s += kGlobalRows) {
+      float f = to_f32(base[s * channels]);
+      if (is_max) {
+        if (f > acc || isnan(f)) acc = f;
+      } else {
+        acc += f;
+      }
+    }
+  }
+  part[threadIdx.y][threadIdx.x] = acc;
+  __syncthreads();
+  if (threadIdx.y == 0 && c < channels) {
+    for (int r = 1; r < kGlobalRows; ++r) {
+      float f = part[r][threadIdx.x];
+      if (is_max) {
+        if (f > acc || isnan(f)) acc = f;
+      } else {
+        acc += f;
+      }
+    }
+    if (!is_max) acc = hw > 0 ? acc / static_cast<float>(hw) : 0.0f;
+    y[n * channels + c] = from_f32<T>(acc);
+  }
+}
+
+// Adaptive pooling to 1 x 1 (unit axes padded in front are plain 1-element windows).
+bool global_pool(const PoolArg& p) {
+  if (p.divisor != 0) return false;
+  for (const auto& ax : p.ax) {
+    if (ax.out != 1) return false;
+    if (!ax.adaptive && !(ax.in == 1 && ax.kernel == 1 && ax.pad_begin == 0 && ax.pad_end == 0)) return false;
+  }
+  return true;
+}
+
+bool aligned_to(const void* ptr, size_t bytes) { return reinterpret_cast<uintptr_t>(ptr) % bytes == 0; }
+
 Status launch(const LaunchArgs& a, PoolArg p) {
+  const TensorView& x0 = a.in[0];
+  const TensorView& y0 = a.out[0];
+  if (y0.numel() == 0) return {};
+  bool handled = false;
+  Status fast;
+  visit_float_dtype(x0.dtype, [&](auto t) {
+    using T = typename decltype(t)::type;
+    constexpr int V = 16 / sizeof(T);
+    const int64_t hw = p.ax[0].in * p.ax[1].in * p.ax[2].in;
+    if (global_pool(p) && hw > 0 && p.batch <= 65535) {
+      dim3 block(32, kGlobalRows), grid(static_cast<unsigned>((p.channels + 31) / 32), static_cast<unsigned>(p.batch));
+      global_pool_nhwc_kernel<T><<<grid, block, 0, a.stream>>>(static_cast<const T*>(x0.data), static_cast<T*>(y0.data),
+                                                               hw, p.channels, p.is_max);
+      handled = true;
+    } else if (p.channels % V == 0 && aligned_to(x0.data, 16) && aligned_to(y0.data, 16)) {
+      const int64_t total = y0.numel() / V;
+      pool_nhwc_vec_kernel<T, V><<<grid_for(total, 256), 256, 0, a.stream>>>(static_cast<const T*>(x0.data),
+                                                                              static_cast<T*>(y0.data), p, total);
+      handled = true;
+    }
+  });
+  if (handled) {
+    KILN_CUDA_LAUNCH_CHECK();
+    return {};
+  }
+  return launch_scalar(a, p);
+}
+
+Status launch_scalar(const LaunchArgs& a, PoolArg p) {
   const TensorView &x = a.in[0], &y = a.out[0];
   int64_t total = y.numel();
   if (total == 0) return {};
