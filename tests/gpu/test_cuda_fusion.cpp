@@ -21,6 +21,10 @@ std::string describe_cuda(const Network& net) {
 
 TEST(CudaFusion, ConvAddReluVariants) {
   KILN_REQUIRE_GPU();
+  // NCHW: here the residual is a network input, so in NHWC (the half-precision default) a layout
+  // transpose would separate the add from the convolution. ChannelsLastResidualBlocksWithGraphEpilogues
+  // covers fusion in NHWC.
+  setenv("KILN_LAYOUT", "nchw", 1);
   for (DataType dt : testing::kFloatTypes) {
     for (int variant = 0; variant < 4; ++variant) {  // relu | add | add+relu | no-bias add+relu
       SCOPED_TRACE(std::string(dtype_name(dt)) + " variant " + std::to_string(variant));
@@ -49,9 +53,10 @@ TEST(CudaFusion, ConvAddReluVariants) {
       if (variant >= 1) EXPECT_NE(d.find("+add"), std::string::npos) << d;
     }
   }
+  unsetenv("KILN_LAYOUT");
 }
 
-// Channels-last (batch >= 16 turns the layout pass on) residual blocks with odd channel counts, a
+// Channels-last (half precision, or float32 at batch >= 16, turns the layout pass on) residual blocks with odd channel counts, a
 // strided and a grouped convolution, bias / residual / relu fused into the cuDNN graph, dynamic batch
 // (plans per shape) — against the CPU reference.
 TEST(CudaFusion, ChannelsLastResidualBlocksWithGraphEpilogues) {
