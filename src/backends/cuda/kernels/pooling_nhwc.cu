@@ -44,24 +44,38 @@ __device__ __forceinline__ void window(const AxisArg& a, int64_t o, int64_t& fir
   padded = jp;
 }
 
+// The input window of output pixel `pixel` (flattened [N, out0, out1, out2]) on every axis, and the
+// element offset of its batch.
+struct Window {
+  int64_t first[3], count[3], padded[3], step[3];
+  int64_t batch_offset;
+};
+
+__device__ __forceinline__ Window output_window(const PoolArg& p, int64_t pixel) {
+  Window w;
+  int64_t o[3];
+  for (int a = 2; a >= 0; --a) {
+    o[a] = pixel % p.ax[a].out;
+    pixel /= p.ax[a].out;
+  }
+  for (int a = 0; a < 3; ++a) {
+    window(p.ax[a], o[a], w.first[a], w.count[a], w.padded[a]);
+    w.step[a] = p.ax[a].adaptive ? 1 : p.ax[a].dilation;
+  }
+  w.batch_offset = pixel * p.ax[0].in * p.ax[1].in * p.ax[2].in * p.channels;
+  return w;
+}
+
 template <class T>
 __global__ void pool_nhwc_kernel(const T* __restrict__ x, T* __restrict__ y, PoolArg p, int64_t total) {
   KILN_GRID_STRIDE_LOOP(i, total) {
     int64_t c = i % p.channels;
     int64_t r = i / p.channels;
-    int64_t o2 = r % p.ax[2].out;
-    r /= p.ax[2].out;
-    int64_t o1 = r % p.ax[1].out;
-    r /= p.ax[1].out;
-    int64_t o0 = r % p.ax[0].out;
-    int64_t n = r / p.ax[0].out;
-    int64_t f0, c0, q0, f1, c1, q1, f2, c2, q2;
-    window(p.ax[0], o0, f0, c0, q0);
-    window(p.ax[1], o1, f1, c1, q1);
-    window(p.ax[2], o2, f2, c2, q2);
-    const T* base = x + n * p.ax[0].in * p.ax[1].in * p.ax[2].in * p.channels + c;
-    int64_t d0 = p.ax[0].adaptive ? 1 : p.ax[0].dilation, d1 = p.ax[1].adaptive ? 1 : p.ax[1].dilation,
-            d2 = p.ax[2].adaptive ? 1 : p.ax[2].dilation;
+    const Window w = output_window(p, r);
+    const int64_t f0 = w.first[0], c0 = w.count[0], q0 = w.padded[0], d0 = w.step[0];
+    const int64_t f1 = w.first[1], c1 = w.count[1], q1 = w.padded[1], d1 = w.step[1];
+    const int64_t f2 = w.first[2], c2 = w.count[2], q2 = w.padded[2], d2 = w.step[2];
+    const T* base = x + w.batch_offset + c;
     if (p.is_max) {
       if constexpr (kIsFloat<T>) {
         float m = -INFINITY;
@@ -115,19 +129,11 @@ __global__ void pool_nhwc_vec_kernel(const T* __restrict__ x, T* __restrict__ y,
   KILN_GRID_STRIDE_LOOP(i, total) {
     int64_t c = (i % groups) * V;
     int64_t r = i / groups;
-    int64_t o2 = r % p.ax[2].out;
-    r /= p.ax[2].out;
-    int64_t o1 = r % p.ax[1].out;
-    r /= p.ax[1].out;
-    int64_t o0 = r % p.ax[0].out;
-    int64_t n = r / p.ax[0].out;
-    int64_t f0, c0, q0, f1, c1, q1, f2, c2, q2;
-    window(p.ax[0], o0, f0, c0, q0);
-    window(p.ax[1], o1, f1, c1, q1);
-    window(p.ax[2], o2, f2, c2, q2);
-    const T* base = x + n * p.ax[0].in * p.ax[1].in * p.ax[2].in * p.channels + c;
-    int64_t d0 = p.ax[0].adaptive ? 1 : p.ax[0].dilation, d1 = p.ax[1].adaptive ? 1 : p.ax[1].dilation,
-            d2 = p.ax[2].adaptive ? 1 : p.ax[2].dilation;
+    const Window w = output_window(p, r);
+    const int64_t f0 = w.first[0], c0 = w.count[0], q0 = w.padded[0], d0 = w.step[0];
+    const int64_t f1 = w.first[1], c1 = w.count[1], q1 = w.padded[1], d1 = w.step[1];
+    const int64_t f2 = w.first[2], c2 = w.count[2], q2 = w.padded[2], d2 = w.step[2];
+    const T* base = x + w.batch_offset + c;
     float acc[V];
 #pragma unroll
     for (int j = 0; j < V; ++j) acc[j] = p.is_max ? -INFINITY : 0.0f;
