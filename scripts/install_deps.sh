@@ -6,6 +6,7 @@ command -v cmake >/dev/null || need+=(cmake)
 command -v g++ >/dev/null || need+=(g++)
 [ -e /usr/include/gtest/gtest.h ] || need+=(libgtest-dev)
 ls /usr/include/*/openblas*/cblas.h /usr/include/openblas/cblas.h >/dev/null 2>&1 || need+=(libopenblas-dev)
+command -v clang++ >/dev/null || command -v clang++-14 >/dev/null || need+=(clang)  # the fuzz job (libFuzzer)
 if [ ${#need[@]} -gt 0 ]; then
   echo "[install_deps] installing: ${need[*]}"
   SUDO=""

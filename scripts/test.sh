@@ -3,12 +3,24 @@
 # every test that needs no GPU: engine gtests, torch bridge gtests (converters and real models against
 # libtorch eager), the Python package tests, then the sanitizer job (ASan + UBSan, engine only).
 # Installs what it needs: system packages (scripts/install_deps.sh) and a venv with the pinned torch
-# (scripts/python_env.sh). Usage: scripts/test.sh [--no-sanitize]
+# (scripts/python_env.sh). Then the short fuzz job: each libFuzzer target (plan loader, text IR parser,
+# timing cache) for 20 s from the seed corpus, with clang (scripts/fuzz.sh).
+# Usage: scripts/test.sh [--no-sanitize] [--no-fuzz]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
 t0=$(date +%s)
 stamp() { echo "== [$(( $(date +%s) - t0 )) s] $*"; }
+want_sanitize=1
+want_fuzz=1
+for arg in "$@"; do
+  case "$arg" in
+    --no-sanitize) want_sanitize=0 ;;
+    --no-fuzz) want_fuzz=0 ;;
+    *) echo "unknown option $arg (use --no-sanitize, --no-fuzz)" >&2; exit 2 ;;
+  esac
+done
+
 scripts/install_deps.sh
 PY=$(scripts/python_env.sh)
 export PATH="$(dirname "$PY"):$PATH"  # the venv's cmake (>= 3.28) and ninja
@@ -22,12 +34,16 @@ ctest --test-dir build -LE gpu --output-on-failure -j"$jobs"
 stamp "Python package tests"
 KILN_BUILD_DIR="$PWD/build" "$PY" -m pytest -q tests/python
 
-if [ "${1:-}" != "--no-sanitize" ]; then
+if [ $want_sanitize -eq 1 ]; then
   stamp "sanitizer job: AddressSanitizer + UndefinedBehaviorSanitizer (engine and CPU backend)"
   cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKILN_SANITIZE=address,undefined \
         -DKILN_CUDA=OFF -DKILN_TORCH=OFF -DKILN_BUILD_TESTS=ON >/dev/null
   cmake --build build-asan -j"$jobs"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir build-asan -LE gpu --output-on-failure -j"$jobs"
+fi
+if [ $want_fuzz -eq 1 ]; then
+  stamp "short fuzz job: libFuzzer + ASan/UBSan, 20 s per target (scripts/fuzz.sh)"
+  scripts/fuzz.sh 20
 fi
 stamp "all tests passed"
