@@ -75,6 +75,24 @@ def _distilbert_small() -> tuple:
     return DistilBertModel(cfg), (torch.randint(0, 1000, (2, 16)),), {}
 
 
+def _t5_small() -> tuple:
+    from transformers import T5Config, T5Model
+
+    cfg = T5Config(d_model=128, d_kv=32, d_ff=256, num_layers=2, num_decoder_layers=2, num_heads=4, vocab_size=1000,
+                   use_cache=False, attn_implementation="eager")
+    ids = torch.randint(0, 1000, (2, 16))
+    return T5Model(cfg), (ids,), {"decoder_input_ids": torch.randint(0, 1000, (2, 8))}
+
+
+def _llama_small() -> tuple:
+    from transformers import LlamaConfig, LlamaModel
+
+    cfg = LlamaConfig(hidden_size=128, intermediate_size=256, num_hidden_layers=2, num_attention_heads=4,
+                      num_key_value_heads=2, vocab_size=1000, max_position_embeddings=64, use_cache=False,
+                      attn_implementation="eager")
+    return LlamaModel(cfg), (torch.randint(0, 1000, (2, 16)),), {}
+
+
 MODELS: dict[str, Callable[[], tuple]] = {
     "resnet18": _tv("resnet18"),
     "resnet50": _tv("resnet50"),
@@ -91,6 +109,8 @@ MODELS: dict[str, Callable[[], tuple]] = {
     "distilbert_small": _distilbert_small,
     "gpt2_small": _gpt2_small,
     "vit_hf_small": _vit_hf_small,
+    "t5_small": _t5_small,
+    "llama_small": _llama_small,
 }
 
 

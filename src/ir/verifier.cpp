@@ -74,11 +74,25 @@ Status check_structure(const Graph& g) {
     if (!defined[i]) return verr("tensor '" + g.tensors[i].name + "' is never produced (dangling)");
   }
   if (g.outputs.empty()) return verr("the network has no outputs (mark at least one)");
+  std::vector<char> listed_input(nt, 0), listed_output(nt, 0);
+  for (int32_t id : g.inputs) listed_input[static_cast<size_t>(id)] = 1;
   for (int32_t id : g.outputs) {
     if (id < 0 || static_cast<size_t>(id) >= nt) return verr("output index " + std::to_string(id) + " out of range");
     const TensorDesc& t = g.tensors[static_cast<size_t>(id)];
     if (!t.is_output) return verr("tensor '" + t.name + "' listed as output is not flagged as one");
     if (!io_names.insert(t.name).second) return verr("duplicate input/output name '" + t.name + "'");
+    listed_output[static_cast<size_t>(id)] = 1;
+  }
+  // The flags must agree with the lists: the runtime gives memory to a tensor by them (found by
+  // fuzzing: a produced tensor flagged as an input got neither a binding nor arena memory).
+  for (size_t i = 0; i < nt; ++i) {
+    const TensorDesc& t = g.tensors[i];
+    if (t.is_input != (listed_input[i] != 0))
+      return verr("tensor '" + t.name + "' is " + (t.is_input ? "flagged as a network input but not listed as one"
+                                                                : "listed as a network input but not flagged as one"));
+    if (t.is_output != (listed_output[i] != 0))
+      return verr("tensor '" + t.name + "' is " + (t.is_output ? "flagged as a network output but not listed as one"
+                                                                 : "listed as a network output but not flagged as one"));
   }
   return {};
 }
