@@ -24,6 +24,51 @@ Status reshape(ConversionCtx& ctx, const Node& n) {
   return set(ctx, n, ctx.net.add_reshape_dynamic(*x, shape->tensor));
 }
 
+// as_strided(x, size, stride, storage_offset) where the strides lay `size` out contiguously (dims of
+// extent 1 may carry any stride) and the element count is x's: the same memory read in order, a
+// reshape. Decompositions emit it this way (e.g. convnext's keepdim mean -> permute). Other strides
+// (overlapping or gapped windows, offsets) stay in PyTorch.
+bool contiguous_as_strided(const OpGraph& g, const Node& n, std::string* why) {
+  auto fail = [&](const std::string& w) {
+    if (why) *why = w;
+    return false;
+  };
+  if (n.inputs.size() < 3 || !g.is_constant(n.inputs[1]) || !g.is_constant(n.inputs[2]))
+    return fail("as_strided size and stride must be constants");
+  const c10::IValue& size_iv = *g.values[static_cast<size_t>(n.inputs[1])].constant;
+  const c10::IValue& stride_iv = *g.values[static_cast<size_t>(n.inputs[2])].constant;
+  if (!size_iv.isIntList() || !stride_iv.isIntList()) return fail("as_strided size and stride must be int lists");
+  auto size = size_iv.toIntVector(), stride = stride_iv.toIntVector();
+  if (size.size() != stride.size()) return fail("as_strided size and stride differ in length");
+  if (n.inputs.size() > 3 && n.inputs[3] >= 0) {
+    const auto& off = g.values[static_cast<size_t>(n.inputs[3])].constant;
+    if (!off) return fail("as_strided storage offset must be a constant");
+    if (!off->isNone() && !(off->isInt() && off->toInt() == 0)) return fail("as_strided with a storage offset");
+  }
+  int64_t expect = 1, numel = 1;
+  for (size_t i = size.size(); i-- > 0;) {
+    if (size[i] < 0) return fail("as_strided with a negative size");
+    if (size[i] != 1 && stride[i] != expect) return fail("as_strided strides are not contiguous");
+    expect *= size[i];
+    numel *= size[i];
+  }
+  const auto& meta = g.values[static_cast<size_t>(n.inputs[0])].meta;
+  if (!meta || meta->dynamic()) return fail("as_strided of a tensor without a static shape");
+  int64_t in_numel = 1;
+  for (int64_t d : meta->opt) in_numel *= d;
+  if (in_numel != numel) return fail("as_strided reads a different number of elements than its input has");
+  return true;
+}
+
+Status as_strided(ConversionCtx& ctx, const Node& n) {
+  std::string why;
+  if (!contiguous_as_strided(ctx.graph, n, &why)) return ctx.error(n, why);
+  auto x = ctx.tensor(n, 0);
+  auto size = ctx.const_int_list(n, 1);
+  if (!x || !size) return ctx.error(n, "as_strided arguments");
+  return set(ctx, n, ctx.net.add_reshape(*x, *size));
+}
+
 Status view_as(ConversionCtx& ctx, const Node& n) {
   auto x = ctx.tensor(n, 0);
   auto y = ctx.tensor(n, 1);
@@ -526,6 +571,7 @@ Status narrow(ConversionCtx& ctx, const Node& n) {
 void register_shape_converters(ConverterRegistry& r) {
   add_converter(r, {"aten::view", "aten::reshape", "aten::_unsafe_view", "aten::_reshape_alias", "aten::view.default"}, reshape);
   add_converter(r, {"aten::view_as", "aten::reshape_as"}, view_as);
+  add_converter(r, {"aten::as_strided", "aten::as_strided.default"}, as_strided, contiguous_as_strided, false);
   add_converter(r, {"aten::flatten.using_ints"}, flatten);
   add_converter(r, {"aten::unflatten.int"}, unflatten);
   add_converter(r, {"aten::squeeze", "aten::squeeze.dim", "aten::squeeze.dims"}, squeeze);
