@@ -9,13 +9,6 @@
 namespace kiln::bridge {
 namespace {
 
-Status set(ConversionCtx& ctx, const Node& n, Expected<kiln::Tensor> r) {
-  auto c = ctx.check(n, std::move(r));
-  if (!c) return c.status();
-  ctx.set_output(n, 0, *c);
-  return {};
-}
-
 const Value& input_value(const OpGraph& g, const Node& n, size_t i) { return g.values[static_cast<size_t>(n.inputs[i])]; }
 
 // Inserts leading size-1 dims until x has `rank` dims (torch broadcasting of batch dims).
@@ -97,8 +90,8 @@ Status sdpa(ConversionCtx& ctx, const Node& n) {
   p.causal = *causal;
   p.scale = scale;
   auto out = ctx.net.add_attention(tq, tk, tv, m, p);
-  if (!out) return set(ctx, n, out);
-  if (!m.valid()) return set(ctx, n, out);
+  if (!out) return set_output_tensor(ctx, n, out);
+  if (!m.valid()) return set_output_tensor(ctx, n, out);
   // torch gives 0 (not NaN) for query rows whose every key is masked out.
   kiln::Tensor attend = m;
   if (ctx.dtype(m) != DataType::kBool) {
@@ -117,7 +110,7 @@ Status sdpa(ConversionCtx& ctx, const Node& n) {
   if (!any) return any.status();
   auto zero = ctx.scalar(0.0, dt);
   if (!zero) return zero.status();
-  return set(ctx, n, ctx.net.add_where(*any, *out, *zero));
+  return set_output_tensor(ctx, n, ctx.net.add_where(*any, *out, *zero));
 }
 
 bool sdpa_supported(const OpGraph& g, const Node& n, std::string* why) {
@@ -193,20 +186,20 @@ Status baddbmm(ConversionCtx& ctx, const Node& n) {
   auto alpha = ctx.const_double(n, 4);
   if (!beta || !alpha) return ctx.error(n, "beta and alpha must be constants");
   auto mm = ctx.net.add_matmul(*b1, *b2);
-  if (!mm) return set(ctx, n, mm);
+  if (!mm) return set_output_tensor(ctx, n, mm);
   auto prod = scale(ctx, n, *mm, *alpha);
   if (!prod) return prod.status();
   DataType dt = ctx.dtype(*prod);
   // torch ignores self (NaN and inf included) when beta is 0. self only broadcasts to the product's
   // shape (torch refuses anything else), so the output shape is the product's either way.
-  if (*beta == 0.0) return set(ctx, n, ctx.net.add_identity(*prod));
+  if (*beta == 0.0) return set_output_tensor(ctx, n, ctx.net.add_identity(*prod));
   auto self = ctx.tensor(n, 0);
   if (!self) return self.status();
   auto s = ctx.cast(*self, dt);
   if (!s) return s.status();
   auto bs = scale(ctx, n, *s, *beta);
   if (!bs) return bs.status();
-  return set(ctx, n, ctx.net.add_elementwise(*bs, *prod, BinaryOp::kAdd));
+  return set_output_tensor(ctx, n, ctx.net.add_elementwise(*bs, *prod, BinaryOp::kAdd));
 }
 
 bool baddbmm_supported(const OpGraph& g, const Node& n, std::string* why) {

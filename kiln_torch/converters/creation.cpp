@@ -11,13 +11,6 @@
 namespace kiln::bridge {
 namespace {
 
-Status set(ConversionCtx& ctx, const Node& n, Expected<kiln::Tensor> r) {
-  auto c = ctx.check(n, std::move(r));
-  if (!c) return c.status();
-  ctx.set_output(n, 0, *c);
-  return {};
-}
-
 /// The output's dtype: from shape analysis, else the dtype argument, else `def`.
 Expected<DataType> out_dtype(ConversionCtx& ctx, const Node& n, int dtype_arg, DataType def) {
   const Value& v = ctx.graph.values[static_cast<size_t>(n.outputs[0])];
@@ -56,8 +49,8 @@ Status fill(ConversionCtx& ctx, const Node& n, const ConversionCtx::IntList& sha
   if (!value && value_index >= 0) value = const_value(ctx, n, static_cast<size_t>(value_index));
   if (value) {
     double v = dt == DataType::kBool ? (*value != 0.0 ? 1.0 : 0.0) : *value;
-    if (shape.is_static) return set(ctx, n, ctx.net.add_fill(shape.values, v, dt));
-    return set(ctx, n, ctx.net.add_fill_dynamic(shape.tensor, v, dt));
+    if (shape.is_static) return set_output_tensor(ctx, n, ctx.net.add_fill(shape.values, v, dt));
+    return set_output_tensor(ctx, n, ctx.net.add_fill_dynamic(shape.tensor, v, dt));
   }
   // A runtime fill value: broadcast it.
   auto t = ctx.tensor(n, static_cast<size_t>(value_index));
@@ -70,8 +63,8 @@ Status fill(ConversionCtx& ctx, const Node& n, const ConversionCtx::IntList& sha
   }
   auto c = ctx.cast(s, dt);
   if (!c) return c.status();
-  if (shape.is_static) return set(ctx, n, ctx.net.add_expand(*c, shape.values));
-  return set(ctx, n, ctx.net.add_expand_dynamic(*c, shape.tensor));
+  if (shape.is_static) return set_output_tensor(ctx, n, ctx.net.add_expand(*c, shape.values));
+  return set_output_tensor(ctx, n, ctx.net.add_expand_dynamic(*c, shape.tensor));
 }
 
 /// The shape of tensor input i as an IntList (a shape tensor when some dim is dynamic).
@@ -162,7 +155,7 @@ Status arange(ConversionCtx& ctx, const Node& n, int nbounds) {
   auto dt = out_dtype(ctx, n, nbounds, all_int ? DataType::kInt64 : kDefaultFloat);
   if (!dt) return dt.status();
   p.dtype = *dt;
-  return set(ctx, n, ctx.net.add_arange(p, bounds[0], bounds[1], bounds[2]));
+  return set_output_tensor(ctx, n, ctx.net.add_arange(p, bounds[0], bounds[1], bounds[2]));
 }
 
 bool arange_supported(const OpGraph& g, const Node& n, std::string* why) {
@@ -211,13 +204,13 @@ Status tensor_from(ConversionCtx& ctx, const Node& n) {
     }
     auto c = ctx.constant_tensor(t.to(to_torch_dtype(*dt)));
     if (!c) return c.status();
-    return set(ctx, n, ctx.net.add_identity(*c));
+    return set_output_tensor(ctx, n, ctx.net.add_identity(*c));
   }
   auto t = ctx.tensor(n, 0);  // a runtime scalar or a list of runtime ints
   if (!t) return t.status();
   auto c = ctx.cast(*t, *dt);
   if (!c) return c.status();
-  return set(ctx, n, ctx.net.add_identity(*c));
+  return set_output_tensor(ctx, n, ctx.net.add_identity(*c));
 }
 
 bool tensor_supported(const OpGraph& g, const Node& n, std::string* why) {
@@ -241,7 +234,7 @@ Status linspace(ConversionCtx& ctx, const Node& n) {
   at::Tensor t = at::linspace(*s, *e, *k, at::TensorOptions().dtype(to_torch_dtype(*dt)));
   auto c = ctx.constant_tensor(t);
   if (!c) return c.status();
-  return set(ctx, n, ctx.net.add_identity(*c));
+  return set_output_tensor(ctx, n, ctx.net.add_identity(*c));
 }
 
 bool linspace_supported(const OpGraph& g, const Node& n, std::string* why) {

@@ -28,8 +28,8 @@ int64_t norm_dim(int64_t d, int rank);
 Expected<kiln::Tensor> binary(ConversionCtx& ctx, const Node& n, size_t ia, size_t ib, BinaryOp op);
 /// x * alpha for a constant alpha (returns x when alpha == 1).
 Expected<kiln::Tensor> scale(ConversionCtx& ctx, const Node& n, kiln::Tensor x, double alpha);
-/// Sets output 0 of `n` to the checked result (helpers.cpp).
-Status set_output_tensor(ConversionCtx& ctx, const Node& n, Expected<kiln::Tensor> r);
+/// Sets output i of `n` to the checked result (helpers.cpp).
+Status set_output_tensor(ConversionCtx& ctx, const Node& n, Expected<kiln::Tensor> r, size_t i = 0);
 /// Extent of dim d of t: static, or an int64 rank-0 tensor read from shape(t).
 Expected<ConversionCtx::Int> dim_extent(ConversionCtx& ctx, kiln::Tensor t, int64_t d);
 /// arange(0, n) as int64 (n static or runtime).

@@ -3,10 +3,10 @@
 
 namespace kiln::bridge {
 
-Status set_output_tensor(ConversionCtx& ctx, const Node& n, Expected<kiln::Tensor> r) {
+Status set_output_tensor(ConversionCtx& ctx, const Node& n, Expected<kiln::Tensor> r, size_t i) {
   auto c = ctx.check(n, std::move(r));
   if (!c) return c.status();
-  ctx.set_output(n, 0, *c);
+  ctx.set_output(n, i, *c);
   return {};
 }
 

@@ -9,13 +9,6 @@
 namespace kiln::bridge {
 namespace {
 
-Status set(ConversionCtx& ctx, const Node& n, Expected<kiln::Tensor> r) {
-  auto c = ctx.check(n, std::move(r));
-  if (!c) return c.status();
-  ctx.set_output(n, 0, *c);
-  return {};
-}
-
 Status linear(ConversionCtx& ctx, const Node& n) {
   auto x = ctx.tensor(n, 0);
   auto w = ctx.tensor(n, 1);
@@ -30,13 +23,13 @@ Status linear(ConversionCtx& ctx, const Node& n) {
     if (!bc) return bc.status();
     bias = *bc;
   }
-  return set(ctx, n, ctx.net.add_linear(*x, *wc, bias));
+  return set_output_tensor(ctx, n, ctx.net.add_linear(*x, *wc, bias));
 }
 
 Status matmul(ConversionCtx& ctx, const Node& n) {
   auto ab = ctx.promoted(n, 0, 1);
   if (!ab) return ab.status();
-  return set(ctx, n, ctx.net.add_matmul(ab->first, ab->second));
+  return set_output_tensor(ctx, n, ctx.net.add_matmul(ab->first, ab->second));
 }
 
 // addmm(bias, a, b, beta, alpha) = beta * bias + alpha * (a @ b)
@@ -64,14 +57,14 @@ Status addmm(ConversionCtx& ctx, const Node& n) {
   if (!cc) return cc.status();
   auto sb = scale(ctx, n, *cc, beta);
   if (!sb) return sb.status();
-  return set(ctx, n, ctx.net.add_elementwise(*sa, *sb, BinaryOp::kAdd));
+  return set_output_tensor(ctx, n, ctx.net.add_elementwise(*sa, *sb, BinaryOp::kAdd));
 }
 
 Status t(ConversionCtx& ctx, const Node& n) {
   auto x = ctx.tensor(n, 0);
   if (!x) return x.status();
-  if (ctx.rank(*x) < 2) return set(ctx, n, ctx.net.add_identity(*x));
-  return set(ctx, n, ctx.net.add_transpose(*x, {1, 0}));
+  if (ctx.rank(*x) < 2) return set_output_tensor(ctx, n, ctx.net.add_identity(*x));
+  return set_output_tensor(ctx, n, ctx.net.add_transpose(*x, {1, 0}));
 }
 
 // ---- einsum --------------------------------------------------------------------------------------------
@@ -238,7 +231,7 @@ Status einsum(ConversionCtx& ctx, const Node& n) {
     if (!r) return r.status();
     auto p = permute_to(ctx, *r, t, out);
     if (!p) return p.status();
-    return set(ctx, n, *p == ops[0] ? ctx.net.add_identity(*p) : Expected<kiln::Tensor>(*p));
+    return set_output_tensor(ctx, n, *p == ops[0] ? ctx.net.add_identity(*p) : Expected<kiln::Tensor>(*p));
   }
   std::string ta = spec->inputs[0], tb = spec->inputs[1];
   // Labels only in one operand and not in the output are summed there first.
@@ -295,7 +288,7 @@ Status einsum(ConversionCtx& ctx, const Node& n) {
     y = *r;
   }
   have += ka + kb;
-  return set(ctx, n, permute_to(ctx, y, have, out));
+  return set_output_tensor(ctx, n, permute_to(ctx, y, have, out));
 }
 
 }  // namespace

@@ -8,13 +8,6 @@
 namespace kiln::bridge {
 namespace {
 
-Status set(ConversionCtx& ctx, const Node& n, Expected<kiln::Tensor> r, size_t i = 0) {
-  auto c = ctx.check(n, std::move(r));
-  if (!c) return c.status();
-  ctx.set_output(n, i, *c);
-  return {};
-}
-
 // Optional dtype argument at index i: casts x first (torch semantics of dtype= in reductions).
 Expected<kiln::Tensor> with_dtype(ConversionCtx& ctx, const Node& n, kiln::Tensor x, size_t i) {
   if (i >= n.inputs.size() || ctx.is_none(n, i)) return x;
@@ -53,7 +46,7 @@ Status reduce_dims(ConversionCtx& ctx, const Node& n, ReduceOp op) {
     if (!c) return c.status();
     t = *c;
   }
-  return set(ctx, n, ctx.net.add_reduce(t, ReduceParams{op, *axes, keep, 1}));
+  return set_output_tensor(ctx, n, ctx.net.add_reduce(t, ReduceParams{op, *axes, keep, 1}));
 }
 
 // amax / amin (x, dim[], keepdim)
@@ -63,20 +56,20 @@ Status amax(ConversionCtx& ctx, const Node& n, ReduceOp op) {
   auto axes = dims_arg(ctx, n, 1);
   auto keep = ctx.const_bool(n, 2);
   if (!axes || !keep) return ctx.error(n, "dims/keepdim must be constants");
-  return set(ctx, n, ctx.net.add_reduce(*x, ReduceParams{op, *axes, *keep, 1}));
+  return set_output_tensor(ctx, n, ctx.net.add_reduce(*x, ReduceParams{op, *axes, *keep, 1}));
 }
 
 // max.dim / min.dim (x, dim, keepdim) -> (values, indices); max / min (x) -> scalar
 Status max_min(ConversionCtx& ctx, const Node& n, bool is_max) {
   auto x = ctx.tensor(n, 0);
   if (!x) return x.status();
-  if (n.inputs.size() == 1) return set(ctx, n, ctx.net.add_reduce(*x, ReduceParams{is_max ? ReduceOp::kMax : ReduceOp::kMin, {}, false, 1}));
+  if (n.inputs.size() == 1) return set_output_tensor(ctx, n, ctx.net.add_reduce(*x, ReduceParams{is_max ? ReduceOp::kMax : ReduceOp::kMin, {}, false, 1}));
   auto d = ctx.const_int(n, 1);
   auto keep = ctx.const_bool(n, 2);
   if (!d || !keep) return ctx.error(n, "dim/keepdim must be constants");
-  KILN_RETURN_IF_ERROR(set(ctx, n, ctx.net.add_reduce(*x, ReduceParams{is_max ? ReduceOp::kMax : ReduceOp::kMin, {*d}, *keep, 1}), 0));
+  KILN_RETURN_IF_ERROR(set_output_tensor(ctx, n, ctx.net.add_reduce(*x, ReduceParams{is_max ? ReduceOp::kMax : ReduceOp::kMin, {*d}, *keep, 1}), 0));
   if (n.outputs.size() > 1)
-    KILN_RETURN_IF_ERROR(set(ctx, n, ctx.net.add_reduce(*x, ReduceParams{is_max ? ReduceOp::kArgMax : ReduceOp::kArgMin, {*d}, *keep, 1}), 1));
+    KILN_RETURN_IF_ERROR(set_output_tensor(ctx, n, ctx.net.add_reduce(*x, ReduceParams{is_max ? ReduceOp::kArgMax : ReduceOp::kArgMin, {*d}, *keep, 1}), 1));
   return {};
 }
 
@@ -93,13 +86,13 @@ Status arg(ConversionCtx& ctx, const Node& n, ReduceOp op) {
     if (!r) return r.status();
     if (*keep) {
       std::vector<int64_t> ones(static_cast<size_t>(ctx.rank(*x)), 1);
-      return set(ctx, n, ctx.net.add_reshape(*r, ones));
+      return set_output_tensor(ctx, n, ctx.net.add_reshape(*r, ones));
     }
-    return set(ctx, n, ctx.net.add_identity(*r));
+    return set_output_tensor(ctx, n, ctx.net.add_identity(*r));
   }
   auto d = ctx.const_int(n, 1);
   if (!d) return d.status();
-  return set(ctx, n, ctx.net.add_reduce(*x, ReduceParams{op, {*d}, *keep, 1}));
+  return set_output_tensor(ctx, n, ctx.net.add_reduce(*x, ReduceParams{op, {*d}, *keep, 1}));
 }
 
 // var/std: .correction(x, dim?, correction?, keepdim) ; .dim(x, dim, unbiased, keepdim) ; (x, unbiased)
@@ -134,7 +127,7 @@ Status var_std(ConversionCtx& ctx, const Node& n, ReduceOp op) {
     if (!unb) return unb.status();
     p.correction = *unb ? 1 : 0;
   }
-  return set(ctx, n, ctx.net.add_reduce(*x, p));
+  return set_output_tensor(ctx, n, ctx.net.add_reduce(*x, p));
 }
 
 // any/all (x) / .dim(x, dim, keepdim) / .dims(x, dim[], keepdim). Any dtype reduces as "!= 0"; the
@@ -166,11 +159,11 @@ Status any_all(ConversionCtx& ctx, const Node& n, ReduceOp op) {
     t = *id;
   } else {
     auto r = ctx.net.add_reduce(t, p);
-    if (!r) return set(ctx, n, r);
+    if (!r) return set_output_tensor(ctx, n, r);
     t = *r;
   }
-  if (in == DataType::kUInt8) return set(ctx, n, ctx.net.add_cast(t, DataType::kUInt8));
-  return set(ctx, n, ctx.net.add_identity(t));
+  if (in == DataType::kUInt8) return set_output_tensor(ctx, n, ctx.net.add_cast(t, DataType::kUInt8));
+  return set_output_tensor(ctx, n, ctx.net.add_identity(t));
 }
 
 // softmax.int(x, dim, dtype?) / _softmax(x, dim, half_to_float)
@@ -198,7 +191,7 @@ Status softmax(ConversionCtx& ctx, const Node& n, bool log) {
     if (!c) return c.status();
     t = *c;
   }
-  return set(ctx, n, ctx.net.add_softmax(t, *d, log));
+  return set_output_tensor(ctx, n, ctx.net.add_softmax(t, *d, log));
 }
 
 // cumsum(x, dim, dtype?)
@@ -215,7 +208,7 @@ Status cumsum(ConversionCtx& ctx, const Node& n) {
     if (!c) return c.status();
     v = *c;
   }
-  return set(ctx, n, ctx.net.add_cumsum(v, CumSumParams{*d, false, false}));
+  return set_output_tensor(ctx, n, ctx.net.add_cumsum(v, CumSumParams{*d, false, false}));
 }
 
 // topk(x, k, dim, largest, sorted) -> (values, indices)
@@ -266,21 +259,21 @@ Status norm(ConversionCtx& ctx, const Node& n) {
     if (!nz) return nz.status();
     auto f = ctx.cast(*nz, ctx.dtype(t));
     if (!f) return f.status();
-    return set(ctx, n, ctx.net.add_reduce(*f, rp));
+    return set_output_tensor(ctx, n, ctx.net.add_reduce(*f, rp));
   }
   auto a = ctx.net.add_unary(t, UnaryOp::kAbs);
   if (!a) return a.status();
   if (std::isinf(*p)) {
     rp.op = *p > 0 ? ReduceOp::kMax : ReduceOp::kMin;
-    return set(ctx, n, ctx.net.add_reduce(*a, rp));
+    return set_output_tensor(ctx, n, ctx.net.add_reduce(*a, rp));
   }
-  if (*p == 1.0) return set(ctx, n, ctx.net.add_reduce(*a, rp));
+  if (*p == 1.0) return set_output_tensor(ctx, n, ctx.net.add_reduce(*a, rp));
   if (*p == 2.0) {
     auto sq = ctx.net.add_elementwise(t, t, BinaryOp::kMul);
     if (!sq) return sq.status();
     auto s = ctx.net.add_reduce(*sq, rp);
     if (!s) return s.status();
-    return set(ctx, n, ctx.net.add_unary(*s, UnaryOp::kSqrt));
+    return set_output_tensor(ctx, n, ctx.net.add_unary(*s, UnaryOp::kSqrt));
   }
   auto e = ctx.scalar(*p, ctx.dtype(t));
   auto inv = ctx.scalar(1.0 / *p, ctx.dtype(t));
@@ -289,7 +282,7 @@ Status norm(ConversionCtx& ctx, const Node& n) {
   if (!pw) return pw.status();
   auto s = ctx.net.add_reduce(*pw, rp);
   if (!s) return s.status();
-  return set(ctx, n, ctx.net.add_elementwise(*s, *inv, BinaryOp::kPow));
+  return set_output_tensor(ctx, n, ctx.net.add_elementwise(*s, *inv, BinaryOp::kPow));
 }
 
 bool norm_supported(const OpGraph& g, const Node& n, std::string* why) {
@@ -324,7 +317,7 @@ void register_reduction_converters(ConverterRegistry& r) {
       if (!i) return i.status();
       v = *i;
     }
-    return set(c, n, c.net.add_reduce(v, ReduceParams{ReduceOp::kProd, {*d}, *keep, 1}));
+    return set_output_tensor(c, n, c.net.add_reduce(v, ReduceParams{ReduceOp::kProd, {*d}, *keep, 1}));
   });
   add_converter(r, {"aten::amax"}, [](ConversionCtx& c, const Node& n) { return amax(c, n, ReduceOp::kMax); });
   add_converter(r, {"aten::amin"}, [](ConversionCtx& c, const Node& n) { return amax(c, n, ReduceOp::kMin); });

@@ -10,13 +10,6 @@
 namespace kiln::bridge {
 namespace {
 
-Status set(ConversionCtx& ctx, const Node& n, Expected<kiln::Tensor> r) {
-  auto c = ctx.check(n, std::move(r));
-  if (!c) return c.status();
-  ctx.set_output(n, 0, *c);
-  return {};
-}
-
 /// Whether value v is known at compile time (a constant, or a list built from constants).
 bool static_value(const OpGraph& g, int v) {
   if (v < 0) return true;
@@ -136,7 +129,7 @@ Status pad_runtime(ConversionCtx& ctx, const Node& n, kiln::Tensor x, double val
     if (!sl) return sl.status();
     y = *sl;
   }
-  return set(ctx, n, ctx.net.add_identity(y));
+  return set_output_tensor(ctx, n, ctx.net.add_identity(y));
 }
 
 Status pad_with(ConversionCtx& ctx, const Node& n, PadMode mode, double value) {
@@ -153,8 +146,8 @@ Status pad_with(ConversionCtx& ctx, const Node& n, PadMode mode, double value) {
   p->value = value;
   bool nothing = true;
   for (size_t i = 0; i < p->pads_begin.size(); ++i) nothing &= p->pads_begin[i] == 0 && p->pads_end[i] == 0;
-  if (nothing) return set(ctx, n, ctx.net.add_identity(*x));
-  return set(ctx, n, ctx.net.add_pad(*x, *p));
+  if (nothing) return set_output_tensor(ctx, n, ctx.net.add_identity(*x));
+  return set_output_tensor(ctx, n, ctx.net.add_pad(*x, *p));
 }
 
 // constant_pad_nd(self, pad, value=0)
@@ -320,7 +313,7 @@ Status upsample(ConversionCtx& ctx, const Node& n) {
     if (!sc) return sc.status();
     p.scales = *sc;
   }
-  return set(ctx, n, ctx.net.add_resize(*x, p, sizes));
+  return set_output_tensor(ctx, n, ctx.net.add_resize(*x, p, sizes));
 }
 
 bool upsample_supported(const OpGraph& g, const Node& n, std::string* why) {

@@ -7,21 +7,14 @@
 namespace kiln::bridge {
 namespace {
 
-Status set(ConversionCtx& ctx, const Node& n, Expected<kiln::Tensor> r, size_t i = 0) {
-  auto c = ctx.check(n, std::move(r));
-  if (!c) return c.status();
-  ctx.set_output(n, i, *c);
-  return {};
-}
-
 // view / reshape (x, shape): static target -> params; runtime ints -> a shape tensor.
 Status reshape(ConversionCtx& ctx, const Node& n) {
   auto x = ctx.tensor(n, 0);
   if (!x) return x.status();
   auto shape = ctx.int_list(n, 1);
   if (!shape) return shape.status();
-  if (shape->is_static) return set(ctx, n, ctx.net.add_reshape(*x, shape->values));
-  return set(ctx, n, ctx.net.add_reshape_dynamic(*x, shape->tensor));
+  if (shape->is_static) return set_output_tensor(ctx, n, ctx.net.add_reshape(*x, shape->values));
+  return set_output_tensor(ctx, n, ctx.net.add_reshape_dynamic(*x, shape->tensor));
 }
 
 // as_strided(x, size, stride, storage_offset) where the strides lay `size` out contiguously (dims of
@@ -66,7 +59,7 @@ Status as_strided(ConversionCtx& ctx, const Node& n) {
   auto x = ctx.tensor(n, 0);
   auto size = ctx.const_int_list(n, 1);
   if (!x || !size) return ctx.error(n, "as_strided arguments");
-  return set(ctx, n, ctx.net.add_reshape(*x, *size));
+  return set_output_tensor(ctx, n, ctx.net.add_reshape(*x, *size));
 }
 
 Status view_as(ConversionCtx& ctx, const Node& n) {
@@ -74,10 +67,10 @@ Status view_as(ConversionCtx& ctx, const Node& n) {
   auto y = ctx.tensor(n, 1);
   if (!x || !y) return !x ? x.status() : y.status();
   Dims d = ctx.dims(*y);
-  if (d.is_static()) return set(ctx, n, ctx.net.add_reshape(*x, d.to_vector()));
+  if (d.is_static()) return set_output_tensor(ctx, n, ctx.net.add_reshape(*x, d.to_vector()));
   auto s = ctx.net.add_shape(*y);
   if (!s) return s.status();
-  return set(ctx, n, ctx.net.add_reshape_dynamic(*x, *s));
+  return set_output_tensor(ctx, n, ctx.net.add_reshape_dynamic(*x, *s));
 }
 
 Status flatten(ConversionCtx& ctx, const Node& n) {
@@ -85,7 +78,7 @@ Status flatten(ConversionCtx& ctx, const Node& n) {
   auto a = ctx.const_int(n, 1);
   auto b = ctx.const_int(n, 2);
   if (!x || !a || !b) return ctx.error(n, "flatten dims must be constants");
-  return set(ctx, n, ctx.net.add_flatten(*x, *a, *b));
+  return set_output_tensor(ctx, n, ctx.net.add_flatten(*x, *a, *b));
 }
 
 // unflatten(x, dim, sizes)
@@ -108,7 +101,7 @@ Status unflatten(ConversionCtx& ctx, const Node& n) {
   }
   int unknown = 0;
   for (int64_t t : target) unknown += t == -1;
-  if (!dynamic_other && unknown <= 1) return set(ctx, n, ctx.net.add_reshape(*x, target));
+  if (!dynamic_other && unknown <= 1) return set_output_tensor(ctx, n, ctx.net.add_reshape(*x, target));
   // Build the target from shape(x) so runtime dims stay exact.
   auto shp = ctx.net.add_shape(*x);
   if (!shp) return shp.status();
@@ -128,7 +121,7 @@ Status unflatten(ConversionCtx& ctx, const Node& n) {
   }
   auto cat = ctx.net.add_concat(parts, 0);
   if (!cat) return cat.status();
-  return set(ctx, n, ctx.net.add_reshape_dynamic(*x, *cat));
+  return set_output_tensor(ctx, n, ctx.net.add_reshape_dynamic(*x, *cat));
 }
 
 Status squeeze(ConversionCtx& ctx, const Node& n) {
@@ -144,19 +137,19 @@ Status squeeze(ConversionCtx& ctx, const Node& n) {
       if (d.rank() == 0) continue;
       if (d[static_cast<int>(k)] == 1) axes.push_back(k);  // torch: squeezing a non-1 dim is a no-op
     }
-    if (axes.empty()) return set(ctx, n, ctx.net.add_identity(*x));
+    if (axes.empty()) return set_output_tensor(ctx, n, ctx.net.add_identity(*x));
   } else {
     for (int i = 0; i < d.rank(); ++i)
       if (d[i] == 1) axes.push_back(i);
   }
-  return set(ctx, n, ctx.net.add_squeeze(*x, axes));
+  return set_output_tensor(ctx, n, ctx.net.add_squeeze(*x, axes));
 }
 
 Status unsqueeze(ConversionCtx& ctx, const Node& n) {
   auto x = ctx.tensor(n, 0);
   auto d = ctx.const_int(n, 1);
   if (!x || !d) return ctx.error(n, "unsqueeze dim must be a constant");
-  return set(ctx, n, ctx.net.add_unsqueeze(*x, {norm_dim(*d, ctx.rank(*x) + 1)}));
+  return set_output_tensor(ctx, n, ctx.net.add_unsqueeze(*x, {norm_dim(*d, ctx.rank(*x) + 1)}));
 }
 
 Status permute(ConversionCtx& ctx, const Node& n) {
@@ -165,7 +158,7 @@ Status permute(ConversionCtx& ctx, const Node& n) {
   if (!x || !p) return ctx.error(n, "permutation must be constant");
   std::vector<int64_t> perm;
   for (int64_t v : *p) perm.push_back(norm_dim(v, ctx.rank(*x)));
-  return set(ctx, n, ctx.net.add_transpose(*x, perm));
+  return set_output_tensor(ctx, n, ctx.net.add_transpose(*x, perm));
 }
 
 Status transpose(ConversionCtx& ctx, const Node& n) {
@@ -174,11 +167,11 @@ Status transpose(ConversionCtx& ctx, const Node& n) {
   auto b = ctx.const_int(n, 2);
   if (!x || !a || !b) return ctx.error(n, "transpose dims must be constants");
   int r = ctx.rank(*x);
-  if (r == 0) return set(ctx, n, ctx.net.add_identity(*x));
+  if (r == 0) return set_output_tensor(ctx, n, ctx.net.add_identity(*x));
   std::vector<int64_t> perm(static_cast<size_t>(r));
   for (int i = 0; i < r; ++i) perm[static_cast<size_t>(i)] = i;
   std::swap(perm[static_cast<size_t>(norm_dim(*a, r))], perm[static_cast<size_t>(norm_dim(*b, r))]);
-  return set(ctx, n, ctx.net.add_transpose(*x, perm));
+  return set_output_tensor(ctx, n, ctx.net.add_transpose(*x, perm));
 }
 
 // expand(x, size, implicit)
@@ -187,7 +180,7 @@ Status expand(ConversionCtx& ctx, const Node& n) {
   if (!x) return x.status();
   auto shape = ctx.int_list(n, 1);
   if (!shape) return shape.status();
-  if (shape->is_static) return set(ctx, n, ctx.net.add_expand(*x, shape->values));
+  if (shape->is_static) return set_output_tensor(ctx, n, ctx.net.add_expand(*x, shape->values));
   // -1 entries keep the input's extent: replace them by shape(x) entries.
   auto shp = ctx.net.add_shape(*x);
   if (!shp) return shp.status();
@@ -207,7 +200,7 @@ Status expand(ConversionCtx& ctx, const Node& n) {
   if (!keep) return keep.status();
   auto merged = ctx.net.add_where(*keep, full, tgt);
   if (!merged) return merged.status();
-  return set(ctx, n, ctx.net.add_expand_dynamic(*x, *merged));
+  return set_output_tensor(ctx, n, ctx.net.add_expand_dynamic(*x, *merged));
 }
 
 Status expand_as(ConversionCtx& ctx, const Node& n) {
@@ -215,10 +208,10 @@ Status expand_as(ConversionCtx& ctx, const Node& n) {
   auto y = ctx.tensor(n, 1);
   if (!x || !y) return !x ? x.status() : y.status();
   Dims d = ctx.dims(*y);
-  if (d.is_static()) return set(ctx, n, ctx.net.add_expand(*x, d.to_vector()));
+  if (d.is_static()) return set_output_tensor(ctx, n, ctx.net.add_expand(*x, d.to_vector()));
   auto s = ctx.net.add_shape(*y);
   if (!s) return s.status();
-  return set(ctx, n, ctx.net.add_expand_dynamic(*x, *s));
+  return set_output_tensor(ctx, n, ctx.net.add_expand_dynamic(*x, *s));
 }
 
 // repeat(x, repeats): tile by reshape -> expand -> reshape (static shapes).
@@ -241,7 +234,7 @@ Status repeat_by(ConversionCtx& ctx, const Node& n, kiln::Tensor x, const std::v
   if (!a) return a.status();
   auto b = ctx.net.add_expand(*a, big);
   if (!b) return b.status();
-  return set(ctx, n, ctx.net.add_reshape(*b, fin));
+  return set_output_tensor(ctx, n, ctx.net.add_reshape(*b, fin));
 }
 
 Status repeat(ConversionCtx& ctx, const Node& n) {
@@ -328,7 +321,7 @@ Status channel_shuffle(ConversionCtx& ctx, const Node& n) {
   std::swap(perm[1], perm[2]);
   auto t = ctx.net.add_transpose(*a, perm);
   if (!t) return t.status();
-  return set(ctx, n, reshape_to(ctx, *t, *x, back));
+  return set_output_tensor(ctx, n, reshape_to(ctx, *t, *x, back));
 }
 
 // pixel_shuffle(x, r): [*, C r^2, H, W] -> [*, C, H r, W r]; pixel_unshuffle is the inverse.
@@ -366,7 +359,7 @@ Status pixel_shuffle(ConversionCtx& ctx, const Node& n, bool unshuffle) {
   if (!a) return a.status();
   auto t = ctx.net.add_transpose(*a, perm);
   if (!t) return t.status();
-  return set(ctx, n, reshape_to(ctx, *t, *x, fin));
+  return set_output_tensor(ctx, n, reshape_to(ctx, *t, *x, fin));
 }
 
 bool last_dims_static(const OpGraph& g, const Node& n, std::string* why, int count) {
@@ -405,7 +398,7 @@ Status movedim(ConversionCtx& ctx, const Node& n) {
     while (used_src[next]) ++next;
     perm[i] = static_cast<int64_t>(next++);
   }
-  return set(ctx, n, ctx.net.add_transpose(*x, perm));
+  return set_output_tensor(ctx, n, ctx.net.add_transpose(*x, perm));
 }
 
 Expected<std::vector<kiln::Tensor>> tensor_list(ConversionCtx& ctx, const Node& n, size_t i) {
@@ -450,7 +443,7 @@ Status cat(ConversionCtx& ctx, const Node& n, bool stack) {
     }
     parts.push_back(p);
   }
-  return set(ctx, n, ctx.net.add_concat(parts, axis));
+  return set_output_tensor(ctx, n, ctx.net.add_concat(parts, axis));
 }
 
 // split.Tensor(x, split_size, dim) / split_with_sizes(x, sizes, dim) / chunk(x, chunks, dim) /
@@ -525,8 +518,8 @@ Status slice(ConversionCtx& ctx, const Node& n) {
   auto e = bound(3, INT64_MAX);
   if (!s || !e) return !s ? s.status() : e.status();
   if (s->is_static && e->is_static) {
-    if (s->value == 0 && e->value >= INT64_MAX / 2 && *step == 1) return set(ctx, n, ctx.net.add_identity(*x));
-    return set(ctx, n, ctx.net.add_slice(*x, SliceParams{{axis}, {s->value}, {e->value}, {*step}}));
+    if (s->value == 0 && e->value >= INT64_MAX / 2 && *step == 1) return set_output_tensor(ctx, n, ctx.net.add_identity(*x));
+    return set_output_tensor(ctx, n, ctx.net.add_slice(*x, SliceParams{{axis}, {s->value}, {e->value}, {*step}}));
   }
   auto as_vec = [&](const ConversionCtx::Int& v) -> Expected<kiln::Tensor> {
     if (v.is_static) return ctx.net.add_int_vector({v.value});
@@ -535,7 +528,7 @@ Status slice(ConversionCtx& ctx, const Node& n) {
   auto st = as_vec(*s);
   auto et = as_vec(*e);
   if (!st || !et) return !st ? st.status() : et.status();
-  return set(ctx, n, ctx.net.add_slice(*x, SliceParams{{axis}, {0}, {0}, {*step}}, *st, *et));
+  return set_output_tensor(ctx, n, ctx.net.add_slice(*x, SliceParams{{axis}, {0}, {0}, {*step}}, *st, *et));
 }
 
 // select.int(x, dim, index) = slice + squeeze
@@ -551,9 +544,9 @@ Status select(ConversionCtx& ctx, const Node& n) {
     int64_t end = i == -1 ? INT64_MAX : i + 1;
     auto s = ctx.net.add_slice(*x, SliceParams{{axis}, {i}, {end}, {1}});
     if (!s) return s.status();
-    return set(ctx, n, ctx.net.add_squeeze(*s, {axis}));
+    return set_output_tensor(ctx, n, ctx.net.add_squeeze(*s, {axis}));
   }
-  return set(ctx, n, ctx.net.add_gather(*x, idx->tensor, axis));
+  return set_output_tensor(ctx, n, ctx.net.add_gather(*x, idx->tensor, axis));
 }
 
 // narrow(x, dim, start, length)
@@ -563,7 +556,7 @@ Status narrow(ConversionCtx& ctx, const Node& n) {
   auto s = ctx.const_int(n, 2);
   auto l = ctx.const_int(n, 3);
   if (!x || !d || !s || !l) return ctx.error(n, "narrow arguments must be constants");
-  return set(ctx, n, ctx.net.add_slice(*x, SliceParams{{norm_dim(*d, ctx.rank(*x))}, {*s}, {*s + *l}, {1}}));
+  return set_output_tensor(ctx, n, ctx.net.add_slice(*x, SliceParams{{norm_dim(*d, ctx.rank(*x))}, {*s}, {*s + *l}, {1}}));
 }
 
 }  // namespace
