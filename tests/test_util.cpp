@@ -170,4 +170,19 @@ double default_tolerance(DataType dt) {
                                        << dtype_name(dt) << dims.to_string();
 }
 
+std::vector<int64_t> unflatten(int64_t i, const Dims& d) {
+  std::vector<int64_t> idx(static_cast<size_t>(d.rank()));
+  for (int k = d.rank() - 1; k >= 0; --k) {
+    idx[static_cast<size_t>(k)] = d[k] == 0 ? 0 : i % d[k];
+    i = d[k] == 0 ? 0 : i / d[k];
+  }
+  return idx;
+}
+
+int64_t flatten(const std::vector<int64_t>& idx, const Dims& d) {
+  int64_t f = 0;
+  for (int k = 0; k < d.rank(); ++k) f = f * d[k] + idx[static_cast<size_t>(k)];
+  return f;
+}
+
 }  // namespace kiln::testing

@@ -53,5 +53,11 @@ double default_tolerance(DataType dt);
 
 /// Float dtypes every float layer is tested with.
 inline const std::vector<DataType> kFloatTypes = {DataType::kFloat32, DataType::kFloat16, DataType::kBFloat16};
+/// Integer dtypes the integer-capable layers are tested with.
+inline const std::vector<DataType> kIntTypes = {DataType::kInt32, DataType::kInt64, DataType::kInt8, DataType::kUInt8};
+
+/// Multi-index of flat index `i` in row-major dims (zero extents give zeros), and back.
+std::vector<int64_t> unflatten(int64_t i, const Dims& d);
+int64_t flatten(const std::vector<int64_t>& idx, const Dims& d);
 
 }  // namespace kiln::testing

@@ -14,6 +14,8 @@
 namespace kiln {
 namespace {
 
+using testing::unflatten;
+
 using testing::all_close;
 using testing::build_and_run;
 using testing::default_tolerance;
@@ -28,15 +30,6 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
 std::string trace(const std::string& what) { return what + " seed=" + std::to_string(rng_seed()); }
-
-std::vector<int64_t> unflatten(int64_t i, const Dims& d) {
-  std::vector<int64_t> idx(static_cast<size_t>(d.rank()));
-  for (int k = d.rank() - 1; k >= 0; --k) {
-    idx[static_cast<size_t>(k)] = d[k] == 0 ? 0 : i % d[k];
-    i = d[k] == 0 ? 0 : i / d[k];
-  }
-  return idx;
-}
 
 // Flat index into `in` of the (right-aligned) broadcast multi-index `oidx`.
 int64_t bcast_index(const std::vector<int64_t>& oidx, const Dims& in) {

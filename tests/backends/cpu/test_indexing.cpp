@@ -14,6 +14,9 @@
 namespace kiln {
 namespace {
 
+using testing::unflatten;
+using testing::flatten;
+
 using testing::all_close;
 using testing::build_and_run;
 using testing::default_tolerance;
@@ -27,21 +30,6 @@ using testing::try_build_and_run;
 
 std::string trace(const std::string& what) { return what + " seed=" + std::to_string(rng_seed()); }
 std::string name_of(DataType dt) { return std::string(dtype_name(dt)); }
-
-std::vector<int64_t> unflatten(int64_t i, const Dims& d) {
-  std::vector<int64_t> idx(static_cast<size_t>(d.rank()));
-  for (int k = d.rank() - 1; k >= 0; --k) {
-    idx[static_cast<size_t>(k)] = d[k] == 0 ? 0 : i % d[k];
-    i = d[k] == 0 ? 0 : i / d[k];
-  }
-  return idx;
-}
-
-int64_t flatten(const std::vector<int64_t>& idx, const Dims& d) {
-  int64_t f = 0;
-  for (int k = 0; k < d.rank(); ++k) f = f * d[k] + idx[static_cast<size_t>(k)];
-  return f;
-}
 
 int norm_axis(int64_t axis, int rank) { return static_cast<int>(axis < 0 ? axis + rank : axis); }
 int64_t wrap(double i, int64_t dim) { return i < 0 ? static_cast<int64_t>(i) + dim : static_cast<int64_t>(i); }

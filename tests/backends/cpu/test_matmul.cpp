@@ -12,6 +12,9 @@
 namespace kiln {
 namespace {
 
+using testing::unflatten;
+using testing::kIntTypes;
+
 using testing::all_close;
 using testing::build_and_run;
 using testing::default_tolerance;
@@ -22,18 +25,7 @@ using testing::random_tensor;
 using testing::rng_seed;
 using testing::to_doubles;
 
-const std::vector<DataType> kIntTypes = {DataType::kInt32, DataType::kInt64, DataType::kInt8, DataType::kUInt8};
-
 std::string trace(const std::string& what) { return what + " seed=" + std::to_string(rng_seed()); }
-
-std::vector<int64_t> unflatten(int64_t i, const Dims& d) {
-  std::vector<int64_t> idx(static_cast<size_t>(d.rank()));
-  for (int k = d.rank() - 1; k >= 0; --k) {
-    idx[static_cast<size_t>(k)] = d[k] == 0 ? 0 : i % d[k];
-    i = d[k] == 0 ? 0 : i / d[k];
-  }
-  return idx;
-}
 
 // Flat index into `in` of the (right-aligned) broadcast multi-index `oidx`.
 int64_t bcast_index(const std::vector<int64_t>& oidx, const Dims& in) {

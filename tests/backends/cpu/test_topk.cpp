@@ -15,6 +15,10 @@
 namespace kiln {
 namespace {
 
+using testing::unflatten;
+using testing::flatten;
+using testing::kIntTypes;
+
 using testing::all_close;
 using testing::build_and_run;
 using testing::default_tolerance;
@@ -29,28 +33,9 @@ using testing::to_doubles;
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
-const std::vector<DataType> kIntTypes = {DataType::kInt32, DataType::kInt64, DataType::kInt8,
-                                         DataType::kUInt8};
-
 std::string name_of(DataType dt) { return std::string(dtype_name(dt)); }
 
 std::string trace(const std::string& what) { return what + " seed=" + std::to_string(rng_seed()); }
-
-/// Multi-index of flat index `i` in row-major dims.
-std::vector<int64_t> unflatten(int64_t i, const Dims& d) {
-  std::vector<int64_t> idx(static_cast<size_t>(d.rank()));
-  for (int k = d.rank() - 1; k >= 0; --k) {
-    idx[static_cast<size_t>(k)] = d[k] == 0 ? 0 : i % d[k];
-    i = d[k] == 0 ? 0 : i / d[k];
-  }
-  return idx;
-}
-
-int64_t flatten(const std::vector<int64_t>& idx, const Dims& d) {
-  int64_t f = 0;
-  for (int k = 0; k < d.rank(); ++k) f = f * d[k] + idx[static_cast<size_t>(k)];
-  return f;
-}
 
 struct TopKRef {
   Dims dims;
