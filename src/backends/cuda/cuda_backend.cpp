@@ -5,6 +5,7 @@
 #include <cublasLt.h>
 #include <cudnn.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <deque>
@@ -62,7 +63,11 @@ class LayerKernel final : public Kernel {
 
 class CudaContext final : public backend::BackendContext {
  public:
-  explicit CudaContext(int device) { state_.device = device; }
+  explicit CudaContext(int device) {
+    static std::atomic<uint64_t> next_id{1};
+    state_.device = device;
+    state_.id = next_id.fetch_add(1);
+  }
   ~CudaContext() override {
     cudaSetDevice(state_.device);
     clear_graphs();

@@ -46,6 +46,7 @@ struct CudaState {
   cudnnHandle_t dnn = nullptr;
   bool allow_tf32 = false;
   int num_sms = 0;
+  uint64_t id = 0;  ///< unique per context for the process's lifetime (keys per-context caches; handles are reused)
 };
 
 /// What a layer kernel gets when it runs.

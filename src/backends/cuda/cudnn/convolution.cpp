@@ -193,7 +193,7 @@ class ConvKernel final : public backend::Kernel {
   }
 
   Expected<GraphEntry*> graph_for(const ConvProblem& p, CudaState& state, size_t workspace_bytes) const {
-    std::string key = p.key() + epilogue_key(epi_, p.has_bias) + "|h" + std::to_string(reinterpret_cast<uintptr_t>(state.dnn));
+    std::string key = p.key() + epilogue_key(epi_, p.has_bias) + "|ctx" + std::to_string(state.id);
     std::lock_guard<std::mutex> lock(mu_);
     auto it = graphs_.find(key);
     if (it != graphs_.end()) return &it->second;
@@ -217,7 +217,7 @@ class ConvKernel final : public backend::Kernel {
   void* zero_bias_;
   mutable std::mutex mu_;
   mutable std::map<std::string, std::unique_ptr<ConvPlan>> plans_;
-  /// Operation graphs per problem and cuDNN handle (a plan is made with its context's handle).
+  /// Operation graphs per problem and execution context (a plan is made with its context's handle).
   mutable std::map<std::string, GraphEntry> graphs_;
   mutable void* taps_ = nullptr;  ///< depthwise weights, tap-major
   mutable const void* taps_src_ = nullptr;
