@@ -157,6 +157,35 @@ def forward(self, x):
   EXPECT_TRUE(testing::outputs_match(loaded.forward({x}), m.forward({x})));
 }
 
+TEST(CompileBasics, AsStridedContiguousIsAReshapeOtherwiseFallsBack) {
+  // The pattern export decompositions emit (convnext: keepdim mean, then as_strided with any stride on
+  // the unit dims), and a plain contiguous re-view: converted, one engine.
+  auto ok = module_from_source(R"(
+def forward(self, x):
+    m = torch.mean(x, [-1, -2], True)
+    a = torch.as_strided(m, [2, 6, 1, 1], [6, 1, 6, 6])
+    b = torch.as_strided(x, [12, 20], [20, 1])
+    return a * 2.0, b + 1.0
+)");
+  auto x = at::randn({2, 6, 4, 5});
+  auto c = expect_compiles_and_matches(ok, cpu_spec({{{2, 6, 4, 5}, at::kFloat}}), {x});
+  ASSERT_TRUE(c.has_value());
+  EXPECT_EQ(testing::count_nodes(*c, "aten::as_strided"), 0);
+  // Overlapping windows and storage offsets are not views Kiln can express: they stay in PyTorch,
+  // and full compilation names the op.
+  for (const char* src : {"def forward(self, x):\n    return torch.as_strided(x, [4, 3], [1, 1]) * 2.0\n",
+                          "def forward(self, x):\n    return torch.as_strided(x, [2, 5], [6, 1], 1) * 2.0\n"}) {
+    auto m = module_from_source(src);
+    auto y = at::randn({2, 6});
+    auto full = torchscript::compile(m, cpu_spec({{{2, 6}, at::kFloat}}, true));
+    ASSERT_FALSE(full.ok()) << src;
+    EXPECT_NE(full.status().message().find("aten::as_strided"), std::string::npos) << full.status().message();
+    auto fb = expect_compiles_and_matches(m, cpu_spec({{{2, 6}, at::kFloat}}, false), {y});
+    ASSERT_TRUE(fb.has_value());
+    EXPECT_EQ(testing::count_nodes(*fb, "aten::as_strided"), 1);
+  }
+}
+
 TEST(CompileBasics, BadSpecsAreRefused) {
   auto m = module_from_source("def forward(self, x):\n    return x + 1\n");
   auto spec = cpu_spec({{{2, 3}, at::kFloat}, {{2, 3}, at::kFloat}});

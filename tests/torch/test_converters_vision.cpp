@@ -515,30 +515,6 @@ def forward(self, x):
 
 // ==== shape ops ========================================================================================
 
-TEST(ShapeConverters, AsStridedContiguousIsAReshape) {
-  // The pattern decompositions emit (convnext: keepdim mean, then as_strided with any stride on the
-  // unit dims), and a plain contiguous re-view.
-  check(R"(
-def forward(self, x):
-    m = torch.mean(x, [-1, -2], True)
-    a = torch.as_strided(m, [2, 6, 1, 1], [6, 1, 6, 6])
-    b = torch.as_strided(x, [12, 20], [20, 1])
-    return a * 2.0, b + 1.0
-)",
-        {at::randn({2, 6, 4, 5})});
-  // Overlapping windows and offsets are not views Kiln can express: they stay in PyTorch.
-  check_refused(R"(
-def forward(self, x):
-    return torch.as_strided(x, [4, 3], [1, 1]) * 2.0
-)",
-                {at::randn({2, 6})}, "aten::as_strided");
-  check_refused(R"(
-def forward(self, x):
-    return torch.as_strided(x, [2, 5], [6, 1], 1) * 2.0
-)",
-                {at::randn({2, 6})}, "aten::as_strided");
-}
-
 TEST(ShapeConverters, ViewsAndPermutations) {
   auto x = at::randn({2, 3, 4, 5});
   check(R"(
