@@ -5,6 +5,7 @@ why), the cosine similarity to eager, and on a GPU the speedup over eager.
     python bench/zoo.py                       # every model, CPU backend unless a GPU is there
     python bench/zoo.py --models resnet18 bert_small --device cpu
     python bench/zoo.py --json zoo.json       # also write the rows as JSON
+    python bench/zoo.py --device cuda --dtype fp16   # half-precision weights and inputs, fp16 engines
     KILN_BUILD_DIR=build python bench/zoo.py  # an in-tree CMake build instead of the installed kiln
 """
 from __future__ import annotations
@@ -141,7 +142,7 @@ def _time(fn: Callable[[], Any], device: torch.device, iters: int) -> float:
     return (time.perf_counter() - t0) / iters
 
 
-def run_one(name: str, device: torch.device, iters: int) -> dict:
+def run_one(name: str, device: torch.device, iters: int, dtype: torch.dtype = torch.float32) -> dict:
     row: dict[str, Any] = {"model": name}
     torch.manual_seed(0)
     try:
@@ -150,12 +151,20 @@ def run_one(name: str, device: torch.device, iters: int) -> dict:
         row["error"] = f"skipped: {e}"
         return row
     _randomize_zero_params(model)
-    model = model.eval().to(device)
-    args = tuple(a.to(device) for a in args)
-    kwargs = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in kwargs.items()}
+    model = model.eval().to(device=device, dtype=dtype)
+
+    def move(v: Any) -> Any:  # floating inputs take the model's dtype; ids and masks keep theirs
+        if not isinstance(v, torch.Tensor):
+            return v
+        return v.to(device=device, dtype=dtype) if v.is_floating_point() else v.to(device)
+
+    args = tuple(move(a) for a in args)
+    kwargs = {k: move(v) for k, v in kwargs.items()}
+    row["dtype"] = str(dtype).replace("torch.", "")
     try:
         t0 = time.perf_counter()
-        compiled = kiln.compile(model, inputs=list(args), kwarg_inputs=kwargs or None, device=device)
+        compiled = kiln.compile(model, inputs=list(args), kwarg_inputs=kwargs or None, device=device,
+                                enabled_precisions={dtype})
         row["compile_s"] = round(time.perf_counter() - t0, 1)
         rep: kiln.SupportReport = compiled.meta["kiln"]["report"]
         row["full"] = rep.fully_supported
@@ -195,7 +204,10 @@ def main() -> int:
     ap.add_argument("--device", default=None, help="cuda or cpu (default: cuda when Kiln and torch have one)")
     ap.add_argument("--iters", type=int, default=20, help="timed iterations on a GPU")
     ap.add_argument("--json", default=None, help="write the rows to this JSON file")
+    ap.add_argument("--dtype", default="fp32", choices=["fp32", "fp16", "bf16"],
+                    help="weights, floating inputs and the engines' precision (eager runs in the same dtype)")
     a = ap.parse_args()
+    dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[a.dtype]
     unknown = [m for m in a.models if m not in MODELS]
     if unknown:
         ap.error(f"unknown models {unknown}; known: {', '.join(MODELS)}")
@@ -203,12 +215,12 @@ def main() -> int:
         device = torch.device("cuda" if torch.cuda.is_available() and "cuda" in kiln.available_backends() else "cpu")
     else:
         device = torch.device(a.device)
-    print(f"kiln {kiln.__version__}, torch {torch.__version__}, device {device}")
+    print(f"kiln {kiln.__version__}, torch {torch.__version__}, device {device}, dtype {a.dtype}")
     print(f"{'model':<20} {'full':<5} {'eng':>3} {'kiln':>6} {'torch':>6}  {'cosine':<8}  {'rel err':<8}  "
           f"{'speedup':>7}  {'build':>7}")
     rows = []
     for name in a.models:
-        row = run_one(name, device, a.iters)
+        row = run_one(name, device, a.iters, dtype)
         rows.append(row)
         print(_fmt(row), flush=True)
         for op, s in sorted(row.get("fallback", {}).items(), key=lambda kv: -kv[1]["count"])[:6]:

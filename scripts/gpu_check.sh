@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # On the GPU machine: build with all cores, run the GPU tests (and the benchmark when asked), print a
 # short table last. Logs go to $OUT (or ./gpu_out). Usage:
-#   scripts/gpu_check.sh [tests] [sanitizer] [torch] [bench] [FILTER=gtest_filter]
+#   scripts/gpu_check.sh [carried] [tests] [sanitizer] [torch] [bench] [profile] [zoo] [FILTER=gtest_filter]
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-$PWD/gpu_out}
@@ -31,6 +31,8 @@ if [[ "$want" == *" carried "* ]]; then
   mkdir -p .carry/tools/kiln_profile
   ln -sf ../../kilnc .carry/tools/kilnc/kilnc; ln -sf ../libkiln_runtime.so .carry/kiln_torch/libkiln_runtime.so
   ln -sf ../../kiln_profile .carry/tools/kiln_profile/kiln_profile
+  mkdir -p .carry/kiln_torch/python  # kiln._C for KILN_BUILD_DIR=.carry (bench/zoo.py)
+  for f in .carry/_C*.so .carry/_build_info.py; do [ -f "$f" ] && ln -sf "../../$(basename $f)" .carry/kiln_torch/python/; done
   ldd .carry/test_cuda_core | grep -E "not found" && echo "missing libraries above"
 fi
 
@@ -81,6 +83,14 @@ if [[ "$want" == *" bench "* ]]; then
         timeout 60 $BIN/tools/kiln_profile/kiln_profile "$p" 10 2>&1 | head -16; } >>"$OUT/profile.log"
     done
   fi
+fi
+if [[ "$want" == *" zoo "* ]]; then
+  # The dynamo path (kiln.compile, ir="default") on every zoo model in fp16; needs kiln._C for this
+  # Python (carried: scripts/build_carry.sh with KILN_PYTHON set to a 3.12 interpreter).
+  PYTHONUNBUFFERED=1 KILN_BUILD_DIR=$PWD/$BIN timeout ${ZOO_TIMEOUT:-400} $PY bench/zoo.py --device cuda --dtype fp16 \
+    --json "$OUT/zoo.json" >"$OUT/zoo.log" 2>&1
+  result[zoo]="rc=$? $(tail -1 "$OUT/zoo.log")"
+  tail -30 "$OUT/zoo.log"
 fi
 echo
 echo "==== summary ($(head -1 "$OUT/env.txt")) ===="

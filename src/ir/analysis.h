@@ -15,9 +15,16 @@ std::vector<bool> device_layers(const Graph& g);
 /// Layers some output depends on through any edge (the rest is dead).
 std::vector<bool> live_layers(const Graph& g);
 
-/// For each tensor, the tensor whose memory it uses: itself, or for outputs of view layers the
-/// storage root of the view's input.
+/// For each tensor, the tensor whose memory it uses: itself, or for outputs of view layers (and of
+/// offset-view slices) the storage root of the view's input.
 std::vector<int32_t> storage_roots(const Graph& g, const std::vector<bool>& executed);
+
+/// A slice that is a contiguous block of its input, so its output can alias the input at an offset:
+/// one axis, step 1, starts/ends in the params, every dim before the axis a static 1, and the bytes
+/// behind one index of the axis a multiple of 256 (the alignment kernels expect of every tensor).
+bool is_offset_view(const Graph& g, const Layer& l);
+/// Byte offset of an offset-view slice's output inside its input, for the input's resolved dims.
+int64_t offset_view_bytes(const Layer& l, const Dims& in_dims, DataType dt);
 
 /// For each tensor, the consumers (layer indices) in order.
 std::vector<std::vector<int32_t>> consumers(const Graph& g);

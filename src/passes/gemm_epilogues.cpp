@@ -1,8 +1,14 @@
 // Shapes GEMMs so the backend can fuse their epilogues:
 //   matmul(x, W) + b   with constant W [K, N] and constant b [N]   -> linear(x, W^T, b)
 //   unary(reshape(t))  when the reshape's only reader is the unary  -> reshape(unary(t))
-// The first is how HF's Conv1D (GPT-2) and addmm spell a linear layer; the second moves an activation
-// next to the GEMM whose output a view reshaped, so GEMM + bias + activation become one kernel.
+//   reshape(g) + r     g a GEMM output, the reshape's only reader the add, r of the add's shape
+//                      -> reshape(g + reshape(r))
+// The first is how HF's Conv1D (GPT-2) and addmm spell a linear layer; the other two move an
+// activation or a residual add next to the GEMM whose output a view reshaped (torch's
+// MultiheadAttention out-projection, GPT-2's [B*S, E] linears), so GEMM + bias + residual +
+// activation become one kernel. Reshapes are views: the moved ones cost nothing.
+#include <optional>
+
 #include "passes/graph_rewriter.h"
 #include "passes/pass.h"
 
@@ -22,6 +28,22 @@ std::vector<int> reader_counts(const ir::Graph& g) {
 const ir::Layer* producer(const ir::Graph& g, int32_t t) {
   int32_t p = t < 0 ? -1 : g.tensors[static_cast<size_t>(t)].producer;
   return p < 0 ? nullptr : &g.layers[static_cast<size_t>(p)];
+}
+
+bool is_gemm(const ir::Layer* l) {
+  return l != nullptr && (l->op == ir::OpKind::kLinear || l->op == ir::OpKind::kMatMul);
+}
+
+// The reshape target for dims d: static dims as they are, at most one dynamic dim as -1.
+std::optional<std::vector<int64_t>> reshape_target(const Dims& d) {
+  std::vector<int64_t> shape;
+  int dynamic = 0;
+  for (int i = 0; i < d.rank(); ++i) {
+    dynamic += d[i] == kDynamic;
+    shape.push_back(d[i] == kDynamic ? -1 : d[i]);
+  }
+  if (dynamic > 1) return std::nullopt;
+  return shape;
 }
 
 bool constant(const ir::Graph& g, int32_t t) {
@@ -68,6 +90,33 @@ Status shape_gemm_epilogues(ir::Graph& g, const PassContext& ctx) {
         done = true;
       }
       if (done) continue;
+      // reshape(gemm) + r -> reshape(gemm + reshape(r))
+      for (int k = 0; k < 2 && !done; ++k) {
+        int32_t viewed = l.inputs[static_cast<size_t>(k)], other = l.inputs[static_cast<size_t>(1 - k)];
+        const ir::Layer* r = producer(g, viewed);
+        if (r == nullptr || r->op != ir::OpKind::kReshape || readers[static_cast<size_t>(viewed)] != 1) continue;
+        const int32_t gemm_out = r->inputs[0];
+        if (!is_gemm(producer(g, gemm_out)) || readers[static_cast<size_t>(gemm_out)] != 1) continue;
+        const TensorType& gt = g.tensors[static_cast<size_t>(gemm_out)].type;
+        const TensorType& rt = g.tensors[static_cast<size_t>(other)].type;
+        const TensorType& ot = g.tensors[static_cast<size_t>(l.outputs[0])].type;
+        if (other == viewed || !(rt == ot) || !(g.tensors[static_cast<size_t>(viewed)].type == ot) || gt.dtype != ot.dtype)
+          continue;
+        auto target = reshape_target(gt.dims);
+        if (!target) continue;
+        auto rr = rw.add(ir::OpKind::kReshape, ReshapeParams{*target}, {rw.map(other)}, l.name + "/residual_view");
+        if (!rr) return rr.status();
+        auto add = rw.add(ir::OpKind::kBinary, l.params, {rw.map(gemm_out), (*rr)[0]}, l.name);
+        if (!add) return add.status();
+        std::vector<int32_t> rin{(*add)[0]};
+        for (size_t i = 1; i < r->inputs.size(); ++i) rin.push_back(rw.map(r->inputs[i]));
+        auto back = rw.add(ir::OpKind::kReshape, r->params, rin, r->name + "/after_" + l.name);
+        if (!back) return back.status();
+        rw.set_map(l.outputs[0], (*back)[0]);
+        ++hoisted;
+        done = true;
+      }
+      if (done) continue;
     }
     // unary(reshape(t)) -> reshape(unary(t))
     if (l.op == ir::OpKind::kUnary) {
@@ -88,7 +137,7 @@ Status shape_gemm_epilogues(ir::Graph& g, const PassContext& ctx) {
   }
   if (linears == 0 && hoisted == 0) return {};
   ctx.logger.log(Severity::kInfo, "[passes.shape_gemm_epilogues] " + std::to_string(linears) + " matmul+bias -> linear, " +
-                                      std::to_string(hoisted) + " activation(s) moved before a reshape");
+                                      std::to_string(hoisted) + " activation(s) / residual add(s) moved before a reshape");
   auto out = rw.finish();
   if (!out) return out.status();
   g = std::move(*out);

@@ -37,8 +37,12 @@ Status shape_gemm_epilogues(ir::Graph& g, const PassContext& ctx);
 /// For the CUDA backend: runs 2-D convolutions and pooling in channels-last layout, with transposes
 /// at the borders, pushed through pointwise layers and cancelled where they meet.
 Status layout_channels_last(ir::Graph& g, const PassContext& ctx);
-/// The auto rule of layout_channels_last: true when the graph has 2-D convolutions, none grouped,
-/// and the first rank-4 input's opt batch is at least 16. `why` gets the reason either way.
+/// Chains of transposes, slices, splits and views that end in a strided view of one source (attention
+/// head splitting) become one transpose shared by the chains plus offset-view slices (static shapes).
+Status fold_view_chains(ir::Graph& g, const PassContext& ctx);
+/// The auto rule of layout_channels_last: true for half-precision 2-D convolutions at any batch; in
+/// float32 for dense (ungrouped) 2-D convolutions when the first rank-4 input's opt batch is at least
+/// 16. `why` gets the reason either way.
 bool channels_last_profitable(const ir::Graph& g, const BuilderConfig& config, std::string* why = nullptr);
 
 /// Runs the pipeline (pipeline.cpp). With KILN_DUMP_IR=dir, writes the text IR after each pass.

@@ -1,6 +1,7 @@
 // ExecutionContextImpl: per-stream shapes, bindings, activation memory; runs the kernels.
 #include <chrono>
 
+#include "ir/analysis.h"
 #include "runtime/engine_impl.h"
 #include "runtime/memory_plan.h"
 #include "runtime/shape_resolver.h"
@@ -232,9 +233,16 @@ Status ExecutionContextImpl::enqueue(void* stream) {
       views_[t].data = engine_->backend_engine().constant_data(static_cast<int32_t>(t));
     }
   }
-  for (size_t t = 0; t < g.tensors.size(); ++t) {
-    auto root = static_cast<size_t>(engine_->storage_root[t]);
-    if (root != t) views_[t].data = views_[root].data;
+  // Views in layer order (a view of a view follows its input); offset-view slices point into their
+  // input.
+  for (size_t li = 0; li < g.layers.size(); ++li) {
+    const ir::Layer& l = g.layers[li];
+    if (!engine_->executed[li] || l.outputs.empty()) continue;
+    auto out = static_cast<size_t>(l.outputs[0]);
+    if (engine_->storage_root[out] == static_cast<int32_t>(out)) continue;
+    const backend::TensorView& in = views_[static_cast<size_t>(l.inputs[0])];
+    int64_t offset = l.op == ir::OpKind::kSlice ? ir::offset_view_bytes(l, in.dims, in.dtype) : 0;
+    views_[out].data = in.data == nullptr ? nullptr : static_cast<uint8_t*>(in.data) + offset;
   }
   backend::RunContext ctx;
   ctx.tensors = views_;

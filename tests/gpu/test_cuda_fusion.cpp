@@ -97,7 +97,8 @@ TEST(CudaFusion, ChannelsLastResidualBlocksWithGraphEpilogues) {
 
 // Depthwise convolutions in channels-last layout (mobilenet / efficientnet / convnext blocks) with
 // bias, residual and activations fused, through each implementation: Kiln's depthwise kernel (16-byte
-// vectors when C % 8 == 0, scalar otherwise) and the cuDNN graph.
+// vectors when C % 8 == 0, scalar otherwise; one output per thread or row tiles of 4 / 8 outputs, which
+// the 13-wide maps leave partly filled) and the cuDNN graph.
 TEST(CudaFusion, DepthwiseChannelsLastEpilogues) {
   KILN_REQUIRE_GPU();
   struct Case {
@@ -108,10 +109,10 @@ TEST(CudaFusion, DepthwiseChannelsLastEpilogues) {
   const Case cases[] = {
       {24, 3, 1, 1, 1, UnaryOp::kSilu, false},      {24, 5, 2, 2, 1, UnaryOp::kHardSwish, false},
       {16, 7, 1, 3, 1, UnaryOp::kIdentity, true},   {6, 3, 1, 2, 2, UnaryOp::kRelu, false},
-      {40, 3, 2, 1, 1, UnaryOp::kRelu, true},
+      {40, 3, 2, 1, 1, UnaryOp::kRelu, true},       {32, 7, 2, 3, 1, UnaryOp::kGelu, false},
   };
   setenv("KILN_LAYOUT", "nhwc", 1);
-  for (const char* impl : {"depthwise", "graph"}) {
+  for (const char* impl : {"depthwise:1", "depthwise:4", "depthwise:8", "graph"}) {
     setenv("KILN_CONV_IMPL", impl, 1);
     for (DataType dt : {DataType::kFloat16, DataType::kBFloat16}) {
       for (const auto& c : cases) {
@@ -151,9 +152,11 @@ TEST(CudaFusion, DepthwiseChannelsLastEpilogues) {
         auto e = Runtime::load(plan->bytes);
         ASSERT_TRUE(e.ok());
         std::string d = (*e)->describe();
-        if (std::string(impl) == "depthwise") {
-          EXPECT_NE(d.find("depthwise_nhwc"), std::string::npos) << d;
-        }
+        const std::string im(impl);
+        const bool tileable = c.c % 8 == 0 && c.dil == 1;
+        if (im == "depthwise:1") EXPECT_NE(d.find("depthwise_nhwc"), std::string::npos) << d;
+        if (im != "depthwise:1" && im != "graph" && tileable)
+          EXPECT_NE(d.find("depthwise_nhwc_tile" + im.substr(10)), std::string::npos) << d;
       }
     }
   }

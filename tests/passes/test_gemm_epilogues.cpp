@@ -57,6 +57,55 @@ TEST(GemmEpilogues, Conv1DBecomesLinearWithActivationNextToIt) {
   EXPECT_TRUE(testing::all_close(outs[0], want, 1e-5, 1e-5));
 }
 
+// torch's MultiheadAttention out-projection: linear on [S*B, E], a view back to [S, B, E], then the
+// residual add. The add moves before the view so it can join the GEMM's epilogue.
+TEST(GemmEpilogues, ResidualAddMovesNextToTheGemm) {
+  const int64_t s = 5, b = 2, e = 6;
+  auto x = testing::random_tensor(DataType::kFloat32, {s * b, e}, -1, 1);
+  auto res = testing::random_tensor(DataType::kFloat32, {s, b, e}, -1, 1);
+  auto w = testing::random_tensor(DataType::kFloat32, {e, e}, -0.5, 0.5);
+  auto bias = testing::random_tensor(DataType::kFloat32, {e}, -0.5, 0.5);
+  Network net;
+  auto in = net.add_input("x", DataType::kFloat32, {-1, e});
+  auto r = net.add_input("r", DataType::kFloat32, {s, -1, e});
+  auto lin = *net.add_linear(*in, testing::add_constant(net, w), testing::add_constant(net, bias));
+  auto viewed = *net.add_reshape(lin, {s, -1, e});
+  ASSERT_TRUE(net.mark_output(*net.add_elementwise(*r, viewed, BinaryOp::kAdd), "y").ok());
+  BuilderConfig cfg;
+  cfg.backend = "cpu";
+  OptimizationProfile prof;
+  prof.set("x", {s, e}, {s * b, e}, {s * 4, e});
+  prof.set("r", {s, 1, e}, {s, b, e}, {s, 4, e});
+  cfg.profiles = {prof};
+  auto plan = Builder::build(net, cfg);
+  ASSERT_TRUE(plan.ok()) << plan.status().to_string();
+  auto contents = serial::read_plan(plan->bytes);
+  ASSERT_TRUE(contents.ok());
+  const auto& g = contents->graph;
+  int add_on_gemm = 0;
+  for (const auto& l : g.layers) {
+    if (l.op != ir::OpKind::kBinary) continue;
+    for (int32_t t : l.inputs) {
+      int32_t p = g.tensors[static_cast<size_t>(t)].producer;
+      add_on_gemm += p >= 0 && g.layers[static_cast<size_t>(p)].op == ir::OpKind::kLinear;
+    }
+  }
+  EXPECT_EQ(add_on_gemm, 1);
+  auto outs = testing::build_and_run(net, {x, res}, cfg);
+  ASSERT_EQ(outs.size(), 1u);
+  EXPECT_EQ(outs[0].type.dims, (Dims{s, b, e}));
+  auto xv = testing::to_doubles(x), wv = testing::to_doubles(w), bv = testing::to_doubles(bias), rv = testing::to_doubles(res);
+  std::vector<double> want;
+  for (int64_t row = 0; row < s * b; ++row) {
+    for (int64_t j = 0; j < e; ++j) {
+      double acc = bv[static_cast<size_t>(j)] + rv[static_cast<size_t>(row * e + j)];
+      for (int64_t t = 0; t < e; ++t) acc += xv[static_cast<size_t>(row * e + t)] * wv[static_cast<size_t>(j * e + t)];
+      want.push_back(acc);
+    }
+  }
+  EXPECT_TRUE(testing::all_close(outs[0], want, 1e-5, 1e-5));
+}
+
 TEST(GemmEpilogues, RuntimeWeightsAndSharedViewsStayAsTheyAre) {
   // The weight is an input (not a constant) and the reshape is read twice: nothing changes.
   Network net;

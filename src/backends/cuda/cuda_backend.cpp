@@ -209,8 +209,12 @@ class CudaContext final : public backend::BackendContext {
         KILN_CUDA_RETURN(cudaMalloc(&p, v.bytes() == 0 ? 256 : v.bytes()));
         g.owned.push_back(p);
         out.push_back(p);
-        for (size_t t = 0; t < views.size(); ++t)
-          if (c.storage_root[t] == id) views[t].data = p;
+        for (size_t t = 0; t < views.size(); ++t) {
+          if (c.storage_root[t] != id || static_cast<int32_t>(t) == id) continue;
+          // A view keeps its place inside the tensor (offset-view slices start past its beginning).
+          auto offset = static_cast<const uint8_t*>(c.tensors[t].data) - static_cast<const uint8_t*>(c.tensors[static_cast<size_t>(id)].data);
+          views[t].data = static_cast<uint8_t*>(p) + offset;
+        }
         views[static_cast<size_t>(id)].data = p;
       }
       return {};

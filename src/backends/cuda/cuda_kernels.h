@@ -86,8 +86,13 @@ struct DepthwiseConvArgs {
   UnaryOp activation;       ///< applied last (kIdentity: none)
   float alpha, beta;        ///< the activation's parameters
   cudaStream_t stream;
+  int tile_w = 1;           ///< outputs per thread along the width: 1, or 4 / 8 where depthwise_tile_supported
 };
 Status launch_depthwise_nhwc(const DepthwiseConvArgs& a);
+/// Whether the row-tiled kernel takes a (tile_w 4 or 8, filter width 3/5/7, stride 1/2, no width
+/// dilation, C a multiple of the 16-byte vector). Where it does not, launch_depthwise_nhwc runs the
+/// one-output-per-thread kernel whatever tile_w says.
+bool depthwise_tile_supported(const DepthwiseConvArgs& a);
 /// Rearranges depthwise weights [c][taps] (NHWC filter [c, r, s, 1]) to [taps][c].
 Status launch_depthwise_weight_taps(const void* w, void* taps, DataType dt, int c, int taps_per_channel, cudaStream_t stream);
 

@@ -2,6 +2,7 @@
 #include "backends/cuda/fusion.h"
 
 #include "ir/analysis.h"
+#include "ir/op_table.h"
 
 namespace kiln::cuda {
 namespace {
@@ -78,7 +79,15 @@ std::vector<FusedGroup> plan_fusion(const ir::Graph& g, const std::vector<int32_
         const ir::Layer& add = g.layers[static_cast<size_t>(next)];
         int32_t other = add.inputs[0] == out ? add.inputs[1] : add.inputs[0];
         const ir::TensorDesc& od = g.tensors[static_cast<size_t>(other)];
-        bool before = od.producer < l;  // inputs (-1) and earlier layers are ready
+        // Inputs (-1) and earlier layers are ready; so is a view made later of an earlier tensor
+        // (it aliases that tensor's memory: storage_roots).
+        int32_t src = other;
+        while (g.tensors[static_cast<size_t>(src)].producer > l && !g.tensors[static_cast<size_t>(src)].is_output) {
+          const ir::Layer& v = g.layers[static_cast<size_t>(g.tensors[static_cast<size_t>(src)].producer)];
+          if (!ir::has_flag(v.op, ir::kFlagView)) break;
+          src = v.inputs[0];
+        }
+        bool before = g.tensors[static_cast<size_t>(src)].producer < l;
         bool same = other != out && od.type == ot && g.tensors[static_cast<size_t>(add.outputs[0])].type == ot;
         if (before && same) {
           grp.layers.push_back(next);

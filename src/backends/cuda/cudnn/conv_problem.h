@@ -14,7 +14,12 @@ namespace kiln::cuda {
 
 constexpr size_t kConvWorkspace = 64u << 20;
 constexpr int64_t kGraphTactic = 1000;      ///< tactics kGraphTactic + i: the i-th engine-graph candidate
-constexpr int64_t kDepthwiseTactic = 5000;  ///< Kiln's NHWC depthwise kernel
+constexpr int64_t kDepthwiseTactic = 5000;  ///< Kiln's NHWC depthwise kernel, one output per thread;
+                                            ///< kDepthwiseTactic + 4 / + 8: its row tiles of 4 / 8 outputs
+constexpr bool is_depthwise_tactic(int64_t t) {
+  return t == kDepthwiseTactic || t == kDepthwiseTactic + 4 || t == kDepthwiseTactic + 8;
+}
+constexpr int depthwise_tile(int64_t t) { return t == kDepthwiseTactic ? 1 : static_cast<int>(t - kDepthwiseTactic); }
 constexpr int kGraphCandidatesTimed = 4;    ///< engine candidates timed at build time (runtime-compiled
                                             ///< engines cost ~0.1 s each to build)
 

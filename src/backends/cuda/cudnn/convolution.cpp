@@ -36,8 +36,9 @@ std::string unary_name(UnaryOp op) {
 
 /// The depthwise kernel's arguments for a problem (NCHW-ordered dims of a channels-last problem).
 DepthwiseConvArgs depthwise_args(const ConvProblem& p, const void* x, const void* taps, const void* bias, const void* z,
-                                 void* y, UnaryOp act, float alpha, float beta, cudaStream_t stream) {
+                                 void* y, UnaryOp act, float alpha, float beta, cudaStream_t stream, int tile_w) {
   DepthwiseConvArgs a{};
+  a.tile_w = tile_w;
   a.dtype = p.dt;
   a.n = p.x[0];
   a.c = p.x[1];
@@ -94,7 +95,7 @@ class ConvKernel final : public backend::Kernel {
     const void* bias = p->has_bias ? in[2].data : nullptr;
     const void* z = epi_.residual >= 0 ? ctx.tensors[static_cast<size_t>(epi_.residual)].data : nullptr;
 
-    if (tactic_ == kDepthwiseTactic && depthwise_eligible(*p)) return run_depthwise(*p, in, out[0], bias, z, stream);
+    if (is_depthwise_tactic(tactic_) && depthwise_eligible(*p)) return run_depthwise(*p, in, out[0], bias, z, stream);
 
     if (graph_eligible(*p) && conv_graph_aligned({in[0].data, in[1].data, bias, z, out[0].data, ctx.workspace})) {
       auto v = graph_for(*p, state, ctx.workspace_bytes);
@@ -109,7 +110,8 @@ class ConvKernel final : public backend::Kernel {
 
   size_t workspace_bytes(std::span<const TensorView>) const override { return kConvWorkspace; }
   std::string describe() const override {
-    std::string d = tactic_ == kDepthwiseTactic ? "cuda.depthwise_nhwc"
+    std::string d = is_depthwise_tactic(tactic_) ? "cuda.depthwise_nhwc" + (tactic_ == kDepthwiseTactic ? std::string()
+                                                                            : "_tile" + std::to_string(depthwise_tile(tactic_)))
                     : tactic_ >= kGraphTactic   ? "cuda.cudnn_graph#" + std::to_string(tactic_ - kGraphTactic)
                                                 : "cuda.cudnn_conv#" + std::to_string(tactic_);
     if (epi_.residual >= 0) d += "+add";
@@ -148,7 +150,8 @@ class ConvKernel final : public backend::Kernel {
     const auto& lp = act_layer_ ? std::get<UnaryParams>(act_layer_->params) : UnaryParams{};
     return launch_depthwise_nhwc(depthwise_args(p, in[0].data, taps_, bias, z, y.data,
                                                 act_layer_ ? epi_.activation : UnaryOp::kIdentity,
-                                                static_cast<float>(lp.alpha), static_cast<float>(lp.beta), stream));
+                                                static_cast<float>(lp.alpha), static_cast<float>(lp.beta), stream,
+                                                depthwise_tile(tactic_)));
   }
 
   Status run_legacy(const backend::RunContext& ctx, ConvProblem p, const std::vector<TensorView>& in,
@@ -295,12 +298,13 @@ Expected<std::pair<int64_t, float>> tune_fast(const ConvProblem& p, const Epilog
   if (s.ok()) s = fill_random(pb, p.dt, static_cast<int64_t>(nb), ctx.stream);
   int64_t best = -1;
   float best_ms = 0;
-  // KILN_CONV_IMPL=graph|depthwise restricts the choice (tests, measurements).
+  // KILN_CONV_IMPL=graph|depthwise|depthwise:<tile> restricts the choice (tests, measurements).
   const char* only_env = std::getenv("KILN_CONV_IMPL");
   const std::string only = only_env ? only_env : "";
   auto consider = [&](int64_t tactic, const Expected<float>& ms) {
     if (only == "graph" && tactic >= kDepthwiseTactic) return;
-    if (only == "depthwise" && tactic < kDepthwiseTactic) return;
+    if (only.rfind("depthwise", 0) == 0 && tactic < kDepthwiseTactic) return;
+    if (only.rfind("depthwise:", 0) == 0 && only != "depthwise:" + std::to_string(depthwise_tile(tactic))) return;
     if (ms && (best < 0 || *ms < best_ms)) {
       best = tactic;
       best_ms = *ms;
@@ -321,8 +325,12 @@ Expected<std::pair<int64_t, float>> tune_fast(const ConvProblem& p, const Epilog
   if (s.ok() && depthwise_eligible(p)) {
     // Timed without its fused activation (a few flops per element on a memory-bound kernel); the
     // weights stand in for the tap-major copy.
-    DepthwiseConvArgs a = depthwise_args(p, px, pw, bias, z, py, UnaryOp::kIdentity, 0.0f, 0.0f, ctx.stream);
-    consider(kDepthwiseTactic, time_on_stream(ctx.stream, 5, [&] { return launch_depthwise_nhwc(a); }));
+    for (int tile : {1, 4, 8}) {
+      DepthwiseConvArgs a = depthwise_args(p, px, pw, bias, z, py, UnaryOp::kIdentity, 0.0f, 0.0f, ctx.stream, tile);
+      if (tile > 1 && !depthwise_tile_supported(a)) continue;
+      consider(tile == 1 ? kDepthwiseTactic : kDepthwiseTactic + tile,
+               time_on_stream(ctx.stream, 5, [&] { return launch_depthwise_nhwc(a); }));
+    }
   }
   cudaStreamSynchronize(ctx.stream);
   cudaGetLastError();
@@ -441,7 +449,7 @@ Expected<std::unique_ptr<backend::Kernel>> create_convolution_kernel(const ir::G
     return make_error(StatusCode::kCorruptPlan, "backends.cuda", "conv kernel record does not name a convolution layer");
   const bool legacy = rec.tactic >= -1 && rec.tactic <= 64;
   const bool graph = rec.tactic >= kGraphTactic && rec.tactic < kGraphTactic + 4096;
-  if (!legacy && !graph && rec.tactic != kDepthwiseTactic)
+  if (!legacy && !graph && !is_depthwise_tactic(rec.tactic))
     return make_error(StatusCode::kCorruptPlan, "backends.cuda", "bad convolution tactic for layer '" + l.name + "'");
   EpilogueSpec epi;
   if (!decode_epilogue(g, rec.layers, epi))

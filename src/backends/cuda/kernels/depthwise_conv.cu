@@ -3,6 +3,10 @@
 // loads of input, weights and residual; fp32 accumulation); consecutive threads take consecutive
 // channel vectors, so a warp reads contiguous memory per filter tap and neighbouring taps hit L1.
 // Weights are pre-arranged tap-major ([R*S][C], depthwise_weight_taps) once per kernel.
+// Row tiles (tile_w 4 or 8, filter width 3/5/7, stride 1/2, no dilation): a thread computes tile_w
+// neighbouring outputs of a row, so each filter row's weights are loaded once per tile and each input
+// column once per tile instead of once per tap and output (a 7x7 filter: 21 loads instead of 112 for 8
+// outputs of a row).
 #include "backends/cuda/cuda_kernels.h"
 #include "backends/cuda/kernels/device_utils.cuh"
 #include "backends/cuda/kernels/unary_ops.cuh"
@@ -69,6 +73,82 @@ __global__ void depthwise_nhwc_kernel(const T* __restrict__ x, const T* __restri
   }
 }
 
+// The activation of the tiled kernel's TW x V outputs: out of line, so that the unrolled epilogue does
+// not inline every unary op TW x V times (that made ptxas take minutes); identity skips the call.
+__device__ __noinline__ float tiled_activation(UnaryOp act, float v, float alpha, float beta) {
+  return unary_f(act, v, alpha, beta);
+}
+
+// Row-tiled variant: TW outputs along the width per thread, filter width S and stride SW known at
+// compile time so the sliding window stays in registers.
+template <class T, int V, int S, int SW, int TW>
+__global__ void depthwise_nhwc_tiled_kernel(const T* __restrict__ x, const T* __restrict__ wt, const T* __restrict__ bias,
+                                            const T* __restrict__ res, T* __restrict__ y, DwShape p, UnaryOp act,
+                                            float alpha, float beta) {
+  using P = Pack<T, V>;
+  constexpr int K = (TW - 1) * SW + S;  // input columns a tile reads per filter row
+  const int cv = p.c / V;
+  const int tiles = (p.ow + TW - 1) / TW;
+  const int total = p.n * p.oh * tiles * cv;
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < total; i += gridDim.x * blockDim.x) {
+    const int c0 = (i % cv) * V;
+    int pix = i / cv;
+    const int ow0 = (pix % tiles) * TW;
+    pix /= tiles;
+    const int oh = pix % p.oh;
+    const int n = pix / p.oh;
+    float acc[TW][V];
+#pragma unroll
+    for (int t = 0; t < TW; ++t)
+#pragma unroll
+      for (int j = 0; j < V; ++j) acc[t][j] = 0.0f;
+    const int ih0 = oh * p.sh - p.ph, iw0 = ow0 * SW - p.pw;
+    for (int r = 0; r < p.r; ++r) {
+      const int ih = ih0 + r * p.dh;
+      if (ih < 0 || ih >= p.h) continue;
+      P wv[S];
+#pragma unroll
+      for (int s = 0; s < S; ++s) wv[s] = *reinterpret_cast<const P*>(wt + (r * S + s) * p.c + c0);
+      const T* xrow = x + static_cast<int64_t>((n * p.h + ih) * p.w) * p.c + c0;
+#pragma unroll
+      for (int k = 0; k < K; ++k) {
+        const int iw = iw0 + k;
+        if (iw < 0 || iw >= p.w) continue;
+        const P xv = *reinterpret_cast<const P*>(xrow + iw * p.c);
+#pragma unroll
+        for (int t = 0; t < TW; ++t) {
+          const int s = k - t * SW;  // compile-time after unrolling
+          if (s < 0 || s >= S) continue;
+#pragma unroll
+          for (int j = 0; j < V; ++j) acc[t][j] = fmaf(to_f32(xv.v[j]), to_f32(wv[s].v[j]), acc[t][j]);
+        }
+      }
+    }
+    P bv;
+    if (bias != nullptr) bv = *reinterpret_cast<const P*>(bias + c0);
+#pragma unroll
+    for (int t = 0; t < TW; ++t) {
+      if (ow0 + t >= p.ow) break;
+      const int o = ((n * p.oh + oh) * p.ow + ow0 + t) * p.c + c0;
+      float v[V];
+#pragma unroll
+      for (int j = 0; j < V; ++j) v[j] = acc[t][j] + (bias != nullptr ? to_f32(bv.v[j]) : 0.0f);
+      if (res != nullptr) {
+        const P rv = *reinterpret_cast<const P*>(res + o);
+#pragma unroll
+        for (int j = 0; j < V; ++j) v[j] += to_f32(rv.v[j]);
+      }
+      P out;
+#pragma unroll
+      for (int j = 0; j < V; ++j) {
+        const float a = act == UnaryOp::kIdentity ? v[j] : tiled_activation(act, v[j], alpha, beta);
+        out.v[j] = from_f32<T>(a);
+      }
+      *reinterpret_cast<P*>(y + o) = out;
+    }
+  }
+}
+
 template <class T>
 __global__ void taps_kernel(const T* __restrict__ w, T* __restrict__ wt, int c, int taps) {
   const int64_t total = static_cast<int64_t>(c) * taps;
@@ -78,9 +158,46 @@ __global__ void taps_kernel(const T* __restrict__ w, T* __restrict__ wt, int c, 
   }
 }
 
+DwShape shape_of(const DepthwiseConvArgs& a) {
+  return DwShape{a.n, a.h, a.w, a.c, a.oh, a.ow, a.r, a.s, a.stride_h, a.stride_w, a.pad_h, a.pad_w, a.dil_h, a.dil_w};
+}
+
+template <class T, int V, int S, int SW, int TW>
+void launch_tiled(const DepthwiseConvArgs& a) {
+  const int64_t total = static_cast<int64_t>(a.n) * a.oh * ((a.ow + TW - 1) / TW) * (a.c / V);
+  depthwise_nhwc_tiled_kernel<T, V, S, SW, TW><<<grid_for(total, 256), 256, 0, a.stream>>>(
+      static_cast<const T*>(a.x), static_cast<const T*>(a.weight_taps), static_cast<const T*>(a.bias),
+      static_cast<const T*>(a.residual), static_cast<T*>(a.y), shape_of(a), a.activation, a.alpha, a.beta);
+}
+
+template <class T, int V, int S, int SW>
+void launch_tiled_tw(const DepthwiseConvArgs& a) {
+  if (a.tile_w == 4)
+    launch_tiled<T, V, S, SW, 4>(a);
+  else
+    launch_tiled<T, V, S, SW, 8>(a);
+}
+
+template <class T, int V, int S>
+void launch_tiled_sw(const DepthwiseConvArgs& a) {
+  if (a.stride_w == 1)
+    launch_tiled_tw<T, V, S, 1>(a);
+  else
+    launch_tiled_tw<T, V, S, 2>(a);
+}
+
 template <class T, int V>
 Status launch_typed(const DepthwiseConvArgs& a) {
-  DwShape p{a.n, a.h, a.w, a.c, a.oh, a.ow, a.r, a.s, a.stride_h, a.stride_w, a.pad_h, a.pad_w, a.dil_h, a.dil_w};
+  if constexpr (V > 1 && !std::is_same_v<T, float>) {
+    if (depthwise_tile_supported(a)) {
+    if (a.s == 3) launch_tiled_sw<T, V, 3>(a);
+    else if (a.s == 5) launch_tiled_sw<T, V, 5>(a);
+    else launch_tiled_sw<T, V, 7>(a);
+    KILN_CUDA_LAUNCH_CHECK();
+    return {};
+    }
+  }
+  DwShape p = shape_of(a);
   const int64_t total = static_cast<int64_t>(a.n) * a.oh * a.ow * (a.c / V);
   const int threads = 256;
   const unsigned blocks = grid_for(total, threads);
@@ -102,6 +219,18 @@ Status launch_typed(const DepthwiseConvArgs& a) {
 bool aligned(const void* p, size_t bytes) { return p == nullptr || reinterpret_cast<uintptr_t>(p) % bytes == 0; }
 
 }  // namespace
+
+bool depthwise_tile_supported(const DepthwiseConvArgs& a) {
+  if (a.tile_w != 4 && a.tile_w != 8) return false;
+  if (a.dtype != DataType::kFloat16 && a.dtype != DataType::kBFloat16) return false;  // instantiated for these
+  if (a.s != 3 && a.s != 5 && a.s != 7) return false;
+  if ((a.stride_w != 1 && a.stride_w != 2) || a.dil_w != 1) return false;
+  const int64_t v = 16 / static_cast<int64_t>(dtype_size(a.dtype));
+  if (a.c % v != 0) return false;
+  // 32-bit index math inside the tiled kernel.
+  const int64_t biggest = std::max<int64_t>(static_cast<int64_t>(a.n) * a.oh * a.ow * a.c, static_cast<int64_t>(a.n) * a.h * a.w * a.c);
+  return biggest < (int64_t{1} << 30);
+}
 
 Status launch_depthwise_nhwc(const DepthwiseConvArgs& a) {
   Status s = make_error(StatusCode::kUnsupported, "backends.cuda", "depthwise convolution: unsupported dtype");
