@@ -81,6 +81,10 @@ if [[ "$want" == *" bench "* ]]; then
       [ -f "$p" ] || continue
       { echo "== profile $(basename $p)"
         timeout 60 $BIN/tools/kiln_profile/kiln_profile "$p" 10 2>&1 | head -16; } >>"$OUT/profile.log"
+      # PROFILE_ORDER=<plan name substring>: every kernel of that plan in execution order
+      if [ -n "${PROFILE_ORDER:-}" ] && [[ "$(basename $p)" == *"$PROFILE_ORDER"* ]]; then
+        timeout 60 $BIN/tools/kiln_profile/kiln_profile "$p" 10 order >"$OUT/profile_order_$(basename $p .plan).log" 2>&1
+      fi
     done
   fi
 fi

@@ -361,11 +361,16 @@ struct ShapeParams {
 };
 
 /// Inputs: q [..., Lq, E], k [..., Lk, E], v [..., Lk, Ev], mask? (bool: true = attend; or float:
-/// added to the scores; broadcastable to [..., Lq, Lk]). Output [..., Lq, Ev].
+/// added to the scores; broadcastable to [..., Lq, Lk]). Output [..., Lq, Ev]. A row whose every score
+/// is masked out gives NaN (torch's math reference), or zeros with zero_masked_rows (what HF models
+/// write as where(mask.any(-1), attention, 0)).
 struct AttentionParams {
   bool causal = false;
   double scale = 0.0;  ///< 0: 1/sqrt(E)
-  template <class S, class V> static void visit(S& s, V&& v) { v("causal", s.causal); v("scale", s.scale); }
+  bool zero_masked_rows = false;
+  template <class S, class V> static void visit(S& s, V&& v) {
+    v("causal", s.causal); v("scale", s.scale); v("zero_masked_rows", s.zero_masked_rows);
+  }
 };
 
 /// Inputs: x. A copy (used to materialize a view or give a tensor a second name).

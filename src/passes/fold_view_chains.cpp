@@ -38,6 +38,7 @@ struct View {
   std::vector<ViewDim> dims;
   int64_t offset = 0;
   int copies = 0;           ///< copy kernels of the chain (transposes, slices, splits)
+  int64_t moved = 0;        ///< elements those copies write
   bool transposed = false;  ///< the chain moves data across dims (else a transpose cannot help)
 };
 
@@ -194,6 +195,7 @@ class ViewTracer {
         }
         r.dims = std::move(d);
         ++r.copies;
+        r.moved += volume(r);
         r.transposed = true;
         return true;
       }
@@ -208,6 +210,7 @@ class ViewTracer {
           if (sr.count <= 0 || !slice_view(r, static_cast<size_t>(ax), sr.start, sr.count, step)) return false;
         }
         ++r.copies;
+        r.moved += volume(r);
         return check(r, od);
       }
       case ir::OpKind::kSplit: {
@@ -221,11 +224,18 @@ class ViewTracer {
         for (size_t i = 0; i < k; ++i) start += type(l.outputs[i]).dims[static_cast<int>(ax)];
         if (!slice_view(r, static_cast<size_t>(ax), start, od[static_cast<size_t>(ax)], 1)) return false;
         ++r.copies;
+        r.moved += volume(r);
         return check(r, od);
       }
       default:
         return false;
     }
+  }
+
+  static int64_t volume(const View& r) {
+    int64_t n = 1;
+    for (const ViewDim& d : r.dims) n *= dim_size(d);
+    return n;
   }
 
   static bool check(const View& r, const std::vector<int64_t>& od) {
@@ -330,8 +340,17 @@ Status fold_view_chains(ir::Graph& g, const PassContext& ctx) {
     bool identity = true;
     for (size_t i = 0; i < perm.size(); ++i) identity &= perm[i] == static_cast<int64_t>(i);
     // Copies after: the shared transpose (counted once per source: count it here) and a slice that
-    // is a view when the gaps lead. Rewrite only when that is fewer.
-    if ((identity ? 0 : 1) >= v.copies) return keep;
+    // is a view when the gaps lead (and its block is 256-byte aligned). Rewrite only when that is fewer
+    // kernels and at most twice the elements this chain moved (the transpose moves all of the source,
+    // which pays off when the chains of the other gap indices share it: q, k and v; a small slice of a
+    // big tensor stays a small copy).
+    int64_t view_numel = 1;
+    for (int i = 0; i < g.tensors[static_cast<size_t>(t)].type.dims.rank(); ++i) view_numel *= g.tensors[static_cast<size_t>(t)].type.dims[i];
+    const bool slice_is_view = gaps == 0 || (view_numel * static_cast<int64_t>(dtype_size(st.dtype))) % 256 == 0;
+    const bool have = shared.count(std::make_tuple(v.source, sizes, perm)) > 0;
+    const int new_copies = (identity || have ? 0 : 1) + (slice_is_view ? 0 : 1);
+    const int64_t new_moved = (identity || have ? 0 : numel) + (slice_is_view ? 0 : view_numel);
+    if (new_copies >= v.copies || new_moved > 2 * v.moved) return keep;
     const std::string name = g.tensors[static_cast<size_t>(t)].name + "/folded";
     int32_t x = rw.map(v.source);
     auto key = std::make_tuple(v.source, sizes, perm);
@@ -355,9 +374,12 @@ Status fold_view_chains(ir::Graph& g, const PassContext& ctx) {
       for (int64_t s : gap_sizes) gap_total *= s;
       std::vector<int64_t> merged{gap_total};
       for (size_t i = gaps; i < perm.size(); ++i) merged.push_back(sizes[static_cast<size_t>(perm[i])]);
-      auto m = rw.add(ir::OpKind::kReshape, ReshapeParams{merged}, {cur}, name + "/gaps");
-      if (!m) return m.status();
-      auto s = rw.add(ir::OpKind::kSlice, SliceParams{{0}, {gap_index}, {gap_index + 1}, {1}}, {(*m)[0], -1, -1},
+      if (gaps > 1) {  // one leading axis for all gaps
+        auto m = rw.add(ir::OpKind::kReshape, ReshapeParams{merged}, {cur}, name + "/gaps");
+        if (!m) return m.status();
+        cur = (*m)[0];
+      }
+      auto s = rw.add(ir::OpKind::kSlice, SliceParams{{0}, {gap_index}, {gap_index + 1}, {1}}, {cur, -1, -1},
                       name + "/select");
       if (!s) return s.status();
       cur = (*s)[0];

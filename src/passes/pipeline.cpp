@@ -21,8 +21,10 @@ constexpr PassEntry kPipeline[] = {
   {"remove_identities", remove_identities},    // contiguous/clone/dropout copies become aliases
   {"fold_constants", fold_constants},          // weights-only subgraphs and static shape math
   {"recognize_gelu", recognize_gelu},          // after folding: the chain's scalars are constants
+  {"fold_attention_row_guard", fold_attention_row_guard},  // after folding: the guard's zero is a constant
+  {"remove_dead_layers", remove_dead_layers},  // the rest of each recognized chain and guard (a dead
+                                               // chain still reads the GEMM's view: no hoist below)
   {"shape_gemm_epilogues", shape_gemm_epilogues},  // after recognize_gelu: moves gelu_tanh next to GEMMs
-  {"remove_dead_layers", remove_dead_layers},  // the rest of each recognized chain
   {"layout_channels_last", layout_channels_last},  // cuda: NHWC convolutions; weight transposes fold below
   {"fold_view_chains", fold_view_chains},      // after layout: sees the transposes it left; dead chains go below
   {"assign_precision", assign_precision},      // inserts casts (of constants too)

@@ -19,7 +19,7 @@
 namespace kiln::serial {
 
 inline constexpr char kPlanMagic[8] = {'K', 'I', 'L', 'N', 'P', 'L', 'A', 'N'};
-inline constexpr uint32_t kPlanFormatVersion = 2;  // 2: channels_last on conv/pooling
+inline constexpr uint32_t kPlanFormatVersion = 3;  // 2: channels_last on conv/pooling; 3: attention zero_masked_rows
 inline constexpr size_t kPlanHeaderBytes = 64;
 inline constexpr size_t kWeightAlignment = 256;
 

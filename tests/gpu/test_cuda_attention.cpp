@@ -1,6 +1,7 @@
 // CUDA attention against the CPU reference: the fused flash kernel (f16/bf16, head dims 32..128, any
 // mask, causal, broadcast batches) and the general cuBLASLt + softmax path (f32, other head dims,
-// E != Ev), dynamic sequence lengths, fully masked rows (NaN) and empty shapes.
+// E != Ev), dynamic sequence lengths, fully masked rows (NaN, or zeros with zero_masked_rows) and empty
+// shapes.
 #include <cmath>
 #include <limits>
 #include <random>
@@ -228,14 +229,16 @@ TEST(CudaAttention, DynamicSequenceLength) {
   }
 }
 
-TEST(CudaAttention, FullyMaskedRowIsNaNOnBothPaths) {
+TEST(CudaAttention, FullyMaskedRowIsNaNOrZeroOnBothPaths) {
   KILN_REQUIRE_GPU();
+  for (bool zero_rows : {false, true}) {  // zero_masked_rows: what fold_attention_row_guard sets
   // (dtype, head dim): f16/bf16 with E = 64 run the flash kernel, f32 and E = 40 the general path.
   const std::vector<std::pair<DataType, int64_t>> configs = {
       {DataType::kFloat16, 64}, {DataType::kBFloat16, 64}, {DataType::kFloat32, 64}, {DataType::kFloat16, 40}};
   for (auto [dt, e] : configs) {
     for (bool float_mask_kind : {false, true}) {
-      SCOPED_TRACE(trace(std::string(dtype_name(dt)) + " E=" + std::to_string(e) + (float_mask_kind ? " float" : " bool")));
+      SCOPED_TRACE(trace(std::string(dtype_name(dt)) + " E=" + std::to_string(e) + (float_mask_kind ? " float" : " bool") +
+                         (zero_rows ? " zero_masked_rows" : "")));
       const int64_t lq = 6, lk = 9;
       Network net;
       auto q = net.add_input("q", dt, Dims{2, lq, e});
@@ -243,7 +246,9 @@ TEST(CudaAttention, FullyMaskedRowIsNaNOnBothPaths) {
       auto v = net.add_input("v", dt, Dims{2, lk, e});
       auto m = net.add_input("mask", float_mask_kind ? dt : DataType::kBool, Dims{lq, lk});
       ASSERT_TRUE(q.ok() && k.ok() && v.ok() && m.ok());
-      auto y = net.add_attention(*q, *k, *v, *m, AttentionParams{});
+      AttentionParams ap;
+      ap.zero_masked_rows = zero_rows;
+      auto y = net.add_attention(*q, *k, *v, *m, ap);
       ASSERT_TRUE(y.ok()) << y.status().to_string();
       ASSERT_TRUE(net.mark_output(*y, "y").ok());
       // Row 2 sees nothing; the others see a few keys.
@@ -262,10 +267,16 @@ TEST(CudaAttention, FullyMaskedRowIsNaNOnBothPaths) {
       for (int64_t bi = 0; bi < 2; ++bi) {
         for (int64_t i = 0; i < lq; ++i) {
           const double x = testing::at(out[0], (bi * lq + i) * e);
-          EXPECT_EQ(std::isnan(x), i == 2) << "batch " << bi << " row " << i;
+          if (zero_rows) {
+            EXPECT_FALSE(std::isnan(x)) << "batch " << bi << " row " << i;
+            if (i == 2) EXPECT_EQ(x, 0.0) << "batch " << bi;
+          } else {
+            EXPECT_EQ(std::isnan(x), i == 2) << "batch " << bi << " row " << i;
+          }
         }
       }
     }
+  }
   }
 }
 

@@ -74,6 +74,9 @@ TEST(CudaDataMovement, TransposeShapesAndDtypes) {
       {{2, 300, 257}, {0, 2, 1}},
       {{5, 6, 7}, {0, 1, 2}},                     // identity: a memcpy
       {{2, 3, 4, 5, 3, 2}, {5, 3, 1, 0, 2, 4}},   // rank 6
+      {{2, 3, 17, 19}, {0, 2, 3, 1}},             // NCHW image -> NHWC: narrow columns (3), a row per thread
+      {{2, 17, 19, 3}, {0, 3, 1, 2}},             // NHWC -> NCHW with 3 channels: a column per thread
+      {{3, 8, 9, 40}, {0, 2, 3, 1}},              // 8 channels: still narrow
   };
   for (DataType dt : kMoveTypes) {
     for (const Case& c : cases) {

@@ -146,6 +146,34 @@ TEST(FoldViewChains, SingleCopyChainsAndDynamicShapesStay) {
   EXPECT_TRUE(testing::all_close(outs[0], want, 0, 0));
 }
 
+// A chain whose rewrite would transpose far more than it did (2 rows of a 300-row tensor, then a
+// transpose) is left alone.
+TEST(FoldViewChains, SmallSliceOfABigTensorStaysSmall) {
+  const int64_t rows = 300, cols = 64;
+  Network net;
+  auto in = *net.add_input("x", DataType::kFloat32, {rows, cols});
+  auto y = *net.add_transpose(*net.add_slice(in, SliceParams{{0}, {5}, {7}, {1}}), {1, 0});
+  ASSERT_TRUE(net.mark_output(*net.add_unary(y, UnaryOp::kNeg), "y").ok());
+  BuilderConfig cfg;
+  cfg.backend = "cpu";
+  auto plan = Builder::build(net, cfg);
+  ASSERT_TRUE(plan.ok()) << plan.status().to_string();
+  auto contents = serial::read_plan(plan->bytes);
+  ASSERT_TRUE(contents.ok());
+  for (const auto& l : contents->graph.layers) {
+    if (l.op != ir::OpKind::kTranspose) continue;
+    EXPECT_EQ(contents->graph.tensors[static_cast<size_t>(l.inputs[0])].type.dims.volume(), 2 * cols);
+  }
+  auto x = testing::random_tensor(DataType::kFloat32, {rows, cols});
+  auto outs = testing::build_and_run(net, {x}, cfg);
+  ASSERT_EQ(outs.size(), 1u);
+  auto xv = testing::to_doubles(x);
+  std::vector<double> want;
+  for (int64_t c = 0; c < cols; ++c)
+    for (int64_t r = 5; r < 7; ++r) want.push_back(-xv[static_cast<size_t>(r * cols + c)]);
+  EXPECT_TRUE(testing::all_close(outs[0], want, 0, 0));
+}
+
 // Offset-view slices in the runtime: a leading-axis slice of an activation aliases it (dynamic
 // leading dim, negative start), and one that is also a network output gets its own memory.
 TEST(OffsetViews, LeadingAxisSlicesAliasTheirInput) {

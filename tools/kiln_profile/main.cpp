@@ -14,7 +14,7 @@
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: %s PLAN [runs]\n", argv[0]);
+    std::fprintf(stderr, "usage: %s PLAN [runs] [order]\n  order: also list every kernel of the last run in execution order\n", argv[0]);
     return 2;
   }
   int runs = argc > 2 ? std::atoi(argv[2]) : 20;
@@ -83,5 +83,10 @@ int main(int argc, char** argv) {
   std::sort(ks.rbegin(), ks.rend());
   std::printf("top kernels:\n");
   for (size_t i = 0; i < ks.size() && i < 12; ++i) std::printf("  %8.3f ms  %s\n", ks[i].first, ks[i].second.substr(0, 110).c_str());
+  if (argc > 3 && std::string(argv[3]) == "order") {
+    std::printf("in order (last run):\n");
+    for (const auto& t : (*ctx)->last_timings())
+      std::printf("  %8.4f ms  %s %s\n", t.milliseconds, t.kernel.c_str(), t.name.substr(0, 90).c_str());
+  }
   return 0;
 }

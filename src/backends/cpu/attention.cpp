@@ -6,7 +6,8 @@
 // Masking: a bool mask is true = attend, false = masked out (score -inf); a float mask is added to the
 // scores; `causal` masks key j > query i (top-left aligned, torch is_causal). Unlike torch, a mask and
 // `causal` may be combined (both apply). A row whose every position is masked out gives NaN, as torch's
-// math reference does (softmax of a row of -inf: exp(-inf - (-inf)) = NaN); Lk == 0 gives zeros.
+// math reference does (softmax of a row of -inf: exp(-inf - (-inf)) = NaN), or zeros with
+// zero_masked_rows; Lk == 0 gives zeros.
 #include "backends/cpu/blas.h"
 
 #include <climits>
@@ -156,6 +157,10 @@ Status run_attention(const CpuArgs& a) {
       float mx = kNegInf;
       for (int64_t j = 0; j < lk; ++j)
         if (row[j] > mx) mx = row[j];
+      if (mx == kNegInf && p.zero_masked_rows) {  // every key masked out: a row of zeros
+        std::fill(row, row + lk, 0.0f);
+        continue;
+      }
       double sum = 0.0;
       for (int64_t j = 0; j < lk; ++j) {
         row[j] = std::exp(row[j] - mx);  // all -inf: exp(NaN) = NaN, as torch

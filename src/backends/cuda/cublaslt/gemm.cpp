@@ -277,7 +277,8 @@ class GemmKernel final : public backend::Kernel {
       if (it == plans_.end()) {
         auto np = std::make_unique<LtPlan>();
         KILN_RETURN_IF_ERROR(make_descriptors(p, state.allow_tf32, *np));
-        if (tuned_ && !fused() && p.key() == tuned_key_ && align[0] >= 16 && align[1] >= 16 && align[2] >= 16) {
+        // The tuned algorithm was timed with this group's epilogue (bias, residual, activation).
+        if (tuned_ && p.key() == tuned_key_ && align[0] >= 16 && align[1] >= 16 && align[2] >= 16) {
           cublasLtMatmulHeuristicResult_t check{};
           if (cublasLtMatmulAlgoCheck(state.lt, np->op, np->la, np->lb, np->lc, np->lc, &*tuned_, &check) ==
                   CUBLAS_STATUS_SUCCESS &&
@@ -364,13 +365,21 @@ Expected<backend::KernelRecord> tune_gemm(int32_t layer, TuneContext& ctx) {
   for (size_t i = 0; i < in.size(); ++i) {
     if (l.inputs[i] < 0) continue;
     const TensorType& t = ctx.opt_types[static_cast<size_t>(l.inputs[i])];
-    in[i] = TensorView{nullptr, t.dtype, t.dims};
+    // Non-null marks presence (make_problem reads the bias from it); never dereferenced here.
+    in[i] = TensorView{reinterpret_cast<void*>(1), t.dtype, t.dims};
   }
   const TensorType& ot = ctx.opt_types[static_cast<size_t>(l.outputs[0])];
   out[0] = TensorView{nullptr, ot.dtype, ot.dims};
   if (!is_floating(in[0].dtype) || ctx.optimization_level < 2 || out[0].numel() == 0) return rec;
   GemmProblem p = make_problem(l, in, out);
   if (p.k == 0 || p.general_broadcast) return rec;
+  // Timed with the fused group's epilogue: the best algorithm for a plain GEMM need not be the best
+  // (or even available) with a residual or an activation in its epilogue.
+  EpilogueSpec epi;
+  if (ctx.group != nullptr && decode_epilogue(ctx.graph, *ctx.group, epi)) {
+    p.has_residual = epi.residual >= 0;
+    p.activation = epi.activation;
+  }
   std::string key = "gemm|" + p.key() + "|tf" + std::to_string(ctx.state.allow_tf32);
   if (ctx.cache) {
     if (auto hit = ctx.cache->find(key)) {
@@ -391,24 +400,28 @@ Expected<backend::KernelRecord> tune_gemm(int32_t layer, TuneContext& ctx) {
   size_t es = dtype_size(p.dt);
   size_t a_bytes = static_cast<size_t>(in[0].numel()) * es, b_bytes = static_cast<size_t>(in[1].numel()) * es;
   size_t c_bytes = static_cast<size_t>(out[0].numel()) * es, bias_bytes = p.has_bias ? static_cast<size_t>(p.n) * es : 0;
+  size_t r_bytes = p.has_residual ? c_bytes : 0;
   uint8_t* buf = nullptr;
-  size_t total = a_bytes + b_bytes + c_bytes + bias_bytes + ws_limit + 4 * 256;
+  size_t total = a_bytes + b_bytes + c_bytes + bias_bytes + r_bytes + ws_limit + 5 * 256;
   KILN_CUDA_RETURN(cudaMalloc(&buf, total));
   auto align_up = [](size_t v) { return (v + 255) / 256 * 256; };
   uint8_t* pa = buf;
   uint8_t* pb = pa + align_up(a_bytes);
   uint8_t* pc = pb + align_up(b_bytes);
   uint8_t* pbias = pc + align_up(c_bytes);
-  uint8_t* pws = pbias + align_up(bias_bytes);
+  uint8_t* pres = pbias + align_up(bias_bytes);
+  uint8_t* pws = pres + align_up(r_bytes);
   Status s = fill_random(pa, p.dt, in[0].numel(), ctx.stream);
   if (s.ok()) s = fill_random(pb, p.dt, in[1].numel(), ctx.stream);
   if (s.ok() && p.has_bias) s = fill_random(pbias, p.dt, p.n, ctx.stream);
+  if (s.ok() && p.has_residual) s = fill_random(pres, p.dt, out[0].numel(), ctx.stream);
   float best = 1e30f;
   int best_i = -1;
   for (size_t i = 0; s.ok() && i < results.size(); ++i) {
     if (results[i].workspaceSize > ws_limit) continue;
     auto t = time_on_stream(ctx.stream, 5, [&] {
-      return run_lt(ctx.state.lt, plan, &results[i].algo, p, pa, pb, pc, pbias, pws, ws_limit, ctx.stream);
+      return run_lt(ctx.state.lt, plan, &results[i].algo, p, pa, pb, pc, pbias, pws, ws_limit, ctx.stream,
+                    p.has_residual ? pres : nullptr);
     });
     if (!t) continue;  // an algorithm that fails is skipped
     if (*t < best) {

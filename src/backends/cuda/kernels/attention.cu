@@ -1,7 +1,7 @@
 // CUDA scaled dot-product attention: out = softmax(scale * q k^T + mask) v, with the semantics of the CPU
 // reference (backends/cpu/attention.cpp): broadcasting batch dims, a bool (true = attend) or additive
 // mask broadcastable to [..., Lq, Lk], top-left aligned `causal` (combinable with a mask), scale 0 =
-// 1/sqrt(E), a fully masked row gives NaN, Lk == 0 gives zeros.
+// 1/sqrt(E), a fully masked row gives NaN (zeros with zero_masked_rows), Lk == 0 gives zeros.
 //
 // Two paths, chosen from dtypes and shapes only (workspace_attention and launch_attention agree):
 //
@@ -100,6 +100,7 @@ Status analyze(const ir::Layer& layer, std::span<const TensorView> in, std::span
   batch_strides(p.kb, p.batch, p.lk * p.e, p.sk);
   batch_strides(p.vb, p.batch, p.lk * p.ev, p.sv);
   p.causal = params.causal;
+  p.zero_rows = params.zero_masked_rows;
   p.scale = params.scale != 0.0 ? static_cast<float>(params.scale)
                                  : static_cast<float>(1.0 / std::sqrt(static_cast<double>(p.e)));
   p.mask = kMaskNone;
@@ -168,6 +169,7 @@ struct SoftmaxArgs {
   int64_t msq, msk;
   int mask_kind;
   int causal;
+  int zero_rows;  // fully masked rows give zeros (else NaN)
   int nb;
   int64_t bdims[kMaxRank], sm[kMaxRank];
 };
@@ -200,8 +202,8 @@ __global__ void __launch_bounds__(kSoftmaxThreads) masked_softmax_kernel(const S
       mx = fmaxf(mx, x);
     }
     mx = warp_max(mx);
-    if (mx == -INFINITY) {  // fully masked row: NaN, as the reference
-      for (int64_t j = lane; j < a.lk; j += 32) pr[j] = from_f32<T>(NAN);
+    if (mx == -INFINITY) {  // fully masked row: NaN, as the reference (zeros with zero_masked_rows)
+      for (int64_t j = lane; j < a.lk; j += 32) pr[j] = from_f32<T>(a.zero_rows ? 0.0f : NAN);
       continue;
     }
     float sum = 0.0f;
@@ -470,6 +472,7 @@ Status launch_general(const LaunchArgs& a, const Problem& p) {
   sa.msk = p.msk;
   sa.mask_kind = p.mask;
   sa.causal = p.causal ? 1 : 0;
+  sa.zero_rows = p.zero_rows ? 1 : 0;
   sa.nb = p.nb;
   for (int d = 0; d < p.nb; ++d) {
     sa.bdims[d] = p.batch[d];

@@ -28,6 +28,7 @@ struct Problem {
   int64_t lq = 0, lk = 0, e = 0, ev = 0;
   float scale = 1.0f;
   bool causal = false;
+  bool zero_rows = false;     // zero_masked_rows
   int mask = kMaskNone;
   // Element strides along the batch dims (0 where broadcast), including the matrix size.
   int64_t sq[kMaxRank] = {}, sk[kMaxRank] = {}, sv[kMaxRank] = {}, sm[kMaxRank] = {};

@@ -18,6 +18,7 @@ struct FlashArgs {
   float scale;
   int mask_kind;
   int causal;
+  int zero_rows;  // l == 0 (every key masked out) gives zeros, else NaN
   int vec_load;   // q, k, v 16-byte aligned: cp.async; else element copies
   int vec_store;  // o 16-byte aligned
   int nb;
@@ -236,7 +237,7 @@ __global__ void __launch_bounds__(kFlashThreads) flash_attention_kernel(const Fl
     float l = l_run[i];
     l += __shfl_xor_sync(0xffffffffu, l, 1);
     l += __shfl_xor_sync(0xffffffffu, l, 2);
-    inv[i] = l > 0.0f ? 1.0f / l : NAN;  // l == 0: every key masked out (NaN, as the reference)
+    inv[i] = l > 0.0f ? 1.0f / l : (p.zero_rows ? 0.0f : NAN);  // l == 0: every key masked out (NaN, as the reference)
   }
   // Stage this warp's 16 output rows in its own rows of s_q (only this warp ever read them), then
   // write them out row by row.
@@ -286,6 +287,7 @@ Status launch_flash_typed(const LaunchArgs& a, const Problem& p) {
   f.scale = p.scale;
   f.mask_kind = p.mask;
   f.causal = p.causal ? 1 : 0;
+  f.zero_rows = p.zero_rows ? 1 : 0;
   f.vec_load = aligned16(f.q) && aligned16(f.k) && aligned16(f.v) ? 1 : 0;
   f.vec_store = aligned16(f.o) ? 1 : 0;
   f.nb = p.nb;

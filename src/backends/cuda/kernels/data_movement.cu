@@ -7,7 +7,9 @@
 //    collapsed first (size-1 dims dropped, dims contiguous in the source merged), so most views become
 //    a memcpy or a copy of contiguous rows done with 16-byte units;
 //  * a tiled transpose through shared memory (32x32 tiles) when the innermost output dim is strided
-//    in the source but another dim is contiguous there (2-D transposes, [.., S, D] -> [.., D, S]).
+//    in the source but another dim is contiguous there (2-D transposes, [.., S, D] -> [.., D, S]);
+//    when one side has at most 8 elements (NCHW images with 3 channels going channels-last) a thread
+//    moves a whole row or column instead.
 // Index math uses 32-bit multiply-high division when the element count allows, 64-bit otherwise.
 #include <algorithm>
 #include <string>
@@ -226,6 +228,38 @@ __global__ void transpose_tiled_kernel(const T* __restrict__ src, T* __restrict_
   }
 }
 
+/// The same transpose when one side is narrow (cols or rows <= kNarrow, e.g. an NCHW image with 3
+/// channels going channels-last): a 32x32 tile would leave most threads idle, so each thread moves
+/// one whole row (cols narrow: reads coalesced along the source rows, a warp writes 32 * cols
+/// consecutive elements) or one whole column (rows narrow).
+constexpr int64_t kNarrow = 8;
+
+template <class T>
+__global__ void transpose_narrow_kernel(const T* __restrict__ src, T* __restrict__ dst, int64_t total, TileArg a,
+                                        bool by_rows) {
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t lines = by_rows ? a.rows : a.cols;
+    int64_t b = i / lines;
+    const int64_t line = i - b * lines;
+    int64_t so = 0, dof = 0;
+#pragma unroll
+    for (int d = kMaxRank - 1; d >= 0; --d) {
+      if (d >= a.nb) continue;
+      int64_t q = b / a.bsize[d];
+      int64_t c = b - q * a.bsize[d];
+      so += c * a.bsrc[d];
+      dof += c * a.bdst[d];
+      b = q;
+    }
+    if (by_rows) {
+      for (int64_t c = 0; c < a.cols; ++c) dst[dof + line * a.row_dst_stride + c] = src[so + c * a.col_src_stride + line];
+    } else {
+      for (int64_t r = 0; r < a.rows; ++r) dst[dof + r * a.row_dst_stride + line] = src[so + line * a.col_src_stride + r];
+    }
+  }
+}
+
 /// dst (contiguous, `dims`) = the elements of src (pointing at index (0, ..., 0)) read with per-dim
 /// element strides `ss`.
 Status strided_copy(const LaunchArgs& a, void* dst, const void* src, const Dims& dims, const std::vector<int64_t>& ss,
@@ -274,6 +308,17 @@ Status strided_copy(const LaunchArgs& a, void* dst, const void* src, const Dims&
         t.bdst[t.nb] = os[ud];
         ++t.nb;
         batch *= size[ud];
+      }
+      if (t.cols <= kNarrow || t.rows <= kNarrow) {
+        const bool by_rows = t.cols <= kNarrow && t.rows > t.cols;
+        const int64_t lines = batch * (by_rows ? t.rows : t.cols);
+        visit_unit(static_cast<int>(es), [&](auto w) {
+          using T = typename Unit<decltype(w)::value>::type;
+          transpose_narrow_kernel<T><<<grid_for(lines, kThreads), kThreads, 0, a.stream>>>(
+              static_cast<const T*>(src), static_cast<T*>(dst), lines, t, by_rows);
+        });
+        KILN_CUDA_LAUNCH_CHECK();
+        return {};
       }
       const int64_t total = t.tiles_r * t.tiles_c * batch;
       const unsigned grid = static_cast<unsigned>(std::min<int64_t>(total, int64_t{1} << 20));

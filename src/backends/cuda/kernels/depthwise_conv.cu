@@ -106,21 +106,30 @@ __global__ void depthwise_nhwc_tiled_kernel(const T* __restrict__ x, const T* __
     for (int r = 0; r < p.r; ++r) {
       const int ih = ih0 + r * p.dh;
       if (ih < 0 || ih >= p.h) continue;
-      P wv[S];
+      // Weights and inputs are converted to float once per load (not once per use): the inner loop
+      // is FMAs only.
+      float wf[S][V];
 #pragma unroll
-      for (int s = 0; s < S; ++s) wv[s] = *reinterpret_cast<const P*>(wt + (r * S + s) * p.c + c0);
+      for (int s = 0; s < S; ++s) {
+        const P wv = *reinterpret_cast<const P*>(wt + (r * S + s) * p.c + c0);
+#pragma unroll
+        for (int j = 0; j < V; ++j) wf[s][j] = to_f32(wv.v[j]);
+      }
       const T* xrow = x + static_cast<int64_t>((n * p.h + ih) * p.w) * p.c + c0;
 #pragma unroll
       for (int k = 0; k < K; ++k) {
         const int iw = iw0 + k;
         if (iw < 0 || iw >= p.w) continue;
         const P xv = *reinterpret_cast<const P*>(xrow + iw * p.c);
+        float xf[V];
+#pragma unroll
+        for (int j = 0; j < V; ++j) xf[j] = to_f32(xv.v[j]);
 #pragma unroll
         for (int t = 0; t < TW; ++t) {
           const int s = k - t * SW;  // compile-time after unrolling
           if (s < 0 || s >= S) continue;
 #pragma unroll
-          for (int j = 0; j < V; ++j) acc[t][j] = fmaf(to_f32(xv.v[j]), to_f32(wv[s].v[j]), acc[t][j]);
+          for (int j = 0; j < V; ++j) acc[t][j] = fmaf(xf[j], wf[s][j], acc[t][j]);
         }
       }
     }
