@@ -35,7 +35,35 @@ Status native_mha(ConversionCtx& ctx, const Node& n) {
   DataType dt = ctx.dtype(*q);
   std::vector<kiln::Tensor> proj;
   const kiln::Tensor srcs[3] = {*q, *k, *v};
-  for (int64_t i = 0; i < 3; ++i) {
+  const bool packed = n.inputs[0] == n.inputs[1] && n.inputs[1] == n.inputs[2];
+  if (packed) {
+    // Self-attention (ViT): one GEMM with the packed [3E, E] weight, one transpose
+    // [B, L, 3, H, D] -> [3, B, H, L, D], and q / k / v as slices of its leading axis (offset views,
+    // no copies) instead of three GEMMs and three head transposes.
+    auto wc = ctx.cast(*w, dt);
+    auto bc = ctx.cast(*b, dt);
+    auto y = ctx.net.add_linear(*q, *wc, *bc);
+    if (!y) return ctx.error(n, y.status().message());
+    auto shp = ctx.net.add_shape(*y);
+    if (!shp) return shp.status();
+    auto bl = ctx.net.add_slice(*shp, SliceParams{{0}, {0}, {2}, {1}});
+    auto thd = ctx.net.add_int_vector({3, H, D});
+    if (!bl || !thd) return ctx.error(n, "shape math");
+    auto target = ctx.net.add_concat({*bl, *thd}, 0);
+    if (!target) return target.status();
+    auto r = ctx.net.add_reshape_dynamic(*y, *target);
+    if (!r) return r.status();
+    auto t = ctx.net.add_transpose(*r, {2, 0, 3, 1, 4});
+    if (!t) return t.status();
+    for (int64_t i = 0; i < 3; ++i) {
+      auto sl = ctx.net.add_slice(*t, SliceParams{{0}, {i}, {i + 1}, {1}});
+      if (!sl) return sl.status();
+      auto sq = ctx.net.add_squeeze(*sl, {0});
+      if (!sq) return sq.status();
+      proj.push_back(*sq);
+    }
+  }
+  for (int64_t i = 0; i < 3 && !packed; ++i) {
     auto wi = ctx.net.add_slice(*w, SliceParams{{0}, {i * E}, {(i + 1) * E}, {1}});
     auto bi = ctx.net.add_slice(*b, SliceParams{{0}, {i * E}, {(i + 1) * E}, {1}});
     if (!wi || !bi) return ctx.error(n, "bad qkv weight");
@@ -47,6 +75,7 @@ Status native_mha(ConversionCtx& ctx, const Node& n) {
     if (!sh) return ctx.error(n, sh.status().message());
     proj.push_back(*sh);
   }
+  if (proj.size() != 3) return ctx.error(n, "bad projections");
   kiln::Tensor mask;
   if (!ctx.is_none(n, 9)) {
     auto m = ctx.tensor(n, 9);
