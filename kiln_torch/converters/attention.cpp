@@ -1,5 +1,7 @@
 // Attention: scaled_dot_product_attention (bool / float masks, is_causal, scale, enable_gqa) on Kiln's
-// attention layer, and baddbmm (beta * self + alpha * batch1 @ batch2, the scores of many attention
+// attention layer — also in the backend-specific spellings torch.export decomposes it into
+// (_scaled_dot_product_{flash,efficient,cudnn}_attention on CUDA tensors, ..._flash_attention_for_cpu
+// on CPU; their extra outputs must be unused) — and baddbmm (beta * self + alpha * batch1 @ batch2, the scores of many attention
 // implementations).
 #include <cmath>
 #include <limits>
@@ -33,25 +35,45 @@ Expected<kiln::Tensor> repeat_heads(ConversionCtx& ctx, kiln::Tensor x, int64_t 
   return ctx.net.add_flatten(*e, r - 3, r - 2);
 }
 
+// Where each spelling keeps its arguments (-1: it has none).
+struct SdpaArgs {
+  int mask, dropout, causal, scale, gqa;
+};
 // scaled_dot_product_attention(q, k, v, attn_mask?, dropout_p, is_causal, *, scale?, enable_gqa)
-Status sdpa(ConversionCtx& ctx, const Node& n) {
+constexpr SdpaArgs kSdpa{3, 4, 5, 6, 7};
+// _scaled_dot_product_flash_attention(q, k, v, dropout_p, is_causal, return_debug_mask, *, scale?)
+constexpr SdpaArgs kFlash{-1, 3, 4, 6, -1};
+// _scaled_dot_product_efficient_attention(q, k, v, attn_bias?, compute_log_sumexp, dropout_p, is_causal, *, scale?)
+constexpr SdpaArgs kEfficient{3, 5, 6, 7, -1};
+// _scaled_dot_product_cudnn_attention(q, k, v, attn_bias?, compute_log_sumexp, dropout_p, is_causal,
+//                                     return_debug_mask, *, scale?)
+constexpr SdpaArgs kCudnn{3, 5, 6, 8, -1};
+// _scaled_dot_product_flash_attention_for_cpu(q, k, v, dropout_p, is_causal, *, attn_mask?, scale?)
+constexpr SdpaArgs kFlashCpu{5, 3, 4, 6, -1};
+
+bool absent(ConversionCtx& ctx, const Node& n, int i) {
+  return i < 0 || static_cast<size_t>(i) >= n.inputs.size() || ctx.is_none(n, static_cast<size_t>(i));
+}
+
+Status sdpa_impl(ConversionCtx& ctx, const Node& n, const SdpaArgs& pos) {
   auto q = ctx.tensor(n, 0);
   auto k = ctx.tensor(n, 1);
   auto v = ctx.tensor(n, 2);
   if (!q || !k || !v) return !q ? q.status() : !k ? k.status() : v.status();
-  auto mask = ctx.optional_tensor(n, 3);
+  Expected<kiln::Tensor> mask = kiln::Tensor{};
+  if (!absent(ctx, n, pos.mask)) mask = ctx.optional_tensor(n, static_cast<size_t>(pos.mask));
   if (!mask) return mask.status();
-  auto causal = ctx.const_bool(n, 5);
+  auto causal = ctx.const_bool(n, static_cast<size_t>(pos.causal));
   if (!causal) return causal.status();
   double scale = 0.0;
-  if (!ctx.is_none(n, 6)) {
-    auto s = ctx.const_double(n, 6);
+  if (!absent(ctx, n, pos.scale)) {
+    auto s = ctx.const_double(n, static_cast<size_t>(pos.scale));
     if (!s) return s.status();
     scale = *s;
   }
   bool gqa = false;
-  if (n.inputs.size() > 7) {
-    auto g = ctx.const_bool(n, 7);
+  if (!absent(ctx, n, pos.gqa)) {
+    auto g = ctx.const_bool(n, static_cast<size_t>(pos.gqa));
     if (!g) return g.status();
     gqa = *g;
   }
@@ -89,55 +111,60 @@ Status sdpa(ConversionCtx& ctx, const Node& n) {
   AttentionParams p;
   p.causal = *causal;
   p.scale = scale;
-  auto out = ctx.net.add_attention(tq, tk, tv, m, p);
-  if (!out) return set_output_tensor(ctx, n, out);
-  if (!m.valid()) return set_output_tensor(ctx, n, out);
   // torch gives 0 (not NaN) for query rows whose every key is masked out.
-  kiln::Tensor attend = m;
-  if (ctx.dtype(m) != DataType::kBool) {
-    auto ninf = ctx.scalar(-std::numeric_limits<double>::infinity(), dt);
-    if (!ninf) return ninf.status();
-    auto ne = ctx.net.add_elementwise(m, *ninf, BinaryOp::kNotEqual);
-    if (!ne) return ne.status();
-    attend = *ne;
-  }
-  if (ctx.rank(attend) == 0) {
-    auto u = ctx.net.add_unsqueeze(attend, {0});
-    if (!u) return u.status();
-    attend = *u;
-  }
-  auto any = ctx.net.add_reduce(attend, ReduceParams{ReduceOp::kAny, {-1}, true, 1});
-  if (!any) return any.status();
-  auto zero = ctx.scalar(0.0, dt);
-  if (!zero) return zero.status();
-  return set_output_tensor(ctx, n, ctx.net.add_where(*any, *out, *zero));
+  p.zero_masked_rows = m.valid();
+  // The spellings with auxiliary outputs (log-sum-exp, ...): nothing reads them (sdpa_supported_at).
+  for (size_t o = 1; o < n.outputs.size(); ++o) ctx.set_output(n, o, Arg::constant(c10::IValue()));
+  return set_output_tensor(ctx, n, ctx.net.add_attention(tq, tk, tv, m, p));
 }
 
-bool sdpa_supported(const OpGraph& g, const Node& n, std::string* why) {
-  const Value& drop = input_value(g, n, 4);
+Status sdpa(ConversionCtx& ctx, const Node& n) { return sdpa_impl(ctx, n, kSdpa); }
+Status sdpa_flash(ConversionCtx& ctx, const Node& n) { return sdpa_impl(ctx, n, kFlash); }
+Status sdpa_efficient(ConversionCtx& ctx, const Node& n) { return sdpa_impl(ctx, n, kEfficient); }
+Status sdpa_cudnn(ConversionCtx& ctx, const Node& n) { return sdpa_impl(ctx, n, kCudnn); }
+Status sdpa_flash_cpu(ConversionCtx& ctx, const Node& n) { return sdpa_impl(ctx, n, kFlashCpu); }
+
+bool none_value(const OpGraph& g, const Node& n, int i) {
+  if (i < 0 || static_cast<size_t>(i) >= n.inputs.size()) return true;
+  const Value& v = input_value(g, n, static_cast<size_t>(i));
+  return v.kind == ValueKind::kNone || (v.constant && v.constant->isNone());
+}
+
+bool sdpa_supported_at(const OpGraph& g, const Node& n, std::string* why, const SdpaArgs& pos) {
+  // The backend-specific spellings also return log-sum-exp, seeds, debug masks: only the output is
+  // computed, so nothing may read the rest.
+  for (size_t o = 1; o < n.outputs.size(); ++o)
+    for (const Node& m : g.nodes)
+      for (int in : m.inputs)
+        if (in == n.outputs[o]) {
+          *why = "an auxiliary output (log-sum-exp, seeds, debug mask) is read";
+          return false;
+        }
+  const Value& drop = input_value(g, n, static_cast<size_t>(pos.dropout));
   if (!drop.constant || !(drop.constant->isDouble() || drop.constant->isInt()) || drop.constant->toScalar().toDouble() != 0.0) {
     *why = "dropout_p must be a constant 0";
     return false;
   }
-  const Value& causal = input_value(g, n, 5);
+  const Value& causal = input_value(g, n, static_cast<size_t>(pos.causal));
   if (!causal.constant || !causal.constant->isBool()) {
     *why = "is_causal must be a constant";
     return false;
   }
-  const Value& mask = input_value(g, n, 3);
-  bool has_mask = !(mask.kind == ValueKind::kNone || (mask.constant && mask.constant->isNone()));
+  const bool has_mask = !none_value(g, n, pos.mask);
   if (has_mask && causal.constant->toBool()) {
     *why = "attn_mask together with is_causal (torch refuses it)";
     return false;
   }
-  if (has_mask && mask.meta && mask.meta->dtype != at::kBool && !at::isFloatingType(mask.meta->dtype)) {
-    *why = std::string("attn_mask of dtype ") + c10::toString(mask.meta->dtype);
-    return false;
+  if (has_mask) {
+    const Value& mask = input_value(g, n, static_cast<size_t>(pos.mask));
+    if (mask.meta && mask.meta->dtype != at::kBool && !at::isFloatingType(mask.meta->dtype)) {
+      *why = std::string("attn_mask of dtype ") + c10::toString(mask.meta->dtype);
+      return false;
+    }
   }
-  if (n.inputs.size() > 6) {
-    const Value& s = input_value(g, n, 6);
-    bool none = s.kind == ValueKind::kNone || (s.constant && s.constant->isNone());
-    if (!none) {
+  if (!none_value(g, n, pos.scale)) {
+    const Value& s = input_value(g, n, static_cast<size_t>(pos.scale));
+    {
       if (!s.constant || !(s.constant->isDouble() || s.constant->isInt())) {
         *why = "scale must be a constant";
         return false;
@@ -148,8 +175,8 @@ bool sdpa_supported(const OpGraph& g, const Node& n, std::string* why) {
       }
     }
   }
-  if (n.inputs.size() > 7) {
-    const Value& e = input_value(g, n, 7);
+  if (pos.gqa >= 0 && static_cast<size_t>(pos.gqa) < n.inputs.size()) {
+    const Value& e = input_value(g, n, static_cast<size_t>(pos.gqa));
     if (!e.constant || !e.constant->isBool()) {
       *why = "enable_gqa must be a constant";
       return false;
@@ -176,6 +203,12 @@ bool sdpa_supported(const OpGraph& g, const Node& n, std::string* why) {
   }
   return true;
 }
+
+bool sdpa_supported(const OpGraph& g, const Node& n, std::string* why) { return sdpa_supported_at(g, n, why, kSdpa); }
+bool flash_supported(const OpGraph& g, const Node& n, std::string* why) { return sdpa_supported_at(g, n, why, kFlash); }
+bool efficient_supported(const OpGraph& g, const Node& n, std::string* why) { return sdpa_supported_at(g, n, why, kEfficient); }
+bool cudnn_supported(const OpGraph& g, const Node& n, std::string* why) { return sdpa_supported_at(g, n, why, kCudnn); }
+bool flash_cpu_supported(const OpGraph& g, const Node& n, std::string* why) { return sdpa_supported_at(g, n, why, kFlashCpu); }
 
 // baddbmm(self, batch1, batch2, *, beta, alpha) = beta * self + alpha * (batch1 @ batch2)
 Status baddbmm(ConversionCtx& ctx, const Node& n) {
@@ -217,6 +250,10 @@ bool baddbmm_supported(const OpGraph& g, const Node& n, std::string* why) {
 
 void register_attention_converters(ConverterRegistry& r) {
   add_converter(r, {"aten::scaled_dot_product_attention"}, sdpa, sdpa_supported);
+  add_converter(r, {"aten::_scaled_dot_product_flash_attention"}, sdpa_flash, flash_supported);
+  add_converter(r, {"aten::_scaled_dot_product_efficient_attention"}, sdpa_efficient, efficient_supported);
+  add_converter(r, {"aten::_scaled_dot_product_cudnn_attention"}, sdpa_cudnn, cudnn_supported);
+  add_converter(r, {"aten::_scaled_dot_product_flash_attention_for_cpu"}, sdpa_flash_cpu, flash_cpu_supported);
   add_converter(r, {"aten::baddbmm"}, baddbmm, baddbmm_supported);
 }
 

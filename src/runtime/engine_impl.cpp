@@ -59,12 +59,20 @@ Status EngineImpl::build_layout() {
     if (executed[l] && kernel_of[l] < 0)
       return load_error(StatusCode::kCorruptPlan, "layer '" + g.layers[l].name + "' has no kernel");
   }
+  // An aliased view (storage_roots) holds its input's bytes: a reader depends on the kernel that
+  // writes those (the view's own kernel does nothing and may run later, e.g. a residual reshaped for
+  // a fused GEMM epilogue).
+  storage_root = ir::storage_roots(g, executed);
   for (size_t l = 0; l < g.layers.size(); ++l) {
     if (!executed[l]) continue;
     const ir::Layer& layer = g.layers[l];
     for (size_t i = 0; i < layer.inputs.size(); ++i) {
       int32_t t = layer.inputs[i];
       if (t < 0 || ir::is_shape_operand(layer.op, static_cast<int>(i))) continue;
+      while (storage_root[static_cast<size_t>(t)] != t) {
+        const ir::Layer& view = g.layers[static_cast<size_t>(g.tensors[static_cast<size_t>(t)].producer)];
+        t = view.inputs[0];
+      }
       int32_t p = g.tensors[static_cast<size_t>(t)].producer;
       if (p < 0 || !executed[static_cast<size_t>(p)]) continue;
       bool ok = kernel_of[static_cast<size_t>(p)] < kernel_of[l] ||
@@ -76,7 +84,6 @@ Status EngineImpl::build_layout() {
     }
   }
 
-  storage_root = ir::storage_roots(g, executed);
   size_t nt = g.tensors.size();
   first_kernel.assign(nt, -1);
   last_kernel.assign(nt, -1);

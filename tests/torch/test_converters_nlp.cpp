@@ -365,6 +365,16 @@ std::vector<Case> attention_cases() {
   c.push_back(C("sdpa_dynamic_seq_causal", {sdpa}, "torch.scaled_dot_product_attention(x, y, z, is_causal=True)",
                 {D({1, 2, 1, 8}, {2, 2, 6, 8}, {3, 2, 12, 8}), D({1, 2, 1, 8}, {2, 2, 6, 8}, {3, 2, 12, 8}),
                  D({1, 2, 1, 8}, {2, 2, 6, 8}, {3, 2, 12, 8})}));
+  // torch.export's CPU spelling of SDPA (the output is element 0 of its tuple).
+  const std::string sdpa_cpu = "aten::_scaled_dot_product_flash_attention_for_cpu";
+  const In kv = F({2, 4, 7, 8});
+  c.push_back(C("sdpa_flash_for_cpu", {sdpa_cpu}, "torch._scaled_dot_product_flash_attention_for_cpu(x, y, z, 0.0, False)[0]",
+                {q, k, kv}));
+  c.push_back(C("sdpa_flash_for_cpu_causal_scale", {sdpa_cpu},
+                "torch._scaled_dot_product_flash_attention_for_cpu(x, y, z, 0.0, True, scale=0.2)[0]", {q, k, kv}));
+  c.push_back(C("sdpa_flash_for_cpu_float_mask", {sdpa_cpu},
+                "torch._scaled_dot_product_flash_attention_for_cpu(x, y, z, 0.0, False, attn_mask=w)[0]",
+                {q, k, kv, F({2, 4, 6, 7})}));
   // BERT-style eager attention: scores, additive mask, softmax, context.
   c.push_back(C("eager_attention_pattern", {"aten::matmul", "aten::softmax.int"},
                 "torch.matmul(torch.softmax(torch.matmul(x, y.transpose(-1, -2)) * 0.125 + w, -1), z)",
@@ -617,6 +627,9 @@ const std::map<std::string, std::string>& exempt_ops() {
       {"aten::alpha_dropout", "removed by the importer in eval mode; training mode falls back"},
       {"aten::feature_alpha_dropout", "removed by the importer in eval mode; training mode falls back"},
       {"aten::dim", "always folded: the input specs fix every rank"},
+      {"aten::_scaled_dot_product_flash_attention", "CUDA-only kernel (no CPU eager reference): GPU zoo run, bench/zoo.py --device cuda"},
+      {"aten::_scaled_dot_product_efficient_attention", "CUDA-only kernel (no CPU eager reference): GPU zoo run"},
+      {"aten::_scaled_dot_product_cudnn_attention", "CUDA-only kernel (no CPU eager reference): GPU zoo run (vit_b_16 exports it)"},
       {"prim::shape", "no TorchScript operator (FX frontend spelling)"},
       {"prim::NumToTensor", "TorchScript names it prim::NumToTensor.Scalar"},
       {"prim::TupleUnpack", "lowered away by the importer (LowerSimpleTuples)"},
