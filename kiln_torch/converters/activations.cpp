@@ -1,6 +1,8 @@
 // Unary math and activations: one table from aten op to Kiln UnaryOp (with parameters).
 #include <cmath>
 
+#include <limits>
+
 #include "converters/families.h"
 
 namespace kiln::bridge {
@@ -76,6 +78,23 @@ void register_activation_converters(ConverterRegistry& r) {
     for (const char* name : e.ops)
       r.add(ConverterInfo{name, [op, fr](ConversionCtx& c, const Node& n) { return unary(c, n, op, 0, 0, fr); }, {}, true, false});
   }
+  // isinf(x) = |x| == inf (T5 guards its fp16 activations with it).
+  add_converter(r, {"aten::isinf"}, [](ConversionCtx& c, const Node& n) -> Status {
+    auto x = c.tensor(n, 0);
+    if (!x) return x.status();
+    auto a = c.net.add_unary(*x, UnaryOp::kAbs);
+    if (!a) return a.status();
+    auto inf = c.scalar(std::numeric_limits<double>::infinity(), c.dtype(*x));
+    if (!inf) return inf.status();
+    return set_output_tensor(c, n, c.net.add_elementwise(*a, *inf, BinaryOp::kEqual));
+  }, [](const OpGraph& g, const Node& n, std::string* why) {
+    const Value& v = g.values[static_cast<size_t>(n.inputs[0])];
+    if (v.meta && !at::isFloatingType(v.meta->dtype)) {
+      *why = "isinf of a non-float tensor";
+      return false;
+    }
+    return true;
+  });
   add_converter(r, {"aten::relu6"}, [](ConversionCtx& c, const Node& n) { return unary(c, n, UnaryOp::kClamp, 0, 6, false); });
   add_converter(r, {"aten::hardtanh"}, [](ConversionCtx& c, const Node& n) {
     return unary(c, n, UnaryOp::kClamp, arg_or(c, n, 1, -1), arg_or(c, n, 2, 1), false);

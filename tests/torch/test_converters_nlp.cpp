@@ -146,6 +146,7 @@ std::vector<Case> activation_cases() {
   c.push_back(C("sqrt_of_int_is_float", {"aten::sqrt"}, "torch.sqrt(x)", {I({3, 4}, 0, 9)}));
   c.push_back(C("sigmoid_half", {"aten::sigmoid"}, "torch.sigmoid(x)", {H({3, 4})}, 1e-3, 1e-3));
   c.push_back(C("isnan", {"aten::isnan"}, "torch.isnan(torch.log(x))", {kX}));
+  c.push_back(C("isinf", {"aten::isinf"}, "torch.isinf(torch.exp(x.abs() * 100.0) * torch.sign(x))", {kX}));
   c.push_back(C("hardtanh", {"aten::hardtanh"}, "torch.hardtanh(x, -0.5, 0.5)", {kX}));
   c.push_back(C("leaky_relu", {"aten::leaky_relu"}, "torch.leaky_relu(x, 0.2)", {kX}));
   c.push_back(C("elu", {"aten::elu"}, "torch.elu(x, 0.7)", {kX}));
