@@ -91,7 +91,7 @@ fi
 if [[ "$want" == *" zoo "* ]]; then
   # The dynamo path (kiln.compile, ir="default") on every zoo model in fp16; needs kiln._C for this
   # Python (carried: scripts/build_carry.sh with KILN_PYTHON set to a 3.12 interpreter).
-  PYTHONUNBUFFERED=1 KILN_BUILD_DIR=$PWD/$BIN timeout ${ZOO_TIMEOUT:-400} $PY bench/zoo.py --device cuda --dtype fp16 \
+  PYTHONUNBUFFERED=1 KILN_BUILD_DIR=$PWD/$BIN timeout ${ZOO_TIMEOUT:-400} $PY bench/zoo.py --device cuda --dtype fp16 ${ZOO_ARGS:-} \
     --json "$OUT/zoo.json" >"$OUT/zoo.log" 2>&1
   result[zoo]="rc=$? $(tail -1 "$OUT/zoo.log")"
   tail -30 "$OUT/zoo.log"
