@@ -107,6 +107,22 @@ Expected<std::vector<HostTensor>> run_engine(const Engine& engine, const std::ve
   return outs;
 }
 
+serial::PlanContents build_contents(const Network& net, BuilderConfig cfg) {
+  if (cfg.backend.empty()) cfg.backend = "cpu";
+  auto plan = Builder::build(net, cfg);
+  EXPECT_TRUE(plan.ok()) << plan.status().to_string();
+  if (!plan.ok()) return {};
+  auto c = serial::read_plan(plan->bytes);
+  EXPECT_TRUE(c.ok()) << c.status().to_string();
+  return c.ok() ? std::move(*c) : serial::PlanContents{};
+}
+
+int count_ops(const ir::Graph& g, ir::OpKind op) {
+  int n = 0;
+  for (const auto& l : g.layers) n += l.op == op;
+  return n;
+}
+
 Expected<std::vector<HostTensor>> try_build_and_run(const Network& net, const std::vector<HostTensor>& inputs,
                                                     BuilderConfig cfg) {
   if (cfg.backend.empty()) cfg.backend = "cpu";

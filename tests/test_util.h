@@ -9,6 +9,7 @@
 
 #include "common/host_tensor.h"
 #include "kiln/kiln.h"
+#include "serialization/plan_contents.h"
 
 namespace kiln::testing {
 
@@ -37,6 +38,12 @@ std::vector<HostTensor> build_and_run(const Network& net, const std::vector<Host
 /// Same, but returns the error instead of failing the test.
 Expected<std::vector<HostTensor>> try_build_and_run(const Network& net, const std::vector<HostTensor>& inputs,
                                                     BuilderConfig cfg = {});
+
+/// Builds `net` (backend "cpu" unless cfg says otherwise) and reads the plan back: the graph the passes
+/// produced and the kernel records. Fails the current test (and returns empty contents) on any error.
+serial::PlanContents build_contents(const Network& net, BuilderConfig cfg = {});
+/// Layers of kind `op` in g.
+int count_ops(const ir::Graph& g, ir::OpKind op);
 
 /// Runs an already loaded engine on `inputs` (a fresh context each call).
 Expected<std::vector<HostTensor>> run_engine(const Engine& engine, const std::vector<HostTensor>& inputs,

@@ -14,13 +14,8 @@
 namespace kiln::passes {
 namespace {
 
-const ir::Layer* producer(const ir::Graph& g, int32_t t) {
-  int32_t p = t < 0 ? -1 : g.tensors[static_cast<size_t>(t)].producer;
-  return p < 0 ? nullptr : &g.layers[static_cast<size_t>(p)];
-}
-
 bool all_zero_constant(const ir::Graph& g, int32_t t) {
-  const ir::Layer* l = producer(g, t);
+  const ir::Layer* l = producer_of(g, t);
   if (l == nullptr || l->op != ir::OpKind::kConstant) return false;
   const auto& w = g.weights[static_cast<size_t>(std::get<ConstantParams>(l->params).weight)];
   if (!w.bytes || !is_floating(w.type.dtype)) return false;
@@ -34,20 +29,15 @@ bool all_zero_constant(const ir::Graph& g, int32_t t) {
 }  // namespace
 
 Status fold_attention_row_guard(ir::Graph& g, const PassContext& ctx) {
-  std::vector<int> readers(g.tensors.size(), 0);
-  for (const auto& l : g.layers)
-    for (int32_t t : l.inputs)
-      if (t >= 0) ++readers[static_cast<size_t>(t)];
-  for (size_t t = 0; t < g.tensors.size(); ++t)
-    if (g.tensors[t].is_output) readers[t] += 1000;
+  const std::vector<int> readers = reader_counts(g);
   // attention layer index -> the where it absorbs
   std::vector<int32_t> absorbed_by(g.layers.size(), -1);
   std::vector<bool> is_guard(g.layers.size(), false);
   for (size_t li = 0; li < g.layers.size(); ++li) {
     const ir::Layer& w = g.layers[li];
     if (w.op != ir::OpKind::kWhere || w.inputs.size() != 3) continue;
-    const ir::Layer* att = producer(g, w.inputs[1]);
-    const ir::Layer* any = producer(g, w.inputs[0]);
+    const ir::Layer* att = producer_of(g, w.inputs[1]);
+    const ir::Layer* any = producer_of(g, w.inputs[0]);
     if (att == nullptr || att->op != ir::OpKind::kAttention || readers[static_cast<size_t>(w.inputs[1])] != 1) continue;
     if (att->inputs.size() < 4 || att->inputs[3] < 0) continue;
     if (any == nullptr || any->op != ir::OpKind::kReduce) continue;

@@ -42,6 +42,22 @@ struct View {
   bool transposed = false;  ///< the chain moves data across dims (else a transpose cannot help)
 };
 
+// The layers a chain is made of: views and the copies that only move data.
+bool is_movement(ir::OpKind op) {
+  switch (op) {
+    case ir::OpKind::kReshape:
+    case ir::OpKind::kSqueeze:
+    case ir::OpKind::kUnsqueeze:
+    case ir::OpKind::kFlatten:
+    case ir::OpKind::kTranspose:
+    case ir::OpKind::kSplit:
+    case ir::OpKind::kSlice:
+      return true;
+    default:
+      return false;
+  }
+}
+
 bool static_dims(const Dims& d) {
   for (int i = 0; i < d.rank(); ++i)
     if (d[i] < 0) return false;
@@ -130,7 +146,7 @@ class ViewTracer {
     std::vector<std::pair<const ir::Layer*, int32_t>> chain;  // (layer, its output on the path)
     int32_t cur = t;
     while (true) {
-      const ir::Layer* l = producer(cur);
+      const ir::Layer* l = producer_of(g_, cur);
       if (l == nullptr || !movement(*l) || !static_dims(type(l->inputs[0]).dims)) break;
       chain.emplace_back(l, cur);
       cur = l->inputs[0];
@@ -152,27 +168,14 @@ class ViewTracer {
 
  private:
   const TensorType& type(int32_t t) const { return g_.tensors[static_cast<size_t>(t)].type; }
-  const ir::Layer* producer(int32_t t) const {
-    int32_t p = t < 0 ? -1 : g_.tensors[static_cast<size_t>(t)].producer;
-    return p < 0 ? nullptr : &g_.layers[static_cast<size_t>(p)];
-  }
 
-  bool movement(const ir::Layer& l) const {
-    switch (l.op) {
-      case ir::OpKind::kReshape:
-      case ir::OpKind::kSqueeze:
-      case ir::OpKind::kUnsqueeze:
-      case ir::OpKind::kFlatten:
-      case ir::OpKind::kTranspose:
-      case ir::OpKind::kSplit:
-        return true;
-      case ir::OpKind::kSlice:
-        for (size_t i = 1; i < l.inputs.size(); ++i)
-          if (l.inputs[i] >= 0) return false;
-        return true;
-      default:
-        return false;
-    }
+  // Slices with starts / ends from tensors are not traced (their offsets are not numbers here).
+  static bool movement(const ir::Layer& l) {
+    if (!is_movement(l.op)) return false;
+    if (l.op == ir::OpKind::kSlice)
+      for (size_t i = 1; i < l.inputs.size(); ++i)
+        if (l.inputs[i] >= 0) return false;
+    return true;
   }
 
   bool apply(const ir::Layer& l, int32_t out, View& r) const {
@@ -299,19 +302,6 @@ Status fold_view_chains(ir::Graph& g, const PassContext& ctx) {
   std::map<std::tuple<int32_t, std::vector<int64_t>, std::vector<int64_t>>, int32_t> shared;
   std::map<int32_t, int32_t> folded;  // src chain end -> dst replacement
   int chains = 0;
-  auto is_movement_output = [&](int32_t t) {
-    int32_t p = g.tensors[static_cast<size_t>(t)].producer;
-    if (p < 0) return false;
-    auto op = g.layers[static_cast<size_t>(p)].op;
-    return op == ir::OpKind::kTranspose || op == ir::OpKind::kSlice || op == ir::OpKind::kSplit ||
-           op == ir::OpKind::kReshape || op == ir::OpKind::kSqueeze || op == ir::OpKind::kUnsqueeze ||
-           op == ir::OpKind::kFlatten;
-  };
-  auto is_movement_layer = [&](const ir::Layer& l) {
-    return l.op == ir::OpKind::kTranspose || l.op == ir::OpKind::kSlice || l.op == ir::OpKind::kSplit ||
-           l.op == ir::OpKind::kReshape || l.op == ir::OpKind::kSqueeze || l.op == ir::OpKind::kUnsqueeze ||
-           l.op == ir::OpKind::kFlatten;
-  };
   // Rewrites chain end t (a src tensor) when that saves copies; returns the dst tensor to read.
   auto fold = [&](int32_t t) -> Expected<int32_t> {
     if (auto it = folded.find(t); it != folded.end()) return it->second;
@@ -392,7 +382,7 @@ Status fold_view_chains(ir::Graph& g, const PassContext& ctx) {
   };
   for (size_t li = 0; li < g.layers.size(); ++li) {
     const ir::Layer& l = g.layers[li];
-    if (is_movement_layer(l)) {
+    if (is_movement(l.op)) {
       KILN_RETURN_IF_ERROR(rw.copy_layer(li));
       continue;
     }
@@ -400,7 +390,8 @@ Status fold_view_chains(ir::Graph& g, const PassContext& ctx) {
     bool changed = false;
     for (size_t i = 0; i < l.inputs.size(); ++i) {
       int32_t t = l.inputs[i];
-      if (t < 0 || ir::is_shape_operand(l.op, static_cast<int>(i)) || !is_movement_output(t)) {
+      const ir::Layer* p = t < 0 ? nullptr : producer_of(g, t);
+      if (p == nullptr || ir::is_shape_operand(l.op, static_cast<int>(i)) || !is_movement(p->op)) {
         ins.push_back(rw.map(t));
         continue;
       }

@@ -15,21 +15,6 @@
 namespace kiln::passes {
 namespace {
 
-std::vector<int> reader_counts(const ir::Graph& g) {
-  std::vector<int> readers(g.tensors.size(), 0);
-  for (const auto& l : g.layers)
-    for (int32_t t : l.inputs)
-      if (t >= 0) ++readers[static_cast<size_t>(t)];
-  for (size_t t = 0; t < g.tensors.size(); ++t)
-    if (g.tensors[t].is_output) readers[t] += 1000;
-  return readers;
-}
-
-const ir::Layer* producer(const ir::Graph& g, int32_t t) {
-  int32_t p = t < 0 ? -1 : g.tensors[static_cast<size_t>(t)].producer;
-  return p < 0 ? nullptr : &g.layers[static_cast<size_t>(p)];
-}
-
 bool is_gemm(const ir::Layer* l) {
   return l != nullptr && (l->op == ir::OpKind::kLinear || l->op == ir::OpKind::kMatMul);
 }
@@ -46,9 +31,13 @@ std::optional<std::vector<int64_t>> reshape_target(const Dims& d) {
   return shape;
 }
 
-bool constant(const ir::Graph& g, int32_t t) {
-  const ir::Layer* l = producer(g, t);
-  return l != nullptr && l->op == ir::OpKind::kConstant;
+// Re-applies reshape layer r (same target, same shape operands) to dst tensor x, after `after`.
+Expected<int32_t> reshape_like(GraphRewriter& rw, const ir::Layer& r, int32_t x, const std::string& after) {
+  std::vector<int32_t> in{x};
+  for (size_t i = 1; i < r.inputs.size(); ++i) in.push_back(rw.map(r.inputs[i]));
+  auto re = rw.add(ir::OpKind::kReshape, r.params, in, r.name + "/after_" + after);
+  if (!re) return re.status();
+  return (*re)[0];
 }
 
 }  // namespace
@@ -64,14 +53,14 @@ Status shape_gemm_epilogues(ir::Graph& g, const PassContext& ctx) {
       bool done = false;
       for (int k = 0; k < 2 && !done; ++k) {
         int32_t mm_out = l.inputs[static_cast<size_t>(k)], bias = l.inputs[static_cast<size_t>(1 - k)];
-        const ir::Layer* mm = producer(g, mm_out);
+        const ir::Layer* mm = producer_of(g, mm_out);
         if (mm == nullptr || mm->op != ir::OpKind::kMatMul || readers[static_cast<size_t>(mm_out)] != 1) continue;
         const auto& mp = std::get<MatMulParams>(mm->params);
         const TensorType& wt = g.tensors[static_cast<size_t>(mm->inputs[1])].type;
         const TensorType& bt = g.tensors[static_cast<size_t>(bias)].type;
         const TensorType& xt = g.tensors[static_cast<size_t>(mm->inputs[0])].type;
         const TensorType& ot = g.tensors[static_cast<size_t>(l.outputs[0])].type;
-        if (mp.transpose_a || !constant(g, mm->inputs[1]) || !constant(g, bias) || wt.dims.rank() != 2 ||
+        if (mp.transpose_a || !is_constant(g, mm->inputs[1]) || !is_constant(g, bias) || wt.dims.rank() != 2 ||
             bt.dims.rank() != 1 || xt.dims.rank() < 2 || !is_floating(ot.dtype) || wt.dtype != xt.dtype ||
             bt.dtype != xt.dtype || ot.dtype != xt.dtype)
           continue;
@@ -93,10 +82,10 @@ Status shape_gemm_epilogues(ir::Graph& g, const PassContext& ctx) {
       // reshape(gemm) + r -> reshape(gemm + reshape(r))
       for (int k = 0; k < 2 && !done; ++k) {
         int32_t viewed = l.inputs[static_cast<size_t>(k)], other = l.inputs[static_cast<size_t>(1 - k)];
-        const ir::Layer* r = producer(g, viewed);
+        const ir::Layer* r = producer_of(g, viewed);
         if (r == nullptr || r->op != ir::OpKind::kReshape || readers[static_cast<size_t>(viewed)] != 1) continue;
         const int32_t gemm_out = r->inputs[0];
-        if (!is_gemm(producer(g, gemm_out)) || readers[static_cast<size_t>(gemm_out)] != 1) continue;
+        if (!is_gemm(producer_of(g, gemm_out)) || readers[static_cast<size_t>(gemm_out)] != 1) continue;
         const TensorType& gt = g.tensors[static_cast<size_t>(gemm_out)].type;
         const TensorType& rt = g.tensors[static_cast<size_t>(other)].type;
         const TensorType& ot = g.tensors[static_cast<size_t>(l.outputs[0])].type;
@@ -108,11 +97,9 @@ Status shape_gemm_epilogues(ir::Graph& g, const PassContext& ctx) {
         if (!rr) return rr.status();
         auto add = rw.add(ir::OpKind::kBinary, l.params, {rw.map(gemm_out), (*rr)[0]}, l.name);
         if (!add) return add.status();
-        std::vector<int32_t> rin{(*add)[0]};
-        for (size_t i = 1; i < r->inputs.size(); ++i) rin.push_back(rw.map(r->inputs[i]));
-        auto back = rw.add(ir::OpKind::kReshape, r->params, rin, r->name + "/after_" + l.name);
+        auto back = reshape_like(rw, *r, (*add)[0], l.name);
         if (!back) return back.status();
-        rw.set_map(l.outputs[0], (*back)[0]);
+        rw.set_map(l.outputs[0], *back);
         ++hoisted;
         done = true;
       }
@@ -120,15 +107,13 @@ Status shape_gemm_epilogues(ir::Graph& g, const PassContext& ctx) {
     }
     // unary(reshape(t)) -> reshape(unary(t))
     if (l.op == ir::OpKind::kUnary) {
-      const ir::Layer* r = producer(g, l.inputs[0]);
+      const ir::Layer* r = producer_of(g, l.inputs[0]);
       if (r != nullptr && r->op == ir::OpKind::kReshape && readers[static_cast<size_t>(l.inputs[0])] == 1) {
         auto u = rw.add(ir::OpKind::kUnary, l.params, {rw.map(r->inputs[0])}, l.name);
         if (!u) return u.status();
-        std::vector<int32_t> rin{(*u)[0]};
-        for (size_t i = 1; i < r->inputs.size(); ++i) rin.push_back(rw.map(r->inputs[i]));
-        auto re = rw.add(ir::OpKind::kReshape, r->params, rin, r->name + "/after_" + l.name);
+        auto re = reshape_like(rw, *r, (*u)[0], l.name);
         if (!re) return re.status();
-        rw.set_map(l.outputs[0], (*re)[0]);
+        rw.set_map(l.outputs[0], *re);
         ++hoisted;
         continue;
       }

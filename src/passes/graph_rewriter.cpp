@@ -9,6 +9,21 @@ bool is_constant(const ir::Graph& g, int32_t t) {
   return p >= 0 && g.layers[static_cast<size_t>(p)].op == ir::OpKind::kConstant;
 }
 
+const ir::Layer* producer_of(const ir::Graph& g, int32_t t) {
+  int32_t p = t < 0 ? -1 : g.tensors[static_cast<size_t>(t)].producer;
+  return p < 0 ? nullptr : &g.layers[static_cast<size_t>(p)];
+}
+
+std::vector<int> reader_counts(const ir::Graph& g) {
+  std::vector<int> readers(g.tensors.size(), 0);
+  for (const auto& l : g.layers)
+    for (int32_t t : l.inputs)
+      if (t >= 0) ++readers[static_cast<size_t>(t)];
+  for (size_t t = 0; t < g.tensors.size(); ++t)
+    if (g.tensors[t].is_output) readers[t] += 1000;
+  return readers;
+}
+
 GraphRewriter::GraphRewriter(const ir::Graph& src) : src_(src), map_(src.tensors.size(), -1) {
   for (int32_t t : src.inputs) {
     const ir::TensorDesc& d = src.tensors[static_cast<size_t>(t)];

@@ -44,5 +44,10 @@ class GraphRewriter {
 
 /// True if dst tensor t is produced by a constant layer.
 bool is_constant(const ir::Graph& g, int32_t t);
+/// The layer producing tensor t, or nullptr (inputs, t < 0).
+const ir::Layer* producer_of(const ir::Graph& g, int32_t t);
+/// Readers of each tensor (layer inputs); network outputs count 1000 more, so a pattern never treats
+/// one as an internal intermediate.
+std::vector<int> reader_counts(const ir::Graph& g);
 
 }  // namespace kiln::passes

@@ -20,19 +20,9 @@ namespace {
 
 class Matcher {
  public:
-  explicit Matcher(const ir::Graph& g) : g_(g), readers_(g.tensors.size(), 0) {
-    for (const auto& l : g.layers)
-      for (int32_t t : l.inputs)
-        if (t >= 0) ++readers_[static_cast<size_t>(t)];
-    for (const auto& t : g.tensors)
-      if (t.is_output) readers_[static_cast<size_t>(&t - g.tensors.data())] += 1000;  // never internal
-  }
+  explicit Matcher(const ir::Graph& g) : g_(g), readers_(reader_counts(g)) {}
 
-  const ir::Layer* producer(int32_t t) const {
-    if (t < 0) return nullptr;
-    int32_t p = g_.tensors[static_cast<size_t>(t)].producer;
-    return p < 0 ? nullptr : &g_.layers[static_cast<size_t>(p)];
-  }
+  const ir::Layer* producer(int32_t t) const { return producer_of(g_, t); }
 
   /// The value of a one-element float constant.
   std::optional<double> scalar(int32_t t) const {

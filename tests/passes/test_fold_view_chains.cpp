@@ -2,7 +2,6 @@
 // one shared transpose plus offset-view slices; results equal the index formulas of the models.
 // Also: offset-view slices in the runtime (dynamic leading dim, a slice that is a network output).
 #include "ir/analysis.h"
-#include "serialization/plan_contents.h"
 #include "test_util.h"
 
 namespace kiln {
@@ -12,20 +11,13 @@ struct Counts {
   int transposes = 0, slices = 0, offset_views = 0, splits = 0;
 };
 
-Counts count_layers(const std::vector<uint8_t>& plan) {
-  auto contents = serial::read_plan(plan);
-  EXPECT_TRUE(contents.ok());
+Counts count_layers(const Network& net, const BuilderConfig& cfg) {
+  const ir::Graph g = testing::build_contents(net, cfg).graph;
   Counts c;
-  if (!contents.ok()) return c;
-  const auto& g = contents->graph;
-  for (const auto& l : g.layers) {
-    c.transposes += l.op == ir::OpKind::kTranspose;
-    c.splits += l.op == ir::OpKind::kSplit;
-    if (l.op == ir::OpKind::kSlice) {
-      ++c.slices;
-      c.offset_views += ir::is_offset_view(g, l);
-    }
-  }
+  c.transposes = testing::count_ops(g, ir::OpKind::kTranspose);
+  c.splits = testing::count_ops(g, ir::OpKind::kSplit);
+  c.slices = testing::count_ops(g, ir::OpKind::kSlice);
+  for (const auto& l : g.layers) c.offset_views += l.op == ir::OpKind::kSlice && ir::is_offset_view(g, l);
   return c;
 }
 
@@ -49,9 +41,7 @@ TEST(FoldViewChains, MultiheadAttentionPackedProjection) {
   }
   BuilderConfig cfg;
   cfg.backend = "cpu";
-  auto plan = Builder::build(net, cfg);
-  ASSERT_TRUE(plan.ok()) << plan.status().to_string();
-  Counts c = count_layers(plan->bytes);
+  Counts c = count_layers(net, cfg);
   EXPECT_EQ(c.transposes, 1);  // was 4
   EXPECT_EQ(c.slices, 3);
   EXPECT_EQ(c.offset_views, 3);
@@ -87,9 +77,7 @@ TEST(FoldViewChains, SplitHeadsOfGpt2) {
     BuilderConfig cfg;
     cfg.backend = "cpu";
     if (dt == DataType::kFloat16) cfg.enabled_precisions = {Precision::kFP32, Precision::kFP16};
-    auto plan = Builder::build(net, cfg);
-    ASSERT_TRUE(plan.ok()) << plan.status().to_string();
-    Counts c = count_layers(plan->bytes);
+    Counts c = count_layers(net, cfg);
     EXPECT_EQ(c.transposes, 1);  // was a split and 3 transposes
     EXPECT_EQ(c.splits, 0);
     EXPECT_EQ(c.offset_views, 3);
@@ -128,9 +116,7 @@ TEST(FoldViewChains, SingleCopyChainsAndDynamicShapesStay) {
   OptimizationProfile prof;
   prof.set("x", {1, s, 3 * h * d}, {2, s, 3 * h * d}, {4, s, 3 * h * d});
   cfg.profiles = {prof};
-  auto plan = Builder::build(net, cfg);
-  ASSERT_TRUE(plan.ok()) << plan.status().to_string();
-  Counts c = count_layers(plan->bytes);
+  Counts c = count_layers(net, cfg);
   EXPECT_EQ(c.transposes, 2);
   EXPECT_EQ(c.splits, 1);
   auto x = testing::random_tensor(DataType::kFloat32, {3, s, 3 * h * d});
@@ -156,13 +142,11 @@ TEST(FoldViewChains, SmallSliceOfABigTensorStaysSmall) {
   ASSERT_TRUE(net.mark_output(*net.add_unary(y, UnaryOp::kNeg), "y").ok());
   BuilderConfig cfg;
   cfg.backend = "cpu";
-  auto plan = Builder::build(net, cfg);
-  ASSERT_TRUE(plan.ok()) << plan.status().to_string();
-  auto contents = serial::read_plan(plan->bytes);
-  ASSERT_TRUE(contents.ok());
-  for (const auto& l : contents->graph.layers) {
+  const ir::Graph g = testing::build_contents(net, cfg).graph;
+  EXPECT_EQ(testing::count_ops(g, ir::OpKind::kTranspose), 1);
+  for (const auto& l : g.layers) {
     if (l.op != ir::OpKind::kTranspose) continue;
-    EXPECT_EQ(contents->graph.tensors[static_cast<size_t>(l.inputs[0])].type.dims.volume(), 2 * cols);
+    EXPECT_EQ(g.tensors[static_cast<size_t>(l.inputs[0])].type.dims.volume(), 2 * cols);
   }
   auto x = testing::random_tensor(DataType::kFloat32, {rows, cols});
   auto outs = testing::build_and_run(net, {x}, cfg);
@@ -190,9 +174,7 @@ TEST(OffsetViews, LeadingAxisSlicesAliasTheirInput) {
   OptimizationProfile prof;
   prof.set("x", {3, c}, {5, c}, {9, c});
   cfg.profiles = {prof};
-  auto plan = Builder::build(net, cfg);
-  ASSERT_TRUE(plan.ok()) << plan.status().to_string();
-  EXPECT_EQ(count_layers(plan->bytes).offset_views, 2);
+  EXPECT_EQ(count_layers(net, cfg).offset_views, 2);
   for (int64_t n : {3, 6, 9}) {
     SCOPED_TRACE("n=" + std::to_string(n));
     auto x = testing::random_tensor(DataType::kFloat32, {n, c});

@@ -3,7 +3,6 @@
 #include <cmath>
 #include <numbers>
 
-#include "serialization/plan_contents.h"
 #include "test_util.h"
 
 namespace kiln {
@@ -23,12 +22,9 @@ TEST(GemmEpilogues, Conv1DBecomesLinearWithActivationNextToIt) {
   ASSERT_TRUE(net.mark_output(*net.add_unary(viewed, UnaryOp::kGeluTanh), "y").ok());
   BuilderConfig cfg;
   cfg.backend = "cpu";
-  auto plan = Builder::build(net, cfg);
-  ASSERT_TRUE(plan.ok()) << plan.status().to_string();
-  auto contents = serial::read_plan(plan->bytes);
-  ASSERT_TRUE(contents.ok());
+  const serial::PlanContents contents = testing::build_contents(net, cfg);
   int linears = 0, matmuls = 0, binaries = 0, unary_then_reshape = 0;
-  const auto& g = contents->graph;
+  const auto& g = contents.graph;
   for (const auto& l : g.layers) {
     linears += l.op == ir::OpKind::kLinear;
     matmuls += l.op == ir::OpKind::kMatMul;
@@ -77,11 +73,8 @@ TEST(GemmEpilogues, ResidualAddMovesNextToTheGemm) {
   prof.set("x", {s, e}, {s * b, e}, {s * 4, e});
   prof.set("r", {s, 1, e}, {s, b, e}, {s, 4, e});
   cfg.profiles = {prof};
-  auto plan = Builder::build(net, cfg);
-  ASSERT_TRUE(plan.ok()) << plan.status().to_string();
-  auto contents = serial::read_plan(plan->bytes);
-  ASSERT_TRUE(contents.ok());
-  const auto& g = contents->graph;
+  const serial::PlanContents contents = testing::build_contents(net, cfg);
+  const auto& g = contents.graph;
   int add_on_gemm = 0;
   for (const auto& l : g.layers) {
     if (l.op != ir::OpKind::kBinary) continue;
@@ -118,12 +111,9 @@ TEST(GemmEpilogues, RuntimeWeightsAndSharedViewsStayAsTheyAre) {
   ASSERT_TRUE(net.mark_output(r, "flat").ok());
   BuilderConfig cfg;
   cfg.backend = "cpu";
-  auto plan = Builder::build(net, cfg);
-  ASSERT_TRUE(plan.ok()) << plan.status().to_string();
-  auto contents = serial::read_plan(plan->bytes);
-  ASSERT_TRUE(contents.ok());
+  const serial::PlanContents contents = testing::build_contents(net, cfg);
   int linears = 0, matmuls = 0;
-  for (const auto& l : contents->graph.layers) {
+  for (const auto& l : contents.graph.layers) {
     linears += l.op == ir::OpKind::kLinear;
     matmuls += l.op == ir::OpKind::kMatMul;
   }

@@ -6,20 +6,13 @@
 namespace kiln {
 namespace {
 
+// The passes always run for the CPU backend here.
 serial::PlanContents built(const Network& net, BuilderConfig cfg) {
   cfg.backend = "cpu";
-  auto plan = Builder::build(net, cfg);
-  EXPECT_TRUE(plan.ok()) << plan.status().to_string();
-  auto c = serial::read_plan(plan->bytes);
-  EXPECT_TRUE(c.ok());
-  return std::move(*c);
+  return testing::build_contents(net, cfg);
 }
 
-int count_ops(const ir::Graph& g, ir::OpKind op) {
-  int n = 0;
-  for (const auto& l : g.layers) n += l.op == op;
-  return n;
-}
+using testing::count_ops;
 
 TEST(Passes, DeadLayersAreRemoved) {
   Network net;
