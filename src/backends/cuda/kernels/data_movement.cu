@@ -197,6 +197,19 @@ struct TileArg {
   int64_t bsize[kMaxRank], bsrc[kMaxRank], bdst[kMaxRank];
 };
 
+/// Source and destination offsets of batch index b (row-major over a.bsize).
+__device__ __forceinline__ void batch_offsets(const TileArg& a, int64_t b, int64_t& so, int64_t& dof) {
+#pragma unroll
+  for (int d = kMaxRank - 1; d >= 0; --d) {
+    if (d >= a.nb) continue;
+    int64_t q = b / a.bsize[d];
+    int64_t c = b - q * a.bsize[d];
+    so += c * a.bsrc[d];
+    dof += c * a.bdst[d];
+    b = q;
+  }
+}
+
 template <class T>
 __global__ void transpose_tiled_kernel(const T* __restrict__ src, T* __restrict__ dst, int64_t total_tiles, TileArg a) {
   __shared__ T tile[kTile][kTile + 1];
@@ -206,15 +219,7 @@ __global__ void transpose_tiled_kernel(const T* __restrict__ src, T* __restrict_
     int64_t b = rest / a.tiles_r;
     const int64_t r0 = (rest - b * a.tiles_r) * kTile;
     int64_t so = 0, dof = 0;
-#pragma unroll
-    for (int d = kMaxRank - 1; d >= 0; --d) {
-      if (d >= a.nb) continue;
-      int64_t q = b / a.bsize[d];
-      int64_t c = b - q * a.bsize[d];
-      so += c * a.bsrc[d];
-      dof += c * a.bdst[d];
-      b = q;
-    }
+    batch_offsets(a, b, so, dof);
     for (int k = threadIdx.y; k < kTile; k += blockDim.y) {  // coalesced along the source rows
       int64_t c = c0 + k, r = r0 + threadIdx.x;
       if (c < a.cols && r < a.rows) tile[k][threadIdx.x] = src[so + c * a.col_src_stride + r];
@@ -243,15 +248,7 @@ __global__ void transpose_narrow_kernel(const T* __restrict__ src, T* __restrict
     int64_t b = i / lines;
     const int64_t line = i - b * lines;
     int64_t so = 0, dof = 0;
-#pragma unroll
-    for (int d = kMaxRank - 1; d >= 0; --d) {
-      if (d >= a.nb) continue;
-      int64_t q = b / a.bsize[d];
-      int64_t c = b - q * a.bsize[d];
-      so += c * a.bsrc[d];
-      dof += c * a.bdst[d];
-      b = q;
-    }
+    batch_offsets(a, b, so, dof);
     if (by_rows) {
       for (int64_t c = 0; c < a.cols; ++c) dst[dof + line * a.row_dst_stride + c] = src[so + c * a.col_src_stride + line];
     } else {

@@ -24,6 +24,37 @@ struct DwShape {
   int sh, sw, ph, pw, dh, dw;
 };
 
+// The activation of the tiled kernel's TW x V outputs: out of line, so that the unrolled epilogue does
+// not inline every unary op TW x V times (that made ptxas take minutes); identity skips the call.
+__device__ __noinline__ float tiled_activation(UnaryOp act, float v, float alpha, float beta) {
+  return unary_f(act, v, alpha, beta);
+}
+
+// The epilogue of one output vector: v (bias already added) + residual, activation, 16-byte store.
+// kOutOfLine: the activation through tiled_activation (the tiled kernel's unrolled epilogue).
+template <class T, int V, bool kOutOfLine, class I>
+__device__ __forceinline__ void store_output(float (&v)[V], const T* __restrict__ res, T* __restrict__ y, I o, UnaryOp act,
+                                             float alpha, float beta) {
+  using P = Pack<T, V>;
+  if (res != nullptr) {
+    const P rv = *reinterpret_cast<const P*>(res + o);
+#pragma unroll
+    for (int j = 0; j < V; ++j) v[j] += to_f32(rv.v[j]);
+  }
+  P out;
+#pragma unroll
+  for (int j = 0; j < V; ++j) {
+    float a;
+    if constexpr (kOutOfLine) {
+      a = act == UnaryOp::kIdentity ? v[j] : tiled_activation(act, v[j], alpha, beta);
+    } else {
+      a = unary_f(act, v[j], alpha, beta);
+    }
+    out.v[j] = from_f32<T>(a);
+  }
+  *reinterpret_cast<P*>(y + o) = out;
+}
+
 template <class T, int V, class I>
 __global__ void depthwise_nhwc_kernel(const T* __restrict__ x, const T* __restrict__ wt, const T* __restrict__ bias,
                                       const T* __restrict__ res, T* __restrict__ y, DwShape p, UnaryOp act, float alpha,
@@ -60,23 +91,8 @@ __global__ void depthwise_nhwc_kernel(const T* __restrict__ x, const T* __restri
 #pragma unroll
       for (int j = 0; j < V; ++j) acc[j] += to_f32(bv.v[j]);
     }
-    const I o = i * V;  // output offset: ((n*oh + oh)*ow + ow)*c + c0
-    if (res != nullptr) {
-      const P rv = *reinterpret_cast<const P*>(res + o);
-#pragma unroll
-      for (int j = 0; j < V; ++j) acc[j] += to_f32(rv.v[j]);
-    }
-    P out;
-#pragma unroll
-    for (int j = 0; j < V; ++j) out.v[j] = from_f32<T>(unary_f(act, acc[j], alpha, beta));
-    *reinterpret_cast<P*>(y + o) = out;
+    store_output<T, V, false>(acc, res, y, i * V, act, alpha, beta);  // offset ((n*oh + oh)*ow + ow)*c + c0
   }
-}
-
-// The activation of the tiled kernel's TW x V outputs: out of line, so that the unrolled epilogue does
-// not inline every unary op TW x V times (that made ptxas take minutes); identity skips the call.
-__device__ __noinline__ float tiled_activation(UnaryOp act, float v, float alpha, float beta) {
-  return unary_f(act, v, alpha, beta);
 }
 
 // Row-tiled variant: TW outputs along the width per thread, filter width S and stride SW known at
@@ -142,18 +158,7 @@ __global__ void depthwise_nhwc_tiled_kernel(const T* __restrict__ x, const T* __
       float v[V];
 #pragma unroll
       for (int j = 0; j < V; ++j) v[j] = acc[t][j] + (bias != nullptr ? to_f32(bv.v[j]) : 0.0f);
-      if (res != nullptr) {
-        const P rv = *reinterpret_cast<const P*>(res + o);
-#pragma unroll
-        for (int j = 0; j < V; ++j) v[j] += to_f32(rv.v[j]);
-      }
-      P out;
-#pragma unroll
-      for (int j = 0; j < V; ++j) {
-        const float a = act == UnaryOp::kIdentity ? v[j] : tiled_activation(act, v[j], alpha, beta);
-        out.v[j] = from_f32<T>(a);
-      }
-      *reinterpret_cast<P*>(y + o) = out;
+      store_output<T, V, true>(v, res, y, o, act, alpha, beta);
     }
   }
 }
