@@ -12,6 +12,7 @@ KILN_BUILD_DIR points at the CMake build holding tools/kilnc/kilnc and kiln_torc
 """
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -92,7 +93,9 @@ def run_kiln(model, inputs, shape_arg, precision, tmp, name, variant=""):
     with torch.no_grad():
         traced = torch.jit.trace(model, inputs, strict=False)
     traced.save(ts_path)
-    cmd = [KILNC, "-q", "-d", "cuda", "-i", shape_arg, ts_path, out_path]
+    # One compiled-kernel cache per run: variants of a model reuse its generated kernels.
+    cmd = [KILNC, "-q", "-d", "cuda", "--kernel-cache", os.path.join(tmp, "kernel_cache"), "-i", shape_arg, ts_path,
+           out_path]
     if precision == "fp16":
         cmd[1:1] = ["-p", "fp16"]
     env = dict(os.environ)
@@ -113,13 +116,22 @@ def main():
     ap.add_argument("--batches", default="1,64")
     ap.add_argument("--dtypes", default="fp16")
     ap.add_argument("--iters", type=int, default=50)
-    ap.add_argument("--no-compile", action="store_true", help="skip torch.compile")
+    ap.add_argument("--no-compile", action="store_true", help="skip torch.compile (same as --peers eager)")
+    ap.add_argument("--peers", default="eager,compile",
+                    help="PyTorch paths to time beside Kiln: eager, compile (torch.compile mode=reduce-overhead), "
+                         "autotune (mode=max-autotune; compiles for minutes)")
     ap.add_argument("--variants", default="",
                     help="also time Kiln built with these environment settings, comma-separated; one variant is "
                          "NAME=VALUE[+NAME=VALUE...] (e.g. KILN_LAYOUT=nchw,KILN_CUDNN_LEGACY=1)")
     ap.add_argument("--out", default="bench.json")
     ap.add_argument("--dump-plans", default="", help="directory to write each Kiln engine plan to (for kiln_profile)")
     args = ap.parse_args()
+    peers = [p for p in args.peers.split(",") if p]
+    if args.no_compile:
+        peers = [p for p in peers if p == "eager"]
+    unknown = set(peers) - {"eager", "compile", "autotune"}
+    if unknown or "eager" not in peers:
+        ap.error(f"--peers takes eager (always), compile, autotune; got {args.peers}")
     torch.ops.load_library(RUNTIME)
     torch.backends.cudnn.benchmark = True
     rows = []
@@ -163,15 +175,17 @@ def main():
                             with open(os.path.join(args.dump_plans, f"{name}_{batch}_{prec}_{tag}.plan"), "wb") as f:
                                 f.write(km.__kiln_engine_0.plan().numpy().tobytes())
                         del km
-                    if not args.no_compile:
+                    for peer, mode in (("compile", "reduce-overhead"), ("autotune", "max-autotune")):
+                        if peer not in peers:
+                            continue
                         torch._dynamo.reset()
                         t0 = time.time()
-                        cm = torch.compile(model, mode="reduce-overhead")
+                        cm = torch.compile(model, mode=mode)
                         with torch.inference_mode():
                             cm(*inputs)
                             cm(*inputs)
-                            row["compile_compile_s"] = time.time() - t0
-                            row["compile_ms"] = time_fn(lambda: cm(*inputs), args.iters)
+                            row[f"{peer}_compile_s"] = time.time() - t0
+                            row[f"{peer}_ms"] = time_fn(lambda: cm(*inputs), args.iters)
                         del cm
                     del model
                 except Exception as e:  # a failure is a row in the table, not the end of the run
@@ -182,25 +196,38 @@ def main():
     with open(args.out, "w") as f:
         json.dump(rows, f, indent=1)
     print()
-    print(f"{'model':<20}{'b':>4}{'prec':>6}{'eager':>9}{'compile':>9}{'kiln':>9}{'k/eager':>9}{'k/comp':>9}"
-          f"{'cos':>9}{'maxrel':>9}{'kc s':>7}{'tc s':>7}")
+    print(f"{'model':<20}{'b':>4}{'prec':>6}{'eager':>9}{'compile':>9}{'autotune':>9}{'kiln':>9}{'k/eager':>9}"
+          f"{'k/comp':>9}{'x best':>8}{'cos':>9}{'maxrel':>9}{'kc s':>7}{'tc s':>7}")
+    speedups = []
     for r in rows:
         if "error" in r and "kiln_ms" not in r:
             print(f"{r['model']:<20}{r['batch']:>4}{r['precision']:>6}  ERROR {r['error'][:120]}")
             continue
-        e, c, k = r.get("eager_ms"), r.get("compile_ms"), r.get("kiln_ms")
+        e, c, a, k = r.get("eager_ms"), r.get("compile_ms"), r.get("autotune_ms"), r.get("kiln_ms")
+        best = min([v for v in (e, c, a) if isinstance(v, float)], default=None)
+        x = best / k if best and k else None
+        if x:
+            r["speedup_over_best"] = x
+            speedups.append(x)
         f = lambda v: f"{v:9.3f}" if isinstance(v, float) else f"{'-':>9}"
-        print(f"{r['model']:<20}{r['batch']:>4}{r['precision']:>6}{f(e)}{f(c)}{f(k)}"
+        print(f"{r['model']:<20}{r['batch']:>4}{r['precision']:>6}{f(e)}{f(c)}{f(a)}{f(k)}"
               f"{f(k / e if k and e else None)}{f(k / c if k and c else None)}"
+              f"{(f'{x:8.2f}' if x else f'{chr(45):>8}')}"
               f"{r.get('cosine', float('nan')):9.5f}{r.get('max_rel_err', float('nan')):9.2e}"
               f"{r.get('kiln_compile_s', 0):7.1f}{r.get('compile_compile_s', 0):7.1f}")
+    if speedups:
+        geo = math.exp(sum(math.log(v) for v in speedups) / len(speedups))
+        slower = sum(1 for v in speedups if v < 1.0)
+        print(f"geometric mean of Kiln's speedup over the best peer ({'/'.join(peers)}): {geo:.3f}x over "
+              f"{len(speedups)} cells; Kiln slower on {slower}")
     for r in rows:
         for key in [k for k in r if k.startswith("kiln[") and k.endswith("_ms")]:
             k, v = r.get("kiln_ms"), r[key]
             cos = r.get(key[:-3] + "_cosine", float("nan"))
             print(f"  {r['model']} b{r['batch']} {r['precision']}: {key[:-3]} {v:.3f} ms "
                   f"(default kiln {k:.3f} ms, ratio {v / k if k else float('nan'):.2f}, cosine {cos:.5f})")
-    print("ratios < 1 mean Kiln is faster (k/eager: Kiln over eager; k/comp: Kiln over torch.compile reduce-overhead)")
+    print("ratios < 1 mean Kiln is faster (k/eager: Kiln over eager; k/comp: Kiln over torch.compile reduce-overhead); "
+          "x best: the best peer's time over Kiln's (> 1: Kiln faster)")
 
 
 if __name__ == "__main__":

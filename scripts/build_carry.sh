@@ -14,12 +14,13 @@ cmake -S . -B build-carry -G Ninja -DCMAKE_BUILD_TYPE=Release -DKILN_CUDA=ON -DK
       -DKILN_SHARED_ENGINE=ON -DKILN_BUILD_EXAMPLES=OFF -DKILN_BUILD_TESTS=ON \
       -DKILN_BUILD_PYTHON=ON -DPython_EXECUTABLE="$PY" >/dev/null
 targets="kiln kiln_torch kiln_runtime kilnc kiln_profile test_cuda_core test_cuda_reduce_norm test_cuda_data_indexing
-         test_cuda_spatial test_cuda_attention test_cuda_fusion kiln_python_ext $*"
+         test_cuda_spatial test_cuda_attention test_cuda_fusion test_cuda_pointwise_fusion test_pointwise_codegen
+         kiln_python_ext $*"
 cmake --build build-carry -j"$(nproc)" --target $targets
 mkdir -p .carry
 find build-carry -name 'libkiln*.so*' -exec cp -L {} .carry/ \;
 cp build-carry/tools/kilnc/kilnc build-carry/tools/kiln_profile/kiln_profile .carry/
-for t in build-carry/tests/test_cuda_*; do [ -x "$t" ] && cp "$t" .carry/; done
+for t in build-carry/tests/test_cuda_* build-carry/tests/test_pointwise_codegen; do [ -x "$t" ] && cp "$t" .carry/; done
 cp build-carry/kiln_torch/python/_C*.so build-carry/kiln_torch/python/_build_info.py .carry/
 strip --strip-unneeded .carry/* 2>/dev/null || true
 du -sh .carry

@@ -47,6 +47,9 @@ struct BuilderConfig {
   int optimization_level = 3;
   /// Path of a persistent timing cache; empty: none.
   std::string timing_cache_path;
+  /// Directory of persistent compiled kernels (NVRTC cubins of generated kernels, keyed by source,
+  /// GPU architecture and NVRTC version); empty: none.
+  std::string kernel_cache_dir;
   /// Largest constant (bytes) the builder folds at build time.
   uint64_t max_folded_constant_bytes = 64ull << 20;
   /// Receives build messages; nullptr: default_logger().

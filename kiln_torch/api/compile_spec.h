@@ -46,6 +46,8 @@ struct CompileSpec {
   uint64_t workspace_size = 0;
   int optimization_level = 3;
   std::string timing_cache_path;
+  /// Directory of compiled generated kernels (NVRTC cubins) reused across builds; empty: none.
+  std::string kernel_cache_dir;
   Severity log_level = Severity::kWarning;
   /// Called as engines build: (index, count, name).
   std::function<void(int, int, const std::string&)> progress;

@@ -38,6 +38,7 @@ options:
       --workspace BYTES        scratch memory limit per kernel (default: backend default)
   -O, --optimization-level N   0 (heuristics only) .. 5 (time most tactics); default 3
       --timing-cache PATH      persistent tactic timing cache
+      --kernel-cache DIR       persistent compiled-kernel cache (generated kernels' cubins)
       --list-converters        print every op Kiln converts and exit
   -v, --verbose                info logging (-vv: verbose)
   -q, --quiet                  errors only, no progress line
@@ -149,6 +150,8 @@ Args parse(int argc, char** argv) {
       if (a.spec.optimization_level < 0 || a.spec.optimization_level > 5) usage_error("optimization level must be 0..5");
     } else if (f == "--timing-cache") {
       a.spec.timing_cache_path = need(i, f);
+    } else if (f == "--kernel-cache") {
+      a.spec.kernel_cache_dir = need(i, f);
     } else if (f == "--list-converters") {
       a.list = true;
     } else if (f == "-v" || f == "--verbose") {

@@ -375,15 +375,44 @@ class CudaBackend final : public backend::Backend {
     KILN_RETURN_IF_ERROR(ctx.init(cfg.precision_enabled(Precision::kTF32)));
     auto cache = builder::TimingCache::load(cfg.timing_cache_path, environment_string(device), *options.logger);
     TuneContext tc{g, options.opt_types.at(0), *static_cast<CudaState*>(ctx.state()), nullptr,
-                   cfg.optimization_level, cfg.workspace_limit, &cache, *options.logger};
+                   cfg.optimization_level, cfg.workspace_limit, &cache, *options.logger, nullptr, nullptr, {}};
     KILN_CUDA_RETURN(cudaStreamCreateWithFlags(&tc.stream, cudaStreamNonBlocking));
     std::vector<backend::KernelRecord> records;
     Status status;
     auto t0 = std::chrono::steady_clock::now();
+    // KILN_DISABLE_FUSION=1: no fusion; =pointwise: no generated pointwise kernels (measurements).
     const char* no_fusion = std::getenv("KILN_DISABLE_FUSION");
-    std::vector<FusedGroup> groups = plan_fusion(g, options.device_layers, no_fusion == nullptr || *no_fusion == '\0');
+    const std::string no_fusion_s = no_fusion ? no_fusion : "";
+    FusionOptions fusion;
+    fusion.epilogues = no_fusion_s.empty() || no_fusion_s == "pointwise";
+    fusion.pointwise = fusion.epilogues && no_fusion_s != "pointwise";
+    std::vector<bool> executed(g.layers.size(), false);
+    for (int32_t l : options.device_layers) executed[static_cast<size_t>(l)] = true;
+    tc.executed = &executed;
+    tc.kernel_cache_dir = cfg.kernel_cache_dir;
+    std::vector<FusedGroup> groups = plan_fusion(g, options.device_layers, fusion);
     for (size_t i = 0; i < groups.size(); ++i) {
       tc.group = &groups[i].layers;
+      if (groups[i].pointwise) {
+        auto rec = tune_fused_pointwise(groups[i].layers, tc);
+        if (rec) {
+          records.push_back(std::move(*rec));
+          continue;
+        }
+        if (rec.status().code() == StatusCode::kOutOfMemory) {
+          status = rec.status();
+          break;
+        }
+        // No generated kernel (e.g. NVRTC missing): the members' own kernels, which are correct too.
+        options.logger->log(Severity::kWarning, rec.status().message() + "; its layers run unfused");
+        for (int32_t l : groups[i].layers) {
+          backend::KernelRecord single;
+          single.layers = {l};
+          single.kernel = "cuda." + std::string(ir::op_name(g.layers[static_cast<size_t>(l)].op));
+          records.push_back(std::move(single));
+        }
+        continue;
+      }
       auto rec = tune_layer(groups[i].layers[0], tc);
       if (!rec) {
         status = rec.status();
@@ -447,10 +476,13 @@ Expected<std::unique_ptr<backend::Kernel>> create_kernel(const ir::Graph& g, con
   const ir::Layer& l = g.layers[static_cast<size_t>(rec.layers[0])];
   if (rec.kernel.rfind("cuda.gemm", 0) == 0) return create_gemm_kernel(g, rec);
   if (rec.kernel.rfind("cuda.cudnn_conv", 0) == 0) return create_convolution_kernel(g, rec);
+  if (rec.kernel == "cuda.pointwise") return create_fused_pointwise_kernel(g, rec);
   std::string want = "cuda." + std::string(ir::op_name(l.op));
   if (rec.kernel != want || rec.layers.size() != 1)
     return cuda_error(StatusCode::kCorruptPlan, "unknown kernel '" + rec.kernel + "' for layer '" + l.name + "'");
-  return std::unique_ptr<backend::Kernel>(std::make_unique<LayerKernel>(l));
+  return make_layer_kernel(l);
 }
+
+std::unique_ptr<backend::Kernel> make_layer_kernel(const ir::Layer& layer) { return std::make_unique<LayerKernel>(layer); }
 
 }  // namespace kiln::cuda

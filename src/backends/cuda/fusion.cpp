@@ -1,6 +1,9 @@
 // Epilogue fusion planning.
 #include "backends/cuda/fusion.h"
 
+#include <algorithm>
+
+#include "backends/cuda/nvrtc/pointwise_codegen.h"
 #include "ir/analysis.h"
 #include "ir/op_table.h"
 
@@ -45,7 +48,66 @@ bool is_add(const ir::Layer& l) {
 
 }  // namespace
 
-std::vector<FusedGroup> plan_fusion(const ir::Graph& g, const std::vector<int32_t>& device_layers, bool enabled) {
+namespace {
+
+// Groups of generated pointwise kernels among the layers the epilogues left (see fusion.h).
+std::vector<FusedGroup> plan_pointwise(const ir::Graph& g, const std::vector<int32_t>& device_layers,
+                                       const std::vector<bool>& taken) {
+  std::vector<bool> executed(g.layers.size(), false);
+  for (int32_t l : device_layers) executed[static_cast<size_t>(l)] = true;
+  std::vector<int32_t> group_of(g.tensors.size(), -1);  // pointwise group writing each tensor
+  std::vector<FusedGroup> groups;
+  for (int32_t l : device_layers) {
+    const ir::Layer& layer = g.layers[static_cast<size_t>(l)];
+    if (taken[static_cast<size_t>(l)] || !has_flag(layer.op, ir::kFlagPointwise) ||
+        !nvrtc::fusable_pointwise(g, layer).ok())
+      continue;
+    const Dims& dims = g.tensors[static_cast<size_t>(layer.outputs[0])].type.dims;
+    int32_t join = -1;
+    for (int32_t t : layer.inputs) {
+      const int32_t gi = group_of[static_cast<size_t>(t)];
+      if (gi < 0 || join >= 0) continue;
+      const std::vector<int32_t>& members = groups[static_cast<size_t>(gi)].layers;
+      const ir::Layer& first = g.layers[static_cast<size_t>(members[0])];
+      if (!(g.tensors[static_cast<size_t>(first.outputs[0])].type.dims == dims)) continue;
+      bool ready = true;  // every other input exists before the group's first layer runs
+      for (int32_t u : layer.inputs) {
+        if (group_of[static_cast<size_t>(u)] == gi) continue;
+        const int32_t p = g.tensors[static_cast<size_t>(u)].producer;
+        if (p >= 0 && executed[static_cast<size_t>(p)] && p >= members[0]) ready = false;
+      }
+      if (ready) join = gi;
+    }
+    if (join < 0) {
+      join = static_cast<int32_t>(groups.size());
+      groups.push_back(FusedGroup{{}, true});
+    }
+    groups[static_cast<size_t>(join)].layers.push_back(l);
+    group_of[static_cast<size_t>(layer.outputs[0])] = join;
+  }
+  // Groups the generated kernel cannot take (argument limits) run layer by layer.
+  std::vector<FusedGroup> kept;
+  for (size_t gi = 0; gi < groups.size(); ++gi) {
+    FusedGroup& grp = groups[gi];
+    if (grp.layers.size() < 2) continue;
+    std::vector<int32_t> ins;  // external inputs (scalar constants, inlined, counted too)
+    for (int32_t l : grp.layers)
+      for (int32_t t : g.layers[static_cast<size_t>(l)].inputs)
+        if (group_of[static_cast<size_t>(t)] != static_cast<int32_t>(gi)) ins.push_back(t);
+    std::sort(ins.begin(), ins.end());
+    ins.erase(std::unique(ins.begin(), ins.end()), ins.end());
+    if (ins.size() > static_cast<size_t>(nvrtc::kMaxFusedInputs) ||
+        nvrtc::pointwise_group_outputs(g, grp.layers, executed).size() > static_cast<size_t>(nvrtc::kMaxFusedOutputs))
+      continue;
+    kept.push_back(std::move(grp));
+  }
+  return kept;
+}
+
+}  // namespace
+
+std::vector<FusedGroup> plan_fusion(const ir::Graph& g, const std::vector<int32_t>& device_layers,
+                                    const FusionOptions& options) {
   std::vector<bool> is_device(g.layers.size(), false);
   for (int32_t l : device_layers) is_device[static_cast<size_t>(l)] = true;
   // Data consumers of each tensor (layers that execute and read its data).
@@ -64,50 +126,67 @@ std::vector<FusedGroup> plan_fusion(const ir::Graph& g, const std::vector<int32_
     return c[0];
   };
   std::vector<bool> taken(g.layers.size(), false);
-  std::vector<FusedGroup> groups;
+  std::vector<FusedGroup> epilogues;
   for (int32_t l : device_layers) {
     if (taken[static_cast<size_t>(l)]) continue;
+    const ir::Layer& anchor = g.layers[static_cast<size_t>(l)];
+    if (!options.epilogues || !is_anchor(g, anchor)) continue;
     FusedGroup grp;
     grp.layers.push_back(l);
     taken[static_cast<size_t>(l)] = true;
-    const ir::Layer& anchor = g.layers[static_cast<size_t>(l)];
-    if (enabled && is_anchor(g, anchor)) {
-      int32_t out = anchor.outputs[0];
-      const TensorType& ot = g.tensors[static_cast<size_t>(out)].type;
-      int32_t next = sole_consumer(out);
-      if (next >= 0 && is_add(g.layers[static_cast<size_t>(next)])) {
-        const ir::Layer& add = g.layers[static_cast<size_t>(next)];
-        int32_t other = add.inputs[0] == out ? add.inputs[1] : add.inputs[0];
-        const ir::TensorDesc& od = g.tensors[static_cast<size_t>(other)];
-        // Inputs (-1) and earlier layers are ready; so is a view made later of an earlier tensor
-        // (it aliases that tensor's memory: storage_roots).
-        int32_t src = other;
-        while (g.tensors[static_cast<size_t>(src)].producer > l && !g.tensors[static_cast<size_t>(src)].is_output) {
-          const ir::Layer& v = g.layers[static_cast<size_t>(g.tensors[static_cast<size_t>(src)].producer)];
-          if (!ir::has_flag(v.op, ir::kFlagView)) break;
-          src = v.inputs[0];
-        }
-        bool before = g.tensors[static_cast<size_t>(src)].producer < l;
-        bool same = other != out && od.type == ot && g.tensors[static_cast<size_t>(add.outputs[0])].type == ot;
-        if (before && same) {
-          grp.layers.push_back(next);
-          taken[static_cast<size_t>(next)] = true;
-          out = add.outputs[0];
-          next = sole_consumer(out);
-        } else {
-          next = -1;
-        }
+    int32_t out = anchor.outputs[0];
+    const TensorType& ot = g.tensors[static_cast<size_t>(out)].type;
+    int32_t next = sole_consumer(out);
+    if (next >= 0 && is_add(g.layers[static_cast<size_t>(next)])) {
+      const ir::Layer& add = g.layers[static_cast<size_t>(next)];
+      int32_t other = add.inputs[0] == out ? add.inputs[1] : add.inputs[0];
+      const ir::TensorDesc& od = g.tensors[static_cast<size_t>(other)];
+      // Inputs (-1) and earlier layers are ready; so is a view made later of an earlier tensor
+      // (it aliases that tensor's memory: storage_roots).
+      int32_t src = other;
+      while (g.tensors[static_cast<size_t>(src)].producer > l && !g.tensors[static_cast<size_t>(src)].is_output) {
+        const ir::Layer& v = g.layers[static_cast<size_t>(g.tensors[static_cast<size_t>(src)].producer)];
+        if (!ir::has_flag(v.op, ir::kFlagView)) break;
+        src = v.inputs[0];
       }
-      if (next >= 0 && is_activation(g.layers[static_cast<size_t>(next)], anchor.op) &&
-          g.tensors[static_cast<size_t>(g.layers[static_cast<size_t>(next)].outputs[0])].type == ot) {
+      bool before = g.tensors[static_cast<size_t>(src)].producer < l;
+      bool same = other != out && od.type == ot && g.tensors[static_cast<size_t>(add.outputs[0])].type == ot;
+      if (before && same) {
         grp.layers.push_back(next);
         taken[static_cast<size_t>(next)] = true;
+        out = add.outputs[0];
+        next = sole_consumer(out);
+      } else {
+        next = -1;
       }
     }
-    groups.push_back(std::move(grp));
+    if (next >= 0 && is_activation(g.layers[static_cast<size_t>(next)], anchor.op) &&
+        g.tensors[static_cast<size_t>(g.layers[static_cast<size_t>(next)].outputs[0])].type == ot) {
+      grp.layers.push_back(next);
+      taken[static_cast<size_t>(next)] = true;
+    }
+    epilogues.push_back(std::move(grp));
   }
-  // Kernels must run in the order of their first layers; every absorbed layer comes after its
-  // anchor, and no other kernel reads an absorbed layer's intermediate, so this order is valid.
+  std::vector<FusedGroup> pointwise;
+  if (options.pointwise) pointwise = plan_pointwise(g, device_layers, taken);
+  // Every group runs where its first layer is; the rest one kernel per layer. Absorbed layers come
+  // after their anchor and no other kernel reads an epilogue's intermediate; a pointwise group's
+  // inputs are ready before its first layer and its outputs are written there.
+  std::vector<const FusedGroup*> first_of(g.layers.size(), nullptr);
+  for (const auto* list : {&epilogues, &pointwise}) {
+    for (const FusedGroup& grp : *list) {
+      first_of[static_cast<size_t>(grp.layers[0])] = &grp;
+      for (int32_t l : grp.layers) taken[static_cast<size_t>(l)] = true;
+    }
+  }
+  std::vector<FusedGroup> groups;
+  for (int32_t l : device_layers) {
+    if (const FusedGroup* grp = first_of[static_cast<size_t>(l)]) {
+      groups.push_back(*grp);
+    } else if (!taken[static_cast<size_t>(l)]) {
+      groups.push_back(FusedGroup{{l}, false});
+    }
+  }
   return groups;
 }
 

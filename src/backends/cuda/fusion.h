@@ -1,9 +1,13 @@
-// Epilogue fusion for the CUDA backend: which device layers run as one kernel.
+// Fusion for the CUDA backend: which device layers run as one kernel.
 //   conv -> [add residual] -> [activation]   one cuDNN graph / depthwise kernel (or legacy fused call)
 //   linear/matmul -> [add residual] -> [relu | gelu_tanh]   one cuBLASLt matmul (beta*C + epilogue)
 // A layer joins its producer's group only when the producer's output has no other data consumer and
 // is not a network output, shapes match exactly (no broadcasting), and the residual operand is
 // computed before the anchor (kernels run in the order of their first layer).
+//   pointwise layers the epilogues leave (binary, unary, where, cast on float/bool tensors)
+//   one generated kernel (nvrtc/): a layer joins a group that produces one of its inputs when its
+//   output has the group's dims and each of its other inputs is ready before the group's first layer
+//   (where the group runs). Members' outputs read elsewhere are written; the rest stay in registers.
 #pragma once
 
 #include <vector>
@@ -14,9 +18,16 @@ namespace kiln::cuda {
 
 struct FusedGroup {
   std::vector<int32_t> layers;  ///< anchor first, then absorbed layers in order
+  bool pointwise = false;       ///< a generated pointwise kernel (2+ members)
 };
 
-std::vector<FusedGroup> plan_fusion(const ir::Graph& g, const std::vector<int32_t>& device_layers, bool enabled);
+struct FusionOptions {
+  bool epilogues = true;  ///< conv / GEMM epilogues
+  bool pointwise = true;  ///< generated pointwise kernels
+};
+
+std::vector<FusedGroup> plan_fusion(const ir::Graph& g, const std::vector<int32_t>& device_layers,
+                                    const FusionOptions& options);
 
 /// The parts of a fused group, decoded from its layers (for kernel creation).
 struct EpilogueSpec {

@@ -21,6 +21,8 @@ struct TuneContext {
   builder::TimingCache* cache;
   Logger& logger;
   const std::vector<int32_t>* group = nullptr;  ///< the fused group being tuned (anchor first)
+  const std::vector<bool>* executed = nullptr;  ///< per layer: runs on the device (ir::device_layers)
+  std::string kernel_cache_dir;                 ///< BuilderConfig::kernel_cache_dir
 };
 
 /// Chooses the kernel (and tactic) for one layer.
@@ -34,6 +36,12 @@ Expected<backend::KernelRecord> tune_gemm(int32_t layer, TuneContext& ctx);
 Expected<std::unique_ptr<backend::Kernel>> create_gemm_kernel(const ir::Graph& g, const backend::KernelRecord& rec);
 Expected<backend::KernelRecord> tune_convolution(int32_t layer, TuneContext& ctx);
 Expected<std::unique_ptr<backend::Kernel>> create_convolution_kernel(const ir::Graph& g, const backend::KernelRecord& rec);
+/// Generated pointwise kernels (nvrtc/fused_pointwise.cpp): generate, compile, record source + cubin.
+Expected<backend::KernelRecord> tune_fused_pointwise(const std::vector<int32_t>& layers, TuneContext& ctx);
+Expected<std::unique_ptr<backend::Kernel>> create_fused_pointwise_kernel(const ir::Graph& g, const backend::KernelRecord& rec);
+
+/// The hand-written kernel of one layer (kernel_table.cpp), e.g. for a fused kernel's fallback path.
+std::unique_ptr<backend::Kernel> make_layer_kernel(const ir::Layer& layer);
 
 /// Random device data for timing (scratch owned by the caller).
 Status fill_random(void* data, DataType dt, int64_t n, cudaStream_t stream);
