@@ -113,12 +113,24 @@ inline constexpr std::array<OpInfo, kNumOps> kOpTable = {{
 }};
 // clang-format on
 
-constexpr bool op_table_in_order() {
-  for (int i = 0; i < kNumOps; ++i)
-    if (static_cast<int>(kOpTable[static_cast<size_t>(i)].kind) != i) return false;
+/// Per-op tables (this one, shape inference, kernel tables) name each row's OpKind; a table passes
+/// when it has one row per kind in OpKind order. A missing row shifts the rest or leaves a zeroed
+/// row (kind 0) at the end, so either way the static_assert beside the table fails.
+template <class Row, size_t N>
+constexpr bool rows_follow_op_kinds(const std::array<Row, N>& rows) {
+  if (N != static_cast<size_t>(kNumOps)) return false;
+  for (size_t i = 0; i < N; ++i)
+    if (static_cast<size_t>(rows[i].kind) != i) return false;
   return true;
 }
-static_assert(op_table_in_order(), "kOpTable rows must follow OpKind order");
+/// Whether `check` holds for every row (used to refuse null entries).
+template <class Row, size_t N, class Check>
+constexpr bool all_rows(const std::array<Row, N>& rows, Check check) {
+  for (const Row& r : rows)
+    if (!check(r)) return false;
+  return true;
+}
+static_assert(rows_follow_op_kinds(kOpTable), "kOpTable: one row per OpKind, in OpKind order");
 
 inline const OpInfo& op_info(OpKind k) { return kOpTable[static_cast<size_t>(k)]; }
 inline std::string_view op_name(OpKind k) { return op_info(k).name; }
