@@ -14,7 +14,8 @@
 #include <vector>
 
 #include "ir/graph.h"
-#include "kiln/builder.h"
+#include "kiln/shapes.h"
+#include "kiln/types.h"
 
 namespace kiln::serial {
 
