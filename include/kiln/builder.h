@@ -2,35 +2,16 @@
 #pragma once
 
 #include <cstdint>
-#include <map>
 #include <string>
 #include <vector>
 
 #include "kiln/logger.h"
 #include "kiln/network.h"
+#include "kiln/shapes.h"
 #include "kiln/status.h"
 #include "kiln/types.h"
 
 namespace kiln {
-
-/// Precisions the builder may choose for float layers. fp32 is always allowed.
-enum class Precision : uint8_t { kFP32, kTF32, kFP16, kBF16, kINT8 };
-
-/// Range of one input's dims for one optimization profile.
-struct ShapeRange {
-  Dims min, opt, max;
-};
-
-/// One min/opt/max range per dynamic input. Kernels are tuned for `opt`; any shape within
-/// [min, max] runs.
-struct OptimizationProfile {
-  std::map<std::string, ShapeRange> ranges;
-  /// Convenience: sets the range for input `name`.
-  OptimizationProfile& set(const std::string& name, Dims min, Dims opt, Dims max) {
-    ranges[name] = ShapeRange{min, opt, max};
-    return *this;
-  }
-};
 
 struct BuilderConfig {
   /// Backend to build for: "cpu", "cuda", or "" for the default (cuda when a GPU is present).

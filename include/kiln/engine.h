@@ -8,8 +8,8 @@
 #include <string_view>
 #include <vector>
 
-#include "kiln/builder.h"
 #include "kiln/logger.h"
+#include "kiln/shapes.h"
 #include "kiln/status.h"
 #include "kiln/types.h"
 

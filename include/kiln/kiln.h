@@ -6,5 +6,6 @@
 #include "kiln/layers.h"
 #include "kiln/logger.h"
 #include "kiln/network.h"
+#include "kiln/shapes.h"
 #include "kiln/status.h"
 #include "kiln/types.h"

@@ -26,6 +26,10 @@ enum class DataType : uint8_t {
 };
 inline constexpr int kNumDataTypes = 8;
 
+/// Precisions the builder may choose for float layers (BuilderConfig; recorded in plans). fp32 is
+/// always allowed.
+enum class Precision : uint8_t { kFP32, kTF32, kFP16, kBF16, kINT8 };
+
 /// Bytes per element.
 size_t dtype_size(DataType t);
 /// Short name used by the text IR and in messages: f32 f16 bf16 i32 i64 i8 u8 bool.

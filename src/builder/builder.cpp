@@ -6,9 +6,9 @@
 #include "backends/backend.h"
 #include "builder/profiles.h"
 #include "ir/analysis.h"
+#include "ir/shape_resolver.h"
 #include "ir/verifier.h"
 #include "passes/pass.h"
-#include "runtime/shape_resolver.h"
 #include "serialization/plan_contents.h"
 
 #ifndef KILN_VERSION
@@ -97,7 +97,7 @@ Expected<Plan> Builder::build(const Network& network, const BuilderConfig& confi
   if (!unsupported.empty())
     return berr(StatusCode::kUnsupported, "backend '" + backend_name + "' cannot run these layers:" + unsupported);
   for (const auto& p : *profiles) {
-    auto r = runtime::resolve_shapes(g, builder::profile_input_dims(g, p, 1), "opt shapes");
+    auto r = ir::resolve_shapes(g, builder::profile_input_dims(g, p, 1), "opt shapes");
     if (!r) return r.status();
     options.opt_types.push_back(std::move(r->types));
   }

@@ -3,7 +3,7 @@
 
 #include <set>
 
-#include "runtime/shape_resolver.h"
+#include "ir/shape_resolver.h"
 
 namespace kiln::builder {
 namespace {
@@ -90,7 +90,7 @@ Status check_profile_shapes(const ir::Graph& g, const std::vector<OptimizationPr
       std::string where = "at profile " + std::to_string(pi) + " " + kBound[which] + " shapes";
       for (size_t i = 0; i < dims.size(); ++i)
         where += (i ? ", " : ": ") + g.tensors[static_cast<size_t>(g.inputs[i])].name + "=" + dims[i].to_string();
-      auto r = runtime::resolve_shapes(g, dims, where);
+      auto r = ir::resolve_shapes(g, dims, where);
       if (!r) return make_error(r.status().code(), "builder", r.status().message());
       for (size_t t = 0; t < r->types.size(); ++t) {
         const TensorType& tt = r->types[t];

@@ -10,51 +10,56 @@ namespace kiln::ir {
 namespace {
 
 struct InferEntry {
+  OpKind kind;
   InferFn infer;
   ValueFn value;  ///< nullptr: values not tracked through this op
 };
 
 // clang-format off
 constexpr std::array<InferEntry, kNumOps> kInferTable = {{
-  {infer_constant, nullptr},               // kConstant (typed by its weight)
-  {infer_convolution, nullptr},
-  {infer_matmul, nullptr},
-  {infer_linear, nullptr},
-  {infer_binary, value_binary},
-  {infer_unary, value_unary},
-  {infer_pooling, nullptr},
-  {infer_adaptive_pooling, nullptr},
-  {infer_reduce, value_reduce},
-  {infer_softmax, nullptr},
-  {infer_layer_norm, nullptr},
-  {infer_group_norm, nullptr},
-  {infer_batch_norm, nullptr},
-  {infer_rms_norm, nullptr},
-  {infer_reshape, value_passthrough},
-  {infer_transpose, value_passthrough},
-  {infer_concat, value_concat},
-  {infer_split, value_split},
-  {infer_slice, value_slice},
-  {infer_gather, value_gather},
-  {infer_gather_elements, nullptr},
-  {infer_scatter, nullptr},
-  {infer_pad, nullptr},
-  {infer_expand, value_expand},
-  {infer_squeeze, value_passthrough},
-  {infer_unsqueeze, value_passthrough},
-  {infer_flatten, value_passthrough},
-  {infer_where, value_where},
-  {infer_cast, value_cast},
-  {infer_fill, value_fill},
-  {infer_arange, value_arange},
-  {infer_cumsum, nullptr},
-  {infer_topk, nullptr},
-  {infer_resize, nullptr},
-  {infer_shape, value_shape},
-  {infer_attention, nullptr},
-  {infer_identity, value_passthrough},
+  {OpKind::kConstant,        infer_constant, nullptr},  // typed by its weight
+  {OpKind::kConvolution,     infer_convolution, nullptr},
+  {OpKind::kMatMul,          infer_matmul, nullptr},
+  {OpKind::kLinear,          infer_linear, nullptr},
+  {OpKind::kBinary,          infer_binary, value_binary},
+  {OpKind::kUnary,           infer_unary, value_unary},
+  {OpKind::kPooling,         infer_pooling, nullptr},
+  {OpKind::kAdaptivePooling, infer_adaptive_pooling, nullptr},
+  {OpKind::kReduce,          infer_reduce, value_reduce},
+  {OpKind::kSoftmax,         infer_softmax, nullptr},
+  {OpKind::kLayerNorm,       infer_layer_norm, nullptr},
+  {OpKind::kGroupNorm,       infer_group_norm, nullptr},
+  {OpKind::kBatchNorm,       infer_batch_norm, nullptr},
+  {OpKind::kRmsNorm,         infer_rms_norm, nullptr},
+  {OpKind::kReshape,         infer_reshape, value_passthrough},
+  {OpKind::kTranspose,       infer_transpose, value_passthrough},
+  {OpKind::kConcat,          infer_concat, value_concat},
+  {OpKind::kSplit,           infer_split, value_split},
+  {OpKind::kSlice,           infer_slice, value_slice},
+  {OpKind::kGather,          infer_gather, value_gather},
+  {OpKind::kGatherElements,  infer_gather_elements, nullptr},
+  {OpKind::kScatter,         infer_scatter, nullptr},
+  {OpKind::kPad,             infer_pad, nullptr},
+  {OpKind::kExpand,          infer_expand, value_expand},
+  {OpKind::kSqueeze,         infer_squeeze, value_passthrough},
+  {OpKind::kUnsqueeze,       infer_unsqueeze, value_passthrough},
+  {OpKind::kFlatten,         infer_flatten, value_passthrough},
+  {OpKind::kWhere,           infer_where, value_where},
+  {OpKind::kCast,            infer_cast, value_cast},
+  {OpKind::kFill,            infer_fill, value_fill},
+  {OpKind::kArange,          infer_arange, value_arange},
+  {OpKind::kCumSum,          infer_cumsum, nullptr},
+  {OpKind::kTopK,            infer_topk, nullptr},
+  {OpKind::kResize,          infer_resize, nullptr},
+  {OpKind::kShape,           infer_shape, value_shape},
+  {OpKind::kAttention,       infer_attention, nullptr},
+  {OpKind::kIdentity,        infer_identity, value_passthrough},
 }};
 // clang-format on
+static_assert(rows_follow_op_kinds(kInferTable),
+              "kInferTable: one row per OpKind, in OpKind order");
+static_assert(all_rows(kInferTable, [](const InferEntry& e) { return e.infer != nullptr; }),
+              "kInferTable: every op needs an infer function");
 
 }  // namespace
 

@@ -12,18 +12,7 @@ namespace {
 using ir::OpKind;
 
 // Ops that only move or select data: they run in whatever float type arrives.
-bool is_data_movement(OpKind op) {
-  switch (op) {
-    case OpKind::kReshape: case OpKind::kTranspose: case OpKind::kConcat: case OpKind::kSplit:
-    case OpKind::kSlice: case OpKind::kGather: case OpKind::kGatherElements: case OpKind::kScatter:
-    case OpKind::kPad: case OpKind::kExpand: case OpKind::kSqueeze: case OpKind::kUnsqueeze:
-    case OpKind::kFlatten: case OpKind::kWhere: case OpKind::kIdentity: case OpKind::kShape:
-    case OpKind::kCast: case OpKind::kTopK: case OpKind::kConstant: case OpKind::kFill: case OpKind::kArange:
-      return true;
-    default:
-      return false;
-  }
-}
+bool is_data_movement(OpKind op) { return ir::has_flag(op, ir::kFlagDataMovement); }
 
 // Always float32: overflow- or cancellation-prone in 16-bit.
 bool always_fp32(const ir::Layer& l) {
@@ -44,10 +33,8 @@ bool always_fp32(const ir::Layer& l) {
 
 // Inputs that carry float data to be computed on (not indices, conditions or shape operands).
 bool is_data_input(const ir::Layer& l, size_t i) {
-  if (ir::is_shape_operand(l.op, static_cast<int>(i))) return false;
-  if (l.op == OpKind::kWhere && i == 0) return false;
-  if ((l.op == OpKind::kGather || l.op == OpKind::kGatherElements || l.op == OpKind::kScatter) && i == 1) return false;
-  return true;
+  int input = static_cast<int>(i);
+  return !ir::is_shape_operand(l.op, input) && !ir::is_index_operand(l.op, input);
 }
 
 }  // namespace

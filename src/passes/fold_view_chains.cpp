@@ -44,18 +44,7 @@ struct View {
 
 // The layers a chain is made of: views and the copies that only move data.
 bool is_movement(ir::OpKind op) {
-  switch (op) {
-    case ir::OpKind::kReshape:
-    case ir::OpKind::kSqueeze:
-    case ir::OpKind::kUnsqueeze:
-    case ir::OpKind::kFlatten:
-    case ir::OpKind::kTranspose:
-    case ir::OpKind::kSplit:
-    case ir::OpKind::kSlice:
-      return true;
-    default:
-      return false;
-  }
+  return ir::has_flag(op, ir::kFlagView) || ir::has_flag(op, ir::kFlagStridedCopy);
 }
 
 bool static_dims(const Dims& d) {

@@ -15,9 +15,7 @@
 namespace kiln::passes {
 namespace {
 
-bool is_gemm(const ir::Layer* l) {
-  return l != nullptr && (l->op == ir::OpKind::kLinear || l->op == ir::OpKind::kMatMul);
-}
+bool is_gemm(const ir::Layer* l) { return l != nullptr && ir::has_flag(l->op, ir::kFlagGemm); }
 
 // The reshape target for dims d: static dims as they are, at most one dynamic dim as -1.
 std::optional<std::vector<int64_t>> reshape_target(const Dims& d) {

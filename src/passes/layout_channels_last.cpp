@@ -21,10 +21,7 @@ using Perm = std::vector<int64_t>;
 const Perm kToLast = {0, 2, 3, 1};
 const Perm kToFirst = {0, 3, 1, 2};
 
-bool is_pointwise(const ir::Layer& l) {
-  return l.op == ir::OpKind::kUnary || l.op == ir::OpKind::kBinary || l.op == ir::OpKind::kCast ||
-         l.op == ir::OpKind::kWhere;
-}
+bool is_pointwise(const ir::Layer& l) { return ir::has_flag(l.op, ir::kFlagPointwise); }
 
 struct TransposeInfo {
   int32_t source;
@@ -168,8 +165,7 @@ class LayoutRewriter {
 
   Status rewrite(size_t li) {
     const ir::Layer& l = src_.layers[li];
-    bool spatial = l.op == ir::OpKind::kConvolution || l.op == ir::OpKind::kPooling ||
-                   l.op == ir::OpKind::kAdaptivePooling;
+    bool spatial = ir::has_flag(l.op, ir::kFlagChannelsLast);
     if (spatial && rank4_spatial(src_, l)) {
       bool ok = true;
       if (l.op == ir::OpKind::kConvolution) {

@@ -2,9 +2,9 @@
 #include <chrono>
 
 #include "ir/analysis.h"
+#include "ir/shape_resolver.h"
 #include "runtime/engine_impl.h"
 #include "runtime/memory_plan.h"
-#include "runtime/shape_resolver.h"
 
 namespace kiln {
 namespace {
@@ -103,7 +103,7 @@ Status ExecutionContextImpl::prepare_shapes() {
     if (!d) return rt_error(StatusCode::kInvalidArgument, "shape of input '" + engine_->io[static_cast<size_t>(i)].name + "' is not set (call set_input_shape)");
     dims.push_back(*d);
   }
-  auto resolved = runtime::resolve_shapes(engine_->graph(), dims, "");
+  auto resolved = ir::resolve_shapes(engine_->graph(), dims, "");
   if (!resolved) return resolved.status();
   types_ = std::move(resolved->types);
   values_ = std::move(resolved->values);

@@ -1,4 +1,5 @@
-// Everything a plan holds, in memory. write_plan/read_plan convert to and from the v1 byte format:
+// Everything a plan holds, in memory. write_plan/read_plan convert to and from the byte format
+// (version kPlanFormatVersion):
 //
 //   [0,64)   header: magic "KILNPLAN", u32 format version, u32 header size, u64 total size,
 //            u64 checksum (XXH64 of the whole blob with this field zeroed), u32 section count
@@ -14,7 +15,8 @@
 #include <vector>
 
 #include "ir/graph.h"
-#include "kiln/builder.h"
+#include "kiln/shapes.h"
+#include "kiln/types.h"
 
 namespace kiln::serial {
 

@@ -1,4 +1,4 @@
-// The one table of CPU kernels, indexed by OpKind.
+// The one table of CPU kernels: one row per OpKind, in OpKind order (checked at compile time).
 #include <array>
 
 #include "backends/cpu/cpu_kernels.h"
@@ -6,50 +6,61 @@
 namespace kiln::cpu {
 namespace {
 
+using ir::OpKind;
+
+struct CpuKernelRow {
+  OpKind kind;
+  CpuKernelFn run;
+};
+
 // clang-format off
-constexpr std::array<CpuKernelFn, ir::kNumOps> kCpuKernels = {{
-  run_constant,          // kConstant
-  run_convolution,       // kConvolution
-  run_matmul,            // kMatMul
-  run_linear,            // kLinear
-  run_binary,            // kBinary
-  run_unary,             // kUnary
-  run_pooling,           // kPooling
-  run_adaptive_pooling,  // kAdaptivePooling
-  run_reduce,            // kReduce
-  run_softmax,           // kSoftmax
-  run_layer_norm,        // kLayerNorm
-  run_group_norm,        // kGroupNorm
-  run_batch_norm,        // kBatchNorm
-  run_rms_norm,          // kRmsNorm
-  run_copy,              // kReshape
-  run_transpose,         // kTranspose
-  run_concat,            // kConcat
-  run_split,             // kSplit
-  run_slice,             // kSlice
-  run_gather,            // kGather
-  run_gather_elements,   // kGatherElements
-  run_scatter,           // kScatter
-  run_pad,               // kPad
-  run_expand,            // kExpand
-  run_copy,              // kSqueeze
-  run_copy,              // kUnsqueeze
-  run_copy,              // kFlatten
-  run_where,             // kWhere
-  run_cast,              // kCast
-  run_fill,              // kFill
-  run_arange,            // kArange
-  run_cumsum,            // kCumSum
-  run_topk,              // kTopK
-  run_resize,            // kResize
-  run_shape,             // kShape
-  run_attention,         // kAttention
-  run_copy,              // kIdentity
+constexpr std::array<CpuKernelRow, ir::kNumOps> kCpuKernels = {{
+  {OpKind::kConstant,        run_constant},
+  {OpKind::kConvolution,     run_convolution},
+  {OpKind::kMatMul,          run_matmul},
+  {OpKind::kLinear,          run_linear},
+  {OpKind::kBinary,          run_binary},
+  {OpKind::kUnary,           run_unary},
+  {OpKind::kPooling,         run_pooling},
+  {OpKind::kAdaptivePooling, run_adaptive_pooling},
+  {OpKind::kReduce,          run_reduce},
+  {OpKind::kSoftmax,         run_softmax},
+  {OpKind::kLayerNorm,       run_layer_norm},
+  {OpKind::kGroupNorm,       run_group_norm},
+  {OpKind::kBatchNorm,       run_batch_norm},
+  {OpKind::kRmsNorm,         run_rms_norm},
+  {OpKind::kReshape,         run_copy},
+  {OpKind::kTranspose,       run_transpose},
+  {OpKind::kConcat,          run_concat},
+  {OpKind::kSplit,           run_split},
+  {OpKind::kSlice,           run_slice},
+  {OpKind::kGather,          run_gather},
+  {OpKind::kGatherElements,  run_gather_elements},
+  {OpKind::kScatter,         run_scatter},
+  {OpKind::kPad,             run_pad},
+  {OpKind::kExpand,          run_expand},
+  {OpKind::kSqueeze,         run_copy},
+  {OpKind::kUnsqueeze,       run_copy},
+  {OpKind::kFlatten,         run_copy},
+  {OpKind::kWhere,           run_where},
+  {OpKind::kCast,            run_cast},
+  {OpKind::kFill,            run_fill},
+  {OpKind::kArange,          run_arange},
+  {OpKind::kCumSum,          run_cumsum},
+  {OpKind::kTopK,            run_topk},
+  {OpKind::kResize,          run_resize},
+  {OpKind::kShape,           run_shape},
+  {OpKind::kAttention,       run_attention},
+  {OpKind::kIdentity,        run_copy},
 }};
 // clang-format on
+static_assert(ir::rows_follow_op_kinds(kCpuKernels),
+              "kCpuKernels: one row per OpKind, in OpKind order");
+static_assert(ir::all_rows(kCpuKernels, [](const CpuKernelRow& r) { return r.run != nullptr; }),
+              "kCpuKernels: every op needs a kernel");
 
 }  // namespace
 
-CpuKernelFn cpu_kernel(ir::OpKind op) { return kCpuKernels[static_cast<size_t>(op)]; }
+CpuKernelFn cpu_kernel(ir::OpKind op) { return kCpuKernels[static_cast<size_t>(op)].run; }
 
 }  // namespace kiln::cpu

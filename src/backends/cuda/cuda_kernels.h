@@ -96,6 +96,7 @@ bool depthwise_tile_supported(const DepthwiseConvArgs& a);
 /// Rearranges depthwise weights [c][taps] (NHWC filter [c, r, s, 1]) to [taps][c].
 Status launch_depthwise_weight_taps(const void* w, void* taps, DataType dt, int c, int taps_per_channel, cudaStream_t stream);
 
+/// Launcher of ops without a CUDA kernel (named in their row): "no CUDA implementation of <op>".
 Status launch_unsupported(const LaunchArgs&);
 
 }  // namespace kiln::cuda

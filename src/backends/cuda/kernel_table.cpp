@@ -1,4 +1,5 @@
-// The one table of CUDA layer kernels, indexed by OpKind.
+// The one table of CUDA layer kernels: one row per OpKind, in OpKind order (compile-time checked).
+// An op without a CUDA kernel names launch_unsupported in its row; no row is left null.
 #include <array>
 
 #include "backends/cuda/cuda_kernels.h"
@@ -6,54 +7,65 @@
 namespace kiln::cuda {
 namespace {
 
+using ir::OpKind;
+
+struct CudaOpRow {
+  OpKind kind;
+  CudaOpEntry entry;
+};
+
 // clang-format off
-constexpr std::array<CudaOpEntry, ir::kNumOps> kCudaOps = {{
-  {launch_unsupported, nullptr, nullptr},                  // kConstant (bound to weights)
-  {launch_convolution, workspace_convolution, supports_convolution},  // kConvolution
-  {launch_matmul, workspace_gemm, nullptr},                // kMatMul
-  {launch_linear, workspace_gemm, nullptr},                // kLinear
-  {launch_binary, nullptr, nullptr},                       // kBinary
-  {launch_unary, nullptr, nullptr},                        // kUnary
-  {launch_pooling, nullptr, nullptr},                      // kPooling
-  {launch_adaptive_pooling, nullptr, nullptr},             // kAdaptivePooling
-  {launch_reduce, nullptr, nullptr},                       // kReduce
-  {launch_softmax, nullptr, nullptr},                      // kSoftmax
-  {launch_layer_norm, nullptr, nullptr},                   // kLayerNorm
-  {launch_group_norm, nullptr, nullptr},                   // kGroupNorm
-  {launch_batch_norm, nullptr, nullptr},                   // kBatchNorm
-  {launch_rms_norm, nullptr, nullptr},                     // kRmsNorm
-  {launch_copy, nullptr, nullptr},                         // kReshape
-  {launch_transpose, nullptr, nullptr},                    // kTranspose
-  {launch_concat, nullptr, nullptr},                       // kConcat
-  {launch_split, nullptr, nullptr},                        // kSplit
-  {launch_slice, nullptr, nullptr},                        // kSlice
-  {launch_gather, nullptr, nullptr},                       // kGather
-  {launch_gather_elements, nullptr, nullptr},              // kGatherElements
-  {launch_scatter, nullptr, nullptr},                      // kScatter
-  {launch_pad, nullptr, nullptr},                          // kPad
-  {launch_expand, nullptr, nullptr},                       // kExpand
-  {launch_copy, nullptr, nullptr},                         // kSqueeze
-  {launch_copy, nullptr, nullptr},                         // kUnsqueeze
-  {launch_copy, nullptr, nullptr},                         // kFlatten
-  {launch_where, nullptr, nullptr},                        // kWhere
-  {launch_cast, nullptr, nullptr},                         // kCast
-  {launch_fill, nullptr, nullptr},                         // kFill
-  {launch_arange, nullptr, nullptr},                       // kArange
-  {launch_cumsum, nullptr, nullptr},                       // kCumSum
-  {launch_topk, workspace_topk, nullptr},                  // kTopK
-  {launch_resize, nullptr, nullptr},                       // kResize
-  {launch_shape, nullptr, nullptr},                        // kShape
-  {launch_attention, workspace_attention, nullptr},        // kAttention
-  {launch_copy, nullptr, nullptr},                         // kIdentity
+constexpr std::array<CudaOpRow, ir::kNumOps> kCudaOps = {{
+  {OpKind::kConstant,        {launch_unsupported, nullptr, nullptr}},  // bound to its weights
+  {OpKind::kConvolution,     {launch_convolution, workspace_convolution, supports_convolution}},
+  {OpKind::kMatMul,          {launch_matmul, workspace_gemm, nullptr}},
+  {OpKind::kLinear,          {launch_linear, workspace_gemm, nullptr}},
+  {OpKind::kBinary,          {launch_binary, nullptr, nullptr}},
+  {OpKind::kUnary,           {launch_unary, nullptr, nullptr}},
+  {OpKind::kPooling,         {launch_pooling, nullptr, nullptr}},
+  {OpKind::kAdaptivePooling, {launch_adaptive_pooling, nullptr, nullptr}},
+  {OpKind::kReduce,          {launch_reduce, nullptr, nullptr}},
+  {OpKind::kSoftmax,         {launch_softmax, nullptr, nullptr}},
+  {OpKind::kLayerNorm,       {launch_layer_norm, nullptr, nullptr}},
+  {OpKind::kGroupNorm,       {launch_group_norm, nullptr, nullptr}},
+  {OpKind::kBatchNorm,       {launch_batch_norm, nullptr, nullptr}},
+  {OpKind::kRmsNorm,         {launch_rms_norm, nullptr, nullptr}},
+  {OpKind::kReshape,         {launch_copy, nullptr, nullptr}},
+  {OpKind::kTranspose,       {launch_transpose, nullptr, nullptr}},
+  {OpKind::kConcat,          {launch_concat, nullptr, nullptr}},
+  {OpKind::kSplit,           {launch_split, nullptr, nullptr}},
+  {OpKind::kSlice,           {launch_slice, nullptr, nullptr}},
+  {OpKind::kGather,          {launch_gather, nullptr, nullptr}},
+  {OpKind::kGatherElements,  {launch_gather_elements, nullptr, nullptr}},
+  {OpKind::kScatter,         {launch_scatter, nullptr, nullptr}},
+  {OpKind::kPad,             {launch_pad, nullptr, nullptr}},
+  {OpKind::kExpand,          {launch_expand, nullptr, nullptr}},
+  {OpKind::kSqueeze,         {launch_copy, nullptr, nullptr}},
+  {OpKind::kUnsqueeze,       {launch_copy, nullptr, nullptr}},
+  {OpKind::kFlatten,         {launch_copy, nullptr, nullptr}},
+  {OpKind::kWhere,           {launch_where, nullptr, nullptr}},
+  {OpKind::kCast,            {launch_cast, nullptr, nullptr}},
+  {OpKind::kFill,            {launch_fill, nullptr, nullptr}},
+  {OpKind::kArange,          {launch_arange, nullptr, nullptr}},
+  {OpKind::kCumSum,          {launch_cumsum, nullptr, nullptr}},
+  {OpKind::kTopK,            {launch_topk, workspace_topk, nullptr}},
+  {OpKind::kResize,          {launch_resize, nullptr, nullptr}},
+  {OpKind::kShape,           {launch_shape, nullptr, nullptr}},
+  {OpKind::kAttention,       {launch_attention, workspace_attention, nullptr}},
+  {OpKind::kIdentity,        {launch_copy, nullptr, nullptr}},
 }};
 // clang-format on
+static_assert(ir::rows_follow_op_kinds(kCudaOps), "kCudaOps: one row per OpKind, in OpKind order");
+static_assert(ir::all_rows(kCudaOps, [](const CudaOpRow& r) { return r.entry.launch != nullptr; }),
+              "kCudaOps: every op needs a launcher (launch_unsupported where there is none)");
 
 }  // namespace
 
-const CudaOpEntry& cuda_op(ir::OpKind op) { return kCudaOps[static_cast<size_t>(op)]; }
+const CudaOpEntry& cuda_op(ir::OpKind op) { return kCudaOps[static_cast<size_t>(op)].entry; }
 
 Status launch_unsupported(const LaunchArgs& a) {
-  return layer_error(a.layer, StatusCode::kUnsupported, "no CUDA kernel for this layer");
+  return layer_error(a.layer, StatusCode::kUnsupported,
+                     "no CUDA implementation of " + std::string(ir::op_name(a.layer.op)));
 }
 
 }  // namespace kiln::cuda

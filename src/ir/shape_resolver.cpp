@@ -1,15 +1,16 @@
-// Shape resolution over the whole graph.
-#include "runtime/shape_resolver.h"
+// Shape resolution over the whole graph (the builder at profile bounds, the runtime per run).
+#include "ir/shape_resolver.h"
 
 #include <algorithm>
 
 #include "ir/shape_inference.h"
 
-namespace kiln::runtime {
+namespace kiln::ir {
 
 Expected<ResolvedShapes> resolve_shapes(const ir::Graph& g, std::span<const Dims> input_dims,
                                         const std::string& where) {
   auto fail = [&](StatusCode code, const std::string& msg) {
+    // Tag kept from when this lived in runtime/ (messages unchanged).
     return make_error(code, "runtime.shapes", msg + (where.empty() ? "" : " (" + where + ")"));
   };
   ResolvedShapes r;
@@ -65,4 +66,4 @@ Expected<ResolvedShapes> resolve_shapes(const ir::Graph& g, std::span<const Dims
   return r;
 }
 
-}  // namespace kiln::runtime
+}  // namespace kiln::ir
