@@ -70,6 +70,13 @@ if [[ "$want" == *" sanitizer "* ]]; then
   timeout 300 compute-sanitizer --tool memcheck --error-exitcode 9 $BIN/tests/test_cuda_core \
     --gtest_filter='CudaCore.MatmulLinear*:CudaCore.Conv*:CudaCore.Graphs*' >"$OUT/memcheck.log" 2>&1
   result[memcheck]="rc=$? $(grep -E 'ERROR SUMMARY' "$OUT/memcheck.log" | tail -1)"
+  # Generated pointwise kernels and the CUTLASS GEMM epilogue.
+  timeout 300 compute-sanitizer --tool memcheck --error-exitcode 9 $BIN/tests/test_cuda_pointwise_fusion \
+    --gtest_filter='*Chains*:*Broadcast*' >"$OUT/memcheck_pointwise.log" 2>&1
+  result[memcheck_pointwise]="rc=$? $(grep -E 'ERROR SUMMARY' "$OUT/memcheck_pointwise.log" | tail -1)"
+  timeout 300 compute-sanitizer --tool memcheck --error-exitcode 9 $BIN/tests/test_cuda_fusion \
+    --gtest_filter='*ExactGelu*' >"$OUT/memcheck_gelu.log" 2>&1
+  result[memcheck_gelu]="rc=$? $(grep -E 'ERROR SUMMARY' "$OUT/memcheck_gelu.log" | tail -1)"
 fi
 if [[ "$want" == *" bench "* ]]; then
   PYTHONUNBUFFERED=1 KILN_BUILD_DIR=$PWD/$BIN timeout ${BENCH_TIMEOUT:-540} $PY bench/benchmark.py --out "$OUT/bench.json" --dump-plans $PWD/gpu_plans ${BENCH_ARGS:-} \

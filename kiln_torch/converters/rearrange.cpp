@@ -1,4 +1,4 @@
-// Rearranging converters: slice_scatter, select_scatter, flip, roll, tril/triu (all as strided
+// Rearranging converters: slice_scatter, select_scatter, flip, roll, tril/triu, diff (all as strided
 // copies, gathers and masks over the input).
 #include <cstdint>
 
@@ -209,9 +209,58 @@ Status tri(ConversionCtx& ctx, const Node& n, bool lower) {
   return set_output_tensor(ctx, n, ctx.net.add_where(*mask, *x, *zero));
 }
 
+// diff(self, n=1, dim=-1, prepend=None, append=None): x[1:] - x[:-1] along dim, n times, after prepend
+// and append are concatenated (not-equal for bool, which is torch's logical xor).
+Status diff(ConversionCtx& ctx, const Node& n) {
+  auto x = ctx.tensor(n, 0);
+  auto order = ctx.const_int(n, 1);
+  auto dim = ctx.const_int(n, 2);
+  if (!x || !order || !dim) return !x ? x.status() : ctx.error(n, "n and dim must be constants");
+  const int r = ctx.rank(*x);
+  if (r == 0) return ctx.error(n, "diff needs a tensor of rank >= 1");
+  if (*order < 0) return ctx.error(n, "order must be non-negative, got " + std::to_string(*order));
+  const int64_t d = norm_dim(*dim, r);
+  std::vector<kiln::Tensor> parts;
+  for (int i : {3, 0, 4}) {
+    if (i != 0 && ctx.is_none(n, i)) continue;
+    auto t = ctx.tensor(n, i);
+    if (!t) return t.status();
+    if (ctx.rank(*t) != r) return ctx.error(n, "prepend/append must have the input's rank");
+    kiln::Tensor v = *t;
+    if (ctx.dtype(v) != ctx.dtype(*x)) {
+      auto c = ctx.cast(v, ctx.dtype(*x));
+      if (!c) return c.status();
+      v = *c;
+    }
+    parts.push_back(v);
+  }
+  kiln::Tensor t = parts[0];
+  if (parts.size() > 1) {
+    auto c = ctx.net.add_concat(parts, d);
+    if (!c) return ctx.error(n, c.status().message());
+    t = *c;
+  }
+  const BinaryOp op = ctx.dtype(*x) == DataType::kBool ? BinaryOp::kNotEqual : BinaryOp::kSub;
+  for (int64_t i = 0; i < *order; ++i) {
+    auto hi = ctx.net.add_slice(t, SliceParams{{d}, {1}, {INT64_MAX}, {1}});
+    auto lo = ctx.net.add_slice(t, SliceParams{{d}, {0}, {-1}, {1}});
+    if (!hi || !lo) return ctx.error(n, (!hi ? hi : lo).status().message());
+    auto s = ctx.net.add_elementwise(*hi, *lo, op);
+    if (!s) return ctx.error(n, s.status().message());
+    t = *s;
+  }
+  if (t == *x) return set_output_tensor(ctx, n, ctx.net.add_identity(t));
+  return set_output_tensor(ctx, n, t);
+}
+
 }  // namespace
 
 void register_rearrange_converters(ConverterRegistry& r) {
+  add_converter(r, {"aten::diff"}, diff, [](const OpGraph& g, const Node& n, std::string* why) {
+    if (g.is_constant(n.inputs[1]) && g.is_constant(n.inputs[2])) return true;
+    *why = "diff n/dim are not constants";
+    return false;
+  });
   add_converter(r, {"aten::slice_scatter"}, slice_scatter, slice_scatter_supported);
   add_converter(r, {"aten::select_scatter"}, select_scatter, [](const OpGraph& g, const Node& n, std::string* why) {
     if (g.is_constant(n.inputs[2]) && g.is_constant(n.inputs[3])) return true;

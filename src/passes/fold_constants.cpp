@@ -37,7 +37,9 @@ Status fold_constants(ir::Graph& g, const PassContext& ctx) {
     // Outputs whose values shape inference already knows (shape arithmetic on static dims).
     bool all_known = true;
     for (int32_t o : nl.outputs) all_known &= fully_known(dst.tensors[static_cast<size_t>(o)].value);
-    bool all_const_inputs = !nl.inputs.empty();
+    // Generators without inputs (fill, arange of static bounds) fold like layers of constant inputs
+    // (masks and position ids built from shapes become constants; the size rule below keeps big fills).
+    bool all_const_inputs = !nl.inputs.empty() || nl.op == ir::OpKind::kFill || nl.op == ir::OpKind::kArange;
     uint64_t in_bytes = 0;
     for (int32_t i : nl.inputs) {
       if (i < 0) continue;

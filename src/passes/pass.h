@@ -33,6 +33,8 @@ Status remove_identities(ir::Graph& g, const PassContext& ctx);
 Status recognize_gelu(ir::Graph& g, const PassContext& ctx);
 /// where(any(mask, -1, keepdim), attention(q, k, v, mask), 0) becomes attention with zero_masked_rows.
 Status fold_attention_row_guard(ir::Graph& g, const PassContext& ctx);
+/// Constant attention masks that attend everywhere are dropped; causal ones become causal = true.
+Status fold_constant_attention_masks(ir::Graph& g, const PassContext& ctx);
 /// matmul with a constant [K, N] weight plus a constant [N] bias becomes linear (bias in the GEMM), and
 /// a unary reading a reshape (its only reader) moves before it, so activations meet their GEMMs.
 Status shape_gemm_epilogues(ir::Graph& g, const PassContext& ctx);

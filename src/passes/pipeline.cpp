@@ -22,6 +22,7 @@ constexpr PassEntry kPipeline[] = {
   {"fold_constants", fold_constants},          // weights-only subgraphs and static shape math
   {"recognize_gelu", recognize_gelu},          // after folding: the chain's scalars are constants
   {"fold_attention_row_guard", fold_attention_row_guard},  // after folding: the guard's zero is a constant
+  {"fold_constant_attention_masks", fold_constant_attention_masks},  // after folding: masks built from shapes
   {"remove_dead_layers", remove_dead_layers},  // the rest of each recognized chain and guard (a dead
                                                // chain still reads the GEMM's view: no hoist below)
   {"shape_gemm_epilogues", shape_gemm_epilogues},  // after recognize_gelu: moves gelu_tanh next to GEMMs

@@ -351,6 +351,20 @@ def forward(self, x):
                 {dyn({2, 1}, {3, 3}, {5, 6})}, {{at::randn({2, 1})}, {at::randn({5, 6})}, {at::randn({3, 4})}});
 }
 
+// diff with prepend/append and n > 1 (transformers' packed-sequence check), bool diff (xor), dynamic.
+TEST(IndexingConverters, Diff) {
+  check(R"(
+def forward(self, x, p):
+    return torch.diff(x), torch.diff(x, n=2, dim=0), torch.diff(x, dim=1, prepend=p, append=p), torch.diff(x > 0, dim=2)
+)",
+        {at::randn({3, 4, 5}), at::randn({3, 2, 5})});
+  check_dynamic(R"(
+def forward(self, x):
+    return torch.diff(x, prepend=x[:, :1] - 1, dim=-1)
+)",
+                {dyn({1, 3}, {2, 6}, {4, 9})}, {{at::randn({1, 3})}, {at::randn({4, 9})}, {at::randn({2, 6})}});
+}
+
 TEST(IndexingConverters, DataDependentOpsStayInTorch) {
   check_refused(R"(
 def forward(self, x):

@@ -26,7 +26,8 @@ bool is_activation(const ir::Layer& l, ir::OpKind anchor) {
   if (l.op != ir::OpKind::kUnary) return false;
   UnaryOp op = std::get<UnaryParams>(l.params).op;
   if (op == UnaryOp::kRelu) return true;
-  if (anchor != ir::OpKind::kConvolution) return op == UnaryOp::kGeluTanh;
+  // GEMMs: cuBLASLt epilogues, exact GELU in a CUTLASS epilogue (or in place after the GEMM).
+  if (anchor != ir::OpKind::kConvolution) return op == UnaryOp::kGeluTanh || op == UnaryOp::kGelu;
   // Convolutions fuse these in the cuDNN graph or the depthwise kernel; where an implementation
   // cannot, the activation runs right after it (no worse than unfused).
   switch (op) {

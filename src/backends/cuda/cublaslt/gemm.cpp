@@ -7,6 +7,7 @@
 #include <mutex>
 
 #include "backends/cuda/cuda_kernels.h"
+#include "backends/cuda/cutlass/gemm_sm90.h"
 #include "backends/cuda/fusion.h"
 #include "backends/cuda/tactics.h"
 
@@ -18,6 +19,40 @@ namespace {
 
 constexpr size_t kGemmWorkspace = 32u << 20;
 constexpr uint32_t kAlgoMagic = 0x4b4c4741;  // "KLGA"
+// Tactics from here on name a CUTLASS configuration (tactic - kCutlassTactic, cutlass/gemm_sm90.h).
+constexpr int64_t kCutlassTactic = 1000;
+
+// Exact (erf) GELU is not a cuBLASLt epilogue: a CUTLASS GEMM applies it, or it runs in place after the
+// cuBLASLt GEMM.
+Status gelu_in_place(const ir::Layer& act, const TensorView& t, void* ws, size_t ws_bytes, cudaStream_t stream,
+                     CudaState& state) {
+  TensorView views[1] = {t};
+  LaunchArgs args{act, views, views, ws, ws_bytes, stream, state};
+  return launch_unary(args);
+}
+
+// The CUTLASS form of a linear + bias (+ residual) + exact GELU group, or nullopt when it has none.
+std::optional<cutlass_gemm::Problem> cutlass_problem(const ir::Layer& layer, std::span<const TensorView> in,
+                                                     const TensorView& out, const void* residual) {
+  if (layer.op != ir::OpKind::kLinear || in.size() < 3 || in[2].data == nullptr) return std::nullopt;
+  const Dims& x = in[0].dims;
+  int64_t m = 1;
+  for (int i = 0; i + 1 < x.rank(); ++i) m *= x[i];
+  const int64_t k = x[x.rank() - 1], n = in[1].dims[0];
+  if (m > INT32_MAX || n > INT32_MAX || k > INT32_MAX) return std::nullopt;
+  cutlass_gemm::Problem p;
+  p.dt = in[0].dtype;
+  p.m = static_cast<int>(m);
+  p.n = static_cast<int>(n);
+  p.k = static_cast<int>(k);
+  p.a = in[0].data;
+  p.b = in[1].data;
+  p.bias = in[2].data;
+  p.c = residual;
+  p.d = out.data;
+  p.activation = UnaryOp::kGelu;
+  return p;
+}
 
 // The problem a matmul/linear layer poses for concrete shapes.
 struct GemmProblem {
@@ -242,8 +277,8 @@ Status run_lt(cublasLtHandle_t lt, const LtPlan& plan, const cublasLtMatmulAlgo_
 class GemmKernel final : public backend::Kernel {
  public:
   GemmKernel(const ir::Layer& layer, EpilogueSpec epi, std::string tuned_key, std::optional<cublasLtMatmulAlgo_t> tuned,
-             int64_t tactic)
-      : layer_(layer), epi_(epi), tuned_key_(std::move(tuned_key)), tuned_(tuned), tactic_(tactic) {}
+             int64_t tactic, const ir::Layer* activation)
+      : layer_(layer), epi_(epi), tuned_key_(std::move(tuned_key)), tuned_(tuned), tactic_(tactic), act_(activation) {}
   bool fused() const { return epi_.residual >= 0 || epi_.activation != UnaryOp::kIdentity; }
 
   Status run(const backend::RunContext& ctx) const override {
@@ -259,8 +294,16 @@ class GemmKernel final : public backend::Kernel {
     if (out[0].numel() == 0) return {};
     GemmProblem p = make_problem(layer_, in, out);
     p.has_residual = epi_.residual >= 0;
-    p.activation = epi_.activation;
+    const bool erf_gelu = epi_.activation == UnaryOp::kGelu;
+    p.activation = erf_gelu ? UnaryOp::kIdentity : epi_.activation;
     const void* residual = p.has_residual ? ctx.tensors[static_cast<size_t>(epi_.residual)].data : nullptr;
+    const auto stream = static_cast<cudaStream_t>(ctx.stream);
+    if (erf_gelu && tactic_ >= kCutlassTactic) {
+      if (auto cp = cutlass_problem(layer_, in, out[0], residual)) {
+        Status s = cutlass_gemm::run(*cp, static_cast<int>(tactic_ - kCutlassTactic), ctx.workspace, ctx.workspace_bytes, stream);
+        if (s.ok() || s.code() != StatusCode::kUnsupported) return s;
+      }
+    }
     if (p.k == 0 && fused()) return layer_error(layer_, StatusCode::kUnsupported, "fused GEMM with K = 0");
     if (p.k == 0) {  // empty reduction: zeros (plus bias for linear)
       KILN_CUDA_RETURN(cudaMemsetAsync(out[0].data, 0, out[0].bytes(), static_cast<cudaStream_t>(ctx.stream)));
@@ -300,16 +343,20 @@ class GemmKernel final : public backend::Kernel {
       plan = it->second.get();
     }
     const void* bias = p.has_bias ? in[2].data : nullptr;
-    return run_lt(state.lt, *plan, &plan->algo, p, in[0].data, in[1].data, out[0].data, bias, ctx.workspace,
-                  ctx.workspace_bytes, static_cast<cudaStream_t>(ctx.stream), residual);
+    KILN_RETURN_IF_ERROR(run_lt(state.lt, *plan, &plan->algo, p, in[0].data, in[1].data, out[0].data, bias, ctx.workspace,
+                                ctx.workspace_bytes, stream, residual));
+    if (erf_gelu) return gelu_in_place(*act_, out[0], ctx.workspace, ctx.workspace_bytes, stream, state);
+    return {};
   }
 
   size_t workspace_bytes(std::span<const TensorView>) const override { return kGemmWorkspace; }
   std::string describe() const override {
-    std::string d = "cuda.gemm.cublaslt#" + std::to_string(tactic_);
+    std::string d = tactic_ >= kCutlassTactic ? "cuda.gemm.cutlass#" + cutlass_gemm::config_name(static_cast<int>(tactic_ - kCutlassTactic))
+                                              : "cuda.gemm.cublaslt#" + std::to_string(tactic_);
     if (epi_.residual >= 0) d += "+add";
     if (epi_.activation == UnaryOp::kRelu) d += "+relu";
     if (epi_.activation == UnaryOp::kGeluTanh) d += "+gelu_tanh";
+    if (epi_.activation == UnaryOp::kGelu) d += "+gelu";
     return d;
   }
 
@@ -319,6 +366,7 @@ class GemmKernel final : public backend::Kernel {
   std::string tuned_key_;
   std::optional<cublasLtMatmulAlgo_t> tuned_;
   int64_t tactic_;
+  const ir::Layer* act_;  ///< the activation layer of the group, or nullptr
   mutable std::mutex mu_;
   mutable std::map<std::string, std::unique_ptr<LtPlan>> plans_;  // guarded by mu_; LtPlans are then read-only
 };
@@ -380,6 +428,8 @@ Expected<backend::KernelRecord> tune_gemm(int32_t layer, TuneContext& ctx) {
     p.has_residual = epi.residual >= 0;
     p.activation = epi.activation;
   }
+  // Exact GELU: cuBLASLt runs the GEMM without it (then a GELU kernel); CUTLASS candidates fuse it.
+  const bool erf_gelu = p.activation == UnaryOp::kGelu;
   std::string key = "gemm|" + p.key() + "|tf" + std::to_string(ctx.state.allow_tf32);
   if (ctx.cache) {
     if (auto hit = ctx.cache->find(key)) {
@@ -390,7 +440,9 @@ Expected<backend::KernelRecord> tune_gemm(int32_t layer, TuneContext& ctx) {
   }
   size_t ws_limit = ctx.workspace_limit ? std::min<size_t>(ctx.workspace_limit, kGemmWorkspace) : kGemmWorkspace;
   LtPlan plan;
-  KILN_RETURN_IF_ERROR(make_descriptors(p, ctx.state.allow_tf32, plan));
+  GemmProblem lt_p = p;
+  if (erf_gelu) lt_p.activation = UnaryOp::kIdentity;
+  KILN_RETURN_IF_ERROR(make_descriptors(lt_p, ctx.state.allow_tf32, plan));
   int align[4] = {256, 256, 256, 256};
   std::vector<cublasLtMatmulHeuristicResult_t> results;
   int want = ctx.optimization_level >= 4 ? 16 : 8;
@@ -420,7 +472,7 @@ Expected<backend::KernelRecord> tune_gemm(int32_t layer, TuneContext& ctx) {
   for (size_t i = 0; s.ok() && i < results.size(); ++i) {
     if (results[i].workspaceSize > ws_limit) continue;
     auto t = time_on_stream(ctx.stream, 5, [&] {
-      return run_lt(ctx.state.lt, plan, &results[i].algo, p, pa, pb, pc, pbias, pws, ws_limit, ctx.stream,
+      return run_lt(ctx.state.lt, plan, &results[i].algo, lt_p, pa, pb, pc, pbias, pws, ws_limit, ctx.stream,
                     p.has_residual ? pres : nullptr);
     });
     if (!t) continue;  // an algorithm that fails is skipped
@@ -429,12 +481,36 @@ Expected<backend::KernelRecord> tune_gemm(int32_t layer, TuneContext& ctx) {
       best_i = static_cast<int>(i);
     }
   }
+  int best_cutlass = -1;
+  if (s.ok() && erf_gelu && best_i >= 0) {
+    // The cuBLASLt path pays for the separate GELU kernel too.
+    const ir::Layer& act = ctx.graph.layers[static_cast<size_t>(epi.activation_layer)];
+    TensorView cv{pc, p.dt, out[0].dims};
+    auto tg = time_on_stream(ctx.stream, 5, [&] { return gelu_in_place(act, cv, pws, ws_limit, ctx.stream, ctx.state); });
+    if (tg) best += *tg;
+    std::vector<TensorView> tin = {TensorView{pa, p.dt, in[0].dims}, TensorView{pb, p.dt, in[1].dims},
+                                   TensorView{p.has_bias ? pbias : nullptr, p.dt, Dims{p.n}}};
+    auto cp = cutlass_problem(l, tin, TensorView{pc, p.dt, out[0].dims}, p.has_residual ? pres : nullptr);
+    for (int c = 0; cp && c < cutlass_gemm::kNumConfigs; ++c) {
+      auto t = time_on_stream(ctx.stream, 5, [&] { return cutlass_gemm::run(*cp, c, pws, ws_limit, ctx.stream); });
+      if (!t) continue;  // a configuration that cannot take the problem is skipped
+      if (*t < best) {
+        best = *t;
+        best_cutlass = c;
+      }
+    }
+  }
   cudaStreamSynchronize(ctx.stream);
   cudaFree(buf);
   KILN_RETURN_IF_ERROR(s);
   if (best_i < 0) return rec;
+  if (best_cutlass >= 0) {
+    rec.tactic = kCutlassTactic + best_cutlass;
+    if (ctx.cache) ctx.cache->put(key, builder::CachedTactic{rec.tactic, rec.config, best});
+    return rec;
+  }
   rec.tactic = best_i;
-  rec.config = encode_config(p.key(), results[static_cast<size_t>(best_i)].algo);
+  rec.config = encode_config(lt_p.key(), results[static_cast<size_t>(best_i)].algo);
   if (ctx.cache) ctx.cache->put(key, builder::CachedTactic{rec.tactic, rec.config, best});
   return rec;
 }
@@ -448,13 +524,17 @@ Expected<std::unique_ptr<backend::Kernel>> create_gemm_kernel(const ir::Graph& g
     return make_error(StatusCode::kCorruptPlan, "backends.cuda", "bad fused group at layer '" + l.name + "'");
   std::optional<cublasLtMatmulAlgo_t> algo;
   std::string key;
-  if (rec.tactic >= 0) {
+  const ir::Layer* act = epi.activation_layer >= 0 ? &g.layers[static_cast<size_t>(epi.activation_layer)] : nullptr;
+  if (rec.tactic >= kCutlassTactic) {
+    if (epi.activation != UnaryOp::kGelu || !rec.config.empty())
+      return make_error(StatusCode::kCorruptPlan, "backends.cuda", "bad CUTLASS tactic for layer '" + l.name + "'");
+  } else if (rec.tactic >= 0) {
     cublasLtMatmulAlgo_t a{};
     if (!decode_config(rec.config, key, a))
       return make_error(StatusCode::kCorruptPlan, "backends.cuda", "bad GEMM tactic config for layer '" + l.name + "'");
     algo = a;
   }
-  return std::unique_ptr<backend::Kernel>(std::make_unique<GemmKernel>(l, epi, key, algo, rec.tactic));
+  return std::unique_ptr<backend::Kernel>(std::make_unique<GemmKernel>(l, epi, key, algo, rec.tactic, act));
 }
 
 }  // namespace kiln::cuda

@@ -1,0 +1,8 @@
+// CUTLASS sm_90a GEMMs for bfloat16 (gemm_sm90_impl.cuh).
+#include "backends/cuda/cutlass/gemm_sm90_impl.cuh"
+
+namespace kiln::cuda::cutlass_gemm {
+Status run_bf16(const Problem& p, int config, void* ws, size_t ws_bytes, cudaStream_t stream) {
+  return detail::run_config<cutlass::bfloat16_t>(p, config, ws, ws_bytes, stream);
+}
+}  // namespace kiln::cuda::cutlass_gemm
