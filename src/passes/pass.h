@@ -44,6 +44,8 @@ Status layout_channels_last(ir::Graph& g, const PassContext& ctx);
 /// Chains of transposes, slices, splits and views that end in a strided view of one source (attention
 /// head splitting) become one transpose shared by the chains plus offset-view slices (static shapes).
 Status fold_view_chains(ir::Graph& g, const PassContext& ctx);
+/// mul(linear(x, W, b), s) with a constant per-feature scale s becomes linear(x, W * s, b * s).
+Status fold_linear_scale(ir::Graph& g, const PassContext& ctx);
 /// The auto rule of layout_channels_last: true for half-precision 2-D convolutions at any batch; in
 /// float32 for dense (ungrouped) 2-D convolutions when the first rank-4 input's opt batch is at least
 /// 16. `why` gets the reason either way.

@@ -28,6 +28,7 @@ constexpr PassEntry kPipeline[] = {
   {"shape_gemm_epilogues", shape_gemm_epilogues},  // after recognize_gelu: moves gelu_tanh next to GEMMs
   {"layout_channels_last", layout_channels_last},  // cuda: NHWC convolutions; weight transposes fold below
   {"fold_view_chains", fold_view_chains},      // after layout: sees the transposes it left; dead chains go below
+  {"fold_linear_scale", fold_linear_scale},    // after layout: ConvNeXt's layer scale meets its linear in NHWC
   {"assign_precision", assign_precision},      // inserts casts (of constants too)
   {"simplify_casts", simplify_casts},          // removes exact round trips the previous pass made
   {"fold_constants", fold_constants},          // folds casts of constants into converted weights
