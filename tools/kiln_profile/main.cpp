@@ -68,7 +68,8 @@ int main(int argc, char** argv) {
     if (r < 2) continue;
     for (const auto& t : (*ctx)->last_timings()) {
       per_kernel[t.kernel + " " + t.name] += t.milliseconds / runs;
-      std::string kind = t.kernel.substr(0, t.kernel.find('#'));
+      // "cuda.gemm.cublaslt#3+add" -> cuda.gemm.cublaslt; "cuda.pointwise[mul+add]" -> cuda.pointwise
+      std::string kind = t.kernel.substr(0, t.kernel.find_first_of("#["));
       per_kind[kind] += t.milliseconds / runs;
       total += t.milliseconds / runs;
     }
