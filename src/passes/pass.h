@@ -38,6 +38,8 @@ Status fold_constant_attention_masks(ir::Graph& g, const PassContext& ctx);
 /// matmul with a constant [K, N] weight plus a constant [N] bias becomes linear (bias in the GEMM), and
 /// a unary reading a reshape (its only reader) moves before it, so activations meet their GEMMs.
 Status shape_gemm_epilogues(ir::Graph& g, const PassContext& ctx);
+/// Linears with constant weights reading the same (static-shaped) input become one GEMM plus slices.
+Status fuse_parallel_linears(ir::Graph& g, const PassContext& ctx);
 /// For the CUDA backend: runs 2-D convolutions and pooling in channels-last layout, with transposes
 /// at the borders, pushed through pointwise layers and cancelled where they meet.
 Status layout_channels_last(ir::Graph& g, const PassContext& ctx);

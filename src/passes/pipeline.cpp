@@ -26,6 +26,7 @@ constexpr PassEntry kPipeline[] = {
   {"remove_dead_layers", remove_dead_layers},  // the rest of each recognized chain and guard (a dead
                                                // chain still reads the GEMM's view: no hoist below)
   {"shape_gemm_epilogues", shape_gemm_epilogues},  // after recognize_gelu: moves gelu_tanh next to GEMMs
+  {"fuse_parallel_linears", fuse_parallel_linears},  // after the linears exist; its slices feed fold_view_chains
   {"layout_channels_last", layout_channels_last},  // cuda: NHWC convolutions; weight transposes fold below
   {"fold_view_chains", fold_view_chains},      // after layout: sees the transposes it left; dead chains go below
   {"fold_linear_scale", fold_linear_scale},    // after layout: ConvNeXt's layer scale meets its linear in NHWC
