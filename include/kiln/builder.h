@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "kiln/build_switches.h"
 #include "kiln/logger.h"
 #include "kiln/network.h"
 #include "kiln/shapes.h"
@@ -33,6 +34,11 @@ struct BuilderConfig {
   std::string kernel_cache_dir;
   /// Largest constant (bytes) the builder folds at build time.
   uint64_t max_folded_constant_bytes = 64ull << 20;
+  /// Layout, fusion, convolution implementation, disabled passes; recorded in the plan.
+  BuildSwitches switches;
+  /// Directory for the text IR after each pass (0_input.txt, 1_<pass>.txt, ...); empty: none. An
+  /// instrument: it does not change the engine and is not recorded.
+  std::string dump_ir_dir;
   /// Receives build messages; nullptr: default_logger().
   Logger* logger = nullptr;
 

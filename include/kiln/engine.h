@@ -6,6 +6,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "kiln/logger.h"
@@ -49,8 +50,11 @@ class Engine {
   int num_profiles() const;
   /// min/opt/max of input `name` in profile `profile` (static inputs: all equal to their dims).
   Expected<ShapeRange> profile_range(int profile, std::string_view name) const;
-  /// A text listing of the engine: I/O, layers, kernel groups with kernel and tactic, memory.
+  /// A text listing of the engine: I/O, build settings, layers, kernel groups (kernel, tactic).
   std::string describe() const;
+  /// The switches the plan was built with (BuilderConfig::switches, and whether the layout pass
+  /// applied channels-last), as (name, value) pairs in a fixed order.
+  std::vector<std::pair<std::string, std::string>> build_settings() const;
 
   /// A new execution context (per-stream state: shapes, bindings, activation memory).
   Expected<std::unique_ptr<ExecutionContext>> create_context() const;

@@ -75,6 +75,8 @@ Expected<Prepared> prepare(const torch::jit::Module& module, const std::string& 
   p.options.builder.optimization_level = spec.optimization_level;
   p.options.builder.timing_cache_path = spec.timing_cache_path;
   p.options.builder.kernel_cache_dir = spec.kernel_cache_dir;
+  p.options.builder.switches = spec.switches;
+  p.options.builder.dump_ir_dir = spec.dump_ir_dir;
   p.options.builder.logger = logger;
   p.options.progress = spec.progress;
   return p;

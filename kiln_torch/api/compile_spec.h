@@ -48,6 +48,10 @@ struct CompileSpec {
   std::string timing_cache_path;
   /// Directory of compiled generated kernels (NVRTC cubins) reused across builds; empty: none.
   std::string kernel_cache_dir;
+  /// Layout, fusion, convolution implementation, disabled passes (BuilderConfig::switches).
+  BuildSwitches switches;
+  /// Text IR after each builder pass into this directory; empty: none.
+  std::string dump_ir_dir;
   Severity log_level = Severity::kWarning;
   /// Called as engines build: (index, count, name).
   std::function<void(int, int, const std::string&)> progress;

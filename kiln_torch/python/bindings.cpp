@@ -24,6 +24,7 @@
 
 #include <atomic>
 #include <cstdio>
+#include <cstdlib>
 #include <mutex>
 
 #include "api/compile_spec.h"
@@ -247,6 +248,31 @@ Precision parse_precision(const std::string& p) {
   throw py::value_error("unknown precision '" + p + "'");
 }
 
+void check_switch(const Status& s) {
+  if (!s.ok()) throw py::value_error(s.message());
+}
+
+// Build switches: the KILN_* environment first (existing scripts set it), then the options dict.
+void apply_switches(const py::dict& o, BuildSwitches& sw, std::string& dump_ir_dir) {
+  for (std::string_view name : kBuildVariables) {
+    const char* v = std::getenv(std::string(name).c_str());
+    if (v != nullptr) check_switch(apply_build_variable(sw, name, v));
+  }
+  if (const char* dir = std::getenv("KILN_DUMP_IR")) dump_ir_dir = dir;
+  auto has = [&](const char* key) { return o.contains(key) && !o[key].is_none(); };
+  auto text = [&](const char* key) { return py::cast<std::string>(o[key]); };
+  if (has("layout")) check_switch(apply_build_variable(sw, "KILN_LAYOUT", text("layout")));
+  if (has("fuse_epilogues")) sw.fuse_epilogues = py::cast<bool>(o["fuse_epilogues"]);
+  if (has("fuse_pointwise")) sw.fuse_pointwise = py::cast<bool>(o["fuse_pointwise"]);
+  if (has("conv_impl")) check_switch(apply_build_variable(sw, "KILN_CONV_IMPL", text("conv_impl")));
+  if (has("cudnn_legacy_only")) sw.cudnn_legacy_only = py::cast<bool>(o["cudnn_legacy_only"]);
+  if (has("disabled_passes")) {
+    for (const auto& name : py::cast<std::vector<std::string>>(o["disabled_passes"]))
+      sw.disabled_passes.push_back(name);
+  }
+  if (has("dump_ir_dir")) dump_ir_dir = text("dump_ir_dir");
+}
+
 BuilderConfig builder_config(const py::dict& o) {
   BuilderConfig cfg;
   if (o.contains("backend")) cfg.backend = py::cast<std::string>(o["backend"]);
@@ -259,6 +285,7 @@ BuilderConfig builder_config(const py::dict& o) {
   if (o.contains("optimization_level")) cfg.optimization_level = py::cast<int>(o["optimization_level"]);
   if (o.contains("timing_cache_path") && !o["timing_cache_path"].is_none())
     cfg.timing_cache_path = py::cast<std::string>(o["timing_cache_path"]);
+  apply_switches(o, cfg.switches, cfg.dump_ir_dir);
   cfg.logger = &py_logger();
   return cfg;
 }
@@ -360,6 +387,7 @@ torchscript::CompileSpec ts_spec(const py::dict& o) {
   if (o.contains("optimization_level")) spec.optimization_level = py::cast<int>(o["optimization_level"]);
   if (o.contains("timing_cache_path") && !o["timing_cache_path"].is_none())
     spec.timing_cache_path = py::cast<std::string>(o["timing_cache_path"]);
+  apply_switches(o, spec.switches, spec.dump_ir_dir);
   spec.log_level = static_cast<Severity>(py_logger().level());
   return spec;
 }

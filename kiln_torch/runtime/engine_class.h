@@ -32,6 +32,12 @@ class TorchEngine : public torch::CustomClassHolder {
   const std::vector<std::string>& output_names() const { return output_names_; }
   const std::string& name() const { return name_; }
   std::string backend() const { return engine_->backend(); }
+  /// The plan's build switches as "name=value" strings (Engine::build_settings).
+  std::vector<std::string> build_settings() const {
+    std::vector<std::string> out;
+    for (const auto& [k, v] : engine_->build_settings()) out.push_back(k + "=" + v);
+    return out;
+  }
   /// Shapes the engine would produce for these input shapes (for fake/meta kernels).
   std::vector<std::vector<int64_t>> output_shapes(const std::vector<std::vector<int64_t>>& input_shapes);
   std::vector<int64_t> output_dtypes() const;

@@ -10,6 +10,7 @@ TORCH_LIBRARY(kiln, m) {
   m.class_<TorchEngine>("Engine")
       .def(torch::init<at::Tensor, std::vector<std::string>, std::vector<std::string>, std::string>())
       .def("describe", &TorchEngine::describe)
+      .def("build_settings", &TorchEngine::build_settings)
       .def("input_names", [](const c10::intrusive_ptr<TorchEngine>& self) { return self->input_names(); })
       .def("output_names", [](const c10::intrusive_ptr<TorchEngine>& self) { return self->output_names(); })
       .def("name", [](const c10::intrusive_ptr<TorchEngine>& self) { return self->name(); })

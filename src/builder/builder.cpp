@@ -73,10 +73,13 @@ Expected<Plan> Builder::build(const Network& network, const BuilderConfig& confi
   if (config.optimization_level < 0 || config.optimization_level > 5)
     return berr(StatusCode::kInvalidArgument, "optimization_level must be 0..5, got " + std::to_string(config.optimization_level));
 
+  KILN_RETURN_IF_ERROR(validate_build_switches(config.switches));
+
   auto profiles = builder::validate_profiles(g, config.profiles);
   if (!profiles) return profiles.status();
 
-  passes::PassContext pctx{config, log, backend_name};
+  passes::PassOutcome outcome;
+  passes::PassContext pctx{config, log, backend_name, &outcome};
   KILN_RETURN_IF_ERROR(passes::run_pipeline(g, pctx));
   log.log(Severity::kInfo, "[builder] passes done: " + std::to_string(g.layers.size()) + " layers (" +
                                std::to_string(total.seconds()) + " s)");
@@ -111,6 +114,8 @@ Expected<Plan> Builder::build(const Network& network, const BuilderConfig& confi
   plan.precisions = config.enabled_precisions;
   plan.optimization_level = config.optimization_level;
   plan.workspace_limit = config.workspace_limit;
+  plan.switches = config.switches;
+  plan.channels_last_applied = outcome.channels_last;
   plan.graph = std::move(g);
   plan.kernels = std::move(*records);
   plan.profiles = std::move(*profiles);

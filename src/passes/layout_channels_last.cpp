@@ -6,7 +6,6 @@
 //     transpose; constant operands get a transpose of their own), so chains of layers stay NHWC;
 //  3. transpose(transpose(x, p), q) collapses to one transpose (or to x when it composes to the
 //     identity), and a transpose that only moves size-1 dims becomes a reshape (a free view).
-#include <cstdlib>
 #include <map>
 #include <optional>
 
@@ -248,23 +247,22 @@ bool channels_last_profitable(const ir::Graph& g, const BuilderConfig& config, s
 }
 
 Status layout_channels_last(ir::Graph& g, const PassContext& ctx) {
-  // KILN_FORCE_CHANNELS_LAST=1 runs it for any backend (tests check it on the CPU reference).
-  // KILN_LAYOUT=nchw turns it off, nhwc forces it for every network (auto: the rule above).
-  const char* force = std::getenv("KILN_FORCE_CHANNELS_LAST");
-  const char* layout = std::getenv("KILN_LAYOUT");
-  const bool forced = force != nullptr && *force == '1';
-  std::string mode = layout ? layout : "auto";
-  if (mode == "nchw") return {};
+  // layout_any_backend runs it for any backend and skips the auto rule (tests check it on the CPU
+  // reference); kNCHW turns it off, kNHWC forces it for every network on CUDA.
+  const BuildSwitches& sw = ctx.config.switches;
+  const bool forced = sw.layout_any_backend;
+  if (sw.layout == LayoutChoice::kNCHW) return {};
   if (ctx.backend != "cuda" && !forced) return {};
   std::string why;
   bool use = channels_last_profitable(g, ctx.config, &why);
-  if (mode == "auto" && !forced) {
+  if (sw.layout == LayoutChoice::kAuto && !forced) {
     ctx.logger.log(Severity::kInfo, std::string("[passes.layout_channels_last] ") + (use ? "NHWC: " : "NCHW: ") + why);
     if (!use) return {};
   }
   auto out = LayoutRewriter(g).run();
   if (!out) return out.status();
   g = std::move(*out);
+  if (ctx.outcome != nullptr) ctx.outcome->channels_last = true;
   return {};
 }
 

@@ -1,6 +1,7 @@
 // The pass interface: a function from graph to graph. pipeline.cpp lists them in order.
 #pragma once
 
+#include <span>
 #include <string>
 
 #include "ir/graph.h"
@@ -9,10 +10,24 @@
 
 namespace kiln::passes {
 
+/// What passes decided that the plan records (the effective side of BuilderConfig::switches).
+struct PassOutcome {
+  bool channels_last = false;  ///< layout_channels_last rewrote convolutions to NHWC
+};
+
+#ifdef NDEBUG
+inline constexpr bool kVerifyEachPass = false;
+#else
+inline constexpr bool kVerifyEachPass = true;  // debug builds name the pass that broke the graph
+#endif
+
+/// Config and instruments for one pipeline run (TVM's PassContext is the model).
 struct PassContext {
   const BuilderConfig& config;
   Logger& logger;
-  std::string backend;  ///< the backend being built for (resolved, never empty)
+  std::string backend;                      ///< the backend built for (resolved, never empty)
+  PassOutcome* outcome = nullptr;           ///< where passes report decisions; nullptr: nobody asks
+  bool verify_each_pass = kVerifyEachPass;  ///< ir::verify_graph after every pass
 };
 
 /// Removes layers no output depends on, and weights nothing references.
@@ -53,7 +68,20 @@ Status fold_linear_scale(ir::Graph& g, const PassContext& ctx);
 /// 16. `why` gets the reason either way.
 bool channels_last_profitable(const ir::Graph& g, const BuilderConfig& config, std::string* why = nullptr);
 
-/// Runs the pipeline (pipeline.cpp). With KILN_DUMP_IR=dir, writes the text IR after each pass.
+struct PassEntry {
+  const char* name;
+  Status (*run)(ir::Graph&, const PassContext&);
+};
+
+/// The pipeline (pipeline.cpp), in order; a pass may appear more than once.
+std::span<const PassEntry> pipeline_passes();
+
+/// Runs `passes` with the context's instruments: skips those named in
+/// config.switches.disabled_passes (kInvalidArgument for a name no pipeline pass has), writes the
+/// text IR after each to config.dump_ir_dir, verifies the graph after each when verify_each_pass.
+Status run_passes(ir::Graph& g, const PassContext& ctx, std::span<const PassEntry> passes);
+
+/// run_passes over pipeline_passes().
 Status run_pipeline(ir::Graph& g, const PassContext& ctx);
 
 }  // namespace kiln::passes

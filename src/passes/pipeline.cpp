@@ -1,7 +1,9 @@
 // The ordered pass pipeline. Each entry says why it sits where it does.
-#include <cstdlib>
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <string>
+#include <vector>
 
 #include "ir/text_printer.h"
 #include "ir/verifier.h"
@@ -9,11 +11,6 @@
 
 namespace kiln::passes {
 namespace {
-
-struct PassEntry {
-  const char* name;
-  Status (*run)(ir::Graph&, const PassContext&);
-};
 
 // clang-format off
 constexpr PassEntry kPipeline[] = {
@@ -37,13 +34,30 @@ constexpr PassEntry kPipeline[] = {
 };
 // clang-format on
 
-void dump(const ir::Graph& g, int index, const char* name) {
-  const char* dir = std::getenv("KILN_DUMP_IR");
-  if (dir == nullptr || *dir == '\0') return;
+// An instrument: a failed write is reported, never fails the build.
+void dump(const ir::Graph& g, const PassContext& ctx, int index, const char* name) {
+  const std::string& dir = ctx.config.dump_ir_dir;
+  if (dir.empty()) return;
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
-  std::ofstream f(std::string(dir) + "/" + std::to_string(index) + "_" + name + ".txt");
+  std::ofstream f(dir + "/" + std::to_string(index) + "_" + name + ".txt");
   f << ir::print_graph(g);
+  if (!f) ctx.logger.log(Severity::kWarning, "[passes.pipeline] cannot write IR dumps to " + dir);
+}
+
+// kInvalidArgument naming the pass list when `disabled` names a pass `passes` lacks.
+Status check_disabled(std::span<const PassEntry> passes, const std::vector<std::string>& disabled) {
+  std::vector<std::string> known;
+  for (const PassEntry& p : passes)
+    if (std::find(known.begin(), known.end(), p.name) == known.end()) known.emplace_back(p.name);
+  for (const std::string& name : disabled) {
+    if (std::find(known.begin(), known.end(), name) != known.end()) continue;
+    std::string list;
+    for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
+    return make_error(StatusCode::kInvalidArgument, "passes.pipeline",
+                      "unknown pass '" + name + "' in disabled_passes (passes: " + list + ")");
+  }
+  return {};
 }
 
 // Weights no constant references any more.
@@ -60,18 +74,34 @@ void compact_weights(ir::Graph& g) {
 
 }  // namespace
 
-Status run_pipeline(ir::Graph& g, const PassContext& ctx) {
-  dump(g, 0, "input");
+std::span<const PassEntry> pipeline_passes() { return kPipeline; }
+
+Status run_passes(ir::Graph& g, const PassContext& ctx, std::span<const PassEntry> passes) {
+  const auto& disabled = ctx.config.switches.disabled_passes;
+  KILN_RETURN_IF_ERROR(check_disabled(passes, disabled));
+  dump(g, ctx, 0, "input");
   int index = 1;
-  for (const PassEntry& p : kPipeline) {
+  for (const PassEntry& p : passes) {
+    if (std::find(disabled.begin(), disabled.end(), p.name) != disabled.end()) {
+      ctx.logger.log(Severity::kInfo, std::string("[passes.pipeline] skipped ") + p.name);
+      continue;
+    }
     Status s = p.run(g, ctx);
     if (!s.ok()) return s;
     compact_weights(g);
-    dump(g, index++, p.name);
+    dump(g, ctx, index++, p.name);
+    if (!ctx.verify_each_pass) continue;
+    Status v = ir::verify_graph(g);
+    if (!v.ok()) {
+      return make_error(StatusCode::kInternal, "passes.pipeline",
+                        std::string("graph invalid after pass ") + p.name + ": " + v.message());
+    }
   }
   Status v = ir::verify_graph(g);
   if (!v.ok()) return make_error(StatusCode::kInternal, "passes.pipeline", "graph invalid after passes: " + v.message());
   return {};
 }
+
+Status run_pipeline(ir::Graph& g, const PassContext& ctx) { return run_passes(g, ctx, kPipeline); }
 
 }  // namespace kiln::passes

@@ -33,11 +33,21 @@ Expected<ShapeRange> Engine::profile_range(int profile, std::string_view name) c
   return ShapeRange{info.dims, info.dims, info.dims};
 }
 
+std::vector<std::pair<std::string, std::string>> Engine::build_settings() const {
+  return serial::build_settings(impl_->plan());
+}
+
 std::string Engine::describe() const {
   const auto& plan = impl_->plan();
   const auto& g = plan.graph;
   std::ostringstream os;
   os << "Kiln engine (backend " << plan.backend << ", built by " << plan.producer_version << ")\n";
+  const char* sep = "  build settings: ";
+  for (const auto& [name, value] : build_settings()) {
+    os << sep << name << "=" << value;
+    sep = "; ";
+  }
+  os << "\n";
   for (const auto& io : impl_->io)
     os << (io.is_input ? "  input  " : "  output ") << io.name << " : " << dtype_name(io.dtype) << io.dims.to_string() << "\n";
   for (size_t p = 0; p < plan.profiles.size(); ++p) {

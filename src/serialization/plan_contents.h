@@ -12,16 +12,19 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "ir/graph.h"
+#include "kiln/build_switches.h"
 #include "kiln/shapes.h"
 #include "kiln/types.h"
 
 namespace kiln::serial {
 
 inline constexpr char kPlanMagic[8] = {'K', 'I', 'L', 'N', 'P', 'L', 'A', 'N'};
-inline constexpr uint32_t kPlanFormatVersion = 3;  // 2: channels_last on conv/pooling; 3: attention zero_masked_rows
+// 2: channels_last on conv/pooling; 3: attention zero_masked_rows; 4: build switches in META
+inline constexpr uint32_t kPlanFormatVersion = 4;
 inline constexpr size_t kPlanHeaderBytes = 64;
 inline constexpr size_t kWeightAlignment = 256;
 
@@ -40,10 +43,16 @@ struct PlanContents {
   std::vector<Precision> precisions;
   int optimization_level = 3;
   uint64_t workspace_limit = 0;
+  BuildSwitches switches;              ///< as the BuilderConfig gave them
+  bool channels_last_applied = false;  ///< the layout pass rewrote convolutions to NHWC
   ir::Graph graph;
   std::vector<KernelRecord> kernels;
   std::vector<OptimizationProfile> profiles;
 };
+
+/// The build settings as (name, value) pairs in a fixed order, for listings (Engine::describe,
+/// kiln_profile, the Python report).
+std::vector<std::pair<std::string, std::string>> build_settings(const PlanContents& plan);
 
 Expected<std::vector<uint8_t>> write_plan(const PlanContents& plan);
 /// Validates header, sizes and checksum before parsing; every count and index is bounds-checked.

@@ -145,6 +145,33 @@ void read_graph(ByteReader& r, std::span<const uint8_t> weights, ir::Graph& g) {
   }
 }
 
+bool read_bool(ByteReader& r, const char* what) {
+  uint8_t b = r.u8();
+  if (b > 1) r.fail(std::string("invalid ") + what + " flag " + std::to_string(b));
+  return b == 1;
+}
+
+// The build switches at META's end (format 4); values are checked as the builder checks them.
+void read_switches(ByteReader& r, PlanContents& plan) {
+  BuildSwitches& sw = plan.switches;
+  uint8_t layout = r.u8();
+  const bool layout_ok = layout <= static_cast<uint8_t>(LayoutChoice::kNHWC);
+  if (!layout_ok) r.fail("invalid layout " + std::to_string(layout));
+  sw.layout = layout_ok ? static_cast<LayoutChoice>(layout) : LayoutChoice::kAuto;
+  sw.layout_any_backend = read_bool(r, "layout_any_backend");
+  plan.channels_last_applied = read_bool(r, "channels_last_applied");
+  sw.fuse_epilogues = read_bool(r, "fuse_epilogues");
+  sw.fuse_pointwise = read_bool(r, "fuse_pointwise");
+  sw.conv_impl = r.str(64);
+  sw.cudnn_legacy_only = read_bool(r, "cudnn_legacy_only");
+  uint32_t n = r.count(4, "disabled pass");
+  for (uint32_t i = 0; i < n && r.ok(); ++i) sw.disabled_passes.push_back(r.str(128));
+  if (!r.ok()) return;
+  Status v = validate_build_switches(sw);
+  if (!v.ok()) r.fail(v.message());
+  if (r.remaining() != 0) r.fail(std::to_string(r.remaining()) + " unexpected trailing bytes");
+}
+
 }  // namespace
 
 Expected<PlanContents> read_plan(std::span<const uint8_t> bytes) {
@@ -201,6 +228,7 @@ Expected<PlanContents> read_plan(std::span<const uint8_t> bytes) {
   }
   plan.optimization_level = meta.i32();
   plan.workspace_limit = meta.u64();
+  read_switches(meta, plan);
   if (!meta.ok()) return corrupt(meta.error());
 
   ByteReader graph(sec[kGraph], "GRAPH section");

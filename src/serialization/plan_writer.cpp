@@ -114,6 +114,16 @@ Expected<std::vector<uint8_t>> write_plan(const PlanContents& plan) {
   for (Precision p : plan.precisions) meta.u8(static_cast<uint8_t>(p));
   meta.i32(plan.optimization_level);
   meta.u64(plan.workspace_limit);
+  const BuildSwitches& sw = plan.switches;
+  meta.u8(static_cast<uint8_t>(sw.layout));
+  meta.u8(sw.layout_any_backend ? 1 : 0);
+  meta.u8(plan.channels_last_applied ? 1 : 0);
+  meta.u8(sw.fuse_epilogues ? 1 : 0);
+  meta.u8(sw.fuse_pointwise ? 1 : 0);
+  meta.str(sw.conv_impl);
+  meta.u8(sw.cudnn_legacy_only ? 1 : 0);
+  meta.u32(static_cast<uint32_t>(sw.disabled_passes.size()));
+  for (const auto& name : sw.disabled_passes) meta.str(name);
 
   ByteWriter graph;
   write_graph(graph, plan.graph, weight_offsets);

@@ -8,9 +8,10 @@ namespace {
 using testing::expect_cuda_matches_cpu;
 using testing::random_tensor;
 
-std::string describe_cuda(const Network& net) {
+std::string describe_cuda(const Network& net, const BuildSwitches& switches = {}) {
   BuilderConfig cfg;
   cfg.backend = "cuda";
+  cfg.switches = switches;
   auto plan = Builder::build(net, cfg);
   EXPECT_TRUE(plan.ok()) << plan.status().to_string();
   if (!plan.ok()) return {};
@@ -24,7 +25,8 @@ TEST(CudaFusion, ConvAddReluVariants) {
   // NCHW: here the residual is a network input, so in NHWC (the half-precision default) a layout
   // transpose would separate the add from the convolution. ChannelsLastResidualBlocksWithGraphEpilogues
   // covers fusion in NHWC.
-  setenv("KILN_LAYOUT", "nchw", 1);
+  BuilderConfig nchw;
+  nchw.switches.layout = LayoutChoice::kNCHW;
   for (DataType dt : testing::kFloatTypes) {
     for (int variant = 0; variant < 4; ++variant) {  // relu | add | add+relu | no-bias add+relu
       SCOPED_TRACE(std::string(dtype_name(dt)) + " variant " + std::to_string(variant));
@@ -40,8 +42,9 @@ TEST(CudaFusion, ConvAddReluVariants) {
       if (variant >= 1) y = net.add_elementwise(*r, *y, BinaryOp::kAdd);
       if (variant != 1) y = net.add_unary(*y, UnaryOp::kRelu);
       ASSERT_TRUE(net.mark_output(*y, "y").ok());
-      expect_cuda_matches_cpu(net, {random_tensor(dt, {2, 8, 12, 12}), random_tensor(dt, {2, 16, 12, 12})});
-      std::string d = describe_cuda(net);
+      expect_cuda_matches_cpu(net, {random_tensor(dt, {2, 8, 12, 12}), random_tensor(dt, {2, 16, 12, 12})},
+                              nchw);
+      std::string d = describe_cuda(net, nchw.switches);
       if (variant == 1) {
         EXPECT_TRUE(d.find("cudnn_conv#") != std::string::npos || d.find("cudnn_graph#") != std::string::npos) << d;
       } else {
@@ -53,7 +56,6 @@ TEST(CudaFusion, ConvAddReluVariants) {
       if (variant >= 1) EXPECT_NE(d.find("+add"), std::string::npos) << d;
     }
   }
-  unsetenv("KILN_LAYOUT");
 }
 
 // Channels-last (half precision, or float32 at batch >= 16, turns the layout pass on) residual blocks with odd channel counts, a
@@ -111,9 +113,7 @@ TEST(CudaFusion, DepthwiseChannelsLastEpilogues) {
       {16, 7, 1, 3, 1, UnaryOp::kIdentity, true},   {6, 3, 1, 2, 2, UnaryOp::kRelu, false},
       {40, 3, 2, 1, 1, UnaryOp::kRelu, true},       {32, 7, 2, 3, 1, UnaryOp::kGelu, false},
   };
-  setenv("KILN_LAYOUT", "nhwc", 1);
   for (const char* impl : {"depthwise:1", "depthwise:4", "depthwise:8", "graph"}) {
-    setenv("KILN_CONV_IMPL", impl, 1);
     for (DataType dt : {DataType::kFloat16, DataType::kBFloat16}) {
       for (const auto& c : cases) {
         SCOPED_TRACE(std::string(impl) + " " + std::string(dtype_name(dt)) + " c" + std::to_string(c.c) + " k" + std::to_string(c.k) +
@@ -142,6 +142,8 @@ TEST(CudaFusion, DepthwiseChannelsLastEpilogues) {
         ASSERT_TRUE(net.mark_output(*y, "y").ok());
         BuilderConfig cfg;
         cfg.profiles = {prof};
+        cfg.switches.layout = LayoutChoice::kNHWC;
+        cfg.switches.conv_impl = impl;
         for (int64_t n : {4, 5}) {
           std::vector<HostTensor> inputs{random_tensor(dt, {n, c.c, h, h})};
           if (c.residual) inputs.push_back(random_tensor(dt, {n, c.c, oh, oh}));
@@ -160,8 +162,6 @@ TEST(CudaFusion, DepthwiseChannelsLastEpilogues) {
       }
     }
   }
-  unsetenv("KILN_CONV_IMPL");
-  unsetenv("KILN_LAYOUT");
 }
 
 TEST(CudaFusion, LinearAndMatmulEpilogues) {
@@ -298,10 +298,9 @@ TEST(CudaChannelsLast, ConvPoolingChainsMatchTheReference) {
     ASSERT_TRUE(net.mark_output(*gm, "global_max").ok());
     BuilderConfig cfg;
     cfg.profiles = {OptimizationProfile().set("x", {1, 6, 19, 17}, {2, 6, 19, 17}, {3, 6, 19, 17})};
-    setenv("KILN_LAYOUT", "nhwc", 1);  // every dtype, whatever the auto rule says
+    cfg.switches.layout = LayoutChoice::kNHWC;  // every dtype, whatever the auto rule says
     testing::expect_cuda_matches_cpu(net, {testing::random_tensor(dt, {3, 6, 19, 17})}, cfg);
     testing::expect_cuda_matches_cpu(net, {testing::random_tensor(dt, {1, 6, 19, 17})}, cfg);
-    unsetenv("KILN_LAYOUT");
   }
 }
 

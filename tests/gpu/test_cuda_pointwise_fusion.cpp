@@ -156,9 +156,9 @@ TEST(CudaPointwiseFusion, PlanReloadsAndMatchesUnfused) {
   EXPECT_NE((*e1)->describe().find("cuda.pointwise[silu+mul+tanh]"), std::string::npos) << (*e1)->describe();
   auto fused = testing::run_cuda_engine(**e1, in);
   ASSERT_TRUE(fused.ok()) << fused.status().to_string();
-  setenv("KILN_DISABLE_FUSION", "pointwise", 1);
-  auto plain = testing::run_on_cuda(net, in, cfg);
-  unsetenv("KILN_DISABLE_FUSION");
+  BuilderConfig unfused = cfg;
+  unfused.switches.fuse_pointwise = false;
+  auto plain = testing::run_on_cuda(net, in, unfused);
   ASSERT_TRUE(plain.ok()) << plain.status().to_string();
   EXPECT_TRUE(testing::all_close((*fused)[0], testing::to_doubles((*plain)[0]), 0, 0));  // bit-identical
 }

@@ -85,16 +85,18 @@ TEST(LayoutChannelsLast, SameResultsAndTransposesCancel) {
   cfg.profiles = {OptimizationProfile().set("x", {1, 3, 16, 16}, {2, 3, 16, 16}, {4, 3, 16, 16})};
   auto x = testing::random_tensor(DataType::kFloat32, {3, 3, 16, 16});
   auto plain = testing::build_and_run(net, {x}, cfg);
-  setenv("KILN_FORCE_CHANNELS_LAST", "1", 1);
+  cfg.switches.layout = LayoutChoice::kNHWC;
+  cfg.switches.layout_any_backend = true;  // the CPU reference checks the rewrite
   auto plan = Builder::build(net, cfg);
   auto nhwc = testing::build_and_run(net, {x}, cfg);
-  unsetenv("KILN_FORCE_CHANNELS_LAST");
   ASSERT_TRUE(plan.ok()) << plan.status().to_string();
   ASSERT_EQ(plain.size(), 2u);
   ASSERT_EQ(nhwc.size(), 2u);
   for (size_t i = 0; i < 2; ++i) EXPECT_TRUE(testing::all_close(nhwc[i], testing::to_doubles(plain[i]), 1e-5, 1e-5));
   auto contents = serial::read_plan(plan->bytes);
   ASSERT_TRUE(contents.ok());
+  EXPECT_TRUE(contents->channels_last_applied);  // the plan says why it differs from the plain one
+  EXPECT_EQ(contents->switches.layout, LayoutChoice::kNHWC);
   int transposes = 0, cl_convs = 0;
   for (const auto& l : contents->graph.layers) {
     if (l.op == ir::OpKind::kTranspose) ++transposes;

@@ -23,6 +23,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s\n", engine.status().to_string().c_str());
     return 1;
   }
+  std::printf("build settings:");
+  for (const auto& [name, value] : (*engine)->build_settings())
+    std::printf(" %s=%s;", name.c_str(), value.c_str());
+  std::printf("\n");
   auto ctx = (*engine)->create_context();
   if (!ctx.ok()) return 1;
   bool cuda = (*engine)->backend() == "cuda";

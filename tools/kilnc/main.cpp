@@ -7,6 +7,7 @@
 #include <iostream>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "api/compile_spec.h"
@@ -39,10 +40,21 @@ options:
   -O, --optimization-level N   0 (heuristics only) .. 5 (time most tactics); default 3
       --timing-cache PATH      persistent tactic timing cache
       --kernel-cache DIR       persistent compiled-kernel cache (generated kernels' cubins)
+      --layout L               convolution layout: auto (default), nchw, nhwc
+      --disable-fusion [pointwise|all]
+                               no generated pointwise kernels, or no fusion at all (CUDA)
+      --conv-impl I            only time these convolutions: graph, depthwise, depthwise:<1|4|8>
+      --cudnn-legacy           only cuDNN's legacy convolution API
+      --disable-pass NAME      skip a builder pass (see src/passes/pipeline.cpp); repeatable
+      --dump-ir DIR            write the text IR after each builder pass into DIR
       --list-converters        print every op Kiln converts and exit
   -v, --verbose                info logging (-vv: verbose)
   -q, --quiet                  errors only, no progress line
   -h, --help                   this text
+
+environment: KILN_LAYOUT, KILN_FORCE_CHANNELS_LAST, KILN_DISABLE_FUSION, KILN_CONV_IMPL,
+KILN_CUDNN_LEGACY, KILN_DISABLE_PASSES and KILN_DUMP_IR set the same build switches (the flags win);
+the plan records the switches it was built with.
 
 exit status: 0 on success, 1 on a compile error, 2 on bad arguments or files.
 )";
@@ -99,8 +111,27 @@ kiln::torchscript::Input parse_input(const std::string& arg) {
   return in;
 }
 
+// The environment's build switches (scripts such as bench/benchmark.py --variants set them); flags
+// given later override them.
+void apply_environment(kiln::torchscript::CompileSpec& spec) {
+  for (std::string_view name : kiln::kBuildVariables) {
+    const char* v = std::getenv(std::string(name).c_str());
+    if (v == nullptr) continue;
+    kiln::Status s = kiln::apply_build_variable(spec.switches, name, v);
+    if (!s.ok()) usage_error(s.message());
+  }
+  if (const char* dir = std::getenv("KILN_DUMP_IR")) spec.dump_ir_dir = dir;
+}
+
+void set_switch(kiln::torchscript::CompileSpec& spec, std::string_view variable,
+                const std::string& value) {
+  kiln::Status s = kiln::apply_build_variable(spec.switches, variable, value);
+  if (!s.ok()) usage_error(s.message());
+}
+
 Args parse(int argc, char** argv) {
   Args a;
+  apply_environment(a.spec);
   bool device_set = false;
   auto need = [&](int& i, const std::string& flag) -> std::string {
     if (i + 1 >= argc) usage_error(flag + " needs a value");
@@ -152,6 +183,21 @@ Args parse(int argc, char** argv) {
       a.spec.timing_cache_path = need(i, f);
     } else if (f == "--kernel-cache") {
       a.spec.kernel_cache_dir = need(i, f);
+    } else if (f == "--layout") {
+      set_switch(a.spec, "KILN_LAYOUT", need(i, f));
+    } else if (f == "--disable-fusion") {
+      // An optional value: "pointwise" or "all" (the default when the next word is not one).
+      std::string next = i + 1 < argc ? argv[i + 1] : "";
+      bool has = next == "pointwise" || next == "all";
+      set_switch(a.spec, "KILN_DISABLE_FUSION", has ? argv[++i] : "all");
+    } else if (f == "--conv-impl") {
+      set_switch(a.spec, "KILN_CONV_IMPL", need(i, f));
+    } else if (f == "--cudnn-legacy") {
+      set_switch(a.spec, "KILN_CUDNN_LEGACY", "1");
+    } else if (f == "--disable-pass") {
+      set_switch(a.spec, "KILN_DISABLE_PASSES", need(i, f));
+    } else if (f == "--dump-ir") {
+      a.spec.dump_ir_dir = need(i, f);
     } else if (f == "--list-converters") {
       a.list = true;
     } else if (f == "-v" || f == "--verbose") {

@@ -7,7 +7,6 @@
 
 #include <atomic>
 #include <chrono>
-#include <cstdlib>
 #include <deque>
 #include <map>
 #include <mutex>
@@ -375,17 +374,15 @@ class CudaBackend final : public backend::Backend {
     KILN_RETURN_IF_ERROR(ctx.init(cfg.precision_enabled(Precision::kTF32)));
     auto cache = builder::TimingCache::load(cfg.timing_cache_path, environment_string(device), *options.logger);
     TuneContext tc{g, options.opt_types.at(0), *static_cast<CudaState*>(ctx.state()), nullptr,
-                   cfg.optimization_level, cfg.workspace_limit, &cache, *options.logger, nullptr, nullptr, {}};
+                   cfg.optimization_level, cfg.workspace_limit, &cache, *options.logger, nullptr, nullptr, {},
+                   cfg.switches.conv_impl, cfg.switches.cudnn_legacy_only};
     KILN_CUDA_RETURN(cudaStreamCreateWithFlags(&tc.stream, cudaStreamNonBlocking));
     std::vector<backend::KernelRecord> records;
     Status status;
     auto t0 = std::chrono::steady_clock::now();
-    // KILN_DISABLE_FUSION=1: no fusion; =pointwise: no generated pointwise kernels (measurements).
-    const char* no_fusion = std::getenv("KILN_DISABLE_FUSION");
-    const std::string no_fusion_s = no_fusion ? no_fusion : "";
     FusionOptions fusion;
-    fusion.epilogues = no_fusion_s.empty() || no_fusion_s == "pointwise";
-    fusion.pointwise = fusion.epilogues && no_fusion_s != "pointwise";
+    fusion.epilogues = cfg.switches.fuse_epilogues;
+    fusion.pointwise = fusion.epilogues && cfg.switches.fuse_pointwise;
     std::vector<bool> executed(g.layers.size(), false);
     for (int32_t l : options.device_layers) executed[static_cast<size_t>(l)] = true;
     tc.executed = &executed;

@@ -23,6 +23,8 @@ struct TuneContext {
   const std::vector<int32_t>* group = nullptr;  ///< the fused group being tuned (anchor first)
   const std::vector<bool>* executed = nullptr;  ///< per layer: runs on the device (ir::device_layers)
   std::string kernel_cache_dir;                 ///< BuilderConfig::kernel_cache_dir
+  std::string conv_impl;                        ///< BuildSwitches::conv_impl
+  bool cudnn_legacy_only = false;               ///< BuildSwitches::cudnn_legacy_only
 };
 
 /// Chooses the kernel (and tactic) for one layer.

@@ -1,8 +1,6 @@
 // Convolution problems and the choice of implementation (conv_problem.h).
 #include "backends/cuda/cudnn/conv_problem.h"
 
-#include <cstdlib>
-
 namespace kiln::cuda {
 
 cudnnDataType_t cudnn_type(DataType dt) {
@@ -87,11 +85,8 @@ std::vector<int> channels_last_strides(const std::vector<int>& d) {
 }
 
 bool graph_eligible(const ConvProblem& p) {
-  static const bool legacy = [] {
-    const char* e = std::getenv("KILN_CUDNN_LEGACY");
-    return e != nullptr && *e != '\0' && *e != '0';
-  }();
-  return !legacy && !p.transposed && (p.dt == DataType::kFloat16 || p.dt == DataType::kBFloat16);
+  if (p.legacy_only || p.transposed) return false;
+  return p.dt == DataType::kFloat16 || p.dt == DataType::kBFloat16;
 }
 
 ConvGraphProblem graph_problem(const ConvProblem& p, const EpilogueSpec& epi, bool with_activation) {

@@ -34,6 +34,7 @@ struct ConvProblem {
   bool transposed = false;
   bool has_bias = false;
   bool nhwc = false;  ///< x, y stored channels-last, w stored [K, spatial..., C]; dims above are NCHW-ordered
+  bool legacy_only = false;  ///< BuildSwitches::cudnn_legacy_only (not part of key())
 
   std::string key() const;
 };
@@ -43,7 +44,7 @@ std::vector<int> packed_strides(const std::vector<int>& d);
 /// Strides of NCHW-ordered dims stored channels-last ([N, C, D...] -> memory N, D..., C).
 std::vector<int> channels_last_strides(const std::vector<int>& d);
 
-/// Whether this convolution may run as a cuDNN operation graph (KILN_CUDNN_LEGACY=1 forces the legacy path).
+/// Whether this convolution may run as a cuDNN operation graph (not with legacy_only).
 bool graph_eligible(const ConvProblem& p);
 /// Whether Kiln's depthwise kernel can run it: channels-last 2-D, one channel per group, fp16/bf16.
 bool depthwise_eligible(const ConvProblem& p);

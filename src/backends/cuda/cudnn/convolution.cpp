@@ -9,7 +9,6 @@
 // layer's own kernel. Plans are made per concrete shape on first use (the first run of a shape is
 // eager, so never inside CUDA graph capture).
 #include <array>
-#include <cstdlib>
 #include <map>
 #include <mutex>
 
@@ -21,6 +20,8 @@
 
 namespace kiln::cuda {
 namespace {
+
+constexpr const char* kLegacyKernel = "cuda.cudnn_conv_legacy";  // built with cudnn_legacy_only
 
 std::string unary_name(UnaryOp op) {
   switch (op) {
@@ -69,8 +70,9 @@ DepthwiseConvArgs depthwise_args(const ConvProblem& p, const void* x, const void
 class ConvKernel final : public backend::Kernel {
  public:
   ConvKernel(const ir::Layer& layer, const ir::Layer* act_layer, EpilogueSpec epi, std::string tuned_key, int64_t tactic,
-             void* zero_bias)
-      : layer_(layer),
+             void* zero_bias, bool legacy_only)
+      : legacy_only_(legacy_only),
+        layer_(layer),
         act_layer_(act_layer),
         epi_(epi),
         tuned_key_(std::move(tuned_key)),
@@ -91,6 +93,7 @@ class ConvKernel final : public backend::Kernel {
     auto& state = *static_cast<CudaState*>(ctx.backend_state);
     auto p = make_problem(layer_, in, out);
     if (!p) return p.status();
+    p->legacy_only = legacy_only_;
     cudaStream_t stream = static_cast<cudaStream_t>(ctx.stream);
     const void* bias = p->has_bias ? in[2].data : nullptr;
     const void* z = epi_.residual >= 0 ? ctx.tensors[static_cast<size_t>(epi_.residual)].data : nullptr;
@@ -240,6 +243,7 @@ class ConvKernel final : public backend::Kernel {
     return &graphs_.emplace(key, std::move(entry)).first->second;
   }
 
+  bool legacy_only_;  ///< the plan was built with cudnn_legacy_only: run it that way
   const ir::Layer& layer_;
   const ir::Layer* act_layer_;  ///< the group's activation layer, or nullptr
   EpilogueSpec epi_;
@@ -298,9 +302,8 @@ Expected<std::pair<int64_t, float>> tune_fast(const ConvProblem& p, const Epilog
   if (s.ok()) s = fill_random(pb, p.dt, static_cast<int64_t>(nb), ctx.stream);
   int64_t best = -1;
   float best_ms = 0;
-  // KILN_CONV_IMPL=graph|depthwise|depthwise:<tile> restricts the choice (tests, measurements).
-  const char* only_env = std::getenv("KILN_CONV_IMPL");
-  const std::string only = only_env ? only_env : "";
+  // BuildSwitches::conv_impl (graph|depthwise|depthwise:<tile>) restricts the choice.
+  const std::string& only = ctx.conv_impl;
   auto consider = [&](int64_t tactic, const Expected<float>& ms) {
     if (only == "graph" && tactic >= kDepthwiseTactic) return;
     if (only.rfind("depthwise", 0) == 0 && tactic < kDepthwiseTactic) return;
@@ -343,7 +346,8 @@ Expected<backend::KernelRecord> tune_convolution(int32_t layer, TuneContext& ctx
   const ir::Layer& l = ctx.graph.layers[static_cast<size_t>(layer)];
   backend::KernelRecord rec;
   rec.layers = {layer};
-  rec.kernel = "cuda.cudnn_conv";
+  // The kernel name carries legacy-only into the plan, so the loaded engine keeps to it.
+  rec.kernel = ctx.cudnn_legacy_only ? kLegacyKernel : "cuda.cudnn_conv";
   rec.tactic = -1;
   std::vector<TensorView> in(l.inputs.size()), out(1);
   for (size_t i = 0; i < in.size(); ++i) {
@@ -355,6 +359,7 @@ Expected<backend::KernelRecord> tune_convolution(int32_t layer, TuneContext& ctx
   out[0] = TensorView{nullptr, ot.dtype, ot.dims};
   auto p = make_problem(l, in, out);
   if (!p) return p.status();
+  p->legacy_only = ctx.cudnn_legacy_only;
   if (ctx.optimization_level < 2 || out[0].numel() == 0) return rec;
   size_t ws_limit = ctx.workspace_limit ? std::min<size_t>(ctx.workspace_limit, kConvWorkspace) : kConvWorkspace;
   if (graph_eligible(*p)) {
@@ -465,8 +470,10 @@ Expected<std::unique_ptr<backend::Kernel>> create_convolution_kernel(const ir::G
     KILN_CUDA_RETURN(cudaMemset(zero_bias, 0, bytes));
   }
   std::string key(rec.config.begin(), rec.config.end());
+  const bool legacy_only = rec.kernel == kLegacyKernel;
   const ir::Layer* act = epi.activation_layer >= 0 ? &g.layers[static_cast<size_t>(epi.activation_layer)] : nullptr;
-  return std::unique_ptr<backend::Kernel>(std::make_unique<ConvKernel>(l, act, epi, key, rec.tactic, zero_bias));
+  return std::unique_ptr<backend::Kernel>(
+      std::make_unique<ConvKernel>(l, act, epi, key, rec.tactic, zero_bias, legacy_only));
 }
 
 }  // namespace kiln::cuda
