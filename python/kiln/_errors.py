@@ -111,8 +111,10 @@ def _compile_class(cls: type[KilnError]) -> type[KilnError]:
     # CompilationError and ShapeError), so `except kiln.CompilationError` keeps catching every build failure.
     if cls is UnsupportedError:
         return UnsupportedOperatorError
-    name = f"CompilationError[{cls.__name__}]"
-    return type(name, (CompilationError, cls), {"__doc__": cls.__doc__, "__module__": __name__, "__qualname__": name})
+    name = f"Compile{cls.__name__}"  # e.g. CompileShapeError; a module global, so instances pickle
+    sub = type(name, (CompilationError, cls), {"__doc__": cls.__doc__, "__module__": __name__})
+    globals()[name] = sub
+    return sub
 
 
 COMPILE_CLASSES: dict[str, type[KilnError]] = {code: _compile_class(c) for code, c in CODE_CLASSES.items()}

@@ -1,6 +1,7 @@
 """Typed errors: every failure reaches Python as the KilnError subclass of its C++ StatusCode
 (registered with kiln._C by code, never read from the message), with a message naming what failed."""
 import io
+import pickle
 
 import pytest
 import torch
@@ -47,6 +48,12 @@ def test_hierarchy_kept():
     assert issubclass(kiln.InvalidArgumentError, ValueError)  # what InvalidArgument raised before
     assert issubclass(kiln.DTypeError, TypeError)
     assert kiln.KilnError("m", "ShapeError").code == "ShapeError"  # the old (message, code) constructor
+
+
+def test_compile_phase_errors_pickle():
+    e = _errors.COMPILE_CLASSES["ShapeError"]("[builder] bad shape")
+    e2 = pickle.loads(pickle.dumps(e))
+    assert type(e2) is type(e) and isinstance(e2, kiln.ShapeError) and str(e2) == str(e)
 
 
 def test_class_comes_from_the_code_not_the_message():
