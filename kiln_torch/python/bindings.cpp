@@ -7,10 +7,13 @@
 //   install_engine_export_hooks()  adds __obj_flatten__ to torch.classes.kiln.Engine so torch.export
 //                     can fakify it (see python/kiln/_fake.py)
 //
-// Errors from Kiln come back as (code, message) pairs or raise RuntimeError with Kiln's message;
-// the Python package turns them into its own exception types.
+//   set_error_classes()  kiln/_errors.py's KilnError subclass per StatusCode, for compiling and running
+//
+// Errors from Kiln come back as (code, message) pairs (partition) or raise the registered class of
+// their StatusCode, here and in libkiln_runtime's engine class: Python never parses a message for it.
 #include <torch/csrc/Device.h>
 #include <torch/csrc/Dtype.h>
+#include <torch/csrc/Exceptions.h>
 #include <torch/csrc/Layout.h>
 #include <torch/csrc/MemoryFormat.h>
 #include <torch/csrc/autograd/python_variable.h>
@@ -22,6 +25,7 @@
 #include <pybind11/functional.h>
 #include <pybind11/stl.h>
 
+#include <array>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -98,7 +102,67 @@ py::tuple status_tuple(const Status& s) {
   return py::make_tuple(std::string(status_code_name(s.code())), s.message());
 }
 
-[[noreturn]] void raise(const Status& s) { throw std::runtime_error(s.to_string()); }
+// One class per code and phase, registered once by kiln/_errors.py at import (GIL held) and kept for
+// the life of the process; the run table is read by engine threads without the GIL.
+constexpr size_t kNumCodes = static_cast<size_t>(StatusCode::kInternal) + 1;
+struct ErrorClasses {
+  std::array<std::atomic<PyObject*>, kNumCodes> compile{}, run{};
+};
+
+ErrorClasses& error_classes() {
+  static auto* classes = new ErrorClasses();  // leaked: must outlive interpreter teardown
+  return *classes;
+}
+
+PyObject* error_class(StatusCode code, bool compiling) {
+  auto i = static_cast<size_t>(code);
+  auto& table = compiling ? error_classes().compile : error_classes().run;
+  PyObject* cls = i < kNumCodes ? table[i].load() : nullptr;
+  return cls != nullptr ? cls : PyExc_RuntimeError;
+}
+
+// Raises the compile-phase class of s's code with s's message (GIL held).
+[[noreturn]] void raise(const Status& s) {
+  PyErr_SetString(error_class(s.code(), /*compiling=*/true), s.message().c_str());
+  throw py::error_already_set();
+}
+
+// What libkiln_runtime throws while kiln._C is loaded: torch's op bindings turn a PyTorchError into
+// its python_type(), so a failing engine raises e.g. kiln.ShapeError from torch.ops.kiln.execute_engine.
+// Needs no GIL to throw (the engine may fail on a thread without it).
+struct RuntimeFailure final : torch::PyTorchError {
+  RuntimeFailure(std::string message, PyObject* type) : PyTorchError(std::move(message)), type_(type) {}
+  PyObject* python_type() override { return type_; }
+  PyObject* type_;
+};
+
+[[noreturn]] void throw_runtime_failure(const std::string& message, StatusCode code) {
+  throw RuntimeFailure(message, error_class(code, /*compiling=*/false));
+}
+
+std::vector<std::string> status_code_names() {
+  std::vector<std::string> names;
+  for (size_t i = 1; i < kNumCodes; ++i) names.emplace_back(status_code_name(static_cast<StatusCode>(i)));
+  return names;
+}
+
+// {code name: class} for both phases; every code must be present.
+void set_error_classes(const py::dict& compile, const py::dict& run) {
+  for (size_t i = 1; i < kNumCodes; ++i) {
+    std::string name(status_code_name(static_cast<StatusCode>(i)));
+    for (const py::dict* table : {&compile, &run}) {
+      if (!table->contains(name)) throw py::key_error("set_error_classes: no class for status code " + name);
+      py::object cls = (*table)[py::str(name)];
+      if (!PyType_Check(cls.ptr()) || !PyType_IsSubtype(reinterpret_cast<PyTypeObject*>(cls.ptr()),
+                                                         reinterpret_cast<PyTypeObject*>(PyExc_Exception)))
+        throw py::type_error("set_error_classes: the class for " + name + " is not an exception type");
+    }
+    auto& slots = error_classes();
+    slots.compile[i].store(py::object(compile[py::str(name)]).release().ptr());  // strong refs, kept forever
+    slots.run[i].store(py::object(run[py::str(name)]).release().ptr());
+  }
+  bridge::set_failure_handler(&throw_runtime_failure);
+}
 
 // ---- values -------------------------------------------------------------------------------------------
 ValueKind parse_kind(const std::string& k) {
@@ -491,6 +555,18 @@ PYBIND11_MODULE(_C, m) {
 #else
   m.attr("with_cuda") = false;
 #endif
+  // torch's op bindings translate a PyTorchError themselves; this covers calls that reach pybind11 directly.
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const RuntimeFailure& e) {
+      PyErr_SetString(e.type_, e.what());
+    }
+  });
+  m.def("status_code_names", &status_code_names,
+        "names of kiln::StatusCode values, kOk excluded, in enum order");
+  m.def("set_error_classes", &set_error_classes, py::arg("compile"), py::arg("run"),
+        "the exception class raised for each status code name while compiling / by a running engine");
   m.def("available_backends", &kiln::available_backends);
   m.def("default_backend", &kiln::default_backend);
   m.def("converter_ops", [] { return kiln::bridge::converter_registry().ops(); },

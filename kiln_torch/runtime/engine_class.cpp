@@ -8,16 +8,24 @@
 #include <c10/cuda/CUDAStream.h>
 #endif
 
+#include <atomic>
+
 #include "converters/dtype_map.h"
 
 namespace kiln::bridge {
 namespace {
 
+std::atomic<FailureHandler> g_failure_handler{nullptr};
+
 [[noreturn]] void fail(const std::string& engine, const Status& s) {
-  TORCH_CHECK(false, "[kiln] engine '", engine, "': ", s.to_string());
+  std::string message = "[kiln] engine '" + engine + "': " + s.to_string();
+  if (FailureHandler h = g_failure_handler.load()) h(message, s.code());
+  TORCH_CHECK(false, message);
 }
 
 }  // namespace
+
+void set_failure_handler(FailureHandler handler) { g_failure_handler.store(handler); }
 
 TorchEngine::TorchEngine(at::Tensor plan, std::vector<std::string> input_names, std::vector<std::string> output_names,
                          std::string name)
@@ -42,8 +50,11 @@ TorchEngine::TorchEngine(at::Tensor plan, std::vector<std::string> input_names, 
 
 c10::intrusive_ptr<TorchEngine> TorchEngine::from_state(State state) {
   int64_t version = std::get<0>(state);
-  TORCH_CHECK(version == kStateVersion, "[kiln] saved engine has state version ", version, "; this build reads ",
-              kStateVersion);
+  if (version != kStateVersion) {
+    fail(std::get<4>(state), Status(StatusCode::kVersionMismatch, "saved engine has state version " +
+                                                                      std::to_string(version) +
+                                                                      "; this build reads " + std::to_string(kStateVersion)));
+  }
   return c10::make_intrusive<TorchEngine>(std::get<1>(state), std::get<2>(state), std::get<3>(state),
                                           std::get<4>(state));
 }
@@ -67,8 +78,11 @@ std::vector<at::Tensor> TorchEngine::execute(const std::vector<at::Tensor>& inpu
     at::Tensor t = inputs[i];
     TORCH_CHECK(t.defined(), "[kiln] engine '", name_, "' input ", i, " ('", io.name, "') is undefined");
     at::ScalarType want = to_torch_dtype(io.dtype);
-    TORCH_CHECK(t.scalar_type() == want, "[kiln] engine '", name_, "' input ", i, " ('", io.name, "') must be ",
-                c10::toString(want), ", got ", c10::toString(t.scalar_type()));
+    if (t.scalar_type() != want) {
+      fail(name_, Status(StatusCode::kTypeError, "input " + std::to_string(i) + " ('" + io.name + "') must be " +
+                                                     std::string(c10::toString(want)) + ", got " +
+                                                     c10::toString(t.scalar_type())));
+    }
     if (cuda_) {
       TORCH_CHECK(t.is_cuda(), "[kiln] engine '", name_, "' runs on CUDA; input ", i, " ('", io.name, "') is on ",
                   t.device().str());

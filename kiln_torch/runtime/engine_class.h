@@ -22,7 +22,7 @@ class TorchEngine : public torch::CustomClassHolder {
   using State = std::tuple<int64_t, at::Tensor, std::vector<std::string>, std::vector<std::string>, std::string>;
   static constexpr int64_t kStateVersion = 1;
 
-  /// Loads `plan` (uint8 CPU tensor); throws c10::Error with Kiln's message when the plan is refused.
+  /// Loads `plan` (uint8 CPU tensor); throws (see set_failure_handler) when the plan is refused.
   TorchEngine(at::Tensor plan, std::vector<std::string> input_names, std::vector<std::string> output_names,
               std::string name);
 
@@ -58,6 +58,12 @@ class TorchEngine : public torch::CustomClassHolder {
   std::mutex mu_;
   std::map<void*, std::unique_ptr<ExecutionContext>> contexts_;  // one per stream
 };
+
+/// Throws for a refused plan or run. kiln._C installs one that throws the KilnError subclass of the
+/// status code (so Python gets a typed error); without one (C++ programs) failures are c10::Error.
+/// A handler must throw; it is called with the full message and the Status code.
+using FailureHandler = void (*)(const std::string& message, StatusCode code);
+void set_failure_handler(FailureHandler handler);
 
 /// Runs `engine` on `inputs` (the kiln::execute_engine op).
 std::vector<at::Tensor> execute_engine(std::vector<at::Tensor> inputs, c10::intrusive_ptr<TorchEngine> engine);

@@ -27,12 +27,17 @@ _fake.install()
 
 from kiln._backend import register as _register_backend  # noqa: E402
 from kiln._compile import check_method_support, compile, convert_method_to_plan, dry_run  # noqa: E402
-from kiln._errors import CompilationError, ExportError, KilnError, UnsupportedOperatorError  # noqa: E402
+from kiln._errors import (  # noqa: E402
+    BackendError, CompilationError, CorruptPlanError, DTypeError, ExportError, FileIOError, InternalError,
+    InvalidArgumentError, KilnError, NotFoundError, OutOfMemoryError, ShapeError, UnsupportedError,
+    UnsupportedOperatorError, VersionMismatchError,
+)
 from kiln._input import Input  # noqa: E402
 from kiln._loader import NativeLibraryError, runtime_library_path  # noqa: E402
 from kiln._report import OpSupport, SupportReport  # noqa: E402
 from kiln._save import load, save  # noqa: E402
-from kiln._torch2trt import EngineModule, convert  # noqa: E402
+from kiln._engine_module import EngineModule  # noqa: E402
+from kiln._torch2trt import convert  # noqa: E402
 from kiln import fx  # noqa: E402
 
 _register_backend()
@@ -51,8 +56,10 @@ def supported_ops() -> list[str]:
 
 
 __all__ = [
-    "CompilationError", "EngineModule", "ExportError", "Input", "KilnError", "NativeLibraryError", "OpSupport",
-    "SupportReport", "UnsupportedOperatorError", "available_backends", "build_info", "check_method_support",
-    "compile", "convert", "convert_method_to_plan", "dry_run", "fx", "load", "logging", "runtime_library_path",
-    "save", "supported_ops",
+    "BackendError", "CompilationError", "CorruptPlanError", "DTypeError", "EngineModule", "ExportError",
+    "FileIOError", "Input", "InternalError", "InvalidArgumentError", "KilnError", "NativeLibraryError",
+    "NotFoundError", "OpSupport", "OutOfMemoryError", "ShapeError", "SupportReport", "UnsupportedError",
+    "UnsupportedOperatorError", "VersionMismatchError", "available_backends", "build_info",
+    "check_method_support", "compile", "convert", "convert_method_to_plan", "dry_run", "fx", "load", "logging",
+    "runtime_library_path", "save", "supported_ops",
 ]

@@ -9,27 +9,20 @@ are not seen, as with any AOT compile). Options are kiln.compile's; unknown keys
 from __future__ import annotations
 
 import copy
-import dataclasses
 import logging as _pylogging
 from typing import Any, Callable, Optional
 
 import torch
 import torch.fx
+from torch._dynamo.backends import registry
 
 from kiln._input import Input
-from kiln._settings import CompileSettings, settings_from_options
+from kiln._settings import CompileSettings, debug_logging, settings_from_options
+from kiln.dynamo._compiler import compile_dynamo
 
 _log = _pylogging.getLogger("kiln")
 
 MAX_SIGNATURES = 8
-
-
-def settings_to_options(s: CompileSettings) -> dict:
-    d = {f.name: getattr(s, f.name) for f in dataclasses.fields(s)}
-    d["device"] = str(s.device)
-    d["enabled_precisions"] = set(s.enabled_precisions)
-    d["torch_executed_ops"] = list(s.torch_executed_ops)
-    return d
 
 
 def _is_static_input(t: Any) -> bool:
@@ -81,16 +74,12 @@ class KilnDynamoCallable:
         self.compiled: dict[tuple, Callable] = {}
 
     def _compile(self, args: tuple) -> Callable:
-        from kiln.dynamo._compiler import compile_dynamo
-
         frozen = self.frozen or set()
         gm = _freeze_inputs(self.gm, args, frozen)
         live = [a for i, a in enumerate(args) if i not in frozen]
         specs = tuple(Input.from_tensor(a) if isinstance(a, torch.Tensor) else a for a in live)
         examples = tuple(live)
-        from kiln._compile import _debug_logging
-
-        with _debug_logging(self.settings):
+        with debug_logging(self.settings):
             mod = compile_dynamo(gm, specs, {}, examples, {}, self.settings)
         _log.info("torch.compile(backend='kiln'): compiled a graph for %s", [getattr(s, "opt_shape", s) for s in specs])
         return mod
@@ -121,8 +110,6 @@ def kiln_backend(gm: torch.fx.GraphModule, example_inputs: list, options: Option
 
 
 def register() -> None:
-    from torch._dynamo.backends import registry
-
     if "kiln" in registry._BACKENDS or "kiln" in getattr(registry, "_COMPILER_FNS", {}):
         return
     registry.register_backend(compiler_fn=kiln_backend, name="kiln")

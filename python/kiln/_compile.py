@@ -1,32 +1,22 @@
 """kiln.compile: one entry point, several frontends (ir=)."""
 from __future__ import annotations
 
-import contextlib
 import logging as _pylogging
-import re
 from typing import Any, Optional
 
 import torch
 
 from kiln import logging as klog
-from kiln._errors import KilnError, raise_status
-from kiln._input import Input
+from kiln._errors import error_context
+from kiln._input import Input, normalize_inputs
 from kiln._native import C
 from kiln._report import SupportReport
-from kiln._settings import CompileSettings, make_settings
+from kiln._settings import CompileSettings, debug_logging, make_settings, settings_to_options
+from kiln.dynamo._compiler import compile_dynamo
 
 _log = _pylogging.getLogger("kiln")
 
 IRS = ("default", "dynamo", "ts", "torch_compile", "fx")
-
-
-@contextlib.contextmanager
-def _debug_logging(settings: CompileSettings):
-    if settings.debug:
-        with klog.level(klog.DEBUG):
-            yield
-    else:
-        yield
 
 
 def _resolve_ir(module: Any, ir: str) -> str:
@@ -82,7 +72,7 @@ def compile(module: Any, ir: str = "default", inputs: Any = None, arg_inputs: An
                              use_cuda_graphs=use_cuda_graphs, debug=debug)
     if not isinstance(dry_run, bool):
         raise TypeError(f"dry_run must be a bool, got {dry_run!r}")
-    with _debug_logging(settings):
+    with debug_logging(settings):
         result = _compile(module, ir, inputs, arg_inputs, kwarg_inputs, settings, dry_run)
     if dry_run:
         print(result.text, end="" if result.text.endswith("\n") else "\n")
@@ -91,8 +81,6 @@ def compile(module: Any, ir: str = "default", inputs: Any = None, arg_inputs: An
 
 def _compile(module: Any, ir: str, inputs: Any, arg_inputs: Any, kwarg_inputs: Any, settings: CompileSettings,
              dry_run: bool) -> Any:
-    from kiln.dynamo._compiler import compile_dynamo, normalize_inputs
-
     if ir == "torch_compile":
         if dry_run:
             raise ValueError("kiln.compile: dry_run is not available with ir='torch_compile' (graphs are captured "
@@ -100,8 +88,6 @@ def _compile(module: Any, ir: str, inputs: Any, arg_inputs: Any, kwarg_inputs: A
         if inputs is not None or arg_inputs is not None or kwarg_inputs is not None:
             raise ValueError("kiln.compile: ir='torch_compile' takes no inputs (graphs are compiled for the shapes "
                              "they are called with); drop inputs / arg_inputs / kwarg_inputs")
-        from kiln._backend import settings_to_options
-
         if isinstance(module, torch.export.ExportedProgram):
             module = module.module()
         return torch.compile(module, backend="kiln", options=settings_to_options(settings))
@@ -120,17 +106,6 @@ def dry_run(module: Any, ir: str = "default", inputs: Any = None, **kwargs: Any)
 
 
 # ---- TorchScript ----------------------------------------------------------------------------------------
-_STATUS_RE = re.compile(r"^(InvalidArgument|Unsupported|ShapeError|TypeError|OutOfMemory|CorruptPlan|VersionMismatch|"
-                        r"IoError|BackendError|NotFound|Internal): (.*)$", re.S)
-
-
-def _raise_native(e: RuntimeError, context: str) -> None:
-    m = _STATUS_RE.match(str(e).strip())
-    if m:
-        raise_status(m.group(1), m.group(2), context)
-    raise KilnError(f"{context}: {e}") from e
-
-
 def ts_options(specs: list, settings: CompileSettings) -> dict:
     opts = settings.partition_options()
     opts["inputs"] = [(list(s.min_shape), list(s.opt_shape), list(s.max_shape), s.dtype,
@@ -142,8 +117,6 @@ def _ts_specs(inputs: Any, arg_inputs: Any, kwarg_inputs: Any) -> tuple[list[Inp
     if kwarg_inputs:
         raise ValueError("kiln.compile: kwarg_inputs are not supported with ir='ts' (TorchScript takes positional "
                          "inputs); use ir='dynamo'")
-    from kiln.dynamo._compiler import normalize_inputs
-
     specs, _, examples, _ = normalize_inputs(inputs, arg_inputs, None)
     out = []
     for i, s in enumerate(specs):
@@ -181,13 +154,12 @@ def _compile_ts(module: Any, inputs: Any, arg_inputs: Any, kwarg_inputs: Any, se
     specs, examples = _ts_specs(inputs, arg_inputs, kwarg_inputs)
     script = to_torchscript(module, specs, examples, settings.device)
     opts = ts_options(specs, settings)
-    try:
+    # kiln._C raises the KilnError subclass of the status code (see _errors.py).
+    with error_context("kiln.compile(ir='ts')"):
         if dry_run:
             return SupportReport.from_text(C.ts_check_method_support(script._c, "forward", opts))
         with klog.progress("building engines") as cb:
             cpp = C.ts_compile(script._c, opts, cb)
-    except RuntimeError as e:
-        _raise_native(e, "kiln.compile(ir='ts')")
     return torch.jit._recursive.wrap_cpp_module(cpp)
 
 
@@ -196,10 +168,8 @@ def convert_method_to_plan(module: Any, method_name: str = "forward", inputs: An
     settings = make_settings(**kwargs)
     specs, examples = _ts_specs(inputs, None, None)
     script = to_torchscript(module, specs, examples, settings.device)
-    try:
+    with error_context("kiln.convert_method_to_plan"):
         plan = C.ts_convert_method_to_plan(script._c, method_name, ts_options(specs, settings))
-    except RuntimeError as e:
-        _raise_native(e, "kiln.convert_method_to_plan")
     return bytes(plan.numpy().tobytes())
 
 
@@ -207,7 +177,5 @@ def check_method_support(module: Any, method_name: str = "forward", inputs: Any 
     settings = make_settings(**kwargs)
     specs, examples = _ts_specs(inputs, None, None)
     script = to_torchscript(module, specs, examples, settings.device)
-    try:
+    with error_context("kiln.check_method_support"):
         return SupportReport.from_text(C.ts_check_method_support(script._c, method_name, ts_options(specs, settings)))
-    except RuntimeError as e:
-        _raise_native(e, "kiln.check_method_support")

@@ -1,14 +1,16 @@
-"""nn.Modules that hold one Kiln engine and pickle it as plan bytes.
+"""EngineModule: the one nn.Module that holds and runs a Kiln engine, and pickles it as plan bytes.
 
-The engine (a ``torch.classes.kiln.Engine``) is rebuilt from its plan on load, so ``torch.save`` /
-``torch.load`` of the module and ``state_dict`` / ``load_state_dict`` (through get/set_extra_state) both
-round-trip; loading needs only libkiln_runtime (``import kiln``).
+Every frontend returns it: kiln.convert (torch2trt's TRTModule), kiln.fx (its KilnModule) and the
+engine submodules of kiln.compile(ir="fx"). The engine (a ``torch.classes.kiln.Engine``) is rebuilt from
+its plan on load, so ``torch.save`` / ``torch.load`` of the module and ``state_dict`` / ``load_state_dict``
+(through get/set_extra_state) both round-trip; loading needs only libkiln_runtime (``import kiln``).
 """
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import torch
+import torch.utils._pytree as pytree
 
 STATE_VERSION = 1
 
@@ -23,28 +25,64 @@ def make_engine(plan: Any, input_names: list[str], output_names: list[str], name
     return torch.classes.kiln.Engine(plan, list(input_names), list(output_names), name)
 
 
-class EngineHolder(torch.nn.Module):
-    """Base: `engine` plus its pickled state. Subclasses add forward()."""
+class EngineModule(torch.nn.Module):
+    """One Kiln engine as an nn.Module. ``forward(*inputs)`` takes the tensor leaves of its inputs in
+    ``input_names`` order and returns the outputs in ``output_names`` order: one tensor, a tuple, or the
+    model's structure when ``output_spec`` (a ``pytree.treespec_dumps``) is given. ``state_dict()`` and
+    pickling carry the plan, so ``EngineModule().load_state_dict(sd)`` restores it."""
 
-    def __init__(self, engine: Any = None, name: Optional[str] = None):
+    def __init__(self, engine: Any = None, input_names: Optional[Sequence[str]] = None,
+                 output_names: Optional[Sequence[str]] = None, output_spec: Optional[str] = None):
         super().__init__()
         self.engine = engine
-        self.engine_name = name or (engine.name() if engine is not None else "")
+        self.engine_name = engine.name() if engine is not None else ""
+        self.input_names = list(input_names) if input_names is not None else (
+            list(engine.input_names()) if engine is not None else [])
+        self.output_names = list(output_names) if output_names is not None else (
+            list(engine.output_names()) if engine is not None else [])
+        self.output_spec = output_spec  # None: flat outputs
+        self._prepare()
+
+    def _prepare(self) -> None:
+        self._out_tree = pytree.treespec_loads(self.output_spec) if self.output_spec else None
+        if self.engine is None:
+            return
+        ein, eout = list(self.engine.input_names()), list(self.engine.output_names())
+        if sorted(self.input_names) != sorted(ein):
+            raise ValueError(f"{type(self).__name__}: input_names {self.input_names} do not match the engine's "
+                             f"inputs {ein}")
+        bad = [n for n in self.output_names if n not in eout]
+        if bad:
+            raise ValueError(f"{type(self).__name__}: output_names {bad} are not outputs of the engine ({eout})")
+        self._in_order = [self.input_names.index(n) for n in ein]
+        self._out_index = [eout.index(n) for n in self.output_names]
+
+    def forward(self, *inputs: Any) -> Any:
+        if self.engine is None:
+            raise RuntimeError(f"kiln: {type(self).__name__} has no engine (construct it with one, or "
+                               "load_state_dict a saved one)")
+        flat = [x for x in pytree.tree_leaves(list(inputs)) if isinstance(x, torch.Tensor)]
+        if len(flat) != len(self.input_names):
+            raise ValueError(f"{type(self).__name__}: expected {len(self.input_names)} tensor inputs "
+                             f"({self.input_names}), got {len(flat)}")
+        outs = torch.ops.kiln.execute_engine([flat[i] for i in self._in_order], self.engine)
+        res = [outs[i] for i in self._out_index]
+        if self._out_tree is not None:
+            return pytree.tree_unflatten(res, self._out_tree)
+        return res[0] if len(res) == 1 else tuple(res)
+
+    def describe(self) -> str:
+        """The engine's layers, kernels and memory (Engine.describe())."""
+        return self.engine.describe() if self.engine is not None else "<no engine>"
 
     # ---- state ------------------------------------------------------------------------------------
-    def _extra(self) -> dict:
-        return {}
-
-    def _set_extra(self, state: dict) -> None:
-        pass
-
     def get_extra_state(self) -> dict:
         if self.engine is None:
             return {"version": STATE_VERSION, "plan": None}
-        st = {"version": STATE_VERSION, "plan": plan_bytes(self.engine), "engine_input_names": list(self.engine.input_names()),
-              "engine_output_names": list(self.engine.output_names()), "name": self.engine.name()}
-        st.update(self._extra())
-        return st
+        return {"version": STATE_VERSION, "plan": plan_bytes(self.engine),
+                "engine_input_names": list(self.engine.input_names()),
+                "engine_output_names": list(self.engine.output_names()), "name": self.engine.name(),
+                "input_names": self.input_names, "output_names": self.output_names, "output_spec": self.output_spec}
 
     def set_extra_state(self, state: dict) -> None:
         if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
@@ -53,9 +91,13 @@ class EngineHolder(torch.nn.Module):
         if state.get("plan") is None:
             self.engine = None
             return
-        self.engine = make_engine(state["plan"], state["engine_input_names"], state["engine_output_names"], state["name"])
+        self.engine = make_engine(state["plan"], state["engine_input_names"], state["engine_output_names"],
+                                  state["name"])
         self.engine_name = state["name"]
-        self._set_extra(state)
+        self.input_names = list(state["input_names"])
+        self.output_names = list(state["output_names"])
+        self.output_spec = state.get("output_spec")  # absent in states saved by kiln.fx.KilnModule
+        self._prepare()
 
     def __getstate__(self) -> dict:
         d = self.__dict__.copy()
@@ -68,12 +110,3 @@ class EngineHolder(torch.nn.Module):
         self.__dict__.update(d)
         if st is not None:
             self.set_extra_state(st)
-
-    def describe(self) -> str:
-        """The engine's layers, kernels and memory (Engine.describe())."""
-        return self.engine.describe() if self.engine is not None else "<no engine>"
-
-    def _check(self) -> None:
-        if self.engine is None:
-            raise RuntimeError(f"kiln: {type(self).__name__} has no engine (construct it with one, or "
-                               "load_state_dict a saved one)")

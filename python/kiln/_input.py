@@ -1,9 +1,11 @@
-"""kiln.Input: the shape (or min/opt/max shape range), dtype and memory format of one input."""
+"""kiln.Input (the shape or min/opt/max shape range, dtype and memory format of one input) and the
+normalization of the inputs every entry point takes (Input objects, example tensors, scalars)."""
 from __future__ import annotations
 
 from typing import Any, Optional, Sequence, Union
 
 import torch
+import torch.utils._pytree as pytree
 
 ShapeLike = Union[Sequence[int], torch.Size]
 
@@ -158,3 +160,23 @@ def as_input(x: Any, where: str) -> Any:
     if x is None or isinstance(x, (bool, int, float, str)):
         return x
     raise TypeError(f"{where}: expected kiln.Input, a torch.Tensor or a Python scalar, got {type(x).__name__}")
+
+
+def normalize_inputs(inputs: Any, arg_inputs: Any, kwarg_inputs: Any) -> tuple[tuple, dict, tuple, dict]:
+    """-> (arg specs, kwarg specs, arg examples, kwarg examples); specs are Inputs (or Python scalars)."""
+    if inputs is not None and arg_inputs is not None:
+        raise ValueError("kiln.compile: give inputs or arg_inputs, not both (they are the same thing)")
+    args = inputs if inputs is not None else arg_inputs
+    if args is None:
+        args = ()
+    if isinstance(args, (Input, torch.Tensor)):
+        args = (args,)
+    if not isinstance(args, (list, tuple)):
+        raise TypeError(f"kiln.compile: inputs must be a list of kiln.Input / tensors, got {type(args).__name__}")
+    kwargs = kwarg_inputs or {}
+    if not isinstance(kwargs, dict):
+        raise TypeError(f"kiln.compile: kwarg_inputs must be a dict, got {type(kwargs).__name__}")
+    arg_specs = tuple(pytree.tree_map(lambda x: as_input(x, "kiln.compile inputs"), list(args)))
+    kw_specs = {k: pytree.tree_map(lambda x: as_input(x, f"kiln.compile kwarg_inputs[{k!r}]"), v)
+                for k, v in kwargs.items()}
+    return arg_specs, kw_specs, tuple(args), dict(kwargs)

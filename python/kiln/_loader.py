@@ -21,6 +21,8 @@ import sys
 from types import ModuleType
 from typing import Optional
 
+import torch
+
 _PKG_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -61,8 +63,6 @@ def _torch_key(version: str) -> str:
 
 def load_native() -> tuple[ModuleType, ModuleType]:
     """Loads libkiln_runtime (TorchBind class + op) and kiln._C; returns (_C, build_info)."""
-    import torch
-
     runtime_dir, ext_dir, where = _layout()
     info = _read_build_info(ext_dir)
     if info is None:
@@ -112,8 +112,6 @@ def load_native() -> tuple[ModuleType, ModuleType]:
 
 
 def _engine_class_registered() -> bool:
-    import torch
-
     try:
         torch.classes.kiln.Engine  # noqa: B018
         return True

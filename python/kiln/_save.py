@@ -22,8 +22,10 @@ from typing import Any, Optional
 import torch
 import torch.utils._pytree as pytree
 
-from kiln._errors import KilnError
+from kiln import _fake
+from kiln._errors import UnsupportedError
 from kiln._input import Input, as_input
+from kiln.dynamo._export import dynamic_shapes_for
 
 FORMATS = ("exported_program", "torchscript", "pickle")
 
@@ -68,8 +70,6 @@ def save(module: Any, file_path: str, output_format: Optional[str] = None, input
          arg_inputs: Any = None, kwarg_inputs: Optional[dict] = None, retrace: bool = True) -> None:
     """Saves a compiled module. ``inputs`` (kiln.Input or tensors) are needed to export / trace a module that
     did not come from kiln.compile (modules from kiln.compile remember theirs)."""
-    from kiln.dynamo._export import dynamic_shapes_for
-
     if output_format is None:
         output_format = "torchscript" if isinstance(module, torch.jit.ScriptModule) else "exported_program"
     if output_format not in FORMATS:
@@ -107,13 +107,11 @@ def save(module: Any, file_path: str, output_format: Optional[str] = None, input
             traced = torch.jit.trace(module, ex_args, check_trace=False)
         torch.jit.save(traced, file_path)
         return
-    from kiln import _fake
-
     if _fake.FAKE_KERNEL_ERROR is not None:
-        raise KilnError("kiln.save: output_format='exported_program' re-exports the compiled module, which needs "
-                        "kiln::execute_engine registered for CompositeExplicitAutograd in libkiln_runtime (this build "
-                        "registers a catch-all kernel that fake tensors would run); use output_format='torchscript' "
-                        "or 'pickle'", "Unsupported")
+        raise UnsupportedError("kiln.save: output_format='exported_program' re-exports the compiled module, which "
+                               "needs kiln::execute_engine registered for CompositeExplicitAutograd in libkiln_runtime "
+                               "(this build registers a catch-all kernel that fake tensors would run); use "
+                               "output_format='torchscript' or 'pickle'")
     ep, last = None, None
     for share in (False, True):
         dyn = dynamic_shapes_for(module, args, kwargs, share=share)

@@ -5,11 +5,15 @@ an option that this build cannot honour raises too (nothing is silently ignored)
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
-from typing import Any, Iterable, Optional
+from typing import Any, Iterable, Iterator, Optional
 
 import torch
+
+from kiln import logging as klog
+from kiln._native import C
 
 _PRECISIONS = {
     torch.float32: "fp32", torch.float: "fp32", torch.float16: "fp16", torch.half: "fp16",
@@ -97,10 +101,8 @@ def op_name(op: Any) -> str:
 
 
 def _device(v: Any) -> torch.device:
-    from kiln import _native
-
     if v is None:
-        if torch.cuda.is_available() and "cuda" in _native.C.available_backends():
+        if torch.cuda.is_available() and "cuda" in C.available_backends():
             return torch.device("cuda", torch.cuda.current_device())
         return torch.device("cpu")
     if isinstance(v, str):
@@ -111,7 +113,7 @@ def _device(v: Any) -> torch.device:
     if not isinstance(v, torch.device):
         raise TypeError(f"device must be a torch.device, a string like 'cuda:0' / 'cpu', or None; got {v!r}")
     if v.type == "cuda":
-        if "cuda" not in _native.C.available_backends():
+        if "cuda" not in C.available_backends():
             raise ValueError("device: this Kiln build has no CUDA backend (built without CUDA); use device='cpu'")
         if not torch.cuda.is_available():
             raise ValueError("device: CUDA was requested but torch sees no GPU")
@@ -201,3 +203,22 @@ def settings_from_options(options: Optional[dict], where: str) -> CompileSetting
     if unknown:
         raise TypeError(f"{where}: unknown option(s) {', '.join(map(repr, unknown))}; known: {', '.join(OPTION_NAMES)}")
     return make_settings(**options)
+
+
+def settings_to_options(s: CompileSettings) -> dict:
+    """The torch.compile options={...} that settings_from_options turns back into `s`."""
+    d = {f.name: getattr(s, f.name) for f in dataclasses.fields(s)}
+    d["device"] = str(s.device)
+    d["enabled_precisions"] = set(s.enabled_precisions)
+    d["torch_executed_ops"] = list(s.torch_executed_ops)
+    return d
+
+
+@contextlib.contextmanager
+def debug_logging(settings: CompileSettings) -> Iterator[None]:
+    """DEBUG logging while compiling when settings.debug is set."""
+    if settings.debug:
+        with klog.level(klog.DEBUG):
+            yield
+    else:
+        yield

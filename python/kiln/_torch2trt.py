@@ -7,58 +7,19 @@
 """
 from __future__ import annotations
 
+import contextlib
 from typing import Any, Optional, Sequence
 
 import torch
 import torch.utils._pytree as pytree
 
 from kiln import logging as klog
-from kiln._engine_module import EngineHolder
+from kiln._engine_module import EngineModule
 from kiln._input import Input
 from kiln._settings import make_settings
+from kiln.dynamo._compiler import build_single_engine
 
-
-class EngineModule(EngineHolder):
-    """One Kiln engine as an nn.Module (torch2trt's TRTModule). ``forward(*inputs)`` takes the model's tensor
-    inputs in order and returns its outputs in the model's structure. ``state_dict()`` carries the plan, so
-    ``EngineModule().load_state_dict(sd)`` restores it."""
-
-    def __init__(self, engine: Any = None, input_names: Optional[Sequence[str]] = None,
-                 output_names: Optional[Sequence[str]] = None, output_spec: Optional[str] = None):
-        super().__init__(engine)
-        self.input_names = list(input_names) if input_names is not None else (
-            list(engine.input_names()) if engine is not None else [])
-        self.output_names = list(output_names) if output_names is not None else (
-            list(engine.output_names()) if engine is not None else [])
-        self.output_spec = output_spec  # pytree.treespec_dumps of the outputs' structure (None: flat)
-        self._prepare()
-
-    def _prepare(self) -> None:
-        self._out_tree = pytree.treespec_loads(self.output_spec) if self.output_spec else None
-        if self.engine is not None:
-            ein, eout = list(self.engine.input_names()), list(self.engine.output_names())
-            self._in_order = [self.input_names.index(n) for n in ein]
-            self._out_index = [eout.index(n) for n in self.output_names]
-
-    def _extra(self) -> dict:
-        return {"input_names": self.input_names, "output_names": self.output_names, "output_spec": self.output_spec}
-
-    def _set_extra(self, state: dict) -> None:
-        self.input_names = list(state["input_names"])
-        self.output_names = list(state["output_names"])
-        self.output_spec = state.get("output_spec")
-        self._prepare()
-
-    def forward(self, *inputs: Any) -> Any:
-        self._check()
-        flat = [x for x in pytree.tree_leaves(list(inputs)) if isinstance(x, torch.Tensor)]
-        if len(flat) != len(self.input_names):
-            raise ValueError(f"EngineModule: expected {len(self.input_names)} tensor inputs, got {len(flat)}")
-        outs = torch.ops.kiln.execute_engine([flat[i] for i in self._in_order], self.engine)
-        res = [outs[i] for i in self._out_index]
-        if self._out_tree is not None:
-            return pytree.tree_unflatten(res, self._out_tree)
-        return res[0] if len(res) == 1 else tuple(res)
+__all__ = ["EngineModule", "convert"]  # EngineModule re-exported: pickles name kiln._torch2trt.EngineModule
 
 
 def _shape_list(name: str, v: Any, n: int) -> Optional[list[tuple[int, ...]]]:
@@ -116,9 +77,7 @@ def convert(model: torch.nn.Module, inputs: Any, input_names: Optional[Sequence[
     dev = device if device is not None else ("cuda" if inputs[0].is_cuda else "cpu")
     settings = make_settings(enabled_precisions={torch.float16} if fp16_mode else None, workspace_size=max_workspace_size,
                              device=dev, optimization_level=optimization_level, timing_cache_path=timing_cache_path)
-    from kiln.dynamo._compiler import build_single_engine
-
-    ctx = klog.level(log_level) if log_level is not None else _null()
+    ctx = klog.level(log_level) if log_level is not None else contextlib.nullcontext()
     with ctx:
         single = build_single_engine(model, tuple(specs), {}, tuple(inputs), {}, settings)
     out_spec = None
@@ -133,8 +92,3 @@ def convert(model: torch.nn.Module, inputs: Any, input_names: Optional[Sequence[
         mod.user_output_names = list(output_names)
     return mod
 
-
-def _null():
-    import contextlib
-
-    return contextlib.nullcontext()

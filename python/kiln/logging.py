@@ -19,6 +19,7 @@ forces it on or off.
 """
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging as _logging
 import os
@@ -143,8 +144,6 @@ def _install(c_module) -> None:
     logger.setLevel(lv)
     c_module.set_log_level(_TO_ENGINE[lv])
     c_module.set_log_sink(_engine_sink)
-    import atexit
-
     atexit.register(lambda: c_module.set_log_sink(None))
 
 
@@ -203,7 +202,7 @@ def progress(desc: str = "building") -> Iterator[Optional[Callable[[int, int, st
         yield None
         return
     try:
-        from tqdm.auto import tqdm  # type: ignore
+        from tqdm.auto import tqdm  # type: ignore  # optional dependency: imported only when a bar is wanted
 
         bar = _TqdmProgress(desc, tqdm)
     except Exception:  # tqdm missing or broken

@@ -16,7 +16,8 @@ from torch.fx import _pytree as fx_pytree
 
 from kiln import logging as klog
 from kiln._errors import raise_status
-from kiln._input import Input, as_input
+from kiln._engine_module import EngineModule
+from kiln._input import Input
 from kiln._native import C, build_info
 from kiln._report import SupportReport
 from kiln._settings import CompileSettings
@@ -25,30 +26,6 @@ from kiln.dynamo._graph import ImportedGraph, record_shapes
 from kiln.dynamo._stitch import stitch
 
 _log = _pylogging.getLogger("kiln")
-
-
-def _is_input(x: Any) -> bool:
-    return isinstance(x, Input)
-
-
-def normalize_inputs(inputs: Any, arg_inputs: Any, kwarg_inputs: Any) -> tuple[tuple, dict, tuple, dict]:
-    """-> (arg specs, kwarg specs, arg examples, kwarg examples); specs are Inputs (or Python scalars)."""
-    if inputs is not None and arg_inputs is not None:
-        raise ValueError("kiln.compile: give inputs or arg_inputs, not both (they are the same thing)")
-    args = inputs if inputs is not None else arg_inputs
-    if args is None:
-        args = ()
-    if isinstance(args, (Input, torch.Tensor)):
-        args = (args,)
-    if not isinstance(args, (list, tuple)):
-        raise TypeError(f"kiln.compile: inputs must be a list of kiln.Input / tensors, got {type(args).__name__}")
-    kwargs = kwarg_inputs or {}
-    if not isinstance(kwargs, dict):
-        raise TypeError(f"kiln.compile: kwarg_inputs must be a dict, got {type(kwargs).__name__}")
-    arg_specs = tuple(pytree.tree_map(lambda x: as_input(x, "kiln.compile inputs"), list(args)))
-    kw_specs = {k: pytree.tree_map(lambda x: as_input(x, f"kiln.compile kwarg_inputs[{k!r}]"), v)
-                for k, v in kwargs.items()}
-    return arg_specs, kw_specs, tuple(args), dict(kwargs)
 
 
 def _inputs_from_exported(ep: torch.export.ExportedProgram) -> tuple[tuple, dict]:
@@ -216,12 +193,10 @@ def compile_graph(gm: torch.fx.GraphModule, arg_specs: tuple, kwarg_specs: dict,
     engines = make_engines(res)
     mods = None
     if engine_modules:
-        from kiln.fx import KilnModule
-
         mods = {}
         for seg in res["segments"]:
             if seg["kiln"]:
-                mods[seg["name"]] = KilnModule(engines[seg["name"]], seg["input_names"], seg["output_names"])
+                mods[seg["name"]] = EngineModule(engines[seg["name"]], seg["input_names"], seg["output_names"])
         engines = {}
     out = stitch(imp, res, engines, engine_modules=mods)
     out.meta["kiln"] = {"report": report, "arg_inputs": arg_specs, "kwarg_inputs": kwarg_specs}

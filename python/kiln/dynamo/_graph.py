@@ -22,8 +22,10 @@ from typing import Any, Optional, Sequence
 
 import torch
 import torch.fx
+from torch._subclasses.fake_tensor import FakeTensorMode
 
 from kiln._native import C
+from kiln.dynamo._util import fetch_attr
 
 _NO_CONST = object()
 
@@ -307,8 +309,6 @@ class ImportedGraph:
         return dropped
 
     def _build(self) -> None:
-        from kiln.dynamo._util import fetch_attr
-
         checks = self._assert_only()
         for node in self.gm.graph.nodes:
             if node in checks:
@@ -470,8 +470,6 @@ def _run_bound(imp: ImportedGraph, flat: list[Any], fake: bool) -> dict:
         with torch.no_grad():
             rec.run(*flat)
         return rec.seen
-    from torch._subclasses.fake_tensor import FakeTensorMode
-
     mode = FakeTensorMode(allow_non_fake_inputs=True)
     fake_flat = [mode.from_tensor(t) if isinstance(t, torch.Tensor) else t for t in flat]
     with mode, torch.no_grad():

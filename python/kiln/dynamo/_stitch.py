@@ -8,7 +8,7 @@ PyTorch segments are copied node by node from the exported graph; each Kiln segm
 
 Evaluator nodes (sym_size, int arithmetic, list bookkeeping) that the PyTorch side still needs are
 copied where first needed. Only the parameters the PyTorch side reads are kept on the new module.
-With ``engine_modules=True`` (the legacy FX API) each engine is a ``kiln.fx.KilnModule`` submodule
+With ``engine_modules=True`` (the legacy FX API) each engine is a ``kiln.EngineModule`` submodule
 called with ``call_module`` instead.
 """
 from __future__ import annotations
@@ -103,7 +103,7 @@ def stitch(imp: ImportedGraph, result: dict, engines: dict[str, Any], *, class_n
                 eng = g.get_attr(name)
                 call = g.call_function(execute, (ins, eng))
             if engine_modules is not None and len(seg["outputs"]) == 1:
-                env[seg["outputs"][0]] = call  # a KilnModule returns its one output as is
+                env[seg["outputs"][0]] = call  # an EngineModule returns its one output as is
                 continue
             for k, vid in enumerate(seg["outputs"]):
                 env[vid] = g.call_function(operator.getitem, (call, k))

@@ -17,6 +17,7 @@ not supported (CUDA graphs are captured per shape by the runtime).
 """
 from __future__ import annotations
 
+import contextlib
 import enum
 import os
 import shutil
@@ -26,9 +27,10 @@ from typing import Any, NamedTuple, Optional, Sequence
 import torch
 
 from kiln import logging as klog
-from kiln._engine_module import EngineHolder
+from kiln._engine_module import EngineModule
 from kiln._input import Input
-from kiln._settings import make_settings
+from kiln._settings import debug_logging, make_settings
+from kiln.dynamo._compiler import build_single_engine, compile_dynamo
 
 __all__ = ["compile", "InputTensorSpec", "KilnInterpreter", "KilnInterpreterResult", "KilnModule", "LowerPrecision"]
 
@@ -120,47 +122,9 @@ class KilnInterpreterResult(NamedTuple):
     serialized_cache: bytes
 
 
-class KilnModule(EngineHolder):
-    """Runs one engine: forward(*inputs) takes the inputs in ``input_names`` order and returns the outputs in
-    ``output_names`` order (one tensor, or a tuple). Saves with torch.save (plan bytes inside)."""
-
-    def __init__(self, engine: Any = None, input_names: Optional[Sequence[str]] = None,
-                 output_names: Optional[Sequence[str]] = None):
-        super().__init__(engine)
-        self.input_names = list(input_names) if input_names is not None else (
-            list(engine.input_names()) if engine is not None else [])
-        self.output_names = list(output_names) if output_names is not None else (
-            list(engine.output_names()) if engine is not None else [])
-        self._validate()
-
-    def _validate(self) -> None:
-        if self.engine is None:
-            return
-        ein, eout = list(self.engine.input_names()), list(self.engine.output_names())
-        if sorted(self.input_names) != sorted(ein):
-            raise ValueError(f"KilnModule: input_names {self.input_names} do not match the engine's inputs {ein}")
-        bad = [n for n in self.output_names if n not in eout]
-        if bad:
-            raise ValueError(f"KilnModule: output_names {bad} are not outputs of the engine ({eout})")
-        self._in_order = [self.input_names.index(n) for n in ein]
-        self._out_index = [eout.index(n) for n in self.output_names]
-
-    def _extra(self) -> dict:
-        return {"input_names": self.input_names, "output_names": self.output_names}
-
-    def _set_extra(self, state: dict) -> None:
-        self.input_names = list(state["input_names"])
-        self.output_names = list(state["output_names"])
-        self._validate()
-
-    def forward(self, *inputs: torch.Tensor) -> Any:
-        self._check()
-        if len(inputs) != len(self.input_names):
-            raise ValueError(f"KilnModule: expected {len(self.input_names)} inputs ({self.input_names}), got {len(inputs)}")
-        ins = [inputs[i] for i in self._in_order]
-        outs = torch.ops.kiln.execute_engine(ins, self.engine)
-        res = [outs[i] for i in self._out_index]
-        return res[0] if len(res) == 1 else tuple(res)
+# TRTModule's counterpart: the one engine-module class under its FX API name (forward(*inputs) in
+# input_names order; old pickles of kiln.fx.KilnModule load as it).
+KilnModule = EngineModule
 
 
 def _timing_cache(prefix: Optional[str], save: bool) -> tuple[Optional[str], Optional[str]]:
@@ -200,8 +164,6 @@ class KilnInterpreter:
             force_fp32_output: bool = False, strict_type_constraints: bool = False, algorithm_selector: Any = None,
             timing_cache: Any = None, profiling_verbosity: Any = None, tactic_sources: Any = None,
             optimization_level: int = 3, device: Any = None) -> KilnInterpreterResult:
-        from kiln.dynamo._compiler import build_single_engine
-
         for name, val, ok in (("sparse_weights", sparse_weights, False), ("strict_type_constraints", strict_type_constraints, False),
                               ("algorithm_selector", algorithm_selector, None), ("profiling_verbosity", profiling_verbosity, None),
                               ("tactic_sources", tactic_sources, None)):
@@ -246,8 +208,6 @@ class KilnInterpreter:
 
 
 def _log_level(level: Any):
-    import contextlib
-
     if level is None:
         return contextlib.nullcontext()
     return klog.level(level)
@@ -280,9 +240,6 @@ def compile(module: torch.nn.Module, input: Sequence[Any], min_acc_module_size: 
     (``_run_on_acc_N``... named ``kiln_engine_N``), the rest stays PyTorch. With ``dynamic_batch`` the batch dim
     (dim 0) ranges over (1, opt = the example's batch, max_batch_size). ``is_aten`` is accepted for compatibility:
     either way the graph is captured as aten ops with torch.export."""
-    from kiln._compile import _debug_logging
-    from kiln.dynamo._compiler import compile_dynamo
-
     if not isinstance(module, torch.nn.Module):
         raise TypeError(f"kiln.fx.compile: module must be an nn.Module, got {type(module).__name__}")
     if explicit_batch_dimension is not True:
@@ -318,7 +275,7 @@ def compile(module: torch.nn.Module, input: Sequence[Any], min_acc_module_size: 
                              device=device if device is not None else _spec_device([InputTensorSpec.from_tensor(t) for t in tensors]),
                              timing_cache_path=tc_path, debug=bool(verbose_log))
     try:
-        with _debug_logging(settings):
+        with debug_logging(settings):
             return compile_dynamo(module, tuple(specs), {}, tuple(tensors), {}, settings, engine_modules=True)
     finally:
         if tmp:
