@@ -349,6 +349,8 @@ BuilderConfig builder_config(const py::dict& o) {
   if (o.contains("optimization_level")) cfg.optimization_level = py::cast<int>(o["optimization_level"]);
   if (o.contains("timing_cache_path") && !o["timing_cache_path"].is_none())
     cfg.timing_cache_path = py::cast<std::string>(o["timing_cache_path"]);
+  if (o.contains("kernel_cache_dir") && !o["kernel_cache_dir"].is_none())
+    cfg.kernel_cache_dir = py::cast<std::string>(o["kernel_cache_dir"]);
   apply_switches(o, cfg.switches, cfg.dump_ir_dir);
   cfg.logger = &py_logger();
   return cfg;
@@ -451,6 +453,8 @@ torchscript::CompileSpec ts_spec(const py::dict& o) {
   if (o.contains("optimization_level")) spec.optimization_level = py::cast<int>(o["optimization_level"]);
   if (o.contains("timing_cache_path") && !o["timing_cache_path"].is_none())
     spec.timing_cache_path = py::cast<std::string>(o["timing_cache_path"]);
+  if (o.contains("kernel_cache_dir") && !o["kernel_cache_dir"].is_none())
+    spec.kernel_cache_dir = py::cast<std::string>(o["kernel_cache_dir"]);
   apply_switches(o, spec.switches, spec.dump_ir_dir);
   spec.log_level = static_cast<Severity>(py_logger().level());
   return spec;

@@ -38,7 +38,7 @@ def compile(module: Any, ir: str = "default", inputs: Any = None, arg_inputs: An
             kwarg_inputs: Optional[dict] = None, *, enabled_precisions: Any = None, min_block_size: int = 3,
             torch_executed_ops: Any = None, require_full_compilation: bool = False, workspace_size: int = 0,
             device: Any = None, optimization_level: int = 3, timing_cache_path: Optional[str] = None,
-            engine_cache_dir: Optional[str] = None, use_cuda_graphs: bool = True, debug: bool = False,
+            kernel_cache_dir: Optional[str] = None, engine_cache_dir: Optional[str] = None, use_cuda_graphs: bool = True, debug: bool = False,
             dry_run: bool = False) -> Any:
     """Compiles `module` with Kiln.
 
@@ -57,6 +57,7 @@ def compile(module: Any, ir: str = "default", inputs: Any = None, arg_inputs: An
     device: "cuda[:N]" or "cpu"; default cuda when available, else cpu.
     optimization_level: 0 (fastest build) .. 5 (most tactics timed).
     timing_cache_path: persistent timing cache file.
+    kernel_cache_dir: folder of compiled generated kernels (NVRTC cubins) reused across builds.
     engine_cache_dir: folder where built plans are cached by graph + weights + settings (dynamo).
     use_cuda_graphs: CUDA backend captures graphs per input shape (False is not supported yet).
     debug: DEBUG logging while compiling.
@@ -68,7 +69,8 @@ def compile(module: Any, ir: str = "default", inputs: Any = None, arg_inputs: An
     settings = make_settings(enabled_precisions=enabled_precisions, min_block_size=min_block_size,
                              torch_executed_ops=torch_executed_ops, require_full_compilation=require_full_compilation,
                              workspace_size=workspace_size, device=device, optimization_level=optimization_level,
-                             timing_cache_path=timing_cache_path, engine_cache_dir=engine_cache_dir,
+                             timing_cache_path=timing_cache_path, kernel_cache_dir=kernel_cache_dir,
+                             engine_cache_dir=engine_cache_dir,
                              use_cuda_graphs=use_cuda_graphs, debug=debug)
     if not isinstance(dry_run, bool):
         raise TypeError(f"dry_run must be a bool, got {dry_run!r}")

@@ -133,6 +133,7 @@ class CompileSettings:
     device: torch.device = dataclasses.field(default_factory=lambda: torch.device("cpu"))
     optimization_level: int = 3
     timing_cache_path: Optional[str] = None
+    kernel_cache_dir: Optional[str] = None
     engine_cache_dir: Optional[str] = None
     use_cuda_graphs: bool = True
     debug: bool = False
@@ -152,11 +153,13 @@ class CompileSettings:
             "workspace_size": self.workspace_size,
             "optimization_level": self.optimization_level,
             "timing_cache_path": self.timing_cache_path,
+            "kernel_cache_dir": self.kernel_cache_dir,
         }
 
     def cache_key_fields(self) -> dict:
         d = self.partition_options()
         d.pop("timing_cache_path")
+        d.pop("kernel_cache_dir")
         return d
 
 
@@ -165,7 +168,8 @@ OPTION_NAMES = tuple(f.name for f in dataclasses.fields(CompileSettings))
 
 def make_settings(*, enabled_precisions: Any = None, min_block_size: Any = 3, torch_executed_ops: Any = None,
                   require_full_compilation: Any = False, workspace_size: Any = 0, device: Any = None,
-                  optimization_level: Any = 3, timing_cache_path: Any = None, engine_cache_dir: Any = None,
+                  optimization_level: Any = 3, timing_cache_path: Any = None, kernel_cache_dir: Any = None,
+                  engine_cache_dir: Any = None,
                   use_cuda_graphs: Any = True, debug: Any = False) -> CompileSettings:
     dev = _device(device)
     ops: list[str] = []
@@ -184,6 +188,7 @@ def make_settings(*, enabled_precisions: Any = None, min_block_size: Any = 3, to
         device=dev,
         optimization_level=_check_int("optimization_level", optimization_level, lo=0, hi=5),
         timing_cache_path=_check_path("timing_cache_path", timing_cache_path),
+        kernel_cache_dir=_check_path("kernel_cache_dir", kernel_cache_dir),
         engine_cache_dir=_check_path("engine_cache_dir", engine_cache_dir),
         use_cuda_graphs=_check_bool("use_cuda_graphs", use_cuda_graphs),
         debug=_check_bool("debug", debug),

@@ -71,6 +71,7 @@ def test_compile_unknown_argument(mlp):
     ({"device": "tpu"}, ValueError, "device"),
     ({"device": 3}, TypeError, "device"),
     ({"timing_cache_path": 5}, TypeError, "timing_cache_path"),
+    ({"kernel_cache_dir": 5}, TypeError, "kernel_cache_dir"),
     ({"engine_cache_dir": ""}, TypeError, "engine_cache_dir"),
     ({"torch_executed_ops": [3]}, TypeError, "torch_executed_ops"),
     ({"ir": "onnx"}, ValueError, "ir"),
@@ -153,3 +154,11 @@ def test_missing_native_parts_explain_themselves(tmp_path):
         env["PYTHONPATH"] = os.path.join(REPO, "python") + os.pathsep + os.environ.get("PYTHONPATH", "")
     r = subprocess.run([sys.executable, "-c", "import kiln"], capture_output=True, text=True, env=env, timeout=300)
     assert r.returncode != 0 and "native parts are missing" in r.stderr
+
+
+def test_kernel_cache_dir_is_accepted(mlp, tmp_path):
+    """kernel_cache_dir reaches the builder (the CPU backend generates no kernels: nothing is written)."""
+    m = kiln.compile(mlp, inputs=[torch.randn(2, 16)], kernel_cache_dir=str(tmp_path), device="cpu")
+    x = torch.randn(2, 16)
+    with torch.no_grad():
+        assert torch.allclose(m(x), mlp(x), atol=1e-5)

@@ -45,8 +45,14 @@ Expected<std::unique_ptr<backend::Kernel>> create_fused_pointwise_kernel(const i
 /// The hand-written kernel of one layer (kernel_table.cpp), e.g. for a fused kernel's fallback path.
 std::unique_ptr<backend::Kernel> make_layer_kernel(const ir::Layer& layer);
 
-/// Random device data for timing (scratch owned by the caller).
-Status fill_random(void* data, DataType dt, int64_t n, cudaStream_t stream);
+/// Random device data for timing and tactic checks (scratch owned by the caller); `seed` varies it.
+Status fill_random(void* data, DataType dt, int64_t n, cudaStream_t stream, uint64_t seed = 0);
+
+/// Compares device results `got` and `want` (n elements of dt) on the host: elements beyond
+/// atol + rtol * |want| (NaN only against NaN) may be at most max(1, n / 10000). OK, or kInternal
+/// naming `what`, the count and the worst element. Synchronizes `stream`.
+Status check_close(const void* got, const void* want, DataType dt, int64_t n, double rtol, double atol,
+                   cudaStream_t stream, const std::string& what);
 
 /// Times `fn` (median of `reps` after a warm-up) with CUDA events on `stream`, in milliseconds.
 template <class F>

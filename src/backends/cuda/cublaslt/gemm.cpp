@@ -464,9 +464,9 @@ Expected<backend::KernelRecord> tune_gemm(int32_t layer, TuneContext& ctx) {
   uint8_t* pres = pbias + align_up(bias_bytes);
   uint8_t* pws = pres + align_up(r_bytes);
   Status s = fill_random(pa, p.dt, in[0].numel(), ctx.stream);
-  if (s.ok()) s = fill_random(pb, p.dt, in[1].numel(), ctx.stream);
-  if (s.ok() && p.has_bias) s = fill_random(pbias, p.dt, p.n, ctx.stream);
-  if (s.ok() && p.has_residual) s = fill_random(pres, p.dt, out[0].numel(), ctx.stream);
+  if (s.ok()) s = fill_random(pb, p.dt, in[1].numel(), ctx.stream, 1);
+  if (s.ok() && p.has_bias) s = fill_random(pbias, p.dt, p.n, ctx.stream, 2);
+  if (s.ok() && p.has_residual) s = fill_random(pres, p.dt, out[0].numel(), ctx.stream, 3);
   float best = 1e30f;
   int best_i = -1;
   for (size_t i = 0; s.ok() && i < results.size(); ++i) {
@@ -497,6 +497,23 @@ Expected<backend::KernelRecord> tune_gemm(int32_t layer, TuneContext& ctx) {
       if (*t < best) {
         best = *t;
         best_cutlass = c;
+      }
+    }
+    // The winner must agree with cuBLASLt + GELU on the same operands (else it is not used).
+    if (best_cutlass >= 0 && cp) {
+      uint8_t* pref = nullptr;
+      Status v = cuda_status(cudaMalloc(&pref, c_bytes), "cudaMalloc", __FILE__, __LINE__);
+      if (v.ok()) v = run_lt(ctx.state.lt, plan, &results[static_cast<size_t>(best_i)].algo, lt_p, pa, pb, pref, pbias, pws,
+                             ws_limit, ctx.stream, p.has_residual ? pres : nullptr);
+      if (v.ok()) v = gelu_in_place(act, TensorView{pref, p.dt, out[0].dims}, pws, ws_limit, ctx.stream, ctx.state);
+      if (v.ok()) v = cutlass_gemm::run(*cp, best_cutlass, pws, ws_limit, ctx.stream);
+      const double tol = p.dt == DataType::kBFloat16 ? 6e-2 : 2e-2;
+      if (v.ok()) v = check_close(pc, pref, p.dt, out[0].numel(), tol, tol, ctx.stream,
+                                  "CUTLASS GEMM " + cutlass_gemm::config_name(best_cutlass) + " of layer '" + l.name + "'");
+      if (pref) cudaFree(pref);
+      if (!v.ok()) {
+        ctx.logger.log(Severity::kWarning, v.message() + "; cuBLASLt + GELU is used");
+        best_cutlass = -1;
       }
     }
   }

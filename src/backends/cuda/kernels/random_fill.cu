@@ -5,8 +5,8 @@
 namespace kiln::cuda {
 namespace {
 
-__device__ __forceinline__ float hash_uniform(int64_t i) {
-  uint64_t x = static_cast<uint64_t>(i) * 0x9E3779B97F4A7C15ull + 0x632BE59BD9B4E019ull;
+__device__ __forceinline__ float hash_uniform(int64_t i, uint64_t seed) {
+  uint64_t x = static_cast<uint64_t>(i) * 0x9E3779B97F4A7C15ull + 0x632BE59BD9B4E019ull + seed * 0xD1B54A32D192ED03ull;
   x ^= x >> 31;
   x *= 0xBF58476D1CE4E5B9ull;
   x ^= x >> 27;
@@ -14,17 +14,17 @@ __device__ __forceinline__ float hash_uniform(int64_t i) {
 }
 
 template <class T>
-__global__ void random_kernel(T* p, int64_t n) {
-  KILN_GRID_STRIDE_LOOP(i, n) { p[i] = from_f32<T>(hash_uniform(i)); }
+__global__ void random_kernel(T* p, int64_t n, uint64_t seed) {
+  KILN_GRID_STRIDE_LOOP(i, n) { p[i] = from_f32<T>(hash_uniform(i, seed)); }
 }
 
 }  // namespace
 
-Status fill_random(void* data, DataType dt, int64_t n, cudaStream_t stream) {
+Status fill_random(void* data, DataType dt, int64_t n, cudaStream_t stream, uint64_t seed) {
   if (n <= 0) return {};
   visit_dtype(dt, [&](auto t) {
     using T = typename decltype(t)::type;
-    random_kernel<T><<<grid_for(n, 256), 256, 0, stream>>>(static_cast<T*>(data), n);
+    random_kernel<T><<<grid_for(n, 256), 256, 0, stream>>>(static_cast<T*>(data), n, seed);
   });
   KILN_CUDA_LAUNCH_CHECK();
   return {};

@@ -193,6 +193,62 @@ class FusedPointwiseKernel final : public backend::Kernel {
   cudaKernel_t scalar_ = nullptr, vector_ = nullptr;
 };
 
+// Runs the generated kernel and the members' own kernels on the same random data at the opt shapes and
+// compares every output the group writes (a kernel that disagrees is not used).
+Status verify(const FusedPointwiseKernel& fused, const std::vector<int32_t>& layers, const nvrtc::PointwiseKernelSpec& spec,
+              TuneContext& ctx, const std::string& what) {
+  const ir::Graph& g = ctx.graph;
+  std::vector<int32_t> tensors = spec.inputs;
+  for (int32_t l : layers)
+    for (int32_t t : g.layers[static_cast<size_t>(l)].inputs) tensors.push_back(t);
+  for (int32_t l : layers) tensors.push_back(g.layers[static_cast<size_t>(l)].outputs[0]);
+  std::sort(tensors.begin(), tensors.end());
+  tensors.erase(std::unique(tensors.begin(), tensors.end()), tensors.end());
+  std::vector<TensorView> views(g.tensors.size());
+  std::vector<void*> owned;
+  auto release = [&] {
+    for (void* p : owned) cudaFree(p);
+  };
+  Status s;
+  for (int32_t t : tensors) {
+    const TensorType& type = ctx.opt_types[static_cast<size_t>(t)];
+    void* p = nullptr;
+    s = cuda_status(cudaMalloc(&p, std::max<size_t>(256, static_cast<size_t>(type.dims.volume()) * dtype_size(type.dtype))),
+                    "cudaMalloc", __FILE__, __LINE__);
+    if (!s.ok()) break;
+    owned.push_back(p);
+    views[static_cast<size_t>(t)] = TensorView{p, type.dtype, type.dims};
+    s = fill_random(p, type.dtype, type.dims.volume(), ctx.stream, static_cast<uint64_t>(t) + 7);
+    if (!s.ok()) break;
+  }
+  std::vector<void*> reference;
+  backend::RunContext rc;
+  rc.tensors = views;
+  rc.stream = ctx.stream;
+  rc.backend_state = &ctx.state;
+  for (size_t i = 0; s.ok() && i < layers.size(); ++i)
+    s = make_layer_kernel(g.layers[static_cast<size_t>(layers[i])])->run(rc);
+  for (size_t j = 0; s.ok() && j < spec.outputs.size(); ++j) {  // keep the members' results
+    const TensorView& v = views[static_cast<size_t>(spec.outputs[j])];
+    void* p = nullptr;
+    s = cuda_status(cudaMalloc(&p, std::max<size_t>(256, v.bytes())), "cudaMalloc", __FILE__, __LINE__);
+    if (!s.ok()) break;
+    owned.push_back(p);
+    reference.push_back(p);
+    s = cuda_status(cudaMemcpyAsync(p, v.data, v.bytes(), cudaMemcpyDeviceToDevice, ctx.stream), "cudaMemcpyAsync", __FILE__,
+                    __LINE__);
+  }
+  if (s.ok()) s = fused.run(rc);
+  for (size_t j = 0; s.ok() && j < spec.outputs.size(); ++j) {
+    const TensorView& v = views[static_cast<size_t>(spec.outputs[j])];
+    const double tol = v.dtype == DataType::kBFloat16 ? 1e-2 : v.dtype == DataType::kFloat16 ? 2e-3 : 1e-5;
+    s = check_close(v.data, reference[j], v.dtype, v.numel(), tol, tol, ctx.stream, what);
+  }
+  cudaStreamSynchronize(ctx.stream);
+  release();
+  return s;
+}
+
 std::string group_label(const ir::Graph& g, const std::vector<int32_t>& layers) {
   return "pointwise kernel of layer '" + g.layers[static_cast<size_t>(layers[0])].name + "' (+" +
          std::to_string(layers.size() - 1) + " fused)";
@@ -209,6 +265,11 @@ Expected<backend::KernelRecord> tune_fused_pointwise(const std::vector<int32_t>&
   if (!arch) return arch.status();
   auto cubin = nvrtc::compile_cubin(spec->source, *arch, ctx.kernel_cache_dir, group_label(ctx.graph, layers));
   if (!cubin) return cubin.status();
+  {
+    FusedPointwiseKernel probe(*spec, {});
+    KILN_RETURN_IF_ERROR(probe.load(*cubin));
+    KILN_RETURN_IF_ERROR(verify(probe, layers, *spec, ctx, group_label(ctx.graph, layers)));
+  }
   backend::KernelRecord rec;
   rec.layers = layers;
   rec.kernel = "cuda.pointwise";
