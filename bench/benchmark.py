@@ -87,6 +87,9 @@ def compare(got, want):
     return cos, rel
 
 
+KILN_OPT_LEVEL = None  # --kiln-opt-level: kilnc -O
+
+
 def run_kiln(model, inputs, shape_arg, precision, tmp, name, variant=""):
     ts_path = os.path.join(tmp, f"{name}.ts")
     out_path = os.path.join(tmp, f"{name}_kiln.ts")
@@ -98,6 +101,8 @@ def run_kiln(model, inputs, shape_arg, precision, tmp, name, variant=""):
            os.path.join(tmp, "timing.cache"), "-i", shape_arg, ts_path, out_path]
     if precision == "fp16":
         cmd[1:1] = ["-p", "fp16"]
+    if KILN_OPT_LEVEL is not None:
+        cmd[1:1] = ["-O", str(KILN_OPT_LEVEL)]
     env = dict(os.environ)
     for assignment in [a for a in variant.split("+") if a]:  # e.g. "KILN_LAYOUT=nchw+KILN_CUDNN_LEGACY=1"
         key, _, value = assignment.partition("=")
@@ -126,9 +131,13 @@ def main():
     ap.add_argument("--warm-build", action="store_true",
                     help="build each Kiln engine a second time with the run's timing and kernel caches warm, and "
                          "report that build time too")
+    ap.add_argument("--kiln-opt-level", type=int, default=None,
+                    help="kilnc optimization level (default: kilnc's, 3); 4 also times CUTLASS GEMM epilogues")
     ap.add_argument("--out", default="bench.json")
     ap.add_argument("--dump-plans", default="", help="directory to write each Kiln engine plan to (for kiln_profile)")
     args = ap.parse_args()
+    global KILN_OPT_LEVEL
+    KILN_OPT_LEVEL = args.kiln_opt_level
     peers = [p for p in args.peers.split(",") if p]
     if args.no_compile:
         peers = [p for p in peers if p == "eager"]
