@@ -58,8 +58,10 @@ constexpr std::array<InferEntry, kNumOps> kInferTable = {{
 // clang-format on
 static_assert(rows_follow_op_kinds(kInferTable),
               "kInferTable: one row per OpKind, in OpKind order");
+#if !KILN_SANITIZED  // GCC's UBSan makes the null checks non-constant (CMakeLists.txt)
 static_assert(all_rows(kInferTable, [](const InferEntry& e) { return e.infer != nullptr; }),
               "kInferTable: every op needs an infer function");
+#endif
 
 }  // namespace
 

@@ -56,8 +56,10 @@ constexpr std::array<CpuKernelRow, ir::kNumOps> kCpuKernels = {{
 // clang-format on
 static_assert(ir::rows_follow_op_kinds(kCpuKernels),
               "kCpuKernels: one row per OpKind, in OpKind order");
+#if !KILN_SANITIZED  // GCC's UBSan makes the null checks non-constant (CMakeLists.txt)
 static_assert(ir::all_rows(kCpuKernels, [](const CpuKernelRow& r) { return r.run != nullptr; }),
               "kCpuKernels: every op needs a kernel");
+#endif
 
 }  // namespace
 

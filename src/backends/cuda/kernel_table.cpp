@@ -56,8 +56,10 @@ constexpr std::array<CudaOpRow, ir::kNumOps> kCudaOps = {{
 }};
 // clang-format on
 static_assert(ir::rows_follow_op_kinds(kCudaOps), "kCudaOps: one row per OpKind, in OpKind order");
+#if !KILN_SANITIZED  // GCC's UBSan makes the null checks non-constant (CMakeLists.txt)
 static_assert(ir::all_rows(kCudaOps, [](const CudaOpRow& r) { return r.entry.launch != nullptr; }),
               "kCudaOps: every op needs a launcher (launch_unsupported where there is none)");
+#endif
 
 }  // namespace
 
