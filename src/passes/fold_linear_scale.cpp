@@ -13,16 +13,9 @@
 namespace kiln::passes {
 namespace {
 
-const ir::Weight* constant_weight(const ir::Graph& g, int32_t t) {
-  const ir::Layer* l = producer_of(g, t);
-  if (l == nullptr || l->op != ir::OpKind::kConstant) return nullptr;
-  const ir::Weight& w = g.weights[static_cast<size_t>(std::get<ConstantParams>(l->params).weight)];
-  return w.bytes && is_floating(w.type.dtype) ? &w : nullptr;
-}
-
 // Per-feature factors of scale tensor `s` for an output whose last dim is n, or empty if s is not one.
 std::vector<double> feature_scale(const ir::Graph& g, int32_t s, const Dims& out) {
-  const ir::Weight* w = constant_weight(g, s);
+  const ir::Weight* w = float_constant_weight(g, s);
   if (w == nullptr || out.rank() < 1) return {};
   const Dims& d = w->type.dims;
   const int64_t n = out[out.rank() - 1];
@@ -52,8 +45,8 @@ Status fold_linear_scale(ir::Graph& g, const PassContext& ctx) {
       if (lin == nullptr || lin->op != ir::OpKind::kLinear || readers[static_cast<size_t>(t)] != 1) continue;
       const TensorType& ot = g.tensors[static_cast<size_t>(t)].type;
       if (!(g.tensors[static_cast<size_t>(m.outputs[0])].type == ot) || !is_floating(ot.dtype)) continue;
-      if (constant_weight(g, lin->inputs[1]) == nullptr) continue;
-      if (lin->inputs.size() > 2 && lin->inputs[2] >= 0 && constant_weight(g, lin->inputs[2]) == nullptr) continue;
+      if (float_constant_weight(g, lin->inputs[1]) == nullptr) continue;
+      if (lin->inputs.size() > 2 && lin->inputs[2] >= 0 && float_constant_weight(g, lin->inputs[2]) == nullptr) continue;
       auto f = feature_scale(g, s, ot.dims);
       if (f.empty()) continue;
       scale_of[li] = std::move(f);
@@ -72,7 +65,7 @@ Status fold_linear_scale(ir::Graph& g, const PassContext& ctx) {
     }
     const ir::Layer& lin = g.layers[static_cast<size_t>(linear_of[li])];
     const std::vector<double>& f = scale_of[li];
-    const ir::Weight& w = *constant_weight(g, lin.inputs[1]);
+    const ir::Weight& w = *float_constant_weight(g, lin.inputs[1]);
     const int64_t n = w.type.dims[0], k = w.type.dims.volume() / std::max<int64_t>(n, 1);
     if (n != static_cast<int64_t>(f.size())) {
       KILN_RETURN_IF_ERROR(rw.copy_layer(static_cast<size_t>(linear_of[li])));
@@ -88,7 +81,7 @@ Status fold_linear_scale(ir::Graph& g, const PassContext& ctx) {
     if (!nw) return nw.status();
     std::vector<int32_t> ins{rw.map(lin.inputs[0]), *nw};
     if (lin.inputs.size() > 2 && lin.inputs[2] >= 0) {
-      const ir::Weight& b = *constant_weight(g, lin.inputs[2]);
+      const ir::Weight& b = *float_constant_weight(g, lin.inputs[2]);
       auto bb = std::make_shared<std::vector<uint8_t>>(b.bytes->size());
       for (int64_t r = 0; r < b.type.dims.volume(); ++r)
         store_from_double(bb->data(), b.type.dtype, r, load_as_double(b.bytes->data(), b.type.dtype, r) * f[static_cast<size_t>(r % n)]);

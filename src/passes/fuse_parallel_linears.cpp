@@ -18,19 +18,12 @@
 namespace kiln::passes {
 namespace {
 
-const ir::Weight* constant_weight(const ir::Graph& g, int32_t t) {
-  const ir::Layer* l = producer_of(g, t);
-  if (l == nullptr || l->op != ir::OpKind::kConstant) return nullptr;
-  const ir::Weight& w = g.weights[static_cast<size_t>(std::get<ConstantParams>(l->params).weight)];
-  return w.bytes && is_floating(w.type.dtype) ? &w : nullptr;
-}
-
 bool fusable(const ir::Graph& g, const ir::Layer& l) {
   if (l.op != ir::OpKind::kLinear || !g.tensors[static_cast<size_t>(l.inputs[0])].type.dims.is_static()) return false;
-  const ir::Weight* w = constant_weight(g, l.inputs[1]);
+  const ir::Weight* w = float_constant_weight(g, l.inputs[1]);
   if (w == nullptr || w->type.dims.rank() != 2) return false;
   if (l.inputs.size() > 2 && l.inputs[2] >= 0) {
-    const ir::Weight* b = constant_weight(g, l.inputs[2]);
+    const ir::Weight* b = float_constant_weight(g, l.inputs[2]);
     if (b == nullptr || b->type.dtype != w->type.dtype || b->type.dims.volume() != w->type.dims[0]) return false;
   }
   return true;
@@ -44,7 +37,7 @@ Status fuse_parallel_linears(ir::Graph& g, const PassContext& ctx) {
   for (size_t li = 0; li < g.layers.size(); ++li) {
     const ir::Layer& l = g.layers[li];
     if (!fusable(g, l)) continue;
-    const ir::Weight& w = *constant_weight(g, l.inputs[1]);
+    const ir::Weight& w = *float_constant_weight(g, l.inputs[1]);
     by_input[{l.inputs[0], w.type.dtype, w.type.dims[1]}].push_back(static_cast<int32_t>(li));
   }
   std::vector<int32_t> group_of(g.layers.size(), -1);  // first layer of the group each linear joins
@@ -67,7 +60,7 @@ Status fuse_parallel_linears(ir::Graph& g, const PassContext& ctx) {
     for (size_t m = li; m < g.layers.size(); ++m)
       if (group_of[m] == first) members.push_back(static_cast<int32_t>(m));
     const ir::Layer& head = g.layers[li];
-    const ir::Weight& w0 = *constant_weight(g, head.inputs[1]);
+    const ir::Weight& w0 = *float_constant_weight(g, head.inputs[1]);
     const DataType dt = w0.type.dtype;
     const int64_t k = w0.type.dims[1];
     const size_t es = dtype_size(dt);
@@ -75,7 +68,7 @@ Status fuse_parallel_linears(ir::Graph& g, const PassContext& ctx) {
     bool any_bias = false;
     for (int32_t m : members) {
       const ir::Layer& l = g.layers[static_cast<size_t>(m)];
-      total += constant_weight(g, l.inputs[1])->type.dims[0];
+      total += float_constant_weight(g, l.inputs[1])->type.dims[0];
       any_bias = any_bias || (l.inputs.size() > 2 && l.inputs[2] >= 0);
     }
     auto wb = std::make_shared<std::vector<uint8_t>>();
@@ -83,11 +76,11 @@ Status fuse_parallel_linears(ir::Graph& g, const PassContext& ctx) {
     wb->reserve(static_cast<size_t>(total * k) * es);
     for (int32_t m : members) {
       const ir::Layer& l = g.layers[static_cast<size_t>(m)];
-      const ir::Weight& w = *constant_weight(g, l.inputs[1]);
+      const ir::Weight& w = *float_constant_weight(g, l.inputs[1]);
       wb->insert(wb->end(), w.bytes->begin(), w.bytes->begin() + static_cast<std::ptrdiff_t>(w.type.dims.volume() * es));
       if (!any_bias) continue;
       if (l.inputs.size() > 2 && l.inputs[2] >= 0) {
-        const ir::Weight& b = *constant_weight(g, l.inputs[2]);
+        const ir::Weight& b = *float_constant_weight(g, l.inputs[2]);
         bb->insert(bb->end(), b.bytes->begin(), b.bytes->begin() + static_cast<std::ptrdiff_t>(w.type.dims[0] * es));
       } else {
         bb->insert(bb->end(), static_cast<size_t>(w.type.dims[0]) * es, 0);  // zeros in every float format
@@ -109,7 +102,7 @@ Status fuse_parallel_linears(ir::Graph& g, const PassContext& ctx) {
     int64_t offset = 0;
     for (int32_t m : members) {
       const ir::Layer& l = g.layers[static_cast<size_t>(m)];
-      const int64_t n = constant_weight(g, l.inputs[1])->type.dims[0];
+      const int64_t n = float_constant_weight(g, l.inputs[1])->type.dims[0];
       auto s = rw.add(ir::OpKind::kSlice, SliceParams{{rank - 1}, {offset}, {offset + n}, {1}}, {(*fused)[0]}, l.name);
       if (!s) return s.status();
       rw.set_map(l.outputs[0], (*s)[0]);

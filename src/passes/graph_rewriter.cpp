@@ -9,6 +9,13 @@ bool is_constant(const ir::Graph& g, int32_t t) {
   return p >= 0 && g.layers[static_cast<size_t>(p)].op == ir::OpKind::kConstant;
 }
 
+const ir::Weight* float_constant_weight(const ir::Graph& g, int32_t t) {
+  const ir::Layer* l = producer_of(g, t);
+  if (l == nullptr || l->op != ir::OpKind::kConstant) return nullptr;
+  const ir::Weight& w = g.weights[static_cast<size_t>(std::get<ConstantParams>(l->params).weight)];
+  return w.bytes && is_floating(w.type.dtype) ? &w : nullptr;
+}
+
 const ir::Layer* producer_of(const ir::Graph& g, int32_t t) {
   int32_t p = t < 0 ? -1 : g.tensors[static_cast<size_t>(t)].producer;
   return p < 0 ? nullptr : &g.layers[static_cast<size_t>(p)];

@@ -46,6 +46,8 @@ class GraphRewriter {
 bool is_constant(const ir::Graph& g, int32_t t);
 /// The layer producing tensor t, or nullptr (inputs, t < 0).
 const ir::Layer* producer_of(const ir::Graph& g, int32_t t);
+/// The weight of a float constant tensor t, or nullptr (not a constant, not float, no bytes).
+const ir::Weight* float_constant_weight(const ir::Graph& g, int32_t t);
 /// Readers of each tensor (layer inputs); network outputs count 1000 more, so a pattern never treats
 /// one as an internal intermediate.
 std::vector<int> reader_counts(const ir::Graph& g);
