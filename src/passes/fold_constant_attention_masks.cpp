@@ -1,9 +1,10 @@
-// Constant attention masks that say no more than a flag: a mask under which every key is attended (bool
-// all true, float all zero) is dropped; the causal pattern (key j attended iff j <= query i, top-left as
-// torch's is_causal) becomes causal = true. The flash kernel then reads no mask and skips the tiles
-// above the diagonal. GPT-2's [1, 1, L, L] mask from transformers' masking_utils is such a constant once
-// its arange / compare chain folds (static shapes). A float mask counts a key as masked only at -inf or
-// at the dtype's lowest finite value (what transformers writes), where softmax gives exactly zero.
+// Constant attention masks that say no more than a flag: a mask under which every key is attended
+// (bool all true, float all zero) is dropped; the causal pattern (key j attended iff j <= query i,
+// top-left as torch's is_causal) becomes causal = true. The flash kernel then reads no mask and
+// skips the tiles above the diagonal. GPT-2's [1, 1, L, L] mask from transformers' masking_utils is
+// such a constant once its arange / compare chain folds (static shapes). A float mask counts a key
+// as masked only at -inf or at the dtype's lowest finite value (what transformers writes), where
+// softmax gives exactly zero.
 #include <cmath>
 #include <limits>
 
@@ -18,9 +19,12 @@ enum class MaskMeaning { kOther, kAttendAll, kCausal };
 
 double lowest_finite(DataType dt) {
   switch (dt) {
-    case DataType::kFloat16: return -65504.0;
-    case DataType::kBFloat16: return -3.3895313892515355e38;
-    default: return static_cast<double>(std::numeric_limits<float>::lowest());
+    case DataType::kFloat16:
+      return -65504.0;
+    case DataType::kBFloat16:
+      return -3.3895313892515355e38;
+    default:
+      return static_cast<double>(std::numeric_limits<float>::lowest());
   }
 }
 
@@ -33,7 +37,8 @@ MaskMeaning classify(const ir::Graph& g, int32_t mask, int64_t lq, int64_t lk) {
   if (!w.bytes || (dt != DataType::kBool && !is_floating(dt))) return MaskMeaning::kOther;
   const Dims& d = w.type.dims;
   const int64_t n = d.volume();
-  if (n < 1 || n > (int64_t{1} << 26) || static_cast<size_t>(n) * dtype_size(dt) > w.bytes->size()) return MaskMeaning::kOther;
+  if (n < 1 || n > (int64_t{1} << 26) || static_cast<size_t>(n) * dtype_size(dt) > w.bytes->size())
+    return MaskMeaning::kOther;
   // The causal reading needs the mask's own rows and columns (no broadcasting along them).
   bool causal = d.rank() >= 2 && d[d.rank() - 2] == lq && d[d.rank() - 1] == lk;
   bool all = true;
@@ -84,13 +89,15 @@ Status fold_constant_attention_masks(ir::Graph& g, const PassContext& ctx) {
     }
     AttentionParams p = std::get<AttentionParams>(l.params);
     p.causal = p.causal || meaning[li] == MaskMeaning::kCausal;
-    auto out = rw.add(ir::OpKind::kAttention, p, {rw.map(l.inputs[0]), rw.map(l.inputs[1]), rw.map(l.inputs[2])}, l.name);
+    auto out = rw.add(ir::OpKind::kAttention, p,
+                      {rw.map(l.inputs[0]), rw.map(l.inputs[1]), rw.map(l.inputs[2])}, l.name);
     if (!out) return out.status();
     rw.dst().layers.back().precision = l.precision;
     rw.dst().layers.back().user_precision = l.user_precision;
     rw.set_map(l.outputs[0], (*out)[0]);
   }
-  ctx.logger.log(Severity::kInfo, "[passes.fold_constant_attention_masks] " + std::to_string(found) +
+  ctx.logger.log(Severity::kInfo, "[passes.fold_constant_attention_masks] " +
+                                      std::to_string(found) +
                                       " constant mask(s) replaced by flags");
   auto out = rw.finish();
   if (!out) return out.status();

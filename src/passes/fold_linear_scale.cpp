@@ -1,9 +1,10 @@
 // A constant per-output-feature scale after a linear layer folds into its weight and bias:
 //
-//   mul(linear(x, W, b), s)  ->  linear(x, W * s[:, None], b * s)      s: [N] or [1, ..., 1, N] or scalar
+//   mul(linear(x, W, b), s)  ->  linear(x, W * s[:, None], b * s)      s: [N] or [1, ..., 1, N] or
+//   scalar
 //
-// ConvNeXt's layer scale (gamma * block(x), then the residual add) is this pattern once the layout pass
-// has made the block channels-last; afterwards the residual add meets the GEMM and runs in its
+// ConvNeXt's layer scale (gamma * block(x), then the residual add) is this pattern once the layout
+// pass has made the block channels-last; afterwards the residual add meets the GEMM and runs in its
 // epilogue, so the scaled activation is never written and read back. Needs: W and b constants, the
 // linear's output read only by the mul, s broadcast along the output's last dim only.
 #include "common/element_access.h"
@@ -13,7 +14,8 @@
 namespace kiln::passes {
 namespace {
 
-// Per-feature factors of scale tensor `s` for an output whose last dim is n, or empty if s is not one.
+// Per-feature factors of scale tensor `s` for an output whose last dim is n, or empty if s is not
+// one.
 std::vector<double> feature_scale(const ir::Graph& g, int32_t s, const Dims& out) {
   const ir::Weight* w = float_constant_weight(g, s);
   if (w == nullptr || out.rank() < 1) return {};
@@ -25,7 +27,8 @@ std::vector<double> feature_scale(const ir::Graph& g, int32_t s, const Dims& out
   const int64_t len = d.rank() == 0 ? 1 : d[d.rank() - 1];
   if (len != 1 && len != n) return {};
   std::vector<double> f(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) f[static_cast<size_t>(i)] = load_as_double(w->bytes->data(), w->type.dtype, len == 1 ? 0 : i);
+  for (int64_t i = 0; i < n; ++i)
+    f[static_cast<size_t>(i)] = load_as_double(w->bytes->data(), w->type.dtype, len == 1 ? 0 : i);
   return f;
 }
 
@@ -33,20 +36,27 @@ std::vector<double> feature_scale(const ir::Graph& g, int32_t s, const Dims& out
 
 Status fold_linear_scale(ir::Graph& g, const PassContext& ctx) {
   const std::vector<int> readers = reader_counts(g);
-  std::vector<std::vector<double>> scale_of(g.layers.size());  // per mul layer: the factors it folds
+  std::vector<std::vector<double>> scale_of(
+      g.layers.size());  // per mul layer: the factors it folds
   std::vector<int32_t> linear_of(g.layers.size(), -1);
   std::vector<bool> folded_linear(g.layers.size(), false);
   for (size_t li = 0; li < g.layers.size(); ++li) {
     const ir::Layer& m = g.layers[li];
-    if (m.op != ir::OpKind::kBinary || std::get<BinaryParams>(m.params).op != BinaryOp::kMul) continue;
+    if (m.op != ir::OpKind::kBinary || std::get<BinaryParams>(m.params).op != BinaryOp::kMul)
+      continue;
     for (int side = 0; side < 2; ++side) {
-      const int32_t t = m.inputs[static_cast<size_t>(side)], s = m.inputs[static_cast<size_t>(1 - side)];
+      const int32_t t = m.inputs[static_cast<size_t>(side)],
+                    s = m.inputs[static_cast<size_t>(1 - side)];
       const ir::Layer* lin = producer_of(g, t);
-      if (lin == nullptr || lin->op != ir::OpKind::kLinear || readers[static_cast<size_t>(t)] != 1) continue;
+      if (lin == nullptr || lin->op != ir::OpKind::kLinear || readers[static_cast<size_t>(t)] != 1)
+        continue;
       const TensorType& ot = g.tensors[static_cast<size_t>(t)].type;
-      if (!(g.tensors[static_cast<size_t>(m.outputs[0])].type == ot) || !is_floating(ot.dtype)) continue;
+      if (!(g.tensors[static_cast<size_t>(m.outputs[0])].type == ot) || !is_floating(ot.dtype))
+        continue;
       if (float_constant_weight(g, lin->inputs[1]) == nullptr) continue;
-      if (lin->inputs.size() > 2 && lin->inputs[2] >= 0 && float_constant_weight(g, lin->inputs[2]) == nullptr) continue;
+      if (lin->inputs.size() > 2 && lin->inputs[2] >= 0 &&
+          float_constant_weight(g, lin->inputs[2]) == nullptr)
+        continue;
       auto f = feature_scale(g, s, ot.dims);
       if (f.empty()) continue;
       scale_of[li] = std::move(f);
@@ -75,8 +85,9 @@ Status fold_linear_scale(ir::Graph& g, const PassContext& ctx) {
     auto wb = std::make_shared<std::vector<uint8_t>>(w.bytes->size());
     for (int64_t r = 0; r < n; ++r)
       for (int64_t c = 0; c < k; ++c)
-        store_from_double(wb->data(), w.type.dtype, r * k + c,
-                          load_as_double(w.bytes->data(), w.type.dtype, r * k + c) * f[static_cast<size_t>(r)]);
+        store_from_double(
+            wb->data(), w.type.dtype, r * k + c,
+            load_as_double(w.bytes->data(), w.type.dtype, r * k + c) * f[static_cast<size_t>(r)]);
     auto nw = rw.add_constant(w.type, wb, lin.name + "/scaled_weight");
     if (!nw) return nw.status();
     std::vector<int32_t> ins{rw.map(lin.inputs[0]), *nw};
@@ -84,7 +95,9 @@ Status fold_linear_scale(ir::Graph& g, const PassContext& ctx) {
       const ir::Weight& b = *float_constant_weight(g, lin.inputs[2]);
       auto bb = std::make_shared<std::vector<uint8_t>>(b.bytes->size());
       for (int64_t r = 0; r < b.type.dims.volume(); ++r)
-        store_from_double(bb->data(), b.type.dtype, r, load_as_double(b.bytes->data(), b.type.dtype, r) * f[static_cast<size_t>(r % n)]);
+        store_from_double(
+            bb->data(), b.type.dtype, r,
+            load_as_double(b.bytes->data(), b.type.dtype, r) * f[static_cast<size_t>(r % n)]);
       auto nb = rw.add_constant(b.type, bb, lin.name + "/scaled_bias");
       if (!nb) return nb.status();
       ins.push_back(*nb);
@@ -97,7 +110,8 @@ Status fold_linear_scale(ir::Graph& g, const PassContext& ctx) {
     ++folded;
   }
   if (folded == 0) return {};
-  ctx.logger.log(Severity::kInfo, "[passes.fold_linear_scale] " + std::to_string(folded) + " scale(s) folded into linear weights");
+  ctx.logger.log(Severity::kInfo, "[passes.fold_linear_scale] " + std::to_string(folded) +
+                                      " scale(s) folded into linear weights");
   auto out = rw.finish();
   if (!out) return out.status();
   g = std::move(*out);

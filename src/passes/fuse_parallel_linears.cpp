@@ -5,10 +5,10 @@
 //
 // BERT-style attention computes q, k and v with three linears of one hidden state; as one GEMM the
 // launches drop to one and the GEMM is wider. The slices then feed the head-splitting views, which
-// fold_view_chains turns into one transpose plus offset views (as for GPT-2's packed c_attn). Static
-// shapes only: with dynamic dims the view chains stay copies, and three slices would cost more than
-// the launches they save. Weights (and biases where present; zeros for a linear without one) must be
-// constants of one dtype and the same input width.
+// fold_view_chains turns into one transpose plus offset views (as for GPT-2's packed c_attn).
+// Static shapes only: with dynamic dims the view chains stay copies, and three slices would cost
+// more than the launches they save. Weights (and biases where present; zeros for a linear without
+// one) must be constants of one dtype and the same input width.
 #include <map>
 
 #include "common/element_access.h"
@@ -19,12 +19,15 @@ namespace kiln::passes {
 namespace {
 
 bool fusable(const ir::Graph& g, const ir::Layer& l) {
-  if (l.op != ir::OpKind::kLinear || !g.tensors[static_cast<size_t>(l.inputs[0])].type.dims.is_static()) return false;
+  if (l.op != ir::OpKind::kLinear ||
+      !g.tensors[static_cast<size_t>(l.inputs[0])].type.dims.is_static())
+    return false;
   const ir::Weight* w = float_constant_weight(g, l.inputs[1]);
   if (w == nullptr || w->type.dims.rank() != 2) return false;
   if (l.inputs.size() > 2 && l.inputs[2] >= 0) {
     const ir::Weight* b = float_constant_weight(g, l.inputs[2]);
-    if (b == nullptr || b->type.dtype != w->type.dtype || b->type.dims.volume() != w->type.dims[0]) return false;
+    if (b == nullptr || b->type.dtype != w->type.dtype || b->type.dims.volume() != w->type.dims[0])
+      return false;
   }
   return true;
 }
@@ -77,13 +80,16 @@ Status fuse_parallel_linears(ir::Graph& g, const PassContext& ctx) {
     for (int32_t m : members) {
       const ir::Layer& l = g.layers[static_cast<size_t>(m)];
       const ir::Weight& w = *float_constant_weight(g, l.inputs[1]);
-      wb->insert(wb->end(), w.bytes->begin(), w.bytes->begin() + static_cast<std::ptrdiff_t>(w.type.dims.volume() * es));
+      wb->insert(wb->end(), w.bytes->begin(),
+                 w.bytes->begin() + static_cast<std::ptrdiff_t>(w.type.dims.volume() * es));
       if (!any_bias) continue;
       if (l.inputs.size() > 2 && l.inputs[2] >= 0) {
         const ir::Weight& b = *float_constant_weight(g, l.inputs[2]);
-        bb->insert(bb->end(), b.bytes->begin(), b.bytes->begin() + static_cast<std::ptrdiff_t>(w.type.dims[0] * es));
+        bb->insert(bb->end(), b.bytes->begin(),
+                   b.bytes->begin() + static_cast<std::ptrdiff_t>(w.type.dims[0] * es));
       } else {
-        bb->insert(bb->end(), static_cast<size_t>(w.type.dims[0]) * es, 0);  // zeros in every float format
+        bb->insert(bb->end(), static_cast<size_t>(w.type.dims[0]) * es,
+                   0);  // zeros in every float format
       }
     }
     auto nw = rw.add_constant(TensorType{dt, Dims{total, k}}, wb, head.name + "/fused_weight");
@@ -103,14 +109,16 @@ Status fuse_parallel_linears(ir::Graph& g, const PassContext& ctx) {
     for (int32_t m : members) {
       const ir::Layer& l = g.layers[static_cast<size_t>(m)];
       const int64_t n = float_constant_weight(g, l.inputs[1])->type.dims[0];
-      auto s = rw.add(ir::OpKind::kSlice, SliceParams{{rank - 1}, {offset}, {offset + n}, {1}}, {(*fused)[0]}, l.name);
+      auto s = rw.add(ir::OpKind::kSlice, SliceParams{{rank - 1}, {offset}, {offset + n}, {1}},
+                      {(*fused)[0]}, l.name);
       if (!s) return s.status();
       rw.set_map(l.outputs[0], (*s)[0]);
       offset += n;
     }
   }
-  ctx.logger.log(Severity::kInfo, "[passes.fuse_parallel_linears] " + std::to_string(groups) +
-                                      " group(s) of linears sharing an input fused into one GEMM each");
+  ctx.logger.log(Severity::kInfo,
+                 "[passes.fuse_parallel_linears] " + std::to_string(groups) +
+                     " group(s) of linears sharing an input fused into one GEMM each");
   auto out = rw.finish();
   if (!out) return out.status();
   g = std::move(*out);

@@ -1,5 +1,5 @@
-// Build-time checks of a kernel against a reference implementation on the same random data (a tactic
-// or a generated kernel that disagrees is not used): the comparison on the host.
+// Build-time checks of a kernel against a reference implementation on the same random data (a
+// tactic or a generated kernel that disagrees is not used): the comparison on the host.
 #include <cmath>
 #include <vector>
 
@@ -8,8 +8,8 @@
 
 namespace kiln::cuda {
 
-Status check_close(const void* got, const void* want, DataType dt, int64_t n, double rtol, double atol,
-                   cudaStream_t stream, const std::string& what) {
+Status check_close(const void* got, const void* want, DataType dt, int64_t n, double rtol,
+                   double atol, cudaStream_t stream, const std::string& what) {
   if (n <= 0) return {};
   const size_t bytes = static_cast<size_t>(n) * dtype_size(dt);
   std::vector<uint8_t> g(bytes), w(bytes);
@@ -38,8 +38,8 @@ Status check_close(const void* got, const void* want, DataType dt, int64_t n, do
   }
   if (bad <= std::max<int64_t>(1, n / 10000)) return {};
   return make_error(StatusCode::kInternal, "backends.cuda",
-                    what + " disagrees with its reference on " + std::to_string(bad) + " of " + std::to_string(n) +
-                        " elements (worst at " + std::to_string(worst) + ": " +
+                    what + " disagrees with its reference on " + std::to_string(bad) + " of " +
+                        std::to_string(n) + " elements (worst at " + std::to_string(worst) + ": " +
                         std::to_string(load_as_double(g.data(), dt, worst)) + " vs " +
                         std::to_string(load_as_double(w.data(), dt, worst)) + ")");
 }

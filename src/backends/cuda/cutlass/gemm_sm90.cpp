@@ -1,4 +1,5 @@
-// Dispatch of the CUTLASS GEMMs (gemm_sm90_<dtype>.cu, built only with CUTLASS): checks, then dtype.
+// Dispatch of the CUTLASS GEMMs (gemm_sm90_<dtype>.cu, built only with CUTLASS): checks, then
+// dtype.
 #include "backends/cuda/cutlass/gemm_sm90.h"
 
 #include <atomic>
@@ -12,7 +13,9 @@ Status run_bf16(const Problem& p, int config, void* ws, size_t ws_bytes, cudaStr
 #endif
 
 namespace {
-Status unsupported(const std::string& why) { return make_error(StatusCode::kUnsupported, "backends.cuda.cutlass", why); }
+Status unsupported(const std::string& why) {
+  return make_error(StatusCode::kUnsupported, "backends.cuda.cutlass", why);
+}
 bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 }  // namespace
 
@@ -38,18 +41,25 @@ bool available() {
 
 std::string config_name(int config) {
   switch (config) {
-    case 0: return "128x128x64_c1x2_coop";
-    case 1: return "128x256x64_coop";
-    case 2: return "64x128x64_pingpong";
-    default: return "?";
+    case 0:
+      return "128x128x64_c1x2_coop";
+    case 1:
+      return "128x256x64_coop";
+    case 2:
+      return "64x128x64_pingpong";
+    default:
+      return "?";
   }
 }
 
-Status run(const Problem& p, int config, void* workspace, size_t workspace_bytes, cudaStream_t stream) {
+Status run(const Problem& p, int config, void* workspace, size_t workspace_bytes,
+           cudaStream_t stream) {
   if (!available()) return unsupported("CUTLASS GEMMs need a build with CUTLASS and an sm_90 GPU");
   if (p.activation != UnaryOp::kGelu) return unsupported("only the exact-GELU epilogue");
-  if (p.m <= 0 || p.n <= 0 || p.k <= 0 || p.n % 8 != 0 || p.k % 8 != 0) return unsupported("n and k must be multiples of 8");
-  if (!aligned16(p.a) || !aligned16(p.b) || !aligned16(p.d) || (p.c && !aligned16(p.c)) || !aligned16(p.bias))
+  if (p.m <= 0 || p.n <= 0 || p.k <= 0 || p.n % 8 != 0 || p.k % 8 != 0)
+    return unsupported("n and k must be multiples of 8");
+  if (!aligned16(p.a) || !aligned16(p.b) || !aligned16(p.d) || (p.c && !aligned16(p.c)) ||
+      !aligned16(p.bias))
     return unsupported("operands must be 16-byte aligned");
 #if KILN_WITH_CUTLASS
   if (p.dt == DataType::kFloat16) return run_f16(p, config, workspace, workspace_bytes, stream);

@@ -1,8 +1,9 @@
 // Hopper GEMMs with fused epilogues that cuBLASLt lacks, from CUTLASS 3.x (warp-specialized TMA
-// kernels, sm_90a): D[m,n] = act(A[m,k] * B[n,k]^T + bias[n] + C[m,n]) for a linear layer in float16 /
-// bfloat16 with float32 accumulation, C optional (a residual), act = exact (erf) GELU. Built when the
-// CUTLASS headers are found (KILN_CUTLASS_DIR, or the nvidia-cutlass Python package); otherwise every
-// call answers kUnsupported and such layers keep cuBLASLt plus a separate activation kernel.
+// kernels, sm_90a): D[m,n] = act(A[m,k] * B[n,k]^T + bias[n] + C[m,n]) for a linear layer in
+// float16 / bfloat16 with float32 accumulation, C optional (a residual), act = exact (erf) GELU.
+// Built when the CUTLASS headers are found (KILN_CUTLASS_DIR, or the nvidia-cutlass Python
+// package); otherwise every call answers kUnsupported and such layers keep cuBLASLt plus a separate
+// activation kernel.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -36,6 +37,7 @@ bool available();
 std::string config_name(int config);
 /// Runs `config` on `stream`; kUnsupported when it cannot take the problem (dtype, activation,
 /// alignment of 16 bytes, workspace).
-Status run(const Problem& p, int config, void* workspace, size_t workspace_bytes, cudaStream_t stream);
+Status run(const Problem& p, int config, void* workspace, size_t workspace_bytes,
+           cudaStream_t stream);
 
 }  // namespace kiln::cuda::cutlass_gemm

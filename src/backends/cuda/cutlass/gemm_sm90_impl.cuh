@@ -19,36 +19,44 @@ inline Status unsupported(const std::string& why) {
 }
 
 template <class T, class Tile, class Cluster, class MainSchedule, class EpiSchedule>
-Status run_gelu_linear(const Problem& p, void* workspace, size_t workspace_bytes, cudaStream_t stream) {
+Status run_gelu_linear(const Problem& p, void* workspace, size_t workspace_bytes,
+                       cudaStream_t stream) {
   using namespace cute;
   using LayoutA = cutlass::layout::RowMajor;
   using LayoutB = cutlass::layout::ColumnMajor;  // W [n, k] row-major is B [k, n] column-major
   using LayoutC = cutlass::layout::RowMajor;
   constexpr int kAlign = 8;  // 16 bytes of 16-bit elements
-  using Fusion = cutlass::epilogue::fusion::LinCombPerColBiasEltAct<cutlass::epilogue::thread::GELU, T, float, T, T, float>;
+  using Fusion = cutlass::epilogue::fusion::LinCombPerColBiasEltAct<cutlass::epilogue::thread::GELU,
+                                                                    T, float, T, T, float>;
   using Epilogue = typename cutlass::epilogue::collective::CollectiveBuilder<
-      cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp, Tile, Cluster, cutlass::epilogue::collective::EpilogueTileAuto,
-      float, float, T, LayoutC, kAlign, T, LayoutC, kAlign, EpiSchedule, Fusion>::CollectiveOp;
+      cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp, Tile, Cluster,
+      cutlass::epilogue::collective::EpilogueTileAuto, float, float, T, LayoutC, kAlign, T, LayoutC,
+      kAlign, EpiSchedule, Fusion>::CollectiveOp;
   using Mainloop = typename cutlass::gemm::collective::CollectiveBuilder<
-      cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp, T, LayoutA, kAlign, T, LayoutB, kAlign, float, Tile, Cluster,
-      cutlass::gemm::collective::StageCountAutoCarveout<static_cast<int>(sizeof(typename Epilogue::SharedStorage))>,
+      cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp, T, LayoutA, kAlign, T, LayoutB, kAlign,
+      float, Tile, Cluster,
+      cutlass::gemm::collective::StageCountAutoCarveout<static_cast<int>(
+          sizeof(typename Epilogue::SharedStorage))>,
       MainSchedule>::CollectiveOp;
-  using Kernel = cutlass::gemm::kernel::GemmUniversal<Shape<int, int, int, int>, Mainloop, Epilogue>;
+  using Kernel =
+      cutlass::gemm::kernel::GemmUniversal<Shape<int, int, int, int>, Mainloop, Epilogue>;
   using Gemm = cutlass::gemm::device::GemmUniversalAdapter<Kernel>;
 
   auto sa = cutlass::make_cute_packed_stride(typename Kernel::StrideA{}, make_shape(p.m, p.k, 1));
   auto sb = cutlass::make_cute_packed_stride(typename Kernel::StrideB{}, make_shape(p.n, p.k, 1));
   auto sc = cutlass::make_cute_packed_stride(typename Kernel::StrideC{}, make_shape(p.m, p.n, 1));
   auto sd = cutlass::make_cute_packed_stride(typename Kernel::StrideD{}, make_shape(p.m, p.n, 1));
-  typename Gemm::Arguments args{cutlass::gemm::GemmUniversalMode::kGemm,
-                                {p.m, p.n, p.k, 1},
-                                {static_cast<const T*>(p.a), sa, static_cast<const T*>(p.b), sb},
-                                {{}, static_cast<const T*>(p.c != nullptr ? p.c : p.d), sc, static_cast<T*>(p.d), sd}};
+  typename Gemm::Arguments args{
+      cutlass::gemm::GemmUniversalMode::kGemm,
+      {p.m, p.n, p.k, 1},
+      {static_cast<const T*>(p.a), sa, static_cast<const T*>(p.b), sb},
+      {{}, static_cast<const T*>(p.c != nullptr ? p.c : p.d), sc, static_cast<T*>(p.d), sd}};
   args.epilogue.thread.alpha = 1.0f;
   args.epilogue.thread.beta = p.c != nullptr ? 1.0f : 0.0f;
   args.epilogue.thread.bias_ptr = static_cast<const T*>(p.bias);
   Gemm gemm;
-  if (gemm.can_implement(args) != cutlass::Status::kSuccess) return unsupported("CUTLASS cannot implement this GEMM");
+  if (gemm.can_implement(args) != cutlass::Status::kSuccess)
+    return unsupported("CUTLASS cannot implement this GEMM");
   if (Gemm::get_workspace_size(args) > workspace_bytes) return unsupported("workspace too small");
   cutlass::Status s = gemm.initialize(args, workspace, stream);
   if (s == cutlass::Status::kSuccess) s = gemm.run(stream);
@@ -57,7 +65,8 @@ Status run_gelu_linear(const Problem& p, void* workspace, size_t workspace_bytes
                       std::string("CUTLASS GEMM failed: ") + cutlass::cutlassGetStatusString(s));
   cudaError_t e = cudaGetLastError();
   if (e != cudaSuccess)
-    return make_error(StatusCode::kBackendError, "backends.cuda.cutlass", std::string("launch: ") + cudaGetErrorString(e));
+    return make_error(StatusCode::kBackendError, "backends.cuda.cutlass",
+                      std::string("launch: ") + cudaGetErrorString(e));
   return {};
 }
 
@@ -69,10 +78,17 @@ Status run_config(const Problem& p, int config, void* ws, size_t ws_bytes, cudaS
   using Ping = cutlass::gemm::KernelTmaWarpSpecializedPingpong;
   using PingEpi = cutlass::epilogue::TmaWarpSpecialized;
   switch (config) {
-    case 0: return run_gelu_linear<T, Shape<_128, _128, _64>, Shape<_1, _2, _1>, Coop, CoopEpi>(p, ws, ws_bytes, stream);
-    case 1: return run_gelu_linear<T, Shape<_128, _256, _64>, Shape<_1, _1, _1>, Coop, CoopEpi>(p, ws, ws_bytes, stream);
-    case 2: return run_gelu_linear<T, Shape<_64, _128, _64>, Shape<_1, _1, _1>, Ping, PingEpi>(p, ws, ws_bytes, stream);
-    default: return unsupported("no CUTLASS configuration " + std::to_string(config));
+    case 0:
+      return run_gelu_linear<T, Shape<_128, _128, _64>, Shape<_1, _2, _1>, Coop, CoopEpi>(
+          p, ws, ws_bytes, stream);
+    case 1:
+      return run_gelu_linear<T, Shape<_128, _256, _64>, Shape<_1, _1, _1>, Coop, CoopEpi>(
+          p, ws, ws_bytes, stream);
+    case 2:
+      return run_gelu_linear<T, Shape<_64, _128, _64>, Shape<_1, _1, _1>, Ping, PingEpi>(
+          p, ws, ws_bytes, stream);
+    default:
+      return unsupported("no CUTLASS configuration " + std::to_string(config));
   }
 }
 

@@ -1,5 +1,6 @@
 // Generated pointwise kernels: build (generate, compile with NVRTC, record source + cubin in the
-// plan) and run (load the cubin once per engine, launch with the output's coalesced broadcast plan).
+// plan) and run (load the cubin once per engine, launch with the output's coalesced broadcast
+// plan).
 #include <algorithm>
 #include <array>
 #include <climits>
@@ -35,7 +36,8 @@ std::vector<uint8_t> encode_config(const PointwiseConfig& c) {
   return std::move(w.bytes());
 }
 
-Expected<PointwiseConfig> decode_config(const std::vector<uint8_t>& bytes, const std::string& where) {
+Expected<PointwiseConfig> decode_config(const std::vector<uint8_t>& bytes,
+                                        const std::string& where) {
   serial::ByteReader r(bytes, where);
   PointwiseConfig c;
   if (r.u32() != kConfigMagic) r.fail("not a generated pointwise kernel");
@@ -64,12 +66,12 @@ void fastdiv(int64_t d, uint32_t& m, uint32_t& s) {
   m = static_cast<uint32_t>(((uint64_t{1} << 32) * ((uint64_t{1} << sh) - dd)) / dd + 1);
 }
 
-// Coalesced broadcast plan of the output dims against every input (size-1 output dims dropped, a dim
-// merged into its outer neighbour when that is contiguous after it for every input); the vector path
-// when the innermost merged dim holds whole vectors and every input runs along it or is constant there.
-// False when 32-bit offsets cannot address the output.
-bool make_params(const Dims& out, std::span<const TensorView* const> ins, std::span<void* const> outs, int vw,
-                 PointwiseParams& p, int& used_vw) {
+// Coalesced broadcast plan of the output dims against every input (size-1 output dims dropped, a
+// dim merged into its outer neighbour when that is contiguous after it for every input); the vector
+// path when the innermost merged dim holds whole vectors and every input runs along it or is
+// constant there. False when 32-bit offsets cannot address the output.
+bool make_params(const Dims& out, std::span<const TensorView* const> ins,
+                 std::span<void* const> outs, int vw, PointwiseParams& p, int& used_vw) {
   if (out.volume() > INT32_MAX) return false;
   const size_t nin = ins.size();
   std::vector<std::array<int64_t, kMaxRank>> bst(nin);  // broadcast element strides per input
@@ -89,7 +91,8 @@ bool make_params(const Dims& out, std::span<const TensorView* const> ins, std::s
   for (int d = 0; d < out.rank(); ++d) {
     if (out[d] == 1) continue;
     bool merge = !size.empty();
-    for (size_t k = 0; k < nin && merge; ++k) merge = st.back()[k] == bst[k][static_cast<size_t>(d)] * out[d];
+    for (size_t k = 0; k < nin && merge; ++k)
+      merge = st.back()[k] == bst[k][static_cast<size_t>(d)] * out[d];
     if (merge) {
       size.back() *= out[d];
       for (size_t k = 0; k < nin; ++k) st.back()[k] = bst[k][static_cast<size_t>(d)];
@@ -127,7 +130,9 @@ bool make_params(const Dims& out, std::span<const TensorView* const> ins, std::s
     fastdiv(sz, p.div_m[d], p.div_s[d]);
     for (size_t k = 0; k < nin; ++k) {
       // A vector-loaded input's offsets count vectors.
-      const int64_t s = ((p.vec_in >> k) & 1u) == 0 ? st[d][k] : d == inner ? 1 : st[d][k] / used_vw;
+      const int64_t s = ((p.vec_in >> k) & 1u) == 0 ? st[d][k]
+                        : d == inner                ? 1
+                                                    : st[d][k] / used_vw;
       p.stride[k][d] = static_cast<uint32_t>(s);
     }
   }
@@ -136,7 +141,8 @@ bool make_params(const Dims& out, std::span<const TensorView* const> ins, std::s
 
 class FusedPointwiseKernel final : public backend::Kernel {
  public:
-  FusedPointwiseKernel(nvrtc::PointwiseKernelSpec spec, std::vector<std::unique_ptr<backend::Kernel>> members)
+  FusedPointwiseKernel(nvrtc::PointwiseKernelSpec spec,
+                       std::vector<std::unique_ptr<backend::Kernel>> members)
       : spec_(std::move(spec)), members_(std::move(members)) {}
   ~FusedPointwiseKernel() override {
     if (lib_) cudaLibraryUnload(lib_);
@@ -145,7 +151,8 @@ class FusedPointwiseKernel final : public backend::Kernel {
   Status load(const std::vector<uint8_t>& cubin) {
     if (lib_) cudaLibraryUnload(lib_);
     lib_ = nullptr;
-    KILN_CUDA_RETURN(cudaLibraryLoadData(&lib_, cubin.data(), nullptr, nullptr, 0, nullptr, nullptr, 0));
+    KILN_CUDA_RETURN(
+        cudaLibraryLoadData(&lib_, cubin.data(), nullptr, nullptr, 0, nullptr, nullptr, 0));
     KILN_CUDA_RETURN(cudaLibraryGetKernel(&scalar_, lib_, "kiln_pointwise_v1"));
     KILN_CUDA_RETURN(cudaLibraryGetKernel(&vector_, lib_, "kiln_pointwise_vec"));
     return {};
@@ -162,19 +169,22 @@ class FusedPointwiseKernel final : public backend::Kernel {
       same = same && t.dims == o.dims;
       outs[j] = t.data;
     }
-    for (size_t k = 0; k < spec_.inputs.size(); ++k) ins[k] = &ctx.tensors[static_cast<size_t>(spec_.inputs[k])];
+    for (size_t k = 0; k < spec_.inputs.size(); ++k)
+      ins[k] = &ctx.tensors[static_cast<size_t>(spec_.inputs[k])];
     PointwiseParams p;
     int vw = 1;
-    if (!same || !make_params(o.dims, std::span(ins.data(), spec_.inputs.size()), std::span(outs.data(), spec_.outputs.size()),
-                              spec_.vector_width, p, vw)) {
+    if (!same ||
+        !make_params(o.dims, std::span(ins.data(), spec_.inputs.size()),
+                     std::span(outs.data(), spec_.outputs.size()), spec_.vector_width, p, vw)) {
       // Outputs of other sizes (dynamic dims) or beyond 32-bit offsets: the members' own kernels.
       for (const auto& k : members_) KILN_RETURN_IF_ERROR(k->run(ctx));
       return {};
     }
     void* args[] = {&p};
     const cudaKernel_t k = vw > 1 ? vector_ : scalar_;
-    KILN_CUDA_RETURN(cudaLaunchKernel(reinterpret_cast<const void*>(k), dim3(grid_for(p.units, kThreads)), dim3(kThreads),
-                                      args, 0, static_cast<cudaStream_t>(ctx.stream)));
+    KILN_CUDA_RETURN(cudaLaunchKernel(reinterpret_cast<const void*>(k),
+                                      dim3(grid_for(p.units, kThreads)), dim3(kThreads), args, 0,
+                                      static_cast<cudaStream_t>(ctx.stream)));
     return {};
   }
 
@@ -188,15 +198,16 @@ class FusedPointwiseKernel final : public backend::Kernel {
 
  private:
   nvrtc::PointwiseKernelSpec spec_;
-  std::vector<std::unique_ptr<backend::Kernel>> members_;  ///< fallback: one kernel per member layer
+  std::vector<std::unique_ptr<backend::Kernel>>
+      members_;  ///< fallback: one kernel per member layer
   cudaLibrary_t lib_ = nullptr;
   cudaKernel_t scalar_ = nullptr, vector_ = nullptr;
 };
 
-// Runs the generated kernel and the members' own kernels on the same random data at the opt shapes and
-// compares every output the group writes (a kernel that disagrees is not used).
-Status verify(const FusedPointwiseKernel& fused, const std::vector<int32_t>& layers, const nvrtc::PointwiseKernelSpec& spec,
-              TuneContext& ctx, const std::string& what) {
+// Runs the generated kernel and the members' own kernels on the same random data at the opt shapes
+// and compares every output the group writes (a kernel that disagrees is not used).
+Status verify(const FusedPointwiseKernel& fused, const std::vector<int32_t>& layers,
+              const nvrtc::PointwiseKernelSpec& spec, TuneContext& ctx, const std::string& what) {
   const ir::Graph& g = ctx.graph;
   std::vector<int32_t> tensors = spec.inputs;
   for (int32_t l : layers)
@@ -213,7 +224,8 @@ Status verify(const FusedPointwiseKernel& fused, const std::vector<int32_t>& lay
   for (int32_t t : tensors) {
     const TensorType& type = ctx.opt_types[static_cast<size_t>(t)];
     void* p = nullptr;
-    s = cuda_status(cudaMalloc(&p, std::max<size_t>(256, static_cast<size_t>(type.dims.volume()) * dtype_size(type.dtype))),
+    s = cuda_status(cudaMalloc(&p, std::max<size_t>(256, static_cast<size_t>(type.dims.volume()) *
+                                                             dtype_size(type.dtype))),
                     "cudaMalloc", __FILE__, __LINE__);
     if (!s.ok()) break;
     owned.push_back(p);
@@ -231,17 +243,20 @@ Status verify(const FusedPointwiseKernel& fused, const std::vector<int32_t>& lay
   for (size_t j = 0; s.ok() && j < spec.outputs.size(); ++j) {  // keep the members' results
     const TensorView& v = views[static_cast<size_t>(spec.outputs[j])];
     void* p = nullptr;
-    s = cuda_status(cudaMalloc(&p, std::max<size_t>(256, v.bytes())), "cudaMalloc", __FILE__, __LINE__);
+    s = cuda_status(cudaMalloc(&p, std::max<size_t>(256, v.bytes())), "cudaMalloc", __FILE__,
+                    __LINE__);
     if (!s.ok()) break;
     owned.push_back(p);
     reference.push_back(p);
-    s = cuda_status(cudaMemcpyAsync(p, v.data, v.bytes(), cudaMemcpyDeviceToDevice, ctx.stream), "cudaMemcpyAsync", __FILE__,
-                    __LINE__);
+    s = cuda_status(cudaMemcpyAsync(p, v.data, v.bytes(), cudaMemcpyDeviceToDevice, ctx.stream),
+                    "cudaMemcpyAsync", __FILE__, __LINE__);
   }
   if (s.ok()) s = fused.run(rc);
   for (size_t j = 0; s.ok() && j < spec.outputs.size(); ++j) {
     const TensorView& v = views[static_cast<size_t>(spec.outputs[j])];
-    const double tol = v.dtype == DataType::kBFloat16 ? 1e-2 : v.dtype == DataType::kFloat16 ? 2e-3 : 1e-5;
+    const double tol = v.dtype == DataType::kBFloat16  ? 1e-2
+                       : v.dtype == DataType::kFloat16 ? 2e-3
+                                                       : 1e-5;
     s = check_close(v.data, reference[j], v.dtype, v.numel(), tol, tol, ctx.stream, what);
   }
   cudaStreamSynchronize(ctx.stream);
@@ -256,14 +271,17 @@ std::string group_label(const ir::Graph& g, const std::vector<int32_t>& layers) 
 
 }  // namespace
 
-Expected<backend::KernelRecord> tune_fused_pointwise(const std::vector<int32_t>& layers, TuneContext& ctx) {
+Expected<backend::KernelRecord> tune_fused_pointwise(const std::vector<int32_t>& layers,
+                                                     TuneContext& ctx) {
   static_assert(sizeof(PointwiseParams) <= 4096, "kernel parameter limit");
-  if (ctx.executed == nullptr) return make_error(StatusCode::kInternal, "backends.cuda", "no executed-layer set");
+  if (ctx.executed == nullptr)
+    return make_error(StatusCode::kInternal, "backends.cuda", "no executed-layer set");
   auto spec = nvrtc::generate_pointwise(ctx.graph, layers, *ctx.executed);
   if (!spec) return spec.status();
   auto arch = device_arch(ctx.state.device);
   if (!arch) return arch.status();
-  auto cubin = nvrtc::compile_cubin(spec->source, *arch, ctx.kernel_cache_dir, group_label(ctx.graph, layers));
+  auto cubin = nvrtc::compile_cubin(spec->source, *arch, ctx.kernel_cache_dir,
+                                    group_label(ctx.graph, layers));
   if (!cubin) return cubin.status();
   {
     FusedPointwiseKernel probe(*spec, {});
@@ -278,7 +296,8 @@ Expected<backend::KernelRecord> tune_fused_pointwise(const std::vector<int32_t>&
   return rec;
 }
 
-Expected<std::unique_ptr<backend::Kernel>> create_fused_pointwise_kernel(const ir::Graph& g, const backend::KernelRecord& rec) {
+Expected<std::unique_ptr<backend::Kernel>> create_fused_pointwise_kernel(
+    const ir::Graph& g, const backend::KernelRecord& rec) {
   const std::string label = group_label(g, rec.layers);
   auto cfg = decode_config(rec.config, label);
   if (!cfg) return cfg.status();
@@ -287,11 +306,15 @@ Expected<std::unique_ptr<backend::Kernel>> create_fused_pointwise_kernel(const i
       return make_error(StatusCode::kCorruptPlan, "backends.cuda", label + ": bad layer index");
   }
   auto spec = nvrtc::generate_pointwise(g, rec.layers, ir::device_layers(g));
-  if (!spec) return make_error(StatusCode::kCorruptPlan, "backends.cuda", label + ": " + spec.status().message());
+  if (!spec)
+    return make_error(StatusCode::kCorruptPlan, "backends.cuda",
+                      label + ": " + spec.status().message());
   if (spec->source != cfg->source)
-    return make_error(StatusCode::kCorruptPlan, "backends.cuda", label + ": the plan's generated source does not match its graph");
+    return make_error(StatusCode::kCorruptPlan, "backends.cuda",
+                      label + ": the plan's generated source does not match its graph");
   std::vector<std::unique_ptr<backend::Kernel>> members;
-  for (int32_t l : rec.layers) members.push_back(make_layer_kernel(g.layers[static_cast<size_t>(l)]));
+  for (int32_t l : rec.layers)
+    members.push_back(make_layer_kernel(g.layers[static_cast<size_t>(l)]));
   auto k = std::make_unique<FusedPointwiseKernel>(std::move(*spec), std::move(members));
   int device = 0;
   KILN_CUDA_RETURN(cudaGetDevice(&device));

@@ -14,12 +14,15 @@
 namespace kiln::cuda::nvrtc {
 namespace {
 
-Status nvrtc_error(StatusCode code, const std::string& msg) { return make_error(code, "backends.cuda.nvrtc", msg); }
+Status nvrtc_error(StatusCode code, const std::string& msg) {
+  return make_error(code, "backends.cuda.nvrtc", msg);
+}
 
 std::vector<uint8_t> read_file(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   if (!f) return {};
-  return std::vector<uint8_t>((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  return std::vector<uint8_t>((std::istreambuf_iterator<char>(f)),
+                              std::istreambuf_iterator<char>());
 }
 
 // Writes through a temporary and a rename, so a concurrent reader never sees a partial file.
@@ -30,7 +33,8 @@ void write_file(const std::string& path, const std::vector<uint8_t>& bytes) {
   {
     std::ofstream f(tmp, std::ios::binary);
     if (!f) return;
-    f.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+    f.write(reinterpret_cast<const char*>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
     if (!f) return;
   }
   std::filesystem::rename(tmp, path, ec);
@@ -48,21 +52,28 @@ std::string nvrtc_version() {
 std::string cubin_cache_path(const std::string& cache_dir, const std::string& source, int arch) {
   const std::string key = source + "|sm" + std::to_string(arch) + "|" + nvrtc_version();
   char name[32];
-  std::snprintf(name, sizeof name, "%016llx.cubin", static_cast<unsigned long long>(xxhash64(key.data(), key.size())));
+  std::snprintf(name, sizeof name, "%016llx.cubin",
+                static_cast<unsigned long long>(xxhash64(key.data(), key.size())));
   return (std::filesystem::path(cache_dir) / "nvrtc" / name).string();
 }
 
-Expected<std::vector<uint8_t>> compile_cubin(const std::string& source, int arch, const std::string& cache_dir,
+Expected<std::vector<uint8_t>> compile_cubin(const std::string& source, int arch,
+                                             const std::string& cache_dir,
                                              const std::string& what) {
-  const std::string cached = cache_dir.empty() ? std::string() : cubin_cache_path(cache_dir, source, arch);
+  const std::string cached =
+      cache_dir.empty() ? std::string() : cubin_cache_path(cache_dir, source, arch);
   if (!cached.empty()) {
     std::vector<uint8_t> hit = read_file(cached);
     if (!hit.empty()) return hit;
   }
   nvrtcProgram prog = nullptr;
-  nvrtcResult r = nvrtcCreateProgram(&prog, source.c_str(), "kiln_generated.cu", 0, nullptr, nullptr);
-  if (r != NVRTC_SUCCESS) return nvrtc_error(StatusCode::kBackendError, what + ": nvrtcCreateProgram: " + nvrtcGetErrorString(r));
-  std::unique_ptr<nvrtcProgram, void (*)(nvrtcProgram*)> guard(&prog, [](nvrtcProgram* p) { nvrtcDestroyProgram(p); });
+  nvrtcResult r =
+      nvrtcCreateProgram(&prog, source.c_str(), "kiln_generated.cu", 0, nullptr, nullptr);
+  if (r != NVRTC_SUCCESS)
+    return nvrtc_error(StatusCode::kBackendError,
+                       what + ": nvrtcCreateProgram: " + nvrtcGetErrorString(r));
+  std::unique_ptr<nvrtcProgram, void (*)(nvrtcProgram*)> guard(
+      &prog, [](nvrtcProgram* p) { nvrtcDestroyProgram(p); });
   const std::string arch_opt = "--gpu-architecture=sm_" + std::to_string(arch);
   const char* opts[] = {arch_opt.c_str(), "--std=c++17", "--fmad=true"};
   r = nvrtcCompileProgram(prog, 3, opts);
@@ -72,15 +83,19 @@ Expected<std::vector<uint8_t>> compile_cubin(const std::string& source, int arch
     std::string log(n, '\0');
     if (n > 0) nvrtcGetProgramLog(prog, log.data());
     if (log.size() > 4000) log = log.substr(0, 4000) + "...";
-    return nvrtc_error(StatusCode::kInternal, what + ": NVRTC could not compile the generated source (" +
-                                                  nvrtcGetErrorString(r) + "):\n" + log);
+    return nvrtc_error(StatusCode::kInternal,
+                       what + ": NVRTC could not compile the generated source (" +
+                           nvrtcGetErrorString(r) + "):\n" + log);
   }
   size_t size = 0;
   r = nvrtcGetCUBINSize(prog, &size);
-  if (r != NVRTC_SUCCESS || size == 0) return nvrtc_error(StatusCode::kBackendError, what + ": no cubin for " + arch_opt);
+  if (r != NVRTC_SUCCESS || size == 0)
+    return nvrtc_error(StatusCode::kBackendError, what + ": no cubin for " + arch_opt);
   std::vector<uint8_t> cubin(size);
   r = nvrtcGetCUBIN(prog, reinterpret_cast<char*>(cubin.data()));
-  if (r != NVRTC_SUCCESS) return nvrtc_error(StatusCode::kBackendError, what + ": nvrtcGetCUBIN: " + nvrtcGetErrorString(r));
+  if (r != NVRTC_SUCCESS)
+    return nvrtc_error(StatusCode::kBackendError,
+                       what + ": nvrtcGetCUBIN: " + nvrtcGetErrorString(r));
   if (!cached.empty()) write_file(cached, cubin);
   return cubin;
 }

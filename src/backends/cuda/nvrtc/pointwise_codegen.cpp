@@ -1,6 +1,6 @@
-// Source generation for fused pointwise kernels. The generated code needs no header (NVRTC compiles it
-// alone): half / bfloat16 conversions are PTX cvt instructions, the math is CUDA's built-in library.
-// The float semantics of every op follow kernels/pointwise.cu and kernels/unary_ops.cuh.
+// Source generation for fused pointwise kernels. The generated code needs no header (NVRTC compiles
+// it alone): half / bfloat16 conversions are PTX cvt instructions, the math is CUDA's built-in
+// library. The float semantics of every op follow kernels/pointwise.cu and kernels/unary_ops.cuh.
 #include "backends/cuda/nvrtc/pointwise_codegen.h"
 
 #include <cmath>
@@ -17,19 +17,30 @@ namespace {
 // Storage kinds of the generated code (template St<K>).
 int storage_kind(DataType dt) {
   switch (dt) {
-    case DataType::kFloat32: return 0;
-    case DataType::kFloat16: return 1;
-    case DataType::kBFloat16: return 2;
-    case DataType::kBool: return 3;
-    default: return -1;
+    case DataType::kFloat32:
+      return 0;
+    case DataType::kFloat16:
+      return 1;
+    case DataType::kBFloat16:
+      return 2;
+    case DataType::kBool:
+      return 3;
+    default:
+      return -1;
   }
 }
 
-bool is_float_kind(DataType dt) { int k = storage_kind(dt); return k >= 0 && k <= 2; }
+bool is_float_kind(DataType dt) {
+  int k = storage_kind(dt);
+  return k >= 0 && k <= 2;
+}
 
-const DataType& dtype_of(const ir::Graph& g, int32_t t) { return g.tensors[static_cast<size_t>(t)].type.dtype; }
+const DataType& dtype_of(const ir::Graph& g, int32_t t) {
+  return g.tensors[static_cast<size_t>(t)].type.dtype;
+}
 
-// A float literal as the kernels use it (parameters are float there): exact hex form, NaN / inf by bits.
+// A float literal as the kernels use it (parameters are float there): exact hex form, NaN / inf by
+// bits.
 std::string lit(double value) {
   const float v = static_cast<float>(value);
   if (std::isnan(v)) return "__int_as_float(0x7fc00000)";
@@ -43,46 +54,86 @@ std::string lit(double value) {
 std::string unary_expr(const UnaryParams& p) {
   const std::string al = lit(p.alpha), be = lit(p.beta);
   switch (p.op) {
-    case UnaryOp::kIdentity: return "a";
-    case UnaryOp::kAbs: return "fabsf(a)";
-    case UnaryOp::kNeg: return "-a";
-    case UnaryOp::kExp: return "expf(a)";
-    case UnaryOp::kLog: return "logf(a)";
-    case UnaryOp::kSqrt: return "sqrtf(a)";
-    case UnaryOp::kRsqrt: return "rsqrtf(a)";
-    case UnaryOp::kReciprocal: return "1.0f / a";
-    case UnaryOp::kSin: return "sinf(a)";
-    case UnaryOp::kCos: return "cosf(a)";
-    case UnaryOp::kTan: return "tanf(a)";
-    case UnaryOp::kTanh: return "tanhf(a)";
-    case UnaryOp::kErf: return "erff(a)";
-    case UnaryOp::kFloor: return "floorf(a)";
-    case UnaryOp::kCeil: return "ceilf(a)";
-    case UnaryOp::kRound: return "rintf(a)";
-    case UnaryOp::kSign: return "(a != a) ? a : (float)((a > 0.0f) - (a < 0.0f))";
-    case UnaryOp::kNot: return "(a == 0.0f) ? 1.0f : 0.0f";
-    case UnaryOp::kRelu: return "(a != a) ? a : fmaxf(a, 0.0f)";
-    case UnaryOp::kLeakyRelu: return "a > 0.0f ? a : a * " + al;
-    case UnaryOp::kElu: return "a > 0.0f ? a : " + al + " * expm1f(a)";
-    case UnaryOp::kSelu: return "1.0507009873554805f * (a > 0.0f ? a : 1.6732632423543772f * expm1f(a))";
-    case UnaryOp::kGelu: return "0.5f * a * (1.0f + erff(a * 0.70710678118654752f))";
-    case UnaryOp::kGeluTanh: return "0.5f * a * (1.0f + tanhf(0.79788456080286536f * (a + 0.044715f * a * a * a)))";
-    case UnaryOp::kSilu: return "a / (1.0f + expf(-a))";
-    case UnaryOp::kSigmoid: return "1.0f / (1.0f + expf(-a))";
-    case UnaryOp::kHardSigmoid: return "fminf(fmaxf(a + 3.0f, 0.0f), 6.0f) / 6.0f";
-    case UnaryOp::kHardSwish: return "a * fminf(fmaxf(a + 3.0f, 0.0f), 6.0f) / 6.0f";
-    case UnaryOp::kSoftplus: return "softplus_f(a, " + al + ", " + be + ")";
-    case UnaryOp::kMish: return "a * tanhf(softplus_f(a, 1.0f, 20.0f))";
-    case UnaryOp::kClamp: return "clamp_f(a, " + al + ", " + be + ")";
-    case UnaryOp::kLog1p: return "log1pf(a)";
-    case UnaryOp::kExpm1: return "expm1f(a)";
-    case UnaryOp::kAtan: return "atanf(a)";
-    case UnaryOp::kAsin: return "asinf(a)";
-    case UnaryOp::kAcos: return "acosf(a)";
-    case UnaryOp::kSinh: return "sinhf(a)";
-    case UnaryOp::kCosh: return "coshf(a)";
-    case UnaryOp::kLog2: return "log2f(a)";
-    case UnaryOp::kIsNan: return "(a != a) ? 1.0f : 0.0f";
+    case UnaryOp::kIdentity:
+      return "a";
+    case UnaryOp::kAbs:
+      return "fabsf(a)";
+    case UnaryOp::kNeg:
+      return "-a";
+    case UnaryOp::kExp:
+      return "expf(a)";
+    case UnaryOp::kLog:
+      return "logf(a)";
+    case UnaryOp::kSqrt:
+      return "sqrtf(a)";
+    case UnaryOp::kRsqrt:
+      return "rsqrtf(a)";
+    case UnaryOp::kReciprocal:
+      return "1.0f / a";
+    case UnaryOp::kSin:
+      return "sinf(a)";
+    case UnaryOp::kCos:
+      return "cosf(a)";
+    case UnaryOp::kTan:
+      return "tanf(a)";
+    case UnaryOp::kTanh:
+      return "tanhf(a)";
+    case UnaryOp::kErf:
+      return "erff(a)";
+    case UnaryOp::kFloor:
+      return "floorf(a)";
+    case UnaryOp::kCeil:
+      return "ceilf(a)";
+    case UnaryOp::kRound:
+      return "rintf(a)";
+    case UnaryOp::kSign:
+      return "(a != a) ? a : (float)((a > 0.0f) - (a < 0.0f))";
+    case UnaryOp::kNot:
+      return "(a == 0.0f) ? 1.0f : 0.0f";
+    case UnaryOp::kRelu:
+      return "(a != a) ? a : fmaxf(a, 0.0f)";
+    case UnaryOp::kLeakyRelu:
+      return "a > 0.0f ? a : a * " + al;
+    case UnaryOp::kElu:
+      return "a > 0.0f ? a : " + al + " * expm1f(a)";
+    case UnaryOp::kSelu:
+      return "1.0507009873554805f * (a > 0.0f ? a : 1.6732632423543772f * expm1f(a))";
+    case UnaryOp::kGelu:
+      return "0.5f * a * (1.0f + erff(a * 0.70710678118654752f))";
+    case UnaryOp::kGeluTanh:
+      return "0.5f * a * (1.0f + tanhf(0.79788456080286536f * (a + 0.044715f * a * a * a)))";
+    case UnaryOp::kSilu:
+      return "a / (1.0f + expf(-a))";
+    case UnaryOp::kSigmoid:
+      return "1.0f / (1.0f + expf(-a))";
+    case UnaryOp::kHardSigmoid:
+      return "fminf(fmaxf(a + 3.0f, 0.0f), 6.0f) / 6.0f";
+    case UnaryOp::kHardSwish:
+      return "a * fminf(fmaxf(a + 3.0f, 0.0f), 6.0f) / 6.0f";
+    case UnaryOp::kSoftplus:
+      return "softplus_f(a, " + al + ", " + be + ")";
+    case UnaryOp::kMish:
+      return "a * tanhf(softplus_f(a, 1.0f, 20.0f))";
+    case UnaryOp::kClamp:
+      return "clamp_f(a, " + al + ", " + be + ")";
+    case UnaryOp::kLog1p:
+      return "log1pf(a)";
+    case UnaryOp::kExpm1:
+      return "expm1f(a)";
+    case UnaryOp::kAtan:
+      return "atanf(a)";
+    case UnaryOp::kAsin:
+      return "asinf(a)";
+    case UnaryOp::kAcos:
+      return "acosf(a)";
+    case UnaryOp::kSinh:
+      return "sinhf(a)";
+    case UnaryOp::kCosh:
+      return "coshf(a)";
+    case UnaryOp::kLog2:
+      return "log2f(a)";
+    case UnaryOp::kIsNan:
+      return "(a != a) ? 1.0f : 0.0f";
   }
   return {};
 }
@@ -90,26 +141,46 @@ std::string unary_expr(const UnaryParams& p) {
 // The expression of a binary op on the floats `a`, `b` (binary_f in kernels/pointwise.cu).
 std::string binary_expr(BinaryOp op) {
   switch (op) {
-    case BinaryOp::kAdd: return "a + b";
-    case BinaryOp::kSub: return "a - b";
-    case BinaryOp::kMul: return "a * b";
-    case BinaryOp::kDiv: return "a / b";
-    case BinaryOp::kPow: return "powf(a, b)";
-    case BinaryOp::kMax: return "(a != a || b != b) ? __int_as_float(0x7fc00000) : fmaxf(a, b)";
-    case BinaryOp::kMin: return "(a != a || b != b) ? __int_as_float(0x7fc00000) : fminf(a, b)";
-    case BinaryOp::kFloorDiv: return "floorf(a / b)";
-    case BinaryOp::kTruncDiv: return "truncf(a / b)";
-    case BinaryOp::kMod: return "mod_f(a, b)";
-    case BinaryOp::kFmod: return "fmodf(a, b)";
-    case BinaryOp::kEqual: return "(a == b) ? 1.0f : 0.0f";
-    case BinaryOp::kNotEqual: return "(a != b) ? 1.0f : 0.0f";
-    case BinaryOp::kLess: return "(a < b) ? 1.0f : 0.0f";
-    case BinaryOp::kLessEqual: return "(a <= b) ? 1.0f : 0.0f";
-    case BinaryOp::kGreater: return "(a > b) ? 1.0f : 0.0f";
-    case BinaryOp::kGreaterEqual: return "(a >= b) ? 1.0f : 0.0f";
-    case BinaryOp::kAnd: return "(a != 0.0f && b != 0.0f) ? 1.0f : 0.0f";
-    case BinaryOp::kOr: return "(a != 0.0f || b != 0.0f) ? 1.0f : 0.0f";
-    case BinaryOp::kXor: return "((a != 0.0f) != (b != 0.0f)) ? 1.0f : 0.0f";
+    case BinaryOp::kAdd:
+      return "a + b";
+    case BinaryOp::kSub:
+      return "a - b";
+    case BinaryOp::kMul:
+      return "a * b";
+    case BinaryOp::kDiv:
+      return "a / b";
+    case BinaryOp::kPow:
+      return "powf(a, b)";
+    case BinaryOp::kMax:
+      return "(a != a || b != b) ? __int_as_float(0x7fc00000) : fmaxf(a, b)";
+    case BinaryOp::kMin:
+      return "(a != a || b != b) ? __int_as_float(0x7fc00000) : fminf(a, b)";
+    case BinaryOp::kFloorDiv:
+      return "floorf(a / b)";
+    case BinaryOp::kTruncDiv:
+      return "truncf(a / b)";
+    case BinaryOp::kMod:
+      return "mod_f(a, b)";
+    case BinaryOp::kFmod:
+      return "fmodf(a, b)";
+    case BinaryOp::kEqual:
+      return "(a == b) ? 1.0f : 0.0f";
+    case BinaryOp::kNotEqual:
+      return "(a != b) ? 1.0f : 0.0f";
+    case BinaryOp::kLess:
+      return "(a < b) ? 1.0f : 0.0f";
+    case BinaryOp::kLessEqual:
+      return "(a <= b) ? 1.0f : 0.0f";
+    case BinaryOp::kGreater:
+      return "(a > b) ? 1.0f : 0.0f";
+    case BinaryOp::kGreaterEqual:
+      return "(a >= b) ? 1.0f : 0.0f";
+    case BinaryOp::kAnd:
+      return "(a != 0.0f && b != 0.0f) ? 1.0f : 0.0f";
+    case BinaryOp::kOr:
+      return "(a != 0.0f || b != 0.0f) ? 1.0f : 0.0f";
+    case BinaryOp::kXor:
+      return "((a != 0.0f) != (b != 0.0f)) ? 1.0f : 0.0f";
   }
   return {};
 }
@@ -117,14 +188,19 @@ std::string binary_expr(BinaryOp op) {
 // Ops whose float path equals the integer path on 0/1 inputs (bool operands).
 bool bool_safe(BinaryOp op) {
   switch (op) {
-    case BinaryOp::kAnd: case BinaryOp::kOr: case BinaryOp::kXor: case BinaryOp::kEqual: case BinaryOp::kNotEqual:
+    case BinaryOp::kAnd:
+    case BinaryOp::kOr:
+    case BinaryOp::kXor:
+    case BinaryOp::kEqual:
+    case BinaryOp::kNotEqual:
       return true;
     default:
       return false;
   }
 }
 
-constexpr const char* kPrelude = R"(// Generated by Kiln (src/backends/cuda/nvrtc/pointwise_codegen.cpp).
+constexpr const char* kPrelude =
+    R"(// Generated by Kiln (src/backends/cuda/nvrtc/pointwise_codegen.cpp).
 typedef unsigned char u8;
 typedef unsigned short u16;
 typedef unsigned int u32;
@@ -191,7 +267,9 @@ __device__ __forceinline__ float mod_f(float a, float b) {
 }  // namespace
 
 Status fusable_pointwise(const ir::Graph& g, const ir::Layer& l) {
-  auto refuse = [&](const std::string& why) { return make_error(StatusCode::kUnsupported, "backends.cuda.nvrtc", why); };
+  auto refuse = [&](const std::string& why) {
+    return make_error(StatusCode::kUnsupported, "backends.cuda.nvrtc", why);
+  };
   for (int32_t t : l.outputs)
     if (t < 0 || storage_kind(dtype_of(g, t)) < 0) return refuse("output dtype");
   for (int32_t t : l.inputs)
@@ -215,7 +293,9 @@ Status fusable_pointwise(const ir::Graph& g, const ir::Layer& l) {
     }
     case ir::OpKind::kWhere:
       if (dtype_of(g, l.inputs[0]) != DataType::kBool) return refuse("where condition");
-      return dtype_of(g, l.inputs[1]) == out && dtype_of(g, l.inputs[2]) == out ? Status{} : refuse("where dtypes");
+      return dtype_of(g, l.inputs[1]) == out && dtype_of(g, l.inputs[2]) == out
+                 ? Status{}
+                 : refuse("where dtypes");
     case ir::OpKind::kCast:
       return {};
     default:
@@ -233,25 +313,30 @@ std::vector<int32_t> pointwise_group_outputs(const ir::Graph& g, std::span<const
     const ir::Layer& layer = g.layers[l];
     for (size_t i = 0; i < layer.inputs.size(); ++i) {
       const int32_t t = layer.inputs[i];
-      if (t >= 0 && !ir::is_shape_operand(layer.op, static_cast<int>(i))) read_outside[static_cast<size_t>(t)] = true;
+      if (t >= 0 && !ir::is_shape_operand(layer.op, static_cast<int>(i)))
+        read_outside[static_cast<size_t>(t)] = true;
     }
   }
   std::vector<int32_t> outs;
   for (int32_t l : layers) {
     const int32_t t = g.layers[static_cast<size_t>(l)].outputs[0];
-    if (g.tensors[static_cast<size_t>(t)].is_output || read_outside[static_cast<size_t>(t)]) outs.push_back(t);
+    if (g.tensors[static_cast<size_t>(t)].is_output || read_outside[static_cast<size_t>(t)])
+      outs.push_back(t);
   }
   return outs;
 }
 
-Expected<PointwiseKernelSpec> generate_pointwise(const ir::Graph& g, std::span<const int32_t> layers,
+Expected<PointwiseKernelSpec> generate_pointwise(const ir::Graph& g,
+                                                 std::span<const int32_t> layers,
                                                  const std::vector<bool>& executed) {
   auto fail = [](const std::string& why) {
-    return make_error(StatusCode::kInvalidArgument, "backends.cuda.nvrtc", "pointwise group: " + why);
+    return make_error(StatusCode::kInvalidArgument, "backends.cuda.nvrtc",
+                      "pointwise group: " + why);
   };
   if (layers.empty()) return fail("no layers");
   PointwiseKernelSpec spec;
-  const Dims& dims = g.tensors[static_cast<size_t>(g.layers[static_cast<size_t>(layers[0])].outputs[0])].type.dims;
+  const Dims& dims =
+      g.tensors[static_cast<size_t>(g.layers[static_cast<size_t>(layers[0])].outputs[0])].type.dims;
   std::map<int32_t, std::string> value;  // tensor id -> expression available in the element loop
   std::map<int32_t, int> input_index;
   std::ostringstream body;
@@ -279,29 +364,42 @@ Expected<PointwiseKernelSpec> generate_pointwise(const ir::Graph& g, std::span<c
     const ir::Layer& l = g.layers[static_cast<size_t>(id)];
     KILN_RETURN_IF_ERROR(fusable_pointwise(g, l));
     const int32_t out = l.outputs[0];
-    if (!(g.tensors[static_cast<size_t>(out)].type.dims == dims)) return fail("member '" + l.name + "' has other dims");
+    if (!(g.tensors[static_cast<size_t>(out)].type.dims == dims))
+      return fail("member '" + l.name + "' has other dims");
     std::string expr;
     std::string a = operand(l.inputs[0]);
     std::string b = l.inputs.size() > 1 ? operand(l.inputs[1]) : std::string();
     std::string c = l.inputs.size() > 2 ? operand(l.inputs[2]) : std::string();
     switch (l.op) {
-      case ir::OpKind::kBinary: expr = binary_expr(std::get<BinaryParams>(l.params).op); break;
-      case ir::OpKind::kUnary: expr = unary_expr(std::get<UnaryParams>(l.params)); break;
-      case ir::OpKind::kWhere: expr = "(a != 0.0f) ? b : c"; break;
-      case ir::OpKind::kCast: expr = "a"; break;
-      default: return fail("layer '" + l.name + "' is not pointwise");
+      case ir::OpKind::kBinary:
+        expr = binary_expr(std::get<BinaryParams>(l.params).op);
+        break;
+      case ir::OpKind::kUnary:
+        expr = unary_expr(std::get<UnaryParams>(l.params));
+        break;
+      case ir::OpKind::kWhere:
+        expr = "(a != 0.0f) ? b : c";
+        break;
+      case ir::OpKind::kCast:
+        expr = "a";
+        break;
+      default:
+        return fail("layer '" + l.name + "' is not pointwise");
     }
     const std::string name = "v" + std::to_string(out);
     body << "    float " << name << ";\n    { const float a = " << a << ";";
     if (!b.empty()) body << " const float b = " << b << ";";
     if (!c.empty()) body << " const float c = " << c << ";";
-    body << "\n      " << name << " = rnd<" << storage_kind(dtype_of(g, out)) << ">(" << expr << "); }\n";
+    body << "\n      " << name << " = rnd<" << storage_kind(dtype_of(g, out)) << ">(" << expr
+         << "); }\n";
     value[out] = name;
     if (!spec.summary.empty()) spec.summary += "+";
     if (l.op == ir::OpKind::kBinary) {
-      spec.summary += enum_names(BinaryOp{})[static_cast<size_t>(std::get<BinaryParams>(l.params).op)];
+      spec.summary +=
+          enum_names(BinaryOp{})[static_cast<size_t>(std::get<BinaryParams>(l.params).op)];
     } else if (l.op == ir::OpKind::kUnary) {
-      spec.summary += enum_names(UnaryOp{})[static_cast<size_t>(std::get<UnaryParams>(l.params).op)];
+      spec.summary +=
+          enum_names(UnaryOp{})[static_cast<size_t>(std::get<UnaryParams>(l.params).op)];
     } else {
       spec.summary += ir::op_name(l.op);
     }
@@ -316,23 +414,31 @@ Expected<PointwiseKernelSpec> generate_pointwise(const ir::Graph& g, std::span<c
   const size_t nin = spec.inputs.size();
   std::ostringstream full;
   full << kPrelude;
-  full << "template <int V> __device__ __forceinline__ void body(const Params& p, const u32 unit) {\n";
+  full << "template <int V> __device__ __forceinline__ void body(const Params& p, const u32 unit) "
+          "{\n";
   if (nin > 0) {
-    full << "  u32 off[" << nin << "];\n#pragma unroll\n  for (int k = 0; k < " << nin << "; ++k) off[k] = 0;\n"
-         << "  u32 u = unit;\n#pragma unroll\n  for (int d = 7; d >= 0; --d) {\n    if (d >= p.rank) continue;\n"
-         << "    const u32 q = (__umulhi(u, p.div_m[d]) + u) >> p.div_s[d];\n    const u32 c = u - q * p.size[d];\n"
-         << "#pragma unroll\n    for (int k = 0; k < " << nin << "; ++k) off[k] += c * p.stride[k][d];\n    u = q;\n  }\n";
+    full << "  u32 off[" << nin << "];\n#pragma unroll\n  for (int k = 0; k < " << nin
+         << "; ++k) off[k] = 0;\n"
+         << "  u32 u = unit;\n#pragma unroll\n  for (int d = 7; d >= 0; --d) {\n    if (d >= "
+            "p.rank) continue;\n"
+         << "    const u32 q = (__umulhi(u, p.div_m[d]) + u) >> p.div_s[d];\n    const u32 c = u - "
+            "q * p.size[d];\n"
+         << "#pragma unroll\n    for (int k = 0; k < " << nin
+         << "; ++k) off[k] += c * p.stride[k][d];\n    u = q;\n  }\n";
   }
   for (size_t k = 0; k < nin; ++k) {
-    full << "  float x" << k << "[V];\n  load<" << storage_kind(dtype_of(g, spec.inputs[k])) << ", V>(p.in[" << k
-         << "], off[" << k << "], (p.vec_in >> " << k << ") & 1u, x" << k << ");\n";
+    full << "  float x" << k << "[V];\n  load<" << storage_kind(dtype_of(g, spec.inputs[k]))
+         << ", V>(p.in[" << k << "], off[" << k << "], (p.vec_in >> " << k << ") & 1u, x" << k
+         << ");\n";
   }
   for (size_t j = 0; j < spec.outputs.size(); ++j) full << "  float y" << j << "[V];\n";
   full << "#pragma unroll\n  for (int e = 0; e < V; ++e) {\n" << body.str();
-  for (size_t j = 0; j < spec.outputs.size(); ++j) full << "    y" << j << "[e] = " << value[spec.outputs[j]] << ";\n";
+  for (size_t j = 0; j < spec.outputs.size(); ++j)
+    full << "    y" << j << "[e] = " << value[spec.outputs[j]] << ";\n";
   full << "  }\n";
   for (size_t j = 0; j < spec.outputs.size(); ++j) {
-    full << "  store<" << storage_kind(dtype_of(g, spec.outputs[j])) << ", V>(p.out[" << j << "], unit, y" << j << ");\n";
+    full << "  store<" << storage_kind(dtype_of(g, spec.outputs[j])) << ", V>(p.out[" << j
+         << "], unit, y" << j << ");\n";
   }
   full << "}\n";
   for (const auto& [suffix, v] : {std::pair{"v1", 1}, std::pair{"vec", spec.vector_width}}) {
