@@ -17,6 +17,7 @@
 #include "backends/cuda/fusion.h"
 #include "backends/cuda/tactics.h"
 #include "builder/timing_cache.h"
+#include "ir/analysis.h"
 
 namespace kiln::cuda {
 namespace {
@@ -299,8 +300,9 @@ class CudaEngine final : public backend::BackendEngine {
       const auto& w = graph_.constant_weight(l);
       constant_ptr_[static_cast<size_t>(l.outputs[0])] = static_cast<uint8_t*>(weights_) + offsets[w.bytes.get()];
     }
+    const std::vector<bool> executed = ir::device_layers(graph_);
     for (const auto& rec : plan.kernels) {
-      auto k = create_kernel(graph_, rec);
+      auto k = create_kernel(graph_, rec, executed);
       if (!k) return k.status();
       owned_.push_back(std::move(*k));
       kernels_.push_back(owned_.back().get());
@@ -468,12 +470,13 @@ Expected<backend::KernelRecord> tune_layer(int32_t layer, TuneContext& ctx) {
   }
 }
 
-Expected<std::unique_ptr<backend::Kernel>> create_kernel(const ir::Graph& g, const backend::KernelRecord& rec) {
+Expected<std::unique_ptr<backend::Kernel>> create_kernel(const ir::Graph& g, const backend::KernelRecord& rec,
+                                                         const std::vector<bool>& executed) {
   if (rec.layers.empty()) return cuda_error(StatusCode::kCorruptPlan, "kernel record without layers");
   const ir::Layer& l = g.layers[static_cast<size_t>(rec.layers[0])];
   if (rec.kernel.rfind("cuda.gemm", 0) == 0) return create_gemm_kernel(g, rec);
   if (rec.kernel.rfind("cuda.cudnn_conv", 0) == 0) return create_convolution_kernel(g, rec);
-  if (rec.kernel == "cuda.pointwise") return create_fused_pointwise_kernel(g, rec);
+  if (rec.kernel == "cuda.pointwise") return create_fused_pointwise_kernel(g, rec, executed);
   std::string want = "cuda." + std::string(ir::op_name(l.op));
   if (rec.kernel != want || rec.layers.size() != 1)
     return cuda_error(StatusCode::kCorruptPlan, "unknown kernel '" + rec.kernel + "' for layer '" + l.name + "'");

@@ -52,10 +52,9 @@ bool is_add(const ir::Layer& l) {
 namespace {
 
 // Groups of generated pointwise kernels among the layers the epilogues left (see fusion.h).
+// `executed` marks the device layers (device_layers as a per-layer flag).
 std::vector<FusedGroup> plan_pointwise(const ir::Graph& g, const std::vector<int32_t>& device_layers,
-                                       const std::vector<bool>& taken) {
-  std::vector<bool> executed(g.layers.size(), false);
-  for (int32_t l : device_layers) executed[static_cast<size_t>(l)] = true;
+                                       const std::vector<bool>& executed, const std::vector<bool>& taken) {
   std::vector<int32_t> group_of(g.tensors.size(), -1);  // pointwise group writing each tensor
   std::vector<FusedGroup> groups;
   for (int32_t l : device_layers) {
@@ -169,7 +168,7 @@ std::vector<FusedGroup> plan_fusion(const ir::Graph& g, const std::vector<int32_
     epilogues.push_back(std::move(grp));
   }
   std::vector<FusedGroup> pointwise;
-  if (options.pointwise) pointwise = plan_pointwise(g, device_layers, taken);
+  if (options.pointwise) pointwise = plan_pointwise(g, device_layers, is_device, taken);
   // Every group runs where its first layer is; the rest one kernel per layer. Absorbed layers come
   // after their anchor and no other kernel reads an epilogue's intermediate; a pointwise group's
   // inputs are ready before its first layer and its outputs are written there.

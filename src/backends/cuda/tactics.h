@@ -30,8 +30,10 @@ struct TuneContext {
 /// Chooses the kernel (and tactic) for one layer.
 Expected<backend::KernelRecord> tune_layer(int32_t layer, TuneContext& ctx);
 
-/// Creates the kernel a record names (at engine load).
-Expected<std::unique_ptr<backend::Kernel>> create_kernel(const ir::Graph& g, const backend::KernelRecord& rec);
+/// Creates the kernel a record names (at engine load); `executed` is ir::device_layers(g), made once
+/// per engine.
+Expected<std::unique_ptr<backend::Kernel>> create_kernel(const ir::Graph& g, const backend::KernelRecord& rec,
+                                                         const std::vector<bool>& executed);
 
 // ---- per-family tuners and factories -----------------------------------------------------------------
 Expected<backend::KernelRecord> tune_gemm(int32_t layer, TuneContext& ctx);
@@ -40,7 +42,8 @@ Expected<backend::KernelRecord> tune_convolution(int32_t layer, TuneContext& ctx
 Expected<std::unique_ptr<backend::Kernel>> create_convolution_kernel(const ir::Graph& g, const backend::KernelRecord& rec);
 /// Generated pointwise kernels (nvrtc/fused_pointwise.cpp): generate, compile, record source + cubin.
 Expected<backend::KernelRecord> tune_fused_pointwise(const std::vector<int32_t>& layers, TuneContext& ctx);
-Expected<std::unique_ptr<backend::Kernel>> create_fused_pointwise_kernel(const ir::Graph& g, const backend::KernelRecord& rec);
+Expected<std::unique_ptr<backend::Kernel>> create_fused_pointwise_kernel(const ir::Graph& g, const backend::KernelRecord& rec,
+                                                                         const std::vector<bool>& executed);
 
 /// The hand-written kernel of one layer (kernel_table.cpp), e.g. for a fused kernel's fallback path.
 std::unique_ptr<backend::Kernel> make_layer_kernel(const ir::Layer& layer);

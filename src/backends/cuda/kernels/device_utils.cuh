@@ -11,6 +11,7 @@
 #include <type_traits>
 
 #include "backends/cuda/cuda_common.h"
+#include "backends/cuda/fast_div.h"
 
 namespace kiln::cuda {
 
@@ -109,22 +110,7 @@ inline StridesArg broadcast_strides_arg(const Dims& in, const Dims& out) {
   return a;
 }
 
-/// Unsigned division by a runtime constant: q = (umulhi(n, m) + n) >> s, exact for n < 2^31 and
-/// 1 <= d <= 2^31 (the scheme of PyTorch's IntDivider).
-struct FastDiv {
-  uint32_t d = 1, m = 1, s = 0;
-};
-
-inline FastDiv make_fastdiv(int64_t d) {
-  FastDiv f;
-  f.d = static_cast<uint32_t>(d < 1 ? 1 : d);
-  uint32_t s = 0;
-  while (s < 31 && (uint64_t{1} << s) < f.d) ++s;
-  f.s = s;
-  f.m = static_cast<uint32_t>(((uint64_t{1} << 32) * ((uint64_t{1} << s) - f.d)) / f.d + 1);
-  return f;
-}
-
+/// Division by a run-time constant (FastDiv, make_fastdiv: fast_div.h).
 __device__ __forceinline__ uint32_t fdiv(uint32_t n, const FastDiv& f) { return (__umulhi(n, f.m) + n) >> f.s; }
 
 /// Offset into a broadcast input for linear output index `i`.

@@ -6,10 +6,10 @@
 #include <climits>
 
 #include "backends/cuda/cuda_common.h"
+#include "backends/cuda/fast_div.h"
 #include "backends/cuda/nvrtc/nvrtc_compiler.h"
 #include "backends/cuda/nvrtc/pointwise_codegen.h"
 #include "backends/cuda/tactics.h"
-#include "ir/analysis.h"
 #include "serialization/byte_io.h"
 
 namespace kiln::cuda {
@@ -55,15 +55,6 @@ Expected<int> device_arch(int device) {
   KILN_CUDA_RETURN(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
   KILN_CUDA_RETURN(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device));
   return major * 10 + minor;
-}
-
-// Multiply-high division by a run-time constant (kernels/device_utils.cuh make_fastdiv).
-void fastdiv(int64_t d, uint32_t& m, uint32_t& s) {
-  const uint64_t dd = static_cast<uint64_t>(d < 1 ? 1 : d);
-  uint32_t sh = 0;
-  while (sh < 31 && (uint64_t{1} << sh) < dd) ++sh;
-  s = sh;
-  m = static_cast<uint32_t>(((uint64_t{1} << 32) * ((uint64_t{1} << sh) - dd)) / dd + 1);
 }
 
 // Coalesced broadcast plan of the output dims against every input (size-1 output dims dropped, a
@@ -127,7 +118,9 @@ bool make_params(const Dims& out, std::span<const TensorView* const> ins,
   for (size_t d = 0; d < size.size(); ++d) {
     const int64_t sz = d == inner ? size[d] / used_vw : size[d];
     p.size[d] = static_cast<uint32_t>(sz);
-    fastdiv(sz, p.div_m[d], p.div_s[d]);
+    const FastDiv f = make_fastdiv(sz);
+    p.div_m[d] = f.m;
+    p.div_s[d] = f.s;
     for (size_t k = 0; k < nin; ++k) {
       // A vector-loaded input's offsets count vectors.
       const int64_t s = ((p.vec_in >> k) & 1u) == 0 ? st[d][k]
@@ -297,7 +290,7 @@ Expected<backend::KernelRecord> tune_fused_pointwise(const std::vector<int32_t>&
 }
 
 Expected<std::unique_ptr<backend::Kernel>> create_fused_pointwise_kernel(
-    const ir::Graph& g, const backend::KernelRecord& rec) {
+    const ir::Graph& g, const backend::KernelRecord& rec, const std::vector<bool>& executed) {
   const std::string label = group_label(g, rec.layers);
   auto cfg = decode_config(rec.config, label);
   if (!cfg) return cfg.status();
@@ -305,7 +298,7 @@ Expected<std::unique_ptr<backend::Kernel>> create_fused_pointwise_kernel(
     if (l < 0 || static_cast<size_t>(l) >= g.layers.size())
       return make_error(StatusCode::kCorruptPlan, "backends.cuda", label + ": bad layer index");
   }
-  auto spec = nvrtc::generate_pointwise(g, rec.layers, ir::device_layers(g));
+  auto spec = nvrtc::generate_pointwise(g, rec.layers, executed);
   if (!spec)
     return make_error(StatusCode::kCorruptPlan, "backends.cuda",
                       label + ": " + spec.status().message());
