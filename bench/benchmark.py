@@ -10,12 +10,13 @@ ratios and writes JSON.
 
 KILN_BUILD_DIR points at the CMake build holding tools/kilnc/kilnc and kiln_torch/libkiln_runtime.so.
 """
+
 import argparse
+import functools
 import json
 import math
 import os
 import subprocess
-import sys
 import tempfile
 import time
 
@@ -41,7 +42,11 @@ def make_model(name, batch, dtype):
                 if p.numel() > 1 and bool((p == 0).all()):
                     p.normal_(0.0, 0.02)
         x = torch.randn(batch, 3, 224, 224)
-        return m.eval().to("cuda", dtype), (x.to("cuda", dtype),), f"{batch}x3x224x224@{'f16' if dtype == torch.float16 else 'f32'}"
+        return (
+            m.eval().to("cuda", dtype),
+            (x.to("cuda", dtype),),
+            f"{batch}x3x224x224@{'f16' if dtype == torch.float16 else 'f32'}",
+        )
     from transformers import BertConfig, BertModel, GPT2Config, GPT2Model
 
     if name == "bert":
@@ -97,8 +102,20 @@ def run_kiln(model, inputs, shape_arg, precision, tmp, name, variant=""):
         traced = torch.jit.trace(model, inputs, strict=False)
     traced.save(ts_path)
     # One compiled-kernel cache per run: variants of a model reuse its generated kernels.
-    cmd = [KILNC, "-q", "-d", "cuda", "--kernel-cache", os.path.join(tmp, "kernel_cache"), "--timing-cache",
-           os.path.join(tmp, "timing.cache"), "-i", shape_arg, ts_path, out_path]
+    cmd = [
+        KILNC,
+        "-q",
+        "-d",
+        "cuda",
+        "--kernel-cache",
+        os.path.join(tmp, "kernel_cache"),
+        "--timing-cache",
+        os.path.join(tmp, "timing.cache"),
+        "-i",
+        shape_arg,
+        ts_path,
+        out_path,
+    ]
     if precision == "fp16":
         cmd[1:1] = ["-p", "fp16"]
     if KILN_OPT_LEVEL is not None:
@@ -122,19 +139,34 @@ def main():
     ap.add_argument("--dtypes", default="fp16")
     ap.add_argument("--iters", type=int, default=50)
     ap.add_argument("--no-compile", action="store_true", help="skip torch.compile (same as --peers eager)")
-    ap.add_argument("--peers", default="eager,compile",
-                    help="PyTorch paths to time beside Kiln: eager, compile (torch.compile mode=reduce-overhead), "
-                         "autotune (mode=max-autotune; compiles for minutes)")
-    ap.add_argument("--variants", default="",
-                    help="also time Kiln built with these environment settings, comma-separated; one variant is "
-                         "NAME=VALUE[+NAME=VALUE...] (e.g. KILN_LAYOUT=nchw,KILN_CUDNN_LEGACY=1)")
-    ap.add_argument("--warm-build", action="store_true",
-                    help="build each Kiln engine a second time with the run's timing and kernel caches warm, and "
-                         "report that build time too")
-    ap.add_argument("--kiln-opt-level", type=int, default=None,
-                    help="kilnc optimization level (default: kilnc's, 3); 4 also times CUTLASS GEMM epilogues")
+    ap.add_argument(
+        "--peers",
+        default="eager,compile",
+        help="PyTorch paths to time beside Kiln: eager, compile (torch.compile mode=reduce-overhead), "
+        "autotune (mode=max-autotune; compiles for minutes)",
+    )
+    ap.add_argument(
+        "--variants",
+        default="",
+        help="also time Kiln built with these environment settings, comma-separated; one variant is "
+        "NAME=VALUE[+NAME=VALUE...] (e.g. KILN_LAYOUT=nchw,KILN_CUDNN_LEGACY=1)",
+    )
+    ap.add_argument(
+        "--warm-build",
+        action="store_true",
+        help="build each Kiln engine a second time with the run's timing and kernel caches warm, and "
+        "report that build time too",
+    )
+    ap.add_argument(
+        "--kiln-opt-level",
+        type=int,
+        default=None,
+        help="kilnc optimization level (default: kilnc's, 3); 4 also times CUTLASS GEMM epilogues",
+    )
     ap.add_argument("--out", default="bench.json")
-    ap.add_argument("--dump-plans", default="", help="directory to write each Kiln engine plan to (for kiln_profile)")
+    ap.add_argument(
+        "--dump-plans", default="", help="directory to write each Kiln engine plan to (for kiln_profile)"
+    )
     args = ap.parse_args()
     global KILN_OPT_LEVEL
     KILN_OPT_LEVEL = args.kiln_opt_level
@@ -158,36 +190,43 @@ def main():
                     model, inputs, shape_arg = make_model(name, batch, dtype)
                     with torch.inference_mode():
                         ref = first_tensor(model(*inputs))
-                        row["eager_ms"] = time_fn(lambda: model(*inputs), args.iters)
-                    kmod, row["kiln_compile_s"] = run_kiln(model, inputs, shape_arg, prec, tmp, f"{name}_{batch}_{prec}")
+                        row["eager_ms"] = time_fn(functools.partial(model, *inputs), args.iters)
+                    kmod, row["kiln_compile_s"] = run_kiln(
+                        model, inputs, shape_arg, prec, tmp, f"{name}_{batch}_{prec}"
+                    )
                     if args.warm_build:
-                        kmod, row["kiln_warm_compile_s"] = run_kiln(model, inputs, shape_arg, prec, tmp,
-                                                                    f"{name}_{batch}_{prec}")
+                        kmod, row["kiln_warm_compile_s"] = run_kiln(
+                            model, inputs, shape_arg, prec, tmp, f"{name}_{batch}_{prec}"
+                        )
                     if args.dump_plans:
                         os.makedirs(args.dump_plans, exist_ok=True)
                         for k in range(64):
-                                try:
-                                    eng = getattr(kmod, f"__kiln_engine_{k}")
-                                except (AttributeError, RuntimeError):
-                                    break
-                                path = os.path.join(args.dump_plans, f"{name}_{batch}_{prec}_{k}.plan")
-                                with open(path, "wb") as f:
-                                    f.write(eng.plan().numpy().tobytes())
+                            try:
+                                eng = getattr(kmod, f"__kiln_engine_{k}")
+                            except (AttributeError, RuntimeError):
+                                break
+                            path = os.path.join(args.dump_plans, f"{name}_{batch}_{prec}_{k}.plan")
+                            with open(path, "wb") as f:
+                                f.write(eng.plan().numpy().tobytes())
                     with torch.inference_mode():
                         got = first_tensor(kmod(*inputs))
                         row["cosine"], row["max_rel_err"] = compare(got, ref)
-                        row["kiln_ms"] = time_fn(lambda: kmod(*inputs), args.iters)
+                        row["kiln_ms"] = time_fn(functools.partial(kmod, *inputs), args.iters)
                     del kmod
                     for variant in [v for v in args.variants.split(",") if v]:
                         tag = variant.replace("=", "_").replace("+", "_")
-                        km, row[f"kiln[{variant}]_compile_s"] = run_kiln(model, inputs, shape_arg, prec, tmp,
-                                                                         f"{name}_{batch}_{prec}_{tag}", variant)
+                        km, row[f"kiln[{variant}]_compile_s"] = run_kiln(
+                            model, inputs, shape_arg, prec, tmp, f"{name}_{batch}_{prec}_{tag}", variant
+                        )
                         with torch.inference_mode():
                             row[f"kiln[{variant}]_cosine"], row[f"kiln[{variant}]_max_rel_err"] = compare(
-                                first_tensor(km(*inputs)), ref)
-                            row[f"kiln[{variant}]_ms"] = time_fn(lambda: km(*inputs), args.iters)
+                                first_tensor(km(*inputs)), ref
+                            )
+                            row[f"kiln[{variant}]_ms"] = time_fn(functools.partial(km, *inputs), args.iters)
                         if args.dump_plans:
-                            with open(os.path.join(args.dump_plans, f"{name}_{batch}_{prec}_{tag}.plan"), "wb") as f:
+                            with open(
+                                os.path.join(args.dump_plans, f"{name}_{batch}_{prec}_{tag}.plan"), "wb"
+                            ) as f:
                                 f.write(km.__kiln_engine_0.plan().numpy().tobytes())
                         del km
                     for peer, mode in (("compile", "reduce-overhead"), ("autotune", "max-autotune")):
@@ -200,7 +239,7 @@ def main():
                             cm(*inputs)
                             cm(*inputs)
                             row[f"{peer}_compile_s"] = time.time() - t0
-                            row[f"{peer}_ms"] = time_fn(lambda: cm(*inputs), args.iters)
+                            row[f"{peer}_ms"] = time_fn(functools.partial(cm, *inputs), args.iters)
                         del cm
                     del model
                 except Exception as e:  # a failure is a row in the table, not the end of the run
@@ -211,8 +250,10 @@ def main():
     with open(args.out, "w") as f:
         json.dump(rows, f, indent=1)
     print()
-    print(f"{'model':<20}{'b':>4}{'prec':>6}{'eager':>9}{'compile':>9}{'autotune':>9}{'kiln':>9}{'k/eager':>9}"
-          f"{'k/comp':>9}{'x best':>8}{'cos':>9}{'maxrel':>9}{'kc s':>7}{'tc s':>7}")
+    print(
+        f"{'model':<20}{'b':>4}{'prec':>6}{'eager':>9}{'compile':>9}{'autotune':>9}{'kiln':>9}{'k/eager':>9}"
+        f"{'k/comp':>9}{'x best':>8}{'cos':>9}{'maxrel':>9}{'kc s':>7}{'tc s':>7}"
+    )
     speedups = []
     for r in rows:
         if "error" in r and "kiln_ms" not in r:
@@ -224,26 +265,37 @@ def main():
         if x:
             r["speedup_over_best"] = x
             speedups.append(x)
-        f = lambda v: f"{v:9.3f}" if isinstance(v, float) else f"{'-':>9}"
-        print(f"{r['model']:<20}{r['batch']:>4}{r['precision']:>6}{f(e)}{f(c)}{f(a)}{f(k)}"
-              f"{f(k / e if k and e else None)}{f(k / c if k and c else None)}"
-              f"{(f'{x:8.2f}' if x else f'{chr(45):>8}')}"
-              f"{r.get('cosine', float('nan')):9.5f}{r.get('max_rel_err', float('nan')):9.2e}"
-              f"{r.get('kiln_compile_s', 0):7.1f}{r.get('compile_compile_s', 0):7.1f}"
-              + (f"  warm build {r['kiln_warm_compile_s']:.1f} s" if "kiln_warm_compile_s" in r else ""))
+
+        def f(v):
+            return f"{v:9.3f}" if isinstance(v, float) else f"{'-':>9}"
+
+        print(
+            f"{r['model']:<20}{r['batch']:>4}{r['precision']:>6}{f(e)}{f(c)}{f(a)}{f(k)}"
+            f"{f(k / e if k and e else None)}{f(k / c if k and c else None)}"
+            f"{(f'{x:8.2f}' if x else f'{chr(45):>8}')}"
+            f"{r.get('cosine', float('nan')):9.5f}{r.get('max_rel_err', float('nan')):9.2e}"
+            f"{r.get('kiln_compile_s', 0):7.1f}{r.get('compile_compile_s', 0):7.1f}"
+            + (f"  warm build {r['kiln_warm_compile_s']:.1f} s" if "kiln_warm_compile_s" in r else "")
+        )
     if speedups:
         geo = math.exp(sum(math.log(v) for v in speedups) / len(speedups))
         slower = sum(1 for v in speedups if v < 1.0)
-        print(f"geometric mean of Kiln's speedup over the best peer ({'/'.join(peers)}): {geo:.3f}x over "
-              f"{len(speedups)} cells; Kiln slower on {slower}")
+        print(
+            f"geometric mean of Kiln's speedup over the best peer ({'/'.join(peers)}): {geo:.3f}x over "
+            f"{len(speedups)} cells; Kiln slower on {slower}"
+        )
     for r in rows:
         for key in [k for k in r if k.startswith("kiln[") and k.endswith("_ms")]:
             k, v = r.get("kiln_ms"), r[key]
             cos = r.get(key[:-3] + "_cosine", float("nan"))
-            print(f"  {r['model']} b{r['batch']} {r['precision']}: {key[:-3]} {v:.3f} ms "
-                  f"(default kiln {k:.3f} ms, ratio {v / k if k else float('nan'):.2f}, cosine {cos:.5f})")
-    print("ratios < 1 mean Kiln is faster (k/eager: Kiln over eager; k/comp: Kiln over torch.compile reduce-overhead); "
-          "x best: the best peer's time over Kiln's (> 1: Kiln faster)")
+            print(
+                f"  {r['model']} b{r['batch']} {r['precision']}: {key[:-3]} {v:.3f} ms "
+                f"(default kiln {k:.3f} ms, ratio {v / k if k else float('nan'):.2f}, cosine {cos:.5f})"
+            )
+    print(
+        "ratios < 1 mean Kiln is faster (k/eager: Kiln over eager; k/comp: Kiln over torch.compile reduce-overhead); "
+        "x best: the best peer's time over Kiln's (> 1: Kiln faster)"
+    )
 
 
 if __name__ == "__main__":

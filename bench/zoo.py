@@ -8,6 +8,7 @@ why), the cosine similarity to eager, and on a GPU the speedup over eager.
     python bench/zoo.py --device cuda --dtype fp16   # half-precision weights and inputs, fp16 engines
     KILN_BUILD_DIR=build python bench/zoo.py  # an in-tree CMake build instead of the installed kiln
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,8 +48,14 @@ def _tv(name: str, **kw: Any) -> Callable[[], tuple]:
 def _bert_small() -> tuple:
     from transformers import BertConfig, BertModel
 
-    cfg = BertConfig(hidden_size=128, num_hidden_layers=2, num_attention_heads=4, intermediate_size=256,
-                     vocab_size=1000, attn_implementation="eager")
+    cfg = BertConfig(
+        hidden_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=256,
+        vocab_size=1000,
+        attn_implementation="eager",
+    )
     ids = torch.randint(0, 1000, (2, 16))
     return BertModel(cfg), (ids,), {"attention_mask": torch.ones(2, 16, dtype=torch.long)}
 
@@ -56,31 +63,57 @@ def _bert_small() -> tuple:
 def _gpt2_small() -> tuple:
     from transformers import GPT2Config, GPT2Model
 
-    cfg = GPT2Config(n_embd=128, n_layer=2, n_head=4, vocab_size=1000, n_positions=64, bos_token_id=0, eos_token_id=0,
-                     attn_implementation="eager")
+    cfg = GPT2Config(
+        n_embd=128,
+        n_layer=2,
+        n_head=4,
+        vocab_size=1000,
+        n_positions=64,
+        bos_token_id=0,
+        eos_token_id=0,
+        attn_implementation="eager",
+    )
     return GPT2Model(cfg), (torch.randint(0, 1000, (1, 16)),), {"use_cache": False}
 
 
 def _vit_hf_small() -> tuple:
     from transformers import ViTConfig, ViTModel
 
-    cfg = ViTConfig(hidden_size=128, num_hidden_layers=2, num_attention_heads=4, intermediate_size=256, image_size=64,
-                    patch_size=16, attn_implementation="eager")
+    cfg = ViTConfig(
+        hidden_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=256,
+        image_size=64,
+        patch_size=16,
+        attn_implementation="eager",
+    )
     return ViTModel(cfg), (torch.randn(1, 3, 64, 64),), {}
 
 
 def _distilbert_small() -> tuple:
     from transformers import DistilBertConfig, DistilBertModel
 
-    cfg = DistilBertConfig(dim=128, n_layers=2, n_heads=4, hidden_dim=256, vocab_size=1000, attn_implementation="eager")
+    cfg = DistilBertConfig(
+        dim=128, n_layers=2, n_heads=4, hidden_dim=256, vocab_size=1000, attn_implementation="eager"
+    )
     return DistilBertModel(cfg), (torch.randint(0, 1000, (2, 16)),), {}
 
 
 def _t5_small() -> tuple:
     from transformers import T5Config, T5Model
 
-    cfg = T5Config(d_model=128, d_kv=32, d_ff=256, num_layers=2, num_decoder_layers=2, num_heads=4, vocab_size=1000,
-                   use_cache=False, attn_implementation="eager")
+    cfg = T5Config(
+        d_model=128,
+        d_kv=32,
+        d_ff=256,
+        num_layers=2,
+        num_decoder_layers=2,
+        num_heads=4,
+        vocab_size=1000,
+        use_cache=False,
+        attn_implementation="eager",
+    )
     ids = torch.randint(0, 1000, (2, 16))
     return T5Model(cfg), (ids,), {"decoder_input_ids": torch.randint(0, 1000, (2, 8))}
 
@@ -88,9 +121,17 @@ def _t5_small() -> tuple:
 def _llama_small() -> tuple:
     from transformers import LlamaConfig, LlamaModel
 
-    cfg = LlamaConfig(hidden_size=128, intermediate_size=256, num_hidden_layers=2, num_attention_heads=4,
-                      num_key_value_heads=2, vocab_size=1000, max_position_embeddings=64, use_cache=False,
-                      attn_implementation="eager")
+    cfg = LlamaConfig(
+        hidden_size=128,
+        intermediate_size=256,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        vocab_size=1000,
+        max_position_embeddings=64,
+        use_cache=False,
+        attn_implementation="eager",
+    )
     return LlamaModel(cfg), (torch.randint(0, 1000, (2, 16)),), {}
 
 
@@ -163,8 +204,9 @@ def run_one(name: str, device: torch.device, iters: int, dtype: torch.dtype = to
     row["dtype"] = str(dtype).replace("torch.", "")
     try:
         t0 = time.perf_counter()
-        compiled = kiln.compile(model, inputs=list(args), kwarg_inputs=kwargs or None, device=device,
-                                enabled_precisions={dtype})
+        compiled = kiln.compile(
+            model, inputs=list(args), kwarg_inputs=kwargs or None, device=device, enabled_precisions={dtype}
+        )
         row["compile_s"] = round(time.perf_counter() - t0, 1)
         rep: kiln.SupportReport = compiled.meta["kiln"]["report"]
         row["full"] = rep.fully_supported
@@ -194,8 +236,10 @@ def _fmt(row: dict) -> str:
     if "error" in row:
         return f"{row['model']:<20} ERROR {row['error']}"
     sp = f"{row['speedup']:.2f}x" if "speedup" in row else "-"
-    return (f"{row['model']:<20} {'yes' if row['full'] else 'no':<5} {row['engines']:>3} {row['kiln_ops']:>6} "
-            f"{row['fallback_ops']:>6}  {row['cosine']:.6f}  {row['max_rel_err']:.2e}  {sp:>7}  {row['compile_s']:>6}s")
+    return (
+        f"{row['model']:<20} {'yes' if row['full'] else 'no':<5} {row['engines']:>3} {row['kiln_ops']:>6} "
+        f"{row['fallback_ops']:>6}  {row['cosine']:.6f}  {row['max_rel_err']:.2e}  {sp:>7}  {row['compile_s']:>6}s"
+    )
 
 
 def main() -> int:
@@ -204,20 +248,28 @@ def main() -> int:
     ap.add_argument("--device", default=None, help="cuda or cpu (default: cuda when Kiln and torch have one)")
     ap.add_argument("--iters", type=int, default=20, help="timed iterations on a GPU")
     ap.add_argument("--json", default=None, help="write the rows to this JSON file")
-    ap.add_argument("--dtype", default="fp32", choices=["fp32", "fp16", "bf16"],
-                    help="weights, floating inputs and the engines' precision (eager runs in the same dtype)")
+    ap.add_argument(
+        "--dtype",
+        default="fp32",
+        choices=["fp32", "fp16", "bf16"],
+        help="weights, floating inputs and the engines' precision (eager runs in the same dtype)",
+    )
     a = ap.parse_args()
     dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[a.dtype]
     unknown = [m for m in a.models if m not in MODELS]
     if unknown:
         ap.error(f"unknown models {unknown}; known: {', '.join(MODELS)}")
     if a.device is None:
-        device = torch.device("cuda" if torch.cuda.is_available() and "cuda" in kiln.available_backends() else "cpu")
+        device = torch.device(
+            "cuda" if torch.cuda.is_available() and "cuda" in kiln.available_backends() else "cpu"
+        )
     else:
         device = torch.device(a.device)
     print(f"kiln {kiln.__version__}, torch {torch.__version__}, device {device}, dtype {a.dtype}")
-    print(f"{'model':<20} {'full':<5} {'eng':>3} {'kiln':>6} {'torch':>6}  {'cosine':<8}  {'rel err':<8}  "
-          f"{'speedup':>7}  {'build':>7}")
+    print(
+        f"{'model':<20} {'full':<5} {'eng':>3} {'kiln':>6} {'torch':>6}  {'cosine':<8}  {'rel err':<8}  "
+        f"{'speedup':>7}  {'build':>7}"
+    )
     rows = []
     for name in a.models:
         row = run_one(name, device, a.iters, dtype)

@@ -17,6 +17,7 @@ and then also prints, per model, the ops without a converter. --export-dir saves
 as DIR/NAME_traced.ts (positional inputs: input_ids, attention_mask[, decoder_input_ids] or
 pixel_values), for `kilnc --check-support` (the C++ frontend's exact view, with reasons per op).
 """
+
 import argparse
 import json
 import os
@@ -109,27 +110,78 @@ def build_models(attn_impls=("eager", "sdpa"), seq=16, batch=2):
     torch.manual_seed(0)
     ids = torch.randint(0, 1000, (batch, seq))
     mask = torch.ones(batch, seq, dtype=torch.long)
-    mask[-1, seq * 3 // 4:] = 0  # padding: the traced mask code then handles it too
+    mask[-1, seq * 3 // 4 :] = 0  # padding: the traced mask code then handles it too
     dec_ids = torch.randint(0, 1000, (batch, seq // 2))
     pixels = torch.randn(batch, 3, 32, 32)
     out = []
     for attn in attn_impls:
         common = dict(torchscript=True, attn_implementation=attn)
-        bert = tf.BertModel(tf.BertConfig(hidden_size=128, num_hidden_layers=2, num_attention_heads=4,
-                                          intermediate_size=256, vocab_size=1000, **common))
+        bert = tf.BertModel(
+            tf.BertConfig(
+                hidden_size=128,
+                num_hidden_layers=2,
+                num_attention_heads=4,
+                intermediate_size=256,
+                vocab_size=1000,
+                **common,
+            )
+        )
         out.append((f"bert_{attn}", bert, ("input_ids", "attention_mask"), (ids, mask)))
-        gpt2 = tf.GPT2Model(tf.GPT2Config(n_embd=128, n_layer=2, n_head=4, vocab_size=1000, n_positions=64,
-                                          bos_token_id=0, eos_token_id=0, use_cache=False, **common))
+        gpt2 = tf.GPT2Model(
+            tf.GPT2Config(
+                n_embd=128,
+                n_layer=2,
+                n_head=4,
+                vocab_size=1000,
+                n_positions=64,
+                bos_token_id=0,
+                eos_token_id=0,
+                use_cache=False,
+                **common,
+            )
+        )
         out.append((f"gpt2_{attn}", gpt2, ("input_ids", "attention_mask"), (ids, mask)))
-        t5 = tf.T5Model(tf.T5Config(d_model=128, d_kv=32, d_ff=256, num_layers=2, num_decoder_layers=2,
-                                    num_heads=4, vocab_size=1000, use_cache=False, **common))
-        out.append((f"t5_{attn}", t5, ("input_ids", "attention_mask", "decoder_input_ids"), (ids, mask, dec_ids)))
-        vit = tf.ViTModel(tf.ViTConfig(hidden_size=128, num_hidden_layers=2, num_attention_heads=4,
-                                       intermediate_size=256, image_size=32, patch_size=8, **common))
+        t5 = tf.T5Model(
+            tf.T5Config(
+                d_model=128,
+                d_kv=32,
+                d_ff=256,
+                num_layers=2,
+                num_decoder_layers=2,
+                num_heads=4,
+                vocab_size=1000,
+                use_cache=False,
+                **common,
+            )
+        )
+        out.append(
+            (f"t5_{attn}", t5, ("input_ids", "attention_mask", "decoder_input_ids"), (ids, mask, dec_ids))
+        )
+        vit = tf.ViTModel(
+            tf.ViTConfig(
+                hidden_size=128,
+                num_hidden_layers=2,
+                num_attention_heads=4,
+                intermediate_size=256,
+                image_size=32,
+                patch_size=8,
+                **common,
+            )
+        )
         out.append((f"vit_{attn}", vit, ("pixel_values",), (pixels,)))
-        llama = tf.LlamaModel(tf.LlamaConfig(hidden_size=128, intermediate_size=256, num_hidden_layers=2,
-                                             num_attention_heads=4, num_key_value_heads=2, vocab_size=1000,
-                                             max_position_embeddings=64, use_cache=False, **common))
+        llama = tf.LlamaModel(
+            tf.LlamaConfig(
+                hidden_size=128,
+                intermediate_size=256,
+                num_hidden_layers=2,
+                num_attention_heads=4,
+                num_key_value_heads=2,
+                vocab_size=1000,
+                max_position_embeddings=64,
+                use_cache=False,
+                **common,
+            )
+        )
         out.append((f"llama_{attn}", llama, ("input_ids", "attention_mask"), (ids, mask)))
     for _, m, _, _ in out:
         m.eval()
@@ -148,8 +200,13 @@ def first_line(e: Exception) -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--json", help="write {model: {traced: [...], scripted: [...] | null, trace_error, script_error}}")
-    ap.add_argument("--models", help="comma-separated subset (bert_eager, gpt2_sdpa, t5_eager, vit_sdpa, llama_eager, ...)")
+    ap.add_argument(
+        "--json", help="write {model: {traced: [...], scripted: [...] | null, trace_error, script_error}}"
+    )
+    ap.add_argument(
+        "--models",
+        help="comma-separated subset (bert_eager, gpt2_sdpa, t5_eager, vit_sdpa, llama_eager, ...)",
+    )
     ap.add_argument("--registered", help="file with one registered converter op name per line")
     ap.add_argument("--export-dir", help="also save the traced modules here")
     args = ap.parse_args()
@@ -187,7 +244,9 @@ def main() -> int:
         for kind in ("traced", "scripted"):
             ops = entry[kind]
             if ops is None:
-                print(f"{name} [{kind}]: not available ({entry['trace_error' if kind == 'traced' else 'script_error']})")
+                print(
+                    f"{name} [{kind}]: not available ({entry['trace_error' if kind == 'traced' else 'script_error']})"
+                )
                 continue
             union.update(ops)
             print(f"{name} [{kind}]: {' '.join(ops)}")

@@ -16,6 +16,7 @@ and then also prints, per model, the ops without a converter. --export-dir also 
 scripted module as DIR/NAME_{traced,scripted}.ts, for `kilnc --check-support -d cpu -i 1x3xHxW`
 (the C++ frontend's exact view, with the reasons per op).
 """
+
 import argparse
 import gc
 import json
@@ -27,8 +28,14 @@ import torch
 
 # Models whose forward cannot run at 224x224 or that take another default size.
 INPUT_SIZE = {"inception_v3": 299}
-SEGMENTATION = ["fcn_resnet50", "fcn_resnet101", "deeplabv3_resnet50", "deeplabv3_resnet101",
-                "deeplabv3_mobilenet_v3_large", "lraspp_mobilenet_v3_large"]
+SEGMENTATION = [
+    "fcn_resnet50",
+    "fcn_resnet101",
+    "deeplabv3_resnet50",
+    "deeplabv3_resnet101",
+    "deeplabv3_mobilenet_v3_large",
+    "lraspp_mobilenet_v3_large",
+]
 # Over ~300M parameters: slow to trace/freeze on a small machine; same op families as their smaller siblings.
 LARGE = {"vit_h_14", "regnet_y_128gf", "vit_l_16", "vit_l_32", "regnet_y_32gf", "regnet_x_32gf"}
 # Not ops of the model: the bookkeeping the frontend folds or evaluates.
@@ -96,6 +103,7 @@ def lower(module: torch.jit.ScriptModule, example: torch.Tensor) -> torch._C.Gra
 def build(name: str):
     import torchvision.models as tvm
     import torchvision.models.segmentation as seg
+
     if name in SEGMENTATION:
         return getattr(seg, name)(weights=None, weights_backbone=None)
     kwargs = {"weights": None}
@@ -106,15 +114,23 @@ def build(name: str):
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--json", help="write {model: {traced: [...], scripted: [...] | null, script_error: str}}")
+    ap.add_argument(
+        "--json", help="write {model: {traced: [...], scripted: [...] | null, script_error: str}}"
+    )
     ap.add_argument("--models", help="comma-separated subset")
     ap.add_argument("--skip-large", action="store_true", help="skip models over ~300M parameters")
     ap.add_argument("--registered", help="file with one registered converter op name per line")
     ap.add_argument("--export-dir", help="also save the traced/scripted modules here")
-    ap.add_argument("--size", type=int, default=0, help="input H=W (default: 224, 299 for inception_v3; 64 for segmentation)")
+    ap.add_argument(
+        "--size",
+        type=int,
+        default=0,
+        help="input H=W (default: 224, 299 for inception_v3; 64 for segmentation)",
+    )
     args = ap.parse_args()
 
     import torchvision.models as tvm
+
     names = tvm.list_models(module=tvm) + SEGMENTATION
     if args.models:
         names = [n for n in args.models.split(",") if n]

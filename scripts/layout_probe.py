@@ -2,6 +2,7 @@
 
 usage: KILN_BUILD_DIR=... python scripts/layout_probe.py BATCH
 """
+
 import os
 import subprocess
 import sys
@@ -17,7 +18,22 @@ x = torch.randn(batch, 3, 224, 224, device="cuda", dtype=torch.half)
 with tempfile.TemporaryDirectory() as tmp, torch.no_grad():
     path = os.path.join(tmp, "r50.ts")
     torch.jit.trace(m, (x,)).save(path)
-    r = subprocess.run([os.path.join(build, "tools", "kilnc", "kilnc"), "-v", "-p", "fp16", "-d", "cuda",
-                        "-i", f"{batch}x3x224x224@f16", path, os.path.join(tmp, "out.ts")],
-                       capture_output=True, text=True)
-    print("\n".join(l for l in (r.stdout + r.stderr).splitlines() if "layout" in l or "error" in l.lower()))
+    r = subprocess.run(
+        [
+            os.path.join(build, "tools", "kilnc", "kilnc"),
+            "-v",
+            "-p",
+            "fp16",
+            "-d",
+            "cuda",
+            "-i",
+            f"{batch}x3x224x224@f16",
+            path,
+            os.path.join(tmp, "out.ts"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    print(
+        "\n".join(ln for ln in (r.stdout + r.stderr).splitlines() if "layout" in ln or "error" in ln.lower())
+    )

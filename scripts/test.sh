@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds Kiln (engine, CPU + CUDA backends when nvcc is present, torch bridge, Python package) and runs
+# Checks format and lint first (scripts/lint.sh), then builds Kiln (engine, CPU + CUDA backends when nvcc is present, torch bridge, Python package) and runs
 # every test that needs no GPU: engine gtests, torch bridge gtests (converters and real models against
 # libtorch eager), the Python package tests, then the sanitizer job (ASan + UBSan, engine only).
 # Installs what it needs: system packages (scripts/install_deps.sh) and a venv with the pinned torch
@@ -24,6 +24,8 @@ done
 scripts/install_deps.sh
 PY=$(scripts/python_env.sh)
 export PATH="$(dirname "$PY"):$PATH"  # the venv's cmake (>= 3.28) and ninja
+stamp "format and lint (scripts/lint.sh)"
+scripts/lint.sh
 stamp "configure (cmake $(cmake --version | head -1 | awk '{print $3}'), python $PY)"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DKILN_BUILD_TESTS=ON -DKILN_PYTHON="$PY" \
       -DPython_EXECUTABLE="$PY" -DKILN_BUILD_PYTHON=ON >/dev/null

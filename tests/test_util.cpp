@@ -32,7 +32,8 @@ HostTensor random_tensor(DataType dt, const Dims& dims, double lo, double hi) {
     std::bernoulli_distribution d(0.5);
     for (int64_t i = 0; i < n; ++i) store_from_double(t.data(), dt, i, d(rng()) ? 1.0 : 0.0);
   } else if (is_integer(dt)) {
-    std::uniform_int_distribution<int64_t> d(static_cast<int64_t>(std::ceil(lo)), static_cast<int64_t>(std::ceil(hi)) - 1);
+    std::uniform_int_distribution<int64_t> d(static_cast<int64_t>(std::ceil(lo)),
+                                             static_cast<int64_t>(std::ceil(hi)) - 1);
     for (int64_t i = 0; i < n; ++i) store_from_int64(t.data(), dt, i, d(rng()));
   } else {
     std::uniform_real_distribution<double> d(lo, hi);
@@ -43,7 +44,8 @@ HostTensor random_tensor(DataType dt, const Dims& dims, double lo, double hi) {
 
 HostTensor make_tensor(DataType dt, const Dims& dims, const std::vector<double>& values) {
   HostTensor t(TensorType{dt, dims});
-  EXPECT_EQ(static_cast<int64_t>(values.size()), dims.volume()) << "make_tensor: value count mismatch";
+  EXPECT_EQ(static_cast<int64_t>(values.size()), dims.volume())
+      << "make_tensor: value count mismatch";
   for (int64_t i = 0; i < dims.volume() && i < static_cast<int64_t>(values.size()); ++i) {
     if (is_integer(dt)) {
       store_from_int64(t.data(), dt, i, static_cast<int64_t>(values[static_cast<size_t>(i)]));
@@ -68,15 +70,17 @@ Tensor add_constant(Network& net, const HostTensor& t) {
   return c.ok() ? *c : Tensor{};
 }
 
-Expected<std::vector<HostTensor>> run_engine(const Engine& engine, const std::vector<HostTensor>& inputs, int profile) {
+Expected<std::vector<HostTensor>> run_engine(const Engine& engine,
+                                             const std::vector<HostTensor>& inputs, int profile) {
   auto ctx = engine.create_context();
   if (!ctx) return ctx.status();
   KILN_RETURN_IF_ERROR((*ctx)->set_optimization_profile(profile));
   int n_in = 0;
   for (int i = 0; i < engine.num_io_tensors(); ++i) n_in += engine.io_tensor(i).is_input ? 1 : 0;
   if (static_cast<int>(inputs.size()) != n_in) {
-    return make_error(StatusCode::kInvalidArgument, "test", "engine has " + std::to_string(n_in) + " inputs, got " +
-                                                                std::to_string(inputs.size()));
+    return make_error(
+        StatusCode::kInvalidArgument, "test",
+        "engine has " + std::to_string(n_in) + " inputs, got " + std::to_string(inputs.size()));
   }
   std::vector<HostTensor> in_copy = inputs;
   int k = 0;
@@ -123,7 +127,8 @@ int count_ops(const ir::Graph& g, ir::OpKind op) {
   return n;
 }
 
-Expected<std::vector<HostTensor>> try_build_and_run(const Network& net, const std::vector<HostTensor>& inputs,
+Expected<std::vector<HostTensor>> try_build_and_run(const Network& net,
+                                                    const std::vector<HostTensor>& inputs,
                                                     BuilderConfig cfg) {
   if (cfg.backend.empty()) cfg.backend = "cpu";
   auto plan = Builder::build(net, cfg);
@@ -133,7 +138,8 @@ Expected<std::vector<HostTensor>> try_build_and_run(const Network& net, const st
   return run_engine(**engine, inputs, 0);
 }
 
-std::vector<HostTensor> build_and_run(const Network& net, const std::vector<HostTensor>& inputs, BuilderConfig cfg) {
+std::vector<HostTensor> build_and_run(const Network& net, const std::vector<HostTensor>& inputs,
+                                      BuilderConfig cfg) {
   auto r = try_build_and_run(net, inputs, std::move(cfg));
   EXPECT_TRUE(r.ok()) << r.status().to_string();
   if (!r.ok()) return {};
@@ -142,16 +148,22 @@ std::vector<HostTensor> build_and_run(const Network& net, const std::vector<Host
 
 double default_tolerance(DataType dt) {
   switch (dt) {
-    case DataType::kFloat32: return 1e-4;
-    case DataType::kFloat16: return 1e-2;
-    case DataType::kBFloat16: return 5e-2;
-    default: return 0.0;
+    case DataType::kFloat32:
+      return 1e-4;
+    case DataType::kFloat16:
+      return 1e-2;
+    case DataType::kBFloat16:
+      return 5e-2;
+    default:
+      return 0.0;
   }
 }
 
-::testing::AssertionResult all_close(const HostTensor& got, const std::vector<double>& want, double rtol, double atol) {
+::testing::AssertionResult all_close(const HostTensor& got, const std::vector<double>& want,
+                                     double rtol, double atol) {
   if (got.numel() != static_cast<int64_t>(want.size())) {
-    return ::testing::AssertionFailure() << "size mismatch: got " << got.numel() << " elements, want " << want.size();
+    return ::testing::AssertionFailure()
+           << "size mismatch: got " << got.numel() << " elements, want " << want.size();
   }
   int64_t bad = 0, worst = -1;
   double worst_err = 0;
@@ -175,15 +187,17 @@ double default_tolerance(DataType dt) {
     }
   }
   if (bad == 0) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << bad << " of " << got.numel() << " elements differ (rtol " << rtol << ", atol "
-                                       << atol << "); worst at " << worst << ": got " << at(got, worst) << ", want "
-                                       << want[static_cast<size_t>(worst)] << " (seed " << rng_seed() << ")";
+  return ::testing::AssertionFailure()
+         << bad << " of " << got.numel() << " elements differ (rtol " << rtol << ", atol " << atol
+         << "); worst at " << worst << ": got " << at(got, worst) << ", want "
+         << want[static_cast<size_t>(worst)] << " (seed " << rng_seed() << ")";
 }
 
 ::testing::AssertionResult has_type(const HostTensor& got, DataType dt, const Dims& dims) {
   if (got.type.dtype == dt && got.type.dims == dims) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << "got " << dtype_name(got.type.dtype) << got.type.dims.to_string() << ", want "
-                                       << dtype_name(dt) << dims.to_string();
+  return ::testing::AssertionFailure()
+         << "got " << dtype_name(got.type.dtype) << got.type.dims.to_string() << ", want "
+         << dtype_name(dt) << dims.to_string();
 }
 
 std::vector<int64_t> unflatten(int64_t i, const Dims& d) {

@@ -13,8 +13,8 @@
 
 namespace kiln::testing {
 
-/// A fresh generator seeded from the test name and a nondeterministic source; the seed is printed on
-/// failure through SCOPED_TRACE by callers that want it.
+/// A fresh generator seeded from the test name and a nondeterministic source; the seed is printed
+/// on failure through SCOPED_TRACE by callers that want it.
 std::mt19937& rng();
 uint32_t rng_seed();
 
@@ -36,32 +36,38 @@ Tensor add_constant(Network& net, const HostTensor& t);
 std::vector<HostTensor> build_and_run(const Network& net, const std::vector<HostTensor>& inputs,
                                       BuilderConfig cfg = {});
 /// Same, but returns the error instead of failing the test.
-Expected<std::vector<HostTensor>> try_build_and_run(const Network& net, const std::vector<HostTensor>& inputs,
+Expected<std::vector<HostTensor>> try_build_and_run(const Network& net,
+                                                    const std::vector<HostTensor>& inputs,
                                                     BuilderConfig cfg = {});
 
-/// Builds `net` (backend "cpu" unless cfg says otherwise) and reads the plan back: the graph the passes
-/// produced and the kernel records. Fails the current test (and returns empty contents) on any error.
+/// Builds `net` (backend "cpu" unless cfg says otherwise) and reads the plan back: the graph the
+/// passes produced and the kernel records. Fails the current test (and returns empty contents) on
+/// any error.
 serial::PlanContents build_contents(const Network& net, BuilderConfig cfg = {});
 /// Layers of kind `op` in g.
 int count_ops(const ir::Graph& g, ir::OpKind op);
 
 /// Runs an already loaded engine on `inputs` (a fresh context each call).
-Expected<std::vector<HostTensor>> run_engine(const Engine& engine, const std::vector<HostTensor>& inputs,
+Expected<std::vector<HostTensor>> run_engine(const Engine& engine,
+                                             const std::vector<HostTensor>& inputs,
                                              int profile = 0);
 
 /// Tolerance for comparing a tensor of dtype dt against a float64 reference.
 double default_tolerance(DataType dt);
 
-/// Checks |got - want| <= atol + rtol * |want| elementwise (NaNs must match); reports the worst element.
-::testing::AssertionResult all_close(const HostTensor& got, const std::vector<double>& want, double rtol,
-                                     double atol);
+/// Checks |got - want| <= atol + rtol * |want| elementwise (NaNs must match); reports the worst
+/// element.
+::testing::AssertionResult all_close(const HostTensor& got, const std::vector<double>& want,
+                                     double rtol, double atol);
 /// Checks dims and dtype.
 ::testing::AssertionResult has_type(const HostTensor& got, DataType dt, const Dims& dims);
 
 /// Float dtypes every float layer is tested with.
-inline const std::vector<DataType> kFloatTypes = {DataType::kFloat32, DataType::kFloat16, DataType::kBFloat16};
+inline const std::vector<DataType> kFloatTypes = {DataType::kFloat32, DataType::kFloat16,
+                                                  DataType::kBFloat16};
 /// Integer dtypes the integer-capable layers are tested with.
-inline const std::vector<DataType> kIntTypes = {DataType::kInt32, DataType::kInt64, DataType::kInt8, DataType::kUInt8};
+inline const std::vector<DataType> kIntTypes = {DataType::kInt32, DataType::kInt64, DataType::kInt8,
+                                                DataType::kUInt8};
 
 /// Multi-index of flat index `i` in row-major dims (zero extents give zeros), and back.
 std::vector<int64_t> unflatten(int64_t i, const Dims& d);

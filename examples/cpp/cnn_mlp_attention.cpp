@@ -1,6 +1,7 @@
 // Kiln engine example: a small CNN + attention + MLP network built with the public API.
 //
-//   kiln_example_cnn_mlp_attention build model.plan   builds the network, writes the plan, and writes
+//   kiln_example_cnn_mlp_attention build model.plan   builds the network, writes the plan, and
+//   writes
 //                                                     model.plan.check (an input and the expected
 //                                                     output, computed here by plain loops)
 //   kiln_example_cnn_mlp_attention run model.plan     loads the plan in this (fresh) process, runs
@@ -45,18 +46,20 @@ Weights make_weights() {
   return w;
 }
 
-#define CHECK_OK(expr)                                                          \
-  do {                                                                          \
-    auto&& r_ = (expr);                                                         \
-    if (!r_.ok()) {                                                             \
-      std::fprintf(stderr, "error: %s\n", r_.status().to_string().c_str());     \
-      return 1;                                                                 \
-    }                                                                           \
+#define CHECK_OK(expr)                                                      \
+  do {                                                                      \
+    auto&& r_ = (expr);                                                     \
+    if (!r_.ok()) {                                                         \
+      std::fprintf(stderr, "error: %s\n", r_.status().to_string().c_str()); \
+      return 1;                                                             \
+    }                                                                       \
   } while (0)
 
 kiln::Status status_of(const kiln::Status& s) { return s; }
 template <class T>
-kiln::Status status_of(const kiln::Expected<T>& e) { return e.ok() ? kiln::Status{} : e.status(); }
+kiln::Status status_of(const kiln::Expected<T>& e) {
+  return e.ok() ? kiln::Status{} : e.status();
+}
 
 // Adds the network; returns false (after printing why) on error.
 bool build_network(kiln::Network& net, const Weights& w) {
@@ -70,7 +73,9 @@ bool build_network(kiln::Network& net, const Weights& w) {
     }
     return ok;
   };
-  auto cst = [&](const std::vector<float>& v, Dims d) { return *net.add_constant(d, DataType::kFloat32, v.data()); };
+  auto cst = [&](const std::vector<float>& v, Dims d) {
+    return *net.add_constant(d, DataType::kFloat32, v.data());
+  };
   auto x = net.add_input("image", DataType::kFloat32, {-1, kC, kH, kW});
   if (!need(x)) return false;
   ConvolutionParams cp;
@@ -81,9 +86,9 @@ bool build_network(kiln::Network& net, const Weights& w) {
   PoolingParams pp;
   pp.kernel = {2, 2};
   pp.strides = {2, 2};
-  auto pool = net.add_pooling(*relu, pp);                       // [N, 8, 8, 8]
-  auto flat = net.add_flatten(*pool, 2);                        // [N, 8, 64]
-  auto tokens = net.add_transpose(*flat, {0, 2, 1});            // [N, 64, 8]
+  auto pool = net.add_pooling(*relu, pp);             // [N, 8, 8, 8]
+  auto flat = net.add_flatten(*pool, 2);              // [N, 8, 64]
+  auto tokens = net.add_transpose(*flat, {0, 2, 1});  // [N, 64, 8]
   if (!need(tokens)) return false;
   auto q = net.add_linear(*tokens, cst(w.wq, {kF, kF}), Tensor{});
   auto k = net.add_linear(*tokens, cst(w.wk, {kF, kF}), Tensor{});
@@ -91,7 +96,8 @@ bool build_network(kiln::Network& net, const Weights& w) {
   auto attn = net.add_attention(*q, *k, *v, Tensor{}, AttentionParams{});
   if (!need(attn)) return false;
   auto pooled = net.add_reduce(*attn, ReduceParams{ReduceOp::kMean, {1}, false, 1});  // [N, 8]
-  auto h = net.add_unary(*net.add_linear(*pooled, cst(w.w1, {kHidden, kF}), cst(w.b1, {kHidden})), UnaryOp::kGelu);
+  auto h = net.add_unary(*net.add_linear(*pooled, cst(w.w1, {kHidden, kF}), cst(w.b1, {kHidden})),
+                         UnaryOp::kGelu);
   auto logits = net.add_linear(*h, cst(w.w2, {kClasses, kHidden}), cst(w.b2, {kClasses}));
   auto probs = net.add_softmax(*logits, -1);
   if (!need(probs)) return false;
@@ -112,7 +118,8 @@ std::vector<double> reference(const Weights& w, const std::vector<float>& img, i
               for (int dx = -1; dx <= 1; ++dx) {
                 int yy = y + dy, xx = x + dx;
                 if (yy < 0 || yy >= kH || xx < 0 || xx >= kW) continue;
-                s += w.conv_w[((f * kC + c) * 3 + dy + 1) * 3 + dx + 1] * img[((b * kC + c) * kH + yy) * kW + xx];
+                s += w.conv_w[((f * kC + c) * 3 + dy + 1) * 3 + dx + 1] *
+                     img[((b * kC + c) * kH + yy) * kW + xx];
               }
           conv[(f * kH + y) * kW + x] = std::max(s, 0.0);
         }
@@ -122,7 +129,8 @@ std::vector<double> reference(const Weights& w, const std::vector<float>& img, i
         for (int x = 0; x < 8; ++x) {
           double m = -1e300;
           for (int dy = 0; dy < 2; ++dy)
-            for (int dx = 0; dx < 2; ++dx) m = std::max(m, conv[(f * kH + 2 * y + dy) * kW + 2 * x + dx]);
+            for (int dx = 0; dx < 2; ++dx)
+              m = std::max(m, conv[(f * kH + 2 * y + dy) * kW + 2 * x + dx]);
           tok[(y * 8 + x) * kF + f] = m;
         }
     auto proj = [&](const std::vector<float>& wm) {
@@ -181,7 +189,8 @@ int build(const std::string& path) {
   if (!build_network(net, w)) return 1;
   kiln::BuilderConfig cfg;
   cfg.backend = "cpu";
-  cfg.profiles.push_back(kiln::OptimizationProfile().set("image", {1, kC, kH, kW}, {2, kC, kH, kW}, {8, kC, kH, kW}));
+  cfg.profiles.push_back(
+      kiln::OptimizationProfile().set("image", {1, kC, kH, kW}, {2, kC, kH, kW}, {8, kC, kH, kW}));
   auto plan = kiln::Builder::build(net, cfg);
   CHECK_OK(plan);
   kiln::Status saved = plan->save(path);
@@ -196,9 +205,12 @@ int build(const std::string& path) {
   std::vector<double> want = reference(w, img, n);
   std::ofstream f(path + ".check", std::ios::binary);
   f.write(reinterpret_cast<const char*>(&n), sizeof n);
-  f.write(reinterpret_cast<const char*>(img.data()), static_cast<std::streamsize>(img.size() * sizeof(float)));
-  f.write(reinterpret_cast<const char*>(want.data()), static_cast<std::streamsize>(want.size() * sizeof(double)));
-  std::printf("built %s (%zu bytes); %d layers\n", path.c_str(), plan->bytes.size(), net.num_layers());
+  f.write(reinterpret_cast<const char*>(img.data()),
+          static_cast<std::streamsize>(img.size() * sizeof(float)));
+  f.write(reinterpret_cast<const char*>(want.data()),
+          static_cast<std::streamsize>(want.size() * sizeof(double)));
+  std::printf("built %s (%zu bytes); %d layers\n", path.c_str(), plan->bytes.size(),
+              net.num_layers());
   return f ? 0 : 1;
 }
 
@@ -214,14 +226,17 @@ int run(const std::string& path) {
   }
   std::vector<float> img(static_cast<size_t>(n) * kC * kH * kW);
   std::vector<double> want(static_cast<size_t>(n) * kClasses);
-  f.read(reinterpret_cast<char*>(img.data()), static_cast<std::streamsize>(img.size() * sizeof(float)));
-  f.read(reinterpret_cast<char*>(want.data()), static_cast<std::streamsize>(want.size() * sizeof(double)));
+  f.read(reinterpret_cast<char*>(img.data()),
+         static_cast<std::streamsize>(img.size() * sizeof(float)));
+  f.read(reinterpret_cast<char*>(want.data()),
+         static_cast<std::streamsize>(want.size() * sizeof(double)));
   auto ctx = (*engine)->create_context();
   CHECK_OK(ctx);
   std::vector<float> probs(want.size());
   auto& c = **ctx;
-  for (const kiln::Status& s : {c.bind("image", img.data(), kiln::DataType::kFloat32, {n, kC, kH, kW}),
-                                c.bind("probs", probs.data(), kiln::DataType::kFloat32, {n, kClasses}), c.execute()}) {
+  for (const kiln::Status& s :
+       {c.bind("image", img.data(), kiln::DataType::kFloat32, {n, kC, kH, kW}),
+        c.bind("probs", probs.data(), kiln::DataType::kFloat32, {n, kClasses}), c.execute()}) {
     if (!s.ok()) {
       std::fprintf(stderr, "error: %s\n", s.to_string().c_str());
       return 1;
@@ -233,7 +248,8 @@ int run(const std::string& path) {
   std::printf("batch %d: max |kiln - reference| = %.3g\n", n, worst);
   for (int b = 0; b < n; ++b) {
     std::printf("  sample %d probs:", b);
-    for (int k = 0; k < kClasses; ++k) std::printf(" %.4f", probs[static_cast<size_t>(b * kClasses + k)]);
+    for (int k = 0; k < kClasses; ++k)
+      std::printf(" %.4f", probs[static_cast<size_t>(b * kClasses + k)]);
     std::printf("\n");
   }
   if (!(worst < 1e-4)) {

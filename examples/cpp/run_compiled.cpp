@@ -55,8 +55,8 @@ int main(int argc, char** argv) {
     double wn = want.to(at::kDouble).norm().item<double>();
     double rel = diff.norm().item<double>() / std::max(wn, 1e-12);
     double max_abs = diff.abs().max().item<double>();
-    std::printf("output %s: relative error vs the original module %.3g (max abs %.3g)\n", c10::str(got.sizes()).c_str(),
-                rel, max_abs);
+    std::printf("output %s: relative error vs the original module %.3g (max abs %.3g)\n",
+                c10::str(got.sizes()).c_str(), rel, max_abs);
     return (rel < 1e-4 || max_abs < 1e-6) && !std::isnan(rel) ? 0 : 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "error: %s\n", e.what());

@@ -67,9 +67,12 @@ class Engine {
 
 class Runtime {
  public:
-  /// Verifies and loads plan bytes. A truncated, altered or incompatible plan gives an error status.
-  static Expected<std::shared_ptr<Engine>> load(std::span<const uint8_t> plan, Logger* logger = nullptr);
-  static Expected<std::shared_ptr<Engine>> load_file(const std::string& path, Logger* logger = nullptr);
+  /// Verifies and loads plan bytes. A truncated, altered or incompatible plan gives an error
+  /// status.
+  static Expected<std::shared_ptr<Engine>> load(std::span<const uint8_t> plan,
+                                                Logger* logger = nullptr);
+  static Expected<std::shared_ptr<Engine>> load_file(const std::string& path,
+                                                     Logger* logger = nullptr);
 };
 
 /// Per-stream execution state. Not thread-safe itself; use one per thread/stream.
@@ -90,7 +93,8 @@ class ExecutionContext {
   /// Checked binding: dtype must match; for inputs also sets the shape; for outputs dims must equal
   /// the shape the engine will produce.
   Status bind(std::string_view name, void* data, DataType dtype, const Dims& dims);
-  /// Runs the engine on `stream` (a cudaStream_t on cuda; ignored on cpu, which runs synchronously).
+  /// Runs the engine on `stream` (a cudaStream_t on cuda; ignored on cpu, which runs
+  /// synchronously).
   Status enqueue(void* stream = nullptr);
   /// Runs and waits for completion.
   Status execute();

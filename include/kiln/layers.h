@@ -12,35 +12,73 @@
 
 namespace kiln {
 
-// ---- enums used by layer parameters (stored in plans: append only) --------------------------------
+// ---- enums used by layer parameters (stored in plans: append only)
+// --------------------------------
 
 enum class BinaryOp : uint8_t {
-  kAdd, kSub, kMul, kDiv, kPow, kMax, kMin,
+  kAdd,
+  kSub,
+  kMul,
+  kDiv,
+  kPow,
+  kMax,
+  kMin,
   kFloorDiv,  ///< floor(a / b)           (torch div rounding_mode="floor")
   kTruncDiv,  ///< trunc(a / b)           (torch div rounding_mode="trunc")
   kMod,       ///< a - floor(a / b) * b  (torch remainder: sign of divisor)
   kFmod,      ///< a - trunc(a / b) * b  (C fmod: sign of dividend)
-  kEqual, kNotEqual, kLess, kLessEqual, kGreater, kGreaterEqual,
-  kAnd, kOr, kXor,
+  kEqual,
+  kNotEqual,
+  kLess,
+  kLessEqual,
+  kGreater,
+  kGreaterEqual,
+  kAnd,
+  kOr,
+  kXor,
 };
 inline constexpr int kNumBinaryOps = 20;
 
 enum class UnaryOp : uint8_t {
-  kIdentity, kAbs, kNeg, kExp, kLog, kSqrt, kRsqrt, kReciprocal, kSin, kCos, kTan, kTanh, kErf,
-  kFloor, kCeil, kRound, kSign, kNot,
+  kIdentity,
+  kAbs,
+  kNeg,
+  kExp,
+  kLog,
+  kSqrt,
+  kRsqrt,
+  kReciprocal,
+  kSin,
+  kCos,
+  kTan,
+  kTanh,
+  kErf,
+  kFloor,
+  kCeil,
+  kRound,
+  kSign,
+  kNot,
   kRelu,
-  kLeakyRelu,    ///< alpha = negative slope
-  kElu,          ///< alpha
+  kLeakyRelu,  ///< alpha = negative slope
+  kElu,        ///< alpha
   kSelu,
-  kGelu,         ///< exact (erf)
-  kGeluTanh,     ///< tanh approximation
-  kSilu, kSigmoid,
+  kGelu,      ///< exact (erf)
+  kGeluTanh,  ///< tanh approximation
+  kSilu,
+  kSigmoid,
   kHardSigmoid,  ///< relu6(x + 3) / 6 (torch)
   kHardSwish,
-  kSoftplus,     ///< alpha = beta, beta = threshold (torch softplus)
+  kSoftplus,  ///< alpha = beta, beta = threshold (torch softplus)
   kMish,
-  kClamp,        ///< alpha = min, beta = max; NaN means unbounded on that side
-  kLog1p, kExpm1, kAtan, kAsin, kAcos, kSinh, kCosh, kLog2,
+  kClamp,  ///< alpha = min, beta = max; NaN means unbounded on that side
+  kLog1p,
+  kExpm1,
+  kAtan,
+  kAsin,
+  kAcos,
+  kSinh,
+  kCosh,
+  kLog2,
   kIsNan,
 };
 inline constexpr int kNumUnaryOps = 40;
@@ -48,7 +86,19 @@ inline constexpr int kNumUnaryOps = 40;
 enum class PoolingType : uint8_t { kMax, kAverage };
 inline constexpr int kNumPoolingTypes = 2;
 
-enum class ReduceOp : uint8_t { kSum, kMean, kMax, kMin, kProd, kArgMax, kArgMin, kVar, kStd, kAny, kAll };
+enum class ReduceOp : uint8_t {
+  kSum,
+  kMean,
+  kMax,
+  kMin,
+  kProd,
+  kArgMax,
+  kArgMin,
+  kVar,
+  kStd,
+  kAny,
+  kAll
+};
 inline constexpr int kNumReduceOps = 11;
 
 enum class PadMode : uint8_t { kConstant, kReflect, kReplicate, kCircular };
@@ -75,57 +125,77 @@ std::span<const std::string_view> enum_names(ResizeMode);
 std::span<const std::string_view> enum_names(ScatterReduce);
 std::span<const std::string_view> enum_names(DataType);
 
-// ---- layer parameters -------------------------------------------------------------------------------
-// Inputs are listed per struct; "?" marks an optional input (pass an invalid Tensor to omit it).
+// ---- layer parameters
+// ------------------------------------------------------------------------------- Inputs are listed
+// per struct; "?" marks an optional input (pass an invalid Tensor to omit it).
 
 /// Inputs: (none). The layer's data lives in the network's weight table.
 struct ConstantParams {
   int64_t weight = -1;  ///< index into the weight table
-  template <class S, class V> static void visit(S& s, V&& v) { v("weight", s.weight); }
+  template <class S, class V>
+  static void visit(S& s, V&& v) {
+    v("weight", s.weight);
+  }
 };
 
 /// Inputs: x [N, C, spatial...], w, bias?. Weight layout as PyTorch: [Cout, Cin/groups, k...] for
 /// convolution, [Cin, Cout/groups, k...] when transposed. 1 to 3 spatial dims.
-/// channels_last (not transposed): x [N, spatial..., C], w [Cout, k..., Cin/groups], y [N, spatial..., Cout].
+/// channels_last (not transposed): x [N, spatial..., C], w [Cout, k..., Cin/groups], y [N,
+/// spatial..., Cout].
 struct ConvolutionParams {
   std::vector<int64_t> strides, pads_begin, pads_end, dilations;
   int64_t groups = 1;
   bool transposed = false;
   std::vector<int64_t> output_padding;  ///< transposed only
   bool channels_last = false;
-  template <class S, class V> static void visit(S& s, V&& v) {
-    v("strides", s.strides); v("pads_begin", s.pads_begin); v("pads_end", s.pads_end);
-    v("dilations", s.dilations); v("groups", s.groups); v("transposed", s.transposed);
-    v("output_padding", s.output_padding); v("channels_last", s.channels_last);
+  template <class S, class V>
+  static void visit(S& s, V&& v) {
+    v("strides", s.strides);
+    v("pads_begin", s.pads_begin);
+    v("pads_end", s.pads_end);
+    v("dilations", s.dilations);
+    v("groups", s.groups);
+    v("transposed", s.transposed);
+    v("output_padding", s.output_padding);
+    v("channels_last", s.channels_last);
   }
 };
 
-/// Inputs: a, b. torch.matmul semantics (1-D promotion, broadcast batch dims), optional transposes of
-/// the last two dims of operands of rank >= 2.
+/// Inputs: a, b. torch.matmul semantics (1-D promotion, broadcast batch dims), optional transposes
+/// of the last two dims of operands of rank >= 2.
 struct MatMulParams {
   bool transpose_a = false, transpose_b = false;
-  template <class S, class V> static void visit(S& s, V&& v) {
-    v("transpose_a", s.transpose_a); v("transpose_b", s.transpose_b);
+  template <class S, class V>
+  static void visit(S& s, V&& v) {
+    v("transpose_a", s.transpose_a);
+    v("transpose_b", s.transpose_b);
   }
 };
 
 /// Inputs: x [..., K], w [N, K], bias? [N]. y = x w^T + bias (fully connected).
 struct LinearParams {
-  template <class S, class V> static void visit(S&, V&&) {}
+  template <class S, class V>
+  static void visit(S&, V&&) {}
 };
 
 /// Inputs: a, b (numpy broadcasting). Comparisons and logical ops produce bool.
 struct BinaryParams {
   BinaryOp op = BinaryOp::kAdd;
-  template <class S, class V> static void visit(S& s, V&& v) { v("op", s.op); }
+  template <class S, class V>
+  static void visit(S& s, V&& v) {
+    v("op", s.op);
+  }
 };
 
 /// Inputs: x.
 struct UnaryParams {
   UnaryOp op = UnaryOp::kIdentity;
   double alpha = 0.0, beta = 0.0;
-  template <class S, class V> static void visit(S& s, V&& v) {
-    v("op", s.op); v("alpha", s.alpha); v("beta", s.beta);
+  template <class S, class V>
+  static void visit(S& s, V&& v) {
+    v("op", s.op);
+    v("alpha", s.alpha);
+    v("beta", s.beta);
   }
 };
 
@@ -136,11 +206,18 @@ struct PoolingParams {
   bool ceil_mode = false;
   bool count_include_pad = true;
   int64_t divisor_override = 0;  ///< 0: none
-  bool channels_last = false;     ///< x [N, spatial..., C]
-  template <class S, class V> static void visit(S& s, V&& v) {
-    v("type", s.type); v("kernel", s.kernel); v("strides", s.strides); v("pads_begin", s.pads_begin);
-    v("pads_end", s.pads_end); v("dilations", s.dilations); v("ceil_mode", s.ceil_mode);
-    v("count_include_pad", s.count_include_pad); v("divisor_override", s.divisor_override);
+  bool channels_last = false;    ///< x [N, spatial..., C]
+  template <class S, class V>
+  static void visit(S& s, V&& v) {
+    v("type", s.type);
+    v("kernel", s.kernel);
+    v("strides", s.strides);
+    v("pads_begin", s.pads_begin);
+    v("pads_end", s.pads_end);
+    v("dilations", s.dilations);
+    v("ceil_mode", s.ceil_mode);
+    v("count_include_pad", s.count_include_pad);
+    v("divisor_override", s.divisor_override);
     v("channels_last", s.channels_last);
   }
 };
@@ -150,8 +227,11 @@ struct AdaptivePoolingParams {
   PoolingType type = PoolingType::kAverage;
   std::vector<int64_t> output_size;
   bool channels_last = false;  ///< x [N, spatial..., C]
-  template <class S, class V> static void visit(S& s, V&& v) {
-    v("type", s.type); v("output_size", s.output_size); v("channels_last", s.channels_last);
+  template <class S, class V>
+  static void visit(S& s, V&& v) {
+    v("type", s.type);
+    v("output_size", s.output_size);
+    v("channels_last", s.channels_last);
   }
 };
 
@@ -161,8 +241,12 @@ struct ReduceParams {
   std::vector<int64_t> axes;
   bool keep_dims = false;
   int64_t correction = 1;  ///< var/std: divisor is N - correction
-  template <class S, class V> static void visit(S& s, V&& v) {
-    v("op", s.op); v("axes", s.axes); v("keep_dims", s.keep_dims); v("correction", s.correction);
+  template <class S, class V>
+  static void visit(S& s, V&& v) {
+    v("op", s.op);
+    v("axes", s.axes);
+    v("keep_dims", s.keep_dims);
+    v("correction", s.correction);
   }
 };
 
@@ -170,61 +254,91 @@ struct ReduceParams {
 struct SoftmaxParams {
   int64_t axis = -1;
   bool log = false;
-  template <class S, class V> static void visit(S& s, V&& v) { v("axis", s.axis); v("log", s.log); }
+  template <class S, class V>
+  static void visit(S& s, V&& v) {
+    v("axis", s.axis);
+    v("log", s.log);
+  }
 };
 
 /// Inputs: x, gamma?, beta?. Normalizes over dims [axis, rank); gamma/beta have those dims' shape.
 struct LayerNormParams {
   int64_t axis = -1;
   double epsilon = 1e-5;
-  template <class S, class V> static void visit(S& s, V&& v) { v("axis", s.axis); v("epsilon", s.epsilon); }
+  template <class S, class V>
+  static void visit(S& s, V&& v) {
+    v("axis", s.axis);
+    v("epsilon", s.epsilon);
+  }
 };
 
 /// Inputs: x [N, C, ...], gamma? [C], beta? [C].
 struct GroupNormParams {
   int64_t num_groups = 1;
   double epsilon = 1e-5;
-  template <class S, class V> static void visit(S& s, V&& v) {
-    v("num_groups", s.num_groups); v("epsilon", s.epsilon);
+  template <class S, class V>
+  static void visit(S& s, V&& v) {
+    v("num_groups", s.num_groups);
+    v("epsilon", s.epsilon);
   }
 };
 
 /// Inputs: x [N, C, ...], mean [C], var [C], gamma? [C], beta? [C]. Inference mode.
 struct BatchNormParams {
   double epsilon = 1e-5;
-  template <class S, class V> static void visit(S& s, V&& v) { v("epsilon", s.epsilon); }
+  template <class S, class V>
+  static void visit(S& s, V&& v) {
+    v("epsilon", s.epsilon);
+  }
 };
 
 /// Inputs: x, gamma?. y = x / sqrt(mean(x^2 over [axis, rank)) + eps) * gamma.
 struct RmsNormParams {
   int64_t axis = -1;
   double epsilon = 1e-6;
-  template <class S, class V> static void visit(S& s, V&& v) { v("axis", s.axis); v("epsilon", s.epsilon); }
+  template <class S, class V>
+  static void visit(S& s, V&& v) {
+    v("axis", s.axis);
+    v("epsilon", s.epsilon);
+  }
 };
 
 /// Inputs: x, shape? (int32/int64 1-D shape tensor; replaces `shape`). One -1 is inferred.
 struct ReshapeParams {
   std::vector<int64_t> shape;
-  template <class S, class V> static void visit(S& s, V&& v) { v("shape", s.shape); }
+  template <class S, class V>
+  static void visit(S& s, V&& v) {
+    v("shape", s.shape);
+  }
 };
 
 /// Inputs: x. Output dim i = input dim perm[i].
 struct TransposeParams {
   std::vector<int64_t> perm;
-  template <class S, class V> static void visit(S& s, V&& v) { v("perm", s.perm); }
+  template <class S, class V>
+  static void visit(S& s, V&& v) {
+    v("perm", s.perm);
+  }
 };
 
 /// Inputs: x0, x1, ... (one or more).
 struct ConcatParams {
   int64_t axis = 0;
-  template <class S, class V> static void visit(S& s, V&& v) { v("axis", s.axis); }
+  template <class S, class V>
+  static void visit(S& s, V&& v) {
+    v("axis", s.axis);
+  }
 };
 
 /// Inputs: x. One output per size; one size may be -1 (the rest of the axis).
 struct SplitParams {
   int64_t axis = 0;
   std::vector<int64_t> sizes;
-  template <class S, class V> static void visit(S& s, V&& v) { v("axis", s.axis); v("sizes", s.sizes); }
+  template <class S, class V>
+  static void visit(S& s, V&& v) {
+    v("axis", s.axis);
+    v("sizes", s.sizes);
+  }
 };
 
 /// Inputs: x, starts?, ends? (int64 1-D, one entry per axis; replace the params when given).
@@ -232,29 +346,43 @@ struct SplitParams {
 /// negative (then start defaults to the end of the axis).
 struct SliceParams {
   std::vector<int64_t> axes, starts, ends, steps;
-  template <class S, class V> static void visit(S& s, V&& v) {
-    v("axes", s.axes); v("starts", s.starts); v("ends", s.ends); v("steps", s.steps);
+  template <class S, class V>
+  static void visit(S& s, V&& v) {
+    v("axes", s.axes);
+    v("starts", s.starts);
+    v("ends", s.ends);
+    v("steps", s.steps);
   }
 };
 
-/// Inputs: data, indices (int32/int64; negative wraps). Output = data.shape[:axis] + indices.shape +
-/// data.shape[axis+1:] (index_select, embedding, take along one axis).
+/// Inputs: data, indices (int32/int64; negative wraps). Output = data.shape[:axis] + indices.shape
+/// + data.shape[axis+1:] (index_select, embedding, take along one axis).
 struct GatherParams {
   int64_t axis = 0;
-  template <class S, class V> static void visit(S& s, V&& v) { v("axis", s.axis); }
+  template <class S, class V>
+  static void visit(S& s, V&& v) {
+    v("axis", s.axis);
+  }
 };
 
 /// Inputs: data, indices (same rank). torch.gather.
 struct GatherElementsParams {
   int64_t axis = 0;
-  template <class S, class V> static void visit(S& s, V&& v) { v("axis", s.axis); }
+  template <class S, class V>
+  static void visit(S& s, V&& v) {
+    v("axis", s.axis);
+  }
 };
 
 /// Inputs: data, indices, updates. torch.scatter / scatter_reduce along `axis`.
 struct ScatterParams {
   int64_t axis = 0;
   ScatterReduce reduce = ScatterReduce::kNone;
-  template <class S, class V> static void visit(S& s, V&& v) { v("axis", s.axis); v("reduce", s.reduce); }
+  template <class S, class V>
+  static void visit(S& s, V&& v) {
+    v("axis", s.axis);
+    v("reduce", s.reduce);
+  }
 };
 
 /// Inputs: x. Per-dim amounts (negative crops, constant mode only).
@@ -262,46 +390,65 @@ struct PadParams {
   std::vector<int64_t> pads_begin, pads_end;
   PadMode mode = PadMode::kConstant;
   double value = 0.0;
-  template <class S, class V> static void visit(S& s, V&& v) {
-    v("pads_begin", s.pads_begin); v("pads_end", s.pads_end); v("mode", s.mode); v("value", s.value);
+  template <class S, class V>
+  static void visit(S& s, V&& v) {
+    v("pads_begin", s.pads_begin);
+    v("pads_end", s.pads_end);
+    v("mode", s.mode);
+    v("value", s.value);
   }
 };
 
 /// Inputs: x, shape? (int64 1-D). Broadcasts x to `shape` (-1 keeps the input's extent).
 struct ExpandParams {
   std::vector<int64_t> shape;
-  template <class S, class V> static void visit(S& s, V&& v) { v("shape", s.shape); }
+  template <class S, class V>
+  static void visit(S& s, V&& v) {
+    v("shape", s.shape);
+  }
 };
 
 /// Inputs: x. Removes the listed size-1 axes.
 struct SqueezeParams {
   std::vector<int64_t> axes;
-  template <class S, class V> static void visit(S& s, V&& v) { v("axes", s.axes); }
+  template <class S, class V>
+  static void visit(S& s, V&& v) {
+    v("axes", s.axes);
+  }
 };
 
 /// Inputs: x. Inserts size-1 axes at the listed output positions.
 struct UnsqueezeParams {
   std::vector<int64_t> axes;
-  template <class S, class V> static void visit(S& s, V&& v) { v("axes", s.axes); }
+  template <class S, class V>
+  static void visit(S& s, V&& v) {
+    v("axes", s.axes);
+  }
 };
 
 /// Inputs: x. Merges dims [start_axis, end_axis].
 struct FlattenParams {
   int64_t start_axis = 0, end_axis = -1;
-  template <class S, class V> static void visit(S& s, V&& v) {
-    v("start_axis", s.start_axis); v("end_axis", s.end_axis);
+  template <class S, class V>
+  static void visit(S& s, V&& v) {
+    v("start_axis", s.start_axis);
+    v("end_axis", s.end_axis);
   }
 };
 
 /// Inputs: condition (bool), a, b. Broadcasting.
 struct WhereParams {
-  template <class S, class V> static void visit(S&, V&&) {}
+  template <class S, class V>
+  static void visit(S&, V&&) {}
 };
 
 /// Inputs: x.
 struct CastParams {
   DataType to = DataType::kFloat32;
-  template <class S, class V> static void visit(S& s, V&& v) { v("to", s.to); }
+  template <class S, class V>
+  static void visit(S& s, V&& v) {
+    v("to", s.to);
+  }
 };
 
 /// Inputs: shape? (int64 1-D; replaces `shape`).
@@ -309,8 +456,11 @@ struct FillParams {
   std::vector<int64_t> shape;
   double value = 0.0;
   DataType dtype = DataType::kFloat32;
-  template <class S, class V> static void visit(S& s, V&& v) {
-    v("shape", s.shape); v("value", s.value); v("dtype", s.dtype);
+  template <class S, class V>
+  static void visit(S& s, V&& v) {
+    v("shape", s.shape);
+    v("value", s.value);
+    v("dtype", s.dtype);
   }
 };
 
@@ -319,8 +469,12 @@ struct FillParams {
 struct ArangeParams {
   double start = 0.0, end = 0.0, step = 1.0;
   DataType dtype = DataType::kInt64;
-  template <class S, class V> static void visit(S& s, V&& v) {
-    v("start", s.start); v("end", s.end); v("step", s.step); v("dtype", s.dtype);
+  template <class S, class V>
+  static void visit(S& s, V&& v) {
+    v("start", s.start);
+    v("end", s.end);
+    v("step", s.step);
+    v("dtype", s.dtype);
   }
 };
 
@@ -328,8 +482,11 @@ struct ArangeParams {
 struct CumSumParams {
   int64_t axis = 0;
   bool exclusive = false, reverse = false;
-  template <class S, class V> static void visit(S& s, V&& v) {
-    v("axis", s.axis); v("exclusive", s.exclusive); v("reverse", s.reverse);
+  template <class S, class V>
+  static void visit(S& s, V&& v) {
+    v("axis", s.axis);
+    v("exclusive", s.exclusive);
+    v("reverse", s.reverse);
   }
 };
 
@@ -337,45 +494,58 @@ struct CumSumParams {
 struct TopKParams {
   int64_t k = 1, axis = -1;
   bool largest = true, sorted = true;
-  template <class S, class V> static void visit(S& s, V&& v) {
-    v("k", s.k); v("axis", s.axis); v("largest", s.largest); v("sorted", s.sorted);
+  template <class S, class V>
+  static void visit(S& s, V&& v) {
+    v("k", s.k);
+    v("axis", s.axis);
+    v("largest", s.largest);
+    v("sorted", s.sorted);
   }
 };
 
 /// Inputs: x [N, C, spatial...], sizes? (int64 1-D spatial output sizes; replaces `sizes`).
-/// Either `sizes` or `scales` (per spatial dim) gives the output; when scales are given they also map
-/// coordinates (as torch with scale_factor).
+/// Either `sizes` or `scales` (per spatial dim) gives the output; when scales are given they also
+/// map coordinates (as torch with scale_factor).
 struct ResizeParams {
   ResizeMode mode = ResizeMode::kNearest;
   bool align_corners = false;
   std::vector<int64_t> sizes;
   std::vector<double> scales;
-  template <class S, class V> static void visit(S& s, V&& v) {
-    v("mode", s.mode); v("align_corners", s.align_corners); v("sizes", s.sizes); v("scales", s.scales);
+  template <class S, class V>
+  static void visit(S& s, V&& v) {
+    v("mode", s.mode);
+    v("align_corners", s.align_corners);
+    v("sizes", s.sizes);
+    v("scales", s.scales);
   }
 };
 
 /// Inputs: x. Output: int64 [rank(x)] holding x's dims.
 struct ShapeParams {
-  template <class S, class V> static void visit(S&, V&&) {}
+  template <class S, class V>
+  static void visit(S&, V&&) {}
 };
 
 /// Inputs: q [..., Lq, E], k [..., Lk, E], v [..., Lk, Ev], mask? (bool: true = attend; or float:
-/// added to the scores; broadcastable to [..., Lq, Lk]). Output [..., Lq, Ev]. A row whose every score
-/// is masked out gives NaN (torch's math reference), or zeros with zero_masked_rows (what HF models
-/// write as where(mask.any(-1), attention, 0)).
+/// added to the scores; broadcastable to [..., Lq, Lk]). Output [..., Lq, Ev]. A row whose every
+/// score is masked out gives NaN (torch's math reference), or zeros with zero_masked_rows (what HF
+/// models write as where(mask.any(-1), attention, 0)).
 struct AttentionParams {
   bool causal = false;
   double scale = 0.0;  ///< 0: 1/sqrt(E)
   bool zero_masked_rows = false;
-  template <class S, class V> static void visit(S& s, V&& v) {
-    v("causal", s.causal); v("scale", s.scale); v("zero_masked_rows", s.zero_masked_rows);
+  template <class S, class V>
+  static void visit(S& s, V&& v) {
+    v("causal", s.causal);
+    v("scale", s.scale);
+    v("zero_masked_rows", s.zero_masked_rows);
   }
 };
 
 /// Inputs: x. A copy (used to materialize a view or give a tensor a second name).
 struct IdentityParams {
-  template <class S, class V> static void visit(S&, V&&) {}
+  template <class S, class V>
+  static void visit(S&, V&&) {}
 };
 
 }  // namespace kiln

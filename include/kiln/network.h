@@ -1,6 +1,6 @@
 // Network: the mutable graph of layers a user (or a converter) builds, before the Builder turns it
-// into a Plan. Every add_* infers the new tensor's type at once and returns an error naming the layer
-// and the offending input when the inputs do not fit.
+// into a Plan. Every add_* infers the new tensor's type at once and returns an error naming the
+// layer and the offending input when the inputs do not fit.
 #pragma once
 
 #include <cstdint>
@@ -19,15 +19,17 @@ namespace ir {
 struct Graph;
 }
 
-/// A handle to a tensor inside one Network. Default-constructed handles are invalid; they stand for an
-/// omitted optional input.
+/// A handle to a tensor inside one Network. Default-constructed handles are invalid; they stand for
+/// an omitted optional input.
 class Tensor {
  public:
   Tensor() = default;
   bool valid() const { return id_ >= 0; }
   int32_t id() const { return id_; }
   uint64_t network_serial() const { return serial_; }
-  friend bool operator==(const Tensor& a, const Tensor& b) { return a.id_ == b.id_ && a.serial_ == b.serial_; }
+  friend bool operator==(const Tensor& a, const Tensor& b) {
+    return a.id_ == b.id_ && a.serial_ == b.serial_;
+  }
 
  private:
   friend class Network;
@@ -45,18 +47,21 @@ class Network {
   Network(const Network&) = delete;
   Network& operator=(const Network&) = delete;
 
-  // ---- inputs, constants, outputs -----------------------------------------------------------------
+  // ---- inputs, constants, outputs
+  // -----------------------------------------------------------------
   /// A network input. Use -1 for dims fixed only at run time (they then need a profile range).
   Expected<Tensor> add_input(std::string_view name, DataType dtype, const Dims& dims);
   /// A constant; `data` (dims.volume() elements of dtype) is copied into the network.
   Expected<Tensor> add_constant(const Dims& dims, DataType dtype, const void* data);
   /// A rank-0 or 1-D constant from values (converted to dtype).
   Expected<Tensor> add_scalar(double value, DataType dtype);
-  Expected<Tensor> add_int_vector(const std::vector<int64_t>& values, DataType dtype = DataType::kInt64);
+  Expected<Tensor> add_int_vector(const std::vector<int64_t>& values,
+                                  DataType dtype = DataType::kInt64);
   /// Marks `t` as an output named `name`. Names must be unique among inputs and outputs.
   Status mark_output(Tensor t, std::string_view name);
 
-  // ---- layers ---------------------------------------------------------------------------------------
+  // ---- layers
+  // ---------------------------------------------------------------------------------------
   Expected<Tensor> add_convolution(Tensor x, Tensor w, Tensor bias, const ConvolutionParams& p);
   Expected<Tensor> add_matmul(Tensor a, Tensor b, const MatMulParams& p = {});
   Expected<Tensor> add_linear(Tensor x, Tensor w, Tensor bias);
@@ -91,16 +96,19 @@ class Network {
   Expected<Tensor> add_cast(Tensor x, DataType to);
   Expected<Tensor> add_fill(const std::vector<int64_t>& shape, double value, DataType dtype);
   Expected<Tensor> add_fill_dynamic(Tensor shape, double value, DataType dtype);
-  Expected<Tensor> add_arange(const ArangeParams& p, Tensor start = {}, Tensor end = {}, Tensor step = {});
+  Expected<Tensor> add_arange(const ArangeParams& p, Tensor start = {}, Tensor end = {},
+                              Tensor step = {});
   Expected<Tensor> add_cumsum(Tensor x, const CumSumParams& p);
   /// Returns {values, indices}.
   Expected<std::vector<Tensor>> add_topk(Tensor x, const TopKParams& p);
   Expected<Tensor> add_resize(Tensor x, const ResizeParams& p, Tensor sizes = {});
   Expected<Tensor> add_shape(Tensor x);
-  Expected<Tensor> add_attention(Tensor q, Tensor k, Tensor v, Tensor mask, const AttentionParams& p);
+  Expected<Tensor> add_attention(Tensor q, Tensor k, Tensor v, Tensor mask,
+                                 const AttentionParams& p);
   Expected<Tensor> add_identity(Tensor x);
 
-  // ---- inspection -----------------------------------------------------------------------------------
+  // ---- inspection
+  // -----------------------------------------------------------------------------------
   /// Type of a tensor as inferred at build time (-1 where only known at run time).
   Expected<TensorType> tensor_type(Tensor t) const;
   /// Names the layer that produced `t` (used in every message about that layer).

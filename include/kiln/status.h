@@ -1,4 +1,5 @@
-// Status / Expected<T>: how every fallible Kiln call reports failure. Nothing throws across the API.
+// Status / Expected<T>: how every fallible Kiln call reports failure. Nothing throws across the
+// API.
 #pragma once
 
 #include <cstdint>
@@ -53,9 +54,10 @@ Status make_error(StatusCode code, std::string_view component, std::string_view 
 template <class T>
 class [[nodiscard]] Expected {
  public:
-  Expected(T value) : value_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Expected(T value) : value_(std::move(value)) {}         // NOLINT(google-explicit-constructor)
   Expected(Status status) : status_(std::move(status)) {  // NOLINT(google-explicit-constructor)
-    if (status_.ok()) status_ = Status(StatusCode::kInternal, "[status] Expected built from OK status");
+    if (status_.ok())
+      status_ = Status(StatusCode::kInternal, "[status] Expected built from OK status");
   }
 
   bool ok() const { return value_.has_value(); }
@@ -79,8 +81,8 @@ class [[nodiscard]] Expected {
 }  // namespace kiln
 
 /// Returns the status from the enclosing function if `expr` is an error.
-#define KILN_RETURN_IF_ERROR(expr)            \
-  do {                                        \
-    ::kiln::Status kiln_status_tmp_ = (expr); \
+#define KILN_RETURN_IF_ERROR(expr)                       \
+  do {                                                   \
+    ::kiln::Status kiln_status_tmp_ = (expr);            \
     if (!kiln_status_tmp_.ok()) return kiln_status_tmp_; \
   } while (0)

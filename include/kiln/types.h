@@ -42,7 +42,8 @@ bool is_integer(DataType t);  ///< int32, int64, int8, uint8 (not bool)
 inline constexpr int kMaxRank = 8;
 /// A dimension whose extent is only known at run time.
 inline constexpr int64_t kDynamic = -1;
-/// Largest tensor the engine accepts, in bytes (2^48 = 256 TiB); larger shapes are refused as absurd.
+/// Largest tensor the engine accepts, in bytes (2^48 = 256 TiB); larger shapes are refused as
+/// absurd.
 inline constexpr int64_t kMaxTensorBytes = int64_t{1} << 48;
 
 /// Tensor extents. A value of -1 (kDynamic) marks a dimension known only at run time.
@@ -59,7 +60,8 @@ class Dims {
   const int64_t* end() const { return d_.data() + rank_; }
   std::vector<int64_t> to_vector() const { return {begin(), end()}; }
 
-  /// Appends a dimension; returns false (and leaves the dims alone) when rank would exceed kMaxRank.
+  /// Appends a dimension; returns false (and leaves the dims alone) when rank would exceed
+  /// kMaxRank.
   bool push_back(int64_t d);
   /// True when every dimension is >= 0.
   bool is_static() const;

@@ -10,13 +10,16 @@
 namespace kiln::torchscript {
 namespace {
 
-Status cerr(StatusCode code, const std::string& msg) { return make_error(code, "torchscript.compile", msg); }
+Status cerr(StatusCode code, const std::string& msg) {
+  return make_error(code, "torchscript.compile", msg);
+}
 
 class LevelLogger final : public Logger {
  public:
   explicit LevelLogger(Severity level) : level_(level) {}
   void log(Severity s, std::string_view msg) override {
-    if (static_cast<int>(s) <= static_cast<int>(level_)) default_logger().log(Severity::kError, msg);
+    if (static_cast<int>(s) <= static_cast<int>(level_))
+      default_logger().log(Severity::kError, msg);
   }
 
  private:
@@ -27,20 +30,29 @@ Status validate(const CompileSpec& spec) {
   for (size_t i = 0; i < spec.inputs.size(); ++i) {
     const Input& in = spec.inputs[i];
     std::string where = "input " + std::to_string(i);
-    if (in.opt_shape.empty() && in.min_shape.empty()) return cerr(StatusCode::kInvalidArgument, where + " has no shape");
+    if (in.opt_shape.empty() && in.min_shape.empty())
+      return cerr(StatusCode::kInvalidArgument, where + " has no shape");
     if (in.min_shape.size() != in.opt_shape.size() || in.opt_shape.size() != in.max_shape.size())
-      return cerr(StatusCode::kInvalidArgument, where + ": min/opt/max shapes must have the same rank");
+      return cerr(StatusCode::kInvalidArgument,
+                  where + ": min/opt/max shapes must have the same rank");
     for (size_t d = 0; d < in.opt_shape.size(); ++d) {
-      if (in.min_shape[d] < 0 || in.min_shape[d] > in.opt_shape[d] || in.opt_shape[d] > in.max_shape[d]) {
-        return cerr(StatusCode::kInvalidArgument, where + " dim " + std::to_string(d) + ": need 0 <= min <= opt <= max");
+      if (in.min_shape[d] < 0 || in.min_shape[d] > in.opt_shape[d] ||
+          in.opt_shape[d] > in.max_shape[d]) {
+        return cerr(StatusCode::kInvalidArgument,
+                    where + " dim " + std::to_string(d) + ": need 0 <= min <= opt <= max");
       }
     }
     if (!bridge::to_kiln_dtype(in.dtype))
-      return cerr(StatusCode::kInvalidArgument, where + ": dtype " + c10::toString(in.dtype) + " is not supported by Kiln");
+      return cerr(StatusCode::kInvalidArgument,
+                  where + ": dtype " + c10::toString(in.dtype) + " is not supported by Kiln");
   }
-  if (spec.min_block_size < 1) return cerr(StatusCode::kInvalidArgument, "min_block_size must be >= 1");
-  if (spec.device.type == DeviceType::kCUDA && std::find(available_backends().begin(), available_backends().end(), "cuda") == available_backends().end())
-    return cerr(StatusCode::kUnsupported, "device cuda requested but this Kiln build has no CUDA backend");
+  if (spec.min_block_size < 1)
+    return cerr(StatusCode::kInvalidArgument, "min_block_size must be >= 1");
+  if (spec.device.type == DeviceType::kCUDA &&
+      std::find(available_backends().begin(), available_backends().end(), "cuda") ==
+          available_backends().end())
+    return cerr(StatusCode::kUnsupported,
+                "device cuda requested but this Kiln build has no CUDA backend");
   return {};
 }
 
@@ -49,13 +61,16 @@ struct Prepared {
   bridge::PartitionOptions options;
 };
 
-Expected<Prepared> prepare(const torch::jit::Module& module, const std::string& method, const CompileSpec& spec,
-                           Logger* logger) {
+Expected<Prepared> prepare(const torch::jit::Module& module, const std::string& method,
+                           const CompileSpec& spec, Logger* logger) {
   KILN_RETURN_IF_ERROR(validate(spec));
-  c10::Device device = spec.device.type == DeviceType::kCUDA ? c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(spec.device.gpu_id))
-                                                               : c10::Device(c10::kCPU);
+  c10::Device device =
+      spec.device.type == DeviceType::kCUDA
+          ? c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(spec.device.gpu_id))
+          : c10::Device(c10::kCPU);
   std::vector<bridge::InputRange> ranges;
-  for (const Input& in : spec.inputs) ranges.push_back({in.min_shape, in.opt_shape, in.max_shape, in.dtype});
+  for (const Input& in : spec.inputs)
+    ranges.push_back({in.min_shape, in.opt_shape, in.max_shape, in.dtype});
   auto ig = bridge::import_torchscript(module, method, device, &ranges);
   if (!ig) return ig.status();
   KILN_RETURN_IF_ERROR(bridge::analyze_shapes(*ig, ranges, device));
@@ -63,14 +78,18 @@ Expected<Prepared> prepare(const torch::jit::Module& module, const std::string& 
     KILN_RETURN_IF_ERROR(bridge::build_op_graph(*ig));
     KILN_RETURN_IF_ERROR(bridge::analyze_shapes(*ig, ranges, device));
   }
-  if (logger != nullptr) logger->log(Severity::kVerbose, "[torchscript.lowering] lowered graph:\n" + ig->ts_graph->toString());
+  if (logger != nullptr)
+    logger->log(Severity::kVerbose,
+                "[torchscript.lowering] lowered graph:\n" + ig->ts_graph->toString());
   Prepared p{std::move(*ig), {}};
   p.options.min_block_size = spec.min_block_size;
-  p.options.torch_executed_ops = std::set<std::string>(spec.torch_executed_ops.begin(), spec.torch_executed_ops.end());
+  p.options.torch_executed_ops =
+      std::set<std::string>(spec.torch_executed_ops.begin(), spec.torch_executed_ops.end());
   p.options.require_full_compilation = spec.require_full_compilation;
   p.options.builder.backend = spec.device.type == DeviceType::kCUDA ? "cuda" : "cpu";
   p.options.builder.device = spec.device.gpu_id;
-  p.options.builder.enabled_precisions.assign(spec.enabled_precisions.begin(), spec.enabled_precisions.end());
+  p.options.builder.enabled_precisions.assign(spec.enabled_precisions.begin(),
+                                              spec.enabled_precisions.end());
   p.options.builder.workspace_limit = spec.workspace_size;
   p.options.builder.optimization_level = spec.optimization_level;
   p.options.builder.timing_cache_path = spec.timing_cache_path;
@@ -94,8 +113,8 @@ Expected<torch::jit::Module> compile(const torch::jit::Module& module, const Com
   return bridge::stitch_torchscript(p->ig, *r, "forward");
 }
 
-Expected<std::string> check_method_support(const torch::jit::Module& module, const std::string& method,
-                                           const CompileSpec& spec) {
+Expected<std::string> check_method_support(const torch::jit::Module& module,
+                                           const std::string& method, const CompileSpec& spec) {
   LevelLogger logger(spec.log_level);
   auto p = prepare(module, method, spec, &logger);
   if (!p) return p.status();
@@ -105,7 +124,8 @@ Expected<std::string> check_method_support(const torch::jit::Module& module, con
   return bridge::support_report(p->ig.graph, *r);
 }
 
-Expected<std::vector<uint8_t>> convert_method_to_plan(const torch::jit::Module& module, const std::string& method,
+Expected<std::vector<uint8_t>> convert_method_to_plan(const torch::jit::Module& module,
+                                                      const std::string& method,
                                                       const CompileSpec& spec) {
   LevelLogger logger(spec.log_level);
   auto p = prepare(module, method, spec, &logger);

@@ -24,8 +24,12 @@ struct Input {
   Input() = default;
   explicit Input(std::vector<int64_t> shape, at::ScalarType dt = at::kFloat)
       : min_shape(shape), opt_shape(shape), max_shape(std::move(shape)), dtype(dt) {}
-  Input(std::vector<int64_t> min, std::vector<int64_t> opt, std::vector<int64_t> max, at::ScalarType dt = at::kFloat)
-      : min_shape(std::move(min)), opt_shape(std::move(opt)), max_shape(std::move(max)), dtype(dt) {}
+  Input(std::vector<int64_t> min, std::vector<int64_t> opt, std::vector<int64_t> max,
+        at::ScalarType dt = at::kFloat)
+      : min_shape(std::move(min)),
+        opt_shape(std::move(opt)),
+        max_shape(std::move(max)),
+        dtype(dt) {}
   bool is_dynamic() const { return min_shape != max_shape; }
 };
 
@@ -66,11 +70,12 @@ struct CompileSpec {
 Expected<torch::jit::Module> compile(const torch::jit::Module& module, const CompileSpec& spec);
 
 /// Which ops of `method` would run in Kiln and which in PyTorch, with reasons (no engines built).
-Expected<std::string> check_method_support(const torch::jit::Module& module, const std::string& method,
-                                           const CompileSpec& spec);
+Expected<std::string> check_method_support(const torch::jit::Module& module,
+                                           const std::string& method, const CompileSpec& spec);
 
 /// Builds one engine for the whole method (require_full_compilation implied) and returns its plan.
-Expected<std::vector<uint8_t>> convert_method_to_plan(const torch::jit::Module& module, const std::string& method,
+Expected<std::vector<uint8_t>> convert_method_to_plan(const torch::jit::Module& module,
+                                                      const std::string& method,
                                                       const CompileSpec& spec);
 
 }  // namespace kiln::torchscript

@@ -1,6 +1,5 @@
 // Unary math and activations: one table from aten op to Kiln UnaryOp (with parameters).
 #include <cmath>
-
 #include <limits>
 
 #include "converters/families.h"
@@ -8,7 +7,8 @@
 namespace kiln::bridge {
 namespace {
 
-Status unary(ConversionCtx& ctx, const Node& n, UnaryOp op, double alpha, double beta, bool float_result) {
+Status unary(ConversionCtx& ctx, const Node& n, UnaryOp op, double alpha, double beta,
+             bool float_result) {
   auto x = ctx.tensor(n, 0);
   if (!x) return x.status();
   kiln::Tensor t = *x;
@@ -76,45 +76,59 @@ void register_activation_converters(ConverterRegistry& r) {
     UnaryOp op = e.op;
     bool fr = e.float_result;
     for (const char* name : e.ops)
-      r.add(ConverterInfo{name, [op, fr](ConversionCtx& c, const Node& n) { return unary(c, n, op, 0, 0, fr); }, {}, true, false});
+      r.add(ConverterInfo{
+          name,
+          [op, fr](ConversionCtx& c, const Node& n) { return unary(c, n, op, 0, 0, fr); },
+          {},
+          true,
+          false});
   }
   // isinf(x) = |x| == inf (T5 guards its fp16 activations with it).
-  add_converter(r, {"aten::isinf"}, [](ConversionCtx& c, const Node& n) -> Status {
-    auto x = c.tensor(n, 0);
-    if (!x) return x.status();
-    auto a = c.net.add_unary(*x, UnaryOp::kAbs);
-    if (!a) return a.status();
-    auto inf = c.scalar(std::numeric_limits<double>::infinity(), c.dtype(*x));
-    if (!inf) return inf.status();
-    return set_output_tensor(c, n, c.net.add_elementwise(*a, *inf, BinaryOp::kEqual));
-  }, [](const OpGraph& g, const Node& n, std::string* why) {
-    const Value& v = g.values[static_cast<size_t>(n.inputs[0])];
-    if (v.meta && !at::isFloatingType(v.meta->dtype)) {
-      *why = "isinf of a non-float tensor";
-      return false;
-    }
-    return true;
+  add_converter(
+      r, {"aten::isinf"},
+      [](ConversionCtx& c, const Node& n) -> Status {
+        auto x = c.tensor(n, 0);
+        if (!x) return x.status();
+        auto a = c.net.add_unary(*x, UnaryOp::kAbs);
+        if (!a) return a.status();
+        auto inf = c.scalar(std::numeric_limits<double>::infinity(), c.dtype(*x));
+        if (!inf) return inf.status();
+        return set_output_tensor(c, n, c.net.add_elementwise(*a, *inf, BinaryOp::kEqual));
+      },
+      [](const OpGraph& g, const Node& n, std::string* why) {
+        const Value& v = g.values[static_cast<size_t>(n.inputs[0])];
+        if (v.meta && !at::isFloatingType(v.meta->dtype)) {
+          *why = "isinf of a non-float tensor";
+          return false;
+        }
+        return true;
+      });
+  add_converter(r, {"aten::relu6"}, [](ConversionCtx& c, const Node& n) {
+    return unary(c, n, UnaryOp::kClamp, 0, 6, false);
   });
-  add_converter(r, {"aten::relu6"}, [](ConversionCtx& c, const Node& n) { return unary(c, n, UnaryOp::kClamp, 0, 6, false); });
   add_converter(r, {"aten::hardtanh"}, [](ConversionCtx& c, const Node& n) {
     return unary(c, n, UnaryOp::kClamp, arg_or(c, n, 1, -1), arg_or(c, n, 2, 1), false);
   });
   add_converter(r, {"aten::leaky_relu"}, [](ConversionCtx& c, const Node& n) {
     return unary(c, n, UnaryOp::kLeakyRelu, arg_or(c, n, 1, 0.01), 0, true);
   });
-  add_converter(r, {"aten::elu"}, [](ConversionCtx& c, const Node& n) {
-    // elu(x, alpha, scale, input_scale): only the common scale == input_scale == 1 form
-    return unary(c, n, UnaryOp::kElu, arg_or(c, n, 1, 1.0), 0, true);
-  }, [](const OpGraph& g, const Node& n, std::string* why) {
-    for (size_t i = 2; i < 4 && i < n.inputs.size(); ++i) {
-      const Value& v = g.values[static_cast<size_t>(n.inputs[i])];
-      if (v.constant && (v.constant->isDouble() || v.constant->isInt()) && v.constant->toScalar().toDouble() != 1.0) {
-        *why = "elu with scale != 1";
-        return false;
-      }
-    }
-    return true;
-  });
+  add_converter(
+      r, {"aten::elu"},
+      [](ConversionCtx& c, const Node& n) {
+        // elu(x, alpha, scale, input_scale): only the common scale == input_scale == 1 form
+        return unary(c, n, UnaryOp::kElu, arg_or(c, n, 1, 1.0), 0, true);
+      },
+      [](const OpGraph& g, const Node& n, std::string* why) {
+        for (size_t i = 2; i < 4 && i < n.inputs.size(); ++i) {
+          const Value& v = g.values[static_cast<size_t>(n.inputs[i])];
+          if (v.constant && (v.constant->isDouble() || v.constant->isInt()) &&
+              v.constant->toScalar().toDouble() != 1.0) {
+            *why = "elu with scale != 1";
+            return false;
+          }
+        }
+        return true;
+      });
   add_converter(r, {"aten::softplus"}, [](ConversionCtx& c, const Node& n) {
     return unary(c, n, UnaryOp::kSoftplus, arg_or(c, n, 1, 1.0), arg_or(c, n, 2, 20.0), true);
   });

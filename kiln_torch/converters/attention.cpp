@@ -1,8 +1,8 @@
-// Attention: scaled_dot_product_attention (bool / float masks, is_causal, scale, enable_gqa) on Kiln's
-// attention layer — also in the backend-specific spellings torch.export decomposes it into
-// (_scaled_dot_product_{flash,efficient,cudnn}_attention on CUDA tensors, ..._flash_attention_for_cpu
-// on CPU; their extra outputs must be unused) — and baddbmm (beta * self + alpha * batch1 @ batch2, the scores of many attention
-// implementations).
+// Attention: scaled_dot_product_attention (bool / float masks, is_causal, scale, enable_gqa) on
+// Kiln's attention layer — also in the backend-specific spellings torch.export decomposes it into
+// (_scaled_dot_product_{flash,efficient,cudnn}_attention on CUDA tensors,
+// ..._flash_attention_for_cpu on CPU; their extra outputs must be unused) — and baddbmm (beta *
+// self + alpha * batch1 @ batch2, the scores of many attention implementations).
 #include <cmath>
 #include <limits>
 
@@ -11,7 +11,9 @@
 namespace kiln::bridge {
 namespace {
 
-const Value& input_value(const OpGraph& g, const Node& n, size_t i) { return g.values[static_cast<size_t>(n.inputs[i])]; }
+const Value& input_value(const OpGraph& g, const Node& n, size_t i) {
+  return g.values[static_cast<size_t>(n.inputs[i])];
+}
 
 // Inserts leading size-1 dims until x has `rank` dims (torch broadcasting of batch dims).
 Expected<kiln::Tensor> lift_rank(ConversionCtx& ctx, kiln::Tensor x, int rank) {
@@ -43,16 +45,19 @@ struct SdpaArgs {
 constexpr SdpaArgs kSdpa{3, 4, 5, 6, 7};
 // _scaled_dot_product_flash_attention(q, k, v, dropout_p, is_causal, return_debug_mask, *, scale?)
 constexpr SdpaArgs kFlash{-1, 3, 4, 6, -1};
-// _scaled_dot_product_efficient_attention(q, k, v, attn_bias?, compute_log_sumexp, dropout_p, is_causal, *, scale?)
+// _scaled_dot_product_efficient_attention(q, k, v, attn_bias?, compute_log_sumexp, dropout_p,
+// is_causal, *, scale?)
 constexpr SdpaArgs kEfficient{3, 5, 6, 7, -1};
-// _scaled_dot_product_cudnn_attention(q, k, v, attn_bias?, compute_log_sumexp, dropout_p, is_causal,
+// _scaled_dot_product_cudnn_attention(q, k, v, attn_bias?, compute_log_sumexp, dropout_p,
+// is_causal,
 //                                     return_debug_mask, *, scale?)
 constexpr SdpaArgs kCudnn{3, 5, 6, 8, -1};
 // _scaled_dot_product_flash_attention_for_cpu(q, k, v, dropout_p, is_causal, *, attn_mask?, scale?)
 constexpr SdpaArgs kFlashCpu{5, 3, 4, 6, -1};
 
 bool absent(ConversionCtx& ctx, const Node& n, int i) {
-  return i < 0 || static_cast<size_t>(i) >= n.inputs.size() || ctx.is_none(n, static_cast<size_t>(i));
+  return i < 0 || static_cast<size_t>(i) >= n.inputs.size() ||
+         ctx.is_none(n, static_cast<size_t>(i));
 }
 
 Status sdpa_impl(ConversionCtx& ctx, const Node& n, const SdpaArgs& pos) {
@@ -93,7 +98,8 @@ Status sdpa_impl(ConversionCtx& ctx, const Node& n, const SdpaArgs& pos) {
     if (hq < 0 || hk < 0 || hv < 0) return ctx.error(n, "enable_gqa needs static head counts");
     if (hk != hq || hv != hq) {
       if (hk == 0 || hv == 0 || hq % hk != 0 || hq % hv != 0)
-        return ctx.error(n, "query heads " + std::to_string(hq) + " are not a multiple of key/value heads");
+        return ctx.error(
+            n, "query heads " + std::to_string(hq) + " are not a multiple of key/value heads");
       auto rk = repeat_heads(ctx, tk, hq / hk);
       if (!rk) return rk.status();
       auto rv = repeat_heads(ctx, tv, hq / hv);
@@ -113,7 +119,8 @@ Status sdpa_impl(ConversionCtx& ctx, const Node& n, const SdpaArgs& pos) {
   p.scale = scale;
   // torch gives 0 (not NaN) for query rows whose every key is masked out.
   p.zero_masked_rows = m.valid();
-  // The spellings with auxiliary outputs (log-sum-exp, ...): nothing reads them (sdpa_supported_at).
+  // The spellings with auxiliary outputs (log-sum-exp, ...): nothing reads them
+  // (sdpa_supported_at).
   for (size_t o = 1; o < n.outputs.size(); ++o) ctx.set_output(n, o, Arg::constant(c10::IValue()));
   return set_output_tensor(ctx, n, ctx.net.add_attention(tq, tk, tv, m, p));
 }
@@ -141,7 +148,8 @@ bool sdpa_supported_at(const OpGraph& g, const Node& n, std::string* why, const 
           return false;
         }
   const Value& drop = input_value(g, n, static_cast<size_t>(pos.dropout));
-  if (!drop.constant || !(drop.constant->isDouble() || drop.constant->isInt()) || drop.constant->toScalar().toDouble() != 0.0) {
+  if (!drop.constant || !(drop.constant->isDouble() || drop.constant->isInt()) ||
+      drop.constant->toScalar().toDouble() != 0.0) {
     *why = "dropout_p must be a constant 0";
     return false;
   }
@@ -185,7 +193,8 @@ bool sdpa_supported_at(const OpGraph& g, const Node& n, std::string* why, const 
       const Value& q = input_value(g, n, 0);
       const Value& k = input_value(g, n, 1);
       const Value& v = input_value(g, n, 2);
-      if (!q.meta || !k.meta || !v.meta || q.meta->opt.size() < 3) return true;  // rank < 3: no heads to group
+      if (!q.meta || !k.meta || !v.meta || q.meta->opt.size() < 3)
+        return true;  // rank < 3: no heads to group
       auto heads = [](const Value& x, bool* dyn) {
         const auto& m = *x.meta;
         size_t i = m.opt.size() - 3;
@@ -204,11 +213,21 @@ bool sdpa_supported_at(const OpGraph& g, const Node& n, std::string* why, const 
   return true;
 }
 
-bool sdpa_supported(const OpGraph& g, const Node& n, std::string* why) { return sdpa_supported_at(g, n, why, kSdpa); }
-bool flash_supported(const OpGraph& g, const Node& n, std::string* why) { return sdpa_supported_at(g, n, why, kFlash); }
-bool efficient_supported(const OpGraph& g, const Node& n, std::string* why) { return sdpa_supported_at(g, n, why, kEfficient); }
-bool cudnn_supported(const OpGraph& g, const Node& n, std::string* why) { return sdpa_supported_at(g, n, why, kCudnn); }
-bool flash_cpu_supported(const OpGraph& g, const Node& n, std::string* why) { return sdpa_supported_at(g, n, why, kFlashCpu); }
+bool sdpa_supported(const OpGraph& g, const Node& n, std::string* why) {
+  return sdpa_supported_at(g, n, why, kSdpa);
+}
+bool flash_supported(const OpGraph& g, const Node& n, std::string* why) {
+  return sdpa_supported_at(g, n, why, kFlash);
+}
+bool efficient_supported(const OpGraph& g, const Node& n, std::string* why) {
+  return sdpa_supported_at(g, n, why, kEfficient);
+}
+bool cudnn_supported(const OpGraph& g, const Node& n, std::string* why) {
+  return sdpa_supported_at(g, n, why, kCudnn);
+}
+bool flash_cpu_supported(const OpGraph& g, const Node& n, std::string* why) {
+  return sdpa_supported_at(g, n, why, kFlashCpu);
+}
 
 // baddbmm(self, batch1, batch2, *, beta, alpha) = beta * self + alpha * (batch1 @ batch2)
 Status baddbmm(ConversionCtx& ctx, const Node& n) {
@@ -251,9 +270,11 @@ bool baddbmm_supported(const OpGraph& g, const Node& n, std::string* why) {
 void register_attention_converters(ConverterRegistry& r) {
   add_converter(r, {"aten::scaled_dot_product_attention"}, sdpa, sdpa_supported);
   add_converter(r, {"aten::_scaled_dot_product_flash_attention"}, sdpa_flash, flash_supported);
-  add_converter(r, {"aten::_scaled_dot_product_efficient_attention"}, sdpa_efficient, efficient_supported);
+  add_converter(r, {"aten::_scaled_dot_product_efficient_attention"}, sdpa_efficient,
+                efficient_supported);
   add_converter(r, {"aten::_scaled_dot_product_cudnn_attention"}, sdpa_cudnn, cudnn_supported);
-  add_converter(r, {"aten::_scaled_dot_product_flash_attention_for_cpu"}, sdpa_flash_cpu, flash_cpu_supported);
+  add_converter(r, {"aten::_scaled_dot_product_flash_attention_for_cpu"}, sdpa_flash_cpu,
+                flash_cpu_supported);
   add_converter(r, {"aten::baddbmm"}, baddbmm, baddbmm_supported);
 }
 

@@ -67,7 +67,9 @@ Dims ConversionCtx::dims(kiln::Tensor t) const {
 }
 
 Expected<kiln::Tensor> ConversionCtx::check(const Node& n, Expected<kiln::Tensor> r) {
-  if (!r) return make_error(r.status().code(), "converters", n.op + " (" + n.source + "): " + r.status().message());
+  if (!r)
+    return make_error(r.status().code(), "converters",
+                      n.op + " (" + n.source + "): " + r.status().message());
   if (!n.outputs.empty()) {
     const std::string& out = graph.values[static_cast<size_t>(n.outputs[0])].name;
     (void)net.set_layer_name(*r, out + "/" + std::to_string(layer_count_++));
@@ -82,12 +84,14 @@ Expected<kiln::Tensor> ConversionCtx::constant_tensor(const at::Tensor& t) {
   if (c.scalar_type() == at::kDouble) c = c.to(at::kFloat);  // Kiln has no float64
   auto dt = to_kiln_dtype(c.scalar_type());
   if (!dt) {
-    return make_error(StatusCode::kUnsupported, "converters",
-                      std::string("constant of dtype ") + c10::toString(c.scalar_type()) + " is not supported");
+    return make_error(
+        StatusCode::kUnsupported, "converters",
+        std::string("constant of dtype ") + c10::toString(c.scalar_type()) + " is not supported");
   }
   Dims d;
   for (int64_t s : c.sizes()) {
-    if (!d.push_back(s)) return make_error(StatusCode::kUnsupported, "converters", "constant rank exceeds 8");
+    if (!d.push_back(s))
+      return make_error(StatusCode::kUnsupported, "converters", "constant rank exceeds 8");
   }
   auto r = net.add_constant(d, *dt, c.data_ptr());
   // The cache holds the tensor itself: a temporary (e.g. `t.to(dtype)` in a converter) would
@@ -96,7 +100,9 @@ Expected<kiln::Tensor> ConversionCtx::constant_tensor(const at::Tensor& t) {
   return r;
 }
 
-Expected<kiln::Tensor> ConversionCtx::scalar(double v, DataType dt) { return net.add_scalar(v, dt); }
+Expected<kiln::Tensor> ConversionCtx::scalar(double v, DataType dt) {
+  return net.add_scalar(v, dt);
+}
 
 Expected<kiln::Tensor> ConversionCtx::cast(kiln::Tensor t, DataType dt) {
   if (dtype(t) == dt) return t;
@@ -180,7 +186,8 @@ Expected<std::vector<int64_t>> ConversionCtx::const_int_list(const Node& n, size
   if (a.is_list()) {
     std::vector<int64_t> v;
     for (const Arg& item : a.items()) {
-      if (!(item.is_constant() && item.ivalue().isInt())) return error(n, "input " + std::to_string(i) + " must be constant ints");
+      if (!(item.is_constant() && item.ivalue().isInt()))
+        return error(n, "input " + std::to_string(i) + " must be constant ints");
       v.push_back(item.ivalue().toInt());
     }
     return v;
@@ -191,7 +198,8 @@ Expected<std::vector<int64_t>> ConversionCtx::const_int_list(const Node& n, size
 Expected<std::optional<at::ScalarType>> ConversionCtx::const_dtype(const Node& n, size_t i) const {
   const Arg& a = arg(n, i);
   if (a.is_none() || a.empty()) return std::optional<at::ScalarType>{};
-  if (a.is_constant() && a.ivalue().isInt()) return std::optional<at::ScalarType>(static_cast<at::ScalarType>(a.ivalue().toInt()));
+  if (a.is_constant() && a.ivalue().isInt())
+    return std::optional<at::ScalarType>(static_cast<at::ScalarType>(a.ivalue().toInt()));
   return error(n, "input " + std::to_string(i) + " must be a constant dtype");
 }
 
@@ -253,7 +261,8 @@ int category(DataType t) {
 
 }  // namespace
 
-Expected<std::pair<kiln::Tensor, kiln::Tensor>> ConversionCtx::promoted(const Node& n, size_t i, size_t j) {
+Expected<std::pair<kiln::Tensor, kiln::Tensor>> ConversionCtx::promoted(const Node& n, size_t i,
+                                                                        size_t j) {
   const Arg& ai = arg(n, i);
   const Arg& aj = arg(n, j);
   auto ti = tensor(n, i);
@@ -273,8 +282,9 @@ Expected<std::pair<kiln::Tensor, kiln::Tensor>> ConversionCtx::promoted(const No
   } else {
     DataType strong = wi > 0 ? dj : di, weakt = wi > 0 ? di : dj;
     out = category(weakt) > category(strong)
-              ? (category(weakt) == 2 ? (is_floating(weakt) && (wi > 0 ? wi : wj) == 1 ? weakt : DataType::kFloat32)
-                                      : DataType::kInt64)
+              ? (category(weakt) == 2
+                     ? (is_floating(weakt) && (wi > 0 ? wi : wj) == 1 ? weakt : DataType::kFloat32)
+                     : DataType::kInt64)
               : strong;
   }
   auto ci = cast(*ti, out);
@@ -284,7 +294,8 @@ Expected<std::pair<kiln::Tensor, kiln::Tensor>> ConversionCtx::promoted(const No
   return std::make_pair(*ci, *cj);
 }
 
-// ---- registry -----------------------------------------------------------------------------------------
+// ---- registry
+// -----------------------------------------------------------------------------------------
 
 void ConverterRegistry::add(ConverterInfo info) {
   std::string op = info.op;
@@ -311,8 +322,8 @@ ConverterRegistry& converter_registry() {
   return *r;
 }
 
-void add_converter(ConverterRegistry& r, std::initializer_list<const char*> ops, ConvertFn fn, SupportFn supports,
-                   bool dynamic) {
+void add_converter(ConverterRegistry& r, std::initializer_list<const char*> ops, ConvertFn fn,
+                   SupportFn supports, bool dynamic) {
   for (const char* op : ops) r.add(ConverterInfo{op, fn, supports, dynamic, false});
 }
 

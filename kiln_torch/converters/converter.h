@@ -1,11 +1,12 @@
-// The converter contract. A converter turns one OpGraph node into kiln::Network layers, using only the
-// public Network API. It is registered under the node's overload-qualified name with a capability check
-// (used by the partitioner) and whether it handles dynamic dims. One file per op family; registry.cpp
-// holds the one list that registers them all. Users add their own with register_converter().
+// The converter contract. A converter turns one OpGraph node into kiln::Network layers, using only
+// the public Network API. It is registered under the node's overload-qualified name with a
+// capability check (used by the partitioner) and whether it handles dynamic dims. One file per op
+// family; registry.cpp holds the one list that registers them all. Users add their own with
+// register_converter().
 //
 // Values during conversion are Args: an engine tensor, a compile-time constant (int, float, list,
-// weight tensor, None, ...) or a list of Args (e.g. [x.size(0), -1], which mixes a runtime int and a
-// constant). Runtime ints are int64 rank-0 engine tensors; Kiln tracks their values through shape
+// weight tensor, None, ...) or a list of Args (e.g. [x.size(0), -1], which mixes a runtime int and
+// a constant). Runtime ints are int64 rank-0 engine tensors; Kiln tracks their values through shape
 // arithmetic, so a reshape to [x.size(0), -1] still resolves on the host at run time.
 #pragma once
 
@@ -47,7 +48,6 @@ class Arg {
   std::vector<Arg> items_;
 };
 
-
 class ConversionCtx {
  public:
   ConversionCtx(kiln::Network& net, const OpGraph& graph) : net(net), graph(graph) {}
@@ -55,11 +55,13 @@ class ConversionCtx {
   kiln::Network& net;
   const OpGraph& graph;
 
-  // ---- argument access (input i of node n) ----------------------------------------------------------
+  // ---- argument access (input i of node n)
+  // ----------------------------------------------------------
   const Arg& arg(const Node& n, size_t i) const;
   bool is_none(const Node& n, size_t i) const;
-  /// The input as an engine tensor: constants become engine constants (weights are added once), Python
-  /// scalars become rank-0 constants (int64 / float32 / bool), lists of scalars become 1-D constants.
+  /// The input as an engine tensor: constants become engine constants (weights are added once),
+  /// Python scalars become rank-0 constants (int64 / float32 / bool), lists of scalars become 1-D
+  /// constants.
   Expected<kiln::Tensor> tensor(const Node& n, size_t i);
   /// The input as a tensor, or an invalid handle when it is None.
   Expected<kiln::Tensor> optional_tensor(const Node& n, size_t i);
@@ -87,22 +89,24 @@ class ConversionCtx {
   };
   Expected<Int> int_value(const Node& n, size_t i);
 
-  // ---- outputs ----------------------------------------------------------------------------------------
+  // ---- outputs
+  // ----------------------------------------------------------------------------------------
   void set_output(const Node& n, size_t i, Arg a);
   void set_output(const Node& n, size_t i, kiln::Tensor t) { set_output(n, i, Arg::tensor(t)); }
   void set_value(int value, Arg a) { args_[value] = std::move(a); }
   bool has_value(int value) const { return args_.count(value) != 0; }
   const Arg& value(int v) const;
 
-  // ---- helpers ----------------------------------------------------------------------------------------
+  // ---- helpers
+  // ----------------------------------------------------------------------------------------
   Expected<kiln::Tensor> constant_tensor(const at::Tensor& t);
   Expected<kiln::Tensor> scalar(double v, DataType dt);
   Expected<kiln::Tensor> cast(kiln::Tensor t, DataType dt);
   DataType dtype(kiln::Tensor t) const;
   Dims dims(kiln::Tensor t) const;
   int rank(kiln::Tensor t) const { return dims(t).rank(); }
-  /// Inputs i and j as engine tensors promoted to a common dtype with torch's rules (a Python scalar
-  /// does not widen a tensor of the same category).
+  /// Inputs i and j as engine tensors promoted to a common dtype with torch's rules (a Python
+  /// scalar does not widen a tensor of the same category).
   Expected<std::pair<kiln::Tensor, kiln::Tensor>> promoted(const Node& n, size_t i, size_t j);
   /// Wraps an Expected from the Network API: adds the node to the message, names the layer.
   Expected<kiln::Tensor> check(const Node& n, Expected<kiln::Tensor> r);
@@ -125,12 +129,13 @@ using ConvertFn = std::function<Status(ConversionCtx&, const Node&)>;
 using SupportFn = std::function<bool(const OpGraph&, const Node&, std::string* why)>;
 
 struct ConverterInfo {
-  std::string op;               ///< overload-qualified name, e.g. "aten::add.Tensor"
+  std::string op;  ///< overload-qualified name, e.g. "aten::add.Tensor"
   ConvertFn convert;
-  SupportFn supports;           ///< empty: always
-  bool dynamic_shapes = true;   ///< handles dims only known at run time
-  /// Pure scalar/list bookkeeping (prim::ListConstruct, aten::size, int arithmetic): evaluated where
-  /// needed, not counted towards min_block_size, also kept on the PyTorch side when needed there.
+  SupportFn supports;          ///< empty: always
+  bool dynamic_shapes = true;  ///< handles dims only known at run time
+  /// Pure scalar/list bookkeeping (prim::ListConstruct, aten::size, int arithmetic): evaluated
+  /// where needed, not counted towards min_block_size, also kept on the PyTorch side when needed
+  /// there.
   bool evaluator = false;
 };
 
@@ -151,7 +156,7 @@ ConverterRegistry& converter_registry();
 void register_builtin_converters(ConverterRegistry& r);
 
 /// Convenience for converter files: the same function under several overload names.
-void add_converter(ConverterRegistry& r, std::initializer_list<const char*> ops, ConvertFn fn, SupportFn supports = {},
-                   bool dynamic = true);
+void add_converter(ConverterRegistry& r, std::initializer_list<const char*> ops, ConvertFn fn,
+                   SupportFn supports = {}, bool dynamic = true);
 
 }  // namespace kiln::bridge

@@ -54,7 +54,8 @@ Status emit(ConversionCtx& ctx, const Node& n, ConvolutionParams p) {
   return {};
 }
 
-// aten::_convolution / aten::convolution: (x, w, b, stride, padding, dilation, transposed, output_padding, groups, ...)
+// aten::_convolution / aten::convolution: (x, w, b, stride, padding, dilation, transposed,
+// output_padding, groups, ...)
 Status convolution(ConversionCtx& ctx, const Node& n) {
   ConvolutionParams p;
   auto s = ctx.const_int_list(n, 3);
@@ -63,7 +64,8 @@ Status convolution(ConversionCtx& ctx, const Node& n) {
   auto tr = ctx.const_bool(n, 6);
   auto op = ctx.const_int_list(n, 7);
   auto g = ctx.const_int(n, 8);
-  if (!s || !pad || !d || !tr || !op || !g) return ctx.error(n, "convolution parameters must be constants");
+  if (!s || !pad || !d || !tr || !op || !g)
+    return ctx.error(n, "convolution parameters must be constants");
   p.strides = *s;
   p.pads_begin = *pad;
   p.dilations = *d;
@@ -112,7 +114,8 @@ Status conv_transpose(ConversionCtx& ctx, const Node& n) {
   auto op = ctx.const_int_list(n, 5);
   auto g = ctx.const_int(n, 6);
   auto d = ctx.const_int_list(n, 7);
-  if (!s || !pad || !op || !g || !d) return ctx.error(n, "convolution parameters must be constants");
+  if (!s || !pad || !op || !g || !d)
+    return ctx.error(n, "convolution parameters must be constants");
   p.strides = *s;
   p.pads_begin = *pad;
   p.output_padding = *op;
@@ -135,13 +138,21 @@ bool static_params(const OpGraph& g, const Node& n, std::string* why, size_t fir
 }  // namespace
 
 void register_convolution_converters(ConverterRegistry& r) {
-  add_converter(r, {"aten::_convolution", "aten::_convolution.deprecated", "aten::convolution"}, convolution,
-                [](const OpGraph& g, const Node& n, std::string* why) { return static_params(g, n, why, 3, 8); });
-  add_converter(r, {"aten::conv1d", "aten::conv2d", "aten::conv3d", "aten::conv1d.padding", "aten::conv2d.padding",
-                    "aten::conv3d.padding"},
-                conv_nd, [](const OpGraph& g, const Node& n, std::string* why) { return static_params(g, n, why, 3, 6); });
-  add_converter(r, {"aten::conv_transpose1d", "aten::conv_transpose2d.input", "aten::conv_transpose3d.input"},
-                conv_transpose, [](const OpGraph& g, const Node& n, std::string* why) { return static_params(g, n, why, 3, 7); });
+  add_converter(r, {"aten::_convolution", "aten::_convolution.deprecated", "aten::convolution"},
+                convolution, [](const OpGraph& g, const Node& n, std::string* why) {
+                  return static_params(g, n, why, 3, 8);
+                });
+  add_converter(r,
+                {"aten::conv1d", "aten::conv2d", "aten::conv3d", "aten::conv1d.padding",
+                 "aten::conv2d.padding", "aten::conv3d.padding"},
+                conv_nd, [](const OpGraph& g, const Node& n, std::string* why) {
+                  return static_params(g, n, why, 3, 6);
+                });
+  add_converter(
+      r, {"aten::conv_transpose1d", "aten::conv_transpose2d.input", "aten::conv_transpose3d.input"},
+      conv_transpose, [](const OpGraph& g, const Node& n, std::string* why) {
+        return static_params(g, n, why, 3, 7);
+      });
 }
 
 }  // namespace kiln::bridge

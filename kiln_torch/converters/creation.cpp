@@ -1,6 +1,7 @@
-// Tensor creation: zeros/ones/full/empty (+ _like and new_ variants), arange, scalar_tensor, tensor,
-// linspace. The output dtype is the one shape analysis saw (it follows torch's inference rules for
-// fill values and dtype=None); shapes may hold runtime ints (then a shape tensor drives the fill).
+// Tensor creation: zeros/ones/full/empty (+ _like and new_ variants), arange, scalar_tensor,
+// tensor, linspace. The output dtype is the one shape analysis saw (it follows torch's inference
+// rules for fill values and dtype=None); shapes may hold runtime ints (then a shape tensor drives
+// the fill).
 #include <ATen/ATen.h>
 
 #include <cmath>
@@ -16,7 +17,9 @@ Expected<DataType> out_dtype(ConversionCtx& ctx, const Node& n, int dtype_arg, D
   const Value& v = ctx.graph.values[static_cast<size_t>(n.outputs[0])];
   if (v.meta) {
     auto k = to_kiln_dtype(v.meta->dtype);
-    if (!k) return ctx.error(n, std::string("dtype ") + c10::toString(v.meta->dtype) + " is not supported");
+    if (!k)
+      return ctx.error(n,
+                       std::string("dtype ") + c10::toString(v.meta->dtype) + " is not supported");
     return *k;
   }
   if (dtype_arg >= 0) {
@@ -24,7 +27,8 @@ Expected<DataType> out_dtype(ConversionCtx& ctx, const Node& n, int dtype_arg, D
     if (!dt) return dt.status();
     if (*dt) {
       auto k = to_kiln_dtype(**dt);
-      if (!k) return ctx.error(n, std::string("dtype ") + c10::toString(**dt) + " is not supported");
+      if (!k)
+        return ctx.error(n, std::string("dtype ") + c10::toString(**dt) + " is not supported");
       return *k;
     }
   }
@@ -43,7 +47,8 @@ std::optional<double> const_value(const ConversionCtx& ctx, const Node& n, size_
   return std::nullopt;
 }
 
-/// A tensor of `shape` (static or a runtime shape tensor) filled with input `value_index` (or `value`).
+/// A tensor of `shape` (static or a runtime shape tensor) filled with input `value_index` (or
+/// `value`).
 Status fill(ConversionCtx& ctx, const Node& n, const ConversionCtx::IntList& shape, DataType dt,
             std::optional<double> value, int value_index = -1) {
   if (!value && value_index >= 0) value = const_value(ctx, n, static_cast<size_t>(value_index));
@@ -216,8 +221,8 @@ Status tensor_from(ConversionCtx& ctx, const Node& n) {
 bool tensor_supported(const OpGraph& g, const Node& n, std::string* why) {
   // Lists of runtime floats would be made int64 by list lowering: keep them in PyTorch.
   const Value& v = g.values[static_cast<size_t>(n.inputs[0])];
-  if (v.constant || v.kind == ValueKind::kInt || v.kind == ValueKind::kFloat || v.kind == ValueKind::kBool ||
-      v.kind == ValueKind::kIntList || v.kind == ValueKind::kTensor)
+  if (v.constant || v.kind == ValueKind::kInt || v.kind == ValueKind::kFloat ||
+      v.kind == ValueKind::kBool || v.kind == ValueKind::kIntList || v.kind == ValueKind::kTensor)
     return true;
   *why = std::string("tensor() of a ") + value_kind_name(v.kind);
   return false;
@@ -247,7 +252,8 @@ bool linspace_supported(const OpGraph& g, const Node& n, std::string* why) {
   return true;
 }
 
-// fill.Scalar(self, value) / fill.Tensor(self, value) / zero(self): functional fills shaped like self.
+// fill.Scalar(self, value) / fill.Tensor(self, value) / zero(self): functional fills shaped like
+// self.
 Status fill_like_self(ConversionCtx& ctx, const Node& n, std::optional<double> value) {
   auto shape = shape_of(ctx, n, 0);
   if (!shape) return shape.status();
@@ -261,24 +267,40 @@ Status fill_like_self(ConversionCtx& ctx, const Node& n, std::optional<double> v
 void register_creation_converters(ConverterRegistry& r) {
   add_converter(r, {"aten::zeros", "aten::empty.memory_format", "aten::empty"},
                 [](ConversionCtx& c, const Node& n) { return sized(c, n, 0.0); });
-  add_converter(r, {"aten::ones"}, [](ConversionCtx& c, const Node& n) { return sized(c, n, 1.0); });
-  add_converter(r, {"aten::full"}, [](ConversionCtx& c, const Node& n) { return sized(c, n, std::nullopt); });
-  add_converter(r, {"aten::zeros_like", "aten::empty_like"}, [](ConversionCtx& c, const Node& n) { return like(c, n, 0.0); });
-  add_converter(r, {"aten::ones_like"}, [](ConversionCtx& c, const Node& n) { return like(c, n, 1.0); });
-  add_converter(r, {"aten::full_like"}, [](ConversionCtx& c, const Node& n) { return like(c, n, std::nullopt); });
-  add_converter(r, {"aten::new_zeros", "aten::new_empty"}, [](ConversionCtx& c, const Node& n) { return new_sized(c, n, 0.0); });
-  add_converter(r, {"aten::new_ones"}, [](ConversionCtx& c, const Node& n) { return new_sized(c, n, 1.0); });
-  add_converter(r, {"aten::new_full"}, [](ConversionCtx& c, const Node& n) { return new_sized(c, n, std::nullopt); });
-  add_converter(r, {"aten::arange"}, [](ConversionCtx& c, const Node& n) { return arange(c, n, 1); }, arange_supported);
-  add_converter(r, {"aten::arange.start"}, [](ConversionCtx& c, const Node& n) { return arange(c, n, 2); }, arange_supported);
-  add_converter(r, {"aten::arange.start_step"}, [](ConversionCtx& c, const Node& n) { return arange(c, n, 3); },
-                arange_supported);
-  add_converter(r, {"aten::scalar_tensor", "aten::tensor", "aten::tensor.int", "aten::tensor.float", "aten::tensor.bool",
-                    "aten::as_tensor", "aten::as_tensor.list"},
+  add_converter(r, {"aten::ones"},
+                [](ConversionCtx& c, const Node& n) { return sized(c, n, 1.0); });
+  add_converter(r, {"aten::full"},
+                [](ConversionCtx& c, const Node& n) { return sized(c, n, std::nullopt); });
+  add_converter(r, {"aten::zeros_like", "aten::empty_like"},
+                [](ConversionCtx& c, const Node& n) { return like(c, n, 0.0); });
+  add_converter(r, {"aten::ones_like"},
+                [](ConversionCtx& c, const Node& n) { return like(c, n, 1.0); });
+  add_converter(r, {"aten::full_like"},
+                [](ConversionCtx& c, const Node& n) { return like(c, n, std::nullopt); });
+  add_converter(r, {"aten::new_zeros", "aten::new_empty"},
+                [](ConversionCtx& c, const Node& n) { return new_sized(c, n, 0.0); });
+  add_converter(r, {"aten::new_ones"},
+                [](ConversionCtx& c, const Node& n) { return new_sized(c, n, 1.0); });
+  add_converter(r, {"aten::new_full"},
+                [](ConversionCtx& c, const Node& n) { return new_sized(c, n, std::nullopt); });
+  add_converter(
+      r, {"aten::arange"}, [](ConversionCtx& c, const Node& n) { return arange(c, n, 1); },
+      arange_supported);
+  add_converter(
+      r, {"aten::arange.start"}, [](ConversionCtx& c, const Node& n) { return arange(c, n, 2); },
+      arange_supported);
+  add_converter(
+      r, {"aten::arange.start_step"},
+      [](ConversionCtx& c, const Node& n) { return arange(c, n, 3); }, arange_supported);
+  add_converter(r,
+                {"aten::scalar_tensor", "aten::tensor", "aten::tensor.int", "aten::tensor.float",
+                 "aten::tensor.bool", "aten::as_tensor", "aten::as_tensor.list"},
                 tensor_from, tensor_supported);
   add_converter(r, {"aten::linspace"}, linspace, linspace_supported);
-  add_converter(r, {"aten::fill.Scalar", "aten::fill.Tensor"}, [](ConversionCtx& c, const Node& n) { return fill_like_self(c, n, std::nullopt); });
-  add_converter(r, {"aten::zero"}, [](ConversionCtx& c, const Node& n) { return fill_like_self(c, n, 0.0); });
+  add_converter(r, {"aten::fill.Scalar", "aten::fill.Tensor"},
+                [](ConversionCtx& c, const Node& n) { return fill_like_self(c, n, std::nullopt); });
+  add_converter(r, {"aten::zero"},
+                [](ConversionCtx& c, const Node& n) { return fill_like_self(c, n, 0.0); });
 }
 
 }  // namespace kiln::bridge

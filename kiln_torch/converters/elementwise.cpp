@@ -29,7 +29,9 @@ Status add_sub(ConversionCtx& ctx, const Node& n, BinaryOp op, bool reverse = fa
   return out(ctx, n, ctx.net.add_elementwise(a, b, op));
 }
 
-Status simple_binary(ConversionCtx& ctx, const Node& n, BinaryOp op) { return out(ctx, n, binary(ctx, n, 0, 1, op)); }
+Status simple_binary(ConversionCtx& ctx, const Node& n, BinaryOp op) {
+  return out(ctx, n, binary(ctx, n, 0, 1, op));
+}
 
 // True division: integer operands produce floats.
 Status true_div(ConversionCtx& ctx, const Node& n) {
@@ -84,7 +86,8 @@ Status pow_op(ConversionCtx& ctx, const Node& n) {
     if (!x) return x.status();
     if (p == 1.0) return out(ctx, n, ctx.net.add_identity(*x));
     if (p == 2.0) return out(ctx, n, ctx.net.add_elementwise(*x, *x, BinaryOp::kMul));
-    if (p == 0.5 && is_floating(ctx.dtype(*x))) return out(ctx, n, ctx.net.add_unary(*x, UnaryOp::kSqrt));
+    if (p == 0.5 && is_floating(ctx.dtype(*x)))
+      return out(ctx, n, ctx.net.add_unary(*x, UnaryOp::kSqrt));
   }
   auto ab = ctx.promoted(n, 0, 1);
   if (!ab) return ab.status();
@@ -140,11 +143,14 @@ Status clamp(ConversionCtx& ctx, const Node& n, bool has_min, bool has_max) {
   const Arg& lo = has_min ? ctx.arg(n, imin) : Arg::constant(c10::IValue());
   const Arg& hi = has_max ? ctx.arg(n, imax) : Arg::constant(c10::IValue());
   kiln::Tensor t = *x;
-  auto is_num = [](const Arg& a) { return a.is_none() || (a.is_constant() && (a.ivalue().isInt() || a.ivalue().isDouble())); };
+  auto is_num = [](const Arg& a) {
+    return a.is_none() || (a.is_constant() && (a.ivalue().isInt() || a.ivalue().isDouble()));
+  };
   DataType dt = ctx.dtype(t);
   if (auto rec = recorded_dtype(ctx, n)) {
     dt = *rec;
-  } else if (!is_floating(dt) && ((lo.is_constant() && lo.ivalue().isDouble()) || (hi.is_constant() && hi.ivalue().isDouble()))) {
+  } else if (!is_floating(dt) && ((lo.is_constant() && lo.ivalue().isDouble()) ||
+                                  (hi.is_constant() && hi.ivalue().isDouble()))) {
     dt = kDefaultFloat;
   }
   auto xc = ctx.cast(t, dt);
@@ -204,7 +210,8 @@ Status copy_from(ConversionCtx& ctx, const Node& n) {
   if (!self || !src) return !self ? self.status() : src.status();
   auto c = ctx.cast(*src, ctx.dtype(*self));
   if (!c) return c.status();
-  if (ctx.dims(*c) == ctx.dims(*self) && ctx.dims(*self).is_static()) return out(ctx, n, ctx.net.add_identity(*c));
+  if (ctx.dims(*c) == ctx.dims(*self) && ctx.dims(*self).is_static())
+    return out(ctx, n, ctx.net.add_identity(*c));
   auto shape = ctx.net.add_shape(*self);
   if (!shape) return shape.status();
   return out(ctx, n, ctx.net.add_expand_dynamic(*c, *shape));
@@ -242,7 +249,8 @@ Status to_like(ConversionCtx& ctx, const Node& n) {
 
 }  // namespace
 
-Expected<kiln::Tensor> binary(ConversionCtx& ctx, const Node& n, size_t ia, size_t ib, BinaryOp op) {
+Expected<kiln::Tensor> binary(ConversionCtx& ctx, const Node& n, size_t ia, size_t ib,
+                              BinaryOp op) {
   auto ab = ctx.promoted(n, ia, ib);
   if (!ab) return ab.status();
   return ctx.net.add_elementwise(ab->first, ab->second, op);
@@ -256,46 +264,70 @@ Expected<kiln::Tensor> scale(ConversionCtx& ctx, const Node& n, kiln::Tensor x, 
 }
 
 void register_elementwise_converters(ConverterRegistry& r) {
-  add_converter(r, {"aten::add.Tensor", "aten::add.Scalar"}, [](ConversionCtx& c, const Node& n) { return add_sub(c, n, BinaryOp::kAdd); });
-  add_converter(r, {"aten::sub.Tensor", "aten::sub.Scalar"}, [](ConversionCtx& c, const Node& n) { return add_sub(c, n, BinaryOp::kSub); });
-  add_converter(r, {"aten::rsub.Tensor", "aten::rsub.Scalar"}, [](ConversionCtx& c, const Node& n) { return add_sub(c, n, BinaryOp::kSub, true); });
-  add_converter(r, {"aten::mul.Tensor", "aten::mul.Scalar"}, [](ConversionCtx& c, const Node& n) { return simple_binary(c, n, BinaryOp::kMul); });
+  add_converter(r, {"aten::add.Tensor", "aten::add.Scalar"},
+                [](ConversionCtx& c, const Node& n) { return add_sub(c, n, BinaryOp::kAdd); });
+  add_converter(r, {"aten::sub.Tensor", "aten::sub.Scalar"},
+                [](ConversionCtx& c, const Node& n) { return add_sub(c, n, BinaryOp::kSub); });
+  add_converter(r, {"aten::rsub.Tensor", "aten::rsub.Scalar"}, [](ConversionCtx& c, const Node& n) {
+    return add_sub(c, n, BinaryOp::kSub, true);
+  });
+  add_converter(r, {"aten::mul.Tensor", "aten::mul.Scalar"}, [](ConversionCtx& c, const Node& n) {
+    return simple_binary(c, n, BinaryOp::kMul);
+  });
   add_converter(r, {"aten::div.Tensor", "aten::div.Scalar", "aten::true_divide.Tensor"}, true_div);
   add_converter(r, {"aten::div.Tensor_mode", "aten::div.Scalar_mode"}, div_mode);
-  add_converter(r, {"aten::floor_divide", "aten::floor_divide.Scalar"}, [](ConversionCtx& c, const Node& n) { return simple_binary(c, n, BinaryOp::kFloorDiv); });
-  add_converter(r, {"aten::remainder.Tensor", "aten::remainder.Scalar"}, [](ConversionCtx& c, const Node& n) { return simple_binary(c, n, BinaryOp::kMod); });
-  add_converter(r, {"aten::fmod.Tensor", "aten::fmod.Scalar"}, [](ConversionCtx& c, const Node& n) { return simple_binary(c, n, BinaryOp::kFmod); });
-  add_converter(r, {"aten::pow.Tensor_Tensor", "aten::pow.Tensor_Scalar", "aten::pow.Scalar"}, pow_op);
-  add_converter(r, {"aten::maximum", "aten::max.other"}, [](ConversionCtx& c, const Node& n) { return simple_binary(c, n, BinaryOp::kMax); });
-  add_converter(r, {"aten::minimum", "aten::min.other"}, [](ConversionCtx& c, const Node& n) { return simple_binary(c, n, BinaryOp::kMin); });
-  const std::pair<const char*, BinaryOp> cmps[] = {{"eq", BinaryOp::kEqual}, {"ne", BinaryOp::kNotEqual}, {"lt", BinaryOp::kLess},
-                                                   {"le", BinaryOp::kLessEqual}, {"gt", BinaryOp::kGreater}, {"ge", BinaryOp::kGreaterEqual}};
+  add_converter(
+      r, {"aten::floor_divide", "aten::floor_divide.Scalar"},
+      [](ConversionCtx& c, const Node& n) { return simple_binary(c, n, BinaryOp::kFloorDiv); });
+  add_converter(
+      r, {"aten::remainder.Tensor", "aten::remainder.Scalar"},
+      [](ConversionCtx& c, const Node& n) { return simple_binary(c, n, BinaryOp::kMod); });
+  add_converter(r, {"aten::fmod.Tensor", "aten::fmod.Scalar"}, [](ConversionCtx& c, const Node& n) {
+    return simple_binary(c, n, BinaryOp::kFmod);
+  });
+  add_converter(r, {"aten::pow.Tensor_Tensor", "aten::pow.Tensor_Scalar", "aten::pow.Scalar"},
+                pow_op);
+  add_converter(r, {"aten::maximum", "aten::max.other"}, [](ConversionCtx& c, const Node& n) {
+    return simple_binary(c, n, BinaryOp::kMax);
+  });
+  add_converter(r, {"aten::minimum", "aten::min.other"}, [](ConversionCtx& c, const Node& n) {
+    return simple_binary(c, n, BinaryOp::kMin);
+  });
+  const std::pair<const char*, BinaryOp> cmps[] = {
+      {"eq", BinaryOp::kEqual},     {"ne", BinaryOp::kNotEqual}, {"lt", BinaryOp::kLess},
+      {"le", BinaryOp::kLessEqual}, {"gt", BinaryOp::kGreater},  {"ge", BinaryOp::kGreaterEqual}};
   for (const auto& [name, op] : cmps) {
     BinaryOp o = op;
-    std::string t = std::string("aten::") + name + ".Tensor", s = std::string("aten::") + name + ".Scalar";
-    r.add(ConverterInfo{t, [o](ConversionCtx& c, const Node& n) { return compare(c, n, o); }, {}, true, false});
-    r.add(ConverterInfo{s, [o](ConversionCtx& c, const Node& n) { return compare(c, n, o); }, {}, true, false});
+    std::string t = std::string("aten::") + name + ".Tensor",
+                s = std::string("aten::") + name + ".Scalar";
+    r.add(ConverterInfo{
+        t, [o](ConversionCtx& c, const Node& n) { return compare(c, n, o); }, {}, true, false});
+    r.add(ConverterInfo{
+        s, [o](ConversionCtx& c, const Node& n) { return compare(c, n, o); }, {}, true, false});
   }
-  add_converter(r, {"aten::logical_and", "aten::bitwise_and.Tensor", "aten::__and__.Tensor"},
-                [](ConversionCtx& c, const Node& n) { return logical(c, n, BinaryOp::kAnd); },
-                [](const OpGraph& g, const Node& n, std::string* why) {
-                  // bitwise ops are logical only on bools
-                  if (n.op.find("logical") != std::string::npos) return true;
-                  const Value& v = g.values[static_cast<size_t>(n.inputs[0])];
-                  if (v.meta && v.meta->dtype == at::kBool) return true;
-                  *why = "bitwise and on non-bool tensors";
-                  return false;
-                });
-  add_converter(r, {"aten::logical_or", "aten::bitwise_or.Tensor", "aten::__or__.Tensor"},
-                [](ConversionCtx& c, const Node& n) { return logical(c, n, BinaryOp::kOr); },
-                [](const OpGraph& g, const Node& n, std::string* why) {
-                  if (n.op.find("logical") != std::string::npos) return true;
-                  const Value& v = g.values[static_cast<size_t>(n.inputs[0])];
-                  if (v.meta && v.meta->dtype == at::kBool) return true;
-                  *why = "bitwise or on non-bool tensors";
-                  return false;
-                });
-  add_converter(r, {"aten::logical_xor"}, [](ConversionCtx& c, const Node& n) { return logical(c, n, BinaryOp::kXor); });
+  add_converter(
+      r, {"aten::logical_and", "aten::bitwise_and.Tensor", "aten::__and__.Tensor"},
+      [](ConversionCtx& c, const Node& n) { return logical(c, n, BinaryOp::kAnd); },
+      [](const OpGraph& g, const Node& n, std::string* why) {
+        // bitwise ops are logical only on bools
+        if (n.op.find("logical") != std::string::npos) return true;
+        const Value& v = g.values[static_cast<size_t>(n.inputs[0])];
+        if (v.meta && v.meta->dtype == at::kBool) return true;
+        *why = "bitwise and on non-bool tensors";
+        return false;
+      });
+  add_converter(
+      r, {"aten::logical_or", "aten::bitwise_or.Tensor", "aten::__or__.Tensor"},
+      [](ConversionCtx& c, const Node& n) { return logical(c, n, BinaryOp::kOr); },
+      [](const OpGraph& g, const Node& n, std::string* why) {
+        if (n.op.find("logical") != std::string::npos) return true;
+        const Value& v = g.values[static_cast<size_t>(n.inputs[0])];
+        if (v.meta && v.meta->dtype == at::kBool) return true;
+        *why = "bitwise or on non-bool tensors";
+        return false;
+      });
+  add_converter(r, {"aten::logical_xor"},
+                [](ConversionCtx& c, const Node& n) { return logical(c, n, BinaryOp::kXor); });
   add_converter(r, {"aten::logical_not", "aten::bitwise_not"}, logical_not,
                 [](const OpGraph& g, const Node& n, std::string* why) {
                   if (n.op == "aten::logical_not") return true;
@@ -304,20 +336,31 @@ void register_elementwise_converters(ConverterRegistry& r) {
                   *why = "bitwise not on non-bool tensors";
                   return false;
                 });
-  add_converter(r, {"aten::where.self", "aten::where.ScalarOther", "aten::where.ScalarSelf", "aten::where.Scalar"}, where);
+  add_converter(r,
+                {"aten::where.self", "aten::where.ScalarOther", "aten::where.ScalarSelf",
+                 "aten::where.Scalar"},
+                where);
   add_converter(r, {"aten::masked_fill.Scalar", "aten::masked_fill.Tensor"}, masked_fill);
-  add_converter(r, {"aten::clamp", "aten::clamp.Tensor", "aten::clip"}, [](ConversionCtx& c, const Node& n) { return clamp(c, n, true, true); });
-  add_converter(r, {"aten::clamp_min", "aten::clamp_min.Tensor"}, [](ConversionCtx& c, const Node& n) { return clamp(c, n, true, false); });
-  add_converter(r, {"aten::clamp_max", "aten::clamp_max.Tensor"}, [](ConversionCtx& c, const Node& n) { return clamp(c, n, false, true); });
-  add_converter(r, {"aten::to.dtype", "aten::_to_copy"}, [](ConversionCtx& c, const Node& n) { return to_dtype(c, n, 1); });
-  add_converter(r, {"aten::to.dtype_layout"}, [](ConversionCtx& c, const Node& n) { return to_dtype(c, n, 1); });
-  add_converter(r, {"aten::to.device", "aten::to.other", "aten::to.prim_Device", "aten::to.prim_dtype", "aten::to.prim_other",
-                    "aten::type_as"},
+  add_converter(r, {"aten::clamp", "aten::clamp.Tensor", "aten::clip"},
+                [](ConversionCtx& c, const Node& n) { return clamp(c, n, true, true); });
+  add_converter(r, {"aten::clamp_min", "aten::clamp_min.Tensor"},
+                [](ConversionCtx& c, const Node& n) { return clamp(c, n, true, false); });
+  add_converter(r, {"aten::clamp_max", "aten::clamp_max.Tensor"},
+                [](ConversionCtx& c, const Node& n) { return clamp(c, n, false, true); });
+  add_converter(r, {"aten::to.dtype", "aten::_to_copy"},
+                [](ConversionCtx& c, const Node& n) { return to_dtype(c, n, 1); });
+  add_converter(r, {"aten::to.dtype_layout"},
+                [](ConversionCtx& c, const Node& n) { return to_dtype(c, n, 1); });
+  add_converter(r,
+                {"aten::to.device", "aten::to.other", "aten::to.prim_Device", "aten::to.prim_dtype",
+                 "aten::to.prim_other", "aten::type_as"},
                 to_like, to_supported);
   add_converter(r, {"aten::contiguous", "aten::clone", "aten::clone.default"}, copy);
   add_converter(r, {"aten::copy"}, copy_from);
-  add_converter(r, {"aten::dropout", "aten::feature_dropout", "aten::alpha_dropout", "aten::feature_alpha_dropout"}, copy,
-                not_training);
+  add_converter(r,
+                {"aten::dropout", "aten::feature_dropout", "aten::alpha_dropout",
+                 "aten::feature_alpha_dropout"},
+                copy, not_training);
 }
 
 }  // namespace kiln::bridge

@@ -42,7 +42,8 @@ Status list_unpack(ConversionCtx& ctx, const Node& n) {
   auto items = items_of(ctx, n, 0);
   if (!items) return items.status();
   if (items->size() != n.outputs.size())
-    return ctx.error(n, "list has " + std::to_string(items->size()) + " items, expected " + std::to_string(n.outputs.size()));
+    return ctx.error(n, "list has " + std::to_string(items->size()) + " items, expected " +
+                            std::to_string(n.outputs.size()));
   for (size_t i = 0; i < items->size(); ++i) ctx.set_output(n, i, (*items)[i]);
   return {};
 }
@@ -123,18 +124,23 @@ Status to_number(ConversionCtx& ctx, const Node& n, DataType dt) {
     const c10::IValue& v = a.ivalue();
     c10::IValue x = v;
     if (v.isTensor()) {
-      if (v.toTensor().numel() != 1) return ctx.error(n, "a tensor with more than one element cannot be converted to a number");
+      if (v.toTensor().numel() != 1)
+        return ctx.error(n, "a tensor with more than one element cannot be converted to a number");
       x = v.toTensor().item();
     }
     if (!(x.isInt() || x.isDouble() || x.isBool())) return ctx.error(n, "argument is not a number");
     if (dt == DataType::kInt64) {
-      int64_t i = x.isInt() ? x.toInt() : x.isBool() ? static_cast<int64_t>(x.toBool()) : static_cast<int64_t>(x.toDouble());
+      int64_t i = x.isInt()    ? x.toInt()
+                  : x.isBool() ? static_cast<int64_t>(x.toBool())
+                               : static_cast<int64_t>(x.toDouble());
       ctx.set_output(n, 0, Arg::constant(i));
     } else if (dt == DataType::kBool) {
       bool b = x.isInt() ? x.toInt() != 0 : x.isBool() ? x.toBool() : x.toDouble() != 0.0;
       ctx.set_output(n, 0, Arg::constant(b));
     } else {
-      double d = x.isInt() ? static_cast<double>(x.toInt()) : x.isBool() ? static_cast<double>(x.toBool()) : x.toDouble();
+      double d = x.isInt()    ? static_cast<double>(x.toInt())
+                 : x.isBool() ? static_cast<double>(x.toBool())
+                              : x.toDouble();
       ctx.set_output(n, 0, Arg::constant(d));
     }
     return {};
@@ -158,10 +164,14 @@ Status item(ConversionCtx& ctx, const Node& n) {
   DataType dt = DataType::kFloat32;
   if (a.is_constant() && a.ivalue().isTensor()) {
     at::ScalarType st = a.ivalue().toTensor().scalar_type();
-    dt = st == at::kBool ? DataType::kBool : at::isIntegralType(st, false) ? DataType::kInt64 : DataType::kFloat32;
+    dt = st == at::kBool                 ? DataType::kBool
+         : at::isIntegralType(st, false) ? DataType::kInt64
+                                         : DataType::kFloat32;
   } else if (a.is_tensor()) {
     DataType t = ctx.dtype(a.tensor());
-    dt = t == DataType::kBool ? DataType::kBool : is_floating(t) ? DataType::kFloat32 : DataType::kInt64;
+    dt = t == DataType::kBool ? DataType::kBool
+         : is_floating(t)     ? DataType::kFloat32
+                              : DataType::kInt64;
   } else if (a.is_constant() && a.ivalue().isInt()) {
     dt = DataType::kInt64;
   } else if (a.is_constant() && a.ivalue().isBool()) {
@@ -170,9 +180,10 @@ Status item(ConversionCtx& ctx, const Node& n) {
   return to_number(ctx, n, dt);
 }
 
-// ---- scalar arithmetic ----------------------------------------------------------------------------
-// Folded when both operands are constants (exact int64 math for ints, double for floats, as Python);
-// otherwise rank-0 engine tensors (int64, or float32 where Python would use float).
+// ---- scalar arithmetic
+// ---------------------------------------------------------------------------- Folded when both
+// operands are constants (exact int64 math for ints, double for floats, as Python); otherwise
+// rank-0 engine tensors (int64, or float32 where Python would use float).
 
 enum class ScalarResult : uint8_t {
   kAuto,   ///< int when both operands are ints (bools count as ints), else float
@@ -186,11 +197,13 @@ bool is_number(const Arg& a) {
 }
 
 bool is_compare(BinaryOp op) {
-  return op == BinaryOp::kEqual || op == BinaryOp::kNotEqual || op == BinaryOp::kLess || op == BinaryOp::kLessEqual ||
-         op == BinaryOp::kGreater || op == BinaryOp::kGreaterEqual;
+  return op == BinaryOp::kEqual || op == BinaryOp::kNotEqual || op == BinaryOp::kLess ||
+         op == BinaryOp::kLessEqual || op == BinaryOp::kGreater || op == BinaryOp::kGreaterEqual;
 }
 
-bool is_logical(BinaryOp op) { return op == BinaryOp::kAnd || op == BinaryOp::kOr || op == BinaryOp::kXor; }
+bool is_logical(BinaryOp op) {
+  return op == BinaryOp::kAnd || op == BinaryOp::kOr || op == BinaryOp::kXor;
+}
 
 int64_t floor_div(int64_t x, int64_t y) {
   int64_t q = x / y;
@@ -211,30 +224,43 @@ int64_t int_pow(int64_t base, int64_t exp) {
 template <class T>
 bool compare_values(T x, T y, BinaryOp op) {
   switch (op) {
-    case BinaryOp::kEqual: return x == y;
-    case BinaryOp::kNotEqual: return x != y;
-    case BinaryOp::kLess: return x < y;
-    case BinaryOp::kLessEqual: return x <= y;
-    case BinaryOp::kGreater: return x > y;
-    default: return x >= y;
+    case BinaryOp::kEqual:
+      return x == y;
+    case BinaryOp::kNotEqual:
+      return x != y;
+    case BinaryOp::kLess:
+      return x < y;
+    case BinaryOp::kLessEqual:
+      return x <= y;
+    case BinaryOp::kGreater:
+      return x > y;
+    default:
+      return x >= y;
   }
 }
 
-Expected<Arg> fold_scalar(const ConversionCtx& ctx, const Node& n, const c10::IValue& a, const c10::IValue& b, BinaryOp op,
-                          ScalarResult kind) {
+Expected<Arg> fold_scalar(const ConversionCtx& ctx, const Node& n, const c10::IValue& a,
+                          const c10::IValue& b, BinaryOp op, ScalarResult kind) {
   bool ints = !a.isDouble() && !b.isDouble();
-  auto as_int = [](const c10::IValue& v) { return v.isBool() ? static_cast<int64_t>(v.toBool()) : v.toInt(); };
+  auto as_int = [](const c10::IValue& v) {
+    return v.isBool() ? static_cast<int64_t>(v.toBool()) : v.toInt();
+  };
   auto as_double = [](const c10::IValue& v) {
-    return v.isDouble() ? v.toDouble() : v.isBool() ? static_cast<double>(v.toBool()) : static_cast<double>(v.toInt());
+    return v.isDouble() ? v.toDouble()
+           : v.isBool() ? static_cast<double>(v.toBool())
+                        : static_cast<double>(v.toInt());
   };
   if (is_compare(op)) {
-    bool r = ints ? compare_values(as_int(a), as_int(b), op) : compare_values(as_double(a), as_double(b), op);
+    bool r = ints ? compare_values(as_int(a), as_int(b), op)
+                  : compare_values(as_double(a), as_double(b), op);
     return Arg::constant(r);
   }
   if (is_logical(op)) {
     if (a.isBool() && b.isBool()) {
       bool x = a.toBool(), y = b.toBool();
-      return Arg::constant(op == BinaryOp::kAnd ? (x && y) : op == BinaryOp::kOr ? (x || y) : (x != y));
+      return Arg::constant(op == BinaryOp::kAnd  ? (x && y)
+                           : op == BinaryOp::kOr ? (x || y)
+                                                 : (x != y));
     }
     if (!ints) return ctx.error(n, "bitwise op on floats");
     int64_t x = as_int(a), y = as_int(b);
@@ -243,28 +269,37 @@ Expected<Arg> fold_scalar(const ConversionCtx& ctx, const Node& n, const c10::IV
   if ((ints && kind == ScalarResult::kAuto) || kind == ScalarResult::kInt) {
     int64_t x = as_int(a), y = as_int(b);
     switch (op) {
-      case BinaryOp::kAdd: return Arg::constant(x + y);
-      case BinaryOp::kSub: return Arg::constant(x - y);
-      case BinaryOp::kMul: return Arg::constant(x * y);
+      case BinaryOp::kAdd:
+        return Arg::constant(x + y);
+      case BinaryOp::kSub:
+        return Arg::constant(x - y);
+      case BinaryOp::kMul:
+        return Arg::constant(x * y);
       case BinaryOp::kFloorDiv:
         if (y == 0) return ctx.error(n, "integer division by zero");
         return Arg::constant(floor_div(x, y));
       case BinaryOp::kMod:
         if (y == 0) return ctx.error(n, "integer modulo by zero");
         return Arg::constant(x - floor_div(x, y) * y);
-      case BinaryOp::kMax: return Arg::constant(std::max(x, y));
-      case BinaryOp::kMin: return Arg::constant(std::min(x, y));
+      case BinaryOp::kMax:
+        return Arg::constant(std::max(x, y));
+      case BinaryOp::kMin:
+        return Arg::constant(std::min(x, y));
       case BinaryOp::kPow:
         if (y < 0) return ctx.error(n, "negative integer power");
         return Arg::constant(int_pow(x, y));
-      default: return ctx.error(n, "unsupported int op");
+      default:
+        return ctx.error(n, "unsupported int op");
     }
   }
   double x = as_double(a), y = as_double(b);
   switch (op) {
-    case BinaryOp::kAdd: return Arg::constant(x + y);
-    case BinaryOp::kSub: return Arg::constant(x - y);
-    case BinaryOp::kMul: return Arg::constant(x * y);
+    case BinaryOp::kAdd:
+      return Arg::constant(x + y);
+    case BinaryOp::kSub:
+      return Arg::constant(x - y);
+    case BinaryOp::kMul:
+      return Arg::constant(x * y);
     case BinaryOp::kDiv:
       if (y == 0.0) return ctx.error(n, "division by zero");
       return Arg::constant(x / y);
@@ -274,10 +309,14 @@ Expected<Arg> fold_scalar(const ConversionCtx& ctx, const Node& n, const c10::IV
     case BinaryOp::kMod:
       if (y == 0.0) return ctx.error(n, "modulo by zero");
       return Arg::constant(x - std::floor(x / y) * y);
-    case BinaryOp::kPow: return Arg::constant(std::pow(x, y));
-    case BinaryOp::kMax: return Arg::constant(std::max(x, y));
-    case BinaryOp::kMin: return Arg::constant(std::min(x, y));
-    default: return ctx.error(n, "unsupported float op");
+    case BinaryOp::kPow:
+      return Arg::constant(std::pow(x, y));
+    case BinaryOp::kMax:
+      return Arg::constant(std::max(x, y));
+    case BinaryOp::kMin:
+      return Arg::constant(std::min(x, y));
+    default:
+      return ctx.error(n, "unsupported float op");
   }
 }
 
@@ -313,7 +352,8 @@ Expected<kiln::Tensor> scalar_tensor(ConversionCtx& ctx, const Node& n, const Ar
   return t;
 }
 
-Expected<Arg> scalar_op(ConversionCtx& ctx, const Node& n, const Arg& a, const Arg& b, BinaryOp op, ScalarResult kind) {
+Expected<Arg> scalar_op(ConversionCtx& ctx, const Node& n, const Arg& a, const Arg& b, BinaryOp op,
+                        ScalarResult kind) {
   if (is_number(a) && is_number(b)) return fold_scalar(ctx, n, a.ivalue(), b.ivalue(), op, kind);
   auto ta = scalar_tensor(ctx, n, a);
   if (!ta) return ta.status();
@@ -322,7 +362,8 @@ Expected<Arg> scalar_op(ConversionCtx& ctx, const Node& n, const Arg& a, const A
   DataType da = ctx.dtype(*ta), db = ctx.dtype(*tb);
   DataType dt;
   if (is_logical(op)) {
-    if (da != DataType::kBool || db != DataType::kBool) return ctx.error(n, "bitwise ops on runtime ints");
+    if (da != DataType::kBool || db != DataType::kBool)
+      return ctx.error(n, "bitwise ops on runtime ints");
     dt = DataType::kBool;
   } else if (kind == ScalarResult::kFloat) {
     dt = DataType::kFloat32;
@@ -340,7 +381,8 @@ Expected<Arg> scalar_op(ConversionCtx& ctx, const Node& n, const Arg& a, const A
   return Arg::tensor(*r);
 }
 
-Status scalar_binary(ConversionCtx& ctx, const Node& n, BinaryOp op, ScalarResult kind = ScalarResult::kAuto) {
+Status scalar_binary(ConversionCtx& ctx, const Node& n, BinaryOp op,
+                     ScalarResult kind = ScalarResult::kAuto) {
   auto r = scalar_op(ctx, n, ctx.arg(n, 0), ctx.arg(n, 1), op, kind);
   if (!r) return r.status();
   ctx.set_output(n, 0, *r);
@@ -362,13 +404,17 @@ Status list_extreme(ConversionCtx& ctx, const Node& n, BinaryOp op) {
   return {};
 }
 
-// Unary scalar ops: neg, abs, not, and float -> float / int functions (floor, ceil, sqrt, log, round).
+// Unary scalar ops: neg, abs, not, and float -> float / int functions (floor, ceil, sqrt, log,
+// round).
 Status scalar_unary(ConversionCtx& ctx, const Node& n, UnaryOp op, ScalarResult kind) {
   const Arg& a = ctx.arg(n, 0);
   if (is_number(a)) {
     const c10::IValue& v = a.ivalue();
     if (op == UnaryOp::kNot) {
-      ctx.set_output(n, 0, Arg::constant(!(v.isBool() ? v.toBool() : v.isInt() ? v.toInt() != 0 : v.toDouble() != 0.0)));
+      ctx.set_output(n, 0,
+                     Arg::constant(!(v.isBool()  ? v.toBool()
+                                     : v.isInt() ? v.toInt() != 0
+                                                 : v.toDouble() != 0.0)));
       return {};
     }
     bool int_in = v.isInt() || v.isBool();
@@ -380,15 +426,32 @@ Status scalar_unary(ConversionCtx& ctx, const Node& n, UnaryOp op, ScalarResult 
     }
     double r = 0;
     switch (op) {
-      case UnaryOp::kNeg: r = -d; break;
-      case UnaryOp::kAbs: r = std::fabs(d); break;
-      case UnaryOp::kFloor: r = std::floor(d); break;
-      case UnaryOp::kCeil: r = std::ceil(d); break;
-      case UnaryOp::kSqrt: r = std::sqrt(d); break;
-      case UnaryOp::kLog: r = std::log(d); break;
-      case UnaryOp::kExp: r = std::exp(d); break;
-      case UnaryOp::kRound: r = std::nearbyint(d); break;  // Python round(): ties to even
-      default: return ctx.error(n, "unsupported scalar op");
+      case UnaryOp::kNeg:
+        r = -d;
+        break;
+      case UnaryOp::kAbs:
+        r = std::fabs(d);
+        break;
+      case UnaryOp::kFloor:
+        r = std::floor(d);
+        break;
+      case UnaryOp::kCeil:
+        r = std::ceil(d);
+        break;
+      case UnaryOp::kSqrt:
+        r = std::sqrt(d);
+        break;
+      case UnaryOp::kLog:
+        r = std::log(d);
+        break;
+      case UnaryOp::kExp:
+        r = std::exp(d);
+        break;
+      case UnaryOp::kRound:
+        r = std::nearbyint(d);
+        break;  // Python round(): ties to even
+      default:
+        return ctx.error(n, "unsupported scalar op");
     }
     if (kind == ScalarResult::kInt) {
       ctx.set_output(n, 0, Arg::constant(static_cast<int64_t>(r)));
@@ -404,7 +467,8 @@ Status scalar_unary(ConversionCtx& ctx, const Node& n, UnaryOp op, ScalarResult 
     auto b = ctx.cast(x, DataType::kBool);
     if (!b) return b.status();
     x = *b;
-  } else if (kind == ScalarResult::kFloat || (op != UnaryOp::kNeg && op != UnaryOp::kAbs)) {  // float math
+  } else if (kind == ScalarResult::kFloat ||
+             (op != UnaryOp::kNeg && op != UnaryOp::kAbs)) {  // float math
     auto f = ctx.cast(x, DataType::kFloat32);
     if (!f) return f.status();
     x = *f;
@@ -424,13 +488,15 @@ Status scalar_unary(ConversionCtx& ctx, const Node& n, UnaryOp op, ScalarResult 
 // aten::__is__ / aten::__isnot__: only decidable here when one side is None.
 Status is_op(ConversionCtx& ctx, const Node& n, bool negate) {
   const Arg &a = ctx.arg(n, 0), &b = ctx.arg(n, 1);
-  if (!a.is_none() && !b.is_none()) return ctx.error(n, "identity comparison of two non-None values");
+  if (!a.is_none() && !b.is_none())
+    return ctx.error(n, "identity comparison of two non-None values");
   bool same = a.is_none() && b.is_none();
   ctx.set_output(n, 0, Arg::constant(negate ? !same : same));
   return {};
 }
 
-// Equality of lists (the lengths are always known; entries may be runtime ints), strings and devices.
+// Equality of lists (the lengths are always known; entries may be runtime ints), strings and
+// devices.
 Status const_equal(ConversionCtx& ctx, const Node& n, bool negate) {
   const Arg &a = ctx.arg(n, 0), &b = ctx.arg(n, 1);
   auto ia = items_of(ctx, n, 0), ib = items_of(ctx, n, 1);
@@ -501,7 +567,8 @@ Status list_slice(ConversionCtx& ctx, const Node& n) {
   auto end = bound(2, step > 0 ? size : -1);
   if (!end) return end.status();
   std::vector<Arg> out;
-  for (int64_t i = *start; step > 0 ? i < *end : i > *end; i += step) out.push_back((*items)[static_cast<size_t>(i)]);
+  for (int64_t i = *start; step > 0 ? i < *end : i > *end; i += step)
+    out.push_back((*items)[static_cast<size_t>(i)]);
   ctx.set_output(n, 0, Arg::list(std::move(out)));
   return {};
 }
@@ -559,8 +626,9 @@ void register_evaluators(ConverterRegistry& r) {
   eval(r, {"aten::size.int"}, size_int);
   eval(r, {"aten::size", "prim::shape"}, size_list);
   eval(r, {"aten::dim"}, dim);
-  eval(r, {"prim::NumToTensor.Scalar", "prim::NumToTensor", "aten::ScalarImplicit", "prim::unchecked_cast",
-           "aten::detach", "aten::alias", "aten::lift_fresh"},
+  eval(r,
+       {"prim::NumToTensor.Scalar", "prim::NumToTensor", "aten::ScalarImplicit",
+        "prim::unchecked_cast", "aten::detach", "aten::alias", "aten::lift_fresh"},
        passthrough);
   eval(r, {"aten::numel", "aten::sym_numel"}, numel);
   eval(r, {"aten::sym_size.int"}, size_int);
@@ -568,11 +636,17 @@ void register_evaluators(ConverterRegistry& r) {
   eval(r, {"aten::list.t"}, passthrough);
   eval(r, {"aten::add.t"}, list_concat);
   eval(r, {"aten::slice.t"}, list_slice);
-  eval(r, {"aten::mul.left_t"}, [](ConversionCtx& c, const Node& n) { return list_repeat(c, n, true); });
-  eval(r, {"aten::mul.right_"}, [](ConversionCtx& c, const Node& n) { return list_repeat(c, n, false); });
-  eval(r, {"aten::Int.Tensor", "aten::Int.Scalar", "aten::Int.float", "aten::Int.bool", "aten::IntImplicit"},
+  eval(r, {"aten::mul.left_t"},
+       [](ConversionCtx& c, const Node& n) { return list_repeat(c, n, true); });
+  eval(r, {"aten::mul.right_"},
+       [](ConversionCtx& c, const Node& n) { return list_repeat(c, n, false); });
+  eval(r,
+       {"aten::Int.Tensor", "aten::Int.Scalar", "aten::Int.float", "aten::Int.bool",
+        "aten::IntImplicit"},
        [](ConversionCtx& c, const Node& n) { return to_number(c, n, DataType::kInt64); });
-  eval(r, {"aten::Float.Tensor", "aten::Float.Scalar", "aten::Float.int", "aten::Float.bool", "aten::FloatImplicit"},
+  eval(r,
+       {"aten::Float.Tensor", "aten::Float.Scalar", "aten::Float.int", "aten::Float.bool",
+        "aten::FloatImplicit"},
        [](ConversionCtx& c, const Node& n) { return to_number(c, n, DataType::kFloat32); });
   eval(r, {"aten::Bool.Tensor", "aten::Bool.int", "aten::Bool.float"},
        [](ConversionCtx& c, const Node& n) { return to_number(c, n, DataType::kBool); });
@@ -584,22 +658,42 @@ void register_evaluators(ConverterRegistry& r) {
     ScalarResult kind;
   };
   const BinaryEntry binaries[] = {
-      {{"aten::add.int", "aten::add.float", "aten::add", "aten::add.int_float", "aten::add.float_int"}, BinaryOp::kAdd, SR::kAuto},
-      {{"aten::sub.int", "aten::sub.float", "aten::sub", "aten::sub.int_float", "aten::sub.float_int"}, BinaryOp::kSub, SR::kAuto},
-      {{"aten::mul.int", "aten::mul.float", "aten::mul", "aten::mul.int_float", "aten::mul.float_int"}, BinaryOp::kMul, SR::kAuto},
-      {{"aten::floordiv.int", "aten::floordiv.float", "aten::floordiv", "aten::floordiv.int_float", "aten::floordiv.float_int"},
-       BinaryOp::kFloorDiv, SR::kAuto},
+      {{"aten::add.int", "aten::add.float", "aten::add", "aten::add.int_float",
+        "aten::add.float_int"},
+       BinaryOp::kAdd,
+       SR::kAuto},
+      {{"aten::sub.int", "aten::sub.float", "aten::sub", "aten::sub.int_float",
+        "aten::sub.float_int"},
+       BinaryOp::kSub,
+       SR::kAuto},
+      {{"aten::mul.int", "aten::mul.float", "aten::mul", "aten::mul.int_float",
+        "aten::mul.float_int"},
+       BinaryOp::kMul,
+       SR::kAuto},
+      {{"aten::floordiv.int", "aten::floordiv.float", "aten::floordiv", "aten::floordiv.int_float",
+        "aten::floordiv.float_int"},
+       BinaryOp::kFloorDiv,
+       SR::kAuto},
       {{"aten::div.int", "aten::div.float", "aten::div"}, BinaryOp::kDiv, SR::kFloat},
-      {{"aten::remainder.int", "aten::remainder.float", "aten::remainder", "aten::remainder.int_float",
-        "aten::remainder.float_int"},
-       BinaryOp::kMod, SR::kAuto},
-      {{"prim::max.int", "prim::max.float", "prim::max", "prim::max.int_float", "prim::max.float_int"}, BinaryOp::kMax, SR::kAuto},
-      {{"prim::min.int", "prim::min.float", "prim::min", "prim::min.int_float", "prim::min.float_int"}, BinaryOp::kMin, SR::kAuto},
-      {{"aten::pow.int", "aten::pow.float", "aten::pow.int_float", "aten::pow.float_int", "aten::pow.Scalar_Scalar"},
-       BinaryOp::kPow, SR::kFloat},
+      {{"aten::remainder.int", "aten::remainder.float", "aten::remainder",
+        "aten::remainder.int_float", "aten::remainder.float_int"},
+       BinaryOp::kMod,
+       SR::kAuto},
+      {{"prim::max.int", "prim::max.float", "prim::max", "prim::max.int_float",
+        "prim::max.float_int"},
+       BinaryOp::kMax,
+       SR::kAuto},
+      {{"prim::min.int", "prim::min.float", "prim::min", "prim::min.int_float",
+        "prim::min.float_int"},
+       BinaryOp::kMin,
+       SR::kAuto},
+      {{"aten::pow.int", "aten::pow.float", "aten::pow.int_float", "aten::pow.float_int",
+        "aten::pow.Scalar_Scalar"},
+       BinaryOp::kPow,
+       SR::kFloat},
       {{"aten::pow.int_to_int"}, BinaryOp::kPow, SR::kInt},
-      // Bitwise ops on ints are not registered: Kiln has no bitwise ops for runtime ints, and without a
-      // converter such nodes (and what needs their results) stay in PyTorch.
+      // Bitwise ops on ints are not registered: Kiln has no bitwise ops for runtime ints, and
+      // without a converter such nodes (and what needs their results) stay in PyTorch.
       {{"aten::__and__.bool"}, BinaryOp::kAnd, SR::kBool},
       {{"aten::__or__.bool"}, BinaryOp::kOr, SR::kBool},
       {{"aten::__xor__.bool"}, BinaryOp::kXor, SR::kBool},
@@ -607,47 +701,78 @@ void register_evaluators(ConverterRegistry& r) {
   for (const auto& e : binaries) {
     BinaryOp op = e.op;
     SR kind = e.kind;
-    eval(r, e.ops, [op, kind](ConversionCtx& c, const Node& n) { return scalar_binary(c, n, op, kind); });
+    eval(r, e.ops,
+         [op, kind](ConversionCtx& c, const Node& n) { return scalar_binary(c, n, op, kind); });
   }
-  const std::pair<const char*, BinaryOp> cmps[] = {{"eq", BinaryOp::kEqual}, {"ne", BinaryOp::kNotEqual}, {"lt", BinaryOp::kLess},
-                                                   {"le", BinaryOp::kLessEqual}, {"gt", BinaryOp::kGreater}, {"ge", BinaryOp::kGreaterEqual}};
+  const std::pair<const char*, BinaryOp> cmps[] = {
+      {"eq", BinaryOp::kEqual},     {"ne", BinaryOp::kNotEqual}, {"lt", BinaryOp::kLess},
+      {"le", BinaryOp::kLessEqual}, {"gt", BinaryOp::kGreater},  {"ge", BinaryOp::kGreaterEqual}};
   for (const auto& [name, op] : cmps) {
     BinaryOp o = op;
     for (const char* overload : {".int", ".float", ".int_float", ".float_int", ""}) {
-      r.add(ConverterInfo{std::string("aten::") + name + overload,
-                          [o](ConversionCtx& c, const Node& n) { return scalar_binary(c, n, o, SR::kBool); }, {}, true, true});
+      r.add(ConverterInfo{
+          std::string("aten::") + name + overload,
+          [o](ConversionCtx& c, const Node& n) { return scalar_binary(c, n, o, SR::kBool); },
+          {},
+          true,
+          true});
     }
   }
-  eval(r, {"aten::eq.bool"}, [](ConversionCtx& c, const Node& n) { return scalar_binary(c, n, BinaryOp::kEqual, SR::kBool); });
-  eval(r, {"aten::ne.bool"}, [](ConversionCtx& c, const Node& n) { return scalar_binary(c, n, BinaryOp::kNotEqual, SR::kBool); });
-  eval(r, {"aten::eq.str", "aten::eq.int_list", "aten::eq.float_list", "aten::eq.bool_list", "aten::eq.device"},
+  eval(r, {"aten::eq.bool"}, [](ConversionCtx& c, const Node& n) {
+    return scalar_binary(c, n, BinaryOp::kEqual, SR::kBool);
+  });
+  eval(r, {"aten::ne.bool"}, [](ConversionCtx& c, const Node& n) {
+    return scalar_binary(c, n, BinaryOp::kNotEqual, SR::kBool);
+  });
+  eval(r,
+       {"aten::eq.str", "aten::eq.int_list", "aten::eq.float_list", "aten::eq.bool_list",
+        "aten::eq.device"},
        [](ConversionCtx& c, const Node& n) { return const_equal(c, n, false); });
-  eval(r, {"aten::ne.str", "aten::ne.int_list", "aten::ne.float_list", "aten::ne.bool_list", "aten::ne.device"},
+  eval(r,
+       {"aten::ne.str", "aten::ne.int_list", "aten::ne.float_list", "aten::ne.bool_list",
+        "aten::ne.device"},
        [](ConversionCtx& c, const Node& n) { return const_equal(c, n, true); });
   eval(r, {"aten::__is__"}, [](ConversionCtx& c, const Node& n) { return is_op(c, n, false); });
   eval(r, {"aten::__isnot__"}, [](ConversionCtx& c, const Node& n) { return is_op(c, n, true); });
-  eval(r, {"aten::__not__"}, [](ConversionCtx& c, const Node& n) { return scalar_unary(c, n, UnaryOp::kNot, SR::kBool); });
-  eval(r, {"aten::neg.int", "aten::neg.float", "aten::neg.Scalar"},
-       [](ConversionCtx& c, const Node& n) { return scalar_unary(c, n, UnaryOp::kNeg, SR::kAuto); });
-  eval(r, {"prim::abs.int", "prim::abs.float", "prim::abs.Scalar", "prim::abs"},
-       [](ConversionCtx& c, const Node& n) { return scalar_unary(c, n, UnaryOp::kAbs, SR::kAuto); });
-  eval(r, {"prim::max.self_int", "prim::max.self_float"}, [](ConversionCtx& c, const Node& n) { return list_extreme(c, n, BinaryOp::kMax); });
-  eval(r, {"prim::min.self_int", "prim::min.self_float"}, [](ConversionCtx& c, const Node& n) { return list_extreme(c, n, BinaryOp::kMin); });
+  eval(r, {"aten::__not__"}, [](ConversionCtx& c, const Node& n) {
+    return scalar_unary(c, n, UnaryOp::kNot, SR::kBool);
+  });
+  eval(
+      r, {"aten::neg.int", "aten::neg.float", "aten::neg.Scalar"},
+      [](ConversionCtx& c, const Node& n) { return scalar_unary(c, n, UnaryOp::kNeg, SR::kAuto); });
+  eval(
+      r, {"prim::abs.int", "prim::abs.float", "prim::abs.Scalar", "prim::abs"},
+      [](ConversionCtx& c, const Node& n) { return scalar_unary(c, n, UnaryOp::kAbs, SR::kAuto); });
+  eval(r, {"prim::max.self_int", "prim::max.self_float"},
+       [](ConversionCtx& c, const Node& n) { return list_extreme(c, n, BinaryOp::kMax); });
+  eval(r, {"prim::min.self_int", "prim::min.self_float"},
+       [](ConversionCtx& c, const Node& n) { return list_extreme(c, n, BinaryOp::kMin); });
   eval(r, {"prim::dtype"}, dtype_of);
   eval(r, {"prim::device"}, device_of);
   // TorchScript's math on scalars: floor/ceil of floats give ints; sqrt/log/exp give floats.
   eval(r, {"aten::floor.float", "aten::floor.int", "aten::floor.Scalar"},
-       [](ConversionCtx& c, const Node& n) { return scalar_unary(c, n, UnaryOp::kFloor, SR::kInt); });
-  eval(r, {"aten::ceil.float", "aten::ceil.int", "aten::ceil.Scalar"},
-       [](ConversionCtx& c, const Node& n) { return scalar_unary(c, n, UnaryOp::kCeil, SR::kInt); });
+       [](ConversionCtx& c, const Node& n) {
+         return scalar_unary(c, n, UnaryOp::kFloor, SR::kInt);
+       });
+  eval(
+      r, {"aten::ceil.float", "aten::ceil.int", "aten::ceil.Scalar"},
+      [](ConversionCtx& c, const Node& n) { return scalar_unary(c, n, UnaryOp::kCeil, SR::kInt); });
   eval(r, {"aten::round.float", "aten::round.int", "aten::round.Scalar"},
-       [](ConversionCtx& c, const Node& n) { return scalar_unary(c, n, UnaryOp::kRound, SR::kFloat); });
+       [](ConversionCtx& c, const Node& n) {
+         return scalar_unary(c, n, UnaryOp::kRound, SR::kFloat);
+       });
   eval(r, {"aten::sqrt.float", "aten::sqrt.int", "aten::sqrt.Scalar"},
-       [](ConversionCtx& c, const Node& n) { return scalar_unary(c, n, UnaryOp::kSqrt, SR::kFloat); });
+       [](ConversionCtx& c, const Node& n) {
+         return scalar_unary(c, n, UnaryOp::kSqrt, SR::kFloat);
+       });
   eval(r, {"aten::log.float", "aten::log.int", "aten::log.Scalar"},
-       [](ConversionCtx& c, const Node& n) { return scalar_unary(c, n, UnaryOp::kLog, SR::kFloat); });
+       [](ConversionCtx& c, const Node& n) {
+         return scalar_unary(c, n, UnaryOp::kLog, SR::kFloat);
+       });
   eval(r, {"aten::exp.float", "aten::exp.int", "aten::exp.Scalar"},
-       [](ConversionCtx& c, const Node& n) { return scalar_unary(c, n, UnaryOp::kExp, SR::kFloat); });
+       [](ConversionCtx& c, const Node& n) {
+         return scalar_unary(c, n, UnaryOp::kExp, SR::kFloat);
+       });
   // Bookkeeping that only matters on the PyTorch side (kept there when needed).
   eval(r, {"prim::DictConstruct", "prim::RaiseException", "aten::warn", "prim::Uninitialized"},
        [](ConversionCtx& c, const Node& n) { return c.error(n, "only evaluated by PyTorch"); });

@@ -5,20 +5,20 @@
 
 namespace kiln::bridge {
 
-void register_evaluators(ConverterRegistry& r);              // evaluators.cpp
-void register_elementwise_converters(ConverterRegistry& r);  // elementwise.cpp
-void register_activation_converters(ConverterRegistry& r);   // activations.cpp
-void register_linear_converters(ConverterRegistry& r);       // linear.cpp
-void register_convolution_converters(ConverterRegistry& r);  // convolution.cpp
-void register_pooling_converters(ConverterRegistry& r);      // pooling.cpp
-void register_normalization_converters(ConverterRegistry& r);  // normalization.cpp
-void register_reduction_converters(ConverterRegistry& r);    // reductions.cpp
-void register_shape_converters(ConverterRegistry& r);        // shape_ops.cpp
-void register_indexing_converters(ConverterRegistry& r);     // indexing.cpp
-void register_rearrange_converters(ConverterRegistry& r);    // rearrange.cpp
-void register_creation_converters(ConverterRegistry& r);     // creation.cpp
-void register_resize_pad_converters(ConverterRegistry& r);   // resize_pad.cpp
-void register_attention_converters(ConverterRegistry& r);    // attention.cpp
+void register_evaluators(ConverterRegistry& r);                       // evaluators.cpp
+void register_elementwise_converters(ConverterRegistry& r);           // elementwise.cpp
+void register_activation_converters(ConverterRegistry& r);            // activations.cpp
+void register_linear_converters(ConverterRegistry& r);                // linear.cpp
+void register_convolution_converters(ConverterRegistry& r);           // convolution.cpp
+void register_pooling_converters(ConverterRegistry& r);               // pooling.cpp
+void register_normalization_converters(ConverterRegistry& r);         // normalization.cpp
+void register_reduction_converters(ConverterRegistry& r);             // reductions.cpp
+void register_shape_converters(ConverterRegistry& r);                 // shape_ops.cpp
+void register_indexing_converters(ConverterRegistry& r);              // indexing.cpp
+void register_rearrange_converters(ConverterRegistry& r);             // rearrange.cpp
+void register_creation_converters(ConverterRegistry& r);              // creation.cpp
+void register_resize_pad_converters(ConverterRegistry& r);            // resize_pad.cpp
+void register_attention_converters(ConverterRegistry& r);             // attention.cpp
 void register_multi_head_attention_converters(ConverterRegistry& r);  // multi_head_attention.cpp
 
 // Shared helpers for converter files.

@@ -1,7 +1,7 @@
-// Indexing: index_select, embedding, gather, scatter (src/value/reduce, scatter_add, scatter_reduce),
-// index.Tensor (integer indices on one dim or on adjacent dims), index_put (one integer index, or a
-// full boolean mask with one value). masked_select has a data-dependent shape and stays in PyTorch.
-// (slice_scatter, select_scatter, flip, roll, tril/triu: rearrange.cpp.)
+// Indexing: index_select, embedding, gather, scatter (src/value/reduce, scatter_add,
+// scatter_reduce), index.Tensor (integer indices on one dim or on adjacent dims), index_put (one
+// integer index, or a full boolean mask with one value). masked_select has a data-dependent shape
+// and stays in PyTorch. (slice_scatter, select_scatter, flip, roll, tril/triu: rearrange.cpp.)
 #include <climits>
 #include <cmath>
 #include <limits>
@@ -29,14 +29,16 @@ bool is_index_dtype(at::ScalarType t) {
   return t == at::kLong || t == at::kInt || t == at::kShort || t == at::kChar || t == at::kByte;
 }
 
-// ---- gather-style -------------------------------------------------------------------------------------
+// ---- gather-style
+// -------------------------------------------------------------------------------------
 
 // index_select(self, dim, index)
 Status index_select(ConversionCtx& ctx, const Node& n) {
   auto x = ctx.tensor(n, 0);
   auto d = ctx.const_int(n, 1);
   auto idx = ctx.tensor(n, 2);
-  if (!x || !d || !idx) return !x ? x.status() : !d ? ctx.error(n, "dim must be a constant") : idx.status();
+  if (!x || !d || !idx)
+    return !x ? x.status() : !d ? ctx.error(n, "dim must be a constant") : idx.status();
   kiln::Tensor i = *idx;
   if (ctx.rank(i) == 0) {
     auto u = ctx.net.add_unsqueeze(i, {0});
@@ -60,15 +62,19 @@ Status gather(ConversionCtx& ctx, const Node& n) {
   auto x = ctx.tensor(n, 0);
   auto d = ctx.const_int(n, 1);
   auto idx = ctx.tensor(n, 2);
-  if (!x || !d || !idx) return !x ? x.status() : !d ? ctx.error(n, "dim must be a constant") : idx.status();
-  return set_output_tensor(ctx, n, ctx.net.add_gather_elements(*x, *idx, norm_dim(*d, ctx.rank(*x))));
+  if (!x || !d || !idx)
+    return !x ? x.status() : !d ? ctx.error(n, "dim must be a constant") : idx.status();
+  return set_output_tensor(ctx, n,
+                           ctx.net.add_gather_elements(*x, *idx, norm_dim(*d, ctx.rank(*x))));
 }
 
-// ---- scatter ------------------------------------------------------------------------------------------
+// ---- scatter
+// ------------------------------------------------------------------------------------------
 
-/// The updates of a scatter: tensor input i cast to dt, or a constant / runtime scalar broadcast to the
-/// index's shape.
-Expected<kiln::Tensor> scatter_updates(ConversionCtx& ctx, const Node& n, size_t i, kiln::Tensor index, DataType dt) {
+/// The updates of a scatter: tensor input i cast to dt, or a constant / runtime scalar broadcast to
+/// the index's shape.
+Expected<kiln::Tensor> scatter_updates(ConversionCtx& ctx, const Node& n, size_t i,
+                                       kiln::Tensor index, DataType dt) {
   const Arg& a = ctx.arg(n, i);
   bool scalar = a.is_constant() && !a.ivalue().isTensor();
   if (scalar) {
@@ -97,19 +103,21 @@ Expected<ScatterReduce> reduce_of(const std::string& r) {
   return make_error(StatusCode::kUnsupported, "converters", "scatter reduce '" + r + "'");
 }
 
-// scatter.src / scatter.value (self, dim, index, src|value), scatter.reduce / value_reduce (+ reduce),
-// scatter_add (self, dim, index, src).
+// scatter.src / scatter.value (self, dim, index, src|value), scatter.reduce / value_reduce (+
+// reduce), scatter_add (self, dim, index, src).
 Status scatter(ConversionCtx& ctx, const Node& n, ScatterReduce fixed) {
   auto x = ctx.tensor(n, 0);
   auto d = ctx.const_int(n, 1);
   auto idx = ctx.tensor(n, 2);
-  if (!x || !d || !idx) return !x ? x.status() : !d ? ctx.error(n, "dim must be a constant") : idx.status();
+  if (!x || !d || !idx)
+    return !x ? x.status() : !d ? ctx.error(n, "dim must be a constant") : idx.status();
   ScatterParams p;
   p.axis = norm_dim(*d, std::max(ctx.rank(*x), 1));
   p.reduce = fixed;
   if (n.op == "aten::scatter.reduce" || n.op == "aten::scatter.value_reduce") {
     const Arg& r = ctx.arg(n, 4);
-    if (!(r.is_constant() && r.ivalue().isString())) return ctx.error(n, "reduce must be a constant string");
+    if (!(r.is_constant() && r.ivalue().isString()))
+      return ctx.error(n, "reduce must be a constant string");
     auto red = reduce_of(r.ivalue().toStringRef());
     if (!red) return ctx.error(n, red.status().message());
     p.reduce = *red;
@@ -122,13 +130,15 @@ Status scatter(ConversionCtx& ctx, const Node& n, ScatterReduce fixed) {
 bool scatter_supported(const OpGraph& g, const Node& n, std::string* why) {
   if (n.op.find("reduce") == std::string::npos) return true;
   size_t ri = 4;
-  if (ri >= n.inputs.size() || !g.is_constant(n.inputs[ri]) || !g.values[static_cast<size_t>(n.inputs[ri])].constant->isString()) {
+  if (ri >= n.inputs.size() || !g.is_constant(n.inputs[ri]) ||
+      !g.values[static_cast<size_t>(n.inputs[ri])].constant->isString()) {
     *why = "reduce is not a constant string";
     return false;
   }
   std::string r = g.values[static_cast<size_t>(n.inputs[ri])].constant->toStringRef();
   bool two = n.op == "aten::scatter_reduce.two";
-  if (two ? (r != "sum" && r != "prod" && r != "amax" && r != "amin" && r != "mean") : (r != "add" && r != "multiply")) {
+  if (two ? (r != "sum" && r != "prod" && r != "amax" && r != "amin" && r != "mean")
+          : (r != "add" && r != "multiply")) {
     *why = "scatter reduce '" + r + "'";
     return false;
   }
@@ -149,9 +159,11 @@ Status scatter_reduce(ConversionCtx& ctx, const Node& n) {
   auto x = ctx.tensor(n, 0);
   auto d = ctx.const_int(n, 1);
   auto idx = ctx.tensor(n, 2);
-  if (!x || !d || !idx) return !x ? x.status() : !d ? ctx.error(n, "dim must be a constant") : idx.status();
+  if (!x || !d || !idx)
+    return !x ? x.status() : !d ? ctx.error(n, "dim must be a constant") : idx.status();
   const Arg& ra = ctx.arg(n, 4);
-  if (!(ra.is_constant() && ra.ivalue().isString())) return ctx.error(n, "reduce must be a constant string");
+  if (!(ra.is_constant() && ra.ivalue().isString()))
+    return ctx.error(n, "reduce must be a constant string");
   std::string r = ra.ivalue().toStringRef();
   bool include_self = true;
   if (n.inputs.size() > 5) {
@@ -176,11 +188,21 @@ Status scatter_reduce(ConversionCtx& ctx, const Node& n) {
       bool mx = *red == ScatterReduce::kMax;
       double inf = std::numeric_limits<double>::infinity();
       switch (dt) {
-        case DataType::kInt64: neutral = mx ? -9223372036854775808.0 : 9223372036854774784.0; break;  // exact doubles
-        case DataType::kInt32: neutral = mx ? INT32_MIN : INT32_MAX; break;
-        case DataType::kInt8: neutral = mx ? INT8_MIN : INT8_MAX; break;
-        case DataType::kUInt8: neutral = mx ? 0 : 255; break;
-        default: neutral = mx ? -inf : inf; break;
+        case DataType::kInt64:
+          neutral = mx ? -9223372036854775808.0 : 9223372036854774784.0;
+          break;  // exact doubles
+        case DataType::kInt32:
+          neutral = mx ? INT32_MIN : INT32_MAX;
+          break;
+        case DataType::kInt8:
+          neutral = mx ? INT8_MIN : INT8_MAX;
+          break;
+        case DataType::kUInt8:
+          neutral = mx ? 0 : 255;
+          break;
+        default:
+          neutral = mx ? -inf : inf;
+          break;
       }
     }
     auto fillv = fill_like(ctx, *idx, neutral, dt);
@@ -208,10 +230,13 @@ Status scatter_reduce(ConversionCtx& ctx, const Node& n) {
   if (!is0) return is0.status();
   auto safe = ctx.net.add_where(*is0, *one, *cnt);
   if (!safe) return safe.status();
-  return set_output_tensor(ctx, n, ctx.net.add_elementwise(*sum, *safe, is_floating(dt) ? BinaryOp::kDiv : BinaryOp::kFloorDiv));
+  return set_output_tensor(
+      ctx, n,
+      ctx.net.add_elementwise(*sum, *safe, is_floating(dt) ? BinaryOp::kDiv : BinaryOp::kFloorDiv));
 }
 
-// ---- index.Tensor / index_put -------------------------------------------------------------------------
+// ---- index.Tensor / index_put
+// -------------------------------------------------------------------------
 
 /// The items of an optional-tensor list input (a list Arg or a constant list).
 Expected<std::vector<Arg>> list_items(ConversionCtx& ctx, const Node& n, size_t i) {
@@ -281,8 +306,10 @@ bool index_run(const std::vector<IndexItem>& items, size_t& first, size_t& count
   count = 0;
   for (size_t i = 0; i < items.size(); ++i) {
     if (items[i].none) continue;
-    if (count == 0) first = i;
-    else if (i != first + count) return false;
+    if (count == 0)
+      first = i;
+    else if (i != first + count)
+      return false;
     ++count;
   }
   return count > 0;
@@ -321,8 +348,8 @@ bool index_supported(const OpGraph& g, const Node& n, std::string* why) {
 
 /// Index tensors for dims [first, first + count) combined into one index into those dims flattened
 /// (each wrapped into range first, as torch accepts negative indices).
-Expected<kiln::Tensor> linear_index(ConversionCtx& ctx, const Node& n, kiln::Tensor x, const std::vector<Arg>& items,
-                                    size_t first, size_t count) {
+Expected<kiln::Tensor> linear_index(ConversionCtx& ctx, const Node& n, kiln::Tensor x,
+                                    const std::vector<Arg>& items, size_t first, size_t count) {
   Dims d = ctx.dims(x);
   kiln::Tensor acc;
   int64_t stride = 1;
@@ -389,7 +416,8 @@ Status index(ConversionCtx& ctx, const Node& n) {
   }
   auto lin = linear_index(ctx, n, *x, *items, first, count);
   if (!lin) return lin.status();
-  auto flat = ctx.net.add_flatten(*x, static_cast<int64_t>(first), static_cast<int64_t>(first + count - 1));
+  auto flat =
+      ctx.net.add_flatten(*x, static_cast<int64_t>(first), static_cast<int64_t>(first + count - 1));
   if (!flat) return flat.status();
   return set_output_tensor(ctx, n, ctx.net.add_gather(*flat, *lin, static_cast<int64_t>(first)));
 }
@@ -507,11 +535,14 @@ bool index_put_supported(const OpGraph& g, const Node& n, std::string* why) {
       *why = "boolean mask after leading slices";
       return false;
     }
-    bool scalar_value = vals.meta ? [&] {
-      int64_t numel = 1;
-      for (int64_t s : vals.meta->max) numel *= s;
-      return numel == 1 && vals.meta->min == vals.meta->max;
-    }() : vals.constant && vals.constant->isTensor() && vals.constant->toTensor().numel() == 1;
+    bool scalar_value =
+        vals.meta
+            ? [&] {
+                int64_t numel = 1;
+                for (int64_t s : vals.meta->max) numel *= s;
+                return numel == 1 && vals.meta->min == vals.meta->max;
+              }()
+            : vals.constant && vals.constant->isTensor() && vals.constant->toTensor().numel() == 1;
     if (!scalar_value) {
       *why = "boolean-mask index_put with more than one value";
       return false;
@@ -536,19 +567,25 @@ void register_indexing_converters(ConverterRegistry& r) {
   add_converter(r, {"aten::index_select"}, index_select);
   add_converter(r, {"aten::embedding"}, embedding);
   add_converter(r, {"aten::gather"}, gather);
-  add_converter(r, {"aten::scatter.src", "aten::scatter.value"},
-                [](ConversionCtx& c, const Node& n) { return scatter(c, n, ScatterReduce::kNone); });
-  add_converter(r, {"aten::scatter.reduce", "aten::scatter.value_reduce"},
-                [](ConversionCtx& c, const Node& n) { return scatter(c, n, ScatterReduce::kNone); }, scatter_supported);
-  add_converter(r, {"aten::scatter_add"}, [](ConversionCtx& c, const Node& n) { return scatter(c, n, ScatterReduce::kAdd); });
+  add_converter(
+      r, {"aten::scatter.src", "aten::scatter.value"},
+      [](ConversionCtx& c, const Node& n) { return scatter(c, n, ScatterReduce::kNone); });
+  add_converter(
+      r, {"aten::scatter.reduce", "aten::scatter.value_reduce"},
+      [](ConversionCtx& c, const Node& n) { return scatter(c, n, ScatterReduce::kNone); },
+      scatter_supported);
+  add_converter(r, {"aten::scatter_add"},
+                [](ConversionCtx& c, const Node& n) { return scatter(c, n, ScatterReduce::kAdd); });
   add_converter(r, {"aten::scatter_reduce.two"}, scatter_reduce, scatter_supported);
-  add_converter(r, {"aten::index.Tensor", "aten::index.Tensor_hacked_twin", "aten::_unsafe_index.Tensor"}, index,
-                index_supported);
-  add_converter(r, {"aten::index_put", "aten::index_put.hacked_twin", "aten::_unsafe_index_put"}, index_put,
-                index_put_supported);
-  add_converter(r, {"aten::masked_select"},
-                [](ConversionCtx& c, const Node& n) { return c.error(n, "data-dependent output shape"); },
-                refuse_data_dependent);
+  add_converter(
+      r, {"aten::index.Tensor", "aten::index.Tensor_hacked_twin", "aten::_unsafe_index.Tensor"},
+      index, index_supported);
+  add_converter(r, {"aten::index_put", "aten::index_put.hacked_twin", "aten::_unsafe_index_put"},
+                index_put, index_put_supported);
+  add_converter(
+      r, {"aten::masked_select"},
+      [](ConversionCtx& c, const Node& n) { return c.error(n, "data-dependent output shape"); },
+      refuse_data_dependent);
 }
 
 }  // namespace kiln::bridge

@@ -67,16 +67,18 @@ Status t(ConversionCtx& ctx, const Node& n) {
   return set_output_tensor(ctx, n, ctx.net.add_transpose(*x, {1, 0}));
 }
 
-// ---- einsum --------------------------------------------------------------------------------------------
+// ---- einsum
+// --------------------------------------------------------------------------------------------
 
 struct EinsumSpec {
   std::vector<std::string> inputs;  ///< one label string per operand (ellipsis expanded)
   std::string output;
 };
 
-/// Parses "ab,bc->ac" (spaces ignored, "..." expanded to fresh labels by operand rank; implicit output
-/// = labels seen once, sorted, after the ellipsis labels as torch does).
-std::optional<EinsumSpec> parse_einsum(std::string eq, const std::vector<int>& ranks, std::string* why) {
+/// Parses "ab,bc->ac" (spaces ignored, "..." expanded to fresh labels by operand rank; implicit
+/// output = labels seen once, sorted, after the ellipsis labels as torch does).
+std::optional<EinsumSpec> parse_einsum(std::string eq, const std::vector<int>& ranks,
+                                       std::string* why) {
   eq.erase(std::remove(eq.begin(), eq.end(), ' '), eq.end());
   size_t arrow = eq.find("->");
   std::string lhs = eq.substr(0, arrow);
@@ -91,7 +93,8 @@ std::optional<EinsumSpec> parse_einsum(std::string eq, const std::vector<int>& r
     pos = c + 1;
   }
   if (terms.size() != ranks.size()) {
-    *why = "einsum equation has " + std::to_string(terms.size()) + " operands, got " + std::to_string(ranks.size());
+    *why = "einsum equation has " + std::to_string(terms.size()) + " operands, got " +
+           std::to_string(ranks.size());
     return std::nullopt;
   }
   // Ellipsis labels: '0'.. (never letters), right-aligned across operands.
@@ -113,8 +116,8 @@ std::optional<EinsumSpec> parse_einsum(std::string eq, const std::vector<int>& r
       t = t.substr(0, e) + dots + t.substr(e + 3);
     }
     if (static_cast<int>(t.size()) != ranks[i]) {
-      *why = "einsum operand " + std::to_string(i) + " has rank " + std::to_string(ranks[i]) + " but " +
-             std::to_string(t.size()) + " labels";
+      *why = "einsum operand " + std::to_string(i) + " has rank " + std::to_string(ranks[i]) +
+             " but " + std::to_string(t.size()) + " labels";
       return std::nullopt;
     }
     std::set<char> seen(t.begin(), t.end());
@@ -151,13 +154,16 @@ std::optional<EinsumSpec> parse_einsum(std::string eq, const std::vector<int>& r
 }
 
 /// Sums away the labels of `t` (tensor x) that `keep` does not contain.
-Expected<kiln::Tensor> sum_labels(ConversionCtx& ctx, kiln::Tensor x, std::string& t, const std::string& keep) {
+Expected<kiln::Tensor> sum_labels(ConversionCtx& ctx, kiln::Tensor x, std::string& t,
+                                  const std::string& keep) {
   ReduceParams p;
   p.op = ReduceOp::kSum;
   std::string rest;
   for (size_t i = 0; i < t.size(); ++i) {
-    if (keep.find(t[i]) == std::string::npos) p.axes.push_back(static_cast<int64_t>(i));
-    else rest.push_back(t[i]);
+    if (keep.find(t[i]) == std::string::npos)
+      p.axes.push_back(static_cast<int64_t>(i));
+    else
+      rest.push_back(t[i]);
   }
   if (p.axes.empty()) return x;
   t = rest;
@@ -165,7 +171,8 @@ Expected<kiln::Tensor> sum_labels(ConversionCtx& ctx, kiln::Tensor x, std::strin
 }
 
 /// Permutes x (labels t) to the label order `order`.
-Expected<kiln::Tensor> permute_to(ConversionCtx& ctx, kiln::Tensor x, const std::string& t, const std::string& order) {
+Expected<kiln::Tensor> permute_to(ConversionCtx& ctx, kiln::Tensor x, const std::string& t,
+                                  const std::string& order) {
   std::vector<int64_t> perm;
   bool identity = true;
   for (size_t i = 0; i < order.size(); ++i) {
@@ -186,7 +193,8 @@ Expected<kiln::Tensor> merge(ConversionCtx& ctx, kiln::Tensor x, int64_t first, 
 
 Status einsum(ConversionCtx& ctx, const Node& n) {
   const Arg& eq = ctx.arg(n, 0);
-  if (!(eq.is_constant() && eq.ivalue().isString())) return ctx.error(n, "equation must be a constant");
+  if (!(eq.is_constant() && eq.ivalue().isString()))
+    return ctx.error(n, "equation must be a constant");
   const Arg& list = ctx.arg(n, 1);
   std::vector<kiln::Tensor> ops;
   if (list.is_list()) {
@@ -210,7 +218,8 @@ Status einsum(ConversionCtx& ctx, const Node& n) {
   } else {
     return ctx.error(n, "operands must be a list");
   }
-  if (ops.empty() || ops.size() > 2) return ctx.error(n, "einsum with " + std::to_string(ops.size()) + " operands");
+  if (ops.empty() || ops.size() > 2)
+    return ctx.error(n, "einsum with " + std::to_string(ops.size()) + " operands");
   std::vector<int> ranks;
   for (kiln::Tensor t : ops) ranks.push_back(ctx.rank(t));
   std::string why;
@@ -231,7 +240,8 @@ Status einsum(ConversionCtx& ctx, const Node& n) {
     if (!r) return r.status();
     auto p = permute_to(ctx, *r, t, out);
     if (!p) return p.status();
-    return set_output_tensor(ctx, n, *p == ops[0] ? ctx.net.add_identity(*p) : Expected<kiln::Tensor>(*p));
+    return set_output_tensor(ctx, n,
+                             *p == ops[0] ? ctx.net.add_identity(*p) : Expected<kiln::Tensor>(*p));
   }
   std::string ta = spec->inputs[0], tb = spec->inputs[1];
   // Labels only in one operand and not in the output are summed there first.
@@ -241,9 +251,12 @@ Status einsum(ConversionCtx& ctx, const Node& n) {
   std::string batch, ka, kb, contract;
   for (char c : out) {
     bool in_a = ta.find(c) != std::string::npos, in_b = tb.find(c) != std::string::npos;
-    if (in_a && in_b) batch.push_back(c);
-    else if (in_a) ka.push_back(c);
-    else kb.push_back(c);
+    if (in_a && in_b)
+      batch.push_back(c);
+    else if (in_a)
+      ka.push_back(c);
+    else
+      kb.push_back(c);
   }
   for (char c : ta)
     if (tb.find(c) != std::string::npos && out.find(c) == std::string::npos) contract.push_back(c);
@@ -268,8 +281,11 @@ Status einsum(ConversionCtx& ctx, const Node& n) {
     // Split M and N back into their labels (static extents), dropping inserted unit dims.
     std::vector<int64_t> shape;
     Dims dy = ctx.dims(y);
-    for (int64_t i = 0; i < nb; ++i) shape.push_back(std::max<int64_t>(dy[static_cast<int>(i)], -1));
-    auto extent = [&](char c, const std::string& t, const Dims& d) { return d[static_cast<int>(t.find(c))]; };
+    for (int64_t i = 0; i < nb; ++i)
+      shape.push_back(std::max<int64_t>(dy[static_cast<int>(i)], -1));
+    auto extent = [&](char c, const std::string& t, const Dims& d) {
+      return d[static_cast<int>(t.find(c))];
+    };
     for (char c : ka) {
       int64_t e = extent(c, ta, da);
       if (e < 0) return ctx.error(n, "einsum needs static extents for merged output labels");
@@ -282,7 +298,8 @@ Status einsum(ConversionCtx& ctx, const Node& n) {
     }
     int dynamic_batch = 0;
     for (int64_t i = 0; i < nb; ++i) dynamic_batch += dy[static_cast<int>(i)] < 0;
-    if (dynamic_batch > 1) return ctx.error(n, "einsum with several dynamic batch labels and merged groups");
+    if (dynamic_batch > 1)
+      return ctx.error(n, "einsum with several dynamic batch labels and merged groups");
     auto r = ctx.net.add_reshape(y, shape);
     if (!r) return r.status();
     y = *r;
@@ -295,7 +312,9 @@ Status einsum(ConversionCtx& ctx, const Node& n) {
 
 void register_linear_converters(ConverterRegistry& r) {
   add_converter(r, {"aten::linear"}, linear);
-  add_converter(r, {"aten::matmul", "aten::mm", "aten::bmm", "aten::mm.default", "aten::bmm.default"}, matmul);
+  add_converter(r,
+                {"aten::matmul", "aten::mm", "aten::bmm", "aten::mm.default", "aten::bmm.default"},
+                matmul);
   add_converter(r, {"aten::addmm"}, addmm);
   add_converter(r, {"aten::t", "aten::numpy_T"}, t);
   add_converter(r, {"aten::einsum"}, einsum);

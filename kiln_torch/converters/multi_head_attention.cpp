@@ -1,5 +1,5 @@
-// aten::_native_multi_head_attention: nn.MultiheadAttention's inference fast path (ViT and friends):
-// packed in-projection, scaled dot-product attention over heads, out-projection.
+// aten::_native_multi_head_attention: nn.MultiheadAttention's inference fast path (ViT and
+// friends): packed in-projection, scaled dot-product attention over heads, out-projection.
 #include <climits>
 
 #include "converters/families.h"
@@ -8,7 +8,8 @@ namespace kiln::bridge {
 namespace {
 
 // [B, L, E] -> [B, H, L, D] (runtime B and L keep working through shape tensors)
-Expected<kiln::Tensor> split_heads(ConversionCtx& ctx, kiln::Tensor x, int64_t heads, int64_t head_dim) {
+Expected<kiln::Tensor> split_heads(ConversionCtx& ctx, kiln::Tensor x, int64_t heads,
+                                   int64_t head_dim) {
   auto shp = ctx.net.add_shape(x);
   if (!shp) return shp;
   auto bl = ctx.net.add_slice(*shp, SliceParams{{0}, {0}, {2}, {1}});
@@ -27,7 +28,8 @@ Expected<kiln::Tensor> split_heads(ConversionCtx& ctx, kiln::Tensor x, int64_t h
 Status native_mha(ConversionCtx& ctx, const Node& n) {
   auto e = ctx.const_int(n, 3);
   auto h = ctx.const_int(n, 4);
-  if (!e || !h || *h <= 0 || *e % *h != 0) return ctx.error(n, "embed_dim / num_head must be constants");
+  if (!e || !h || *h <= 0 || *e % *h != 0)
+    return ctx.error(n, "embed_dim / num_head must be constants");
   int64_t E = *e, H = *h, D = E / H;
   auto q = ctx.tensor(n, 0), k = ctx.tensor(n, 1), v = ctx.tensor(n, 2);
   auto w = ctx.tensor(n, 5), b = ctx.tensor(n, 6), pw = ctx.tensor(n, 7), pb = ctx.tensor(n, 8);
@@ -38,8 +40,8 @@ Status native_mha(ConversionCtx& ctx, const Node& n) {
   const bool packed = n.inputs[0] == n.inputs[1] && n.inputs[1] == n.inputs[2];
   if (packed) {
     // Self-attention (ViT): one GEMM with the packed [3E, E] weight, one transpose
-    // [B, L, 3, H, D] -> [3, B, H, L, D], and q / k / v as slices of its leading axis (offset views,
-    // no copies) instead of three GEMMs and three head transposes.
+    // [B, L, 3, H, D] -> [3, B, H, L, D], and q / k / v as slices of its leading axis (offset
+    // views, no copies) instead of three GEMMs and three head transposes.
     auto wc = ctx.cast(*w, dt);
     auto bc = ctx.cast(*b, dt);
     auto y = ctx.net.add_linear(*q, *wc, *bc);
@@ -80,17 +82,20 @@ Status native_mha(ConversionCtx& ctx, const Node& n) {
   if (!ctx.is_none(n, 9)) {
     auto m = ctx.tensor(n, 9);
     if (!m) return m.status();
-    auto mt = n.inputs.size() > 12 && !ctx.is_none(n, 12) ? ctx.const_int(n, 12) : Expected<int64_t>(int64_t{-1});
+    auto mt = n.inputs.size() > 12 && !ctx.is_none(n, 12) ? ctx.const_int(n, 12)
+                                                          : Expected<int64_t>(int64_t{-1});
     if (!mt) return mt.status();
     kiln::Tensor mm = *m;
     int r = ctx.rank(mm);
-    if (*mt == 1 || (*mt == -1 && r == 2 && ctx.dims(mm)[0] == ctx.dims(*q)[0] && ctx.dims(*q).rank() == 3)) {
+    if (*mt == 1 ||
+        (*mt == -1 && r == 2 && ctx.dims(mm)[0] == ctx.dims(*q)[0] && ctx.dims(*q).rank() == 3)) {
       // key padding mask [B, Lk]: true = ignore -> [B, 1, 1, Lk]
       auto u = ctx.net.add_unsqueeze(mm, {1, 2});
       if (!u) return u.status();
       mm = *u;
     }
-    if (ctx.dtype(mm) == DataType::kBool) {  // torch: true means "masked out"; Kiln: true means attend
+    if (ctx.dtype(mm) ==
+        DataType::kBool) {  // torch: true means "masked out"; Kiln: true means attend
       auto inv = ctx.net.add_unary(mm, UnaryOp::kNot);
       if (!inv) return inv.status();
       mm = *inv;

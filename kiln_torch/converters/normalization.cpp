@@ -11,7 +11,8 @@ Status finish(ConversionCtx& ctx, const Node& n, Expected<kiln::Tensor> r) {
   auto y = ctx.check(n, std::move(r));
   if (!y) return y.status();
   ctx.set_output(n, 0, *y);
-  for (size_t i = 1; i < n.outputs.size(); ++i) ctx.set_output(n, i, Arg::constant(c10::IValue()));  // unused stats
+  for (size_t i = 1; i < n.outputs.size(); ++i)
+    ctx.set_output(n, i, Arg::constant(c10::IValue()));  // unused stats
   return {};
 }
 
@@ -28,7 +29,8 @@ Status batch_norm(ConversionCtx& ctx, const Node& n) {
   auto x = ctx.tensor(n, 0);
   if (!x) return x.status();
   DataType dt = ctx.dtype(*x);
-  auto w = param(ctx, n, 1, dt), b = param(ctx, n, 2, dt), m = param(ctx, n, 3, dt), v = param(ctx, n, 4, dt);
+  auto w = param(ctx, n, 1, dt), b = param(ctx, n, 2, dt), m = param(ctx, n, 3, dt),
+       v = param(ctx, n, 4, dt);
   if (!w || !b || !m || !v) return ctx.error(n, "bad batch_norm parameters");
   auto eps = ctx.const_double(n, native ? 6 : 7);
   if (!eps) return eps.status();
@@ -39,7 +41,8 @@ Status batch_norm(ConversionCtx& ctx, const Node& n) {
 
 // Mean and 1/sqrt(var + eps) of x over `axes` (kept as size-1 dims): the statistics outputs of
 // native_layer_norm / native_group_norm.
-Status set_stats(ConversionCtx& ctx, const Node& n, kiln::Tensor x, const std::vector<int64_t>& axes, double eps) {
+Status set_stats(ConversionCtx& ctx, const Node& n, kiln::Tensor x,
+                 const std::vector<int64_t>& axes, double eps) {
   auto mean = ctx.net.add_reduce(x, ReduceParams{ReduceOp::kMean, axes, true, 1});
   if (!mean) return mean.status();
   auto var = ctx.net.add_reduce(x, ReduceParams{ReduceOp::kVar, axes, true, 0});
@@ -55,7 +58,8 @@ Status set_stats(ConversionCtx& ctx, const Node& n, kiln::Tensor x, const std::v
   return {};
 }
 
-// layer_norm(x, normalized_shape, weight?, bias?, eps, cudnn) / native_layer_norm(x, shape, w, b, eps)
+// layer_norm(x, normalized_shape, weight?, bias?, eps, cudnn) / native_layer_norm(x, shape, w, b,
+// eps)
 // -> (y, mean, rstd), the statistics with the normalized dims kept as size 1.
 Status layer_norm(ConversionCtx& ctx, const Node& n) {
   auto x = ctx.tensor(n, 0);
@@ -79,7 +83,8 @@ Status layer_norm(ConversionCtx& ctx, const Node& n) {
   return set_stats(ctx, n, *x, axes, *eps);
 }
 
-// group_norm(x, num_groups, weight?, bias?, eps, cudnn) / native_group_norm(x, w, b, N, C, HxW, group, eps)
+// group_norm(x, num_groups, weight?, bias?, eps, cudnn) / native_group_norm(x, w, b, N, C, HxW,
+// group, eps)
 // -> (y, mean [N, group], rstd [N, group]).
 Status group_norm(ConversionCtx& ctx, const Node& n) {
   bool native = n.op.find("native") != std::string::npos;
@@ -99,7 +104,8 @@ Status group_norm(ConversionCtx& ctx, const Node& n) {
   if (n.outputs.size() < 3) return {};
   // Statistics per (sample, group): x as [N, group, -1].
   Dims d = ctx.dims(*x);
-  auto grouped = d[0] >= 0 ? ctx.net.add_reshape(*x, {d[0], *g, -1}) : Expected<kiln::Tensor>(kiln::Tensor{});
+  auto grouped =
+      d[0] >= 0 ? ctx.net.add_reshape(*x, {d[0], *g, -1}) : Expected<kiln::Tensor>(kiln::Tensor{});
   if (d[0] < 0) {
     auto shp = ctx.net.add_shape(*x);
     if (!shp) return shp.status();
@@ -120,7 +126,8 @@ Status group_norm(ConversionCtx& ctx, const Node& n) {
   return {};
 }
 
-// instance_norm(x, weight?, bias?, running_mean?, running_var?, use_input_stats, momentum, eps, cudnn)
+// instance_norm(x, weight?, bias?, running_mean?, running_var?, use_input_stats, momentum, eps,
+// cudnn)
 Status instance_norm(ConversionCtx& ctx, const Node& n) {
   auto x = ctx.tensor(n, 0);
   if (!x) return x.status();
@@ -152,8 +159,9 @@ Status rms_norm(ConversionCtx& ctx, const Node& n) {
     if (!eps) return eps.status();
     p.epsilon = *eps;
   } else {
-    p.epsilon = dt == DataType::kFloat16 ? 0.0009765625 : dt == DataType::kBFloat16 ? 0.0078125
-                                                                                    : std::numeric_limits<float>::epsilon();
+    p.epsilon = dt == DataType::kFloat16    ? 0.0009765625
+                : dt == DataType::kBFloat16 ? 0.0078125
+                                            : std::numeric_limits<float>::epsilon();
   }
   return finish(ctx, n, ctx.net.add_rms_norm(*x, *w, p));
 }
@@ -202,7 +210,8 @@ bool instance_norm_ok(const OpGraph& g, const Node& n, std::string* why) {
 }  // namespace
 
 void register_normalization_converters(ConverterRegistry& r) {
-  add_converter(r, {"aten::batch_norm", "aten::_native_batch_norm_legit_no_training"}, batch_norm, inference_only);
+  add_converter(r, {"aten::batch_norm", "aten::_native_batch_norm_legit_no_training"}, batch_norm,
+                inference_only);
   add_converter(r, {"aten::layer_norm", "aten::native_layer_norm"}, layer_norm);
   add_converter(r, {"aten::group_norm", "aten::native_group_norm"}, group_norm);
   add_converter(r, {"aten::instance_norm"}, instance_norm, instance_norm_ok);

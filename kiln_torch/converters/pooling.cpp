@@ -31,7 +31,8 @@ Status with_batch(ConversionCtx& ctx, const Node& n, size_t spatial,
     out = *s;
   }
   ctx.set_output(n, 0, out);
-  for (size_t i = 1; i < n.outputs.size(); ++i) ctx.set_output(n, i, Arg::constant(c10::IValue()));  // unused indices
+  for (size_t i = 1; i < n.outputs.size(); ++i)
+    ctx.set_output(n, i, Arg::constant(c10::IValue()));  // unused indices
   return {};
 }
 
@@ -117,15 +118,21 @@ bool indices_unused(const OpGraph& g, const Node& n, std::string* why) {
 }  // namespace
 
 void register_pooling_converters(ConverterRegistry& r) {
-  add_converter(r, {"aten::max_pool1d", "aten::max_pool2d", "aten::max_pool3d", "aten::max_pool2d_with_indices",
-                    "aten::max_pool1d_with_indices", "aten::max_pool3d_with_indices"},
-                max_pool, indices_unused);
+  add_converter(
+      r,
+      {"aten::max_pool1d", "aten::max_pool2d", "aten::max_pool3d", "aten::max_pool2d_with_indices",
+       "aten::max_pool1d_with_indices", "aten::max_pool3d_with_indices"},
+      max_pool, indices_unused);
   add_converter(r, {"aten::avg_pool1d", "aten::avg_pool2d", "aten::avg_pool3d"}, avg_pool);
-  add_converter(r, {"aten::adaptive_avg_pool1d", "aten::adaptive_avg_pool2d", "aten::adaptive_avg_pool3d",
-                    "aten::_adaptive_avg_pool2d", "aten::_adaptive_avg_pool3d"},
-                [](ConversionCtx& c, const Node& n) { return adaptive(c, n, PoolingType::kAverage); });
-  add_converter(r, {"aten::adaptive_max_pool1d", "aten::adaptive_max_pool2d", "aten::adaptive_max_pool3d"},
-                [](ConversionCtx& c, const Node& n) { return adaptive(c, n, PoolingType::kMax); }, indices_unused);
+  add_converter(
+      r,
+      {"aten::adaptive_avg_pool1d", "aten::adaptive_avg_pool2d", "aten::adaptive_avg_pool3d",
+       "aten::_adaptive_avg_pool2d", "aten::_adaptive_avg_pool3d"},
+      [](ConversionCtx& c, const Node& n) { return adaptive(c, n, PoolingType::kAverage); });
+  add_converter(
+      r, {"aten::adaptive_max_pool1d", "aten::adaptive_max_pool2d", "aten::adaptive_max_pool3d"},
+      [](ConversionCtx& c, const Node& n) { return adaptive(c, n, PoolingType::kMax); },
+      indices_unused);
 }
 
 }  // namespace kiln::bridge

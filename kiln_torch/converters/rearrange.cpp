@@ -1,5 +1,5 @@
-// Rearranging converters: slice_scatter, select_scatter, flip, roll, tril/triu, diff (all as strided
-// copies, gathers and masks over the input).
+// Rearranging converters: slice_scatter, select_scatter, flip, roll, tril/triu, diff (all as
+// strided copies, gathers and masks over the input).
 #include <cstdint>
 
 #include "converters/families.h"
@@ -7,11 +7,12 @@
 namespace kiln::bridge {
 namespace {
 
-// ---- slice_scatter / select_scatter -------------------------------------------------------------------
+// ---- slice_scatter / select_scatter
+// -------------------------------------------------------------------
 
 /// `src` written into x along `axis` at positions start + k * step (k over src's extent on axis).
-Expected<kiln::Tensor> scatter_strided(ConversionCtx& ctx, kiln::Tensor x, kiln::Tensor src, int64_t axis, int64_t start,
-                                       int64_t step) {
+Expected<kiln::Tensor> scatter_strided(ConversionCtx& ctx, kiln::Tensor x, kiln::Tensor src,
+                                       int64_t axis, int64_t start, int64_t step) {
   auto cnt = dim_extent(ctx, src, axis);
   if (!cnt) return cnt.status();
   auto ar = iota_of(ctx, *cnt);
@@ -35,7 +36,8 @@ Expected<kiln::Tensor> scatter_strided(ConversionCtx& ctx, kiln::Tensor x, kiln:
   auto rs = ctx.net.add_reshape(idx, shape);
   if (!rs) return rs.status();
   Dims sd = ctx.dims(src);
-  Expected<kiln::Tensor> ex = sd.is_static() ? ctx.net.add_expand(*rs, sd.to_vector()) : [&]() -> Expected<kiln::Tensor> {
+  Expected<kiln::Tensor> ex =
+      sd.is_static() ? ctx.net.add_expand(*rs, sd.to_vector()) : [&]() -> Expected<kiln::Tensor> {
     auto s = ctx.net.add_shape(src);
     if (!s) return s.status();
     return ctx.net.add_expand_dynamic(*rs, *s);
@@ -52,7 +54,8 @@ Status slice_scatter(ConversionCtx& ctx, const Node& n) {
   auto src = ctx.tensor(n, 1);
   auto d = ctx.const_int(n, 2);
   auto step = ctx.const_int(n, 5);
-  if (!x || !src || !d || !step) return !x ? x.status() : !src ? src.status() : ctx.error(n, "dim/step must be constants");
+  if (!x || !src || !d || !step)
+    return !x ? x.status() : !src ? src.status() : ctx.error(n, "dim/step must be constants");
   int64_t axis = norm_dim(*d, ctx.rank(*x));
   int64_t start = 0;
   if (!ctx.is_none(n, 3)) {
@@ -67,7 +70,8 @@ Status slice_scatter(ConversionCtx& ctx, const Node& n) {
   }
   auto sc = ctx.cast(*src, ctx.dtype(*x));
   if (!sc) return sc.status();
-  if (*step == 1 && start == 0 && ctx.dims(*x).is_static() && ctx.dims(*x).to_vector() == ctx.dims(*sc).to_vector())
+  if (*step == 1 && start == 0 && ctx.dims(*x).is_static() &&
+      ctx.dims(*x).to_vector() == ctx.dims(*sc).to_vector())
     return set_output_tensor(ctx, n, ctx.net.add_identity(*sc));
   return set_output_tensor(ctx, n, scatter_strided(ctx, *x, *sc, axis, start, *step));
 }
@@ -88,7 +92,8 @@ Status select_scatter(ConversionCtx& ctx, const Node& n) {
   auto src = ctx.tensor(n, 1);
   auto d = ctx.const_int(n, 2);
   auto i = ctx.const_int(n, 3);
-  if (!x || !src || !d || !i) return !x ? x.status() : !src ? src.status() : ctx.error(n, "dim/index must be constants");
+  if (!x || !src || !d || !i)
+    return !x ? x.status() : !src ? src.status() : ctx.error(n, "dim/index must be constants");
   int64_t axis = norm_dim(*d, ctx.rank(*x));
   int64_t index = *i;
   if (index < 0) {
@@ -103,14 +108,16 @@ Status select_scatter(ConversionCtx& ctx, const Node& n) {
   return set_output_tensor(ctx, n, scatter_strided(ctx, *x, *u, axis, index, 1));
 }
 
-// ---- flip / roll / tril / triu ------------------------------------------------------------------------
+// ---- flip / roll / tril / triu
+// ------------------------------------------------------------------------
 
 // flip(self, dims)
 Status flip(ConversionCtx& ctx, const Node& n) {
   auto x = ctx.tensor(n, 0);
   auto dims = ctx.const_int_list(n, 1);
   if (!x || !dims) return !x ? x.status() : ctx.error(n, "dims must be constants");
-  if (dims->empty() || ctx.rank(*x) == 0) return set_output_tensor(ctx, n, ctx.net.add_identity(*x));
+  if (dims->empty() || ctx.rank(*x) == 0)
+    return set_output_tensor(ctx, n, ctx.net.add_identity(*x));
   SliceParams p;
   for (int64_t d : *dims) {
     p.axes.push_back(norm_dim(d, ctx.rank(*x)));
@@ -122,7 +129,8 @@ Status flip(ConversionCtx& ctx, const Node& n) {
 }
 
 /// x rolled by `shift` along dim d.
-Expected<kiln::Tensor> roll_dim(ConversionCtx& ctx, const Node& n, kiln::Tensor x, int64_t shift, int64_t d) {
+Expected<kiln::Tensor> roll_dim(ConversionCtx& ctx, const Node& n, kiln::Tensor x, int64_t shift,
+                                int64_t d) {
   auto len = dim_extent(ctx, x, d);
   if (!len) return len.status();
   if (len->is_static) {
@@ -153,7 +161,8 @@ Status roll(ConversionCtx& ctx, const Node& n) {
   auto x = ctx.tensor(n, 0);
   auto shifts = ctx.const_int_list(n, 1);
   auto dims = ctx.const_int_list(n, 2);
-  if (!x || !shifts || !dims) return !x ? x.status() : ctx.error(n, "shifts and dims must be constants");
+  if (!x || !shifts || !dims)
+    return !x ? x.status() : ctx.error(n, "shifts and dims must be constants");
   if (dims->empty()) {
     // Roll the flattened tensor, then restore the shape.
     if (shifts->size() != 1) return ctx.error(n, "roll without dims takes one shift");
@@ -178,7 +187,8 @@ Status roll(ConversionCtx& ctx, const Node& n) {
   return set_output_tensor(ctx, n, t);
 }
 
-// tril / triu(self, diagonal): keep elements with col - row <= diagonal (tril) / >= diagonal (triu).
+// tril / triu(self, diagonal): keep elements with col - row <= diagonal (tril) / >= diagonal
+// (triu).
 Status tri(ConversionCtx& ctx, const Node& n, bool lower) {
   auto x = ctx.tensor(n, 0);
   if (!x) return x.status();
@@ -202,15 +212,16 @@ Status tri(ConversionCtx& ctx, const Node& n, bool lower) {
   if (!diff) return diff.status();
   auto dg = ctx.scalar(static_cast<double>(diag), DataType::kInt64);
   if (!dg) return dg.status();
-  auto mask = ctx.net.add_elementwise(*diff, *dg, lower ? BinaryOp::kLessEqual : BinaryOp::kGreaterEqual);
+  auto mask =
+      ctx.net.add_elementwise(*diff, *dg, lower ? BinaryOp::kLessEqual : BinaryOp::kGreaterEqual);
   if (!mask) return mask.status();
   auto zero = ctx.scalar(0.0, ctx.dtype(*x));
   if (!zero) return zero.status();
   return set_output_tensor(ctx, n, ctx.net.add_where(*mask, *x, *zero));
 }
 
-// diff(self, n=1, dim=-1, prepend=None, append=None): x[1:] - x[:-1] along dim, n times, after prepend
-// and append are concatenated (not-equal for bool, which is torch's logical xor).
+// diff(self, n=1, dim=-1, prepend=None, append=None): x[1:] - x[:-1] along dim, n times, after
+// prepend and append are concatenated (not-equal for bool, which is torch's logical xor).
 Status diff(ConversionCtx& ctx, const Node& n) {
   auto x = ctx.tensor(n, 0);
   auto order = ctx.const_int(n, 1);
@@ -262,15 +273,17 @@ void register_rearrange_converters(ConverterRegistry& r) {
     return false;
   });
   add_converter(r, {"aten::slice_scatter"}, slice_scatter, slice_scatter_supported);
-  add_converter(r, {"aten::select_scatter"}, select_scatter, [](const OpGraph& g, const Node& n, std::string* why) {
-    if (g.is_constant(n.inputs[2]) && g.is_constant(n.inputs[3])) return true;
-    *why = "select_scatter dim/index are not constants";
-    return false;
-  });
+  add_converter(r, {"aten::select_scatter"}, select_scatter,
+                [](const OpGraph& g, const Node& n, std::string* why) {
+                  if (g.is_constant(n.inputs[2]) && g.is_constant(n.inputs[3])) return true;
+                  *why = "select_scatter dim/index are not constants";
+                  return false;
+                });
   add_converter(r, {"aten::flip"}, flip);
   add_converter(r, {"aten::roll"}, roll);
   add_converter(r, {"aten::tril"}, [](ConversionCtx& c, const Node& n) { return tri(c, n, true); });
-  add_converter(r, {"aten::triu"}, [](ConversionCtx& c, const Node& n) { return tri(c, n, false); });
+  add_converter(r, {"aten::triu"},
+                [](ConversionCtx& c, const Node& n) { return tri(c, n, false); });
 }
 
 }  // namespace kiln::bridge

@@ -1,5 +1,5 @@
-// Reductions and softmax: sum, mean, amax/amin, max/min (dim and all), prod, argmax/argmin, var/std,
-// any/all, cumsum, topk, softmax, log_softmax, norm.
+// Reductions and softmax: sum, mean, amax/amin, max/min (dim and all), prod, argmax/argmin,
+// var/std, any/all, cumsum, topk, softmax, log_softmax, norm.
 #include <cmath>
 #include <optional>
 
@@ -40,7 +40,8 @@ Status reduce_dims(ConversionCtx& ctx, const Node& n, ReduceOp op) {
   auto xt = with_dtype(ctx, n, *x, all ? 1 : 3);
   if (!xt) return xt.status();
   kiln::Tensor t = *xt;
-  // torch: integer/bool sums accumulate (and return) int64; means of ints are refused by torch itself.
+  // torch: integer/bool sums accumulate (and return) int64; means of ints are refused by torch
+  // itself.
   if ((op == ReduceOp::kSum || op == ReduceOp::kProd) && !is_floating(ctx.dtype(t))) {
     auto c = ctx.cast(t, DataType::kInt64);
     if (!c) return c.status();
@@ -63,13 +64,25 @@ Status amax(ConversionCtx& ctx, const Node& n, ReduceOp op) {
 Status max_min(ConversionCtx& ctx, const Node& n, bool is_max) {
   auto x = ctx.tensor(n, 0);
   if (!x) return x.status();
-  if (n.inputs.size() == 1) return set_output_tensor(ctx, n, ctx.net.add_reduce(*x, ReduceParams{is_max ? ReduceOp::kMax : ReduceOp::kMin, {}, false, 1}));
+  if (n.inputs.size() == 1)
+    return set_output_tensor(
+        ctx, n,
+        ctx.net.add_reduce(*x,
+                           ReduceParams{is_max ? ReduceOp::kMax : ReduceOp::kMin, {}, false, 1}));
   auto d = ctx.const_int(n, 1);
   auto keep = ctx.const_bool(n, 2);
   if (!d || !keep) return ctx.error(n, "dim/keepdim must be constants");
-  KILN_RETURN_IF_ERROR(set_output_tensor(ctx, n, ctx.net.add_reduce(*x, ReduceParams{is_max ? ReduceOp::kMax : ReduceOp::kMin, {*d}, *keep, 1}), 0));
+  KILN_RETURN_IF_ERROR(set_output_tensor(
+      ctx, n,
+      ctx.net.add_reduce(*x,
+                         ReduceParams{is_max ? ReduceOp::kMax : ReduceOp::kMin, {*d}, *keep, 1}),
+      0));
   if (n.outputs.size() > 1)
-    KILN_RETURN_IF_ERROR(set_output_tensor(ctx, n, ctx.net.add_reduce(*x, ReduceParams{is_max ? ReduceOp::kArgMax : ReduceOp::kArgMin, {*d}, *keep, 1}), 1));
+    KILN_RETURN_IF_ERROR(set_output_tensor(
+        ctx, n,
+        ctx.net.add_reduce(
+            *x, ReduceParams{is_max ? ReduceOp::kArgMax : ReduceOp::kArgMin, {*d}, *keep, 1}),
+        1));
   return {};
 }
 
@@ -95,7 +108,8 @@ Status arg(ConversionCtx& ctx, const Node& n, ReduceOp op) {
   return set_output_tensor(ctx, n, ctx.net.add_reduce(*x, ReduceParams{op, {*d}, *keep, 1}));
 }
 
-// var/std: .correction(x, dim?, correction?, keepdim) ; .dim(x, dim, unbiased, keepdim) ; (x, unbiased)
+// var/std: .correction(x, dim?, correction?, keepdim) ; .dim(x, dim, unbiased, keepdim) ; (x,
+// unbiased)
 Status var_std(ConversionCtx& ctx, const Node& n, ReduceOp op) {
   auto x = ctx.tensor(n, 0);
   if (!x) return x.status();
@@ -162,7 +176,8 @@ Status any_all(ConversionCtx& ctx, const Node& n, ReduceOp op) {
     if (!r) return set_output_tensor(ctx, n, r);
     t = *r;
   }
-  if (in == DataType::kUInt8) return set_output_tensor(ctx, n, ctx.net.add_cast(t, DataType::kUInt8));
+  if (in == DataType::kUInt8)
+    return set_output_tensor(ctx, n, ctx.net.add_cast(t, DataType::kUInt8));
   return set_output_tensor(ctx, n, ctx.net.add_identity(t));
 }
 
@@ -231,7 +246,8 @@ Status topk(ConversionCtx& ctx, const Node& n) {
 std::optional<double> norm_order(const OpGraph& g, const Node& n) {
   const Value& p = g.values[static_cast<size_t>(n.inputs[1])];
   if (p.kind == ValueKind::kNone || (p.constant && p.constant->isNone())) return 2.0;
-  if (p.constant && (p.constant->isDouble() || p.constant->isInt())) return p.constant->toScalar().toDouble();
+  if (p.constant && (p.constant->isDouble() || p.constant->isInt()))
+    return p.constant->toScalar().toDouble();
   return std::nullopt;
 }
 
@@ -301,8 +317,10 @@ bool norm_supported(const OpGraph& g, const Node& n, std::string* why) {
 }  // namespace
 
 void register_reduction_converters(ConverterRegistry& r) {
-  add_converter(r, {"aten::sum.dim_IntList", "aten::sum"}, [](ConversionCtx& c, const Node& n) { return reduce_dims(c, n, ReduceOp::kSum); });
-  add_converter(r, {"aten::mean.dim", "aten::mean"}, [](ConversionCtx& c, const Node& n) { return reduce_dims(c, n, ReduceOp::kMean); });
+  add_converter(r, {"aten::sum.dim_IntList", "aten::sum"},
+                [](ConversionCtx& c, const Node& n) { return reduce_dims(c, n, ReduceOp::kSum); });
+  add_converter(r, {"aten::mean.dim", "aten::mean"},
+                [](ConversionCtx& c, const Node& n) { return reduce_dims(c, n, ReduceOp::kMean); });
   add_converter(r, {"aten::prod.dim_int"}, [](ConversionCtx& c, const Node& n) {
     // prod.dim_int(x, dim, keepdim, dtype): one axis
     auto x = c.tensor(n, 0);
@@ -317,20 +335,33 @@ void register_reduction_converters(ConverterRegistry& r) {
       if (!i) return i.status();
       v = *i;
     }
-    return set_output_tensor(c, n, c.net.add_reduce(v, ReduceParams{ReduceOp::kProd, {*d}, *keep, 1}));
+    return set_output_tensor(c, n,
+                             c.net.add_reduce(v, ReduceParams{ReduceOp::kProd, {*d}, *keep, 1}));
   });
-  add_converter(r, {"aten::amax"}, [](ConversionCtx& c, const Node& n) { return amax(c, n, ReduceOp::kMax); });
-  add_converter(r, {"aten::amin"}, [](ConversionCtx& c, const Node& n) { return amax(c, n, ReduceOp::kMin); });
-  add_converter(r, {"aten::max.dim", "aten::max"}, [](ConversionCtx& c, const Node& n) { return max_min(c, n, true); });
-  add_converter(r, {"aten::min.dim", "aten::min"}, [](ConversionCtx& c, const Node& n) { return max_min(c, n, false); });
-  add_converter(r, {"aten::argmax"}, [](ConversionCtx& c, const Node& n) { return arg(c, n, ReduceOp::kArgMax); });
-  add_converter(r, {"aten::argmin"}, [](ConversionCtx& c, const Node& n) { return arg(c, n, ReduceOp::kArgMin); });
-  add_converter(r, {"aten::var.correction", "aten::var.dim", "aten::var"}, [](ConversionCtx& c, const Node& n) { return var_std(c, n, ReduceOp::kVar); });
-  add_converter(r, {"aten::std.correction", "aten::std.dim", "aten::std"}, [](ConversionCtx& c, const Node& n) { return var_std(c, n, ReduceOp::kStd); });
-  add_converter(r, {"aten::any", "aten::any.dim", "aten::any.dims"}, [](ConversionCtx& c, const Node& n) { return any_all(c, n, ReduceOp::kAny); });
-  add_converter(r, {"aten::all", "aten::all.dim", "aten::all.dims"}, [](ConversionCtx& c, const Node& n) { return any_all(c, n, ReduceOp::kAll); });
-  add_converter(r, {"aten::softmax.int", "aten::_softmax"}, [](ConversionCtx& c, const Node& n) { return softmax(c, n, false); });
-  add_converter(r, {"aten::log_softmax.int", "aten::_log_softmax"}, [](ConversionCtx& c, const Node& n) { return softmax(c, n, true); });
+  add_converter(r, {"aten::amax"},
+                [](ConversionCtx& c, const Node& n) { return amax(c, n, ReduceOp::kMax); });
+  add_converter(r, {"aten::amin"},
+                [](ConversionCtx& c, const Node& n) { return amax(c, n, ReduceOp::kMin); });
+  add_converter(r, {"aten::max.dim", "aten::max"},
+                [](ConversionCtx& c, const Node& n) { return max_min(c, n, true); });
+  add_converter(r, {"aten::min.dim", "aten::min"},
+                [](ConversionCtx& c, const Node& n) { return max_min(c, n, false); });
+  add_converter(r, {"aten::argmax"},
+                [](ConversionCtx& c, const Node& n) { return arg(c, n, ReduceOp::kArgMax); });
+  add_converter(r, {"aten::argmin"},
+                [](ConversionCtx& c, const Node& n) { return arg(c, n, ReduceOp::kArgMin); });
+  add_converter(r, {"aten::var.correction", "aten::var.dim", "aten::var"},
+                [](ConversionCtx& c, const Node& n) { return var_std(c, n, ReduceOp::kVar); });
+  add_converter(r, {"aten::std.correction", "aten::std.dim", "aten::std"},
+                [](ConversionCtx& c, const Node& n) { return var_std(c, n, ReduceOp::kStd); });
+  add_converter(r, {"aten::any", "aten::any.dim", "aten::any.dims"},
+                [](ConversionCtx& c, const Node& n) { return any_all(c, n, ReduceOp::kAny); });
+  add_converter(r, {"aten::all", "aten::all.dim", "aten::all.dims"},
+                [](ConversionCtx& c, const Node& n) { return any_all(c, n, ReduceOp::kAll); });
+  add_converter(r, {"aten::softmax.int", "aten::_softmax"},
+                [](ConversionCtx& c, const Node& n) { return softmax(c, n, false); });
+  add_converter(r, {"aten::log_softmax.int", "aten::_log_softmax"},
+                [](ConversionCtx& c, const Node& n) { return softmax(c, n, true); });
   add_converter(r, {"aten::cumsum"}, cumsum);
   add_converter(r, {"aten::topk"}, topk);
   add_converter(r, {"aten::norm.ScalarOpt_dim", "aten::linalg_vector_norm"}, norm, norm_supported);

@@ -1,8 +1,8 @@
 // Padding and resizing: constant_pad_nd, pad (constant/reflect/replicate/circular), reflection_pad,
 // replication_pad, _pad_circular; upsample_{nearest,linear,bilinear,trilinear,bicubic} and
 // _upsample_nearest_exact (explicit-size and .vec overloads), with torch's sizes-vs-scales rules:
-// explicit output sizes map coordinates by in/out unless scales are also given; .vec scale factors give
-// floor(in * scale) outputs and map coordinates by 1/scale.
+// explicit output sizes map coordinates by in/out unless scales are also given; .vec scale factors
+// give floor(in * scale) outputs and map coordinates by 1/scale.
 #include <climits>
 
 #include "converters/families.h"
@@ -23,13 +23,16 @@ bool static_value(const OpGraph& g, int v) {
   return true;
 }
 
-// ---- pad --------------------------------------------------------------------------------------------
+// ---- pad
+// --------------------------------------------------------------------------------------------
 
-/// torch's pad list (last dim first: [begin_last, end_last, begin_prev, end_prev, ...]) as PadParams.
-Expected<PadParams> pad_params(ConversionCtx& ctx, const Node& n, const std::vector<int64_t>& pad, int rank,
-                               PadMode mode) {
+/// torch's pad list (last dim first: [begin_last, end_last, begin_prev, end_prev, ...]) as
+/// PadParams.
+Expected<PadParams> pad_params(ConversionCtx& ctx, const Node& n, const std::vector<int64_t>& pad,
+                               int rank, PadMode mode) {
   if (pad.size() % 2 != 0 || static_cast<int>(pad.size() / 2) > rank)
-    return ctx.error(n, "pad list of length " + std::to_string(pad.size()) + " for a rank-" + std::to_string(rank) + " input");
+    return ctx.error(n, "pad list of length " + std::to_string(pad.size()) + " for a rank-" +
+                            std::to_string(rank) + " input");
   PadParams p;
   p.mode = mode;
   p.pads_begin.assign(static_cast<size_t>(rank), 0);
@@ -45,7 +48,8 @@ Expected<PadParams> pad_params(ConversionCtx& ctx, const Node& n, const std::vec
 /// Extent of dim d of x: a constant, or an int64 rank-0 tensor.
 Expected<kiln::Tensor> extent(ConversionCtx& ctx, kiln::Tensor x, int64_t d) {
   Dims dims = ctx.dims(x);
-  if (dims[static_cast<int>(d)] >= 0) return ctx.scalar(static_cast<double>(dims[static_cast<int>(d)]), DataType::kInt64);
+  if (dims[static_cast<int>(d)] >= 0)
+    return ctx.scalar(static_cast<double>(dims[static_cast<int>(d)]), DataType::kInt64);
   auto s = ctx.net.add_shape(x);
   if (!s) return s.status();
   auto i = ctx.scalar(static_cast<double>(d), DataType::kInt64);
@@ -61,12 +65,14 @@ Status pad_runtime(ConversionCtx& ctx, const Node& n, kiln::Tensor x, double val
   if (!list.is_list()) return ctx.error(n, "pad amounts must be a list");
   const auto& items = list.items();
   int rank = ctx.rank(x);
-  if (items.size() % 2 != 0 || static_cast<int>(items.size() / 2) > rank) return ctx.error(n, "bad pad list length");
+  if (items.size() % 2 != 0 || static_cast<int>(items.size() / 2) > rank)
+    return ctx.error(n, "bad pad list length");
   DataType dt = ctx.dtype(x);
   auto zero = ctx.scalar(0.0, DataType::kInt64);
   if (!zero) return zero.status();
   auto amount = [&](const Arg& a) -> Expected<kiln::Tensor> {
-    if (a.is_constant() && a.ivalue().isInt()) return ctx.scalar(static_cast<double>(a.ivalue().toInt()), DataType::kInt64);
+    if (a.is_constant() && a.ivalue().isInt())
+      return ctx.scalar(static_cast<double>(a.ivalue().toInt()), DataType::kInt64);
     if (!a.is_tensor()) return ctx.error(n, "pad amount is neither an int nor a runtime int");
     kiln::Tensor t = a.tensor();
     if (ctx.rank(t) != 0) {
@@ -145,7 +151,8 @@ Status pad_with(ConversionCtx& ctx, const Node& n, PadMode mode, double value) {
   if (!p) return p.status();
   p->value = value;
   bool nothing = true;
-  for (size_t i = 0; i < p->pads_begin.size(); ++i) nothing &= p->pads_begin[i] == 0 && p->pads_end[i] == 0;
+  for (size_t i = 0; i < p->pads_begin.size(); ++i)
+    nothing &= p->pads_begin[i] == 0 && p->pads_end[i] == 0;
   if (nothing) return set_output_tensor(ctx, n, ctx.net.add_identity(*x));
   return set_output_tensor(ctx, n, ctx.net.add_pad(*x, *p));
 }
@@ -172,7 +179,8 @@ Expected<PadMode> pad_mode(const std::string& m) {
 // pad(self, pad, mode="constant", value=None)
 Status pad(ConversionCtx& ctx, const Node& n) {
   const Arg& m = ctx.arg(n, 2);
-  std::string mode = m.is_constant() && m.ivalue().isString() ? m.ivalue().toStringRef() : "constant";
+  std::string mode =
+      m.is_constant() && m.ivalue().isString() ? m.ivalue().toStringRef() : "constant";
   auto pm = pad_mode(mode);
   if (!pm) return ctx.error(n, pm.status().message());
   double v = 0.0;
@@ -228,7 +236,8 @@ bool pad_supported(const OpGraph& g, const Node& n, std::string* why) {
   return true;
 }
 
-// ---- resize -----------------------------------------------------------------------------------------
+// ---- resize
+// -----------------------------------------------------------------------------------------
 
 struct UpsampleKind {
   ResizeMode mode;
@@ -253,10 +262,14 @@ UpsampleKind upsample_kind(const std::string& op) {
   return k;
 }
 
-bool is_vec(const std::string& op) { return op.size() > 4 && op.compare(op.size() - 4, 4, ".vec") == 0; }
+bool is_vec(const std::string& op) {
+  return op.size() > 4 && op.compare(op.size() - 4, 4, ".vec") == 0;
+}
 
-/// Optional doubles of inputs [first, first + count): all present, all None (empty), or mixed (error).
-Expected<std::vector<double>> optional_scales(ConversionCtx& ctx, const Node& n, size_t first, size_t count) {
+/// Optional doubles of inputs [first, first + count): all present, all None (empty), or mixed
+/// (error).
+Expected<std::vector<double>> optional_scales(ConversionCtx& ctx, const Node& n, size_t first,
+                                              size_t count) {
   std::vector<double> out;
   size_t present = 0;
   for (size_t i = first; i < first + count; ++i) {
@@ -292,7 +305,8 @@ Status upsample(ConversionCtx& ctx, const Node& n) {
     if (!s) return s.status();
     if (s->is_static) {
       p.sizes = s->values;
-      if (p.sizes.size() != k.spatial) return ctx.error(n, "output_size must have " + std::to_string(k.spatial) + " entries");
+      if (p.sizes.size() != k.spatial)
+        return ctx.error(n, "output_size must have " + std::to_string(k.spatial) + " entries");
     } else {
       sizes = s->tensor;
     }
@@ -301,9 +315,11 @@ Status upsample(ConversionCtx& ctx, const Node& n) {
     if (!ctx.is_none(n, next)) {
       if (have_sizes) return ctx.error(n, "both output_size and scale_factors given");
       const Arg& sf = ctx.arg(n, next);
-      if (!(sf.is_constant() && sf.ivalue().isDoubleList())) return ctx.error(n, "scale_factors must be constants");
+      if (!(sf.is_constant() && sf.ivalue().isDoubleList()))
+        return ctx.error(n, "scale_factors must be constants");
       p.scales = sf.ivalue().toDoubleVector();
-      if (p.scales.size() != k.spatial) return ctx.error(n, "scale_factors must have " + std::to_string(k.spatial) + " entries");
+      if (p.scales.size() != k.spatial)
+        return ctx.error(n, "scale_factors must have " + std::to_string(k.spatial) + " entries");
     } else if (!have_sizes) {
       return ctx.error(n, "either output_size or scale_factors must be given");
     }
@@ -351,19 +367,28 @@ bool upsample_supported(const OpGraph& g, const Node& n, std::string* why) {
 void register_resize_pad_converters(ConverterRegistry& r) {
   add_converter(r, {"aten::constant_pad_nd"}, constant_pad, pad_supported);
   add_converter(r, {"aten::pad"}, pad, pad_supported);
-  add_converter(r, {"aten::reflection_pad1d", "aten::reflection_pad2d", "aten::reflection_pad3d"},
-                [](ConversionCtx& c, const Node& n) { return pad_with(c, n, PadMode::kReflect, 0.0); }, pad_supported);
-  add_converter(r, {"aten::replication_pad1d", "aten::replication_pad2d", "aten::replication_pad3d"},
-                [](ConversionCtx& c, const Node& n) { return pad_with(c, n, PadMode::kReplicate, 0.0); }, pad_supported);
-  add_converter(r, {"aten::_pad_circular"}, [](ConversionCtx& c, const Node& n) { return pad_with(c, n, PadMode::kCircular, 0.0); },
-                pad_supported);
-  add_converter(r, {"aten::upsample_nearest1d", "aten::upsample_nearest1d.vec", "aten::upsample_nearest2d",
-                    "aten::upsample_nearest2d.vec", "aten::upsample_nearest3d", "aten::upsample_nearest3d.vec",
-                    "aten::_upsample_nearest_exact1d", "aten::_upsample_nearest_exact1d.vec", "aten::_upsample_nearest_exact2d",
-                    "aten::_upsample_nearest_exact2d.vec", "aten::_upsample_nearest_exact3d", "aten::_upsample_nearest_exact3d.vec",
-                    "aten::upsample_linear1d", "aten::upsample_linear1d.vec", "aten::upsample_bilinear2d",
-                    "aten::upsample_bilinear2d.vec", "aten::upsample_trilinear3d", "aten::upsample_trilinear3d.vec",
-                    "aten::upsample_bicubic2d", "aten::upsample_bicubic2d.vec"},
+  add_converter(
+      r, {"aten::reflection_pad1d", "aten::reflection_pad2d", "aten::reflection_pad3d"},
+      [](ConversionCtx& c, const Node& n) { return pad_with(c, n, PadMode::kReflect, 0.0); },
+      pad_supported);
+  add_converter(
+      r, {"aten::replication_pad1d", "aten::replication_pad2d", "aten::replication_pad3d"},
+      [](ConversionCtx& c, const Node& n) { return pad_with(c, n, PadMode::kReplicate, 0.0); },
+      pad_supported);
+  add_converter(
+      r, {"aten::_pad_circular"},
+      [](ConversionCtx& c, const Node& n) { return pad_with(c, n, PadMode::kCircular, 0.0); },
+      pad_supported);
+  add_converter(r, {"aten::upsample_nearest1d",        "aten::upsample_nearest1d.vec",
+                    "aten::upsample_nearest2d",        "aten::upsample_nearest2d.vec",
+                    "aten::upsample_nearest3d",        "aten::upsample_nearest3d.vec",
+                    "aten::_upsample_nearest_exact1d", "aten::_upsample_nearest_exact1d.vec",
+                    "aten::_upsample_nearest_exact2d", "aten::_upsample_nearest_exact2d.vec",
+                    "aten::_upsample_nearest_exact3d", "aten::_upsample_nearest_exact3d.vec",
+                    "aten::upsample_linear1d",         "aten::upsample_linear1d.vec",
+                    "aten::upsample_bilinear2d",       "aten::upsample_bilinear2d.vec",
+                    "aten::upsample_trilinear3d",      "aten::upsample_trilinear3d.vec",
+                    "aten::upsample_bicubic2d",        "aten::upsample_bicubic2d.vec"},
                 upsample, upsample_supported);
 }
 

@@ -17,8 +17,8 @@ Status reshape(ConversionCtx& ctx, const Node& n) {
   return set_output_tensor(ctx, n, ctx.net.add_reshape_dynamic(*x, shape->tensor));
 }
 
-// as_strided(x, size, stride, storage_offset) where the strides lay `size` out contiguously (dims of
-// extent 1 may carry any stride) and the element count is x's: the same memory read in order, a
+// as_strided(x, size, stride, storage_offset) where the strides lay `size` out contiguously (dims
+// of extent 1 may carry any stride) and the element count is x's: the same memory read in order, a
 // reshape. Decompositions emit it this way (e.g. convnext's keepdim mean -> permute). Other strides
 // (overlapping or gapped windows, offsets) stay in PyTorch.
 bool contiguous_as_strided(const OpGraph& g, const Node& n, std::string* why) {
@@ -30,13 +30,15 @@ bool contiguous_as_strided(const OpGraph& g, const Node& n, std::string* why) {
     return fail("as_strided size and stride must be constants");
   const c10::IValue& size_iv = *g.values[static_cast<size_t>(n.inputs[1])].constant;
   const c10::IValue& stride_iv = *g.values[static_cast<size_t>(n.inputs[2])].constant;
-  if (!size_iv.isIntList() || !stride_iv.isIntList()) return fail("as_strided size and stride must be int lists");
+  if (!size_iv.isIntList() || !stride_iv.isIntList())
+    return fail("as_strided size and stride must be int lists");
   auto size = size_iv.toIntVector(), stride = stride_iv.toIntVector();
   if (size.size() != stride.size()) return fail("as_strided size and stride differ in length");
   if (n.inputs.size() > 3 && n.inputs[3] >= 0) {
     const auto& off = g.values[static_cast<size_t>(n.inputs[3])].constant;
     if (!off) return fail("as_strided storage offset must be a constant");
-    if (!off->isNone() && !(off->isInt() && off->toInt() == 0)) return fail("as_strided with a storage offset");
+    if (!off->isNone() && !(off->isInt() && off->toInt() == 0))
+      return fail("as_strided with a storage offset");
   }
   int64_t expect = 1, numel = 1;
   for (size_t i = size.size(); i-- > 0;) {
@@ -49,7 +51,8 @@ bool contiguous_as_strided(const OpGraph& g, const Node& n, std::string* why) {
   if (!meta || meta->dynamic()) return fail("as_strided of a tensor without a static shape");
   int64_t in_numel = 1;
   for (int64_t d : meta->opt) in_numel *= d;
-  if (in_numel != numel) return fail("as_strided reads a different number of elements than its input has");
+  if (in_numel != numel)
+    return fail("as_strided reads a different number of elements than its input has");
   return true;
 }
 
@@ -101,7 +104,8 @@ Status unflatten(ConversionCtx& ctx, const Node& n) {
   }
   int unknown = 0;
   for (int64_t t : target) unknown += t == -1;
-  if (!dynamic_other && unknown <= 1) return set_output_tensor(ctx, n, ctx.net.add_reshape(*x, target));
+  if (!dynamic_other && unknown <= 1)
+    return set_output_tensor(ctx, n, ctx.net.add_reshape(*x, target));
   // Build the target from shape(x) so runtime dims stay exact.
   auto shp = ctx.net.add_shape(*x);
   if (!shp) return shp.status();
@@ -135,7 +139,8 @@ Status squeeze(ConversionCtx& ctx, const Node& n) {
     for (int64_t v : *a) {
       int64_t k = norm_dim(v, d.rank());
       if (d.rank() == 0) continue;
-      if (d[static_cast<int>(k)] == 1) axes.push_back(k);  // torch: squeezing a non-1 dim is a no-op
+      if (d[static_cast<int>(k)] == 1)
+        axes.push_back(k);  // torch: squeezing a non-1 dim is a no-op
     }
     if (axes.empty()) return set_output_tensor(ctx, n, ctx.net.add_identity(*x));
   } else {
@@ -215,13 +220,15 @@ Status expand_as(ConversionCtx& ctx, const Node& n) {
 }
 
 // repeat(x, repeats): tile by reshape -> expand -> reshape (static shapes).
-Status repeat_by(ConversionCtx& ctx, const Node& n, kiln::Tensor x, const std::vector<int64_t>& reps) {
+Status repeat_by(ConversionCtx& ctx, const Node& n, kiln::Tensor x,
+                 const std::vector<int64_t>& reps) {
   Dims d = ctx.dims(x);
   if (!d.is_static()) return ctx.error(n, "repeat needs static input dims");
   size_t r = reps.size();
   if (r < static_cast<size_t>(d.rank())) return ctx.error(n, "fewer repeats than dims");
   std::vector<int64_t> src(r, 1);
-  for (int i = 0; i < d.rank(); ++i) src[r - static_cast<size_t>(d.rank()) + static_cast<size_t>(i)] = d[i];
+  for (int i = 0; i < d.rank(); ++i)
+    src[r - static_cast<size_t>(d.rank()) + static_cast<size_t>(i)] = d[i];
   std::vector<int64_t> inter, big, fin;
   for (size_t i = 0; i < r; ++i) {
     inter.push_back(1);
@@ -258,7 +265,8 @@ Status tile(ConversionCtx& ctx, const Node& n) {
 constexpr int64_t dim_of(int64_t k) { return -(k + 2); }
 
 /// Reshapes x to `target`: sizes >= 0, one -1 (inferred), or dim_of(k) entries taken from `ref`.
-Expected<kiln::Tensor> reshape_to(ConversionCtx& ctx, kiln::Tensor x, kiln::Tensor ref, const std::vector<int64_t>& target) {
+Expected<kiln::Tensor> reshape_to(ConversionCtx& ctx, kiln::Tensor x, kiln::Tensor ref,
+                                  const std::vector<int64_t>& target) {
   Dims rd = ctx.dims(ref);
   std::vector<int64_t> resolved;
   bool dynamic = false;
@@ -308,7 +316,8 @@ Status channel_shuffle(ConversionCtx& ctx, const Node& n) {
   if (!x || !g) return ctx.error(n, "groups must be a constant");
   Dims d = ctx.dims(*x);
   int r = d.rank();
-  if (r < 3 || d[1] < 0 || *g <= 0 || d[1] % *g != 0) return ctx.error(n, "channels must be static and divisible by groups");
+  if (r < 3 || d[1] < 0 || *g <= 0 || d[1] % *g != 0)
+    return ctx.error(n, "channels must be static and divisible by groups");
   std::vector<int64_t> split{dim_of(0), *g, d[1] / *g}, back{dim_of(0), d[1]};
   for (int i = 2; i < r; ++i) {
     split.push_back(dim_of(i));
@@ -383,7 +392,8 @@ Status movedim(ConversionCtx& ctx, const Node& n) {
   auto x = ctx.tensor(n, 0);
   auto src = ctx.const_int_list(n, 1);
   auto dst = ctx.const_int_list(n, 2);
-  if (!x || !src || !dst || src->size() != dst->size()) return ctx.error(n, "source/destination must be constants of equal length");
+  if (!x || !src || !dst || src->size() != dst->size())
+    return ctx.error(n, "source/destination must be constants of equal length");
   int r = ctx.rank(*x);
   std::vector<int64_t> perm(static_cast<size_t>(r), -1);
   std::vector<bool> used_src(static_cast<size_t>(r), false);
@@ -471,7 +481,8 @@ Status split(ConversionCtx& ctx, const Node& n) {
       int64_t step = *v;
       if (n.op == "aten::chunk") step = (extent + *v - 1) / *v;  // torch.chunk
       if (step <= 0) return ctx.error(n, "bad split size");
-      for (int64_t pos = 0; pos < extent; pos += step) sizes.push_back(std::min(step, extent - pos));
+      for (int64_t pos = 0; pos < extent; pos += step)
+        sizes.push_back(std::min(step, extent - pos));
       if (sizes.empty()) sizes.push_back(0);
     }
   }
@@ -486,10 +497,12 @@ Status split(ConversionCtx& ctx, const Node& n) {
     }
     items.push_back(Arg::tensor(t));
   }
-  if (n.outputs.size() == 1 && ctx.graph.values[static_cast<size_t>(n.outputs[0])].kind == ValueKind::kTensorList) {
+  if (n.outputs.size() == 1 &&
+      ctx.graph.values[static_cast<size_t>(n.outputs[0])].kind == ValueKind::kTensorList) {
     ctx.set_output(n, 0, Arg::list(std::move(items)));
   } else {
-    for (size_t i = 0; i < n.outputs.size() && i < items.size(); ++i) ctx.set_output(n, i, items[i]);
+    for (size_t i = 0; i < n.outputs.size() && i < items.size(); ++i)
+      ctx.set_output(n, i, items[i]);
   }
   return {};
 }
@@ -518,8 +531,10 @@ Status slice(ConversionCtx& ctx, const Node& n) {
   auto e = bound(3, INT64_MAX);
   if (!s || !e) return !s ? s.status() : e.status();
   if (s->is_static && e->is_static) {
-    if (s->value == 0 && e->value >= INT64_MAX / 2 && *step == 1) return set_output_tensor(ctx, n, ctx.net.add_identity(*x));
-    return set_output_tensor(ctx, n, ctx.net.add_slice(*x, SliceParams{{axis}, {s->value}, {e->value}, {*step}}));
+    if (s->value == 0 && e->value >= INT64_MAX / 2 && *step == 1)
+      return set_output_tensor(ctx, n, ctx.net.add_identity(*x));
+    return set_output_tensor(
+        ctx, n, ctx.net.add_slice(*x, SliceParams{{axis}, {s->value}, {e->value}, {*step}}));
   }
   auto as_vec = [&](const ConversionCtx::Int& v) -> Expected<kiln::Tensor> {
     if (v.is_static) return ctx.net.add_int_vector({v.value});
@@ -528,7 +543,8 @@ Status slice(ConversionCtx& ctx, const Node& n) {
   auto st = as_vec(*s);
   auto et = as_vec(*e);
   if (!st || !et) return !st ? st.status() : et.status();
-  return set_output_tensor(ctx, n, ctx.net.add_slice(*x, SliceParams{{axis}, {0}, {0}, {*step}}, *st, *et));
+  return set_output_tensor(ctx, n,
+                           ctx.net.add_slice(*x, SliceParams{{axis}, {0}, {0}, {*step}}, *st, *et));
 }
 
 // select.int(x, dim, index) = slice + squeeze
@@ -556,15 +572,21 @@ Status narrow(ConversionCtx& ctx, const Node& n) {
   auto s = ctx.const_int(n, 2);
   auto l = ctx.const_int(n, 3);
   if (!x || !d || !s || !l) return ctx.error(n, "narrow arguments must be constants");
-  return set_output_tensor(ctx, n, ctx.net.add_slice(*x, SliceParams{{norm_dim(*d, ctx.rank(*x))}, {*s}, {*s + *l}, {1}}));
+  return set_output_tensor(
+      ctx, n,
+      ctx.net.add_slice(*x, SliceParams{{norm_dim(*d, ctx.rank(*x))}, {*s}, {*s + *l}, {1}}));
 }
 
 }  // namespace
 
 void register_shape_converters(ConverterRegistry& r) {
-  add_converter(r, {"aten::view", "aten::reshape", "aten::_unsafe_view", "aten::_reshape_alias", "aten::view.default"}, reshape);
+  add_converter(r,
+                {"aten::view", "aten::reshape", "aten::_unsafe_view", "aten::_reshape_alias",
+                 "aten::view.default"},
+                reshape);
   add_converter(r, {"aten::view_as", "aten::reshape_as"}, view_as);
-  add_converter(r, {"aten::as_strided", "aten::as_strided.default"}, as_strided, contiguous_as_strided, false);
+  add_converter(r, {"aten::as_strided", "aten::as_strided.default"}, as_strided,
+                contiguous_as_strided, false);
   add_converter(r, {"aten::flatten.using_ints"}, flatten);
   add_converter(r, {"aten::unflatten.int"}, unflatten);
   add_converter(r, {"aten::squeeze", "aten::squeeze.dim", "aten::squeeze.dims"}, squeeze);
@@ -584,19 +606,34 @@ void register_shape_converters(ConverterRegistry& r) {
   add_converter(r, {"aten::channel_shuffle", "aten::native_channel_shuffle"}, channel_shuffle,
                 [](const OpGraph& g, const Node& n, std::string* why) {
                   const Value& v = g.values[static_cast<size_t>(n.inputs[0])];
-                  if (v.meta && v.meta->min.size() >= 3 && v.meta->min[1] == v.meta->max[1]) return true;
+                  if (v.meta && v.meta->min.size() >= 3 && v.meta->min[1] == v.meta->max[1])
+                    return true;
                   *why = "channel_shuffle needs a static channel dim";
                   return false;
                 });
-  add_converter(r, {"aten::pixel_shuffle"}, [](ConversionCtx& c, const Node& n) { return pixel_shuffle(c, n, false); },
-                [](const OpGraph& g, const Node& n, std::string* why) { return last_dims_static(g, n, why, 3); });
-  add_converter(r, {"aten::pixel_unshuffle"}, [](ConversionCtx& c, const Node& n) { return pixel_shuffle(c, n, true); },
-                [](const OpGraph& g, const Node& n, std::string* why) { return last_dims_static(g, n, why, 3); });
-  add_converter(r, {"aten::movedim.int", "aten::movedim.intlist", "aten::moveaxis.int", "aten::moveaxis.intlist"}, movedim);
-  add_converter(r, {"aten::cat", "aten::concat", "aten::concatenate"}, [](ConversionCtx& c, const Node& n) { return cat(c, n, false); });
-  add_converter(r, {"aten::stack"}, [](ConversionCtx& c, const Node& n) { return cat(c, n, true); });
-  add_converter(r, {"aten::split.Tensor", "aten::split_with_sizes", "aten::split.sizes", "aten::chunk", "aten::unbind.int",
-                    "aten::split"},
+  add_converter(
+      r, {"aten::pixel_shuffle"},
+      [](ConversionCtx& c, const Node& n) { return pixel_shuffle(c, n, false); },
+      [](const OpGraph& g, const Node& n, std::string* why) {
+        return last_dims_static(g, n, why, 3);
+      });
+  add_converter(
+      r, {"aten::pixel_unshuffle"},
+      [](ConversionCtx& c, const Node& n) { return pixel_shuffle(c, n, true); },
+      [](const OpGraph& g, const Node& n, std::string* why) {
+        return last_dims_static(g, n, why, 3);
+      });
+  add_converter(r,
+                {"aten::movedim.int", "aten::movedim.intlist", "aten::moveaxis.int",
+                 "aten::moveaxis.intlist"},
+                movedim);
+  add_converter(r, {"aten::cat", "aten::concat", "aten::concatenate"},
+                [](ConversionCtx& c, const Node& n) { return cat(c, n, false); });
+  add_converter(r, {"aten::stack"},
+                [](ConversionCtx& c, const Node& n) { return cat(c, n, true); });
+  add_converter(r,
+                {"aten::split.Tensor", "aten::split_with_sizes", "aten::split.sizes", "aten::chunk",
+                 "aten::unbind.int", "aten::split"},
                 split, split_supported);
   add_converter(r, {"aten::slice.Tensor"}, slice);
   add_converter(r, {"aten::select.int"}, select);

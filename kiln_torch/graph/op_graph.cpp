@@ -6,8 +6,9 @@
 namespace kiln::bridge {
 
 const char* value_kind_name(ValueKind k) {
-  static const char* kNames[] = {"Tensor", "int", "float", "bool", "None", "str", "Device", "ScalarType", "int[]",
-                                 "float[]", "bool[]", "Tensor[]", "Tensor?[]", "tuple", "other"};
+  static const char* kNames[] = {"Tensor", "int",      "float",      "bool",  "None",
+                                 "str",    "Device",   "ScalarType", "int[]", "float[]",
+                                 "bool[]", "Tensor[]", "Tensor?[]",  "tuple", "other"};
   return kNames[static_cast<int>(k)];
 }
 

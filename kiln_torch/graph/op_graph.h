@@ -13,8 +13,21 @@
 namespace kiln::bridge {
 
 enum class ValueKind : uint8_t {
-  kTensor, kInt, kFloat, kBool, kNone, kString, kDevice, kScalarType, kIntList, kFloatList, kBoolList,
-  kTensorList, kOptionalTensorList, kTuple, kOther,
+  kTensor,
+  kInt,
+  kFloat,
+  kBool,
+  kNone,
+  kString,
+  kDevice,
+  kScalarType,
+  kIntList,
+  kFloatList,
+  kBoolList,
+  kTensorList,
+  kOptionalTensorList,
+  kTuple,
+  kOther,
 };
 const char* value_kind_name(ValueKind k);
 
@@ -34,10 +47,10 @@ struct Value {
 };
 
 struct Node {
-  std::string op;                ///< "aten::add.Tensor", "prim::ListConstruct", ...
-  std::vector<int> inputs;       ///< value ids, all schema arguments in order (defaults filled)
+  std::string op;           ///< "aten::add.Tensor", "prim::ListConstruct", ...
+  std::vector<int> inputs;  ///< value ids, all schema arguments in order (defaults filled)
   std::vector<int> outputs;
-  std::string source;            ///< printable form for messages
+  std::string source;  ///< printable form for messages
   /// Frontend cookie: the TorchScript node or the FX node index.
   void* frontend_node = nullptr;
   int64_t frontend_index = -1;
@@ -52,7 +65,9 @@ struct OpGraph {
   std::vector<int> outputs;
 
   int add_value(Value v);
-  bool is_constant(int v) const { return v >= 0 && values[static_cast<size_t>(v)].constant.has_value(); }
+  bool is_constant(int v) const {
+    return v >= 0 && values[static_cast<size_t>(v)].constant.has_value();
+  }
   /// Multi-line dump (for debugging and tests).
   std::string to_string() const;
 };

@@ -1,10 +1,10 @@
-// TorchScript rewrites that remove structure which is static for a compiled module but that scripting
-// keeps dynamic: dicts with constant keys, and checks on tensor ranks.
+// TorchScript rewrites that remove structure which is static for a compiled module but that
+// scripting keeps dynamic: dicts with constant keys, and checks on tensor ranks.
 #include <torch/csrc/jit/ir/constants.h>
-#include <torch/csrc/jit/runtime/graph_iterator.h>
 #include <torch/csrc/jit/passes/constant_propagation.h>
 #include <torch/csrc/jit/passes/dead_code_elimination.h>
 #include <torch/csrc/jit/passes/lower_tuples.h>
+#include <torch/csrc/jit/runtime/graph_iterator.h>
 
 #include <algorithm>
 #include <functional>
@@ -30,14 +30,15 @@ bool is_get_item(const torch::jit::Node* n, const torch::jit::Value* d) {
   return n->kind() == c10::aten::__getitem__ && n->inputs().size() == 2 && n->input(0) == d;
 }
 
-// Replays the dict's sets and gets in node order. With `apply` false it only checks that every use is
-// a top-level set/get with a constant string key (or the return) and every get finds its key.
+// Replays the dict's sets and gets in node order. With `apply` false it only checks that every use
+// is a top-level set/get with a constant string key (or the return) and every get finds its key.
 bool replay_dict(torch::jit::Graph& g, torch::jit::Node* dict, bool apply) {
   torch::jit::Value* d = dict->output();
   for (const torch::jit::Use& u : d->uses()) {
     torch::jit::Node* n = u.user;
     if (n == g.return_node()) continue;
-    if (n->owningBlock() != g.block() || !(is_set_item(n, d) || is_get_item(n, d)) || !const_str(n->input(1)))
+    if (n->owningBlock() != g.block() || !(is_set_item(n, d) || is_get_item(n, d)) ||
+        !const_str(n->input(1)))
       return false;
   }
   std::vector<std::string> order;  // first-insertion order, as Python dicts keep it
@@ -71,7 +72,8 @@ bool replay_dict(torch::jit::Graph& g, torch::jit::Node* dict, bool apply) {
       keys.push_back(g.insertConstant(k));
       values.push_back(current[k]);
     }
-    torch::jit::Node* made = g.insertNode(g.createDict(type.getKeyType(), type.getValueType(), keys, values));
+    torch::jit::Node* made =
+        g.insertNode(g.createDict(type.getKeyType(), type.getValueType(), keys, values));
     for (size_t i = 0; i < g.return_node()->inputs().size(); ++i) {
       if (g.return_node()->input(i) == d) g.return_node()->replaceInput(i, made->output());
     }
@@ -86,7 +88,9 @@ bool replay_dict(torch::jit::Graph& g, torch::jit::Node* dict, bool apply) {
 void forward_dict_items(torch::jit::Graph& g) {
   std::vector<torch::jit::Node*> dicts;
   for (torch::jit::Node* n : g.nodes()) {
-    if ((n->kind() == c10::aten::dict && n->inputs().empty()) || n->kind() == c10::prim::DictConstruct) dicts.push_back(n);
+    if ((n->kind() == c10::aten::dict && n->inputs().empty()) ||
+        n->kind() == c10::prim::DictConstruct)
+      dicts.push_back(n);
   }
   for (torch::jit::Node* d : dicts) {
     if (replay_dict(g, d, false)) replay_dict(g, d, true);
@@ -106,20 +110,25 @@ bool fold_static_queries(ImportedGraph& ig, const c10::Device& device) {
     return static_cast<int64_t>(m->opt.size());
   };
   // The length of a list built from shapes: x.size(), x.shape[-2:], list(...), a + b, [a, b].
-  std::function<std::optional<int64_t>(torch::jit::Value*)> length_of = [&](torch::jit::Value* l) -> std::optional<int64_t> {
+  std::function<std::optional<int64_t>(torch::jit::Value*)> length_of =
+      [&](torch::jit::Value* l) -> std::optional<int64_t> {
     torch::jit::Node* n = l->node();
     if (n->kind() == c10::aten::size && n->inputs().size() == 1) return rank_of(n->input(0));
     if (n->kind() == c10::prim::ListConstruct) return static_cast<int64_t>(n->inputs().size());
     if (n->kind() == c10::aten::list && n->inputs().size() == 1) return length_of(n->input(0));
-    if (n->kind() == c10::aten::add && n->inputs().size() == 2 && n->output()->type()->kind() == c10::TypeKind::ListType) {
+    if (n->kind() == c10::aten::add && n->inputs().size() == 2 &&
+        n->output()->type()->kind() == c10::TypeKind::ListType) {
       auto a = length_of(n->input(0)), b = length_of(n->input(1));
       if (a && b) return *a + *b;
       return std::nullopt;
     }
-    if (n->kind() == c10::aten::slice && n->inputs().size() == 4 && n->output()->type()->kind() == c10::TypeKind::ListType) {
+    if (n->kind() == c10::aten::slice && n->inputs().size() == 4 &&
+        n->output()->type()->kind() == c10::TypeKind::ListType) {
       auto size = length_of(n->input(0));
-      auto start = torch::jit::toIValue(n->input(1)), end = torch::jit::toIValue(n->input(2)), step = torch::jit::toIValue(n->input(3));
-      if (!size || !start || !end || !step || !step->isInt() || step->toInt() <= 0) return std::nullopt;
+      auto start = torch::jit::toIValue(n->input(1)), end = torch::jit::toIValue(n->input(2)),
+           step = torch::jit::toIValue(n->input(3));
+      if (!size || !start || !end || !step || !step->isInt() || step->toInt() <= 0)
+        return std::nullopt;
       auto bound = [&](const c10::IValue& v, int64_t dflt) -> std::optional<int64_t> {
         if (v.isNone()) return dflt;
         if (!v.isInt()) return std::nullopt;
@@ -141,21 +150,25 @@ bool fold_static_queries(ImportedGraph& ig, const c10::Device& device) {
     const size_t nin = n->inputs().size();
     if (k == c10::aten::dim && nin == 1) {
       if (auto r = rank_of(n->input(0))) found.emplace_back(n->output(), *r);
-    } else if (k == c10::aten::len && nin == 1 && n->input(0)->type()->kind() == c10::TypeKind::ListType) {
+    } else if (k == c10::aten::len && nin == 1 &&
+               n->input(0)->type()->kind() == c10::TypeKind::ListType) {
       if (auto r = length_of(n->input(0))) found.emplace_back(n->output(), *r);
-    } else if ((k == c10::aten::__is__ || k == c10::aten::__isnot__) && nin == 2 && n->input(0) == n->input(1)) {
+    } else if ((k == c10::aten::__is__ || k == c10::aten::__isnot__) && nin == 2 &&
+               n->input(0) == n->input(1)) {
       found.emplace_back(n->output(), k == c10::aten::__is__);  // `query is key` with one value
     } else if (k == kIsGradEnabled || k == c10::aten::is_autocast_enabled ||
                k == c10::aten::is_autocast_cpu_enabled) {
-      // Engines run inference without autograd or autocast: PyTorch's inference paths (e.g. the fused
-      // multi-head attention fast path) are the ones a compiled module stands for.
+      // Engines run inference without autograd or autocast: PyTorch's inference paths (e.g. the
+      // fused multi-head attention fast path) are the ones a compiled module stands for.
       if (nin == 0) found.emplace_back(n->output(), false);
     } else if (nin == 1 && meta_of(n->input(0)) != nullptr) {
-      // Properties of a tensor the shape analysis saw: dense, on the compile device, of a known dtype.
+      // Properties of a tensor the shape analysis saw: dense, on the compile device, of a known
+      // dtype.
       if (k == kIsNested || k == c10::prim::requires_grad) found.emplace_back(n->output(), false);
       if (k == c10::prim::device) found.emplace_back(n->output(), device);
       if (k == c10::prim::is_cuda) found.emplace_back(n->output(), device.is_cuda());
-      if (k == c10::prim::dtype) found.emplace_back(n->output(), static_cast<int64_t>(meta_of(n->input(0))->dtype));
+      if (k == c10::prim::dtype)
+        found.emplace_back(n->output(), static_cast<int64_t>(meta_of(n->input(0))->dtype));
     }
   }
   if (found.empty()) return false;

@@ -20,33 +20,48 @@
 namespace kiln::bridge {
 namespace {
 
-Status ierr(StatusCode code, const std::string& msg) { return make_error(code, "frontend.torchscript", msg); }
+Status ierr(StatusCode code, const std::string& msg) {
+  return make_error(code, "frontend.torchscript", msg);
+}
 
 ValueKind kind_of(const c10::TypePtr& type) {
   c10::TypePtr t = type;
   if (auto opt = t->cast<c10::OptionalType>()) t = opt->getElementType();
   switch (t->kind()) {
-    case c10::TypeKind::TensorType: return ValueKind::kTensor;
-    case c10::TypeKind::IntType: return ValueKind::kInt;
-    case c10::TypeKind::SymIntType: return ValueKind::kInt;
-    case c10::TypeKind::FloatType: return ValueKind::kFloat;
-    case c10::TypeKind::NumberType: return ValueKind::kFloat;
-    case c10::TypeKind::BoolType: return ValueKind::kBool;
-    case c10::TypeKind::NoneType: return ValueKind::kNone;
-    case c10::TypeKind::StringType: return ValueKind::kString;
-    case c10::TypeKind::DeviceObjType: return ValueKind::kDevice;
-    case c10::TypeKind::TupleType: return ValueKind::kTuple;
+    case c10::TypeKind::TensorType:
+      return ValueKind::kTensor;
+    case c10::TypeKind::IntType:
+      return ValueKind::kInt;
+    case c10::TypeKind::SymIntType:
+      return ValueKind::kInt;
+    case c10::TypeKind::FloatType:
+      return ValueKind::kFloat;
+    case c10::TypeKind::NumberType:
+      return ValueKind::kFloat;
+    case c10::TypeKind::BoolType:
+      return ValueKind::kBool;
+    case c10::TypeKind::NoneType:
+      return ValueKind::kNone;
+    case c10::TypeKind::StringType:
+      return ValueKind::kString;
+    case c10::TypeKind::DeviceObjType:
+      return ValueKind::kDevice;
+    case c10::TypeKind::TupleType:
+      return ValueKind::kTuple;
     case c10::TypeKind::ListType: {
       c10::TypePtr e = t->expectRef<c10::ListType>().getElementType();
-      if (e->kind() == c10::TypeKind::IntType || e->kind() == c10::TypeKind::SymIntType) return ValueKind::kIntList;
+      if (e->kind() == c10::TypeKind::IntType || e->kind() == c10::TypeKind::SymIntType)
+        return ValueKind::kIntList;
       if (e->kind() == c10::TypeKind::FloatType) return ValueKind::kFloatList;
       if (e->kind() == c10::TypeKind::BoolType) return ValueKind::kBoolList;
       if (e->kind() == c10::TypeKind::TensorType) return ValueKind::kTensorList;
-      if (auto o = e->cast<c10::OptionalType>(); o && o->getElementType()->kind() == c10::TypeKind::TensorType)
+      if (auto o = e->cast<c10::OptionalType>();
+          o && o->getElementType()->kind() == c10::TypeKind::TensorType)
         return ValueKind::kOptionalTensorList;
       return ValueKind::kOther;
     }
-    default: return ValueKind::kOther;
+    default:
+      return ValueKind::kOther;
   }
 }
 
@@ -90,8 +105,8 @@ namespace {
 
 // Gives graph inputs the ranks, dtypes and static dims of the specs and lets TorchScript fold what
 // becomes constant (aten::dim, static aten::size, the prim::If they decide).
-void specialize_to_inputs(std::shared_ptr<torch::jit::Graph>& g, const std::vector<InputRange>& inputs,
-                          const c10::Device& device) {
+void specialize_to_inputs(std::shared_ptr<torch::jit::Graph>& g,
+                          const std::vector<InputRange>& inputs, const c10::Device& device) {
   const auto& gi = g->inputs();
   for (size_t i = 0; i + 1 < gi.size() && i < inputs.size(); ++i) {
     if (gi[i + 1]->type()->kind() != c10::TypeKind::TensorType) continue;
@@ -119,18 +134,21 @@ void specialize_to_inputs(std::shared_ptr<torch::jit::Graph>& g, const std::vect
 
 }  // namespace
 
-Expected<ImportedGraph> import_torchscript(const torch::jit::Module& module, const std::string& method,
-                                           const c10::Device& device, const std::vector<InputRange>* inputs) {
+Expected<ImportedGraph> import_torchscript(const torch::jit::Module& module,
+                                           const std::string& method, const c10::Device& device,
+                                           const std::vector<InputRange>* inputs) {
   ImportedGraph ig;
   try {
     torch::jit::Module m = module.clone();
     m.eval();
     m.to(device);
-    if (!m.find_method(method)) return ierr(StatusCode::kInvalidArgument, "module has no method '" + method + "'");
+    if (!m.find_method(method))
+      return ierr(StatusCode::kInvalidArgument, "module has no method '" + method + "'");
     torch::jit::removeDropout(m);
     ig.frozen = torch::jit::freeze(m, std::nullopt, /*optimize_numerics=*/true);
     auto fn = ig.frozen.get_method(method);
-    std::shared_ptr<torch::jit::Graph> g = torch::jit::toGraphFunction(fn.function()).graph()->copy();
+    std::shared_ptr<torch::jit::Graph> g =
+        torch::jit::toGraphFunction(fn.function()).graph()->copy();
     torch::jit::Inline(*g);
     torch::jit::removeDropout(g);
     torch::jit::LowerSimpleTuples(g);
@@ -145,7 +163,8 @@ Expected<ImportedGraph> import_torchscript(const torch::jit::Module& module, con
     if (inputs != nullptr) specialize_to_inputs(g, *inputs, device);
     ig.ts_graph = g;
   } catch (const std::exception& e) {
-    return ierr(StatusCode::kInvalidArgument, std::string("lowering the TorchScript module failed: ") + e.what());
+    return ierr(StatusCode::kInvalidArgument,
+                std::string("lowering the TorchScript module failed: ") + e.what());
   }
   KILN_RETURN_IF_ERROR(build_op_graph(ig));
   return ig;
@@ -174,7 +193,8 @@ Status build_op_graph(ImportedGraph& ig) {
     return id;
   };
   const auto& graph_inputs = ig.ts_graph->inputs();
-  for (size_t i = 1; i < graph_inputs.size(); ++i) og.inputs.push_back(value_for(graph_inputs[i]));  // 0 is self
+  for (size_t i = 1; i < graph_inputs.size(); ++i)
+    og.inputs.push_back(value_for(graph_inputs[i]));  // 0 is self
   for (const torch::jit::Node* n : ig.ts_graph->nodes()) {
     if (n->kind() == c10::prim::Constant) continue;
     Node node;
@@ -182,7 +202,9 @@ Status build_op_graph(ImportedGraph& ig) {
     node.source = source_of(n);
     node.frontend_node = const_cast<torch::jit::Node*>(n);
     for (const torch::jit::Value* v : n->inputs()) {
-      if (v == graph_inputs[0]) return ierr(StatusCode::kUnsupported, "node uses the module itself after freezing: " + node.source);
+      if (v == graph_inputs[0])
+        return ierr(StatusCode::kUnsupported,
+                    "node uses the module itself after freezing: " + node.source);
       node.inputs.push_back(value_for(v));
     }
     std::vector<const torch::jit::Value*> captured;
@@ -200,11 +222,13 @@ Status build_op_graph(ImportedGraph& ig) {
   return {};
 }
 
-Status analyze_shapes(ImportedGraph& ig, const std::vector<InputRange>& inputs, const c10::Device& device) {
+Status analyze_shapes(ImportedGraph& ig, const std::vector<InputRange>& inputs,
+                      const c10::Device& device) {
   OpGraph& og = ig.graph;
   if (inputs.size() != og.inputs.size()) {
-    return ierr(StatusCode::kInvalidArgument, "the method takes " + std::to_string(og.inputs.size()) +
-                                                  " inputs but " + std::to_string(inputs.size()) + " input specs were given");
+    return ierr(StatusCode::kInvalidArgument,
+                "the method takes " + std::to_string(og.inputs.size()) + " inputs but " +
+                    std::to_string(inputs.size()) + " input specs were given");
   }
   // A copy of the graph that returns every top-level tensor value.
   std::shared_ptr<torch::jit::Graph> g = ig.ts_graph->copy();
@@ -264,7 +288,8 @@ Status analyze_shapes(ImportedGraph& ig, const std::vector<InputRange>& inputs, 
       at::NoGradGuard no_grad;
       fn.run(stack);
     } catch (const std::exception& e) {
-      return ierr(StatusCode::kInvalidArgument, std::string("running the module at its ") + kBound[which] +
+      return ierr(StatusCode::kInvalidArgument, std::string("running the module at its ") +
+                                                    kBound[which] +
                                                     " input shapes failed: " + e.what());
     }
     auto elems = stack.back().toTupleRef().elements();
@@ -273,14 +298,16 @@ Status analyze_shapes(ImportedGraph& ig, const std::vector<InputRange>& inputs, 
       // it gets no shape, rather than a made-up rank-0 one.
       const bool known = elems[i].isTensor() && elems[i].toTensor().defined();
       if (!known) unknown[i] = true;
-      shapes[static_cast<size_t>(which)].push_back(known ? elems[i].toTensor().sizes().vec() : std::vector<int64_t>{});
+      shapes[static_cast<size_t>(which)].push_back(known ? elems[i].toTensor().sizes().vec()
+                                                         : std::vector<int64_t>{});
       if (which == 1 && known) dtypes[i] = elems[i].toTensor().scalar_type();
     }
   }
   for (size_t i = 0; i < recorded.size(); ++i) {
     Value& v = og.values[static_cast<size_t>(recorded[i])];
     if (unknown[i]) continue;
-    if (shapes[0][i].size() != shapes[2][i].size() || shapes[1][i].size() != shapes[2][i].size()) continue;  // rank varies
+    if (shapes[0][i].size() != shapes[2][i].size() || shapes[1][i].size() != shapes[2][i].size())
+      continue;  // rank varies
     v.meta = TensorMeta{dtypes[i], shapes[0][i], shapes[1][i], shapes[2][i]};
   }
   return {};

@@ -1,5 +1,5 @@
-// Partitioning: support query per node, linear segmentation, fix-point for values that cannot cross a
-// segment border, min_block_size, then one engine per Kiln segment.
+// Partitioning: support query per node, linear segmentation, fix-point for values that cannot cross
+// a segment border, min_block_size, then one engine per Kiln segment.
 #include "partition/partitioner.h"
 
 #include <algorithm>
@@ -25,7 +25,9 @@ bool forced_to_torch(const std::set<std::string>& forced, const std::string& op)
 
 std::string dtype_problem(const Value& v) {
   if (!v.meta) return "shape of '" + v.name + "' is unknown (inside control flow?)";
-  if (!to_kiln_dtype(v.meta->dtype)) return std::string("dtype ") + c10::toString(v.meta->dtype) + " of '" + v.name + "' is not supported";
+  if (!to_kiln_dtype(v.meta->dtype))
+    return std::string("dtype ") + c10::toString(v.meta->dtype) + " of '" + v.name +
+           "' is not supported";
   return {};
 }
 
@@ -41,8 +43,8 @@ struct Planner {
   void initial_support() {
     place.assign(g.nodes.size(), kTorch);
     reason.assign(g.nodes.size(), "");
-    // Outputs nothing reads (e.g. the attention weights of MHA with need_weights=False, an undefined
-    // tensor) need no known shape.
+    // Outputs nothing reads (e.g. the attention weights of MHA with need_weights=False, an
+    // undefined tensor) need no known shape.
     std::vector<bool> used(g.values.size(), false);
     for (int v : g.outputs) used[static_cast<size_t>(v)] = true;
     for (const Node& n : g.nodes) {
@@ -114,7 +116,8 @@ struct Planner {
 
   // Walks the dependencies of `v` for kiln segment `seg`; collects tensor inputs. Returns a reason
   // when the value cannot be had inside the engine.
-  std::string collect(int v, const std::vector<bool>& in_seg, std::vector<int>& inputs, std::vector<bool>& seen) {
+  std::string collect(int v, const std::vector<bool>& in_seg, std::vector<int>& inputs,
+                      std::vector<bool>& seen) {
     if (v < 0 || g.is_constant(v) || seen[static_cast<size_t>(v)]) return {};
     seen[static_cast<size_t>(v)] = true;
     const Value& val = g.values[static_cast<size_t>(v)];
@@ -134,7 +137,8 @@ struct Planner {
       return {};
     }
     if (val.kind == ValueKind::kNone) return {};
-    return std::string("needs the ") + value_kind_name(val.kind) + " '" + val.name + "' computed outside the engine";
+    return std::string("needs the ") + value_kind_name(val.kind) + " '" + val.name +
+           "' computed outside the engine";
   }
 
   void compute_torch_needed() {
@@ -185,11 +189,13 @@ struct Planner {
       s.outputs.clear();
       for (int n : s.nodes) {
         for (int v : g.nodes[static_cast<size_t>(n)].outputs) {
-          if (!torch_needed[static_cast<size_t>(v)] && !used_by_other_kiln[static_cast<size_t>(v)]) continue;
+          if (!torch_needed[static_cast<size_t>(v)] && !used_by_other_kiln[static_cast<size_t>(v)])
+            continue;
           if (g.values[static_cast<size_t>(v)].kind != ValueKind::kTensor) {
             place[static_cast<size_t>(n)] = kTorch;
-            reason[static_cast<size_t>(n)] = std::string("its ") + value_kind_name(g.values[static_cast<size_t>(v)].kind) +
-                                             " output is used by PyTorch";
+            reason[static_cast<size_t>(n)] =
+                std::string("its ") + value_kind_name(g.values[static_cast<size_t>(v)].kind) +
+                " output is used by PyTorch";
             changed = true;
             continue;
           }
@@ -208,7 +214,8 @@ struct Planner {
       for (int n : s.nodes) {
         place[static_cast<size_t>(n)] = kTorch;
         reason[static_cast<size_t>(n)] = "in a block of " + std::to_string(s.nodes.size()) +
-                                         " nodes, below min_block_size " + std::to_string(opt.min_block_size);
+                                         " nodes, below min_block_size " +
+                                         std::to_string(opt.min_block_size);
       }
       changed = true;
     }
@@ -233,7 +240,8 @@ struct Planner {
       }
       if (!bad.empty()) {
         std::string msg = "require_full_compilation is set but these ops cannot run in Kiln:";
-        for (const auto& [op, e] : bad) msg += "\n  " + op + " (x" + std::to_string(e.first) + "): " + e.second;
+        for (const auto& [op, e] : bad)
+          msg += "\n  " + op + " (x" + std::to_string(e.first) + "): " + e.second;
         return perr(StatusCode::kUnsupported, msg);
       }
     }
@@ -243,7 +251,8 @@ struct Planner {
 };
 
 // Converts one Kiln segment into a network and builds it.
-Status build_segment(const OpGraph& g, const std::vector<Place>& place, const PartitionOptions& opt, Segment& s) {
+Status build_segment(const OpGraph& g, const std::vector<Place>& place, const PartitionOptions& opt,
+                     Segment& s) {
   const ConverterRegistry& reg = converter_registry();
   kiln::Network net;
   ConversionCtx ctx(net, g);
@@ -254,7 +263,8 @@ Status build_segment(const OpGraph& g, const std::vector<Place>& place, const Pa
     Dims d, lo, mid, hi;
     for (size_t k = 0; k < m.opt.size(); ++k) {
       // Intermediate dims need not grow with the inputs: take the range of the three samples.
-      int64_t a = std::min({m.min[k], m.opt[k], m.max[k]}), b = std::max({m.min[k], m.opt[k], m.max[k]});
+      int64_t a = std::min({m.min[k], m.opt[k], m.max[k]}),
+              b = std::max({m.min[k], m.opt[k], m.max[k]});
       d.push_back(a == b ? a : kDynamic);
       lo.push_back(a);
       mid.push_back(m.opt[k]);
@@ -271,7 +281,8 @@ Status build_segment(const OpGraph& g, const std::vector<Place>& place, const Pa
     if (v < 0 || ctx.has_value(v) || g.is_constant(v)) return {};
     int p = g.values[static_cast<size_t>(v)].producer;
     if (p < 0 || place[static_cast<size_t>(p)] != kEval)
-      return perr(StatusCode::kInternal, "value '" + g.values[static_cast<size_t>(v)].name + "' is not available in " + s.name);
+      return perr(StatusCode::kInternal, "value '" + g.values[static_cast<size_t>(v)].name +
+                                             "' is not available in " + s.name);
     const Node& n = g.nodes[static_cast<size_t>(p)];
     for (int u : n.inputs) KILN_RETURN_IF_ERROR(ensure(u));
     return reg.find(n.op)->convert(ctx, n);
@@ -282,7 +293,8 @@ Status build_segment(const OpGraph& g, const std::vector<Place>& place, const Pa
     KILN_RETURN_IF_ERROR(reg.find(n.op)->convert(ctx, n));
     for (int o : n.outputs) {
       if (!ctx.has_value(o))
-        return perr(StatusCode::kInternal, "converter for " + n.op + " did not produce output '" + g.values[static_cast<size_t>(o)].name + "'");
+        return perr(StatusCode::kInternal, "converter for " + n.op + " did not produce output '" +
+                                               g.values[static_cast<size_t>(o)].name + "'");
     }
   }
   std::vector<kiln::Tensor> marked;
@@ -297,7 +309,8 @@ Status build_segment(const OpGraph& g, const std::vector<Place>& place, const Pa
       if (!c) return c.status();
       t = *c;
     } else {
-      return perr(StatusCode::kInternal, "output '" + v.name + "' of " + s.name + " is not a tensor");
+      return perr(StatusCode::kInternal,
+                  "output '" + v.name + "' of " + s.name + " is not a tensor");
     }
     bool taken = false;
     for (const auto& m : marked) taken |= m == t;
@@ -324,7 +337,8 @@ Status build_segment(const OpGraph& g, const std::vector<Place>& place, const Pa
   cfg.profiles.clear();
   if (!profile.ranges.empty()) cfg.profiles.push_back(profile);
   auto plan = Builder::build(net, cfg);
-  if (!plan) return make_error(plan.status().code(), "partition", s.name + ": " + plan.status().message());
+  if (!plan)
+    return make_error(plan.status().code(), "partition", s.name + ": " + plan.status().message());
   s.plan = std::move(plan->bytes);
   return {};
 }
@@ -337,7 +351,8 @@ int PartitionResult::num_engines() const {
   return n;
 }
 
-static Expected<PartitionResult> plan_impl(const OpGraph& g, const PartitionOptions& options, Planner& p) {
+static Expected<PartitionResult> plan_impl(const OpGraph& g, const PartitionOptions& options,
+                                           Planner& p) {
   KILN_RETURN_IF_ERROR(p.run());
   PartitionResult r;
   r.segments = p.segments;
@@ -346,7 +361,8 @@ static Expected<PartitionResult> plan_impl(const OpGraph& g, const PartitionOpti
   for (auto& s : r.segments)
     if (s.kiln) s.name = "kiln_engine_" + std::to_string(k++);
   for (size_t i = 0; i < g.nodes.size(); ++i)
-    r.support.push_back({static_cast<int>(i), g.nodes[i].op, p.place[i] == kKiln, p.place[i] == kEval, p.reason[i]});
+    r.support.push_back({static_cast<int>(i), g.nodes[i].op, p.place[i] == kKiln,
+                         p.place[i] == kEval, p.reason[i]});
   return r;
 }
 
@@ -390,7 +406,8 @@ std::string support_report(const OpGraph& g, const PartitionResult& r) {
     kiln += c[0];
     torch += c[1];
   }
-  os << "Kiln: " << kiln << " nodes in " << r.num_engines() << " engine(s); PyTorch: " << torch << " nodes\n";
+  os << "Kiln: " << kiln << " nodes in " << r.num_engines() << " engine(s); PyTorch: " << torch
+     << " nodes\n";
   for (const auto& [op, c] : counts) {
     os << "  " << op << ": ";
     if (c[2]) os << c[2] << " evaluated";

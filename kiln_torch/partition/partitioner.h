@@ -14,9 +14,11 @@ namespace kiln::bridge {
 
 struct PartitionOptions {
   int min_block_size = 3;
-  std::set<std::string> torch_executed_ops;  ///< overload names ("aten::relu") or bare names ("aten::relu" matches all overloads)
+  std::set<std::string> torch_executed_ops;  ///< overload names ("aten::relu") or bare names
+                                             ///< ("aten::relu" matches all overloads)
   bool require_full_compilation = false;
-  BuilderConfig builder;                     ///< backend, precisions, workspace, level, timing cache (profiles are set per segment)
+  BuilderConfig builder;  ///< backend, precisions, workspace, level, timing cache (profiles are set
+                          ///< per segment)
   /// Called with (segment index, segment count) while engines build.
   std::function<void(int, int, const std::string&)> progress;
 };
@@ -41,7 +43,7 @@ struct Segment {
 };
 
 struct PartitionResult {
-  std::vector<Segment> segments;    ///< in execution order
+  std::vector<Segment> segments;     ///< in execution order
   std::vector<NodeSupport> support;  ///< per node
   /// Values needed on the PyTorch side (by PyTorch nodes or graph outputs), evaluators included.
   std::vector<bool> torch_needed;

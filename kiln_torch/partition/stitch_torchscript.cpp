@@ -1,6 +1,6 @@
-// Rebuilds a TorchScript module from a partition: PyTorch nodes are cloned, each Kiln segment becomes
-// prim::GetAttr(engine) -> kiln::execute_engine(inputs, engine) -> prim::ListUnpack, and every engine is a
-// module attribute (so it is saved with torch.jit.save).
+// Rebuilds a TorchScript module from a partition: PyTorch nodes are cloned, each Kiln segment
+// becomes prim::GetAttr(engine) -> kiln::execute_engine(inputs, engine) -> prim::ListUnpack, and
+// every engine is a module attribute (so it is saved with torch.jit.save).
 #include "partition/stitch_torchscript.h"
 
 #include <torch/csrc/jit/passes/dead_code_elimination.h>
@@ -16,7 +16,9 @@ namespace {
 
 std::atomic<int> g_module_counter{0};
 
-Status serr(const std::string& msg) { return make_error(StatusCode::kInternal, "frontend.stitch", msg); }
+Status serr(const std::string& msg) {
+  return make_error(StatusCode::kInternal, "frontend.stitch", msg);
+}
 
 // Argument names must be identifiers ("x.1" is a debug name, not a Python name).
 std::string arg_name(const torch::jit::Value* v, size_t i, std::set<std::string>& used) {
@@ -24,7 +26,8 @@ std::string arg_name(const torch::jit::Value* v, size_t i, std::set<std::string>
   base = base.substr(0, base.find('.'));
   for (char& c : base)
     if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_') c = '_';
-  if (base.empty() || std::isdigit(static_cast<unsigned char>(base[0]))) base = "input_" + std::to_string(i);
+  if (base.empty() || std::isdigit(static_cast<unsigned char>(base[0])))
+    base = "input_" + std::to_string(i);
   std::string name = base;
   for (int k = 1; used.count(name); ++k) name = base + "_" + std::to_string(k);
   used.insert(name);
@@ -34,14 +37,16 @@ std::string arg_name(const torch::jit::Value* v, size_t i, std::set<std::string>
 c10::FunctionSchema schema_of(const std::string& name, const torch::jit::Graph& g) {
   std::vector<c10::Argument> args, rets;
   std::set<std::string> used;
-  for (size_t i = 0; i < g.inputs().size(); ++i) args.emplace_back(arg_name(g.inputs()[i], i, used), g.inputs()[i]->type());
+  for (size_t i = 0; i < g.inputs().size(); ++i)
+    args.emplace_back(arg_name(g.inputs()[i], i, used), g.inputs()[i]->type());
   for (size_t i = 0; i < g.outputs().size(); ++i) rets.emplace_back("", g.outputs()[i]->type());
   return c10::FunctionSchema(name, "", std::move(args), std::move(rets));
 }
 
 }  // namespace
 
-Expected<torch::jit::Module> stitch_impl(const ImportedGraph& ig, const PartitionResult& r, const std::string& method);
+Expected<torch::jit::Module> stitch_impl(const ImportedGraph& ig, const PartitionResult& r,
+                                         const std::string& method);
 
 Expected<torch::jit::Module> stitch_torchscript(const ImportedGraph& ig, const PartitionResult& r,
                                                 const std::string& method) {
@@ -52,9 +57,11 @@ Expected<torch::jit::Module> stitch_torchscript(const ImportedGraph& ig, const P
   }
 }
 
-Expected<torch::jit::Module> stitch_impl(const ImportedGraph& ig, const PartitionResult& r, const std::string& method) {
+Expected<torch::jit::Module> stitch_impl(const ImportedGraph& ig, const PartitionResult& r,
+                                         const std::string& method) {
   const OpGraph& og = ig.graph;
-  torch::jit::Module mod(c10::QualifiedName("__torch__.kiln.CompiledModule_" + std::to_string(g_module_counter++)));
+  torch::jit::Module mod(
+      c10::QualifiedName("__torch__.kiln.CompiledModule_" + std::to_string(g_module_counter++)));
   auto g = std::make_shared<torch::jit::Graph>();
   torch::jit::Value* self = g->addInput("self");
   self->setType(mod.type());
@@ -62,11 +69,13 @@ Expected<torch::jit::Module> stitch_impl(const ImportedGraph& ig, const Partitio
   std::map<const torch::jit::Value*, torch::jit::Value*> vmap;  // old TS value -> new value
   const auto& old_inputs = ig.ts_graph->inputs();
   for (size_t i = 1; i < old_inputs.size(); ++i) {
-    torch::jit::Value* v = g->addInput(old_inputs[i]->hasDebugName() ? old_inputs[i]->debugName() : "");
+    torch::jit::Value* v =
+        g->addInput(old_inputs[i]->hasDebugName() ? old_inputs[i]->debugName() : "");
     v->setType(old_inputs[i]->type());
     vmap[old_inputs[i]] = v;
   }
-  std::function<torch::jit::Value*(torch::jit::Value*)> lookup = [&](torch::jit::Value* v) -> torch::jit::Value* {
+  std::function<torch::jit::Value*(torch::jit::Value*)> lookup =
+      [&](torch::jit::Value* v) -> torch::jit::Value* {
     auto it = vmap.find(v);
     if (it != vmap.end()) return it->second;
     if (v->node()->kind() == c10::prim::Constant) {
@@ -95,24 +104,31 @@ Expected<torch::jit::Module> stitch_impl(const ImportedGraph& ig, const Partitio
       std::memcpy(plan.data_ptr(), seg.plan.data(), seg.plan.size());
       c10::intrusive_ptr<TorchEngine> engine;
       try {
-        engine = c10::make_intrusive<TorchEngine>(plan, seg.input_names, seg.output_names, seg.name);
+        engine =
+            c10::make_intrusive<TorchEngine>(plan, seg.input_names, seg.output_names, seg.name);
       } catch (const std::exception& e) {
         return make_error(StatusCode::kBackendError, "frontend.stitch", e.what());
       }
       std::string attr = "__" + seg.name;
-      mod.register_attribute(attr, c10::getCustomClassType<c10::intrusive_ptr<TorchEngine>>(), c10::IValue(engine));
+      mod.register_attribute(attr, c10::getCustomClassType<c10::intrusive_ptr<TorchEngine>>(),
+                             c10::IValue(engine));
       torch::jit::Value* eng = g->insertNode(g->createGetAttr(self, attr))->output();
       std::vector<torch::jit::Value*> ins;
       for (int v : seg.inputs) {
-        torch::jit::Value* nv = lookup(const_cast<torch::jit::Value*>(ig.ts_value[static_cast<size_t>(v)]));
-        if (nv == nullptr) return serr("engine input '" + og.values[static_cast<size_t>(v)].name + "' is not available");
+        torch::jit::Value* nv =
+            lookup(const_cast<torch::jit::Value*>(ig.ts_value[static_cast<size_t>(v)]));
+        if (nv == nullptr)
+          return serr("engine input '" + og.values[static_cast<size_t>(v)].name +
+                      "' is not available");
         ins.push_back(nv);
       }
       torch::jit::Value* list = g->insertNode(g->createList(c10::TensorType::get(), ins))->output();
-      torch::jit::Node* call = g->create(c10::Symbol::fromQualString("kiln::execute_engine"), {list, eng}, 1);
+      torch::jit::Node* call =
+          g->create(c10::Symbol::fromQualString("kiln::execute_engine"), {list, eng}, 1);
       call->output()->setType(c10::ListType::ofTensors());
       g->insertNode(call);
-      torch::jit::Node* unpack = g->insertNode(g->createListUnpack(call->output(), seg.outputs.size()));
+      torch::jit::Node* unpack =
+          g->insertNode(g->createListUnpack(call->output(), seg.outputs.size()));
       for (size_t k = 0; k < seg.outputs.size(); ++k) {
         const torch::jit::Value* old = ig.ts_value[static_cast<size_t>(seg.outputs[k])];
         unpack->outputs()[k]->setType(old->type());
@@ -130,7 +146,8 @@ Expected<torch::jit::Module> stitch_impl(const ImportedGraph& ig, const Partitio
     bool inputs_ready = true;
     for (torch::jit::Value* v : tsn->inputs()) inputs_ready &= lookup(v) != nullptr;
     if (!inputs_ready) {
-      if (evaluator) continue;  // the values it needs live inside an engine; nothing on this side uses it
+      if (evaluator)
+        continue;  // the values it needs live inside an engine; nothing on this side uses it
       return serr("inputs of PyTorch node " + n.source + " are not available");
     }
     torch::jit::Node* c = g->insertNode(g->createClone(tsn, lookup));
@@ -144,7 +161,8 @@ Expected<torch::jit::Module> stitch_impl(const ImportedGraph& ig, const Partitio
   torch::jit::EliminateDeadCode(g);
   try {
     g->lint();
-    auto fn = mod._ivalue()->compilation_unit()->create_function(c10::QualifiedName(*mod.type()->name(), method), g);
+    auto fn = mod._ivalue()->compilation_unit()->create_function(
+        c10::QualifiedName(*mod.type()->name(), method), g);
     fn->setSchema(schema_of(method, *g));
     mod.type()->addMethod(fn);
   } catch (const std::exception& e) {

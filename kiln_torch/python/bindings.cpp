@@ -4,13 +4,18 @@
 //   partition()       plan_partition / partition_and_build + support_report on such a graph
 //   ts_compile() ...  the TorchScript compile API (kiln::torchscript) on a torch._C.ScriptModule
 //   set_log_level()   the level of the logger every build from Python reports to; a Python sink
-//   install_engine_export_hooks()  adds __obj_flatten__ to torch.classes.kiln.Engine so torch.export
+//   install_engine_export_hooks()  adds __obj_flatten__ to torch.classes.kiln.Engine so
+//   torch.export
 //                     can fakify it (see python/kiln/_fake.py)
 //
-//   set_error_classes()  kiln/_errors.py's KilnError subclass per StatusCode, for compiling and running
+//   set_error_classes()  kiln/_errors.py's KilnError subclass per StatusCode, for compiling and
+//   running
 //
 // Errors from Kiln come back as (code, message) pairs (partition) or raise the registered class of
-// their StatusCode, here and in libkiln_runtime's engine class: Python never parses a message for it.
+// their StatusCode, here and in libkiln_runtime's engine class: Python never parses a message for
+// it.
+#include <pybind11/functional.h>
+#include <pybind11/stl.h>
 #include <torch/csrc/Device.h>
 #include <torch/csrc/Dtype.h>
 #include <torch/csrc/Exceptions.h>
@@ -21,9 +26,6 @@
 #include <torch/csrc/utils/pybind.h>
 #include <torch/custom_class.h>
 #include <torch/script.h>
-
-#include <pybind11/functional.h>
-#include <pybind11/stl.h>
 
 #include <array>
 #include <atomic>
@@ -48,9 +50,10 @@ namespace {
 using bridge::OpGraph;
 using bridge::ValueKind;
 
-// ---- logging ------------------------------------------------------------------------------------------
-// Every build started from Python reports here. The level is set at run time (kiln.logging); messages
-// go to a Python callable when one is set (kiln.logging forwards them to the "kiln" logger), else to
+// ---- logging
+// ------------------------------------------------------------------------------------------ Every
+// build started from Python reports here. The level is set at run time (kiln.logging); messages go
+// to a Python callable when one is set (kiln.logging forwards them to the "kiln" logger), else to
 // stderr like the engine's default logger.
 class PyLogger final : public Logger {
  public:
@@ -70,8 +73,8 @@ class PyLogger final : public Logger {
     }
     static constexpr char kTags[] = {'E', 'W', 'I', 'V'};
     std::lock_guard<std::mutex> lock(mu_);
-    std::fprintf(stderr, "[kiln %c] %.*s\n", kTags[static_cast<int>(severity) & 3], static_cast<int>(message.size()),
-                 message.data());
+    std::fprintf(stderr, "[kiln %c] %.*s\n", kTags[static_cast<int>(severity) & 3],
+                 static_cast<int>(message.size()), message.data());
   }
   void set_level(int level) { level_ = std::clamp(level, 0, 3); }
   int level() const { return level_.load(); }
@@ -97,13 +100,14 @@ PyLogger& py_logger() {
   return *logger;
 }
 
-// ---- errors -------------------------------------------------------------------------------------------
+// ---- errors
+// -------------------------------------------------------------------------------------------
 py::tuple status_tuple(const Status& s) {
   return py::make_tuple(std::string(status_code_name(s.code())), s.message());
 }
 
-// One class per code and phase, registered once by kiln/_errors.py at import (GIL held) and kept for
-// the life of the process; the run table is read by engine threads without the GIL.
+// One class per code and phase, registered once by kiln/_errors.py at import (GIL held) and kept
+// for the life of the process; the run table is read by engine threads without the GIL.
 constexpr size_t kNumCodes = static_cast<size_t>(StatusCode::kInternal) + 1;
 struct ErrorClasses {
   std::array<std::atomic<PyObject*>, kNumCodes> compile{}, run{};
@@ -128,10 +132,12 @@ PyObject* error_class(StatusCode code, bool compiling) {
 }
 
 // What libkiln_runtime throws while kiln._C is loaded: torch's op bindings turn a PyTorchError into
-// its python_type(), so a failing engine raises e.g. kiln.ShapeError from torch.ops.kiln.execute_engine.
-// Needs no GIL to throw (the engine may fail on a thread without it).
+// its python_type(), so a failing engine raises e.g. kiln.ShapeError from
+// torch.ops.kiln.execute_engine. Needs no GIL to throw (the engine may fail on a thread without
+// it).
 struct RuntimeFailure final : torch::PyTorchError {
-  RuntimeFailure(std::string message, PyObject* type) : PyTorchError(std::move(message)), type_(type) {}
+  RuntimeFailure(std::string message, PyObject* type)
+      : PyTorchError(std::move(message)), type_(type) {}
   PyObject* python_type() override { return type_; }
   PyObject* type_;
 };
@@ -142,7 +148,8 @@ struct RuntimeFailure final : torch::PyTorchError {
 
 std::vector<std::string> status_code_names() {
   std::vector<std::string> names;
-  for (size_t i = 1; i < kNumCodes; ++i) names.emplace_back(status_code_name(static_cast<StatusCode>(i)));
+  for (size_t i = 1; i < kNumCodes; ++i)
+    names.emplace_back(status_code_name(static_cast<StatusCode>(i)));
   return names;
 }
 
@@ -151,30 +158,42 @@ void set_error_classes(const py::dict& compile, const py::dict& run) {
   for (size_t i = 1; i < kNumCodes; ++i) {
     std::string name(status_code_name(static_cast<StatusCode>(i)));
     for (const py::dict* table : {&compile, &run}) {
-      if (!table->contains(name)) throw py::key_error("set_error_classes: no class for status code " + name);
+      if (!table->contains(name))
+        throw py::key_error("set_error_classes: no class for status code " + name);
       py::object cls = (*table)[py::str(name)];
-      if (!PyType_Check(cls.ptr()) || !PyType_IsSubtype(reinterpret_cast<PyTypeObject*>(cls.ptr()),
-                                                         reinterpret_cast<PyTypeObject*>(PyExc_Exception)))
-        throw py::type_error("set_error_classes: the class for " + name + " is not an exception type");
+      if (!PyType_Check(cls.ptr()) ||
+          !PyType_IsSubtype(reinterpret_cast<PyTypeObject*>(cls.ptr()),
+                            reinterpret_cast<PyTypeObject*>(PyExc_Exception)))
+        throw py::type_error("set_error_classes: the class for " + name +
+                             " is not an exception type");
     }
     auto& slots = error_classes();
-    slots.compile[i].store(py::object(compile[py::str(name)]).release().ptr());  // strong refs, kept forever
+    slots.compile[i].store(
+        py::object(compile[py::str(name)]).release().ptr());  // strong refs, kept forever
     slots.run[i].store(py::object(run[py::str(name)]).release().ptr());
   }
   bridge::set_failure_handler(&throw_runtime_failure);
 }
 
-// ---- values -------------------------------------------------------------------------------------------
+// ---- values
+// -------------------------------------------------------------------------------------------
 ValueKind parse_kind(const std::string& k) {
   static const std::map<std::string, ValueKind> kKinds = {
-      {"tensor", ValueKind::kTensor},       {"int", ValueKind::kInt},
-      {"float", ValueKind::kFloat},         {"bool", ValueKind::kBool},
-      {"none", ValueKind::kNone},           {"string", ValueKind::kString},
-      {"device", ValueKind::kDevice},       {"scalar_type", ValueKind::kScalarType},
-      {"int_list", ValueKind::kIntList},    {"float_list", ValueKind::kFloatList},
-      {"bool_list", ValueKind::kBoolList},  {"tensor_list", ValueKind::kTensorList},
+      {"tensor", ValueKind::kTensor},
+      {"int", ValueKind::kInt},
+      {"float", ValueKind::kFloat},
+      {"bool", ValueKind::kBool},
+      {"none", ValueKind::kNone},
+      {"string", ValueKind::kString},
+      {"device", ValueKind::kDevice},
+      {"scalar_type", ValueKind::kScalarType},
+      {"int_list", ValueKind::kIntList},
+      {"float_list", ValueKind::kFloatList},
+      {"bool_list", ValueKind::kBoolList},
+      {"tensor_list", ValueKind::kTensorList},
       {"optional_tensor_list", ValueKind::kOptionalTensorList},
-      {"tuple", ValueKind::kTuple},         {"other", ValueKind::kOther},
+      {"tuple", ValueKind::kTuple},
+      {"other", ValueKind::kOther},
   };
   auto it = kKinds.find(k);
   if (it == kKinds.end()) throw py::value_error("unknown value kind '" + k + "'");
@@ -207,24 +226,29 @@ c10::IValue list_to_ivalue(py::handle obj, ValueKind kind) {
     for (py::handle h : items) v.push_back(py::cast<int64_t>(h));
     return c10::IValue(v);
   }
-  if (kind == ValueKind::kFloatList || (kind == ValueKind::kOther && !items.empty() && all(is_num) && !all(is_bool))) {
+  if (kind == ValueKind::kFloatList ||
+      (kind == ValueKind::kOther && !items.empty() && all(is_num) && !all(is_bool))) {
     std::vector<double> v;
     for (py::handle h : items) v.push_back(py::cast<double>(h));
     return c10::IValue(v);
   }
-  if (kind == ValueKind::kBoolList || (kind == ValueKind::kOther && !items.empty() && all(is_bool))) {
+  if (kind == ValueKind::kBoolList ||
+      (kind == ValueKind::kOther && !items.empty() && all(is_bool))) {
     c10::List<bool> v;
     for (py::handle h : items) v.push_back(py::cast<bool>(h));
     return c10::IValue(v);
   }
-  if (kind == ValueKind::kTensorList || (kind == ValueKind::kOther && !items.empty() && all(is_tensor))) {
+  if (kind == ValueKind::kTensorList ||
+      (kind == ValueKind::kOther && !items.empty() && all(is_tensor))) {
     c10::List<at::Tensor> v;
     for (py::handle h : items) v.push_back(py::cast<at::Tensor>(h));
     return c10::IValue(v);
   }
-  if (kind == ValueKind::kOptionalTensorList || (kind == ValueKind::kOther && !items.empty() && all(is_opt_tensor))) {
+  if (kind == ValueKind::kOptionalTensorList ||
+      (kind == ValueKind::kOther && !items.empty() && all(is_opt_tensor))) {
     c10::List<std::optional<at::Tensor>> v;
-    for (py::handle h : items) v.push_back(h.is_none() ? std::optional<at::Tensor>() : py::cast<at::Tensor>(h));
+    for (py::handle h : items)
+      v.push_back(h.is_none() ? std::optional<at::Tensor>() : py::cast<at::Tensor>(h));
     return c10::IValue(v);
   }
   if (items.empty()) return c10::IValue(std::vector<int64_t>{});
@@ -241,8 +265,10 @@ c10::IValue to_ivalue(py::handle obj, ValueKind kind) {
   if (PyLong_Check(p)) return c10::IValue(py::cast<int64_t>(obj));
   if (PyFloat_Check(p)) return c10::IValue(py::cast<double>(obj));
   if (PyUnicode_Check(p)) return c10::IValue(py::cast<std::string>(obj));
-  if (THPDtype_Check(p)) return c10::IValue(static_cast<int64_t>(reinterpret_cast<THPDtype*>(p)->scalar_type));
-  if (THPLayout_Check(p)) return c10::IValue(static_cast<int64_t>(reinterpret_cast<THPLayout*>(p)->layout));
+  if (THPDtype_Check(p))
+    return c10::IValue(static_cast<int64_t>(reinterpret_cast<THPDtype*>(p)->scalar_type));
+  if (THPLayout_Check(p))
+    return c10::IValue(static_cast<int64_t>(reinterpret_cast<THPLayout*>(p)->layout));
   if (THPMemoryFormat_Check(p))
     return c10::IValue(static_cast<int64_t>(reinterpret_cast<THPMemoryFormat*>(p)->memory_format));
   if (THPDevice_Check(p)) return c10::IValue(reinterpret_cast<THPDevice*>(p)->device);
@@ -257,7 +283,8 @@ py::object from_ivalue(const c10::IValue& v) { return torch::jit::toPyObject(v);
 struct PyOpGraph {
   OpGraph g;
 
-  int add_value(const std::string& name, const std::string& kind, py::object constant, bool has_constant) {
+  int add_value(const std::string& name, const std::string& kind, py::object constant,
+                bool has_constant) {
     bridge::Value v;
     v.name = name;
     v.kind = parse_kind(kind);
@@ -276,19 +303,22 @@ struct PyOpGraph {
   void set_meta(int v, at::ScalarType dtype, std::vector<int64_t> min, std::vector<int64_t> opt,
                 std::vector<int64_t> max) {
     check_value(v);
-    if (min.size() != opt.size() || opt.size() != max.size()) throw py::value_error("min/opt/max ranks differ");
-    g.values[static_cast<size_t>(v)].meta = bridge::TensorMeta{dtype, std::move(min), std::move(opt), std::move(max)};
+    if (min.size() != opt.size() || opt.size() != max.size())
+      throw py::value_error("min/opt/max ranks differ");
+    g.values[static_cast<size_t>(v)].meta =
+        bridge::TensorMeta{dtype, std::move(min), std::move(opt), std::move(max)};
   }
 
-  int add_node(const std::string& op, const std::vector<int>& inputs, const std::vector<int>& outputs,
-               const std::string& source, int64_t frontend_index) {
+  int add_node(const std::string& op, const std::vector<int>& inputs,
+               const std::vector<int>& outputs, const std::string& source, int64_t frontend_index) {
     int index = static_cast<int>(g.nodes.size());
     for (int v : inputs)
       if (v >= 0) check_value(v);
     for (int v : outputs) {
       check_value(v);
       auto& val = g.values[static_cast<size_t>(v)];
-      if (val.producer >= 0) throw py::value_error("value '" + val.name + "' already has a producer");
+      if (val.producer >= 0)
+        throw py::value_error("value '" + val.name + "' already has a producer");
       val.producer = index;
     }
     bridge::Node n;
@@ -302,7 +332,8 @@ struct PyOpGraph {
   }
 };
 
-// ---- options ------------------------------------------------------------------------------------------
+// ---- options
+// ------------------------------------------------------------------------------------------
 Precision parse_precision(const std::string& p) {
   if (p == "fp32") return Precision::kFP32;
   if (p == "tf32") return Precision::kTF32;
@@ -343,10 +374,12 @@ BuilderConfig builder_config(const py::dict& o) {
   if (o.contains("device")) cfg.device = py::cast<int>(o["device"]);
   if (o.contains("precisions")) {
     cfg.enabled_precisions.clear();
-    for (const auto& p : py::cast<std::vector<std::string>>(o["precisions"])) cfg.enabled_precisions.push_back(parse_precision(p));
+    for (const auto& p : py::cast<std::vector<std::string>>(o["precisions"]))
+      cfg.enabled_precisions.push_back(parse_precision(p));
   }
   if (o.contains("workspace_size")) cfg.workspace_limit = py::cast<uint64_t>(o["workspace_size"]);
-  if (o.contains("optimization_level")) cfg.optimization_level = py::cast<int>(o["optimization_level"]);
+  if (o.contains("optimization_level"))
+    cfg.optimization_level = py::cast<int>(o["optimization_level"]);
   if (o.contains("timing_cache_path") && !o["timing_cache_path"].is_none())
     cfg.timing_cache_path = py::cast<std::string>(o["timing_cache_path"]);
   if (o.contains("kernel_cache_dir") && !o["kernel_cache_dir"].is_none())
@@ -360,9 +393,11 @@ bridge::PartitionOptions partition_options(const py::dict& o) {
   bridge::PartitionOptions opt;
   if (o.contains("min_block_size")) opt.min_block_size = py::cast<int>(o["min_block_size"]);
   if (o.contains("torch_executed_ops")) {
-    for (const auto& s : py::cast<std::vector<std::string>>(o["torch_executed_ops"])) opt.torch_executed_ops.insert(s);
+    for (const auto& s : py::cast<std::vector<std::string>>(o["torch_executed_ops"]))
+      opt.torch_executed_ops.insert(s);
   }
-  if (o.contains("require_full_compilation")) opt.require_full_compilation = py::cast<bool>(o["require_full_compilation"]);
+  if (o.contains("require_full_compilation"))
+    opt.require_full_compilation = py::cast<bool>(o["require_full_compilation"]);
   opt.builder = builder_config(o);
   return opt;
 }
@@ -390,7 +425,8 @@ py::dict result_dict(const OpGraph& g, const bridge::PartitionResult& r) {
   }
   out["segments"] = segments;
   py::list support;
-  for (const auto& s : r.support) support.append(py::make_tuple(s.node, s.op, s.kiln, s.evaluator, s.reason));
+  for (const auto& s : r.support)
+    support.append(py::make_tuple(s.node, s.op, s.kiln, s.evaluator, s.reason));
   out["support"] = support;
   out["torch_needed"] = r.torch_needed;
   out["report"] = bridge::support_report(g, r);
@@ -426,31 +462,40 @@ py::dict partition(PyOpGraph& pg, bool build, const py::dict& options, py::objec
   return result_dict(pg.g, *r);
 }
 
-// ---- TorchScript API ----------------------------------------------------------------------------------
+// ---- TorchScript API
+// ----------------------------------------------------------------------------------
 torchscript::CompileSpec ts_spec(const py::dict& o) {
   torchscript::CompileSpec spec;
   if (o.contains("inputs")) {
     for (py::handle h : o["inputs"]) {
       auto t = py::cast<py::tuple>(h);  // (min, opt, max, dtype, format)
-      torchscript::Input in(py::cast<std::vector<int64_t>>(t[0]), py::cast<std::vector<int64_t>>(t[1]),
+      torchscript::Input in(py::cast<std::vector<int64_t>>(t[0]),
+                            py::cast<std::vector<int64_t>>(t[1]),
                             py::cast<std::vector<int64_t>>(t[2]), py::cast<at::ScalarType>(t[3]));
-      in.format = py::cast<std::string>(t[4]) == "channels_last" ? torchscript::TensorFormat::kChannelsLast
-                                                                  : torchscript::TensorFormat::kContiguous;
+      in.format = py::cast<std::string>(t[4]) == "channels_last"
+                      ? torchscript::TensorFormat::kChannelsLast
+                      : torchscript::TensorFormat::kContiguous;
       spec.inputs.push_back(std::move(in));
     }
   }
   if (o.contains("precisions")) {
     spec.enabled_precisions.clear();
-    for (const auto& p : py::cast<std::vector<std::string>>(o["precisions"])) spec.enabled_precisions.insert(parse_precision(p));
+    for (const auto& p : py::cast<std::vector<std::string>>(o["precisions"]))
+      spec.enabled_precisions.insert(parse_precision(p));
   }
   if (o.contains("min_block_size")) spec.min_block_size = py::cast<int>(o["min_block_size"]);
-  if (o.contains("torch_executed_ops")) spec.torch_executed_ops = py::cast<std::vector<std::string>>(o["torch_executed_ops"]);
-  if (o.contains("require_full_compilation")) spec.require_full_compilation = py::cast<bool>(o["require_full_compilation"]);
+  if (o.contains("torch_executed_ops"))
+    spec.torch_executed_ops = py::cast<std::vector<std::string>>(o["torch_executed_ops"]);
+  if (o.contains("require_full_compilation"))
+    spec.require_full_compilation = py::cast<bool>(o["require_full_compilation"]);
   if (o.contains("backend"))
-    spec.device.type = py::cast<std::string>(o["backend"]) == "cuda" ? torchscript::DeviceType::kCUDA : torchscript::DeviceType::kCPU;
+    spec.device.type = py::cast<std::string>(o["backend"]) == "cuda"
+                           ? torchscript::DeviceType::kCUDA
+                           : torchscript::DeviceType::kCPU;
   if (o.contains("device")) spec.device.gpu_id = py::cast<int>(o["device"]);
   if (o.contains("workspace_size")) spec.workspace_size = py::cast<uint64_t>(o["workspace_size"]);
-  if (o.contains("optimization_level")) spec.optimization_level = py::cast<int>(o["optimization_level"]);
+  if (o.contains("optimization_level"))
+    spec.optimization_level = py::cast<int>(o["optimization_level"]);
   if (o.contains("timing_cache_path") && !o["timing_cache_path"].is_none())
     spec.timing_cache_path = py::cast<std::string>(o["timing_cache_path"]);
   if (o.contains("kernel_cache_dir") && !o["kernel_cache_dir"].is_none())
@@ -473,7 +518,8 @@ void set_ts_progress(torchscript::CompileSpec& spec, py::object progress) {
   };
 }
 
-torch::jit::Module ts_compile(const torch::jit::Module& m, const py::dict& options, py::object progress) {
+torch::jit::Module ts_compile(const torch::jit::Module& m, const py::dict& options,
+                              py::object progress) {
   torchscript::CompileSpec spec = ts_spec(options);
   set_ts_progress(spec, progress);
   Expected<torch::jit::Module> r = Status{};
@@ -485,7 +531,8 @@ torch::jit::Module ts_compile(const torch::jit::Module& m, const py::dict& optio
   return *r;
 }
 
-std::string ts_check_support(const torch::jit::Module& m, const std::string& method, const py::dict& options) {
+std::string ts_check_support(const torch::jit::Module& m, const std::string& method,
+                             const py::dict& options) {
   torchscript::CompileSpec spec = ts_spec(options);
   Expected<std::string> r = Status{};
   {
@@ -496,7 +543,8 @@ std::string ts_check_support(const torch::jit::Module& m, const std::string& met
   return *r;
 }
 
-at::Tensor ts_convert_method_to_plan(const torch::jit::Module& m, const std::string& method, const py::dict& options) {
+at::Tensor ts_convert_method_to_plan(const torch::jit::Module& m, const std::string& method,
+                                     const py::dict& options) {
   torchscript::CompileSpec spec = ts_spec(options);
   Expected<std::vector<uint8_t>> r = Status{};
   {
@@ -507,13 +555,16 @@ at::Tensor ts_convert_method_to_plan(const torch::jit::Module& m, const std::str
   return bytes_tensor(*r);
 }
 
-// ---- torch.export support for kiln.Engine -------------------------------------------------------------
-// torch.export fakifies TorchBind objects through their __obj_flatten__ method (a tuple of (name,
-// value) pairs) and the fake class registered in Python (__obj_unflatten__). The engine class in
-// libkiln_runtime predates that, so the method is added here to the registered class type.
-using FlatEngine = std::tuple<std::tuple<std::string, std::string>, std::tuple<std::string, std::vector<std::string>>,
-                              std::tuple<std::string, std::vector<std::string>>, std::tuple<std::string, std::vector<int64_t>>,
-                              std::tuple<std::string, std::string>>;
+// ---- torch.export support for kiln.Engine
+// ------------------------------------------------------------- torch.export fakifies TorchBind
+// objects through their __obj_flatten__ method (a tuple of (name, value) pairs) and the fake class
+// registered in Python (__obj_unflatten__). The engine class in libkiln_runtime predates that, so
+// the method is added here to the registered class type.
+using FlatEngine =
+    std::tuple<std::tuple<std::string, std::string>,
+               std::tuple<std::string, std::vector<std::string>>,
+               std::tuple<std::string, std::vector<std::string>>,
+               std::tuple<std::string, std::vector<int64_t>>, std::tuple<std::string, std::string>>;
 
 bool install_engine_export_hooks() {
   using Self = bridge::TorchEngine;
@@ -539,8 +590,8 @@ bool install_engine_export_hooks() {
     using RetType = typename c10::guts::infer_function_traits_t<Wrapped>::return_type;
     torch::detail::BoxedProxy<RetType, Wrapped>()(stack, f);
   };
-  auto method = std::make_unique<torch::jit::BuiltinOpFunction>(cls->name()->qualifiedName() + ".__obj_flatten__",
-                                                                std::move(schema), std::move(boxed), "");
+  auto method = std::make_unique<torch::jit::BuiltinOpFunction>(
+      cls->name()->qualifiedName() + ".__obj_flatten__", std::move(schema), std::move(boxed), "");
   cls->addMethod(method.get());
   torch::registerCustomClassMethod(std::move(method));
   return true;
@@ -551,7 +602,8 @@ bool install_engine_export_hooks() {
 
 PYBIND11_MODULE(_C, m) {
   using namespace kiln::python;
-  m.doc() = "Kiln native bindings (torch bridge). Use the `kiln` package, not this module directly.";
+  m.doc() =
+      "Kiln native bindings (torch bridge). Use the `kiln` package, not this module directly.";
   m.attr("torch_version") = KILN_TORCH_VERSION;
   m.attr("kiln_version") = kiln::version();
 #ifdef KILN_WITH_CUDA
@@ -559,7 +611,8 @@ PYBIND11_MODULE(_C, m) {
 #else
   m.attr("with_cuda") = false;
 #endif
-  // torch's op bindings translate a PyTorchError themselves; this covers calls that reach pybind11 directly.
+  // torch's op bindings translate a PyTorchError themselves; this covers calls that reach pybind11
+  // directly.
   py::register_exception_translator([](std::exception_ptr p) {
     try {
       if (p) std::rethrow_exception(p);
@@ -569,56 +622,68 @@ PYBIND11_MODULE(_C, m) {
   });
   m.def("status_code_names", &status_code_names,
         "names of kiln::StatusCode values, kOk excluded, in enum order");
-  m.def("set_error_classes", &set_error_classes, py::arg("compile"), py::arg("run"),
-        "the exception class raised for each status code name while compiling / by a running engine");
+  m.def(
+      "set_error_classes", &set_error_classes, py::arg("compile"), py::arg("run"),
+      "the exception class raised for each status code name while compiling / by a running engine");
   m.def("available_backends", &kiln::available_backends);
   m.def("default_backend", &kiln::default_backend);
-  m.def("converter_ops", [] { return kiln::bridge::converter_registry().ops(); },
-        "overload names of every registered converter and evaluator");
+  m.def(
+      "converter_ops", [] { return kiln::bridge::converter_registry().ops(); },
+      "overload names of every registered converter and evaluator");
   m.def("is_evaluator", [](const std::string& op) {
     const auto* info = kiln::bridge::converter_registry().find(op);
     return info != nullptr && info->evaluator;
   });
-  m.def("scalar_type", [](int64_t code) { return static_cast<at::ScalarType>(code); },
-        "torch.dtype of a c10::ScalarType code (as returned by Engine.output_dtypes())");
-  m.def("kiln_dtype_supported", [](at::ScalarType t) { return kiln::bridge::to_kiln_dtype(t).has_value(); });
+  m.def(
+      "scalar_type", [](int64_t code) { return static_cast<at::ScalarType>(code); },
+      "torch.dtype of a c10::ScalarType code (as returned by Engine.output_dtypes())");
+  m.def("kiln_dtype_supported",
+        [](at::ScalarType t) { return kiln::bridge::to_kiln_dtype(t).has_value(); });
 
-  m.def("set_log_level", [](int level) { py_logger().set_level(level); }, py::arg("level"),
-        "0 error, 1 warning, 2 info, 3 verbose: the level of builds started from Python");
+  m.def(
+      "set_log_level", [](int level) { py_logger().set_level(level); }, py::arg("level"),
+      "0 error, 1 warning, 2 info, 3 verbose: the level of builds started from Python");
   m.def("get_log_level", [] { return py_logger().level(); });
-  m.def("set_log_sink", [](py::object sink) { py_logger().set_sink(std::move(sink)); }, py::arg("sink"),
-        "callable(severity:int, message:str) receiving build messages, or None for stderr");
+  m.def(
+      "set_log_sink", [](py::object sink) { py_logger().set_sink(std::move(sink)); },
+      py::arg("sink"),
+      "callable(severity:int, message:str) receiving build messages, or None for stderr");
   m.def("log", [](int severity, const std::string& msg) {
     py_logger().log(static_cast<kiln::Severity>(std::clamp(severity, 0, 3)), msg);
   });
 
   py::class_<PyOpGraph>(m, "OpGraph")
       .def(py::init<>())
-      .def("add_value", &PyOpGraph::add_value, py::arg("name"), py::arg("kind"), py::arg("constant") = py::none(),
-           py::arg("has_constant") = false)
-      .def("set_meta", &PyOpGraph::set_meta, py::arg("value"), py::arg("dtype"), py::arg("min"), py::arg("opt"),
-           py::arg("max"))
+      .def("add_value", &PyOpGraph::add_value, py::arg("name"), py::arg("kind"),
+           py::arg("constant") = py::none(), py::arg("has_constant") = false)
+      .def("set_meta", &PyOpGraph::set_meta, py::arg("value"), py::arg("dtype"), py::arg("min"),
+           py::arg("opt"), py::arg("max"))
       .def("add_node", &PyOpGraph::add_node, py::arg("op"), py::arg("inputs"), py::arg("outputs"),
            py::arg("source") = "", py::arg("frontend_index") = -1)
       .def("set_inputs", [](PyOpGraph& g, std::vector<int> v) { g.g.inputs = std::move(v); })
       .def("set_outputs", [](PyOpGraph& g, std::vector<int> v) { g.g.outputs = std::move(v); })
       .def_property_readonly("num_values", [](const PyOpGraph& g) { return g.g.values.size(); })
       .def_property_readonly("num_nodes", [](const PyOpGraph& g) { return g.g.nodes.size(); })
-      .def("node_op", [](const PyOpGraph& g, int i) { return g.g.nodes.at(static_cast<size_t>(i)).op; })
-      .def("value_constant", [](const PyOpGraph& g, int v) -> py::object {
-        const auto& val = g.g.values.at(static_cast<size_t>(v));
-        return val.constant ? from_ivalue(*val.constant) : py::object(py::none());
-      })
+      .def("node_op",
+           [](const PyOpGraph& g, int i) { return g.g.nodes.at(static_cast<size_t>(i)).op; })
+      .def("value_constant",
+           [](const PyOpGraph& g, int v) -> py::object {
+             const auto& val = g.g.values.at(static_cast<size_t>(v));
+             return val.constant ? from_ivalue(*val.constant) : py::object(py::none());
+           })
       .def("to_string", [](const PyOpGraph& g) { return g.g.to_string(); });
 
   m.def("partition", &partition, py::arg("graph"), py::arg("build"), py::arg("options"),
         py::arg("progress") = py::none(),
-        "plan_partition (build=False) or partition_and_build (build=True); returns a dict, or {'error': (code, msg)}");
+        "plan_partition (build=False) or partition_and_build (build=True); returns a dict, or "
+        "{'error': (code, msg)}");
 
-  m.def("ts_compile", &ts_compile, py::arg("module"), py::arg("options"), py::arg("progress") = py::none());
-  m.def("ts_check_method_support", &ts_check_support, py::arg("module"), py::arg("method"), py::arg("options"));
-  m.def("ts_convert_method_to_plan", &ts_convert_method_to_plan, py::arg("module"), py::arg("method"),
+  m.def("ts_compile", &ts_compile, py::arg("module"), py::arg("options"),
+        py::arg("progress") = py::none());
+  m.def("ts_check_method_support", &ts_check_support, py::arg("module"), py::arg("method"),
         py::arg("options"));
+  m.def("ts_convert_method_to_plan", &ts_convert_method_to_plan, py::arg("module"),
+        py::arg("method"), py::arg("options"));
 
   m.def("install_engine_export_hooks", &install_engine_export_hooks,
         "adds __obj_flatten__ to torch.classes.kiln.Engine (for torch.export); True when present");

@@ -27,14 +27,16 @@ std::atomic<FailureHandler> g_failure_handler{nullptr};
 
 void set_failure_handler(FailureHandler handler) { g_failure_handler.store(handler); }
 
-TorchEngine::TorchEngine(at::Tensor plan, std::vector<std::string> input_names, std::vector<std::string> output_names,
-                         std::string name)
+TorchEngine::TorchEngine(at::Tensor plan, std::vector<std::string> input_names,
+                         std::vector<std::string> output_names, std::string name)
     : plan_(plan.to(at::kCPU).contiguous()),
       input_names_(std::move(input_names)),
       output_names_(std::move(output_names)),
       name_(std::move(name)) {
-  TORCH_CHECK(plan_.scalar_type() == at::kByte && plan_.dim() == 1, "[kiln] a plan must be a 1-D uint8 tensor");
-  auto e = Runtime::load(std::span<const uint8_t>(plan_.data_ptr<uint8_t>(), static_cast<size_t>(plan_.numel())));
+  TORCH_CHECK(plan_.scalar_type() == at::kByte && plan_.dim() == 1,
+              "[kiln] a plan must be a 1-D uint8 tensor");
+  auto e = Runtime::load(
+      std::span<const uint8_t>(plan_.data_ptr<uint8_t>(), static_cast<size_t>(plan_.numel())));
   if (!e) fail(name_, e.status());
   engine_ = *e;
   cuda_ = engine_->backend() == "cuda";
@@ -51,12 +53,12 @@ TorchEngine::TorchEngine(at::Tensor plan, std::vector<std::string> input_names, 
 c10::intrusive_ptr<TorchEngine> TorchEngine::from_state(State state) {
   int64_t version = std::get<0>(state);
   if (version != kStateVersion) {
-    fail(std::get<4>(state), Status(StatusCode::kVersionMismatch, "saved engine has state version " +
-                                                                      std::to_string(version) +
-                                                                      "; this build reads " + std::to_string(kStateVersion)));
+    fail(std::get<4>(state), Status(StatusCode::kVersionMismatch,
+                                    "saved engine has state version " + std::to_string(version) +
+                                        "; this build reads " + std::to_string(kStateVersion)));
   }
-  return c10::make_intrusive<TorchEngine>(std::get<1>(state), std::get<2>(state), std::get<3>(state),
-                                          std::get<4>(state));
+  return c10::make_intrusive<TorchEngine>(std::get<1>(state), std::get<2>(state),
+                                          std::get<3>(state), std::get<4>(state));
 }
 
 ExecutionContext& TorchEngine::context_for(void* stream) {
@@ -68,28 +70,31 @@ ExecutionContext& TorchEngine::context_for(void* stream) {
 }
 
 std::vector<at::Tensor> TorchEngine::execute(const std::vector<at::Tensor>& inputs) {
-  TORCH_CHECK(inputs.size() == input_names_.size(), "[kiln] engine '", name_, "' takes ", input_names_.size(),
-              " inputs, got ", inputs.size());
-  at::Device want_device = cuda_ ? at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(0)) : at::Device(at::kCPU);
+  TORCH_CHECK(inputs.size() == input_names_.size(), "[kiln] engine '", name_, "' takes ",
+              input_names_.size(), " inputs, got ", inputs.size());
+  at::Device want_device =
+      cuda_ ? at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(0)) : at::Device(at::kCPU);
   std::vector<at::Tensor> ins;
   ins.reserve(inputs.size());
   for (size_t i = 0; i < inputs.size(); ++i) {
     const IOTensorInfo& io = engine_->io_tensor(static_cast<int>(i));
     at::Tensor t = inputs[i];
-    TORCH_CHECK(t.defined(), "[kiln] engine '", name_, "' input ", i, " ('", io.name, "') is undefined");
+    TORCH_CHECK(t.defined(), "[kiln] engine '", name_, "' input ", i, " ('", io.name,
+                "') is undefined");
     at::ScalarType want = to_torch_dtype(io.dtype);
     if (t.scalar_type() != want) {
-      fail(name_, Status(StatusCode::kTypeError, "input " + std::to_string(i) + " ('" + io.name + "') must be " +
-                                                     std::string(c10::toString(want)) + ", got " +
-                                                     c10::toString(t.scalar_type())));
+      fail(name_,
+           Status(StatusCode::kTypeError, "input " + std::to_string(i) + " ('" + io.name +
+                                              "') must be " + std::string(c10::toString(want)) +
+                                              ", got " + c10::toString(t.scalar_type())));
     }
     if (cuda_) {
-      TORCH_CHECK(t.is_cuda(), "[kiln] engine '", name_, "' runs on CUDA; input ", i, " ('", io.name, "') is on ",
-                  t.device().str());
+      TORCH_CHECK(t.is_cuda(), "[kiln] engine '", name_, "' runs on CUDA; input ", i, " ('",
+                  io.name, "') is on ", t.device().str());
       want_device = t.device();
     } else {
-      TORCH_CHECK(t.is_cpu(), "[kiln] engine '", name_, "' runs on the CPU; input ", i, " ('", io.name, "') is on ",
-                  t.device().str());
+      TORCH_CHECK(t.is_cpu(), "[kiln] engine '", name_, "' runs on the CPU; input ", i, " ('",
+                  io.name, "') is on ", t.device().str());
     }
     ins.push_back(t.contiguous());
   }
@@ -116,8 +121,9 @@ std::vector<at::Tensor> TorchEngine::execute(const std::vector<at::Tensor>& inpu
     auto dims = ctx.tensor_shape(output_names_[i]);
     if (!dims) fail(name_, dims.status());
     const IOTensorInfo& io = engine_->io_tensor(static_cast<int>(ins.size() + i));
-    at::Tensor o = at::empty(std::vector<int64_t>(dims->begin(), dims->end()),
-                             at::TensorOptions().dtype(to_torch_dtype(io.dtype)).device(want_device));
+    at::Tensor o =
+        at::empty(std::vector<int64_t>(dims->begin(), dims->end()),
+                  at::TensorOptions().dtype(to_torch_dtype(io.dtype)).device(want_device));
     Status s = ctx.set_tensor_address(output_names_[i], o.data_ptr());
     if (!s.ok()) fail(name_, s);
     outs.push_back(o);
@@ -127,12 +133,14 @@ std::vector<at::Tensor> TorchEngine::execute(const std::vector<at::Tensor>& inpu
   return outs;
 }
 
-std::vector<std::vector<int64_t>> TorchEngine::output_shapes(const std::vector<std::vector<int64_t>>& input_shapes) {
+std::vector<std::vector<int64_t>> TorchEngine::output_shapes(
+    const std::vector<std::vector<int64_t>>& input_shapes) {
   std::lock_guard<std::mutex> lock(mu_);
   auto ctx = engine_->create_context();
   if (!ctx) fail(name_, ctx.status());
   for (size_t i = 0; i < input_shapes.size() && i < input_names_.size(); ++i) {
-    Status s = (*ctx)->set_input_shape(input_names_[i], Dims(std::span<const int64_t>(input_shapes[i])));
+    Status s =
+        (*ctx)->set_input_shape(input_names_[i], Dims(std::span<const int64_t>(input_shapes[i])));
     if (!s.ok()) fail(name_, s);
   }
   std::vector<std::vector<int64_t>> out;
@@ -153,7 +161,8 @@ std::vector<int64_t> TorchEngine::output_dtypes() const {
   return v;
 }
 
-std::vector<at::Tensor> execute_engine(std::vector<at::Tensor> inputs, c10::intrusive_ptr<TorchEngine> engine) {
+std::vector<at::Tensor> execute_engine(std::vector<at::Tensor> inputs,
+                                       c10::intrusive_ptr<TorchEngine> engine) {
   return engine->execute(inputs);
 }
 

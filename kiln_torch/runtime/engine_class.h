@@ -19,12 +19,13 @@ namespace kiln::bridge {
 class TorchEngine : public torch::CustomClassHolder {
  public:
   /// Pickled state: format version, plan bytes, input names, output names, engine name.
-  using State = std::tuple<int64_t, at::Tensor, std::vector<std::string>, std::vector<std::string>, std::string>;
+  using State = std::tuple<int64_t, at::Tensor, std::vector<std::string>, std::vector<std::string>,
+                           std::string>;
   static constexpr int64_t kStateVersion = 1;
 
   /// Loads `plan` (uint8 CPU tensor); throws (see set_failure_handler) when the plan is refused.
-  TorchEngine(at::Tensor plan, std::vector<std::string> input_names, std::vector<std::string> output_names,
-              std::string name);
+  TorchEngine(at::Tensor plan, std::vector<std::string> input_names,
+              std::vector<std::string> output_names, std::string name);
 
   std::vector<at::Tensor> execute(const std::vector<at::Tensor>& inputs);
   std::string describe() const { return engine_->describe(); }
@@ -39,7 +40,8 @@ class TorchEngine : public torch::CustomClassHolder {
     return out;
   }
   /// Shapes the engine would produce for these input shapes (for fake/meta kernels).
-  std::vector<std::vector<int64_t>> output_shapes(const std::vector<std::vector<int64_t>>& input_shapes);
+  std::vector<std::vector<int64_t>> output_shapes(
+      const std::vector<std::vector<int64_t>>& input_shapes);
   std::vector<int64_t> output_dtypes() const;
   at::Tensor plan() const { return plan_; }
 
@@ -66,6 +68,7 @@ using FailureHandler = void (*)(const std::string& message, StatusCode code);
 void set_failure_handler(FailureHandler handler);
 
 /// Runs `engine` on `inputs` (the kiln::execute_engine op).
-std::vector<at::Tensor> execute_engine(std::vector<at::Tensor> inputs, c10::intrusive_ptr<TorchEngine> engine);
+std::vector<at::Tensor> execute_engine(std::vector<at::Tensor> inputs,
+                                       c10::intrusive_ptr<TorchEngine> engine);
 
 }  // namespace kiln::bridge

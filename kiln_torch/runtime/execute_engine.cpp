@@ -8,18 +8,22 @@ namespace {
 
 TORCH_LIBRARY(kiln, m) {
   m.class_<TorchEngine>("Engine")
-      .def(torch::init<at::Tensor, std::vector<std::string>, std::vector<std::string>, std::string>())
+      .def(torch::init<at::Tensor, std::vector<std::string>, std::vector<std::string>,
+                       std::string>())
       .def("describe", &TorchEngine::describe)
       .def("build_settings", &TorchEngine::build_settings)
-      .def("input_names", [](const c10::intrusive_ptr<TorchEngine>& self) { return self->input_names(); })
-      .def("output_names", [](const c10::intrusive_ptr<TorchEngine>& self) { return self->output_names(); })
+      .def("input_names",
+           [](const c10::intrusive_ptr<TorchEngine>& self) { return self->input_names(); })
+      .def("output_names",
+           [](const c10::intrusive_ptr<TorchEngine>& self) { return self->output_names(); })
       .def("name", [](const c10::intrusive_ptr<TorchEngine>& self) { return self->name(); })
       .def("backend", &TorchEngine::backend)
       .def("plan", &TorchEngine::plan)
       .def("output_dtypes", &TorchEngine::output_dtypes)
       .def("output_shapes", &TorchEngine::output_shapes)
-      .def_pickle([](const c10::intrusive_ptr<TorchEngine>& self) { return self->get_state(); },
-                  [](TorchEngine::State state) { return TorchEngine::from_state(std::move(state)); });
+      .def_pickle(
+          [](const c10::intrusive_ptr<TorchEngine>& self) { return self->get_state(); },
+          [](TorchEngine::State state) { return TorchEngine::from_state(std::move(state)); });
   m.def("execute_engine(Tensor[] inputs, __torch__.torch.classes.kiln.Engine engine) -> Tensor[]");
 }
 

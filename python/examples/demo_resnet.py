@@ -4,6 +4,7 @@ support report and the largest error against eager PyTorch.
     python python/examples/demo_resnet.py            # installed kiln (pip install --no-build-isolation .)
     KILN_BUILD_DIR=build python python/examples/demo_resnet.py   # an in-tree CMake build (-DKILN_BUILD_PYTHON=ON)
 """
+
 import os
 import sys
 import time
@@ -28,8 +29,10 @@ def main() -> int:
     report = kiln.compile(model, inputs=inputs, device="cpu", dry_run=True)
     t0 = time.time()
     compiled = kiln.compile(model, inputs=inputs, device="cpu")
-    print(f"== compiled in {time.time() - t0:.1f}s: {report.num_engines} engine(s), "
-          f"{report.kiln_nodes} nodes in Kiln, {report.torch_nodes} in PyTorch ==")
+    print(
+        f"== compiled in {time.time() - t0:.1f}s: {report.num_engines} engine(s), "
+        f"{report.kiln_nodes} nodes in Kiln, {report.torch_nodes} in PyTorch =="
+    )
     worst = 0.0
     with torch.no_grad():
         for batch in (1, 2, 4):

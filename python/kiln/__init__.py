@@ -12,6 +12,7 @@ Importing kiln loads libkiln_runtime (torch.classes.kiln.Engine, torch.ops.kiln.
 bindings (kiln._C). ``KILN_BUILD_DIR=<cmake build dir>`` uses an in-tree CMake build instead of the
 installed libraries.
 """
+
 from __future__ import annotations
 
 import torch  # noqa: F401 - must be loaded before the native parts
@@ -28,9 +29,21 @@ _fake.install()
 from kiln._backend import register as _register_backend  # noqa: E402
 from kiln._compile import check_method_support, compile, convert_method_to_plan, dry_run  # noqa: E402
 from kiln._errors import (  # noqa: E402
-    BackendError, CompilationError, CorruptPlanError, DTypeError, ExportError, FileIOError, InternalError,
-    InvalidArgumentError, KilnError, NotFoundError, OutOfMemoryError, ShapeError, UnsupportedError,
-    UnsupportedOperatorError, VersionMismatchError,
+    BackendError,
+    CompilationError,
+    CorruptPlanError,
+    DTypeError,
+    ExportError,
+    FileIOError,
+    InternalError,
+    InvalidArgumentError,
+    KilnError,
+    NotFoundError,
+    OutOfMemoryError,
+    ShapeError,
+    UnsupportedError,
+    UnsupportedOperatorError,
+    VersionMismatchError,
 )
 from kiln._input import Input  # noqa: E402
 from kiln._loader import NativeLibraryError, runtime_library_path  # noqa: E402
@@ -56,10 +69,37 @@ def supported_ops() -> list[str]:
 
 
 __all__ = [
-    "BackendError", "CompilationError", "CorruptPlanError", "DTypeError", "EngineModule", "ExportError",
-    "FileIOError", "Input", "InternalError", "InvalidArgumentError", "KilnError", "NativeLibraryError",
-    "NotFoundError", "OpSupport", "OutOfMemoryError", "ShapeError", "SupportReport", "UnsupportedError",
-    "UnsupportedOperatorError", "VersionMismatchError", "available_backends", "build_info",
-    "check_method_support", "compile", "convert", "convert_method_to_plan", "dry_run", "fx", "load", "logging",
-    "runtime_library_path", "save", "supported_ops",
+    "BackendError",
+    "CompilationError",
+    "CorruptPlanError",
+    "DTypeError",
+    "EngineModule",
+    "ExportError",
+    "FileIOError",
+    "Input",
+    "InternalError",
+    "InvalidArgumentError",
+    "KilnError",
+    "NativeLibraryError",
+    "NotFoundError",
+    "OpSupport",
+    "OutOfMemoryError",
+    "ShapeError",
+    "SupportReport",
+    "UnsupportedError",
+    "UnsupportedOperatorError",
+    "VersionMismatchError",
+    "available_backends",
+    "build_info",
+    "check_method_support",
+    "compile",
+    "convert",
+    "convert_method_to_plan",
+    "dry_run",
+    "fx",
+    "load",
+    "logging",
+    "runtime_library_path",
+    "save",
+    "supported_ops",
 ]

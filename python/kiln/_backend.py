@@ -6,6 +6,7 @@ export -> partition -> stitch pipeline as kiln.compile. Parameters and buffers t
 graph inputs are frozen into the engines at that first call (inference: later changes to the weights
 are not seen, as with any AOT compile). Options are kiln.compile's; unknown keys raise.
 """
+
 from __future__ import annotations
 
 import copy
@@ -81,7 +82,10 @@ class KilnDynamoCallable:
         examples = tuple(live)
         with debug_logging(self.settings):
             mod = compile_dynamo(gm, specs, {}, examples, {}, self.settings)
-        _log.info("torch.compile(backend='kiln'): compiled a graph for %s", [getattr(s, "opt_shape", s) for s in specs])
+        _log.info(
+            "torch.compile(backend='kiln'): compiled a graph for %s",
+            [getattr(s, "opt_shape", s) for s in specs],
+        )
         return mod
 
     @torch._dynamo.disable
@@ -92,8 +96,10 @@ class KilnDynamoCallable:
         fn = self.compiled.get(key)
         if fn is None:
             if len(self.compiled) >= MAX_SIGNATURES:
-                _log.warning("torch.compile(backend='kiln'): more than %d input signatures; running eagerly",
-                             MAX_SIGNATURES)
+                _log.warning(
+                    "torch.compile(backend='kiln'): more than %d input signatures; running eagerly",
+                    MAX_SIGNATURES,
+                )
                 return self.gm(*args)
             fn = self._compile(args)
             self.compiled[key] = fn
@@ -101,10 +107,14 @@ class KilnDynamoCallable:
         return fn(*live)
 
 
-def kiln_backend(gm: torch.fx.GraphModule, example_inputs: list, options: Optional[dict] = None, **kwargs: Any) -> Callable:
+def kiln_backend(
+    gm: torch.fx.GraphModule, example_inputs: list, options: Optional[dict] = None, **kwargs: Any
+) -> Callable:
     if kwargs:
-        raise TypeError(f"torch.compile(backend='kiln'): unexpected arguments {sorted(kwargs)}; pass Kiln settings "
-                        "through options={...}")
+        raise TypeError(
+            f"torch.compile(backend='kiln'): unexpected arguments {sorted(kwargs)}; pass Kiln settings "
+            "through options={...}"
+        )
     settings = settings_from_options(options, "torch.compile(backend='kiln')")
     return KilnDynamoCallable(gm, settings)
 

@@ -1,4 +1,5 @@
 """kiln.compile: one entry point, several frontends (ir=)."""
+
 from __future__ import annotations
 
 import logging as _pylogging
@@ -26,20 +27,39 @@ def _resolve_ir(module: Any, ir: str) -> str:
     if ir == "default":
         return "ts" if is_script else "dynamo"
     if ir in ("dynamo", "torch_compile", "fx") and is_script:
-        raise TypeError(f"kiln.compile: ir={ir!r} needs an nn.Module, GraphModule or ExportedProgram; this is a "
-                        "TorchScript module (use ir='ts' or ir='default')")
+        raise TypeError(
+            f"kiln.compile: ir={ir!r} needs an nn.Module, GraphModule or ExportedProgram; this is a "
+            "TorchScript module (use ir='ts' or ir='default')"
+        )
     if ir == "ts" and isinstance(module, torch.export.ExportedProgram):
-        raise TypeError("kiln.compile: ir='ts' needs an nn.Module or ScriptModule; an ExportedProgram goes through "
-                        "ir='dynamo'")
+        raise TypeError(
+            "kiln.compile: ir='ts' needs an nn.Module or ScriptModule; an ExportedProgram goes through "
+            "ir='dynamo'"
+        )
     return ir
 
 
-def compile(module: Any, ir: str = "default", inputs: Any = None, arg_inputs: Any = None,
-            kwarg_inputs: Optional[dict] = None, *, enabled_precisions: Any = None, min_block_size: int = 3,
-            torch_executed_ops: Any = None, require_full_compilation: bool = False, workspace_size: int = 0,
-            device: Any = None, optimization_level: int = 3, timing_cache_path: Optional[str] = None,
-            kernel_cache_dir: Optional[str] = None, engine_cache_dir: Optional[str] = None, use_cuda_graphs: bool = True, debug: bool = False,
-            dry_run: bool = False) -> Any:
+def compile(
+    module: Any,
+    ir: str = "default",
+    inputs: Any = None,
+    arg_inputs: Any = None,
+    kwarg_inputs: Optional[dict] = None,
+    *,
+    enabled_precisions: Any = None,
+    min_block_size: int = 3,
+    torch_executed_ops: Any = None,
+    require_full_compilation: bool = False,
+    workspace_size: int = 0,
+    device: Any = None,
+    optimization_level: int = 3,
+    timing_cache_path: Optional[str] = None,
+    kernel_cache_dir: Optional[str] = None,
+    engine_cache_dir: Optional[str] = None,
+    use_cuda_graphs: bool = True,
+    debug: bool = False,
+    dry_run: bool = False,
+) -> Any:
     """Compiles `module` with Kiln.
 
     module: nn.Module, torch.jit.ScriptModule, torch.fx.GraphModule or torch.export.ExportedProgram.
@@ -66,12 +86,20 @@ def compile(module: Any, ir: str = "default", inputs: Any = None, arg_inputs: An
     Returns a module that runs like the original (for dry_run, the report).
     """
     ir = _resolve_ir(module, ir)
-    settings = make_settings(enabled_precisions=enabled_precisions, min_block_size=min_block_size,
-                             torch_executed_ops=torch_executed_ops, require_full_compilation=require_full_compilation,
-                             workspace_size=workspace_size, device=device, optimization_level=optimization_level,
-                             timing_cache_path=timing_cache_path, kernel_cache_dir=kernel_cache_dir,
-                             engine_cache_dir=engine_cache_dir,
-                             use_cuda_graphs=use_cuda_graphs, debug=debug)
+    settings = make_settings(
+        enabled_precisions=enabled_precisions,
+        min_block_size=min_block_size,
+        torch_executed_ops=torch_executed_ops,
+        require_full_compilation=require_full_compilation,
+        workspace_size=workspace_size,
+        device=device,
+        optimization_level=optimization_level,
+        timing_cache_path=timing_cache_path,
+        kernel_cache_dir=kernel_cache_dir,
+        engine_cache_dir=engine_cache_dir,
+        use_cuda_graphs=use_cuda_graphs,
+        debug=debug,
+    )
     if not isinstance(dry_run, bool):
         raise TypeError(f"dry_run must be a bool, got {dry_run!r}")
     with debug_logging(settings):
@@ -81,23 +109,35 @@ def compile(module: Any, ir: str = "default", inputs: Any = None, arg_inputs: An
     return result
 
 
-def _compile(module: Any, ir: str, inputs: Any, arg_inputs: Any, kwarg_inputs: Any, settings: CompileSettings,
-             dry_run: bool) -> Any:
+def _compile(
+    module: Any,
+    ir: str,
+    inputs: Any,
+    arg_inputs: Any,
+    kwarg_inputs: Any,
+    settings: CompileSettings,
+    dry_run: bool,
+) -> Any:
     if ir == "torch_compile":
         if dry_run:
-            raise ValueError("kiln.compile: dry_run is not available with ir='torch_compile' (graphs are captured "
-                             "lazily); use ir='dynamo'")
+            raise ValueError(
+                "kiln.compile: dry_run is not available with ir='torch_compile' (graphs are captured "
+                "lazily); use ir='dynamo'"
+            )
         if inputs is not None or arg_inputs is not None or kwarg_inputs is not None:
-            raise ValueError("kiln.compile: ir='torch_compile' takes no inputs (graphs are compiled for the shapes "
-                             "they are called with); drop inputs / arg_inputs / kwarg_inputs")
+            raise ValueError(
+                "kiln.compile: ir='torch_compile' takes no inputs (graphs are compiled for the shapes "
+                "they are called with); drop inputs / arg_inputs / kwarg_inputs"
+            )
         if isinstance(module, torch.export.ExportedProgram):
             module = module.module()
         return torch.compile(module, backend="kiln", options=settings_to_options(settings))
     if ir == "ts":
         return _compile_ts(module, inputs, arg_inputs, kwarg_inputs, settings, dry_run)
     arg_specs, kw_specs, arg_ex, kw_ex = normalize_inputs(inputs, arg_inputs, kwarg_inputs)
-    return compile_dynamo(module, arg_specs, kw_specs, arg_ex, kw_ex, settings, dry_run=dry_run,
-                          engine_modules=(ir == "fx"))
+    return compile_dynamo(
+        module, arg_specs, kw_specs, arg_ex, kw_ex, settings, dry_run=dry_run, engine_modules=(ir == "fx")
+    )
 
 
 def dry_run(module: Any, ir: str = "default", inputs: Any = None, **kwargs: Any) -> SupportReport:
@@ -110,20 +150,32 @@ def dry_run(module: Any, ir: str = "default", inputs: Any = None, **kwargs: Any)
 # ---- TorchScript ----------------------------------------------------------------------------------------
 def ts_options(specs: list, settings: CompileSettings) -> dict:
     opts = settings.partition_options()
-    opts["inputs"] = [(list(s.min_shape), list(s.opt_shape), list(s.max_shape), s.dtype,
-                       "channels_last" if s.format == torch.channels_last else "contiguous") for s in specs]
+    opts["inputs"] = [
+        (
+            list(s.min_shape),
+            list(s.opt_shape),
+            list(s.max_shape),
+            s.dtype,
+            "channels_last" if s.format == torch.channels_last else "contiguous",
+        )
+        for s in specs
+    ]
     return opts
 
 
 def _ts_specs(inputs: Any, arg_inputs: Any, kwarg_inputs: Any) -> tuple[list[Input], list[Any]]:
     if kwarg_inputs:
-        raise ValueError("kiln.compile: kwarg_inputs are not supported with ir='ts' (TorchScript takes positional "
-                         "inputs); use ir='dynamo'")
+        raise ValueError(
+            "kiln.compile: kwarg_inputs are not supported with ir='ts' (TorchScript takes positional "
+            "inputs); use ir='dynamo'"
+        )
     specs, _, examples, _ = normalize_inputs(inputs, arg_inputs, None)
     out = []
     for i, s in enumerate(specs):
         if not isinstance(s, Input):
-            raise TypeError(f"kiln.compile: ir='ts' input {i} must be a kiln.Input or a tensor, got {type(s).__name__}")
+            raise TypeError(
+                f"kiln.compile: ir='ts' input {i} must be a kiln.Input or a tensor, got {type(s).__name__}"
+            )
         out.append(s)
     if not out:
         raise ValueError("kiln.compile: inputs are required (kiln.Input or example tensors)")
@@ -136,23 +188,32 @@ def to_torchscript(module: Any, specs: list[Input], examples: list[Any], device:
     if isinstance(module, torch.jit.ScriptModule):
         return module
     if not isinstance(module, torch.nn.Module):
-        raise TypeError(f"kiln.compile: ir='ts' needs an nn.Module or ScriptModule, got {type(module).__name__}")
+        raise TypeError(
+            f"kiln.compile: ir='ts' needs an nn.Module or ScriptModule, got {type(module).__name__}"
+        )
     module = module.eval()
     try:
         return torch.jit.script(module)
     except Exception as script_error:  # noqa: BLE001 - any scripting failure falls back to tracing
-        _log.info("torch.jit.script failed (%s); tracing instead", str(script_error).splitlines()[0] if str(script_error) else script_error)
-        ex = [e.to(device) if isinstance(e, torch.Tensor) else s.example_tensor("opt", device)
-              for s, e in zip(specs, examples)]
+        _log.info(
+            "torch.jit.script failed (%s); tracing instead",
+            str(script_error).splitlines()[0] if str(script_error) else script_error,
+        )
+        ex = [
+            e.to(device) if isinstance(e, torch.Tensor) else s.example_tensor("opt", device)
+            for s, e in zip(specs, examples)
+        ]
         with torch.no_grad():
             return torch.jit.trace(module, tuple(ex))
 
 
-def _compile_ts(module: Any, inputs: Any, arg_inputs: Any, kwarg_inputs: Any, settings: CompileSettings,
-                dry_run: bool) -> Any:
+def _compile_ts(
+    module: Any, inputs: Any, arg_inputs: Any, kwarg_inputs: Any, settings: CompileSettings, dry_run: bool
+) -> Any:
     if settings.engine_cache_dir:
-        raise ValueError("kiln.compile: engine_cache_dir is supported by ir='dynamo' / 'fx' / 'torch_compile', not "
-                         "ir='ts'")
+        raise ValueError(
+            "kiln.compile: engine_cache_dir is supported by ir='dynamo' / 'fx' / 'torch_compile', not ir='ts'"
+        )
     specs, examples = _ts_specs(inputs, arg_inputs, kwarg_inputs)
     script = to_torchscript(module, specs, examples, settings.device)
     opts = ts_options(specs, settings)
@@ -165,7 +226,9 @@ def _compile_ts(module: Any, inputs: Any, arg_inputs: Any, kwarg_inputs: Any, se
     return torch.jit._recursive.wrap_cpp_module(cpp)
 
 
-def convert_method_to_plan(module: Any, method_name: str = "forward", inputs: Any = None, **kwargs: Any) -> bytes:
+def convert_method_to_plan(
+    module: Any, method_name: str = "forward", inputs: Any = None, **kwargs: Any
+) -> bytes:
     """One engine for the whole TorchScript method (everything must convert); returns the plan bytes."""
     settings = make_settings(**kwargs)
     specs, examples = _ts_specs(inputs, None, None)
@@ -175,9 +238,13 @@ def convert_method_to_plan(module: Any, method_name: str = "forward", inputs: An
     return bytes(plan.numpy().tobytes())
 
 
-def check_method_support(module: Any, method_name: str = "forward", inputs: Any = None, **kwargs: Any) -> SupportReport:
+def check_method_support(
+    module: Any, method_name: str = "forward", inputs: Any = None, **kwargs: Any
+) -> SupportReport:
     settings = make_settings(**kwargs)
     specs, examples = _ts_specs(inputs, None, None)
     script = to_torchscript(module, specs, examples, settings.device)
     with error_context("kiln.check_method_support"):
-        return SupportReport.from_text(C.ts_check_method_support(script._c, method_name, ts_options(specs, settings)))
+        return SupportReport.from_text(
+            C.ts_check_method_support(script._c, method_name, ts_options(specs, settings))
+        )

@@ -5,6 +5,7 @@ engine submodules of kiln.compile(ir="fx"). The engine (a ``torch.classes.kiln.E
 its plan on load, so ``torch.save`` / ``torch.load`` of the module and ``state_dict`` / ``load_state_dict``
 (through get/set_extra_state) both round-trip; loading needs only libkiln_runtime (``import kiln``).
 """
+
 from __future__ import annotations
 
 from typing import Any, Optional, Sequence
@@ -31,15 +32,26 @@ class EngineModule(torch.nn.Module):
     model's structure when ``output_spec`` (a ``pytree.treespec_dumps``) is given. ``state_dict()`` and
     pickling carry the plan, so ``EngineModule().load_state_dict(sd)`` restores it."""
 
-    def __init__(self, engine: Any = None, input_names: Optional[Sequence[str]] = None,
-                 output_names: Optional[Sequence[str]] = None, output_spec: Optional[str] = None):
+    def __init__(
+        self,
+        engine: Any = None,
+        input_names: Optional[Sequence[str]] = None,
+        output_names: Optional[Sequence[str]] = None,
+        output_spec: Optional[str] = None,
+    ):
         super().__init__()
         self.engine = engine
         self.engine_name = engine.name() if engine is not None else ""
-        self.input_names = list(input_names) if input_names is not None else (
-            list(engine.input_names()) if engine is not None else [])
-        self.output_names = list(output_names) if output_names is not None else (
-            list(engine.output_names()) if engine is not None else [])
+        self.input_names = (
+            list(input_names)
+            if input_names is not None
+            else (list(engine.input_names()) if engine is not None else [])
+        )
+        self.output_names = (
+            list(output_names)
+            if output_names is not None
+            else (list(engine.output_names()) if engine is not None else [])
+        )
         self.output_spec = output_spec  # None: flat outputs
         self._prepare()
 
@@ -49,22 +61,30 @@ class EngineModule(torch.nn.Module):
             return
         ein, eout = list(self.engine.input_names()), list(self.engine.output_names())
         if sorted(self.input_names) != sorted(ein):
-            raise ValueError(f"{type(self).__name__}: input_names {self.input_names} do not match the engine's "
-                             f"inputs {ein}")
+            raise ValueError(
+                f"{type(self).__name__}: input_names {self.input_names} do not match the engine's "
+                f"inputs {ein}"
+            )
         bad = [n for n in self.output_names if n not in eout]
         if bad:
-            raise ValueError(f"{type(self).__name__}: output_names {bad} are not outputs of the engine ({eout})")
+            raise ValueError(
+                f"{type(self).__name__}: output_names {bad} are not outputs of the engine ({eout})"
+            )
         self._in_order = [self.input_names.index(n) for n in ein]
         self._out_index = [eout.index(n) for n in self.output_names]
 
     def forward(self, *inputs: Any) -> Any:
         if self.engine is None:
-            raise RuntimeError(f"kiln: {type(self).__name__} has no engine (construct it with one, or "
-                               "load_state_dict a saved one)")
+            raise RuntimeError(
+                f"kiln: {type(self).__name__} has no engine (construct it with one, or "
+                "load_state_dict a saved one)"
+            )
         flat = [x for x in pytree.tree_leaves(list(inputs)) if isinstance(x, torch.Tensor)]
         if len(flat) != len(self.input_names):
-            raise ValueError(f"{type(self).__name__}: expected {len(self.input_names)} tensor inputs "
-                             f"({self.input_names}), got {len(flat)}")
+            raise ValueError(
+                f"{type(self).__name__}: expected {len(self.input_names)} tensor inputs "
+                f"({self.input_names}), got {len(flat)}"
+            )
         outs = torch.ops.kiln.execute_engine([flat[i] for i in self._in_order], self.engine)
         res = [outs[i] for i in self._out_index]
         if self._out_tree is not None:
@@ -79,10 +99,16 @@ class EngineModule(torch.nn.Module):
     def get_extra_state(self) -> dict:
         if self.engine is None:
             return {"version": STATE_VERSION, "plan": None}
-        return {"version": STATE_VERSION, "plan": plan_bytes(self.engine),
-                "engine_input_names": list(self.engine.input_names()),
-                "engine_output_names": list(self.engine.output_names()), "name": self.engine.name(),
-                "input_names": self.input_names, "output_names": self.output_names, "output_spec": self.output_spec}
+        return {
+            "version": STATE_VERSION,
+            "plan": plan_bytes(self.engine),
+            "engine_input_names": list(self.engine.input_names()),
+            "engine_output_names": list(self.engine.output_names()),
+            "name": self.engine.name(),
+            "input_names": self.input_names,
+            "output_names": self.output_names,
+            "output_spec": self.output_spec,
+        }
 
     def set_extra_state(self, state: dict) -> None:
         if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
@@ -91,8 +117,9 @@ class EngineModule(torch.nn.Module):
         if state.get("plan") is None:
             self.engine = None
             return
-        self.engine = make_engine(state["plan"], state["engine_input_names"], state["engine_output_names"],
-                                  state["name"])
+        self.engine = make_engine(
+            state["plan"], state["engine_input_names"], state["engine_output_names"], state["name"]
+        )
         self.engine_name = state["name"]
         self.input_names = list(state["input_names"])
         self.output_names = list(state["output_names"])

@@ -4,6 +4,7 @@ The native parts raise these classes themselves: kiln._native registers CODE_CLA
 and COMPILE_CLASSES (compiling) with kiln._C by code name, so the class comes from the C++ StatusCode,
 never from the message text. A leaf module: it imports nothing from kiln.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -88,9 +89,22 @@ class InternalError(KilnError):
     code = "Internal"
 
 
-CODE_CLASSES: dict[str, type[KilnError]] = {c.code: c for c in (
-    InvalidArgumentError, UnsupportedError, ShapeError, DTypeError, OutOfMemoryError, CorruptPlanError,
-    VersionMismatchError, FileIOError, BackendError, NotFoundError, InternalError)}
+CODE_CLASSES: dict[str, type[KilnError]] = {
+    c.code: c
+    for c in (
+        InvalidArgumentError,
+        UnsupportedError,
+        ShapeError,
+        DTypeError,
+        OutOfMemoryError,
+        CorruptPlanError,
+        VersionMismatchError,
+        FileIOError,
+        BackendError,
+        NotFoundError,
+        InternalError,
+    )
+}
 
 
 # ---- compiling ----------------------------------------------------------------------------------------

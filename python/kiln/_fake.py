@@ -13,6 +13,7 @@
   Limits: a probe outside the engine's optimization profile fails, then sizes fall back to unbacked;
   relations more complex than ``a*s + b`` of one input dim are not recovered.
 """
+
 from __future__ import annotations
 
 from typing import Any, Optional
@@ -88,8 +89,10 @@ def _output_shapes(engine: Any, inputs: list[torch.Tensor]) -> list[list[Any]]:
     order = sorted(hints, key=str)
     base = _probe(engine, inputs, hints) if all(v is not None for v in hints.values()) else None
     if base is None:
-        raise RuntimeError(f"kiln: cannot infer the output shapes of engine '{_real(engine).name()}' for symbolic "
-                           "inputs: the engine refuses the inputs' example sizes")
+        raise RuntimeError(
+            f"kiln: cannot infer the output shapes of engine '{_real(engine).name()}' for symbolic "
+            "inputs: the engine refuses the inputs' example sizes"
+        )
     moved, vals_b = None, None
     for step in (1, -1, 2, -2, 3):
         vals = {s: max(hints[s] + step * (i + 1), 1) for i, s in enumerate(order)}
@@ -140,8 +143,14 @@ def install() -> None:
     class FakeKilnEngine:  # noqa: F841 - registered by the decorator
         """What torch.export sees of an engine while tracing (the real one stays beside it)."""
 
-        def __init__(self, name: str, input_names: list[str], output_names: list[str], output_dtypes: list[int],
-                     backend: str):
+        def __init__(
+            self,
+            name: str,
+            input_names: list[str],
+            output_names: list[str],
+            output_dtypes: list[int],
+            backend: str,
+        ):
             self._name = name
             self._input_names = list(input_names)
             self._output_names = list(output_names)
@@ -151,8 +160,13 @@ def install() -> None:
         @classmethod
         def __obj_unflatten__(cls, flat: Any) -> "FakeKilnEngine":
             d = dict(flat)
-            return cls(d["name"], d["input_names"], d["output_names"], d.get("output_dtypes", []),
-                       d.get("backend", ""))
+            return cls(
+                d["name"],
+                d["input_names"],
+                d["output_names"],
+                d.get("output_dtypes", []),
+                d.get("backend", ""),
+            )
 
         def name(self) -> str:
             return self._name

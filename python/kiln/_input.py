@@ -1,5 +1,6 @@
 """kiln.Input (the shape or min/opt/max shape range, dtype and memory format of one input) and the
 normalization of the inputs every entry point takes (Input objects, example tensors, scalars)."""
+
 from __future__ import annotations
 
 from typing import Any, Optional, Sequence, Union
@@ -26,8 +27,10 @@ def _as_shape(name: str, shape: Any) -> tuple[int, ...]:
         if isinstance(d, bool) or not isinstance(d, int):
             raise TypeError(f"kiln.Input: {name} must hold ints, got {d!r} ({type(d).__name__})")
         if d < 0:
-            raise ValueError(f"kiln.Input: {name} has a negative dim {d}; give min_shape/opt_shape/max_shape "
-                             "for dynamic dims instead of -1")
+            raise ValueError(
+                f"kiln.Input: {name} has a negative dim {d}; give min_shape/opt_shape/max_shape "
+                "for dynamic dims instead of -1"
+            )
         out.append(int(d))
     return tuple(out)
 
@@ -35,13 +38,16 @@ def _as_shape(name: str, shape: Any) -> tuple[int, ...]:
 def _as_format(fmt: Any) -> torch.memory_format:
     if isinstance(fmt, torch.memory_format):
         if fmt not in (torch.contiguous_format, torch.channels_last):
-            raise ValueError(f"kiln.Input: format {fmt} is not supported (torch.contiguous_format or "
-                             "torch.channels_last)")
+            raise ValueError(
+                f"kiln.Input: format {fmt} is not supported (torch.contiguous_format or torch.channels_last)"
+            )
         return fmt
     if isinstance(fmt, str) and fmt.lower() in _FORMATS:
         return _FORMATS[fmt.lower()]
-    raise ValueError(f"kiln.Input: unknown format {fmt!r} (torch.contiguous_format, torch.channels_last, "
-                     "'contiguous' or 'channels_last')")
+    raise ValueError(
+        f"kiln.Input: unknown format {fmt!r} (torch.contiguous_format, torch.channels_last, "
+        "'contiguous' or 'channels_last')"
+    )
 
 
 class Input:
@@ -55,10 +61,17 @@ class Input:
     ``Input.from_tensor(t)`` describes an example tensor.
     """
 
-    def __init__(self, shape: Optional[ShapeLike] = None, *, min_shape: Optional[ShapeLike] = None,
-                 opt_shape: Optional[ShapeLike] = None, max_shape: Optional[ShapeLike] = None,
-                 dtype: torch.dtype = torch.float32, format: Any = torch.contiguous_format,
-                 name: Optional[str] = None):
+    def __init__(
+        self,
+        shape: Optional[ShapeLike] = None,
+        *,
+        min_shape: Optional[ShapeLike] = None,
+        opt_shape: Optional[ShapeLike] = None,
+        max_shape: Optional[ShapeLike] = None,
+        dtype: torch.dtype = torch.float32,
+        format: Any = torch.contiguous_format,
+        name: Optional[str] = None,
+    ):
         ranges = (min_shape, opt_shape, max_shape)
         if shape is not None:
             if any(r is not None for r in ranges):
@@ -70,14 +83,18 @@ class Input:
                 missing = [n for n, r in zip(("min_shape", "opt_shape", "max_shape"), ranges) if r is None]
                 if len(missing) == 3:
                     raise ValueError("kiln.Input: needs shape=... or min_shape/opt_shape/max_shape")
-                raise ValueError(f"kiln.Input: a shape range needs min_shape, opt_shape and max_shape; missing "
-                                 f"{', '.join(missing)}")
+                raise ValueError(
+                    f"kiln.Input: a shape range needs min_shape, opt_shape and max_shape; missing "
+                    f"{', '.join(missing)}"
+                )
             self.min_shape = _as_shape("min_shape", min_shape)
             self.opt_shape = _as_shape("opt_shape", opt_shape)
             self.max_shape = _as_shape("max_shape", max_shape)
             if not (len(self.min_shape) == len(self.opt_shape) == len(self.max_shape)):
-                raise ValueError(f"kiln.Input: min_shape {self.min_shape}, opt_shape {self.opt_shape} and max_shape "
-                                 f"{self.max_shape} must have the same rank")
+                raise ValueError(
+                    f"kiln.Input: min_shape {self.min_shape}, opt_shape {self.opt_shape} and max_shape "
+                    f"{self.max_shape} must have the same rank"
+                )
             for d, (a, b, c) in enumerate(zip(self.min_shape, self.opt_shape, self.max_shape)):
                 if not a <= b <= c:
                     raise ValueError(f"kiln.Input: dim {d} needs min <= opt <= max, got {a}, {b}, {c}")
@@ -92,8 +109,11 @@ class Input:
     # ---- construction ---------------------------------------------------------------------------------
     @classmethod
     def from_tensor(cls, t: torch.Tensor, name: Optional[str] = None) -> "Input":
-        fmt = torch.channels_last if (t.dim() == 4 and t.is_contiguous(memory_format=torch.channels_last)
-                                      and not t.is_contiguous()) else torch.contiguous_format
+        fmt = (
+            torch.channels_last
+            if (t.dim() == 4 and t.is_contiguous(memory_format=torch.channels_last) and not t.is_contiguous())
+            else torch.contiguous_format
+        )
         return cls(shape=tuple(t.shape), dtype=t.dtype, format=fmt, name=name)
 
     # ---- queries --------------------------------------------------------------------------------------
@@ -131,20 +151,31 @@ class Input:
         dt = str(self.dtype).replace("torch.", "")
         fmt = "" if self.format == torch.contiguous_format else ", format=channels_last"
         if self.is_dynamic():
-            return f"Input(min_shape={self.min_shape}, opt_shape={self.opt_shape}, max_shape={self.max_shape}, dtype={dt}{fmt})"
+            shapes = f"min_shape={self.min_shape}, opt_shape={self.opt_shape}, max_shape={self.max_shape}"
+            return f"Input({shapes}, dtype={dt}{fmt})"
         return f"Input(shape={self.opt_shape}, dtype={dt}{fmt})"
 
     def __eq__(self, other: object) -> bool:
-        return (isinstance(other, Input) and (self.min_shape, self.opt_shape, self.max_shape, self.dtype, self.format)
-                == (other.min_shape, other.opt_shape, other.max_shape, other.dtype, other.format))
+        return isinstance(other, Input) and (
+            self.min_shape,
+            self.opt_shape,
+            self.max_shape,
+            self.dtype,
+            self.format,
+        ) == (other.min_shape, other.opt_shape, other.max_shape, other.dtype, other.format)
 
     def __hash__(self) -> int:
         return hash((self.min_shape, self.opt_shape, self.max_shape, self.dtype))
 
     def __getstate__(self) -> dict:
-        return {"min_shape": self.min_shape, "opt_shape": self.opt_shape, "max_shape": self.max_shape,
-                "dtype": self.dtype, "format": "channels_last" if self.format == torch.channels_last else "contiguous",
-                "name": self.name}
+        return {
+            "min_shape": self.min_shape,
+            "opt_shape": self.opt_shape,
+            "max_shape": self.max_shape,
+            "dtype": self.dtype,
+            "format": "channels_last" if self.format == torch.channels_last else "contiguous",
+            "name": self.name,
+        }
 
     def __setstate__(self, s: dict) -> None:
         self.min_shape, self.opt_shape, self.max_shape = s["min_shape"], s["opt_shape"], s["max_shape"]
@@ -159,7 +190,9 @@ def as_input(x: Any, where: str) -> Any:
         return Input.from_tensor(x)
     if x is None or isinstance(x, (bool, int, float, str)):
         return x
-    raise TypeError(f"{where}: expected kiln.Input, a torch.Tensor or a Python scalar, got {type(x).__name__}")
+    raise TypeError(
+        f"{where}: expected kiln.Input, a torch.Tensor or a Python scalar, got {type(x).__name__}"
+    )
 
 
 def normalize_inputs(inputs: Any, arg_inputs: Any, kwarg_inputs: Any) -> tuple[tuple, dict, tuple, dict]:
@@ -172,11 +205,15 @@ def normalize_inputs(inputs: Any, arg_inputs: Any, kwarg_inputs: Any) -> tuple[t
     if isinstance(args, (Input, torch.Tensor)):
         args = (args,)
     if not isinstance(args, (list, tuple)):
-        raise TypeError(f"kiln.compile: inputs must be a list of kiln.Input / tensors, got {type(args).__name__}")
+        raise TypeError(
+            f"kiln.compile: inputs must be a list of kiln.Input / tensors, got {type(args).__name__}"
+        )
     kwargs = kwarg_inputs or {}
     if not isinstance(kwargs, dict):
         raise TypeError(f"kiln.compile: kwarg_inputs must be a dict, got {type(kwargs).__name__}")
     arg_specs = tuple(pytree.tree_map(lambda x: as_input(x, "kiln.compile inputs"), list(args)))
-    kw_specs = {k: pytree.tree_map(lambda x: as_input(x, f"kiln.compile kwarg_inputs[{k!r}]"), v)
-                for k, v in kwargs.items()}
+    kw_specs = {
+        k: pytree.tree_map(lambda x, k=k: as_input(x, f"kiln.compile kwarg_inputs[{k!r}]"), v)
+        for k, v in kwargs.items()
+    }
     return arg_specs, kw_specs, tuple(args), dict(kwargs)

@@ -11,6 +11,7 @@ Two layouts:
 ``libkiln_runtime.so`` is loaded with ``torch.ops.load_library`` so ``torch.classes.kiln.Engine`` and
 ``torch.ops.kiln.execute_engine`` exist; it is all a saved program needs to run.
 """
+
 from __future__ import annotations
 
 import glob
@@ -35,8 +36,11 @@ def _layout() -> tuple[str, str, str]:
     build_dir = os.environ.get("KILN_BUILD_DIR")
     if build_dir:
         build_dir = os.path.abspath(build_dir)
-        return (os.path.join(build_dir, "kiln_torch"), os.path.join(build_dir, "kiln_torch", "python"),
-                f"the CMake build in KILN_BUILD_DIR={build_dir}")
+        return (
+            os.path.join(build_dir, "kiln_torch"),
+            os.path.join(build_dir, "kiln_torch", "python"),
+            f"the CMake build in KILN_BUILD_DIR={build_dir}",
+        )
     return _PKG_DIR, _PKG_DIR, f"the installed package in {_PKG_DIR}"
 
 
@@ -51,9 +55,11 @@ def _read_build_info(folder: str) -> Optional[ModuleType]:
 
 
 def _rebuild_hint() -> str:
-    return ("Rebuild Kiln for the torch you have: `pip install --no-build-isolation --force-reinstall .` in the "
-            "Kiln checkout, or for a development build re-run CMake with -DKILN_PYTHON=$(which python) "
-            "-DKILN_BUILD_PYTHON=ON and point KILN_BUILD_DIR at it.")
+    return (
+        "Rebuild Kiln for the torch you have: `pip install --no-build-isolation --force-reinstall .` in the "
+        "Kiln checkout, or for a development build re-run CMake with -DKILN_PYTHON=$(which python) "
+        "-DKILN_BUILD_PYTHON=ON and point KILN_BUILD_DIR at it."
+    )
 
 
 def _torch_key(version: str) -> str:
@@ -69,17 +75,20 @@ def load_native() -> tuple[ModuleType, ModuleType]:
         raise NativeLibraryError(
             f"kiln: the native parts are missing from {where} (no _build_info.py in {ext_dir}). "
             "Install with `pip install --no-build-isolation .`, or build with CMake "
-            "(-DKILN_BUILD_PYTHON=ON) and set KILN_BUILD_DIR to the build folder.")
+            "(-DKILN_BUILD_PYTHON=ON) and set KILN_BUILD_DIR to the build folder."
+        )
     if _torch_key(info.torch_version) != _torch_key(torch.__version__):
         raise NativeLibraryError(
             f"kiln: the native parts in {where} were built against torch {info.torch_version}, but torch "
             f"{torch.__version__} is installed. The C++ ABI of libtorch changes between releases, so they "
-            f"cannot be loaded. {_rebuild_hint()}")
+            f"cannot be loaded. {_rebuild_hint()}"
+        )
     py = "%d.%d" % sys.version_info[:2]
     if info.python_version and info.python_version != py:
         raise NativeLibraryError(
             f"kiln: the native parts in {where} were built for Python {info.python_version}, this is "
-            f"Python {py}. {_rebuild_hint()}")
+            f"Python {py}. {_rebuild_hint()}"
+        )
 
     runtime = os.path.join(runtime_dir, "libkiln_runtime.so")
     if not os.path.exists(runtime):
@@ -107,7 +116,8 @@ def load_native() -> tuple[ModuleType, ModuleType]:
     if mod.torch_version != torch.__version__:
         raise NativeLibraryError(
             f"kiln: {candidates[0]} was compiled against torch {mod.torch_version}, but torch "
-            f"{torch.__version__} is installed. {_rebuild_hint()}")
+            f"{torch.__version__} is installed. {_rebuild_hint()}"
+        )
     return mod, info
 
 

@@ -3,6 +3,7 @@
 Registers kiln._errors' classes with kiln._C so that native failures (compiling, or a running engine)
 raise the KilnError subclass of their status code.
 """
+
 from kiln._errors import CODE_CLASSES, COMPILE_CLASSES
 from kiln._loader import load_native
 

@@ -1,4 +1,5 @@
 """SupportReport: which ops run in Kiln and which fall back to PyTorch (the dry run)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -17,6 +18,7 @@ class OpSupport:
 @dataclasses.dataclass
 class SupportReport:
     """The partitioner's verdict. ``str(report)`` is the C++ support_report text."""
+
     text: str
     num_engines: int
     kiln_nodes: int
@@ -78,7 +80,9 @@ class SupportReport:
         return cls(text, engines, kiln, torch_n, ops)
 
     def summary(self, max_reasons: Optional[int] = 10) -> str:
-        lines = [f"{self.kiln_nodes} nodes in Kiln ({self.num_engines} engines), {self.torch_nodes} in PyTorch"]
+        lines = [
+            f"{self.kiln_nodes} nodes in Kiln ({self.num_engines} engines), {self.torch_nodes} in PyTorch"
+        ]
         fb = sorted(self.fallback_ops.items(), key=lambda kv: -kv[1].torch)
         for op, s in fb[:max_reasons]:
             lines.append(f"  {op} x{s.torch}: {s.reason}")

@@ -13,6 +13,7 @@ Formats:
 Loading needs only the runtime op: ``import kiln`` (or, from C++, libkiln_runtime). All of these
 formats unpickle data: like any torch.load, never load files from sources you do not trust.
 """
+
 from __future__ import annotations
 
 import os
@@ -61,19 +62,30 @@ def _examples(args: tuple, kwargs: dict, device: torch.device) -> tuple[tuple, d
 
 
 def _module_device(module: Any) -> torch.device:
-    for t in list(getattr(module, "parameters", lambda: [])()) + list(getattr(module, "buffers", lambda: [])()):
+    for t in list(getattr(module, "parameters", lambda: [])()) + list(
+        getattr(module, "buffers", lambda: [])()
+    ):
         return t.device
     return torch.device("cpu")
 
 
-def save(module: Any, file_path: str, output_format: Optional[str] = None, inputs: Any = None,
-         arg_inputs: Any = None, kwarg_inputs: Optional[dict] = None, retrace: bool = True) -> None:
+def save(
+    module: Any,
+    file_path: str,
+    output_format: Optional[str] = None,
+    inputs: Any = None,
+    arg_inputs: Any = None,
+    kwarg_inputs: Optional[dict] = None,
+    retrace: bool = True,
+) -> None:
     """Saves a compiled module. ``inputs`` (kiln.Input or tensors) are needed to export / trace a module that
     did not come from kiln.compile (modules from kiln.compile remember theirs)."""
     if output_format is None:
         output_format = "torchscript" if isinstance(module, torch.jit.ScriptModule) else "exported_program"
     if output_format not in FORMATS:
-        raise ValueError(f"kiln.save: output_format must be one of {', '.join(map(repr, FORMATS))}, got {output_format!r}")
+        raise ValueError(
+            f"kiln.save: output_format must be one of {', '.join(map(repr, FORMATS))}, got {output_format!r}"
+        )
     if not isinstance(file_path, (str, os.PathLike)):
         raise TypeError(f"kiln.save: file_path must be a path, got {type(file_path).__name__}")
     if not isinstance(retrace, bool):
@@ -84,7 +96,9 @@ def save(module: Any, file_path: str, output_format: Optional[str] = None, input
         return
     if isinstance(module, torch.jit.ScriptModule):
         if output_format != "torchscript":
-            raise ValueError("kiln.save: a TorchScript module (ir='ts') saves only as output_format='torchscript'")
+            raise ValueError(
+                "kiln.save: a TorchScript module (ir='ts') saves only as output_format='torchscript'"
+            )
         torch.jit.save(module, file_path)
         return
     if isinstance(module, torch.export.ExportedProgram):
@@ -98,7 +112,9 @@ def save(module: Any, file_path: str, output_format: Optional[str] = None, input
     if not args and not kwargs:
         raise ValueError("kiln.save: inputs are needed to export this module (kiln.Input or example tensors)")
     args = tuple(pytree.tree_map(lambda x: as_input(x, "kiln.save inputs"), list(args)))
-    kwargs = {k: pytree.tree_map(lambda x: as_input(x, "kiln.save kwarg_inputs"), v) for k, v in kwargs.items()}
+    kwargs = {
+        k: pytree.tree_map(lambda x: as_input(x, "kiln.save kwarg_inputs"), v) for k, v in kwargs.items()
+    }
     ex_args, ex_kwargs = _examples(args, kwargs, _module_device(module))
     if output_format == "torchscript":
         if kwargs:
@@ -108,10 +124,12 @@ def save(module: Any, file_path: str, output_format: Optional[str] = None, input
         torch.jit.save(traced, file_path)
         return
     if _fake.FAKE_KERNEL_ERROR is not None:
-        raise UnsupportedError("kiln.save: output_format='exported_program' re-exports the compiled module, which "
-                               "needs kiln::execute_engine registered for CompositeExplicitAutograd in libkiln_runtime "
-                               "(this build registers a catch-all kernel that fake tensors would run); use "
-                               "output_format='torchscript' or 'pickle'")
+        raise UnsupportedError(
+            "kiln.save: output_format='exported_program' re-exports the compiled module, which "
+            "needs kiln::execute_engine registered for CompositeExplicitAutograd in libkiln_runtime "
+            "(this build registers a catch-all kernel that fake tensors would run); use "
+            "output_format='torchscript' or 'pickle'"
+        )
     ep, last = None, None
     for share in (False, True):
         dyn = dynamic_shapes_for(module, args, kwargs, share=share)
@@ -150,7 +168,9 @@ def load(file_path: str, extra_files: Optional[dict] = None, map_location: Any =
     try:
         return torch.load(file_path, map_location=map_location, weights_only=False)
     except Exception as e:  # noqa: BLE001
-        raise RuntimeError(f"kiln.load: {file_path} is not an ExportedProgram, TorchScript or pickled module: {e}") from e
+        raise RuntimeError(
+            f"kiln.load: {file_path} is not an ExportedProgram, TorchScript or pickled module: {e}"
+        ) from e
 
 
 def _is_exported(names: list[str]) -> bool:

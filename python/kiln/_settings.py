@@ -3,6 +3,7 @@
 Every option is checked here: a wrong type or value raises TypeError / ValueError naming the option;
 an option that this build cannot honour raises too (nothing is silently ignored).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -16,15 +17,27 @@ from kiln import logging as klog
 from kiln._native import C
 
 _PRECISIONS = {
-    torch.float32: "fp32", torch.float: "fp32", torch.float16: "fp16", torch.half: "fp16",
-    torch.bfloat16: "bf16", torch.int8: "int8",
+    torch.float32: "fp32",
+    torch.float: "fp32",
+    torch.float16: "fp16",
+    torch.half: "fp16",
+    torch.bfloat16: "bf16",
+    torch.int8: "int8",
 }
 _PRECISION_NAMES = {
-    "fp32": "fp32", "float32": "fp32", "float": "fp32", "f32": "fp32",
+    "fp32": "fp32",
+    "float32": "fp32",
+    "float": "fp32",
+    "f32": "fp32",
     "tf32": "tf32",
-    "fp16": "fp16", "float16": "fp16", "half": "fp16", "f16": "fp16",
-    "bf16": "bf16", "bfloat16": "bf16",
-    "int8": "int8", "i8": "int8",
+    "fp16": "fp16",
+    "float16": "fp16",
+    "half": "fp16",
+    "f16": "fp16",
+    "bf16": "bf16",
+    "bfloat16": "bf16",
+    "int8": "int8",
+    "i8": "int8",
 }
 
 
@@ -65,14 +78,18 @@ def normalize_precisions(v: Any) -> tuple[str, ...]:
     for p in v:
         if isinstance(p, torch.dtype):
             if p not in _PRECISIONS:
-                raise ValueError(f"enabled_precisions: {p} is not a precision Kiln builds for "
-                                 "(torch.float32, torch.float16, torch.bfloat16, torch.int8, 'tf32')")
+                raise ValueError(
+                    f"enabled_precisions: {p} is not a precision Kiln builds for "
+                    "(torch.float32, torch.float16, torch.bfloat16, torch.int8, 'tf32')"
+                )
             out.add(_PRECISIONS[p])
         elif isinstance(p, str) and p.lower() in _PRECISION_NAMES:
             out.add(_PRECISION_NAMES[p.lower()])
         else:
-            raise ValueError(f"enabled_precisions: unknown precision {p!r} (torch.float32, torch.float16, "
-                             "torch.bfloat16, torch.int8, 'tf32')")
+            raise ValueError(
+                f"enabled_precisions: unknown precision {p!r} (torch.float32, torch.float16, "
+                "torch.bfloat16, torch.int8, 'tf32')"
+            )
     return tuple(sorted(out))
 
 
@@ -87,7 +104,7 @@ def op_name(op: Any) -> str:
     if isinstance(op, str):
         s = op.strip()
         if s.startswith("torch.ops."):
-            s = s[len("torch.ops."):]
+            s = s[len("torch.ops.") :]
         if "::" in s:
             return s
         parts = s.split(".")
@@ -96,7 +113,9 @@ def op_name(op: Any) -> str:
             if rest and rest[0] == "default":
                 return f"{ns}::{name}"
             return f"{ns}::{name}" + ("." + ".".join(rest) if rest else "")
-        raise ValueError(f"torch_executed_ops: cannot read op name {op!r} (use 'aten::relu' or torch.ops.aten.relu)")
+        raise ValueError(
+            f"torch_executed_ops: cannot read op name {op!r} (use 'aten::relu' or torch.ops.aten.relu)"
+        )
     raise TypeError(f"torch_executed_ops: expected op names or torch.ops overloads, got {op!r}")
 
 
@@ -114,7 +133,9 @@ def _device(v: Any) -> torch.device:
         raise TypeError(f"device must be a torch.device, a string like 'cuda:0' / 'cpu', or None; got {v!r}")
     if v.type == "cuda":
         if "cuda" not in C.available_backends():
-            raise ValueError("device: this Kiln build has no CUDA backend (built without CUDA); use device='cpu'")
+            raise ValueError(
+                "device: this Kiln build has no CUDA backend (built without CUDA); use device='cpu'"
+            )
         if not torch.cuda.is_available():
             raise ValueError("device: CUDA was requested but torch sees no GPU")
         return torch.device("cuda", v.index if v.index is not None else torch.cuda.current_device())
@@ -166,18 +187,30 @@ class CompileSettings:
 OPTION_NAMES = tuple(f.name for f in dataclasses.fields(CompileSettings))
 
 
-def make_settings(*, enabled_precisions: Any = None, min_block_size: Any = 3, torch_executed_ops: Any = None,
-                  require_full_compilation: Any = False, workspace_size: Any = 0, device: Any = None,
-                  optimization_level: Any = 3, timing_cache_path: Any = None, kernel_cache_dir: Any = None,
-                  engine_cache_dir: Any = None,
-                  use_cuda_graphs: Any = True, debug: Any = False) -> CompileSettings:
+def make_settings(
+    *,
+    enabled_precisions: Any = None,
+    min_block_size: Any = 3,
+    torch_executed_ops: Any = None,
+    require_full_compilation: Any = False,
+    workspace_size: Any = 0,
+    device: Any = None,
+    optimization_level: Any = 3,
+    timing_cache_path: Any = None,
+    kernel_cache_dir: Any = None,
+    engine_cache_dir: Any = None,
+    use_cuda_graphs: Any = True,
+    debug: Any = False,
+) -> CompileSettings:
     dev = _device(device)
     ops: list[str] = []
     if torch_executed_ops is not None:
         if isinstance(torch_executed_ops, (str, torch._ops.OpOverload, torch._ops.OpOverloadPacket)):
             torch_executed_ops = [torch_executed_ops]
         if not isinstance(torch_executed_ops, Iterable):
-            raise TypeError(f"torch_executed_ops must be a collection of op names, got {torch_executed_ops!r}")
+            raise TypeError(
+                f"torch_executed_ops must be a collection of op names, got {torch_executed_ops!r}"
+            )
         ops = sorted({op_name(o) for o in torch_executed_ops})
     s = CompileSettings(
         enabled_precisions=normalize_precisions(enabled_precisions),
@@ -195,8 +228,10 @@ def make_settings(*, enabled_precisions: Any = None, min_block_size: Any = 3, to
     )
     if dev.type == "cuda" and not s.use_cuda_graphs:
         # The runtime engine class (libkiln_runtime) captures CUDA graphs per input shape and has no switch yet.
-        raise ValueError("use_cuda_graphs=False is not supported yet: Kiln's CUDA runtime always captures and "
-                         "replays CUDA graphs per input shape")
+        raise ValueError(
+            "use_cuda_graphs=False is not supported yet: Kiln's CUDA runtime always captures and "
+            "replays CUDA graphs per input shape"
+        )
     # On the CPU backend use_cuda_graphs has nothing to act on: either value is accepted.
     return s
 
@@ -206,7 +241,9 @@ def settings_from_options(options: Optional[dict], where: str) -> CompileSetting
     options = dict(options or {})
     unknown = sorted(k for k in options if k not in OPTION_NAMES)
     if unknown:
-        raise TypeError(f"{where}: unknown option(s) {', '.join(map(repr, unknown))}; known: {', '.join(OPTION_NAMES)}")
+        raise TypeError(
+            f"{where}: unknown option(s) {', '.join(map(repr, unknown))}; known: {', '.join(OPTION_NAMES)}"
+        )
     return make_settings(**options)
 
 

@@ -1,10 +1,11 @@
 """torch2trt-style conversion: the whole model as one engine in an nn.Module.
 
-    model_kiln = kiln.convert(model, [x], fp16_mode=False, max_batch_size=8)
-    y = model_kiln(x)
-    torch.save(model_kiln.state_dict(), "m_kiln.pth")
-    m2 = kiln.EngineModule(); m2.load_state_dict(torch.load("m_kiln.pth"))
+model_kiln = kiln.convert(model, [x], fp16_mode=False, max_batch_size=8)
+y = model_kiln(x)
+torch.save(model_kiln.state_dict(), "m_kiln.pth")
+m2 = kiln.EngineModule(); m2.load_state_dict(torch.load("m_kiln.pth"))
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -30,12 +31,24 @@ def _shape_list(name: str, v: Any, n: int) -> Optional[list[tuple[int, ...]]]:
     return [tuple(int(d) for d in s) for s in v]
 
 
-def convert(model: torch.nn.Module, inputs: Any, input_names: Optional[Sequence[str]] = None,
-            output_names: Optional[Sequence[str]] = None, log_level: Any = None, fp16_mode: bool = False,
-            max_workspace_size: int = 0, strict_type_constraints: bool = False, int8_mode: bool = False,
-            max_batch_size: int = 1, min_shapes: Optional[Sequence] = None, opt_shapes: Optional[Sequence] = None,
-            max_shapes: Optional[Sequence] = None, device: Any = None, optimization_level: int = 3,
-            timing_cache_path: Optional[str] = None) -> EngineModule:
+def convert(
+    model: torch.nn.Module,
+    inputs: Any,
+    input_names: Optional[Sequence[str]] = None,
+    output_names: Optional[Sequence[str]] = None,
+    log_level: Any = None,
+    fp16_mode: bool = False,
+    max_workspace_size: int = 0,
+    strict_type_constraints: bool = False,
+    int8_mode: bool = False,
+    max_batch_size: int = 1,
+    min_shapes: Optional[Sequence] = None,
+    opt_shapes: Optional[Sequence] = None,
+    max_shapes: Optional[Sequence] = None,
+    device: Any = None,
+    optimization_level: int = 3,
+    timing_cache_path: Optional[str] = None,
+) -> EngineModule:
     """torch2trt(model, [x], ...): converts the whole model (every op must convert) into one engine.
 
     Shapes: the example inputs' shapes, or per-input ``min_shapes`` / ``opt_shapes`` / ``max_shapes``; or, when
@@ -50,33 +63,55 @@ def convert(model: torch.nn.Module, inputs: Any, input_names: Optional[Sequence[
         raise TypeError("kiln.convert: inputs must be a non-empty list of example tensors")
     for i, t in enumerate(inputs):
         if not isinstance(t, torch.Tensor):
-            raise TypeError(f"kiln.convert: input {i} is a {type(t).__name__}; torch2trt-style conversion takes tensors")
+            raise TypeError(
+                f"kiln.convert: input {i} is a {type(t).__name__}; torch2trt-style conversion takes tensors"
+            )
     if not isinstance(fp16_mode, bool):
         raise TypeError(f"fp16_mode must be a bool, got {fp16_mode!r}")
     if int8_mode:
         raise ValueError("kiln.convert: int8_mode (calibration) is not supported")
     if strict_type_constraints:
-        raise ValueError("kiln.convert: strict_type_constraints is not supported; use fp16_mode=False for fp32 layers")
+        raise ValueError(
+            "kiln.convert: strict_type_constraints is not supported; use fp16_mode=False for fp32 layers"
+        )
     if isinstance(max_batch_size, bool) or not isinstance(max_batch_size, int) or max_batch_size < 1:
         raise ValueError(f"kiln.convert: max_batch_size must be a positive int, got {max_batch_size!r}")
     n = len(inputs)
-    mins, opts, maxs = (_shape_list("min_shapes", min_shapes, n), _shape_list("opt_shapes", opt_shapes, n),
-                        _shape_list("max_shapes", max_shapes, n))
+    mins, opts, maxs = (
+        _shape_list("min_shapes", min_shapes, n),
+        _shape_list("opt_shapes", opt_shapes, n),
+        _shape_list("max_shapes", max_shapes, n),
+    )
     if (mins is None) != (maxs is None):
         raise ValueError("kiln.convert: give both min_shapes and max_shapes (opt_shapes optional)")
     specs = []
     for i, t in enumerate(inputs):
         shape = tuple(t.shape)
         if mins is not None:
-            specs.append(Input(min_shape=mins[i], opt_shape=opts[i] if opts else shape, max_shape=maxs[i], dtype=t.dtype))
+            specs.append(
+                Input(
+                    min_shape=mins[i], opt_shape=opts[i] if opts else shape, max_shape=maxs[i], dtype=t.dtype
+                )
+            )
         elif t.dim() > 0 and max_batch_size > shape[0]:
-            specs.append(Input(min_shape=(1,) + shape[1:], opt_shape=shape, max_shape=(max_batch_size,) + shape[1:],
-                               dtype=t.dtype))
+            specs.append(
+                Input(
+                    min_shape=(1,) + shape[1:],
+                    opt_shape=shape,
+                    max_shape=(max_batch_size,) + shape[1:],
+                    dtype=t.dtype,
+                )
+            )
         else:
             specs.append(Input(shape=shape, dtype=t.dtype))
     dev = device if device is not None else ("cuda" if inputs[0].is_cuda else "cpu")
-    settings = make_settings(enabled_precisions={torch.float16} if fp16_mode else None, workspace_size=max_workspace_size,
-                             device=dev, optimization_level=optimization_level, timing_cache_path=timing_cache_path)
+    settings = make_settings(
+        enabled_precisions={torch.float16} if fp16_mode else None,
+        workspace_size=max_workspace_size,
+        device=dev,
+        optimization_level=optimization_level,
+        timing_cache_path=timing_cache_path,
+    )
     ctx = klog.level(log_level) if log_level is not None else contextlib.nullcontext()
     with ctx:
         single = build_single_engine(model, tuple(specs), {}, tuple(inputs), {}, settings)
@@ -91,4 +126,3 @@ def convert(model: torch.nn.Module, inputs: Any, input_names: Optional[Sequence[
     if output_names is not None:
         mod.user_output_names = list(output_names)
     return mod
-

@@ -17,6 +17,7 @@ Progress: while engines build, a progress bar is shown (tqdm when installed, els
 rewritten) when stderr is a terminal or the level is INFO or lower; ``set_progress_bar(True/False)``
 forces it on or off.
 """
+
 from __future__ import annotations
 
 import atexit
@@ -168,8 +169,9 @@ class _LineProgress:
 
     def update(self, i: int, n: int, name: str) -> None:
         end = "\n" if i >= n else ""
-        sys.stderr.write(f"\r[kiln] {self.desc}: {i}/{n} engines {'' if i >= n else '(' + name + ')'}"
-                         f"{' ' * 10}{end}")
+        sys.stderr.write(
+            f"\r[kiln] {self.desc}: {i}/{n} engines {'' if i >= n else '(' + name + ')'}{' ' * 10}{end}"
+        )
         sys.stderr.flush()
 
     def close(self) -> None:

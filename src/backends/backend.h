@@ -1,9 +1,11 @@
 // The backend interface (in the spirit of ggml-backend and ONNX Runtime execution providers).
 //
 // Build time:  supports()   -- can this backend run this layer? (capability, with a reason if not)
-//              lower()      -- group the layers that run on the device into kernels, choose a kernel
+//              lower()      -- group the layers that run on the device into kernels, choose a
+//              kernel
 //                              and tactic per group; the result is recorded in the plan.
-// Load time:   load()       -- turn the plan's graph + kernel records into a BackendEngine: immutable
+// Load time:   load()       -- turn the plan's graph + kernel records into a BackendEngine:
+// immutable
 //                              kernels (weights uploaded once), shared by every context.
 // Run time:    BackendEngine::create_context() -- per-context state (memory, handles, streams);
 //              BackendContext::execute() runs the groups over a table of tensor views.
@@ -73,7 +75,8 @@ class BackendContext {
   virtual void release(void* ptr) = 0;
   /// Runs `kernels` in order. `shape_key` changes whenever shapes (and so the memory plan) change;
   /// the CUDA backend keys its captured graphs on it.
-  virtual Status execute(std::span<const Kernel* const> kernels, const RunContext& ctx, uint64_t shape_key) = 0;
+  virtual Status execute(std::span<const Kernel* const> kernels, const RunContext& ctx,
+                         uint64_t shape_key) = 0;
   /// Runs `kernels` one at a time, timing each (per-layer profiling).
   virtual Status execute_profiled(std::span<const Kernel* const> kernels, const RunContext& ctx,
                                   std::vector<double>& milliseconds) = 0;
@@ -111,8 +114,10 @@ class Backend {
   virtual Status available() const = 0;
   /// OK if layer `layer` of `g` can run on this backend; kUnsupported with the reason otherwise.
   virtual Status supports(const ir::Graph& g, int32_t layer) const = 0;
-  virtual Expected<std::vector<KernelRecord>> lower(const ir::Graph& g, const BuildOptions& options) = 0;
-  virtual Expected<std::unique_ptr<BackendEngine>> load(const serial::PlanContents& plan, Logger& logger) = 0;
+  virtual Expected<std::vector<KernelRecord>> lower(const ir::Graph& g,
+                                                    const BuildOptions& options) = 0;
+  virtual Expected<std::unique_ptr<BackendEngine>> load(const serial::PlanContents& plan,
+                                                        Logger& logger) = 0;
 };
 
 /// The registry: every backend compiled in, registered explicitly in backend_registry.cpp.

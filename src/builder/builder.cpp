@@ -22,7 +22,9 @@ Status berr(StatusCode code, const std::string& msg) { return make_error(code, "
 
 class Stopwatch {
  public:
-  double seconds() const { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count(); }
+  double seconds() const {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
+  }
 
  private:
   std::chrono::steady_clock::time_point t0_ = std::chrono::steady_clock::now();
@@ -63,15 +65,21 @@ Expected<Plan> Builder::build(const Network& network, const BuilderConfig& confi
   if (be == nullptr) {
     std::string have;
     for (const auto& n : available_backends()) have += (have.empty() ? "" : ", ") + n;
-    return berr(StatusCode::kUnsupported, "unknown backend '" + backend_name + "' (this build has: " + have + ")");
+    return berr(StatusCode::kUnsupported,
+                "unknown backend '" + backend_name + "' (this build has: " + have + ")");
   }
   Status avail = be->available();
-  if (!avail.ok()) return berr(StatusCode::kUnsupported, "backend '" + backend_name + "' is not usable: " + avail.message());
+  if (!avail.ok())
+    return berr(StatusCode::kUnsupported,
+                "backend '" + backend_name + "' is not usable: " + avail.message());
   if (config.precision_enabled(Precision::kINT8)) {
-    return berr(StatusCode::kUnsupported, "INT8 precision needs calibration or Q/DQ layers, which this version does not support");
+    return berr(
+        StatusCode::kUnsupported,
+        "INT8 precision needs calibration or Q/DQ layers, which this version does not support");
   }
   if (config.optimization_level < 0 || config.optimization_level > 5)
-    return berr(StatusCode::kInvalidArgument, "optimization_level must be 0..5, got " + std::to_string(config.optimization_level));
+    return berr(StatusCode::kInvalidArgument, "optimization_level must be 0..5, got " +
+                                                  std::to_string(config.optimization_level));
 
   KILN_RETURN_IF_ERROR(validate_build_switches(config.switches));
 
@@ -81,8 +89,8 @@ Expected<Plan> Builder::build(const Network& network, const BuilderConfig& confi
   passes::PassOutcome outcome;
   passes::PassContext pctx{config, log, backend_name, &outcome};
   KILN_RETURN_IF_ERROR(passes::run_pipeline(g, pctx));
-  log.log(Severity::kInfo, "[builder] passes done: " + std::to_string(g.layers.size()) + " layers (" +
-                               std::to_string(total.seconds()) + " s)");
+  log.log(Severity::kInfo, "[builder] passes done: " + std::to_string(g.layers.size()) +
+                               " layers (" + std::to_string(total.seconds()) + " s)");
 
   KILN_RETURN_IF_ERROR(builder::check_profile_shapes(g, *profiles));
 
@@ -95,10 +103,12 @@ Expected<Plan> Builder::build(const Network& network, const BuilderConfig& confi
     if (!device[i]) continue;
     options.device_layers.push_back(static_cast<int32_t>(i));
     Status s = be->supports(g, static_cast<int32_t>(i));
-    if (!s.ok()) unsupported += "\n  " + g.layer_label(static_cast<int32_t>(i)) + ": " + s.message();
+    if (!s.ok())
+      unsupported += "\n  " + g.layer_label(static_cast<int32_t>(i)) + ": " + s.message();
   }
   if (!unsupported.empty())
-    return berr(StatusCode::kUnsupported, "backend '" + backend_name + "' cannot run these layers:" + unsupported);
+    return berr(StatusCode::kUnsupported,
+                "backend '" + backend_name + "' cannot run these layers:" + unsupported);
   for (const auto& p : *profiles) {
     auto r = ir::resolve_shapes(g, builder::profile_input_dims(g, p, 1), "opt shapes");
     if (!r) return r.status();
@@ -121,8 +131,10 @@ Expected<Plan> Builder::build(const Network& network, const BuilderConfig& confi
   plan.profiles = std::move(*profiles);
   auto bytes = serial::write_plan(plan);
   if (!bytes) return bytes.status();
-  log.log(Severity::kInfo, "[builder] built " + backend_name + " plan: " + std::to_string(plan.kernels.size()) +
-                               " kernels, " + std::to_string(bytes->size()) + " bytes in " + std::to_string(total.seconds()) + " s");
+  log.log(Severity::kInfo, "[builder] built " + backend_name +
+                               " plan: " + std::to_string(plan.kernels.size()) + " kernels, " +
+                               std::to_string(bytes->size()) + " bytes in " +
+                               std::to_string(total.seconds()) + " s");
   return Plan{std::move(*bytes)};
 }
 

@@ -13,8 +13,10 @@ Status Plan::save(const std::string& path) const {
   std::string tmp = path + ".kiln-tmp." + std::to_string(::getpid());
   {
     std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f) return make_error(StatusCode::kIoError, "plan", "cannot open '" + tmp + "' for writing");
-    f.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+    if (!f)
+      return make_error(StatusCode::kIoError, "plan", "cannot open '" + tmp + "' for writing");
+    f.write(reinterpret_cast<const char*>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
     f.flush();
     if (!f) {
       f.close();
@@ -26,7 +28,8 @@ Status Plan::save(const std::string& path) const {
   std::filesystem::rename(tmp, path, ec);
   if (ec) {
     std::remove(tmp.c_str());
-    return make_error(StatusCode::kIoError, "plan", "cannot move plan into place at '" + path + "': " + ec.message());
+    return make_error(StatusCode::kIoError, "plan",
+                      "cannot move plan into place at '" + path + "': " + ec.message());
   }
   return {};
 }
@@ -35,7 +38,8 @@ Expected<Plan> Plan::load_file(const std::string& path) {
   std::ifstream f(path, std::ios::binary | std::ios::ate);
   if (!f) return make_error(StatusCode::kIoError, "plan", "cannot open '" + path + "'");
   std::streamoff size = f.tellg();
-  if (size < 0) return make_error(StatusCode::kIoError, "plan", "cannot read the size of '" + path + "'");
+  if (size < 0)
+    return make_error(StatusCode::kIoError, "plan", "cannot read the size of '" + path + "'");
   Plan p;
   try {
     p.bytes.resize(static_cast<size_t>(size));

@@ -1,5 +1,6 @@
 // Timing cache file: "kiln-timing-cache v1 <environment hex> <count> <xxh64 of body hex>\n" then
-// lines "<key hex>\t<tactic>\t<ms>\t<config hex>\n". Keys and configs are hex so any bytes round trip.
+// lines "<key hex>\t<tactic>\t<ms>\t<config hex>\n". Keys and configs are hex so any bytes round
+// trip.
 #include "builder/timing_cache.h"
 
 #include <cstdio>
@@ -40,7 +41,9 @@ bool from_hex(const std::string& s, std::vector<uint8_t>& out) {
   return true;
 }
 
-Status bad(const std::string& msg) { return make_error(StatusCode::kCorruptPlan, "builder.timing_cache", msg); }
+Status bad(const std::string& msg) {
+  return make_error(StatusCode::kCorruptPlan, "builder.timing_cache", msg);
+}
 
 }  // namespace
 
@@ -87,7 +90,8 @@ Expected<TimingCache> TimingCache::parse(const std::string& text, const std::str
     return bad("made for another GPU or library version");
   std::string body = text.substr(nl + 1);
   char want[20];
-  std::snprintf(want, sizeof want, "%016llx", static_cast<unsigned long long>(xxhash64(body.data(), body.size())));
+  std::snprintf(want, sizeof want, "%016llx",
+                static_cast<unsigned long long>(xxhash64(body.data(), body.size())));
   if (sum_hex != want) return bad("checksum mismatch");
   std::istringstream lines(body);
   std::string line;
@@ -110,7 +114,8 @@ Expected<TimingCache> TimingCache::parse(const std::string& text, const std::str
   return c;
 }
 
-TimingCache TimingCache::load(const std::string& path, const std::string& environment, Logger& logger) {
+TimingCache TimingCache::load(const std::string& path, const std::string& environment,
+                              Logger& logger) {
   TimingCache empty;
   empty.environment_ = environment;
   if (path.empty()) return empty;
@@ -120,7 +125,8 @@ TimingCache TimingCache::load(const std::string& path, const std::string& enviro
   ss << f.rdbuf();
   auto parsed = parse(ss.str(), environment);
   if (!parsed) {
-    logger.log(Severity::kWarning, "[builder.timing_cache] ignoring '" + path + "': " + parsed.status().message());
+    logger.log(Severity::kWarning,
+               "[builder.timing_cache] ignoring '" + path + "': " + parsed.status().message());
     return empty;
   }
   return std::move(*parsed);
@@ -131,19 +137,22 @@ Status TimingCache::save(const std::string& path) const {
   std::string tmp = path + ".tmp";
   {
     std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f) return make_error(StatusCode::kIoError, "builder.timing_cache", "cannot write '" + tmp + "'");
+    if (!f)
+      return make_error(StatusCode::kIoError, "builder.timing_cache", "cannot write '" + tmp + "'");
     f << text;
     f.flush();
     if (!f) {
       std::remove(tmp.c_str());
-      return make_error(StatusCode::kIoError, "builder.timing_cache", "writing '" + tmp + "' failed");
+      return make_error(StatusCode::kIoError, "builder.timing_cache",
+                        "writing '" + tmp + "' failed");
     }
   }
   std::error_code ec;
   std::filesystem::rename(tmp, path, ec);
   if (ec) {
     std::remove(tmp.c_str());
-    return make_error(StatusCode::kIoError, "builder.timing_cache", "cannot replace '" + path + "': " + ec.message());
+    return make_error(StatusCode::kIoError, "builder.timing_cache",
+                      "cannot replace '" + path + "': " + ec.message());
   }
   return {};
 }

@@ -23,8 +23,12 @@ struct CachedTactic {
 class TimingCache {
  public:
   TimingCache() = default;
-  TimingCache(const TimingCache& o) : environment_(o.environment_), entries_(o.entries_), dirty_(o.dirty_) {}
-  TimingCache(TimingCache&& o) noexcept : environment_(std::move(o.environment_)), entries_(std::move(o.entries_)), dirty_(o.dirty_) {}
+  TimingCache(const TimingCache& o)
+      : environment_(o.environment_), entries_(o.entries_), dirty_(o.dirty_) {}
+  TimingCache(TimingCache&& o) noexcept
+      : environment_(std::move(o.environment_)),
+        entries_(std::move(o.entries_)),
+        dirty_(o.dirty_) {}
   TimingCache& operator=(TimingCache&& o) noexcept {
     environment_ = std::move(o.environment_);
     entries_ = std::move(o.entries_);

@@ -15,14 +15,20 @@ struct HostTensor {
 
   HostTensor() = default;
   explicit HostTensor(const TensorType& t)
-      : type(t), bytes(static_cast<size_t>(t.dims.volume() < 0 ? 0 : t.dims.volume()) * dtype_size(t.dtype)) {}
+      : type(t),
+        bytes(static_cast<size_t>(t.dims.volume() < 0 ? 0 : t.dims.volume()) *
+              dtype_size(t.dtype)) {}
   int64_t numel() const { return type.dims.volume(); }
   void* data() { return bytes.data(); }
   const void* data() const { return bytes.data(); }
   template <class T>
-  T* as() { return reinterpret_cast<T*>(bytes.data()); }
+  T* as() {
+    return reinterpret_cast<T*>(bytes.data());
+  }
   template <class T>
-  const T* as() const { return reinterpret_cast<const T*>(bytes.data()); }
+  const T* as() const {
+    return reinterpret_cast<const T*>(bytes.data());
+  }
 };
 
 }  // namespace kiln

@@ -7,7 +7,7 @@ namespace kiln {
 
 std::string_view status_code_name(StatusCode code) {
   static constexpr std::array<std::string_view, 12> kNames = {
-      "OK",         "InvalidArgument", "Unsupported", "ShapeError",   "TypeError", "OutOfMemory",
+      "OK",          "InvalidArgument", "Unsupported", "ShapeError",   "TypeError", "OutOfMemory",
       "CorruptPlan", "VersionMismatch", "IoError",     "BackendError", "NotFound",  "Internal"};
   auto i = static_cast<size_t>(code);
   return i < kNames.size() ? kNames[i] : "Unknown";

@@ -67,7 +67,8 @@ int64_t Dims::volume() const {
   int64_t v = 1;
   for (int64_t d : *this) {
     if (d < 0) return -1;
-    if (__builtin_mul_overflow(v, d, &v)) return INT64_MAX;  // saturates: callers refuse it as too large
+    if (__builtin_mul_overflow(v, d, &v))
+      return INT64_MAX;  // saturates: callers refuse it as too large
   }
   return v;
 }
@@ -93,7 +94,7 @@ uint16_t float_to_half(float f) {
     return static_cast<uint16_t>(sign | 0x7c00u | (mag > 0x7f800000u ? 0x200u : 0u));
   }
   if (mag >= 0x477ff000u) return static_cast<uint16_t>(sign | 0x7c00u);  // rounds to inf
-  if (mag < 0x38800000u) {  // subnormal half (or zero)
+  if (mag < 0x38800000u) {                                               // subnormal half (or zero)
     // value = mag_float; half subnormal unit = 2^-24
     float a = std::bit_cast<float>(mag);
     float scaled = a * 16777216.0f;  // / 2^-24
@@ -133,7 +134,8 @@ float half_to_float(uint16_t h) {
 
 uint16_t float_to_bfloat16(float f) {
   uint32_t x = std::bit_cast<uint32_t>(f);
-  if ((x & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((x >> 16) | 0x40u);  // quiet nan
+  if ((x & 0x7fffffffu) > 0x7f800000u)
+    return static_cast<uint16_t>((x >> 16) | 0x40u);  // quiet nan
   uint32_t rounding = 0x7fffu + ((x >> 16) & 1u);
   return static_cast<uint16_t>((x + rounding) >> 16);
 }

@@ -1,5 +1,5 @@
-// Overflow-safe arithmetic on dims and tracked values: plans can come from anywhere, so products and
-// sums saturate (and are then refused as too large) instead of overflowing.
+// Overflow-safe arithmetic on dims and tracked values: plans can come from anywhere, so products
+// and sums saturate (and are then refused as too large) instead of overflowing.
 #pragma once
 
 #include <cstdint>
@@ -25,8 +25,14 @@ inline int64_t sat_sub(int64_t a, int64_t b) {
 }
 
 /// Wrapping (two's complement) ops for tracked int values, as the kernels compute them.
-inline int64_t wrap_add(int64_t a, int64_t b) { return static_cast<int64_t>(static_cast<uint64_t>(a) + static_cast<uint64_t>(b)); }
-inline int64_t wrap_sub(int64_t a, int64_t b) { return static_cast<int64_t>(static_cast<uint64_t>(a) - static_cast<uint64_t>(b)); }
-inline int64_t wrap_mul(int64_t a, int64_t b) { return static_cast<int64_t>(static_cast<uint64_t>(a) * static_cast<uint64_t>(b)); }
+inline int64_t wrap_add(int64_t a, int64_t b) {
+  return static_cast<int64_t>(static_cast<uint64_t>(a) + static_cast<uint64_t>(b));
+}
+inline int64_t wrap_sub(int64_t a, int64_t b) {
+  return static_cast<int64_t>(static_cast<uint64_t>(a) - static_cast<uint64_t>(b));
+}
+inline int64_t wrap_mul(int64_t a, int64_t b) {
+  return static_cast<int64_t>(static_cast<uint64_t>(a) * static_cast<uint64_t>(b));
+}
 
 }  // namespace kiln::ir

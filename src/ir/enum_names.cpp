@@ -10,20 +10,22 @@ namespace {
 using SV = std::string_view;
 
 constexpr std::array<SV, kNumBinaryOps> kBinary = {
-    "add", "sub", "mul", "div", "pow", "max", "min", "floor_div", "trunc_div", "mod", "fmod",
-    "eq", "ne", "lt", "le", "gt", "ge", "and", "or", "xor"};
+    "add",  "sub", "mul", "div", "pow", "max", "min", "floor_div", "trunc_div", "mod",
+    "fmod", "eq",  "ne",  "lt",  "le",  "gt",  "ge",  "and",       "or",        "xor"};
 constexpr std::array<SV, kNumUnaryOps> kUnary = {
-    "identity", "abs", "neg", "exp", "log", "sqrt", "rsqrt", "reciprocal", "sin", "cos", "tan",
-    "tanh", "erf", "floor", "ceil", "round", "sign", "not", "relu", "leaky_relu", "elu", "selu",
-    "gelu", "gelu_tanh", "silu", "sigmoid", "hard_sigmoid", "hard_swish", "softplus", "mish",
-    "clamp", "log1p", "expm1", "atan", "asin", "acos", "sinh", "cosh", "log2", "isnan"};
+    "identity", "abs",     "neg",          "exp",        "log",      "sqrt",  "rsqrt", "reciprocal",
+    "sin",      "cos",     "tan",          "tanh",       "erf",      "floor", "ceil",  "round",
+    "sign",     "not",     "relu",         "leaky_relu", "elu",      "selu",  "gelu",  "gelu_tanh",
+    "silu",     "sigmoid", "hard_sigmoid", "hard_swish", "softplus", "mish",  "clamp", "log1p",
+    "expm1",    "atan",    "asin",         "acos",       "sinh",     "cosh",  "log2",  "isnan"};
 constexpr std::array<SV, kNumPoolingTypes> kPooling = {"max", "avg"};
 constexpr std::array<SV, kNumReduceOps> kReduce = {"sum",    "mean", "max", "min", "prod", "argmax",
                                                    "argmin", "var",  "std", "any", "all"};
 constexpr std::array<SV, kNumPadModes> kPad = {"constant", "reflect", "replicate", "circular"};
 constexpr std::array<SV, kNumResizeModes> kResize = {"nearest", "nearest_exact", "linear", "cubic"};
 constexpr std::array<SV, kNumScatterReduces> kScatter = {"none", "add", "mul", "max", "min"};
-constexpr std::array<SV, kNumDataTypes> kDType = {"f32", "f16", "bf16", "i32", "i64", "i8", "u8", "bool"};
+constexpr std::array<SV, kNumDataTypes> kDType = {"f32", "f16", "bf16", "i32",
+                                                  "i64", "i8",  "u8",   "bool"};
 
 }  // namespace
 

@@ -8,11 +8,14 @@
 namespace kiln::ir {
 namespace {
 
-Status ir_error(StatusCode code, const std::string& msg) { return make_error(code, "ir.graph", msg); }
+Status ir_error(StatusCode code, const std::string& msg) {
+  return make_error(code, "ir.graph", msg);
+}
 
 }  // namespace
 
-std::optional<ShapeValue> constant_shape_value(const TensorType& type, const std::vector<uint8_t>& bytes) {
+std::optional<ShapeValue> constant_shape_value(const TensorType& type,
+                                               const std::vector<uint8_t>& bytes) {
   if (!is_trackable(type)) return std::nullopt;
   auto n = static_cast<size_t>(type.dims.volume());
   ShapeValue v(n);
@@ -59,10 +62,12 @@ int32_t Graph::find_io(const std::string& name) const {
 Expected<int32_t> add_input(Graph& g, const std::string& name, const TensorType& type) {
   if (name.empty()) return ir_error(StatusCode::kInvalidArgument, "input name must not be empty");
   if (g.find_io(name) >= 0)
-    return ir_error(StatusCode::kInvalidArgument, "an input or output named '" + name + "' already exists");
+    return ir_error(StatusCode::kInvalidArgument,
+                    "an input or output named '" + name + "' already exists");
   for (int64_t d : type.dims) {
     if (d < kDynamic)
-      return ir_error(StatusCode::kInvalidArgument, "input '" + name + "' has invalid dim " + std::to_string(d));
+      return ir_error(StatusCode::kInvalidArgument,
+                      "input '" + name + "' has invalid dim " + std::to_string(d));
   }
   TensorDesc t;
   t.name = name;
@@ -74,13 +79,16 @@ Expected<int32_t> add_input(Graph& g, const std::string& name, const TensorType&
   return id;
 }
 
-Expected<int32_t> add_constant(Graph& g, const TensorType& type, std::vector<uint8_t> bytes, std::string name) {
+Expected<int32_t> add_constant(Graph& g, const TensorType& type, std::vector<uint8_t> bytes,
+                               std::string name) {
   if (!type.dims.is_static())
-    return ir_error(StatusCode::kInvalidArgument, "constant dims must be static, got " + type.dims.to_string());
+    return ir_error(StatusCode::kInvalidArgument,
+                    "constant dims must be static, got " + type.dims.to_string());
   auto want = static_cast<uint64_t>(type.dims.volume()) * dtype_size(type.dtype);
   if (bytes.size() != want) {
     return ir_error(StatusCode::kInvalidArgument, "constant " + type.dims.to_string() + " needs " +
-                                                      std::to_string(want) + " bytes, got " + std::to_string(bytes.size()));
+                                                      std::to_string(want) + " bytes, got " +
+                                                      std::to_string(bytes.size()));
   }
   auto value = constant_shape_value(type, bytes);
   g.weights.push_back(Weight{type, std::make_shared<const std::vector<uint8_t>>(std::move(bytes))});
@@ -100,24 +108,25 @@ Expected<int32_t> add_constant(Graph& g, const TensorType& type, std::vector<uin
   return id;
 }
 
-Expected<std::vector<int32_t>> add_layer(Graph& g, OpKind op, LayerParams params, std::vector<int32_t> inputs,
-                                         std::string name) {
+Expected<std::vector<int32_t>> add_layer(Graph& g, OpKind op, LayerParams params,
+                                         std::vector<int32_t> inputs, std::string name) {
   if (op == OpKind::kConstant)
     return ir_error(StatusCode::kInvalidArgument, "use add_constant for constant layers");
   Layer l;
   l.op = op;
   l.params = std::move(params);
   l.inputs = std::move(inputs);
-  l.name = name.empty() ? std::string(op_name(op)) + "_" + std::to_string(g.layers.size()) : std::move(name);
+  l.name = name.empty() ? std::string(op_name(op)) + "_" + std::to_string(g.layers.size())
+                        : std::move(name);
   std::string label = l.name + " (" + std::string(op_name(op)) + ")";
   std::vector<InferInput> ins(l.inputs.size());
   for (size_t i = 0; i < l.inputs.size(); ++i) {
     int32_t id = l.inputs[i];
     if (id == -1) continue;
     if (id < 0 || static_cast<size_t>(id) >= g.tensors.size()) {
-      return ir_error(StatusCode::kInvalidArgument, "layer '" + label + "': input " + std::to_string(i) +
-                                                        " refers to tensor " + std::to_string(id) +
-                                                        " which does not exist in this network");
+      return ir_error(StatusCode::kInvalidArgument,
+                      "layer '" + label + "': input " + std::to_string(i) + " refers to tensor " +
+                          std::to_string(id) + " which does not exist in this network");
     }
     const TensorDesc& t = g.tensors[static_cast<size_t>(id)];
     ins[i].type = &t.type;

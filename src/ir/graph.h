@@ -62,7 +62,8 @@ struct Graph {
   int32_t find_io(const std::string& name) const;  ///< tensor id of an input/output, or -1
 };
 
-/// Adds a layer, inferring its outputs' types (and tracked values). Errors name the layer and input.
+/// Adds a layer, inferring its outputs' types (and tracked values). Errors name the layer and
+/// input.
 Expected<std::vector<int32_t>> add_layer(Graph& g, OpKind op, LayerParams params,
                                          std::vector<int32_t> inputs, std::string name = {});
 
@@ -71,7 +72,8 @@ Expected<int32_t> add_constant(Graph& g, const TensorType& type, std::vector<uin
                                std::string name = {});
 
 /// Tracked values of a constant, if its type is trackable.
-std::optional<ShapeValue> constant_shape_value(const TensorType& type, const std::vector<uint8_t>& bytes);
+std::optional<ShapeValue> constant_shape_value(const TensorType& type,
+                                               const std::vector<uint8_t>& bytes);
 
 /// Adds a network input.
 Expected<int32_t> add_input(Graph& g, const std::string& name, const TensorType& type);

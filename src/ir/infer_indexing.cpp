@@ -55,12 +55,15 @@ Status infer_gather_elements(const Layer& layer, std::span<const InferInput> in,
   const TensorType& idx = *in[1].type;
   KILN_RETURN_IF_ERROR(check_indices(idx));
   if (idx.dims.rank() != data.dims.rank())
-    return shape_error("indices rank " + s(idx.dims.rank()) + " != data rank " + s(data.dims.rank()));
-  auto ax = normalize_axis(std::get<GatherElementsParams>(layer.params).axis, std::max(data.dims.rank(), 1), "axis");
+    return shape_error("indices rank " + s(idx.dims.rank()) + " != data rank " +
+                       s(data.dims.rank()));
+  auto ax = normalize_axis(std::get<GatherElementsParams>(layer.params).axis,
+                           std::max(data.dims.rank(), 1), "axis");
   if (!ax) return ax.status();
   for (int i = 0; i < data.dims.rank(); ++i) {
     if (i != *ax && idx.dims[i] >= 0 && data.dims[i] >= 0 && idx.dims[i] > data.dims[i])
-      return shape_error("indices dim " + s(i) + " (" + s(idx.dims[i]) + ") exceeds data dim (" + s(data.dims[i]) + ")");
+      return shape_error("indices dim " + s(i) + " (" + s(idx.dims[i]) + ") exceeds data dim (" +
+                         s(data.dims[i]) + ")");
   }
   out.types = {TensorType{data.dtype, idx.dims}};
   return {};
@@ -74,7 +77,8 @@ Status infer_scatter(const Layer& layer, std::span<const InferInput> in, InferRe
   KILN_RETURN_IF_ERROR(check_indices(idx));
   if (upd.dtype != data.dtype) return type_error("updates dtype differs from data dtype");
   int r = data.dims.rank();
-  if (idx.dims.rank() != r || upd.dims.rank() != r) return shape_error("data, indices and updates must have the same rank");
+  if (idx.dims.rank() != r || upd.dims.rank() != r)
+    return shape_error("data, indices and updates must have the same rank");
   auto ax = normalize_axis(p.axis, std::max(r, 1), "axis");
   if (!ax) return ax.status();
   for (int i = 0; i < r; ++i) {
@@ -83,7 +87,8 @@ Status infer_scatter(const Layer& layer, std::span<const InferInput> in, InferRe
     if (i != *ax && idx.dims[i] >= 0 && data.dims[i] >= 0 && idx.dims[i] > data.dims[i])
       return shape_error("indices dim " + s(i) + " exceeds data dim");
   }
-  if (data.dtype == DataType::kBool && p.reduce != ScatterReduce::kNone) return type_error("scatter reduce on bool");
+  if (data.dtype == DataType::kBool && p.reduce != ScatterReduce::kNone)
+    return type_error("scatter reduce on bool");
   out.types = {data};
   return {};
 }

@@ -31,7 +31,8 @@ Status infer_convolution(const Layer& layer, std::span<const InferInput> in, Inf
     return shape_error("input must be [N, C, d1..d3] (rank 3-5), got " + x.dims.to_string());
   if (w.dims.rank() != rank)
     return shape_error("weight rank " + s(w.dims.rank()) + " != input rank " + s(rank));
-  if (p.channels_last && p.transposed) return shape_error("channels_last transposed convolution is not supported");
+  if (p.channels_last && p.transposed)
+    return shape_error("channels_last transposed convolution is not supported");
   // Positions of the channel and spatial dims in x (and of Cin/groups and the kernel dims in w).
   const bool cl = p.channels_last;
   auto sp = [&](size_t i) { return static_cast<int>(i) + (cl ? 1 : 2); };
@@ -45,7 +46,8 @@ Status infer_convolution(const Layer& layer, std::span<const InferInput> in, Inf
   KILN_RETURN_IF_ERROR(same_float_dtype(x, w, "weight"));
   if (p.groups < 1) return shape_error("groups must be >= 1");
   for (size_t i = 0; i < n; ++i) {
-    if (p.strides[i] < 1 || p.dilations[i] < 1) return shape_error("strides and dilations must be >= 1");
+    if (p.strides[i] < 1 || p.dilations[i] < 1)
+      return shape_error("strides and dilations must be >= 1");
     if (p.pads_begin[i] < 0 || p.pads_end[i] < 0) return shape_error("pads must be >= 0");
   }
   int64_t cin = x.dims[cdim];
@@ -54,7 +56,8 @@ Status infer_convolution(const Layer& layer, std::span<const InferInput> in, Inf
     int64_t per_group = w.dims[cdim];
     if (known_and_differ(cin, sat_mul(per_group, p.groups))) {
       return shape_error("input has " + s(cin) + " channels but weight " + w.dims.to_string() +
-                         " with groups=" + s(p.groups) + " expects " + s(sat_mul(per_group, p.groups)));
+                         " with groups=" + s(p.groups) + " expects " +
+                         s(sat_mul(per_group, p.groups)));
     }
     cout = w.dims[0];
     if (cout >= 0 && cout % p.groups != 0)
@@ -89,12 +92,15 @@ Status infer_convolution(const Layer& layer, std::span<const InferInput> in, Inf
       int64_t padded = sat_add(sat_add(d, p.pads_begin[i]), p.pads_end[i]);
       if (padded < eff) {
         return shape_error("spatial dim " + s(static_cast<int64_t>(i)) + " of size " + s(d) +
-                           " (padded " + s(padded) + ") is smaller than the kernel extent " + s(eff));
+                           " (padded " + s(padded) + ") is smaller than the kernel extent " +
+                           s(eff));
       }
       od = (padded - eff) / p.strides[i] + 1;
     } else {
-      od = sat_add(sat_add(sat_sub(sat_sub(sat_mul(d - 1, p.strides[i]), p.pads_begin[i]), p.pads_end[i]), eff),
-                   p.output_padding[i]);
+      od = sat_add(
+          sat_add(sat_sub(sat_sub(sat_mul(d - 1, p.strides[i]), p.pads_begin[i]), p.pads_end[i]),
+                  eff),
+          p.output_padding[i]);
       if (od < 1) return shape_error("transposed convolution output dim " + s(od) + " < 1");
     }
     o[sp(i)] = od;
@@ -112,7 +118,8 @@ Status infer_matmul(const Layer& layer, std::span<const InferInput> in, InferRes
                       std::string(dtype_name(b.dtype)));
   }
   if (a.dtype == DataType::kBool) return type_error("matmul on bool");
-  if (a.dims.rank() < 1 || b.dims.rank() < 1) return shape_error("matmul operands must have rank >= 1");
+  if (a.dims.rank() < 1 || b.dims.rank() < 1)
+    return shape_error("matmul operands must have rank >= 1");
   // Promote 1-D operands as torch.matmul does.
   Dims ad = a.dims, bd = b.dims;
   bool a_vec = ad.rank() == 1, b_vec = bd.rank() == 1;
@@ -173,7 +180,8 @@ Status infer_attention(const Layer&, std::span<const InferInput> in, InferResult
   if (r < 2 || k.dims.rank() != r || v.dims.rank() != r)
     return shape_error("q, k, v must have the same rank >= 2");
   if (known_and_differ(q.dims[r - 1], k.dims[r - 1])) {
-    return shape_error("query head dim " + s(q.dims[r - 1]) + " != key head dim " + s(k.dims[r - 1]));
+    return shape_error("query head dim " + s(q.dims[r - 1]) + " != key head dim " +
+                       s(k.dims[r - 1]));
   }
   if (known_and_differ(k.dims[r - 2], v.dims[r - 2])) {
     return shape_error("key length " + s(k.dims[r - 2]) + " != value length " + s(v.dims[r - 2]));
@@ -195,7 +203,8 @@ Status infer_attention(const Layer&, std::span<const InferInput> in, InferResult
     scores.push_back(q.dims[r - 2]);
     scores.push_back(k.dims[r - 2]);
     if (m.dims.rank() > scores.rank())
-      return shape_error("mask rank " + s(m.dims.rank()) + " exceeds scores rank " + s(scores.rank()));
+      return shape_error("mask rank " + s(m.dims.rank()) + " exceeds scores rank " +
+                         s(scores.rank()));
     auto mb = broadcast_dims(scores, m.dims);
     if (!mb || *mb != scores) {
       if (mb.ok() && !(mb->is_static() && scores.is_static())) {

@@ -8,21 +8,40 @@
 namespace kiln::ir {
 namespace {
 
-bool is_comparison(BinaryOp op) {
-  return op >= BinaryOp::kEqual && op <= BinaryOp::kGreaterEqual;
-}
+bool is_comparison(BinaryOp op) { return op >= BinaryOp::kEqual && op <= BinaryOp::kGreaterEqual; }
 bool is_logical(BinaryOp op) { return op >= BinaryOp::kAnd; }
 
 bool float_only(UnaryOp op) {
   switch (op) {
-    case UnaryOp::kExp: case UnaryOp::kLog: case UnaryOp::kSqrt: case UnaryOp::kRsqrt:
-    case UnaryOp::kReciprocal: case UnaryOp::kSin: case UnaryOp::kCos: case UnaryOp::kTan:
-    case UnaryOp::kTanh: case UnaryOp::kErf: case UnaryOp::kElu: case UnaryOp::kSelu:
-    case UnaryOp::kGelu: case UnaryOp::kGeluTanh: case UnaryOp::kSilu: case UnaryOp::kSigmoid:
-    case UnaryOp::kHardSigmoid: case UnaryOp::kHardSwish: case UnaryOp::kSoftplus:
-    case UnaryOp::kMish: case UnaryOp::kLog1p: case UnaryOp::kExpm1: case UnaryOp::kAtan:
-    case UnaryOp::kAsin: case UnaryOp::kAcos: case UnaryOp::kSinh: case UnaryOp::kCosh:
-    case UnaryOp::kLog2: case UnaryOp::kLeakyRelu:
+    case UnaryOp::kExp:
+    case UnaryOp::kLog:
+    case UnaryOp::kSqrt:
+    case UnaryOp::kRsqrt:
+    case UnaryOp::kReciprocal:
+    case UnaryOp::kSin:
+    case UnaryOp::kCos:
+    case UnaryOp::kTan:
+    case UnaryOp::kTanh:
+    case UnaryOp::kErf:
+    case UnaryOp::kElu:
+    case UnaryOp::kSelu:
+    case UnaryOp::kGelu:
+    case UnaryOp::kGeluTanh:
+    case UnaryOp::kSilu:
+    case UnaryOp::kSigmoid:
+    case UnaryOp::kHardSigmoid:
+    case UnaryOp::kHardSwish:
+    case UnaryOp::kSoftplus:
+    case UnaryOp::kMish:
+    case UnaryOp::kLog1p:
+    case UnaryOp::kExpm1:
+    case UnaryOp::kAtan:
+    case UnaryOp::kAsin:
+    case UnaryOp::kAcos:
+    case UnaryOp::kSinh:
+    case UnaryOp::kCosh:
+    case UnaryOp::kLog2:
+    case UnaryOp::kLeakyRelu:
       return true;
     default:
       return false;
@@ -48,8 +67,8 @@ Status infer_binary(const Layer& layer, std::span<const InferInput> in, InferRes
     return type_error("input dtypes differ: " + std::string(dtype_name(a.dtype)) + " vs " +
                       std::string(dtype_name(b.dtype)) + " (insert a cast)");
   }
-  if (a.dtype == DataType::kBool && !is_comparison(op) && !is_logical(op) &&
-      op != BinaryOp::kMax && op != BinaryOp::kMin) {
+  if (a.dtype == DataType::kBool && !is_comparison(op) && !is_logical(op) && op != BinaryOp::kMax &&
+      op != BinaryOp::kMin) {
     return type_error("arithmetic '" + std::string(enum_names(op)[static_cast<size_t>(op)]) +
                       "' on bool inputs");
   }
@@ -71,24 +90,61 @@ void value_binary(const Layer& layer, std::span<const InferInput> in, InferResul
     int64_t x = at(a, i), y = at(b, i);
     if (x == kUnknownValue || y == kUnknownValue) continue;
     switch (op) {
-      case BinaryOp::kAdd: r[i] = wrap_add(x, y); break;
-      case BinaryOp::kSub: r[i] = wrap_sub(x, y); break;
-      case BinaryOp::kMul: r[i] = wrap_mul(x, y); break;
-      case BinaryOp::kDiv: case BinaryOp::kTruncDiv: if (y != 0 && y != -1) r[i] = x / y; break;
-      case BinaryOp::kFloorDiv: if (y != 0 && y != -1) r[i] = floor_div(x, y); break;
-      case BinaryOp::kMod: if (y != 0 && y != -1) r[i] = wrap_sub(x, wrap_mul(floor_div(x, y), y)); break;
-      case BinaryOp::kFmod: if (y != 0 && y != -1) r[i] = x % y; break;
-      case BinaryOp::kMax: r[i] = std::max(x, y); break;
-      case BinaryOp::kMin: r[i] = std::min(x, y); break;
-      case BinaryOp::kEqual: r[i] = x == y; break;
-      case BinaryOp::kNotEqual: r[i] = x != y; break;
-      case BinaryOp::kLess: r[i] = x < y; break;
-      case BinaryOp::kLessEqual: r[i] = x <= y; break;
-      case BinaryOp::kGreater: r[i] = x > y; break;
-      case BinaryOp::kGreaterEqual: r[i] = x >= y; break;
-      case BinaryOp::kAnd: r[i] = (x != 0) && (y != 0); break;
-      case BinaryOp::kOr: r[i] = (x != 0) || (y != 0); break;
-      case BinaryOp::kXor: r[i] = (x != 0) != (y != 0); break;
+      case BinaryOp::kAdd:
+        r[i] = wrap_add(x, y);
+        break;
+      case BinaryOp::kSub:
+        r[i] = wrap_sub(x, y);
+        break;
+      case BinaryOp::kMul:
+        r[i] = wrap_mul(x, y);
+        break;
+      case BinaryOp::kDiv:
+      case BinaryOp::kTruncDiv:
+        if (y != 0 && y != -1) r[i] = x / y;
+        break;
+      case BinaryOp::kFloorDiv:
+        if (y != 0 && y != -1) r[i] = floor_div(x, y);
+        break;
+      case BinaryOp::kMod:
+        if (y != 0 && y != -1) r[i] = wrap_sub(x, wrap_mul(floor_div(x, y), y));
+        break;
+      case BinaryOp::kFmod:
+        if (y != 0 && y != -1) r[i] = x % y;
+        break;
+      case BinaryOp::kMax:
+        r[i] = std::max(x, y);
+        break;
+      case BinaryOp::kMin:
+        r[i] = std::min(x, y);
+        break;
+      case BinaryOp::kEqual:
+        r[i] = x == y;
+        break;
+      case BinaryOp::kNotEqual:
+        r[i] = x != y;
+        break;
+      case BinaryOp::kLess:
+        r[i] = x < y;
+        break;
+      case BinaryOp::kLessEqual:
+        r[i] = x <= y;
+        break;
+      case BinaryOp::kGreater:
+        r[i] = x > y;
+        break;
+      case BinaryOp::kGreaterEqual:
+        r[i] = x >= y;
+        break;
+      case BinaryOp::kAnd:
+        r[i] = (x != 0) && (y != 0);
+        break;
+      case BinaryOp::kOr:
+        r[i] = (x != 0) || (y != 0);
+        break;
+      case BinaryOp::kXor:
+        r[i] = (x != 0) != (y != 0);
+        break;
       case BinaryOp::kPow: {
         if (y < 0) break;
         int64_t p = 1;
@@ -124,17 +180,33 @@ void value_unary(const Layer& layer, std::span<const InferInput> in, InferResult
   for (int64_t& v : r) {
     if (v == kUnknownValue) continue;
     switch (p.op) {
-      case UnaryOp::kIdentity: case UnaryOp::kFloor: case UnaryOp::kCeil: case UnaryOp::kRound: break;
-      case UnaryOp::kNeg: v = wrap_sub(0, v); break;
-      case UnaryOp::kAbs: v = v < 0 ? wrap_sub(0, v) : v; break;
-      case UnaryOp::kSign: v = (v > 0) - (v < 0); break;
-      case UnaryOp::kNot: v = v == 0; break;
-      case UnaryOp::kRelu: v = v < 0 ? 0 : v; break;
+      case UnaryOp::kIdentity:
+      case UnaryOp::kFloor:
+      case UnaryOp::kCeil:
+      case UnaryOp::kRound:
+        break;
+      case UnaryOp::kNeg:
+        v = wrap_sub(0, v);
+        break;
+      case UnaryOp::kAbs:
+        v = v < 0 ? wrap_sub(0, v) : v;
+        break;
+      case UnaryOp::kSign:
+        v = (v > 0) - (v < 0);
+        break;
+      case UnaryOp::kNot:
+        v = v == 0;
+        break;
+      case UnaryOp::kRelu:
+        v = v < 0 ? 0 : v;
+        break;
       case UnaryOp::kClamp:
         if (!std::isnan(p.alpha)) v = std::max(v, static_cast<int64_t>(std::ceil(p.alpha)));
         if (!std::isnan(p.beta)) v = std::min(v, static_cast<int64_t>(std::floor(p.beta)));
         break;
-      default: v = kUnknownValue; break;
+      default:
+        v = kUnknownValue;
+        break;
     }
   }
   out.values[0] = std::move(r);

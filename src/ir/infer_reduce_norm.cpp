@@ -23,13 +23,16 @@ Status check_param(std::span<const InferInput> in, size_t i, const TensorType& x
   }
   bool ok = t.dims.rank() == want.rank();
   for (int d = 0; ok && d < want.rank(); ++d) ok = !known_and_differ(t.dims[d], want[d]);
-  if (!ok) return shape_error(std::string(what) + " must be " + want.to_string() + ", got " + t.dims.to_string());
+  if (!ok)
+    return shape_error(std::string(what) + " must be " + want.to_string() + ", got " +
+                       t.dims.to_string());
   return {};
 }
 
 Status need_float(const TensorType& x, const char* op) {
   if (!is_floating(x.dtype))
-    return type_error(std::string(op) + " needs a float input, got " + std::string(dtype_name(x.dtype)));
+    return type_error(std::string(op) + " needs a float input, got " +
+                      std::string(dtype_name(x.dtype)));
   return {};
 }
 
@@ -47,7 +50,8 @@ Status infer_reduce(const Layer& layer, std::span<const InferInput> in, InferRes
   bool logical = p.op == ReduceOp::kAny || p.op == ReduceOp::kAll;
   if ((p.op == ReduceOp::kMean || p.op == ReduceOp::kVar || p.op == ReduceOp::kStd))
     KILN_RETURN_IF_ERROR(need_float(x, "mean/var/std"));
-  if (x.dtype == DataType::kBool && !logical && !arg && p.op != ReduceOp::kMax && p.op != ReduceOp::kMin)
+  if (x.dtype == DataType::kBool && !logical && !arg && p.op != ReduceOp::kMax &&
+      p.op != ReduceOp::kMin)
     return type_error("sum/prod of bool: cast first");
   if (arg && p.axes.size() != 1) return shape_error("argmax/argmin take exactly one axis");
   std::vector<bool> reduced(static_cast<size_t>(r), p.axes.empty());
@@ -55,7 +59,8 @@ Status infer_reduce(const Layer& layer, std::span<const InferInput> in, InferRes
     auto ax = normalize_axis(a, std::max(r, 1), "axis");
     if (!ax) return ax.status();
     if (r == 0) continue;
-    if (reduced[static_cast<size_t>(*ax)] && !p.axes.empty()) return shape_error("axis " + s(a) + " listed twice");
+    if (reduced[static_cast<size_t>(*ax)] && !p.axes.empty())
+      return shape_error("axis " + s(a) + " listed twice");
     reduced[static_cast<size_t>(*ax)] = true;
   }
   Dims o;
@@ -76,7 +81,8 @@ Status infer_reduce(const Layer& layer, std::span<const InferInput> in, InferRes
 void value_reduce(const Layer& layer, std::span<const InferInput> in, InferResult& out) {
   const auto& p = std::get<ReduceParams>(layer.params);
   if (!in[0].value || in[0].type->dims.rank() > 1) return;
-  if (p.op != ReduceOp::kSum && p.op != ReduceOp::kProd && p.op != ReduceOp::kMax && p.op != ReduceOp::kMin)
+  if (p.op != ReduceOp::kSum && p.op != ReduceOp::kProd && p.op != ReduceOp::kMax &&
+      p.op != ReduceOp::kMin)
     return;
   const ShapeValue& v = *in[0].value;
   if (std::find(v.begin(), v.end(), kUnknownValue) != v.end()) {
@@ -86,15 +92,18 @@ void value_reduce(const Layer& layer, std::span<const InferInput> in, InferResul
   int64_t acc = p.op == ReduceOp::kProd ? 1 : 0;
   if (p.op == ReduceOp::kMax) acc = v.empty() ? 0 : *std::max_element(v.begin(), v.end());
   if (p.op == ReduceOp::kMin) acc = v.empty() ? 0 : *std::min_element(v.begin(), v.end());
-  if (p.op == ReduceOp::kSum) for (int64_t e : v) acc = wrap_add(acc, e);
-  if (p.op == ReduceOp::kProd) for (int64_t e : v) acc = wrap_mul(acc, e);
+  if (p.op == ReduceOp::kSum)
+    for (int64_t e : v) acc = wrap_add(acc, e);
+  if (p.op == ReduceOp::kProd)
+    for (int64_t e : v) acc = wrap_mul(acc, e);
   out.values[0] = ShapeValue{acc};
 }
 
 Status infer_softmax(const Layer& layer, std::span<const InferInput> in, InferResult& out) {
   const TensorType& x = *in[0].type;
   KILN_RETURN_IF_ERROR(need_float(x, "softmax"));
-  auto ax = normalize_axis(std::get<SoftmaxParams>(layer.params).axis, std::max(x.dims.rank(), 1), "axis");
+  auto ax = normalize_axis(std::get<SoftmaxParams>(layer.params).axis, std::max(x.dims.rank(), 1),
+                           "axis");
   if (!ax) return ax.status();
   out.types = {x};
   return {};
@@ -153,7 +162,8 @@ Status infer_rms_norm(const Layer& layer, std::span<const InferInput> in, InferR
 Status infer_cumsum(const Layer& layer, std::span<const InferInput> in, InferResult& out) {
   const TensorType& x = *in[0].type;
   if (x.dtype == DataType::kBool) return type_error("cumsum of bool: cast first");
-  auto ax = normalize_axis(std::get<CumSumParams>(layer.params).axis, std::max(x.dims.rank(), 1), "axis");
+  auto ax =
+      normalize_axis(std::get<CumSumParams>(layer.params).axis, std::max(x.dims.rank(), 1), "axis");
   if (!ax) return ax.status();
   out.types = {x};
   return {};

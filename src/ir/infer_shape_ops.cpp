@@ -26,7 +26,8 @@ Expected<ShapeValue> shape_operand(const InferInput& in, const char* what) {
   int64_t n = t.dims.rank() == 0 ? 1 : t.dims[0];
   if (n < 0) return shape_error(std::string(what) + " tensor must have a static length");
   if (n > kMaxRank && std::string(what) != "starts" && std::string(what) != "ends")
-    return shape_error(std::string(what) + " tensor has " + s(n) + " entries; max rank is " + s(kMaxRank));
+    return shape_error(std::string(what) + " tensor has " + s(n) + " entries; max rank is " +
+                       s(kMaxRank));
   if (in.value) return *in.value;
   return ShapeValue(static_cast<size_t>(n), kUnknownValue);
 }
@@ -34,7 +35,8 @@ Expected<ShapeValue> shape_operand(const InferInput& in, const char* what) {
 // Scalar operand (rank 0 or 1 element) of arange.
 Expected<int64_t> scalar_operand(const InferInput& in, const char* what) {
   const TensorType& t = *in.type;
-  if (t.dims.volume() != 1) return shape_error(std::string(what) + " must hold exactly one element");
+  if (t.dims.volume() != 1)
+    return shape_error(std::string(what) + " must hold exactly one element");
   if (!in.value) return kUnknownValue;
   return (*in.value)[0];
 }
@@ -78,7 +80,8 @@ Status infer_reshape(const Layer& layer, std::span<const InferInput> in, InferRe
   } else {
     shape = std::get<ReshapeParams>(layer.params).shape;
   }
-  if (shape.size() > static_cast<size_t>(kMaxRank)) return shape_error("target rank exceeds " + s(kMaxRank));
+  if (shape.size() > static_cast<size_t>(kMaxRank))
+    return shape_error("target rank exceeds " + s(kMaxRank));
   int infer_at = -1;
   bool unknown = false;
   int64_t known_product = 1;
@@ -109,8 +112,8 @@ Status infer_reshape(const Layer& layer, std::span<const InferInput> in, InferRe
       o[infer_at] = kDynamic;
     }
   } else if (volume >= 0 && !unknown && volume != known_product) {
-    return shape_error("cannot reshape " + x.dims.to_string() + " (" + s(volume) + " elements) to " +
-                       o.to_string() + " (" + s(known_product) + " elements)");
+    return shape_error("cannot reshape " + x.dims.to_string() + " (" + s(volume) +
+                       " elements) to " + o.to_string() + " (" + s(known_product) + " elements)");
   }
   out.types = {TensorType{x.dtype, o}};
   return {};
@@ -121,7 +124,8 @@ Status infer_transpose(const Layer& layer, std::span<const InferInput> in, Infer
   const TensorType& x = *in[0].type;
   int r = x.dims.rank();
   if (perm.size() != static_cast<size_t>(r))
-    return shape_error("perm has " + s(static_cast<int64_t>(perm.size())) + " entries for rank " + s(r));
+    return shape_error("perm has " + s(static_cast<int64_t>(perm.size())) + " entries for rank " +
+                       s(r));
   std::vector<bool> seen(static_cast<size_t>(r), false);
   Dims o;
   for (int64_t p : perm) {
@@ -143,8 +147,10 @@ Status infer_concat(const Layer& layer, std::span<const InferInput> in, InferRes
   for (size_t i = 1; i < in.size(); ++i) {
     if (!in[i].present()) return shape_error("input " + s(static_cast<int64_t>(i)) + " is missing");
     const TensorType& t = *in[i].type;
-    if (t.dtype != x0.dtype) return type_error("input " + s(static_cast<int64_t>(i)) + " dtype differs");
-    if (t.dims.rank() != r) return shape_error("input " + s(static_cast<int64_t>(i)) + " rank differs");
+    if (t.dtype != x0.dtype)
+      return type_error("input " + s(static_cast<int64_t>(i)) + " dtype differs");
+    if (t.dims.rank() != r)
+      return shape_error("input " + s(static_cast<int64_t>(i)) + " rank differs");
     for (int d = 0; d < r; ++d) {
       if (d == *ax) {
         o[d] = (o[d] < 0 || t.dims[d] < 0) ? kDynamic : sat_add(o[d], t.dims[d]);
@@ -243,7 +249,8 @@ Expected<SliceSpec> slice_spec(const Layer& layer, std::span<const InferInput> i
   for (size_t i = 0; i < n; ++i) {
     auto ax = normalize_axis(p.axes[i], x.dims.rank(), "axis");
     if (!ax) return ax.status();
-    if (seen[static_cast<size_t>(*ax)]) return shape_error("axis " + s(p.axes[i]) + " sliced twice");
+    if (seen[static_cast<size_t>(*ax)])
+      return shape_error("axis " + s(p.axes[i]) + " sliced twice");
     seen[static_cast<size_t>(*ax)] = true;
     if (sp.steps[i] == 0) return shape_error("slice step must not be 0");
     sp.axes.push_back(*ax);
@@ -282,7 +289,8 @@ void value_slice(const Layer& layer, std::span<const InferInput> in, InferResult
     return;
   SliceRange r = slice_range(n, sp->starts[0], sp->ends[0], sp->steps[0]);
   ShapeValue v;
-  for (int64_t k = 0; k < r.count; ++k) v.push_back((*in[0].value)[static_cast<size_t>(r.start + k * sp->steps[0])]);
+  for (int64_t k = 0; k < r.count; ++k)
+    v.push_back((*in[0].value)[static_cast<size_t>(r.start + k * sp->steps[0])]);
   out.values[0] = std::move(v);
 }
 
@@ -314,8 +322,8 @@ Status infer_expand(const Layer& layer, std::span<const InferInput> in, InferRes
       return shape_error("target dim " + s(want) + " is negative");
     } else {
       if (have >= 0 && have != 1 && have != want) {
-        return shape_error("cannot expand " + x.dims.to_string() + " to target dim " + s(i) + " = " +
-                           s(want) + " (input dim is " + s(have) + ")");
+        return shape_error("cannot expand " + x.dims.to_string() + " to target dim " + s(i) +
+                           " = " + s(want) + " (input dim is " + s(have) + ")");
       }
       o.push_back(want);
     }
@@ -347,7 +355,8 @@ Status infer_squeeze(const Layer& layer, std::span<const InferInput> in, InferRe
     if (!ax) return ax.status();
     int64_t d = x.dims[*ax];
     if (d != 1 && d != kDynamic)
-      return shape_error("cannot squeeze axis " + s(a) + " of size " + s(d) + " in " + x.dims.to_string());
+      return shape_error("cannot squeeze axis " + s(a) + " of size " + s(d) + " in " +
+                         x.dims.to_string());
     drop[static_cast<size_t>(*ax)] = true;
   }
   Dims o;
@@ -416,7 +425,8 @@ Status infer_fill(const Layer& layer, std::span<const InferInput> in, InferResul
     if (!v) return v.status();
     shape = *v;
   }
-  if (shape.size() > static_cast<size_t>(kMaxRank)) return shape_error("fill rank exceeds " + s(kMaxRank));
+  if (shape.size() > static_cast<size_t>(kMaxRank))
+    return shape_error("fill rank exceeds " + s(kMaxRank));
   Dims o;
   for (int64_t d : shape) {
     if (d < 0 && d != kUnknownValue) return shape_error("fill dim " + s(d) + " is negative");
@@ -429,8 +439,9 @@ Status infer_fill(const Layer& layer, std::span<const InferInput> in, InferResul
 void value_fill(const Layer& layer, std::span<const InferInput>, InferResult& out) {
   const auto& p = std::get<FillParams>(layer.params);
   if (!is_integer(p.dtype) && p.dtype != DataType::kBool) return;
-  out.values[0] = ShapeValue(static_cast<size_t>(out.types[0].dims.volume()),
-                             p.dtype == DataType::kBool ? (p.value != 0.0) : static_cast<int64_t>(p.value));
+  out.values[0] =
+      ShapeValue(static_cast<size_t>(out.types[0].dims.volume()),
+                 p.dtype == DataType::kBool ? (p.value != 0.0) : static_cast<int64_t>(p.value));
 }
 
 namespace {

@@ -31,8 +31,8 @@ Status infer_pooling(const Layer& layer, std::span<const InferInput> in, InferRe
   size_t n = p.kernel.size();
   if (p.strides.size() != n || p.pads_begin.size() != n || p.pads_end.size() != n ||
       p.dilations.size() != n) {
-    return shape_error("kernel/strides/pads/dilations must each have " + s(static_cast<int64_t>(n)) +
-                       " entries");
+    return shape_error("kernel/strides/pads/dilations must each have " +
+                       s(static_cast<int64_t>(n)) + " entries");
   }
   if (p.type == PoolingType::kAverage && !is_floating(x.dtype))
     return type_error("average pooling needs a float input");
@@ -42,7 +42,8 @@ Status infer_pooling(const Layer& layer, std::span<const InferInput> in, InferRe
     if (p.kernel[i] < 1 || p.strides[i] < 1 || p.dilations[i] < 1)
       return shape_error("kernel, strides and dilations must be >= 1");
     if (p.pads_begin[i] < 0 || p.pads_end[i] < 0) return shape_error("pads must be >= 0");
-    if (sat_mul(2, std::max(p.pads_begin[i], p.pads_end[i])) > sat_add(sat_mul(p.dilations[i], p.kernel[i] - 1), 1)) {
+    if (sat_mul(2, std::max(p.pads_begin[i], p.pads_end[i])) >
+        sat_add(sat_mul(p.dilations[i], p.kernel[i] - 1), 1)) {
       return shape_error("pad " + s(std::max(p.pads_begin[i], p.pads_end[i])) +
                          " exceeds half the kernel extent");
     }
@@ -57,7 +58,8 @@ Status infer_pooling(const Layer& layer, std::span<const InferInput> in, InferRe
       return shape_error("spatial dim " + s(static_cast<int64_t>(i)) + " of size " + s(d) +
                          " is smaller than the pooling window " + s(eff));
     }
-    int64_t od = p.ceil_mode ? span / p.strides[i] + (span % p.strides[i] != 0) + 1 : span / p.strides[i] + 1;
+    int64_t od = p.ceil_mode ? span / p.strides[i] + (span % p.strides[i] != 0) + 1
+                             : span / p.strides[i] + 1;
     // torch: the last window must start inside the input or the left padding
     if (p.ceil_mode && sat_mul(od - 1, p.strides[i]) >= sat_add(d, p.pads_begin[i])) --od;
     o[static_cast<int>(i) + first] = od;
@@ -66,7 +68,8 @@ Status infer_pooling(const Layer& layer, std::span<const InferInput> in, InferRe
   return {};
 }
 
-Status infer_adaptive_pooling(const Layer& layer, std::span<const InferInput> in, InferResult& out) {
+Status infer_adaptive_pooling(const Layer& layer, std::span<const InferInput> in,
+                              InferResult& out) {
   const auto& p = std::get<AdaptivePoolingParams>(layer.params);
   const TensorType& x = *in[0].type;
   KILN_RETURN_IF_ERROR(check_spatial_input(x, p.output_size.size()));
@@ -89,9 +92,11 @@ Status infer_resize(const Layer& layer, std::span<const InferInput> in, InferRes
   int spatial = x.dims.rank() - 2;
   if (spatial < 1 || spatial > 3)
     return shape_error("input must be [N, C, d1..d3] (rank 3-5), got " + x.dims.to_string());
-  if (!is_floating(x.dtype) && p.mode != ResizeMode::kNearest && p.mode != ResizeMode::kNearestExact)
+  if (!is_floating(x.dtype) && p.mode != ResizeMode::kNearest &&
+      p.mode != ResizeMode::kNearestExact)
     return type_error("linear/cubic resize needs a float input");
-  if (p.mode == ResizeMode::kCubic && spatial != 2) return shape_error("cubic resize needs 2 spatial dims");
+  if (p.mode == ResizeMode::kCubic && spatial != 2)
+    return shape_error("cubic resize needs 2 spatial dims");
   bool sizes_tensor = in.size() > 1 && in[1].present();
   auto ns = static_cast<size_t>(spatial);
   if (!sizes_tensor && p.sizes.size() != ns && p.scales.size() != ns)
@@ -101,7 +106,8 @@ Status infer_resize(const Layer& layer, std::span<const InferInput> in, InferRes
   if (sizes_tensor) {
     const TensorType& st = *in[1].type;
     if (st.dims.rank() != 1 || st.dims[0] != spatial || !is_integer(st.dtype))
-      return shape_error("sizes tensor must be int [" + s(spatial) + "], got " + st.dims.to_string());
+      return shape_error("sizes tensor must be int [" + s(spatial) + "], got " +
+                         st.dims.to_string());
   }
   Dims o;
   o.push_back(x.dims[0]);
@@ -116,7 +122,8 @@ Status infer_resize(const Layer& layer, std::span<const InferInput> in, InferRes
       od = p.sizes[i];
     } else {
       if (!(p.scales[i] > 0)) return shape_error("scales must be > 0");
-      od = d < 0 ? kDynamic : static_cast<int64_t>(std::floor(static_cast<double>(d) * p.scales[i]));
+      od =
+          d < 0 ? kDynamic : static_cast<int64_t>(std::floor(static_cast<double>(d) * p.scales[i]));
     }
     if (od == 0 || od < kDynamic) return shape_error("output size " + s(od) + " must be >= 1");
     o.push_back(od);
@@ -138,15 +145,16 @@ Status infer_pad(const Layer& layer, std::span<const InferInput> in, InferResult
     if (p.mode != PadMode::kConstant && (b < 0 || e < 0))
       return shape_error("negative pads are only allowed in constant mode");
     if (d >= 0 && p.mode == PadMode::kReflect && (b >= d || e >= d) && (b > 0 || e > 0)) {
-      return shape_error("reflect pad (" + s(b) + ", " + s(e) + ") must be smaller than dim " + s(i) +
-                         " of size " + s(d));
+      return shape_error("reflect pad (" + s(b) + ", " + s(e) + ") must be smaller than dim " +
+                         s(i) + " of size " + s(d));
     }
     if (d >= 0 && p.mode == PadMode::kCircular && (b > d || e > d))
       return shape_error("circular pad larger than dim " + s(i));
     if (d >= 0 && p.mode == PadMode::kReplicate && d == 0 && (b > 0 || e > 0))
       return shape_error("replicate pad of an empty dim " + s(i));
     int64_t od = d < 0 ? kDynamic : sat_add(sat_add(d, b), e);
-    if (d >= 0 && od < 0) return shape_error("negative pads remove more than dim " + s(i) + " holds");
+    if (d >= 0 && od < 0)
+      return shape_error("negative pads remove more than dim " + s(i) + " holds");
     o.push_back(od);
   }
   out.types = {TensorType{x.dtype, o}};

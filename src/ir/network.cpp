@@ -14,7 +14,9 @@ namespace {
 
 std::atomic<uint64_t> g_next_serial{1};
 
-Status net_error(StatusCode code, const std::string& msg) { return make_error(code, "network", msg); }
+Status net_error(StatusCode code, const std::string& msg) {
+  return make_error(code, "network", msg);
+}
 
 std::vector<int64_t> filled(const std::vector<int64_t>& v, size_t n, int64_t def) {
   return v.empty() ? std::vector<int64_t>(n, def) : v;
@@ -30,22 +32,26 @@ Network& Network::operator=(Network&&) noexcept = default;
 Status Network::check_tensor(Tensor t, std::string_view what, bool optional) const {
   if (!t.valid()) {
     if (optional) return {};
-    return net_error(StatusCode::kInvalidArgument, std::string(what) + " is an invalid (empty) tensor handle");
+    return net_error(StatusCode::kInvalidArgument,
+                     std::string(what) + " is an invalid (empty) tensor handle");
   }
   if (t.network_serial() != serial_) {
-    return net_error(StatusCode::kInvalidArgument,
-                     std::string(what) + " (tensor " + std::to_string(t.id()) + ") belongs to a different network");
+    return net_error(StatusCode::kInvalidArgument, std::string(what) + " (tensor " +
+                                                       std::to_string(t.id()) +
+                                                       ") belongs to a different network");
   }
   if (static_cast<size_t>(t.id()) >= graph_->tensors.size()) {
-    return net_error(StatusCode::kInvalidArgument,
-                     std::string(what) + " refers to tensor " + std::to_string(t.id()) + " which does not exist");
+    return net_error(StatusCode::kInvalidArgument, std::string(what) + " refers to tensor " +
+                                                       std::to_string(t.id()) +
+                                                       " which does not exist");
   }
   return {};
 }
 
 #define KILN_CHECK_TENSOR(t, what, optional) KILN_RETURN_IF_ERROR(check_tensor(t, what, optional))
 
-static Expected<Tensor> first_output(Expected<std::vector<int32_t>> r, const std::function<Tensor(int32_t)>& h) {
+static Expected<Tensor> first_output(Expected<std::vector<int32_t>> r,
+                                     const std::function<Tensor(int32_t)>& h) {
   if (!r) return r.status();
   return h((*r)[0]);
 }
@@ -58,11 +64,14 @@ Expected<Tensor> Network::add_input(std::string_view name, DataType dtype, const
 
 Expected<Tensor> Network::add_constant(const Dims& dims, DataType dtype, const void* data) {
   if (!dims.is_static())
-    return net_error(StatusCode::kInvalidArgument, "constant dims must be static, got " + dims.to_string());
+    return net_error(StatusCode::kInvalidArgument,
+                     "constant dims must be static, got " + dims.to_string());
   if (dims.volume() > kMaxTensorBytes / static_cast<int64_t>(dtype_size(dtype)))
-    return net_error(StatusCode::kInvalidArgument, "constant " + dims.to_string() + " is absurdly large");
+    return net_error(StatusCode::kInvalidArgument,
+                     "constant " + dims.to_string() + " is absurdly large");
   size_t n = static_cast<size_t>(dims.volume()) * dtype_size(dtype);
-  if (n > 0 && data == nullptr) return net_error(StatusCode::kInvalidArgument, "constant data is null");
+  if (n > 0 && data == nullptr)
+    return net_error(StatusCode::kInvalidArgument, "constant data is null");
   std::vector<uint8_t> bytes(n);
   if (n > 0) std::memcpy(bytes.data(), data, n);
   auto id = ir::add_constant(*graph_, TensorType{dtype, dims}, std::move(bytes));
@@ -73,14 +82,44 @@ Expected<Tensor> Network::add_constant(const Dims& dims, DataType dtype, const v
 Expected<Tensor> Network::add_scalar(double value, DataType dtype) {
   std::vector<uint8_t> bytes(dtype_size(dtype));
   switch (dtype) {
-    case DataType::kFloat32: { float v = static_cast<float>(value); std::memcpy(bytes.data(), &v, 4); break; }
-    case DataType::kFloat16: { uint16_t v = float_to_half(static_cast<float>(value)); std::memcpy(bytes.data(), &v, 2); break; }
-    case DataType::kBFloat16: { uint16_t v = float_to_bfloat16(static_cast<float>(value)); std::memcpy(bytes.data(), &v, 2); break; }
-    case DataType::kInt32: { auto v = static_cast<int32_t>(value); std::memcpy(bytes.data(), &v, 4); break; }
-    case DataType::kInt64: { auto v = static_cast<int64_t>(value); std::memcpy(bytes.data(), &v, 8); break; }
-    case DataType::kInt8: { auto v = static_cast<int8_t>(value); std::memcpy(bytes.data(), &v, 1); break; }
-    case DataType::kUInt8: { auto v = static_cast<uint8_t>(value); std::memcpy(bytes.data(), &v, 1); break; }
-    case DataType::kBool: bytes[0] = value != 0.0; break;
+    case DataType::kFloat32: {
+      float v = static_cast<float>(value);
+      std::memcpy(bytes.data(), &v, 4);
+      break;
+    }
+    case DataType::kFloat16: {
+      uint16_t v = float_to_half(static_cast<float>(value));
+      std::memcpy(bytes.data(), &v, 2);
+      break;
+    }
+    case DataType::kBFloat16: {
+      uint16_t v = float_to_bfloat16(static_cast<float>(value));
+      std::memcpy(bytes.data(), &v, 2);
+      break;
+    }
+    case DataType::kInt32: {
+      auto v = static_cast<int32_t>(value);
+      std::memcpy(bytes.data(), &v, 4);
+      break;
+    }
+    case DataType::kInt64: {
+      auto v = static_cast<int64_t>(value);
+      std::memcpy(bytes.data(), &v, 8);
+      break;
+    }
+    case DataType::kInt8: {
+      auto v = static_cast<int8_t>(value);
+      std::memcpy(bytes.data(), &v, 1);
+      break;
+    }
+    case DataType::kUInt8: {
+      auto v = static_cast<uint8_t>(value);
+      std::memcpy(bytes.data(), &v, 1);
+      break;
+    }
+    case DataType::kBool:
+      bytes[0] = value != 0.0;
+      break;
   }
   auto id = ir::add_constant(*graph_, TensorType{dtype, Dims{}}, std::move(bytes));
   if (!id) return id.status();
@@ -99,7 +138,8 @@ Expected<Tensor> Network::add_int_vector(const std::vector<int64_t>& values, Dat
       std::memcpy(bytes.data() + i * 4, &v, 4);
     }
   }
-  auto id = ir::add_constant(*graph_, TensorType{dtype, Dims{static_cast<int64_t>(values.size())}}, std::move(bytes));
+  auto id = ir::add_constant(*graph_, TensorType{dtype, Dims{static_cast<int64_t>(values.size())}},
+                             std::move(bytes));
   if (!id) return id.status();
   return handle(*id);
 }
@@ -109,12 +149,15 @@ Status Network::mark_output(Tensor t, std::string_view name) {
   std::string n(name);
   if (n.empty()) return net_error(StatusCode::kInvalidArgument, "output name must not be empty");
   if (graph_->find_io(n) >= 0)
-    return net_error(StatusCode::kInvalidArgument, "an input or output named '" + n + "' already exists");
+    return net_error(StatusCode::kInvalidArgument,
+                     "an input or output named '" + n + "' already exists");
   ir::TensorDesc& td = graph_->tensors[static_cast<size_t>(t.id())];
   if (td.is_output)
-    return net_error(StatusCode::kInvalidArgument, "tensor '" + td.name + "' is already an output (add an identity)");
+    return net_error(StatusCode::kInvalidArgument,
+                     "tensor '" + td.name + "' is already an output (add an identity)");
   if (td.is_input)
-    return net_error(StatusCode::kInvalidArgument, "input '" + td.name + "' cannot also be an output (add an identity)");
+    return net_error(StatusCode::kInvalidArgument,
+                     "input '" + td.name + "' cannot also be an output (add an identity)");
   // Internal tensor names must not collide with the new I/O name.
   for (auto& other : graph_->tensors)
     if (&other != &td && other.name == n) other.name += "#";
@@ -124,14 +167,15 @@ Status Network::mark_output(Tensor t, std::string_view name) {
   return {};
 }
 
-// ---- layers -----------------------------------------------------------------------------------------
+// ---- layers
+// -----------------------------------------------------------------------------------------
 
-#define KILN_ADD_LAYER(op, params, ...)                                                               \
-  first_output(ir::add_layer(*graph_, ir::OpKind::op, params, {__VA_ARGS__}), [this](int32_t id) { \
-    return handle(id);                                                                               \
-  })
+#define KILN_ADD_LAYER(op, params, ...)                                       \
+  first_output(ir::add_layer(*graph_, ir::OpKind::op, params, {__VA_ARGS__}), \
+               [this](int32_t id) { return handle(id); })
 
-Expected<Tensor> Network::add_convolution(Tensor x, Tensor w, Tensor bias, const ConvolutionParams& p) {
+Expected<Tensor> Network::add_convolution(Tensor x, Tensor w, Tensor bias,
+                                          const ConvolutionParams& p) {
   KILN_CHECK_TENSOR(x, "convolution input", false);
   KILN_CHECK_TENSOR(w, "convolution weight", false);
   KILN_CHECK_TENSOR(bias, "convolution bias", true);
@@ -196,22 +240,24 @@ Expected<Tensor> Network::add_softmax(Tensor x, int64_t axis, bool log) {
   return KILN_ADD_LAYER(kSoftmax, (SoftmaxParams{axis, log}), x.id());
 }
 
-Expected<Tensor> Network::add_layer_norm(Tensor x, Tensor gamma, Tensor beta, const LayerNormParams& p) {
+Expected<Tensor> Network::add_layer_norm(Tensor x, Tensor gamma, Tensor beta,
+                                         const LayerNormParams& p) {
   KILN_CHECK_TENSOR(x, "layer_norm input", false);
   KILN_CHECK_TENSOR(gamma, "layer_norm gamma", true);
   KILN_CHECK_TENSOR(beta, "layer_norm beta", true);
   return KILN_ADD_LAYER(kLayerNorm, p, x.id(), gamma.id(), beta.id());
 }
 
-Expected<Tensor> Network::add_group_norm(Tensor x, Tensor gamma, Tensor beta, const GroupNormParams& p) {
+Expected<Tensor> Network::add_group_norm(Tensor x, Tensor gamma, Tensor beta,
+                                         const GroupNormParams& p) {
   KILN_CHECK_TENSOR(x, "group_norm input", false);
   KILN_CHECK_TENSOR(gamma, "group_norm gamma", true);
   KILN_CHECK_TENSOR(beta, "group_norm beta", true);
   return KILN_ADD_LAYER(kGroupNorm, p, x.id(), gamma.id(), beta.id());
 }
 
-Expected<Tensor> Network::add_batch_norm(Tensor x, Tensor mean, Tensor var, Tensor gamma, Tensor beta,
-                                         const BatchNormParams& p) {
+Expected<Tensor> Network::add_batch_norm(Tensor x, Tensor mean, Tensor var, Tensor gamma,
+                                         Tensor beta, const BatchNormParams& p) {
   KILN_CHECK_TENSOR(x, "batch_norm input", false);
   KILN_CHECK_TENSOR(mean, "batch_norm mean", false);
   KILN_CHECK_TENSOR(var, "batch_norm var", false);
@@ -243,7 +289,8 @@ Expected<Tensor> Network::add_transpose(Tensor x, const std::vector<int64_t>& pe
 }
 
 Expected<Tensor> Network::add_concat(const std::vector<Tensor>& inputs, int64_t axis) {
-  if (inputs.empty()) return net_error(StatusCode::kInvalidArgument, "concat needs at least one input");
+  if (inputs.empty())
+    return net_error(StatusCode::kInvalidArgument, "concat needs at least one input");
   std::vector<int32_t> ids;
   for (size_t i = 0; i < inputs.size(); ++i) {
     KILN_CHECK_TENSOR(inputs[i], "concat input " + std::to_string(i), false);
@@ -285,7 +332,8 @@ Expected<Tensor> Network::add_gather_elements(Tensor data, Tensor indices, int64
   return KILN_ADD_LAYER(kGatherElements, GatherElementsParams{axis}, data.id(), indices.id());
 }
 
-Expected<Tensor> Network::add_scatter(Tensor data, Tensor indices, Tensor updates, const ScatterParams& p) {
+Expected<Tensor> Network::add_scatter(Tensor data, Tensor indices, Tensor updates,
+                                      const ScatterParams& p) {
   KILN_CHECK_TENSOR(data, "scatter data", false);
   KILN_CHECK_TENSOR(indices, "scatter indices", false);
   KILN_CHECK_TENSOR(updates, "scatter updates", false);
@@ -335,7 +383,8 @@ Expected<Tensor> Network::add_cast(Tensor x, DataType to) {
   return KILN_ADD_LAYER(kCast, CastParams{to}, x.id());
 }
 
-Expected<Tensor> Network::add_fill(const std::vector<int64_t>& shape, double value, DataType dtype) {
+Expected<Tensor> Network::add_fill(const std::vector<int64_t>& shape, double value,
+                                   DataType dtype) {
   auto r = ir::add_layer(*graph_, ir::OpKind::kFill, FillParams{shape, value, dtype}, {});
   if (!r) return r.status();
   return handle((*r)[0]);
@@ -376,7 +425,8 @@ Expected<Tensor> Network::add_shape(Tensor x) {
   return KILN_ADD_LAYER(kShape, ShapeParams{}, x.id());
 }
 
-Expected<Tensor> Network::add_attention(Tensor q, Tensor k, Tensor v, Tensor mask, const AttentionParams& p) {
+Expected<Tensor> Network::add_attention(Tensor q, Tensor k, Tensor v, Tensor mask,
+                                        const AttentionParams& p) {
   KILN_CHECK_TENSOR(q, "attention query", false);
   KILN_CHECK_TENSOR(k, "attention key", false);
   KILN_CHECK_TENSOR(v, "attention value", false);
@@ -392,7 +442,8 @@ Expected<Tensor> Network::add_identity(Tensor x) {
 #undef KILN_ADD_LAYER
 #undef KILN_CHECK_TENSOR
 
-// ---- inspection -------------------------------------------------------------------------------------
+// ---- inspection
+// -------------------------------------------------------------------------------------
 
 Expected<TensorType> Network::tensor_type(Tensor t) const {
   KILN_RETURN_IF_ERROR(check_tensor(t, "tensor", false));
@@ -402,16 +453,19 @@ Expected<TensorType> Network::tensor_type(Tensor t) const {
 Status Network::set_layer_name(Tensor t, std::string_view name) {
   KILN_RETURN_IF_ERROR(check_tensor(t, "tensor", false));
   int32_t p = graph_->tensors[static_cast<size_t>(t.id())].producer;
-  if (p < 0) return net_error(StatusCode::kInvalidArgument, "network inputs have no producing layer");
+  if (p < 0)
+    return net_error(StatusCode::kInvalidArgument, "network inputs have no producing layer");
   graph_->layers[static_cast<size_t>(p)].name = std::string(name);
   return {};
 }
 
 Status Network::set_layer_precision(Tensor t, DataType dtype) {
   KILN_RETURN_IF_ERROR(check_tensor(t, "tensor", false));
-  if (!is_floating(dtype)) return net_error(StatusCode::kInvalidArgument, "layer precision must be a float type");
+  if (!is_floating(dtype))
+    return net_error(StatusCode::kInvalidArgument, "layer precision must be a float type");
   int32_t p = graph_->tensors[static_cast<size_t>(t.id())].producer;
-  if (p < 0) return net_error(StatusCode::kInvalidArgument, "network inputs have no producing layer");
+  if (p < 0)
+    return net_error(StatusCode::kInvalidArgument, "network inputs have no producing layer");
   graph_->layers[static_cast<size_t>(p)].precision = dtype;
   graph_->layers[static_cast<size_t>(p)].user_precision = true;
   return {};

@@ -13,20 +13,55 @@ namespace kiln::ir {
 
 /// Layer kinds. Values are stored in plans: append only. Order matches LayerParams and kOpTable.
 enum class OpKind : uint8_t {
-  kConstant, kConvolution, kMatMul, kLinear, kBinary, kUnary, kPooling, kAdaptivePooling, kReduce,
-  kSoftmax, kLayerNorm, kGroupNorm, kBatchNorm, kRmsNorm, kReshape, kTranspose, kConcat, kSplit,
-  kSlice, kGather, kGatherElements, kScatter, kPad, kExpand, kSqueeze, kUnsqueeze, kFlatten, kWhere,
-  kCast, kFill, kArange, kCumSum, kTopK, kResize, kShape, kAttention, kIdentity,
+  kConstant,
+  kConvolution,
+  kMatMul,
+  kLinear,
+  kBinary,
+  kUnary,
+  kPooling,
+  kAdaptivePooling,
+  kReduce,
+  kSoftmax,
+  kLayerNorm,
+  kGroupNorm,
+  kBatchNorm,
+  kRmsNorm,
+  kReshape,
+  kTranspose,
+  kConcat,
+  kSplit,
+  kSlice,
+  kGather,
+  kGatherElements,
+  kScatter,
+  kPad,
+  kExpand,
+  kSqueeze,
+  kUnsqueeze,
+  kFlatten,
+  kWhere,
+  kCast,
+  kFill,
+  kArange,
+  kCumSum,
+  kTopK,
+  kResize,
+  kShape,
+  kAttention,
+  kIdentity,
 };
 inline constexpr int kNumOps = 37;
 
-using LayerParams = std::variant<
-    ConstantParams, ConvolutionParams, MatMulParams, LinearParams, BinaryParams, UnaryParams,
-    PoolingParams, AdaptivePoolingParams, ReduceParams, SoftmaxParams, LayerNormParams, GroupNormParams,
-    BatchNormParams, RmsNormParams, ReshapeParams, TransposeParams, ConcatParams, SplitParams, SliceParams,
-    GatherParams, GatherElementsParams, ScatterParams, PadParams, ExpandParams, SqueezeParams,
-    UnsqueezeParams, FlattenParams, WhereParams, CastParams, FillParams, ArangeParams, CumSumParams,
-    TopKParams, ResizeParams, ShapeParams, AttentionParams, IdentityParams>;
+using LayerParams =
+    std::variant<ConstantParams, ConvolutionParams, MatMulParams, LinearParams, BinaryParams,
+                 UnaryParams, PoolingParams, AdaptivePoolingParams, ReduceParams, SoftmaxParams,
+                 LayerNormParams, GroupNormParams, BatchNormParams, RmsNormParams, ReshapeParams,
+                 TransposeParams, ConcatParams, SplitParams, SliceParams, GatherParams,
+                 GatherElementsParams, ScatterParams, PadParams, ExpandParams, SqueezeParams,
+                 UnsqueezeParams, FlattenParams, WhereParams, CastParams, FillParams, ArangeParams,
+                 CumSumParams, TopKParams, ResizeParams, ShapeParams, AttentionParams,
+                 IdentityParams>;
 static_assert(std::variant_size_v<LayerParams> == kNumOps, "LayerParams must list every OpKind");
 
 enum OpFlag : uint32_t {
@@ -47,8 +82,8 @@ struct OpInfo {
   OpKind kind;
   std::string_view name;  ///< text IR / message name
   int8_t min_inputs;
-  int8_t max_inputs;      ///< ignored when kFlagVariadic
-  int8_t num_outputs;     ///< ignored when kFlagMultiOutput
+  int8_t max_inputs;   ///< ignored when kFlagVariadic
+  int8_t num_outputs;  ///< ignored when kFlagMultiOutput
   uint32_t flags;
   uint8_t shape_operands;  ///< bitmask of inputs whose *values* define output dims
   uint8_t index_operands;  ///< bitmask of inputs holding indices or a condition, not data

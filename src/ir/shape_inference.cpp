@@ -73,8 +73,8 @@ std::string dims_str(const Dims& d) { return d.to_string(); }
 Expected<int> normalize_axis(int64_t axis, int rank, const char* what) {
   int64_t a = axis < 0 ? axis + rank : axis;
   if (a < 0 || a >= rank) {
-    return shape_error(std::string(what) + " " + std::to_string(axis) + " is out of range for rank " +
-                       std::to_string(rank));
+    return shape_error(std::string(what) + " " + std::to_string(axis) +
+                       " is out of range for rank " + std::to_string(rank));
   }
   return static_cast<int>(a);
 }

@@ -1,5 +1,5 @@
-// Type/shape inference for every op, used both at network-build time (dims may be -1, tracked values
-// partially known) and at run time (all dims concrete, tracked values fully known).
+// Type/shape inference for every op, used both at network-build time (dims may be -1, tracked
+// values partially known) and at run time (all dims concrete, tracked values fully known).
 #pragma once
 
 #include <optional>
@@ -31,8 +31,9 @@ Expected<InferResult> infer_layer(const Layer& layer, std::span<const InferInput
 /// Whether a tensor of this type has its values tracked.
 bool is_trackable(const TensorType& t);
 
-// ---- per-family inference (one function per op; registered in shape_inference.cpp) ------------------
-// Each returns an error status whose message describes the problem (the caller adds the layer label).
+// ---- per-family inference (one function per op; registered in shape_inference.cpp)
+// ------------------ Each returns an error status whose message describes the problem (the caller
+// adds the layer label).
 using InferFn = Status (*)(const Layer&, std::span<const InferInput>, InferResult&);
 /// Computes tracked output values from tracked input values (entries may be kUnknownValue).
 using ValueFn = void (*)(const Layer&, std::span<const InferInput>, InferResult&);

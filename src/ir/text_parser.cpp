@@ -60,15 +60,16 @@ class Lexer {
     }
     if (std::isdigit(static_cast<unsigned char>(c)) || c == '-' || c == '+' || c == '.') {
       t.kind = Token::kNumber;
-      while (pos_ < s_.size() && (std::isalnum(static_cast<unsigned char>(s_[pos_])) || s_[pos_] == '.' ||
-                                  s_[pos_] == '-' || s_[pos_] == '+')) {
+      while (pos_ < s_.size() && (std::isalnum(static_cast<unsigned char>(s_[pos_])) ||
+                                  s_[pos_] == '.' || s_[pos_] == '-' || s_[pos_] == '+')) {
         t.text += s_[pos_++];
       }
       return t;
     }
     if (std::isalpha(static_cast<unsigned char>(c)) || c == '_') {
       t.kind = Token::kIdent;
-      while (pos_ < s_.size() && (std::isalnum(static_cast<unsigned char>(s_[pos_])) || s_[pos_] == '_' || s_[pos_] == '.'))
+      while (pos_ < s_.size() && (std::isalnum(static_cast<unsigned char>(s_[pos_])) ||
+                                  s_[pos_] == '_' || s_[pos_] == '.'))
         t.text += s_[pos_++];
       return t;
     }
@@ -101,16 +102,19 @@ class Parser {
   Parser(std::string_view text, const ParseOptions& o) : lex_(text), opts_(o) { advance(); }
 
   Expected<Graph> parse() {
-    if (!(tok_.kind == Token::kIdent && tok_.text == "kiln.network")) return err("expected 'kiln.network v1' header");
+    if (!(tok_.kind == Token::kIdent && tok_.text == "kiln.network"))
+      return err("expected 'kiln.network v1' header");
     advance();
-    if (!(tok_.kind == Token::kIdent && tok_.text == "v1")) return err("unsupported text version '" + tok_.text + "'");
+    if (!(tok_.kind == Token::kIdent && tok_.text == "v1"))
+      return err("unsupported text version '" + tok_.text + "'");
     advance();
     while (tok_.kind != Token::kEnd) {
       if (is_punct("\n")) {
         advance();
         continue;
       }
-      if (tok_.kind != Token::kIdent) return err("expected 'input', 'layer' or 'output', got '" + tok_.text + "'");
+      if (tok_.kind != Token::kIdent)
+        return err("expected 'input', 'layer' or 'output', got '" + tok_.text + "'");
       std::string kw = tok_.text;
       advance();
       Status s;
@@ -130,7 +134,8 @@ class Parser {
 
  private:
   Status err(const std::string& msg) const {
-    return make_error(StatusCode::kInvalidArgument, "ir.text", "line " + std::to_string(line_) + ": " + msg);
+    return make_error(StatusCode::kInvalidArgument, "ir.text",
+                      "line " + std::to_string(line_) + ": " + msg);
   }
   void advance() {
     line_ = lex_.line();
@@ -201,7 +206,8 @@ class Parser {
   Expected<RawValue> parse_raw() {
     RawValue v;
     auto scalar = [&]() -> Status {
-      if (tok_.kind != Token::kNumber && tok_.kind != Token::kIdent) return err("expected a value, got '" + tok_.text + "'");
+      if (tok_.kind != Token::kNumber && tok_.kind != Token::kIdent)
+        return err("expected a value, got '" + tok_.text + "'");
       v.items.push_back(tok_.text);
       advance();
       return {};
@@ -221,9 +227,18 @@ class Parser {
   }
 
   static bool to_double(const std::string& s, double& out) {
-    if (s == "nan") { out = std::nan(""); return true; }
-    if (s == "inf") { out = INFINITY; return true; }
-    if (s == "-inf") { out = -INFINITY; return true; }
+    if (s == "nan") {
+      out = std::nan("");
+      return true;
+    }
+    if (s == "inf") {
+      out = INFINITY;
+      return true;
+    }
+    if (s == "-inf") {
+      out = -INFINITY;
+      return true;
+    }
     char* end = nullptr;
     out = std::strtod(s.c_str(), &end);
     return end != s.c_str() && *end == '\0';
@@ -261,7 +276,8 @@ class Parser {
 
   template <class T>
   Status convert(const RawValue& raw, T& out, const char* field) {
-    if constexpr (std::is_same_v<T, std::vector<int64_t>> || std::is_same_v<T, std::vector<double>>) {
+    if constexpr (std::is_same_v<T, std::vector<int64_t>> ||
+                  std::is_same_v<T, std::vector<double>>) {
       if (!raw.is_list) return err(std::string("field '") + field + "' needs a list");
       out.clear();
       for (const auto& item : raw.items) {
@@ -271,7 +287,8 @@ class Parser {
       }
       return {};
     } else {
-      if (raw.is_list || raw.items.size() != 1) return err(std::string("field '") + field + "' needs a scalar");
+      if (raw.is_list || raw.items.size() != 1)
+        return err(std::string("field '") + field + "' needs a scalar");
       return convert_scalar(raw.items[0], out, field);
     }
   }
@@ -304,7 +321,8 @@ class Parser {
         },
         params);
     if (!status.ok()) return status;
-    if (!raw.empty()) return err("unknown field '" + raw.begin()->first + "' for " + std::string(op_name(op)));
+    if (!raw.empty())
+      return err("unknown field '" + raw.begin()->first + "' for " + std::string(op_name(op)));
     return {};
   }
 
@@ -318,24 +336,27 @@ class Parser {
     ((want == I ? (p.template emplace<I>(), 0) : 0), ...);
   }
 
-  // Constants of the text form (tests, bug reports; data spelled out, or elided and filled) are refused
-  // above 1 GiB and allocated only once their data checks out (found by fuzzing: f32[4,3,-3,3] asked
-  // for 2^64 bytes and threw std::length_error).
+  // Constants of the text form (tests, bug reports; data spelled out, or elided and filled) are
+  // refused above 1 GiB and allocated only once their data checks out (found by fuzzing:
+  // f32[4,3,-3,3] asked for 2^64 bytes and threw std::length_error).
   static constexpr int64_t kMaxTextConstantBytes = int64_t{1} << 30;
 
   Status parse_constant_data(const TensorType& type, std::vector<uint8_t>& bytes) {
     for (int64_t d : type.dims)
-      if (d < 0) return err("constant type " + type.dims.to_string() + " must have static, non-negative dims");
+      if (d < 0)
+        return err("constant type " + type.dims.to_string() +
+                   " must have static, non-negative dims");
     int64_t n = type.dims.volume();
     auto es = static_cast<int64_t>(dtype_size(type.dtype));
     if (n < 0 || (es > 0 && n > kMaxTextConstantBytes / es))
-      return err("constant of " + type.dims.to_string() + " is larger than " + std::to_string(kMaxTextConstantBytes) +
-                 " bytes");
+      return err("constant of " + type.dims.to_string() + " is larger than " +
+                 std::to_string(kMaxTextConstantBytes) + " bytes");
     if (is_punct("<")) {
       advance();
       while (!is_punct(">") && tok_.kind != Token::kEnd) advance();
       KILN_RETURN_IF_ERROR(expect(">"));
-      if (!opts_.fill_elided_constants) return err("constant data was elided; the text cannot be rebuilt");
+      if (!opts_.fill_elided_constants)
+        return err("constant data was elided; the text cannot be rebuilt");
       bytes.assign(static_cast<size_t>(n) * dtype_size(type.dtype), 0);
       std::mt19937 rng(static_cast<uint32_t>(n * 2654435761u));
       std::uniform_real_distribution<double> dist(-1.0, 1.0);
@@ -345,7 +366,8 @@ class Parser {
     auto raw = parse_raw();
     if (!raw) return raw.status();
     if (static_cast<int64_t>(raw->items.size()) != n)
-      return err("constant has " + std::to_string(raw->items.size()) + " values, type needs " + std::to_string(n));
+      return err("constant has " + std::to_string(raw->items.size()) + " values, type needs " +
+                 std::to_string(n));
     bytes.assign(static_cast<size_t>(n) * dtype_size(type.dtype), 0);
     for (int64_t i = 0; i < n; ++i) {
       const std::string& item = raw->items[static_cast<size_t>(i)];
@@ -429,12 +451,14 @@ class Parser {
       ids = *r;
     }
     if (ids.size() != outs.size())
-      return err("layer declares " + std::to_string(outs.size()) + " outputs, op produces " + std::to_string(ids.size()));
+      return err("layer declares " + std::to_string(outs.size()) + " outputs, op produces " +
+                 std::to_string(ids.size()));
     for (size_t i = 0; i < ids.size(); ++i) {
       TensorDesc& t = g_.tensors[static_cast<size_t>(ids[i])];
       if (!(t.type == outs[i].second)) {
-        return err("output \"" + outs[i].first + "\" declared " + std::string(dtype_name(outs[i].second.dtype)) +
-                   outs[i].second.dims.to_string() + " but inferred " + std::string(dtype_name(t.type.dtype)) +
+        return err("output \"" + outs[i].first + "\" declared " +
+                   std::string(dtype_name(outs[i].second.dtype)) + outs[i].second.dims.to_string() +
+                   " but inferred " + std::string(dtype_name(t.type.dtype)) +
                    t.type.dims.to_string());
       }
       if (names_.count(outs[i].first)) return err("tensor \"" + outs[i].first + "\" defined twice");

@@ -51,7 +51,9 @@ std::string fmt_field(const T& v) {
   }
 }
 
-std::string fmt_type(const TensorType& t) { return std::string(dtype_name(t.dtype)) + t.dims.to_string(); }
+std::string fmt_type(const TensorType& t) {
+  return std::string(dtype_name(t.dtype)) + t.dims.to_string();
+}
 
 std::string fmt_params(const LayerParams& params) {
   std::string s;
@@ -101,16 +103,19 @@ std::string print_graph(const Graph& g, const PrintOptions& options) {
       os << (t < 0 ? std::string("_") : quote(g.tensors[static_cast<size_t>(t)].name));
     }
     os << ") " << fmt_params(l.params);
-    if (l.precision) os << " precision=" << dtype_name(*l.precision) << (l.user_precision ? "!" : "");
+    if (l.precision)
+      os << " precision=" << dtype_name(*l.precision) << (l.user_precision ? "!" : "");
     os << " ->";
     for (size_t i = 0; i < l.outputs.size(); ++i) {
       const TensorDesc& d = g.tensors[static_cast<size_t>(l.outputs[i])];
       os << (i ? ", " : " ") << quote(d.name) << " : " << fmt_type(d.type);
     }
-    if (l.op == OpKind::kConstant) os << " = " << fmt_constant_data(g.constant_weight(l), options.inline_constant_limit);
+    if (l.op == OpKind::kConstant)
+      os << " = " << fmt_constant_data(g.constant_weight(l), options.inline_constant_limit);
     os << "\n";
   }
-  for (int32_t t : g.outputs) os << "output " << quote(g.tensors[static_cast<size_t>(t)].name) << "\n";
+  for (int32_t t : g.outputs)
+    os << "output " << quote(g.tensors[static_cast<size_t>(t)].name) << "\n";
   return os.str();
 }
 

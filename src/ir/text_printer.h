@@ -22,7 +22,8 @@ struct PrintOptions {
 std::string print_graph(const Graph& g, const PrintOptions& options = {});
 
 struct ParseOptions {
-  /// Fill elided ("<N bytes>") constants with deterministic pseudo-random values instead of failing.
+  /// Fill elided ("<N bytes>") constants with deterministic pseudo-random values instead of
+  /// failing.
   bool fill_elided_constants = false;
 };
 

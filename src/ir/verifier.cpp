@@ -9,9 +9,13 @@
 namespace kiln::ir {
 namespace {
 
-Status verr(const std::string& msg) { return make_error(StatusCode::kInvalidArgument, "ir.verifier", msg); }
+Status verr(const std::string& msg) {
+  return make_error(StatusCode::kInvalidArgument, "ir.verifier", msg);
+}
 
-std::string type_str(const TensorType& t) { return std::string(dtype_name(t.dtype)) + t.dims.to_string(); }
+std::string type_str(const TensorType& t) {
+  return std::string(dtype_name(t.dtype)) + t.dims.to_string();
+}
 
 bool valid_dtype(DataType d) { return static_cast<int>(d) < kNumDataTypes; }
 
@@ -21,50 +25,63 @@ Status check_structure(const Graph& g) {
   std::vector<int> producers(nt, 0);
   for (const TensorDesc& t : g.tensors) {
     if (!valid_dtype(t.type.dtype)) return verr("tensor '" + t.name + "' has an invalid dtype");
-    if (t.type.dims.rank() < 0 || t.type.dims.rank() > kMaxRank) return verr("tensor '" + t.name + "' has an invalid rank");
+    if (t.type.dims.rank() < 0 || t.type.dims.rank() > kMaxRank)
+      return verr("tensor '" + t.name + "' has an invalid rank");
   }
   std::set<std::string> io_names;
   for (int32_t id : g.inputs) {
-    if (id < 0 || static_cast<size_t>(id) >= nt) return verr("input index " + std::to_string(id) + " out of range");
+    if (id < 0 || static_cast<size_t>(id) >= nt)
+      return verr("input index " + std::to_string(id) + " out of range");
     const TensorDesc& t = g.tensors[static_cast<size_t>(id)];
-    if (!t.is_input || t.producer != -1) return verr("tensor '" + t.name + "' listed as input is not an input");
-    if (!io_names.insert(t.name).second) return verr("duplicate input/output name '" + t.name + "'");
+    if (!t.is_input || t.producer != -1)
+      return verr("tensor '" + t.name + "' listed as input is not an input");
+    if (!io_names.insert(t.name).second)
+      return verr("duplicate input/output name '" + t.name + "'");
     if (defined[static_cast<size_t>(id)]) return verr("input '" + t.name + "' listed twice");
     defined[static_cast<size_t>(id)] = 1;
   }
   for (size_t li = 0; li < g.layers.size(); ++li) {
     const Layer& l = g.layers[li];
     auto op_index = static_cast<int>(l.op);
-    if (op_index < 0 || op_index >= kNumOps) return verr("layer " + std::to_string(li) + " has an invalid op");
-    if (params_kind(l.params) != l.op) return verr("layer '" + l.name + "' params do not match its op");
-    if (l.precision && !valid_dtype(*l.precision)) return verr("layer '" + l.name + "' has an invalid precision");
+    if (op_index < 0 || op_index >= kNumOps)
+      return verr("layer " + std::to_string(li) + " has an invalid op");
+    if (params_kind(l.params) != l.op)
+      return verr("layer '" + l.name + "' params do not match its op");
+    if (l.precision && !valid_dtype(*l.precision))
+      return verr("layer '" + l.name + "' has an invalid precision");
     for (size_t i = 0; i < l.inputs.size(); ++i) {
       int32_t id = l.inputs[i];
       if (id == -1) continue;
       if (id < 0 || static_cast<size_t>(id) >= nt)
-        return verr("layer '" + l.name + "' input " + std::to_string(i) + " refers to missing tensor " + std::to_string(id));
+        return verr("layer '" + l.name + "' input " + std::to_string(i) +
+                    " refers to missing tensor " + std::to_string(id));
       if (!defined[static_cast<size_t>(id)]) {
-        return verr("layer '" + l.name + "' input " + std::to_string(i) + " ('" + g.tensors[static_cast<size_t>(id)].name +
+        return verr("layer '" + l.name + "' input " + std::to_string(i) + " ('" +
+                    g.tensors[static_cast<size_t>(id)].name +
                     "') is used before it is produced (dangling or cyclic)");
       }
     }
     if (l.outputs.empty()) return verr("layer '" + l.name + "' has no outputs");
     for (size_t o = 0; o < l.outputs.size(); ++o) {
       int32_t id = l.outputs[o];
-      if (id < 0 || static_cast<size_t>(id) >= nt) return verr("layer '" + l.name + "' output refers to missing tensor");
+      if (id < 0 || static_cast<size_t>(id) >= nt)
+        return verr("layer '" + l.name + "' output refers to missing tensor");
       const TensorDesc& t = g.tensors[static_cast<size_t>(id)];
       if (t.producer != static_cast<int32_t>(li) || t.producer_output != static_cast<int32_t>(o))
-        return verr("tensor '" + t.name + "' does not record layer '" + l.name + "' as its producer");
+        return verr("tensor '" + t.name + "' does not record layer '" + l.name +
+                    "' as its producer");
       if (++producers[static_cast<size_t>(id)] > 1 || defined[static_cast<size_t>(id)])
         return verr("tensor '" + t.name + "' is produced more than once");
       defined[static_cast<size_t>(id)] = 1;
     }
     if (l.op == OpKind::kConstant) {
       int64_t w = std::get<ConstantParams>(l.params).weight;
-      if (w < 0 || static_cast<size_t>(w) >= g.weights.size()) return verr("constant '" + l.name + "' refers to a missing weight");
+      if (w < 0 || static_cast<size_t>(w) >= g.weights.size())
+        return verr("constant '" + l.name + "' refers to a missing weight");
       const Weight& wt = g.weights[static_cast<size_t>(w)];
       if (!wt.bytes || !wt.type.dims.is_static() ||
-          wt.bytes->size() != static_cast<uint64_t>(wt.type.dims.volume()) * dtype_size(wt.type.dtype))
+          wt.bytes->size() !=
+              static_cast<uint64_t>(wt.type.dims.volume()) * dtype_size(wt.type.dtype))
         return verr("weight of constant '" + l.name + "' does not match its type");
       if (!(wt.type == g.tensors[static_cast<size_t>(l.outputs[0])].type))
         return verr("constant '" + l.name + "' output type differs from its weight");
@@ -77,10 +94,12 @@ Status check_structure(const Graph& g) {
   std::vector<char> listed_input(nt, 0), listed_output(nt, 0);
   for (int32_t id : g.inputs) listed_input[static_cast<size_t>(id)] = 1;
   for (int32_t id : g.outputs) {
-    if (id < 0 || static_cast<size_t>(id) >= nt) return verr("output index " + std::to_string(id) + " out of range");
+    if (id < 0 || static_cast<size_t>(id) >= nt)
+      return verr("output index " + std::to_string(id) + " out of range");
     const TensorDesc& t = g.tensors[static_cast<size_t>(id)];
     if (!t.is_output) return verr("tensor '" + t.name + "' listed as output is not flagged as one");
-    if (!io_names.insert(t.name).second) return verr("duplicate input/output name '" + t.name + "'");
+    if (!io_names.insert(t.name).second)
+      return verr("duplicate input/output name '" + t.name + "'");
     listed_output[static_cast<size_t>(id)] = 1;
   }
   // The flags must agree with the lists: the runtime gives memory to a tensor by them (found by
@@ -88,11 +107,13 @@ Status check_structure(const Graph& g) {
   for (size_t i = 0; i < nt; ++i) {
     const TensorDesc& t = g.tensors[i];
     if (t.is_input != (listed_input[i] != 0))
-      return verr("tensor '" + t.name + "' is " + (t.is_input ? "flagged as a network input but not listed as one"
-                                                                : "listed as a network input but not flagged as one"));
+      return verr("tensor '" + t.name + "' is " +
+                  (t.is_input ? "flagged as a network input but not listed as one"
+                              : "listed as a network input but not flagged as one"));
     if (t.is_output != (listed_output[i] != 0))
-      return verr("tensor '" + t.name + "' is " + (t.is_output ? "flagged as a network output but not listed as one"
-                                                                 : "listed as a network output but not flagged as one"));
+      return verr("tensor '" + t.name + "' is " +
+                  (t.is_output ? "flagged as a network output but not listed as one"
+                               : "listed as a network output but not flagged as one"));
   }
   return {};
 }
@@ -121,9 +142,10 @@ Status infer_all(const Graph& g, Sink&& sink) {
     auto r = infer_layer(l, ins, l.name + " (" + std::string(op_name(l.op)) + ")");
     if (!r) return r.status();
     if (r->types.size() != l.outputs.size())
-      return verr("layer '" + l.name + "' has " + std::to_string(l.outputs.size()) + " outputs, op gives " +
-                  std::to_string(r->types.size()));
-    for (size_t o = 0; o < l.outputs.size(); ++o) vals[static_cast<size_t>(l.outputs[o])] = r->values[o];
+      return verr("layer '" + l.name + "' has " + std::to_string(l.outputs.size()) +
+                  " outputs, op gives " + std::to_string(r->types.size()));
+    for (size_t o = 0; o < l.outputs.size(); ++o)
+      vals[static_cast<size_t>(l.outputs[o])] = r->values[o];
     KILN_RETURN_IF_ERROR(sink(l, *r));
   }
   return {};
@@ -136,13 +158,14 @@ Status verify_graph(const Graph& g) {
     for (size_t o = 0; o < l.outputs.size(); ++o) {
       const TensorDesc& t = g.tensors[static_cast<size_t>(l.outputs[o])];
       if (!(t.type == r.types[o])) {
-        return verr("tensor '" + t.name + "' records type " + type_str(t.type) + " but layer '" + l.name +
-                    "' infers " + type_str(r.types[o]));
+        return verr("tensor '" + t.name + "' records type " + type_str(t.type) + " but layer '" +
+                    l.name + "' infers " + type_str(r.types[o]));
       }
     }
     return {};
   });
-  if (!s.ok() && s.message().rfind("[ir.verifier]", 0) != 0) return make_error(s.code(), "ir.verifier", s.message());
+  if (!s.ok() && s.message().rfind("[ir.verifier]", 0) != 0)
+    return make_error(s.code(), "ir.verifier", s.message());
   return s;
 }
 

@@ -1,5 +1,5 @@
-// Structural and type verification of a graph. Safe on untrusted graphs (loaded plans): every index is
-// range-checked before use.
+// Structural and type verification of a graph. Safe on untrusted graphs (loaded plans): every index
+// is range-checked before use.
 #pragma once
 
 #include "ir/graph.h"
@@ -12,8 +12,8 @@ namespace kiln::ir {
 /// named; and re-running type inference reproduces every recorded tensor type.
 Status verify_graph(const Graph& g);
 
-/// Re-infers every layer's output types from the current input types (after a pass changed them) and
-/// writes them back, refreshing tracked values. Errors name the layer.
+/// Re-infers every layer's output types from the current input types (after a pass changed them)
+/// and writes them back, refreshing tracked values. Errors name the layer.
 Status reinfer_types(Graph& g);
 
 }  // namespace kiln::ir

@@ -17,17 +17,22 @@ bool is_data_movement(OpKind op) { return ir::has_flag(op, ir::kFlagDataMovement
 // Always float32: overflow- or cancellation-prone in 16-bit.
 bool always_fp32(const ir::Layer& l) {
   switch (l.op) {
-    case OpKind::kCumSum: return true;
+    case OpKind::kCumSum:
+      return true;
     case OpKind::kReduce: {
       ReduceOp r = std::get<ReduceParams>(l.params).op;
-      return r == ReduceOp::kSum || r == ReduceOp::kProd || r == ReduceOp::kVar || r == ReduceOp::kStd;
+      return r == ReduceOp::kSum || r == ReduceOp::kProd || r == ReduceOp::kVar ||
+             r == ReduceOp::kStd;
     }
-    case OpKind::kBinary: return std::get<BinaryParams>(l.params).op == BinaryOp::kPow;
+    case OpKind::kBinary:
+      return std::get<BinaryParams>(l.params).op == BinaryOp::kPow;
     case OpKind::kUnary: {
       UnaryOp u = std::get<UnaryParams>(l.params).op;
-      return u == UnaryOp::kExp || u == UnaryOp::kExpm1 || u == UnaryOp::kSinh || u == UnaryOp::kCosh;
+      return u == UnaryOp::kExp || u == UnaryOp::kExpm1 || u == UnaryOp::kSinh ||
+             u == UnaryOp::kCosh;
     }
-    default: return false;
+    default:
+      return false;
   }
 }
 
@@ -52,8 +57,11 @@ Status assign_precision(ir::Graph& g, const PassContext& ctx) {
 
   GraphRewriter rw(g);
   ir::Graph& dst = rw.dst();
-  std::vector<bool> island(g.tensors.size() + 1, false);  // dst tensor produced by an fp32-kept layer
-  auto is_island = [&](int32_t t) { return static_cast<size_t>(t) < island.size() && island[static_cast<size_t>(t)]; };
+  std::vector<bool> island(g.tensors.size() + 1,
+                           false);  // dst tensor produced by an fp32-kept layer
+  auto is_island = [&](int32_t t) {
+    return static_cast<size_t>(t) < island.size() && island[static_cast<size_t>(t)];
+  };
 
   for (size_t li = 0; li < g.layers.size(); ++li) {
     const ir::Layer& l = g.layers[li];
@@ -61,7 +69,9 @@ Status assign_precision(ir::Graph& g, const PassContext& ctx) {
     for (int32_t i : l.inputs) ins.push_back(rw.map(i));
     bool has_float = false;
     for (size_t i = 0; i < ins.size(); ++i)
-      if (ins[i] >= 0 && is_data_input(l, i) && is_floating(dst.tensors[static_cast<size_t>(ins[i])].type.dtype)) has_float = true;
+      if (ins[i] >= 0 && is_data_input(l, i) &&
+          is_floating(dst.tensors[static_cast<size_t>(ins[i])].type.dtype))
+        has_float = true;
 
     std::optional<DataType> target;  // dtype float data inputs are cast to
     bool keep = false;
@@ -73,16 +83,21 @@ Status assign_precision(ir::Graph& g, const PassContext& ctx) {
       // Unify float data inputs: low if any input already is low.
       bool any_low = false;
       for (size_t i = 0; i < ins.size(); ++i) {
-        if (ins[i] >= 0 && is_data_input(l, i)) any_low |= dst.tensors[static_cast<size_t>(ins[i])].type.dtype == low;
+        if (ins[i] >= 0 && is_data_input(l, i))
+          any_low |= dst.tensors[static_cast<size_t>(ins[i])].type.dtype == low;
       }
       int n_float = 0;
       for (size_t i = 0; i < ins.size(); ++i)
-        if (ins[i] >= 0 && is_data_input(l, i) && is_floating(dst.tensors[static_cast<size_t>(ins[i])].type.dtype)) ++n_float;
+        if (ins[i] >= 0 && is_data_input(l, i) &&
+            is_floating(dst.tensors[static_cast<size_t>(ins[i])].type.dtype))
+          ++n_float;
       if (n_float > 1 && low) target = any_low ? *low : DataType::kFloat32;
     } else if (low) {
       bool all_island = true;
       for (size_t i = 0; i < ins.size(); ++i) {
-        if (ins[i] < 0 || !is_data_input(l, i) || !is_floating(dst.tensors[static_cast<size_t>(ins[i])].type.dtype)) continue;
+        if (ins[i] < 0 || !is_data_input(l, i) ||
+            !is_floating(dst.tensors[static_cast<size_t>(ins[i])].type.dtype))
+          continue;
         if (!is_island(ins[i])) all_island = false;
       }
       bool pointwise_or_reduce = ir::has_flag(l.op, ir::kFlagPointwise) || l.op == OpKind::kReduce;

@@ -1,12 +1,13 @@
 // Folds the guard transformers put around masked attention into the attention layer:
 //
-//   where(any(mask, axis=-1, keepdim), attention(q, k, v, mask), 0)  ->  attention(..., zero_masked_rows)
+//   where(any(mask, axis=-1, keepdim), attention(q, k, v, mask), 0)  ->  attention(...,
+//   zero_masked_rows)
 //
 // (transformers' sdpa_attention: rows whose every key is masked out would be NaN; the guard zeroes
 // them.) The attention layer's zero_masked_rows gives exactly that, without the reduction and the
-// extra pass over the output (two kernels per block: 0.48 ms of GPT-2's 5.2 ms at batch 64 on H100).
-// Needs: a bool mask, the same tensor in the reduction and the attention, an all-zero constant, and the
-// attention read only by the where.
+// extra pass over the output (two kernels per block: 0.48 ms of GPT-2's 5.2 ms at batch 64 on
+// H100). Needs: a bool mask, the same tensor in the reduction and the attention, an all-zero
+// constant, and the attention read only by the where.
 #include "common/element_access.h"
 #include "passes/graph_rewriter.h"
 #include "passes/pass.h"
@@ -38,17 +39,22 @@ Status fold_attention_row_guard(ir::Graph& g, const PassContext& ctx) {
     if (w.op != ir::OpKind::kWhere || w.inputs.size() != 3) continue;
     const ir::Layer* att = producer_of(g, w.inputs[1]);
     const ir::Layer* any = producer_of(g, w.inputs[0]);
-    if (att == nullptr || att->op != ir::OpKind::kAttention || readers[static_cast<size_t>(w.inputs[1])] != 1) continue;
+    if (att == nullptr || att->op != ir::OpKind::kAttention ||
+        readers[static_cast<size_t>(w.inputs[1])] != 1)
+      continue;
     if (att->inputs.size() < 4 || att->inputs[3] < 0) continue;
     if (any == nullptr || any->op != ir::OpKind::kReduce) continue;
     const auto& rp = std::get<ReduceParams>(any->params);
     const int32_t mask = att->inputs[3];
     const TensorType& mt = g.tensors[static_cast<size_t>(mask)].type;
     const int rank = mt.dims.rank();
-    if (rp.op != ReduceOp::kAny || !rp.keep_dims || rp.axes.size() != 1 || any->inputs[0] != mask) continue;
+    if (rp.op != ReduceOp::kAny || !rp.keep_dims || rp.axes.size() != 1 || any->inputs[0] != mask)
+      continue;
     if (rp.axes[0] != -1 && rp.axes[0] != rank - 1) continue;
     if (mt.dtype != DataType::kBool || !all_zero_constant(g, w.inputs[2])) continue;
-    if (!(g.tensors[static_cast<size_t>(w.outputs[0])].type == g.tensors[static_cast<size_t>(att->outputs[0])].type)) continue;
+    if (!(g.tensors[static_cast<size_t>(w.outputs[0])].type ==
+          g.tensors[static_cast<size_t>(att->outputs[0])].type))
+      continue;
     absorbed_by[static_cast<size_t>(att - g.layers.data())] = static_cast<int32_t>(li);
     is_guard[li] = true;
   }

@@ -14,9 +14,11 @@ bool fully_known(const std::optional<ir::ShapeValue>& v) {
   return true;
 }
 
-std::shared_ptr<const std::vector<uint8_t>> bytes_from_values(const TensorType& t, const ir::ShapeValue& v) {
+std::shared_ptr<const std::vector<uint8_t>> bytes_from_values(const TensorType& t,
+                                                              const ir::ShapeValue& v) {
   auto bytes = std::make_shared<std::vector<uint8_t>>(v.size() * dtype_size(t.dtype));
-  for (size_t i = 0; i < v.size(); ++i) store_from_int64(bytes->data(), t.dtype, static_cast<int64_t>(i), v[i]);
+  for (size_t i = 0; i < v.size(); ++i)
+    store_from_int64(bytes->data(), t.dtype, static_cast<int64_t>(i), v[i]);
   return bytes;
 }
 
@@ -36,15 +38,19 @@ Status fold_constants(ir::Graph& g, const PassContext& ctx) {
     const ir::Layer& nl = dst.layers.back();
     // Outputs whose values shape inference already knows (shape arithmetic on static dims).
     bool all_known = true;
-    for (int32_t o : nl.outputs) all_known &= fully_known(dst.tensors[static_cast<size_t>(o)].value);
+    for (int32_t o : nl.outputs)
+      all_known &= fully_known(dst.tensors[static_cast<size_t>(o)].value);
     // Generators without inputs (fill, arange of static bounds) fold like layers of constant inputs
-    // (masks and position ids built from shapes become constants; the size rule below keeps big fills).
-    bool all_const_inputs = !nl.inputs.empty() || nl.op == ir::OpKind::kFill || nl.op == ir::OpKind::kArange;
+    // (masks and position ids built from shapes become constants; the size rule below keeps big
+    // fills).
+    bool all_const_inputs =
+        !nl.inputs.empty() || nl.op == ir::OpKind::kFill || nl.op == ir::OpKind::kArange;
     uint64_t in_bytes = 0;
     for (int32_t i : nl.inputs) {
       if (i < 0) continue;
       all_const_inputs &= is_constant(dst, i);
-      in_bytes += dst.tensors[static_cast<size_t>(i)].type.dims.volume() * dtype_size(dst.tensors[static_cast<size_t>(i)].type.dtype);
+      in_bytes += dst.tensors[static_cast<size_t>(i)].type.dims.volume() *
+                  dtype_size(dst.tensors[static_cast<size_t>(i)].type.dtype);
     }
     if (!all_known && !all_const_inputs) continue;
     std::vector<TensorType> out_types;
@@ -54,10 +60,12 @@ Status fold_constants(ir::Graph& g, const PassContext& ctx) {
       const TensorType& t = dst.tensors[static_cast<size_t>(o)].type;
       static_out &= t.dims.is_static();
       out_types.push_back(t);
-      if (t.dims.is_static()) out_bytes += static_cast<uint64_t>(t.dims.volume()) * dtype_size(t.dtype);
+      if (t.dims.is_static())
+        out_bytes += static_cast<uint64_t>(t.dims.volume()) * dtype_size(t.dtype);
     }
     if (!static_out) continue;
-    // Folding must not blow the plan up: big outputs only when they are not much bigger than inputs.
+    // Folding must not blow the plan up: big outputs only when they are not much bigger than
+    // inputs.
     if (!all_known && (out_bytes > ctx.config.max_folded_constant_bytes ||
                        (out_bytes > (64u << 10) && out_bytes > 2 * in_bytes))) {
       continue;
@@ -81,7 +89,8 @@ Status fold_constants(ir::Graph& g, const PassContext& ctx) {
       }
       auto r = cpu::evaluate_layer(nl, ptrs, out_types);
       if (!r) return make_error(r.status().code(), "passes.fold_constants", r.status().message());
-      for (auto& h : *r) results.push_back(std::make_shared<const std::vector<uint8_t>>(std::move(h.bytes)));
+      for (auto& h : *r)
+        results.push_back(std::make_shared<const std::vector<uint8_t>>(std::move(h.bytes)));
     }
     // Replace the copied layer by constants: drop it and its outputs from dst.
     std::vector<int32_t> old_outs = nl.outputs;
@@ -90,7 +99,8 @@ Status fold_constants(ir::Graph& g, const PassContext& ctx) {
     dst.tensors.resize(dst.tensors.size() - old_outs.size());
     for (size_t o = 0; o < old_outs.size(); ++o) {
       std::string tname = g.tensors[static_cast<size_t>(l.outputs[o])].name;
-      auto id = rw.add_constant(out_types[o], results[o], old_outs.size() == 1 ? name : name + ":" + std::to_string(o),
+      auto id = rw.add_constant(out_types[o], results[o],
+                                old_outs.size() == 1 ? name : name + ":" + std::to_string(o),
                                 l.outputs[o]);
       if (!id) return id.status();
       dst.tensors[static_cast<size_t>(*id)].name = tname;
@@ -100,7 +110,9 @@ Status fold_constants(ir::Graph& g, const PassContext& ctx) {
   auto out = rw.finish();
   if (!out) return out.status();
   g = std::move(*out);
-  if (folded > 0) ctx.logger.log(Severity::kVerbose, "[passes.fold_constants] folded " + std::to_string(folded) + " layers");
+  if (folded > 0)
+    ctx.logger.log(Severity::kVerbose,
+                   "[passes.fold_constants] folded " + std::to_string(folded) + " layers");
   return {};
 }
 

@@ -1,18 +1,19 @@
 // Folds chains of data-movement layers into one transpose per source tensor.
 //
 // Attention blocks split a packed QKV projection into heads with a chain of copies: torch's
-// MultiheadAttention writes reshape -> transpose -> slice -> reshape -> transpose per q / k / v (7 copy
-// kernels per block), HF GPT-2 split -> reshape -> transpose (4 copies). Every tensor such a chain
-// ends in is a strided view of the chain's source X: element (i0, i1, ...) sits at
-// offset + sum(i_k * stride_k) of X. When X's flat index space factors into the view's dims plus
-// "gap" factors held at fixed indices (the other heads, the other projections), the chain is
+// MultiheadAttention writes reshape -> transpose -> slice -> reshape -> transpose per q / k / v (7
+// copy kernels per block), HF GPT-2 split -> reshape -> transpose (4 copies). Every tensor such a
+// chain ends in is a strided view of the chain's source X: element (i0, i1, ...) sits at offset +
+// sum(i_k * stride_k) of X. When X's flat index space factors into the view's dims plus "gap"
+// factors held at fixed indices (the other heads, the other projections), the chain is
 //     reshape(X, factors) -> transpose(gap factors first, then the view's dims) -> slice on axis 0
 //     -> reshape(view dims)
-// The transpose is shared by every chain with the same source and factors (q, k and v read one), and
-// the slice of the leading axis is an offset view (ir::is_offset_view): no copy. The old chain is left
-// dead for remove_dead_layers.
+// The transpose is shared by every chain with the same source and factors (q, k and v read one),
+// and the slice of the leading axis is an offset view (ir::is_offset_view): no copy. The old chain
+// is left dead for remove_dead_layers.
 //
-// Static shapes only (strides are numbers); a chain is rewritten only when that removes copy kernels.
+// Static shapes only (strides are numbers); a chain is rewritten only when that removes copy
+// kernels.
 #include <algorithm>
 #include <map>
 #include <optional>
@@ -127,8 +128,8 @@ class ViewTracer {
  public:
   explicit ViewTracer(const ir::Graph& g) : g_(g) {}
 
-  // The view chain ending in tensor t, traced back to the first tensor not made by a movement layer;
-  // a view with source == t when the chain is not one strided view.
+  // The view chain ending in tensor t, traced back to the first tensor not made by a movement
+  // layer; a view with source == t when the chain is not one strided view.
   View trace(int32_t t) const {
     View none;
     none.source = t;
@@ -198,8 +199,10 @@ class ViewTracer {
           if (ax < 0 || ax >= rank || i >= p.starts.size() || i >= p.ends.size()) return false;
           int64_t step = p.steps.empty() ? 1 : p.steps[i];
           if (step <= 0) return false;
-          ir::SliceRange sr = ir::slice_range(dim_size(r.dims[static_cast<size_t>(ax)]), p.starts[i], p.ends[i], step);
-          if (sr.count <= 0 || !slice_view(r, static_cast<size_t>(ax), sr.start, sr.count, step)) return false;
+          ir::SliceRange sr = ir::slice_range(dim_size(r.dims[static_cast<size_t>(ax)]),
+                                              p.starts[i], p.ends[i], step);
+          if (sr.count <= 0 || !slice_view(r, static_cast<size_t>(ax), sr.start, sr.count, step))
+            return false;
         }
         ++r.copies;
         r.moved += volume(r);
@@ -214,7 +217,8 @@ class ViewTracer {
         if (k == l.outputs.size()) return false;
         int64_t start = 0;
         for (size_t i = 0; i < k; ++i) start += type(l.outputs[i]).dims[static_cast<int>(ax)];
-        if (!slice_view(r, static_cast<size_t>(ax), start, od[static_cast<size_t>(ax)], 1)) return false;
+        if (!slice_view(r, static_cast<size_t>(ax), start, od[static_cast<size_t>(ax)], 1))
+          return false;
         ++r.copies;
         r.moved += volume(r);
         return check(r, od);
@@ -256,8 +260,10 @@ std::optional<std::vector<Factor>> factorize(const View& v, int64_t numel) {
   };
   std::vector<Ref> refs;
   for (size_t d = 0; d < v.dims.size(); ++d)
-    for (size_t k = 0; k < v.dims[d].size(); ++k) refs.push_back({static_cast<int>(d), static_cast<int>(k), v.dims[d][k]});
-  std::stable_sort(refs.begin(), refs.end(), [](const Ref& x, const Ref& y) { return x.a.s > y.a.s; });
+    for (size_t k = 0; k < v.dims[d].size(); ++k)
+      refs.push_back({static_cast<int>(d), static_cast<int>(k), v.dims[d][k]});
+  std::stable_sort(refs.begin(), refs.end(),
+                   [](const Ref& x, const Ref& y) { return x.a.s > y.a.s; });
   std::vector<Factor> f;
   int64_t span = numel;
   for (const Ref& r : refs) {
@@ -315,17 +321,20 @@ Status fold_view_chains(ir::Graph& g, const PassContext& ctx) {
     for (size_t d = 0; d < v.dims.size(); ++d)
       for (size_t k = 0; k < v.dims[d].size(); ++k)
         for (size_t i = 0; i < f->size(); ++i)
-          if ((*f)[i].dim == static_cast<int>(d) && (*f)[i].atom == static_cast<int>(k)) perm.push_back(static_cast<int64_t>(i));
+          if ((*f)[i].dim == static_cast<int>(d) && (*f)[i].atom == static_cast<int>(k))
+            perm.push_back(static_cast<int64_t>(i));
     bool identity = true;
     for (size_t i = 0; i < perm.size(); ++i) identity &= perm[i] == static_cast<int64_t>(i);
     // Copies after: the shared transpose (counted once per source: count it here) and a slice that
-    // is a view when the gaps lead (and its block is 256-byte aligned). Rewrite only when that is fewer
-    // kernels and at most twice the elements this chain moved (the transpose moves all of the source,
-    // which pays off when the chains of the other gap indices share it: q, k and v; a small slice of a
-    // big tensor stays a small copy).
+    // is a view when the gaps lead (and its block is 256-byte aligned). Rewrite only when that is
+    // fewer kernels and at most twice the elements this chain moved (the transpose moves all of the
+    // source, which pays off when the chains of the other gap indices share it: q, k and v; a small
+    // slice of a big tensor stays a small copy).
     int64_t view_numel = 1;
-    for (int i = 0; i < g.tensors[static_cast<size_t>(t)].type.dims.rank(); ++i) view_numel *= g.tensors[static_cast<size_t>(t)].type.dims[i];
-    const bool slice_is_view = gaps == 0 || (view_numel * static_cast<int64_t>(dtype_size(st.dtype))) % 256 == 0;
+    for (int i = 0; i < g.tensors[static_cast<size_t>(t)].type.dims.rank(); ++i)
+      view_numel *= g.tensors[static_cast<size_t>(t)].type.dims[i];
+    const bool slice_is_view =
+        gaps == 0 || (view_numel * static_cast<int64_t>(dtype_size(st.dtype))) % 256 == 0;
     const bool have = shared.count(std::make_tuple(v.source, sizes, perm)) > 0;
     const int new_copies = (identity || have ? 0 : 1) + (slice_is_view ? 0 : 1);
     const int64_t new_moved = (identity || have ? 0 : numel) + (slice_is_view ? 0 : view_numel);
@@ -352,18 +361,21 @@ Status fold_view_chains(ir::Graph& g, const PassContext& ctx) {
       int64_t gap_total = 1;
       for (int64_t s : gap_sizes) gap_total *= s;
       std::vector<int64_t> merged{gap_total};
-      for (size_t i = gaps; i < perm.size(); ++i) merged.push_back(sizes[static_cast<size_t>(perm[i])]);
+      for (size_t i = gaps; i < perm.size(); ++i)
+        merged.push_back(sizes[static_cast<size_t>(perm[i])]);
       if (gaps > 1) {  // one leading axis for all gaps
         auto m = rw.add(ir::OpKind::kReshape, ReshapeParams{merged}, {cur}, name + "/gaps");
         if (!m) return m.status();
         cur = (*m)[0];
       }
-      auto s = rw.add(ir::OpKind::kSlice, SliceParams{{0}, {gap_index}, {gap_index + 1}, {1}}, {cur, -1, -1},
-                      name + "/select");
+      auto s = rw.add(ir::OpKind::kSlice, SliceParams{{0}, {gap_index}, {gap_index + 1}, {1}},
+                      {cur, -1, -1}, name + "/select");
       if (!s) return s.status();
       cur = (*s)[0];
     }
-    auto out = rw.add(ir::OpKind::kReshape, ReshapeParams{to_vec(g.tensors[static_cast<size_t>(t)].type.dims)}, {cur}, name);
+    auto out =
+        rw.add(ir::OpKind::kReshape,
+               ReshapeParams{to_vec(g.tensors[static_cast<size_t>(t)].type.dims)}, {cur}, name);
     if (!out) return out.status();
     folded[t] = (*out)[0];
     ++chains;
@@ -392,8 +404,9 @@ Status fold_view_chains(ir::Graph& g, const PassContext& ctx) {
     KILN_RETURN_IF_ERROR(changed ? rw.copy_layer(li, ins) : rw.copy_layer(li));
   }
   if (chains == 0) return {};
-  ctx.logger.log(Severity::kInfo, "[passes.fold_view_chains] " + std::to_string(chains) + " movement chain(s) -> " +
-                                      std::to_string(shared.size()) + " transpose(s) and offset views");
+  ctx.logger.log(Severity::kInfo, "[passes.fold_view_chains] " + std::to_string(chains) +
+                                      " movement chain(s) -> " + std::to_string(shared.size()) +
+                                      " transpose(s) and offset views");
   auto out = rw.finish();
   if (!out) return out.status();
   g = std::move(*out);

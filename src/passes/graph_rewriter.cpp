@@ -45,7 +45,8 @@ Status GraphRewriter::copy_layer(size_t index, std::vector<int32_t> inputs) {
     const ir::Weight& w = src_.constant_weight(l);
     auto id = add_constant(w.type, w.bytes, l.name, l.outputs[0]);
     if (!id) return id.status();
-    dst_.tensors[static_cast<size_t>(*id)].name = src_.tensors[static_cast<size_t>(l.outputs[0])].name;
+    dst_.tensors[static_cast<size_t>(*id)].name =
+        src_.tensors[static_cast<size_t>(l.outputs[0])].name;
     return {};
   }
   if (inputs.empty()) {
@@ -57,18 +58,20 @@ Status GraphRewriter::copy_layer(size_t index, std::vector<int32_t> inputs) {
   nl.precision = l.precision;
   nl.user_precision = l.user_precision;
   for (size_t o = 0; o < l.outputs.size() && o < outs->size(); ++o) {
-    dst_.tensors[static_cast<size_t>((*outs)[o])].name = src_.tensors[static_cast<size_t>(l.outputs[o])].name;
+    dst_.tensors[static_cast<size_t>((*outs)[o])].name =
+        src_.tensors[static_cast<size_t>(l.outputs[o])].name;
     map_[static_cast<size_t>(l.outputs[o])] = (*outs)[o];
   }
   return {};
 }
 
-Expected<std::vector<int32_t>> GraphRewriter::add(ir::OpKind op, ir::LayerParams params, std::vector<int32_t> inputs,
-                                                  std::string name) {
+Expected<std::vector<int32_t>> GraphRewriter::add(ir::OpKind op, ir::LayerParams params,
+                                                  std::vector<int32_t> inputs, std::string name) {
   return ir::add_layer(dst_, op, std::move(params), std::move(inputs), std::move(name));
 }
 
-Expected<int32_t> GraphRewriter::add_constant(const TensorType& type, std::shared_ptr<const std::vector<uint8_t>> bytes,
+Expected<int32_t> GraphRewriter::add_constant(const TensorType& type,
+                                              std::shared_ptr<const std::vector<uint8_t>> bytes,
                                               std::string name, int32_t replaces) {
   dst_.weights.push_back(ir::Weight{type, bytes});
   ir::Layer l;
@@ -92,7 +95,8 @@ Expected<int32_t> GraphRewriter::cast(int32_t t, DataType dt) {
   if (dst_.tensors[static_cast<size_t>(t)].type.dtype == dt) return t;
   for (const auto& [key, id] : casts_)
     if (key.first == t && key.second == dt) return id;
-  std::string name = dst_.tensors[static_cast<size_t>(t)].name + "/cast_" + std::string(dtype_name(dt));
+  std::string name =
+      dst_.tensors[static_cast<size_t>(t)].name + "/cast_" + std::string(dtype_name(dt));
   auto r = ir::add_layer(dst_, ir::OpKind::kCast, CastParams{dt}, {t}, name);
   if (!r) return r.status();
   casts_.push_back({{t, dt}, (*r)[0]});
@@ -103,19 +107,25 @@ Expected<ir::Graph> GraphRewriter::finish() {
   for (int32_t old : src_.outputs) {
     const ir::TensorDesc& od = src_.tensors[static_cast<size_t>(old)];
     int32_t t = map(old);
-    if (t < 0) return make_error(StatusCode::kInternal, "passes.rewriter", "output '" + od.name + "' was dropped");
+    if (t < 0)
+      return make_error(StatusCode::kInternal, "passes.rewriter",
+                        "output '" + od.name + "' was dropped");
     const ir::TensorDesc& nd = dst_.tensors[static_cast<size_t>(t)];
     if (nd.type.dtype != od.type.dtype) {
-      auto c = ir::add_layer(dst_, ir::OpKind::kCast, CastParams{od.type.dtype}, {t}, od.name + "/output_cast");
+      auto c = ir::add_layer(dst_, ir::OpKind::kCast, CastParams{od.type.dtype}, {t},
+                             od.name + "/output_cast");
       if (!c) return c.status();
       t = (*c)[0];
     } else if (nd.is_input || nd.is_output || is_constant(dst_, t)) {
-      auto c = ir::add_layer(dst_, ir::OpKind::kIdentity, IdentityParams{}, {t}, od.name + "/output_copy");
+      auto c = ir::add_layer(dst_, ir::OpKind::kIdentity, IdentityParams{}, {t},
+                             od.name + "/output_copy");
       if (!c) return c.status();
       t = (*c)[0];
     }
     for (auto& other : dst_.tensors)
-      if (other.name == od.name && &other != &dst_.tensors[static_cast<size_t>(t)] && !other.is_input) other.name += "#";
+      if (other.name == od.name && &other != &dst_.tensors[static_cast<size_t>(t)] &&
+          !other.is_input)
+        other.name += "#";
     ir::TensorDesc& final_desc = dst_.tensors[static_cast<size_t>(t)];
     final_desc.name = od.name;
     final_desc.is_output = true;

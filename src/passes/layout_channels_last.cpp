@@ -52,7 +52,8 @@ class LayoutRewriter {
       Perm composed(perm.size());
       for (size_t i = 0; i < perm.size(); ++i) composed[i] = t->perm[static_cast<size_t>(perm[i])];
       bool identity = true;
-      for (size_t i = 0; i < composed.size(); ++i) identity &= composed[i] == static_cast<int64_t>(i);
+      for (size_t i = 0; i < composed.size(); ++i)
+        identity &= composed[i] == static_cast<int64_t>(i);
       if (identity) return t->source;
       return transpose(t->source, composed, name);
     }
@@ -71,7 +72,8 @@ class LayoutRewriter {
       std::vector<int64_t> shape(out.begin(), out.end());
       auto r = rw_.add(ir::OpKind::kReshape, ReshapeParams{shape}, {x}, name);
       if (!r) return r.status();
-      transposes_[(*r)[0]] = TransposeInfo{x, perm};  // still a transpose for sinking and cancelling
+      transposes_[(*r)[0]] =
+          TransposeInfo{x, perm};  // still a transpose for sinking and cancelling
       return (*r)[0];
     }
     auto r = rw_.add(ir::OpKind::kTranspose, TransposeParams{perm}, {x}, name);
@@ -132,7 +134,8 @@ class LayoutRewriter {
     if (!perm || static_cast<int>(perm->size()) != rank) return false;
     // Inverse permutation: the operand layout that produces the transposed layout.
     Perm inverse(perm->size());
-    for (size_t i = 0; i < perm->size(); ++i) inverse[static_cast<size_t>((*perm)[i])] = static_cast<int64_t>(i);
+    for (size_t i = 0; i < perm->size(); ++i)
+      inverse[static_cast<size_t>((*perm)[i])] = static_cast<int64_t>(i);
     for (int32_t& t : ins) {
       if (t < 0) continue;
       if (auto tr = transpose_of(t)) {
@@ -147,7 +150,8 @@ class LayoutRewriter {
           if (!u) return u.status();
           t = (*u)[0];
         }
-        auto c = rw_.add(ir::OpKind::kTranspose, TransposeParams{inverse}, {t}, l.name + "/const_nhwc");
+        auto c =
+            rw_.add(ir::OpKind::kTranspose, TransposeParams{inverse}, {t}, l.name + "/const_nhwc");
         if (!c) return c.status();
         t = (*c)[0];
       }
@@ -198,7 +202,8 @@ class LayoutRewriter {
 
 }  // namespace
 
-// Batch at or above which the auto rule picks NHWC in float32 (between the measured points 1 and 64).
+// Batch at or above which the auto rule picks NHWC in float32 (between the measured points 1 and
+// 64).
 constexpr int64_t kChannelsLastMinBatch = 16;
 
 // The leading dimension of the first rank-4 network input at the first profile's opt shape (its
@@ -216,18 +221,20 @@ static int64_t opt_batch(const ir::Graph& g, const BuilderConfig& config) {
 }
 
 bool channels_last_profitable(const ir::Graph& g, const BuilderConfig& config, std::string* why) {
-  bool any = false, grouped = false, half = config.precision_enabled(Precision::kFP16) ||
-                                             config.precision_enabled(Precision::kBF16);
+  bool any = false, grouped = false,
+       half =
+           config.precision_enabled(Precision::kFP16) || config.precision_enabled(Precision::kBF16);
   for (const auto& l : g.layers) {
-    if (l.op == ir::OpKind::kConvolution && g.tensors[static_cast<size_t>(l.inputs[0])].type.dims.rank() == 4) {
+    if (l.op == ir::OpKind::kConvolution &&
+        g.tensors[static_cast<size_t>(l.inputs[0])].type.dims.rank() == 4) {
       any = true;
       if (std::get<ConvolutionParams>(l.params).groups != 1) grouped = true;
       DataType dt = g.tensors[static_cast<size_t>(l.inputs[0])].type.dtype;
       if (dt == DataType::kFloat16 || dt == DataType::kBFloat16) half = true;
     }
   }
-  // Measured on H100 (bench/benchmark.py --variants KILN_LAYOUT=nhwc): in half precision NHWC wins or
-  // ties at every batch now that convolutions run as cuDNN graphs and depthwise convolutions on
+  // Measured on H100 (bench/benchmark.py --variants KILN_LAYOUT=nhwc): in half precision NHWC wins
+  // or ties at every batch now that convolutions run as cuDNN graphs and depthwise convolutions on
   // Kiln's NHWC kernel — resnet50 b1 0.37 vs 0.87 ms, b64 3.06 vs 3.06; mobilenet_v3 b64 1.93 vs
   // 4.34; efficientnet_b0 b64 3.70 vs 7.75; convnext_tiny b1 0.73 vs 0.88, b64 5.81 vs 12.0.
   // In float32 (legacy cuDNN algorithms) the earlier H200 measurements stand: NHWC wins for dense
@@ -239,10 +246,13 @@ bool channels_last_profitable(const ir::Graph& g, const BuilderConfig& config, s
     return r;
   };
   if (!any) return say(false, "no 2-D convolutions");
-  if (half) return say(true, "half-precision 2-D convolutions (cuDNN graph engines, NHWC depthwise kernel)");
+  if (half)
+    return say(true,
+               "half-precision 2-D convolutions (cuDNN graph engines, NHWC depthwise kernel)");
   if (grouped) return say(false, "float32 grouped or depthwise convolutions");
   if (batch < kChannelsLastMinBatch)
-    return say(false, "float32 at opt batch " + std::to_string(batch) + " < " + std::to_string(kChannelsLastMinBatch));
+    return say(false, "float32 at opt batch " + std::to_string(batch) + " < " +
+                          std::to_string(kChannelsLastMinBatch));
   return say(true, "float32 dense convolutions at opt batch " + std::to_string(batch));
 }
 
@@ -256,7 +266,8 @@ Status layout_channels_last(ir::Graph& g, const PassContext& ctx) {
   std::string why;
   bool use = channels_last_profitable(g, ctx.config, &why);
   if (sw.layout == LayoutChoice::kAuto && !forced) {
-    ctx.logger.log(Severity::kInfo, std::string("[passes.layout_channels_last] ") + (use ? "NHWC: " : "NCHW: ") + why);
+    ctx.logger.log(Severity::kInfo, std::string("[passes.layout_channels_last] ") +
+                                        (use ? "NHWC: " : "NCHW: ") + why);
     if (!use) return {};
   }
   auto out = LayoutRewriter(g).run();

@@ -43,30 +43,36 @@ Status simplify_casts(ir::Graph& g, const PassContext& ctx);
 
 /// Removes identity layers that are not network outputs (their readers use the input directly).
 Status remove_identities(ir::Graph& g, const PassContext& ctx);
-/// Replaces GELU written out in pointwise ops (tanh form of GPT-2's gelu_new, erf form) by one unary
-/// gelu_tanh / gelu layer; the rest of each chain is left dead.
+/// Replaces GELU written out in pointwise ops (tanh form of GPT-2's gelu_new, erf form) by one
+/// unary gelu_tanh / gelu layer; the rest of each chain is left dead.
 Status recognize_gelu(ir::Graph& g, const PassContext& ctx);
-/// where(any(mask, -1, keepdim), attention(q, k, v, mask), 0) becomes attention with zero_masked_rows.
+/// where(any(mask, -1, keepdim), attention(q, k, v, mask), 0) becomes attention with
+/// zero_masked_rows.
 Status fold_attention_row_guard(ir::Graph& g, const PassContext& ctx);
 /// Constant attention masks that attend everywhere are dropped; causal ones become causal = true.
 Status fold_constant_attention_masks(ir::Graph& g, const PassContext& ctx);
-/// matmul with a constant [K, N] weight plus a constant [N] bias becomes linear (bias in the GEMM), and
-/// a unary reading a reshape (its only reader) moves before it, so activations meet their GEMMs.
+/// matmul with a constant [K, N] weight plus a constant [N] bias becomes linear (bias in the GEMM),
+/// and a unary reading a reshape (its only reader) moves before it, so activations meet their
+/// GEMMs.
 Status shape_gemm_epilogues(ir::Graph& g, const PassContext& ctx);
-/// Linears with constant weights reading the same (static-shaped) input become one GEMM plus slices.
+/// Linears with constant weights reading the same (static-shaped) input become one GEMM plus
+/// slices.
 Status fuse_parallel_linears(ir::Graph& g, const PassContext& ctx);
 /// For the CUDA backend: runs 2-D convolutions and pooling in channels-last layout, with transposes
 /// at the borders, pushed through pointwise layers and cancelled where they meet.
 Status layout_channels_last(ir::Graph& g, const PassContext& ctx);
-/// Chains of transposes, slices, splits and views that end in a strided view of one source (attention
-/// head splitting) become one transpose shared by the chains plus offset-view slices (static shapes).
+/// Chains of transposes, slices, splits and views that end in a strided view of one source
+/// (attention head splitting) become one transpose shared by the chains plus offset-view slices
+/// (static shapes).
 Status fold_view_chains(ir::Graph& g, const PassContext& ctx);
 /// mul(linear(x, W, b), s) with a constant per-feature scale s becomes linear(x, W * s, b * s).
 Status fold_linear_scale(ir::Graph& g, const PassContext& ctx);
 /// The auto rule of layout_channels_last: true for half-precision 2-D convolutions at any batch; in
-/// float32 for dense (ungrouped) 2-D convolutions when the first rank-4 input's opt batch is at least
+/// float32 for dense (ungrouped) 2-D convolutions when the first rank-4 input's opt batch is at
+/// least
 /// 16. `why` gets the reason either way.
-bool channels_last_profitable(const ir::Graph& g, const BuilderConfig& config, std::string* why = nullptr);
+bool channels_last_profitable(const ir::Graph& g, const BuilderConfig& config,
+                              std::string* why = nullptr);
 
 struct PassEntry {
   const char* name;

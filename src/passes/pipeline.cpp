@@ -98,7 +98,9 @@ Status run_passes(ir::Graph& g, const PassContext& ctx, std::span<const PassEntr
     }
   }
   Status v = ir::verify_graph(g);
-  if (!v.ok()) return make_error(StatusCode::kInternal, "passes.pipeline", "graph invalid after passes: " + v.message());
+  if (!v.ok())
+    return make_error(StatusCode::kInternal, "passes.pipeline",
+                      "graph invalid after passes: " + v.message());
   return {};
 }
 

@@ -5,8 +5,9 @@
 //   tanh form: 0.5 * x * (1 + tanh(sqrt(2/pi) * (x + 0.044715 * x^3)))   -> gelu_tanh(x)
 //   erf form:  0.5 * x * (1 + erf(x / sqrt(2)))  (or erf(x * 1/sqrt(2)))   -> gelu(x)
 //
-// Operand order, the grouping of the products, x^3 spelt as pow(x, 3) or x*x*x, and scalar constants of
-// any float dtype are accepted. Every intermediate must be read only inside the pattern.
+// Operand order, the grouping of the products, x^3 spelt as pow(x, 3) or x*x*x, and scalar
+// constants of any float dtype are accepted. Every intermediate must be read only inside the
+// pattern.
 #include <cmath>
 #include <numbers>
 #include <optional>
@@ -41,13 +42,15 @@ class Matcher {
   /// The binary layer producing t (op `op`), read only once (by the pattern).
   const ir::Layer* binary(int32_t t, BinaryOp op) const {
     const ir::Layer* l = producer(t);
-    if (l == nullptr || l->op != ir::OpKind::kBinary || std::get<BinaryParams>(l->params).op != op) return nullptr;
+    if (l == nullptr || l->op != ir::OpKind::kBinary || std::get<BinaryParams>(l->params).op != op)
+      return nullptr;
     return internal(t) ? l : nullptr;
   }
 
   const ir::Layer* unary(int32_t t, UnaryOp op) const {
     const ir::Layer* l = producer(t);
-    if (l == nullptr || l->op != ir::OpKind::kUnary || std::get<UnaryParams>(l->params).op != op) return nullptr;
+    if (l == nullptr || l->op != ir::OpKind::kUnary || std::get<UnaryParams>(l->params).op != op)
+      return nullptr;
     return internal(t) ? l : nullptr;
   }
 
@@ -63,7 +66,8 @@ class Matcher {
 
   /// t == x^3 (pow(x, 3), x*x*x in either grouping); returns x.
   std::optional<int32_t> cube(int32_t t) const {
-    if (const ir::Layer* p = binary(t, BinaryOp::kPow); p && is_scalar(p->inputs[1], 3.0)) return p->inputs[0];
+    if (const ir::Layer* p = binary(t, BinaryOp::kPow); p && is_scalar(p->inputs[1], 3.0))
+      return p->inputs[0];
     const ir::Layer* m = binary(t, BinaryOp::kMul);
     if (m == nullptr) return std::nullopt;
     for (int k = 0; k < 2; ++k) {
@@ -77,19 +81,22 @@ class Matcher {
   /// t == tanh(c1 * (x + c2 * x^3)) or erf(x / sqrt2) / erf(x * (1/sqrt2)): (x, which op).
   std::optional<std::pair<int32_t, UnaryOp>> inner(int32_t t) const {
     if (const ir::Layer* th = unary(t, UnaryOp::kTanh)) {
-      auto s = other_than_scalar(binary(th->inputs[0], BinaryOp::kMul), std::sqrt(2.0 / std::numbers::pi));
+      auto s = other_than_scalar(binary(th->inputs[0], BinaryOp::kMul),
+                                 std::sqrt(2.0 / std::numbers::pi));
       if (!s) return std::nullopt;
       const ir::Layer* add = binary(*s, BinaryOp::kAdd);
       if (add == nullptr) return std::nullopt;
       for (int k = 0; k < 2; ++k) {
         int32_t x = add->inputs[static_cast<size_t>(k)];
-        auto c = other_than_scalar(binary(add->inputs[static_cast<size_t>(1 - k)], BinaryOp::kMul), 0.044715);
+        auto c = other_than_scalar(binary(add->inputs[static_cast<size_t>(1 - k)], BinaryOp::kMul),
+                                   0.044715);
         if (c && cube(*c) == x) return std::make_pair(x, UnaryOp::kGeluTanh);
       }
       return std::nullopt;
     }
     if (const ir::Layer* ef = unary(t, UnaryOp::kErf)) {
-      if (const ir::Layer* d = binary(ef->inputs[0], BinaryOp::kDiv); d && is_scalar(d->inputs[1], std::sqrt(2.0)))
+      if (const ir::Layer* d = binary(ef->inputs[0], BinaryOp::kDiv);
+          d && is_scalar(d->inputs[1], std::sqrt(2.0)))
         return std::make_pair(d->inputs[0], UnaryOp::kGelu);
       if (auto x = other_than_scalar(binary(ef->inputs[0], BinaryOp::kMul), 1.0 / std::sqrt(2.0)))
         return std::make_pair(*x, UnaryOp::kGelu);
@@ -105,7 +112,8 @@ class Matcher {
 
   /// The root layer: y = 0.5 * x * (1 + inner(x)) in any grouping. Returns (x, op).
   std::optional<std::pair<int32_t, UnaryOp>> root(const ir::Layer& l) const {
-    if (l.op != ir::OpKind::kBinary || std::get<BinaryParams>(l.params).op != BinaryOp::kMul) return std::nullopt;
+    if (l.op != ir::OpKind::kBinary || std::get<BinaryParams>(l.params).op != BinaryOp::kMul)
+      return std::nullopt;
     for (int k = 0; k < 2; ++k) {
       int32_t a = l.inputs[static_cast<size_t>(k)], b = l.inputs[static_cast<size_t>(1 - k)];
       // (0.5 * x) * (1 + inner(x))  or  x * (0.5 * (1 + inner(x)))
@@ -119,7 +127,8 @@ class Matcher {
       if (is_scalar(a, 0.5)) {
         if (const ir::Layer* m = binary(b, BinaryOp::kMul)) {
           for (int j = 0; j < 2; ++j) {
-            if (auto r = one_plus(m->inputs[static_cast<size_t>(1 - j)]); r && r->first == m->inputs[static_cast<size_t>(j)])
+            if (auto r = one_plus(m->inputs[static_cast<size_t>(1 - j)]);
+                r && r->first == m->inputs[static_cast<size_t>(j)])
               return r;
           }
         }
@@ -157,7 +166,8 @@ Status recognize_gelu(ir::Graph& g, const PassContext& ctx) {
     ++found;
   }
   if (found == 0) return {};
-  ctx.logger.log(Severity::kInfo, "[passes.recognize_gelu] " + std::to_string(found) + " GELU chain(s) became one layer each");
+  ctx.logger.log(Severity::kInfo, "[passes.recognize_gelu] " + std::to_string(found) +
+                                      " GELU chain(s) became one layer each");
   auto out = rw.finish();
   if (!out) return out.status();
   g = std::move(*out);

@@ -1,5 +1,5 @@
-// Cast simplification: cast(x, T) with x already T disappears; cast(cast(x, wide), T) with x of type
-// T and `wide` able to hold every T value exactly becomes x.
+// Cast simplification: cast(x, T) with x already T disappears; cast(cast(x, wide), T) with x of
+// type T and `wide` able to hold every T value exactly becomes x.
 #include "passes/graph_rewriter.h"
 #include "passes/pass.h"
 
@@ -10,14 +10,21 @@ namespace {
 bool widens_exactly(DataType from, DataType to) {
   if (from == to) return true;
   switch (from) {
-    case DataType::kFloat16: case DataType::kBFloat16: return to == DataType::kFloat32;
-    case DataType::kInt8: return to == DataType::kInt32 || to == DataType::kInt64 || to == DataType::kFloat32 ||
-                                 to == DataType::kFloat16 || to == DataType::kBFloat16;
-    case DataType::kUInt8: return to == DataType::kInt32 || to == DataType::kInt64 || to == DataType::kFloat32 ||
-                                  to == DataType::kFloat16;
-    case DataType::kInt32: return to == DataType::kInt64;
-    case DataType::kBool: return to != DataType::kBool;
-    default: return false;
+    case DataType::kFloat16:
+    case DataType::kBFloat16:
+      return to == DataType::kFloat32;
+    case DataType::kInt8:
+      return to == DataType::kInt32 || to == DataType::kInt64 || to == DataType::kFloat32 ||
+             to == DataType::kFloat16 || to == DataType::kBFloat16;
+    case DataType::kUInt8:
+      return to == DataType::kInt32 || to == DataType::kInt64 || to == DataType::kFloat32 ||
+             to == DataType::kFloat16;
+    case DataType::kInt32:
+      return to == DataType::kInt64;
+    case DataType::kBool:
+      return to != DataType::kBool;
+    default:
+      return false;
   }
 }
 

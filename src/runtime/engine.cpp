@@ -11,22 +11,27 @@ Engine::~Engine() = default;
 
 const std::string& Engine::backend() const { return impl_->plan().backend; }
 int Engine::num_io_tensors() const { return static_cast<int>(impl_->io.size()); }
-const IOTensorInfo& Engine::io_tensor(int index) const { return impl_->io.at(static_cast<size_t>(index)); }
+const IOTensorInfo& Engine::io_tensor(int index) const {
+  return impl_->io.at(static_cast<size_t>(index));
+}
 int Engine::num_profiles() const { return static_cast<int>(impl_->plan().profiles.size()); }
 
 Expected<int> Engine::io_index(std::string_view name) const {
   for (size_t i = 0; i < impl_->io.size(); ++i)
     if (impl_->io[i].name == name) return static_cast<int>(i);
-  return make_error(StatusCode::kNotFound, "runtime", "no input or output named '" + std::string(name) + "'");
+  return make_error(StatusCode::kNotFound, "runtime",
+                    "no input or output named '" + std::string(name) + "'");
 }
 
 Expected<ShapeRange> Engine::profile_range(int profile, std::string_view name) const {
   if (profile < 0 || profile >= num_profiles())
-    return make_error(StatusCode::kInvalidArgument, "runtime", "profile " + std::to_string(profile) + " does not exist");
+    return make_error(StatusCode::kInvalidArgument, "runtime",
+                      "profile " + std::to_string(profile) + " does not exist");
   auto idx = io_index(name);
   if (!idx) return idx.status();
   const IOTensorInfo& info = impl_->io[static_cast<size_t>(*idx)];
-  if (!info.is_input) return make_error(StatusCode::kInvalidArgument, "runtime", "'" + info.name + "' is an output");
+  if (!info.is_input)
+    return make_error(StatusCode::kInvalidArgument, "runtime", "'" + info.name + "' is an output");
   const auto& ranges = impl_->plan().profiles[static_cast<size_t>(profile)].ranges;
   auto it = ranges.find(info.name);
   if (it != ranges.end()) return it->second;
@@ -49,18 +54,21 @@ std::string Engine::describe() const {
   }
   os << "\n";
   for (const auto& io : impl_->io)
-    os << (io.is_input ? "  input  " : "  output ") << io.name << " : " << dtype_name(io.dtype) << io.dims.to_string() << "\n";
+    os << (io.is_input ? "  input  " : "  output ") << io.name << " : " << dtype_name(io.dtype)
+       << io.dims.to_string() << "\n";
   for (size_t p = 0; p < plan.profiles.size(); ++p) {
     for (const auto& [name, r] : plan.profiles[p].ranges)
-      os << "  profile " << p << " " << name << " min " << r.min.to_string() << " opt " << r.opt.to_string() << " max "
-         << r.max.to_string() << "\n";
+      os << "  profile " << p << " " << name << " min " << r.min.to_string() << " opt "
+         << r.opt.to_string() << " max " << r.max.to_string() << "\n";
   }
   uint64_t weight_bytes = 0;
   for (const auto& w : g.weights) weight_bytes += w.bytes->size();
-  os << "  " << g.layers.size() << " layers, " << plan.kernels.size() << " kernels, " << weight_bytes << " weight bytes\n";
+  os << "  " << g.layers.size() << " layers, " << plan.kernels.size() << " kernels, "
+     << weight_bytes << " weight bytes\n";
   auto kernels = impl_->backend_engine().kernels();
   for (size_t k = 0; k < plan.kernels.size(); ++k) {
-    os << "  [" << k << "] " << (k < kernels.size() ? kernels[k]->describe() : plan.kernels[k].kernel) << " :";
+    os << "  [" << k << "] "
+       << (k < kernels.size() ? kernels[k]->describe() : plan.kernels[k].kernel) << " :";
     for (int32_t l : plan.kernels[k].layers) {
       const auto& layer = g.layers[static_cast<size_t>(l)];
       os << " " << layer.name << "(" << ir::op_name(layer.op);
@@ -75,7 +83,8 @@ std::string Engine::describe() const {
 Expected<std::unique_ptr<ExecutionContext>> Engine::create_context() const {
   auto bctx = impl_->backend_engine().create_context();
   if (!bctx) return bctx.status();
-  return std::make_unique<ExecutionContext>(std::make_unique<ExecutionContextImpl>(impl_, std::move(*bctx)));
+  return std::make_unique<ExecutionContext>(
+      std::make_unique<ExecutionContextImpl>(impl_, std::move(*bctx)));
 }
 
 Expected<std::shared_ptr<Engine>> Runtime::load(std::span<const uint8_t> bytes, Logger* logger) {

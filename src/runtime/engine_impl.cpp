@@ -9,11 +9,14 @@
 namespace kiln {
 namespace {
 
-Status load_error(StatusCode code, const std::string& msg) { return make_error(code, "runtime.load", msg); }
+Status load_error(StatusCode code, const std::string& msg) {
+  return make_error(code, "runtime.load", msg);
+}
 
 }  // namespace
 
-Expected<std::shared_ptr<EngineImpl>> EngineImpl::create(serial::PlanContents plan, Logger& logger) {
+Expected<std::shared_ptr<EngineImpl>> EngineImpl::create(serial::PlanContents plan,
+                                                         Logger& logger) {
   std::shared_ptr<EngineImpl> e(new EngineImpl());
   e->plan_ = std::move(plan);
   e->logger_ = &logger;
@@ -21,11 +24,13 @@ Expected<std::shared_ptr<EngineImpl>> EngineImpl::create(serial::PlanContents pl
   if (!v.ok()) return load_error(StatusCode::kCorruptPlan, "plan graph is invalid: " + v.message());
   backend::Backend* be = backend::find_backend(e->plan_.backend);
   if (be == nullptr) {
-    return load_error(StatusCode::kUnsupported,
-                      "plan was built for backend '" + e->plan_.backend + "' which this build does not include");
+    return load_error(StatusCode::kUnsupported, "plan was built for backend '" + e->plan_.backend +
+                                                    "' which this build does not include");
   }
   Status avail = be->available();
-  if (!avail.ok()) return load_error(StatusCode::kUnsupported, "backend '" + e->plan_.backend + "' is not usable here: " + avail.message());
+  if (!avail.ok())
+    return load_error(StatusCode::kUnsupported,
+                      "backend '" + e->plan_.backend + "' is not usable here: " + avail.message());
   KILN_RETURN_IF_ERROR(e->build_layout());
   auto loaded = be->load(e->plan_, logger);
   if (!loaded) return loaded.status();
@@ -42,15 +47,22 @@ Status EngineImpl::build_layout() {
   std::vector<int32_t> pos_in_kernel(g.layers.size(), -1);
   for (size_t k = 0; k < plan_.kernels.size(); ++k) {
     const auto& rec = plan_.kernels[k];
-    if (rec.layers.empty()) return load_error(StatusCode::kCorruptPlan, "kernel " + std::to_string(k) + " has no layers");
+    if (rec.layers.empty())
+      return load_error(StatusCode::kCorruptPlan, "kernel " + std::to_string(k) + " has no layers");
     for (size_t j = 0; j < rec.layers.size(); ++j) {
       int32_t l = rec.layers[j];
       if (l < 0 || static_cast<size_t>(l) >= g.layers.size())
-        return load_error(StatusCode::kCorruptPlan, "kernel " + std::to_string(k) + " refers to missing layer " + std::to_string(l));
+        return load_error(
+            StatusCode::kCorruptPlan,
+            "kernel " + std::to_string(k) + " refers to missing layer " + std::to_string(l));
       if (!executed[static_cast<size_t>(l)])
-        return load_error(StatusCode::kCorruptPlan, "kernel " + std::to_string(k) + " runs layer '" + g.layers[static_cast<size_t>(l)].name + "' which is not executed");
+        return load_error(StatusCode::kCorruptPlan,
+                          "kernel " + std::to_string(k) + " runs layer '" +
+                              g.layers[static_cast<size_t>(l)].name + "' which is not executed");
       if (kernel_of[static_cast<size_t>(l)] >= 0)
-        return load_error(StatusCode::kCorruptPlan, "layer '" + g.layers[static_cast<size_t>(l)].name + "' is run by two kernels");
+        return load_error(
+            StatusCode::kCorruptPlan,
+            "layer '" + g.layers[static_cast<size_t>(l)].name + "' is run by two kernels");
       kernel_of[static_cast<size_t>(l)] = static_cast<int32_t>(k);
       pos_in_kernel[static_cast<size_t>(l)] = static_cast<int32_t>(j);
     }
@@ -60,8 +72,8 @@ Status EngineImpl::build_layout() {
       return load_error(StatusCode::kCorruptPlan, "layer '" + g.layers[l].name + "' has no kernel");
   }
   // An aliased view (storage_roots) holds its input's bytes: a reader depends on the kernel that
-  // writes those (the view's own kernel does nothing and may run later, e.g. a residual reshaped for
-  // a fused GEMM epilogue).
+  // writes those (the view's own kernel does nothing and may run later, e.g. a residual reshaped
+  // for a fused GEMM epilogue).
   storage_root = ir::storage_roots(g, executed);
   for (size_t l = 0; l < g.layers.size(); ++l) {
     if (!executed[l]) continue;
@@ -70,16 +82,20 @@ Status EngineImpl::build_layout() {
       int32_t t = layer.inputs[i];
       if (t < 0 || ir::is_shape_operand(layer.op, static_cast<int>(i))) continue;
       while (storage_root[static_cast<size_t>(t)] != t) {
-        const ir::Layer& view = g.layers[static_cast<size_t>(g.tensors[static_cast<size_t>(t)].producer)];
+        const ir::Layer& view =
+            g.layers[static_cast<size_t>(g.tensors[static_cast<size_t>(t)].producer)];
         t = view.inputs[0];
       }
       int32_t p = g.tensors[static_cast<size_t>(t)].producer;
       if (p < 0 || !executed[static_cast<size_t>(p)]) continue;
       bool ok = kernel_of[static_cast<size_t>(p)] < kernel_of[l] ||
-                (kernel_of[static_cast<size_t>(p)] == kernel_of[l] && pos_in_kernel[static_cast<size_t>(p)] < pos_in_kernel[l]);
+                (kernel_of[static_cast<size_t>(p)] == kernel_of[l] &&
+                 pos_in_kernel[static_cast<size_t>(p)] < pos_in_kernel[l]);
       if (!ok) {
-        return load_error(StatusCode::kCorruptPlan, "layer '" + layer.name + "' reads '" + g.tensors[static_cast<size_t>(t)].name +
-                                                        "' before the kernel that produces it runs");
+        return load_error(StatusCode::kCorruptPlan,
+                          "layer '" + layer.name + "' reads '" +
+                              g.tensors[static_cast<size_t>(t)].name +
+                              "' before the kernel that produces it runs");
       }
     }
   }
@@ -104,29 +120,34 @@ Status EngineImpl::build_layout() {
   }
   for (size_t t = 0; t < nt; ++t) {
     const ir::TensorDesc& d = g.tensors[t];
-    if (storage_root[t] != static_cast<int32_t>(t) || d.is_input || d.is_output || d.producer < 0) continue;
+    if (storage_root[t] != static_cast<int32_t>(t) || d.is_input || d.is_output || d.producer < 0)
+      continue;
     if (!executed[static_cast<size_t>(d.producer)]) continue;
     is_arena[t] = true;
   }
 
   num_inputs = static_cast<int>(g.inputs.size());
   for (int32_t t : g.inputs) {
-    io.push_back({g.tensors[static_cast<size_t>(t)].name, g.tensors[static_cast<size_t>(t)].type.dtype,
+    io.push_back({g.tensors[static_cast<size_t>(t)].name,
+                  g.tensors[static_cast<size_t>(t)].type.dtype,
                   g.tensors[static_cast<size_t>(t)].type.dims, true});
     io_tensor.push_back(t);
   }
   for (int32_t t : g.outputs) {
-    io.push_back({g.tensors[static_cast<size_t>(t)].name, g.tensors[static_cast<size_t>(t)].type.dtype,
+    io.push_back({g.tensors[static_cast<size_t>(t)].name,
+                  g.tensors[static_cast<size_t>(t)].type.dtype,
                   g.tensors[static_cast<size_t>(t)].type.dims, false});
     io_tensor.push_back(t);
   }
   // Profiles must name real inputs.
   std::set<std::string> input_names;
   for (int i = 0; i < num_inputs; ++i) input_names.insert(io[static_cast<size_t>(i)].name);
-  if (plan_.profiles.empty()) return load_error(StatusCode::kCorruptPlan, "plan has no optimization profile");
+  if (plan_.profiles.empty())
+    return load_error(StatusCode::kCorruptPlan, "plan has no optimization profile");
   for (const auto& p : plan_.profiles) {
     for (const auto& [name, r] : p.ranges) {
-      if (!input_names.count(name)) return load_error(StatusCode::kCorruptPlan, "profile names unknown input '" + name + "'");
+      if (!input_names.count(name))
+        return load_error(StatusCode::kCorruptPlan, "profile names unknown input '" + name + "'");
     }
   }
   return {};

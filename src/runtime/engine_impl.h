@@ -21,14 +21,15 @@ class EngineImpl {
   const backend::BackendEngine& backend_engine() const { return *backend_; }
   Logger& logger() const { return *logger_; }
 
-  std::vector<IOTensorInfo> io;        ///< inputs first, then outputs
-  std::vector<int32_t> io_tensor;      ///< graph tensor id per io index
+  std::vector<IOTensorInfo> io;    ///< inputs first, then outputs
+  std::vector<int32_t> io_tensor;  ///< graph tensor id per io index
   int num_inputs = 0;
-  std::vector<bool> executed;          ///< per layer
-  std::vector<int32_t> storage_root;   ///< per tensor
-  std::vector<int32_t> first_kernel;   ///< per root tensor: kernel writing it (-1: not an activation)
-  std::vector<int32_t> last_kernel;    ///< per root tensor: last kernel reading any alias of it
-  std::vector<bool> is_arena;          ///< per tensor: lives in the activation arena (roots only)
+  std::vector<bool> executed;         ///< per layer
+  std::vector<int32_t> storage_root;  ///< per tensor
+  std::vector<int32_t>
+      first_kernel;                  ///< per root tensor: kernel writing it (-1: not an activation)
+  std::vector<int32_t> last_kernel;  ///< per root tensor: last kernel reading any alias of it
+  std::vector<bool> is_arena;        ///< per tensor: lives in the activation arena (roots only)
 
  private:
   EngineImpl() = default;
@@ -41,7 +42,8 @@ class EngineImpl {
 
 class ExecutionContextImpl {
  public:
-  ExecutionContextImpl(std::shared_ptr<const EngineImpl> engine, std::unique_ptr<backend::BackendContext> bctx);
+  ExecutionContextImpl(std::shared_ptr<const EngineImpl> engine,
+                       std::unique_ptr<backend::BackendContext> bctx);
   ~ExecutionContextImpl();
 
   Status set_optimization_profile(int profile);
@@ -59,8 +61,8 @@ class ExecutionContextImpl {
 
  private:
   Expected<int> io_index(std::string_view name) const;
-  Status prepare();          // shapes + memory (enqueue)
-  Status prepare_shapes();   // shapes only (tensor_shape)
+  Status prepare();         // shapes + memory (enqueue)
+  Status prepare_shapes();  // shapes only (tensor_shape)
   bool memory_dirty_ = true;
   Status check_in_profile(int input, const Dims& dims) const;
 

@@ -9,7 +9,9 @@
 namespace kiln {
 namespace {
 
-Status rt_error(StatusCode code, const std::string& msg) { return make_error(code, "runtime", msg); }
+Status rt_error(StatusCode code, const std::string& msg) {
+  return make_error(code, "runtime", msg);
+}
 
 }  // namespace
 
@@ -34,13 +36,16 @@ Expected<int> ExecutionContextImpl::io_index(std::string_view name) const {
     if (engine_->io[i].name == name) return static_cast<int>(i);
   std::string known;
   for (const auto& io : engine_->io) known += (known.empty() ? "" : ", ") + io.name;
-  return rt_error(StatusCode::kNotFound, "no input or output named '" + std::string(name) + "' (have: " + known + ")");
+  return rt_error(StatusCode::kNotFound,
+                  "no input or output named '" + std::string(name) + "' (have: " + known + ")");
 }
 
 Status ExecutionContextImpl::set_optimization_profile(int profile) {
   int n = static_cast<int>(engine_->plan().profiles.size());
   if (profile < 0 || profile >= n)
-    return rt_error(StatusCode::kInvalidArgument, "profile " + std::to_string(profile) + " does not exist (engine has " + std::to_string(n) + ")");
+    return rt_error(StatusCode::kInvalidArgument, "profile " + std::to_string(profile) +
+                                                      " does not exist (engine has " +
+                                                      std::to_string(n) + ")");
   if (profile != profile_) {
     profile_ = profile;
     shapes_dirty_ = true;
@@ -55,28 +60,36 @@ Status ExecutionContextImpl::set_optimization_profile(int profile) {
 Status ExecutionContextImpl::check_in_profile(int input, const Dims& dims) const {
   const IOTensorInfo& info = engine_->io[static_cast<size_t>(input)];
   if (dims.rank() != info.dims.rank()) {
-    return rt_error(StatusCode::kShapeError, "input '" + info.name + "' has rank " + std::to_string(info.dims.rank()) +
-                                                 ", got dims " + dims.to_string());
+    return rt_error(StatusCode::kShapeError, "input '" + info.name + "' has rank " +
+                                                 std::to_string(info.dims.rank()) + ", got dims " +
+                                                 dims.to_string());
   }
   const auto& ranges = engine_->plan().profiles[static_cast<size_t>(profile_)].ranges;
   auto it = ranges.find(info.name);
   for (int d = 0; d < dims.rank(); ++d) {
-    if (dims[d] < 0) return rt_error(StatusCode::kShapeError, "input '" + info.name + "' dim " + std::to_string(d) + " is negative");
+    if (dims[d] < 0)
+      return rt_error(StatusCode::kShapeError,
+                      "input '" + info.name + "' dim " + std::to_string(d) + " is negative");
     if (info.dims[d] >= 0) {
       if (dims[d] != info.dims[d]) {
-        return rt_error(StatusCode::kShapeError, "input '" + info.name + "' dim " + std::to_string(d) + " = " +
-                                                     std::to_string(dims[d]) + " but the engine was built for " +
-                                                     std::to_string(info.dims[d]) + " (static)");
+        return rt_error(StatusCode::kShapeError,
+                        "input '" + info.name + "' dim " + std::to_string(d) + " = " +
+                            std::to_string(dims[d]) + " but the engine was built for " +
+                            std::to_string(info.dims[d]) + " (static)");
       }
       continue;
     }
-    if (it == ranges.end()) return rt_error(StatusCode::kShapeError, "input '" + info.name + "' has no range in profile " + std::to_string(profile_));
+    if (it == ranges.end())
+      return rt_error(
+          StatusCode::kShapeError,
+          "input '" + info.name + "' has no range in profile " + std::to_string(profile_));
     int64_t lo = it->second.min[d], hi = it->second.max[d];
     if (dims[d] < lo || dims[d] > hi) {
-      return rt_error(StatusCode::kShapeError, "input '" + info.name + "' dim " + std::to_string(d) + " = " +
-                                                   std::to_string(dims[d]) + " is outside optimization profile " +
-                                                   std::to_string(profile_) + " range [" + std::to_string(lo) + ", " +
-                                                   std::to_string(hi) + "]");
+      return rt_error(StatusCode::kShapeError,
+                      "input '" + info.name + "' dim " + std::to_string(d) + " = " +
+                          std::to_string(dims[d]) + " is outside optimization profile " +
+                          std::to_string(profile_) + " range [" + std::to_string(lo) + ", " +
+                          std::to_string(hi) + "]");
     }
   }
   return {};
@@ -85,7 +98,9 @@ Status ExecutionContextImpl::check_in_profile(int input, const Dims& dims) const
 Status ExecutionContextImpl::set_input_shape(std::string_view name, const Dims& dims) {
   auto idx = io_index(name);
   if (!idx) return idx.status();
-  if (*idx >= engine_->num_inputs) return rt_error(StatusCode::kInvalidArgument, "'" + std::string(name) + "' is an output, not an input");
+  if (*idx >= engine_->num_inputs)
+    return rt_error(StatusCode::kInvalidArgument,
+                    "'" + std::string(name) + "' is an output, not an input");
   KILN_RETURN_IF_ERROR(check_in_profile(*idx, dims));
   auto& cur = input_dims_[static_cast<size_t>(*idx)];
   if (!cur || *cur != dims) {
@@ -100,7 +115,10 @@ Status ExecutionContextImpl::prepare_shapes() {
   std::vector<Dims> dims;
   for (int i = 0; i < engine_->num_inputs; ++i) {
     const auto& d = input_dims_[static_cast<size_t>(i)];
-    if (!d) return rt_error(StatusCode::kInvalidArgument, "shape of input '" + engine_->io[static_cast<size_t>(i)].name + "' is not set (call set_input_shape)");
+    if (!d)
+      return rt_error(StatusCode::kInvalidArgument, "shape of input '" +
+                                                        engine_->io[static_cast<size_t>(i)].name +
+                                                        "' is not set (call set_input_shape)");
     dims.push_back(*d);
   }
   auto resolved = ir::resolve_shapes(engine_->graph(), dims, "");
@@ -116,16 +134,20 @@ Status ExecutionContextImpl::prepare_shapes() {
     if (!engine_->is_arena[t]) continue;
     int64_t volume = types_[t].dims.volume();
     if (volume > kMaxTensorBytes / static_cast<int64_t>(dtype_size(types_[t].dtype))) {
-      return rt_error(StatusCode::kOutOfMemory, "tensor '" + g.tensors[t].name + "' " + types_[t].dims.to_string() +
-                                                    " is larger than any memory (" + std::to_string(kMaxTensorBytes) + " bytes)");
+      return rt_error(StatusCode::kOutOfMemory, "tensor '" + g.tensors[t].name + "' " +
+                                                    types_[t].dims.to_string() +
+                                                    " is larger than any memory (" +
+                                                    std::to_string(kMaxTensorBytes) + " bytes)");
     }
     size_t bytes = static_cast<size_t>(volume) * dtype_size(types_[t].dtype);
-    reqs.push_back({bytes, engine_->first_kernel[t], std::max(engine_->last_kernel[t], engine_->first_kernel[t])});
+    reqs.push_back({bytes, engine_->first_kernel[t],
+                    std::max(engine_->last_kernel[t], engine_->first_kernel[t])});
     req_tensor.push_back(static_cast<int32_t>(t));
   }
   runtime::MemoryPlan mp = runtime::plan_memory(reqs);
   offsets_.assign(g.tensors.size(), 0);
-  for (size_t i = 0; i < reqs.size(); ++i) offsets_[static_cast<size_t>(req_tensor[i])] = mp.offsets[i];
+  for (size_t i = 0; i < reqs.size(); ++i)
+    offsets_[static_cast<size_t>(req_tensor[i])] = mp.offsets[i];
   need_arena_ = mp.arena_bytes;
 
   // Views with concrete types; data pointers are filled at enqueue.
@@ -136,10 +158,13 @@ Status ExecutionContextImpl::prepare_shapes() {
     views_[t].values = values_[t] ? values_[t]->data() : nullptr;
   }
   size_t ws = 0;
-  for (const backend::Kernel* k : engine_->backend_engine().kernels()) ws = std::max(ws, k->workspace_bytes(views_));
+  for (const backend::Kernel* k : engine_->backend_engine().kernels())
+    ws = std::max(ws, k->workspace_bytes(views_));
   uint64_t limit = engine_->plan().workspace_limit;
   if (limit > 0 && ws > limit) {
-    return rt_error(StatusCode::kOutOfMemory, "kernels need " + std::to_string(ws) + " bytes of workspace, over the limit of " + std::to_string(limit));
+    return rt_error(StatusCode::kOutOfMemory, "kernels need " + std::to_string(ws) +
+                                                  " bytes of workspace, over the limit of " +
+                                                  std::to_string(limit));
   }
   need_workspace_ = ws;
   shapes_dirty_ = false;
@@ -178,7 +203,8 @@ Status ExecutionContextImpl::prepare() {
 Expected<Dims> ExecutionContextImpl::tensor_shape(std::string_view name) {
   auto idx = io_index(name);
   if (!idx) return idx.status();
-  if (*idx < engine_->num_inputs && input_dims_[static_cast<size_t>(*idx)]) return *input_dims_[static_cast<size_t>(*idx)];
+  if (*idx < engine_->num_inputs && input_dims_[static_cast<size_t>(*idx)])
+    return *input_dims_[static_cast<size_t>(*idx)];
   KILN_RETURN_IF_ERROR(prepare_shapes());
   return types_[static_cast<size_t>(engine_->io_tensor[static_cast<size_t>(*idx)])].dims;
 }
@@ -190,13 +216,15 @@ Status ExecutionContextImpl::set_tensor_address(std::string_view name, void* dat
   return {};
 }
 
-Status ExecutionContextImpl::bind(std::string_view name, void* data, DataType dtype, const Dims& dims) {
+Status ExecutionContextImpl::bind(std::string_view name, void* data, DataType dtype,
+                                  const Dims& dims) {
   auto idx = io_index(name);
   if (!idx) return idx.status();
   const IOTensorInfo& info = engine_->io[static_cast<size_t>(*idx)];
   if (dtype != info.dtype) {
-    return rt_error(StatusCode::kTypeError, std::string(info.is_input ? "input" : "output") + " '" + info.name +
-                                                "' has dtype " + std::string(dtype_name(info.dtype)) + ", got " +
+    return rt_error(StatusCode::kTypeError, std::string(info.is_input ? "input" : "output") + " '" +
+                                                info.name + "' has dtype " +
+                                                std::string(dtype_name(info.dtype)) + ", got " +
                                                 std::string(dtype_name(dtype)));
   }
   if (info.is_input) {
@@ -205,8 +233,9 @@ Status ExecutionContextImpl::bind(std::string_view name, void* data, DataType dt
     auto want = tensor_shape(name);
     if (!want) return want.status();
     if (*want != dims) {
-      return rt_error(StatusCode::kShapeError, "output '" + info.name + "' will have dims " + want->to_string() +
-                                                   ", but the bound buffer has dims " + dims.to_string());
+      return rt_error(StatusCode::kShapeError,
+                      "output '" + info.name + "' will have dims " + want->to_string() +
+                          ", but the bound buffer has dims " + dims.to_string());
     }
   }
   return set_tensor_address(name, data);
@@ -219,8 +248,9 @@ Status ExecutionContextImpl::enqueue(void* stream) {
   for (size_t i = 0; i < engine_->io.size(); ++i) {
     auto t = static_cast<size_t>(engine_->io_tensor[i]);
     if (bindings_[i] == nullptr && views_[t].numel() > 0) {
-      return rt_error(StatusCode::kInvalidArgument, std::string(engine_->io[i].is_input ? "input" : "output") + " '" +
-                                                        engine_->io[i].name + "' is not bound to memory");
+      return rt_error(StatusCode::kInvalidArgument,
+                      std::string(engine_->io[i].is_input ? "input" : "output") + " '" +
+                          engine_->io[i].name + "' is not bound to memory");
     }
     views_[t].data = bindings_[i];
   }
@@ -229,7 +259,8 @@ Status ExecutionContextImpl::enqueue(void* stream) {
     const ir::TensorDesc& d = g.tensors[t];
     if (engine_->is_arena[t]) {
       views_[t].data = arena + offsets_[t];
-    } else if (d.producer >= 0 && g.layers[static_cast<size_t>(d.producer)].op == ir::OpKind::kConstant) {
+    } else if (d.producer >= 0 &&
+               g.layers[static_cast<size_t>(d.producer)].op == ir::OpKind::kConstant) {
       views_[t].data = engine_->backend_engine().constant_data(static_cast<int32_t>(t));
     }
   }
@@ -250,9 +281,11 @@ Status ExecutionContextImpl::enqueue(void* stream) {
   ctx.workspace_bytes = workspace_bytes_;
   ctx.stream = stream;
   ctx.backend_state = bctx_->state();
-  ctx.input_tensors = std::span<const int32_t>(engine_->io_tensor.data(), static_cast<size_t>(engine_->num_inputs));
-  ctx.output_tensors = std::span<const int32_t>(engine_->io_tensor.data() + engine_->num_inputs,
-                                                engine_->io_tensor.size() - static_cast<size_t>(engine_->num_inputs));
+  ctx.input_tensors =
+      std::span<const int32_t>(engine_->io_tensor.data(), static_cast<size_t>(engine_->num_inputs));
+  ctx.output_tensors = std::span<const int32_t>(
+      engine_->io_tensor.data() + engine_->num_inputs,
+      engine_->io_tensor.size() - static_cast<size_t>(engine_->num_inputs));
   ctx.storage_root = engine_->storage_root;
   auto kernels = engine_->backend_engine().kernels();
   if (!profiling_) return bctx_->execute(kernels, ctx, shape_key_);
@@ -261,21 +294,32 @@ Status ExecutionContextImpl::enqueue(void* stream) {
   timings_.clear();
   for (size_t k = 0; k < kernels.size() && k < ms.size(); ++k) {
     std::string names;
-    for (int32_t l : engine_->plan().kernels[k].layers) names += (names.empty() ? "" : "+") + g.layers[static_cast<size_t>(l)].name;
+    for (int32_t l : engine_->plan().kernels[k].layers)
+      names += (names.empty() ? "" : "+") + g.layers[static_cast<size_t>(l)].name;
     timings_.push_back({names, kernels[k]->describe(), ms[k]});
   }
   return {};
 }
 
-// ---- public wrappers -------------------------------------------------------------------------------
+// ---- public wrappers
+// -------------------------------------------------------------------------------
 
-ExecutionContext::ExecutionContext(std::unique_ptr<ExecutionContextImpl> impl) : impl_(std::move(impl)) {}
+ExecutionContext::ExecutionContext(std::unique_ptr<ExecutionContextImpl> impl)
+    : impl_(std::move(impl)) {}
 ExecutionContext::~ExecutionContext() = default;
-Status ExecutionContext::set_optimization_profile(int profile) { return impl_->set_optimization_profile(profile); }
+Status ExecutionContext::set_optimization_profile(int profile) {
+  return impl_->set_optimization_profile(profile);
+}
 int ExecutionContext::optimization_profile() const { return impl_->profile(); }
-Status ExecutionContext::set_input_shape(std::string_view name, const Dims& dims) { return impl_->set_input_shape(name, dims); }
-Expected<Dims> ExecutionContext::tensor_shape(std::string_view name) { return impl_->tensor_shape(name); }
-Status ExecutionContext::set_tensor_address(std::string_view name, void* data) { return impl_->set_tensor_address(name, data); }
+Status ExecutionContext::set_input_shape(std::string_view name, const Dims& dims) {
+  return impl_->set_input_shape(name, dims);
+}
+Expected<Dims> ExecutionContext::tensor_shape(std::string_view name) {
+  return impl_->tensor_shape(name);
+}
+Status ExecutionContext::set_tensor_address(std::string_view name, void* data) {
+  return impl_->set_tensor_address(name, data);
+}
 Status ExecutionContext::bind(std::string_view name, void* data, DataType dtype, const Dims& dims) {
   return impl_->bind(name, data, dtype, dims);
 }

@@ -41,7 +41,8 @@ class ByteWriter {
 
 class ByteReader {
  public:
-  ByteReader(std::span<const uint8_t> data, std::string where) : data_(data), where_(std::move(where)) {}
+  ByteReader(std::span<const uint8_t> data, std::string where)
+      : data_(data), where_(std::move(where)) {}
 
   uint8_t u8() { return read<uint8_t>(); }
   uint32_t u32() { return read<uint32_t>(); }

@@ -1,5 +1,5 @@
-// bytes -> PlanContents. Treats the input as untrusted: header, size and checksum are checked first,
-// every count is bounded by the bytes left, every enum and index is range-checked.
+// bytes -> PlanContents. Treats the input as untrusted: header, size and checksum are checked
+// first, every count is bounded by the bytes left, every enum and index is range-checked.
 #include <cstring>
 #include <map>
 #include <type_traits>
@@ -13,7 +13,9 @@ namespace {
 
 enum SectionKind : uint32_t { kMeta = 1, kGraph = 2, kKernels = 3, kProfiles = 4, kWeights = 5 };
 
-Status corrupt(const std::string& msg) { return make_error(StatusCode::kCorruptPlan, "serialization.plan", msg); }
+Status corrupt(const std::string& msg) {
+  return make_error(StatusCode::kCorruptPlan, "serialization.plan", msg);
+}
 
 Dims read_dims(ByteReader& r) {
   uint8_t rank = r.u8();
@@ -68,10 +70,12 @@ void emplace_index(ir::LayerParams& p, size_t want, std::index_sequence<I...>) {
 
 void read_params(ByteReader& r, ir::OpKind op, ir::LayerParams& params) {
   emplace_index(params, static_cast<size_t>(op), std::make_index_sequence<ir::kNumOps>{});
-  std::visit([&](auto& p) {
-    using P = std::decay_t<decltype(p)>;
-    P::visit(p, [&](const char*, auto& field) { read_field(r, field); });
-  }, params);
+  std::visit(
+      [&](auto& p) {
+        using P = std::decay_t<decltype(p)>;
+        P::visit(p, [&](const char*, auto& field) { read_field(r, field); });
+      },
+      params);
 }
 
 std::vector<int32_t> read_ids(ByteReader& r, const char* what) {
@@ -128,7 +132,8 @@ void read_graph(ByteReader& r, std::span<const uint8_t> weights, ir::Graph& g) {
     uint64_t size = r.u64();
     if (!r.ok()) return;
     if (off > weights.size() || size > weights.size() - off) {
-      r.fail("weight [" + std::to_string(off) + ", +" + std::to_string(size) + ") lies outside the weight section");
+      r.fail("weight [" + std::to_string(off) + ", +" + std::to_string(size) +
+             ") lies outside the weight section");
       return;
     }
     if (!w.type.dims.is_static() ||
@@ -138,8 +143,9 @@ void read_graph(ByteReader& r, std::span<const uint8_t> weights, ir::Graph& g) {
     }
     auto& slot = shared[off];
     if (!slot || slot->size() != size) {
-      slot = std::make_shared<const std::vector<uint8_t>>(weights.begin() + static_cast<long>(off),
-                                                          weights.begin() + static_cast<long>(off + size));
+      slot = std::make_shared<const std::vector<uint8_t>>(
+          weights.begin() + static_cast<long>(off),
+          weights.begin() + static_cast<long>(off + size));
     }
     w.bytes = slot;
   }
@@ -176,7 +182,8 @@ void read_switches(ByteReader& r, PlanContents& plan) {
 
 Expected<PlanContents> read_plan(std::span<const uint8_t> bytes) {
   if (bytes.size() < kPlanHeaderBytes)
-    return corrupt("plan is " + std::to_string(bytes.size()) + " bytes, smaller than its header (truncated?)");
+    return corrupt("plan is " + std::to_string(bytes.size()) +
+                   " bytes, smaller than its header (truncated?)");
   if (std::memcmp(bytes.data(), kPlanMagic, 8) != 0) return corrupt("not a Kiln plan (bad magic)");
   ByteReader h(bytes.subspan(8, kPlanHeaderBytes - 8), "plan header");
   uint32_t version = h.u32();
@@ -186,21 +193,25 @@ Expected<PlanContents> read_plan(std::span<const uint8_t> bytes) {
   uint32_t num_sections = h.u32();
   if (version != kPlanFormatVersion) {
     return make_error(StatusCode::kVersionMismatch, "serialization.plan",
-                      "plan format version " + std::to_string(version) + " is not supported (this build reads " +
+                      "plan format version " + std::to_string(version) +
+                          " is not supported (this build reads " +
                           std::to_string(kPlanFormatVersion) + ")");
   }
-  if (header_bytes != kPlanHeaderBytes) return corrupt("unexpected header size " + std::to_string(header_bytes));
+  if (header_bytes != kPlanHeaderBytes)
+    return corrupt("unexpected header size " + std::to_string(header_bytes));
   if (total != bytes.size()) {
-    return corrupt("plan header says " + std::to_string(total) + " bytes but " + std::to_string(bytes.size()) +
-                   " were given (truncated or padded)");
+    return corrupt("plan header says " + std::to_string(total) + " bytes but " +
+                   std::to_string(bytes.size()) + " were given (truncated or padded)");
   }
   XxHash64 hasher;
   static const uint8_t kZeros[8] = {};
   hasher.update(bytes.data(), 24);
   hasher.update(kZeros, 8);
   hasher.update(bytes.data() + 32, bytes.size() - 32);
-  if (hasher.digest() != checksum) return corrupt("checksum mismatch: the plan was altered or damaged");
-  if (num_sections != 5) return corrupt("expected 5 sections, found " + std::to_string(num_sections));
+  if (hasher.digest() != checksum)
+    return corrupt("checksum mismatch: the plan was altered or damaged");
+  if (num_sections != 5)
+    return corrupt("expected 5 sections, found " + std::to_string(num_sections));
 
   ByteReader table(bytes.subspan(kPlanHeaderBytes), "section table");
   std::span<const uint8_t> sec[6];
@@ -210,8 +221,10 @@ Expected<PlanContents> read_plan(std::span<const uint8_t> bytes) {
     uint64_t off = table.u64();
     uint64_t size = table.u64();
     if (!table.ok()) return corrupt(table.error());
-    if (kind < 1 || kind > 5 || !sec[kind].empty()) return corrupt("bad or repeated section kind " + std::to_string(kind));
-    if (off > bytes.size() || size > bytes.size() - off) return corrupt("section " + std::to_string(kind) + " lies outside the plan");
+    if (kind < 1 || kind > 5 || !sec[kind].empty())
+      return corrupt("bad or repeated section kind " + std::to_string(kind));
+    if (off > bytes.size() || size > bytes.size() - off)
+      return corrupt("section " + std::to_string(kind) + " lies outside the plan");
     sec[kind] = bytes.subspan(off, size);
   }
 

@@ -33,13 +33,16 @@ void write_field(ByteWriter& w, const T& v) {
 }
 
 void write_params(ByteWriter& w, const ir::LayerParams& params) {
-  std::visit([&](const auto& p) {
-    using P = std::decay_t<decltype(p)>;
-    P::visit(p, [&](const char*, const auto& field) { write_field(w, field); });
-  }, params);
+  std::visit(
+      [&](const auto& p) {
+        using P = std::decay_t<decltype(p)>;
+        P::visit(p, [&](const char*, const auto& field) { write_field(w, field); });
+      },
+      params);
 }
 
-// Lays out weights once each (identical bytes shared), 256-byte aligned; returns per-weight offsets.
+// Lays out weights once each (identical bytes shared), 256-byte aligned; returns per-weight
+// offsets.
 std::vector<uint64_t> layout_weights(const ir::Graph& g, ByteWriter& out) {
   std::vector<uint64_t> offsets(g.weights.size());
   std::multimap<uint64_t, size_t> by_hash;
@@ -156,8 +159,11 @@ Expected<std::vector<uint8_t>> write_plan(const PlanContents& plan) {
     ByteWriter* data;
     size_t align;
   };
-  Section sections[] = {{kMeta, &meta, 8}, {kGraph, &graph, 8}, {kKernels, &kernels, 8},
-                        {kProfiles, &profiles, 8}, {kWeights, &weights, kWeightAlignment}};
+  Section sections[] = {{kMeta, &meta, 8},
+                        {kGraph, &graph, 8},
+                        {kKernels, &kernels, 8},
+                        {kProfiles, &profiles, 8},
+                        {kWeights, &weights, kWeightAlignment}};
   constexpr uint32_t kNumSections = 5;
 
   ByteWriter out;

@@ -111,7 +111,8 @@ TEST(AtomicOutputs, TimingCacheRoundTripsAndCorruptionIsIgnored) {
   ASSERT_FALSE(log.lines.empty());
   EXPECT_NE(log.lines.back().find("checksum"), std::string::npos) << log.lines.back();
   // Truncated and garbage files.
-  for (std::string junk : {std::string(""), std::string("kiln-timing-cache v1"), std::string("\x00\x01\x02", 3), text.substr(0, text.size() / 2)}) {
+  for (std::string junk : {std::string(""), std::string("kiln-timing-cache v1"),
+                           std::string("\x00\x01\x02", 3), text.substr(0, text.size() / 2)}) {
     auto p = builder::TimingCache::parse(junk, "gpuA|v1");
     EXPECT_FALSE(p.ok());
   }

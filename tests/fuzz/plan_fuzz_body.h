@@ -9,7 +9,6 @@
 #include "kiln/kiln.h"
 #include "serialization/xxhash64.h"
 
-
 namespace kiln::fuzz {
 
 inline int fuzz_plan_bytes(const uint8_t* data, size_t size) {

@@ -21,8 +21,10 @@ bool gpu_available() {
   return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
 }
 
-Expected<std::vector<HostTensor>> run_cuda_engine(const Engine& engine, const std::vector<HostTensor>& inputs, int profile,
-                                                  bool cuda_graphs, int runs, void* stream) {
+Expected<std::vector<HostTensor>> run_cuda_engine(const Engine& engine,
+                                                  const std::vector<HostTensor>& inputs,
+                                                  int profile, bool cuda_graphs, int runs,
+                                                  void* stream) {
   auto ctx = engine.create_context();
   if (!ctx) return ctx.status();
   (*ctx)->set_cuda_graphs(cuda_graphs);
@@ -32,10 +34,12 @@ Expected<std::vector<HostTensor>> run_cuda_engine(const Engine& engine, const st
   for (int i = 0; i < engine.num_io_tensors(); ++i) {
     const IOTensorInfo& io = engine.io_tensor(i);
     if (!io.is_input) continue;
-    if (k >= inputs.size()) return make_error(StatusCode::kInvalidArgument, "test", "too few inputs");
+    if (k >= inputs.size())
+      return make_error(StatusCode::kInvalidArgument, "test", "too few inputs");
     const HostTensor& t = inputs[k++];
     bufs.push_back(std::make_unique<DeviceBuffer>(t.bytes.size()));
-    if (!t.bytes.empty() && cudaMemcpy(bufs.back()->p, t.data(), t.bytes.size(), cudaMemcpyHostToDevice) != cudaSuccess)
+    if (!t.bytes.empty() &&
+        cudaMemcpy(bufs.back()->p, t.data(), t.bytes.size(), cudaMemcpyHostToDevice) != cudaSuccess)
       return make_error(StatusCode::kBackendError, "test", "upload failed");
     KILN_RETURN_IF_ERROR((*ctx)->bind(io.name, bufs.back()->p, t.type.dtype, t.type.dims));
   }
@@ -62,15 +66,16 @@ Expected<std::vector<HostTensor>> run_cuda_engine(const Engine& engine, const st
     }
   }
   for (size_t i = 0; i < outs.size(); ++i) {
-    if (!outs[i].bytes.empty() &&
-        cudaMemcpy(outs[i].data(), out_ptrs[i], outs[i].bytes.size(), cudaMemcpyDeviceToHost) != cudaSuccess)
+    if (!outs[i].bytes.empty() && cudaMemcpy(outs[i].data(), out_ptrs[i], outs[i].bytes.size(),
+                                             cudaMemcpyDeviceToHost) != cudaSuccess)
       return make_error(StatusCode::kBackendError, "test", "download failed");
   }
   return outs;
 }
 
-Expected<std::vector<HostTensor>> run_on_cuda(const Network& net, const std::vector<HostTensor>& inputs, BuilderConfig cfg,
-                                              bool cuda_graphs, int runs) {
+Expected<std::vector<HostTensor>> run_on_cuda(const Network& net,
+                                              const std::vector<HostTensor>& inputs,
+                                              BuilderConfig cfg, bool cuda_graphs, int runs) {
   cfg.backend = "cuda";
   auto plan = Builder::build(net, cfg);
   if (!plan) return plan.status();
@@ -79,8 +84,9 @@ Expected<std::vector<HostTensor>> run_on_cuda(const Network& net, const std::vec
   return run_cuda_engine(**engine, inputs, 0, cuda_graphs, runs);
 }
 
-std::vector<HostTensor> expect_cuda_matches_cpu(const Network& net, const std::vector<HostTensor>& inputs, BuilderConfig cfg,
-                                                GpuCompareOptions opt) {
+std::vector<HostTensor> expect_cuda_matches_cpu(const Network& net,
+                                                const std::vector<HostTensor>& inputs,
+                                                BuilderConfig cfg, GpuCompareOptions opt) {
   auto gpu = run_on_cuda(net, inputs, cfg, opt.cuda_graphs, opt.runs);
   EXPECT_TRUE(gpu.ok()) << gpu.status().to_string();
   if (!gpu.ok()) return {};

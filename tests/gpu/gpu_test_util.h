@@ -14,24 +14,28 @@ struct GpuCompareOptions {
 };
 
 /// Runs `net` on the cuda backend (inputs uploaded, outputs downloaded) and returns its outputs.
-Expected<std::vector<HostTensor>> run_on_cuda(const Network& net, const std::vector<HostTensor>& inputs,
-                                              BuilderConfig cfg, bool cuda_graphs = true, int runs = 2);
+Expected<std::vector<HostTensor>> run_on_cuda(const Network& net,
+                                              const std::vector<HostTensor>& inputs,
+                                              BuilderConfig cfg, bool cuda_graphs = true,
+                                              int runs = 2);
 
 /// Runs on cuda and cpu; expects matching outputs. Returns the cuda outputs.
-std::vector<HostTensor> expect_cuda_matches_cpu(const Network& net, const std::vector<HostTensor>& inputs,
+std::vector<HostTensor> expect_cuda_matches_cpu(const Network& net,
+                                                const std::vector<HostTensor>& inputs,
                                                 BuilderConfig cfg = {}, GpuCompareOptions opt = {});
 
 /// Runs an already loaded cuda engine (device buffers managed here).
-Expected<std::vector<HostTensor>> run_cuda_engine(const Engine& engine, const std::vector<HostTensor>& inputs,
-                                                  int profile = 0, bool cuda_graphs = true, int runs = 1,
-                                                  void* stream = nullptr);
+Expected<std::vector<HostTensor>> run_cuda_engine(const Engine& engine,
+                                                  const std::vector<HostTensor>& inputs,
+                                                  int profile = 0, bool cuda_graphs = true,
+                                                  int runs = 1, void* stream = nullptr);
 
 bool gpu_available();
 
 }  // namespace kiln::testing
 
 /// Skips (and says so) when no GPU is present; CI never builds these tests anyway.
-#define KILN_REQUIRE_GPU()                                       \
-  do {                                                           \
+#define KILN_REQUIRE_GPU()                                           \
+  do {                                                               \
     if (!::kiln::testing::gpu_available()) GTEST_SKIP() << "no GPU"; \
   } while (0)

@@ -1,7 +1,7 @@
-// CUDA attention against the CPU reference: the fused flash kernel (f16/bf16, head dims 32..128, any
-// mask, causal, broadcast batches) and the general cuBLASLt + softmax path (f32, other head dims,
-// E != Ev), dynamic sequence lengths, fully masked rows (NaN, or zeros with zero_masked_rows) and empty
-// shapes.
+// CUDA attention against the CPU reference: the fused flash kernel (f16/bf16, head dims 32..128,
+// any mask, causal, broadcast batches) and the general cuBLASLt + softmax path (f32, other head
+// dims, E != Ev), dynamic sequence lengths, fully masked rows (NaN, or zeros with zero_masked_rows)
+// and empty shapes.
 #include <cmath>
 #include <limits>
 #include <random>
@@ -20,18 +20,23 @@ constexpr double kInf = std::numeric_limits<double>::infinity();
 
 enum class MaskKind { kNone, kBool, kFloat };
 
-std::string trace(const std::string& what) { return what + " seed=" + std::to_string(testing::rng_seed()); }
+std::string trace(const std::string& what) {
+  return what + " seed=" + std::to_string(testing::rng_seed());
+}
 
-// Random bool mask (70% attend); key 0 always attends, so no row is fully masked (also with causal).
+// Random bool mask (70% attend); key 0 always attends, so no row is fully masked (also with
+// causal).
 HostTensor bool_mask(const Dims& d) {
   std::bernoulli_distribution on(0.7);
   const int64_t lk = d[d.rank() - 1];
   std::vector<double> v(static_cast<size_t>(d.volume()));
-  for (size_t i = 0; i < v.size(); ++i) v[i] = (lk > 0 && static_cast<int64_t>(i) % lk == 0) || on(testing::rng()) ? 1 : 0;
+  for (size_t i = 0; i < v.size(); ++i)
+    v[i] = (lk > 0 && static_cast<int64_t>(i) % lk == 0) || on(testing::rng()) ? 1 : 0;
   return testing::make_tensor(DataType::kBool, d, v);
 }
 
-// Random additive mask in [-2, 2) with ~25% large negatives (-1e4, as padding masks use); key 0 stays small.
+// Random additive mask in [-2, 2) with ~25% large negatives (-1e4, as padding masks use); key 0
+// stays small.
 HostTensor float_mask(DataType dt, const Dims& d) {
   std::uniform_real_distribution<double> val(-2.0, 2.0);
   std::bernoulli_distribution off(0.25);
@@ -54,7 +59,8 @@ struct Case {
 };
 
 std::string describe(const Case& c) {
-  std::string s = std::string(dtype_name(c.dt)) + " q" + c.q.to_string() + " k" + c.k.to_string() + " v" + c.v.to_string();
+  std::string s = std::string(dtype_name(c.dt)) + " q" + c.q.to_string() + " k" + c.k.to_string() +
+                  " v" + c.v.to_string();
   if (c.mask == MaskKind::kBool) s += " bool_mask" + c.mask_dims.to_string();
   if (c.mask == MaskKind::kFloat) s += " float_mask" + c.mask_dims.to_string();
   if (c.causal) s += " causal";
@@ -76,7 +82,8 @@ void run_case(const Case& c) {
   auto k = net.add_input("k", c.dt, c.k);
   auto v = net.add_input("v", c.dt, c.v);
   ASSERT_TRUE(q.ok() && k.ok() && v.ok());
-  std::vector<HostTensor> inputs = {random_tensor(c.dt, c.q, -2, 2), random_tensor(c.dt, c.k, -2, 2),
+  std::vector<HostTensor> inputs = {random_tensor(c.dt, c.q, -2, 2),
+                                    random_tensor(c.dt, c.k, -2, 2),
                                     random_tensor(c.dt, c.v, -1, 1)};
   Tensor mask;
   if (c.mask != MaskKind::kNone) {
@@ -84,7 +91,8 @@ void run_case(const Case& c) {
     auto m = net.add_input("mask", mdt, c.mask_dims);
     ASSERT_TRUE(m.ok()) << m.status().to_string();
     mask = *m;
-    inputs.push_back(c.mask == MaskKind::kBool ? bool_mask(c.mask_dims) : float_mask(c.dt, c.mask_dims));
+    inputs.push_back(c.mask == MaskKind::kBool ? bool_mask(c.mask_dims)
+                                               : float_mask(c.dt, c.mask_dims));
   }
   AttentionParams p;
   p.causal = c.causal;
@@ -109,8 +117,16 @@ TEST(CudaAttention, FlashHeadDimsLengthsCausalAndPaddingMasks) {
       }
     }
     // The other head dims the kernel is instantiated for.
-    run_case({dt, {2, 2, 77, 80}, {2, 2, 77, 80}, {2, 2, 77, 80}, MaskKind::kBool, {2, 1, 1, 77}, false, 0.0});
-    run_case({dt, {1, 3, 130, 96}, {1, 3, 130, 96}, {1, 3, 130, 96}, MaskKind::kNone, {}, true, 0.0});
+    run_case({dt,
+              {2, 2, 77, 80},
+              {2, 2, 77, 80},
+              {2, 2, 77, 80},
+              MaskKind::kBool,
+              {2, 1, 1, 77},
+              false,
+              0.0});
+    run_case(
+        {dt, {1, 3, 130, 96}, {1, 3, 130, 96}, {1, 3, 130, 96}, MaskKind::kNone, {}, true, 0.0});
   }
 }
 
@@ -124,7 +140,13 @@ TEST(CudaAttention, FlashCrossAttentionFullMasksAndBroadcastBatches) {
       {b, {1, 4, 300, 64}, {1, 4, 70, 64}, {1, 4, 70, 64}, MaskKind::kNone, {}, true},
       {h, {3, 129, 32}, {3, 65, 32}, {3, 65, 32}, MaskKind::kFloat, {3, 1, 65}, false},
       // full and query-varying masks (read with their strides), mask + causal, custom scale
-      {h, {2, 3, 100, 64}, {2, 3, 100, 64}, {2, 3, 100, 64}, MaskKind::kBool, {2, 3, 100, 100}, false},
+      {h,
+       {2, 3, 100, 64},
+       {2, 3, 100, 64},
+       {2, 3, 100, 64},
+       MaskKind::kBool,
+       {2, 3, 100, 100},
+       false},
       {b, {2, 3, 100, 64}, {2, 3, 90, 64}, {2, 3, 90, 64}, MaskKind::kFloat, {1, 3, 100, 90}, true},
       {h, {2, 3, 70, 128}, {2, 3, 70, 128}, {2, 3, 70, 128}, MaskKind::kBool, {70, 70}, true, 0.3},
       {h, {2, 3, 33, 64}, {2, 3, 33, 64}, {2, 3, 33, 64}, MaskKind::kFloat, {2, 1, 33, 1}, false},
@@ -149,9 +171,10 @@ TEST(CudaAttention, GeneralPathCases) {
       {f, {1, 4, 8}, {1, 6, 8}, {1, 6, 5}, MaskKind::kNone, {}, true},
       {f, {1, 6, 8}, {1, 4, 8}, {1, 4, 5}, MaskKind::kNone, {}, true},
       {f, {2, 3, 5, 8}, {2, 3, 7, 8}, {2, 3, 7, 6}, MaskKind::kNone, {}, false, 0.3},
-      {f, {2, 1, 5, 8}, {1, 3, 7, 8}, {2, 3, 7, 6}},                                 // mixed broadcast: loops
+      {f, {2, 1, 5, 8}, {1, 3, 7, 8}, {2, 3, 7, 6}},  // mixed broadcast: loops
       {f, {2, 1, 5, 8}, {1, 3, 7, 8}, {1, 3, 7, 6}, MaskKind::kFloat, {2, 1, 5, 1}, false, 0.7},
-      {f, {2, 8, 33, 16}, {2, 1, 33, 16}, {2, 1, 33, 16}, MaskKind::kNone, {}, true},  // grouped keys
+      {f, {2, 8, 33, 16}, {2, 1, 33, 16}, {2, 1, 33, 16}, MaskKind::kNone, {}, true},  // grouped
+                                                                                       // keys
       {f, {4, 8}, {6, 8}, {6, 3}},
       {f, {3, 1, 16}, {3, 9, 16}, {3, 9, 16}},
       // 16-bit types the flash kernel does not take: odd head dim, E != Ev, head dim 256
@@ -159,7 +182,8 @@ TEST(CudaAttention, GeneralPathCases) {
       {b, {2, 3, 77, 40}, {2, 3, 77, 40}, {2, 3, 77, 40}, MaskKind::kFloat, {2, 3, 77, 77}},
       {h, {2, 3, 31, 64}, {2, 3, 45, 64}, {2, 3, 45, 32}, MaskKind::kBool, {2, 3, 31, 45}},
       {b, {1, 2, 20, 256}, {1, 2, 20, 256}, {1, 2, 20, 256}, MaskKind::kNone, {}, true},
-      {h, {2, 5, 7}, {2, 9, 7}, {2, 9, 3}, MaskKind::kFloat, {5, 9}, false, 0.5},  // unaligned everything
+      {h, {2, 5, 7}, {2, 9, 7}, {2, 9, 3}, MaskKind::kFloat, {5, 9}, false, 0.5},  // unaligned
+                                                                                   // everything
       {f, {2, 3, 77, 40}, {2, 3, 77, 40}, {2, 3, 77, 40}, MaskKind::kBool, {77, 77}, true},
   };
   for (const Case& c : cases) run_case(c);
@@ -168,8 +192,18 @@ TEST(CudaAttention, GeneralPathCases) {
 TEST(CudaAttention, BertAndVitShapes) {
   KILN_REQUIRE_GPU();
   // BERT-base: 8 sequences, 12 heads, 128 tokens, head dim 64, key padding mask.
-  run_case({DataType::kFloat16, {8, 12, 128, 64}, {8, 12, 128, 64}, {8, 12, 128, 64}, MaskKind::kBool, {8, 1, 1, 128}});
-  run_case({DataType::kFloat16, {8, 12, 128, 64}, {8, 12, 128, 64}, {8, 12, 128, 64}, MaskKind::kFloat, {8, 1, 1, 128}});
+  run_case({DataType::kFloat16,
+            {8, 12, 128, 64},
+            {8, 12, 128, 64},
+            {8, 12, 128, 64},
+            MaskKind::kBool,
+            {8, 1, 1, 128}});
+  run_case({DataType::kFloat16,
+            {8, 12, 128, 64},
+            {8, 12, 128, 64},
+            {8, 12, 128, 64},
+            MaskKind::kFloat,
+            {8, 1, 1, 128}});
   // ViT-B/16: 197 tokens.
   run_case({DataType::kFloat16, {2, 12, 197, 64}, {2, 12, 197, 64}, {2, 12, 197, 64}});
   run_case({DataType::kBFloat16, {2, 12, 197, 64}, {2, 12, 197, 64}, {2, 12, 197, 64}});
@@ -177,7 +211,8 @@ TEST(CudaAttention, BertAndVitShapes) {
 
 TEST(CudaAttention, DynamicSequenceLength) {
   KILN_REQUIRE_GPU();
-  for (DataType dt : {DataType::kFloat16, DataType::kFloat32}) {  // flash, general (workspace per shape)
+  for (DataType dt :
+       {DataType::kFloat16, DataType::kFloat32}) {  // flash, general (workspace per shape)
     for (bool with_mask : {false, true}) {
       SCOPED_TRACE(trace(std::string(dtype_name(dt)) + (with_mask ? " mask" : "")));
       Network net;
@@ -210,7 +245,8 @@ TEST(CudaAttention, DynamicSequenceLength) {
       ASSERT_TRUE(engine.ok()) << engine.status().to_string();
       for (int64_t len : {50, 200, 7}) {  // grows, then shrinks (workspace is reused)
         SCOPED_TRACE("len=" + std::to_string(len));
-        std::vector<HostTensor> in = {random_tensor(dt, {2, 4, len, 64}, -2, 2), random_tensor(dt, {2, 4, len, 64}, -2, 2),
+        std::vector<HostTensor> in = {random_tensor(dt, {2, 4, len, 64}, -2, 2),
+                                      random_tensor(dt, {2, 4, len, 64}, -2, 2),
                                       random_tensor(dt, {2, 4, len, 64})};
         if (with_mask) in.push_back(bool_mask({2, 1, 1, len}));
         auto gpu = testing::run_cuda_engine(**engine, in, 0, true, 2);
@@ -232,51 +268,57 @@ TEST(CudaAttention, DynamicSequenceLength) {
 TEST(CudaAttention, FullyMaskedRowIsNaNOrZeroOnBothPaths) {
   KILN_REQUIRE_GPU();
   for (bool zero_rows : {false, true}) {  // zero_masked_rows: what fold_attention_row_guard sets
-  // (dtype, head dim): f16/bf16 with E = 64 run the flash kernel, f32 and E = 40 the general path.
-  const std::vector<std::pair<DataType, int64_t>> configs = {
-      {DataType::kFloat16, 64}, {DataType::kBFloat16, 64}, {DataType::kFloat32, 64}, {DataType::kFloat16, 40}};
-  for (auto [dt, e] : configs) {
-    for (bool float_mask_kind : {false, true}) {
-      SCOPED_TRACE(trace(std::string(dtype_name(dt)) + " E=" + std::to_string(e) + (float_mask_kind ? " float" : " bool") +
-                         (zero_rows ? " zero_masked_rows" : "")));
-      const int64_t lq = 6, lk = 9;
-      Network net;
-      auto q = net.add_input("q", dt, Dims{2, lq, e});
-      auto k = net.add_input("k", dt, Dims{2, lk, e});
-      auto v = net.add_input("v", dt, Dims{2, lk, e});
-      auto m = net.add_input("mask", float_mask_kind ? dt : DataType::kBool, Dims{lq, lk});
-      ASSERT_TRUE(q.ok() && k.ok() && v.ok() && m.ok());
-      AttentionParams ap;
-      ap.zero_masked_rows = zero_rows;
-      auto y = net.add_attention(*q, *k, *v, *m, ap);
-      ASSERT_TRUE(y.ok()) << y.status().to_string();
-      ASSERT_TRUE(net.mark_output(*y, "y").ok());
-      // Row 2 sees nothing; the others see a few keys.
-      std::vector<double> mv(static_cast<size_t>(lq * lk));
-      for (int64_t i = 0; i < lq; ++i) {
-        for (int64_t j = 0; j < lk; ++j) {
-          const bool attend = i != 2 && (j == i || (i + j) % 3 == 0);
-          mv[static_cast<size_t>(i * lk + j)] = float_mask_kind ? (attend ? 0.5 : -kInf) : (attend ? 1.0 : 0.0);
-        }
-      }
-      std::vector<HostTensor> in = {random_tensor(dt, {2, lq, e}, -2, 2), random_tensor(dt, {2, lk, e}, -2, 2),
-                                    random_tensor(dt, {2, lk, e}),
-                                    testing::make_tensor(float_mask_kind ? dt : DataType::kBool, {lq, lk}, mv)};
-      auto out = expect_cuda_matches_cpu(net, in, {}, tolerance(dt));  // NaNs must match too
-      ASSERT_EQ(out.size(), 1u);
-      for (int64_t bi = 0; bi < 2; ++bi) {
+    // (dtype, head dim): f16/bf16 with E = 64 run the flash kernel, f32 and E = 40 the general
+    // path.
+    const std::vector<std::pair<DataType, int64_t>> configs = {{DataType::kFloat16, 64},
+                                                               {DataType::kBFloat16, 64},
+                                                               {DataType::kFloat32, 64},
+                                                               {DataType::kFloat16, 40}};
+    for (auto [dt, e] : configs) {
+      for (bool float_mask_kind : {false, true}) {
+        SCOPED_TRACE(trace(std::string(dtype_name(dt)) + " E=" + std::to_string(e) +
+                           (float_mask_kind ? " float" : " bool") +
+                           (zero_rows ? " zero_masked_rows" : "")));
+        const int64_t lq = 6, lk = 9;
+        Network net;
+        auto q = net.add_input("q", dt, Dims{2, lq, e});
+        auto k = net.add_input("k", dt, Dims{2, lk, e});
+        auto v = net.add_input("v", dt, Dims{2, lk, e});
+        auto m = net.add_input("mask", float_mask_kind ? dt : DataType::kBool, Dims{lq, lk});
+        ASSERT_TRUE(q.ok() && k.ok() && v.ok() && m.ok());
+        AttentionParams ap;
+        ap.zero_masked_rows = zero_rows;
+        auto y = net.add_attention(*q, *k, *v, *m, ap);
+        ASSERT_TRUE(y.ok()) << y.status().to_string();
+        ASSERT_TRUE(net.mark_output(*y, "y").ok());
+        // Row 2 sees nothing; the others see a few keys.
+        std::vector<double> mv(static_cast<size_t>(lq * lk));
         for (int64_t i = 0; i < lq; ++i) {
-          const double x = testing::at(out[0], (bi * lq + i) * e);
-          if (zero_rows) {
-            EXPECT_FALSE(std::isnan(x)) << "batch " << bi << " row " << i;
-            if (i == 2) EXPECT_EQ(x, 0.0) << "batch " << bi;
-          } else {
-            EXPECT_EQ(std::isnan(x), i == 2) << "batch " << bi << " row " << i;
+          for (int64_t j = 0; j < lk; ++j) {
+            const bool attend = i != 2 && (j == i || (i + j) % 3 == 0);
+            mv[static_cast<size_t>(i * lk + j)] =
+                float_mask_kind ? (attend ? 0.5 : -kInf) : (attend ? 1.0 : 0.0);
+          }
+        }
+        std::vector<HostTensor> in = {
+            random_tensor(dt, {2, lq, e}, -2, 2), random_tensor(dt, {2, lk, e}, -2, 2),
+            random_tensor(dt, {2, lk, e}),
+            testing::make_tensor(float_mask_kind ? dt : DataType::kBool, {lq, lk}, mv)};
+        auto out = expect_cuda_matches_cpu(net, in, {}, tolerance(dt));  // NaNs must match too
+        ASSERT_EQ(out.size(), 1u);
+        for (int64_t bi = 0; bi < 2; ++bi) {
+          for (int64_t i = 0; i < lq; ++i) {
+            const double x = testing::at(out[0], (bi * lq + i) * e);
+            if (zero_rows) {
+              EXPECT_FALSE(std::isnan(x)) << "batch " << bi << " row " << i;
+              if (i == 2) EXPECT_EQ(x, 0.0) << "batch " << bi;
+            } else {
+              EXPECT_EQ(std::isnan(x), i == 2) << "batch " << bi << " row " << i;
+            }
           }
         }
       }
     }
-  }
   }
 }
 

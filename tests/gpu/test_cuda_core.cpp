@@ -12,25 +12,35 @@ using testing::random_tensor;
 
 TEST(CudaCore, BinaryAndUnaryEveryDtypeWithBroadcast) {
   KILN_REQUIRE_GPU();
-  for (DataType dt : {DataType::kFloat32, DataType::kFloat16, DataType::kBFloat16, DataType::kInt32, DataType::kInt64}) {
-    for (BinaryOp op : {BinaryOp::kAdd, BinaryOp::kMul, BinaryOp::kSub, BinaryOp::kMax, BinaryOp::kGreater, BinaryOp::kFloorDiv}) {
-      for (auto shapes : std::vector<std::pair<Dims, Dims>>{{{64, 33}, {64, 33}}, {{4, 1, 33}, {5, 1}}, {{1000}, {1}},
-                                                                      // vector paths: [N,C,H,W] x [N,C,1,1] (SE scale),
-                                                                      // x [1,C,H,W], x [W] and the scalar case
-                                                                      {{2, 3, 4, 8}, {2, 3, 1, 1}}, {{2, 3, 4, 8}, {1, 3, 4, 8}},
-                                                                      {{6, 16}, {16}}, {{1}, {64}}}) {
-        SCOPED_TRACE(std::string(dtype_name(dt)) + " " + std::string(enum_names(op)[static_cast<size_t>(op)]));
+  for (DataType dt : {DataType::kFloat32, DataType::kFloat16, DataType::kBFloat16, DataType::kInt32,
+                      DataType::kInt64}) {
+    for (BinaryOp op : {BinaryOp::kAdd, BinaryOp::kMul, BinaryOp::kSub, BinaryOp::kMax,
+                        BinaryOp::kGreater, BinaryOp::kFloorDiv}) {
+      for (auto shapes :
+           std::vector<std::pair<Dims, Dims>>{{{64, 33}, {64, 33}},
+                                              {{4, 1, 33}, {5, 1}},
+                                              {{1000}, {1}},
+                                              // vector paths: [N,C,H,W] x [N,C,1,1] (SE scale),
+                                              // x [1,C,H,W], x [W] and the scalar case
+                                              {{2, 3, 4, 8}, {2, 3, 1, 1}},
+                                              {{2, 3, 4, 8}, {1, 3, 4, 8}},
+                                              {{6, 16}, {16}},
+                                              {{1}, {64}}}) {
+        SCOPED_TRACE(std::string(dtype_name(dt)) + " " +
+                     std::string(enum_names(op)[static_cast<size_t>(op)]));
         Network net;
         auto a = net.add_input("a", dt, shapes.first);
         auto b = net.add_input("b", dt, shapes.second);
         ASSERT_TRUE(net.mark_output(*net.add_elementwise(*a, *b, op), "y").ok());
-        expect_cuda_matches_cpu(net, {random_tensor(dt, shapes.first, -8, 8), random_tensor(dt, shapes.second, 1, 8)});
+        expect_cuda_matches_cpu(
+            net, {random_tensor(dt, shapes.first, -8, 8), random_tensor(dt, shapes.second, 1, 8)});
       }
     }
   }
   for (DataType dt : testing::kFloatTypes) {
-    for (UnaryOp op : {UnaryOp::kRelu, UnaryOp::kGelu, UnaryOp::kGeluTanh, UnaryOp::kSilu, UnaryOp::kSigmoid, UnaryOp::kTanh,
-                       UnaryOp::kExp, UnaryOp::kHardSwish, UnaryOp::kErf, UnaryOp::kRsqrt}) {
+    for (UnaryOp op :
+         {UnaryOp::kRelu, UnaryOp::kGelu, UnaryOp::kGeluTanh, UnaryOp::kSilu, UnaryOp::kSigmoid,
+          UnaryOp::kTanh, UnaryOp::kExp, UnaryOp::kHardSwish, UnaryOp::kErf, UnaryOp::kRsqrt}) {
       Network net;
       auto a = net.add_input("a", dt, {3, 1025});
       ASSERT_TRUE(net.mark_output(*net.add_unary(*a, op), "y").ok());
@@ -55,12 +65,17 @@ TEST(CudaCore, CastWhereFillArangeShape) {
   auto n = net.add_gather(*shp, *net.add_scalar(0, DataType::kInt64), 0);
   auto ar = net.add_arange(ap, Tensor{}, *n);
   ASSERT_TRUE(ar.ok()) << ar.status().to_string();
-  for (auto [t, name] : std::vector<std::pair<Expected<Tensor>, const char*>>{{h, "h"}, {i, "i"}, {w, "w"}, {shp, "s"}, {ar, "ar"}})
+  for (auto [t, name] : std::vector<std::pair<Expected<Tensor>, const char*>>{
+           {h, "h"}, {i, "i"}, {w, "w"}, {shp, "s"}, {ar, "ar"}})
     ASSERT_TRUE(net.mark_output(*t, name).ok());
   BuilderConfig cfg;
-  cfg.profiles = {OptimizationProfile().set("x", {1, 7}, {4, 7}, {16, 7}).set("c", {1, 7}, {4, 7}, {16, 7})};
+  cfg.profiles = {
+      OptimizationProfile().set("x", {1, 7}, {4, 7}, {16, 7}).set("c", {1, 7}, {4, 7}, {16, 7})};
   for (int64_t b : {3, 16}) {
-    expect_cuda_matches_cpu(net, {random_tensor(DataType::kFloat32, {b, 7}, -50, 50), random_tensor(DataType::kBool, {b, 7})}, cfg);
+    expect_cuda_matches_cpu(net,
+                            {random_tensor(DataType::kFloat32, {b, 7}, -50, 50),
+                             random_tensor(DataType::kBool, {b, 7})},
+                            cfg);
   }
 }
 
@@ -70,10 +85,11 @@ TEST(CudaCore, MatmulLinearShapesAndPrecisions) {
     Dims a, b;
     bool ta, tb;
   };
-  const Case cases[] = {{{64, 32}, {32, 48}, false, false}, {{8, 64, 32}, {8, 32, 16}, false, false},
-                        {{2, 3, 17, 9}, {9, 5}, false, false},   {{4, 1, 6, 8}, {3, 8, 5}, false, false},
-                        {{32, 64}, {48, 64}, false, true},       {{64, 32}, {64, 48}, true, false},
-                        {{33}, {33, 7}, false, false},           {{5, 33}, {33}, false, false}};
+  const Case cases[] = {
+      {{64, 32}, {32, 48}, false, false},    {{8, 64, 32}, {8, 32, 16}, false, false},
+      {{2, 3, 17, 9}, {9, 5}, false, false}, {{4, 1, 6, 8}, {3, 8, 5}, false, false},
+      {{32, 64}, {48, 64}, false, true},     {{64, 32}, {64, 48}, true, false},
+      {{33}, {33, 7}, false, false},         {{5, 33}, {33}, false, false}};
   for (DataType dt : testing::kFloatTypes) {
     for (const auto& c : cases) {
       SCOPED_TRACE(std::string(dtype_name(dt)) + " " + c.a.to_string() + "x" + c.b.to_string());
@@ -113,8 +129,8 @@ TEST(CudaCore, ConvolutionVariants) {
     Dims x, w;
     ConvolutionParams p;
   };
-  auto cp = [](std::vector<int64_t> s, std::vector<int64_t> pad, std::vector<int64_t> d, int64_t g, bool t = false,
-               std::vector<int64_t> op = {}) {
+  auto cp = [](std::vector<int64_t> s, std::vector<int64_t> pad, std::vector<int64_t> d, int64_t g,
+               bool t = false, std::vector<int64_t> op = {}) {
     ConvolutionParams p;
     p.strides = s;
     p.pads_begin = pad;
@@ -130,9 +146,9 @@ TEST(CudaCore, ConvolutionVariants) {
       {{2, 8, 16, 16}, {16, 8, 3, 3}, cp({2, 2}, {1, 1}, {1, 1}, 1)},
       {{1, 8, 15, 15}, {8, 1, 3, 3}, cp({1, 1}, {2, 2}, {2, 2}, 8)},  // depthwise, dilated
       {{2, 4, 9, 9}, {6, 2, 1, 1}, cp({1, 1}, {0, 0}, {1, 1}, 2)},
-      {{2, 4, 20}, {5, 4, 5}, cp({2}, {2}, {1}, 1)},                      // 1-D
+      {{2, 4, 20}, {5, 4, 5}, cp({2}, {2}, {1}, 1)},                               // 1-D
       {{1, 2, 5, 6, 7}, {3, 2, 3, 3, 3}, cp({1, 1, 1}, {1, 1, 1}, {1, 1, 1}, 1)},  // 3-D
-      {{2, 6, 7, 7}, {6, 4, 3, 3}, cp({2, 2}, {1, 1}, {1, 1}, 1, true, {1, 1})},  // transposed
+      {{2, 6, 7, 7}, {6, 4, 3, 3}, cp({2, 2}, {1, 1}, {1, 1}, 1, true, {1, 1})},   // transposed
   };
   for (DataType dt : testing::kFloatTypes) {
     for (const auto& c : cases) {
@@ -159,7 +175,8 @@ TEST(CudaCore, Fp16BuildOfFp32NetworkAndTf32) {
   p.pads_begin = {1, 1};
   auto c = net.add_unary(*net.add_convolution(*x, w, Tensor{}, p), UnaryOp::kRelu);
   auto f = net.add_flatten(*c, 1);
-  auto lw = testing::add_constant(net, random_tensor(DataType::kFloat32, {10, 8 * 16 * 16}, -0.02, 0.02));
+  auto lw =
+      testing::add_constant(net, random_tensor(DataType::kFloat32, {10, 8 * 16 * 16}, -0.02, 0.02));
   auto y = net.add_softmax(*net.add_linear(*f, lw, Tensor{}), -1);
   ASSERT_TRUE(net.mark_output(*y, "y").ok());
   auto in = random_tensor(DataType::kFloat32, {4, 3, 16, 16});
@@ -192,7 +209,8 @@ TEST(CudaCore, GraphsOnAndOffAgreeAndNewBindingsAreUsed) {
     auto g = testing::run_cuda_engine(**engine, {in}, 0, true, 3);
     auto e = testing::run_cuda_engine(**engine, {in}, 0, false, 1);
     ASSERT_TRUE(g.ok() && e.ok()) << g.status().to_string() << e.status().to_string();
-    auto cpu = testing::try_build_and_run(net, {in}, BuilderConfig{"cpu", 0, {Precision::kFP32}, cfg.profiles});
+    auto cpu = testing::try_build_and_run(
+        net, {in}, BuilderConfig{"cpu", 0, {Precision::kFP32}, cfg.profiles});
     ASSERT_TRUE(cpu.ok()) << cpu.status().to_string();
     EXPECT_TRUE(testing::all_close((*g)[0], testing::to_doubles((*cpu)[0]), 1e-3, 1e-3));
     EXPECT_TRUE(testing::all_close((*e)[0], testing::to_doubles((*g)[0]), 0, 0));

@@ -1,5 +1,5 @@
-// Epilogue fusion on CUDA: conv(+add)(+relu) and linear/matmul(+add)(+relu|gelu_tanh) run as one kernel
-// and match the CPU reference (which runs every layer separately).
+// Epilogue fusion on CUDA: conv(+add)(+relu) and linear/matmul(+add)(+relu|gelu_tanh) run as one
+// kernel and match the CPU reference (which runs every layer separately).
 #include "gpu_test_util.h"
 
 namespace kiln {
@@ -23,8 +23,8 @@ std::string describe_cuda(const Network& net, const BuildSwitches& switches = {}
 TEST(CudaFusion, ConvAddReluVariants) {
   KILN_REQUIRE_GPU();
   // NCHW: here the residual is a network input, so in NHWC (the half-precision default) a layout
-  // transpose would separate the add from the convolution. ChannelsLastResidualBlocksWithGraphEpilogues
-  // covers fusion in NHWC.
+  // transpose would separate the add from the convolution.
+  // ChannelsLastResidualBlocksWithGraphEpilogues covers fusion in NHWC.
   BuilderConfig nchw;
   nchw.switches.layout = LayoutChoice::kNCHW;
   for (DataType dt : testing::kFloatTypes) {
@@ -42,25 +42,28 @@ TEST(CudaFusion, ConvAddReluVariants) {
       if (variant >= 1) y = net.add_elementwise(*r, *y, BinaryOp::kAdd);
       if (variant != 1) y = net.add_unary(*y, UnaryOp::kRelu);
       ASSERT_TRUE(net.mark_output(*y, "y").ok());
-      expect_cuda_matches_cpu(net, {random_tensor(dt, {2, 8, 12, 12}), random_tensor(dt, {2, 16, 12, 12})},
-                              nchw);
+      expect_cuda_matches_cpu(
+          net, {random_tensor(dt, {2, 8, 12, 12}), random_tensor(dt, {2, 16, 12, 12})}, nchw);
       std::string d = describe_cuda(net, nchw.switches);
       if (variant == 1) {
-        EXPECT_TRUE(d.find("cudnn_conv#") != std::string::npos || d.find("cudnn_graph#") != std::string::npos) << d;
+        EXPECT_TRUE(d.find("cudnn_conv#") != std::string::npos ||
+                    d.find("cudnn_graph#") != std::string::npos)
+            << d;
       } else {
         EXPECT_NE(d.find("+relu"), std::string::npos) << d;
       }
       // Half-precision forward convolutions run as cuDNN operation graphs (tuned engine candidates)
       // where cuDNN has an engine (NCHW graphs with a residual have none: legacy fused call).
-      if (dt != DataType::kFloat32 && variant == 0) EXPECT_NE(d.find("cudnn_graph#"), std::string::npos) << d;
+      if (dt != DataType::kFloat32 && variant == 0)
+        EXPECT_NE(d.find("cudnn_graph#"), std::string::npos) << d;
       if (variant >= 1) EXPECT_NE(d.find("+add"), std::string::npos) << d;
     }
   }
 }
 
-// Channels-last (half precision, or float32 at batch >= 16, turns the layout pass on) residual blocks with odd channel counts, a
-// strided and a grouped convolution, bias / residual / relu fused into the cuDNN graph, dynamic batch
-// (plans per shape) — against the CPU reference.
+// Channels-last (half precision, or float32 at batch >= 16, turns the layout pass on) residual
+// blocks with odd channel counts, a strided and a grouped convolution, bias / residual / relu fused
+// into the cuDNN graph, dynamic batch (plans per shape) — against the CPU reference.
 TEST(CudaFusion, ChannelsLastResidualBlocksWithGraphEpilogues) {
   KILN_REQUIRE_GPU();
   for (DataType dt : testing::kFloatTypes) {
@@ -85,8 +88,10 @@ TEST(CudaFusion, ChannelsLastResidualBlocksWithGraphEpilogues) {
     ASSERT_TRUE(c3.ok()) << c3.status().to_string();
     ASSERT_TRUE(net.mark_output(*c3, "y").ok());
     BuilderConfig cfg;
-    cfg.profiles = {OptimizationProfile().set("x", {1, 12, 10, 10}, {16, 12, 10, 10}, {20, 12, 10, 10})};
-    for (int64_t n : {16, 3, 20}) expect_cuda_matches_cpu(net, {random_tensor(dt, {n, 12, 10, 10})}, cfg);
+    cfg.profiles = {
+        OptimizationProfile().set("x", {1, 12, 10, 10}, {16, 12, 10, 10}, {20, 12, 10, 10})};
+    for (int64_t n : {16, 3, 20})
+      expect_cuda_matches_cpu(net, {random_tensor(dt, {n, 12, 10, 10})}, cfg);
     if (dt != DataType::kFloat32) {
       auto plan = Builder::build(net, cfg);
       ASSERT_TRUE(plan.ok()) << plan.status().to_string();
@@ -98,9 +103,9 @@ TEST(CudaFusion, ChannelsLastResidualBlocksWithGraphEpilogues) {
 }
 
 // Depthwise convolutions in channels-last layout (mobilenet / efficientnet / convnext blocks) with
-// bias, residual and activations fused, through each implementation: Kiln's depthwise kernel (16-byte
-// vectors when C % 8 == 0, scalar otherwise; one output per thread or row tiles of 4 / 8 outputs, which
-// the 13-wide maps leave partly filled) and the cuDNN graph.
+// bias, residual and activations fused, through each implementation: Kiln's depthwise kernel
+// (16-byte vectors when C % 8 == 0, scalar otherwise; one output per thread or row tiles of 4 / 8
+// outputs, which the 13-wide maps leave partly filled) and the cuDNN graph.
 TEST(CudaFusion, DepthwiseChannelsLastEpilogues) {
   KILN_REQUIRE_GPU();
   struct Case {
@@ -109,15 +114,16 @@ TEST(CudaFusion, DepthwiseChannelsLastEpilogues) {
     bool residual;
   };
   const Case cases[] = {
-      {24, 3, 1, 1, 1, UnaryOp::kSilu, false},      {24, 5, 2, 2, 1, UnaryOp::kHardSwish, false},
-      {16, 7, 1, 3, 1, UnaryOp::kIdentity, true},   {6, 3, 1, 2, 2, UnaryOp::kRelu, false},
-      {40, 3, 2, 1, 1, UnaryOp::kRelu, true},       {32, 7, 2, 3, 1, UnaryOp::kGelu, false},
+      {24, 3, 1, 1, 1, UnaryOp::kSilu, false},    {24, 5, 2, 2, 1, UnaryOp::kHardSwish, false},
+      {16, 7, 1, 3, 1, UnaryOp::kIdentity, true}, {6, 3, 1, 2, 2, UnaryOp::kRelu, false},
+      {40, 3, 2, 1, 1, UnaryOp::kRelu, true},     {32, 7, 2, 3, 1, UnaryOp::kGelu, false},
   };
   for (const char* impl : {"depthwise:1", "depthwise:4", "depthwise:8", "graph"}) {
     for (DataType dt : {DataType::kFloat16, DataType::kBFloat16}) {
       for (const auto& c : cases) {
-        SCOPED_TRACE(std::string(impl) + " " + std::string(dtype_name(dt)) + " c" + std::to_string(c.c) + " k" + std::to_string(c.k) +
-                     " s" + std::to_string(c.stride));
+        SCOPED_TRACE(std::string(impl) + " " + std::string(dtype_name(dt)) + " c" +
+                     std::to_string(c.c) + " k" + std::to_string(c.k) + " s" +
+                     std::to_string(c.stride));
         Network net;
         const int64_t h = 13, oh = (h + 2 * c.pad - c.dil * (c.k - 1) - 1) / c.stride + 1;
         auto x = net.add_input("x", dt, {-1, c.c, h, h});
@@ -186,25 +192,31 @@ TEST(CudaFusion, LinearAndMatmulEpilogues) {
       if (variant == 2) y = net.add_unary(*y, UnaryOp::kGeluTanh);
       ASSERT_TRUE(net.mark_output(*y, "y").ok());
       BuilderConfig cfg;
-      cfg.profiles = {OptimizationProfile().set("x", {1, 24, 64}, {2, 24, 64}, {4, 24, 64}).set("res", {1, 24, 48}, {2, 24, 48}, {4, 24, 48})};
-      for (int64_t n : {2, 3}) expect_cuda_matches_cpu(net, {random_tensor(dt, {n, 24, 64}), random_tensor(dt, {n, 24, 48})}, cfg);
+      cfg.profiles = {OptimizationProfile()
+                          .set("x", {1, 24, 64}, {2, 24, 64}, {4, 24, 64})
+                          .set("res", {1, 24, 48}, {2, 24, 48}, {4, 24, 48})};
+      for (int64_t n : {2, 3})
+        expect_cuda_matches_cpu(
+            net, {random_tensor(dt, {n, 24, 64}), random_tensor(dt, {n, 24, 48})}, cfg);
     }
   }
 }
 
 // Linear + bias (+ residual) + exact GELU: one CUTLASS sm_90 GEMM where it wins the timing (half
-// precision, n and k multiples of 8), else cuBLASLt and GELU in place; odd sizes and float32 take the
-// fallback. Dynamic batch: shapes other than the opt shape run too.
+// precision, n and k multiples of 8), else cuBLASLt and GELU in place; odd sizes and float32 take
+// the fallback. Dynamic batch: shapes other than the opt shape run too.
 TEST(CudaFusion, LinearExactGeluEpilogue) {
   KILN_REQUIRE_GPU();
   struct Case {
     int64_t rows, k, n;
     bool residual;
   };
-  for (const Case& c : {Case{256, 256, 512, false}, Case{256, 512, 256, true}, Case{24, 40, 24, true}, Case{24, 33, 20, false}}) {
+  for (const Case& c : {Case{256, 256, 512, false}, Case{256, 512, 256, true},
+                        Case{24, 40, 24, true}, Case{24, 33, 20, false}}) {
     for (DataType dt : testing::kFloatTypes) {
-      SCOPED_TRACE(std::string(dtype_name(dt)) + " rows " + std::to_string(c.rows) + " k " + std::to_string(c.k) + " n " +
-                   std::to_string(c.n) + (c.residual ? " +residual" : ""));
+      SCOPED_TRACE(std::string(dtype_name(dt)) + " rows " + std::to_string(c.rows) + " k " +
+                   std::to_string(c.k) + " n " + std::to_string(c.n) +
+                   (c.residual ? " +residual" : ""));
       Network net;
       auto x = net.add_input("x", dt, {-1, c.rows, c.k});
       auto w = testing::add_constant(net, random_tensor(dt, {c.n, c.k}, -0.2, 0.2));

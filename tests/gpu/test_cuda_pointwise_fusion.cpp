@@ -1,5 +1,5 @@
-// Generated pointwise kernels (NVRTC) on the GPU against the CPU reference, which runs every layer on
-// its own: chains with broadcasting, several outputs, dynamic shapes, the scalar and the 16-byte
+// Generated pointwise kernels (NVRTC) on the GPU against the CPU reference, which runs every layer
+// on its own: chains with broadcasting, several outputs, dynamic shapes, the scalar and the 16-byte
 // vector path, every unary and binary op in every float dtype, bool conditions and casts.
 #include "gpu_test_util.h"
 
@@ -38,16 +38,20 @@ TEST(CudaPointwiseFusion, ChainsWithSeveralOutputsAndDynamicBatch) {
       auto scale = testing::add_constant(net, random_tensor(dt, {inner}));
       auto bias = testing::add_constant(net, random_tensor(dt, {16, 1}));
       auto c = testing::add_constant(net, random_tensor(dt, {1}, 0.5, 1.5));
-      auto b = net.add_elementwise(*net.add_elementwise(*x, scale, BinaryOp::kMul), bias, BinaryOp::kAdd);
-      auto y = net.add_elementwise(*net.add_elementwise(*net.add_unary(*b, UnaryOp::kGelu), *r, BinaryOp::kAdd), c,
-                                   BinaryOp::kMul);
+      auto b = net.add_elementwise(*net.add_elementwise(*x, scale, BinaryOp::kMul), bias,
+                                   BinaryOp::kAdd);
+      auto y = net.add_elementwise(
+          *net.add_elementwise(*net.add_unary(*b, UnaryOp::kGelu), *r, BinaryOp::kAdd), c,
+          BinaryOp::kMul);
       ASSERT_TRUE(net.mark_output(*y, "y").ok());
       ASSERT_TRUE(net.mark_output(*net.add_softmax(*b, -1), "s").ok());
       BuilderConfig cfg;
-      cfg.profiles = {OptimizationProfile().set("x", {1, 16, inner}, {4, 16, inner}, {6, 16, inner})
+      cfg.profiles = {OptimizationProfile()
+                          .set("x", {1, 16, inner}, {4, 16, inner}, {6, 16, inner})
                           .set("r", {1, 16, inner}, {4, 16, inner}, {6, 16, inner})};
       for (int64_t n : {4, 1, 6}) {
-        expect_cuda_matches_cpu(net, {random_tensor(dt, {n, 16, inner}), random_tensor(dt, {n, 16, inner})}, cfg);
+        expect_cuda_matches_cpu(
+            net, {random_tensor(dt, {n, 16, inner}), random_tensor(dt, {n, 16, inner})}, cfg);
       }
       std::string d = describe_cuda(net, cfg);
       EXPECT_EQ(count(d, "cuda.pointwise[mul+add+gelu+add+mul]"), 1) << d;
@@ -55,8 +59,9 @@ TEST(CudaPointwiseFusion, ChainsWithSeveralOutputsAndDynamicBatch) {
   }
 }
 
-// Broadcast patterns of real models: a squeeze-excitation gate [N,C,1,1] over [N,C,H,W], a per-channel
-// scale [1,C,1,1], an attention mask [N,1,1,L] as a bool condition, a float32 -> half cast chain.
+// Broadcast patterns of real models: a squeeze-excitation gate [N,C,1,1] over [N,C,H,W], a
+// per-channel scale [1,C,1,1], an attention mask [N,1,1,L] as a bool condition, a float32 -> half
+// cast chain.
 TEST(CudaPointwiseFusion, BroadcastPatternsAndBoolConditions) {
   KILN_REQUIRE_GPU();
   for (DataType dt : {DataType::kFloat16, DataType::kBFloat16, DataType::kFloat32}) {
@@ -71,13 +76,15 @@ TEST(CudaPointwiseFusion, BroadcastPatternsAndBoolConditions) {
     auto se = net.add_elementwise(*x, *net.add_unary(*gate, UnaryOp::kSigmoid), BinaryOp::kMul);
     auto scaled = net.add_unary(*net.add_elementwise(*se, ch, BinaryOp::kMul), UnaryOp::kHardSwish);
     auto masked = net.add_where(*keep, *scaled, *net.add_elementwise(*scaled, neg, BinaryOp::kMul));
-    auto sum = net.add_elementwise(*masked, *net.add_cast(*net.add_unary(*f, UnaryOp::kTanh), dt), BinaryOp::kAdd);
+    auto sum = net.add_elementwise(*masked, *net.add_cast(*net.add_unary(*f, UnaryOp::kTanh), dt),
+                                   BinaryOp::kAdd);
     auto positive = net.add_elementwise(*sum, neg, BinaryOp::kGreater);
     ASSERT_TRUE(net.mark_output(*sum, "y").ok());
     ASSERT_TRUE(net.mark_output(*positive, "p").ok());
-    auto outs = expect_cuda_matches_cpu(net, {random_tensor(dt, {2, 24, 7, 16}), random_tensor(dt, {2, 24, 1, 1}),
-                                              random_tensor(DataType::kBool, {2, 1, 1, 16}),
-                                              random_tensor(DataType::kFloat32, {2, 24, 7, 16})});
+    auto outs = expect_cuda_matches_cpu(
+        net, {random_tensor(dt, {2, 24, 7, 16}), random_tensor(dt, {2, 24, 1, 1}),
+              random_tensor(DataType::kBool, {2, 1, 1, 16}),
+              random_tensor(DataType::kFloat32, {2, 24, 7, 16})});
     std::string d = describe_cuda(net);
     EXPECT_GE(count(d, "cuda.pointwise["), 1) << d;
   }
@@ -101,9 +108,11 @@ TEST(CudaPointwiseFusion, EveryOpMatchesTheReference) {
     };
     for (int op = 0; op < kNumUnaryOps; ++op) {
       const UnaryOp u = static_cast<UnaryOp>(op);
-      const bool needs_positive = u == UnaryOp::kLog || u == UnaryOp::kSqrt || u == UnaryOp::kRsqrt ||
-                                  u == UnaryOp::kLog2 || u == UnaryOp::kReciprocal;
-      const double alpha = u == UnaryOp::kClamp ? std::nan("") : 0.25, beta = u == UnaryOp::kClamp ? 0.3 : 2.0;
+      const bool needs_positive = u == UnaryOp::kLog || u == UnaryOp::kSqrt ||
+                                  u == UnaryOp::kRsqrt || u == UnaryOp::kLog2 ||
+                                  u == UnaryOp::kReciprocal;
+      const double alpha = u == UnaryOp::kClamp ? std::nan("") : 0.25,
+                   beta = u == UnaryOp::kClamp ? 0.3 : 2.0;
       auto t = needs_positive ? positive() : product();
       auto out = net.add_unary(*t, u, alpha, beta);
       ASSERT_TRUE(out.ok()) << out.status().to_string();
@@ -112,7 +121,8 @@ TEST(CudaPointwiseFusion, EveryOpMatchesTheReference) {
     }
     for (int op = 0; op < kNumBinaryOps; ++op) {
       const BinaryOp b = static_cast<BinaryOp>(op);
-      if (b == BinaryOp::kAnd || b == BinaryOp::kOr || b == BinaryOp::kXor) continue;  // bool operands below
+      if (b == BinaryOp::kAnd || b == BinaryOp::kOr || b == BinaryOp::kXor)
+        continue;  // bool operands below
       auto base = b == BinaryOp::kPow ? positive() : product();
       auto out = net.add_elementwise(*base, *w, b);
       ASSERT_TRUE(out.ok()) << out.status().to_string();
@@ -144,7 +154,8 @@ TEST(CudaPointwiseFusion, PlanReloadsAndMatchesUnfused) {
   Network net;
   auto x = net.add_input("x", dt, {8, 128});
   auto s = testing::add_constant(net, random_tensor(dt, {128}));
-  auto y = net.add_unary(*net.add_elementwise(*net.add_unary(*x, UnaryOp::kSilu), s, BinaryOp::kMul), UnaryOp::kTanh);
+  auto y = net.add_unary(
+      *net.add_elementwise(*net.add_unary(*x, UnaryOp::kSilu), s, BinaryOp::kMul), UnaryOp::kTanh);
   ASSERT_TRUE(net.mark_output(*y, "y").ok());
   BuilderConfig cfg;
   cfg.backend = "cuda";
@@ -153,14 +164,16 @@ TEST(CudaPointwiseFusion, PlanReloadsAndMatchesUnfused) {
   std::vector<HostTensor> in{random_tensor(dt, {8, 128})};
   auto e1 = Runtime::load(plan->bytes);
   ASSERT_TRUE(e1.ok()) << e1.status().to_string();
-  EXPECT_NE((*e1)->describe().find("cuda.pointwise[silu+mul+tanh]"), std::string::npos) << (*e1)->describe();
+  EXPECT_NE((*e1)->describe().find("cuda.pointwise[silu+mul+tanh]"), std::string::npos)
+      << (*e1)->describe();
   auto fused = testing::run_cuda_engine(**e1, in);
   ASSERT_TRUE(fused.ok()) << fused.status().to_string();
   BuilderConfig unfused = cfg;
   unfused.switches.fuse_pointwise = false;
   auto plain = testing::run_on_cuda(net, in, unfused);
   ASSERT_TRUE(plain.ok()) << plain.status().to_string();
-  EXPECT_TRUE(testing::all_close((*fused)[0], testing::to_doubles((*plain)[0]), 0, 0));  // bit-identical
+  EXPECT_TRUE(
+      testing::all_close((*fused)[0], testing::to_doubles((*plain)[0]), 0, 0));  // bit-identical
 }
 
 }  // namespace

@@ -1,6 +1,6 @@
 // CUDA backend: reductions, cumsum, top-k, softmax and the normalizations against the CPU reference
-// on random nonzero inputs: every dtype, odd and long axes (every kernel path: warp / block per row,
-// strided columns, generic multi-axis), keep_dims, dynamic shapes, NaN and infinity rules.
+// on random nonzero inputs: every dtype, odd and long axes (every kernel path: warp / block per
+// row, strided columns, generic multi-axis), keep_dims, dynamic shapes, NaN and infinity rules.
 #include <cmath>
 #include <limits>
 #include <string>
@@ -20,9 +20,9 @@ using testing::to_doubles;
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
-const std::vector<DataType> kAllTypes = {DataType::kFloat32, DataType::kFloat16, DataType::kBFloat16,
-                                         DataType::kInt32,   DataType::kInt64,   DataType::kInt8,
-                                         DataType::kUInt8,   DataType::kBool};
+const std::vector<DataType> kAllTypes = {
+    DataType::kFloat32, DataType::kFloat16, DataType::kBFloat16, DataType::kInt32,
+    DataType::kInt64,   DataType::kInt8,    DataType::kUInt8,    DataType::kBool};
 
 std::string name_of(DataType dt) { return std::string(dtype_name(dt)); }
 std::string name_of(ReduceOp op) { return std::string(enum_names(op)[static_cast<size_t>(op)]); }
@@ -36,7 +36,9 @@ std::string axes_str(const std::vector<int64_t>& axes) {
   return s + "}";
 }
 
-std::string trace(const std::string& what) { return what + " seed=" + std::to_string(testing::rng_seed()); }
+std::string trace(const std::string& what) {
+  return what + " seed=" + std::to_string(testing::rng_seed());
+}
 
 /// Random values in [lo, hi) with exact zeros replaced by 1 (bool: a fair coin).
 HostTensor nonzero(DataType dt, const Dims& dims, double lo, double hi) {
@@ -73,7 +75,8 @@ bool mark(Network& net, const Expected<Tensor>& t, int& count) {
   return s.ok();
 }
 
-// ---- reduce -------------------------------------------------------------------------------------------
+// ---- reduce
+// -------------------------------------------------------------------------------------------
 
 /// The ops that accept dt (and the given axes; `nonempty`: no reduced dim of extent 0).
 std::vector<ReduceOp> reduce_ops(DataType dt, size_t naxes, bool nonempty) {
@@ -89,8 +92,8 @@ std::vector<ReduceOp> reduce_ops(DataType dt, size_t naxes, bool nonempty) {
 }
 
 /// One network: every op valid for x's dtype reduces x over `axes`; compared on cuda vs cpu.
-void check_reduce(const HostTensor& x, const std::vector<int64_t>& axes, bool keep, int64_t correction = 1,
-                  bool nonempty = true) {
+void check_reduce(const HostTensor& x, const std::vector<int64_t>& axes, bool keep,
+                  int64_t correction = 1, bool nonempty = true) {
   DataType dt = x.type.dtype;
   Network net;
   auto in = net.add_input("x", dt, x.type.dims);
@@ -110,22 +113,22 @@ TEST(CudaReduce, EveryOpDtypeAndKernelPath) {
     std::vector<int64_t> axes;
   };
   const Case cases[] = {
-      {{}, {}},                  // rank 0
-      {{7}, {}},                 // every axis, short: a thread per output
-      {{1}, {0}},                // one element
-      {{33, 65}, {1}},           // rows: a warp per row
-      {{33, 65}, {0}},           // columns, n split over blockDim.y
-      {{4, 1000}, {-1}},         // rows, vectorized
-      {{3, 4097}, {1}},          // rows: a block per row
-      {{2, 1000, 7}, {1}},       // columns, split
-      {{6, 3, 2}, {-2}},         // columns, a thread per output
-      {{4, 1, 5}, {1}},          // only an extent-1 dim reduced
-      {{5, 6, 7, 8}, {0, 2}},    // generic
-      {{5, 6, 7, 8}, {1, -1}},   // generic
-      {{5, 6, 7, 8}, {2, 3}},    // trailing block: rows
-      {{5, 6, 7, 8}, {1, 2}},    // middle block: columns
-      {{2, 5000, 3}, {0, 1}},    // columns, 3 outputs, n = 10000
-      {{100003}, {}},            // one long row
+      {{}, {}},                 // rank 0
+      {{7}, {}},                // every axis, short: a thread per output
+      {{1}, {0}},               // one element
+      {{33, 65}, {1}},          // rows: a warp per row
+      {{33, 65}, {0}},          // columns, n split over blockDim.y
+      {{4, 1000}, {-1}},        // rows, vectorized
+      {{3, 4097}, {1}},         // rows: a block per row
+      {{2, 1000, 7}, {1}},      // columns, split
+      {{6, 3, 2}, {-2}},        // columns, a thread per output
+      {{4, 1, 5}, {1}},         // only an extent-1 dim reduced
+      {{5, 6, 7, 8}, {0, 2}},   // generic
+      {{5, 6, 7, 8}, {1, -1}},  // generic
+      {{5, 6, 7, 8}, {2, 3}},   // trailing block: rows
+      {{5, 6, 7, 8}, {1, 2}},   // middle block: columns
+      {{2, 5000, 3}, {0, 1}},   // columns, 3 outputs, n = 10000
+      {{100003}, {}},           // one long row
   };
   int i = 0;
   for (DataType dt : kAllTypes) {
@@ -183,7 +186,8 @@ TEST(CudaReduce, NanRules) {
   for (DataType dt : testing::kFloatTypes) {
     for (int64_t n : {5, 37, 1000, 5001}) {
       for (bool transposed : {false, true}) {
-        SCOPED_TRACE(trace(name_of(dt) + " n=" + std::to_string(n) + " transposed=" + std::to_string(transposed)));
+        SCOPED_TRACE(trace(name_of(dt) + " n=" + std::to_string(n) +
+                           " transposed=" + std::to_string(transposed)));
         check_reduce(make(dt, n, transposed), {transposed ? 0 : 1}, false);
       }
     }
@@ -217,7 +221,8 @@ TEST(CudaReduce, AnyAllWithZerosAndBool) {
       auto in = net.add_input("x", dt, dims);
       ASSERT_TRUE(in.ok());
       int count = 0;
-      for (ReduceOp op : {ReduceOp::kAny, ReduceOp::kAll, ReduceOp::kArgMax, ReduceOp::kArgMin, ReduceOp::kMax}) {
+      for (ReduceOp op :
+           {ReduceOp::kAny, ReduceOp::kAll, ReduceOp::kArgMax, ReduceOp::kArgMin, ReduceOp::kMax}) {
         for (int64_t axis : {1, 0})
           ASSERT_TRUE(mark(net, net.add_reduce(*in, ReduceParams{op, {axis}, false, 1}), count));
       }
@@ -253,7 +258,8 @@ TEST(CudaReduce, DynamicShapes) {
     ASSERT_TRUE(in.ok());
     int count = 0;
     ASSERT_TRUE(mark(net, net.add_reduce(*in, ReduceParams{ReduceOp::kSum, {1}, false, 1}), count));
-    ASSERT_TRUE(mark(net, net.add_reduce(*in, ReduceParams{ReduceOp::kArgMax, {-1}, true, 1}), count));
+    ASSERT_TRUE(
+        mark(net, net.add_reduce(*in, ReduceParams{ReduceOp::kArgMax, {-1}, true, 1}), count));
     ASSERT_TRUE(mark(net, net.add_reduce(*in, ReduceParams{ReduceOp::kMax, {0}, false, 1}), count));
     BuilderConfig cfg;
     cfg.profiles = {OptimizationProfile().set("x", {1, 33}, {8, 33}, {64, 33})};
@@ -278,7 +284,8 @@ TEST(CudaReduce, DynamicShapes) {
   }
 }
 
-// ---- cumsum -------------------------------------------------------------------------------------------
+// ---- cumsum
+// -------------------------------------------------------------------------------------------
 
 TEST(CudaCumSum, DtypesAxesAndFlags) {
   KILN_REQUIRE_GPU();
@@ -286,19 +293,21 @@ TEST(CudaCumSum, DtypesAxesAndFlags) {
     Dims dims;
     int64_t axis;
   };
-  const Case cases[] = {{{}, 0},         {{7}, 0},         {{3, 33}, 1},     {{2, 4097}, -1},
-                        {{4097, 3}, 0},  {{5, 6, 7}, 1},   {{5, 6, 7}, -3},  {{1, 1000}, 1}};
+  const Case cases[] = {{{}, 0},        {{7}, 0},       {{3, 33}, 1},    {{2, 4097}, -1},
+                        {{4097, 3}, 0}, {{5, 6, 7}, 1}, {{5, 6, 7}, -3}, {{1, 1000}, 1}};
   for (DataType dt : kAllTypes) {
     if (dt == DataType::kBool) continue;
     for (const Case& c : cases) {
-      SCOPED_TRACE(trace(name_of(dt) + " " + c.dims.to_string() + " axis=" + std::to_string(c.axis)));
+      SCOPED_TRACE(
+          trace(name_of(dt) + " " + c.dims.to_string() + " axis=" + std::to_string(c.axis)));
       Network net;
       auto in = net.add_input("x", dt, c.dims);
       ASSERT_TRUE(in.ok());
       int count = 0;
       for (bool exclusive : {false, true})
         for (bool reverse : {false, true})
-          ASSERT_TRUE(mark(net, net.add_cumsum(*in, CumSumParams{c.axis, exclusive, reverse}), count));
+          ASSERT_TRUE(
+              mark(net, net.add_cumsum(*in, CumSumParams{c.axis, exclusive, reverse}), count));
       expect_cuda_matches_cpu(net, {input_for(dt, c.dims)});
     }
   }
@@ -320,7 +329,8 @@ TEST(CudaCumSum, DynamicShapes) {
   }
 }
 
-// ---- top-k --------------------------------------------------------------------------------------------
+// ---- top-k
+// --------------------------------------------------------------------------------------------
 
 /// One network with largest and smallest top-k of x (values and indices of each).
 void check_topk(const HostTensor& x, int64_t k, int64_t axis, bool sorted, BuilderConfig cfg = {},
@@ -346,8 +356,8 @@ TEST(CudaTopK, DtypesShapesAndTies) {
     int64_t axis, k;
   };
   const Case cases[] = {
-      {{5, 33}, -1, 1},  {{5, 33}, -1, 5},    {{5, 33}, 1, 33},       {{4, 1000}, -1, 100},
-      {{2, 4097}, 1, 64}, {{7, 6, 5}, 1, 3},  {{7, 6, 5}, 0, 7},      {{3, 50257}, -1, 50},
+      {{5, 33}, -1, 1},      {{5, 33}, -1, 5},  {{5, 33}, 1, 33},  {{4, 1000}, -1, 100},
+      {{2, 4097}, 1, 64},    {{7, 6, 5}, 1, 3}, {{7, 6, 5}, 0, 7}, {{3, 50257}, -1, 50},
       {{2, 3000}, -1, 2048},  // entries fill the shared-memory buffer
       {{2, 3000}, -1, 2500},  // entries in the workspace
       {{1}, 0, 1},
@@ -357,8 +367,8 @@ TEST(CudaTopK, DtypesShapesAndTies) {
     if (dt == DataType::kBool) continue;
     for (const Case& c : cases) {
       const bool sorted = (i++ % 3) != 2;
-      SCOPED_TRACE(trace(name_of(dt) + " " + c.dims.to_string() + " axis=" + std::to_string(c.axis) +
-                         " k=" + std::to_string(c.k)));
+      SCOPED_TRACE(trace(name_of(dt) + " " + c.dims.to_string() +
+                         " axis=" + std::to_string(c.axis) + " k=" + std::to_string(c.k)));
       // bf16, int8 and uint8 have few distinct values here: many ties, lower index first.
       check_topk(input_for(dt, c.dims), c.k, c.axis, sorted);
     }
@@ -396,9 +406,11 @@ TEST(CudaTopK, DynamicShapes) {
   }
 }
 
-// ---- softmax ------------------------------------------------------------------------------------------
+// ---- softmax
+// ------------------------------------------------------------------------------------------
 
-void check_softmax(const HostTensor& x, int64_t axis, BuilderConfig cfg = {}, const Dims* declared = nullptr) {
+void check_softmax(const HostTensor& x, int64_t axis, BuilderConfig cfg = {},
+                   const Dims* declared = nullptr) {
   Network net;
   auto in = net.add_input("x", x.type.dtype, declared ? *declared : x.type.dims);
   ASSERT_TRUE(in.ok());
@@ -415,14 +427,15 @@ TEST(CudaSoftmax, DtypesShapesAxes) {
     int64_t axis;
   };
   const Case cases[] = {
-      {{}, -1},        {{7}, 0},         {{3, 33}, -1},     {{4, 1000}, -1},  // warp per row
-      {{5, 768}, 1},   {{2, 1025}, -1},  {{2, 4097}, -1},   {{2, 8192}, -1},  // block per row, cached
-      {{2, 20000}, -1},                                                       // block per row, uncached
-      {{4, 5, 6}, 1},  {{4, 5, 6}, 0},   {{4, 5, 6}, -3},   {{3, 1000, 2}, 1},  // columns
+      {{}, -1},         {{7}, 0},        {{3, 33}, -1},   {{4, 1000}, -1},  // warp per row
+      {{5, 768}, 1},    {{2, 1025}, -1}, {{2, 4097}, -1}, {{2, 8192}, -1},  // block per row, cached
+      {{2, 20000}, -1},  // block per row, uncached
+      {{4, 5, 6}, 1},   {{4, 5, 6}, 0},  {{4, 5, 6}, -3}, {{3, 1000, 2}, 1},  // columns
   };
   for (DataType dt : testing::kFloatTypes) {
     for (const Case& c : cases) {
-      SCOPED_TRACE(trace(name_of(dt) + " " + c.dims.to_string() + " axis=" + std::to_string(c.axis)));
+      SCOPED_TRACE(
+          trace(name_of(dt) + " " + c.dims.to_string() + " axis=" + std::to_string(c.axis)));
       check_softmax(nonzero(dt, c.dims, -4, 4), c.axis);
     }
   }
@@ -442,7 +455,8 @@ TEST(CudaSoftmax, NanAndInfinityRows) {
   for (DataType dt : testing::kFloatTypes) {
     for (int64_t n : {40, 2000}) {
       for (bool transposed : {false, true}) {
-        SCOPED_TRACE(trace(name_of(dt) + " n=" + std::to_string(n) + " transposed=" + std::to_string(transposed)));
+        SCOPED_TRACE(trace(name_of(dt) + " n=" + std::to_string(n) +
+                           " transposed=" + std::to_string(transposed)));
         std::vector<double> v = to_doubles(random_tensor(DataType::kFloat32, {5, n}, -3, 3));
         auto at = [&](int64_t row, int64_t j) -> double& {
           return v[static_cast<size_t>(transposed ? j * 5 + row : row * n + j)];
@@ -470,12 +484,13 @@ TEST(CudaSoftmax, DynamicShapes) {
   }
 }
 
-// ---- layer norm / RMS norm ----------------------------------------------------------------------------
+// ---- layer norm / RMS norm
+// ----------------------------------------------------------------------------
 
 /// Layer norm (no affine, gamma only, gamma and beta) and RMS norm (with and without gamma) of x
 /// over [axis, rank), in one network.
-void check_trailing_norms(const HostTensor& x, int64_t axis, BuilderConfig cfg = {}, const Dims* declared = nullptr,
-                          bool rms = true) {
+void check_trailing_norms(const HostTensor& x, int64_t axis, BuilderConfig cfg = {},
+                          const Dims* declared = nullptr, bool rms = true) {
   const DataType dt = x.type.dtype;
   const Dims& d = x.type.dims;
   const int a = static_cast<int>(axis < 0 ? axis + d.rank() : axis);
@@ -507,13 +522,15 @@ TEST(CudaLayerRmsNorm, DtypesShapesAxes) {
     int64_t axis;
   };
   const Case cases[] = {
-      {{3, 7}, -1},    {{2, 5, 33}, 1},  {{4, 1024}, -1},  {{6, 768}, -1},  {{2, 3, 4, 5}, 2},  {{1}, 0},  // warp
-      {{2, 1025}, -1}, {{2, 4096}, -1},  {{3, 8, 640}, 1},                                          // block, cached
-      {{2, 16384}, -1},                                                                              // uncached
+      {{3, 7}, -1},     {{2, 5, 33}, 1},   {{4, 1024}, -1},
+      {{6, 768}, -1},   {{2, 3, 4, 5}, 2}, {{1}, 0},          // warp
+      {{2, 1025}, -1},  {{2, 4096}, -1},   {{3, 8, 640}, 1},  // block, cached
+      {{2, 16384}, -1},                                       // uncached
   };
   for (DataType dt : testing::kFloatTypes) {
     for (const Case& c : cases) {
-      SCOPED_TRACE(trace(name_of(dt) + " " + c.dims.to_string() + " axis=" + std::to_string(c.axis)));
+      SCOPED_TRACE(
+          trace(name_of(dt) + " " + c.dims.to_string() + " axis=" + std::to_string(c.axis)));
       check_trailing_norms(nonzero(dt, c.dims, -3, 3), c.axis);
     }
   }
@@ -549,7 +566,8 @@ TEST(CudaLayerRmsNorm, NanRowsAndDynamicShapes) {
   }
 }
 
-// ---- group norm / batch norm --------------------------------------------------------------------------
+// ---- group norm / batch norm
+// --------------------------------------------------------------------------
 
 TEST(CudaGroupNorm, ShapesGroupsAffine) {
   KILN_REQUIRE_GPU();
@@ -558,14 +576,15 @@ TEST(CudaGroupNorm, ShapesGroupsAffine) {
     int64_t groups;
   };
   const Case cases[] = {
-      {{2, 6, 5, 5}, 3},   {{2, 32, 8, 8}, 8},   {{1, 4, 7}, 2},      {{2, 8}, 4},
-      {{2, 320, 16, 16}, 32},                     // 2560 per group: cached
-      {{1, 64, 32, 32}, 4},                       // 16384 per group: uncached
-      {{3, 6, 1, 1}, 6},                          // one element per group
+      {{2, 6, 5, 5}, 3},    {{2, 32, 8, 8}, 8},     {{1, 4, 7}, 2},
+      {{2, 8}, 4},          {{2, 320, 16, 16}, 32},  // 2560 per group: cached
+      {{1, 64, 32, 32}, 4},                          // 16384 per group: uncached
+      {{3, 6, 1, 1}, 6},                             // one element per group
   };
   for (DataType dt : testing::kFloatTypes) {
     for (const Case& c : cases) {
-      SCOPED_TRACE(trace(name_of(dt) + " " + c.dims.to_string() + " groups=" + std::to_string(c.groups)));
+      SCOPED_TRACE(
+          trace(name_of(dt) + " " + c.dims.to_string() + " groups=" + std::to_string(c.groups)));
       Network net;
       auto in = net.add_input("x", dt, c.dims);
       ASSERT_TRUE(in.ok());
@@ -594,7 +613,8 @@ TEST(CudaGroupNorm, ShapesGroupsAffine) {
 TEST(CudaBatchNorm, ShapesTypesAffine) {
   KILN_REQUIRE_GPU();
   for (DataType dt : testing::kFloatTypes) {
-    for (Dims dims : {Dims{2, 3, 5, 5}, Dims{4, 64, 8, 8}, Dims{5, 7}, Dims{2, 3, 4, 4, 4}, Dims{2, 64, 56, 56}}) {
+    for (Dims dims : {Dims{2, 3, 5, 5}, Dims{4, 64, 8, 8}, Dims{5, 7}, Dims{2, 3, 4, 4, 4},
+                      Dims{2, 64, 56, 56}}) {
       SCOPED_TRACE(trace(name_of(dt) + " " + dims.to_string()));
       Network net;
       auto in = net.add_input("x", dt, dims);

@@ -5,7 +5,9 @@
 namespace kiln {
 namespace {
 
-bool mentions(const Status& s, const std::string& text) { return s.message().find(text) != std::string::npos; }
+bool mentions(const Status& s, const std::string& text) {
+  return s.message().find(text) != std::string::npos;
+}
 
 TEST(NetworkErrors, TensorFromAnotherNetworkIsRefused) {
   Network a, b;

@@ -29,7 +29,9 @@ TEST(TextIr, RoundTripIsExact) {
   auto parsed = parse_network(text);
   ASSERT_TRUE(parsed.ok()) << parsed.status().to_string() << "\n" << text;
   EXPECT_EQ(parsed->to_text(), text);
-  EXPECT_NE(text.find("layer \"convolution_1\" = convolution(\"x\", \"constant_0\", _)"), std::string::npos) << text;
+  EXPECT_NE(text.find("layer \"convolution_1\" = convolution(\"x\", \"constant_0\", _)"),
+            std::string::npos)
+      << text;
   EXPECT_NE(text.find("precision=f16!"), std::string::npos) << text;
   // The parsed network builds and computes the same thing.
   auto in = testing::random_tensor(DataType::kFloat32, {2, 3, 8, 8});
@@ -45,21 +47,29 @@ TEST(TextIr, RoundTripIsExact) {
 }
 
 TEST(TextIr, ParseErrorsNameTheLine) {
-  const char* bad_op = "kiln.network v1\ninput \"x\" : f32[2]\nlayer \"y\" = frobnicate(\"x\") {} -> \"y\" : f32[2]\n";
+  const char* bad_op =
+      "kiln.network v1\ninput \"x\" : f32[2]\nlayer \"y\" = frobnicate(\"x\") {} -> \"y\" : "
+      "f32[2]\n";
   auto a = parse_network(bad_op);
   ASSERT_FALSE(a.ok());
   EXPECT_NE(a.status().message().find("line 3"), std::string::npos) << a.status().message();
-  EXPECT_NE(a.status().message().find("unknown op 'frobnicate'"), std::string::npos) << a.status().message();
+  EXPECT_NE(a.status().message().find("unknown op 'frobnicate'"), std::string::npos)
+      << a.status().message();
 
-  const char* bad_type = "kiln.network v1\ninput \"x\" : f32[2]\nlayer \"y\" = unary(\"x\") {op=relu, alpha=0, beta=0} -> \"y\" : f32[3]\n";
+  const char* bad_type =
+      "kiln.network v1\ninput \"x\" : f32[2]\nlayer \"y\" = unary(\"x\") {op=relu, alpha=0, "
+      "beta=0} -> \"y\" : f32[3]\n";
   auto b = parse_network(bad_type);
   ASSERT_FALSE(b.ok());
-  EXPECT_NE(b.status().message().find("declared f32[3] but inferred f32[2]"), std::string::npos) << b.status().message();
+  EXPECT_NE(b.status().message().find("declared f32[3] but inferred f32[2]"), std::string::npos)
+      << b.status().message();
 
-  const char* dangling = "kiln.network v1\nlayer \"y\" = unary(\"nope\") {op=relu} -> \"y\" : f32[3]\n";
+  const char* dangling =
+      "kiln.network v1\nlayer \"y\" = unary(\"nope\") {op=relu} -> \"y\" : f32[3]\n";
   auto c = parse_network(dangling);
   ASSERT_FALSE(c.ok());
-  EXPECT_NE(c.status().message().find("unknown tensor \"nope\""), std::string::npos) << c.status().message();
+  EXPECT_NE(c.status().message().find("unknown tensor \"nope\""), std::string::npos)
+      << c.status().message();
 
   EXPECT_FALSE(parse_network("").ok());
   EXPECT_FALSE(parse_network("kiln.network v2\n").ok());

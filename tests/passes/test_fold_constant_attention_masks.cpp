@@ -1,6 +1,7 @@
 // fold_constant_attention_masks: a constant mask that attends everywhere is dropped, a causal one
-// (bool tril, float 0 / -inf, float 0 / the dtype's lowest) becomes causal = true; anything else stays.
-// Results equal the same network with the mask fed as an input (the masked path, nothing folded).
+// (bool tril, float 0 / -inf, float 0 / the dtype's lowest) becomes causal = true; anything else
+// stays. Results equal the same network with the mask fed as an input (the masked path, nothing
+// folded).
 #include <cmath>
 #include <limits>
 
@@ -33,14 +34,16 @@ Network make(const HostTensor& mask, bool as_input) {
   auto q = net.add_input("q", DataType::kFloat32, {kB, kH, kL, kD});
   auto k = net.add_input("k", DataType::kFloat32, {kB, kH, kL, kD});
   auto v = net.add_input("v", DataType::kFloat32, {kB, kH, kL, kD});
-  Tensor m = as_input ? *net.add_input("m", mask.type.dtype, mask.type.dims) : testing::add_constant(net, mask);
+  Tensor m = as_input ? *net.add_input("m", mask.type.dtype, mask.type.dims)
+                      : testing::add_constant(net, mask);
   auto y = net.add_attention(*q, *k, *v, m, AttentionParams{});
   EXPECT_TRUE(y.ok()) << y.status().to_string();
   EXPECT_TRUE(net.mark_output(*y, "y").ok());
   return net;
 }
 
-HostTensor pattern(DataType dt, const Dims& dims, double attend, double masked, bool causal, int64_t flip = -1) {
+HostTensor pattern(DataType dt, const Dims& dims, double attend, double masked, bool causal,
+                   int64_t flip = -1) {
   std::vector<double> v;
   const int64_t cols = dims[dims.rank() - 1], rows = dims.rank() >= 2 ? dims[dims.rank() - 2] : 1;
   for (int64_t i = 0; i < dims.volume(); ++i) {
@@ -73,7 +76,8 @@ TEST(FoldConstantAttentionMasks, CausalMasksBecomeTheFlag) {
   check(pattern(DataType::kBool, {1, 1, kL, kL}, 1, 0, true), 0, 1);
   check(pattern(DataType::kBool, {kL, kL}, 1, 0, true), 0, 1);
   check(pattern(DataType::kFloat32, {1, 1, kL, kL}, 0, -inf, true), 0, 1);
-  check(pattern(DataType::kFloat32, {kB, 1, kL, kL}, 0, std::numeric_limits<float>::lowest(), true), 0, 1);
+  check(pattern(DataType::kFloat32, {kB, 1, kL, kL}, 0, std::numeric_limits<float>::lowest(), true),
+        0, 1);
 }
 
 TEST(FoldConstantAttentionMasks, AttendEverywhereIsDropped) {
@@ -83,8 +87,8 @@ TEST(FoldConstantAttentionMasks, AttendEverywhereIsDropped) {
 }
 
 TEST(FoldConstantAttentionMasks, OtherMasksStay) {
-  // One key flipped, a causal pattern in broadcast rows (not causal: every row the same), a real bias,
-  // and a float mask whose "masked" value is only large (not -inf / lowest).
+  // One key flipped, a causal pattern in broadcast rows (not causal: every row the same), a real
+  // bias, and a float mask whose "masked" value is only large (not -inf / lowest).
   check(pattern(DataType::kBool, {1, 1, kL, kL}, 1, 0, true, 5), 1, 0);
   check(pattern(DataType::kBool, {1, 1, 1, kL}, 1, 0, true), 1, 0);
   check(testing::random_tensor(DataType::kFloat32, {1, 1, kL, kL}), 1, 0);

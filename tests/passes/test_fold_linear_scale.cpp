@@ -1,6 +1,6 @@
-// fold_linear_scale: a constant per-feature scale after a linear folds into its weight and bias (the
-// mul disappears); other scales, or a linear output read twice, stay. Results equal the same network
-// with the scale fed as an input (nothing folded).
+// fold_linear_scale: a constant per-feature scale after a linear folds into its weight and bias
+// (the mul disappears); other scales, or a linear output read twice, stay. Results equal the same
+// network with the scale fed as an input (nothing folded).
 #include "test_util.h"
 
 namespace kiln {
@@ -13,14 +13,16 @@ struct Weights {
   HostTensor b = testing::random_tensor(DataType::kFloat32, {kN});
 };
 
-Network make(const Weights& wt, const HostTensor& scale, bool scale_as_input, bool bias, bool second_reader) {
+Network make(const Weights& wt, const HostTensor& scale, bool scale_as_input, bool bias,
+             bool second_reader) {
   Network net;
   auto x = net.add_input("x", DataType::kFloat32, {2, 3, kK});
   auto r = net.add_input("r", DataType::kFloat32, {2, 3, kN});
   auto w = testing::add_constant(net, wt.w);
   Tensor b = bias ? testing::add_constant(net, wt.b) : Tensor{};
   auto lin = net.add_linear(*x, w, b);
-  Tensor s = scale_as_input ? *net.add_input("s", DataType::kFloat32, scale.type.dims) : testing::add_constant(net, scale);
+  Tensor s = scale_as_input ? *net.add_input("s", DataType::kFloat32, scale.type.dims)
+                            : testing::add_constant(net, scale);
   auto y = net.add_elementwise(*net.add_elementwise(s, *lin, BinaryOp::kMul), *r, BinaryOp::kAdd);
   EXPECT_TRUE(net.mark_output(*y, "y").ok());
   if (second_reader) EXPECT_TRUE(net.mark_output(*net.add_unary(*lin, UnaryOp::kRelu), "z").ok());
@@ -41,7 +43,8 @@ void check(const HostTensor& scale, bool bias, bool second_reader, bool want_fol
   in.push_back(scale);
   auto want = testing::build_and_run(make(wt, scale, true, bias, second_reader), in);
   ASSERT_EQ(got.size(), want.size());
-  for (size_t i = 0; i < got.size(); ++i) EXPECT_TRUE(testing::all_close(got[i], testing::to_doubles(want[i]), 1e-5, 1e-6));
+  for (size_t i = 0; i < got.size(); ++i)
+    EXPECT_TRUE(testing::all_close(got[i], testing::to_doubles(want[i]), 1e-5, 1e-6));
 }
 
 TEST(FoldLinearScale, PerFeatureScalesFold) {
@@ -51,8 +54,9 @@ TEST(FoldLinearScale, PerFeatureScalesFold) {
 }
 
 TEST(FoldLinearScale, OtherScalesAndSharedOutputsStay) {
-  check(testing::random_tensor(DataType::kFloat32, {3, kN}), true, false, false);  // varies along rows
-  check(testing::random_tensor(DataType::kFloat32, {kN}), true, true, false);      // linear read twice
+  check(testing::random_tensor(DataType::kFloat32, {3, kN}), true, false,
+        false);                                                                // varies along rows
+  check(testing::random_tensor(DataType::kFloat32, {kN}), true, true, false);  // linear read twice
 }
 
 }  // namespace

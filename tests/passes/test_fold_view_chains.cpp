@@ -1,6 +1,7 @@
-// fold_view_chains: the head-splitting chains of torch's MultiheadAttention (ViT) and HF GPT-2 become
-// one shared transpose plus offset-view slices; results equal the index formulas of the models.
-// Also: offset-view slices in the runtime (dynamic leading dim, a slice that is a network output).
+// fold_view_chains: the head-splitting chains of torch's MultiheadAttention (ViT) and HF GPT-2
+// become one shared transpose plus offset-view slices; results equal the index formulas of the
+// models. Also: offset-view slices in the runtime (dynamic leading dim, a slice that is a network
+// output).
 #include "ir/analysis.h"
 #include "test_util.h"
 
@@ -17,12 +18,13 @@ Counts count_layers(const Network& net, const BuilderConfig& cfg) {
   c.transposes = testing::count_ops(g, ir::OpKind::kTranspose);
   c.splits = testing::count_ops(g, ir::OpKind::kSplit);
   c.slices = testing::count_ops(g, ir::OpKind::kSlice);
-  for (const auto& l : g.layers) c.offset_views += l.op == ir::OpKind::kSlice && ir::is_offset_view(g, l);
+  for (const auto& l : g.layers)
+    c.offset_views += l.op == ir::OpKind::kSlice && ir::is_offset_view(g, l);
   return c;
 }
 
-// q/k/v[b, h, s, d] = x[s, b, i*E + h*D + d] (the packed in-projection of nn.MultiheadAttention, the
-// chain torch writes: unflatten, unsqueeze, transpose, squeeze, select, view, transpose, view).
+// q/k/v[b, h, s, d] = x[s, b, i*E + h*D + d] (the packed in-projection of nn.MultiheadAttention,
+// the chain torch writes: unflatten, unsqueeze, transpose, squeeze, select, view, transpose, view).
 TEST(FoldViewChains, MultiheadAttentionPackedProjection) {
   const int64_t s = 7, b = 2, h = 4, d = 16, e = h * d;
   auto x = testing::random_tensor(DataType::kFloat32, {s, b, 3 * e});
@@ -34,8 +36,10 @@ TEST(FoldViewChains, MultiheadAttentionPackedProjection) {
   t = *net.add_squeeze(t, {3});
   const char* names[] = {"q", "k", "v"};
   for (int64_t i = 0; i < 3; ++i) {
-    auto sel = *net.add_squeeze(*net.add_slice(t, SliceParams{{0}, {i}, {i + 1}, {1}}), {0});  // [s, b, e]
-    auto heads = *net.add_transpose(*net.add_reshape(sel, {s, b * h, d}), {1, 0, 2});   // [b*h, s, d]
+    auto sel =
+        *net.add_squeeze(*net.add_slice(t, SliceParams{{0}, {i}, {i + 1}, {1}}), {0});  // [s, b, e]
+    auto heads =
+        *net.add_transpose(*net.add_reshape(sel, {s, b * h, d}), {1, 0, 2});  // [b*h, s, d]
     auto q = *net.add_reshape(heads, {b, h, s, d});
     ASSERT_TRUE(net.mark_output(*net.add_unary(q, UnaryOp::kNeg), names[i]).ok());
   }
@@ -62,7 +66,8 @@ TEST(FoldViewChains, MultiheadAttentionPackedProjection) {
 
 // q/k/v[b, h, s, d] = x[b, s, i*E + h*D + d] (GPT-2: split of c_attn's output, view, transpose).
 TEST(FoldViewChains, SplitHeadsOfGpt2) {
-  const int64_t b = 3, s = 5, h = 2, d = 64, e = h * d;  // [b, h, s, d] blocks of 256-byte multiples
+  const int64_t b = 3, s = 5, h = 2, d = 64,
+                e = h * d;  // [b, h, s, d] blocks of 256-byte multiples
   for (DataType dt : {DataType::kFloat32, DataType::kFloat16}) {
     SCOPED_TRACE(dtype_name(dt));
     auto x = testing::random_tensor(dt, {b, s, 3 * e});
@@ -70,10 +75,13 @@ TEST(FoldViewChains, SplitHeadsOfGpt2) {
     auto in = *net.add_input("x", dt, {b, s, 3 * e});
     auto parts = *net.add_split(in, SplitParams{2, {e, e, e}});
     std::vector<Tensor> heads;
-    for (int i = 0; i < 3; ++i) heads.push_back(*net.add_transpose(*net.add_reshape(parts[static_cast<size_t>(i)], {b, s, h, d}), {0, 2, 1, 3}));
+    for (int i = 0; i < 3; ++i)
+      heads.push_back(*net.add_transpose(
+          *net.add_reshape(parts[static_cast<size_t>(i)], {b, s, h, d}), {0, 2, 1, 3}));
     // k and v meet in a product (a non-movement reader of two chains), q is read directly.
     ASSERT_TRUE(net.mark_output(*net.add_unary(heads[0], UnaryOp::kNeg), "q").ok());
-    ASSERT_TRUE(net.mark_output(*net.add_elementwise(heads[1], heads[2], BinaryOp::kMul), "kv").ok());
+    ASSERT_TRUE(
+        net.mark_output(*net.add_elementwise(heads[1], heads[2], BinaryOp::kMul), "kv").ok());
     BuilderConfig cfg;
     cfg.backend = "cpu";
     if (dt == DataType::kFloat16) cfg.enabled_precisions = {Precision::kFP32, Precision::kFP16};
@@ -110,7 +118,9 @@ TEST(FoldViewChains, SingleCopyChainsAndDynamicShapesStay) {
   auto t = *net.add_transpose(*net.add_reshape(parts[0], {-1, s, h, d}), {0, 2, 1, 3});
   ASSERT_TRUE(net.mark_output(*net.add_unary(t, UnaryOp::kNeg), "q").ok());
   auto y = *net.add_input("y", DataType::kFloat32, {2, s, h, d});
-  ASSERT_TRUE(net.mark_output(*net.add_unary(*net.add_transpose(y, {0, 2, 1, 3}), UnaryOp::kNeg), "yt").ok());
+  ASSERT_TRUE(
+      net.mark_output(*net.add_unary(*net.add_transpose(y, {0, 2, 1, 3}), UnaryOp::kNeg), "yt")
+          .ok());
   BuilderConfig cfg;
   cfg.backend = "cpu";
   OptimizationProfile prof;
@@ -128,7 +138,8 @@ TEST(FoldViewChains, SingleCopyChainsAndDynamicShapesStay) {
   for (int64_t bi = 0; bi < 3; ++bi)
     for (int64_t hi = 0; hi < h; ++hi)
       for (int64_t si = 0; si < s; ++si)
-        for (int64_t di = 0; di < d; ++di) want.push_back(-xd[static_cast<size_t>((bi * s + si) * 3 * h * d + hi * d + di)]);
+        for (int64_t di = 0; di < d; ++di)
+          want.push_back(-xd[static_cast<size_t>((bi * s + si) * 3 * h * d + hi * d + di)]);
   EXPECT_TRUE(testing::all_close(outs[0], want, 0, 0));
 }
 
@@ -183,7 +194,8 @@ TEST(OffsetViews, LeadingAxisSlicesAliasTheirInput) {
     auto xv = testing::to_doubles(x);
     std::vector<double> mid_want, tail_want;
     for (int64_t r = 1; r < 3; ++r)
-      for (int64_t j = 0; j < c; ++j) mid_want.push_back(std::exp(-xv[static_cast<size_t>(r * c + j)]));
+      for (int64_t j = 0; j < c; ++j)
+        mid_want.push_back(std::exp(-xv[static_cast<size_t>(r * c + j)]));
     for (int64_t r = n - 2; r < n; ++r)
       for (int64_t j = 0; j < c; ++j) tail_want.push_back(-xv[static_cast<size_t>(r * c + j)]);
     EXPECT_TRUE(testing::all_close(outs[0], mid_want, 1e-6, 1e-6));

@@ -15,16 +15,19 @@ struct Weights {
   std::vector<HostTensor> w, b;
 };
 
-Network make(const Weights& wt, const std::vector<Spec>& specs, const Dims& x_dims, bool weights_as_inputs) {
+Network make(const Weights& wt, const std::vector<Spec>& specs, const Dims& x_dims,
+             bool weights_as_inputs) {
   Network net;
   auto x = net.add_input("x", DataType::kFloat32, x_dims);
   for (size_t i = 0; i < specs.size(); ++i) {
-    Tensor w = weights_as_inputs ? *net.add_input("w" + std::to_string(i), DataType::kFloat32, wt.w[i].type.dims)
-                                 : testing::add_constant(net, wt.w[i]);
+    Tensor w = weights_as_inputs
+                   ? *net.add_input("w" + std::to_string(i), DataType::kFloat32, wt.w[i].type.dims)
+                   : testing::add_constant(net, wt.w[i]);
     Tensor b;
     if (specs[i].bias)
-      b = weights_as_inputs ? *net.add_input("b" + std::to_string(i), DataType::kFloat32, wt.b[i].type.dims)
-                            : testing::add_constant(net, wt.b[i]);
+      b = weights_as_inputs
+              ? *net.add_input("b" + std::to_string(i), DataType::kFloat32, wt.b[i].type.dims)
+              : testing::add_constant(net, wt.b[i]);
     auto y = net.add_linear(*x, w, b);
     EXPECT_TRUE(net.mark_output(*net.add_unary(*y, UnaryOp::kTanh), "y" + std::to_string(i)).ok());
   }
@@ -54,7 +57,8 @@ TEST(FuseParallelLinears, SharedInputBecomesOneGemm) {
   }
   auto want = testing::build_and_run(make(wt, specs, {2, 5, k}, true), in);
   ASSERT_EQ(got.size(), specs.size());
-  for (size_t i = 0; i < got.size(); ++i) EXPECT_TRUE(testing::all_close(got[i], testing::to_doubles(want[i]), 1e-5, 1e-6)) << i;
+  for (size_t i = 0; i < got.size(); ++i)
+    EXPECT_TRUE(testing::all_close(got[i], testing::to_doubles(want[i]), 1e-5, 1e-6)) << i;
 }
 
 TEST(FuseParallelLinears, DynamicInputsStayApart) {

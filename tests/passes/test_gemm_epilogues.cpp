@@ -46,8 +46,11 @@ TEST(GemmEpilogues, Conv1DBecomesLinearWithActivationNextToIt) {
   for (int64_t r = 0; r < b * s; ++r) {
     for (int64_t j = 0; j < n; ++j) {
       double acc = bv[static_cast<size_t>(j)];
-      for (int64_t t = 0; t < k; ++t) acc += xv[static_cast<size_t>(r * k + t)] * wv[static_cast<size_t>(t * n + j)];
-      want.push_back(0.5 * acc * (1 + std::tanh(std::sqrt(2 / std::numbers::pi) * (acc + 0.044715 * acc * acc * acc))));
+      for (int64_t t = 0; t < k; ++t)
+        acc += xv[static_cast<size_t>(r * k + t)] * wv[static_cast<size_t>(t * n + j)];
+      want.push_back(
+          0.5 * acc *
+          (1 + std::tanh(std::sqrt(2 / std::numbers::pi) * (acc + 0.044715 * acc * acc * acc))));
     }
   }
   EXPECT_TRUE(testing::all_close(outs[0], want, 1e-5, 1e-5));
@@ -87,12 +90,14 @@ TEST(GemmEpilogues, ResidualAddMovesNextToTheGemm) {
   auto outs = testing::build_and_run(net, {x, res}, cfg);
   ASSERT_EQ(outs.size(), 1u);
   EXPECT_EQ(outs[0].type.dims, (Dims{s, b, e}));
-  auto xv = testing::to_doubles(x), wv = testing::to_doubles(w), bv = testing::to_doubles(bias), rv = testing::to_doubles(res);
+  auto xv = testing::to_doubles(x), wv = testing::to_doubles(w), bv = testing::to_doubles(bias),
+       rv = testing::to_doubles(res);
   std::vector<double> want;
   for (int64_t row = 0; row < s * b; ++row) {
     for (int64_t j = 0; j < e; ++j) {
       double acc = bv[static_cast<size_t>(j)] + rv[static_cast<size_t>(row * e + j)];
-      for (int64_t t = 0; t < e; ++t) acc += xv[static_cast<size_t>(row * e + t)] * wv[static_cast<size_t>(j * e + t)];
+      for (int64_t t = 0; t < e; ++t)
+        acc += xv[static_cast<size_t>(row * e + t)] * wv[static_cast<size_t>(j * e + t)];
       want.push_back(acc);
     }
   }
@@ -105,7 +110,8 @@ TEST(GemmEpilogues, RuntimeWeightsAndSharedViewsStayAsTheyAre) {
   auto a = net.add_input("a", DataType::kFloat32, {4, 6});
   auto w = net.add_input("w", DataType::kFloat32, {6, 5});
   auto bias = testing::random_tensor(DataType::kFloat32, {5});
-  auto y = *net.add_elementwise(*net.add_matmul(*a, *w), testing::add_constant(net, bias), BinaryOp::kAdd);
+  auto y = *net.add_elementwise(*net.add_matmul(*a, *w), testing::add_constant(net, bias),
+                                BinaryOp::kAdd);
   auto r = *net.add_reshape(y, {20});
   ASSERT_TRUE(net.mark_output(*net.add_unary(r, UnaryOp::kRelu), "relu").ok());
   ASSERT_TRUE(net.mark_output(r, "flat").ok());
@@ -119,7 +125,8 @@ TEST(GemmEpilogues, RuntimeWeightsAndSharedViewsStayAsTheyAre) {
   }
   EXPECT_EQ(linears, 0);
   EXPECT_EQ(matmuls, 1);
-  auto av = testing::random_tensor(DataType::kFloat32, {4, 6}), wv = testing::random_tensor(DataType::kFloat32, {6, 5});
+  auto av = testing::random_tensor(DataType::kFloat32, {4, 6}),
+       wv = testing::random_tensor(DataType::kFloat32, {6, 5});
   auto outs = testing::build_and_run(net, {av, wv}, cfg);
   ASSERT_EQ(outs.size(), 2u);
   auto ad = testing::to_doubles(av), wd = testing::to_doubles(wv), bd = testing::to_doubles(bias);
@@ -127,7 +134,8 @@ TEST(GemmEpilogues, RuntimeWeightsAndSharedViewsStayAsTheyAre) {
   for (int i = 0; i < 4; ++i) {
     for (int j = 0; j < 5; ++j) {
       double acc = bd[static_cast<size_t>(j)];
-      for (int t = 0; t < 6; ++t) acc += ad[static_cast<size_t>(i * 6 + t)] * wd[static_cast<size_t>(t * 5 + j)];
+      for (int t = 0; t < 6; ++t)
+        acc += ad[static_cast<size_t>(i * 6 + t)] * wd[static_cast<size_t>(t * 5 + j)];
       flat.push_back(acc);
       relu.push_back(std::max(acc, 0.0));
     }

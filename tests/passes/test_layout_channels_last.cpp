@@ -17,7 +17,8 @@ Network residual_cnn() {
   ConvolutionParams p;
   p.pads_begin = {1, 1};
   auto conv = [&](Tensor in, int64_t cin, int64_t cout) {
-    auto w = testing::add_constant(net, testing::random_tensor(DataType::kFloat32, {cout, cin, 3, 3}, -0.3, 0.3));
+    auto w = testing::add_constant(
+        net, testing::random_tensor(DataType::kFloat32, {cout, cin, 3, 3}, -0.3, 0.3));
     auto b = testing::add_constant(net, testing::random_tensor(DataType::kFloat32, {cout}));
     return *net.add_convolution(in, w, b, p);
   };
@@ -29,12 +30,15 @@ Network residual_cnn() {
   pp.kernel = {2, 2};
   pp.strides = {2, 2};
   auto pooled = *net.add_pooling(res, pp);
-  auto scale = testing::add_constant(net, testing::random_tensor(DataType::kFloat32, {8, 1, 1}, 0.5, 1.5));
+  auto scale =
+      testing::add_constant(net, testing::random_tensor(DataType::kFloat32, {8, 1, 1}, 0.5, 1.5));
   auto scaled = *net.add_elementwise(pooled, scale, BinaryOp::kMul);
-  auto gate = *net.add_unary(*net.add_adaptive_pooling(scaled, AdaptivePoolingParams{PoolingType::kAverage, {1, 1}}),
-                             UnaryOp::kSigmoid);
+  auto gate = *net.add_unary(
+      *net.add_adaptive_pooling(scaled, AdaptivePoolingParams{PoolingType::kAverage, {1, 1}}),
+      UnaryOp::kSigmoid);
   auto gated = *net.add_elementwise(scaled, gate, BinaryOp::kMul);
-  auto feat = *net.add_flatten(*net.add_adaptive_pooling(gated, AdaptivePoolingParams{PoolingType::kAverage, {1, 1}}), 1);
+  auto feat = *net.add_flatten(
+      *net.add_adaptive_pooling(gated, AdaptivePoolingParams{PoolingType::kAverage, {1, 1}}), 1);
   auto w = testing::add_constant(net, testing::random_tensor(DataType::kFloat32, {5, 8}));
   EXPECT_TRUE(net.mark_output(*net.add_linear(feat, w, Tensor{}), "logits").ok());
   EXPECT_TRUE(net.mark_output(res, "features").ok());
@@ -42,11 +46,13 @@ Network residual_cnn() {
 }
 
 TEST(LayoutChannelsLast, AutoRuleFollowsPrecisionBatchAndGroups) {
-  // Float32 dense convolutions: NHWC from opt batch 16 (static batch or the profile's opt), NCHW below.
+  // Float32 dense convolutions: NHWC from opt batch 16 (static batch or the profile's opt), NCHW
+  // below.
   Network net = residual_cnn();
   auto cfg_at = [](int64_t opt, bool fp16 = false) {
     BuilderConfig cfg;
-    cfg.profiles = {OptimizationProfile().set("x", {1, 3, 16, 16}, {opt, 3, 16, 16}, {64, 3, 16, 16})};
+    cfg.profiles = {
+        OptimizationProfile().set("x", {1, 3, 16, 16}, {opt, 3, 16, 16}, {64, 3, 16, 16})};
     if (fp16) cfg.enabled_precisions.push_back(Precision::kFP16);
     return cfg;
   };
@@ -72,7 +78,8 @@ TEST(LayoutChannelsLast, AutoRuleFollowsPrecisionBatchAndGroups) {
   // A float32 depthwise convolution anywhere keeps the whole network NCHW, at any batch.
   Network dw32;
   auto z = dw32.add_input("x", DataType::kFloat32, {64, 8, 8, 8});
-  auto dwt32 = testing::add_constant(dw32, testing::random_tensor(DataType::kFloat32, {8, 1, 3, 3}));
+  auto dwt32 =
+      testing::add_constant(dw32, testing::random_tensor(DataType::kFloat32, {8, 1, 3, 3}));
   ASSERT_TRUE(dw32.mark_output(*dw32.add_convolution(*z, dwt32, Tensor{}, dp), "y").ok());
   EXPECT_FALSE(passes::channels_last_profitable(dw32.graph(), BuilderConfig{}, &why)) << why;
   EXPECT_NE(why.find("grouped"), std::string::npos) << why;
@@ -92,7 +99,8 @@ TEST(LayoutChannelsLast, SameResultsAndTransposesCancel) {
   ASSERT_TRUE(plan.ok()) << plan.status().to_string();
   ASSERT_EQ(plain.size(), 2u);
   ASSERT_EQ(nhwc.size(), 2u);
-  for (size_t i = 0; i < 2; ++i) EXPECT_TRUE(testing::all_close(nhwc[i], testing::to_doubles(plain[i]), 1e-5, 1e-5));
+  for (size_t i = 0; i < 2; ++i)
+    EXPECT_TRUE(testing::all_close(nhwc[i], testing::to_doubles(plain[i]), 1e-5, 1e-5));
   auto contents = serial::read_plan(plan->bytes);
   ASSERT_TRUE(contents.ok());
   EXPECT_TRUE(contents->channels_last_applied);  // the plan says why it differs from the plain one
@@ -100,11 +108,13 @@ TEST(LayoutChannelsLast, SameResultsAndTransposesCancel) {
   int transposes = 0, cl_convs = 0;
   for (const auto& l : contents->graph.layers) {
     if (l.op == ir::OpKind::kTranspose) ++transposes;
-    if (l.op == ir::OpKind::kConvolution && std::get<ConvolutionParams>(l.params).channels_last) ++cl_convs;
+    if (l.op == ir::OpKind::kConvolution && std::get<ConvolutionParams>(l.params).channels_last)
+      ++cl_convs;
   }
   EXPECT_EQ(cl_convs, 3);
   // One transpose into NHWC at the input and one back for the "features" output; everything else
-  // cancelled (the gate, scale, residual and pooling all stay NHWC; [N,1,1,C] -> [N,C,1,1] is a view).
+  // cancelled (the gate, scale, residual and pooling all stay NHWC; [N,1,1,C] -> [N,C,1,1] is a
+  // view).
   EXPECT_EQ(transposes, 2);
 }
 

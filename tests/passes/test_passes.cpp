@@ -30,8 +30,8 @@ TEST(Passes, ConstantSubgraphsAreFoldedWithTheReferenceKernels) {
   auto x = net.add_input("x", DataType::kFloat32, {2, 3});
   auto w = testing::random_tensor(DataType::kFloat32, {3, 3});
   auto wc = testing::add_constant(net, w);
-  auto wt = net.add_transpose(wc, {1, 0});             // folded
-  auto ws = net.add_unary(*wt, UnaryOp::kTanh);        // folded
+  auto wt = net.add_transpose(wc, {1, 0});       // folded
+  auto ws = net.add_unary(*wt, UnaryOp::kTanh);  // folded
   auto y = net.add_matmul(*x, *ws);
   ASSERT_TRUE(net.mark_output(*y, "y").ok());
   auto plan = built(net, {});
@@ -45,7 +45,8 @@ TEST(Passes, ConstantSubgraphsAreFoldedWithTheReferenceKernels) {
   for (int i = 0; i < 2; ++i)
     for (int j = 0; j < 3; ++j) {
       double s = 0;
-      for (int k = 0; k < 3; ++k) s += testing::at(in, i * 3 + k) * std::tanh(testing::at(w, j * 3 + k));
+      for (int k = 0; k < 3; ++k)
+        s += testing::at(in, i * 3 + k) * std::tanh(testing::at(w, j * 3 + k));
       want.push_back(s);
     }
   EXPECT_TRUE(testing::all_close(out[0], want, 1e-5, 1e-5));
@@ -86,7 +87,8 @@ TEST(Passes, Fp16PrecisionCastsAtBoundariesAndKeepsSensitiveLayersFp32) {
   auto w = testing::add_constant(net, testing::random_tensor(DataType::kFloat32, {8, 8}));
   auto h = net.add_linear(*x, w, Tensor{});
   auto sq = net.add_elementwise(*h, *h, BinaryOp::kPow);  // pow keeps fp32
-  auto m = net.add_reduce(*sq, ReduceParams{ReduceOp::kMean, {1}, true, 1});  // fp32 island continues
+  auto m =
+      net.add_reduce(*sq, ReduceParams{ReduceOp::kMean, {1}, true, 1});  // fp32 island continues
   auto y = net.add_elementwise(*h, *m, BinaryOp::kMul);
   ASSERT_TRUE(net.mark_output(*y, "y").ok());
   BuilderConfig cfg;

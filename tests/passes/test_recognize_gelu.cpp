@@ -11,7 +11,8 @@ namespace kiln {
 namespace {
 
 double gelu_tanh_ref(double x) {
-  return 0.5 * x * (1.0 + std::tanh(std::sqrt(2.0 / std::numbers::pi) * (x + 0.044715 * x * x * x)));
+  return 0.5 * x *
+         (1.0 + std::tanh(std::sqrt(2.0 / std::numbers::pi) * (x + 0.044715 * x * x * x)));
 }
 double gelu_erf_ref(double x) { return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0))); }
 
@@ -21,10 +22,12 @@ Tensor mul(Network& n, Tensor a, Tensor b) { return *n.add_elementwise(a, b, Bin
 Tensor add(Network& n, Tensor a, Tensor b) { return *n.add_elementwise(a, b, BinaryOp::kAdd); }
 Tensor scalar(Network& n, double v) { return *n.add_scalar(v, DataType::kFloat32); }
 
-// GPT-2's gelu_new: 0.5 * x * (1.0 + tanh(sqrt(2/pi) * (x + 0.044715 * pow(x, 3.0)))), traced order.
+// GPT-2's gelu_new: 0.5 * x * (1.0 + tanh(sqrt(2/pi) * (x + 0.044715 * pow(x, 3.0)))), traced
+// order.
 Tensor gpt2_gelu(Network& n, Tensor x) {
   auto cube = *n.add_elementwise(x, scalar(n, 3.0), BinaryOp::kPow);
-  auto inner = mul(n, add(n, x, mul(n, cube, scalar(n, 0.044715))), scalar(n, std::sqrt(2.0 / std::numbers::pi)));
+  auto inner = mul(n, add(n, x, mul(n, cube, scalar(n, 0.044715))),
+                   scalar(n, std::sqrt(2.0 / std::numbers::pi)));
   auto t = *n.add_unary(inner, UnaryOp::kTanh);
   return mul(n, mul(n, x, scalar(n, 0.5)), add(n, t, scalar(n, 1.0)));
 }
@@ -39,7 +42,8 @@ Tensor gelu_tanh_regrouped(Network& n, Tensor x) {
 
 // The erf form: x * 0.5 * (1 + erf(x / sqrt(2))).
 Tensor gelu_erf(Network& n, Tensor x) {
-  auto e = *n.add_unary(*n.add_elementwise(x, scalar(n, std::sqrt(2.0)), BinaryOp::kDiv), UnaryOp::kErf);
+  auto e =
+      *n.add_unary(*n.add_elementwise(x, scalar(n, std::sqrt(2.0)), BinaryOp::kDiv), UnaryOp::kErf);
   return mul(n, x, mul(n, scalar(n, 0.5), add(n, e, scalar(n, 1.0))));
 }
 
@@ -73,7 +77,8 @@ Built build(const Chain& chain, const HostTensor& x, const HostTensor& w) {
   return b;
 }
 
-void expect_gelu_of_linear(const Built& b, const HostTensor& x, const HostTensor& w, double (*ref)(double)) {
+void expect_gelu_of_linear(const Built& b, const HostTensor& x, const HostTensor& w,
+                           double (*ref)(double)) {
   ASSERT_FALSE(b.outs.empty());
   const auto xv = testing::to_doubles(x), wv = testing::to_doubles(w);
   const int64_t m = x.type.dims[0], k = x.type.dims[1], n = w.type.dims[0];
@@ -81,7 +86,8 @@ void expect_gelu_of_linear(const Built& b, const HostTensor& x, const HostTensor
   for (int64_t i = 0; i < m; ++i) {
     for (int64_t j = 0; j < n; ++j) {
       double acc = 0;
-      for (int64_t t = 0; t < k; ++t) acc += xv[static_cast<size_t>(i * k + t)] * wv[static_cast<size_t>(j * k + t)];
+      for (int64_t t = 0; t < k; ++t)
+        acc += xv[static_cast<size_t>(i * k + t)] * wv[static_cast<size_t>(j * k + t)];
       want[static_cast<size_t>(i * n + j)] = ref(acc);
     }
   }
@@ -96,7 +102,8 @@ TEST(RecognizeGelu, ChainsBecomeOneLayerAndMatchTheFormula) {
     Chain chain;
     double (*ref)(double);
   };
-  for (const Case& c : {Case{"gpt2", gpt2_gelu, gelu_tanh_ref}, Case{"regrouped", gelu_tanh_regrouped, gelu_tanh_ref},
+  for (const Case& c : {Case{"gpt2", gpt2_gelu, gelu_tanh_ref},
+                        Case{"regrouped", gelu_tanh_regrouped, gelu_tanh_ref},
                         Case{"erf", gelu_erf, gelu_erf_ref}}) {
     SCOPED_TRACE(c.name);
     Built b = build(c.chain, x, w);
@@ -112,7 +119,8 @@ TEST(RecognizeGelu, NearMissesAreLeftAlone) {
   // An intermediate (the tanh) is also a network output: nothing is fused, results stay exact.
   auto shared_tanh = [](Network& n, Tensor v) {
     auto cube = *n.add_elementwise(v, scalar(n, 3.0), BinaryOp::kPow);
-    auto inner = mul(n, add(n, v, mul(n, cube, scalar(n, 0.044715))), scalar(n, std::sqrt(2.0 / std::numbers::pi)));
+    auto inner = mul(n, add(n, v, mul(n, cube, scalar(n, 0.044715))),
+                     scalar(n, std::sqrt(2.0 / std::numbers::pi)));
     auto t = *n.add_unary(inner, UnaryOp::kTanh);
     EXPECT_TRUE(n.mark_output(t, "inner").ok());
     return mul(n, mul(n, v, scalar(n, 0.5)), add(n, t, scalar(n, 1.0)));
@@ -124,8 +132,10 @@ TEST(RecognizeGelu, NearMissesAreLeftAlone) {
   // A different cubic coefficient is not GELU.
   auto off = [](Network& n, Tensor v) {
     auto cube = *n.add_elementwise(v, scalar(n, 3.0), BinaryOp::kPow);
-    auto inner = mul(n, add(n, v, mul(n, cube, scalar(n, 0.05))), scalar(n, std::sqrt(2.0 / std::numbers::pi)));
-    return mul(n, mul(n, v, scalar(n, 0.5)), add(n, *n.add_unary(inner, UnaryOp::kTanh), scalar(n, 1.0)));
+    auto inner = mul(n, add(n, v, mul(n, cube, scalar(n, 0.05))),
+                     scalar(n, std::sqrt(2.0 / std::numbers::pi)));
+    return mul(n, mul(n, v, scalar(n, 0.5)),
+               add(n, *n.add_unary(inner, UnaryOp::kTanh), scalar(n, 1.0)));
   };
   Built other = build(off, x, w);
   EXPECT_EQ(other.unary_gelu, 0);

@@ -3,6 +3,7 @@
 Uses the installed `kiln`, or with KILN_BUILD_DIR=<cmake build dir> (configured with
 -DKILN_BUILD_PYTHON=ON) the in-tree package in python/ with that build's libraries.
 """
+
 import os
 import subprocess
 import sys
@@ -21,13 +22,15 @@ torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 requires_cuda = pytest.mark.skipif(
     not (torch.cuda.is_available() and "cuda" in kiln.available_backends()),
-    reason="needs a GPU and a Kiln build with the CUDA backend (CI has neither)")
+    reason="needs a GPU and a Kiln build with the CUDA backend (CI has neither)",
+)
 
 
 requires_fake_kernel = pytest.mark.skipif(
     kiln._fake.FAKE_KERNEL_ERROR is not None,
     reason="re-tracing compiled modules (torch.export, torch.compile) needs kiln::execute_engine registered for "
-           "CompositeExplicitAutograd in libkiln_runtime; this build registers a catch-all kernel")
+    "CompositeExplicitAutograd in libkiln_runtime; this build registers a catch-all kernel",
+)
 
 
 def rel_err(out: torch.Tensor, ref: torch.Tensor) -> float:
@@ -43,8 +46,13 @@ def run_python(code: str, timeout: int = 600) -> str:
     env = dict(os.environ)
     if os.environ.get("KILN_BUILD_DIR"):
         env["PYTHONPATH"] = os.path.join(REPO, "python") + os.pathsep + env.get("PYTHONPATH", "")
-    r = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, env=env,
-                       timeout=timeout)
+    r = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+    )
     if r.returncode != 0:
         raise AssertionError(f"subprocess failed ({r.returncode}):\nstdout:\n{r.stdout}\nstderr:\n{r.stderr}")
     return r.stdout

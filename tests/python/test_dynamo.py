@@ -1,4 +1,5 @@
 """The dynamo (torch.export) frontend: compile, dynamic shapes, fallbacks, options, dry run, caches."""
+
 import logging
 
 import pytest
@@ -9,7 +10,11 @@ from conftest import MLP, ConvNet, rel_err
 
 
 def engines_of(m):
-    return [n for n in m.graph.nodes if n.op == "call_function" and n.target is torch.ops.kiln.execute_engine.default]
+    return [
+        n
+        for n in m.graph.nodes
+        if n.op == "call_function" and n.target is torch.ops.kiln.execute_engine.default
+    ]
 
 
 def test_convnet_static_matches_eager(convnet):
@@ -132,7 +137,7 @@ class DataDependent(torch.nn.Module):
 
     def forward(self, x):
         y = torch.relu(self.l1(x))
-        n = torch.nonzero(y > 0.1).shape[0]   # no converter: runs in PyTorch
+        n = torch.nonzero(y > 0.1).shape[0]  # no converter: runs in PyTorch
         return self.l2(y) * 2 + n
 
 
@@ -209,8 +214,11 @@ def test_int_inputs_and_embedding():
 
     net = Net().eval()
     ids = torch.randint(0, 50, (2, 5))
-    m = kiln.compile(net, inputs=[kiln.Input(min_shape=(1, 5), opt_shape=(2, 5), max_shape=(4, 5), dtype=torch.int64)],
-                     min_block_size=1)
+    m = kiln.compile(
+        net,
+        inputs=[kiln.Input(min_shape=(1, 5), opt_shape=(2, 5), max_shape=(4, 5), dtype=torch.int64)],
+        min_block_size=1,
+    )
     with torch.no_grad():
         assert rel_err(m(ids), net(ids)) < 1e-5
         ids3 = torch.randint(0, 50, (3, 5))
@@ -235,6 +243,6 @@ def test_two_scalar_tensor_constants():
             return torch.where(s == 0, torch.scalar_tensor(0.0), w)
 
     net = Net()
-    a, b = torch.tensor([0., 1., 2., 0.]).view(1, 1, 4), torch.tensor([0., 1., 2., 3.]).view(1, 4, 1)
+    a, b = torch.tensor([0.0, 1.0, 2.0, 0.0]).view(1, 1, 4), torch.tensor([0.0, 1.0, 2.0, 3.0]).view(1, 4, 1)
     m = kiln.compile(net, inputs=[a, b], min_block_size=1)
     assert torch.equal(m(a, b), net(a, b))

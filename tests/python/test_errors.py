@@ -1,5 +1,6 @@
 """Typed errors: every failure reaches Python as the KilnError subclass of its C++ StatusCode
 (registered with kiln._C by code, never read from the message), with a message naming what failed."""
+
 import io
 import pickle
 
@@ -134,7 +135,11 @@ def test_unsupported_op_with_full_compilation(ir):
     with pytest.raises(kiln.UnsupportedOperatorError, match="aten::nonzero") as ei:
         kiln.compile(_Nonzero().eval(), ir=ir, inputs=[x], require_full_compilation=True, min_block_size=1)
     e = ei.value
-    assert isinstance(e, kiln.UnsupportedError) and isinstance(e, kiln.CompilationError) and e.code == "Unsupported"
+    assert (
+        isinstance(e, kiln.UnsupportedError)
+        and isinstance(e, kiln.CompilationError)
+        and e.code == "Unsupported"
+    )
     assert str(e).startswith("kiln.compile")
 
 
@@ -160,4 +165,3 @@ def test_export_failure_is_export_error():
 
     with pytest.raises(kiln.ExportError):
         kiln.compile(DataDependent().eval(), inputs=[torch.randn(2, 3)])
-

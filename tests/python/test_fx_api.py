@@ -1,4 +1,5 @@
 """The legacy FX API (kiln.fx): compile, InputTensorSpec, KilnInterpreter, KilnModule."""
+
 import pytest
 import torch
 
@@ -40,7 +41,7 @@ def test_interpreter_and_kiln_module(convnet, tmp_path):
     out = run_python(f"""
         import torch, kiln
         m = torch.load({str(path)!r}, weights_only=False)
-        io = torch.load({str(tmp_path / 'io.pt')!r})
+        io = torch.load({str(tmp_path / "io.pt")!r})
         assert isinstance(m, kiln.fx.KilnModule)
         err = ((m(io["x"]) - io["ref"]).abs().max() / io["ref"].abs().max()).item()
         print("ERR", err)
@@ -81,8 +82,14 @@ def test_interpreter_and_compile_argument_errors(convnet):
 
 def test_fx_compile_dynamic_batch(convnet, tmp_path):
     x = torch.randn(2, 3, 16, 16)
-    m = kfx.compile(convnet, [x], max_batch_size=8, min_acc_module_size=1,
-                    timing_cache_prefix=str(tmp_path / "tc"), save_timing_cache=True)
+    m = kfx.compile(
+        convnet,
+        [x],
+        max_batch_size=8,
+        min_acc_module_size=1,
+        timing_cache_prefix=str(tmp_path / "tc"),
+        save_timing_cache=True,
+    )
     assert any(isinstance(s, kfx.KilnModule) for s in m.children())
     with torch.no_grad():
         for b in (1, 2, 8):

@@ -1,4 +1,5 @@
 """CUDA backend through the Python package. Skipped without a GPU (CI has none): run on a GPU machine."""
+
 import pytest
 import torch
 
@@ -49,6 +50,7 @@ def test_cuda_torchscript_and_torch_compile(convnet):
 @requires_cuda
 def test_cuda_kernel_cache_dir(tmp_path):
     """Generated pointwise kernels are compiled once: the cubins land in kernel_cache_dir."""
+
     class Chain(torch.nn.Module):
         def forward(self, x, r):
             return torch.tanh(torch.nn.functional.silu(x) * 0.5 + r)

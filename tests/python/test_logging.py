@@ -1,4 +1,5 @@
 """kiln.logging: levels mapped onto the engine logger, the context manager, the progress bar."""
+
 import logging
 import os
 
@@ -23,8 +24,12 @@ def restore_level():
 
 
 def test_levels_map_onto_the_engine():
-    for lv, engine, env in ((kiln.logging.ERROR, 0, "error"), (kiln.logging.WARNING, 1, "warning"),
-                            (kiln.logging.INFO, 2, "info"), (kiln.logging.DEBUG, 3, "verbose")):
+    for lv, engine, env in (
+        (kiln.logging.ERROR, 0, "error"),
+        (kiln.logging.WARNING, 1, "warning"),
+        (kiln.logging.INFO, 2, "info"),
+        (kiln.logging.DEBUG, 3, "verbose"),
+    ):
         kiln.logging.set_level(lv)
         assert kiln.logging.get_level() == lv
         assert _native.C.get_log_level() == engine

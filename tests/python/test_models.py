@@ -1,4 +1,5 @@
 """Real models through the dynamo path, against eager PyTorch in float32 (random weights, no downloads)."""
+
 import pytest
 import torch
 
@@ -32,8 +33,14 @@ def test_resnet18_batch_1_to_2():
 def test_small_bert():
     transformers = pytest.importorskip("transformers")
     torch.manual_seed(0)
-    cfg = transformers.BertConfig(hidden_size=128, num_hidden_layers=2, num_attention_heads=4, intermediate_size=256,
-                                  vocab_size=1000, attn_implementation="eager")
+    cfg = transformers.BertConfig(
+        hidden_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=256,
+        vocab_size=1000,
+        attn_implementation="eager",
+    )
     bert = transformers.BertModel(cfg).eval()
     randomize_zero_params(bert)
     ids = torch.randint(0, 1000, (2, 16))
@@ -52,8 +59,14 @@ def test_small_bert():
 def test_small_bert_dynamic_sequence():
     transformers = pytest.importorskip("transformers")
     torch.manual_seed(0)
-    cfg = transformers.BertConfig(hidden_size=64, num_hidden_layers=1, num_attention_heads=2, intermediate_size=128,
-                                  vocab_size=500, attn_implementation="eager")
+    cfg = transformers.BertConfig(
+        hidden_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=128,
+        vocab_size=500,
+        attn_implementation="eager",
+    )
     bert = transformers.BertModel(cfg).eval()
     ids = kiln.Input(min_shape=(1, 4), opt_shape=(2, 16), max_shape=(2, 32), dtype=torch.int64)
     m = kiln.compile(bert, inputs=[ids])

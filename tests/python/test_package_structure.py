@@ -1,5 +1,6 @@
 """The kiln package imports as a tree: no imports inside functions (beyond an allow-list of optional
 dependencies) and no cycles between its modules. Reads the sources with `ast`; runs nothing."""
+
 import ast
 import os
 
@@ -35,7 +36,7 @@ def _targets(node: ast.AST, module: str, is_pkg: bool, known: set[str]) -> list[
     if node.level:
         parts = module.split(".")
         parts = parts if is_pkg else parts[:-1]
-        parts = parts[:len(parts) - node.level + 1]
+        parts = parts[: len(parts) - node.level + 1]
         base = ".".join(parts + ([base] if base else []))
     out = []
     for a in node.names:
@@ -59,7 +60,9 @@ def test_no_imports_inside_functions():
         for node in _local_imports(tree):
             for t in _targets(node, name, False, set(mods)):
                 found.add((name, t))
-    assert found <= ALLOWED_LOCAL_IMPORTS, f"imports inside functions: {sorted(found - ALLOWED_LOCAL_IMPORTS)}"
+    assert found <= ALLOWED_LOCAL_IMPORTS, (
+        f"imports inside functions: {sorted(found - ALLOWED_LOCAL_IMPORTS)}"
+    )
 
 
 def _graph() -> dict[str, set[str]]:
@@ -86,7 +89,7 @@ def test_module_imports_form_a_tree():
         path.append(m)
         for d in sorted(graph[m]):
             if state.get(d) == 1:
-                raise AssertionError("import cycle: " + " -> ".join(path[path.index(d):] + [d]))
+                raise AssertionError("import cycle: " + " -> ".join(path[path.index(d) :] + [d]))
             if d not in state:
                 visit(d)
         path.pop()

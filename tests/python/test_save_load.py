@@ -1,4 +1,5 @@
 """kiln.save / kiln.load round trips, each checked in a fresh process."""
+
 import pytest
 import torch
 
@@ -17,6 +18,7 @@ def io_file(tmp_path, convnet):
         path = tmp_path / "io.pt"
         torch.save(data, path)
         return str(path)
+
     return make
 
 
@@ -44,13 +46,18 @@ def test_exported_program_roundtrip_dynamic(tmp_path, convnet, io_file):
     path = str(tmp_path / "model.pt2")
     kiln.save(m, path)  # the compiled module remembers its inputs (dynamic batch 1..4)
     io = io_file(1, 3, 4)
-    check(run_python(f"""
+    check(
+        run_python(
+            f"""
         import torch, kiln
         ep = kiln.load({path!r})
         assert isinstance(ep, torch.export.ExportedProgram)
         assert any(n.target is torch.ops.kiln.execute_engine.default for n in ep.graph.nodes)
         run = ep.module()
-    """ + CHECK.format(io=io)))
+    """
+            + CHECK.format(io=io)
+        )
+    )
 
 
 @requires_fake_kernel
@@ -73,16 +80,26 @@ def test_torchscript_roundtrip_needs_only_the_runtime(tmp_path, convnet, io_file
     kiln.save(m, path, output_format="torchscript")
     io = io_file(1, 4)
     # A process that never imports kiln: torch + libkiln_runtime only.
-    check(run_python(f"""
+    check(
+        run_python(
+            f"""
         import torch
         torch.ops.load_library({kiln.runtime_library_path()!r})
         run = torch.jit.load({path!r})
-    """ + CHECK.format(io=io)))
-    check(run_python(f"""
+    """
+            + CHECK.format(io=io)
+        )
+    )
+    check(
+        run_python(
+            f"""
         import torch, kiln
         run = kiln.load({path!r})
         assert isinstance(run, torch.jit.ScriptModule)
-    """ + CHECK.format(io=io)))
+    """
+            + CHECK.format(io=io)
+        )
+    )
 
 
 def test_ts_module_roundtrip(tmp_path, convnet, io_file):
@@ -91,21 +108,31 @@ def test_ts_module_roundtrip(tmp_path, convnet, io_file):
     kiln.save(m, path)  # a ScriptModule saves as TorchScript
     with pytest.raises(ValueError, match="torchscript"):
         kiln.save(m, str(tmp_path / "x.pt2"), output_format="exported_program")
-    check(run_python(f"""
+    check(
+        run_python(
+            f"""
         import torch, kiln
         run = kiln.load({path!r})
-    """ + CHECK.format(io=io_file(2, 3))))
+    """
+            + CHECK.format(io=io_file(2, 3))
+        )
+    )
 
 
 def test_pickle_roundtrip(tmp_path, convnet, io_file):
     m = kiln.compile(convnet, inputs=[DYN])
     path = str(tmp_path / "model.pkl")
     kiln.save(m, path, output_format="pickle")
-    check(run_python(f"""
+    check(
+        run_python(
+            f"""
         import torch, kiln
         run = kiln.load({path!r})
         assert isinstance(run, torch.fx.GraphModule)
-    """ + CHECK.format(io=io_file(1, 2))))
+    """
+            + CHECK.format(io=io_file(1, 2))
+        )
+    )
 
 
 def test_save_load_errors(tmp_path, convnet):

@@ -1,4 +1,5 @@
 """torch2trt-style kiln.convert and EngineModule (state_dict round trips)."""
+
 import pytest
 import torch
 
@@ -23,8 +24,8 @@ def test_convert_and_state_dict_roundtrip_in_fresh_process(convnet, tmp_path):
     out = run_python(f"""
         import torch, kiln
         m = kiln.EngineModule()
-        m.load_state_dict(torch.load({str(tmp_path / 'm_kiln.pth')!r}, weights_only=False))
-        io = torch.load({str(tmp_path / 'io.pt')!r})
+        m.load_state_dict(torch.load({str(tmp_path / "m_kiln.pth")!r}, weights_only=False))
+        io = torch.load({str(tmp_path / "io.pt")!r})
         print("ERR", ((m(io["x"]) - io["ref"]).abs().max() / io["ref"].abs().max()).item())
     """)
     assert float(out.split("ERR")[1]) < 1e-5
@@ -37,7 +38,9 @@ def test_convert_dynamic_batch_and_shapes(convnet):
         for b in (1, 6):
             xb = torch.randn(b, 3, 16, 16)
             assert rel_err(m(xb), convnet(xb)) < 1e-5
-    m2 = kiln.convert(convnet, [x], min_shapes=[(1, 3, 8, 8)], opt_shapes=[(2, 3, 16, 16)], max_shapes=[(2, 3, 24, 24)])
+    m2 = kiln.convert(
+        convnet, [x], min_shapes=[(1, 3, 8, 8)], opt_shapes=[(2, 3, 16, 16)], max_shapes=[(2, 3, 24, 24)]
+    )
     with torch.no_grad():
         xs = torch.randn(1, 3, 12, 20)
         assert rel_err(m2(xs), convnet(xs)) < 1e-5

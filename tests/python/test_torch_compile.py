@@ -1,4 +1,5 @@
 """torch.compile(model, backend="kiln", options={...})."""
+
 import pytest
 import torch
 

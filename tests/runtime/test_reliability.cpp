@@ -18,14 +18,16 @@ Network mlp(int64_t in, int64_t out, HostTensor& w) {
   return net;
 }
 
-std::vector<double> mlp_reference(const HostTensor& x, const HostTensor& w, int64_t n, int64_t in, int64_t out) {
+std::vector<double> mlp_reference(const HostTensor& x, const HostTensor& w, int64_t n, int64_t in,
+                                  int64_t out) {
   std::vector<double> r;
   for (int64_t i = 0; i < n; ++i) {
     std::vector<double> z(static_cast<size_t>(out));
     double mx = -1e300, s = 0;
     for (int64_t o = 0; o < out; ++o) {
       double acc = 0;
-      for (int64_t k = 0; k < in; ++k) acc += testing::at(x, i * in + k) * testing::at(w, o * in + k);
+      for (int64_t k = 0; k < in; ++k)
+        acc += testing::at(x, i * in + k) * testing::at(w, o * in + k);
       z[static_cast<size_t>(o)] = std::tanh(acc);
       mx = std::max(mx, z[static_cast<size_t>(o)]);
     }
@@ -65,14 +67,18 @@ TEST(Reliability, ThreadsBuildAndRunEnginesConcurrently) {
   auto shared = Runtime::load(plan->bytes);
   ASSERT_TRUE(shared.ok());
   std::vector<HostTensor> inputs;
-  for (int t = 0; t < 8; ++t) inputs.push_back(testing::random_tensor(DataType::kFloat32, {t + 1, 9}));
+  for (int t = 0; t < 8; ++t)
+    inputs.push_back(testing::random_tensor(DataType::kFloat32, {t + 1, 9}));
   std::atomic<int> failures{0};
   std::vector<std::thread> threads;
   for (int t = 0; t < 8; ++t) {
     threads.emplace_back([&, t] {
       for (int rep = 0; rep < 20; ++rep) {
         auto out = testing::run_engine(**shared, {inputs[static_cast<size_t>(t)]});
-        if (!out.ok() || !testing::all_close((*out)[0], mlp_reference(inputs[static_cast<size_t>(t)], w, t + 1, 9, 6), 1e-5, 1e-6))
+        if (!out.ok() ||
+            !testing::all_close((*out)[0],
+                                mlp_reference(inputs[static_cast<size_t>(t)], w, t + 1, 9, 6), 1e-5,
+                                1e-6))
           ++failures;
         Network own = mlp(9, 6, w);
         auto p = Builder::build(own, cfg);
@@ -96,15 +102,18 @@ TEST(Reliability, AbsurdDimensionsAreRefusedWithMessages) {
   ASSERT_TRUE(net.mark_output(*y, "y").ok());
   BuilderConfig cfg;
   cfg.backend = "cpu";
-  cfg.profiles = {OptimizationProfile().set("x", {1, 1 << 20}, {2, 1 << 20}, {int64_t{1} << 40, 1 << 20})};
+  cfg.profiles = {
+      OptimizationProfile().set("x", {1, 1 << 20}, {2, 1 << 20}, {int64_t{1} << 40, 1 << 20})};
   auto p = Builder::build(net, cfg);
   ASSERT_FALSE(p.ok());
-  EXPECT_NE(p.status().message().find("absurd dimensions"), std::string::npos) << p.status().message();
+  EXPECT_NE(p.status().message().find("absurd dimensions"), std::string::npos)
+      << p.status().message();
   Network c;
   std::vector<float> one(1);
   auto big = c.add_constant({int64_t{1} << 40, int64_t{1} << 20}, DataType::kFloat32, one.data());
   ASSERT_FALSE(big.ok());
-  EXPECT_NE(big.status().message().find("absurdly large"), std::string::npos) << big.status().message();
+  EXPECT_NE(big.status().message().find("absurdly large"), std::string::npos)
+      << big.status().message();
 }
 
 }  // namespace

@@ -1,7 +1,7 @@
 // Kernel order and views: a reader may run before the (no-op) kernel of an aliased view it reads —
-// what a fused GEMM epilogue does with a residual reshaped after the GEMM — because the view holds its
-// input's bytes. A view that is a network output has memory of its own: reading it before its kernel
-// runs is refused at load.
+// what a fused GEMM epilogue does with a residual reshaped after the GEMM — because the view holds
+// its input's bytes. A view that is a network output has memory of its own: reading it before its
+// kernel runs is refused at load.
 #include <algorithm>
 #include <cmath>
 
@@ -16,7 +16,8 @@ Expected<std::shared_ptr<Engine>> reordered(bool view_is_output, bool slice) {
   Network net;
   auto x = *net.add_input("x", DataType::kFloat32, {4, 64});
   auto y = *net.add_unary(x, UnaryOp::kNeg);
-  auto v = slice ? *net.add_slice(y, SliceParams{{0}, {1}, {3}, {1}}) : *net.add_reshape(y, {2, 128});
+  auto v =
+      slice ? *net.add_slice(y, SliceParams{{0}, {1}, {3}, {1}}) : *net.add_reshape(y, {2, 128});
   EXPECT_TRUE(net.mark_output(*net.add_elementwise(v, v, BinaryOp::kMul), "z").ok());
   if (view_is_output) EXPECT_TRUE(net.mark_output(v, "v").ok());
   BuilderConfig cfg;
@@ -26,13 +27,17 @@ Expected<std::shared_ptr<Engine>> reordered(bool view_is_output, bool slice) {
   auto contents = serial::read_plan(plan->bytes);
   if (!contents) return contents.status();
   auto& ks = contents->kernels;
-  auto op_of = [&](const serial::KernelRecord& k) { return contents->graph.layers[static_cast<size_t>(k.layers[0])].op; };
+  auto op_of = [&](const serial::KernelRecord& k) {
+    return contents->graph.layers[static_cast<size_t>(k.layers[0])].op;
+  };
   auto vi = std::find_if(ks.begin(), ks.end(), [&](const auto& k) {
     return op_of(k) == (slice ? ir::OpKind::kSlice : ir::OpKind::kReshape);
   });
-  auto zi = std::find_if(ks.begin(), ks.end(), [&](const auto& k) { return op_of(k) == ir::OpKind::kBinary; });
+  auto zi = std::find_if(ks.begin(), ks.end(),
+                         [&](const auto& k) { return op_of(k) == ir::OpKind::kBinary; });
   EXPECT_TRUE(vi != ks.end() && zi != ks.end() && vi < zi);
-  if (vi == ks.end() || zi == ks.end()) return make_error(StatusCode::kInternal, "test", "kernels not found");
+  if (vi == ks.end() || zi == ks.end())
+    return make_error(StatusCode::kInternal, "test", "kernels not found");
   std::iter_swap(vi, zi);
   auto bytes = serial::write_plan(*contents);
   if (!bytes) return bytes.status();
@@ -49,7 +54,8 @@ TEST(ViewOrder, ReadingAnAliasedViewBeforeItsKernelRuns) {
     ASSERT_TRUE(outs.ok()) << outs.status().to_string();
     auto xv = testing::to_doubles(x);
     std::vector<double> want;
-    for (int64_t i = slice ? 64 : 0; i < (slice ? 192 : 256); ++i) want.push_back(xv[static_cast<size_t>(i)] * xv[static_cast<size_t>(i)]);
+    for (int64_t i = slice ? 64 : 0; i < (slice ? 192 : 256); ++i)
+      want.push_back(xv[static_cast<size_t>(i)] * xv[static_cast<size_t>(i)]);
     EXPECT_TRUE(testing::all_close((*outs)[0], want, 1e-6, 1e-6));
   }
 }
@@ -60,7 +66,9 @@ TEST(ViewOrder, ReadingAViewThatOwnsMemoryEarlyIsRefused) {
     auto e = reordered(true, slice);
     ASSERT_FALSE(e.ok());
     EXPECT_EQ(e.status().code(), StatusCode::kCorruptPlan);
-    EXPECT_NE(e.status().message().find("before the kernel that produces it runs"), std::string::npos) << e.status().message();
+    EXPECT_NE(e.status().message().find("before the kernel that produces it runs"),
+              std::string::npos)
+        << e.status().message();
   }
 }
 

@@ -76,7 +76,8 @@ TEST(PlanFormat, HeaderFieldsAndWeightsStoredOnceAligned) {
 
 TEST(PlanFormat, EveryTruncationIsRefused) {
   Plan plan = build_small(random_tensor(DataType::kFloat32, {3, 4}));
-  for (size_t len = 0; len < plan.bytes.size(); len += std::max<size_t>(1, plan.bytes.size() / 97)) {
+  for (size_t len = 0; len < plan.bytes.size();
+       len += std::max<size_t>(1, plan.bytes.size() / 97)) {
     std::vector<uint8_t> cut(plan.bytes.begin(), plan.bytes.begin() + static_cast<long>(len));
     auto e = Runtime::load(cut);
     ASSERT_FALSE(e.ok()) << "truncated to " << len;
@@ -92,7 +93,8 @@ TEST(PlanFormat, EveryBitFlipIsRefused) {
     bad[off] ^= static_cast<uint8_t>(1u << (off % 8));
     auto e = Runtime::load(bad);
     ASSERT_FALSE(e.ok()) << "flipped byte " << off;
-    EXPECT_TRUE(e.status().code() == StatusCode::kCorruptPlan || e.status().code() == StatusCode::kVersionMismatch)
+    EXPECT_TRUE(e.status().code() == StatusCode::kCorruptPlan ||
+                e.status().code() == StatusCode::kVersionMismatch)
         << e.status().to_string();
   }
 }
@@ -101,7 +103,8 @@ TEST(PlanFormat, ForeignAndFutureDataRefusedWithClearMessages) {
   std::vector<uint8_t> junk(100, 0x42);
   auto e = Runtime::load(junk);
   ASSERT_FALSE(e.ok());
-  EXPECT_NE(e.status().message().find("not a Kiln plan"), std::string::npos) << e.status().message();
+  EXPECT_NE(e.status().message().find("not a Kiln plan"), std::string::npos)
+      << e.status().message();
 
   Plan plan = build_small(random_tensor(DataType::kFloat32, {3, 4}));
   std::vector<uint8_t> future = plan.bytes;
@@ -131,7 +134,8 @@ TEST(PlanFormat, HugeCountsAreRejectedBeforeAllocating) {
   auto e = Runtime::load(bad);
   ASSERT_FALSE(e.ok());
   EXPECT_EQ(e.status().code(), StatusCode::kCorruptPlan);
-  EXPECT_NE(e.status().message().find("exceeds the remaining data"), std::string::npos) << e.status().message();
+  EXPECT_NE(e.status().message().find("exceeds the remaining data"), std::string::npos)
+      << e.status().message();
 }
 
 TEST(PlanFormat, SaveIsAtomicAndLoadFileReportsMissingFiles) {

@@ -1,4 +1,5 @@
 """Exports the TorchScript models the C++ torch-bridge tests compile (random weights, no downloads)."""
+
 import os
 import sys
 
@@ -41,21 +42,79 @@ def transformers_models():
     out = []
     for attn in ("eager", "sdpa"):
         common = dict(torchscript=True, attn_implementation=attn)
-        bert = tf.BertModel(tf.BertConfig(hidden_size=128, num_hidden_layers=2, num_attention_heads=4,
-                                          intermediate_size=256, vocab_size=1000, **common))
-        out.append(("bert_small" if attn == "eager" else "bert_sdpa", bert, ("input_ids", "attention_mask"), (ids, mask)))
-        gpt2 = tf.GPT2Model(tf.GPT2Config(n_embd=128, n_layer=2, n_head=4, vocab_size=1000, n_positions=64,
-                                          bos_token_id=0, eos_token_id=0, use_cache=False, **common))
+        bert = tf.BertModel(
+            tf.BertConfig(
+                hidden_size=128,
+                num_hidden_layers=2,
+                num_attention_heads=4,
+                intermediate_size=256,
+                vocab_size=1000,
+                **common,
+            )
+        )
+        out.append(
+            (
+                "bert_small" if attn == "eager" else "bert_sdpa",
+                bert,
+                ("input_ids", "attention_mask"),
+                (ids, mask),
+            )
+        )
+        gpt2 = tf.GPT2Model(
+            tf.GPT2Config(
+                n_embd=128,
+                n_layer=2,
+                n_head=4,
+                vocab_size=1000,
+                n_positions=64,
+                bos_token_id=0,
+                eos_token_id=0,
+                use_cache=False,
+                **common,
+            )
+        )
         out.append((f"gpt2_{attn}", gpt2, ("input_ids", "attention_mask"), (ids, mask)))
-        t5 = tf.T5Model(tf.T5Config(d_model=128, d_kv=32, d_ff=256, num_layers=2, num_decoder_layers=2,
-                                    num_heads=4, vocab_size=1000, use_cache=False, **common))
-        out.append((f"t5_{attn}", t5, ("input_ids", "attention_mask", "decoder_input_ids"), (ids, mask, dec_ids)))
-        vit = tf.ViTModel(tf.ViTConfig(hidden_size=128, num_hidden_layers=2, num_attention_heads=4,
-                                       intermediate_size=256, image_size=32, patch_size=8, **common))
+        t5 = tf.T5Model(
+            tf.T5Config(
+                d_model=128,
+                d_kv=32,
+                d_ff=256,
+                num_layers=2,
+                num_decoder_layers=2,
+                num_heads=4,
+                vocab_size=1000,
+                use_cache=False,
+                **common,
+            )
+        )
+        out.append(
+            (f"t5_{attn}", t5, ("input_ids", "attention_mask", "decoder_input_ids"), (ids, mask, dec_ids))
+        )
+        vit = tf.ViTModel(
+            tf.ViTConfig(
+                hidden_size=128,
+                num_hidden_layers=2,
+                num_attention_heads=4,
+                intermediate_size=256,
+                image_size=32,
+                patch_size=8,
+                **common,
+            )
+        )
         out.append((f"vit_hf_{attn}", vit, ("pixel_values",), (pixels,)))
-        llama = tf.LlamaModel(tf.LlamaConfig(hidden_size=128, intermediate_size=256, num_hidden_layers=2,
-                                             num_attention_heads=4, num_key_value_heads=2, vocab_size=1000,
-                                             max_position_embeddings=64, use_cache=False, **common))
+        llama = tf.LlamaModel(
+            tf.LlamaConfig(
+                hidden_size=128,
+                intermediate_size=256,
+                num_hidden_layers=2,
+                num_attention_heads=4,
+                num_key_value_heads=2,
+                vocab_size=1000,
+                max_position_embeddings=64,
+                use_cache=False,
+                **common,
+            )
+        )
         out.append((f"llama_{attn}", llama, ("input_ids", "attention_mask"), (ids, mask)))
     return out
 
@@ -73,7 +132,9 @@ def export_transformers(out_dir: str) -> None:
         randomize_zero_params(model)
         model.eval()
         with torch.no_grad():
-            traced = torch.jit.trace(KwargsWrapper(model, names).eval(), inputs, strict=False, check_trace=False)
+            traced = torch.jit.trace(
+                KwargsWrapper(model, names).eval(), inputs, strict=False, check_trace=False
+            )
         traced.save(os.path.join(out_dir, f"{stem}_traced.ts"))
 
 

@@ -18,8 +18,9 @@ def forward(self, x, w1, w2):
     return torch.softmax(torch.matmul(h, w2), -1)
 )");
   auto x = at::randn({4, 8}), w1 = at::randn({8, 16}), w2 = at::randn({16, 3});
-  auto c = expect_compiles_and_matches(m, cpu_spec({{{4, 8}, at::kFloat}, {{8, 16}, at::kFloat}, {{16, 3}, at::kFloat}}),
-                                       {x, w1, w2});
+  auto c = expect_compiles_and_matches(
+      m, cpu_spec({{{4, 8}, at::kFloat}, {{8, 16}, at::kFloat}, {{16, 3}, at::kFloat}}),
+      {x, w1, w2});
   ASSERT_TRUE(c.has_value());
   EXPECT_EQ(testing::count_engines(*c), 1);
 }
@@ -41,13 +42,14 @@ def forward(self, x):
   // require_full_compilation names the op.
   auto full = torchscript::compile(m, cpu_spec({{{3, 5}, at::kFloat}}, true));
   ASSERT_FALSE(full.ok());
-  EXPECT_NE(full.status().message().find("aten::digamma"), std::string::npos) << full.status().message();
+  EXPECT_NE(full.status().message().find("aten::digamma"), std::string::npos)
+      << full.status().message();
 }
 
 TEST(CompileBasics, ScriptedIdiomsFoldAway) {
   // What torch.jit.script keeps dynamic in real models: a dict with constant keys (set twice: the
-  // last value wins, the first insertion fixes the order), a rank assert, a list slice of a shape and
-  // a rank dispatch. All fully compile; the output stays a dict.
+  // last value wins, the first insertion fixes the order), a rank assert, a list slice of a shape
+  // and a rank dispatch. All fully compile; the output stays a dict.
   auto m = module_from_source(R"(
 def forward(self, x):
     feats: Dict[str, Tensor] = {}
@@ -124,7 +126,8 @@ def forward(self, x):
     return y.view(y.size(0), -1).sum(-1, keepdim=True) + 1.0
 )");
   torchscript::CompileSpec spec;
-  spec.inputs.emplace_back(std::vector<int64_t>{1, 3, 4}, std::vector<int64_t>{4, 3, 4}, std::vector<int64_t>{8, 3, 4});
+  spec.inputs.emplace_back(std::vector<int64_t>{1, 3, 4}, std::vector<int64_t>{4, 3, 4},
+                           std::vector<int64_t>{8, 3, 4});
   spec.device.type = torchscript::DeviceType::kCPU;
   spec.min_block_size = 1;
   spec.require_full_compilation = true;
@@ -139,7 +142,9 @@ def forward(self, x):
     c->forward({bad});
     ADD_FAILURE() << "a batch outside the profile must be refused";
   } catch (const std::exception& e) {
-    EXPECT_NE(std::string(e.what()).find("outside optimization profile 0 range [1, 8]"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("outside optimization profile 0 range [1, 8]"),
+              std::string::npos)
+        << e.what();
   }
 }
 
@@ -158,8 +163,8 @@ def forward(self, x):
 }
 
 TEST(CompileBasics, AsStridedContiguousIsAReshapeOtherwiseFallsBack) {
-  // The pattern export decompositions emit (convnext: keepdim mean, then as_strided with any stride on
-  // the unit dims), and a plain contiguous re-view: converted, one engine.
+  // The pattern export decompositions emit (convnext: keepdim mean, then as_strided with any stride
+  // on the unit dims), and a plain contiguous re-view: converted, one engine.
   auto ok = module_from_source(R"(
 def forward(self, x):
     m = torch.mean(x, [-1, -2], True)
@@ -173,13 +178,15 @@ def forward(self, x):
   EXPECT_EQ(testing::count_nodes(*c, "aten::as_strided"), 0);
   // Overlapping windows and storage offsets are not views Kiln can express: they stay in PyTorch,
   // and full compilation names the op.
-  for (const char* src : {"def forward(self, x):\n    return torch.as_strided(x, [4, 3], [1, 1]) * 2.0\n",
-                          "def forward(self, x):\n    return torch.as_strided(x, [2, 5], [6, 1], 1) * 2.0\n"}) {
+  for (const char* src :
+       {"def forward(self, x):\n    return torch.as_strided(x, [4, 3], [1, 1]) * 2.0\n",
+        "def forward(self, x):\n    return torch.as_strided(x, [2, 5], [6, 1], 1) * 2.0\n"}) {
     auto m = module_from_source(src);
     auto y = at::randn({2, 6});
     auto full = torchscript::compile(m, cpu_spec({{{2, 6}, at::kFloat}}, true));
     ASSERT_FALSE(full.ok()) << src;
-    EXPECT_NE(full.status().message().find("aten::as_strided"), std::string::npos) << full.status().message();
+    EXPECT_NE(full.status().message().find("aten::as_strided"), std::string::npos)
+        << full.status().message();
     auto fb = expect_compiles_and_matches(m, cpu_spec({{{2, 6}, at::kFloat}}, false), {y});
     ASSERT_TRUE(fb.has_value());
     EXPECT_EQ(testing::count_nodes(*fb, "aten::as_strided"), 1);
@@ -191,10 +198,12 @@ TEST(CompileBasics, BadSpecsAreRefused) {
   auto spec = cpu_spec({{{2, 3}, at::kFloat}, {{2, 3}, at::kFloat}});
   auto r = torchscript::compile(m, spec);
   ASSERT_FALSE(r.ok());
-  EXPECT_NE(r.status().message().find("takes 1 inputs but 2"), std::string::npos) << r.status().message();
+  EXPECT_NE(r.status().message().find("takes 1 inputs but 2"), std::string::npos)
+      << r.status().message();
   torchscript::CompileSpec bad_range;
   bad_range.device.type = torchscript::DeviceType::kCPU;
-  bad_range.inputs.emplace_back(std::vector<int64_t>{4}, std::vector<int64_t>{2}, std::vector<int64_t>{8});
+  bad_range.inputs.emplace_back(std::vector<int64_t>{4}, std::vector<int64_t>{2},
+                                std::vector<int64_t>{8});
   EXPECT_FALSE(torchscript::compile(m, bad_range).ok());
   auto f64 = cpu_spec({{{2, 3}, at::kDouble}});
   EXPECT_FALSE(torchscript::compile(m, f64).ok());

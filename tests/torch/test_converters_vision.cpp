@@ -1,7 +1,7 @@
-// Converters of the vision families (indexing, creation, resize/pad, shape ops, pooling, convolution,
-// linear) against libtorch eager on random inputs, static and dynamic shapes. Creation ops whose
-// arguments are all constants are folded by TorchScript before conversion; those run through a
-// hand-built OpGraph (the FX importer hands such nodes to the same converters).
+// Converters of the vision families (indexing, creation, resize/pad, shape ops, pooling,
+// convolution, linear) against libtorch eager on random inputs, static and dynamic shapes. Creation
+// ops whose arguments are all constants are folded by TorchScript before conversion; those run
+// through a hand-built OpGraph (the FX importer hands such nodes to the same converters).
 #include <ATen/ATen.h>
 
 #include "converters/converter.h"
@@ -17,7 +17,8 @@ using testing::expect_compiles_and_matches;
 using testing::module_from_source;
 
 /// Compiles `src` (static shapes of `inputs`, full compilation, CPU) and compares with eager.
-void check(const std::string& src, const std::vector<at::Tensor>& inputs, double rtol = 1e-4, double atol = 1e-5) {
+void check(const std::string& src, const std::vector<at::Tensor>& inputs, double rtol = 1e-4,
+           double atol = 1e-5) {
   std::vector<std::pair<std::vector<int64_t>, at::ScalarType>> shapes;
   std::vector<c10::IValue> ivs;
   for (const at::Tensor& t : inputs) {
@@ -31,7 +32,8 @@ void check(const std::string& src, const std::vector<at::Tensor>& inputs, double
 
 /// One dynamic input (min/opt/max) plus static others; runs every input set of `runs`.
 void check_dynamic(const std::string& src, const std::vector<torchscript::Input>& specs,
-                   const std::vector<std::vector<at::Tensor>>& runs, double rtol = 1e-4, double atol = 1e-5) {
+                   const std::vector<std::vector<at::Tensor>>& runs, double rtol = 1e-4,
+                   double atol = 1e-5) {
   auto m = module_from_source(src);
   torchscript::CompileSpec spec(specs);
   spec.device.type = torchscript::DeviceType::kCPU;
@@ -42,7 +44,8 @@ void check_dynamic(const std::string& src, const std::vector<torchscript::Input>
   at::NoGradGuard ng;
   for (const auto& run : runs) {
     std::vector<c10::IValue> ivs(run.begin(), run.end());
-    EXPECT_TRUE(testing::outputs_match(c->forward(ivs), m.forward(ivs), rtol, atol)) << "input 0 " << run[0].sizes();
+    EXPECT_TRUE(testing::outputs_match(c->forward(ivs), m.forward(ivs), rtol, atol))
+        << "input 0 " << run[0].sizes();
   }
 }
 
@@ -53,7 +56,8 @@ torchscript::Input dyn(std::vector<int64_t> min, std::vector<int64_t> opt, std::
 
 /// Expects compile with full compilation to fail naming `op` (a refused combination), and a
 /// fallback compile to match eager with `op` left in PyTorch.
-void check_refused(const std::string& src, const std::vector<at::Tensor>& inputs, const std::string& op) {
+void check_refused(const std::string& src, const std::vector<at::Tensor>& inputs,
+                   const std::string& op) {
   std::vector<std::pair<std::vector<int64_t>, at::ScalarType>> shapes;
   std::vector<c10::IValue> ivs;
   for (const at::Tensor& t : inputs) {
@@ -69,12 +73,13 @@ void check_refused(const std::string& src, const std::vector<at::Tensor>& inputs
   EXPECT_GE(testing::count_nodes(*c, op.substr(0, op.find('.'))), 1);
 }
 
-// ---- direct OpGraph runs (ops TorchScript would fold) -----------------------------------------------
+// ---- direct OpGraph runs (ops TorchScript would fold)
+// -----------------------------------------------
 
 /// Builds an OpGraph with one node `op` whose inputs are the constants `args`, converts and runs it
 /// and compares with `want` (which also gives the node's output type).
-void check_op_graph(const std::string& op, const std::vector<c10::IValue>& args, const at::Tensor& want,
-                    double rtol = 1e-6, double atol = 0) {
+void check_op_graph(const std::string& op, const std::vector<c10::IValue>& args,
+                    const at::Tensor& want, double rtol = 1e-6, double atol = 0) {
   bridge::OpGraph g;
   bridge::Node node;
   node.op = op;
@@ -83,14 +88,17 @@ void check_op_graph(const std::string& op, const std::vector<c10::IValue>& args,
     bridge::Value v;
     v.name = "c" + std::to_string(g.values.size());
     v.constant = a;
-    v.kind = a.isNone() ? bridge::ValueKind::kNone : a.isTensor() ? bridge::ValueKind::kTensor : bridge::ValueKind::kOther;
+    v.kind = a.isNone()     ? bridge::ValueKind::kNone
+             : a.isTensor() ? bridge::ValueKind::kTensor
+                            : bridge::ValueKind::kOther;
     node.inputs.push_back(g.add_value(std::move(v)));
   }
   bridge::Value out;
   out.name = "out";
   out.kind = bridge::ValueKind::kTensor;
   out.producer = 0;
-  out.meta = bridge::TensorMeta{want.scalar_type(), want.sizes().vec(), want.sizes().vec(), want.sizes().vec()};
+  out.meta = bridge::TensorMeta{want.scalar_type(), want.sizes().vec(), want.sizes().vec(),
+                                want.sizes().vec()};
   int o = g.add_value(std::move(out));
   node.outputs.push_back(o);
   g.nodes.push_back(node);
@@ -108,41 +116,62 @@ void check_op_graph(const std::string& op, const std::vector<c10::IValue>& args,
   bridge::TorchEngine engine(plan, s.input_names, s.output_names, "test");
   auto got = engine.execute({});
   ASSERT_EQ(got.size(), 1u);
-  EXPECT_TRUE(testing::outputs_match(got[0], want, rtol, atol)) << op << "\n" << got[0] << "\nwant\n" << want;
+  EXPECT_TRUE(testing::outputs_match(got[0], want, rtol, atol)) << op << "\n"
+                                                                << got[0] << "\nwant\n"
+                                                                << want;
 }
 
 c10::IValue none() { return c10::IValue(); }
 c10::IValue dt_arg(at::ScalarType t) { return c10::IValue(static_cast<int64_t>(t)); }
 c10::IValue ints(std::vector<int64_t> v) { return c10::IValue(v); }
 
-// ==== creation ==========================================================================================
+// ==== creation
+// ==========================================================================================
 
 TEST(CreationConverters, ConstantArgumentsThroughOpGraph) {
   check_op_graph("aten::zeros", {ints({2, 3}), none(), none(), none(), none()}, at::zeros({2, 3}));
-  check_op_graph("aten::ones", {ints({4}), dt_arg(at::kLong), none(), none(), none()}, at::ones({4}, at::kLong));
-  check_op_graph("aten::full", {ints({2, 2}), c10::IValue(2.5), none(), none(), none(), none()}, at::full({2, 2}, 2.5));
+  check_op_graph("aten::ones", {ints({4}), dt_arg(at::kLong), none(), none(), none()},
+                 at::ones({4}, at::kLong));
+  check_op_graph("aten::full", {ints({2, 2}), c10::IValue(2.5), none(), none(), none(), none()},
+                 at::full({2, 2}, 2.5));
   check_op_graph("aten::full", {ints({3}), c10::IValue(int64_t{7}), none(), none(), none(), none()},
                  at::full({3}, 7, at::kLong));
-  check_op_graph("aten::full", {ints({2}), c10::IValue(true), none(), none(), none(), none()}, at::full({2}, true, at::kBool));
-  check_op_graph("aten::empty.memory_format", {ints({2, 1}), none(), none(), none(), none(), none()}, at::zeros({2, 1}));
-  check_op_graph("aten::arange", {c10::IValue(int64_t{5}), none(), none(), none(), none()}, at::arange(5));
-  check_op_graph("aten::arange.start", {c10::IValue(int64_t{-3}), c10::IValue(int64_t{4}), none(), none(), none(), none()},
-                 at::arange(-3, 4));
+  check_op_graph("aten::full", {ints({2}), c10::IValue(true), none(), none(), none(), none()},
+                 at::full({2}, true, at::kBool));
+  check_op_graph("aten::empty.memory_format",
+                 {ints({2, 1}), none(), none(), none(), none(), none()}, at::zeros({2, 1}));
+  check_op_graph("aten::arange", {c10::IValue(int64_t{5}), none(), none(), none(), none()},
+                 at::arange(5));
+  check_op_graph(
+      "aten::arange.start",
+      {c10::IValue(int64_t{-3}), c10::IValue(int64_t{4}), none(), none(), none(), none()},
+      at::arange(-3, 4));
   check_op_graph("aten::arange.start_step",
-                 {c10::IValue(int64_t{2}), c10::IValue(int64_t{11}), c10::IValue(int64_t{3}), none(), none(), none(), none()},
+                 {c10::IValue(int64_t{2}), c10::IValue(int64_t{11}), c10::IValue(int64_t{3}),
+                  none(), none(), none(), none()},
                  at::arange(2, 11, 3));
+  check_op_graph(
+      "aten::arange.start_step",
+      {c10::IValue(0.0), c10::IValue(1.0), c10::IValue(0.1), none(), none(), none(), none()},
+      at::arange(0.0, 1.0, 0.1));
   check_op_graph("aten::arange.start_step",
-                 {c10::IValue(0.0), c10::IValue(1.0), c10::IValue(0.1), none(), none(), none(), none()}, at::arange(0.0, 1.0, 0.1));
-  check_op_graph("aten::arange.start_step",
-                 {c10::IValue(int64_t{10}), c10::IValue(int64_t{0}), c10::IValue(int64_t{-3}), dt_arg(at::kFloat), none(), none(), none()},
+                 {c10::IValue(int64_t{10}), c10::IValue(int64_t{0}), c10::IValue(int64_t{-3}),
+                  dt_arg(at::kFloat), none(), none(), none()},
                  at::arange(10, 0, -3, at::kFloat));
-  check_op_graph("aten::linspace", {c10::IValue(-1.0), c10::IValue(2.0), c10::IValue(int64_t{7}), none(), none(), none(), none()},
+  check_op_graph("aten::linspace",
+                 {c10::IValue(-1.0), c10::IValue(2.0), c10::IValue(int64_t{7}), none(), none(),
+                  none(), none()},
                  at::linspace(-1.0, 2.0, 7));
-  check_op_graph("aten::linspace", {c10::IValue(0.0), c10::IValue(10.0), c10::IValue(int64_t{4}), dt_arg(at::kLong), none(), none(), none()},
+  check_op_graph("aten::linspace",
+                 {c10::IValue(0.0), c10::IValue(10.0), c10::IValue(int64_t{4}), dt_arg(at::kLong),
+                  none(), none(), none()},
                  at::linspace(0, 10, 4, at::kLong));
-  check_op_graph("aten::scalar_tensor", {c10::IValue(3.5), none(), none(), none(), none()}, at::scalar_tensor(3.5));
-  check_op_graph("aten::tensor", {ints({1, 2, 3}), none(), none(), c10::IValue(false)}, at::tensor({1, 2, 3}, at::kLong));
-  check_op_graph("aten::tensor.float", {c10::IValue(1.5), none(), none(), c10::IValue(false)}, at::scalar_tensor(1.5));
+  check_op_graph("aten::scalar_tensor", {c10::IValue(3.5), none(), none(), none(), none()},
+                 at::scalar_tensor(3.5));
+  check_op_graph("aten::tensor", {ints({1, 2, 3}), none(), none(), c10::IValue(false)},
+                 at::tensor({1, 2, 3}, at::kLong));
+  check_op_graph("aten::tensor.float", {c10::IValue(1.5), none(), none(), c10::IValue(false)},
+                 at::scalar_tensor(1.5));
 }
 
 TEST(CreationConverters, LikeAndNewVariants) {
@@ -167,7 +196,8 @@ TEST(CreationConverters, FunctionalFills) {
 def forward(self, x, v):
     return torch.fill(x, 2.5), torch.fill(x, v[0]), torch.zero(x), torch.fill(x.to(4), 3)
 )",
-        {at::randn({2, 3}), at::full({1}, -1.25)});  // (rank-0 inputs are refused by the compile spec)
+        {at::randn({2, 3}),
+         at::full({1}, -1.25)});  // (rank-0 inputs are refused by the compile spec)
 }
 
 TEST(CreationConverters, RuntimeSizesAndValues) {
@@ -183,12 +213,14 @@ def forward(self, x):
     v = torch.full([2, 3], float(x[0, 0]))
     return z + f + x, r, s, t, v
 )",
-                {dyn({1, 3}, {4, 3}, {8, 3})}, {{at::randn({1, 3})}, {at::randn({5, 3})}, {at::randn({8, 3})}});
+                {dyn({1, 3}, {4, 3}, {8, 3})},
+                {{at::randn({1, 3})}, {at::randn({5, 3})}, {at::randn({8, 3})}});
   check_dynamic(R"(
 def forward(self, x):
     return torch.zeros_like(x) + torch.full_like(x, 2.0) * x, torch.ones_like(x, dtype=4)
 )",
-                {dyn({1, 2, 2}, {2, 2, 4}, {4, 2, 6})}, {{at::randn({1, 2, 2})}, {at::randn({3, 2, 5})}});
+                {dyn({1, 2, 2}, {2, 2, 4}, {4, 2, 6})},
+                {{at::randn({1, 2, 2})}, {at::randn({3, 2, 5})}});
   check_dynamic(R"(
 def forward(self, x):
     return torch.scalar_tensor(x.size(0)) + x, torch.tensor(x.size(0)) * 2
@@ -196,7 +228,8 @@ def forward(self, x):
                 {dyn({1, 2}, {2, 2}, {4, 2})}, {{at::randn({1, 2})}, {at::randn({3, 2})}});
 }
 
-// ==== indexing ==========================================================================================
+// ==== indexing
+// ==========================================================================================
 
 TEST(IndexingConverters, IndexSelectEmbeddingGather) {
   check(R"(
@@ -222,7 +255,8 @@ def forward(self, x, i):
 }
 
 TEST(IndexingConverters, Scatter) {
-  auto perm = at::stack({at::randperm(5), at::randperm(5), at::randperm(5)}).slice(1, 0, 4);  // unique per row
+  auto perm = at::stack({at::randperm(5), at::randperm(5), at::randperm(5)})
+                  .slice(1, 0, 4);  // unique per row
   check(R"(
 def forward(self, x, i, s):
     return torch.scatter(x, 1, i, s), torch.scatter(x, 1, i, 2.5), torch.scatter_add(x, 1, i, s)
@@ -243,7 +277,8 @@ def forward(self, x, i, s):
       SCOPED_TRACE(std::string(red) + " include_self=" + self);
       check(std::string(R"(
 def forward(self, x, i, s):
-    return torch.scatter_reduce(x, 0, i, s, ')") + red + "', include_self=" + self + ")\n",
+    return torch.scatter_reduce(x, 0, i, s, ')") +
+                red + "', include_self=" + self + ")\n",
             {at::randn({4, 3}), at::randint(0, 4, {6, 3}, at::kLong), at::randn({6, 3})});
     }
   }
@@ -252,7 +287,8 @@ def forward(self, x, i, s):
 def forward(self, x, i, s):
     return torch.scatter_reduce(x, 0, i, s, 'mean', include_self=True), torch.scatter_reduce(x, 0, i, s, 'amax', include_self=False)
 )",
-        {at::randint(-20, 20, {4, 3}, at::kLong), at::randint(0, 4, {6, 3}, at::kLong), at::randint(-20, 20, {6, 3}, at::kLong)});
+        {at::randint(-20, 20, {4, 3}, at::kLong), at::randint(0, 4, {6, 3}, at::kLong),
+         at::randint(-20, 20, {6, 3}, at::kLong)});
 }
 
 TEST(IndexingConverters, IndexTensor) {
@@ -279,7 +315,8 @@ def forward(self, x, i):
     return x[:, i] * 2.0
 )",
                 {dyn({1, 6}, {3, 6}, {5, 6}), torchscript::Input({3}, at::kLong)},
-                {{at::randn({1, 6}), at::tensor({5, 0, 1}, at::kLong)}, {at::randn({5, 6}), at::tensor({1, 1, 2}, at::kLong)}});
+                {{at::randn({1, 6}), at::tensor({5, 0, 1}, at::kLong)},
+                 {at::randn({5, 6}), at::tensor({1, 1, 2}, at::kLong)}});
 }
 
 TEST(IndexingConverters, IndexPut) {
@@ -343,15 +380,18 @@ def forward(self, x):
 def forward(self, x):
     return torch.roll(x, [3], [0]), torch.flip(x, [0]), torch.tril(x), torch.roll(x, 2)
 )",
-                {dyn({1, 4}, {4, 4}, {6, 4})}, {{at::randn({1, 4})}, {at::randn({5, 4})}, {at::randn({6, 4})}});
+                {dyn({1, 4}, {4, 4}, {6, 4})},
+                {{at::randn({1, 4})}, {at::randn({5, 4})}, {at::randn({6, 4})}});
   check_dynamic(R"(
 def forward(self, x):
     return torch.triu(x, 1)
 )",
-                {dyn({2, 1}, {3, 3}, {5, 6})}, {{at::randn({2, 1})}, {at::randn({5, 6})}, {at::randn({3, 4})}});
+                {dyn({2, 1}, {3, 3}, {5, 6})},
+                {{at::randn({2, 1})}, {at::randn({5, 6})}, {at::randn({3, 4})}});
 }
 
-// diff with prepend/append and n > 1 (transformers' packed-sequence check), bool diff (xor), dynamic.
+// diff with prepend/append and n > 1 (transformers' packed-sequence check), bool diff (xor),
+// dynamic.
 TEST(IndexingConverters, Diff) {
   check(R"(
 def forward(self, x, p):
@@ -362,7 +402,8 @@ def forward(self, x, p):
 def forward(self, x):
     return torch.diff(x, prepend=x[:, :1] - 1, dim=-1)
 )",
-                {dyn({1, 3}, {2, 6}, {4, 9})}, {{at::randn({1, 3})}, {at::randn({4, 9})}, {at::randn({2, 6})}});
+                {dyn({1, 3}, {2, 6}, {4, 9})},
+                {{at::randn({1, 3})}, {at::randn({4, 9})}, {at::randn({2, 6})}});
 }
 
 TEST(IndexingConverters, DataDependentOpsStayInTorch) {
@@ -379,7 +420,8 @@ def forward(self, x, m):
                 {at::rand({3, 4}), at::rand({3, 4}) > 0.5}, "aten::index");
 }
 
-// ==== resize / pad ======================================================================================
+// ==== resize / pad
+// ======================================================================================
 
 TEST(ResizePadConverters, Pads) {
   auto x = at::randn({2, 3, 5, 6});
@@ -429,7 +471,8 @@ def forward(self, x):
 }
 
 TEST(ResizePadConverters, RuntimePadAmounts) {
-  // Swin pads H/W up to a multiple of the window from the (dynamic) input size; negative amounts crop.
+  // Swin pads H/W up to a multiple of the window from the (dynamic) input size; negative amounts
+  // crop.
   check_dynamic(R"(
 def forward(self, x):
     pad_b = (4 - x.size(2) % 4) % 4
@@ -439,7 +482,10 @@ def forward(self, x):
     return a, b
 )",
                 {dyn({1, 2, 3, 4}, {2, 2, 5, 6}, {2, 2, 9, 9})},
-                {{at::randn({1, 2, 3, 4})}, {at::randn({2, 2, 5, 6})}, {at::randn({2, 2, 9, 7})}, {at::randn({1, 2, 8, 8})}});
+                {{at::randn({1, 2, 3, 4})},
+                 {at::randn({2, 2, 5, 6})},
+                 {at::randn({2, 2, 9, 7})},
+                 {at::randn({1, 2, 8, 8})}});
 }
 
 TEST(ResizePadConverters, NearestUpsampling) {
@@ -483,22 +529,29 @@ TEST(ResizePadConverters, LinearAndCubicUpsampling) {
     std::string a = ac;
     check(R"(
 def forward(self, x):
-    r1 = torch.upsample_bilinear2d(x, [10, 9], )" + a + R"()
-    r2 = torch.upsample_bilinear2d(x, None, )" + a + R"(, [2.0, 1.5])
-    r3 = torch.upsample_bilinear2d(x, [3, 4], )" + a + R"()
-    r4 = torch.upsample_bicubic2d(x, [9, 12], )" + a + R"()
-    r5 = torch.upsample_bicubic2d(x, None, )" + a + R"(, [0.75, 1.3])
+    r1 = torch.upsample_bilinear2d(x, [10, 9], )" +
+              a + R"()
+    r2 = torch.upsample_bilinear2d(x, None, )" +
+              a + R"(, [2.0, 1.5])
+    r3 = torch.upsample_bilinear2d(x, [3, 4], )" +
+              a + R"()
+    r4 = torch.upsample_bicubic2d(x, [9, 12], )" +
+              a + R"()
+    r5 = torch.upsample_bicubic2d(x, None, )" +
+              a + R"(, [0.75, 1.3])
     return r1, r2, r3, r4, r5
 )",
           {x});
     check(R"(
 def forward(self, x):
-    return torch.upsample_linear1d(x, [13], )" + a + R"(), torch.upsample_linear1d(x, None, )" + a + R"(, [0.5])
+    return torch.upsample_linear1d(x, [13], )" +
+              a + R"(), torch.upsample_linear1d(x, None, )" + a + R"(, [0.5])
 )",
           {at::randn({2, 3, 6})});
     check(R"(
 def forward(self, x):
-    return torch.upsample_trilinear3d(x, [5, 6, 3], )" + a + R"(), torch.upsample_trilinear3d(x, None, )" + a + R"(, [2.0, 1.5, 1.0])
+    return torch.upsample_trilinear3d(x, [5, 6, 3], )" +
+              a + R"(), torch.upsample_trilinear3d(x, None, )" + a + R"(, [2.0, 1.5, 1.0])
 )",
           {at::randn({1, 2, 3, 4, 5})});
   }
@@ -512,22 +565,26 @@ def forward(self, x):
 
 TEST(ResizePadConverters, DynamicSizes) {
   // Output size from another tensor's (dynamic) shape, as FCN/DeepLab heads do.
-  check_dynamic(R"(
+  check_dynamic(
+      R"(
 def forward(self, x, y):
     a = torch.upsample_bilinear2d(x, [y.size(2), y.size(3)], False)
     b = torch.upsample_nearest2d(x, [y.size(2), y.size(3)])
     return a, b
 )",
-                {torchscript::Input({1, 3, 4, 4}), dyn({1, 1, 8, 8}, {1, 1, 16, 16}, {1, 1, 32, 32})},
-                {{at::randn({1, 3, 4, 4}), at::randn({1, 1, 8, 8})}, {at::randn({1, 3, 4, 4}), at::randn({1, 1, 20, 31})}});
+      {torchscript::Input({1, 3, 4, 4}), dyn({1, 1, 8, 8}, {1, 1, 16, 16}, {1, 1, 32, 32})},
+      {{at::randn({1, 3, 4, 4}), at::randn({1, 1, 8, 8})},
+       {at::randn({1, 3, 4, 4}), at::randn({1, 1, 20, 31})}});
   check_dynamic(R"(
 def forward(self, x):
     return torch.upsample_bilinear2d(x, None, False, [2.0, 2.0]), torch.upsample_nearest2d(x, None, [3.0, 0.5])
 )",
-                {dyn({1, 2, 4, 4}, {2, 2, 8, 8}, {2, 2, 16, 16})}, {{at::randn({1, 2, 4, 4})}, {at::randn({2, 2, 9, 13})}});
+                {dyn({1, 2, 4, 4}, {2, 2, 8, 8}, {2, 2, 16, 16})},
+                {{at::randn({1, 2, 4, 4})}, {at::randn({2, 2, 9, 13})}});
 }
 
-// ==== shape ops ========================================================================================
+// ==== shape ops
+// ========================================================================================
 
 TEST(ShapeConverters, ViewsAndPermutations) {
   auto x = at::randn({2, 3, 4, 5});
@@ -591,7 +648,8 @@ def forward(self, x):
 def forward(self, x):
     return torch.channel_shuffle(x, 2), torch.pixel_shuffle(x, 2)
 )",
-                {dyn({1, 8, 2, 2}, {2, 8, 2, 2}, {4, 8, 2, 2})}, {{at::randn({1, 8, 2, 2})}, {at::randn({3, 8, 2, 2})}});
+                {dyn({1, 8, 2, 2}, {2, 8, 2, 2}, {4, 8, 2, 2})},
+                {{at::randn({1, 8, 2, 2})}, {at::randn({3, 8, 2, 2})}});
 }
 
 TEST(ShapeConverters, DynamicReshapes) {
@@ -604,15 +662,18 @@ def forward(self, x):
     u = x.unflatten(2, [2, 2])
     return y, z, w, u, x.transpose(0, 2).contiguous().view(-1)
 )",
-                {dyn({1, 6, 4}, {2, 6, 4}, {5, 6, 4})}, {{at::randn({1, 6, 4})}, {at::randn({4, 6, 4})}, {at::randn({5, 6, 4})}});
+                {dyn({1, 6, 4}, {2, 6, 4}, {5, 6, 4})},
+                {{at::randn({1, 6, 4})}, {at::randn({4, 6, 4})}, {at::randn({5, 6, 4})}});
   check_dynamic(R"(
 def forward(self, x):
     return x[:1].expand(2, -1, -1), x[:, 1:], torch.cat([x, x], 0)
 )",
-                {dyn({1, 3, 2}, {2, 3, 2}, {4, 3, 2})}, {{at::randn({1, 3, 2})}, {at::randn({4, 3, 2})}});
+                {dyn({1, 3, 2}, {2, 3, 2}, {4, 3, 2})},
+                {{at::randn({1, 3, 2})}, {at::randn({4, 3, 2})}});
 }
 
-// ==== pooling ==========================================================================================
+// ==== pooling
+// ==========================================================================================
 
 TEST(PoolingConverters, MaxAndAvg) {
   auto x = at::randn({2, 3, 9, 10});
@@ -677,7 +738,8 @@ def forward(self, x):
 def forward(self, x):
     return torch.adaptive_avg_pool2d(x, [1, 1]).flatten(1), torch.adaptive_avg_pool2d(x, [2, 3])
 )",
-                {dyn({1, 3, 6, 6}, {2, 3, 8, 8}, {4, 3, 12, 12})}, {{at::randn({1, 3, 6, 6})}, {at::randn({4, 3, 11, 7})}});
+                {dyn({1, 3, 6, 6}, {2, 3, 8, 8}, {4, 3, 12, 12})},
+                {{at::randn({1, 3, 6, 6})}, {at::randn({4, 3, 11, 7})}});
 }
 
 TEST(PoolingConverters, UsedIndicesStayInTorch) {
@@ -690,7 +752,8 @@ def forward(self, x):
                 {at::randn({1, 2, 4, 4})}, "aten::max_pool2d_with_indices");
 }
 
-// ==== convolution / linear =============================================================================
+// ==== convolution / linear
+// =============================================================================
 
 TEST(ConvolutionConverters, ConvVariants) {
   auto x = at::randn({2, 4, 9, 8});
@@ -734,13 +797,15 @@ def forward(self, x, w):
     return torch.conv2d(x, w)
 )",
         {at::randn({4, 6, 6}), at::randn({3, 4, 2, 2})}, 1e-4, 1e-4);
-  check_dynamic(R"(
+  check_dynamic(
+      R"(
 def forward(self, x, w):
     return torch.conv2d(x, w, None, [2, 2], [1, 1])
 )",
-                {dyn({1, 3, 8, 8}, {2, 3, 16, 16}, {4, 3, 24, 24}), torchscript::Input({4, 3, 3, 3})},
-                {{at::randn({1, 3, 8, 8}), at::randn({4, 3, 3, 3})}, {at::randn({3, 3, 19, 10}), at::randn({4, 3, 3, 3})}},
-                1e-4, 1e-4);
+      {dyn({1, 3, 8, 8}, {2, 3, 16, 16}, {4, 3, 24, 24}), torchscript::Input({4, 3, 3, 3})},
+      {{at::randn({1, 3, 8, 8}), at::randn({4, 3, 3, 3})},
+       {at::randn({3, 3, 19, 10}), at::randn({4, 3, 3, 3})}},
+      1e-4, 1e-4);
 }
 
 TEST(LinearConverters, LinearMatmul) {
@@ -754,7 +819,8 @@ def forward(self, x, w, b):
     return torch.linear(x, w, b), torch.matmul(x, w.t())
 )",
                 {dyn({1, 5}, {4, 5}, {8, 5}), torchscript::Input({3, 5}), torchscript::Input({3})},
-                {{at::randn({1, 5}), at::randn({3, 5}), at::randn({3})}, {at::randn({7, 5}), at::randn({3, 5}), at::randn({3})}},
+                {{at::randn({1, 5}), at::randn({3, 5}), at::randn({3})},
+                 {at::randn({7, 5}), at::randn({3, 5}), at::randn({3})}},
                 1e-4, 1e-4);
 }
 
@@ -766,7 +832,8 @@ def forward(self, q, k, v):
     o = torch.einsum("B G H I J, B G H J D -> B G H I D", s, v)
     return s, o
 )",
-        {at::randn({2, 3, 2, 5, 4}), at::randn({2, 3, 2, 6, 4}), at::randn({2, 3, 2, 6, 7})}, 1e-4, 1e-4);
+        {at::randn({2, 3, 2, 5, 4}), at::randn({2, 3, 2, 6, 4}), at::randn({2, 3, 2, 6, 7})}, 1e-4,
+        1e-4);
   check(R"(
 def forward(self, a, b, c):
     r1 = torch.einsum("ij->ji", a)
@@ -786,8 +853,10 @@ def forward(self, a, b, c):
 def forward(self, q, k):
     return torch.einsum("bhid,bhjd->bhij", q, k), torch.einsum("bij->bji", q[:, 0])
 )",
-                {dyn({1, 2, 5, 4}, {2, 2, 5, 4}, {4, 2, 5, 4}), dyn({1, 2, 3, 4}, {2, 2, 3, 4}, {4, 2, 3, 4})},
-                {{at::randn({1, 2, 5, 4}), at::randn({1, 2, 3, 4})}, {at::randn({4, 2, 5, 4}), at::randn({4, 2, 3, 4})}},
+                {dyn({1, 2, 5, 4}, {2, 2, 5, 4}, {4, 2, 5, 4}),
+                 dyn({1, 2, 3, 4}, {2, 2, 3, 4}, {4, 2, 3, 4})},
+                {{at::randn({1, 2, 5, 4}), at::randn({1, 2, 3, 4})},
+                 {at::randn({4, 2, 5, 4}), at::randn({4, 2, 3, 4})}},
                 1e-4, 1e-4);
 }
 

@@ -1,8 +1,9 @@
 // The TorchBind pickle path of torch.classes.kiln.Engine (what torch.jit.load / torch.load run on a
 // saved module): every damaged state is refused with a clear c10::Error before anything runs — bit
-// flips anywhere in the plan, truncations, random bytes, a wrong state version, mismatched I/O names,
-// a plan tensor of the wrong dtype or rank — and an intact state loads and matches eager. A seeded
-// mutation fuzzer over real plans (the coverage-guided fuzzers of the plan bytes are in tests/fuzz).
+// flips anywhere in the plan, truncations, random bytes, a wrong state version, mismatched I/O
+// names, a plan tensor of the wrong dtype or rank — and an intact state loads and matches eager. A
+// seeded mutation fuzzer over real plans (the coverage-guided fuzzers of the plan bytes are in
+// tests/fuzz).
 #include <ATen/ATen.h>
 
 #include <random>
@@ -78,7 +79,8 @@ TEST(EnginePickle, MutatedPlansAreRefused) {
     at::Tensor p = plan.clone();
     auto* b = p.data_ptr<uint8_t>();
     int flips = 1 + static_cast<int>(rng() % 4);
-    for (int f = 0; f < flips; ++f) b[rng() % static_cast<uint64_t>(n)] ^= static_cast<uint8_t>(1u << (rng() % 8));
+    for (int f = 0; f < flips; ++f)
+      b[rng() % static_cast<uint64_t>(n)] ^= static_cast<uint8_t>(1u << (rng() % 8));
     if (at::equal(p, plan)) continue;  // flips that cancelled out
     expect_refused(with_plan(c.state, p));
     ++refused;
@@ -104,16 +106,21 @@ TEST(EnginePickle, MutatedPlansAreRefused) {
 TEST(EnginePickle, MalformedStatesAreRefused) {
   Compiled c = compile_small();
   auto s = c.state;
-  EXPECT_NE(expect_refused({TorchEngine::kStateVersion + 1, std::get<1>(s), std::get<2>(s), std::get<3>(s), std::get<4>(s)})
+  EXPECT_NE(expect_refused({TorchEngine::kStateVersion + 1, std::get<1>(s), std::get<2>(s),
+                            std::get<3>(s), std::get<4>(s)})
                 .find("state version"),
             std::string::npos);
-  EXPECT_NE(expect_refused({std::get<0>(s), std::get<1>(s), {"not_the_input"}, std::get<3>(s), std::get<4>(s)})
+  EXPECT_NE(expect_refused(
+                {std::get<0>(s), std::get<1>(s), {"not_the_input"}, std::get<3>(s), std::get<4>(s)})
                 .find("names do not match"),
             std::string::npos);
-  EXPECT_NE(expect_refused({std::get<0>(s), std::get<1>(s), std::get<2>(s), {}, std::get<4>(s)}).find("names do not match"),
+  EXPECT_NE(expect_refused({std::get<0>(s), std::get<1>(s), std::get<2>(s), {}, std::get<4>(s)})
+                .find("names do not match"),
             std::string::npos);
-  EXPECT_NE(expect_refused(with_plan(s, plan_of(s).to(at::kFloat))).find("1-D uint8"), std::string::npos);
-  EXPECT_NE(expect_refused(with_plan(s, plan_of(s).reshape({1, -1}))).find("1-D uint8"), std::string::npos);
+  EXPECT_NE(expect_refused(with_plan(s, plan_of(s).to(at::kFloat))).find("1-D uint8"),
+            std::string::npos);
+  EXPECT_NE(expect_refused(with_plan(s, plan_of(s).reshape({1, -1}))).find("1-D uint8"),
+            std::string::npos);
   // A state that pickled fine but holds no plan at all.
   try {
     TorchEngine::from_state(with_plan(s, at::Tensor()));

@@ -1,7 +1,7 @@
 // HF transformers models exported by export_models.py (small configs, random weights, traced; HF
 // models do not script): BERT, GPT-2, T5 (encoder-decoder), ViT and Llama, each with eager and SDPA
-// attention, compiled on the CPU with require_full_compilation and compared with the loaded module's
-// eager forward. Plus a dynamic sequence length BERT and a partial-fallback BERT.
+// attention, compiled on the CPU with require_full_compilation and compared with the loaded
+// module's eager forward. Plus a dynamic sequence length BERT and a partial-fallback BERT.
 #include <ATen/ATen.h>
 
 #include <algorithm>
@@ -36,13 +36,15 @@ std::vector<c10::IValue> text_inputs(int64_t batch, int64_t seq, uint64_t seed) 
   at::manual_seed(seed);
   at::Tensor ids = at::randint(0, 1000, {batch, seq}, at::kLong);
   at::Tensor mask = at::ones({batch, seq}, at::kLong);
-  if (seq > 2) mask.index_put_({batch - 1, at::indexing::Slice(seq - seq / 4, at::indexing::None)}, 0);
+  if (seq > 2)
+    mask.index_put_({batch - 1, at::indexing::Slice(seq - seq / 4, at::indexing::None)}, 0);
   return {ids, mask};
 }
 
 std::vector<c10::IValue> model_inputs(Inputs kind, uint64_t seed) {
   switch (kind) {
-    case Inputs::kText: return text_inputs(2, 16, seed);
+    case Inputs::kText:
+      return text_inputs(2, 16, seed);
     case Inputs::kSeq2Seq: {
       auto in = text_inputs(2, 16, seed);
       in.push_back(at::randint(0, 1000, {2, 8}, at::kLong));
@@ -58,9 +60,15 @@ std::vector<c10::IValue> model_inputs(Inputs kind, uint64_t seed) {
 torchscript::CompileSpec spec_for(Inputs kind) {
   std::vector<std::pair<std::vector<int64_t>, at::ScalarType>> in;
   switch (kind) {
-    case Inputs::kText: in = {{{2, 16}, at::kLong}, {{2, 16}, at::kLong}}; break;
-    case Inputs::kSeq2Seq: in = {{{2, 16}, at::kLong}, {{2, 16}, at::kLong}, {{2, 8}, at::kLong}}; break;
-    case Inputs::kImage: in = {{{2, 3, 32, 32}, at::kFloat}}; break;
+    case Inputs::kText:
+      in = {{{2, 16}, at::kLong}, {{2, 16}, at::kLong}};
+      break;
+    case Inputs::kSeq2Seq:
+      in = {{{2, 16}, at::kLong}, {{2, 16}, at::kLong}, {{2, 8}, at::kLong}};
+      break;
+    case Inputs::kImage:
+      in = {{{2, 3, 32, 32}, at::kFloat}};
+      break;
   }
   return testing::cpu_spec(in, /*full=*/true);
 }
@@ -70,7 +78,9 @@ class NlpModelTest : public ::testing::TestWithParam<NlpModel> {};
 TEST_P(NlpModelTest, CompilesFullyAndMatchesEager) {
   const NlpModel& p = GetParam();
   auto m = load(p.file);
-  if (!m) GTEST_SKIP() << p.file << " not exported (run tests/torch/export_models.py " << testing::models_dir() << ")";
+  if (!m)
+    GTEST_SKIP() << p.file << " not exported (run tests/torch/export_models.py "
+                 << testing::models_dir() << ")";
   auto spec = spec_for(p.inputs);
   auto compiled = torchscript::compile(*m, spec);
   ASSERT_TRUE(compiled.ok()) << compiled.status().to_string();
@@ -103,18 +113,22 @@ INSTANTIATE_TEST_SUITE_P(Transformers, NlpModelTest,
                            return s;
                          });
 
-// Dynamic batch size and sequence length (int64 input_ids and mask; shape analysis feeds ones to int
-// inputs: valid ids and an all-attend mask). Every op must run in Kiln except those in `torch_ok`
-// (ops whose dynamic-shape converters are still missing; they fall back to PyTorch).
+// Dynamic batch size and sequence length (int64 input_ids and mask; shape analysis feeds ones to
+// int inputs: valid ids and an all-attend mask). Every op must run in Kiln except those in
+// `torch_ok` (ops whose dynamic-shape converters are still missing; they fall back to PyTorch).
 // Seq2seq models also get dynamic decoder_input_ids (batch as the encoder's, its own length).
-void dynamic_sequence_case(const char* file, const std::set<std::string>& torch_ok, bool seq2seq = false) {
+void dynamic_sequence_case(const char* file, const std::set<std::string>& torch_ok,
+                           bool seq2seq = false) {
   auto m = load(file);
   if (!m) GTEST_SKIP() << file << " not exported";
   torchscript::CompileSpec spec;
-  spec.inputs.emplace_back(std::vector<int64_t>{1, 4}, std::vector<int64_t>{2, 16}, std::vector<int64_t>{4, 32}, at::kLong);
-  spec.inputs.emplace_back(std::vector<int64_t>{1, 4}, std::vector<int64_t>{2, 16}, std::vector<int64_t>{4, 32}, at::kLong);
+  spec.inputs.emplace_back(std::vector<int64_t>{1, 4}, std::vector<int64_t>{2, 16},
+                           std::vector<int64_t>{4, 32}, at::kLong);
+  spec.inputs.emplace_back(std::vector<int64_t>{1, 4}, std::vector<int64_t>{2, 16},
+                           std::vector<int64_t>{4, 32}, at::kLong);
   if (seq2seq)
-    spec.inputs.emplace_back(std::vector<int64_t>{1, 1}, std::vector<int64_t>{2, 8}, std::vector<int64_t>{4, 16}, at::kLong);
+    spec.inputs.emplace_back(std::vector<int64_t>{1, 1}, std::vector<int64_t>{2, 8},
+                             std::vector<int64_t>{4, 16}, at::kLong);
   spec.device.type = torchscript::DeviceType::kCPU;
   spec.min_block_size = 1;
   spec.require_full_compilation = torch_ok.empty();
@@ -134,19 +148,30 @@ void dynamic_sequence_case(const char* file, const std::set<std::string>& torch_
   for (auto [b, s] : {std::pair<int64_t, int64_t>{1, 4}, {2, 16}, {3, 9}, {4, 32}, {1, 31}}) {
     auto in = text_inputs(b, s, ++seed);
     if (seq2seq) in.push_back(at::randint(0, 1000, {b, std::max<int64_t>(1, s / 2)}, at::kLong));
-    EXPECT_TRUE(outputs_match(compiled->forward(in), m->forward(in), 1e-4, 1e-4)) << file << " batch " << b << " seq " << s;
+    EXPECT_TRUE(outputs_match(compiled->forward(in), m->forward(in), 1e-4, 1e-4))
+        << file << " batch " << b << " seq " << s;
   }
 }
 
-// HF's mask code gathers attention_mask[batch_idx, kv_idx]: aten::index.Tensor with two index tensors
-// over two dynamic dims, which the indexing converters do not handle yet.
+// HF's mask code gathers attention_mask[batch_idx, kv_idx]: aten::index.Tensor with two index
+// tensors over two dynamic dims, which the indexing converters do not handle yet.
 const std::set<std::string> kDynamicIndex = {"aten::index.Tensor"};
 
-TEST(NlpModels, BertDynamicSequenceLength) { dynamic_sequence_case("bert_small_traced.ts", kDynamicIndex); }
-TEST(NlpModels, BertSdpaDynamicSequenceLength) { dynamic_sequence_case("bert_sdpa_traced.ts", kDynamicIndex); }
-TEST(NlpModels, Gpt2DynamicSequenceLength) { dynamic_sequence_case("gpt2_eager_traced.ts", kDynamicIndex); }
-TEST(NlpModels, T5DynamicSequenceLengths) { dynamic_sequence_case("t5_sdpa_traced.ts", kDynamicIndex, /*seq2seq=*/true); }
-TEST(NlpModels, LlamaDynamicSequenceLength) { dynamic_sequence_case("llama_sdpa_traced.ts", kDynamicIndex); }
+TEST(NlpModels, BertDynamicSequenceLength) {
+  dynamic_sequence_case("bert_small_traced.ts", kDynamicIndex);
+}
+TEST(NlpModels, BertSdpaDynamicSequenceLength) {
+  dynamic_sequence_case("bert_sdpa_traced.ts", kDynamicIndex);
+}
+TEST(NlpModels, Gpt2DynamicSequenceLength) {
+  dynamic_sequence_case("gpt2_eager_traced.ts", kDynamicIndex);
+}
+TEST(NlpModels, T5DynamicSequenceLengths) {
+  dynamic_sequence_case("t5_sdpa_traced.ts", kDynamicIndex, /*seq2seq=*/true);
+}
+TEST(NlpModels, LlamaDynamicSequenceLength) {
+  dynamic_sequence_case("llama_sdpa_traced.ts", kDynamicIndex);
+}
 
 // Ops forced to PyTorch split the model into several engines; the stitched module still matches.
 TEST(NlpModels, BertPartialFallback) {
@@ -167,7 +192,9 @@ TEST(NlpModels, BertPartialFallback) {
   // The support report names the forced ops.
   auto report = torchscript::check_method_support(*m, "forward", spec);
   ASSERT_TRUE(report.ok()) << report.status().to_string();
-  EXPECT_NE(report->find("aten::gelu: 2 in PyTorch (listed in torch_executed_ops)"), std::string::npos) << *report;
+  EXPECT_NE(report->find("aten::gelu: 2 in PyTorch (listed in torch_executed_ops)"),
+            std::string::npos)
+      << *report;
 }
 
 // Saved and reloaded, the compiled BERT still runs and matches.

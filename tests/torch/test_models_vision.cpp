@@ -18,22 +18,27 @@ std::optional<torch::jit::Module> load_model(const std::string& file) {
   return m;
 }
 
-::testing::AssertionResult rel_close(const c10::IValue& got, const c10::IValue& want, double tol = 1e-4) {
+::testing::AssertionResult rel_close(const c10::IValue& got, const c10::IValue& want,
+                                     double tol = 1e-4) {
   if (want.isGenericDict()) {  // the segmentation models return {"out": ...}: same keys, same order
-    if (!got.isGenericDict()) return ::testing::AssertionFailure() << "got " << got.tagKind() << ", want a dict";
+    if (!got.isGenericDict())
+      return ::testing::AssertionFailure() << "got " << got.tagKind() << ", want a dict";
     std::vector<std::string> gk, wk;
     for (const auto& kv : got.toGenericDict()) gk.push_back(kv.key().toStringRef());
     for (const auto& kv : want.toGenericDict()) wk.push_back(kv.key().toStringRef());
     if (gk != wk) return ::testing::AssertionFailure() << "dict keys differ";
   }
   auto g = testing::flatten_tensors(got), w = testing::flatten_tensors(want);
-  if (g.size() != w.size()) return ::testing::AssertionFailure() << g.size() << " outputs, want " << w.size();
+  if (g.size() != w.size())
+    return ::testing::AssertionFailure() << g.size() << " outputs, want " << w.size();
   for (size_t i = 0; i < g.size(); ++i) {
     if (g[i].sizes() != w[i].sizes())
-      return ::testing::AssertionFailure() << "output " << i << " shape " << g[i].sizes() << " vs " << w[i].sizes();
+      return ::testing::AssertionFailure()
+             << "output " << i << " shape " << g[i].sizes() << " vs " << w[i].sizes();
     at::Tensor a = g[i].to(at::kDouble), b = w[i].to(at::kDouble);
     double rel = ((a - b).norm() / (b.norm() + 1e-30)).item<double>();
-    if (!(rel < tol)) return ::testing::AssertionFailure() << "output " << i << " relative error " << rel;
+    if (!(rel < tol))
+      return ::testing::AssertionFailure() << "output " << i << " relative error " << rel;
   }
   return ::testing::AssertionSuccess();
 }
@@ -47,7 +52,9 @@ torchscript::CompileSpec image_spec(std::vector<int64_t> shape, bool full = true
 
 void compile_and_compare(const std::string& file, std::vector<int64_t> shape) {
   auto m = load_model(file);
-  if (!m) GTEST_SKIP() << file << " not exported (run tests/torch/export_models.py " << testing::models_dir() << ")";
+  if (!m)
+    GTEST_SKIP() << file << " not exported (run tests/torch/export_models.py "
+                 << testing::models_dir() << ")";
   auto c = torchscript::compile(*m, image_spec(shape));
   ASSERT_TRUE(c.ok()) << file << ": " << c.status().to_string();
   EXPECT_EQ(testing::count_engines(*c), 1) << file;
@@ -59,24 +66,32 @@ void compile_and_compare(const std::string& file, std::vector<int64_t> shape) {
 
 class ClassificationModels : public ::testing::TestWithParam<std::string> {};
 
-TEST_P(ClassificationModels, FullyCompilesAndMatchesEager) { compile_and_compare(GetParam(), {1, 3, 224, 224}); }
+TEST_P(ClassificationModels, FullyCompilesAndMatchesEager) {
+  compile_and_compare(GetParam(), {1, 3, 224, 224});
+}
 
 INSTANTIATE_TEST_SUITE_P(Torchvision, ClassificationModels,
-                         ::testing::Values("resnet18_traced.ts", "resnet18_scripted.ts", "mobilenet_v2_traced.ts",
-                                           "mobilenet_v2_scripted.ts", "efficientnet_b0_traced.ts",
-                                           "efficientnet_b0_scripted.ts", "vit_b_16_traced.ts", "vit_b_16_scripted.ts"),
+                         ::testing::Values("resnet18_traced.ts", "resnet18_scripted.ts",
+                                           "mobilenet_v2_traced.ts", "mobilenet_v2_scripted.ts",
+                                           "efficientnet_b0_traced.ts",
+                                           "efficientnet_b0_scripted.ts", "vit_b_16_traced.ts",
+                                           "vit_b_16_scripted.ts"),
                          [](const ::testing::TestParamInfo<std::string>& i) {
                            return i.param.substr(0, i.param.size() - 3);
                          });
 
 class SegmentationModels : public ::testing::TestWithParam<std::string> {};
 
-TEST_P(SegmentationModels, FullyCompilesAndMatchesEager) { compile_and_compare(GetParam(), {1, 3, 64, 64}); }
+TEST_P(SegmentationModels, FullyCompilesAndMatchesEager) {
+  compile_and_compare(GetParam(), {1, 3, 64, 64});
+}
 
 INSTANTIATE_TEST_SUITE_P(Torchvision, SegmentationModels,
                          ::testing::Values("fcn_resnet50_traced.ts", "deeplabv3_resnet50_traced.ts",
-                                           "deeplabv3_mobilenet_v3_large_traced.ts", "deeplabv3_mobilenet_v3_large_scripted.ts",
-                                           "lraspp_mobilenet_v3_large_traced.ts", "lraspp_mobilenet_v3_large_scripted.ts"),
+                                           "deeplabv3_mobilenet_v3_large_traced.ts",
+                                           "deeplabv3_mobilenet_v3_large_scripted.ts",
+                                           "lraspp_mobilenet_v3_large_traced.ts",
+                                           "lraspp_mobilenet_v3_large_scripted.ts"),
                          [](const ::testing::TestParamInfo<std::string>& i) {
                            return i.param.substr(0, i.param.size() - 3);
                          });
@@ -86,7 +101,8 @@ TEST(VisionModels, Resnet18DynamicBatch) {
     SCOPED_TRACE(file);
     auto m = load_model(file);
     if (!m) GTEST_SKIP() << file << " not exported";
-    torchscript::CompileSpec spec({torchscript::Input({1, 3, 224, 224}, {2, 3, 224, 224}, {2, 3, 224, 224})});
+    torchscript::CompileSpec spec(
+        {torchscript::Input({1, 3, 224, 224}, {2, 3, 224, 224}, {2, 3, 224, 224})});
     spec.device.type = torchscript::DeviceType::kCPU;
     spec.require_full_compilation = true;
     auto c = torchscript::compile(*m, spec);
@@ -104,7 +120,8 @@ TEST(VisionModels, SegmentationDynamicImageSize) {
   // The heads upsample to the input's (runtime) size: upsample_bilinear2d.vec with runtime sizes.
   auto m = load_model("lraspp_mobilenet_v3_large_traced.ts");
   if (!m) GTEST_SKIP() << "lraspp_mobilenet_v3_large_traced.ts not exported";
-  torchscript::CompileSpec spec({torchscript::Input({1, 3, 64, 64}, {1, 3, 96, 96}, {2, 3, 128, 128})});
+  torchscript::CompileSpec spec(
+      {torchscript::Input({1, 3, 64, 64}, {1, 3, 96, 96}, {2, 3, 128, 128})});
   spec.device.type = torchscript::DeviceType::kCPU;
   spec.require_full_compilation = true;
   auto c = torchscript::compile(*m, spec);

@@ -14,7 +14,10 @@
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: %s PLAN [runs] [order]\n  order: also list every kernel of the last run in execution order\n", argv[0]);
+    std::fprintf(stderr,
+                 "usage: %s PLAN [runs] [order]\n  order: also list every kernel of the last run "
+                 "in execution order\n",
+                 argv[0]);
     return 2;
   }
   int runs = argc > 2 ? std::atoi(argv[2]) : 20;
@@ -44,7 +47,10 @@ int main(int argc, char** argv) {
     }
     size_t bytes = static_cast<size_t>(d.volume()) * kiln::dtype_size(io.dtype);
     std::vector<uint8_t> host(bytes);
-    for (auto& b : host) b = io.dtype == kiln::DataType::kInt64 || io.dtype == kiln::DataType::kInt32 ? 0 : static_cast<uint8_t>(rng() % 64);
+    for (auto& b : host)
+      b = io.dtype == kiln::DataType::kInt64 || io.dtype == kiln::DataType::kInt32
+              ? 0
+              : static_cast<uint8_t>(rng() % 64);
     void* p = nullptr;
 #ifdef KILN_WITH_CUDA
     if (cuda) {
@@ -72,26 +78,31 @@ int main(int argc, char** argv) {
     if (r < 2) continue;
     for (const auto& t : (*ctx)->last_timings()) {
       per_kernel[t.kernel + " " + t.name] += t.milliseconds / runs;
-      // "cuda.gemm.cublaslt#3+add" -> cuda.gemm.cublaslt; "cuda.pointwise[mul+add]" -> cuda.pointwise
+      // "cuda.gemm.cublaslt#3+add" -> cuda.gemm.cublaslt; "cuda.pointwise[mul+add]" ->
+      // cuda.pointwise
       std::string kind = t.kernel.substr(0, t.kernel.find_first_of("#["));
       per_kind[kind] += t.milliseconds / runs;
       total += t.milliseconds / runs;
     }
   }
-  std::printf("%zu kernels, %.3f ms per run (profiled: each kernel synchronized)\n", (*ctx)->last_timings().size(), total);
+  std::printf("%zu kernels, %.3f ms per run (profiled: each kernel synchronized)\n",
+              (*ctx)->last_timings().size(), total);
   std::vector<std::pair<double, std::string>> kinds;
   for (auto& [k, v] : per_kind) kinds.emplace_back(v, k);
   std::sort(kinds.rbegin(), kinds.rend());
-  for (auto& [v, k] : kinds) std::printf("  %8.3f ms  %5.1f%%  %s\n", v, 100 * v / total, k.c_str());
+  for (auto& [v, k] : kinds)
+    std::printf("  %8.3f ms  %5.1f%%  %s\n", v, 100 * v / total, k.c_str());
   std::vector<std::pair<double, std::string>> ks;
   for (auto& [k, v] : per_kernel) ks.emplace_back(v, k);
   std::sort(ks.rbegin(), ks.rend());
   std::printf("top kernels:\n");
-  for (size_t i = 0; i < ks.size() && i < 12; ++i) std::printf("  %8.3f ms  %s\n", ks[i].first, ks[i].second.substr(0, 110).c_str());
+  for (size_t i = 0; i < ks.size() && i < 12; ++i)
+    std::printf("  %8.3f ms  %s\n", ks[i].first, ks[i].second.substr(0, 110).c_str());
   if (argc > 3 && std::string(argv[3]) == "order") {
     std::printf("in order (last run):\n");
     for (const auto& t : (*ctx)->last_timings())
-      std::printf("  %8.4f ms  %s %s\n", t.milliseconds, t.kernel.c_str(), t.name.substr(0, 90).c_str());
+      std::printf("  %8.4f ms  %s %s\n", t.milliseconds, t.kernel.c_str(),
+                  t.name.substr(0, 90).c_str());
   }
   return 0;
 }

@@ -78,7 +78,8 @@ std::vector<int64_t> parse_shape(const std::string& s, const std::string& whole)
   while (std::getline(ss, part, 'x')) {
     char* end = nullptr;
     long long v = std::strtoll(part.c_str(), &end, 10);
-    if (part.empty() || *end != '\0' || v < 0) usage_error("bad shape '" + whole + "': '" + part + "' is not a dim");
+    if (part.empty() || *end != '\0' || v < 0)
+      usage_error("bad shape '" + whole + "': '" + part + "' is not a dim");
     dims.push_back(v);
   }
   if (dims.empty()) usage_error("bad shape '" + whole + "'");
@@ -146,11 +147,16 @@ Args parse(int argc, char** argv) {
       a.spec.inputs.push_back(parse_input(need(i, f)));
     } else if (f == "-p" || f == "--precision") {
       std::string p = need(i, f);
-      if (p == "fp32" || p == "f32") a.spec.enabled_precisions.insert(kiln::Precision::kFP32);
-      else if (p == "fp16" || p == "f16" || p == "half") a.spec.enabled_precisions.insert(kiln::Precision::kFP16);
-      else if (p == "bf16") a.spec.enabled_precisions.insert(kiln::Precision::kBF16);
-      else if (p == "tf32") a.spec.enabled_precisions.insert(kiln::Precision::kTF32);
-      else usage_error("unknown precision '" + p + "' (fp32 fp16 bf16 tf32)");
+      if (p == "fp32" || p == "f32")
+        a.spec.enabled_precisions.insert(kiln::Precision::kFP32);
+      else if (p == "fp16" || p == "f16" || p == "half")
+        a.spec.enabled_precisions.insert(kiln::Precision::kFP16);
+      else if (p == "bf16")
+        a.spec.enabled_precisions.insert(kiln::Precision::kBF16);
+      else if (p == "tf32")
+        a.spec.enabled_precisions.insert(kiln::Precision::kTF32);
+      else
+        usage_error("unknown precision '" + p + "' (fp32 fp16 bf16 tf32)");
     } else if (f == "-d" || f == "--device") {
       std::string d = need(i, f);
       device_set = true;
@@ -158,8 +164,10 @@ Args parse(int argc, char** argv) {
         a.spec.device.type = kiln::torchscript::DeviceType::kCPU;
       } else if (d.rfind("cuda", 0) == 0) {
         a.spec.device.type = kiln::torchscript::DeviceType::kCUDA;
-        if (d.size() > 5 && d[4] == ':') a.spec.device.gpu_id = std::atoi(d.c_str() + 5);
-        else if (d != "cuda") usage_error("bad device '" + d + "'");
+        if (d.size() > 5 && d[4] == ':')
+          a.spec.device.gpu_id = std::atoi(d.c_str() + 5);
+        else if (d != "cuda")
+          usage_error("bad device '" + d + "'");
       } else {
         usage_error("bad device '" + d + "' (cuda, cuda:N or cpu)");
       }
@@ -178,7 +186,8 @@ Args parse(int argc, char** argv) {
       a.spec.workspace_size = std::strtoull(need(i, f).c_str(), nullptr, 10);
     } else if (f == "-O" || f == "--optimization-level") {
       a.spec.optimization_level = std::atoi(need(i, f).c_str());
-      if (a.spec.optimization_level < 0 || a.spec.optimization_level > 5) usage_error("optimization level must be 0..5");
+      if (a.spec.optimization_level < 0 || a.spec.optimization_level > 5)
+        usage_error("optimization level must be 0..5");
     } else if (f == "--timing-cache") {
       a.spec.timing_cache_path = need(i, f);
     } else if (f == "--kernel-cache") {
@@ -219,9 +228,10 @@ Args parse(int argc, char** argv) {
   if (!device_set) {
     auto backends = kiln::available_backends();
     bool cuda = kiln::default_backend() == "cuda";
-    a.spec.device.type = cuda ? kiln::torchscript::DeviceType::kCUDA : kiln::torchscript::DeviceType::kCPU;
+    a.spec.device.type =
+        cuda ? kiln::torchscript::DeviceType::kCUDA : kiln::torchscript::DeviceType::kCPU;
   }
-  a.spec.log_level = a.quiet ? kiln::Severity::kError
+  a.spec.log_level = a.quiet            ? kiln::Severity::kError
                      : a.verbosity >= 2 ? kiln::Severity::kVerbose
                      : a.verbosity == 1 ? kiln::Severity::kInfo
                                         : kiln::Severity::kWarning;

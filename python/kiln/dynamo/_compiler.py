@@ -1,4 +1,5 @@
 """The dynamo / torch.export frontend: export -> core aten -> OpGraph -> partition_and_build -> stitch."""
+
 from __future__ import annotations
 
 import copy
@@ -33,7 +34,9 @@ def _inputs_from_exported(ep: torch.export.ExportedProgram) -> tuple[tuple, dict
     dynamic dims (which must be bounded)."""
     ex = getattr(ep, "example_inputs", None)
     if not ex:
-        raise ValueError("kiln.compile: this ExportedProgram has no example inputs; pass arg_inputs=[kiln.Input(...)]")
+        raise ValueError(
+            "kiln.compile: this ExportedProgram has no example inputs; pass arg_inputs=[kiln.Input(...)]"
+        )
     args, kwargs = ex
     ranges = ep.range_constraints
 
@@ -50,9 +53,11 @@ def _inputs_from_exported(ep: torch.export.ExportedProgram) -> tuple[tuple, dict
                 try:
                     upper_i, lower_i = int(upper), int(lower)
                 except Exception:  # noqa: BLE001 - sympy oo / int_oo: unbounded
-                    raise ValueError(f"kiln.compile: dim {d} of an input of the ExportedProgram is dynamic without an "
-                                     "upper bound; pass arg_inputs=[kiln.Input(min_shape=..., opt_shape=..., "
-                                     "max_shape=...)]") from None
+                    raise ValueError(
+                        f"kiln.compile: dim {d} of an input of the ExportedProgram is dynamic without an "
+                        "upper bound; pass arg_inputs=[kiln.Input(min_shape=..., opt_shape=..., "
+                        "max_shape=...)]"
+                    ) from None
                 lo.append(max(lower_i, 1))
                 opt.append(size)
                 hi.append(upper_i)
@@ -108,8 +113,15 @@ def _load_cached(path: str) -> Optional[dict]:
 
 
 def _store_cached(path: str, result: dict) -> None:
-    data = {seg["name"]: {"plan": seg["plan"], "input_names": seg["input_names"], "output_names": seg["output_names"]}
-            for seg in result["segments"] if seg["kiln"]}
+    data = {
+        seg["name"]: {
+            "plan": seg["plan"],
+            "input_names": seg["input_names"],
+            "output_names": seg["output_names"],
+        }
+        for seg in result["segments"]
+        if seg["kiln"]
+    }
     os.makedirs(os.path.dirname(path), exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
     os.close(fd)
@@ -117,7 +129,9 @@ def _store_cached(path: str, result: dict) -> None:
     os.replace(tmp, path)
 
 
-def partition(imp: ImportedGraph, settings: CompileSettings, build: bool, cache_key: Optional[str] = None) -> dict:
+def partition(
+    imp: ImportedGraph, settings: CompileSettings, build: bool, cache_key: Optional[str] = None
+) -> dict:
     options = settings.partition_options()
     cache_path = None
     if build and settings.engine_cache_dir and cache_key:
@@ -146,8 +160,9 @@ def make_engines(result: dict) -> dict[str, Any]:
     engines = {}
     for seg in result["segments"]:
         if seg["kiln"]:
-            engines[seg["name"]] = torch.classes.kiln.Engine(seg["plan"], seg["input_names"], seg["output_names"],
-                                                             seg["name"])
+            engines[seg["name"]] = torch.classes.kiln.Engine(
+                seg["plan"], seg["input_names"], seg["output_names"], seg["name"]
+            )
     return engines
 
 
@@ -167,22 +182,41 @@ def lower_exported(ep: torch.export.ExportedProgram) -> torch.fx.GraphModule:
         return ep.module()
 
 
-def import_graph(gm: torch.fx.GraphModule, arg_specs: tuple, kwarg_specs: dict, arg_examples: tuple,
-                 kwarg_examples: dict, device: torch.device) -> tuple[ImportedGraph, list]:
+def import_graph(
+    gm: torch.fx.GraphModule,
+    arg_specs: tuple,
+    kwarg_specs: dict,
+    arg_examples: tuple,
+    kwarg_examples: dict,
+    device: torch.device,
+) -> tuple[ImportedGraph, list]:
     flat_specs = _flat_for_graph(gm, arg_specs, kwarg_specs)
-    flat_examples = _flat_for_graph(gm, arg_examples, kwarg_examples) if arg_examples or kwarg_examples else flat_specs
+    flat_examples = (
+        _flat_for_graph(gm, arg_examples, kwarg_examples) if arg_examples or kwarg_examples else flat_specs
+    )
     imp = ImportedGraph(gm)
     if len(flat_specs) != len(imp.placeholders):
-        raise ValueError(f"kiln.compile: the graph takes {len(imp.placeholders)} inputs but {len(flat_specs)} were given")
-    per_bound = [[example_value(s, e, which, device) for s, e in zip(flat_specs, flat_examples)]
-                 for which in ("min", "opt", "max")]
+        raise ValueError(
+            f"kiln.compile: the graph takes {len(imp.placeholders)} inputs but {len(flat_specs)} were given"
+        )
+    per_bound = [
+        [example_value(s, e, which, device) for s, e in zip(flat_specs, flat_examples)]
+        for which in ("min", "opt", "max")
+    ]
     record_shapes(imp, per_bound)
     return imp, flat_specs
 
 
-def compile_graph(gm: torch.fx.GraphModule, arg_specs: tuple, kwarg_specs: dict, arg_examples: tuple,
-                  kwarg_examples: dict, settings: CompileSettings, dry_run: bool = False,
-                  engine_modules: bool = False) -> Any:
+def compile_graph(
+    gm: torch.fx.GraphModule,
+    arg_specs: tuple,
+    kwarg_specs: dict,
+    arg_examples: tuple,
+    kwarg_examples: dict,
+    settings: CompileSettings,
+    dry_run: bool = False,
+    engine_modules: bool = False,
+) -> Any:
     imp, flat_specs = import_graph(gm, arg_specs, kwarg_specs, arg_examples, kwarg_examples, settings.device)
     key = _cache_key(gm, flat_specs, settings) if settings.engine_cache_dir and not dry_run else None
     res = partition(imp, settings, build=not dry_run, cache_key=key)
@@ -196,15 +230,25 @@ def compile_graph(gm: torch.fx.GraphModule, arg_specs: tuple, kwarg_specs: dict,
         mods = {}
         for seg in res["segments"]:
             if seg["kiln"]:
-                mods[seg["name"]] = EngineModule(engines[seg["name"]], seg["input_names"], seg["output_names"])
+                mods[seg["name"]] = EngineModule(
+                    engines[seg["name"]], seg["input_names"], seg["output_names"]
+                )
         engines = {}
     out = stitch(imp, res, engines, engine_modules=mods)
     out.meta["kiln"] = {"report": report, "arg_inputs": arg_specs, "kwarg_inputs": kwarg_specs}
     return out
 
 
-def compile_dynamo(module: Any, arg_specs: tuple, kwarg_specs: dict, arg_examples: tuple, kwarg_examples: dict,
-                   settings: CompileSettings, dry_run: bool = False, engine_modules: bool = False) -> Any:
+def compile_dynamo(
+    module: Any,
+    arg_specs: tuple,
+    kwarg_specs: dict,
+    arg_examples: tuple,
+    kwarg_examples: dict,
+    settings: CompileSettings,
+    dry_run: bool = False,
+    engine_modules: bool = False,
+) -> Any:
     device = settings.device
     if isinstance(module, torch.export.ExportedProgram):
         ep = module
@@ -213,38 +257,69 @@ def compile_dynamo(module: Any, arg_specs: tuple, kwarg_specs: dict, arg_example
             arg_examples, kwarg_examples = arg_specs, kwarg_specs
     else:
         if not isinstance(module, torch.nn.Module):
-            raise TypeError(f"kiln.compile: expected an nn.Module or ExportedProgram, got {type(module).__name__}")
+            raise TypeError(
+                f"kiln.compile: expected an nn.Module or ExportedProgram, got {type(module).__name__}"
+            )
         if not arg_specs and not kwarg_specs:
-            raise ValueError("kiln.compile: inputs (or arg_inputs / kwarg_inputs) are required to compile an nn.Module")
+            raise ValueError(
+                "kiln.compile: inputs (or arg_inputs / kwarg_inputs) are required to compile an nn.Module"
+            )
         module = _move(module, device)
         was_training = module.training
         module.eval()
         try:
-            ep = export_module(module, arg_specs, kwarg_specs, arg_examples or arg_specs, kwarg_examples or kwarg_specs,
-                               device)
+            ep = export_module(
+                module,
+                arg_specs,
+                kwarg_specs,
+                arg_examples or arg_specs,
+                kwarg_examples or kwarg_specs,
+                device,
+            )
         finally:
             module.train(was_training)
     gm = lower_exported(ep)
-    return compile_graph(gm, arg_specs, kwarg_specs, arg_examples or arg_specs, kwarg_examples or kwarg_specs,
-                         settings, dry_run=dry_run, engine_modules=engine_modules)
+    return compile_graph(
+        gm,
+        arg_specs,
+        kwarg_specs,
+        arg_examples or arg_specs,
+        kwarg_examples or kwarg_specs,
+        settings,
+        dry_run=dry_run,
+        engine_modules=engine_modules,
+    )
 
 
 class SingleEngine:
     """The whole module as one engine (torch2trt / the FX interpreter): which flat inputs feed which engine
     input, and which engine output is each flat output."""
 
-    def __init__(self, engine: Any, input_names: list[str], output_names: list[str], in_spec: Any, out_spec: Any,
-                 report: SupportReport):
+    def __init__(
+        self,
+        engine: Any,
+        input_names: list[str],
+        output_names: list[str],
+        in_spec: Any,
+        out_spec: Any,
+        report: SupportReport,
+    ):
         self.engine = engine
-        self.input_names = input_names    # engine input name per flat module input
+        self.input_names = input_names  # engine input name per flat module input
         self.output_names = output_names  # engine output name per flat module output
         self.in_spec = in_spec
         self.out_spec = out_spec
         self.report = report
 
 
-def build_single_engine(module: Any, arg_specs: tuple, kwarg_specs: dict, arg_examples: tuple, kwarg_examples: dict,
-                        settings: CompileSettings) -> SingleEngine:
+def build_single_engine(
+    module: Any,
+    arg_specs: tuple,
+    kwarg_specs: dict,
+    arg_examples: tuple,
+    kwarg_examples: dict,
+    settings: CompileSettings,
+) -> SingleEngine:
     settings = copy.copy(settings)
     settings.require_full_compilation = True
     settings.min_block_size = 1
@@ -255,38 +330,55 @@ def build_single_engine(module: Any, arg_specs: tuple, kwarg_specs: dict, arg_ex
         was_training = module.training
         module.eval()
         try:
-            ep = export_module(module, arg_specs, kwarg_specs, arg_examples or arg_specs, kwarg_examples or kwarg_specs,
-                               settings.device)
+            ep = export_module(
+                module,
+                arg_specs,
+                kwarg_specs,
+                arg_examples or arg_specs,
+                kwarg_examples or kwarg_specs,
+                settings.device,
+            )
         finally:
             module.train(was_training)
     gm = lower_exported(ep)
-    imp, _ = import_graph(gm, arg_specs, kwarg_specs, arg_examples or arg_specs, kwarg_examples or kwarg_specs,
-                          settings.device)
+    imp, _ = import_graph(
+        gm, arg_specs, kwarg_specs, arg_examples or arg_specs, kwarg_examples or kwarg_specs, settings.device
+    )
     res = partition(imp, settings, build=True)
     report = SupportReport.from_result(res)
     segs = [s for s in res["segments"] if s["kiln"]]
     if len(segs) != 1 or len(res["segments"]) != 1:
-        raise_status("Unsupported", f"the module does not convert to a single engine:\n{report.text}",
-                     "kiln (single engine)")
+        raise_status(
+            "Unsupported",
+            f"the module does not convert to a single engine:\n{report.text}",
+            "kiln (single engine)",
+        )
     seg = segs[0]
     in_names = []
     for k, vid in enumerate(imp.inputs):
         if vid in seg["inputs"]:
             in_names.append(seg["input_names"][seg["inputs"].index(vid)])
         elif imp.values[vid].kind == "tensor":
-            raise ValueError(f"kiln: input {k} ({imp.placeholders[k].name}) is not used by the module; a single "
-                             "engine needs every tensor input")
+            raise ValueError(
+                f"kiln: input {k} ({imp.placeholders[k].name}) is not used by the module; a single "
+                "engine needs every tensor input"
+            )
         else:
-            raise ValueError(f"kiln: input {k} ({imp.placeholders[k].name}) is not a tensor; a single engine takes "
-                             "tensors only")
+            raise ValueError(
+                f"kiln: input {k} ({imp.placeholders[k].name}) is not a tensor; a single engine takes "
+                "tensors only"
+            )
     out_names = []
     for k, vid in enumerate(imp.outputs):
         if vid not in seg["outputs"]:
-            raise ValueError(f"kiln: output {k} of the module is not computed by the engine (an input or constant "
-                             "returned as is); a single engine cannot return it")
+            raise ValueError(
+                f"kiln: output {k} of the module is not computed by the engine (an input or constant "
+                "returned as is); a single engine cannot return it"
+            )
         out_names.append(seg["output_names"][seg["outputs"].index(vid)])
     if len(seg["inputs"]) != len(in_names):
         raise ValueError("kiln: the engine reads values that are not module inputs")
     engine = make_engines(res)[seg["name"]]
-    return SingleEngine(engine, in_names, out_names, getattr(gm, "_in_spec", None), getattr(gm, "_out_spec", None),
-                        report)
+    return SingleEngine(
+        engine, in_names, out_names, getattr(gm, "_in_spec", None), getattr(gm, "_out_spec", None), report
+    )

@@ -1,4 +1,5 @@
 """Capture with torch.export: dynamic dims from the inputs' ranges (torch.export.Dim with min/max)."""
+
 from __future__ import annotations
 
 import inspect
@@ -47,11 +48,15 @@ def _sanitize(s: str) -> str:
     return s if s and not s[0].isdigit() else "_" + s
 
 
-def dynamic_shapes_for(module: torch.nn.Module, arg_specs: tuple, kwarg_specs: dict, share: bool) -> Optional[Any]:
+def dynamic_shapes_for(
+    module: torch.nn.Module, arg_specs: tuple, kwarg_specs: dict, share: bool
+) -> Optional[Any]:
     """torch.export dynamic_shapes for these inputs (None when all static). With `share`, dims that have
     the same (min, max) range use one Dim (for models that require them equal)."""
-    if not any(isinstance(x, Input) and x.is_dynamic() for x in pytree.tree_leaves((arg_specs, kwarg_specs),
-                                                                                     is_leaf=_is_input)):
+    if not any(
+        isinstance(x, Input) and x.is_dynamic()
+        for x in pytree.tree_leaves((arg_specs, kwarg_specs), is_leaf=_is_input)
+    ):
         return None
     dims: dict[Any, Any] = {}
 
@@ -91,12 +96,25 @@ def dynamic_shapes_for(module: torch.nn.Module, arg_specs: tuple, kwarg_specs: d
     return out
 
 
-def export_module(module: torch.nn.Module, arg_specs: tuple, kwarg_specs: dict, arg_examples: tuple,
-                  kwarg_examples: dict, device: torch.device) -> torch.export.ExportedProgram:
-    args = pytree.tree_map(lambda s, e: export_example(s, e, device), arg_specs, arg_examples, is_leaf=_is_input) \
-        if arg_specs else ()
-    kwargs = {k: pytree.tree_map(lambda s, e: export_example(s, e, device), v, kwarg_examples.get(k, v),
-                                 is_leaf=_is_input) for k, v in kwarg_specs.items()}
+def export_module(
+    module: torch.nn.Module,
+    arg_specs: tuple,
+    kwarg_specs: dict,
+    arg_examples: tuple,
+    kwarg_examples: dict,
+    device: torch.device,
+) -> torch.export.ExportedProgram:
+    args = (
+        pytree.tree_map(lambda s, e: export_example(s, e, device), arg_specs, arg_examples, is_leaf=_is_input)
+        if arg_specs
+        else ()
+    )
+    kwargs = {
+        k: pytree.tree_map(
+            lambda s, e: export_example(s, e, device), v, kwarg_examples.get(k, v), is_leaf=_is_input
+        )
+        for k, v in kwarg_specs.items()
+    }
     errors = []
     for share in (False, True):
         dyn = dynamic_shapes_for(module, arg_specs, kwarg_specs, share)
@@ -115,4 +133,6 @@ def export_module(module: torch.nn.Module, arg_specs: tuple, kwarg_specs: dict, 
         f"kiln: torch.export could not capture {type(module).__name__}: {type(e).__name__}: {msg}\n"
         "Hints: check that the inputs match forward()'s signature; a dynamic dim the model fixes (e.g. a "
         "reshape to a constant size) must be static in its kiln.Input; ir='ts' or ir='torch_compile' "
-        "capture differently.", "InvalidArgument") from e
+        "capture differently.",
+        "InvalidArgument",
+    ) from e

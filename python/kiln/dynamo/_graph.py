@@ -13,6 +13,7 @@ runs use fake tensors (shapes only, no arithmetic: cheap at large max shapes); a
 shapes (nonzero, item, ...) is run for real instead. Assertion nodes (_assert_scalar and the size
 comparisons feeding them) are left out of the OpGraph and of the compiled module.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -49,9 +50,16 @@ _SYM_OPS = {
 
 # Nodes with no outputs that only check things at run time: not part of the OpGraph or the result.
 _ASSERT_TARGETS = set()
-for _name in ("_assert_scalar", "sym_constrain_range_for_size", "sym_constrain_range", "_assert_tensor_metadata",
-              "_assert_async", "_functional_assert_async", "_functional_sym_constrain_range",
-              "_functional_sym_constrain_range_for_size"):
+for _name in (
+    "_assert_scalar",
+    "sym_constrain_range_for_size",
+    "sym_constrain_range",
+    "_assert_tensor_metadata",
+    "_assert_async",
+    "_functional_assert_async",
+    "_functional_sym_constrain_range",
+    "_functional_sym_constrain_range_for_size",
+):
     _pkt = getattr(torch.ops.aten, _name, None)
     if _pkt is not None:
         for _ov in _pkt.overloads():
@@ -192,19 +200,20 @@ def normalize_args(schema: Any, args: Sequence[Any], kwargs: dict) -> list[Any]:
 @dataclasses.dataclass
 class OpNode:
     """Python side of one OpGraph node: where it came from in the FX graph."""
+
     op: str
-    fx_node: Optional[torch.fx.Node]   # None for synthetic prim::ListConstruct nodes
+    fx_node: Optional[torch.fx.Node]  # None for synthetic prim::ListConstruct nodes
     inputs: list[int]
     outputs: list[int]
-    multi_output: bool = False         # the FX node returns a tuple (outputs are its items)
+    multi_output: bool = False  # the FX node returns a tuple (outputs are its items)
 
 
 @dataclasses.dataclass
 class ValueSource:
     kind: str
     fx_node: Optional[torch.fx.Node] = None  # placeholder / get_attr / producing node
-    index: Optional[int] = None              # item of a multi-output node
-    constant: Any = _NO_CONST                # Python constant (literals, get_attr tensors)
+    index: Optional[int] = None  # item of a multi-output node
+    constant: Any = _NO_CONST  # Python constant (literals, get_attr tensors)
     producer: int = -1
 
 
@@ -215,8 +224,8 @@ class ImportedGraph:
         self.nodes: list[OpNode] = []
         self.values: list[ValueSource] = []
         self.fx_value: dict[torch.fx.Node, Any] = {}  # node -> value id, or list of ids (multi-output)
-        self.fx_op: dict[torch.fx.Node, int] = {}     # node -> OpGraph node index
-        self.inputs: list[int] = []                  # placeholder value ids in order
+        self.fx_op: dict[torch.fx.Node, int] = {}  # node -> OpGraph node index
+        self.inputs: list[int] = []  # placeholder value ids in order
         self.placeholders: list[torch.fx.Node] = []
         self.outputs: list[int] = []
         self.output_node: Optional[torch.fx.Node] = None
@@ -280,8 +289,15 @@ class ImportedGraph:
         return self._constant(a, _kind_of_type(t, a), name)
 
     # ---- nodes ------------------------------------------------------------------------------------
-    def _add_op(self, node: torch.fx.Node, op: str, inputs: list[int], out_kinds: list[str], multi: bool,
-                args_for_source: Sequence[Any]) -> None:
+    def _add_op(
+        self,
+        node: torch.fx.Node,
+        op: str,
+        inputs: list[int],
+        out_kinds: list[str],
+        multi: bool,
+        args_for_source: Sequence[Any],
+    ) -> None:
         outs = []
         for k, kind in enumerate(out_kinds):
             nm = node.name if not multi else f"{node.name}.{k}"
@@ -301,8 +317,12 @@ class ImportedGraph:
         for node in reversed(list(self.gm.graph.nodes)):
             if node.op == "call_function" and node.target in _ASSERT_TARGETS:
                 dropped.add(node)
-            elif (node.op == "call_function" and node.users and all(u in dropped for u in node.users)
-                  and not isinstance(node.meta.get("val"), torch.Tensor)):
+            elif (
+                node.op == "call_function"
+                and node.users
+                and all(u in dropped for u in node.users)
+                and not isinstance(node.meta.get("val"), torch.Tensor)
+            ):
                 dropped.add(node)
             elif node.op == "call_module" and node.target == "_guards_fn":
                 dropped.add(node)
@@ -368,7 +388,9 @@ class ImportedGraph:
             kinds, multi = [_kind_of_type(rets[0].type, val if val is not None else 0)], False
         else:
             items = list(val) if isinstance(val, (list, tuple)) else [None] * len(rets)
-            kinds = [_kind_of_type(r.type, items[k] if items[k] is not None else 0) for k, r in enumerate(rets)]
+            kinds = [
+                _kind_of_type(r.type, items[k] if items[k] is not None else 0) for k, r in enumerate(rets)
+            ]
             multi = True
         self._add_op(node, op, inputs, kinds, multi, args)
 
@@ -381,8 +403,14 @@ class ImportedGraph:
         if isinstance(src, torch.fx.Node) and isinstance(idx, int):
             val = node.meta.get("val")
             inputs = [self._node_value(src), self._constant(idx, "int", f"{node.name}.index")]
-            self._add_op(node, "aten::__getitem__.t", inputs, [_kind_of_value(val) if val is not None else "other"],
-                         False, node.args)
+            self._add_op(
+                node,
+                "aten::__getitem__.t",
+                inputs,
+                [_kind_of_value(val) if val is not None else "other"],
+                False,
+                node.args,
+            )
             return
         self._opaque(node)
 
@@ -403,11 +431,16 @@ class ImportedGraph:
                 v = self.fx_value[leaf]
                 deps.extend(v if isinstance(v, list) else [v] if v is not None else [])
         val = node.meta.get("val")
-        if isinstance(val, (list, tuple)) and any(isinstance(x, torch.Tensor) for x in val) and all(
-                u.op == "call_function" and u.target is operator.getitem for u in node.users):
+        if (
+            isinstance(val, (list, tuple))
+            and any(isinstance(x, torch.Tensor) for x in val)
+            and all(u.op == "call_function" and u.target is operator.getitem for u in node.users)
+        ):
             self._add_op(node, op, deps, [_kind_of_value(x) for x in val], True, node.args)
         else:
-            self._add_op(node, op, deps, [_kind_of_value(val) if val is not None else "other"], False, node.args)
+            self._add_op(
+                node, op, deps, [_kind_of_value(val) if val is not None else "other"], False, node.args
+            )
 
     # ---- shapes -----------------------------------------------------------------------------------
     def set_metas(self, runs: list[dict]) -> None:
@@ -489,5 +522,7 @@ def record_shapes(imp: ImportedGraph, flat_inputs_per_bound: list[list[Any]]) ->
         try:
             runs.append(_run_bound(imp, flat, fake=False))
         except Exception as e:  # noqa: BLE001 - reported with context
-            raise RuntimeError(f"kiln: running the exported graph at its {which} input shapes failed: {e}") from e
+            raise RuntimeError(
+                f"kiln: running the exported graph at its {which} input shapes failed: {e}"
+            ) from e
     imp.set_metas(runs)

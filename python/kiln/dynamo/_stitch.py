@@ -11,6 +11,7 @@ copied where first needed. Only the parameters the PyTorch side reads are kept o
 With ``engine_modules=True`` (the legacy FX API) each engine is a ``kiln.EngineModule`` submodule
 called with ``call_module`` instead.
 """
+
 from __future__ import annotations
 
 import operator
@@ -22,11 +23,17 @@ import torch.fx
 from kiln.dynamo._graph import ImportedGraph
 
 
-def stitch(imp: ImportedGraph, result: dict, engines: dict[str, Any], *, class_name: str = "KilnGraphModule",
-           engine_modules: Optional[dict[str, torch.nn.Module]] = None) -> torch.fx.GraphModule:
+def stitch(
+    imp: ImportedGraph,
+    result: dict,
+    engines: dict[str, Any],
+    *,
+    class_name: str = "KilnGraphModule",
+    engine_modules: Optional[dict[str, torch.nn.Module]] = None,
+) -> torch.fx.GraphModule:
     gm = imp.gm
     g = torch.fx.Graph()
-    env: dict[int, Any] = {}           # OpGraph value id -> new node
+    env: dict[int, Any] = {}  # OpGraph value id -> new node
     copied: dict[torch.fx.Node, torch.fx.Node] = {}  # original node -> new node (placeholders, get_attr, ops)
     support = result["support"]
     evaluated = {s[0] for s in support if s[3]}
@@ -68,8 +75,10 @@ def stitch(imp: ImportedGraph, result: dict, engines: dict[str, Any], *, class_n
         if p < 0:
             raise RuntimeError(f"kiln: internal error: value {vid} has no producer")
         if p in in_kiln:
-            raise RuntimeError(f"kiln: internal error: value of node {imp.nodes[p].op} is inside engine "
-                               f"{result['segments'][in_kiln[p]]['name']} but needed by PyTorch")
+            raise RuntimeError(
+                f"kiln: internal error: value of node {imp.nodes[p].op} is inside engine "
+                f"{result['segments'][in_kiln[p]]['name']} but needed by PyTorch"
+            )
         emit(p)
         return env[vid]
 
@@ -130,4 +139,3 @@ def stitch(imp: ImportedGraph, result: dict, engines: dict[str, Any], *, class_n
         for name in engine_modules:
             delattr(root, name)
     return new_gm
-

@@ -1,4 +1,5 @@
 """Small helpers shared by the dynamo frontend."""
+
 from __future__ import annotations
 
 from typing import Any

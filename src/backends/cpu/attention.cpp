@@ -1,23 +1,23 @@
 // CPU kernel: scaled dot-product attention (torch.nn.functional.scaled_dot_product_attention).
 //   out = softmax(scale * q k^T + mask) v, per broadcast batch index.
-// q k^T and p v run through cblas_sgemm in float32; the softmax is the stable max-subtracted form with
-// a double-precision row sum. 16-bit inputs are widened to float32 and the output rounded back once.
+// q k^T and p v run through cblas_sgemm in float32; the softmax is the stable max-subtracted form
+// with a double-precision row sum. 16-bit inputs are widened to float32 and the output rounded back
+// once.
 //
-// Masking: a bool mask is true = attend, false = masked out (score -inf); a float mask is added to the
-// scores; `causal` masks key j > query i (top-left aligned, torch is_causal). Unlike torch, a mask and
-// `causal` may be combined (both apply). A row whose every position is masked out gives NaN, as torch's
-// math reference does (softmax of a row of -inf: exp(-inf - (-inf)) = NaN), or zeros with
-// zero_masked_rows; Lk == 0 gives zeros.
-#include "backends/cpu/blas.h"
-
-#include <climits>
+// Masking: a bool mask is true = attend, false = masked out (score -inf); a float mask is added to
+// the scores; `causal` masks key j > query i (top-left aligned, torch is_causal). Unlike torch, a
+// mask and `causal` may be combined (both apply). A row whose every position is masked out gives
+// NaN, as torch's math reference does (softmax of a row of -inf: exp(-inf - (-inf)) = NaN), or
+// zeros with zero_masked_rows; Lk == 0 gives zeros.
 #include <algorithm>
+#include <climits>
 #include <cmath>
 #include <cstring>
 #include <limits>
 #include <optional>
 #include <vector>
 
+#include "backends/cpu/blas.h"
 #include "backends/cpu/cpu_kernels.h"
 #include "backends/cpu/dtype_dispatch.h"
 
@@ -25,17 +25,18 @@ namespace kiln::cpu {
 namespace {
 
 // C[m, n] = alpha * op(A) op(B) (row major, beta = 0). Handles the empty cases BLAS rejects.
-void sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* A, int64_t lda,
-           const float* B, int64_t ldb, float* C, int64_t ldc) {
+void sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* A,
+           int64_t lda, const float* B, int64_t ldb, float* C, int64_t ldc) {
   if (m == 0 || n == 0) return;
   if (k == 0) {
-    for (int64_t i = 0; i < m; ++i) std::memset(C + i * ldc, 0, static_cast<size_t>(n) * sizeof(float));
+    for (int64_t i = 0; i < m; ++i)
+      std::memset(C + i * ldc, 0, static_cast<size_t>(n) * sizeof(float));
     return;
   }
   cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
               static_cast<blasint>(m), static_cast<blasint>(n), static_cast<blasint>(k), alpha, A,
-              static_cast<blasint>(lda < 1 ? 1 : lda), B, static_cast<blasint>(ldb < 1 ? 1 : ldb), 0.0f, C,
-              static_cast<blasint>(ldc < 1 ? 1 : ldc));
+              static_cast<blasint>(lda < 1 ? 1 : lda), B, static_cast<blasint>(ldb < 1 ? 1 : ldb),
+              0.0f, C, static_cast<blasint>(ldc < 1 ? 1 : ldc));
 }
 
 // Numpy broadcast of two shapes (all extents known at run time).
@@ -77,8 +78,9 @@ Status run_attention(const CpuArgs& a) {
   const int64_t lq = q.dims[r - 2], e = q.dims[r - 1];
   const int64_t lk = k.dims[r - 2], ev = v.dims[r - 1];
   if (k.dims[r - 1] != e || v.dims[r - 2] != lk) {
-    return cpu_error(a, StatusCode::kShapeError, "q " + q.dims.to_string() + ", k " + k.dims.to_string() +
-                                                     ", v " + v.dims.to_string() + " do not fit");
+    return cpu_error(a, StatusCode::kShapeError,
+                     "q " + q.dims.to_string() + ", k " + k.dims.to_string() + ", v " +
+                         v.dims.to_string() + " do not fit");
   }
   Dims bq = leading(q.dims, r - 2), bk = leading(k.dims, r - 2), bv = leading(v.dims, r - 2);
   auto b1 = broadcast2(bq, bk);
@@ -88,9 +90,12 @@ Status run_attention(const CpuArgs& a) {
   expect.push_back(lq);
   expect.push_back(ev);
   if (expect != a.out[0].dims)
-    return cpu_error(a, StatusCode::kShapeError, "output dims " + a.out[0].dims.to_string() + " != expected " + expect.to_string());
+    return cpu_error(
+        a, StatusCode::kShapeError,
+        "output dims " + a.out[0].dims.to_string() + " != expected " + expect.to_string());
   for (int64_t d : {lq, lk, e, ev}) {
-    if (d > static_cast<int64_t>(INT_MAX)) return cpu_error(a, StatusCode::kUnsupported, "dims exceed the BLAS index range");
+    if (d > static_cast<int64_t>(INT_MAX))
+      return cpu_error(a, StatusCode::kUnsupported, "dims exceed the BLAS index range");
   }
 
   Dims scores = *batch;
@@ -105,8 +110,9 @@ Status run_attention(const CpuArgs& a) {
       return cpu_error(a, StatusCode::kTypeError, "mask must be bool or the dtype of q");
     auto mb = broadcast2(scores, m.dims);
     if (m.dims.rank() > r || !mb || *mb != scores) {
-      return cpu_error(a, StatusCode::kShapeError, "mask " + m.dims.to_string() + " does not broadcast to scores " +
-                                                       scores.to_string());
+      return cpu_error(
+          a, StatusCode::kShapeError,
+          "mask " + m.dims.to_string() + " does not broadcast to scores " + scores.to_string());
     }
     ms = broadcast_strides(m.dims, scores);
     if (m.dtype == DataType::kBool) {
@@ -130,7 +136,8 @@ Status run_attention(const CpuArgs& a) {
   std::vector<float> s(static_cast<size_t>(lq * lk));
   const int64_t msq = ms[static_cast<size_t>(r - 2)], msk = ms[static_cast<size_t>(r - 1)];
   std::vector<int64_t> mask_batch(ms.begin(), ms.begin() + (r - 2));
-  std::vector<std::vector<int64_t>> strides = {broadcast_strides(bq, *batch), broadcast_strides(bk, *batch),
+  std::vector<std::vector<int64_t>> strides = {broadcast_strides(bq, *batch),
+                                               broadcast_strides(bk, *batch),
                                                broadcast_strides(bv, *batch), mask_batch};
   constexpr float kNegInf = -std::numeric_limits<float>::infinity();
   for_each_broadcast(*batch, strides, [&](int64_t bi, const std::vector<int64_t>& off) {

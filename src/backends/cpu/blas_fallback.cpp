@@ -7,12 +7,15 @@
 
 namespace {
 
-inline float at(const float* p, int ld, bool trans, int r, int c) { return trans ? p[c * ld + r] : p[r * ld + c]; }
+inline float at(const float* p, int ld, bool trans, int r, int c) {
+  return trans ? p[c * ld + r] : p[r * ld + c];
+}
 
 }  // namespace
 
-extern "C" void cblas_sgemm(CBLAS_ORDER order, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int k, float alpha,
-                            const float* a, int lda, const float* b, int ldb, float beta, float* c, int ldc) {
+extern "C" void cblas_sgemm(CBLAS_ORDER order, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n,
+                            int k, float alpha, const float* a, int lda, const float* b, int ldb,
+                            float beta, float* c, int ldc) {
   if (order == CblasColMajor) {  // C^T = B^T A^T in row-major terms
     cblas_sgemm(CblasRowMajor, tb, ta, n, m, k, alpha, b, ldb, a, lda, beta, c, ldc);
     return;
@@ -23,7 +26,9 @@ extern "C" void cblas_sgemm(CBLAS_ORDER order, CBLAS_TRANSPOSE ta, CBLAS_TRANSPO
   // Pack B (k x n) row-major once so the inner loop is contiguous.
   std::vector<float> bp(static_cast<size_t>(k) * static_cast<size_t>(n));
   for (int p = 0; p < k; ++p)
-    for (int j = 0; j < n; ++j) bp[static_cast<size_t>(p) * static_cast<size_t>(n) + static_cast<size_t>(j)] = at(b, ldb, trb, p, j);
+    for (int j = 0; j < n; ++j)
+      bp[static_cast<size_t>(p) * static_cast<size_t>(n) + static_cast<size_t>(j)] =
+          at(b, ldb, trb, p, j);
   constexpr int kBlockK = 256, kBlockN = 512;
   for (int p0 = 0; p0 < k; p0 += kBlockK) {
     int p1 = std::min(k, p0 + kBlockK);

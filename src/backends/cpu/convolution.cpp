@@ -1,17 +1,18 @@
-// CPU convolution (1-3 spatial dims, groups, dilation, asymmetric pads, optional bias) and transposed
-// convolution, PyTorch semantics. Both run per (batch, group) as one float32 GEMM (OpenBLAS):
+// CPU convolution (1-3 spatial dims, groups, dilation, asymmetric pads, optional bias) and
+// transposed convolution, PyTorch semantics. Both run per (batch, group) as one float32 GEMM
+// (OpenBLAS):
 //   convolution:  y[Cout_g, O] = W[Cout_g, Cin_g*K] x im2col(x)[Cin_g*K, O]
-//   transposed:   col[Cout_g*K, I] = W[Cin_g, Cout_g*K]^T x x[Cin_g, I], then col2im scatter-adds col
+//   transposed:   col[Cout_g*K, I] = W[Cin_g, Cout_g*K]^T x x[Cin_g, I], then col2im scatter-adds
+//   col
 //                 into y (the adjoint of im2col).
 // 16-bit float tensors are widened to float32 and the result rounded back.
-#include "backends/cpu/blas.h"
-
 #include <algorithm>
 #include <array>
 #include <climits>
 #include <cstring>
 #include <string>
 
+#include "backends/cpu/blas.h"
 #include "backends/cpu/cpu_kernels.h"
 #include "backends/cpu/dtype_dispatch.h"
 
@@ -45,7 +46,8 @@ struct ConvShape {
 int64_t ceil_div(int64_t a, int64_t b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); }
 
 /// Grid positions g in [lo, hi) whose image coordinate g * stride + offset lies in [0, size).
-std::pair<int64_t, int64_t> valid_range(int64_t offset, int64_t stride, int64_t size, int64_t grid) {
+std::pair<int64_t, int64_t> valid_range(int64_t offset, int64_t stride, int64_t size,
+                                        int64_t grid) {
   int64_t lo = offset >= 0 ? 0 : ceil_div(-offset, stride);
   int64_t hi = ceil_div(size - offset, stride);
   lo = std::clamp<int64_t>(lo, 0, grid);
@@ -54,8 +56,8 @@ std::pair<int64_t, int64_t> valid_range(int64_t offset, int64_t stride, int64_t 
 }
 
 /// For every column-matrix row (channel, kz, ky, kx) and grid line (gz, gy), calls
-/// line_fn(image_line_offset or -1 when the line lies in the padding, column_line_offset, x_offset),
-/// where grid x position gx reads image x coordinate gx * stride + x_offset.
+/// line_fn(image_line_offset or -1 when the line lies in the padding, column_line_offset,
+/// x_offset), where grid x position gx reads image x coordinate gx * stride + x_offset.
 template <class LineFn>
 void for_each_window_line(const WindowGeom& g, int64_t channels, LineFn&& line_fn) {
   int64_t grid_vol = g.grid_volume();
@@ -71,7 +73,8 @@ void for_each_window_line(const WindowGeom& g, int64_t channels, LineFn&& line_f
               int64_t iy = gy * g.stride[1] - g.pad[1] + ky * g.dil[1];
               int64_t col_off = row * grid_vol + (gz * g.grid[1] + gy) * g.grid[2];
               bool inside = iz >= 0 && iz < g.image[0] && iy >= 0 && iy < g.image[1];
-              int64_t img_off = inside ? ((c * g.image[0] + iz) * g.image[1] + iy) * g.image[2] : -1;
+              int64_t img_off =
+                  inside ? ((c * g.image[0] + iz) * g.image[1] + iy) * g.image[2] : -1;
               line_fn(img_off, col_off, x_off);
             }
           }
@@ -94,7 +97,8 @@ void im2col(const float* img, int64_t channels, const WindowGeom& g, float* col)
     auto [lo, hi] = valid_range(x_off, sx, g.image[2], gw);
     std::fill(dst, dst + lo, 0.0f);
     if (sx == 1) {
-      if (hi > lo) std::memcpy(dst + lo, src + lo + x_off, static_cast<size_t>(hi - lo) * sizeof(float));
+      if (hi > lo)
+        std::memcpy(dst + lo, src + lo + x_off, static_cast<size_t>(hi - lo) * sizeof(float));
     } else {
       for (int64_t x = lo; x < hi; ++x) dst[x] = src[x * sx + x_off];
     }
@@ -124,15 +128,18 @@ const float* float_data(const TensorView& t, std::vector<float>& storage) {
 
 /// Fills `rows` rows of `len` floats with bias[r] (or zero without bias).
 void fill_rows(float* dst, const float* bias, int64_t rows, int64_t len) {
-  for (int64_t r = 0; r < rows; ++r) std::fill(dst + r * len, dst + (r + 1) * len, bias ? bias[r] : 0.0f);
+  for (int64_t r = 0; r < rows; ++r)
+    std::fill(dst + r * len, dst + (r + 1) * len, bias ? bias[r] : 0.0f);
 }
 
 /// Row-major C[m, n] = op(A) B + beta C, with op(A) = A [m, k] or A^T (A stored [k, m]).
-void gemm(bool trans_a, int64_t m, int64_t n, int64_t k, const float* a, const float* b, float beta, float* c) {
+void gemm(bool trans_a, int64_t m, int64_t n, int64_t k, const float* a, const float* b, float beta,
+          float* c) {
   int lda = static_cast<int>(std::max<int64_t>(1, trans_a ? m : k));
   cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, CblasNoTrans, static_cast<int>(m),
-              static_cast<int>(n), static_cast<int>(k), 1.0f, a, lda, b, static_cast<int>(std::max<int64_t>(1, n)),
-              beta, c, static_cast<int>(std::max<int64_t>(1, n)));
+              static_cast<int>(n), static_cast<int>(k), 1.0f, a, lda, b,
+              static_cast<int>(std::max<int64_t>(1, n)), beta, c,
+              static_cast<int>(std::max<int64_t>(1, n)));
 }
 
 /// Reads and checks the concrete shapes against the params.
@@ -140,9 +147,9 @@ Status read_shape(const CpuArgs& a, const ConvolutionParams& p, ConvShape& s) {
   const Dims &x = a.in[0].dims, &w = a.in[1].dims, &y = a.out[0].dims;
   int spatial = x.rank() - 2;
   auto ns = static_cast<size_t>(spatial);
-  if (spatial < 1 || spatial > 3 || w.rank() != x.rank() || y.rank() != x.rank() || p.strides.size() != ns ||
-      p.pads_begin.size() != ns || p.pads_end.size() != ns || p.dilations.size() != ns ||
-      (p.transposed && p.output_padding.size() != ns) || p.groups < 1) {
+  if (spatial < 1 || spatial > 3 || w.rank() != x.rank() || y.rank() != x.rank() ||
+      p.strides.size() != ns || p.pads_begin.size() != ns || p.pads_end.size() != ns ||
+      p.dilations.size() != ns || (p.transposed && p.output_padding.size() != ns) || p.groups < 1) {
     return cpu_error(a, StatusCode::kInvalidArgument, "malformed convolution parameters or ranks");
   }
   s.batch = x[0];
@@ -152,10 +159,12 @@ Status read_shape(const CpuArgs& a, const ConvolutionParams& p, ConvShape& s) {
   bool channels_ok = p.transposed ? (w[0] == s.cin && w[1] * p.groups == s.cout)
                                   : (w[1] * p.groups == s.cin && w[0] == s.cout);
   if (!channels_ok || s.cin % p.groups != 0 || s.cout % p.groups != 0)
-    return cpu_error(a, StatusCode::kShapeError, "channels of input " + x.to_string() + ", weight " +
-                                                     w.to_string() + " and output " + y.to_string() + " disagree");
+    return cpu_error(a, StatusCode::kShapeError,
+                     "channels of input " + x.to_string() + ", weight " + w.to_string() +
+                         " and output " + y.to_string() + " disagree");
   if (a.in.size() > 2 && a.in[2].data != nullptr && a.in[2].numel() != s.cout)
-    return cpu_error(a, StatusCode::kShapeError, "bias has " + std::to_string(a.in[2].numel()) + " elements");
+    return cpu_error(a, StatusCode::kShapeError,
+                     "bias has " + std::to_string(a.in[2].numel()) + " elements");
   WindowGeom& g = s.geom;
   for (int i = 0; i < spatial; ++i) {
     auto d = static_cast<size_t>(3 - spatial + i);
@@ -167,7 +176,8 @@ Status read_shape(const CpuArgs& a, const ConvolutionParams& p, ConvShape& s) {
     g.pad[d] = p.pads_begin[pi];
     g.dil[d] = p.dilations[pi];
     if (g.stride[d] < 1 || g.dil[d] < 1 || g.pad[d] < 0)
-      return cpu_error(a, StatusCode::kInvalidArgument, "strides/dilations must be >= 1 and pads >= 0");
+      return cpu_error(a, StatusCode::kInvalidArgument,
+                       "strides/dilations must be >= 1 and pads >= 0");
   }
   int64_t rows = (p.transposed ? s.cout : s.cin) / s.groups * g.kernel_volume();
   if (rows > INT_MAX || g.grid_volume() > INT_MAX || s.cout > INT_MAX || s.cin > INT_MAX)
@@ -199,7 +209,8 @@ void conv_forward(const ConvShape& s, const float* x, const float* w, const floa
   }
 }
 
-void conv_transposed(const ConvShape& s, const float* x, const float* w, const float* bias, float* y) {
+void conv_transposed(const ConvShape& s, const float* x, const float* w, const float* bias,
+                     float* y) {
   const WindowGeom& g = s.geom;
   int64_t cin_g = s.cin / s.groups, cout_g = s.cout / s.groups;
   int64_t col_rows = cout_g * g.kernel_volume();
@@ -220,11 +231,13 @@ void conv_transposed(const ConvShape& s, const float* x, const float* w, const f
 }  // namespace
 
 Status run_convolution(const CpuArgs& a) {
-  if (std::get<ConvolutionParams>(a.layer.params).channels_last) return run_channels_last_via_first(a, 2, run_convolution);
+  if (std::get<ConvolutionParams>(a.layer.params).channels_last)
+    return run_channels_last_via_first(a, 2, run_convolution);
   const auto& p = std::get<ConvolutionParams>(a.layer.params);
   const TensorView& out = a.out[0];
   if (!is_floating(a.in[0].dtype) || a.in[1].dtype != a.in[0].dtype || out.dtype != a.in[0].dtype)
-    return cpu_error(a, StatusCode::kTypeError, "convolution needs matching float input, weight and output");
+    return cpu_error(a, StatusCode::kTypeError,
+                     "convolution needs matching float input, weight and output");
   ConvShape s;
   KILN_RETURN_IF_ERROR(read_shape(a, p, s));
   if (out.numel() == 0) return {};

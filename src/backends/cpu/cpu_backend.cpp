@@ -33,12 +33,15 @@ class CpuKernel final : public Kernel {
     std::vector<TensorView> in(layer_.inputs.size()), out(layer_.outputs.size());
     for (size_t i = 0; i < in.size(); ++i)
       if (layer_.inputs[i] >= 0) in[i] = ctx.tensors[static_cast<size_t>(layer_.inputs[i])];
-    for (size_t i = 0; i < out.size(); ++i) out[i] = ctx.tensors[static_cast<size_t>(layer_.outputs[i])];
+    for (size_t i = 0; i < out.size(); ++i)
+      out[i] = ctx.tensors[static_cast<size_t>(layer_.outputs[i])];
     CpuArgs args{layer_, in, out};
     return guarded_call(cpu_kernel(layer_.op), args);
   }
 
-  std::string describe() const override { return "cpu." + std::string(ir::op_name(layer_.op)) + "#0"; }
+  std::string describe() const override {
+    return "cpu." + std::string(ir::op_name(layer_.op)) + "#0";
+  }
 
  private:
   const ir::Layer& layer_;
@@ -50,7 +53,8 @@ class CpuContext final : public backend::BackendContext {
     size_t rounded = (bytes + 63) / 64 * 64;
     void* p = std::aligned_alloc(64, rounded == 0 ? 64 : rounded);
     if (p == nullptr) {
-      return make_error(StatusCode::kOutOfMemory, "backends.cpu", "could not allocate " + std::to_string(bytes) + " bytes of host memory");
+      return make_error(StatusCode::kOutOfMemory, "backends.cpu",
+                        "could not allocate " + std::to_string(bytes) + " bytes of host memory");
     }
     return p;
   }
@@ -67,7 +71,8 @@ class CpuContext final : public backend::BackendContext {
     for (const Kernel* k : kernels) {
       auto t0 = std::chrono::steady_clock::now();
       KILN_RETURN_IF_ERROR(k->run(ctx));
-      milliseconds.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+      milliseconds.push_back(
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
     }
     return {};
   }
@@ -78,7 +83,9 @@ class CpuContext final : public backend::BackendContext {
 class CpuEngine final : public backend::BackendEngine {
  public:
   CpuEngine(const serial::PlanContents& plan) : graph_(plan.graph) {
-    for (const auto& rec : plan.kernels) owned_.push_back(std::make_unique<CpuKernel>(graph_.layers[static_cast<size_t>(rec.layers[0])]));
+    for (const auto& rec : plan.kernels)
+      owned_.push_back(
+          std::make_unique<CpuKernel>(graph_.layers[static_cast<size_t>(rec.layers[0])]));
     for (const auto& k : owned_) kernels_.push_back(k.get());
   }
   std::span<const Kernel* const> kernels() const override { return kernels_; }
@@ -103,7 +110,8 @@ class CpuBackend final : public backend::Backend {
   Status available() const override { return {}; }
   Status supports(const ir::Graph&, int32_t) const override { return {}; }
 
-  Expected<std::vector<backend::KernelRecord>> lower(const ir::Graph& g, const backend::BuildOptions& options) override {
+  Expected<std::vector<backend::KernelRecord>> lower(
+      const ir::Graph& g, const backend::BuildOptions& options) override {
     std::vector<backend::KernelRecord> records;
     for (int32_t l : options.device_layers) {
       backend::KernelRecord r;
@@ -114,15 +122,21 @@ class CpuBackend final : public backend::Backend {
     return records;
   }
 
-  Expected<std::unique_ptr<backend::BackendEngine>> load(const serial::PlanContents& plan, Logger&) override {
+  Expected<std::unique_ptr<backend::BackendEngine>> load(const serial::PlanContents& plan,
+                                                         Logger&) override {
     for (size_t k = 0; k < plan.kernels.size(); ++k) {
       const auto& rec = plan.kernels[k];
       if (rec.layers.size() != 1 || rec.tactic != 0) {
-        return make_error(StatusCode::kCorruptPlan, "backends.cpu", "kernel " + std::to_string(k) + " is not a single-layer cpu kernel");
+        return make_error(StatusCode::kCorruptPlan, "backends.cpu",
+                          "kernel " + std::to_string(k) + " is not a single-layer cpu kernel");
       }
-      std::string want = "cpu." + std::string(ir::op_name(plan.graph.layers[static_cast<size_t>(rec.layers[0])].op));
+      std::string want =
+          "cpu." +
+          std::string(ir::op_name(plan.graph.layers[static_cast<size_t>(rec.layers[0])].op));
       if (rec.kernel != want) {
-        return make_error(StatusCode::kCorruptPlan, "backends.cpu", "kernel " + std::to_string(k) + " is '" + rec.kernel + "', expected '" + want + "'");
+        return make_error(
+            StatusCode::kCorruptPlan, "backends.cpu",
+            "kernel " + std::to_string(k) + " is '" + rec.kernel + "', expected '" + want + "'");
       }
     }
     return std::unique_ptr<backend::BackendEngine>(std::make_unique<CpuEngine>(plan));
@@ -133,16 +147,19 @@ class CpuBackend final : public backend::Backend {
 
 std::unique_ptr<backend::Backend> make_cpu_backend() { return std::make_unique<CpuBackend>(); }
 
-Expected<std::vector<HostTensor>> evaluate_layer(const ir::Layer& layer, std::span<const HostTensor* const> inputs,
+Expected<std::vector<HostTensor>> evaluate_layer(const ir::Layer& layer,
+                                                 std::span<const HostTensor* const> inputs,
                                                  std::span<const TensorType> out_types) {
   std::vector<HostTensor> outs;
   for (const TensorType& t : out_types) outs.emplace_back(t);
   std::vector<TensorView> in(inputs.size()), out(outs.size());
   for (size_t i = 0; i < inputs.size(); ++i) {
     if (inputs[i] == nullptr) continue;
-    in[i] = TensorView{const_cast<uint8_t*>(inputs[i]->bytes.data()), inputs[i]->type.dtype, inputs[i]->type.dims};
+    in[i] = TensorView{const_cast<uint8_t*>(inputs[i]->bytes.data()), inputs[i]->type.dtype,
+                       inputs[i]->type.dims};
   }
-  for (size_t i = 0; i < outs.size(); ++i) out[i] = TensorView{outs[i].bytes.data(), outs[i].type.dtype, outs[i].type.dims};
+  for (size_t i = 0; i < outs.size(); ++i)
+    out[i] = TensorView{outs[i].bytes.data(), outs[i].type.dtype, outs[i].type.dims};
   CpuArgs args{layer, in, out};
   KILN_RETURN_IF_ERROR(guarded_call(cpu_kernel(layer.op), args));
   return outs;

@@ -29,8 +29,8 @@ CpuKernelFn cpu_kernel(ir::OpKind op);
 /// "[backends.cpu] layer 'name' (op): msg".
 Status cpu_error(const CpuArgs& a, StatusCode code, const std::string& msg);
 
-// ---- kernels, by family file ------------------------------------------------------------------------
-// pointwise.cpp
+// ---- kernels, by family file
+// ------------------------------------------------------------------------ pointwise.cpp
 Status run_binary(const CpuArgs&);
 Status run_unary(const CpuArgs&);
 Status run_where(const CpuArgs&);
@@ -75,7 +75,8 @@ Status run_split(const CpuArgs&);
 Status run_slice(const CpuArgs&);
 Status run_expand(const CpuArgs&);
 
-// ---- helpers shared by kernel files ----------------------------------------------------------------
+// ---- helpers shared by kernel files
+// ----------------------------------------------------------------
 
 /// Row-major strides of dims (in elements).
 std::vector<int64_t> contiguous_strides(const Dims& d);
@@ -107,9 +108,9 @@ void for_each_broadcast(const Dims& out, std::span<const std::vector<int64_t>> s
 /// The tensor's elements as float32 (a copy for 16-bit floats; a view for f32 avoids no copy here:
 /// callers use float_data() to skip it).
 std::vector<float> to_float_vector(const TensorView& t);
-/// Runs a channels-last layer (conv/pooling with channels_last set) through its channels-first kernel:
-/// the first `num_layout_inputs` inputs are permuted [N, spatial..., C] -> [N, C, spatial...], the
-/// output back.
+/// Runs a channels-last layer (conv/pooling with channels_last set) through its channels-first
+/// kernel: the first `num_layout_inputs` inputs are permuted [N, spatial..., C] -> [N, C,
+/// spatial...], the output back.
 Status run_channels_last_via_first(const CpuArgs& a, size_t num_layout_inputs, CpuKernelFn fn);
 
 /// Writes float32 values into t (converting to its dtype).

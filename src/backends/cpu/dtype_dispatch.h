@@ -10,8 +10,12 @@
 
 namespace kiln::cpu {
 
-struct f16_t { uint16_t bits; };
-struct bf16_t { uint16_t bits; };
+struct f16_t {
+  uint16_t bits;
+};
+struct bf16_t {
+  uint16_t bits;
+};
 
 template <class T>
 struct TypeTag {
@@ -19,20 +23,29 @@ struct TypeTag {
 };
 
 template <class T>
-inline constexpr bool kIsFloat = std::is_same_v<T, float> || std::is_same_v<T, f16_t> || std::is_same_v<T, bf16_t>;
+inline constexpr bool kIsFloat =
+    std::is_same_v<T, float> || std::is_same_v<T, f16_t> || std::is_same_v<T, bf16_t>;
 
 /// Calls f(TypeTag<T>{}) with T the storage type of dt.
 template <class F>
 decltype(auto) visit_dtype(DataType dt, F&& f) {
   switch (dt) {
-    case DataType::kFloat32: return f(TypeTag<float>{});
-    case DataType::kFloat16: return f(TypeTag<f16_t>{});
-    case DataType::kBFloat16: return f(TypeTag<bf16_t>{});
-    case DataType::kInt32: return f(TypeTag<int32_t>{});
-    case DataType::kInt64: return f(TypeTag<int64_t>{});
-    case DataType::kInt8: return f(TypeTag<int8_t>{});
-    case DataType::kUInt8: return f(TypeTag<uint8_t>{});
-    case DataType::kBool: return f(TypeTag<bool>{});
+    case DataType::kFloat32:
+      return f(TypeTag<float>{});
+    case DataType::kFloat16:
+      return f(TypeTag<f16_t>{});
+    case DataType::kBFloat16:
+      return f(TypeTag<bf16_t>{});
+    case DataType::kInt32:
+      return f(TypeTag<int32_t>{});
+    case DataType::kInt64:
+      return f(TypeTag<int64_t>{});
+    case DataType::kInt8:
+      return f(TypeTag<int8_t>{});
+    case DataType::kUInt8:
+      return f(TypeTag<uint8_t>{});
+    case DataType::kBool:
+      return f(TypeTag<bool>{});
   }
   return f(TypeTag<float>{});
 }
@@ -73,8 +86,10 @@ inline T from_double(double v) {
   } else {
     // Saturate out-of-range and NaN instead of undefined behaviour.
     if (v != v) return T(0);
-    if (v >= static_cast<double>(std::numeric_limits<T>::max())) return std::numeric_limits<T>::max();
-    if (v <= static_cast<double>(std::numeric_limits<T>::lowest())) return std::numeric_limits<T>::lowest();
+    if (v >= static_cast<double>(std::numeric_limits<T>::max()))
+      return std::numeric_limits<T>::max();
+    if (v <= static_cast<double>(std::numeric_limits<T>::lowest()))
+      return std::numeric_limits<T>::lowest();
     return static_cast<T>(v);
   }
 }

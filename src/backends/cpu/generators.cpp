@@ -33,7 +33,8 @@ Status run_arange(const CpuArgs& a) {
   visit_dtype(o.dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
     T* po = static_cast<T*>(o.data);
-    for (int64_t i = 0; i < o.numel(); ++i) po[i] = from_double<T>(bounds[0] + static_cast<double>(i) * bounds[2]);
+    for (int64_t i = 0; i < o.numel(); ++i)
+      po[i] = from_double<T>(bounds[0] + static_cast<double>(i) * bounds[2]);
   });
   return {};
 }
@@ -45,7 +46,8 @@ Status run_shape(const CpuArgs& a) {
 }
 
 Status run_constant(const CpuArgs& a) {
-  return cpu_error(a, StatusCode::kInternal, "constant layers are bound to their weights, not executed");
+  return cpu_error(a, StatusCode::kInternal,
+                   "constant layers are bound to their weights, not executed");
 }
 
 }  // namespace kiln::cpu

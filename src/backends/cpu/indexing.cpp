@@ -1,11 +1,11 @@
 // CPU kernels: gather (take along one axis), gather_elements (torch.gather) and scatter
-// (torch.scatter / scatter_reduce with include_self=True). Indices are int32/int64; a negative index
-// wraps once (i + dim); every index is validated before anything is written, and an index out of range
-// is an InvalidArgument error. Element data moves as raw bytes, so every dtype works.
+// (torch.scatter / scatter_reduce with include_self=True). Indices are int32/int64; a negative
+// index wraps once (i + dim); every index is validated before anything is written, and an index out
+// of range is an InvalidArgument error. Element data moves as raw bytes, so every dtype works.
 // Differences from torch: torch.gather/scatter reject negative indices (here they wrap, like
-// index_select/ONNX); plain scatter with duplicate targets keeps the last update in index order (torch:
-// unspecified); float reductions accumulate in float32 and round to 16-bit types once at the end;
-// max/min propagate NaN; integer add/mul wrap.
+// index_select/ONNX); plain scatter with duplicate targets keeps the last update in index order
+// (torch: unspecified); float reductions accumulate in float32 and round to 16-bit types once at
+// the end; max/min propagate NaN; integer add/mul wrap.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -34,8 +34,8 @@ Status load_indices(const CpuArgs& a, const TensorView& t, int64_t dim, std::vec
     int64_t w = v < 0 ? v + dim : v;  // v >= INT64_MIN and dim >= 0: no overflow
     if (w < 0 || w >= dim) {
       return cpu_error(a, StatusCode::kInvalidArgument,
-                       "index " + std::to_string(v) + " is out of range for dim of size " + std::to_string(dim) +
-                           " (indices element " + std::to_string(i) + ")");
+                       "index " + std::to_string(v) + " is out of range for dim of size " +
+                           std::to_string(dim) + " (indices element " + std::to_string(i) + ")");
     }
     out[i] = w;
   }
@@ -45,18 +45,30 @@ Status load_indices(const CpuArgs& a, const TensorView& t, int64_t dim, std::vec
 Status normalized_axis(const CpuArgs& a, int64_t axis, int rank, int& out) {
   int r = std::max(rank, 1);
   int64_t ax = axis < 0 ? axis + r : axis;
-  if (ax < 0 || ax >= r) return cpu_error(a, StatusCode::kInvalidArgument, "axis " + std::to_string(axis) + " out of range");
+  if (ax < 0 || ax >= r)
+    return cpu_error(a, StatusCode::kInvalidArgument,
+                     "axis " + std::to_string(axis) + " out of range");
   out = static_cast<int>(ax);
   return {};
 }
 
 void copy_elem(uint8_t* dst, const uint8_t* src, size_t es) {
   switch (es) {
-    case 1: *dst = *src; break;
-    case 2: std::memcpy(dst, src, 2); break;
-    case 4: std::memcpy(dst, src, 4); break;
-    case 8: std::memcpy(dst, src, 8); break;
-    default: std::memcpy(dst, src, es); break;
+    case 1:
+      *dst = *src;
+      break;
+    case 2:
+      std::memcpy(dst, src, 2);
+      break;
+    case 4:
+      std::memcpy(dst, src, 4);
+      break;
+    case 8:
+      std::memcpy(dst, src, 8);
+      break;
+    default:
+      std::memcpy(dst, src, es);
+      break;
   }
 }
 
@@ -64,22 +76,34 @@ template <class T>
 T wrap_combine(ScatterReduce op, T cur, T upd) {
   auto x = static_cast<int64_t>(cur), y = static_cast<int64_t>(upd);
   switch (op) {
-    case ScatterReduce::kNone: return upd;
-    case ScatterReduce::kAdd: return static_cast<T>(static_cast<int64_t>(static_cast<uint64_t>(x) + static_cast<uint64_t>(y)));
-    case ScatterReduce::kMul: return static_cast<T>(static_cast<int64_t>(static_cast<uint64_t>(x) * static_cast<uint64_t>(y)));
-    case ScatterReduce::kMax: return x >= y ? cur : upd;
-    case ScatterReduce::kMin: return x <= y ? cur : upd;
+    case ScatterReduce::kNone:
+      return upd;
+    case ScatterReduce::kAdd:
+      return static_cast<T>(
+          static_cast<int64_t>(static_cast<uint64_t>(x) + static_cast<uint64_t>(y)));
+    case ScatterReduce::kMul:
+      return static_cast<T>(
+          static_cast<int64_t>(static_cast<uint64_t>(x) * static_cast<uint64_t>(y)));
+    case ScatterReduce::kMax:
+      return x >= y ? cur : upd;
+    case ScatterReduce::kMin:
+      return x <= y ? cur : upd;
   }
   return upd;
 }
 
 float float_combine(ScatterReduce op, float cur, float upd) {
   switch (op) {
-    case ScatterReduce::kNone: return upd;
-    case ScatterReduce::kAdd: return cur + upd;
-    case ScatterReduce::kMul: return cur * upd;
-    case ScatterReduce::kMax: return (std::isnan(cur) || std::isnan(upd)) ? NAN : std::max(cur, upd);
-    case ScatterReduce::kMin: return (std::isnan(cur) || std::isnan(upd)) ? NAN : std::min(cur, upd);
+    case ScatterReduce::kNone:
+      return upd;
+    case ScatterReduce::kAdd:
+      return cur + upd;
+    case ScatterReduce::kMul:
+      return cur * upd;
+    case ScatterReduce::kMax:
+      return (std::isnan(cur) || std::isnan(upd)) ? NAN : std::max(cur, upd);
+    case ScatterReduce::kMin:
+      return (std::isnan(cur) || std::isnan(upd)) ? NAN : std::min(cur, upd);
   }
   return upd;
 }
@@ -98,7 +122,9 @@ Status run_gather(const CpuArgs& a) {
   for (int64_t d : idx.dims) expect.push_back(d);
   for (int i = ax + 1; i < r; ++i) expect.push_back(data.dims[i]);
   if (expect != a.out[0].dims || a.out[0].dtype != data.dtype)
-    return cpu_error(a, StatusCode::kShapeError, "output dims " + a.out[0].dims.to_string() + " != expected " + expect.to_string());
+    return cpu_error(
+        a, StatusCode::kShapeError,
+        "output dims " + a.out[0].dims.to_string() + " != expected " + expect.to_string());
   const int64_t dim = data.dims[ax];
   std::vector<int64_t> ind;
   KILN_RETURN_IF_ERROR(load_indices(a, idx, dim, ind));
@@ -125,13 +151,15 @@ Status run_gather_elements(const CpuArgs& a) {
   const TensorView& idx = a.in[1];
   int r = data.dims.rank();
   int ax = 0;
-  KILN_RETURN_IF_ERROR(normalized_axis(a, std::get<GatherElementsParams>(a.layer.params).axis, r, ax));
+  KILN_RETURN_IF_ERROR(
+      normalized_axis(a, std::get<GatherElementsParams>(a.layer.params).axis, r, ax));
   if (idx.dims.rank() != r || a.out[0].dims != idx.dims)
     return cpu_error(a, StatusCode::kShapeError, "indices, data and output ranks/dims do not fit");
   for (int i = 0; i < r; ++i) {
     if (i != ax && idx.dims[i] > data.dims[i]) {
-      return cpu_error(a, StatusCode::kShapeError, "indices " + idx.dims.to_string() + " exceed data " +
-                                                       data.dims.to_string() + " outside the axis");
+      return cpu_error(a, StatusCode::kShapeError,
+                       "indices " + idx.dims.to_string() + " exceed data " + data.dims.to_string() +
+                           " outside the axis");
     }
   }
   const int64_t dim = r > 0 ? data.dims[ax] : 1;
@@ -161,13 +189,14 @@ Status run_scatter(const CpuArgs& a) {
   int r = data.dims.rank();
   int ax = 0;
   KILN_RETURN_IF_ERROR(normalized_axis(a, p.axis, r, ax));
-  if (idx.dims.rank() != r || upd.dims.rank() != r || out.dims != data.dims || upd.dtype != data.dtype ||
-      out.dtype != data.dtype)
+  if (idx.dims.rank() != r || upd.dims.rank() != r || out.dims != data.dims ||
+      upd.dtype != data.dtype || out.dtype != data.dtype)
     return cpu_error(a, StatusCode::kShapeError, "data, indices, updates and output do not fit");
   for (int i = 0; i < r; ++i) {
     if (idx.dims[i] > upd.dims[i] || (i != ax && idx.dims[i] > data.dims[i])) {
-      return cpu_error(a, StatusCode::kShapeError, "indices " + idx.dims.to_string() + " exceed updates " +
-                                                       upd.dims.to_string() + " or data " + data.dims.to_string());
+      return cpu_error(a, StatusCode::kShapeError,
+                       "indices " + idx.dims.to_string() + " exceed updates " +
+                           upd.dims.to_string() + " or data " + data.dims.to_string());
     }
   }
   if (data.dtype == DataType::kBool && p.reduce != ScatterReduce::kNone)
@@ -191,7 +220,9 @@ Status run_scatter(const CpuArgs& a) {
   if (p.reduce == ScatterReduce::kNone) {
     auto* dst = static_cast<uint8_t*>(out.data);
     const auto* src = static_cast<const uint8_t*>(upd.data);
-    each([&](int64_t o, int64_t u) { copy_elem(dst + static_cast<size_t>(o) * es, src + static_cast<size_t>(u) * es, es); });
+    each([&](int64_t o, int64_t u) {
+      copy_elem(dst + static_cast<size_t>(o) * es, src + static_cast<size_t>(u) * es, es);
+    });
     return {};
   }
   if (is_floating(data.dtype)) {
@@ -199,7 +230,8 @@ Status run_scatter(const CpuArgs& a) {
     std::vector<float> acc = to_float_vector(out);
     std::vector<float> u = to_float_vector(upd);
     each([&](int64_t o, int64_t i) {
-      acc[static_cast<size_t>(o)] = float_combine(p.reduce, acc[static_cast<size_t>(o)], u[static_cast<size_t>(i)]);
+      acc[static_cast<size_t>(o)] =
+          float_combine(p.reduce, acc[static_cast<size_t>(o)], u[static_cast<size_t>(i)]);
     });
     from_float_vector(acc, out);
     return {};

@@ -8,13 +8,15 @@
 namespace kiln::cpu {
 
 Status cpu_error(const CpuArgs& a, StatusCode code, const std::string& msg) {
-  return make_error(code, "backends.cpu",
-                    "layer '" + a.layer.name + "' (" + std::string(ir::op_name(a.layer.op)) + "): " + msg);
+  return make_error(
+      code, "backends.cpu",
+      "layer '" + a.layer.name + "' (" + std::string(ir::op_name(a.layer.op)) + "): " + msg);
 }
 
 std::vector<int64_t> contiguous_strides(const Dims& d) {
   std::vector<int64_t> s(static_cast<size_t>(d.rank()), 1);
-  for (int i = d.rank() - 2; i >= 0; --i) s[static_cast<size_t>(i)] = s[static_cast<size_t>(i) + 1] * d[i + 1];
+  for (int i = d.rank() - 2; i >= 0; --i)
+    s[static_cast<size_t>(i)] = s[static_cast<size_t>(i) + 1] * d[i + 1];
   return s;
 }
 
@@ -23,7 +25,8 @@ std::vector<int64_t> broadcast_strides(const Dims& in, const Dims& out) {
   std::vector<int64_t> cs = contiguous_strides(in);
   int lead = out.rank() - in.rank();
   for (int i = 0; i < in.rank(); ++i) {
-    s[static_cast<size_t>(i + lead)] = (in[i] == 1 && out[i + lead] != 1) ? 0 : cs[static_cast<size_t>(i)];
+    s[static_cast<size_t>(i + lead)] =
+        (in[i] == 1 && out[i + lead] != 1) ? 0 : cs[static_cast<size_t>(i)];
   }
   return s;
 }
@@ -64,7 +67,8 @@ void permute_into(const TensorView& src, const TensorView& dst, const std::vecto
   auto* d = static_cast<uint8_t*>(dst.data);
   for (int64_t i = 0; i < dst.numel(); ++i) {
     int64_t off = 0;
-    for (int k = 0; k < r; ++k) off += idx[static_cast<size_t>(k)] * ss[static_cast<size_t>(perm[static_cast<size_t>(k)])];
+    for (int k = 0; k < r; ++k)
+      off += idx[static_cast<size_t>(k)] * ss[static_cast<size_t>(perm[static_cast<size_t>(k)])];
     std::memcpy(d + i * static_cast<int64_t>(es), s + off * static_cast<int64_t>(es), es);
     for (int k = r - 1; k >= 0; --k) {
       if (++idx[static_cast<size_t>(k)] < dst.dims[k]) break;
@@ -100,9 +104,11 @@ Status run_channels_last_via_first(const CpuArgs& a, size_t num_layout_inputs, C
   storage.emplace_back(out.bytes());
   out.data = storage.back().data();
   ir::Layer layer = a.layer;
-  std::visit([](auto& p) {
-    if constexpr (requires { p.channels_last; }) p.channels_last = false;
-  }, layer.params);
+  std::visit(
+      [](auto& p) {
+        if constexpr (requires { p.channels_last; }) p.channels_last = false;
+      },
+      layer.params);
   std::vector<TensorView> outs{out};
   CpuArgs args{layer, in, outs};
   KILN_RETURN_IF_ERROR(fn(args));

@@ -1,14 +1,13 @@
 // CPU kernels: matmul (torch.matmul semantics) and linear (y = x W^T + b).
 // Float types run through cblas_sgemm in float32 (16-bit floats are widened to float32 and rounded
 // back once at the end); integer types use exact int64 loops that wrap on overflow (no UB).
-#include "backends/cpu/blas.h"
-
 #include <algorithm>
 #include <climits>
 #include <cstring>
 #include <optional>
 #include <vector>
 
+#include "backends/cpu/blas.h"
 #include "backends/cpu/cpu_kernels.h"
 #include "backends/cpu/dtype_dispatch.h"
 
@@ -16,17 +15,18 @@ namespace kiln::cpu {
 namespace {
 
 // C[m, n] = alpha * op(A) op(B) (row major, beta = 0). Handles the empty cases BLAS rejects.
-void sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* A, int64_t lda,
-           const float* B, int64_t ldb, float* C, int64_t ldc) {
+void sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* A,
+           int64_t lda, const float* B, int64_t ldb, float* C, int64_t ldc) {
   if (m == 0 || n == 0) return;
   if (k == 0) {
-    for (int64_t i = 0; i < m; ++i) std::memset(C + i * ldc, 0, static_cast<size_t>(n) * sizeof(float));
+    for (int64_t i = 0; i < m; ++i)
+      std::memset(C + i * ldc, 0, static_cast<size_t>(n) * sizeof(float));
     return;
   }
   cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
               static_cast<blasint>(m), static_cast<blasint>(n), static_cast<blasint>(k), alpha, A,
-              static_cast<blasint>(lda < 1 ? 1 : lda), B, static_cast<blasint>(ldb < 1 ? 1 : ldb), 0.0f, C,
-              static_cast<blasint>(ldc < 1 ? 1 : ldc));
+              static_cast<blasint>(lda < 1 ? 1 : lda), B, static_cast<blasint>(ldb < 1 ? 1 : ldb),
+              0.0f, C, static_cast<blasint>(ldc < 1 ? 1 : ldc));
 }
 
 bool fits_blas(int64_t v) { return v <= static_cast<int64_t>(INT_MAX); }
@@ -58,7 +58,7 @@ const float* float_view(const TensorView& t, std::vector<float>& store) {
 struct MatmulShape {
   bool a_vec = false, b_vec = false, ta = false, tb = false;
   int64_t m = 0, k = 0, n = 0;
-  Dims batch;  // broadcast batch dims of the output
+  Dims batch;                   // broadcast batch dims of the output
   std::vector<int64_t> sa, sb;  // batch strides of a and b, in matrices
 };
 
@@ -66,7 +66,8 @@ Status plan_matmul(const CpuArgs& a, MatmulShape& s) {
   const auto& p = std::get<MatMulParams>(a.layer.params);
   const Dims& A = a.in[0].dims;
   const Dims& B = a.in[1].dims;
-  if (A.rank() < 1 || B.rank() < 1) return cpu_error(a, StatusCode::kShapeError, "operands must have rank >= 1");
+  if (A.rank() < 1 || B.rank() < 1)
+    return cpu_error(a, StatusCode::kShapeError, "operands must have rank >= 1");
   s.a_vec = A.rank() == 1;
   s.b_vec = B.rank() == 1;
   Dims ad = s.a_vec ? Dims{1, A[0]} : A;
@@ -79,19 +80,24 @@ Status plan_matmul(const CpuArgs& a, MatmulShape& s) {
   int64_t kb = s.tb ? bd[rb - 1] : bd[rb - 2];
   s.n = s.tb ? bd[rb - 2] : bd[rb - 1];
   if (s.k != kb) {
-    return cpu_error(a, StatusCode::kShapeError, "inner dims differ: a " + A.to_string() + " has K=" +
-                                                     std::to_string(s.k) + ", b " + B.to_string() +
-                                                     " has K=" + std::to_string(kb));
+    return cpu_error(a, StatusCode::kShapeError,
+                     "inner dims differ: a " + A.to_string() + " has K=" + std::to_string(s.k) +
+                         ", b " + B.to_string() + " has K=" + std::to_string(kb));
   }
   Dims ba = leading(ad, ra - 2), bb = leading(bd, rb - 2);
   auto batch = broadcast2(ba, bb);
-  if (!batch) return cpu_error(a, StatusCode::kShapeError, "batch dims of " + A.to_string() + " and " + B.to_string() + " do not broadcast");
+  if (!batch)
+    return cpu_error(
+        a, StatusCode::kShapeError,
+        "batch dims of " + A.to_string() + " and " + B.to_string() + " do not broadcast");
   s.batch = *batch;
   Dims expect = s.batch;
   if (!s.a_vec) expect.push_back(s.m);
   if (!s.b_vec) expect.push_back(s.n);
   if (expect != a.out[0].dims) {
-    return cpu_error(a, StatusCode::kShapeError, "output dims " + a.out[0].dims.to_string() + " != expected " + expect.to_string());
+    return cpu_error(
+        a, StatusCode::kShapeError,
+        "output dims " + a.out[0].dims.to_string() + " != expected " + expect.to_string());
   }
   s.sa = broadcast_strides(ba, s.batch);
   s.sb = broadcast_strides(bb, s.batch);
@@ -146,7 +152,8 @@ Status float_matmul(const CpuArgs& a, const MatmulShape& s) {
   } else {
     std::vector<std::vector<int64_t>> strides = {s.sa, s.sb};
     for_each_broadcast(s.batch, strides, [&](int64_t bi, const std::vector<int64_t>& off) {
-      sgemm(s.ta, s.tb, m, n, k, 1.0f, A + off[0] * m * k, lda, B + off[1] * k * n, ldb, C + bi * m * n, n);
+      sgemm(s.ta, s.tb, m, n, k, 1.0f, A + off[0] * m * k, lda, B + off[1] * k * n, ldb,
+            C + bi * m * n, n);
     });
   }
   if (!direct) from_float_vector(sc, a.out[0]);
@@ -160,35 +167,52 @@ Status run_matmul(const CpuArgs& a) {
   KILN_RETURN_IF_ERROR(plan_matmul(a, s));
   if (a.out[0].numel() == 0) return {};
   switch (a.in[0].dtype) {
-    case DataType::kFloat32: case DataType::kFloat16: case DataType::kBFloat16:
+    case DataType::kFloat32:
+    case DataType::kFloat16:
+    case DataType::kBFloat16:
       return float_matmul(a, s);
-    case DataType::kInt32: int_matmul<int32_t>(a, s); return {};
-    case DataType::kInt64: int_matmul<int64_t>(a, s); return {};
-    case DataType::kInt8: int_matmul<int8_t>(a, s); return {};
-    case DataType::kUInt8: int_matmul<uint8_t>(a, s); return {};
-    case DataType::kBool: break;
+    case DataType::kInt32:
+      int_matmul<int32_t>(a, s);
+      return {};
+    case DataType::kInt64:
+      int_matmul<int64_t>(a, s);
+      return {};
+    case DataType::kInt8:
+      int_matmul<int8_t>(a, s);
+      return {};
+    case DataType::kUInt8:
+      int_matmul<uint8_t>(a, s);
+      return {};
+    case DataType::kBool:
+      break;
   }
-  return cpu_error(a, StatusCode::kUnsupported, "matmul on " + std::string(dtype_name(a.in[0].dtype)));
+  return cpu_error(a, StatusCode::kUnsupported,
+                   "matmul on " + std::string(dtype_name(a.in[0].dtype)));
 }
 
 Status run_linear(const CpuArgs& a) {
   const TensorView& x = a.in[0];
   const TensorView& w = a.in[1];
   const bool has_bias = a.in.size() > 2 && a.in[2].data != nullptr;
-  if (!is_floating(x.dtype)) return cpu_error(a, StatusCode::kUnsupported, "linear needs a float input");
+  if (!is_floating(x.dtype))
+    return cpu_error(a, StatusCode::kUnsupported, "linear needs a float input");
   if (x.dims.rank() < 1 || w.dims.rank() != 2)
     return cpu_error(a, StatusCode::kShapeError, "expected x [..., K] and w [N, K]");
   const int64_t k = x.dims[x.dims.rank() - 1], n = w.dims[0];
   if (w.dims[1] != k) {
-    return cpu_error(a, StatusCode::kShapeError, "input " + x.dims.to_string() + " has K=" + std::to_string(k) +
-                                                     " but weight is " + w.dims.to_string());
+    return cpu_error(a, StatusCode::kShapeError,
+                     "input " + x.dims.to_string() + " has K=" + std::to_string(k) +
+                         " but weight is " + w.dims.to_string());
   }
   if (has_bias && (a.in[2].dims.rank() != 1 || a.in[2].dims[0] != n))
-    return cpu_error(a, StatusCode::kShapeError, "bias " + a.in[2].dims.to_string() + " must be [" + std::to_string(n) + "]");
+    return cpu_error(a, StatusCode::kShapeError,
+                     "bias " + a.in[2].dims.to_string() + " must be [" + std::to_string(n) + "]");
   Dims expect = x.dims;
   expect[expect.rank() - 1] = n;
   if (expect != a.out[0].dims)
-    return cpu_error(a, StatusCode::kShapeError, "output dims " + a.out[0].dims.to_string() + " != expected " + expect.to_string());
+    return cpu_error(
+        a, StatusCode::kShapeError,
+        "output dims " + a.out[0].dims.to_string() + " != expected " + expect.to_string());
   int64_t m = 1;
   for (int i = 0; i + 1 < x.dims.rank(); ++i) m *= x.dims[i];
   if (m == 0 || n == 0) return {};

@@ -17,11 +17,11 @@ namespace {
 
 /// Windows along one axis, per output index.
 struct AxisWindows {
-  int64_t in = 1;                ///< input extent
-  int64_t step = 1;              ///< distance between taps (dilation)
-  std::vector<int64_t> first;    ///< first valid input index
-  std::vector<int64_t> count;    ///< taps inside [0, in)
-  std::vector<int64_t> padded;   ///< taps inside [-pad_begin, in + pad_end) (avg count_include_pad)
+  int64_t in = 1;               ///< input extent
+  int64_t step = 1;             ///< distance between taps (dilation)
+  std::vector<int64_t> first;   ///< first valid input index
+  std::vector<int64_t> count;   ///< taps inside [0, in)
+  std::vector<int64_t> padded;  ///< taps inside [-pad_begin, in + pad_end) (avg count_include_pad)
   int64_t out() const { return static_cast<int64_t>(first.size()); }
 };
 
@@ -36,7 +36,8 @@ AxisWindows unit_axis() {
   return w;
 }
 
-/// Strided/dilated windows: output o covers input o * stride - pad_begin + j * dilation, j < kernel.
+/// Strided/dilated windows: output o covers input o * stride - pad_begin + j * dilation, j <
+/// kernel.
 AxisWindows sliding_axis(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t pad_begin,
                          int64_t pad_end, int64_t dilation) {
   AxisWindows w;
@@ -111,20 +112,29 @@ T window_max(const T* x, const std::array<AxisWindows, 3>& ax, const std::array<
 template <class T>
 T window_mean(const T* x, const PoolPlan& p, const std::array<int64_t, 3>& o) {
   const AxisWindows &az = p.axes[0], &ay = p.axes[1], &axx = p.axes[2];
-  auto oz = static_cast<size_t>(o[0]), oy = static_cast<size_t>(o[1]), ox = static_cast<size_t>(o[2]);
+  auto oz = static_cast<size_t>(o[0]), oy = static_cast<size_t>(o[1]),
+       ox = static_cast<size_t>(o[2]);
   int64_t nz = az.count[oz], ny = ay.count[oy], nx = axx.count[ox];
   if (nz == 0 || ny == 0 || nx == 0) return from_double<T>(0.0);
   double sum = 0.0;
   for (int64_t i = 0; i < nz; ++i)
     for (int64_t j = 0; j < ny; ++j) {
-      const T* row = x + ((az.first[oz] + i * az.step) * ay.in + ay.first[oy] + j * ay.step) * axx.in + axx.first[ox];
+      const T* row = x +
+                     ((az.first[oz] + i * az.step) * ay.in + ay.first[oy] + j * ay.step) * axx.in +
+                     axx.first[ox];
       for (int64_t k = 0; k < nx; ++k) sum += to_double(row[k * axx.step]);
     }
   double div = 1.0;
   switch (p.divisor) {
-    case Divisor::kValid: div = static_cast<double>(nz * ny * nx); break;
-    case Divisor::kPadded: div = static_cast<double>(az.padded[oz] * ay.padded[oy] * axx.padded[ox]); break;
-    case Divisor::kFixed: div = static_cast<double>(p.fixed_divisor); break;
+    case Divisor::kValid:
+      div = static_cast<double>(nz * ny * nx);
+      break;
+    case Divisor::kPadded:
+      div = static_cast<double>(az.padded[oz] * ay.padded[oy] * axx.padded[ox]);
+      break;
+    case Divisor::kFixed:
+      div = static_cast<double>(p.fixed_divisor);
+      break;
   }
   return from_double<T>(sum / div);
 }
@@ -145,7 +155,8 @@ void run_plan(const PoolPlan& p, const T* x, T* y) {
 Status execute(const CpuArgs& a, const PoolPlan& p) {
   const TensorView &x = a.in[0], &y = a.out[0];
   if (x.dtype != y.dtype || (!p.is_max && !is_floating(x.dtype)))
-    return cpu_error(a, StatusCode::kTypeError, "unsupported pooling dtype " + std::string(dtype_name(x.dtype)));
+    return cpu_error(a, StatusCode::kTypeError,
+                     "unsupported pooling dtype " + std::string(dtype_name(x.dtype)));
   if (y.numel() == 0) return {};
   visit_dtype(x.dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
@@ -158,8 +169,8 @@ Status execute(const CpuArgs& a, const PoolPlan& p) {
 int spatial_rank(const CpuArgs& a, size_t n_params) {
   const Dims &x = a.in[0].dims, &y = a.out[0].dims;
   int spatial = x.rank() - 2;
-  if (spatial < 1 || spatial > 3 || y.rank() != x.rank() || n_params != static_cast<size_t>(spatial) ||
-      y[0] != x[0] || y[1] != x[1])
+  if (spatial < 1 || spatial > 3 || y.rank() != x.rank() ||
+      n_params != static_cast<size_t>(spatial) || y[0] != x[0] || y[1] != x[1])
     return 0;
   return spatial;
 }
@@ -167,13 +178,15 @@ int spatial_rank(const CpuArgs& a, size_t n_params) {
 }  // namespace
 
 Status run_pooling(const CpuArgs& a) {
-  if (std::get<PoolingParams>(a.layer.params).channels_last) return run_channels_last_via_first(a, 1, run_pooling);
+  if (std::get<PoolingParams>(a.layer.params).channels_last)
+    return run_channels_last_via_first(a, 1, run_pooling);
   const auto& p = std::get<PoolingParams>(a.layer.params);
   size_t n = p.kernel.size();
   int spatial = spatial_rank(a, n);
   if (spatial == 0 || p.strides.size() != n || p.pads_begin.size() != n || p.pads_end.size() != n ||
       p.dilations.size() != n)
-    return cpu_error(a, StatusCode::kInvalidArgument, "pooling parameters do not match the input rank");
+    return cpu_error(a, StatusCode::kInvalidArgument,
+                     "pooling parameters do not match the input rank");
   const Dims &x = a.in[0].dims, &y = a.out[0].dims;
   PoolPlan plan;
   plan.is_max = p.type == PoolingType::kMax;
@@ -186,26 +199,32 @@ Status run_pooling(const CpuArgs& a) {
   }
   for (int i = 0; i < spatial; ++i) {
     auto pi = static_cast<size_t>(i);
-    if (p.kernel[pi] < 1 || p.strides[pi] < 1 || p.dilations[pi] < 1 || p.pads_begin[pi] < 0 || p.pads_end[pi] < 0)
-      return cpu_error(a, StatusCode::kInvalidArgument, "kernel/strides/dilations must be >= 1 and pads >= 0");
+    if (p.kernel[pi] < 1 || p.strides[pi] < 1 || p.dilations[pi] < 1 || p.pads_begin[pi] < 0 ||
+        p.pads_end[pi] < 0)
+      return cpu_error(a, StatusCode::kInvalidArgument,
+                       "kernel/strides/dilations must be >= 1 and pads >= 0");
     plan.axes[static_cast<size_t>(3 - spatial + i)] =
-        sliding_axis(x[i + 2], y[i + 2], p.kernel[pi], p.strides[pi], p.pads_begin[pi], p.pads_end[pi], p.dilations[pi]);
+        sliding_axis(x[i + 2], y[i + 2], p.kernel[pi], p.strides[pi], p.pads_begin[pi],
+                     p.pads_end[pi], p.dilations[pi]);
   }
   return execute(a, plan);
 }
 
 Status run_adaptive_pooling(const CpuArgs& a) {
-  if (std::get<AdaptivePoolingParams>(a.layer.params).channels_last) return run_channels_last_via_first(a, 1, run_adaptive_pooling);
+  if (std::get<AdaptivePoolingParams>(a.layer.params).channels_last)
+    return run_channels_last_via_first(a, 1, run_adaptive_pooling);
   const auto& p = std::get<AdaptivePoolingParams>(a.layer.params);
   int spatial = spatial_rank(a, p.output_size.size());
   if (spatial == 0)
-    return cpu_error(a, StatusCode::kInvalidArgument, "adaptive pooling output_size does not match the input rank");
+    return cpu_error(a, StatusCode::kInvalidArgument,
+                     "adaptive pooling output_size does not match the input rank");
   const Dims &x = a.in[0].dims, &y = a.out[0].dims;
   PoolPlan plan;
   plan.is_max = p.type == PoolingType::kMax;
   plan.planes = x[0] * x[1];
   plan.divisor = Divisor::kValid;
-  for (int i = 0; i < spatial; ++i) plan.axes[static_cast<size_t>(3 - spatial + i)] = adaptive_axis(x[i + 2], y[i + 2]);
+  for (int i = 0; i < spatial; ++i)
+    plan.axes[static_cast<size_t>(3 - spatial + i)] = adaptive_axis(x[i + 2], y[i + 2]);
   return execute(a, plan);
 }
 

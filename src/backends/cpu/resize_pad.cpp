@@ -16,7 +16,8 @@
 namespace kiln::cpu {
 namespace {
 
-// ---- resize -----------------------------------------------------------------------------------------
+// ---- resize
+// -----------------------------------------------------------------------------------------
 
 /// Interpolation taps along one axis: for output o, taps [o * n, (o + 1) * n) of index/weight.
 struct AxisTaps {
@@ -36,7 +37,8 @@ float coordinate_scale(int64_t in, int64_t out, std::optional<double> scale) {
 
 /// torch area_pixel_compute_scale.
 float area_scale(int64_t in, int64_t out, bool align_corners, std::optional<double> scale) {
-  if (align_corners) return out > 1 ? static_cast<float>(in - 1) / static_cast<float>(out - 1) : 0.0f;
+  if (align_corners)
+    return out > 1 ? static_cast<float>(in - 1) / static_cast<float>(out - 1) : 0.0f;
   return coordinate_scale(in, out, scale);
 }
 
@@ -58,14 +60,15 @@ void cubic_coefficients(float t, std::array<float, 4>& c) {
 
 /// torch's CPU 2-d nearest (nearest_idx) copies when sizes agree and halves indices when the output
 /// is exactly twice the input, whatever the scale factor; 1-d and 3-d always use floor(o * scale).
-int64_t nearest_index(int64_t o, int64_t in, int64_t out, std::optional<double> scale, bool shortcuts) {
+int64_t nearest_index(int64_t o, int64_t in, int64_t out, std::optional<double> scale,
+                      bool shortcuts) {
   if (shortcuts && out == in) return o;
   if (shortcuts && out == 2 * in) return o >> 1;
   return std::min(floor_index(coordinate_scale(in, out, scale) * static_cast<float>(o)), in - 1);
 }
 
-AxisTaps resize_axis(ResizeMode mode, bool align_corners, int64_t in, int64_t out, std::optional<double> scale,
-                     bool nearest_shortcuts) {
+AxisTaps resize_axis(ResizeMode mode, bool align_corners, int64_t in, int64_t out,
+                     std::optional<double> scale, bool nearest_shortcuts) {
   AxisTaps t;
   t.in = in;
   t.n = mode == ResizeMode::kLinear ? 2 : (mode == ResizeMode::kCubic ? 4 : 1);
@@ -80,7 +83,8 @@ AxisTaps resize_axis(ResizeMode mode, bool align_corners, int64_t in, int64_t ou
         break;
       case ResizeMode::kNearestExact: {
         float real = source_index(coordinate_scale(in, out, scale), o, false, false);
-        add(std::min(floor_index(static_cast<float>(static_cast<double>(real) + 0.5)), in - 1), 1.0);
+        add(std::min(floor_index(static_cast<float>(static_cast<double>(real) + 0.5)), in - 1),
+            1.0);
         break;
       }
       case ResizeMode::kLinear: {
@@ -89,7 +93,8 @@ AxisTaps resize_axis(ResizeMode mode, bool align_corners, int64_t in, int64_t ou
           add(o, 0.0);
           break;
         }
-        float real = source_index(area_scale(in, out, align_corners, scale), o, align_corners, false);
+        float real =
+            source_index(area_scale(in, out, align_corners, scale), o, align_corners, false);
         int64_t i0 = std::min(floor_index(real), in - 1);
         float l1 = std::clamp(real - static_cast<float>(i0), 0.0f, 1.0f);
         add(i0, 1.0f - l1);
@@ -97,7 +102,8 @@ AxisTaps resize_axis(ResizeMode mode, bool align_corners, int64_t in, int64_t ou
         break;
       }
       case ResizeMode::kCubic: {
-        float real = source_index(area_scale(in, out, align_corners, scale), o, align_corners, true);
+        float real =
+            source_index(area_scale(in, out, align_corners, scale), o, align_corners, true);
         int64_t i = floor_index(real);
         std::array<float, 4> c{};
         cubic_coefficients(real - static_cast<float>(i), c);
@@ -120,7 +126,8 @@ void resize_planes(const std::array<AxisTaps, 3>& ax, int64_t planes, const T* x
       for (int64_t oy = 0; oy < outs(1); ++oy)
         for (int64_t ox = 0; ox < outs(2); ++ox) {
           if (nearest) {
-            auto iz = ax[0].index[static_cast<size_t>(oz)], iy = ax[1].index[static_cast<size_t>(oy)];
+            auto iz = ax[0].index[static_cast<size_t>(oz)],
+                 iy = ax[1].index[static_cast<size_t>(oy)];
             *y++ = xc[(iz * ax[1].in + iy) * ax[2].in + ax[2].index[static_cast<size_t>(ox)]];
             continue;
           }
@@ -142,7 +149,8 @@ void resize_planes(const std::array<AxisTaps, 3>& ax, int64_t planes, const T* x
   }
 }
 
-// ---- pad --------------------------------------------------------------------------------------------
+// ---- pad
+// --------------------------------------------------------------------------------------------
 
 /// Source index of output index o along an axis of extent `in` padded by `begin` in front, or -1
 /// when it reads the constant.
@@ -151,9 +159,12 @@ int64_t pad_source(PadMode mode, int64_t o, int64_t begin, int64_t in) {
   if (i >= 0 && i < in) return i;
   if (in <= 0) return -1;
   switch (mode) {
-    case PadMode::kConstant: return -1;
-    case PadMode::kReplicate: return std::clamp<int64_t>(i, 0, in - 1);
-    case PadMode::kCircular: return ((i % in) + in) % in;
+    case PadMode::kConstant:
+      return -1;
+    case PadMode::kReplicate:
+      return std::clamp<int64_t>(i, 0, in - 1);
+    case PadMode::kCircular:
+      return ((i % in) + in) % in;
     case PadMode::kReflect: {
       if (in == 1) return 0;
       int64_t period = 2 * (in - 1);
@@ -165,8 +176,9 @@ int64_t pad_source(PadMode mode, int64_t o, int64_t begin, int64_t in) {
 }
 
 template <class T>
-void pad_tensor(const std::vector<std::vector<int64_t>>& src, const std::vector<int64_t>& in_strides,
-                const Dims& out, T value, const T* x, T* y) {
+void pad_tensor(const std::vector<std::vector<int64_t>>& src,
+                const std::vector<int64_t>& in_strides, const Dims& out, T value, const T* x,
+                T* y) {
   int r = out.rank();
   int64_t n = out.volume();
   std::vector<int64_t> idx(static_cast<size_t>(r), 0);
@@ -199,20 +211,25 @@ Status run_resize(const CpuArgs& a) {
   auto ns = static_cast<size_t>(spatial);
   if (spatial < 1 || spatial > 3 || y.dims.rank() != x.dims.rank() || y.dims[0] != x.dims[0] ||
       y.dims[1] != x.dims[1] || (!p.scales.empty() && p.scales.size() != ns))
-    return cpu_error(a, StatusCode::kInvalidArgument, "resize input/output ranks or scales disagree");
-  if (x.dtype != y.dtype ||
-      (!is_floating(x.dtype) && p.mode != ResizeMode::kNearest && p.mode != ResizeMode::kNearestExact))
-    return cpu_error(a, StatusCode::kTypeError, "unsupported resize dtype " + std::string(dtype_name(x.dtype)));
+    return cpu_error(a, StatusCode::kInvalidArgument,
+                     "resize input/output ranks or scales disagree");
+  if (x.dtype != y.dtype || (!is_floating(x.dtype) && p.mode != ResizeMode::kNearest &&
+                             p.mode != ResizeMode::kNearestExact))
+    return cpu_error(a, StatusCode::kTypeError,
+                     "unsupported resize dtype " + std::string(dtype_name(x.dtype)));
   if (p.mode == ResizeMode::kCubic && spatial != 2)
     return cpu_error(a, StatusCode::kInvalidArgument, "cubic resize needs 2 spatial dims");
   if (y.numel() == 0) return {};
   std::array<AxisTaps, 3> axes{identity_axis(), identity_axis(), identity_axis()};
   for (int i = 0; i < spatial; ++i) {
     int64_t in = x.dims[i + 2], out = y.dims[i + 2];
-    if (in <= 0) return cpu_error(a, StatusCode::kShapeError, "cannot resize an empty spatial dim to a non-empty one");
+    if (in <= 0)
+      return cpu_error(a, StatusCode::kShapeError,
+                       "cannot resize an empty spatial dim to a non-empty one");
     std::optional<double> scale;
     if (!p.scales.empty()) scale = p.scales[static_cast<size_t>(i)];
-    axes[static_cast<size_t>(3 - spatial + i)] = resize_axis(p.mode, p.align_corners, in, out, scale, spatial == 2);
+    axes[static_cast<size_t>(3 - spatial + i)] =
+        resize_axis(p.mode, p.align_corners, in, out, scale, spatial == 2);
   }
   int64_t planes = x.dims[0] * x.dims[1];
   visit_dtype(x.dtype, [&](auto tag) {
@@ -227,23 +244,27 @@ Status run_pad(const CpuArgs& a) {
   const TensorView &x = a.in[0], &y = a.out[0];
   int r = x.dims.rank();
   auto ur = static_cast<size_t>(r);
-  if (y.dims.rank() != r || p.pads_begin.size() != ur || p.pads_end.size() != ur || x.dtype != y.dtype)
+  if (y.dims.rank() != r || p.pads_begin.size() != ur || p.pads_end.size() != ur ||
+      x.dtype != y.dtype)
     return cpu_error(a, StatusCode::kInvalidArgument, "pad parameters do not match the input");
   std::vector<std::vector<int64_t>> src(ur);
   for (int d = 0; d < r; ++d) {
     auto ud = static_cast<size_t>(d);
     int64_t in = x.dims[d];
     if (y.dims[d] != in + p.pads_begin[ud] + p.pads_end[ud])
-      return cpu_error(a, StatusCode::kShapeError, "pad output dim " + std::to_string(d) + " is inconsistent");
+      return cpu_error(a, StatusCode::kShapeError,
+                       "pad output dim " + std::to_string(d) + " is inconsistent");
     if (p.mode != PadMode::kConstant && (p.pads_begin[ud] < 0 || p.pads_end[ud] < 0))
       return cpu_error(a, StatusCode::kInvalidArgument, "negative pads need constant mode");
-    for (int64_t o = 0; o < y.dims[d]; ++o) src[ud].push_back(pad_source(p.mode, o, p.pads_begin[ud], in));
+    for (int64_t o = 0; o < y.dims[d]; ++o)
+      src[ud].push_back(pad_source(p.mode, o, p.pads_begin[ud], in));
   }
   if (y.numel() == 0) return {};
   std::vector<int64_t> strides = contiguous_strides(x.dims);
   visit_dtype(x.dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
-    pad_tensor(src, strides, y.dims, from_double<T>(p.value), static_cast<const T*>(x.data), static_cast<T*>(y.data));
+    pad_tensor(src, strides, y.dims, from_double<T>(p.value), static_cast<const T*>(x.data),
+               static_cast<T*>(y.data));
   });
   return {};
 }

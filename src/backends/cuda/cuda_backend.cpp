@@ -25,9 +25,12 @@ namespace {
 using backend::Kernel;
 using backend::RunContext;
 
-Status cuda_error(StatusCode code, const std::string& msg) { return make_error(code, "backends.cuda", msg); }
+Status cuda_error(StatusCode code, const std::string& msg) {
+  return make_error(code, "backends.cuda", msg);
+}
 
-// ---- per-layer kernel (untuned ops) ----------------------------------------------------------------
+// ---- per-layer kernel (untuned ops)
+// ----------------------------------------------------------------
 
 class LayerKernel final : public Kernel {
  public:
@@ -37,8 +40,14 @@ class LayerKernel final : public Kernel {
     std::vector<TensorView> in(layer_.inputs.size()), out(layer_.outputs.size());
     for (size_t i = 0; i < in.size(); ++i)
       if (layer_.inputs[i] >= 0) in[i] = ctx.tensors[static_cast<size_t>(layer_.inputs[i])];
-    for (size_t i = 0; i < out.size(); ++i) out[i] = ctx.tensors[static_cast<size_t>(layer_.outputs[i])];
-    LaunchArgs args{layer_, in, out, ctx.workspace, ctx.workspace_bytes, static_cast<cudaStream_t>(ctx.stream),
+    for (size_t i = 0; i < out.size(); ++i)
+      out[i] = ctx.tensors[static_cast<size_t>(layer_.outputs[i])];
+    LaunchArgs args{layer_,
+                    in,
+                    out,
+                    ctx.workspace,
+                    ctx.workspace_bytes,
+                    static_cast<cudaStream_t>(ctx.stream),
                     *static_cast<CudaState*>(ctx.backend_state)};
     return entry_.launch(args);
   }
@@ -48,18 +57,22 @@ class LayerKernel final : public Kernel {
     std::vector<TensorView> in(layer_.inputs.size()), out(layer_.outputs.size());
     for (size_t i = 0; i < in.size(); ++i)
       if (layer_.inputs[i] >= 0) in[i] = tensors[static_cast<size_t>(layer_.inputs[i])];
-    for (size_t i = 0; i < out.size(); ++i) out[i] = tensors[static_cast<size_t>(layer_.outputs[i])];
+    for (size_t i = 0; i < out.size(); ++i)
+      out[i] = tensors[static_cast<size_t>(layer_.outputs[i])];
     return entry_.workspace(layer_, in, out);
   }
 
-  std::string describe() const override { return "cuda." + std::string(ir::op_name(layer_.op)) + "#0"; }
+  std::string describe() const override {
+    return "cuda." + std::string(ir::op_name(layer_.op)) + "#0";
+  }
 
  private:
   const ir::Layer& layer_;
   const CudaOpEntry& entry_;
 };
 
-// ---- context ----------------------------------------------------------------------------------------
+// ---- context
+// ----------------------------------------------------------------------------------------
 
 class CudaContext final : public backend::BackendContext {
  public:
@@ -78,12 +91,14 @@ class CudaContext final : public backend::BackendContext {
 
   Status init(bool allow_tf32) {
     KILN_CUDA_RETURN(cudaSetDevice(state_.device));
-    // A blocking stream: used when the caller passes no stream (PyTorch's default is the legacy stream),
-    // it orders implicitly with the legacy default stream, and unlike it can be captured into graphs.
+    // A blocking stream: used when the caller passes no stream (PyTorch's default is the legacy
+    // stream), it orders implicitly with the legacy default stream, and unlike it can be captured
+    // into graphs.
     KILN_CUDA_RETURN(cudaStreamCreate(&own_stream_));
     KILN_CUBLAS_RETURN(cublasLtCreate(&state_.lt));
     KILN_CUDNN_RETURN(cudnnCreate(&state_.dnn));
-    KILN_CUDA_RETURN(cudaDeviceGetAttribute(&state_.num_sms, cudaDevAttrMultiProcessorCount, state_.device));
+    KILN_CUDA_RETURN(
+        cudaDeviceGetAttribute(&state_.num_sms, cudaDevAttrMultiProcessorCount, state_.device));
     state_.allow_tf32 = allow_tf32;
     return {};
   }
@@ -94,7 +109,8 @@ class CudaContext final : public backend::BackendContext {
     cudaError_t e = cudaMalloc(&p, bytes == 0 ? 256 : bytes);
     if (e != cudaSuccess) {
       Status s = cuda_status(e, "cudaMalloc", __FILE__, __LINE__);
-      return make_error(s.code(), "backends.cuda", "allocating " + std::to_string(bytes) + " bytes failed: " + s.message());
+      return make_error(s.code(), "backends.cuda",
+                        "allocating " + std::to_string(bytes) + " bytes failed: " + s.message());
     }
     return p;
   }
@@ -106,7 +122,8 @@ class CudaContext final : public backend::BackendContext {
     cudaFree(ptr);
   }
 
-  Status execute(std::span<const Kernel* const> kernels, const RunContext& ctx, uint64_t shape_key) override {
+  Status execute(std::span<const Kernel* const> kernels, const RunContext& ctx,
+                 uint64_t shape_key) override {
     KILN_CUDA_RETURN(cudaSetDevice(state_.device));
     cudaStream_t stream = ctx.stream ? static_cast<cudaStream_t>(ctx.stream) : own_stream_;
     RunContext c = ctx;
@@ -118,8 +135,8 @@ class CudaContext final : public backend::BackendContext {
     }
     Graph* g = find_graph(shape_key);
     if (g == nullptr && warmed_.insert(shape_key).second) {
-      // The first run of a shape runs eagerly: kernels create their per-shape plans (cuDNN graphs may
-      // compile kernels and allocate) outside stream capture. The next run captures.
+      // The first run of a shape runs eagerly: kernels create their per-shape plans (cuDNN graphs
+      // may compile kernels and allocate) outside stream capture. The next run captures.
       for (const Kernel* k : kernels) KILN_RETURN_IF_ERROR(k->run(c));
       return {};
     }
@@ -132,13 +149,15 @@ class CudaContext final : public backend::BackendContext {
     for (size_t i = 0; i < ctx.input_tensors.size(); ++i) {
       const TensorView& v = ctx.tensors[static_cast<size_t>(ctx.input_tensors[i])];
       if (v.bytes() == 0) continue;
-      KILN_CUDA_RETURN(cudaMemcpyAsync(g->staging_in[i], v.data, v.bytes(), cudaMemcpyDeviceToDevice, stream));
+      KILN_CUDA_RETURN(
+          cudaMemcpyAsync(g->staging_in[i], v.data, v.bytes(), cudaMemcpyDeviceToDevice, stream));
     }
     KILN_CUDA_RETURN(cudaGraphLaunch(g->exec, stream));
     for (size_t i = 0; i < ctx.output_tensors.size(); ++i) {
       const TensorView& v = ctx.tensors[static_cast<size_t>(ctx.output_tensors[i])];
       if (v.bytes() == 0) continue;
-      KILN_CUDA_RETURN(cudaMemcpyAsync(v.data, g->staging_out[i], v.bytes(), cudaMemcpyDeviceToDevice, stream));
+      KILN_CUDA_RETURN(
+          cudaMemcpyAsync(v.data, g->staging_out[i], v.bytes(), cudaMemcpyDeviceToDevice, stream));
     }
     return {};
   }
@@ -160,7 +179,8 @@ class CudaContext final : public backend::BackendContext {
   }
 
   Status synchronize(void* stream) override {
-    KILN_CUDA_RETURN(cudaStreamSynchronize(stream ? static_cast<cudaStream_t>(stream) : own_stream_));
+    KILN_CUDA_RETURN(
+        cudaStreamSynchronize(stream ? static_cast<cudaStream_t>(stream) : own_stream_));
     return {};
   }
 
@@ -212,7 +232,8 @@ class CudaContext final : public backend::BackendContext {
         for (size_t t = 0; t < views.size(); ++t) {
           if (c.storage_root[t] != id || static_cast<int32_t>(t) == id) continue;
           // A view keeps its place inside the tensor (offset-view slices start past its beginning).
-          auto offset = static_cast<const uint8_t*>(c.tensors[t].data) - static_cast<const uint8_t*>(c.tensors[static_cast<size_t>(id)].data);
+          auto offset = static_cast<const uint8_t*>(c.tensors[t].data) -
+                        static_cast<const uint8_t*>(c.tensors[static_cast<size_t>(id)].data);
           views[t].data = static_cast<uint8_t*>(p) + offset;
         }
         views[static_cast<size_t>(id)].data = p;
@@ -227,7 +248,8 @@ class CudaContext final : public backend::BackendContext {
     }
     c.tensors = views;
     cudaGraph_t graph = nullptr;
-    cudaError_t e = cudaStreamBeginCapture(static_cast<cudaStream_t>(c.stream), cudaStreamCaptureModeThreadLocal);
+    cudaError_t e = cudaStreamBeginCapture(static_cast<cudaStream_t>(c.stream),
+                                           cudaStreamCaptureModeThreadLocal);
     if (e != cudaSuccess) {
       destroy(g);
       return cuda_status(e, "cudaStreamBeginCapture", __FILE__, __LINE__);
@@ -259,7 +281,8 @@ class CudaContext final : public backend::BackendContext {
   std::deque<Graph> graphs_;
 };
 
-// ---- engine -----------------------------------------------------------------------------------------
+// ---- engine
+// -----------------------------------------------------------------------------------------
 
 class CudaEngine final : public backend::BackendEngine {
  public:
@@ -287,18 +310,21 @@ class CudaEngine final : public backend::BackendEngine {
       cudaError_t e = cudaMalloc(&weights_, total);
       if (e != cudaSuccess) {
         Status s = cuda_status(e, "cudaMalloc(weights)", __FILE__, __LINE__);
-        return cuda_error(s.code(), "uploading " + std::to_string(total) + " bytes of weights failed: " + s.message());
+        return cuda_error(s.code(), "uploading " + std::to_string(total) +
+                                        " bytes of weights failed: " + s.message());
       }
       for (const auto& [bytes, off] : offsets) {
         if (!bytes->empty())
-          KILN_CUDA_RETURN(cudaMemcpy(static_cast<uint8_t*>(weights_) + off, bytes->data(), bytes->size(), cudaMemcpyHostToDevice));
+          KILN_CUDA_RETURN(cudaMemcpy(static_cast<uint8_t*>(weights_) + off, bytes->data(),
+                                      bytes->size(), cudaMemcpyHostToDevice));
       }
     }
     constant_ptr_.assign(graph_.tensors.size(), nullptr);
     for (const auto& l : graph_.layers) {
       if (l.op != ir::OpKind::kConstant) continue;
       const auto& w = graph_.constant_weight(l);
-      constant_ptr_[static_cast<size_t>(l.outputs[0])] = static_cast<uint8_t*>(weights_) + offsets[w.bytes.get()];
+      constant_ptr_[static_cast<size_t>(l.outputs[0])] =
+          static_cast<uint8_t*>(weights_) + offsets[w.bytes.get()];
     }
     const std::vector<bool> executed = ir::device_layers(graph_);
     for (const auto& rec : plan.kernels) {
@@ -311,7 +337,9 @@ class CudaEngine final : public backend::BackendEngine {
   }
 
   std::span<const Kernel* const> kernels() const override { return kernels_; }
-  void* constant_data(int32_t tensor) const override { return constant_ptr_[static_cast<size_t>(tensor)]; }
+  void* constant_data(int32_t tensor) const override {
+    return constant_ptr_[static_cast<size_t>(tensor)];
+  }
   Expected<std::unique_ptr<backend::BackendContext>> create_context() const override {
     auto ctx = std::make_unique<CudaContext>(device_);
     KILN_RETURN_IF_ERROR(ctx->init(allow_tf32_));
@@ -328,7 +356,8 @@ class CudaEngine final : public backend::BackendEngine {
   std::vector<const Kernel*> kernels_;
 };
 
-// ---- backend ----------------------------------------------------------------------------------------
+// ---- backend
+// ----------------------------------------------------------------------------------------
 
 std::string environment_string(int device) {
   cudaDeviceProp prop{};
@@ -350,7 +379,8 @@ class CudaBackend final : public backend::Backend {
     cudaError_t e = cudaGetDeviceCount(&n);
     if (e != cudaSuccess) {
       cudaGetLastError();
-      return cuda_error(StatusCode::kUnsupported, std::string("no usable CUDA device: ") + cudaGetErrorString(e));
+      return cuda_error(StatusCode::kUnsupported,
+                        std::string("no usable CUDA device: ") + cudaGetErrorString(e));
     }
     if (n == 0) return cuda_error(StatusCode::kUnsupported, "no CUDA device found");
     return {};
@@ -359,25 +389,40 @@ class CudaBackend final : public backend::Backend {
   Status supports(const ir::Graph& g, int32_t layer) const override {
     const ir::Layer& l = g.layers[static_cast<size_t>(layer)];
     const CudaOpEntry& e = cuda_op(l.op);
-    if (e.launch == launch_unsupported) return cuda_error(StatusCode::kUnsupported, "no CUDA kernel");
+    if (e.launch == launch_unsupported)
+      return cuda_error(StatusCode::kUnsupported, "no CUDA kernel");
     if (e.supports != nullptr) return e.supports(g, l);
     return {};
   }
 
-  Expected<std::vector<backend::KernelRecord>> lower(const ir::Graph& g, const backend::BuildOptions& options) override {
+  Expected<std::vector<backend::KernelRecord>> lower(
+      const ir::Graph& g, const backend::BuildOptions& options) override {
     const BuilderConfig& cfg = *options.config;
     int device = cfg.device;
     int n = 0;
     KILN_CUDA_RETURN(cudaGetDeviceCount(&n));
     if (device < 0 || device >= n)
-      return cuda_error(StatusCode::kInvalidArgument, "device " + std::to_string(device) + " does not exist (" + std::to_string(n) + " found)");
+      return cuda_error(
+          StatusCode::kInvalidArgument,
+          "device " + std::to_string(device) + " does not exist (" + std::to_string(n) + " found)");
     KILN_CUDA_RETURN(cudaSetDevice(device));
     CudaContext ctx(device);
     KILN_RETURN_IF_ERROR(ctx.init(cfg.precision_enabled(Precision::kTF32)));
-    auto cache = builder::TimingCache::load(cfg.timing_cache_path, environment_string(device), *options.logger);
-    TuneContext tc{g, options.opt_types.at(0), *static_cast<CudaState*>(ctx.state()), nullptr,
-                   cfg.optimization_level, cfg.workspace_limit, &cache, *options.logger, nullptr, nullptr, {},
-                   cfg.switches.conv_impl, cfg.switches.cudnn_legacy_only};
+    auto cache = builder::TimingCache::load(cfg.timing_cache_path, environment_string(device),
+                                            *options.logger);
+    TuneContext tc{g,
+                   options.opt_types.at(0),
+                   *static_cast<CudaState*>(ctx.state()),
+                   nullptr,
+                   cfg.optimization_level,
+                   cfg.workspace_limit,
+                   &cache,
+                   *options.logger,
+                   nullptr,
+                   nullptr,
+                   {},
+                   cfg.switches.conv_impl,
+                   cfg.switches.cudnn_legacy_only};
     KILN_CUDA_RETURN(cudaStreamCreateWithFlags(&tc.stream, cudaStreamNonBlocking));
     std::vector<backend::KernelRecord> records;
     Status status;
@@ -402,8 +447,10 @@ class CudaBackend final : public backend::Backend {
           status = rec.status();
           break;
         }
-        // No generated kernel (e.g. NVRTC missing): the members' own kernels, which are correct too.
-        options.logger->log(Severity::kWarning, rec.status().message() + "; its layers run unfused");
+        // No generated kernel (e.g. NVRTC missing): the members' own kernels, which are correct
+        // too.
+        options.logger->log(Severity::kWarning,
+                            rec.status().message() + "; its layers run unfused");
         for (int32_t l : groups[i].layers) {
           backend::KernelRecord single;
           single.layers = {l};
@@ -421,9 +468,9 @@ class CudaBackend final : public backend::Backend {
       records.push_back(std::move(*rec));
       double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       if (log_enabled(Severity::kInfo) && (i + 1) % 50 == 0) {
-        options.logger->log(Severity::kInfo, "[backends.cuda] tuned " + std::to_string(i + 1) + "/" +
-                                                 std::to_string(groups.size()) + " kernels (" +
-                                                 std::to_string(s) + " s)");
+        options.logger->log(Severity::kInfo, "[backends.cuda] tuned " + std::to_string(i + 1) +
+                                                 "/" + std::to_string(groups.size()) +
+                                                 " kernels (" + std::to_string(s) + " s)");
       }
     }
     cudaStreamSynchronize(tc.stream);
@@ -436,11 +483,14 @@ class CudaBackend final : public backend::Backend {
     return records;
   }
 
-  Expected<std::unique_ptr<backend::BackendEngine>> load(const serial::PlanContents& plan, Logger&) override {
+  Expected<std::unique_ptr<backend::BackendEngine>> load(const serial::PlanContents& plan,
+                                                         Logger&) override {
     int n = 0;
     KILN_CUDA_RETURN(cudaGetDeviceCount(&n));
     if (plan.device < 0 || plan.device >= n)
-      return cuda_error(StatusCode::kInvalidArgument, "plan targets device " + std::to_string(plan.device) + " but " + std::to_string(n) + " exist");
+      return cuda_error(StatusCode::kInvalidArgument, "plan targets device " +
+                                                          std::to_string(plan.device) + " but " +
+                                                          std::to_string(n) + " exist");
     auto e = std::make_unique<CudaEngine>(plan);
     KILN_RETURN_IF_ERROR(e->init(plan));
     return std::unique_ptr<backend::BackendEngine>(std::move(e));
@@ -451,7 +501,8 @@ class CudaBackend final : public backend::Backend {
 
 std::unique_ptr<backend::Backend> make_cuda_backend() { return std::make_unique<CudaBackend>(); }
 
-// ---- tactics dispatch ----------------------------------------------------------------------------------
+// ---- tactics dispatch
+// ----------------------------------------------------------------------------------
 
 Expected<backend::KernelRecord> tune_layer(int32_t layer, TuneContext& ctx) {
   const ir::Layer& l = ctx.graph.layers[static_cast<size_t>(layer)];
@@ -470,19 +521,24 @@ Expected<backend::KernelRecord> tune_layer(int32_t layer, TuneContext& ctx) {
   }
 }
 
-Expected<std::unique_ptr<backend::Kernel>> create_kernel(const ir::Graph& g, const backend::KernelRecord& rec,
+Expected<std::unique_ptr<backend::Kernel>> create_kernel(const ir::Graph& g,
+                                                         const backend::KernelRecord& rec,
                                                          const std::vector<bool>& executed) {
-  if (rec.layers.empty()) return cuda_error(StatusCode::kCorruptPlan, "kernel record without layers");
+  if (rec.layers.empty())
+    return cuda_error(StatusCode::kCorruptPlan, "kernel record without layers");
   const ir::Layer& l = g.layers[static_cast<size_t>(rec.layers[0])];
   if (rec.kernel.rfind("cuda.gemm", 0) == 0) return create_gemm_kernel(g, rec);
   if (rec.kernel.rfind("cuda.cudnn_conv", 0) == 0) return create_convolution_kernel(g, rec);
   if (rec.kernel == "cuda.pointwise") return create_fused_pointwise_kernel(g, rec, executed);
   std::string want = "cuda." + std::string(ir::op_name(l.op));
   if (rec.kernel != want || rec.layers.size() != 1)
-    return cuda_error(StatusCode::kCorruptPlan, "unknown kernel '" + rec.kernel + "' for layer '" + l.name + "'");
+    return cuda_error(StatusCode::kCorruptPlan,
+                      "unknown kernel '" + rec.kernel + "' for layer '" + l.name + "'");
   return make_layer_kernel(l);
 }
 
-std::unique_ptr<backend::Kernel> make_layer_kernel(const ir::Layer& layer) { return std::make_unique<LayerKernel>(layer); }
+std::unique_ptr<backend::Kernel> make_layer_kernel(const ir::Layer& layer) {
+  return std::make_unique<LayerKernel>(layer);
+}
 
 }  // namespace kiln::cuda

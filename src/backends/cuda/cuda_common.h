@@ -2,8 +2,8 @@
 // the launch arguments every layer kernel receives.
 #pragma once
 
-#include <cuda_runtime.h>
 #include <cublasLt.h>
+#include <cuda_runtime.h>
 #include <cudnn.h>
 
 #include <span>
@@ -21,20 +21,23 @@ Status cublas_status(cublasStatus_t e, const char* what, const char* file, int l
 Status cudnn_status(cudnnStatus_t e, const char* what, const char* file, int line);
 
 /// Evaluates a CUDA runtime / cuBLASLt / cuDNN call and returns a kBackendError Status on failure.
-#define KILN_CUDA_RETURN(expr)                                                           \
-  do {                                                                                   \
-    cudaError_t kiln_e_ = (expr);                                                        \
-    if (kiln_e_ != cudaSuccess) return ::kiln::cuda::cuda_status(kiln_e_, #expr, __FILE__, __LINE__); \
+#define KILN_CUDA_RETURN(expr)                                              \
+  do {                                                                      \
+    cudaError_t kiln_e_ = (expr);                                           \
+    if (kiln_e_ != cudaSuccess)                                             \
+      return ::kiln::cuda::cuda_status(kiln_e_, #expr, __FILE__, __LINE__); \
   } while (0)
-#define KILN_CUBLAS_RETURN(expr)                                                         \
-  do {                                                                                   \
-    cublasStatus_t kiln_e_ = (expr);                                                     \
-    if (kiln_e_ != CUBLAS_STATUS_SUCCESS) return ::kiln::cuda::cublas_status(kiln_e_, #expr, __FILE__, __LINE__); \
+#define KILN_CUBLAS_RETURN(expr)                                              \
+  do {                                                                        \
+    cublasStatus_t kiln_e_ = (expr);                                          \
+    if (kiln_e_ != CUBLAS_STATUS_SUCCESS)                                     \
+      return ::kiln::cuda::cublas_status(kiln_e_, #expr, __FILE__, __LINE__); \
   } while (0)
-#define KILN_CUDNN_RETURN(expr)                                                          \
-  do {                                                                                   \
-    cudnnStatus_t kiln_e_ = (expr);                                                      \
-    if (kiln_e_ != CUDNN_STATUS_SUCCESS) return ::kiln::cuda::cudnn_status(kiln_e_, #expr, __FILE__, __LINE__); \
+#define KILN_CUDNN_RETURN(expr)                                              \
+  do {                                                                       \
+    cudnnStatus_t kiln_e_ = (expr);                                          \
+    if (kiln_e_ != CUDNN_STATUS_SUCCESS)                                     \
+      return ::kiln::cuda::cudnn_status(kiln_e_, #expr, __FILE__, __LINE__); \
   } while (0)
 /// After a kernel launch: reports launch errors (bad configuration etc.).
 #define KILN_CUDA_LAUNCH_CHECK() KILN_CUDA_RETURN(cudaGetLastError())
@@ -46,7 +49,8 @@ struct CudaState {
   cudnnHandle_t dnn = nullptr;
   bool allow_tf32 = false;
   int num_sms = 0;
-  uint64_t id = 0;  ///< unique per context for the process's lifetime (keys per-context caches; handles are reused)
+  uint64_t id = 0;  ///< unique per context for the process's lifetime (keys per-context caches;
+                    ///< handles are reused)
 };
 
 /// What a layer kernel gets when it runs.

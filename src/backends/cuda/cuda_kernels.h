@@ -1,6 +1,7 @@
 // The CUDA layer kernels: one launcher per op (kernels/<family>.cu), listed in one table
-// (kernel_table.cpp). Launchers run on args.stream, never synchronize, never allocate (scratch comes
-// from args.workspace, sized by the op's workspace function) so they can be captured in CUDA graphs.
+// (kernel_table.cpp). Launchers run on args.stream, never synchronize, never allocate (scratch
+// comes from args.workspace, sized by the op's workspace function) so they can be captured in CUDA
+// graphs.
 #pragma once
 
 #include "backends/cuda/cuda_common.h"
@@ -9,7 +10,8 @@ namespace kiln::cuda {
 
 using LaunchFn = Status (*)(const LaunchArgs&);
 /// Scratch bytes a layer needs for concrete shapes (nullptr in the table: none).
-using WorkspaceFn = size_t (*)(const ir::Layer&, std::span<const TensorView> in, std::span<const TensorView> out);
+using WorkspaceFn = size_t (*)(const ir::Layer&, std::span<const TensorView> in,
+                               std::span<const TensorView> out);
 /// Whether the op's CUDA kernel handles this layer (types, ranks); nullptr: always.
 using SupportFn = Status (*)(const ir::Graph&, const ir::Layer&);
 
@@ -21,13 +23,13 @@ struct CudaOpEntry {
 
 const CudaOpEntry& cuda_op(ir::OpKind op);
 
-// ---- launchers by family file -----------------------------------------------------------------------
-// kernels/pointwise.cu
+// ---- launchers by family file
+// ----------------------------------------------------------------------- kernels/pointwise.cu
 Status launch_binary(const LaunchArgs&);
 Status launch_unary(const LaunchArgs&);
 Status launch_where(const LaunchArgs&);
 Status launch_cast(const LaunchArgs&);
-Status launch_copy(const LaunchArgs&);   // identity and view ops when not aliased
+Status launch_copy(const LaunchArgs&);  // identity and view ops when not aliased
 Status launch_fill(const LaunchArgs&);
 Status launch_arange(const LaunchArgs&);
 Status launch_shape(const LaunchArgs&);
@@ -63,14 +65,16 @@ Status launch_gather_elements(const LaunchArgs&);
 Status launch_scatter(const LaunchArgs&);
 // kernels/attention.cu (flash path: kernels/attention_flash.cu)
 Status launch_attention(const LaunchArgs&);
-size_t workspace_attention(const ir::Layer&, std::span<const TensorView>, std::span<const TensorView>);
+size_t workspace_attention(const ir::Layer&, std::span<const TensorView>,
+                           std::span<const TensorView>);
 // cublaslt/gemm.cpp (untuned path used when no tactic was recorded)
 Status launch_matmul(const LaunchArgs&);
 Status launch_linear(const LaunchArgs&);
 size_t workspace_gemm(const ir::Layer&, std::span<const TensorView>, std::span<const TensorView>);
 // cudnn/convolution.cpp (untuned path)
 Status launch_convolution(const LaunchArgs&);
-size_t workspace_convolution(const ir::Layer&, std::span<const TensorView>, std::span<const TensorView>);
+size_t workspace_convolution(const ir::Layer&, std::span<const TensorView>,
+                             std::span<const TensorView>);
 Status supports_convolution(const ir::Graph&, const ir::Layer&);
 
 // kernels/depthwise_conv.cu (a tactic of the convolution kernel, cudnn/convolution.cpp)
@@ -83,10 +87,11 @@ struct DepthwiseConvArgs {
   const void* bias;         ///< [c] or nullptr
   const void* residual;     ///< like y, or nullptr
   void* y;
-  UnaryOp activation;       ///< applied last (kIdentity: none)
-  float alpha, beta;        ///< the activation's parameters
+  UnaryOp activation;  ///< applied last (kIdentity: none)
+  float alpha, beta;   ///< the activation's parameters
   cudaStream_t stream;
-  int tile_w = 1;           ///< outputs per thread along the width: 1, or 4 / 8 where depthwise_tile_supported
+  int tile_w =
+      1;  ///< outputs per thread along the width: 1, or 4 / 8 where depthwise_tile_supported
 };
 Status launch_depthwise_nhwc(const DepthwiseConvArgs& a);
 /// Whether the row-tiled kernel takes a (tile_w 4 or 8, filter width 3/5/7, stride 1/2, no width
@@ -94,7 +99,8 @@ Status launch_depthwise_nhwc(const DepthwiseConvArgs& a);
 /// one-output-per-thread kernel whatever tile_w says.
 bool depthwise_tile_supported(const DepthwiseConvArgs& a);
 /// Rearranges depthwise weights [c][taps] (NHWC filter [c, r, s, 1]) to [taps][c].
-Status launch_depthwise_weight_taps(const void* w, void* taps, DataType dt, int c, int taps_per_channel, cudaStream_t stream);
+Status launch_depthwise_weight_taps(const void* w, void* taps, DataType dt, int c,
+                                    int taps_per_channel, cudaStream_t stream);
 
 /// Launcher of ops without a CUDA kernel (named in their row): "no CUDA implementation of <op>".
 Status launch_unsupported(const LaunchArgs&);

@@ -53,8 +53,10 @@ namespace {
 
 // Groups of generated pointwise kernels among the layers the epilogues left (see fusion.h).
 // `executed` marks the device layers (device_layers as a per-layer flag).
-std::vector<FusedGroup> plan_pointwise(const ir::Graph& g, const std::vector<int32_t>& device_layers,
-                                       const std::vector<bool>& executed, const std::vector<bool>& taken) {
+std::vector<FusedGroup> plan_pointwise(const ir::Graph& g,
+                                       const std::vector<int32_t>& device_layers,
+                                       const std::vector<bool>& executed,
+                                       const std::vector<bool>& taken) {
   std::vector<int32_t> group_of(g.tensors.size(), -1);  // pointwise group writing each tensor
   std::vector<FusedGroup> groups;
   for (int32_t l : device_layers) {
@@ -97,7 +99,8 @@ std::vector<FusedGroup> plan_pointwise(const ir::Graph& g, const std::vector<int
     std::sort(ins.begin(), ins.end());
     ins.erase(std::unique(ins.begin(), ins.end()), ins.end());
     if (ins.size() > static_cast<size_t>(nvrtc::kMaxFusedInputs) ||
-        nvrtc::pointwise_group_outputs(g, grp.layers, executed).size() > static_cast<size_t>(nvrtc::kMaxFusedOutputs))
+        nvrtc::pointwise_group_outputs(g, grp.layers, executed).size() >
+            static_cast<size_t>(nvrtc::kMaxFusedOutputs))
       continue;
     kept.push_back(std::move(grp));
   }
@@ -144,13 +147,16 @@ std::vector<FusedGroup> plan_fusion(const ir::Graph& g, const std::vector<int32_
       // Inputs (-1) and earlier layers are ready; so is a view made later of an earlier tensor
       // (it aliases that tensor's memory: storage_roots).
       int32_t src = other;
-      while (g.tensors[static_cast<size_t>(src)].producer > l && !g.tensors[static_cast<size_t>(src)].is_output) {
-        const ir::Layer& v = g.layers[static_cast<size_t>(g.tensors[static_cast<size_t>(src)].producer)];
+      while (g.tensors[static_cast<size_t>(src)].producer > l &&
+             !g.tensors[static_cast<size_t>(src)].is_output) {
+        const ir::Layer& v =
+            g.layers[static_cast<size_t>(g.tensors[static_cast<size_t>(src)].producer)];
         if (!ir::has_flag(v.op, ir::kFlagView)) break;
         src = v.inputs[0];
       }
       bool before = g.tensors[static_cast<size_t>(src)].producer < l;
-      bool same = other != out && od.type == ot && g.tensors[static_cast<size_t>(add.outputs[0])].type == ot;
+      bool same = other != out && od.type == ot &&
+                  g.tensors[static_cast<size_t>(add.outputs[0])].type == ot;
       if (before && same) {
         grp.layers.push_back(next);
         taken[static_cast<size_t>(next)] = true;
@@ -200,7 +206,8 @@ bool decode_epilogue(const ir::Graph& g, const std::vector<int32_t>& layers, Epi
     if (is_add(l) && spec.residual < 0 && spec.activation == UnaryOp::kIdentity) {
       if (l.inputs[0] != cur && l.inputs[1] != cur) return false;
       spec.residual = l.inputs[0] == cur ? l.inputs[1] : l.inputs[0];
-      if (spec.residual < 0 || !(g.tensors[static_cast<size_t>(spec.residual)].type == g.tensors[static_cast<size_t>(cur)].type))
+      if (spec.residual < 0 || !(g.tensors[static_cast<size_t>(spec.residual)].type ==
+                                 g.tensors[static_cast<size_t>(cur)].type))
         return false;
     } else if (is_activation(l, anchor.op) && spec.activation == UnaryOp::kIdentity) {
       if (l.inputs[0] != cur) return false;

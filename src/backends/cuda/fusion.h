@@ -1,15 +1,16 @@
 // Fusion for the CUDA backend: which device layers run as one kernel.
-//   conv -> [add residual] -> [activation]   one cuDNN graph / depthwise kernel (or legacy fused call)
-//   linear/matmul -> [add residual] -> [relu | gelu_tanh | gelu]   one cuBLASLt matmul (beta*C + epilogue);
-//   exact gelu: a CUTLASS GEMM with the epilogue where it is faster (timed from optimization level 4),
-//   else cuBLASLt + GELU in place
+//   conv -> [add residual] -> [activation]   one cuDNN graph / depthwise kernel (or legacy fused
+//   call) linear/matmul -> [add residual] -> [relu | gelu_tanh | gelu]   one cuBLASLt matmul
+//   (beta*C + epilogue); exact gelu: a CUTLASS GEMM with the epilogue where it is faster (timed
+//   from optimization level 4), else cuBLASLt + GELU in place
 // A layer joins its producer's group only when the producer's output has no other data consumer and
 // is not a network output, shapes match exactly (no broadcasting), and the residual operand is
 // computed before the anchor (kernels run in the order of their first layer).
 //   pointwise layers the epilogues leave (binary, unary, where, cast on float/bool tensors)
 //   one generated kernel (nvrtc/): a layer joins a group that produces one of its inputs when its
-//   output has the group's dims and each of its other inputs is ready before the group's first layer
-//   (where the group runs). Members' outputs read elsewhere are written; the rest stay in registers.
+//   output has the group's dims and each of its other inputs is ready before the group's first
+//   layer (where the group runs). Members' outputs read elsewhere are written; the rest stay in
+//   registers.
 #pragma once
 
 #include <vector>
@@ -33,13 +34,14 @@ std::vector<FusedGroup> plan_fusion(const ir::Graph& g, const std::vector<int32_
 
 /// The parts of a fused group, decoded from its layers (for kernel creation).
 struct EpilogueSpec {
-  int32_t residual = -1;              ///< tensor id added to the anchor's output, or -1
+  int32_t residual = -1;  ///< tensor id added to the anchor's output, or -1
   UnaryOp activation = UnaryOp::kIdentity;
-  int32_t output = -1;                ///< tensor id the group writes
-  int32_t activation_layer = -1;      ///< layer id of the activation, or -1
+  int32_t output = -1;            ///< tensor id the group writes
+  int32_t activation_layer = -1;  ///< layer id of the activation, or -1
 };
 
-/// Decodes layers[1..] of a group anchored at layers[0]; false if the group is not a valid epilogue.
+/// Decodes layers[1..] of a group anchored at layers[0]; false if the group is not a valid
+/// epilogue.
 bool decode_epilogue(const ir::Graph& g, const std::vector<int32_t>& layers, EpilogueSpec& spec);
 
 }  // namespace kiln::cuda

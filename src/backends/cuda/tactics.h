@@ -21,31 +21,39 @@ struct TuneContext {
   builder::TimingCache* cache;
   Logger& logger;
   const std::vector<int32_t>* group = nullptr;  ///< the fused group being tuned (anchor first)
-  const std::vector<bool>* executed = nullptr;  ///< per layer: runs on the device (ir::device_layers)
-  std::string kernel_cache_dir;                 ///< BuilderConfig::kernel_cache_dir
-  std::string conv_impl;                        ///< BuildSwitches::conv_impl
-  bool cudnn_legacy_only = false;               ///< BuildSwitches::cudnn_legacy_only
+  const std::vector<bool>* executed =
+      nullptr;                     ///< per layer: runs on the device (ir::device_layers)
+  std::string kernel_cache_dir;    ///< BuilderConfig::kernel_cache_dir
+  std::string conv_impl;           ///< BuildSwitches::conv_impl
+  bool cudnn_legacy_only = false;  ///< BuildSwitches::cudnn_legacy_only
 };
 
 /// Chooses the kernel (and tactic) for one layer.
 Expected<backend::KernelRecord> tune_layer(int32_t layer, TuneContext& ctx);
 
-/// Creates the kernel a record names (at engine load); `executed` is ir::device_layers(g), made once
-/// per engine.
-Expected<std::unique_ptr<backend::Kernel>> create_kernel(const ir::Graph& g, const backend::KernelRecord& rec,
+/// Creates the kernel a record names (at engine load); `executed` is ir::device_layers(g), made
+/// once per engine.
+Expected<std::unique_ptr<backend::Kernel>> create_kernel(const ir::Graph& g,
+                                                         const backend::KernelRecord& rec,
                                                          const std::vector<bool>& executed);
 
-// ---- per-family tuners and factories -----------------------------------------------------------------
+// ---- per-family tuners and factories
+// -----------------------------------------------------------------
 Expected<backend::KernelRecord> tune_gemm(int32_t layer, TuneContext& ctx);
-Expected<std::unique_ptr<backend::Kernel>> create_gemm_kernel(const ir::Graph& g, const backend::KernelRecord& rec);
+Expected<std::unique_ptr<backend::Kernel>> create_gemm_kernel(const ir::Graph& g,
+                                                              const backend::KernelRecord& rec);
 Expected<backend::KernelRecord> tune_convolution(int32_t layer, TuneContext& ctx);
-Expected<std::unique_ptr<backend::Kernel>> create_convolution_kernel(const ir::Graph& g, const backend::KernelRecord& rec);
-/// Generated pointwise kernels (nvrtc/fused_pointwise.cpp): generate, compile, record source + cubin.
-Expected<backend::KernelRecord> tune_fused_pointwise(const std::vector<int32_t>& layers, TuneContext& ctx);
-Expected<std::unique_ptr<backend::Kernel>> create_fused_pointwise_kernel(const ir::Graph& g, const backend::KernelRecord& rec,
-                                                                         const std::vector<bool>& executed);
+Expected<std::unique_ptr<backend::Kernel>> create_convolution_kernel(
+    const ir::Graph& g, const backend::KernelRecord& rec);
+/// Generated pointwise kernels (nvrtc/fused_pointwise.cpp): generate, compile, record source +
+/// cubin.
+Expected<backend::KernelRecord> tune_fused_pointwise(const std::vector<int32_t>& layers,
+                                                     TuneContext& ctx);
+Expected<std::unique_ptr<backend::Kernel>> create_fused_pointwise_kernel(
+    const ir::Graph& g, const backend::KernelRecord& rec, const std::vector<bool>& executed);
 
-/// The hand-written kernel of one layer (kernel_table.cpp), e.g. for a fused kernel's fallback path.
+/// The hand-written kernel of one layer (kernel_table.cpp), e.g. for a fused kernel's fallback
+/// path.
 std::unique_ptr<backend::Kernel> make_layer_kernel(const ir::Layer& layer);
 
 /// Random device data for timing and tactic checks (scratch owned by the caller); `seed` varies it.
@@ -54,8 +62,8 @@ Status fill_random(void* data, DataType dt, int64_t n, cudaStream_t stream, uint
 /// Compares device results `got` and `want` (n elements of dt) on the host: elements beyond
 /// atol + rtol * |want| (NaN only against NaN) may be at most max(1, n / 10000). OK, or kInternal
 /// naming `what`, the count and the worst element. Synchronizes `stream`.
-Status check_close(const void* got, const void* want, DataType dt, int64_t n, double rtol, double atol,
-                   cudaStream_t stream, const std::string& what);
+Status check_close(const void* got, const void* want, DataType dt, int64_t n, double rtol,
+                   double atol, cudaStream_t stream, const std::string& what);
 
 /// Times `fn` (median of `reps` after a warm-up) with CUDA events on `stream`, in milliseconds.
 template <class F>

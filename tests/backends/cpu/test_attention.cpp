@@ -35,7 +35,8 @@ std::string trace(const std::string& what) { return what + " seed=" + std::to_st
 int64_t bcast_index(const std::vector<int64_t>& oidx, const Dims& in) {
   int lead = static_cast<int>(oidx.size()) - in.rank();
   int64_t f = 0;
-  for (int k = 0; k < in.rank(); ++k) f = f * in[k] + (in[k] == 1 ? 0 : oidx[static_cast<size_t>(k + lead)]);
+  for (int k = 0; k < in.rank(); ++k)
+    f = f * in[k] + (in[k] == 1 ? 0 : oidx[static_cast<size_t>(k + lead)]);
   return f;
 }
 
@@ -45,13 +46,14 @@ struct Ref {
 };
 
 // Direct attention in double. mask: nullptr, bool (true = attend) or float (added).
-Ref attention_ref(const HostTensor& q, const HostTensor& k, const HostTensor& v, const HostTensor* mask,
-                  bool causal, double scale) {
+Ref attention_ref(const HostTensor& q, const HostTensor& k, const HostTensor& v,
+                  const HostTensor* mask, bool causal, double scale) {
   std::vector<double> qv = to_doubles(q), kv = to_doubles(k), vv = to_doubles(v), mv;
   if (mask) mv = to_doubles(*mask);
   const bool bool_mask = mask && mask->type.dtype == DataType::kBool;
   int r = q.type.dims.rank();
-  int64_t lq = q.type.dims[r - 2], e = q.type.dims[r - 1], lk = k.type.dims[r - 2], ev = v.type.dims[r - 1];
+  int64_t lq = q.type.dims[r - 2], e = q.type.dims[r - 1], lk = k.type.dims[r - 2],
+          ev = v.type.dims[r - 1];
   if (scale == 0) scale = 1.0 / std::sqrt(static_cast<double>(e));
   Ref out;
   for (int i = 0; i < r - 2; ++i) {
@@ -77,7 +79,8 @@ Ref attention_ref(const HostTensor& q, const HostTensor& k, const HostTensor& v,
       for (int64_t j = 0; j < lk; ++j) {
         double dot = 0;
         for (int64_t c = 0; c < e; ++c)
-          dot += qv[static_cast<size_t>((qb * lq + i) * e + c)] * kv[static_cast<size_t>((kb * lk + j) * e + c)];
+          dot += qv[static_cast<size_t>((qb * lq + i) * e + c)] *
+                 kv[static_cast<size_t>((kb * lk + j) * e + c)];
         double sc = dot * scale;
         if (mask) {
           std::vector<int64_t> sidx = bi;
@@ -102,7 +105,8 @@ Ref attention_ref(const HostTensor& q, const HostTensor& k, const HostTensor& v,
       }
       for (int64_t c = 0; c < ev; ++c) {
         double acc = 0;
-        for (int64_t j = 0; j < lk; ++j) acc += s[static_cast<size_t>(j)] / sum * vv[static_cast<size_t>((vb * lk + j) * ev + c)];
+        for (int64_t j = 0; j < lk; ++j)
+          acc += s[static_cast<size_t>(j)] / sum * vv[static_cast<size_t>((vb * lk + j) * ev + c)];
         out.values.push_back(acc);
       }
     }
@@ -110,8 +114,8 @@ Ref attention_ref(const HostTensor& q, const HostTensor& k, const HostTensor& v,
   return out;
 }
 
-HostTensor run_attention(const HostTensor& q, const HostTensor& k, const HostTensor& v, const HostTensor* mask,
-                         const AttentionParams& p) {
+HostTensor run_attention(const HostTensor& q, const HostTensor& k, const HostTensor& v,
+                         const HostTensor* mask, const AttentionParams& p) {
   Network net;
   auto tq = net.add_input("q", q.type.dtype, q.type.dims);
   auto tk = net.add_input("k", k.type.dtype, k.type.dims);
@@ -143,7 +147,8 @@ HostTensor run_attention(const HostTensor& q, const HostTensor& k, const HostTen
 HostTensor random_bool_mask(const Dims& d) {
   HostTensor m = random_tensor(DataType::kBool, d);
   int64_t lk = d[d.rank() - 1];
-  for (int64_t row = 0; lk > 0 && row < m.numel() / lk; ++row) m.as<uint8_t>()[row * lk + row % lk] = 1;
+  for (int64_t row = 0; lk > 0 && row < m.numel() / lk; ++row)
+    m.as<uint8_t>()[row * lk + row % lk] = 1;
   return m;
 }
 
@@ -161,15 +166,36 @@ const std::vector<Case> kCases = {
     {"rank2", {4, 8}, {6, 8}, {6, 3}, Case::kNone, {}, false, 0.0},
     {"bool_mask_full", {2, 5, 4}, {2, 7, 4}, {2, 7, 4}, Case::kBool, {2, 5, 7}, false, 0.0},
     {"bool_mask_bcast", {2, 3, 5, 8}, {2, 3, 7, 8}, {2, 3, 7, 8}, Case::kBool, {5, 7}, false, 0.0},
-    {"bool_mask_keys", {2, 3, 5, 8}, {2, 3, 7, 8}, {2, 3, 7, 8}, Case::kBool, {2, 1, 1, 7}, false, 0.0},
-    {"float_mask", {2, 3, 5, 8}, {2, 3, 7, 8}, {2, 3, 7, 4}, Case::kFloat, {1, 3, 5, 7}, false, 0.0},
+    {"bool_mask_keys",
+     {2, 3, 5, 8},
+     {2, 3, 7, 8},
+     {2, 3, 7, 8},
+     Case::kBool,
+     {2, 1, 1, 7},
+     false,
+     0.0},
+    {"float_mask",
+     {2, 3, 5, 8},
+     {2, 3, 7, 8},
+     {2, 3, 7, 4},
+     Case::kFloat,
+     {1, 3, 5, 7},
+     false,
+     0.0},
     {"causal_square", {2, 2, 6, 8}, {2, 2, 6, 8}, {2, 2, 6, 8}, Case::kNone, {}, true, 0.0},
     {"causal_lq_lt_lk", {1, 4, 8}, {1, 6, 8}, {1, 6, 5}, Case::kNone, {}, true, 0.0},
     {"causal_lq_gt_lk", {1, 6, 8}, {1, 4, 8}, {1, 4, 5}, Case::kNone, {}, true, 0.0},
     {"causal_and_float_mask", {2, 6, 4}, {2, 6, 4}, {2, 6, 4}, Case::kFloat, {6, 6}, true, 0.0},
     {"scale", {2, 3, 5, 8}, {2, 3, 7, 8}, {2, 3, 7, 6}, Case::kNone, {}, false, 0.3},
     {"bcast_batch", {2, 1, 5, 8}, {1, 3, 7, 8}, {2, 3, 7, 6}, Case::kNone, {}, false, 0.0},
-    {"bcast_batch_mask", {2, 1, 5, 8}, {1, 3, 7, 8}, {1, 3, 7, 6}, Case::kFloat, {2, 1, 5, 1}, false, 0.7},
+    {"bcast_batch_mask",
+     {2, 1, 5, 8},
+     {1, 3, 7, 8},
+     {1, 3, 7, 6},
+     Case::kFloat,
+     {2, 1, 5, 1},
+     false,
+     0.7},
     {"lq1", {3, 1, 16}, {3, 9, 16}, {3, 9, 16}, Case::kNone, {}, false, 0.0},
     {"empty_batch", {0, 5, 8}, {0, 7, 8}, {0, 7, 6}, Case::kNone, {}, false, 0.0},
     {"empty_lq", {2, 0, 8}, {2, 7, 8}, {2, 7, 6}, Case::kNone, {}, false, 0.0},
@@ -213,20 +239,23 @@ TEST(CpuAttention, HandComputed) {
   // Causal with two queries: row 0 only sees key 0.
   HostTensor q2 = make_tensor(DataType::kFloat32, {2, 2}, {1, 0, 1, 0});
   p.causal = true;
-  EXPECT_TRUE(all_close(run_attention(q2, k, v, nullptr, p), {1, 2, p0 * 1 + p1 * 3, p0 * 2 + p1 * 4}, 1e-6, 1e-6));
+  EXPECT_TRUE(all_close(run_attention(q2, k, v, nullptr, p),
+                        {1, 2, p0 * 1 + p1 * 3, p0 * 2 + p1 * 4}, 1e-6, 1e-6));
   // Default scale 1/sqrt(E) with E = 4: identical q/k rows give uniform weights.
   HostTensor q4 = make_tensor(DataType::kFloat32, {1, 4}, {2, 2, 2, 2});
   HostTensor k4 = make_tensor(DataType::kFloat32, {3, 4}, {1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0});
   HostTensor v4 = make_tensor(DataType::kFloat32, {3, 1}, {1, 2, 3});
   // scores = [8, 8, 0] / 2 = [4, 4, 0]
   double w0 = std::exp(4.0) / (2 * std::exp(4.0) + 1.0), w2 = 1.0 / (2 * std::exp(4.0) + 1.0);
-  EXPECT_TRUE(all_close(run_attention(q4, k4, v4, nullptr, AttentionParams{}), {w0 * 1 + w0 * 2 + w2 * 3}, 1e-6, 1e-6));
+  EXPECT_TRUE(all_close(run_attention(q4, k4, v4, nullptr, AttentionParams{}),
+                        {w0 * 1 + w0 * 2 + w2 * 3}, 1e-6, 1e-6));
 }
 
 TEST(CpuAttention, FullyMaskedRowIsNaN) {
   for (DataType dt : kFloatTypes) {
     SCOPED_TRACE(trace(std::string(dtype_name(dt))));
-    HostTensor q = random_tensor(dt, {3, 4}), k = random_tensor(dt, {5, 4}), v = random_tensor(dt, {5, 2});
+    HostTensor q = random_tensor(dt, {3, 4}), k = random_tensor(dt, {5, 4}),
+               v = random_tensor(dt, {5, 2});
     HostTensor m = random_bool_mask({3, 5});
     for (int64_t j = 0; j < 5; ++j) m.as<uint8_t>()[5 + j] = 0;  // row 1 sees nothing
     Ref ref = attention_ref(q, k, v, &m, false, 0.0);
@@ -236,11 +265,13 @@ TEST(CpuAttention, FullyMaskedRowIsNaN) {
     double tol = default_tolerance(dt);
     EXPECT_TRUE(all_close(got, ref.values, tol, tol));
     // A float mask of -inf does the same.
-    HostTensor fm2 = make_tensor(dt, {3, 5}, {0, 0, 0, 0, 0, -kInf, -kInf, -kInf, -kInf, -kInf, 1, -1, 0, 2, -kInf});
+    HostTensor fm2 = make_tensor(
+        dt, {3, 5}, {0, 0, 0, 0, 0, -kInf, -kInf, -kInf, -kInf, -kInf, 1, -1, 0, 2, -kInf});
     Ref ref2 = attention_ref(q, k, v, &fm2, false, 0.0);
     HostTensor got2 = run_attention(q, k, v, &fm2, AttentionParams{});
     EXPECT_TRUE(all_close(got2, ref2.values, tol, tol));
-    EXPECT_TRUE(std::isnan(testing::at(got2, 2)) && !std::isnan(testing::at(got2, 0)) && !std::isnan(testing::at(got2, 4)));
+    EXPECT_TRUE(std::isnan(testing::at(got2, 2)) && !std::isnan(testing::at(got2, 0)) &&
+                !std::isnan(testing::at(got2, 4)));
   }
 }
 

@@ -1,5 +1,6 @@
-// CPU reference kernels: transpose, concat, split, slice and expand, through the public API, against
-// index-mapping references written here (slice: CPython's slice.indices algorithm) and hand cases.
+// CPU reference kernels: transpose, concat, split, slice and expand, through the public API,
+// against index-mapping references written here (slice: CPython's slice.indices algorithm) and hand
+// cases.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -13,8 +14,8 @@
 namespace kiln {
 namespace {
 
-using testing::unflatten;
 using testing::flatten;
+using testing::unflatten;
 
 using testing::all_close;
 using testing::build_and_run;
@@ -29,8 +30,8 @@ using testing::to_doubles;
 constexpr int64_t kMin = std::numeric_limits<int64_t>::min() + 1;
 constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
 
-const std::vector<DataType> kSomeTypes = {DataType::kFloat32, DataType::kBFloat16, DataType::kInt64, DataType::kInt8,
-                                          DataType::kBool};
+const std::vector<DataType> kSomeTypes = {DataType::kFloat32, DataType::kBFloat16, DataType::kInt64,
+                                          DataType::kInt8, DataType::kBool};
 
 std::string trace(const std::string& what) { return what + " seed=" + std::to_string(rng_seed()); }
 std::string name_of(DataType dt) { return std::string(dtype_name(dt)); }
@@ -58,7 +59,8 @@ std::vector<HostTensor> run_net(const std::vector<HostTensor>& ins, F&& make, si
   Expected<std::vector<Tensor>> ys = make(net, ts);
   EXPECT_TRUE(ys.ok()) << ys.status().to_string();
   if (!ys.ok()) return {};
-  for (size_t i = 0; i < ys->size(); ++i) EXPECT_TRUE(net.mark_output((*ys)[i], "y" + std::to_string(i)).ok());
+  for (size_t i = 0; i < ys->size(); ++i)
+    EXPECT_TRUE(net.mark_output((*ys)[i], "y" + std::to_string(i)).ok());
   auto outs = build_and_run(net, ins);
   EXPECT_EQ(outs.size(), n_out);
   return outs;
@@ -66,11 +68,12 @@ std::vector<HostTensor> run_net(const std::vector<HostTensor>& ins, F&& make, si
 
 template <class F>
 HostTensor run_one(const std::vector<HostTensor>& ins, F&& make) {
-  auto outs = run_net(ins, [&](Network& net, const std::vector<Tensor>& t) -> Expected<std::vector<Tensor>> {
-    Expected<Tensor> y = make(net, t);
-    if (!y.ok()) return y.status();
-    return std::vector<Tensor>{*y};
-  });
+  auto outs = run_net(
+      ins, [&](Network& net, const std::vector<Tensor>& t) -> Expected<std::vector<Tensor>> {
+        Expected<Tensor> y = make(net, t);
+        if (!y.ok()) return y.status();
+        return std::vector<Tensor>{*y};
+      });
   return outs.size() == 1 ? outs[0] : HostTensor{};
 }
 
@@ -93,15 +96,18 @@ TEST(CpuTranspose, AgainstReference) {
     Dims x;
     std::vector<int64_t> perm;
   };
-  for (const Case& c : {Case{{2, 3, 4, 5}, {2, 0, 3, 1}}, Case{{3, 4}, {1, 0}}, Case{{2, 3, 4}, {0, 1, 2}},
-                        Case{{2, 3, 4}, {0, 2, 1}}, Case{{1, 12, 16, 8}, {0, 2, 1, 3}}, Case{{2, 0, 3}, {2, 1, 0}},
-                        Case{{}, {}}, Case{{2, 1, 3, 1, 2, 3}, {5, 3, 1, 0, 2, 4}}}) {
+  for (const Case& c :
+       {Case{{2, 3, 4, 5}, {2, 0, 3, 1}}, Case{{3, 4}, {1, 0}}, Case{{2, 3, 4}, {0, 1, 2}},
+        Case{{2, 3, 4}, {0, 2, 1}}, Case{{1, 12, 16, 8}, {0, 2, 1, 3}}, Case{{2, 0, 3}, {2, 1, 0}},
+        Case{{}, {}}, Case{{2, 1, 3, 1, 2, 3}, {5, 3, 1, 0, 2, 4}}}) {
     for (DataType dt : kSomeTypes) {
       SCOPED_TRACE(trace(name_of(dt) + " x" + c.x.to_string() + " perm " + vec_str(c.perm)));
       HostTensor x = random_tensor(dt, c.x, -100, 100);
       Dims od;
       std::vector<double> ref = transpose_ref(x, c.perm, od);
-      HostTensor got = run_one({x}, [&](Network& net, const std::vector<Tensor>& t) { return net.add_transpose(t[0], c.perm); });
+      HostTensor got = run_one({x}, [&](Network& net, const std::vector<Tensor>& t) {
+        return net.add_transpose(t[0], c.perm);
+      });
       ASSERT_TRUE(has_type(got, dt, od));
       EXPECT_TRUE(all_close(got, ref, 0, 0));
     }
@@ -110,7 +116,9 @@ TEST(CpuTranspose, AgainstReference) {
 
 TEST(CpuTranspose, HandComputed) {
   HostTensor x = make_tensor(DataType::kFloat32, {2, 3}, {1, 2, 3, 4, 5, 6});
-  HostTensor got = run_one({x}, [](Network& net, const std::vector<Tensor>& t) { return net.add_transpose(t[0], {1, 0}); });
+  HostTensor got = run_one({x}, [](Network& net, const std::vector<Tensor>& t) {
+    return net.add_transpose(t[0], {1, 0});
+  });
   EXPECT_TRUE(has_type(got, DataType::kFloat32, Dims{3, 2}));
   EXPECT_TRUE(all_close(got, {1, 4, 2, 5, 3, 6}, 0, 0));
 }
@@ -144,7 +152,8 @@ TEST(CpuTranspose, DynamicDimsTwoShapes) {
   }
 }
 
-// ---- concat / split ------------------------------------------------------------------------------
+// ---- concat / split
+// ------------------------------------------------------------------------------
 
 std::vector<double> concat_ref(const std::vector<HostTensor>& xs, int ax, Dims& od) {
   od = xs[0].type.dims;
@@ -171,16 +180,19 @@ TEST(CpuConcat, ThreeInputsAgainstReference) {
     std::vector<Dims> xs;
     int64_t axis;
   };
-  for (const Case& c : {Case{{{2, 3, 4}, {2, 1, 4}, {2, 5, 4}}, -2}, Case{{{1, 3}, {2, 3}, {0, 3}}, 0},
-                        Case{{{2, 2}, {2, 3}, {2, 1}}, -1}, Case{{{4}, {3}, {5}}, 0},
-                        Case{{{0, 2}, {0, 3}, {0, 1}}, 1}}) {
+  for (const Case& c : {Case{{{2, 3, 4}, {2, 1, 4}, {2, 5, 4}}, -2},
+                        Case{{{1, 3}, {2, 3}, {0, 3}}, 0}, Case{{{2, 2}, {2, 3}, {2, 1}}, -1},
+                        Case{{{4}, {3}, {5}}, 0}, Case{{{0, 2}, {0, 3}, {0, 1}}, 1}}) {
     for (DataType dt : kSomeTypes) {
-      SCOPED_TRACE(trace(name_of(dt) + " axis " + std::to_string(c.axis) + " first " + c.xs[0].to_string()));
+      SCOPED_TRACE(
+          trace(name_of(dt) + " axis " + std::to_string(c.axis) + " first " + c.xs[0].to_string()));
       std::vector<HostTensor> xs;
       for (const Dims& d : c.xs) xs.push_back(random_tensor(dt, d, -100, 100));
       Dims od;
       std::vector<double> ref = concat_ref(xs, norm_axis(c.axis, c.xs[0].rank()), od);
-      HostTensor got = run_one(xs, [&](Network& net, const std::vector<Tensor>& t) { return net.add_concat(t, c.axis); });
+      HostTensor got = run_one(xs, [&](Network& net, const std::vector<Tensor>& t) {
+        return net.add_concat(t, c.axis);
+      });
       ASSERT_TRUE(has_type(got, dt, od));
       EXPECT_TRUE(all_close(got, ref, 0, 0));
     }
@@ -190,7 +202,8 @@ TEST(CpuConcat, ThreeInputsAgainstReference) {
 TEST(CpuConcat, HandComputed) {
   HostTensor a = make_tensor(DataType::kInt32, {2, 1}, {1, 2});
   HostTensor b = make_tensor(DataType::kInt32, {2, 2}, {3, 4, 5, 6});
-  HostTensor got = run_one({a, b}, [](Network& net, const std::vector<Tensor>& t) { return net.add_concat(t, 1); });
+  HostTensor got = run_one(
+      {a, b}, [](Network& net, const std::vector<Tensor>& t) { return net.add_concat(t, 1); });
   EXPECT_TRUE(all_close(got, {1, 3, 4, 2, 5, 6}, 0, 0));
 }
 
@@ -201,14 +214,19 @@ TEST(CpuSplit, SizesWithRestAgainstReference) {
     std::vector<int64_t> sizes;
     std::vector<int64_t> resolved;
   };
-  for (const Case& c : {Case{{4, 10, 3}, 1, {2, -1, 3}, {2, 5, 3}}, Case{{2, 3}, -1, {1, 2}, {1, 2}},
-                        Case{{5, 2}, 0, {0, -1}, {0, 5}}, Case{{6}, 0, {-1, 1, 1}, {4, 1, 1}}}) {
+  for (const Case& c :
+       {Case{{4, 10, 3}, 1, {2, -1, 3}, {2, 5, 3}}, Case{{2, 3}, -1, {1, 2}, {1, 2}},
+        Case{{5, 2}, 0, {0, -1}, {0, 5}}, Case{{6}, 0, {-1, 1, 1}, {4, 1, 1}}}) {
     for (DataType dt : kSomeTypes) {
       SCOPED_TRACE(trace(name_of(dt) + " x" + c.x.to_string() + " sizes " + vec_str(c.sizes)));
       HostTensor x = random_tensor(dt, c.x, -100, 100);
       int ax = norm_axis(c.axis, c.x.rank());
-      auto outs = run_net({x}, [&](Network& net, const std::vector<Tensor>& t) { return net.add_split(t[0], SplitParams{c.axis, c.sizes}); },
-                          c.sizes.size());
+      auto outs = run_net(
+          {x},
+          [&](Network& net, const std::vector<Tensor>& t) {
+            return net.add_split(t[0], SplitParams{c.axis, c.sizes});
+          },
+          c.sizes.size());
       ASSERT_EQ(outs.size(), c.sizes.size());
       int64_t offset = 0;
       for (size_t k = 0; k < outs.size(); ++k) {
@@ -228,7 +246,8 @@ TEST(CpuSplit, SizesWithRestAgainstReference) {
   }
 }
 
-// ---- slice -----------------------------------------------------------------------------------------
+// ---- slice
+// -----------------------------------------------------------------------------------------
 
 // CPython's slice.indices(n) followed by range(start, stop, step).
 std::vector<int64_t> py_slice(int64_t n, int64_t start, int64_t stop, int64_t step) {
@@ -260,7 +279,8 @@ std::vector<double> slice_ref(const HostTensor& x, const SliceParams& p, Dims& o
     for (int64_t i = 0; i < xd[d]; ++i) picks[static_cast<size_t>(d)].push_back(i);
   for (size_t i = 0; i < p.axes.size(); ++i) {
     int ax = norm_axis(p.axes[i], xd.rank());
-    picks[static_cast<size_t>(ax)] = py_slice(xd[ax], p.starts[i], p.ends[i], p.steps.empty() ? 1 : p.steps[i]);
+    picks[static_cast<size_t>(ax)] =
+        py_slice(xd[ax], p.starts[i], p.ends[i], p.steps.empty() ? 1 : p.steps[i]);
   }
   od = Dims{};
   for (const auto& pk : picks) od.push_back(static_cast<int64_t>(pk.size()));
@@ -279,20 +299,21 @@ const std::vector<SliceParams> kSlices = {
     {{1}, {10}, {20}, {1}},                               // empty
     {{0, 2}, {-100, 2}, {100, -2}, {2, 1}},               // clamping
     {{1}, {5}, {1}, {-3}},
-    {{0}, {0}, {6}, {100}},                               // step beyond the extent
-    {{2, 0}, {kMax, 3}, {kMin, 4}, {-3, 1}},              // start beyond the end with a negative step
-    {{1}, {2}, {5}, {}},                                  // default steps
+    {{0}, {0}, {6}, {100}},                   // step beyond the extent
+    {{2, 0}, {kMax, 3}, {kMin, 4}, {-3, 1}},  // start beyond the end with a negative step
+    {{1}, {2}, {5}, {}},                      // default steps
 };
 
 TEST(CpuSlice, PythonSemanticsAgainstReference) {
   for (const SliceParams& p : kSlices) {
     for (DataType dt : kSomeTypes) {
-      SCOPED_TRACE(trace(name_of(dt) + " axes " + vec_str(p.axes) + " starts " + vec_str(p.starts) + " ends " +
-                         vec_str(p.ends) + " steps " + vec_str(p.steps)));
+      SCOPED_TRACE(trace(name_of(dt) + " axes " + vec_str(p.axes) + " starts " + vec_str(p.starts) +
+                         " ends " + vec_str(p.ends) + " steps " + vec_str(p.steps)));
       HostTensor x = random_tensor(dt, {6, 7, 8}, -100, 100);
       Dims od;
       std::vector<double> ref = slice_ref(x, p, od);
-      HostTensor got = run_one({x}, [&](Network& net, const std::vector<Tensor>& t) { return net.add_slice(t[0], p); });
+      HostTensor got = run_one(
+          {x}, [&](Network& net, const std::vector<Tensor>& t) { return net.add_slice(t[0], p); });
       ASSERT_TRUE(has_type(got, dt, od));
       EXPECT_TRUE(all_close(got, ref, 0, 0));
     }
@@ -302,7 +323,8 @@ TEST(CpuSlice, PythonSemanticsAgainstReference) {
 TEST(CpuSlice, HandComputed) {
   HostTensor x = make_tensor(DataType::kFloat32, {6}, {0, 1, 2, 3, 4, 5});
   auto run = [&](SliceParams p) {
-    return run_one({x}, [&](Network& net, const std::vector<Tensor>& t) { return net.add_slice(t[0], p); });
+    return run_one(
+        {x}, [&](Network& net, const std::vector<Tensor>& t) { return net.add_slice(t[0], p); });
   };
   EXPECT_TRUE(all_close(run({{0}, {-1}, {kMin}, {-2}}), {5, 3, 1}, 0, 0));  // x[::-2]
   EXPECT_TRUE(all_close(run({{0}, {-5}, {-2}, {1}}), {1, 2, 3}, 0, 0));     // x[-5:-2]
@@ -317,20 +339,21 @@ TEST(CpuSlice, StartsEndsFromConstantTensors) {
   SCOPED_TRACE(trace("constant starts/ends"));
   Dims od;
   std::vector<double> ref = slice_ref(x, want, od);
-  HostTensor got = run_one({x}, [&](Network& net, const std::vector<Tensor>& t) -> Expected<Tensor> {
-    auto st = net.add_int_vector({-5, 6}, DataType::kInt64);
-    auto en = net.add_int_vector({kMax, -8}, DataType::kInt64);
-    if (!st.ok()) return st.status();
-    if (!en.ok()) return en.status();
-    return net.add_slice(t[0], p, *st, *en);
-  });
+  HostTensor got =
+      run_one({x}, [&](Network& net, const std::vector<Tensor>& t) -> Expected<Tensor> {
+        auto st = net.add_int_vector({-5, 6}, DataType::kInt64);
+        auto en = net.add_int_vector({kMax, -8}, DataType::kInt64);
+        if (!st.ok()) return st.status();
+        if (!en.ok()) return en.status();
+        return net.add_slice(t[0], p, *st, *en);
+      });
   ASSERT_TRUE(has_type(got, DataType::kFloat32, od));
   EXPECT_TRUE(all_close(got, ref, 0, 0));
 }
 
 TEST(CpuSlice, StartsEndsComputedAtRunTime) {
-  // ends = -len(n) and starts = len(n) - 1 for a dynamic input n: tensors whose values are only known
-  // at run time (from input shapes), read by the kernel from its starts/ends inputs.
+  // ends = -len(n) and starts = len(n) - 1 for a dynamic input n: tensors whose values are only
+  // known at run time (from input shapes), read by the kernel from its starts/ends inputs.
   Network net;
   auto x = net.add_input("x", DataType::kFloat32, Dims{7, 8});
   auto n = net.add_input("n", DataType::kFloat32, Dims{-1});
@@ -370,7 +393,8 @@ TEST(CpuSlice, StartsEndsComputedAtRunTime) {
   }
 }
 
-// ---- expand ----------------------------------------------------------------------------------------
+// ---- expand
+// ----------------------------------------------------------------------------------------
 
 std::vector<double> expand_ref(const HostTensor& x, const Dims& od) {
   std::vector<double> out;
@@ -378,7 +402,8 @@ std::vector<double> expand_ref(const HostTensor& x, const Dims& od) {
   int lead = od.rank() - xd.rank();
   for (int64_t i = 0; i < od.volume(); ++i) {
     std::vector<int64_t> oi = unflatten(i, od), ii;
-    for (int k = 0; k < xd.rank(); ++k) ii.push_back(xd[k] == 1 ? 0 : oi[static_cast<size_t>(k + lead)]);
+    for (int k = 0; k < xd.rank(); ++k)
+      ii.push_back(xd[k] == 1 ? 0 : oi[static_cast<size_t>(k + lead)]);
     out.push_back(testing::at(x, flatten(ii, xd)));
   }
   return out;
@@ -390,13 +415,16 @@ TEST(CpuExpand, NewLeadingDimsAgainstReference) {
     std::vector<int64_t> shape;
     Dims out;
   };
-  for (const Case& c : {Case{{3, 1, 4}, {2, 3, 5, 4}, {2, 3, 5, 4}}, Case{{3, 1, 4}, {2, -1, 5, -1}, {2, 3, 5, 4}},
-                        Case{{}, {2, 3}, {2, 3}}, Case{{1}, {0}, {0}}, Case{{1, 1}, {1, 1}, {1, 1}},
-                        Case{{4, 1}, {2, 1, 4, 6}, {2, 1, 4, 6}}}) {
+  for (const Case& c :
+       {Case{{3, 1, 4}, {2, 3, 5, 4}, {2, 3, 5, 4}}, Case{{3, 1, 4}, {2, -1, 5, -1}, {2, 3, 5, 4}},
+        Case{{}, {2, 3}, {2, 3}}, Case{{1}, {0}, {0}}, Case{{1, 1}, {1, 1}, {1, 1}},
+        Case{{4, 1}, {2, 1, 4, 6}, {2, 1, 4, 6}}}) {
     for (DataType dt : kSomeTypes) {
       SCOPED_TRACE(trace(name_of(dt) + " x" + c.x.to_string() + " shape " + vec_str(c.shape)));
       HostTensor x = random_tensor(dt, c.x, -100, 100);
-      HostTensor got = run_one({x}, [&](Network& net, const std::vector<Tensor>& t) { return net.add_expand(t[0], c.shape); });
+      HostTensor got = run_one({x}, [&](Network& net, const std::vector<Tensor>& t) {
+        return net.add_expand(t[0], c.shape);
+      });
       ASSERT_TRUE(has_type(got, dt, c.out));
       EXPECT_TRUE(all_close(got, expand_ref(x, c.out), 0, 0));
     }

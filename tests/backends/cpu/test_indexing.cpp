@@ -1,5 +1,6 @@
-// CPU reference kernels: gather, gather_elements and scatter (every reduce mode), through the public
-// API, against naive references written here and hand-computed cases; bad indices must be errors.
+// CPU reference kernels: gather, gather_elements and scatter (every reduce mode), through the
+// public API, against naive references written here and hand-computed cases; bad indices must be
+// errors.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -14,8 +15,8 @@
 namespace kiln {
 namespace {
 
-using testing::unflatten;
 using testing::flatten;
+using testing::unflatten;
 
 using testing::all_close;
 using testing::build_and_run;
@@ -32,7 +33,9 @@ std::string trace(const std::string& what) { return what + " seed=" + std::to_st
 std::string name_of(DataType dt) { return std::string(dtype_name(dt)); }
 
 int norm_axis(int64_t axis, int rank) { return static_cast<int>(axis < 0 ? axis + rank : axis); }
-int64_t wrap(double i, int64_t dim) { return i < 0 ? static_cast<int64_t>(i) + dim : static_cast<int64_t>(i); }
+int64_t wrap(double i, int64_t dim) {
+  return i < 0 ? static_cast<int64_t>(i) + dim : static_cast<int64_t>(i);
+}
 
 template <class F>
 Expected<std::vector<HostTensor>> try_run(const std::vector<HostTensor>& ins, F&& make) {
@@ -58,7 +61,8 @@ HostTensor run_one(const std::vector<HostTensor>& ins, F&& make) {
   return (*outs)[0];
 }
 
-// ---- gather --------------------------------------------------------------------------------------
+// ---- gather
+// --------------------------------------------------------------------------------------
 
 std::vector<double> gather_ref(const HostTensor& data, const HostTensor& idx, int ax) {
   std::vector<double> d = to_doubles(data), iv = to_doubles(idx);
@@ -69,25 +73,30 @@ std::vector<double> gather_ref(const HostTensor& data, const HostTensor& idx, in
   std::vector<double> out;
   for (int64_t o = 0; o < outer; ++o)
     for (double j : iv)
-      for (int64_t t = 0; t < inner; ++t) out.push_back(d[static_cast<size_t>((o * dim + wrap(j, dim)) * inner + t)]);
+      for (int64_t t = 0; t < inner; ++t)
+        out.push_back(d[static_cast<size_t>((o * dim + wrap(j, dim)) * inner + t)]);
   return out;
 }
 
 HostTensor run_gather(const HostTensor& data, const HostTensor& idx, int64_t axis) {
-  return run_one({data, idx}, [&](Network& net, const std::vector<Tensor>& t) { return net.add_gather(t[0], t[1], axis); });
+  return run_one({data, idx}, [&](Network& net, const std::vector<Tensor>& t) {
+    return net.add_gather(t[0], t[1], axis);
+  });
 }
 
 TEST(CpuGather, EveryAxisWithNegativeIndices) {
   const Dims dd{3, 4, 5};
-  for (DataType dt : {DataType::kFloat32, DataType::kFloat16, DataType::kBFloat16, DataType::kInt64, DataType::kInt8,
-                      DataType::kBool}) {
+  for (DataType dt : {DataType::kFloat32, DataType::kFloat16, DataType::kBFloat16, DataType::kInt64,
+                      DataType::kInt8, DataType::kBool}) {
     for (DataType it : {DataType::kInt64, DataType::kInt32}) {
       for (int64_t axis : {0, 1, 2, -1, -3}) {
-        SCOPED_TRACE(trace(name_of(dt) + " indices " + name_of(it) + " axis " + std::to_string(axis)));
+        SCOPED_TRACE(
+            trace(name_of(dt) + " indices " + name_of(it) + " axis " + std::to_string(axis)));
         int ax = norm_axis(axis, 3);
         int64_t dim = dd[ax];
         HostTensor data = random_tensor(dt, dd, -50, 50);
-        HostTensor idx = random_tensor(it, {2, 3}, static_cast<double>(-dim), static_cast<double>(dim));
+        HostTensor idx =
+            random_tensor(it, {2, 3}, static_cast<double>(-dim), static_cast<double>(dim));
         if (it == DataType::kInt64) {
           idx.as<int64_t>()[0] = -1;
         } else {
@@ -140,14 +149,17 @@ TEST(CpuGather, OutOfRangeIndexIsAnError) {
   for (double bad : {7.0, 5.0, -6.0}) {
     for (DataType it : {DataType::kInt64, DataType::kInt32}) {
       HostTensor idx = make_tensor(it, {3}, {0, bad, 1});
-      auto r = try_run({data, idx}, [](Network& net, const std::vector<Tensor>& t) { return net.add_gather(t[0], t[1], 1); });
+      auto r = try_run({data, idx}, [](Network& net, const std::vector<Tensor>& t) {
+        return net.add_gather(t[0], t[1], 1);
+      });
       std::string v = std::to_string(static_cast<int64_t>(bad));
       expect_index_error(r, "index " + v + " is out of range for dim of size 5");
     }
   }
 }
 
-// ---- gather_elements -----------------------------------------------------------------------------
+// ---- gather_elements
+// -----------------------------------------------------------------------------
 
 std::vector<double> gather_elements_ref(const HostTensor& data, const HostTensor& idx, int ax) {
   std::vector<double> d = to_doubles(data), iv = to_doubles(idx);
@@ -165,11 +177,14 @@ TEST(CpuGatherElements, AgainstReference) {
     Dims data, idx;
     int64_t axis;
   };
-  for (const Case& c : {Case{{3, 4, 5}, {3, 2, 5}, 1}, Case{{3, 4, 5}, {2, 3, 4}, -1}, Case{{3, 4, 5}, {6, 4, 5}, 0},
-                        Case{{7}, {9}, 0}, Case{{3, 4}, {0, 4}, 1}}) {
-    for (DataType dt : {DataType::kFloat32, DataType::kBFloat16, DataType::kInt32, DataType::kUInt8}) {
+  for (const Case& c :
+       {Case{{3, 4, 5}, {3, 2, 5}, 1}, Case{{3, 4, 5}, {2, 3, 4}, -1},
+        Case{{3, 4, 5}, {6, 4, 5}, 0}, Case{{7}, {9}, 0}, Case{{3, 4}, {0, 4}, 1}}) {
+    for (DataType dt :
+         {DataType::kFloat32, DataType::kBFloat16, DataType::kInt32, DataType::kUInt8}) {
       for (DataType it : {DataType::kInt64, DataType::kInt32}) {
-        SCOPED_TRACE(trace(name_of(dt) + " data " + c.data.to_string() + " idx " + c.idx.to_string()));
+        SCOPED_TRACE(
+            trace(name_of(dt) + " data " + c.data.to_string() + " idx " + c.idx.to_string()));
         int ax = norm_axis(c.axis, c.data.rank());
         double dim = static_cast<double>(c.data[ax]);
         HostTensor data = random_tensor(dt, c.data, 0, 100);
@@ -188,7 +203,9 @@ TEST(CpuGatherElements, HandComputedAndOutOfRange) {
   // torch.gather(tensor([[1, 2], [3, 4]]), 1, tensor([[0, 0], [1, 0]])) = [[1, 1], [4, 3]]
   HostTensor t = make_tensor(DataType::kFloat32, {2, 2}, {1, 2, 3, 4});
   HostTensor i = make_tensor(DataType::kInt64, {2, 2}, {0, 0, 1, 0});
-  auto mk = [](Network& net, const std::vector<Tensor>& x) { return net.add_gather_elements(x[0], x[1], 1); };
+  auto mk = [](Network& net, const std::vector<Tensor>& x) {
+    return net.add_gather_elements(x[0], x[1], 1);
+  };
   EXPECT_TRUE(all_close(run_one({t, i}, mk), {1, 1, 4, 3}, 0, 0));
   HostTensor bad = make_tensor(DataType::kInt64, {2, 2}, {0, 0, 1, 7});
   HostTensor t5 = random_tensor(DataType::kFloat32, {2, 5});
@@ -197,10 +214,11 @@ TEST(CpuGatherElements, HandComputedAndOutOfRange) {
   expect_index_error(try_run({t, neg}, mk), "index -3 is out of range for dim of size 2");
 }
 
-// ---- scatter --------------------------------------------------------------------------------------
+// ---- scatter
+// --------------------------------------------------------------------------------------
 
-std::vector<double> scatter_ref(const HostTensor& data, const HostTensor& idx, const HostTensor& upd, int ax,
-                                ScatterReduce op) {
+std::vector<double> scatter_ref(const HostTensor& data, const HostTensor& idx,
+                                const HostTensor& upd, int ax, ScatterReduce op) {
   std::vector<double> out = to_doubles(data), iv = to_doubles(idx), uv = to_doubles(upd);
   for (int64_t i = 0; i < idx.numel(); ++i) {
     std::vector<int64_t> p = unflatten(i, idx.type.dims);
@@ -208,11 +226,21 @@ std::vector<double> scatter_ref(const HostTensor& data, const HostTensor& idx, c
     p[static_cast<size_t>(ax)] = wrap(iv[static_cast<size_t>(i)], data.type.dims[ax]);
     double& o = out[static_cast<size_t>(flatten(p, data.type.dims))];
     switch (op) {
-      case ScatterReduce::kNone: o = u; break;
-      case ScatterReduce::kAdd: o += u; break;
-      case ScatterReduce::kMul: o *= u; break;
-      case ScatterReduce::kMax: o = std::max(o, u); break;
-      case ScatterReduce::kMin: o = std::min(o, u); break;
+      case ScatterReduce::kNone:
+        o = u;
+        break;
+      case ScatterReduce::kAdd:
+        o += u;
+        break;
+      case ScatterReduce::kMul:
+        o *= u;
+        break;
+      case ScatterReduce::kMax:
+        o = std::max(o, u);
+        break;
+      case ScatterReduce::kMin:
+        o = std::min(o, u);
+        break;
     }
   }
   return out;
@@ -221,10 +249,14 @@ std::vector<double> scatter_ref(const HostTensor& data, const HostTensor& idx, c
 // Wraps an exact integer to the value range of dt (two's complement), as the kernel's storage does.
 double wrap_to(DataType dt, int64_t v) {
   switch (dt) {
-    case DataType::kInt8: return static_cast<int8_t>(static_cast<uint8_t>(static_cast<uint64_t>(v) & 0xffu));
-    case DataType::kUInt8: return static_cast<uint8_t>(static_cast<uint64_t>(v) & 0xffu);
-    case DataType::kInt32: return static_cast<int32_t>(static_cast<uint32_t>(static_cast<uint64_t>(v) & 0xffffffffu));
-    default: return static_cast<double>(v);
+    case DataType::kInt8:
+      return static_cast<int8_t>(static_cast<uint8_t>(static_cast<uint64_t>(v) & 0xffu));
+    case DataType::kUInt8:
+      return static_cast<uint8_t>(static_cast<uint64_t>(v) & 0xffu);
+    case DataType::kInt32:
+      return static_cast<int32_t>(static_cast<uint32_t>(static_cast<uint64_t>(v) & 0xffffffffu));
+    default:
+      return static_cast<double>(v);
   }
 }
 
@@ -248,7 +280,8 @@ HostTensor unique_indices(DataType it, const Dims& id, int ax, int64_t dim) {
   return make_tensor(it, id, vals);
 }
 
-HostTensor run_scatter(const HostTensor& d, const HostTensor& i, const HostTensor& u, int64_t axis, ScatterReduce op) {
+HostTensor run_scatter(const HostTensor& d, const HostTensor& i, const HostTensor& u, int64_t axis,
+                       ScatterReduce op) {
   return run_one({d, i, u}, [&](Network& net, const std::vector<Tensor>& t) {
     return net.add_scatter(t[0], t[1], t[2], ScatterParams{axis, op});
   });
@@ -260,25 +293,31 @@ TEST(CpuScatter, EveryReduceAgainstReference) {
     int64_t axis;
   };
   const std::vector<Case> cases = {Case{{4, 5}, {3, 5}, {3, 6}, 0}, Case{{3, 6}, {2, 4}, {3, 4}, 1},
-                                   Case{{2, 3, 6}, {2, 2, 4}, {2, 3, 5}, -1}, Case{{5}, {3}, {4}, 0}};
-  for (ScatterReduce op : {ScatterReduce::kNone, ScatterReduce::kAdd, ScatterReduce::kMul, ScatterReduce::kMax,
-                           ScatterReduce::kMin}) {
-    for (DataType dt : {DataType::kFloat32, DataType::kFloat16, DataType::kInt32, DataType::kInt64, DataType::kInt8}) {
+                                   Case{{2, 3, 6}, {2, 2, 4}, {2, 3, 5}, -1},
+                                   Case{{5}, {3}, {4}, 0}};
+  for (ScatterReduce op : {ScatterReduce::kNone, ScatterReduce::kAdd, ScatterReduce::kMul,
+                           ScatterReduce::kMax, ScatterReduce::kMin}) {
+    for (DataType dt : {DataType::kFloat32, DataType::kFloat16, DataType::kInt32, DataType::kInt64,
+                        DataType::kInt8}) {
       for (const Case& c : cases) {
-        SCOPED_TRACE(trace(std::string(enum_names(op)[static_cast<size_t>(op)]) + " " + name_of(dt) + " data " +
-                           c.data.to_string() + " axis " + std::to_string(c.axis)));
+        SCOPED_TRACE(trace(std::string(enum_names(op)[static_cast<size_t>(op)]) + " " +
+                           name_of(dt) + " data " + c.data.to_string() + " axis " +
+                           std::to_string(c.axis)));
         int ax = norm_axis(c.axis, c.data.rank());
         int64_t dim = c.data[ax];
         bool is_int = !is_floating(dt);
-        HostTensor data = is_int ? random_tensor(dt, c.data, -9, 10) : random_tensor(dt, c.data, -2, 2);
+        HostTensor data =
+            is_int ? random_tensor(dt, c.data, -9, 10) : random_tensor(dt, c.data, -2, 2);
         HostTensor upd = is_int ? random_tensor(dt, c.upd, -3, 4) : random_tensor(dt, c.upd, -2, 2);
         DataType it = dt == DataType::kInt32 ? DataType::kInt32 : DataType::kInt64;
-        HostTensor idx = op == ScatterReduce::kNone
-                             ? unique_indices(it, c.idx, ax, dim)
-                             : random_tensor(it, c.idx, static_cast<double>(-dim), static_cast<double>(dim));
+        HostTensor idx =
+            op == ScatterReduce::kNone
+                ? unique_indices(it, c.idx, ax, dim)
+                : random_tensor(it, c.idx, static_cast<double>(-dim), static_cast<double>(dim));
         std::vector<double> ref = scatter_ref(data, idx, upd, ax, op);
         if (is_int) {
-          for (double& x : ref) x = wrap_to(dt, static_cast<int64_t>(x));  // exact, then two's complement
+          for (double& x : ref)
+            x = wrap_to(dt, static_cast<int64_t>(x));  // exact, then two's complement
         }
         HostTensor got = run_scatter(data, idx, upd, c.axis, op);
         ASSERT_TRUE(has_type(got, dt, c.data));
@@ -293,14 +332,19 @@ TEST(CpuScatter, HandComputed) {
   HostTensor d = make_tensor(DataType::kFloat32, {2, 3}, {1, 2, 3, 4, 5, 6});
   HostTensor dup = make_tensor(DataType::kInt64, {1, 3}, {0, 0, 2});
   HostTensor u = make_tensor(DataType::kFloat32, {1, 3}, {10, 20, 30});
-  EXPECT_TRUE(all_close(run_scatter(d, dup, u, 1, ScatterReduce::kAdd), {31, 2, 33, 4, 5, 6}, 0, 0));
-  EXPECT_TRUE(all_close(run_scatter(d, dup, u, 1, ScatterReduce::kMul), {200, 2, 90, 4, 5, 6}, 0, 0));
-  EXPECT_TRUE(all_close(run_scatter(d, dup, u, 1, ScatterReduce::kMax), {20, 2, 30, 4, 5, 6}, 0, 0));
+  EXPECT_TRUE(
+      all_close(run_scatter(d, dup, u, 1, ScatterReduce::kAdd), {31, 2, 33, 4, 5, 6}, 0, 0));
+  EXPECT_TRUE(
+      all_close(run_scatter(d, dup, u, 1, ScatterReduce::kMul), {200, 2, 90, 4, 5, 6}, 0, 0));
+  EXPECT_TRUE(
+      all_close(run_scatter(d, dup, u, 1, ScatterReduce::kMax), {20, 2, 30, 4, 5, 6}, 0, 0));
   EXPECT_TRUE(all_close(run_scatter(d, dup, u, 1, ScatterReduce::kMin), {1, 2, 3, 4, 5, 6}, 0, 0));
   HostTensor perm = make_tensor(DataType::kInt32, {1, 3}, {2, 0, -2});
-  EXPECT_TRUE(all_close(run_scatter(d, perm, u, 1, ScatterReduce::kNone), {20, 30, 10, 4, 5, 6}, 0, 0));
+  EXPECT_TRUE(
+      all_close(run_scatter(d, perm, u, 1, ScatterReduce::kNone), {20, 30, 10, 4, 5, 6}, 0, 0));
   HostTensor rows = make_tensor(DataType::kInt64, {1, 2}, {1, 0});
-  EXPECT_TRUE(all_close(run_scatter(d, rows, u, 0, ScatterReduce::kNone), {1, 20, 3, 10, 5, 6}, 0, 0));
+  EXPECT_TRUE(
+      all_close(run_scatter(d, rows, u, 0, ScatterReduce::kNone), {1, 20, 3, 10, 5, 6}, 0, 0));
   // Bool data moves as bytes.
   HostTensor b = make_tensor(DataType::kBool, {4}, {0, 1, 0, 1});
   HostTensor bi = make_tensor(DataType::kInt64, {2}, {0, -1});

@@ -1,5 +1,5 @@
-// CPU reference kernels: matmul (torch.matmul semantics) and linear, through the public API, against
-// naive double-loop references written here and a few hand-computed cases.
+// CPU reference kernels: matmul (torch.matmul semantics) and linear, through the public API,
+// against naive double-loop references written here and a few hand-computed cases.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -12,8 +12,8 @@
 namespace kiln {
 namespace {
 
-using testing::unflatten;
 using testing::kIntTypes;
+using testing::unflatten;
 
 using testing::all_close;
 using testing::build_and_run;
@@ -31,7 +31,8 @@ std::string trace(const std::string& what) { return what + " seed=" + std::to_st
 int64_t bcast_index(const std::vector<int64_t>& oidx, const Dims& in) {
   int lead = static_cast<int>(oidx.size()) - in.rank();
   int64_t f = 0;
-  for (int k = 0; k < in.rank(); ++k) f = f * in[k] + (in[k] == 1 ? 0 : oidx[static_cast<size_t>(k + lead)]);
+  for (int k = 0; k < in.rank(); ++k)
+    f = f * in[k] + (in[k] == 1 ? 0 : oidx[static_cast<size_t>(k + lead)]);
   return f;
 }
 
@@ -128,11 +129,11 @@ struct MatmulCase {
 };
 
 const std::vector<MatmulCase> kCases = {
-    {{5}, {5}, false, false},                 // 1-D x 1-D -> scalar
-    {{4}, {4, 3}, false, false},              // 1-D x 2-D
-    {{3, 4}, {4}, false, false},              // 2-D x 1-D
-    {{3}, {2, 3, 4}, false, false},           // 1-D x batched
-    {{2, 3, 4}, {4}, false, false},           // batched x 1-D
+    {{5}, {5}, false, false},        // 1-D x 1-D -> scalar
+    {{4}, {4, 3}, false, false},     // 1-D x 2-D
+    {{3, 4}, {4}, false, false},     // 2-D x 1-D
+    {{3}, {2, 3, 4}, false, false},  // 1-D x batched
+    {{2, 3, 4}, {4}, false, false},  // batched x 1-D
     {{3, 4}, {4, 5}, false, false},
     {{2, 1, 3, 4}, {5, 4, 6}, false, false},  // broadcast batch dims
     {{3, 5, 4}, {4, 6}, false, false},        // shared b (one folded gemm)
@@ -150,8 +151,9 @@ const std::vector<MatmulCase> kCases = {
 TEST(CpuMatMul, FloatCasesAgainstReference) {
   for (DataType dt : kFloatTypes) {
     for (const MatmulCase& c : kCases) {
-      SCOPED_TRACE(trace(std::string(dtype_name(dt)) + " a" + c.a.to_string() + " b" + c.b.to_string() +
-                         " ta=" + std::to_string(c.ta) + " tb=" + std::to_string(c.tb)));
+      SCOPED_TRACE(trace(std::string(dtype_name(dt)) + " a" + c.a.to_string() + " b" +
+                         c.b.to_string() + " ta=" + std::to_string(c.ta) +
+                         " tb=" + std::to_string(c.tb)));
       HostTensor a = random_tensor(dt, c.a), b = random_tensor(dt, c.b);
       Ref ref = matmul_ref(a, b, c.ta, c.tb);
       HostTensor got = run_matmul(a, b, c.ta, c.tb);
@@ -179,14 +181,17 @@ TEST(CpuMatMul, HandComputed) {
 TEST(CpuMatMul, IntegerTypesExact) {
   for (DataType dt : kIntTypes) {
     for (const MatmulCase& c : kCases) {
-      SCOPED_TRACE(trace(std::string(dtype_name(dt)) + " a" + c.a.to_string() + " b" + c.b.to_string()));
+      SCOPED_TRACE(
+          trace(std::string(dtype_name(dt)) + " a" + c.a.to_string() + " b" + c.b.to_string()));
       double lo = dt == DataType::kUInt8 ? 0 : -6, hi = 7;
       HostTensor a = random_tensor(dt, c.a, lo, hi), b = random_tensor(dt, c.b, lo, hi);
       Ref ref = matmul_ref(a, b, c.ta, c.tb);
-      // Small values: the double reference is exact; wrap it to the storage type as the kernel does.
+      // Small values: the double reference is exact; wrap it to the storage type as the kernel
+      // does.
       for (double& x : ref.values) {
         auto v = static_cast<int64_t>(x);
-        if (dt == DataType::kInt8) x = static_cast<int8_t>(static_cast<uint8_t>(static_cast<uint64_t>(v) & 0xffu));
+        if (dt == DataType::kInt8)
+          x = static_cast<int8_t>(static_cast<uint8_t>(static_cast<uint64_t>(v) & 0xffu));
         if (dt == DataType::kUInt8) x = static_cast<uint8_t>(static_cast<uint64_t>(v) & 0xffu);
       }
       HostTensor got = run_matmul(a, b, c.ta, c.tb);
@@ -232,7 +237,8 @@ std::vector<double> linear_ref(const HostTensor& x, const HostTensor& w, const H
   for (int64_t i = 0; i < m; ++i) {
     for (int64_t j = 0; j < n; ++j) {
       double acc = bias ? bv[static_cast<size_t>(j)] : 0.0;
-      for (int64_t q = 0; q < k; ++q) acc += xv[static_cast<size_t>(i * k + q)] * wv[static_cast<size_t>(j * k + q)];
+      for (int64_t q = 0; q < k; ++q)
+        acc += xv[static_cast<size_t>(i * k + q)] * wv[static_cast<size_t>(j * k + q)];
       y.push_back(acc);
     }
   }
@@ -243,8 +249,10 @@ TEST(CpuLinear, WithAndWithoutBias) {
   for (DataType dt : kFloatTypes) {
     for (const Dims& xd : {Dims{2, 3, 8}, Dims{8}, Dims{5, 8}, Dims{0, 8}}) {
       for (bool with_bias : {true, false}) {
-        SCOPED_TRACE(trace(std::string(dtype_name(dt)) + " x" + xd.to_string() + " bias=" + std::to_string(with_bias)));
-        HostTensor x = random_tensor(dt, xd), w = random_tensor(dt, {6, 8}), b = random_tensor(dt, {6});
+        SCOPED_TRACE(trace(std::string(dtype_name(dt)) + " x" + xd.to_string() +
+                           " bias=" + std::to_string(with_bias)));
+        HostTensor x = random_tensor(dt, xd), w = random_tensor(dt, {6, 8}),
+                   b = random_tensor(dt, {6});
         std::vector<HostTensor> ins = {x, w};
         if (with_bias) ins.push_back(b);
         HostTensor got = run_one(ins, [&](Network& net, const std::vector<Tensor>& t) {

@@ -40,7 +40,8 @@ PoolingParams pool(PoolingType type, std::vector<int64_t> kernel, std::vector<in
 }
 
 /// torch pooling_output_shape_pad_lr.
-int64_t pooled_size(int64_t in, int64_t k, int64_t s, int64_t pb, int64_t pe, int64_t dil, bool ceil_mode) {
+int64_t pooled_size(int64_t in, int64_t k, int64_t s, int64_t pb, int64_t pe, int64_t dil,
+                    bool ceil_mode) {
   int64_t num = in + pb + pe - dil * (k - 1) - 1 + (ceil_mode ? s - 1 : 0);
   int64_t out = num / s + 1;
   if (ceil_mode && (out - 1) * s >= in + pb) --out;
@@ -51,8 +52,8 @@ Dims pooled_dims(const Dims& x, const PoolingParams& p) {
   Dims o{x[0], x[1]};
   for (int i = 0; i < x.rank() - 2; ++i) {
     auto u = static_cast<size_t>(i);
-    o.push_back(pooled_size(x[i + 2], p.kernel[u], p.strides[u], p.pads_begin[u], p.pads_end[u], p.dilations[u],
-                            p.ceil_mode));
+    o.push_back(pooled_size(x[i + 2], p.kernel[u], p.strides[u], p.pads_begin[u], p.pads_end[u],
+                            p.dilations[u], p.ceil_mode));
   }
   return o;
 }
@@ -83,8 +84,8 @@ Axes3 axes3(const Dims& x, const Dims& y, const PoolingParams* p) {
 
 /// Max pooling: max over the taps o*s - pad + j*dil that fall inside the input (padding is -inf);
 /// NaN wins.
-std::vector<double> reference_max_pool(const std::vector<double>& x, const Dims& xd, const PoolingParams& p,
-                                       const Dims& yd) {
+std::vector<double> reference_max_pool(const std::vector<double>& x, const Dims& xd,
+                                       const PoolingParams& p, const Dims& yd) {
   Axes3 a = axes3(xd, yd, &p);
   std::vector<double> y;
   int64_t planes = xd[0] * xd[1];
@@ -99,8 +100,10 @@ std::vector<double> reference_max_pool(const std::vector<double>& x, const Dims&
                 int64_t iz = oz * a.s[0] - a.pb[0] + kz * a.dil[0];
                 int64_t iy = oy * a.s[1] - a.pb[1] + ky * a.dil[1];
                 int64_t ix = ox * a.s[2] - a.pb[2] + kx * a.dil[2];
-                if (iz < 0 || iz >= a.in[0] || iy < 0 || iy >= a.in[1] || ix < 0 || ix >= a.in[2]) continue;
-                double v = x[static_cast<size_t>(((c * a.in[0] + iz) * a.in[1] + iy) * a.in[2] + ix)];
+                if (iz < 0 || iz >= a.in[0] || iy < 0 || iy >= a.in[1] || ix < 0 || ix >= a.in[2])
+                  continue;
+                double v =
+                    x[static_cast<size_t>(((c * a.in[0] + iz) * a.in[1] + iy) * a.in[2] + ix)];
                 if (std::isnan(v) || v > m) m = std::isnan(m) ? m : v;
               }
           y.push_back(m);
@@ -108,10 +111,10 @@ std::vector<double> reference_max_pool(const std::vector<double>& x, const Dims&
   return y;
 }
 
-/// torch avg_pool (dilation 1): window [o*s - pb, min(o*s - pb + k, in + pe)), pool_size counted there,
-/// clipped to the input for the sum; empty -> 0.
-std::vector<double> reference_avg_pool(const std::vector<double>& x, const Dims& xd, const PoolingParams& p,
-                                       const Dims& yd) {
+/// torch avg_pool (dilation 1): window [o*s - pb, min(o*s - pb + k, in + pe)), pool_size counted
+/// there, clipped to the input for the sum; empty -> 0.
+std::vector<double> reference_avg_pool(const std::vector<double>& x, const Dims& xd,
+                                       const PoolingParams& p, const Dims& yd) {
   Axes3 a = axes3(xd, yd, &p);
   std::vector<double> y;
   int64_t planes = xd[0] * xd[1];
@@ -138,17 +141,23 @@ std::vector<double> reference_avg_pool(const std::vector<double>& x, const Dims&
             for (int64_t iy = lo[1]; iy < hi[1]; ++iy)
               for (int64_t ix = lo[2]; ix < hi[2]; ++ix)
                 sum += x[static_cast<size_t>(((c * a.in[0] + iz) * a.in[1] + iy) * a.in[2] + ix)];
-          int64_t div = p.divisor_override > 0 ? p.divisor_override : (p.count_include_pad ? pool_size : valid);
+          int64_t div = p.divisor_override > 0 ? p.divisor_override
+                                               : (p.count_include_pad ? pool_size : valid);
           y.push_back(sum / static_cast<double>(div));
         }
   return y;
 }
 
 /// Adaptive pooling with windows [floor(o*in/out), ceil((o+1)*in/out)).
-std::vector<double> reference_adaptive(const std::vector<double>& x, const Dims& xd, const Dims& yd, bool is_max) {
+std::vector<double> reference_adaptive(const std::vector<double>& x, const Dims& xd, const Dims& yd,
+                                       bool is_max) {
   Axes3 a = axes3(xd, yd, nullptr);
-  auto lo = [&](int d, int64_t o) { return static_cast<int64_t>(std::floor(double(o) * double(a.in[d]) / double(a.out[d]))); };
-  auto hi = [&](int d, int64_t o) { return static_cast<int64_t>(std::ceil(double(o + 1) * double(a.in[d]) / double(a.out[d]))); };
+  auto lo = [&](int d, int64_t o) {
+    return static_cast<int64_t>(std::floor(double(o) * double(a.in[d]) / double(a.out[d])));
+  };
+  auto hi = [&](int d, int64_t o) {
+    return static_cast<int64_t>(std::ceil(double(o + 1) * double(a.in[d]) / double(a.out[d])));
+  };
   std::vector<double> y;
   for (int64_t c = 0; c < xd[0] * xd[1]; ++c)
     for (int64_t oz = 0; oz < a.out[0]; ++oz)
@@ -159,7 +168,8 @@ std::vector<double> reference_adaptive(const std::vector<double>& x, const Dims&
           for (int64_t iz = lo(0, oz); iz < hi(0, oz); ++iz)
             for (int64_t iy = lo(1, oy); iy < hi(1, oy); ++iy)
               for (int64_t ix = lo(2, ox); ix < hi(2, ox); ++ix, ++n) {
-                double v = x[static_cast<size_t>(((c * a.in[0] + iz) * a.in[1] + iy) * a.in[2] + ix)];
+                double v =
+                    x[static_cast<size_t>(((c * a.in[0] + iz) * a.in[1] + iy) * a.in[2] + ix)];
                 acc = is_max ? std::max(acc, v) : acc + v;
               }
           y.push_back(is_max ? acc : acc / static_cast<double>(n));
@@ -179,14 +189,16 @@ HostTensor run_pool(const HostTensor& x, const PoolingParams& p) {
 HostTensor run_adaptive(const HostTensor& x, PoolingType type, std::vector<int64_t> output_size) {
   Network net;
   Tensor t = must(net.add_input("x", x.type.dtype, x.type.dims));
-  EXPECT_TRUE(net.mark_output(must(net.add_adaptive_pooling(t, {type, std::move(output_size)})), "y").ok());
+  EXPECT_TRUE(
+      net.mark_output(must(net.add_adaptive_pooling(t, {type, std::move(output_size)})), "y").ok());
   auto out = build_and_run(net, {x});
   return out.size() == 1 ? out[0] : HostTensor{};
 }
 
 void check_pool(DataType dt, const Dims& xd, const PoolingParams& p) {
-  SCOPED_TRACE(std::string(dtype_name(dt)) + " x " + xd.to_string() + (p.type == PoolingType::kMax ? " max" : " avg") +
-               (p.ceil_mode ? " ceil" : "") + (p.count_include_pad ? " include_pad" : "") + " divisor " +
+  SCOPED_TRACE(std::string(dtype_name(dt)) + " x " + xd.to_string() +
+               (p.type == PoolingType::kMax ? " max" : " avg") + (p.ceil_mode ? " ceil" : "") +
+               (p.count_include_pad ? " include_pad" : "") + " divisor " +
                std::to_string(p.divisor_override));
   HostTensor x = is_floating(dt) ? random_tensor(dt, xd) : random_tensor(dt, xd, -100, 100);
   if (dt == DataType::kUInt8) x = random_tensor(dt, xd, 0, 256);
@@ -199,23 +211,30 @@ void check_pool(DataType dt, const Dims& xd, const PoolingParams& p) {
   EXPECT_TRUE(all_close(y, want, tol, tol));
 }
 
-void check_adaptive(DataType dt, const Dims& xd, PoolingType type, const std::vector<int64_t>& out_size) {
-  SCOPED_TRACE(std::string(dtype_name(dt)) + " x " + xd.to_string() + (type == PoolingType::kMax ? " max" : " avg"));
+void check_adaptive(DataType dt, const Dims& xd, PoolingType type,
+                    const std::vector<int64_t>& out_size) {
+  SCOPED_TRACE(std::string(dtype_name(dt)) + " x " + xd.to_string() +
+               (type == PoolingType::kMax ? " max" : " avg"));
   HostTensor x = is_floating(dt) ? random_tensor(dt, xd) : random_tensor(dt, xd, -100, 100);
   HostTensor y = run_adaptive(x, type, out_size);
   Dims yd{xd[0], xd[1]};
-  for (size_t i = 0; i < out_size.size(); ++i) yd.push_back(out_size[i] < 0 ? xd[static_cast<int>(i) + 2] : out_size[i]);
+  for (size_t i = 0; i < out_size.size(); ++i)
+    yd.push_back(out_size[i] < 0 ? xd[static_cast<int>(i) + 2] : out_size[i]);
   ASSERT_TRUE(has_type(y, dt, yd));
   double tol = default_tolerance(dt);
-  EXPECT_TRUE(all_close(y, reference_adaptive(to_doubles(x), xd, yd, type == PoolingType::kMax), tol, tol));
+  EXPECT_TRUE(
+      all_close(y, reference_adaptive(to_doubles(x), xd, yd, type == PoolingType::kMax), tol, tol));
 }
 
-// ---- hand-computed ------------------------------------------------------------------------------------
+// ---- hand-computed
+// ------------------------------------------------------------------------------------
 
 TEST(CpuPooling, HandComputedMax2x2) {
   std::vector<double> v;
-  for (int i = 0; i < 16; ++i) v.push_back((i * 7) % 16);  // 0 7 14 5 | 12 3 10 1 | 8 15 6 13 | 4 11 2 9
-  HostTensor y = run_pool(make_tensor(DataType::kFloat32, Dims{1, 1, 4, 4}, v), pool(PoolingType::kMax, {2, 2}));
+  for (int i = 0; i < 16; ++i)
+    v.push_back((i * 7) % 16);  // 0 7 14 5 | 12 3 10 1 | 8 15 6 13 | 4 11 2 9
+  HostTensor y = run_pool(make_tensor(DataType::kFloat32, Dims{1, 1, 4, 4}, v),
+                          pool(PoolingType::kMax, {2, 2}));
   ASSERT_TRUE(has_type(y, DataType::kFloat32, Dims{1, 1, 2, 2}));
   EXPECT_TRUE(all_close(y, {12, 14, 15, 13}, 0, 0));
 }
@@ -255,17 +274,21 @@ TEST(CpuPooling, HandComputedDilatedMax) {
 TEST(CpuPooling, MaxPropagatesNaNAndIgnoresPadding) {
   HostTensor x = make_tensor(DataType::kFloat32, Dims{1, 1, 4}, {-3, std::nan(""), -1, -2});
   HostTensor y = run_pool(x, pool(PoolingType::kMax, {2}, {2}, {1}));
-  // windows [-1,1) [1,3) [3,5): {-3} {nan,-1} {-2}: padding never wins even though all are negative.
+  // windows [-1,1) [1,3) [3,5): {-3} {nan,-1} {-2}: padding never wins even though all are
+  // negative.
   ASSERT_TRUE(has_type(y, DataType::kFloat32, Dims{1, 1, 3}));
   EXPECT_TRUE(all_close(y, {-3, std::nan(""), -2}, 0, 0));
 }
 
-// ---- random cases against the reference ----------------------------------------------------------------
+// ---- random cases against the reference
+// ----------------------------------------------------------------
 
 TEST(CpuPooling, Max1d2d3d) {
   check_pool(DataType::kFloat32, Dims{2, 3, 11}, pool(PoolingType::kMax, {3}, {2}, {1}));
-  check_pool(DataType::kFloat32, Dims{2, 3, 9, 8}, pool(PoolingType::kMax, {3, 2}, {2, 1}, {1, 0}, {0, 1}));
-  check_pool(DataType::kFloat32, Dims{1, 2, 5, 6, 7}, pool(PoolingType::kMax, {2, 3, 3}, {2, 2, 1}, {1, 1, 0}));
+  check_pool(DataType::kFloat32, Dims{2, 3, 9, 8},
+             pool(PoolingType::kMax, {3, 2}, {2, 1}, {1, 0}, {0, 1}));
+  check_pool(DataType::kFloat32, Dims{1, 2, 5, 6, 7},
+             pool(PoolingType::kMax, {2, 3, 3}, {2, 2, 1}, {1, 1, 0}));
 }
 
 TEST(CpuPooling, MaxDilationAndCeilMode) {
@@ -297,8 +320,10 @@ TEST(CpuPooling, MaxIntegerDtypes) {
 
 TEST(CpuPooling, Avg1d2d3d) {
   check_pool(DataType::kFloat32, Dims{2, 3, 11}, pool(PoolingType::kAverage, {3}, {2}, {1}));
-  check_pool(DataType::kFloat32, Dims{2, 3, 9, 8}, pool(PoolingType::kAverage, {3, 2}, {2, 1}, {1, 0}, {0, 1}));
-  check_pool(DataType::kFloat32, Dims{1, 2, 5, 6, 7}, pool(PoolingType::kAverage, {2, 3, 3}, {2, 2, 1}, {1, 1, 0}));
+  check_pool(DataType::kFloat32, Dims{2, 3, 9, 8},
+             pool(PoolingType::kAverage, {3, 2}, {2, 1}, {1, 0}, {0, 1}));
+  check_pool(DataType::kFloat32, Dims{1, 2, 5, 6, 7},
+             pool(PoolingType::kAverage, {2, 3, 3}, {2, 2, 1}, {1, 1, 0}));
 }
 
 TEST(CpuPooling, AvgCeilModeCountIncludePadDivisorOverride) {
@@ -348,7 +373,8 @@ TEST(CpuPooling, AdaptiveHandComputed) {
                               PoolingType::kAverage, {3});
   ASSERT_TRUE(has_type(y, DataType::kFloat32, Dims{1, 1, 3}));
   EXPECT_TRUE(all_close(y, {2, 4, 6}, 0, 1e-6));
-  y = run_adaptive(make_tensor(DataType::kFloat32, Dims{1, 1, 7}, {7, 1, 2, 6, 3, 4, 5}), PoolingType::kMax, {3});
+  y = run_adaptive(make_tensor(DataType::kFloat32, Dims{1, 1, 7}, {7, 1, 2, 6, 3, 4, 5}),
+                   PoolingType::kMax, {3});
   EXPECT_TRUE(all_close(y, {7, 6, 5}, 0, 0));
 }
 
@@ -360,7 +386,8 @@ TEST(CpuPooling, DynamicBatch) {
   ASSERT_TRUE(net.mark_output(must(net.add_pooling(t, p)), "y").ok());
   BuilderConfig cfg;
   cfg.backend = "cpu";
-  cfg.profiles.push_back(OptimizationProfile{}.set("x", Dims{1, 3, 9, 9}, Dims{2, 3, 9, 9}, Dims{4, 3, 9, 9}));
+  cfg.profiles.push_back(
+      OptimizationProfile{}.set("x", Dims{1, 3, 9, 9}, Dims{2, 3, 9, 9}, Dims{4, 3, 9, 9}));
   auto plan = Builder::build(net, cfg);
   ASSERT_TRUE(plan.ok()) << plan.status().to_string();
   auto engine = Runtime::load(plan->bytes);
@@ -384,7 +411,8 @@ TEST(CpuPooling, ZeroBatch) {
   ASSERT_TRUE(net.mark_output(a, "a").ok());
   ASSERT_TRUE(net.mark_output(b, "b").ok());
   BuilderConfig cfg;
-  cfg.profiles.push_back(OptimizationProfile{}.set("x", Dims{0, 2, 6, 6}, Dims{1, 2, 6, 6}, Dims{2, 2, 6, 6}));
+  cfg.profiles.push_back(
+      OptimizationProfile{}.set("x", Dims{0, 2, 6, 6}, Dims{1, 2, 6, 6}, Dims{2, 2, 6, 6}));
   auto out = build_and_run(net, {random_tensor(DataType::kFloat32, Dims{0, 2, 6, 6})}, cfg);
   ASSERT_EQ(out.size(), 2u);
   EXPECT_TRUE(has_type(out[0], DataType::kFloat32, Dims{0, 2, 3, 3}));

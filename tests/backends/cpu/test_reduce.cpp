@@ -15,9 +15,9 @@
 namespace kiln {
 namespace {
 
-using testing::unflatten;
 using testing::flatten;
 using testing::kIntTypes;
+using testing::unflatten;
 
 using testing::all_close;
 using testing::build_and_run;

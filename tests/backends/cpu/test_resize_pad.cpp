@@ -26,7 +26,8 @@ T must(Expected<T> e) {
   return e.ok() ? std::move(*e) : T{};
 }
 
-// ---- resize reference ------------------------------------------------------------------------------------
+// ---- resize reference
+// ------------------------------------------------------------------------------------
 
 /// Taps of one output coordinate along one axis.
 struct Tap {
@@ -34,8 +35,8 @@ struct Tap {
   double weight;
 };
 
-/// torch's (float) ratio between input and output coordinates: 1/scale_factor when given, else in/out;
-/// (in-1)/(out-1) with align_corners for linear and cubic.
+/// torch's (float) ratio between input and output coordinates: 1/scale_factor when given, else
+/// in/out; (in-1)/(out-1) with align_corners for linear and cubic.
 float ratio(int64_t in, int64_t out, bool align_corners, std::optional<double> scale) {
   if (align_corners) return out > 1 ? float(in - 1) / float(out - 1) : 0.0f;
   if (scale) return static_cast<float>(1.0 / *scale);
@@ -52,8 +53,8 @@ double keys_cubic(double x) {  // Keys kernel, A = -0.75
 
 /// `rank2`: torch's CPU 2-d nearest copies when out == in and takes o / 2 when out == 2 * in (what
 /// torch 2.11 does; 1-d and 3-d do not special-case these sizes).
-std::vector<Tap> axis_taps(ResizeMode mode, bool align, int64_t in, int64_t out, std::optional<double> scale,
-                           int64_t o, bool rank2) {
+std::vector<Tap> axis_taps(ResizeMode mode, bool align, int64_t in, int64_t out,
+                           std::optional<double> scale, int64_t o, bool rank2) {
   auto clampi = [&](int64_t i) { return std::min(std::max<int64_t>(i, 0), in - 1); };
   switch (mode) {
     case ResizeMode::kNearest: {
@@ -79,14 +80,17 @@ std::vector<Tap> axis_taps(ResizeMode mode, bool align, int64_t in, int64_t out,
       double src = align ? o * s : (o + 0.5) * s - 0.5;
       auto i = static_cast<int64_t>(std::floor(src));
       double t = src - double(i);
-      return {{clampi(i - 1), keys_cubic(t + 1)}, {clampi(i), keys_cubic(t)}, {clampi(i + 1), keys_cubic(1 - t)},
+      return {{clampi(i - 1), keys_cubic(t + 1)},
+              {clampi(i), keys_cubic(t)},
+              {clampi(i + 1), keys_cubic(1 - t)},
               {clampi(i + 2), keys_cubic(2 - t)}};
     }
   }
   return {};
 }
 
-std::vector<double> reference_resize(const std::vector<double>& x, const Dims& xd, const Dims& yd, const ResizeParams& p) {
+std::vector<double> reference_resize(const std::vector<double>& x, const Dims& xd, const Dims& yd,
+                                     const ResizeParams& p) {
   int n = xd.rank() - 2;
   int64_t in[3] = {1, 1, 1}, out[3] = {1, 1, 1};
   std::optional<double> sc[3];
@@ -109,13 +113,15 @@ std::vector<double> reference_resize(const std::vector<double>& x, const Dims& x
             for (Tap ty : taps(1, oy))
               for (Tap tx : taps(2, ox))
                 acc += tz.weight * ty.weight * tx.weight *
-                       x[static_cast<size_t>(((c * in[0] + tz.index) * in[1] + ty.index) * in[2] + tx.index)];
+                       x[static_cast<size_t>(((c * in[0] + tz.index) * in[1] + ty.index) * in[2] +
+                                             tx.index)];
           y.push_back(acc);
         }
   return y;
 }
 
-ResizeParams resize_params(ResizeMode mode, bool align, std::vector<int64_t> sizes, std::vector<double> scales = {}) {
+ResizeParams resize_params(ResizeMode mode, bool align, std::vector<int64_t> sizes,
+                           std::vector<double> scales = {}) {
   ResizeParams p;
   p.mode = mode;
   p.align_corners = align;
@@ -128,7 +134,8 @@ Dims resized_dims(const Dims& xd, const ResizeParams& p) {
   Dims o{xd[0], xd[1]};
   for (int i = 0; i < xd.rank() - 2; ++i) {
     auto u = static_cast<size_t>(i);
-    o.push_back(p.sizes.empty() ? static_cast<int64_t>(std::floor(double(xd[i + 2]) * p.scales[u])) : p.sizes[u]);
+    o.push_back(p.sizes.empty() ? static_cast<int64_t>(std::floor(double(xd[i + 2]) * p.scales[u]))
+                                : p.sizes[u]);
   }
   return o;
 }
@@ -142,8 +149,9 @@ HostTensor run_resize(const HostTensor& x, const ResizeParams& p) {
 }
 
 void check_resize(DataType dt, const Dims& xd, const ResizeParams& p) {
-  SCOPED_TRACE(std::string(dtype_name(dt)) + " x " + xd.to_string() + " mode " + std::to_string(int(p.mode)) +
-               (p.align_corners ? " align_corners" : "") + (p.scales.empty() ? " sizes" : " scales"));
+  SCOPED_TRACE(std::string(dtype_name(dt)) + " x " + xd.to_string() + " mode " +
+               std::to_string(int(p.mode)) + (p.align_corners ? " align_corners" : "") +
+               (p.scales.empty() ? " sizes" : " scales"));
   HostTensor x = is_floating(dt) ? random_tensor(dt, xd) : random_tensor(dt, xd, 0, 100);
   HostTensor y = run_resize(x, p);
   Dims yd = resized_dims(xd, p);
@@ -152,14 +160,17 @@ void check_resize(DataType dt, const Dims& xd, const ResizeParams& p) {
   EXPECT_TRUE(all_close(y, reference_resize(to_doubles(x), xd, yd, p), tol, tol));
 }
 
-// ---- resize tests ---------------------------------------------------------------------------------------
+// ---- resize tests
+// ---------------------------------------------------------------------------------------
 
 TEST(CpuResize, HandComputedBilinear) {
   HostTensor x = make_tensor(DataType::kFloat32, Dims{1, 1, 2, 2}, {0, 1, 2, 3});
   HostTensor y = run_resize(x, resize_params(ResizeMode::kLinear, false, {4, 4}));
   ASSERT_TRUE(has_type(y, DataType::kFloat32, Dims{1, 1, 4, 4}));
-  // torch.nn.functional.interpolate(x, size=4, mode="bilinear"): 2 * a_row + a_col, a = [0 .25 .75 1]
-  EXPECT_TRUE(all_close(y, {0, .25, .75, 1, .5, .75, 1.25, 1.5, 1.5, 1.75, 2.25, 2.5, 2, 2.25, 2.75, 3}, 0, 1e-6));
+  // torch.nn.functional.interpolate(x, size=4, mode="bilinear"): 2 * a_row + a_col, a = [0 .25 .75
+  // 1]
+  EXPECT_TRUE(all_close(
+      y, {0, .25, .75, 1, .5, .75, 1.25, 1.5, 1.5, 1.75, 2.25, 2.5, 2, 2.25, 2.75, 3}, 0, 1e-6));
   y = run_resize(x, resize_params(ResizeMode::kLinear, true, {3, 3}));
   ASSERT_TRUE(has_type(y, DataType::kFloat32, Dims{1, 1, 3, 3}));
   EXPECT_TRUE(all_close(y, {0, .5, 1, 1, 1.5, 2, 2, 2.5, 3}, 0, 1e-6));
@@ -229,25 +240,34 @@ TEST(CpuResize, NearestModes) {
     check_resize(DataType::kFloat32, Dims{1, 2, 5, 6}, resize_params(mode, false, {}, {1.7, 2.3}));
     check_resize(DataType::kFloat32, Dims{1, 2, 5, 4}, resize_params(mode, false, {}, {2.1, 1.2}));
     check_resize(DataType::kFloat32, Dims{1, 2, 3, 4, 5}, resize_params(mode, false, {5, 2, 8}));
-    check_resize(DataType::kFloat32, Dims{1, 2, 3, 4, 5}, resize_params(mode, false, {}, {2.0, 1.5, 0.6}));
+    check_resize(DataType::kFloat32, Dims{1, 2, 3, 4, 5},
+                 resize_params(mode, false, {}, {2.0, 1.5, 0.6}));
   }
 }
 
 TEST(CpuResize, NearestIntegerDtypes) {
-  for (DataType dt : {DataType::kUInt8, DataType::kInt32, DataType::kInt64, DataType::kInt8, DataType::kBool})
+  for (DataType dt :
+       {DataType::kUInt8, DataType::kInt32, DataType::kInt64, DataType::kInt8, DataType::kBool})
     check_resize(dt, Dims{1, 2, 4, 5}, resize_params(ResizeMode::kNearest, false, {7, 3}));
-  check_resize(DataType::kUInt8, Dims{1, 2, 4, 5}, resize_params(ResizeMode::kNearestExact, false, {}, {1.5, 2.0}));
+  check_resize(DataType::kUInt8, Dims{1, 2, 4, 5},
+               resize_params(ResizeMode::kNearestExact, false, {}, {1.5, 2.0}));
 }
 
 TEST(CpuResize, Linear1d2d3d) {
   for (bool align : {false, true}) {
-    check_resize(DataType::kFloat32, Dims{2, 3, 7}, resize_params(ResizeMode::kLinear, align, {13}));
+    check_resize(DataType::kFloat32, Dims{2, 3, 7},
+                 resize_params(ResizeMode::kLinear, align, {13}));
     check_resize(DataType::kFloat32, Dims{2, 3, 7}, resize_params(ResizeMode::kLinear, align, {4}));
-    check_resize(DataType::kFloat32, Dims{2, 3, 7}, resize_params(ResizeMode::kLinear, align, {}, {2.5}));
-    check_resize(DataType::kFloat32, Dims{1, 2, 5, 6}, resize_params(ResizeMode::kLinear, align, {9, 4}));
-    check_resize(DataType::kFloat32, Dims{1, 2, 5, 6}, resize_params(ResizeMode::kLinear, align, {}, {2.0, 0.5}));
-    check_resize(DataType::kFloat32, Dims{1, 2, 5, 6}, resize_params(ResizeMode::kLinear, align, {5, 1}));
-    check_resize(DataType::kFloat32, Dims{1, 2, 3, 4, 5}, resize_params(ResizeMode::kLinear, align, {5, 2, 8}));
+    check_resize(DataType::kFloat32, Dims{2, 3, 7},
+                 resize_params(ResizeMode::kLinear, align, {}, {2.5}));
+    check_resize(DataType::kFloat32, Dims{1, 2, 5, 6},
+                 resize_params(ResizeMode::kLinear, align, {9, 4}));
+    check_resize(DataType::kFloat32, Dims{1, 2, 5, 6},
+                 resize_params(ResizeMode::kLinear, align, {}, {2.0, 0.5}));
+    check_resize(DataType::kFloat32, Dims{1, 2, 5, 6},
+                 resize_params(ResizeMode::kLinear, align, {5, 1}));
+    check_resize(DataType::kFloat32, Dims{1, 2, 3, 4, 5},
+                 resize_params(ResizeMode::kLinear, align, {5, 2, 8}));
     check_resize(DataType::kFloat32, Dims{1, 2, 3, 4, 5},
                  resize_params(ResizeMode::kLinear, align, {}, {1.5, 0.75, 2.0}));
   }
@@ -255,10 +275,14 @@ TEST(CpuResize, Linear1d2d3d) {
 
 TEST(CpuResize, Bicubic) {
   for (bool align : {false, true}) {
-    check_resize(DataType::kFloat32, Dims{2, 3, 5, 6}, resize_params(ResizeMode::kCubic, align, {11, 9}));
-    check_resize(DataType::kFloat32, Dims{2, 3, 9, 8}, resize_params(ResizeMode::kCubic, align, {4, 3}));
-    check_resize(DataType::kFloat32, Dims{1, 2, 5, 6}, resize_params(ResizeMode::kCubic, align, {}, {2.0, 0.7}));
-    check_resize(DataType::kFloat32, Dims{1, 2, 5, 6}, resize_params(ResizeMode::kCubic, align, {}, {1.3, 3.0}));
+    check_resize(DataType::kFloat32, Dims{2, 3, 5, 6},
+                 resize_params(ResizeMode::kCubic, align, {11, 9}));
+    check_resize(DataType::kFloat32, Dims{2, 3, 9, 8},
+                 resize_params(ResizeMode::kCubic, align, {4, 3}));
+    check_resize(DataType::kFloat32, Dims{1, 2, 5, 6},
+                 resize_params(ResizeMode::kCubic, align, {}, {2.0, 0.7}));
+    check_resize(DataType::kFloat32, Dims{1, 2, 5, 6},
+                 resize_params(ResizeMode::kCubic, align, {}, {1.3, 3.0}));
   }
 }
 
@@ -282,28 +306,36 @@ TEST(CpuResize, SizesTensorInput) {
   ASSERT_EQ(out.size(), 1u);
   ASSERT_TRUE(has_type(out[0], DataType::kFloat32, Dims{1, 2, 7, 3}));
   p.sizes = {7, 3};
-  EXPECT_TRUE(all_close(out[0], reference_resize(to_doubles(x), Dims{1, 2, 4, 5}, Dims{1, 2, 7, 3}, p), 1e-5, 1e-5));
+  EXPECT_TRUE(all_close(
+      out[0], reference_resize(to_doubles(x), Dims{1, 2, 4, 5}, Dims{1, 2, 7, 3}, p), 1e-5, 1e-5));
 }
 
-// ---- pad reference ----------------------------------------------------------------------------------------
+// ---- pad reference
+// ----------------------------------------------------------------------------------------
 
 /// Source index along one axis, or -1 for the constant.
 int64_t pad_src(PadMode mode, int64_t o, int64_t begin, int64_t in) {
   int64_t i = o - begin;
   if (i >= 0 && i < in) return i;
   switch (mode) {
-    case PadMode::kConstant: return -1;
-    case PadMode::kReplicate: return i < 0 ? 0 : in - 1;
-    case PadMode::kReflect: return i < 0 ? -i : 2 * (in - 1) - i;
-    case PadMode::kCircular: return i < 0 ? i + in : i - in;
+    case PadMode::kConstant:
+      return -1;
+    case PadMode::kReplicate:
+      return i < 0 ? 0 : in - 1;
+    case PadMode::kReflect:
+      return i < 0 ? -i : 2 * (in - 1) - i;
+    case PadMode::kCircular:
+      return i < 0 ? i + in : i - in;
   }
   return -1;
 }
 
-std::vector<double> reference_pad(const std::vector<double>& x, const Dims& xd, const PadParams& p) {
+std::vector<double> reference_pad(const std::vector<double>& x, const Dims& xd,
+                                  const PadParams& p) {
   int r = xd.rank();
   Dims yd = xd;
-  for (int d = 0; d < r; ++d) yd[d] += p.pads_begin[static_cast<size_t>(d)] + p.pads_end[static_cast<size_t>(d)];
+  for (int d = 0; d < r; ++d)
+    yd[d] += p.pads_begin[static_cast<size_t>(d)] + p.pads_end[static_cast<size_t>(d)];
   std::vector<double> y;
   for (int64_t e = 0; e < yd.volume(); ++e) {
     int64_t rem = e, off = 0, stride = 1;
@@ -329,19 +361,22 @@ HostTensor run_pad(const HostTensor& x, const PadParams& p) {
   return out.size() == 1 ? out[0] : HostTensor{};
 }
 
-void check_pad(DataType dt, const Dims& xd, PadMode mode, std::vector<int64_t> begin, std::vector<int64_t> end,
-               double value = 0.0) {
+void check_pad(DataType dt, const Dims& xd, PadMode mode, std::vector<int64_t> begin,
+               std::vector<int64_t> end, double value = 0.0) {
   PadParams p{std::move(begin), std::move(end), mode, value};
-  SCOPED_TRACE(std::string(dtype_name(dt)) + " x " + xd.to_string() + " mode " + std::to_string(int(mode)));
+  SCOPED_TRACE(std::string(dtype_name(dt)) + " x " + xd.to_string() + " mode " +
+               std::to_string(int(mode)));
   HostTensor x = is_floating(dt) ? random_tensor(dt, xd) : random_tensor(dt, xd, 0, 100);
   HostTensor y = run_pad(x, p);
   Dims yd = xd;
-  for (int d = 0; d < xd.rank(); ++d) yd[d] += p.pads_begin[static_cast<size_t>(d)] + p.pads_end[static_cast<size_t>(d)];
+  for (int d = 0; d < xd.rank(); ++d)
+    yd[d] += p.pads_begin[static_cast<size_t>(d)] + p.pads_end[static_cast<size_t>(d)];
   ASSERT_TRUE(has_type(y, dt, yd));
   EXPECT_TRUE(all_close(y, reference_pad(to_doubles(x), xd, p), 0, 0));
 }
 
-// ---- pad tests --------------------------------------------------------------------------------------------
+// ---- pad tests
+// --------------------------------------------------------------------------------------------
 
 TEST(CpuPad, HandComputedModes) {
   HostTensor x = make_tensor(DataType::kFloat32, Dims{1, 3}, {1, 2, 3});
@@ -366,7 +401,8 @@ TEST(CpuPad, NegativePadsCrop) {
 }
 
 TEST(CpuPad, EveryModeRandom) {
-  for (PadMode mode : {PadMode::kConstant, PadMode::kReflect, PadMode::kReplicate, PadMode::kCircular}) {
+  for (PadMode mode :
+       {PadMode::kConstant, PadMode::kReflect, PadMode::kReplicate, PadMode::kCircular}) {
     check_pad(DataType::kFloat32, Dims{2, 3, 9}, mode, {0, 0, 3}, {0, 0, 2}, 1.5);
     check_pad(DataType::kFloat32, Dims{2, 3, 5, 6}, mode, {0, 0, 2, 1}, {0, 0, 4, 5});
     check_pad(DataType::kFloat32, Dims{1, 2, 4, 5, 6}, mode, {0, 1, 3, 0, 2}, {0, 1, 1, 4, 5});
@@ -374,8 +410,8 @@ TEST(CpuPad, EveryModeRandom) {
 }
 
 TEST(CpuPad, Dtypes) {
-  for (DataType dt : {DataType::kFloat32, DataType::kFloat16, DataType::kBFloat16, DataType::kInt32, DataType::kInt64,
-                      DataType::kInt8, DataType::kUInt8}) {
+  for (DataType dt : {DataType::kFloat32, DataType::kFloat16, DataType::kBFloat16, DataType::kInt32,
+                      DataType::kInt64, DataType::kInt8, DataType::kUInt8}) {
     check_pad(dt, Dims{2, 4, 5}, PadMode::kConstant, {1, 0, 2}, {0, 3, 1}, 7.0);
     check_pad(dt, Dims{2, 4, 5}, PadMode::kReflect, {0, 2, 3}, {0, 1, 4});
   }
@@ -387,7 +423,8 @@ TEST(CpuPad, Dtypes) {
   EXPECT_TRUE(all_close(y, {1, 1, 0, 1, 1, 0}, 0, 0));
 }
 
-// ---- dynamic batch -----------------------------------------------------------------------------------------
+// ---- dynamic batch
+// -----------------------------------------------------------------------------------------
 
 TEST(CpuResizePad, DynamicBatch) {
   Network net;
@@ -400,7 +437,8 @@ TEST(CpuResizePad, DynamicBatch) {
   ASSERT_TRUE(net.mark_output(q, "q").ok());
   BuilderConfig cfg;
   cfg.backend = "cpu";
-  cfg.profiles.push_back(OptimizationProfile{}.set("x", Dims{1, 2, 5, 4}, Dims{2, 2, 5, 4}, Dims{4, 2, 5, 4}));
+  cfg.profiles.push_back(
+      OptimizationProfile{}.set("x", Dims{1, 2, 5, 4}, Dims{2, 2, 5, 4}, Dims{4, 2, 5, 4}));
   auto plan = Builder::build(net, cfg);
   ASSERT_TRUE(plan.ok()) << plan.status().to_string();
   auto engine = Runtime::load(plan->bytes);
@@ -412,7 +450,8 @@ TEST(CpuResizePad, DynamicBatch) {
     ASSERT_TRUE(out.ok()) << out.status().to_string();
     ASSERT_EQ(out->size(), 2u);
     ASSERT_TRUE(has_type((*out)[0], DataType::kFloat32, Dims{batch, 2, 10, 6}));
-    EXPECT_TRUE(all_close((*out)[0], reference_resize(to_doubles(x), xd, Dims{batch, 2, 10, 6}, rp), 1e-5, 1e-5));
+    EXPECT_TRUE(all_close((*out)[0], reference_resize(to_doubles(x), xd, Dims{batch, 2, 10, 6}, rp),
+                          1e-5, 1e-5));
     ASSERT_TRUE(has_type((*out)[1], DataType::kFloat32, Dims{batch, 2, 8, 7}));
     EXPECT_TRUE(all_close((*out)[1], reference_pad(to_doubles(x), xd, pp), 0, 0));
   }
@@ -421,10 +460,16 @@ TEST(CpuResizePad, DynamicBatch) {
 TEST(CpuResizePad, ZeroBatch) {
   Network net;
   Tensor t = must(net.add_input("x", DataType::kFloat32, Dims{-1, 2, 5, 4}));
-  ASSERT_TRUE(net.mark_output(must(net.add_resize(t, resize_params(ResizeMode::kCubic, false, {7, 7}))), "r").ok());
-  ASSERT_TRUE(net.mark_output(must(net.add_pad(t, PadParams{{0, 0, 1, 1}, {0, 0, 1, 1}, PadMode::kCircular, 0})), "q").ok());
+  ASSERT_TRUE(net.mark_output(
+                     must(net.add_resize(t, resize_params(ResizeMode::kCubic, false, {7, 7}))), "r")
+                  .ok());
+  ASSERT_TRUE(net.mark_output(must(net.add_pad(
+                                  t, PadParams{{0, 0, 1, 1}, {0, 0, 1, 1}, PadMode::kCircular, 0})),
+                              "q")
+                  .ok());
   BuilderConfig cfg;
-  cfg.profiles.push_back(OptimizationProfile{}.set("x", Dims{0, 2, 5, 4}, Dims{1, 2, 5, 4}, Dims{2, 2, 5, 4}));
+  cfg.profiles.push_back(
+      OptimizationProfile{}.set("x", Dims{0, 2, 5, 4}, Dims{1, 2, 5, 4}, Dims{2, 2, 5, 4}));
   auto out = build_and_run(net, {random_tensor(DataType::kFloat32, Dims{0, 2, 5, 4})}, cfg);
   ASSERT_EQ(out.size(), 2u);
   EXPECT_TRUE(has_type(out[0], DataType::kFloat32, Dims{0, 2, 7, 7}));

@@ -1,6 +1,7 @@
-// Generated pointwise kernels without a GPU: fusion planning (which layers form a group, what it reads
-// and writes), source generation for every unary / binary op and dtype, NVRTC compilation to a cubin
-// for sm_90 and the on-disk cubin cache. Numerics are checked on a GPU (tests/gpu/test_cuda_fusion.cpp).
+// Generated pointwise kernels without a GPU: fusion planning (which layers form a group, what it
+// reads and writes), source generation for every unary / binary op and dtype, NVRTC compilation to
+// a cubin for sm_90 and the on-disk cubin cache. Numerics are checked on a GPU
+// (tests/gpu/test_cuda_fusion.cpp).
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -35,11 +36,13 @@ std::vector<FusedGroup> pointwise_groups(const ir::Graph& g) {
 }
 
 std::string compile_dir() {
-  auto d = std::filesystem::temp_directory_path() / ("kiln_nvrtc_test_" + std::to_string(testing::rng_seed()));
+  auto d = std::filesystem::temp_directory_path() /
+           ("kiln_nvrtc_test_" + std::to_string(testing::rng_seed()));
   return d.string();
 }
 
-// x * scale + bias -> gelu -> + residual, with a second reader of the pre-activation (so it is an output).
+// x * scale + bias -> gelu -> + residual, with a second reader of the pre-activation (so it is an
+// output).
 TEST(PointwiseCodegen, ChainBecomesOneGroupWithItsOutputs) {
   for (DataType dt : testing::kFloatTypes) {
     SCOPED_TRACE(dtype_name(dt));
@@ -83,35 +86,40 @@ TEST(PointwiseCodegen, GroupsRespectOrderAndDims) {
   auto x = net.add_input("x", DataType::kFloat32, {8, 32});
   auto w = testing::add_constant(net, testing::random_tensor(DataType::kFloat32, {32, 32}));
   auto a = net.add_unary(*x, UnaryOp::kTanh);
-  auto b = net.add_unary(*a, UnaryOp::kExp);                       // group 1: tanh, exp
-  auto m = net.add_matmul(*x, w, MatMulParams{});                  // produced after group 1 starts
-  auto c = net.add_elementwise(*b, *m, BinaryOp::kMul);            // cannot join group 1
-  auto d = net.add_unary(*c, UnaryOp::kSigmoid);                   // joins c's group
+  auto b = net.add_unary(*a, UnaryOp::kExp);             // group 1: tanh, exp
+  auto m = net.add_matmul(*x, w, MatMulParams{});        // produced after group 1 starts
+  auto c = net.add_elementwise(*b, *m, BinaryOp::kMul);  // cannot join group 1
+  auto d = net.add_unary(*c, UnaryOp::kSigmoid);         // joins c's group
   ReduceParams rp;
   rp.op = ReduceOp::kSum;
   rp.axes = {1};
   rp.keep_dims = true;
-  auto s = net.add_reduce(*d, rp);                                 // [8, 1]
-  auto t = net.add_unary(*s, UnaryOp::kSqrt);                      // other dims: alone, no group
+  auto s = net.add_reduce(*d, rp);             // [8, 1]
+  auto t = net.add_unary(*s, UnaryOp::kSqrt);  // other dims: alone, no group
   ASSERT_TRUE(net.mark_output(*t, "y").ok());
   const ir::Graph& g = net.graph();
   auto groups = pointwise_groups(g);
   ASSERT_EQ(groups.size(), 2u);
-  EXPECT_EQ(groups[0].layers, (std::vector<int32_t>{g.tensors[static_cast<size_t>(a->id())].producer, g.tensors[static_cast<size_t>(b->id())].producer}));
-  EXPECT_EQ(groups[1].layers, (std::vector<int32_t>{g.tensors[static_cast<size_t>(c->id())].producer, g.tensors[static_cast<size_t>(d->id())].producer}));
+  EXPECT_EQ(groups[0].layers,
+            (std::vector<int32_t>{g.tensors[static_cast<size_t>(a->id())].producer,
+                                  g.tensors[static_cast<size_t>(b->id())].producer}));
+  EXPECT_EQ(groups[1].layers,
+            (std::vector<int32_t>{g.tensors[static_cast<size_t>(c->id())].producer,
+                                  g.tensors[static_cast<size_t>(d->id())].producer}));
   // Every device layer is in exactly one group, in an order where inputs come first.
   std::vector<int> seen(g.layers.size(), 0);
   for (auto& grp : plan_fusion(g, executed_list(g), {}))
     for (int32_t l : grp.layers) ++seen[static_cast<size_t>(l)];
-  for (int32_t l : executed_list(g)) EXPECT_EQ(seen[static_cast<size_t>(l)], 1) << g.layers[static_cast<size_t>(l)].name;
+  for (int32_t l : executed_list(g))
+    EXPECT_EQ(seen[static_cast<size_t>(l)], 1) << g.layers[static_cast<size_t>(l)].name;
   // Switched off: no pointwise group.
   cuda::FusionOptions off;
   off.pointwise = false;
   for (auto& grp : plan_fusion(g, executed_list(g), off)) EXPECT_FALSE(grp.pointwise);
 }
 
-// Every unary op (with its parameters, NaN bounds included), every binary op, comparisons into bool,
-// where and casts generate source NVRTC compiles.
+// Every unary op (with its parameters, NaN bounds included), every binary op, comparisons into
+// bool, where and casts generate source NVRTC compiles.
 TEST(PointwiseCodegen, EveryOpCompiles) {
   for (DataType dt : testing::kFloatTypes) {
     SCOPED_TRACE(dtype_name(dt));
@@ -122,7 +130,8 @@ TEST(PointwiseCodegen, EveryOpCompiles) {
     for (int op = 0; op < kNumUnaryOps; ++op) {
       UnaryOp u = static_cast<UnaryOp>(op);
       if (u == UnaryOp::kNot || u == UnaryOp::kIsNan) continue;  // bool results, below
-      double alpha = u == UnaryOp::kClamp ? std::nan("") : 0.25, beta = u == UnaryOp::kClamp ? 0.5 : 2.0;
+      double alpha = u == UnaryOp::kClamp ? std::nan("") : 0.25,
+             beta = u == UnaryOp::kClamp ? 0.5 : 2.0;
       cur = net.add_unary(*cur, u, alpha, beta);
       ASSERT_TRUE(cur.ok()) << cur.status().to_string();
     }
@@ -165,7 +174,8 @@ TEST(PointwiseCodegen, CubinCacheHitAndCompileErrors) {
   auto second = nv::compile_cubin(src, 90, dir, "test");
   ASSERT_TRUE(second.ok());
   EXPECT_EQ(second->size(), 16u);
-  auto bad = nv::compile_cubin("extern \"C\" __global__ void k() { undeclared(); }", 90, std::string(), "kernel 'q'");
+  auto bad = nv::compile_cubin("extern \"C\" __global__ void k() { undeclared(); }", 90,
+                               std::string(), "kernel 'q'");
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("kernel 'q'"), std::string::npos) << bad.status().message();
   EXPECT_NE(bad.status().message().find("undeclared"), std::string::npos) << bad.status().message();

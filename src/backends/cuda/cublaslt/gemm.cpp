@@ -1,7 +1,7 @@
-// Matmul and linear through cuBLASLt. Row-major C[M,N] = A[M,K] B[K,N] is computed as the column-major
-// product D(N x M) = B^T A^T, so no operand is ever copied. Linear adds its bias in the epilogue.
-// Algorithms: chosen by timing at build time for the opt shape (tactic + algo bytes in the plan),
-// by cuBLASLt's heuristic (cached per shape) for other shapes.
+// Matmul and linear through cuBLASLt. Row-major C[M,N] = A[M,K] B[K,N] is computed as the
+// column-major product D(N x M) = B^T A^T, so no operand is ever copied. Linear adds its bias in
+// the epilogue. Algorithms: chosen by timing at build time for the opt shape (tactic + algo bytes
+// in the plan), by cuBLASLt's heuristic (cached per shape) for other shapes.
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -22,19 +22,21 @@ constexpr uint32_t kAlgoMagic = 0x4b4c4741;  // "KLGA"
 // Tactics from here on name a CUTLASS configuration (tactic - kCutlassTactic, cutlass/gemm_sm90.h).
 constexpr int64_t kCutlassTactic = 1000;
 
-// Exact (erf) GELU is not a cuBLASLt epilogue: a CUTLASS GEMM applies it, or it runs in place after the
-// cuBLASLt GEMM.
-Status gelu_in_place(const ir::Layer& act, const TensorView& t, void* ws, size_t ws_bytes, cudaStream_t stream,
-                     CudaState& state) {
+// Exact (erf) GELU is not a cuBLASLt epilogue: a CUTLASS GEMM applies it, or it runs in place after
+// the cuBLASLt GEMM.
+Status gelu_in_place(const ir::Layer& act, const TensorView& t, void* ws, size_t ws_bytes,
+                     cudaStream_t stream, CudaState& state) {
   TensorView views[1] = {t};
   LaunchArgs args{act, views, views, ws, ws_bytes, stream, state};
   return launch_unary(args);
 }
 
 // The CUTLASS form of a linear + bias (+ residual) + exact GELU group, or nullopt when it has none.
-std::optional<cutlass_gemm::Problem> cutlass_problem(const ir::Layer& layer, std::span<const TensorView> in,
+std::optional<cutlass_gemm::Problem> cutlass_problem(const ir::Layer& layer,
+                                                     std::span<const TensorView> in,
                                                      const TensorView& out, const void* residual) {
-  if (layer.op != ir::OpKind::kLinear || in.size() < 3 || in[2].data == nullptr) return std::nullopt;
+  if (layer.op != ir::OpKind::kLinear || in.size() < 3 || in[2].data == nullptr)
+    return std::nullopt;
   const Dims& x = in[0].dims;
   int64_t m = 1;
   for (int i = 0; i + 1 < x.rank(); ++i) m *= x[i];
@@ -63,22 +65,26 @@ struct GemmProblem {
   int64_t stride_a = 0, stride_b = 0, stride_c = 0;  // elements; 0 = broadcast
   bool general_broadcast = false;                    // needs per-batch offsets
   bool has_bias = false;
-  bool has_residual = false;                         // D = AB + C (C = residual)
-  UnaryOp activation = UnaryOp::kIdentity;           // relu / gelu_tanh epilogue
-  std::vector<int64_t> off_a, off_b;                 // per batch (general broadcast only)
+  bool has_residual = false;                // D = AB + C (C = residual)
+  UnaryOp activation = UnaryOp::kIdentity;  // relu / gelu_tanh epilogue
+  std::vector<int64_t> off_a, off_b;        // per batch (general broadcast only)
 
   std::string key() const {
-    return std::string(dtype_name(dt)) + "|" + std::to_string(m) + "x" + std::to_string(n) + "x" + std::to_string(k) +
-           "|t" + std::to_string(ta) + std::to_string(tb) + "|b" + std::to_string(batch) + "|s" +
-           std::to_string(stride_a != 0) + std::to_string(stride_b != 0) + "|bias" + std::to_string(has_bias) + "|res" +
+    return std::string(dtype_name(dt)) + "|" + std::to_string(m) + "x" + std::to_string(n) + "x" +
+           std::to_string(k) + "|t" + std::to_string(ta) + std::to_string(tb) + "|b" +
+           std::to_string(batch) + "|s" + std::to_string(stride_a != 0) +
+           std::to_string(stride_b != 0) + "|bias" + std::to_string(has_bias) + "|res" +
            std::to_string(has_residual) + "|act" + std::to_string(static_cast<int>(activation));
   }
 };
 
 // Batch dims of an operand of rank r (r >= 2 after 1-D promotion).
-Dims batch_of(const Dims& d) { return Dims(std::span<const int64_t>(d.begin(), static_cast<size_t>(std::max(0, d.rank() - 2)))); }
+Dims batch_of(const Dims& d) {
+  return Dims(std::span<const int64_t>(d.begin(), static_cast<size_t>(std::max(0, d.rank() - 2))));
+}
 
-GemmProblem make_problem(const ir::Layer& layer, std::span<const TensorView> in, std::span<const TensorView> out) {
+GemmProblem make_problem(const ir::Layer& layer, std::span<const TensorView> in,
+                         std::span<const TensorView> out) {
   GemmProblem p;
   p.dt = in[0].dtype;
   if (layer.op == ir::OpKind::kLinear) {
@@ -154,9 +160,12 @@ GemmProblem make_problem(const ir::Layer& layer, std::span<const TensorView> in,
 
 cudaDataType_t cuda_type(DataType dt) {
   switch (dt) {
-    case DataType::kFloat16: return CUDA_R_16F;
-    case DataType::kBFloat16: return CUDA_R_16BF;
-    default: return CUDA_R_32F;
+    case DataType::kFloat16:
+      return CUDA_R_16F;
+    case DataType::kBFloat16:
+      return CUDA_R_16BF;
+    default:
+      return CUDA_R_32F;
   }
 }
 
@@ -193,8 +202,10 @@ Status make_descriptors(const GemmProblem& p, bool tf32, LtPlan& plan) {
   // Lt "A" = B's memory, Lt "B" = A's memory (see the file comment).
   cublasOperation_t opa = p.tb ? CUBLAS_OP_T : CUBLAS_OP_N;
   cublasOperation_t opb = p.ta ? CUBLAS_OP_T : CUBLAS_OP_N;
-  KILN_CUBLAS_RETURN(cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_TRANSA, &opa, sizeof opa));
-  KILN_CUBLAS_RETURN(cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_TRANSB, &opb, sizeof opb));
+  KILN_CUBLAS_RETURN(
+      cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_TRANSA, &opa, sizeof opa));
+  KILN_CUBLAS_RETURN(
+      cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_TRANSB, &opb, sizeof opb));
   cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_DEFAULT;
   if (p.activation == UnaryOp::kRelu) {
     epi = p.has_bias ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_RELU;
@@ -204,22 +215,32 @@ Status make_descriptors(const GemmProblem& p, bool tf32, LtPlan& plan) {
     epi = CUBLASLT_EPILOGUE_BIAS;
   }
   if (epi != CUBLASLT_EPILOGUE_DEFAULT)
-    KILN_CUBLAS_RETURN(cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi));
+    KILN_CUBLAS_RETURN(
+        cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi));
   cudaDataType_t t = cuda_type(p.dt);
   uint64_t a_rows = p.tb ? p.k : p.n, a_cols = p.tb ? p.n : p.k;
   uint64_t b_rows = p.ta ? p.m : p.k, b_cols = p.ta ? p.k : p.m;
-  KILN_CUBLAS_RETURN(cublasLtMatrixLayoutCreate(&plan.la, t, a_rows, a_cols, static_cast<int64_t>(a_rows)));
-  KILN_CUBLAS_RETURN(cublasLtMatrixLayoutCreate(&plan.lb, t, b_rows, b_cols, static_cast<int64_t>(b_rows)));
-  KILN_CUBLAS_RETURN(cublasLtMatrixLayoutCreate(&plan.lc, t, static_cast<uint64_t>(p.n), static_cast<uint64_t>(p.m), p.n));
+  KILN_CUBLAS_RETURN(
+      cublasLtMatrixLayoutCreate(&plan.la, t, a_rows, a_cols, static_cast<int64_t>(a_rows)));
+  KILN_CUBLAS_RETURN(
+      cublasLtMatrixLayoutCreate(&plan.lb, t, b_rows, b_cols, static_cast<int64_t>(b_rows)));
+  KILN_CUBLAS_RETURN(cublasLtMatrixLayoutCreate(&plan.lc, t, static_cast<uint64_t>(p.n),
+                                                static_cast<uint64_t>(p.m), p.n));
   if (!p.general_broadcast && p.batch > 1) {
     auto count = static_cast<int32_t>(p.batch);
     int64_t sa = p.stride_b, sb = p.stride_a, sc = p.stride_c;  // swapped roles
-    KILN_CUBLAS_RETURN(cublasLtMatrixLayoutSetAttribute(plan.la, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &count, sizeof count));
-    KILN_CUBLAS_RETURN(cublasLtMatrixLayoutSetAttribute(plan.la, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &sa, sizeof sa));
-    KILN_CUBLAS_RETURN(cublasLtMatrixLayoutSetAttribute(plan.lb, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &count, sizeof count));
-    KILN_CUBLAS_RETURN(cublasLtMatrixLayoutSetAttribute(plan.lb, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &sb, sizeof sb));
-    KILN_CUBLAS_RETURN(cublasLtMatrixLayoutSetAttribute(plan.lc, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &count, sizeof count));
-    KILN_CUBLAS_RETURN(cublasLtMatrixLayoutSetAttribute(plan.lc, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &sc, sizeof sc));
+    KILN_CUBLAS_RETURN(cublasLtMatrixLayoutSetAttribute(plan.la, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT,
+                                                        &count, sizeof count));
+    KILN_CUBLAS_RETURN(cublasLtMatrixLayoutSetAttribute(
+        plan.la, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &sa, sizeof sa));
+    KILN_CUBLAS_RETURN(cublasLtMatrixLayoutSetAttribute(plan.lb, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT,
+                                                        &count, sizeof count));
+    KILN_CUBLAS_RETURN(cublasLtMatrixLayoutSetAttribute(
+        plan.lb, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &sb, sizeof sb));
+    KILN_CUBLAS_RETURN(cublasLtMatrixLayoutSetAttribute(plan.lc, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT,
+                                                        &count, sizeof count));
+    KILN_CUBLAS_RETURN(cublasLtMatrixLayoutSetAttribute(
+        plan.lc, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &sc, sizeof sc));
   }
   return {};
 }
@@ -229,7 +250,8 @@ Status heuristics(cublasLtHandle_t lt, LtPlan& plan, size_t max_workspace, int a
   cublasLtMatmulPreference_t pref = nullptr;
   KILN_CUBLAS_RETURN(cublasLtMatmulPreferenceCreate(&pref));
   uint64_t ws = max_workspace;
-  cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws);
+  cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws,
+                                       sizeof ws);
   const cublasLtMatmulPreferenceAttributes_t attrs[4] = {
       CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
       CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES};
@@ -239,36 +261,43 @@ Status heuristics(cublasLtHandle_t lt, LtPlan& plan, size_t max_workspace, int a
   }
   results.resize(static_cast<size_t>(want));
   int returned = 0;
-  cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(lt, plan.op, plan.la, plan.lb, plan.lc, plan.lc, pref, want,
-                                                      results.data(), &returned);
+  cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(
+      lt, plan.op, plan.la, plan.lb, plan.lc, plan.lc, pref, want, results.data(), &returned);
   cublasLtMatmulPreferenceDestroy(pref);
   KILN_CUBLAS_RETURN(st);
   results.resize(static_cast<size_t>(returned));
-  if (returned == 0) return make_error(StatusCode::kUnsupported, "backends.cuda.cublaslt", "no cuBLASLt algorithm for this GEMM");
+  if (returned == 0)
+    return make_error(StatusCode::kUnsupported, "backends.cuda.cublaslt",
+                      "no cuBLASLt algorithm for this GEMM");
   return {};
 }
 
-Status run_lt(cublasLtHandle_t lt, const LtPlan& plan, const cublasLtMatmulAlgo_t* algo, const GemmProblem& p,
-              const void* a, const void* b, void* c, const void* bias, void* ws, size_t ws_bytes, cudaStream_t stream,
-              const void* residual = nullptr) {
+Status run_lt(cublasLtHandle_t lt, const LtPlan& plan, const cublasLtMatmulAlgo_t* algo,
+              const GemmProblem& p, const void* a, const void* b, void* c, const void* bias,
+              void* ws, size_t ws_bytes, cudaStream_t stream, const void* residual = nullptr) {
   float alpha = 1.0f, beta = residual != nullptr ? 1.0f : 0.0f;
   const void* cin = residual != nullptr ? residual : c;
   if (p.has_bias) {
-    KILN_CUBLAS_RETURN(cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
+    KILN_CUBLAS_RETURN(cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER,
+                                                      &bias, sizeof bias));
   }
   size_t es = dtype_size(p.dt);
   if (!p.general_broadcast) {
-    KILN_CUBLAS_RETURN(cublasLtMatmul(lt, plan.op, &alpha, b, plan.la, a, plan.lb, &beta, cin, plan.lc, c, plan.lc, algo, ws,
-                                      ws_bytes, stream));
+    KILN_CUBLAS_RETURN(cublasLtMatmul(lt, plan.op, &alpha, b, plan.la, a, plan.lb, &beta, cin,
+                                      plan.lc, c, plan.lc, algo, ws, ws_bytes, stream));
     return {};
   }
   for (int64_t i = 0; i < p.batch; ++i) {
-    const auto* pa = static_cast<const uint8_t*>(a) + p.off_a[static_cast<size_t>(i)] * static_cast<int64_t>(es);
-    const auto* pb = static_cast<const uint8_t*>(b) + p.off_b[static_cast<size_t>(i)] * static_cast<int64_t>(es);
+    const auto* pa =
+        static_cast<const uint8_t*>(a) + p.off_a[static_cast<size_t>(i)] * static_cast<int64_t>(es);
+    const auto* pb =
+        static_cast<const uint8_t*>(b) + p.off_b[static_cast<size_t>(i)] * static_cast<int64_t>(es);
     auto* pc = static_cast<uint8_t*>(c) + i * p.stride_c * static_cast<int64_t>(es);
-    const auto* pcin = residual != nullptr ? static_cast<const uint8_t*>(residual) + i * p.stride_c * static_cast<int64_t>(es) : pc;
-    KILN_CUBLAS_RETURN(cublasLtMatmul(lt, plan.op, &alpha, pb, plan.la, pa, plan.lb, &beta, pcin, plan.lc, pc, plan.lc,
-                                      algo, ws, ws_bytes, stream));
+    const auto* pcin = residual != nullptr ? static_cast<const uint8_t*>(residual) +
+                                                 i * p.stride_c * static_cast<int64_t>(es)
+                                           : pc;
+    KILN_CUBLAS_RETURN(cublasLtMatmul(lt, plan.op, &alpha, pb, plan.la, pa, plan.lb, &beta, pcin,
+                                      plan.lc, pc, plan.lc, algo, ws, ws_bytes, stream));
   }
   return {};
 }
@@ -276,9 +305,14 @@ Status run_lt(cublasLtHandle_t lt, const LtPlan& plan, const cublasLtMatmulAlgo_
 // A GEMM kernel: tuned algo for the opt problem, heuristic (cached) for others.
 class GemmKernel final : public backend::Kernel {
  public:
-  GemmKernel(const ir::Layer& layer, EpilogueSpec epi, std::string tuned_key, std::optional<cublasLtMatmulAlgo_t> tuned,
-             int64_t tactic, const ir::Layer* activation)
-      : layer_(layer), epi_(epi), tuned_key_(std::move(tuned_key)), tuned_(tuned), tactic_(tactic), act_(activation) {}
+  GemmKernel(const ir::Layer& layer, EpilogueSpec epi, std::string tuned_key,
+             std::optional<cublasLtMatmulAlgo_t> tuned, int64_t tactic, const ir::Layer* activation)
+      : layer_(layer),
+        epi_(epi),
+        tuned_key_(std::move(tuned_key)),
+        tuned_(tuned),
+        tactic_(tactic),
+        act_(activation) {}
   bool fused() const { return epi_.residual >= 0 || epi_.activation != UnaryOp::kIdentity; }
 
   Status run(const backend::RunContext& ctx) const override {
@@ -288,7 +322,13 @@ class GemmKernel final : public backend::Kernel {
     out[0] = ctx.tensors[static_cast<size_t>(fused() ? epi_.output : layer_.outputs[0])];
     auto& state = *static_cast<CudaState*>(ctx.backend_state);
     if (!is_floating(in[0].dtype)) {
-      LaunchArgs args{layer_, in, out, ctx.workspace, ctx.workspace_bytes, static_cast<cudaStream_t>(ctx.stream), state};
+      LaunchArgs args{layer_,
+                      in,
+                      out,
+                      ctx.workspace,
+                      ctx.workspace_bytes,
+                      static_cast<cudaStream_t>(ctx.stream),
+                      state};
       return launch_matmul_int(args);
     }
     if (out[0].numel() == 0) return {};
@@ -296,23 +336,27 @@ class GemmKernel final : public backend::Kernel {
     p.has_residual = epi_.residual >= 0;
     const bool erf_gelu = epi_.activation == UnaryOp::kGelu;
     p.activation = erf_gelu ? UnaryOp::kIdentity : epi_.activation;
-    const void* residual = p.has_residual ? ctx.tensors[static_cast<size_t>(epi_.residual)].data : nullptr;
+    const void* residual =
+        p.has_residual ? ctx.tensors[static_cast<size_t>(epi_.residual)].data : nullptr;
     const auto stream = static_cast<cudaStream_t>(ctx.stream);
     if (erf_gelu && tactic_ >= kCutlassTactic) {
       if (auto cp = cutlass_problem(layer_, in, out[0], residual)) {
-        Status s = cutlass_gemm::run(*cp, static_cast<int>(tactic_ - kCutlassTactic), ctx.workspace, ctx.workspace_bytes, stream);
+        Status s = cutlass_gemm::run(*cp, static_cast<int>(tactic_ - kCutlassTactic), ctx.workspace,
+                                     ctx.workspace_bytes, stream);
         if (s.ok() || s.code() != StatusCode::kUnsupported) return s;
       }
     }
-    if (p.k == 0 && fused()) return layer_error(layer_, StatusCode::kUnsupported, "fused GEMM with K = 0");
+    if (p.k == 0 && fused())
+      return layer_error(layer_, StatusCode::kUnsupported, "fused GEMM with K = 0");
     if (p.k == 0) {  // empty reduction: zeros (plus bias for linear)
-      KILN_CUDA_RETURN(cudaMemsetAsync(out[0].data, 0, out[0].bytes(), static_cast<cudaStream_t>(ctx.stream)));
+      KILN_CUDA_RETURN(
+          cudaMemsetAsync(out[0].data, 0, out[0].bytes(), static_cast<cudaStream_t>(ctx.stream)));
       if (!p.has_bias) return {};
     }
     int align[4] = {alignment_of(in[1].data), alignment_of(in[0].data), alignment_of(out[0].data),
                     alignment_of(out[0].data)};
-    std::string key = p.key() + "|al" + std::to_string(align[0]) + "," + std::to_string(align[1]) + "," +
-                      std::to_string(align[2]) + "|tf" + std::to_string(state.allow_tf32);
+    std::string key = p.key() + "|al" + std::to_string(align[0]) + "," + std::to_string(align[1]) +
+                      "," + std::to_string(align[2]) + "|tf" + std::to_string(state.allow_tf32);
     const LtPlan* plan = nullptr;
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -323,8 +367,8 @@ class GemmKernel final : public backend::Kernel {
         // The tuned algorithm was timed with this group's epilogue (bias, residual, activation).
         if (tuned_ && p.key() == tuned_key_ && align[0] >= 16 && align[1] >= 16 && align[2] >= 16) {
           cublasLtMatmulHeuristicResult_t check{};
-          if (cublasLtMatmulAlgoCheck(state.lt, np->op, np->la, np->lb, np->lc, np->lc, &*tuned_, &check) ==
-                  CUBLAS_STATUS_SUCCESS &&
+          if (cublasLtMatmulAlgoCheck(state.lt, np->op, np->la, np->lb, np->lc, np->lc, &*tuned_,
+                                      &check) == CUBLAS_STATUS_SUCCESS &&
               check.workspaceSize <= ctx.workspace_bytes) {
             np->algo = *tuned_;
             np->has_algo = true;
@@ -343,16 +387,20 @@ class GemmKernel final : public backend::Kernel {
       plan = it->second.get();
     }
     const void* bias = p.has_bias ? in[2].data : nullptr;
-    KILN_RETURN_IF_ERROR(run_lt(state.lt, *plan, &plan->algo, p, in[0].data, in[1].data, out[0].data, bias, ctx.workspace,
-                                ctx.workspace_bytes, stream, residual));
-    if (erf_gelu) return gelu_in_place(*act_, out[0], ctx.workspace, ctx.workspace_bytes, stream, state);
+    KILN_RETURN_IF_ERROR(run_lt(state.lt, *plan, &plan->algo, p, in[0].data, in[1].data,
+                                out[0].data, bias, ctx.workspace, ctx.workspace_bytes, stream,
+                                residual));
+    if (erf_gelu)
+      return gelu_in_place(*act_, out[0], ctx.workspace, ctx.workspace_bytes, stream, state);
     return {};
   }
 
   size_t workspace_bytes(std::span<const TensorView>) const override { return kGemmWorkspace; }
   std::string describe() const override {
-    std::string d = tactic_ >= kCutlassTactic ? "cuda.gemm.cutlass#" + cutlass_gemm::config_name(static_cast<int>(tactic_ - kCutlassTactic))
-                                              : "cuda.gemm.cublaslt#" + std::to_string(tactic_);
+    std::string d = tactic_ >= kCutlassTactic
+                        ? "cuda.gemm.cutlass#" +
+                              cutlass_gemm::config_name(static_cast<int>(tactic_ - kCutlassTactic))
+                        : "cuda.gemm.cublaslt#" + std::to_string(tactic_);
     if (epi_.residual >= 0) d += "+add";
     if (epi_.activation == UnaryOp::kRelu) d += "+relu";
     if (epi_.activation == UnaryOp::kGeluTanh) d += "+gelu_tanh";
@@ -368,7 +416,8 @@ class GemmKernel final : public backend::Kernel {
   int64_t tactic_;
   const ir::Layer* act_;  ///< the activation layer of the group, or nullptr
   mutable std::mutex mu_;
-  mutable std::map<std::string, std::unique_ptr<LtPlan>> plans_;  // guarded by mu_; LtPlans are then read-only
+  mutable std::map<std::string, std::unique_ptr<LtPlan>>
+      plans_;  // guarded by mu_; LtPlans are then read-only
 };
 
 std::vector<uint8_t> encode_config(const std::string& key, const cublasLtMatmulAlgo_t& algo) {
@@ -394,7 +443,9 @@ bool decode_config(const std::vector<uint8_t>& c, std::string& key, cublasLtMatm
 
 }  // namespace
 
-size_t workspace_gemm(const ir::Layer&, std::span<const TensorView>, std::span<const TensorView>) { return kGemmWorkspace; }
+size_t workspace_gemm(const ir::Layer&, std::span<const TensorView>, std::span<const TensorView>) {
+  return kGemmWorkspace;
+}
 
 Status launch_matmul(const LaunchArgs& a) {
   return layer_error(a.layer, StatusCode::kInternal, "matmul runs through the tuned GEMM kernel");
@@ -438,7 +489,8 @@ Expected<backend::KernelRecord> tune_gemm(int32_t layer, TuneContext& ctx) {
       return rec;
     }
   }
-  size_t ws_limit = ctx.workspace_limit ? std::min<size_t>(ctx.workspace_limit, kGemmWorkspace) : kGemmWorkspace;
+  size_t ws_limit =
+      ctx.workspace_limit ? std::min<size_t>(ctx.workspace_limit, kGemmWorkspace) : kGemmWorkspace;
   LtPlan plan;
   GemmProblem lt_p = p;
   if (erf_gelu) lt_p.activation = UnaryOp::kIdentity;
@@ -450,8 +502,10 @@ Expected<backend::KernelRecord> tune_gemm(int32_t layer, TuneContext& ctx) {
   if (!hs.ok()) return rec;
   // Random operands at the opt shape.
   size_t es = dtype_size(p.dt);
-  size_t a_bytes = static_cast<size_t>(in[0].numel()) * es, b_bytes = static_cast<size_t>(in[1].numel()) * es;
-  size_t c_bytes = static_cast<size_t>(out[0].numel()) * es, bias_bytes = p.has_bias ? static_cast<size_t>(p.n) * es : 0;
+  size_t a_bytes = static_cast<size_t>(in[0].numel()) * es,
+         b_bytes = static_cast<size_t>(in[1].numel()) * es;
+  size_t c_bytes = static_cast<size_t>(out[0].numel()) * es,
+         bias_bytes = p.has_bias ? static_cast<size_t>(p.n) * es : 0;
   size_t r_bytes = p.has_residual ? c_bytes : 0;
   uint8_t* buf = nullptr;
   size_t total = a_bytes + b_bytes + c_bytes + bias_bytes + r_bytes + ws_limit + 5 * 256;
@@ -472,8 +526,8 @@ Expected<backend::KernelRecord> tune_gemm(int32_t layer, TuneContext& ctx) {
   for (size_t i = 0; s.ok() && i < results.size(); ++i) {
     if (results[i].workspaceSize > ws_limit) continue;
     auto t = time_on_stream(ctx.stream, 5, [&] {
-      return run_lt(ctx.state.lt, plan, &results[i].algo, lt_p, pa, pb, pc, pbias, pws, ws_limit, ctx.stream,
-                    p.has_residual ? pres : nullptr);
+      return run_lt(ctx.state.lt, plan, &results[i].algo, lt_p, pa, pb, pc, pbias, pws, ws_limit,
+                    ctx.stream, p.has_residual ? pres : nullptr);
     });
     if (!t) continue;  // an algorithm that fails is skipped
     if (*t < best) {
@@ -486,15 +540,21 @@ Expected<backend::KernelRecord> tune_gemm(int32_t layer, TuneContext& ctx) {
     // The cuBLASLt path pays for the separate GELU kernel too.
     const ir::Layer& act = ctx.graph.layers[static_cast<size_t>(epi.activation_layer)];
     TensorView cv{pc, p.dt, out[0].dims};
-    auto tg = time_on_stream(ctx.stream, 5, [&] { return gelu_in_place(act, cv, pws, ws_limit, ctx.stream, ctx.state); });
+    auto tg = time_on_stream(ctx.stream, 5, [&] {
+      return gelu_in_place(act, cv, pws, ws_limit, ctx.stream, ctx.state);
+    });
     if (tg) best += *tg;
-    std::vector<TensorView> tin = {TensorView{pa, p.dt, in[0].dims}, TensorView{pb, p.dt, in[1].dims},
+    std::vector<TensorView> tin = {TensorView{pa, p.dt, in[0].dims},
+                                   TensorView{pb, p.dt, in[1].dims},
                                    TensorView{p.has_bias ? pbias : nullptr, p.dt, Dims{p.n}}};
     // CUTLASS candidates from optimization level 4: not yet measured on a GPU (until then opt-in).
-    auto cp = ctx.optimization_level >= 4 ? cutlass_problem(l, tin, TensorView{pc, p.dt, out[0].dims}, p.has_residual ? pres : nullptr)
-                                          : std::nullopt;
+    auto cp = ctx.optimization_level >= 4
+                  ? cutlass_problem(l, tin, TensorView{pc, p.dt, out[0].dims},
+                                    p.has_residual ? pres : nullptr)
+                  : std::nullopt;
     for (int c = 0; cp && c < cutlass_gemm::kNumConfigs; ++c) {
-      auto t = time_on_stream(ctx.stream, 5, [&] { return cutlass_gemm::run(*cp, c, pws, ws_limit, ctx.stream); });
+      auto t = time_on_stream(ctx.stream, 5,
+                              [&] { return cutlass_gemm::run(*cp, c, pws, ws_limit, ctx.stream); });
       if (!t) continue;  // a configuration that cannot take the problem is skipped
       if (*t < best) {
         best = *t;
@@ -505,13 +565,18 @@ Expected<backend::KernelRecord> tune_gemm(int32_t layer, TuneContext& ctx) {
     if (best_cutlass >= 0 && cp) {
       uint8_t* pref = nullptr;
       Status v = cuda_status(cudaMalloc(&pref, c_bytes), "cudaMalloc", __FILE__, __LINE__);
-      if (v.ok()) v = run_lt(ctx.state.lt, plan, &results[static_cast<size_t>(best_i)].algo, lt_p, pa, pb, pref, pbias, pws,
-                             ws_limit, ctx.stream, p.has_residual ? pres : nullptr);
-      if (v.ok()) v = gelu_in_place(act, TensorView{pref, p.dt, out[0].dims}, pws, ws_limit, ctx.stream, ctx.state);
+      if (v.ok())
+        v = run_lt(ctx.state.lt, plan, &results[static_cast<size_t>(best_i)].algo, lt_p, pa, pb,
+                   pref, pbias, pws, ws_limit, ctx.stream, p.has_residual ? pres : nullptr);
+      if (v.ok())
+        v = gelu_in_place(act, TensorView{pref, p.dt, out[0].dims}, pws, ws_limit, ctx.stream,
+                          ctx.state);
       if (v.ok()) v = cutlass_gemm::run(*cp, best_cutlass, pws, ws_limit, ctx.stream);
       const double tol = p.dt == DataType::kBFloat16 ? 6e-2 : 2e-2;
-      if (v.ok()) v = check_close(pc, pref, p.dt, out[0].numel(), tol, tol, ctx.stream,
-                                  "CUTLASS GEMM " + cutlass_gemm::config_name(best_cutlass) + " of layer '" + l.name + "'");
+      if (v.ok())
+        v = check_close(pc, pref, p.dt, out[0].numel(), tol, tol, ctx.stream,
+                        "CUTLASS GEMM " + cutlass_gemm::config_name(best_cutlass) + " of layer '" +
+                            l.name + "'");
       if (pref) cudaFree(pref);
       if (!v.ok()) {
         ctx.logger.log(Severity::kWarning, v.message() + "; cuBLASLt + GELU is used");
@@ -534,26 +599,33 @@ Expected<backend::KernelRecord> tune_gemm(int32_t layer, TuneContext& ctx) {
   return rec;
 }
 
-Expected<std::unique_ptr<backend::Kernel>> create_gemm_kernel(const ir::Graph& g, const backend::KernelRecord& rec) {
+Expected<std::unique_ptr<backend::Kernel>> create_gemm_kernel(const ir::Graph& g,
+                                                              const backend::KernelRecord& rec) {
   const ir::Layer& l = g.layers[static_cast<size_t>(rec.layers[0])];
   if (l.op != ir::OpKind::kMatMul && l.op != ir::OpKind::kLinear)
-    return make_error(StatusCode::kCorruptPlan, "backends.cuda", "gemm kernel record does not name a matmul/linear layer");
+    return make_error(StatusCode::kCorruptPlan, "backends.cuda",
+                      "gemm kernel record does not name a matmul/linear layer");
   EpilogueSpec epi;
   if (!decode_epilogue(g, rec.layers, epi))
-    return make_error(StatusCode::kCorruptPlan, "backends.cuda", "bad fused group at layer '" + l.name + "'");
+    return make_error(StatusCode::kCorruptPlan, "backends.cuda",
+                      "bad fused group at layer '" + l.name + "'");
   std::optional<cublasLtMatmulAlgo_t> algo;
   std::string key;
-  const ir::Layer* act = epi.activation_layer >= 0 ? &g.layers[static_cast<size_t>(epi.activation_layer)] : nullptr;
+  const ir::Layer* act =
+      epi.activation_layer >= 0 ? &g.layers[static_cast<size_t>(epi.activation_layer)] : nullptr;
   if (rec.tactic >= kCutlassTactic) {
     if (epi.activation != UnaryOp::kGelu || !rec.config.empty())
-      return make_error(StatusCode::kCorruptPlan, "backends.cuda", "bad CUTLASS tactic for layer '" + l.name + "'");
+      return make_error(StatusCode::kCorruptPlan, "backends.cuda",
+                        "bad CUTLASS tactic for layer '" + l.name + "'");
   } else if (rec.tactic >= 0) {
     cublasLtMatmulAlgo_t a{};
     if (!decode_config(rec.config, key, a))
-      return make_error(StatusCode::kCorruptPlan, "backends.cuda", "bad GEMM tactic config for layer '" + l.name + "'");
+      return make_error(StatusCode::kCorruptPlan, "backends.cuda",
+                        "bad GEMM tactic config for layer '" + l.name + "'");
     algo = a;
   }
-  return std::unique_ptr<backend::Kernel>(std::make_unique<GemmKernel>(l, epi, key, algo, rec.tactic, act));
+  return std::unique_ptr<backend::Kernel>(
+      std::make_unique<GemmKernel>(l, epi, key, algo, rec.tactic, act));
 }
 
 }  // namespace kiln::cuda

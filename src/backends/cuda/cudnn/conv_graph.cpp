@@ -1,5 +1,6 @@
-// cuDNN backend-API convolution graphs: conv -> [bias add] -> [residual add] -> [activation], intermediates
-// virtual in float32, so cuDNN's fused engines run the epilogue inside the convolution kernel.
+// cuDNN backend-API convolution graphs: conv -> [bias add] -> [residual add] -> [activation],
+// intermediates virtual in float32, so cuDNN's fused engines run the epilogue inside the
+// convolution kernel.
 #include "backends/cuda/cudnn/conv_graph.h"
 
 #include <cstdint>
@@ -12,8 +13,8 @@ constexpr int64_t kAlignment = 16;
 
 #define KILN_BK_RETURN(expr) KILN_CUDNN_RETURN(expr)
 
-Status set(cudnnBackendDescriptor_t d, cudnnBackendAttributeName_t name, cudnnBackendAttributeType_t type, int64_t n,
-           const void* v) {
+Status set(cudnnBackendDescriptor_t d, cudnnBackendAttributeName_t name,
+           cudnnBackendAttributeType_t type, int64_t n, const void* v) {
   KILN_BK_RETURN(cudnnBackendSetAttribute(d, name, type, n, v));
   return {};
 }
@@ -23,16 +24,21 @@ Status set(cudnnBackendDescriptor_t d, cudnnBackendAttributeName_t name, cudnnBa
 /// often the fastest candidates and lose accuracy on long reductions (large C * R * S).
 bool numerically_safe(cudnnBackendDescriptor_t cfg) {
   cudnnBackendDescriptor_t engine = nullptr;
-  if (cudnnBackendCreateDescriptor(CUDNN_BACKEND_ENGINE_DESCRIPTOR, &engine) != CUDNN_STATUS_SUCCESS) return false;
+  if (cudnnBackendCreateDescriptor(CUDNN_BACKEND_ENGINE_DESCRIPTOR, &engine) !=
+      CUDNN_STATUS_SUCCESS)
+    return false;
   int64_t n = 0;
   cudnnBackendNumericalNote_t notes[CUDNN_NUMERICAL_NOTE_TYPE_COUNT];
   int64_t count = 0;
-  bool ok = cudnnBackendGetAttribute(cfg, CUDNN_ATTR_ENGINECFG_ENGINE, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &n, &engine) ==
-                CUDNN_STATUS_SUCCESS &&
-            cudnnBackendGetAttribute(engine, CUDNN_ATTR_ENGINE_NUMERICAL_NOTE, CUDNN_TYPE_NUMERICAL_NOTE,
-                                     CUDNN_NUMERICAL_NOTE_TYPE_COUNT, &count, notes) == CUDNN_STATUS_SUCCESS;
+  bool ok =
+      cudnnBackendGetAttribute(cfg, CUDNN_ATTR_ENGINECFG_ENGINE, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1,
+                               &n, &engine) == CUDNN_STATUS_SUCCESS &&
+      cudnnBackendGetAttribute(engine, CUDNN_ATTR_ENGINE_NUMERICAL_NOTE, CUDNN_TYPE_NUMERICAL_NOTE,
+                               CUDNN_NUMERICAL_NOTE_TYPE_COUNT, &count,
+                               notes) == CUDNN_STATUS_SUCCESS;
   for (int64_t i = 0; ok && i < count && i < CUDNN_NUMERICAL_NOTE_TYPE_COUNT; ++i) {
-    if (notes[i] == CUDNN_NUMERICAL_NOTE_REDUCED_PRECISION_REDUCTION || notes[i] == CUDNN_NUMERICAL_NOTE_DOWN_CONVERT_INPUTS)
+    if (notes[i] == CUDNN_NUMERICAL_NOTE_REDUCED_PRECISION_REDUCTION ||
+        notes[i] == CUDNN_NUMERICAL_NOTE_DOWN_CONVERT_INPUTS)
       ok = false;
   }
   cudnnBackendDestroyDescriptor(engine);
@@ -62,7 +68,8 @@ Expected<std::unique_ptr<ConvGraph>> ConvGraph::create(cudnnHandle_t h, const Co
     g->owned_.push_back(d);
     return d;
   };
-  auto tensor = [&](int64_t uid, cudnnDataType_t dt, const std::vector<int64_t>& dims, const std::vector<int64_t>& strides,
+  auto tensor = [&](int64_t uid, cudnnDataType_t dt, const std::vector<int64_t>& dims,
+                    const std::vector<int64_t>& strides,
                     bool is_virtual) -> Expected<cudnnBackendDescriptor_t> {
     auto d = make(CUDNN_BACKEND_TENSOR_DESCRIPTOR);
     if (!d) return d.status();
@@ -71,7 +78,8 @@ Expected<std::unique_ptr<ConvGraph>> ConvGraph::create(cudnnHandle_t h, const Co
     KILN_RETURN_IF_ERROR(set(*d, CUDNN_ATTR_TENSOR_DIMENSIONS, CUDNN_TYPE_INT64, n, dims.data()));
     KILN_RETURN_IF_ERROR(set(*d, CUDNN_ATTR_TENSOR_STRIDES, CUDNN_TYPE_INT64, n, strides.data()));
     KILN_RETURN_IF_ERROR(set(*d, CUDNN_ATTR_TENSOR_UNIQUE_ID, CUDNN_TYPE_INT64, 1, &uid));
-    KILN_RETURN_IF_ERROR(set(*d, CUDNN_ATTR_TENSOR_BYTE_ALIGNMENT, CUDNN_TYPE_INT64, 1, &kAlignment));
+    KILN_RETURN_IF_ERROR(
+        set(*d, CUDNN_ATTR_TENSOR_BYTE_ALIGNMENT, CUDNN_TYPE_INT64, 1, &kAlignment));
     bool v = is_virtual;
     KILN_RETURN_IF_ERROR(set(*d, CUDNN_ATTR_TENSOR_IS_VIRTUAL, CUDNN_TYPE_BOOLEAN, 1, &v));
     KILN_BK_RETURN(cudnnBackendFinalize(*d));
@@ -83,7 +91,8 @@ Expected<std::unique_ptr<ConvGraph>> ConvGraph::create(cudnnHandle_t h, const Co
   if (!x) return x.status();
   auto w = tensor(kUidW, p.io_type, p.w, p.ws, false);
   if (!w) return w.status();
-  auto conv_out = epilogue ? tensor(next_virtual++, CUDNN_DATA_FLOAT, p.y, p.ys, true) : tensor(kUidY, p.io_type, p.y, p.ys, false);
+  auto conv_out = epilogue ? tensor(next_virtual++, CUDNN_DATA_FLOAT, p.y, p.ys, true)
+                           : tensor(kUidY, p.io_type, p.y, p.ys, false);
   if (!conv_out) return conv_out.status();
 
   auto cd = make(CUDNN_BACKEND_CONVOLUTION_DESCRIPTOR);
@@ -92,54 +101,75 @@ Expected<std::unique_ptr<ConvGraph>> ConvGraph::create(cudnnHandle_t h, const Co
   cudnnConvolutionMode_t mode = CUDNN_CROSS_CORRELATION;
   auto spatial = static_cast<int64_t>(p.pad.size());
   KILN_RETURN_IF_ERROR(set(*cd, CUDNN_ATTR_CONVOLUTION_COMP_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &comp));
-  KILN_RETURN_IF_ERROR(set(*cd, CUDNN_ATTR_CONVOLUTION_CONV_MODE, CUDNN_TYPE_CONVOLUTION_MODE, 1, &mode));
-  KILN_RETURN_IF_ERROR(set(*cd, CUDNN_ATTR_CONVOLUTION_SPATIAL_DIMS, CUDNN_TYPE_INT64, 1, &spatial));
-  KILN_RETURN_IF_ERROR(set(*cd, CUDNN_ATTR_CONVOLUTION_DILATIONS, CUDNN_TYPE_INT64, spatial, p.dil.data()));
-  KILN_RETURN_IF_ERROR(set(*cd, CUDNN_ATTR_CONVOLUTION_FILTER_STRIDES, CUDNN_TYPE_INT64, spatial, p.stride.data()));
-  KILN_RETURN_IF_ERROR(set(*cd, CUDNN_ATTR_CONVOLUTION_PRE_PADDINGS, CUDNN_TYPE_INT64, spatial, p.pad.data()));
-  KILN_RETURN_IF_ERROR(set(*cd, CUDNN_ATTR_CONVOLUTION_POST_PADDINGS, CUDNN_TYPE_INT64, spatial, p.pad.data()));
+  KILN_RETURN_IF_ERROR(
+      set(*cd, CUDNN_ATTR_CONVOLUTION_CONV_MODE, CUDNN_TYPE_CONVOLUTION_MODE, 1, &mode));
+  KILN_RETURN_IF_ERROR(
+      set(*cd, CUDNN_ATTR_CONVOLUTION_SPATIAL_DIMS, CUDNN_TYPE_INT64, 1, &spatial));
+  KILN_RETURN_IF_ERROR(
+      set(*cd, CUDNN_ATTR_CONVOLUTION_DILATIONS, CUDNN_TYPE_INT64, spatial, p.dil.data()));
+  KILN_RETURN_IF_ERROR(
+      set(*cd, CUDNN_ATTR_CONVOLUTION_FILTER_STRIDES, CUDNN_TYPE_INT64, spatial, p.stride.data()));
+  KILN_RETURN_IF_ERROR(
+      set(*cd, CUDNN_ATTR_CONVOLUTION_PRE_PADDINGS, CUDNN_TYPE_INT64, spatial, p.pad.data()));
+  KILN_RETURN_IF_ERROR(
+      set(*cd, CUDNN_ATTR_CONVOLUTION_POST_PADDINGS, CUDNN_TYPE_INT64, spatial, p.pad.data()));
   KILN_BK_RETURN(cudnnBackendFinalize(*cd));
 
   std::vector<cudnnBackendDescriptor_t> ops;
   auto conv = make(CUDNN_BACKEND_OPERATION_CONVOLUTION_FORWARD_DESCRIPTOR);
   if (!conv) return conv.status();
   float alpha = 1.0f, beta = 0.0f;
-  KILN_RETURN_IF_ERROR(set(*conv, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_X, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &*x));
-  KILN_RETURN_IF_ERROR(set(*conv, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_W, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &*w));
-  KILN_RETURN_IF_ERROR(set(*conv, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_Y, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &*conv_out));
-  KILN_RETURN_IF_ERROR(set(*conv, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_CONV_DESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &*cd));
-  KILN_RETURN_IF_ERROR(set(*conv, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_ALPHA, CUDNN_TYPE_FLOAT, 1, &alpha));
-  KILN_RETURN_IF_ERROR(set(*conv, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_BETA, CUDNN_TYPE_FLOAT, 1, &beta));
+  KILN_RETURN_IF_ERROR(set(*conv, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_X,
+                           CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &*x));
+  KILN_RETURN_IF_ERROR(set(*conv, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_W,
+                           CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &*w));
+  KILN_RETURN_IF_ERROR(set(*conv, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_Y,
+                           CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &*conv_out));
+  KILN_RETURN_IF_ERROR(set(*conv, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_CONV_DESC,
+                           CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &*cd));
+  KILN_RETURN_IF_ERROR(
+      set(*conv, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_ALPHA, CUDNN_TYPE_FLOAT, 1, &alpha));
+  KILN_RETURN_IF_ERROR(
+      set(*conv, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_BETA, CUDNN_TYPE_FLOAT, 1, &beta));
   KILN_BK_RETURN(cudnnBackendFinalize(*conv));
   ops.push_back(*conv);
 
-  // Epilogue chain: each step reads `cur` (and an operand) and writes a new virtual tensor, the last
-  // one writes y.
+  // Epilogue chain: each step reads `cur` (and an operand) and writes a new virtual tensor, the
+  // last one writes y.
   cudnnBackendDescriptor_t cur = *conv_out;
   int steps = (p.bias ? 1 : 0) + (p.residual ? 1 : 0) + (p.has_activation ? 1 : 0);
   auto pointwise = [&](cudnnPointwiseMode_t pm, cudnnBackendDescriptor_t operand) -> Status {
     bool last = --steps == 0;
-    auto out = last ? tensor(kUidY, p.io_type, p.y, p.ys, false) : tensor(next_virtual++, CUDNN_DATA_FLOAT, p.y, p.ys, true);
+    auto out = last ? tensor(kUidY, p.io_type, p.y, p.ys, false)
+                    : tensor(next_virtual++, CUDNN_DATA_FLOAT, p.y, p.ys, true);
     if (!out) return out.status();
     auto pw = make(CUDNN_BACKEND_POINTWISE_DESCRIPTOR);
     if (!pw) return pw.status();
     cudnnDataType_t prec = CUDNN_DATA_FLOAT;
     KILN_RETURN_IF_ERROR(set(*pw, CUDNN_ATTR_POINTWISE_MODE, CUDNN_TYPE_POINTWISE_MODE, 1, &pm));
     KILN_RETURN_IF_ERROR(set(*pw, CUDNN_ATTR_POINTWISE_MATH_PREC, CUDNN_TYPE_DATA_TYPE, 1, &prec));
-    if (pm == CUDNN_POINTWISE_SWISH_FWD) {  // silu: x * sigmoid(1 * x), stated rather than left to a default
+    if (pm == CUDNN_POINTWISE_SWISH_FWD) {  // silu: x * sigmoid(1 * x), stated rather than left to
+                                            // a default
       double beta = 1.0;
-      if (cudnnBackendSetAttribute(*pw, CUDNN_ATTR_POINTWISE_SWISH_BETA, CUDNN_TYPE_DOUBLE, 1, &beta) != CUDNN_STATUS_SUCCESS) {
+      if (cudnnBackendSetAttribute(*pw, CUDNN_ATTR_POINTWISE_SWISH_BETA, CUDNN_TYPE_DOUBLE, 1,
+                                   &beta) != CUDNN_STATUS_SUCCESS) {
         float fbeta = 1.0f;
-        KILN_RETURN_IF_ERROR(set(*pw, CUDNN_ATTR_POINTWISE_SWISH_BETA, CUDNN_TYPE_FLOAT, 1, &fbeta));
+        KILN_RETURN_IF_ERROR(
+            set(*pw, CUDNN_ATTR_POINTWISE_SWISH_BETA, CUDNN_TYPE_FLOAT, 1, &fbeta));
       }
     }
     KILN_BK_RETURN(cudnnBackendFinalize(*pw));
     auto op = make(CUDNN_BACKEND_OPERATION_POINTWISE_DESCRIPTOR);
     if (!op) return op.status();
-    KILN_RETURN_IF_ERROR(set(*op, CUDNN_ATTR_OPERATION_POINTWISE_PW_DESCRIPTOR, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &*pw));
-    KILN_RETURN_IF_ERROR(set(*op, CUDNN_ATTR_OPERATION_POINTWISE_XDESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &cur));
-    if (operand) KILN_RETURN_IF_ERROR(set(*op, CUDNN_ATTR_OPERATION_POINTWISE_BDESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &operand));
-    KILN_RETURN_IF_ERROR(set(*op, CUDNN_ATTR_OPERATION_POINTWISE_YDESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &*out));
+    KILN_RETURN_IF_ERROR(set(*op, CUDNN_ATTR_OPERATION_POINTWISE_PW_DESCRIPTOR,
+                             CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &*pw));
+    KILN_RETURN_IF_ERROR(
+        set(*op, CUDNN_ATTR_OPERATION_POINTWISE_XDESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &cur));
+    if (operand)
+      KILN_RETURN_IF_ERROR(set(*op, CUDNN_ATTR_OPERATION_POINTWISE_BDESC,
+                               CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &operand));
+    KILN_RETURN_IF_ERROR(
+        set(*op, CUDNN_ATTR_OPERATION_POINTWISE_YDESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &*out));
     KILN_BK_RETURN(cudnnBackendFinalize(*op));
     ops.push_back(*op);
     cur = *out;
@@ -172,21 +202,28 @@ Expected<std::unique_ptr<ConvGraph>> ConvGraph::create(cudnnHandle_t h, const Co
     cudnnBackendDescriptor_t heur = nullptr;
     KILN_BK_RETURN(cudnnBackendCreateDescriptor(CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR, &heur));
     int64_t count = 0;
-    cudnnStatus_t st = cudnnBackendSetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &g->graph_);
-    if (st == CUDNN_STATUS_SUCCESS) st = cudnnBackendSetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_MODE, CUDNN_TYPE_HEUR_MODE, 1, &hm);
+    cudnnStatus_t st = cudnnBackendSetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH,
+                                                CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &g->graph_);
+    if (st == CUDNN_STATUS_SUCCESS)
+      st = cudnnBackendSetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_MODE, CUDNN_TYPE_HEUR_MODE, 1, &hm);
     if (st == CUDNN_STATUS_SUCCESS) st = cudnnBackendFinalize(heur);
     if (st == CUDNN_STATUS_SUCCESS)
-      st = cudnnBackendGetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_RESULTS, CUDNN_TYPE_BACKEND_DESCRIPTOR, 0, &count, nullptr);
+      st = cudnnBackendGetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_RESULTS,
+                                    CUDNN_TYPE_BACKEND_DESCRIPTOR, 0, &count, nullptr);
     if (st == CUDNN_STATUS_SUCCESS && count > 0) {
       std::vector<cudnnBackendDescriptor_t> cfgs(static_cast<size_t>(count), nullptr);
       for (auto& c : cfgs) {
-        if (cudnnBackendCreateDescriptor(CUDNN_BACKEND_ENGINECFG_DESCRIPTOR, &c) != CUDNN_STATUS_SUCCESS) c = nullptr;
+        if (cudnnBackendCreateDescriptor(CUDNN_BACKEND_ENGINECFG_DESCRIPTOR, &c) !=
+            CUDNN_STATUS_SUCCESS)
+          c = nullptr;
       }
       int64_t got = 0;
-      st = cudnnBackendGetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_RESULTS, CUDNN_TYPE_BACKEND_DESCRIPTOR, count, &got, cfgs.data());
+      st = cudnnBackendGetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_RESULTS,
+                                    CUDNN_TYPE_BACKEND_DESCRIPTOR, count, &got, cfgs.data());
       for (size_t i = 0; i < cfgs.size(); ++i) {
         if (cfgs[i] == nullptr) continue;
-        if (st == CUDNN_STATUS_SUCCESS && static_cast<int64_t>(i) < got && numerically_safe(cfgs[i])) {
+        if (st == CUDNN_STATUS_SUCCESS && static_cast<int64_t>(i) < got &&
+            numerically_safe(cfgs[i])) {
           g->configs_.push_back(cfgs[i]);
         } else {
           cudnnBackendDestroyDescriptor(cfgs[i]);
@@ -197,13 +234,15 @@ Expected<std::unique_ptr<ConvGraph>> ConvGraph::create(cudnnHandle_t h, const Co
     if (!g->configs_.empty()) break;
   }
   if (g->configs_.empty())
-    return make_error(StatusCode::kUnsupported, "backends.cuda.cudnn", "no cuDNN engine for this convolution graph");
+    return make_error(StatusCode::kUnsupported, "backends.cuda.cudnn",
+                      "no cuDNN engine for this convolution graph");
   return g;
 }
 
 Status ConvGraph::select(cudnnHandle_t h, int index, size_t max_workspace) {
   if (index < 0 || index >= candidates())
-    return make_error(StatusCode::kInvalidArgument, "backends.cuda.cudnn", "engine candidate " + std::to_string(index) + " out of range");
+    return make_error(StatusCode::kInvalidArgument, "backends.cuda.cudnn",
+                      "engine candidate " + std::to_string(index) + " out of range");
   if (plan_) {
     cudnnBackendDestroyDescriptor(plan_);
     plan_ = nullptr;
@@ -211,14 +250,17 @@ Status ConvGraph::select(cudnnHandle_t h, int index, size_t max_workspace) {
   }
   cudnnBackendDescriptor_t plan = nullptr;
   KILN_BK_RETURN(cudnnBackendCreateDescriptor(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR, &plan));
-  cudnnStatus_t st = cudnnBackendSetAttribute(plan, CUDNN_ATTR_EXECUTION_PLAN_HANDLE, CUDNN_TYPE_HANDLE, 1, &h);
+  cudnnStatus_t st =
+      cudnnBackendSetAttribute(plan, CUDNN_ATTR_EXECUTION_PLAN_HANDLE, CUDNN_TYPE_HANDLE, 1, &h);
   if (st == CUDNN_STATUS_SUCCESS)
-    st = cudnnBackendSetAttribute(plan, CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1,
+    st = cudnnBackendSetAttribute(plan, CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG,
+                                  CUDNN_TYPE_BACKEND_DESCRIPTOR, 1,
                                   &configs_[static_cast<size_t>(index)]);
   if (st == CUDNN_STATUS_SUCCESS) st = cudnnBackendFinalize(plan);
   int64_t ws = 0, n = 0;
   if (st == CUDNN_STATUS_SUCCESS)
-    st = cudnnBackendGetAttribute(plan, CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE, CUDNN_TYPE_INT64, 1, &n, &ws);
+    st = cudnnBackendGetAttribute(plan, CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE, CUDNN_TYPE_INT64,
+                                  1, &n, &ws);
   if (st != CUDNN_STATUS_SUCCESS) {
     cudnnBackendDestroyDescriptor(plan);
     return cudnn_status(st, "execution plan for engine candidate", __FILE__, __LINE__);
@@ -226,8 +268,8 @@ Status ConvGraph::select(cudnnHandle_t h, int index, size_t max_workspace) {
   if (ws < 0 || static_cast<uint64_t>(ws) > max_workspace) {
     cudnnBackendDestroyDescriptor(plan);
     return make_error(StatusCode::kOutOfMemory, "backends.cuda.cudnn",
-                      "engine candidate needs " + std::to_string(ws) + " bytes of workspace (limit " +
-                          std::to_string(max_workspace) + ")");
+                      "engine candidate needs " + std::to_string(ws) +
+                          " bytes of workspace (limit " + std::to_string(max_workspace) + ")");
   }
   plan_ = plan;
   workspace_ = static_cast<size_t>(ws);
@@ -241,12 +283,16 @@ Expected<int> ConvGraph::select_first(cudnnHandle_t h, size_t max_workspace) {
     last = select(h, i, max_workspace);
     if (last.ok()) return i;
   }
-  return last.ok() ? make_error(StatusCode::kUnsupported, "backends.cuda.cudnn", "no engine candidate") : last;
+  return last.ok()
+             ? make_error(StatusCode::kUnsupported, "backends.cuda.cudnn", "no engine candidate")
+             : last;
 }
 
-Status ConvGraph::run(cudnnHandle_t h, const void* x, const void* w, const void* b, const void* z, void* y,
-                      void* workspace, cudaStream_t stream) const {
-  if (plan_ == nullptr) return make_error(StatusCode::kInternal, "backends.cuda.cudnn", "convolution graph without a plan");
+Status ConvGraph::run(cudnnHandle_t h, const void* x, const void* w, const void* b, const void* z,
+                      void* y, void* workspace, cudaStream_t stream) const {
+  if (plan_ == nullptr)
+    return make_error(StatusCode::kInternal, "backends.cuda.cudnn",
+                      "convolution graph without a plan");
   int64_t uids[5] = {kUidX, kUidW, kUidY, 0, 0};
   void* ptrs[5] = {const_cast<void*>(x), const_cast<void*>(w), y, nullptr, nullptr};
   int64_t n = 3;
@@ -261,13 +307,19 @@ Status ConvGraph::run(cudnnHandle_t h, const void* x, const void* w, const void*
   KILN_BK_RETURN(cudnnSetStream(h, stream));
   cudnnBackendDescriptor_t pack = nullptr;
   KILN_BK_RETURN(cudnnBackendCreateDescriptor(CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR, &pack));
-  cudnnStatus_t st = cudnnBackendSetAttribute(pack, CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, CUDNN_TYPE_INT64, n, uids);
-  if (st == CUDNN_STATUS_SUCCESS) st = cudnnBackendSetAttribute(pack, CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, CUDNN_TYPE_VOID_PTR, n, ptrs);
-  if (st == CUDNN_STATUS_SUCCESS) st = cudnnBackendSetAttribute(pack, CUDNN_ATTR_VARIANT_PACK_WORKSPACE, CUDNN_TYPE_VOID_PTR, 1, &workspace);
+  cudnnStatus_t st =
+      cudnnBackendSetAttribute(pack, CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, CUDNN_TYPE_INT64, n, uids);
+  if (st == CUDNN_STATUS_SUCCESS)
+    st = cudnnBackendSetAttribute(pack, CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, CUDNN_TYPE_VOID_PTR,
+                                  n, ptrs);
+  if (st == CUDNN_STATUS_SUCCESS)
+    st = cudnnBackendSetAttribute(pack, CUDNN_ATTR_VARIANT_PACK_WORKSPACE, CUDNN_TYPE_VOID_PTR, 1,
+                                  &workspace);
   if (st == CUDNN_STATUS_SUCCESS) st = cudnnBackendFinalize(pack);
   if (st == CUDNN_STATUS_SUCCESS) st = cudnnBackendExecute(h, plan_, pack);
   cudnnBackendDestroyDescriptor(pack);
-  if (st != CUDNN_STATUS_SUCCESS) return cudnn_status(st, "cudnnBackendExecute (convolution graph)", __FILE__, __LINE__);
+  if (st != CUDNN_STATUS_SUCCESS)
+    return cudnn_status(st, "cudnnBackendExecute (convolution graph)", __FILE__, __LINE__);
   return {};
 }
 

@@ -1,5 +1,5 @@
-// Convolution (+ bias, + residual, + activation) as one cuDNN operation graph through the backend API
-// (cuDNN 9's graph engines: the Hopper tensor-core and runtime-fusion kernels the legacy
+// Convolution (+ bias, + residual, + activation) as one cuDNN operation graph through the backend
+// API (cuDNN 9's graph engines: the Hopper tensor-core and runtime-fusion kernels the legacy
 // cudnnConvolutionForward algorithms do not reach). The graph is built for one concrete problem;
 // cuDNN's heuristics order its engine configurations, and a candidate index selects one (the tactic
 // recorded in the plan; chosen by timing at build time).
@@ -43,19 +43,20 @@ class ConvGraph {
   /// Finalizes the execution plan of candidate `index`; an error if it does not build or needs more
   /// than `max_workspace` bytes.
   Status select(cudnnHandle_t h, int index, size_t max_workspace);
-  /// Selects the first candidate (in heuristic order) that builds within `max_workspace`; its index.
+  /// Selects the first candidate (in heuristic order) that builds within `max_workspace`; its
+  /// index.
   Expected<int> select_first(cudnnHandle_t h, size_t max_workspace);
   size_t workspace() const { return workspace_; }
   int selected() const { return selected_; }
 
   /// Runs the selected plan. `b` / `z` are ignored unless the problem has a bias / residual.
-  Status run(cudnnHandle_t h, const void* x, const void* w, const void* b, const void* z, void* y, void* workspace,
-             cudaStream_t stream) const;
+  Status run(cudnnHandle_t h, const void* x, const void* w, const void* b, const void* z, void* y,
+             void* workspace, cudaStream_t stream) const;
 
  private:
   ConvGraph() = default;
   ConvGraphProblem p_;
-  std::vector<cudnnBackendDescriptor_t> owned_;    ///< tensors, ops, graph (destroyed in reverse)
+  std::vector<cudnnBackendDescriptor_t> owned_;  ///< tensors, ops, graph (destroyed in reverse)
   cudnnBackendDescriptor_t graph_ = nullptr;
   std::vector<cudnnBackendDescriptor_t> configs_;  ///< engine configs, heuristic order
   cudnnBackendDescriptor_t plan_ = nullptr;

@@ -1,6 +1,6 @@
 // The legacy cuDNN convolution API (cudnnConvolutionForward / BackwardData with an algorithm): fp32
-// (where tf32 must be controllable), transposed convolutions, and problems the operation graphs cannot
-// take. Descriptors per concrete problem live in a ConvPlan.
+// (where tf32 must be controllable), transposed convolutions, and problems the operation graphs
+// cannot take. Descriptors per concrete problem live in a ConvPlan.
 #pragma once
 
 #include <atomic>
@@ -36,7 +36,8 @@ Status heuristic_algo(cudnnHandle_t h, const ConvProblem& p, ConvPlan& plan, siz
 /// plan.workspace for plan.algo.
 Status workspace_for(cudnnHandle_t h, const ConvProblem& p, ConvPlan& plan);
 /// y = conv(x, w) (+ b when the problem has a bias).
-Status run_conv(cudnnHandle_t h, const ConvProblem& p, const ConvPlan& plan, const void* x, const void* w,
-                const void* b, void* y, void* ws, size_t ws_bytes, cudaStream_t stream);
+Status run_conv(cudnnHandle_t h, const ConvProblem& p, const ConvPlan& plan, const void* x,
+                const void* w, const void* b, void* y, void* ws, size_t ws_bytes,
+                cudaStream_t stream);
 
 }  // namespace kiln::cuda

@@ -5,15 +5,18 @@ namespace kiln::cuda {
 
 cudnnDataType_t cudnn_type(DataType dt) {
   switch (dt) {
-    case DataType::kFloat16: return CUDNN_DATA_HALF;
-    case DataType::kBFloat16: return CUDNN_DATA_BFLOAT16;
-    default: return CUDNN_DATA_FLOAT;
+    case DataType::kFloat16:
+      return CUDNN_DATA_HALF;
+    case DataType::kBFloat16:
+      return CUDNN_DATA_BFLOAT16;
+    default:
+      return CUDNN_DATA_FLOAT;
   }
 }
 
 std::string ConvProblem::key() const {
-  std::string k = std::string(dtype_name(dt)) + (transposed ? "|T" : "|F") + "|g" + std::to_string(groups) +
-                  (nhwc ? "|nhwc" : "");
+  std::string k = std::string(dtype_name(dt)) + (transposed ? "|T" : "|F") + "|g" +
+                  std::to_string(groups) + (nhwc ? "|nhwc" : "");
   for (const auto* v : {&x, &w, &y, &pad, &stride, &dil}) {
     k += "|";
     for (int d : *v) k += std::to_string(d) + ",";
@@ -26,7 +29,8 @@ std::vector<int> to_int(const Dims& d) { return std::vector<int>(d.begin(), d.en
 
 }  // namespace
 
-Expected<ConvProblem> make_problem(const ir::Layer& l, std::span<const TensorView> in, std::span<const TensorView> out) {
+Expected<ConvProblem> make_problem(const ir::Layer& l, std::span<const TensorView> in,
+                                   std::span<const TensorView> out) {
   const auto& p = std::get<ConvolutionParams>(l.params);
   ConvProblem c;
   c.dt = in[0].dtype;
@@ -46,7 +50,8 @@ Expected<ConvProblem> make_problem(const ir::Layer& l, std::span<const TensorVie
   }
   for (size_t i = 0; i < p.pads_begin.size(); ++i) {
     if (p.pads_begin[i] != p.pads_end[i]) {
-      return layer_error(l, StatusCode::kUnsupported, "asymmetric padding is not supported by the cuDNN convolution");
+      return layer_error(l, StatusCode::kUnsupported,
+                         "asymmetric padding is not supported by the cuDNN convolution");
     }
     c.pad.push_back(static_cast<int>(p.pads_begin[i]));
     c.stride.push_back(static_cast<int>(p.strides[i]));
@@ -68,7 +73,8 @@ Expected<ConvProblem> make_problem(const ir::Layer& l, std::span<const TensorVie
 
 std::vector<int> packed_strides(const std::vector<int>& d) {
   std::vector<int> s(d.size(), 1);
-  for (int i = static_cast<int>(d.size()) - 2; i >= 0; --i) s[static_cast<size_t>(i)] = s[static_cast<size_t>(i) + 1] * d[static_cast<size_t>(i) + 1];
+  for (int i = static_cast<int>(d.size()) - 2; i >= 0; --i)
+    s[static_cast<size_t>(i)] = s[static_cast<size_t>(i) + 1] * d[static_cast<size_t>(i) + 1];
   return s;
 }
 
@@ -89,7 +95,8 @@ bool graph_eligible(const ConvProblem& p) {
   return p.dt == DataType::kFloat16 || p.dt == DataType::kBFloat16;
 }
 
-ConvGraphProblem graph_problem(const ConvProblem& p, const EpilogueSpec& epi, bool with_activation) {
+ConvGraphProblem graph_problem(const ConvProblem& p, const EpilogueSpec& epi,
+                               bool with_activation) {
   auto widen = [](const std::vector<int>& v) { return std::vector<int64_t>(v.begin(), v.end()); };
   ConvGraphProblem g;
   g.io_type = cudnn_type(p.dt);
@@ -113,26 +120,40 @@ std::string epilogue_key(const EpilogueSpec& epi, bool has_bias) {
          std::to_string(static_cast<int>(epi.activation));
 }
 
-
 bool depthwise_eligible(const ConvProblem& p) {
-  return graph_eligible(p) && p.nhwc && p.x.size() == 4 && p.groups == p.x[1] && p.w[0] == p.x[1] && p.w[1] == 1;
+  return graph_eligible(p) && p.nhwc && p.x.size() == 4 && p.groups == p.x[1] && p.w[0] == p.x[1] &&
+         p.w[1] == 1;
 }
 
 bool graph_activation(UnaryOp op, cudnnPointwiseMode_t* mode) {
   switch (op) {
-    case UnaryOp::kRelu: *mode = CUDNN_POINTWISE_RELU_FWD; return true;
-    case UnaryOp::kSilu: *mode = CUDNN_POINTWISE_SWISH_FWD; return true;
-    case UnaryOp::kSigmoid: *mode = CUDNN_POINTWISE_SIGMOID_FWD; return true;
-    case UnaryOp::kTanh: *mode = CUDNN_POINTWISE_TANH_FWD; return true;
-    case UnaryOp::kGelu: *mode = CUDNN_POINTWISE_GELU_FWD; return true;
-    case UnaryOp::kGeluTanh: *mode = CUDNN_POINTWISE_GELU_APPROX_TANH_FWD; return true;
-    default: return false;
+    case UnaryOp::kRelu:
+      *mode = CUDNN_POINTWISE_RELU_FWD;
+      return true;
+    case UnaryOp::kSilu:
+      *mode = CUDNN_POINTWISE_SWISH_FWD;
+      return true;
+    case UnaryOp::kSigmoid:
+      *mode = CUDNN_POINTWISE_SIGMOID_FWD;
+      return true;
+    case UnaryOp::kTanh:
+      *mode = CUDNN_POINTWISE_TANH_FWD;
+      return true;
+    case UnaryOp::kGelu:
+      *mode = CUDNN_POINTWISE_GELU_FWD;
+      return true;
+    case UnaryOp::kGeluTanh:
+      *mode = CUDNN_POINTWISE_GELU_APPROX_TANH_FWD;
+      return true;
+    default:
+      return false;
   }
 }
 
 GraphVariant create_graph_variant(cudnnHandle_t h, const ConvProblem& p, const EpilogueSpec& epi) {
   cudnnPointwiseMode_t mode;
-  const bool mappable = epi.activation != UnaryOp::kIdentity && graph_activation(epi.activation, &mode);
+  const bool mappable =
+      epi.activation != UnaryOp::kIdentity && graph_activation(epi.activation, &mode);
   for (bool with_act : {true, false}) {
     if (with_act && !mappable) continue;
     auto cg = ConvGraph::create(h, graph_problem(p, epi, with_act));

@@ -1,6 +1,6 @@
-// A convolution layer as one concrete problem (dims, strides, layout, epilogue) and the rules that pick
-// its implementation: the cuDNN operation graph (conv_graph.h), Kiln's depthwise kernel, or the legacy
-// cuDNN API (conv_legacy.h). Shared by the tuner and the kernel (convolution.cpp).
+// A convolution layer as one concrete problem (dims, strides, layout, epilogue) and the rules that
+// pick its implementation: the cuDNN operation graph (conv_graph.h), Kiln's depthwise kernel, or
+// the legacy cuDNN API (conv_legacy.h). Shared by the tuner and the kernel (convolution.cpp).
 #pragma once
 
 #include <string>
@@ -13,15 +13,19 @@
 namespace kiln::cuda {
 
 constexpr size_t kConvWorkspace = 64u << 20;
-constexpr int64_t kGraphTactic = 1000;      ///< tactics kGraphTactic + i: the i-th engine-graph candidate
-constexpr int64_t kDepthwiseTactic = 5000;  ///< Kiln's NHWC depthwise kernel, one output per thread;
-                                            ///< kDepthwiseTactic + 4 / + 8: its row tiles of 4 / 8 outputs
+constexpr int64_t kGraphTactic =
+    1000;  ///< tactics kGraphTactic + i: the i-th engine-graph candidate
+constexpr int64_t kDepthwiseTactic =
+    5000;  ///< Kiln's NHWC depthwise kernel, one output per thread;
+           ///< kDepthwiseTactic + 4 / + 8: its row tiles of 4 / 8 outputs
 constexpr bool is_depthwise_tactic(int64_t t) {
   return t == kDepthwiseTactic || t == kDepthwiseTactic + 4 || t == kDepthwiseTactic + 8;
 }
-constexpr int depthwise_tile(int64_t t) { return t == kDepthwiseTactic ? 1 : static_cast<int>(t - kDepthwiseTactic); }
-constexpr int kGraphCandidatesTimed = 4;    ///< engine candidates timed at build time (runtime-compiled
-                                            ///< engines cost ~0.1 s each to build)
+constexpr int depthwise_tile(int64_t t) {
+  return t == kDepthwiseTactic ? 1 : static_cast<int>(t - kDepthwiseTactic);
+}
+constexpr int kGraphCandidatesTimed = 4;  ///< engine candidates timed at build time
+                                          ///< (runtime-compiled engines cost ~0.1 s each to build)
 
 cudnnDataType_t cudnn_type(DataType dt);
 
@@ -33,13 +37,15 @@ struct ConvProblem {
   int groups = 1;
   bool transposed = false;
   bool has_bias = false;
-  bool nhwc = false;  ///< x, y stored channels-last, w stored [K, spatial..., C]; dims above are NCHW-ordered
+  bool nhwc = false;  ///< x, y stored channels-last, w stored [K, spatial..., C]; dims above are
+                      ///< NCHW-ordered
   bool legacy_only = false;  ///< BuildSwitches::cudnn_legacy_only (not part of key())
 
   std::string key() const;
 };
 
-Expected<ConvProblem> make_problem(const ir::Layer& l, std::span<const TensorView> in, std::span<const TensorView> out);
+Expected<ConvProblem> make_problem(const ir::Layer& l, std::span<const TensorView> in,
+                                   std::span<const TensorView> out);
 std::vector<int> packed_strides(const std::vector<int>& d);
 /// Strides of NCHW-ordered dims stored channels-last ([N, C, D...] -> memory N, D..., C).
 std::vector<int> channels_last_strides(const std::vector<int>& d);
@@ -50,7 +56,8 @@ bool graph_eligible(const ConvProblem& p);
 bool depthwise_eligible(const ConvProblem& p);
 /// The cuDNN pointwise mode of an activation the graph can fuse; false if it has none.
 bool graph_activation(UnaryOp op, cudnnPointwiseMode_t* mode);
-/// The graph problem; with_activation: fuse the epilogue's activation (graph_activation must map it).
+/// The graph problem; with_activation: fuse the epilogue's activation (graph_activation must map
+/// it).
 ConvGraphProblem graph_problem(const ConvProblem& p, const EpilogueSpec& epi, bool with_activation);
 std::string epilogue_key(const EpilogueSpec& epi, bool has_bias);
 

@@ -1,13 +1,14 @@
-// Convolution layers on CUDA. Three implementations, chosen per layer by timing at build time on the
-// opt shape (the tactic in the plan):
-//   - fp16/bf16 forward convolutions as cuDNN backend-API operation graphs with bias, residual and the
+// Convolution layers on CUDA. Three implementations, chosen per layer by timing at build time on
+// the opt shape (the tactic in the plan):
+//   - fp16/bf16 forward convolutions as cuDNN backend-API operation graphs with bias, residual and
+//   the
 //     activation fused (conv_graph.h); tactic kGraphTactic + i is the i-th engine candidate;
 //   - Kiln's channels-last depthwise kernel with the same epilogue (kernels/depthwise_conv.cu);
 //   - the legacy cuDNN API (conv_legacy.h) for fp32 (tf32 control), transposed convolutions and
 //     problems without a graph engine; cudnnConvolutionBiasActivationForward fuses residual + relu.
-// An epilogue activation an implementation cannot fuse runs afterwards, in place, with the activation
-// layer's own kernel. Plans are made per concrete shape on first use (the first run of a shape is
-// eager, so never inside CUDA graph capture).
+// An epilogue activation an implementation cannot fuse runs afterwards, in place, with the
+// activation layer's own kernel. Plans are made per concrete shape on first use (the first run of a
+// shape is eager, so never inside CUDA graph capture).
 #include <array>
 #include <map>
 #include <mutex>
@@ -25,19 +26,27 @@ constexpr const char* kLegacyKernel = "cuda.cudnn_conv_legacy";  // built with c
 
 std::string unary_name(UnaryOp op) {
   switch (op) {
-    case UnaryOp::kRelu: return "relu";
-    case UnaryOp::kSilu: return "silu";
-    case UnaryOp::kHardSwish: return "hardswish";
-    case UnaryOp::kGelu: return "gelu";
-    case UnaryOp::kGeluTanh: return "gelu_tanh";
-    case UnaryOp::kSigmoid: return "sigmoid";
-    default: return "act" + std::to_string(static_cast<int>(op));
+    case UnaryOp::kRelu:
+      return "relu";
+    case UnaryOp::kSilu:
+      return "silu";
+    case UnaryOp::kHardSwish:
+      return "hardswish";
+    case UnaryOp::kGelu:
+      return "gelu";
+    case UnaryOp::kGeluTanh:
+      return "gelu_tanh";
+    case UnaryOp::kSigmoid:
+      return "sigmoid";
+    default:
+      return "act" + std::to_string(static_cast<int>(op));
   }
 }
 
 /// The depthwise kernel's arguments for a problem (NCHW-ordered dims of a channels-last problem).
-DepthwiseConvArgs depthwise_args(const ConvProblem& p, const void* x, const void* taps, const void* bias, const void* z,
-                                 void* y, UnaryOp act, float alpha, float beta, cudaStream_t stream, int tile_w) {
+DepthwiseConvArgs depthwise_args(const ConvProblem& p, const void* x, const void* taps,
+                                 const void* bias, const void* z, void* y, UnaryOp act, float alpha,
+                                 float beta, cudaStream_t stream, int tile_w) {
   DepthwiseConvArgs a{};
   a.tile_w = tile_w;
   a.dtype = p.dt;
@@ -69,8 +78,8 @@ DepthwiseConvArgs depthwise_args(const ConvProblem& p, const void* x, const void
 
 class ConvKernel final : public backend::Kernel {
  public:
-  ConvKernel(const ir::Layer& layer, const ir::Layer* act_layer, EpilogueSpec epi, std::string tuned_key, int64_t tactic,
-             void* zero_bias, bool legacy_only)
+  ConvKernel(const ir::Layer& layer, const ir::Layer* act_layer, EpilogueSpec epi,
+             std::string tuned_key, int64_t tactic, void* zero_bias, bool legacy_only)
       : legacy_only_(legacy_only),
         layer_(layer),
         act_layer_(act_layer),
@@ -96,15 +105,19 @@ class ConvKernel final : public backend::Kernel {
     p->legacy_only = legacy_only_;
     cudaStream_t stream = static_cast<cudaStream_t>(ctx.stream);
     const void* bias = p->has_bias ? in[2].data : nullptr;
-    const void* z = epi_.residual >= 0 ? ctx.tensors[static_cast<size_t>(epi_.residual)].data : nullptr;
+    const void* z =
+        epi_.residual >= 0 ? ctx.tensors[static_cast<size_t>(epi_.residual)].data : nullptr;
 
-    if (is_depthwise_tactic(tactic_) && depthwise_eligible(*p)) return run_depthwise(*p, in, out[0], bias, z, stream);
+    if (is_depthwise_tactic(tactic_) && depthwise_eligible(*p))
+      return run_depthwise(*p, in, out[0], bias, z, stream);
 
-    if (graph_eligible(*p) && conv_graph_aligned({in[0].data, in[1].data, bias, z, out[0].data, ctx.workspace})) {
+    if (graph_eligible(*p) &&
+        conv_graph_aligned({in[0].data, in[1].data, bias, z, out[0].data, ctx.workspace})) {
       auto v = graph_for(*p, state, ctx.workspace_bytes);
       if (!v) return v.status();
       if ((*v)->graph != nullptr) {
-        KILN_RETURN_IF_ERROR((*v)->graph->run(state.dnn, in[0].data, in[1].data, bias, z, out[0].data, ctx.workspace, stream));
+        KILN_RETURN_IF_ERROR((*v)->graph->run(state.dnn, in[0].data, in[1].data, bias, z,
+                                              out[0].data, ctx.workspace, stream));
         return (*v)->activation_fused ? Status{} : post_activation(ctx, out[0], state);
       }
     }
@@ -113,10 +126,13 @@ class ConvKernel final : public backend::Kernel {
 
   size_t workspace_bytes(std::span<const TensorView>) const override { return kConvWorkspace; }
   std::string describe() const override {
-    std::string d = is_depthwise_tactic(tactic_) ? "cuda.depthwise_nhwc" + (tactic_ == kDepthwiseTactic ? std::string()
-                                                                            : "_tile" + std::to_string(depthwise_tile(tactic_)))
-                    : tactic_ >= kGraphTactic   ? "cuda.cudnn_graph#" + std::to_string(tactic_ - kGraphTactic)
-                                                : "cuda.cudnn_conv#" + std::to_string(tactic_);
+    std::string d =
+        is_depthwise_tactic(tactic_)
+            ? "cuda.depthwise_nhwc" + (tactic_ == kDepthwiseTactic
+                                           ? std::string()
+                                           : "_tile" + std::to_string(depthwise_tile(tactic_)))
+        : tactic_ >= kGraphTactic ? "cuda.cudnn_graph#" + std::to_string(tactic_ - kGraphTactic)
+                                  : "cuda.cudnn_conv#" + std::to_string(tactic_);
     if (epi_.residual >= 0) d += "+add";
     if (act_layer_ != nullptr) d += "+" + unary_name(epi_.activation);
     return d;
@@ -129,44 +145,57 @@ class ConvKernel final : public backend::Kernel {
   };
 
   /// The group's activation, in place on y (when the chosen implementation did not fuse it).
-  Status post_activation(const backend::RunContext& ctx, const TensorView& y, CudaState& state) const {
+  Status post_activation(const backend::RunContext& ctx, const TensorView& y,
+                         CudaState& state) const {
     if (act_layer_ == nullptr) return {};
     std::array<TensorView, 1> io{y};
-    LaunchArgs la{*act_layer_, io, io, ctx.workspace, ctx.workspace_bytes, static_cast<cudaStream_t>(ctx.stream), state};
+    LaunchArgs la{*act_layer_,
+                  io,
+                  io,
+                  ctx.workspace,
+                  ctx.workspace_bytes,
+                  static_cast<cudaStream_t>(ctx.stream),
+                  state};
     return launch_unary(la);
   }
 
-  Status run_depthwise(const ConvProblem& p, const std::vector<TensorView>& in, const TensorView& y, const void* bias,
-                       const void* z, cudaStream_t stream) const {
+  Status run_depthwise(const ConvProblem& p, const std::vector<TensorView>& in, const TensorView& y,
+                       const void* bias, const void* z, cudaStream_t stream) const {
     const int c = p.x[1], taps = p.w[2] * p.w[3];
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (taps_ == nullptr || taps_src_ != in[1].data) {
         // Weights are engine constants: arrange them tap-major once (the first run of a shape is
         // eager, so this never happens inside graph capture); synchronized so every stream sees it.
-        if (taps_ == nullptr) KILN_CUDA_RETURN(cudaMalloc(&taps_, static_cast<size_t>(c) * taps * dtype_size(p.dt)));
-        KILN_RETURN_IF_ERROR(launch_depthwise_weight_taps(in[1].data, taps_, p.dt, c, taps, stream));
+        if (taps_ == nullptr)
+          KILN_CUDA_RETURN(cudaMalloc(&taps_, static_cast<size_t>(c) * taps * dtype_size(p.dt)));
+        KILN_RETURN_IF_ERROR(
+            launch_depthwise_weight_taps(in[1].data, taps_, p.dt, c, taps, stream));
         KILN_CUDA_RETURN(cudaStreamSynchronize(stream));
         taps_src_ = in[1].data;
       }
     }
     const auto& lp = act_layer_ ? std::get<UnaryParams>(act_layer_->params) : UnaryParams{};
-    return launch_depthwise_nhwc(depthwise_args(p, in[0].data, taps_, bias, z, y.data,
-                                                act_layer_ ? epi_.activation : UnaryOp::kIdentity,
-                                                static_cast<float>(lp.alpha), static_cast<float>(lp.beta), stream,
-                                                depthwise_tile(tactic_)));
+    return launch_depthwise_nhwc(depthwise_args(
+        p, in[0].data, taps_, bias, z, y.data, act_layer_ ? epi_.activation : UnaryOp::kIdentity,
+        static_cast<float>(lp.alpha), static_cast<float>(lp.beta), stream,
+        depthwise_tile(tactic_)));
   }
 
-  Status run_legacy(const backend::RunContext& ctx, ConvProblem p, const std::vector<TensorView>& in,
-                    const TensorView& y, const void* z, CudaState& state) const {
+  Status run_legacy(const backend::RunContext& ctx, ConvProblem p,
+                    const std::vector<TensorView>& in, const TensorView& y, const void* z,
+                    CudaState& state) const {
     cudaStream_t stream = static_cast<cudaStream_t>(ctx.stream);
     const bool relu = epi_.activation == UnaryOp::kRelu;
-    // cudnnConvolutionBiasActivationForward takes the residual and a relu; other activations run after.
+    // cudnnConvolutionBiasActivationForward takes the residual and a relu; other activations run
+    // after.
     const bool fused_call = epi_.residual >= 0 || relu;
     const bool has_bias = p.has_bias;
-    if (fused_call) p.has_bias = true;  // the fused call always adds a bias (zeros when the conv has none)
+    if (fused_call)
+      p.has_bias = true;  // the fused call always adds a bias (zeros when the conv has none)
     const bool identity_act = fused_call && !relu;
-    std::string key = p.key() + "|tf" + std::to_string(state.allow_tf32) + "|f" + std::to_string(fused_call);
+    std::string key =
+        p.key() + "|tf" + std::to_string(state.allow_tf32) + "|f" + std::to_string(fused_call);
     ConvPlan* plan = nullptr;
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -174,12 +203,14 @@ class ConvKernel final : public backend::Kernel {
       if (it == plans_.end()) {
         auto np = std::make_unique<ConvPlan>();
         KILN_RETURN_IF_ERROR(make_descriptors(p, state.allow_tf32, *np));
-        bool tuned = tactic_ >= 0 && tactic_ < kGraphTactic && p.key() == tuned_key_ && !identity_act;
+        bool tuned =
+            tactic_ >= 0 && tactic_ < kGraphTactic && p.key() == tuned_key_ && !identity_act;
         if (identity_act) {
           // cuDNN's fused op with an identity activation requires this algorithm.
           np->algo = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM;
           KILN_RETURN_IF_ERROR(workspace_for(state.dnn, p, *np));
-          if (np->workspace > ctx.workspace_bytes) return layer_error(layer_, StatusCode::kOutOfMemory, "fused conv workspace");
+          if (np->workspace > ctx.workspace_bytes)
+            return layer_error(layer_, StatusCode::kOutOfMemory, "fused conv workspace");
         } else {
           if (tuned) {
             np->algo = static_cast<int>(tactic_);
@@ -199,8 +230,8 @@ class ConvKernel final : public backend::Kernel {
     }
     const void* bias = has_bias ? in[2].data : zero_bias_;
     if (!fused_call) {
-      KILN_RETURN_IF_ERROR(run_conv(state.dnn, p, *plan, in[0].data, in[1].data, bias, y.data, ctx.workspace,
-                                    ctx.workspace_bytes, stream));
+      KILN_RETURN_IF_ERROR(run_conv(state.dnn, p, *plan, in[0].data, in[1].data, bias, y.data,
+                                    ctx.workspace, ctx.workspace_bytes, stream));
       return post_activation(ctx, y, state);
     }
     if (z == nullptr) z = y.data;
@@ -209,24 +240,28 @@ class ConvKernel final : public backend::Kernel {
     if (plan->fused_ok) {
       cudnnStatus_t st = cudnnConvolutionBiasActivationForward(
           state.dnn, &one, plan->xd, in[0].data, plan->wd, in[1].data, plan->cd,
-          static_cast<cudnnConvolutionFwdAlgo_t>(plan->algo), ctx.workspace, ctx.workspace_bytes, &alpha2, plan->yd, z,
-          plan->bd, bias, plan->ad, plan->yd, y.data);
+          static_cast<cudnnConvolutionFwdAlgo_t>(plan->algo), ctx.workspace, ctx.workspace_bytes,
+          &alpha2, plan->yd, z, plan->bd, bias, plan->ad, plan->yd, y.data);
       if (st == CUDNN_STATUS_SUCCESS) return relu ? Status{} : post_activation(ctx, y, state);
-      if (st != CUDNN_STATUS_NOT_SUPPORTED) return cudnn_status(st, "cudnnConvolutionBiasActivationForward", __FILE__, __LINE__);
+      if (st != CUDNN_STATUS_NOT_SUPPORTED)
+        return cudnn_status(st, "cudnnConvolutionBiasActivationForward", __FILE__, __LINE__);
       plan->fused_ok = false;  // this configuration has no fused kernel: run the steps separately
     }
-    KILN_RETURN_IF_ERROR(run_conv(state.dnn, p, *plan, in[0].data, in[1].data, bias, y.data, ctx.workspace,
-                                  ctx.workspace_bytes, stream));
-    if (epi_.residual >= 0) KILN_CUDNN_RETURN(cudnnAddTensor(state.dnn, &one, plan->yd, z, &one, plan->yd, y.data));
+    KILN_RETURN_IF_ERROR(run_conv(state.dnn, p, *plan, in[0].data, in[1].data, bias, y.data,
+                                  ctx.workspace, ctx.workspace_bytes, stream));
+    if (epi_.residual >= 0)
+      KILN_CUDNN_RETURN(cudnnAddTensor(state.dnn, &one, plan->yd, z, &one, plan->yd, y.data));
     if (relu) {
       float zero = 0.0f;
-      KILN_CUDNN_RETURN(cudnnActivationForward(state.dnn, plan->ad, &one, plan->yd, y.data, &zero, plan->yd, y.data));
+      KILN_CUDNN_RETURN(cudnnActivationForward(state.dnn, plan->ad, &one, plan->yd, y.data, &zero,
+                                               plan->yd, y.data));
       return {};
     }
     return post_activation(ctx, y, state);
   }
 
-  Expected<GraphEntry*> graph_for(const ConvProblem& p, CudaState& state, size_t workspace_bytes) const {
+  Expected<GraphEntry*> graph_for(const ConvProblem& p, CudaState& state,
+                                  size_t workspace_bytes) const {
     std::string key = p.key() + epilogue_key(epi_, p.has_bias) + "|ctx" + std::to_string(state.id);
     std::lock_guard<std::mutex> lock(mu_);
     auto it = graphs_.find(key);
@@ -236,7 +271,8 @@ class ConvKernel final : public backend::Kernel {
     if (v.graph) {
       bool ok = false;
       if (tactic_ >= kGraphTactic && tactic_ < kDepthwiseTactic && p.key() == tuned_key_)
-        ok = v.graph->select(state.dnn, static_cast<int>(tactic_ - kGraphTactic), workspace_bytes).ok();
+        ok = v.graph->select(state.dnn, static_cast<int>(tactic_ - kGraphTactic), workspace_bytes)
+                 .ok();
       if (!ok) ok = v.graph->select_first(state.dnn, workspace_bytes).ok();
       if (ok) entry = GraphEntry{std::move(v.graph), v.activation_fused};
     }
@@ -260,7 +296,8 @@ class ConvKernel final : public backend::Kernel {
 
 }  // namespace
 
-size_t workspace_convolution(const ir::Layer&, std::span<const TensorView>, std::span<const TensorView>) {
+size_t workspace_convolution(const ir::Layer&, std::span<const TensorView>,
+                             std::span<const TensorView>) {
   return kConvWorkspace;
 }
 
@@ -272,15 +309,18 @@ Status supports_convolution(const ir::Graph&, const ir::Layer& l) {
   const auto& p = std::get<ConvolutionParams>(l.params);
   for (size_t i = 0; i < p.pads_begin.size(); ++i) {
     if (p.pads_begin[i] != p.pads_end[i])
-      return make_error(StatusCode::kUnsupported, "backends.cuda", "asymmetric convolution padding");
+      return make_error(StatusCode::kUnsupported, "backends.cuda",
+                        "asymmetric convolution padding");
   }
   return {};
 }
 
-/// Times the fast implementations of a problem on random data: the first kGraphCandidatesTimed engine
-/// candidates of its operation graph and, for depthwise problems, Kiln's kernel. (tactic, ms), or
+/// Times the fast implementations of a problem on random data: the first kGraphCandidatesTimed
+/// engine candidates of its operation graph and, for depthwise problems, Kiln's kernel. (tactic,
+/// ms), or
 /// (-1, 0) when neither runs.
-Expected<std::pair<int64_t, float>> tune_fast(const ConvProblem& p, const EpilogueSpec& epi, TuneContext& ctx, size_t ws_limit) {
+Expected<std::pair<int64_t, float>> tune_fast(const ConvProblem& p, const EpilogueSpec& epi,
+                                              TuneContext& ctx, size_t ws_limit) {
   auto count = [](const std::vector<int>& d) {
     size_t n = 1;
     for (int v : d) n *= static_cast<size_t>(v);
@@ -292,7 +332,8 @@ Expected<std::pair<int64_t, float>> tune_fast(const ConvProblem& p, const Epilog
   size_t total = up(nx * es) + up(nw * es) + 2 * up(ny * es) + up(nb * es) + ws_limit;
   uint8_t* buf = nullptr;
   KILN_CUDA_RETURN(cudaMalloc(&buf, total));
-  uint8_t *px = buf, *pw = px + up(nx * es), *py = pw + up(nw * es), *pz = py + up(ny * es), *pb = pz + up(ny * es);
+  uint8_t *px = buf, *pw = px + up(nx * es), *py = pw + up(nw * es), *pz = py + up(ny * es),
+          *pb = pz + up(ny * es);
   uint8_t* pws = pb + up(nb * es);
   const void* bias = p.has_bias ? pb : nullptr;
   const void* z = epi.residual >= 0 ? pz : nullptr;
@@ -307,7 +348,9 @@ Expected<std::pair<int64_t, float>> tune_fast(const ConvProblem& p, const Epilog
   auto consider = [&](int64_t tactic, const Expected<float>& ms) {
     if (only == "graph" && tactic >= kDepthwiseTactic) return;
     if (only.rfind("depthwise", 0) == 0 && tactic < kDepthwiseTactic) return;
-    if (only.rfind("depthwise:", 0) == 0 && only != "depthwise:" + std::to_string(depthwise_tile(tactic))) return;
+    if (only.rfind("depthwise:", 0) == 0 &&
+        only != "depthwise:" + std::to_string(depthwise_tile(tactic)))
+      return;
     if (ms && (best < 0 || *ms < best_ms)) {
       best = tactic;
       best_ms = *ms;
@@ -329,7 +372,8 @@ Expected<std::pair<int64_t, float>> tune_fast(const ConvProblem& p, const Epilog
     // Timed without its fused activation (a few flops per element on a memory-bound kernel); the
     // weights stand in for the tap-major copy.
     for (int tile : {1, 4, 8}) {
-      DepthwiseConvArgs a = depthwise_args(p, px, pw, bias, z, py, UnaryOp::kIdentity, 0.0f, 0.0f, ctx.stream, tile);
+      DepthwiseConvArgs a =
+          depthwise_args(p, px, pw, bias, z, py, UnaryOp::kIdentity, 0.0f, 0.0f, ctx.stream, tile);
       if (tile > 1 && !depthwise_tile_supported(a)) continue;
       consider(tile == 1 ? kDepthwiseTactic : kDepthwiseTactic + tile,
                time_on_stream(ctx.stream, 5, [&] { return launch_depthwise_nhwc(a); }));
@@ -361,7 +405,8 @@ Expected<backend::KernelRecord> tune_convolution(int32_t layer, TuneContext& ctx
   if (!p) return p.status();
   p->legacy_only = ctx.cudnn_legacy_only;
   if (ctx.optimization_level < 2 || out[0].numel() == 0) return rec;
-  size_t ws_limit = ctx.workspace_limit ? std::min<size_t>(ctx.workspace_limit, kConvWorkspace) : kConvWorkspace;
+  size_t ws_limit =
+      ctx.workspace_limit ? std::min<size_t>(ctx.workspace_limit, kConvWorkspace) : kConvWorkspace;
   if (graph_eligible(*p)) {
     EpilogueSpec epi;
     if (ctx.group == nullptr || !decode_epilogue(ctx.graph, *ctx.group, epi)) epi = EpilogueSpec{};
@@ -414,8 +459,9 @@ Expected<backend::KernelRecord> tune_convolution(int32_t layer, TuneContext& ctx
     int returned = 0;
     if (!p->transposed) {
       cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
-      cudnnStatus_t st = cudnnFindConvolutionForwardAlgorithmEx(ctx.state.dnn, plan.xd, px, plan.wd, pw, plan.cd, plan.yd, py,
-                                                                CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &returned, perf, pws, ws_limit);
+      cudnnStatus_t st = cudnnFindConvolutionForwardAlgorithmEx(
+          ctx.state.dnn, plan.xd, px, plan.wd, pw, plan.cd, plan.yd, py,
+          CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &returned, perf, pws, ws_limit);
       for (int i = 0; st == CUDNN_STATUS_SUCCESS && i < returned; ++i) {
         if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= ws_limit) {
           best = perf[i].algo;
@@ -425,9 +471,9 @@ Expected<backend::KernelRecord> tune_convolution(int32_t layer, TuneContext& ctx
       }
     } else {
       cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
-      cudnnStatus_t st = cudnnFindConvolutionBackwardDataAlgorithmEx(ctx.state.dnn, plan.wd, pw, plan.xd, px, plan.cd, plan.yd, py,
-                                                                     CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &returned, perf, pws,
-                                                                     ws_limit);
+      cudnnStatus_t st = cudnnFindConvolutionBackwardDataAlgorithmEx(
+          ctx.state.dnn, plan.wd, pw, plan.xd, px, plan.cd, plan.yd, py,
+          CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &returned, perf, pws, ws_limit);
       for (int i = 0; st == CUDNN_STATUS_SUCCESS && i < returned; ++i) {
         if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= ws_limit) {
           best = perf[i].algo;
@@ -448,17 +494,21 @@ Expected<backend::KernelRecord> tune_convolution(int32_t layer, TuneContext& ctx
   return rec;
 }
 
-Expected<std::unique_ptr<backend::Kernel>> create_convolution_kernel(const ir::Graph& g, const backend::KernelRecord& rec) {
+Expected<std::unique_ptr<backend::Kernel>> create_convolution_kernel(
+    const ir::Graph& g, const backend::KernelRecord& rec) {
   const ir::Layer& l = g.layers[static_cast<size_t>(rec.layers[0])];
   if (l.op != ir::OpKind::kConvolution)
-    return make_error(StatusCode::kCorruptPlan, "backends.cuda", "conv kernel record does not name a convolution layer");
+    return make_error(StatusCode::kCorruptPlan, "backends.cuda",
+                      "conv kernel record does not name a convolution layer");
   const bool legacy = rec.tactic >= -1 && rec.tactic <= 64;
   const bool graph = rec.tactic >= kGraphTactic && rec.tactic < kGraphTactic + 4096;
   if (!legacy && !graph && !is_depthwise_tactic(rec.tactic))
-    return make_error(StatusCode::kCorruptPlan, "backends.cuda", "bad convolution tactic for layer '" + l.name + "'");
+    return make_error(StatusCode::kCorruptPlan, "backends.cuda",
+                      "bad convolution tactic for layer '" + l.name + "'");
   EpilogueSpec epi;
   if (!decode_epilogue(g, rec.layers, epi))
-    return make_error(StatusCode::kCorruptPlan, "backends.cuda", "bad fused group at layer '" + l.name + "'");
+    return make_error(StatusCode::kCorruptPlan, "backends.cuda",
+                      "bad fused group at layer '" + l.name + "'");
   void* zero_bias = nullptr;
   bool fused = rec.layers.size() > 1;
   bool has_bias = l.inputs.size() > 2 && l.inputs[2] >= 0;
@@ -471,7 +521,8 @@ Expected<std::unique_ptr<backend::Kernel>> create_convolution_kernel(const ir::G
   }
   std::string key(rec.config.begin(), rec.config.end());
   const bool legacy_only = rec.kernel == kLegacyKernel;
-  const ir::Layer* act = epi.activation_layer >= 0 ? &g.layers[static_cast<size_t>(epi.activation_layer)] : nullptr;
+  const ir::Layer* act =
+      epi.activation_layer >= 0 ? &g.layers[static_cast<size_t>(epi.activation_layer)] : nullptr;
   return std::unique_ptr<backend::Kernel>(
       std::make_unique<ConvKernel>(l, act, epi, key, rec.tactic, zero_bias, legacy_only));
 }

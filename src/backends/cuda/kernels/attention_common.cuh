@@ -16,25 +16,25 @@ constexpr size_t kAlign = 256;             // workspace sub-buffer alignment
 
 enum MaskKind : int { kMaskNone = 0, kMaskBool = 1, kMaskFloat = 2 };
 
-
-// ---- problem analysis (host) ---------------------------------------------------------------------------
+// ---- problem analysis (host)
+// ---------------------------------------------------------------------------
 
 struct Problem {
   DataType dt = DataType::kFloat32;
-  int nb = 0;                 // batch rank (rank - 2)
-  Dims batch;                 // broadcast batch dims (of the output)
-  Dims qb, kb, vb;            // the operands' own batch dims (same rank as `batch`)
+  int nb = 0;       // batch rank (rank - 2)
+  Dims batch;       // broadcast batch dims (of the output)
+  Dims qb, kb, vb;  // the operands' own batch dims (same rank as `batch`)
   int64_t batch_volume = 0;
   int64_t lq = 0, lk = 0, e = 0, ev = 0;
   float scale = 1.0f;
   bool causal = false;
-  bool zero_rows = false;     // zero_masked_rows
+  bool zero_rows = false;  // zero_masked_rows
   int mask = kMaskNone;
   // Element strides along the batch dims (0 where broadcast), including the matrix size.
   int64_t sq[kMaxRank] = {}, sk[kMaxRank] = {}, sv[kMaxRank] = {}, sm[kMaxRank] = {};
   int64_t msq = 0, msk = 0;  // mask element strides along Lq and Lk (0 where broadcast)
   bool flash = false;
-  int64_t num_q_tiles = 0;   // flash only
+  int64_t num_q_tiles = 0;  // flash only
 };
 
 constexpr int kFlashThreads = 128;  // 4 warps
@@ -42,17 +42,20 @@ constexpr int kFlashBr = 64;        // query rows per block (16 per warp)
 
 template <int kE>
 struct FlashTile {
-  static constexpr int kBc = kE <= 96 ? 64 : 32;  // keys per K/V tile (static smem stays under 48 KiB)
-  static constexpr int kStride = kE + 8;           // smem row pitch (halves): conflict-free ldmatrix
+  static constexpr int kBc =
+      kE <= 96 ? 64 : 32;                 // keys per K/V tile (static smem stays under 48 KiB)
+  static constexpr int kStride = kE + 8;  // smem row pitch (halves): conflict-free ldmatrix
   static constexpr size_t kSmemBytes = static_cast<size_t>(kFlashBr + 2 * kBc) * kStride * 2;
   static_assert(kE % 16 == 0, "head dim must be a multiple of 16");
   static_assert(kSmemBytes <= 48 * 1024, "static shared memory limit");
 };
 
-inline bool flash_head_dim(int64_t e) { return e == 32 || e == 64 || e == 80 || e == 96 || e == 128; }
+inline bool flash_head_dim(int64_t e) {
+  return e == 32 || e == 64 || e == 80 || e == 96 || e == 128;
+}
 
-
-// ---- device helpers ------------------------------------------------------------------------------------
+// ---- device helpers
+// ------------------------------------------------------------------------------------
 
 // Offset of batch index `b` (flattened over the nb batch dims) for per-dim element strides `st`.
 __device__ __forceinline__ int64_t batch_offset(int64_t b, int nb, const int64_t (&dims)[kMaxRank],
@@ -94,7 +97,8 @@ __device__ __forceinline__ uint16_t bits16(T v) {
 // Two floats rounded to T, packed low (first) / high (second) in one register.
 template <class T>
 __device__ __forceinline__ uint32_t pack2(float lo, float hi) {
-  return static_cast<uint32_t>(bits16(from_f32<T>(lo))) | (static_cast<uint32_t>(bits16(from_f32<T>(hi))) << 16);
+  return static_cast<uint32_t>(bits16(from_f32<T>(lo))) |
+         (static_cast<uint32_t>(bits16(from_f32<T>(hi))) << 16);
 }
 
 __device__ __forceinline__ uint32_t smem_addr(const void* p) {
@@ -108,7 +112,9 @@ __device__ __forceinline__ void cp_async16(void* smem, const void* gmem, bool va
                "l"(__cvta_generic_to_global(gmem)), "r"(n)
                : "memory");
 }
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+__device__ __forceinline__ void cp_async_commit() {
+  asm volatile("cp.async.commit_group;\n" ::: "memory");
+}
 template <int N>
 __device__ __forceinline__ void cp_async_wait() {
   asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
@@ -129,16 +135,19 @@ __device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const void* 
 
 // d += a (16x16, row) * b (16x8, col); fp32 accumulators.
 template <class T>
-__device__ __forceinline__ void mma_16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+__device__ __forceinline__ void mma_16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0,
+                                          uint32_t b1) {
   if constexpr (std::is_same_v<T, __half>) {
     asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
+        "{%8, %9}, "
         "{%0, %1, %2, %3};\n"
         : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
   } else {
     asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
+        "{%8, %9}, "
         "{%0, %1, %2, %3};\n"
         : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));

@@ -4,14 +4,15 @@
 namespace kiln::cuda::attn {
 namespace {
 
-// ---- flash path ----------------------------------------------------------------------------------------
+// ---- flash path
+// ----------------------------------------------------------------------------------------
 
 struct FlashArgs {
   const uint16_t* q;  // 16-bit element bits
   const uint16_t* k;
   const uint16_t* v;
   uint16_t* o;
-  const void* mask;   // uint8_t (bool) or T (additive); offsets below
+  const void* mask;  // uint8_t (bool) or T (additive); offsets below
   int64_t lq, lk;
   int64_t msq, msk;
   int64_t num_q_tiles;
@@ -26,10 +27,11 @@ struct FlashArgs {
   int64_t sq[kMaxRank], sk[kMaxRank], sv[kMaxRank], sm[kMaxRank];
 };
 
-// Copies rows [row0, row0 + kRows) of a [n_rows, kE] matrix into smem (pitch kStride); rows past the
-// end are zero (so padded K rows score 0 before masking and padded V rows add 0 * 0).
+// Copies rows [row0, row0 + kRows) of a [n_rows, kE] matrix into smem (pitch kStride); rows past
+// the end are zero (so padded K rows score 0 before masking and padded V rows add 0 * 0).
 template <int kRows, int kE, int kStride>
-__device__ __forceinline__ void load_tile(uint16_t* s, const uint16_t* g, int64_t row0, int64_t n_rows, bool vec) {
+__device__ __forceinline__ void load_tile(uint16_t* s, const uint16_t* g, int64_t row0,
+                                          int64_t n_rows, bool vec) {
   constexpr int kChunks = kE / 8;  // 16-byte chunks per row
   for (int c = threadIdx.x; c < kRows * kChunks; c += kFlashThreads) {
     const int r = c / kChunks, cc = c % kChunks;
@@ -74,7 +76,8 @@ __global__ void __launch_bounds__(kFlashThreads) flash_attention_kernel(const Fl
 
   const int64_t q0 = tile * kBr;
   const int64_t warp_row0 = q0 + warp * 16;
-  const bool warp_active = warp_row0 < p.lq;  // warps with no valid row skip the math (not the barriers)
+  const bool warp_active =
+      warp_row0 < p.lq;  // warps with no valid row skip the math (not the barriers)
   const int64_t row_a = warp_row0 + g, row_b = row_a + 8;
   // Causal: no row of this block sees keys >= q0 + kBr.
   const int64_t kv_end = (p.causal && q0 + kBr < p.lk) ? q0 + kBr : p.lk;
@@ -130,9 +133,10 @@ __global__ void __launch_bounds__(kFlashThreads) flash_attention_kernel(const Fl
     cp_async_commit();  // (possibly empty) group keeps the wait counts uniform
 
     if (warp_active) {
-      // Scale, then mask: keys past Lk, the user's mask, causal (key > query). Element cc of n-tile n
-      // is (row_a, col) and element cc + 2 is (row_b, col).
-      const bool need_mask = p.mask_kind != kMaskNone || k0 + kBc > p.lk || (p.causal && k0 + kBc - 1 > warp_row0);
+      // Scale, then mask: keys past Lk, the user's mask, causal (key > query). Element cc of n-tile
+      // n is (row_a, col) and element cc + 2 is (row_b, col).
+      const bool need_mask =
+          p.mask_kind != kMaskNone || k0 + kBc > p.lk || (p.causal && k0 + kBc - 1 > warp_row0);
 #pragma unroll
       for (int n = 0; n < kNTilesS; ++n) {
 #pragma unroll
@@ -143,9 +147,11 @@ __global__ void __launch_bounds__(kFlashThreads) flash_attention_kernel(const Fl
             if (col >= p.lk) {
               xa = xb = -INFINITY;
             } else {
-              if (p.mask_kind != kMaskNone && row_a < p.lq) {  // (row_b >= lq: its result is never stored)
+              if (p.mask_kind != kMaskNone &&
+                  row_a < p.lq) {  // (row_b >= lq: its result is never stored)
                 const int64_t mo_a = row_a * p.msq + col * p.msk;
-                const bool per_row = p.msq != 0 && row_b < p.lq;  // else row_b reads row_a's element
+                const bool per_row =
+                    p.msq != 0 && row_b < p.lq;  // else row_b reads row_a's element
                 const int64_t mo_b = row_b * p.msq + col * p.msk;
                 if (p.mask_kind == kMaskBool) {
                   const bool keep_a = mask_b[mo_a] != 0;
@@ -210,12 +216,13 @@ __global__ void __launch_bounds__(kFlashThreads) flash_attention_kernel(const Fl
       // O += P V: P's A fragments are S's accumulators of n-tiles 2c and 2c + 1.
 #pragma unroll
       for (int c = 0; c < kBc / 16; ++c) {
-        const uint32_t pa[4] = {pack2<T>(s[2 * c][0], s[2 * c][1]), pack2<T>(s[2 * c][2], s[2 * c][3]),
-                                pack2<T>(s[2 * c + 1][0], s[2 * c + 1][1]),
-                                pack2<T>(s[2 * c + 1][2], s[2 * c + 1][3])};
+        const uint32_t pa[4] = {
+            pack2<T>(s[2 * c][0], s[2 * c][1]), pack2<T>(s[2 * c][2], s[2 * c][3]),
+            pack2<T>(s[2 * c + 1][0], s[2 * c + 1][1]), pack2<T>(s[2 * c + 1][2], s[2 * c + 1][3])};
 #pragma unroll
         for (int n = 0; n < kNTilesO; n += 2) {
-          uint32_t vf[4];  // (keys lo, dims n), (keys hi, dims n), (keys lo, dims n+1), (keys hi, dims n+1)
+          uint32_t vf[4];  // (keys lo, dims n), (keys hi, dims n), (keys lo, dims n+1), (keys hi,
+                           // dims n+1)
           const int key = c * 16 + (lane & 7) + ((lane >> 3) & 1) * 8;
           const int col = n * 8 + (lane >> 4) * 8;
           ldmatrix_x4_trans(vf, s_v + key * kS + col);
@@ -237,7 +244,10 @@ __global__ void __launch_bounds__(kFlashThreads) flash_attention_kernel(const Fl
     float l = l_run[i];
     l += __shfl_xor_sync(0xffffffffu, l, 1);
     l += __shfl_xor_sync(0xffffffffu, l, 2);
-    inv[i] = l > 0.0f ? 1.0f / l : (p.zero_rows ? 0.0f : NAN);  // l == 0: every key masked out (NaN, as the reference)
+    inv[i] =
+        l > 0.0f
+            ? 1.0f / l
+            : (p.zero_rows ? 0.0f : NAN);  // l == 0: every key masked out (NaN, as the reference)
   }
   // Stage this warp's 16 output rows in its own rows of s_q (only this warp ever read them), then
   // write them out row by row.
@@ -245,8 +255,10 @@ __global__ void __launch_bounds__(kFlashThreads) flash_attention_kernel(const Fl
 #pragma unroll
   for (int n = 0; n < kNTilesO; ++n) {
     const int col = n * 8 + 2 * t;
-    *reinterpret_cast<uint32_t*>(so + g * kS + col) = pack2<T>(o_acc[n][0] * inv[0], o_acc[n][1] * inv[0]);
-    *reinterpret_cast<uint32_t*>(so + (g + 8) * kS + col) = pack2<T>(o_acc[n][2] * inv[1], o_acc[n][3] * inv[1]);
+    *reinterpret_cast<uint32_t*>(so + g * kS + col) =
+        pack2<T>(o_acc[n][0] * inv[0], o_acc[n][1] * inv[0]);
+    *reinterpret_cast<uint32_t*>(so + (g + 8) * kS + col) =
+        pack2<T>(o_acc[n][2] * inv[1], o_acc[n][3] * inv[1]);
   }
   __syncwarp();
   uint16_t* O = p.o + b * p.lq * kE;
@@ -307,12 +319,18 @@ Status launch_flash_typed(const LaunchArgs& a, const Problem& p) {
 template <class T>
 Status launch_flash(const LaunchArgs& a, const Problem& p) {
   switch (p.e) {
-    case 32: return launch_flash_typed<T, 32>(a, p);
-    case 64: return launch_flash_typed<T, 64>(a, p);
-    case 80: return launch_flash_typed<T, 80>(a, p);
-    case 96: return launch_flash_typed<T, 96>(a, p);
-    case 128: return launch_flash_typed<T, 128>(a, p);
-    default: return layer_error(a.layer, StatusCode::kInternal, "flash attention: unsupported head dim");
+    case 32:
+      return launch_flash_typed<T, 32>(a, p);
+    case 64:
+      return launch_flash_typed<T, 64>(a, p);
+    case 80:
+      return launch_flash_typed<T, 80>(a, p);
+    case 96:
+      return launch_flash_typed<T, 96>(a, p);
+    case 128:
+      return launch_flash_typed<T, 128>(a, p);
+    default:
+      return layer_error(a.layer, StatusCode::kInternal, "flash attention: unsupported head dim");
   }
 }
 

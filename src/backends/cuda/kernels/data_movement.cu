@@ -4,12 +4,12 @@
 //    vectorized when sizes and addresses allow, several inputs/outputs per launch;
 //  * a strided copy (slice, expand, transposes that keep the innermost dim): the destination is
 //    contiguous, the source is read through per-dim strides (0 or negative allowed). Dims are
-//    collapsed first (size-1 dims dropped, dims contiguous in the source merged), so most views become
-//    a memcpy or a copy of contiguous rows done with 16-byte units;
+//    collapsed first (size-1 dims dropped, dims contiguous in the source merged), so most views
+//    become a memcpy or a copy of contiguous rows done with 16-byte units;
 //  * a tiled transpose through shared memory (32x32 tiles) when the innermost output dim is strided
 //    in the source but another dim is contiguous there (2-D transposes, [.., S, D] -> [.., D, S]);
-//    when one side has at most 8 elements (NCHW images with 3 channels going channels-last) a thread
-//    moves a whole row or column instead.
+//    when one side has at most 8 elements (NCHW images with 3 channels going channels-last) a
+//    thread moves a whole row or column instead.
 // Index math uses 32-bit multiply-high division when the element count allows, 64-bit otherwise.
 #include <algorithm>
 #include <string>
@@ -26,46 +26,78 @@ constexpr int kThreads = 256;
 constexpr int kTile = 32;
 constexpr int64_t kMax32 = (int64_t{1} << 31) - 1;
 
-// ---- helpers -----------------------------------------------------------------------------------------
+// ---- helpers
+// -----------------------------------------------------------------------------------------
 
 /// Storage type of a copy unit of `bytes` bytes.
 template <int kBytes>
 struct Unit;
-template <> struct Unit<1> { using type = uint8_t; };
-template <> struct Unit<2> { using type = uint16_t; };
-template <> struct Unit<4> { using type = uint32_t; };
-template <> struct Unit<8> { using type = uint64_t; };
-template <> struct Unit<16> { using type = uint4; };
+template <>
+struct Unit<1> {
+  using type = uint8_t;
+};
+template <>
+struct Unit<2> {
+  using type = uint16_t;
+};
+template <>
+struct Unit<4> {
+  using type = uint32_t;
+};
+template <>
+struct Unit<8> {
+  using type = uint64_t;
+};
+template <>
+struct Unit<16> {
+  using type = uint4;
+};
 
 /// Calls f(std::integral_constant<int, bytes>) for bytes in {1, 2, 4, 8, 16}.
 template <class F>
 void visit_unit(int bytes, F&& f) {
   switch (bytes) {
-    case 16: f(std::integral_constant<int, 16>{}); break;
-    case 8: f(std::integral_constant<int, 8>{}); break;
-    case 4: f(std::integral_constant<int, 4>{}); break;
-    case 2: f(std::integral_constant<int, 2>{}); break;
-    default: f(std::integral_constant<int, 1>{}); break;
+    case 16:
+      f(std::integral_constant<int, 16>{});
+      break;
+    case 8:
+      f(std::integral_constant<int, 8>{});
+      break;
+    case 4:
+      f(std::integral_constant<int, 4>{});
+      break;
+    case 2:
+      f(std::integral_constant<int, 2>{});
+      break;
+    default:
+      f(std::integral_constant<int, 1>{});
+      break;
   }
 }
 
-bool aligned(const void* p, int64_t w) { return reinterpret_cast<uintptr_t>(p) % static_cast<uint64_t>(w) == 0; }
+bool aligned(const void* p, int64_t w) {
+  return reinterpret_cast<uintptr_t>(p) % static_cast<uint64_t>(w) == 0;
+}
 
 Status shape_mismatch(const LaunchArgs& a, const Dims& got, const Dims& want) {
-  return layer_error(a.layer, StatusCode::kShapeError, "output dims " + got.to_string() + " != expected " + want.to_string());
+  return layer_error(a.layer, StatusCode::kShapeError,
+                     "output dims " + got.to_string() + " != expected " + want.to_string());
 }
 
 Status normalized_axis(const LaunchArgs& a, int64_t axis, int rank, int& out) {
   int64_t ax = axis < 0 ? axis + rank : axis;
   if (ax < 0 || ax >= rank)
-    return layer_error(a.layer, StatusCode::kInvalidArgument, "axis " + std::to_string(axis) + " out of range");
+    return layer_error(a.layer, StatusCode::kInvalidArgument,
+                       "axis " + std::to_string(axis) + " out of range");
   out = static_cast<int>(ax);
   return {};
 }
 
-// ---- batched row copies (concat, split) ---------------------------------------------------------------
+// ---- batched row copies (concat, split)
+// ---------------------------------------------------------------
 
-/// rows x row_units units of `vec` bytes: dst[r * dst_pitch + c] = src[r * src_pitch + c] (in units).
+/// rows x row_units units of `vec` bytes: dst[r * dst_pitch + c] = src[r * src_pitch + c] (in
+/// units).
 struct CopyJob {
   const uint8_t* src;
   uint8_t* dst;
@@ -84,10 +116,12 @@ __device__ __forceinline__ void copy_job_rows(const CopyJob& job) {
   U* __restrict__ dst = reinterpret_cast<U*>(job.dst);
   const int64_t n = job.rows * job.row_units;
   if (n <= kMax32) {
-    for (uint32_t u = blockIdx.x * blockDim.x + threadIdx.x; u < static_cast<uint32_t>(n); u += blockDim.x * gridDim.x) {
+    for (uint32_t u = blockIdx.x * blockDim.x + threadIdx.x; u < static_cast<uint32_t>(n);
+         u += blockDim.x * gridDim.x) {
       uint32_t r = fdiv(u, job.row_div);
       uint32_t c = u - r * job.row_div.d;
-      dst[static_cast<int64_t>(r) * job.dst_pitch + c] = src[static_cast<int64_t>(r) * job.src_pitch + c];
+      dst[static_cast<int64_t>(r) * job.dst_pitch + c] =
+          src[static_cast<int64_t>(r) * job.src_pitch + c];
     }
   } else {
     for (int64_t u = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; u < n;
@@ -102,20 +136,30 @@ __device__ __forceinline__ void copy_job_rows(const CopyJob& job) {
 __global__ void copy_jobs_kernel(CopyJobs jobs) {
   const CopyJob job = jobs.j[blockIdx.y];
   switch (job.vec) {
-    case 16: copy_job_rows<uint4>(job); break;
-    case 8: copy_job_rows<uint64_t>(job); break;
-    case 4: copy_job_rows<uint32_t>(job); break;
-    case 2: copy_job_rows<uint16_t>(job); break;
-    default: copy_job_rows<uint8_t>(job); break;
+    case 16:
+      copy_job_rows<uint4>(job);
+      break;
+    case 8:
+      copy_job_rows<uint64_t>(job);
+      break;
+    case 4:
+      copy_job_rows<uint32_t>(job);
+      break;
+    case 2:
+      copy_job_rows<uint16_t>(job);
+      break;
+    default:
+      copy_job_rows<uint8_t>(job);
+      break;
   }
 }
 
 /// A job copying `rows` rows of `row_bytes` bytes; picks the widest unit sizes and addresses allow.
-CopyJob make_job(const void* src, void* dst, int64_t rows, int64_t row_bytes, int64_t src_pitch_bytes,
-                 int64_t dst_pitch_bytes) {
+CopyJob make_job(const void* src, void* dst, int64_t rows, int64_t row_bytes,
+                 int64_t src_pitch_bytes, int64_t dst_pitch_bytes) {
   int w = 16;
-  while (w > 1 && !(aligned(src, w) && aligned(dst, w) && row_bytes % w == 0 && src_pitch_bytes % w == 0 &&
-                    dst_pitch_bytes % w == 0))
+  while (w > 1 && !(aligned(src, w) && aligned(dst, w) && row_bytes % w == 0 &&
+                    src_pitch_bytes % w == 0 && dst_pitch_bytes % w == 0))
     w /= 2;
   CopyJob j{};
   j.src = static_cast<const uint8_t*>(src);
@@ -145,7 +189,8 @@ Status run_jobs(const LaunchArgs& a, const std::vector<CopyJob>& jobs) {
   return {};
 }
 
-// ---- strided copy -------------------------------------------------------------------------------------
+// ---- strided copy
+// -------------------------------------------------------------------------------------
 
 /// Destination contiguous in units; source unit of (outer index, col) at sum(idx[d] * stride[d]) +
 /// col * inner_stride.
@@ -158,7 +203,8 @@ struct StridedArg {
 };
 
 template <class U>
-__global__ void strided_copy32_kernel(const U* __restrict__ src, U* __restrict__ dst, uint32_t n, StridedArg a) {
+__global__ void strided_copy32_kernel(const U* __restrict__ src, U* __restrict__ dst, uint32_t n,
+                                      StridedArg a) {
   for (uint32_t u = blockIdx.x * blockDim.x + threadIdx.x; u < n; u += blockDim.x * gridDim.x) {
     uint32_t row = fdiv(u, a.inner_div);
     int64_t off = static_cast<int64_t>(u - row * a.inner_div.d) * a.inner_stride;
@@ -174,7 +220,8 @@ __global__ void strided_copy32_kernel(const U* __restrict__ src, U* __restrict__
 }
 
 template <class U>
-__global__ void strided_copy64_kernel(const U* __restrict__ src, U* __restrict__ dst, int64_t n, StridedArg a) {
+__global__ void strided_copy64_kernel(const U* __restrict__ src, U* __restrict__ dst, int64_t n,
+                                      StridedArg a) {
   KILN_GRID_STRIDE_LOOP(u, n) {
     int64_t row = u / a.inner;
     int64_t off = (u - row * a.inner) * a.inner_stride;
@@ -198,7 +245,8 @@ struct TileArg {
 };
 
 /// Source and destination offsets of batch index b (row-major over a.bsize).
-__device__ __forceinline__ void batch_offsets(const TileArg& a, int64_t b, int64_t& so, int64_t& dof) {
+__device__ __forceinline__ void batch_offsets(const TileArg& a, int64_t b, int64_t& so,
+                                              int64_t& dof) {
 #pragma unroll
   for (int d = kMaxRank - 1; d >= 0; --d) {
     if (d >= a.nb) continue;
@@ -211,7 +259,8 @@ __device__ __forceinline__ void batch_offsets(const TileArg& a, int64_t b, int64
 }
 
 template <class T>
-__global__ void transpose_tiled_kernel(const T* __restrict__ src, T* __restrict__ dst, int64_t total_tiles, TileArg a) {
+__global__ void transpose_tiled_kernel(const T* __restrict__ src, T* __restrict__ dst,
+                                       int64_t total_tiles, TileArg a) {
   __shared__ T tile[kTile][kTile + 1];
   for (int64_t t = blockIdx.x; t < total_tiles; t += gridDim.x) {  // uniform per block
     int64_t rest = t / a.tiles_c;
@@ -240,8 +289,8 @@ __global__ void transpose_tiled_kernel(const T* __restrict__ src, T* __restrict_
 constexpr int64_t kNarrow = 8;
 
 template <class T>
-__global__ void transpose_narrow_kernel(const T* __restrict__ src, T* __restrict__ dst, int64_t total, TileArg a,
-                                        bool by_rows) {
+__global__ void transpose_narrow_kernel(const T* __restrict__ src, T* __restrict__ dst,
+                                        int64_t total, TileArg a, bool by_rows) {
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const int64_t lines = by_rows ? a.rows : a.cols;
@@ -250,17 +299,19 @@ __global__ void transpose_narrow_kernel(const T* __restrict__ src, T* __restrict
     int64_t so = 0, dof = 0;
     batch_offsets(a, b, so, dof);
     if (by_rows) {
-      for (int64_t c = 0; c < a.cols; ++c) dst[dof + line * a.row_dst_stride + c] = src[so + c * a.col_src_stride + line];
+      for (int64_t c = 0; c < a.cols; ++c)
+        dst[dof + line * a.row_dst_stride + c] = src[so + c * a.col_src_stride + line];
     } else {
-      for (int64_t r = 0; r < a.rows; ++r) dst[dof + r * a.row_dst_stride + line] = src[so + line * a.col_src_stride + r];
+      for (int64_t r = 0; r < a.rows; ++r)
+        dst[dof + r * a.row_dst_stride + line] = src[so + line * a.col_src_stride + r];
     }
   }
 }
 
 /// dst (contiguous, `dims`) = the elements of src (pointing at index (0, ..., 0)) read with per-dim
 /// element strides `ss`.
-Status strided_copy(const LaunchArgs& a, void* dst, const void* src, const Dims& dims, const std::vector<int64_t>& ss,
-                    size_t es) {
+Status strided_copy(const LaunchArgs& a, void* dst, const void* src, const Dims& dims,
+                    const std::vector<int64_t>& ss, size_t es) {
   const int64_t n = dims.volume();
   if (n <= 0) return {};
   // Collapse: drop size-1 dims, merge a dim into its outer neighbour when contiguous in the source.
@@ -279,7 +330,8 @@ Status strided_copy(const LaunchArgs& a, void* dst, const void* src, const Dims&
   const int r = static_cast<int>(size.size());
   const auto ies = static_cast<int64_t>(es);
   if (r == 0 || (r == 1 && stride[0] == 1)) {
-    KILN_CUDA_RETURN(cudaMemcpyAsync(dst, src, static_cast<size_t>(n) * es, cudaMemcpyDeviceToDevice, a.stream));
+    KILN_CUDA_RETURN(
+        cudaMemcpyAsync(dst, src, static_cast<size_t>(n) * es, cudaMemcpyDeviceToDevice, a.stream));
     return {};
   }
   if (stride[static_cast<size_t>(r - 1)] != 1) {
@@ -288,7 +340,9 @@ Status strided_copy(const LaunchArgs& a, void* dst, const void* src, const Dims&
       if (stride[static_cast<size_t>(d)] == 1) j = d;
     if (j >= 0) {
       std::vector<int64_t> os(static_cast<size_t>(r), 1);  // destination strides
-      for (int d = r - 2; d >= 0; --d) os[static_cast<size_t>(d)] = os[static_cast<size_t>(d + 1)] * size[static_cast<size_t>(d + 1)];
+      for (int d = r - 2; d >= 0; --d)
+        os[static_cast<size_t>(d)] =
+            os[static_cast<size_t>(d + 1)] * size[static_cast<size_t>(d + 1)];
       TileArg t{};
       t.rows = size[static_cast<size_t>(j)];
       t.cols = size[static_cast<size_t>(r - 1)];
@@ -322,7 +376,8 @@ Status strided_copy(const LaunchArgs& a, void* dst, const void* src, const Dims&
       const dim3 block(kTile, 8);
       visit_unit(static_cast<int>(es), [&](auto w) {
         using T = typename Unit<decltype(w)::value>::type;
-        transpose_tiled_kernel<T><<<grid, block, 0, a.stream>>>(static_cast<const T*>(src), static_cast<T*>(dst), total, t);
+        transpose_tiled_kernel<T><<<grid, block, 0, a.stream>>>(static_cast<const T*>(src),
+                                                                static_cast<T*>(dst), total, t);
       });
       KILN_CUDA_LAUNCH_CHECK();
       return {};
@@ -332,7 +387,8 @@ Status strided_copy(const LaunchArgs& a, void* dst, const void* src, const Dims&
   int64_t w = ies;
   if (stride[static_cast<size_t>(r - 1)] == 1) {
     for (int64_t cand = 16; cand > ies; cand /= 2) {
-      bool ok = aligned(src, cand) && aligned(dst, cand) && (size[static_cast<size_t>(r - 1)] * ies) % cand == 0;
+      bool ok = aligned(src, cand) && aligned(dst, cand) &&
+                (size[static_cast<size_t>(r - 1)] * ies) % cand == 0;
       for (int d = 0; d < r - 1 && ok; ++d) ok = (stride[static_cast<size_t>(d)] * ies) % cand == 0;
       if (ok) {
         w = cand;
@@ -360,9 +416,11 @@ Status strided_copy(const LaunchArgs& a, void* dst, const void* src, const Dims&
     const U* sp = static_cast<const U*>(src);
     U* dp = static_cast<U*>(dst);
     if (small) {
-      strided_copy32_kernel<U><<<grid_for(units, kThreads), kThreads, 0, a.stream>>>(sp, dp, static_cast<uint32_t>(units), s);
+      strided_copy32_kernel<U><<<grid_for(units, kThreads), kThreads, 0, a.stream>>>(
+          sp, dp, static_cast<uint32_t>(units), s);
     } else {
-      strided_copy64_kernel<U><<<grid_for(units, kThreads), kThreads, 0, a.stream>>>(sp, dp, units, s);
+      strided_copy64_kernel<U>
+          <<<grid_for(units, kThreads), kThreads, 0, a.stream>>>(sp, dp, units, s);
     }
   });
   KILN_CUDA_LAUNCH_CHECK();
@@ -371,7 +429,8 @@ Status strided_copy(const LaunchArgs& a, void* dst, const void* src, const Dims&
 
 std::vector<int64_t> contiguous_strides(const Dims& d) {
   std::vector<int64_t> s(static_cast<size_t>(d.rank()), 1);
-  for (int i = d.rank() - 2; i >= 0; --i) s[static_cast<size_t>(i)] = s[static_cast<size_t>(i + 1)] * d[i + 1];
+  for (int i = d.rank() - 2; i >= 0; --i)
+    s[static_cast<size_t>(i)] = s[static_cast<size_t>(i + 1)] * d[i + 1];
   return s;
 }
 
@@ -381,7 +440,8 @@ Status launch_transpose(const LaunchArgs& a) {
   const auto& perm = std::get<TransposeParams>(a.layer.params).perm;
   const TensorView &x = a.in[0], &o = a.out[0];
   const int r = x.dims.rank();
-  if (perm.size() != static_cast<size_t>(r)) return layer_error(a.layer, StatusCode::kShapeError, "perm length != rank");
+  if (perm.size() != static_cast<size_t>(r))
+    return layer_error(a.layer, StatusCode::kShapeError, "perm length != rank");
   std::vector<int64_t> cs = contiguous_strides(x.dims), ss(static_cast<size_t>(r));
   std::vector<bool> seen(static_cast<size_t>(r), false);
   Dims expect;
@@ -404,18 +464,21 @@ Status launch_concat(const LaunchArgs& a) {
   KILN_RETURN_IF_ERROR(normalized_axis(a, std::get<ConcatParams>(a.layer.params).axis, r, ax));
   int64_t total = 0;
   for (const TensorView& t : a.in) {
-    if (t.data == nullptr && t.numel() != 0) return layer_error(a.layer, StatusCode::kInvalidArgument, "missing input");
+    if (t.data == nullptr && t.numel() != 0)
+      return layer_error(a.layer, StatusCode::kInvalidArgument, "missing input");
     if (t.dims.rank() != r || t.dtype != out.dtype)
       return layer_error(a.layer, StatusCode::kShapeError, "input rank/dtype differs");
     for (int d = 0; d < r; ++d) {
       if (d != ax && t.dims[d] != out.dims[d])
-        return layer_error(a.layer, StatusCode::kShapeError,
-                           "input " + t.dims.to_string() + " does not fit output " + out.dims.to_string());
+        return layer_error(
+            a.layer, StatusCode::kShapeError,
+            "input " + t.dims.to_string() + " does not fit output " + out.dims.to_string());
     }
     total += t.dims[ax];
   }
   if (total != out.dims[ax])
-    return layer_error(a.layer, StatusCode::kShapeError, "inputs sum to " + std::to_string(total) + " along the axis");
+    return layer_error(a.layer, StatusCode::kShapeError,
+                       "inputs sum to " + std::to_string(total) + " along the axis");
   if (out.numel() == 0) return {};
   int64_t outer = 1, inner = 1;
   for (int d = 0; d < ax; ++d) outer *= out.dims[d];
@@ -427,7 +490,8 @@ Status launch_concat(const LaunchArgs& a) {
   for (const TensorView& t : a.in) {
     const int64_t row = t.dims[ax] * inner * es;
     if (row == 0) continue;
-    jobs.push_back(make_job(t.data, static_cast<uint8_t*>(out.data) + pos, outer, row, row, out_row));
+    jobs.push_back(
+        make_job(t.data, static_cast<uint8_t*>(out.data) + pos, outer, row, row, out_row));
     pos += row;
   }
   return run_jobs(a, jobs);
@@ -444,14 +508,16 @@ Status launch_split(const LaunchArgs& a) {
       return layer_error(a.layer, StatusCode::kShapeError, "output rank/dtype differs");
     for (int d = 0; d < r; ++d) {
       if (d != ax && t.dims[d] != x.dims[d])
-        return layer_error(a.layer, StatusCode::kShapeError,
-                           "output " + t.dims.to_string() + " does not fit input " + x.dims.to_string());
+        return layer_error(
+            a.layer, StatusCode::kShapeError,
+            "output " + t.dims.to_string() + " does not fit input " + x.dims.to_string());
     }
     total += t.dims[ax];
   }
   if (total != x.dims[ax])
-    return layer_error(a.layer, StatusCode::kShapeError, "split sizes sum to " + std::to_string(total) +
-                                                             " but the axis has " + std::to_string(x.dims[ax]));
+    return layer_error(a.layer, StatusCode::kShapeError,
+                       "split sizes sum to " + std::to_string(total) + " but the axis has " +
+                           std::to_string(x.dims[ax]));
   if (x.numel() == 0) return {};
   int64_t outer = 1, inner = 1;
   for (int d = 0; d < ax; ++d) outer *= x.dims[d];
@@ -463,8 +529,10 @@ Status launch_split(const LaunchArgs& a) {
   for (const TensorView& t : a.out) {
     const int64_t row = t.dims[ax] * inner * es;
     if (row == 0) continue;
-    if (t.data == nullptr) return layer_error(a.layer, StatusCode::kInvalidArgument, "missing output");
-    jobs.push_back(make_job(static_cast<const uint8_t*>(x.data) + pos, t.data, outer, row, in_row, row));
+    if (t.data == nullptr)
+      return layer_error(a.layer, StatusCode::kInvalidArgument, "missing output");
+    jobs.push_back(
+        make_job(static_cast<const uint8_t*>(x.data) + pos, t.data, outer, row, in_row, row));
     pos += row;
   }
   return run_jobs(a, jobs);
@@ -482,11 +550,13 @@ Status launch_slice(const LaunchArgs& a) {
     // Device data is never read (that would need a synchronization): the values resolved with the
     // shapes are the only source.
     if (t.values == nullptr)
-      return layer_error(a.layer, StatusCode::kInternal, std::string(i == 1 ? "starts" : "ends") + " input has no host values");
+      return layer_error(a.layer, StatusCode::kInternal,
+                         std::string(i == 1 ? "starts" : "ends") + " input has no host values");
     (i == 1 ? starts : ends).assign(t.values, t.values + t.numel());
   }
   if (starts.size() != n || ends.size() != n || steps.size() != n)
-    return layer_error(a.layer, StatusCode::kInvalidArgument, "axes, starts, ends and steps must have the same length");
+    return layer_error(a.layer, StatusCode::kInvalidArgument,
+                       "axes, starts, ends and steps must have the same length");
   const int r = x.dims.rank();
   std::vector<int64_t> cs = contiguous_strides(x.dims), ss = cs;
   std::vector<bool> seen(static_cast<size_t>(r), false);
@@ -498,7 +568,8 @@ Status launch_slice(const LaunchArgs& a) {
     auto uax = static_cast<size_t>(ax);
     if (seen[uax]) return layer_error(a.layer, StatusCode::kInvalidArgument, "axis sliced twice");
     seen[uax] = true;
-    if (steps[i] == 0) return layer_error(a.layer, StatusCode::kInvalidArgument, "slice step must not be 0");
+    if (steps[i] == 0)
+      return layer_error(a.layer, StatusCode::kInvalidArgument, "slice step must not be 0");
     const int64_t lim = std::max<int64_t>(x.dims[ax], 1);
     const int64_t step = std::clamp<int64_t>(steps[i], -lim, lim);
     ir::SliceRange sr = ir::slice_range(x.dims[ax], starts[i], ends[i], step);
@@ -506,11 +577,13 @@ Status launch_slice(const LaunchArgs& a) {
     if (sr.count > 0) base += sr.start * cs[uax];
     ss[uax] = cs[uax] * step;
   }
-  if (expect != a.out[0].dims || a.out[0].dtype != x.dtype) return shape_mismatch(a, a.out[0].dims, expect);
+  if (expect != a.out[0].dims || a.out[0].dtype != x.dtype)
+    return shape_mismatch(a, a.out[0].dims, expect);
   if (a.out[0].numel() == 0) return {};
   const size_t es = dtype_size(x.dtype);
   const auto* src = static_cast<const uint8_t*>(x.data) + static_cast<size_t>(base) * es;
-  if (a.out[0].data == src) return {};  // an offset view (ir::is_offset_view): the output is that block
+  if (a.out[0].data == src)
+    return {};  // an offset view (ir::is_offset_view): the output is that block
   return strided_copy(a, a.out[0].data, src, expect, ss, es);
 }
 
@@ -522,7 +595,8 @@ Status launch_expand(const LaunchArgs& a) {
   const int lead = od.rank() - x.dims.rank();
   for (int i = 0; i < x.dims.rank(); ++i) {
     if (x.dims[i] != 1 && x.dims[i] != od[i + lead])
-      return layer_error(a.layer, StatusCode::kShapeError, "cannot expand " + x.dims.to_string() + " to " + od.to_string());
+      return layer_error(a.layer, StatusCode::kShapeError,
+                         "cannot expand " + x.dims.to_string() + " to " + od.to_string());
   }
   if (o.numel() == 0) return {};
   std::vector<int64_t> ss(static_cast<size_t>(od.rank()), 0);

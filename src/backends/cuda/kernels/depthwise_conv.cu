@@ -1,12 +1,12 @@
-// Depthwise 2-D convolution in channels-last (NHWC) layout with the epilogue fused: bias, residual add
-// and any unary activation. One thread computes one output pixel for V consecutive channels (16-byte
-// loads of input, weights and residual; fp32 accumulation); consecutive threads take consecutive
-// channel vectors, so a warp reads contiguous memory per filter tap and neighbouring taps hit L1.
-// Weights are pre-arranged tap-major ([R*S][C], depthwise_weight_taps) once per kernel.
-// Row tiles (tile_w 4 or 8, filter width 3/5/7, stride 1/2, no dilation): a thread computes tile_w
-// neighbouring outputs of a row, so each filter row's weights are loaded once per tile and each input
-// column once per tile instead of once per tap and output (a 7x7 filter: 21 loads instead of 112 for 8
-// outputs of a row).
+// Depthwise 2-D convolution in channels-last (NHWC) layout with the epilogue fused: bias, residual
+// add and any unary activation. One thread computes one output pixel for V consecutive channels
+// (16-byte loads of input, weights and residual; fp32 accumulation); consecutive threads take
+// consecutive channel vectors, so a warp reads contiguous memory per filter tap and neighbouring
+// taps hit L1. Weights are pre-arranged tap-major ([R*S][C], depthwise_weight_taps) once per
+// kernel. Row tiles (tile_w 4 or 8, filter width 3/5/7, stride 1/2, no dilation): a thread computes
+// tile_w neighbouring outputs of a row, so each filter row's weights are loaded once per tile and
+// each input column once per tile instead of once per tap and output (a 7x7 filter: 21 loads
+// instead of 112 for 8 outputs of a row).
 #include "backends/cuda/cuda_kernels.h"
 #include "backends/cuda/kernels/device_utils.cuh"
 #include "backends/cuda/kernels/unary_ops.cuh"
@@ -24,8 +24,9 @@ struct DwShape {
   int sh, sw, ph, pw, dh, dw;
 };
 
-// The activation of the tiled kernel's TW x V outputs: out of line, so that the unrolled epilogue does
-// not inline every unary op TW x V times (that made ptxas take minutes); identity skips the call.
+// The activation of the tiled kernel's TW x V outputs: out of line, so that the unrolled epilogue
+// does not inline every unary op TW x V times (that made ptxas take minutes); identity skips the
+// call.
 __device__ __noinline__ float tiled_activation(UnaryOp act, float v, float alpha, float beta) {
   return unary_f(act, v, alpha, beta);
 }
@@ -33,8 +34,9 @@ __device__ __noinline__ float tiled_activation(UnaryOp act, float v, float alpha
 // The epilogue of one output vector: v (bias already added) + residual, activation, 16-byte store.
 // kOutOfLine: the activation through tiled_activation (the tiled kernel's unrolled epilogue).
 template <class T, int V, bool kOutOfLine, class I>
-__device__ __forceinline__ void store_output(float (&v)[V], const T* __restrict__ res, T* __restrict__ y, I o, UnaryOp act,
-                                             float alpha, float beta) {
+__device__ __forceinline__ void store_output(float (&v)[V], const T* __restrict__ res,
+                                             T* __restrict__ y, I o, UnaryOp act, float alpha,
+                                             float beta) {
   using P = Pack<T, V>;
   if (res != nullptr) {
     const P rv = *reinterpret_cast<const P*>(res + o);
@@ -56,13 +58,15 @@ __device__ __forceinline__ void store_output(float (&v)[V], const T* __restrict_
 }
 
 template <class T, int V, class I>
-__global__ void depthwise_nhwc_kernel(const T* __restrict__ x, const T* __restrict__ wt, const T* __restrict__ bias,
-                                      const T* __restrict__ res, T* __restrict__ y, DwShape p, UnaryOp act, float alpha,
+__global__ void depthwise_nhwc_kernel(const T* __restrict__ x, const T* __restrict__ wt,
+                                      const T* __restrict__ bias, const T* __restrict__ res,
+                                      T* __restrict__ y, DwShape p, UnaryOp act, float alpha,
                                       float beta) {
   using P = Pack<T, V>;
   const I cv = static_cast<I>(p.c / V);
   const I total = static_cast<I>(p.n) * p.oh * p.ow * cv;
-  for (I i = static_cast<I>(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += static_cast<I>(gridDim.x) * blockDim.x) {
+  for (I i = static_cast<I>(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
+       i += static_cast<I>(gridDim.x) * blockDim.x) {
     const I c0 = (i % cv) * V;
     I pix = i / cv;
     const int ow = static_cast<int>(pix % p.ow);
@@ -91,16 +95,18 @@ __global__ void depthwise_nhwc_kernel(const T* __restrict__ x, const T* __restri
 #pragma unroll
       for (int j = 0; j < V; ++j) acc[j] += to_f32(bv.v[j]);
     }
-    store_output<T, V, false>(acc, res, y, i * V, act, alpha, beta);  // offset ((n*oh + oh)*ow + ow)*c + c0
+    store_output<T, V, false>(acc, res, y, i * V, act, alpha,
+                              beta);  // offset ((n*oh + oh)*ow + ow)*c + c0
   }
 }
 
 // Row-tiled variant: TW outputs along the width per thread, filter width S and stride SW known at
 // compile time so the sliding window stays in registers.
 template <class T, int V, int S, int SW, int TW>
-__global__ void depthwise_nhwc_tiled_kernel(const T* __restrict__ x, const T* __restrict__ wt, const T* __restrict__ bias,
-                                            const T* __restrict__ res, T* __restrict__ y, DwShape p, UnaryOp act,
-                                            float alpha, float beta) {
+__global__ void depthwise_nhwc_tiled_kernel(const T* __restrict__ x, const T* __restrict__ wt,
+                                            const T* __restrict__ bias, const T* __restrict__ res,
+                                            T* __restrict__ y, DwShape p, UnaryOp act, float alpha,
+                                            float beta) {
   using P = Pack<T, V>;
   constexpr int K = (TW - 1) * SW + S;  // input columns a tile reads per filter row
   const int cv = p.c / V;
@@ -166,22 +172,25 @@ __global__ void depthwise_nhwc_tiled_kernel(const T* __restrict__ x, const T* __
 template <class T>
 __global__ void taps_kernel(const T* __restrict__ w, T* __restrict__ wt, int c, int taps) {
   const int64_t total = static_cast<int64_t>(c) * taps;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const int64_t ch = i / taps, t = i % taps;
     wt[t * c + ch] = w[i];
   }
 }
 
 DwShape shape_of(const DepthwiseConvArgs& a) {
-  return DwShape{a.n, a.h, a.w, a.c, a.oh, a.ow, a.r, a.s, a.stride_h, a.stride_w, a.pad_h, a.pad_w, a.dil_h, a.dil_w};
+  return DwShape{a.n, a.h,        a.w,        a.c,     a.oh,    a.ow,    a.r,
+                 a.s, a.stride_h, a.stride_w, a.pad_h, a.pad_w, a.dil_h, a.dil_w};
 }
 
 template <class T, int V, int S, int SW, int TW>
 void launch_tiled(const DepthwiseConvArgs& a) {
   const int64_t total = static_cast<int64_t>(a.n) * a.oh * ((a.ow + TW - 1) / TW) * (a.c / V);
   depthwise_nhwc_tiled_kernel<T, V, S, SW, TW><<<grid_for(total, 256), 256, 0, a.stream>>>(
-      static_cast<const T*>(a.x), static_cast<const T*>(a.weight_taps), static_cast<const T*>(a.bias),
-      static_cast<const T*>(a.residual), static_cast<T*>(a.y), shape_of(a), a.activation, a.alpha, a.beta);
+      static_cast<const T*>(a.x), static_cast<const T*>(a.weight_taps),
+      static_cast<const T*>(a.bias), static_cast<const T*>(a.residual), static_cast<T*>(a.y),
+      shape_of(a), a.activation, a.alpha, a.beta);
 }
 
 template <class T, int V, int S, int SW>
@@ -204,11 +213,14 @@ template <class T, int V>
 Status launch_typed(const DepthwiseConvArgs& a) {
   if constexpr (V > 1 && !std::is_same_v<T, float>) {
     if (depthwise_tile_supported(a)) {
-    if (a.s == 3) launch_tiled_sw<T, V, 3>(a);
-    else if (a.s == 5) launch_tiled_sw<T, V, 5>(a);
-    else launch_tiled_sw<T, V, 7>(a);
-    KILN_CUDA_LAUNCH_CHECK();
-    return {};
+      if (a.s == 3)
+        launch_tiled_sw<T, V, 3>(a);
+      else if (a.s == 5)
+        launch_tiled_sw<T, V, 5>(a);
+      else
+        launch_tiled_sw<T, V, 7>(a);
+      KILN_CUDA_LAUNCH_CHECK();
+      return {};
     }
   }
   DwShape p = shape_of(a);
@@ -222,49 +234,59 @@ Status launch_typed(const DepthwiseConvArgs& a) {
   auto* y = static_cast<T*>(a.y);
   const int64_t biggest = std::max<int64_t>(total * V, static_cast<int64_t>(a.n) * a.h * a.w * a.c);
   if (biggest < (int64_t{1} << 30)) {  // 32-bit index math (the grid-stride step stays in range)
-    depthwise_nhwc_kernel<T, V, int32_t><<<blocks, threads, 0, a.stream>>>(x, wt, b, r, y, p, a.activation, a.alpha, a.beta);
+    depthwise_nhwc_kernel<T, V, int32_t>
+        <<<blocks, threads, 0, a.stream>>>(x, wt, b, r, y, p, a.activation, a.alpha, a.beta);
   } else {
-    depthwise_nhwc_kernel<T, V, int64_t><<<blocks, threads, 0, a.stream>>>(x, wt, b, r, y, p, a.activation, a.alpha, a.beta);
+    depthwise_nhwc_kernel<T, V, int64_t>
+        <<<blocks, threads, 0, a.stream>>>(x, wt, b, r, y, p, a.activation, a.alpha, a.beta);
   }
   KILN_CUDA_LAUNCH_CHECK();
   return {};
 }
 
-bool aligned(const void* p, size_t bytes) { return p == nullptr || reinterpret_cast<uintptr_t>(p) % bytes == 0; }
+bool aligned(const void* p, size_t bytes) {
+  return p == nullptr || reinterpret_cast<uintptr_t>(p) % bytes == 0;
+}
 
 }  // namespace
 
 bool depthwise_tile_supported(const DepthwiseConvArgs& a) {
   if (a.tile_w != 4 && a.tile_w != 8) return false;
-  if (a.dtype != DataType::kFloat16 && a.dtype != DataType::kBFloat16) return false;  // instantiated for these
+  if (a.dtype != DataType::kFloat16 && a.dtype != DataType::kBFloat16)
+    return false;  // instantiated for these
   if (a.s != 3 && a.s != 5 && a.s != 7) return false;
   if ((a.stride_w != 1 && a.stride_w != 2) || a.dil_w != 1) return false;
   const int64_t v = 16 / static_cast<int64_t>(dtype_size(a.dtype));
   if (a.c % v != 0) return false;
   // 32-bit index math inside the tiled kernel.
-  const int64_t biggest = std::max<int64_t>(static_cast<int64_t>(a.n) * a.oh * a.ow * a.c, static_cast<int64_t>(a.n) * a.h * a.w * a.c);
+  const int64_t biggest = std::max<int64_t>(static_cast<int64_t>(a.n) * a.oh * a.ow * a.c,
+                                            static_cast<int64_t>(a.n) * a.h * a.w * a.c);
   return biggest < (int64_t{1} << 30);
 }
 
 Status launch_depthwise_nhwc(const DepthwiseConvArgs& a) {
-  Status s = make_error(StatusCode::kUnsupported, "backends.cuda", "depthwise convolution: unsupported dtype");
+  Status s = make_error(StatusCode::kUnsupported, "backends.cuda",
+                        "depthwise convolution: unsupported dtype");
   visit_float_dtype(a.dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
     constexpr int V = 16 / sizeof(T);
     const size_t vb = sizeof(T) * V;
-    bool vec = a.c % V == 0 && aligned(a.x, vb) && aligned(a.weight_taps, vb) && aligned(a.bias, vb) &&
-               aligned(a.residual, vb) && aligned(a.y, vb);
+    bool vec = a.c % V == 0 && aligned(a.x, vb) && aligned(a.weight_taps, vb) &&
+               aligned(a.bias, vb) && aligned(a.residual, vb) && aligned(a.y, vb);
     s = vec ? launch_typed<T, V>(a) : launch_typed<T, 1>(a);
   });
   return s;
 }
 
-Status launch_depthwise_weight_taps(const void* w, void* taps, DataType dt, int c, int taps_per_channel, cudaStream_t stream) {
-  Status s = make_error(StatusCode::kUnsupported, "backends.cuda", "depthwise convolution: unsupported dtype");
+Status launch_depthwise_weight_taps(const void* w, void* taps, DataType dt, int c,
+                                    int taps_per_channel, cudaStream_t stream) {
+  Status s = make_error(StatusCode::kUnsupported, "backends.cuda",
+                        "depthwise convolution: unsupported dtype");
   visit_float_dtype(dt, [&](auto tag) {
     using T = typename decltype(tag)::type;
     const int64_t total = static_cast<int64_t>(c) * taps_per_channel;
-    taps_kernel<T><<<grid_for(total, 256), 256, 0, stream>>>(static_cast<const T*>(w), static_cast<T*>(taps), c, taps_per_channel);
+    taps_kernel<T><<<grid_for(total, 256), 256, 0, stream>>>(
+        static_cast<const T*>(w), static_cast<T*>(taps), c, taps_per_channel);
     cudaError_t e = cudaGetLastError();
     s = e == cudaSuccess ? Status{} : cuda_status(e, "taps_kernel", __FILE__, __LINE__);
   });

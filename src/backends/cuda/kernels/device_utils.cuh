@@ -28,14 +28,22 @@ inline constexpr bool kIsFloat =
 template <class F>
 decltype(auto) visit_dtype(DataType dt, F&& f) {
   switch (dt) {
-    case DataType::kFloat32: return f(TypeTag<float>{});
-    case DataType::kFloat16: return f(TypeTag<__half>{});
-    case DataType::kBFloat16: return f(TypeTag<__nv_bfloat16>{});
-    case DataType::kInt32: return f(TypeTag<int32_t>{});
-    case DataType::kInt64: return f(TypeTag<int64_t>{});
-    case DataType::kInt8: return f(TypeTag<int8_t>{});
-    case DataType::kUInt8: return f(TypeTag<uint8_t>{});
-    case DataType::kBool: return f(TypeTag<bool>{});
+    case DataType::kFloat32:
+      return f(TypeTag<float>{});
+    case DataType::kFloat16:
+      return f(TypeTag<__half>{});
+    case DataType::kBFloat16:
+      return f(TypeTag<__nv_bfloat16>{});
+    case DataType::kInt32:
+      return f(TypeTag<int32_t>{});
+    case DataType::kInt64:
+      return f(TypeTag<int64_t>{});
+    case DataType::kInt8:
+      return f(TypeTag<int8_t>{});
+    case DataType::kUInt8:
+      return f(TypeTag<uint8_t>{});
+    case DataType::kBool:
+      return f(TypeTag<bool>{});
   }
   return f(TypeTag<float>{});
 }
@@ -44,10 +52,17 @@ decltype(auto) visit_dtype(DataType dt, F&& f) {
 template <class F>
 bool visit_float_dtype(DataType dt, F&& f) {
   switch (dt) {
-    case DataType::kFloat32: f(TypeTag<float>{}); return true;
-    case DataType::kFloat16: f(TypeTag<__half>{}); return true;
-    case DataType::kBFloat16: f(TypeTag<__nv_bfloat16>{}); return true;
-    default: return false;
+    case DataType::kFloat32:
+      f(TypeTag<float>{});
+      return true;
+    case DataType::kFloat16:
+      f(TypeTag<__half>{});
+      return true;
+    case DataType::kBFloat16:
+      f(TypeTag<__nv_bfloat16>{});
+      return true;
+    default:
+      return false;
   }
 }
 
@@ -75,8 +90,10 @@ __device__ __forceinline__ T from_f32(float v) {
   } else {
     // Saturating, NaN -> 0 (no UB, matches the CPU reference).
     if (v != v) return T(0);
-    if (v >= static_cast<float>(std::numeric_limits<T>::max())) return std::numeric_limits<T>::max();
-    if (v <= static_cast<float>(std::numeric_limits<T>::lowest())) return std::numeric_limits<T>::lowest();
+    if (v >= static_cast<float>(std::numeric_limits<T>::max()))
+      return std::numeric_limits<T>::max();
+    if (v <= static_cast<float>(std::numeric_limits<T>::lowest()))
+      return std::numeric_limits<T>::lowest();
     return static_cast<T>(v);
   }
 }
@@ -111,10 +128,13 @@ inline StridesArg broadcast_strides_arg(const Dims& in, const Dims& out) {
 }
 
 /// Division by a run-time constant (FastDiv, make_fastdiv: fast_div.h).
-__device__ __forceinline__ uint32_t fdiv(uint32_t n, const FastDiv& f) { return (__umulhi(n, f.m) + n) >> f.s; }
+__device__ __forceinline__ uint32_t fdiv(uint32_t n, const FastDiv& f) {
+  return (__umulhi(n, f.m) + n) >> f.s;
+}
 
 /// Offset into a broadcast input for linear output index `i`.
-__device__ __forceinline__ int64_t broadcast_offset(int64_t i, const DimsArg& out, const StridesArg& st) {
+__device__ __forceinline__ int64_t broadcast_offset(int64_t i, const DimsArg& out,
+                                                    const StridesArg& st) {
   int64_t off = 0;
   for (int d = out.rank - 1; d >= 0; --d) {
     int64_t c = i % out.d[d];
@@ -125,7 +145,7 @@ __device__ __forceinline__ int64_t broadcast_offset(int64_t i, const DimsArg& ou
 }
 
 /// Grid-stride loop over [0, n).
-#define KILN_GRID_STRIDE_LOOP(i, n)                                                   \
+#define KILN_GRID_STRIDE_LOOP(i, n)                                                      \
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); \
        i += static_cast<int64_t>(blockDim.x) * gridDim.x)
 

@@ -6,9 +6,10 @@ namespace kiln::cuda {
 namespace {
 
 template <class T>
-__global__ void matmul_int_kernel(const T* a, const T* b, const T* bias, T* c, int64_t batch, int64_t m, int64_t n,
-                                  int64_t k, const int64_t* off_a, const int64_t* off_b, int64_t sa_m, int64_t sa_k,
-                                  int64_t sb_k, int64_t sb_n, DimsArg ob, StridesArg bsa, StridesArg bsb) {
+__global__ void matmul_int_kernel(const T* a, const T* b, const T* bias, T* c, int64_t batch,
+                                  int64_t m, int64_t n, int64_t k, const int64_t* off_a,
+                                  const int64_t* off_b, int64_t sa_m, int64_t sa_k, int64_t sb_k,
+                                  int64_t sb_n, DimsArg ob, StridesArg bsa, StridesArg bsb) {
   int64_t total = batch * m * n;
   KILN_GRID_STRIDE_LOOP(i, total) {
     int64_t col = i % n, row = (i / n) % m, bi = i / (m * n);
@@ -64,8 +65,8 @@ Status launch_matmul_int(const LaunchArgs& a) {
     if constexpr (!kIsFloat<T> && !std::is_same_v<T, bool>) {
       matmul_int_kernel<T><<<grid_for(total, 256), 256, 0, a.stream>>>(
           static_cast<const T*>(x.data), static_cast<const T*>(w.data), static_cast<const T*>(bias),
-          static_cast<T*>(o.data), batch, m, n, k, nullptr, nullptr, sa_m, sa_k, sb_k, sb_n, dims_arg(ob),
-          broadcast_strides_arg(ba, ob), broadcast_strides_arg(bb, ob));
+          static_cast<T*>(o.data), batch, m, n, k, nullptr, nullptr, sa_m, sa_k, sb_k, sb_n,
+          dims_arg(ob), broadcast_strides_arg(ba, ob), broadcast_strides_arg(bb, ob));
     }
   });
   KILN_CUDA_LAUNCH_CHECK();

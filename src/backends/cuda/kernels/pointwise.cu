@@ -12,9 +12,15 @@
 namespace kiln::cuda {
 namespace {
 
-__device__ __forceinline__ int64_t wrap_add(int64_t a, int64_t b) { return (int64_t)((uint64_t)a + (uint64_t)b); }
-__device__ __forceinline__ int64_t wrap_sub(int64_t a, int64_t b) { return (int64_t)((uint64_t)a - (uint64_t)b); }
-__device__ __forceinline__ int64_t wrap_mul(int64_t a, int64_t b) { return (int64_t)((uint64_t)a * (uint64_t)b); }
+__device__ __forceinline__ int64_t wrap_add(int64_t a, int64_t b) {
+  return (int64_t)((uint64_t)a + (uint64_t)b);
+}
+__device__ __forceinline__ int64_t wrap_sub(int64_t a, int64_t b) {
+  return (int64_t)((uint64_t)a - (uint64_t)b);
+}
+__device__ __forceinline__ int64_t wrap_mul(int64_t a, int64_t b) {
+  return (int64_t)((uint64_t)a * (uint64_t)b);
+}
 __device__ __forceinline__ int64_t trunc_div_i(int64_t a, int64_t b) {
   if (b == 0) return 0;
   if (b == -1) return wrap_sub(0, a);
@@ -29,43 +35,70 @@ __device__ __forceinline__ int64_t floor_div_i(int64_t a, int64_t b) {
 
 __device__ __forceinline__ float binary_f(BinaryOp op, float a, float b) {
   switch (op) {
-    case BinaryOp::kAdd: return a + b;
-    case BinaryOp::kSub: return a - b;
-    case BinaryOp::kMul: return a * b;
-    case BinaryOp::kDiv: return a / b;
-    case BinaryOp::kPow: return powf(a, b);
-    case BinaryOp::kMax: return (isnan(a) || isnan(b)) ? NAN : fmaxf(a, b);
-    case BinaryOp::kMin: return (isnan(a) || isnan(b)) ? NAN : fminf(a, b);
-    case BinaryOp::kFloorDiv: return floorf(a / b);
-    case BinaryOp::kTruncDiv: return truncf(a / b);
+    case BinaryOp::kAdd:
+      return a + b;
+    case BinaryOp::kSub:
+      return a - b;
+    case BinaryOp::kMul:
+      return a * b;
+    case BinaryOp::kDiv:
+      return a / b;
+    case BinaryOp::kPow:
+      return powf(a, b);
+    case BinaryOp::kMax:
+      return (isnan(a) || isnan(b)) ? NAN : fmaxf(a, b);
+    case BinaryOp::kMin:
+      return (isnan(a) || isnan(b)) ? NAN : fminf(a, b);
+    case BinaryOp::kFloorDiv:
+      return floorf(a / b);
+    case BinaryOp::kTruncDiv:
+      return truncf(a / b);
     case BinaryOp::kMod: {
       float m = fmodf(a, b);
       if (m != 0 && ((m < 0) != (b < 0))) m += b;
       return m;
     }
-    case BinaryOp::kFmod: return fmodf(a, b);
-    case BinaryOp::kEqual: return a == b;
-    case BinaryOp::kNotEqual: return a != b;
-    case BinaryOp::kLess: return a < b;
-    case BinaryOp::kLessEqual: return a <= b;
-    case BinaryOp::kGreater: return a > b;
-    case BinaryOp::kGreaterEqual: return a >= b;
-    case BinaryOp::kAnd: return (a != 0) && (b != 0);
-    case BinaryOp::kOr: return (a != 0) || (b != 0);
-    case BinaryOp::kXor: return (a != 0) != (b != 0);
+    case BinaryOp::kFmod:
+      return fmodf(a, b);
+    case BinaryOp::kEqual:
+      return a == b;
+    case BinaryOp::kNotEqual:
+      return a != b;
+    case BinaryOp::kLess:
+      return a < b;
+    case BinaryOp::kLessEqual:
+      return a <= b;
+    case BinaryOp::kGreater:
+      return a > b;
+    case BinaryOp::kGreaterEqual:
+      return a >= b;
+    case BinaryOp::kAnd:
+      return (a != 0) && (b != 0);
+    case BinaryOp::kOr:
+      return (a != 0) || (b != 0);
+    case BinaryOp::kXor:
+      return (a != 0) != (b != 0);
   }
   return 0;
 }
 
 __device__ __forceinline__ int64_t binary_i(BinaryOp op, int64_t a, int64_t b) {
   switch (op) {
-    case BinaryOp::kAdd: return wrap_add(a, b);
-    case BinaryOp::kSub: return wrap_sub(a, b);
-    case BinaryOp::kMul: return wrap_mul(a, b);
-    case BinaryOp::kDiv: case BinaryOp::kTruncDiv: return trunc_div_i(a, b);
-    case BinaryOp::kFloorDiv: return floor_div_i(a, b);
-    case BinaryOp::kMod: return b == 0 ? 0 : wrap_sub(a, wrap_mul(floor_div_i(a, b), b));
-    case BinaryOp::kFmod: return (b == 0 || b == -1) ? 0 : a % b;
+    case BinaryOp::kAdd:
+      return wrap_add(a, b);
+    case BinaryOp::kSub:
+      return wrap_sub(a, b);
+    case BinaryOp::kMul:
+      return wrap_mul(a, b);
+    case BinaryOp::kDiv:
+    case BinaryOp::kTruncDiv:
+      return trunc_div_i(a, b);
+    case BinaryOp::kFloorDiv:
+      return floor_div_i(a, b);
+    case BinaryOp::kMod:
+      return b == 0 ? 0 : wrap_sub(a, wrap_mul(floor_div_i(a, b), b));
+    case BinaryOp::kFmod:
+      return (b == 0 || b == -1) ? 0 : a % b;
     case BinaryOp::kPow: {
       if (b < 0) return a == 1 ? 1 : (a == -1 ? ((b & 1) ? -1 : 1) : 0);
       int64_t r = 1, base = a;
@@ -75,35 +108,52 @@ __device__ __forceinline__ int64_t binary_i(BinaryOp op, int64_t a, int64_t b) {
       }
       return r;
     }
-    case BinaryOp::kMax: return a > b ? a : b;
-    case BinaryOp::kMin: return a < b ? a : b;
-    case BinaryOp::kEqual: return a == b;
-    case BinaryOp::kNotEqual: return a != b;
-    case BinaryOp::kLess: return a < b;
-    case BinaryOp::kLessEqual: return a <= b;
-    case BinaryOp::kGreater: return a > b;
-    case BinaryOp::kGreaterEqual: return a >= b;
-    case BinaryOp::kAnd: return (a != 0) && (b != 0);
-    case BinaryOp::kOr: return (a != 0) || (b != 0);
-    case BinaryOp::kXor: return (a != 0) != (b != 0);
+    case BinaryOp::kMax:
+      return a > b ? a : b;
+    case BinaryOp::kMin:
+      return a < b ? a : b;
+    case BinaryOp::kEqual:
+      return a == b;
+    case BinaryOp::kNotEqual:
+      return a != b;
+    case BinaryOp::kLess:
+      return a < b;
+    case BinaryOp::kLessEqual:
+      return a <= b;
+    case BinaryOp::kGreater:
+      return a > b;
+    case BinaryOp::kGreaterEqual:
+      return a >= b;
+    case BinaryOp::kAnd:
+      return (a != 0) && (b != 0);
+    case BinaryOp::kOr:
+      return (a != 0) || (b != 0);
+    case BinaryOp::kXor:
+      return (a != 0) != (b != 0);
   }
   return 0;
 }
 
-
 __device__ __forceinline__ int64_t unary_i(UnaryOp op, int64_t v, float alpha, float beta) {
   switch (op) {
-    case UnaryOp::kAbs: return v < 0 ? wrap_sub(0, v) : v;
-    case UnaryOp::kNeg: return wrap_sub(0, v);
-    case UnaryOp::kSign: return (v > 0) - (v < 0);
-    case UnaryOp::kNot: return v == 0;
-    case UnaryOp::kRelu: return v > 0 ? v : 0;
+    case UnaryOp::kAbs:
+      return v < 0 ? wrap_sub(0, v) : v;
+    case UnaryOp::kNeg:
+      return wrap_sub(0, v);
+    case UnaryOp::kSign:
+      return (v > 0) - (v < 0);
+    case UnaryOp::kNot:
+      return v == 0;
+    case UnaryOp::kRelu:
+      return v > 0 ? v : 0;
     case UnaryOp::kClamp:
       if (!isnan(alpha) && (float)v < alpha) v = (int64_t)ceilf(alpha);
       if (!isnan(beta) && (float)v > beta) v = (int64_t)floorf(beta);
       return v;
-    case UnaryOp::kIsNan: return 0;
-    default: return v;
+    case UnaryOp::kIsNan:
+      return 0;
+    default:
+      return v;
   }
 }
 
@@ -113,17 +163,20 @@ __device__ __forceinline__ TO apply_binary(BinaryOp op, TI a, TI b) {
     return from_f32<TO>(binary_f(op, to_f32(a), to_f32(b)));
   } else {
     int64_t r = binary_i(op, (int64_t)a, (int64_t)b);
-    if constexpr (kIsFloat<TO>) return from_f32<TO>((float)r); else return (TO)r;
+    if constexpr (kIsFloat<TO>)
+      return from_f32<TO>((float)r);
+    else
+      return (TO)r;
   }
 }
 
-// ---- coalesced broadcasting (32-bit index math) ---------------------------------------------------
-// The output dims are coalesced with every input's broadcast strides (size-1 dims dropped; a dim merged
-// into its outer neighbour when that is contiguous after it for every input), which turns the usual
-// cases into 1-3 dims: [N,C,1,1] x [N,C,H,W] -> [N*C, H*W] with strides (1,0) and (H*W,1). Offsets use
-// multiply-high division. When the innermost merged dim is a multiple of the vector width and every
-// input either runs along it (stride 1) or is constant along it (stride 0), each thread handles one
-// 16-byte vector of output.
+// ---- coalesced broadcasting (32-bit index math)
+// --------------------------------------------------- The output dims are coalesced with every
+// input's broadcast strides (size-1 dims dropped; a dim merged into its outer neighbour when that
+// is contiguous after it for every input), which turns the usual cases into 1-3 dims: [N,C,1,1] x
+// [N,C,H,W] -> [N*C, H*W] with strides (1,0) and (H*W,1). Offsets use multiply-high division. When
+// the innermost merged dim is a multiple of the vector width and every input either runs along it
+// (stride 1) or is constant along it (stride 0), each thread handles one 16-byte vector of output.
 constexpr int kMaxInputs = 3;
 struct BcastArg {
   int rank = 0;
@@ -174,8 +227,8 @@ __device__ __forceinline__ void store_vec(T* p, const T (&r)[V]) {
 }
 
 template <class TI, class TO, int V>
-__global__ void binary_bcast32_kernel(const TI* __restrict__ a, const TI* __restrict__ b, TO* __restrict__ o,
-                                      uint32_t units, BcastArg g, BinaryOp op) {
+__global__ void binary_bcast32_kernel(const TI* __restrict__ a, const TI* __restrict__ b,
+                                      TO* __restrict__ o, uint32_t units, BcastArg g, BinaryOp op) {
   for (uint32_t u = blockIdx.x * blockDim.x + threadIdx.x; u < units; u += blockDim.x * gridDim.x) {
     uint32_t off[2];
     bcast_offsets<2>(u, g, off);
@@ -191,20 +244,24 @@ __global__ void binary_bcast32_kernel(const TI* __restrict__ a, const TI* __rest
 }
 
 template <int kBytes>
-__global__ void where32_kernel(const bool* __restrict__ c, const uint8_t* __restrict__ a, const uint8_t* __restrict__ b,
-                               uint8_t* __restrict__ o, uint32_t n, BcastArg g) {
-  using U = std::conditional_t<kBytes == 1, uint8_t, std::conditional_t<kBytes == 2, uint16_t,
-            std::conditional_t<kBytes == 4, uint32_t, uint64_t>>>;
+__global__ void where32_kernel(const bool* __restrict__ c, const uint8_t* __restrict__ a,
+                               const uint8_t* __restrict__ b, uint8_t* __restrict__ o, uint32_t n,
+                               BcastArg g) {
+  using U =
+      std::conditional_t<kBytes == 1, uint8_t,
+                         std::conditional_t<kBytes == 2, uint16_t,
+                                            std::conditional_t<kBytes == 4, uint32_t, uint64_t>>>;
   for (uint32_t u = blockIdx.x * blockDim.x + threadIdx.x; u < n; u += blockDim.x * gridDim.x) {
     uint32_t off[3];
     bcast_offsets<3>(u, g, off);
-    reinterpret_cast<U*>(o)[u] = c[off[0]] ? reinterpret_cast<const U*>(a)[off[1]] : reinterpret_cast<const U*>(b)[off[2]];
+    reinterpret_cast<U*>(o)[u] =
+        c[off[0]] ? reinterpret_cast<const U*>(a)[off[1]] : reinterpret_cast<const U*>(b)[off[2]];
   }
 }
 
 template <class TI, class TO>
-__global__ void binary_bcast_kernel(const TI* a, const TI* b, TO* o, int64_t n, DimsArg od, StridesArg sa,
-                                    StridesArg sb, BinaryOp op) {
+__global__ void binary_bcast_kernel(const TI* a, const TI* b, TO* o, int64_t n, DimsArg od,
+                                    StridesArg sa, StridesArg sb, BinaryOp op) {
   KILN_GRID_STRIDE_LOOP(i, n) {
     o[i] = apply_binary<TI, TO>(op, a[broadcast_offset(i, od, sa)], b[broadcast_offset(i, od, sb)]);
   }
@@ -212,8 +269,8 @@ __global__ void binary_bcast_kernel(const TI* a, const TI* b, TO* o, int64_t n, 
 
 // Same shapes: each thread handles 16 bytes of output.
 template <class TI, class TO, int V>
-__global__ void binary_same_kernel(const TI* __restrict__ a, const TI* __restrict__ b, TO* __restrict__ o, int64_t n,
-                                   BinaryOp op) {
+__global__ void binary_same_kernel(const TI* __restrict__ a, const TI* __restrict__ b,
+                                   TO* __restrict__ o, int64_t n, BinaryOp op) {
   int64_t nv = n / V;
   KILN_GRID_STRIDE_LOOP(v, nv) {
     alignas(16) TI ra[V];
@@ -230,10 +287,11 @@ __global__ void binary_same_kernel(const TI* __restrict__ a, const TI* __restric
   if (t < n) o[t] = apply_binary<TI, TO>(op, a[t], b[t]);
 }
 
-// Unary over 16-byte vectors (aligned input and output); the tail (< V elements) by the first threads.
+// Unary over 16-byte vectors (aligned input and output); the tail (< V elements) by the first
+// threads.
 template <class TI, class TO, int V>
-__global__ void unary_vec_kernel(const TI* __restrict__ x, TO* __restrict__ o, int64_t n, UnaryOp op, float alpha,
-                                 float beta) {
+__global__ void unary_vec_kernel(const TI* __restrict__ x, TO* __restrict__ o, int64_t n,
+                                 UnaryOp op, float alpha, float beta) {
   const int64_t nv = n / V;
   KILN_GRID_STRIDE_LOOP(v, nv) {
     alignas(16) TI rx[V];
@@ -248,23 +306,27 @@ __global__ void unary_vec_kernel(const TI* __restrict__ x, TO* __restrict__ o, i
 }
 
 template <class TI, class TO>
-__global__ void unary_kernel(const TI* __restrict__ x, TO* __restrict__ o, int64_t n, UnaryOp op, float alpha, float beta) {
+__global__ void unary_kernel(const TI* __restrict__ x, TO* __restrict__ o, int64_t n, UnaryOp op,
+                             float alpha, float beta) {
   KILN_GRID_STRIDE_LOOP(i, n) {
     if constexpr (kIsFloat<TI>) {
       o[i] = from_f32<TO>(unary_f(op, to_f32(x[i]), alpha, beta));
     } else {
       int64_t r = unary_i(op, (int64_t)x[i], alpha, beta);
-      if constexpr (kIsFloat<TO>) o[i] = from_f32<TO>((float)r); else o[i] = (TO)r;
+      if constexpr (kIsFloat<TO>)
+        o[i] = from_f32<TO>((float)r);
+      else
+        o[i] = (TO)r;
     }
   }
 }
 
 template <int kBytes>
-__global__ void where_kernel(const bool* c, const uint8_t* a, const uint8_t* b, uint8_t* o, int64_t n, DimsArg od,
-                             StridesArg sc, StridesArg sa, StridesArg sb) {
+__global__ void where_kernel(const bool* c, const uint8_t* a, const uint8_t* b, uint8_t* o,
+                             int64_t n, DimsArg od, StridesArg sc, StridesArg sa, StridesArg sb) {
   KILN_GRID_STRIDE_LOOP(i, n) {
     const uint8_t* src = c[broadcast_offset(i, od, sc)] ? a + broadcast_offset(i, od, sa) * kBytes
-                                                         : b + broadcast_offset(i, od, sb) * kBytes;
+                                                        : b + broadcast_offset(i, od, sb) * kBytes;
 #pragma unroll
     for (int k = 0; k < kBytes; ++k) o[i * kBytes + k] = src[k];
   }
@@ -293,7 +355,10 @@ template <class T>
 __global__ void arange_kernel(T* o, int64_t n, double start, double step) {
   KILN_GRID_STRIDE_LOOP(i, n) {
     double v = start + (double)i * step;
-    if constexpr (kIsFloat<T>) o[i] = from_f32<T>((float)v); else o[i] = (T)(int64_t)v;
+    if constexpr (kIsFloat<T>)
+      o[i] = from_f32<T>((float)v);
+    else
+      o[i] = (T)(int64_t)v;
   }
 }
 
@@ -307,7 +372,8 @@ constexpr int64_t kMax32 = (int64_t{1} << 31) - 1;
 /// Fills `g` for an output of dims `out` read from `ins` (broadcast to it). `v` is the vector width
 /// wanted (1: none); it comes back as the width used. False when the output is too large for 32-bit
 /// offsets (the caller uses the 64-bit kernels).
-bool make_bcast(const Dims& out, const std::vector<const TensorView*>& ins, const void* out_data, int& v, BcastArg& g) {
+bool make_bcast(const Dims& out, const std::vector<const TensorView*>& ins, const void* out_data,
+                int& v, BcastArg& g) {
   if (out.volume() > kMax32 || ins.size() > static_cast<size_t>(kMaxInputs)) return false;
   const size_t nin = ins.size();
   std::vector<StridesArg> sk;
@@ -381,26 +447,36 @@ Status launch_binary(const LaunchArgs& a) {
       using TO = typename decltype(to)::type;
       constexpr int V = 16 / sizeof(TI);
       int vw = 1;
-      bool aligned = (reinterpret_cast<uintptr_t>(x.data) % 16 == 0) && (reinterpret_cast<uintptr_t>(y.data) % 16 == 0) &&
+      bool aligned = (reinterpret_cast<uintptr_t>(x.data) % 16 == 0) &&
+                     (reinterpret_cast<uintptr_t>(y.data) % 16 == 0) &&
                      (reinterpret_cast<uintptr_t>(o.data) % 16 == 0);
       if (same && aligned && sizeof(TI) <= 8 && V >= 1) {
         int64_t nv = n / V;
         unsigned grid = grid_for(std::max<int64_t>(nv, n % V), kThreads);
         binary_same_kernel<TI, TO, V><<<grid, kThreads, 0, a.stream>>>(
-            static_cast<const TI*>(x.data), static_cast<const TI*>(y.data), static_cast<TO*>(o.data), n, op);
-      } else if (BcastArg g; [&] { int v = V; bool ok = make_bcast(o.dims, {&x, &y}, o.data, v, g); vw = v; return ok; }()) {
+            static_cast<const TI*>(x.data), static_cast<const TI*>(y.data),
+            static_cast<TO*>(o.data), n, op);
+      } else if (BcastArg g; [&] {
+                   int v = V;
+                   bool ok = make_bcast(o.dims, {&x, &y}, o.data, v, g);
+                   vw = v;
+                   return ok;
+                 }()) {
         const uint32_t units = static_cast<uint32_t>(n / vw);
         if (vw == V && V > 1) {
           binary_bcast32_kernel<TI, TO, V><<<grid_for(units, kThreads), kThreads, 0, a.stream>>>(
-              static_cast<const TI*>(x.data), static_cast<const TI*>(y.data), static_cast<TO*>(o.data), units, g, op);
+              static_cast<const TI*>(x.data), static_cast<const TI*>(y.data),
+              static_cast<TO*>(o.data), units, g, op);
         } else {
           binary_bcast32_kernel<TI, TO, 1><<<grid_for(units, kThreads), kThreads, 0, a.stream>>>(
-              static_cast<const TI*>(x.data), static_cast<const TI*>(y.data), static_cast<TO*>(o.data), units, g, op);
+              static_cast<const TI*>(x.data), static_cast<const TI*>(y.data),
+              static_cast<TO*>(o.data), units, g, op);
         }
       } else {
         binary_bcast_kernel<TI, TO><<<grid_for(n, kThreads), kThreads, 0, a.stream>>>(
-            static_cast<const TI*>(x.data), static_cast<const TI*>(y.data), static_cast<TO*>(o.data), n,
-            dims_arg(o.dims), broadcast_strides_arg(x.dims, o.dims), broadcast_strides_arg(y.dims, o.dims), op);
+            static_cast<const TI*>(x.data), static_cast<const TI*>(y.data),
+            static_cast<TO*>(o.data), n, dims_arg(o.dims), broadcast_strides_arg(x.dims, o.dims),
+            broadcast_strides_arg(y.dims, o.dims), op);
       }
     });
   });
@@ -419,16 +495,18 @@ Status launch_unary(const LaunchArgs& a) {
       using TO = typename decltype(to)::type;
       constexpr int V = 16 / sizeof(TI);
       if constexpr (kIsFloat<TI> && V > 1) {
-        if (reinterpret_cast<uintptr_t>(x.data) % 16 == 0 && reinterpret_cast<uintptr_t>(o.data) % 16 == 0) {
-          unary_vec_kernel<TI, TO, V><<<grid_for(std::max<int64_t>(n / V, n % V), kThreads), kThreads, 0, a.stream>>>(
-              static_cast<const TI*>(x.data), static_cast<TO*>(o.data), n, p.op, static_cast<float>(p.alpha),
-              static_cast<float>(p.beta));
+        if (reinterpret_cast<uintptr_t>(x.data) % 16 == 0 &&
+            reinterpret_cast<uintptr_t>(o.data) % 16 == 0) {
+          unary_vec_kernel<TI, TO, V>
+              <<<grid_for(std::max<int64_t>(n / V, n % V), kThreads), kThreads, 0, a.stream>>>(
+                  static_cast<const TI*>(x.data), static_cast<TO*>(o.data), n, p.op,
+                  static_cast<float>(p.alpha), static_cast<float>(p.beta));
           return;
         }
       }
       unary_kernel<TI, TO><<<grid_for(n, kThreads), kThreads, 0, a.stream>>>(
-          static_cast<const TI*>(x.data), static_cast<TO*>(o.data), n, p.op, static_cast<float>(p.alpha),
-          static_cast<float>(p.beta));
+          static_cast<const TI*>(x.data), static_cast<TO*>(o.data), n, p.op,
+          static_cast<float>(p.alpha), static_cast<float>(p.beta));
     });
   });
   KILN_CUDA_LAUNCH_CHECK();
@@ -451,19 +529,35 @@ Status launch_where(const LaunchArgs& a) {
   if (BcastArg bg; make_bcast(o.dims, {&c, &x, &y}, o.data, v, bg)) {
     const auto un = static_cast<uint32_t>(n);
     switch (dtype_size(o.dtype)) {
-      case 1: where32_kernel<1><<<g, kThreads, 0, a.stream>>>(pc, px, py, po, un, bg); break;
-      case 2: where32_kernel<2><<<g, kThreads, 0, a.stream>>>(pc, px, py, po, un, bg); break;
-      case 4: where32_kernel<4><<<g, kThreads, 0, a.stream>>>(pc, px, py, po, un, bg); break;
-      default: where32_kernel<8><<<g, kThreads, 0, a.stream>>>(pc, px, py, po, un, bg); break;
+      case 1:
+        where32_kernel<1><<<g, kThreads, 0, a.stream>>>(pc, px, py, po, un, bg);
+        break;
+      case 2:
+        where32_kernel<2><<<g, kThreads, 0, a.stream>>>(pc, px, py, po, un, bg);
+        break;
+      case 4:
+        where32_kernel<4><<<g, kThreads, 0, a.stream>>>(pc, px, py, po, un, bg);
+        break;
+      default:
+        where32_kernel<8><<<g, kThreads, 0, a.stream>>>(pc, px, py, po, un, bg);
+        break;
     }
     KILN_CUDA_LAUNCH_CHECK();
     return {};
   }
   switch (dtype_size(o.dtype)) {
-    case 1: where_kernel<1><<<g, kThreads, 0, a.stream>>>(pc, px, py, po, n, od, sc, sa, sb); break;
-    case 2: where_kernel<2><<<g, kThreads, 0, a.stream>>>(pc, px, py, po, n, od, sc, sa, sb); break;
-    case 4: where_kernel<4><<<g, kThreads, 0, a.stream>>>(pc, px, py, po, n, od, sc, sa, sb); break;
-    default: where_kernel<8><<<g, kThreads, 0, a.stream>>>(pc, px, py, po, n, od, sc, sa, sb); break;
+    case 1:
+      where_kernel<1><<<g, kThreads, 0, a.stream>>>(pc, px, py, po, n, od, sc, sa, sb);
+      break;
+    case 2:
+      where_kernel<2><<<g, kThreads, 0, a.stream>>>(pc, px, py, po, n, od, sc, sa, sb);
+      break;
+    case 4:
+      where_kernel<4><<<g, kThreads, 0, a.stream>>>(pc, px, py, po, n, od, sc, sa, sb);
+      break;
+    default:
+      where_kernel<8><<<g, kThreads, 0, a.stream>>>(pc, px, py, po, n, od, sc, sa, sb);
+      break;
   }
   KILN_CUDA_LAUNCH_CHECK();
   return {};
@@ -477,8 +571,8 @@ Status launch_cast(const LaunchArgs& a) {
     using TI = typename decltype(ti)::type;
     visit_dtype(o.dtype, [&](auto to) {
       using TO = typename decltype(to)::type;
-      cast_kernel<TI, TO><<<grid_for(n, kThreads), kThreads, 0, a.stream>>>(static_cast<const TI*>(x.data),
-                                                                              static_cast<TO*>(o.data), n);
+      cast_kernel<TI, TO><<<grid_for(n, kThreads), kThreads, 0, a.stream>>>(
+          static_cast<const TI*>(x.data), static_cast<TO*>(o.data), n);
     });
   });
   KILN_CUDA_LAUNCH_CHECK();
@@ -523,13 +617,15 @@ Status launch_arange(const LaunchArgs& a) {
   double bounds[3] = {p.start, p.end, p.step};
   for (size_t i = 0; i < 3 && i < a.in.size(); ++i) {
     if (i >= a.layer.inputs.size() || a.layer.inputs[i] < 0) continue;
-    if (a.in[i].values == nullptr) return layer_error(a.layer, StatusCode::kInternal, "arange bound has no host value");
+    if (a.in[i].values == nullptr)
+      return layer_error(a.layer, StatusCode::kInternal, "arange bound has no host value");
     bounds[i] = static_cast<double>(a.in[i].values[0]);
   }
   visit_dtype(o.dtype, [&](auto t) {
     using T = typename decltype(t)::type;
     if constexpr (!std::is_same_v<T, bool>) {
-      arange_kernel<T><<<grid_for(n, kThreads), kThreads, 0, a.stream>>>(static_cast<T*>(o.data), n, bounds[0], bounds[2]);
+      arange_kernel<T><<<grid_for(n, kThreads), kThreads, 0, a.stream>>>(static_cast<T*>(o.data), n,
+                                                                         bounds[0], bounds[2]);
     }
   });
   KILN_CUDA_LAUNCH_CHECK();

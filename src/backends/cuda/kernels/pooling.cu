@@ -1,11 +1,12 @@
 // CUDA pooling: max/average pooling over 1-3 spatial dims and adaptive pooling, with the CPU
 // reference's window rules (torch semantics: ceil_mode windows that run past the padded end,
-// count_include_pad, divisor_override; adaptive windows [floor(o * in / out), ceil((o + 1) * in / out))).
-// Spatial ranks below 3 are padded with unit axes. One thread per output element computes its window
-// per axis (first valid tap, valid taps, taps inside the padded extent) and walks it. Global pooling
-// (every output spatial dim 1, window = the whole plane) is a reduction instead: one warp per (n, c)
-// plane, or one block per plane when there are few large planes, with 16-byte loads when aligned.
-// Floats compute in float32 (max propagates NaN as torch); integer max pooling compares exactly.
+// count_include_pad, divisor_override; adaptive windows [floor(o * in / out), ceil((o + 1) * in /
+// out))). Spatial ranks below 3 are padded with unit axes. One thread per output element computes
+// its window per axis (first valid tap, valid taps, taps inside the padded extent) and walks it.
+// Global pooling (every output spatial dim 1, window = the whole plane) is a reduction instead: one
+// warp per (n, c) plane, or one block per plane when there are few large planes, with 16-byte loads
+// when aligned. Floats compute in float32 (max propagates NaN as torch); integer max pooling
+// compares exactly.
 #include <cmath>
 #include <string>
 
@@ -36,14 +37,18 @@ struct Window {
   int64_t first, count, padded, step;
 };
 
-__device__ __forceinline__ int64_t ceil_div(int64_t a, int64_t b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); }
+__device__ __forceinline__ int64_t ceil_div(int64_t a, int64_t b) {
+  return a >= 0 ? (a + b - 1) / b : -((-a) / b);
+}
 
 __device__ __forceinline__ Window window(const PoolAxis& a, int64_t o) {
   Window w;
   if (a.adaptive) {
     int64_t start, end;
-    if ((o + 1) * a.in + a.out <= 0xffffffffLL) {  // 32-bit division when it fits (always in practice)
-      const auto in = static_cast<uint32_t>(a.in), out = static_cast<uint32_t>(a.out), oo = static_cast<uint32_t>(o);
+    if ((o + 1) * a.in + a.out <=
+        0xffffffffLL) {  // 32-bit division when it fits (always in practice)
+      const auto in = static_cast<uint32_t>(a.in), out = static_cast<uint32_t>(a.out),
+                 oo = static_cast<uint32_t>(o);
       start = (oo * in) / out;
       end = ((oo + 1) * in + out - 1) / out;
     } else {
@@ -75,10 +80,12 @@ __device__ __forceinline__ Window window(const PoolAxis& a, int64_t o) {
 }
 
 template <class T, class Index>
-__global__ void pool_kernel(const T* __restrict__ x, T* __restrict__ y, Index n, PoolArg p, bool is_max) {
+__global__ void pool_kernel(const T* __restrict__ x, T* __restrict__ y, Index n, PoolArg p,
+                            bool is_max) {
   const int64_t in_plane = p.ax[0].in * p.ax[1].in * p.ax[2].in;
   const int64_t in_y = p.ax[1].in, in_x = p.ax[2].in;
-  for (Index i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += static_cast<Index>(blockDim.x) * gridDim.x) {
+  for (Index i = blockIdx.x * blockDim.x + threadIdx.x; i < n;
+       i += static_cast<Index>(blockDim.x) * gridDim.x) {
     Index rest = i;
     Index ox = rest % static_cast<Index>(p.ax[2].out);
     rest /= static_cast<Index>(p.ax[2].out);
@@ -93,7 +100,8 @@ __global__ void pool_kernel(const T* __restrict__ x, T* __restrict__ y, Index n,
         float m = -INFINITY;
         for (int64_t a = 0; a < wz.count; ++a)
           for (int64_t b = 0; b < wy.count; ++b) {
-            const T* row = xc + ((wz.first + a * wz.step) * in_y + wy.first + b * wy.step) * in_x + wx.first;
+            const T* row =
+                xc + ((wz.first + a * wz.step) * in_y + wy.first + b * wy.step) * in_x + wx.first;
             for (int64_t c = 0; c < wx.count; ++c) {
               float v = to_f32(row[c * wx.step]);
               if (v > m || isnan(v)) m = v;
@@ -104,7 +112,8 @@ __global__ void pool_kernel(const T* __restrict__ x, T* __restrict__ y, Index n,
         T m = std::numeric_limits<T>::lowest();
         for (int64_t a = 0; a < wz.count; ++a)
           for (int64_t b = 0; b < wy.count; ++b) {
-            const T* row = xc + ((wz.first + a * wz.step) * in_y + wy.first + b * wy.step) * in_x + wx.first;
+            const T* row =
+                xc + ((wz.first + a * wz.step) * in_y + wy.first + b * wy.step) * in_x + wx.first;
             for (int64_t c = 0; c < wx.count; ++c) {
               T v = row[c * wx.step];
               if (v > m) m = v;
@@ -120,7 +129,8 @@ __global__ void pool_kernel(const T* __restrict__ x, T* __restrict__ y, Index n,
       float sum = 0.0f;
       for (int64_t a = 0; a < wz.count; ++a)
         for (int64_t b = 0; b < wy.count; ++b) {
-          const T* row = xc + ((wz.first + a * wz.step) * in_y + wy.first + b * wy.step) * in_x + wx.first;
+          const T* row =
+              xc + ((wz.first + a * wz.step) * in_y + wy.first + b * wy.step) * in_x + wx.first;
           for (int64_t c = 0; c < wx.count; ++c) sum += to_f32(row[c * wx.step]);
         }
       int64_t div = p.fixed_divisor;
@@ -131,9 +141,12 @@ __global__ void pool_kernel(const T* __restrict__ x, T* __restrict__ y, Index n,
   }
 }
 
-// ---- global pooling ------------------------------------------------------------------------------------
+// ---- global pooling
+// ------------------------------------------------------------------------------------
 
-__device__ __forceinline__ float max_nan(float a, float b) { return (isnan(a) || isnan(b)) ? NAN : fmaxf(a, b); }
+__device__ __forceinline__ float max_nan(float a, float b) {
+  return (isnan(a) || isnan(b)) ? NAN : fmaxf(a, b);
+}
 
 template <bool kMax>
 __device__ __forceinline__ float warp_reduce(float v) {
@@ -147,12 +160,14 @@ __device__ __forceinline__ float warp_reduce(float v) {
 
 /// kTPP threads (32: a warp, or the whole block) reduce one plane; V elements per (16-byte) load.
 template <class T, int V, int kTPP, bool kMax>
-__global__ void global_pool_kernel(const T* __restrict__ x, T* __restrict__ y, int64_t planes, int64_t plane, float div) {
+__global__ void global_pool_kernel(const T* __restrict__ x, T* __restrict__ y, int64_t planes,
+                                   int64_t plane, float div) {
   static_assert(kThreads % kTPP == 0 && kTPP % 32 == 0, "threads per plane");
   constexpr int kGroups = kThreads / kTPP;
   const int g = static_cast<int>(threadIdx.x) / kTPP, t = static_cast<int>(threadIdx.x) % kTPP;
   const int64_t nvec = plane / V;
-  for (int64_t p0 = static_cast<int64_t>(blockIdx.x) * kGroups; p0 < planes; p0 += static_cast<int64_t>(gridDim.x) * kGroups) {
+  for (int64_t p0 = static_cast<int64_t>(blockIdx.x) * kGroups; p0 < planes;
+       p0 += static_cast<int64_t>(gridDim.x) * kGroups) {
     const int64_t p = p0 + g;
     float acc = kMax ? -INFINITY : 0.0f;
     if (p < planes) {
@@ -171,7 +186,8 @@ __global__ void global_pool_kernel(const T* __restrict__ x, T* __restrict__ y, i
     acc = warp_reduce<kMax>(acc);
     if constexpr (kTPP > 32) {
       __shared__ float partial[kThreads / 32];
-      const int warp = static_cast<int>(threadIdx.x) / 32, lane = static_cast<int>(threadIdx.x) % 32;
+      const int warp = static_cast<int>(threadIdx.x) / 32,
+                lane = static_cast<int>(threadIdx.x) % 32;
       if (lane == 0) partial[warp] = acc;
       __syncthreads();
       if (warp == 0) {
@@ -187,7 +203,8 @@ __global__ void global_pool_kernel(const T* __restrict__ x, T* __restrict__ y, i
 }
 
 template <class T>
-void launch_global(const LaunchArgs& a, const T* x, T* y, int64_t planes, int64_t plane, bool is_max, float div) {
+void launch_global(const LaunchArgs& a, const T* x, T* y, int64_t planes, int64_t plane,
+                   bool is_max, float div) {
   constexpr int V = 16 / sizeof(T);
   const bool vec = plane % V == 0 && reinterpret_cast<uintptr_t>(x) % 16 == 0;
   const int sms = a.state.num_sms > 0 ? a.state.num_sms : 132;
@@ -196,7 +213,8 @@ void launch_global(const LaunchArgs& a, const T* x, T* y, int64_t planes, int64_
     constexpr int kV = decltype(vc)::value, kT = decltype(tc)::value;
     constexpr bool kM = decltype(mc)::value;
     const int64_t blocks = (planes + (kThreads / kT) - 1) / (kThreads / kT);
-    global_pool_kernel<T, kV, kT, kM><<<grid_for(blocks, 1), kThreads, 0, a.stream>>>(x, y, planes, plane, div);
+    global_pool_kernel<T, kV, kT, kM>
+        <<<grid_for(blocks, 1), kThreads, 0, a.stream>>>(x, y, planes, plane, div);
   };
   auto with_max = [&](auto vc, auto tc) {
     if (is_max) {
@@ -223,8 +241,8 @@ void launch_global(const LaunchArgs& a, const T* x, T* y, int64_t planes, int64_
 int spatial_rank(const LaunchArgs& a, size_t n_params) {
   const Dims &x = a.in[0].dims, &y = a.out[0].dims;
   int spatial = x.rank() - 2;
-  if (spatial < 1 || spatial > 3 || y.rank() != x.rank() || n_params != static_cast<size_t>(spatial) || y[0] != x[0] ||
-      y[1] != x[1])
+  if (spatial < 1 || spatial > 3 || y.rank() != x.rank() ||
+      n_params != static_cast<size_t>(spatial) || y[0] != x[0] || y[1] != x[1])
     return 0;
   return spatial;
 }
@@ -234,7 +252,8 @@ int spatial_rank(const LaunchArgs& a, size_t n_params) {
 Status execute(const LaunchArgs& a, const PoolArg& p, bool is_max, bool global, float global_div) {
   const TensorView &x = a.in[0], &y = a.out[0];
   if (x.dtype != y.dtype || x.dtype == DataType::kBool || (!is_max && !is_floating(x.dtype)))
-    return layer_error(a.layer, StatusCode::kTypeError, "unsupported pooling dtype " + std::string(dtype_name(x.dtype)));
+    return layer_error(a.layer, StatusCode::kTypeError,
+                       "unsupported pooling dtype " + std::string(dtype_name(x.dtype)));
   const int64_t n = y.numel();
   if (n == 0) return {};
   const int64_t planes = x.dims[0] * x.dims[1];
@@ -243,7 +262,8 @@ Status execute(const LaunchArgs& a, const PoolArg& p, bool is_max, bool global, 
   if (global && plane > 0) {
     done = visit_float_dtype(x.dtype, [&](auto tag) {
       using T = typename decltype(tag)::type;
-      launch_global<T>(a, static_cast<const T*>(x.data), static_cast<T*>(y.data), planes, plane, is_max, global_div);
+      launch_global<T>(a, static_cast<const T*>(x.data), static_cast<T*>(y.data), planes, plane,
+                       is_max, global_div);
     });
   }
   if (!done) {
@@ -253,9 +273,11 @@ Status execute(const LaunchArgs& a, const PoolArg& p, bool is_max, bool global, 
         const T* xp = static_cast<const T*>(x.data);
         T* yp = static_cast<T*>(y.data);
         if (n <= kMax32) {
-          pool_kernel<T, uint32_t><<<grid_for(n, kThreads), kThreads, 0, a.stream>>>(xp, yp, static_cast<uint32_t>(n), p, is_max);
+          pool_kernel<T, uint32_t><<<grid_for(n, kThreads), kThreads, 0, a.stream>>>(
+              xp, yp, static_cast<uint32_t>(n), p, is_max);
         } else {
-          pool_kernel<T, int64_t><<<grid_for(n, kThreads), kThreads, 0, a.stream>>>(xp, yp, n, p, is_max);
+          pool_kernel<T, int64_t>
+              <<<grid_for(n, kThreads), kThreads, 0, a.stream>>>(xp, yp, n, p, is_max);
         }
       }
     });
@@ -271,8 +293,10 @@ Status launch_pooling(const LaunchArgs& a) {
   const auto& p = std::get<PoolingParams>(a.layer.params);
   const size_t n = p.kernel.size();
   const int spatial = spatial_rank(a, n);
-  if (spatial == 0 || p.strides.size() != n || p.pads_begin.size() != n || p.pads_end.size() != n || p.dilations.size() != n)
-    return layer_error(a.layer, StatusCode::kInvalidArgument, "pooling parameters do not match the input rank");
+  if (spatial == 0 || p.strides.size() != n || p.pads_begin.size() != n || p.pads_end.size() != n ||
+      p.dilations.size() != n)
+    return layer_error(a.layer, StatusCode::kInvalidArgument,
+                       "pooling parameters do not match the input rank");
   const Dims &x = a.in[0].dims, &y = a.out[0].dims;
   PoolArg arg{};
   if (p.divisor_override > 0) {
@@ -286,8 +310,10 @@ Status launch_pooling(const LaunchArgs& a) {
   int64_t volume = 1;
   for (int i = 0; i < spatial; ++i) {
     auto pi = static_cast<size_t>(i);
-    if (p.kernel[pi] < 1 || p.strides[pi] < 1 || p.dilations[pi] < 1 || p.pads_begin[pi] < 0 || p.pads_end[pi] < 0)
-      return layer_error(a.layer, StatusCode::kInvalidArgument, "kernel/strides/dilations must be >= 1 and pads >= 0");
+    if (p.kernel[pi] < 1 || p.strides[pi] < 1 || p.dilations[pi] < 1 || p.pads_begin[pi] < 0 ||
+        p.pads_end[pi] < 0)
+      return layer_error(a.layer, StatusCode::kInvalidArgument,
+                         "kernel/strides/dilations must be >= 1 and pads >= 0");
     PoolAxis& ax = arg.ax[3 - spatial + i];
     ax.in = x[i + 2];
     ax.out = y[i + 2];
@@ -296,7 +322,8 @@ Status launch_pooling(const LaunchArgs& a) {
     ax.pad_begin = p.pads_begin[pi];
     ax.pad_end = p.pads_end[pi];
     ax.dilation = p.dilations[pi];
-    global = global && ax.out == 1 && ax.pad_begin == 0 && ax.pad_end == 0 && ax.dilation == 1 && ax.kernel == ax.in;
+    global = global && ax.out == 1 && ax.pad_begin == 0 && ax.pad_end == 0 && ax.dilation == 1 &&
+             ax.kernel == ax.in;
     volume *= ax.in;
   }
   // A whole-plane window holds `volume` valid taps, all inside the (unpadded) extent.
@@ -305,11 +332,13 @@ Status launch_pooling(const LaunchArgs& a) {
 }
 
 Status launch_adaptive_pooling(const LaunchArgs& a) {
-  if (std::get<AdaptivePoolingParams>(a.layer.params).channels_last) return launch_adaptive_pooling_nhwc(a);
+  if (std::get<AdaptivePoolingParams>(a.layer.params).channels_last)
+    return launch_adaptive_pooling_nhwc(a);
   const auto& p = std::get<AdaptivePoolingParams>(a.layer.params);
   const int spatial = spatial_rank(a, p.output_size.size());
   if (spatial == 0)
-    return layer_error(a.layer, StatusCode::kInvalidArgument, "adaptive pooling output_size does not match the input rank");
+    return layer_error(a.layer, StatusCode::kInvalidArgument,
+                       "adaptive pooling output_size does not match the input rank");
   const Dims &x = a.in[0].dims, &y = a.out[0].dims;
   PoolArg arg{};
   arg.divisor = Divisor::kValid;
@@ -321,7 +350,9 @@ Status launch_adaptive_pooling(const LaunchArgs& a) {
     ax.in = x[i + 2];
     ax.out = y[i + 2];
     ax.adaptive = true;
-    if (ax.out < 1) return layer_error(a.layer, StatusCode::kShapeError, "adaptive pooling output size must be >= 1");
+    if (ax.out < 1)
+      return layer_error(a.layer, StatusCode::kShapeError,
+                         "adaptive pooling output size must be >= 1");
     global = global && ax.out == 1;
     volume *= ax.in;
   }

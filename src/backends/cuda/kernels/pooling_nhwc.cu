@@ -1,8 +1,9 @@
-// Channels-last pooling and adaptive pooling ([N, spatial..., C]): one thread per output element and
-// V consecutive channels (16-byte loads) for float types, scalar otherwise; consecutive threads on
-// consecutive channels (coalesced); global pooling (adaptive to 1 x 1): a block per batch and 32
-// channels. Window rules match the CPU reference (src/backends/cpu/pooling.cpp): torch's ceil_mode / count_include_pad / divisor_override, NaN wins
-// in max, adaptive windows [floor(o*in/out), ceil((o+1)*in/out)).
+// Channels-last pooling and adaptive pooling ([N, spatial..., C]): one thread per output element
+// and V consecutive channels (16-byte loads) for float types, scalar otherwise; consecutive threads
+// on consecutive channels (coalesced); global pooling (adaptive to 1 x 1): a block per batch and 32
+// channels. Window rules match the CPU reference (src/backends/cpu/pooling.cpp): torch's ceil_mode
+// / count_include_pad / divisor_override, NaN wins in max, adaptive windows [floor(o*in/out),
+// ceil((o+1)*in/out)).
 #include <cmath>
 
 #include "backends/cuda/cuda_kernels.h"
@@ -24,10 +25,13 @@ struct PoolArg {
   int64_t fixed = 1;
 };
 
-__device__ __forceinline__ int64_t cdiv(int64_t a, int64_t b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); }
+__device__ __forceinline__ int64_t cdiv(int64_t a, int64_t b) {
+  return a >= 0 ? (a + b - 1) / b : -((-a) / b);
+}
 
 // first valid input index, valid taps, taps inside the padded extent
-__device__ __forceinline__ void window(const AxisArg& a, int64_t o, int64_t& first, int64_t& count, int64_t& padded) {
+__device__ __forceinline__ void window(const AxisArg& a, int64_t o, int64_t& first, int64_t& count,
+                                       int64_t& padded) {
   if (a.adaptive) {
     int64_t s = (o * a.in) / a.out, e = ((o + 1) * a.in + a.out - 1) / a.out;
     first = s;
@@ -67,7 +71,8 @@ __device__ __forceinline__ Window output_window(const PoolArg& p, int64_t pixel)
 }
 
 template <class T>
-__global__ void pool_nhwc_kernel(const T* __restrict__ x, T* __restrict__ y, PoolArg p, int64_t total) {
+__global__ void pool_nhwc_kernel(const T* __restrict__ x, T* __restrict__ y, PoolArg p,
+                                 int64_t total) {
   KILN_GRID_STRIDE_LOOP(i, total) {
     int64_t c = i % p.channels;
     int64_t r = i / p.channels;
@@ -82,7 +87,9 @@ __global__ void pool_nhwc_kernel(const T* __restrict__ x, T* __restrict__ y, Poo
         for (int64_t a = 0; a < c0; ++a)
           for (int64_t b = 0; b < c1; ++b)
             for (int64_t k = 0; k < c2; ++k) {
-              int64_t off = (((f0 + a * d0) * p.ax[1].in + f1 + b * d1) * p.ax[2].in + f2 + k * d2) * p.channels;
+              int64_t off =
+                  (((f0 + a * d0) * p.ax[1].in + f1 + b * d1) * p.ax[2].in + f2 + k * d2) *
+                  p.channels;
               float v = to_f32(base[off]);
               if (v > m || isnan(v)) m = v;
             }
@@ -92,7 +99,9 @@ __global__ void pool_nhwc_kernel(const T* __restrict__ x, T* __restrict__ y, Poo
         for (int64_t a = 0; a < c0; ++a)
           for (int64_t b = 0; b < c1; ++b)
             for (int64_t k = 0; k < c2; ++k) {
-              int64_t off = (((f0 + a * d0) * p.ax[1].in + f1 + b * d1) * p.ax[2].in + f2 + k * d2) * p.channels;
+              int64_t off =
+                  (((f0 + a * d0) * p.ax[1].in + f1 + b * d1) * p.ax[2].in + f2 + k * d2) *
+                  p.channels;
               m = max(m, static_cast<int64_t>(base[off]));
             }
         y[i] = static_cast<T>(m);
@@ -107,8 +116,10 @@ __global__ void pool_nhwc_kernel(const T* __restrict__ x, T* __restrict__ y, Poo
         for (int64_t a = 0; a < c0; ++a)
           for (int64_t b = 0; b < c1; ++b)
             for (int64_t k = 0; k < c2; ++k)
-              s += to_f32(base[(((f0 + a * d0) * p.ax[1].in + f1 + b * d1) * p.ax[2].in + f2 + k * d2) * p.channels]);
-        float div = p.divisor == 0 ? static_cast<float>(c0 * c1 * c2)
+              s += to_f32(
+                  base[(((f0 + a * d0) * p.ax[1].in + f1 + b * d1) * p.ax[2].in + f2 + k * d2) *
+                       p.channels]);
+        float div = p.divisor == 0   ? static_cast<float>(c0 * c1 * c2)
                     : p.divisor == 1 ? static_cast<float>(q0 * q1 * q2)
                                      : static_cast<float>(p.fixed);
         y[i] = from_f32<T>(s / div);
@@ -121,7 +132,8 @@ Status launch_scalar(const LaunchArgs& a, PoolArg p);
 
 // Window pooling over V consecutive channels per thread (16-byte loads; float types, C % V == 0).
 template <class T, int V>
-__global__ void pool_nhwc_vec_kernel(const T* __restrict__ x, T* __restrict__ y, PoolArg p, int64_t total) {
+__global__ void pool_nhwc_vec_kernel(const T* __restrict__ x, T* __restrict__ y, PoolArg p,
+                                     int64_t total) {
   struct alignas(sizeof(T) * V) Pack {
     T v[V];
   };
@@ -140,7 +152,8 @@ __global__ void pool_nhwc_vec_kernel(const T* __restrict__ x, T* __restrict__ y,
     for (int64_t a = 0; a < c0; ++a)
       for (int64_t b = 0; b < c1; ++b)
         for (int64_t k = 0; k < c2; ++k) {
-          int64_t off = (((f0 + a * d0) * p.ax[1].in + f1 + b * d1) * p.ax[2].in + f2 + k * d2) * p.channels;
+          int64_t off =
+              (((f0 + a * d0) * p.ax[1].in + f1 + b * d1) * p.ax[2].in + f2 + k * d2) * p.channels;
           const Pack v = *reinterpret_cast<const Pack*>(base + off);
 #pragma unroll
           for (int j = 0; j < V; ++j) {
@@ -154,14 +167,15 @@ __global__ void pool_nhwc_vec_kernel(const T* __restrict__ x, T* __restrict__ y,
         }
     float div = 1.0f;
     if (!p.is_max) {
-      div = p.divisor == 0 ? static_cast<float>(c0 * c1 * c2)
+      div = p.divisor == 0   ? static_cast<float>(c0 * c1 * c2)
             : p.divisor == 1 ? static_cast<float>(q0 * q1 * q2)
                              : static_cast<float>(p.fixed);
     }
     const bool empty = c0 == 0 || c1 == 0 || c2 == 0;
     Pack out;
 #pragma unroll
-    for (int j = 0; j < V; ++j) out.v[j] = from_f32<T>(p.is_max ? acc[j] : (empty ? 0.0f : acc[j] / div));
+    for (int j = 0; j < V; ++j)
+      out.v[j] = from_f32<T>(p.is_max ? acc[j] : (empty ? 0.0f : acc[j] / div));
     *reinterpret_cast<Pack*>(y + i * V) = out;
   }
 }
@@ -171,8 +185,8 @@ __global__ void pool_nhwc_vec_kernel(const T* __restrict__ x, T* __restrict__ y,
 constexpr int kGlobalRows = 16;
 
 template <class T>
-__global__ void global_pool_nhwc_kernel(const T* __restrict__ x, T* __restrict__ y, int64_t hw, int64_t channels,
-                                        bool is_max) {
+__global__ void global_pool_nhwc_kernel(const T* __restrict__ x, T* __restrict__ y, int64_t hw,
+                                        int64_t channels, bool is_max) {
   __shared__ float part[kGlobalRows][33];
   const int64_t n = blockIdx.y;
   const int64_t c = static_cast<int64_t>(blockIdx.x) * 32 + threadIdx.x;
@@ -209,12 +223,15 @@ bool global_pool(const PoolArg& p) {
   if (p.divisor != 0) return false;
   for (const auto& ax : p.ax) {
     if (ax.out != 1) return false;
-    if (!ax.adaptive && !(ax.in == 1 && ax.kernel == 1 && ax.pad_begin == 0 && ax.pad_end == 0)) return false;
+    if (!ax.adaptive && !(ax.in == 1 && ax.kernel == 1 && ax.pad_begin == 0 && ax.pad_end == 0))
+      return false;
   }
   return true;
 }
 
-bool aligned_to(const void* ptr, size_t bytes) { return reinterpret_cast<uintptr_t>(ptr) % bytes == 0; }
+bool aligned_to(const void* ptr, size_t bytes) {
+  return reinterpret_cast<uintptr_t>(ptr) % bytes == 0;
+}
 
 Status launch(const LaunchArgs& a, PoolArg p) {
   const TensorView& x0 = a.in[0];
@@ -227,14 +244,15 @@ Status launch(const LaunchArgs& a, PoolArg p) {
     constexpr int V = 16 / sizeof(T);
     const int64_t hw = p.ax[0].in * p.ax[1].in * p.ax[2].in;
     if (global_pool(p) && hw > 0 && p.batch <= 65535) {
-      dim3 block(32, kGlobalRows), grid(static_cast<unsigned>((p.channels + 31) / 32), static_cast<unsigned>(p.batch));
-      global_pool_nhwc_kernel<T><<<grid, block, 0, a.stream>>>(static_cast<const T*>(x0.data), static_cast<T*>(y0.data),
-                                                               hw, p.channels, p.is_max);
+      dim3 block(32, kGlobalRows),
+          grid(static_cast<unsigned>((p.channels + 31) / 32), static_cast<unsigned>(p.batch));
+      global_pool_nhwc_kernel<T><<<grid, block, 0, a.stream>>>(
+          static_cast<const T*>(x0.data), static_cast<T*>(y0.data), hw, p.channels, p.is_max);
       handled = true;
     } else if (p.channels % V == 0 && aligned_to(x0.data, 16) && aligned_to(y0.data, 16)) {
       const int64_t total = y0.numel() / V;
-      pool_nhwc_vec_kernel<T, V><<<grid_for(total, 256), 256, 0, a.stream>>>(static_cast<const T*>(x0.data),
-                                                                              static_cast<T*>(y0.data), p, total);
+      pool_nhwc_vec_kernel<T, V><<<grid_for(total, 256), 256, 0, a.stream>>>(
+          static_cast<const T*>(x0.data), static_cast<T*>(y0.data), p, total);
       handled = true;
     }
   });
@@ -254,8 +272,8 @@ Status launch_scalar(const LaunchArgs& a, PoolArg p) {
     if constexpr (std::is_same_v<T, bool>) {
       return false;
     } else {
-      pool_nhwc_kernel<T><<<grid_for(total, 256), 256, 0, a.stream>>>(static_cast<const T*>(x.data),
-                                                                       static_cast<T*>(y.data), p, total);
+      pool_nhwc_kernel<T><<<grid_for(total, 256), 256, 0, a.stream>>>(
+          static_cast<const T*>(x.data), static_cast<T*>(y.data), p, total);
       return true;
     }
   });

@@ -6,7 +6,8 @@ namespace kiln::cuda {
 namespace {
 
 __device__ __forceinline__ float hash_uniform(int64_t i, uint64_t seed) {
-  uint64_t x = static_cast<uint64_t>(i) * 0x9E3779B97F4A7C15ull + 0x632BE59BD9B4E019ull + seed * 0xD1B54A32D192ED03ull;
+  uint64_t x = static_cast<uint64_t>(i) * 0x9E3779B97F4A7C15ull + 0x632BE59BD9B4E019ull +
+               seed * 0xD1B54A32D192ED03ull;
   x ^= x >> 31;
   x *= 0xBF58476D1CE4E5B9ull;
   x ^= x >> 27;

@@ -21,11 +21,17 @@ namespace {
 
 constexpr unsigned kFullMask = 0xffffffffu;
 
-// ---- reducers -----------------------------------------------------------------------------------------
+// ---- reducers
+// -----------------------------------------------------------------------------------------
 
 /// Reducer kinds; `flip` selects the second op of a pair at run time.
-enum class RK { kSum /* sum, mean; flip: prod */, kMax /* flip: min */, kArg /* flip: argmin */,
-                kVar /* var, std */, kLogical /* any; flip: all */ };
+enum class RK {
+  kSum /* sum, mean; flip: prod */,
+  kMax /* flip: min */,
+  kArg /* flip: argmin */,
+  kVar /* var, std */,
+  kLogical /* any; flip: all */
+};
 
 struct RSpec {
   bool flip = false;
@@ -37,7 +43,8 @@ struct RSpec {
 
 /// Compute domain: float for float storage, int64 for integers and bool, int for any/all.
 template <class T, RK K>
-using Dom = std::conditional_t<K == RK::kLogical, int, std::conditional_t<kIsFloat<T>, float, int64_t>>;
+using Dom =
+    std::conditional_t<K == RK::kLogical, int, std::conditional_t<kIsFloat<T>, float, int64_t>>;
 
 /// Partial result; `i` is the index (arg ops only, -1 = nothing seen).
 template <class D>
@@ -61,7 +68,8 @@ __device__ __forceinline__ Acc<D> r_identity(bool flip) {
     if constexpr (std::is_same_v<D, float>) {
       return {flip ? INFINITY : -INFINITY, 0};
     } else {
-      return {flip ? std::numeric_limits<int64_t>::max() : std::numeric_limits<int64_t>::lowest(), 0};
+      return {flip ? std::numeric_limits<int64_t>::max() : std::numeric_limits<int64_t>::lowest(),
+              0};
     }
   } else if constexpr (K == RK::kArg) {
     return {D(0), -1};
@@ -172,12 +180,14 @@ __device__ __forceinline__ void r_store(void* out, int64_t o, Acc<D> a, const RS
   }
 }
 
-// ---- reduce kernels -------------------------------------------------------------------------------------
+// ---- reduce kernels
+// -------------------------------------------------------------------------------------
 
-/// Thread `tid` of `nt` reduces its share of the contiguous row p[0, n); 16-byte loads when p allows.
+/// Thread `tid` of `nt` reduces its share of the contiguous row p[0, n); 16-byte loads when p
+/// allows.
 template <class T, RK K, class D>
-__device__ __forceinline__ Acc<D> row_partial(const T* p, int64_t n, int tid, int nt, bool flip, float mean,
-                                              bool dev) {
+__device__ __forceinline__ Acc<D> row_partial(const T* p, int64_t n, int tid, int nt, bool flip,
+                                              float mean, bool dev) {
   constexpr int V = 16 / sizeof(T);
   Acc<D> acc = r_identity<K, D>(flip);
   int64_t start = 0;
@@ -188,17 +198,21 @@ __device__ __forceinline__ Acc<D> row_partial(const T* p, int64_t n, int tid, in
       alignas(16) T r[V];
       *reinterpret_cast<uint4*>(r) = pv[v];
 #pragma unroll
-      for (int e = 0; e < V; ++e) acc = r_combine<K, D>(acc, r_elem<K, T, D>(r[e], v * V + e, mean, dev), flip);
+      for (int e = 0; e < V; ++e)
+        acc = r_combine<K, D>(acc, r_elem<K, T, D>(r[e], v * V + e, mean, dev), flip);
     }
     start = nv * V;
   }
-  for (int64_t j = start + tid; j < n; j += nt) acc = r_combine<K, D>(acc, r_elem<K, T, D>(p[j], j, mean, dev), flip);
+  for (int64_t j = start + tid; j < n; j += nt)
+    acc = r_combine<K, D>(acc, r_elem<K, T, D>(p[j], j, mean, dev), flip);
   return acc;
 }
 
-/// [rows, n] contiguous. kWarp: a warp per row (blockDim.x / 32 rows per block); else a block per row.
+/// [rows, n] contiguous. kWarp: a warp per row (blockDim.x / 32 rows per block); else a block per
+/// row.
 template <class T, RK K, bool kWarp>
-__global__ void reduce_rows_kernel(const T* __restrict__ x, void* __restrict__ out, int64_t rows, int64_t n, RSpec s) {
+__global__ void reduce_rows_kernel(const T* __restrict__ x, void* __restrict__ out, int64_t rows,
+                                   int64_t n, RSpec s) {
   using D = Dom<T, K>;
   __shared__ Acc<D> sh[32];
   const int tid = kWarp ? static_cast<int>(threadIdx.x & 31) : static_cast<int>(threadIdx.x);
@@ -228,8 +242,9 @@ __global__ void reduce_rows_kernel(const T* __restrict__ x, void* __restrict__ o
 
 /// Partial over x[(o * n + j) * inner + i] for j = j0, j0 + step, ... (p points at j = 0).
 template <class T, RK K, class D>
-__device__ __forceinline__ Acc<D> col_partial(const T* p, int64_t n, int64_t inner, int j0, int step, bool valid,
-                                              bool flip, float mean, bool dev) {
+__device__ __forceinline__ Acc<D> col_partial(const T* p, int64_t n, int64_t inner, int j0,
+                                              int step, bool valid, bool flip, float mean,
+                                              bool dev) {
   Acc<D> acc = r_identity<K, D>(flip);
   if (valid)
     for (int64_t j = j0; j < n; j += step)
@@ -237,7 +252,8 @@ __device__ __forceinline__ Acc<D> col_partial(const T* p, int64_t n, int64_t inn
   return acc;
 }
 
-/// Combines the blockDim.y partials of each column tx in shared memory; every thread gets its column's.
+/// Combines the blockDim.y partials of each column tx in shared memory; every thread gets its
+/// column's.
 template <RK K, class D>
 __device__ __forceinline__ Acc<D> col_combine(Acc<D> acc, Acc<D>* sm, bool flip) {
   const int tx = threadIdx.x, ty = threadIdx.y, TX = blockDim.x;
@@ -245,7 +261,8 @@ __device__ __forceinline__ Acc<D> col_combine(Acc<D> acc, Acc<D>* sm, bool flip)
   sm[ty * TX + tx] = acc;
   __syncthreads();
   for (int st = blockDim.y >> 1; st > 0; st >>= 1) {
-    if (ty < st) sm[ty * TX + tx] = r_combine<K, D>(sm[ty * TX + tx], sm[(ty + st) * TX + tx], flip);
+    if (ty < st)
+      sm[ty * TX + tx] = r_combine<K, D>(sm[ty * TX + tx], sm[(ty + st) * TX + tx], flip);
     __syncthreads();
   }
   Acc<D> r = sm[tx];
@@ -254,10 +271,11 @@ __device__ __forceinline__ Acc<D> col_combine(Acc<D> acc, Acc<D>* sm, bool flip)
 }
 
 /// [outer, n, inner]: output q = o * inner + i; blockDim.x consecutive outputs per tile, blockDim.y
-/// (a power of two) threads split n. Dynamic shared memory: blockDim.x * blockDim.y Acc (when y > 1).
+/// (a power of two) threads split n. Dynamic shared memory: blockDim.x * blockDim.y Acc (when y >
+/// 1).
 template <class T, RK K>
-__global__ void reduce_cols_kernel(const T* __restrict__ x, void* __restrict__ out, int64_t outer, int64_t n,
-                                   int64_t inner, RSpec s) {
+__global__ void reduce_cols_kernel(const T* __restrict__ x, void* __restrict__ out, int64_t outer,
+                                   int64_t n, int64_t inner, RSpec s) {
   using D = Dom<T, K>;
   extern __shared__ __align__(16) unsigned char smem_raw[];
   Acc<D>* sm = reinterpret_cast<Acc<D>*>(smem_raw);
@@ -268,7 +286,8 @@ __global__ void reduce_cols_kernel(const T* __restrict__ x, void* __restrict__ o
     const bool valid = q < total;
     const int64_t o = valid ? q / inner : 0, i = valid ? q % inner : 0;
     const T* p = x + o * n * inner + i;
-    Acc<D> acc = col_partial<T, K, D>(p, n, inner, threadIdx.y, blockDim.y, valid, s.flip, 0.f, false);
+    Acc<D> acc =
+        col_partial<T, K, D>(p, n, inner, threadIdx.y, blockDim.y, valid, s.flip, 0.f, false);
     acc = col_combine<K, D>(acc, sm, s.flip);
     if constexpr (K == RK::kVar) {
       float mean = acc.v / static_cast<float>(n);
@@ -297,8 +316,8 @@ __device__ __forceinline__ int64_t map_offset(int64_t i, const IndexMap& m) {
 
 /// Any reduced dims: a warp per output, lanes split the reduced index space.
 template <class T, RK K>
-__global__ void reduce_generic_kernel(const T* __restrict__ x, void* __restrict__ out, int64_t outputs, IndexMap kept,
-                                      IndexMap red, RSpec s) {
+__global__ void reduce_generic_kernel(const T* __restrict__ x, void* __restrict__ out,
+                                      int64_t outputs, IndexMap kept, IndexMap red, RSpec s) {
   using D = Dom<T, K>;
   const int lane = threadIdx.x & 31;
   const int64_t per = blockDim.x >> 5;
@@ -320,7 +339,8 @@ __global__ void reduce_generic_kernel(const T* __restrict__ x, void* __restrict_
   }
 }
 
-// ---- reduce host side --------------------------------------------------------------------------------
+// ---- reduce host side
+// --------------------------------------------------------------------------------
 
 struct ReduceLayout {
   enum Kind { kRows, kCols, kGeneric } kind = kCols;
@@ -338,12 +358,15 @@ Status run_reduce_t(const LaunchArgs& a, const ReduceLayout& L, const RSpec& s) 
   const int64_t sms = sm_count(a);
   if (L.kind == ReduceLayout::kGeneric) {
     const int64_t outputs = a.out[0].numel();
-    reduce_generic_kernel<T, K><<<grid_for(outputs, 8), 256, 0, a.stream>>>(x, out, outputs, L.kept, L.red, s);
+    reduce_generic_kernel<T, K>
+        <<<grid_for(outputs, 8), 256, 0, a.stream>>>(x, out, outputs, L.kept, L.red, s);
   } else if (L.kind == ReduceLayout::kRows && L.n > 16) {
     if (L.n <= 4096 || L.outer >= sms * 64) {
-      reduce_rows_kernel<T, K, true><<<grid_for(L.outer, 8), 256, 0, a.stream>>>(x, out, L.outer, L.n, s);
+      reduce_rows_kernel<T, K, true>
+          <<<grid_for(L.outer, 8), 256, 0, a.stream>>>(x, out, L.outer, L.n, s);
     } else {
-      reduce_rows_kernel<T, K, false><<<grid_for(L.outer, 1), 512, 0, a.stream>>>(x, out, L.outer, L.n, s);
+      reduce_rows_kernel<T, K, false>
+          <<<grid_for(L.outer, 1), 512, 0, a.stream>>>(x, out, L.outer, L.n, s);
     }
   } else {  // cols (rows with a short n: a thread per row)
     const int64_t outputs = L.outer * L.inner;
@@ -353,8 +376,9 @@ Status run_reduce_t(const LaunchArgs& a, const ReduceLayout& L, const RSpec& s) 
       ty = outputs <= sms * 32 ? 32 : 8;
     }
     size_t smem = ty > 1 ? static_cast<size_t>(tx) * ty * sizeof(Acc<D>) : 0;
-    reduce_cols_kernel<T, K><<<grid_for(outputs, static_cast<int>(tx)), dim3(tx, ty), smem, a.stream>>>(
-        x, out, L.outer, L.n, L.inner, s);
+    reduce_cols_kernel<T, K>
+        <<<grid_for(outputs, static_cast<int>(tx)), dim3(tx, ty), smem, a.stream>>>(
+            x, out, L.outer, L.n, L.inner, s);
   }
   KILN_CUDA_LAUNCH_CHECK();
   return {};
@@ -366,12 +390,15 @@ Status dispatch_reduce(const LaunchArgs& a, RK kind, const ReduceLayout& L, cons
     case RK::kSum:
       if constexpr (!std::is_same_v<T, bool>) return run_reduce_t<T, RK::kSum>(a, L, s);
       break;
-    case RK::kMax: return run_reduce_t<T, RK::kMax>(a, L, s);
-    case RK::kArg: return run_reduce_t<T, RK::kArg>(a, L, s);
+    case RK::kMax:
+      return run_reduce_t<T, RK::kMax>(a, L, s);
+    case RK::kArg:
+      return run_reduce_t<T, RK::kArg>(a, L, s);
     case RK::kVar:
       if constexpr (kIsFloat<T>) return run_reduce_t<T, RK::kVar>(a, L, s);
       break;
-    case RK::kLogical: return run_reduce_t<T, RK::kLogical>(a, L, s);
+    case RK::kLogical:
+      return run_reduce_t<T, RK::kLogical>(a, L, s);
   }
   return layer_error(a.layer, StatusCode::kUnsupported, "reduction not supported for this dtype");
 }
@@ -439,37 +466,71 @@ Status launch_reduce(const LaunchArgs& a) {
   for (int64_t ax : p.axes) {
     if (r == 0) break;
     if (ax < -r || ax >= r)
-      return layer_error(a.layer, StatusCode::kInvalidArgument, "axis " + std::to_string(ax) + " out of range");
+      return layer_error(a.layer, StatusCode::kInvalidArgument,
+                         "axis " + std::to_string(ax) + " out of range");
     reduced[ax < 0 ? ax + r : ax] = true;
   }
   int64_t n = 1, outputs = 1;
   for (int i = 0; i < r; ++i) (reduced[i] ? n : outputs) *= x.dims[i];
   if (o.numel() != outputs)
     return layer_error(a.layer, StatusCode::kInternal,
-                       "output has " + std::to_string(o.numel()) + " elements, expected " + std::to_string(outputs));
+                       "output has " + std::to_string(o.numel()) + " elements, expected " +
+                           std::to_string(outputs));
   if (outputs == 0) return {};
 
   RK kind = RK::kSum;
   RSpec s;
   s.n = n;
-  s.var_div = static_cast<float>(std::max(0.0, static_cast<double>(n) - static_cast<double>(p.correction)));
+  s.var_div =
+      static_cast<float>(std::max(0.0, static_cast<double>(n) - static_cast<double>(p.correction)));
   switch (p.op) {
-    case ReduceOp::kSum: kind = RK::kSum; break;
-    case ReduceOp::kMean: kind = RK::kSum; s.mean = true; break;
-    case ReduceOp::kProd: kind = RK::kSum; s.flip = true; break;
-    case ReduceOp::kMax: kind = RK::kMax; break;
-    case ReduceOp::kMin: kind = RK::kMax; s.flip = true; break;
-    case ReduceOp::kArgMax: kind = RK::kArg; break;
-    case ReduceOp::kArgMin: kind = RK::kArg; s.flip = true; break;
-    case ReduceOp::kVar: kind = RK::kVar; break;
-    case ReduceOp::kStd: kind = RK::kVar; s.sqrt_out = true; break;
-    case ReduceOp::kAny: kind = RK::kLogical; break;
-    case ReduceOp::kAll: kind = RK::kLogical; s.flip = true; break;
+    case ReduceOp::kSum:
+      kind = RK::kSum;
+      break;
+    case ReduceOp::kMean:
+      kind = RK::kSum;
+      s.mean = true;
+      break;
+    case ReduceOp::kProd:
+      kind = RK::kSum;
+      s.flip = true;
+      break;
+    case ReduceOp::kMax:
+      kind = RK::kMax;
+      break;
+    case ReduceOp::kMin:
+      kind = RK::kMax;
+      s.flip = true;
+      break;
+    case ReduceOp::kArgMax:
+      kind = RK::kArg;
+      break;
+    case ReduceOp::kArgMin:
+      kind = RK::kArg;
+      s.flip = true;
+      break;
+    case ReduceOp::kVar:
+      kind = RK::kVar;
+      break;
+    case ReduceOp::kStd:
+      kind = RK::kVar;
+      s.sqrt_out = true;
+      break;
+    case ReduceOp::kAny:
+      kind = RK::kLogical;
+      break;
+    case ReduceOp::kAll:
+      kind = RK::kLogical;
+      s.flip = true;
+      break;
   }
   if ((s.mean || kind == RK::kVar) && !is_floating(x.dtype))
     return layer_error(a.layer, StatusCode::kUnsupported, "mean/var/std need a float input");
-  DataType want = kind == RK::kArg ? DataType::kInt64 : kind == RK::kLogical ? DataType::kBool : x.dtype;
-  if (o.dtype != want) return layer_error(a.layer, StatusCode::kInternal, "unexpected output dtype");
+  DataType want = kind == RK::kArg       ? DataType::kInt64
+                  : kind == RK::kLogical ? DataType::kBool
+                                         : x.dtype;
+  if (o.dtype != want)
+    return layer_error(a.layer, StatusCode::kInternal, "unexpected output dtype");
 
   const ReduceLayout L = plan_reduce(x.dims, reduced, outputs);
   return visit_dtype(x.dtype, [&](auto tag) -> Status {

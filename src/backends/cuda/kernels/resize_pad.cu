@@ -1,12 +1,12 @@
 // CUDA resize (nearest, nearest-exact, linear 1-3d, bicubic 2-d) and pad (constant, reflect,
-// replicate, circular). Resize follows the CPU reference (torch's CPU upsample kernels) exactly: the
-// per-axis coordinate scale is computed on the host with the reference's code, and the source
-// coordinates in the kernels use non-contracted float operations (__fmul_rn, __fadd_rn), so the chosen
-// input indices are bit-identical to the reference; 2-d nearest keeps the reference's size shortcuts
-// (copy when sizes agree, halve when the output is exactly twice the input). Spatial ranks below 3 are
-// padded with identity axes. One thread per output element; nearest modes copy raw elements (every
-// dtype), linear/cubic accumulate in float32. Pad copies raw elements; the constant is encoded on the
-// host with the reference's conversion.
+// replicate, circular). Resize follows the CPU reference (torch's CPU upsample kernels) exactly:
+// the per-axis coordinate scale is computed on the host with the reference's code, and the source
+// coordinates in the kernels use non-contracted float operations (__fmul_rn, __fadd_rn), so the
+// chosen input indices are bit-identical to the reference; 2-d nearest keeps the reference's size
+// shortcuts (copy when sizes agree, halve when the output is exactly twice the input). Spatial
+// ranks below 3 are padded with identity axes. One thread per output element; nearest modes copy
+// raw elements (every dtype), linear/cubic accumulate in float32. Pad copies raw elements; the
+// constant is encoded on the host with the reference's conversion.
 #include <cmath>
 #include <cstring>
 #include <optional>
@@ -23,18 +23,38 @@ constexpr int64_t kMax32 = (int64_t{1} << 31) - 1;
 
 template <int kBytes>
 struct Unit;
-template <> struct Unit<1> { using type = uint8_t; };
-template <> struct Unit<2> { using type = uint16_t; };
-template <> struct Unit<4> { using type = uint32_t; };
-template <> struct Unit<8> { using type = uint64_t; };
+template <>
+struct Unit<1> {
+  using type = uint8_t;
+};
+template <>
+struct Unit<2> {
+  using type = uint16_t;
+};
+template <>
+struct Unit<4> {
+  using type = uint32_t;
+};
+template <>
+struct Unit<8> {
+  using type = uint64_t;
+};
 
 template <class F>
 void visit_unit(size_t bytes, F&& f) {
   switch (bytes) {
-    case 8: f(std::integral_constant<int, 8>{}); break;
-    case 4: f(std::integral_constant<int, 4>{}); break;
-    case 2: f(std::integral_constant<int, 2>{}); break;
-    default: f(std::integral_constant<int, 1>{}); break;
+    case 8:
+      f(std::integral_constant<int, 8>{});
+      break;
+    case 4:
+      f(std::integral_constant<int, 4>{});
+      break;
+    case 2:
+      f(std::integral_constant<int, 2>{});
+      break;
+    default:
+      f(std::integral_constant<int, 1>{});
+      break;
   }
 }
 
@@ -48,7 +68,8 @@ void visit_index_width(int64_t n, F&& f) {
   }
 }
 
-// ---- resize -----------------------------------------------------------------------------------------
+// ---- resize
+// -----------------------------------------------------------------------------------------
 
 struct ResizeAxis {
   int64_t in = 1, out = 1;
@@ -70,16 +91,20 @@ struct Taps {
 };
 
 __device__ __forceinline__ int64_t floor_index(float v) { return static_cast<int64_t>(floorf(v)); }
-__device__ __forceinline__ int64_t clamp_index(int64_t i, int64_t in) { return i < 0 ? 0 : (i > in - 1 ? in - 1 : i); }
+__device__ __forceinline__ int64_t clamp_index(int64_t i, int64_t in) {
+  return i < 0 ? 0 : (i > in - 1 ? in - 1 : i);
+}
 
 /// torch area_pixel_compute_source_index, without contraction.
-__device__ __forceinline__ float source_index(float scale, int64_t dst, bool align_corners, bool cubic) {
+__device__ __forceinline__ float source_index(float scale, int64_t dst, bool align_corners,
+                                              bool cubic) {
   if (align_corners) return __fmul_rn(scale, static_cast<float>(dst));
   float src = __fsub_rn(__fmul_rn(scale, __fadd_rn(static_cast<float>(dst), 0.5f)), 0.5f);
   return (!cubic && src < 0.0f) ? 0.0f : src;
 }
 
-__device__ __forceinline__ Taps axis_taps(const ResizeAxis& a, ResizeMode mode, bool align_corners, int64_t o) {
+__device__ __forceinline__ Taps axis_taps(const ResizeAxis& a, ResizeMode mode, bool align_corners,
+                                          int64_t o) {
   Taps t;
   if (a.identity) {
     t.n = 1;
@@ -152,7 +177,8 @@ __device__ __forceinline__ Taps axis_taps(const ResizeAxis& a, ResizeMode mode, 
 
 /// Output coordinates of element i: plane and (oz, oy, ox).
 template <class Index>
-__device__ __forceinline__ void resize_coords(Index i, const ResizeArg& r, int64_t& plane, int64_t& oz, int64_t& oy, int64_t& ox) {
+__device__ __forceinline__ void resize_coords(Index i, const ResizeArg& r, int64_t& plane,
+                                              int64_t& oz, int64_t& oy, int64_t& ox) {
   Index q = i / static_cast<Index>(r.ax[2].out);
   ox = static_cast<int64_t>(i - q * static_cast<Index>(r.ax[2].out));
   Index q2 = q / static_cast<Index>(r.ax[1].out);
@@ -163,9 +189,11 @@ __device__ __forceinline__ void resize_coords(Index i, const ResizeArg& r, int64
 }
 
 template <class U, class Index>
-__global__ void resize_nearest_kernel(const U* __restrict__ x, U* __restrict__ y, Index n, ResizeArg r) {
+__global__ void resize_nearest_kernel(const U* __restrict__ x, U* __restrict__ y, Index n,
+                                      ResizeArg r) {
   const int64_t in_plane = r.ax[0].in * r.ax[1].in * r.ax[2].in;
-  for (Index i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += static_cast<Index>(blockDim.x) * gridDim.x) {
+  for (Index i = blockIdx.x * blockDim.x + threadIdx.x; i < n;
+       i += static_cast<Index>(blockDim.x) * gridDim.x) {
     int64_t plane, oz, oy, ox;
     resize_coords(i, r, plane, oz, oy, ox);
     const int64_t iz = axis_taps(r.ax[0], r.mode, false, oz).idx[0];
@@ -176,9 +204,11 @@ __global__ void resize_nearest_kernel(const U* __restrict__ x, U* __restrict__ y
 }
 
 template <class T, class Index>
-__global__ void resize_interp_kernel(const T* __restrict__ x, T* __restrict__ y, Index n, ResizeArg r) {
+__global__ void resize_interp_kernel(const T* __restrict__ x, T* __restrict__ y, Index n,
+                                     ResizeArg r) {
   const int64_t in_plane = r.ax[0].in * r.ax[1].in * r.ax[2].in;
-  for (Index i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += static_cast<Index>(blockDim.x) * gridDim.x) {
+  for (Index i = blockIdx.x * blockDim.x + threadIdx.x; i < n;
+       i += static_cast<Index>(blockDim.x) * gridDim.x) {
     int64_t plane, oz, oy, ox;
     resize_coords(i, r, plane, oz, oy, ox);
     const Taps tz = axis_taps(r.ax[0], r.mode, r.align_corners, oz);
@@ -214,11 +244,13 @@ float coordinate_scale(int64_t in, int64_t out, std::optional<double> scale) {
 
 /// The reference's area_scale (torch area_pixel_compute_scale).
 float area_scale(int64_t in, int64_t out, bool align_corners, std::optional<double> scale) {
-  if (align_corners) return out > 1 ? static_cast<float>(in - 1) / static_cast<float>(out - 1) : 0.0f;
+  if (align_corners)
+    return out > 1 ? static_cast<float>(in - 1) / static_cast<float>(out - 1) : 0.0f;
   return coordinate_scale(in, out, scale);
 }
 
-// ---- pad --------------------------------------------------------------------------------------------
+// ---- pad
+// --------------------------------------------------------------------------------------------
 
 struct PadArg {
   int rank;
@@ -232,9 +264,12 @@ __device__ __forceinline__ int64_t pad_source(PadMode mode, int64_t o, int64_t b
   if (i >= 0 && i < in) return i;
   if (in <= 0) return -1;
   switch (mode) {
-    case PadMode::kConstant: return -1;
-    case PadMode::kReplicate: return i < 0 ? 0 : in - 1;
-    case PadMode::kCircular: return ((i % in) + in) % in;
+    case PadMode::kConstant:
+      return -1;
+    case PadMode::kReplicate:
+      return i < 0 ? 0 : in - 1;
+    case PadMode::kCircular:
+      return ((i % in) + in) % in;
     case PadMode::kReflect: {
       if (in == 1) return 0;
       int64_t period = 2 * (in - 1);
@@ -247,7 +282,8 @@ __device__ __forceinline__ int64_t pad_source(PadMode mode, int64_t o, int64_t b
 
 template <class U, class Index>
 __global__ void pad_kernel(const U* __restrict__ x, U* __restrict__ y, Index n, PadArg p, U value) {
-  for (Index i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += static_cast<Index>(blockDim.x) * gridDim.x) {
+  for (Index i = blockIdx.x * blockDim.x + threadIdx.x; i < n;
+       i += static_cast<Index>(blockDim.x) * gridDim.x) {
     Index rest = i;
     int64_t off = 0;
     bool constant = false;
@@ -255,7 +291,8 @@ __global__ void pad_kernel(const U* __restrict__ x, U* __restrict__ y, Index n, 
     for (int d = kMaxRank - 1; d >= 0; --d) {
       if (d >= p.rank) continue;
       Index q = rest / static_cast<Index>(p.out[d]);
-      int64_t s = pad_source(p.mode, static_cast<int64_t>(rest - q * static_cast<Index>(p.out[d])), p.begin[d], p.in[d]);
+      int64_t s = pad_source(p.mode, static_cast<int64_t>(rest - q * static_cast<Index>(p.out[d])),
+                             p.begin[d], p.in[d]);
       rest = q;
       if (s < 0) constant = true;
       off += s * p.in_stride[d];
@@ -287,13 +324,27 @@ uint64_t encode_value(DataType dt, double v) {
       std::memcpy(&bits, &f, 4);
       break;
     }
-    case DataType::kFloat16: bits = float_to_half(static_cast<float>(v)); break;
-    case DataType::kBFloat16: bits = float_to_bfloat16(static_cast<float>(v)); break;
-    case DataType::kInt32: saturate(TypeTag<int32_t>{}); break;
-    case DataType::kInt64: saturate(TypeTag<int64_t>{}); break;
-    case DataType::kInt8: saturate(TypeTag<int8_t>{}); break;
-    case DataType::kUInt8: saturate(TypeTag<uint8_t>{}); break;
-    case DataType::kBool: bits = v != 0.0 ? 1 : 0; break;
+    case DataType::kFloat16:
+      bits = float_to_half(static_cast<float>(v));
+      break;
+    case DataType::kBFloat16:
+      bits = float_to_bfloat16(static_cast<float>(v));
+      break;
+    case DataType::kInt32:
+      saturate(TypeTag<int32_t>{});
+      break;
+    case DataType::kInt64:
+      saturate(TypeTag<int64_t>{});
+      break;
+    case DataType::kInt8:
+      saturate(TypeTag<int8_t>{});
+      break;
+    case DataType::kUInt8:
+      saturate(TypeTag<uint8_t>{});
+      break;
+    case DataType::kBool:
+      bits = v != 0.0 ? 1 : 0;
+      break;
   }
   return bits;
 }
@@ -305,12 +356,14 @@ Status launch_resize(const LaunchArgs& a) {
   const TensorView &x = a.in[0], &y = a.out[0];
   const int spatial = x.dims.rank() - 2;
   const auto ns = static_cast<size_t>(spatial);
-  if (spatial < 1 || spatial > 3 || y.dims.rank() != x.dims.rank() || y.dims[0] != x.dims[0] || y.dims[1] != x.dims[1] ||
-      (!p.scales.empty() && p.scales.size() != ns))
-    return layer_error(a.layer, StatusCode::kInvalidArgument, "resize input/output ranks or scales disagree");
+  if (spatial < 1 || spatial > 3 || y.dims.rank() != x.dims.rank() || y.dims[0] != x.dims[0] ||
+      y.dims[1] != x.dims[1] || (!p.scales.empty() && p.scales.size() != ns))
+    return layer_error(a.layer, StatusCode::kInvalidArgument,
+                       "resize input/output ranks or scales disagree");
   const bool nearest = p.mode == ResizeMode::kNearest || p.mode == ResizeMode::kNearestExact;
   if (x.dtype != y.dtype || (!is_floating(x.dtype) && !nearest))
-    return layer_error(a.layer, StatusCode::kTypeError, "unsupported resize dtype " + std::string(dtype_name(x.dtype)));
+    return layer_error(a.layer, StatusCode::kTypeError,
+                       "unsupported resize dtype " + std::string(dtype_name(x.dtype)));
   if (p.mode == ResizeMode::kCubic && spatial != 2)
     return layer_error(a.layer, StatusCode::kInvalidArgument, "cubic resize needs 2 spatial dims");
   const int64_t n = y.numel();
@@ -320,7 +373,9 @@ Status launch_resize(const LaunchArgs& a) {
   r.align_corners = p.align_corners;
   for (int i = 0; i < spatial; ++i) {
     const int64_t in = x.dims[i + 2], out = y.dims[i + 2];
-    if (in <= 0) return layer_error(a.layer, StatusCode::kShapeError, "cannot resize an empty spatial dim to a non-empty one");
+    if (in <= 0)
+      return layer_error(a.layer, StatusCode::kShapeError,
+                         "cannot resize an empty spatial dim to a non-empty one");
     std::optional<double> scale;
     if (!p.scales.empty()) scale = p.scales[static_cast<size_t>(i)];
     ResizeAxis& ax = r.ax[3 - spatial + i];
@@ -328,7 +383,8 @@ Status launch_resize(const LaunchArgs& a) {
     ax.out = out;
     ax.identity = false;
     ax.shortcuts = spatial == 2;
-    ax.scale = nearest ? coordinate_scale(in, out, scale) : area_scale(in, out, p.align_corners, scale);
+    ax.scale =
+        nearest ? coordinate_scale(in, out, scale) : area_scale(in, out, p.align_corners, scale);
   }
   const unsigned grid = grid_for(n, kThreads);
   if (nearest) {
@@ -336,8 +392,8 @@ Status launch_resize(const LaunchArgs& a) {
       using U = typename Unit<decltype(wc)::value>::type;
       visit_index_width(n, [&](auto iw) {
         using Index = typename decltype(iw)::type;
-        resize_nearest_kernel<U, Index><<<grid, kThreads, 0, a.stream>>>(static_cast<const U*>(x.data), static_cast<U*>(y.data),
-                                                                        static_cast<Index>(n), r);
+        resize_nearest_kernel<U, Index><<<grid, kThreads, 0, a.stream>>>(
+            static_cast<const U*>(x.data), static_cast<U*>(y.data), static_cast<Index>(n), r);
       });
     });
   } else {
@@ -345,8 +401,8 @@ Status launch_resize(const LaunchArgs& a) {
       using T = typename decltype(tag)::type;
       visit_index_width(n, [&](auto iw) {
         using Index = typename decltype(iw)::type;
-        resize_interp_kernel<T, Index><<<grid, kThreads, 0, a.stream>>>(static_cast<const T*>(x.data), static_cast<T*>(y.data),
-                                                                       static_cast<Index>(n), r);
+        resize_interp_kernel<T, Index><<<grid, kThreads, 0, a.stream>>>(
+            static_cast<const T*>(x.data), static_cast<T*>(y.data), static_cast<Index>(n), r);
       });
     });
   }
@@ -359,8 +415,10 @@ Status launch_pad(const LaunchArgs& a) {
   const TensorView &x = a.in[0], &y = a.out[0];
   const int r = x.dims.rank();
   const auto ur = static_cast<size_t>(r);
-  if (y.dims.rank() != r || p.pads_begin.size() != ur || p.pads_end.size() != ur || x.dtype != y.dtype)
-    return layer_error(a.layer, StatusCode::kInvalidArgument, "pad parameters do not match the input");
+  if (y.dims.rank() != r || p.pads_begin.size() != ur || p.pads_end.size() != ur ||
+      x.dtype != y.dtype)
+    return layer_error(a.layer, StatusCode::kInvalidArgument,
+                       "pad parameters do not match the input");
   PadArg arg{};
   arg.rank = r;
   arg.mode = p.mode;
@@ -369,7 +427,8 @@ Status launch_pad(const LaunchArgs& a) {
     auto ud = static_cast<size_t>(d);
     const int64_t in = x.dims[d];
     if (y.dims[d] != in + p.pads_begin[ud] + p.pads_end[ud])
-      return layer_error(a.layer, StatusCode::kShapeError, "pad output dim " + std::to_string(d) + " is inconsistent");
+      return layer_error(a.layer, StatusCode::kShapeError,
+                         "pad output dim " + std::to_string(d) + " is inconsistent");
     if (p.mode != PadMode::kConstant && (p.pads_begin[ud] < 0 || p.pads_end[ud] < 0))
       return layer_error(a.layer, StatusCode::kInvalidArgument, "negative pads need constant mode");
     arg.out[d] = y.dims[d];
@@ -387,8 +446,9 @@ Status launch_pad(const LaunchArgs& a) {
     std::memcpy(&value, &bits, sizeof(U));  // little-endian: the low bytes hold the value
     visit_index_width(n, [&](auto iw) {
       using Index = typename decltype(iw)::type;
-      pad_kernel<U, Index><<<grid_for(n, kThreads), kThreads, 0, a.stream>>>(static_cast<const U*>(x.data), static_cast<U*>(y.data),
-                                                                             static_cast<Index>(n), arg, value);
+      pad_kernel<U, Index><<<grid_for(n, kThreads), kThreads, 0, a.stream>>>(
+          static_cast<const U*>(x.data), static_cast<U*>(y.data), static_cast<Index>(n), arg,
+          value);
     });
   });
   KILN_CUDA_LAUNCH_CHECK();

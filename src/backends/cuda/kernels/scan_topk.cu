@@ -1,5 +1,5 @@
-// CUDA kernels: cumsum (float64 scan for floats, wrapping int64 for integers, exclusive / reverse) and
-// top-k (order-preserving keys: NaN largest, ties to the lower index). Semantics follow the CPU
+// CUDA kernels: cumsum (float64 scan for floats, wrapping int64 for integers, exclusive / reverse)
+// and top-k (order-preserving keys: NaN largest, ties to the lower index). Semantics follow the CPU
 // reference (src/backends/cpu/reduce.cpp, topk.cpp).
 #include <algorithm>
 #include <cmath>
@@ -14,10 +14,11 @@ namespace {
 
 constexpr unsigned kFullMask = 0xffffffffu;
 
-// ---- cumsum -------------------------------------------------------------------------------------------
+// ---- cumsum
+// -------------------------------------------------------------------------------------------
 
-/// Scan domain: float64 for floats (matches the sequential float64 reference on long axes), wrapping
-/// uint64 for integers.
+/// Scan domain: float64 for floats (matches the sequential float64 reference on long axes),
+/// wrapping uint64 for integers.
 template <class T>
 using CDom = std::conditional_t<kIsFloat<T>, double, uint64_t>;
 
@@ -41,7 +42,8 @@ __device__ __forceinline__ T c_store(CDom<T> v) {
 
 /// [rows, n] scanned along n: a warp per row, chunks of 128 (4 consecutive elements per lane).
 template <class T>
-__global__ void cumsum_rows_kernel(const T* x, T* y, int64_t rows, int64_t n, bool exclusive, bool reverse) {
+__global__ void cumsum_rows_kernel(const T* x, T* y, int64_t rows, int64_t n, bool exclusive,
+                                   bool reverse) {
   using C = CDom<T>;
   constexpr int kItems = 4;
   const int lane = threadIdx.x & 31;
@@ -84,8 +86,8 @@ __global__ void cumsum_rows_kernel(const T* x, T* y, int64_t rows, int64_t n, bo
 
 /// [outer, n, inner] with inner > 1: a thread per (o, i), sequential along n (coalesced over i).
 template <class T>
-__global__ void cumsum_cols_kernel(const T* x, T* y, int64_t outer, int64_t n, int64_t inner, bool exclusive,
-                                   bool reverse) {
+__global__ void cumsum_cols_kernel(const T* x, T* y, int64_t outer, int64_t n, int64_t inner,
+                                   bool exclusive, bool reverse) {
   using C = CDom<T>;
   KILN_GRID_STRIDE_LOOP(q, outer * inner) {
     const int64_t base = (q / inner) * n * inner + q % inner;
@@ -99,7 +101,8 @@ __global__ void cumsum_cols_kernel(const T* x, T* y, int64_t outer, int64_t n, i
   }
 }
 
-// ---- top-k --------------------------------------------------------------------------------------------
+// ---- top-k
+// --------------------------------------------------------------------------------------------
 
 /// Order-preserving unsigned key: larger key = earlier in the output. NaN is larger than
 /// everything (first when largest, last when smallest); -0 equals +0.
@@ -169,15 +172,17 @@ int64_t pow2_ceil(int64_t v) {
 /// key, gather the k best (ties on the threshold key by lowest index), bitonic sort them.
 /// `ws`: per-block buffers of kp2 entries when they do not fit shared memory (else nullptr).
 template <class T>
-__global__ void topk_kernel(const T* __restrict__ x, T* __restrict__ ov, int64_t* __restrict__ oi, int64_t outer,
-                            int64_t n, int64_t inner, int64_t k, int64_t kp2, bool largest, TEntry<TKey<T>>* ws) {
+__global__ void topk_kernel(const T* __restrict__ x, T* __restrict__ ov, int64_t* __restrict__ oi,
+                            int64_t outer, int64_t n, int64_t inner, int64_t k, int64_t kp2,
+                            bool largest, TEntry<TKey<T>>* ws) {
   using K = TKey<T>;
   constexpr int kBits = 8 * sizeof(K);
   extern __shared__ __align__(16) unsigned char smem_raw[];
   __shared__ unsigned hist[256];
   __shared__ unsigned warp_cnt[32];
   __shared__ unsigned sh_digit, sh_need, sh_gt;
-  TEntry<K>* buf = ws ? ws + static_cast<int64_t>(blockIdx.x) * kp2 : reinterpret_cast<TEntry<K>*>(smem_raw);
+  TEntry<K>* buf =
+      ws ? ws + static_cast<int64_t>(blockIdx.x) * kp2 : reinterpret_cast<TEntry<K>*>(smem_raw);
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, nw = blockDim.x >> 5;
   for (int64_t lane_id = blockIdx.x; lane_id < outer * inner; lane_id += gridDim.x) {
     const int64_t o = lane_id / inner, i = lane_id % inner;
@@ -230,7 +235,8 @@ __global__ void topk_kernel(const T* __restrict__ x, T* __restrict__ ov, int64_t
     }
     // prefix is the k-th best key: take every key above it and the first `need` keys equal to it.
     const int64_t n_gt = k - need;
-    for (int64_t t = tid; t < kp2; t += blockDim.x) buf[t] = {K(0), std::numeric_limits<int64_t>::max()};
+    for (int64_t t = tid; t < kp2; t += blockDim.x)
+      buf[t] = {K(0), std::numeric_limits<int64_t>::max()};
     if (tid == 0) sh_gt = 0;
     __syncthreads();
     int64_t eq_seen = 0;
@@ -255,7 +261,8 @@ __global__ void topk_kernel(const T* __restrict__ x, T* __restrict__ ov, int64_t
       eq_seen += total;
       __syncthreads();
     }
-    block_bitonic_sort<K>(buf, kp2);  // (the loop above ended with a barrier; so does every sort stage)
+    block_bitonic_sort<K>(buf,
+                          kp2);  // (the loop above ended with a barrier; so does every sort stage)
     for (int64_t t = tid; t < k; t += blockDim.x) {
       const int64_t src = buf[t].idx, dst = (o * k + t) * inner + i;
       if (src >= 0 && src < n) {  // always, unless the selection above is broken
@@ -296,11 +303,12 @@ TopKShape topk_shape(const TopKParams& p, const Dims& d) {
   s.kp2 = pow2_ceil(std::max<int64_t>(p.k, 1));
   const int64_t lanes = s.outer * s.inner;
   s.in_workspace = s.kp2 > kTopKSharedEntries;
-  s.blocks = std::max<int64_t>(1, std::min<int64_t>(lanes, s.in_workspace ? kTopKWorkspaceBlocks : 65535LL * 16));
-  if (s.in_workspace) s.ws_bytes = static_cast<size_t>(s.blocks * s.kp2) * 16;  // sizeof(TEntry<K>) == 16
+  s.blocks = std::max<int64_t>(
+      1, std::min<int64_t>(lanes, s.in_workspace ? kTopKWorkspaceBlocks : 65535LL * 16));
+  if (s.in_workspace)
+    s.ws_bytes = static_cast<size_t>(s.blocks * s.kp2) * 16;  // sizeof(TEntry<K>) == 16
   return s;
 }
-
 
 }  // namespace
 
@@ -308,7 +316,8 @@ Status launch_cumsum(const LaunchArgs& a) {
   const auto& p = std::get<CumSumParams>(a.layer.params);
   const TensorView &x = a.in[0], &o = a.out[0];
   if (o.numel() != x.numel() || o.dtype != x.dtype)
-    return layer_error(a.layer, StatusCode::kInternal, "output differs from input in size or dtype");
+    return layer_error(a.layer, StatusCode::kInternal,
+                       "output differs from input in size or dtype");
   if (x.numel() == 0) return {};
   int64_t outer, n, inner;
   slabs_around(x.dims, norm_axis(p.axis, x.dims.rank()), outer, n, inner);
@@ -321,10 +330,11 @@ Status launch_cumsum(const LaunchArgs& a) {
       const T* px = static_cast<const T*>(x.data);
       T* py = static_cast<T*>(o.data);
       if (inner == 1) {
-        cumsum_rows_kernel<T><<<grid_for(outer, 8), 256, 0, a.stream>>>(px, py, outer, n, p.exclusive, p.reverse);
+        cumsum_rows_kernel<T>
+            <<<grid_for(outer, 8), 256, 0, a.stream>>>(px, py, outer, n, p.exclusive, p.reverse);
       } else {
-        cumsum_cols_kernel<T><<<grid_for(outer * inner, 256), 256, 0, a.stream>>>(px, py, outer, n, inner,
-                                                                                  p.exclusive, p.reverse);
+        cumsum_cols_kernel<T><<<grid_for(outer * inner, 256), 256, 0, a.stream>>>(
+            px, py, outer, n, inner, p.exclusive, p.reverse);
       }
     }
   });
@@ -336,9 +346,11 @@ Status launch_cumsum(const LaunchArgs& a) {
 Status launch_topk(const LaunchArgs& a) {
   const auto& p = std::get<TopKParams>(a.layer.params);
   const TensorView &x = a.in[0], &ov = a.out[0], &oi = a.out[1];
-  if (x.dims.rank() < 1) return layer_error(a.layer, StatusCode::kInvalidArgument, "topk needs rank >= 1");
+  if (x.dims.rank() < 1)
+    return layer_error(a.layer, StatusCode::kInvalidArgument, "topk needs rank >= 1");
   const TopKShape s = topk_shape(p, x.dims);
-  if (s.k < 0 || s.k > s.n) return layer_error(a.layer, StatusCode::kInvalidArgument, "k out of range");
+  if (s.k < 0 || s.k > s.n)
+    return layer_error(a.layer, StatusCode::kInvalidArgument, "k out of range");
   if (ov.numel() != s.outer * s.k * s.inner || oi.numel() != ov.numel() || ov.dtype != x.dtype ||
       oi.dtype != DataType::kInt64)
     return layer_error(a.layer, StatusCode::kInternal, "unexpected output size or dtype");
@@ -359,8 +371,8 @@ Status launch_topk(const LaunchArgs& a) {
       E* ws = s.in_workspace ? static_cast<E*>(a.workspace) : nullptr;
       size_t smem = s.in_workspace ? 0 : static_cast<size_t>(s.kp2) * sizeof(E);
       topk_kernel<T><<<static_cast<unsigned>(s.blocks), threads, smem, a.stream>>>(
-          static_cast<const T*>(x.data), static_cast<T*>(ov.data), static_cast<int64_t*>(oi.data), s.outer, s.n,
-          s.inner, s.k, s.kp2, p.largest, ws);
+          static_cast<const T*>(x.data), static_cast<T*>(ov.data), static_cast<int64_t*>(oi.data),
+          s.outer, s.n, s.inner, s.k, s.kp2, p.largest, ws);
     }
   });
   KILN_RETURN_IF_ERROR(st);
@@ -368,12 +380,12 @@ Status launch_topk(const LaunchArgs& a) {
   return {};
 }
 
-size_t workspace_topk(const ir::Layer& layer, std::span<const TensorView> in, std::span<const TensorView>) {
+size_t workspace_topk(const ir::Layer& layer, std::span<const TensorView> in,
+                      std::span<const TensorView>) {
   if (in.empty() || in[0].dims.rank() < 1) return 0;
   const TopKShape s = topk_shape(std::get<TopKParams>(layer.params), in[0].dims);
   if (s.k <= 0 || s.k > s.n || s.outer * s.inner == 0) return 0;
   return s.ws_bytes;
 }
-
 
 }  // namespace kiln::cuda

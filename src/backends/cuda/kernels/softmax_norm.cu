@@ -21,13 +21,15 @@ namespace kiln::cuda {
 namespace {
 
 constexpr unsigned kFullMask = 0xffffffffu;
-constexpr int64_t kWarpRowMax = 1024;     // longest row kept in one warp's registers
-constexpr int kBlockThreads = 512;        // block kernels
-constexpr int64_t kCacheFloats = 11264;   // 44 KiB: rows/groups up to this long stay in shared memory
+constexpr int64_t kWarpRowMax = 1024;  // longest row kept in one warp's registers
+constexpr int kBlockThreads = 512;     // block kernels
+constexpr int64_t kCacheFloats =
+    11264;  // 44 KiB: rows/groups up to this long stay in shared memory
 
 enum class RowOp { kSoftmax, kLayerNorm, kRmsNorm };
 
-// ---- helpers ------------------------------------------------------------------------------------------
+// ---- helpers
+// ------------------------------------------------------------------------------------------
 
 /// PACK consecutive elements (PACK == 1, or one 16-byte vector) as floats.
 template <class T, int PACK>
@@ -67,7 +69,9 @@ __device__ __forceinline__ void param_pack(const T* p, int64_t j, float dflt, fl
 }
 
 /// NaN-propagating max (as the reference: once NaN, stays NaN).
-__device__ __forceinline__ float nan_max(float a, float b) { return isnan(a) ? a : (isnan(b) ? b : fmaxf(a, b)); }
+__device__ __forceinline__ float nan_max(float a, float b) {
+  return isnan(a) ? a : (isnan(b) ? b : fmaxf(a, b));
+}
 
 template <bool kMax>
 __device__ __forceinline__ float warp_all(float v) {
@@ -92,16 +96,18 @@ __device__ __forceinline__ float block_all(float v, float* sh) {
   return r;
 }
 
-/// The reference shifts by the max, except that a max of -inf shifts by 0 (exp(-inf) = 0, sum 0 -> nan).
+/// The reference shifts by the max, except that a max of -inf shifts by 0 (exp(-inf) = 0, sum 0 ->
+/// nan).
 __device__ __forceinline__ float softmax_shift(float m) { return (isinf(m) && m < 0) ? 0.f : m; }
 
-// ---- row kernels: a warp per row ---------------------------------------------------------------------
+// ---- row kernels: a warp per row
+// ---------------------------------------------------------------------
 
 /// Lane l holds packs l, l + 32, ... of the row: element (l + 32 k) * PACK + e is v[k * PACK + e].
 /// n <= 32 * ITEMS; with PACK > 1, n % PACK == 0 and all pointers are 16-byte aligned.
 template <class T, RowOp OP, int ITEMS, int PACK>
-__global__ void row_warp_kernel(const T* x, T* y, const T* gamma, const T* beta, int64_t rows, int n, float eps,
-                                bool log) {
+__global__ void row_warp_kernel(const T* x, T* y, const T* gamma, const T* beta, int64_t rows,
+                                int n, float eps, bool log) {
   static_assert(ITEMS % PACK == 0, "ITEMS must be a multiple of PACK");
   constexpr int NP = ITEMS / PACK;
   const int lane = threadIdx.x & 31;
@@ -151,13 +157,14 @@ __global__ void row_warp_kernel(const T* x, T* y, const T* gamma, const T* beta,
         const int j = (lane + 32 * k) * PACK;
         if (j < n) {
 #pragma unroll
-          for (int e = 0; e < PACK; ++e) v[k * PACK + e] = log ? v[k * PACK + e] - ls : v[k * PACK + e] * inv;
+          for (int e = 0; e < PACK; ++e)
+            v[k * PACK + e] = log ? v[k * PACK + e] - ls : v[k * PACK + e] * inv;
           store_pack<T, PACK>(py + j, v + k * PACK);
         }
       }
     } else {
-      // Layer norm: deviations from mean = pivot + dmean (pivot: the row's first element), so a large
-      // common offset does not cost precision. RMS norm: pivot = dmean = 0.
+      // Layer norm: deviations from mean = pivot + dmean (pivot: the row's first element), so a
+      // large common offset does not cost precision. RMS norm: pivot = dmean = 0.
       float pivot = 0.f, dmean = 0.f;
       if constexpr (OP == RowOp::kLayerNorm) {
         pivot = __shfl_sync(kFullMask, v[0], 0);
@@ -187,7 +194,8 @@ __global__ void row_warp_kernel(const T* x, T* y, const T* gamma, const T* beta,
           param_pack<T, PACK>(gamma, j, 1.f, g);
           param_pack<T, PACK>(beta, j, 0.f, b);
 #pragma unroll
-          for (int e = 0; e < PACK; ++e) v[k * PACK + e] = ((v[k * PACK + e] - pivot) - dmean) * rstd * g[e] + b[e];
+          for (int e = 0; e < PACK; ++e)
+            v[k * PACK + e] = ((v[k * PACK + e] - pivot) - dmean) * rstd * g[e] + b[e];
           store_pack<T, PACK>(py + j, v + k * PACK);
         }
       }
@@ -195,7 +203,8 @@ __global__ void row_warp_kernel(const T* x, T* y, const T* gamma, const T* beta,
   }
 }
 
-// ---- row kernels: a block per row ---------------------------------------------------------------------
+// ---- row kernels: a block per row
+// ---------------------------------------------------------------------
 
 /// Pack p of the row: from the shared-memory cache when there is one, else from global memory.
 template <class T, int PACK>
@@ -211,8 +220,8 @@ __device__ __forceinline__ void get_pack(const T* px, const float* cache, int64_
 /// Thread t handles packs t, t + blockDim.x, ... in every pass (so the cache needs no barriers).
 /// Dynamic shared memory: n floats when `use_cache`.
 template <class T, RowOp OP, int PACK>
-__global__ void row_block_kernel(const T* x, T* y, const T* gamma, const T* beta, int64_t rows, int64_t n, float eps,
-                                 bool log, bool use_cache) {
+__global__ void row_block_kernel(const T* x, T* y, const T* gamma, const T* beta, int64_t rows,
+                                 int64_t n, float eps, bool log, bool use_cache) {
   extern __shared__ __align__(16) unsigned char smem_raw[];
   __shared__ float red[32];
   float* cache = use_cache ? reinterpret_cast<float*>(smem_raw) : nullptr;
@@ -228,7 +237,9 @@ __global__ void row_block_kernel(const T* x, T* y, const T* gamma, const T* beta
 #pragma unroll
       for (int e = 0; e < PACK; ++e) {
         if (cache) cache[p * PACK + e] = f[e];
-        a = OP == RowOp::kSoftmax ? nan_max(a, f[e]) : OP == RowOp::kLayerNorm ? a + (f[e] - pivot) : a + f[e] * f[e];
+        a = OP == RowOp::kSoftmax     ? nan_max(a, f[e])
+            : OP == RowOp::kLayerNorm ? a + (f[e] - pivot)
+                                      : a + f[e] * f[e];
       }
     }
     if constexpr (OP == RowOp::kSoftmax) {
@@ -280,10 +291,12 @@ __global__ void row_block_kernel(const T* x, T* y, const T* gamma, const T* beta
   }
 }
 
-// ---- softmax over a non-last axis ---------------------------------------------------------------------
+// ---- softmax over a non-last axis
+// ---------------------------------------------------------------------
 
 template <class T>
-__global__ void softmax_cols_kernel(const T* x, T* y, int64_t outer, int64_t n, int64_t inner, bool log) {
+__global__ void softmax_cols_kernel(const T* x, T* y, int64_t outer, int64_t n, int64_t inner,
+                                    bool log) {
   KILN_GRID_STRIDE_LOOP(q, outer * inner) {
     const int64_t base = (q / inner) * n * inner + q % inner;
     float m = -INFINITY;
@@ -299,14 +312,16 @@ __global__ void softmax_cols_kernel(const T* x, T* y, int64_t outer, int64_t n, 
   }
 }
 
-// ---- group norm / batch norm --------------------------------------------------------------------------
+// ---- group norm / batch norm
+// --------------------------------------------------------------------------
 
-/// A block per (n, g): the group's cpg * spatial contiguous elements. With PACK > 1, spatial % PACK == 0
-/// (a pack never straddles channels) and x, y are 16-byte aligned. Dynamic shared memory: the group as
-/// floats when `use_cache`.
+/// A block per (n, g): the group's cpg * spatial contiguous elements. With PACK > 1, spatial % PACK
+/// == 0 (a pack never straddles channels) and x, y are 16-byte aligned. Dynamic shared memory: the
+/// group as floats when `use_cache`.
 template <class T, int PACK>
-__global__ void group_norm_kernel(const T* x, T* y, const T* gamma, const T* beta, int64_t groups_total,
-                                  int64_t num_groups, int64_t cpg, int64_t spatial, float eps, bool use_cache) {
+__global__ void group_norm_kernel(const T* x, T* y, const T* gamma, const T* beta,
+                                  int64_t groups_total, int64_t num_groups, int64_t cpg,
+                                  int64_t spatial, float eps, bool use_cache) {
   extern __shared__ __align__(16) unsigned char smem_raw[];
   __shared__ float red[32];
   float* cache = use_cache ? reinterpret_cast<float*>(smem_raw) : nullptr;
@@ -352,8 +367,9 @@ __global__ void group_norm_kernel(const T* x, T* y, const T* gamma, const T* bet
 
 /// y = (x - mean[c]) * gamma[c] / sqrt(var[c] + eps) + beta[c]; with PACK > 1, spatial % PACK == 0.
 template <class T, int PACK>
-__global__ void batch_norm_kernel(const T* x, T* y, const T* mean, const T* var, const T* gamma, const T* beta,
-                                  int64_t npacks, int64_t channels, int64_t spatial, float eps) {
+__global__ void batch_norm_kernel(const T* x, T* y, const T* mean, const T* var, const T* gamma,
+                                  const T* beta, int64_t npacks, int64_t channels, int64_t spatial,
+                                  float eps) {
   KILN_GRID_STRIDE_LOOP(p, npacks) {
     const int64_t c = ((p * PACK) / spatial) % channels;
     const float scale = (gamma ? to_f32(gamma[c]) : 1.f) / sqrtf(to_f32(var[c]) + eps);
@@ -366,7 +382,8 @@ __global__ void batch_norm_kernel(const T* x, T* y, const T* mean, const T* var,
   }
 }
 
-// ---- host side ----------------------------------------------------------------------------------------
+// ---- host side
+// ----------------------------------------------------------------------------------------
 
 bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; }
 
@@ -380,21 +397,24 @@ int norm_axis(int64_t axis, int rank) {
 
 Status check_same(const LaunchArgs& a) {
   if (a.out[0].numel() != a.in[0].numel() || a.out[0].dtype != a.in[0].dtype)
-    return layer_error(a.layer, StatusCode::kInternal, "output differs from input in size or dtype");
-  if (!is_floating(a.in[0].dtype)) return layer_error(a.layer, StatusCode::kUnsupported, "needs a float input");
+    return layer_error(a.layer, StatusCode::kInternal,
+                       "output differs from input in size or dtype");
+  if (!is_floating(a.in[0].dtype))
+    return layer_error(a.layer, StatusCode::kUnsupported, "needs a float input");
   return {};
 }
 
 /// Optional (or required) parameter input i: absent, or `want` elements of x's dtype.
 Status check_param(const LaunchArgs& a, size_t i, int64_t want, const char* what, bool required) {
   if (!present(a, i)) {
-    if (required) return layer_error(a.layer, StatusCode::kInvalidArgument, std::string(what) + " is required");
+    if (required)
+      return layer_error(a.layer, StatusCode::kInvalidArgument, std::string(what) + " is required");
     return {};
   }
   if (a.in[i].numel() != want || a.in[i].dtype != a.in[0].dtype)
     return layer_error(a.layer, StatusCode::kShapeError,
-                       std::string(what) + " has " + std::to_string(a.in[i].numel()) + " elements, expected " +
-                           std::to_string(want));
+                       std::string(what) + " has " + std::to_string(a.in[i].numel()) +
+                           " elements, expected " + std::to_string(want));
   return {};
 }
 
@@ -405,7 +425,8 @@ const T* param_ptr(const LaunchArgs& a, size_t i) {
 
 /// Softmax / layer norm / RMS norm over contiguous rows of n.
 template <class T, RowOp OP>
-void launch_rows(const LaunchArgs& a, int64_t rows, int64_t n, const T* gamma, const T* beta, float eps, bool log) {
+void launch_rows(const LaunchArgs& a, int64_t rows, int64_t n, const T* gamma, const T* beta,
+                 float eps, bool log) {
   constexpr int V = 16 / sizeof(T);
   const T* x = static_cast<const T*>(a.in[0].data);
   T* y = static_cast<T*>(a.out[0].data);
@@ -438,16 +459,19 @@ void launch_rows(const LaunchArgs& a, int64_t rows, int64_t n, const T* gamma, c
     const size_t smem = cache ? static_cast<size_t>(n) * sizeof(float) : 0;
     const unsigned grid = grid_for(rows, 1);
     if (vec) {
-      row_block_kernel<T, OP, V><<<grid, kBlockThreads, smem, a.stream>>>(x, y, gamma, beta, rows, n, eps, log, cache);
+      row_block_kernel<T, OP, V>
+          <<<grid, kBlockThreads, smem, a.stream>>>(x, y, gamma, beta, rows, n, eps, log, cache);
     } else {
-      row_block_kernel<T, OP, 1><<<grid, kBlockThreads, smem, a.stream>>>(x, y, gamma, beta, rows, n, eps, log, cache);
+      row_block_kernel<T, OP, 1>
+          <<<grid, kBlockThreads, smem, a.stream>>>(x, y, gamma, beta, rows, n, eps, log, cache);
     }
   }
 }
 
 /// Layer norm and RMS norm: rows over dims [axis, rank).
 template <RowOp OP>
-Status launch_trailing_norm(const LaunchArgs& a, int64_t axis_param, double epsilon, bool has_beta) {
+Status launch_trailing_norm(const LaunchArgs& a, int64_t axis_param, double epsilon,
+                            bool has_beta) {
   KILN_RETURN_IF_ERROR(check_same(a));
   const TensorView& x = a.in[0];
   const int r = x.dims.rank();
@@ -510,11 +534,13 @@ Status launch_group_norm(const LaunchArgs& a) {
   const auto& p = std::get<GroupNormParams>(a.layer.params);
   KILN_RETURN_IF_ERROR(check_same(a));
   const TensorView& x = a.in[0];
-  if (x.dims.rank() < 2) return layer_error(a.layer, StatusCode::kShapeError, "input must be [N, C, ...]");
+  if (x.dims.rank() < 2)
+    return layer_error(a.layer, StatusCode::kShapeError, "input must be [N, C, ...]");
   const int64_t n = x.dims[0], c = x.dims[1], g = p.num_groups;
   if (g < 1 || c % g != 0)
-    return layer_error(a.layer, StatusCode::kShapeError,
-                       "channels " + std::to_string(c) + " not divisible by num_groups " + std::to_string(g));
+    return layer_error(
+        a.layer, StatusCode::kShapeError,
+        "channels " + std::to_string(c) + " not divisible by num_groups " + std::to_string(g));
   int64_t spatial = 1;
   for (int i = 2; i < x.dims.rank(); ++i) spatial *= x.dims[i];
   KILN_RETURN_IF_ERROR(check_param(a, 1, c, "gamma", false));
@@ -532,11 +558,11 @@ Status launch_group_norm(const LaunchArgs& a) {
     T* py = static_cast<T*>(a.out[0].data);
     const T *gm = param_ptr<T>(a, 1), *bt = param_ptr<T>(a, 2);
     if (spatial % V == 0 && aligned16(px) && aligned16(py)) {
-      group_norm_kernel<T, V><<<grid, kBlockThreads, smem, a.stream>>>(px, py, gm, bt, groups_total, g, cpg, spatial,
-                                                                       eps, cache);
+      group_norm_kernel<T, V><<<grid, kBlockThreads, smem, a.stream>>>(px, py, gm, bt, groups_total,
+                                                                       g, cpg, spatial, eps, cache);
     } else {
-      group_norm_kernel<T, 1><<<grid, kBlockThreads, smem, a.stream>>>(px, py, gm, bt, groups_total, g, cpg, spatial,
-                                                                       eps, cache);
+      group_norm_kernel<T, 1><<<grid, kBlockThreads, smem, a.stream>>>(px, py, gm, bt, groups_total,
+                                                                       g, cpg, spatial, eps, cache);
     }
   });
   KILN_CUDA_LAUNCH_CHECK();
@@ -547,7 +573,8 @@ Status launch_batch_norm(const LaunchArgs& a) {
   const auto& p = std::get<BatchNormParams>(a.layer.params);
   KILN_RETURN_IF_ERROR(check_same(a));
   const TensorView& x = a.in[0];
-  if (x.dims.rank() < 2) return layer_error(a.layer, StatusCode::kShapeError, "input must be [N, C, ...]");
+  if (x.dims.rank() < 2)
+    return layer_error(a.layer, StatusCode::kShapeError, "input must be [N, C, ...]");
   const int64_t c = x.dims[1];
   int64_t spatial = 1;
   for (int i = 2; i < x.dims.rank(); ++i) spatial *= x.dims[i];
@@ -563,13 +590,15 @@ Status launch_batch_norm(const LaunchArgs& a) {
     constexpr int V = 16 / sizeof(T);
     const T* px = static_cast<const T*>(x.data);
     T* py = static_cast<T*>(a.out[0].data);
-    const T *mu = param_ptr<T>(a, 1), *var = param_ptr<T>(a, 2), *gm = param_ptr<T>(a, 3), *bt = param_ptr<T>(a, 4);
+    const T *mu = param_ptr<T>(a, 1), *var = param_ptr<T>(a, 2), *gm = param_ptr<T>(a, 3),
+            *bt = param_ptr<T>(a, 4);
     if (spatial % V == 0 && aligned16(px) && aligned16(py)) {
       const int64_t np = total / V;
-      batch_norm_kernel<T, V><<<grid_for(np, 256), 256, 0, a.stream>>>(px, py, mu, var, gm, bt, np, c, spatial, eps);
+      batch_norm_kernel<T, V>
+          <<<grid_for(np, 256), 256, 0, a.stream>>>(px, py, mu, var, gm, bt, np, c, spatial, eps);
     } else {
-      batch_norm_kernel<T, 1><<<grid_for(total, 256), 256, 0, a.stream>>>(px, py, mu, var, gm, bt, total, c, spatial,
-                                                                           eps);
+      batch_norm_kernel<T, 1><<<grid_for(total, 256), 256, 0, a.stream>>>(px, py, mu, var, gm, bt,
+                                                                          total, c, spatial, eps);
     }
   });
   KILN_CUDA_LAUNCH_CHECK();
