@@ -12,8 +12,7 @@
 
 namespace kiln {
 
-// ---- enums used by layer parameters (stored in plans: append only)
-// --------------------------------
+// ---- enums used by layer parameters (stored in plans: append only) ----
 
 enum class BinaryOp : uint8_t {
   kAdd,

@@ -294,8 +294,7 @@ Expected<std::pair<kiln::Tensor, kiln::Tensor>> ConversionCtx::promoted(const No
   return std::make_pair(*ci, *cj);
 }
 
-// ---- registry
-// -----------------------------------------------------------------------------------------
+// ---- registry ----
 
 void ConverterRegistry::add(ConverterInfo info) {
   std::string op = info.op;

@@ -29,8 +29,7 @@ bool is_index_dtype(at::ScalarType t) {
   return t == at::kLong || t == at::kInt || t == at::kShort || t == at::kChar || t == at::kByte;
 }
 
-// ---- gather-style
-// -------------------------------------------------------------------------------------
+// ---- gather-style ----
 
 // index_select(self, dim, index)
 Status index_select(ConversionCtx& ctx, const Node& n) {
@@ -68,8 +67,7 @@ Status gather(ConversionCtx& ctx, const Node& n) {
                            ctx.net.add_gather_elements(*x, *idx, norm_dim(*d, ctx.rank(*x))));
 }
 
-// ---- scatter
-// ------------------------------------------------------------------------------------------
+// ---- scatter ----
 
 /// The updates of a scatter: tensor input i cast to dt, or a constant / runtime scalar broadcast to
 /// the index's shape.
@@ -235,8 +233,7 @@ Status scatter_reduce(ConversionCtx& ctx, const Node& n) {
       ctx.net.add_elementwise(*sum, *safe, is_floating(dt) ? BinaryOp::kDiv : BinaryOp::kFloorDiv));
 }
 
-// ---- index.Tensor / index_put
-// -------------------------------------------------------------------------
+// ---- index.Tensor / index_put ----
 
 /// The items of an optional-tensor list input (a list Arg or a constant list).
 Expected<std::vector<Arg>> list_items(ConversionCtx& ctx, const Node& n, size_t i) {

@@ -67,8 +67,7 @@ Status t(ConversionCtx& ctx, const Node& n) {
   return set_output_tensor(ctx, n, ctx.net.add_transpose(*x, {1, 0}));
 }
 
-// ---- einsum
-// --------------------------------------------------------------------------------------------
+// ---- einsum ----
 
 struct EinsumSpec {
   std::vector<std::string> inputs;  ///< one label string per operand (ellipsis expanded)

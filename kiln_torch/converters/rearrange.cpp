@@ -7,8 +7,7 @@
 namespace kiln::bridge {
 namespace {
 
-// ---- slice_scatter / select_scatter
-// -------------------------------------------------------------------
+// ---- slice_scatter / select_scatter ----
 
 /// `src` written into x along `axis` at positions start + k * step (k over src's extent on axis).
 Expected<kiln::Tensor> scatter_strided(ConversionCtx& ctx, kiln::Tensor x, kiln::Tensor src,
@@ -108,8 +107,7 @@ Status select_scatter(ConversionCtx& ctx, const Node& n) {
   return set_output_tensor(ctx, n, scatter_strided(ctx, *x, *u, axis, index, 1));
 }
 
-// ---- flip / roll / tril / triu
-// ------------------------------------------------------------------------
+// ---- flip / roll / tril / triu ----
 
 // flip(self, dims)
 Status flip(ConversionCtx& ctx, const Node& n) {

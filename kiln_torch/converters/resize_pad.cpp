@@ -23,8 +23,7 @@ bool static_value(const OpGraph& g, int v) {
   return true;
 }
 
-// ---- pad
-// --------------------------------------------------------------------------------------------
+// ---- pad ----
 
 /// torch's pad list (last dim first: [begin_last, end_last, begin_prev, end_prev, ...]) as
 /// PadParams.
@@ -236,8 +235,7 @@ bool pad_supported(const OpGraph& g, const Node& n, std::string* why) {
   return true;
 }
 
-// ---- resize
-// -----------------------------------------------------------------------------------------
+// ---- resize ----
 
 struct UpsampleKind {
   ResizeMode mode;

@@ -100,8 +100,7 @@ PyLogger& py_logger() {
   return *logger;
 }
 
-// ---- errors
-// -------------------------------------------------------------------------------------------
+// ---- errors ----
 py::tuple status_tuple(const Status& s) {
   return py::make_tuple(std::string(status_code_name(s.code())), s.message());
 }
@@ -175,8 +174,7 @@ void set_error_classes(const py::dict& compile, const py::dict& run) {
   bridge::set_failure_handler(&throw_runtime_failure);
 }
 
-// ---- values
-// -------------------------------------------------------------------------------------------
+// ---- values ----
 ValueKind parse_kind(const std::string& k) {
   static const std::map<std::string, ValueKind> kKinds = {
       {"tensor", ValueKind::kTensor},
@@ -332,8 +330,7 @@ struct PyOpGraph {
   }
 };
 
-// ---- options
-// ------------------------------------------------------------------------------------------
+// ---- options ----
 Precision parse_precision(const std::string& p) {
   if (p == "fp32") return Precision::kFP32;
   if (p == "tf32") return Precision::kTF32;
@@ -462,8 +459,7 @@ py::dict partition(PyOpGraph& pg, bool build, const py::dict& options, py::objec
   return result_dict(pg.g, *r);
 }
 
-// ---- TorchScript API
-// ----------------------------------------------------------------------------------
+// ---- TorchScript API ----
 torchscript::CompileSpec ts_spec(const py::dict& o) {
   torchscript::CompileSpec spec;
   if (o.contains("inputs")) {

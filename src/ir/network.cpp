@@ -167,8 +167,7 @@ Status Network::mark_output(Tensor t, std::string_view name) {
   return {};
 }
 
-// ---- layers
-// -----------------------------------------------------------------------------------------
+// ---- layers ----
 
 #define KILN_ADD_LAYER(op, params, ...)                                       \
   first_output(ir::add_layer(*graph_, ir::OpKind::op, params, {__VA_ARGS__}), \
@@ -442,8 +441,7 @@ Expected<Tensor> Network::add_identity(Tensor x) {
 #undef KILN_ADD_LAYER
 #undef KILN_CHECK_TENSOR
 
-// ---- inspection
-// -------------------------------------------------------------------------------------
+// ---- inspection ----
 
 Expected<TensorType> Network::tensor_type(Tensor t) const {
   KILN_RETURN_IF_ERROR(check_tensor(t, "tensor", false));

@@ -69,8 +69,7 @@ Status fold_view_chains(ir::Graph& g, const PassContext& ctx);
 Status fold_linear_scale(ir::Graph& g, const PassContext& ctx);
 /// The auto rule of layout_channels_last: true for half-precision 2-D convolutions at any batch; in
 /// float32 for dense (ungrouped) 2-D convolutions when the first rank-4 input's opt batch is at
-/// least
-/// 16. `why` gets the reason either way.
+/// least 16. `why` gets the reason either way.
 bool channels_last_profitable(const ir::Graph& g, const BuilderConfig& config,
                               std::string* why = nullptr);
 

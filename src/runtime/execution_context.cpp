@@ -301,8 +301,7 @@ Status ExecutionContextImpl::enqueue(void* stream) {
   return {};
 }
 
-// ---- public wrappers
-// -------------------------------------------------------------------------------
+// ---- public wrappers ----
 
 ExecutionContext::ExecutionContext(std::unique_ptr<ExecutionContextImpl> impl)
     : impl_(std::move(impl)) {}

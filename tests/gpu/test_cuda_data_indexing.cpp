@@ -58,8 +58,7 @@ const std::vector<DataType> kMoveTypes = {DataType::kFloat32,  DataType::kFloat1
                                           DataType::kBFloat16, DataType::kInt64,
                                           DataType::kInt8,     DataType::kBool};
 
-// ---- data movement
-// ------------------------------------------------------------------------------------
+// ---- data movement ----
 
 TEST(CudaDataMovement, TransposeShapesAndDtypes) {
   KILN_REQUIRE_GPU();
@@ -256,8 +255,7 @@ TEST(CudaDataMovement, DynamicShapesAtTwoSizes) {
   }
 }
 
-// ---- indexing
-// -------------------------------------------------------------------------------------------
+// ---- indexing ----
 
 TEST(CudaIndexing, EmbeddingGather) {
   KILN_REQUIRE_GPU();

@@ -75,8 +75,7 @@ bool mark(Network& net, const Expected<Tensor>& t, int& count) {
   return s.ok();
 }
 
-// ---- reduce
-// -------------------------------------------------------------------------------------------
+// ---- reduce ----
 
 /// The ops that accept dt (and the given axes; `nonempty`: no reduced dim of extent 0).
 std::vector<ReduceOp> reduce_ops(DataType dt, size_t naxes, bool nonempty) {
@@ -284,8 +283,7 @@ TEST(CudaReduce, DynamicShapes) {
   }
 }
 
-// ---- cumsum
-// -------------------------------------------------------------------------------------------
+// ---- cumsum ----
 
 TEST(CudaCumSum, DtypesAxesAndFlags) {
   KILN_REQUIRE_GPU();
@@ -329,8 +327,7 @@ TEST(CudaCumSum, DynamicShapes) {
   }
 }
 
-// ---- top-k
-// --------------------------------------------------------------------------------------------
+// ---- top-k ----
 
 /// One network with largest and smallest top-k of x (values and indices of each).
 void check_topk(const HostTensor& x, int64_t k, int64_t axis, bool sorted, BuilderConfig cfg = {},
@@ -406,8 +403,7 @@ TEST(CudaTopK, DynamicShapes) {
   }
 }
 
-// ---- softmax
-// ------------------------------------------------------------------------------------------
+// ---- softmax ----
 
 void check_softmax(const HostTensor& x, int64_t axis, BuilderConfig cfg = {},
                    const Dims* declared = nullptr) {
@@ -484,8 +480,7 @@ TEST(CudaSoftmax, DynamicShapes) {
   }
 }
 
-// ---- layer norm / RMS norm
-// ----------------------------------------------------------------------------
+// ---- layer norm / RMS norm ----
 
 /// Layer norm (no affine, gamma only, gamma and beta) and RMS norm (with and without gamma) of x
 /// over [axis, rank), in one network.
@@ -566,8 +561,7 @@ TEST(CudaLayerRmsNorm, NanRowsAndDynamicShapes) {
   }
 }
 
-// ---- group norm / batch norm
-// --------------------------------------------------------------------------
+// ---- group norm / batch norm ----
 
 TEST(CudaGroupNorm, ShapesGroupsAffine) {
   KILN_REQUIRE_GPU();

@@ -53,8 +53,7 @@ PoolingParams pool(PoolingType type, std::vector<int64_t> k, std::vector<int64_t
 
 const std::vector<DataType> kFloats = testing::kFloatTypes;
 
-// ---- pooling
-// ------------------------------------------------------------------------------------------
+// ---- pooling ----
 
 TEST(CudaPooling, MaxWindowsEveryRank) {
   KILN_REQUIRE_GPU();
@@ -195,8 +194,7 @@ TEST(CudaPooling, AdaptiveWindows) {
   }
 }
 
-// ---- resize
-// -------------------------------------------------------------------------------------------
+// ---- resize ----
 
 ResizeParams resize(ResizeMode mode, bool align, std::vector<int64_t> sizes,
                     std::vector<double> scales = {}) {
@@ -274,8 +272,7 @@ TEST(CudaResize, EveryModeUpAndDown) {
   }
 }
 
-// ---- pad
-// ----------------------------------------------------------------------------------------------
+// ---- pad ----
 
 TEST(CudaPad, EveryModeAndDtype) {
   KILN_REQUIRE_GPU();
@@ -303,8 +300,7 @@ TEST(CudaPad, EveryModeAndDtype) {
   }
 }
 
-// ---- dynamic shapes
-// -----------------------------------------------------------------------------------
+// ---- dynamic shapes ----
 
 TEST(CudaSpatial, DynamicShapesAtTwoSizes) {
   KILN_REQUIRE_GPU();

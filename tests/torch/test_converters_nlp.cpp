@@ -19,8 +19,7 @@
 namespace kiln {
 namespace {
 
-// ---- inputs
-// -------------------------------------------------------------------------------------------
+// ---- inputs ----
 
 enum class Gen {
   kNormal,    ///< randn
@@ -87,8 +86,7 @@ at::Tensor make_input(const In& in, const std::vector<int64_t>& shape) {
   return {};
 }
 
-// ---- cases
-// --------------------------------------------------------------------------------------------
+// ---- cases ----
 
 struct Case {
   std::string name;
@@ -854,8 +852,7 @@ std::set<std::string> registered_ops() {
   return {ops.begin(), ops.end()};
 }
 
-// ---- running a case
-// ------------------------------------------------------------------------------------
+// ---- running a case ----
 
 torch::jit::Module module_from_ir(const std::string& ir) {
   auto g = std::make_shared<torch::jit::Graph>();

@@ -73,8 +73,7 @@ void check_refused(const std::string& src, const std::vector<at::Tensor>& inputs
   EXPECT_GE(testing::count_nodes(*c, op.substr(0, op.find('.'))), 1);
 }
 
-// ---- direct OpGraph runs (ops TorchScript would fold)
-// -----------------------------------------------
+// ---- direct OpGraph runs (ops TorchScript would fold) ----
 
 /// Builds an OpGraph with one node `op` whose inputs are the constants `args`, converts and runs it
 /// and compares with `want` (which also gives the node's output type).

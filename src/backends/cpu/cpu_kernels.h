@@ -75,8 +75,7 @@ Status run_split(const CpuArgs&);
 Status run_slice(const CpuArgs&);
 Status run_expand(const CpuArgs&);
 
-// ---- helpers shared by kernel files
-// ----------------------------------------------------------------
+// ---- helpers shared by kernel files ----
 
 /// Row-major strides of dims (in elements).
 std::vector<int64_t> contiguous_strides(const Dims& d);

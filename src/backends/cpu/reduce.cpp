@@ -23,8 +23,7 @@ int64_t wrap_mul(int64_t a, int64_t b) {
   return static_cast<int64_t>(static_cast<uint64_t>(a) * static_cast<uint64_t>(b));
 }
 
-// ---- element conversion into / out of the compute domain (double or int64)
-// ------------------------
+// ---- element conversion into / out of the compute domain (double or int64) ----
 
 template <class D, class T>
 D to_domain(T v) {
@@ -119,8 +118,7 @@ int norm_axis(int64_t axis, int rank) {
   return static_cast<int>(std::clamp<int64_t>(a, 0, r - 1));
 }
 
-// ---- reduction of one slab [n, inner] to inner results
-// ----------------------------------------------
+// ---- reduction of one slab [n, inner] to inner results ----
 
 template <class D>
 constexpr bool kFloatDomain = std::is_same_v<D, double>;
@@ -348,8 +346,7 @@ Status reduce_impl(const CpuArgs& a, const ReduceParams& p) {
   return {};
 }
 
-// ---- top-k ordering
-// ----------------------------------------------------------------------------------
+// ---- top-k ordering ----
 
 template <class D>
 struct KeyIdx {

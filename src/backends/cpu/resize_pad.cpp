@@ -16,8 +16,7 @@
 namespace kiln::cpu {
 namespace {
 
-// ---- resize
-// -----------------------------------------------------------------------------------------
+// ---- resize ----
 
 /// Interpolation taps along one axis: for output o, taps [o * n, (o + 1) * n) of index/weight.
 struct AxisTaps {
@@ -149,8 +148,7 @@ void resize_planes(const std::array<AxisTaps, 3>& ax, int64_t planes, const T* x
   }
 }
 
-// ---- pad
-// --------------------------------------------------------------------------------------------
+// ---- pad ----
 
 /// Source index of output index o along an axis of extent `in` padded by `begin` in front, or -1
 /// when it reads the constant.

@@ -10,11 +10,13 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "backends/cuda/cuda_common.h"
 #include "backends/cuda/cuda_kernels.h"
 #include "backends/cuda/fusion.h"
+#include "backends/cuda/nvtx_range.h"
 #include "backends/cuda/tactics.h"
 #include "builder/timing_cache.h"
 #include "ir/analysis.h"
@@ -29,8 +31,7 @@ Status cuda_error(StatusCode code, const std::string& msg) {
   return make_error(code, "backends.cuda", msg);
 }
 
-// ---- per-layer kernel (untuned ops)
-// ----------------------------------------------------------------
+// ---- per-layer kernel (untuned ops) ----
 
 class LayerKernel final : public Kernel {
  public:
@@ -71,12 +72,13 @@ class LayerKernel final : public Kernel {
   const CudaOpEntry& entry_;
 };
 
-// ---- context
-// ----------------------------------------------------------------------------------------
+// ---- context ----
 
 class CudaContext final : public backend::BackendContext {
  public:
-  explicit CudaContext(int device) {
+  /// `labels`: the engine's NVTX range name per kernel (outlives the context).
+  CudaContext(int device, const std::unordered_map<const Kernel*, std::string>* labels)
+      : labels_(labels) {
     static std::atomic<uint64_t> next_id{1};
     state_.device = device;
     state_.id = next_id.fetch_add(1);
@@ -129,16 +131,13 @@ class CudaContext final : public backend::BackendContext {
     RunContext c = ctx;
     c.stream = stream;
     c.backend_state = &state_;
-    if (!graphs_enabled_) {
-      for (const Kernel* k : kernels) KILN_RETURN_IF_ERROR(k->run(c));
-      return {};
-    }
+    NvtxRange range("kiln.execute");
+    if (!graphs_enabled_) return run_all(kernels, c);
     Graph* g = find_graph(shape_key);
     if (g == nullptr && warmed_.insert(shape_key).second) {
       // The first run of a shape runs eagerly: kernels create their per-shape plans (cuDNN graphs
       // may compile kernels and allocate) outside stream capture. The next run captures.
-      for (const Kernel* k : kernels) KILN_RETURN_IF_ERROR(k->run(c));
-      return {};
+      return run_all(kernels, c);
     }
     if (g == nullptr) {
       auto made = capture(kernels, c, shape_key);
@@ -171,6 +170,7 @@ class CudaContext final : public backend::BackendContext {
     c.backend_state = &state_;
     milliseconds.clear();
     for (const Kernel* k : kernels) {
+      NvtxRange range(label(k));
       auto t = time_on_stream(stream, 1, [&] { return k->run(c); });
       if (!t) return t.status();
       milliseconds.push_back(*t);
@@ -254,10 +254,7 @@ class CudaContext final : public backend::BackendContext {
       destroy(g);
       return cuda_status(e, "cudaStreamBeginCapture", __FILE__, __LINE__);
     }
-    for (const Kernel* k : kernels) {
-      s = k->run(c);
-      if (!s.ok()) break;
-    }
+    s = run_all(kernels, c);
     e = cudaStreamEndCapture(static_cast<cudaStream_t>(c.stream), &graph);
     if (s.ok() && e != cudaSuccess) s = cuda_status(e, "cudaStreamEndCapture", __FILE__, __LINE__);
     if (s.ok()) {
@@ -273,7 +270,24 @@ class CudaContext final : public backend::BackendContext {
     return &graphs_.back();
   }
 
+  const char* label(const Kernel* k) const {
+    if (labels_ == nullptr) return "kiln.kernel";
+    auto it = labels_->find(k);
+    return it == labels_->end() ? "kiln.kernel" : it->second.c_str();
+  }
+
+  // Runs kernels in order, each inside an NVTX range named after its layers (eager runs and
+  // capture; a replayed graph shows as the one kiln.execute range).
+  Status run_all(std::span<const Kernel* const> kernels, const RunContext& c) const {
+    for (const Kernel* k : kernels) {
+      NvtxRange range(label(k));
+      KILN_RETURN_IF_ERROR(k->run(c));
+    }
+    return {};
+  }
+
   static constexpr size_t kMaxGraphs = 8;
+  const std::unordered_map<const Kernel*, std::string>* labels_ = nullptr;
   std::unordered_set<uint64_t> warmed_;  ///< shapes that ran once eagerly
   CudaState state_;
   cudaStream_t own_stream_ = nullptr;
@@ -281,8 +295,17 @@ class CudaContext final : public backend::BackendContext {
   std::deque<Graph> graphs_;
 };
 
-// ---- engine
-// -----------------------------------------------------------------------------------------
+// ---- engine ----
+
+// "layer1.0.conv1 + layer1.0.relu [cuda.cudnn_conv]": the layers a kernel runs (the first three,
+// then a count) and its kind, as Nsight shows the range.
+std::string kernel_label(const ir::Graph& g, const serial::KernelRecord& rec) {
+  std::string out;
+  for (size_t i = 0; i < rec.layers.size() && i < 3; ++i)
+    out += (i ? " + " : "") + g.layers[static_cast<size_t>(rec.layers[i])].name;
+  if (rec.layers.size() > 3) out += " + " + std::to_string(rec.layers.size() - 3) + " more";
+  return out + " [" + rec.kernel + "]";
+}
 
 class CudaEngine final : public backend::BackendEngine {
  public:
@@ -332,6 +355,7 @@ class CudaEngine final : public backend::BackendEngine {
       if (!k) return k.status();
       owned_.push_back(std::move(*k));
       kernels_.push_back(owned_.back().get());
+      labels_[kernels_.back()] = kernel_label(graph_, rec);
     }
     return {};
   }
@@ -341,7 +365,7 @@ class CudaEngine final : public backend::BackendEngine {
     return constant_ptr_[static_cast<size_t>(tensor)];
   }
   Expected<std::unique_ptr<backend::BackendContext>> create_context() const override {
-    auto ctx = std::make_unique<CudaContext>(device_);
+    auto ctx = std::make_unique<CudaContext>(device_, &labels_);
     KILN_RETURN_IF_ERROR(ctx->init(allow_tf32_));
     return std::unique_ptr<backend::BackendContext>(std::move(ctx));
   }
@@ -354,10 +378,10 @@ class CudaEngine final : public backend::BackendEngine {
   std::vector<void*> constant_ptr_;
   std::vector<std::unique_ptr<Kernel>> owned_;
   std::vector<const Kernel*> kernels_;
+  std::unordered_map<const Kernel*, std::string> labels_;  ///< NVTX range names
 };
 
-// ---- backend
-// ----------------------------------------------------------------------------------------
+// ---- backend ----
 
 std::string environment_string(int device) {
   cudaDeviceProp prop{};
@@ -406,7 +430,7 @@ class CudaBackend final : public backend::Backend {
           StatusCode::kInvalidArgument,
           "device " + std::to_string(device) + " does not exist (" + std::to_string(n) + " found)");
     KILN_CUDA_RETURN(cudaSetDevice(device));
-    CudaContext ctx(device);
+    CudaContext ctx(device, nullptr);
     KILN_RETURN_IF_ERROR(ctx.init(cfg.precision_enabled(Precision::kTF32)));
     auto cache = builder::TimingCache::load(cfg.timing_cache_path, environment_string(device),
                                             *options.logger);
@@ -501,8 +525,7 @@ class CudaBackend final : public backend::Backend {
 
 std::unique_ptr<backend::Backend> make_cuda_backend() { return std::make_unique<CudaBackend>(); }
 
-// ---- tactics dispatch
-// ----------------------------------------------------------------------------------
+// ---- tactics dispatch ----
 
 Expected<backend::KernelRecord> tune_layer(int32_t layer, TuneContext& ctx) {
   const ir::Layer& l = ctx.graph.layers[static_cast<size_t>(layer)];

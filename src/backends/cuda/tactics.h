@@ -37,8 +37,7 @@ Expected<std::unique_ptr<backend::Kernel>> create_kernel(const ir::Graph& g,
                                                          const backend::KernelRecord& rec,
                                                          const std::vector<bool>& executed);
 
-// ---- per-family tuners and factories
-// -----------------------------------------------------------------
+// ---- per-family tuners and factories ----
 Expected<backend::KernelRecord> tune_gemm(int32_t layer, TuneContext& ctx);
 Expected<std::unique_ptr<backend::Kernel>> create_gemm_kernel(const ir::Graph& g,
                                                               const backend::KernelRecord& rec);

@@ -212,8 +212,7 @@ void check_conv(const ConvCase& c, DataType dt) {
   EXPECT_TRUE(all_close(out[0], want, tol, tol));
 }
 
-// ---- hand-computed
-// ------------------------------------------------------------------------------------
+// ---- hand-computed ----
 
 TEST(CpuConvolution, HandComputed2x2Kernel) {
   Network net;
@@ -285,8 +284,7 @@ TEST(CpuConvolution, HandComputedTransposedOverlap1d) {
   EXPECT_TRUE(all_close(out[0], {104, 110, 112}, 0, 1e-4));
 }
 
-// ---- random cases against the reference
-// ----------------------------------------------------------------
+// ---- random cases against the reference ----
 
 TEST(CpuConvolution, Conv1d) {
   check_conv({.x = Dims{2, 3, 11}, .w = Dims{4, 3, 3}}, DataType::kFloat32);

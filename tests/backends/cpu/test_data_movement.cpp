@@ -152,8 +152,7 @@ TEST(CpuTranspose, DynamicDimsTwoShapes) {
   }
 }
 
-// ---- concat / split
-// ------------------------------------------------------------------------------
+// ---- concat / split ----
 
 std::vector<double> concat_ref(const std::vector<HostTensor>& xs, int ax, Dims& od) {
   od = xs[0].type.dims;
@@ -246,8 +245,7 @@ TEST(CpuSplit, SizesWithRestAgainstReference) {
   }
 }
 
-// ---- slice
-// -----------------------------------------------------------------------------------------
+// ---- slice ----
 
 // CPython's slice.indices(n) followed by range(start, stop, step).
 std::vector<int64_t> py_slice(int64_t n, int64_t start, int64_t stop, int64_t step) {
@@ -393,8 +391,7 @@ TEST(CpuSlice, StartsEndsComputedAtRunTime) {
   }
 }
 
-// ---- expand
-// ----------------------------------------------------------------------------------------
+// ---- expand ----
 
 std::vector<double> expand_ref(const HostTensor& x, const Dims& od) {
   std::vector<double> out;

@@ -61,8 +61,7 @@ HostTensor run_one(const std::vector<HostTensor>& ins, F&& make) {
   return (*outs)[0];
 }
 
-// ---- gather
-// --------------------------------------------------------------------------------------
+// ---- gather ----
 
 std::vector<double> gather_ref(const HostTensor& data, const HostTensor& idx, int ax) {
   std::vector<double> d = to_doubles(data), iv = to_doubles(idx);
@@ -158,8 +157,7 @@ TEST(CpuGather, OutOfRangeIndexIsAnError) {
   }
 }
 
-// ---- gather_elements
-// -----------------------------------------------------------------------------
+// ---- gather_elements ----
 
 std::vector<double> gather_elements_ref(const HostTensor& data, const HostTensor& idx, int ax) {
   std::vector<double> d = to_doubles(data), iv = to_doubles(idx);
@@ -214,8 +212,7 @@ TEST(CpuGatherElements, HandComputedAndOutOfRange) {
   expect_index_error(try_run({t, neg}, mk), "index -3 is out of range for dim of size 2");
 }
 
-// ---- scatter
-// --------------------------------------------------------------------------------------
+// ---- scatter ----
 
 std::vector<double> scatter_ref(const HostTensor& data, const HostTensor& idx,
                                 const HostTensor& upd, int ax, ScatterReduce op) {

@@ -226,8 +226,7 @@ void check_adaptive(DataType dt, const Dims& xd, PoolingType type,
       all_close(y, reference_adaptive(to_doubles(x), xd, yd, type == PoolingType::kMax), tol, tol));
 }
 
-// ---- hand-computed
-// ------------------------------------------------------------------------------------
+// ---- hand-computed ----
 
 TEST(CpuPooling, HandComputedMax2x2) {
   std::vector<double> v;
@@ -280,8 +279,7 @@ TEST(CpuPooling, MaxPropagatesNaNAndIgnoresPadding) {
   EXPECT_TRUE(all_close(y, {-3, std::nan(""), -2}, 0, 0));
 }
 
-// ---- random cases against the reference
-// ----------------------------------------------------------------
+// ---- random cases against the reference ----
 
 TEST(CpuPooling, Max1d2d3d) {
   check_pool(DataType::kFloat32, Dims{2, 3, 11}, pool(PoolingType::kMax, {3}, {2}, {1}));

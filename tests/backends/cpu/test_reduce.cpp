@@ -227,8 +227,7 @@ HostTensor input_for(ReduceOp op, DataType dt, const Dims& dims) {
   return random_tensor(dt, dims, -1.0, 1.0);
 }
 
-// ---- reduce: every op, float types, single axis
-// ---------------------------------------------------
+// ---- reduce: every op, float types, single axis ----
 
 TEST(CpuReduce, EveryOpSingleAxisFloatTypes) {
   Dims dims{3, 4, 5};
@@ -596,8 +595,7 @@ TEST(CpuReduce, DynamicShapes) {
   }
 }
 
-// ---- cumsum
-// ------------------------------------------------------------------------------------------
+// ---- cumsum ----
 
 std::vector<double> ref_cumsum(const HostTensor& x, const CumSumParams& p) {
   const Dims& d = x.type.dims;
@@ -713,8 +711,7 @@ TEST(CpuCumSum, LongAxis) {
   EXPECT_TRUE(all_close(run_cumsum(x, p), ref_cumsum(x, p), 1e-5, 1e-5));
 }
 
-// ---- top-k
-// ------------------------------------------------------------------------------------------
+// ---- top-k ----
 
 }  // namespace
 }  // namespace kiln

@@ -26,8 +26,7 @@ T must(Expected<T> e) {
   return e.ok() ? std::move(*e) : T{};
 }
 
-// ---- resize reference
-// ------------------------------------------------------------------------------------
+// ---- resize reference ----
 
 /// Taps of one output coordinate along one axis.
 struct Tap {
@@ -160,8 +159,7 @@ void check_resize(DataType dt, const Dims& xd, const ResizeParams& p) {
   EXPECT_TRUE(all_close(y, reference_resize(to_doubles(x), xd, yd, p), tol, tol));
 }
 
-// ---- resize tests
-// ---------------------------------------------------------------------------------------
+// ---- resize tests ----
 
 TEST(CpuResize, HandComputedBilinear) {
   HostTensor x = make_tensor(DataType::kFloat32, Dims{1, 1, 2, 2}, {0, 1, 2, 3});
@@ -310,8 +308,7 @@ TEST(CpuResize, SizesTensorInput) {
       out[0], reference_resize(to_doubles(x), Dims{1, 2, 4, 5}, Dims{1, 2, 7, 3}, p), 1e-5, 1e-5));
 }
 
-// ---- pad reference
-// ----------------------------------------------------------------------------------------
+// ---- pad reference ----
 
 /// Source index along one axis, or -1 for the constant.
 int64_t pad_src(PadMode mode, int64_t o, int64_t begin, int64_t in) {
@@ -375,8 +372,7 @@ void check_pad(DataType dt, const Dims& xd, PadMode mode, std::vector<int64_t> b
   EXPECT_TRUE(all_close(y, reference_pad(to_doubles(x), xd, p), 0, 0));
 }
 
-// ---- pad tests
-// --------------------------------------------------------------------------------------------
+// ---- pad tests ----
 
 TEST(CpuPad, HandComputedModes) {
   HostTensor x = make_tensor(DataType::kFloat32, Dims{1, 3}, {1, 2, 3});
@@ -423,8 +419,7 @@ TEST(CpuPad, Dtypes) {
   EXPECT_TRUE(all_close(y, {1, 1, 0, 1, 1, 0}, 0, 0));
 }
 
-// ---- dynamic batch
-// -----------------------------------------------------------------------------------------
+// ---- dynamic batch ----
 
 TEST(CpuResizePad, DynamicBatch) {
   Network net;

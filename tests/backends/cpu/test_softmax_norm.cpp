@@ -79,8 +79,7 @@ HostTensor run_one(const std::vector<HostTensor>& inputs, const std::vector<bool
   return outs[0];
 }
 
-// ---- softmax
-// ------------------------------------------------------------------------------------------
+// ---- softmax ----
 
 std::vector<double> ref_softmax(const HostTensor& x, int64_t axis_param, bool log) {
   const Dims& d = x.type.dims;
@@ -218,8 +217,7 @@ TEST(CpuSoftmax, DynamicShapes) {
   }
 }
 
-// ---- layer norm
-// ---------------------------------------------------------------------------------------
+// ---- layer norm ----
 
 std::vector<double> ref_layer_norm(const HostTensor& x, const HostTensor& g, const HostTensor& b,
                                    int64_t axis_p, double eps) {
@@ -348,8 +346,7 @@ TEST(CpuLayerNorm, DynamicShapes) {
   }
 }
 
-// ---- group norm
-// ---------------------------------------------------------------------------------------
+// ---- group norm ----
 
 std::vector<double> ref_group_norm(const HostTensor& x, const HostTensor& g, const HostTensor& b,
                                    int64_t groups, double eps) {
@@ -431,8 +428,7 @@ TEST(CpuGroupNorm, HandComputed) {
   EXPECT_TRUE(all_close(run_group_norm(x, g, b, p), {-1, 3, -4, 2}, 1e-6, 1e-6));
 }
 
-// ---- batch norm
-// ---------------------------------------------------------------------------------------
+// ---- batch norm ----
 
 std::vector<double> ref_batch_norm(const HostTensor& x, const HostTensor& mean,
                                    const HostTensor& var, const HostTensor& g, const HostTensor& b,
@@ -495,8 +491,7 @@ TEST(CpuBatchNorm, HandComputedConstantStats) {
   EXPECT_TRUE(all_close(got, {2.5, 0.5, 4, 0}, 1e-6, 1e-6));
 }
 
-// ---- rms norm
-// -----------------------------------------------------------------------------------------
+// ---- rms norm ----
 
 std::vector<double> ref_rms_norm(const HostTensor& x, const HostTensor& g, int64_t axis_p,
                                  double eps) {

@@ -37,8 +37,7 @@ namespace kiln::cuda {
 using namespace attn;
 namespace {
 
-// ---- problem analysis (host)
-// ---------------------------------------------------------------------------
+// ---- problem analysis (host) ----
 
 Dims leading(const Dims& d, int count) {
   return Dims(std::span<const int64_t>(d.begin(), static_cast<size_t>(count)));
@@ -178,8 +177,7 @@ GeneralLayout general_layout(const Problem& p) {
   return l;
 }
 
-// ---- general path: masked softmax
-// ----------------------------------------------------------------------
+// ---- general path: masked softmax ----
 
 struct SoftmaxArgs {
   float* s;  // [rows, lk] fp32 scores, in place
@@ -238,8 +236,7 @@ __global__ void __launch_bounds__(kSoftmaxThreads) masked_softmax_kernel(const S
   }
 }
 
-// ---- general path: cuBLASLt
-// ----------------------------------------------------------------------------
+// ---- general path: cuBLASLt ----
 
 cudaDataType_t cuda_type(DataType dt) {
   switch (dt) {

@@ -16,8 +16,7 @@ constexpr size_t kAlign = 256;             // workspace sub-buffer alignment
 
 enum MaskKind : int { kMaskNone = 0, kMaskBool = 1, kMaskFloat = 2 };
 
-// ---- problem analysis (host)
-// ---------------------------------------------------------------------------
+// ---- problem analysis (host) ----
 
 struct Problem {
   DataType dt = DataType::kFloat32;
@@ -54,8 +53,7 @@ inline bool flash_head_dim(int64_t e) {
   return e == 32 || e == 64 || e == 80 || e == 96 || e == 128;
 }
 
-// ---- device helpers
-// ------------------------------------------------------------------------------------
+// ---- device helpers ----
 
 // Offset of batch index `b` (flattened over the nb batch dims) for per-dim element strides `st`.
 __device__ __forceinline__ int64_t batch_offset(int64_t b, int nb, const int64_t (&dims)[kMaxRank],

@@ -4,8 +4,7 @@
 namespace kiln::cuda::attn {
 namespace {
 
-// ---- flash path
-// ----------------------------------------------------------------------------------------
+// ---- flash path ----
 
 struct FlashArgs {
   const uint16_t* q;  // 16-bit element bits

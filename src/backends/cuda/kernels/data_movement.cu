@@ -26,8 +26,7 @@ constexpr int kThreads = 256;
 constexpr int kTile = 32;
 constexpr int64_t kMax32 = (int64_t{1} << 31) - 1;
 
-// ---- helpers
-// -----------------------------------------------------------------------------------------
+// ---- helpers ----
 
 /// Storage type of a copy unit of `bytes` bytes.
 template <int kBytes>
@@ -93,8 +92,7 @@ Status normalized_axis(const LaunchArgs& a, int64_t axis, int rank, int& out) {
   return {};
 }
 
-// ---- batched row copies (concat, split)
-// ---------------------------------------------------------------
+// ---- batched row copies (concat, split) ----
 
 /// rows x row_units units of `vec` bytes: dst[r * dst_pitch + c] = src[r * src_pitch + c] (in
 /// units).
@@ -189,8 +187,7 @@ Status run_jobs(const LaunchArgs& a, const std::vector<CopyJob>& jobs) {
   return {};
 }
 
-// ---- strided copy
-// -------------------------------------------------------------------------------------
+// ---- strided copy ----
 
 /// Destination contiguous in units; source unit of (outer index, col) at sum(idx[d] * stride[d]) +
 /// col * inner_stride.

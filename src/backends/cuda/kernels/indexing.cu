@@ -109,8 +109,7 @@ __device__ __forceinline__ int64_t wrap_index(TI raw, int64_t dim) {
   return (v >= 0 && v < dim) ? v : -1;
 }
 
-// ---- gather
-// ---------------------------------------------------------------------------------------------
+// ---- gather ----
 
 /// out [outer, ni, inner] = data [outer, dim, inner] at indices; `inner` counted in copy units.
 struct GatherArg {
@@ -142,8 +141,7 @@ __global__ void gather64_kernel(const U* __restrict__ data, const TI* __restrict
   }
 }
 
-// ---- gather_elements / scatter: per-element coordinates
-// --------------------------------------------------
+// ---- gather_elements / scatter: per-element coordinates ----
 
 /// Index tensor geometry: dims, and per dim the strides of the tensors addressed with its
 /// coordinates (0 along the axis for the data/output, whose axis coordinate comes from the index

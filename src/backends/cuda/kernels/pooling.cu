@@ -141,8 +141,7 @@ __global__ void pool_kernel(const T* __restrict__ x, T* __restrict__ y, Index n,
   }
 }
 
-// ---- global pooling
-// ------------------------------------------------------------------------------------
+// ---- global pooling ----
 
 __device__ __forceinline__ float max_nan(float a, float b) {
   return (isnan(a) || isnan(b)) ? NAN : fmaxf(a, b);

@@ -21,8 +21,7 @@ namespace {
 
 constexpr unsigned kFullMask = 0xffffffffu;
 
-// ---- reducers
-// -----------------------------------------------------------------------------------------
+// ---- reducers ----
 
 /// Reducer kinds; `flip` selects the second op of a pair at run time.
 enum class RK {
@@ -180,8 +179,7 @@ __device__ __forceinline__ void r_store(void* out, int64_t o, Acc<D> a, const RS
   }
 }
 
-// ---- reduce kernels
-// -------------------------------------------------------------------------------------
+// ---- reduce kernels ----
 
 /// Thread `tid` of `nt` reduces its share of the contiguous row p[0, n); 16-byte loads when p
 /// allows.
@@ -339,8 +337,7 @@ __global__ void reduce_generic_kernel(const T* __restrict__ x, void* __restrict_
   }
 }
 
-// ---- reduce host side
-// --------------------------------------------------------------------------------
+// ---- reduce host side ----
 
 struct ReduceLayout {
   enum Kind { kRows, kCols, kGeneric } kind = kCols;

@@ -68,8 +68,7 @@ void visit_index_width(int64_t n, F&& f) {
   }
 }
 
-// ---- resize
-// -----------------------------------------------------------------------------------------
+// ---- resize ----
 
 struct ResizeAxis {
   int64_t in = 1, out = 1;
@@ -249,8 +248,7 @@ float area_scale(int64_t in, int64_t out, bool align_corners, std::optional<doub
   return coordinate_scale(in, out, scale);
 }
 
-// ---- pad
-// --------------------------------------------------------------------------------------------
+// ---- pad ----
 
 struct PadArg {
   int rank;

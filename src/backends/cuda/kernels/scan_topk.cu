@@ -14,8 +14,7 @@ namespace {
 
 constexpr unsigned kFullMask = 0xffffffffu;
 
-// ---- cumsum
-// -------------------------------------------------------------------------------------------
+// ---- cumsum ----
 
 /// Scan domain: float64 for floats (matches the sequential float64 reference on long axes),
 /// wrapping uint64 for integers.
@@ -101,8 +100,7 @@ __global__ void cumsum_cols_kernel(const T* x, T* y, int64_t outer, int64_t n, i
   }
 }
 
-// ---- top-k
-// --------------------------------------------------------------------------------------------
+// ---- top-k ----
 
 /// Order-preserving unsigned key: larger key = earlier in the output. NaN is larger than
 /// everything (first when largest, last when smallest); -0 equals +0.

@@ -28,8 +28,7 @@ constexpr int64_t kCacheFloats =
 
 enum class RowOp { kSoftmax, kLayerNorm, kRmsNorm };
 
-// ---- helpers
-// ------------------------------------------------------------------------------------------
+// ---- helpers ----
 
 /// PACK consecutive elements (PACK == 1, or one 16-byte vector) as floats.
 template <class T, int PACK>
@@ -100,8 +99,7 @@ __device__ __forceinline__ float block_all(float v, float* sh) {
 /// nan).
 __device__ __forceinline__ float softmax_shift(float m) { return (isinf(m) && m < 0) ? 0.f : m; }
 
-// ---- row kernels: a warp per row
-// ---------------------------------------------------------------------
+// ---- row kernels: a warp per row ----
 
 /// Lane l holds packs l, l + 32, ... of the row: element (l + 32 k) * PACK + e is v[k * PACK + e].
 /// n <= 32 * ITEMS; with PACK > 1, n % PACK == 0 and all pointers are 16-byte aligned.
@@ -203,8 +201,7 @@ __global__ void row_warp_kernel(const T* x, T* y, const T* gamma, const T* beta,
   }
 }
 
-// ---- row kernels: a block per row
-// ---------------------------------------------------------------------
+// ---- row kernels: a block per row ----
 
 /// Pack p of the row: from the shared-memory cache when there is one, else from global memory.
 template <class T, int PACK>
@@ -291,8 +288,7 @@ __global__ void row_block_kernel(const T* x, T* y, const T* gamma, const T* beta
   }
 }
 
-// ---- softmax over a non-last axis
-// ---------------------------------------------------------------------
+// ---- softmax over a non-last axis ----
 
 template <class T>
 __global__ void softmax_cols_kernel(const T* x, T* y, int64_t outer, int64_t n, int64_t inner,
@@ -312,8 +308,7 @@ __global__ void softmax_cols_kernel(const T* x, T* y, int64_t outer, int64_t n, 
   }
 }
 
-// ---- group norm / batch norm
-// --------------------------------------------------------------------------
+// ---- group norm / batch norm ----
 
 /// A block per (n, g): the group's cpg * spatial contiguous elements. With PACK > 1, spatial % PACK
 /// == 0 (a pack never straddles channels) and x, y are 16-byte aligned. Dynamic shared memory: the
@@ -382,8 +377,7 @@ __global__ void batch_norm_kernel(const T* x, T* y, const T* mean, const T* var,
   }
 }
 
-// ---- host side
-// ----------------------------------------------------------------------------------------
+// ---- host side ----
 
 bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; }
 
