@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # On the GPU machine: build with all cores, run the GPU tests (and the benchmark when asked), print a
 # short table last. Logs go to $OUT (or ./gpu_out). Usage:
-#   scripts/gpu_check.sh [carried] [tests] [sanitizer] [torch] [bench] [profile] [zoo] [FILTER=gtest_filter]
+#   scripts/gpu_check.sh [carried] [tests] [sanitizer] [torch] [bench] [profile] [opperf] [zoo] [FILTER=gtest_filter]
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-$PWD/gpu_out}
@@ -41,7 +41,7 @@ if [[ "$want" != *" carried "* ]]; then
 cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DKILN_CUDA=ON -DKILN_TORCH=$TORCH_OPT -DKILN_PYTHON=$PY \
   -DKILN_CUDNN_ROOT="$CUDNN_ROOT" -DKILN_GTEST_SOURCE_DIR="$PWD/.deps/googletest" -DKILN_BUILD_EXAMPLES=OFF \
   >"$OUT/configure.log" 2>&1 || { tail -30 "$OUT/configure.log"; exit 1; }
-targets="test_cuda_core test_cuda_reduce_norm test_cuda_data_indexing test_cuda_spatial test_cuda_attention test_cuda_fusion test_cuda_pointwise_fusion test_pointwise_codegen kiln_profile"
+targets="test_cuda_core test_cuda_reduce_norm test_cuda_data_indexing test_cuda_spatial test_cuda_attention test_cuda_fusion test_cuda_pointwise_fusion test_cuda_op_cases test_pointwise_codegen kiln_profile"
 [[ "$want" == *" torch "* || "$want" == *" bench "* ]] && targets="$targets kiln_torch kiln_bench_driver"
 cmake --build build-gpu -j"$jobs" --target $targets >"$OUT/build.log" 2>&1
 build_rc=$?
@@ -52,7 +52,7 @@ fi
 
 declare -A result
 if [[ "$want" == *" tests "* ]]; then
-  for t in test_cuda_core test_cuda_reduce_norm test_cuda_data_indexing test_cuda_spatial test_cuda_attention test_cuda_fusion test_cuda_pointwise_fusion test_pointwise_codegen; do
+  for t in test_cuda_core test_cuda_reduce_norm test_cuda_data_indexing test_cuda_spatial test_cuda_attention test_cuda_fusion test_cuda_pointwise_fusion test_cuda_op_cases test_pointwise_codegen; do
     bin=$BIN/tests/$t
     [ -x "$bin" ] || { result[$t]="not built"; continue; }
     args=(--gtest_brief=1)
@@ -94,6 +94,13 @@ if [[ "$want" == *" bench "* ]]; then
       fi
     done
   fi
+fi
+if [[ "$want" == *" opperf "* ]]; then
+  # The shared op cases at their perf sizes in f16: time per run, plans for kiln_profile.
+  KILN_OP_CASES_PERF=$PWD/gpu_op_plans timeout 400 $BIN/tests/test_cuda_op_cases --gtest_filter='*PerfMode*' \
+    >"$OUT/opperf.log" 2>&1
+  result[opperf]="rc=$?"
+  grep "\[ perf" "$OUT/opperf.log" | awk '{print $4, $5, $6}' | column -t | tee "$OUT/opperf_table.txt"
 fi
 if [[ "$want" == *" zoo "* ]]; then
   # The dynamo path (kiln.compile, ir="default") on every zoo model in fp16; needs kiln._C for this
