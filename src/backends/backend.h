@@ -2,11 +2,12 @@
 //
 // Build time:  supports()   -- can this backend run this layer? (capability, with a reason if not)
 //              lower()      -- group the layers that run on the device into kernels, choose a
-//              kernel
-//                              and tactic per group; the result is recorded in the plan.
+//                              kernel and tactic per group; the result is recorded in the plan.
 // Load time:   load()       -- turn the plan's graph + kernel records into a BackendEngine:
-// immutable
-//                              kernels (weights uploaded once), shared by every context.
+//                              immutable kernels (weights uploaded once), shared by every context.
+//
+// The runtime includes this header, so it names the builder's config only by declaration: a
+// deployed runtime never compiles against kiln/builder.h (tests/check_layering.sh).
 // Run time:    BackendEngine::create_context() -- per-context state (memory, handles, streams);
 //              BackendContext::execute() runs the groups over a table of tensor views.
 #pragma once
@@ -19,10 +20,13 @@
 #include <vector>
 
 #include "ir/graph.h"
-#include "kiln/builder.h"
 #include "kiln/logger.h"
 #include "kiln/status.h"
 #include "serialization/plan_contents.h"
+
+namespace kiln {
+struct BuilderConfig;
+}  // namespace kiln
 
 namespace kiln::backend {
 

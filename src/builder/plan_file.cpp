@@ -1,4 +1,4 @@
-// Plan files: atomic writes (temp file + rename), bounded reads.
+// Plan files: atomic writes (temp file + rename); reads go through serial::read_plan_file.
 #include <unistd.h>
 
 #include <cstdio>
@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "kiln/builder.h"
+#include "serialization/plan_contents.h"
 
 namespace kiln {
 
@@ -35,20 +36,10 @@ Status Plan::save(const std::string& path) const {
 }
 
 Expected<Plan> Plan::load_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary | std::ios::ate);
-  if (!f) return make_error(StatusCode::kIoError, "plan", "cannot open '" + path + "'");
-  std::streamoff size = f.tellg();
-  if (size < 0)
-    return make_error(StatusCode::kIoError, "plan", "cannot read the size of '" + path + "'");
+  auto bytes = serial::read_plan_file(path);
+  if (!bytes) return bytes.status();
   Plan p;
-  try {
-    p.bytes.resize(static_cast<size_t>(size));
-  } catch (const std::bad_alloc&) {
-    return make_error(StatusCode::kOutOfMemory, "plan", "'" + path + "' is too large to load");
-  }
-  f.seekg(0);
-  f.read(reinterpret_cast<char*>(p.bytes.data()), size);
-  if (!f) return make_error(StatusCode::kIoError, "plan", "reading '" + path + "' failed");
+  p.bytes = std::move(*bytes);
   return p;
 }
 

@@ -97,9 +97,9 @@ Expected<std::shared_ptr<Engine>> Runtime::load(std::span<const uint8_t> bytes, 
 }
 
 Expected<std::shared_ptr<Engine>> Runtime::load_file(const std::string& path, Logger* logger) {
-  auto plan = Plan::load_file(path);
-  if (!plan) return plan.status();
-  return load(plan->bytes, logger);
+  auto bytes = serial::read_plan_file(path);
+  if (!bytes) return bytes.status();
+  return load(*bytes, logger);
 }
 
 }  // namespace kiln

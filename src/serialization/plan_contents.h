@@ -58,4 +58,8 @@ Expected<std::vector<uint8_t>> write_plan(const PlanContents& plan);
 /// Validates header, sizes and checksum before parsing; every count and index is bounds-checked.
 Expected<PlanContents> read_plan(std::span<const uint8_t> bytes);
 
+/// The bytes of a plan file (bounded read; kIoError / kOutOfMemory naming the path). Shared by the
+/// runtime's Runtime::load_file and the builder's Plan::load_file.
+Expected<std::vector<uint8_t>> read_plan_file(const std::string& path);
+
 }  // namespace kiln::serial

@@ -20,6 +20,7 @@
 #include "backends/cuda/tactics.h"
 #include "builder/timing_cache.h"
 #include "ir/analysis.h"
+#include "kiln/builder.h"
 
 namespace kiln::cuda {
 namespace {
