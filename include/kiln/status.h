@@ -86,3 +86,19 @@ class [[nodiscard]] Expected {
     ::kiln::Status kiln_status_tmp_ = (expr);            \
     if (!kiln_status_tmp_.ok()) return kiln_status_tmp_; \
   } while (0)
+
+/// Evaluates `expr` (an Expected<T>): returns its Status from the enclosing function (which
+/// returns Status or any Expected<U>) if it is an error, else moves the value into `lhs`, a
+/// declaration (`auto x`) or an existing variable. Expands to several statements: not usable as
+/// the unbraced body of an if or loop.
+#define KILN_ASSIGN_OR_RETURN(lhs, ...)                                                  \
+  KILN_ASSIGN_OR_RETURN_IMPL_(KILN_STATUS_CONCAT_(kiln_expected_tmp_, __COUNTER__), lhs, \
+                              __VA_ARGS__)
+
+#define KILN_ASSIGN_OR_RETURN_IMPL_(tmp, lhs, ...) \
+  auto tmp = (__VA_ARGS__);                        \
+  if (!tmp.ok()) return tmp.status();              \
+  lhs = std::move(tmp).value()
+
+#define KILN_STATUS_CONCAT_(a, b) KILN_STATUS_CONCAT_IMPL_(a, b)
+#define KILN_STATUS_CONCAT_IMPL_(a, b) a##b
