@@ -83,8 +83,7 @@ Expected<Plan> Builder::build(const Network& network, const BuilderConfig& confi
 
   KILN_RETURN_IF_ERROR(validate_build_switches(config.switches));
 
-  auto profiles = builder::validate_profiles(g, config.profiles);
-  if (!profiles) return profiles.status();
+  KILN_ASSIGN_OR_RETURN(auto profiles, builder::validate_profiles(g, config.profiles));
 
   passes::PassOutcome outcome;
   passes::PassContext pctx{config, log, backend_name, &outcome};
@@ -92,7 +91,7 @@ Expected<Plan> Builder::build(const Network& network, const BuilderConfig& confi
   log.log(Severity::kInfo, "[builder] passes done: " + std::to_string(g.layers.size()) +
                                " layers (" + std::to_string(total.seconds()) + " s)");
 
-  KILN_RETURN_IF_ERROR(builder::check_profile_shapes(g, *profiles));
+  KILN_RETURN_IF_ERROR(builder::check_profile_shapes(g, profiles));
 
   std::vector<bool> device = ir::device_layers(g);
   backend::BuildOptions options;
@@ -109,13 +108,12 @@ Expected<Plan> Builder::build(const Network& network, const BuilderConfig& confi
   if (!unsupported.empty())
     return berr(StatusCode::kUnsupported,
                 "backend '" + backend_name + "' cannot run these layers:" + unsupported);
-  for (const auto& p : *profiles) {
-    auto r = ir::resolve_shapes(g, builder::profile_input_dims(g, p, 1), "opt shapes");
-    if (!r) return r.status();
-    options.opt_types.push_back(std::move(r->types));
+  for (const auto& p : profiles) {
+    KILN_ASSIGN_OR_RETURN(
+        auto r, ir::resolve_shapes(g, builder::profile_input_dims(g, p, 1), "opt shapes"));
+    options.opt_types.push_back(std::move(r.types));
   }
-  auto records = be->lower(g, options);
-  if (!records) return records.status();
+  KILN_ASSIGN_OR_RETURN(auto records, be->lower(g, options));
 
   serial::PlanContents plan;
   plan.producer_version = std::string("kiln ") + KILN_VERSION;
@@ -127,15 +125,14 @@ Expected<Plan> Builder::build(const Network& network, const BuilderConfig& confi
   plan.switches = config.switches;
   plan.channels_last_applied = outcome.channels_last;
   plan.graph = std::move(g);
-  plan.kernels = std::move(*records);
-  plan.profiles = std::move(*profiles);
-  auto bytes = serial::write_plan(plan);
-  if (!bytes) return bytes.status();
+  plan.kernels = std::move(records);
+  plan.profiles = std::move(profiles);
+  KILN_ASSIGN_OR_RETURN(auto bytes, serial::write_plan(plan));
   log.log(Severity::kInfo, "[builder] built " + backend_name +
                                " plan: " + std::to_string(plan.kernels.size()) + " kernels, " +
-                               std::to_string(bytes->size()) + " bytes in " +
+                               std::to_string(bytes.size()) + " bytes in " +
                                std::to_string(total.seconds()) + " s");
-  return Plan{std::move(*bytes)};
+  return Plan{std::move(bytes)};
 }
 
 }  // namespace kiln

@@ -36,10 +36,9 @@ Status Plan::save(const std::string& path) const {
 }
 
 Expected<Plan> Plan::load_file(const std::string& path) {
-  auto bytes = serial::read_plan_file(path);
-  if (!bytes) return bytes.status();
+  KILN_ASSIGN_OR_RETURN(auto bytes, serial::read_plan_file(path));
   Plan p;
-  p.bytes = std::move(*bytes);
+  p.bytes = std::move(bytes);
   return p;
 }
 

@@ -132,17 +132,16 @@ Expected<std::vector<int32_t>> add_layer(Graph& g, OpKind op, LayerParams params
     ins[i].type = &t.type;
     ins[i].value = t.value ? &*t.value : nullptr;
   }
-  auto r = infer_layer(l, ins, label);
-  if (!r) return r.status();
+  KILN_ASSIGN_OR_RETURN(auto r, infer_layer(l, ins, label));
   auto layer_index = static_cast<int32_t>(g.layers.size());
   std::vector<int32_t> outs;
-  for (size_t i = 0; i < r->types.size(); ++i) {
+  for (size_t i = 0; i < r.types.size(); ++i) {
     TensorDesc t;
-    t.name = r->types.size() == 1 ? l.name : l.name + ":" + std::to_string(i);
-    t.type = r->types[i];
+    t.name = r.types.size() == 1 ? l.name : l.name + ":" + std::to_string(i);
+    t.type = r.types[i];
     t.producer = layer_index;
     t.producer_output = static_cast<int32_t>(i);
-    t.value = std::move(r->values[i]);
+    t.value = std::move(r.values[i]);
     g.tensors.push_back(std::move(t));
     outs.push_back(static_cast<int32_t>(g.tensors.size() - 1));
   }

@@ -21,13 +21,13 @@ Status infer_gather(const Layer& layer, std::span<const InferInput> in, InferRes
   const TensorType& idx = *in[1].type;
   KILN_RETURN_IF_ERROR(check_indices(idx));
   if (data.dims.rank() < 1) return shape_error("data must have rank >= 1");
-  auto ax = normalize_axis(std::get<GatherParams>(layer.params).axis, data.dims.rank(), "axis");
-  if (!ax) return ax.status();
+  KILN_ASSIGN_OR_RETURN(
+      auto ax, normalize_axis(std::get<GatherParams>(layer.params).axis, data.dims.rank(), "axis"));
   Dims o;
-  for (int i = 0; i < *ax; ++i) o.push_back(data.dims[i]);
+  for (int i = 0; i < ax; ++i) o.push_back(data.dims[i]);
   for (int64_t d : idx.dims)
     if (!o.push_back(d)) return shape_error("output rank exceeds " + s(kMaxRank));
-  for (int i = *ax + 1; i < data.dims.rank(); ++i)
+  for (int i = ax + 1; i < data.dims.rank(); ++i)
     if (!o.push_back(data.dims[i])) return shape_error("output rank exceeds " + s(kMaxRank));
   out.types = {TensorType{data.dtype, o}};
   return {};
@@ -57,11 +57,10 @@ Status infer_gather_elements(const Layer& layer, std::span<const InferInput> in,
   if (idx.dims.rank() != data.dims.rank())
     return shape_error("indices rank " + s(idx.dims.rank()) + " != data rank " +
                        s(data.dims.rank()));
-  auto ax = normalize_axis(std::get<GatherElementsParams>(layer.params).axis,
-                           std::max(data.dims.rank(), 1), "axis");
-  if (!ax) return ax.status();
+  KILN_ASSIGN_OR_RETURN(auto ax, normalize_axis(std::get<GatherElementsParams>(layer.params).axis,
+                                                std::max(data.dims.rank(), 1), "axis"));
   for (int i = 0; i < data.dims.rank(); ++i) {
-    if (i != *ax && idx.dims[i] >= 0 && data.dims[i] >= 0 && idx.dims[i] > data.dims[i])
+    if (i != ax && idx.dims[i] >= 0 && data.dims[i] >= 0 && idx.dims[i] > data.dims[i])
       return shape_error("indices dim " + s(i) + " (" + s(idx.dims[i]) + ") exceeds data dim (" +
                          s(data.dims[i]) + ")");
   }
@@ -79,12 +78,11 @@ Status infer_scatter(const Layer& layer, std::span<const InferInput> in, InferRe
   int r = data.dims.rank();
   if (idx.dims.rank() != r || upd.dims.rank() != r)
     return shape_error("data, indices and updates must have the same rank");
-  auto ax = normalize_axis(p.axis, std::max(r, 1), "axis");
-  if (!ax) return ax.status();
+  KILN_ASSIGN_OR_RETURN(auto ax, normalize_axis(p.axis, std::max(r, 1), "axis"));
   for (int i = 0; i < r; ++i) {
     if (idx.dims[i] >= 0 && upd.dims[i] >= 0 && idx.dims[i] > upd.dims[i])
       return shape_error("indices dim " + s(i) + " exceeds updates dim");
-    if (i != *ax && idx.dims[i] >= 0 && data.dims[i] >= 0 && idx.dims[i] > data.dims[i])
+    if (i != ax && idx.dims[i] >= 0 && data.dims[i] >= 0 && idx.dims[i] > data.dims[i])
       return shape_error("indices dim " + s(i) + " exceeds data dim");
   }
   if (data.dtype == DataType::kBool && p.reduce != ScatterReduce::kNone)

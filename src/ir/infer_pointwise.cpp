@@ -72,10 +72,9 @@ Status infer_binary(const Layer& layer, std::span<const InferInput> in, InferRes
     return type_error("arithmetic '" + std::string(enum_names(op)[static_cast<size_t>(op)]) +
                       "' on bool inputs");
   }
-  auto dims = broadcast_dims(a.dims, b.dims);
-  if (!dims) return dims.status();
+  KILN_ASSIGN_OR_RETURN(auto dims, broadcast_dims(a.dims, b.dims));
   DataType dt = (is_comparison(op) || is_logical(op)) ? DataType::kBool : a.dtype;
-  out.types = {TensorType{dt, *dims}};
+  out.types = {TensorType{dt, dims}};
   return {};
 }
 
@@ -222,11 +221,9 @@ Status infer_where(const Layer&, std::span<const InferInput> in, InferResult& ou
     return type_error("value dtypes differ: " + std::string(dtype_name(a.dtype)) + " vs " +
                       std::string(dtype_name(b.dtype)));
   }
-  auto ab = broadcast_dims(a.dims, b.dims);
-  if (!ab) return ab.status();
-  auto all = broadcast_dims(c.dims, *ab);
-  if (!all) return all.status();
-  out.types = {TensorType{a.dtype, *all}};
+  KILN_ASSIGN_OR_RETURN(auto ab, broadcast_dims(a.dims, b.dims));
+  KILN_ASSIGN_OR_RETURN(auto all, broadcast_dims(c.dims, ab));
+  out.types = {TensorType{a.dtype, all}};
   return {};
 }
 

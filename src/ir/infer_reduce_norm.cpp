@@ -56,12 +56,11 @@ Status infer_reduce(const Layer& layer, std::span<const InferInput> in, InferRes
   if (arg && p.axes.size() != 1) return shape_error("argmax/argmin take exactly one axis");
   std::vector<bool> reduced(static_cast<size_t>(r), p.axes.empty());
   for (int64_t a : p.axes) {
-    auto ax = normalize_axis(a, std::max(r, 1), "axis");
-    if (!ax) return ax.status();
+    KILN_ASSIGN_OR_RETURN(auto ax, normalize_axis(a, std::max(r, 1), "axis"));
     if (r == 0) continue;
-    if (reduced[static_cast<size_t>(*ax)] && !p.axes.empty())
+    if (reduced[static_cast<size_t>(ax)] && !p.axes.empty())
       return shape_error("axis " + s(a) + " listed twice");
-    reduced[static_cast<size_t>(*ax)] = true;
+    reduced[static_cast<size_t>(ax)] = true;
   }
   Dims o;
   for (int i = 0; i < r; ++i) {
@@ -102,9 +101,9 @@ void value_reduce(const Layer& layer, std::span<const InferInput> in, InferResul
 Status infer_softmax(const Layer& layer, std::span<const InferInput> in, InferResult& out) {
   const TensorType& x = *in[0].type;
   KILN_RETURN_IF_ERROR(need_float(x, "softmax"));
-  auto ax = normalize_axis(std::get<SoftmaxParams>(layer.params).axis, std::max(x.dims.rank(), 1),
-                           "axis");
-  if (!ax) return ax.status();
+  KILN_RETURN_IF_ERROR(
+      normalize_axis(std::get<SoftmaxParams>(layer.params).axis, std::max(x.dims.rank(), 1), "axis")
+          .status());
   out.types = {x};
   return {};
 }
@@ -112,9 +111,9 @@ Status infer_softmax(const Layer& layer, std::span<const InferInput> in, InferRe
 Status infer_layer_norm(const Layer& layer, std::span<const InferInput> in, InferResult& out) {
   const TensorType& x = *in[0].type;
   KILN_RETURN_IF_ERROR(need_float(x, "layer_norm"));
-  auto ax = normalize_axis(std::get<LayerNormParams>(layer.params).axis, x.dims.rank(), "axis");
-  if (!ax) return ax.status();
-  Dims want = tail_dims(x.dims, *ax);
+  KILN_ASSIGN_OR_RETURN(
+      auto ax, normalize_axis(std::get<LayerNormParams>(layer.params).axis, x.dims.rank(), "axis"));
+  Dims want = tail_dims(x.dims, ax);
   KILN_RETURN_IF_ERROR(check_param(in, 1, x, want, "gamma"));
   KILN_RETURN_IF_ERROR(check_param(in, 2, x, want, "beta"));
   out.types = {x};
@@ -152,9 +151,9 @@ Status infer_batch_norm(const Layer&, std::span<const InferInput> in, InferResul
 Status infer_rms_norm(const Layer& layer, std::span<const InferInput> in, InferResult& out) {
   const TensorType& x = *in[0].type;
   KILN_RETURN_IF_ERROR(need_float(x, "rms_norm"));
-  auto ax = normalize_axis(std::get<RmsNormParams>(layer.params).axis, x.dims.rank(), "axis");
-  if (!ax) return ax.status();
-  KILN_RETURN_IF_ERROR(check_param(in, 1, x, tail_dims(x.dims, *ax), "gamma"));
+  KILN_ASSIGN_OR_RETURN(
+      auto ax, normalize_axis(std::get<RmsNormParams>(layer.params).axis, x.dims.rank(), "axis"));
+  KILN_RETURN_IF_ERROR(check_param(in, 1, x, tail_dims(x.dims, ax), "gamma"));
   out.types = {x};
   return {};
 }
@@ -162,9 +161,9 @@ Status infer_rms_norm(const Layer& layer, std::span<const InferInput> in, InferR
 Status infer_cumsum(const Layer& layer, std::span<const InferInput> in, InferResult& out) {
   const TensorType& x = *in[0].type;
   if (x.dtype == DataType::kBool) return type_error("cumsum of bool: cast first");
-  auto ax =
-      normalize_axis(std::get<CumSumParams>(layer.params).axis, std::max(x.dims.rank(), 1), "axis");
-  if (!ax) return ax.status();
+  KILN_RETURN_IF_ERROR(
+      normalize_axis(std::get<CumSumParams>(layer.params).axis, std::max(x.dims.rank(), 1), "axis")
+          .status());
   out.types = {x};
   return {};
 }
@@ -174,13 +173,12 @@ Status infer_topk(const Layer& layer, std::span<const InferInput> in, InferResul
   const TensorType& x = *in[0].type;
   if (x.dtype == DataType::kBool) return type_error("topk of bool");
   if (x.dims.rank() < 1) return shape_error("topk needs rank >= 1");
-  auto ax = normalize_axis(p.axis, x.dims.rank(), "axis");
-  if (!ax) return ax.status();
+  KILN_ASSIGN_OR_RETURN(auto ax, normalize_axis(p.axis, x.dims.rank(), "axis"));
   if (p.k < 0) return shape_error("k must be >= 0");
-  int64_t d = x.dims[*ax];
+  int64_t d = x.dims[ax];
   if (d >= 0 && p.k > d) return shape_error("k=" + s(p.k) + " exceeds axis extent " + s(d));
   Dims o = x.dims;
-  o[*ax] = p.k;
+  o[ax] = p.k;
   out.types = {TensorType{x.dtype, o}, TensorType{DataType::kInt64, o}};
   return {};
 }

@@ -74,9 +74,8 @@ Status infer_reshape(const Layer& layer, std::span<const InferInput> in, InferRe
   const TensorType& x = *in[0].type;
   ShapeValue shape;
   if (in.size() > 1 && in[1].present()) {
-    auto v = shape_operand(in[1], "shape");
-    if (!v) return v.status();
-    shape = *v;
+    KILN_ASSIGN_OR_RETURN(auto v, shape_operand(in[1], "shape"));
+    shape = v;
   } else {
     shape = std::get<ReshapeParams>(layer.params).shape;
   }
@@ -141,8 +140,8 @@ Status infer_transpose(const Layer& layer, std::span<const InferInput> in, Infer
 Status infer_concat(const Layer& layer, std::span<const InferInput> in, InferResult& out) {
   const TensorType& x0 = *in[0].type;
   int r = x0.dims.rank();
-  auto ax = normalize_axis(std::get<ConcatParams>(layer.params).axis, r, "axis");
-  if (!ax) return ax.status();
+  KILN_ASSIGN_OR_RETURN(auto ax,
+                        normalize_axis(std::get<ConcatParams>(layer.params).axis, r, "axis"));
   Dims o = x0.dims;
   for (size_t i = 1; i < in.size(); ++i) {
     if (!in[i].present()) return shape_error("input " + s(static_cast<int64_t>(i)) + " is missing");
@@ -152,7 +151,7 @@ Status infer_concat(const Layer& layer, std::span<const InferInput> in, InferRes
     if (t.dims.rank() != r)
       return shape_error("input " + s(static_cast<int64_t>(i)) + " rank differs");
     for (int d = 0; d < r; ++d) {
-      if (d == *ax) {
+      if (d == ax) {
         o[d] = (o[d] < 0 || t.dims[d] < 0) ? kDynamic : sat_add(o[d], t.dims[d]);
       } else if (known_and_differ(o[d], t.dims[d])) {
         return shape_error("input " + s(static_cast<int64_t>(i)) + " " + t.dims.to_string() +
@@ -178,8 +177,7 @@ void value_concat(const Layer&, std::span<const InferInput> in, InferResult& out
 Status infer_split(const Layer& layer, std::span<const InferInput> in, InferResult& out) {
   const auto& p = std::get<SplitParams>(layer.params);
   const TensorType& x = *in[0].type;
-  auto ax = normalize_axis(p.axis, x.dims.rank(), "axis");
-  if (!ax) return ax.status();
+  KILN_ASSIGN_OR_RETURN(auto ax, normalize_axis(p.axis, x.dims.rank(), "axis"));
   if (p.sizes.empty()) return shape_error("split needs at least one size");
   int rest = -1;
   int64_t sum = 0;
@@ -193,12 +191,12 @@ Status infer_split(const Layer& layer, std::span<const InferInput> in, InferResu
       sum = sat_add(sum, p.sizes[i]);
     }
   }
-  int64_t d = x.dims[*ax];
+  int64_t d = x.dims[ax];
   if (d >= 0 && (rest < 0 ? sum != d : sum > d))
     return shape_error("split sizes sum to " + s(sum) + " but the axis has " + s(d));
   for (size_t i = 0; i < p.sizes.size(); ++i) {
     Dims o = x.dims;
-    o[*ax] = static_cast<int>(i) == rest ? (d < 0 ? kDynamic : d - sum) : p.sizes[i];
+    o[ax] = static_cast<int>(i) == rest ? (d < 0 ? kDynamic : d - sum) : p.sizes[i];
     out.types.push_back(TensorType{x.dtype, o});
   }
   return {};
@@ -232,47 +230,42 @@ Expected<SliceSpec> slice_spec(const Layer& layer, std::span<const InferInput> i
   sp.ends = p.ends;
   sp.steps = p.steps.empty() ? ShapeValue(n, 1) : p.steps;
   if (in.size() > 1 && in[1].present()) {
-    auto v = shape_operand(in[1], "starts");
-    if (!v) return v.status();
-    sp.starts = *v;
+    KILN_ASSIGN_OR_RETURN(auto v, shape_operand(in[1], "starts"));
+    sp.starts = v;
     sp.starts_from_tensor = true;
   }
   if (in.size() > 2 && in[2].present()) {
-    auto v = shape_operand(in[2], "ends");
-    if (!v) return v.status();
-    sp.ends = *v;
+    KILN_ASSIGN_OR_RETURN(auto v, shape_operand(in[2], "ends"));
+    sp.ends = v;
     sp.ends_from_tensor = true;
   }
   if (sp.starts.size() != n || sp.ends.size() != n || sp.steps.size() != n)
     return shape_error("axes, starts, ends and steps must have the same length");
   std::vector<bool> seen(static_cast<size_t>(x.dims.rank()), false);
   for (size_t i = 0; i < n; ++i) {
-    auto ax = normalize_axis(p.axes[i], x.dims.rank(), "axis");
-    if (!ax) return ax.status();
-    if (seen[static_cast<size_t>(*ax)])
-      return shape_error("axis " + s(p.axes[i]) + " sliced twice");
-    seen[static_cast<size_t>(*ax)] = true;
+    KILN_ASSIGN_OR_RETURN(auto ax, normalize_axis(p.axes[i], x.dims.rank(), "axis"));
+    if (seen[static_cast<size_t>(ax)]) return shape_error("axis " + s(p.axes[i]) + " sliced twice");
+    seen[static_cast<size_t>(ax)] = true;
     if (sp.steps[i] == 0) return shape_error("slice step must not be 0");
-    sp.axes.push_back(*ax);
+    sp.axes.push_back(ax);
   }
   return sp;
 }
 }  // namespace
 
 Status infer_slice(const Layer& layer, std::span<const InferInput> in, InferResult& out) {
-  auto sp = slice_spec(layer, in);
-  if (!sp) return sp.status();
+  KILN_ASSIGN_OR_RETURN(auto sp, slice_spec(layer, in));
   const TensorType& x = *in[0].type;
   Dims o = x.dims;
-  for (size_t i = 0; i < sp->axes.size(); ++i) {
-    int a = sp->axes[i];
+  for (size_t i = 0; i < sp.axes.size(); ++i) {
+    int a = sp.axes[i];
     int64_t d = x.dims[a];
-    bool unknown = (sp->starts_from_tensor && sp->starts[i] == kUnknownValue) ||
-                   (sp->ends_from_tensor && sp->ends[i] == kUnknownValue);
+    bool unknown = (sp.starts_from_tensor && sp.starts[i] == kUnknownValue) ||
+                   (sp.ends_from_tensor && sp.ends[i] == kUnknownValue);
     if (d < 0 || unknown) {
       o[a] = kDynamic;
     } else {
-      o[a] = slice_range(d, sp->starts[i], sp->ends[i], sp->steps[i]).count;
+      o[a] = slice_range(d, sp.starts[i], sp.ends[i], sp.steps[i]).count;
     }
   }
   out.types = {TensorType{x.dtype, o}};
@@ -298,9 +291,8 @@ Status infer_expand(const Layer& layer, std::span<const InferInput> in, InferRes
   const TensorType& x = *in[0].type;
   ShapeValue shape;
   if (in.size() > 1 && in[1].present()) {
-    auto v = shape_operand(in[1], "shape");
-    if (!v) return v.status();
-    shape = *v;
+    KILN_ASSIGN_OR_RETURN(auto v, shape_operand(in[1], "shape"));
+    shape = v;
   } else {
     shape = std::get<ExpandParams>(layer.params).shape;
   }
@@ -351,13 +343,12 @@ Status infer_squeeze(const Layer& layer, std::span<const InferInput> in, InferRe
     for (int i = 0; i < r; ++i) drop[static_cast<size_t>(i)] = x.dims[i] == 1;
   }
   for (int64_t a : axes) {
-    auto ax = normalize_axis(a, r, "axis");
-    if (!ax) return ax.status();
-    int64_t d = x.dims[*ax];
+    KILN_ASSIGN_OR_RETURN(auto ax, normalize_axis(a, r, "axis"));
+    int64_t d = x.dims[ax];
     if (d != 1 && d != kDynamic)
       return shape_error("cannot squeeze axis " + s(a) + " of size " + s(d) + " in " +
                          x.dims.to_string());
-    drop[static_cast<size_t>(*ax)] = true;
+    drop[static_cast<size_t>(ax)] = true;
   }
   Dims o;
   for (int i = 0; i < r; ++i)
@@ -373,10 +364,9 @@ Status infer_unsqueeze(const Layer& layer, std::span<const InferInput> in, Infer
   if (r > kMaxRank) return shape_error("output rank exceeds " + s(kMaxRank));
   std::vector<bool> ins(static_cast<size_t>(r), false);
   for (int64_t a : axes) {
-    auto ax = normalize_axis(a, r, "axis");
-    if (!ax) return ax.status();
-    if (ins[static_cast<size_t>(*ax)]) return shape_error("axis " + s(a) + " listed twice");
-    ins[static_cast<size_t>(*ax)] = true;
+    KILN_ASSIGN_OR_RETURN(auto ax, normalize_axis(a, r, "axis"));
+    if (ins[static_cast<size_t>(ax)]) return shape_error("axis " + s(a) + " listed twice");
+    ins[static_cast<size_t>(ax)] = true;
   }
   Dims o;
   int j = 0;
@@ -393,15 +383,13 @@ Status infer_flatten(const Layer& layer, std::span<const InferInput> in, InferRe
     out.types = {TensorType{x.dtype, Dims{1}}};
     return {};
   }
-  auto a = normalize_axis(p.start_axis, r, "start_axis");
-  if (!a) return a.status();
-  auto b = normalize_axis(p.end_axis, r, "end_axis");
-  if (!b) return b.status();
-  if (*a > *b) return shape_error("start_axis is after end_axis");
+  KILN_ASSIGN_OR_RETURN(auto a, normalize_axis(p.start_axis, r, "start_axis"));
+  KILN_ASSIGN_OR_RETURN(auto b, normalize_axis(p.end_axis, r, "end_axis"));
+  if (a > b) return shape_error("start_axis is after end_axis");
   Dims o;
-  for (int i = 0; i < *a; ++i) o.push_back(x.dims[i]);
-  o.push_back(dim_product(x.dims, *a, *b + 1));
-  for (int i = *b + 1; i < r; ++i) o.push_back(x.dims[i]);
+  for (int i = 0; i < a; ++i) o.push_back(x.dims[i]);
+  o.push_back(dim_product(x.dims, a, b + 1));
+  for (int i = b + 1; i < r; ++i) o.push_back(x.dims[i]);
   out.types = {TensorType{x.dtype, o}};
   return {};
 }
@@ -421,9 +409,8 @@ Status infer_fill(const Layer& layer, std::span<const InferInput> in, InferResul
   const auto& p = std::get<FillParams>(layer.params);
   ShapeValue shape = p.shape;
   if (!in.empty() && in[0].present()) {
-    auto v = shape_operand(in[0], "shape");
-    if (!v) return v.status();
-    shape = *v;
+    KILN_ASSIGN_OR_RETURN(auto v, shape_operand(in[0], "shape"));
+    shape = v;
   }
   if (shape.size() > static_cast<size_t>(kMaxRank))
     return shape_error("fill rank exceeds " + s(kMaxRank));
@@ -456,12 +443,11 @@ Expected<ArangeBounds> arange_bounds(const Layer& layer, std::span<const InferIn
   const char* names[3] = {"start", "end", "step"};
   for (size_t i = 0; i < 3 && i < in.size(); ++i) {
     if (!in[i].present()) continue;
-    auto v = scalar_operand(in[i], names[i]);
-    if (!v) return v.status();
-    if (*v == kUnknownValue) {
+    KILN_ASSIGN_OR_RETURN(auto v, scalar_operand(in[i], names[i]));
+    if (v == kUnknownValue) {
       b.known = false;
     } else {
-      *fields[i] = static_cast<double>(*v);
+      *fields[i] = static_cast<double>(v);
     }
   }
   return b;
@@ -469,14 +455,13 @@ Expected<ArangeBounds> arange_bounds(const Layer& layer, std::span<const InferIn
 }  // namespace
 
 Status infer_arange(const Layer& layer, std::span<const InferInput> in, InferResult& out) {
-  auto b = arange_bounds(layer, in);
-  if (!b) return b.status();
+  KILN_ASSIGN_OR_RETURN(auto b, arange_bounds(layer, in));
   DataType dt = std::get<ArangeParams>(layer.params).dtype;
   if (dt == DataType::kBool) return type_error("arange cannot produce bool");
   int64_t n = kDynamic;
-  if (b->known) {
-    if (b->step == 0) return shape_error("arange step must not be 0");
-    double len = std::ceil((b->end - b->start) / b->step);
+  if (b.known) {
+    if (b.step == 0) return shape_error("arange step must not be 0");
+    double len = std::ceil((b.end - b.start) / b.step);
     if (!(len >= 0)) len = 0;
     if (len > 1e12) return shape_error("arange would produce " + std::to_string(len) + " elements");
     n = static_cast<int64_t>(len);

@@ -52,14 +52,14 @@ Status Network::check_tensor(Tensor t, std::string_view what, bool optional) con
 
 static Expected<Tensor> first_output(Expected<std::vector<int32_t>> r,
                                      const std::function<Tensor(int32_t)>& h) {
-  if (!r) return r.status();
-  return h((*r)[0]);
+  KILN_ASSIGN_OR_RETURN(auto ids, std::move(r));
+  return h(ids[0]);
 }
 
 Expected<Tensor> Network::add_input(std::string_view name, DataType dtype, const Dims& dims) {
-  auto id = ir::add_input(*graph_, std::string(name), TensorType{dtype, dims});
-  if (!id) return id.status();
-  return handle(*id);
+  KILN_ASSIGN_OR_RETURN(auto id,
+                        ir::add_input(*graph_, std::string(name), TensorType{dtype, dims}));
+  return handle(id);
 }
 
 Expected<Tensor> Network::add_constant(const Dims& dims, DataType dtype, const void* data) {
@@ -74,9 +74,9 @@ Expected<Tensor> Network::add_constant(const Dims& dims, DataType dtype, const v
     return net_error(StatusCode::kInvalidArgument, "constant data is null");
   std::vector<uint8_t> bytes(n);
   if (n > 0) std::memcpy(bytes.data(), data, n);
-  auto id = ir::add_constant(*graph_, TensorType{dtype, dims}, std::move(bytes));
-  if (!id) return id.status();
-  return handle(*id);
+  KILN_ASSIGN_OR_RETURN(auto id,
+                        ir::add_constant(*graph_, TensorType{dtype, dims}, std::move(bytes)));
+  return handle(id);
 }
 
 Expected<Tensor> Network::add_scalar(double value, DataType dtype) {
@@ -121,9 +121,9 @@ Expected<Tensor> Network::add_scalar(double value, DataType dtype) {
       bytes[0] = value != 0.0;
       break;
   }
-  auto id = ir::add_constant(*graph_, TensorType{dtype, Dims{}}, std::move(bytes));
-  if (!id) return id.status();
-  return handle(*id);
+  KILN_ASSIGN_OR_RETURN(auto id,
+                        ir::add_constant(*graph_, TensorType{dtype, Dims{}}, std::move(bytes)));
+  return handle(id);
 }
 
 Expected<Tensor> Network::add_int_vector(const std::vector<int64_t>& values, DataType dtype) {
@@ -138,10 +138,11 @@ Expected<Tensor> Network::add_int_vector(const std::vector<int64_t>& values, Dat
       std::memcpy(bytes.data() + i * 4, &v, 4);
     }
   }
-  auto id = ir::add_constant(*graph_, TensorType{dtype, Dims{static_cast<int64_t>(values.size())}},
-                             std::move(bytes));
-  if (!id) return id.status();
-  return handle(*id);
+  KILN_ASSIGN_OR_RETURN(
+      auto id,
+      ir::add_constant(*graph_, TensorType{dtype, Dims{static_cast<int64_t>(values.size())}},
+                       std::move(bytes)));
+  return handle(id);
 }
 
 Status Network::mark_output(Tensor t, std::string_view name) {
@@ -301,10 +302,9 @@ Expected<Tensor> Network::add_concat(const std::vector<Tensor>& inputs, int64_t 
 
 Expected<std::vector<Tensor>> Network::add_split(Tensor x, const SplitParams& p) {
   KILN_CHECK_TENSOR(x, "split input", false);
-  auto r = ir::add_layer(*graph_, ir::OpKind::kSplit, p, {x.id()});
-  if (!r) return r.status();
+  KILN_ASSIGN_OR_RETURN(auto r, ir::add_layer(*graph_, ir::OpKind::kSplit, p, {x.id()}));
   std::vector<Tensor> out;
-  for (int32_t id : *r) out.push_back(handle(id));
+  for (int32_t id : r) out.push_back(handle(id));
   return out;
 }
 
@@ -384,9 +384,9 @@ Expected<Tensor> Network::add_cast(Tensor x, DataType to) {
 
 Expected<Tensor> Network::add_fill(const std::vector<int64_t>& shape, double value,
                                    DataType dtype) {
-  auto r = ir::add_layer(*graph_, ir::OpKind::kFill, FillParams{shape, value, dtype}, {});
-  if (!r) return r.status();
-  return handle((*r)[0]);
+  KILN_ASSIGN_OR_RETURN(
+      auto r, ir::add_layer(*graph_, ir::OpKind::kFill, FillParams{shape, value, dtype}, {}));
+  return handle(r[0]);
 }
 
 Expected<Tensor> Network::add_fill_dynamic(Tensor shape, double value, DataType dtype) {
@@ -408,9 +408,8 @@ Expected<Tensor> Network::add_cumsum(Tensor x, const CumSumParams& p) {
 
 Expected<std::vector<Tensor>> Network::add_topk(Tensor x, const TopKParams& p) {
   KILN_CHECK_TENSOR(x, "topk input", false);
-  auto r = ir::add_layer(*graph_, ir::OpKind::kTopK, p, {x.id()});
-  if (!r) return r.status();
-  return std::vector<Tensor>{handle((*r)[0]), handle((*r)[1])};
+  KILN_ASSIGN_OR_RETURN(auto r, ir::add_layer(*graph_, ir::OpKind::kTopK, p, {x.id()}));
+  return std::vector<Tensor>{handle(r[0]), handle(r[1])};
 }
 
 Expected<Tensor> Network::add_resize(Tensor x, const ResizeParams& p, Tensor sizes) {

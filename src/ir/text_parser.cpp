@@ -180,26 +180,22 @@ class Parser {
   }
 
   Status parse_input() {
-    auto name = string_tok();
-    if (!name) return name.status();
+    KILN_ASSIGN_OR_RETURN(auto name, string_tok());
     KILN_RETURN_IF_ERROR(expect(":"));
-    auto type = parse_type();
-    if (!type) return type.status();
-    auto id = add_input(g_, *name, *type);
+    KILN_ASSIGN_OR_RETURN(auto type, parse_type());
+    auto id = add_input(g_, name, type);
     if (!id) return err(id.status().message());
-    names_[*name] = *id;
+    names_[name] = *id;
     return {};
   }
 
   Status parse_output() {
-    auto name = string_tok();
-    if (!name) return name.status();
-    auto id = lookup(*name);
-    if (!id) return id.status();
-    TensorDesc& t = g_.tensors[static_cast<size_t>(*id)];
-    if (t.is_output || t.is_input) return err("\"" + *name + "\" cannot be marked as output");
+    KILN_ASSIGN_OR_RETURN(auto name, string_tok());
+    KILN_ASSIGN_OR_RETURN(auto id, lookup(name));
+    TensorDesc& t = g_.tensors[static_cast<size_t>(id)];
+    if (t.is_output || t.is_input) return err("\"" + name + "\" cannot be marked as output");
     t.is_output = true;
-    g_.outputs.push_back(*id);
+    g_.outputs.push_back(id);
     return {};
   }
 
@@ -301,9 +297,8 @@ class Parser {
       std::string key = tok_.text;
       advance();
       KILN_RETURN_IF_ERROR(expect("="));
-      auto v = parse_raw();
-      if (!v) return v.status();
-      raw[key] = *v;
+      KILN_ASSIGN_OR_RETURN(auto v, parse_raw());
+      raw[key] = v;
       if (is_punct(",")) advance();
     }
     advance();
@@ -363,14 +358,13 @@ class Parser {
       for (int64_t i = 0; i < n; ++i) store_from_double(bytes.data(), type.dtype, i, dist(rng));
       return {};
     }
-    auto raw = parse_raw();
-    if (!raw) return raw.status();
-    if (static_cast<int64_t>(raw->items.size()) != n)
-      return err("constant has " + std::to_string(raw->items.size()) + " values, type needs " +
+    KILN_ASSIGN_OR_RETURN(auto raw, parse_raw());
+    if (static_cast<int64_t>(raw.items.size()) != n)
+      return err("constant has " + std::to_string(raw.items.size()) + " values, type needs " +
                  std::to_string(n));
     bytes.assign(static_cast<size_t>(n) * dtype_size(type.dtype), 0);
     for (int64_t i = 0; i < n; ++i) {
-      const std::string& item = raw->items[static_cast<size_t>(i)];
+      const std::string& item = raw.items[static_cast<size_t>(i)];
       if (is_floating(type.dtype)) {
         double v;
         if (!to_double(item, v)) return err("bad constant value '" + item + "'");
@@ -385,8 +379,7 @@ class Parser {
   }
 
   Status parse_layer() {
-    auto name = string_tok();
-    if (!name) return name.status();
+    KILN_ASSIGN_OR_RETURN(auto name, string_tok());
     KILN_RETURN_IF_ERROR(expect("="));
     if (tok_.kind != Token::kIdent) return err("expected an op name");
     auto op = parse_op_name(tok_.text);
@@ -399,11 +392,9 @@ class Parser {
         inputs.push_back(-1);
         advance();
       } else {
-        auto in_name = string_tok();
-        if (!in_name) return in_name.status();
-        auto id = lookup(*in_name);
-        if (!id) return id.status();
-        inputs.push_back(*id);
+        KILN_ASSIGN_OR_RETURN(auto in_name, string_tok());
+        KILN_ASSIGN_OR_RETURN(auto id, lookup(in_name));
+        inputs.push_back(id);
       }
       if (is_punct(",")) advance();
     }
@@ -428,12 +419,10 @@ class Parser {
     std::vector<std::pair<std::string, TensorType>> outs;
     do {
       if (is_punct(",")) advance();
-      auto out_name = string_tok();
-      if (!out_name) return out_name.status();
+      KILN_ASSIGN_OR_RETURN(auto out_name, string_tok());
       KILN_RETURN_IF_ERROR(expect(":"));
-      auto type = parse_type();
-      if (!type) return type.status();
-      outs.emplace_back(*out_name, *type);
+      KILN_ASSIGN_OR_RETURN(auto type, parse_type());
+      outs.emplace_back(out_name, type);
     } while (is_punct(","));
 
     std::vector<int32_t> ids;
@@ -442,11 +431,11 @@ class Parser {
       KILN_RETURN_IF_ERROR(expect("="));
       std::vector<uint8_t> bytes;
       KILN_RETURN_IF_ERROR(parse_constant_data(outs[0].second, bytes));
-      auto id = add_constant(g_, outs[0].second, std::move(bytes), *name);
+      auto id = add_constant(g_, outs[0].second, std::move(bytes), name);
       if (!id) return err(id.status().message());
       ids = {*id};
     } else {
-      auto r = add_layer(g_, *op, params, inputs, *name);
+      auto r = add_layer(g_, *op, params, inputs, name);
       if (!r) return err(r.status().message());
       ids = *r;
     }
@@ -489,10 +478,9 @@ Expected<Graph> parse_graph(std::string_view text, const ParseOptions& options) 
 namespace kiln {
 
 Expected<Network> parse_network(std::string_view text) {
-  auto g = ir::parse_graph(text);
-  if (!g) return g.status();
+  KILN_ASSIGN_OR_RETURN(auto g, ir::parse_graph(text));
   Network net;
-  net.mutable_graph() = std::move(*g);
+  net.mutable_graph() = std::move(g);
   return net;
 }
 

@@ -139,14 +139,14 @@ Status infer_all(const Graph& g, Sink&& sink) {
       ins[i].type = &g.tensors[id].type;
       ins[i].value = vals[id] ? &*vals[id] : nullptr;
     }
-    auto r = infer_layer(l, ins, l.name + " (" + std::string(op_name(l.op)) + ")");
-    if (!r) return r.status();
-    if (r->types.size() != l.outputs.size())
+    KILN_ASSIGN_OR_RETURN(auto r,
+                          infer_layer(l, ins, l.name + " (" + std::string(op_name(l.op)) + ")"));
+    if (r.types.size() != l.outputs.size())
       return verr("layer '" + l.name + "' has " + std::to_string(l.outputs.size()) +
-                  " outputs, op gives " + std::to_string(r->types.size()));
+                  " outputs, op gives " + std::to_string(r.types.size()));
     for (size_t o = 0; o < l.outputs.size(); ++o)
-      vals[static_cast<size_t>(l.outputs[o])] = r->values[o];
-    KILN_RETURN_IF_ERROR(sink(l, *r));
+      vals[static_cast<size_t>(l.outputs[o])] = r.values[o];
+    KILN_RETURN_IF_ERROR(sink(l, r));
   }
   return {};
 }

@@ -108,9 +108,8 @@ Status assign_precision(ir::Graph& g, const PassContext& ctx) {
       for (size_t i = 0; i < ins.size(); ++i) {
         if (ins[i] < 0 || !is_data_input(l, i)) continue;
         if (!is_floating(dst.tensors[static_cast<size_t>(ins[i])].type.dtype)) continue;
-        auto c = rw.cast(ins[i], *target);
-        if (!c) return c.status();
-        ins[i] = *c;
+        KILN_ASSIGN_OR_RETURN(auto c, rw.cast(ins[i], *target));
+        ins[i] = c;
       }
     }
     KILN_RETURN_IF_ERROR(rw.copy_layer(li, ins));
@@ -121,9 +120,8 @@ Status assign_precision(ir::Graph& g, const PassContext& ctx) {
       for (int32_t o : nl.outputs) island[static_cast<size_t>(o)] = true;
     }
   }
-  auto out = rw.finish();
-  if (!out) return out.status();
-  g = std::move(*out);
+  KILN_ASSIGN_OR_RETURN(auto out, rw.finish());
+  g = std::move(out);
   return {};
 }
 

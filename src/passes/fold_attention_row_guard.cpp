@@ -72,20 +72,18 @@ Status fold_attention_row_guard(ir::Graph& g, const PassContext& ctx) {
     std::vector<int32_t> ins;
     for (int32_t t : l.inputs) ins.push_back(rw.map(t));
     const ir::Layer& guard = g.layers[static_cast<size_t>(absorbed_by[li])];
-    auto out = rw.add(ir::OpKind::kAttention, p, ins, l.name);
-    if (!out) return out.status();
+    KILN_ASSIGN_OR_RETURN(auto out, rw.add(ir::OpKind::kAttention, p, ins, l.name));
     rw.dst().layers.back().precision = l.precision;
     rw.dst().layers.back().user_precision = l.user_precision;
-    rw.set_map(l.outputs[0], (*out)[0]);
-    rw.set_map(guard.outputs[0], (*out)[0]);
+    rw.set_map(l.outputs[0], out[0]);
+    rw.set_map(guard.outputs[0], out[0]);
     ++folded;
   }
   if (folded == 0) return {};
   ctx.logger.log(Severity::kInfo, "[passes.fold_attention_row_guard] " + std::to_string(folded) +
                                       " masked-row guard(s) folded into attention");
-  auto out = rw.finish();
-  if (!out) return out.status();
-  g = std::move(*out);
+  KILN_ASSIGN_OR_RETURN(auto out, rw.finish());
+  g = std::move(out);
   return {};
 }
 

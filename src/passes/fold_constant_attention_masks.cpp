@@ -89,19 +89,18 @@ Status fold_constant_attention_masks(ir::Graph& g, const PassContext& ctx) {
     }
     AttentionParams p = std::get<AttentionParams>(l.params);
     p.causal = p.causal || meaning[li] == MaskMeaning::kCausal;
-    auto out = rw.add(ir::OpKind::kAttention, p,
-                      {rw.map(l.inputs[0]), rw.map(l.inputs[1]), rw.map(l.inputs[2])}, l.name);
-    if (!out) return out.status();
+    KILN_ASSIGN_OR_RETURN(
+        auto out, rw.add(ir::OpKind::kAttention, p,
+                         {rw.map(l.inputs[0]), rw.map(l.inputs[1]), rw.map(l.inputs[2])}, l.name));
     rw.dst().layers.back().precision = l.precision;
     rw.dst().layers.back().user_precision = l.user_precision;
-    rw.set_map(l.outputs[0], (*out)[0]);
+    rw.set_map(l.outputs[0], out[0]);
   }
   ctx.logger.log(Severity::kInfo, "[passes.fold_constant_attention_masks] " +
                                       std::to_string(found) +
                                       " constant mask(s) replaced by flags");
-  auto out = rw.finish();
-  if (!out) return out.status();
-  g = std::move(*out);
+  KILN_ASSIGN_OR_RETURN(auto out, rw.finish());
+  g = std::move(out);
   return {};
 }
 

@@ -99,17 +99,16 @@ Status fold_constants(ir::Graph& g, const PassContext& ctx) {
     dst.tensors.resize(dst.tensors.size() - old_outs.size());
     for (size_t o = 0; o < old_outs.size(); ++o) {
       std::string tname = g.tensors[static_cast<size_t>(l.outputs[o])].name;
-      auto id = rw.add_constant(out_types[o], results[o],
-                                old_outs.size() == 1 ? name : name + ":" + std::to_string(o),
-                                l.outputs[o]);
-      if (!id) return id.status();
-      dst.tensors[static_cast<size_t>(*id)].name = tname;
+      KILN_ASSIGN_OR_RETURN(
+          auto id, rw.add_constant(out_types[o], results[o],
+                                   old_outs.size() == 1 ? name : name + ":" + std::to_string(o),
+                                   l.outputs[o]));
+      dst.tensors[static_cast<size_t>(id)].name = tname;
     }
     ++folded;
   }
-  auto out = rw.finish();
-  if (!out) return out.status();
-  g = std::move(*out);
+  KILN_ASSIGN_OR_RETURN(auto out, rw.finish());
+  g = std::move(out);
   if (folded > 0)
     ctx.logger.log(Severity::kVerbose,
                    "[passes.fold_constants] folded " + std::to_string(folded) + " layers");

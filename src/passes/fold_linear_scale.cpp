@@ -88,9 +88,8 @@ Status fold_linear_scale(ir::Graph& g, const PassContext& ctx) {
         store_from_double(
             wb->data(), w.type.dtype, r * k + c,
             load_as_double(w.bytes->data(), w.type.dtype, r * k + c) * f[static_cast<size_t>(r)]);
-    auto nw = rw.add_constant(w.type, wb, lin.name + "/scaled_weight");
-    if (!nw) return nw.status();
-    std::vector<int32_t> ins{rw.map(lin.inputs[0]), *nw};
+    KILN_ASSIGN_OR_RETURN(auto nw, rw.add_constant(w.type, wb, lin.name + "/scaled_weight"));
+    std::vector<int32_t> ins{rw.map(lin.inputs[0]), nw};
     if (lin.inputs.size() > 2 && lin.inputs[2] >= 0) {
       const ir::Weight& b = *float_constant_weight(g, lin.inputs[2]);
       auto bb = std::make_shared<std::vector<uint8_t>>(b.bytes->size());
@@ -98,23 +97,20 @@ Status fold_linear_scale(ir::Graph& g, const PassContext& ctx) {
         store_from_double(
             bb->data(), b.type.dtype, r,
             load_as_double(b.bytes->data(), b.type.dtype, r) * f[static_cast<size_t>(r % n)]);
-      auto nb = rw.add_constant(b.type, bb, lin.name + "/scaled_bias");
-      if (!nb) return nb.status();
-      ins.push_back(*nb);
+      KILN_ASSIGN_OR_RETURN(auto nb, rw.add_constant(b.type, bb, lin.name + "/scaled_bias"));
+      ins.push_back(nb);
     }
-    auto out = rw.add(ir::OpKind::kLinear, lin.params, ins, lin.name);
-    if (!out) return out.status();
+    KILN_ASSIGN_OR_RETURN(auto out, rw.add(ir::OpKind::kLinear, lin.params, ins, lin.name));
     rw.dst().layers.back().precision = lin.precision;
     rw.dst().layers.back().user_precision = lin.user_precision;
-    rw.set_map(g.layers[li].outputs[0], (*out)[0]);
+    rw.set_map(g.layers[li].outputs[0], out[0]);
     ++folded;
   }
   if (folded == 0) return {};
   ctx.logger.log(Severity::kInfo, "[passes.fold_linear_scale] " + std::to_string(folded) +
                                       " scale(s) folded into linear weights");
-  auto out = rw.finish();
-  if (!out) return out.status();
-  g = std::move(*out);
+  KILN_ASSIGN_OR_RETURN(auto out, rw.finish());
+  g = std::move(out);
   return {};
 }
 

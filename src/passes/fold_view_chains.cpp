@@ -346,13 +346,13 @@ Status fold_view_chains(ir::Graph& g, const PassContext& ctx) {
     if (auto it = shared.find(key); it != shared.end()) {
       tr = it->second;
     } else {
-      auto r = rw.add(ir::OpKind::kReshape, ReshapeParams{sizes}, {x}, name + "/factors");
-      if (!r) return r.status();
-      tr = (*r)[0];
+      KILN_ASSIGN_OR_RETURN(
+          auto r, rw.add(ir::OpKind::kReshape, ReshapeParams{sizes}, {x}, name + "/factors"));
+      tr = r[0];
       if (!identity) {
-        auto tt = rw.add(ir::OpKind::kTranspose, TransposeParams{perm}, {tr}, name + "/transpose");
-        if (!tt) return tt.status();
-        tr = (*tt)[0];
+        KILN_ASSIGN_OR_RETURN(auto tt, rw.add(ir::OpKind::kTranspose, TransposeParams{perm}, {tr},
+                                              name + "/transpose"));
+        tr = tt[0];
       }
       shared[key] = tr;
     }
@@ -364,22 +364,22 @@ Status fold_view_chains(ir::Graph& g, const PassContext& ctx) {
       for (size_t i = gaps; i < perm.size(); ++i)
         merged.push_back(sizes[static_cast<size_t>(perm[i])]);
       if (gaps > 1) {  // one leading axis for all gaps
-        auto m = rw.add(ir::OpKind::kReshape, ReshapeParams{merged}, {cur}, name + "/gaps");
-        if (!m) return m.status();
-        cur = (*m)[0];
+        KILN_ASSIGN_OR_RETURN(
+            auto m, rw.add(ir::OpKind::kReshape, ReshapeParams{merged}, {cur}, name + "/gaps"));
+        cur = m[0];
       }
-      auto s = rw.add(ir::OpKind::kSlice, SliceParams{{0}, {gap_index}, {gap_index + 1}, {1}},
-                      {cur, -1, -1}, name + "/select");
-      if (!s) return s.status();
-      cur = (*s)[0];
+      KILN_ASSIGN_OR_RETURN(
+          auto s, rw.add(ir::OpKind::kSlice, SliceParams{{0}, {gap_index}, {gap_index + 1}, {1}},
+                         {cur, -1, -1}, name + "/select"));
+      cur = s[0];
     }
-    auto out =
+    KILN_ASSIGN_OR_RETURN(
+        auto out,
         rw.add(ir::OpKind::kReshape,
-               ReshapeParams{to_vec(g.tensors[static_cast<size_t>(t)].type.dims)}, {cur}, name);
-    if (!out) return out.status();
-    folded[t] = (*out)[0];
+               ReshapeParams{to_vec(g.tensors[static_cast<size_t>(t)].type.dims)}, {cur}, name));
+    folded[t] = out[0];
     ++chains;
-    return (*out)[0];
+    return out[0];
   };
   for (size_t li = 0; li < g.layers.size(); ++li) {
     const ir::Layer& l = g.layers[li];
@@ -396,10 +396,9 @@ Status fold_view_chains(ir::Graph& g, const PassContext& ctx) {
         ins.push_back(rw.map(t));
         continue;
       }
-      auto r = fold(t);
-      if (!r) return r.status();
-      changed |= *r != rw.map(t);
-      ins.push_back(*r);
+      KILN_ASSIGN_OR_RETURN(auto r, fold(t));
+      changed |= r != rw.map(t);
+      ins.push_back(r);
     }
     KILN_RETURN_IF_ERROR(changed ? rw.copy_layer(li, ins) : rw.copy_layer(li));
   }
@@ -407,9 +406,8 @@ Status fold_view_chains(ir::Graph& g, const PassContext& ctx) {
   ctx.logger.log(Severity::kInfo, "[passes.fold_view_chains] " + std::to_string(chains) +
                                       " movement chain(s) -> " + std::to_string(shared.size()) +
                                       " transpose(s) and offset views");
-  auto out = rw.finish();
-  if (!out) return out.status();
-  g = std::move(*out);
+  KILN_ASSIGN_OR_RETURN(auto out, rw.finish());
+  g = std::move(out);
   return {};
 }
 

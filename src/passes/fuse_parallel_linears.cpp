@@ -92,36 +92,35 @@ Status fuse_parallel_linears(ir::Graph& g, const PassContext& ctx) {
                    0);  // zeros in every float format
       }
     }
-    auto nw = rw.add_constant(TensorType{dt, Dims{total, k}}, wb, head.name + "/fused_weight");
-    if (!nw) return nw.status();
-    std::vector<int32_t> ins{rw.map(head.inputs[0]), *nw};
+    KILN_ASSIGN_OR_RETURN(
+        auto nw, rw.add_constant(TensorType{dt, Dims{total, k}}, wb, head.name + "/fused_weight"));
+    std::vector<int32_t> ins{rw.map(head.inputs[0]), nw};
     if (any_bias) {
-      auto nb = rw.add_constant(TensorType{dt, Dims{total}}, bb, head.name + "/fused_bias");
-      if (!nb) return nb.status();
-      ins.push_back(*nb);
+      KILN_ASSIGN_OR_RETURN(
+          auto nb, rw.add_constant(TensorType{dt, Dims{total}}, bb, head.name + "/fused_bias"));
+      ins.push_back(nb);
     }
-    auto fused = rw.add(ir::OpKind::kLinear, head.params, ins, head.name + "/fused");
-    if (!fused) return fused.status();
+    KILN_ASSIGN_OR_RETURN(auto fused,
+                          rw.add(ir::OpKind::kLinear, head.params, ins, head.name + "/fused"));
     rw.dst().layers.back().precision = head.precision;
     rw.dst().layers.back().user_precision = head.user_precision;
-    const int rank = rw.dst().tensors[static_cast<size_t>((*fused)[0])].type.dims.rank();
+    const int rank = rw.dst().tensors[static_cast<size_t>(fused[0])].type.dims.rank();
     int64_t offset = 0;
     for (int32_t m : members) {
       const ir::Layer& l = g.layers[static_cast<size_t>(m)];
       const int64_t n = float_constant_weight(g, l.inputs[1])->type.dims[0];
-      auto s = rw.add(ir::OpKind::kSlice, SliceParams{{rank - 1}, {offset}, {offset + n}, {1}},
-                      {(*fused)[0]}, l.name);
-      if (!s) return s.status();
-      rw.set_map(l.outputs[0], (*s)[0]);
+      KILN_ASSIGN_OR_RETURN(
+          auto s, rw.add(ir::OpKind::kSlice, SliceParams{{rank - 1}, {offset}, {offset + n}, {1}},
+                         {fused[0]}, l.name));
+      rw.set_map(l.outputs[0], s[0]);
       offset += n;
     }
   }
   ctx.logger.log(Severity::kInfo,
                  "[passes.fuse_parallel_linears] " + std::to_string(groups) +
                      " group(s) of linears sharing an input fused into one GEMM each");
-  auto out = rw.finish();
-  if (!out) return out.status();
-  g = std::move(*out);
+  KILN_ASSIGN_OR_RETURN(auto out, rw.finish());
+  g = std::move(out);
   return {};
 }
 

@@ -34,9 +34,9 @@ Expected<int32_t> reshape_like(GraphRewriter& rw, const ir::Layer& r, int32_t x,
                                const std::string& after) {
   std::vector<int32_t> in{x};
   for (size_t i = 1; i < r.inputs.size(); ++i) in.push_back(rw.map(r.inputs[i]));
-  auto re = rw.add(ir::OpKind::kReshape, r.params, in, r.name + "/after_" + after);
-  if (!re) return re.status();
-  return (*re)[0];
+  KILN_ASSIGN_OR_RETURN(auto re,
+                        rw.add(ir::OpKind::kReshape, r.params, in, r.name + "/after_" + after));
+  return re[0];
 }
 
 }  // namespace
@@ -72,15 +72,13 @@ Status shape_gemm_epilogues(ir::Graph& g, const PassContext& ctx) {
           continue;
         int32_t w = rw.map(mm->inputs[1]);
         if (!mp.transpose_b) {  // linear wants [N, K]; fold_constants turns this into a weight
-          auto t =
-              rw.add(ir::OpKind::kTranspose, TransposeParams{{1, 0}}, {w}, mm->name + "/weight_t");
-          if (!t) return t.status();
-          w = (*t)[0];
+          KILN_ASSIGN_OR_RETURN(auto t, rw.add(ir::OpKind::kTranspose, TransposeParams{{1, 0}}, {w},
+                                               mm->name + "/weight_t"));
+          w = t[0];
         }
-        auto lin = rw.add(ir::OpKind::kLinear, LinearParams{},
-                          {rw.map(mm->inputs[0]), w, rw.map(bias)}, l.name);
-        if (!lin) return lin.status();
-        rw.set_map(l.outputs[0], (*lin)[0]);
+        KILN_ASSIGN_OR_RETURN(auto lin, rw.add(ir::OpKind::kLinear, LinearParams{},
+                                               {rw.map(mm->inputs[0]), w, rw.map(bias)}, l.name));
+        rw.set_map(l.outputs[0], lin[0]);
         ++linears;
         done = true;
       }
@@ -104,14 +102,12 @@ Status shape_gemm_epilogues(ir::Graph& g, const PassContext& ctx) {
           continue;
         auto target = reshape_target(gt.dims);
         if (!target) continue;
-        auto rr = rw.add(ir::OpKind::kReshape, ReshapeParams{*target}, {rw.map(other)},
-                         l.name + "/residual_view");
-        if (!rr) return rr.status();
-        auto add = rw.add(ir::OpKind::kBinary, l.params, {rw.map(gemm_out), (*rr)[0]}, l.name);
-        if (!add) return add.status();
-        auto back = reshape_like(rw, *r, (*add)[0], l.name);
-        if (!back) return back.status();
-        rw.set_map(l.outputs[0], *back);
+        KILN_ASSIGN_OR_RETURN(auto rr, rw.add(ir::OpKind::kReshape, ReshapeParams{*target},
+                                              {rw.map(other)}, l.name + "/residual_view"));
+        KILN_ASSIGN_OR_RETURN(
+            auto add, rw.add(ir::OpKind::kBinary, l.params, {rw.map(gemm_out), rr[0]}, l.name));
+        KILN_ASSIGN_OR_RETURN(auto back, reshape_like(rw, *r, add[0], l.name));
+        rw.set_map(l.outputs[0], back);
         ++hoisted;
         done = true;
       }
@@ -122,11 +118,10 @@ Status shape_gemm_epilogues(ir::Graph& g, const PassContext& ctx) {
       const ir::Layer* r = producer_of(g, l.inputs[0]);
       if (r != nullptr && r->op == ir::OpKind::kReshape &&
           readers[static_cast<size_t>(l.inputs[0])] == 1) {
-        auto u = rw.add(ir::OpKind::kUnary, l.params, {rw.map(r->inputs[0])}, l.name);
-        if (!u) return u.status();
-        auto re = reshape_like(rw, *r, (*u)[0], l.name);
-        if (!re) return re.status();
-        rw.set_map(l.outputs[0], *re);
+        KILN_ASSIGN_OR_RETURN(auto u,
+                              rw.add(ir::OpKind::kUnary, l.params, {rw.map(r->inputs[0])}, l.name));
+        KILN_ASSIGN_OR_RETURN(auto re, reshape_like(rw, *r, u[0], l.name));
+        rw.set_map(l.outputs[0], re);
         ++hoisted;
         continue;
       }
@@ -137,9 +132,8 @@ Status shape_gemm_epilogues(ir::Graph& g, const PassContext& ctx) {
   ctx.logger.log(Severity::kInfo, "[passes.shape_gemm_epilogues] " + std::to_string(linears) +
                                       " matmul+bias -> linear, " + std::to_string(hoisted) +
                                       " activation(s) / residual add(s) moved before a reshape");
-  auto out = rw.finish();
-  if (!out) return out.status();
-  g = std::move(*out);
+  KILN_ASSIGN_OR_RETURN(auto out, rw.finish());
+  g = std::move(out);
   return {};
 }
 

@@ -43,24 +43,22 @@ Status GraphRewriter::copy_layer(size_t index, std::vector<int32_t> inputs) {
   const ir::Layer& l = src_.layers[index];
   if (l.op == ir::OpKind::kConstant) {
     const ir::Weight& w = src_.constant_weight(l);
-    auto id = add_constant(w.type, w.bytes, l.name, l.outputs[0]);
-    if (!id) return id.status();
-    dst_.tensors[static_cast<size_t>(*id)].name =
+    KILN_ASSIGN_OR_RETURN(auto id, add_constant(w.type, w.bytes, l.name, l.outputs[0]));
+    dst_.tensors[static_cast<size_t>(id)].name =
         src_.tensors[static_cast<size_t>(l.outputs[0])].name;
     return {};
   }
   if (inputs.empty()) {
     for (int32_t i : l.inputs) inputs.push_back(map(i));
   }
-  auto outs = ir::add_layer(dst_, l.op, l.params, std::move(inputs), l.name);
-  if (!outs) return outs.status();
+  KILN_ASSIGN_OR_RETURN(auto outs, ir::add_layer(dst_, l.op, l.params, std::move(inputs), l.name));
   ir::Layer& nl = dst_.layers.back();
   nl.precision = l.precision;
   nl.user_precision = l.user_precision;
-  for (size_t o = 0; o < l.outputs.size() && o < outs->size(); ++o) {
-    dst_.tensors[static_cast<size_t>((*outs)[o])].name =
+  for (size_t o = 0; o < l.outputs.size() && o < outs.size(); ++o) {
+    dst_.tensors[static_cast<size_t>(outs[o])].name =
         src_.tensors[static_cast<size_t>(l.outputs[o])].name;
-    map_[static_cast<size_t>(l.outputs[o])] = (*outs)[o];
+    map_[static_cast<size_t>(l.outputs[o])] = outs[o];
   }
   return {};
 }
@@ -97,10 +95,9 @@ Expected<int32_t> GraphRewriter::cast(int32_t t, DataType dt) {
     if (key.first == t && key.second == dt) return id;
   std::string name =
       dst_.tensors[static_cast<size_t>(t)].name + "/cast_" + std::string(dtype_name(dt));
-  auto r = ir::add_layer(dst_, ir::OpKind::kCast, CastParams{dt}, {t}, name);
-  if (!r) return r.status();
-  casts_.push_back({{t, dt}, (*r)[0]});
-  return (*r)[0];
+  KILN_ASSIGN_OR_RETURN(auto r, ir::add_layer(dst_, ir::OpKind::kCast, CastParams{dt}, {t}, name));
+  casts_.push_back({{t, dt}, r[0]});
+  return r[0];
 }
 
 Expected<ir::Graph> GraphRewriter::finish() {
@@ -112,15 +109,14 @@ Expected<ir::Graph> GraphRewriter::finish() {
                         "output '" + od.name + "' was dropped");
     const ir::TensorDesc& nd = dst_.tensors[static_cast<size_t>(t)];
     if (nd.type.dtype != od.type.dtype) {
-      auto c = ir::add_layer(dst_, ir::OpKind::kCast, CastParams{od.type.dtype}, {t},
-                             od.name + "/output_cast");
-      if (!c) return c.status();
-      t = (*c)[0];
+      KILN_ASSIGN_OR_RETURN(auto c,
+                            ir::add_layer(dst_, ir::OpKind::kCast, CastParams{od.type.dtype}, {t},
+                                          od.name + "/output_cast"));
+      t = c[0];
     } else if (nd.is_input || nd.is_output || is_constant(dst_, t)) {
-      auto c = ir::add_layer(dst_, ir::OpKind::kIdentity, IdentityParams{}, {t},
-                             od.name + "/output_copy");
-      if (!c) return c.status();
-      t = (*c)[0];
+      KILN_ASSIGN_OR_RETURN(auto c, ir::add_layer(dst_, ir::OpKind::kIdentity, IdentityParams{},
+                                                  {t}, od.name + "/output_copy"));
+      t = c[0];
     }
     for (auto& other : dst_.tensors)
       if (other.name == od.name && &other != &dst_.tensors[static_cast<size_t>(t)] &&

@@ -70,16 +70,14 @@ class LayoutRewriter {
     for (int64_t v : out) dynamic += v < 0;
     if (order_in == order_out && dynamic <= 1) {
       std::vector<int64_t> shape(out.begin(), out.end());
-      auto r = rw_.add(ir::OpKind::kReshape, ReshapeParams{shape}, {x}, name);
-      if (!r) return r.status();
-      transposes_[(*r)[0]] =
-          TransposeInfo{x, perm};  // still a transpose for sinking and cancelling
-      return (*r)[0];
+      KILN_ASSIGN_OR_RETURN(auto r, rw_.add(ir::OpKind::kReshape, ReshapeParams{shape}, {x}, name));
+      transposes_[r[0]] = TransposeInfo{x, perm};  // still a transpose for sinking and cancelling
+      return r[0];
     }
-    auto r = rw_.add(ir::OpKind::kTranspose, TransposeParams{perm}, {x}, name);
-    if (!r) return r.status();
-    transposes_[(*r)[0]] = TransposeInfo{x, perm};
-    return (*r)[0];
+    KILN_ASSIGN_OR_RETURN(auto r,
+                          rw_.add(ir::OpKind::kTranspose, TransposeParams{perm}, {x}, name));
+    transposes_[r[0]] = TransposeInfo{x, perm};
+    return r[0];
   }
 
   static bool rank4_spatial(const ir::Graph& g, const ir::Layer& l) {
@@ -90,27 +88,23 @@ class LayoutRewriter {
     const ir::Layer& l = src_.layers[li];
     std::vector<int32_t> ins;
     for (int32_t i : l.inputs) ins.push_back(rw_.map(i));
-    auto xt = transpose(ins[0], kToLast, l.name + "/to_nhwc");
-    if (!xt) return xt.status();
-    ins[0] = *xt;
+    KILN_ASSIGN_OR_RETURN(auto xt, transpose(ins[0], kToLast, l.name + "/to_nhwc"));
+    ins[0] = xt;
     ir::LayerParams params = l.params;
     if (l.op == ir::OpKind::kConvolution) {
-      auto wt = transpose(ins[1], kToLast, l.name + "/weight_krsc");
-      if (!wt) return wt.status();
-      ins[1] = *wt;
+      KILN_ASSIGN_OR_RETURN(auto wt, transpose(ins[1], kToLast, l.name + "/weight_krsc"));
+      ins[1] = wt;
       std::get<ConvolutionParams>(params).channels_last = true;
     } else if (l.op == ir::OpKind::kPooling) {
       std::get<PoolingParams>(params).channels_last = true;
     } else {
       std::get<AdaptivePoolingParams>(params).channels_last = true;
     }
-    auto y = rw_.add(l.op, params, ins, l.name);
-    if (!y) return y.status();
+    KILN_ASSIGN_OR_RETURN(auto y, rw_.add(l.op, params, ins, l.name));
     dst().layers.back().precision = l.precision;
     dst().layers.back().user_precision = l.user_precision;
-    auto back = transpose((*y)[0], kToFirst, l.name + "/to_nchw");
-    if (!back) return back.status();
-    rw_.set_map(l.outputs[0], *back);
+    KILN_ASSIGN_OR_RETURN(auto back, transpose(y[0], kToFirst, l.name + "/to_nchw"));
+    rw_.set_map(l.outputs[0], back);
     return {};
   }
 
@@ -146,23 +140,20 @@ class LayoutRewriter {
           if (r > rank) return false;
           std::vector<int64_t> axes;
           for (int k = 0; k < rank - r; ++k) axes.push_back(k);
-          auto u = rw_.add(ir::OpKind::kUnsqueeze, UnsqueezeParams{axes}, {t}, l.name + "/align");
-          if (!u) return u.status();
-          t = (*u)[0];
+          KILN_ASSIGN_OR_RETURN(auto u, rw_.add(ir::OpKind::kUnsqueeze, UnsqueezeParams{axes}, {t},
+                                                l.name + "/align"));
+          t = u[0];
         }
-        auto c =
-            rw_.add(ir::OpKind::kTranspose, TransposeParams{inverse}, {t}, l.name + "/const_nhwc");
-        if (!c) return c.status();
-        t = (*c)[0];
+        KILN_ASSIGN_OR_RETURN(auto c, rw_.add(ir::OpKind::kTranspose, TransposeParams{inverse}, {t},
+                                              l.name + "/const_nhwc"));
+        t = c[0];
       }
     }
-    auto y = rw_.add(l.op, l.params, ins, l.name);
-    if (!y) return y.status();
+    KILN_ASSIGN_OR_RETURN(auto y, rw_.add(l.op, l.params, ins, l.name));
     dst().layers.back().precision = l.precision;
     dst().layers.back().user_precision = l.user_precision;
-    auto back = transpose((*y)[0], *perm, l.name + "/relayout");
-    if (!back) return back.status();
-    rw_.set_map(l.outputs[0], *back);
+    KILN_ASSIGN_OR_RETURN(auto back, transpose(y[0], *perm, l.name + "/relayout"));
+    rw_.set_map(l.outputs[0], back);
     return true;
   }
 
@@ -182,14 +173,13 @@ class LayoutRewriter {
       if (ok) return wrap_channels_last(li);
     }
     if (is_pointwise(l) && l.outputs.size() == 1) {
-      auto sunk = sink(li);
-      if (!sunk) return sunk.status();
-      if (*sunk) return {};
+      KILN_ASSIGN_OR_RETURN(auto sunk, sink(li));
+      if (sunk) return {};
     }
     if (l.op == ir::OpKind::kTranspose) {
-      auto t = transpose(rw_.map(l.inputs[0]), std::get<TransposeParams>(l.params).perm, l.name);
-      if (!t) return t.status();
-      rw_.set_map(l.outputs[0], *t);
+      KILN_ASSIGN_OR_RETURN(auto t, transpose(rw_.map(l.inputs[0]),
+                                              std::get<TransposeParams>(l.params).perm, l.name));
+      rw_.set_map(l.outputs[0], t);
       return {};
     }
     return rw_.copy_layer(li);
@@ -270,9 +260,8 @@ Status layout_channels_last(ir::Graph& g, const PassContext& ctx) {
                                         (use ? "NHWC: " : "NCHW: ") + why);
     if (!use) return {};
   }
-  auto out = LayoutRewriter(g).run();
-  if (!out) return out.status();
-  g = std::move(*out);
+  KILN_ASSIGN_OR_RETURN(auto out, LayoutRewriter(g).run());
+  g = std::move(out);
   if (ctx.outcome != nullptr) ctx.outcome->channels_last = true;
   return {};
 }

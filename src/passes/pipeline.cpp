@@ -86,8 +86,7 @@ Status run_passes(ir::Graph& g, const PassContext& ctx, std::span<const PassEntr
       ctx.logger.log(Severity::kInfo, std::string("[passes.pipeline] skipped ") + p.name);
       continue;
     }
-    Status s = p.run(g, ctx);
-    if (!s.ok()) return s;
+    KILN_RETURN_IF_ERROR(p.run(g, ctx));
     compact_weights(g);
     dump(g, ctx, index++, p.name);
     if (!ctx.verify_each_pass) continue;

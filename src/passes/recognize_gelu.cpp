@@ -160,17 +160,15 @@ Status recognize_gelu(ir::Graph& g, const PassContext& ctx) {
     }
     UnaryParams p;
     p.op = r->second;
-    auto y = rw.add(ir::OpKind::kUnary, p, {rw.map(r->first)}, l.name);
-    if (!y) return y.status();
-    rw.set_map(l.outputs[0], (*y)[0]);
+    KILN_ASSIGN_OR_RETURN(auto y, rw.add(ir::OpKind::kUnary, p, {rw.map(r->first)}, l.name));
+    rw.set_map(l.outputs[0], y[0]);
     ++found;
   }
   if (found == 0) return {};
   ctx.logger.log(Severity::kInfo, "[passes.recognize_gelu] " + std::to_string(found) +
                                       " GELU chain(s) became one layer each");
-  auto out = rw.finish();
-  if (!out) return out.status();
-  g = std::move(*out);
+  KILN_ASSIGN_OR_RETURN(auto out, rw.finish());
+  g = std::move(out);
   // The chains' other layers are dead now; remove_dead_layers runs next.
   return {};
 }

@@ -11,9 +11,8 @@ Status remove_dead_layers(ir::Graph& g, const PassContext&) {
   for (size_t i = 0; i < g.layers.size(); ++i) {
     if (live[i]) KILN_RETURN_IF_ERROR(rw.copy_layer(i));
   }
-  auto out = rw.finish();
-  if (!out) return out.status();
-  g = std::move(*out);
+  KILN_ASSIGN_OR_RETURN(auto out, rw.finish());
+  g = std::move(out);
   return {};
 }
 

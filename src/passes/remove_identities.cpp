@@ -18,9 +18,8 @@ Status remove_identities(ir::Graph& g, const PassContext&) {
     KILN_RETURN_IF_ERROR(rw.copy_layer(li));
   }
   if (removed == 0) return {};
-  auto out = rw.finish();
-  if (!out) return out.status();
-  g = std::move(*out);
+  KILN_ASSIGN_OR_RETURN(auto out, rw.finish());
+  g = std::move(out);
   return {};
 }
 

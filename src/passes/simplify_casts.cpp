@@ -58,9 +58,8 @@ Status simplify_casts(ir::Graph& g, const PassContext&) {
     }
     KILN_RETURN_IF_ERROR(rw.copy_layer(li));
   }
-  auto out = rw.finish();
-  if (!out) return out.status();
-  g = std::move(*out);
+  KILN_ASSIGN_OR_RETURN(auto out, rw.finish());
+  g = std::move(out);
   return {};
 }
 

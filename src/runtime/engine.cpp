@@ -27,9 +27,8 @@ Expected<ShapeRange> Engine::profile_range(int profile, std::string_view name) c
   if (profile < 0 || profile >= num_profiles())
     return make_error(StatusCode::kInvalidArgument, "runtime",
                       "profile " + std::to_string(profile) + " does not exist");
-  auto idx = io_index(name);
-  if (!idx) return idx.status();
-  const IOTensorInfo& info = impl_->io[static_cast<size_t>(*idx)];
+  KILN_ASSIGN_OR_RETURN(auto idx, io_index(name));
+  const IOTensorInfo& info = impl_->io[static_cast<size_t>(idx)];
   if (!info.is_input)
     return make_error(StatusCode::kInvalidArgument, "runtime", "'" + info.name + "' is an output");
   const auto& ranges = impl_->plan().profiles[static_cast<size_t>(profile)].ranges;
@@ -81,25 +80,21 @@ std::string Engine::describe() const {
 }
 
 Expected<std::unique_ptr<ExecutionContext>> Engine::create_context() const {
-  auto bctx = impl_->backend_engine().create_context();
-  if (!bctx) return bctx.status();
+  KILN_ASSIGN_OR_RETURN(auto bctx, impl_->backend_engine().create_context());
   return std::make_unique<ExecutionContext>(
-      std::make_unique<ExecutionContextImpl>(impl_, std::move(*bctx)));
+      std::make_unique<ExecutionContextImpl>(impl_, std::move(bctx)));
 }
 
 Expected<std::shared_ptr<Engine>> Runtime::load(std::span<const uint8_t> bytes, Logger* logger) {
   Logger& log = logger ? *logger : default_logger();
-  auto plan = serial::read_plan(bytes);
-  if (!plan) return plan.status();
-  auto impl = EngineImpl::create(std::move(*plan), log);
-  if (!impl) return impl.status();
-  return std::make_shared<Engine>(std::move(*impl));
+  KILN_ASSIGN_OR_RETURN(auto plan, serial::read_plan(bytes));
+  KILN_ASSIGN_OR_RETURN(auto impl, EngineImpl::create(std::move(plan), log));
+  return std::make_shared<Engine>(std::move(impl));
 }
 
 Expected<std::shared_ptr<Engine>> Runtime::load_file(const std::string& path, Logger* logger) {
-  auto bytes = serial::read_plan_file(path);
-  if (!bytes) return bytes.status();
-  return load(*bytes, logger);
+  KILN_ASSIGN_OR_RETURN(auto bytes, serial::read_plan_file(path));
+  return load(bytes, logger);
 }
 
 }  // namespace kiln

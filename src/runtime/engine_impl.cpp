@@ -32,9 +32,8 @@ Expected<std::shared_ptr<EngineImpl>> EngineImpl::create(serial::PlanContents pl
     return load_error(StatusCode::kUnsupported,
                       "backend '" + e->plan_.backend + "' is not usable here: " + avail.message());
   KILN_RETURN_IF_ERROR(e->build_layout());
-  auto loaded = be->load(e->plan_, logger);
-  if (!loaded) return loaded.status();
-  e->backend_ = std::move(*loaded);
+  KILN_ASSIGN_OR_RETURN(auto loaded, be->load(e->plan_, logger));
+  e->backend_ = std::move(loaded);
   return e;
 }
 

@@ -96,13 +96,12 @@ Status ExecutionContextImpl::check_in_profile(int input, const Dims& dims) const
 }
 
 Status ExecutionContextImpl::set_input_shape(std::string_view name, const Dims& dims) {
-  auto idx = io_index(name);
-  if (!idx) return idx.status();
-  if (*idx >= engine_->num_inputs)
+  KILN_ASSIGN_OR_RETURN(auto idx, io_index(name));
+  if (idx >= engine_->num_inputs)
     return rt_error(StatusCode::kInvalidArgument,
                     "'" + std::string(name) + "' is an output, not an input");
-  KILN_RETURN_IF_ERROR(check_in_profile(*idx, dims));
-  auto& cur = input_dims_[static_cast<size_t>(*idx)];
+  KILN_RETURN_IF_ERROR(check_in_profile(idx, dims));
+  auto& cur = input_dims_[static_cast<size_t>(idx)];
   if (!cur || *cur != dims) {
     cur = dims;
     shapes_dirty_ = true;
@@ -121,10 +120,9 @@ Status ExecutionContextImpl::prepare_shapes() {
                                                         "' is not set (call set_input_shape)");
     dims.push_back(*d);
   }
-  auto resolved = ir::resolve_shapes(engine_->graph(), dims, "");
-  if (!resolved) return resolved.status();
-  types_ = std::move(resolved->types);
-  values_ = std::move(resolved->values);
+  KILN_ASSIGN_OR_RETURN(auto resolved, ir::resolve_shapes(engine_->graph(), dims, ""));
+  types_ = std::move(resolved.types);
+  values_ = std::move(resolved.values);
 
   // Plan activation memory for these shapes.
   const auto& g = engine_->graph();
@@ -180,9 +178,8 @@ Status ExecutionContextImpl::prepare() {
     if (arena_) bctx_->release(arena_);
     arena_ = nullptr;
     arena_bytes_ = 0;
-    auto mem = bctx_->allocate(need_arena_);
-    if (!mem) return mem.status();
-    arena_ = *mem;
+    KILN_ASSIGN_OR_RETURN(auto mem, bctx_->allocate(need_arena_));
+    arena_ = mem;
     arena_bytes_ = need_arena_;
     ++shape_key_;
   }
@@ -190,9 +187,8 @@ Status ExecutionContextImpl::prepare() {
     if (workspace_) bctx_->release(workspace_);
     workspace_ = nullptr;
     workspace_bytes_ = 0;
-    auto mem = bctx_->allocate(need_workspace_);
-    if (!mem) return mem.status();
-    workspace_ = *mem;
+    KILN_ASSIGN_OR_RETURN(auto mem, bctx_->allocate(need_workspace_));
+    workspace_ = mem;
     workspace_bytes_ = need_workspace_;
     ++shape_key_;
   }
@@ -201,26 +197,23 @@ Status ExecutionContextImpl::prepare() {
 }
 
 Expected<Dims> ExecutionContextImpl::tensor_shape(std::string_view name) {
-  auto idx = io_index(name);
-  if (!idx) return idx.status();
-  if (*idx < engine_->num_inputs && input_dims_[static_cast<size_t>(*idx)])
-    return *input_dims_[static_cast<size_t>(*idx)];
+  KILN_ASSIGN_OR_RETURN(auto idx, io_index(name));
+  if (idx < engine_->num_inputs && input_dims_[static_cast<size_t>(idx)])
+    return *input_dims_[static_cast<size_t>(idx)];
   KILN_RETURN_IF_ERROR(prepare_shapes());
-  return types_[static_cast<size_t>(engine_->io_tensor[static_cast<size_t>(*idx)])].dims;
+  return types_[static_cast<size_t>(engine_->io_tensor[static_cast<size_t>(idx)])].dims;
 }
 
 Status ExecutionContextImpl::set_tensor_address(std::string_view name, void* data) {
-  auto idx = io_index(name);
-  if (!idx) return idx.status();
-  bindings_[static_cast<size_t>(*idx)] = data;
+  KILN_ASSIGN_OR_RETURN(auto idx, io_index(name));
+  bindings_[static_cast<size_t>(idx)] = data;
   return {};
 }
 
 Status ExecutionContextImpl::bind(std::string_view name, void* data, DataType dtype,
                                   const Dims& dims) {
-  auto idx = io_index(name);
-  if (!idx) return idx.status();
-  const IOTensorInfo& info = engine_->io[static_cast<size_t>(*idx)];
+  KILN_ASSIGN_OR_RETURN(auto idx, io_index(name));
+  const IOTensorInfo& info = engine_->io[static_cast<size_t>(idx)];
   if (dtype != info.dtype) {
     return rt_error(StatusCode::kTypeError, std::string(info.is_input ? "input" : "output") + " '" +
                                                 info.name + "' has dtype " +
@@ -230,11 +223,10 @@ Status ExecutionContextImpl::bind(std::string_view name, void* data, DataType dt
   if (info.is_input) {
     KILN_RETURN_IF_ERROR(set_input_shape(name, dims));
   } else {
-    auto want = tensor_shape(name);
-    if (!want) return want.status();
-    if (*want != dims) {
+    KILN_ASSIGN_OR_RETURN(auto want, tensor_shape(name));
+    if (want != dims) {
       return rt_error(StatusCode::kShapeError,
-                      "output '" + info.name + "' will have dims " + want->to_string() +
+                      "output '" + info.name + "' will have dims " + want.to_string() +
                           ", but the bound buffer has dims " + dims.to_string());
     }
   }

@@ -141,9 +141,8 @@ class CudaContext final : public backend::BackendContext {
       return run_all(kernels, c);
     }
     if (g == nullptr) {
-      auto made = capture(kernels, c, shape_key);
-      if (!made) return made.status();
-      g = *made;
+      KILN_ASSIGN_OR_RETURN(auto made, capture(kernels, c, shape_key));
+      g = made;
     }
     // Stage inputs in, replay, stage outputs out.
     for (size_t i = 0; i < ctx.input_tensors.size(); ++i) {
@@ -172,9 +171,8 @@ class CudaContext final : public backend::BackendContext {
     milliseconds.clear();
     for (const Kernel* k : kernels) {
       NvtxRange range(label(k));
-      auto t = time_on_stream(stream, 1, [&] { return k->run(c); });
-      if (!t) return t.status();
-      milliseconds.push_back(*t);
+      KILN_ASSIGN_OR_RETURN(auto t, time_on_stream(stream, 1, [&] { return k->run(c); }));
+      milliseconds.push_back(t);
     }
     return {};
   }
@@ -352,9 +350,8 @@ class CudaEngine final : public backend::BackendEngine {
     }
     const std::vector<bool> executed = ir::device_layers(graph_);
     for (const auto& rec : plan.kernels) {
-      auto k = create_kernel(graph_, rec, executed);
-      if (!k) return k.status();
-      owned_.push_back(std::move(*k));
+      KILN_ASSIGN_OR_RETURN(auto k, create_kernel(graph_, rec, executed));
+      owned_.push_back(std::move(k));
       kernels_.push_back(owned_.back().get());
       labels_[kernels_.back()] = kernel_label(graph_, rec);
     }

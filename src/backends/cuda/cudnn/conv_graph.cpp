@@ -71,132 +71,120 @@ Expected<std::unique_ptr<ConvGraph>> ConvGraph::create(cudnnHandle_t h, const Co
   auto tensor = [&](int64_t uid, cudnnDataType_t dt, const std::vector<int64_t>& dims,
                     const std::vector<int64_t>& strides,
                     bool is_virtual) -> Expected<cudnnBackendDescriptor_t> {
-    auto d = make(CUDNN_BACKEND_TENSOR_DESCRIPTOR);
-    if (!d) return d.status();
+    KILN_ASSIGN_OR_RETURN(auto d, make(CUDNN_BACKEND_TENSOR_DESCRIPTOR));
     auto n = static_cast<int64_t>(dims.size());
-    KILN_RETURN_IF_ERROR(set(*d, CUDNN_ATTR_TENSOR_DATA_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &dt));
-    KILN_RETURN_IF_ERROR(set(*d, CUDNN_ATTR_TENSOR_DIMENSIONS, CUDNN_TYPE_INT64, n, dims.data()));
-    KILN_RETURN_IF_ERROR(set(*d, CUDNN_ATTR_TENSOR_STRIDES, CUDNN_TYPE_INT64, n, strides.data()));
-    KILN_RETURN_IF_ERROR(set(*d, CUDNN_ATTR_TENSOR_UNIQUE_ID, CUDNN_TYPE_INT64, 1, &uid));
+    KILN_RETURN_IF_ERROR(set(d, CUDNN_ATTR_TENSOR_DATA_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &dt));
+    KILN_RETURN_IF_ERROR(set(d, CUDNN_ATTR_TENSOR_DIMENSIONS, CUDNN_TYPE_INT64, n, dims.data()));
+    KILN_RETURN_IF_ERROR(set(d, CUDNN_ATTR_TENSOR_STRIDES, CUDNN_TYPE_INT64, n, strides.data()));
+    KILN_RETURN_IF_ERROR(set(d, CUDNN_ATTR_TENSOR_UNIQUE_ID, CUDNN_TYPE_INT64, 1, &uid));
     KILN_RETURN_IF_ERROR(
-        set(*d, CUDNN_ATTR_TENSOR_BYTE_ALIGNMENT, CUDNN_TYPE_INT64, 1, &kAlignment));
+        set(d, CUDNN_ATTR_TENSOR_BYTE_ALIGNMENT, CUDNN_TYPE_INT64, 1, &kAlignment));
     bool v = is_virtual;
-    KILN_RETURN_IF_ERROR(set(*d, CUDNN_ATTR_TENSOR_IS_VIRTUAL, CUDNN_TYPE_BOOLEAN, 1, &v));
-    KILN_BK_RETURN(cudnnBackendFinalize(*d));
-    return *d;
+    KILN_RETURN_IF_ERROR(set(d, CUDNN_ATTR_TENSOR_IS_VIRTUAL, CUDNN_TYPE_BOOLEAN, 1, &v));
+    KILN_BK_RETURN(cudnnBackendFinalize(d));
+    return d;
   };
   const bool epilogue = p.bias || p.residual || p.has_activation;
   int64_t next_virtual = kUidVirtual;
-  auto x = tensor(kUidX, p.io_type, p.x, p.xs, false);
-  if (!x) return x.status();
-  auto w = tensor(kUidW, p.io_type, p.w, p.ws, false);
-  if (!w) return w.status();
-  auto conv_out = epilogue ? tensor(next_virtual++, CUDNN_DATA_FLOAT, p.y, p.ys, true)
-                           : tensor(kUidY, p.io_type, p.y, p.ys, false);
-  if (!conv_out) return conv_out.status();
+  KILN_ASSIGN_OR_RETURN(auto x, tensor(kUidX, p.io_type, p.x, p.xs, false));
+  KILN_ASSIGN_OR_RETURN(auto w, tensor(kUidW, p.io_type, p.w, p.ws, false));
+  KILN_ASSIGN_OR_RETURN(auto conv_out,
+                        epilogue ? tensor(next_virtual++, CUDNN_DATA_FLOAT, p.y, p.ys, true)
+                                 : tensor(kUidY, p.io_type, p.y, p.ys, false));
 
-  auto cd = make(CUDNN_BACKEND_CONVOLUTION_DESCRIPTOR);
-  if (!cd) return cd.status();
+  KILN_ASSIGN_OR_RETURN(auto cd, make(CUDNN_BACKEND_CONVOLUTION_DESCRIPTOR));
   cudnnDataType_t comp = CUDNN_DATA_FLOAT;
   cudnnConvolutionMode_t mode = CUDNN_CROSS_CORRELATION;
   auto spatial = static_cast<int64_t>(p.pad.size());
-  KILN_RETURN_IF_ERROR(set(*cd, CUDNN_ATTR_CONVOLUTION_COMP_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &comp));
+  KILN_RETURN_IF_ERROR(set(cd, CUDNN_ATTR_CONVOLUTION_COMP_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &comp));
   KILN_RETURN_IF_ERROR(
-      set(*cd, CUDNN_ATTR_CONVOLUTION_CONV_MODE, CUDNN_TYPE_CONVOLUTION_MODE, 1, &mode));
+      set(cd, CUDNN_ATTR_CONVOLUTION_CONV_MODE, CUDNN_TYPE_CONVOLUTION_MODE, 1, &mode));
+  KILN_RETURN_IF_ERROR(set(cd, CUDNN_ATTR_CONVOLUTION_SPATIAL_DIMS, CUDNN_TYPE_INT64, 1, &spatial));
   KILN_RETURN_IF_ERROR(
-      set(*cd, CUDNN_ATTR_CONVOLUTION_SPATIAL_DIMS, CUDNN_TYPE_INT64, 1, &spatial));
+      set(cd, CUDNN_ATTR_CONVOLUTION_DILATIONS, CUDNN_TYPE_INT64, spatial, p.dil.data()));
   KILN_RETURN_IF_ERROR(
-      set(*cd, CUDNN_ATTR_CONVOLUTION_DILATIONS, CUDNN_TYPE_INT64, spatial, p.dil.data()));
+      set(cd, CUDNN_ATTR_CONVOLUTION_FILTER_STRIDES, CUDNN_TYPE_INT64, spatial, p.stride.data()));
   KILN_RETURN_IF_ERROR(
-      set(*cd, CUDNN_ATTR_CONVOLUTION_FILTER_STRIDES, CUDNN_TYPE_INT64, spatial, p.stride.data()));
+      set(cd, CUDNN_ATTR_CONVOLUTION_PRE_PADDINGS, CUDNN_TYPE_INT64, spatial, p.pad.data()));
   KILN_RETURN_IF_ERROR(
-      set(*cd, CUDNN_ATTR_CONVOLUTION_PRE_PADDINGS, CUDNN_TYPE_INT64, spatial, p.pad.data()));
-  KILN_RETURN_IF_ERROR(
-      set(*cd, CUDNN_ATTR_CONVOLUTION_POST_PADDINGS, CUDNN_TYPE_INT64, spatial, p.pad.data()));
-  KILN_BK_RETURN(cudnnBackendFinalize(*cd));
+      set(cd, CUDNN_ATTR_CONVOLUTION_POST_PADDINGS, CUDNN_TYPE_INT64, spatial, p.pad.data()));
+  KILN_BK_RETURN(cudnnBackendFinalize(cd));
 
   std::vector<cudnnBackendDescriptor_t> ops;
-  auto conv = make(CUDNN_BACKEND_OPERATION_CONVOLUTION_FORWARD_DESCRIPTOR);
-  if (!conv) return conv.status();
+  KILN_ASSIGN_OR_RETURN(auto conv, make(CUDNN_BACKEND_OPERATION_CONVOLUTION_FORWARD_DESCRIPTOR));
   float alpha = 1.0f, beta = 0.0f;
-  KILN_RETURN_IF_ERROR(set(*conv, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_X,
-                           CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &*x));
-  KILN_RETURN_IF_ERROR(set(*conv, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_W,
-                           CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &*w));
-  KILN_RETURN_IF_ERROR(set(*conv, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_Y,
-                           CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &*conv_out));
-  KILN_RETURN_IF_ERROR(set(*conv, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_CONV_DESC,
-                           CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &*cd));
   KILN_RETURN_IF_ERROR(
-      set(*conv, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_ALPHA, CUDNN_TYPE_FLOAT, 1, &alpha));
+      set(conv, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_X, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &x));
   KILN_RETURN_IF_ERROR(
-      set(*conv, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_BETA, CUDNN_TYPE_FLOAT, 1, &beta));
-  KILN_BK_RETURN(cudnnBackendFinalize(*conv));
-  ops.push_back(*conv);
+      set(conv, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_W, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &w));
+  KILN_RETURN_IF_ERROR(set(conv, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_Y,
+                           CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &conv_out));
+  KILN_RETURN_IF_ERROR(set(conv, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_CONV_DESC,
+                           CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &cd));
+  KILN_RETURN_IF_ERROR(
+      set(conv, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_ALPHA, CUDNN_TYPE_FLOAT, 1, &alpha));
+  KILN_RETURN_IF_ERROR(
+      set(conv, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_BETA, CUDNN_TYPE_FLOAT, 1, &beta));
+  KILN_BK_RETURN(cudnnBackendFinalize(conv));
+  ops.push_back(conv);
 
   // Epilogue chain: each step reads `cur` (and an operand) and writes a new virtual tensor, the
   // last one writes y.
-  cudnnBackendDescriptor_t cur = *conv_out;
+  cudnnBackendDescriptor_t cur = conv_out;
   int steps = (p.bias ? 1 : 0) + (p.residual ? 1 : 0) + (p.has_activation ? 1 : 0);
   auto pointwise = [&](cudnnPointwiseMode_t pm, cudnnBackendDescriptor_t operand) -> Status {
     bool last = --steps == 0;
-    auto out = last ? tensor(kUidY, p.io_type, p.y, p.ys, false)
-                    : tensor(next_virtual++, CUDNN_DATA_FLOAT, p.y, p.ys, true);
-    if (!out) return out.status();
-    auto pw = make(CUDNN_BACKEND_POINTWISE_DESCRIPTOR);
-    if (!pw) return pw.status();
+    KILN_ASSIGN_OR_RETURN(auto out,
+                          last ? tensor(kUidY, p.io_type, p.y, p.ys, false)
+                               : tensor(next_virtual++, CUDNN_DATA_FLOAT, p.y, p.ys, true));
+    KILN_ASSIGN_OR_RETURN(auto pw, make(CUDNN_BACKEND_POINTWISE_DESCRIPTOR));
     cudnnDataType_t prec = CUDNN_DATA_FLOAT;
-    KILN_RETURN_IF_ERROR(set(*pw, CUDNN_ATTR_POINTWISE_MODE, CUDNN_TYPE_POINTWISE_MODE, 1, &pm));
-    KILN_RETURN_IF_ERROR(set(*pw, CUDNN_ATTR_POINTWISE_MATH_PREC, CUDNN_TYPE_DATA_TYPE, 1, &prec));
+    KILN_RETURN_IF_ERROR(set(pw, CUDNN_ATTR_POINTWISE_MODE, CUDNN_TYPE_POINTWISE_MODE, 1, &pm));
+    KILN_RETURN_IF_ERROR(set(pw, CUDNN_ATTR_POINTWISE_MATH_PREC, CUDNN_TYPE_DATA_TYPE, 1, &prec));
     if (pm == CUDNN_POINTWISE_SWISH_FWD) {  // silu: x * sigmoid(1 * x), stated rather than left to
                                             // a default
       double beta = 1.0;
-      if (cudnnBackendSetAttribute(*pw, CUDNN_ATTR_POINTWISE_SWISH_BETA, CUDNN_TYPE_DOUBLE, 1,
+      if (cudnnBackendSetAttribute(pw, CUDNN_ATTR_POINTWISE_SWISH_BETA, CUDNN_TYPE_DOUBLE, 1,
                                    &beta) != CUDNN_STATUS_SUCCESS) {
         float fbeta = 1.0f;
-        KILN_RETURN_IF_ERROR(
-            set(*pw, CUDNN_ATTR_POINTWISE_SWISH_BETA, CUDNN_TYPE_FLOAT, 1, &fbeta));
+        KILN_RETURN_IF_ERROR(set(pw, CUDNN_ATTR_POINTWISE_SWISH_BETA, CUDNN_TYPE_FLOAT, 1, &fbeta));
       }
     }
-    KILN_BK_RETURN(cudnnBackendFinalize(*pw));
-    auto op = make(CUDNN_BACKEND_OPERATION_POINTWISE_DESCRIPTOR);
-    if (!op) return op.status();
-    KILN_RETURN_IF_ERROR(set(*op, CUDNN_ATTR_OPERATION_POINTWISE_PW_DESCRIPTOR,
-                             CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &*pw));
+    KILN_BK_RETURN(cudnnBackendFinalize(pw));
+    KILN_ASSIGN_OR_RETURN(auto op, make(CUDNN_BACKEND_OPERATION_POINTWISE_DESCRIPTOR));
+    KILN_RETURN_IF_ERROR(set(op, CUDNN_ATTR_OPERATION_POINTWISE_PW_DESCRIPTOR,
+                             CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &pw));
     KILN_RETURN_IF_ERROR(
-        set(*op, CUDNN_ATTR_OPERATION_POINTWISE_XDESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &cur));
+        set(op, CUDNN_ATTR_OPERATION_POINTWISE_XDESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &cur));
     if (operand)
-      KILN_RETURN_IF_ERROR(set(*op, CUDNN_ATTR_OPERATION_POINTWISE_BDESC,
+      KILN_RETURN_IF_ERROR(set(op, CUDNN_ATTR_OPERATION_POINTWISE_BDESC,
                                CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &operand));
     KILN_RETURN_IF_ERROR(
-        set(*op, CUDNN_ATTR_OPERATION_POINTWISE_YDESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &*out));
-    KILN_BK_RETURN(cudnnBackendFinalize(*op));
-    ops.push_back(*op);
-    cur = *out;
+        set(op, CUDNN_ATTR_OPERATION_POINTWISE_YDESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &out));
+    KILN_BK_RETURN(cudnnBackendFinalize(op));
+    ops.push_back(op);
+    cur = out;
     return {};
   };
   if (p.bias) {
     std::vector<int64_t> bd(p.y.size(), 1), bs(p.y.size(), 1);
     bd[1] = p.y[1];
     bs[0] = p.y[1];
-    auto b = tensor(kUidB, p.io_type, bd, bs, false);
-    if (!b) return b.status();
-    KILN_RETURN_IF_ERROR(pointwise(CUDNN_POINTWISE_ADD, *b));
+    KILN_ASSIGN_OR_RETURN(auto b, tensor(kUidB, p.io_type, bd, bs, false));
+    KILN_RETURN_IF_ERROR(pointwise(CUDNN_POINTWISE_ADD, b));
   }
   if (p.residual) {
-    auto z = tensor(kUidZ, p.io_type, p.y, p.ys, false);
-    if (!z) return z.status();
-    KILN_RETURN_IF_ERROR(pointwise(CUDNN_POINTWISE_ADD, *z));
+    KILN_ASSIGN_OR_RETURN(auto z, tensor(kUidZ, p.io_type, p.y, p.ys, false));
+    KILN_RETURN_IF_ERROR(pointwise(CUDNN_POINTWISE_ADD, z));
   }
   if (p.has_activation) KILN_RETURN_IF_ERROR(pointwise(p.activation, nullptr));
 
-  auto graph = make(CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR);
-  if (!graph) return graph.status();
-  KILN_RETURN_IF_ERROR(set(*graph, CUDNN_ATTR_OPERATIONGRAPH_OPS, CUDNN_TYPE_BACKEND_DESCRIPTOR,
+  KILN_ASSIGN_OR_RETURN(auto graph, make(CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR));
+  KILN_RETURN_IF_ERROR(set(graph, CUDNN_ATTR_OPERATIONGRAPH_OPS, CUDNN_TYPE_BACKEND_DESCRIPTOR,
                            static_cast<int64_t>(ops.size()), ops.data()));
-  KILN_RETURN_IF_ERROR(set(*graph, CUDNN_ATTR_OPERATIONGRAPH_HANDLE, CUDNN_TYPE_HANDLE, 1, &h));
-  KILN_BK_RETURN(cudnnBackendFinalize(*graph));
-  g->graph_ = *graph;
+  KILN_RETURN_IF_ERROR(set(graph, CUDNN_ATTR_OPERATIONGRAPH_HANDLE, CUDNN_TYPE_HANDLE, 1, &h));
+  KILN_BK_RETURN(cudnnBackendFinalize(graph));
+  g->graph_ = graph;
 
   for (cudnnBackendHeurMode_t hm : {CUDNN_HEUR_MODE_A, CUDNN_HEUR_MODE_FALLBACK}) {
     cudnnBackendDescriptor_t heur = nullptr;

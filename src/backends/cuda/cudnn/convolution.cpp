@@ -100,28 +100,26 @@ class ConvKernel final : public backend::Kernel {
     out[0] = ctx.tensors[static_cast<size_t>(grouped ? epi_.output : layer_.outputs[0])];
     if (out[0].numel() == 0) return {};
     auto& state = *static_cast<CudaState*>(ctx.backend_state);
-    auto p = make_problem(layer_, in, out);
-    if (!p) return p.status();
-    p->legacy_only = legacy_only_;
+    KILN_ASSIGN_OR_RETURN(auto p, make_problem(layer_, in, out));
+    p.legacy_only = legacy_only_;
     cudaStream_t stream = static_cast<cudaStream_t>(ctx.stream);
-    const void* bias = p->has_bias ? in[2].data : nullptr;
+    const void* bias = p.has_bias ? in[2].data : nullptr;
     const void* z =
         epi_.residual >= 0 ? ctx.tensors[static_cast<size_t>(epi_.residual)].data : nullptr;
 
-    if (is_depthwise_tactic(tactic_) && depthwise_eligible(*p))
-      return run_depthwise(*p, in, out[0], bias, z, stream);
+    if (is_depthwise_tactic(tactic_) && depthwise_eligible(p))
+      return run_depthwise(p, in, out[0], bias, z, stream);
 
-    if (graph_eligible(*p) &&
+    if (graph_eligible(p) &&
         conv_graph_aligned({in[0].data, in[1].data, bias, z, out[0].data, ctx.workspace})) {
-      auto v = graph_for(*p, state, ctx.workspace_bytes);
-      if (!v) return v.status();
-      if ((*v)->graph != nullptr) {
-        KILN_RETURN_IF_ERROR((*v)->graph->run(state.dnn, in[0].data, in[1].data, bias, z,
-                                              out[0].data, ctx.workspace, stream));
-        return (*v)->activation_fused ? Status{} : post_activation(ctx, out[0], state);
+      KILN_ASSIGN_OR_RETURN(auto v, graph_for(p, state, ctx.workspace_bytes));
+      if (v->graph != nullptr) {
+        KILN_RETURN_IF_ERROR(v->graph->run(state.dnn, in[0].data, in[1].data, bias, z, out[0].data,
+                                           ctx.workspace, stream));
+        return v->activation_fused ? Status{} : post_activation(ctx, out[0], state);
       }
     }
-    return run_legacy(ctx, *p, in, out[0], z, state);
+    return run_legacy(ctx, p, in, out[0], z, state);
   }
 
   size_t workspace_bytes(std::span<const TensorView>) const override { return kConvWorkspace; }
@@ -401,17 +399,16 @@ Expected<backend::KernelRecord> tune_convolution(int32_t layer, TuneContext& ctx
   }
   const TensorType& ot = ctx.opt_types[static_cast<size_t>(l.outputs[0])];
   out[0] = TensorView{nullptr, ot.dtype, ot.dims};
-  auto p = make_problem(l, in, out);
-  if (!p) return p.status();
-  p->legacy_only = ctx.cudnn_legacy_only;
+  KILN_ASSIGN_OR_RETURN(auto p, make_problem(l, in, out));
+  p.legacy_only = ctx.cudnn_legacy_only;
   if (ctx.optimization_level < 2 || out[0].numel() == 0) return rec;
   size_t ws_limit =
       ctx.workspace_limit ? std::min<size_t>(ctx.workspace_limit, kConvWorkspace) : kConvWorkspace;
-  if (graph_eligible(*p)) {
+  if (graph_eligible(p)) {
     EpilogueSpec epi;
     if (ctx.group == nullptr || !decode_epilogue(ctx.graph, *ctx.group, epi)) epi = EpilogueSpec{};
-    std::string fkey = "convf|" + p->key() + epilogue_key(epi, p->has_bias);
-    std::string k = p->key();
+    std::string fkey = "convf|" + p.key() + epilogue_key(epi, p.has_bias);
+    std::string k = p.key();
     if (ctx.cache) {
       if (auto hit = ctx.cache->find(fkey)) {
         rec.tactic = hit->tactic;
@@ -419,35 +416,34 @@ Expected<backend::KernelRecord> tune_convolution(int32_t layer, TuneContext& ctx
         return rec;
       }
     }
-    auto best = tune_fast(*p, epi, ctx, ws_limit);
-    if (!best) return best.status();
-    if (best->first >= 0) {
-      rec.tactic = best->first;
+    KILN_ASSIGN_OR_RETURN(auto best, tune_fast(p, epi, ctx, ws_limit));
+    if (best.first >= 0) {
+      rec.tactic = best.first;
       rec.config.assign(k.begin(), k.end());
-      if (ctx.cache) ctx.cache->put(fkey, builder::CachedTactic{rec.tactic, {}, best->second});
+      if (ctx.cache) ctx.cache->put(fkey, builder::CachedTactic{rec.tactic, {}, best.second});
       return rec;
     }
   }
-  std::string key = "conv|" + p->key() + "|tf" + std::to_string(ctx.state.allow_tf32);
+  std::string key = "conv|" + p.key() + "|tf" + std::to_string(ctx.state.allow_tf32);
   if (ctx.cache) {
     if (auto hit = ctx.cache->find(key)) {
-      std::string k = p->key();
+      std::string k = p.key();
       rec.tactic = hit->tactic;
       rec.config.assign(k.begin(), k.end());
       return rec;
     }
   }
   ConvPlan plan;
-  KILN_RETURN_IF_ERROR(make_descriptors(*p, ctx.state.allow_tf32, plan));
-  size_t es = dtype_size(p->dt);
+  KILN_RETURN_IF_ERROR(make_descriptors(p, ctx.state.allow_tf32, plan));
+  size_t es = dtype_size(p.dt);
   size_t xb = static_cast<size_t>(in[0].numel()) * es, wb = static_cast<size_t>(in[1].numel()) * es;
   size_t yb = static_cast<size_t>(out[0].numel()) * es;
   uint8_t* buf = nullptr;
   auto up = [](size_t v) { return (v + 255) / 256 * 256; };
   KILN_CUDA_RETURN(cudaMalloc(&buf, up(xb) + up(wb) + up(yb) + ws_limit));
   uint8_t *px = buf, *pw = px + up(xb), *py = pw + up(wb), *pws = py + up(yb);
-  Status s = fill_random(px, p->dt, in[0].numel(), ctx.stream);
-  if (s.ok()) s = fill_random(pw, p->dt, in[1].numel(), ctx.stream);
+  Status s = fill_random(px, p.dt, in[0].numel(), ctx.stream);
+  if (s.ok()) s = fill_random(pw, p.dt, in[1].numel(), ctx.stream);
   if (s.ok()) {
     cudaError_t e = cudaStreamSynchronize(ctx.stream);
     if (e != cudaSuccess) s = cuda_status(e, "cudaStreamSynchronize", __FILE__, __LINE__);
@@ -457,7 +453,7 @@ Expected<backend::KernelRecord> tune_convolution(int32_t layer, TuneContext& ctx
   if (s.ok()) {
     cudnnSetStream(ctx.state.dnn, ctx.stream);
     int returned = 0;
-    if (!p->transposed) {
+    if (!p.transposed) {
       cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
       cudnnStatus_t st = cudnnFindConvolutionForwardAlgorithmEx(
           ctx.state.dnn, plan.xd, px, plan.wd, pw, plan.cd, plan.yd, py,
@@ -488,7 +484,7 @@ Expected<backend::KernelRecord> tune_convolution(int32_t layer, TuneContext& ctx
   KILN_RETURN_IF_ERROR(s);
   if (best < 0) return rec;
   rec.tactic = best;
-  std::string tuned_key = p->key();
+  std::string tuned_key = p.key();
   rec.config.assign(tuned_key.begin(), tuned_key.end());
   if (ctx.cache) ctx.cache->put(key, builder::CachedTactic{rec.tactic, {}, best_ms});
   return rec;

@@ -269,31 +269,27 @@ Expected<backend::KernelRecord> tune_fused_pointwise(const std::vector<int32_t>&
   static_assert(sizeof(PointwiseParams) <= 4096, "kernel parameter limit");
   if (ctx.executed == nullptr)
     return make_error(StatusCode::kInternal, "backends.cuda", "no executed-layer set");
-  auto spec = nvrtc::generate_pointwise(ctx.graph, layers, *ctx.executed);
-  if (!spec) return spec.status();
-  auto arch = device_arch(ctx.state.device);
-  if (!arch) return arch.status();
-  auto cubin = nvrtc::compile_cubin(spec->source, *arch, ctx.kernel_cache_dir,
-                                    group_label(ctx.graph, layers));
-  if (!cubin) return cubin.status();
+  KILN_ASSIGN_OR_RETURN(auto spec, nvrtc::generate_pointwise(ctx.graph, layers, *ctx.executed));
+  KILN_ASSIGN_OR_RETURN(auto arch, device_arch(ctx.state.device));
+  KILN_ASSIGN_OR_RETURN(auto cubin, nvrtc::compile_cubin(spec.source, arch, ctx.kernel_cache_dir,
+                                                         group_label(ctx.graph, layers)));
   {
-    FusedPointwiseKernel probe(*spec, {});
-    KILN_RETURN_IF_ERROR(probe.load(*cubin));
-    KILN_RETURN_IF_ERROR(verify(probe, layers, *spec, ctx, group_label(ctx.graph, layers)));
+    FusedPointwiseKernel probe(spec, {});
+    KILN_RETURN_IF_ERROR(probe.load(cubin));
+    KILN_RETURN_IF_ERROR(verify(probe, layers, spec, ctx, group_label(ctx.graph, layers)));
   }
   backend::KernelRecord rec;
   rec.layers = layers;
   rec.kernel = "cuda.pointwise";
-  rec.tactic = *arch;
-  rec.config = encode_config({*arch, spec->source, std::move(*cubin)});
+  rec.tactic = arch;
+  rec.config = encode_config({arch, spec.source, std::move(cubin)});
   return rec;
 }
 
 Expected<std::unique_ptr<backend::Kernel>> create_fused_pointwise_kernel(
     const ir::Graph& g, const backend::KernelRecord& rec, const std::vector<bool>& executed) {
   const std::string label = group_label(g, rec.layers);
-  auto cfg = decode_config(rec.config, label);
-  if (!cfg) return cfg.status();
+  KILN_ASSIGN_OR_RETURN(auto cfg, decode_config(rec.config, label));
   for (int32_t l : rec.layers) {
     if (l < 0 || static_cast<size_t>(l) >= g.layers.size())
       return make_error(StatusCode::kCorruptPlan, "backends.cuda", label + ": bad layer index");
@@ -302,7 +298,7 @@ Expected<std::unique_ptr<backend::Kernel>> create_fused_pointwise_kernel(
   if (!spec)
     return make_error(StatusCode::kCorruptPlan, "backends.cuda",
                       label + ": " + spec.status().message());
-  if (spec->source != cfg->source)
+  if (spec->source != cfg.source)
     return make_error(StatusCode::kCorruptPlan, "backends.cuda",
                       label + ": the plan's generated source does not match its graph");
   std::vector<std::unique_ptr<backend::Kernel>> members;
@@ -311,17 +307,15 @@ Expected<std::unique_ptr<backend::Kernel>> create_fused_pointwise_kernel(
   auto k = std::make_unique<FusedPointwiseKernel>(std::move(*spec), std::move(members));
   int device = 0;
   KILN_CUDA_RETURN(cudaGetDevice(&device));
-  auto arch = device_arch(device);
-  if (!arch) return arch.status();
-  if (*arch == cfg->arch) {
-    Status s = k->load(cfg->cubin);
+  KILN_ASSIGN_OR_RETURN(auto arch, device_arch(device));
+  if (arch == cfg.arch) {
+    Status s = k->load(cfg.cubin);
     if (s.ok()) return std::unique_ptr<backend::Kernel>(std::move(k));
     cudaGetLastError();
   }
   // Another GPU than the plan was built on: compile the recorded source for this one.
-  auto cubin = nvrtc::compile_cubin(cfg->source, *arch, std::string(), label);
-  if (!cubin) return cubin.status();
-  KILN_RETURN_IF_ERROR(k->load(*cubin));
+  KILN_ASSIGN_OR_RETURN(auto cubin, nvrtc::compile_cubin(cfg.source, arch, std::string(), label));
+  KILN_RETURN_IF_ERROR(k->load(cubin));
   return std::unique_ptr<backend::Kernel>(std::move(k));
 }
 
