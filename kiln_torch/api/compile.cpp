@@ -71,17 +71,16 @@ Expected<Prepared> prepare(const torch::jit::Module& module, const std::string& 
   std::vector<bridge::InputRange> ranges;
   for (const Input& in : spec.inputs)
     ranges.push_back({in.min_shape, in.opt_shape, in.max_shape, in.dtype});
-  auto ig = bridge::import_torchscript(module, method, device, &ranges);
-  if (!ig) return ig.status();
-  KILN_RETURN_IF_ERROR(bridge::analyze_shapes(*ig, ranges, device));
-  for (int round = 0; round < 4 && bridge::fold_static_queries(*ig, device); ++round) {
-    KILN_RETURN_IF_ERROR(bridge::build_op_graph(*ig));
-    KILN_RETURN_IF_ERROR(bridge::analyze_shapes(*ig, ranges, device));
+  KILN_ASSIGN_OR_RETURN(auto ig, bridge::import_torchscript(module, method, device, &ranges));
+  KILN_RETURN_IF_ERROR(bridge::analyze_shapes(ig, ranges, device));
+  for (int round = 0; round < 4 && bridge::fold_static_queries(ig, device); ++round) {
+    KILN_RETURN_IF_ERROR(bridge::build_op_graph(ig));
+    KILN_RETURN_IF_ERROR(bridge::analyze_shapes(ig, ranges, device));
   }
   if (logger != nullptr)
     logger->log(Severity::kVerbose,
-                "[torchscript.lowering] lowered graph:\n" + ig->ts_graph->toString());
-  Prepared p{std::move(*ig), {}};
+                "[torchscript.lowering] lowered graph:\n" + ig.ts_graph->toString());
+  Prepared p{std::move(ig), {}};
   p.options.min_block_size = spec.min_block_size;
   p.options.torch_executed_ops =
       std::set<std::string>(spec.torch_executed_ops.begin(), spec.torch_executed_ops.end());
@@ -105,37 +104,31 @@ Expected<Prepared> prepare(const torch::jit::Module& module, const std::string& 
 
 Expected<torch::jit::Module> compile(const torch::jit::Module& module, const CompileSpec& spec) {
   LevelLogger logger(spec.log_level);
-  auto p = prepare(module, "forward", spec, &logger);
-  if (!p) return p.status();
-  auto r = bridge::partition_and_build(p->ig.graph, p->options);
-  if (!r) return r.status();
-  logger.log(Severity::kInfo, "[torchscript.compile] " + bridge::support_report(p->ig.graph, *r));
-  return bridge::stitch_torchscript(p->ig, *r, "forward");
+  KILN_ASSIGN_OR_RETURN(auto p, prepare(module, "forward", spec, &logger));
+  KILN_ASSIGN_OR_RETURN(auto r, bridge::partition_and_build(p.ig.graph, p.options));
+  logger.log(Severity::kInfo, "[torchscript.compile] " + bridge::support_report(p.ig.graph, r));
+  return bridge::stitch_torchscript(p.ig, r, "forward");
 }
 
 Expected<std::string> check_method_support(const torch::jit::Module& module,
                                            const std::string& method, const CompileSpec& spec) {
   LevelLogger logger(spec.log_level);
-  auto p = prepare(module, method, spec, &logger);
-  if (!p) return p.status();
-  p->options.require_full_compilation = false;
-  auto r = bridge::plan_partition(p->ig.graph, p->options);
-  if (!r) return r.status();
-  return bridge::support_report(p->ig.graph, *r);
+  KILN_ASSIGN_OR_RETURN(auto p, prepare(module, method, spec, &logger));
+  p.options.require_full_compilation = false;
+  KILN_ASSIGN_OR_RETURN(auto r, bridge::plan_partition(p.ig.graph, p.options));
+  return bridge::support_report(p.ig.graph, r);
 }
 
 Expected<std::vector<uint8_t>> convert_method_to_plan(const torch::jit::Module& module,
                                                       const std::string& method,
                                                       const CompileSpec& spec) {
   LevelLogger logger(spec.log_level);
-  auto p = prepare(module, method, spec, &logger);
-  if (!p) return p.status();
-  p->options.require_full_compilation = true;
-  auto r = bridge::partition_and_build(p->ig.graph, p->options);
-  if (!r) return r.status();
-  if (r->num_engines() != 1 || r->segments.size() != 1)
+  KILN_ASSIGN_OR_RETURN(auto p, prepare(module, method, spec, &logger));
+  p.options.require_full_compilation = true;
+  KILN_ASSIGN_OR_RETURN(auto r, bridge::partition_and_build(p.ig.graph, p.options));
+  if (r.num_engines() != 1 || r.segments.size() != 1)
     return cerr(StatusCode::kUnsupported, "the method does not compile to a single engine");
-  return r->segments[0].plan;
+  return r.segments[0].plan;
 }
 
 }  // namespace kiln::torchscript

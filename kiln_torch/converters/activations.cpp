@@ -9,17 +9,14 @@ namespace {
 
 Status unary(ConversionCtx& ctx, const Node& n, UnaryOp op, double alpha, double beta,
              bool float_result) {
-  auto x = ctx.tensor(n, 0);
-  if (!x) return x.status();
-  kiln::Tensor t = *x;
+  KILN_ASSIGN_OR_RETURN(auto x, ctx.tensor(n, 0));
+  kiln::Tensor t = x;
   if (float_result && !is_floating(ctx.dtype(t))) {
-    auto c = ctx.cast(t, kDefaultFloat);
-    if (!c) return c.status();
-    t = *c;
+    KILN_ASSIGN_OR_RETURN(auto c, ctx.cast(t, kDefaultFloat));
+    t = c;
   }
-  auto r = ctx.check(n, ctx.net.add_unary(t, op, alpha, beta));
-  if (!r) return r.status();
-  ctx.set_output(n, 0, *r);
+  KILN_ASSIGN_OR_RETURN(auto r, ctx.check(n, ctx.net.add_unary(t, op, alpha, beta)));
+  ctx.set_output(n, 0, r);
   return {};
 }
 
@@ -87,13 +84,11 @@ void register_activation_converters(ConverterRegistry& r) {
   add_converter(
       r, {"aten::isinf"},
       [](ConversionCtx& c, const Node& n) -> Status {
-        auto x = c.tensor(n, 0);
-        if (!x) return x.status();
-        auto a = c.net.add_unary(*x, UnaryOp::kAbs);
-        if (!a) return a.status();
-        auto inf = c.scalar(std::numeric_limits<double>::infinity(), c.dtype(*x));
-        if (!inf) return inf.status();
-        return set_output_tensor(c, n, c.net.add_elementwise(*a, *inf, BinaryOp::kEqual));
+        KILN_ASSIGN_OR_RETURN(auto x, c.tensor(n, 0));
+        KILN_ASSIGN_OR_RETURN(auto a, c.net.add_unary(x, UnaryOp::kAbs));
+        KILN_ASSIGN_OR_RETURN(auto inf,
+                              c.scalar(std::numeric_limits<double>::infinity(), c.dtype(x)));
+        return set_output_tensor(c, n, c.net.add_elementwise(a, inf, BinaryOp::kEqual));
       },
       [](const OpGraph& g, const Node& n, std::string* why) {
         const Value& v = g.values[static_cast<size_t>(n.inputs[0])];

@@ -28,13 +28,11 @@ Expected<kiln::Tensor> lift_rank(ConversionCtx& ctx, kiln::Tensor x, int rank) {
 Expected<kiln::Tensor> repeat_heads(ConversionCtx& ctx, kiln::Tensor x, int64_t groups) {
   if (groups == 1) return x;
   int r = ctx.rank(x);
-  auto u = ctx.net.add_unsqueeze(x, {r - 2});  // [..., H, 1, S, E]
-  if (!u) return u;
+  KILN_ASSIGN_OR_RETURN(auto u, ctx.net.add_unsqueeze(x, {r - 2}));  // [..., H, 1, S, E]
   std::vector<int64_t> shape(static_cast<size_t>(r + 1), -1);
   shape[static_cast<size_t>(r - 2)] = groups;
-  auto e = ctx.net.add_expand(*u, shape);
-  if (!e) return e;
-  return ctx.net.add_flatten(*e, r - 3, r - 2);
+  KILN_ASSIGN_OR_RETURN(auto e, ctx.net.add_expand(u, shape));
+  return ctx.net.add_flatten(e, r - 3, r - 2);
 }
 
 // Where each spelling keeps its arguments (-1: it has none).
@@ -61,37 +59,33 @@ bool absent(ConversionCtx& ctx, const Node& n, int i) {
 }
 
 Status sdpa_impl(ConversionCtx& ctx, const Node& n, const SdpaArgs& pos) {
-  auto q = ctx.tensor(n, 0);
-  auto k = ctx.tensor(n, 1);
-  auto v = ctx.tensor(n, 2);
-  if (!q || !k || !v) return !q ? q.status() : !k ? k.status() : v.status();
-  Expected<kiln::Tensor> mask = kiln::Tensor{};
-  if (!absent(ctx, n, pos.mask)) mask = ctx.optional_tensor(n, static_cast<size_t>(pos.mask));
-  if (!mask) return mask.status();
-  auto causal = ctx.const_bool(n, static_cast<size_t>(pos.causal));
-  if (!causal) return causal.status();
+  KILN_ASSIGN_OR_RETURN(auto q, ctx.tensor(n, 0));
+  KILN_ASSIGN_OR_RETURN(auto k, ctx.tensor(n, 1));
+  KILN_ASSIGN_OR_RETURN(auto v, ctx.tensor(n, 2));
+  kiln::Tensor mask;
+  if (!absent(ctx, n, pos.mask)) {
+    KILN_ASSIGN_OR_RETURN(mask, ctx.optional_tensor(n, static_cast<size_t>(pos.mask)));
+  }
+  KILN_ASSIGN_OR_RETURN(auto causal, ctx.const_bool(n, static_cast<size_t>(pos.causal)));
   double scale = 0.0;
   if (!absent(ctx, n, pos.scale)) {
-    auto s = ctx.const_double(n, static_cast<size_t>(pos.scale));
-    if (!s) return s.status();
-    scale = *s;
+    KILN_ASSIGN_OR_RETURN(auto s, ctx.const_double(n, static_cast<size_t>(pos.scale)));
+    scale = s;
   }
   bool gqa = false;
   if (!absent(ctx, n, pos.gqa)) {
-    auto g = ctx.const_bool(n, static_cast<size_t>(pos.gqa));
-    if (!g) return g.status();
-    gqa = *g;
+    KILN_ASSIGN_OR_RETURN(auto g, ctx.const_bool(n, static_cast<size_t>(pos.gqa)));
+    gqa = g;
   }
-  DataType dt = ctx.dtype(*q);
+  DataType dt = ctx.dtype(q);
   if (!is_floating(dt)) return ctx.error(n, "query must be a float tensor");
-  int rank = std::max({ctx.rank(*q), ctx.rank(*k), ctx.rank(*v)});
-  kiln::Tensor tq = *q, tk = *k, tv = *v;
+  int rank = std::max({ctx.rank(q), ctx.rank(k), ctx.rank(v)});
+  kiln::Tensor tq = q, tk = k, tv = v;
   for (kiln::Tensor* t : {&tq, &tk, &tv}) {
-    auto c = ctx.cast(*t, dt);  // torch requires one dtype; harmless when it already is
-    if (!c) return c.status();
-    auto l = lift_rank(ctx, *c, rank);
-    if (!l) return l.status();
-    *t = *l;
+    // torch requires one dtype; harmless when it already is
+    KILN_ASSIGN_OR_RETURN(auto c, ctx.cast(*t, dt));
+    KILN_ASSIGN_OR_RETURN(auto l, lift_rank(ctx, c, rank));
+    *t = l;
   }
   if (gqa && rank >= 3) {
     int64_t hq = ctx.dims(tq)[rank - 3], hk = ctx.dims(tk)[rank - 3], hv = ctx.dims(tv)[rank - 3];
@@ -100,22 +94,19 @@ Status sdpa_impl(ConversionCtx& ctx, const Node& n, const SdpaArgs& pos) {
       if (hk == 0 || hv == 0 || hq % hk != 0 || hq % hv != 0)
         return ctx.error(
             n, "query heads " + std::to_string(hq) + " are not a multiple of key/value heads");
-      auto rk = repeat_heads(ctx, tk, hq / hk);
-      if (!rk) return rk.status();
-      auto rv = repeat_heads(ctx, tv, hq / hv);
-      if (!rv) return rv.status();
-      tk = *rk;
-      tv = *rv;
+      KILN_ASSIGN_OR_RETURN(auto rk, repeat_heads(ctx, tk, hq / hk));
+      KILN_ASSIGN_OR_RETURN(auto rv, repeat_heads(ctx, tv, hq / hv));
+      tk = rk;
+      tv = rv;
     }
   }
-  kiln::Tensor m = *mask;
+  kiln::Tensor m = mask;
   if (m.valid() && ctx.dtype(m) != DataType::kBool) {
-    auto c = ctx.cast(m, dt);
-    if (!c) return c.status();
-    m = *c;
+    KILN_ASSIGN_OR_RETURN(auto c, ctx.cast(m, dt));
+    m = c;
   }
   AttentionParams p;
-  p.causal = *causal;
+  p.causal = causal;
   p.scale = scale;
   // torch gives 0 (not NaN) for query rows whose every key is masked out.
   p.zero_masked_rows = m.valid();
@@ -231,27 +222,22 @@ bool flash_cpu_supported(const OpGraph& g, const Node& n, std::string* why) {
 
 // baddbmm(self, batch1, batch2, *, beta, alpha) = beta * self + alpha * (batch1 @ batch2)
 Status baddbmm(ConversionCtx& ctx, const Node& n) {
-  auto b1 = ctx.tensor(n, 1);
-  auto b2 = ctx.tensor(n, 2);
-  if (!b1 || !b2) return !b1 ? b1.status() : b2.status();
+  KILN_ASSIGN_OR_RETURN(auto b1, ctx.tensor(n, 1));
+  KILN_ASSIGN_OR_RETURN(auto b2, ctx.tensor(n, 2));
   auto beta = ctx.const_double(n, 3);
   auto alpha = ctx.const_double(n, 4);
   if (!beta || !alpha) return ctx.error(n, "beta and alpha must be constants");
-  auto mm = ctx.net.add_matmul(*b1, *b2);
+  auto mm = ctx.net.add_matmul(b1, b2);
   if (!mm) return set_output_tensor(ctx, n, mm);
-  auto prod = scale(ctx, n, *mm, *alpha);
-  if (!prod) return prod.status();
-  DataType dt = ctx.dtype(*prod);
+  KILN_ASSIGN_OR_RETURN(auto prod, scale(ctx, n, *mm, *alpha));
+  DataType dt = ctx.dtype(prod);
   // torch ignores self (NaN and inf included) when beta is 0. self only broadcasts to the product's
   // shape (torch refuses anything else), so the output shape is the product's either way.
-  if (*beta == 0.0) return set_output_tensor(ctx, n, ctx.net.add_identity(*prod));
-  auto self = ctx.tensor(n, 0);
-  if (!self) return self.status();
-  auto s = ctx.cast(*self, dt);
-  if (!s) return s.status();
-  auto bs = scale(ctx, n, *s, *beta);
-  if (!bs) return bs.status();
-  return set_output_tensor(ctx, n, ctx.net.add_elementwise(*bs, *prod, BinaryOp::kAdd));
+  if (*beta == 0.0) return set_output_tensor(ctx, n, ctx.net.add_identity(prod));
+  KILN_ASSIGN_OR_RETURN(auto self, ctx.tensor(n, 0));
+  KILN_ASSIGN_OR_RETURN(auto s, ctx.cast(self, dt));
+  KILN_ASSIGN_OR_RETURN(auto bs, scale(ctx, n, s, *beta));
+  return set_output_tensor(ctx, n, ctx.net.add_elementwise(bs, prod, BinaryOp::kAdd));
 }
 
 bool baddbmm_supported(const OpGraph& g, const Node& n, std::string* why) {

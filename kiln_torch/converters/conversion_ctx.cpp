@@ -128,13 +128,11 @@ Expected<kiln::Tensor> ConversionCtx::arg_tensor(const Node& n, const Arg& a) {
   if (a.is_list()) {
     std::vector<kiln::Tensor> parts;
     for (const Arg& item : a.items()) {
-      auto t = arg_tensor(n, item);
-      if (!t) return t;
-      auto u = rank(*t) == 0 ? net.add_unsqueeze(*t, {0}) : Expected<kiln::Tensor>(*t);
-      if (!u) return u;
-      auto c = cast(*u, DataType::kInt64);
-      if (!c) return c;
-      parts.push_back(*c);
+      KILN_ASSIGN_OR_RETURN(auto t, arg_tensor(n, item));
+      KILN_ASSIGN_OR_RETURN(auto u,
+                            rank(t) == 0 ? net.add_unsqueeze(t, {0}) : Expected<kiln::Tensor>(t));
+      KILN_ASSIGN_OR_RETURN(auto c, cast(u, DataType::kInt64));
+      parts.push_back(c);
     }
     if (parts.empty()) return net.add_int_vector({});
     if (parts.size() == 1) return parts[0];
@@ -217,21 +215,17 @@ bool ConversionCtx::is_static_int(const Node& n, size_t i) const {
 Expected<ConversionCtx::IntList> ConversionCtx::int_list(const Node& n, size_t i) {
   IntList out;
   if (is_static_int(n, i)) {
-    auto v = const_int_list(n, i);
-    if (!v) return v.status();
-    out.values = *v;
+    KILN_ASSIGN_OR_RETURN(auto v, const_int_list(n, i));
+    out.values = v;
     return out;
   }
-  auto t = tensor(n, i);
-  if (!t) return t.status();
-  auto c = cast(*t, DataType::kInt64);
-  if (!c) return c.status();
+  KILN_ASSIGN_OR_RETURN(auto t, tensor(n, i));
+  KILN_ASSIGN_OR_RETURN(auto c, cast(t, DataType::kInt64));
   out.is_static = false;
-  out.tensor = *c;
+  out.tensor = c;
   if (rank(out.tensor) == 0) {
-    auto u = net.add_unsqueeze(out.tensor, {0});
-    if (!u) return u.status();
-    out.tensor = *u;
+    KILN_ASSIGN_OR_RETURN(auto u, net.add_unsqueeze(out.tensor, {0}));
+    out.tensor = u;
   }
   return out;
 }
@@ -243,12 +237,10 @@ Expected<ConversionCtx::Int> ConversionCtx::int_value(const Node& n, size_t i) {
     out.value = a.ivalue().isInt() ? a.ivalue().toInt() : a.ivalue().toBool();
     return out;
   }
-  auto t = tensor(n, i);
-  if (!t) return t.status();
-  auto c = cast(*t, DataType::kInt64);
-  if (!c) return c.status();
+  KILN_ASSIGN_OR_RETURN(auto t, tensor(n, i));
+  KILN_ASSIGN_OR_RETURN(auto c, cast(t, DataType::kInt64));
   out.is_static = false;
-  out.tensor = *c;
+  out.tensor = c;
   return out;
 }
 
@@ -265,16 +257,14 @@ Expected<std::pair<kiln::Tensor, kiln::Tensor>> ConversionCtx::promoted(const No
                                                                         size_t j) {
   const Arg& ai = arg(n, i);
   const Arg& aj = arg(n, j);
-  auto ti = tensor(n, i);
-  if (!ti) return ti.status();
-  auto tj = tensor(n, j);
-  if (!tj) return tj.status();
+  KILN_ASSIGN_OR_RETURN(auto ti, tensor(n, i));
+  KILN_ASSIGN_OR_RETURN(auto tj, tensor(n, j));
   auto weak = [&](const Arg& a, kiln::Tensor t) {
     if (a.is_constant() && !a.ivalue().isTensor()) return 2;  // Python scalar
     return rank(t) == 0 ? 1 : 0;                              // 0-dim tensor
   };
-  int wi = weak(ai, *ti), wj = weak(aj, *tj);
-  DataType di = dtype(*ti), dj = dtype(*tj);
+  int wi = weak(ai, ti), wj = weak(aj, tj);
+  DataType di = dtype(ti), dj = dtype(tj);
   DataType out;
   if ((wi > 0) == (wj > 0)) {
     out = *to_kiln_dtype(at::promoteTypes(to_torch_dtype(di), to_torch_dtype(dj)));
@@ -287,11 +277,9 @@ Expected<std::pair<kiln::Tensor, kiln::Tensor>> ConversionCtx::promoted(const No
                      : DataType::kInt64)
               : strong;
   }
-  auto ci = cast(*ti, out);
-  if (!ci) return ci.status();
-  auto cj = cast(*tj, out);
-  if (!cj) return cj.status();
-  return std::make_pair(*ci, *cj);
+  KILN_ASSIGN_OR_RETURN(auto ci, cast(ti, out));
+  KILN_ASSIGN_OR_RETURN(auto cj, cast(tj, out));
+  return std::make_pair(ci, cj);
 }
 
 // ---- registry ----

@@ -13,28 +13,23 @@ std::vector<int64_t> expand_to(std::vector<int64_t> v, size_t n, int64_t def) {
 
 // Common tail: x, w, bias? and the params.
 Status emit(ConversionCtx& ctx, const Node& n, ConvolutionParams p) {
-  auto x = ctx.tensor(n, 0);
-  auto w = ctx.tensor(n, 1);
-  if (!x || !w) return !x ? x.status() : w.status();
-  auto b = ctx.optional_tensor(n, 2);
-  if (!b) return b.status();
-  DataType dt = ctx.dtype(*x);
-  auto wc = ctx.cast(*w, dt);
-  if (!wc) return wc.status();
-  kiln::Tensor bias = *b;
+  KILN_ASSIGN_OR_RETURN(auto x, ctx.tensor(n, 0));
+  KILN_ASSIGN_OR_RETURN(auto w, ctx.tensor(n, 1));
+  KILN_ASSIGN_OR_RETURN(auto b, ctx.optional_tensor(n, 2));
+  DataType dt = ctx.dtype(x);
+  KILN_ASSIGN_OR_RETURN(auto wc, ctx.cast(w, dt));
+  kiln::Tensor bias = b;
   if (bias.valid()) {
-    auto bc = ctx.cast(bias, dt);
-    if (!bc) return bc.status();
-    bias = *bc;
+    KILN_ASSIGN_OR_RETURN(auto bc, ctx.cast(bias, dt));
+    bias = bc;
   }
-  int rank = ctx.rank(*x);
+  int rank = ctx.rank(x);
   auto spatial = static_cast<size_t>(rank - 2);
-  kiln::Tensor input = *x;
-  bool unbatched = ctx.rank(*wc) == rank + 1;  // torch allows [C, L...] inputs
+  kiln::Tensor input = x;
+  bool unbatched = ctx.rank(wc) == rank + 1;  // torch allows [C, L...] inputs
   if (unbatched) {
-    auto u = ctx.net.add_unsqueeze(input, {0});
-    if (!u) return u.status();
-    input = *u;
+    KILN_ASSIGN_OR_RETURN(auto u, ctx.net.add_unsqueeze(input, {0}));
+    input = u;
     spatial = static_cast<size_t>(rank - 1);
   }
   p.strides = expand_to(p.strides, spatial, 1);
@@ -42,13 +37,11 @@ Status emit(ConversionCtx& ctx, const Node& n, ConvolutionParams p) {
   p.pads_begin = expand_to(p.pads_begin, spatial, 0);
   p.pads_end = p.pads_end.empty() ? p.pads_begin : expand_to(p.pads_end, spatial, 0);
   if (p.transposed) p.output_padding = expand_to(p.output_padding, spatial, 0);
-  auto y = ctx.check(n, ctx.net.add_convolution(input, *wc, bias, p));
-  if (!y) return y.status();
-  kiln::Tensor out = *y;
+  KILN_ASSIGN_OR_RETURN(auto y, ctx.check(n, ctx.net.add_convolution(input, wc, bias, p)));
+  kiln::Tensor out = y;
   if (unbatched) {
-    auto s = ctx.net.add_squeeze(out, {0});
-    if (!s) return s.status();
-    out = *s;
+    KILN_ASSIGN_OR_RETURN(auto s, ctx.net.add_squeeze(out, {0}));
+    out = s;
   }
   ctx.set_output(n, 0, out);
   return {};
@@ -88,9 +81,8 @@ Status conv_nd(ConversionCtx& ctx, const Node& n) {
   const Arg& pad = ctx.arg(n, 4);
   if (pad.is_constant() && pad.ivalue().isString()) {
     std::string mode = pad.ivalue().toStringRef();
-    auto w = ctx.tensor(n, 1);
-    if (!w) return w.status();
-    Dims wd = ctx.dims(*w);
+    KILN_ASSIGN_OR_RETURN(auto w, ctx.tensor(n, 1));
+    Dims wd = ctx.dims(w);
     size_t spatial = static_cast<size_t>(wd.rank() - 2);
     std::vector<int64_t> dil = expand_to(p.dilations, spatial, 1);
     for (size_t i = 0; i < spatial; ++i) {
@@ -99,9 +91,8 @@ Status conv_nd(ConversionCtx& ctx, const Node& n) {
       p.pads_end.push_back(total - total / 2);
     }
   } else {
-    auto pv = ctx.const_int_list(n, 4);
-    if (!pv) return pv.status();
-    p.pads_begin = *pv;
+    KILN_ASSIGN_OR_RETURN(auto pv, ctx.const_int_list(n, 4));
+    p.pads_begin = pv;
   }
   return emit(ctx, n, p);
 }

@@ -23,12 +23,10 @@ Expected<DataType> out_dtype(ConversionCtx& ctx, const Node& n, int dtype_arg, D
     return *k;
   }
   if (dtype_arg >= 0) {
-    auto dt = ctx.const_dtype(n, static_cast<size_t>(dtype_arg));
-    if (!dt) return dt.status();
-    if (*dt) {
-      auto k = to_kiln_dtype(**dt);
-      if (!k)
-        return ctx.error(n, std::string("dtype ") + c10::toString(**dt) + " is not supported");
+    KILN_ASSIGN_OR_RETURN(auto dt, ctx.const_dtype(n, static_cast<size_t>(dtype_arg)));
+    if (dt) {
+      auto k = to_kiln_dtype(*dt);
+      if (!k) return ctx.error(n, std::string("dtype ") + c10::toString(*dt) + " is not supported");
       return *k;
     }
   }
@@ -58,73 +56,59 @@ Status fill(ConversionCtx& ctx, const Node& n, const ConversionCtx::IntList& sha
     return set_output_tensor(ctx, n, ctx.net.add_fill_dynamic(shape.tensor, v, dt));
   }
   // A runtime fill value: broadcast it.
-  auto t = ctx.tensor(n, static_cast<size_t>(value_index));
-  if (!t) return t.status();
-  kiln::Tensor s = *t;
+  KILN_ASSIGN_OR_RETURN(auto t, ctx.tensor(n, static_cast<size_t>(value_index)));
+  kiln::Tensor s = t;
   if (ctx.rank(s) != 0) {
-    auto r = ctx.net.add_reshape(s, {});
-    if (!r) return r.status();
-    s = *r;
+    KILN_ASSIGN_OR_RETURN(auto r, ctx.net.add_reshape(s, {}));
+    s = r;
   }
-  auto c = ctx.cast(s, dt);
-  if (!c) return c.status();
-  if (shape.is_static) return set_output_tensor(ctx, n, ctx.net.add_expand(*c, shape.values));
-  return set_output_tensor(ctx, n, ctx.net.add_expand_dynamic(*c, shape.tensor));
+  KILN_ASSIGN_OR_RETURN(auto c, ctx.cast(s, dt));
+  if (shape.is_static) return set_output_tensor(ctx, n, ctx.net.add_expand(c, shape.values));
+  return set_output_tensor(ctx, n, ctx.net.add_expand_dynamic(c, shape.tensor));
 }
 
 /// The shape of tensor input i as an IntList (a shape tensor when some dim is dynamic).
 Expected<ConversionCtx::IntList> shape_of(ConversionCtx& ctx, const Node& n, size_t i) {
-  auto x = ctx.tensor(n, i);
-  if (!x) return x.status();
+  KILN_ASSIGN_OR_RETURN(auto x, ctx.tensor(n, i));
   ConversionCtx::IntList out;
-  Dims d = ctx.dims(*x);
+  Dims d = ctx.dims(x);
   if (d.is_static()) {
     out.values = d.to_vector();
     return out;
   }
-  auto s = ctx.net.add_shape(*x);
-  if (!s) return s.status();
+  KILN_ASSIGN_OR_RETURN(auto s, ctx.net.add_shape(x));
   out.is_static = false;
-  out.tensor = *s;
+  out.tensor = s;
   return out;
 }
 
 Expected<DataType> input_dtype(ConversionCtx& ctx, const Node& n, size_t i) {
-  auto x = ctx.tensor(n, i);
-  if (!x) return x.status();
-  return ctx.dtype(*x);
+  KILN_ASSIGN_OR_RETURN(auto x, ctx.tensor(n, i));
+  return ctx.dtype(x);
 }
 
 // zeros/ones/empty(size, dtype, ...) and full(size, value, dtype, ...)
 Status sized(ConversionCtx& ctx, const Node& n, std::optional<double> value) {
-  auto shape = ctx.int_list(n, 0);
-  if (!shape) return shape.status();
+  KILN_ASSIGN_OR_RETURN(auto shape, ctx.int_list(n, 0));
   int dtype_arg = value ? 1 : 2;
-  auto dt = out_dtype(ctx, n, dtype_arg, kDefaultFloat);
-  if (!dt) return dt.status();
-  return fill(ctx, n, *shape, *dt, value, value ? -1 : 1);
+  KILN_ASSIGN_OR_RETURN(auto dt, out_dtype(ctx, n, dtype_arg, kDefaultFloat));
+  return fill(ctx, n, shape, dt, value, value ? -1 : 1);
 }
 
 // zeros_like/ones_like/empty_like(self, dtype, ...) and full_like(self, value, dtype, ...)
 Status like(ConversionCtx& ctx, const Node& n, std::optional<double> value) {
-  auto shape = shape_of(ctx, n, 0);
-  if (!shape) return shape.status();
-  auto self_dt = input_dtype(ctx, n, 0);
-  if (!self_dt) return self_dt.status();
-  auto dt = out_dtype(ctx, n, value ? 1 : 2, *self_dt);
-  if (!dt) return dt.status();
-  return fill(ctx, n, *shape, *dt, value, value ? -1 : 1);
+  KILN_ASSIGN_OR_RETURN(auto shape, shape_of(ctx, n, 0));
+  KILN_ASSIGN_OR_RETURN(auto self_dt, input_dtype(ctx, n, 0));
+  KILN_ASSIGN_OR_RETURN(auto dt, out_dtype(ctx, n, value ? 1 : 2, self_dt));
+  return fill(ctx, n, shape, dt, value, value ? -1 : 1);
 }
 
 // new_zeros/new_ones/new_empty(self, size, dtype, ...) and new_full(self, size, value, dtype, ...)
 Status new_sized(ConversionCtx& ctx, const Node& n, std::optional<double> value) {
-  auto shape = ctx.int_list(n, 1);
-  if (!shape) return shape.status();
-  auto self_dt = input_dtype(ctx, n, 0);
-  if (!self_dt) return self_dt.status();
-  auto dt = out_dtype(ctx, n, value ? 2 : 3, *self_dt);
-  if (!dt) return dt.status();
-  return fill(ctx, n, *shape, *dt, value, value ? -1 : 2);
+  KILN_ASSIGN_OR_RETURN(auto shape, ctx.int_list(n, 1));
+  KILN_ASSIGN_OR_RETURN(auto self_dt, input_dtype(ctx, n, 0));
+  KILN_ASSIGN_OR_RETURN(auto dt, out_dtype(ctx, n, value ? 2 : 3, self_dt));
+  return fill(ctx, n, shape, dt, value, value ? -1 : 2);
 }
 
 // arange(end) / arange.start(start, end) / arange.start_step(start, end, step), dtype after them.
@@ -141,25 +125,22 @@ Status arange(ConversionCtx& ctx, const Node& n, int nbounds) {
     if (a.is_constant() && !a.ivalue().isTensor()) {
       const c10::IValue& v = a.ivalue();
       all_int &= v.isInt() || v.isBool();
-      auto d = ctx.const_double(n, i);
-      if (!d) return d.status();
-      *fields[field] = *d;
+      KILN_ASSIGN_OR_RETURN(auto d, ctx.const_double(n, i));
+      *fields[field] = d;
       continue;
     }
-    auto t = ctx.tensor(n, i);
-    if (!t) return t.status();
-    all_int &= !is_floating(ctx.dtype(*t));
-    kiln::Tensor s = *t;
+    KILN_ASSIGN_OR_RETURN(auto t, ctx.tensor(n, i));
+    all_int &= !is_floating(ctx.dtype(t));
+    kiln::Tensor s = t;
     if (ctx.rank(s) != 0) {
-      auto r = ctx.net.add_reshape(s, {});
-      if (!r) return r.status();
-      s = *r;
+      KILN_ASSIGN_OR_RETURN(auto r, ctx.net.add_reshape(s, {}));
+      s = r;
     }
     bounds[field] = s;
   }
-  auto dt = out_dtype(ctx, n, nbounds, all_int ? DataType::kInt64 : kDefaultFloat);
-  if (!dt) return dt.status();
-  p.dtype = *dt;
+  KILN_ASSIGN_OR_RETURN(auto dt,
+                        out_dtype(ctx, n, nbounds, all_int ? DataType::kInt64 : kDefaultFloat));
+  p.dtype = dt;
   return set_output_tensor(ctx, n, ctx.net.add_arange(p, bounds[0], bounds[1], bounds[2]));
 }
 
@@ -187,8 +168,7 @@ Status tensor_from(ConversionCtx& ctx, const Node& n) {
     if (v.isInt() || v.isIntList()) def = DataType::kInt64;
     if (v.isBool() || v.isBoolList()) def = DataType::kBool;
   }
-  auto dt = out_dtype(ctx, n, 1, def);
-  if (!dt) return dt.status();
+  KILN_ASSIGN_OR_RETURN(auto dt, out_dtype(ctx, n, 1, def));
   if (a.is_constant()) {
     const c10::IValue& v = a.ivalue();
     at::Tensor t;
@@ -207,15 +187,12 @@ Status tensor_from(ConversionCtx& ctx, const Node& n) {
     } else {
       return ctx.error(n, "unsupported constant " + v.tagKind());
     }
-    auto c = ctx.constant_tensor(t.to(to_torch_dtype(*dt)));
-    if (!c) return c.status();
-    return set_output_tensor(ctx, n, ctx.net.add_identity(*c));
+    KILN_ASSIGN_OR_RETURN(auto c, ctx.constant_tensor(t.to(to_torch_dtype(dt))));
+    return set_output_tensor(ctx, n, ctx.net.add_identity(c));
   }
-  auto t = ctx.tensor(n, 0);  // a runtime scalar or a list of runtime ints
-  if (!t) return t.status();
-  auto c = ctx.cast(*t, *dt);
-  if (!c) return c.status();
-  return set_output_tensor(ctx, n, ctx.net.add_identity(*c));
+  KILN_ASSIGN_OR_RETURN(auto t, ctx.tensor(n, 0));  // a runtime scalar or a list of runtime ints
+  KILN_ASSIGN_OR_RETURN(auto c, ctx.cast(t, dt));
+  return set_output_tensor(ctx, n, ctx.net.add_identity(c));
 }
 
 bool tensor_supported(const OpGraph& g, const Node& n, std::string* why) {
@@ -234,12 +211,10 @@ Status linspace(ConversionCtx& ctx, const Node& n) {
   auto e = ctx.const_double(n, 1);
   auto k = ctx.const_int(n, 2);
   if (!s || !e || !k) return ctx.error(n, "linspace arguments must be constants");
-  auto dt = out_dtype(ctx, n, 3, kDefaultFloat);
-  if (!dt) return dt.status();
-  at::Tensor t = at::linspace(*s, *e, *k, at::TensorOptions().dtype(to_torch_dtype(*dt)));
-  auto c = ctx.constant_tensor(t);
-  if (!c) return c.status();
-  return set_output_tensor(ctx, n, ctx.net.add_identity(*c));
+  KILN_ASSIGN_OR_RETURN(auto dt, out_dtype(ctx, n, 3, kDefaultFloat));
+  at::Tensor t = at::linspace(*s, *e, *k, at::TensorOptions().dtype(to_torch_dtype(dt)));
+  KILN_ASSIGN_OR_RETURN(auto c, ctx.constant_tensor(t));
+  return set_output_tensor(ctx, n, ctx.net.add_identity(c));
 }
 
 bool linspace_supported(const OpGraph& g, const Node& n, std::string* why) {
@@ -255,11 +230,9 @@ bool linspace_supported(const OpGraph& g, const Node& n, std::string* why) {
 // fill.Scalar(self, value) / fill.Tensor(self, value) / zero(self): functional fills shaped like
 // self.
 Status fill_like_self(ConversionCtx& ctx, const Node& n, std::optional<double> value) {
-  auto shape = shape_of(ctx, n, 0);
-  if (!shape) return shape.status();
-  auto dt = input_dtype(ctx, n, 0);
-  if (!dt) return dt.status();
-  return fill(ctx, n, *shape, *dt, value, value ? -1 : 1);
+  KILN_ASSIGN_OR_RETURN(auto shape, shape_of(ctx, n, 0));
+  KILN_ASSIGN_OR_RETURN(auto dt, input_dtype(ctx, n, 0));
+  return fill(ctx, n, shape, dt, value, value ? -1 : 1);
 }
 
 }  // namespace

@@ -7,24 +7,20 @@ namespace kiln::bridge {
 namespace {
 
 Status out(ConversionCtx& ctx, const Node& n, Expected<kiln::Tensor> r, size_t i = 0) {
-  auto c = ctx.check(n, std::move(r));
-  if (!c) return c.status();
-  ctx.set_output(n, i, *c);
+  KILN_ASSIGN_OR_RETURN(auto c, ctx.check(n, std::move(r)));
+  ctx.set_output(n, i, c);
   return {};
 }
 
 // a op (alpha * b): add/sub with alpha; rsub swaps the operands first.
 Status add_sub(ConversionCtx& ctx, const Node& n, BinaryOp op, bool reverse = false) {
-  auto ab = ctx.promoted(n, 0, 1);
-  if (!ab) return ab.status();
-  auto [a, b] = *ab;
+  KILN_ASSIGN_OR_RETURN(auto ab, ctx.promoted(n, 0, 1));
+  auto [a, b] = ab;
   if (reverse) std::swap(a, b);  // rsub(self, other, alpha) = other - alpha * self
   if (n.inputs.size() > 2 && !ctx.is_none(n, 2)) {
-    auto alpha = ctx.const_double(n, 2);
-    if (!alpha) return alpha.status();
-    auto scaled = scale(ctx, n, b, *alpha);
-    if (!scaled) return scaled.status();
-    b = *scaled;
+    KILN_ASSIGN_OR_RETURN(auto alpha, ctx.const_double(n, 2));
+    KILN_ASSIGN_OR_RETURN(auto scaled, scale(ctx, n, b, alpha));
+    b = scaled;
   }
   return out(ctx, n, ctx.net.add_elementwise(a, b, op));
 }
@@ -35,15 +31,13 @@ Status simple_binary(ConversionCtx& ctx, const Node& n, BinaryOp op) {
 
 // True division: integer operands produce floats.
 Status true_div(ConversionCtx& ctx, const Node& n) {
-  auto ab = ctx.promoted(n, 0, 1);
-  if (!ab) return ab.status();
-  auto [a, b] = *ab;
+  KILN_ASSIGN_OR_RETURN(auto ab, ctx.promoted(n, 0, 1));
+  auto [a, b] = ab;
   if (!is_floating(ctx.dtype(a))) {
-    auto ca = ctx.cast(a, kDefaultFloat);
-    auto cb = ctx.cast(b, kDefaultFloat);
-    if (!ca || !cb) return !ca ? ca.status() : cb.status();
-    a = *ca;
-    b = *cb;
+    KILN_ASSIGN_OR_RETURN(auto ca, ctx.cast(a, kDefaultFloat));
+    KILN_ASSIGN_OR_RETURN(auto cb, ctx.cast(b, kDefaultFloat));
+    a = ca;
+    b = cb;
   }
   return out(ctx, n, ctx.net.add_elementwise(a, b, BinaryOp::kDiv));
 }
@@ -60,21 +54,17 @@ Status div_mode(ConversionCtx& ctx, const Node& n) {
 Status compare(ConversionCtx& ctx, const Node& n, BinaryOp op) { return simple_binary(ctx, n, op); }
 
 Status logical(ConversionCtx& ctx, const Node& n, BinaryOp op) {
-  auto a = ctx.tensor(n, 0);
-  auto b = ctx.tensor(n, 1);
-  if (!a || !b) return !a ? a.status() : b.status();
-  auto ca = ctx.cast(*a, DataType::kBool);
-  auto cb = ctx.cast(*b, DataType::kBool);
-  if (!ca || !cb) return !ca ? ca.status() : cb.status();
-  return out(ctx, n, ctx.net.add_elementwise(*ca, *cb, op));
+  KILN_ASSIGN_OR_RETURN(auto a, ctx.tensor(n, 0));
+  KILN_ASSIGN_OR_RETURN(auto b, ctx.tensor(n, 1));
+  KILN_ASSIGN_OR_RETURN(auto ca, ctx.cast(a, DataType::kBool));
+  KILN_ASSIGN_OR_RETURN(auto cb, ctx.cast(b, DataType::kBool));
+  return out(ctx, n, ctx.net.add_elementwise(ca, cb, op));
 }
 
 Status logical_not(ConversionCtx& ctx, const Node& n) {
-  auto a = ctx.tensor(n, 0);
-  if (!a) return a.status();
-  auto c = ctx.cast(*a, DataType::kBool);
-  if (!c) return c.status();
-  return out(ctx, n, ctx.net.add_unary(*c, UnaryOp::kNot));
+  KILN_ASSIGN_OR_RETURN(auto a, ctx.tensor(n, 0));
+  KILN_ASSIGN_OR_RETURN(auto c, ctx.cast(a, DataType::kBool));
+  return out(ctx, n, ctx.net.add_unary(c, UnaryOp::kNot));
 }
 
 Status pow_op(ConversionCtx& ctx, const Node& n) {
@@ -82,16 +72,14 @@ Status pow_op(ConversionCtx& ctx, const Node& n) {
   const Arg& e = ctx.arg(n, 1);
   if (e.is_constant() && (e.ivalue().isInt() || e.ivalue().isDouble())) {
     double p = e.ivalue().isInt() ? static_cast<double>(e.ivalue().toInt()) : e.ivalue().toDouble();
-    auto x = ctx.tensor(n, 0);
-    if (!x) return x.status();
-    if (p == 1.0) return out(ctx, n, ctx.net.add_identity(*x));
-    if (p == 2.0) return out(ctx, n, ctx.net.add_elementwise(*x, *x, BinaryOp::kMul));
-    if (p == 0.5 && is_floating(ctx.dtype(*x)))
-      return out(ctx, n, ctx.net.add_unary(*x, UnaryOp::kSqrt));
+    KILN_ASSIGN_OR_RETURN(auto x, ctx.tensor(n, 0));
+    if (p == 1.0) return out(ctx, n, ctx.net.add_identity(x));
+    if (p == 2.0) return out(ctx, n, ctx.net.add_elementwise(x, x, BinaryOp::kMul));
+    if (p == 0.5 && is_floating(ctx.dtype(x)))
+      return out(ctx, n, ctx.net.add_unary(x, UnaryOp::kSqrt));
   }
-  auto ab = ctx.promoted(n, 0, 1);
-  if (!ab) return ab.status();
-  auto [a, b] = *ab;
+  KILN_ASSIGN_OR_RETURN(auto ab, ctx.promoted(n, 0, 1));
+  auto [a, b] = ab;
   if (!is_floating(ctx.dtype(a)) && e.is_constant() && e.ivalue().isDouble()) {
     auto ca = ctx.cast(a, kDefaultFloat);
     auto cb = ctx.cast(b, kDefaultFloat);
@@ -103,27 +91,20 @@ Status pow_op(ConversionCtx& ctx, const Node& n) {
 
 // where(cond, a, b) with promotion of a and b.
 Status where(ConversionCtx& ctx, const Node& n) {
-  auto c = ctx.tensor(n, 0);
-  if (!c) return c.status();
-  auto cb = ctx.cast(*c, DataType::kBool);
-  if (!cb) return cb.status();
-  auto ab = ctx.promoted(n, 1, 2);
-  if (!ab) return ab.status();
-  return out(ctx, n, ctx.net.add_where(*cb, ab->first, ab->second));
+  KILN_ASSIGN_OR_RETURN(auto c, ctx.tensor(n, 0));
+  KILN_ASSIGN_OR_RETURN(auto cb, ctx.cast(c, DataType::kBool));
+  KILN_ASSIGN_OR_RETURN(auto ab, ctx.promoted(n, 1, 2));
+  return out(ctx, n, ctx.net.add_where(cb, ab.first, ab.second));
 }
 
 // masked_fill(self, mask, value): where(mask, value, self) in self's dtype.
 Status masked_fill(ConversionCtx& ctx, const Node& n) {
-  auto x = ctx.tensor(n, 0);
-  auto m = ctx.tensor(n, 1);
-  if (!x || !m) return !x ? x.status() : m.status();
-  auto mb = ctx.cast(*m, DataType::kBool);
-  if (!mb) return mb.status();
-  auto v = ctx.tensor(n, 2);
-  if (!v) return v.status();
-  auto vc = ctx.cast(*v, ctx.dtype(*x));
-  if (!vc) return vc.status();
-  return out(ctx, n, ctx.net.add_where(*mb, *vc, *x));
+  KILN_ASSIGN_OR_RETURN(auto x, ctx.tensor(n, 0));
+  KILN_ASSIGN_OR_RETURN(auto m, ctx.tensor(n, 1));
+  KILN_ASSIGN_OR_RETURN(auto mb, ctx.cast(m, DataType::kBool));
+  KILN_ASSIGN_OR_RETURN(auto v, ctx.tensor(n, 2));
+  KILN_ASSIGN_OR_RETURN(auto vc, ctx.cast(v, ctx.dtype(x)));
+  return out(ctx, n, ctx.net.add_where(mb, vc, x));
 }
 
 // The dtype shape analysis recorded for output i (torch's promotion result), if any.
@@ -137,12 +118,11 @@ std::optional<DataType> recorded_dtype(const ConversionCtx& ctx, const Node& n, 
 // clamp(x, min?, max?): min(max(x, min), max) in the promoted dtype (an int tensor clamped to float
 // bounds gives floats).
 Status clamp(ConversionCtx& ctx, const Node& n, bool has_min, bool has_max) {
-  auto x = ctx.tensor(n, 0);
-  if (!x) return x.status();
+  KILN_ASSIGN_OR_RETURN(auto x, ctx.tensor(n, 0));
   size_t imin = 1, imax = has_min ? 2 : 1;
   const Arg& lo = has_min ? ctx.arg(n, imin) : Arg::constant(c10::IValue());
   const Arg& hi = has_max ? ctx.arg(n, imax) : Arg::constant(c10::IValue());
-  kiln::Tensor t = *x;
+  kiln::Tensor t = x;
   auto is_num = [](const Arg& a) {
     return a.is_none() || (a.is_constant() && (a.ivalue().isInt() || a.ivalue().isDouble()));
   };
@@ -153,9 +133,8 @@ Status clamp(ConversionCtx& ctx, const Node& n, bool has_min, bool has_max) {
                                   (hi.is_constant() && hi.ivalue().isDouble()))) {
     dt = kDefaultFloat;
   }
-  auto xc = ctx.cast(t, dt);
-  if (!xc) return xc.status();
-  t = *xc;
+  KILN_ASSIGN_OR_RETURN(auto xc, ctx.cast(t, dt));
+  t = xc;
   if (is_num(lo) && is_num(hi)) {
     auto val = [](const Arg& a) {
       if (a.is_none()) return std::nan("");
@@ -164,57 +143,45 @@ Status clamp(ConversionCtx& ctx, const Node& n, bool has_min, bool has_max) {
     return out(ctx, n, ctx.net.add_unary(t, UnaryOp::kClamp, val(lo), val(hi)));
   }
   if (has_min && !lo.is_none()) {
-    auto l = ctx.tensor(n, imin);
-    if (!l) return l.status();
-    auto lc = ctx.cast(*l, dt);
-    if (!lc) return lc.status();
-    auto r = ctx.net.add_elementwise(t, *lc, BinaryOp::kMax);
-    if (!r) return r.status();
-    t = *r;
+    KILN_ASSIGN_OR_RETURN(auto l, ctx.tensor(n, imin));
+    KILN_ASSIGN_OR_RETURN(auto lc, ctx.cast(l, dt));
+    KILN_ASSIGN_OR_RETURN(auto r, ctx.net.add_elementwise(t, lc, BinaryOp::kMax));
+    t = r;
   }
   if (has_max && !hi.is_none()) {
-    auto h = ctx.tensor(n, imax);
-    if (!h) return h.status();
-    auto hc = ctx.cast(*h, dt);
-    if (!hc) return hc.status();
-    auto r = ctx.net.add_elementwise(t, *hc, BinaryOp::kMin);
-    if (!r) return r.status();
-    t = *r;
+    KILN_ASSIGN_OR_RETURN(auto h, ctx.tensor(n, imax));
+    KILN_ASSIGN_OR_RETURN(auto hc, ctx.cast(h, dt));
+    KILN_ASSIGN_OR_RETURN(auto r, ctx.net.add_elementwise(t, hc, BinaryOp::kMin));
+    t = r;
   }
   return out(ctx, n, ctx.net.add_identity(t));
 }
 
 // aten::to / type conversions: only the dtype matters inside an engine.
 Status to_dtype(ConversionCtx& ctx, const Node& n, size_t dtype_index) {
-  auto x = ctx.tensor(n, 0);
-  if (!x) return x.status();
-  auto dt = ctx.const_dtype(n, dtype_index);
-  if (!dt) return dt.status();
-  if (!*dt) return out(ctx, n, ctx.net.add_identity(*x));
-  auto k = to_kiln_dtype(**dt);
-  if (!k) return ctx.error(n, std::string("dtype ") + c10::toString(**dt) + " is not supported");
-  if (ctx.dtype(*x) == *k) return out(ctx, n, ctx.net.add_identity(*x));
-  return out(ctx, n, ctx.net.add_cast(*x, *k));
+  KILN_ASSIGN_OR_RETURN(auto x, ctx.tensor(n, 0));
+  KILN_ASSIGN_OR_RETURN(auto dt, ctx.const_dtype(n, dtype_index));
+  if (!dt) return out(ctx, n, ctx.net.add_identity(x));
+  auto k = to_kiln_dtype(*dt);
+  if (!k) return ctx.error(n, std::string("dtype ") + c10::toString(*dt) + " is not supported");
+  if (ctx.dtype(x) == *k) return out(ctx, n, ctx.net.add_identity(x));
+  return out(ctx, n, ctx.net.add_cast(x, *k));
 }
 
 Status copy(ConversionCtx& ctx, const Node& n) {
-  auto x = ctx.tensor(n, 0);
-  if (!x) return x.status();
-  return out(ctx, n, ctx.net.add_identity(*x));
+  KILN_ASSIGN_OR_RETURN(auto x, ctx.tensor(n, 0));
+  return out(ctx, n, ctx.net.add_identity(x));
 }
 
 // aten::copy(self, src, non_blocking): src in self's dtype, broadcast to self's shape.
 Status copy_from(ConversionCtx& ctx, const Node& n) {
-  auto self = ctx.tensor(n, 0);
-  auto src = ctx.tensor(n, 1);
-  if (!self || !src) return !self ? self.status() : src.status();
-  auto c = ctx.cast(*src, ctx.dtype(*self));
-  if (!c) return c.status();
-  if (ctx.dims(*c) == ctx.dims(*self) && ctx.dims(*self).is_static())
-    return out(ctx, n, ctx.net.add_identity(*c));
-  auto shape = ctx.net.add_shape(*self);
-  if (!shape) return shape.status();
-  return out(ctx, n, ctx.net.add_expand_dynamic(*c, *shape));
+  KILN_ASSIGN_OR_RETURN(auto self, ctx.tensor(n, 0));
+  KILN_ASSIGN_OR_RETURN(auto src, ctx.tensor(n, 1));
+  KILN_ASSIGN_OR_RETURN(auto c, ctx.cast(src, ctx.dtype(self)));
+  if (ctx.dims(c) == ctx.dims(self) && ctx.dims(self).is_static())
+    return out(ctx, n, ctx.net.add_identity(c));
+  KILN_ASSIGN_OR_RETURN(auto shape, ctx.net.add_shape(self));
+  return out(ctx, n, ctx.net.add_expand_dynamic(c, shape));
 }
 
 // Dropout is the identity only in inference (train == false); the importer removes those already.
@@ -239,28 +206,25 @@ bool to_supported(const OpGraph& g, const Node& n, std::string* why) {
 
 Status to_like(ConversionCtx& ctx, const Node& n) {
   // Output dtype comes from shape analysis (covers to.device, to.other, to.prim_Device).
-  auto x = ctx.tensor(n, 0);
-  if (!x) return x.status();
+  KILN_ASSIGN_OR_RETURN(auto x, ctx.tensor(n, 0));
   const Value& v = ctx.graph.values[static_cast<size_t>(n.outputs[0])];
-  DataType dt = v.meta ? *to_kiln_dtype(v.meta->dtype) : ctx.dtype(*x);
-  if (dt == ctx.dtype(*x)) return out(ctx, n, ctx.net.add_identity(*x));
-  return out(ctx, n, ctx.net.add_cast(*x, dt));
+  DataType dt = v.meta ? *to_kiln_dtype(v.meta->dtype) : ctx.dtype(x);
+  if (dt == ctx.dtype(x)) return out(ctx, n, ctx.net.add_identity(x));
+  return out(ctx, n, ctx.net.add_cast(x, dt));
 }
 
 }  // namespace
 
 Expected<kiln::Tensor> binary(ConversionCtx& ctx, const Node& n, size_t ia, size_t ib,
                               BinaryOp op) {
-  auto ab = ctx.promoted(n, ia, ib);
-  if (!ab) return ab.status();
-  return ctx.net.add_elementwise(ab->first, ab->second, op);
+  KILN_ASSIGN_OR_RETURN(auto ab, ctx.promoted(n, ia, ib));
+  return ctx.net.add_elementwise(ab.first, ab.second, op);
 }
 
 Expected<kiln::Tensor> scale(ConversionCtx& ctx, const Node& n, kiln::Tensor x, double alpha) {
   if (alpha == 1.0) return x;
-  auto s = ctx.scalar(alpha, ctx.dtype(x));
-  if (!s) return s.status();
-  return ctx.net.add_elementwise(x, *s, BinaryOp::kMul);
+  KILN_ASSIGN_OR_RETURN(auto s, ctx.scalar(alpha, ctx.dtype(x)));
+  return ctx.net.add_elementwise(x, s, BinaryOp::kMul);
 }
 
 void register_elementwise_converters(ConverterRegistry& r) {

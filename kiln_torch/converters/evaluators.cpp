@@ -39,30 +39,26 @@ Expected<std::vector<Arg>> items_of(const ConversionCtx& ctx, const Node& n, siz
 }
 
 Status list_unpack(ConversionCtx& ctx, const Node& n) {
-  auto items = items_of(ctx, n, 0);
-  if (!items) return items.status();
-  if (items->size() != n.outputs.size())
-    return ctx.error(n, "list has " + std::to_string(items->size()) + " items, expected " +
+  KILN_ASSIGN_OR_RETURN(auto items, items_of(ctx, n, 0));
+  if (items.size() != n.outputs.size())
+    return ctx.error(n, "list has " + std::to_string(items.size()) + " items, expected " +
                             std::to_string(n.outputs.size()));
-  for (size_t i = 0; i < items->size(); ++i) ctx.set_output(n, i, (*items)[i]);
+  for (size_t i = 0; i < items.size(); ++i) ctx.set_output(n, i, items[i]);
   return {};
 }
 
 Status getitem(ConversionCtx& ctx, const Node& n) {
-  auto items = items_of(ctx, n, 0);
-  if (!items) return items.status();
-  auto idx = ctx.const_int(n, 1);
-  if (!idx) return idx.status();
-  int64_t i = *idx < 0 ? *idx + static_cast<int64_t>(items->size()) : *idx;
-  if (i < 0 || i >= static_cast<int64_t>(items->size())) return ctx.error(n, "index out of range");
-  ctx.set_output(n, 0, (*items)[static_cast<size_t>(i)]);
+  KILN_ASSIGN_OR_RETURN(auto items, items_of(ctx, n, 0));
+  KILN_ASSIGN_OR_RETURN(auto idx, ctx.const_int(n, 1));
+  int64_t i = idx < 0 ? idx + static_cast<int64_t>(items.size()) : idx;
+  if (i < 0 || i >= static_cast<int64_t>(items.size())) return ctx.error(n, "index out of range");
+  ctx.set_output(n, 0, items[static_cast<size_t>(i)]);
   return {};
 }
 
 Status len(ConversionCtx& ctx, const Node& n) {
-  auto items = items_of(ctx, n, 0);
-  if (!items) return items.status();
-  ctx.set_output(n, 0, Arg::constant(static_cast<int64_t>(items->size())));
+  KILN_ASSIGN_OR_RETURN(auto items, items_of(ctx, n, 0));
+  ctx.set_output(n, 0, Arg::constant(static_cast<int64_t>(items.size())));
   return {};
 }
 
@@ -72,43 +68,34 @@ Expected<Arg> dim_of(ConversionCtx& ctx, const Node& n, kiln::Tensor t, int64_t 
   int64_t k = norm_dim(d, dims.rank());
   if (k < 0 || k >= dims.rank()) return ctx.error(n, "dim " + std::to_string(d) + " out of range");
   if (dims[static_cast<int>(k)] >= 0) return Arg::constant(dims[static_cast<int>(k)]);
-  auto shp = ctx.net.add_shape(t);
-  if (!shp) return shp.status();
-  auto idx = ctx.net.add_scalar(static_cast<double>(k), DataType::kInt64);
-  if (!idx) return idx.status();
-  auto g = ctx.net.add_gather(*shp, *idx, 0);
-  if (!g) return g.status();
-  return Arg::tensor(*g);
+  KILN_ASSIGN_OR_RETURN(auto shp, ctx.net.add_shape(t));
+  KILN_ASSIGN_OR_RETURN(auto idx, ctx.net.add_scalar(static_cast<double>(k), DataType::kInt64));
+  KILN_ASSIGN_OR_RETURN(auto g, ctx.net.add_gather(shp, idx, 0));
+  return Arg::tensor(g);
 }
 
 Status size_int(ConversionCtx& ctx, const Node& n) {
-  auto t = ctx.tensor(n, 0);
-  if (!t) return t.status();
-  auto d = ctx.const_int(n, 1);
-  if (!d) return d.status();
-  auto a = dim_of(ctx, n, *t, *d);
-  if (!a) return a.status();
-  ctx.set_output(n, 0, *a);
+  KILN_ASSIGN_OR_RETURN(auto t, ctx.tensor(n, 0));
+  KILN_ASSIGN_OR_RETURN(auto d, ctx.const_int(n, 1));
+  KILN_ASSIGN_OR_RETURN(auto a, dim_of(ctx, n, t, d));
+  ctx.set_output(n, 0, a);
   return {};
 }
 
 Status size_list(ConversionCtx& ctx, const Node& n) {
-  auto t = ctx.tensor(n, 0);
-  if (!t) return t.status();
+  KILN_ASSIGN_OR_RETURN(auto t, ctx.tensor(n, 0));
   std::vector<Arg> items;
-  for (int d = 0; d < ctx.rank(*t); ++d) {
-    auto a = dim_of(ctx, n, *t, d);
-    if (!a) return a.status();
-    items.push_back(*a);
+  for (int d = 0; d < ctx.rank(t); ++d) {
+    KILN_ASSIGN_OR_RETURN(auto a, dim_of(ctx, n, t, d));
+    items.push_back(a);
   }
   ctx.set_output(n, 0, Arg::list(std::move(items)));
   return {};
 }
 
 Status dim(ConversionCtx& ctx, const Node& n) {
-  auto t = ctx.tensor(n, 0);
-  if (!t) return t.status();
-  ctx.set_output(n, 0, Arg::constant(static_cast<int64_t>(ctx.rank(*t))));
+  KILN_ASSIGN_OR_RETURN(auto t, ctx.tensor(n, 0));
+  ctx.set_output(n, 0, Arg::constant(static_cast<int64_t>(ctx.rank(t))));
   return {};
 }
 
@@ -145,16 +132,12 @@ Status to_number(ConversionCtx& ctx, const Node& n, DataType dt) {
     }
     return {};
   }
-  auto t = ctx.tensor(n, 0);
-  if (!t) return t.status();
-  if (ctx.rank(*t) != 0) {
-    auto r = ctx.net.add_reshape(*t, {});
-    if (!r) return r.status();
-    t = r;
+  KILN_ASSIGN_OR_RETURN(auto t, ctx.tensor(n, 0));
+  if (ctx.rank(t) != 0) {
+    KILN_ASSIGN_OR_RETURN(t, ctx.net.add_reshape(t, {}));
   }
-  auto c = ctx.cast(*t, dt);
-  if (!c) return c.status();
-  ctx.set_output(n, 0, *c);
+  KILN_ASSIGN_OR_RETURN(auto c, ctx.cast(t, dt));
+  ctx.set_output(n, 0, c);
   return {};
 }
 
@@ -326,28 +309,24 @@ Expected<kiln::Tensor> scalar_tensor(ConversionCtx& ctx, const Node& n, const Ar
   if (a.is_tensor()) {
     t = a.tensor();
   } else if (a.is_constant() && a.ivalue().isInt()) {
-    auto c = ctx.scalar(static_cast<double>(a.ivalue().toInt()), DataType::kInt64);
-    if (!c) return c;
-    t = *c;
+    KILN_ASSIGN_OR_RETURN(auto c,
+                          ctx.scalar(static_cast<double>(a.ivalue().toInt()), DataType::kInt64));
+    t = c;
   } else if (a.is_constant() && a.ivalue().isDouble()) {
-    auto c = ctx.scalar(a.ivalue().toDouble(), DataType::kFloat32);
-    if (!c) return c;
-    t = *c;
+    KILN_ASSIGN_OR_RETURN(auto c, ctx.scalar(a.ivalue().toDouble(), DataType::kFloat32));
+    t = c;
   } else if (a.is_constant() && a.ivalue().isBool()) {
-    auto c = ctx.scalar(a.ivalue().toBool() ? 1.0 : 0.0, DataType::kBool);
-    if (!c) return c;
-    t = *c;
+    KILN_ASSIGN_OR_RETURN(auto c, ctx.scalar(a.ivalue().toBool() ? 1.0 : 0.0, DataType::kBool));
+    t = c;
   } else if (a.is_constant() && a.ivalue().isTensor()) {
-    auto c = ctx.constant_tensor(a.ivalue().toTensor());
-    if (!c) return c;
-    t = *c;
+    KILN_ASSIGN_OR_RETURN(auto c, ctx.constant_tensor(a.ivalue().toTensor()));
+    t = c;
   } else {
     return ctx.error(n, "operand is not a number");
   }
   if (ctx.rank(t) != 0) {
-    auto r = ctx.net.add_reshape(t, {});
-    if (!r) return r;
-    t = *r;
+    KILN_ASSIGN_OR_RETURN(auto r, ctx.net.add_reshape(t, {}));
+    t = r;
   }
   return t;
 }
@@ -355,11 +334,9 @@ Expected<kiln::Tensor> scalar_tensor(ConversionCtx& ctx, const Node& n, const Ar
 Expected<Arg> scalar_op(ConversionCtx& ctx, const Node& n, const Arg& a, const Arg& b, BinaryOp op,
                         ScalarResult kind) {
   if (is_number(a) && is_number(b)) return fold_scalar(ctx, n, a.ivalue(), b.ivalue(), op, kind);
-  auto ta = scalar_tensor(ctx, n, a);
-  if (!ta) return ta.status();
-  auto tb = scalar_tensor(ctx, n, b);
-  if (!tb) return tb.status();
-  DataType da = ctx.dtype(*ta), db = ctx.dtype(*tb);
+  KILN_ASSIGN_OR_RETURN(auto ta, scalar_tensor(ctx, n, a));
+  KILN_ASSIGN_OR_RETURN(auto tb, scalar_tensor(ctx, n, b));
+  DataType da = ctx.dtype(ta), db = ctx.dtype(tb);
   DataType dt;
   if (is_logical(op)) {
     if (da != DataType::kBool || db != DataType::kBool)
@@ -372,33 +349,27 @@ Expected<Arg> scalar_op(ConversionCtx& ctx, const Node& n, const Arg& a, const A
   } else {
     dt = is_floating(da) || is_floating(db) ? DataType::kFloat32 : DataType::kInt64;
   }
-  auto xa = ctx.cast(*ta, dt);
-  if (!xa) return xa.status();
-  auto xb = ctx.cast(*tb, dt);
-  if (!xb) return xb.status();
-  auto r = ctx.check(n, ctx.net.add_elementwise(*xa, *xb, op));
-  if (!r) return r.status();
-  return Arg::tensor(*r);
+  KILN_ASSIGN_OR_RETURN(auto xa, ctx.cast(ta, dt));
+  KILN_ASSIGN_OR_RETURN(auto xb, ctx.cast(tb, dt));
+  KILN_ASSIGN_OR_RETURN(auto r, ctx.check(n, ctx.net.add_elementwise(xa, xb, op)));
+  return Arg::tensor(r);
 }
 
 Status scalar_binary(ConversionCtx& ctx, const Node& n, BinaryOp op,
                      ScalarResult kind = ScalarResult::kAuto) {
-  auto r = scalar_op(ctx, n, ctx.arg(n, 0), ctx.arg(n, 1), op, kind);
-  if (!r) return r.status();
-  ctx.set_output(n, 0, *r);
+  KILN_ASSIGN_OR_RETURN(auto r, scalar_op(ctx, n, ctx.arg(n, 0), ctx.arg(n, 1), op, kind));
+  ctx.set_output(n, 0, r);
   return {};
 }
 
 // prim::min / prim::max of one list (.self_int, .self_float).
 Status list_extreme(ConversionCtx& ctx, const Node& n, BinaryOp op) {
-  auto items = items_of(ctx, n, 0);
-  if (!items) return items.status();
-  if (items->empty()) return ctx.error(n, "min/max of an empty list");
-  Arg acc = (*items)[0];
-  for (size_t i = 1; i < items->size(); ++i) {
-    auto r = scalar_op(ctx, n, acc, (*items)[i], op, ScalarResult::kAuto);
-    if (!r) return r.status();
-    acc = *r;
+  KILN_ASSIGN_OR_RETURN(auto items, items_of(ctx, n, 0));
+  if (items.empty()) return ctx.error(n, "min/max of an empty list");
+  Arg acc = items[0];
+  for (size_t i = 1; i < items.size(); ++i) {
+    KILN_ASSIGN_OR_RETURN(auto r, scalar_op(ctx, n, acc, items[i], op, ScalarResult::kAuto));
+    acc = r;
   }
   ctx.set_output(n, 0, acc);
   return {};
@@ -460,26 +431,21 @@ Status scalar_unary(ConversionCtx& ctx, const Node& n, UnaryOp op, ScalarResult 
     }
     return {};
   }
-  auto t = scalar_tensor(ctx, n, a);
-  if (!t) return t.status();
-  kiln::Tensor x = *t;
+  KILN_ASSIGN_OR_RETURN(auto t, scalar_tensor(ctx, n, a));
+  kiln::Tensor x = t;
   if (op == UnaryOp::kNot) {
-    auto b = ctx.cast(x, DataType::kBool);
-    if (!b) return b.status();
-    x = *b;
+    KILN_ASSIGN_OR_RETURN(auto b, ctx.cast(x, DataType::kBool));
+    x = b;
   } else if (kind == ScalarResult::kFloat ||
              (op != UnaryOp::kNeg && op != UnaryOp::kAbs)) {  // float math
-    auto f = ctx.cast(x, DataType::kFloat32);
-    if (!f) return f.status();
-    x = *f;
+    KILN_ASSIGN_OR_RETURN(auto f, ctx.cast(x, DataType::kFloat32));
+    x = f;
   }
-  auto r = ctx.check(n, ctx.net.add_unary(x, op));
-  if (!r) return r.status();
-  kiln::Tensor y = *r;
+  KILN_ASSIGN_OR_RETURN(auto r, ctx.check(n, ctx.net.add_unary(x, op)));
+  kiln::Tensor y = r;
   if (kind == ScalarResult::kInt && ctx.dtype(y) != DataType::kInt64) {
-    auto c = ctx.cast(y, DataType::kInt64);
-    if (!c) return c.status();
-    y = *c;
+    KILN_ASSIGN_OR_RETURN(auto c, ctx.cast(y, DataType::kInt64));
+    y = c;
   }
   ctx.set_output(n, 0, y);
   return {};
@@ -507,19 +473,17 @@ Status const_equal(ConversionCtx& ctx, const Node& n, bool negate) {
     }
     Arg acc = Arg::constant(true);
     for (size_t i = 0; i < ia->size(); ++i) {
-      auto e = scalar_op(ctx, n, (*ia)[i], (*ib)[i], BinaryOp::kEqual, ScalarResult::kBool);
-      if (!e) return e.status();
-      auto r = scalar_op(ctx, n, acc, *e, BinaryOp::kAnd, ScalarResult::kBool);
-      if (!r) return r.status();
-      acc = *r;
+      KILN_ASSIGN_OR_RETURN(
+          auto e, scalar_op(ctx, n, (*ia)[i], (*ib)[i], BinaryOp::kEqual, ScalarResult::kBool));
+      KILN_ASSIGN_OR_RETURN(auto r, scalar_op(ctx, n, acc, e, BinaryOp::kAnd, ScalarResult::kBool));
+      acc = r;
     }
     if (negate) {
       if (acc.is_constant()) {
         acc = Arg::constant(!acc.ivalue().toBool());
       } else {
-        auto r = ctx.check(n, ctx.net.add_unary(acc.tensor(), UnaryOp::kNot));
-        if (!r) return r.status();
-        acc = Arg::tensor(*r);
+        KILN_ASSIGN_OR_RETURN(auto r, ctx.check(n, ctx.net.add_unary(acc.tensor(), UnaryOp::kNot)));
+        acc = Arg::tensor(r);
       }
     }
     ctx.set_output(n, 0, acc);
@@ -533,79 +497,67 @@ Status const_equal(ConversionCtx& ctx, const Node& n, bool negate) {
 
 // aten::add.t: list concatenation.
 Status list_concat(ConversionCtx& ctx, const Node& n) {
-  auto a = items_of(ctx, n, 0);
-  if (!a) return a.status();
-  auto b = items_of(ctx, n, 1);
-  if (!b) return b.status();
-  std::vector<Arg> out = *a;
-  out.insert(out.end(), b->begin(), b->end());
+  KILN_ASSIGN_OR_RETURN(auto a, items_of(ctx, n, 0));
+  KILN_ASSIGN_OR_RETURN(auto b, items_of(ctx, n, 1));
+  std::vector<Arg> out = a;
+  out.insert(out.end(), b.begin(), b.end());
   ctx.set_output(n, 0, Arg::list(std::move(out)));
   return {};
 }
 
 // aten::slice.t: list[start:end:step] with Python's clamping (start/end may be None).
 Status list_slice(ConversionCtx& ctx, const Node& n) {
-  auto items = items_of(ctx, n, 0);
-  if (!items) return items.status();
-  const int64_t size = static_cast<int64_t>(items->size());
+  KILN_ASSIGN_OR_RETURN(auto items, items_of(ctx, n, 0));
+  const int64_t size = static_cast<int64_t>(items.size());
   int64_t step = 1;
   if (n.inputs.size() > 3 && !ctx.is_none(n, 3)) {
-    auto s = ctx.const_int(n, 3);
-    if (!s) return s.status();
-    step = *s;
+    KILN_ASSIGN_OR_RETURN(auto s, ctx.const_int(n, 3));
+    step = s;
   }
   if (step == 0) return ctx.error(n, "slice step cannot be zero");
   auto bound = [&](size_t i, int64_t dflt) -> Expected<int64_t> {
     if (n.inputs.size() <= i || ctx.is_none(n, i)) return dflt;
-    auto v = ctx.const_int(n, i);
-    if (!v) return v.status();
-    int64_t b = *v < 0 ? *v + size : *v;
+    KILN_ASSIGN_OR_RETURN(auto v, ctx.const_int(n, i));
+    int64_t b = v < 0 ? v + size : v;
     return step > 0 ? std::clamp<int64_t>(b, 0, size) : std::clamp<int64_t>(b, -1, size - 1);
   };
-  auto start = bound(1, step > 0 ? 0 : size - 1);
-  if (!start) return start.status();
-  auto end = bound(2, step > 0 ? size : -1);
-  if (!end) return end.status();
+  KILN_ASSIGN_OR_RETURN(auto start, bound(1, step > 0 ? 0 : size - 1));
+  KILN_ASSIGN_OR_RETURN(auto end, bound(2, step > 0 ? size : -1));
   std::vector<Arg> out;
-  for (int64_t i = *start; step > 0 ? i < *end : i > *end; i += step)
-    out.push_back((*items)[static_cast<size_t>(i)]);
+  for (int64_t i = start; step > 0 ? i < end : i > end; i += step)
+    out.push_back(items[static_cast<size_t>(i)]);
   ctx.set_output(n, 0, Arg::list(std::move(out)));
   return {};
 }
 
 // aten::mul.left_t (list * int) / aten::mul.right_ (int * list): repetition.
 Status list_repeat(ConversionCtx& ctx, const Node& n, bool list_first) {
-  auto items = items_of(ctx, n, list_first ? 0 : 1);
-  if (!items) return items.status();
-  auto times = ctx.const_int(n, list_first ? 1 : 0);
-  if (!times) return times.status();
+  KILN_ASSIGN_OR_RETURN(auto items, items_of(ctx, n, list_first ? 0 : 1));
+  KILN_ASSIGN_OR_RETURN(auto times, ctx.const_int(n, list_first ? 1 : 0));
   std::vector<Arg> out;
-  for (int64_t i = 0; i < *times; ++i) out.insert(out.end(), items->begin(), items->end());
+  for (int64_t i = 0; i < times; ++i) out.insert(out.end(), items.begin(), items.end());
   ctx.set_output(n, 0, Arg::list(std::move(out)));
   return {};
 }
 
 // aten::numel: the product of the dims (runtime when a dim is dynamic).
 Status numel(ConversionCtx& ctx, const Node& n) {
-  auto t = ctx.tensor(n, 0);
-  if (!t) return t.status();
-  Dims d = ctx.dims(*t);
+  KILN_ASSIGN_OR_RETURN(auto t, ctx.tensor(n, 0));
+  Dims d = ctx.dims(t);
   if (d.is_static()) {
     ctx.set_output(n, 0, Arg::constant(d.volume()));
     return {};
   }
-  auto shp = ctx.net.add_shape(*t);
-  if (!shp) return shp.status();
-  auto p = ctx.check(n, ctx.net.add_reduce(*shp, ReduceParams{ReduceOp::kProd, {0}, false, 1}));
-  if (!p) return p.status();
-  ctx.set_output(n, 0, *p);
+  KILN_ASSIGN_OR_RETURN(auto shp, ctx.net.add_shape(t));
+  KILN_ASSIGN_OR_RETURN(
+      auto p, ctx.check(n, ctx.net.add_reduce(shp, ReduceParams{ReduceOp::kProd, {0}, false, 1})));
+  ctx.set_output(n, 0, p);
   return {};
 }
 
 Status dtype_of(ConversionCtx& ctx, const Node& n) {
-  auto t = ctx.tensor(n, 0);
-  if (!t) return t.status();
-  ctx.set_output(n, 0, Arg::constant(static_cast<int64_t>(to_torch_dtype(ctx.dtype(*t)))));
+  KILN_ASSIGN_OR_RETURN(auto t, ctx.tensor(n, 0));
+  ctx.set_output(n, 0, Arg::constant(static_cast<int64_t>(to_torch_dtype(ctx.dtype(t)))));
   return {};
 }
 

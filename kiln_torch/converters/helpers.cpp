@@ -4,9 +4,8 @@
 namespace kiln::bridge {
 
 Status set_output_tensor(ConversionCtx& ctx, const Node& n, Expected<kiln::Tensor> r, size_t i) {
-  auto c = ctx.check(n, std::move(r));
-  if (!c) return c.status();
-  ctx.set_output(n, i, *c);
+  KILN_ASSIGN_OR_RETURN(auto c, ctx.check(n, std::move(r)));
+  ctx.set_output(n, i, c);
   return {};
 }
 
@@ -18,14 +17,11 @@ Expected<ConversionCtx::Int> dim_extent(ConversionCtx& ctx, kiln::Tensor t, int6
     out.value = dims[static_cast<int>(d)];
     return out;
   }
-  auto s = ctx.net.add_shape(t);
-  if (!s) return s.status();
-  auto i = ctx.net.add_scalar(static_cast<double>(d), DataType::kInt64);
-  if (!i) return i.status();
-  auto g = ctx.net.add_gather(*s, *i, 0);
-  if (!g) return g.status();
+  KILN_ASSIGN_OR_RETURN(auto s, ctx.net.add_shape(t));
+  KILN_ASSIGN_OR_RETURN(auto i, ctx.net.add_scalar(static_cast<double>(d), DataType::kInt64));
+  KILN_ASSIGN_OR_RETURN(auto g, ctx.net.add_gather(s, i, 0));
   out.is_static = false;
-  out.tensor = *g;
+  out.tensor = g;
   return out;
 }
 

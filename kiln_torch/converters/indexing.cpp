@@ -20,9 +20,8 @@ Expected<kiln::Tensor> int_tensor(ConversionCtx& ctx, const ConversionCtx::Int& 
 Expected<kiln::Tensor> fill_like(ConversionCtx& ctx, kiln::Tensor like, double value, DataType dt) {
   Dims d = ctx.dims(like);
   if (d.is_static()) return ctx.net.add_fill(d.to_vector(), value, dt);
-  auto s = ctx.net.add_shape(like);
-  if (!s) return s.status();
-  return ctx.net.add_fill_dynamic(*s, value, dt);
+  KILN_ASSIGN_OR_RETURN(auto s, ctx.net.add_shape(like));
+  return ctx.net.add_fill_dynamic(s, value, dt);
 }
 
 bool is_index_dtype(at::ScalarType t) {
@@ -33,38 +32,33 @@ bool is_index_dtype(at::ScalarType t) {
 
 // index_select(self, dim, index)
 Status index_select(ConversionCtx& ctx, const Node& n) {
-  auto x = ctx.tensor(n, 0);
+  KILN_ASSIGN_OR_RETURN(auto x, ctx.tensor(n, 0));
   auto d = ctx.const_int(n, 1);
-  auto idx = ctx.tensor(n, 2);
-  if (!x || !d || !idx)
-    return !x ? x.status() : !d ? ctx.error(n, "dim must be a constant") : idx.status();
-  kiln::Tensor i = *idx;
+  if (!d) return ctx.error(n, "dim must be a constant");
+  KILN_ASSIGN_OR_RETURN(auto idx, ctx.tensor(n, 2));
+  kiln::Tensor i = idx;
   if (ctx.rank(i) == 0) {
-    auto u = ctx.net.add_unsqueeze(i, {0});
-    if (!u) return u.status();
-    i = *u;
+    KILN_ASSIGN_OR_RETURN(auto u, ctx.net.add_unsqueeze(i, {0}));
+    i = u;
   }
-  if (ctx.rank(*x) == 0) return set_output_tensor(ctx, n, ctx.net.add_reshape(*x, {}));
-  return set_output_tensor(ctx, n, ctx.net.add_gather(*x, i, norm_dim(*d, ctx.rank(*x))));
+  if (ctx.rank(x) == 0) return set_output_tensor(ctx, n, ctx.net.add_reshape(x, {}));
+  return set_output_tensor(ctx, n, ctx.net.add_gather(x, i, norm_dim(*d, ctx.rank(x))));
 }
 
 // embedding(weight, indices, padding_idx, scale_grad_by_freq, sparse): rows of weight.
 Status embedding(ConversionCtx& ctx, const Node& n) {
-  auto w = ctx.tensor(n, 0);
-  auto idx = ctx.tensor(n, 1);
-  if (!w || !idx) return !w ? w.status() : idx.status();
-  return set_output_tensor(ctx, n, ctx.net.add_gather(*w, *idx, 0));
+  KILN_ASSIGN_OR_RETURN(auto w, ctx.tensor(n, 0));
+  KILN_ASSIGN_OR_RETURN(auto idx, ctx.tensor(n, 1));
+  return set_output_tensor(ctx, n, ctx.net.add_gather(w, idx, 0));
 }
 
 // gather(self, dim, index, sparse_grad)
 Status gather(ConversionCtx& ctx, const Node& n) {
-  auto x = ctx.tensor(n, 0);
+  KILN_ASSIGN_OR_RETURN(auto x, ctx.tensor(n, 0));
   auto d = ctx.const_int(n, 1);
-  auto idx = ctx.tensor(n, 2);
-  if (!x || !d || !idx)
-    return !x ? x.status() : !d ? ctx.error(n, "dim must be a constant") : idx.status();
-  return set_output_tensor(ctx, n,
-                           ctx.net.add_gather_elements(*x, *idx, norm_dim(*d, ctx.rank(*x))));
+  if (!d) return ctx.error(n, "dim must be a constant");
+  KILN_ASSIGN_OR_RETURN(auto idx, ctx.tensor(n, 2));
+  return set_output_tensor(ctx, n, ctx.net.add_gather_elements(x, idx, norm_dim(*d, ctx.rank(x))));
 }
 
 // ---- scatter ----
@@ -76,21 +70,17 @@ Expected<kiln::Tensor> scatter_updates(ConversionCtx& ctx, const Node& n, size_t
   const Arg& a = ctx.arg(n, i);
   bool scalar = a.is_constant() && !a.ivalue().isTensor();
   if (scalar) {
-    auto v = ctx.const_double(n, i);
-    if (!v) return v.status();
-    return fill_like(ctx, index, *v, dt);
+    KILN_ASSIGN_OR_RETURN(auto v, ctx.const_double(n, i));
+    return fill_like(ctx, index, v, dt);
   }
-  auto t = ctx.tensor(n, i);
-  if (!t) return t.status();
-  auto c = ctx.cast(*t, dt);
-  if (!c) return c.status();
-  if (ctx.rank(*c) != 0 || ctx.rank(index) == 0) return *c;
+  KILN_ASSIGN_OR_RETURN(auto t, ctx.tensor(n, i));
+  KILN_ASSIGN_OR_RETURN(auto c, ctx.cast(t, dt));
+  if (ctx.rank(c) != 0 || ctx.rank(index) == 0) return c;
   // A runtime Scalar value: broadcast it to the index's shape.
   Dims d = ctx.dims(index);
-  if (d.is_static()) return ctx.net.add_expand(*c, d.to_vector());
-  auto s = ctx.net.add_shape(index);
-  if (!s) return s.status();
-  return ctx.net.add_expand_dynamic(*c, *s);
+  if (d.is_static()) return ctx.net.add_expand(c, d.to_vector());
+  KILN_ASSIGN_OR_RETURN(auto s, ctx.net.add_shape(index));
+  return ctx.net.add_expand_dynamic(c, s);
 }
 
 Expected<ScatterReduce> reduce_of(const std::string& r) {
@@ -104,13 +94,12 @@ Expected<ScatterReduce> reduce_of(const std::string& r) {
 // scatter.src / scatter.value (self, dim, index, src|value), scatter.reduce / value_reduce (+
 // reduce), scatter_add (self, dim, index, src).
 Status scatter(ConversionCtx& ctx, const Node& n, ScatterReduce fixed) {
-  auto x = ctx.tensor(n, 0);
+  KILN_ASSIGN_OR_RETURN(auto x, ctx.tensor(n, 0));
   auto d = ctx.const_int(n, 1);
-  auto idx = ctx.tensor(n, 2);
-  if (!x || !d || !idx)
-    return !x ? x.status() : !d ? ctx.error(n, "dim must be a constant") : idx.status();
+  if (!d) return ctx.error(n, "dim must be a constant");
+  KILN_ASSIGN_OR_RETURN(auto idx, ctx.tensor(n, 2));
   ScatterParams p;
-  p.axis = norm_dim(*d, std::max(ctx.rank(*x), 1));
+  p.axis = norm_dim(*d, std::max(ctx.rank(x), 1));
   p.reduce = fixed;
   if (n.op == "aten::scatter.reduce" || n.op == "aten::scatter.value_reduce") {
     const Arg& r = ctx.arg(n, 4);
@@ -120,9 +109,8 @@ Status scatter(ConversionCtx& ctx, const Node& n, ScatterReduce fixed) {
     if (!red) return ctx.error(n, red.status().message());
     p.reduce = *red;
   }
-  auto upd = scatter_updates(ctx, n, 3, *idx, ctx.dtype(*x));
-  if (!upd) return upd.status();
-  return set_output_tensor(ctx, n, ctx.net.add_scatter(*x, *idx, *upd, p));
+  KILN_ASSIGN_OR_RETURN(auto upd, scatter_updates(ctx, n, 3, idx, ctx.dtype(x)));
+  return set_output_tensor(ctx, n, ctx.net.add_scatter(x, idx, upd, p));
 }
 
 bool scatter_supported(const OpGraph& g, const Node& n, std::string* why) {
@@ -154,30 +142,27 @@ bool scatter_supported(const OpGraph& g, const Node& n, std::string* why) {
 
 // scatter_reduce.two(self, dim, index, src, reduce, include_self)
 Status scatter_reduce(ConversionCtx& ctx, const Node& n) {
-  auto x = ctx.tensor(n, 0);
+  KILN_ASSIGN_OR_RETURN(auto x, ctx.tensor(n, 0));
   auto d = ctx.const_int(n, 1);
-  auto idx = ctx.tensor(n, 2);
-  if (!x || !d || !idx)
-    return !x ? x.status() : !d ? ctx.error(n, "dim must be a constant") : idx.status();
+  if (!d) return ctx.error(n, "dim must be a constant");
+  KILN_ASSIGN_OR_RETURN(auto idx, ctx.tensor(n, 2));
   const Arg& ra = ctx.arg(n, 4);
   if (!(ra.is_constant() && ra.ivalue().isString()))
     return ctx.error(n, "reduce must be a constant string");
   std::string r = ra.ivalue().toStringRef();
   bool include_self = true;
   if (n.inputs.size() > 5) {
-    auto b = ctx.const_bool(n, 5);
-    if (!b) return b.status();
-    include_self = *b;
+    KILN_ASSIGN_OR_RETURN(auto b, ctx.const_bool(n, 5));
+    include_self = b;
   }
-  DataType dt = ctx.dtype(*x);
-  auto src = scatter_updates(ctx, n, 3, *idx, dt);
-  if (!src) return src.status();
+  DataType dt = ctx.dtype(x);
+  KILN_ASSIGN_OR_RETURN(auto src, scatter_updates(ctx, n, 3, idx, dt));
   ScatterParams p;
-  p.axis = norm_dim(*d, std::max(ctx.rank(*x), 1));
+  p.axis = norm_dim(*d, std::max(ctx.rank(x), 1));
   bool mean = r == "mean";
   auto red = mean ? Expected<ScatterReduce>(ScatterReduce::kAdd) : reduce_of(r);
   if (!red) return ctx.error(n, red.status().message());
-  kiln::Tensor base = *x;
+  kiln::Tensor base = x;
   if (!include_self) {
     // Positions written by the scatter start from the reduction's identity instead of self.
     double neutral = 0.0;
@@ -203,34 +188,26 @@ Status scatter_reduce(ConversionCtx& ctx, const Node& n) {
           break;
       }
     }
-    auto fillv = fill_like(ctx, *idx, neutral, dt);
-    if (!fillv) return fillv.status();
+    KILN_ASSIGN_OR_RETURN(auto fillv, fill_like(ctx, idx, neutral, dt));
     ScatterParams q = p;
     q.reduce = ScatterReduce::kNone;
-    auto b = ctx.net.add_scatter(*x, *idx, *fillv, q);
-    if (!b) return b.status();
-    base = *b;
+    KILN_ASSIGN_OR_RETURN(auto b, ctx.net.add_scatter(x, idx, fillv, q));
+    base = b;
   }
   p.reduce = *red;
-  auto sum = ctx.net.add_scatter(base, *idx, *src, p);
-  if (!sum) return sum.status();
-  if (!mean) return set_output_tensor(ctx, n, *sum);
+  KILN_ASSIGN_OR_RETURN(auto sum, ctx.net.add_scatter(base, idx, src, p));
+  if (!mean) return set_output_tensor(ctx, n, sum);
   // mean: divide by the number of contributions (self counts once when included), 1 where none.
-  auto start = fill_like(ctx, *x, include_self ? 1.0 : 0.0, dt);
-  auto ones = fill_like(ctx, *idx, 1.0, dt);
-  if (!start || !ones) return !start ? start.status() : ones.status();
-  auto cnt = ctx.net.add_scatter(*start, *idx, *ones, p);
-  if (!cnt) return cnt.status();
-  auto zero = ctx.scalar(0.0, dt);
-  auto one = ctx.scalar(1.0, dt);
-  if (!zero || !one) return !zero ? zero.status() : one.status();
-  auto is0 = ctx.net.add_elementwise(*cnt, *zero, BinaryOp::kEqual);
-  if (!is0) return is0.status();
-  auto safe = ctx.net.add_where(*is0, *one, *cnt);
-  if (!safe) return safe.status();
+  KILN_ASSIGN_OR_RETURN(auto start, fill_like(ctx, x, include_self ? 1.0 : 0.0, dt));
+  KILN_ASSIGN_OR_RETURN(auto ones, fill_like(ctx, idx, 1.0, dt));
+  KILN_ASSIGN_OR_RETURN(auto cnt, ctx.net.add_scatter(start, idx, ones, p));
+  KILN_ASSIGN_OR_RETURN(auto zero, ctx.scalar(0.0, dt));
+  KILN_ASSIGN_OR_RETURN(auto one, ctx.scalar(1.0, dt));
+  KILN_ASSIGN_OR_RETURN(auto is0, ctx.net.add_elementwise(cnt, zero, BinaryOp::kEqual));
+  KILN_ASSIGN_OR_RETURN(auto safe, ctx.net.add_where(is0, one, cnt));
   return set_output_tensor(
       ctx, n,
-      ctx.net.add_elementwise(*sum, *safe, is_floating(dt) ? BinaryOp::kDiv : BinaryOp::kFloorDiv));
+      ctx.net.add_elementwise(sum, safe, is_floating(dt) ? BinaryOp::kDiv : BinaryOp::kFloorDiv));
 }
 
 // ---- index.Tensor / index_put ----
@@ -356,29 +333,23 @@ Expected<kiln::Tensor> linear_index(ConversionCtx& ctx, const Node& n, kiln::Ten
     if (a.is_tensor()) {
       t = a.tensor();
     } else {
-      auto c = ctx.constant_tensor(a.ivalue().toTensor());
-      if (!c) return c.status();
-      t = *c;
+      KILN_ASSIGN_OR_RETURN(auto c, ctx.constant_tensor(a.ivalue().toTensor()));
+      t = c;
     }
-    auto ti = ctx.cast(t, DataType::kInt64);
-    if (!ti) return ti.status();
+    KILN_ASSIGN_OR_RETURN(auto ti, ctx.cast(t, DataType::kInt64));
     int64_t extent = d[static_cast<int>(first + k)];
     if (extent < 0) return ctx.error(n, "indexing several dynamic dims");
-    auto ext = ctx.scalar(static_cast<double>(extent), DataType::kInt64);
-    if (!ext) return ext.status();
-    auto wrapped = ctx.net.add_elementwise(*ti, *ext, BinaryOp::kMod);
-    if (!wrapped) return wrapped.status();
-    kiln::Tensor term = *wrapped;
+    KILN_ASSIGN_OR_RETURN(auto ext, ctx.scalar(static_cast<double>(extent), DataType::kInt64));
+    KILN_ASSIGN_OR_RETURN(auto wrapped, ctx.net.add_elementwise(ti, ext, BinaryOp::kMod));
+    kiln::Tensor term = wrapped;
     if (stride != 1) {
       auto s = ctx.scalar(static_cast<double>(stride), DataType::kInt64);
-      auto m = ctx.net.add_elementwise(term, *s, BinaryOp::kMul);
-      if (!m) return m.status();
-      term = *m;
+      KILN_ASSIGN_OR_RETURN(auto m, ctx.net.add_elementwise(term, *s, BinaryOp::kMul));
+      term = m;
     }
     if (acc.valid()) {
-      auto sum = ctx.net.add_elementwise(acc, term, BinaryOp::kAdd);
-      if (!sum) return sum.status();
-      acc = *sum;
+      KILN_ASSIGN_OR_RETURN(auto sum, ctx.net.add_elementwise(acc, term, BinaryOp::kAdd));
+      acc = sum;
     } else {
       acc = term;
     }
@@ -394,12 +365,10 @@ Expected<kiln::Tensor> item_tensor(ConversionCtx& ctx, const Arg& a) {
 
 // index.Tensor(self, indices): x[:, ..., idx] and x[..., i0, i1, ...] on adjacent dims.
 Status index(ConversionCtx& ctx, const Node& n) {
-  auto x = ctx.tensor(n, 0);
-  if (!x) return x.status();
-  auto items = list_items(ctx, n, 1);
-  if (!items) return items.status();
+  KILN_ASSIGN_OR_RETURN(auto x, ctx.tensor(n, 0));
+  KILN_ASSIGN_OR_RETURN(auto items, list_items(ctx, n, 1));
   std::vector<IndexItem> kinds;
-  for (const Arg& a : *items) {
+  for (const Arg& a : items) {
     IndexItem it;
     it.none = a.is_none() || a.empty();
     kinds.push_back(it);
@@ -407,110 +376,89 @@ Status index(ConversionCtx& ctx, const Node& n) {
   size_t first = 0, count = 0;
   if (!index_run(kinds, first, count)) return ctx.error(n, "non-adjacent index tensors");
   if (count == 1) {
-    auto t = item_tensor(ctx, (*items)[first]);
-    if (!t) return t.status();
-    return set_output_tensor(ctx, n, ctx.net.add_gather(*x, *t, static_cast<int64_t>(first)));
+    KILN_ASSIGN_OR_RETURN(auto t, item_tensor(ctx, items[first]));
+    return set_output_tensor(ctx, n, ctx.net.add_gather(x, t, static_cast<int64_t>(first)));
   }
-  auto lin = linear_index(ctx, n, *x, *items, first, count);
-  if (!lin) return lin.status();
-  auto flat =
-      ctx.net.add_flatten(*x, static_cast<int64_t>(first), static_cast<int64_t>(first + count - 1));
-  if (!flat) return flat.status();
-  return set_output_tensor(ctx, n, ctx.net.add_gather(*flat, *lin, static_cast<int64_t>(first)));
+  KILN_ASSIGN_OR_RETURN(auto lin, linear_index(ctx, n, x, items, first, count));
+  KILN_ASSIGN_OR_RETURN(auto flat, ctx.net.add_flatten(x, static_cast<int64_t>(first),
+                                                       static_cast<int64_t>(first + count - 1)));
+  return set_output_tensor(ctx, n, ctx.net.add_gather(flat, lin, static_cast<int64_t>(first)));
 }
 
 // index_put(self, indices, values, accumulate): one integer index tensor on one dim (a scatter of
 // whole slices), or one boolean mask over the leading dims with a single value (a where).
 Status index_put(ConversionCtx& ctx, const Node& n) {
-  auto x = ctx.tensor(n, 0);
-  if (!x) return x.status();
-  auto items = list_items(ctx, n, 1);
-  if (!items) return items.status();
+  KILN_ASSIGN_OR_RETURN(auto x, ctx.tensor(n, 0));
+  KILN_ASSIGN_OR_RETURN(auto items, list_items(ctx, n, 1));
   auto acc = ctx.const_bool(n, 3);
   if (!acc) return ctx.error(n, "accumulate must be a constant");
-  size_t k = items->size();
-  for (size_t i = 0; i < items->size(); ++i)
-    if (!((*items)[i].is_none() || (*items)[i].empty())) k = i;
-  if (k == items->size()) return ctx.error(n, "no index tensor");
-  auto idx = item_tensor(ctx, (*items)[k]);
-  if (!idx) return idx.status();
-  DataType dt = ctx.dtype(*x);
-  auto v = ctx.tensor(n, 2);
-  if (!v) return v.status();
-  auto vc = ctx.cast(*v, dt);
-  if (!vc) return vc.status();
-  int r = ctx.rank(*x);
-  if (ctx.dtype(*idx) == DataType::kBool) {
+  size_t k = items.size();
+  for (size_t i = 0; i < items.size(); ++i)
+    if (!(items[i].is_none() || items[i].empty())) k = i;
+  if (k == items.size()) return ctx.error(n, "no index tensor");
+  KILN_ASSIGN_OR_RETURN(auto idx, item_tensor(ctx, items[k]));
+  DataType dt = ctx.dtype(x);
+  KILN_ASSIGN_OR_RETURN(auto v, ctx.tensor(n, 2));
+  KILN_ASSIGN_OR_RETURN(auto vc, ctx.cast(v, dt));
+  int r = ctx.rank(x);
+  if (ctx.dtype(idx) == DataType::kBool) {
     // x[mask] = value: the mask covers dims [0, rank(mask)); broadcast it over the trailing dims.
-    kiln::Tensor m = *idx;
+    kiln::Tensor m = idx;
     int mr = ctx.rank(m);
     if (mr < r) {
       std::vector<int64_t> axes;
       for (int i = mr; i < r; ++i) axes.push_back(i);
-      auto u = ctx.net.add_unsqueeze(m, axes);
-      if (!u) return u.status();
-      m = *u;
+      KILN_ASSIGN_OR_RETURN(auto u, ctx.net.add_unsqueeze(m, axes));
+      m = u;
     }
-    kiln::Tensor val = *vc;
+    kiln::Tensor val = vc;
     if (ctx.rank(val) != 0) {
-      auto s = ctx.net.add_reshape(val, {});
-      if (!s) return s.status();
-      val = *s;
+      KILN_ASSIGN_OR_RETURN(auto s, ctx.net.add_reshape(val, {}));
+      val = s;
     }
     if (*acc) {
-      auto sum = ctx.net.add_elementwise(*x, val, BinaryOp::kAdd);
-      if (!sum) return sum.status();
-      val = *sum;
+      KILN_ASSIGN_OR_RETURN(auto sum, ctx.net.add_elementwise(x, val, BinaryOp::kAdd));
+      val = sum;
     }
-    return set_output_tensor(ctx, n, ctx.net.add_where(m, val, *x));
+    return set_output_tensor(ctx, n, ctx.net.add_where(m, val, x));
   }
   // Integer index on dim k: selection shape = x.shape[:k] + [L] + x.shape[k+1:] (1-D index).
-  kiln::Tensor i1 = *idx;
+  kiln::Tensor i1 = idx;
   if (ctx.rank(i1) == 0) {
-    auto u = ctx.net.add_unsqueeze(i1, {0});
-    if (!u) return u.status();
-    i1 = *u;
+    KILN_ASSIGN_OR_RETURN(auto u, ctx.net.add_unsqueeze(i1, {0}));
+    i1 = u;
   }
-  auto ii = ctx.cast(i1, DataType::kInt64);
-  if (!ii) return ii.status();
+  KILN_ASSIGN_OR_RETURN(auto ii, ctx.cast(i1, DataType::kInt64));
   // The selection's shape as a tensor: shape(x) with dim k replaced by len(index).
-  auto sx = ctx.net.add_shape(*x);
-  auto si = ctx.net.add_shape(*ii);
-  if (!sx || !si) return !sx ? sx.status() : si.status();
+  KILN_ASSIGN_OR_RETURN(auto sx, ctx.net.add_shape(x));
+  KILN_ASSIGN_OR_RETURN(auto si, ctx.net.add_shape(ii));
   std::vector<kiln::Tensor> parts;
   auto kk = static_cast<int64_t>(k);
   if (kk > 0) {
-    auto s = ctx.net.add_slice(*sx, SliceParams{{0}, {0}, {kk}, {1}});
-    if (!s) return s.status();
-    parts.push_back(*s);
+    KILN_ASSIGN_OR_RETURN(auto s, ctx.net.add_slice(sx, SliceParams{{0}, {0}, {kk}, {1}}));
+    parts.push_back(s);
   }
-  parts.push_back(*si);
+  parts.push_back(si);
   if (kk + 1 < r) {
-    auto s = ctx.net.add_slice(*sx, SliceParams{{0}, {kk + 1}, {INT64_MAX}, {1}});
-    if (!s) return s.status();
-    parts.push_back(*s);
+    KILN_ASSIGN_OR_RETURN(auto s,
+                          ctx.net.add_slice(sx, SliceParams{{0}, {kk + 1}, {INT64_MAX}, {1}}));
+    parts.push_back(s);
   }
-  auto sel = ctx.net.add_concat(parts, 0);
-  if (!sel) return sel.status();
+  KILN_ASSIGN_OR_RETURN(auto sel, ctx.net.add_concat(parts, 0));
   // index reshaped to [1, .., L, .., 1] and broadcast; values broadcast to the selection.
   std::vector<int64_t> ishape(static_cast<size_t>(r), 1);
   ishape[k] = -1;
-  auto ir = ctx.net.add_reshape(*ii, ishape);
-  if (!ir) return ir.status();
+  KILN_ASSIGN_OR_RETURN(auto ir, ctx.net.add_reshape(ii, ishape));
   // wrap negative indices
-  auto len = dim_extent(ctx, *x, kk);
-  if (!len) return len.status();
-  auto lt = int_tensor(ctx, *len);
-  if (!lt) return lt.status();
-  auto wrapped = ctx.net.add_elementwise(*ir, *lt, BinaryOp::kMod);
-  if (!wrapped) return wrapped.status();
-  auto ie = ctx.net.add_expand_dynamic(*wrapped, *sel);
-  auto ve = ctx.net.add_expand_dynamic(*vc, *sel);
-  if (!ie || !ve) return !ie ? ie.status() : ve.status();
+  KILN_ASSIGN_OR_RETURN(auto len, dim_extent(ctx, x, kk));
+  KILN_ASSIGN_OR_RETURN(auto lt, int_tensor(ctx, len));
+  KILN_ASSIGN_OR_RETURN(auto wrapped, ctx.net.add_elementwise(ir, lt, BinaryOp::kMod));
+  KILN_ASSIGN_OR_RETURN(auto ie, ctx.net.add_expand_dynamic(wrapped, sel));
+  KILN_ASSIGN_OR_RETURN(auto ve, ctx.net.add_expand_dynamic(vc, sel));
   ScatterParams p;
   p.axis = kk;
   p.reduce = *acc ? ScatterReduce::kAdd : ScatterReduce::kNone;
-  return set_output_tensor(ctx, n, ctx.net.add_scatter(*x, *ie, *ve, p));
+  return set_output_tensor(ctx, n, ctx.net.add_scatter(x, ie, ve, p));
 }
 
 bool index_put_supported(const OpGraph& g, const Node& n, std::string* why) {

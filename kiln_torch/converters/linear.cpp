@@ -10,61 +10,48 @@ namespace kiln::bridge {
 namespace {
 
 Status linear(ConversionCtx& ctx, const Node& n) {
-  auto x = ctx.tensor(n, 0);
-  auto w = ctx.tensor(n, 1);
-  if (!x || !w) return !x ? x.status() : w.status();
-  auto b = ctx.optional_tensor(n, 2);
-  if (!b) return b.status();
-  auto wc = ctx.cast(*w, ctx.dtype(*x));
-  if (!wc) return wc.status();
-  kiln::Tensor bias = *b;
+  KILN_ASSIGN_OR_RETURN(auto x, ctx.tensor(n, 0));
+  KILN_ASSIGN_OR_RETURN(auto w, ctx.tensor(n, 1));
+  KILN_ASSIGN_OR_RETURN(auto b, ctx.optional_tensor(n, 2));
+  KILN_ASSIGN_OR_RETURN(auto wc, ctx.cast(w, ctx.dtype(x)));
+  kiln::Tensor bias = b;
   if (bias.valid()) {
-    auto bc = ctx.cast(bias, ctx.dtype(*x));
-    if (!bc) return bc.status();
-    bias = *bc;
+    KILN_ASSIGN_OR_RETURN(auto bc, ctx.cast(bias, ctx.dtype(x)));
+    bias = bc;
   }
-  return set_output_tensor(ctx, n, ctx.net.add_linear(*x, *wc, bias));
+  return set_output_tensor(ctx, n, ctx.net.add_linear(x, wc, bias));
 }
 
 Status matmul(ConversionCtx& ctx, const Node& n) {
-  auto ab = ctx.promoted(n, 0, 1);
-  if (!ab) return ab.status();
-  return set_output_tensor(ctx, n, ctx.net.add_matmul(ab->first, ab->second));
+  KILN_ASSIGN_OR_RETURN(auto ab, ctx.promoted(n, 0, 1));
+  return set_output_tensor(ctx, n, ctx.net.add_matmul(ab.first, ab.second));
 }
 
 // addmm(bias, a, b, beta, alpha) = beta * bias + alpha * (a @ b)
 Status addmm(ConversionCtx& ctx, const Node& n) {
-  auto a = ctx.tensor(n, 1);
-  auto b = ctx.tensor(n, 2);
-  auto c = ctx.tensor(n, 0);
-  if (!a || !b || !c) return !a ? a.status() : !b ? b.status() : c.status();
+  KILN_ASSIGN_OR_RETURN(auto a, ctx.tensor(n, 1));
+  KILN_ASSIGN_OR_RETURN(auto b, ctx.tensor(n, 2));
+  KILN_ASSIGN_OR_RETURN(auto c, ctx.tensor(n, 0));
   double beta = 1, alpha = 1;
   if (n.inputs.size() > 3) {
-    auto v = ctx.const_double(n, 3);
-    if (!v) return v.status();
-    beta = *v;
+    KILN_ASSIGN_OR_RETURN(auto v, ctx.const_double(n, 3));
+    beta = v;
   }
   if (n.inputs.size() > 4) {
-    auto v = ctx.const_double(n, 4);
-    if (!v) return v.status();
-    alpha = *v;
+    KILN_ASSIGN_OR_RETURN(auto v, ctx.const_double(n, 4));
+    alpha = v;
   }
-  auto mm = ctx.net.add_matmul(*a, *b);
-  if (!mm) return mm.status();
-  auto sa = scale(ctx, n, *mm, alpha);
-  if (!sa) return sa.status();
-  auto cc = ctx.cast(*c, ctx.dtype(*sa));
-  if (!cc) return cc.status();
-  auto sb = scale(ctx, n, *cc, beta);
-  if (!sb) return sb.status();
-  return set_output_tensor(ctx, n, ctx.net.add_elementwise(*sa, *sb, BinaryOp::kAdd));
+  KILN_ASSIGN_OR_RETURN(auto mm, ctx.net.add_matmul(a, b));
+  KILN_ASSIGN_OR_RETURN(auto sa, scale(ctx, n, mm, alpha));
+  KILN_ASSIGN_OR_RETURN(auto cc, ctx.cast(c, ctx.dtype(sa)));
+  KILN_ASSIGN_OR_RETURN(auto sb, scale(ctx, n, cc, beta));
+  return set_output_tensor(ctx, n, ctx.net.add_elementwise(sa, sb, BinaryOp::kAdd));
 }
 
 Status t(ConversionCtx& ctx, const Node& n) {
-  auto x = ctx.tensor(n, 0);
-  if (!x) return x.status();
-  if (ctx.rank(*x) < 2) return set_output_tensor(ctx, n, ctx.net.add_identity(*x));
-  return set_output_tensor(ctx, n, ctx.net.add_transpose(*x, {1, 0}));
+  KILN_ASSIGN_OR_RETURN(auto x, ctx.tensor(n, 0));
+  if (ctx.rank(x) < 2) return set_output_tensor(ctx, n, ctx.net.add_identity(x));
+  return set_output_tensor(ctx, n, ctx.net.add_transpose(x, {1, 0}));
 }
 
 // ---- einsum ----
@@ -201,18 +188,16 @@ Status einsum(ConversionCtx& ctx, const Node& n) {
       if (a.is_tensor()) {
         ops.push_back(a.tensor());
       } else if (a.is_constant() && a.ivalue().isTensor()) {
-        auto c = ctx.constant_tensor(a.ivalue().toTensor());
-        if (!c) return c.status();
-        ops.push_back(*c);
+        KILN_ASSIGN_OR_RETURN(auto c, ctx.constant_tensor(a.ivalue().toTensor()));
+        ops.push_back(c);
       } else {
         return ctx.error(n, "operand is not a tensor");
       }
     }
   } else if (list.is_constant() && list.ivalue().isTensorList()) {
     for (const at::Tensor& t : list.ivalue().toTensorVector()) {
-      auto c = ctx.constant_tensor(t);
-      if (!c) return c.status();
-      ops.push_back(*c);
+      KILN_ASSIGN_OR_RETURN(auto c, ctx.constant_tensor(t));
+      ops.push_back(c);
     }
   } else {
     return ctx.error(n, "operands must be a list");
@@ -228,25 +213,21 @@ Status einsum(ConversionCtx& ctx, const Node& n) {
   at::ScalarType common = to_torch_dtype(ctx.dtype(ops[0]));
   for (kiln::Tensor t : ops) common = at::promoteTypes(common, to_torch_dtype(ctx.dtype(t)));
   for (kiln::Tensor& t : ops) {
-    auto c = ctx.cast(t, *to_kiln_dtype(common));
-    if (!c) return c.status();
-    t = *c;
+    KILN_ASSIGN_OR_RETURN(auto c, ctx.cast(t, *to_kiln_dtype(common)));
+    t = c;
   }
   const std::string& out = spec->output;
   if (ops.size() == 1) {
     std::string t = spec->inputs[0];
-    auto r = sum_labels(ctx, ops[0], t, out);
-    if (!r) return r.status();
-    auto p = permute_to(ctx, *r, t, out);
-    if (!p) return p.status();
+    KILN_ASSIGN_OR_RETURN(auto r, sum_labels(ctx, ops[0], t, out));
+    KILN_ASSIGN_OR_RETURN(auto p, permute_to(ctx, r, t, out));
     return set_output_tensor(ctx, n,
-                             *p == ops[0] ? ctx.net.add_identity(*p) : Expected<kiln::Tensor>(*p));
+                             p == ops[0] ? ctx.net.add_identity(p) : Expected<kiln::Tensor>(p));
   }
   std::string ta = spec->inputs[0], tb = spec->inputs[1];
   // Labels only in one operand and not in the output are summed there first.
-  auto a = sum_labels(ctx, ops[0], ta, out + tb);
-  auto b = sum_labels(ctx, ops[1], tb, out + ta);
-  if (!a || !b) return !a ? a.status() : b.status();
+  KILN_ASSIGN_OR_RETURN(auto a, sum_labels(ctx, ops[0], ta, out + tb));
+  KILN_ASSIGN_OR_RETURN(auto b, sum_labels(ctx, ops[1], tb, out + ta));
   std::string batch, ka, kb, contract;
   for (char c : out) {
     bool in_a = ta.find(c) != std::string::npos, in_b = tb.find(c) != std::string::npos;
@@ -260,21 +241,16 @@ Status einsum(ConversionCtx& ctx, const Node& n) {
   for (char c : ta)
     if (tb.find(c) != std::string::npos && out.find(c) == std::string::npos) contract.push_back(c);
   // Static extents of the kept groups (needed to split them again after the matmul).
-  Dims da = ctx.dims(*a), db = ctx.dims(*b);
-  auto pa = permute_to(ctx, *a, ta, batch + ka + contract);
-  auto pb = permute_to(ctx, *b, tb, batch + contract + kb);
-  if (!pa || !pb) return !pa ? pa.status() : pb.status();
+  Dims da = ctx.dims(a), db = ctx.dims(b);
+  KILN_ASSIGN_OR_RETURN(auto pa, permute_to(ctx, a, ta, batch + ka + contract));
+  KILN_ASSIGN_OR_RETURN(auto pb, permute_to(ctx, b, tb, batch + contract + kb));
   auto nb = static_cast<int64_t>(batch.size());
-  auto ma = merge(ctx, *pa, nb, ka.size());
-  if (!ma) return ma.status();
-  auto mc = merge(ctx, *ma, nb + 1, contract.size());
-  auto mb = merge(ctx, *pb, nb, contract.size());
-  if (!mc || !mb) return !mc ? mc.status() : mb.status();
-  auto mb2 = merge(ctx, *mb, nb + 1, kb.size());
-  if (!mb2) return mb2.status();
-  auto mm = ctx.net.add_matmul(*mc, *mb2);  // [batch..., M, N]
-  if (!mm) return mm.status();
-  kiln::Tensor y = *mm;
+  KILN_ASSIGN_OR_RETURN(auto ma, merge(ctx, pa, nb, ka.size()));
+  KILN_ASSIGN_OR_RETURN(auto mc, merge(ctx, ma, nb + 1, contract.size()));
+  KILN_ASSIGN_OR_RETURN(auto mb, merge(ctx, pb, nb, contract.size()));
+  KILN_ASSIGN_OR_RETURN(auto mb2, merge(ctx, mb, nb + 1, kb.size()));
+  KILN_ASSIGN_OR_RETURN(auto mm, ctx.net.add_matmul(mc, mb2));  // [batch..., M, N]
+  kiln::Tensor y = mm;
   std::string have = batch;
   if (ka.size() != 1 || kb.size() != 1) {
     // Split M and N back into their labels (static extents), dropping inserted unit dims.
@@ -299,9 +275,8 @@ Status einsum(ConversionCtx& ctx, const Node& n) {
     for (int64_t i = 0; i < nb; ++i) dynamic_batch += dy[static_cast<int>(i)] < 0;
     if (dynamic_batch > 1)
       return ctx.error(n, "einsum with several dynamic batch labels and merged groups");
-    auto r = ctx.net.add_reshape(y, shape);
-    if (!r) return r.status();
-    y = *r;
+    KILN_ASSIGN_OR_RETURN(auto r, ctx.net.add_reshape(y, shape));
+    y = r;
   }
   have += ka + kb;
   return set_output_tensor(ctx, n, permute_to(ctx, y, have, out));

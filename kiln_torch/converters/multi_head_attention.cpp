@@ -10,17 +10,12 @@ namespace {
 // [B, L, E] -> [B, H, L, D] (runtime B and L keep working through shape tensors)
 Expected<kiln::Tensor> split_heads(ConversionCtx& ctx, kiln::Tensor x, int64_t heads,
                                    int64_t head_dim) {
-  auto shp = ctx.net.add_shape(x);
-  if (!shp) return shp;
-  auto bl = ctx.net.add_slice(*shp, SliceParams{{0}, {0}, {2}, {1}});
-  if (!bl) return bl;
-  auto hd = ctx.net.add_int_vector({heads, head_dim});
-  if (!hd) return hd;
-  auto target = ctx.net.add_concat({*bl, *hd}, 0);
-  if (!target) return target;
-  auto r = ctx.net.add_reshape_dynamic(x, *target);
-  if (!r) return r;
-  return ctx.net.add_transpose(*r, {0, 2, 1, 3});
+  KILN_ASSIGN_OR_RETURN(auto shp, ctx.net.add_shape(x));
+  KILN_ASSIGN_OR_RETURN(auto bl, ctx.net.add_slice(shp, SliceParams{{0}, {0}, {2}, {1}}));
+  KILN_ASSIGN_OR_RETURN(auto hd, ctx.net.add_int_vector({heads, head_dim}));
+  KILN_ASSIGN_OR_RETURN(auto target, ctx.net.add_concat({bl, hd}, 0));
+  KILN_ASSIGN_OR_RETURN(auto r, ctx.net.add_reshape_dynamic(x, target));
+  return ctx.net.add_transpose(r, {0, 2, 1, 3});
 }
 
 // (query, key, value, embed_dim, num_head, qkv_weight, qkv_bias, proj_weight, proj_bias, mask?,
@@ -46,23 +41,17 @@ Status native_mha(ConversionCtx& ctx, const Node& n) {
     auto bc = ctx.cast(*b, dt);
     auto y = ctx.net.add_linear(*q, *wc, *bc);
     if (!y) return ctx.error(n, y.status().message());
-    auto shp = ctx.net.add_shape(*y);
-    if (!shp) return shp.status();
-    auto bl = ctx.net.add_slice(*shp, SliceParams{{0}, {0}, {2}, {1}});
+    KILN_ASSIGN_OR_RETURN(auto shp, ctx.net.add_shape(*y));
+    auto bl = ctx.net.add_slice(shp, SliceParams{{0}, {0}, {2}, {1}});
     auto thd = ctx.net.add_int_vector({3, H, D});
     if (!bl || !thd) return ctx.error(n, "shape math");
-    auto target = ctx.net.add_concat({*bl, *thd}, 0);
-    if (!target) return target.status();
-    auto r = ctx.net.add_reshape_dynamic(*y, *target);
-    if (!r) return r.status();
-    auto t = ctx.net.add_transpose(*r, {2, 0, 3, 1, 4});
-    if (!t) return t.status();
+    KILN_ASSIGN_OR_RETURN(auto target, ctx.net.add_concat({*bl, *thd}, 0));
+    KILN_ASSIGN_OR_RETURN(auto r, ctx.net.add_reshape_dynamic(*y, target));
+    KILN_ASSIGN_OR_RETURN(auto t, ctx.net.add_transpose(r, {2, 0, 3, 1, 4}));
     for (int64_t i = 0; i < 3; ++i) {
-      auto sl = ctx.net.add_slice(*t, SliceParams{{0}, {i}, {i + 1}, {1}});
-      if (!sl) return sl.status();
-      auto sq = ctx.net.add_squeeze(*sl, {0});
-      if (!sq) return sq.status();
-      proj.push_back(*sq);
+      KILN_ASSIGN_OR_RETURN(auto sl, ctx.net.add_slice(t, SliceParams{{0}, {i}, {i + 1}, {1}}));
+      KILN_ASSIGN_OR_RETURN(auto sq, ctx.net.add_squeeze(sl, {0}));
+      proj.push_back(sq);
     }
   }
   for (int64_t i = 0; i < 3 && !packed; ++i) {
@@ -80,41 +69,34 @@ Status native_mha(ConversionCtx& ctx, const Node& n) {
   if (proj.size() != 3) return ctx.error(n, "bad projections");
   kiln::Tensor mask;
   if (!ctx.is_none(n, 9)) {
-    auto m = ctx.tensor(n, 9);
-    if (!m) return m.status();
-    auto mt = n.inputs.size() > 12 && !ctx.is_none(n, 12) ? ctx.const_int(n, 12)
-                                                          : Expected<int64_t>(int64_t{-1});
-    if (!mt) return mt.status();
-    kiln::Tensor mm = *m;
+    KILN_ASSIGN_OR_RETURN(auto m, ctx.tensor(n, 9));
+    KILN_ASSIGN_OR_RETURN(auto mt, n.inputs.size() > 12 && !ctx.is_none(n, 12)
+                                       ? ctx.const_int(n, 12)
+                                       : Expected<int64_t>(int64_t{-1}));
+    kiln::Tensor mm = m;
     int r = ctx.rank(mm);
-    if (*mt == 1 ||
-        (*mt == -1 && r == 2 && ctx.dims(mm)[0] == ctx.dims(*q)[0] && ctx.dims(*q).rank() == 3)) {
+    if (mt == 1 ||
+        (mt == -1 && r == 2 && ctx.dims(mm)[0] == ctx.dims(*q)[0] && ctx.dims(*q).rank() == 3)) {
       // key padding mask [B, Lk]: true = ignore -> [B, 1, 1, Lk]
-      auto u = ctx.net.add_unsqueeze(mm, {1, 2});
-      if (!u) return u.status();
-      mm = *u;
+      KILN_ASSIGN_OR_RETURN(auto u, ctx.net.add_unsqueeze(mm, {1, 2}));
+      mm = u;
     }
     if (ctx.dtype(mm) ==
         DataType::kBool) {  // torch: true means "masked out"; Kiln: true means attend
-      auto inv = ctx.net.add_unary(mm, UnaryOp::kNot);
-      if (!inv) return inv.status();
-      mm = *inv;
+      KILN_ASSIGN_OR_RETURN(auto inv, ctx.net.add_unary(mm, UnaryOp::kNot));
+      mm = inv;
     }
     mask = mm;
   }
   auto att = ctx.net.add_attention(proj[0], proj[1], proj[2], mask, AttentionParams{});
   if (!att) return ctx.error(n, att.status().message());
-  auto t = ctx.net.add_transpose(*att, {0, 2, 1, 3});
-  if (!t) return t.status();
-  auto shp = ctx.net.add_shape(*q);
-  if (!shp) return shp.status();
-  auto merged = ctx.net.add_reshape_dynamic(*t, *shp);
-  if (!merged) return merged.status();
+  KILN_ASSIGN_OR_RETURN(auto t, ctx.net.add_transpose(*att, {0, 2, 1, 3}));
+  KILN_ASSIGN_OR_RETURN(auto shp, ctx.net.add_shape(*q));
+  KILN_ASSIGN_OR_RETURN(auto merged, ctx.net.add_reshape_dynamic(t, shp));
   auto pwc = ctx.cast(*pw, dt);
   auto pbc = ctx.cast(*pb, dt);
-  auto out = ctx.check(n, ctx.net.add_linear(*merged, *pwc, *pbc));
-  if (!out) return out.status();
-  ctx.set_output(n, 0, *out);
+  KILN_ASSIGN_OR_RETURN(auto out, ctx.check(n, ctx.net.add_linear(merged, *pwc, *pbc)));
+  ctx.set_output(n, 0, out);
   ctx.set_output(n, 1, Arg::constant(c10::IValue()));
   return {};
 }

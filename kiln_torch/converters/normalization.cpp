@@ -8,9 +8,8 @@ namespace kiln::bridge {
 namespace {
 
 Status finish(ConversionCtx& ctx, const Node& n, Expected<kiln::Tensor> r) {
-  auto y = ctx.check(n, std::move(r));
-  if (!y) return y.status();
-  ctx.set_output(n, 0, *y);
+  KILN_ASSIGN_OR_RETURN(auto y, ctx.check(n, std::move(r)));
+  ctx.set_output(n, 0, y);
   for (size_t i = 1; i < n.outputs.size(); ++i)
     ctx.set_output(n, i, Arg::constant(c10::IValue()));  // unused stats
   return {};
@@ -26,35 +25,30 @@ Expected<kiln::Tensor> param(ConversionCtx& ctx, const Node& n, size_t i, DataTy
 // _native_batch_norm_legit_no_training(x, weight?, bias?, mean, var, momentum, eps)
 Status batch_norm(ConversionCtx& ctx, const Node& n) {
   bool native = n.op.find("native") != std::string::npos;
-  auto x = ctx.tensor(n, 0);
-  if (!x) return x.status();
-  DataType dt = ctx.dtype(*x);
+  KILN_ASSIGN_OR_RETURN(auto x, ctx.tensor(n, 0));
+  DataType dt = ctx.dtype(x);
   auto w = param(ctx, n, 1, dt), b = param(ctx, n, 2, dt), m = param(ctx, n, 3, dt),
        v = param(ctx, n, 4, dt);
   if (!w || !b || !m || !v) return ctx.error(n, "bad batch_norm parameters");
-  auto eps = ctx.const_double(n, native ? 6 : 7);
-  if (!eps) return eps.status();
+  KILN_ASSIGN_OR_RETURN(auto eps, ctx.const_double(n, native ? 6 : 7));
   BatchNormParams p;
-  p.epsilon = *eps;
-  return finish(ctx, n, ctx.net.add_batch_norm(*x, *m, *v, *w, *b, p));
+  p.epsilon = eps;
+  return finish(ctx, n, ctx.net.add_batch_norm(x, *m, *v, *w, *b, p));
 }
 
 // Mean and 1/sqrt(var + eps) of x over `axes` (kept as size-1 dims): the statistics outputs of
 // native_layer_norm / native_group_norm.
 Status set_stats(ConversionCtx& ctx, const Node& n, kiln::Tensor x,
                  const std::vector<int64_t>& axes, double eps) {
-  auto mean = ctx.net.add_reduce(x, ReduceParams{ReduceOp::kMean, axes, true, 1});
-  if (!mean) return mean.status();
-  auto var = ctx.net.add_reduce(x, ReduceParams{ReduceOp::kVar, axes, true, 0});
-  if (!var) return var.status();
-  auto e = ctx.scalar(eps, ctx.dtype(x));
-  if (!e) return e.status();
-  auto ve = ctx.net.add_elementwise(*var, *e, BinaryOp::kAdd);
-  if (!ve) return ve.status();
-  auto rstd = ctx.check(n, ctx.net.add_unary(*ve, UnaryOp::kRsqrt));
-  if (!rstd) return rstd.status();
-  ctx.set_output(n, 1, *mean);
-  ctx.set_output(n, 2, *rstd);
+  KILN_ASSIGN_OR_RETURN(auto mean,
+                        ctx.net.add_reduce(x, ReduceParams{ReduceOp::kMean, axes, true, 1}));
+  KILN_ASSIGN_OR_RETURN(auto var,
+                        ctx.net.add_reduce(x, ReduceParams{ReduceOp::kVar, axes, true, 0}));
+  KILN_ASSIGN_OR_RETURN(auto e, ctx.scalar(eps, ctx.dtype(x)));
+  KILN_ASSIGN_OR_RETURN(auto ve, ctx.net.add_elementwise(var, e, BinaryOp::kAdd));
+  KILN_ASSIGN_OR_RETURN(auto rstd, ctx.check(n, ctx.net.add_unary(ve, UnaryOp::kRsqrt)));
+  ctx.set_output(n, 1, mean);
+  ctx.set_output(n, 2, rstd);
   return {};
 }
 
@@ -62,25 +56,21 @@ Status set_stats(ConversionCtx& ctx, const Node& n, kiln::Tensor x,
 // eps)
 // -> (y, mean, rstd), the statistics with the normalized dims kept as size 1.
 Status layer_norm(ConversionCtx& ctx, const Node& n) {
-  auto x = ctx.tensor(n, 0);
-  if (!x) return x.status();
-  auto shape = ctx.const_int_list(n, 1);
-  if (!shape) return shape.status();
-  DataType dt = ctx.dtype(*x);
+  KILN_ASSIGN_OR_RETURN(auto x, ctx.tensor(n, 0));
+  KILN_ASSIGN_OR_RETURN(auto shape, ctx.const_int_list(n, 1));
+  DataType dt = ctx.dtype(x);
   auto w = param(ctx, n, 2, dt), b = param(ctx, n, 3, dt);
   if (!w || !b) return ctx.error(n, "bad layer_norm parameters");
-  auto eps = ctx.const_double(n, 4);
-  if (!eps) return eps.status();
+  KILN_ASSIGN_OR_RETURN(auto eps, ctx.const_double(n, 4));
   LayerNormParams p;
-  p.axis = -static_cast<int64_t>(shape->size());
-  p.epsilon = *eps;
-  auto y = ctx.check(n, ctx.net.add_layer_norm(*x, *w, *b, p));
-  if (!y) return y.status();
-  ctx.set_output(n, 0, *y);
+  p.axis = -static_cast<int64_t>(shape.size());
+  p.epsilon = eps;
+  KILN_ASSIGN_OR_RETURN(auto y, ctx.check(n, ctx.net.add_layer_norm(x, *w, *b, p)));
+  ctx.set_output(n, 0, y);
   if (n.outputs.size() < 3) return {};
   std::vector<int64_t> axes;
   for (int64_t a = p.axis; a < 0; ++a) axes.push_back(a);
-  return set_stats(ctx, n, *x, axes, *eps);
+  return set_stats(ctx, n, x, axes, eps);
 }
 
 // group_norm(x, num_groups, weight?, bias?, eps, cudnn) / native_group_norm(x, w, b, N, C, HxW,
@@ -88,9 +78,8 @@ Status layer_norm(ConversionCtx& ctx, const Node& n) {
 // -> (y, mean [N, group], rstd [N, group]).
 Status group_norm(ConversionCtx& ctx, const Node& n) {
   bool native = n.op.find("native") != std::string::npos;
-  auto x = ctx.tensor(n, 0);
-  if (!x) return x.status();
-  DataType dt = ctx.dtype(*x);
+  KILN_ASSIGN_OR_RETURN(auto x, ctx.tensor(n, 0));
+  DataType dt = ctx.dtype(x);
   auto g = ctx.const_int(n, native ? 6 : 1);
   auto w = param(ctx, n, native ? 1 : 2, dt), b = param(ctx, n, native ? 2 : 3, dt);
   auto eps = ctx.const_double(n, native ? 7 : 4);
@@ -98,30 +87,26 @@ Status group_norm(ConversionCtx& ctx, const Node& n) {
   GroupNormParams p;
   p.num_groups = *g;
   p.epsilon = *eps;
-  auto y = ctx.check(n, ctx.net.add_group_norm(*x, *w, *b, p));
-  if (!y) return y.status();
-  ctx.set_output(n, 0, *y);
+  KILN_ASSIGN_OR_RETURN(auto y, ctx.check(n, ctx.net.add_group_norm(x, *w, *b, p)));
+  ctx.set_output(n, 0, y);
   if (n.outputs.size() < 3) return {};
   // Statistics per (sample, group): x as [N, group, -1].
-  Dims d = ctx.dims(*x);
-  auto grouped =
-      d[0] >= 0 ? ctx.net.add_reshape(*x, {d[0], *g, -1}) : Expected<kiln::Tensor>(kiln::Tensor{});
-  if (d[0] < 0) {
-    auto shp = ctx.net.add_shape(*x);
-    if (!shp) return shp.status();
-    auto n0 = ctx.net.add_slice(*shp, SliceParams{{0}, {0}, {1}, {1}});
+  Dims d = ctx.dims(x);
+  kiln::Tensor grouped;
+  if (d[0] >= 0) {
+    KILN_ASSIGN_OR_RETURN(grouped, ctx.net.add_reshape(x, {d[0], *g, -1}));
+  } else {
+    KILN_ASSIGN_OR_RETURN(auto shp, ctx.net.add_shape(x));
+    auto n0 = ctx.net.add_slice(shp, SliceParams{{0}, {0}, {1}, {1}});
     auto rest = ctx.net.add_int_vector({*g, -1});
     if (!n0 || !rest) return ctx.error(n, "cannot build the group shape");
-    auto target = ctx.net.add_concat({*n0, *rest}, 0);
-    if (!target) return target.status();
-    grouped = ctx.net.add_reshape_dynamic(*x, *target);
+    KILN_ASSIGN_OR_RETURN(auto target, ctx.net.add_concat({*n0, *rest}, 0));
+    KILN_ASSIGN_OR_RETURN(grouped, ctx.net.add_reshape_dynamic(x, target));
   }
-  if (!grouped) return grouped.status();
-  KILN_RETURN_IF_ERROR(set_stats(ctx, n, *grouped, {2}, *eps));
+  KILN_RETURN_IF_ERROR(set_stats(ctx, n, grouped, {2}, *eps));
   for (size_t i = 1; i < 3; ++i) {
-    auto sq = ctx.net.add_squeeze(ctx.value(n.outputs[i]).tensor(), {2});
-    if (!sq) return sq.status();
-    ctx.set_output(n, i, *sq);
+    KILN_ASSIGN_OR_RETURN(auto sq, ctx.net.add_squeeze(ctx.value(n.outputs[i]).tensor(), {2}));
+    ctx.set_output(n, i, sq);
   }
   return {};
 }
@@ -129,41 +114,36 @@ Status group_norm(ConversionCtx& ctx, const Node& n) {
 // instance_norm(x, weight?, bias?, running_mean?, running_var?, use_input_stats, momentum, eps,
 // cudnn)
 Status instance_norm(ConversionCtx& ctx, const Node& n) {
-  auto x = ctx.tensor(n, 0);
-  if (!x) return x.status();
-  DataType dt = ctx.dtype(*x);
+  KILN_ASSIGN_OR_RETURN(auto x, ctx.tensor(n, 0));
+  DataType dt = ctx.dtype(x);
   auto w = param(ctx, n, 1, dt), b = param(ctx, n, 2, dt);
   auto eps = ctx.const_double(n, 7);
   if (!w || !b || !eps) return ctx.error(n, "bad instance_norm parameters");
-  Dims d = ctx.dims(*x);
+  Dims d = ctx.dims(x);
   if (d[1] < 0) return ctx.error(n, "instance_norm needs a static channel count");
   GroupNormParams p;
   p.num_groups = d[1];
   p.epsilon = *eps;
-  return finish(ctx, n, ctx.net.add_group_norm(*x, *w, *b, p));
+  return finish(ctx, n, ctx.net.add_group_norm(x, *w, *b, p));
 }
 
 // rms_norm(x, normalized_shape, weight?, eps?)
 Status rms_norm(ConversionCtx& ctx, const Node& n) {
-  auto x = ctx.tensor(n, 0);
-  if (!x) return x.status();
-  auto shape = ctx.const_int_list(n, 1);
-  if (!shape) return shape.status();
-  DataType dt = ctx.dtype(*x);
-  auto w = param(ctx, n, 2, dt);
-  if (!w) return w.status();
+  KILN_ASSIGN_OR_RETURN(auto x, ctx.tensor(n, 0));
+  KILN_ASSIGN_OR_RETURN(auto shape, ctx.const_int_list(n, 1));
+  DataType dt = ctx.dtype(x);
+  KILN_ASSIGN_OR_RETURN(auto w, param(ctx, n, 2, dt));
   RmsNormParams p;
-  p.axis = -static_cast<int64_t>(shape->size());
+  p.axis = -static_cast<int64_t>(shape.size());
   if (n.inputs.size() > 3 && !ctx.is_none(n, 3)) {
-    auto eps = ctx.const_double(n, 3);
-    if (!eps) return eps.status();
-    p.epsilon = *eps;
+    KILN_ASSIGN_OR_RETURN(auto eps, ctx.const_double(n, 3));
+    p.epsilon = eps;
   } else {
     p.epsilon = dt == DataType::kFloat16    ? 0.0009765625
                 : dt == DataType::kBFloat16 ? 0.0078125
                                             : std::numeric_limits<float>::epsilon();
   }
-  return finish(ctx, n, ctx.net.add_rms_norm(*x, *w, p));
+  return finish(ctx, n, ctx.net.add_rms_norm(x, w, p));
 }
 
 // Inference-mode batch norm with running statistics (constants or engine tensors). The statistics

@@ -13,22 +13,18 @@ std::vector<int64_t> expand_to(std::vector<int64_t> v, size_t n, const std::vect
 // Runs `add` on x, handling unbatched inputs ([C, spatial...]) by adding a batch dim.
 Status with_batch(ConversionCtx& ctx, const Node& n, size_t spatial,
                   const std::function<Expected<kiln::Tensor>(kiln::Tensor)>& add) {
-  auto x = ctx.tensor(n, 0);
-  if (!x) return x.status();
-  bool unbatched = ctx.rank(*x) == static_cast<int>(spatial) + 1;
-  kiln::Tensor in = *x;
+  KILN_ASSIGN_OR_RETURN(auto x, ctx.tensor(n, 0));
+  bool unbatched = ctx.rank(x) == static_cast<int>(spatial) + 1;
+  kiln::Tensor in = x;
   if (unbatched) {
-    auto u = ctx.net.add_unsqueeze(in, {0});
-    if (!u) return u.status();
-    in = *u;
+    KILN_ASSIGN_OR_RETURN(auto u, ctx.net.add_unsqueeze(in, {0}));
+    in = u;
   }
-  auto y = ctx.check(n, add(in));
-  if (!y) return y.status();
-  kiln::Tensor out = *y;
+  KILN_ASSIGN_OR_RETURN(auto y, ctx.check(n, add(in)));
+  kiln::Tensor out = y;
   if (unbatched) {
-    auto s = ctx.net.add_squeeze(out, {0});
-    if (!s) return s.status();
-    out = *s;
+    KILN_ASSIGN_OR_RETURN(auto s, ctx.net.add_squeeze(out, {0}));
+    out = s;
   }
   ctx.set_output(n, 0, out);
   for (size_t i = 1; i < n.outputs.size(); ++i)
@@ -81,20 +77,18 @@ Status avg_pool(ConversionCtx& ctx, const Node& n) {
   p.ceil_mode = *c;
   p.count_include_pad = *cip;
   if (n.inputs.size() > 6 && !ctx.is_none(n, 6)) {
-    auto dv = ctx.const_int(n, 6);
-    if (!dv) return dv.status();
-    p.divisor_override = *dv;
+    KILN_ASSIGN_OR_RETURN(auto dv, ctx.const_int(n, 6));
+    p.divisor_override = dv;
   }
   return with_batch(ctx, n, sp, [&](kiln::Tensor x) { return ctx.net.add_pooling(x, p); });
 }
 
 Status adaptive(ConversionCtx& ctx, const Node& n, PoolingType type) {
   size_t sp = spatial_of(n.op);
-  auto os = ctx.const_int_list(n, 1);
-  if (!os) return os.status();
+  KILN_ASSIGN_OR_RETURN(auto os, ctx.const_int_list(n, 1));
   AdaptivePoolingParams p;
   p.type = type;
-  p.output_size = expand_to(*os, sp, {});
+  p.output_size = expand_to(os, sp, {});
   return with_batch(ctx, n, sp, [&](kiln::Tensor x) { return ctx.net.add_adaptive_pooling(x, p); });
 }
 

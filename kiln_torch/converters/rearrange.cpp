@@ -12,39 +12,34 @@ namespace {
 /// `src` written into x along `axis` at positions start + k * step (k over src's extent on axis).
 Expected<kiln::Tensor> scatter_strided(ConversionCtx& ctx, kiln::Tensor x, kiln::Tensor src,
                                        int64_t axis, int64_t start, int64_t step) {
-  auto cnt = dim_extent(ctx, src, axis);
-  if (!cnt) return cnt.status();
-  auto ar = iota_of(ctx, *cnt);
-  if (!ar) return ar.status();
-  kiln::Tensor idx = *ar;
+  KILN_ASSIGN_OR_RETURN(auto cnt, dim_extent(ctx, src, axis));
+  KILN_ASSIGN_OR_RETURN(auto ar, iota_of(ctx, cnt));
+  kiln::Tensor idx = ar;
   if (step != 1) {
     auto st = ctx.scalar(static_cast<double>(step), DataType::kInt64);
-    auto m = ctx.net.add_elementwise(idx, *st, BinaryOp::kMul);
-    if (!m) return m.status();
-    idx = *m;
+    KILN_ASSIGN_OR_RETURN(auto m, ctx.net.add_elementwise(idx, *st, BinaryOp::kMul));
+    idx = m;
   }
   if (start != 0) {
     auto s0 = ctx.scalar(static_cast<double>(start), DataType::kInt64);
-    auto a = ctx.net.add_elementwise(idx, *s0, BinaryOp::kAdd);
-    if (!a) return a.status();
-    idx = *a;
+    KILN_ASSIGN_OR_RETURN(auto a, ctx.net.add_elementwise(idx, *s0, BinaryOp::kAdd));
+    idx = a;
   }
   int r = ctx.rank(src);
   std::vector<int64_t> shape(static_cast<size_t>(r), 1);
   shape[static_cast<size_t>(axis)] = -1;
-  auto rs = ctx.net.add_reshape(idx, shape);
-  if (!rs) return rs.status();
+  KILN_ASSIGN_OR_RETURN(auto rs, ctx.net.add_reshape(idx, shape));
   Dims sd = ctx.dims(src);
-  Expected<kiln::Tensor> ex =
-      sd.is_static() ? ctx.net.add_expand(*rs, sd.to_vector()) : [&]() -> Expected<kiln::Tensor> {
-    auto s = ctx.net.add_shape(src);
-    if (!s) return s.status();
-    return ctx.net.add_expand_dynamic(*rs, *s);
-  }();
-  if (!ex) return ex.status();
+  kiln::Tensor ex;
+  if (sd.is_static()) {
+    KILN_ASSIGN_OR_RETURN(ex, ctx.net.add_expand(rs, sd.to_vector()));
+  } else {
+    KILN_ASSIGN_OR_RETURN(auto s, ctx.net.add_shape(src));
+    KILN_ASSIGN_OR_RETURN(ex, ctx.net.add_expand_dynamic(rs, s));
+  }
   ScatterParams p;
   p.axis = axis;
-  return ctx.net.add_scatter(x, *ex, src, p);
+  return ctx.net.add_scatter(x, ex, src, p);
 }
 
 // slice_scatter(self, src, dim, start?, end?, step)
@@ -67,12 +62,11 @@ Status slice_scatter(ConversionCtx& ctx, const Node& n) {
     if (ext < 0) return ctx.error(n, "negative start on a dynamic dim");
     start = std::max<int64_t>(0, start + ext);
   }
-  auto sc = ctx.cast(*src, ctx.dtype(*x));
-  if (!sc) return sc.status();
+  KILN_ASSIGN_OR_RETURN(auto sc, ctx.cast(*src, ctx.dtype(*x)));
   if (*step == 1 && start == 0 && ctx.dims(*x).is_static() &&
-      ctx.dims(*x).to_vector() == ctx.dims(*sc).to_vector())
-    return set_output_tensor(ctx, n, ctx.net.add_identity(*sc));
-  return set_output_tensor(ctx, n, scatter_strided(ctx, *x, *sc, axis, start, *step));
+      ctx.dims(*x).to_vector() == ctx.dims(sc).to_vector())
+    return set_output_tensor(ctx, n, ctx.net.add_identity(sc));
+  return set_output_tensor(ctx, n, scatter_strided(ctx, *x, sc, axis, start, *step));
 }
 
 bool slice_scatter_supported(const OpGraph& g, const Node& n, std::string* why) {
@@ -100,11 +94,9 @@ Status select_scatter(ConversionCtx& ctx, const Node& n) {
     if (ext < 0) return ctx.error(n, "negative index on a dynamic dim");
     index += ext;
   }
-  auto sc = ctx.cast(*src, ctx.dtype(*x));
-  if (!sc) return sc.status();
-  auto u = ctx.net.add_unsqueeze(*sc, {axis});
-  if (!u) return u.status();
-  return set_output_tensor(ctx, n, scatter_strided(ctx, *x, *u, axis, index, 1));
+  KILN_ASSIGN_OR_RETURN(auto sc, ctx.cast(*src, ctx.dtype(*x)));
+  KILN_ASSIGN_OR_RETURN(auto u, ctx.net.add_unsqueeze(sc, {axis}));
+  return set_output_tensor(ctx, n, scatter_strided(ctx, *x, u, axis, index, 1));
 }
 
 // ---- flip / roll / tril / triu ----
@@ -129,29 +121,23 @@ Status flip(ConversionCtx& ctx, const Node& n) {
 /// x rolled by `shift` along dim d.
 Expected<kiln::Tensor> roll_dim(ConversionCtx& ctx, const Node& n, kiln::Tensor x, int64_t shift,
                                 int64_t d) {
-  auto len = dim_extent(ctx, x, d);
-  if (!len) return len.status();
-  if (len->is_static) {
-    int64_t m = len->value;
+  KILN_ASSIGN_OR_RETURN(auto len, dim_extent(ctx, x, d));
+  if (len.is_static) {
+    int64_t m = len.value;
     if (m == 0) return x;
     int64_t s = ((shift % m) + m) % m;
     if (s == 0) return x;
-    auto tail = ctx.net.add_slice(x, SliceParams{{d}, {m - s}, {m}, {1}});
-    auto head = ctx.net.add_slice(x, SliceParams{{d}, {0}, {m - s}, {1}});
-    if (!tail || !head) return !tail ? tail.status() : head.status();
-    return ctx.net.add_concat({*tail, *head}, d);
+    KILN_ASSIGN_OR_RETURN(auto tail, ctx.net.add_slice(x, SliceParams{{d}, {m - s}, {m}, {1}}));
+    KILN_ASSIGN_OR_RETURN(auto head, ctx.net.add_slice(x, SliceParams{{d}, {0}, {m - s}, {1}}));
+    return ctx.net.add_concat({tail, head}, d);
   }
   // out[i] = x[(i - shift) mod len]
-  auto ar = iota_of(ctx, *len);
-  if (!ar) return ar.status();
-  auto sh = ctx.scalar(static_cast<double>(shift), DataType::kInt64);
-  if (!sh) return sh.status();
-  auto diff = ctx.net.add_elementwise(*ar, *sh, BinaryOp::kSub);
-  if (!diff) return diff.status();
-  auto src = ctx.net.add_elementwise(*diff, len->tensor, BinaryOp::kMod);
-  if (!src) return src.status();
+  KILN_ASSIGN_OR_RETURN(auto ar, iota_of(ctx, len));
+  KILN_ASSIGN_OR_RETURN(auto sh, ctx.scalar(static_cast<double>(shift), DataType::kInt64));
+  KILN_ASSIGN_OR_RETURN(auto diff, ctx.net.add_elementwise(ar, sh, BinaryOp::kSub));
+  KILN_ASSIGN_OR_RETURN(auto src, ctx.net.add_elementwise(diff, len.tensor, BinaryOp::kMod));
   (void)n;
-  return ctx.net.add_gather(x, *src, d);
+  return ctx.net.add_gather(x, src, d);
 }
 
 // roll(self, shifts, dims)
@@ -164,22 +150,19 @@ Status roll(ConversionCtx& ctx, const Node& n) {
   if (dims->empty()) {
     // Roll the flattened tensor, then restore the shape.
     if (shifts->size() != 1) return ctx.error(n, "roll without dims takes one shift");
-    auto flat = ctx.net.add_reshape(*x, {-1});
-    if (!flat) return flat.status();
-    auto r = roll_dim(ctx, n, *flat, (*shifts)[0], 0);
-    if (!r) return r.status();
+    KILN_ASSIGN_OR_RETURN(auto flat, ctx.net.add_reshape(*x, {-1}));
+    KILN_ASSIGN_OR_RETURN(auto r, roll_dim(ctx, n, flat, (*shifts)[0], 0));
     Dims d = ctx.dims(*x);
-    if (d.is_static()) return set_output_tensor(ctx, n, ctx.net.add_reshape(*r, d.to_vector()));
-    auto s = ctx.net.add_shape(*x);
-    if (!s) return s.status();
-    return set_output_tensor(ctx, n, ctx.net.add_reshape_dynamic(*r, *s));
+    if (d.is_static()) return set_output_tensor(ctx, n, ctx.net.add_reshape(r, d.to_vector()));
+    KILN_ASSIGN_OR_RETURN(auto s, ctx.net.add_shape(*x));
+    return set_output_tensor(ctx, n, ctx.net.add_reshape_dynamic(r, s));
   }
   if (shifts->size() != dims->size()) return ctx.error(n, "shifts and dims differ in length");
   kiln::Tensor t = *x;
   for (size_t i = 0; i < dims->size(); ++i) {
-    auto r = roll_dim(ctx, n, t, (*shifts)[i], norm_dim((*dims)[i], ctx.rank(*x)));
-    if (!r) return r.status();
-    t = *r;
+    KILN_ASSIGN_OR_RETURN(auto r,
+                          roll_dim(ctx, n, t, (*shifts)[i], norm_dim((*dims)[i], ctx.rank(*x))));
+    t = r;
   }
   if (t == *x) return set_output_tensor(ctx, n, ctx.net.add_identity(t));
   return set_output_tensor(ctx, n, t);
@@ -188,34 +171,28 @@ Status roll(ConversionCtx& ctx, const Node& n) {
 // tril / triu(self, diagonal): keep elements with col - row <= diagonal (tril) / >= diagonal
 // (triu).
 Status tri(ConversionCtx& ctx, const Node& n, bool lower) {
-  auto x = ctx.tensor(n, 0);
-  if (!x) return x.status();
+  KILN_ASSIGN_OR_RETURN(auto x, ctx.tensor(n, 0));
   int64_t diag = 0;
   if (!ctx.is_none(n, 1)) {
     auto d = ctx.const_int(n, 1);
     if (!d) return ctx.error(n, "diagonal must be a constant");
     diag = *d;
   }
-  int r = ctx.rank(*x);
+  int r = ctx.rank(x);
   if (r < 2) return ctx.error(n, "input must have rank >= 2");
-  auto rows = dim_extent(ctx, *x, r - 2);
-  auto cols = dim_extent(ctx, *x, r - 1);
-  if (!rows || !cols) return !rows ? rows.status() : cols.status();
-  auto ri = iota_of(ctx, *rows);
-  auto ci = iota_of(ctx, *cols);
-  if (!ri || !ci) return !ri ? ri.status() : ci.status();
-  auto rc = ctx.net.add_unsqueeze(*ri, {1});
-  if (!rc) return rc.status();
-  auto diff = ctx.net.add_elementwise(*ci, *rc, BinaryOp::kSub);  // [rows, cols]
-  if (!diff) return diff.status();
-  auto dg = ctx.scalar(static_cast<double>(diag), DataType::kInt64);
-  if (!dg) return dg.status();
-  auto mask =
-      ctx.net.add_elementwise(*diff, *dg, lower ? BinaryOp::kLessEqual : BinaryOp::kGreaterEqual);
-  if (!mask) return mask.status();
-  auto zero = ctx.scalar(0.0, ctx.dtype(*x));
-  if (!zero) return zero.status();
-  return set_output_tensor(ctx, n, ctx.net.add_where(*mask, *x, *zero));
+  KILN_ASSIGN_OR_RETURN(auto rows, dim_extent(ctx, x, r - 2));
+  KILN_ASSIGN_OR_RETURN(auto cols, dim_extent(ctx, x, r - 1));
+  KILN_ASSIGN_OR_RETURN(auto ri, iota_of(ctx, rows));
+  KILN_ASSIGN_OR_RETURN(auto ci, iota_of(ctx, cols));
+  KILN_ASSIGN_OR_RETURN(auto rc, ctx.net.add_unsqueeze(ri, {1}));
+  // [rows, cols]
+  KILN_ASSIGN_OR_RETURN(auto diff, ctx.net.add_elementwise(ci, rc, BinaryOp::kSub));
+  KILN_ASSIGN_OR_RETURN(auto dg, ctx.scalar(static_cast<double>(diag), DataType::kInt64));
+  KILN_ASSIGN_OR_RETURN(
+      auto mask,
+      ctx.net.add_elementwise(diff, dg, lower ? BinaryOp::kLessEqual : BinaryOp::kGreaterEqual));
+  KILN_ASSIGN_OR_RETURN(auto zero, ctx.scalar(0.0, ctx.dtype(x)));
+  return set_output_tensor(ctx, n, ctx.net.add_where(mask, x, zero));
 }
 
 // diff(self, n=1, dim=-1, prepend=None, append=None): x[1:] - x[:-1] along dim, n times, after
@@ -232,14 +209,12 @@ Status diff(ConversionCtx& ctx, const Node& n) {
   std::vector<kiln::Tensor> parts;
   for (int i : {3, 0, 4}) {
     if (i != 0 && ctx.is_none(n, i)) continue;
-    auto t = ctx.tensor(n, i);
-    if (!t) return t.status();
-    if (ctx.rank(*t) != r) return ctx.error(n, "prepend/append must have the input's rank");
-    kiln::Tensor v = *t;
+    KILN_ASSIGN_OR_RETURN(auto t, ctx.tensor(n, i));
+    if (ctx.rank(t) != r) return ctx.error(n, "prepend/append must have the input's rank");
+    kiln::Tensor v = t;
     if (ctx.dtype(v) != ctx.dtype(*x)) {
-      auto c = ctx.cast(v, ctx.dtype(*x));
-      if (!c) return c.status();
-      v = *c;
+      KILN_ASSIGN_OR_RETURN(auto c, ctx.cast(v, ctx.dtype(*x)));
+      v = c;
     }
     parts.push_back(v);
   }

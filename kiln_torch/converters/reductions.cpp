@@ -11,10 +11,9 @@ namespace {
 // Optional dtype argument at index i: casts x first (torch semantics of dtype= in reductions).
 Expected<kiln::Tensor> with_dtype(ConversionCtx& ctx, const Node& n, kiln::Tensor x, size_t i) {
   if (i >= n.inputs.size() || ctx.is_none(n, i)) return x;
-  auto dt = ctx.const_dtype(n, i);
-  if (!dt) return dt.status();
-  if (!*dt) return x;
-  auto k = to_kiln_dtype(**dt);
+  KILN_ASSIGN_OR_RETURN(auto dt, ctx.const_dtype(n, i));
+  if (!dt) return x;
+  auto k = to_kiln_dtype(*dt);
   if (!k) return ctx.error(n, "unsupported dtype");
   return ctx.cast(x, *k);
 }
@@ -26,108 +25,92 @@ Expected<std::vector<int64_t>> dims_arg(ConversionCtx& ctx, const Node& n, size_
 
 // sum.dim_IntList(x, dim?, keepdim, dtype?) / sum(x, dtype?) ; mean likewise
 Status reduce_dims(ConversionCtx& ctx, const Node& n, ReduceOp op) {
-  auto x = ctx.tensor(n, 0);
-  if (!x) return x.status();
+  KILN_ASSIGN_OR_RETURN(auto x, ctx.tensor(n, 0));
   bool all = n.inputs.size() <= 2;  // sum(x, dtype) / mean(x, dtype)
-  auto axes = all ? Expected<std::vector<int64_t>>(std::vector<int64_t>{}) : dims_arg(ctx, n, 1);
-  if (!axes) return axes.status();
+  KILN_ASSIGN_OR_RETURN(auto axes, all ? Expected<std::vector<int64_t>>(std::vector<int64_t>{})
+                                       : dims_arg(ctx, n, 1));
   bool keep = false;
   if (!all) {
-    auto k = ctx.const_bool(n, 2);
-    if (!k) return k.status();
-    keep = *k;
+    KILN_ASSIGN_OR_RETURN(auto k, ctx.const_bool(n, 2));
+    keep = k;
   }
-  auto xt = with_dtype(ctx, n, *x, all ? 1 : 3);
-  if (!xt) return xt.status();
-  kiln::Tensor t = *xt;
+  KILN_ASSIGN_OR_RETURN(auto xt, with_dtype(ctx, n, x, all ? 1 : 3));
+  kiln::Tensor t = xt;
   // torch: integer/bool sums accumulate (and return) int64; means of ints are refused by torch
   // itself.
   if ((op == ReduceOp::kSum || op == ReduceOp::kProd) && !is_floating(ctx.dtype(t))) {
-    auto c = ctx.cast(t, DataType::kInt64);
-    if (!c) return c.status();
-    t = *c;
+    KILN_ASSIGN_OR_RETURN(auto c, ctx.cast(t, DataType::kInt64));
+    t = c;
   }
-  return set_output_tensor(ctx, n, ctx.net.add_reduce(t, ReduceParams{op, *axes, keep, 1}));
+  return set_output_tensor(ctx, n, ctx.net.add_reduce(t, ReduceParams{op, axes, keep, 1}));
 }
 
 // amax / amin (x, dim[], keepdim)
 Status amax(ConversionCtx& ctx, const Node& n, ReduceOp op) {
-  auto x = ctx.tensor(n, 0);
-  if (!x) return x.status();
+  KILN_ASSIGN_OR_RETURN(auto x, ctx.tensor(n, 0));
   auto axes = dims_arg(ctx, n, 1);
   auto keep = ctx.const_bool(n, 2);
   if (!axes || !keep) return ctx.error(n, "dims/keepdim must be constants");
-  return set_output_tensor(ctx, n, ctx.net.add_reduce(*x, ReduceParams{op, *axes, *keep, 1}));
+  return set_output_tensor(ctx, n, ctx.net.add_reduce(x, ReduceParams{op, *axes, *keep, 1}));
 }
 
 // max.dim / min.dim (x, dim, keepdim) -> (values, indices); max / min (x) -> scalar
 Status max_min(ConversionCtx& ctx, const Node& n, bool is_max) {
-  auto x = ctx.tensor(n, 0);
-  if (!x) return x.status();
+  KILN_ASSIGN_OR_RETURN(auto x, ctx.tensor(n, 0));
   if (n.inputs.size() == 1)
     return set_output_tensor(
         ctx, n,
-        ctx.net.add_reduce(*x,
+        ctx.net.add_reduce(x,
                            ReduceParams{is_max ? ReduceOp::kMax : ReduceOp::kMin, {}, false, 1}));
   auto d = ctx.const_int(n, 1);
   auto keep = ctx.const_bool(n, 2);
   if (!d || !keep) return ctx.error(n, "dim/keepdim must be constants");
   KILN_RETURN_IF_ERROR(set_output_tensor(
       ctx, n,
-      ctx.net.add_reduce(*x,
-                         ReduceParams{is_max ? ReduceOp::kMax : ReduceOp::kMin, {*d}, *keep, 1}),
+      ctx.net.add_reduce(x, ReduceParams{is_max ? ReduceOp::kMax : ReduceOp::kMin, {*d}, *keep, 1}),
       0));
   if (n.outputs.size() > 1)
     KILN_RETURN_IF_ERROR(set_output_tensor(
         ctx, n,
         ctx.net.add_reduce(
-            *x, ReduceParams{is_max ? ReduceOp::kArgMax : ReduceOp::kArgMin, {*d}, *keep, 1}),
+            x, ReduceParams{is_max ? ReduceOp::kArgMax : ReduceOp::kArgMin, {*d}, *keep, 1}),
         1));
   return {};
 }
 
 // argmax / argmin (x, dim?, keepdim)
 Status arg(ConversionCtx& ctx, const Node& n, ReduceOp op) {
-  auto x = ctx.tensor(n, 0);
-  if (!x) return x.status();
-  auto keep = ctx.const_bool(n, 2);
-  if (!keep) return keep.status();
+  KILN_ASSIGN_OR_RETURN(auto x, ctx.tensor(n, 0));
+  KILN_ASSIGN_OR_RETURN(auto keep, ctx.const_bool(n, 2));
   if (ctx.is_none(n, 1)) {
-    auto f = ctx.net.add_reshape(*x, {-1});
-    if (!f) return f.status();
-    auto r = ctx.net.add_reduce(*f, ReduceParams{op, {0}, false, 1});
-    if (!r) return r.status();
-    if (*keep) {
-      std::vector<int64_t> ones(static_cast<size_t>(ctx.rank(*x)), 1);
-      return set_output_tensor(ctx, n, ctx.net.add_reshape(*r, ones));
+    KILN_ASSIGN_OR_RETURN(auto f, ctx.net.add_reshape(x, {-1}));
+    KILN_ASSIGN_OR_RETURN(auto r, ctx.net.add_reduce(f, ReduceParams{op, {0}, false, 1}));
+    if (keep) {
+      std::vector<int64_t> ones(static_cast<size_t>(ctx.rank(x)), 1);
+      return set_output_tensor(ctx, n, ctx.net.add_reshape(r, ones));
     }
-    return set_output_tensor(ctx, n, ctx.net.add_identity(*r));
+    return set_output_tensor(ctx, n, ctx.net.add_identity(r));
   }
-  auto d = ctx.const_int(n, 1);
-  if (!d) return d.status();
-  return set_output_tensor(ctx, n, ctx.net.add_reduce(*x, ReduceParams{op, {*d}, *keep, 1}));
+  KILN_ASSIGN_OR_RETURN(auto d, ctx.const_int(n, 1));
+  return set_output_tensor(ctx, n, ctx.net.add_reduce(x, ReduceParams{op, {d}, keep, 1}));
 }
 
 // var/std: .correction(x, dim?, correction?, keepdim) ; .dim(x, dim, unbiased, keepdim) ; (x,
 // unbiased)
 Status var_std(ConversionCtx& ctx, const Node& n, ReduceOp op) {
-  auto x = ctx.tensor(n, 0);
-  if (!x) return x.status();
+  KILN_ASSIGN_OR_RETURN(auto x, ctx.tensor(n, 0));
   ReduceParams p;
   p.op = op;
   if (n.op.find(".correction") != std::string::npos) {
-    auto axes = dims_arg(ctx, n, 1);
-    if (!axes) return axes.status();
-    p.axes = *axes;
+    KILN_ASSIGN_OR_RETURN(auto axes, dims_arg(ctx, n, 1));
+    p.axes = axes;
     p.correction = 1;
     if (!ctx.is_none(n, 2)) {
-      auto c = ctx.const_double(n, 2);
-      if (!c) return c.status();
-      p.correction = static_cast<int64_t>(*c);
+      KILN_ASSIGN_OR_RETURN(auto c, ctx.const_double(n, 2));
+      p.correction = static_cast<int64_t>(c);
     }
-    auto keep = ctx.const_bool(n, 3);
-    if (!keep) return keep.status();
-    p.keep_dims = *keep;
+    KILN_ASSIGN_OR_RETURN(auto keep, ctx.const_bool(n, 3));
+    p.keep_dims = keep;
   } else if (n.inputs.size() >= 4) {
     auto axes = dims_arg(ctx, n, 1);
     auto unb = ctx.const_bool(n, 2);
@@ -137,18 +120,16 @@ Status var_std(ConversionCtx& ctx, const Node& n, ReduceOp op) {
     p.correction = *unb ? 1 : 0;
     p.keep_dims = *keep;
   } else {
-    auto unb = ctx.const_bool(n, 1);
-    if (!unb) return unb.status();
-    p.correction = *unb ? 1 : 0;
+    KILN_ASSIGN_OR_RETURN(auto unb, ctx.const_bool(n, 1));
+    p.correction = unb ? 1 : 0;
   }
-  return set_output_tensor(ctx, n, ctx.net.add_reduce(*x, p));
+  return set_output_tensor(ctx, n, ctx.net.add_reduce(x, p));
 }
 
 // any/all (x) / .dim(x, dim, keepdim) / .dims(x, dim[], keepdim). Any dtype reduces as "!= 0"; the
 // result is bool, except uint8 inputs, which give uint8 (torch).
 Status any_all(ConversionCtx& ctx, const Node& n, ReduceOp op) {
-  auto x = ctx.tensor(n, 0);
-  if (!x) return x.status();
+  KILN_ASSIGN_OR_RETURN(auto x, ctx.tensor(n, 0));
   ReduceParams p;
   p.op = op;
   if (n.inputs.size() >= 3) {
@@ -163,14 +144,12 @@ Status any_all(ConversionCtx& ctx, const Node& n, ReduceOp op) {
     p.axes = axes;
     p.keep_dims = *keep;
   }
-  DataType in = ctx.dtype(*x);
-  auto b = ctx.cast(*x, DataType::kBool);
-  if (!b) return b.status();
-  kiln::Tensor t = *b;
+  DataType in = ctx.dtype(x);
+  KILN_ASSIGN_OR_RETURN(auto b, ctx.cast(x, DataType::kBool));
+  kiln::Tensor t = b;
   if (ctx.rank(t) == 0) {  // a 0-d input reduces to itself
-    auto id = ctx.net.add_identity(t);
-    if (!id) return id.status();
-    t = *id;
+    KILN_ASSIGN_OR_RETURN(auto id, ctx.net.add_identity(t));
+    t = id;
   } else {
     auto r = ctx.net.add_reduce(t, p);
     if (!r) return set_output_tensor(ctx, n, r);
@@ -183,59 +162,49 @@ Status any_all(ConversionCtx& ctx, const Node& n, ReduceOp op) {
 
 // softmax.int(x, dim, dtype?) / _softmax(x, dim, half_to_float)
 Status softmax(ConversionCtx& ctx, const Node& n, bool log) {
-  auto x = ctx.tensor(n, 0);
-  if (!x) return x.status();
-  auto d = ctx.const_int(n, 1);
-  if (!d) return d.status();
-  kiln::Tensor t = *x;
+  KILN_ASSIGN_OR_RETURN(auto x, ctx.tensor(n, 0));
+  KILN_ASSIGN_OR_RETURN(auto d, ctx.const_int(n, 1));
+  kiln::Tensor t = x;
   if ((n.op == "aten::softmax.int" || n.op == "aten::log_softmax.int") && n.inputs.size() > 2) {
-    auto c = with_dtype(ctx, n, t, 2);
-    if (!c) return c.status();
-    t = *c;
+    KILN_ASSIGN_OR_RETURN(auto c, with_dtype(ctx, n, t, 2));
+    t = c;
   } else if (n.inputs.size() > 2) {  // _softmax(x, dim, half_to_float)
-    auto h = ctx.const_bool(n, 2);
-    if (!h) return h.status();
-    if (*h && ctx.dtype(t) == DataType::kFloat16) {
-      auto c = ctx.cast(t, DataType::kFloat32);
-      if (!c) return c.status();
-      t = *c;
+    KILN_ASSIGN_OR_RETURN(auto h, ctx.const_bool(n, 2));
+    if (h && ctx.dtype(t) == DataType::kFloat16) {
+      KILN_ASSIGN_OR_RETURN(auto c, ctx.cast(t, DataType::kFloat32));
+      t = c;
     }
   }
   if (!is_floating(ctx.dtype(t))) {
-    auto c = ctx.cast(t, kDefaultFloat);
-    if (!c) return c.status();
-    t = *c;
+    KILN_ASSIGN_OR_RETURN(auto c, ctx.cast(t, kDefaultFloat));
+    t = c;
   }
-  return set_output_tensor(ctx, n, ctx.net.add_softmax(t, *d, log));
+  return set_output_tensor(ctx, n, ctx.net.add_softmax(t, d, log));
 }
 
 // cumsum(x, dim, dtype?)
 Status cumsum(ConversionCtx& ctx, const Node& n) {
-  auto x = ctx.tensor(n, 0);
-  if (!x) return x.status();
-  auto d = ctx.const_int(n, 1);
-  if (!d) return d.status();
-  auto t = with_dtype(ctx, n, *x, 2);
-  if (!t) return t.status();
-  kiln::Tensor v = *t;
+  KILN_ASSIGN_OR_RETURN(auto x, ctx.tensor(n, 0));
+  KILN_ASSIGN_OR_RETURN(auto d, ctx.const_int(n, 1));
+  KILN_ASSIGN_OR_RETURN(auto t, with_dtype(ctx, n, x, 2));
+  kiln::Tensor v = t;
   if (!is_floating(ctx.dtype(v)) && ctx.dtype(v) != DataType::kInt64 && ctx.is_none(n, 2)) {
-    auto c = ctx.cast(v, DataType::kInt64);  // torch: integer cumsum returns int64
-    if (!c) return c.status();
-    v = *c;
+    // torch: integer cumsum returns int64
+    KILN_ASSIGN_OR_RETURN(auto c, ctx.cast(v, DataType::kInt64));
+    v = c;
   }
-  return set_output_tensor(ctx, n, ctx.net.add_cumsum(v, CumSumParams{*d, false, false}));
+  return set_output_tensor(ctx, n, ctx.net.add_cumsum(v, CumSumParams{d, false, false}));
 }
 
 // topk(x, k, dim, largest, sorted) -> (values, indices)
 Status topk(ConversionCtx& ctx, const Node& n) {
-  auto x = ctx.tensor(n, 0);
-  if (!x) return x.status();
+  KILN_ASSIGN_OR_RETURN(auto x, ctx.tensor(n, 0));
   auto k = ctx.const_int(n, 1);
   auto d = ctx.const_int(n, 2);
   auto largest = ctx.const_bool(n, 3);
   auto sorted = ctx.const_bool(n, 4);
   if (!k || !d || !largest || !sorted) return ctx.error(n, "topk arguments must be constants");
-  auto r = ctx.net.add_topk(*x, TopKParams{*k, *d, *largest, *sorted});
+  auto r = ctx.net.add_topk(x, TopKParams{*k, *d, *largest, *sorted});
   if (!r) return ctx.error(n, r.status().message());
   ctx.set_output(n, 0, (*r)[0]);
   ctx.set_output(n, 1, (*r)[1]);
@@ -254,51 +223,41 @@ std::optional<double> norm_order(const OpGraph& g, const Node& n) {
 // norm.ScalarOpt_dim(x, p?, dim, keepdim) / linalg_vector_norm(x, ord, dim?, keepdim, *, dtype?):
 // (sum |x|^p)^(1/p); p = inf / -inf: max / min |x|; p = 0: the count of non-zeros.
 Status norm(ConversionCtx& ctx, const Node& n) {
-  auto x = ctx.tensor(n, 0);
-  if (!x) return x.status();
+  KILN_ASSIGN_OR_RETURN(auto x, ctx.tensor(n, 0));
   auto p = norm_order(ctx.graph, n);
   if (!p) return ctx.error(n, "the order must be a constant");
   auto axes = dims_arg(ctx, n, 2);
   auto keep = ctx.const_bool(n, 3);
   if (!axes || !keep) return ctx.error(n, "norm arguments must be constants");
-  kiln::Tensor t = *x;
+  kiln::Tensor t = x;
   if (n.op == "aten::linalg_vector_norm" && n.inputs.size() > 4) {
-    auto c = with_dtype(ctx, n, t, 4);
-    if (!c) return c.status();
-    t = *c;
+    KILN_ASSIGN_OR_RETURN(auto c, with_dtype(ctx, n, t, 4));
+    t = c;
   }
   ReduceParams rp{ReduceOp::kSum, *axes, *keep, 1};
   if (*p == 0.0) {
-    auto zero = ctx.scalar(0.0, ctx.dtype(t));
-    if (!zero) return zero.status();
-    auto nz = ctx.net.add_elementwise(t, *zero, BinaryOp::kNotEqual);
-    if (!nz) return nz.status();
-    auto f = ctx.cast(*nz, ctx.dtype(t));
-    if (!f) return f.status();
-    return set_output_tensor(ctx, n, ctx.net.add_reduce(*f, rp));
+    KILN_ASSIGN_OR_RETURN(auto zero, ctx.scalar(0.0, ctx.dtype(t)));
+    KILN_ASSIGN_OR_RETURN(auto nz, ctx.net.add_elementwise(t, zero, BinaryOp::kNotEqual));
+    KILN_ASSIGN_OR_RETURN(auto f, ctx.cast(nz, ctx.dtype(t)));
+    return set_output_tensor(ctx, n, ctx.net.add_reduce(f, rp));
   }
-  auto a = ctx.net.add_unary(t, UnaryOp::kAbs);
-  if (!a) return a.status();
+  KILN_ASSIGN_OR_RETURN(auto a, ctx.net.add_unary(t, UnaryOp::kAbs));
   if (std::isinf(*p)) {
     rp.op = *p > 0 ? ReduceOp::kMax : ReduceOp::kMin;
-    return set_output_tensor(ctx, n, ctx.net.add_reduce(*a, rp));
+    return set_output_tensor(ctx, n, ctx.net.add_reduce(a, rp));
   }
-  if (*p == 1.0) return set_output_tensor(ctx, n, ctx.net.add_reduce(*a, rp));
+  if (*p == 1.0) return set_output_tensor(ctx, n, ctx.net.add_reduce(a, rp));
   if (*p == 2.0) {
-    auto sq = ctx.net.add_elementwise(t, t, BinaryOp::kMul);
-    if (!sq) return sq.status();
-    auto s = ctx.net.add_reduce(*sq, rp);
-    if (!s) return s.status();
-    return set_output_tensor(ctx, n, ctx.net.add_unary(*s, UnaryOp::kSqrt));
+    KILN_ASSIGN_OR_RETURN(auto sq, ctx.net.add_elementwise(t, t, BinaryOp::kMul));
+    KILN_ASSIGN_OR_RETURN(auto s, ctx.net.add_reduce(sq, rp));
+    return set_output_tensor(ctx, n, ctx.net.add_unary(s, UnaryOp::kSqrt));
   }
   auto e = ctx.scalar(*p, ctx.dtype(t));
   auto inv = ctx.scalar(1.0 / *p, ctx.dtype(t));
   if (!e || !inv) return ctx.error(n, "bad norm order");
-  auto pw = ctx.net.add_elementwise(*a, *e, BinaryOp::kPow);
-  if (!pw) return pw.status();
-  auto s = ctx.net.add_reduce(*pw, rp);
-  if (!s) return s.status();
-  return set_output_tensor(ctx, n, ctx.net.add_elementwise(*s, *inv, BinaryOp::kPow));
+  KILN_ASSIGN_OR_RETURN(auto pw, ctx.net.add_elementwise(a, *e, BinaryOp::kPow));
+  KILN_ASSIGN_OR_RETURN(auto s, ctx.net.add_reduce(pw, rp));
+  return set_output_tensor(ctx, n, ctx.net.add_elementwise(s, *inv, BinaryOp::kPow));
 }
 
 bool norm_supported(const OpGraph& g, const Node& n, std::string* why) {
@@ -327,13 +286,12 @@ void register_reduction_converters(ConverterRegistry& r) {
     auto d = c.const_int(n, 1);
     auto keep = c.const_bool(n, 2);
     if (!x || !d || !keep) return c.error(n, "prod arguments must be constants");
-    auto t = with_dtype(c, n, *x, 3);
-    if (!t) return t.status();
-    kiln::Tensor v = *t;
+    KILN_ASSIGN_OR_RETURN(auto t, with_dtype(c, n, *x, 3));
+    kiln::Tensor v = t;
     if (!is_floating(c.dtype(v)) && c.dtype(v) != DataType::kInt64 && c.is_none(n, 3)) {
-      auto i = c.cast(v, DataType::kInt64);  // torch: integer products are int64
-      if (!i) return i.status();
-      v = *i;
+      KILN_ASSIGN_OR_RETURN(auto i,
+                            c.cast(v, DataType::kInt64));  // torch: integer products are int64
+      v = i;
     }
     return set_output_tensor(c, n,
                              c.net.add_reduce(v, ReduceParams{ReduceOp::kProd, {*d}, *keep, 1}));

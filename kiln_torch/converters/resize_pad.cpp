@@ -49,11 +49,9 @@ Expected<kiln::Tensor> extent(ConversionCtx& ctx, kiln::Tensor x, int64_t d) {
   Dims dims = ctx.dims(x);
   if (dims[static_cast<int>(d)] >= 0)
     return ctx.scalar(static_cast<double>(dims[static_cast<int>(d)]), DataType::kInt64);
-  auto s = ctx.net.add_shape(x);
-  if (!s) return s.status();
-  auto i = ctx.scalar(static_cast<double>(d), DataType::kInt64);
-  if (!i) return i.status();
-  return ctx.net.add_gather(*s, *i, 0);
+  KILN_ASSIGN_OR_RETURN(auto s, ctx.net.add_shape(x));
+  KILN_ASSIGN_OR_RETURN(auto i, ctx.scalar(static_cast<double>(d), DataType::kInt64));
+  return ctx.net.add_gather(s, i, 0);
 }
 
 /// Constant padding by runtime amounts (ints known only when the engine runs, e.g. computed from a
@@ -67,93 +65,77 @@ Status pad_runtime(ConversionCtx& ctx, const Node& n, kiln::Tensor x, double val
   if (items.size() % 2 != 0 || static_cast<int>(items.size() / 2) > rank)
     return ctx.error(n, "bad pad list length");
   DataType dt = ctx.dtype(x);
-  auto zero = ctx.scalar(0.0, DataType::kInt64);
-  if (!zero) return zero.status();
+  KILN_ASSIGN_OR_RETURN(auto zero, ctx.scalar(0.0, DataType::kInt64));
   auto amount = [&](const Arg& a) -> Expected<kiln::Tensor> {
     if (a.is_constant() && a.ivalue().isInt())
       return ctx.scalar(static_cast<double>(a.ivalue().toInt()), DataType::kInt64);
     if (!a.is_tensor()) return ctx.error(n, "pad amount is neither an int nor a runtime int");
     kiln::Tensor t = a.tensor();
     if (ctx.rank(t) != 0) {
-      auto r = ctx.net.add_reshape(t, {});
-      if (!r) return r.status();
-      t = *r;
+      KILN_ASSIGN_OR_RETURN(auto r, ctx.net.add_reshape(t, {}));
+      t = r;
     }
     return ctx.cast(t, DataType::kInt64);
   };
   kiln::Tensor y = x;
   for (size_t k = 0; k < items.size() / 2; ++k) {
     auto d = static_cast<int64_t>(rank - 1 - static_cast<int>(k));
-    auto b = amount(items[2 * k]);
-    auto e = amount(items[2 * k + 1]);
-    if (!b || !e) return !b ? b.status() : e.status();
+    KILN_ASSIGN_OR_RETURN(auto b, amount(items[2 * k]));
+    KILN_ASSIGN_OR_RETURN(auto e, amount(items[2 * k + 1]));
     std::vector<kiln::Tensor> parts;
     for (int side = 0; side < 2; ++side) {
-      auto grow = ctx.net.add_elementwise(side == 0 ? *b : *e, *zero, BinaryOp::kMax);
-      if (!grow) return grow.status();
+      KILN_ASSIGN_OR_RETURN(auto grow,
+                            ctx.net.add_elementwise(side == 0 ? b : e, zero, BinaryOp::kMax));
       // shape(y) with dim d replaced by the growth
-      auto shp = ctx.net.add_shape(y);
-      if (!shp) return shp.status();
+      KILN_ASSIGN_OR_RETURN(auto shp, ctx.net.add_shape(y));
       std::vector<kiln::Tensor> dims;
       if (d > 0) {
-        auto s0 = ctx.net.add_slice(*shp, SliceParams{{0}, {0}, {d}, {1}});
-        if (!s0) return s0.status();
-        dims.push_back(*s0);
+        KILN_ASSIGN_OR_RETURN(auto s0, ctx.net.add_slice(shp, SliceParams{{0}, {0}, {d}, {1}}));
+        dims.push_back(s0);
       }
-      auto g1 = ctx.net.add_unsqueeze(*grow, {0});
-      if (!g1) return g1.status();
-      dims.push_back(*g1);
+      KILN_ASSIGN_OR_RETURN(auto g1, ctx.net.add_unsqueeze(grow, {0}));
+      dims.push_back(g1);
       if (d + 1 < rank) {
-        auto s1 = ctx.net.add_slice(*shp, SliceParams{{0}, {d + 1}, {INT64_MAX}, {1}});
-        if (!s1) return s1.status();
-        dims.push_back(*s1);
+        KILN_ASSIGN_OR_RETURN(auto s1,
+                              ctx.net.add_slice(shp, SliceParams{{0}, {d + 1}, {INT64_MAX}, {1}}));
+        dims.push_back(s1);
       }
-      auto full = dims.size() == 1 ? Expected<kiln::Tensor>(dims[0]) : ctx.net.add_concat(dims, 0);
-      if (!full) return full.status();
-      auto f = ctx.net.add_fill_dynamic(*full, value, dt);
-      if (!f) return f.status();
-      parts.push_back(*f);
+      KILN_ASSIGN_OR_RETURN(auto full, dims.size() == 1 ? Expected<kiln::Tensor>(dims[0])
+                                                        : ctx.net.add_concat(dims, 0));
+      KILN_ASSIGN_OR_RETURN(auto f, ctx.net.add_fill_dynamic(full, value, dt));
+      parts.push_back(f);
     }
-    auto cat = ctx.net.add_concat({parts[0], y, parts[1]}, d);
-    if (!cat) return cat.status();
+    KILN_ASSIGN_OR_RETURN(auto cat, ctx.net.add_concat({parts[0], y, parts[1]}, d));
     // crop: start = max(-b, 0), end = extent - max(-e, 0)
-    auto nb = ctx.net.add_unary(*b, UnaryOp::kNeg);
-    auto ne = ctx.net.add_unary(*e, UnaryOp::kNeg);
-    if (!nb || !ne) return !nb ? nb.status() : ne.status();
-    auto cb = ctx.net.add_elementwise(*nb, *zero, BinaryOp::kMax);
-    auto ce = ctx.net.add_elementwise(*ne, *zero, BinaryOp::kMax);
-    if (!cb || !ce) return !cb ? cb.status() : ce.status();
-    auto ext = extent(ctx, *cat, d);
-    if (!ext) return ext.status();
-    auto end = ctx.net.add_elementwise(*ext, *ce, BinaryOp::kSub);
-    if (!end) return end.status();
-    auto st = ctx.net.add_unsqueeze(*cb, {0});
-    auto en = ctx.net.add_unsqueeze(*end, {0});
-    if (!st || !en) return !st ? st.status() : en.status();
-    auto sl = ctx.net.add_slice(*cat, SliceParams{{d}, {0}, {0}, {1}}, *st, *en);
-    if (!sl) return sl.status();
-    y = *sl;
+    KILN_ASSIGN_OR_RETURN(auto nb, ctx.net.add_unary(b, UnaryOp::kNeg));
+    KILN_ASSIGN_OR_RETURN(auto ne, ctx.net.add_unary(e, UnaryOp::kNeg));
+    KILN_ASSIGN_OR_RETURN(auto cb, ctx.net.add_elementwise(nb, zero, BinaryOp::kMax));
+    KILN_ASSIGN_OR_RETURN(auto ce, ctx.net.add_elementwise(ne, zero, BinaryOp::kMax));
+    KILN_ASSIGN_OR_RETURN(auto ext, extent(ctx, cat, d));
+    KILN_ASSIGN_OR_RETURN(auto end, ctx.net.add_elementwise(ext, ce, BinaryOp::kSub));
+    KILN_ASSIGN_OR_RETURN(auto st, ctx.net.add_unsqueeze(cb, {0}));
+    KILN_ASSIGN_OR_RETURN(auto en, ctx.net.add_unsqueeze(end, {0}));
+    KILN_ASSIGN_OR_RETURN(auto sl, ctx.net.add_slice(cat, SliceParams{{d}, {0}, {0}, {1}}, st, en));
+    y = sl;
   }
   return set_output_tensor(ctx, n, ctx.net.add_identity(y));
 }
 
 Status pad_with(ConversionCtx& ctx, const Node& n, PadMode mode, double value) {
-  auto x = ctx.tensor(n, 0);
-  if (!x) return x.status();
+  KILN_ASSIGN_OR_RETURN(auto x, ctx.tensor(n, 0));
   if (!ctx.is_static_int(n, 1)) {
     if (mode != PadMode::kConstant) return ctx.error(n, "runtime pad amounts need constant mode");
-    return pad_runtime(ctx, n, *x, value);
+    return pad_runtime(ctx, n, x, value);
   }
   auto pad = ctx.const_int_list(n, 1);
   if (!pad) return ctx.error(n, "pad amounts must be constants");
-  auto p = pad_params(ctx, n, *pad, ctx.rank(*x), mode);
-  if (!p) return p.status();
-  p->value = value;
+  KILN_ASSIGN_OR_RETURN(auto p, pad_params(ctx, n, *pad, ctx.rank(x), mode));
+  p.value = value;
   bool nothing = true;
-  for (size_t i = 0; i < p->pads_begin.size(); ++i)
-    nothing &= p->pads_begin[i] == 0 && p->pads_end[i] == 0;
-  if (nothing) return set_output_tensor(ctx, n, ctx.net.add_identity(*x));
-  return set_output_tensor(ctx, n, ctx.net.add_pad(*x, *p));
+  for (size_t i = 0; i < p.pads_begin.size(); ++i)
+    nothing &= p.pads_begin[i] == 0 && p.pads_end[i] == 0;
+  if (nothing) return set_output_tensor(ctx, n, ctx.net.add_identity(x));
+  return set_output_tensor(ctx, n, ctx.net.add_pad(x, p));
 }
 
 // constant_pad_nd(self, pad, value=0)
@@ -283,9 +265,8 @@ Expected<std::vector<double>> optional_scales(ConversionCtx& ctx, const Node& n,
 
 Status upsample(ConversionCtx& ctx, const Node& n) {
   UpsampleKind k = upsample_kind(n.op);
-  auto x = ctx.tensor(n, 0);
-  if (!x) return x.status();
-  if (ctx.rank(*x) != static_cast<int>(k.spatial) + 2)
+  KILN_ASSIGN_OR_RETURN(auto x, ctx.tensor(n, 0));
+  if (ctx.rank(x) != static_cast<int>(k.spatial) + 2)
     return ctx.error(n, "input must have rank " + std::to_string(k.spatial + 2));
   ResizeParams p;
   p.mode = k.mode;
@@ -299,14 +280,13 @@ Status upsample(ConversionCtx& ctx, const Node& n) {
   kiln::Tensor sizes;
   bool have_sizes = !ctx.is_none(n, 1);
   if (have_sizes) {
-    auto s = ctx.int_list(n, 1);
-    if (!s) return s.status();
-    if (s->is_static) {
-      p.sizes = s->values;
+    KILN_ASSIGN_OR_RETURN(auto s, ctx.int_list(n, 1));
+    if (s.is_static) {
+      p.sizes = s.values;
       if (p.sizes.size() != k.spatial)
         return ctx.error(n, "output_size must have " + std::to_string(k.spatial) + " entries");
     } else {
-      sizes = s->tensor;
+      sizes = s.tensor;
     }
   }
   if (is_vec(n.op)) {
@@ -323,11 +303,10 @@ Status upsample(ConversionCtx& ctx, const Node& n) {
     }
   } else {
     if (!have_sizes) return ctx.error(n, "output_size must be given");
-    auto sc = optional_scales(ctx, n, next, k.spatial);
-    if (!sc) return sc.status();
-    p.scales = *sc;
+    KILN_ASSIGN_OR_RETURN(auto sc, optional_scales(ctx, n, next, k.spatial));
+    p.scales = sc;
   }
-  return set_output_tensor(ctx, n, ctx.net.add_resize(*x, p, sizes));
+  return set_output_tensor(ctx, n, ctx.net.add_resize(x, p, sizes));
 }
 
 bool upsample_supported(const OpGraph& g, const Node& n, std::string* why) {

@@ -9,12 +9,10 @@ namespace {
 
 // view / reshape (x, shape): static target -> params; runtime ints -> a shape tensor.
 Status reshape(ConversionCtx& ctx, const Node& n) {
-  auto x = ctx.tensor(n, 0);
-  if (!x) return x.status();
-  auto shape = ctx.int_list(n, 1);
-  if (!shape) return shape.status();
-  if (shape->is_static) return set_output_tensor(ctx, n, ctx.net.add_reshape(*x, shape->values));
-  return set_output_tensor(ctx, n, ctx.net.add_reshape_dynamic(*x, shape->tensor));
+  KILN_ASSIGN_OR_RETURN(auto x, ctx.tensor(n, 0));
+  KILN_ASSIGN_OR_RETURN(auto shape, ctx.int_list(n, 1));
+  if (shape.is_static) return set_output_tensor(ctx, n, ctx.net.add_reshape(x, shape.values));
+  return set_output_tensor(ctx, n, ctx.net.add_reshape_dynamic(x, shape.tensor));
 }
 
 // as_strided(x, size, stride, storage_offset) where the strides lay `size` out contiguously (dims
@@ -66,14 +64,12 @@ Status as_strided(ConversionCtx& ctx, const Node& n) {
 }
 
 Status view_as(ConversionCtx& ctx, const Node& n) {
-  auto x = ctx.tensor(n, 0);
-  auto y = ctx.tensor(n, 1);
-  if (!x || !y) return !x ? x.status() : y.status();
-  Dims d = ctx.dims(*y);
-  if (d.is_static()) return set_output_tensor(ctx, n, ctx.net.add_reshape(*x, d.to_vector()));
-  auto s = ctx.net.add_shape(*y);
-  if (!s) return s.status();
-  return set_output_tensor(ctx, n, ctx.net.add_reshape_dynamic(*x, *s));
+  KILN_ASSIGN_OR_RETURN(auto x, ctx.tensor(n, 0));
+  KILN_ASSIGN_OR_RETURN(auto y, ctx.tensor(n, 1));
+  Dims d = ctx.dims(y);
+  if (d.is_static()) return set_output_tensor(ctx, n, ctx.net.add_reshape(x, d.to_vector()));
+  KILN_ASSIGN_OR_RETURN(auto s, ctx.net.add_shape(y));
+  return set_output_tensor(ctx, n, ctx.net.add_reshape_dynamic(x, s));
 }
 
 Status flatten(ConversionCtx& ctx, const Node& n) {
@@ -107,47 +103,41 @@ Status unflatten(ConversionCtx& ctx, const Node& n) {
   if (!dynamic_other && unknown <= 1)
     return set_output_tensor(ctx, n, ctx.net.add_reshape(*x, target));
   // Build the target from shape(x) so runtime dims stay exact.
-  auto shp = ctx.net.add_shape(*x);
-  if (!shp) return shp.status();
+  KILN_ASSIGN_OR_RETURN(auto shp, ctx.net.add_shape(*x));
   std::vector<kiln::Tensor> parts;
   if (k > 0) {
-    auto s = ctx.net.add_slice(*shp, SliceParams{{0}, {0}, {k}, {1}});
-    if (!s) return s.status();
-    parts.push_back(*s);
+    KILN_ASSIGN_OR_RETURN(auto s, ctx.net.add_slice(shp, SliceParams{{0}, {0}, {k}, {1}}));
+    parts.push_back(s);
   }
-  auto mid = ctx.net.add_int_vector(*sizes);
-  if (!mid) return mid.status();
-  parts.push_back(*mid);
+  KILN_ASSIGN_OR_RETURN(auto mid, ctx.net.add_int_vector(*sizes));
+  parts.push_back(mid);
   if (k + 1 < dims.rank()) {
-    auto s = ctx.net.add_slice(*shp, SliceParams{{0}, {k + 1}, {INT64_MAX}, {1}});
-    if (!s) return s.status();
-    parts.push_back(*s);
+    KILN_ASSIGN_OR_RETURN(auto s,
+                          ctx.net.add_slice(shp, SliceParams{{0}, {k + 1}, {INT64_MAX}, {1}}));
+    parts.push_back(s);
   }
-  auto cat = ctx.net.add_concat(parts, 0);
-  if (!cat) return cat.status();
-  return set_output_tensor(ctx, n, ctx.net.add_reshape_dynamic(*x, *cat));
+  KILN_ASSIGN_OR_RETURN(auto cat, ctx.net.add_concat(parts, 0));
+  return set_output_tensor(ctx, n, ctx.net.add_reshape_dynamic(*x, cat));
 }
 
 Status squeeze(ConversionCtx& ctx, const Node& n) {
-  auto x = ctx.tensor(n, 0);
-  if (!x) return x.status();
-  Dims d = ctx.dims(*x);
+  KILN_ASSIGN_OR_RETURN(auto x, ctx.tensor(n, 0));
+  Dims d = ctx.dims(x);
   std::vector<int64_t> axes;
   if (n.inputs.size() > 1) {
-    auto a = ctx.const_int_list(n, 1);
-    if (!a) return a.status();
-    for (int64_t v : *a) {
+    KILN_ASSIGN_OR_RETURN(auto a, ctx.const_int_list(n, 1));
+    for (int64_t v : a) {
       int64_t k = norm_dim(v, d.rank());
       if (d.rank() == 0) continue;
       if (d[static_cast<int>(k)] == 1)
         axes.push_back(k);  // torch: squeezing a non-1 dim is a no-op
     }
-    if (axes.empty()) return set_output_tensor(ctx, n, ctx.net.add_identity(*x));
+    if (axes.empty()) return set_output_tensor(ctx, n, ctx.net.add_identity(x));
   } else {
     for (int i = 0; i < d.rank(); ++i)
       if (d[i] == 1) axes.push_back(i);
   }
-  return set_output_tensor(ctx, n, ctx.net.add_squeeze(*x, axes));
+  return set_output_tensor(ctx, n, ctx.net.add_squeeze(x, axes));
 }
 
 Status unsqueeze(ConversionCtx& ctx, const Node& n) {
@@ -181,42 +171,34 @@ Status transpose(ConversionCtx& ctx, const Node& n) {
 
 // expand(x, size, implicit)
 Status expand(ConversionCtx& ctx, const Node& n) {
-  auto x = ctx.tensor(n, 0);
-  if (!x) return x.status();
-  auto shape = ctx.int_list(n, 1);
-  if (!shape) return shape.status();
-  if (shape->is_static) return set_output_tensor(ctx, n, ctx.net.add_expand(*x, shape->values));
+  KILN_ASSIGN_OR_RETURN(auto x, ctx.tensor(n, 0));
+  KILN_ASSIGN_OR_RETURN(auto shape, ctx.int_list(n, 1));
+  if (shape.is_static) return set_output_tensor(ctx, n, ctx.net.add_expand(x, shape.values));
   // -1 entries keep the input's extent: replace them by shape(x) entries.
-  auto shp = ctx.net.add_shape(*x);
-  if (!shp) return shp.status();
-  auto tgt = shape->tensor;
+  KILN_ASSIGN_OR_RETURN(auto shp, ctx.net.add_shape(x));
+  auto tgt = shape.tensor;
   int out_rank = ctx.dims(tgt)[0] < 0 ? 0 : static_cast<int>(ctx.dims(tgt)[0]);
-  int lead = out_rank - ctx.rank(*x);
+  int lead = out_rank - ctx.rank(x);
   if (lead < 0) return ctx.error(n, "expand to a smaller rank");
-  kiln::Tensor full = *shp;
+  kiln::Tensor full = shp;
   if (lead > 0) {
     auto ones = ctx.net.add_int_vector(std::vector<int64_t>(static_cast<size_t>(lead), 1));
-    auto c = ctx.net.add_concat({*ones, *shp}, 0);
-    if (!c) return c.status();
-    full = *c;
+    KILN_ASSIGN_OR_RETURN(auto c, ctx.net.add_concat({*ones, shp}, 0));
+    full = c;
   }
   auto minus1 = ctx.net.add_scalar(-1, DataType::kInt64);
-  auto keep = ctx.net.add_elementwise(tgt, *minus1, BinaryOp::kEqual);
-  if (!keep) return keep.status();
-  auto merged = ctx.net.add_where(*keep, full, tgt);
-  if (!merged) return merged.status();
-  return set_output_tensor(ctx, n, ctx.net.add_expand_dynamic(*x, *merged));
+  KILN_ASSIGN_OR_RETURN(auto keep, ctx.net.add_elementwise(tgt, *minus1, BinaryOp::kEqual));
+  KILN_ASSIGN_OR_RETURN(auto merged, ctx.net.add_where(keep, full, tgt));
+  return set_output_tensor(ctx, n, ctx.net.add_expand_dynamic(x, merged));
 }
 
 Status expand_as(ConversionCtx& ctx, const Node& n) {
-  auto x = ctx.tensor(n, 0);
-  auto y = ctx.tensor(n, 1);
-  if (!x || !y) return !x ? x.status() : y.status();
-  Dims d = ctx.dims(*y);
-  if (d.is_static()) return set_output_tensor(ctx, n, ctx.net.add_expand(*x, d.to_vector()));
-  auto s = ctx.net.add_shape(*y);
-  if (!s) return s.status();
-  return set_output_tensor(ctx, n, ctx.net.add_expand_dynamic(*x, *s));
+  KILN_ASSIGN_OR_RETURN(auto x, ctx.tensor(n, 0));
+  KILN_ASSIGN_OR_RETURN(auto y, ctx.tensor(n, 1));
+  Dims d = ctx.dims(y);
+  if (d.is_static()) return set_output_tensor(ctx, n, ctx.net.add_expand(x, d.to_vector()));
+  KILN_ASSIGN_OR_RETURN(auto s, ctx.net.add_shape(y));
+  return set_output_tensor(ctx, n, ctx.net.add_expand_dynamic(x, s));
 }
 
 // repeat(x, repeats): tile by reshape -> expand -> reshape (static shapes).
@@ -237,11 +219,9 @@ Status repeat_by(ConversionCtx& ctx, const Node& n, kiln::Tensor x,
     big.push_back(src[i]);
     fin.push_back(reps[i] * src[i]);
   }
-  auto a = ctx.net.add_reshape(x, inter);
-  if (!a) return a.status();
-  auto b = ctx.net.add_expand(*a, big);
-  if (!b) return b.status();
-  return set_output_tensor(ctx, n, ctx.net.add_reshape(*b, fin));
+  KILN_ASSIGN_OR_RETURN(auto a, ctx.net.add_reshape(x, inter));
+  KILN_ASSIGN_OR_RETURN(auto b, ctx.net.add_expand(a, big));
+  return set_output_tensor(ctx, n, ctx.net.add_reshape(b, fin));
 }
 
 Status repeat(ConversionCtx& ctx, const Node& n) {
@@ -280,15 +260,13 @@ Expected<kiln::Tensor> reshape_to(ConversionCtx& ctx, kiln::Tensor x, kiln::Tens
     }
   }
   if (!dynamic) return ctx.net.add_reshape(x, resolved);
-  auto shp = ctx.net.add_shape(ref);
-  if (!shp) return shp.status();
+  KILN_ASSIGN_OR_RETURN(auto shp, ctx.net.add_shape(ref));
   std::vector<kiln::Tensor> parts;
   std::vector<int64_t> run;
   auto flush = [&]() -> Status {
     if (run.empty()) return {};
-    auto v = ctx.net.add_int_vector(run);
-    if (!v) return v.status();
-    parts.push_back(*v);
+    KILN_ASSIGN_OR_RETURN(auto v, ctx.net.add_int_vector(run));
+    parts.push_back(v);
     run.clear();
     return {};
   };
@@ -299,14 +277,13 @@ Expected<kiln::Tensor> reshape_to(ConversionCtx& ctx, kiln::Tensor x, kiln::Tens
     }
     KILN_RETURN_IF_ERROR(flush());
     int64_t k = -t - 2;
-    auto s = ctx.net.add_slice(*shp, SliceParams{{0}, {k}, {k + 1}, {1}});
-    if (!s) return s.status();
-    parts.push_back(*s);
+    KILN_ASSIGN_OR_RETURN(auto s, ctx.net.add_slice(shp, SliceParams{{0}, {k}, {k + 1}, {1}}));
+    parts.push_back(s);
   }
   KILN_RETURN_IF_ERROR(flush());
-  auto cat = parts.size() == 1 ? Expected<kiln::Tensor>(parts[0]) : ctx.net.add_concat(parts, 0);
-  if (!cat) return cat.status();
-  return ctx.net.add_reshape_dynamic(x, *cat);
+  KILN_ASSIGN_OR_RETURN(auto cat, parts.size() == 1 ? Expected<kiln::Tensor>(parts[0])
+                                                    : ctx.net.add_concat(parts, 0));
+  return ctx.net.add_reshape_dynamic(x, cat);
 }
 
 // channel_shuffle(x, groups): [N, C, *] -> [N, g, C/g, *] -> swap 1, 2 -> [N, C, *].
@@ -323,14 +300,12 @@ Status channel_shuffle(ConversionCtx& ctx, const Node& n) {
     split.push_back(dim_of(i));
     back.push_back(dim_of(i));
   }
-  auto a = reshape_to(ctx, *x, *x, split);
-  if (!a) return a.status();
+  KILN_ASSIGN_OR_RETURN(auto a, reshape_to(ctx, *x, *x, split));
   std::vector<int64_t> perm;
   for (int i = 0; i <= r; ++i) perm.push_back(i);
   std::swap(perm[1], perm[2]);
-  auto t = ctx.net.add_transpose(*a, perm);
-  if (!t) return t.status();
-  return set_output_tensor(ctx, n, reshape_to(ctx, *t, *x, back));
+  KILN_ASSIGN_OR_RETURN(auto t, ctx.net.add_transpose(a, perm));
+  return set_output_tensor(ctx, n, reshape_to(ctx, t, *x, back));
 }
 
 // pixel_shuffle(x, r): [*, C r^2, H, W] -> [*, C, H r, W r]; pixel_unshuffle is the inverse.
@@ -364,11 +339,9 @@ Status pixel_shuffle(ConversionCtx& ctx, const Node& n, bool unshuffle) {
     for (int64_t p : {0, 2, 4, 1, 3}) perm.push_back(b + p);
     for (int64_t v : {c * r * r, h / r, w / r}) fin.push_back(v);
   }
-  auto a = reshape_to(ctx, *x, *x, split);
-  if (!a) return a.status();
-  auto t = ctx.net.add_transpose(*a, perm);
-  if (!t) return t.status();
-  return set_output_tensor(ctx, n, reshape_to(ctx, *t, *x, fin));
+  KILN_ASSIGN_OR_RETURN(auto a, reshape_to(ctx, *x, *x, split));
+  KILN_ASSIGN_OR_RETURN(auto t, ctx.net.add_transpose(a, perm));
+  return set_output_tensor(ctx, n, reshape_to(ctx, t, *x, fin));
 }
 
 bool last_dims_static(const OpGraph& g, const Node& n, std::string* why, int count) {
@@ -419,9 +392,8 @@ Expected<std::vector<kiln::Tensor>> tensor_list(ConversionCtx& ctx, const Node& 
     if (item.is_tensor()) {
       out.push_back(item.tensor());
     } else if (item.is_constant() && item.ivalue().isTensor()) {
-      auto c = ctx.constant_tensor(item.ivalue().toTensor());
-      if (!c) return c.status();
-      out.push_back(*c);
+      KILN_ASSIGN_OR_RETURN(auto c, ctx.constant_tensor(item.ivalue().toTensor()));
+      out.push_back(c);
     } else {
       return ctx.error(n, "list item is not a tensor");
     }
@@ -431,25 +403,21 @@ Expected<std::vector<kiln::Tensor>> tensor_list(ConversionCtx& ctx, const Node& 
 
 // cat(tensors, dim) with torch promotion across inputs
 Status cat(ConversionCtx& ctx, const Node& n, bool stack) {
-  auto ts = tensor_list(ctx, n, 0);
-  if (!ts) return ts.status();
-  auto d = ctx.const_int(n, 1);
-  if (!d) return d.status();
-  if (ts->empty()) return ctx.error(n, "empty tensor list");
+  KILN_ASSIGN_OR_RETURN(auto ts, tensor_list(ctx, n, 0));
+  KILN_ASSIGN_OR_RETURN(auto d, ctx.const_int(n, 1));
+  if (ts.empty()) return ctx.error(n, "empty tensor list");
   // torch.cat skips legacy empty 1-D tensors; promote dtypes
-  at::ScalarType common = to_torch_dtype(ctx.dtype((*ts)[0]));
-  for (auto& t : *ts) common = at::promoteTypes(common, to_torch_dtype(ctx.dtype(t)));
+  at::ScalarType common = to_torch_dtype(ctx.dtype(ts[0]));
+  for (auto& t : ts) common = at::promoteTypes(common, to_torch_dtype(ctx.dtype(t)));
   std::vector<kiln::Tensor> parts;
-  int rank = ctx.rank((*ts)[0]) + (stack ? 1 : 0);
-  int64_t axis = norm_dim(*d, rank);
-  for (auto& t : *ts) {
-    auto c = ctx.cast(t, *to_kiln_dtype(common));
-    if (!c) return c.status();
-    kiln::Tensor p = *c;
+  int rank = ctx.rank(ts[0]) + (stack ? 1 : 0);
+  int64_t axis = norm_dim(d, rank);
+  for (auto& t : ts) {
+    KILN_ASSIGN_OR_RETURN(auto c, ctx.cast(t, *to_kiln_dtype(common)));
+    kiln::Tensor p = c;
     if (stack) {
-      auto u = ctx.net.add_unsqueeze(p, {axis});
-      if (!u) return u.status();
-      p = *u;
+      KILN_ASSIGN_OR_RETURN(auto u, ctx.net.add_unsqueeze(p, {axis}));
+      p = u;
     }
     parts.push_back(p);
   }
@@ -459,41 +427,36 @@ Status cat(ConversionCtx& ctx, const Node& n, bool stack) {
 // split.Tensor(x, split_size, dim) / split_with_sizes(x, sizes, dim) / chunk(x, chunks, dim) /
 // unbind(x, dim): outputs a list (one Tensor[] output) or several outputs.
 Status split(ConversionCtx& ctx, const Node& n) {
-  auto x = ctx.tensor(n, 0);
-  if (!x) return x.status();
-  auto d = ctx.const_int(n, n.op == "aten::unbind.int" ? 1 : 2);
-  if (!d) return d.status();
-  Dims dims = ctx.dims(*x);
-  int64_t axis = norm_dim(*d, dims.rank());
+  KILN_ASSIGN_OR_RETURN(auto x, ctx.tensor(n, 0));
+  KILN_ASSIGN_OR_RETURN(auto d, ctx.const_int(n, n.op == "aten::unbind.int" ? 1 : 2));
+  Dims dims = ctx.dims(x);
+  int64_t axis = norm_dim(d, dims.rank());
   int64_t extent = dims[static_cast<int>(axis)];
   std::vector<int64_t> sizes;
   if (n.op == "aten::split_with_sizes" || n.op == "aten::split.sizes") {
-    auto s = ctx.const_int_list(n, 1);
-    if (!s) return s.status();
-    sizes = *s;
+    KILN_ASSIGN_OR_RETURN(auto s, ctx.const_int_list(n, 1));
+    sizes = s;
   } else {
     if (extent < 0) return ctx.error(n, "splitting a dynamic dim");
     if (n.op == "aten::unbind.int") {
       sizes.assign(static_cast<size_t>(extent), 1);
     } else {
-      auto v = ctx.const_int(n, 1);
-      if (!v) return v.status();
-      int64_t step = *v;
-      if (n.op == "aten::chunk") step = (extent + *v - 1) / *v;  // torch.chunk
+      KILN_ASSIGN_OR_RETURN(auto v, ctx.const_int(n, 1));
+      int64_t step = v;
+      if (n.op == "aten::chunk") step = (extent + v - 1) / v;  // torch.chunk
       if (step <= 0) return ctx.error(n, "bad split size");
       for (int64_t pos = 0; pos < extent; pos += step)
         sizes.push_back(std::min(step, extent - pos));
       if (sizes.empty()) sizes.push_back(0);
     }
   }
-  auto parts = ctx.net.add_split(*x, SplitParams{axis, sizes});
+  auto parts = ctx.net.add_split(x, SplitParams{axis, sizes});
   if (!parts) return ctx.error(n, parts.status().message());
   std::vector<Arg> items;
   for (kiln::Tensor t : *parts) {
     if (n.op == "aten::unbind.int") {
-      auto s = ctx.net.add_squeeze(t, {axis});
-      if (!s) return s.status();
-      t = *s;
+      KILN_ASSIGN_OR_RETURN(auto s, ctx.net.add_squeeze(t, {axis}));
+      t = s;
     }
     items.push_back(Arg::tensor(t));
   }
@@ -527,24 +490,22 @@ Status slice(ConversionCtx& ctx, const Node& n) {
     }
     return ctx.int_value(n, i);
   };
-  auto s = bound(2, 0);
-  auto e = bound(3, INT64_MAX);
-  if (!s || !e) return !s ? s.status() : e.status();
-  if (s->is_static && e->is_static) {
-    if (s->value == 0 && e->value >= INT64_MAX / 2 && *step == 1)
+  KILN_ASSIGN_OR_RETURN(auto s, bound(2, 0));
+  KILN_ASSIGN_OR_RETURN(auto e, bound(3, INT64_MAX));
+  if (s.is_static && e.is_static) {
+    if (s.value == 0 && e.value >= INT64_MAX / 2 && *step == 1)
       return set_output_tensor(ctx, n, ctx.net.add_identity(*x));
     return set_output_tensor(
-        ctx, n, ctx.net.add_slice(*x, SliceParams{{axis}, {s->value}, {e->value}, {*step}}));
+        ctx, n, ctx.net.add_slice(*x, SliceParams{{axis}, {s.value}, {e.value}, {*step}}));
   }
   auto as_vec = [&](const ConversionCtx::Int& v) -> Expected<kiln::Tensor> {
     if (v.is_static) return ctx.net.add_int_vector({v.value});
     return ctx.net.add_unsqueeze(v.tensor, {0});
   };
-  auto st = as_vec(*s);
-  auto et = as_vec(*e);
-  if (!st || !et) return !st ? st.status() : et.status();
+  KILN_ASSIGN_OR_RETURN(auto st, as_vec(s));
+  KILN_ASSIGN_OR_RETURN(auto et, as_vec(e));
   return set_output_tensor(ctx, n,
-                           ctx.net.add_slice(*x, SliceParams{{axis}, {0}, {0}, {*step}}, *st, *et));
+                           ctx.net.add_slice(*x, SliceParams{{axis}, {0}, {0}, {*step}}, st, et));
 }
 
 // select.int(x, dim, index) = slice + squeeze
@@ -553,16 +514,14 @@ Status select(ConversionCtx& ctx, const Node& n) {
   auto d = ctx.const_int(n, 1);
   if (!x || !d) return ctx.error(n, "select dim must be a constant");
   int64_t axis = norm_dim(*d, ctx.rank(*x));
-  auto idx = ctx.int_value(n, 2);
-  if (!idx) return idx.status();
-  if (idx->is_static) {
-    int64_t i = idx->value;
+  KILN_ASSIGN_OR_RETURN(auto idx, ctx.int_value(n, 2));
+  if (idx.is_static) {
+    int64_t i = idx.value;
     int64_t end = i == -1 ? INT64_MAX : i + 1;
-    auto s = ctx.net.add_slice(*x, SliceParams{{axis}, {i}, {end}, {1}});
-    if (!s) return s.status();
-    return set_output_tensor(ctx, n, ctx.net.add_squeeze(*s, {axis}));
+    KILN_ASSIGN_OR_RETURN(auto s, ctx.net.add_slice(*x, SliceParams{{axis}, {i}, {end}, {1}}));
+    return set_output_tensor(ctx, n, ctx.net.add_squeeze(s, {axis}));
   }
-  return set_output_tensor(ctx, n, ctx.net.add_gather(*x, idx->tensor, axis));
+  return set_output_tensor(ctx, n, ctx.net.add_gather(*x, idx.tensor, axis));
 }
 
 // narrow(x, dim, start, length)

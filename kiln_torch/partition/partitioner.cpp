@@ -271,10 +271,9 @@ Status build_segment(const OpGraph& g, const std::vector<Place>& place, const Pa
       hi.push_back(b);
     }
     std::string name = "input_" + std::to_string(i);
-    auto t = net.add_input(name, *to_kiln_dtype(m.dtype), d);
-    if (!t) return t.status();
+    KILN_ASSIGN_OR_RETURN(auto t, net.add_input(name, *to_kiln_dtype(m.dtype), d));
     if (!d.is_static()) profile.set(name, lo, mid, hi);
-    ctx.set_value(s.inputs[i], Arg::tensor(*t));
+    ctx.set_value(s.inputs[i], Arg::tensor(t));
     s.input_names.push_back(name);
   }
   std::function<Status(int)> ensure = [&](int v) -> Status {
@@ -305,9 +304,8 @@ Status build_segment(const OpGraph& g, const std::vector<Place>& place, const Pa
     if (a.is_tensor()) {
       t = a.tensor();
     } else if (a.is_constant() && a.ivalue().isTensor()) {
-      auto c = ctx.constant_tensor(a.ivalue().toTensor());
-      if (!c) return c.status();
-      t = *c;
+      KILN_ASSIGN_OR_RETURN(auto c, ctx.constant_tensor(a.ivalue().toTensor()));
+      t = c;
     } else {
       return perr(StatusCode::kInternal,
                   "output '" + v.name + "' of " + s.name + " is not a tensor");
@@ -315,18 +313,15 @@ Status build_segment(const OpGraph& g, const std::vector<Place>& place, const Pa
     bool taken = false;
     for (const auto& m : marked) taken |= m == t;
     for (size_t k = 0; k < s.inputs.size(); ++k) taken |= ctx.value(s.inputs[k]).tensor() == t;
-    auto type = net.tensor_type(t);
-    if (!type) return type.status();
-    if (v.meta && to_kiln_dtype(v.meta->dtype) && *to_kiln_dtype(v.meta->dtype) != type->dtype) {
-      auto c = net.add_cast(t, *to_kiln_dtype(v.meta->dtype));
-      if (!c) return c.status();
-      t = *c;
+    KILN_ASSIGN_OR_RETURN(auto type, net.tensor_type(t));
+    if (v.meta && to_kiln_dtype(v.meta->dtype) && *to_kiln_dtype(v.meta->dtype) != type.dtype) {
+      KILN_ASSIGN_OR_RETURN(auto c, net.add_cast(t, *to_kiln_dtype(v.meta->dtype)));
+      t = c;
       taken = false;
     }
-    if (taken || type->dims.rank() < 0) {
-      auto c = net.add_identity(t);
-      if (!c) return c.status();
-      t = *c;
+    if (taken || type.dims.rank() < 0) {
+      KILN_ASSIGN_OR_RETURN(auto c, net.add_identity(t));
+      t = c;
     }
     std::string name = "output_" + std::to_string(i);
     KILN_RETURN_IF_ERROR(net.mark_output(t, name));
@@ -373,10 +368,9 @@ Expected<PartitionResult> plan_partition(const OpGraph& g, const PartitionOption
 
 Expected<PartitionResult> partition_and_build(const OpGraph& g, const PartitionOptions& options) {
   Planner p{g, options};
-  auto r = plan_impl(g, options, p);
-  if (!r) return r;
-  int n = r->num_engines(), i = 0;
-  for (auto& s : r->segments) {
+  KILN_ASSIGN_OR_RETURN(auto r, plan_impl(g, options, p));
+  int n = r.num_engines(), i = 0;
+  for (auto& s : r.segments) {
     if (!s.kiln) continue;
     if (options.progress) options.progress(i, n, s.name);
     KILN_RETURN_IF_ERROR(build_segment(g, p.place, options, s));
