@@ -224,19 +224,18 @@ bool flash_cpu_supported(const OpGraph& g, const Node& n, std::string* why) {
 Status baddbmm(ConversionCtx& ctx, const Node& n) {
   KILN_ASSIGN_OR_RETURN(auto b1, ctx.tensor(n, 1));
   KILN_ASSIGN_OR_RETURN(auto b2, ctx.tensor(n, 2));
-  auto beta = ctx.const_double(n, 3);
-  auto alpha = ctx.const_double(n, 4);
-  if (!beta || !alpha) return ctx.error(n, "beta and alpha must be constants");
+  KILN_ASSIGN_OR_RETURN(auto beta, ctx.const_double(n, 3));
+  KILN_ASSIGN_OR_RETURN(auto alpha, ctx.const_double(n, 4));
   auto mm = ctx.net.add_matmul(b1, b2);
   if (!mm) return set_output_tensor(ctx, n, mm);
-  KILN_ASSIGN_OR_RETURN(auto prod, scale(ctx, n, *mm, *alpha));
+  KILN_ASSIGN_OR_RETURN(auto prod, scale(ctx, n, *mm, alpha));
   DataType dt = ctx.dtype(prod);
   // torch ignores self (NaN and inf included) when beta is 0. self only broadcasts to the product's
   // shape (torch refuses anything else), so the output shape is the product's either way.
-  if (*beta == 0.0) return set_output_tensor(ctx, n, ctx.net.add_identity(prod));
+  if (beta == 0.0) return set_output_tensor(ctx, n, ctx.net.add_identity(prod));
   KILN_ASSIGN_OR_RETURN(auto self, ctx.tensor(n, 0));
   KILN_ASSIGN_OR_RETURN(auto s, ctx.cast(self, dt));
-  KILN_ASSIGN_OR_RETURN(auto bs, scale(ctx, n, s, *beta));
+  KILN_ASSIGN_OR_RETURN(auto bs, scale(ctx, n, s, beta));
   return set_output_tensor(ctx, n, ctx.net.add_elementwise(bs, prod, BinaryOp::kAdd));
 }
 

@@ -1,5 +1,6 @@
 // ConversionCtx: argument access, constants, dtype promotion, error messages.
 #include <ATen/ATen.h>
+#include <torch/csrc/jit/runtime/operator.h>
 
 #include "converters/converter.h"
 
@@ -26,6 +27,29 @@ Arg Arg::list(std::vector<Arg> items) {
 
 Status ConversionCtx::error(const Node& n, const std::string& msg) const {
   return make_error(StatusCode::kUnsupported, "converters", n.op + " (" + n.source + "): " + msg);
+}
+
+Status ConversionCtx::error(const Node& n, const Status& cause) const {
+  const std::string where = n.op + " (" + n.source + "): ";
+  if (cause.ok() || cause.message().find(where) != std::string::npos) return cause;
+  return make_error(cause.code(), "converters", where + cause.message());
+}
+
+std::string ConversionCtx::input_name(const Node& n, size_t i) const {
+  std::string what = "input " + std::to_string(i);
+  // "aten::add.Tensor" -> name "aten::add", overload "Tensor"
+  size_t ns = n.op.find("::");
+  if (ns == std::string::npos) return what;
+  size_t dot = n.op.find('.', ns + 2);
+  c10::OperatorName name(n.op.substr(0, dot), dot == std::string::npos ? "" : n.op.substr(dot + 1));
+  try {
+    std::shared_ptr<torch::jit::Operator> op = torch::jit::findOperatorFor(name);
+    if (op == nullptr) return what;
+    const std::vector<c10::Argument>& args = op->schema().arguments();
+    if (i < args.size() && !args[i].name().empty()) what += " (" + args[i].name() + ")";
+  } catch (const c10::Error&) {  // an unparsable name or schema: the index alone
+  }
+  return what;
 }
 
 const Arg& ConversionCtx::value(int v) const {
@@ -67,9 +91,7 @@ Dims ConversionCtx::dims(kiln::Tensor t) const {
 }
 
 Expected<kiln::Tensor> ConversionCtx::check(const Node& n, Expected<kiln::Tensor> r) {
-  if (!r)
-    return make_error(r.status().code(), "converters",
-                      n.op + " (" + n.source + "): " + r.status().message());
+  if (!r) return error(n, r.status());
   if (!n.outputs.empty()) {
     const std::string& out = graph.values[static_cast<size_t>(n.outputs[0])].name;
     (void)net.set_layer_name(*r, out + "/" + std::to_string(layer_count_++));
@@ -109,7 +131,7 @@ Expected<kiln::Tensor> ConversionCtx::cast(kiln::Tensor t, DataType dt) {
   return net.add_cast(t, dt);
 }
 
-Expected<kiln::Tensor> ConversionCtx::arg_tensor(const Node& n, const Arg& a) {
+Expected<kiln::Tensor> ConversionCtx::arg_tensor(const Node& n, const Arg& a, size_t i, bool item) {
   if (a.is_tensor()) return a.tensor();
   if (a.is_constant()) {
     const c10::IValue& v = a.ivalue();
@@ -123,12 +145,13 @@ Expected<kiln::Tensor> ConversionCtx::arg_tensor(const Node& n, const Arg& a) {
       for (double d : v.toDoubleVector()) f.push_back(static_cast<float>(d));
       return net.add_constant(Dims{static_cast<int64_t>(f.size())}, DataType::kFloat32, f.data());
     }
-    return error(n, "argument " + v.tagKind() + " cannot be used as a tensor");
+    return error(n, input_name(n, i) + (item ? " has an item of type " : " is a ") + v.tagKind() +
+                        ", which cannot be used as a tensor");
   }
   if (a.is_list()) {
     std::vector<kiln::Tensor> parts;
     for (const Arg& item : a.items()) {
-      KILN_ASSIGN_OR_RETURN(auto t, arg_tensor(n, item));
+      KILN_ASSIGN_OR_RETURN(auto t, arg_tensor(n, item, i, true));
       KILN_ASSIGN_OR_RETURN(auto u,
                             rank(t) == 0 ? net.add_unsqueeze(t, {0}) : Expected<kiln::Tensor>(t));
       KILN_ASSIGN_OR_RETURN(auto c, cast(u, DataType::kInt64));
@@ -138,14 +161,17 @@ Expected<kiln::Tensor> ConversionCtx::arg_tensor(const Node& n, const Arg& a) {
     if (parts.size() == 1) return parts[0];
     return net.add_concat(parts, 0);
   }
-  return error(n, "argument is not available in this engine");
+  return error(n, input_name(n, i) + (item ? " has an item that is" : " is") +
+                      " not available in this engine");
 }
 
 Expected<kiln::Tensor> ConversionCtx::tensor(const Node& n, size_t i) {
   const Arg& a = arg(n, i);
-  if (a.empty()) return error(n, "input " + std::to_string(i) + " is not available");
-  if (a.is_none()) return error(n, "input " + std::to_string(i) + " is None");
-  return arg_tensor(n, a);
+  if (a.empty()) return error(n, input_name(n, i) + " is not available");
+  if (a.is_none()) return error(n, input_name(n, i) + " is None");
+  Expected<kiln::Tensor> t = arg_tensor(n, a, i, false);
+  if (!t) return error(n, t.status());  // constants and list items: the Network's own errors
+  return t;
 }
 
 Expected<kiln::Tensor> ConversionCtx::optional_tensor(const Node& n, size_t i) {
@@ -157,7 +183,7 @@ Expected<int64_t> ConversionCtx::const_int(const Node& n, size_t i) const {
   const Arg& a = arg(n, i);
   if (a.is_constant() && a.ivalue().isInt()) return a.ivalue().toInt();
   if (a.is_constant() && a.ivalue().isBool()) return static_cast<int64_t>(a.ivalue().toBool());
-  return error(n, "input " + std::to_string(i) + " must be a constant int");
+  return error(n, input_name(n, i) + " must be a constant int");
 }
 
 Expected<double> ConversionCtx::const_double(const Node& n, size_t i) const {
@@ -167,14 +193,14 @@ Expected<double> ConversionCtx::const_double(const Node& n, size_t i) const {
   if (a.is_constant() && a.ivalue().isBool()) return a.ivalue().toBool() ? 1.0 : 0.0;
   if (a.is_constant() && a.ivalue().isTensor() && a.ivalue().toTensor().numel() == 1)
     return a.ivalue().toTensor().item<double>();
-  return error(n, "input " + std::to_string(i) + " must be a constant number");
+  return error(n, input_name(n, i) + " must be a constant number");
 }
 
 Expected<bool> ConversionCtx::const_bool(const Node& n, size_t i) const {
   const Arg& a = arg(n, i);
   if (a.is_constant() && a.ivalue().isBool()) return a.ivalue().toBool();
   if (a.is_constant() && a.ivalue().isInt()) return a.ivalue().toInt() != 0;
-  return error(n, "input " + std::to_string(i) + " must be a constant bool");
+  return error(n, input_name(n, i) + " must be a constant bool");
 }
 
 Expected<std::vector<int64_t>> ConversionCtx::const_int_list(const Node& n, size_t i) const {
@@ -185,12 +211,12 @@ Expected<std::vector<int64_t>> ConversionCtx::const_int_list(const Node& n, size
     std::vector<int64_t> v;
     for (const Arg& item : a.items()) {
       if (!(item.is_constant() && item.ivalue().isInt()))
-        return error(n, "input " + std::to_string(i) + " must be constant ints");
+        return error(n, input_name(n, i) + " must be constant ints");
       v.push_back(item.ivalue().toInt());
     }
     return v;
   }
-  return error(n, "input " + std::to_string(i) + " must be a constant int list");
+  return error(n, input_name(n, i) + " must be a constant int list");
 }
 
 Expected<std::optional<at::ScalarType>> ConversionCtx::const_dtype(const Node& n, size_t i) const {
@@ -198,7 +224,7 @@ Expected<std::optional<at::ScalarType>> ConversionCtx::const_dtype(const Node& n
   if (a.is_none() || a.empty()) return std::optional<at::ScalarType>{};
   if (a.is_constant() && a.ivalue().isInt())
     return std::optional<at::ScalarType>(static_cast<at::ScalarType>(a.ivalue().toInt()));
-  return error(n, "input " + std::to_string(i) + " must be a constant dtype");
+  return error(n, input_name(n, i) + " must be a constant dtype");
 }
 
 bool ConversionCtx::is_static_int(const Node& n, size_t i) const {

@@ -110,10 +110,18 @@ class ConversionCtx {
   Expected<std::pair<kiln::Tensor, kiln::Tensor>> promoted(const Node& n, size_t i, size_t j);
   /// Wraps an Expected from the Network API: adds the node to the message, names the layer.
   Expected<kiln::Tensor> check(const Node& n, Expected<kiln::Tensor> r);
+  /// An error about node n: "[converters] <op> (<source>): msg".
   Status error(const Node& n, const std::string& msg) const;
+  /// `cause` (an error from the Network API or a helper) with node n added to its message and its
+  /// code kept; a status that already names n (error(), the argument accessors) is returned as is.
+  Status error(const Node& n, const Status& cause) const;
+  /// "input i (name)": input i of n with its schema argument name, where the op has a registered
+  /// schema ("input i" otherwise). Used by the argument accessors' messages.
+  std::string input_name(const Node& n, size_t i) const;
 
  private:
-  Expected<kiln::Tensor> arg_tensor(const Node& n, const Arg& a);
+  /// `a` (input i of n, or an item of that list input) as an engine tensor.
+  Expected<kiln::Tensor> arg_tensor(const Node& n, const Arg& a, size_t i, bool item);
   std::map<int, Arg> args_;
   struct CachedConstant {
     at::Tensor source;  // kept alive so its TensorImpl address cannot be reused by another tensor

@@ -51,33 +51,21 @@ Status emit(ConversionCtx& ctx, const Node& n, ConvolutionParams p) {
 // output_padding, groups, ...)
 Status convolution(ConversionCtx& ctx, const Node& n) {
   ConvolutionParams p;
-  auto s = ctx.const_int_list(n, 3);
-  auto pad = ctx.const_int_list(n, 4);
-  auto d = ctx.const_int_list(n, 5);
-  auto tr = ctx.const_bool(n, 6);
-  auto op = ctx.const_int_list(n, 7);
-  auto g = ctx.const_int(n, 8);
-  if (!s || !pad || !d || !tr || !op || !g)
-    return ctx.error(n, "convolution parameters must be constants");
-  p.strides = *s;
-  p.pads_begin = *pad;
-  p.dilations = *d;
-  p.transposed = *tr;
-  p.output_padding = *op;
-  p.groups = *g;
+  KILN_ASSIGN_OR_RETURN(p.strides, ctx.const_int_list(n, 3));
+  KILN_ASSIGN_OR_RETURN(p.pads_begin, ctx.const_int_list(n, 4));
+  KILN_ASSIGN_OR_RETURN(p.dilations, ctx.const_int_list(n, 5));
+  KILN_ASSIGN_OR_RETURN(p.transposed, ctx.const_bool(n, 6));
+  KILN_ASSIGN_OR_RETURN(p.output_padding, ctx.const_int_list(n, 7));
+  KILN_ASSIGN_OR_RETURN(p.groups, ctx.const_int(n, 8));
   return emit(ctx, n, p);
 }
 
 // aten::conv{1,2,3}d(x, w, b, stride, padding, dilation, groups); padding may be a string.
 Status conv_nd(ConversionCtx& ctx, const Node& n) {
   ConvolutionParams p;
-  auto s = ctx.const_int_list(n, 3);
-  auto d = ctx.const_int_list(n, 5);
-  auto g = ctx.const_int(n, 6);
-  if (!s || !d || !g) return ctx.error(n, "convolution parameters must be constants");
-  p.strides = *s;
-  p.dilations = *d;
-  p.groups = *g;
+  KILN_ASSIGN_OR_RETURN(p.strides, ctx.const_int_list(n, 3));
+  KILN_ASSIGN_OR_RETURN(p.dilations, ctx.const_int_list(n, 5));
+  KILN_ASSIGN_OR_RETURN(p.groups, ctx.const_int(n, 6));
   const Arg& pad = ctx.arg(n, 4);
   if (pad.is_constant() && pad.ivalue().isString()) {
     std::string mode = pad.ivalue().toStringRef();
@@ -100,18 +88,11 @@ Status conv_nd(ConversionCtx& ctx, const Node& n) {
 // aten::conv_transpose{1,2,3}d.input(x, w, b, stride, padding, output_padding, groups, dilation)
 Status conv_transpose(ConversionCtx& ctx, const Node& n) {
   ConvolutionParams p;
-  auto s = ctx.const_int_list(n, 3);
-  auto pad = ctx.const_int_list(n, 4);
-  auto op = ctx.const_int_list(n, 5);
-  auto g = ctx.const_int(n, 6);
-  auto d = ctx.const_int_list(n, 7);
-  if (!s || !pad || !op || !g || !d)
-    return ctx.error(n, "convolution parameters must be constants");
-  p.strides = *s;
-  p.pads_begin = *pad;
-  p.output_padding = *op;
-  p.groups = *g;
-  p.dilations = *d;
+  KILN_ASSIGN_OR_RETURN(p.strides, ctx.const_int_list(n, 3));
+  KILN_ASSIGN_OR_RETURN(p.pads_begin, ctx.const_int_list(n, 4));
+  KILN_ASSIGN_OR_RETURN(p.output_padding, ctx.const_int_list(n, 5));
+  KILN_ASSIGN_OR_RETURN(p.groups, ctx.const_int(n, 6));
+  KILN_ASSIGN_OR_RETURN(p.dilations, ctx.const_int_list(n, 7));
   p.transposed = true;
   return emit(ctx, n, p);
 }

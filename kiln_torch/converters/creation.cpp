@@ -207,12 +207,11 @@ bool tensor_supported(const OpGraph& g, const Node& n, std::string* why) {
 
 // linspace(start, end, steps, dtype, ...): static arguments, computed by ATen at conversion time.
 Status linspace(ConversionCtx& ctx, const Node& n) {
-  auto s = ctx.const_double(n, 0);
-  auto e = ctx.const_double(n, 1);
-  auto k = ctx.const_int(n, 2);
-  if (!s || !e || !k) return ctx.error(n, "linspace arguments must be constants");
+  KILN_ASSIGN_OR_RETURN(auto s, ctx.const_double(n, 0));
+  KILN_ASSIGN_OR_RETURN(auto e, ctx.const_double(n, 1));
+  KILN_ASSIGN_OR_RETURN(auto k, ctx.const_int(n, 2));
   KILN_ASSIGN_OR_RETURN(auto dt, out_dtype(ctx, n, 3, kDefaultFloat));
-  at::Tensor t = at::linspace(*s, *e, *k, at::TensorOptions().dtype(to_torch_dtype(dt)));
+  at::Tensor t = at::linspace(s, e, k, at::TensorOptions().dtype(to_torch_dtype(dt)));
   KILN_ASSIGN_OR_RETURN(auto c, ctx.constant_tensor(t));
   return set_output_tensor(ctx, n, ctx.net.add_identity(c));
 }

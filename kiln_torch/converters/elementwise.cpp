@@ -81,10 +81,8 @@ Status pow_op(ConversionCtx& ctx, const Node& n) {
   KILN_ASSIGN_OR_RETURN(auto ab, ctx.promoted(n, 0, 1));
   auto [a, b] = ab;
   if (!is_floating(ctx.dtype(a)) && e.is_constant() && e.ivalue().isDouble()) {
-    auto ca = ctx.cast(a, kDefaultFloat);
-    auto cb = ctx.cast(b, kDefaultFloat);
-    a = *ca;
-    b = *cb;
+    KILN_ASSIGN_OR_RETURN(a, ctx.cast(a, kDefaultFloat));
+    KILN_ASSIGN_OR_RETURN(b, ctx.cast(b, kDefaultFloat));
   }
   return out(ctx, n, ctx.net.add_elementwise(a, b, BinaryOp::kPow));
 }

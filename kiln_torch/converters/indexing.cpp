@@ -33,8 +33,7 @@ bool is_index_dtype(at::ScalarType t) {
 // index_select(self, dim, index)
 Status index_select(ConversionCtx& ctx, const Node& n) {
   KILN_ASSIGN_OR_RETURN(auto x, ctx.tensor(n, 0));
-  auto d = ctx.const_int(n, 1);
-  if (!d) return ctx.error(n, "dim must be a constant");
+  KILN_ASSIGN_OR_RETURN(auto d, ctx.const_int(n, 1));
   KILN_ASSIGN_OR_RETURN(auto idx, ctx.tensor(n, 2));
   kiln::Tensor i = idx;
   if (ctx.rank(i) == 0) {
@@ -42,7 +41,7 @@ Status index_select(ConversionCtx& ctx, const Node& n) {
     i = u;
   }
   if (ctx.rank(x) == 0) return set_output_tensor(ctx, n, ctx.net.add_reshape(x, {}));
-  return set_output_tensor(ctx, n, ctx.net.add_gather(x, i, norm_dim(*d, ctx.rank(x))));
+  return set_output_tensor(ctx, n, ctx.net.add_gather(x, i, norm_dim(d, ctx.rank(x))));
 }
 
 // embedding(weight, indices, padding_idx, scale_grad_by_freq, sparse): rows of weight.
@@ -55,10 +54,9 @@ Status embedding(ConversionCtx& ctx, const Node& n) {
 // gather(self, dim, index, sparse_grad)
 Status gather(ConversionCtx& ctx, const Node& n) {
   KILN_ASSIGN_OR_RETURN(auto x, ctx.tensor(n, 0));
-  auto d = ctx.const_int(n, 1);
-  if (!d) return ctx.error(n, "dim must be a constant");
+  KILN_ASSIGN_OR_RETURN(auto d, ctx.const_int(n, 1));
   KILN_ASSIGN_OR_RETURN(auto idx, ctx.tensor(n, 2));
-  return set_output_tensor(ctx, n, ctx.net.add_gather_elements(x, idx, norm_dim(*d, ctx.rank(x))));
+  return set_output_tensor(ctx, n, ctx.net.add_gather_elements(x, idx, norm_dim(d, ctx.rank(x))));
 }
 
 // ---- scatter ----
@@ -95,11 +93,10 @@ Expected<ScatterReduce> reduce_of(const std::string& r) {
 // reduce), scatter_add (self, dim, index, src).
 Status scatter(ConversionCtx& ctx, const Node& n, ScatterReduce fixed) {
   KILN_ASSIGN_OR_RETURN(auto x, ctx.tensor(n, 0));
-  auto d = ctx.const_int(n, 1);
-  if (!d) return ctx.error(n, "dim must be a constant");
+  KILN_ASSIGN_OR_RETURN(auto d, ctx.const_int(n, 1));
   KILN_ASSIGN_OR_RETURN(auto idx, ctx.tensor(n, 2));
   ScatterParams p;
-  p.axis = norm_dim(*d, std::max(ctx.rank(x), 1));
+  p.axis = norm_dim(d, std::max(ctx.rank(x), 1));
   p.reduce = fixed;
   if (n.op == "aten::scatter.reduce" || n.op == "aten::scatter.value_reduce") {
     const Arg& r = ctx.arg(n, 4);
@@ -143,8 +140,7 @@ bool scatter_supported(const OpGraph& g, const Node& n, std::string* why) {
 // scatter_reduce.two(self, dim, index, src, reduce, include_self)
 Status scatter_reduce(ConversionCtx& ctx, const Node& n) {
   KILN_ASSIGN_OR_RETURN(auto x, ctx.tensor(n, 0));
-  auto d = ctx.const_int(n, 1);
-  if (!d) return ctx.error(n, "dim must be a constant");
+  KILN_ASSIGN_OR_RETURN(auto d, ctx.const_int(n, 1));
   KILN_ASSIGN_OR_RETURN(auto idx, ctx.tensor(n, 2));
   const Arg& ra = ctx.arg(n, 4);
   if (!(ra.is_constant() && ra.ivalue().isString()))
@@ -158,7 +154,7 @@ Status scatter_reduce(ConversionCtx& ctx, const Node& n) {
   DataType dt = ctx.dtype(x);
   KILN_ASSIGN_OR_RETURN(auto src, scatter_updates(ctx, n, 3, idx, dt));
   ScatterParams p;
-  p.axis = norm_dim(*d, std::max(ctx.rank(x), 1));
+  p.axis = norm_dim(d, std::max(ctx.rank(x), 1));
   bool mean = r == "mean";
   auto red = mean ? Expected<ScatterReduce>(ScatterReduce::kAdd) : reduce_of(r);
   if (!red) return ctx.error(n, red.status().message());
@@ -343,8 +339,8 @@ Expected<kiln::Tensor> linear_index(ConversionCtx& ctx, const Node& n, kiln::Ten
     KILN_ASSIGN_OR_RETURN(auto wrapped, ctx.net.add_elementwise(ti, ext, BinaryOp::kMod));
     kiln::Tensor term = wrapped;
     if (stride != 1) {
-      auto s = ctx.scalar(static_cast<double>(stride), DataType::kInt64);
-      KILN_ASSIGN_OR_RETURN(auto m, ctx.net.add_elementwise(term, *s, BinaryOp::kMul));
+      KILN_ASSIGN_OR_RETURN(auto s, ctx.scalar(static_cast<double>(stride), DataType::kInt64));
+      KILN_ASSIGN_OR_RETURN(auto m, ctx.net.add_elementwise(term, s, BinaryOp::kMul));
       term = m;
     }
     if (acc.valid()) {
@@ -390,8 +386,7 @@ Status index(ConversionCtx& ctx, const Node& n) {
 Status index_put(ConversionCtx& ctx, const Node& n) {
   KILN_ASSIGN_OR_RETURN(auto x, ctx.tensor(n, 0));
   KILN_ASSIGN_OR_RETURN(auto items, list_items(ctx, n, 1));
-  auto acc = ctx.const_bool(n, 3);
-  if (!acc) return ctx.error(n, "accumulate must be a constant");
+  KILN_ASSIGN_OR_RETURN(auto acc, ctx.const_bool(n, 3));
   size_t k = items.size();
   for (size_t i = 0; i < items.size(); ++i)
     if (!(items[i].is_none() || items[i].empty())) k = i;
@@ -416,7 +411,7 @@ Status index_put(ConversionCtx& ctx, const Node& n) {
       KILN_ASSIGN_OR_RETURN(auto s, ctx.net.add_reshape(val, {}));
       val = s;
     }
-    if (*acc) {
+    if (acc) {
       KILN_ASSIGN_OR_RETURN(auto sum, ctx.net.add_elementwise(x, val, BinaryOp::kAdd));
       val = sum;
     }
@@ -457,7 +452,7 @@ Status index_put(ConversionCtx& ctx, const Node& n) {
   KILN_ASSIGN_OR_RETURN(auto ve, ctx.net.add_expand_dynamic(vc, sel));
   ScatterParams p;
   p.axis = kk;
-  p.reduce = *acc ? ScatterReduce::kAdd : ScatterReduce::kNone;
+  p.reduce = acc ? ScatterReduce::kAdd : ScatterReduce::kNone;
   return set_output_tensor(ctx, n, ctx.net.add_scatter(x, ie, ve, p));
 }
 

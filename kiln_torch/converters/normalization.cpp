@@ -15,10 +15,11 @@ Status finish(ConversionCtx& ctx, const Node& n, Expected<kiln::Tensor> r) {
   return {};
 }
 
+/// Optional tensor input i in dtype dt (an invalid handle when it is None).
 Expected<kiln::Tensor> param(ConversionCtx& ctx, const Node& n, size_t i, DataType dt) {
-  auto t = ctx.optional_tensor(n, i);
-  if (!t || !t->valid()) return t;
-  return ctx.cast(*t, dt);
+  KILN_ASSIGN_OR_RETURN(auto t, ctx.optional_tensor(n, i));
+  if (!t.valid()) return t;
+  return ctx.cast(t, dt);
 }
 
 // batch_norm(x, weight?, bias?, mean, var, training, momentum, eps, cudnn_enabled)
@@ -27,13 +28,13 @@ Status batch_norm(ConversionCtx& ctx, const Node& n) {
   bool native = n.op.find("native") != std::string::npos;
   KILN_ASSIGN_OR_RETURN(auto x, ctx.tensor(n, 0));
   DataType dt = ctx.dtype(x);
-  auto w = param(ctx, n, 1, dt), b = param(ctx, n, 2, dt), m = param(ctx, n, 3, dt),
-       v = param(ctx, n, 4, dt);
-  if (!w || !b || !m || !v) return ctx.error(n, "bad batch_norm parameters");
-  KILN_ASSIGN_OR_RETURN(auto eps, ctx.const_double(n, native ? 6 : 7));
+  KILN_ASSIGN_OR_RETURN(auto w, param(ctx, n, 1, dt));
+  KILN_ASSIGN_OR_RETURN(auto b, param(ctx, n, 2, dt));
+  KILN_ASSIGN_OR_RETURN(auto m, param(ctx, n, 3, dt));
+  KILN_ASSIGN_OR_RETURN(auto v, param(ctx, n, 4, dt));
   BatchNormParams p;
-  p.epsilon = eps;
-  return finish(ctx, n, ctx.net.add_batch_norm(x, *m, *v, *w, *b, p));
+  KILN_ASSIGN_OR_RETURN(p.epsilon, ctx.const_double(n, native ? 6 : 7));
+  return finish(ctx, n, ctx.net.add_batch_norm(x, m, v, w, b, p));
 }
 
 // Mean and 1/sqrt(var + eps) of x over `axes` (kept as size-1 dims): the statistics outputs of
@@ -59,13 +60,13 @@ Status layer_norm(ConversionCtx& ctx, const Node& n) {
   KILN_ASSIGN_OR_RETURN(auto x, ctx.tensor(n, 0));
   KILN_ASSIGN_OR_RETURN(auto shape, ctx.const_int_list(n, 1));
   DataType dt = ctx.dtype(x);
-  auto w = param(ctx, n, 2, dt), b = param(ctx, n, 3, dt);
-  if (!w || !b) return ctx.error(n, "bad layer_norm parameters");
+  KILN_ASSIGN_OR_RETURN(auto w, param(ctx, n, 2, dt));
+  KILN_ASSIGN_OR_RETURN(auto b, param(ctx, n, 3, dt));
   KILN_ASSIGN_OR_RETURN(auto eps, ctx.const_double(n, 4));
   LayerNormParams p;
   p.axis = -static_cast<int64_t>(shape.size());
   p.epsilon = eps;
-  KILN_ASSIGN_OR_RETURN(auto y, ctx.check(n, ctx.net.add_layer_norm(x, *w, *b, p)));
+  KILN_ASSIGN_OR_RETURN(auto y, ctx.check(n, ctx.net.add_layer_norm(x, w, b, p)));
   ctx.set_output(n, 0, y);
   if (n.outputs.size() < 3) return {};
   std::vector<int64_t> axes;
@@ -80,30 +81,29 @@ Status group_norm(ConversionCtx& ctx, const Node& n) {
   bool native = n.op.find("native") != std::string::npos;
   KILN_ASSIGN_OR_RETURN(auto x, ctx.tensor(n, 0));
   DataType dt = ctx.dtype(x);
-  auto g = ctx.const_int(n, native ? 6 : 1);
-  auto w = param(ctx, n, native ? 1 : 2, dt), b = param(ctx, n, native ? 2 : 3, dt);
-  auto eps = ctx.const_double(n, native ? 7 : 4);
-  if (!g || !w || !b || !eps) return ctx.error(n, "bad group_norm parameters");
+  KILN_ASSIGN_OR_RETURN(auto g, ctx.const_int(n, native ? 6 : 1));
+  KILN_ASSIGN_OR_RETURN(auto w, param(ctx, n, native ? 1 : 2, dt));
+  KILN_ASSIGN_OR_RETURN(auto b, param(ctx, n, native ? 2 : 3, dt));
+  KILN_ASSIGN_OR_RETURN(auto eps, ctx.const_double(n, native ? 7 : 4));
   GroupNormParams p;
-  p.num_groups = *g;
-  p.epsilon = *eps;
-  KILN_ASSIGN_OR_RETURN(auto y, ctx.check(n, ctx.net.add_group_norm(x, *w, *b, p)));
+  p.num_groups = g;
+  p.epsilon = eps;
+  KILN_ASSIGN_OR_RETURN(auto y, ctx.check(n, ctx.net.add_group_norm(x, w, b, p)));
   ctx.set_output(n, 0, y);
   if (n.outputs.size() < 3) return {};
   // Statistics per (sample, group): x as [N, group, -1].
   Dims d = ctx.dims(x);
   kiln::Tensor grouped;
   if (d[0] >= 0) {
-    KILN_ASSIGN_OR_RETURN(grouped, ctx.net.add_reshape(x, {d[0], *g, -1}));
+    KILN_ASSIGN_OR_RETURN(grouped, ctx.net.add_reshape(x, {d[0], g, -1}));
   } else {
     KILN_ASSIGN_OR_RETURN(auto shp, ctx.net.add_shape(x));
-    auto n0 = ctx.net.add_slice(shp, SliceParams{{0}, {0}, {1}, {1}});
-    auto rest = ctx.net.add_int_vector({*g, -1});
-    if (!n0 || !rest) return ctx.error(n, "cannot build the group shape");
-    KILN_ASSIGN_OR_RETURN(auto target, ctx.net.add_concat({*n0, *rest}, 0));
+    KILN_ASSIGN_OR_RETURN(auto n0, ctx.net.add_slice(shp, SliceParams{{0}, {0}, {1}, {1}}));
+    KILN_ASSIGN_OR_RETURN(auto rest, ctx.net.add_int_vector({g, -1}));
+    KILN_ASSIGN_OR_RETURN(auto target, ctx.net.add_concat({n0, rest}, 0));
     KILN_ASSIGN_OR_RETURN(grouped, ctx.net.add_reshape_dynamic(x, target));
   }
-  KILN_RETURN_IF_ERROR(set_stats(ctx, n, grouped, {2}, *eps));
+  KILN_RETURN_IF_ERROR(set_stats(ctx, n, grouped, {2}, eps));
   for (size_t i = 1; i < 3; ++i) {
     KILN_ASSIGN_OR_RETURN(auto sq, ctx.net.add_squeeze(ctx.value(n.outputs[i]).tensor(), {2}));
     ctx.set_output(n, i, sq);
@@ -116,15 +116,14 @@ Status group_norm(ConversionCtx& ctx, const Node& n) {
 Status instance_norm(ConversionCtx& ctx, const Node& n) {
   KILN_ASSIGN_OR_RETURN(auto x, ctx.tensor(n, 0));
   DataType dt = ctx.dtype(x);
-  auto w = param(ctx, n, 1, dt), b = param(ctx, n, 2, dt);
-  auto eps = ctx.const_double(n, 7);
-  if (!w || !b || !eps) return ctx.error(n, "bad instance_norm parameters");
+  KILN_ASSIGN_OR_RETURN(auto w, param(ctx, n, 1, dt));
+  KILN_ASSIGN_OR_RETURN(auto b, param(ctx, n, 2, dt));
+  GroupNormParams p;
+  KILN_ASSIGN_OR_RETURN(p.epsilon, ctx.const_double(n, 7));
   Dims d = ctx.dims(x);
   if (d[1] < 0) return ctx.error(n, "instance_norm needs a static channel count");
-  GroupNormParams p;
   p.num_groups = d[1];
-  p.epsilon = *eps;
-  return finish(ctx, n, ctx.net.add_group_norm(x, *w, *b, p));
+  return finish(ctx, n, ctx.net.add_group_norm(x, w, b, p));
 }
 
 // rms_norm(x, normalized_shape, weight?, eps?)
@@ -136,8 +135,7 @@ Status rms_norm(ConversionCtx& ctx, const Node& n) {
   RmsNormParams p;
   p.axis = -static_cast<int64_t>(shape.size());
   if (n.inputs.size() > 3 && !ctx.is_none(n, 3)) {
-    KILN_ASSIGN_OR_RETURN(auto eps, ctx.const_double(n, 3));
-    p.epsilon = eps;
+    KILN_ASSIGN_OR_RETURN(p.epsilon, ctx.const_double(n, 3));
   } else {
     p.epsilon = dt == DataType::kFloat16    ? 0.0009765625
                 : dt == DataType::kBFloat16 ? 0.0078125

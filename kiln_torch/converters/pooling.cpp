@@ -41,41 +41,36 @@ size_t spatial_of(const std::string& op) {
 // max_poolNd(x, kernel, stride, padding, dilation, ceil_mode)
 Status max_pool(ConversionCtx& ctx, const Node& n) {
   size_t sp = spatial_of(n.op);
-  auto k = ctx.const_int_list(n, 1);
-  auto s = ctx.const_int_list(n, 2);
-  auto pad = ctx.const_int_list(n, 3);
-  auto d = ctx.const_int_list(n, 4);
-  auto c = ctx.const_bool(n, 5);
-  if (!k || !s || !pad || !d || !c) return ctx.error(n, "pooling parameters must be constants");
+  KILN_ASSIGN_OR_RETURN(auto k, ctx.const_int_list(n, 1));
+  KILN_ASSIGN_OR_RETURN(auto s, ctx.const_int_list(n, 2));
+  KILN_ASSIGN_OR_RETURN(auto pad, ctx.const_int_list(n, 3));
+  KILN_ASSIGN_OR_RETURN(auto d, ctx.const_int_list(n, 4));
   PoolingParams p;
+  KILN_ASSIGN_OR_RETURN(p.ceil_mode, ctx.const_bool(n, 5));
   p.type = PoolingType::kMax;
-  p.kernel = expand_to(*k, sp, {});
-  p.strides = expand_to(*s, sp, p.kernel);
-  p.pads_begin = expand_to(*pad, sp, std::vector<int64_t>(sp, 0));
+  p.kernel = expand_to(k, sp, {});
+  p.strides = expand_to(s, sp, p.kernel);
+  p.pads_begin = expand_to(pad, sp, std::vector<int64_t>(sp, 0));
   p.pads_end = p.pads_begin;
-  p.dilations = expand_to(*d, sp, std::vector<int64_t>(sp, 1));
-  p.ceil_mode = *c;
+  p.dilations = expand_to(d, sp, std::vector<int64_t>(sp, 1));
   return with_batch(ctx, n, sp, [&](kiln::Tensor x) { return ctx.net.add_pooling(x, p); });
 }
 
 // avg_pool1d(x, k, s, pad, ceil, count_include_pad); avg_pool2d/3d add divisor_override
 Status avg_pool(ConversionCtx& ctx, const Node& n) {
   size_t sp = spatial_of(n.op);
-  auto k = ctx.const_int_list(n, 1);
-  auto s = ctx.const_int_list(n, 2);
-  auto pad = ctx.const_int_list(n, 3);
-  auto c = ctx.const_bool(n, 4);
-  auto cip = ctx.const_bool(n, 5);
-  if (!k || !s || !pad || !c || !cip) return ctx.error(n, "pooling parameters must be constants");
+  KILN_ASSIGN_OR_RETURN(auto k, ctx.const_int_list(n, 1));
+  KILN_ASSIGN_OR_RETURN(auto s, ctx.const_int_list(n, 2));
+  KILN_ASSIGN_OR_RETURN(auto pad, ctx.const_int_list(n, 3));
   PoolingParams p;
+  KILN_ASSIGN_OR_RETURN(p.ceil_mode, ctx.const_bool(n, 4));
+  KILN_ASSIGN_OR_RETURN(p.count_include_pad, ctx.const_bool(n, 5));
   p.type = PoolingType::kAverage;
-  p.kernel = expand_to(*k, sp, {});
-  p.strides = expand_to(*s, sp, p.kernel);
-  p.pads_begin = expand_to(*pad, sp, std::vector<int64_t>(sp, 0));
+  p.kernel = expand_to(k, sp, {});
+  p.strides = expand_to(s, sp, p.kernel);
+  p.pads_begin = expand_to(pad, sp, std::vector<int64_t>(sp, 0));
   p.pads_end = p.pads_begin;
   p.dilations.assign(sp, 1);
-  p.ceil_mode = *c;
-  p.count_include_pad = *cip;
   if (n.inputs.size() > 6 && !ctx.is_none(n, 6)) {
     KILN_ASSIGN_OR_RETURN(auto dv, ctx.const_int(n, 6));
     p.divisor_override = dv;

@@ -16,13 +16,13 @@ Expected<kiln::Tensor> scatter_strided(ConversionCtx& ctx, kiln::Tensor x, kiln:
   KILN_ASSIGN_OR_RETURN(auto ar, iota_of(ctx, cnt));
   kiln::Tensor idx = ar;
   if (step != 1) {
-    auto st = ctx.scalar(static_cast<double>(step), DataType::kInt64);
-    KILN_ASSIGN_OR_RETURN(auto m, ctx.net.add_elementwise(idx, *st, BinaryOp::kMul));
+    KILN_ASSIGN_OR_RETURN(auto st, ctx.scalar(static_cast<double>(step), DataType::kInt64));
+    KILN_ASSIGN_OR_RETURN(auto m, ctx.net.add_elementwise(idx, st, BinaryOp::kMul));
     idx = m;
   }
   if (start != 0) {
-    auto s0 = ctx.scalar(static_cast<double>(start), DataType::kInt64);
-    KILN_ASSIGN_OR_RETURN(auto a, ctx.net.add_elementwise(idx, *s0, BinaryOp::kAdd));
+    KILN_ASSIGN_OR_RETURN(auto s0, ctx.scalar(static_cast<double>(start), DataType::kInt64));
+    KILN_ASSIGN_OR_RETURN(auto a, ctx.net.add_elementwise(idx, s0, BinaryOp::kAdd));
     idx = a;
   }
   int r = ctx.rank(src);
@@ -44,29 +44,25 @@ Expected<kiln::Tensor> scatter_strided(ConversionCtx& ctx, kiln::Tensor x, kiln:
 
 // slice_scatter(self, src, dim, start?, end?, step)
 Status slice_scatter(ConversionCtx& ctx, const Node& n) {
-  auto x = ctx.tensor(n, 0);
-  auto src = ctx.tensor(n, 1);
-  auto d = ctx.const_int(n, 2);
-  auto step = ctx.const_int(n, 5);
-  if (!x || !src || !d || !step)
-    return !x ? x.status() : !src ? src.status() : ctx.error(n, "dim/step must be constants");
-  int64_t axis = norm_dim(*d, ctx.rank(*x));
+  KILN_ASSIGN_OR_RETURN(auto x, ctx.tensor(n, 0));
+  KILN_ASSIGN_OR_RETURN(auto src, ctx.tensor(n, 1));
+  KILN_ASSIGN_OR_RETURN(auto d, ctx.const_int(n, 2));
+  KILN_ASSIGN_OR_RETURN(auto step, ctx.const_int(n, 5));
+  int64_t axis = norm_dim(d, ctx.rank(x));
   int64_t start = 0;
   if (!ctx.is_none(n, 3)) {
-    auto s = ctx.const_int(n, 3);
-    if (!s) return ctx.error(n, "start must be a constant");
-    start = *s;
+    KILN_ASSIGN_OR_RETURN(start, ctx.const_int(n, 3));
   }
   if (start < 0) {
-    int64_t ext = ctx.dims(*x)[static_cast<int>(axis)];
+    int64_t ext = ctx.dims(x)[static_cast<int>(axis)];
     if (ext < 0) return ctx.error(n, "negative start on a dynamic dim");
     start = std::max<int64_t>(0, start + ext);
   }
-  KILN_ASSIGN_OR_RETURN(auto sc, ctx.cast(*src, ctx.dtype(*x)));
-  if (*step == 1 && start == 0 && ctx.dims(*x).is_static() &&
-      ctx.dims(*x).to_vector() == ctx.dims(sc).to_vector())
+  KILN_ASSIGN_OR_RETURN(auto sc, ctx.cast(src, ctx.dtype(x)));
+  if (step == 1 && start == 0 && ctx.dims(x).is_static() &&
+      ctx.dims(x).to_vector() == ctx.dims(sc).to_vector())
     return set_output_tensor(ctx, n, ctx.net.add_identity(sc));
-  return set_output_tensor(ctx, n, scatter_strided(ctx, *x, sc, axis, start, *step));
+  return set_output_tensor(ctx, n, scatter_strided(ctx, x, sc, axis, start, step));
 }
 
 bool slice_scatter_supported(const OpGraph& g, const Node& n, std::string* why) {
@@ -81,41 +77,37 @@ bool slice_scatter_supported(const OpGraph& g, const Node& n, std::string* why) 
 
 // select_scatter(self, src, dim, index)
 Status select_scatter(ConversionCtx& ctx, const Node& n) {
-  auto x = ctx.tensor(n, 0);
-  auto src = ctx.tensor(n, 1);
-  auto d = ctx.const_int(n, 2);
-  auto i = ctx.const_int(n, 3);
-  if (!x || !src || !d || !i)
-    return !x ? x.status() : !src ? src.status() : ctx.error(n, "dim/index must be constants");
-  int64_t axis = norm_dim(*d, ctx.rank(*x));
-  int64_t index = *i;
+  KILN_ASSIGN_OR_RETURN(auto x, ctx.tensor(n, 0));
+  KILN_ASSIGN_OR_RETURN(auto src, ctx.tensor(n, 1));
+  KILN_ASSIGN_OR_RETURN(auto d, ctx.const_int(n, 2));
+  KILN_ASSIGN_OR_RETURN(auto i, ctx.const_int(n, 3));
+  int64_t axis = norm_dim(d, ctx.rank(x));
+  int64_t index = i;
   if (index < 0) {
-    int64_t ext = ctx.dims(*x)[static_cast<int>(axis)];
+    int64_t ext = ctx.dims(x)[static_cast<int>(axis)];
     if (ext < 0) return ctx.error(n, "negative index on a dynamic dim");
     index += ext;
   }
-  KILN_ASSIGN_OR_RETURN(auto sc, ctx.cast(*src, ctx.dtype(*x)));
+  KILN_ASSIGN_OR_RETURN(auto sc, ctx.cast(src, ctx.dtype(x)));
   KILN_ASSIGN_OR_RETURN(auto u, ctx.net.add_unsqueeze(sc, {axis}));
-  return set_output_tensor(ctx, n, scatter_strided(ctx, *x, u, axis, index, 1));
+  return set_output_tensor(ctx, n, scatter_strided(ctx, x, u, axis, index, 1));
 }
 
 // ---- flip / roll / tril / triu ----
 
 // flip(self, dims)
 Status flip(ConversionCtx& ctx, const Node& n) {
-  auto x = ctx.tensor(n, 0);
-  auto dims = ctx.const_int_list(n, 1);
-  if (!x || !dims) return !x ? x.status() : ctx.error(n, "dims must be constants");
-  if (dims->empty() || ctx.rank(*x) == 0)
-    return set_output_tensor(ctx, n, ctx.net.add_identity(*x));
+  KILN_ASSIGN_OR_RETURN(auto x, ctx.tensor(n, 0));
+  KILN_ASSIGN_OR_RETURN(auto dims, ctx.const_int_list(n, 1));
+  if (dims.empty() || ctx.rank(x) == 0) return set_output_tensor(ctx, n, ctx.net.add_identity(x));
   SliceParams p;
-  for (int64_t d : *dims) {
-    p.axes.push_back(norm_dim(d, ctx.rank(*x)));
+  for (int64_t d : dims) {
+    p.axes.push_back(norm_dim(d, ctx.rank(x)));
     p.starts.push_back(INT64_MAX);
     p.ends.push_back(INT64_MIN);
     p.steps.push_back(-1);
   }
-  return set_output_tensor(ctx, n, ctx.net.add_slice(*x, p));
+  return set_output_tensor(ctx, n, ctx.net.add_slice(x, p));
 }
 
 /// x rolled by `shift` along dim d.
@@ -142,29 +134,26 @@ Expected<kiln::Tensor> roll_dim(ConversionCtx& ctx, const Node& n, kiln::Tensor 
 
 // roll(self, shifts, dims)
 Status roll(ConversionCtx& ctx, const Node& n) {
-  auto x = ctx.tensor(n, 0);
-  auto shifts = ctx.const_int_list(n, 1);
-  auto dims = ctx.const_int_list(n, 2);
-  if (!x || !shifts || !dims)
-    return !x ? x.status() : ctx.error(n, "shifts and dims must be constants");
-  if (dims->empty()) {
+  KILN_ASSIGN_OR_RETURN(auto x, ctx.tensor(n, 0));
+  KILN_ASSIGN_OR_RETURN(auto shifts, ctx.const_int_list(n, 1));
+  KILN_ASSIGN_OR_RETURN(auto dims, ctx.const_int_list(n, 2));
+  if (dims.empty()) {
     // Roll the flattened tensor, then restore the shape.
-    if (shifts->size() != 1) return ctx.error(n, "roll without dims takes one shift");
-    KILN_ASSIGN_OR_RETURN(auto flat, ctx.net.add_reshape(*x, {-1}));
-    KILN_ASSIGN_OR_RETURN(auto r, roll_dim(ctx, n, flat, (*shifts)[0], 0));
-    Dims d = ctx.dims(*x);
+    if (shifts.size() != 1) return ctx.error(n, "roll without dims takes one shift");
+    KILN_ASSIGN_OR_RETURN(auto flat, ctx.net.add_reshape(x, {-1}));
+    KILN_ASSIGN_OR_RETURN(auto r, roll_dim(ctx, n, flat, shifts[0], 0));
+    Dims d = ctx.dims(x);
     if (d.is_static()) return set_output_tensor(ctx, n, ctx.net.add_reshape(r, d.to_vector()));
-    KILN_ASSIGN_OR_RETURN(auto s, ctx.net.add_shape(*x));
+    KILN_ASSIGN_OR_RETURN(auto s, ctx.net.add_shape(x));
     return set_output_tensor(ctx, n, ctx.net.add_reshape_dynamic(r, s));
   }
-  if (shifts->size() != dims->size()) return ctx.error(n, "shifts and dims differ in length");
-  kiln::Tensor t = *x;
-  for (size_t i = 0; i < dims->size(); ++i) {
-    KILN_ASSIGN_OR_RETURN(auto r,
-                          roll_dim(ctx, n, t, (*shifts)[i], norm_dim((*dims)[i], ctx.rank(*x))));
+  if (shifts.size() != dims.size()) return ctx.error(n, "shifts and dims differ in length");
+  kiln::Tensor t = x;
+  for (size_t i = 0; i < dims.size(); ++i) {
+    KILN_ASSIGN_OR_RETURN(auto r, roll_dim(ctx, n, t, shifts[i], norm_dim(dims[i], ctx.rank(x))));
     t = r;
   }
-  if (t == *x) return set_output_tensor(ctx, n, ctx.net.add_identity(t));
+  if (t == x) return set_output_tensor(ctx, n, ctx.net.add_identity(t));
   return set_output_tensor(ctx, n, t);
 }
 
@@ -174,9 +163,7 @@ Status tri(ConversionCtx& ctx, const Node& n, bool lower) {
   KILN_ASSIGN_OR_RETURN(auto x, ctx.tensor(n, 0));
   int64_t diag = 0;
   if (!ctx.is_none(n, 1)) {
-    auto d = ctx.const_int(n, 1);
-    if (!d) return ctx.error(n, "diagonal must be a constant");
-    diag = *d;
+    KILN_ASSIGN_OR_RETURN(diag, ctx.const_int(n, 1));
   }
   int r = ctx.rank(x);
   if (r < 2) return ctx.error(n, "input must have rank >= 2");
@@ -198,22 +185,21 @@ Status tri(ConversionCtx& ctx, const Node& n, bool lower) {
 // diff(self, n=1, dim=-1, prepend=None, append=None): x[1:] - x[:-1] along dim, n times, after
 // prepend and append are concatenated (not-equal for bool, which is torch's logical xor).
 Status diff(ConversionCtx& ctx, const Node& n) {
-  auto x = ctx.tensor(n, 0);
-  auto order = ctx.const_int(n, 1);
-  auto dim = ctx.const_int(n, 2);
-  if (!x || !order || !dim) return !x ? x.status() : ctx.error(n, "n and dim must be constants");
-  const int r = ctx.rank(*x);
+  KILN_ASSIGN_OR_RETURN(auto x, ctx.tensor(n, 0));
+  KILN_ASSIGN_OR_RETURN(auto order, ctx.const_int(n, 1));
+  KILN_ASSIGN_OR_RETURN(auto dim, ctx.const_int(n, 2));
+  const int r = ctx.rank(x);
   if (r == 0) return ctx.error(n, "diff needs a tensor of rank >= 1");
-  if (*order < 0) return ctx.error(n, "order must be non-negative, got " + std::to_string(*order));
-  const int64_t d = norm_dim(*dim, r);
+  if (order < 0) return ctx.error(n, "order must be non-negative, got " + std::to_string(order));
+  const int64_t d = norm_dim(dim, r);
   std::vector<kiln::Tensor> parts;
   for (int i : {3, 0, 4}) {
     if (i != 0 && ctx.is_none(n, i)) continue;
     KILN_ASSIGN_OR_RETURN(auto t, ctx.tensor(n, i));
     if (ctx.rank(t) != r) return ctx.error(n, "prepend/append must have the input's rank");
     kiln::Tensor v = t;
-    if (ctx.dtype(v) != ctx.dtype(*x)) {
-      KILN_ASSIGN_OR_RETURN(auto c, ctx.cast(v, ctx.dtype(*x)));
+    if (ctx.dtype(v) != ctx.dtype(x)) {
+      KILN_ASSIGN_OR_RETURN(auto c, ctx.cast(v, ctx.dtype(x)));
       v = c;
     }
     parts.push_back(v);
@@ -224,8 +210,8 @@ Status diff(ConversionCtx& ctx, const Node& n) {
     if (!c) return ctx.error(n, c.status().message());
     t = *c;
   }
-  const BinaryOp op = ctx.dtype(*x) == DataType::kBool ? BinaryOp::kNotEqual : BinaryOp::kSub;
-  for (int64_t i = 0; i < *order; ++i) {
+  const BinaryOp op = ctx.dtype(x) == DataType::kBool ? BinaryOp::kNotEqual : BinaryOp::kSub;
+  for (int64_t i = 0; i < order; ++i) {
     auto hi = ctx.net.add_slice(t, SliceParams{{d}, {1}, {INT64_MAX}, {1}});
     auto lo = ctx.net.add_slice(t, SliceParams{{d}, {0}, {-1}, {1}});
     if (!hi || !lo) return ctx.error(n, (!hi ? hi : lo).status().message());
@@ -233,7 +219,7 @@ Status diff(ConversionCtx& ctx, const Node& n) {
     if (!s) return ctx.error(n, s.status().message());
     t = *s;
   }
-  if (t == *x) return set_output_tensor(ctx, n, ctx.net.add_identity(t));
+  if (t == x) return set_output_tensor(ctx, n, ctx.net.add_identity(t));
   return set_output_tensor(ctx, n, t);
 }
 

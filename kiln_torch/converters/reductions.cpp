@@ -48,10 +48,9 @@ Status reduce_dims(ConversionCtx& ctx, const Node& n, ReduceOp op) {
 // amax / amin (x, dim[], keepdim)
 Status amax(ConversionCtx& ctx, const Node& n, ReduceOp op) {
   KILN_ASSIGN_OR_RETURN(auto x, ctx.tensor(n, 0));
-  auto axes = dims_arg(ctx, n, 1);
-  auto keep = ctx.const_bool(n, 2);
-  if (!axes || !keep) return ctx.error(n, "dims/keepdim must be constants");
-  return set_output_tensor(ctx, n, ctx.net.add_reduce(x, ReduceParams{op, *axes, *keep, 1}));
+  KILN_ASSIGN_OR_RETURN(auto axes, dims_arg(ctx, n, 1));
+  KILN_ASSIGN_OR_RETURN(auto keep, ctx.const_bool(n, 2));
+  return set_output_tensor(ctx, n, ctx.net.add_reduce(x, ReduceParams{op, axes, keep, 1}));
 }
 
 // max.dim / min.dim (x, dim, keepdim) -> (values, indices); max / min (x) -> scalar
@@ -62,18 +61,17 @@ Status max_min(ConversionCtx& ctx, const Node& n, bool is_max) {
         ctx, n,
         ctx.net.add_reduce(x,
                            ReduceParams{is_max ? ReduceOp::kMax : ReduceOp::kMin, {}, false, 1}));
-  auto d = ctx.const_int(n, 1);
-  auto keep = ctx.const_bool(n, 2);
-  if (!d || !keep) return ctx.error(n, "dim/keepdim must be constants");
+  KILN_ASSIGN_OR_RETURN(auto d, ctx.const_int(n, 1));
+  KILN_ASSIGN_OR_RETURN(auto keep, ctx.const_bool(n, 2));
   KILN_RETURN_IF_ERROR(set_output_tensor(
       ctx, n,
-      ctx.net.add_reduce(x, ReduceParams{is_max ? ReduceOp::kMax : ReduceOp::kMin, {*d}, *keep, 1}),
+      ctx.net.add_reduce(x, ReduceParams{is_max ? ReduceOp::kMax : ReduceOp::kMin, {d}, keep, 1}),
       0));
   if (n.outputs.size() > 1)
     KILN_RETURN_IF_ERROR(set_output_tensor(
         ctx, n,
         ctx.net.add_reduce(
-            x, ReduceParams{is_max ? ReduceOp::kArgMax : ReduceOp::kArgMin, {*d}, *keep, 1}),
+            x, ReduceParams{is_max ? ReduceOp::kArgMax : ReduceOp::kArgMin, {d}, keep, 1}),
         1));
   return {};
 }
@@ -109,16 +107,12 @@ Status var_std(ConversionCtx& ctx, const Node& n, ReduceOp op) {
       KILN_ASSIGN_OR_RETURN(auto c, ctx.const_double(n, 2));
       p.correction = static_cast<int64_t>(c);
     }
-    KILN_ASSIGN_OR_RETURN(auto keep, ctx.const_bool(n, 3));
-    p.keep_dims = keep;
+    KILN_ASSIGN_OR_RETURN(p.keep_dims, ctx.const_bool(n, 3));
   } else if (n.inputs.size() >= 4) {
-    auto axes = dims_arg(ctx, n, 1);
-    auto unb = ctx.const_bool(n, 2);
-    auto keep = ctx.const_bool(n, 3);
-    if (!axes || !unb || !keep) return ctx.error(n, "var/std arguments must be constants");
-    p.axes = *axes;
-    p.correction = *unb ? 1 : 0;
-    p.keep_dims = *keep;
+    KILN_ASSIGN_OR_RETURN(p.axes, dims_arg(ctx, n, 1));
+    KILN_ASSIGN_OR_RETURN(auto unb, ctx.const_bool(n, 2));
+    p.correction = unb ? 1 : 0;
+    KILN_ASSIGN_OR_RETURN(p.keep_dims, ctx.const_bool(n, 3));
   } else {
     KILN_ASSIGN_OR_RETURN(auto unb, ctx.const_bool(n, 1));
     p.correction = unb ? 1 : 0;
@@ -133,16 +127,10 @@ Status any_all(ConversionCtx& ctx, const Node& n, ReduceOp op) {
   ReduceParams p;
   p.op = op;
   if (n.inputs.size() >= 3) {
-    std::vector<int64_t> axes;
     if (!ctx.is_none(n, 1)) {
-      auto a = ctx.const_int_list(n, 1);
-      if (!a) return ctx.error(n, "dim must be constant");
-      axes = *a;
+      KILN_ASSIGN_OR_RETURN(p.axes, ctx.const_int_list(n, 1));
     }
-    auto keep = ctx.const_bool(n, 2);
-    if (!keep) return ctx.error(n, "keepdim must be constant");
-    p.axes = axes;
-    p.keep_dims = *keep;
+    KILN_ASSIGN_OR_RETURN(p.keep_dims, ctx.const_bool(n, 2));
   }
   DataType in = ctx.dtype(x);
   KILN_ASSIGN_OR_RETURN(auto b, ctx.cast(x, DataType::kBool));
@@ -199,12 +187,12 @@ Status cumsum(ConversionCtx& ctx, const Node& n) {
 // topk(x, k, dim, largest, sorted) -> (values, indices)
 Status topk(ConversionCtx& ctx, const Node& n) {
   KILN_ASSIGN_OR_RETURN(auto x, ctx.tensor(n, 0));
-  auto k = ctx.const_int(n, 1);
-  auto d = ctx.const_int(n, 2);
-  auto largest = ctx.const_bool(n, 3);
-  auto sorted = ctx.const_bool(n, 4);
-  if (!k || !d || !largest || !sorted) return ctx.error(n, "topk arguments must be constants");
-  auto r = ctx.net.add_topk(x, TopKParams{*k, *d, *largest, *sorted});
+  TopKParams p;
+  KILN_ASSIGN_OR_RETURN(p.k, ctx.const_int(n, 1));
+  KILN_ASSIGN_OR_RETURN(p.axis, ctx.const_int(n, 2));
+  KILN_ASSIGN_OR_RETURN(p.largest, ctx.const_bool(n, 3));
+  KILN_ASSIGN_OR_RETURN(p.sorted, ctx.const_bool(n, 4));
+  auto r = ctx.net.add_topk(x, p);
   if (!r) return ctx.error(n, r.status().message());
   ctx.set_output(n, 0, (*r)[0]);
   ctx.set_output(n, 1, (*r)[1]);
@@ -226,15 +214,14 @@ Status norm(ConversionCtx& ctx, const Node& n) {
   KILN_ASSIGN_OR_RETURN(auto x, ctx.tensor(n, 0));
   auto p = norm_order(ctx.graph, n);
   if (!p) return ctx.error(n, "the order must be a constant");
-  auto axes = dims_arg(ctx, n, 2);
-  auto keep = ctx.const_bool(n, 3);
-  if (!axes || !keep) return ctx.error(n, "norm arguments must be constants");
+  KILN_ASSIGN_OR_RETURN(auto axes, dims_arg(ctx, n, 2));
+  KILN_ASSIGN_OR_RETURN(auto keep, ctx.const_bool(n, 3));
   kiln::Tensor t = x;
   if (n.op == "aten::linalg_vector_norm" && n.inputs.size() > 4) {
     KILN_ASSIGN_OR_RETURN(auto c, with_dtype(ctx, n, t, 4));
     t = c;
   }
-  ReduceParams rp{ReduceOp::kSum, *axes, *keep, 1};
+  ReduceParams rp{ReduceOp::kSum, axes, keep, 1};
   if (*p == 0.0) {
     KILN_ASSIGN_OR_RETURN(auto zero, ctx.scalar(0.0, ctx.dtype(t)));
     KILN_ASSIGN_OR_RETURN(auto nz, ctx.net.add_elementwise(t, zero, BinaryOp::kNotEqual));
@@ -252,12 +239,11 @@ Status norm(ConversionCtx& ctx, const Node& n) {
     KILN_ASSIGN_OR_RETURN(auto s, ctx.net.add_reduce(sq, rp));
     return set_output_tensor(ctx, n, ctx.net.add_unary(s, UnaryOp::kSqrt));
   }
-  auto e = ctx.scalar(*p, ctx.dtype(t));
-  auto inv = ctx.scalar(1.0 / *p, ctx.dtype(t));
-  if (!e || !inv) return ctx.error(n, "bad norm order");
-  KILN_ASSIGN_OR_RETURN(auto pw, ctx.net.add_elementwise(a, *e, BinaryOp::kPow));
+  KILN_ASSIGN_OR_RETURN(auto e, ctx.scalar(*p, ctx.dtype(t)));
+  KILN_ASSIGN_OR_RETURN(auto inv, ctx.scalar(1.0 / *p, ctx.dtype(t)));
+  KILN_ASSIGN_OR_RETURN(auto pw, ctx.net.add_elementwise(a, e, BinaryOp::kPow));
   KILN_ASSIGN_OR_RETURN(auto s, ctx.net.add_reduce(pw, rp));
-  return set_output_tensor(ctx, n, ctx.net.add_elementwise(s, *inv, BinaryOp::kPow));
+  return set_output_tensor(ctx, n, ctx.net.add_elementwise(s, inv, BinaryOp::kPow));
 }
 
 bool norm_supported(const OpGraph& g, const Node& n, std::string* why) {
@@ -282,19 +268,18 @@ void register_reduction_converters(ConverterRegistry& r) {
                 [](ConversionCtx& c, const Node& n) { return reduce_dims(c, n, ReduceOp::kMean); });
   add_converter(r, {"aten::prod.dim_int"}, [](ConversionCtx& c, const Node& n) {
     // prod.dim_int(x, dim, keepdim, dtype): one axis
-    auto x = c.tensor(n, 0);
-    auto d = c.const_int(n, 1);
-    auto keep = c.const_bool(n, 2);
-    if (!x || !d || !keep) return c.error(n, "prod arguments must be constants");
-    KILN_ASSIGN_OR_RETURN(auto t, with_dtype(c, n, *x, 3));
+    KILN_ASSIGN_OR_RETURN(auto x, c.tensor(n, 0));
+    KILN_ASSIGN_OR_RETURN(auto d, c.const_int(n, 1));
+    KILN_ASSIGN_OR_RETURN(auto keep, c.const_bool(n, 2));
+    KILN_ASSIGN_OR_RETURN(auto t, with_dtype(c, n, x, 3));
     kiln::Tensor v = t;
     if (!is_floating(c.dtype(v)) && c.dtype(v) != DataType::kInt64 && c.is_none(n, 3)) {
-      KILN_ASSIGN_OR_RETURN(auto i,
-                            c.cast(v, DataType::kInt64));  // torch: integer products are int64
+      // torch: integer products are int64
+      KILN_ASSIGN_OR_RETURN(auto i, c.cast(v, DataType::kInt64));
       v = i;
     }
     return set_output_tensor(c, n,
-                             c.net.add_reduce(v, ReduceParams{ReduceOp::kProd, {*d}, *keep, 1}));
+                             c.net.add_reduce(v, ReduceParams{ReduceOp::kProd, {d}, keep, 1}));
   });
   add_converter(r, {"aten::amax"},
                 [](ConversionCtx& c, const Node& n) { return amax(c, n, ReduceOp::kMax); });

@@ -63,7 +63,9 @@ Status pad_runtime(ConversionCtx& ctx, const Node& n, kiln::Tensor x, double val
   const auto& items = list.items();
   int rank = ctx.rank(x);
   if (items.size() % 2 != 0 || static_cast<int>(items.size() / 2) > rank)
-    return ctx.error(n, "bad pad list length");
+    return ctx.error(n, "pad list has " + std::to_string(items.size()) +
+                            " entries; expected an even number, at most 2 per dim of the rank-" +
+                            std::to_string(rank) + " input");
   DataType dt = ctx.dtype(x);
   KILN_ASSIGN_OR_RETURN(auto zero, ctx.scalar(0.0, DataType::kInt64));
   auto amount = [&](const Arg& a) -> Expected<kiln::Tensor> {
@@ -127,9 +129,8 @@ Status pad_with(ConversionCtx& ctx, const Node& n, PadMode mode, double value) {
     if (mode != PadMode::kConstant) return ctx.error(n, "runtime pad amounts need constant mode");
     return pad_runtime(ctx, n, x, value);
   }
-  auto pad = ctx.const_int_list(n, 1);
-  if (!pad) return ctx.error(n, "pad amounts must be constants");
-  KILN_ASSIGN_OR_RETURN(auto p, pad_params(ctx, n, *pad, ctx.rank(x), mode));
+  KILN_ASSIGN_OR_RETURN(auto pad, ctx.const_int_list(n, 1));
+  KILN_ASSIGN_OR_RETURN(auto p, pad_params(ctx, n, pad, ctx.rank(x), mode));
   p.value = value;
   bool nothing = true;
   for (size_t i = 0; i < p.pads_begin.size(); ++i)
@@ -142,9 +143,7 @@ Status pad_with(ConversionCtx& ctx, const Node& n, PadMode mode, double value) {
 Status constant_pad(ConversionCtx& ctx, const Node& n) {
   double v = 0.0;
   if (!ctx.is_none(n, 2)) {
-    auto d = ctx.const_double(n, 2);
-    if (!d) return ctx.error(n, "pad value must be a constant");
-    v = *d;
+    KILN_ASSIGN_OR_RETURN(v, ctx.const_double(n, 2));
   }
   return pad_with(ctx, n, PadMode::kConstant, v);
 }
@@ -166,9 +165,7 @@ Status pad(ConversionCtx& ctx, const Node& n) {
   if (!pm) return ctx.error(n, pm.status().message());
   double v = 0.0;
   if (!ctx.is_none(n, 3)) {
-    auto d = ctx.const_double(n, 3);
-    if (!d) return ctx.error(n, "pad value must be a constant");
-    v = *d;
+    KILN_ASSIGN_OR_RETURN(v, ctx.const_double(n, 3));
   }
   return pad_with(ctx, n, *pm, v);
 }
@@ -254,9 +251,8 @@ Expected<std::vector<double>> optional_scales(ConversionCtx& ctx, const Node& n,
   size_t present = 0;
   for (size_t i = first; i < first + count; ++i) {
     if (ctx.is_none(n, i)) continue;
-    auto v = ctx.const_double(n, i);
-    if (!v) return ctx.error(n, "scales must be constants");
-    out.push_back(*v);
+    KILN_ASSIGN_OR_RETURN(auto v, ctx.const_double(n, i));
+    out.push_back(v);
     ++present;
   }
   if (present != 0 && present != count) return ctx.error(n, "scales given for some dims only");
@@ -272,9 +268,7 @@ Status upsample(ConversionCtx& ctx, const Node& n) {
   p.mode = k.mode;
   size_t next = 2;
   if (k.has_align) {
-    auto a = ctx.const_bool(n, 2);
-    if (!a) return ctx.error(n, "align_corners must be a constant");
-    p.align_corners = *a;
+    KILN_ASSIGN_OR_RETURN(p.align_corners, ctx.const_bool(n, 2));
     next = 3;
   }
   kiln::Tensor sizes;

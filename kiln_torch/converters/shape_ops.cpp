@@ -57,10 +57,9 @@ bool contiguous_as_strided(const OpGraph& g, const Node& n, std::string* why) {
 Status as_strided(ConversionCtx& ctx, const Node& n) {
   std::string why;
   if (!contiguous_as_strided(ctx.graph, n, &why)) return ctx.error(n, why);
-  auto x = ctx.tensor(n, 0);
-  auto size = ctx.const_int_list(n, 1);
-  if (!x || !size) return ctx.error(n, "as_strided arguments");
-  return set_output_tensor(ctx, n, ctx.net.add_reshape(*x, *size));
+  KILN_ASSIGN_OR_RETURN(auto x, ctx.tensor(n, 0));
+  KILN_ASSIGN_OR_RETURN(auto size, ctx.const_int_list(n, 1));
+  return set_output_tensor(ctx, n, ctx.net.add_reshape(x, size));
 }
 
 Status view_as(ConversionCtx& ctx, const Node& n) {
@@ -73,26 +72,24 @@ Status view_as(ConversionCtx& ctx, const Node& n) {
 }
 
 Status flatten(ConversionCtx& ctx, const Node& n) {
-  auto x = ctx.tensor(n, 0);
-  auto a = ctx.const_int(n, 1);
-  auto b = ctx.const_int(n, 2);
-  if (!x || !a || !b) return ctx.error(n, "flatten dims must be constants");
-  return set_output_tensor(ctx, n, ctx.net.add_flatten(*x, *a, *b));
+  KILN_ASSIGN_OR_RETURN(auto x, ctx.tensor(n, 0));
+  KILN_ASSIGN_OR_RETURN(auto a, ctx.const_int(n, 1));
+  KILN_ASSIGN_OR_RETURN(auto b, ctx.const_int(n, 2));
+  return set_output_tensor(ctx, n, ctx.net.add_flatten(x, a, b));
 }
 
 // unflatten(x, dim, sizes)
 Status unflatten(ConversionCtx& ctx, const Node& n) {
-  auto x = ctx.tensor(n, 0);
-  auto d = ctx.const_int(n, 1);
-  auto sizes = ctx.const_int_list(n, 2);
-  if (!x || !d || !sizes) return ctx.error(n, "unflatten arguments must be constants");
-  Dims dims = ctx.dims(*x);
-  int64_t k = norm_dim(*d, dims.rank());
+  KILN_ASSIGN_OR_RETURN(auto x, ctx.tensor(n, 0));
+  KILN_ASSIGN_OR_RETURN(auto d, ctx.const_int(n, 1));
+  KILN_ASSIGN_OR_RETURN(auto sizes, ctx.const_int_list(n, 2));
+  Dims dims = ctx.dims(x);
+  int64_t k = norm_dim(d, dims.rank());
   std::vector<int64_t> target;
   bool dynamic_other = false;
   for (int i = 0; i < dims.rank(); ++i) {
     if (i == k) {
-      target.insert(target.end(), sizes->begin(), sizes->end());
+      target.insert(target.end(), sizes.begin(), sizes.end());
     } else {
       dynamic_other |= dims[i] < 0;
       target.push_back(dims[i] < 0 ? -1 : dims[i]);
@@ -101,15 +98,15 @@ Status unflatten(ConversionCtx& ctx, const Node& n) {
   int unknown = 0;
   for (int64_t t : target) unknown += t == -1;
   if (!dynamic_other && unknown <= 1)
-    return set_output_tensor(ctx, n, ctx.net.add_reshape(*x, target));
+    return set_output_tensor(ctx, n, ctx.net.add_reshape(x, target));
   // Build the target from shape(x) so runtime dims stay exact.
-  KILN_ASSIGN_OR_RETURN(auto shp, ctx.net.add_shape(*x));
+  KILN_ASSIGN_OR_RETURN(auto shp, ctx.net.add_shape(x));
   std::vector<kiln::Tensor> parts;
   if (k > 0) {
     KILN_ASSIGN_OR_RETURN(auto s, ctx.net.add_slice(shp, SliceParams{{0}, {0}, {k}, {1}}));
     parts.push_back(s);
   }
-  KILN_ASSIGN_OR_RETURN(auto mid, ctx.net.add_int_vector(*sizes));
+  KILN_ASSIGN_OR_RETURN(auto mid, ctx.net.add_int_vector(sizes));
   parts.push_back(mid);
   if (k + 1 < dims.rank()) {
     KILN_ASSIGN_OR_RETURN(auto s,
@@ -117,7 +114,7 @@ Status unflatten(ConversionCtx& ctx, const Node& n) {
     parts.push_back(s);
   }
   KILN_ASSIGN_OR_RETURN(auto cat, ctx.net.add_concat(parts, 0));
-  return set_output_tensor(ctx, n, ctx.net.add_reshape_dynamic(*x, cat));
+  return set_output_tensor(ctx, n, ctx.net.add_reshape_dynamic(x, cat));
 }
 
 Status squeeze(ConversionCtx& ctx, const Node& n) {
@@ -141,32 +138,29 @@ Status squeeze(ConversionCtx& ctx, const Node& n) {
 }
 
 Status unsqueeze(ConversionCtx& ctx, const Node& n) {
-  auto x = ctx.tensor(n, 0);
-  auto d = ctx.const_int(n, 1);
-  if (!x || !d) return ctx.error(n, "unsqueeze dim must be a constant");
-  return set_output_tensor(ctx, n, ctx.net.add_unsqueeze(*x, {norm_dim(*d, ctx.rank(*x) + 1)}));
+  KILN_ASSIGN_OR_RETURN(auto x, ctx.tensor(n, 0));
+  KILN_ASSIGN_OR_RETURN(auto d, ctx.const_int(n, 1));
+  return set_output_tensor(ctx, n, ctx.net.add_unsqueeze(x, {norm_dim(d, ctx.rank(x) + 1)}));
 }
 
 Status permute(ConversionCtx& ctx, const Node& n) {
-  auto x = ctx.tensor(n, 0);
-  auto p = ctx.const_int_list(n, 1);
-  if (!x || !p) return ctx.error(n, "permutation must be constant");
+  KILN_ASSIGN_OR_RETURN(auto x, ctx.tensor(n, 0));
+  KILN_ASSIGN_OR_RETURN(auto p, ctx.const_int_list(n, 1));
   std::vector<int64_t> perm;
-  for (int64_t v : *p) perm.push_back(norm_dim(v, ctx.rank(*x)));
-  return set_output_tensor(ctx, n, ctx.net.add_transpose(*x, perm));
+  for (int64_t v : p) perm.push_back(norm_dim(v, ctx.rank(x)));
+  return set_output_tensor(ctx, n, ctx.net.add_transpose(x, perm));
 }
 
 Status transpose(ConversionCtx& ctx, const Node& n) {
-  auto x = ctx.tensor(n, 0);
-  auto a = ctx.const_int(n, 1);
-  auto b = ctx.const_int(n, 2);
-  if (!x || !a || !b) return ctx.error(n, "transpose dims must be constants");
-  int r = ctx.rank(*x);
-  if (r == 0) return set_output_tensor(ctx, n, ctx.net.add_identity(*x));
+  KILN_ASSIGN_OR_RETURN(auto x, ctx.tensor(n, 0));
+  KILN_ASSIGN_OR_RETURN(auto a, ctx.const_int(n, 1));
+  KILN_ASSIGN_OR_RETURN(auto b, ctx.const_int(n, 2));
+  int r = ctx.rank(x);
+  if (r == 0) return set_output_tensor(ctx, n, ctx.net.add_identity(x));
   std::vector<int64_t> perm(static_cast<size_t>(r));
   for (int i = 0; i < r; ++i) perm[static_cast<size_t>(i)] = i;
-  std::swap(perm[static_cast<size_t>(norm_dim(*a, r))], perm[static_cast<size_t>(norm_dim(*b, r))]);
-  return set_output_tensor(ctx, n, ctx.net.add_transpose(*x, perm));
+  std::swap(perm[static_cast<size_t>(norm_dim(a, r))], perm[static_cast<size_t>(norm_dim(b, r))]);
+  return set_output_tensor(ctx, n, ctx.net.add_transpose(x, perm));
 }
 
 // expand(x, size, implicit)
@@ -182,12 +176,13 @@ Status expand(ConversionCtx& ctx, const Node& n) {
   if (lead < 0) return ctx.error(n, "expand to a smaller rank");
   kiln::Tensor full = shp;
   if (lead > 0) {
-    auto ones = ctx.net.add_int_vector(std::vector<int64_t>(static_cast<size_t>(lead), 1));
-    KILN_ASSIGN_OR_RETURN(auto c, ctx.net.add_concat({*ones, shp}, 0));
+    KILN_ASSIGN_OR_RETURN(
+        auto ones, ctx.net.add_int_vector(std::vector<int64_t>(static_cast<size_t>(lead), 1)));
+    KILN_ASSIGN_OR_RETURN(auto c, ctx.net.add_concat({ones, shp}, 0));
     full = c;
   }
-  auto minus1 = ctx.net.add_scalar(-1, DataType::kInt64);
-  KILN_ASSIGN_OR_RETURN(auto keep, ctx.net.add_elementwise(tgt, *minus1, BinaryOp::kEqual));
+  KILN_ASSIGN_OR_RETURN(auto minus1, ctx.net.add_scalar(-1, DataType::kInt64));
+  KILN_ASSIGN_OR_RETURN(auto keep, ctx.net.add_elementwise(tgt, minus1, BinaryOp::kEqual));
   KILN_ASSIGN_OR_RETURN(auto merged, ctx.net.add_where(keep, full, tgt));
   return set_output_tensor(ctx, n, ctx.net.add_expand_dynamic(x, merged));
 }
@@ -225,20 +220,18 @@ Status repeat_by(ConversionCtx& ctx, const Node& n, kiln::Tensor x,
 }
 
 Status repeat(ConversionCtx& ctx, const Node& n) {
-  auto x = ctx.tensor(n, 0);
-  auto reps = ctx.const_int_list(n, 1);
-  if (!x || !reps) return ctx.error(n, "repeats must be constants");
-  return repeat_by(ctx, n, *x, *reps);
+  KILN_ASSIGN_OR_RETURN(auto x, ctx.tensor(n, 0));
+  KILN_ASSIGN_OR_RETURN(auto reps, ctx.const_int_list(n, 1));
+  return repeat_by(ctx, n, x, reps);
 }
 
 // tile(x, dims): repeat with the dims left-padded by 1s to the input's rank.
 Status tile(ConversionCtx& ctx, const Node& n) {
-  auto x = ctx.tensor(n, 0);
-  auto reps = ctx.const_int_list(n, 1);
-  if (!x || !reps) return ctx.error(n, "tile dims must be constants");
-  std::vector<int64_t> r = *reps;
-  while (r.size() < static_cast<size_t>(ctx.rank(*x))) r.insert(r.begin(), 1);
-  return repeat_by(ctx, n, *x, r);
+  KILN_ASSIGN_OR_RETURN(auto x, ctx.tensor(n, 0));
+  KILN_ASSIGN_OR_RETURN(auto reps, ctx.const_int_list(n, 1));
+  std::vector<int64_t> r = reps;
+  while (r.size() < static_cast<size_t>(ctx.rank(x))) r.insert(r.begin(), 1);
+  return repeat_by(ctx, n, x, r);
 }
 
 /// Marks a target entry that copies dim k of the reference tensor (static or runtime).
@@ -288,34 +281,32 @@ Expected<kiln::Tensor> reshape_to(ConversionCtx& ctx, kiln::Tensor x, kiln::Tens
 
 // channel_shuffle(x, groups): [N, C, *] -> [N, g, C/g, *] -> swap 1, 2 -> [N, C, *].
 Status channel_shuffle(ConversionCtx& ctx, const Node& n) {
-  auto x = ctx.tensor(n, 0);
-  auto g = ctx.const_int(n, 1);
-  if (!x || !g) return ctx.error(n, "groups must be a constant");
-  Dims d = ctx.dims(*x);
+  KILN_ASSIGN_OR_RETURN(auto x, ctx.tensor(n, 0));
+  KILN_ASSIGN_OR_RETURN(auto g, ctx.const_int(n, 1));
+  Dims d = ctx.dims(x);
   int r = d.rank();
-  if (r < 3 || d[1] < 0 || *g <= 0 || d[1] % *g != 0)
+  if (r < 3 || d[1] < 0 || g <= 0 || d[1] % g != 0)
     return ctx.error(n, "channels must be static and divisible by groups");
-  std::vector<int64_t> split{dim_of(0), *g, d[1] / *g}, back{dim_of(0), d[1]};
+  std::vector<int64_t> split{dim_of(0), g, d[1] / g}, back{dim_of(0), d[1]};
   for (int i = 2; i < r; ++i) {
     split.push_back(dim_of(i));
     back.push_back(dim_of(i));
   }
-  KILN_ASSIGN_OR_RETURN(auto a, reshape_to(ctx, *x, *x, split));
+  KILN_ASSIGN_OR_RETURN(auto a, reshape_to(ctx, x, x, split));
   std::vector<int64_t> perm;
   for (int i = 0; i <= r; ++i) perm.push_back(i);
   std::swap(perm[1], perm[2]);
   KILN_ASSIGN_OR_RETURN(auto t, ctx.net.add_transpose(a, perm));
-  return set_output_tensor(ctx, n, reshape_to(ctx, t, *x, back));
+  return set_output_tensor(ctx, n, reshape_to(ctx, t, x, back));
 }
 
 // pixel_shuffle(x, r): [*, C r^2, H, W] -> [*, C, H r, W r]; pixel_unshuffle is the inverse.
 Status pixel_shuffle(ConversionCtx& ctx, const Node& n, bool unshuffle) {
-  auto x = ctx.tensor(n, 0);
-  auto f = ctx.const_int(n, 1);
-  if (!x || !f) return ctx.error(n, "the factor must be a constant");
-  Dims d = ctx.dims(*x);
+  KILN_ASSIGN_OR_RETURN(auto x, ctx.tensor(n, 0));
+  KILN_ASSIGN_OR_RETURN(auto f, ctx.const_int(n, 1));
+  Dims d = ctx.dims(x);
   int rk = d.rank();
-  int64_t r = *f;
+  int64_t r = f;
   if (rk < 3 || d[rk - 3] < 0 || d[rk - 2] < 0 || d[rk - 1] < 0 || r <= 0)
     return ctx.error(n, "channel and spatial dims must be static");
   int64_t c = d[rk - 3], h = d[rk - 2], w = d[rk - 1];
@@ -339,9 +330,9 @@ Status pixel_shuffle(ConversionCtx& ctx, const Node& n, bool unshuffle) {
     for (int64_t p : {0, 2, 4, 1, 3}) perm.push_back(b + p);
     for (int64_t v : {c * r * r, h / r, w / r}) fin.push_back(v);
   }
-  KILN_ASSIGN_OR_RETURN(auto a, reshape_to(ctx, *x, *x, split));
+  KILN_ASSIGN_OR_RETURN(auto a, reshape_to(ctx, x, x, split));
   KILN_ASSIGN_OR_RETURN(auto t, ctx.net.add_transpose(a, perm));
-  return set_output_tensor(ctx, n, reshape_to(ctx, t, *x, fin));
+  return set_output_tensor(ctx, n, reshape_to(ctx, t, x, fin));
 }
 
 bool last_dims_static(const OpGraph& g, const Node& n, std::string* why, int count) {
@@ -362,16 +353,17 @@ bool last_dims_static(const OpGraph& g, const Node& n, std::string* why, int cou
 
 // movedim(x, source, destination): as torch.movedim.
 Status movedim(ConversionCtx& ctx, const Node& n) {
-  auto x = ctx.tensor(n, 0);
-  auto src = ctx.const_int_list(n, 1);
-  auto dst = ctx.const_int_list(n, 2);
-  if (!x || !src || !dst || src->size() != dst->size())
-    return ctx.error(n, "source/destination must be constants of equal length");
-  int r = ctx.rank(*x);
+  KILN_ASSIGN_OR_RETURN(auto x, ctx.tensor(n, 0));
+  KILN_ASSIGN_OR_RETURN(auto src, ctx.const_int_list(n, 1));
+  KILN_ASSIGN_OR_RETURN(auto dst, ctx.const_int_list(n, 2));
+  if (src.size() != dst.size())
+    return ctx.error(n, "source has " + std::to_string(src.size()) + " dims, destination " +
+                            std::to_string(dst.size()));
+  int r = ctx.rank(x);
   std::vector<int64_t> perm(static_cast<size_t>(r), -1);
   std::vector<bool> used_src(static_cast<size_t>(r), false);
-  for (size_t i = 0; i < src->size(); ++i) {
-    int64_t s = norm_dim((*src)[i], r), t = norm_dim((*dst)[i], r);
+  for (size_t i = 0; i < src.size(); ++i) {
+    int64_t s = norm_dim(src[i], r), t = norm_dim(dst[i], r);
     perm[static_cast<size_t>(t)] = s;
     used_src[static_cast<size_t>(s)] = true;
   }
@@ -381,7 +373,7 @@ Status movedim(ConversionCtx& ctx, const Node& n) {
     while (used_src[next]) ++next;
     perm[i] = static_cast<int64_t>(next++);
   }
-  return set_output_tensor(ctx, n, ctx.net.add_transpose(*x, perm));
+  return set_output_tensor(ctx, n, ctx.net.add_transpose(x, perm));
 }
 
 Expected<std::vector<kiln::Tensor>> tensor_list(ConversionCtx& ctx, const Node& n, size_t i) {
@@ -442,9 +434,10 @@ Status split(ConversionCtx& ctx, const Node& n) {
       sizes.assign(static_cast<size_t>(extent), 1);
     } else {
       KILN_ASSIGN_OR_RETURN(auto v, ctx.const_int(n, 1));
-      int64_t step = v;
-      if (n.op == "aten::chunk") step = (extent + v - 1) / v;  // torch.chunk
-      if (step <= 0) return ctx.error(n, "bad split size");
+      if (v <= 0)
+        return ctx.error(n, ctx.input_name(n, 1) + " must be positive, got " + std::to_string(v));
+      const int64_t step = n.op == "aten::chunk" ? (extent + v - 1) / v : v;  // torch.chunk
+      if (step <= 0) return ctx.error(n, "chunk of an empty dim");
       for (int64_t pos = 0; pos < extent; pos += step)
         sizes.push_back(std::min(step, extent - pos));
       if (sizes.empty()) sizes.push_back(0);
@@ -477,11 +470,10 @@ bool split_supported(const OpGraph& g, const Node& n, std::string* why) {
 
 // slice.Tensor(x, dim, start?, end?, step)
 Status slice(ConversionCtx& ctx, const Node& n) {
-  auto x = ctx.tensor(n, 0);
-  auto d = ctx.const_int(n, 1);
-  auto step = ctx.const_int(n, 4);
-  if (!x || !d || !step) return ctx.error(n, "slice dim/step must be constants");
-  int64_t axis = norm_dim(*d, ctx.rank(*x));
+  KILN_ASSIGN_OR_RETURN(auto x, ctx.tensor(n, 0));
+  KILN_ASSIGN_OR_RETURN(auto d, ctx.const_int(n, 1));
+  KILN_ASSIGN_OR_RETURN(auto step, ctx.const_int(n, 4));
+  int64_t axis = norm_dim(d, ctx.rank(x));
   auto bound = [&](size_t i, int64_t def) -> Expected<ConversionCtx::Int> {
     if (ctx.is_none(n, i)) {
       ConversionCtx::Int v;
@@ -493,10 +485,10 @@ Status slice(ConversionCtx& ctx, const Node& n) {
   KILN_ASSIGN_OR_RETURN(auto s, bound(2, 0));
   KILN_ASSIGN_OR_RETURN(auto e, bound(3, INT64_MAX));
   if (s.is_static && e.is_static) {
-    if (s.value == 0 && e.value >= INT64_MAX / 2 && *step == 1)
-      return set_output_tensor(ctx, n, ctx.net.add_identity(*x));
+    if (s.value == 0 && e.value >= INT64_MAX / 2 && step == 1)
+      return set_output_tensor(ctx, n, ctx.net.add_identity(x));
     return set_output_tensor(
-        ctx, n, ctx.net.add_slice(*x, SliceParams{{axis}, {s.value}, {e.value}, {*step}}));
+        ctx, n, ctx.net.add_slice(x, SliceParams{{axis}, {s.value}, {e.value}, {step}}));
   }
   auto as_vec = [&](const ConversionCtx::Int& v) -> Expected<kiln::Tensor> {
     if (v.is_static) return ctx.net.add_int_vector({v.value});
@@ -505,35 +497,32 @@ Status slice(ConversionCtx& ctx, const Node& n) {
   KILN_ASSIGN_OR_RETURN(auto st, as_vec(s));
   KILN_ASSIGN_OR_RETURN(auto et, as_vec(e));
   return set_output_tensor(ctx, n,
-                           ctx.net.add_slice(*x, SliceParams{{axis}, {0}, {0}, {*step}}, st, et));
+                           ctx.net.add_slice(x, SliceParams{{axis}, {0}, {0}, {step}}, st, et));
 }
 
 // select.int(x, dim, index) = slice + squeeze
 Status select(ConversionCtx& ctx, const Node& n) {
-  auto x = ctx.tensor(n, 0);
-  auto d = ctx.const_int(n, 1);
-  if (!x || !d) return ctx.error(n, "select dim must be a constant");
-  int64_t axis = norm_dim(*d, ctx.rank(*x));
+  KILN_ASSIGN_OR_RETURN(auto x, ctx.tensor(n, 0));
+  KILN_ASSIGN_OR_RETURN(auto d, ctx.const_int(n, 1));
+  int64_t axis = norm_dim(d, ctx.rank(x));
   KILN_ASSIGN_OR_RETURN(auto idx, ctx.int_value(n, 2));
   if (idx.is_static) {
     int64_t i = idx.value;
     int64_t end = i == -1 ? INT64_MAX : i + 1;
-    KILN_ASSIGN_OR_RETURN(auto s, ctx.net.add_slice(*x, SliceParams{{axis}, {i}, {end}, {1}}));
+    KILN_ASSIGN_OR_RETURN(auto s, ctx.net.add_slice(x, SliceParams{{axis}, {i}, {end}, {1}}));
     return set_output_tensor(ctx, n, ctx.net.add_squeeze(s, {axis}));
   }
-  return set_output_tensor(ctx, n, ctx.net.add_gather(*x, idx.tensor, axis));
+  return set_output_tensor(ctx, n, ctx.net.add_gather(x, idx.tensor, axis));
 }
 
 // narrow(x, dim, start, length)
 Status narrow(ConversionCtx& ctx, const Node& n) {
-  auto x = ctx.tensor(n, 0);
-  auto d = ctx.const_int(n, 1);
-  auto s = ctx.const_int(n, 2);
-  auto l = ctx.const_int(n, 3);
-  if (!x || !d || !s || !l) return ctx.error(n, "narrow arguments must be constants");
+  KILN_ASSIGN_OR_RETURN(auto x, ctx.tensor(n, 0));
+  KILN_ASSIGN_OR_RETURN(auto d, ctx.const_int(n, 1));
+  KILN_ASSIGN_OR_RETURN(auto s, ctx.const_int(n, 2));
+  KILN_ASSIGN_OR_RETURN(auto l, ctx.const_int(n, 3));
   return set_output_tensor(
-      ctx, n,
-      ctx.net.add_slice(*x, SliceParams{{norm_dim(*d, ctx.rank(*x))}, {*s}, {*s + *l}, {1}}));
+      ctx, n, ctx.net.add_slice(x, SliceParams{{norm_dim(d, ctx.rank(x))}, {s}, {s + l}, {1}}));
 }
 
 }  // namespace

@@ -276,6 +276,8 @@ Status build_segment(const OpGraph& g, const std::vector<Place>& place, const Pa
     ctx.set_value(s.inputs[i], Arg::tensor(t));
     s.input_names.push_back(name);
   }
+  // Converter errors name their node: those from the Network API and helpers come without it.
+  auto convert = [&](const Node& n) { return ctx.error(n, reg.find(n.op)->convert(ctx, n)); };
   std::function<Status(int)> ensure = [&](int v) -> Status {
     if (v < 0 || ctx.has_value(v) || g.is_constant(v)) return {};
     int p = g.values[static_cast<size_t>(v)].producer;
@@ -284,12 +286,12 @@ Status build_segment(const OpGraph& g, const std::vector<Place>& place, const Pa
                                              "' is not available in " + s.name);
     const Node& n = g.nodes[static_cast<size_t>(p)];
     for (int u : n.inputs) KILN_RETURN_IF_ERROR(ensure(u));
-    return reg.find(n.op)->convert(ctx, n);
+    return convert(n);
   };
   for (int ni : s.nodes) {
     const Node& n = g.nodes[static_cast<size_t>(ni)];
     for (int u : n.inputs) KILN_RETURN_IF_ERROR(ensure(u));
-    KILN_RETURN_IF_ERROR(reg.find(n.op)->convert(ctx, n));
+    KILN_RETURN_IF_ERROR(convert(n));
     for (int o : n.outputs) {
       if (!ctx.has_value(o))
         return perr(StatusCode::kInternal, "converter for " + n.op + " did not produce output '" +
