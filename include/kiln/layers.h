@@ -547,4 +547,36 @@ struct IdentityParams {
   static void visit(S&, V&&) {}
 };
 
+/// Inputs: x (float), scale (f32: one element, or 1-D with x.dims[axis] elements for per-channel),
+/// zero_point? (integer, as many elements as scale; absent = 0). Output `to` (int8, uint8, int32 or
+/// float8 e4m3) with x's dims, computed in float32 with inv = 1 / scale:
+///   integer: q = clamp(round_half_even(x * inv) + zero_point, quant_min, quant_max)
+///   float8:  q = fp8(clamp(x * inv, quant_min, quant_max))       (quant range -448..448)
+/// As PyTorch's quantize_per_tensor / quantize_per_channel and the quantize half of
+/// fake_quantize_per_{tensor,channel}_affine. `axis` is used only by a per-channel scale.
+struct QuantizeParams {
+  DataType to = DataType::kInt8;
+  int64_t axis = 0;
+  int64_t quant_min = -128, quant_max = 127;
+  template <class S, class V>
+  static void visit(S& s, V&& v) {
+    v("to", s.to);
+    v("axis", s.axis);
+    v("quant_min", s.quant_min);
+    v("quant_max", s.quant_max);
+  }
+};
+
+/// Inputs: q (int8, uint8, int32 or float8 e4m3), scale, zero_point? as for QuantizeParams.
+/// Output `to` (a float type): (float(q) - zero_point) * scale, in float32.
+struct DequantizeParams {
+  DataType to = DataType::kFloat32;
+  int64_t axis = 0;
+  template <class S, class V>
+  static void visit(S& s, V&& v) {
+    v("to", s.to);
+    v("axis", s.axis);
+  }
+};
+
 }  // namespace kiln

@@ -106,6 +106,12 @@ class Network {
   Expected<Tensor> add_attention(Tensor q, Tensor k, Tensor v, Tensor mask,
                                  const AttentionParams& p);
   Expected<Tensor> add_identity(Tensor x);
+  /// Quantize x with a float32 scale (one element, or per channel along p.axis) and an optional
+  /// integer zero point (QuantizeParams says exactly what is computed).
+  Expected<Tensor> add_quantize(Tensor x, Tensor scale, Tensor zero_point, const QuantizeParams& p);
+  /// (q - zero_point) * scale as p.to.
+  Expected<Tensor> add_dequantize(Tensor q, Tensor scale, Tensor zero_point,
+                                  const DequantizeParams& p);
 
   // ---- inspection
   // -----------------------------------------------------------------------------------

@@ -23,20 +23,24 @@ enum class DataType : uint8_t {
   kInt8 = 5,
   kUInt8 = 6,
   kBool = 7,
+  kFloat8E4M3 = 8,  ///< float8 e4m3fn (no infinities, max 448), as torch.float8_e4m3fn
 };
-inline constexpr int kNumDataTypes = 8;
+inline constexpr int kNumDataTypes = 9;
 
 /// Precisions the builder may choose for float layers (BuilderConfig; recorded in plans). fp32 is
 /// always allowed.
-enum class Precision : uint8_t { kFP32, kTF32, kFP16, kBF16, kINT8 };
+enum class Precision : uint8_t { kFP32, kTF32, kFP16, kBF16, kINT8, kFP8 };
 
 /// Bytes per element.
 size_t dtype_size(DataType t);
-/// Short name used by the text IR and in messages: f32 f16 bf16 i32 i64 i8 u8 bool.
+/// Short name used by the text IR and in messages: f32 f16 bf16 i32 i64 i8 u8 bool f8e4m3.
 std::string_view dtype_name(DataType t);
 std::optional<DataType> parse_dtype(std::string_view name);
 bool is_floating(DataType t);
 bool is_integer(DataType t);  ///< int32, int64, int8, uint8 (not bool)
+/// The 8-bit types quantize layers produce and dequantize layers read: int8, uint8, float8 e4m3.
+/// float8 is neither floating (no arithmetic runs on it) nor integer.
+bool is_quantized_storage(DataType t);
 
 /// Maximum tensor rank the engine supports.
 inline constexpr int kMaxRank = 8;
@@ -92,5 +96,9 @@ uint16_t float_to_half(float f);
 float half_to_float(uint16_t h);
 uint16_t float_to_bfloat16(float f);
 float bfloat16_to_float(uint16_t b);
+/// float8 e4m3fn, bit for bit as torch.float8_e4m3fn: round to nearest even; values that round
+/// past 448 (|f| > 464), infinities and NaN give NaN (0x7f / 0xff).
+uint8_t float_to_fp8e4m3(float f);
+float fp8e4m3_to_float(uint8_t b);
 
 }  // namespace kiln

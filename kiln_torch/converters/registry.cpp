@@ -20,6 +20,7 @@ void register_builtin_converters(ConverterRegistry& r) {
   register_resize_pad_converters(r);
   register_attention_converters(r);
   register_multi_head_attention_converters(r);
+  register_quantization_converters(r);
 }
 
 }  // namespace kiln::bridge

@@ -337,6 +337,7 @@ Precision parse_precision(const std::string& p) {
   if (p == "fp16") return Precision::kFP16;
   if (p == "bf16") return Precision::kBF16;
   if (p == "int8") return Precision::kINT8;
+  if (p == "fp8") return Precision::kFP8;
   throw py::value_error("unknown precision '" + p + "'");
 }
 

@@ -21,6 +21,8 @@ std::optional<DataType> to_kiln_dtype(at::ScalarType t) {
       return DataType::kUInt8;
     case at::kBool:
       return DataType::kBool;
+    case at::kFloat8_e4m3fn:
+      return DataType::kFloat8E4M3;
     default:
       return std::nullopt;
   }
@@ -44,6 +46,8 @@ at::ScalarType to_torch_dtype(DataType t) {
       return at::kByte;
     case DataType::kBool:
       return at::kBool;
+    case DataType::kFloat8E4M3:
+      return at::kFloat8_e4m3fn;
   }
   return at::kFloat;
 }

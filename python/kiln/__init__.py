@@ -27,6 +27,7 @@ from kiln import _fake  # noqa: E402
 _fake.install()
 
 from kiln._backend import register as _register_backend  # noqa: E402
+from kiln import ptq  # noqa: E402, F401 - kiln.ptq, the calibration API
 from kiln._compile import check_method_support, compile, convert_method_to_plan, dry_run  # noqa: E402
 from kiln._errors import (  # noqa: E402
     BackendError,

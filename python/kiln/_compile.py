@@ -14,6 +14,7 @@ from kiln._native import C
 from kiln._report import SupportReport
 from kiln._settings import CompileSettings, debug_logging, make_settings, settings_to_options
 from kiln.dynamo._compiler import compile_dynamo
+from kiln.ptq import DataLoaderCalibrator
 
 _log = _pylogging.getLogger("kiln")
 
@@ -59,6 +60,7 @@ def compile(
     use_cuda_graphs: bool = True,
     debug: bool = False,
     dry_run: bool = False,
+    calibrator: Any = None,
 ) -> Any:
     """Compiles `module` with Kiln.
 
@@ -69,7 +71,12 @@ def compile(
         submodules, as the legacy FX API builds them).
     inputs / arg_inputs: kiln.Input objects or example tensors for forward()'s positional args;
     kwarg_inputs: the same for keyword args (dynamo only).
-    enabled_precisions: set of torch.float32 / torch.float16 / torch.bfloat16 / torch.int8 / "tf32".
+    enabled_precisions: set of torch.float32 / torch.float16 / torch.bfloat16 / torch.int8 /
+        torch.float8_e4m3fn / "tf32". 8-bit precisions need quantize/dequantize in the graph (PT2E, fake
+        quantization) or a ``calibrator``.
+    calibrator: kiln.ptq.DataLoaderCalibrator (or CacheCalibrator): calibrates the model and compiles it
+        with int8 quantize/dequantize on every convolution and weight GEMM (needs torch.int8 in
+        enabled_precisions; dynamo frontend).
     min_block_size: smallest number of compute nodes worth an engine.
     torch_executed_ops: ops forced to PyTorch ("aten::relu", torch.ops.aten.relu.default, ...).
     require_full_compilation: fail unless everything runs in Kiln.
@@ -103,7 +110,7 @@ def compile(
     if not isinstance(dry_run, bool):
         raise TypeError(f"dry_run must be a bool, got {dry_run!r}")
     with debug_logging(settings):
-        result = _compile(module, ir, inputs, arg_inputs, kwarg_inputs, settings, dry_run)
+        result = _compile(module, ir, inputs, arg_inputs, kwarg_inputs, settings, dry_run, calibrator)
     if dry_run:
         print(result.text, end="" if result.text.endswith("\n") else "\n")
     return result
@@ -117,7 +124,20 @@ def _compile(
     kwarg_inputs: Any,
     settings: CompileSettings,
     dry_run: bool,
+    calibrator: Any = None,
 ) -> Any:
+    if calibrator is not None:
+        if not isinstance(calibrator, DataLoaderCalibrator):
+            raise TypeError(
+                f"kiln.compile: calibrator must be a kiln.ptq.DataLoaderCalibrator, got {type(calibrator).__name__}"
+            )
+        if "int8" not in settings.enabled_precisions:
+            raise ValueError("kiln.compile: a calibrator needs torch.int8 in enabled_precisions")
+        if ir not in ("dynamo", "fx"):
+            raise ValueError(
+                f"kiln.compile: calibration runs on the exported graph (ir='dynamo'), not ir={ir!r}; "
+                "TorchScript modules with quantize/dequantize (fake quantization) compile with ir='ts'"
+            )
     if ir == "torch_compile":
         if dry_run:
             raise ValueError(
@@ -136,7 +156,15 @@ def _compile(
         return _compile_ts(module, inputs, arg_inputs, kwarg_inputs, settings, dry_run)
     arg_specs, kw_specs, arg_ex, kw_ex = normalize_inputs(inputs, arg_inputs, kwarg_inputs)
     return compile_dynamo(
-        module, arg_specs, kw_specs, arg_ex, kw_ex, settings, dry_run=dry_run, engine_modules=(ir == "fx")
+        module,
+        arg_specs,
+        kw_specs,
+        arg_ex,
+        kw_ex,
+        settings,
+        dry_run=dry_run,
+        engine_modules=(ir == "fx"),
+        calibrator=calibrator,
     )
 
 

@@ -23,6 +23,7 @@ _PRECISIONS = {
     torch.half: "fp16",
     torch.bfloat16: "bf16",
     torch.int8: "int8",
+    torch.float8_e4m3fn: "fp8",
 }
 _PRECISION_NAMES = {
     "fp32": "fp32",
@@ -38,6 +39,8 @@ _PRECISION_NAMES = {
     "bfloat16": "bf16",
     "int8": "int8",
     "i8": "int8",
+    "fp8": "fp8",
+    "float8_e4m3fn": "fp8",
 }
 
 
@@ -80,7 +83,7 @@ def normalize_precisions(v: Any) -> tuple[str, ...]:
             if p not in _PRECISIONS:
                 raise ValueError(
                     f"enabled_precisions: {p} is not a precision Kiln builds for "
-                    "(torch.float32, torch.float16, torch.bfloat16, torch.int8, 'tf32')"
+                    "(torch.float32, torch.float16, torch.bfloat16, torch.int8, torch.float8_e4m3fn, 'tf32')"
                 )
             out.add(_PRECISIONS[p])
         elif isinstance(p, str) and p.lower() in _PRECISION_NAMES:
@@ -88,7 +91,7 @@ def normalize_precisions(v: Any) -> tuple[str, ...]:
         else:
             raise ValueError(
                 f"enabled_precisions: unknown precision {p!r} (torch.float32, torch.float16, "
-                "torch.bfloat16, torch.int8, 'tf32')"
+                "torch.bfloat16, torch.int8, torch.float8_e4m3fn, 'tf32')"
             )
     return tuple(sorted(out))
 

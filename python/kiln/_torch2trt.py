@@ -15,6 +15,7 @@ import torch
 import torch.utils._pytree as pytree
 
 from kiln import logging as klog
+from kiln.ptq import CalibrationAlgo, DataLoaderCalibrator
 from kiln._engine_module import EngineModule
 from kiln._input import Input
 from kiln._settings import make_settings
@@ -31,6 +32,33 @@ def _shape_list(name: str, v: Any, n: int) -> Optional[list[tuple[int, ...]]]:
     return [tuple(int(d) for d in s) for s in v]
 
 
+def _calibration_batches(dataset: Any, inputs: list, batch_size: int) -> list:
+    """torch2trt's calibration data as argument tuples of ``batch_size`` samples each."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"kiln.convert: int8_calib_batch_size must be a positive int, got {batch_size!r}")
+    if dataset is None:
+        return [tuple(inputs)]
+    samples = []
+    for i, item in enumerate(dataset):
+        item = [item] if isinstance(item, torch.Tensor) else list(item)
+        if len(item) < len(inputs) or not all(isinstance(t, torch.Tensor) for t in item[: len(inputs)]):
+            raise TypeError(
+                f"kiln.convert: int8_calib_dataset item {i} must hold {len(inputs)} tensor(s), one per input"
+            )
+        samples.append(
+            [t.unsqueeze(0) if t.dim() == ex.dim() - 1 else t for t, ex in zip(item[: len(inputs)], inputs)]
+        )
+    if not samples:
+        raise ValueError("kiln.convert: int8_calib_dataset is empty")
+    return [
+        tuple(
+            torch.cat([s[k] for s in samples[b : b + batch_size]]).to(inputs[k].device)
+            for k in range(len(inputs))
+        )
+        for b in range(0, len(samples), batch_size)
+    ]
+
+
 def convert(
     model: torch.nn.Module,
     inputs: Any,
@@ -41,6 +69,9 @@ def convert(
     max_workspace_size: int = 0,
     strict_type_constraints: bool = False,
     int8_mode: bool = False,
+    int8_calib_dataset: Any = None,
+    int8_calib_algorithm: Any = CalibrationAlgo.ENTROPY_CALIBRATION_2,
+    int8_calib_batch_size: int = 1,
     max_batch_size: int = 1,
     min_shapes: Optional[Sequence] = None,
     opt_shapes: Optional[Sequence] = None,
@@ -54,6 +85,9 @@ def convert(
     Shapes: the example inputs' shapes, or per-input ``min_shapes`` / ``opt_shapes`` / ``max_shapes``; or, when
     ``max_batch_size`` exceeds the example batch, a dynamic batch dim 1..max_batch_size (opt: the example's).
     ``input_names`` / ``output_names`` only label the module's I/O (``EngineModule.input_names``).
+    ``int8_mode``: int8 convolutions and weight GEMMs calibrated on ``int8_calib_dataset`` (items: a
+    tensor or a list of tensors per sample, with or without the batch dim; default: the example inputs),
+    ``int8_calib_batch_size`` samples per batch, ``int8_calib_algorithm`` a kiln.ptq.CalibrationAlgo.
     """
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"kiln.convert: model must be an nn.Module, got {type(model).__name__}")
@@ -68,8 +102,12 @@ def convert(
             )
     if not isinstance(fp16_mode, bool):
         raise TypeError(f"fp16_mode must be a bool, got {fp16_mode!r}")
+    calibrator = None
     if int8_mode:
-        raise ValueError("kiln.convert: int8_mode (calibration) is not supported")
+        calibrator = DataLoaderCalibrator(
+            _calibration_batches(int8_calib_dataset, inputs, int8_calib_batch_size),
+            algo_type=int8_calib_algorithm,
+        )
     if strict_type_constraints:
         raise ValueError(
             "kiln.convert: strict_type_constraints is not supported; use fp16_mode=False for fp32 layers"
@@ -106,7 +144,7 @@ def convert(
             specs.append(Input(shape=shape, dtype=t.dtype))
     dev = device if device is not None else ("cuda" if inputs[0].is_cuda else "cpu")
     settings = make_settings(
-        enabled_precisions={torch.float16} if fp16_mode else None,
+        enabled_precisions=({torch.float16} if fp16_mode else set()) | ({torch.int8} if int8_mode else set()),
         workspace_size=max_workspace_size,
         device=dev,
         optimization_level=optimization_level,
@@ -114,7 +152,9 @@ def convert(
     )
     ctx = klog.level(log_level) if log_level is not None else contextlib.nullcontext()
     with ctx:
-        single = build_single_engine(model, tuple(specs), {}, tuple(inputs), {}, settings)
+        single = build_single_engine(
+            model, tuple(specs), {}, tuple(inputs), {}, settings, calibrator=calibrator
+        )
     out_spec = None
     if single.out_spec is not None:
         out_spec = pytree.treespec_dumps(single.out_spec)

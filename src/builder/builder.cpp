@@ -72,10 +72,14 @@ Expected<Plan> Builder::build(const Network& network, const BuilderConfig& confi
   if (!avail.ok())
     return berr(StatusCode::kUnsupported,
                 "backend '" + backend_name + "' is not usable: " + avail.message());
-  if (config.precision_enabled(Precision::kINT8)) {
-    return berr(
-        StatusCode::kUnsupported,
-        "INT8 precision needs calibration or Q/DQ layers, which this version does not support");
+  if (config.precision_enabled(Precision::kINT8) || config.precision_enabled(Precision::kFP8)) {
+    bool has_qdq = false;
+    for (const auto& l : g.layers) has_qdq |= ir::has_flag(l.op, ir::kFlagQuantization);
+    if (!has_qdq)
+      return berr(StatusCode::kUnsupported,
+                  "8-bit precision needs quantize/dequantize layers (explicit quantization: PT2E, "
+                  "fake quantization, or calibration with kiln.ptq.DataLoaderCalibrator, which "
+                  "inserts them); this network has none");
   }
   if (config.optimization_level < 0 || config.optimization_level > 5)
     return berr(StatusCode::kInvalidArgument, "optimization_level must be 0..5, got " +

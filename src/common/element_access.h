@@ -43,6 +43,8 @@ inline double load_as_double(const void* base, DataType dt, int64_t i) {
       return p[i];
     case DataType::kBool:
       return p[i] != 0 ? 1.0 : 0.0;
+    case DataType::kFloat8E4M3:
+      return fp8e4m3_to_float(p[i]);
   }
   return 0.0;
 }
@@ -101,6 +103,9 @@ inline void store_from_double(void* base, DataType dt, int64_t i, double v) {
       break;
     case DataType::kBool:
       p[i] = v != 0.0 ? 1 : 0;
+      break;
+    case DataType::kFloat8E4M3:
+      p[i] = float_to_fp8e4m3(static_cast<float>(v));
       break;
   }
 }

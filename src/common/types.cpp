@@ -5,6 +5,7 @@
 #include <array>
 #include <bit>
 #include <climits>
+#include <cmath>
 #include <cstring>
 
 namespace kiln {
@@ -25,6 +26,7 @@ constexpr std::array<DTypeInfo, kNumDataTypes> kDTypes = {{
     {"i8", 1, false, true},
     {"u8", 1, false, true},
     {"bool", 1, false, false},
+    {"f8e4m3", 1, false, false},
 }};
 
 const DTypeInfo& info(DataType t) {
@@ -38,6 +40,9 @@ size_t dtype_size(DataType t) { return info(t).size; }
 std::string_view dtype_name(DataType t) { return info(t).name; }
 bool is_floating(DataType t) { return info(t).floating; }
 bool is_integer(DataType t) { return info(t).integer; }
+bool is_quantized_storage(DataType t) {
+  return t == DataType::kInt8 || t == DataType::kUInt8 || t == DataType::kFloat8E4M3;
+}
 
 std::optional<DataType> parse_dtype(std::string_view name) {
   for (size_t i = 0; i < kDTypes.size(); ++i)
@@ -130,6 +135,32 @@ float half_to_float(uint16_t h) {
     x = sign | ((exp + 112u) << 23) | (mant << 13);
   }
   return std::bit_cast<float>(x);
+}
+
+uint8_t float_to_fp8e4m3(float f) {
+  uint32_t x = std::bit_cast<uint32_t>(f);
+  auto sign = static_cast<uint8_t>((x >> 24) & 0x80u);
+  uint32_t mag = x & 0x7fffffffu;
+  if (mag > 0x43e80000u) return sign | 0x7fu;  // > 464 (rounds past 448), inf, nan
+  if (mag < 0x3c800000u) {                     // below 2^-6: subnormal, unit 2^-9
+    float scaled = std::bit_cast<float>(mag) * 512.0f;
+    auto r = static_cast<uint32_t>(scaled);
+    float frac = scaled - static_cast<float>(r);
+    if (frac > 0.5f || (frac == 0.5f && (r & 1u))) ++r;  // r == 8 is 2^-6, the first normal
+    return static_cast<uint8_t>(sign | r);
+  }
+  uint32_t h = (((mag >> 23) - 120u) << 3) | ((mag >> 20) & 7u);
+  uint32_t rem = mag & 0xfffffu;
+  if (rem > 0x80000u || (rem == 0x80000u && (h & 1u))) ++h;
+  return static_cast<uint8_t>(sign | h);
+}
+
+float fp8e4m3_to_float(uint8_t b) {
+  float sign = (b & 0x80u) ? -1.0f : 1.0f;
+  uint32_t e = (b >> 3) & 0xfu, m = b & 7u;
+  if (e == 15 && m == 7) return std::bit_cast<float>(0x7fc00000u) * sign;
+  if (e == 0) return sign * static_cast<float>(m) * (1.0f / 512.0f);
+  return sign * std::ldexp(1.0f + static_cast<float>(m) / 8.0f, static_cast<int>(e) - 7);
 }
 
 uint16_t float_to_bfloat16(float f) {

@@ -24,8 +24,8 @@ constexpr std::array<SV, kNumReduceOps> kReduce = {"sum",    "mean", "max", "min
 constexpr std::array<SV, kNumPadModes> kPad = {"constant", "reflect", "replicate", "circular"};
 constexpr std::array<SV, kNumResizeModes> kResize = {"nearest", "nearest_exact", "linear", "cubic"};
 constexpr std::array<SV, kNumScatterReduces> kScatter = {"none", "add", "mul", "max", "min"};
-constexpr std::array<SV, kNumDataTypes> kDType = {"f32", "f16", "bf16", "i32",
-                                                  "i64", "i8",  "u8",   "bool"};
+constexpr std::array<SV, kNumDataTypes> kDType = {"f32", "f16", "bf16", "i32",   "i64",
+                                                  "i8",  "u8",  "bool", "f8e4m3"};
 
 }  // namespace
 

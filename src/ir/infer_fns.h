@@ -19,6 +19,10 @@ void value_where(const Layer&, std::span<const InferInput>, InferResult&);
 void value_cast(const Layer&, std::span<const InferInput>, InferResult&);
 void value_passthrough(const Layer&, std::span<const InferInput>, InferResult&);
 
+// infer_quantize.cpp
+Status infer_quantize(const Layer&, std::span<const InferInput>, InferResult&);
+Status infer_dequantize(const Layer&, std::span<const InferInput>, InferResult&);
+
 // infer_linalg.cpp
 Status infer_convolution(const Layer&, std::span<const InferInput>, InferResult&);
 Status infer_matmul(const Layer&, std::span<const InferInput>, InferResult&);

@@ -120,6 +120,9 @@ Expected<Tensor> Network::add_scalar(double value, DataType dtype) {
     case DataType::kBool:
       bytes[0] = value != 0.0;
       break;
+    case DataType::kFloat8E4M3:
+      bytes[0] = float_to_fp8e4m3(static_cast<float>(value));
+      break;
   }
   KILN_ASSIGN_OR_RETURN(auto id,
                         ir::add_constant(*graph_, TensorType{dtype, Dims{}}, std::move(bytes)));
@@ -435,6 +438,22 @@ Expected<Tensor> Network::add_attention(Tensor q, Tensor k, Tensor v, Tensor mas
 Expected<Tensor> Network::add_identity(Tensor x) {
   KILN_CHECK_TENSOR(x, "identity input", false);
   return KILN_ADD_LAYER(kIdentity, IdentityParams{}, x.id());
+}
+
+Expected<Tensor> Network::add_quantize(Tensor x, Tensor scale, Tensor zero_point,
+                                       const QuantizeParams& p) {
+  KILN_CHECK_TENSOR(x, "quantize input", false);
+  KILN_CHECK_TENSOR(scale, "quantize scale", false);
+  KILN_CHECK_TENSOR(zero_point, "quantize zero point", true);
+  return KILN_ADD_LAYER(kQuantize, p, x.id(), scale.id(), zero_point.id());
+}
+
+Expected<Tensor> Network::add_dequantize(Tensor q, Tensor scale, Tensor zero_point,
+                                         const DequantizeParams& p) {
+  KILN_CHECK_TENSOR(q, "dequantize input", false);
+  KILN_CHECK_TENSOR(scale, "dequantize scale", false);
+  KILN_CHECK_TENSOR(zero_point, "dequantize zero point", true);
+  return KILN_ADD_LAYER(kDequantize, p, q.id(), scale.id(), zero_point.id());
 }
 
 #undef KILN_ADD_LAYER

@@ -50,8 +50,10 @@ enum class OpKind : uint8_t {
   kShape,
   kAttention,
   kIdentity,
+  kQuantize,
+  kDequantize,
 };
-inline constexpr int kNumOps = 37;
+inline constexpr int kNumOps = 39;
 
 using LayerParams =
     std::variant<ConstantParams, ConvolutionParams, MatMulParams, LinearParams, BinaryParams,
@@ -61,7 +63,7 @@ using LayerParams =
                  GatherElementsParams, ScatterParams, PadParams, ExpandParams, SqueezeParams,
                  UnsqueezeParams, FlattenParams, WhereParams, CastParams, FillParams, ArangeParams,
                  CumSumParams, TopKParams, ResizeParams, ShapeParams, AttentionParams,
-                 IdentityParams>;
+                 IdentityParams, QuantizeParams, DequantizeParams>;
 static_assert(std::variant_size_v<LayerParams> == kNumOps, "LayerParams must list every OpKind");
 
 enum OpFlag : uint32_t {
@@ -76,6 +78,7 @@ enum OpFlag : uint32_t {
   kFlagStridedCopy = 1u << 7,   ///< copies input 0 through a stride pattern (view chains fold it)
   kFlagChannelsLast = 1u << 8,  ///< 2-D spatial op with a channels_last form (the layout pass)
   kFlagGemm = 1u << 9,          ///< matrix product: GEMM epilogues fuse into it
+  kFlagQuantization = 1u << 10,  ///< quantize / dequantize: its float side keeps the type it has
 };
 
 struct OpInfo {
@@ -145,6 +148,8 @@ inline constexpr std::array<OpInfo, kNumOps> kOpTable = {{
   {OpKind::kAttention,       "attention",        3, 4, 1, kFlagSensitive, 0, 0},
   {OpKind::kIdentity,        "identity",         1, 1, 1,
    kFlagValueInfer | kFlagDataMovement, 0, 0},
+  {OpKind::kQuantize,        "quantize",         2, 3, 1, kFlagQuantization, 0, 0},
+  {OpKind::kDequantize,      "dequantize",       2, 3, 1, kFlagQuantization, 0, 0},
 }};
 // clang-format on
 

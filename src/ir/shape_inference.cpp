@@ -54,6 +54,8 @@ constexpr std::array<InferEntry, kNumOps> kInferTable = {{
   {OpKind::kShape,           infer_shape, value_shape},
   {OpKind::kAttention,       infer_attention, nullptr},
   {OpKind::kIdentity,        infer_identity, value_passthrough},
+  {OpKind::kQuantize,        infer_quantize, nullptr},
+  {OpKind::kDequantize,      infer_dequantize, nullptr},
 }};
 // clang-format on
 static_assert(rows_follow_op_kinds(kInferTable),

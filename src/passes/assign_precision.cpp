@@ -77,7 +77,9 @@ Status assign_precision(ir::Graph& g, const PassContext& ctx) {
     bool keep = false;
     if (l.user_precision) {
       target = l.precision;
-    } else if (l.op == OpKind::kConstant || !has_float) {
+    } else if (l.op == OpKind::kConstant || !has_float ||
+               ir::has_flag(l.op, ir::kFlagQuantization)) {
+      // Quantize reads any float x and its float32 scale as they are; dequantize writes its `to`.
       target.reset();
     } else if (is_data_movement(l.op)) {
       // Unify float data inputs: low if any input already is low.

@@ -236,7 +236,7 @@ Expected<PlanContents> read_plan(std::span<const uint8_t> bytes) {
   uint32_t np = meta.count(1, "precision");
   for (uint32_t i = 0; i < np; ++i) {
     uint8_t p = meta.u8();
-    if (p > static_cast<uint8_t>(Precision::kINT8)) meta.fail("invalid precision");
+    if (p > static_cast<uint8_t>(Precision::kFP8)) meta.fail("invalid precision");
     plan.precisions.push_back(static_cast<Precision>(p));
   }
   plan.optimization_level = meta.i32();

@@ -326,6 +326,68 @@ std::vector<OpCase> all_cases() {
                },
                {{1, 3, 5, 7}},
                {{8, 256, 64, 64}}});
+  // Quantization: quantize then dequantize back to the case's dtype.
+  c.push_back({"fake_quant_per_tensor_i8",
+               [](Network& n, In in, WeightMaker& w) -> Expected<Tensor> {
+                 Tensor s = w.exact(DataType::kFloat32, {}, {0.0123});
+                 Tensor z = w.exact(DataType::kInt32, {}, {-7});
+                 auto q = n.add_quantize(in[0], s, z, QuantizeParams{});
+                 if (!q) return q.status();
+                 DequantizeParams dp;
+                 dp.to = dtype_of(n, in[0]);
+                 return n.add_dequantize(*q, s, z, dp);
+               },
+               {{3, 7, 11}},
+               {{8192, 3072}}});
+  c.push_back({"fake_quant_per_channel_u8",
+               [](Network& n, In in, WeightMaker& w) -> Expected<Tensor> {
+                 std::vector<double> sv, zv;
+                 for (int i = 0; i < 6; ++i) {
+                   sv.push_back(0.004 + 0.003 * i);
+                   zv.push_back(100 + 5 * i);
+                 }
+                 Tensor s = w.exact(DataType::kFloat32, {6}, sv);
+                 Tensor z = w.exact(DataType::kInt64, {6}, zv);
+                 QuantizeParams qp;
+                 qp.to = DataType::kUInt8;
+                 qp.axis = 1;
+                 qp.quant_min = 0;
+                 qp.quant_max = 255;
+                 auto q = n.add_quantize(in[0], s, z, qp);
+                 if (!q) return q.status();
+                 DequantizeParams dp;
+                 dp.to = dtype_of(n, in[0]);
+                 dp.axis = 1;
+                 return n.add_dequantize(*q, s, z, dp);
+               },
+               {{2, 6, 5, 3}},
+               {{64, 6, 112, 112}}});
+  c.push_back({"fake_quant_fp8",
+               [](Network& n, In in, WeightMaker& w) -> Expected<Tensor> {
+                 Tensor s = w.exact(DataType::kFloat32, {}, {0.002});
+                 QuantizeParams qp;
+                 qp.to = DataType::kFloat8E4M3;
+                 qp.quant_min = -448;
+                 qp.quant_max = 448;
+                 auto q = n.add_quantize(in[0], s, {}, qp);
+                 if (!q) return q.status();
+                 DequantizeParams dp;
+                 dp.to = dtype_of(n, in[0]);
+                 return n.add_dequantize(*q, s, {}, dp);
+               },
+               {{5, 33}},
+               {{8192, 3072}}});
+  c.push_back({"cast_fp8_round_trip",
+               [](Network& n, In in, WeightMaker&) -> Expected<Tensor> {
+                 auto f8 = n.add_cast(in[0], DataType::kFloat8E4M3);
+                 if (!f8) return f8.status();
+                 return n.add_cast(*f8, dtype_of(n, in[0]));
+               },
+               {{4, 29}},
+               {{8192, 768}},
+               kFloatTypes,
+               -500.0,
+               500.0});
   return c;
 }
 

@@ -16,6 +16,7 @@ import torch.utils._pytree as pytree
 from torch.fx import _pytree as fx_pytree
 
 from kiln import logging as klog
+from kiln.ptq import quantize_graph
 from kiln._errors import raise_status
 from kiln._engine_module import EngineModule
 from kiln._input import Input
@@ -248,6 +249,7 @@ def compile_dynamo(
     settings: CompileSettings,
     dry_run: bool = False,
     engine_modules: bool = False,
+    calibrator: Any = None,
 ) -> Any:
     device = settings.device
     if isinstance(module, torch.export.ExportedProgram):
@@ -279,6 +281,8 @@ def compile_dynamo(
         finally:
             module.train(was_training)
     gm = lower_exported(ep)
+    if calibrator is not None:
+        gm = quantize_graph(gm, calibrator, device)
     return compile_graph(
         gm,
         arg_specs,
@@ -319,6 +323,7 @@ def build_single_engine(
     arg_examples: tuple,
     kwarg_examples: dict,
     settings: CompileSettings,
+    calibrator: Any = None,
 ) -> SingleEngine:
     settings = copy.copy(settings)
     settings.require_full_compilation = True
@@ -341,6 +346,8 @@ def build_single_engine(
         finally:
             module.train(was_training)
     gm = lower_exported(ep)
+    if calibrator is not None:
+        gm = quantize_graph(gm, calibrator, settings.device)
     imp, _ = import_graph(
         gm, arg_specs, kwarg_specs, arg_examples or arg_specs, kwarg_examples or kwarg_specs, settings.device
     )

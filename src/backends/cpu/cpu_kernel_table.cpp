@@ -52,6 +52,8 @@ constexpr std::array<CpuKernelRow, ir::kNumOps> kCpuKernels = {{
   {OpKind::kShape,           run_shape},
   {OpKind::kAttention,       run_attention},
   {OpKind::kIdentity,        run_copy},
+  {OpKind::kQuantize,        run_quantize},
+  {OpKind::kDequantize,      run_dequantize},
 }};
 // clang-format on
 static_assert(ir::rows_follow_op_kinds(kCpuKernels),

@@ -36,6 +36,9 @@ Status run_unary(const CpuArgs&);
 Status run_where(const CpuArgs&);
 Status run_cast(const CpuArgs&);
 Status run_copy(const CpuArgs&);  // identity and view ops (reshape, squeeze, unsqueeze, flatten)
+// quantize.cpp
+Status run_quantize(const CpuArgs&);
+Status run_dequantize(const CpuArgs&);
 // generators.cpp
 Status run_fill(const CpuArgs&);
 Status run_arange(const CpuArgs&);

@@ -16,6 +16,9 @@ struct f16_t {
 struct bf16_t {
   uint16_t bits;
 };
+struct f8e4m3_t {
+  uint8_t bits;
+};
 
 template <class T>
 struct TypeTag {
@@ -23,8 +26,8 @@ struct TypeTag {
 };
 
 template <class T>
-inline constexpr bool kIsFloat =
-    std::is_same_v<T, float> || std::is_same_v<T, f16_t> || std::is_same_v<T, bf16_t>;
+inline constexpr bool kIsFloat = std::is_same_v<T, float> || std::is_same_v<T, f16_t> ||
+                                 std::is_same_v<T, bf16_t> || std::is_same_v<T, f8e4m3_t>;
 
 /// Calls f(TypeTag<T>{}) with T the storage type of dt.
 template <class F>
@@ -46,6 +49,8 @@ decltype(auto) visit_dtype(DataType dt, F&& f) {
       return f(TypeTag<uint8_t>{});
     case DataType::kBool:
       return f(TypeTag<bool>{});
+    case DataType::kFloat8E4M3:
+      return f(TypeTag<f8e4m3_t>{});
   }
   return f(TypeTag<float>{});
 }
@@ -56,6 +61,8 @@ inline double to_double(T v) {
     return half_to_float(v.bits);
   } else if constexpr (std::is_same_v<T, bf16_t>) {
     return bfloat16_to_float(v.bits);
+  } else if constexpr (std::is_same_v<T, f8e4m3_t>) {
+    return fp8e4m3_to_float(v.bits);
   } else {
     return static_cast<double>(v);
   }
@@ -67,6 +74,8 @@ inline float to_float(T v) {
     return half_to_float(v.bits);
   } else if constexpr (std::is_same_v<T, bf16_t>) {
     return bfloat16_to_float(v.bits);
+  } else if constexpr (std::is_same_v<T, f8e4m3_t>) {
+    return fp8e4m3_to_float(v.bits);
   } else {
     return static_cast<float>(v);
   }
@@ -79,6 +88,8 @@ inline T from_double(double v) {
     return f16_t{float_to_half(static_cast<float>(v))};
   } else if constexpr (std::is_same_v<T, bf16_t>) {
     return bf16_t{float_to_bfloat16(static_cast<float>(v))};
+  } else if constexpr (std::is_same_v<T, f8e4m3_t>) {
+    return f8e4m3_t{float_to_fp8e4m3(static_cast<float>(v))};
   } else if constexpr (std::is_same_v<T, bool>) {
     return v != 0.0;
   } else if constexpr (std::is_floating_point_v<T>) {

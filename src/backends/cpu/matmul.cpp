@@ -184,6 +184,7 @@ Status run_matmul(const CpuArgs& a) {
       int_matmul<uint8_t>(a, s);
       return {};
     case DataType::kBool:
+    case DataType::kFloat8E4M3:
       break;
   }
   return cpu_error(a, StatusCode::kUnsupported,

@@ -392,6 +392,43 @@ std::string environment_string(int device) {
          std::to_string(cublasLtGetVersion()) + "|cudnn" + std::to_string(cudnnGetVersion());
 }
 
+// Kernels see float8 e4m3 as bytes (device_utils.cuh): only layers that compute nothing on it, or
+// quantize/dequantize, may touch it.
+bool touches_float8(const ir::Graph& g, const ir::Layer& l) {
+  auto is_f8 = [&](int32_t t) {
+    return t >= 0 && g.tensors[static_cast<size_t>(t)].type.dtype == DataType::kFloat8E4M3;
+  };
+  for (int32_t t : l.inputs)
+    if (is_f8(t)) return true;
+  for (int32_t t : l.outputs)
+    if (is_f8(t)) return true;
+  return false;
+}
+
+bool float8_capable(ir::OpKind op) {
+  using ir::OpKind;
+  switch (op) {
+    case OpKind::kQuantize:
+    case OpKind::kDequantize:
+    case OpKind::kCast:  // to and from float types only (launch_cast_float8)
+    case OpKind::kConstant:
+    case OpKind::kReshape:
+    case OpKind::kTranspose:
+    case OpKind::kConcat:
+    case OpKind::kSplit:
+    case OpKind::kSlice:
+    case OpKind::kGather:
+    case OpKind::kExpand:
+    case OpKind::kSqueeze:
+    case OpKind::kUnsqueeze:
+    case OpKind::kFlatten:
+    case OpKind::kIdentity:
+      return true;
+    default:
+      return false;
+  }
+}
+
 class CudaBackend final : public backend::Backend {
  public:
   std::string_view name() const override { return "cuda"; }
@@ -413,6 +450,17 @@ class CudaBackend final : public backend::Backend {
     const CudaOpEntry& e = cuda_op(l.op);
     if (e.launch == launch_unsupported)
       return cuda_error(StatusCode::kUnsupported, "no CUDA kernel");
+    if (touches_float8(g, l) && l.op == ir::OpKind::kCast) {
+      DataType a = g.tensors[static_cast<size_t>(l.inputs[0])].type.dtype;
+      DataType b = g.tensors[static_cast<size_t>(l.outputs[0])].type.dtype;
+      if (a != b && !is_floating(a == DataType::kFloat8E4M3 ? b : a))
+        return cuda_error(StatusCode::kUnsupported,
+                          "float8 e4m3 casts run to and from f32, f16 and bf16 only");
+    }
+    if (touches_float8(g, l) && !float8_capable(l.op))
+      return cuda_error(StatusCode::kUnsupported,
+                        "no CUDA kernel for " + std::string(ir::op_name(l.op)) +
+                            " on float8 e4m3 tensors (only quantize, dequantize, casts and moves)");
     if (e.supports != nullptr) return e.supports(g, l);
     return {};
   }

@@ -104,5 +104,9 @@ Status launch_depthwise_weight_taps(const void* w, void* taps, DataType dt, int 
 
 /// Launcher of ops without a CUDA kernel (named in their row): "no CUDA implementation of <op>".
 Status launch_unsupported(const LaunchArgs&);
+// kernels/quantize.cu
+Status launch_quantize(const LaunchArgs&);
+Status launch_dequantize(const LaunchArgs&);
+Status launch_cast_float8(const LaunchArgs&);  // launch_cast hands float8 casts here
 
 }  // namespace kiln::cuda

@@ -53,6 +53,8 @@ constexpr std::array<CudaOpRow, ir::kNumOps> kCudaOps = {{
   {OpKind::kShape,           {launch_shape, nullptr, nullptr}},
   {OpKind::kAttention,       {launch_attention, workspace_attention, nullptr}},
   {OpKind::kIdentity,        {launch_copy, nullptr, nullptr}},
+  {OpKind::kQuantize,        {launch_quantize, nullptr, nullptr}},
+  {OpKind::kDequantize,      {launch_dequantize, nullptr, nullptr}},
 }};
 // clang-format on
 static_assert(ir::rows_follow_op_kinds(kCudaOps), "kCudaOps: one row per OpKind, in OpKind order");

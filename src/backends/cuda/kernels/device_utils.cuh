@@ -44,6 +44,8 @@ decltype(auto) visit_dtype(DataType dt, F&& f) {
       return f(TypeTag<uint8_t>{});
     case DataType::kBool:
       return f(TypeTag<bool>{});
+    case DataType::kFloat8E4M3:  // bytes only: the backend admits float8 just where bytes move
+      return f(TypeTag<uint8_t>{});
   }
   return f(TypeTag<float>{});
 }

@@ -565,6 +565,8 @@ Status launch_where(const LaunchArgs& a) {
 
 Status launch_cast(const LaunchArgs& a) {
   const TensorView &x = a.in[0], &o = a.out[0];
+  if (x.dtype == DataType::kFloat8E4M3 || o.dtype == DataType::kFloat8E4M3)
+    return launch_cast_float8(a);
   int64_t n = o.numel();
   if (n == 0) return {};
   visit_dtype(x.dtype, [&](auto ti) {

@@ -343,6 +343,9 @@ uint64_t encode_value(DataType dt, double v) {
     case DataType::kBool:
       bits = v != 0.0 ? 1 : 0;
       break;
+    case DataType::kFloat8E4M3:
+      bits = float_to_fp8e4m3(static_cast<float>(v));
+      break;
   }
   return bits;
 }
