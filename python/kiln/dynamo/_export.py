@@ -48,19 +48,29 @@ def _sanitize(s: str) -> str:
     return s if s and not s[0].isdigit() else "_" + s
 
 
+# How dynamic dims become torch.export specs, tried in this order: "hint" gives every (input, position) its
+# own Dim.DYNAMIC(min, max) hint, so export itself finds the dims the model requires equal (x + y, a
+# grouped convolution's channels) and two independent dims with the same range stay apart; "named" gives
+# each its own named Dim; "shared" uses one Dim per (min, max) range (older torch without range hints).
+EXPORT_DIM_MODES = ("hint", "named", "shared")
+
+
 def dynamic_shapes_for(
-    module: torch.nn.Module, arg_specs: tuple, kwarg_specs: dict, share: bool
+    module: torch.nn.Module, arg_specs: tuple, kwarg_specs: dict, mode: str
 ) -> Optional[Any]:
-    """torch.export dynamic_shapes for these inputs (None when all static). With `share`, dims that have
-    the same (min, max) range use one Dim (for models that require them equal)."""
+    """torch.export dynamic_shapes for these inputs (None when all static); `mode` is one of
+    EXPORT_DIM_MODES."""
     if not any(
         isinstance(x, Input) and x.is_dynamic()
         for x in pytree.tree_leaves((arg_specs, kwarg_specs), is_leaf=_is_input)
     ):
         return None
     dims: dict[Any, Any] = {}
+    share = mode == "shared"
 
     def dim_for(name: str, lo: int, hi: int) -> Any:
+        if mode == "hint":
+            return torch.export.Dim.DYNAMIC(min=lo, max=hi)
         key = (lo, hi) if share else name
         if key not in dims:
             dims[key] = torch.export.Dim(_sanitize(name if not share else f"dim_{lo}_{hi}"), min=lo, max=hi)
@@ -116,8 +126,9 @@ def export_module(
         for k, v in kwarg_specs.items()
     }
     errors = []
-    for share in (False, True):
-        dyn = dynamic_shapes_for(module, arg_specs, kwarg_specs, share)
+    modes = EXPORT_DIM_MODES if callable(getattr(torch.export.Dim, "DYNAMIC", None)) else EXPORT_DIM_MODES[1:]
+    for mode in modes:
+        dyn = dynamic_shapes_for(module, arg_specs, kwarg_specs, mode)
         try:
             with torch.no_grad():
                 return torch.export.export(module, tuple(args), kwargs, dynamic_shapes=dyn, strict=False)
@@ -125,7 +136,7 @@ def export_module(
             errors.append(e)
             if dyn is None:
                 break
-    e = errors[-1]
+    e = errors[0]  # the most permissive capture's error (hints) says best what the model fixes
     msg = str(e).strip()
     if len(msg) > 4000:
         msg = msg[:4000] + " ..."
