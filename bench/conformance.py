@@ -673,7 +673,7 @@ def all_opinfo_ids() -> list[str]:
     return [opinfo_id(o) for o in op_db]
 
 
-def ci_selection(ids: list[str], fraction: int = 4) -> list[str]:
+def ci_selection(ids: list[str], fraction: int = 8) -> list[str]:
     """A fixed, spread-out subset of the OpInfos: every `fraction`-th by a stable hash of the name."""
     return [i for i in ids if int(hashlib.sha1(i.encode()).hexdigest(), 16) % fraction == 0]
 
@@ -731,7 +731,7 @@ def main(argv: Optional[list] = None) -> int:
     ap.add_argument("--floor", default=FLOOR_PATH, help="floor file for --ci")
     ap.add_argument("--update-floor", action="store_true", help="add what passes now to the floor")
     ap.add_argument(
-        "--max-samples", type=int, default=None, help="samples per OpInfo (0: all); default 8, --ci 2"
+        "--max-samples", type=int, default=None, help="samples per OpInfo (0: all); default 8, --ci 1"
     )
     ap.add_argument("--jobs", type=int, default=max(1, min(2, os.cpu_count() or 1)))
     ap.add_argument("--device", default="cpu")
@@ -760,7 +760,7 @@ def main(argv: Optional[list] = None) -> int:
         sel = ci_selection(ids)
     else:
         sel = ids
-    max_samples = args.max_samples if args.max_samples is not None else (2 if args.ci else 8)
+    max_samples = args.max_samples if args.max_samples is not None else (1 if args.ci else 8)
     t0 = time.time()
     records = run_all(
         sel, args.device, max_samples, args.jobs, not args.no_dynamic, args.timeout, args.deadline

@@ -20,6 +20,8 @@ void register_creation_converters(ConverterRegistry& r);              // creatio
 void register_resize_pad_converters(ConverterRegistry& r);            // resize_pad.cpp
 void register_attention_converters(ConverterRegistry& r);             // attention.cpp
 void register_multi_head_attention_converters(ConverterRegistry& r);  // multi_head_attention.cpp
+void register_composed_math_converters(ConverterRegistry& r);         // composed_math.cpp
+void register_composed_op_converters(ConverterRegistry& r);           // composed_ops.cpp
 
 // Shared helpers for converter files.
 /// Normalizes a possibly negative dim against rank.

@@ -20,6 +20,8 @@ void register_builtin_converters(ConverterRegistry& r) {
   register_resize_pad_converters(r);
   register_attention_converters(r);
   register_multi_head_attention_converters(r);
+  register_composed_math_converters(r);
+  register_composed_op_converters(r);
 }
 
 }  // namespace kiln::bridge
