@@ -303,3 +303,29 @@ def test_prims_sum_div():
     check(lambda a, b: torch.ops.prims.div(a, b), [x, y], [dyn(x, {0}), dyn(y, {0})], others=[(x[:2], y[:2])])
     i, j = torch.randint(-9, 9, (5,)), torch.randint(1, 4, (5,))
     check(lambda a, b: torch.ops.prims.div(a, b), [i, j])
+
+
+def test_module_without_inputs_compiles_with_empty_inputs():
+    class NoInputs(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("w", torch.randn(3, 4))
+
+        def forward(self):
+            return torch.atan2(self.w, self.w.flip(0)) * 2
+
+    m = NoInputs().eval()
+    c = kiln.compile(m, inputs=[], device="cpu")
+    torch.testing.assert_close(c(), m())
+    with pytest.raises(ValueError, match="inputs .* are required"):
+        kiln.compile(torch.nn.ReLU(), inputs=[], device="cpu")
+
+
+def test_exported_program_with_example_tensors_keeps_its_dynamic_dims():
+    m = Fn(lambda x, y: torch.atan2(x, y).sum(0)).eval()
+    b = torch.export.Dim("b", min=1, max=16)
+    ep = torch.export.export(m, (torch.randn(4, 3), torch.randn(4, 3)), dynamic_shapes=(({0: b}, {0: b}),))
+    c = kiln.compile(ep, inputs=[torch.randn(4, 3), torch.randn(4, 3)], device="cpu")
+    for n in (4, 9, 1):
+        x, y = torch.randn(n, 3), torch.randn(n, 3)
+        torch.testing.assert_close(c(x, y), m(x, y), atol=1e-5, rtol=1e-4)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import inspect
 import logging as _pylogging
 import os
 import tempfile
@@ -78,6 +79,54 @@ def _inputs_from_exported(ep: torch.export.ExportedProgram) -> tuple[tuple, dict
         specs.append(spec(v, e))
     a, k = pytree.tree_unflatten(specs, tree)
     return tuple(a), dict(k)
+
+
+def _widen_to_program(
+    ep: torch.export.ExportedProgram, arg_specs: tuple, kwarg_specs: dict, arg_ex: Any, kw_ex: Any
+):
+    """Example tensors given for an ExportedProgram take the program's own ranges for its dynamic dims
+    (bounded ones; an unbounded dim stays at the example's size), so the engines are as dynamic as the program.
+    kiln.Input specs are kept as given."""
+    ranges = ep.range_constraints
+    placeholders = [n for n in ep.graph.nodes if n.op == "placeholder"]
+    user = [n for n, s in zip(placeholders, ep.graph_signature.input_specs) if s.kind.name == "USER_INPUT"]
+    vals = iter(n.meta.get("val") for n in user)
+    flat_specs, tree = pytree.tree_flatten((arg_specs, kwarg_specs), is_leaf=lambda x: isinstance(x, Input))
+    flat_ex = pytree.tree_leaves((arg_ex, kw_ex), is_leaf=lambda x: isinstance(x, Input))
+    if len(flat_ex) != len(flat_specs):
+        return arg_specs, kwarg_specs
+    out = []
+    for spec, ex in zip(flat_specs, flat_ex):
+        val = next(vals, None) if isinstance(spec, Input) else None
+        if not (isinstance(ex, torch.Tensor) and isinstance(spec, Input) and val is not None):
+            out.append(spec)
+            continue
+        lo, hi = list(spec.min_shape), list(spec.max_shape)
+        for d, s in enumerate(getattr(val, "shape", ())):
+            r = ranges.get(s.node.expr) if isinstance(s, torch.SymInt) else None
+            try:
+                lower, upper = int(r.lower), int(r.upper)
+            except Exception:  # noqa: BLE001 - static, or unbounded (sympy oo): the example's size
+                continue
+            if d < len(lo) and lower <= lo[d] <= upper:
+                lo[d], hi[d] = max(lower, 1), upper
+        out.append(
+            Input(min_shape=lo, opt_shape=spec.opt_shape, max_shape=hi, dtype=spec.dtype, format=spec.format)
+        )
+    a, k = pytree.tree_unflatten(out, tree)
+    return tuple(a), dict(k)
+
+
+def _needs_inputs(module: torch.nn.Module) -> bool:
+    """Whether forward() has a parameter without a default (a module with none compiles with inputs=[])."""
+    try:
+        params = inspect.signature(module.forward).parameters.values()
+    except (TypeError, ValueError):
+        return True
+    return any(
+        p.default is inspect.Parameter.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        for p in params
+    )
 
 
 def _flat_for_graph(gm: torch.fx.GraphModule, arg_tree: tuple, kwarg_tree: dict) -> list:
@@ -255,12 +304,16 @@ def compile_dynamo(
         if not arg_specs and not kwarg_specs:
             arg_specs, kwarg_specs = _inputs_from_exported(ep)
             arg_examples, kwarg_examples = arg_specs, kwarg_specs
+        else:
+            arg_specs, kwarg_specs = _widen_to_program(
+                ep, arg_specs, kwarg_specs, arg_examples, kwarg_examples
+            )
     else:
         if not isinstance(module, torch.nn.Module):
             raise TypeError(
                 f"kiln.compile: expected an nn.Module or ExportedProgram, got {type(module).__name__}"
             )
-        if not arg_specs and not kwarg_specs:
+        if not arg_specs and not kwarg_specs and _needs_inputs(module):
             raise ValueError(
                 "kiln.compile: inputs (or arg_inputs / kwarg_inputs) are required to compile an nn.Module"
             )
