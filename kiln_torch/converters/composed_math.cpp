@@ -1,5 +1,5 @@
 // Core ATen math with no layer of its own, composed from existing layers: the inverse hyperbolic
-// functions, log10, trunc, atan2, bitwise ops on bools (Scalar variants too), scalar_tensor and
+// functions, log10, trunc, atan2, bitwise ops on bools (Scalar variants too) and
 // native_dropout in inference. Each composition is written for float32 accuracy (log1p forms).
 #include <cmath>
 #include <numbers>
@@ -190,21 +190,6 @@ bool bool_operands(const OpGraph& g, const Node& n, std::string* why) {
   return true;
 }
 
-// scalar_tensor(s, dtype?, ...) -> a rank-0 constant.
-Status scalar_tensor(ConversionCtx& ctx, const Node& n) {
-  auto v = ctx.const_double(n, 0);
-  if (!v) return v.status();
-  auto dt = ctx.const_dtype(n, 1);
-  if (!dt) return dt.status();
-  DataType k = kDefaultFloat;
-  if (*dt) {
-    auto m = to_kiln_dtype(**dt);
-    if (!m) return ctx.error(n, std::string("dtype ") + c10::toString(**dt) + " is not supported");
-    k = *m;
-  }
-  return set_output_tensor(ctx, n, ctx.scalar(*v, k));
-}
-
 // native_dropout(x, p, train) in inference: (x, all-true mask).
 Status native_dropout(ConversionCtx& ctx, const Node& n) {
   auto x = ctx.tensor(n, 0);
@@ -252,15 +237,6 @@ void register_composed_math_converters(ConverterRegistry& r) {
       r, {"aten::bitwise_xor.Tensor", "aten::bitwise_xor.Scalar", "aten::__xor__.Tensor"},
       [](ConversionCtx& c, const Node& n) { return bool_bitwise(c, n, BinaryOp::kXor); },
       bool_operands);
-  add_converter(
-      r, {"aten::scalar_tensor"}, scalar_tensor,
-      [](const OpGraph& g, const Node& n, std::string* why) {
-        const Value& v = g.values[static_cast<size_t>(n.inputs[0])];
-        if (v.constant && (v.constant->isDouble() || v.constant->isInt() || v.constant->isBool()))
-          return true;
-        *why = "scalar_tensor of a value only known at run time";
-        return false;
-      });
   add_converter(r, {"aten::native_dropout"}, native_dropout, dropout_not_training);
 }
 

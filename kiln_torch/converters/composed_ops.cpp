@@ -87,6 +87,53 @@ bool sort_supported(const OpGraph& g, const Node& n, std::string* why) {
   return static_dim(g, n, 0, *d, why, "sort");
 }
 
+// diagonal over dynamic dims: the same gather, with the length, stride and start computed from the
+// run-time shape (len = max(0, min(rows + min(o, 0), cols - max(o, 0)))).
+Status diagonal_dynamic(ConversionCtx& ctx, const Node& n, T x, const std::vector<int64_t>& perm,
+                        int64_t a, int64_t b, int64_t o) {
+  int r = ctx.rank(x);
+  auto rows = dim_extent(ctx, x, a);
+  auto cols = dim_extent(ctx, x, b);
+  if (!rows || !cols) return !rows ? rows.status() : cols.status();
+  auto as_t = [&](const ConversionCtx::Int& v) {
+    return v.is_static ? ctx.scalar(static_cast<double>(v.value), DataType::kInt64)
+                       : Expected<T>(v.tensor);
+  };
+  auto rt = as_t(*rows);
+  auto ct = as_t(*cols);
+  auto k = [&](int64_t v) { return ctx.scalar(static_cast<double>(v), DataType::kInt64); };
+  auto lo = k(std::min<int64_t>(o, 0));
+  auto hi = k(std::max<int64_t>(o, 0));
+  auto zero = k(0);
+  auto one = k(1);
+  if (!rt || !ct || !lo || !hi || !zero || !one) return ctx.error(n, "diagonal: shape arithmetic");
+  auto ra = ctx.net.add_elementwise(*rt, *lo, BinaryOp::kAdd);
+  auto cb = ctx.net.add_elementwise(*ct, *hi, BinaryOp::kSub);
+  if (!ra || !cb) return ctx.error(n, "diagonal: shape arithmetic");
+  auto len = ctx.net.add_elementwise(*ra, *cb, BinaryOp::kMin);
+  if (!len) return len.status();
+  auto lc = ctx.net.add_elementwise(*len, *zero, BinaryOp::kMax);
+  if (!lc) return lc.status();
+  ConversionCtx::Int lv;
+  lv.is_static = false;
+  lv.tensor = *lc;
+  auto i = iota_of(ctx, lv);
+  if (!i) return i.status();
+  auto step = ctx.net.add_elementwise(*ct, *one, BinaryOp::kAdd);
+  if (!step) return step.status();
+  auto scaled = ctx.net.add_elementwise(*i, *step, BinaryOp::kMul);
+  if (!scaled) return scaled.status();
+  Expected<T> start = o >= 0 ? k(o) : ctx.net.add_elementwise(*ct, *k(-o), BinaryOp::kMul);
+  if (!start) return start.status();
+  auto idx = ctx.net.add_elementwise(*scaled, *start, BinaryOp::kAdd);
+  if (!idx) return idx.status();
+  auto t = ctx.net.add_transpose(x, perm);
+  if (!t) return t.status();
+  auto f = ctx.net.add_flatten(*t, r - 2, -1);
+  if (!f) return f.status();
+  return set_output_tensor(ctx, n, ctx.net.add_gather(*f, *idx, r - 2));
+}
+
 // ---- diagonal(x, offset, dim1, dim2): dims dim1, dim2 moved last and flattened, then gathered at
 // i * (m + 1) + start.
 Status diagonal(ConversionCtx& ctx, const Node& n) {
@@ -107,6 +154,7 @@ Status diagonal(ConversionCtx& ctx, const Node& n) {
   Dims dims = ctx.dims(*x);
   int64_t rows = dims[static_cast<int>(a)], cols = dims[static_cast<int>(b)];
   int64_t o = *off;
+  if (rows < 0 || cols < 0) return diagonal_dynamic(ctx, n, *x, perm, a, b, o);
   int64_t len = std::max<int64_t>(
       0, std::min(rows + std::min<int64_t>(o, 0), cols - std::max<int64_t>(o, 0)));
   int64_t start = o >= 0 ? o : -o * cols;
@@ -132,8 +180,7 @@ bool diagonal_supported(const OpGraph& g, const Node& n, std::string* why) {
     *why = "diagonal of a tensor of rank < 2";
     return false;
   }
-  return static_dim(g, n, 0, *const_int_of(g, n, 2), why, "diagonal") &&
-         static_dim(g, n, 0, *const_int_of(g, n, 3), why, "diagonal");
+  return true;  // dynamic dims: diagonal_dynamic
 }
 
 // ---- p-norm distance over the last dim of d (|d| reduced): p = 0, 1, 2, inf or any p > 0.

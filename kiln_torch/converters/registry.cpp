@@ -22,6 +22,7 @@ void register_builtin_converters(ConverterRegistry& r) {
   register_multi_head_attention_converters(r);
   register_composed_math_converters(r);
   register_composed_op_converters(r);
+  register_embedding_bag_converters(r);
 }
 
 }  // namespace kiln::bridge

@@ -496,6 +496,41 @@ Status cat(ConversionCtx& ctx, const Node& n, bool stack) {
   return set_output_tensor(ctx, n, ctx.net.add_concat(parts, axis));
 }
 
+// Sets split's outputs: one Tensor[] output, or one output per part.
+void set_split_outputs(ConversionCtx& ctx, const Node& n, std::vector<Arg> items) {
+  if (n.outputs.size() == 1 &&
+      ctx.graph.values[static_cast<size_t>(n.outputs[0])].kind == ValueKind::kTensorList) {
+    ctx.set_output(n, 0, Arg::list(std::move(items)));
+  } else {
+    for (size_t i = 0; i < n.outputs.size() && i < items.size(); ++i)
+      ctx.set_output(n, i, items[i]);
+  }
+}
+
+// split_with_sizes whose sizes are run-time ints (chunk / split of a dynamic dim, as torch.export
+// writes them): part i is a slice between the exclusive and inclusive prefix sums of the sizes.
+Status split_dynamic(ConversionCtx& ctx, const Node& n, kiln::Tensor x, int64_t axis) {
+  auto sizes = ctx.int_list(n, 1);
+  if (!sizes) return sizes.status();
+  if (sizes->is_static) return ctx.error(n, "internal: static sizes in split_dynamic");
+  int64_t parts = ctx.dims(sizes->tensor)[0];
+  if (parts < 0) return ctx.error(n, "the number of split parts is only known at run time");
+  auto ends = ctx.net.add_cumsum(sizes->tensor, CumSumParams{0, false, false});
+  auto starts = ctx.net.add_cumsum(sizes->tensor, CumSumParams{0, true, false});
+  if (!ends || !starts) return !ends ? ends.status() : starts.status();
+  std::vector<Arg> items;
+  for (int64_t i = 0; i < parts; ++i) {
+    auto s = ctx.net.add_slice(*starts, SliceParams{{0}, {i}, {i + 1}, {1}});
+    auto e = ctx.net.add_slice(*ends, SliceParams{{0}, {i}, {i + 1}, {1}});
+    if (!s || !e) return !s ? s.status() : e.status();
+    auto part = ctx.net.add_slice(x, SliceParams{{axis}, {0}, {0}, {1}}, *s, *e);
+    if (!part) return part.status();
+    items.push_back(Arg::tensor(*part));
+  }
+  set_split_outputs(ctx, n, std::move(items));
+  return {};
+}
+
 // split.Tensor(x, split_size, dim) / split_with_sizes(x, sizes, dim) / chunk(x, chunks, dim) /
 // unbind(x, dim): outputs a list (one Tensor[] output) or several outputs.
 Status split(ConversionCtx& ctx, const Node& n) {
@@ -508,6 +543,7 @@ Status split(ConversionCtx& ctx, const Node& n) {
   int64_t extent = dims[static_cast<int>(axis)];
   std::vector<int64_t> sizes;
   if (n.op == "aten::split_with_sizes" || n.op == "aten::split.sizes") {
+    if (!ctx.is_static_int(n, 1)) return split_dynamic(ctx, n, *x, axis);
     auto s = ctx.const_int_list(n, 1);
     if (!s) return s.status();
     sizes = *s;
@@ -537,18 +573,25 @@ Status split(ConversionCtx& ctx, const Node& n) {
     }
     items.push_back(Arg::tensor(t));
   }
-  if (n.outputs.size() == 1 &&
-      ctx.graph.values[static_cast<size_t>(n.outputs[0])].kind == ValueKind::kTensorList) {
-    ctx.set_output(n, 0, Arg::list(std::move(items)));
-  } else {
-    for (size_t i = 0; i < n.outputs.size() && i < items.size(); ++i)
-      ctx.set_output(n, i, items[i]);
-  }
+  set_split_outputs(ctx, n, std::move(items));
   return {};
 }
 
 bool split_supported(const OpGraph& g, const Node& n, std::string* why) {
-  // A Tensor[] output must be consumed inside the engine (ListUnpack / __getitem__).
+  // A Tensor[] output read by PyTorch is taken apart inside the engine (partitioner: items of a
+  // Kiln list). Sizes from a split size, chunk count or unbind need the split dim's static extent;
+  // split_with_sizes takes run-time sizes (split_dynamic).
+  if (n.op == "aten::split_with_sizes" || n.op == "aten::split.sizes") return true;
+  const Value& x = g.values[static_cast<size_t>(n.inputs[0])];
+  const Value& d = g.values[static_cast<size_t>(n.inputs[n.op == "aten::unbind.int" ? 1 : 2])];
+  if (!x.meta || !d.constant || !d.constant->isInt()) return true;  // the converter reports it
+  auto r = static_cast<int64_t>(x.meta->min.size());
+  int64_t axis = d.constant->toInt() < 0 ? d.constant->toInt() + r : d.constant->toInt();
+  if (axis >= 0 && axis < r &&
+      x.meta->min[static_cast<size_t>(axis)] != x.meta->max[static_cast<size_t>(axis)]) {
+    *why = "splitting a dynamic dim into a size-dependent number of parts";
+    return false;
+  }
   return true;
 }
 

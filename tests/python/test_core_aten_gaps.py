@@ -115,6 +115,30 @@ def test_sort_and_argsort(descending):
     check(lambda t: torch.sort(t, stable=True), [x])
 
 
+def test_bool_mul_is_logical_and():
+    a, b = torch.rand(4, 3) > 0.5, torch.rand(4, 3) > 0.3
+    check(lambda x, y: x * y, [a, b], [dyn(a, {0}), dyn(b, {0})], others=[(a[:2], b[:2])])
+
+
+def test_prod_of_all_elements_and_scaled_elu():
+    x = torch.rand(3, 4) + 0.5
+    check(torch.prod, [x], [dyn(x, {0, 1})], others=[(torch.rand(2, 5) + 0.5,)])
+    check(torch.nn.functional.selu, [torch.randn(3, 4)])
+    check(
+        lambda t: torch.ops.aten.elu(t, 0.7, 1.5, 0.5),
+        [torch.randn(5, 2)],
+        [kiln.Input(min_shape=(1, 2), opt_shape=(5, 2), max_shape=(9, 2))],
+        others=[(torch.randn(8, 2),)],
+    )
+
+
+def test_split_outputs_returned_to_pytorch():
+    x = torch.randn(7, 4)
+    check(lambda t: torch.chunk(t, 3, dim=0), [x])
+    check(lambda t: torch.split(t, [2, 2], dim=1), [x], [dyn(x, {0})], others=[(torch.randn(3, 4),)])
+    check(lambda t: torch.unbind(t * 2, 1), [x])
+
+
 def test_sort_along_dynamic_dim_refused():
     x = torch.randn(4, 9)
     with pytest.raises(kiln.UnsupportedOperatorError, match="sort along a dynamic dim"):
@@ -125,10 +149,8 @@ def test_sort_along_dynamic_dim_refused():
 def test_diagonal(offset, d1, d2):
     x = torch.randn(3, 5, 4)
     check(lambda t: torch.diagonal(t, offset, d1, d2) * 2, [x])
-    if 1 not in (d1 % 3, d2 % 3):
-        check(
-            lambda t: torch.diagonal(t, offset, d1, d2), [x], [dyn(x, {1})], others=[(torch.randn(3, 8, 4),)]
-        )
+    others = [(torch.randn(3, 8, 4),), (torch.randn(6, 2, 7),), (torch.randn(2, 3, 2),)]
+    check(lambda t: torch.diagonal(t, offset, d1, d2), [x], [dyn(x, {0, 1, 2})], others=others)
 
 
 @pytest.mark.parametrize("p", [0.0, 1.0, 2.0, 3.0, float("inf")])
@@ -190,6 +212,8 @@ def test_native_dropout_in_eval_is_identity_and_training_refused():
 def test_scalar_tensor():
     x = torch.randn(3)
     check(lambda t: t + torch.scalar_tensor(2.5), [x], [dyn(x, {0})], others=[(torch.randn(5),)])
+    check(lambda t: t * torch.scalar_tensor(3), [x])  # float32 like torch, though 3 is an int
+    check(lambda t: torch.scalar_tensor(t.shape[0]) + t, [x], [dyn(x, {0})], others=[(torch.randn(5),)])
 
 
 @pytest.mark.parametrize(
@@ -329,3 +353,30 @@ def test_exported_program_with_example_tensors_keeps_its_dynamic_dims():
     for n in (4, 9, 1):
         x, y = torch.randn(n, 3), torch.randn(n, 3)
         torch.testing.assert_close(c(x, y), m(x, y), atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("mode", ["sum", "mean", "max"])
+@pytest.mark.parametrize("padding_idx", [None, 2])
+def test_embedding_bag(mode, padding_idx):
+    w = torch.randn(10, 4)
+    idx = torch.tensor([1, 2, 4, 5, 4, 3, 2, 9, 2])
+    off = torch.tensor([0, 3, 3, 6])  # an empty bag too
+    f = lambda i, o, w: torch.nn.functional.embedding_bag(i, w, o, mode=mode, padding_idx=padding_idx)  # noqa: E731
+    check(f, [idx, off, w])
+    check(
+        f,
+        [idx, off, w],
+        [dyn(idx, {0}), dyn(off, {0}), kiln.Input(shape=(10, 4))],
+        others=[
+            (idx[:7], torch.tensor([0, 2, 5]), w),
+            (torch.randint(0, 10, (15,)), torch.tensor([0, 1, 4, 9, 9, 12]), w),
+        ],
+    )
+    if mode == "sum":
+        psw = torch.rand(9)
+        g = lambda i, o, w, p: torch.nn.functional.embedding_bag(  # noqa: E731
+            i, w, o, mode="sum", per_sample_weights=p, include_last_offset=True, padding_idx=padding_idx
+        )
+        check(g, [idx, torch.tensor([0, 3, 3, 6, 9]), w, psw])
+    two_d = torch.randint(0, 10, (3, 4))
+    check(lambda i, w: torch.nn.functional.embedding_bag(i, w, mode=mode), [two_d, w])
