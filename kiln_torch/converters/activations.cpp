@@ -32,6 +32,33 @@ double arg_or(ConversionCtx& ctx, const Node& n, size_t i, double def) {
   return v ? *v : def;
 }
 
+// elu with scale / input_scale (selu's decomposition): where(x > 0, x, elu(input_scale * x)) *
+// scale.
+Status scaled_elu(ConversionCtx& ctx, const Node& n, double alpha, double scale, double in_scale) {
+  auto x = ctx.tensor(n, 0);
+  if (!x) return x.status();
+  kiln::Tensor t = *x;
+  if (!is_floating(ctx.dtype(t))) {
+    auto c = ctx.cast(t, kDefaultFloat);
+    if (!c) return c.status();
+    t = *c;
+  }
+  DataType dt = ctx.dtype(t);
+  auto is = ctx.scalar(in_scale, dt);
+  auto sc = ctx.scalar(scale, dt);
+  auto zero = ctx.scalar(0.0, dt);
+  if (!is || !sc || !zero) return ctx.error(n, "elu: constants");
+  auto xs = ctx.net.add_elementwise(t, *is, BinaryOp::kMul);
+  if (!xs) return xs.status();
+  auto e = ctx.net.add_unary(*xs, UnaryOp::kElu, alpha);
+  if (!e) return e.status();
+  auto pos = ctx.net.add_elementwise(t, *zero, BinaryOp::kGreater);
+  if (!pos) return pos.status();
+  auto w = ctx.net.add_where(*pos, t, *e);
+  if (!w) return w.status();
+  return set_output_tensor(ctx, n, ctx.net.add_elementwise(*w, *sc, BinaryOp::kMul));
+}
+
 }  // namespace
 
 void register_activation_converters(ConverterRegistry& r) {
@@ -110,15 +137,16 @@ void register_activation_converters(ConverterRegistry& r) {
   add_converter(
       r, {"aten::elu"},
       [](ConversionCtx& c, const Node& n) {
-        // elu(x, alpha, scale, input_scale): only the common scale == input_scale == 1 form
-        return unary(c, n, UnaryOp::kElu, arg_or(c, n, 1, 1.0), 0, true);
+        // elu(x, alpha, scale, input_scale) = scale * (x > 0 ? x : alpha * expm1(input_scale * x))
+        double alpha = arg_or(c, n, 1, 1.0), scale = arg_or(c, n, 2, 1.0),
+               in_scale = arg_or(c, n, 3, 1.0);
+        if (scale == 1.0 && in_scale == 1.0) return unary(c, n, UnaryOp::kElu, alpha, 0, true);
+        return scaled_elu(c, n, alpha, scale, in_scale);
       },
       [](const OpGraph& g, const Node& n, std::string* why) {
-        for (size_t i = 2; i < 4 && i < n.inputs.size(); ++i) {
-          const Value& v = g.values[static_cast<size_t>(n.inputs[i])];
-          if (v.constant && (v.constant->isDouble() || v.constant->isInt()) &&
-              v.constant->toScalar().toDouble() != 1.0) {
-            *why = "elu with scale != 1";
+        for (size_t i = 1; i < 4 && i < n.inputs.size(); ++i) {
+          if (!g.is_constant(n.inputs[i])) {
+            *why = "elu's alpha, scale and input_scale must be constants";
             return false;
           }
         }

@@ -163,7 +163,8 @@ bool arange_supported(const OpGraph& g, const Node& n, std::string* why) {
 Status tensor_from(ConversionCtx& ctx, const Node& n) {
   const Arg& a = ctx.arg(n, 0);
   DataType def = kDefaultFloat;
-  if (a.is_constant()) {
+  if (a.is_constant() &&
+      n.op != "aten::scalar_tensor") {  // scalar_tensor(3) is float, tensor(3) int64
     const c10::IValue& v = a.ivalue();
     if (v.isInt() || v.isIntList()) def = DataType::kInt64;
     if (v.isBool() || v.isBoolList()) def = DataType::kBool;

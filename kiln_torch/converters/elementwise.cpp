@@ -29,6 +29,14 @@ Status simple_binary(ConversionCtx& ctx, const Node& n, BinaryOp op) {
   return out(ctx, n, binary(ctx, n, 0, 1, op));
 }
 
+// a * b; on bools (torch keeps bool for bool * bool) it is logical and.
+Status mul(ConversionCtx& ctx, const Node& n) {
+  auto ab = ctx.promoted(n, 0, 1);
+  if (!ab) return ab.status();
+  BinaryOp op = ctx.dtype(ab->first) == DataType::kBool ? BinaryOp::kAnd : BinaryOp::kMul;
+  return out(ctx, n, ctx.net.add_elementwise(ab->first, ab->second, op));
+}
+
 // True division: integer operands produce floats.
 Status true_div(ConversionCtx& ctx, const Node& n) {
   KILN_ASSIGN_OR_RETURN(auto ab, ctx.promoted(n, 0, 1));
@@ -233,9 +241,7 @@ void register_elementwise_converters(ConverterRegistry& r) {
   add_converter(r, {"aten::rsub.Tensor", "aten::rsub.Scalar"}, [](ConversionCtx& c, const Node& n) {
     return add_sub(c, n, BinaryOp::kSub, true);
   });
-  add_converter(r, {"aten::mul.Tensor", "aten::mul.Scalar"}, [](ConversionCtx& c, const Node& n) {
-    return simple_binary(c, n, BinaryOp::kMul);
-  });
+  add_converter(r, {"aten::mul.Tensor", "aten::mul.Scalar"}, mul);
   add_converter(r, {"aten::div.Tensor", "aten::div.Scalar", "aten::true_divide.Tensor"}, true_div);
   add_converter(r, {"aten::div.Tensor_mode", "aten::div.Scalar_mode"}, div_mode);
   add_converter(

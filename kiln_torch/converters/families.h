@@ -21,6 +21,9 @@ void register_resize_pad_converters(ConverterRegistry& r);            // resize_
 void register_attention_converters(ConverterRegistry& r);             // attention.cpp
 void register_multi_head_attention_converters(ConverterRegistry& r);  // multi_head_attention.cpp
 void register_quantization_converters(ConverterRegistry& r);          // quantization.cpp
+void register_composed_math_converters(ConverterRegistry& r);         // composed_math.cpp
+void register_composed_op_converters(ConverterRegistry& r);           // composed_ops.cpp
+void register_embedding_bag_converters(ConverterRegistry& r);         // embedding_bag.cpp
 
 // Shared helpers for converter files.
 /// Normalizes a possibly negative dim against rank.

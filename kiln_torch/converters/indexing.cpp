@@ -290,8 +290,14 @@ bool index_supported(const OpGraph& g, const Node& n, std::string* why) {
   if (!index_items(g, n.inputs[1], items, why)) return false;
   size_t first = 0, count = 0;
   if (!index_run(items, first, count)) {
-    *why = "advanced indexing with non-adjacent (or no) index tensors";
-    return false;
+    // Non-adjacent index tensors: converted by moving the indexed dims to the front (torch puts the
+    // broadcast index dims first in that case), so only "no index tensor at all" is refused.
+    bool any = false;
+    for (const IndexItem& it : items) any |= !it.none;
+    if (!any) {
+      *why = "advanced indexing without an index tensor";
+      return false;
+    }
   }
   for (const IndexItem& it : items) {
     if (it.none) continue;
@@ -300,20 +306,56 @@ bool index_supported(const OpGraph& g, const Node& n, std::string* why) {
       return false;
     }
   }
-  if (count > 1) {
-    const Value& x = g.values[static_cast<size_t>(n.inputs[0])];
-    if (!x.meta) {
-      *why = "shape of the indexed tensor is unknown";
-      return false;
-    }
-    for (size_t d = first; d < first + count; ++d) {
-      if (d >= x.meta->min.size() || x.meta->min[d] != x.meta->max[d]) {
-        *why = "indexing several dynamic dims";
-        return false;
-      }
-    }
+  const Value& x = g.values[static_cast<size_t>(n.inputs[0])];
+  if (!x.meta) {
+    *why = "shape of the indexed tensor is unknown";
+    return false;
+  }
+  if (items.size() > x.meta->min.size()) {
+    *why = "more indices than dims";
+    return false;
   }
   return true;
+}
+
+/// linear_index for dims whose extents may be dynamic: strides and wrap-around extents come from
+/// the shape at run time.
+Expected<kiln::Tensor> linear_index_dynamic(ConversionCtx& ctx, kiln::Tensor x,
+                                            const std::vector<Arg>& items, size_t first,
+                                            size_t count) {
+  kiln::Tensor acc, stride;  // stride invalid: 1
+  for (size_t k = count; k-- > 0;) {
+    const Arg& a = items[first + k];
+    auto t = a.is_tensor() ? Expected<kiln::Tensor>(a.tensor())
+                           : ctx.constant_tensor(a.ivalue().toTensor());
+    if (!t) return t.status();
+    auto ti = ctx.cast(*t, DataType::kInt64);
+    if (!ti) return ti.status();
+    auto ext = dim_extent(ctx, x, static_cast<int64_t>(first + k));
+    if (!ext) return ext.status();
+    auto ev = ext->is_static ? ctx.scalar(static_cast<double>(ext->value), DataType::kInt64)
+                             : Expected<kiln::Tensor>(ext->tensor);
+    if (!ev) return ev.status();
+    auto term = ctx.net.add_elementwise(*ti, *ev, BinaryOp::kMod);
+    if (!term) return term.status();
+    if (stride.valid()) {
+      term = ctx.net.add_elementwise(*term, stride, BinaryOp::kMul);
+      if (!term) return term.status();
+    }
+    if (acc.valid()) {
+      term = ctx.net.add_elementwise(acc, *term, BinaryOp::kAdd);
+      if (!term) return term.status();
+    }
+    acc = *term;
+    if (!stride.valid()) {
+      stride = *ev;
+    } else {
+      auto s = ctx.net.add_elementwise(stride, *ev, BinaryOp::kMul);
+      if (!s) return s.status();
+      stride = *s;
+    }
+  }
+  return acc;
 }
 
 /// Index tensors for dims [first, first + count) combined into one index into those dims flattened
@@ -370,7 +412,45 @@ Status index(ConversionCtx& ctx, const Node& n) {
     kinds.push_back(it);
   }
   size_t first = 0, count = 0;
-  if (!index_run(kinds, first, count)) return ctx.error(n, "non-adjacent index tensors");
+  kiln::Tensor src = *x;
+  std::vector<Arg> moved;
+  if (!index_run(kinds, first, count)) {
+    // Non-adjacent index tensors: torch puts the broadcast index dims first, which is indexing
+    // adjacent leading dims once the indexed dims are moved to the front.
+    std::vector<int64_t> perm, rest;
+    for (size_t i = 0; i < kinds.size(); ++i) {
+      if (!kinds[i].none) {
+        perm.push_back(static_cast<int64_t>(i));
+        moved.push_back((*items)[i]);
+      } else {
+        rest.push_back(static_cast<int64_t>(i));
+      }
+    }
+    if (perm.empty()) return ctx.error(n, "no index tensor");
+    for (int64_t i = static_cast<int64_t>(kinds.size()); i < ctx.rank(*x); ++i) rest.push_back(i);
+    first = 0;
+    count = perm.size();
+    perm.insert(perm.end(), rest.begin(), rest.end());
+    auto t = ctx.net.add_transpose(*x, perm);
+    if (!t) return t.status();
+    src = *t;
+    *items = moved;
+  }
+  x = src;
+  if (count > 1) {
+    Dims d = ctx.dims(*x);
+    bool dynamic = false;
+    for (size_t i = first; i < first + count; ++i) dynamic |= d[static_cast<int>(i)] < 0;
+    if (dynamic) {
+      auto lin = linear_index_dynamic(ctx, *x, *items, first, count);
+      if (!lin) return lin.status();
+      auto flat = ctx.net.add_flatten(*x, static_cast<int64_t>(first),
+                                      static_cast<int64_t>(first + count - 1));
+      if (!flat) return flat.status();
+      return set_output_tensor(ctx, n,
+                               ctx.net.add_gather(*flat, *lin, static_cast<int64_t>(first)));
+    }
+  }
   if (count == 1) {
     KILN_ASSIGN_OR_RETURN(auto t, item_tensor(ctx, items[first]));
     return set_output_tensor(ctx, n, ctx.net.add_gather(x, t, static_cast<int64_t>(first)));
@@ -381,16 +461,144 @@ Status index(ConversionCtx& ctx, const Node& n) {
   return set_output_tensor(ctx, n, ctx.net.add_gather(flat, lin, static_cast<int64_t>(first)));
 }
 
+// index_put with several integer index tensors: the indexed dims (moved to the front when not
+// adjacent) are flattened into one, the index tensors combined into one linear index (broadcast and
+// flattened to 1-D), the values broadcast to the selection and flattened the same way; then one
+// scatter along that dim (adding for accumulate=True, duplicates summed as torch does), and the
+// result reshaped (and permuted) back.
+Status index_put_multi(ConversionCtx& ctx, const Node& n, kiln::Tensor x, std::vector<Arg> items,
+                       kiln::Tensor values, bool accumulate) {
+  int r = ctx.rank(x);
+  std::vector<int64_t> perm, rest;
+  std::vector<Arg> idx;
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (items[i].is_none() || items[i].empty()) {
+      rest.push_back(static_cast<int64_t>(i));
+    } else {
+      perm.push_back(static_cast<int64_t>(i));
+      idx.push_back(items[i]);
+    }
+  }
+  for (int64_t i = static_cast<int64_t>(items.size()); i < r; ++i) rest.push_back(i);
+  bool adjacent = perm.back() - perm.front() + 1 == static_cast<int64_t>(perm.size());
+  int64_t first = adjacent ? perm.front() : 0;
+  auto count = static_cast<int64_t>(perm.size());
+  kiln::Tensor src = x;
+  std::vector<int64_t> order;
+  if (!adjacent) {
+    order = perm;
+    order.insert(order.end(), rest.begin(), rest.end());
+    auto t = ctx.net.add_transpose(x, order);
+    if (!t) return t.status();
+    src = *t;
+  }
+  // Broadcast the index tensors to one shape B, then the linear index into the flattened dims.
+  std::vector<kiln::Tensor> its;
+  for (const Arg& a : idx) {
+    auto t = item_tensor(ctx, a);
+    if (!t) return t.status();
+    its.push_back(*t);
+  }
+  kiln::Tensor zero_sum;  // sum of (index * 0): a zero tensor of the broadcast shape B
+  for (auto& t : its) {
+    auto ti = ctx.cast(t, DataType::kInt64);
+    if (!ti) return ti.status();
+    t = *ti;
+    auto z = ctx.scalar(0, DataType::kInt64);
+    auto m = ctx.net.add_elementwise(t, *z, BinaryOp::kMul);
+    if (!m) return m.status();
+    if (zero_sum.valid()) {
+      auto a = ctx.net.add_elementwise(zero_sum, *m, BinaryOp::kAdd);
+      if (!a) return a.status();
+      zero_sum = *a;
+    } else {
+      zero_sum = *m;
+    }
+  }
+  std::vector<Arg> bcast(static_cast<size_t>(first), Arg::constant(c10::IValue()));
+  for (auto& t : its) {
+    auto b = ctx.net.add_elementwise(t, zero_sum, BinaryOp::kAdd);
+    if (!b) return b.status();
+    auto f = ctx.net.add_reshape(*b, {-1});
+    if (!f) return f.status();
+    bcast.push_back(Arg::tensor(*f));
+  }
+  auto lin =
+      linear_index_dynamic(ctx, src, bcast, static_cast<size_t>(first), static_cast<size_t>(count));
+  if (!lin) return lin.status();
+  auto flat = ctx.net.add_flatten(src, first, first + count - 1);
+  if (!flat) return flat.status();
+  // Values: broadcast to pre + B + post, then flattened to pre + [N] + post.
+  auto sx = ctx.net.add_shape(src);
+  auto sb = ctx.net.add_shape(zero_sum);
+  if (!sx || !sb) return !sx ? sx.status() : sb.status();
+  std::vector<kiln::Tensor> sel_parts, flat_parts;
+  if (first > 0) {
+    auto s = ctx.net.add_slice(*sx, SliceParams{{0}, {0}, {first}, {1}});
+    if (!s) return s.status();
+    sel_parts.push_back(*s);
+    flat_parts.push_back(*s);
+  }
+  sel_parts.push_back(*sb);
+  auto nlin = ctx.net.add_shape(*lin);
+  if (!nlin) return nlin.status();
+  flat_parts.push_back(*nlin);
+  if (first + count < r) {
+    auto s = ctx.net.add_slice(*sx, SliceParams{{0}, {first + count}, {INT64_MAX}, {1}});
+    if (!s) return s.status();
+    sel_parts.push_back(*s);
+    flat_parts.push_back(*s);
+  }
+  auto sel = ctx.net.add_concat(sel_parts, 0);
+  auto fsel = ctx.net.add_concat(flat_parts, 0);
+  if (!sel || !fsel) return !sel ? sel.status() : fsel.status();
+  auto vc = ctx.cast(values, ctx.dtype(x));
+  if (!vc) return vc.status();
+  auto ve = ctx.net.add_expand_dynamic(*vc, *sel);
+  if (!ve) return ve.status();
+  auto vf = ctx.net.add_reshape_dynamic(*ve, *fsel);
+  if (!vf) return vf.status();
+  // Index [1, .., N, .., 1] expanded to the flattened selection.
+  const int fr = ctx.rank(*flat);
+  std::vector<int64_t> ishape(static_cast<size_t>(fr), 1);
+  ishape[static_cast<size_t>(first)] = -1;
+  auto ir = ctx.net.add_reshape(*lin, ishape);
+  if (!ir) return ir.status();
+  auto ie = ctx.net.add_expand_dynamic(*ir, *fsel);
+  if (!ie) return ie.status();
+  ScatterParams p;
+  p.axis = first;
+  p.reduce = accumulate ? ScatterReduce::kAdd : ScatterReduce::kNone;
+  auto sc = ctx.net.add_scatter(*flat, *ie, *vf, p);
+  if (!sc) return sc.status();
+  auto back = ctx.net.add_reshape_dynamic(*sc, *sx);
+  if (!back) return back.status();
+  if (adjacent) return set_output_tensor(ctx, n, ctx.net.add_identity(*back));
+  std::vector<int64_t> inverse(order.size());
+  for (size_t i = 0; i < order.size(); ++i)
+    inverse[static_cast<size_t>(order[i])] = static_cast<int64_t>(i);
+  return set_output_tensor(ctx, n, ctx.net.add_transpose(*back, inverse));
+}
+
 // index_put(self, indices, values, accumulate): one integer index tensor on one dim (a scatter of
 // whole slices), or one boolean mask over the leading dims with a single value (a where).
 Status index_put(ConversionCtx& ctx, const Node& n) {
   KILN_ASSIGN_OR_RETURN(auto x, ctx.tensor(n, 0));
   KILN_ASSIGN_OR_RETURN(auto items, list_items(ctx, n, 1));
-  KILN_ASSIGN_OR_RETURN(auto acc, ctx.const_bool(n, 3));
-  size_t k = items.size();
+  auto acc_or = ctx.const_bool(n, 3);
+  if (!acc_or) return ctx.error(n, "accumulate must be a constant");
+  bool acc = *acc_or;
+  size_t k = items.size(), num_index = 0;
   for (size_t i = 0; i < items.size(); ++i)
-    if (!(items[i].is_none() || items[i].empty())) k = i;
+    if (!(items[i].is_none() || items[i].empty())) {
+      k = i;
+      ++num_index;
+    }
   if (k == items.size()) return ctx.error(n, "no index tensor");
+  if (num_index > 1) {
+    KILN_ASSIGN_OR_RETURN(auto v, ctx.tensor(n, 2));
+    return index_put_multi(ctx, n, x, items, v, acc);
+  }
   KILN_ASSIGN_OR_RETURN(auto idx, item_tensor(ctx, items[k]));
   DataType dt = ctx.dtype(x);
   KILN_ASSIGN_OR_RETURN(auto v, ctx.tensor(n, 2));
@@ -460,13 +668,26 @@ bool index_put_supported(const OpGraph& g, const Node& n, std::string* why) {
   std::vector<IndexItem> items;
   if (!index_items(g, n.inputs[1], items, why)) return false;
   size_t first = 0, count = 0;
-  if (!index_run(items, first, count) || count != 1) {
-    *why = "index_put with more than one index tensor";
-    return false;
-  }
+  bool run = index_run(items, first, count);
   if (!g.is_constant(n.inputs[3])) {
     *why = "accumulate is not a constant";
     return false;
+  }
+  if (!run || count != 1) {  // several index tensors: integer ones of any rank (index_put_multi)
+    size_t num = 0;
+    for (const IndexItem& it : items) {
+      if (it.none) continue;
+      ++num;
+      if (!is_index_dtype(it.dtype)) {
+        *why = "index_put with boolean masks beside other indices";
+        return false;
+      }
+    }
+    if (num == 0) {
+      *why = "index_put without an index tensor";
+      return false;
+    }
+    return true;
   }
   const IndexItem& it = items[first];
   const Value& vals = g.values[static_cast<size_t>(n.inputs[2])];

@@ -266,6 +266,8 @@ void register_reduction_converters(ConverterRegistry& r) {
                 [](ConversionCtx& c, const Node& n) { return reduce_dims(c, n, ReduceOp::kSum); });
   add_converter(r, {"aten::mean.dim", "aten::mean"},
                 [](ConversionCtx& c, const Node& n) { return reduce_dims(c, n, ReduceOp::kMean); });
+  add_converter(r, {"aten::prod"},  // prod(x, dtype?): every element
+                [](ConversionCtx& c, const Node& n) { return reduce_dims(c, n, ReduceOp::kProd); });
   add_converter(r, {"aten::prod.dim_int"}, [](ConversionCtx& c, const Node& n) {
     // prod.dim_int(x, dim, keepdim, dtype): one axis
     KILN_ASSIGN_OR_RETURN(auto x, c.tensor(n, 0));

@@ -21,6 +21,9 @@ void register_builtin_converters(ConverterRegistry& r) {
   register_attention_converters(r);
   register_multi_head_attention_converters(r);
   register_quantization_converters(r);
+  register_composed_math_converters(r);
+  register_composed_op_converters(r);
+  register_embedding_bag_converters(r);
 }
 
 }  // namespace kiln::bridge

@@ -1,6 +1,7 @@
 // Shape manipulation: view/reshape, flatten/unflatten, squeeze/unsqueeze, permute/transpose,
 // expand/repeat, cat/stack, split/chunk/unbind, slice/select/narrow.
 #include <climits>
+#include <numeric>
 
 #include "converters/families.h"
 
@@ -197,26 +198,59 @@ Status expand_as(ConversionCtx& ctx, const Node& n) {
 }
 
 // repeat(x, repeats): tile by reshape -> expand -> reshape (static shapes).
+// x repeated reps[i] times along each axis i (reps left-padded to x's rank: torch's repeat needs
+// at least as many repeats as dims). One axis at a time, x [.., s, ..] -> unsqueeze [.., 1, s, ..]
+// -> expand [.., rep, s, ..] -> reshape [.., rep * s, ..], so no intermediate exceeds rank + 1 and
+// dynamic dims go through shape tensors.
 Status repeat_by(ConversionCtx& ctx, const Node& n, kiln::Tensor x,
                  const std::vector<int64_t>& reps) {
-  Dims d = ctx.dims(x);
-  if (!d.is_static()) return ctx.error(n, "repeat needs static input dims");
-  size_t r = reps.size();
-  if (r < static_cast<size_t>(d.rank())) return ctx.error(n, "fewer repeats than dims");
-  std::vector<int64_t> src(r, 1);
-  for (int i = 0; i < d.rank(); ++i)
-    src[r - static_cast<size_t>(d.rank()) + static_cast<size_t>(i)] = d[i];
-  std::vector<int64_t> inter, big, fin;
-  for (size_t i = 0; i < r; ++i) {
-    inter.push_back(1);
-    inter.push_back(src[i]);
-    big.push_back(reps[i]);
-    big.push_back(src[i]);
-    fin.push_back(reps[i] * src[i]);
+  int in_rank = ctx.rank(x);
+  if (reps.size() < static_cast<size_t>(in_rank)) return ctx.error(n, "fewer repeats than dims");
+  std::vector<int64_t> lead;
+  for (size_t i = static_cast<size_t>(in_rank); i < reps.size(); ++i) lead.push_back(0);
+  kiln::Tensor t = x;
+  if (!lead.empty()) {
+    std::iota(lead.begin(), lead.end(), 0);
+    auto u = ctx.net.add_unsqueeze(x, lead);
+    if (!u) return u.status();
+    t = *u;
   }
-  KILN_ASSIGN_OR_RETURN(auto a, ctx.net.add_reshape(x, inter));
-  KILN_ASSIGN_OR_RETURN(auto b, ctx.net.add_expand(a, big));
-  return set_output_tensor(ctx, n, ctx.net.add_reshape(b, fin));
+  const auto r = static_cast<int64_t>(reps.size());
+  for (int64_t i = 0; i < r; ++i) {
+    int64_t rep = reps[static_cast<size_t>(i)];
+    if (rep == 1) continue;
+    Dims d = ctx.dims(t);
+    auto u = ctx.net.add_unsqueeze(t, {i});
+    if (!u) return u.status();
+    std::vector<int64_t> grow(static_cast<size_t>(r + 1), 1), merge(static_cast<size_t>(r), 1);
+    grow[static_cast<size_t>(i)] = rep;
+    merge[static_cast<size_t>(i)] = rep;
+    if (d.is_static()) {
+      std::vector<int64_t> big = ctx.dims(*u).to_vector(), fin = d.to_vector();
+      big[static_cast<size_t>(i)] = rep;
+      fin[static_cast<size_t>(i)] *= rep;
+      auto e = ctx.net.add_expand(*u, big);
+      if (!e) return e.status();
+      auto m = ctx.net.add_reshape(*e, fin);
+      if (!m) return m.status();
+      t = *m;
+      continue;
+    }
+    auto us = ctx.net.add_shape(*u);
+    auto ts = ctx.net.add_shape(t);
+    auto gv = ctx.net.add_int_vector(grow);
+    auto mv = ctx.net.add_int_vector(merge);
+    if (!us || !ts || !gv || !mv) return ctx.error(n, "repeat: shape arithmetic failed");
+    auto big = ctx.net.add_elementwise(*us, *gv, BinaryOp::kMul);
+    auto fin = ctx.net.add_elementwise(*ts, *mv, BinaryOp::kMul);
+    if (!big || !fin) return !big ? big.status() : fin.status();
+    auto e = ctx.net.add_expand_dynamic(*u, *big);
+    if (!e) return e.status();
+    auto m = ctx.net.add_reshape_dynamic(*e, *fin);
+    if (!m) return m.status();
+    t = *m;
+  }
+  return set_output_tensor(ctx, n, ctx.net.add_identity(t));
 }
 
 Status repeat(ConversionCtx& ctx, const Node& n) {
@@ -402,6 +436,14 @@ Status cat(ConversionCtx& ctx, const Node& n, bool stack) {
   at::ScalarType common = to_torch_dtype(ctx.dtype(ts[0]));
   for (auto& t : ts) common = at::promoteTypes(common, to_torch_dtype(ctx.dtype(t)));
   std::vector<kiln::Tensor> parts;
+  if (!stack) {  // torch.cat skips 1-D tensors of size 0 beside tensors of higher rank
+    std::vector<kiln::Tensor> kept;
+    for (auto& t : ts) {
+      Dims td = ctx.dims(t);
+      if (!(td.rank() == 1 && td[0] == 0)) kept.push_back(t);
+    }
+    if (!kept.empty() && kept.size() != ts.size()) ts = kept;
+  }
   int rank = ctx.rank(ts[0]) + (stack ? 1 : 0);
   int64_t axis = norm_dim(d, rank);
   for (auto& t : ts) {
@@ -416,6 +458,41 @@ Status cat(ConversionCtx& ctx, const Node& n, bool stack) {
   return set_output_tensor(ctx, n, ctx.net.add_concat(parts, axis));
 }
 
+// Sets split's outputs: one Tensor[] output, or one output per part.
+void set_split_outputs(ConversionCtx& ctx, const Node& n, std::vector<Arg> items) {
+  if (n.outputs.size() == 1 &&
+      ctx.graph.values[static_cast<size_t>(n.outputs[0])].kind == ValueKind::kTensorList) {
+    ctx.set_output(n, 0, Arg::list(std::move(items)));
+  } else {
+    for (size_t i = 0; i < n.outputs.size() && i < items.size(); ++i)
+      ctx.set_output(n, i, items[i]);
+  }
+}
+
+// split_with_sizes whose sizes are run-time ints (chunk / split of a dynamic dim, as torch.export
+// writes them): part i is a slice between the exclusive and inclusive prefix sums of the sizes.
+Status split_dynamic(ConversionCtx& ctx, const Node& n, kiln::Tensor x, int64_t axis) {
+  auto sizes = ctx.int_list(n, 1);
+  if (!sizes) return sizes.status();
+  if (sizes->is_static) return ctx.error(n, "internal: static sizes in split_dynamic");
+  int64_t parts = ctx.dims(sizes->tensor)[0];
+  if (parts < 0) return ctx.error(n, "the number of split parts is only known at run time");
+  auto ends = ctx.net.add_cumsum(sizes->tensor, CumSumParams{0, false, false});
+  auto starts = ctx.net.add_cumsum(sizes->tensor, CumSumParams{0, true, false});
+  if (!ends || !starts) return !ends ? ends.status() : starts.status();
+  std::vector<Arg> items;
+  for (int64_t i = 0; i < parts; ++i) {
+    auto s = ctx.net.add_slice(*starts, SliceParams{{0}, {i}, {i + 1}, {1}});
+    auto e = ctx.net.add_slice(*ends, SliceParams{{0}, {i}, {i + 1}, {1}});
+    if (!s || !e) return !s ? s.status() : e.status();
+    auto part = ctx.net.add_slice(x, SliceParams{{axis}, {0}, {0}, {1}}, *s, *e);
+    if (!part) return part.status();
+    items.push_back(Arg::tensor(*part));
+  }
+  set_split_outputs(ctx, n, std::move(items));
+  return {};
+}
+
 // split.Tensor(x, split_size, dim) / split_with_sizes(x, sizes, dim) / chunk(x, chunks, dim) /
 // unbind(x, dim): outputs a list (one Tensor[] output) or several outputs.
 Status split(ConversionCtx& ctx, const Node& n) {
@@ -426,6 +503,7 @@ Status split(ConversionCtx& ctx, const Node& n) {
   int64_t extent = dims[static_cast<int>(axis)];
   std::vector<int64_t> sizes;
   if (n.op == "aten::split_with_sizes" || n.op == "aten::split.sizes") {
+    if (!ctx.is_static_int(n, 1)) return split_dynamic(ctx, n, x, axis);
     KILN_ASSIGN_OR_RETURN(auto s, ctx.const_int_list(n, 1));
     sizes = s;
   } else {
@@ -453,18 +531,25 @@ Status split(ConversionCtx& ctx, const Node& n) {
     }
     items.push_back(Arg::tensor(t));
   }
-  if (n.outputs.size() == 1 &&
-      ctx.graph.values[static_cast<size_t>(n.outputs[0])].kind == ValueKind::kTensorList) {
-    ctx.set_output(n, 0, Arg::list(std::move(items)));
-  } else {
-    for (size_t i = 0; i < n.outputs.size() && i < items.size(); ++i)
-      ctx.set_output(n, i, items[i]);
-  }
+  set_split_outputs(ctx, n, std::move(items));
   return {};
 }
 
 bool split_supported(const OpGraph& g, const Node& n, std::string* why) {
-  // A Tensor[] output must be consumed inside the engine (ListUnpack / __getitem__).
+  // A Tensor[] output read by PyTorch is taken apart inside the engine (partitioner: items of a
+  // Kiln list). Sizes from a split size, chunk count or unbind need the split dim's static extent;
+  // split_with_sizes takes run-time sizes (split_dynamic).
+  if (n.op == "aten::split_with_sizes" || n.op == "aten::split.sizes") return true;
+  const Value& x = g.values[static_cast<size_t>(n.inputs[0])];
+  const Value& d = g.values[static_cast<size_t>(n.inputs[n.op == "aten::unbind.int" ? 1 : 2])];
+  if (!x.meta || !d.constant || !d.constant->isInt()) return true;  // the converter reports it
+  auto r = static_cast<int64_t>(x.meta->min.size());
+  int64_t axis = d.constant->toInt() < 0 ? d.constant->toInt() + r : d.constant->toInt();
+  if (axis >= 0 && axis < r &&
+      x.meta->min[static_cast<size_t>(axis)] != x.meta->max[static_cast<size_t>(axis)]) {
+    *why = "splitting a dynamic dim into a size-dependent number of parts";
+    return false;
+  }
   return true;
 }
 
@@ -543,11 +628,21 @@ void register_shape_converters(ConverterRegistry& r) {
   add_converter(r, {"aten::transpose.int", "aten::swapaxes"}, transpose);
   add_converter(r, {"aten::expand"}, expand);
   add_converter(r, {"aten::expand_as"}, expand_as);
+  // The one-axis-at-a-time expansion needs rank + 1 <= kMaxRank (8): refused here, not at build.
   SupportFn static_input = [](const OpGraph& g, const Node& n, std::string* why) {
     const Value& v = g.values[static_cast<size_t>(n.inputs[0])];
-    if (v.meta && !v.meta->dynamic()) return true;
-    *why = "repeat of a dynamic-shaped tensor";
-    return false;
+    const Value& reps = g.values[static_cast<size_t>(n.inputs[1])];
+    if (!reps.constant || !reps.constant->isIntList()) {
+      *why = "repeats only known at run time";
+      return false;
+    }
+    size_t r = std::max(reps.constant->toIntList().size(), v.meta ? v.meta->min.size() : 0);
+    if (r + 1 > 8) {
+      *why =
+          "repeat/tile to rank " + std::to_string(r) + " (Kiln's rank limit is 8; at most 7 here)";
+      return false;
+    }
+    return true;
   };
   add_converter(r, {"aten::repeat"}, repeat, static_input);
   add_converter(r, {"aten::tile"}, tile, static_input);

@@ -40,6 +40,16 @@ struct Planner {
   std::vector<Segment> segments;
   std::vector<bool> torch_needed;
 
+  // A tensor taken out of a list that a Kiln node makes (split / chunk / unbind outputs read by
+  // PyTorch): the item joins the segment and becomes an engine output, instead of an evaluator
+  // cloned to PyTorch that would need the whole list there.
+  bool item_of_kiln_list(const Node& n) const {
+    if (n.op != "aten::__getitem__.t" || n.inputs.empty() || n.outputs.size() != 1) return false;
+    if (g.values[static_cast<size_t>(n.outputs[0])].kind != ValueKind::kTensor) return false;
+    int p = g.values[static_cast<size_t>(n.inputs[0])].producer;
+    return p >= 0 && place[static_cast<size_t>(p)] == kKiln;
+  }
+
   void initial_support() {
     place.assign(g.nodes.size(), kTorch);
     reason.assign(g.nodes.size(), "");
@@ -68,7 +78,7 @@ struct Planner {
         continue;
       }
       if (info->evaluator) {
-        place[i] = kEval;
+        place[i] = item_of_kiln_list(n) ? kKiln : kEval;
         continue;
       }
       std::string why;

@@ -131,8 +131,8 @@ def save(
             "output_format='torchscript' or 'pickle'"
         )
     ep, last = None, None
-    for share in (False, True):
-        dyn = dynamic_shapes_for(module, args, kwargs, share=share)
+    for mode in ("named", "shared"):
+        dyn = dynamic_shapes_for(module, args, kwargs, mode)
         try:
             with torch.no_grad():
                 ep = torch.export.export(module, ex_args, ex_kwargs, dynamic_shapes=dyn, strict=False)

@@ -60,3 +60,50 @@ def test_cuda_kernel_cache_dir(tmp_path):
     with torch.no_grad():
         assert rel_err(m(x, r), Chain()(x, r)) < 1e-4
     assert list(tmp_path.glob("nvrtc/*.cubin")), "no cubin in the kernel cache"
+
+
+@requires_cuda
+@pytest.mark.parametrize(
+    "fn, n_in",
+    [
+        (torch.asinh, 1),
+        (torch.acosh, 1),
+        (torch.atanh, 1),
+        (torch.log10, 1),
+        (torch.trunc, 1),
+        (torch.atan2, 2),
+        (lambda t: torch.sort(t, dim=1, descending=True), 1),
+        (lambda t: torch.diagonal(t, 1), 1),
+        (lambda a, b: torch.cdist(a, b), 2),
+        (lambda t: t.repeat(2, 1, 2, 1, 2), 1),
+        (lambda t, i, j: t[i, j], 3),
+    ],
+)
+def test_cuda_composed_core_aten_ops(fn, n_in):
+    """The compositions of tests/python/test_core_aten_gaps.py on the CUDA backend, dynamic batch."""
+
+    class M(torch.nn.Module):
+        def forward(self, *xs):
+            return fn(*xs)
+
+    x = torch.rand(4, 6, device="cuda") * 3 + 1.1
+    args = [x, torch.randn(4, 6, device="cuda")][:n_in]
+    specs = [kiln.Input(min_shape=(2, 6), opt_shape=(4, 6), max_shape=(8, 6))] * min(n_in, 2)
+    if n_in == 3:
+        idx = torch.tensor([0, 3, -1], device="cuda")
+        args, specs = (
+            [x, idx, idx],
+            [specs[0], kiln.Input(shape=(3,), dtype=torch.int64)] * 1
+            + [kiln.Input(shape=(3,), dtype=torch.int64)],
+        )
+    m = kiln.compile(M(), inputs=specs, require_full_compilation=True, min_block_size=1)
+    with torch.no_grad():
+        for b in (4, 7):
+            xs = [torch.rand(b, 6, device="cuda") * 3 + 1.1, torch.randn(b, 6, device="cuda")][: min(n_in, 2)]
+            if n_in == 3:
+                xs = [xs[0], args[1], args[2]]
+            out, ref = m(*xs), M()(*xs)
+            out = out if isinstance(out, tuple) else (out,)
+            ref = ref if isinstance(ref, tuple) else (ref,)
+            for o, r in zip(out, ref):
+                torch.testing.assert_close(o, r, atol=1e-4, rtol=1e-4, equal_nan=True)

@@ -185,6 +185,7 @@ std::vector<Case> activation_cases() {
   c.push_back(C("hardtanh", {"aten::hardtanh"}, "torch.hardtanh(x, -0.5, 0.5)", {kX}));
   c.push_back(C("leaky_relu", {"aten::leaky_relu"}, "torch.leaky_relu(x, 0.2)", {kX}));
   c.push_back(C("elu", {"aten::elu"}, "torch.elu(x, 0.7)", {kX}));
+  c.push_back(C("elu_scaled", {"aten::elu"}, "torch.elu(x, 0.7, 1.5, 0.5)", {kX}));
   c.push_back(C("softplus", {"aten::softplus"}, "torch.softplus(x * 4.0, 2.0, 5.0)", {kX}));
   c.push_back(C("gelu", {"aten::gelu"}, "torch.gelu(x)", {kXd}));
   c.push_back(C("gelu_tanh", {"aten::gelu"}, "torch.gelu(x, approximate='tanh')", {kX}));
@@ -340,6 +341,8 @@ std::vector<Case> reduction_cases() {
   c.push_back(C("prod_dim", {"aten::prod.dim_int"}, "x.prod(1)", {F({3, 4, 5}, Gen::kUnit)}));
   c.push_back(
       C("prod_int_is_int64", {"aten::prod.dim_int"}, "x.prod(2)", {I({3, 4, 5}, -3, 3, at::kInt)}));
+  c.push_back(C("prod_all", {"aten::prod"}, "x.prod()", {F({3, 4}, Gen::kUnit)}));
+  c.push_back(C("prod_all_int", {"aten::prod"}, "x.prod()", {I({2, 3}, -2, 3, at::kInt)}));
   c.push_back(C("amax", {"aten::amax"}, "x.amax([1, 2])", {kX}));
   c.push_back(C("amin", {"aten::amin"}, "x.amin(1, keepdim=True)", {kXd}));
   c.push_back(C("max_dim", {"aten::max.dim"}, "torch.max(x, 1)", {kX}));

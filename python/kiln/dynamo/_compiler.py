@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import inspect
 import logging as _pylogging
 import os
 import tempfile
@@ -17,7 +18,7 @@ from torch.fx import _pytree as fx_pytree
 
 from kiln import logging as klog
 from kiln.ptq import quantize_graph
-from kiln._errors import raise_status
+from kiln._errors import ExportError, UnsupportedOperatorError, raise_status
 from kiln._engine_module import EngineModule
 from kiln._input import Input
 from kiln._native import C, build_info
@@ -79,6 +80,54 @@ def _inputs_from_exported(ep: torch.export.ExportedProgram) -> tuple[tuple, dict
         specs.append(spec(v, e))
     a, k = pytree.tree_unflatten(specs, tree)
     return tuple(a), dict(k)
+
+
+def _widen_to_program(
+    ep: torch.export.ExportedProgram, arg_specs: tuple, kwarg_specs: dict, arg_ex: Any, kw_ex: Any
+):
+    """Example tensors given for an ExportedProgram take the program's own ranges for its dynamic dims
+    (bounded ones; an unbounded dim stays at the example's size), so the engines are as dynamic as the program.
+    kiln.Input specs are kept as given."""
+    ranges = ep.range_constraints
+    placeholders = [n for n in ep.graph.nodes if n.op == "placeholder"]
+    user = [n for n, s in zip(placeholders, ep.graph_signature.input_specs) if s.kind.name == "USER_INPUT"]
+    vals = iter(n.meta.get("val") for n in user)
+    flat_specs, tree = pytree.tree_flatten((arg_specs, kwarg_specs), is_leaf=lambda x: isinstance(x, Input))
+    flat_ex = pytree.tree_leaves((arg_ex, kw_ex), is_leaf=lambda x: isinstance(x, Input))
+    if len(flat_ex) != len(flat_specs):
+        return arg_specs, kwarg_specs
+    out = []
+    for spec, ex in zip(flat_specs, flat_ex):
+        val = next(vals, None) if isinstance(spec, Input) else None
+        if not (isinstance(ex, torch.Tensor) and isinstance(spec, Input) and val is not None):
+            out.append(spec)
+            continue
+        lo, hi = list(spec.min_shape), list(spec.max_shape)
+        for d, s in enumerate(getattr(val, "shape", ())):
+            r = ranges.get(s.node.expr) if isinstance(s, torch.SymInt) else None
+            try:
+                lower, upper = int(r.lower), int(r.upper)
+            except Exception:  # noqa: BLE001 - static, or unbounded (sympy oo): the example's size
+                continue
+            if d < len(lo) and lower <= lo[d] <= upper:
+                lo[d], hi[d] = max(lower, 1), upper
+        out.append(
+            Input(min_shape=lo, opt_shape=spec.opt_shape, max_shape=hi, dtype=spec.dtype, format=spec.format)
+        )
+    a, k = pytree.tree_unflatten(out, tree)
+    return tuple(a), dict(k)
+
+
+def _needs_inputs(module: torch.nn.Module) -> bool:
+    """Whether forward() has a parameter without a default (a module with none compiles with inputs=[])."""
+    try:
+        params = inspect.signature(module.forward).parameters.values()
+    except (TypeError, ValueError):
+        return True
+    return any(
+        p.default is inspect.Parameter.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        for p in params
+    )
 
 
 def _flat_for_graph(gm: torch.fx.GraphModule, arg_tree: tuple, kwarg_tree: dict) -> list:
@@ -179,8 +228,69 @@ def lower_exported(ep: torch.export.ExportedProgram) -> torch.fx.GraphModule:
     with warnings.catch_warnings():
         # torch's own deepcopy of tree specs inside run_decompositions (torch 2.11)
         warnings.filterwarnings("ignore", message=".*LeafSpec.*", category=FutureWarning)
-        ep = ep.run_decompositions()
+        try:
+            ep = ep.run_decompositions()
+        except Exception as e:
+            resized = _resizes(ep)
+            if not resized:
+                raise
+            raise ExportError(
+                f"kiln: torch.export cannot functionalize the in-place resize of {', '.join(resized)} "
+                "(Tensor.resize_ / resize_as_ of a forward() input): resize a new tensor instead, e.g. "
+                "y = x.clone(); y.resize_(...), or x.new_empty(shape) / x.reshape(shape), and use y from there on.",
+                "InvalidArgument",
+            ) from e
         return ep.module()
+
+
+def _resizes(ep: torch.export.ExportedProgram) -> list[str]:
+    """Inputs of the program that it resizes in place (aten.resize_ / resize_as_), by name."""
+    ops = (torch.ops.aten.resize_.default, torch.ops.aten.resize_as_.default)
+    user = {s.arg.name for s in ep.graph_signature.input_specs if s.kind.name == "USER_INPUT"}
+    out = []
+    for n in ep.graph.nodes:
+        if n.op == "call_function" and n.target in ops and n.args:
+            a = n.args[0]
+            if isinstance(a, torch.fx.Node) and a.name in user:
+                out.append(f"input '{a.name}'")
+    return out
+
+
+def _narrow_to_export_range(node: torch.fx.Node, spec: Any) -> Any:
+    """The input's dynamic dims narrowed to the range torch.export found the model needs (a select at
+    index 3 needs size >= 4, a 3-D pooling of kernel 3 needs >= 3), so shapes are analysed and engines built
+    only where eager runs. Export's own floor of 2 (it specializes sizes 0 and 1) is not a model's need."""
+    val = node.meta.get("val")
+    if not isinstance(spec, Input) or not spec.is_dynamic() or not isinstance(val, torch.Tensor):
+        return spec
+    lo, opt, hi = list(spec.min_shape), list(spec.opt_shape), list(spec.max_shape)
+    changed = []
+    for d in spec.dynamic_dims():
+        s = val.shape[d] if d < val.dim() else None
+        expr = getattr(getattr(s, "node", None), "expr", None)
+        if expr is None or not expr.is_Symbol:
+            continue
+        vr = s.node.shape_env.var_to_range.get(expr)
+        if vr is None:
+            continue
+        try:
+            need_lo, need_hi = int(vr.lower), int(vr.upper) if vr.upper.is_finite else None
+        except (TypeError, ValueError):
+            continue
+        new_lo = max(lo[d], need_lo) if need_lo > 2 else lo[d]
+        new_hi = min(hi[d], need_hi) if need_hi is not None else hi[d]
+        if (new_lo, new_hi) != (lo[d], hi[d]) and new_lo <= new_hi:
+            changed.append(f"dim {d}: [{lo[d]}, {hi[d]}] -> [{new_lo}, {new_hi}]")
+            lo[d], hi[d] = new_lo, new_hi
+            opt[d] = min(max(opt[d], new_lo), new_hi)
+    if not changed:
+        return spec
+    _log.warning(
+        "kiln: input '%s' narrowed to the sizes the model accepts (torch.export's range): %s",
+        node.name,
+        "; ".join(changed),
+    )
+    return Input(min_shape=lo, opt_shape=opt, max_shape=hi, dtype=spec.dtype, format=spec.format)
 
 
 def import_graph(
@@ -190,7 +300,10 @@ def import_graph(
     arg_examples: tuple,
     kwarg_examples: dict,
     device: torch.device,
+    narrow: bool = False,
 ) -> tuple[ImportedGraph, list]:
+    """The graph with the shapes of every value at the min / opt / max input shapes; `narrow`: dynamic dims
+    narrowed to the range torch.export found (see _narrow_to_export_range), None when that changes nothing."""
     flat_specs = _flat_for_graph(gm, arg_specs, kwarg_specs)
     flat_examples = (
         _flat_for_graph(gm, arg_examples, kwarg_examples) if arg_examples or kwarg_examples else flat_specs
@@ -200,12 +313,35 @@ def import_graph(
         raise ValueError(
             f"kiln.compile: the graph takes {len(imp.placeholders)} inputs but {len(flat_specs)} were given"
         )
+    if narrow:
+        narrowed = [_narrow_to_export_range(n, s) for n, s in zip(imp.placeholders, flat_specs)]
+        if all(a is b for a, b in zip(narrowed, flat_specs)):
+            return None
+        flat_specs = narrowed
     per_bound = [
         [example_value(s, e, which, device) for s, e in zip(flat_specs, flat_examples)]
         for which in ("min", "opt", "max")
     ]
     record_shapes(imp, per_bound)
     return imp, flat_specs
+
+
+def _import_and_partition(
+    gm: torch.fx.GraphModule,
+    arg_specs: tuple,
+    kwarg_specs: dict,
+    arg_examples: tuple,
+    kwarg_examples: dict,
+    settings: CompileSettings,
+    dry_run: bool,
+    narrow: bool,
+) -> Optional[tuple]:
+    got = import_graph(gm, arg_specs, kwarg_specs, arg_examples, kwarg_examples, settings.device, narrow)
+    if got is None:
+        return None
+    imp, flat_specs = got
+    key = _cache_key(gm, flat_specs, settings) if settings.engine_cache_dir and not dry_run else None
+    return imp, partition(imp, settings, build=not dry_run, cache_key=key)
 
 
 def compile_graph(
@@ -218,9 +354,24 @@ def compile_graph(
     dry_run: bool = False,
     engine_modules: bool = False,
 ) -> Any:
-    imp, flat_specs = import_graph(gm, arg_specs, kwarg_specs, arg_examples, kwarg_examples, settings.device)
-    key = _cache_key(gm, flat_specs, settings) if settings.engine_cache_dir and not dry_run else None
-    res = partition(imp, settings, build=not dry_run, cache_key=key)
+    try:
+        imp, res = _import_and_partition(
+            gm, arg_specs, kwarg_specs, arg_examples, kwarg_examples, settings, dry_run, False
+        )
+    except UnsupportedOperatorError:
+        raise
+    except Exception as e:
+        # Shape analysis or the build rejected the inputs' min / max shapes: again within the range
+        # torch.export found the model accepts, when that is narrower.
+        try:
+            got = _import_and_partition(
+                gm, arg_specs, kwarg_specs, arg_examples, kwarg_examples, settings, dry_run, True
+            )
+        except Exception:  # noqa: BLE001 - the first attempt's error says what the user gave
+            got = None
+        if got is None:
+            raise e from None
+        imp, res = got
     report = SupportReport.from_result(res)
     if dry_run:
         return report
@@ -257,12 +408,16 @@ def compile_dynamo(
         if not arg_specs and not kwarg_specs:
             arg_specs, kwarg_specs = _inputs_from_exported(ep)
             arg_examples, kwarg_examples = arg_specs, kwarg_specs
+        else:
+            arg_specs, kwarg_specs = _widen_to_program(
+                ep, arg_specs, kwarg_specs, arg_examples, kwarg_examples
+            )
     else:
         if not isinstance(module, torch.nn.Module):
             raise TypeError(
                 f"kiln.compile: expected an nn.Module or ExportedProgram, got {type(module).__name__}"
             )
-        if not arg_specs and not kwarg_specs:
+        if not arg_specs and not kwarg_specs and _needs_inputs(module):
             raise ValueError(
                 "kiln.compile: inputs (or arg_inputs / kwarg_inputs) are required to compile an nn.Module"
             )

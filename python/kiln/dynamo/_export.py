@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import inspect
+import logging
 import re
+import sys
 from typing import Any, Optional
 
 import torch
@@ -11,6 +13,8 @@ import torch.utils._pytree as pytree
 
 from kiln._errors import ExportError
 from kiln._input import Input
+
+_log = logging.getLogger("kiln")
 
 
 def _is_input(x: Any) -> bool:
@@ -48,19 +52,29 @@ def _sanitize(s: str) -> str:
     return s if s and not s[0].isdigit() else "_" + s
 
 
+# How dynamic dims become torch.export specs, tried in this order: "hint" gives every (input, position) its
+# own Dim.DYNAMIC(min, max) hint, so export itself finds the dims the model requires equal (x + y, a
+# grouped convolution's channels) and two independent dims with the same range stay apart; "named" gives
+# each its own named Dim; "shared" uses one Dim per (min, max) range (older torch without range hints).
+EXPORT_DIM_MODES = ("hint", "named", "shared")
+
+
 def dynamic_shapes_for(
-    module: torch.nn.Module, arg_specs: tuple, kwarg_specs: dict, share: bool
+    module: torch.nn.Module, arg_specs: tuple, kwarg_specs: dict, mode: str
 ) -> Optional[Any]:
-    """torch.export dynamic_shapes for these inputs (None when all static). With `share`, dims that have
-    the same (min, max) range use one Dim (for models that require them equal)."""
+    """torch.export dynamic_shapes for these inputs (None when all static); `mode` is one of
+    EXPORT_DIM_MODES."""
     if not any(
         isinstance(x, Input) and x.is_dynamic()
         for x in pytree.tree_leaves((arg_specs, kwarg_specs), is_leaf=_is_input)
     ):
         return None
     dims: dict[Any, Any] = {}
+    share = mode == "shared"
 
     def dim_for(name: str, lo: int, hi: int) -> Any:
+        if mode == "hint":
+            return torch.export.Dim.DYNAMIC(min=lo, max=hi)
         key = (lo, hi) if share else name
         if key not in dims:
             dims[key] = torch.export.Dim(_sanitize(name if not share else f"dim_{lo}_{hi}"), min=lo, max=hi)
@@ -96,6 +110,67 @@ def dynamic_shapes_for(
     return out
 
 
+# Objects in a model's outputs that pytree does not know (a transformers cache, e.g. EncoderDecoderCache
+# of an encoder-decoder called with use_cache=True) are registered as pytree nodes through their attributes,
+# so export flattens them and the compiled module hands back the same kind of object.
+_UNKNOWN_OUTPUT = re.compile(r"Found <class '([\w.]+)'> in output, which is not a known type")
+_MAX_OUTPUT_TYPES = 16
+
+
+def _holds_tensor(x: Any, depth: int = 0) -> bool:
+    if isinstance(x, torch.Tensor):
+        return True
+    if depth > 8:
+        return False
+    if isinstance(x, (list, tuple)):
+        return any(_holds_tensor(y, depth + 1) for y in x)
+    if isinstance(x, dict):
+        return any(_holds_tensor(y, depth + 1) for y in x.values())
+    return hasattr(x, "__dict__") and not isinstance(x, type) and _holds_tensor(vars(x), depth + 1)
+
+
+def _flatten_object(obj: Any) -> tuple[list, Any]:
+    """Children: the attributes that hold tensors; the others (a device, flags) ride in the context."""
+    attrs = vars(obj)
+    keys = sorted(k for k, v in attrs.items() if _holds_tensor(v))
+    consts = tuple((k, v) for k, v in sorted(attrs.items(), key=lambda kv: kv[0]) if k not in keys)
+    return [attrs[k] for k in keys], (type(obj), tuple(keys), consts)
+
+
+def _flatten_object_with_keys(obj: Any) -> tuple[list, Any]:
+    values, ctx = _flatten_object(obj)
+    return [(pytree.GetAttrKey(k), v) for k, v in zip(ctx[1], values)], ctx
+
+
+def _unflatten_object(values: Any, context: Any) -> Any:
+    cls, keys, consts = context
+    obj = cls.__new__(cls)
+    obj.__dict__.update(consts)
+    obj.__dict__.update(zip(keys, values))
+    return obj
+
+
+def _register_output_type(e: BaseException) -> bool:
+    """Registers the output type that `e` (torch.export's error) names as a pytree node; False when `e` is
+    another error or the type is not found or registered already."""
+    m = _UNKNOWN_OUTPUT.search(str(e))
+    if not m:
+        return False
+    mod_name, _, cls_name = m.group(1).rpartition(".")
+    cls = getattr(sys.modules.get(mod_name), cls_name, None)
+    if not isinstance(cls, type) or cls in pytree.SUPPORTED_NODES:
+        return False
+    pytree.register_pytree_node(
+        cls,
+        _flatten_object,
+        _unflatten_object,
+        serialized_type_name=m.group(1),
+        flatten_with_keys_fn=_flatten_object_with_keys,
+    )
+    _log.info("kiln: %s in the outputs is flattened through its attributes (a pytree node)", m.group(1))
+    return True
+
+
 def export_module(
     module: torch.nn.Module,
     arg_specs: tuple,
@@ -116,16 +191,23 @@ def export_module(
         for k, v in kwarg_specs.items()
     }
     errors = []
-    for share in (False, True):
-        dyn = dynamic_shapes_for(module, arg_specs, kwarg_specs, share)
+    modes = EXPORT_DIM_MODES if callable(getattr(torch.export.Dim, "DYNAMIC", None)) else EXPORT_DIM_MODES[1:]
+    registered = 0
+    i = 0
+    while i < len(modes):
+        dyn = dynamic_shapes_for(module, arg_specs, kwarg_specs, modes[i])
         try:
             with torch.no_grad():
                 return torch.export.export(module, tuple(args), kwargs, dynamic_shapes=dyn, strict=False)
         except Exception as e:  # noqa: BLE001 - torch raises many kinds; reported below
+            if registered < _MAX_OUTPUT_TYPES and _register_output_type(e):
+                registered += 1
+                continue  # the same mode again, now that the output type flattens
             errors.append(e)
             if dyn is None:
                 break
-    e = errors[-1]
+            i += 1
+    e = errors[0]  # the most permissive capture's error (hints) says best what the model fixes
     msg = str(e).strip()
     if len(msg) > 4000:
         msg = msg[:4000] + " ..."

@@ -1,0 +1,382 @@
+"""Core ATen ops the OpInfo conformance harness (bench/conformance.py) found missing or refused (issue 16),
+each against eager PyTorch with fresh random inputs, static and with dynamic dims."""
+
+import pytest
+import torch
+
+import kiln
+
+FULL = dict(device="cpu", require_full_compilation=True, min_block_size=1)
+
+
+class Fn(torch.nn.Module):
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, *xs):
+        return self.fn(*xs)
+
+
+def dyn(t, dims):
+    """kiln.Input for t with `dims` dynamic over [max(1, s // 2), 2 * s]."""
+    lo = [max(1, s // 2) if d in dims else s for d, s in enumerate(t.shape)]
+    hi = [2 * s if d in dims else s for d, s in enumerate(t.shape)]
+    return kiln.Input(min_shape=lo, opt_shape=tuple(t.shape), max_shape=hi, dtype=t.dtype)
+
+
+def check(fn, inputs, specs=None, others=(), atol=1e-5, rtol=1e-4):
+    """Compiles fn over `inputs` (or `specs`), runs it at the inputs and at each tuple in `others`."""
+    m = Fn(fn).eval()
+    c = kiln.compile(m, inputs=list(specs or inputs), **FULL)
+    for xs in [inputs, *others]:
+        with torch.no_grad():
+            ref, out = m(*xs), c(*xs)
+        ref = ref if isinstance(ref, (tuple, list)) else (ref,)
+        out = out if isinstance(out, (tuple, list)) else (out,)
+        assert len(out) == len(ref)
+        for o, r in zip(out, ref):
+            assert o.shape == r.shape and o.dtype == r.dtype, (o.shape, r.shape, o.dtype, r.dtype)
+            if r.dtype.is_floating_point:
+                torch.testing.assert_close(o, r, atol=atol, rtol=rtol, equal_nan=True)
+            else:
+                assert torch.equal(o, r)
+    return c
+
+
+def wide(*shape, lo=-4.0, hi=4.0):
+    return torch.empty(*shape).uniform_(lo, hi)
+
+
+@pytest.mark.parametrize(
+    "name, fn, make",
+    [
+        ("asinh", torch.asinh, lambda *s: wide(*s, lo=-50, hi=50)),
+        ("acosh", torch.acosh, lambda *s: wide(*s, lo=0.5, hi=50)),  # NaN below 1
+        ("atanh", torch.atanh, lambda *s: wide(*s, lo=-1.2, hi=1.2)),
+        ("log10", torch.log10, lambda *s: wide(*s, lo=-1, hi=1000)),
+        ("trunc", torch.trunc, lambda *s: wide(*s, lo=-10, hi=10)),
+    ],
+)
+def test_unary_compositions(name, fn, make):
+    x = make(3, 7)
+    check(fn, [x], [dyn(x, {0, 1})], others=[(make(2, 5),), (make(6, 14),)])
+
+
+def test_unary_edge_values():
+    x = torch.tensor([0.0, -0.0, 1e-8, -1e-8, 1e20, -1e20, 0.999, -0.999, 1.0, float("nan")])
+    for fn in (torch.asinh, torch.atanh, torch.log10, torch.trunc):
+        check(fn, [x])
+    check(torch.acosh, [torch.tensor([1.0, 1.0 + 1e-6, 2.0, 1e20, 0.5, float("inf")])])
+
+
+def test_trunc_of_ints_is_identity():
+    x = torch.randint(-5, 5, (4, 3))
+    check(torch.trunc, [x], [dyn(x, {0})], others=[(torch.randint(-5, 5, (7, 3)),)])
+
+
+def test_atan2_all_quadrants_and_zeros():
+    y = torch.tensor([1.0, 1.0, -1.0, -1.0, 0.0, 0.0, 2.0, -2.0, 0.0])
+    x = torch.tensor([1.0, -1.0, 1.0, -1.0, 1.0, -1.0, 0.0, 0.0, 0.0])
+    check(torch.atan2, [y, x])
+    a, b = torch.randn(4, 6), torch.randn(6)
+    check(torch.atan2, [a, b], [dyn(a, {0}), kiln.Input(shape=(6,))], others=[(torch.randn(8, 6), b)])
+
+
+def test_bitwise_xor_and_scalar_variants_on_bools():
+    a, b = torch.rand(5, 4) > 0.5, torch.rand(5, 4) > 0.5
+    check(torch.bitwise_xor, [a, b], [dyn(a, {0}), dyn(b, {0})], others=[(a[:3], b[:3])])
+    check(lambda x: torch.bitwise_and(x, True), [a])
+    check(lambda x: torch.bitwise_or(x, False), [a])
+    check(lambda x: torch.bitwise_xor(x, True), [a])
+
+
+def test_bitwise_xor_of_ints_refused_with_reason():
+    a, b = torch.randint(0, 8, (3,)), torch.randint(0, 8, (3,))
+    with pytest.raises(kiln.UnsupportedOperatorError, match="bitwise ops on integer tensors"):
+        kiln.compile(Fn(torch.bitwise_xor), inputs=[a, b], **FULL)
+    # without require_full_compilation it falls back to PyTorch and still runs
+    c = kiln.compile(
+        Fn(lambda x, y: torch.bitwise_xor(x, y) + 1), inputs=[a, b], device="cpu", min_block_size=1
+    )
+    assert torch.equal(c(a, b), torch.bitwise_xor(a, b) + 1)
+
+
+@pytest.mark.parametrize("descending", [False, True])
+def test_sort_and_argsort(descending):
+    x = torch.randn(4, 9)
+    check(
+        lambda t: torch.sort(t, dim=1, descending=descending),
+        [x],
+        [dyn(x, {0})],
+        others=[(torch.randn(7, 9),)],
+    )
+    check(lambda t: torch.argsort(t, dim=0, descending=descending), [x])
+    check(lambda t: torch.sort(t, stable=True), [x])
+
+
+def test_bool_mul_is_logical_and():
+    a, b = torch.rand(4, 3) > 0.5, torch.rand(4, 3) > 0.3
+    check(lambda x, y: x * y, [a, b], [dyn(a, {0}), dyn(b, {0})], others=[(a[:2], b[:2])])
+
+
+def test_prod_of_all_elements_and_scaled_elu():
+    x = torch.rand(3, 4) + 0.5
+    check(torch.prod, [x], [dyn(x, {0, 1})], others=[(torch.rand(2, 5) + 0.5,)])
+    check(torch.nn.functional.selu, [torch.randn(3, 4)])
+    check(
+        lambda t: torch.ops.aten.elu(t, 0.7, 1.5, 0.5),
+        [torch.randn(5, 2)],
+        [kiln.Input(min_shape=(1, 2), opt_shape=(5, 2), max_shape=(9, 2))],
+        others=[(torch.randn(8, 2),)],
+    )
+
+
+def test_split_outputs_returned_to_pytorch():
+    x = torch.randn(7, 4)
+    check(lambda t: torch.chunk(t, 3, dim=0), [x])
+    check(lambda t: torch.split(t, [2, 2], dim=1), [x], [dyn(x, {0})], others=[(torch.randn(3, 4),)])
+    check(lambda t: torch.unbind(t * 2, 1), [x])
+
+
+def test_sort_along_dynamic_dim_refused():
+    x = torch.randn(4, 9)
+    with pytest.raises(kiln.UnsupportedOperatorError, match="sort along a dynamic dim"):
+        kiln.compile(Fn(lambda t: torch.sort(t, dim=1)), inputs=[dyn(x, {1})], **FULL)
+
+
+@pytest.mark.parametrize("offset, d1, d2", [(0, 0, 1), (1, 0, 1), (-2, 1, 0), (2, -1, -3), (9, 0, 1)])
+def test_diagonal(offset, d1, d2):
+    x = torch.randn(3, 5, 4)
+    check(lambda t: torch.diagonal(t, offset, d1, d2) * 2, [x])
+    others = [(torch.randn(3, 8, 4),), (torch.randn(6, 2, 7),), (torch.randn(2, 3, 2),)]
+    check(lambda t: torch.diagonal(t, offset, d1, d2), [x], [dyn(x, {0, 1, 2})], others=others)
+
+
+@pytest.mark.parametrize("p", [0.0, 1.0, 2.0, 3.0, float("inf")])
+def test_cdist(p):
+    a, b = torch.randn(2, 5, 3), torch.randn(2, 4, 3)
+    check(lambda x, y: torch.cdist(x, y, p=p), [a, b], atol=1e-4)
+    check(
+        lambda x, y: torch.cdist(x, y, p=p),
+        [a, b],
+        [dyn(a, {1}), dyn(b, {1})],
+        others=[(torch.randn(2, 7, 3), torch.randn(2, 3, 3))],
+        atol=1e-4,
+    )
+
+
+@pytest.mark.parametrize("p", [1.0, 2.0, float("inf")])
+def test_pdist(p):
+    x = torch.randn(6, 3)
+    check(
+        lambda t: torch.nn.functional.pdist(t, p=p),
+        [x],
+        [dyn(x, {1})],
+        others=[(torch.randn(6, 5),)],
+        atol=1e-4,
+    )
+
+
+def test_pdist_dynamic_rows_refused():
+    x = torch.randn(6, 3)
+    with pytest.raises(kiln.UnsupportedOperatorError, match="pdist along a dynamic dim"):
+        kiln.compile(Fn(torch.nn.functional.pdist), inputs=[dyn(x, {0})], **FULL)
+
+
+def test_batch_norm_with_batch_statistics():
+    x, w, b = torch.randn(4, 3, 5, 5), torch.randn(3), torch.randn(3)
+    f = lambda t, w, b: torch.nn.functional.batch_norm(t, None, None, w, b, training=True, eps=1e-3)  # noqa: E731
+    check(f, [x, w, b], atol=1e-4)
+    check(
+        f,
+        [x, w, b],
+        [dyn(x, {0, 2, 3}), kiln.Input(shape=(3,)), kiln.Input(shape=(3,))],
+        others=[(torch.randn(2, 3, 7, 6), w, b)],
+        atol=1e-4,
+    )
+
+
+def test_native_dropout_in_eval_is_identity_and_training_refused():
+    x = torch.randn(3, 4)
+    check(
+        lambda t: torch.ops.aten.native_dropout(t, 0.5, False),
+        [x],
+        [dyn(x, {0})],
+        others=[(torch.randn(5, 4),)],
+    )
+    with pytest.raises(kiln.UnsupportedOperatorError, match="dropout in training mode"):
+        kiln.compile(Fn(lambda t: torch.nn.functional.dropout(t, 0.5, training=True)), inputs=[x], **FULL)
+
+
+def test_scalar_tensor():
+    x = torch.randn(3)
+    check(lambda t: t + torch.scalar_tensor(2.5), [x], [dyn(x, {0})], others=[(torch.randn(5),)])
+    check(lambda t: t * torch.scalar_tensor(3), [x])  # float32 like torch, though 3 is an int
+    check(lambda t: torch.scalar_tensor(t.shape[0]) + t, [x], [dyn(x, {0})], others=[(torch.randn(5),)])
+
+
+@pytest.mark.parametrize(
+    "reps", [(2, 3), (2, 1, 3), (1, 2, 2, 2, 2), (2, 1, 1, 1, 1, 2), (1, 1, 1, 1, 1, 2, 2)]
+)
+def test_repeat_and_tile_static_dynamic_and_high_rank(reps):
+    x = torch.randn(3, 4)
+    check(
+        lambda t: t.repeat(*reps), [x], [dyn(x, {0, 1})], others=[(torch.randn(2, 5),), (torch.randn(6, 8),)]
+    )
+    check(lambda t: torch.tile(t, reps), [x], [dyn(x, {0})], others=[(torch.randn(5, 4),)])
+
+
+def test_repeat_to_rank_8_refused_at_partition_time_and_falls_back():
+    x = torch.randn(3, 4)
+    f = lambda t: (t * 2).repeat(1, 1, 1, 1, 1, 1, 2, 2) + 1  # noqa: E731
+    with pytest.raises(kiln.UnsupportedOperatorError, match="rank limit is 8"):
+        kiln.compile(Fn(f), inputs=[x], **FULL)
+    c = kiln.compile(Fn(f), inputs=[x], device="cpu", min_block_size=1)  # the repeat runs in PyTorch
+    torch.testing.assert_close(c(x), f(x))
+
+
+def test_cat_skips_legacy_empty_1d():
+    a, b = torch.randn(3, 4), torch.randn(2, 4)
+    check(lambda x, y: torch.cat([x, torch.empty(0), y]), [a, b])
+
+
+def test_dynamic_dims_of_equal_range_stay_independent():
+    """Issue 16 item 4: dims are keyed by input and position, not by (min, max) range alone."""
+    spec = kiln.Input(min_shape=(1, 1), opt_shape=(2, 3), max_shape=(4, 4))
+    c = kiln.compile(Fn(lambda x, y: x + y), inputs=[spec, spec], device="cpu")
+    for shape in [(2, 3), (4, 1), (1, 4)]:
+        a, b = torch.randn(shape), torch.randn(shape)
+        torch.testing.assert_close(c(a, b), a + b)
+
+
+def test_grouped_conv_with_dynamic_channels_related_by_export():
+    x, w = torch.randn(2, 4, 8, 8), torch.randn(2, 2, 3, 3)
+    f = lambda t, k: torch.nn.functional.conv2d(t, k, groups=2)  # noqa: E731
+    check(
+        f,
+        [x, w],
+        [dyn(x, {0, 2, 3}), kiln.Input(shape=(2, 2, 3, 3))],
+        others=[(torch.randn(1, 4, 6, 9), w)],
+        atol=1e-4,
+    )
+
+
+def test_index_tensor_several_dynamic_dims():
+    x = torch.randn(5, 6, 3)
+    i, j = torch.tensor([0, 4, -1, 2]), torch.tensor([1, 5, 0, -2])
+    f = lambda t, a, b: t[a, b]  # noqa: E731
+    check(
+        f,
+        [x, i, j],
+        [dyn(x, {0, 1, 2}), kiln.Input(shape=(4,), dtype=torch.int64)] * 1
+        + [kiln.Input(shape=(4,), dtype=torch.int64)],
+        others=[(torch.randn(7, 8, 2), i, j)],
+    )
+
+
+def test_index_tensor_non_adjacent_indices():
+    x = torch.randn(4, 5, 6)
+    i, j = torch.tensor([[0, 3], [1, 2]]), torch.tensor([5, -1])
+    f = lambda t, a, b: t[a, :, b]  # noqa: E731
+    check(f, [x, i, j])
+    check(
+        f,
+        [x, i, j],
+        [dyn(x, {1}), kiln.Input(shape=(2, 2), dtype=torch.int64), kiln.Input(shape=(2,), dtype=torch.int64)],
+        others=[(torch.randn(4, 9, 6), i, j)],
+    )
+
+
+@pytest.mark.parametrize("accumulate", [False, True])
+def test_index_put_several_index_tensors(accumulate):
+    x, v = torch.randn(5, 6, 3), torch.randn(4, 3)
+    i, j = torch.tensor([0, 4, -1, 2]), torch.tensor([1, 5, 0, 3])
+    f = lambda t, a, b, w: torch.index_put(t, (a, b), w, accumulate=accumulate)  # noqa: E731
+    check(f, [x, i, j, v])
+    idx = kiln.Input(shape=(4,), dtype=torch.int64)
+    check(
+        f,
+        [x, i, j, v],
+        [dyn(x, {0, 1, 2}), idx, idx, dyn(v, {1})],
+        others=[(torch.randn(7, 8, 2), i, j, torch.randn(4, 2))],
+    )
+    # duplicates add up with accumulate=True
+    d = torch.tensor([1, 1, 1, 1])
+    if accumulate:
+        check(f, [x, d, d, v])
+
+    # non-adjacent index tensors (a broadcast 2-D index among them): x[a, :, b] = w / += w
+    def g(t, a, b, w):
+        t = t.clone()
+        if accumulate:
+            t[a, :, b] += w
+        else:
+            t[a, :, b] = w
+        return t
+
+    x3, a2, b1 = torch.randn(4, 3, 5), torch.tensor([[0], [2]]), torch.tensor([1, 3, 4])
+    check(g, [x3, a2, b1, torch.randn(2, 3, 3)])
+    check(g, [x3, a2, b1, torch.randn(3)])
+
+
+def test_prims_sum_div():
+    # (prims.broadcast_in_dim has a converter too, but torch.export cannot functionalize it in a user module)
+    x, y = torch.randn(3, 4), torch.randn(3, 4) + 3
+    check(lambda t: torch.ops.prims.sum(t, [1]), [x], [dyn(x, {0, 1})], others=[(torch.randn(5, 7),)])
+    check(lambda a, b: torch.ops.prims.div(a, b), [x, y], [dyn(x, {0}), dyn(y, {0})], others=[(x[:2], y[:2])])
+    i, j = torch.randint(-9, 9, (5,)), torch.randint(1, 4, (5,))
+    check(lambda a, b: torch.ops.prims.div(a, b), [i, j])
+
+
+def test_module_without_inputs_compiles_with_empty_inputs():
+    class NoInputs(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("w", torch.randn(3, 4))
+
+        def forward(self):
+            return torch.atan2(self.w, self.w.flip(0)) * 2
+
+    m = NoInputs().eval()
+    c = kiln.compile(m, inputs=[], device="cpu")
+    torch.testing.assert_close(c(), m())
+    with pytest.raises(ValueError, match="inputs .* are required"):
+        kiln.compile(torch.nn.ReLU(), inputs=[], device="cpu")
+
+
+def test_exported_program_with_example_tensors_keeps_its_dynamic_dims():
+    m = Fn(lambda x, y: torch.atan2(x, y).sum(0)).eval()
+    b = torch.export.Dim("b", min=1, max=16)
+    ep = torch.export.export(m, (torch.randn(4, 3), torch.randn(4, 3)), dynamic_shapes=(({0: b}, {0: b}),))
+    c = kiln.compile(ep, inputs=[torch.randn(4, 3), torch.randn(4, 3)], device="cpu")
+    for n in (4, 9, 1):
+        x, y = torch.randn(n, 3), torch.randn(n, 3)
+        torch.testing.assert_close(c(x, y), m(x, y), atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("mode", ["sum", "mean", "max"])
+@pytest.mark.parametrize("padding_idx", [None, 2])
+def test_embedding_bag(mode, padding_idx):
+    w = torch.randn(10, 4)
+    idx = torch.tensor([1, 2, 4, 5, 4, 3, 2, 9, 2])
+    off = torch.tensor([0, 3, 3, 6])  # an empty bag too
+    f = lambda i, o, w: torch.nn.functional.embedding_bag(i, w, o, mode=mode, padding_idx=padding_idx)  # noqa: E731
+    check(f, [idx, off, w])
+    check(
+        f,
+        [idx, off, w],
+        [dyn(idx, {0}), dyn(off, {0}), kiln.Input(shape=(10, 4))],
+        others=[
+            (idx[:7], torch.tensor([0, 2, 5]), w),
+            (torch.randint(0, 10, (15,)), torch.tensor([0, 1, 4, 9, 9, 12]), w),
+        ],
+    )
+    if mode == "sum":
+        psw = torch.rand(9)
+        g = lambda i, o, w, p: torch.nn.functional.embedding_bag(  # noqa: E731
+            i, w, o, mode="sum", per_sample_weights=p, include_last_offset=True, padding_idx=padding_idx
+        )
+        check(g, [idx, torch.tensor([0, 3, 3, 6, 9]), w, psw])
+    two_d = torch.randint(0, 10, (3, 4))
+    check(lambda i, w: torch.nn.functional.embedding_bag(i, w, mode=mode), [two_d, w])
