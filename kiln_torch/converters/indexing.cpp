@@ -412,7 +412,7 @@ Status index(ConversionCtx& ctx, const Node& n) {
     kinds.push_back(it);
   }
   size_t first = 0, count = 0;
-  kiln::Tensor src = *x;
+  kiln::Tensor src = x;
   std::vector<Arg> moved;
   if (!index_run(kinds, first, count)) {
     // Non-adjacent index tensors: torch puts the broadcast index dims first, which is indexing
@@ -421,30 +421,30 @@ Status index(ConversionCtx& ctx, const Node& n) {
     for (size_t i = 0; i < kinds.size(); ++i) {
       if (!kinds[i].none) {
         perm.push_back(static_cast<int64_t>(i));
-        moved.push_back((*items)[i]);
+        moved.push_back(items[i]);
       } else {
         rest.push_back(static_cast<int64_t>(i));
       }
     }
     if (perm.empty()) return ctx.error(n, "no index tensor");
-    for (int64_t i = static_cast<int64_t>(kinds.size()); i < ctx.rank(*x); ++i) rest.push_back(i);
+    for (int64_t i = static_cast<int64_t>(kinds.size()); i < ctx.rank(x); ++i) rest.push_back(i);
     first = 0;
     count = perm.size();
     perm.insert(perm.end(), rest.begin(), rest.end());
-    auto t = ctx.net.add_transpose(*x, perm);
+    auto t = ctx.net.add_transpose(x, perm);
     if (!t) return t.status();
     src = *t;
-    *items = moved;
+    items = moved;
   }
   x = src;
   if (count > 1) {
-    Dims d = ctx.dims(*x);
+    Dims d = ctx.dims(x);
     bool dynamic = false;
     for (size_t i = first; i < first + count; ++i) dynamic |= d[static_cast<int>(i)] < 0;
     if (dynamic) {
-      auto lin = linear_index_dynamic(ctx, *x, *items, first, count);
+      auto lin = linear_index_dynamic(ctx, x, items, first, count);
       if (!lin) return lin.status();
-      auto flat = ctx.net.add_flatten(*x, static_cast<int64_t>(first),
+      auto flat = ctx.net.add_flatten(x, static_cast<int64_t>(first),
                                       static_cast<int64_t>(first + count - 1));
       if (!flat) return flat.status();
       return set_output_tensor(ctx, n,

@@ -40,8 +40,9 @@ Expected<kiln::Tensor> zero_point_of(ConversionCtx& ctx, const Node& n, size_t i
   if (ctx.is_none(n, i)) return kiln::Tensor{};
   KILN_ASSIGN_OR_RETURN(auto z, ctx.tensor(n, i));
   if (!is_integer(ctx.dtype(z)))
-    return ctx.error(n, "a float zero point (learnable fake quantization) is not supported; "
-                        "Kiln reads integer zero points");
+    return ctx.error(n,
+                     "a float zero point (learnable fake quantization) is not supported; "
+                     "Kiln reads integer zero points");
   return ctx.cast(z, DataType::kInt32);
 }
 
@@ -61,8 +62,8 @@ bool qdq_supported(const OpGraph& g, const Node& n, std::initializer_list<size_t
       return false;
     }
     auto t = static_cast<at::ScalarType>(v.constant->toInt());
-    bool ok = t == at::kChar || t == at::kByte || t == at::kInt ||
-              (float8_ok && t == at::kFloat8_e4m3fn);
+    bool ok =
+        t == at::kChar || t == at::kByte || t == at::kInt || (float8_ok && t == at::kFloat8_e4m3fn);
     if (!ok) {
       *why = std::string("quantized dtype ") + c10::toString(t) +
              (t == at::kFloat8_e4m3fn ? " (quantized_decomposed rounds float8 to integers; "
@@ -173,7 +174,8 @@ Status fake_quantize(ConversionCtx& ctx, const Node& n, bool per_channel, bool c
       auto hi, ctx.scalar(enabled ? static_cast<double>(qmax) : INT32_MAX, DataType::kInt32));
   KILN_ASSIGN_OR_RETURN(auto ge,
                         ctx.check(n, ctx.net.add_elementwise(r, lo, BinaryOp::kGreaterEqual)));
-  KILN_ASSIGN_OR_RETURN(auto le, ctx.check(n, ctx.net.add_elementwise(r, hi, BinaryOp::kLessEqual)));
+  KILN_ASSIGN_OR_RETURN(auto le,
+                        ctx.check(n, ctx.net.add_elementwise(r, hi, BinaryOp::kLessEqual)));
   return out(ctx, n, ctx.net.add_elementwise(ge, le, BinaryOp::kAnd), 1);
 }
 
@@ -182,7 +184,8 @@ Status fake_quantize(ConversionCtx& ctx, const Node& n, bool per_channel, bool c
 void register_quantization_converters(ConverterRegistry& r) {
   add_converter(
       r,
-      {"quantized_decomposed::quantize_per_tensor", "quantized_decomposed::quantize_per_tensor.tensor"},
+      {"quantized_decomposed::quantize_per_tensor",
+       "quantized_decomposed::quantize_per_tensor.tensor"},
       [](ConversionCtx& c, const Node& n) { return quantize(c, n, false); },
       [](const OpGraph& g, const Node& n, std::string* why) {
         return qdq_supported(g, n, {3, 4}, 5, false, why);
@@ -193,46 +196,52 @@ void register_quantization_converters(ConverterRegistry& r) {
       [](const OpGraph& g, const Node& n, std::string* why) {
         return qdq_supported(g, n, {3, 4, 5}, 6, false, why);
       });
-  add_converter(r,
-                {"quantized_decomposed::dequantize_per_tensor",
-                 "quantized_decomposed::dequantize_per_tensor.tensor"},
-                [](ConversionCtx& c, const Node& n) { return dequantize(c, n, false); },
-                [](const OpGraph& g, const Node& n, std::string* why) {
-                  return qdq_supported(g, n, {3, 4}, 5, true, why);
-                });
+  add_converter(
+      r,
+      {"quantized_decomposed::dequantize_per_tensor",
+       "quantized_decomposed::dequantize_per_tensor.tensor"},
+      [](ConversionCtx& c, const Node& n) { return dequantize(c, n, false); },
+      [](const OpGraph& g, const Node& n, std::string* why) {
+        return qdq_supported(g, n, {3, 4}, 5, true, why);
+      });
   add_converter(
       r, {"quantized_decomposed::dequantize_per_channel"},
       [](ConversionCtx& c, const Node& n) { return dequantize(c, n, true); },
       [](const OpGraph& g, const Node& n, std::string* why) {
         return qdq_supported(g, n, {3, 4, 5}, 6, false, why);
       });
-  add_converter(r,
-                {"aten::fake_quantize_per_tensor_affine",
-                 "aten::fake_quantize_per_tensor_affine.tensor_qparams"},
-                [](ConversionCtx& c, const Node& n) { return fake_quantize(c, n, false, false, false); },
-                [](const OpGraph& g, const Node& n, std::string* why) {
-                  return qdq_supported(g, n, {3, 4}, std::nullopt, false, why);
-                });
-  add_converter(r, {"aten::fake_quantize_per_tensor_affine_cachemask"},
-                [](ConversionCtx& c, const Node& n) { return fake_quantize(c, n, false, true, false); },
-                [](const OpGraph& g, const Node& n, std::string* why) {
-                  return qdq_supported(g, n, {3, 4}, std::nullopt, false, why);
-                });
-  add_converter(r, {"aten::_fake_quantize_per_tensor_affine_cachemask_tensor_qparams"},
-                [](ConversionCtx& c, const Node& n) { return fake_quantize(c, n, false, true, true); },
-                [](const OpGraph& g, const Node& n, std::string* why) {
-                  return qdq_supported(g, n, {3, 4, 5}, std::nullopt, false, why);
-                });
-  add_converter(r, {"aten::fake_quantize_per_channel_affine"},
-                [](ConversionCtx& c, const Node& n) { return fake_quantize(c, n, true, false, false); },
-                [](const OpGraph& g, const Node& n, std::string* why) {
-                  return qdq_supported(g, n, {3, 4, 5}, std::nullopt, false, why);
-                });
-  add_converter(r, {"aten::fake_quantize_per_channel_affine_cachemask"},
-                [](ConversionCtx& c, const Node& n) { return fake_quantize(c, n, true, true, false); },
-                [](const OpGraph& g, const Node& n, std::string* why) {
-                  return qdq_supported(g, n, {3, 4, 5}, std::nullopt, false, why);
-                });
+  add_converter(
+      r,
+      {"aten::fake_quantize_per_tensor_affine",
+       "aten::fake_quantize_per_tensor_affine.tensor_qparams"},
+      [](ConversionCtx& c, const Node& n) { return fake_quantize(c, n, false, false, false); },
+      [](const OpGraph& g, const Node& n, std::string* why) {
+        return qdq_supported(g, n, {3, 4}, std::nullopt, false, why);
+      });
+  add_converter(
+      r, {"aten::fake_quantize_per_tensor_affine_cachemask"},
+      [](ConversionCtx& c, const Node& n) { return fake_quantize(c, n, false, true, false); },
+      [](const OpGraph& g, const Node& n, std::string* why) {
+        return qdq_supported(g, n, {3, 4}, std::nullopt, false, why);
+      });
+  add_converter(
+      r, {"aten::_fake_quantize_per_tensor_affine_cachemask_tensor_qparams"},
+      [](ConversionCtx& c, const Node& n) { return fake_quantize(c, n, false, true, true); },
+      [](const OpGraph& g, const Node& n, std::string* why) {
+        return qdq_supported(g, n, {3, 4, 5}, std::nullopt, false, why);
+      });
+  add_converter(
+      r, {"aten::fake_quantize_per_channel_affine"},
+      [](ConversionCtx& c, const Node& n) { return fake_quantize(c, n, true, false, false); },
+      [](const OpGraph& g, const Node& n, std::string* why) {
+        return qdq_supported(g, n, {3, 4, 5}, std::nullopt, false, why);
+      });
+  add_converter(
+      r, {"aten::fake_quantize_per_channel_affine_cachemask"},
+      [](ConversionCtx& c, const Node& n) { return fake_quantize(c, n, true, true, false); },
+      [](const OpGraph& g, const Node& n, std::string* why) {
+        return qdq_supported(g, n, {3, 4, 5}, std::nullopt, false, why);
+      });
 }
 
 }  // namespace kiln::bridge

@@ -151,14 +151,18 @@ def _sites(gm: torch.fx.GraphModule) -> list[tuple[torch.fx.Node, int, torch.fx.
             if w is not None and not w[1]:
                 out.append((n, 0, w[0], 1 if n.args[6] else 0))
         elif n.target in (_aten.mm.default, _aten.addmm.default, _aten.linear.default):
-            a_idx, b_idx = {_aten.mm.default: (0, 1), _aten.addmm.default: (1, 2), _aten.linear.default: (0, 1)}[
-                n.target
-            ]
+            a_idx, b_idx = {
+                _aten.mm.default: (0, 1),
+                _aten.addmm.default: (1, 2),
+                _aten.linear.default: (0, 1),
+            }[n.target]
             w = _weight_source(n.args[b_idx])
             if w is None:
                 continue
             attr, chain = w
-            transposed = any(c.target in (_aten.permute.default, _aten.t.default, _aten.transpose.int) for c in chain)
+            transposed = any(
+                c.target in (_aten.permute.default, _aten.t.default, _aten.transpose.int) for c in chain
+            )
             # linear's weight is [out, in]; mm's operand is [in, out] unless it is a transposed [out, in].
             axis = 0 if (n.target == _aten.linear.default or transposed) else 1
             if getattr(attr.meta.get("val"), "dim", lambda: 2)() != 2:
@@ -244,7 +248,9 @@ def _calibrate(gm: torch.fx.GraphModule, calib: DataLoaderCalibrator, sites: lis
                 try:
                     obs.run(*args)
                 except Exception as e:  # noqa: BLE001 - any failure of the user's batch, reported in their terms
-                    shapes = [tuple(a.shape) if isinstance(a, torch.Tensor) else type(a).__name__ for a in args]
+                    shapes = [
+                        tuple(a.shape) if isinstance(a, torch.Tensor) else type(a).__name__ for a in args
+                    ]
                     raise ValueError(
                         f"kiln.ptq: calibration batch {i} (inputs {shapes}) does not run through the model as "
                         f"compiled ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); give batches "
@@ -309,7 +315,9 @@ def _read_cache(path: str, fp: str, algo: CalibrationAlgo) -> Optional[dict]:
 def _write_cache(path: str, fp: str, algo: CalibrationAlgo, amax: dict) -> None:
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
-        json.dump({"kiln_calibration": _CACHE_VERSION, "model": fp, "algo": algo.value, "amax": amax}, f, indent=1)
+        json.dump(
+            {"kiln_calibration": _CACHE_VERSION, "model": fp, "algo": algo.value, "amax": amax}, f, indent=1
+        )
     os.replace(tmp, path)
 
 
@@ -320,7 +328,9 @@ def _scale(amax: float) -> float:
     return max(amax, 1e-8) / 127.0
 
 
-def quantize_graph(gm: torch.fx.GraphModule, calib: DataLoaderCalibrator, device: Any = None) -> torch.fx.GraphModule:
+def quantize_graph(
+    gm: torch.fx.GraphModule, calib: DataLoaderCalibrator, device: Any = None
+) -> torch.fx.GraphModule:
     """Calibrates (or reads the cache) and returns the graph with quantize/dequantize inserted."""
     sites = _sites(gm)
     if not sites:

@@ -68,8 +68,14 @@ def test_digits_int8_accuracy_matches_fp32(digits, tmp_path):
     acc32 = accuracy(fp32, x_test, y_test)
     assert acc32 > 0.93, acc32
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x_train[:512]), batch_size=64)
-    for algo in (ptq.CalibrationAlgo.ENTROPY_CALIBRATION_2, ptq.CalibrationAlgo.MINMAX, ptq.CalibrationAlgo.PERCENTILE):
-        calib = ptq.DataLoaderCalibrator(loader, algo_type=algo, cache_file=str(tmp_path / f"{algo.name}.json"))
+    for algo in (
+        ptq.CalibrationAlgo.ENTROPY_CALIBRATION_2,
+        ptq.CalibrationAlgo.MINMAX,
+        ptq.CalibrationAlgo.PERCENTILE,
+    ):
+        calib = ptq.DataLoaderCalibrator(
+            loader, algo_type=algo, cache_file=str(tmp_path / f"{algo.name}.json")
+        )
         q = kiln.compile(
             net,
             inputs=[inp],

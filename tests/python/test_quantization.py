@@ -143,7 +143,9 @@ def test_float8_dequantize_per_tensor():
 def test_fake_quant_torchscript_path():
     m = FakeQuantLinear().eval()
     x = torch.randn(3, 32)
-    km = kiln.compile(m, ir="ts", inputs=[kiln.Input(x.shape)], require_full_compilation=True, min_block_size=1)
+    km = kiln.compile(
+        m, ir="ts", inputs=[kiln.Input(x.shape)], require_full_compilation=True, min_block_size=1
+    )
     with torch.no_grad():
         torch.testing.assert_close(km(x), m(x), rtol=1e-5, atol=1e-5)
 

@@ -119,9 +119,8 @@ TEST(Quantize, PerChannelUInt8RoundTripWithinHalfAStepAndDynamicBatch) {
         double z = testing::at(zp, static_cast<int64_t>(ch));
         double want_q = std::clamp(std::nearbyint(xs[i] / s) + z, 0.0, 255.0);
         EXPECT_NEAR(qs[i], want_q, 1.0) << i;  // x * (1/s) vs x / s may differ at a tie
-        if (want_q > 0 && want_q < 255) {       // inside the range: within half a step
-          EXPECT_LE(std::fabs(ds[i] - xs[i]), s * 0.5 * (1 + 1e-3) + std::fabs(xs[i]) * 1e-2)
-              << i;
+        if (want_q > 0 && want_q < 255) {      // inside the range: within half a step
+          EXPECT_LE(std::fabs(ds[i] - xs[i]), s * 0.5 * (1 + 1e-3) + std::fabs(xs[i]) * 1e-2) << i;
         }
       }
     }
@@ -148,7 +147,8 @@ TEST(Quantize, Float8RoundTripRelativeErrorAndSaturation) {
   EXPECT_NEAR(ds[1], -4.48, 1e-6);
   for (size_t i = 2; i < xs.size(); ++i) {
     double scaled = std::fabs(xs[i]) / 0.01;
-    double bound = scaled >= std::ldexp(1.0, -6) ? std::fabs(xs[i]) / 16 : 0.01 * std::ldexp(1, -10);
+    double bound =
+        scaled >= std::ldexp(1.0, -6) ? std::fabs(xs[i]) / 16 : 0.01 * std::ldexp(1, -10);
     EXPECT_LE(std::fabs(ds[i] - xs[i]), bound * (1 + 1e-5)) << xs[i];
   }
 }
