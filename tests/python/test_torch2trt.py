@@ -68,8 +68,8 @@ def test_convert_multiple_outputs_structure():
 
 def test_convert_errors(convnet):
     x = torch.randn(1, 3, 8, 8)
-    with pytest.raises(ValueError, match="int8_mode"):
-        kiln.convert(convnet, [x], int8_mode=True)
+    with pytest.raises(ValueError, match="int8_calib_batch_size"):
+        kiln.convert(convnet, [x], int8_mode=True, int8_calib_batch_size=0)
     with pytest.raises(ValueError, match="min_shapes"):
         kiln.convert(convnet, [x], min_shapes=[(1, 3, 8, 8)])
     with pytest.raises(TypeError, match="input 0"):
