@@ -21,6 +21,19 @@ class CudaOpCases : public ::testing::TestWithParam<OpCase> {};
 TEST_P(CudaOpCases, MatchCpuReference) {
   KILN_REQUIRE_GPU();
   const OpCase& c = GetParam();
+  if (c.name == "fake_quant_per_channel_u8") {
+    // Per-channel quantize/dequantize gave NaN on an H100 (2026-12-07); the CUDA backend refuses it
+    // at build time until the kernel is fixed (issue 12): check the refusal, not numbers.
+    auto net = testing::make_case_network(c, DataType::kFloat32, DataType::kFloat32, c.inputs);
+    ASSERT_TRUE(net.ok()) << net.status().to_string();
+    BuilderConfig cfg;
+    cfg.backend = "cuda";
+    auto plan = Builder::build(*net, cfg);
+    ASSERT_FALSE(plan.ok());
+    EXPECT_NE(plan.status().message().find("per-channel"), std::string::npos)
+        << plan.status().to_string();
+    return;
+  }
   for (DataType dt : c.dtypes) {
     SCOPED_TRACE(testing::case_label(c, dt));
     auto net = testing::make_case_network(c, dt, dt, c.inputs);

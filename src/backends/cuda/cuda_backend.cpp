@@ -450,6 +450,12 @@ class CudaBackend final : public backend::Backend {
     const CudaOpEntry& e = cuda_op(l.op);
     if (e.launch == launch_unsupported)
       return cuda_error(StatusCode::kUnsupported, "no CUDA kernel");
+    if (ir::has_flag(l.op, ir::kFlagQuantization) &&
+        g.tensors[static_cast<size_t>(l.inputs[1])].type.dims.volume() != 1)
+      return cuda_error(
+          StatusCode::kUnsupported,
+          "per-channel quantize/dequantize is not enabled on CUDA yet (its kernel "
+          "disagreed with the CPU reference on the GPU test; per-tensor scales work)");
     if (touches_float8(g, l) && l.op == ir::OpKind::kCast) {
       DataType a = g.tensors[static_cast<size_t>(l.inputs[0])].type.dtype;
       DataType b = g.tensors[static_cast<size_t>(l.outputs[0])].type.dtype;
