@@ -64,7 +64,7 @@ def accuracy(m, x, y):
 def test_digits_int8_accuracy_matches_fp32(digits, tmp_path):
     net, x_train, x_test, y_test = digits
     inp = kiln.Input(min_shape=(1, 1, 8, 8), opt_shape=(64, 1, 8, 8), max_shape=(512, 1, 8, 8))
-    fp32 = kiln.compile(net, inputs=[inp], min_block_size=1)
+    fp32 = kiln.compile(net, device="cpu", inputs=[inp], min_block_size=1)
     acc32 = accuracy(fp32, x_test, y_test)
     assert acc32 > 0.93, acc32
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x_train[:512]), batch_size=64)
@@ -78,6 +78,7 @@ def test_digits_int8_accuracy_matches_fp32(digits, tmp_path):
         )
         q = kiln.compile(
             net,
+            device="cpu",
             inputs=[inp],
             enabled_precisions={torch.float32, torch.int8},
             calibrator=calib,
@@ -100,6 +101,7 @@ def test_resnet18_random_weights_int8_cosine_to_fp32():
     x = torch.randn(2, 3, 64, 64)
     q = kiln.compile(
         m,
+        device="cpu",
         inputs=[x],
         enabled_precisions={torch.float32, torch.int8},
         calibrator=calib,
@@ -115,9 +117,9 @@ def test_calibration_cache_is_reused_and_refused_for_another_model(digits, tmp_p
     cache = str(tmp_path / "calib.json")
     calib = ptq.DataLoaderCalibrator([x_train[i : i + 16] for i in range(0, 128, 16)], cache_file=cache)
     kw = dict(inputs=[x_test[:16]], enabled_precisions={torch.int8}, min_block_size=1)
-    a = kiln.compile(net, calibrator=calib, **kw)
+    a = kiln.compile(net, device="cpu", calibrator=calib, **kw)
     assert os.path.exists(cache)
-    b = kiln.compile(net, calibrator=ptq.CacheCalibrator(cache), **kw)
+    b = kiln.compile(net, device="cpu", calibrator=ptq.CacheCalibrator(cache), **kw)
     with torch.no_grad():
         torch.testing.assert_close(b(x_test[:16]), a(x_test[:16]), rtol=0, atol=0)
 
@@ -130,20 +132,24 @@ def test_calibration_cache_is_reused_and_refused_for_another_model(digits, tmp_p
             return self.c(x)
 
     with pytest.raises(ValueError, match="different model"):
-        kiln.compile(Other().eval(), calibrator=ptq.CacheCalibrator(cache), **kw)
+        kiln.compile(Other().eval(), device="cpu", calibrator=ptq.CacheCalibrator(cache), **kw)
 
 
 def test_calibration_batch_of_the_wrong_shape_says_so():
     m = torch.nn.Sequential(torch.nn.Linear(8, 4)).eval()
     calib = ptq.DataLoaderCalibrator([torch.randn(5, 8)])
     with pytest.raises(ValueError, match=r"calibration batch 0 \(inputs \[\(5, 8\)\]\)"):
-        kiln.compile(m, inputs=[torch.randn(2, 8)], enabled_precisions={torch.int8}, calibrator=calib)
+        kiln.compile(
+            m, device="cpu", inputs=[torch.randn(2, 8)], enabled_precisions={torch.int8}, calibrator=calib
+        )
 
 
 def test_int8_without_calibrator_or_qdq_is_refused():
     net = torch.nn.Sequential(torch.nn.Linear(8, 8)).eval()
     with pytest.raises(kiln.KilnError, match="calibrat"):
-        kiln.compile(net, inputs=[torch.randn(2, 8)], enabled_precisions={torch.int8}, min_block_size=1)
+        kiln.compile(
+            net, device="cpu", inputs=[torch.randn(2, 8)], enabled_precisions={torch.int8}, min_block_size=1
+        )
 
 
 def test_torch2trt_int8_mode(digits):

@@ -1,4 +1,5 @@
-"""Quantize / dequantize graphs against PyTorch eager: fake quantization (QAT, FakeQuantize modules),
+"""Quantize / dequantize graphs against PyTorch eager, on the CPU backend (per-channel Q/DQ is refused on CUDA
+for now): fake quantization (QAT, FakeQuantize modules),
 PT2E's quantized_decomposed ops (per tensor and per channel), float8 e4m3 casts; both frontends,
 dynamic batch. Kiln computes what PyTorch computes (float32, x * (1/scale), round half to even), so
 results agree to the element except where 1/scale rounds differently in float32 (one step, rarely)."""
@@ -37,7 +38,7 @@ class FakeQuantLinear(torch.nn.Module):
 def test_fake_quant_export_path_matches_eager():
     m = FakeQuantLinear().eval()
     x = torch.randn(5, 32) * 2
-    km = kiln.compile(m, inputs=[x], require_full_compilation=True, min_block_size=1)
+    km = kiln.compile(m, device="cpu", inputs=[x], require_full_compilation=True, min_block_size=1)
     with torch.no_grad():
         want, got = m(x), km(x)
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
@@ -51,7 +52,7 @@ def test_fake_quant_is_exact_on_the_grid():
             return torch.fake_quantize_per_tensor_affine(x, 0.25, 10, 0, 255)
 
     x = torch.cat([torch.randn(1000) * 30, torch.tensor([0.125, 0.375, -0.125, -2.625, 1e6, -1e6])])
-    km = kiln.compile(Net(), inputs=[x], require_full_compilation=True, min_block_size=1)
+    km = kiln.compile(Net(), device="cpu", inputs=[x], require_full_compilation=True, min_block_size=1)
     torch.testing.assert_close(km(x), Net()(x), rtol=0, atol=0)
 
 
@@ -65,7 +66,7 @@ def test_fake_quant_random_scales_within_one_step():
             return torch.fake_quantize_per_channel_affine(x, scales, zps, 1, -128, 127)
 
     x = torch.randn(4, 16, 9) * 3
-    km = kiln.compile(Net(), inputs=[x], require_full_compilation=True, min_block_size=1)
+    km = kiln.compile(Net(), device="cpu", inputs=[x], require_full_compilation=True, min_block_size=1)
     frac, worst = steps_off(km(x), Net()(x), scales.view(1, 16, 1))
     assert frac < 0.01 and worst <= 1.0 + 1e-4, (frac, worst)
 
@@ -97,7 +98,7 @@ def test_pt2e_quantized_decomposed_graph_dynamic_batch():
 
     net = Net().eval()
     inp = kiln.Input(min_shape=(1, 3, 12, 12), opt_shape=(2, 3, 12, 12), max_shape=(4, 3, 12, 12))
-    km = kiln.compile(net, inputs=[inp], require_full_compilation=True, min_block_size=1)
+    km = kiln.compile(net, device="cpu", inputs=[inp], require_full_compilation=True, min_block_size=1)
     for b in (1, 3, 4):
         x = torch.rand(b, 3, 12, 12) * 4 - 2
         with torch.no_grad():
@@ -111,7 +112,7 @@ def test_quantize_outputs_integers_like_pytorch():
             return qd.quantize_per_tensor(x, 0.0625, -3, -128, 127, torch.int8)
 
     x = torch.randn(64) * 5
-    km = kiln.compile(Net(), inputs=[x], require_full_compilation=True, min_block_size=1)
+    km = kiln.compile(Net(), device="cpu", inputs=[x], require_full_compilation=True, min_block_size=1)
     got = km(x)
     assert got.dtype == torch.int8
     torch.testing.assert_close(got, Net()(x), rtol=0, atol=0)
@@ -125,7 +126,7 @@ def test_float8_cast_round_trip_matches_eager():
 
     x = torch.randn(3, 200) * 2
     x[0, 0] = 100.0  # saturates
-    km = kiln.compile(Net(), inputs=[x], require_full_compilation=True, min_block_size=1)
+    km = kiln.compile(Net(), device="cpu", inputs=[x], require_full_compilation=True, min_block_size=1)
     torch.testing.assert_close(km(x), Net()(x), rtol=0, atol=0)
 
 
@@ -136,7 +137,7 @@ def test_float8_dequantize_per_tensor():
             return qd.dequantize_per_tensor(q, 0.5, 0, -448, 448, torch.float8_e4m3fn)
 
     x = torch.randn(50) * 20
-    km = kiln.compile(Net(), inputs=[x], require_full_compilation=True, min_block_size=1)
+    km = kiln.compile(Net(), device="cpu", inputs=[x], require_full_compilation=True, min_block_size=1)
     torch.testing.assert_close(km(x), Net()(x), rtol=0, atol=0)
 
 
@@ -144,7 +145,12 @@ def test_fake_quant_torchscript_path():
     m = FakeQuantLinear().eval()
     x = torch.randn(3, 32)
     km = kiln.compile(
-        m, ir="ts", inputs=[kiln.Input(x.shape)], require_full_compilation=True, min_block_size=1
+        m,
+        device="cpu",
+        ir="ts",
+        inputs=[kiln.Input(x.shape)],
+        require_full_compilation=True,
+        min_block_size=1,
     )
     with torch.no_grad():
         torch.testing.assert_close(km(x), m(x), rtol=1e-5, atol=1e-5)
@@ -156,4 +162,6 @@ def test_float8_quantized_decomposed_quantize_is_refused_with_the_reason():
             return qd.quantize_per_tensor(x, 0.5, 0, -448, 448, torch.float8_e4m3fn).to(torch.float32)
 
     with pytest.raises(kiln.KilnError, match="float8"):
-        kiln.compile(Net(), inputs=[torch.randn(8)], require_full_compilation=True, min_block_size=1)
+        kiln.compile(
+            Net(), device="cpu", inputs=[torch.randn(8)], require_full_compilation=True, min_block_size=1
+        )
