@@ -11,10 +11,6 @@
 namespace kiln::bridge {
 namespace {
 
-const Value& input_value(const OpGraph& g, const Node& n, size_t i) {
-  return g.values[static_cast<size_t>(n.inputs[i])];
-}
-
 // Inserts leading size-1 dims until x has `rank` dims (torch broadcasting of batch dims).
 Expected<kiln::Tensor> lift_rank(ConversionCtx& ctx, kiln::Tensor x, int rank) {
   int r = ctx.rank(x);

@@ -32,6 +32,8 @@ int64_t norm_dim(int64_t d, int rank);
 Expected<kiln::Tensor> binary(ConversionCtx& ctx, const Node& n, size_t ia, size_t ib, BinaryOp op);
 /// x * alpha for a constant alpha (returns x when alpha == 1).
 Expected<kiln::Tensor> scale(ConversionCtx& ctx, const Node& n, kiln::Tensor x, double alpha);
+/// The graph value behind input i of `n` (its constant, meta, producer).
+const Value& input_value(const OpGraph& g, const Node& n, size_t i);
 /// Sets output i of `n` to the checked result (helpers.cpp).
 Status set_output_tensor(ConversionCtx& ctx, const Node& n, Expected<kiln::Tensor> r, size_t i = 0);
 /// Extent of dim d of t: static, or an int64 rank-0 tensor read from shape(t).

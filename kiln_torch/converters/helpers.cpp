@@ -3,6 +3,10 @@
 
 namespace kiln::bridge {
 
+const Value& input_value(const OpGraph& g, const Node& n, size_t i) {
+  return g.values[static_cast<size_t>(n.inputs[i])];
+}
+
 Status set_output_tensor(ConversionCtx& ctx, const Node& n, Expected<kiln::Tensor> r, size_t i) {
   KILN_ASSIGN_OR_RETURN(auto c, ctx.check(n, std::move(r)));
   ctx.set_output(n, i, c);

@@ -11,16 +11,6 @@
 namespace kiln::bridge {
 namespace {
 
-Status out(ConversionCtx& ctx, const Node& n, Expected<kiln::Tensor> r, size_t i = 0) {
-  KILN_ASSIGN_OR_RETURN(auto c, ctx.check(n, std::move(r)));
-  ctx.set_output(n, i, c);
-  return {};
-}
-
-const Value& input_value(const OpGraph& g, const Node& n, size_t i) {
-  return g.values[static_cast<size_t>(n.inputs[i])];
-}
-
 // Integer storage for a quant range: the narrowest of int8, uint8, int32 that holds it.
 std::optional<DataType> storage_for(int64_t qmin, int64_t qmax) {
   if (qmin >= -128 && qmax <= 127) return DataType::kInt8;
@@ -97,7 +87,7 @@ Status quantize(ConversionCtx& ctx, const Node& n, bool per_channel) {
   if (per_channel) {
     KILN_ASSIGN_OR_RETURN(p.axis, ctx.const_int(n, 3));
   }
-  return out(ctx, n, ctx.net.add_quantize(x, s, z, p));
+  return set_output_tensor(ctx, n, ctx.net.add_quantize(x, s, z, p));
 }
 
 // dequantize_per_tensor[.tensor](q, scale, zero_point, quant_min, quant_max, dtype, out_dtype) and
@@ -120,7 +110,7 @@ Status dequantize(ConversionCtx& ctx, const Node& n, bool per_channel) {
     KILN_ASSIGN_OR_RETURN(p.axis, ctx.const_int(n, 3));
   }
   if (ctx.dtype(q) == DataType::kFloat8E4M3) z = kiln::Tensor{};  // float8: zero point is 0
-  return out(ctx, n, ctx.net.add_dequantize(q, s, z, p));
+  return set_output_tensor(ctx, n, ctx.net.add_dequantize(q, s, z, p));
 }
 
 // fake_quantize_per_{tensor,channel}_affine[_cachemask]: dequantize(quantize(x)) in x's dtype;
@@ -155,10 +145,10 @@ Status fake_quantize(ConversionCtx& ctx, const Node& n, bool per_channel, bool c
                 v.constant->toTensor().item<double>() == 0.0);
   }
   if (!enabled) {
-    KILN_RETURN_IF_ERROR(out(ctx, n, ctx.net.add_identity(x)));
+    KILN_RETURN_IF_ERROR(set_output_tensor(ctx, n, ctx.net.add_identity(x)));
   } else {
     KILN_ASSIGN_OR_RETURN(auto q, ctx.check(n, ctx.net.add_quantize(x, s, z, qp)));
-    KILN_RETURN_IF_ERROR(out(ctx, n, ctx.net.add_dequantize(q, s, z, dp)));
+    KILN_RETURN_IF_ERROR(set_output_tensor(ctx, n, ctx.net.add_dequantize(q, s, z, dp)));
   }
   if (!cachemask) return {};
   // mask = quant_min <= round(x / scale) + zero_point <= quant_max (all true when disabled).
@@ -176,7 +166,7 @@ Status fake_quantize(ConversionCtx& ctx, const Node& n, bool per_channel, bool c
                         ctx.check(n, ctx.net.add_elementwise(r, lo, BinaryOp::kGreaterEqual)));
   KILN_ASSIGN_OR_RETURN(auto le,
                         ctx.check(n, ctx.net.add_elementwise(r, hi, BinaryOp::kLessEqual)));
-  return out(ctx, n, ctx.net.add_elementwise(ge, le, BinaryOp::kAnd), 1);
+  return set_output_tensor(ctx, n, ctx.net.add_elementwise(ge, le, BinaryOp::kAnd), 1);
 }
 
 }  // namespace
