@@ -587,6 +587,8 @@ Expected<backend::KernelRecord> tune_layer(int32_t layer, TuneContext& ctx) {
       return tune_gemm(layer, ctx);
     case ir::OpKind::kConvolution:
       return tune_convolution(layer, ctx);
+    case ir::OpKind::kAttention:
+      return tune_attention(layer, ctx);
     default: {
       backend::KernelRecord r;
       r.layers = {layer};
@@ -605,6 +607,7 @@ Expected<std::unique_ptr<backend::Kernel>> create_kernel(const ir::Graph& g,
   if (rec.kernel.rfind("cuda.gemm", 0) == 0) return create_gemm_kernel(g, rec);
   if (rec.kernel.rfind("cuda.cudnn_conv", 0) == 0) return create_convolution_kernel(g, rec);
   if (rec.kernel == "cuda.pointwise") return create_fused_pointwise_kernel(g, rec, executed);
+  if (is_cudnn_attention_kernel(rec.kernel)) return create_attention_kernel(g, rec);
   std::string want = "cuda." + std::string(ir::op_name(l.op));
   if (rec.kernel != want || rec.layers.size() != 1)
     return cuda_error(StatusCode::kCorruptPlan,

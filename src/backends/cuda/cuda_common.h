@@ -16,6 +16,7 @@ namespace kiln::cuda {
 
 using backend::TensorView;
 
+// Each returns OK for its library's success code and a StatusCode-mapped error otherwise.
 Status cuda_status(cudaError_t e, const char* what, const char* file, int line);
 Status cublas_status(cublasStatus_t e, const char* what, const char* file, int line);
 Status cudnn_status(cudnnStatus_t e, const char* what, const char* file, int line);

@@ -4,6 +4,8 @@
 namespace kiln::cuda {
 
 Status cuda_status(cudaError_t e, const char* what, const char* file, int line) {
+  // Callers may pass every return code through (cuda_status(cudaMalloc(...), ...)): success is OK.
+  if (e == cudaSuccess) return {};
   cudaGetLastError();  // clear non-sticky errors so the engine keeps working
   StatusCode code =
       e == cudaErrorMemoryAllocation ? StatusCode::kOutOfMemory : StatusCode::kBackendError;
@@ -47,6 +49,7 @@ const char* cublas_name(cublasStatus_t e) {
 }  // namespace
 
 Status cublas_status(cublasStatus_t e, const char* what, const char* file, int line) {
+  if (e == CUBLAS_STATUS_SUCCESS) return {};
   StatusCode code =
       e == CUBLAS_STATUS_ALLOC_FAILED ? StatusCode::kOutOfMemory : StatusCode::kBackendError;
   return make_error(
@@ -55,6 +58,7 @@ Status cublas_status(cublasStatus_t e, const char* what, const char* file, int l
 }
 
 Status cudnn_status(cudnnStatus_t e, const char* what, const char* file, int line) {
+  if (e == CUDNN_STATUS_SUCCESS) return {};
   StatusCode code =
       e == CUDNN_STATUS_ALLOC_FAILED ? StatusCode::kOutOfMemory : StatusCode::kBackendError;
   return make_error(code, "backends.cuda.cudnn",

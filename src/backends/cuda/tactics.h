@@ -44,6 +44,12 @@ Expected<std::unique_ptr<backend::Kernel>> create_gemm_kernel(const ir::Graph& g
 Expected<backend::KernelRecord> tune_convolution(int32_t layer, TuneContext& ctx);
 Expected<std::unique_ptr<backend::Kernel>> create_convolution_kernel(
     const ir::Graph& g, const backend::KernelRecord& rec);
+/// Attention: cuDNN's fused flash attention (cudnn/sdpa.cpp) timed against Kiln's own kernels;
+/// the record names "cuda.attention_cudnn" when cuDNN won, else the own kernel.
+Expected<backend::KernelRecord> tune_attention(int32_t layer, TuneContext& ctx);
+bool is_cudnn_attention_kernel(const std::string& kernel);
+Expected<std::unique_ptr<backend::Kernel>> create_attention_kernel(
+    const ir::Graph& g, const backend::KernelRecord& rec);
 /// Generated pointwise kernels (nvrtc/fused_pointwise.cpp): generate, compile, record source +
 /// cubin.
 Expected<backend::KernelRecord> tune_fused_pointwise(const std::vector<int32_t>& layers,
