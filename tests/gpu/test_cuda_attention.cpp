@@ -210,10 +210,10 @@ TEST(CudaAttention, BertAndVitShapes) {
   run_case({DataType::kBFloat16, {2, 12, 197, 64}, {2, 12, 197, 64}, {2, 12, 197, 64}});
 }
 
-// cuDNN's fused attention is a timed tactic (backends/cuda/cudnn/sdpa.cpp): at these shapes the build
-// must have built cuDNN's graph, timed it against Kiln's kernel and found it agreeing (the verbose
-// log says so); whichever won, the engine matches the CPU reference, at the opt shape and (dynamic
-// sequence length) at another one.
+// cuDNN's fused attention is a timed tactic (backends/cuda/cudnn/sdpa.cpp): at these shapes the
+// build must have built cuDNN's graph, timed it against Kiln's kernel and found it agreeing (the
+// verbose log says so); whichever won, the engine matches the CPU reference, at the opt shape and
+// (dynamic sequence length) at another one.
 class LinesLogger : public Logger {
  public:
   void log(Severity, std::string_view m) override { lines.emplace_back(m); }
@@ -238,8 +238,8 @@ TEST(CudaAttention, CudnnFusedAttentionTactic) {
                          Shape{DataType::kBFloat16, 4, 12, 197, 64, MaskKind::kNone, false},
                          Shape{DataType::kFloat16, 2, 12, 256, 64, MaskKind::kNone, true},
                          Shape{DataType::kFloat16, 2, 8, 128, 128, MaskKind::kNone, true}}) {
-    SCOPED_TRACE(trace(std::string(dtype_name(c.dt)) + " l=" + std::to_string(c.l) + " e=" +
-                       std::to_string(c.e) + (c.causal ? " causal" : "") +
+    SCOPED_TRACE(trace(std::string(dtype_name(c.dt)) + " l=" + std::to_string(c.l) +
+                       " e=" + std::to_string(c.e) + (c.causal ? " causal" : "") +
                        (c.mask == MaskKind::kFloat ? " float_mask" : "")));
     for (bool dynamic : {false, true}) {
       Network net;
@@ -258,6 +258,9 @@ TEST(CudaAttention, CudnnFusedAttentionTactic) {
       }
       AttentionParams p;
       p.causal = c.causal;
+      // cuDNN takes a mask only where a fully masked row gives zeros (what fold_attention_row_guard
+      // sets for transformers' padding masks); float_mask leaves key 0 to every row anyway.
+      p.zero_masked_rows = c.mask == MaskKind::kFloat;
       auto y = net.add_attention(*q, *k, *v, mask, p);
       ASSERT_TRUE(y.ok()) << y.status().to_string();
       ASSERT_TRUE(net.mark_output(*y, "y").ok());
@@ -268,21 +271,23 @@ TEST(CudaAttention, CudnnFusedAttentionTactic) {
         OptimizationProfile prof;
         const Dims lo{c.b, c.h, 16, c.e}, hi{c.b, c.h, 2 * c.l, c.e};
         for (const char* n : {"q", "k", "v"}) prof.set(n, lo, full, hi);
-        if (c.mask == MaskKind::kFloat)
-          prof.set("mask", {c.b, 1, 1, 16}, md, {c.b, 1, 1, 2 * c.l});
+        if (c.mask == MaskKind::kFloat) prof.set("mask", {c.b, 1, 1, 16}, md, {c.b, 1, 1, 2 * c.l});
         cfg.profiles.push_back(prof);
       }
       // Run at the opt shape, and (dynamic) at a shorter sequence the tuning did not see.
-      for (int64_t l : dynamic ? std::vector<int64_t>{c.l, c.l / 2 + 3} : std::vector<int64_t>{c.l}) {
+      for (int64_t l :
+           dynamic ? std::vector<int64_t>{c.l, c.l / 2 + 3} : std::vector<int64_t>{c.l}) {
         const Dims d{c.b, c.h, l, c.e};
-        std::vector<HostTensor> inputs = {random_tensor(c.dt, d, -2, 2), random_tensor(c.dt, d, -2, 2),
+        std::vector<HostTensor> inputs = {random_tensor(c.dt, d, -2, 2),
+                                          random_tensor(c.dt, d, -2, 2),
                                           random_tensor(c.dt, d, -1, 1)};
         if (c.mask == MaskKind::kFloat) inputs.push_back(float_mask(c.dt, {c.b, 1, 1, l}));
         expect_cuda_matches_cpu(net, inputs, cfg, tolerance(c.dt));
       }
       EXPECT_TRUE(logger.any("cuDNN")) << "no cuDNN fused attention timing in the build log";
       EXPECT_FALSE(logger.any("cannot run it")) << "cuDNN refused the problem";
-      EXPECT_FALSE(logger.any("Kiln's attention kernel runs")) << "cuDNN and Kiln's kernel disagree";
+      EXPECT_FALSE(logger.any("Kiln's attention kernel runs"))
+          << "cuDNN and Kiln's kernel disagree";
     }
   }
 }

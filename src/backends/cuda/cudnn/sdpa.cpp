@@ -3,8 +3,10 @@
 //
 // Eligible: f16/bf16 q/k/v/output of rank 2..4 whose batch dims are equal (no broadcasting), head
 // dim E == Ev, a multiple of 8 and at most 128; no mask, or an additive mask of q's dtype
-// broadcastable to [B, H, Lq, Lk]; causal (top-left, as Kiln's layer); scale as the layer gives it.
-// Not eligible (the own kernels run): bool masks, zero_masked_rows with a mask or causal, Lk == 0.
+// broadcastable to [B, H, Lq, Lk] on a layer with zero_masked_rows (cuDNN gives zeros for a fully
+// masked row; without the flag Kiln's layer gives NaN there); causal (top-left, as Kiln's layer);
+// scale as the layer gives it. Not eligible (the own kernels run): bool masks, masks without
+// zero_masked_rows, Lk == 0.
 //
 // tune_attention times both on the opt shapes and checks cuDNN's output against the own kernel on
 // the same random operands; the plan records kernel "cuda.attention_cudnn" only when cuDNN is
@@ -49,9 +51,9 @@ struct SdpaShape {
   int64_t mstrides[4] = {0, 0, 0, 0};
 
   std::string key() const {
-    std::string k = "sdpa|" + std::to_string(static_cast<int>(dt)) + "|" + std::to_string(b) +
-                    "x" + std::to_string(h) + "x" + std::to_string(lq) + "x" + std::to_string(lk) +
-                    "x" + std::to_string(e) + "|c" + std::to_string(causal) + "|s";
+    std::string k = "sdpa|" + std::to_string(static_cast<int>(dt)) + "|" + std::to_string(b) + "x" +
+                    std::to_string(h) + "x" + std::to_string(lq) + "x" + std::to_string(lk) + "x" +
+                    std::to_string(e) + "|c" + std::to_string(causal) + "|s";
     char buf[32];
     std::snprintf(buf, sizeof(buf), "%.9g", static_cast<double>(scale));
     k += buf;
@@ -96,7 +98,10 @@ Expected<SdpaShape> sdpa_shape(const ir::Layer& layer, std::span<const TensorVie
   s.scale = params.scale != 0.0 ? static_cast<float>(params.scale)
                                 : static_cast<float>(1.0 / std::sqrt(static_cast<double>(s.e)));
   const bool mask = in.size() > 3 && layer.inputs.size() > 3 && layer.inputs[3] >= 0;
-  if (params.zero_masked_rows && (mask || s.causal)) return no("zero_masked_rows");
+  // A row the mask hides completely gives zeros in cuDNN; Kiln's layer gives NaN there unless
+  // zero_masked_rows is set (as torch's math attention), so a mask needs that flag. Top-left causal
+  // attention always leaves key 0 to every row.
+  if (mask && !params.zero_masked_rows) return no("a mask without zero_masked_rows");
   if (mask) {
     const TensorView& m = in[3];
     if (m.dtype != s.dt) return no("mask dtype (bool masks run Kiln's kernels)");
@@ -146,19 +151,18 @@ std::shared_ptr<SdpaGraph> build_graph(const SdpaShape& s, cudnnHandle_t handle)
   auto q = tensor("Q", kQ, {s.b, s.h, s.lq, s.e});
   auto k = tensor("K", kK, {s.b, s.h, s.lk, s.e});
   auto v = tensor("V", kV, {s.b, s.h, s.lk, s.e});
-  auto opts =
-      fe::graph::SDPA_attributes().set_name("kiln_sdpa").set_generate_stats(false).set_attn_scale(
-          s.scale);
+  auto opts = fe::graph::SDPA_attributes()
+                  .set_name("kiln_sdpa")
+                  .set_generate_stats(false)
+                  .set_attn_scale(s.scale);
   if (s.causal) opts.set_causal_mask(true);
   if (s.has_mask) {
     // cuDNN's bias is [b|1, h|1, Lq, Lk]; a mask broadcast along Lq or Lk gets stride 0 there.
     std::vector<int64_t> dims = {s.mdims[0], s.mdims[1], s.lq, s.lk};
     std::vector<int64_t> strides = {s.mstrides[0], s.mstrides[1], s.mstrides[2], s.mstrides[3]};
-    opts.set_bias(g->tensor(fe::graph::Tensor_attributes()
-                                .set_name("bias")
-                                .set_uid(kBias)
-                                .set_dim(dims)
-                                .set_stride(strides)));
+    opts.set_bias(g->tensor(
+        fe::graph::Tensor_attributes().set_name("bias").set_uid(kBias).set_dim(dims).set_stride(
+            strides)));
   }
   auto [o, stats] = g->sdpa(q, k, v, opts);
   (void)stats;
@@ -182,9 +186,9 @@ std::shared_ptr<SdpaGraph> build_graph(const SdpaShape& s, cudnnHandle_t handle)
   return out;
 }
 
-// Graphs by (device, problem): built once per process, shared by layers and contexts. They are built
-// with a process-wide cuDNN handle per device (Kernel::workspace_bytes, which sizes the workspace
-// before a run, has no context) and run with the context's handle on the same device.
+// Graphs by (device, problem): built once per process, shared by layers and contexts. They are
+// built with a process-wide cuDNN handle per device (Kernel::workspace_bytes, which sizes the
+// workspace before a run, has no context) and run with the context's handle on the same device.
 std::shared_ptr<SdpaGraph> get_graph(const SdpaShape& s) {
   static std::mutex mu;
   static std::map<std::string, std::shared_ptr<SdpaGraph>> graphs;
@@ -232,7 +236,8 @@ struct LayerViews {
 };
 LayerViews layer_views(const ir::Layer& l, std::span<const TensorView> tensors) {
   LayerViews v;
-  for (int32_t t : l.inputs) v.in.push_back(t >= 0 ? tensors[static_cast<size_t>(t)] : TensorView{});
+  for (int32_t t : l.inputs)
+    v.in.push_back(t >= 0 ? tensors[static_cast<size_t>(t)] : TensorView{});
   for (int32_t t : l.outputs) v.out.push_back(tensors[static_cast<size_t>(t)]);
   return v;
 }
@@ -309,7 +314,8 @@ Expected<backend::KernelRecord> tune_attention(int32_t layer, TuneContext& ctx) 
   }
   auto graph = get_graph(*shape);
   if (!graph->graph) {
-    ctx.logger.log(Severity::kVerbose, "layer '" + l.name + "': cuDNN fused attention cannot run it (" +
+    ctx.logger.log(Severity::kVerbose, "layer '" + l.name +
+                                           "': cuDNN fused attention cannot run it (" +
                                            graph->error + "); Kiln's kernel runs");
     if (ctx.cache) ctx.cache->put(key, builder::CachedTactic{0, {}, 0.0f});
     return rec;
@@ -353,16 +359,20 @@ Expected<backend::KernelRecord> tune_attention(int32_t layer, TuneContext& ctx) 
   float own_ms = 0, cudnn_ms = 0;
   if (s.ok()) {
     auto t = time_on_stream(ctx.stream, 10, [&] { return own->run(rc); });
-    if (t) own_ms = *t;
-    else s = t.status();
+    if (t)
+      own_ms = *t;
+    else
+      s = t.status();
   }
   Status cs;
   if (s.ok()) {
     auto t = time_on_stream(ctx.stream, 10, [&] {
       return execute(*graph, *shape, in, cudnn_out, pws, ctx.stream, ctx.state);
     });
-    if (t) cudnn_ms = *t;
-    else cs = t.status();
+    if (t)
+      cudnn_ms = *t;
+    else
+      cs = t.status();
   }
   if (s.ok() && cs.ok()) {
     const double tol = shape->dt == DataType::kBFloat16 ? 3e-2 : 1e-2;

@@ -223,6 +223,22 @@ Status verify(const FusedPointwiseKernel& fused, const std::vector<int32_t>& lay
     if (!s.ok()) break;
     owned.push_back(p);
     views[static_cast<size_t>(t)] = TensorView{p, type.dtype, type.dims};
+    // Constants keep their values: the generated source inlines scalar constants as literals, so
+    // random data there would make the members' kernels compute something else.
+    const ir::TensorDesc& d = g.tensors[static_cast<size_t>(t)];
+    const ir::Layer* producer =
+        d.producer >= 0 ? &g.layers[static_cast<size_t>(d.producer)] : nullptr;
+    if (producer != nullptr && producer->op == ir::OpKind::kConstant) {
+      const ir::Weight& w = g.constant_weight(*producer);
+      const size_t bytes = static_cast<size_t>(type.dims.volume()) * dtype_size(type.dtype);
+      if (w.bytes && w.bytes->size() >= bytes) {
+        s = cuda_status(
+            cudaMemcpyAsync(p, w.bytes->data(), bytes, cudaMemcpyHostToDevice, ctx.stream),
+            "cudaMemcpyAsync", __FILE__, __LINE__);
+        if (!s.ok()) break;
+        continue;
+      }
+    }
     s = fill_random(p, type.dtype, type.dims.volume(), ctx.stream, static_cast<uint64_t>(t) + 7);
     if (!s.ok()) break;
   }
