@@ -10,6 +10,7 @@ are not seen, as with any AOT compile). Options are kiln.compile's; unknown keys
 from __future__ import annotations
 
 import copy
+import importlib.util
 import logging as _pylogging
 from typing import Any, Callable, Optional
 
@@ -119,7 +120,19 @@ def kiln_backend(
     return KilnDynamoCallable(gm, settings)
 
 
+# "torch_tensorrt" and "tensorrt" are Torch-TensorRT's names for its backend: registered for Kiln only when
+# Torch-TensorRT is not installed and nothing else holds them, so `import kiln as torch_tensorrt` programs run
+# unchanged (and the real package, when present, keeps its names).
+BACKEND_NAMES = ("kiln", "torch_tensorrt", "tensorrt")
+
+
 def register() -> None:
-    if "kiln" in registry._BACKENDS or "kiln" in getattr(registry, "_COMPILER_FNS", {}):
-        return
-    registry.register_backend(compiler_fn=kiln_backend, name="kiln")
+    names = BACKEND_NAMES if importlib.util.find_spec("torch_tensorrt") is None else BACKEND_NAMES[:1]
+    try:
+        registry._discover_entrypoint_backends()  # names other packages declare (metadata only)
+    except Exception:  # noqa: BLE001 - older torch: nothing to discover
+        pass
+    taken = set(registry._BACKENDS) | set(getattr(registry, "_COMPILER_FNS", {}))
+    for name in names:
+        if name not in taken:
+            registry.register_backend(compiler_fn=kiln_backend, name=name)

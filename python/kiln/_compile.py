@@ -10,9 +10,10 @@ import torch
 from kiln import logging as klog
 from kiln._errors import error_context
 from kiln._input import Input, normalize_inputs
+from kiln._keywords import translate_keywords
 from kiln._native import C
 from kiln._report import SupportReport
-from kiln._settings import CompileSettings, debug_logging, make_settings, settings_to_options
+from kiln._settings import OPTION_NAMES, CompileSettings, debug_logging, make_settings, settings_to_options
 from kiln.dynamo._compiler import compile_dynamo
 from kiln.ptq import DataLoaderCalibrator
 
@@ -61,6 +62,7 @@ def compile(
     debug: bool = False,
     dry_run: bool = False,
     calibrator: Any = None,
+    **kwargs: Any,
 ) -> Any:
     """Compiles `module` with Kiln.
 
@@ -89,11 +91,15 @@ def compile(
     use_cuda_graphs: CUDA backend captures graphs per input shape (False is not supported yet).
     debug: DEBUG logging while compiling.
     dry_run: build nothing; print and return a kiln.SupportReport.
+    **kwargs: Torch-TensorRT's other keywords, through the table in kiln._keywords: translated where Kiln has
+        the meaning (``dryrun``, ``cache_built_engines``, ...), accepted with a kiln.CompatibilityWarning where
+        they change nothing in Kiln (``dla_sram_size``, ``use_python_runtime``, ...), refused with
+        kiln.UnsupportedOptionError where Kiln cannot honour them (``truncate_double=True``, ``refit``, ...).
 
     Returns a module that runs like the original (for dry_run, the report).
     """
     ir = _resolve_ir(module, ir)
-    settings = make_settings(
+    opts = dict(
         enabled_precisions=enabled_precisions,
         min_block_size=min_block_size,
         torch_executed_ops=torch_executed_ops,
@@ -107,6 +113,9 @@ def compile(
         use_cuda_graphs=use_cuda_graphs,
         debug=debug,
     )
+    opts.update(translate_keywords(kwargs, "kiln.compile"))
+    dry_run = opts.pop("dry_run", dry_run)
+    settings = make_settings(**opts)
     if not isinstance(dry_run, bool):
         raise TypeError(f"dry_run must be a bool, got {dry_run!r}")
     with debug_logging(settings):
@@ -258,7 +267,7 @@ def convert_method_to_plan(
     module: Any, method_name: str = "forward", inputs: Any = None, **kwargs: Any
 ) -> bytes:
     """One engine for the whole TorchScript method (everything must convert); returns the plan bytes."""
-    settings = make_settings(**kwargs)
+    settings = make_settings(**translate_keywords(kwargs, "kiln.convert_method_to_plan", native=OPTION_NAMES))
     specs, examples = _ts_specs(inputs, None, None)
     script = to_torchscript(module, specs, examples, settings.device)
     with error_context("kiln.convert_method_to_plan"):
@@ -269,10 +278,53 @@ def convert_method_to_plan(
 def check_method_support(
     module: Any, method_name: str = "forward", inputs: Any = None, **kwargs: Any
 ) -> SupportReport:
-    settings = make_settings(**kwargs)
+    settings = make_settings(**translate_keywords(kwargs, "kiln.check_method_support", native=OPTION_NAMES))
     specs, examples = _ts_specs(inputs, None, None)
     script = to_torchscript(module, specs, examples, settings.device)
     with error_context("kiln.check_method_support"):
         return SupportReport.from_text(
             C.ts_check_method_support(script._c, method_name, ts_options(specs, settings))
         )
+
+
+def convert_method_to_trt_engine(
+    module: Any,
+    method_name: str = "forward",
+    *,
+    ir: str = "default",
+    inputs: Any = None,
+    arg_inputs: Any = None,
+    kwarg_inputs: Optional[dict] = None,
+    enabled_precisions: Any = None,
+    **kwargs: Any,
+) -> bytes:
+    """Torch-TensorRT's torch_tensorrt.convert_method_to_trt_engine: the whole method as one engine (every op
+    must convert), returned as plan bytes (kiln.ts.embed_engine_in_new_module or torch.classes.kiln.Engine run
+    them). ir "ts" (TorchScript) or "dynamo"/"default" (torch.export; only "forward")."""
+    ir = _resolve_ir(module, ir)
+    if ir == "ts":
+        from kiln import ts
+
+        return ts.convert_method_to_trt_engine(
+            module,
+            method_name,
+            inputs=inputs if inputs is not None else arg_inputs,
+            enabled_precisions=enabled_precisions,
+            **kwargs,
+        )
+    if ir not in ("dynamo", "fx"):
+        raise ValueError(f"kiln.convert_method_to_trt_engine: ir={ir!r} builds no engine ahead of time")
+    if method_name != "forward":
+        raise ValueError("kiln.convert_method_to_trt_engine: the dynamo path converts forward only")
+    from kiln.dynamo._compiler import build_single_engine
+
+    opts = translate_keywords(kwargs, "kiln.convert_method_to_trt_engine", native=OPTION_NAMES)
+    settings = make_settings(enabled_precisions=enabled_precisions, **opts)
+    arg_specs, kw_specs, arg_ex, kw_ex = normalize_inputs(inputs, arg_inputs, kwarg_inputs)
+    single = build_single_engine(module, arg_specs, kw_specs, arg_ex, kw_ex, settings)
+    from kiln.ts import PlanBytes
+
+    out = PlanBytes(bytes(single.engine.plan().numpy().tobytes()))
+    out.input_names = list(single.engine.input_names())  # the plan's own order (= forward's tensor inputs)
+    out.output_names = list(single.engine.output_names())
+    return out

@@ -1,0 +1,302 @@
+"""The one table of Torch-TensorRT and torch2trt keywords, and what Kiln does with each.
+
+Every entry point that takes Torch-TensorRT's keywords (``kiln.compile``, ``kiln.dynamo.compile`` /
+``trace``, ``kiln.ts.compile`` / ``convert_method_to_trt_engine``, the ``torch.compile`` options dict) and
+``kiln.torch2trt.torch2trt`` passes the keywords that are not Kiln's own through ``translate_keywords``.
+
+A keyword is one of
+  * translated: it has a Kiln meaning (``dryrun`` -> ``dry_run``, ``cache_built_engines`` ->
+    ``engine_cache_dir``, ...);
+  * no-op: it asks for something that changes nothing in Kiln (DLA sizes, the Python runtime, timing
+    iterations, ...). Accepted with a one-line ``kiln.CompatibilityWarning`` naming the keyword;
+  * unsupported: Kiln cannot honour it (refit, weight streaming, truncating float64, ...). Raises
+    ``kiln.UnsupportedOptionError`` saying what Kiln does instead.
+A no-op or unsupported keyword given Torch-TensorRT's default value asks for nothing, and is accepted
+silently. A keyword that is in neither Kiln's options nor this table is a TypeError.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+import warnings
+from typing import Any, Callable, Optional
+
+from kiln._enums import EngineCapability, to_torch_device, to_torch_dtype
+from kiln._errors import UnsupportedError
+
+TRANSLATED, NO_OP, UNSUPPORTED = "translated", "no-op", "unsupported"
+_ANY = object()  # "no default": every explicit value warns / raises
+
+
+class CompatibilityWarning(UserWarning):
+    """A Torch-TensorRT / torch2trt keyword that has no effect in Kiln (named in the message)."""
+
+
+class UnsupportedOptionError(UnsupportedError, ValueError):
+    """A Torch-TensorRT / torch2trt keyword Kiln cannot honour; the message says what Kiln does instead."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Keyword:
+    kind: str
+    note: str  # no-op: why nothing changes; unsupported: what Kiln does instead; translated: its Kiln meaning
+    default: Any = _ANY  # Torch-TensorRT's default: asks for nothing, accepted silently
+    apply: Optional[Callable[[Any, dict], None]] = None  # translated: writes Kiln options into the dict
+    scope: str = "trt"  # "trt" (Torch-TensorRT), "torch2trt" or "both"
+
+
+def _to(name: str, convert: Callable[[Any], Any] = lambda v: v) -> Callable[[Any, dict], None]:
+    def apply(v: Any, out: dict) -> None:
+        out[name] = convert(v)
+
+    return apply
+
+
+def _precisions(v: Any) -> Any:
+    if v is None:
+        return None
+    if not isinstance(v, (set, frozenset, list, tuple)):
+        v = {v}
+    return {to_torch_dtype(p) for p in v}
+
+
+def _optimization_level(v: Any) -> Any:
+    # Torch-TensorRT: None is the builder's default (3); above the maximum (5) behaves as the maximum.
+    if v is None:
+        return 3
+    return min(v, 5) if isinstance(v, int) and not isinstance(v, bool) else v
+
+
+def _engine_cache(flag: str) -> Callable[[Any, dict], None]:
+    def apply(v: Any, out: dict) -> None:
+        if not isinstance(v, bool):
+            raise TypeError(f"{flag} must be a bool, got {v!r}")
+        out.setdefault("_cache_flags", {})[flag] = v
+
+    return apply
+
+
+def default_engine_cache_dir() -> str:
+    return os.path.join(tempfile.gettempdir(), "kiln_engine_cache")
+
+
+_NO_DLA = "Kiln has no DLA backend; engines run on the GPU or the CPU"
+_NO_REFIT = (
+    "Kiln engines cannot be refitted yet (they are built with their weights, as immutable_weights=True "
+    "builds them); recompile the module after changing its weights"
+)
+
+KEYWORDS: dict[str, Keyword] = {
+    # ---- translated ----------------------------------------------------------------------------------
+    "enabled_precisions": Keyword(
+        TRANSLATED, "enabled_precisions", apply=_to("enabled_precisions", _precisions)
+    ),
+    "device": Keyword(TRANSLATED, "device", apply=_to("device", to_torch_device)),
+    "workspace_size": Keyword(TRANSLATED, "workspace_size", apply=_to("workspace_size", lambda v: v or 0)),
+    "optimization_level": Keyword(
+        TRANSLATED, "optimization_level", apply=_to("optimization_level", _optimization_level)
+    ),
+    "dryrun": Keyword(TRANSLATED, "dry_run (returns a kiln.SupportReport)", apply=_to("dry_run")),
+    "cache_built_engines": Keyword(
+        TRANSLATED, "engine_cache_dir", apply=_engine_cache("cache_built_engines")
+    ),
+    "reuse_cached_engines": Keyword(
+        TRANSLATED, "engine_cache_dir", apply=_engine_cache("reuse_cached_engines")
+    ),
+    # ---- no-ops ---------------------------------------------------------------------------------------
+    "disable_tf32": Keyword(
+        NO_OP,
+        "Kiln's float32 layers never use TF32 unless enabled_precisions contains 'tf32'",
+        default=False,
+    ),
+    "use_fp32_acc": Keyword(
+        NO_OP,
+        "Kiln's fp16/bf16 GEMMs, convolutions and attention always accumulate in float32",
+        default=False,
+    ),
+    "sparse_weights": Keyword(NO_OP, "Kiln has no structured-sparsity kernels to allow", default=False),
+    "num_avg_timing_iters": Keyword(
+        NO_OP, "Kiln times its tactics itself; optimization_level sets how many are tried", default=1
+    ),
+    "max_aux_streams": Keyword(NO_OP, "each Kiln engine runs on the caller's CUDA stream", default=None),
+    "use_python_runtime": Keyword(
+        NO_OP, "Kiln has one runtime, the kiln::execute_engine op (usable from Python and C++)", default=False
+    ),
+    "use_fast_partitioner": Keyword(NO_OP, "Kiln has one partitioner", default=True),
+    "enable_experimental_decompositions": Keyword(
+        NO_OP, "Kiln always lowers to the Core ATen opset", default=False
+    ),
+    "assume_dynamic_shape_support": Keyword(
+        NO_OP, "Kiln's partitioner already knows which converters take dynamic shapes", default=False
+    ),
+    "pass_through_build_failures": Keyword(
+        NO_OP, "Kiln always raises build failures (it never falls back silently)", default=False
+    ),
+    "fallback_to_inductor": Keyword(
+        NO_OP, "Kiln raises build failures instead of falling back", default=True
+    ),
+    "hardware_compatible": Keyword(
+        NO_OP,
+        "Kiln plans carry their generated kernels' source and recompile it for the GPU they are loaded on",
+        default=False,
+    ),
+    "lazy_engine_init": Keyword(NO_OP, "Kiln engines are loaded when the module is built", default=False),
+    "engine_cache_size": Keyword(NO_OP, "Kiln's engine cache has no size limit", default=1 << 30),
+    "dla_core": Keyword(NO_OP, _NO_DLA, default=None, scope="both"),
+    "dla_sram_size": Keyword(NO_OP, _NO_DLA, default=1048576),
+    "dla_local_dram_size": Keyword(NO_OP, _NO_DLA, default=1073741824),
+    "dla_global_dram_size": Keyword(NO_OP, _NO_DLA, default=536870912),
+    "tiling_optimization_level": Keyword(NO_OP, "Kiln chooses its kernels' tiles itself", default="none"),
+    "l2_limit_for_tiling": Keyword(NO_OP, "Kiln chooses its kernels' tiles itself", default=-1),
+    "offload_module_to_cpu": Keyword(
+        NO_OP, "the compiled module keeps only the weights its PyTorch parts need", default=False
+    ),
+    "use_distributed_mode_trace": Keyword(NO_OP, "Kiln captures with torch.export", default=False),
+    "allow_shape_tensors": Keyword(
+        NO_OP, "Kiln tracks shape values through shape arithmetic by itself", default=False
+    ),
+    "truncate_long_and_double_inputs": Keyword(NO_OP, "see truncate_double", default=False),
+    # torch2trt
+    "keep_network": Keyword(
+        NO_OP, "Kiln keeps no network object on the module", default=True, scope="torch2trt"
+    ),
+    "use_onnx": Keyword(
+        NO_OP, "Kiln captures the model with torch.export, not ONNX", default=False, scope="torch2trt"
+    ),
+    "onnx_opset": Keyword(NO_OP, "Kiln does not go through ONNX", default=None, scope="torch2trt"),
+    "gpu_fallback": Keyword(NO_OP, _NO_DLA, default=True, scope="torch2trt"),
+    "avg_timing_iterations": Keyword(
+        NO_OP,
+        "Kiln times its tactics itself; optimization_level sets how many",
+        default=None,
+        scope="torch2trt",
+    ),
+    # ---- unsupported ----------------------------------------------------------------------------------
+    "truncate_double": Keyword(
+        UNSUPPORTED,
+        "Kiln has no float64: float64 ops stay in PyTorch (float64 weights feeding Kiln layers are "
+        "stored as float32); cast the model and its inputs to float32 to compile them",
+        default=False,
+    ),
+    "truncate_long_and_double": Keyword(
+        UNSUPPORTED,
+        "Kiln computes int64 natively and has no float64 (float64 ops stay in PyTorch); cast the model "
+        "and its inputs to float32 to compile them",
+        default=False,
+    ),
+    "immutable_weights": Keyword(UNSUPPORTED, _NO_REFIT, default=True),
+    "refit": Keyword(UNSUPPORTED, _NO_REFIT, default=False),
+    "make_refittable": Keyword(UNSUPPORTED, _NO_REFIT, default=False),
+    "refit_identical_engine_weights": Keyword(UNSUPPORTED, _NO_REFIT, default=False),
+    "strip_engine_weights": Keyword(
+        UNSUPPORTED,
+        "Kiln plans always carry their weights (there is no refit to put them back)",
+        default=False,
+    ),
+    "enable_weight_streaming": Keyword(
+        UNSUPPORTED, "Kiln keeps every weight of an engine in device memory", default=False
+    ),
+    "use_explicit_typing": Keyword(
+        UNSUPPORTED,
+        "Kiln assigns layer precisions from enabled_precisions (the lowest enabled one; overflow-prone "
+        "layers stay float32); for a half-precision model pass enabled_precisions={torch.float16}",
+        default=False,
+    ),
+    "enable_autocast": Keyword(
+        UNSUPPORTED, "Kiln assigns layer precisions from enabled_precisions", default=False
+    ),
+    "version_compatible": Keyword(
+        UNSUPPORTED,
+        "a Kiln plan loads only in the Kiln version that built it (others raise VersionMismatchError); "
+        "rebuild it with the new version",
+        default=False,
+    ),
+    "engine_capability": Keyword(
+        UNSUPPORTED,
+        "Kiln builds standard engines only (no safety or DLA-standalone capability)",
+        default=EngineCapability.STANDARD,
+    ),
+    "capability": Keyword(
+        UNSUPPORTED,
+        "Kiln builds standard engines only (no safety or DLA-standalone capability)",
+        default=EngineCapability.STANDARD,
+    ),
+    "torch_executed_modules": Keyword(
+        UNSUPPORTED,
+        "Kiln partitions by op: list the module's ops in torch_executed_ops instead",
+        default=None,
+    ),
+    "custom_engine_cache": Keyword(
+        UNSUPPORTED, "Kiln caches engines in a folder: pass engine_cache_dir", default=None
+    ),
+    "enable_cross_compile_for_windows": Keyword(
+        UNSUPPORTED, "Kiln builds for the platform it runs on (Linux)", default=False
+    ),
+    "strict_type_constraints": Keyword(
+        UNSUPPORTED,
+        "Kiln assigns layer precisions from fp16_mode / int8_mode; use fp16_mode=False for float32 layers",
+        default=False,
+        scope="torch2trt",
+    ),
+    "default_device_type": Keyword(UNSUPPORTED, _NO_DLA, default=None, scope="torch2trt"),
+    "device_types": Keyword(UNSUPPORTED, _NO_DLA, default=None, scope="torch2trt"),
+}
+
+_EMPTY_OK = {"torch_executed_modules", "device_types"}  # an empty collection asks for nothing either
+
+
+def _is_default(name: str, kw: Keyword, v: Any) -> bool:
+    if name in _EMPTY_OK and v is not None and hasattr(v, "__len__") and len(v) == 0:
+        return True
+    if kw.default is _ANY:
+        return False
+    if name in ("engine_capability", "capability"):
+        try:
+            return v is None or EngineCapability._from(v) == EngineCapability.STANDARD
+        except TypeError:
+            return False
+    if name == "default_device_type":
+        return v is None or str(getattr(v, "name", v)).upper() in ("GPU", "DEVICETYPE.GPU")
+    try:
+        return bool(v == kw.default) and type(v) is type(kw.default)
+    except Exception:  # noqa: BLE001 - odd __eq__: not the default
+        return False
+
+
+def translate_keywords(
+    kwargs: dict, where: str, native: tuple = (), scope: str = "trt", stacklevel: int = 3
+) -> dict:
+    """Kiln options for `kwargs`: names in `native` pass through; the rest go through KEYWORDS (warning on
+    no-ops, raising on unsupported values). Unknown names raise TypeError."""
+    out: dict = {}
+    for name, v in kwargs.items():
+        if name in native:
+            out[name] = v
+            continue
+        kw = KEYWORDS.get(name)
+        if kw is None or (kw.scope != "both" and kw.scope != scope):
+            known = sorted(set(native) | {k for k, e in KEYWORDS.items() if e.scope in (scope, "both")})
+            raise TypeError(f"{where}: unknown keyword {name!r}; Kiln knows {', '.join(known)}")
+        if kw.kind == TRANSLATED:
+            kw.apply(v, out)  # type: ignore[misc]
+        elif _is_default(name, kw, v):
+            continue
+        elif kw.kind == NO_OP:
+            warnings.warn(
+                f"{where}: {name}={v!r} has no effect in Kiln ({kw.note})", CompatibilityWarning, stacklevel
+            )
+        else:
+            raise UnsupportedOptionError(f"{where}: {name}={v!r} is not supported: {kw.note}")
+    flags = out.pop("_cache_flags", None)
+    if flags:
+        store, reuse = flags.get("cache_built_engines", False), flags.get("reuse_cached_engines", False)
+        if store != reuse and (store or reuse):
+            raise UnsupportedOptionError(
+                f"{where}: cache_built_engines={store}, reuse_cached_engines={reuse}: Kiln's engine cache "
+                "always both stores and reuses engines; set both (or pass engine_cache_dir)"
+            )
+        if store and "engine_cache_dir" not in out:
+            out["engine_cache_dir"] = kwargs.get("engine_cache_dir") or default_engine_cache_dir()
+    return out

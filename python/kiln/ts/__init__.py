@@ -1,0 +1,184 @@
+"""The TorchScript frontend with Torch-TensorRT's names (``torch_tensorrt.ts``).
+
+    trt_ts = kiln.ts.compile(torch.jit.script(model), inputs=[kiln.Input((1, 3, 224, 224))])
+    plan = kiln.ts.convert_method_to_trt_engine(script_model, "forward", inputs=[...])   # bytes
+    trt_mod = kiln.ts.embed_engine_in_new_module(plan)                                  # a ScriptModule
+
+The compiled modules are ScriptModules whose engines are ``kiln::execute_engine`` calls: ``torch.jit.save``
+them and load them from Python (``import kiln``) or C++ (libkiln_runtime).
+"""
+
+from __future__ import annotations
+
+import linecache
+from typing import Any, Optional, Sequence
+
+import torch
+
+from kiln import logging  # noqa: F401 - kiln.ts.logging, as torch_tensorrt.ts.logging
+from kiln._engine_module import make_engine
+from kiln._enums import to_torch_device
+from kiln._input import Input
+
+__all__ = [
+    "TorchScriptInput",
+    "check_method_op_support",
+    "compile",
+    "convert_method_to_trt_engine",
+    "embed_engine_in_new_module",
+]
+
+TorchScriptInput = Input
+
+
+def _no_signature(input_signature: Any, where: str) -> None:
+    if input_signature is not None:
+        raise ValueError(
+            f"{where}: input_signature (nested tuple/list inputs) is not supported by Kiln's TorchScript "
+            "frontend; pass a flat inputs=[...] list, or use ir='dynamo' (torch.export takes nested inputs)"
+        )
+
+
+def compile(
+    module: Any,
+    inputs: Optional[Sequence[Any]] = None,
+    input_signature: Any = None,
+    **kwargs: Any,
+) -> torch.jit.ScriptModule:
+    """kiln.compile(module, ir="ts", ...): an nn.Module is scripted (traced when scripting fails), then its
+    supported parts become engines. Keywords: kiln.compile's and Torch-TensorRT's (kiln._keywords)."""
+    from kiln._compile import compile as kiln_compile
+
+    _no_signature(input_signature, "kiln.ts.compile")
+    return kiln_compile(module, ir="ts", inputs=inputs, **kwargs)
+
+
+def check_method_op_support(
+    module: Any, method_name: str = "forward", inputs: Any = None, **kwargs: Any
+) -> bool:
+    """True when every op of the method converts (the report is logged at INFO)."""
+    from kiln._compile import check_method_support
+
+    if inputs is None:
+        raise ValueError(
+            "kiln.ts.check_method_op_support: Kiln specializes the graph to its inputs; pass inputs=[...]"
+        )
+    report = check_method_support(module, method_name, inputs=inputs, **kwargs)
+    logging.logger.info("%s", report.text.rstrip())
+    return report.fully_supported
+
+
+class PlanBytes(bytes):
+    """Plan bytes that remember their engine's input and output names (for embed_engine_in_new_module)."""
+
+    input_names: list[str]
+    output_names: list[str]
+
+
+def convert_method_to_trt_engine(
+    module: Any,
+    method_name: str = "forward",
+    inputs: Optional[Sequence[Any]] = None,
+    input_signature: Any = None,
+    **kwargs: Any,
+) -> bytes:
+    """The whole method as one engine (every op must convert): the plan bytes, which
+    ``embed_engine_in_new_module`` (or ``torch.classes.kiln.Engine``) turns back into something that runs."""
+    from kiln._compile import convert_method_to_plan
+
+    _no_signature(input_signature, "kiln.ts.convert_method_to_trt_engine")
+    if inputs is None:
+        raise ValueError("kiln.ts.convert_method_to_trt_engine: inputs=[...] are required")
+    out = PlanBytes(convert_method_to_plan(module, method_name, inputs=inputs, **kwargs))
+    out.input_names, out.output_names = _io_names(bytes(out), len(list(inputs)))
+    return out
+
+
+def _try_names(plan: bytes, n_in: int, n_out: int) -> bool:
+    try:
+        make_engine(plan, [f"input_{i}" for i in range(n_in)], [f"output_{i}" for i in range(n_out)], "probe")
+        return True
+    except RuntimeError:
+        return False
+
+
+def _io_names(plan: bytes, n_in: Optional[int] = None) -> tuple[list[str], list[str]]:
+    """The I/O names of a plan from a single-engine conversion (input_K / output_K): found by loading it
+    with the candidate counts."""
+    ins = [n_in] if n_in is not None else range(0, 17)
+    for i in ins:
+        for o in range(1, 17):
+            if _try_names(plan, i, o):
+                return [f"input_{k}" for k in range(i)], [f"output_{k}" for k in range(o)]
+    raise ValueError(
+        "kiln.ts.embed_engine_in_new_module: cannot tell this plan's input and output names; pass "
+        "input_binding_names=[...] and output_binding_names=[...]"
+    )
+
+
+_MODULE_COUNTER = [0]
+
+
+def _embedded_class(n_in: int, n_out: int) -> type:
+    """An nn.Module class with forward(self, input_0, ..., input_{n-1}) that runs self.engine, written as source
+    so torch.jit.script can compile it (TorchScript has no *args)."""
+    args = ", ".join(f"input_{i}: torch.Tensor" for i in range(n_in))
+    names = ", ".join(f"input_{i}" for i in range(n_in))
+    ret = "outs[0]" if n_out == 1 else "(" + ", ".join(f"outs[{i}]" for i in range(n_out)) + ",)"
+    ret_type = "torch.Tensor" if n_out == 1 else "Tuple[" + ", ".join(["torch.Tensor"] * n_out) + "]"
+    _MODULE_COUNTER[0] += 1
+    src = (
+        "import torch\n"
+        "from typing import Tuple\n\n"
+        "class KilnEmbeddedEngine(torch.nn.Module):\n"
+        "    def __init__(self, engine):\n"
+        "        super().__init__()\n"
+        "        self.engine = engine\n\n"
+        f"    def forward(self, {args}) -> {ret_type}:\n"
+        f"        outs = torch.ops.kiln.execute_engine([{names}], self.engine)\n"
+        f"        return {ret}\n"
+    )
+    filename = f"<kiln.ts embedded engine {_MODULE_COUNTER[0]}>"
+    linecache.cache[filename] = (
+        len(src),
+        None,
+        src.splitlines(True),
+        filename,
+    )  # inspect.getsource for script
+    scope: dict = {}
+    exec(compile_source(src, filename), scope)  # noqa: S102 - our own generated source
+    return scope["KilnEmbeddedEngine"]
+
+
+def compile_source(src: str, filename: str) -> Any:
+    import builtins
+
+    return builtins.compile(src, filename, "exec")
+
+
+def embed_engine_in_new_module(
+    serialized_engine: bytes,
+    input_binding_names: Optional[Sequence[str]] = None,
+    output_binding_names: Optional[Sequence[str]] = None,
+    device: Any = None,
+) -> torch.jit.ScriptModule:
+    """A ScriptModule whose forward(*inputs) runs the plan: a tensor for one output, a tuple for several. Names
+    default to the ones convert_method_to_trt_engine recorded (or that the plan answers to)."""
+    if not isinstance(serialized_engine, (bytes, bytearray, memoryview)):
+        raise TypeError(
+            f"kiln.ts.embed_engine_in_new_module: expected plan bytes, got {type(serialized_engine).__name__}"
+        )
+    to_torch_device(
+        device
+    )  # validated; the plan already names its backend and engines run on their inputs' device
+    plan = bytes(serialized_engine)
+    if input_binding_names is None or output_binding_names is None:
+        rec_in = getattr(serialized_engine, "input_names", None)
+        rec_out = getattr(serialized_engine, "output_names", None)
+        if rec_in is None or rec_out is None:
+            rec_in, rec_out = _io_names(plan, len(input_binding_names) if input_binding_names else None)
+        input_binding_names = input_binding_names or rec_in
+        output_binding_names = output_binding_names or rec_out
+    engine = make_engine(plan, list(input_binding_names), list(output_binding_names), "kiln_embedded_engine")
+    cls = _embedded_class(len(input_binding_names), len(output_binding_names))
+    return torch.jit.script(cls(engine))
