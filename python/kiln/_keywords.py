@@ -139,7 +139,8 @@ KEYWORDS: dict[str, Keyword] = {
     ),
     "hardware_compatible": Keyword(
         NO_OP,
-        "Kiln plans carry their generated kernels' source and recompile it for the GPU they are loaded on",
+        "Kiln has no hardware-compatibility build mode; a plan's generated kernels recompile for the GPU "
+        "architecture it is loaded on",
         default=False,
     ),
     "lazy_engine_init": Keyword(NO_OP, "Kiln engines are loaded when the module is built", default=False),
@@ -157,7 +158,6 @@ KEYWORDS: dict[str, Keyword] = {
     "allow_shape_tensors": Keyword(
         NO_OP, "Kiln tracks shape values through shape arithmetic by itself", default=False
     ),
-    "truncate_long_and_double_inputs": Keyword(NO_OP, "see truncate_double", default=False),
     # torch2trt
     "keep_network": Keyword(
         NO_OP, "Kiln keeps no network object on the module", default=True, scope="torch2trt"
@@ -209,8 +209,8 @@ KEYWORDS: dict[str, Keyword] = {
     ),
     "version_compatible": Keyword(
         UNSUPPORTED,
-        "a Kiln plan loads only in the Kiln version that built it (others raise VersionMismatchError); "
-        "rebuild it with the new version",
+        "a Kiln plan loads only in Kiln versions with the same plan format (a format change refuses older "
+        "plans with VersionMismatchError); rebuild the module with the new version",
         default=False,
     ),
     "engine_capability": Keyword(

@@ -175,3 +175,10 @@ def test_types_and_runtime():
     kiln.runtime.set_cudagraphs_mode(False)
     with kiln.logging.debug():
         assert kiln.logging.get_reportable_log_level() == kiln.logging.Level.Debug
+
+
+def test_migration_page_lists_every_keyword():
+    with open(os.path.join(REPO, "docs", "migrating.md")) as f:
+        text = f.read()
+    missing = [k for k in _keywords.KEYWORDS if f"`{k}" not in text]
+    assert not missing, f"docs/migrating.md does not mention {missing}"

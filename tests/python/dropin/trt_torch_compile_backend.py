@@ -5,7 +5,7 @@ for a new batch size, and the CUDA-graphs runtime switches."""
 import torch
 import torch.nn as nn
 
-import kiln as torch_tensorrt  # noqa: F401 - registers the "torch_tensorrt" backend
+import kiln as torch_tensorrt
 
 
 class Model(nn.Module):
