@@ -66,7 +66,7 @@ from kiln._save import load, save  # noqa: E402
 from kiln._engine_module import EngineModule  # noqa: E402
 from kiln._torch2trt import convert  # noqa: E402
 from kiln import fx  # noqa: E402
-from kiln import dynamo, runtime, ts  # noqa: E402
+from kiln import dynamo, runtime, torch2trt, ts  # noqa: E402
 from kiln.runtime import (  # noqa: E402 - Torch-TensorRT exports these at the top level too
     enable_cudagraphs,
     get_cudagraphs_mode,
@@ -137,5 +137,6 @@ __all__ = [
     "set_cudagraphs_mode",
     "set_multi_device_safe_mode",
     "supported_ops",
+    "torch2trt",
     "ts",
 ]

@@ -19,7 +19,8 @@ import torch.fx
 from torch._dynamo.backends import registry
 
 from kiln._input import Input
-from kiln._settings import CompileSettings, debug_logging, settings_from_options
+from kiln._keywords import translate_keywords
+from kiln._settings import OPTION_NAMES, CompileSettings, debug_logging, settings_from_options
 from kiln.dynamo._compiler import compile_dynamo
 
 _log = _pylogging.getLogger("kiln")
@@ -116,7 +117,14 @@ def kiln_backend(
             f"torch.compile(backend='kiln'): unexpected arguments {sorted(kwargs)}; pass Kiln settings "
             "through options={...}"
         )
-    settings = settings_from_options(options, "torch.compile(backend='kiln')")
+    where = "torch.compile(backend='kiln')"
+    # Torch-TensorRT's option names go through the keyword table (kiln._keywords) first.
+    opts = translate_keywords(dict(options or {}), where, native=OPTION_NAMES, stacklevel=4)
+    if opts.pop("dry_run", False):
+        raise ValueError(
+            f"{where}: dryrun is not available with torch.compile; use kiln.compile(..., dry_run=True)"
+        )
+    settings = settings_from_options(opts, where)
     return KilnDynamoCallable(gm, settings)
 
 

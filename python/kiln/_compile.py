@@ -8,13 +8,14 @@ from typing import Any, Optional
 import torch
 
 from kiln import logging as klog
+from kiln._engine_module import PlanBytes, single_engine_io_names
 from kiln._errors import error_context
 from kiln._input import Input, normalize_inputs
-from kiln._keywords import translate_keywords
+from kiln._keywords import normalize_types, translate_keywords
 from kiln._native import C
 from kiln._report import SupportReport
 from kiln._settings import OPTION_NAMES, CompileSettings, debug_logging, make_settings, settings_to_options
-from kiln.dynamo._compiler import compile_dynamo
+from kiln.dynamo._compiler import build_single_engine, compile_dynamo
 from kiln.ptq import DataLoaderCalibrator
 
 _log = _pylogging.getLogger("kiln")
@@ -23,6 +24,8 @@ IRS = ("default", "dynamo", "ts", "torch_compile", "fx")
 
 
 def _resolve_ir(module: Any, ir: str) -> str:
+    if ir == "torchscript":  # Torch-TensorRT's other name for "ts"
+        ir = "ts"
     if not isinstance(ir, str) or ir not in IRS:
         raise ValueError(f"kiln.compile: ir must be one of {', '.join(map(repr, IRS))}, got {ir!r}")
     is_script = isinstance(module, (torch.jit.ScriptModule, torch.jit.ScriptFunction))
@@ -113,6 +116,7 @@ def compile(
         use_cuda_graphs=use_cuda_graphs,
         debug=debug,
     )
+    normalize_types(opts)
     opts.update(translate_keywords(kwargs, "kiln.compile"))
     dry_run = opts.pop("dry_run", dry_run)
     settings = make_settings(**opts)
@@ -299,32 +303,27 @@ def convert_method_to_trt_engine(
     **kwargs: Any,
 ) -> bytes:
     """Torch-TensorRT's torch_tensorrt.convert_method_to_trt_engine: the whole method as one engine (every op
-    must convert), returned as plan bytes (kiln.ts.embed_engine_in_new_module or torch.classes.kiln.Engine run
-    them). ir "ts" (TorchScript) or "dynamo"/"default" (torch.export; only "forward")."""
+    must convert), returned as plan bytes (a PlanBytes that knows its I/O names, which
+    kiln.ts.embed_engine_in_new_module runs). ir "ts" (TorchScript) or "dynamo"/"default" (torch.export;
+    forward only)."""
     ir = _resolve_ir(module, ir)
+    where = "kiln.convert_method_to_trt_engine"
+    opts = translate_keywords(kwargs, where, native=OPTION_NAMES)
+    settings = make_settings(**normalize_types(dict(opts, enabled_precisions=enabled_precisions)))
     if ir == "ts":
-        from kiln import ts
-
-        return ts.convert_method_to_trt_engine(
-            module,
-            method_name,
-            inputs=inputs if inputs is not None else arg_inputs,
-            enabled_precisions=enabled_precisions,
-            **kwargs,
-        )
+        specs, examples = _ts_specs(inputs if inputs is not None else arg_inputs, None, kwarg_inputs)
+        script = to_torchscript(module, specs, examples, settings.device)
+        with error_context(where):
+            plan = bytes(
+                C.ts_convert_method_to_plan(script._c, method_name, ts_options(specs, settings)).numpy()
+            )
+        return PlanBytes.of(plan, *single_engine_io_names(plan, len(specs)))
     if ir not in ("dynamo", "fx"):
-        raise ValueError(f"kiln.convert_method_to_trt_engine: ir={ir!r} builds no engine ahead of time")
+        raise ValueError(f"{where}: ir={ir!r} builds no engine ahead of time (use 'dynamo' or 'ts')")
     if method_name != "forward":
-        raise ValueError("kiln.convert_method_to_trt_engine: the dynamo path converts forward only")
-    from kiln.dynamo._compiler import build_single_engine
-
-    opts = translate_keywords(kwargs, "kiln.convert_method_to_trt_engine", native=OPTION_NAMES)
-    settings = make_settings(enabled_precisions=enabled_precisions, **opts)
+        raise ValueError(f"{where}: the dynamo path converts forward only")
     arg_specs, kw_specs, arg_ex, kw_ex = normalize_inputs(inputs, arg_inputs, kwarg_inputs)
     single = build_single_engine(module, arg_specs, kw_specs, arg_ex, kw_ex, settings)
-    from kiln.ts import PlanBytes
-
-    out = PlanBytes(bytes(single.engine.plan().numpy().tobytes()))
-    out.input_names = list(single.engine.input_names())  # the plan's own order (= forward's tensor inputs)
-    out.output_names = list(single.engine.output_names())
-    return out
+    plan = bytes(single.engine.plan().numpy().tobytes())
+    # The plan's own input order is forward's tensor inputs in order (the partitioner takes them so).
+    return PlanBytes.of(plan, single.engine.input_names(), single.engine.output_names())

@@ -9,8 +9,6 @@ from typing import Any, Optional, Sequence, Union
 import torch
 import torch.utils._pytree as pytree
 
-from kiln._enums import memory_format as _kiln_format, to_torch_dtype
-
 ShapeLike = Union[Sequence[int], torch.Size]
 
 _FORMATS = {
@@ -38,9 +36,16 @@ def _as_shape(name: str, shape: Any) -> tuple[int, ...]:
     return tuple(out)
 
 
+def _torch_type(v: Any, torch_type: type) -> Any:
+    """Torch-TensorRT-style enums (kiln.dtype, kiln.memory_format) convert themselves with .to(torch type);
+    duck-typed so this leaf module imports nothing from kiln."""
+    if not isinstance(v, (torch_type, str)) and callable(getattr(v, "to", None)):
+        return v.to(torch_type)
+    return v
+
+
 def _as_format(fmt: Any) -> torch.memory_format:
-    if isinstance(fmt, _kiln_format):
-        fmt = fmt.to(torch.memory_format)
+    fmt = _torch_type(fmt, torch.memory_format)
     if isinstance(fmt, torch.memory_format):
         if fmt not in (torch.contiguous_format, torch.channels_last):
             raise ValueError(
@@ -112,7 +117,7 @@ class Input:
             for d, (a, b, c) in enumerate(zip(self.min_shape, self.opt_shape, self.max_shape)):
                 if not a <= b <= c:
                     raise ValueError(f"kiln.Input: dim {d} needs min <= opt <= max, got {a}, {b}, {c}")
-        dtype = to_torch_dtype(dtype)
+        dtype = _torch_type(dtype, torch.dtype)
         if not isinstance(dtype, torch.dtype):
             raise TypeError(f"kiln.Input: dtype must be a torch.dtype (or kiln.dtype), got {dtype!r}")
         self.dtype = dtype

@@ -55,8 +55,8 @@ def _to(name: str, convert: Callable[[Any], Any] = lambda v: v) -> Callable[[Any
 
 
 def _precisions(v: Any) -> Any:
-    if v is None:
-        return None
+    if v is None or isinstance(v, str):
+        return v
     if not isinstance(v, (set, frozenset, list, tuple)):
         v = {v}
     return {to_torch_dtype(p) for p in v}
@@ -277,8 +277,11 @@ def translate_keywords(
             continue
         kw = KEYWORDS.get(name)
         if kw is None or (kw.scope != "both" and kw.scope != scope):
-            known = sorted(set(native) | {k for k, e in KEYWORDS.items() if e.scope in (scope, "both")})
-            raise TypeError(f"{where}: unknown keyword {name!r}; Kiln knows {', '.join(known)}")
+            project = "torch2trt" if scope == "torch2trt" else "Torch-TensorRT"
+            raise TypeError(
+                f"{where}: unknown keyword {name!r}: neither a Kiln option nor a {project} keyword Kiln knows "
+                "(docs/migrating.md lists them)"
+            )
         if kw.kind == TRANSLATED:
             kw.apply(v, out)  # type: ignore[misc]
         elif _is_default(name, kw, v):
@@ -289,6 +292,7 @@ def translate_keywords(
             )
         else:
             raise UnsupportedOptionError(f"{where}: {name}={v!r} is not supported: {kw.note}")
+    normalize_types(out)
     flags = out.pop("_cache_flags", None)
     if flags:
         store, reuse = flags.get("cache_built_engines", False), flags.get("reuse_cached_engines", False)
@@ -300,3 +304,13 @@ def translate_keywords(
         if store and "engine_cache_dir" not in out:
             out["engine_cache_dir"] = kwargs.get("engine_cache_dir") or default_engine_cache_dir()
     return out
+
+
+def normalize_types(opts: dict) -> dict:
+    """In place: Torch-TensorRT's types in Kiln options (kiln.dtype in ``enabled_precisions``, kiln.Device or
+    the TorchScript spec's dict as ``device``) become torch types, which kiln._settings validates."""
+    if "enabled_precisions" in opts:
+        opts["enabled_precisions"] = _precisions(opts["enabled_precisions"])
+    if "device" in opts:
+        opts["device"] = to_torch_device(opts["device"])
+    return opts

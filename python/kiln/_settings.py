@@ -14,8 +14,6 @@ from typing import Any, Iterable, Iterator, Optional
 import torch
 
 from kiln import logging as klog
-from kiln._enums import dtype as _kiln_dtype, to_torch_device, to_torch_dtype
-from kiln._keywords import translate_keywords
 from kiln._native import C
 
 _PRECISIONS = {
@@ -75,13 +73,12 @@ def _check_path(name: str, v: Any) -> Optional[str]:
 def normalize_precisions(v: Any) -> tuple[str, ...]:
     if v is None:
         return ("fp32",)
-    if isinstance(v, (torch.dtype, str, _kiln_dtype)):
+    if isinstance(v, (torch.dtype, str)):
         v = {v}
     if not isinstance(v, Iterable):
         raise TypeError(f"enabled_precisions must be a set of torch dtypes or names, got {v!r}")
     out = {"fp32"}
     for p in v:
-        p = to_torch_dtype(p)  # kiln.dtype (Torch-TensorRT's names)
         if isinstance(p, torch.dtype):
             if p not in _PRECISIONS:
                 raise ValueError(
@@ -126,7 +123,6 @@ def op_name(op: Any) -> str:
 
 
 def _device(v: Any) -> torch.device:
-    v = to_torch_device(v)  # kiln.Device, Torch-TensorRT's dict form
     if v is None:
         if torch.cuda.is_available() and "cuda" in C.available_backends():
             return torch.device("cuda", torch.cuda.current_device())
@@ -246,14 +242,14 @@ def make_settings(
 
 
 def settings_from_options(options: Optional[dict], where: str) -> CompileSettings:
-    """For torch.compile(backend="kiln", options={...}): Kiln's option names, or Torch-TensorRT's through the
-    keyword table (kiln._keywords); unknown keys raise."""
-    opts = translate_keywords(dict(options or {}), where, native=OPTION_NAMES, stacklevel=4)
-    if opts.pop("dry_run", False):
-        raise ValueError(
-            f"{where}: dryrun is not available with torch.compile; use kiln.compile(..., dry_run=True)"
+    """For torch.compile(backend="kiln", options={...}): unknown keys raise."""
+    options = dict(options or {})
+    unknown = sorted(k for k in options if k not in OPTION_NAMES)
+    if unknown:
+        raise TypeError(
+            f"{where}: unknown option(s) {', '.join(map(repr, unknown))}; known: {', '.join(OPTION_NAMES)}"
         )
-    return make_settings(**opts)
+    return make_settings(**options)
 
 
 def settings_to_options(s: CompileSettings) -> dict:

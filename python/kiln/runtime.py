@@ -16,13 +16,12 @@ from typing import Any, Iterator
 import torch
 
 from kiln._keywords import CompatibilityWarning
+from kiln._native import C
 
 _cudagraphs_mode = False  # Torch-TensorRT's default; Kiln's CUDA engines replay graphs regardless
 
 
 def _cuda_in_use() -> bool:
-    from kiln._native import C
-
     return torch.cuda.is_available() and "cuda" in C.available_backends()
 
 

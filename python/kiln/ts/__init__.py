@@ -10,17 +10,24 @@ them and load them from Python (``import kiln``) or C++ (libkiln_runtime).
 
 from __future__ import annotations
 
+import builtins
 import linecache
 from typing import Any, Optional, Sequence
 
 import torch
 
-from kiln import logging  # noqa: F401 - kiln.ts.logging, as torch_tensorrt.ts.logging
-from kiln._engine_module import make_engine
+from kiln import logging  # kiln.ts.logging, as torch_tensorrt.ts.logging
+from kiln._compile import (
+    check_method_support,
+    compile as _kiln_compile,
+    convert_method_to_trt_engine as _convert,
+)
+from kiln._engine_module import PlanBytes, make_engine, single_engine_io_names
 from kiln._enums import to_torch_device
 from kiln._input import Input
 
 __all__ = [
+    "PlanBytes",
     "TorchScriptInput",
     "check_method_op_support",
     "compile",
@@ -47,18 +54,14 @@ def compile(
 ) -> torch.jit.ScriptModule:
     """kiln.compile(module, ir="ts", ...): an nn.Module is scripted (traced when scripting fails), then its
     supported parts become engines. Keywords: kiln.compile's and Torch-TensorRT's (kiln._keywords)."""
-    from kiln._compile import compile as kiln_compile
-
     _no_signature(input_signature, "kiln.ts.compile")
-    return kiln_compile(module, ir="ts", inputs=inputs, **kwargs)
+    return _kiln_compile(module, ir="ts", inputs=inputs, **kwargs)
 
 
 def check_method_op_support(
     module: Any, method_name: str = "forward", inputs: Any = None, **kwargs: Any
 ) -> bool:
     """True when every op of the method converts (the report is logged at INFO)."""
-    from kiln._compile import check_method_support
-
     if inputs is None:
         raise ValueError(
             "kiln.ts.check_method_op_support: Kiln specializes the graph to its inputs; pass inputs=[...]"
@@ -66,13 +69,6 @@ def check_method_op_support(
     report = check_method_support(module, method_name, inputs=inputs, **kwargs)
     logging.logger.info("%s", report.text.rstrip())
     return report.fully_supported
-
-
-class PlanBytes(bytes):
-    """Plan bytes that remember their engine's input and output names (for embed_engine_in_new_module)."""
-
-    input_names: list[str]
-    output_names: list[str]
 
 
 def convert_method_to_trt_engine(
@@ -84,36 +80,10 @@ def convert_method_to_trt_engine(
 ) -> bytes:
     """The whole method as one engine (every op must convert): the plan bytes, which
     ``embed_engine_in_new_module`` (or ``torch.classes.kiln.Engine``) turns back into something that runs."""
-    from kiln._compile import convert_method_to_plan
-
     _no_signature(input_signature, "kiln.ts.convert_method_to_trt_engine")
     if inputs is None:
         raise ValueError("kiln.ts.convert_method_to_trt_engine: inputs=[...] are required")
-    out = PlanBytes(convert_method_to_plan(module, method_name, inputs=inputs, **kwargs))
-    out.input_names, out.output_names = _io_names(bytes(out), len(list(inputs)))
-    return out
-
-
-def _try_names(plan: bytes, n_in: int, n_out: int) -> bool:
-    try:
-        make_engine(plan, [f"input_{i}" for i in range(n_in)], [f"output_{i}" for i in range(n_out)], "probe")
-        return True
-    except RuntimeError:
-        return False
-
-
-def _io_names(plan: bytes, n_in: Optional[int] = None) -> tuple[list[str], list[str]]:
-    """The I/O names of a plan from a single-engine conversion (input_K / output_K): found by loading it
-    with the candidate counts."""
-    ins = [n_in] if n_in is not None else range(0, 17)
-    for i in ins:
-        for o in range(1, 17):
-            if _try_names(plan, i, o):
-                return [f"input_{k}" for k in range(i)], [f"output_{k}" for k in range(o)]
-    raise ValueError(
-        "kiln.ts.embed_engine_in_new_module: cannot tell this plan's input and output names; pass "
-        "input_binding_names=[...] and output_binding_names=[...]"
-    )
+    return _convert(module, method_name, ir="ts", inputs=inputs, **kwargs)
 
 
 _MODULE_COUNTER = [0]
@@ -146,14 +116,8 @@ def _embedded_class(n_in: int, n_out: int) -> type:
         filename,
     )  # inspect.getsource for script
     scope: dict = {}
-    exec(compile_source(src, filename), scope)  # noqa: S102 - our own generated source
+    exec(builtins.compile(src, filename, "exec"), scope)  # our own generated source
     return scope["KilnEmbeddedEngine"]
-
-
-def compile_source(src: str, filename: str) -> Any:
-    import builtins
-
-    return builtins.compile(src, filename, "exec")
 
 
 def embed_engine_in_new_module(
@@ -176,7 +140,9 @@ def embed_engine_in_new_module(
         rec_in = getattr(serialized_engine, "input_names", None)
         rec_out = getattr(serialized_engine, "output_names", None)
         if rec_in is None or rec_out is None:
-            rec_in, rec_out = _io_names(plan, len(input_binding_names) if input_binding_names else None)
+            rec_in, rec_out = single_engine_io_names(
+                plan, len(input_binding_names) if input_binding_names else None
+            )
         input_binding_names = input_binding_names or rec_in
         output_binding_names = output_binding_names or rec_out
     engine = make_engine(plan, list(input_binding_names), list(output_binding_names), "kiln_embedded_engine")
