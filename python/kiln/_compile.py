@@ -117,7 +117,7 @@ def compile(
         debug=debug,
     )
     normalize_types(opts)
-    opts.update(translate_keywords(kwargs, "kiln.compile"))
+    opts.update(translate_keywords(kwargs, "kiln.compile", given=opts))
     dry_run = opts.pop("dry_run", dry_run)
     settings = make_settings(**opts)
     if not isinstance(dry_run, bool):

@@ -266,10 +266,16 @@ def _is_default(name: str, kw: Keyword, v: Any) -> bool:
 
 
 def translate_keywords(
-    kwargs: dict, where: str, native: tuple = (), scope: str = "trt", stacklevel: int = 3
+    kwargs: dict,
+    where: str,
+    native: tuple = (),
+    scope: str = "trt",
+    stacklevel: int = 3,
+    given: Optional[dict] = None,
 ) -> dict:
     """Kiln options for `kwargs`: names in `native` pass through; the rest go through KEYWORDS (warning on
-    no-ops, raising on unsupported values). Unknown names raise TypeError."""
+    no-ops, raising on unsupported values). Unknown names raise TypeError. `given`: the options the caller
+    already has (its named arguments), which translations do not override."""
     out: dict = {}
     for name, v in kwargs.items():
         if name in native:
@@ -298,11 +304,11 @@ def translate_keywords(
         store, reuse = flags.get("cache_built_engines", False), flags.get("reuse_cached_engines", False)
         if store != reuse and (store or reuse):
             raise UnsupportedOptionError(
-                f"{where}: cache_built_engines={store}, reuse_cached_engines={reuse}: Kiln's engine cache "
-                "always both stores and reuses engines; set both (or pass engine_cache_dir)"
+                f"{where}: cache_built_engines={store} with reuse_cached_engines={reuse} is not supported: "
+                "Kiln's engine cache always both stores and reuses engines; set both (or pass engine_cache_dir)"
             )
-        if store and "engine_cache_dir" not in out:
-            out["engine_cache_dir"] = kwargs.get("engine_cache_dir") or default_engine_cache_dir()
+        if store and not out.get("engine_cache_dir") and not (given or {}).get("engine_cache_dir"):
+            out["engine_cache_dir"] = default_engine_cache_dir()
     return out
 
 

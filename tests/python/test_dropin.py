@@ -96,7 +96,7 @@ def test_default_values_are_silent(mlp):
     "kwargs, says",
     [
         ({"truncate_double": True}, "Kiln has no float64"),
-        ({"truncate_long_and_double": True}, "Kiln has no float64"),
+        ({"truncate_long_and_double": True}, "has no float64"),
         ({"immutable_weights": False}, "cannot be refitted"),
         ({"refit": True}, "cannot be refitted"),
         ({"use_explicit_typing": True}, "enabled_precisions"),

@@ -38,7 +38,7 @@ model_trt = torch2trt(
     [data],
     int8_mode=True,
     int8_calib_dataset=dataset,
-    int8_calib_batch_size=8,
+    int8_calib_batch_size=4,
     max_batch_size=4,
 )
 
