@@ -182,3 +182,26 @@ def test_migration_page_lists_every_keyword():
         text = f.read()
     missing = [k for k in _keywords.KEYWORDS if f"`{k}" not in text]
     assert not missing, f"docs/migrating.md does not mention {missing}"
+
+
+def test_plan_bytes_embed_from_either_frontend(mlp):
+    x = torch.randn(2, 16)
+    for plan in (
+        kiln.ts.convert_method_to_trt_engine(torch.jit.script(mlp), "forward", inputs=[kiln.Input((2, 16))]),
+        kiln.convert_method_to_trt_engine(mlp, inputs=[x]),  # ir="dynamo"
+    ):
+        for given in (plan, bytes(plan)):  # bytes alone: the I/O names are probed from the plan
+            m = kiln.ts.embed_engine_in_new_module(given)
+            assert isinstance(m, torch.jit.ScriptModule)
+            assert torch.allclose(m(x), mlp(x), atol=1e-5)
+
+
+def test_save_formats(mlp, tmp_path):
+    x = torch.randn(2, 16)
+    m = kiln.compile(mlp, inputs=[kiln.Input(min_shape=(1, 16), opt_shape=(2, 16), max_shape=(8, 16))])
+    kiln.save(m, tmp_path / "m.ep", output_format="ep", retrace=False)
+    kiln.save(m, tmp_path / "m.ts", output_format="ts")
+    assert torch.allclose(kiln.load(tmp_path / "m.ep").module()(x), mlp(x), atol=1e-5)
+    assert torch.allclose(kiln.load(tmp_path / "m.ts")(x), mlp(x), atol=1e-5)
+    with pytest.raises(kiln.UnsupportedError, match="aot_inductor.*not supported.*exported_program"):
+        kiln.save(m, tmp_path / "m.pt2", output_format="aot_inductor")
