@@ -116,7 +116,7 @@ def compile(
         use_cuda_graphs=use_cuda_graphs,
         debug=debug,
     )
-    normalize_types(opts)
+    normalize_types(opts, "kiln.compile")
     opts.update(translate_keywords(kwargs, "kiln.compile", given=opts))
     dry_run = opts.pop("dry_run", dry_run)
     settings = make_settings(**opts)

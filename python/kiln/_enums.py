@@ -223,10 +223,8 @@ class Device:
             self.device_type = DeviceType._from(dtype_kw)
             if self.device_type == DeviceType.DLA:
                 raise ValueError(_NO_DLA)
-        if "dla_core" in kwargs:
-            core = kwargs.pop("dla_core")
-            if core is not None and core >= 0:
-                raise ValueError(_NO_DLA)
+        # A DLA core means nothing for a GPU or CPU device (Torch-TensorRT's specs often carry dla_core=0).
+        self.dla_core = kwargs.pop("dla_core", -1)
         if "gpu_id" in kwargs:
             self.gpu_id = int(kwargs.pop("gpu_id"))
             self.device_type = DeviceType.GPU
@@ -274,10 +272,19 @@ _NO_DLA = (
 )
 
 
+DEVICE_SPEC_KEYS = ("device_type", "gpu_id", "dla_core", "allow_gpu_fallback")
+
+
 def to_torch_device(d: Any) -> Union[torch.device, str, None]:
     """kiln.Device / dict -> torch.device; str, torch.device and None unchanged."""
     if isinstance(d, Device):
         return d.to(torch.device)
     if isinstance(d, dict):  # Torch-TensorRT's TorchScript compile spec form
+        other = sorted(k for k in d if k not in DEVICE_SPEC_KEYS)
+        if other:
+            raise ValueError(
+                f"kiln: device spec keys {other} are not device fields ({', '.join(DEVICE_SPEC_KEYS)}); "
+                "pass them as compile keywords"
+            )
         return Device(**d).to(torch.device)
     return d

@@ -23,7 +23,7 @@ import tempfile
 import warnings
 from typing import Any, Callable, Optional
 
-from kiln._enums import EngineCapability, to_torch_device, to_torch_dtype
+from kiln._enums import DEVICE_SPEC_KEYS, EngineCapability, to_torch_device, to_torch_dtype
 from kiln._errors import UnsupportedError
 
 TRANSLATED, NO_OP, UNSUPPORTED = "translated", "no-op", "unsupported"
@@ -298,7 +298,7 @@ def translate_keywords(
             )
         else:
             raise UnsupportedOptionError(f"{where}: {name}={v!r} is not supported: {kw.note}")
-    normalize_types(out)
+    normalize_types(out, where)
     flags = out.pop("_cache_flags", None)
     if flags:
         store, reuse = flags.get("cache_built_engines", False), flags.get("reuse_cached_engines", False)
@@ -312,11 +312,19 @@ def translate_keywords(
     return out
 
 
-def normalize_types(opts: dict) -> dict:
+def normalize_types(opts: dict, where: str = "kiln") -> dict:
     """In place: Torch-TensorRT's types in Kiln options (kiln.dtype in ``enabled_precisions``, kiln.Device or
-    the TorchScript spec's dict as ``device``) become torch types, which kiln._settings validates."""
+    the TorchScript spec's dict as ``device``) become torch types, which kiln._settings validates. Keys of a
+    device dict that are not device fields (Torch-TensorRT's examples put ``disable_tf32`` there) go through
+    the keyword table like any other keyword."""
     if "enabled_precisions" in opts:
         opts["enabled_precisions"] = _precisions(opts["enabled_precisions"])
+    dev = opts.get("device")
+    if isinstance(dev, dict):
+        extra = {k: v for k, v in dev.items() if k not in DEVICE_SPEC_KEYS}
+        dev = {k: v for k, v in dev.items() if k in DEVICE_SPEC_KEYS}
+        for k, v in translate_keywords(extra, f"{where} (device spec)", stacklevel=4).items():
+            opts.setdefault(k, v)
     if "device" in opts:
-        opts["device"] = to_torch_device(opts["device"])
+        opts["device"] = to_torch_device(dev)
     return opts

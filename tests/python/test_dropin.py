@@ -205,3 +205,19 @@ def test_save_formats(mlp, tmp_path):
     assert torch.allclose(kiln.load(tmp_path / "m.ts")(x), mlp(x), atol=1e-5)
     with pytest.raises(kiln.UnsupportedError, match="aot_inductor.*not supported.*exported_program"):
         kiln.save(m, tmp_path / "m.pt2", output_format="aot_inductor")
+
+
+def test_device_spec_dict(mlp):
+    # Torch-TensorRT's PTQ example passes compile keywords inside the device dict; they go through the table.
+    x = torch.randn(2, 16)
+    spec = {
+        "device_type": kiln.DeviceType.CPU,
+        "dla_core": 0,
+        "allow_gpu_fallback": False,
+        "disable_tf32": True,
+    }
+    with pytest.warns(kiln.CompatibilityWarning, match=r"device spec.*disable_tf32=True has no effect"):
+        m = kiln.compile(mlp, inputs=[x], device=spec)
+    assert torch.allclose(m(x), mlp(x), atol=1e-5)
+    with pytest.raises(kiln.UnsupportedOptionError, match="refit"):
+        kiln.compile(mlp, inputs=[x], device={"device_type": kiln.DeviceType.CPU, "refit": True})
