@@ -23,6 +23,8 @@ import tempfile
 import warnings
 from typing import Any, Callable, Optional
 
+import torch
+
 from kiln._enums import DEVICE_SPEC_KEYS, EngineCapability, to_torch_device, to_torch_dtype
 from kiln._errors import UnsupportedError
 
@@ -78,11 +80,22 @@ def _engine_cache(flag: str) -> Callable[[Any, dict], None]:
     return apply
 
 
+def _typing_flag(flag: str) -> Callable[[Any, dict], None]:
+    def apply(v: Any, out: dict) -> None:
+        out.setdefault("_typing", {})[flag] = v
+
+    return apply
+
+
 def default_engine_cache_dir() -> str:
     return os.path.join(tempfile.gettempdir(), "kiln_engine_cache")
 
 
 _NO_DLA = "Kiln has no DLA backend; engines run on the GPU or the CPU"
+_BY_OP_KIND = (
+    "Kiln decides which layers stay float32 by op kind (overflow-prone reductions and exponentials), not by "
+    "measured ranges"
+)
 _NO_REFIT = (
     "Kiln engines cannot be refitted yet (they are built with their weights, as immutable_weights=True "
     "builds them); recompile the module after changing its weights"
@@ -99,6 +112,21 @@ KEYWORDS: dict[str, Keyword] = {
         TRANSLATED, "optimization_level", apply=_to("optimization_level", _optimization_level)
     ),
     "dryrun": Keyword(TRANSLATED, "dry_run (returns a kiln.SupportReport)", apply=_to("dry_run")),
+    "use_explicit_typing": Keyword(
+        TRANSLATED,
+        "with enabled_precisions float32 only (as Torch-TensorRT requires), Kiln keeps every layer in the "
+        "model's own dtype: that is its default",
+        apply=_typing_flag("use_explicit_typing"),
+    ),
+    "enable_autocast": Keyword(
+        TRANSLATED,
+        "adds autocast_low_precision_type (default float16) to enabled_precisions: float layers then take it, "
+        "overflow-prone ones stay float32",
+        apply=_typing_flag("enable_autocast"),
+    ),
+    "autocast_low_precision_type": Keyword(
+        TRANSLATED, "the precision enable_autocast enables", apply=_typing_flag("autocast_low_precision_type")
+    ),
     "cache_built_engines": Keyword(
         TRANSLATED, "engine_cache_dir", apply=_engine_cache("cache_built_engines")
     ),
@@ -155,6 +183,19 @@ KEYWORDS: dict[str, Keyword] = {
         NO_OP, "the compiled module keeps only the weights its PyTorch parts need", default=False
     ),
     "use_distributed_mode_trace": Keyword(NO_OP, "Kiln captures with torch.export", default=False),
+    "autocast_max_output_threshold": Keyword(NO_OP, _BY_OP_KIND, default=512),
+    "autocast_max_depth_of_reduction": Keyword(NO_OP, _BY_OP_KIND, default=None),
+    "autocast_calibration_dataloader": Keyword(NO_OP, _BY_OP_KIND, default=None),
+    "enable_resource_partitioning": Keyword(
+        NO_OP, "Kiln builds engines without a host-memory budget", default=False
+    ),
+    "cpu_memory_budget": Keyword(NO_OP, "Kiln builds engines without a host-memory budget", default=None),
+    "dynamically_allocate_resources": Keyword(
+        NO_OP, "Kiln engines hold their memory from load to release", default=False
+    ),
+    "decompose_attention": Keyword(
+        NO_OP, "Kiln converts attention to its own attention layer", default=False
+    ),
     "allow_shape_tensors": Keyword(
         NO_OP, "Kiln tracks shape values through shape arithmetic by itself", default=False
     ),
@@ -198,14 +239,17 @@ KEYWORDS: dict[str, Keyword] = {
     "enable_weight_streaming": Keyword(
         UNSUPPORTED, "Kiln keeps every weight of an engine in device memory", default=False
     ),
-    "use_explicit_typing": Keyword(
+    "autocast_excluded_nodes": Keyword(
         UNSUPPORTED,
-        "Kiln assigns layer precisions from enabled_precisions (the lowest enabled one; overflow-prone "
-        "layers stay float32); for a half-precision model pass enabled_precisions={torch.float16}",
-        default=False,
+        "Kiln keeps overflow-prone layers (sum/var/prod reductions, exp, pow, cumsum) and what only they feed in "
+        "float32, with no per-node or per-op exclusions; run such ops in PyTorch with torch_executed_ops",
+        default=None,
     ),
-    "enable_autocast": Keyword(
-        UNSUPPORTED, "Kiln assigns layer precisions from enabled_precisions", default=False
+    "autocast_excluded_ops": Keyword(
+        UNSUPPORTED,
+        "Kiln keeps overflow-prone layers (sum/var/prod reductions, exp, pow, cumsum) and what only they feed in "
+        "float32, with no per-node or per-op exclusions; run such ops in PyTorch with torch_executed_ops",
+        default=None,
     ),
     "version_compatible": Keyword(
         UNSUPPORTED,
@@ -244,7 +288,12 @@ KEYWORDS: dict[str, Keyword] = {
     "device_types": Keyword(UNSUPPORTED, _NO_DLA, default=None, scope="torch2trt"),
 }
 
-_EMPTY_OK = {"torch_executed_modules", "device_types"}  # an empty collection asks for nothing either
+_EMPTY_OK = {
+    "torch_executed_modules",
+    "device_types",
+    "autocast_excluded_nodes",
+    "autocast_excluded_ops",
+}  # an empty collection asks for nothing either
 
 
 def _is_default(name: str, kw: Keyword, v: Any) -> bool:
@@ -299,6 +348,7 @@ def translate_keywords(
         else:
             raise UnsupportedOptionError(f"{where}: {name}={v!r} is not supported: {kw.note}")
     normalize_types(out, where)
+    _apply_typing(out.pop("_typing", None), out, given or {}, where)
     flags = out.pop("_cache_flags", None)
     if flags:
         store, reuse = flags.get("cache_built_engines", False), flags.get("reuse_cached_engines", False)
@@ -328,3 +378,21 @@ def normalize_types(opts: dict, where: str = "kiln") -> dict:
     if "device" in opts:
         opts["device"] = to_torch_device(dev)
     return opts
+
+
+def _apply_typing(flags: Optional[dict], out: dict, given: dict, where: str) -> None:
+    """use_explicit_typing / enable_autocast: checked against, and folded into, enabled_precisions."""
+    if not flags:
+        return
+    prec = out.get("enabled_precisions", given.get("enabled_precisions"))
+    prec = _precisions(prec)
+    lowered = {p for p in (prec or ()) if p not in (torch.float32, "fp32", "float32")}
+    if flags.get("use_explicit_typing") and lowered:
+        raise UnsupportedOptionError(
+            f"{where}: use_explicit_typing=True with enabled_precisions={sorted(map(str, lowered))} is not "
+            "supported (Torch-TensorRT refuses it too): with enabled_precisions float32 only, Kiln keeps every "
+            "layer in the model's own dtype; with a lower precision enabled, float layers take it"
+        )
+    if flags.get("enable_autocast"):
+        low = to_torch_dtype(flags.get("autocast_low_precision_type") or torch.float16)
+        out["enabled_precisions"] = set(prec or {torch.float32}) | {torch.float32, low}

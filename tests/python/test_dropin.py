@@ -99,7 +99,8 @@ def test_default_values_are_silent(mlp):
         ({"truncate_long_and_double": True}, "has no float64"),
         ({"immutable_weights": False}, "cannot be refitted"),
         ({"refit": True}, "cannot be refitted"),
-        ({"use_explicit_typing": True}, "enabled_precisions"),
+        ({"use_explicit_typing": True, "enabled_precisions": {torch.half}}, "own dtype"),
+        ({"autocast_excluded_ops": {"torch.ops.aten.relu.default"}}, "torch_executed_ops"),
         ({"enable_weight_streaming": True}, "every weight"),
         ({"torch_executed_modules": ["l1"]}, "torch_executed_ops"),
         ({"engine_capability": kiln.EngineCapability.SAFETY}, "standard engines only"),
@@ -111,6 +112,25 @@ def test_unsupported_keyword_says_what_kiln_does(mlp, kwargs, says):
     name = next(iter(kwargs))
     with pytest.raises(kiln.UnsupportedOptionError, match=rf"{name}=.*not supported.*{says}"):
         kiln.compile(mlp, inputs=[x], **kwargs)
+
+
+def test_explicit_typing_and_autocast(mlp):
+    # Kiln with float32 only enabled keeps the model's dtypes (Torch-TensorRT's explicit typing); autocast enables
+    # the low precision, which float layers then take.
+    x = torch.randn(2, 16)
+    half = type(mlp)().eval()
+    half.load_state_dict(mlp.state_dict())
+    half = half.half()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", kiln.CompatibilityWarning)
+        m = kiln.compile(half, inputs=[x.half()], use_explicit_typing=True, min_block_size=1)
+    out = m(x.half())
+    assert out.dtype == torch.float16 and torch.allclose(out, half(x.half()), atol=1e-2)
+    m = kiln.compile(mlp, inputs=[x], enable_autocast=True, autocast_low_precision_type=torch.bfloat16)
+    out = m(x)
+    assert (
+        out.dtype == torch.float32 and not torch.equal(out, mlp(x)) and torch.allclose(out, mlp(x), atol=5e-2)
+    )
 
 
 def test_unknown_keyword_is_a_type_error(mlp):
