@@ -103,10 +103,9 @@ _NO_REFIT = (
 
 KEYWORDS: dict[str, Keyword] = {
     # ---- translated ----------------------------------------------------------------------------------
-    "enabled_precisions": Keyword(
-        TRANSLATED, "enabled_precisions", apply=_to("enabled_precisions", _precisions)
-    ),
-    "device": Keyword(TRANSLATED, "device", apply=_to("device", to_torch_device)),
+    # enabled_precisions and device pass through; normalize_types converts them (for native names too).
+    "enabled_precisions": Keyword(TRANSLATED, "enabled_precisions", apply=_to("enabled_precisions")),
+    "device": Keyword(TRANSLATED, "device", apply=_to("device")),
     "workspace_size": Keyword(TRANSLATED, "workspace_size", apply=_to("workspace_size", lambda v: v or 0)),
     "optimization_level": Keyword(
         TRANSLATED, "optimization_level", apply=_to("optimization_level", _optimization_level)

@@ -239,5 +239,7 @@ def test_device_spec_dict(mlp):
     with pytest.warns(kiln.CompatibilityWarning, match=r"device spec.*disable_tf32=True has no effect"):
         m = kiln.compile(mlp, inputs=[x], device=spec)
     assert torch.allclose(m(x), mlp(x), atol=1e-5)
+    with pytest.warns(kiln.CompatibilityWarning, match="disable_tf32"):  # as a keyword of kiln.dynamo.compile
+        kiln.dynamo.compile(torch.export.export(mlp, (x,)), [x], device=spec)
     with pytest.raises(kiln.UnsupportedOptionError, match="refit"):
         kiln.compile(mlp, inputs=[x], device={"device_type": kiln.DeviceType.CPU, "refit": True})
