@@ -33,7 +33,7 @@ _fake.install()
 
 from kiln._backend import register as _register_backend  # noqa: E402
 from kiln._enums import Device, DeviceType, EngineCapability, dtype, memory_format  # noqa: E402
-from kiln._keywords import CompatibilityWarning, UnsupportedOptionError  # noqa: E402
+from kiln._keywords import CompatibilityWarning, MutableTorchTensorRTModule, UnsupportedOptionError  # noqa: E402
 from kiln import ptq  # noqa: E402, F401 - kiln.ptq, the calibration API
 from kiln._compile import (  # noqa: E402
     check_method_support,
@@ -105,6 +105,7 @@ __all__ = [
     "InternalError",
     "InvalidArgumentError",
     "KilnError",
+    "MutableTorchTensorRTModule",
     "NativeLibraryError",
     "NotFoundError",
     "OpSupport",

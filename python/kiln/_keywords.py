@@ -96,7 +96,7 @@ _BY_OP_KIND = (
     "Kiln decides which layers stay float32 by op kind (overflow-prone reductions and exponentials), not by "
     "measured ranges"
 )
-_NO_REFIT = (
+NO_REFIT = (
     "Kiln engines cannot be refitted yet (they are built with their weights, as immutable_weights=True "
     "builds them); recompile the module after changing its weights"
 )
@@ -226,10 +226,10 @@ KEYWORDS: dict[str, Keyword] = {
         "and its inputs to float32 to compile them",
         default=False,
     ),
-    "immutable_weights": Keyword(UNSUPPORTED, _NO_REFIT, default=True),
-    "refit": Keyword(UNSUPPORTED, _NO_REFIT, default=False),
-    "make_refittable": Keyword(UNSUPPORTED, _NO_REFIT, default=False),
-    "refit_identical_engine_weights": Keyword(UNSUPPORTED, _NO_REFIT, default=False),
+    "immutable_weights": Keyword(UNSUPPORTED, NO_REFIT, default=True),
+    "refit": Keyword(UNSUPPORTED, NO_REFIT, default=False),
+    "make_refittable": Keyword(UNSUPPORTED, NO_REFIT, default=False),
+    "refit_identical_engine_weights": Keyword(UNSUPPORTED, NO_REFIT, default=False),
     "strip_engine_weights": Keyword(
         UNSUPPORTED,
         "Kiln plans always carry their weights (there is no refit to put them back)",
@@ -395,3 +395,14 @@ def _apply_typing(flags: Optional[dict], out: dict, given: dict, where: str) -> 
     if flags.get("enable_autocast"):
         low = to_torch_dtype(flags.get("autocast_low_precision_type") or torch.float16)
         out["enabled_precisions"] = set(prec or {torch.float32}) | {torch.float32, low}
+
+
+class MutableTorchTensorRTModule:
+    """Torch-TensorRT's module that refits itself when its weights change: not available in Kiln."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        raise UnsupportedOptionError(
+            "kiln.MutableTorchTensorRTModule is not supported: "
+            + NO_REFIT
+            + " (kiln.compile the module again)"
+        )

@@ -243,3 +243,10 @@ def test_device_spec_dict(mlp):
         kiln.dynamo.compile(torch.export.export(mlp, (x,)), [x], device=spec)
     with pytest.raises(kiln.UnsupportedOptionError, match="refit"):
         kiln.compile(mlp, inputs=[x], device={"device_type": kiln.DeviceType.CPU, "refit": True})
+
+
+def test_refit_entry_points_say_there_is_no_refit(mlp):
+    with pytest.raises(kiln.UnsupportedOptionError, match="cannot be refitted"):
+        kiln.MutableTorchTensorRTModule(mlp)
+    with pytest.raises(kiln.UnsupportedOptionError, match="cannot be refitted"):
+        kiln.dynamo.refit_module_weights(mlp, mlp)

@@ -7,7 +7,7 @@ from typing import Any, Optional
 import torch
 
 from kiln._input import normalize_inputs
-from kiln._keywords import translate_keywords
+from kiln._keywords import NO_REFIT, UnsupportedOptionError, translate_keywords
 from kiln._settings import OPTION_NAMES, debug_logging, make_settings
 from kiln.dynamo._compiler import compile_dynamo
 from kiln.dynamo._export import export_module
@@ -126,3 +126,8 @@ def export(
     raise ValueError(
         f"kiln.dynamo.export: output_format must be 'exported_program' or 'torchscript', got {output_format!r}"
     )
+
+
+def refit_module_weights(compiled_module: Any, new_weight_module: Any, *args: Any, **kwargs: Any) -> Any:
+    """Torch-TensorRT's weight refit: not available in Kiln."""
+    raise UnsupportedOptionError(f"kiln.dynamo.refit_module_weights is not supported: {NO_REFIT}")
