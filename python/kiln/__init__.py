@@ -8,6 +8,11 @@
     kiln.convert(model, [x])                                                   # torch2trt-style, one engine
     kiln.fx.compile(model, [x])                                                # legacy FX API
 
+Torch-TensorRT and torch2trt programs run with only their import line changed (docs/migrating.md):
+``import kiln as torch_tensorrt`` (``dynamo``, ``ts``, ``runtime``, ``logging``, ``Input``, ``Device``,
+``dtype``, ``save``/``load``, ``torch.compile(backend="torch_tensorrt")``) and
+``from kiln.torch2trt import torch2trt, TRTModule``.
+
 Importing kiln loads libkiln_runtime (torch.classes.kiln.Engine, torch.ops.kiln.execute_engine) and the
 bindings (kiln._C). ``KILN_BUILD_DIR=<cmake build dir>`` uses an in-tree CMake build instead of the
 installed libraries.
@@ -27,8 +32,16 @@ from kiln import _fake  # noqa: E402
 _fake.install()
 
 from kiln._backend import register as _register_backend  # noqa: E402
+from kiln._enums import Device, DeviceType, EngineCapability, dtype, memory_format  # noqa: E402
+from kiln._keywords import CompatibilityWarning, MutableTorchTensorRTModule, UnsupportedOptionError  # noqa: E402
 from kiln import ptq  # noqa: E402, F401 - kiln.ptq, the calibration API
-from kiln._compile import check_method_support, compile, convert_method_to_plan, dry_run  # noqa: E402
+from kiln._compile import (  # noqa: E402
+    check_method_support,
+    compile,
+    convert_method_to_plan,
+    convert_method_to_trt_engine,
+    dry_run,
+)
 from kiln._errors import (  # noqa: E402
     BackendError,
     CompilationError,
@@ -53,6 +66,13 @@ from kiln._save import load, save  # noqa: E402
 from kiln._engine_module import EngineModule  # noqa: E402
 from kiln._torch2trt import convert  # noqa: E402
 from kiln import fx  # noqa: E402
+from kiln import dynamo, runtime, torch2trt, ts  # noqa: E402
+from kiln.runtime import (  # noqa: E402 - Torch-TensorRT exports these at the top level too
+    enable_cudagraphs,
+    get_cudagraphs_mode,
+    set_cudagraphs_mode,
+    set_multi_device_safe_mode,
+)
 
 _register_backend()
 
@@ -71,9 +91,13 @@ def supported_ops() -> list[str]:
 
 __all__ = [
     "BackendError",
+    "CompatibilityWarning",
     "CompilationError",
     "CorruptPlanError",
     "DTypeError",
+    "Device",
+    "DeviceType",
+    "EngineCapability",
     "EngineModule",
     "ExportError",
     "FileIOError",
@@ -81,6 +105,7 @@ __all__ = [
     "InternalError",
     "InvalidArgumentError",
     "KilnError",
+    "MutableTorchTensorRTModule",
     "NativeLibraryError",
     "NotFoundError",
     "OpSupport",
@@ -89,6 +114,7 @@ __all__ = [
     "SupportReport",
     "UnsupportedError",
     "UnsupportedOperatorError",
+    "UnsupportedOptionError",
     "VersionMismatchError",
     "available_backends",
     "build_info",
@@ -96,11 +122,22 @@ __all__ = [
     "compile",
     "convert",
     "convert_method_to_plan",
+    "convert_method_to_trt_engine",
     "dry_run",
+    "dtype",
+    "dynamo",
+    "enable_cudagraphs",
     "fx",
+    "get_cudagraphs_mode",
     "load",
     "logging",
+    "memory_format",
+    "runtime",
     "runtime_library_path",
     "save",
+    "set_cudagraphs_mode",
+    "set_multi_device_safe_mode",
     "supported_ops",
+    "torch2trt",
+    "ts",
 ]

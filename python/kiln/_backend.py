@@ -10,6 +10,7 @@ are not seen, as with any AOT compile). Options are kiln.compile's; unknown keys
 from __future__ import annotations
 
 import copy
+import importlib.util
 import logging as _pylogging
 from typing import Any, Callable, Optional
 
@@ -18,7 +19,8 @@ import torch.fx
 from torch._dynamo.backends import registry
 
 from kiln._input import Input
-from kiln._settings import CompileSettings, debug_logging, settings_from_options
+from kiln._keywords import translate_keywords
+from kiln._settings import OPTION_NAMES, CompileSettings, debug_logging, settings_from_options
 from kiln.dynamo._compiler import compile_dynamo
 
 _log = _pylogging.getLogger("kiln")
@@ -115,11 +117,30 @@ def kiln_backend(
             f"torch.compile(backend='kiln'): unexpected arguments {sorted(kwargs)}; pass Kiln settings "
             "through options={...}"
         )
-    settings = settings_from_options(options, "torch.compile(backend='kiln')")
+    where = "torch.compile(backend='kiln')"
+    # Torch-TensorRT's option names go through the keyword table (kiln._keywords) first.
+    opts = translate_keywords(dict(options or {}), where, native=OPTION_NAMES, stacklevel=4)
+    if opts.pop("dry_run", False):
+        raise ValueError(
+            f"{where}: dryrun is not available with torch.compile; use kiln.compile(..., dry_run=True)"
+        )
+    settings = settings_from_options(opts, where)
     return KilnDynamoCallable(gm, settings)
 
 
+# "torch_tensorrt" and "tensorrt" are Torch-TensorRT's names for its backend: registered for Kiln only when
+# Torch-TensorRT is not installed and nothing else holds them, so `import kiln as torch_tensorrt` programs run
+# unchanged (and the real package, when present, keeps its names).
+BACKEND_NAMES = ("kiln", "torch_tensorrt", "tensorrt")
+
+
 def register() -> None:
-    if "kiln" in registry._BACKENDS or "kiln" in getattr(registry, "_COMPILER_FNS", {}):
-        return
-    registry.register_backend(compiler_fn=kiln_backend, name="kiln")
+    names = BACKEND_NAMES if importlib.util.find_spec("torch_tensorrt") is None else BACKEND_NAMES[:1]
+    try:
+        registry._discover_entrypoint_backends()  # names other packages declare (metadata only)
+    except Exception:  # noqa: BLE001 - older torch: nothing to discover
+        pass
+    taken = set(registry._BACKENDS) | set(getattr(registry, "_COMPILER_FNS", {}))
+    for name in names:
+        if name not in taken:
+            registry.register_backend(compiler_fn=kiln_backend, name=name)

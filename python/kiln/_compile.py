@@ -8,12 +8,14 @@ from typing import Any, Optional
 import torch
 
 from kiln import logging as klog
+from kiln._engine_module import PlanBytes, single_engine_io_names
 from kiln._errors import error_context
 from kiln._input import Input, normalize_inputs
+from kiln._keywords import normalize_types, translate_keywords
 from kiln._native import C
 from kiln._report import SupportReport
-from kiln._settings import CompileSettings, debug_logging, make_settings, settings_to_options
-from kiln.dynamo._compiler import compile_dynamo
+from kiln._settings import OPTION_NAMES, CompileSettings, debug_logging, make_settings, settings_to_options
+from kiln.dynamo._compiler import build_single_engine, compile_dynamo
 from kiln.ptq import DataLoaderCalibrator
 
 _log = _pylogging.getLogger("kiln")
@@ -22,6 +24,8 @@ IRS = ("default", "dynamo", "ts", "torch_compile", "fx")
 
 
 def _resolve_ir(module: Any, ir: str) -> str:
+    if ir == "torchscript":  # Torch-TensorRT's other name for "ts"
+        ir = "ts"
     if not isinstance(ir, str) or ir not in IRS:
         raise ValueError(f"kiln.compile: ir must be one of {', '.join(map(repr, IRS))}, got {ir!r}")
     is_script = isinstance(module, (torch.jit.ScriptModule, torch.jit.ScriptFunction))
@@ -61,6 +65,7 @@ def compile(
     debug: bool = False,
     dry_run: bool = False,
     calibrator: Any = None,
+    **kwargs: Any,
 ) -> Any:
     """Compiles `module` with Kiln.
 
@@ -89,11 +94,15 @@ def compile(
     use_cuda_graphs: CUDA backend captures graphs per input shape (False is not supported yet).
     debug: DEBUG logging while compiling.
     dry_run: build nothing; print and return a kiln.SupportReport.
+    **kwargs: Torch-TensorRT's other keywords, through the table in kiln._keywords: translated where Kiln has
+        the meaning (``dryrun``, ``cache_built_engines``, ...), accepted with a kiln.CompatibilityWarning where
+        they change nothing in Kiln (``dla_sram_size``, ``use_python_runtime``, ...), refused with
+        kiln.UnsupportedOptionError where Kiln cannot honour them (``truncate_double=True``, ``refit``, ...).
 
     Returns a module that runs like the original (for dry_run, the report).
     """
     ir = _resolve_ir(module, ir)
-    settings = make_settings(
+    opts = dict(
         enabled_precisions=enabled_precisions,
         min_block_size=min_block_size,
         torch_executed_ops=torch_executed_ops,
@@ -107,6 +116,10 @@ def compile(
         use_cuda_graphs=use_cuda_graphs,
         debug=debug,
     )
+    normalize_types(opts, "kiln.compile")
+    opts.update(translate_keywords(kwargs, "kiln.compile", given=opts))
+    dry_run = opts.pop("dry_run", dry_run)
+    settings = make_settings(**opts)
     if not isinstance(dry_run, bool):
         raise TypeError(f"dry_run must be a bool, got {dry_run!r}")
     with debug_logging(settings):
@@ -258,7 +271,7 @@ def convert_method_to_plan(
     module: Any, method_name: str = "forward", inputs: Any = None, **kwargs: Any
 ) -> bytes:
     """One engine for the whole TorchScript method (everything must convert); returns the plan bytes."""
-    settings = make_settings(**kwargs)
+    settings = make_settings(**translate_keywords(kwargs, "kiln.convert_method_to_plan", native=OPTION_NAMES))
     specs, examples = _ts_specs(inputs, None, None)
     script = to_torchscript(module, specs, examples, settings.device)
     with error_context("kiln.convert_method_to_plan"):
@@ -269,10 +282,48 @@ def convert_method_to_plan(
 def check_method_support(
     module: Any, method_name: str = "forward", inputs: Any = None, **kwargs: Any
 ) -> SupportReport:
-    settings = make_settings(**kwargs)
+    settings = make_settings(**translate_keywords(kwargs, "kiln.check_method_support", native=OPTION_NAMES))
     specs, examples = _ts_specs(inputs, None, None)
     script = to_torchscript(module, specs, examples, settings.device)
     with error_context("kiln.check_method_support"):
         return SupportReport.from_text(
             C.ts_check_method_support(script._c, method_name, ts_options(specs, settings))
         )
+
+
+def convert_method_to_trt_engine(
+    module: Any,
+    method_name: str = "forward",
+    *,
+    ir: str = "default",
+    inputs: Any = None,
+    arg_inputs: Any = None,
+    kwarg_inputs: Optional[dict] = None,
+    enabled_precisions: Any = None,
+    **kwargs: Any,
+) -> bytes:
+    """Torch-TensorRT's torch_tensorrt.convert_method_to_trt_engine: the whole method as one engine (every op
+    must convert), returned as plan bytes (a PlanBytes that knows its I/O names, which
+    kiln.ts.embed_engine_in_new_module runs). ir "ts" (TorchScript) or "dynamo"/"default" (torch.export;
+    forward only)."""
+    ir = _resolve_ir(module, ir)
+    where = "kiln.convert_method_to_trt_engine"
+    opts = translate_keywords(kwargs, where, native=OPTION_NAMES)
+    settings = make_settings(**normalize_types(dict(opts, enabled_precisions=enabled_precisions)))
+    if ir == "ts":
+        specs, examples = _ts_specs(inputs if inputs is not None else arg_inputs, None, kwarg_inputs)
+        script = to_torchscript(module, specs, examples, settings.device)
+        with error_context(where):
+            plan = bytes(
+                C.ts_convert_method_to_plan(script._c, method_name, ts_options(specs, settings)).numpy()
+            )
+        return PlanBytes.of(plan, *single_engine_io_names(plan, len(specs)))
+    if ir not in ("dynamo", "fx"):
+        raise ValueError(f"{where}: ir={ir!r} builds no engine ahead of time (use 'dynamo' or 'ts')")
+    if method_name != "forward":
+        raise ValueError(f"{where}: the dynamo path converts forward only")
+    arg_specs, kw_specs, arg_ex, kw_ex = normalize_inputs(inputs, arg_inputs, kwarg_inputs)
+    single = build_single_engine(module, arg_specs, kw_specs, arg_ex, kw_ex, settings)
+    plan = bytes(single.engine.plan().numpy().tobytes())
+    # The plan's own input order is forward's tensor inputs in order (the partitioner takes them so).
+    return PlanBytes.of(plan, single.engine.input_names(), single.engine.output_names())

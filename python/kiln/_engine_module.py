@@ -137,3 +137,43 @@ class EngineModule(torch.nn.Module):
         self.__dict__.update(d)
         if st is not None:
             self.set_extra_state(st)
+
+
+class PlanBytes(bytes):
+    """Plan bytes that remember their engine's input and output names (what ``make_engine`` needs): returned by
+    kiln.convert_method_to_trt_engine / kiln.ts.convert_method_to_trt_engine."""
+
+    input_names: list[str]
+    output_names: list[str]
+
+    @classmethod
+    def of(cls, plan: bytes, input_names: Sequence[str], output_names: Sequence[str]) -> "PlanBytes":
+        out = cls(plan)
+        out.input_names, out.output_names = list(input_names), list(output_names)
+        return out
+
+
+def _loads_with(plan: bytes, num_inputs: int, num_outputs: int) -> bool:
+    try:
+        make_engine(
+            plan,
+            [f"input_{i}" for i in range(num_inputs)],
+            [f"output_{i}" for i in range(num_outputs)],
+            "probe",
+        )
+        return True
+    except RuntimeError:
+        return False
+
+
+def single_engine_io_names(plan: bytes, num_inputs: Optional[int] = None) -> tuple[list[str], list[str]]:
+    """The I/O names of a plan from a whole-method conversion, which names them input_K / output_K: found by
+    loading it with candidate counts (up to 16 each)."""
+    for i in [num_inputs] if num_inputs is not None else range(17):
+        for o in range(1, 17):
+            if _loads_with(plan, i, o):
+                return [f"input_{k}" for k in range(i)], [f"output_{k}" for k in range(o)]
+    raise ValueError(
+        "kiln: cannot tell this plan's input and output names; pass input_binding_names=[...] and "
+        "output_binding_names=[...]"
+    )

@@ -21,129 +21,79 @@ import zipfile
 from typing import Any, Optional
 
 import torch
-import torch.utils._pytree as pytree
 
-from kiln import _fake
 from kiln._errors import UnsupportedError
-from kiln._input import Input, as_input
-from kiln.dynamo._export import dynamic_shapes_for
+from kiln.dynamo._reexport import export_compiled, trace_compiled
 
 FORMATS = ("exported_program", "torchscript", "pickle")
-
-
-def _specs(module: Any, inputs: Any, arg_inputs: Any, kwarg_inputs: Any) -> tuple[tuple, dict, bool]:
-    if inputs is not None and arg_inputs is not None:
-        raise ValueError("kiln.save: give inputs or arg_inputs, not both")
-    args = inputs if inputs is not None else arg_inputs
-    kwargs = kwarg_inputs
-    from_module = False
-    if args is None and kwargs is None:
-        meta = getattr(module, "meta", None)
-        info = meta.get("kiln") if isinstance(meta, dict) else None
-        if info is None:
-            return (), {}, False
-        args, kwargs, from_module = info["arg_inputs"], info["kwarg_inputs"], True
-    if isinstance(args, (torch.Tensor, Input)):
-        args = (args,)
-    args = tuple(args or ())
-    kwargs = dict(kwargs or {})
-    return args, kwargs, from_module
-
-
-def _examples(args: tuple, kwargs: dict, device: torch.device) -> tuple[tuple, dict]:
-    def ex(x: Any) -> Any:
-        if isinstance(x, Input):
-            return x.example_tensor("opt", device)
-        if isinstance(x, torch.Tensor):
-            return x.to(device)
-        return x
-
-    return tuple(pytree.tree_map(ex, list(args))), {k: pytree.tree_map(ex, v) for k, v in kwargs.items()}
-
-
-def _module_device(module: Any) -> torch.device:
-    for t in list(getattr(module, "parameters", lambda: [])()) + list(
-        getattr(module, "buffers", lambda: [])()
-    ):
-        return t.device
-    return torch.device("cpu")
+_FORMAT_ALIASES = {"ep": "exported_program", "ts": "torchscript"}
 
 
 def save(
     module: Any,
-    file_path: str,
+    file_path: str = "",
     output_format: Optional[str] = None,
     inputs: Any = None,
     arg_inputs: Any = None,
     kwarg_inputs: Optional[dict] = None,
     retrace: bool = True,
+    *,
+    extra_files: Optional[dict] = None,
+    pickle_protocol: int = 2,
+    dynamic_shapes: Any = None,
+    use_legacy_exporter: Optional[bool] = None,
 ) -> None:
     """Saves a compiled module. ``inputs`` (kiln.Input or tensors) are needed to export / trace a module that
-    did not come from kiln.compile (modules from kiln.compile remember theirs)."""
+    did not come from kiln.compile (modules from kiln.compile remember theirs, ranges included).
+
+    Torch-TensorRT's keywords: ``output_format`` "exported_program" (alias "ep") or "torchscript" ("ts"), or
+    Kiln's "pickle"; ``retrace`` is accepted either way (Kiln always re-exports the compiled module with
+    torch.export, which keeps its dynamic dims); ``dynamic_shapes`` replaces the ranges taken from the inputs;
+    ``extra_files`` and ``pickle_protocol`` go to torch.export.save / torch.jit.save; ``use_legacy_exporter``
+    has no effect (Kiln has one exporter)."""
     if output_format is None:
         output_format = "torchscript" if isinstance(module, torch.jit.ScriptModule) else "exported_program"
+    output_format = _FORMAT_ALIASES.get(output_format, output_format)
+    if output_format in ("aot_inductor", "executorch"):
+        raise UnsupportedError(
+            f"kiln.save: output_format={output_format!r} is not supported: Kiln engines run through the "
+            "kiln::execute_engine op; save as 'exported_program' (loads in Python) or 'torchscript' (loads "
+            "in Python and in C++ with libkiln_runtime)"
+        )
     if output_format not in FORMATS:
         raise ValueError(
             f"kiln.save: output_format must be one of {', '.join(map(repr, FORMATS))}, got {output_format!r}"
         )
-    if not isinstance(file_path, (str, os.PathLike)):
-        raise TypeError(f"kiln.save: file_path must be a path, got {type(file_path).__name__}")
+    if not isinstance(file_path, (str, os.PathLike)) or not os.fspath(file_path):
+        raise TypeError(f"kiln.save: file_path must be a non-empty path, got {file_path!r}")
     if not isinstance(retrace, bool):
         raise TypeError("kiln.save: retrace must be a bool")
+    del use_legacy_exporter  # one exporter
     file_path = os.fspath(file_path)
     if output_format == "pickle":
-        torch.save(module, file_path)
+        torch.save(module, file_path, pickle_protocol=pickle_protocol)
         return
     if isinstance(module, torch.jit.ScriptModule):
         if output_format != "torchscript":
             raise ValueError(
                 "kiln.save: a TorchScript module (ir='ts') saves only as output_format='torchscript'"
             )
-        torch.jit.save(module, file_path)
+        torch.jit.save(module, file_path, _extra_files=extra_files or {})
         return
     if isinstance(module, torch.export.ExportedProgram):
         if output_format != "exported_program":
             raise ValueError("kiln.save: an ExportedProgram saves as output_format='exported_program'")
-        torch.export.save(module, file_path)
+        torch.export.save(module, file_path, extra_files=extra_files, pickle_protocol=pickle_protocol)
         return
-    if not isinstance(module, torch.nn.Module):
-        raise TypeError(f"kiln.save: expected a compiled module, got {type(module).__name__}")
-    args, kwargs, _ = _specs(module, inputs, arg_inputs, kwarg_inputs)
-    if not args and not kwargs:
-        raise ValueError("kiln.save: inputs are needed to export this module (kiln.Input or example tensors)")
-    args = tuple(pytree.tree_map(lambda x: as_input(x, "kiln.save inputs"), list(args)))
-    kwargs = {
-        k: pytree.tree_map(lambda x: as_input(x, "kiln.save kwarg_inputs"), v) for k, v in kwargs.items()
-    }
-    ex_args, ex_kwargs = _examples(args, kwargs, _module_device(module))
     if output_format == "torchscript":
-        if kwargs:
-            raise ValueError("kiln.save: output_format='torchscript' traces positional inputs only")
-        with torch.no_grad():
-            traced = torch.jit.trace(module, ex_args, check_trace=False)
-        torch.jit.save(traced, file_path)
-        return
-    if _fake.FAKE_KERNEL_ERROR is not None:
-        raise UnsupportedError(
-            "kiln.save: output_format='exported_program' re-exports the compiled module, which "
-            "needs kiln::execute_engine registered for CompositeExplicitAutograd in libkiln_runtime "
-            "(this build registers a catch-all kernel that fake tensors would run); use "
-            "output_format='torchscript' or 'pickle'"
+        torch.jit.save(
+            trace_compiled(module, inputs, arg_inputs, kwarg_inputs),
+            file_path,
+            _extra_files=extra_files or {},
         )
-    ep, last = None, None
-    for mode in ("named", "shared"):
-        dyn = dynamic_shapes_for(module, args, kwargs, mode)
-        try:
-            with torch.no_grad():
-                ep = torch.export.export(module, ex_args, ex_kwargs, dynamic_shapes=dyn, strict=False)
-            break
-        except Exception as e:  # noqa: BLE001 - reported below
-            last = e
-            if dyn is None:
-                break
-    if ep is None:
-        raise RuntimeError(f"kiln.save: torch.export of the compiled module failed: {last}") from last
-    torch.export.save(ep, file_path)
+        return
+    ep = export_compiled(module, inputs, arg_inputs, kwarg_inputs, dynamic_shapes=dynamic_shapes)
+    torch.export.save(ep, file_path, extra_files=extra_files, pickle_protocol=pickle_protocol)
 
 
 def _zip_names(path: str) -> list[str]:
@@ -154,7 +104,7 @@ def _zip_names(path: str) -> list[str]:
         return []
 
 
-def load(file_path: str, extra_files: Optional[dict] = None, map_location: Any = None) -> Any:
+def load(file_path: str = "", extra_files: Optional[dict] = None, map_location: Any = None) -> Any:
     """Loads what kiln.save wrote: an ExportedProgram (call .module()), a ScriptModule, or a pickled module.
     Unpickles the file: only load files you trust."""
     file_path = os.fspath(file_path)

@@ -220,9 +220,11 @@ def make_settings(
         min_block_size=_check_int("min_block_size", min_block_size, lo=1),
         torch_executed_ops=tuple(ops),
         require_full_compilation=_check_bool("require_full_compilation", require_full_compilation),
-        workspace_size=_check_int("workspace_size", workspace_size, lo=0),
+        workspace_size=_check_int("workspace_size", 0 if workspace_size is None else workspace_size, lo=0),
         device=dev,
-        optimization_level=_check_int("optimization_level", optimization_level, lo=0, hi=5),
+        optimization_level=_check_int(
+            "optimization_level", 3 if optimization_level is None else optimization_level, lo=0, hi=5
+        ),
         timing_cache_path=_check_path("timing_cache_path", timing_cache_path),
         kernel_cache_dir=_check_path("kernel_cache_dir", kernel_cache_dir),
         engine_cache_dir=_check_path("engine_cache_dir", engine_cache_dir),

@@ -18,6 +18,7 @@ from kiln import logging as klog
 from kiln.ptq import CalibrationAlgo, DataLoaderCalibrator
 from kiln._engine_module import EngineModule
 from kiln._input import Input
+from kiln._keywords import KEYWORDS, UnsupportedOptionError
 from kiln._settings import make_settings
 from kiln.dynamo._compiler import build_single_engine
 
@@ -72,7 +73,7 @@ def convert(
     int8_calib_dataset: Any = None,
     int8_calib_algorithm: Any = CalibrationAlgo.ENTROPY_CALIBRATION_2,
     int8_calib_batch_size: int = 1,
-    max_batch_size: int = 1,
+    max_batch_size: Optional[int] = 1,
     min_shapes: Optional[Sequence] = None,
     opt_shapes: Optional[Sequence] = None,
     max_shapes: Optional[Sequence] = None,
@@ -109,9 +110,12 @@ def convert(
             algo_type=int8_calib_algorithm,
         )
     if strict_type_constraints:
-        raise ValueError(
-            "kiln.convert: strict_type_constraints is not supported; use fp16_mode=False for fp32 layers"
+        raise UnsupportedOptionError(
+            "kiln.convert: strict_type_constraints=True is not supported: "
+            + KEYWORDS["strict_type_constraints"].note
         )
+    if max_batch_size is None:  # torch2trt's newer default: the example's batch
+        max_batch_size = 1
     if isinstance(max_batch_size, bool) or not isinstance(max_batch_size, int) or max_batch_size < 1:
         raise ValueError(f"kiln.convert: max_batch_size must be a positive int, got {max_batch_size!r}")
     n = len(inputs)

@@ -9,6 +9,10 @@ configures logging (handlers on the root logger) they are written to stderr.
     with kiln.logging.debug():          # or kiln.logging.level(kiln.logging.DEBUG)
         kiln.compile(model, inputs=[x])
 
+Torch-TensorRT's names work too: ``Level`` (InternalError, Error, Warning, Info, Debug, Graph),
+``set_reportable_log_level`` / ``get_reportable_log_level``, the context managers ``internal_errors()``,
+``errors()``, ``warnings()``, ``info()``, ``debug()``, ``graphs()``, ``set_is_colored_output_on`` and ``log``.
+
 The engine's build messages (from ``kiln.compile`` and friends) follow this level at any time. Engines
 *loaded* at run time report through the engine's default logger, which reads ``KILN_LOG_LEVEL`` once,
 the first time it logs; ``set_level`` also sets that variable, so call it early to cover those too.
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import enum
 import logging as _logging
 import os
 import sys
@@ -34,7 +39,16 @@ DEBUG = _logging.DEBUG
 
 logger = _logging.getLogger("kiln")
 
-_NAMES = {"error": ERROR, "warning": WARNING, "warn": WARNING, "info": INFO, "debug": DEBUG, "verbose": DEBUG}
+_NAMES = {
+    "internal_error": ERROR,
+    "internalerror": ERROR,
+    "error": ERROR,
+    "warning": WARNING,
+    "warn": WARNING,
+    "info": INFO,
+    "debug": DEBUG,
+    "verbose": DEBUG,
+}
 _TO_ENGINE = {ERROR: 0, WARNING: 1, INFO: 2, DEBUG: 3}
 _FROM_ENGINE = {0: ERROR, 1: WARNING, 2: INFO, 3: DEBUG}
 _ENV_NAMES = {ERROR: "error", WARNING: "warning", INFO: "info", DEBUG: "verbose"}
@@ -73,10 +87,16 @@ def _level_from_env() -> int:
     return WARNING
 
 
-def set_level(level: Union[int, str]) -> None:
-    """Sets the level of the Python package and of every engine build from now on."""
+_kiln_logger = logger
+
+
+def set_level(level: Union[int, str], logger: Optional[_logging.Logger] = None) -> None:
+    """Sets the level of the Python package and of every engine build from now on (``logger``: also set
+    that Python logger's level, as Torch-TensorRT's set_level does)."""
     lv = _normalize(level)
-    logger.setLevel(lv)
+    if logger is not None:
+        logger.setLevel(int(level) if not isinstance(level, str) else lv)
+    _kiln_logger.setLevel(lv)
     os.environ["KILN_LOG_LEVEL"] = _ENV_NAMES[lv]
     if _C is not None:
         _C.set_log_level(_TO_ENGINE[lv])
@@ -104,6 +124,43 @@ def level(lv: Union[int, str]) -> Iterator[None]:
 
 def errors() -> contextlib.AbstractContextManager:
     return level(ERROR)
+
+
+def internal_errors() -> contextlib.AbstractContextManager:
+    """Torch-TensorRT's most quiet level; Kiln's is ERROR."""
+    return level(ERROR)
+
+
+def graphs() -> contextlib.AbstractContextManager:
+    """Torch-TensorRT's level for intermediate graphs; Kiln's most verbose is DEBUG (plus KILN_DUMP_IR=dir)."""
+    return level(DEBUG)
+
+
+class Level(enum.IntEnum):
+    """Torch-TensorRT's log levels, as ``logging`` numbers (Graph is below DEBUG and means DEBUG here)."""
+
+    InternalError = _logging.CRITICAL
+    Error = _logging.ERROR
+    Warning = _logging.WARNING
+    Info = _logging.INFO
+    Debug = _logging.DEBUG
+    Graph = 5
+
+
+def set_reportable_log_level(level: Union[int, str, Level]) -> None:
+    set_level(level)
+
+
+def get_reportable_log_level() -> Level:
+    return Level(get_level())
+
+
+def set_is_colored_output_on(colored_output_on: bool) -> None:
+    """Accepted for Torch-TensorRT programs; Kiln's messages are plain text."""
+
+
+def log(level: Union[int, Level], msg: str) -> None:
+    _kiln_logger.log(_normalize(level), msg)
 
 
 def warnings() -> contextlib.AbstractContextManager:

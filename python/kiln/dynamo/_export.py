@@ -41,6 +41,8 @@ def export_example(spec: Any, example: Any, device: torch.device) -> Any:
     for d in spec.dynamic_dims():
         if shape[d] < 2 <= spec.max_shape[d]:
             shape[d] = max(2, spec.min_shape[d])
+    if tuple(shape) == spec.opt_shape and getattr(spec, "torch_tensor", None) is not None:
+        return spec.example_tensor("opt", device)  # the user's example (Input(torch_tensor=...))
     tmp = Input(shape=tuple(shape), dtype=spec.dtype, format=spec.format)
     if isinstance(example, torch.Tensor) and tuple(example.shape) == tuple(shape):
         return example.to(device)
