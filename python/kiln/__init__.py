@@ -7,6 +7,7 @@
     torch.compile(model, backend="kiln")                                       # JIT
     kiln.convert(model, [x])                                                   # torch2trt-style, one engine
     kiln.fx.compile(model, [x])                                                # legacy FX API
+    kiln.debug.compare(model, [x])                                             # first layer off from eager
 
 Importing kiln loads libkiln_runtime (torch.classes.kiln.Engine, torch.ops.kiln.execute_engine) and the
 bindings (kiln._C). ``KILN_BUILD_DIR=<cmake build dir>`` uses an in-tree CMake build instead of the
@@ -53,6 +54,7 @@ from kiln._save import load, save  # noqa: E402
 from kiln._engine_module import EngineModule  # noqa: E402
 from kiln._torch2trt import convert  # noqa: E402
 from kiln import fx  # noqa: E402
+from kiln import debug  # noqa: E402 - kiln.debug.compare
 
 _register_backend()
 
@@ -96,6 +98,7 @@ __all__ = [
     "compile",
     "convert",
     "convert_method_to_plan",
+    "debug",
     "dry_run",
     "fx",
     "load",
