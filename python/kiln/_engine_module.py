@@ -8,6 +8,7 @@ its plan on load, so ``torch.save`` / ``torch.load`` of the module and ``state_d
 
 from __future__ import annotations
 
+import os
 from typing import Any, Optional, Sequence
 
 import torch
@@ -90,6 +91,16 @@ class EngineModule(torch.nn.Module):
         if self._out_tree is not None:
             return pytree.tree_unflatten(res, self._out_tree)
         return res[0] if len(res) == 1 else tuple(res)
+
+    @classmethod
+    def from_plan(cls, plan: Any, name: str = "engine") -> "EngineModule":
+        """An EngineModule that runs a raw plan: bytes, a 1-D uint8 tensor or a file path (what
+        ``kilnc --plan`` and ``kiln.convert_method_to_plan`` write). Inputs and outputs are the plan's, in
+        its order."""
+        if isinstance(plan, (str, os.PathLike)):
+            with open(plan, "rb") as f:
+                plan = f.read()
+        return cls(make_engine(plan, [], [], name))  # no names: the engine takes the plan's own
 
     def describe(self) -> str:
         """The engine's layers, kernels and memory (Engine.describe())."""

@@ -100,8 +100,21 @@ def test_engine_checks_the_profile_itself(mlp_dynamic):
 
 def test_shape_error_from_the_engine_module(mlp):
     m, _ = _plan_state(mlp)
-    with pytest.raises(kiln.ShapeError, match="input 'input_0' dim 1 = 5 but the engine was built for 16"):
+    with pytest.raises(kiln.ShapeError, match="input 'x' dim 1 = 5 but the engine was built for 16"):
         m(torch.randn(2, 5))
+
+
+def test_engine_inputs_are_named_after_the_model(mlp_dynamic, mlp):
+    # Engines name their inputs after the model's values (forward()'s arguments), so the engine's own
+    # errors (a reloaded module, TorchScript, kiln.convert) say 'x' too, not 'input_0'.
+    assert list(mlp_dynamic.kiln_engine_0.input_names()) == ["x"]
+    ts = kiln.compile(
+        mlp, ir="ts", inputs=[kiln.Input(min_shape=(1, 16), opt_shape=(2, 16), max_shape=(4, 16))]
+    )
+    with pytest.raises(
+        RuntimeError, match="input 'x' dim 0 = 9 is outside optimization profile 0 range \\[1, 4\\]"
+    ):
+        ts(torch.randn(9, 16))
 
 
 def test_wrong_dtype_is_dtype_error(mlp_dynamic):
@@ -266,6 +279,12 @@ def test_raw_plan_passed_to_load_says_what_it_is(mlp, tmp_path):
     with pytest.raises(kiln.InvalidArgumentError, match="is a raw Kiln engine plan") as ei:
         kiln.load(str(path))
     assert "kiln.EngineModule.from_plan(" in str(ei.value) and "kilnc --plan" in str(ei.value)
+    # ... and what it advises runs the plan, with the plan's own input and output names.
+    x = torch.randn(2, 16)
+    em = kiln.EngineModule.from_plan(str(path))
+    assert em.input_names == ["x"] and em.output_names == ["output_0"]
+    with torch.no_grad():
+        torch.testing.assert_close(em(x), mlp(x), rtol=1e-5, atol=1e-5)
 
 
 # ---- compile errors name the model's module and line --------------------------------------------------------
