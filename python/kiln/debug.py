@@ -394,7 +394,7 @@ def compare(
             LayerDiff(
                 index=i,
                 node=n.name,
-                op="getitem" if n.target is operator.getitem else op_name_of(n.target),
+                op=_op_of(n),
                 module=mod,
                 module_type=cls,
                 source=src,
@@ -415,6 +415,13 @@ def compare(
     if verbose:
         print(result.text, file=file if file is not None else sys.stdout)
     return result
+
+
+def _op_of(n: torch.fx.Node) -> str:
+    """The aten overload; an item of a tuple-returning op as "aten::max_pool2d_with_indices[0]"."""
+    if n.target is operator.getitem and isinstance(n.args[0], torch.fx.Node):
+        return f"{op_name_of(n.args[0].target)}[{n.args[1]}]"
+    return op_name_of(n.target)
 
 
 def _origins(probes: list[torch.fx.Node], layers: list[LayerDiff]) -> list[LayerDiff]:

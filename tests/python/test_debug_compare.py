@@ -167,3 +167,25 @@ def test_default_tolerance_follows_precision():
     assert res.precision == "fp32" and (res.rtol, res.atol) == kiln.debug.TOLERANCES["fp32"]
     res16 = kiln.debug.compare(model.half(), [x.half()], verbose=False)
     assert res16.precision == "fp16" and res16.ok
+
+
+def test_exported_program_keyword_inputs_and_tuple_items():
+    class Gated(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.proj = nn.Linear(8, 8)
+            self.pool = nn.MaxPool1d(2, return_indices=True)
+
+        def forward(self, x, gate=None):
+            values, _ = self.pool(torch.sigmoid(self.proj(x)) * gate)
+            return values
+
+    torch.manual_seed(0)
+    x, gate = torch.randn(2, 3, 8), torch.rand(2, 3, 8)
+    ep = torch.export.export(Gated().eval(), (x,), {"gate": gate}, strict=False)
+    res = kiln.debug.compare(ep, [x], kwarg_inputs={"gate": gate}, min_block_size=1, verbose=False)
+    assert res.ok
+    pool = [d for d in res.layers if d.module == "pool"]
+    # An item of a tuple-returning op is named by that op and index.
+    items = [d for d in pool if d.op.endswith("max_pool2d_with_indices[0]")]
+    assert len(items) == 1 and items[0].node.startswith("getitem") and pool[-1].shape == (2, 3, 4)
