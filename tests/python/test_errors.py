@@ -69,6 +69,28 @@ def test_class_comes_from_the_code_not_the_message():
     assert not isinstance(ei.value, kiln.UnsupportedOperatorError) and ei.value.code == "ShapeError"
 
 
+def test_cpp_backtraces_never_reach_the_user():
+    # c10::Error::what() appends libtorch's backtrace; Kiln messages that quote one drop it.
+    msg = (
+        "[frontend.torchscript] lowering the TorchScript module failed: bad thing\n"
+        "Exception raised from foo at /src/x.cpp:12 (most recent call first):\n"
+        "frame #0: c10::Error::Error(c10::SourceLocation, std::string) + 0x1 (0x7f in /lib/libc10.so)\n"
+        "frame #1: bar + 0x2 (0x7f in /lib/libtorch_cpu.so)\n"
+    )
+    with pytest.raises(kiln.InvalidArgumentError) as ei:
+        _errors.raise_status("InvalidArgument", msg, "kiln.compile")
+    assert (
+        str(ei.value)
+        == "kiln.compile: [frontend.torchscript] lowering the TorchScript module failed: bad thing"
+    )
+    for exc in (RuntimeError(msg), _errors.COMPILE_CLASSES["InvalidArgument"](msg)):
+        with pytest.raises(kiln.KilnError) as ei:
+            with _errors.error_context("kiln.compile(ir='ts')"):
+                raise exc
+        assert "frame #" not in str(ei.value) and "Exception raised from" not in str(ei.value)
+        assert str(ei.value).endswith("bad thing")
+
+
 # ---- running an engine -------------------------------------------------------------------------------------
 def test_shape_outside_profile_is_shape_error(mlp_dynamic):
     # The compiled module checks its inputs before any engine runs, in forward()'s terms: the argument's
