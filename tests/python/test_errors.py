@@ -115,14 +115,18 @@ def test_engine_checks_the_profile_itself(mlp_dynamic):
     name = eng.input_names()[0]
     with pytest.raises(kiln.ShapeError, match="outside optimization profile") as ei:
         torch.ops.kiln.execute_engine([torch.randn(9, 16)], eng)
-    assert "engine 'kiln_engine_0'" in str(ei.value) and f"input '{name}' dim 0 = 9" in str(ei.value)
+    assert "engine 'kiln_engine_0'" in str(ei.value) and f"input '{name}' of shape [9,16]: dim 0 = 9" in str(
+        ei.value
+    )
     assert "range [1, 4]" in str(ei.value)
     assert not isinstance(ei.value, kiln.CompilationError)
 
 
 def test_shape_error_from_the_engine_module(mlp):
     m, _ = _plan_state(mlp)
-    with pytest.raises(kiln.ShapeError, match="input 'x' dim 1 = 5 but the engine was built for 16"):
+    with pytest.raises(
+        kiln.ShapeError, match="input 'x' of shape \\[2,5\\]: dim 1 = 5 but the engine was built for 16"
+    ):
         m(torch.randn(2, 5))
 
 
@@ -134,7 +138,8 @@ def test_engine_inputs_are_named_after_the_model(mlp_dynamic, mlp):
         mlp, ir="ts", inputs=[kiln.Input(min_shape=(1, 16), opt_shape=(2, 16), max_shape=(4, 16))]
     )
     with pytest.raises(
-        RuntimeError, match="input 'x' dim 0 = 9 is outside optimization profile 0 range \\[1, 4\\]"
+        RuntimeError,
+        match="input 'x' of shape \\[9,16\\]: dim 0 = 9 is outside optimization profile 0 range \\[1, 4\\]",
     ):
         ts(torch.randn(9, 16))
 
