@@ -28,12 +28,14 @@ from typing import Any, Iterator, Optional
 
 import torch
 import torch.fx
+import torch.utils._pytree as pytree
 
 from kiln._errors import error_context
 from kiln._input import Input, normalize_inputs
 from kiln._settings import CompileSettings, debug_logging, make_settings
 from kiln.dynamo._compiler import (
     _flat_for_graph,
+    compile_graph,
     _move,
     export_module,
     import_graph,
@@ -118,11 +120,13 @@ class CompareResult:
     def first(self) -> Optional[LayerDiff]:
         return next((d for d in self.layers if d.departs), None)
 
+    outputs: list[LayerDiff] = dataclasses.field(default_factory=list)  # of the kiln.compile build
+    origins: list[LayerDiff] = dataclasses.field(default_factory=list)
+
     @property
     def ok(self) -> bool:
-        return self.first is None
-
-    origins: list[LayerDiff] = dataclasses.field(default_factory=list)
+        """No intermediate departs, nor an output of the module as kiln.compile builds it."""
+        return self.first is None and not any(o.departs for o in self.outputs)
 
     def table(self, max_rows: Optional[int] = None) -> str:
         head = ("#", "layer", "op", "node", "where", "max abs err", "rel err", "cosine", "")
@@ -157,8 +161,21 @@ class CompareResult:
             f"{len(self.layers) - n_kiln} by PyTorch), tolerance rtol={self.rtol:g} atol={self.atol:g} "
             f"({self.precision})"
         ]
-        if self.first is None:
-            lines.append("No layer departs from PyTorch eager beyond the tolerance.")
+        fused_bad = [o for o in self.outputs if o.departs]
+        if self.first is None and fused_bad:
+            o = fused_bad[0]
+            lines.append(
+                "No layer departs with every intermediate as an output, but the module as kiln.compile "
+                f"builds it does: {o.node} max abs err {o.max_abs_err:.3g}, rel err {o.rel_err:.3g}, cosine "
+                f"{o.cosine:.6f} (allowed {o.allowed:.3g}). The fault is in a fusion or an optimization "
+                "across layers that this build does not make: bisect it with KILN_DISABLE_FUSION=1 or "
+                "KILN_DISABLE_PASSES=<pass,...> (docs/debugging.md)."
+            )
+        elif self.first is None:
+            also = (
+                f" (nor the {len(self.outputs)} output(s) of the kiln.compile build)" if self.outputs else ""
+            )
+            lines.append(f"No layer departs from PyTorch eager beyond the tolerance{also}.")
         else:
             lines.append("First layer that departs from PyTorch eager:")
             lines.append("  " + self.first.describe())
@@ -298,6 +315,7 @@ def compare(
     *,
     rtol: Optional[float] = None,
     atol: Optional[float] = None,
+    check_fused: bool = True,
     device: Any = None,
     enabled_precisions: Any = None,
     min_block_size: int = 3,
@@ -315,12 +333,14 @@ def compare(
     kwarg_inputs: the same for keyword args. The engine is built for exactly these shapes.
     rtol / atol: a value departs when max|kiln - eager| > atol + rtol * max|eager|. Default: by the coarsest
         precision the engine may compute in (enabled_precisions and the model's dtypes; see TOLERANCES).
+    check_fused: also build the module as kiln.compile does (fusions across layers included) and compare its
+        outputs (``CompareResult.outputs``): a fault only that build has shows there.
     device, enabled_precisions, min_block_size, torch_executed_ops, optimization_level, debug: as for
         kiln.compile (the same nodes run in Kiln as there).
     verbose: print the report (to `file`, default stdout).
 
     Returns a CompareResult: ``first`` (a LayerDiff naming module path, op and source line, or None),
-    ``origins``, ``layers`` (the per-layer table), ``ok``, ``text``.
+    ``origins``, ``layers`` (the per-layer table), ``outputs``, ``ok``, ``text``.
     """
     settings = make_settings(
         enabled_precisions=enabled_precisions,
@@ -330,6 +350,8 @@ def compare(
         optimization_level=optimization_level,
         debug=debug,
     )
+    if not isinstance(check_fused, bool):
+        raise TypeError(f"kiln.debug.compare: check_fused must be a bool, got {check_fused!r}")
     dev = settings.device
     arg_specs, kw_specs, arg_ex, kw_ex = normalize_inputs(inputs, None, kwarg_inputs)
 
@@ -338,83 +360,108 @@ def compare(
             return ex.to(dev)
         return spec.example_tensor("opt", dev) if isinstance(spec, Input) else ex
 
-    arg_vals = tuple(torch.utils._pytree.tree_map(value, list(arg_specs), list(arg_ex), is_leaf=_is_input))
-    kw_vals = {
-        k: torch.utils._pytree.tree_map(value, v, kw_ex[k], is_leaf=_is_input) for k, v in kw_specs.items()
-    }
+    arg_vals = tuple(pytree.tree_map(value, list(arg_specs), list(arg_ex), is_leaf=_is_input))
+    kw_vals = {k: pytree.tree_map(value, v, kw_ex[k], is_leaf=_is_input) for k, v in kw_specs.items()}
     # Static shapes: exactly the values given.
-    arg_specs = torch.utils._pytree.tree_map(_static, arg_vals)
-    kw_specs = torch.utils._pytree.tree_map(_static, kw_vals)
+    arg_specs = pytree.tree_map(_static, arg_vals)
+    kw_specs = pytree.tree_map(_static, kw_vals)
+    exact = "tf32" not in settings.enabled_precisions
 
     with debug_logging(settings), error_context("kiln.debug.compare"):
-        if isinstance(model, torch.export.ExportedProgram):
-            ep = model
-        elif isinstance(model, torch.nn.Module):
-            model = _move(model, dev)
-            was_training = model.training
-            model.eval()
-            try:
-                ep = export_module(model, arg_specs, kw_specs, arg_vals, kw_vals, dev)
-            finally:
-                model.train(was_training)
-        else:
-            raise TypeError(
-                f"kiln.debug.compare: expected an nn.Module or ExportedProgram, got {type(model).__name__}"
-            )
-        gm = lower_exported(ep)
+        gm = lower_exported(_export(model, arg_specs, kw_specs, arg_vals, kw_vals, dev))
         flat_specs = _flat_for_graph(gm, arg_specs, kw_specs)
         flat_vals = _flat_for_graph(gm, arg_vals, kw_vals)
         probes = probe_nodes(gm)
-        exact = "tf32" not in settings.enabled_precisions
         with torch.no_grad(), _exact_fp32(exact):
             cap = _Capture(gm, probes)
-            cap.run(*flat_vals)
+            eager_out = pytree.tree_leaves(cap.run(*flat_vals))
         pgm, copy_of = probe_graph(gm, probes)
         imp, _ = import_graph(pgm, tuple(flat_specs), {}, tuple(flat_vals), {}, dev)
         res = partition(imp, settings, build=True)
-        kiln_mod = stitch(imp, res, make_engines(res))
         with torch.no_grad():
-            got = kiln_mod(*flat_vals)
+            got = stitch(imp, res, make_engines(res))(*flat_vals)
+        fused_out = None
+        if check_fused:
+            compiled = compile_graph(gm, arg_specs, kw_specs, arg_vals, kw_vals, settings)
+            with torch.no_grad():
+                fused_out = pytree.tree_leaves(compiled(*arg_vals, **kw_vals))
     where = _where(imp, res)
 
     precision = _precision(settings, {v.dtype for v in cap.values.values()})
     d_rtol, d_atol = TOLERANCES[precision]
     rtol = d_rtol if rtol is None else float(rtol)
     atol = d_atol if atol is None else float(atol)
-    layers: list[LayerDiff] = []
+    layers = []
     for i, (n, k) in enumerate(zip(probes, got)):
-        want = cap.values[n]
-        max_abs, scale, rel, cos, note = _errors(k, want)
-        allowed = atol + rtol * scale
-        integral = not (want.is_floating_point() or want.is_complex())
-        departs = (max_abs > 0 if integral else max_abs > allowed) or "shape" in note or "Kiln gave" in note
         mod, cls = module_of(n)
         src, code = source_of(n)
-        layers.append(
-            LayerDiff(
-                index=i,
-                node=n.name,
-                op=_op_of(n),
-                module=mod,
-                module_type=cls,
-                source=src,
-                code=code,
-                where=where.get(copy_of[n], "torch"),
-                shape=tuple(want.shape),
-                dtype=want.dtype,
-                max_abs_err=max_abs,
-                rel_err=rel,
-                cosine=cos,
-                allowed=0.0 if integral else allowed,
-                departs=bool(departs),
-                note=note,
-            )
-        )
-    result = CompareResult(layers=layers, rtol=rtol, atol=atol, precision=precision)
+        where_n = where.get(copy_of[n], "torch")
+        layers.append(_diff(i, n.name, _op_of(n), mod, cls, src, code, where_n, k, cap.values[n], rtol, atol))
+    outputs = []
+    if fused_out is not None:
+        want = [t for t in eager_out if isinstance(t, torch.Tensor)]
+        got_t = [t for t in fused_out if isinstance(t, torch.Tensor)]
+        for i, (k, w) in enumerate(zip(got_t, want)):
+            outputs.append(_diff(i, f"output {i}", "output", "", "", "", "", "kiln", k, w, rtol, atol))
+    result = CompareResult(layers=layers, rtol=rtol, atol=atol, precision=precision, outputs=outputs)
     result.origins = _origins(probes, layers)
     if verbose:
         print(result.text, file=file if file is not None else sys.stdout)
     return result
+
+
+def _export(model: Any, arg_specs: Any, kw_specs: Any, arg_vals: Any, kw_vals: Any, dev: torch.device) -> Any:
+    if isinstance(model, torch.export.ExportedProgram):
+        return model
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(
+            f"kiln.debug.compare: expected an nn.Module or ExportedProgram, got {type(model).__name__}"
+        )
+    model = _move(model, dev)
+    was_training = model.training
+    model.eval()
+    try:
+        return export_module(model, arg_specs, kw_specs, arg_vals, kw_vals, dev)
+    finally:
+        model.train(was_training)
+
+
+def _diff(
+    i: int,
+    node: str,
+    op: str,
+    module: str,
+    cls: str,
+    src: str,
+    code: str,
+    where: str,
+    got: Any,
+    want: torch.Tensor,
+    rtol: float,
+    atol: float,
+) -> LayerDiff:
+    max_abs, scale, rel, cos, note = _errors(got, want)
+    allowed = atol + rtol * scale
+    integral = not (want.is_floating_point() or want.is_complex())
+    departs = (max_abs > 0 if integral else max_abs > allowed) or "shape" in note or "Kiln gave" in note
+    return LayerDiff(
+        index=i,
+        node=node,
+        op=op,
+        module=module,
+        module_type=cls,
+        source=src,
+        code=code,
+        where=where,
+        shape=tuple(want.shape),
+        dtype=want.dtype,
+        max_abs_err=max_abs,
+        rel_err=rel,
+        cosine=cos,
+        allowed=0.0 if integral else allowed,
+        departs=bool(departs),
+        note=note,
+    )
 
 
 def _op_of(n: torch.fx.Node) -> str:

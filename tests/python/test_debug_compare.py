@@ -62,13 +62,17 @@ def _mlp():
     return MLP().eval(), torch.randn(4, 16)
 
 
-def _corrupt_weight_in_kiln(monkeypatch, param: torch.Tensor) -> None:
+def _corrupt_weight_in_kiln(monkeypatch, param: torch.Tensor, only_fused_build: bool = False) -> None:
     """The importer's copy of `param` (what Kiln's converters bake into the engine) gets one channel
-    negated; the model, and so eager, keep the real weight."""
+    negated; the model, and so eager, keep the real weight. `only_fused_build`: only in the build as
+    kiln.compile makes it, not in compare()'s build with every intermediate as an output (a fault that
+    only a fusion would have)."""
     real = _graph.fetch_attr
 
     def fetch(root, target):
         obj = real(root, target)
+        if only_fused_build and type(root).__name__ == "KilnProbeGraph":
+            return obj
         if isinstance(obj, torch.Tensor) and obj.shape == param.shape and torch.equal(obj, param):
             obj = obj.detach().clone()
             obj[0] = -obj[0]
@@ -115,6 +119,9 @@ def test_correct_model_has_no_departure(make):
     assert all(d.max_abs_err <= d.allowed and d.cosine > 0.9999 for d in res.layers)
     # The model is left as it was.
     assert not model.training
+    # The module as kiln.compile builds it agrees too.
+    assert res.outputs and not any(o.departs for o in res.outputs)
+    assert "nor the 1 output(s) of the kiln.compile build" in out.getvalue()
 
 
 # ---- a broken layer is found and named by its module path ----------------------------------------------------
@@ -189,3 +196,17 @@ def test_exported_program_keyword_inputs_and_tuple_items():
     # An item of a tuple-returning op is named by that op and index.
     items = [d for d in pool if d.op.endswith("max_pool2d_with_indices[0]")]
     assert len(items) == 1 and items[0].node.startswith("getitem") and pool[-1].shape == (2, 3, 4)
+
+
+def test_fault_only_in_the_compiled_build_is_reported():
+    model, x = _convnet()
+    with pytest.MonkeyPatch.context() as m:
+        _corrupt_weight_in_kiln(m, model.layer1[0].conv1.weight, only_fused_build=True)
+        out = io.StringIO()
+        res = kiln.debug.compare(model, [x], min_block_size=1, file=out)
+        quick = kiln.debug.compare(model, [x], min_block_size=1, check_fused=False, verbose=False)
+    assert res.first is None and not res.ok
+    assert [o.departs for o in res.outputs] == [True]
+    assert "but the module as kiln.compile builds it does" in out.getvalue()
+    assert "KILN_DISABLE_FUSION" in out.getvalue()
+    assert quick.ok and quick.outputs == []
