@@ -253,7 +253,7 @@ def _exact_fp32(enabled: bool) -> Iterator[None]:
 
 
 # ---- comparing -------------------------------------------------------------------------------------------
-def _errors(got: Any, want: torch.Tensor) -> tuple[float, float, float, float, str]:
+def _error_stats(got: Any, want: torch.Tensor) -> tuple[float, float, float, float, str]:
     """(max abs err, max|eager|, rel err, cosine, note) of Kiln's `got` against eager's `want`."""
     if not isinstance(got, torch.Tensor):
         return math.inf, 0.0, math.inf, 0.0, f"Kiln gave {type(got).__name__}, eager a tensor"
@@ -440,7 +440,7 @@ def _diff(
     rtol: float,
     atol: float,
 ) -> LayerDiff:
-    max_abs, scale, rel, cos, note = _errors(got, want)
+    max_abs, scale, rel, cos, note = _error_stats(got, want)
     allowed = atol + rtol * scale
     integral = not (want.is_floating_point() or want.is_complex())
     departs = (max_abs > 0 if integral else max_abs > allowed) or "shape" in note or "Kiln gave" in note
