@@ -73,14 +73,29 @@ def check_tensor(name: str, t: torch.Tensor, spec: Input) -> None:
 class InputCheck:
     """Forward pre-hook (with kwargs) of a compiled GraphModule: checks every tensor input against its
     compiled kiln.Input. `names` / `specs` are per flat input (placeholder) of the graph; `in_spec` is the
-    graph's pytree input spec (None: the inputs are the flat positional arguments)."""
+    graph's pytree input spec (None: the inputs are the flat positional arguments). Cheap on the common
+    call (positional tensors, shapes in range): a few comparisons per input."""
 
     def __init__(self, names: Sequence[str], specs: Sequence[Any], in_spec: Optional[Any] = None):
         self.names = list(names)
         self.specs = list(specs)
         self.in_spec = in_spec
+        # (flat index, static shape or None, min, max, dtype) per tensor input
+        self._checks = [
+            (
+                i,
+                None if s.is_dynamic() else torch.Size(s.opt_shape),
+                tuple(s.min_shape),
+                tuple(s.max_shape),
+                s.dtype,
+            )
+            for i, s in enumerate(self.specs)
+            if isinstance(s, Input)
+        ]
 
-    def _flat(self, args: tuple, kwargs: dict) -> Optional[list]:
+    def _flat(self, args: tuple, kwargs: dict) -> Optional[Sequence[Any]]:
+        if not kwargs and len(args) == len(self.specs):
+            return args  # positional leaves: what the graph's flattening gives
         try:
             if self.in_spec is not None:
                 return list(fx_pytree.tree_flatten_spec((list(args), dict(kwargs)), self.in_spec))
@@ -89,15 +104,22 @@ class InputCheck:
             return None
 
     def __call__(self, module: torch.nn.Module, args: tuple, kwargs: dict) -> None:
-        if _tracing():
-            return None
         flat = self._flat(args, kwargs)
-        if flat is None or len(flat) != len(self.specs):
+        if flat is None or len(flat) != len(self.specs) or _tracing():
             return None
-        for name, x, spec in zip(self.names, flat, self.specs):
-            if isinstance(spec, Input) and isinstance(x, torch.Tensor):
-                check_tensor(name, x, spec)
+        for i, static, lo, hi, dtype in self._checks:
+            t = flat[i]
+            if not isinstance(t, torch.Tensor):
+                continue
+            shape = t.shape
+            ok = shape == static if static is not None else _within(shape, lo, hi)
+            if not ok or t.dtype != dtype:
+                check_tensor(self.names[i], t, self.specs[i])
         return None
+
+
+def _within(shape: torch.Size, lo: tuple, hi: tuple) -> bool:
+    return len(shape) == len(lo) and all(a <= n <= b for n, a, b in zip(shape, lo, hi))
 
 
 def install(module: torch.nn.Module, names: Sequence[str], specs: Sequence[Any], in_spec: Any) -> None:
