@@ -413,6 +413,11 @@ def compare(
 def _export(model: Any, arg_specs: Any, kw_specs: Any, arg_vals: Any, kw_vals: Any, dev: torch.device) -> Any:
     if isinstance(model, torch.export.ExportedProgram):
         return model
+    if isinstance(model, (torch.jit.ScriptModule, torch.jit.ScriptFunction)):
+        raise TypeError(
+            "kiln.debug.compare works on the exported graph (torch.export): pass the nn.Module itself, "
+            "not its TorchScript module"
+        )
     if not isinstance(model, torch.nn.Module):
         raise TypeError(
             f"kiln.debug.compare: expected an nn.Module or ExportedProgram, got {type(model).__name__}"

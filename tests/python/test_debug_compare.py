@@ -210,3 +210,13 @@ def test_fault_only_in_the_compiled_build_is_reported():
     assert "but the module as kiln.compile builds it does" in out.getvalue()
     assert "KILN_DISABLE_FUSION" in out.getvalue()
     assert quick.ok and quick.outputs == []
+
+
+def test_refuses_what_it_cannot_compare():
+    model, x = _mlp()
+    with pytest.raises(TypeError, match="pass the nn.Module itself"):
+        kiln.debug.compare(torch.jit.script(model), [x], verbose=False)
+    with pytest.raises(TypeError, match="nn.Module or ExportedProgram"):
+        kiln.debug.compare(lambda t: t, [x], verbose=False)
+    with pytest.raises(TypeError, match="check_fused"):
+        kiln.debug.compare(model, [x], check_fused="yes", verbose=False)
