@@ -14,6 +14,7 @@ from conftest import requires_fake_kernel
 from kiln import _errors
 from kiln.dynamo import _graph
 from kiln.dynamo._compiler import lower_exported
+from kiln.dynamo._where import module_of
 
 
 @pytest.fixture
@@ -315,26 +316,54 @@ def test_raw_plan_passed_to_load_says_what_it_is(mlp, tmp_path):
 
 
 # ---- compile errors name the model's module and line --------------------------------------------------------
+class _Block(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv2 = torch.nn.Conv2d(4, 4, 3, padding=1)
+
+    def forward(self, x):
+        return self.conv2(x) + x  # the line the messages name
+
+
+class _Net(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.layer1 = torch.nn.Sequential(_Block(), _Block())
+
+    def forward(self, x):
+        return self.layer1(x)
+
+
 def test_graph_nodes_name_the_module_and_line():
-    class Block(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.conv2 = torch.nn.Conv2d(4, 4, 3, padding=1)
-
-        def forward(self, x):
-            return self.conv2(x) + x  # the line the message names
-
-    class Net(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.layer1 = torch.nn.Sequential(Block(), Block())
-
-        def forward(self, x):
-            return self.layer1(x)
-
-    ep = torch.export.export(Net().eval(), (torch.randn(1, 4, 8, 8),), strict=False)
+    ep = torch.export.export(_Net().eval(), (torch.randn(1, 4, 8, 8),), strict=False)
     gm = lower_exported(ep)
     convs = [n for n in gm.graph.nodes if n.target is torch.ops.aten.convolution.default]
     src = _graph._source(convs[1], "aten::convolution", convs[1].args)
     assert "# self.layer1[1].conv2 (Conv2d) at test_errors.py:" in src, src
     assert "torch/nn/modules" not in src
+
+
+def test_converter_error_names_the_module_and_line(monkeypatch):
+    # A convolution that reaches the converter with stride 0 (its arguments altered on the way into Kiln):
+    # the build error names the layer as the model's code does, not the FX node alone.
+    real_overload, real_normalize = _graph.ImportedGraph._overload, _graph.normalize_args
+    current = []
+
+    def overload(self, node):
+        current.append(node)
+        try:
+            real_overload(self, node)
+        finally:
+            current.pop()
+
+    def normalize(schema, args, kwargs):
+        out = real_normalize(schema, args, kwargs)
+        if schema.name == "aten::convolution" and current and module_of(current[-1])[0] == "layer1.1.conv2":
+            out[3] = [0, 0]
+        return out
+
+    monkeypatch.setattr(_graph.ImportedGraph, "_overload", overload)
+    monkeypatch.setattr(_graph, "normalize_args", normalize)
+    with pytest.raises(kiln.CompilationError, match="strides and dilations must be >= 1") as ei:
+        kiln.compile(_Net().eval(), inputs=[torch.randn(1, 4, 8, 8)], min_block_size=1)
+    assert "# self.layer1[1].conv2 (Conv2d) at test_errors.py:" in str(ei.value)
