@@ -3,6 +3,7 @@
 #include "partition/partitioner.h"
 
 #include <algorithm>
+#include <cctype>
 #include <functional>
 #include <map>
 #include <sstream>
@@ -260,6 +261,23 @@ struct Planner {
   }
 };
 
+// An engine input is named after its value, so run-time errors name the model's input ("x", from
+// forward()'s signature or the TorchScript debug name "x.1"); "input_<i>" when that is no
+// identifier.
+std::string engine_input_name(const std::string& value_name, size_t i,
+                              const std::vector<std::string>& taken) {
+  std::string base = value_name.substr(0, value_name.find('.'));
+  for (char& c : base)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_') c = '_';
+  if (base.empty() || std::isdigit(static_cast<unsigned char>(base[0])) ||
+      base.rfind("output_", 0) == 0)
+    base = "input_" + std::to_string(i);
+  std::string name = base;
+  for (int k = 1; std::find(taken.begin(), taken.end(), name) != taken.end(); ++k)
+    name = base + "_" + std::to_string(k);
+  return name;
+}
+
 // Converts one Kiln segment into a network and builds it.
 Status build_segment(const OpGraph& g, const std::vector<Place>& place, const PartitionOptions& opt,
                      Segment& s) {
@@ -280,7 +298,7 @@ Status build_segment(const OpGraph& g, const std::vector<Place>& place, const Pa
       mid.push_back(m.opt[k]);
       hi.push_back(b);
     }
-    std::string name = "input_" + std::to_string(i);
+    std::string name = engine_input_name(v.name, i, s.input_names);
     KILN_ASSIGN_OR_RETURN(auto t, net.add_input(name, *to_kiln_dtype(m.dtype), d));
     if (!d.is_static()) profile.set(name, lo, mid, hi);
     ctx.set_value(s.inputs[i], Arg::tensor(t));

@@ -40,11 +40,15 @@ TorchEngine::TorchEngine(at::Tensor plan, std::vector<std::string> input_names,
   if (!e) fail(name_, e.status());
   engine_ = *e;
   cuda_ = engine_->backend() == "cuda";
-  // I/O names must match the engine's.
+  // I/O names must match the engine's; none given (a raw plan loaded from Python) takes the plan's.
   std::vector<std::string> ins, outs;
   for (int i = 0; i < engine_->num_io_tensors(); ++i) {
     const auto& io = engine_->io_tensor(i);
     (io.is_input ? ins : outs).push_back(io.name);
+  }
+  if (input_names_.empty() && output_names_.empty()) {
+    input_names_ = ins;
+    output_names_ = outs;
   }
   TORCH_CHECK(ins == input_names_ && outs == output_names_, "[kiln] engine '", name_,
               "': the pickled input/output names do not match the plan");

@@ -7,6 +7,7 @@
     torch.compile(model, backend="kiln")                                       # JIT
     kiln.convert(model, [x])                                                   # torch2trt-style, one engine
     kiln.fx.compile(model, [x])                                                # legacy FX API
+    kiln.debug.compare(model, [x])                                             # first layer off from eager
 
 Torch-TensorRT and torch2trt programs run with only their import line changed (docs/migrating.md):
 ``import kiln as torch_tensorrt`` (``dynamo``, ``ts``, ``runtime``, ``logging``, ``Input``, ``Device``,
@@ -73,6 +74,7 @@ from kiln.runtime import (  # noqa: E402 - Torch-TensorRT exports these at the t
     set_cudagraphs_mode,
     set_multi_device_safe_mode,
 )
+from kiln import debug  # noqa: E402 - kiln.debug.compare
 
 _register_backend()
 
@@ -123,6 +125,7 @@ __all__ = [
     "convert",
     "convert_method_to_plan",
     "convert_method_to_trt_engine",
+    "debug",
     "dry_run",
     "dtype",
     "dynamo",

@@ -8,6 +8,7 @@ its plan on load, so ``torch.save`` / ``torch.load`` of the module and ``state_d
 
 from __future__ import annotations
 
+import os
 from typing import Any, Optional, Sequence
 
 import torch
@@ -91,6 +92,16 @@ class EngineModule(torch.nn.Module):
             return pytree.tree_unflatten(res, self._out_tree)
         return res[0] if len(res) == 1 else tuple(res)
 
+    @classmethod
+    def from_plan(cls, plan: Any, name: str = "engine") -> "EngineModule":
+        """An EngineModule that runs a raw plan: bytes, a 1-D uint8 tensor or a file path (what
+        ``kilnc --plan`` and ``kiln.convert_method_to_plan`` write). Inputs and outputs are the plan's, in
+        its order."""
+        if isinstance(plan, (str, os.PathLike)):
+            with open(plan, "rb") as f:
+                plan = f.read()
+        return cls(make_engine(plan, [], [], name))  # no names: the engine takes the plan's own
+
     def describe(self) -> str:
         """The engine's layers, kernels and memory (Engine.describe())."""
         return self.engine.describe() if self.engine is not None else "<no engine>"
@@ -153,27 +164,16 @@ class PlanBytes(bytes):
         return out
 
 
-def _loads_with(plan: bytes, num_inputs: int, num_outputs: int) -> bool:
-    try:
-        make_engine(
-            plan,
-            [f"input_{i}" for i in range(num_inputs)],
-            [f"output_{i}" for i in range(num_outputs)],
-            "probe",
-        )
-        return True
-    except RuntimeError:
-        return False
-
-
 def single_engine_io_names(plan: bytes, num_inputs: Optional[int] = None) -> tuple[list[str], list[str]]:
-    """The I/O names of a plan from a whole-method conversion, which names them input_K / output_K: found by
-    loading it with candidate counts (up to 16 each)."""
-    for i in [num_inputs] if num_inputs is not None else range(17):
-        for o in range(1, 17):
-            if _loads_with(plan, i, o):
-                return [f"input_{k}" for k in range(i)], [f"output_{k}" for k in range(o)]
-    raise ValueError(
-        "kiln: cannot tell this plan's input and output names; pass input_binding_names=[...] and "
-        "output_binding_names=[...]"
-    )
+    """The I/O names a plan records (an engine given no names takes the plan's own)."""
+    try:
+        engine = make_engine(plan, [], [], "probe")
+    except RuntimeError as e:
+        raise ValueError(
+            "kiln: cannot read this plan's input and output names; pass input_binding_names=[...] and "
+            f"output_binding_names=[...] ({e})"
+        ) from e
+    names_in, names_out = list(engine.input_names()), list(engine.output_names())
+    if num_inputs is not None and num_inputs != len(names_in):
+        raise ValueError(f"kiln: the plan has {len(names_in)} inputs ({names_in}), {num_inputs} were given")
+    return names_in, names_out

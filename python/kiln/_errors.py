@@ -8,6 +8,7 @@ never from the message text. A leaf module: it imports nothing from kiln.
 from __future__ import annotations
 
 import contextlib
+import re
 from typing import Iterator
 
 
@@ -134,8 +135,31 @@ def _compile_class(cls: type[KilnError]) -> type[KilnError]:
 COMPILE_CLASSES: dict[str, type[KilnError]] = {code: _compile_class(c) for code, c in CODE_CLASSES.items()}
 
 
+_BACKTRACE_START = re.compile(r"^\s*Exception raised from .* \(most recent call first\):\s*$")
+_FRAME = re.compile(r"^\s*frame #\d+:")
+
+
+def strip_cpp_backtrace(text: str) -> str:
+    """`text` without the C++ backtraces that c10::Error::what() appends ("Exception raised from ... (most
+    recent call first):" and its "frame #N:" lines): a user-facing message says what failed, not where in
+    libtorch."""
+    if "Exception raised from" not in text:
+        return text
+    out, in_trace = [], False
+    for line in text.split("\n"):
+        if _BACKTRACE_START.match(line):
+            in_trace = True
+            continue
+        if in_trace and (_FRAME.match(line) or not line.strip()):
+            continue
+        in_trace = False
+        out.append(line)
+    return "\n".join(out).rstrip()
+
+
 def raise_status(code: str, message: str, context: str = "") -> None:
     """Raises the compile-phase class of `code` (for (code, message) pairs from kiln._C.partition)."""
+    message = strip_cpp_backtrace(message)
     text = f"{context}: {message}" if context else message
     raise COMPILE_CLASSES.get(code, CompilationError)(text, code)
 
@@ -147,7 +171,7 @@ def error_context(context: str) -> Iterator[None]:
     try:
         yield
     except KilnError as e:
-        e.args = (f"{context}: {e.args[0] if e.args else ''}",) + e.args[1:]
+        e.args = (f"{context}: {strip_cpp_backtrace(str(e.args[0]) if e.args else '')}",) + e.args[1:]
         raise
     except RuntimeError as e:
-        raise KilnError(f"{context}: {e}") from e
+        raise KilnError(f"{context}: {strip_cpp_backtrace(str(e))}") from e

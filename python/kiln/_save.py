@@ -22,7 +22,8 @@ from typing import Any, Optional
 
 import torch
 
-from kiln._errors import UnsupportedError
+from kiln._errors import KilnError, UnsupportedError
+from kiln._load_checks import load_exported, refuse_raw_plan, with_path
 from kiln.dynamo._reexport import export_compiled, trace_compiled
 
 FORMATS = ("exported_program", "torchscript", "pickle")
@@ -110,14 +111,19 @@ def load(file_path: str = "", extra_files: Optional[dict] = None, map_location: 
     file_path = os.fspath(file_path)
     if not os.path.exists(file_path):
         raise FileNotFoundError(file_path)
+    refuse_raw_plan(file_path)
     names = _zip_names(file_path)
-    if _is_ts(names):
-        return torch.jit.load(file_path, map_location=map_location, _extra_files=extra_files or {})
-    if _is_exported(names):
-        return torch.export.load(file_path, extra_files=extra_files)
     try:
+        if _is_ts(names):
+            return torch.jit.load(file_path, map_location=map_location, _extra_files=extra_files or {})
+        if _is_exported(names):
+            return load_exported(file_path, extra_files)
         return torch.load(file_path, map_location=map_location, weights_only=False)
+    except KilnError as e:  # an engine in the file that cannot be restored (damaged plan, ...): its own error
+        raise (e if str(e).startswith("kiln.load:") else with_path(e, file_path)) from None
     except Exception as e:  # noqa: BLE001
+        if _is_ts(names) or _is_exported(names):
+            raise
         raise RuntimeError(
             f"kiln.load: {file_path} is not an ExportedProgram, TorchScript or pickled module: {e}"
         ) from e

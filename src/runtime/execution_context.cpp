@@ -73,9 +73,10 @@ Status ExecutionContextImpl::check_in_profile(int input, const Dims& dims) const
     if (info.dims[d] >= 0) {
       if (dims[d] != info.dims[d]) {
         return rt_error(StatusCode::kShapeError,
-                        "input '" + info.name + "' dim " + std::to_string(d) + " = " +
-                            std::to_string(dims[d]) + " but the engine was built for " +
-                            std::to_string(info.dims[d]) + " (static)");
+                        "input '" + info.name + "' of shape " + dims.to_string() + ": dim " +
+                            std::to_string(d) + " = " + std::to_string(dims[d]) +
+                            " but the engine was built for " + std::to_string(info.dims[d]) +
+                            " (static)");
       }
       continue;
     }
@@ -86,10 +87,10 @@ Status ExecutionContextImpl::check_in_profile(int input, const Dims& dims) const
     int64_t lo = it->second.min[d], hi = it->second.max[d];
     if (dims[d] < lo || dims[d] > hi) {
       return rt_error(StatusCode::kShapeError,
-                      "input '" + info.name + "' dim " + std::to_string(d) + " = " +
-                          std::to_string(dims[d]) + " is outside optimization profile " +
-                          std::to_string(profile_) + " range [" + std::to_string(lo) + ", " +
-                          std::to_string(hi) + "]");
+                      "input '" + info.name + "' of shape " + dims.to_string() + ": dim " +
+                          std::to_string(d) + " = " + std::to_string(dims[d]) +
+                          " is outside optimization profile " + std::to_string(profile_) +
+                          " range [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
     }
   }
   return {};

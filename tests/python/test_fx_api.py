@@ -28,7 +28,7 @@ def test_interpreter_and_kiln_module(convnet, tmp_path):
     specs = kfx.InputTensorSpec.from_tensors_with_dynamic_batch_size([x], (1, 2, 4))
     interp = kfx.KilnInterpreter(convnet, specs, explicit_batch_dimension=True)
     res = interp.run(max_workspace_size=1 << 25, lower_precision=kfx.LowerPrecision.FP32)
-    assert list(res.input_names) == ["input_0"] and len(res.output_names) == 1
+    assert list(res.input_names) == ["x"] and len(res.output_names) == 1
     assert isinstance(res.serialized_cache, bytes)
     mod = kfx.KilnModule(res.engine, res.input_names, res.output_names)
     with torch.no_grad():

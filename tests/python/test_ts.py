@@ -73,11 +73,10 @@ def test_ts_rejects_what_it_cannot_honour(convnet, tmp_path):
 def test_convert_method_to_plan_and_check_support(convnet):
     plan = kiln.convert_method_to_plan(convnet, "forward", inputs=[kiln.Input((1, 3, 16, 16))], device="cpu")
     assert isinstance(plan, bytes) and len(plan) > 1000
-    eng = torch.classes.kiln.Engine(
-        torch.frombuffer(bytearray(plan), dtype=torch.uint8), ["input_0"], ["output_0"], "e"
-    )
+    mod = kiln.EngineModule.from_plan(plan)  # the plan's own I/O names: the model's input is 'x'
+    assert mod.input_names == ["x"] and mod.output_names == ["output_0"]
     x = torch.randn(1, 3, 16, 16)
     with torch.no_grad():
-        assert rel_err(torch.ops.kiln.execute_engine([x], eng)[0], convnet(x)) < 1e-5
+        assert rel_err(mod(x), convnet(x)) < 1e-5
     rep = kiln.check_method_support(convnet, "forward", inputs=[kiln.Input((1, 3, 16, 16))])
     assert rep.fully_supported

@@ -21,6 +21,7 @@ from kiln.ptq import quantize_graph
 from kiln._errors import ExportError, UnsupportedOperatorError, raise_status
 from kiln._engine_module import EngineModule
 from kiln._input import Input
+from kiln._input_check import install as install_input_check
 from kiln._native import C, build_info
 from kiln._report import SupportReport
 from kiln._settings import CompileSettings
@@ -135,6 +136,13 @@ def _flat_for_graph(gm: torch.fx.GraphModule, arg_tree: tuple, kwarg_tree: dict)
     if in_spec is not None:
         return list(fx_pytree.tree_flatten_spec((list(arg_tree), dict(kwarg_tree)), in_spec))
     return pytree.tree_leaves((arg_tree, kwarg_tree))
+
+
+def _in_spec_of(gm: torch.fx.GraphModule) -> Any:
+    in_spec = getattr(gm, "_in_spec", None)
+    if in_spec is None:
+        in_spec = getattr(getattr(gm.graph._codegen, "pytree_info", None), "in_spec", None)
+    return in_spec
 
 
 def _cache_key(gm: torch.fx.GraphModule, flat_specs: list, settings: CompileSettings) -> str:
@@ -323,6 +331,7 @@ def import_graph(
         for which in ("min", "opt", "max")
     ]
     record_shapes(imp, per_bound)
+    imp.input_specs = list(flat_specs)
     return imp, flat_specs
 
 
@@ -387,6 +396,8 @@ def compile_graph(
                 )
         engines = {}
     out = stitch(imp, res, engines, engine_modules=mods)
+    # Inputs outside the compiled ranges are reported by forward()'s argument names before any engine runs.
+    install_input_check(out, [p.name for p in imp.placeholders], imp.input_specs, _in_spec_of(gm))
     out.meta["kiln"] = {"report": report, "arg_inputs": arg_specs, "kwarg_inputs": kwarg_specs}
     return out
 

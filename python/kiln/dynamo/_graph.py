@@ -27,6 +27,7 @@ from torch._subclasses.fake_tensor import FakeTensorMode
 
 from kiln._native import C
 from kiln.dynamo._util import fetch_attr
+from kiln.dynamo._where import describe_origin
 
 _NO_CONST = object()
 
@@ -169,12 +170,8 @@ def _short(a: Any) -> str:
 
 def _source(node: torch.fx.Node, op: str, args: Sequence[Any]) -> str:
     s = f"%{node.name} = {op}({', '.join(_short(a) for a in args)})"
-    trace = node.meta.get("stack_trace")
-    if trace:
-        lines = [ln.strip() for ln in trace.strip().splitlines() if ln.strip().startswith("File ")]
-        if lines:
-            s += f"  # {lines[-1]}"
-    return s
+    origin = describe_origin(node)  # the model's module and line, not torch's
+    return f"{s}  # {origin}" if origin else s
 
 
 def normalize_args(schema: Any, args: Sequence[Any], kwargs: dict) -> list[Any]:
@@ -230,6 +227,7 @@ class ImportedGraph:
         self.outputs: list[int] = []
         self.output_node: Optional[torch.fx.Node] = None
         self.dropped: list[torch.fx.Node] = []
+        self.input_specs: list = []  # kiln.Input (or constant) per placeholder, set by import_graph
         self._build()
 
     # ---- values -----------------------------------------------------------------------------------
