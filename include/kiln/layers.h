@@ -501,7 +501,8 @@ struct CumSumParams {
   }
 };
 
-/// Inputs: x. Outputs: values, indices (int64).
+/// Inputs: x. Outputs: values, indices (int64). k = -1 takes the whole axis (a sort; works on a
+/// dynamic axis).
 struct TopKParams {
   int64_t k = 1, axis = -1;
   bool largest = true, sorted = true;
