@@ -32,11 +32,14 @@ enum class BinaryOp : uint8_t {
   kLessEqual,
   kGreater,
   kGreaterEqual,
-  kAnd,
+  kAnd,  ///< logical (any input dtype; bool output), as kOr and kXor
   kOr,
   kXor,
+  kBitAnd,  ///< bitwise on integer or bool inputs (output of the input dtype), as kBitOr, kBitXor
+  kBitOr,
+  kBitXor,
 };
-inline constexpr int kNumBinaryOps = 20;
+inline constexpr int kNumBinaryOps = 23;
 
 enum class UnaryOp : uint8_t {
   kIdentity,
@@ -114,6 +117,13 @@ inline constexpr int kNumResizeModes = 4;
 enum class ScatterReduce : uint8_t { kNone, kAdd, kMul, kMax, kMin };
 inline constexpr int kNumScatterReduces = 5;
 
+/// grid_sample interpolation (torch's GridSamplerInterpolation order).
+enum class GridSampleMode : uint8_t { kBilinear, kNearest, kBicubic };
+inline constexpr int kNumGridSampleModes = 3;
+/// What a grid point outside the input reads (torch's GridSamplerPadding order).
+enum class GridSamplePadding : uint8_t { kZeros, kBorder, kReflection };
+inline constexpr int kNumGridSamplePaddings = 3;
+
 /// Names for the enums above (used by the text IR and messages).
 std::span<const std::string_view> enum_names(BinaryOp);
 std::span<const std::string_view> enum_names(UnaryOp);
@@ -122,6 +132,8 @@ std::span<const std::string_view> enum_names(ReduceOp);
 std::span<const std::string_view> enum_names(PadMode);
 std::span<const std::string_view> enum_names(ResizeMode);
 std::span<const std::string_view> enum_names(ScatterReduce);
+std::span<const std::string_view> enum_names(GridSampleMode);
+std::span<const std::string_view> enum_names(GridSamplePadding);
 std::span<const std::string_view> enum_names(DataType);
 
 // ---- layer parameters
@@ -489,7 +501,8 @@ struct CumSumParams {
   }
 };
 
-/// Inputs: x. Outputs: values, indices (int64).
+/// Inputs: x. Outputs: values, indices (int64). k = -1 takes the whole axis (a sort; works on a
+/// dynamic axis).
 struct TopKParams {
   int64_t k = 1, axis = -1;
   bool largest = true, sorted = true;
@@ -516,6 +529,21 @@ struct ResizeParams {
     v("align_corners", s.align_corners);
     v("sizes", s.sizes);
     v("scales", s.scales);
+  }
+};
+
+/// Inputs: x [N, C, H, W] (float), grid [N, Ho, Wo, 2] (x's dtype; (x, y) in [-1, 1] spans the
+/// input). Output [N, C, Ho, Wo]: x sampled at each grid point as torch's grid_sampler_2d does
+/// (coordinates unnormalized with or without align_corners, then padded; bicubic pads each tap).
+struct GridSampleParams {
+  GridSampleMode mode = GridSampleMode::kBilinear;
+  GridSamplePadding padding = GridSamplePadding::kZeros;
+  bool align_corners = false;
+  template <class S, class V>
+  static void visit(S& s, V&& v) {
+    v("mode", s.mode);
+    v("padding", s.padding);
+    v("align_corners", s.align_corners);
   }
 };
 

@@ -102,6 +102,8 @@ class Network {
   /// Returns {values, indices}.
   Expected<std::vector<Tensor>> add_topk(Tensor x, const TopKParams& p);
   Expected<Tensor> add_resize(Tensor x, const ResizeParams& p, Tensor sizes = {});
+  /// Samples x [N, C, H, W] at grid [N, Ho, Wo, 2] (GridSampleParams says how).
+  Expected<Tensor> add_grid_sample(Tensor x, Tensor grid, const GridSampleParams& p);
   Expected<Tensor> add_shape(Tensor x);
   Expected<Tensor> add_attention(Tensor q, Tensor k, Tensor v, Tensor mask,
                                  const AttentionParams& p);

@@ -1,6 +1,7 @@
 // Core ATen math with no layer of its own, composed from existing layers: the inverse hyperbolic
-// functions, log10, trunc, atan2, bitwise ops on bools (Scalar variants too) and
-// native_dropout in inference. Each composition is written for float32 accuracy (log1p forms).
+// functions, log10, trunc, atan2, bitwise and/or/xor/not (logical on bools, bitwise layers on ints;
+// Scalar variants too) and native_dropout in inference. Each composition is written for float32
+// accuracy (log1p forms).
 #include <cmath>
 #include <numbers>
 
@@ -162,29 +163,36 @@ Status atan2_op(ConversionCtx& ctx, const Node& n) {
   return set_output_tensor(ctx, n, atan2_of(o, y, x));
 }
 
-// bitwise and/or/xor on bools are the logical ops (ints have no bitwise layer: refused).
-Status bool_bitwise(ConversionCtx& ctx, const Node& n, BinaryOp op) {
-  auto a = ctx.tensor(n, 0);
-  auto b = ctx.tensor(n, 1);
-  if (!a || !b) return !a ? a.status() : b.status();
-  auto cb = ctx.cast(*b, DataType::kBool);
-  if (!cb) return cb.status();
-  return set_output_tensor(ctx, n, ctx.net.add_elementwise(*a, *cb, op));
+// bitwise and/or/xor: torch's promotion, then the logical op on bools and the bitwise op on ints.
+Status bitwise(ConversionCtx& ctx, const Node& n, BinaryOp logical_op, BinaryOp bit_op) {
+  KILN_ASSIGN_OR_RETURN(auto ab, ctx.promoted(n, 0, 1));
+  DataType dt = ctx.dtype(ab.first);
+  if (is_floating(dt)) return ctx.error(n, "bitwise op on float operands");
+  BinaryOp op = dt == DataType::kBool ? logical_op : bit_op;
+  return set_output_tensor(ctx, n, ctx.net.add_elementwise(ab.first, ab.second, op));
 }
 
-bool bool_operands(const OpGraph& g, const Node& n, std::string* why) {
-  const Value& a = g.values[static_cast<size_t>(n.inputs[0])];
-  if (!a.meta || a.meta->dtype != at::kBool) {
-    *why = "bitwise ops on integer tensors (Kiln has bitwise ops on bool tensors only)";
-    return false;
-  }
-  const Value& b = g.values[static_cast<size_t>(n.inputs[1])];
-  if (b.constant && !b.constant->isBool() && !b.constant->isTensor()) {
-    *why = "bitwise op of a bool tensor with an integer scalar (the result is an integer tensor)";
-    return false;
-  }
-  if (b.meta && b.meta->dtype != at::kBool) {
-    *why = "bitwise op of a bool tensor with an integer tensor";
+// bitwise_not: logical not on bools, x ^ all-ones on ints.
+Status bitwise_not(ConversionCtx& ctx, const Node& n) {
+  KILN_ASSIGN_OR_RETURN(auto x, ctx.tensor(n, 0));
+  DataType dt = ctx.dtype(x);
+  if (dt == DataType::kBool) return set_output_tensor(ctx, n, ctx.net.add_unary(x, UnaryOp::kNot));
+  if (is_floating(dt)) return ctx.error(n, "bitwise not of a float tensor");
+  KILN_ASSIGN_OR_RETURN(auto ones, ctx.scalar(dt == DataType::kUInt8 ? 255.0 : -1.0, dt));
+  return set_output_tensor(ctx, n, ctx.net.add_elementwise(x, ones, BinaryOp::kBitXor));
+}
+
+/// Whether input i is a float tensor or a float Python scalar (torch refuses bitwise ops on them).
+bool float_operand(const OpGraph& g, const Node& n, size_t i) {
+  if (i >= n.inputs.size()) return false;
+  const Value& v = input_value(g, n, i);
+  if (v.constant && v.constant->isDouble()) return true;
+  return v.meta && at::isFloatingType(v.meta->dtype);
+}
+
+bool integer_operands(const OpGraph& g, const Node& n, std::string* why) {
+  if (float_operand(g, n, 0) || float_operand(g, n, 1)) {
+    *why = "bitwise op on a float operand";
     return false;
   }
   return true;
@@ -226,17 +234,24 @@ void register_composed_math_converters(ConverterRegistry& r) {
   add_converter(r, {"aten::trunc", "aten::fix"}, trunc_op);
   add_converter(r, {"aten::atan2", "aten::arctan2"}, atan2_op);
   add_converter(
-      r, {"aten::bitwise_and.Scalar"},
-      [](ConversionCtx& c, const Node& n) { return bool_bitwise(c, n, BinaryOp::kAnd); },
-      bool_operands);
+      r, {"aten::bitwise_and.Tensor", "aten::bitwise_and.Scalar", "aten::__and__.Tensor"},
+      [](ConversionCtx& c, const Node& n) {
+        return bitwise(c, n, BinaryOp::kAnd, BinaryOp::kBitAnd);
+      },
+      integer_operands);
   add_converter(
-      r, {"aten::bitwise_or.Scalar"},
-      [](ConversionCtx& c, const Node& n) { return bool_bitwise(c, n, BinaryOp::kOr); },
-      bool_operands);
+      r, {"aten::bitwise_or.Tensor", "aten::bitwise_or.Scalar", "aten::__or__.Tensor"},
+      [](ConversionCtx& c, const Node& n) {
+        return bitwise(c, n, BinaryOp::kOr, BinaryOp::kBitOr);
+      },
+      integer_operands);
   add_converter(
       r, {"aten::bitwise_xor.Tensor", "aten::bitwise_xor.Scalar", "aten::__xor__.Tensor"},
-      [](ConversionCtx& c, const Node& n) { return bool_bitwise(c, n, BinaryOp::kXor); },
-      bool_operands);
+      [](ConversionCtx& c, const Node& n) {
+        return bitwise(c, n, BinaryOp::kXor, BinaryOp::kBitXor);
+      },
+      integer_operands);
+  add_converter(r, {"aten::bitwise_not"}, bitwise_not, integer_operands);
   add_converter(r, {"aten::native_dropout"}, native_dropout, dropout_not_training);
 }
 

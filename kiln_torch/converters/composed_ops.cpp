@@ -1,6 +1,7 @@
 // Core ATen ops composed from existing layers: sort (a full top-k), diagonal (a gather on the
 // flattened pair of dims), _cdist_forward / _pdist_forward (broadcast differences reduced over the
-// feature dim) and _native_batch_norm_legit.no_stats (batch statistics). Each refuses at partition
+// feature dim), _native_batch_norm_legit.no_stats (batch statistics) and masked_scatter (a gather
+// at the mask's running count). Each refuses at partition
 // time what it cannot build (a dynamic extent where the composition needs a static one).
 #include <algorithm>
 #include <cmath>
@@ -64,8 +65,8 @@ Status sort(ConversionCtx& ctx, const Node& n) {
     return set_output_tensor(ctx, n, std::move(zero), 1);
   }
   int64_t axis = norm_dim(*d, r);
-  int64_t k = ctx.dims(*x)[static_cast<int>(axis)];
-  auto t = ctx.net.add_topk(*x, TopKParams{k, axis, *desc, true});
+  int64_t k = ctx.dims(*x)[static_cast<int>(axis)];  // -1 (dynamic): topk of the whole axis
+  auto t = ctx.net.add_topk(*x, TopKParams{k < 0 ? -1 : k, axis, *desc, true});
   if (!t) return ctx.error(n, t.status().message());
   ctx.set_output(n, 0, (*t)[0]);
   ctx.set_output(n, 1, (*t)[1]);
@@ -84,7 +85,7 @@ bool sort_supported(const OpGraph& g, const Node& n, std::string* why) {
     *why = "sort of a bool tensor";
     return false;
   }
-  return static_dim(g, n, 0, *d, why, "sort");
+  return true;
 }
 
 // diagonal over dynamic dims: the same gather, with the length, stride and start computed from the
@@ -396,6 +397,58 @@ Status prims_div(ConversionCtx& ctx, const Node& n) {
   return set_output_tensor(ctx, n, ctx.net.add_elementwise(ab->first, ab->second, op));
 }
 
+// masked_scatter(self, mask, source): the k-th true position of mask (row-major) takes source's
+// k-th element. Index = inclusive cumsum of the mask - 1, gathered from the flattened source.
+Status masked_scatter(ConversionCtx& ctx, const Node& n) {
+  KILN_ASSIGN_OR_RETURN(auto x, ctx.tensor(n, 0));
+  KILN_ASSIGN_OR_RETURN(auto m, ctx.tensor(n, 1));
+  KILN_ASSIGN_OR_RETURN(auto src, ctx.tensor(n, 2));
+  KILN_ASSIGN_OR_RETURN(auto mb, ctx.cast(m, DataType::kBool));
+  KILN_ASSIGN_OR_RETURN(auto shape, ctx.net.add_shape(x));
+  if (ctx.dims(mb) != ctx.dims(x) || !ctx.dims(x).is_static()) {
+    KILN_ASSIGN_OR_RETURN(auto e, ctx.net.add_expand_dynamic(mb, shape));
+    mb = e;
+  }
+  KILN_ASSIGN_OR_RETURN(auto mflat, ctx.net.add_reshape(mb, {-1}));
+  KILN_ASSIGN_OR_RETURN(auto mi, ctx.cast(mflat, DataType::kInt64));
+  KILN_ASSIGN_OR_RETURN(auto cs, ctx.net.add_cumsum(mi, CumSumParams{0, false, false}));
+  KILN_ASSIGN_OR_RETURN(auto one, ctx.scalar(1.0, DataType::kInt64));
+  KILN_ASSIGN_OR_RETURN(auto zero, ctx.scalar(0.0, DataType::kInt64));
+  KILN_ASSIGN_OR_RETURN(auto idx0, ctx.net.add_elementwise(cs, one, BinaryOp::kSub));
+  KILN_ASSIGN_OR_RETURN(auto idx, ctx.net.add_elementwise(idx0, zero, BinaryOp::kMax));
+  KILN_ASSIGN_OR_RETURN(auto sc, ctx.cast(src, ctx.dtype(x)));
+  KILN_ASSIGN_OR_RETURN(auto sflat, ctx.net.add_reshape(sc, {-1}));
+  KILN_ASSIGN_OR_RETURN(auto vals, ctx.net.add_gather(sflat, idx, 0));
+  KILN_ASSIGN_OR_RETURN(auto shaped, ctx.net.add_reshape_dynamic(vals, shape));
+  return set_output_tensor(ctx, n, ctx.net.add_where(mb, shaped, x));
+}
+
+bool masked_scatter_supported(const OpGraph& g, const Node& n, std::string* why) {
+  const TensorMeta* x = meta_of(g, n, 0);
+  const TensorMeta* m = meta_of(g, n, 1);
+  const TensorMeta* s = meta_of(g, n, 2);
+  if (!x || !m || !s) return true;  // the converter reports it
+  // Only a mask that broadcasts to self (self is not broadcast to the mask).
+  if (m->opt.size() > x->opt.size()) {
+    *why = "masked_scatter whose mask has a higher rank than self";
+    return false;
+  }
+  size_t off = x->opt.size() - m->opt.size();
+  for (size_t i = 0; i < m->opt.size(); ++i) {
+    if (m->max[i] != 1 && (m->min[i] != x->min[i + off] || m->max[i] != x->max[i + off])) {
+      *why = "masked_scatter whose mask does not broadcast to self";
+      return false;
+    }
+  }
+  int64_t numel = 1;
+  for (int64_t d : s->min) numel *= d;
+  if (numel == 0) {
+    *why = "masked_scatter from an empty source";
+    return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 void register_composed_op_converters(ConverterRegistry& r) {
@@ -412,6 +465,7 @@ void register_composed_op_converters(ConverterRegistry& r) {
   add_converter(r, {"prims::broadcast_in_dim"}, broadcast_in_dim);
   add_converter(r, {"prims::sum"}, prims_sum);
   add_converter(r, {"prims::div"}, prims_div);
+  add_converter(r, {"aten::masked_scatter"}, masked_scatter, masked_scatter_supported);
   add_converter(r, {"aten::_native_batch_norm_legit.no_stats"}, batch_norm_no_stats,
                 [](const OpGraph& g, const Node& n, std::string* why) {
                   const TensorMeta* m = meta_of(g, n, 0);

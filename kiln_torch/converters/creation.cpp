@@ -1,7 +1,7 @@
-// Tensor creation: zeros/ones/full/empty (+ _like and new_ variants), arange, scalar_tensor,
-// tensor, linspace. The output dtype is the one shape analysis saw (it follows torch's inference
-// rules for fill values and dtype=None); shapes may hold runtime ints (then a shape tensor drives
-// the fill).
+// Tensor creation: zeros/ones/full/empty (+ _like and new_ variants, empty_strided), arange,
+// scalar_tensor, tensor, linspace. The output dtype is the one shape analysis saw (it follows
+// torch's inference rules for fill values and dtype=None); shapes may hold runtime ints (then a
+// shape tensor drives the fill).
 #include <ATen/ATen.h>
 
 #include <cmath>
@@ -93,6 +93,14 @@ Status sized(ConversionCtx& ctx, const Node& n, std::optional<double> value) {
   int dtype_arg = value ? 1 : 2;
   KILN_ASSIGN_OR_RETURN(auto dt, out_dtype(ctx, n, dtype_arg, kDefaultFloat));
   return fill(ctx, n, shape, dt, value, value ? -1 : 1);
+}
+
+// empty_strided(size, stride, dtype, ...): uninitialized memory in torch; zeros here (the strides
+// describe a layout, and engine outputs are contiguous).
+Status empty_strided(ConversionCtx& ctx, const Node& n) {
+  KILN_ASSIGN_OR_RETURN(auto shape, ctx.int_list(n, 0));
+  KILN_ASSIGN_OR_RETURN(auto dt, out_dtype(ctx, n, 2, kDefaultFloat));
+  return fill(ctx, n, shape, dt, 0.0);
 }
 
 // zeros_like/ones_like/empty_like(self, dtype, ...) and full_like(self, value, dtype, ...)
@@ -240,6 +248,7 @@ Status fill_like_self(ConversionCtx& ctx, const Node& n, std::optional<double> v
 void register_creation_converters(ConverterRegistry& r) {
   add_converter(r, {"aten::zeros", "aten::empty.memory_format", "aten::empty"},
                 [](ConversionCtx& c, const Node& n) { return sized(c, n, 0.0); });
+  add_converter(r, {"aten::empty_strided"}, empty_strided);
   add_converter(r, {"aten::ones"},
                 [](ConversionCtx& c, const Node& n) { return sized(c, n, 1.0); });
   add_converter(r, {"aten::full"},

@@ -273,37 +273,13 @@ void register_elementwise_converters(ConverterRegistry& r) {
     r.add(ConverterInfo{
         s, [o](ConversionCtx& c, const Node& n) { return compare(c, n, o); }, {}, true, false});
   }
-  add_converter(
-      r, {"aten::logical_and", "aten::bitwise_and.Tensor", "aten::__and__.Tensor"},
-      [](ConversionCtx& c, const Node& n) { return logical(c, n, BinaryOp::kAnd); },
-      [](const OpGraph& g, const Node& n, std::string* why) {
-        // bitwise ops are logical only on bools
-        if (n.op.find("logical") != std::string::npos) return true;
-        const Value& v = g.values[static_cast<size_t>(n.inputs[0])];
-        if (v.meta && v.meta->dtype == at::kBool) return true;
-        *why = "bitwise and on non-bool tensors";
-        return false;
-      });
-  add_converter(
-      r, {"aten::logical_or", "aten::bitwise_or.Tensor", "aten::__or__.Tensor"},
-      [](ConversionCtx& c, const Node& n) { return logical(c, n, BinaryOp::kOr); },
-      [](const OpGraph& g, const Node& n, std::string* why) {
-        if (n.op.find("logical") != std::string::npos) return true;
-        const Value& v = g.values[static_cast<size_t>(n.inputs[0])];
-        if (v.meta && v.meta->dtype == at::kBool) return true;
-        *why = "bitwise or on non-bool tensors";
-        return false;
-      });
+  add_converter(r, {"aten::logical_and"},
+                [](ConversionCtx& c, const Node& n) { return logical(c, n, BinaryOp::kAnd); });
+  add_converter(r, {"aten::logical_or"},
+                [](ConversionCtx& c, const Node& n) { return logical(c, n, BinaryOp::kOr); });
   add_converter(r, {"aten::logical_xor"},
                 [](ConversionCtx& c, const Node& n) { return logical(c, n, BinaryOp::kXor); });
-  add_converter(r, {"aten::logical_not", "aten::bitwise_not"}, logical_not,
-                [](const OpGraph& g, const Node& n, std::string* why) {
-                  if (n.op == "aten::logical_not") return true;
-                  const Value& v = g.values[static_cast<size_t>(n.inputs[0])];
-                  if (v.meta && v.meta->dtype == at::kBool) return true;
-                  *why = "bitwise not on non-bool tensors";
-                  return false;
-                });
+  add_converter(r, {"aten::logical_not"}, logical_not);
   add_converter(r,
                 {"aten::where.self", "aten::where.ScalarOther", "aten::where.ScalarSelf",
                  "aten::where.Scalar"},

@@ -11,7 +11,8 @@ namespace {
 
 /// `src` written into x along `axis` at positions start + k * step (k over src's extent on axis).
 Expected<kiln::Tensor> scatter_strided(ConversionCtx& ctx, kiln::Tensor x, kiln::Tensor src,
-                                       int64_t axis, int64_t start, int64_t step) {
+                                       int64_t axis, int64_t start, int64_t step,
+                                       kiln::Tensor runtime_start = {}) {
   KILN_ASSIGN_OR_RETURN(auto cnt, dim_extent(ctx, src, axis));
   KILN_ASSIGN_OR_RETURN(auto ar, iota_of(ctx, cnt));
   kiln::Tensor idx = ar;
@@ -20,7 +21,10 @@ Expected<kiln::Tensor> scatter_strided(ConversionCtx& ctx, kiln::Tensor x, kiln:
     KILN_ASSIGN_OR_RETURN(auto m, ctx.net.add_elementwise(idx, st, BinaryOp::kMul));
     idx = m;
   }
-  if (start != 0) {
+  if (runtime_start.valid()) {
+    KILN_ASSIGN_OR_RETURN(auto a, ctx.net.add_elementwise(idx, runtime_start, BinaryOp::kAdd));
+    idx = a;
+  } else if (start != 0) {
     KILN_ASSIGN_OR_RETURN(auto s0, ctx.scalar(static_cast<double>(start), DataType::kInt64));
     KILN_ASSIGN_OR_RETURN(auto a, ctx.net.add_elementwise(idx, s0, BinaryOp::kAdd));
     idx = a;
@@ -50,15 +54,32 @@ Status slice_scatter(ConversionCtx& ctx, const Node& n) {
   KILN_ASSIGN_OR_RETURN(auto step, ctx.const_int(n, 5));
   int64_t axis = norm_dim(d, ctx.rank(x));
   int64_t start = 0;
+  kiln::Tensor runtime_start;
   if (!ctx.is_none(n, 3)) {
-    KILN_ASSIGN_OR_RETURN(start, ctx.const_int(n, 3));
+    KILN_ASSIGN_OR_RETURN(auto st, ctx.int_value(n, 3));
+    start = st.value;
+    if (!st.is_static) {
+      // start + extent where it is negative (torch wraps it), then at least 0.
+      KILN_ASSIGN_OR_RETURN(auto ext, dim_extent(ctx, x, axis));
+      KILN_ASSIGN_OR_RETURN(
+          auto et, ext.is_static ? ctx.scalar(static_cast<double>(ext.value), DataType::kInt64)
+                                 : Expected<kiln::Tensor>(ext.tensor));
+      KILN_ASSIGN_OR_RETURN(auto s64, ctx.cast(st.tensor, DataType::kInt64));
+      KILN_ASSIGN_OR_RETURN(auto zero, ctx.scalar(0.0, DataType::kInt64));
+      KILN_ASSIGN_OR_RETURN(auto neg, ctx.net.add_elementwise(s64, zero, BinaryOp::kLess));
+      KILN_ASSIGN_OR_RETURN(auto wrapped, ctx.net.add_elementwise(s64, et, BinaryOp::kAdd));
+      KILN_ASSIGN_OR_RETURN(auto pick, ctx.net.add_where(neg, wrapped, s64));
+      KILN_ASSIGN_OR_RETURN(runtime_start, ctx.net.add_elementwise(pick, zero, BinaryOp::kMax));
+    }
   }
-  if (start < 0) {
+  if (!runtime_start.valid() && start < 0) {
     int64_t ext = ctx.dims(x)[static_cast<int>(axis)];
     if (ext < 0) return ctx.error(n, "negative start on a dynamic dim");
     start = std::max<int64_t>(0, start + ext);
   }
   KILN_ASSIGN_OR_RETURN(auto sc, ctx.cast(src, ctx.dtype(x)));
+  if (runtime_start.valid())
+    return set_output_tensor(ctx, n, scatter_strided(ctx, x, sc, axis, 0, step, runtime_start));
   if (step == 1 && start == 0 && ctx.dims(x).is_static() &&
       ctx.dims(x).to_vector() == ctx.dims(sc).to_vector())
     return set_output_tensor(ctx, n, ctx.net.add_identity(sc));
@@ -66,9 +87,9 @@ Status slice_scatter(ConversionCtx& ctx, const Node& n) {
 }
 
 bool slice_scatter_supported(const OpGraph& g, const Node& n, std::string* why) {
-  for (size_t i : {size_t{2}, size_t{3}, size_t{5}}) {
+  for (size_t i : {size_t{2}, size_t{5}}) {  // start may be a runtime int
     if (i < n.inputs.size() && !g.is_constant(n.inputs[i])) {
-      *why = "slice_scatter dim/start/step are not constants";
+      *why = "slice_scatter dim/step are not constants";
       return false;
     }
   }

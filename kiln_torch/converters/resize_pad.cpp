@@ -2,7 +2,8 @@
 // replication_pad, _pad_circular; upsample_{nearest,linear,bilinear,trilinear,bicubic} and
 // _upsample_nearest_exact (explicit-size and .vec overloads), with torch's sizes-vs-scales rules:
 // explicit output sizes map coordinates by in/out unless scales are also given; .vec scale factors
-// give floor(in * scale) outputs and map coordinates by 1/scale.
+// give floor(in * scale) outputs and map coordinates by 1/scale. grid_sampler_2d (every mode,
+// padding and align_corners) is one grid_sample layer.
 #include <climits>
 
 #include "converters/families.h"
@@ -333,9 +334,56 @@ bool upsample_supported(const OpGraph& g, const Node& n, std::string* why) {
   return true;
 }
 
+// ---- grid sample ----
+
+// grid_sampler_2d(input, grid, interpolation_mode, padding_mode, align_corners)
+Status grid_sampler(ConversionCtx& ctx, const Node& n) {
+  KILN_ASSIGN_OR_RETURN(auto x, ctx.tensor(n, 0));
+  KILN_ASSIGN_OR_RETURN(auto grid, ctx.tensor(n, 1));
+  KILN_ASSIGN_OR_RETURN(auto mode, ctx.const_int(n, 2));
+  KILN_ASSIGN_OR_RETURN(auto padding, ctx.const_int(n, 3));
+  GridSampleParams p;
+  if (mode < 0 || mode >= kNumGridSampleModes || padding < 0 || padding >= kNumGridSamplePaddings)
+    return ctx.error(n, "interpolation mode " + std::to_string(mode) + " or padding mode " +
+                            std::to_string(padding) + " out of range");
+  p.mode = static_cast<GridSampleMode>(mode);  // torch's GridSamplerInterpolation order
+  p.padding = static_cast<GridSamplePadding>(padding);
+  KILN_ASSIGN_OR_RETURN(p.align_corners, ctx.const_bool(n, 4));
+  if (ctx.dtype(grid) != ctx.dtype(x)) {
+    KILN_ASSIGN_OR_RETURN(grid, ctx.cast(grid, ctx.dtype(x)));
+  }
+  return set_output_tensor(ctx, n, ctx.net.add_grid_sample(x, grid, p));
+}
+
+bool grid_sampler_supported(const OpGraph& g, const Node& n, std::string* why) {
+  const Value& x = input_value(g, n, 0);
+  if (x.meta && (!at::isFloatingType(x.meta->dtype) || x.meta->dtype == at::kDouble)) {
+    *why = "grid sampling of a non-float32/16 tensor";
+    return false;
+  }
+  if (x.meta && x.meta->opt.size() != 4) {
+    *why = "input is not 4-D";
+    return false;
+  }
+  for (size_t i = 2; i < 5; ++i) {
+    if (!g.is_constant(n.inputs[i])) {
+      *why = "interpolation mode, padding mode or align_corners is not a constant";
+      return false;
+    }
+  }
+  int64_t mode = input_value(g, n, 2).constant->toInt();
+  int64_t padding = input_value(g, n, 3).constant->toInt();
+  if (mode < 0 || mode >= kNumGridSampleModes || padding < 0 || padding >= kNumGridSamplePaddings) {
+    *why = "unknown interpolation or padding mode";
+    return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 void register_resize_pad_converters(ConverterRegistry& r) {
+  add_converter(r, {"aten::grid_sampler_2d"}, grid_sampler, grid_sampler_supported);
   add_converter(r, {"aten::constant_pad_nd"}, constant_pad, pad_supported);
   add_converter(r, {"aten::pad"}, pad, pad_supported);
   add_converter(

@@ -2,6 +2,7 @@
 // expand/repeat, cat/stack, split/chunk/unbind, slice/select/narrow.
 #include <climits>
 #include <numeric>
+#include <optional>
 
 #include "converters/families.h"
 
@@ -16,51 +17,90 @@ Status reshape(ConversionCtx& ctx, const Node& n) {
   return set_output_tensor(ctx, n, ctx.net.add_reshape_dynamic(x, shape.tensor));
 }
 
-// as_strided(x, size, stride, storage_offset) where the strides lay `size` out contiguously (dims
-// of extent 1 may carry any stride) and the element count is x's: the same memory read in order, a
-// reshape. Decompositions emit it this way (e.g. convnext's keepdim mean -> permute). Other strides
-// (overlapping or gapped windows, offsets) stay in PyTorch.
-bool contiguous_as_strided(const OpGraph& g, const Node& n, std::string* why) {
-  auto fail = [&](const std::string& w) {
+// as_strided(x, size, stride, storage_offset) of a statically shaped x (its storage: the contiguous
+// elements). When the strides lay `size` out contiguously from offset 0 over all of x (dims of
+// extent 1 may carry any stride) it is a reshape (decompositions emit it this way, e.g. convnext's
+// keepdim mean -> permute); any other in-bounds strides and offset (overlapping or gapped windows)
+// are a gather of x's elements at offset + sum(i_d * stride_d), a copy as torch's functional form
+// is.
+struct AsStrided {
+  std::vector<int64_t> size, stride;
+  int64_t offset = 0;
+  int64_t in_numel = 1;
+  bool reshape = true;
+};
+
+std::optional<AsStrided> as_strided_args(const OpGraph& g, const Node& n, std::string* why) {
+  auto fail = [&](const std::string& w) -> std::optional<AsStrided> {
     if (why) *why = w;
-    return false;
+    return std::nullopt;
   };
   if (n.inputs.size() < 3 || !g.is_constant(n.inputs[1]) || !g.is_constant(n.inputs[2]))
     return fail("as_strided size and stride must be constants");
-  const c10::IValue& size_iv = *g.values[static_cast<size_t>(n.inputs[1])].constant;
-  const c10::IValue& stride_iv = *g.values[static_cast<size_t>(n.inputs[2])].constant;
+  const c10::IValue& size_iv = *input_value(g, n, 1).constant;
+  const c10::IValue& stride_iv = *input_value(g, n, 2).constant;
   if (!size_iv.isIntList() || !stride_iv.isIntList())
     return fail("as_strided size and stride must be int lists");
-  auto size = size_iv.toIntVector(), stride = stride_iv.toIntVector();
-  if (size.size() != stride.size()) return fail("as_strided size and stride differ in length");
+  AsStrided a;
+  a.size = size_iv.toIntVector();
+  a.stride = stride_iv.toIntVector();
+  if (a.size.size() != a.stride.size()) return fail("as_strided size and stride differ in length");
   if (n.inputs.size() > 3 && n.inputs[3] >= 0) {
-    const auto& off = g.values[static_cast<size_t>(n.inputs[3])].constant;
+    const auto& off = input_value(g, n, 3).constant;
     if (!off) return fail("as_strided storage offset must be a constant");
-    if (!off->isNone() && !(off->isInt() && off->toInt() == 0))
-      return fail("as_strided with a storage offset");
+    if (!off->isNone()) {
+      if (!off->isInt()) return fail("as_strided storage offset must be an int");
+      a.offset = off->toInt();
+    }
   }
-  int64_t expect = 1, numel = 1;
-  for (size_t i = size.size(); i-- > 0;) {
-    if (size[i] < 0) return fail("as_strided with a negative size");
-    if (size[i] != 1 && stride[i] != expect) return fail("as_strided strides are not contiguous");
-    expect *= size[i];
-    numel *= size[i];
-  }
-  const auto& meta = g.values[static_cast<size_t>(n.inputs[0])].meta;
+  const auto& meta = input_value(g, n, 0).meta;
   if (!meta || meta->dynamic()) return fail("as_strided of a tensor without a static shape");
-  int64_t in_numel = 1;
-  for (int64_t d : meta->opt) in_numel *= d;
-  if (in_numel != numel)
-    return fail("as_strided reads a different number of elements than its input has");
-  return true;
+  for (int64_t d : meta->opt) a.in_numel *= d;
+  int64_t expect = 1, numel = 1, last = a.offset;
+  bool empty = false;
+  for (size_t i = a.size.size(); i-- > 0;) {
+    if (a.size[i] < 0 || a.stride[i] < 0) return fail("as_strided with a negative size or stride");
+    if (a.size[i] != 1 && a.stride[i] != expect) a.reshape = false;
+    expect *= a.size[i];
+    numel *= a.size[i];
+    empty |= a.size[i] == 0;
+    if (a.size[i] > 0) last += (a.size[i] - 1) * a.stride[i];
+  }
+  a.reshape = a.reshape && a.offset == 0 && numel == a.in_numel;
+  if (a.offset < 0 || (!empty && last >= a.in_numel))
+    return fail("as_strided reads outside its input's elements");
+  if (numel > (int64_t{1} << 24)) return fail("as_strided output too large for an index table");
+  return a;
+}
+
+bool as_strided_supported(const OpGraph& g, const Node& n, std::string* why) {
+  return as_strided_args(g, n, why).has_value();
 }
 
 Status as_strided(ConversionCtx& ctx, const Node& n) {
   std::string why;
-  if (!contiguous_as_strided(ctx.graph, n, &why)) return ctx.error(n, why);
+  auto a = as_strided_args(ctx.graph, n, &why);
+  if (!a) return ctx.error(n, why);
   KILN_ASSIGN_OR_RETURN(auto x, ctx.tensor(n, 0));
-  KILN_ASSIGN_OR_RETURN(auto size, ctx.const_int_list(n, 1));
-  return set_output_tensor(ctx, n, ctx.net.add_reshape(x, size));
+  if (a->reshape) return set_output_tensor(ctx, n, ctx.net.add_reshape(x, a->size));
+  // The flat index of every output element, row-major over `size`.
+  int64_t numel = 1;
+  for (int64_t d : a->size) numel *= d;
+  std::vector<int64_t> idx(static_cast<size_t>(numel));
+  std::vector<int64_t> pos(a->size.size(), 0);
+  for (int64_t e = 0; e < numel; ++e) {
+    int64_t off = a->offset;
+    for (size_t d = 0; d < pos.size(); ++d) off += pos[d] * a->stride[d];
+    idx[static_cast<size_t>(e)] = off;
+    for (size_t d = pos.size(); d-- > 0;) {
+      if (++pos[d] < a->size[d]) break;
+      pos[d] = 0;
+    }
+  }
+  KILN_ASSIGN_OR_RETURN(auto flat, ctx.net.add_reshape(x, {a->in_numel}));
+  KILN_ASSIGN_OR_RETURN(auto it, ctx.net.add_int_vector(idx));
+  KILN_ASSIGN_OR_RETURN(auto ix, ctx.net.add_reshape(it, a->size));
+  return set_output_tensor(ctx, n, ctx.net.add_gather(flat, ix, 0));
 }
 
 Status view_as(ConversionCtx& ctx, const Node& n) {
@@ -472,22 +512,22 @@ void set_split_outputs(ConversionCtx& ctx, const Node& n, std::vector<Arg> items
 // split_with_sizes whose sizes are run-time ints (chunk / split of a dynamic dim, as torch.export
 // writes them): part i is a slice between the exclusive and inclusive prefix sums of the sizes.
 Status split_dynamic(ConversionCtx& ctx, const Node& n, kiln::Tensor x, int64_t axis) {
-  auto sizes = ctx.int_list(n, 1);
-  if (!sizes) return sizes.status();
-  if (sizes->is_static) return ctx.error(n, "internal: static sizes in split_dynamic");
-  int64_t parts = ctx.dims(sizes->tensor)[0];
+  KILN_ASSIGN_OR_RETURN(auto sizes, ctx.int_list(n, 1));
+  if (sizes.is_static) return ctx.error(n, "internal: static sizes in split_dynamic");
+  int64_t parts = ctx.dims(sizes.tensor)[0];
   if (parts < 0) return ctx.error(n, "the number of split parts is only known at run time");
-  auto ends = ctx.net.add_cumsum(sizes->tensor, CumSumParams{0, false, false});
-  auto starts = ctx.net.add_cumsum(sizes->tensor, CumSumParams{0, true, false});
-  if (!ends || !starts) return !ends ? ends.status() : starts.status();
+  // Prefix sums with adds (not a cumsum layer): adds carry tracked values, so the slice bounds
+  // resolve on the host from the input shapes.
+  KILN_ASSIGN_OR_RETURN(auto start, ctx.net.add_int_vector({0}));
   std::vector<Arg> items;
   for (int64_t i = 0; i < parts; ++i) {
-    auto s = ctx.net.add_slice(*starts, SliceParams{{0}, {i}, {i + 1}, {1}});
-    auto e = ctx.net.add_slice(*ends, SliceParams{{0}, {i}, {i + 1}, {1}});
-    if (!s || !e) return !s ? s.status() : e.status();
-    auto part = ctx.net.add_slice(x, SliceParams{{axis}, {0}, {0}, {1}}, *s, *e);
-    if (!part) return part.status();
-    items.push_back(Arg::tensor(*part));
+    KILN_ASSIGN_OR_RETURN(auto len,
+                          ctx.net.add_slice(sizes.tensor, SliceParams{{0}, {i}, {i + 1}, {1}}));
+    KILN_ASSIGN_OR_RETURN(auto end, ctx.net.add_elementwise(start, len, BinaryOp::kAdd));
+    KILN_ASSIGN_OR_RETURN(auto part,
+                          ctx.net.add_slice(x, SliceParams{{axis}, {0}, {0}, {1}}, start, end));
+    items.push_back(Arg::tensor(part));
+    start = end;
   }
   set_split_outputs(ctx, n, std::move(items));
   return {};
@@ -619,7 +659,7 @@ void register_shape_converters(ConverterRegistry& r) {
                 reshape);
   add_converter(r, {"aten::view_as", "aten::reshape_as"}, view_as);
   add_converter(r, {"aten::as_strided", "aten::as_strided.default"}, as_strided,
-                contiguous_as_strided, false);
+                as_strided_supported, false);
   add_converter(r, {"aten::flatten.using_ints"}, flatten);
   add_converter(r, {"aten::unflatten.int"}, unflatten);
   add_converter(r, {"aten::squeeze", "aten::squeeze.dim", "aten::squeeze.dims"}, squeeze);

@@ -10,8 +10,9 @@ namespace {
 using SV = std::string_view;
 
 constexpr std::array<SV, kNumBinaryOps> kBinary = {
-    "add",  "sub", "mul", "div", "pow", "max", "min", "floor_div", "trunc_div", "mod",
-    "fmod", "eq",  "ne",  "lt",  "le",  "gt",  "ge",  "and",       "or",        "xor"};
+    "add",       "sub", "mul",  "div", "pow",     "max",    "min",    "floor_div",
+    "trunc_div", "mod", "fmod", "eq",  "ne",      "lt",     "le",     "gt",
+    "ge",        "and", "or",   "xor", "bit_and", "bit_or", "bit_xor"};
 constexpr std::array<SV, kNumUnaryOps> kUnary = {
     "identity", "abs",     "neg",          "exp",        "log",      "sqrt",  "rsqrt", "reciprocal",
     "sin",      "cos",     "tan",          "tanh",       "erf",      "floor", "ceil",  "round",
@@ -24,6 +25,8 @@ constexpr std::array<SV, kNumReduceOps> kReduce = {"sum",    "mean", "max", "min
 constexpr std::array<SV, kNumPadModes> kPad = {"constant", "reflect", "replicate", "circular"};
 constexpr std::array<SV, kNumResizeModes> kResize = {"nearest", "nearest_exact", "linear", "cubic"};
 constexpr std::array<SV, kNumScatterReduces> kScatter = {"none", "add", "mul", "max", "min"};
+constexpr std::array<SV, kNumGridSampleModes> kGridMode = {"bilinear", "nearest", "bicubic"};
+constexpr std::array<SV, kNumGridSamplePaddings> kGridPad = {"zeros", "border", "reflection"};
 constexpr std::array<SV, kNumDataTypes> kDType = {"f32", "f16", "bf16", "i32",   "i64",
                                                   "i8",  "u8",  "bool", "f8e4m3"};
 
@@ -36,6 +39,8 @@ std::span<const SV> enum_names(ReduceOp) { return kReduce; }
 std::span<const SV> enum_names(PadMode) { return kPad; }
 std::span<const SV> enum_names(ResizeMode) { return kResize; }
 std::span<const SV> enum_names(ScatterReduce) { return kScatter; }
+std::span<const SV> enum_names(GridSampleMode) { return kGridMode; }
+std::span<const SV> enum_names(GridSamplePadding) { return kGridPad; }
 std::span<const SV> enum_names(DataType) { return kDType; }
 
 namespace ir {

@@ -34,6 +34,7 @@ Status infer_pooling(const Layer&, std::span<const InferInput>, InferResult&);
 Status infer_adaptive_pooling(const Layer&, std::span<const InferInput>, InferResult&);
 Status infer_resize(const Layer&, std::span<const InferInput>, InferResult&);
 Status infer_pad(const Layer&, std::span<const InferInput>, InferResult&);
+Status infer_grid_sample(const Layer&, std::span<const InferInput>, InferResult&);
 
 // infer_reduce_norm.cpp
 Status infer_reduce(const Layer&, std::span<const InferInput>, InferResult&);

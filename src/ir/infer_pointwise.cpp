@@ -9,7 +9,8 @@ namespace kiln::ir {
 namespace {
 
 bool is_comparison(BinaryOp op) { return op >= BinaryOp::kEqual && op <= BinaryOp::kGreaterEqual; }
-bool is_logical(BinaryOp op) { return op >= BinaryOp::kAnd; }
+bool is_logical(BinaryOp op) { return op >= BinaryOp::kAnd && op <= BinaryOp::kXor; }
+bool is_bitwise(BinaryOp op) { return op >= BinaryOp::kBitAnd && op <= BinaryOp::kBitXor; }
 
 bool float_only(UnaryOp op) {
   switch (op) {
@@ -67,8 +68,12 @@ Status infer_binary(const Layer& layer, std::span<const InferInput> in, InferRes
     return type_error("input dtypes differ: " + std::string(dtype_name(a.dtype)) + " vs " +
                       std::string(dtype_name(b.dtype)) + " (insert a cast)");
   }
-  if (a.dtype == DataType::kBool && !is_comparison(op) && !is_logical(op) && op != BinaryOp::kMax &&
-      op != BinaryOp::kMin) {
+  if (is_bitwise(op) && is_floating(a.dtype)) {
+    return type_error("bitwise '" + std::string(enum_names(op)[static_cast<size_t>(op)]) +
+                      "' on float inputs");
+  }
+  if (a.dtype == DataType::kBool && !is_comparison(op) && !is_logical(op) && !is_bitwise(op) &&
+      op != BinaryOp::kMax && op != BinaryOp::kMin) {
     return type_error("arithmetic '" + std::string(enum_names(op)[static_cast<size_t>(op)]) +
                       "' on bool inputs");
   }
@@ -143,6 +148,15 @@ void value_binary(const Layer& layer, std::span<const InferInput> in, InferResul
         break;
       case BinaryOp::kXor:
         r[i] = (x != 0) != (y != 0);
+        break;
+      case BinaryOp::kBitAnd:
+        r[i] = x & y;
+        break;
+      case BinaryOp::kBitOr:
+        r[i] = x | y;
+        break;
+      case BinaryOp::kBitXor:
+        r[i] = x ^ y;
         break;
       case BinaryOp::kPow: {
         if (y < 0) break;

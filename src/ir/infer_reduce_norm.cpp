@@ -174,11 +174,11 @@ Status infer_topk(const Layer& layer, std::span<const InferInput> in, InferResul
   if (x.dtype == DataType::kBool) return type_error("topk of bool");
   if (x.dims.rank() < 1) return shape_error("topk needs rank >= 1");
   KILN_ASSIGN_OR_RETURN(auto ax, normalize_axis(p.axis, x.dims.rank(), "axis"));
-  if (p.k < 0) return shape_error("k must be >= 0");
+  if (p.k < -1) return shape_error("k must be >= 0, or -1 for the whole axis (a sort)");
   int64_t d = x.dims[ax];
   if (d >= 0 && p.k > d) return shape_error("k=" + s(p.k) + " exceeds axis extent " + s(d));
   Dims o = x.dims;
-  o[ax] = p.k;
+  o[ax] = p.k < 0 ? d : p.k;
   out.types = {TensorType{x.dtype, o}, TensorType{DataType::kInt64, o}};
   return {};
 }

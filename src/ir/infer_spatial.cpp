@@ -1,4 +1,4 @@
-// Inference for pooling, adaptive pooling, resize and pad.
+// Inference for pooling, adaptive pooling, resize, pad and grid sample.
 #include <cmath>
 #include <string>
 
@@ -157,6 +157,27 @@ Status infer_pad(const Layer& layer, std::span<const InferInput> in, InferResult
       return shape_error("negative pads remove more than dim " + s(i) + " holds");
     o.push_back(od);
   }
+  out.types = {TensorType{x.dtype, o}};
+  return {};
+}
+
+Status infer_grid_sample(const Layer&, std::span<const InferInput> in, InferResult& out) {
+  const TensorType& x = *in[0].type;
+  const TensorType& grid = *in[1].type;
+  if (x.dims.rank() != 4)
+    return shape_error("input must be [N, C, H, W], got " + x.dims.to_string());
+  if (grid.dims.rank() != 4 || (grid.dims[3] >= 0 && grid.dims[3] != 2))
+    return shape_error("grid must be [N, Ho, Wo, 2], got " + grid.dims.to_string());
+  if (!is_floating(x.dtype) || grid.dtype != x.dtype)
+    return type_error("grid sample needs a float input and a grid of the same dtype");
+  int64_t n = x.dims[0], gn = grid.dims[0];
+  if (n >= 0 && gn >= 0 && n != gn)
+    return shape_error("input batch " + s(n) + " differs from grid batch " + s(gn));
+  Dims o;
+  o.push_back(n >= 0 ? n : gn);
+  o.push_back(x.dims[1]);
+  o.push_back(grid.dims[1]);
+  o.push_back(grid.dims[2]);
   out.types = {TensorType{x.dtype, o}};
   return {};
 }

@@ -456,6 +456,12 @@ Expected<Tensor> Network::add_dequantize(Tensor q, Tensor scale, Tensor zero_poi
   return KILN_ADD_LAYER(kDequantize, p, q.id(), scale.id(), zero_point.id());
 }
 
+Expected<Tensor> Network::add_grid_sample(Tensor x, Tensor grid, const GridSampleParams& p) {
+  KILN_CHECK_TENSOR(x, "grid sample input", false);
+  KILN_CHECK_TENSOR(grid, "grid sample grid", false);
+  return KILN_ADD_LAYER(kGridSample, p, x.id(), grid.id());
+}
+
 #undef KILN_ADD_LAYER
 #undef KILN_CHECK_TENSOR
 

@@ -52,8 +52,9 @@ enum class OpKind : uint8_t {
   kIdentity,
   kQuantize,
   kDequantize,
+  kGridSample,
 };
-inline constexpr int kNumOps = 39;
+inline constexpr int kNumOps = 40;
 
 using LayerParams =
     std::variant<ConstantParams, ConvolutionParams, MatMulParams, LinearParams, BinaryParams,
@@ -63,7 +64,7 @@ using LayerParams =
                  GatherElementsParams, ScatterParams, PadParams, ExpandParams, SqueezeParams,
                  UnsqueezeParams, FlattenParams, WhereParams, CastParams, FillParams, ArangeParams,
                  CumSumParams, TopKParams, ResizeParams, ShapeParams, AttentionParams,
-                 IdentityParams, QuantizeParams, DequantizeParams>;
+                 IdentityParams, QuantizeParams, DequantizeParams, GridSampleParams>;
 static_assert(std::variant_size_v<LayerParams> == kNumOps, "LayerParams must list every OpKind");
 
 enum OpFlag : uint32_t {
@@ -150,6 +151,7 @@ inline constexpr std::array<OpInfo, kNumOps> kOpTable = {{
    kFlagValueInfer | kFlagDataMovement, 0, 0},
   {OpKind::kQuantize,        "quantize",         2, 3, 1, kFlagQuantization, 0, 0},
   {OpKind::kDequantize,      "dequantize",       2, 3, 1, kFlagQuantization, 0, 0},
+  {OpKind::kGridSample,      "grid_sample",      2, 2, 1, kFlagNone, 0, 0},
 }};
 // clang-format on
 

@@ -56,6 +56,7 @@ constexpr std::array<InferEntry, kNumOps> kInferTable = {{
   {OpKind::kIdentity,        infer_identity, value_passthrough},
   {OpKind::kQuantize,        infer_quantize, nullptr},
   {OpKind::kDequantize,      infer_dequantize, nullptr},
+  {OpKind::kGridSample,      infer_grid_sample, nullptr},
 }};
 // clang-format on
 static_assert(rows_follow_op_kinds(kInferTable),

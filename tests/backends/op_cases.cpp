@@ -326,6 +326,23 @@ std::vector<OpCase> all_cases() {
                },
                {{1, 3, 5, 7}},
                {{8, 256, 64, 64}}});
+  // Grid sample: the grid (second input) reaches past [-1, 1], so every padding mode is exercised.
+  for (int mode = 0; mode < kNumGridSampleModes; ++mode) {
+    for (int pad = 0; pad < kNumGridSamplePaddings; ++pad) {
+      GridSampleParams p;
+      p.mode = static_cast<GridSampleMode>(mode);
+      p.padding = static_cast<GridSamplePadding>(pad);
+      p.align_corners = (mode + pad) % 2 == 1;
+      OpCase gs{"grid_sample_" + std::string(enum_names(p.mode)[static_cast<size_t>(mode)]) + "_" +
+                    std::string(enum_names(p.padding)[static_cast<size_t>(pad)]),
+                [p](Network& n, In in, WeightMaker&) { return n.add_grid_sample(in[0], in[1], p); },
+                {{2, 3, 5, 7}, {2, 4, 6, 2}},
+                {{8, 64, 64, 64}, {8, 64, 64, 2}}};
+      gs.lo = -1.3;
+      gs.hi = 1.3;
+      c.push_back(gs);
+    }
+  }
   // Quantization: quantize then dequantize back to the case's dtype.
   c.push_back({"fake_quant_per_tensor_i8",
                [](Network& n, In in, WeightMaker& w) -> Expected<Tensor> {

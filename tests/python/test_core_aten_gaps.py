@@ -91,15 +91,27 @@ def test_bitwise_xor_and_scalar_variants_on_bools():
     check(lambda x: torch.bitwise_xor(x, True), [a])
 
 
-def test_bitwise_xor_of_ints_refused_with_reason():
-    a, b = torch.randint(0, 8, (3,)), torch.randint(0, 8, (3,))
-    with pytest.raises(kiln.UnsupportedOperatorError, match="bitwise ops on integer tensors"):
-        kiln.compile(Fn(torch.bitwise_xor), inputs=[a, b], **FULL)
-    # without require_full_compilation it falls back to PyTorch and still runs
-    c = kiln.compile(
-        Fn(lambda x, y: torch.bitwise_xor(x, y) + 1), inputs=[a, b], device="cpu", min_block_size=1
-    )
-    assert torch.equal(c(a, b), torch.bitwise_xor(a, b) + 1)
+@pytest.mark.parametrize("dtype", [torch.int64, torch.int32, torch.int8, torch.uint8])
+def test_integer_bitwise_ops(dtype):
+    lo, hi = (0, 255) if dtype == torch.uint8 else (-100, 100)
+
+    def ints(*shape):
+        return torch.randint(lo, hi, shape, dtype=dtype)
+
+    a, b = ints(5, 4), ints(5, 4)
+    for fn in (torch.bitwise_and, torch.bitwise_or, torch.bitwise_xor):
+        check(fn, [a, b], [dyn(a, {0}), dyn(b, {0})], others=[(ints(3, 4), ints(3, 4))])
+        check(lambda x, f=fn: f(x, 6), [a], [dyn(a, {0, 1})], others=[(ints(7, 2),)])
+        check(lambda x, y, f=fn: f(x, y), [a, ints(4)])  # broadcast
+    check(torch.bitwise_not, [a], [dyn(a, {0, 1})], others=[(ints(8, 3),)])
+    check(lambda x: ~x & 7 | (x ^ -3 if dtype != torch.uint8 else x), [a])
+
+
+def test_bitwise_ops_promote_bool_with_ints():
+    a, b = torch.rand(4, 3) > 0.5, torch.randint(-9, 9, (4, 3))
+    check(torch.bitwise_and, [a, b])
+    check(lambda x: torch.bitwise_or(x, 6), [a])
+    check(torch.bitwise_not, [a])
 
 
 @pytest.mark.parametrize("descending", [False, True])
@@ -139,10 +151,14 @@ def test_split_outputs_returned_to_pytorch():
     check(lambda t: torch.unbind(t * 2, 1), [x])
 
 
-def test_sort_along_dynamic_dim_refused():
+@pytest.mark.parametrize("descending", [False, True])
+def test_sort_along_dynamic_dim(descending):
     x = torch.randn(4, 9)
-    with pytest.raises(kiln.UnsupportedOperatorError, match="sort along a dynamic dim"):
-        kiln.compile(Fn(lambda t: torch.sort(t, dim=1)), inputs=[dyn(x, {1})], **FULL)
+    others = [(torch.randn(4, 5),), (torch.randn(4, 17),)]
+    check(lambda t: torch.sort(t, dim=1, descending=descending), [x], [dyn(x, {1})], others=others)
+    check(lambda t: torch.argsort(t, dim=-1, descending=descending), [x], [dyn(x, {0, 1})], others=others)
+    xi = torch.randint(-50, 50, (6, 3))
+    check(lambda t: torch.sort(t, dim=0, stable=True), [xi], [dyn(xi, {0})], others=[(xi[:4],)])
 
 
 @pytest.mark.parametrize("offset, d1, d2", [(0, 0, 1), (1, 0, 1), (-2, 1, 0), (2, -1, -3), (9, 0, 1)])
@@ -380,3 +396,90 @@ def test_embedding_bag(mode, padding_idx):
         check(g, [idx, torch.tensor([0, 3, 3, 6, 9]), w, psw])
     two_d = torch.randint(0, 10, (3, 4))
     check(lambda i, w: torch.nn.functional.embedding_bag(i, w, mode=mode), [two_d, w])
+
+
+@pytest.mark.parametrize("mode", ["bilinear", "nearest", "bicubic"])
+@pytest.mark.parametrize("padding_mode", ["zeros", "border", "reflection"])
+@pytest.mark.parametrize("align_corners", [False, True])
+def test_grid_sample(mode, padding_mode, align_corners):
+    def fn(x, g):
+        return torch.nn.functional.grid_sample(
+            x, g, mode=mode, padding_mode=padding_mode, align_corners=align_corners
+        )
+
+    def grid(n, h, w):  # reaches past [-1, 1] so the padding mode matters
+        return torch.empty(n, h, w, 2).uniform_(-1.4, 1.4)
+
+    x, g = torch.randn(2, 3, 5, 7), grid(2, 4, 6)
+    check(fn, [x, g])
+    specs = [
+        kiln.Input(min_shape=(1, 3, 2, 2), opt_shape=(2, 3, 5, 7), max_shape=(4, 3, 9, 9)),
+        kiln.Input(min_shape=(1, 1, 1, 2), opt_shape=(2, 4, 6, 2), max_shape=(4, 8, 8, 2)),
+    ]
+    check(fn, [x, g], specs, others=[(torch.randn(3, 3, 8, 4), grid(3, 7, 2))])
+
+
+def test_grid_sampler_2d_exact_grid_points():
+    # align_corners grid points on pixel centres read the pixels themselves, in every mode
+    x = torch.randn(1, 2, 4, 5)
+    ys, xs = torch.meshgrid(torch.linspace(-1, 1, 4), torch.linspace(-1, 1, 5), indexing="ij")
+    g = torch.stack([xs, ys], dim=-1)[None]
+    for mode in range(3):
+        check(lambda a, b, m=mode: torch.grid_sampler_2d(a, b, m, 0, True), [x, g])
+
+
+def test_chunk_and_split_of_a_dynamic_dim():
+    # export writes these as split_with_sizes of run-time sizes; the bounds resolve from the shapes
+    x = torch.randn(6, 4)
+    others = [(torch.randn(5, 4),), (torch.randn(11, 4),)]
+    check(lambda t: torch.chunk(t, 2, dim=0)[1] * 2, [x], [dyn(x, {0})], others=others)
+    check(lambda t: torch.cat(torch.chunk(t, 3, dim=0)[::-1]), [x], [dyn(x, {0})], others=others)
+
+
+@pytest.mark.parametrize(
+    "size, stride, offset",
+    [
+        ((3, 3), (1, 3), 0),  # transposed view
+        ((2, 4), (2, 1), 1),  # overlapping windows with an offset
+        ((4,), (5,), 2),  # gapped
+        ((2, 2, 2), (0, 1, 4), 3),  # a broadcast dim
+        ((), (), 7),  # one element
+    ],
+)
+def test_as_strided_any_in_bounds_strides(size, stride, offset):
+    x = torch.randn(4, 5)
+    check(lambda t: torch.as_strided(t, size, stride, offset) * 1, [x])
+
+
+def test_as_strided_out_of_bounds_refused():
+    x = torch.randn(2, 3)
+    with pytest.raises(kiln.UnsupportedOperatorError, match="outside its input"):
+        kiln.compile(Fn(lambda t: torch.as_strided(t, (3, 3), (3, 1), 0) * 1), inputs=[x], **FULL)
+
+
+def test_masked_scatter():
+    x, src = torch.randn(4, 5), torch.randn(30)
+    m = torch.rand(4, 5) > 0.5
+    check(torch.masked_scatter, [x, m, src])
+    row = torch.rand(5) > 0.4  # a mask broadcast over the rows
+    check(torch.masked_scatter, [x, row, src.reshape(5, 6)])
+    specs = [dyn(x, {0}), dyn(m, {0}), kiln.Input(shape=(30,))]
+    m2 = torch.rand(7, 5) > 0.5
+    check(torch.masked_scatter, [x, m, src], specs, others=[(torch.randn(7, 5), m2, src)])
+    xi = torch.randint(0, 9, (3, 4))
+    check(torch.masked_scatter, [xi, torch.rand(3, 4) > 0.5, torch.randint(0, 9, (12,))])
+
+
+def test_empty_strided_shape_and_dtype():
+    c = kiln.compile(
+        Fn(lambda t: t + torch.empty_strided((2, 3), (3, 1)).zero_()), inputs=[torch.randn(2, 3)], **FULL
+    )
+    x = torch.randn(2, 3)
+    torch.testing.assert_close(c(x), x)
+
+
+def test_circular_pad_of_dynamic_dims():
+    # slice_scatter with run-time starts
+    x = torch.randn(2, 3, 6, 5)
+    fn = lambda t: torch.nn.functional.pad(t, (1, 2, 2, 1), mode="circular")  # noqa: E731
+    check(fn, [x], [dyn(x, {2, 3})], others=[(torch.randn(2, 3, 4, 9),)])

@@ -54,6 +54,7 @@ constexpr std::array<CpuKernelRow, ir::kNumOps> kCpuKernels = {{
   {OpKind::kIdentity,        run_copy},
   {OpKind::kQuantize,        run_quantize},
   {OpKind::kDequantize,      run_dequantize},
+  {OpKind::kGridSample,      run_grid_sample},
 }};
 // clang-format on
 static_assert(ir::rows_follow_op_kinds(kCpuKernels),

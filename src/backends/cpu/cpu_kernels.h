@@ -61,6 +61,8 @@ Status run_pooling(const CpuArgs&);
 Status run_adaptive_pooling(const CpuArgs&);
 // resize_pad.cpp
 Status run_resize(const CpuArgs&);
+// grid_sample.cpp
+Status run_grid_sample(const CpuArgs&);
 Status run_pad(const CpuArgs&);
 // matmul.cpp
 Status run_matmul(const CpuArgs&);

@@ -372,7 +372,7 @@ Status topk_impl(const CpuArgs& a, const TopKParams& p) {
   const TensorView &x = a.in[0], &ov = a.out[0], &oi = a.out[1];
   int axis = norm_axis(p.axis, x.dims.rank());
   Slabs s = slabs_around(x.dims, axis);
-  int64_t k = p.k;
+  int64_t k = p.k < 0 ? s.n : p.k;  // -1: the whole axis (a sort)
   if (k < 0 || k > s.n) return cpu_error(a, StatusCode::kInvalidArgument, "k out of range");
   if (ov.numel() != s.outer * k * s.inner || oi.numel() != ov.numel())
     return cpu_error(a, StatusCode::kInternal, "unexpected output size");

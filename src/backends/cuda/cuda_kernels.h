@@ -53,6 +53,8 @@ Status launch_adaptive_pooling_nhwc(const LaunchArgs&);
 // kernels/resize_pad.cu
 Status launch_resize(const LaunchArgs&);
 Status launch_pad(const LaunchArgs&);
+// kernels/grid_sample.cu
+Status launch_grid_sample(const LaunchArgs&);
 // kernels/data_movement.cu
 Status launch_transpose(const LaunchArgs&);
 Status launch_concat(const LaunchArgs&);

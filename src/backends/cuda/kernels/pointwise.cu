@@ -78,6 +78,10 @@ __device__ __forceinline__ float binary_f(BinaryOp op, float a, float b) {
       return (a != 0) || (b != 0);
     case BinaryOp::kXor:
       return (a != 0) != (b != 0);
+    case BinaryOp::kBitAnd:  // integer-only (shape inference refuses floats)
+    case BinaryOp::kBitOr:
+    case BinaryOp::kBitXor:
+      return NAN;
   }
   return 0;
 }
@@ -130,6 +134,12 @@ __device__ __forceinline__ int64_t binary_i(BinaryOp op, int64_t a, int64_t b) {
       return (a != 0) || (b != 0);
     case BinaryOp::kXor:
       return (a != 0) != (b != 0);
+    case BinaryOp::kBitAnd:
+      return a & b;
+    case BinaryOp::kBitOr:
+      return a | b;
+    case BinaryOp::kBitXor:
+      return a ^ b;
   }
   return 0;
 }

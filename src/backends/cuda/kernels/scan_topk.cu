@@ -297,8 +297,8 @@ struct TopKShape {
 TopKShape topk_shape(const TopKParams& p, const Dims& d) {
   TopKShape s;
   slabs_around(d, norm_axis(p.axis, d.rank()), s.outer, s.n, s.inner);
-  s.k = p.k;
-  s.kp2 = pow2_ceil(std::max<int64_t>(p.k, 1));
+  s.k = p.k < 0 ? s.n : p.k;  // -1: the whole axis (a sort)
+  s.kp2 = pow2_ceil(std::max<int64_t>(s.k, 1));
   const int64_t lanes = s.outer * s.inner;
   s.in_workspace = s.kp2 > kTopKSharedEntries;
   s.blocks = std::max<int64_t>(

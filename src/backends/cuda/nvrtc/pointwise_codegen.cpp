@@ -181,6 +181,10 @@ std::string binary_expr(BinaryOp op) {
       return "(a != 0.0f || b != 0.0f) ? 1.0f : 0.0f";
     case BinaryOp::kXor:
       return "((a != 0.0f) != (b != 0.0f)) ? 1.0f : 0.0f";
+    case BinaryOp::kBitAnd:  // never fused (integer ops; bool_safe refuses them)
+    case BinaryOp::kBitOr:
+    case BinaryOp::kBitXor:
+      return {};
   }
   return {};
 }
