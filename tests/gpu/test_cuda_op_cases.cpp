@@ -34,6 +34,19 @@ TEST_P(CudaOpCases, MatchCpuReference) {
         << plan.status().to_string();
     return;
   }
+  if (c.name.rfind("grid_sample_", 0) == 0) {
+    // The grid_sample kernel was written without a GPU (2026-12-07): the CUDA backend refuses it
+    // until this test has checked its numbers (issue 16); check the refusal.
+    auto net = testing::make_case_network(c, DataType::kFloat32, DataType::kFloat32, c.inputs);
+    ASSERT_TRUE(net.ok()) << net.status().to_string();
+    BuilderConfig cfg;
+    cfg.backend = "cuda";
+    auto plan = Builder::build(*net, cfg);
+    ASSERT_FALSE(plan.ok());
+    EXPECT_NE(plan.status().message().find("grid_sample"), std::string::npos)
+        << plan.status().to_string();
+    return;
+  }
   for (DataType dt : c.dtypes) {
     SCOPED_TRACE(testing::case_label(c, dt));
     auto net = testing::make_case_network(c, dt, dt, c.inputs);

@@ -450,6 +450,11 @@ class CudaBackend final : public backend::Backend {
     const CudaOpEntry& e = cuda_op(l.op);
     if (e.launch == launch_unsupported)
       return cuda_error(StatusCode::kUnsupported, "no CUDA kernel");
+    if (l.op == ir::OpKind::kGridSample)
+      return cuda_error(
+          StatusCode::kUnsupported,
+          "grid_sample is not enabled on CUDA yet (its kernel, kernels/grid_sample.cu, "
+          "has not run on a GPU; the CPU reference and PyTorch fallback have it)");
     if (ir::has_flag(l.op, ir::kFlagQuantization) &&
         g.tensors[static_cast<size_t>(l.inputs[1])].type.dims.volume() != 1)
       return cuda_error(
