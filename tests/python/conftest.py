@@ -100,3 +100,29 @@ def convnet():
 def mlp():
     torch.manual_seed(0)
     return MLP().eval()
+
+
+def alter_args_into_kiln(monkeypatch, op: str, module_path: str, edit) -> None:
+    """The `op` node (e.g. "aten::convolution") of the module at `module_path` reaches Kiln's converters with
+    its normalized arguments changed in place by `edit(args)`; eager still runs the untouched graph."""
+    from kiln.dynamo import _graph
+    from kiln.dynamo._where import module_of
+
+    real_overload, real_normalize = _graph.ImportedGraph._overload, _graph.normalize_args
+    current = []
+
+    def overload(self, node):
+        current.append(node)
+        try:
+            real_overload(self, node)
+        finally:
+            current.pop()
+
+    def normalize(schema, args, kwargs):
+        out = real_normalize(schema, args, kwargs)
+        if schema.name == op and current and module_of(current[-1])[0] == module_path:
+            edit(out)
+        return out
+
+    monkeypatch.setattr(_graph.ImportedGraph, "_overload", overload)
+    monkeypatch.setattr(_graph, "normalize_args", normalize)

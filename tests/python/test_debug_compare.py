@@ -13,6 +13,7 @@ from torch import nn
 
 import kiln
 import kiln.debug
+from conftest import alter_args_into_kiln
 from kiln.dynamo import _graph
 
 
@@ -83,28 +84,11 @@ def _corrupt_weight_in_kiln(monkeypatch, param: torch.Tensor, only_fused_build: 
 
 def _wrong_slope_in_kiln(monkeypatch, module_path: str, slope: float) -> None:
     """aten::leaky_relu of the module at `module_path` reaches Kiln with another negative slope."""
-    real_overload, real_normalize = _graph.ImportedGraph._overload, _graph.normalize_args
-    current = []
 
-    def overload(self, node):
-        current.append(node)
-        try:
-            real_overload(self, node)
-        finally:
-            current.pop()
+    def set_slope(args):
+        args[1] = slope
 
-    def normalize(schema, args, kwargs):
-        out = real_normalize(schema, args, kwargs)
-        if (
-            schema.name == "aten::leaky_relu"
-            and current
-            and kiln.debug.module_of(current[-1])[0] == module_path
-        ):
-            out[1] = slope
-        return out
-
-    monkeypatch.setattr(_graph.ImportedGraph, "_overload", overload)
-    monkeypatch.setattr(_graph, "normalize_args", normalize)
+    alter_args_into_kiln(monkeypatch, "aten::leaky_relu", module_path, set_slope)
 
 
 # ---- correct models: no departure ---------------------------------------------------------------------------

@@ -10,11 +10,10 @@ import pytest
 import torch
 
 import kiln
-from conftest import requires_fake_kernel
+from conftest import alter_args_into_kiln, requires_fake_kernel
 from kiln import _errors
 from kiln.dynamo import _graph
 from kiln.dynamo._compiler import lower_exported
-from kiln.dynamo._where import module_of
 
 
 @pytest.fixture
@@ -346,24 +345,11 @@ def test_graph_nodes_name_the_module_and_line():
 def test_converter_error_names_the_module_and_line(monkeypatch):
     # A convolution that reaches the converter with stride 0 (its arguments altered on the way into Kiln):
     # the build error names the layer as the model's code does, not the FX node alone.
-    real_overload, real_normalize = _graph.ImportedGraph._overload, _graph.normalize_args
-    current = []
 
-    def overload(self, node):
-        current.append(node)
-        try:
-            real_overload(self, node)
-        finally:
-            current.pop()
+    def zero_stride(args):
+        args[3] = [0, 0]
 
-    def normalize(schema, args, kwargs):
-        out = real_normalize(schema, args, kwargs)
-        if schema.name == "aten::convolution" and current and module_of(current[-1])[0] == "layer1.1.conv2":
-            out[3] = [0, 0]
-        return out
-
-    monkeypatch.setattr(_graph.ImportedGraph, "_overload", overload)
-    monkeypatch.setattr(_graph, "normalize_args", normalize)
+    alter_args_into_kiln(monkeypatch, "aten::convolution", "layer1.1.conv2", zero_stride)
     with pytest.raises(kiln.CompilationError, match="strides and dilations must be >= 1") as ei:
         kiln.compile(_Net().eval(), inputs=[torch.randn(1, 4, 8, 8)], min_block_size=1)
     assert "# self.layer1[1].conv2 (Conv2d) at test_errors.py:" in str(ei.value)
