@@ -39,14 +39,10 @@ class LayerKernel final : public Kernel {
   explicit LayerKernel(const ir::Layer& layer) : layer_(layer), entry_(cuda_op(layer.op)) {}
 
   Status run(const RunContext& ctx) const override {
-    std::vector<TensorView> in(layer_.inputs.size()), out(layer_.outputs.size());
-    for (size_t i = 0; i < in.size(); ++i)
-      if (layer_.inputs[i] >= 0) in[i] = ctx.tensors[static_cast<size_t>(layer_.inputs[i])];
-    for (size_t i = 0; i < out.size(); ++i)
-      out[i] = ctx.tensors[static_cast<size_t>(layer_.outputs[i])];
+    LayerViews v = layer_views(layer_, ctx.tensors);
     LaunchArgs args{layer_,
-                    in,
-                    out,
+                    v.in,
+                    v.out,
                     ctx.workspace,
                     ctx.workspace_bytes,
                     static_cast<cudaStream_t>(ctx.stream),
@@ -56,12 +52,8 @@ class LayerKernel final : public Kernel {
 
   size_t workspace_bytes(std::span<const TensorView> tensors) const override {
     if (entry_.workspace == nullptr) return 0;
-    std::vector<TensorView> in(layer_.inputs.size()), out(layer_.outputs.size());
-    for (size_t i = 0; i < in.size(); ++i)
-      if (layer_.inputs[i] >= 0) in[i] = tensors[static_cast<size_t>(layer_.inputs[i])];
-    for (size_t i = 0; i < out.size(); ++i)
-      out[i] = tensors[static_cast<size_t>(layer_.outputs[i])];
-    return entry_.workspace(layer_, in, out);
+    LayerViews v = layer_views(layer_, tensors);
+    return entry_.workspace(layer_, v.in, v.out);
   }
 
   std::string describe() const override {
@@ -618,6 +610,15 @@ Expected<std::unique_ptr<backend::Kernel>> create_kernel(const ir::Graph& g,
     return cuda_error(StatusCode::kCorruptPlan,
                       "unknown kernel '" + rec.kernel + "' for layer '" + l.name + "'");
   return make_layer_kernel(l);
+}
+
+LayerViews layer_views(const ir::Layer& layer, std::span<const TensorView> tensors) {
+  LayerViews v;
+  v.in.resize(layer.inputs.size());
+  for (size_t i = 0; i < v.in.size(); ++i)
+    if (layer.inputs[i] >= 0) v.in[i] = tensors[static_cast<size_t>(layer.inputs[i])];
+  for (int32_t t : layer.outputs) v.out.push_back(tensors[static_cast<size_t>(t)]);
+  return v;
 }
 
 std::unique_ptr<backend::Kernel> make_layer_kernel(const ir::Layer& layer) {

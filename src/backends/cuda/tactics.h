@@ -57,6 +57,12 @@ Expected<backend::KernelRecord> tune_fused_pointwise(const std::vector<int32_t>&
 Expected<std::unique_ptr<backend::Kernel>> create_fused_pointwise_kernel(
     const ir::Graph& g, const backend::KernelRecord& rec, const std::vector<bool>& executed);
 
+/// A layer's input and output views among a run's tensors (an omitted input stays an empty view).
+struct LayerViews {
+  std::vector<TensorView> in, out;
+};
+LayerViews layer_views(const ir::Layer& layer, std::span<const TensorView> tensors);
+
 /// The hand-written kernel of one layer (kernel_table.cpp), e.g. for a fused kernel's fallback
 /// path.
 std::unique_ptr<backend::Kernel> make_layer_kernel(const ir::Layer& layer);

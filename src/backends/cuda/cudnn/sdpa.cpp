@@ -230,18 +230,6 @@ Status execute(const SdpaGraph& g, const SdpaShape& s, std::span<const TensorVie
   return {};
 }
 
-// The layer's input/output views at the tensors of a run.
-struct LayerViews {
-  std::vector<TensorView> in, out;
-};
-LayerViews layer_views(const ir::Layer& l, std::span<const TensorView> tensors) {
-  LayerViews v;
-  for (int32_t t : l.inputs)
-    v.in.push_back(t >= 0 ? tensors[static_cast<size_t>(t)] : TensorView{});
-  for (int32_t t : l.outputs) v.out.push_back(tensors[static_cast<size_t>(t)]);
-  return v;
-}
-
 class CudnnAttentionKernel final : public backend::Kernel {
  public:
   CudnnAttentionKernel(const ir::Layer& layer, int64_t tactic)
