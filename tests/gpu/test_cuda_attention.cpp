@@ -405,6 +405,135 @@ TEST(CudaAttention, FullyMaskedRowIsNaNOrZeroOnBothPaths) {
   }
 }
 
+// Attention reading q, k, v through the views transformers make of the packed QKV GEMM output and
+// writing the heads back in place (attention_views.h): the group forms, and the results match the
+// CPU reference at the opt shape and at other dynamic shapes, eagerly and replayed from a graph.
+enum class QkvLayout { kPackedBld, kPackedLbd, kSeparate };
+
+struct ViewsCase {
+  DataType dt;
+  QkvLayout layout;
+  int64_t h, d;
+  bool causal;
+  bool mask;
+};
+
+void run_views_case(const ViewsCase& c) {
+  SCOPED_TRACE(trace(std::string(dtype_name(c.dt)) + " layout " +
+                     std::to_string(static_cast<int>(c.layout)) + " h" + std::to_string(c.h) +
+                     " d" + std::to_string(c.d) + (c.causal ? " causal" : "") +
+                     (c.mask ? " mask" : "")));
+  const int64_t hd = c.h * c.d;
+  Network net;
+  Tensor ops[3];
+  std::vector<std::string> names;
+  OptimizationProfile prof;
+  const int64_t b0 = 4, l0 = 96;  // opt shape
+  auto in_dims = [&](int64_t b, int64_t l, int64_t width) {
+    return c.layout == QkvLayout::kPackedLbd ? Dims{l, b, width} : Dims{b, l, width};
+  };
+  auto add_in = [&](const std::string& n, int64_t width) {
+    auto x = net.add_input(n, c.dt, in_dims(-1, -1, width));
+    EXPECT_TRUE(x.ok());
+    prof.set(n, in_dims(1, 8, width), in_dims(b0, l0, width), in_dims(8, 256, width));
+    names.push_back(n);
+    return *x;
+  };
+  // x [.., .., W] -> [.., .., tail...] with the leading (dynamic) dims from x's shape, as the
+  // frontends emit it.
+  auto split_last = [&](Tensor x, std::vector<int64_t> tail) -> Tensor {
+    auto shape = net.add_shape(x);
+    SliceParams lead;
+    lead.axes = {0};
+    lead.starts = {0};
+    lead.ends = {2};
+    lead.steps = {1};
+    auto head = net.add_slice(*shape, lead);
+    auto rest =
+        net.add_constant(Dims{static_cast<int64_t>(tail.size())}, DataType::kInt64, tail.data());
+    auto full = net.add_concat({*head, *rest}, 0);
+    auto r = net.add_reshape_dynamic(x, *full);
+    EXPECT_TRUE(r.ok()) << r.status().to_string();
+    return *r;
+  };
+  if (c.layout == QkvLayout::kSeparate) {
+    for (int i = 0; i < 3; ++i) {
+      Tensor x = add_in(std::string(1, "qkv"[i]), hd);
+      auto t = net.add_transpose(split_last(x, {c.h, c.d}), {0, 2, 1, 3});
+      ASSERT_TRUE(t.ok()) << t.status().to_string();
+      ops[i] = *t;
+    }
+  } else {
+    Tensor x = add_in("x", 3 * hd);
+    const bool lbd = c.layout == QkvLayout::kPackedLbd;
+    auto t =
+        net.add_transpose(split_last(x, {3, c.h, c.d}), lbd ? std::vector<int64_t>{2, 1, 3, 0, 4}
+                                                            : std::vector<int64_t>{2, 0, 3, 1, 4});
+    ASSERT_TRUE(t.ok()) << t.status().to_string();
+    for (int i = 0; i < 3; ++i) {
+      SliceParams sp;
+      sp.axes = {0};
+      sp.starts = {i};
+      sp.ends = {i + 1};
+      sp.steps = {1};
+      auto s = net.add_slice(*t, sp);
+      auto o = net.add_squeeze(*s, {0});
+      ASSERT_TRUE(o.ok()) << o.status().to_string();
+      ops[i] = *o;
+    }
+  }
+  Tensor mask;
+  if (c.mask) {
+    auto m = net.add_input("mask", c.dt, Dims{-1, 1, 1, -1});
+    ASSERT_TRUE(m.ok());
+    mask = *m;
+    prof.set("mask", {1, 1, 1, 8}, {b0, 1, 1, l0}, {8, 1, 1, 256});
+  }
+  AttentionParams p;
+  p.causal = c.causal;
+  p.zero_masked_rows = c.mask;
+  auto a = net.add_attention(ops[0], ops[1], ops[2], mask, p);
+  ASSERT_TRUE(a.ok()) << a.status().to_string();
+  const bool lbd = c.layout == QkvLayout::kPackedLbd;
+  auto back = net.add_transpose(
+      *a, lbd ? std::vector<int64_t>{2, 0, 1, 3} : std::vector<int64_t>{0, 2, 1, 3});
+  auto y = net.add_flatten(*back, 2);
+  ASSERT_TRUE(y.ok()) << y.status().to_string();
+  auto w = testing::add_constant(net, random_tensor(c.dt, {hd, hd}, -0.1, 0.1));
+  auto z = net.add_matmul(*y, w, MatMulParams{});
+  ASSERT_TRUE(z.ok()) << z.status().to_string();
+  ASSERT_TRUE(net.mark_output(*z, "z").ok());
+  BuilderConfig cfg;
+  cfg.profiles = {prof};
+  cfg.backend = "cuda";
+  auto contents = testing::build_contents(net, cfg);
+  bool grouped = false;
+  for (const auto& rec : contents.kernels)
+    grouped = grouped || (rec.kernel.rfind("cuda.attention", 0) == 0 && rec.layers.size() > 1);
+  EXPECT_TRUE(grouped) << "the attention did not absorb its views";
+  for (auto [b, l] : {std::pair<int64_t, int64_t>{b0, l0}, {1, 8}, {3, 131}, {8, 256}}) {
+    SCOPED_TRACE("b=" + std::to_string(b) + " l=" + std::to_string(l));
+    std::vector<HostTensor> inputs;
+    for (const auto& n : names)
+      inputs.push_back(random_tensor(c.dt, in_dims(b, l, n == "x" ? 3 * hd : hd), -2, 2));
+    if (c.mask) inputs.push_back(float_mask(c.dt, {b, 1, 1, l}));
+    for (bool graphs : {false, true}) {
+      testing::GpuCompareOptions o = tolerance(c.dt);
+      o.cuda_graphs = graphs;
+      expect_cuda_matches_cpu(net, inputs, cfg, o);
+    }
+  }
+}
+
+TEST(CudaAttention, AttentionThroughViews) {
+  KILN_REQUIRE_GPU();
+  run_views_case({DataType::kFloat16, QkvLayout::kPackedBld, 12, 64, false, true});   // BERT
+  run_views_case({DataType::kFloat16, QkvLayout::kPackedBld, 12, 64, true, false});   // GPT-2
+  run_views_case({DataType::kBFloat16, QkvLayout::kPackedLbd, 4, 64, false, false});  // ViT (MHA)
+  run_views_case({DataType::kFloat16, QkvLayout::kSeparate, 8, 128, true, false});    // Llama
+  run_views_case({DataType::kBFloat16, QkvLayout::kPackedBld, 2, 80, false, true});
+}
+
 TEST(CudaAttention, EmptyShapes) {
   KILN_REQUIRE_GPU();
   for (DataType dt : {DataType::kFloat16, DataType::kFloat32}) {

@@ -532,7 +532,7 @@ class CudaBackend final : public backend::Backend {
         }
         continue;
       }
-      auto rec = tune_layer(groups[i].layers[0], tc);
+      auto rec = tune_layer(groups[i].attention_views ? groups[i].anchor : groups[i].layers[0], tc);
       if (!rec) {
         status = rec.status();
         break;
@@ -604,6 +604,9 @@ Expected<std::unique_ptr<backend::Kernel>> create_kernel(const ir::Graph& g,
   if (rec.kernel.rfind("cuda.gemm", 0) == 0) return create_gemm_kernel(g, rec);
   if (rec.kernel.rfind("cuda.cudnn_conv", 0) == 0) return create_convolution_kernel(g, rec);
   if (rec.kernel == "cuda.pointwise") return create_fused_pointwise_kernel(g, rec, executed);
+  if (rec.layers.size() > 1 &&
+      (rec.kernel == "cuda.attention" || is_cudnn_attention_kernel(rec.kernel)))
+    return create_attention_views_kernel(g, rec);
   if (is_cudnn_attention_kernel(rec.kernel)) return create_attention_kernel(g, rec);
   std::string want = "cuda." + std::string(ir::op_name(l.op));
   if (rec.kernel != want || rec.layers.size() != 1)

@@ -67,6 +67,14 @@ Status launch_gather_elements(const LaunchArgs&);
 Status launch_scatter(const LaunchArgs&);
 // kernels/attention.cu (flash path: kernels/attention_flash.cu)
 Status launch_attention(const LaunchArgs&);
+/// Element strides of q, k, v and the output (index 0..3) when they are strided views of other
+/// tensors (attention_views.cpp): per batch dim, and between rows; the last dim is contiguous.
+/// in[0..2] / out[0] data point at each view's first element. Flash-path problems only.
+struct AttentionStrides {
+  int64_t batch[4][kMaxRank] = {};
+  int64_t row[4] = {};
+};
+Status launch_attention_strided(const LaunchArgs&, const AttentionStrides* strides);
 size_t workspace_attention(const ir::Layer&, std::span<const TensorView>,
                            std::span<const TensorView>);
 // cublaslt/gemm.cpp (untuned path used when no tactic was recorded)

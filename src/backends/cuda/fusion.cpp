@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "backends/cuda/attention_views.h"
 #include "backends/cuda/nvrtc/pointwise_codegen.h"
 #include "ir/analysis.h"
 #include "ir/op_table.h"
@@ -130,6 +131,16 @@ std::vector<FusedGroup> plan_fusion(const ir::Graph& g, const std::vector<int32_
   };
   std::vector<bool> taken(g.layers.size(), false);
   std::vector<FusedGroup> epilogues;
+  if (options.epilogues) {
+    for (auto& layers : plan_attention_views(g, device_layers, consumers, taken)) {
+      FusedGroup grp;
+      grp.attention_views = true;
+      for (int32_t m : layers)
+        if (g.layers[static_cast<size_t>(m)].op == ir::OpKind::kAttention) grp.anchor = m;
+      grp.layers = std::move(layers);
+      epilogues.push_back(std::move(grp));
+    }
+  }
   for (int32_t l : device_layers) {
     if (taken[static_cast<size_t>(l)]) continue;
     const ir::Layer& anchor = g.layers[static_cast<size_t>(l)];
@@ -178,10 +189,11 @@ std::vector<FusedGroup> plan_fusion(const ir::Graph& g, const std::vector<int32_
   // Every group runs where its first layer is; the rest one kernel per layer. Absorbed layers come
   // after their anchor and no other kernel reads an epilogue's intermediate; a pointwise group's
   // inputs are ready before its first layer and its outputs are written there.
+  // An attention-views group runs at its attention layer: its chains' layers are read by it alone.
   std::vector<const FusedGroup*> first_of(g.layers.size(), nullptr);
   for (const auto* list : {&epilogues, &pointwise}) {
     for (const FusedGroup& grp : *list) {
-      first_of[static_cast<size_t>(grp.layers[0])] = &grp;
+      first_of[static_cast<size_t>(grp.attention_views ? grp.anchor : grp.layers[0])] = &grp;
       for (int32_t l : grp.layers) taken[static_cast<size_t>(l)] = true;
     }
   }

@@ -6,6 +6,8 @@
 // A layer joins its producer's group only when the producer's output has no other data consumer and
 // is not a network output, shapes match exactly (no broadcasting), and the residual operand is
 // computed before the anchor (kernels run in the order of their first layer).
+//   reshape/transpose/slice -> attention -> reshape/transpose   attention reading and writing
+//   through strided views (attention_views.h), where a transpose moves heads on either side
 //   pointwise layers the epilogues leave (binary, unary, where, cast on float/bool tensors)
 //   one generated kernel (nvrtc/): a layer joins a group that produces one of its inputs when its
 //   output has the group's dims and each of its other inputs is ready before the group's first
@@ -22,6 +24,10 @@ namespace kiln::cuda {
 struct FusedGroup {
   std::vector<int32_t> layers;  ///< anchor first, then absorbed layers in order
   bool pointwise = false;       ///< a generated pointwise kernel (2+ members)
+  /// Attention with its view chains (attention_views.h): layers in graph order, the kernel runs
+  /// where the attention layer is (`anchor`).
+  bool attention_views = false;
+  int32_t anchor = -1;
 };
 
 struct FusionOptions {

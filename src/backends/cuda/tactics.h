@@ -11,6 +11,8 @@
 
 namespace kiln::cuda {
 
+struct AttentionStrides;  // cuda_kernels.h
+
 struct TuneContext {
   const ir::Graph& graph;
   const std::vector<TensorType>& opt_types;  ///< concrete types of every tensor at the opt shapes
@@ -48,6 +50,19 @@ Expected<std::unique_ptr<backend::Kernel>> create_convolution_kernel(
 /// the record names "cuda.attention_cudnn" when cuDNN won, else the own kernel.
 Expected<backend::KernelRecord> tune_attention(int32_t layer, TuneContext& ctx);
 bool is_cudnn_attention_kernel(const std::string& kernel);
+/// cuDNN's fused attention of `layer` on these operands (strided views when `strides` is given):
+/// kUnsupported when cuDNN cannot take the problem, the workspace is too small or the build lacks
+/// the frontend (the caller then runs Kiln's kernel).
+Status run_cudnn_attention(const ir::Layer& layer, std::span<const TensorView> in,
+                           const TensorView& out, const AttentionStrides* strides, void* workspace,
+                           size_t workspace_bytes, cudaStream_t stream, CudaState& state);
+/// The workspace run_cudnn_attention needs for these operands (0 when cuDNN cannot run them).
+size_t cudnn_attention_workspace(const ir::Layer& layer, std::span<const TensorView> in,
+                                 const TensorView& out, const AttentionStrides* strides);
+/// Attention with its operands' view chains absorbed (attention_views.cpp): `rec.layers` are the
+/// group's layers in graph order; the record's kernel names the attention tactic.
+Expected<std::unique_ptr<backend::Kernel>> create_attention_views_kernel(
+    const ir::Graph& g, const backend::KernelRecord& rec);
 Expected<std::unique_ptr<backend::Kernel>> create_attention_kernel(
     const ir::Graph& g, const backend::KernelRecord& rec);
 /// Generated pointwise kernels (nvrtc/fused_pointwise.cpp): generate, compile, record source +

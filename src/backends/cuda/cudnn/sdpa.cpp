@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "backends/cuda/cuda_common.h"
+#include "backends/cuda/cuda_kernels.h"
 #include "backends/cuda/tactics.h"
 
 #if KILN_WITH_CUDNN_FRONTEND
@@ -40,7 +41,7 @@ constexpr const char* kCudnnAttention = "cuda.attention_cudnn";
 #if KILN_WITH_CUDNN_FRONTEND
 namespace fe = cudnn_frontend;
 
-// One attention problem as cuDNN sees it: [B, H, L, E] tensors, contiguous.
+// One attention problem as cuDNN sees it: [B, H, L, E] tensors, contiguous or strided views.
 struct SdpaShape {
   DataType dt = DataType::kFloat16;
   int64_t b = 1, h = 1, lq = 0, lk = 0, e = 0;
@@ -49,6 +50,8 @@ struct SdpaShape {
   bool has_mask = false;
   int64_t mdims[4] = {1, 1, 1, 1};  // the mask broadcast to 4-D (1 where broadcast)
   int64_t mstrides[4] = {0, 0, 0, 0};
+  bool strided = false;
+  int64_t st[4][4] = {};  // strided: element strides of Q, K, V, O as [B, H, L, E]
 
   std::string key() const {
     std::string k = "sdpa|" + std::to_string(static_cast<int>(dt)) + "|" + std::to_string(b) + "x" +
@@ -61,13 +64,19 @@ struct SdpaShape {
       k += "|m";
       for (int d = 0; d < 4; ++d) k += std::to_string(mdims[d]) + ",";
     }
+    if (strided) {
+      k += "|st";
+      for (const auto& t : st)
+        for (int64_t x : t) k += std::to_string(x) + ",";
+    }
     return k;
   }
 };
 
 // The problem of `layer` at these shapes, or why cuDNN's fused attention cannot take it.
 Expected<SdpaShape> sdpa_shape(const ir::Layer& layer, std::span<const TensorView> in,
-                               std::span<const TensorView> out) {
+                               std::span<const TensorView> out,
+                               const AttentionStrides* strides = nullptr) {
   auto no = [&](const std::string& why) {
     return make_error(StatusCode::kUnsupported, "backends.cuda.cudnn", why);
   };
@@ -119,6 +128,16 @@ Expected<SdpaShape> sdpa_shape(const ir::Layer& layer, std::span<const TensorVie
     }
     s.has_mask = true;
   }
+  if (strides != nullptr) {
+    if (r != 4) return no("strided views of rank other than 4");
+    for (int o = 0; o < 4; ++o) {
+      s.st[o][0] = strides->batch[o][0];
+      s.st[o][1] = strides->batch[o][1];
+      s.st[o][2] = strides->row[o];
+      s.st[o][3] = 1;
+    }
+    s.strided = true;
+  }
   return s;
 }
 
@@ -143,14 +162,18 @@ std::shared_ptr<SdpaGraph> build_graph(const SdpaShape& s, cudnnHandle_t handle)
   g->set_io_data_type(io)
       .set_intermediate_data_type(fe::DataType_t::FLOAT)
       .set_compute_data_type(fe::DataType_t::FLOAT);
-  auto tensor = [&](const char* name, int64_t uid, std::vector<int64_t> dims) {
-    auto st = contiguous(dims);
+  auto strides_of = [&](int operand, const std::vector<int64_t>& dims) {
+    if (!s.strided) return contiguous(dims);
+    return std::vector<int64_t>(s.st[operand], s.st[operand] + 4);
+  };
+  auto tensor = [&](const char* name, int64_t uid, int operand, std::vector<int64_t> dims) {
+    auto st = strides_of(operand, dims);
     return g->tensor(
         fe::graph::Tensor_attributes().set_name(name).set_uid(uid).set_dim(dims).set_stride(st));
   };
-  auto q = tensor("Q", kQ, {s.b, s.h, s.lq, s.e});
-  auto k = tensor("K", kK, {s.b, s.h, s.lk, s.e});
-  auto v = tensor("V", kV, {s.b, s.h, s.lk, s.e});
+  auto q = tensor("Q", kQ, 0, {s.b, s.h, s.lq, s.e});
+  auto k = tensor("K", kK, 1, {s.b, s.h, s.lk, s.e});
+  auto v = tensor("V", kV, 2, {s.b, s.h, s.lk, s.e});
   auto opts = fe::graph::SDPA_attributes()
                   .set_name("kiln_sdpa")
                   .set_generate_stats(false)
@@ -169,7 +192,7 @@ std::shared_ptr<SdpaGraph> build_graph(const SdpaShape& s, cudnnHandle_t handle)
   o->set_output(true)
       .set_uid(kO)
       .set_dim({s.b, s.h, s.lq, s.e})
-      .set_stride(contiguous({s.b, s.h, s.lq, s.e}));
+      .set_stride(strides_of(3, {s.b, s.h, s.lq, s.e}));
   auto err = g->validate();
   if (err.is_good()) err = g->build_operation_graph(handle);
   if (err.is_good()) err = g->create_execution_plans({fe::HeurMode_t::A});
@@ -236,25 +259,18 @@ class CudnnAttentionKernel final : public backend::Kernel {
       : layer_(layer), tactic_(tactic), own_(make_layer_kernel(layer)) {}
 
   Status run(const backend::RunContext& ctx) const override {
-    auto& state = *static_cast<CudaState*>(ctx.backend_state);
     LayerViews v = layer_views(layer_, ctx.tensors);
-    auto shape = sdpa_shape(layer_, v.in, v.out);
-    if (shape) {
-      auto g = get_graph(*shape);
-      if (g->graph && static_cast<size_t>(g->workspace) <= ctx.workspace_bytes)
-        return execute(*g, *shape, v.in, v.out[0], ctx.workspace,
-                       static_cast<cudaStream_t>(ctx.stream), state);
-    }
+    Status s = run_cudnn_attention(layer_, v.in, v.out[0], nullptr, ctx.workspace,
+                                   ctx.workspace_bytes, static_cast<cudaStream_t>(ctx.stream),
+                                   *static_cast<CudaState*>(ctx.backend_state));
+    if (s.code() != StatusCode::kUnsupported) return s;
     return own_->run(ctx);  // a shape cuDNN cannot take
   }
 
   size_t workspace_bytes(std::span<const TensorView> tensors) const override {
-    size_t own = own_->workspace_bytes(tensors);
     LayerViews v = layer_views(layer_, tensors);
-    auto shape = sdpa_shape(layer_, v.in, v.out);
-    if (!shape) return own;
-    auto g = get_graph(*shape);
-    return g->graph ? std::max(own, static_cast<size_t>(g->workspace)) : own;
+    return std::max(own_->workspace_bytes(tensors),
+                    cudnn_attention_workspace(layer_, v.in, v.out[0], nullptr));
   }
 
   std::string describe() const override {
@@ -269,6 +285,38 @@ class CudnnAttentionKernel final : public backend::Kernel {
 #endif  // KILN_WITH_CUDNN_FRONTEND
 
 }  // namespace
+
+Status run_cudnn_attention(const ir::Layer& layer, std::span<const TensorView> in,
+                           const TensorView& out, const AttentionStrides* strides, void* workspace,
+                           size_t workspace_bytes, cudaStream_t stream, CudaState& state) {
+#if KILN_WITH_CUDNN_FRONTEND
+  auto shape = sdpa_shape(layer, in, std::span<const TensorView>(&out, 1), strides);
+  if (!shape) return shape.status();
+  auto g = get_graph(*shape);
+  if (!g->graph) return make_error(StatusCode::kUnsupported, "backends.cuda.cudnn", g->error);
+  if (static_cast<size_t>(g->workspace) > workspace_bytes)
+    return make_error(StatusCode::kUnsupported, "backends.cuda.cudnn", "workspace too small");
+  return execute(*g, *shape, in, out, workspace, stream, state);
+#else
+  (void)layer, (void)in, (void)out, (void)strides, (void)workspace, (void)workspace_bytes,
+      (void)stream, (void)state;
+  return make_error(StatusCode::kUnsupported, "backends.cuda.cudnn",
+                    "built without the cuDNN frontend");
+#endif
+}
+
+size_t cudnn_attention_workspace(const ir::Layer& layer, std::span<const TensorView> in,
+                                 const TensorView& out, const AttentionStrides* strides) {
+#if KILN_WITH_CUDNN_FRONTEND
+  auto shape = sdpa_shape(layer, in, std::span<const TensorView>(&out, 1), strides);
+  if (!shape) return 0;
+  auto g = get_graph(*shape);
+  return g->graph ? static_cast<size_t>(g->workspace) : 0;
+#else
+  (void)layer, (void)in, (void)out, (void)strides;
+  return 0;
+#endif
+}
 
 Expected<backend::KernelRecord> tune_attention(int32_t layer, TuneContext& ctx) {
   const ir::Layer& l = ctx.graph.layers[static_cast<size_t>(layer)];

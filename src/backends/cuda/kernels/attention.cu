@@ -54,7 +54,8 @@ void batch_strides(const Dims& ob, const Dims& batch, int64_t mat, int64_t* out)
 }
 
 Status analyze(const ir::Layer& layer, std::span<const TensorView> in,
-               std::span<const TensorView> out, Problem& p) {
+               std::span<const TensorView> out, Problem& p,
+               const AttentionStrides* strides = nullptr) {
   if (layer.op != ir::OpKind::kAttention || in.size() < 3 || out.empty())
     return layer_error(layer, StatusCode::kInternal,
                        "attention expects q, k, v (and a mask) and one output");
@@ -112,6 +113,23 @@ Status analyze(const ir::Layer& layer, std::span<const TensorView> in,
   batch_strides(p.qb, p.batch, p.lq * p.e, p.sq);
   batch_strides(p.kb, p.batch, p.lk * p.e, p.sk);
   batch_strides(p.vb, p.batch, p.lk * p.ev, p.sv);
+  batch_strides(p.batch, p.batch, p.lq * p.ev, p.so);
+  p.rq = p.e;
+  p.rk = p.e;
+  p.rv = p.ev;
+  p.ro = p.ev;
+  if (strides != nullptr) {
+    p.strided = true;
+    const Dims* own[4] = {&p.qb, &p.kb, &p.vb, &p.batch};
+    int64_t* dst[4] = {p.sq, p.sk, p.sv, p.so};
+    for (int o = 0; o < 4; ++o)
+      for (int d = 0; d < p.nb; ++d)  // a broadcast dim reads its one entry: stride 0
+        dst[o][d] = ((*own[o])[d] == 1 && p.batch[d] != 1) ? 0 : strides->batch[o][d];
+    p.rq = strides->row[0];
+    p.rk = strides->row[1];
+    p.rv = strides->row[2];
+    p.ro = strides->row[3];
+  }
   p.causal = params.causal;
   p.zero_rows = params.zero_masked_rows;
   p.scale = params.scale != 0.0 ? static_cast<float>(params.scale)
@@ -561,10 +579,16 @@ size_t workspace_attention(const ir::Layer& layer, std::span<const TensorView> i
   return general_layout(p).total;
 }
 
-Status launch_attention(const LaunchArgs& a) {
+Status launch_attention(const LaunchArgs& a) { return launch_attention_strided(a, nullptr); }
+
+Status launch_attention_strided(const LaunchArgs& a, const AttentionStrides* strides) {
   Problem p;
-  KILN_RETURN_IF_ERROR(analyze(a.layer, a.in, a.out, p));
+  KILN_RETURN_IF_ERROR(analyze(a.layer, a.in, a.out, p, strides));
   if (a.out[0].numel() == 0) return {};
+  if (p.strided && (!p.flash || p.lk == 0))
+    return layer_error(a.layer, StatusCode::kInternal,
+                       "attention through strided views needs the flash path (f16/bf16, head dim "
+                       "32/64/80/96/128) and keys");
   if (p.lk == 0) {  // softmax over nothing: zeros, as the reference
     KILN_CUDA_RETURN(cudaMemsetAsync(a.out[0].data, 0, a.out[0].bytes(), a.stream));
     return {};

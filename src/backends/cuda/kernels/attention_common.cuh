@@ -31,7 +31,12 @@ struct Problem {
   int mask = kMaskNone;
   // Element strides along the batch dims (0 where broadcast), including the matrix size.
   int64_t sq[kMaxRank] = {}, sk[kMaxRank] = {}, sv[kMaxRank] = {}, sm[kMaxRank] = {};
-  int64_t msq = 0, msk = 0;  // mask element strides along Lq and Lk (0 where broadcast)
+  int64_t so[kMaxRank] = {};  // output batch strides
+  int64_t msq = 0, msk = 0;   // mask element strides along Lq and Lk (0 where broadcast)
+  // Element strides between consecutive rows (along Lq / Lk); the last dim is contiguous. Row-major
+  // operands have e, e, ev, ev; strided views (launch_attention_strided) anything.
+  int64_t rq = 0, rk = 0, rv = 0, ro = 0;
+  bool strided = false;  // operands are strided views: only the flash path reads them
   bool flash = false;
   int64_t num_q_tiles = 0;  // flash only
 };

@@ -23,21 +23,24 @@ struct FlashArgs {
   int vec_store;  // o 16-byte aligned
   int nb;
   int64_t bdims[kMaxRank];
-  int64_t sq[kMaxRank], sk[kMaxRank], sv[kMaxRank], sm[kMaxRank];
+  int64_t sq[kMaxRank], sk[kMaxRank], sv[kMaxRank], sm[kMaxRank], so[kMaxRank];
+  int64_t rq, rk, rv, ro;  // element strides between rows (along Lq / Lk) of q, k, v, o
 };
 
-// Copies rows [row0, row0 + kRows) of a [n_rows, kE] matrix into smem (pitch kStride); rows past
-// the end are zero (so padded K rows score 0 before masking and padded V rows add 0 * 0).
+// Copies rows [row0, row0 + kRows) of a [n_rows, kE] matrix whose rows are `pitch` elements apart
+// into smem (pitch kStride); rows past the end are zero (so padded K rows score 0 before masking
+// and padded V rows add 0 * 0).
 template <int kRows, int kE, int kStride>
-__device__ __forceinline__ void load_tile(uint16_t* s, const uint16_t* g, int64_t row0,
-                                          int64_t n_rows, bool vec) {
+__device__ __forceinline__ void load_tile(uint16_t* s, const uint16_t* g, int64_t pitch,
+                                          int64_t row0, int64_t n_rows, bool vec) {
   constexpr int kChunks = kE / 8;  // 16-byte chunks per row
   for (int c = threadIdx.x; c < kRows * kChunks; c += kFlashThreads) {
     const int r = c / kChunks, cc = c % kChunks;
     const int64_t gr = row0 + r;
     const bool valid = gr < n_rows;
     uint16_t* dst = s + r * kStride + cc * 8;
-    const uint16_t* src = g + (valid ? gr : 0) * kE + cc * 8;  // row 0 always exists (n_rows >= 1)
+    const uint16_t* src =
+        g + (valid ? gr : 0) * pitch + cc * 8;  // row 0 always exists (n_rows >= 1)
     if (vec) {
       cp_async16(dst, src, valid);
     } else {
@@ -82,10 +85,10 @@ __global__ void __launch_bounds__(kFlashThreads) flash_attention_kernel(const Fl
   const int64_t kv_end = (p.causal && q0 + kBr < p.lk) ? q0 + kBr : p.lk;
   const int64_t n_tiles = (kv_end + kBc - 1) / kBc;  // >= 1: lk >= 1 here
 
-  load_tile<kBr, kE, kS>(s_q, Q, q0, p.lq, vec);
-  load_tile<kBc, kE, kS>(s_k, K, 0, p.lk, vec);
+  load_tile<kBr, kE, kS>(s_q, Q, p.rq, q0, p.lq, vec);
+  load_tile<kBc, kE, kS>(s_k, K, p.rk, 0, p.lk, vec);
   cp_async_commit();
-  load_tile<kBc, kE, kS>(s_v, V, 0, p.lk, vec);
+  load_tile<kBc, kE, kS>(s_v, V, p.rv, 0, p.lk, vec);
   cp_async_commit();
 
   uint32_t qf[kKSteps][4];
@@ -128,7 +131,7 @@ __global__ void __launch_bounds__(kFlashThreads) flash_attention_kernel(const Fl
       }
     }
     __syncthreads();  // every warp is done with K_j
-    if (more) load_tile<kBc, kE, kS>(s_k, K, k0 + kBc, p.lk, vec);
+    if (more) load_tile<kBc, kE, kS>(s_k, K, p.rk, k0 + kBc, p.lk, vec);
     cp_async_commit();  // (possibly empty) group keeps the wait counts uniform
 
     if (warp_active) {
@@ -231,7 +234,7 @@ __global__ void __launch_bounds__(kFlashThreads) flash_attention_kernel(const Fl
       }
     }
     __syncthreads();  // every warp is done with V_j
-    if (more) load_tile<kBc, kE, kS>(s_v, V, k0 + kBc, p.lk, vec);
+    if (more) load_tile<kBc, kE, kS>(s_v, V, p.rv, k0 + kBc, p.lk, vec);
     cp_async_commit();
   }
   cp_async_wait<0>();
@@ -260,14 +263,14 @@ __global__ void __launch_bounds__(kFlashThreads) flash_attention_kernel(const Fl
         pack2<T>(o_acc[n][2] * inv[1], o_acc[n][3] * inv[1]);
   }
   __syncwarp();
-  uint16_t* O = p.o + b * p.lq * kE;
+  uint16_t* O = p.o + batch_offset(b, p.nb, p.bdims, p.so);
   constexpr int kChunks = kE / 8;
   for (int c = lane; c < 16 * kChunks; c += 32) {
     const int r = c / kChunks, cc = c % kChunks;
     const int64_t row = warp_row0 + r;
     if (row >= p.lq) continue;
     const uint16_t* src = so + r * kS + cc * 8;
-    uint16_t* dst = O + row * kE + cc * 8;
+    uint16_t* dst = O + row * p.ro + cc * 8;
     if (p.vec_store) {
       *reinterpret_cast<uint4*>(dst) = *reinterpret_cast<const uint4*>(src);
     } else {
@@ -281,6 +284,15 @@ __global__ void __launch_bounds__(kFlashThreads) flash_attention_kernel(const Fl
 }
 
 bool aligned16(const void* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 == 0; }
+
+// 16-byte row chunks stay aligned: the base is, and every batch / row stride is a multiple of 8
+// elements.
+bool vec_ok(const void* ptr, const int64_t* batch_strides, int nb, int64_t row_stride) {
+  if (!aligned16(ptr) || row_stride % 8 != 0) return false;
+  for (int d = 0; d < nb; ++d)
+    if (batch_strides[d] % 8 != 0) return false;
+  return true;
+}
 
 template <class T, int kE>
 Status launch_flash_typed(const LaunchArgs& a, const Problem& p) {
@@ -299,8 +311,15 @@ Status launch_flash_typed(const LaunchArgs& a, const Problem& p) {
   f.mask_kind = p.mask;
   f.causal = p.causal ? 1 : 0;
   f.zero_rows = p.zero_rows ? 1 : 0;
-  f.vec_load = aligned16(f.q) && aligned16(f.k) && aligned16(f.v) ? 1 : 0;
-  f.vec_store = aligned16(f.o) ? 1 : 0;
+  f.vec_load = vec_ok(f.q, p.sq, p.nb, p.rq) && vec_ok(f.k, p.sk, p.nb, p.rk) &&
+                       vec_ok(f.v, p.sv, p.nb, p.rv)
+                   ? 1
+                   : 0;
+  f.vec_store = vec_ok(f.o, p.so, p.nb, p.ro) ? 1 : 0;
+  f.rq = p.rq;
+  f.rk = p.rk;
+  f.rv = p.rv;
+  f.ro = p.ro;
   f.nb = p.nb;
   for (int d = 0; d < p.nb; ++d) {
     f.bdims[d] = p.batch[d];
@@ -308,6 +327,7 @@ Status launch_flash_typed(const LaunchArgs& a, const Problem& p) {
     f.sk[d] = p.sk[d];
     f.sv[d] = p.sv[d];
     f.sm[d] = p.sm[d];
+    f.so[d] = p.so[d];
   }
   const int64_t blocks = p.num_q_tiles * p.batch_volume;  // <= INT_MAX (analyze)
   flash_attention_kernel<T, kE><<<static_cast<unsigned>(blocks), kFlashThreads, 0, a.stream>>>(f);
