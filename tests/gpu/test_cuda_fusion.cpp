@@ -202,6 +202,42 @@ TEST(CudaFusion, LinearAndMatmulEpilogues) {
   }
 }
 
+// GPT-2's Conv1D: addmm on [B*L, K] -> view [B, L, N] -> + residual (-> relu): the view joins the
+// GEMM's group, which adds the residual in its epilogue; dynamic batch.
+TEST(CudaFusion, ResidualAddAfterAViewOfTheGemm) {
+  KILN_REQUIRE_GPU();
+  for (DataType dt : testing::kFloatTypes) {
+    for (bool relu : {false, true}) {
+      SCOPED_TRACE(std::string(dtype_name(dt)) + (relu ? " relu" : ""));
+      Network net;
+      auto x = net.add_input("x", dt, {-1, 64});
+      auto res = net.add_input("res", dt, {-1, 16, 48});
+      auto w = testing::add_constant(net, random_tensor(dt, {48, 64}, -0.2, 0.2));
+      auto b = testing::add_constant(net, random_tensor(dt, {48}));
+      auto y = net.add_linear(*x, w, b);
+      auto shape = net.add_shape(*res);
+      auto v = net.add_reshape_dynamic(*y, *shape);
+      ASSERT_TRUE(v.ok()) << v.status().to_string();
+      Expected<Tensor> z = net.add_elementwise(*v, *res, BinaryOp::kAdd);
+      if (relu) z = net.add_unary(*z, UnaryOp::kRelu);
+      ASSERT_TRUE(net.mark_output(*z, "z").ok());
+      BuilderConfig cfg;
+      cfg.profiles = {OptimizationProfile()
+                          .set("x", {16, 64}, {32, 64}, {64, 64})
+                          .set("res", {1, 16, 48}, {2, 16, 48}, {4, 16, 48})};
+      for (int64_t n : {2, 3})
+        expect_cuda_matches_cpu(
+            net, {random_tensor(dt, {16 * n, 64}), random_tensor(dt, {n, 16, 48})}, cfg);
+      cfg.backend = "cuda";
+      auto plan = Builder::build(net, cfg);
+      ASSERT_TRUE(plan.ok()) << plan.status().to_string();
+      auto e = Runtime::load(plan->bytes);
+      ASSERT_TRUE(e.ok());
+      EXPECT_NE((*e)->describe().find("+add"), std::string::npos) << (*e)->describe();
+    }
+  }
+}
+
 // Linear + bias (+ residual) + exact GELU: one CUTLASS sm_90 GEMM where it wins the timing (half
 // precision, n and k multiples of 8), else cuBLASLt and GELU in place; odd sizes and float32 take
 // the fallback. Dynamic batch: shapes other than the opt shape run too.

@@ -48,6 +48,11 @@ bool is_add(const ir::Layer& l) {
   return l.op == ir::OpKind::kBinary && std::get<BinaryParams>(l.params).op == BinaryOp::kAdd;
 }
 
+// Reshape, squeeze, unsqueeze, flatten: same bytes, new dims.
+bool is_alias_view(const ir::Layer& l) {
+  return ir::has_flag(l.op, ir::kFlagView) && !l.inputs.empty() && l.inputs[0] >= 0;
+}
+
 }  // namespace
 
 namespace {
@@ -149,8 +154,21 @@ std::vector<FusedGroup> plan_fusion(const ir::Graph& g, const std::vector<int32_
     grp.layers.push_back(l);
     taken[static_cast<size_t>(l)] = true;
     int32_t out = anchor.outputs[0];
-    const TensorType& ot = g.tensors[static_cast<size_t>(out)].type;
     int32_t next = sole_consumer(out);
+    // A GEMM's residual add may come after a view of its output (GPT-2's Conv1D: addmm on
+    // [B*L, E], then a view to [B, L, E]): the view aliases the output and keeps its memory order,
+    // so the epilogue adds the residual element by element all the same.
+    int32_t view = -1;
+    if (anchor.op != ir::OpKind::kConvolution && next >= 0 &&
+        is_alias_view(g.layers[static_cast<size_t>(next)])) {
+      const int32_t after = sole_consumer(g.layers[static_cast<size_t>(next)].outputs[0]);
+      if (after >= 0 && is_add(g.layers[static_cast<size_t>(after)])) {
+        view = next;
+        out = g.layers[static_cast<size_t>(next)].outputs[0];
+        next = after;
+      }
+    }
+    const TensorType& ot = g.tensors[static_cast<size_t>(out)].type;
     if (next >= 0 && is_add(g.layers[static_cast<size_t>(next)])) {
       const ir::Layer& add = g.layers[static_cast<size_t>(next)];
       int32_t other = add.inputs[0] == out ? add.inputs[1] : add.inputs[0];
@@ -169,6 +187,10 @@ std::vector<FusedGroup> plan_fusion(const ir::Graph& g, const std::vector<int32_
       bool same = other != out && od.type == ot &&
                   g.tensors[static_cast<size_t>(add.outputs[0])].type == ot;
       if (before && same) {
+        if (view >= 0) {
+          grp.layers.push_back(view);
+          taken[static_cast<size_t>(view)] = true;
+        }
         grp.layers.push_back(next);
         taken[static_cast<size_t>(next)] = true;
         out = add.outputs[0];
@@ -215,6 +237,12 @@ bool decode_epilogue(const ir::Graph& g, const std::vector<int32_t>& layers, Epi
   spec = EpilogueSpec{};
   for (size_t i = 1; i < layers.size(); ++i) {
     const ir::Layer& l = g.layers[static_cast<size_t>(layers[i])];
+    if (i == 1 && anchor.op != ir::OpKind::kConvolution && is_alias_view(l) && layers.size() > 2 &&
+        is_add(g.layers[static_cast<size_t>(layers[2])])) {
+      if (l.inputs[0] != cur) return false;
+      cur = l.outputs[0];  // a view before the residual add (plan_fusion)
+      continue;
+    }
     if (is_add(l) && spec.residual < 0 && spec.activation == UnaryOp::kIdentity) {
       if (l.inputs[0] != cur && l.inputs[1] != cur) return false;
       spec.residual = l.inputs[0] == cur ? l.inputs[1] : l.inputs[0];

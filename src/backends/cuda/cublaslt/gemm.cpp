@@ -319,7 +319,10 @@ class GemmKernel final : public backend::Kernel {
     std::vector<TensorView> in(layer_.inputs.size()), out(layer_.outputs.size());
     for (size_t i = 0; i < in.size(); ++i)
       if (layer_.inputs[i] >= 0) in[i] = ctx.tensors[static_cast<size_t>(layer_.inputs[i])];
-    out[0] = ctx.tensors[static_cast<size_t>(fused() ? epi_.output : layer_.outputs[0])];
+    // The GEMM's own dims; a fused group writes its last layer's tensor (the same elements in the
+    // same order: a view before the residual add only renames the dims).
+    out[0] = ctx.tensors[static_cast<size_t>(layer_.outputs[0])];
+    if (fused()) out[0].data = ctx.tensors[static_cast<size_t>(epi_.output)].data;
     auto& state = *static_cast<CudaState*>(ctx.backend_state);
     if (!is_floating(in[0].dtype)) {
       LaunchArgs args{layer_,
