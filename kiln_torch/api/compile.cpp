@@ -6,6 +6,7 @@
 #include "graph/torchscript_import.h"
 #include "partition/partitioner.h"
 #include "partition/stitch_torchscript.h"
+#include "report/html_report.h"
 
 namespace kiln::torchscript {
 namespace {
@@ -103,10 +104,22 @@ Expected<Prepared> prepare(const torch::jit::Module& module, const std::string& 
 }  // namespace
 
 Expected<torch::jit::Module> compile(const torch::jit::Module& module, const CompileSpec& spec) {
+  return compile(module, spec, nullptr);
+}
+
+Expected<torch::jit::Module> compile(const torch::jit::Module& module, const CompileSpec& spec,
+                                     std::string* report_json) {
   LevelLogger logger(spec.log_level);
   KILN_ASSIGN_OR_RETURN(auto p, prepare(module, "forward", spec, &logger));
   KILN_ASSIGN_OR_RETURN(auto r, bridge::partition_and_build(p.ig.graph, p.options));
   logger.log(Severity::kInfo, "[torchscript.compile] " + bridge::support_report(p.ig.graph, r));
+  std::string fallbacks = bridge::fallback_summary(p.ig.graph, r);
+  if (!fallbacks.empty()) logger.log(Severity::kWarning, "[torchscript.compile] " + fallbacks);
+  if (report_json != nullptr) {
+    std::string title = module.type()->name() ? module.type()->name()->name() : "module";
+    *report_json = bridge::report_json(p.ig.graph, r, title + ".forward", "TorchScript",
+                                       p.options.builder.backend, /*with_engines=*/true);
+  }
   return bridge::stitch_torchscript(p.ig, r, "forward");
 }
 

@@ -7,7 +7,7 @@ from typing import Any, Optional
 
 import torch
 
-from kiln import logging as klog
+from kiln import _progress
 from kiln._engine_module import PlanBytes, single_engine_io_names
 from kiln._errors import error_context
 from kiln._input import Input, normalize_inputs
@@ -122,7 +122,7 @@ def compile(
     settings = make_settings(**opts)
     if not isinstance(dry_run, bool):
         raise TypeError(f"dry_run must be a bool, got {dry_run!r}")
-    with debug_logging(settings):
+    with debug_logging(settings), _progress.compile_progress("kiln.compile"):
         result = _compile(module, ir, inputs, arg_inputs, kwarg_inputs, settings, dry_run, calibrator)
     if dry_run:
         print(result.text, end="" if result.text.endswith("\n") else "\n")
@@ -256,15 +256,20 @@ def _compile_ts(
             "kiln.compile: engine_cache_dir is supported by ir='dynamo' / 'fx' / 'torch_compile', not ir='ts'"
         )
     specs, examples = _ts_specs(inputs, arg_inputs, kwarg_inputs)
+    _progress.stage("TorchScript (script, else trace)")
     script = to_torchscript(module, specs, examples, settings.device)
     opts = ts_options(specs, settings)
     # kiln._C raises the KilnError subclass of the status code (see _errors.py).
     with error_context("kiln.compile(ir='ts')"):
         if dry_run:
             return SupportReport.from_text(C.ts_check_method_support(script._c, "forward", opts))
-        with klog.progress("building engines") as cb:
-            cpp = C.ts_compile(script._c, opts, cb)
-    return torch.jit._recursive.wrap_cpp_module(cpp)
+        _progress.stage("lower, partition")
+        with _progress.engine_builds() as cb:
+            cpp, report_json = C.ts_compile(script._c, opts, cb)
+    out = torch.jit._recursive.wrap_cpp_module(cpp)
+    # For kiln.report: the partition and the engines as the compile saw them, and the input specs.
+    out._kiln_report = {"data": report_json, "arg_inputs": tuple(specs)}
+    return out
 
 
 def convert_method_to_plan(
@@ -282,6 +287,8 @@ def convert_method_to_plan(
 def check_method_support(
     module: Any, method_name: str = "forward", inputs: Any = None, **kwargs: Any
 ) -> SupportReport:
+    """Torch-TensorRT's check_method_support on the TorchScript path: which ops of ``method_name`` would run
+    in Kiln and which in PyTorch, with the reasons, as a kiln.SupportReport (no engine is built)."""
     settings = make_settings(**translate_keywords(kwargs, "kiln.check_method_support", native=OPTION_NAMES))
     specs, examples = _ts_specs(inputs, None, None)
     script = to_torchscript(module, specs, examples, settings.device)
