@@ -57,6 +57,8 @@ struct CompileSpec {
   /// Text IR after each builder pass into this directory; empty: none.
   std::string dump_ir_dir;
   Severity log_level = Severity::kWarning;
+  /// Where compile messages at or above log_level go; null: stderr (the engine's default logger).
+  Logger* logger = nullptr;
   /// Called as engines build: (index, count, name).
   std::function<void(int, int, const std::string&)> progress;
 

@@ -503,6 +503,7 @@ torchscript::CompileSpec ts_spec(const py::dict& o) {
     spec.kernel_cache_dir = py::cast<std::string>(o["kernel_cache_dir"]);
   apply_switches(o, spec.switches, spec.dump_ir_dir);
   spec.log_level = static_cast<Severity>(py_logger().level());
+  spec.logger = &py_logger();  // Python's logging, with each message's severity
   return spec;
 }
 
@@ -683,7 +684,7 @@ PYBIND11_MODULE(_C, m) {
         "{'error': (code, msg)}");
 
   m.def(
-      "report_html", [](const std::string& data_json) { return bridge::report_html(data_json); },
+      "report_html", [](const std::string& data_json) { return kiln::bridge::report_html(data_json); },
       py::arg("data_json"),
       "The compile report page (one self-contained HTML file) for this data.");
   m.def("ts_compile", &ts_compile, py::arg("module"), py::arg("options"),

@@ -56,9 +56,11 @@ TORCH_LIBRARY(kiln, m) {
       .def("plan", &TorchEngine::plan)
       .def("output_dtypes", &TorchEngine::output_dtypes)
       .def("output_shapes", &TorchEngine::output_shapes)
-      .def("kernel_groups", &kernel_group_columns)
+      .def("kernel_groups",
+           [](const c10::intrusive_ptr<TorchEngine>& self) { return kernel_group_columns(self); })
       .def("set_profiling", &TorchEngine::set_profiling)
-      .def("last_timings", &timing_columns)
+      .def("last_timings",
+           [](const c10::intrusive_ptr<TorchEngine>& self) { return timing_columns(self); })
       .def_pickle(
           [](const c10::intrusive_ptr<TorchEngine>& self) { return self->get_state(); },
           [](TorchEngine::State state) { return TorchEngine::from_state(std::move(state)); });

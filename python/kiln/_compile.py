@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging as _pylogging
 from typing import Any, Optional
 
@@ -13,7 +14,7 @@ from kiln._errors import error_context
 from kiln._input import Input, normalize_inputs
 from kiln._keywords import normalize_types, translate_keywords
 from kiln._native import C
-from kiln._report import SupportReport
+from kiln._report import SupportReport, engines_of
 from kiln._settings import OPTION_NAMES, CompileSettings, debug_logging, make_settings, settings_to_options
 from kiln.dynamo._compiler import build_single_engine, compile_dynamo
 from kiln.ptq import DataLoaderCalibrator
@@ -122,7 +123,9 @@ def compile(
     settings = make_settings(**opts)
     if not isinstance(dry_run, bool):
         raise TypeError(f"dry_run must be a bool, got {dry_run!r}")
-    with debug_logging(settings), _progress.compile_progress("kiln.compile"):
+    # ir="torch_compile" builds on first call, under the backend's own progress line.
+    progress = _progress.compile_progress("kiln.compile") if ir != "torch_compile" else contextlib.nullcontext()
+    with debug_logging(settings), progress:
         result = _compile(module, ir, inputs, arg_inputs, kwarg_inputs, settings, dry_run, calibrator)
     if dry_run:
         print(result.text, end="" if result.text.endswith("\n") else "\n")
@@ -269,6 +272,7 @@ def _compile_ts(
     out = torch.jit._recursive.wrap_cpp_module(cpp)
     # For kiln.report: the partition and the engines as the compile saw them, and the input specs.
     out._kiln_report = {"data": report_json, "arg_inputs": tuple(specs)}
+    _progress.engines_built(*engines_of(out))
     return out
 
 

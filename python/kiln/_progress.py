@@ -79,6 +79,16 @@ class CompileProgress:
         except (AttributeError, ValueError):  # stderr closed under us
             pass
 
+    def clear(self) -> None:
+        """Blanks the line (a log message is about to be written there); the next update redraws it."""
+        if self._width:
+            try:
+                sys.stderr.write("\r" + " " * self._width + "\r")
+                sys.stderr.flush()
+            except (AttributeError, ValueError):
+                pass
+            self._width = 0
+
     def stage(self, text: str) -> None:
         self._write(text)
 
@@ -90,12 +100,8 @@ class CompileProgress:
             self._write(f"built {n} engine{'s' if n != 1 else ''}")
 
     def finish(self, ok: bool) -> None:
-        if not ok:  # clear the line: the error message starts on a fresh one
-            try:
-                sys.stderr.write("\r" + " " * self._width + "\r")
-                sys.stderr.flush()
-            except (AttributeError, ValueError):
-                pass
+        if not ok:  # the error message starts on a clean line
+            self.clear()
             return
         self._write("done" + (f": {self.summary}" if self.summary else ""), end="\n")
 
@@ -117,6 +123,12 @@ def compile_progress(what: str) -> Iterator[Optional[CompileProgress]]:
     finally:
         _active = None
         p.finish(ok)
+
+
+def clear_line() -> None:
+    """Blanks the progress line, if one is shown, so that a log message gets a line of its own."""
+    if _active is not None:
+        _active.clear()
 
 
 def stage(text: str) -> None:

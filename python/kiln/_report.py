@@ -203,6 +203,14 @@ def _report_source(compiled: Any) -> tuple[str, tuple, dict, str]:
     )
 
 
+def engines_of(compiled: Any) -> tuple[dict[str, Any], int]:
+    """(the compiled module's engines by name, how many ops it leaves to PyTorch), from what kiln.compile
+    recorded."""
+    data = json.loads(_report_source(compiled)[0])
+    names = [s["name"] for s in data.get("segments", []) if s["kind"] == "kiln"]
+    return _live_engines(compiled, names), sum(n["place"] == "torch" for n in data.get("nodes", []))
+
+
 def _live_engines(compiled: Any, names: list[str]) -> dict[str, Any]:
     """The torch.classes.kiln.Engine objects of the compiled module, by segment name."""
     out = {}

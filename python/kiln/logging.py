@@ -184,6 +184,7 @@ class _DefaultHandler(_logging.StreamHandler):
         if _logging.getLogger().handlers:
             return
         self.stream = sys.stderr  # the current one (pytest and friends swap it)
+        _progress.clear_line()  # a message in the middle of the progress line gets a line of its own
         super().emit(record)
 
 

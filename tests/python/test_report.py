@@ -146,7 +146,7 @@ def test_report_data_has_partition_engines_and_fallbacks(model):
         for g in e["groups"]:
             assert g["kernel"].startswith("cpu.") and g["ms"] is None and g["layers"]
             for layer in g["layers"]:
-                assert layer["op"] and (layer["precision"] or layer["dtype"] == "float32")
+                assert layer["op"] and (layer["precision"] or layer["dtype"] == "f32")
     # Layers carry the module they came from: the first engine is self.body.
     wheres = [ly["where"] for g in data["engines"][0]["groups"] for ly in g["layers"]]
     assert any("self.body[0] (Linear)" in w for w in wheres), wheres
@@ -178,8 +178,12 @@ def test_report_profile_times_every_kernel(model, tmp_path):
     assert "(7, 16)" in given["profile_note"]
 
 
-def test_report_of_torchscript_and_fx_compiles(model):
-    ts = kiln.compile(model, ir="ts", inputs=[kiln.Input((4, 16))], device="cpu")
+def test_report_of_torchscript_and_fx_compiles(model, caplog):
+    with caplog.at_level(logging.WARNING, logger="kiln"):
+        ts = kiln.compile(model, ir="ts", inputs=[kiln.Input((4, 16))], device="cpu")
+    summary = [r for r in caplog.records if "run in PyTorch" in r.getMessage()]
+    assert len(summary) == 1 and summary[0].levelno == logging.WARNING  # the TorchScript path logs it too
+    assert "aten::lgamma" in summary[0].getMessage()
     data = kiln._report.report_data(ts, profile=True, runs=2)
     assert [e["name"] for e in data["engines"]] == ["kiln_engine_0", "kiln_engine_1"]
     assert all(g["ms"] is not None for e in data["engines"] for g in e["groups"])
