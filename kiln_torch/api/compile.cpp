@@ -114,7 +114,7 @@ Expected<torch::jit::Module> compile(const torch::jit::Module& module, const Com
 }
 
 Expected<torch::jit::Module> compile(const torch::jit::Module& module, const CompileSpec& spec,
-                                     std::string* report_json) {
+                                     std::string* report_json, bool report_engines) {
   LevelLogger logger(spec.log_level, spec.logger);
   KILN_ASSIGN_OR_RETURN(auto p, prepare(module, "forward", spec, &logger));
   KILN_ASSIGN_OR_RETURN(auto r, bridge::partition_and_build(p.ig.graph, p.options));
@@ -124,7 +124,7 @@ Expected<torch::jit::Module> compile(const torch::jit::Module& module, const Com
   if (report_json != nullptr) {
     std::string title = module.type()->name() ? module.type()->name()->name() : "module";
     *report_json = bridge::report_json(p.ig.graph, r, title + ".forward", "TorchScript",
-                                       p.options.builder.backend, /*with_engines=*/true);
+                                       p.options.builder.backend, report_engines);
   }
   return bridge::stitch_torchscript(p.ig, r, "forward");
 }

@@ -530,7 +530,8 @@ std::pair<torch::jit::Module, std::string> ts_compile(const torch::jit::Module& 
   std::string report;
   {
     py::gil_scoped_release nogil;
-    r = torchscript::compile(m, spec, &report);
+    // kiln.report reads the engines from the compiled module, not from a second load of each plan.
+    r = torchscript::compile(m, spec, &report, /*report_engines=*/false);
   }
   if (!r) raise(r.status());
   return {*r, report};
@@ -684,7 +685,8 @@ PYBIND11_MODULE(_C, m) {
         "{'error': (code, msg)}");
 
   m.def(
-      "report_html", [](const std::string& data_json) { return kiln::bridge::report_html(data_json); },
+      "report_html",
+      [](const std::string& data_json) { return kiln::bridge::report_html(data_json); },
       py::arg("data_json"),
       "The compile report page (one self-contained HTML file) for this data.");
   m.def("ts_compile", &ts_compile, py::arg("module"), py::arg("options"),

@@ -39,8 +39,9 @@ class Net(torch.nn.Module):
         self.stem = Stem()
         self.block = torch.nn.Sequential(torch.nn.Conv2d(16, 32, 3, stride=2, padding=1), torch.nn.GELU())
         self.gate = Gate()
-        self.head = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(32 * 16 * 16, 64), torch.nn.ReLU(),
-                                        torch.nn.Linear(64, 10))
+        self.head = torch.nn.Sequential(
+            torch.nn.Flatten(), torch.nn.Linear(32 * 16 * 16, 64), torch.nn.ReLU(), torch.nn.Linear(64, 10)
+        )
 
     def forward(self, x):
         return self.head(self.gate(self.block(self.stem(x))))
@@ -59,9 +60,20 @@ def main() -> int:
     print(f"wrote {html}")
     browser = shutil.which("chromium-headless-shell") or shutil.which("chromium")
     if png and browser:
-        subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                        "--window-size=1200,1300", f"--screenshot={os.path.abspath(png)}",
-                        "file://" + os.path.abspath(html)], check=True, capture_output=True)
+        subprocess.run(
+            [
+                browser,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--hide-scrollbars",
+                "--window-size=1200,1300",
+                f"--screenshot={os.path.abspath(png)}",
+                "file://" + os.path.abspath(html),
+            ],
+            check=True,
+            capture_output=True,
+        )
         print(f"wrote {png}")
     return 0
 

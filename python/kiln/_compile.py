@@ -124,7 +124,9 @@ def compile(
     if not isinstance(dry_run, bool):
         raise TypeError(f"dry_run must be a bool, got {dry_run!r}")
     # ir="torch_compile" builds on first call, under the backend's own progress line.
-    progress = _progress.compile_progress("kiln.compile") if ir != "torch_compile" else contextlib.nullcontext()
+    progress = (
+        _progress.compile_progress("kiln.compile") if ir != "torch_compile" else contextlib.nullcontext()
+    )
     with debug_logging(settings), progress:
         result = _compile(module, ir, inputs, arg_inputs, kwarg_inputs, settings, dry_run, calibrator)
     if dry_run:
