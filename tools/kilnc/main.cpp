@@ -282,7 +282,7 @@ int main(int argc, char** argv) {
   if (!a.quiet) {
     a.spec.progress = [](int i, int n, const std::string& name) {
       if (i < n) {
-        std::fprintf(stderr, "\rkilnc: building engine %d/%d (%s)...   ", i + 1, n, name.c_str());
+        std::fprintf(stderr, "\rkilnc: building engine %d/%d: %s...   ", i + 1, n, name.c_str());
       } else {
         std::fprintf(stderr, "\rkilnc: built %d engine(s).                              \n", n);
       }
