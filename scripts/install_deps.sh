@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the system packages the engine build needs (Debian/Ubuntu), if any are missing.
+# Installs the system packages the build and the tests need (Debian/Ubuntu), if any are missing.
 set -euo pipefail
 need=()
 command -v cmake >/dev/null || need+=(cmake)
@@ -7,6 +7,8 @@ command -v g++ >/dev/null || need+=(g++)
 [ -e /usr/include/gtest/gtest.h ] || need+=(libgtest-dev)
 ls /usr/include/*/openblas*/cblas.h /usr/include/openblas/cblas.h >/dev/null 2>&1 || need+=(libopenblas-dev)
 command -v clang++ >/dev/null || command -v clang++-14 >/dev/null || need+=(clang)  # the fuzz job (libFuzzer)
+# Headless Chromium renders kiln.report's page in tests/python/test_report.py (Debian's package).
+command -v chromium-headless-shell >/dev/null || command -v chromium >/dev/null || need+=(chromium-headless-shell)
 if [ ${#need[@]} -gt 0 ]; then
   echo "[install_deps] installing: ${need[*]}"
   SUDO=""

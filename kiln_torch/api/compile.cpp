@@ -6,6 +6,7 @@
 #include "graph/torchscript_import.h"
 #include "partition/partitioner.h"
 #include "partition/stitch_torchscript.h"
+#include "report/html_report.h"
 
 namespace kiln::torchscript {
 namespace {
@@ -14,16 +15,22 @@ Status cerr(StatusCode code, const std::string& msg) {
   return make_error(code, "torchscript.compile", msg);
 }
 
+// Messages at or above `level` go to `sink` with their severity, or without one to stderr
+// (the default logger, told kError so that KILN_LOG_LEVEL does not filter them a second time).
 class LevelLogger final : public Logger {
  public:
-  explicit LevelLogger(Severity level) : level_(level) {}
+  LevelLogger(Severity level, Logger* sink) : level_(level), sink_(sink) {}
   void log(Severity s, std::string_view msg) override {
-    if (static_cast<int>(s) <= static_cast<int>(level_))
+    if (static_cast<int>(s) > static_cast<int>(level_)) return;
+    if (sink_ != nullptr)
+      sink_->log(s, msg);
+    else
       default_logger().log(Severity::kError, msg);
   }
 
  private:
   Severity level_;
+  Logger* sink_;
 };
 
 Status validate(const CompileSpec& spec) {
@@ -103,16 +110,28 @@ Expected<Prepared> prepare(const torch::jit::Module& module, const std::string& 
 }  // namespace
 
 Expected<torch::jit::Module> compile(const torch::jit::Module& module, const CompileSpec& spec) {
-  LevelLogger logger(spec.log_level);
+  return compile(module, spec, nullptr);
+}
+
+Expected<torch::jit::Module> compile(const torch::jit::Module& module, const CompileSpec& spec,
+                                     std::string* report_json, bool report_engines) {
+  LevelLogger logger(spec.log_level, spec.logger);
   KILN_ASSIGN_OR_RETURN(auto p, prepare(module, "forward", spec, &logger));
   KILN_ASSIGN_OR_RETURN(auto r, bridge::partition_and_build(p.ig.graph, p.options));
   logger.log(Severity::kInfo, "[torchscript.compile] " + bridge::support_report(p.ig.graph, r));
+  std::string fallbacks = bridge::fallback_summary(p.ig.graph, r);
+  if (!fallbacks.empty()) logger.log(Severity::kWarning, "[torchscript.compile] " + fallbacks);
+  if (report_json != nullptr) {
+    std::string title = module.type()->name() ? module.type()->name()->name() : "module";
+    *report_json = bridge::report_json(p.ig.graph, r, title + ".forward", "TorchScript",
+                                       p.options.builder.backend, report_engines);
+  }
   return bridge::stitch_torchscript(p.ig, r, "forward");
 }
 
 Expected<std::string> check_method_support(const torch::jit::Module& module,
                                            const std::string& method, const CompileSpec& spec) {
-  LevelLogger logger(spec.log_level);
+  LevelLogger logger(spec.log_level, spec.logger);
   KILN_ASSIGN_OR_RETURN(auto p, prepare(module, method, spec, &logger));
   p.options.require_full_compilation = false;
   KILN_ASSIGN_OR_RETURN(auto r, bridge::plan_partition(p.ig.graph, p.options));
@@ -122,7 +141,7 @@ Expected<std::string> check_method_support(const torch::jit::Module& module,
 Expected<std::vector<uint8_t>> convert_method_to_plan(const torch::jit::Module& module,
                                                       const std::string& method,
                                                       const CompileSpec& spec) {
-  LevelLogger logger(spec.log_level);
+  LevelLogger logger(spec.log_level, spec.logger);
   KILN_ASSIGN_OR_RETURN(auto p, prepare(module, method, spec, &logger));
   p.options.require_full_compilation = true;
   KILN_ASSIGN_OR_RETURN(auto r, bridge::partition_and_build(p.ig.graph, p.options));

@@ -57,6 +57,8 @@ struct CompileSpec {
   /// Text IR after each builder pass into this directory; empty: none.
   std::string dump_ir_dir;
   Severity log_level = Severity::kWarning;
+  /// Where compile messages at or above log_level go; null: stderr (the engine's default logger).
+  Logger* logger = nullptr;
   /// Called as engines build: (index, count, name).
   std::function<void(int, int, const std::string&)> progress;
 
@@ -68,6 +70,11 @@ struct CompileSpec {
 /// rest stays TorchScript. The result saves with torch::jit::save and runs wherever libkiln_runtime
 /// is loaded.
 Expected<torch::jit::Module> compile(const torch::jit::Module& module, const CompileSpec& spec);
+/// compile(), also writing the compile report's data (JSON: which ops run where and why, and with
+/// `report_engines` each engine's kernels, read from its plan; kiln_torch/report/README.md) into
+/// `report_json` when it is not null.
+Expected<torch::jit::Module> compile(const torch::jit::Module& module, const CompileSpec& spec,
+                                     std::string* report_json, bool report_engines = true);
 
 /// Which ops of `method` would run in Kiln and which in PyTorch, with reasons (no engines built).
 Expected<std::string> check_method_support(const torch::jit::Module& module,

@@ -402,7 +402,10 @@ Expected<PartitionResult> partition_and_build(const OpGraph& g, const PartitionO
   int n = r.num_engines(), i = 0;
   for (auto& s : r.segments) {
     if (!s.kiln) continue;
-    if (options.progress) options.progress(i, n, s.name);
+    if (options.progress)
+      options.progress(i, n,
+                       s.name + " (" + std::to_string(s.nodes.size()) +
+                           (s.nodes.size() == 1 ? " op)" : " ops)"));
     KILN_RETURN_IF_ERROR(build_segment(g, p.place, options, s));
     ++i;
   }
@@ -439,6 +442,36 @@ std::string support_report(const OpGraph& g, const PartitionResult& r) {
     if (c[1]) os << (c[0] ? ", " : "") << c[1] << " in PyTorch (" << why[op] << ")";
     os << "\n";
   }
+  return os.str();
+}
+
+std::string node_origin(const OpGraph& g, int n) {
+  const std::string& src = g.nodes[static_cast<size_t>(n)].source;
+  size_t at = src.rfind("  # ");
+  return at == std::string::npos ? src : src.substr(at + 4);
+}
+
+std::string fallback_summary(const OpGraph& g, const PartitionResult& r, size_t max_lines) {
+  std::vector<const NodeSupport*> torch;
+  int kiln = 0;
+  for (const auto& s : r.support) {
+    if (s.evaluator) continue;
+    if (s.kiln)
+      ++kiln;
+    else
+      torch.push_back(&s);
+  }
+  if (torch.empty()) return "";
+  std::ostringstream os;
+  os << torch.size() << " of " << torch.size() + static_cast<size_t>(kiln)
+     << " ops run in PyTorch (" << kiln << " in " << r.num_engines() << " Kiln engine(s)):";
+  for (size_t i = 0; i < torch.size() && i < max_lines; ++i) {
+    std::string where = node_origin(g, torch[i]->node);
+    os << "\n  " << torch[i]->op << (where.empty() ? "" : " at " + where) << ": "
+       << torch[i]->reason;
+  }
+  if (torch.size() > max_lines)
+    os << "\n  ... and " << torch.size() - max_lines << " more (kiln.report shows every one)";
   return os.str();
 }
 

@@ -59,4 +59,12 @@ Expected<PartitionResult> partition_and_build(const OpGraph& g, const PartitionO
 /// A printable report: per op, how many nodes run in Kiln / PyTorch, and the reasons.
 std::string support_report(const OpGraph& g, const PartitionResult& r);
 
+/// Where node `n` sits in the model: the frontend's origin note when its source text has one (the
+/// FX importer appends "  # self.layer1[0].conv2 (Conv2d) at model.py:42"), else the source text.
+std::string node_origin(const OpGraph& g, int n);
+
+/// Every op left to PyTorch, one line each with where it sits and why ("" when none is); at most
+/// `max_lines` lines, then a count of the rest.
+std::string fallback_summary(const OpGraph& g, const PartitionResult& r, size_t max_lines = 30);
+
 }  // namespace kiln::bridge

@@ -40,6 +40,7 @@
 #include "kiln/builder.h"
 #include "kiln/logger.h"
 #include "partition/partitioner.h"
+#include "report/html_report.h"
 #include "runtime/engine_class.h"
 
 namespace py = pybind11;
@@ -428,6 +429,9 @@ py::dict result_dict(const OpGraph& g, const bridge::PartitionResult& r) {
   out["support"] = support;
   out["torch_needed"] = r.torch_needed;
   out["report"] = bridge::support_report(g, r);
+  out["fallback_summary"] = bridge::fallback_summary(g, r);
+  // Nodes and segments; kiln.report adds the engines from the live modules (and their times).
+  out["report_json"] = bridge::report_json(g, r, "", "torch.export", "", /*with_engines=*/false);
   out["num_engines"] = r.num_engines();
   return out;
 }
@@ -499,6 +503,7 @@ torchscript::CompileSpec ts_spec(const py::dict& o) {
     spec.kernel_cache_dir = py::cast<std::string>(o["kernel_cache_dir"]);
   apply_switches(o, spec.switches, spec.dump_ir_dir);
   spec.log_level = static_cast<Severity>(py_logger().level());
+  spec.logger = &py_logger();  // Python's logging, with each message's severity
   return spec;
 }
 
@@ -515,17 +520,21 @@ void set_ts_progress(torchscript::CompileSpec& spec, py::object progress) {
   };
 }
 
-torch::jit::Module ts_compile(const torch::jit::Module& m, const py::dict& options,
-                              py::object progress) {
+// (compiled module, the compile report's data as JSON).
+std::pair<torch::jit::Module, std::string> ts_compile(const torch::jit::Module& m,
+                                                      const py::dict& options,
+                                                      py::object progress) {
   torchscript::CompileSpec spec = ts_spec(options);
   set_ts_progress(spec, progress);
   Expected<torch::jit::Module> r = Status{};
+  std::string report;
   {
     py::gil_scoped_release nogil;
-    r = torchscript::compile(m, spec);
+    // kiln.report reads the engines from the compiled module, not from a second load of each plan.
+    r = torchscript::compile(m, spec, &report, /*report_engines=*/false);
   }
   if (!r) raise(r.status());
-  return *r;
+  return {*r, report};
 }
 
 std::string ts_check_support(const torch::jit::Module& m, const std::string& method,
@@ -675,6 +684,11 @@ PYBIND11_MODULE(_C, m) {
         "plan_partition (build=False) or partition_and_build (build=True); returns a dict, or "
         "{'error': (code, msg)}");
 
+  m.def(
+      "report_html",
+      [](const std::string& data_json) { return kiln::bridge::report_html(data_json); },
+      py::arg("data_json"),
+      "The compile report page (one self-contained HTML file) for this data.");
   m.def("ts_compile", &ts_compile, py::arg("module"), py::arg("options"),
         py::arg("progress") = py::none());
   m.def("ts_check_method_support", &ts_check_support, py::arg("module"), py::arg("method"),

@@ -70,7 +70,19 @@ ExecutionContext& TorchEngine::context_for(void* stream) {
   if (it != contexts_.end()) return *it->second;
   auto ctx = engine_->create_context();
   if (!ctx) fail(name_, ctx.status());
+  (*ctx)->set_profiling(profiling_);
   return *(contexts_[stream] = std::move(*ctx));
+}
+
+void TorchEngine::set_profiling(bool enabled) {
+  std::lock_guard<std::mutex> lock(mu_);
+  profiling_ = enabled;
+  for (auto& [stream, ctx] : contexts_) ctx->set_profiling(enabled);
+}
+
+std::vector<LayerTiming> TorchEngine::last_timings() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return last_context_ != nullptr ? last_context_->last_timings() : std::vector<LayerTiming>{};
 }
 
 std::vector<at::Tensor> TorchEngine::execute(const std::vector<at::Tensor>& inputs) {
@@ -112,6 +124,7 @@ std::vector<at::Tensor> TorchEngine::execute(const std::vector<at::Tensor>& inpu
   }
 #endif
   ExecutionContext& ctx = context_for(stream);
+  last_context_ = &ctx;
   for (size_t i = 0; i < ins.size(); ++i) {
     Dims d;
     for (int64_t s : ins[i].sizes()) d.push_back(s);

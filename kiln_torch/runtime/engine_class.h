@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "kiln/engine.h"
+#include "kiln/engine_layers.h"
 
 namespace kiln::bridge {
 
@@ -44,6 +45,13 @@ class TorchEngine : public torch::CustomClassHolder {
       const std::vector<std::vector<int64_t>>& input_shapes);
   std::vector<int64_t> output_dtypes() const;
   at::Tensor plan() const { return plan_; }
+  /// The engine's kernels after fusion, with tactic and layers (kiln.report, kilnc --report).
+  std::vector<KernelGroupInfo> kernel_groups() const { return kiln::kernel_groups(*engine_); }
+  /// Times every kernel of the next runs (ExecutionContext::set_profiling: synchronizes after
+  /// each).
+  void set_profiling(bool enabled);
+  /// Per-kernel times of the last run made while profiling (empty before one).
+  std::vector<LayerTiming> last_timings();
 
   State get_state() const { return {kStateVersion, plan_, input_names_, output_names_, name_}; }
   static c10::intrusive_ptr<TorchEngine> from_state(State state);
@@ -59,6 +67,8 @@ class TorchEngine : public torch::CustomClassHolder {
   int device_ = 0;
   std::mutex mu_;
   std::map<void*, std::unique_ptr<ExecutionContext>> contexts_;  // one per stream
+  bool profiling_ = false;
+  ExecutionContext* last_context_ = nullptr;  // the context of the last run
 };
 
 /// Throws for a refused plan or run. kiln._C installs one that throws the KilnError subclass of the

@@ -6,6 +6,41 @@
 namespace kiln::bridge {
 namespace {
 
+// Columns (TorchBind returns tuples of lists): kernel per group; per layer its group index, name,
+// op, set precision ("" = as inputs) and output dtype.
+using GroupColumns =
+    std::tuple<std::vector<std::string>, std::vector<int64_t>, std::vector<std::string>,
+               std::vector<std::string>, std::vector<std::string>, std::vector<std::string>>;
+
+GroupColumns kernel_group_columns(const c10::intrusive_ptr<TorchEngine>& self) {
+  GroupColumns c;
+  auto groups = self->kernel_groups();
+  for (size_t k = 0; k < groups.size(); ++k) {
+    std::get<0>(c).push_back(groups[k].kernel);
+    for (const auto& l : groups[k].layers) {
+      std::get<1>(c).push_back(static_cast<int64_t>(k));
+      std::get<2>(c).push_back(l.name);
+      std::get<3>(c).push_back(l.op);
+      std::get<4>(c).push_back(l.precision);
+      std::get<5>(c).push_back(l.dtype);
+    }
+  }
+  return c;
+}
+
+// (layer names joined with '+', kernel and tactic, milliseconds) per kernel of the last profiled
+// run.
+std::tuple<std::vector<std::string>, std::vector<std::string>, std::vector<double>> timing_columns(
+    const c10::intrusive_ptr<TorchEngine>& self) {
+  std::tuple<std::vector<std::string>, std::vector<std::string>, std::vector<double>> c;
+  for (const auto& t : self->last_timings()) {
+    std::get<0>(c).push_back(t.name);
+    std::get<1>(c).push_back(t.kernel);
+    std::get<2>(c).push_back(t.milliseconds);
+  }
+  return c;
+}
+
 TORCH_LIBRARY(kiln, m) {
   m.class_<TorchEngine>("Engine")
       .def(torch::init<at::Tensor, std::vector<std::string>, std::vector<std::string>,
@@ -21,6 +56,11 @@ TORCH_LIBRARY(kiln, m) {
       .def("plan", &TorchEngine::plan)
       .def("output_dtypes", &TorchEngine::output_dtypes)
       .def("output_shapes", &TorchEngine::output_shapes)
+      .def("kernel_groups",
+           [](const c10::intrusive_ptr<TorchEngine>& self) { return kernel_group_columns(self); })
+      .def("set_profiling", &TorchEngine::set_profiling)
+      .def("last_timings",
+           [](const c10::intrusive_ptr<TorchEngine>& self) { return timing_columns(self); })
       .def_pickle(
           [](const c10::intrusive_ptr<TorchEngine>& self) { return self->get_state(); },
           [](TorchEngine::State state) { return TorchEngine::from_state(std::move(state)); });

@@ -8,6 +8,7 @@
     kiln.convert(model, [x])                                                   # torch2trt-style, one engine
     kiln.fx.compile(model, [x])                                                # legacy FX API
     kiln.debug.compare(model, [x])                                             # first layer off from eager
+    kiln.report(trt_model, "report.html", profile=True)                        # what was compiled, as a page
 
 Torch-TensorRT and torch2trt programs run with only their import line changed (docs/migrating.md):
 ``import kiln as torch_tensorrt`` (``dynamo``, ``ts``, ``runtime``, ``logging``, ``Input``, ``Device``,
@@ -62,7 +63,7 @@ from kiln._errors import (  # noqa: E402
 )
 from kiln._input import Input  # noqa: E402
 from kiln._loader import NativeLibraryError, runtime_library_path  # noqa: E402
-from kiln._report import OpSupport, SupportReport  # noqa: E402
+from kiln._report import OpSupport, SupportReport, report  # noqa: E402
 from kiln._save import load, save  # noqa: E402
 from kiln._engine_module import EngineModule  # noqa: E402
 from kiln._torch2trt import convert  # noqa: E402
@@ -135,6 +136,8 @@ __all__ = [
     "load",
     "logging",
     "memory_format",
+    "ptq",
+    "report",
     "runtime",
     "runtime_library_path",
     "save",

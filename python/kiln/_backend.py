@@ -20,6 +20,7 @@ from torch._dynamo.backends import registry
 
 from kiln._input import Input
 from kiln._keywords import translate_keywords
+from kiln import _progress
 from kiln._settings import OPTION_NAMES, CompileSettings, debug_logging, settings_from_options
 from kiln.dynamo._compiler import compile_dynamo
 
@@ -82,7 +83,7 @@ class KilnDynamoCallable:
         live = [a for i, a in enumerate(args) if i not in frozen]
         specs = tuple(Input.from_tensor(a) if isinstance(a, torch.Tensor) else a for a in live)
         examples = tuple(live)
-        with debug_logging(self.settings):
+        with debug_logging(self.settings), _progress.compile_progress("torch.compile"):
             mod = compile_dynamo(gm, specs, {}, examples, {}, self.settings)
         _log.info(
             "torch.compile(backend='kiln'): compiled a graph for %s",

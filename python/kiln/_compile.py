@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging as _pylogging
 from typing import Any, Optional
 
 import torch
 
-from kiln import logging as klog
+from kiln import _progress
 from kiln._engine_module import PlanBytes, single_engine_io_names
 from kiln._errors import error_context
 from kiln._input import Input, normalize_inputs
 from kiln._keywords import normalize_types, translate_keywords
 from kiln._native import C
-from kiln._report import SupportReport
+from kiln._report import SupportReport, engines_of
 from kiln._settings import OPTION_NAMES, CompileSettings, debug_logging, make_settings, settings_to_options
 from kiln.dynamo._compiler import build_single_engine, compile_dynamo
 from kiln.ptq import DataLoaderCalibrator
@@ -122,7 +123,11 @@ def compile(
     settings = make_settings(**opts)
     if not isinstance(dry_run, bool):
         raise TypeError(f"dry_run must be a bool, got {dry_run!r}")
-    with debug_logging(settings):
+    # ir="torch_compile" builds on first call, under the backend's own progress line.
+    progress = (
+        _progress.compile_progress("kiln.compile") if ir != "torch_compile" else contextlib.nullcontext()
+    )
+    with debug_logging(settings), progress:
         result = _compile(module, ir, inputs, arg_inputs, kwarg_inputs, settings, dry_run, calibrator)
     if dry_run:
         print(result.text, end="" if result.text.endswith("\n") else "\n")
@@ -256,15 +261,21 @@ def _compile_ts(
             "kiln.compile: engine_cache_dir is supported by ir='dynamo' / 'fx' / 'torch_compile', not ir='ts'"
         )
     specs, examples = _ts_specs(inputs, arg_inputs, kwarg_inputs)
+    _progress.stage("TorchScript (script, else trace)")
     script = to_torchscript(module, specs, examples, settings.device)
     opts = ts_options(specs, settings)
     # kiln._C raises the KilnError subclass of the status code (see _errors.py).
     with error_context("kiln.compile(ir='ts')"):
         if dry_run:
             return SupportReport.from_text(C.ts_check_method_support(script._c, "forward", opts))
-        with klog.progress("building engines") as cb:
-            cpp = C.ts_compile(script._c, opts, cb)
-    return torch.jit._recursive.wrap_cpp_module(cpp)
+        _progress.stage("lower, partition")
+        with _progress.engine_builds() as cb:
+            cpp, report_json = C.ts_compile(script._c, opts, cb)
+    out = torch.jit._recursive.wrap_cpp_module(cpp)
+    # For kiln.report: the partition and the engines as the compile saw them, and the input specs.
+    out._kiln_report = {"data": report_json, "arg_inputs": tuple(specs)}
+    _progress.engines_built(*engines_of(out))
+    return out
 
 
 def convert_method_to_plan(
@@ -282,6 +293,8 @@ def convert_method_to_plan(
 def check_method_support(
     module: Any, method_name: str = "forward", inputs: Any = None, **kwargs: Any
 ) -> SupportReport:
+    """Torch-TensorRT's check_method_support on the TorchScript path: which ops of ``method_name`` would run
+    in Kiln and which in PyTorch, with the reasons, as a kiln.SupportReport (no engine is built)."""
     settings = make_settings(**translate_keywords(kwargs, "kiln.check_method_support", native=OPTION_NAMES))
     specs, examples = _ts_specs(inputs, None, None)
     script = to_torchscript(module, specs, examples, settings.device)

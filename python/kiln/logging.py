@@ -17,9 +17,9 @@ The engine's build messages (from ``kiln.compile`` and friends) follow this leve
 *loaded* at run time report through the engine's default logger, which reads ``KILN_LOG_LEVEL`` once,
 the first time it logs; ``set_level`` also sets that variable, so call it early to cover those too.
 
-Progress: while engines build, a progress bar is shown (tqdm when installed, else one line that is
-rewritten) when stderr is a terminal or the level is INFO or lower; ``set_progress_bar(True/False)``
-forces it on or off.
+Progress: ``kiln.compile`` shows one line on stderr, rewritten as it goes (export, partition, each engine's
+build, then each engine's layers and kernels), when stderr is a terminal or in a Jupyter notebook;
+``set_progress_bar(False)`` or ``KILN_PROGRESS=0`` turns it off, ``True`` / ``1`` forces it on.
 """
 
 from __future__ import annotations
@@ -30,7 +30,9 @@ import enum
 import logging as _logging
 import os
 import sys
-from typing import Callable, Iterator, Optional, Union
+from typing import Iterator, Optional, Union
+
+from kiln import _progress
 
 ERROR = _logging.ERROR
 WARNING = _logging.WARNING
@@ -53,7 +55,6 @@ _TO_ENGINE = {ERROR: 0, WARNING: 1, INFO: 2, DEBUG: 3}
 _FROM_ENGINE = {0: ERROR, 1: WARNING, 2: INFO, 3: DEBUG}
 _ENV_NAMES = {ERROR: "error", WARNING: "warning", INFO: "info", DEBUG: "verbose"}
 
-_progress_forced: Optional[bool] = None
 _C = None  # set by kiln/__init__.py
 
 
@@ -183,6 +184,7 @@ class _DefaultHandler(_logging.StreamHandler):
         if _logging.getLogger().handlers:
             return
         self.stream = sys.stderr  # the current one (pytest and friends swap it)
+        _progress.clear_line()  # a message in the middle of the progress line gets a line of its own
         super().emit(record)
 
 
@@ -207,66 +209,7 @@ def _install(c_module) -> None:
 
 # ---- progress -----------------------------------------------------------------------------------------
 def set_progress_bar(enabled: Optional[bool]) -> None:
-    """True/False: always/never show the build progress bar; None: automatic (terminal or level <= INFO)."""
-    global _progress_forced
-    if enabled is not None and not isinstance(enabled, bool):
-        raise TypeError("kiln.logging.set_progress_bar: expected True, False or None")
-    _progress_forced = enabled
-
-
-def _progress_wanted() -> bool:
-    if _progress_forced is not None:
-        return _progress_forced
-    return get_level() <= INFO or (hasattr(sys.stderr, "isatty") and sys.stderr.isatty())
-
-
-class _LineProgress:
-    def __init__(self, desc: str):
-        self.desc = desc
-
-    def update(self, i: int, n: int, name: str) -> None:
-        end = "\n" if i >= n else ""
-        sys.stderr.write(
-            f"\r[kiln] {self.desc}: {i}/{n} engines {'' if i >= n else '(' + name + ')'}{' ' * 10}{end}"
-        )
-        sys.stderr.flush()
-
-    def close(self) -> None:
-        pass
-
-
-class _TqdmProgress:
-    def __init__(self, desc: str, tqdm):
-        self._tqdm = tqdm
-        self._bar = None
-        self.desc = desc
-
-    def update(self, i: int, n: int, name: str) -> None:
-        if self._bar is None:
-            self._bar = self._tqdm(total=n, desc=f"[kiln] {self.desc}", unit="engine", leave=False)
-        self._bar.n = i
-        if i < n:
-            self._bar.set_postfix_str(name, refresh=False)
-        self._bar.refresh()
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
-
-
-@contextlib.contextmanager
-def progress(desc: str = "building") -> Iterator[Optional[Callable[[int, int, str], None]]]:
-    """Yields a callback (index, count, name) for the partitioner, or None when no bar is wanted."""
-    if not _progress_wanted():
-        yield None
-        return
-    try:
-        from tqdm.auto import tqdm  # type: ignore  # optional dependency: imported only when a bar is wanted
-
-        bar = _TqdmProgress(desc, tqdm)
-    except Exception:  # tqdm missing or broken
-        bar = _LineProgress(desc)
-    try:
-        yield bar.update
-    finally:
-        bar.close()
+    """Turns the compile progress display on (True), off (False) or back to automatic (None: on when
+    stderr is a terminal or in a Jupyter notebook). The environment variable ``KILN_PROGRESS=0`` / ``1``
+    does the same; this setting wins over it. See kiln._progress."""
+    _progress.set_forced(enabled)

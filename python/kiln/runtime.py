@@ -26,6 +26,8 @@ def _cuda_in_use() -> bool:
 
 
 def set_cudagraphs_mode(mode: bool) -> None:
+    """Torch-TensorRT's switch for CUDA-graph replay. Kiln's CUDA engines always capture and replay a CUDA
+    graph per input shape, so the mode is only recorded (False warns that it changes nothing)."""
     global _cudagraphs_mode
     if not isinstance(mode, bool):
         raise TypeError(f"kiln.runtime.set_cudagraphs_mode: expected a bool, got {mode!r}")
@@ -40,6 +42,7 @@ def set_cudagraphs_mode(mode: bool) -> None:
 
 
 def get_cudagraphs_mode() -> bool:
+    """The mode last given to set_cudagraphs_mode (False until then, as in Torch-TensorRT)."""
     return _cudagraphs_mode
 
 

@@ -2,6 +2,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "kiln/engine_layers.h"
 #include "runtime/engine_impl.h"
 
 namespace kiln {
@@ -64,14 +65,12 @@ std::string Engine::describe() const {
   for (const auto& w : g.weights) weight_bytes += w.bytes->size();
   os << "  " << g.layers.size() << " layers, " << plan.kernels.size() << " kernels, "
      << weight_bytes << " weight bytes\n";
-  auto kernels = impl_->backend_engine().kernels();
-  for (size_t k = 0; k < plan.kernels.size(); ++k) {
-    os << "  [" << k << "] "
-       << (k < kernels.size() ? kernels[k]->describe() : plan.kernels[k].kernel) << " :";
-    for (int32_t l : plan.kernels[k].layers) {
-      const auto& layer = g.layers[static_cast<size_t>(l)];
-      os << " " << layer.name << "(" << ir::op_name(layer.op);
-      if (layer.precision) os << "@" << dtype_name(*layer.precision);
+  auto groups = kernel_groups(*this);
+  for (size_t k = 0; k < groups.size(); ++k) {
+    os << "  [" << k << "] " << groups[k].kernel << " :";
+    for (const auto& layer : groups[k].layers) {
+      os << " " << layer.name << "(" << layer.op;
+      if (!layer.precision.empty()) os << "@" << layer.precision;
       os << ")";
     }
     os << "\n";

@@ -107,3 +107,23 @@ def test_cuda_composed_core_aten_ops(fn, n_in):
             ref = ref if isinstance(ref, tuple) else (ref,)
             for o, r in zip(out, ref):
                 torch.testing.assert_close(o, r, atol=1e-4, rtol=1e-4, equal_nan=True)
+
+
+@requires_cuda
+def test_cuda_report_profiles_every_kernel(convnet, tmp_path):
+    """kiln.report on the CUDA backend: cuda kernels with their tactics, fp16 layers, and profiled times (the
+    profiled runs synchronize after each kernel instead of replaying the CUDA graph); afterwards the module
+    runs and matches eager again."""
+    model = convnet.cuda()
+    inp = kiln.Input(min_shape=(1, 3, 16, 16), opt_shape=(4, 3, 16, 16), max_shape=(8, 3, 16, 16))
+    m = kiln.compile(model, inputs=[inp], enabled_precisions={torch.float16})
+    data = kiln._report.report_data(m, profile=True, runs=3)
+    assert data["backend"] == "cuda" and data["profiled"]
+    groups = [g for e in data["engines"] for g in e["groups"]]
+    assert groups and all(g["kernel"].startswith("cuda.") for g in groups)
+    assert all(isinstance(g["ms"], float) and g["ms"] > 0 for g in groups)
+    assert any(ly["precision"] == "f16" for g in groups for ly in g["layers"])
+    assert kiln.report(m, tmp_path / "r.html", profile=True).endswith("r.html")
+    x = torch.randn(8, 3, 16, 16, device="cuda")
+    with torch.no_grad():
+        assert rel_err(m(x), model(x)) < 2e-2

@@ -7,9 +7,7 @@ import os
 PKG = os.path.join(os.path.dirname(__file__), "..", "..", "python", "kiln")
 
 # (module, imported module): imports that stay inside a function on purpose.
-ALLOWED_LOCAL_IMPORTS = {
-    ("kiln.logging", "tqdm.auto"),  # optional dependency, imported only when a progress bar is shown
-}
+ALLOWED_LOCAL_IMPORTS: set[tuple[str, str]] = set()
 
 
 def _modules() -> dict[str, tuple[ast.Module, bool]]:

@@ -13,6 +13,7 @@
 #include "api/compile_spec.h"
 #include "converters/converter.h"
 #include "converters/dtype_map.h"
+#include "report/html_report.h"
 
 namespace {
 
@@ -47,6 +48,9 @@ options:
       --cudnn-legacy           only cuDNN's legacy convolution API
       --disable-pass NAME      skip a builder pass (see src/passes/pipeline.cpp); repeatable
       --dump-ir DIR            write the text IR after each builder pass into DIR
+      --report FILE            also write the compile report: one self-contained HTML page with
+                               which ops run in Kiln and which in PyTorch (and why) and each
+                               engine's kernels, tactics and precisions
       --list-converters        print every op Kiln converts and exit
   -v, --verbose                info logging (-vv: verbose)
   -q, --quiet                  errors only, no progress line
@@ -60,7 +64,7 @@ exit status: 0 on success, 1 on a compile error, 2 on bad arguments or files.
 )";
 
 struct Args {
-  std::string input, output;
+  std::string input, output, report;
   bool check_support = false, plan = false, list = false, quiet = false;
   int verbosity = 0;
   kiln::torchscript::CompileSpec spec;
@@ -207,6 +211,8 @@ Args parse(int argc, char** argv) {
       set_switch(a.spec, "KILN_DISABLE_PASSES", need(i, f));
     } else if (f == "--dump-ir") {
       a.spec.dump_ir_dir = need(i, f);
+    } else if (f == "--report") {
+      a.report = need(i, f);
     } else if (f == "--list-converters") {
       a.list = true;
     } else if (f == "-v" || f == "--verbose") {
@@ -249,6 +255,9 @@ int main(int argc, char** argv) {
   if (a.input.empty()) usage_error("no input file");
   if (!a.check_support && a.output.empty()) usage_error("no output file (or use --check-support)");
   if (a.spec.inputs.empty()) usage_error("give the forward() input shapes with --input");
+  if (!a.report.empty() && (a.plan || a.check_support))
+    usage_error(
+        "--report describes a compiled module; it does not go with --plan or --check-support");
   std::ifstream probe(a.input);
   if (!probe) {
     std::cerr << "kilnc: cannot open '" << a.input << "'\n";
@@ -273,7 +282,7 @@ int main(int argc, char** argv) {
   if (!a.quiet) {
     a.spec.progress = [](int i, int n, const std::string& name) {
       if (i < n) {
-        std::fprintf(stderr, "\rkilnc: building engine %d/%d (%s)...   ", i + 1, n, name.c_str());
+        std::fprintf(stderr, "\rkilnc: building engine %d/%d: %s...   ", i + 1, n, name.c_str());
       } else {
         std::fprintf(stderr, "\rkilnc: built %d engine(s).                              \n", n);
       }
@@ -295,10 +304,20 @@ int main(int argc, char** argv) {
     std::cerr << "kilnc: wrote plan " << a.output << " (" << p.bytes.size() << " bytes)\n";
     return 0;
   }
-  auto compiled = kiln::torchscript::compile(module, a.spec);
+  std::string report;
+  auto compiled = kiln::torchscript::compile(module, a.spec, a.report.empty() ? nullptr : &report);
   if (!compiled) {
     std::cerr << "\nkilnc: " << compiled.status().to_string() << "\n";
     return 1;
+  }
+  if (!a.report.empty()) {
+    std::ofstream out(a.report, std::ios::binary);
+    out << kiln::bridge::report_html(report);
+    if (!out.good()) {
+      std::cerr << "kilnc: cannot write the report to '" << a.report << "'\n";
+      return 2;
+    }
+    if (!a.quiet) std::cerr << "kilnc: wrote report " << a.report << "\n";
   }
   std::string tmp = a.output + ".tmp";
   try {

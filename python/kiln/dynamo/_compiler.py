@@ -16,7 +16,7 @@ import torch.fx
 import torch.utils._pytree as pytree
 from torch.fx import _pytree as fx_pytree
 
-from kiln import logging as klog
+from kiln import _progress
 from kiln.ptq import quantize_graph
 from kiln._errors import ExportError, UnsupportedOperatorError, raise_status
 from kiln._engine_module import EngineModule
@@ -205,7 +205,8 @@ def partition(
                     s.update(cached[s["name"]])
                 _log.info("engine cache hit: %s", cache_path)
                 return res
-    with klog.progress("building engines") as cb:
+    _progress.stage("partition" + (", build engines" if build else ""))
+    with _progress.engine_builds() as cb:
         res = C.partition(imp.og, build, options, cb)
     if "error" in res:
         raise_status(*res["error"], context="kiln.compile")
@@ -385,7 +386,11 @@ def compile_graph(
     if dry_run:
         return report
     _log.info("%s", report.text.rstrip())
+    if report.fallback_summary:  # each op left to PyTorch, where it sits in the model and why
+        _log.warning("%s", report.fallback_summary)
     engines = make_engines(res)
+    _progress.engines_built(engines, report.torch_nodes)
+    _progress.stage("stitch")
     mods = None
     if engine_modules:
         mods = {}
@@ -398,7 +403,13 @@ def compile_graph(
     out = stitch(imp, res, engines, engine_modules=mods)
     # Inputs outside the compiled ranges are reported by forward()'s argument names before any engine runs.
     install_input_check(out, [p.name for p in imp.placeholders], imp.input_specs, _in_spec_of(gm))
-    out.meta["kiln"] = {"report": report, "arg_inputs": arg_specs, "kwarg_inputs": kwarg_specs}
+    out.meta["kiln"] = {
+        "report": report,
+        "arg_inputs": arg_specs,
+        "kwarg_inputs": kwarg_specs,
+        "report_data": res.get("report_json", ""),  # nodes and segments, for kiln.report
+        "backend": settings.backend,
+    }
     return out
 
 
@@ -435,6 +446,7 @@ def compile_dynamo(
         module = _move(module, device)
         was_training = module.training
         module.eval()
+        _progress.stage("export (torch.export)")
         try:
             ep = export_module(
                 module,
@@ -446,9 +458,12 @@ def compile_dynamo(
             )
         finally:
             module.train(was_training)
+    _progress.stage("lower to core aten")
     gm = lower_exported(ep)
     if calibrator is not None:
+        _progress.stage("calibrate")
         gm = quantize_graph(gm, calibrator, device)
+    _progress.stage("import graph, shapes at min/opt/max")
     return compile_graph(
         gm,
         arg_specs,

@@ -16,8 +16,6 @@ refused), lower_precision defaults to FP32 (the CPU backend is fp32 first), and 
 not supported (CUDA graphs are captured per shape by the runtime).
 """
 
-from __future__ import annotations
-
 import contextlib
 import enum
 import os
