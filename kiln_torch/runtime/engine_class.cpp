@@ -65,15 +65,16 @@ c10::intrusive_ptr<TorchEngine> TorchEngine::from_state(State state) {
                                           std::get<3>(state), std::get<4>(state));
 }
 
-ExecutionContext& TorchEngine::context_for(void* stream) {
-  auto it = contexts_.find(stream);
+ExecutionContext& TorchEngine::context_for(void* stream, int64_t slot) {
+  auto key = std::make_pair(stream, slot);
+  auto it = contexts_.find(key);
   if (it != contexts_.end()) return *it->second;
   auto ctx = engine_->create_context();
   if (!ctx) fail(name_, ctx.status());
-  return *(contexts_[stream] = std::move(*ctx));
+  return *(contexts_[key] = std::move(*ctx));
 }
 
-std::vector<at::Tensor> TorchEngine::execute(const std::vector<at::Tensor>& inputs) {
+std::vector<at::Tensor> TorchEngine::execute(const std::vector<at::Tensor>& inputs, int64_t slot) {
   TORCH_CHECK(inputs.size() == input_names_.size(), "[kiln] engine '", name_, "' takes ",
               input_names_.size(), " inputs, got ", inputs.size());
   at::Device want_device =
@@ -111,7 +112,7 @@ std::vector<at::Tensor> TorchEngine::execute(const std::vector<at::Tensor>& inpu
     stream = c10::cuda::getCurrentCUDAStream(want_device.index()).stream();
   }
 #endif
-  ExecutionContext& ctx = context_for(stream);
+  ExecutionContext& ctx = context_for(stream, slot);
   for (size_t i = 0; i < ins.size(); ++i) {
     Dims d;
     for (int64_t s : ins[i].sizes()) d.push_back(s);

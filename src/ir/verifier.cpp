@@ -20,13 +20,15 @@ std::string type_str(const TensorType& t) {
 bool valid_dtype(DataType d) { return static_cast<int>(d) < kNumDataTypes; }
 
 // A layer that writes into its input 0 (kv_cache_write) must own that memory: a network input read
-// by no other layer (else a reader could see the cache before or after the write depending on the
+// by no other layer but shape layers (else a reader could see the cache before or after the write depending on the
 // kernel order), and its output is no network output (outputs own the user's memory).
 Status check_in_place(const Graph& g) {
   std::vector<int> readers(g.tensors.size(), 0);
-  for (const Layer& l : g.layers)
+  for (const Layer& l : g.layers) {
+    if (l.op == OpKind::kShape) continue;  // reads dims only, never the data
     for (int32_t id : l.inputs)
       if (id >= 0) ++readers[static_cast<size_t>(id)];
+  }
   for (const Layer& l : g.layers) {
     if (!has_flag(l.op, kFlagInPlace)) continue;
     if (l.inputs.empty() || l.inputs[0] < 0) return verr("layer '" + l.name + "' has no target");
