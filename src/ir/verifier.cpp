@@ -20,8 +20,9 @@ std::string type_str(const TensorType& t) {
 bool valid_dtype(DataType d) { return static_cast<int>(d) < kNumDataTypes; }
 
 // A layer that writes into its input 0 (kv_cache_write) must own that memory: a network input read
-// by no other layer but shape layers (else a reader could see the cache before or after the write depending on the
-// kernel order), and its output is no network output (outputs own the user's memory).
+// by no other layer but shape layers (else a reader could see the cache before or after the write
+// depending on the kernel order), and its output is no network output (outputs own the user's
+// memory).
 Status check_in_place(const Graph& g) {
   std::vector<int> readers(g.tensors.size(), 0);
   for (const Layer& l : g.layers) {
