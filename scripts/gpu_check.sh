@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # On the GPU machine: build with all cores, run the GPU tests (and the benchmark when asked), print a
 # short table last. Logs go to $OUT (or ./gpu_out). Usage:
-#   scripts/gpu_check.sh [carried] [tests] [sanitizer] [torch] [bench] [profile] [opperf] [zoo] [FILTER=gtest_filter]
+#   scripts/gpu_check.sh [carried] [tests] [sanitizer] [torch] [bench] [profile] [opperf] [zoo] [llm] [FILTER=gtest_filter]
+# llm: kiln.llm's GPU tests (tests/python/test_llm.py -k cuda) and bench/llm.py (--quick unless LLM_ARGS)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-$PWD/gpu_out}
@@ -11,7 +12,7 @@ jobs=$(nproc)
 PY=${KILN_PYTHON:-python3}
 CUDNN_ROOT=$($PY -c 'import nvidia.cudnn as c; print(list(c.__path__)[0])' 2>/dev/null || true)
 TORCH_OPT=OFF
-[[ "$want" == *" torch "* || "$want" == *" bench "* ]] && TORCH_OPT=ON
+[[ "$want" == *" torch "* || "$want" == *" bench "* || "$want" == *" llm "* ]] && TORCH_OPT=ON
 FILTER=$(echo "$want" | grep -o 'FILTER=[^ ]*' | cut -d= -f2-)
 {
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
@@ -41,8 +42,9 @@ if [[ "$want" != *" carried "* ]]; then
 cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DKILN_CUDA=ON -DKILN_TORCH=$TORCH_OPT -DKILN_PYTHON=$PY \
   -DKILN_CUDNN_ROOT="$CUDNN_ROOT" -DKILN_GTEST_SOURCE_DIR="$PWD/.deps/googletest" -DKILN_BUILD_EXAMPLES=OFF \
   >"$OUT/configure.log" 2>&1 || { tail -30 "$OUT/configure.log"; exit 1; }
-targets="test_cuda_core test_cuda_reduce_norm test_cuda_data_indexing test_cuda_spatial test_cuda_attention test_cuda_fusion test_cuda_pointwise_fusion test_cuda_op_cases test_pointwise_codegen kiln_profile"
+targets="test_cuda_core test_cuda_reduce_norm test_cuda_data_indexing test_cuda_spatial test_cuda_attention test_cuda_fusion test_cuda_pointwise_fusion test_cuda_op_cases test_cuda_kv_cache test_pointwise_codegen kiln_profile"
 [[ "$want" == *" torch "* || "$want" == *" bench "* ]] && targets="$targets kiln_torch kiln_bench_driver"
+[[ "$want" == *" llm "* ]] && targets="$targets kiln_torch kiln_python_ext"
 cmake --build build-gpu -j"$jobs" --target $targets >"$OUT/build.log" 2>&1
 build_rc=$?
 t1=$(date +%s)
@@ -52,7 +54,7 @@ fi
 
 declare -A result
 if [[ "$want" == *" tests "* ]]; then
-  for t in test_cuda_core test_cuda_reduce_norm test_cuda_data_indexing test_cuda_spatial test_cuda_attention test_cuda_fusion test_cuda_pointwise_fusion test_cuda_op_cases test_pointwise_codegen; do
+  for t in test_cuda_core test_cuda_reduce_norm test_cuda_data_indexing test_cuda_spatial test_cuda_attention test_cuda_fusion test_cuda_pointwise_fusion test_cuda_op_cases test_cuda_kv_cache test_pointwise_codegen; do
     bin=$BIN/tests/$t
     [ -x "$bin" ] || { result[$t]="not built"; continue; }
     args=(--gtest_brief=1)
@@ -109,6 +111,17 @@ if [[ "$want" == *" zoo "* ]]; then
     --json "$OUT/zoo.json" >"$OUT/zoo.log" 2>&1
   result[zoo]="rc=$? $(tail -1 "$OUT/zoo.log")"
   tail -30 "$OUT/zoo.log"
+fi
+if [[ "$want" == *" llm "* ]]; then
+  # kiln.llm on the GPU: greedy fp32 == HF, batched == alone, fp16 logits cosine; then the benchmark.
+  PYTHONUNBUFFERED=1 KILN_BUILD_DIR=$PWD/$BIN timeout ${LLM_TEST_TIMEOUT:-400} $PY -m pytest -q tests/python/test_llm.py -k cuda \
+    >"$OUT/llm_tests.log" 2>&1
+  result[llm_tests]="rc=$? $(tail -1 "$OUT/llm_tests.log")"
+  tail -15 "$OUT/llm_tests.log"
+  PYTHONUNBUFFERED=1 KILN_BUILD_DIR=$PWD/$BIN timeout ${LLM_TIMEOUT:-540} $PY bench/llm.py ${LLM_ARGS:---quick} \
+    --out "$OUT/llm.json" >"$OUT/llm.log" 2>&1
+  result[llm_bench]="rc=$?"
+  tail -20 "$OUT/llm.log"
 fi
 echo
 echo "==== summary ($(head -1 "$OUT/env.txt")) ===="

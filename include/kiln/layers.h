@@ -569,6 +569,21 @@ struct AttentionParams {
   }
 };
 
+/// Inputs: cache (a network input, e.g. [B, H_kv, max_seq, D]), positions (int32/int64 1-D, one
+/// entry per slice of `update` along `axis`), update (cache's dims except `axis`). Writes
+/// cache[..., positions[s], ...] = update[..., s, ...] IN PLACE into the cache input's memory (no
+/// copy of the cache) and returns the cache itself (same bytes). The engine state of language-model
+/// decoding (docs/llm.md): the cache input must be read by no other layer, so every reader sees the
+/// written cache through this layer's output. A position outside [0, cache.dims[axis]) is an error
+/// on the CPU backend; the CUDA kernel skips it.
+struct KvCacheWriteParams {
+  int64_t axis = 2;
+  template <class S, class V>
+  static void visit(S& s, V&& v) {
+    v("axis", s.axis);
+  }
+};
+
 /// Inputs: x. A copy (used to materialize a view or give a tensor a second name).
 struct IdentityParams {
   template <class S, class V>

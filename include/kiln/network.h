@@ -108,6 +108,10 @@ class Network {
   Expected<Tensor> add_attention(Tensor q, Tensor k, Tensor v, Tensor mask,
                                  const AttentionParams& p);
   Expected<Tensor> add_identity(Tensor x);
+  /// Writes `update` into the network input `cache` at `positions` along p.axis, in place; returns
+  /// the written cache (KvCacheWriteParams says what may read it).
+  Expected<Tensor> add_kv_cache_write(Tensor cache, Tensor positions, Tensor update,
+                                      const KvCacheWriteParams& p = {});
   /// Quantize x with a float32 scale (one element, or per channel along p.axis) and an optional
   /// integer zero point (QuantizeParams says exactly what is computed).
   Expected<Tensor> add_quantize(Tensor x, Tensor scale, Tensor zero_point, const QuantizeParams& p);

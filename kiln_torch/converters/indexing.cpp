@@ -1,7 +1,8 @@
 // Indexing: index_select, embedding, gather, scatter (src/value/reduce, scatter_add,
-// scatter_reduce), index.Tensor (integer indices on one dim or on adjacent dims), index_put (one
-// integer index, or a full boolean mask with one value). masked_select has a data-dependent shape
-// and stays in PyTorch. (slice_scatter, select_scatter, flip, roll, tril/triu: rearrange.cpp.)
+// scatter_reduce), kiln::kv_cache_write (kiln.llm's in-place KV cache), index.Tensor (integer
+// indices on one dim or on adjacent dims), index_put (one integer index, or a full boolean mask
+// with one value). masked_select has a data-dependent shape and stays in PyTorch. (slice_scatter,
+// select_scatter, flip, roll, tril/triu: rearrange.cpp.)
 #include <climits>
 #include <cmath>
 #include <limits>
@@ -717,6 +718,30 @@ bool index_put_supported(const OpGraph& g, const Node& n, std::string* why) {
   return true;
 }
 
+// kiln::kv_cache_write(cache, positions, update, axis): the KV cache of kiln.llm's decoder graphs
+// (python/kiln/llm). The cache is a graph input the engine writes in place (KvCacheWriteParams);
+// the update is cast to the cache's dtype.
+Status kv_cache_write(ConversionCtx& ctx, const Node& n) {
+  KILN_ASSIGN_OR_RETURN(auto cache, ctx.tensor(n, 0));
+  KILN_ASSIGN_OR_RETURN(auto pos, ctx.tensor(n, 1));
+  KILN_ASSIGN_OR_RETURN(auto upd, ctx.tensor(n, 2));
+  KILN_ASSIGN_OR_RETURN(auto axis, ctx.const_int(n, 3));
+  KILN_ASSIGN_OR_RETURN(auto ct, ctx.net.tensor_type(cache));
+  KILN_ASSIGN_OR_RETURN(auto u, ctx.cast(upd, ct.dtype));
+  KvCacheWriteParams p;
+  p.axis = norm_dim(axis, ctx.rank(cache));
+  return set_output_tensor(ctx, n, ctx.net.add_kv_cache_write(cache, pos, u, p));
+}
+
+bool kv_cache_write_supported(const OpGraph& g, const Node& n, std::string* why) {
+  const Value& cache = g.values[static_cast<size_t>(n.inputs[0])];
+  if (cache.producer >= 0 || cache.constant) {
+    *why = "the cache written in place must be an input of the graph";
+    return false;
+  }
+  return true;
+}
+
 bool refuse_data_dependent(const OpGraph&, const Node&, std::string* why) {
   *why = "the output shape depends on the data";
   return false;
@@ -743,6 +768,7 @@ void register_indexing_converters(ConverterRegistry& r) {
       index, index_supported);
   add_converter(r, {"aten::index_put", "aten::index_put.hacked_twin", "aten::_unsafe_index_put"},
                 index_put, index_put_supported);
+  add_converter(r, {"kiln::kv_cache_write"}, kv_cache_write, kv_cache_write_supported);
   add_converter(
       r, {"aten::masked_select"},
       [](ConversionCtx& c, const Node& n) { return c.error(n, "data-dependent output shape"); },

@@ -65,19 +65,20 @@ c10::intrusive_ptr<TorchEngine> TorchEngine::from_state(State state) {
                                           std::get<3>(state), std::get<4>(state));
 }
 
-ExecutionContext& TorchEngine::context_for(void* stream) {
-  auto it = contexts_.find(stream);
+ExecutionContext& TorchEngine::context_for(void* stream, int64_t slot) {
+  auto key = std::make_pair(stream, slot);
+  auto it = contexts_.find(key);
   if (it != contexts_.end()) return *it->second;
   auto ctx = engine_->create_context();
   if (!ctx) fail(name_, ctx.status());
   (*ctx)->set_profiling(profiling_);
-  return *(contexts_[stream] = std::move(*ctx));
+  return *(contexts_[key] = std::move(*ctx));
 }
 
 void TorchEngine::set_profiling(bool enabled) {
   std::lock_guard<std::mutex> lock(mu_);
   profiling_ = enabled;
-  for (auto& [stream, ctx] : contexts_) ctx->set_profiling(enabled);
+  for (auto& [key, ctx] : contexts_) ctx->set_profiling(enabled);
 }
 
 std::vector<LayerTiming> TorchEngine::last_timings() {
@@ -85,7 +86,7 @@ std::vector<LayerTiming> TorchEngine::last_timings() {
   return last_context_ != nullptr ? last_context_->last_timings() : std::vector<LayerTiming>{};
 }
 
-std::vector<at::Tensor> TorchEngine::execute(const std::vector<at::Tensor>& inputs) {
+std::vector<at::Tensor> TorchEngine::execute(const std::vector<at::Tensor>& inputs, int64_t slot) {
   TORCH_CHECK(inputs.size() == input_names_.size(), "[kiln] engine '", name_, "' takes ",
               input_names_.size(), " inputs, got ", inputs.size());
   at::Device want_device =
@@ -123,7 +124,7 @@ std::vector<at::Tensor> TorchEngine::execute(const std::vector<at::Tensor>& inpu
     stream = c10::cuda::getCurrentCUDAStream(want_device.index()).stream();
   }
 #endif
-  ExecutionContext& ctx = context_for(stream);
+  ExecutionContext& ctx = context_for(stream, slot);
   last_context_ = &ctx;
   for (size_t i = 0; i < ins.size(); ++i) {
     Dims d;

@@ -10,6 +10,7 @@
 #include <mutex>
 #include <string>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "kiln/engine.h"
@@ -28,7 +29,10 @@ class TorchEngine : public torch::CustomClassHolder {
   TorchEngine(at::Tensor plan, std::vector<std::string> input_names,
               std::vector<std::string> output_names, std::string name);
 
-  std::vector<at::Tensor> execute(const std::vector<at::Tensor>& inputs);
+  /// Runs on `inputs`. `slot` picks one of several execution contexts per stream (kiln.llm runs the
+  /// prefill and decode shapes in two, so neither re-plans memory nor loses its CUDA graph when the
+  /// other runs); every slot shares the engine and its one copy of the weights.
+  std::vector<at::Tensor> execute(const std::vector<at::Tensor>& inputs, int64_t slot = 0);
   std::string describe() const { return engine_->describe(); }
   const std::vector<std::string>& input_names() const { return input_names_; }
   const std::vector<std::string>& output_names() const { return output_names_; }
@@ -57,7 +61,7 @@ class TorchEngine : public torch::CustomClassHolder {
   static c10::intrusive_ptr<TorchEngine> from_state(State state);
 
  private:
-  ExecutionContext& context_for(void* stream);
+  ExecutionContext& context_for(void* stream, int64_t slot);
 
   at::Tensor plan_;
   std::vector<std::string> input_names_, output_names_;
@@ -66,7 +70,8 @@ class TorchEngine : public torch::CustomClassHolder {
   bool cuda_ = false;
   int device_ = 0;
   std::mutex mu_;
-  std::map<void*, std::unique_ptr<ExecutionContext>> contexts_;  // one per stream
+  // one per (stream, slot)
+  std::map<std::pair<void*, int64_t>, std::unique_ptr<ExecutionContext>> contexts_;
   bool profiling_ = false;
   ExecutionContext* last_context_ = nullptr;  // the context of the last run
 };

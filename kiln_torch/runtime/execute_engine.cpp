@@ -54,6 +54,9 @@ TORCH_LIBRARY(kiln, m) {
       .def("name", [](const c10::intrusive_ptr<TorchEngine>& self) { return self->name(); })
       .def("backend", &TorchEngine::backend)
       .def("plan", &TorchEngine::plan)
+      .def("execute_in",
+           [](const c10::intrusive_ptr<TorchEngine>& self, std::vector<at::Tensor> inputs,
+              int64_t slot) { return self->execute(inputs, slot); })
       .def("output_dtypes", &TorchEngine::output_dtypes)
       .def("output_shapes", &TorchEngine::output_shapes)
       .def("kernel_groups",

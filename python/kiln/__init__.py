@@ -76,6 +76,7 @@ from kiln.runtime import (  # noqa: E402 - Torch-TensorRT exports these at the t
     set_multi_device_safe_mode,
 )
 from kiln import debug  # noqa: E402 - kiln.debug.compare
+from kiln import llm  # noqa: E402, F401 - kiln.llm.compile, generation with a KV cache
 
 _register_backend()
 

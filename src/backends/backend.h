@@ -56,6 +56,9 @@ struct RunContext {
   std::span<const int32_t> input_tensors;   ///< network inputs (tensor ids)
   std::span<const int32_t> output_tensors;  ///< network outputs (tensor ids)
   std::span<const int32_t> storage_root;    ///< per tensor: the tensor whose memory it uses
+  /// Per network input: 1 when a layer writes into it in place (kv_cache_write). A CUDA graph
+  /// captures such an input at its own address (never staged) and is recaptured if it moves.
+  std::span<const uint8_t> input_written;
 };
 
 /// An executable group. Created at load, immutable and shared by all contexts (run is const and

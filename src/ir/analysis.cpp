@@ -42,7 +42,12 @@ std::vector<int32_t> storage_roots(const Graph& g, const std::vector<bool>& exec
   for (size_t t = 0; t < root.size(); ++t) root[t] = static_cast<int32_t>(t);
   for (size_t li = 0; li < g.layers.size(); ++li) {
     const Layer& l = g.layers[li];
-    if (!executed[li] || !(has_flag(l.op, kFlagView) || is_offset_view(g, l))) continue;
+    if (!executed[li]) continue;
+    if (has_flag(l.op, kFlagInPlace)) {  // writes into its input's memory (the verifier checks it)
+      root[static_cast<size_t>(l.outputs[0])] = root[static_cast<size_t>(l.inputs[0])];
+      continue;
+    }
+    if (!(has_flag(l.op, kFlagView) || is_offset_view(g, l))) continue;
     int32_t out = l.outputs[0];
     if (g.tensors[static_cast<size_t>(out)].is_output) continue;  // outputs own user memory
     root[static_cast<size_t>(out)] = root[static_cast<size_t>(l.inputs[0])];

@@ -1,4 +1,4 @@
-// Inference for gather, gather_elements and scatter.
+// Inference for gather, gather_elements, scatter and kv_cache_write.
 #include <string>
 
 #include "ir/infer_fns.h"
@@ -88,6 +88,35 @@ Status infer_scatter(const Layer& layer, std::span<const InferInput> in, InferRe
   if (data.dtype == DataType::kBool && p.reduce != ScatterReduce::kNone)
     return type_error("scatter reduce on bool");
   out.types = {data};
+  return {};
+}
+
+Status infer_kv_cache_write(const Layer& layer, std::span<const InferInput> in, InferResult& out) {
+  const TensorType& cache = *in[0].type;
+  const TensorType& pos = *in[1].type;
+  const TensorType& upd = *in[2].type;
+  KILN_RETURN_IF_ERROR(check_indices(pos));
+  if (upd.dtype != cache.dtype)
+    return type_error("update is " + std::string(dtype_name(upd.dtype)) + " but the cache is " +
+                      std::string(dtype_name(cache.dtype)));
+  const int r = cache.dims.rank();
+  if (r < 1 || upd.dims.rank() != r)
+    return shape_error("cache and update must have the same rank >= 1");
+  if (pos.dims.rank() != 1) return shape_error("positions must be 1-D");
+  KILN_ASSIGN_OR_RETURN(auto ax,
+                        normalize_axis(std::get<KvCacheWriteParams>(layer.params).axis, r, "axis"));
+  for (int i = 0; i < r; ++i) {
+    if (i == ax || upd.dims[i] < 0 || cache.dims[i] < 0) continue;
+    if (upd.dims[i] != cache.dims[i])
+      return shape_error("update dim " + s(i) + " (" + s(upd.dims[i]) +
+                         ") differs from the cache's (" + s(cache.dims[i]) + ")");
+  }
+  if (pos.dims[0] >= 0 && upd.dims[ax] >= 0 && pos.dims[0] != upd.dims[ax])
+    return shape_error(s(pos.dims[0]) + " positions for " + s(upd.dims[ax]) + " updated rows");
+  if (cache.dims[ax] >= 0 && upd.dims[ax] > cache.dims[ax])
+    return shape_error("update has " + s(upd.dims[ax]) + " rows along axis " + s(ax) +
+                       "; the cache holds " + s(cache.dims[ax]));
+  out.types = {cache};
   return {};
 }
 

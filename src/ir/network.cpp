@@ -462,6 +462,14 @@ Expected<Tensor> Network::add_grid_sample(Tensor x, Tensor grid, const GridSampl
   return KILN_ADD_LAYER(kGridSample, p, x.id(), grid.id());
 }
 
+Expected<Tensor> Network::add_kv_cache_write(Tensor cache, Tensor positions, Tensor update,
+                                             const KvCacheWriteParams& p) {
+  KILN_CHECK_TENSOR(cache, "kv cache write cache", false);
+  KILN_CHECK_TENSOR(positions, "kv cache write positions", false);
+  KILN_CHECK_TENSOR(update, "kv cache write update", false);
+  return KILN_ADD_LAYER(kKvCacheWrite, p, cache.id(), positions.id(), update.id());
+}
+
 #undef KILN_ADD_LAYER
 #undef KILN_CHECK_TENSOR
 

@@ -53,18 +53,18 @@ enum class OpKind : uint8_t {
   kQuantize,
   kDequantize,
   kGridSample,
+  kKvCacheWrite,
 };
-inline constexpr int kNumOps = 40;
+inline constexpr int kNumOps = 41;
 
-using LayerParams =
-    std::variant<ConstantParams, ConvolutionParams, MatMulParams, LinearParams, BinaryParams,
-                 UnaryParams, PoolingParams, AdaptivePoolingParams, ReduceParams, SoftmaxParams,
-                 LayerNormParams, GroupNormParams, BatchNormParams, RmsNormParams, ReshapeParams,
-                 TransposeParams, ConcatParams, SplitParams, SliceParams, GatherParams,
-                 GatherElementsParams, ScatterParams, PadParams, ExpandParams, SqueezeParams,
-                 UnsqueezeParams, FlattenParams, WhereParams, CastParams, FillParams, ArangeParams,
-                 CumSumParams, TopKParams, ResizeParams, ShapeParams, AttentionParams,
-                 IdentityParams, QuantizeParams, DequantizeParams, GridSampleParams>;
+using LayerParams = std::variant<
+    ConstantParams, ConvolutionParams, MatMulParams, LinearParams, BinaryParams, UnaryParams,
+    PoolingParams, AdaptivePoolingParams, ReduceParams, SoftmaxParams, LayerNormParams,
+    GroupNormParams, BatchNormParams, RmsNormParams, ReshapeParams, TransposeParams, ConcatParams,
+    SplitParams, SliceParams, GatherParams, GatherElementsParams, ScatterParams, PadParams,
+    ExpandParams, SqueezeParams, UnsqueezeParams, FlattenParams, WhereParams, CastParams,
+    FillParams, ArangeParams, CumSumParams, TopKParams, ResizeParams, ShapeParams, AttentionParams,
+    IdentityParams, QuantizeParams, DequantizeParams, GridSampleParams, KvCacheWriteParams>;
 static_assert(std::variant_size_v<LayerParams> == kNumOps, "LayerParams must list every OpKind");
 
 enum OpFlag : uint32_t {
@@ -80,6 +80,7 @@ enum OpFlag : uint32_t {
   kFlagChannelsLast = 1u << 8,  ///< 2-D spatial op with a channels_last form (the layout pass)
   kFlagGemm = 1u << 9,          ///< matrix product: GEMM epilogues fuse into it
   kFlagQuantization = 1u << 10,  ///< quantize / dequantize: its float side keeps the type it has
+  kFlagInPlace = 1u << 11,       ///< writes into input 0's memory (a network input) and returns it
 };
 
 struct OpInfo {
@@ -152,6 +153,8 @@ inline constexpr std::array<OpInfo, kNumOps> kOpTable = {{
   {OpKind::kQuantize,        "quantize",         2, 3, 1, kFlagQuantization, 0, 0},
   {OpKind::kDequantize,      "dequantize",       2, 3, 1, kFlagQuantization, 0, 0},
   {OpKind::kGridSample,      "grid_sample",      2, 2, 1, kFlagNone, 0, 0},
+  {OpKind::kKvCacheWrite,    "kv_cache_write",   3, 3, 1,
+   kFlagInPlace | kFlagDataMovement, 0, 0b10},
 }};
 // clang-format on
 

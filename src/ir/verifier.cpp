@@ -19,6 +19,33 @@ std::string type_str(const TensorType& t) {
 
 bool valid_dtype(DataType d) { return static_cast<int>(d) < kNumDataTypes; }
 
+// A layer that writes into its input 0 (kv_cache_write) must own that memory: a network input read
+// by no other layer but shape layers (else a reader could see the cache before or after the write
+// depending on the kernel order), and its output is no network output (outputs own the user's
+// memory).
+Status check_in_place(const Graph& g) {
+  std::vector<int> readers(g.tensors.size(), 0);
+  for (const Layer& l : g.layers) {
+    if (l.op == OpKind::kShape) continue;  // reads dims only, never the data
+    for (int32_t id : l.inputs)
+      if (id >= 0) ++readers[static_cast<size_t>(id)];
+  }
+  for (const Layer& l : g.layers) {
+    if (!has_flag(l.op, kFlagInPlace)) continue;
+    if (l.inputs.empty() || l.inputs[0] < 0) return verr("layer '" + l.name + "' has no target");
+    const TensorDesc& target = g.tensors[static_cast<size_t>(l.inputs[0])];
+    if (!target.is_input)
+      return verr("layer '" + l.name + "' (" + std::string(op_name(l.op)) + ") writes into '" +
+                  target.name + "', which is not a network input");
+    if (readers[static_cast<size_t>(l.inputs[0])] != 1)
+      return verr("network input '" + target.name + "' is written in place by layer '" + l.name +
+                  "' and read by another layer");
+    if (g.tensors[static_cast<size_t>(l.outputs[0])].is_output)
+      return verr("layer '" + l.name + "' writes in place; its output cannot be a network output");
+  }
+  return {};
+}
+
 Status check_structure(const Graph& g) {
   const size_t nt = g.tensors.size();
   std::vector<int> defined(nt, 0);  // 0 undefined, 1 defined
@@ -115,7 +142,7 @@ Status check_structure(const Graph& g) {
                   (t.is_output ? "flagged as a network output but not listed as one"
                                : "listed as a network output but not flagged as one"));
   }
-  return {};
+  return check_in_place(g);
 }
 
 }  // namespace

@@ -80,9 +80,11 @@ Status EngineImpl::build_layout() {
     for (size_t i = 0; i < layer.inputs.size(); ++i) {
       int32_t t = layer.inputs[i];
       if (t < 0 || ir::is_shape_operand(layer.op, static_cast<int>(i))) continue;
+      // (An in-place layer, kv_cache_write, is a writer itself: its readers wait for it.)
       while (storage_root[static_cast<size_t>(t)] != t) {
         const ir::Layer& view =
             g.layers[static_cast<size_t>(g.tensors[static_cast<size_t>(t)].producer)];
+        if (ir::has_flag(view.op, ir::kFlagInPlace)) break;
         t = view.inputs[0];
       }
       int32_t p = g.tensors[static_cast<size_t>(t)].producer;
@@ -126,6 +128,13 @@ Status EngineImpl::build_layout() {
   }
 
   num_inputs = static_cast<int>(g.inputs.size());
+  input_written.assign(g.inputs.size(), 0);
+  for (size_t l = 0; l < g.layers.size(); ++l) {
+    const ir::Layer& layer = g.layers[l];
+    if (!executed[l] || !ir::has_flag(layer.op, ir::kFlagInPlace)) continue;
+    for (size_t i = 0; i < g.inputs.size(); ++i)
+      if (g.inputs[i] == layer.inputs[0]) input_written[i] = 1;
+  }
   for (int32_t t : g.inputs) {
     io.push_back({g.tensors[static_cast<size_t>(t)].name,
                   g.tensors[static_cast<size_t>(t)].type.dtype,

@@ -30,6 +30,7 @@ class EngineImpl {
       first_kernel;                  ///< per root tensor: kernel writing it (-1: not an activation)
   std::vector<int32_t> last_kernel;  ///< per root tensor: last kernel reading any alias of it
   std::vector<bool> is_arena;        ///< per tensor: lives in the activation arena (roots only)
+  std::vector<uint8_t> input_written;  ///< per input: a layer writes into it in place
 
  private:
   EngineImpl() = default;

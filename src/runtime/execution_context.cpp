@@ -280,6 +280,7 @@ Status ExecutionContextImpl::enqueue(void* stream) {
       engine_->io_tensor.data() + engine_->num_inputs,
       engine_->io_tensor.size() - static_cast<size_t>(engine_->num_inputs));
   ctx.storage_root = engine_->storage_root;
+  ctx.input_written = engine_->input_written;
   auto kernels = engine_->backend_engine().kernels();
   if (!profiling_) return bctx_->execute(kernels, ctx, shape_key_);
   std::vector<double> ms;

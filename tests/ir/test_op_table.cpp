@@ -22,8 +22,13 @@ TEST(OpTable, DataMovementIsAssignPrecisionsFormerList) {
                            K::kGather,  K::kGatherElements, K::kScatter, K::kPad,      K::kExpand,
                            K::kSqueeze, K::kUnsqueeze,      K::kFlatten, K::kWhere,    K::kIdentity,
                            K::kShape,   K::kCast,           K::kTopK,    K::kConstant, K::kFill,
-                           K::kArange};
+                           K::kArange,  K::kKvCacheWrite};
   EXPECT_EQ(ops_with(kFlagDataMovement), want);
+}
+
+// Only the KV cache write writes into its input (the verifier and storage_roots rely on it).
+TEST(OpTable, InPlaceIsKvCacheWriteOnly) {
+  EXPECT_EQ(ops_with(kFlagInPlace), (std::set<OpKind>{K::kKvCacheWrite}));
 }
 
 TEST(OpTable, ViewChainMovementIsFoldViewChainsFormerList) {
@@ -47,7 +52,7 @@ TEST(OpTable, IndexOperandsAreAssignPrecisionsFormerInputs) {
     for (int i = 0; i < 8; ++i) {
       bool want = (info.kind == K::kWhere && i == 0) ||
                   ((info.kind == K::kGather || info.kind == K::kGatherElements ||
-                    info.kind == K::kScatter) &&
+                    info.kind == K::kScatter || info.kind == K::kKvCacheWrite) &&
                    i == 1);
       EXPECT_EQ(is_index_operand(info.kind, i), want) << info.name << " input " << i;
     }

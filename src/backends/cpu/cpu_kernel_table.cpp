@@ -55,6 +55,7 @@ constexpr std::array<CpuKernelRow, ir::kNumOps> kCpuKernels = {{
   {OpKind::kQuantize,        run_quantize},
   {OpKind::kDequantize,      run_dequantize},
   {OpKind::kGridSample,      run_grid_sample},
+  {OpKind::kKvCacheWrite,    run_kv_cache_write},
 }};
 // clang-format on
 static_assert(ir::rows_follow_op_kinds(kCpuKernels),

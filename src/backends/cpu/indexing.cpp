@@ -1,8 +1,9 @@
-// CPU kernels: gather (take along one axis), gather_elements (torch.gather) and scatter
-// (torch.scatter / scatter_reduce with include_self=True). Indices are int32/int64; a negative
-// index wraps once (i + dim); every index is validated before anything is written, and an index out
-// of range is an InvalidArgument error. Element data moves as raw bytes, so every dtype works.
-// Differences from torch: torch.gather/scatter reject negative indices (here they wrap, like
+// CPU kernels: gather (take along one axis), gather_elements (torch.gather), scatter
+// (torch.scatter / scatter_reduce with include_self=True) and kv_cache_write (rows of an update
+// written in place into a cache input at positions along one axis). Indices are int32/int64; a
+// negative index wraps once (i + dim); every index is validated before anything is written, and an
+// index out of range is an InvalidArgument error. Element data moves as raw bytes, so every dtype
+// works. Differences from torch: torch.gather/scatter reject negative indices (here they wrap, like
 // index_select/ONNX); plain scatter with duplicate targets keeps the last update in index order
 // (torch: unspecified); float reductions accumulate in float32 and round to 16-bit types once at
 // the end; max/min propagate NaN; integer add/mul wrap.
@@ -247,6 +248,40 @@ Status run_scatter(const CpuArgs& a) {
       return {};
     }
   });
+}
+
+Status run_kv_cache_write(const CpuArgs& a) {
+  const auto& p = std::get<KvCacheWriteParams>(a.layer.params);
+  const TensorView& cache = a.in[0];
+  const TensorView& pos = a.in[1];
+  const TensorView& upd = a.in[2];
+  const TensorView& out = a.out[0];
+  const int r = cache.dims.rank();
+  int ax = 0;
+  KILN_RETURN_IF_ERROR(normalized_axis(a, p.axis, r, ax));
+  if (out.data != cache.data)
+    return cpu_error(a, StatusCode::kInternal, "the output does not alias the cache");
+  if (upd.dims.rank() != r || upd.dtype != cache.dtype || pos.numel() != upd.dims[ax])
+    return cpu_error(a, StatusCode::kShapeError,
+                     "cache " + cache.dims.to_string() + ", positions " + pos.dims.to_string() +
+                         " and update " + upd.dims.to_string() + " do not fit");
+  std::vector<int64_t> rows;
+  KILN_RETURN_IF_ERROR(load_indices(a, pos, cache.dims[ax], rows));
+  // [outer, rows, inner] blocks: outer = dims before the axis, inner = bytes of one row.
+  int64_t outer = 1, inner = static_cast<int64_t>(dtype_size(cache.dtype));
+  for (int i = 0; i < ax; ++i) outer *= cache.dims[i];
+  for (int i = ax + 1; i < r; ++i) inner *= cache.dims[i];
+  const auto n = static_cast<int64_t>(rows.size());
+  auto* dst = static_cast<uint8_t*>(cache.data);
+  const auto* src = static_cast<const uint8_t*>(upd.data);
+  for (int64_t o = 0; o < outer; ++o) {
+    for (int64_t j = 0; j < n; ++j) {
+      std::memcpy(
+          dst + static_cast<size_t>((o * cache.dims[ax] + rows[static_cast<size_t>(j)]) * inner),
+          src + static_cast<size_t>((o * n + j) * inner), static_cast<size_t>(inner));
+    }
+  }
+  return {};
 }
 
 }  // namespace kiln::cpu

@@ -132,6 +132,10 @@ class CudaContext final : public backend::BackendContext {
       // may compile kernels and allocate) outside stream capture. The next run captures.
       return run_all(kernels, c);
     }
+    if (g != nullptr && !fixed_inputs_match(*g, c)) {  // a cache written in place has moved
+      drop_graph(shape_key);
+      g = nullptr;
+    }
     if (g == nullptr) {
       KILN_ASSIGN_OR_RETURN(auto made, capture(kernels, c, shape_key));
       g = made;
@@ -139,7 +143,7 @@ class CudaContext final : public backend::BackendContext {
     // Stage inputs in, replay, stage outputs out.
     for (size_t i = 0; i < ctx.input_tensors.size(); ++i) {
       const TensorView& v = ctx.tensors[static_cast<size_t>(ctx.input_tensors[i])];
-      if (v.bytes() == 0) continue;
+      if (v.bytes() == 0 || g->staging_in[i] == nullptr) continue;
       KILN_CUDA_RETURN(
           cudaMemcpyAsync(g->staging_in[i], v.data, v.bytes(), cudaMemcpyDeviceToDevice, stream));
     }
@@ -182,9 +186,28 @@ class CudaContext final : public backend::BackendContext {
   struct Graph {
     uint64_t key = 0;
     cudaGraphExec_t exec = nullptr;
-    std::vector<void*> staging_in, staging_out;
+    std::vector<void*> staging_in, staging_out;  ///< nullptr for an input written in place
+    std::vector<void*> fixed_in;  ///< per input: the address captured (inputs written in place)
     std::vector<void*> owned;
   };
+
+  /// Whether `g` was captured with the in-place inputs at the addresses they have now.
+  static bool fixed_inputs_match(const Graph& g, const RunContext& c) {
+    for (size_t i = 0; i < g.fixed_in.size(); ++i) {
+      if (g.fixed_in[i] == nullptr) continue;
+      if (c.tensors[static_cast<size_t>(c.input_tensors[i])].data != g.fixed_in[i]) return false;
+    }
+    return true;
+  }
+
+  void drop_graph(uint64_t key) {
+    for (auto it = graphs_.begin(); it != graphs_.end(); ++it) {
+      if (it->key != key) continue;
+      destroy(*it);
+      graphs_.erase(it);
+      return;
+    }
+  }
 
   Graph* find_graph(uint64_t key) {
     for (auto& g : graphs_)
@@ -213,9 +236,17 @@ class CudaContext final : public backend::BackendContext {
     // Staging buffers for every network input and output; tensors stored in them (their views too)
     // are redirected.
     std::vector<TensorView> views(c.tensors.begin(), c.tensors.end());
-    auto stage = [&](std::span<const int32_t> ids, std::vector<void*>& out) -> Status {
-      for (int32_t id : ids) {
+    // Inputs written in place (a KV cache) stay where they are: the graph writes into them.
+    g.fixed_in.assign(c.input_tensors.size(), nullptr);
+    auto stage = [&](std::span<const int32_t> ids, std::vector<void*>& out, bool inputs) -> Status {
+      for (size_t k = 0; k < ids.size(); ++k) {
+        const int32_t id = ids[k];
         const TensorView& v = views[static_cast<size_t>(id)];
+        if (inputs && k < c.input_written.size() && c.input_written[k]) {
+          g.fixed_in[k] = v.data;
+          out.push_back(nullptr);
+          continue;
+        }
         void* p = nullptr;
         KILN_CUDA_RETURN(cudaMalloc(&p, v.bytes() == 0 ? 256 : v.bytes()));
         g.owned.push_back(p);
@@ -231,8 +262,8 @@ class CudaContext final : public backend::BackendContext {
       }
       return {};
     };
-    Status s = stage(c.input_tensors, g.staging_in);
-    if (s.ok()) s = stage(c.output_tensors, g.staging_out);
+    Status s = stage(c.input_tensors, g.staging_in, true);
+    if (s.ok()) s = stage(c.output_tensors, g.staging_out, false);
     if (!s.ok()) {
       destroy(g);
       return s;

@@ -55,6 +55,8 @@ Status launch_resize(const LaunchArgs&);
 Status launch_pad(const LaunchArgs&);
 // kernels/grid_sample.cu
 Status launch_grid_sample(const LaunchArgs&);
+// kernels/kv_cache.cu
+Status launch_kv_cache_write(const LaunchArgs&);  // in place: out[0] aliases in[0]
 // kernels/data_movement.cu
 Status launch_transpose(const LaunchArgs&);
 Status launch_concat(const LaunchArgs&);
