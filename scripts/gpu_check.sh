@@ -40,6 +40,7 @@ t0=$(date +%s)
 if [[ "$want" != *" carried "* ]]; then
 cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DKILN_CUDA=ON -DKILN_TORCH=$TORCH_OPT -DKILN_PYTHON=$PY \
   -DKILN_CUDNN_ROOT="$CUDNN_ROOT" -DKILN_GTEST_SOURCE_DIR="$PWD/.deps/googletest" -DKILN_BUILD_EXAMPLES=OFF \
+  -DKILN_CUDA_ARCHITECTURES=90 \
   >"$OUT/configure.log" 2>&1 || { tail -30 "$OUT/configure.log"; exit 1; }
 targets="test_cuda_core test_cuda_reduce_norm test_cuda_data_indexing test_cuda_spatial test_cuda_attention test_cuda_fusion test_cuda_pointwise_fusion test_cuda_op_cases test_pointwise_codegen kiln_profile"
 [[ "$want" == *" torch "* || "$want" == *" bench "* ]] && targets="$targets kiln_torch kiln_bench_driver"

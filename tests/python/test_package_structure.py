@@ -9,6 +9,8 @@ PKG = os.path.join(os.path.dirname(__file__), "..", "..", "python", "kiln")
 # (module, imported module): imports that stay inside a function on purpose.
 ALLOWED_LOCAL_IMPORTS = {
     ("kiln.logging", "tqdm.auto"),  # optional dependency, imported only when a progress bar is shown
+    ("kiln.demo", "torchvision"),  # the demo's models: optional dependencies (pip install kiln[demo])
+    ("kiln.demo", "transformers"),
 }
 
 
