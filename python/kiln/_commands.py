@@ -22,7 +22,9 @@ def executable(name: str) -> str:
 def _exec(name: str) -> None:
     path = executable(name)
     if not os.access(path, os.X_OK):
-        sys.exit(f"{name}: {path} is missing (reinstall kiln with `pip install .`, or build the {name} target)")
+        sys.exit(
+            f"{name}: {path} is missing (reinstall kiln with `pip install .`, or build the {name} target)"
+        )
     os.execv(path, [name, *sys.argv[1:]])
 
 

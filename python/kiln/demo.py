@@ -36,10 +36,22 @@ def _resnet18(small: bool, dtype: torch.dtype, device: str) -> dict:
     model = torchvision.models.resnet18().eval().to(device, dtype)
     x = torch.randn(2, 3, size, size, device=device, dtype=dtype)
     # A batch range: one engine serves batches 1..8 (the reload below runs batch 2 and batch 1).
-    inputs = [kiln.Input(min_shape=(1, 3, size, size), opt_shape=(2, 3, size, size), max_shape=(8, 3, size, size),
-                         dtype=dtype)]
-    return {"model": model, "args": (x,), "kwargs": {}, "inputs": inputs, "kwarg_inputs": None,
-            "shape": f"batch 1..8 x 3 x {size} x {size}"}
+    inputs = [
+        kiln.Input(
+            min_shape=(1, 3, size, size),
+            opt_shape=(2, 3, size, size),
+            max_shape=(8, 3, size, size),
+            dtype=dtype,
+        )
+    ]
+    return {
+        "model": model,
+        "args": (x,),
+        "kwargs": {},
+        "inputs": inputs,
+        "kwarg_inputs": None,
+        "shape": f"batch 1..8 x 3 x {size} x {size}",
+    }
 
 
 def _bert(small: bool, dtype: torch.dtype, device: str) -> dict:
@@ -60,8 +72,14 @@ def _bert(small: bool, dtype: torch.dtype, device: str) -> dict:
     ids = torch.randint(0, cfg.vocab_size, (2, seq), device=device)
     mask = torch.ones(2, seq, dtype=torch.long, device=device)
     mask[1, seq * 3 // 4 :] = 0  # the second sequence is padded
-    return {"model": model, "args": (ids,), "kwargs": {"attention_mask": mask}, "inputs": [ids],
-            "kwarg_inputs": {"attention_mask": mask}, "shape": f"2 x {seq} tokens, padding mask"}
+    return {
+        "model": model,
+        "args": (ids,),
+        "kwargs": {"attention_mask": mask},
+        "inputs": [ids],
+        "kwarg_inputs": {"attention_mask": mask},
+        "shape": f"2 x {seq} tokens, padding mask",
+    }
 
 
 class _LastHiddenState(torch.nn.Module):
@@ -103,8 +121,13 @@ def _reload_in_fresh_process(saved: str, check: str) -> tuple[bool, str]:
     """Runs `python -m kiln.demo --check-saved` in a new interpreter: loads the saved module, runs the
     stored inputs and compares with the stored eager outputs."""
     env = dict(os.environ)
-    proc = subprocess.run([sys.executable, "-m", "kiln.demo", "--check-saved", saved, check],
-                          capture_output=True, text=True, env=env, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-m", "kiln.demo", "--check-saved", saved, check],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     text = (proc.stdout + proc.stderr).strip()
     return proc.returncode == 0, text
 
@@ -121,8 +144,10 @@ def check_saved(saved: str, check: str) -> int:
             err, rel, cos = _errors(out, case["ref"])
             ok = rel < data["rtol"] and cos > data["cos"]
             worst_ok &= ok
-            lines.append(f"{case['name']}: max abs error {err:.2e}, relative {rel:.2e}, cosine {cos:.6f}"
-                         f"{'' if ok else '  <- FAIL'}")
+            lines.append(
+                f"{case['name']}: max abs error {err:.2e}, relative {rel:.2e}, cosine {cos:.6f}"
+                f"{'' if ok else '  <- FAIL'}"
+            )
     print("; ".join(lines))
     return 0 if worst_ok else 1
 
@@ -149,8 +174,10 @@ def run_model(name: str, args: argparse.Namespace, device: str, dtype: torch.dty
         out = compiled(*x, **kw)
     err, rel, cos = _errors(out, ref)
     ok = rel < rtol and cos > min_cos
-    print(f"error against eager PyTorch: max abs {err:.2e}, relative {rel:.2e}, cosine {cos:.6f} "
-          f"({'ok' if ok else 'FAIL'}: relative < {rtol:g}, cosine > {min_cos})")
+    print(
+        f"error against eager PyTorch: max abs {err:.2e}, relative {rel:.2e}, cosine {cos:.6f} "
+        f"({'ok' if ok else 'FAIL'}: relative < {rtol:g}, cosine > {min_cos})"
+    )
 
     # Save, then load and run in a fresh process (at the example batch and, for the range, batch 1).
     saved = os.path.join(out_dir, f"{name}.pt2")
@@ -158,13 +185,14 @@ def run_model(name: str, args: argparse.Namespace, device: str, dtype: torch.dty
     cases = [{"name": "example input", "args": x, "kwargs": kw, "ref": ref}]
     if name == "resnet18":
         with torch.no_grad():
-            cases.append({"name": "batch 1", "args": (x[0][:1],), "kwargs": {},
-                          "ref": model(x[0][:1])})
+            cases.append({"name": "batch 1", "args": (x[0][:1],), "kwargs": {}, "ref": model(x[0][:1])})
     check = os.path.join(out_dir, f"{name}.check.pt")
     torch.save({"cases": cases, "rtol": rtol, "cos": min_cos}, check)
     reload_ok, text = _reload_in_fresh_process(saved, check)
-    print(f"saved {saved} ({os.path.getsize(saved) / 1e6:.1f} MB); reloaded in a fresh process: "
-          f"{'ok' if reload_ok else 'FAIL'}\n  {text.replace(chr(10), chr(10) + '  ')}")
+    print(
+        f"saved {saved} ({os.path.getsize(saved) / 1e6:.1f} MB); reloaded in a fresh process: "
+        f"{'ok' if reload_ok else 'FAIL'}\n  {text.replace(chr(10), chr(10) + '  ')}"
+    )
 
     if device == "cuda" and not args.no_timing:
         with torch.no_grad():
@@ -176,8 +204,10 @@ def run_model(name: str, args: argparse.Namespace, device: str, dtype: torch.dty
             except Exception as e:  # noqa: BLE001 - a torch.compile failure is a missing peer, not ours
                 print(f"torch.compile failed ({type(e).__name__}: {e}); no comparison with it")
                 t_tc = float("nan")
-        print(f"latency: eager {t_eager:.3f} ms, torch.compile {t_tc:.3f} ms, Kiln {t_kiln:.3f} ms -> "
-              f"speedup over eager {t_eager / t_kiln:.2f}x, over torch.compile {t_tc / t_kiln:.2f}x")
+        print(
+            f"latency: eager {t_eager:.3f} ms, torch.compile {t_tc:.3f} ms, Kiln {t_kiln:.3f} ms -> "
+            f"speedup over eager {t_eager / t_kiln:.2f}x, over torch.compile {t_tc / t_kiln:.2f}x"
+        )
     return ok and reload_ok
 
 
@@ -200,11 +230,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"GPU: {torch.cuda.get_device_name()}; models in float16 (eager, torch.compile and Kiln alike)")
         dtype = torch.float16
     else:
-        why = ("no CUDA GPU is visible" if not torch.cuda.is_available()
-               else "this kiln was built without the CUDA backend" if not kiln.build_info.with_cuda
-               else "--device cpu")
-        print(f"No GPU run: {why}. Running Kiln's CPU backend (the reference backend: exact float32, "
-              "not fast; no speed comparison).")
+        why = (
+            "no CUDA GPU is visible"
+            if not torch.cuda.is_available()
+            else "this kiln was built without the CUDA backend"
+            if not kiln.build_info.with_cuda
+            else "--device cpu"
+        )
+        print(
+            f"No GPU run: {why}. Running Kiln's CPU backend (the reference backend: exact float32, "
+            "not fast; no speed comparison)."
+        )
         dtype = torch.float32
     names = [n.strip() for n in args.models.split(",") if n.strip()]
     unknown = [n for n in names if n not in MODELS]

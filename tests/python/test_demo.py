@@ -20,7 +20,10 @@ def test_demo_small_cpu(tmp_path):
         env["PYTHONPATH"] = os.path.join(REPO, "python") + os.pathsep + env.get("PYTHONPATH", "")
     r = subprocess.run(
         [sys.executable, "-m", "kiln.demo", "--small", "--device", "cpu", "--out", str(tmp_path)],
-        capture_output=True, text=True, env=env, timeout=600,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
     )
     out = r.stdout + r.stderr
     assert r.returncode == 0, out

@@ -41,9 +41,18 @@ def model_ts(tmp_path_factory):
 def test_torchtrtc_positional_range_and_long_flags(model_ts, tmp_path):
     model, path = model_ts
     out = tmp_path / "small_kiln.ts"
-    r = _kilnc(str(path), str(out), "[(1,3,16,16);(2,3,16,16);(4,3,16,16)]@f32%contiguous",
-               "--device-type=gpu", "-d", "cpu",  # torchtrtc's name, then the CPU backend (CI has no GPU) "--enabled-precision=f32", "--mbs=1",
-               "--require-full-compilation", "--workspace-size=1048576", "--sparse-weights", "--dla-core=0")
+    r = _kilnc(
+        str(path),
+        str(out),
+        "[(1,3,16,16);(2,3,16,16);(4,3,16,16)]@f32%contiguous",
+        "--device-type=gpu",
+        "-d",
+        "cpu",  # torchtrtc's name, then the CPU backend (CI has no GPU) "--enabled-precision=f32", "--mbs=1",
+        "--require-full-compilation",
+        "--workspace-size=1048576",
+        "--sparse-weights",
+        "--dla-core=0",
+    )
     assert r.returncode == 0, r.stderr
     assert "--sparse-weights has no effect" in r.stderr  # a one-line warning names the no-op flag
     assert "--dla-core" not in r.stderr  # its default value asks for nothing
@@ -68,7 +77,10 @@ def test_torchtrtc_static_spec_with_i_and_channel_last(model_ts):
         (["(1,3,x,16)"], "bad input spec '(1,3,x,16)': 'x' is not a dimension"),
         (["[(1,3,16,16);(2,3,16,16)]"], "a range needs three shapes"),
         (["(1,3,16,16)@f64"], "unknown dtype 'f64'"),
-        (["(1,3,16,16)", "--truncate-long-double"], "--truncate-long-double is not supported: Kiln computes int64"),
+        (
+            ["(1,3,16,16)", "--truncate-long-double"],
+            "--truncate-long-double is not supported: Kiln computes int64",
+        ),
         (["(1,3,16,16)", "--calibration-cache-file=c.cache"], "kiln.ptq"),
         (["(1,3,16,16)", "--device-type=dla"], "Kiln has no DLA backend"),
         (["(1,3,16,16)", "--enabled-precision=int8"], "needs calibration"),

@@ -20,7 +20,7 @@ def _cmake_version() -> str:
 def test_version_single_sourced():
     with open(os.path.join(REPO, "pyproject.toml")) as f:
         pyproject = f.read()
-    assert re.search(r'^version\s*=', pyproject, re.M) is None, "the version belongs in CMakeLists.txt only"
+    assert re.search(r"^version\s*=", pyproject, re.M) is None, "the version belongs in CMakeLists.txt only"
     assert '"version"' in re.search(r"^dynamic\s*=.*$", pyproject, re.M).group(0)
     assert kiln.__version__ == _cmake_version()
     assert kiln.build_info.kiln_version == _cmake_version()
@@ -42,7 +42,9 @@ def _command(name: str, *args: str) -> subprocess.CompletedProcess:
     if os.environ.get("KILN_BUILD_DIR"):
         env["PYTHONPATH"] = os.path.join(REPO, "python") + os.pathsep + env.get("PYTHONPATH", "")
     code = f"import sys; from kiln import _commands; sys.argv[0] = {name!r}; _commands.{name}()"
-    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, timeout=300
+    )
 
 
 def test_console_scripts_run_the_executables():

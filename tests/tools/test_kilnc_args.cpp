@@ -1,5 +1,5 @@
-// kilnc's input-spec grammar (Kiln's and torchtrtc's) and torchtrtc's flag table, against hand-written
-// expectations.
+// kilnc's input-spec grammar (Kiln's and torchtrtc's) and torchtrtc's flag table, against
+// hand-written expectations.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -83,7 +83,8 @@ TEST(KilncInputSpec, BadSpecsSayWhatIsWrong) {
             std::string::npos);
   EXPECT_NE(parse_error("(1,3)@f128").find("unknown dtype 'f128'"), std::string::npos);
   EXPECT_NE(parse_error("(1,3)@f16%nchwc").find("unknown format 'nchwc'"), std::string::npos);
-  EXPECT_NE(parse_error("(1,3)%nhwc@f16").find("dtype (@) comes before the format (%)"), std::string::npos);
+  EXPECT_NE(parse_error("(1,3)%nhwc@f16").find("dtype (@) comes before the format (%)"),
+            std::string::npos);
   EXPECT_NE(parse_error("@f16").find("no shape"), std::string::npos);
   EXPECT_NE(parse_error("1x3;2x3").find("one shape or three"), std::string::npos);
   EXPECT_NE(parse_error("(1,1,1,1,1,1,1,1,1)").find("rank 9 is above"), std::string::npos);

@@ -9,7 +9,8 @@ namespace kiln::kilnc {
 namespace {
 
 constexpr std::string_view kGrammar =
-    "expected SHAPE[@DTYPE][%FORMAT] where SHAPE is \"(N,C,H,W)\", \"[(MIN);(OPT);(MAX)]\", \"NxCxHxW\" or "
+    "expected SHAPE[@DTYPE][%FORMAT] where SHAPE is \"(N,C,H,W)\", \"[(MIN);(OPT);(MAX)]\", "
+    "\"NxCxHxW\" or "
     "\"MIN;OPT;MAX\"";
 
 Status bad(std::string_view spec, const std::string& what) {
@@ -36,7 +37,8 @@ Expected<std::vector<int64_t>> parse_dims(std::string_view spec, std::string_vie
   size_t start = 0;
   while (true) {
     size_t end = text.find(sep, start);
-    std::string_view part = trim(text.substr(start, end == std::string_view::npos ? text.size() - start : end - start));
+    std::string_view part =
+        trim(text.substr(start, end == std::string_view::npos ? text.size() - start : end - start));
     int64_t v = -1;
     auto [ptr, ec] = std::from_chars(part.data(), part.data() + part.size(), v);
     if (part.empty() || ec != std::errc() || ptr != part.data() + part.size() || v < 0)
@@ -46,7 +48,8 @@ Expected<std::vector<int64_t>> parse_dims(std::string_view spec, std::string_vie
     start = end + 1;
   }
   if (dims.size() > static_cast<size_t>(kMaxRank))
-    return bad(spec, "rank " + std::to_string(dims.size()) + " is above Kiln's maximum " + std::to_string(kMaxRank));
+    return bad(spec, "rank " + std::to_string(dims.size()) + " is above Kiln's maximum " +
+                         std::to_string(kMaxRank));
   return dims;
 }
 
@@ -54,11 +57,13 @@ Expected<std::vector<int64_t>> parse_dims(std::string_view spec, std::string_vie
 Expected<std::vector<int64_t>> parse_paren_shape(std::string_view spec, std::string_view text) {
   text = trim(text);
   if (text.size() < 2 || text.front() != '(' || text.back() != ')')
-    return bad(spec, "'" + std::string(text) + "' is not a shape in parentheses like (1,3,224,224)");
+    return bad(spec,
+               "'" + std::string(text) + "' is not a shape in parentheses like (1,3,224,224)");
   return parse_dims(spec, text.substr(1, text.size() - 2), ',');
 }
 
-Expected<std::vector<std::vector<int64_t>>> parse_shapes(std::string_view spec, std::string_view text) {
+Expected<std::vector<std::vector<int64_t>>> parse_shapes(std::string_view spec,
+                                                         std::string_view text) {
   text = trim(text);
   std::vector<std::vector<int64_t>> shapes;
   if (text.empty()) return bad(spec, "no shape; " + std::string(kGrammar));
@@ -68,15 +73,17 @@ Expected<std::vector<std::vector<int64_t>>> parse_shapes(std::string_view spec, 
     size_t start = 0;
     while (true) {
       size_t end = inner.find(';', start);
-      KILN_ASSIGN_OR_RETURN(auto s, parse_paren_shape(spec, inner.substr(start, end == std::string_view::npos
-                                                                                     ? inner.size() - start
-                                                                                     : end - start)));
+      KILN_ASSIGN_OR_RETURN(
+          auto s, parse_paren_shape(
+                      spec, inner.substr(start, end == std::string_view::npos ? inner.size() - start
+                                                                              : end - start)));
       shapes.push_back(std::move(s));
       if (end == std::string_view::npos) break;
       start = end + 1;
     }
     if (shapes.size() != 3)
-      return bad(spec, "a range needs three shapes [(MIN);(OPT);(MAX)], got " + std::to_string(shapes.size()));
+      return bad(spec, "a range needs three shapes [(MIN);(OPT);(MAX)], got " +
+                           std::to_string(shapes.size()));
   } else if (text.front() == '(') {
     KILN_ASSIGN_OR_RETURN(auto s, parse_paren_shape(spec, text));
     shapes.push_back(std::move(s));
@@ -85,14 +92,17 @@ Expected<std::vector<std::vector<int64_t>>> parse_shapes(std::string_view spec, 
     while (true) {
       size_t end = text.find(';', start);
       KILN_ASSIGN_OR_RETURN(
-          auto s, parse_dims(spec, text.substr(start, end == std::string_view::npos ? text.size() - start : end - start),
+          auto s, parse_dims(spec,
+                             text.substr(start, end == std::string_view::npos ? text.size() - start
+                                                                              : end - start),
                              'x'));
       shapes.push_back(std::move(s));
       if (end == std::string_view::npos) break;
       start = end + 1;
     }
     if (shapes.size() != 1 && shapes.size() != 3)
-      return bad(spec, "give one shape or three (MIN;OPT;MAX), got " + std::to_string(shapes.size()));
+      return bad(spec,
+                 "give one shape or three (MIN;OPT;MAX), got " + std::to_string(shapes.size()));
   }
   return shapes;
 }
@@ -106,27 +116,34 @@ Expected<DataType> parse_spec_dtype(std::string_view name) {
     DataType dtype;
   };
   static constexpr Alias kAliases[] = {
-      {"f32", DataType::kFloat32},  {"float", DataType::kFloat32},  {"float32", DataType::kFloat32},
-      {"fp32", DataType::kFloat32}, {"f16", DataType::kFloat16},    {"half", DataType::kFloat16},
-      {"float16", DataType::kFloat16}, {"fp16", DataType::kFloat16}, {"bf16", DataType::kBFloat16},
-      {"bfloat16", DataType::kBFloat16}, {"i32", DataType::kInt32}, {"int", DataType::kInt32},
-      {"int32", DataType::kInt32},  {"i64", DataType::kInt64},      {"long", DataType::kInt64},
-      {"int64", DataType::kInt64},  {"i8", DataType::kInt8},        {"char", DataType::kInt8},
-      {"int8", DataType::kInt8},    {"u8", DataType::kUInt8},       {"uint8", DataType::kUInt8},
-      {"bool", DataType::kBool},    {"b", DataType::kBool},
+      {"f32", DataType::kFloat32},     {"float", DataType::kFloat32},
+      {"float32", DataType::kFloat32}, {"fp32", DataType::kFloat32},
+      {"f16", DataType::kFloat16},     {"half", DataType::kFloat16},
+      {"float16", DataType::kFloat16}, {"fp16", DataType::kFloat16},
+      {"bf16", DataType::kBFloat16},   {"bfloat16", DataType::kBFloat16},
+      {"i32", DataType::kInt32},       {"int", DataType::kInt32},
+      {"int32", DataType::kInt32},     {"i64", DataType::kInt64},
+      {"long", DataType::kInt64},      {"int64", DataType::kInt64},
+      {"i8", DataType::kInt8},         {"char", DataType::kInt8},
+      {"int8", DataType::kInt8},       {"u8", DataType::kUInt8},
+      {"uint8", DataType::kUInt8},     {"bool", DataType::kBool},
+      {"b", DataType::kBool},
   };
   for (const Alias& a : kAliases)
     if (a.name == n) return a.dtype;
   if (auto dt = parse_dtype(n)) return *dt;  // the engine's own names (f8e4m3, ...)
-  return make_error(StatusCode::kInvalidArgument, "kilnc",
-                    "unknown dtype '" + std::string(name) +
-                        "' (f32|float|fp32, f16|half|fp16, bf16, i32|int, i64|long, i8|char, u8, bool)");
+  return make_error(
+      StatusCode::kInvalidArgument, "kilnc",
+      "unknown dtype '" + std::string(name) +
+          "' (f32|float|fp32, f16|half|fp16, bf16, i32|int, i64|long, i8|char, u8, bool)");
 }
 
 Expected<InputFormat> parse_spec_format(std::string_view name) {
   std::string n = lower(trim(name));
-  if (n == "contiguous" || n == "linear" || n == "nchw" || n == "chw") return InputFormat::kContiguous;
-  if (n == "channels_last" || n == "channel_last" || n == "nhwc" || n == "hwc") return InputFormat::kChannelsLast;
+  if (n == "contiguous" || n == "linear" || n == "nchw" || n == "chw")
+    return InputFormat::kContiguous;
+  if (n == "channels_last" || n == "channel_last" || n == "nhwc" || n == "hwc")
+    return InputFormat::kChannelsLast;
   return make_error(StatusCode::kInvalidArgument, "kilnc",
                     "unknown format '" + std::string(name) +
                         "' (contiguous|linear|nchw|chw or channels_last|channel_last|nhwc|hwc)");
@@ -167,8 +184,9 @@ Expected<InputSpec> parse_input_spec(std::string_view spec) {
                          std::to_string(op.size()) + ", " + std::to_string(mx.size()) + ")");
   for (size_t d = 0; d < mn.size(); ++d) {
     if (!(mn[d] <= op[d] && op[d] <= mx[d]))
-      return bad(spec, "dim " + std::to_string(d) + " needs MIN <= OPT <= MAX, got " + std::to_string(mn[d]) +
-                           ", " + std::to_string(op[d]) + ", " + std::to_string(mx[d]));
+      return bad(spec, "dim " + std::to_string(d) + " needs MIN <= OPT <= MAX, got " +
+                           std::to_string(mn[d]) + ", " + std::to_string(op[d]) + ", " +
+                           std::to_string(mx[d]));
   }
   out.min_shape = mn;
   out.opt_shape = op;

@@ -23,8 +23,8 @@ struct InputSpec {
 /// Parses one input spec; the error (kInvalidArgument) quotes the spec and says what was expected.
 Expected<InputSpec> parse_input_spec(std::string_view spec);
 
-/// Tensor dtype names: Kiln's (f32 f16 bf16 i32 i64 i8 u8 bool) and torchtrtc's (float float32 fp32 half
-/// float16 fp16 int int32 char int8 bool b, ...), case-insensitive.
+/// Tensor dtype names: Kiln's (f32 f16 bf16 i32 i64 i8 u8 bool) and torchtrtc's (float float32 fp32
+/// half float16 fp16 int int32 char int8 bool b, ...), case-insensitive.
 Expected<DataType> parse_spec_dtype(std::string_view name);
 
 /// torchtrtc's formats: contiguous linear nchw chw | channels_last channel_last nhwc hwc.

@@ -19,7 +19,7 @@
 
 namespace {
 
-const char* kHelp = R"(kilnc - compile a TorchScript module with Kiln
+const char *kHelp = R"(kilnc - compile a TorchScript module with Kiln
 
 usage: kilnc [options] INPUT.ts [OUTPUT] [INPUT_SPEC...]
 
@@ -30,51 +30,59 @@ usage: kilnc [options] INPUT.ts [OUTPUT] [INPUT_SPEC...]
 
 options (--opt VALUE or --opt=VALUE):
   -i, --input SPEC             one forward() input, in order; repeat per input. SPEC is SHAPE[@DTYPE][%FORMAT]:
-                               SHAPE a static shape "1x3x224x224" or "(1,3,224,224)", or a range
-                               "MIN;OPT;MAX" or "[(1,3,224,224);(8,3,224,224);(32,3,224,224)]";
-                               DTYPE f32 (default) f16 bf16 i32 i64 i8 u8 bool (or torchtrtc's names:
-                               float half int char ...); FORMAT contiguous (default) or channels_last
-  -p, --precision P            enable a precision: fp32 (always on), fp16, bf16, tf32; repeatable
-  -d, --device DEV             cuda, cuda:N, gpu or cpu (default cuda when available, else cpu)
-      --gpu-id N               which GPU (cuda:N)
-      --min-block-size N       smallest run of supported ops worth an engine (default 3)
-      --torch-executed-op OP   keep OP (e.g. aten::relu) in PyTorch; repeatable
-      --require-full-compilation
-                               fail (listing the ops) unless everything runs in Kiln
-      --check-support          only report which ops would run in Kiln and which in PyTorch
-      --plan                   write the raw plan of the single engine (implies --require-full-compilation)
-      --workspace BYTES        scratch memory limit per kernel (default: backend default)
-  -O, --optimization-level N   0 (heuristics only) .. 5 (time most tactics); default 3
-      --timing-cache PATH      persistent tactic timing cache
-      --kernel-cache DIR       persistent compiled-kernel cache (generated kernels' cubins)
-      --layout L               convolution layout: auto (default), nchw, nhwc
-      --disable-fusion [pointwise|all]
-                               no generated pointwise kernels, or no fusion at all (CUDA)
-      --conv-impl I            only time these convolutions: graph, depthwise, depthwise:<1|4|8>
-      --cudnn-legacy           only cuDNN's legacy convolution API
-      --disable-pass NAME      skip a builder pass (see src/passes/pipeline.cpp); repeatable
-      --dump-ir DIR            write the text IR after each builder pass into DIR
-      --list-converters        print every op Kiln converts and exit
-  -v, --verbose                info logging (-vv: verbose)
-  -w, --warnings               errors only (no warnings)
-  -q, --quiet                  errors only, no progress line
-  -h, --help                   this text
+                               SHAPE a static shape "1x3x224x224" or "(1,3,224,224)",
+           or a range "MIN;OPT;MAX" or "[(1,3,224,224);(8,3,224,224);(32,3,224,224)]";
+DTYPE f32(default) f16 bf16 i32 i64 i8 u8 bool(or torchtrtc's names: float half int char...);
+FORMAT contiguous(default) or channels_last - p,
+    --precision P enable a precision : fp32(always on), fp16, bf16, tf32;
+repeatable - d, --device DEV cuda,
+    cuda
+    : N,
+      gpu or cpu(default cuda when available, else cpu)-- gpu - id N which GPU(cuda : N)-- min
+                 - block - size N smallest run of supported ops worth an engine(default 3)-- torch
+                 - executed - op OP keep OP(e.g.aten::relu) in PyTorch;
+repeatable-- require - full -
+    compilation fail(listing the ops) unless everything runs in Kiln-- check -
+    support only report which ops would run in Kiln and which in PyTorch
+    -- plan write the raw plan of the single
+    engine(implies-- require - full - compilation)-- workspace BYTES scratch memory limit per
+    kernel(default : backend default) -
+    O,
+    --optimization - level N 0(heuristics only)..5(time most tactics);
+default 3 --timing - cache PATH persistent tactic timing cache-- kernel -
+    cache DIR persistent compiled -
+    kernel cache(
+        generated kernels' cubins) --layout L convolution layout : auto(default), nchw,
+        nhwc-- disable - fusion[pointwise | all] no generated pointwise kernels,
+        or no fusion at all(CUDA)-- conv - impl I only time these convolutions : graph, depthwise,
+        depthwise : <1 | 4 | 8> --cudnn - legacy only cuDNN's legacy convolution API --disable -
+            pass NAME skip a builder pass(see src / passes / pipeline.cpp);
+        repeatable-- dump - ir DIR write the text IR after each builder pass into DIR-- list -
+                converters print every op Kiln converts and
+            exit - v,
+        --verbose info logging(-vv : verbose) - w, --warnings errors only(no warnings) - q,
+        --quiet errors only, no progress line - h,
+        --help this text
 
-torchtrtc's long flags work too: --enabled-precision, --device-type, --torch-executed-ops (--teo),
---min-block-size (--mbs), --workspace-size, --save-engine, --info, --gpu-id, --require-full-compilation;
-those that change nothing in Kiln (--sparse-weights, --dla-core, --allow-gpu-fallback,
---num-avg-timing-iters, --disable-tf32, ...) are accepted with a warning, and those Kiln cannot honour
-(--truncate-long-double, --calibration-cache-file, --torch-executed-mods, --threshold, ...) are errors
-that say what to do instead.
+                torchtrtc's long flags work too: --enabled-precision, --device-type, --torch-executed-ops (--teo), --min -
+            block - size(--mbs),
+        --workspace - size, --save - engine, --info, --gpu - id, --require - full - compilation;
+        those that change nothing in Kiln(--sparse - weights, --dla - core,
+                                          --allow - gpu - fallback, --num - avg - timing - iters,
+                                          --disable - tf32, ...) are accepted with a warning,
+        and those Kiln cannot honour(--truncate - long - double, --calibration - cache - file,
+                                     --torch - executed - mods, --threshold, ...)
+                are errors that say what to do instead.
 
-environment: KILN_LAYOUT, KILN_FORCE_CHANNELS_LAST, KILN_DISABLE_FUSION, KILN_CONV_IMPL,
-KILN_CUDNN_LEGACY, KILN_DISABLE_PASSES and KILN_DUMP_IR set the same build switches (the flags win);
-the plan records the switches it was built with.
+            environment : KILN_LAYOUT,
+        KILN_FORCE_CHANNELS_LAST, KILN_DISABLE_FUSION, KILN_CONV_IMPL, KILN_CUDNN_LEGACY,
+        KILN_DISABLE_PASSES and KILN_DUMP_IR set the same build switches(the flags win);
+        the plan records the switches it was built with.
 
-exit status: 0 on success, 1 on a compile error, 2 on bad arguments or files.
-)";
+        exit status : 0 on success,
+        1 on a compile error, 2 on bad arguments or files.) ";
 
-struct Args {
+    struct Args {
   std::string input, output;
   bool check_support = false, plan = false, list = false, quiet = false;
   int verbosity = 0;
@@ -151,14 +159,17 @@ Args parse(int argc, char** argv) {
         std::string value = c->takes_value ? need(i, f) : "";
         bool harmless = c->takes_value && !c->harmless_value.empty() && value == c->harmless_value;
         if (c->kind == kiln::kilnc::CompatKind::kUnsupported && !harmless)
-          usage_error(f + (value.empty() ? "" : "=" + value) + " is not supported: " + std::string(c->meaning));
-        if (!harmless) std::cerr << "kilnc: warning: " << f << " has no effect: " << c->meaning << "\n";
+          usage_error(f + (value.empty() ? "" : "=" + value) +
+                      " is not supported: " + std::string(c->meaning));
+        if (!harmless)
+          std::cerr << "kilnc: warning: " << f << " has no effect: " << c->meaning << "\n";
         continue;
       }
     }
     if (only_positional || f.empty() || f[0] != '-' || looks_like_spec(f)) {
       if (looks_like_spec(f)) {
-        if (a.input.empty()) usage_error("input spec '" + f + "' before INPUT.ts (give the files first)");
+        if (a.input.empty())
+          usage_error("input spec '" + f + "' before INPUT.ts (give the files first)");
         a.spec.inputs.push_back(parse_input(f));
       } else if (a.input.empty()) {
         a.input = f;
@@ -183,9 +194,10 @@ Args parse(int argc, char** argv) {
       else if (p == "tf32")
         a.spec.enabled_precisions.insert(kiln::Precision::kTF32);
       else if (p == "int8" || p == "i8" || p == "char")
-        usage_error("precision '" + p +
-                    "' needs calibration, which kilnc does not do: calibrate and compile int8 from Python "
-                    "with kiln.ptq (README, 8-bit), or compile a model that carries its quantization");
+        usage_error(
+            "precision '" + p +
+            "' needs calibration, which kilnc does not do: calibrate and compile int8 from Python "
+            "with kiln.ptq (README, 8-bit), or compile a model that carries its quantization");
       else
         usage_error("unknown precision '" + p + "' (fp32 fp16 bf16 tf32)");
     } else if (f == "-d" || f == "--device") {
@@ -196,7 +208,9 @@ Args parse(int argc, char** argv) {
       } else if (d == "gpu") {  // torchtrtc's --device-type
         a.spec.device.type = kiln::torchscript::DeviceType::kCUDA;
       } else if (d == "dla") {
-        usage_error("--device dla is not supported: Kiln has no DLA backend; engines run on the GPU or the CPU");
+        usage_error(
+            "--device dla is not supported: Kiln has no DLA backend; engines run on the GPU or the "
+            "CPU");
       } else if (d.rfind("cuda", 0) == 0) {
         a.spec.device.type = kiln::torchscript::DeviceType::kCUDA;
         if (d.size() > 5 && d[4] == ':')
@@ -212,8 +226,9 @@ Args parse(int argc, char** argv) {
       device_set = true;
     } else if (f == "--disable-tf32") {
       if (a.spec.enabled_precisions.erase(kiln::Precision::kTF32) == 0)
-        std::cerr << "kilnc: warning: --disable-tf32 has no effect: Kiln's float32 layers never use TF32 "
-                     "unless -p tf32\n";
+        std::cerr
+            << "kilnc: warning: --disable-tf32 has no effect: Kiln's float32 layers never use TF32 "
+               "unless -p tf32\n";
     } else if (f == "--min-block-size") {
       a.spec.min_block_size = std::atoi(need(i, f).c_str());
       if (a.spec.min_block_size < 1) usage_error("--min-block-size must be >= 1");
@@ -276,9 +291,9 @@ Args parse(int argc, char** argv) {
         cuda ? kiln::torchscript::DeviceType::kCUDA : kiln::torchscript::DeviceType::kCPU;
   }
   a.spec.log_level = a.quiet || warnings_off ? kiln::Severity::kError
-                     : a.verbosity >= 2 ? kiln::Severity::kVerbose
-                     : a.verbosity == 1 ? kiln::Severity::kInfo
-                                        : kiln::Severity::kWarning;
+                     : a.verbosity >= 2      ? kiln::Severity::kVerbose
+                     : a.verbosity == 1      ? kiln::Severity::kInfo
+                                             : kiln::Severity::kWarning;
   return a;
 }
 

@@ -4,7 +4,8 @@ namespace kiln::kilnc {
 namespace {
 
 constexpr std::string_view kNoDla = "Kiln has no DLA backend; engines run on the GPU or the CPU";
-constexpr std::string_view kTiming = "Kiln times its tactics itself; -O/--optimization-level sets how many are tried";
+constexpr std::string_view kTiming =
+    "Kiln times its tactics itself; -O/--optimization-level sets how many are tried";
 
 constexpr CompatFlag kFlags[] = {
     // ---- the same as a kilnc flag ----
@@ -20,20 +21,25 @@ constexpr CompatFlag kFlags[] = {
     // ---- accepted, no effect ----
     {"--allow-gpu-fallback", CompatKind::kNoOp, false, kNoDla},
     {"--dla-core", CompatKind::kNoOp, true, kNoDla, "0"},
-    {"--sparse-weights", CompatKind::kNoOp, false, "Kiln has no structured-sparsity kernels to allow"},
+    {"--sparse-weights", CompatKind::kNoOp, false,
+     "Kiln has no structured-sparsity kernels to allow"},
     {"--build-debuggable-engine", CompatKind::kNoOp, false,
      "Kiln engines are always inspectable (kiln_profile, --dump-ir)"},
     {"--num-min-timing-iter", CompatKind::kNoOp, true, kTiming},
     {"--num-avg-timing-iters", CompatKind::kNoOp, true, kTiming, "1"},
-    {"--max-batch-size", CompatKind::kNoOp, true, "Kiln takes the batch range from the input specs", "0"},
-    {"--no-threshold-check", CompatKind::kNoOp, false, "kilnc does not compare with TorchScript after compiling"},
+    {"--max-batch-size", CompatKind::kNoOp, true, "Kiln takes the batch range from the input specs",
+     "0"},
+    {"--no-threshold-check", CompatKind::kNoOp, false,
+     "kilnc does not compare with TorchScript after compiling"},
     // ---- refused (a harmless value is accepted) ----
     {"--engine-capability", CompatKind::kUnsupported, true,
      "Kiln builds standard engines only (no safety or DLA-standalone capability)", "standard"},
     {"--use-strict-types", CompatKind::kUnsupported, false,
-     "Kiln assigns layer precisions from the enabled precisions (-p); without -p fp16/bf16 every layer is float32"},
+     "Kiln assigns layer precisions from the enabled precisions (-p); without -p fp16/bf16 every "
+     "layer is float32"},
     {"--calibration-cache-file", CompatKind::kUnsupported, true,
-     "kilnc does not calibrate: calibrate and compile int8 from Python with kiln.ptq (README, 8-bit)"},
+     "kilnc does not calibrate: calibrate and compile int8 from Python with kiln.ptq (README, "
+     "8-bit)"},
     {"--torch-executed-mods", CompatKind::kUnsupported, true,
      "Kiln partitions by op: list the module's ops with --torch-executed-op instead"},
     {"--tem", CompatKind::kUnsupported, true,
@@ -41,19 +47,24 @@ constexpr CompatFlag kFlags[] = {
     {"--embed-engine", CompatKind::kUnsupported, false,
      "embed a raw plan from Python with kiln.ts.embed_engine_in_new_module(plan)"},
     {"--threshold", CompatKind::kUnsupported, true,
-     "kilnc does not compare with TorchScript after compiling; kiln.debug.compare(model, inputs) in Python "
+     "kilnc does not compare with TorchScript after compiling; kiln.debug.compare(model, inputs) "
+     "in Python "
      "finds the first layer that departs from eager"},
     {"-t", CompatKind::kUnsupported, true,
-     "kilnc does not compare with TorchScript after compiling; kiln.debug.compare(model, inputs) in Python "
+     "kilnc does not compare with TorchScript after compiling; kiln.debug.compare(model, inputs) "
+     "in Python "
      "finds the first layer that departs from eager"},
     {"--truncate-long-double", CompatKind::kUnsupported, false,
-     "Kiln computes int64 natively and has no float64 (float64 ops stay in PyTorch); cast the model and its "
+     "Kiln computes int64 natively and has no float64 (float64 ops stay in PyTorch); cast the "
+     "model and its "
      "inputs to float32 to compile them"},
     {"--truncate", CompatKind::kUnsupported, false,
-     "Kiln computes int64 natively and has no float64 (float64 ops stay in PyTorch); cast the model and its "
+     "Kiln computes int64 natively and has no float64 (float64 ops stay in PyTorch); cast the "
+     "model and its "
      "inputs to float32 to compile them"},
     {"--truncate-64bit", CompatKind::kUnsupported, false,
-     "Kiln computes int64 natively and has no float64 (float64 ops stay in PyTorch); cast the model and its "
+     "Kiln computes int64 natively and has no float64 (float64 ops stay in PyTorch); cast the "
+     "model and its "
      "inputs to float32 to compile them"},
 };
 

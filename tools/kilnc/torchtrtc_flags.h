@@ -17,12 +17,13 @@ struct CompatFlag {
   CompatKind kind;
   bool takes_value;
   std::string_view meaning;
-  /// For kNoOp / kUnsupported flags with a value: the value that asks for nothing (accepted silently).
+  /// For kNoOp / kUnsupported flags with a value: the value that asks for nothing (accepted
+  /// silently).
   std::string_view harmless_value = {};
 };
 
-/// The torchtrtc flag `name` (without "=value"), or nullptr when it is not one of torchtrtc's that kilnc
-/// maps (kilnc's own flags are not in the table).
+/// The torchtrtc flag `name` (without "=value"), or nullptr when it is not one of torchtrtc's that
+/// kilnc maps (kilnc's own flags are not in the table).
 const CompatFlag* find_torchtrtc_flag(std::string_view name);
 
 }  // namespace kiln::kilnc

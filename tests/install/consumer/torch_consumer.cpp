@@ -1,5 +1,5 @@
-// Compiles a small TorchScript module with the installed torch bridge on the CPU backend, runs it and
-// checks it against the module run by libtorch. Exit 0 when it matches.
+// Compiles a small TorchScript module with the installed torch bridge on the CPU backend, runs it
+// and checks it against the module run by libtorch. Exit 0 when it matches.
 #include <torch/script.h>
 
 #include <cstdio>
