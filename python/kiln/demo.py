@@ -23,7 +23,10 @@ from typing import Any, Callable
 
 import torch
 
-import kiln
+from kiln._compile import compile as kiln_compile
+from kiln._input import Input
+from kiln._native import C, build_info
+from kiln._save import load, save
 
 # (relative error, cosine) a model must reach against eager, per compute precision.
 _TOLERANCE = {torch.float32: (1e-4, 0.99999), torch.float16: (3e-2, 0.999)}
@@ -37,7 +40,7 @@ def _resnet18(small: bool, dtype: torch.dtype, device: str) -> dict:
     x = torch.randn(2, 3, size, size, device=device, dtype=dtype)
     # A batch range: one engine serves batches 1..8 (the reload below runs batch 2 and batch 1).
     inputs = [
-        kiln.Input(
+        Input(
             min_shape=(1, 3, size, size),
             opt_shape=(2, 3, size, size),
             max_shape=(8, 3, size, size),
@@ -135,7 +138,7 @@ def _reload_in_fresh_process(saved: str, check: str) -> tuple[bool, str]:
 def check_saved(saved: str, check: str) -> int:
     """The fresh process: kiln.load and run (the import of kiln registers the engine op)."""
     data = torch.load(check, weights_only=False)
-    module = kiln.load(saved).module()
+    module = load(saved).module()
     worst_ok = True
     lines = []
     with torch.no_grad():
@@ -162,10 +165,10 @@ def run_model(name: str, args: argparse.Namespace, device: str, dtype: torch.dty
         options["kwarg_inputs"] = spec["kwarg_inputs"]
     print(f"\n=== {name} ({spec['shape']}, {str(dtype).replace('torch.', '')}, {device}) ===")
 
-    report = kiln.compile(model, dry_run=True, **options)
+    report = kiln_compile(model, dry_run=True, **options)
     print(report.summary())
     t0 = time.perf_counter()
-    compiled = kiln.compile(model, **options)
+    compiled = kiln_compile(model, **options)
     build_s = time.perf_counter() - t0
     print(f"compiled in {build_s:.1f} s")
 
@@ -181,7 +184,7 @@ def run_model(name: str, args: argparse.Namespace, device: str, dtype: torch.dty
 
     # Save, then load and run in a fresh process (at the example batch and, for the range, batch 1).
     saved = os.path.join(out_dir, f"{name}.pt2")
-    kiln.save(compiled, saved)
+    save(compiled, saved)
     cases = [{"name": "example input", "args": x, "kwargs": kw, "ref": ref}]
     if name == "resnet18":
         with torch.no_grad():
@@ -223,9 +226,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.check_saved:
         return check_saved(*args.check_saved)
 
-    gpu = torch.cuda.is_available() and kiln.build_info.with_cuda
+    gpu = torch.cuda.is_available() and build_info.with_cuda
     device = args.device if args.device != "auto" else ("cuda" if gpu else "cpu")
-    print(f"kiln {kiln.__version__}, torch {torch.__version__}")
+    print(f"kiln {C.kiln_version}, torch {torch.__version__}")
     if device == "cuda":
         print(f"GPU: {torch.cuda.get_device_name()}; models in float16 (eager, torch.compile and Kiln alike)")
         dtype = torch.float16
@@ -234,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
             "no CUDA GPU is visible"
             if not torch.cuda.is_available()
             else "this kiln was built without the CUDA backend"
-            if not kiln.build_info.with_cuda
+            if not build_info.with_cuda
             else "--device cpu"
         )
         print(

@@ -19,7 +19,7 @@
 
 namespace {
 
-const char *kHelp = R"(kilnc - compile a TorchScript module with Kiln
+const char* kHelp = R"help(kilnc - compile a TorchScript module with Kiln
 
 usage: kilnc [options] INPUT.ts [OUTPUT] [INPUT_SPEC...]
 
@@ -30,59 +30,51 @@ usage: kilnc [options] INPUT.ts [OUTPUT] [INPUT_SPEC...]
 
 options (--opt VALUE or --opt=VALUE):
   -i, --input SPEC             one forward() input, in order; repeat per input. SPEC is SHAPE[@DTYPE][%FORMAT]:
-                               SHAPE a static shape "1x3x224x224" or "(1,3,224,224)",
-           or a range "MIN;OPT;MAX" or "[(1,3,224,224);(8,3,224,224);(32,3,224,224)]";
-DTYPE f32(default) f16 bf16 i32 i64 i8 u8 bool(or torchtrtc's names: float half int char...);
-FORMAT contiguous(default) or channels_last - p,
-    --precision P enable a precision : fp32(always on), fp16, bf16, tf32;
-repeatable - d, --device DEV cuda,
-    cuda
-    : N,
-      gpu or cpu(default cuda when available, else cpu)-- gpu - id N which GPU(cuda : N)-- min
-                 - block - size N smallest run of supported ops worth an engine(default 3)-- torch
-                 - executed - op OP keep OP(e.g.aten::relu) in PyTorch;
-repeatable-- require - full -
-    compilation fail(listing the ops) unless everything runs in Kiln-- check -
-    support only report which ops would run in Kiln and which in PyTorch
-    -- plan write the raw plan of the single
-    engine(implies-- require - full - compilation)-- workspace BYTES scratch memory limit per
-    kernel(default : backend default) -
-    O,
-    --optimization - level N 0(heuristics only)..5(time most tactics);
-default 3 --timing - cache PATH persistent tactic timing cache-- kernel -
-    cache DIR persistent compiled -
-    kernel cache(
-        generated kernels' cubins) --layout L convolution layout : auto(default), nchw,
-        nhwc-- disable - fusion[pointwise | all] no generated pointwise kernels,
-        or no fusion at all(CUDA)-- conv - impl I only time these convolutions : graph, depthwise,
-        depthwise : <1 | 4 | 8> --cudnn - legacy only cuDNN's legacy convolution API --disable -
-            pass NAME skip a builder pass(see src / passes / pipeline.cpp);
-        repeatable-- dump - ir DIR write the text IR after each builder pass into DIR-- list -
-                converters print every op Kiln converts and
-            exit - v,
-        --verbose info logging(-vv : verbose) - w, --warnings errors only(no warnings) - q,
-        --quiet errors only, no progress line - h,
-        --help this text
+                               SHAPE a static shape "1x3x224x224" or "(1,3,224,224)", or a range
+                               "MIN;OPT;MAX" or "[(1,3,224,224);(8,3,224,224);(32,3,224,224)]";
+                               DTYPE f32 (default) f16 bf16 i32 i64 i8 u8 bool (or torchtrtc's names:
+                               float half int char ...); FORMAT contiguous (default) or channels_last
+  -p, --precision P            enable a precision: fp32 (always on), fp16, bf16, tf32; repeatable
+  -d, --device DEV             cuda, cuda:N, gpu or cpu (default cuda when available, else cpu)
+      --gpu-id N               which GPU (cuda:N)
+      --min-block-size N       smallest run of supported ops worth an engine (default 3)
+      --torch-executed-op OP   keep OP (e.g. aten::relu) in PyTorch; repeatable
+      --require-full-compilation
+                               fail (listing the ops) unless everything runs in Kiln
+      --check-support          only report which ops would run in Kiln and which in PyTorch
+      --plan                   write the raw plan of the single engine (implies --require-full-compilation)
+      --workspace BYTES        scratch memory limit per kernel (default: backend default)
+  -O, --optimization-level N   0 (heuristics only) .. 5 (time most tactics); default 3
+      --timing-cache PATH      persistent tactic timing cache
+      --kernel-cache DIR       persistent compiled-kernel cache (generated kernels' cubins)
+      --layout L               convolution layout: auto (default), nchw, nhwc
+      --disable-fusion [pointwise|all]
+                               no generated pointwise kernels, or no fusion at all (CUDA)
+      --conv-impl I            only time these convolutions: graph, depthwise, depthwise:<1|4|8>
+      --cudnn-legacy           only cuDNN's legacy convolution API
+      --disable-pass NAME      skip a builder pass (see src/passes/pipeline.cpp); repeatable
+      --dump-ir DIR            write the text IR after each builder pass into DIR
+      --list-converters        print every op Kiln converts and exit
+  -v, --verbose                info logging (-vv: verbose)
+  -w, --warnings               errors only (no warnings)
+  -q, --quiet                  errors only, no progress line
+  -h, --help                   this text
 
-                torchtrtc's long flags work too: --enabled-precision, --device-type, --torch-executed-ops (--teo), --min -
-            block - size(--mbs),
-        --workspace - size, --save - engine, --info, --gpu - id, --require - full - compilation;
-        those that change nothing in Kiln(--sparse - weights, --dla - core,
-                                          --allow - gpu - fallback, --num - avg - timing - iters,
-                                          --disable - tf32, ...) are accepted with a warning,
-        and those Kiln cannot honour(--truncate - long - double, --calibration - cache - file,
-                                     --torch - executed - mods, --threshold, ...)
-                are errors that say what to do instead.
+torchtrtc's long flags work too: --enabled-precision, --device-type, --torch-executed-ops (--teo),
+--min-block-size (--mbs), --workspace-size, --save-engine, --info, --gpu-id, --require-full-compilation;
+those that change nothing in Kiln (--sparse-weights, --dla-core, --allow-gpu-fallback,
+--num-avg-timing-iters, --disable-tf32, ...) are accepted with a warning, and those Kiln cannot honour
+(--truncate-long-double, --calibration-cache-file, --torch-executed-mods, --threshold, ...) are errors
+that say what to do instead.
 
-            environment : KILN_LAYOUT,
-        KILN_FORCE_CHANNELS_LAST, KILN_DISABLE_FUSION, KILN_CONV_IMPL, KILN_CUDNN_LEGACY,
-        KILN_DISABLE_PASSES and KILN_DUMP_IR set the same build switches(the flags win);
-        the plan records the switches it was built with.
+environment: KILN_LAYOUT, KILN_FORCE_CHANNELS_LAST, KILN_DISABLE_FUSION, KILN_CONV_IMPL,
+KILN_CUDNN_LEGACY, KILN_DISABLE_PASSES and KILN_DUMP_IR set the same build switches (the flags win);
+the plan records the switches it was built with.
 
-        exit status : 0 on success,
-        1 on a compile error, 2 on bad arguments or files.) ";
+exit status: 0 on success, 1 on a compile error, 2 on bad arguments or files.
+)help";
 
-    struct Args {
+struct Args {
   std::string input, output;
   bool check_support = false, plan = false, list = false, quiet = false;
   int verbosity = 0;
