@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # On the GPU machine: build with all cores, run the GPU tests (and the benchmark when asked), print a
 # short table last. Logs go to $OUT (or ./gpu_out). Usage:
-#   scripts/gpu_check.sh [carried] [tests] [sanitizer] [torch] [bench] [profile] [opperf] [zoo] [FILTER=gtest_filter]
+#   scripts/gpu_check.sh [carried] [tests] [sanitizer] [torch] [bench] [profile] [opperf] [zoo] [demo] [FILTER=gtest_filter]
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-$PWD/gpu_out}
@@ -110,6 +110,14 @@ if [[ "$want" == *" zoo "* ]]; then
     --json "$OUT/zoo.json" >"$OUT/zoo.log" 2>&1
   result[zoo]="rc=$? $(tail -1 "$OUT/zoo.log")"
   tail -30 "$OUT/zoo.log"
+fi
+if [[ "$want" == *" demo "* ]]; then
+  # The README's first command on the GPU (python -m kiln.demo: resnet18 + BertModel in fp16, speedup over
+  # eager and torch.compile); needs kiln._C for this Python, as zoo does.
+  PYTHONUNBUFFERED=1 KILN_BUILD_DIR=$PWD/$BIN PYTHONPATH=$PWD/python timeout ${DEMO_TIMEOUT:-600} $PY -m kiln.demo \
+    ${DEMO_ARGS:-} >"$OUT/demo.log" 2>&1
+  result[demo]="rc=$? $(grep -c PASS "$OUT/demo.log") PASS"
+  tail -40 "$OUT/demo.log"
 fi
 echo
 echo "==== summary ($(head -1 "$OUT/env.txt")) ===="

@@ -32,7 +32,9 @@ def test_torch_pin_is_the_build_torch():
         import torch_pin
     finally:
         sys.path.pop(0)
-    assert torch_pin.dynamic_metadata("dependencies", {}) == [f"torch=={torch.__version__.split('+')[0]}"]
+    pin = f"torch=={torch.__version__.split('+')[0]}"
+    assert torch_pin.dynamic_metadata("dependencies", {}) == [pin]
+    assert torch_pin.dynamic_metadata("dependencies", {"requires": ["numpy"]}) == [pin, "numpy"]
     # The native parts were built against this torch (kiln imported, so the loader agreed).
     assert kiln.build_info.torch_version.split("+")[0] == torch.__version__.split("+")[0]
 

@@ -7,6 +7,15 @@ constexpr std::string_view kNoDla = "Kiln has no DLA backend; engines run on the
 constexpr std::string_view kTiming =
     "Kiln times its tactics itself; -O/--optimization-level sets how many are tried";
 
+constexpr std::string_view kTruncate =
+    "Kiln computes int64 natively and has no float64 (float64 ops stay in PyTorch); cast the "
+    "model and its inputs to float32 to compile them";
+constexpr std::string_view kThreshold =
+    "kilnc does not compare with TorchScript after compiling; kiln.debug.compare(model, inputs) "
+    "in Python finds the first layer that departs from eager";
+constexpr std::string_view kByModule =
+    "Kiln partitions by op: list the module's ops with --torch-executed-op instead";
+
 constexpr CompatFlag kFlags[] = {
     // ---- the same as a kilnc flag ----
     {"--enabled-precision", CompatKind::kAlias, true, "--precision"},
@@ -40,32 +49,15 @@ constexpr CompatFlag kFlags[] = {
     {"--calibration-cache-file", CompatKind::kUnsupported, true,
      "kilnc does not calibrate: calibrate and compile int8 from Python with kiln.ptq (README, "
      "8-bit)"},
-    {"--torch-executed-mods", CompatKind::kUnsupported, true,
-     "Kiln partitions by op: list the module's ops with --torch-executed-op instead"},
-    {"--tem", CompatKind::kUnsupported, true,
-     "Kiln partitions by op: list the module's ops with --torch-executed-op instead"},
+    {"--torch-executed-mods", CompatKind::kUnsupported, true, kByModule},
+    {"--tem", CompatKind::kUnsupported, true, kByModule},
     {"--embed-engine", CompatKind::kUnsupported, false,
      "embed a raw plan from Python with kiln.ts.embed_engine_in_new_module(plan)"},
-    {"--threshold", CompatKind::kUnsupported, true,
-     "kilnc does not compare with TorchScript after compiling; kiln.debug.compare(model, inputs) "
-     "in Python "
-     "finds the first layer that departs from eager"},
-    {"-t", CompatKind::kUnsupported, true,
-     "kilnc does not compare with TorchScript after compiling; kiln.debug.compare(model, inputs) "
-     "in Python "
-     "finds the first layer that departs from eager"},
-    {"--truncate-long-double", CompatKind::kUnsupported, false,
-     "Kiln computes int64 natively and has no float64 (float64 ops stay in PyTorch); cast the "
-     "model and its "
-     "inputs to float32 to compile them"},
-    {"--truncate", CompatKind::kUnsupported, false,
-     "Kiln computes int64 natively and has no float64 (float64 ops stay in PyTorch); cast the "
-     "model and its "
-     "inputs to float32 to compile them"},
-    {"--truncate-64bit", CompatKind::kUnsupported, false,
-     "Kiln computes int64 natively and has no float64 (float64 ops stay in PyTorch); cast the "
-     "model and its "
-     "inputs to float32 to compile them"},
+    {"--threshold", CompatKind::kUnsupported, true, kThreshold},
+    {"-t", CompatKind::kUnsupported, true, kThreshold},
+    {"--truncate-long-double", CompatKind::kUnsupported, false, kTruncate},
+    {"--truncate", CompatKind::kUnsupported, false, kTruncate},
+    {"--truncate-64bit", CompatKind::kUnsupported, false, kTruncate},
 };
 
 }  // namespace
