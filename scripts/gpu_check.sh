@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # On the GPU machine: build with all cores, run the GPU tests (and the benchmark when asked), print a
 # short table last. Logs go to $OUT (or ./gpu_out). Usage:
-#   scripts/gpu_check.sh [carried] [tests] [sanitizer] [torch] [bench] [profile] [opperf] [zoo] [llm] [FILTER=gtest_filter]
+#   scripts/gpu_check.sh [carried] [tests] [sanitizer] [torch] [bench] [profile] [opperf] [zoo] [llm] [demo] [FILTER=gtest_filter]
 # llm: kiln.llm's GPU tests (tests/python/test_llm.py -k cuda) and bench/llm.py (--quick unless LLM_ARGS)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -41,6 +41,7 @@ t0=$(date +%s)
 if [[ "$want" != *" carried "* ]]; then
 cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DKILN_CUDA=ON -DKILN_TORCH=$TORCH_OPT -DKILN_PYTHON=$PY \
   -DKILN_CUDNN_ROOT="$CUDNN_ROOT" -DKILN_GTEST_SOURCE_DIR="$PWD/.deps/googletest" -DKILN_BUILD_EXAMPLES=OFF \
+  -DKILN_CUDA_ARCHITECTURES=90 \
   >"$OUT/configure.log" 2>&1 || { tail -30 "$OUT/configure.log"; exit 1; }
 targets="test_cuda_core test_cuda_reduce_norm test_cuda_data_indexing test_cuda_spatial test_cuda_attention test_cuda_fusion test_cuda_pointwise_fusion test_cuda_op_cases test_cuda_kv_cache test_pointwise_codegen kiln_profile"
 [[ "$want" == *" torch "* || "$want" == *" bench "* ]] && targets="$targets kiln_torch kiln_bench_driver"
@@ -122,6 +123,14 @@ if [[ "$want" == *" llm "* ]]; then
     --out "$OUT/llm.json" >"$OUT/llm.log" 2>&1
   result[llm_bench]="rc=$?"
   tail -20 "$OUT/llm.log"
+fi
+if [[ "$want" == *" demo "* ]]; then
+  # The README's first command on the GPU (python -m kiln.demo: resnet18 + BertModel in fp16, speedup over
+  # eager and torch.compile); needs kiln._C for this Python, as zoo does.
+  PYTHONUNBUFFERED=1 KILN_BUILD_DIR=$PWD/$BIN PYTHONPATH=$PWD/python timeout ${DEMO_TIMEOUT:-600} $PY -m kiln.demo \
+    ${DEMO_ARGS:-} >"$OUT/demo.log" 2>&1
+  result[demo]="rc=$? $(grep -c PASS "$OUT/demo.log") PASS"
+  tail -40 "$OUT/demo.log"
 fi
 echo
 echo "==== summary ($(head -1 "$OUT/env.txt")) ===="

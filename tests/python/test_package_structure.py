@@ -7,7 +7,10 @@ import os
 PKG = os.path.join(os.path.dirname(__file__), "..", "..", "python", "kiln")
 
 # (module, imported module): imports that stay inside a function on purpose.
-ALLOWED_LOCAL_IMPORTS: set[tuple[str, str]] = set()
+ALLOWED_LOCAL_IMPORTS = {
+    ("kiln.demo", "torchvision"),  # the demo's models: optional dependencies (pip install kiln[demo])
+    ("kiln.demo", "transformers"),
+}
 
 
 def _modules() -> dict[str, tuple[ast.Module, bool]]:

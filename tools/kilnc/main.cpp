@@ -5,32 +5,39 @@
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
-#include <sstream>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "api/compile_spec.h"
 #include "converters/converter.h"
 #include "converters/dtype_map.h"
+#include "input_spec.h"
+#include "torchtrtc_flags.h"
 #include "report/html_report.h"
 
 namespace {
 
-const char* kHelp = R"(kilnc - compile a TorchScript module with Kiln
+const char* kHelp = R"help(kilnc - compile a TorchScript module with Kiln
 
-usage: kilnc [options] INPUT.ts [OUTPUT]
+usage: kilnc [options] INPUT.ts [OUTPUT] [INPUT_SPEC...]
 
   INPUT.ts                     a TorchScript file (torch.jit.save of a scripted or traced module)
   OUTPUT                       where to write the compiled module (TorchScript with Kiln engines);
                                with --plan, the raw engine plan bytes instead
+  INPUT_SPEC                   forward()'s inputs in torchtrtc's positional form, "(1,3,224,224)@f16"
 
-options:
-  -i, --input SHAPE[@DTYPE]    one forward() input, in order; repeat per input. SHAPE is a static
-                               shape "1x3x224x224" or a range "MIN;OPT;MAX" ("1x3x224x224;8x3x224x224;32x3x224x224").
-                               DTYPE: f32 (default) f16 bf16 i32 i64 i8 u8 bool
+options (--opt VALUE or --opt=VALUE):
+  -i, --input SPEC             one forward() input, in order; repeat per input. SPEC is SHAPE[@DTYPE][%FORMAT]:
+                               SHAPE a static shape "1x3x224x224" or "(1,3,224,224)", or a range
+                               "MIN;OPT;MAX" or "[(1,3,224,224);(8,3,224,224);(32,3,224,224)]";
+                               DTYPE f32 (default) f16 bf16 i32 i64 i8 u8 bool (or torchtrtc's names:
+                               float half int char ...); FORMAT contiguous (default) or channels_last
   -p, --precision P            enable a precision: fp32 (always on), fp16, bf16, tf32; repeatable
-  -d, --device DEV             cuda, cuda:N or cpu (default cuda when available, else cpu)
+  -d, --device DEV             cuda, cuda:N, gpu or cpu (default cuda when available, else cpu)
+      --gpu-id N               which GPU (cuda:N)
       --min-block-size N       smallest run of supported ops worth an engine (default 3)
       --torch-executed-op OP   keep OP (e.g. aten::relu) in PyTorch; repeatable
       --require-full-compilation
@@ -53,15 +60,23 @@ options:
                                engine's kernels, tactics and precisions
       --list-converters        print every op Kiln converts and exit
   -v, --verbose                info logging (-vv: verbose)
+  -w, --warnings               errors only (no warnings)
   -q, --quiet                  errors only, no progress line
   -h, --help                   this text
+
+torchtrtc's long flags work too: --enabled-precision, --device-type, --torch-executed-ops (--teo),
+--min-block-size (--mbs), --workspace-size, --save-engine, --info, --gpu-id, --require-full-compilation;
+those that change nothing in Kiln (--sparse-weights, --dla-core, --allow-gpu-fallback,
+--num-avg-timing-iters, --disable-tf32, ...) are accepted with a warning, and those Kiln cannot honour
+(--truncate-long-double, --calibration-cache-file, --torch-executed-mods, --threshold, ...) are errors
+that say what to do instead.
 
 environment: KILN_LAYOUT, KILN_FORCE_CHANNELS_LAST, KILN_DISABLE_FUSION, KILN_CONV_IMPL,
 KILN_CUDNN_LEGACY, KILN_DISABLE_PASSES and KILN_DUMP_IR set the same build switches (the flags win);
 the plan records the switches it was built with.
 
 exit status: 0 on success, 1 on a compile error, 2 on bad arguments or files.
-)";
+)help";
 
 struct Args {
   std::string input, output, report;
@@ -75,45 +90,19 @@ struct Args {
   std::exit(2);
 }
 
-std::vector<int64_t> parse_shape(const std::string& s, const std::string& whole) {
-  std::vector<int64_t> dims;
-  std::stringstream ss(s);
-  std::string part;
-  while (std::getline(ss, part, 'x')) {
-    char* end = nullptr;
-    long long v = std::strtoll(part.c_str(), &end, 10);
-    if (part.empty() || *end != '\0' || v < 0)
-      usage_error("bad shape '" + whole + "': '" + part + "' is not a dim");
-    dims.push_back(v);
-  }
-  if (dims.empty()) usage_error("bad shape '" + whole + "'");
-  return dims;
+kiln::torchscript::Input parse_input(const std::string& arg) {
+  auto spec = kiln::kilnc::parse_input_spec(arg);
+  if (!spec) usage_error(spec.status().message().substr(std::string_view("[kilnc] ").size()));
+  kiln::torchscript::Input in(spec->min_shape, spec->opt_shape, spec->max_shape,
+                              kiln::bridge::to_torch_dtype(spec->dtype));
+  in.format = spec->format == kiln::kilnc::InputFormat::kChannelsLast
+                  ? kiln::torchscript::TensorFormat::kChannelsLast
+                  : kiln::torchscript::TensorFormat::kContiguous;
+  return in;
 }
 
-kiln::torchscript::Input parse_input(const std::string& arg) {
-  std::string shape = arg, dt = "f32";
-  if (auto at = arg.find('@'); at != std::string::npos) {
-    shape = arg.substr(0, at);
-    dt = arg.substr(at + 1);
-  }
-  auto kdt = kiln::parse_dtype(dt);
-  if (!kdt) usage_error("unknown dtype '" + dt + "' in --input " + arg);
-  std::vector<std::vector<int64_t>> parts;
-  std::stringstream ss(shape);
-  std::string p;
-  while (std::getline(ss, p, ';')) parts.push_back(parse_shape(p, arg));
-  kiln::torchscript::Input in;
-  in.dtype = kiln::bridge::to_torch_dtype(*kdt);
-  if (parts.size() == 1) {
-    in.min_shape = in.opt_shape = in.max_shape = parts[0];
-  } else if (parts.size() == 3) {
-    in.min_shape = parts[0];
-    in.opt_shape = parts[1];
-    in.max_shape = parts[2];
-  } else {
-    usage_error("--input " + arg + ": give one shape or MIN;OPT;MAX");
-  }
-  return in;
+bool looks_like_spec(const std::string& arg) {
+  return !arg.empty() && (arg[0] == '(' || arg[0] == '[');
 }
 
 // The environment's build switches (scripts such as bench/benchmark.py --variants set them); flags
@@ -137,28 +126,74 @@ void set_switch(kiln::torchscript::CompileSpec& spec, std::string_view variable,
 Args parse(int argc, char** argv) {
   Args a;
   apply_environment(a.spec);
-  bool device_set = false;
+  bool device_set = false, warnings_off = false, only_positional = false;
+  std::optional<std::string> inline_value;  // the VALUE of --opt=VALUE
   auto need = [&](int& i, const std::string& flag) -> std::string {
+    if (inline_value) return *std::exchange(inline_value, std::nullopt);
     if (i + 1 >= argc) usage_error(flag + " needs a value");
     return argv[++i];
   };
   for (int i = 1; i < argc; ++i) {
     std::string f = argv[i];
-    if (f == "-h" || f == "--help") {
+    inline_value.reset();
+    if (f == "--") {
+      only_positional = true;
+      continue;
+    }
+    if (!only_positional && f.rfind("--", 0) == 0) {
+      if (auto eq = f.find('='); eq != std::string::npos) {
+        inline_value = f.substr(eq + 1);
+        f = f.substr(0, eq);
+      }
+    }
+    if (only_positional || f.empty() || f[0] != '-' || looks_like_spec(f)) {
+      // positional: INPUT, OUTPUT, then torchtrtc-style input specs
+    } else if (const kiln::kilnc::CompatFlag* c = kiln::kilnc::find_torchtrtc_flag(f)) {
+      if (c->kind == kiln::kilnc::CompatKind::kAlias) {
+        f = std::string(c->meaning);
+      } else {
+        std::string value = c->takes_value ? need(i, f) : "";
+        bool harmless = c->takes_value && !c->harmless_value.empty() && value == c->harmless_value;
+        if (c->kind == kiln::kilnc::CompatKind::kUnsupported && !harmless)
+          usage_error(f + (value.empty() ? "" : "=" + value) +
+                      " is not supported: " + std::string(c->meaning));
+        if (!harmless)
+          std::cerr << "kilnc: warning: " << f << " has no effect: " << c->meaning << "\n";
+        continue;
+      }
+    }
+    if (only_positional || f.empty() || f[0] != '-' || looks_like_spec(f)) {
+      if (looks_like_spec(f)) {
+        if (a.input.empty())
+          usage_error("input spec '" + f + "' before INPUT.ts (give the files first)");
+        a.spec.inputs.push_back(parse_input(f));
+      } else if (a.input.empty()) {
+        a.input = f;
+      } else if (a.output.empty()) {
+        a.output = f;
+      } else {
+        usage_error("unexpected argument '" + f + "'");
+      }
+    } else if (f == "-h" || f == "--help") {
       std::cout << kHelp;
       std::exit(0);
     } else if (f == "-i" || f == "--input") {
       a.spec.inputs.push_back(parse_input(need(i, f)));
     } else if (f == "-p" || f == "--precision") {
       std::string p = need(i, f);
-      if (p == "fp32" || p == "f32")
+      if (p == "fp32" || p == "f32" || p == "float" || p == "float32")
         a.spec.enabled_precisions.insert(kiln::Precision::kFP32);
-      else if (p == "fp16" || p == "f16" || p == "half")
+      else if (p == "fp16" || p == "f16" || p == "half" || p == "float16")
         a.spec.enabled_precisions.insert(kiln::Precision::kFP16);
-      else if (p == "bf16")
+      else if (p == "bf16" || p == "bfloat16")
         a.spec.enabled_precisions.insert(kiln::Precision::kBF16);
       else if (p == "tf32")
         a.spec.enabled_precisions.insert(kiln::Precision::kTF32);
+      else if (p == "int8" || p == "i8" || p == "char")
+        usage_error(
+            "precision '" + p +
+            "' needs calibration, which kilnc does not do: calibrate and compile int8 from Python "
+            "with kiln.ptq (README, 8-bit), or compile a model that carries its quantization");
       else
         usage_error("unknown precision '" + p + "' (fp32 fp16 bf16 tf32)");
     } else if (f == "-d" || f == "--device") {
@@ -166,6 +201,12 @@ Args parse(int argc, char** argv) {
       device_set = true;
       if (d == "cpu") {
         a.spec.device.type = kiln::torchscript::DeviceType::kCPU;
+      } else if (d == "gpu") {  // torchtrtc's --device-type
+        a.spec.device.type = kiln::torchscript::DeviceType::kCUDA;
+      } else if (d == "dla") {
+        usage_error(
+            "--device dla is not supported: Kiln has no DLA backend; engines run on the GPU or the "
+            "CPU");
       } else if (d.rfind("cuda", 0) == 0) {
         a.spec.device.type = kiln::torchscript::DeviceType::kCUDA;
         if (d.size() > 5 && d[4] == ':')
@@ -173,8 +214,17 @@ Args parse(int argc, char** argv) {
         else if (d != "cuda")
           usage_error("bad device '" + d + "'");
       } else {
-        usage_error("bad device '" + d + "' (cuda, cuda:N or cpu)");
+        usage_error("bad device '" + d + "' (cuda, cuda:N, gpu or cpu)");
       }
+    } else if (f == "--gpu-id") {
+      a.spec.device.gpu_id = std::atoi(need(i, f).c_str());
+      a.spec.device.type = kiln::torchscript::DeviceType::kCUDA;
+      device_set = true;
+    } else if (f == "--disable-tf32") {
+      if (a.spec.enabled_precisions.erase(kiln::Precision::kTF32) == 0)
+        std::cerr
+            << "kilnc: warning: --disable-tf32 has no effect: Kiln's float32 layers never use TF32 "
+               "unless -p tf32\n";
     } else if (f == "--min-block-size") {
       a.spec.min_block_size = std::atoi(need(i, f).c_str());
       if (a.spec.min_block_size < 1) usage_error("--min-block-size must be >= 1");
@@ -200,9 +250,13 @@ Args parse(int argc, char** argv) {
       set_switch(a.spec, "KILN_LAYOUT", need(i, f));
     } else if (f == "--disable-fusion") {
       // An optional value: "pointwise" or "all" (the default when the next word is not one).
-      std::string next = i + 1 < argc ? argv[i + 1] : "";
-      bool has = next == "pointwise" || next == "all";
-      set_switch(a.spec, "KILN_DISABLE_FUSION", has ? argv[++i] : "all");
+      if (inline_value) {
+        set_switch(a.spec, "KILN_DISABLE_FUSION", *std::exchange(inline_value, std::nullopt));
+      } else {
+        std::string next = i + 1 < argc ? argv[i + 1] : "";
+        bool has = next == "pointwise" || next == "all";
+        set_switch(a.spec, "KILN_DISABLE_FUSION", has ? argv[++i] : "all");
+      }
     } else if (f == "--conv-impl") {
       set_switch(a.spec, "KILN_CONV_IMPL", need(i, f));
     } else if (f == "--cudnn-legacy") {
@@ -221,15 +275,12 @@ Args parse(int argc, char** argv) {
       a.verbosity += 2;
     } else if (f == "-q" || f == "--quiet") {
       a.quiet = true;
-    } else if (!f.empty() && f[0] == '-') {
-      usage_error("unknown option '" + f + "'");
-    } else if (a.input.empty()) {
-      a.input = f;
-    } else if (a.output.empty()) {
-      a.output = f;
+    } else if (f == "-w" || f == "--warnings") {
+      warnings_off = true;
     } else {
-      usage_error("unexpected argument '" + f + "'");
+      usage_error("unknown option '" + f + "'");
     }
+    if (inline_value) usage_error(f + " takes no value");
   }
   if (!device_set) {
     auto backends = kiln::available_backends();
@@ -237,10 +288,10 @@ Args parse(int argc, char** argv) {
     a.spec.device.type =
         cuda ? kiln::torchscript::DeviceType::kCUDA : kiln::torchscript::DeviceType::kCPU;
   }
-  a.spec.log_level = a.quiet            ? kiln::Severity::kError
-                     : a.verbosity >= 2 ? kiln::Severity::kVerbose
-                     : a.verbosity == 1 ? kiln::Severity::kInfo
-                                        : kiln::Severity::kWarning;
+  a.spec.log_level = a.quiet || warnings_off ? kiln::Severity::kError
+                     : a.verbosity >= 2      ? kiln::Severity::kVerbose
+                     : a.verbosity == 1      ? kiln::Severity::kInfo
+                                             : kiln::Severity::kWarning;
   return a;
 }
 
