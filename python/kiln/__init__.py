@@ -62,7 +62,7 @@ from kiln._errors import (  # noqa: E402
 )
 from kiln._input import Input  # noqa: E402
 from kiln._loader import NativeLibraryError, runtime_library_path  # noqa: E402
-from kiln._report import OpSupport, SupportReport  # noqa: E402
+from kiln._report import LayerPrecision, OpSupport, SupportReport, precision_report  # noqa: E402
 from kiln._save import load, save  # noqa: E402
 from kiln._engine_module import EngineModule  # noqa: E402
 from kiln._torch2trt import convert  # noqa: E402
@@ -107,6 +107,7 @@ __all__ = [
     "InternalError",
     "InvalidArgumentError",
     "KilnError",
+    "LayerPrecision",
     "MutableTorchTensorRTModule",
     "NativeLibraryError",
     "NotFoundError",
@@ -143,4 +144,5 @@ __all__ = [
     "supported_ops",
     "torch2trt",
     "ts",
+    "precision_report",
 ]

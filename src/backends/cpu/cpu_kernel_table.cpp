@@ -55,6 +55,8 @@ constexpr std::array<CpuKernelRow, ir::kNumOps> kCpuKernels = {{
   {OpKind::kQuantize,        run_quantize},
   {OpKind::kDequantize,      run_dequantize},
   {OpKind::kGridSample,      run_grid_sample},
+  {OpKind::kQuantizedConvolution, run_quantized_convolution},
+  {OpKind::kQuantizedLinear, run_quantized_linear},
 }};
 // clang-format on
 static_assert(ir::rows_follow_op_kinds(kCpuKernels),
