@@ -13,6 +13,7 @@ and how many convolutions / GEMMs each 8-bit engine ran in 8 bits (kiln.precisio
 
 import argparse
 import copy
+import functools
 import json
 import math
 import os
@@ -110,7 +111,9 @@ def main():
     ap.add_argument("--out", default="quant.json")
     args = ap.parse_args()
     torch.backends.cudnn.benchmark = True
-    print(f"GPU: {torch.cuda.get_device_name()}  torch {torch.__version__}  kiln {kiln.__version__}", flush=True)
+    print(
+        f"GPU: {torch.cuda.get_device_name()}  torch {torch.__version__}  kiln {kiln.__version__}", flush=True
+    )
     rows = []
     for name in args.models.split(","):
         row = {"model": name, "batch": args.batch}
@@ -119,19 +122,21 @@ def main():
             x = make_input()
             with torch.inference_mode():
                 ref = first_tensor(model(x)).float()
-                row["eager_fp32_ms"] = time_fn(lambda: model(x), args.iters)
-                half = copy.deepcopy(model).half()
+                row["eager_fp32_ms"] = time_fn(functools.partial(model, x), args.iters)
+                half_model = copy.deepcopy(model).half()
                 xh = x.half()
-                row["eager_fp16_ms"] = time_fn(lambda: half(xh), args.iters)
-                row["cos_eager_fp16"] = compare(first_tensor(half(xh)), ref)[0]
-                del half
+                row["eager_fp16_ms"] = time_fn(functools.partial(half_model, xh), args.iters)
+                row["cos_eager_fp16"] = compare(first_tensor(half_model(xh)), ref)[0]
+                del half_model
             for prec in args.precisions.split(","):
                 try:
-                    km, row[f"kiln_{prec}_build_s"] = compile_kiln(model, x, prec, args.calib_batches, make_input)
+                    km, row[f"kiln_{prec}_build_s"] = compile_kiln(
+                        model, x, prec, args.calib_batches, make_input
+                    )
                     xin = x.half() if prec == "fp16" else x
                     with torch.inference_mode():
                         out = first_tensor(km(xin))
-                        row[f"kiln_{prec}_ms"] = time_fn(lambda km=km, xin=xin: km(xin), args.iters)
+                        row[f"kiln_{prec}_ms"] = time_fn(functools.partial(km, xin), args.iters)
                     row[f"cos_kiln_{prec}"] = compare(out, ref)[0]
                     if prec != "fp16":
                         rep = kiln.precision_report(km)
@@ -170,13 +175,20 @@ def main():
         ("i8 layers", "kiln_int8_8bit_layers"),
         ("f8 layers", "kiln_fp8_8bit_layers"),
     ]
-    print(f"\nbatch {args.batch}; ms = median per run; speed-up = Kiln fp16 ms / 8-bit ms; cos = vs eager fp32")
+    print(
+        f"\nbatch {args.batch}; ms = median per run; speed-up = Kiln fp16 ms / 8-bit ms; cos = vs eager fp32"
+    )
     print(f"{'model':14s}" + "".join(f"{c:>11s}" for c, _ in cols))
     for r in rows:
-        cells = [cell(r, k, "{:.0f}" if k.endswith("layers") else "{:.4f}" if k.startswith("cos") else "{:.3f}") for _, k in cols]
+        cells = [
+            cell(r, k, "{:.0f}" if k.endswith("layers") else "{:.4f}" if k.startswith("cos") else "{:.3f}")
+            for _, k in cols
+        ]
         print(f"{r['model']:14s}" + "".join(f"{c:>11s}" for c in cells))
     with open(args.out, "w") as f:
-        json.dump({"gpu": torch.cuda.get_device_name(), "torch": torch.__version__, "rows": rows}, f, indent=1)
+        json.dump(
+            {"gpu": torch.cuda.get_device_name(), "torch": torch.__version__, "rows": rows}, f, indent=1
+        )
 
 
 if __name__ == "__main__":

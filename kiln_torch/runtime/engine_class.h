@@ -42,7 +42,8 @@ class TorchEngine : public torch::CustomClassHolder {
   /// Engine::precision_report as [layer, precision, reason] triples.
   std::vector<std::vector<std::string>> precision_report() const {
     std::vector<std::vector<std::string>> out;
-    for (const auto& p : engine_->precision_report()) out.push_back({p.layer, p.precision, p.reason});
+    for (const auto& p : engine_->precision_report())
+      out.push_back({p.layer, p.precision, p.reason});
     return out;
   }
   /// Shapes the engine would produce for these input shapes (for fake/meta kernels).

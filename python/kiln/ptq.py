@@ -337,7 +337,9 @@ def _scale(amax: float) -> float:
 _FP8_MAX = 448.0
 
 
-def _insert_activation_qdq(g: torch.fx.Graph, act: Any, amax: float, out_dtype: torch.dtype, qdtype: torch.dtype):
+def _insert_activation_qdq(
+    g: torch.fx.Graph, act: Any, amax: float, out_dtype: torch.dtype, qdtype: torch.dtype
+):
     """Quantize-dequantize of `act` (nodes inserted at the graph's insertion point): int8 with
     quantized_decomposed ops, float8 as a scaled cast (quantized_decomposed rounds float8 to
     integers)."""
@@ -378,7 +380,9 @@ def _insert_int8_weight(gm: torch.fx.GraphModule, attr: torch.fx.Node, w: torch.
     w_scale = torch.where(w_amax > 0, w_amax / 127.0, torch.ones_like(w_amax)).float()
     w_zp = torch.zeros(w_scale.shape, dtype=torch.int64)
     w_int8 = _qd.quantize_per_channel(w.float(), w_scale, w_zp, axis, -127, 127, torch.int8)
-    nodes = _register(gm, attr, [("int8", w_int8.to(w.device)), ("scale", w_scale.to(w.device)), ("zp", w_zp.to(w.device))])
+    nodes = _register(
+        gm, attr, [("int8", w_int8.to(w.device)), ("scale", w_scale.to(w.device)), ("zp", w_zp.to(w.device))]
+    )
     with gm.graph.inserting_after(nodes[-1]):
         return gm.graph.call_function(
             _qd.dequantize_per_channel.default,

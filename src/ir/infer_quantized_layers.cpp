@@ -34,7 +34,8 @@ Status check_quantized(const Layer& layer, std::span<const InferInput> in, const
                       : std::get<QuantizedLinearParams>(layer.params);
   const TensorType &x = *in[0].type, &w = *in[1].type;
   const bool fp8 = x.dtype == DataType::kFloat8E4M3;
-  if (!is_8bit(x.dtype)) return type_error("x must be i8, u8 or f8e4m3, got " + std::string(dtype_name(x.dtype)));
+  if (!is_8bit(x.dtype))
+    return type_error("x must be i8, u8 or f8e4m3, got " + std::string(dtype_name(x.dtype)));
   if (w.dtype != (fp8 ? DataType::kFloat8E4M3 : DataType::kInt8))
     return type_error(std::string("weight must be ") + (fp8 ? "f8e4m3" : "i8") + " with a " +
                       std::string(dtype_name(x.dtype)) + " input, got " +
@@ -67,7 +68,8 @@ Status check_quantized(const Layer& layer, std::span<const InferInput> in, const
   if (has_out_scale) KILN_RETURN_IF_ERROR(check_scale(in[6], 1, "out_scale"));
   if (p.quant_min > p.quant_max)
     return shape_error("quant_min " + s(p.quant_min) + " is above quant_max " + s(p.quant_max));
-  if (p.to == DataType::kFloat8E4M3 && (p.quant_min < -448 || p.quant_max > 448 || p.out_zero_point != 0))
+  if (p.to == DataType::kFloat8E4M3 &&
+      (p.quant_min < -448 || p.quant_max > 448 || p.out_zero_point != 0))
     return shape_error("float8 output: quant range within [-448, 448] and no zero point");
   if (p.to == DataType::kInt8 && (p.quant_min < -128 || p.quant_max > 127))
     return shape_error("quant range does not fit i8");
@@ -90,15 +92,11 @@ std::vector<InferInput> float_operands(std::span<const InferInput> in, TensorTyp
 Status infer_quantized_convolution(const Layer& layer, std::span<const InferInput> in,
                                    InferResult& out) {
   const auto& p = std::get<QuantizedConvolutionParams>(layer.params);
+  if (p.transposed || p.channels_last)
+    return shape_error("a quantized convolution is neither transposed nor channels-last");
   Layer conv;
   conv.op = OpKind::kConvolution;
-  ConvolutionParams cp;
-  cp.strides = p.strides;
-  cp.pads_begin = p.pads_begin;
-  cp.pads_end = p.pads_end;
-  cp.dilations = p.dilations;
-  cp.groups = p.groups;
-  conv.params = cp;
+  conv.params = static_cast<const ConvolutionParams&>(p);
   TensorType xf, wf;
   auto fin = float_operands(in, xf, wf);
   InferResult fo;

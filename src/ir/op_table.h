@@ -82,7 +82,8 @@ enum OpFlag : uint32_t {
   kFlagStridedCopy = 1u << 7,   ///< copies input 0 through a stride pattern (view chains fold it)
   kFlagChannelsLast = 1u << 8,  ///< 2-D spatial op with a channels_last form (the layout pass)
   kFlagGemm = 1u << 9,          ///< matrix product: GEMM epilogues fuse into it
-  kFlagQuantization = 1u << 10,  ///< quantize, dequantize, quantized layers: float sides keep their types
+  kFlagQuantization =
+      1u << 10,  ///< quantize, dequantize, quantized layers: float sides keep their types
 };
 
 struct OpInfo {

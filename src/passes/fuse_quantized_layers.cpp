@@ -98,9 +98,11 @@ std::optional<Dq> dq_of(const ir::Graph& g, int32_t t, std::string* why = nullpt
     return std::nullopt;
   };
   const ir::Layer* l = producer_of(g, t);
-  if (l == nullptr || l->op != OpKind::kDequantize) return no("not dequantized (no Q/DQ before it)");
+  if (l == nullptr || l->op != OpKind::kDequantize)
+    return no("not dequantized (no Q/DQ before it)");
   auto s = constant_value(g, l->inputs[1]);
-  if (!s || s->type.dtype != DataType::kFloat32) return no("dequantized with a scale that is not a constant");
+  if (!s || s->type.dtype != DataType::kFloat32)
+    return no("dequantized with a scale that is not a constant");
   Dq d;
   d.layer = l;
   d.q = l->inputs[0];
@@ -275,11 +277,13 @@ struct Fusion {
   size_t anchor = 0, last = 0;
   std::vector<size_t> absorbed;  ///< anchor and epilogue layers, in order
   Dq x;
-  HostTensor w;                  ///< [Cout, ...] int8 or float8
-  std::vector<double> w_scale;   ///< 1 or Cout
-  int32_t bias = -1;             ///< src tensor (the anchor's own bias or a [C] constant)
+  HostTensor w;                          ///< [Cout, ...] int8 or float8
+  std::vector<double> w_scale;           ///< 1 or Cout
+  int32_t bias = -1;                     ///< src tensor (the anchor's own bias or a [C] constant)
   std::optional<HostTensor> bias_value;  ///< set when the bias came from a broadcast add
-  int32_t residual = -1;         ///< src tensor
+  int32_t residual = -1;                 ///< src tensor
+  std::vector<double> bn_scale,
+      bn_shift;  ///< an inference batch norm folded in (y * scale + shift)
   UnaryParams act;
   std::optional<Q> out_q;
   std::string chain;  ///< for the report
@@ -347,11 +351,39 @@ Status weight_of(const ir::Graph& g, int32_t t, bool want_rows_first, Fusion& f)
   if (!want_rows_first && rank != 2)
     return Status(StatusCode::kUnsupported, "the matmul weight is not 2-D");
   if (!d->per_tensor() && (d->axis < 0 ? d->axis + rank : d->axis) != out_axis)
-    return Status(StatusCode::kUnsupported, "the weight is quantized along another axis than "
-                                            "the output channels");
+    return Status(StatusCode::kUnsupported,
+                  "the weight is quantized along another axis than "
+                  "the output channels");
   f.w = (!want_rows_first && out_axis == 1) ? transpose_2d(*w) : std::move(*w);
   f.w_scale = d->scale;
   return {};
+}
+
+// An inference batch norm over the anchor's channels with constant statistics and affine
+// parameters, as per-channel scale and shift (what the CPU reference computes:
+// (y - mean) * gamma / sqrt(var + eps) + beta); the anchor's bias must then be a constant.
+bool batch_norm_of(const ir::Graph& g, const ir::Layer& bn, int64_t cout, Fusion& f) {
+  std::vector<double> v[4];  // mean, var, gamma, beta
+  for (size_t i = 0; i < 4; ++i) {
+    const size_t in = i + 1;
+    if (in >= bn.inputs.size() || bn.inputs[in] < 0) {
+      if (i < 2) return false;
+      v[i].assign(static_cast<size_t>(cout), i == 2 ? 1.0 : 0.0);
+      continue;
+    }
+    auto c = constant_value(g, bn.inputs[in]);
+    if (!c || c->numel() != cout) return false;
+    v[i] = values_of(*c);
+  }
+  if (f.bias >= 0 && !constant_value(g, f.bias)) return false;
+  const double eps = std::get<BatchNormParams>(bn.params).epsilon;
+  f.bn_scale.resize(static_cast<size_t>(cout));
+  f.bn_shift.resize(static_cast<size_t>(cout));
+  for (size_t c = 0; c < f.bn_scale.size(); ++c) {
+    f.bn_scale[c] = v[2][c] / std::sqrt(v[1][c] + eps);
+    f.bn_shift[c] = v[3][c] - v[0][c] * f.bn_scale[c];
+  }
+  return true;
 }
 
 std::string precision_name(DataType storage) {
@@ -383,8 +415,7 @@ Expected<Fusion> plan_fusion(const ir::Graph& g, size_t li,
     if (p.transpose_a || g.tensors[static_cast<size_t>(l.inputs[0])].type.dims.rank() < 2)
       return Status(StatusCode::kUnsupported, "a matmul of this form");
   }
-  const bool rows_first = l.op != OpKind::kMatMul ||
-                          std::get<MatMulParams>(l.params).transpose_b;
+  const bool rows_first = l.op != OpKind::kMatMul || std::get<MatMulParams>(l.params).transpose_b;
   KILN_RETURN_IF_ERROR(weight_of(g, l.inputs[1], rows_first, f));
   if (l.op == OpKind::kMatMul && f.w.type.dims.rank() != 2)
     return Status(StatusCode::kUnsupported, "the matmul weight is not 2-D");
@@ -405,8 +436,13 @@ Expected<Fusion> plan_fusion(const ir::Graph& g, size_t li,
     const ir::Layer& n = g.layers[static_cast<size_t>(cs[0])];
     const TensorType& ct = g.tensors[static_cast<size_t>(cur)].type;
     bool took = false;
-    if (n.op == OpKind::kBinary && std::get<BinaryParams>(n.params).op == BinaryOp::kAdd &&
-        stage <= 1) {
+    if (n.op == OpKind::kBatchNorm && stage == 0 && f.bn_scale.empty() && n.inputs[0] == cur &&
+        ct.dims.rank() >= 2 && (conv || ct.dims.rank() == 2) && batch_norm_of(g, n, cout, f)) {
+      f.chain += " -> batch norm";
+      stage = 1;  // a bias add after it would need the shift split per channel: stop there
+      took = true;
+    } else if (n.op == OpKind::kBinary && std::get<BinaryParams>(n.params).op == BinaryOp::kAdd &&
+               stage <= 1) {
       const int32_t other = n.inputs[0] == cur ? n.inputs[1] : n.inputs[0];
       const TensorType& ot = g.tensors[static_cast<size_t>(other)].type;
       const TensorType& nt = g.tensors[static_cast<size_t>(n.outputs[0])].type;
@@ -488,12 +524,32 @@ Status emit(const ir::Graph& g, GraphRewriter& rw, const Fusion& f, const PassCo
   if (!w) return fail(w.status());
   auto xs = f32_constant(rw, {f.x.scale[0]}, l.name + "/x_scale");
   if (!xs) return fail(xs.status());
-  auto ws = f32_constant(rw, f.w_scale, l.name + "/w_scale");
+  std::vector<double> w_scale = f.w_scale;
+  std::optional<HostTensor> bias_value = f.bias_value;
+  if (!f.bn_scale.empty()) {  // scale the weights' scales, and bias * scale + shift
+    const size_t n = f.bn_scale.size();
+    if (w_scale.size() == 1) w_scale.assign(n, w_scale[0]);
+    std::vector<double> b(n, 0.0);
+    if (f.bias >= 0) {
+      auto bv = constant_value(g, f.bias);
+      if (!bv) return fail(Status(StatusCode::kUnsupported, "the bias is not a constant"));
+      b = values_of(*bv);
+    }
+    for (size_t c = 0; c < n; ++c) {
+      w_scale[c] *= f.bn_scale[c];
+      b[c] = b[c] * f.bn_scale[c] + f.bn_shift[c];
+    }
+    HostTensor bt(TensorType{DataType::kFloat32, Dims{static_cast<int64_t>(n)}});
+    for (size_t c = 0; c < n; ++c)
+      store_from_double(bt.data(), DataType::kFloat32, static_cast<int64_t>(c), b[c]);
+    bias_value = std::move(bt);
+  }
+  auto ws = f32_constant(rw, w_scale, l.name + "/w_scale");
   if (!ws) return fail(ws.status());
   int32_t bias = rw.map(f.bias);
-  if (f.bias_value) {
-    auto b = rw.add_constant(f.bias_value->type,
-                             std::make_shared<const std::vector<uint8_t>>(f.bias_value->bytes),
+  if (bias_value) {
+    auto b = rw.add_constant(bias_value->type,
+                             std::make_shared<const std::vector<uint8_t>>(bias_value->bytes),
                              l.name + "/bias");
     if (!b) return fail(b.status());
     bias = *b;
@@ -507,14 +563,9 @@ Status emit(const ir::Graph& g, GraphRewriter& rw, const Fusion& f, const PassCo
   std::vector<int32_t> ins{rw.map(f.x.q), *w, *xs, *ws, bias, rw.map(f.residual), out_scale};
   Expected<std::vector<int32_t>> out = Status(StatusCode::kInternal, "");
   if (l.op == OpKind::kConvolution) {
-    const auto& cp = std::get<ConvolutionParams>(l.params);
     QuantizedConvolutionParams qp;
+    static_cast<ConvolutionParams&>(qp) = std::get<ConvolutionParams>(l.params);
     static_cast<QuantizedEpilogue&>(qp) = ep;
-    qp.strides = cp.strides;
-    qp.pads_begin = cp.pads_begin;
-    qp.pads_end = cp.pads_end;
-    qp.dilations = cp.dilations;
-    qp.groups = cp.groups;
     out = rw.add(OpKind::kQuantizedConvolution, qp, ins, last.name);
   } else {
     QuantizedLinearParams qp;
@@ -524,7 +575,8 @@ Status emit(const ir::Graph& g, GraphRewriter& rw, const Fusion& f, const PassCo
   if (!out) return fail(out.status());
   std::string why;
   if (!backend_runs_last(dst, ctx, &why))
-    return fail(Status(StatusCode::kUnsupported, "the " + ctx.backend + " backend has no kernel (" + why + ")"));
+    return fail(Status(StatusCode::kUnsupported,
+                       "the " + ctx.backend + " backend has no kernel (" + why + ")"));
   rw.set_map(last.outputs[0], (*out)[0]);
   dst.tensors[static_cast<size_t>((*out)[0])].name =
       g.tensors[static_cast<size_t>(last.outputs[0])].name;
@@ -573,7 +625,8 @@ Status fuse(ir::Graph& g, const PassContext& ctx, std::vector<LayerPrecision>& r
         report.push_back({g.layers[f.anchor].name, prec, "fused: " + f.chain});
         continue;
       }
-      report.push_back({g.layers[f.anchor].name, "float", prec + " fusion refused: " + s.message()});
+      report.push_back(
+          {g.layers[f.anchor].name, "float", prec + " fusion refused: " + s.message()});
       for (size_t a : f.absorbed) KILN_RETURN_IF_ERROR(rw.copy_layer(a));
       continue;
     }

@@ -45,8 +45,8 @@ struct PlanContents {
   std::vector<Precision> precisions;
   int optimization_level = 3;
   uint64_t workspace_limit = 0;
-  BuildSwitches switches;              ///< as the BuilderConfig gave them
-  bool channels_last_applied = false;  ///< the layout pass rewrote convolutions to NHWC
+  BuildSwitches switches;                        ///< as the BuilderConfig gave them
+  bool channels_last_applied = false;            ///< the layout pass rewrote convolutions to NHWC
   std::vector<LayerPrecision> precision_report;  ///< fuse_quantized_layers' decisions
   ir::Graph graph;
   std::vector<KernelRecord> kernels;

@@ -157,7 +157,8 @@ bool read_bool(ByteReader& r, const char* what) {
   return b == 1;
 }
 
-// The build switches and the precision report at META's end (formats 4, 5); values are checked as the builder checks them.
+// The build switches and the precision report at META's end (formats 4, 5); values are checked as
+// the builder checks them.
 void read_switches(ByteReader& r, PlanContents& plan) {
   BuildSwitches& sw = plan.switches;
   uint8_t layout = r.u8();

@@ -6,7 +6,9 @@
 namespace kiln::testing {
 namespace {
 
-Tensor scalar(Network& net, DataType dt, double v) { return add_constant(net, make_tensor(dt, {}, {v})); }
+Tensor scalar(Network& net, DataType dt, double v) {
+  return add_constant(net, make_tensor(dt, {}, {v}));
+}
 
 }  // namespace
 
@@ -23,7 +25,8 @@ BuilderConfig unfused_config(bool fp8) {
 }
 
 Dims QConvCase::out_dims() const {
-  return {batch, cout, (h + 2 * pad - kernel) / stride_h + 1, (w + 2 * pad - kernel) / stride_w + 1};
+  return {batch, cout, (h + 2 * pad - kernel) / stride_h + 1,
+          (w + 2 * pad - kernel) / stride_w + 1};
 }
 
 Network qconv_net(const QConvCase& c, const HostTensor& w, const HostTensor& w_scale,
@@ -42,6 +45,13 @@ Network qconv_net(const QConvCase& c, const HostTensor& w, const HostTensor& w_s
   p.groups = c.groups;
   auto y = net.add_convolution(*xd, *wd, add_constant(net, bias), p);
   Tensor out = *y;
+  if (c.batch_norm) {
+    auto stat = [&](double lo, double hi) {
+      return add_constant(net, random_tensor(DataType::kFloat32, {c.cout}, lo, hi));
+    };
+    out = *net.add_batch_norm(out, stat(-0.5, 0.5), stat(0.5, 2.0), stat(-2.0, 2.0), stat(-1, 1),
+                              BatchNormParams{});
+  }
   if (c.residual) {
     auto r = net.add_input("r", DataType::kFloat32, c.out_dims());
     out = *net.add_elementwise(out, *r, BinaryOp::kAdd);

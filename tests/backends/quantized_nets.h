@@ -19,10 +19,12 @@ struct QConvCase {
   int64_t x_zp = -5, out_zp = -3;
   DataType x_dtype = DataType::kInt8;  ///< kInt8 or kUInt8 (zero point then in 0..255)
   bool residual = true, relu = true, out_q = true, second_reader = false;
+  bool batch_norm = false;  ///< an inference batch norm (random statistics) right after the conv
   Dims out_dims() const;
 };
 
-/// x (int8 input) -> DQ; DQ(w int8 per channel) -> conv + bias [+ residual input "r"] [-> relu]
+/// x (int8 input) -> DQ; DQ(w int8 per channel) -> conv + bias [-> batch norm] [+ residual input
+/// "r"] [-> relu]
 /// [-> Q int8], output "out" (and "y2" = |conv| when second_reader).
 Network qconv_net(const QConvCase& c, const HostTensor& w, const HostTensor& w_scale,
                   const HostTensor& bias);

@@ -125,13 +125,14 @@ TEST(CudaQuantized, Float8LinearAndInt8PoolChain) {
   HostTensor w8(TensorType{DataType::kFloat8E4M3, {5, 36}});
   for (auto& b : w8.bytes) b = static_cast<uint8_t>(testing::rng()() & 0xB7u);
   std::vector<HostTensor> in{testing::random_tensor(DataType::kFloat32, {64, 4, 6, 6}, -3, 3)};
-  compare_case(testing::qpool_linear_net(64, w8, testing::make_tensor(DataType::kFloat32, {}, {0.01}),
-                                         bias, DataType::kFloat8E4M3),
-               in, true);
+  compare_case(
+      testing::qpool_linear_net(64, w8, testing::make_tensor(DataType::kFloat32, {}, {0.01}), bias,
+                                DataType::kFloat8E4M3),
+      in, true);
   HostTensor wi = testing::random_tensor(DataType::kInt8, {5, 36}, -127, 128);
-  compare_case(testing::qpool_linear_net(64, wi,
-                                         testing::random_tensor(DataType::kFloat32, {5}, 0.002, 0.02),
-                                         bias, DataType::kInt8),
+  compare_case(testing::qpool_linear_net(
+                   64, wi, testing::random_tensor(DataType::kFloat32, {5}, 0.002, 0.02), bias,
+                   DataType::kInt8),
                in);
 }
 

@@ -17,8 +17,8 @@ using testing::unfused_config;
 
 void run_conv_case(const QConvCase& c, bool want_fused) {
   SCOPED_TRACE("seed " + std::to_string(testing::rng_seed()));
-  HostTensor w =
-      testing::random_tensor(DataType::kInt8, {c.cout, c.cin / c.groups, c.kernel, c.kernel}, -127, 128);
+  HostTensor w = testing::random_tensor(DataType::kInt8,
+                                        {c.cout, c.cin / c.groups, c.kernel, c.kernel}, -127, 128);
   HostTensor ws = testing::random_tensor(DataType::kFloat32, {c.cout}, 0.002, 0.02);
   HostTensor bias = testing::random_tensor(DataType::kFloat32, {c.cout});
   Network net = testing::qconv_net(c, w, ws, bias);
@@ -62,6 +62,15 @@ TEST(FuseQuantizedLayers, SaturatesAtBothEnds) {
   run_conv_case(c, true);
 }
 
+TEST(FuseQuantizedLayers, BatchNormFoldsIntoTheEpilogue) {
+  QConvCase c;
+  c.batch_norm = true;  // gamma of both signs: negative per-channel scales after folding
+  run_conv_case(c, true);
+  c.residual = false;
+  c.out_q = false;
+  run_conv_case(c, true);
+}
+
 TEST(FuseQuantizedLayers, GroupedConvUint8InputFloatOutput) {
   QConvCase c;
   c.groups = 2;
@@ -82,10 +91,10 @@ TEST(FuseQuantizedLayers, ConvOutputReadTwiceKeepsItsQuantizeSeparate) {
 
 TEST(FuseQuantizedLayers, WithoutInt8PrecisionNothingFuses) {
   QConvCase c;
-  Network net = testing::qconv_net(
-      c, testing::random_tensor(DataType::kInt8, {6, 4, 3, 3}, -127, 128),
-      testing::random_tensor(DataType::kFloat32, {6}, 0.01, 0.02),
-      testing::random_tensor(DataType::kFloat32, {6}));
+  Network net =
+      testing::qconv_net(c, testing::random_tensor(DataType::kInt8, {6, 4, 3, 3}, -127, 128),
+                         testing::random_tensor(DataType::kFloat32, {6}, 0.01, 0.02),
+                         testing::random_tensor(DataType::kFloat32, {6}));
   auto contents = testing::build_contents(net);
   EXPECT_EQ(testing::count_ops(contents.graph, OpKind::kQuantizedConvolution), 0);
   ASSERT_EQ(contents.precision_report.size(), 1u);

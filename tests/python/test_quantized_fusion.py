@@ -31,7 +31,12 @@ def int8_weight(cout, *rest):
 
 def compile_cpu(net, x, precisions=INT8):
     return kiln.compile(
-        net, device="cpu", inputs=[x], enabled_precisions=precisions, require_full_compilation=True, min_block_size=1
+        net,
+        device="cpu",
+        inputs=[x],
+        enabled_precisions=precisions,
+        require_full_compilation=True,
+        min_block_size=1,
     )
 
 
@@ -64,7 +69,12 @@ def test_conv_bias_residual_relu_q_is_one_int8_layer_matching_eager():
     xq = torch.randint(-128, 128, (2, 6, 9, 11), dtype=torch.int8)
     r = torch.randn(2, 10, 9, 11)
     km = kiln.compile(
-        net, device="cpu", inputs=[xq, r], enabled_precisions=INT8, require_full_compilation=True, min_block_size=1
+        net,
+        device="cpu",
+        inputs=[xq, r],
+        enabled_precisions=INT8,
+        require_full_compilation=True,
+        min_block_size=1,
     )
     with torch.no_grad():
         want, got = net(xq, r), km(xq, r)
@@ -83,7 +93,12 @@ def test_saturation_at_both_ends_is_exact():
     xq = torch.randint(-128, 128, (1, 6, 5, 5), dtype=torch.int8)
     r = torch.randn(1, 10, 5, 5) * 50 - 25
     km = kiln.compile(
-        net, device="cpu", inputs=[xq, r], enabled_precisions=INT8, require_full_compilation=True, min_block_size=1
+        net,
+        device="cpu",
+        inputs=[xq, r],
+        enabled_precisions=INT8,
+        require_full_compilation=True,
+        min_block_size=1,
     )
     with torch.no_grad():
         want, got = net(xq, r), km(xq, r)
@@ -146,11 +161,19 @@ class QNet(torch.nn.Module):
         self.b3 = torch.nn.Parameter(torch.randn(10) * 0.1)
 
     def qdq(self, t, s, z):
-        return qd.dequantize_per_tensor(qd.quantize_per_tensor(t, s, z, -128, 127, torch.int8), s, z, -128, 127, torch.int8)
+        return qd.dequantize_per_tensor(
+            qd.quantize_per_tensor(t, s, z, -128, 127, torch.int8), s, z, -128, 127, torch.int8
+        )
 
     def dqw(self, name):
         return qd.dequantize_per_channel(
-            getattr(self, name), getattr(self, name + "s"), getattr(self, name + "z"), 0, -127, 127, torch.int8
+            getattr(self, name),
+            getattr(self, name + "s"),
+            getattr(self, name + "z"),
+            0,
+            -127,
+            127,
+            torch.int8,
         )
 
     def forward(self, x):

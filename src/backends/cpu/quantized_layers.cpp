@@ -16,7 +16,8 @@ namespace {
 std::vector<double> operand_values(const TensorView& t, int64_t zero_point) {
   std::vector<double> v(static_cast<size_t>(t.numel()));
   for (int64_t i = 0; i < t.numel(); ++i)
-    v[static_cast<size_t>(i)] = load_as_double(t.data, t.dtype, i) - static_cast<double>(zero_point);
+    v[static_cast<size_t>(i)] =
+        load_as_double(t.data, t.dtype, i) - static_cast<double>(zero_point);
   return v;
 }
 
@@ -132,7 +133,8 @@ Status run_quantized_linear(const CpuArgs& a) {
   for (int64_t r = 0; r < m; ++r) {
     for (int64_t c = 0; c < nn; ++c) {
       double acc = 0;
-      for (int64_t j = 0; j < kk; ++j) acc += x[static_cast<size_t>(r * kk + j)] * w[static_cast<size_t>(c * kk + j)];
+      for (int64_t j = 0; j < kk; ++j)
+        acc += x[static_cast<size_t>(r * kk + j)] * w[static_cast<size_t>(c * kk + j)];
       ep.store(r * nn + c, c, acc);
     }
   }

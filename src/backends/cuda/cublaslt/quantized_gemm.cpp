@@ -58,9 +58,10 @@ struct GemmWeights {
 };
 
 Status upload_weights(const ir::Graph& g, const ir::Layer& l, GemmWeights& gw) {
-  const ir::Layer* c = g.tensors[static_cast<size_t>(l.inputs[1])].producer >= 0
-                           ? &g.layers[static_cast<size_t>(g.tensors[static_cast<size_t>(l.inputs[1])].producer)]
-                           : nullptr;
+  const ir::Layer* c =
+      g.tensors[static_cast<size_t>(l.inputs[1])].producer >= 0
+          ? &g.layers[static_cast<size_t>(g.tensors[static_cast<size_t>(l.inputs[1])].producer)]
+          : nullptr;
   if (c == nullptr || c->op != ir::OpKind::kConstant)
     return layer_error(l, StatusCode::kUnsupported, "the weight is not a constant");
   const ir::Weight& w = g.constant_weight(*c);
@@ -106,37 +107,41 @@ Status make_lt(cublasLtHandle_t lt, bool fp8, int64_t m, int64_t n, int64_t kp, 
   const cudaDataType_t d = fp8 ? CUDA_R_32F : CUDA_R_32I;
   KILN_CUBLAS_RETURN(cublasLtMatmulDescCreate(&p.op, compute, scale));
   const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
-  KILN_CUBLAS_RETURN(cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
-  KILN_CUBLAS_RETURN(cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
-  // Lt A = W (column-major [Kp, Cout]), Lt B = cols (column-major [Kp, M]), D column-major [Cout, M].
+  KILN_CUBLAS_RETURN(
+      cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
+  KILN_CUBLAS_RETURN(
+      cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
+  // Lt A = W (column-major [Kp, Cout]), Lt B = cols (column-major [Kp, M]), D column-major [Cout,
+  // M].
   KILN_CUBLAS_RETURN(cublasLtMatrixLayoutCreate(&p.la, ab, static_cast<uint64_t>(kp),
                                                 static_cast<uint64_t>(n), kp));
   KILN_CUBLAS_RETURN(cublasLtMatrixLayoutCreate(&p.lb, ab, static_cast<uint64_t>(kp),
                                                 static_cast<uint64_t>(m), kp));
-  KILN_CUBLAS_RETURN(cublasLtMatrixLayoutCreate(&p.ld, d, static_cast<uint64_t>(n),
-                                                static_cast<uint64_t>(m), n));
+  KILN_CUBLAS_RETURN(
+      cublasLtMatrixLayoutCreate(&p.ld, d, static_cast<uint64_t>(n), static_cast<uint64_t>(m), n));
   cublasLtMatmulPreference_t pref = nullptr;
   KILN_CUBLAS_RETURN(cublasLtMatmulPreferenceCreate(&pref));
   uint64_t ws = kLtWorkspace;
-  cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws);
+  cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws,
+                                       sizeof ws);
   cublasLtMatmulHeuristicResult_t result{};
   int returned = 0;
-  cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(lt, p.op, p.la, p.lb, p.ld, p.ld, pref, 1,
-                                                     &result, &returned);
+  cublasStatus_t st =
+      cublasLtMatmulAlgoGetHeuristic(lt, p.op, p.la, p.lb, p.ld, p.ld, pref, 1, &result, &returned);
   cublasLtMatmulPreferenceDestroy(pref);
   KILN_CUBLAS_RETURN(st);
   if (returned == 0)
-    return make_error(StatusCode::kUnsupported, "backends.cuda.cublaslt",
-                      std::string("no cuBLASLt ") + (fp8 ? "float8" : "int8") +
-                          " algorithm for this GEMM");
+    return make_error(
+        StatusCode::kUnsupported, "backends.cuda.cublaslt",
+        std::string("no cuBLASLt ") + (fp8 ? "float8" : "int8") + " algorithm for this GEMM");
   p.algo = result.algo;
   return {};
 }
 
 // Tactic 1 for concrete views: im2col (unless x serves), GEMM, epilogue.
 Status run_gemm_path(cublasLtHandle_t lt, const LtGemm& plan, const QuantizedGeometry& g,
-                     const GemmWeights& gw, const void* x, const QuantizedEpilogueArgs& e,
-                     void* ws, size_t ws_bytes, cudaStream_t stream) {
+                     const GemmWeights& gw, const void* x, const QuantizedEpilogueArgs& e, void* ws,
+                     size_t ws_bytes, cudaStream_t stream) {
   const int64_t m = g.batch * g.out_vol();
   const bool direct_x = g.linear && gw.kp == g.cin;
   if (ws_bytes < gemm_workspace(g))
@@ -184,7 +189,8 @@ class QuantizedGemmKernel final : public backend::Kernel {
       if (it == plans_.end()) {
         auto np = std::make_unique<LtGemm>();
         Status s = make_lt(state.lt, g.fp8, m, g.cout, weights_.kp, *np);
-        if (!s.ok()) return launch_quantized_direct_kernel(g, v.in[0].data, v.in[1].data, e, stream);
+        if (!s.ok())
+          return launch_quantized_direct_kernel(g, v.in[0].data, v.in[1].data, e, stream);
         it = plans_.emplace(m, std::move(np)).first;
       }
       plan = it->second.get();
@@ -315,7 +321,8 @@ Expected<backend::KernelRecord> tune_quantized(int32_t layer, TuneContext& ctx) 
   }
   // Scratch: every input, two outputs (direct, GEMM), the GEMM workspace.
   std::vector<size_t> sizes;
-  for (const auto& v : in) sizes.push_back(v.dims.rank() >= 0 ? static_cast<size_t>(v.numel()) * dtype_size(v.dtype) : 0);
+  for (const auto& v : in)
+    sizes.push_back(v.dims.rank() >= 0 ? static_cast<size_t>(v.numel()) * dtype_size(v.dtype) : 0);
   const size_t out_bytes = static_cast<size_t>(out.numel()) * dtype_size(out.dtype);
   const size_t ws_bytes = gemm_workspace(g);
   size_t total = 2 * (out_bytes + 256) + ws_bytes + 256;
@@ -356,12 +363,15 @@ Expected<backend::KernelRecord> tune_quantized(int32_t layer, TuneContext& ctx) 
   void* ws = take(ws_bytes);
   float best_direct = 1e30f, best_gemm = 1e30f;
   if (s.ok()) {
-    QuantizedEpilogueArgs e = quantized_epilogue(l, in, TensorView{out_direct, out.dtype, out.dims});
+    QuantizedEpilogueArgs e =
+        quantized_epilogue(l, in, TensorView{out_direct, out.dtype, out.dims});
     auto t = time_on_stream(ctx.stream, 3, [&] {
       return launch_quantized_direct_kernel(g, in[0].data, in[1].data, e, ctx.stream);
     });
-    if (t) best_direct = *t;
-    else s = t.status();
+    if (t)
+      best_direct = *t;
+    else
+      s = t.status();
   }
   // The GEMM path on the same data: weights from the scratch w (padded and summed on the host).
   if (s.ok()) {
@@ -369,35 +379,43 @@ Expected<backend::KernelRecord> tune_quantized(int32_t layer, TuneContext& ctx) 
     LtGemm plan;
     const int64_t k = g.cin * g.k_vol();
     gw.kp = round_up(k, kKAlign);
-    std::vector<uint8_t> wh(static_cast<size_t>(g.cout * k)), padded(static_cast<size_t>(g.cout * gw.kp), 0);
+    std::vector<uint8_t> wh(static_cast<size_t>(g.cout * k)),
+        padded(static_cast<size_t>(g.cout * gw.kp), 0);
     std::vector<int32_t> sums(static_cast<size_t>(g.cout), 0);
     Status ok = cuda_status(cudaMemcpy(wh.data(), in[1].data, wh.size(), cudaMemcpyDeviceToHost),
                             "cudaMemcpy", __FILE__, __LINE__);
     for (int64_t r = 0; ok.ok() && r < g.cout; ++r) {
       std::memcpy(padded.data() + r * gw.kp, wh.data() + r * k, static_cast<size_t>(k));
       if (!g.fp8)
-        for (int64_t j = 0; j < k; ++j) sums[static_cast<size_t>(r)] += static_cast<int8_t>(wh[static_cast<size_t>(r * k + j)]);
+        for (int64_t j = 0; j < k; ++j)
+          sums[static_cast<size_t>(r)] += static_cast<int8_t>(wh[static_cast<size_t>(r * k + j)]);
     }
-    if (ok.ok()) ok = cuda_status(cudaMalloc(&gw.w, padded.size()), "cudaMalloc", __FILE__, __LINE__);
-    if (ok.ok()) ok = cuda_status(cudaMalloc(&gw.sums, sums.size() * 4), "cudaMalloc", __FILE__, __LINE__);
     if (ok.ok())
-      ok = cuda_status(cudaMemcpy(gw.w, padded.data(), padded.size(), cudaMemcpyHostToDevice), "cudaMemcpy", __FILE__, __LINE__);
+      ok = cuda_status(cudaMalloc(&gw.w, padded.size()), "cudaMalloc", __FILE__, __LINE__);
     if (ok.ok())
-      ok = cuda_status(cudaMemcpy(gw.sums, sums.data(), sums.size() * 4, cudaMemcpyHostToDevice), "cudaMemcpy", __FILE__, __LINE__);
+      ok = cuda_status(cudaMalloc(&gw.sums, sums.size() * 4), "cudaMalloc", __FILE__, __LINE__);
+    if (ok.ok())
+      ok = cuda_status(cudaMemcpy(gw.w, padded.data(), padded.size(), cudaMemcpyHostToDevice),
+                       "cudaMemcpy", __FILE__, __LINE__);
+    if (ok.ok())
+      ok = cuda_status(cudaMemcpy(gw.sums, sums.data(), sums.size() * 4, cudaMemcpyHostToDevice),
+                       "cudaMemcpy", __FILE__, __LINE__);
     if (ok.ok()) ok = make_lt(ctx.state.lt, g.fp8, g.batch * g.out_vol(), g.cout, gw.kp, plan);
     QuantizedEpilogueArgs e = quantized_epilogue(l, in, TensorView{out_gemm, out.dtype, out.dims});
     if (ok.ok()) {
       auto t = time_on_stream(ctx.stream, 3, [&] {
         return run_gemm_path(ctx.state.lt, plan, g, gw, in[0].data, e, ws, ws_bytes, ctx.stream);
       });
-      if (t) best_gemm = *t;
-      else ok = t.status();
+      if (t)
+        best_gemm = *t;
+      else
+        ok = t.status();
     }
     // Quantized outputs may differ by one step where float rounding tips; floats by rounding.
     if (ok.ok() && best_gemm < best_direct) {
       const bool q = !is_floating(out.dtype);
-      ok = check_close(out_gemm, out_direct, out.dtype, out.numel(), q ? 0.0 : 1e-3,
-                       q ? 1.0 : 1e-3, ctx.stream, "int8/fp8 GEMM of layer '" + l.name + "'");
+      ok = check_close(out_gemm, out_direct, out.dtype, out.numel(), q ? 0.0 : 1e-3, q ? 1.0 : 1e-3,
+                       ctx.stream, "int8/fp8 GEMM of layer '" + l.name + "'");
     }
     if (!ok.ok()) {
       ctx.logger.log(Severity::kInfo, "[backends.cuda] layer '" + l.name +
@@ -415,8 +433,8 @@ Expected<backend::KernelRecord> tune_quantized(int32_t layer, TuneContext& ctx) 
   return rec;
 }
 
-Expected<std::unique_ptr<backend::Kernel>> create_quantized_kernel(const ir::Graph& g,
-                                                                   const backend::KernelRecord& rec) {
+Expected<std::unique_ptr<backend::Kernel>> create_quantized_kernel(
+    const ir::Graph& g, const backend::KernelRecord& rec) {
   const ir::Layer& l = g.layers[static_cast<size_t>(rec.layers[0])];
   if ((l.op != ir::OpKind::kQuantizedConvolution && l.op != ir::OpKind::kQuantizedLinear) ||
       rec.layers.size() != 1 || rec.tactic < 0 || rec.tactic > 1)

@@ -1,6 +1,7 @@
 // CUDA kernels of the quantized convolution and linear layers (QuantizedEpilogue in
 // kiln/layers.h), computed as the CPU reference (src/backends/cpu/quantized_layers.cpp) does:
-//   - the direct kernel: one thread per output, exact accumulation (int32 for int8 operands, float32
+//   - the direct kernel: one thread per output, exact accumulation (int32 for int8 operands,
+//   float32
 //     for float8), then the epilogue. The untuned path, the fallback, and the reference the tuned
 //     GEMM path is checked against at build time.
 //   - im2col for the implicit-GEMM convolution (cublaslt/quantized_gemm.cpp): int8 / float8
@@ -55,7 +56,8 @@ __device__ __forceinline__ void store_output(const QuantizedEpilogueArgs& e, int
     case DataType::kFloat8E4M3: {
       float s = y * (1.0f / e.out_scale[0]);
       if (!isnan(s)) s = fminf(fmaxf(s, e.quant_min), e.quant_max);
-      static_cast<__nv_fp8_storage_t*>(e.out)[o] = __nv_cvt_float_to_fp8(s, __NV_SATFINITE, __NV_E4M3);
+      static_cast<__nv_fp8_storage_t*>(e.out)[o] =
+          __nv_cvt_float_to_fp8(s, __NV_SATFINITE, __NV_E4M3);
       return;
     }
     default: {  // int8 / uint8: as the quantize layer
@@ -101,8 +103,9 @@ __global__ void direct_kernel(QuantizedGeometry g, const void* x, const void* w,
               acc_f += fp8_value(static_cast<const uint8_t*>(x)[xi]) *
                        fp8_value(static_cast<const uint8_t*>(w)[wi]);
             } else {
-              const int32_t xv = g.x_unsigned ? static_cast<int32_t>(static_cast<const uint8_t*>(x)[xi])
-                                              : static_cast<int32_t>(static_cast<const int8_t*>(x)[xi]);
+              const int32_t xv = g.x_unsigned
+                                     ? static_cast<int32_t>(static_cast<const uint8_t*>(x)[xi])
+                                     : static_cast<int32_t>(static_cast<const int8_t*>(x)[xi]);
               acc_i += (xv - static_cast<int32_t>(e.x_zero_point)) *
                        static_cast<int32_t>(static_cast<const int8_t*>(w)[wi]);
             }
@@ -135,8 +138,10 @@ __global__ void im2col_kernel(QuantizedGeometry g, const uint8_t* __restrict__ x
     const int64_t iz = oz * g.stride[0] - g.pad[0] + kz * g.dil[0];
     const int64_t iy = oy * g.stride[1] - g.pad[1] + ky * g.dil[1];
     const int64_t ix = ox * g.stride[2] - g.pad[2] + kx * g.dil[2];
-    const bool inside = iz >= 0 && iz < g.in[0] && iy >= 0 && iy < g.in[1] && ix >= 0 && ix < g.in[2];
-    cols[i] = inside ? x[(n * g.cin + ic) * g.in_vol() + (iz * g.in[1] + iy) * g.in[2] + ix] : pad_value;
+    const bool inside =
+        iz >= 0 && iz < g.in[0] && iy >= 0 && iy < g.in[1] && ix >= 0 && ix < g.in[2];
+    cols[i] =
+        inside ? x[(n * g.cin + ic) * g.in_vol() + (iz * g.in[1] + iy) * g.in[2] + ix] : pad_value;
   }
 }
 
@@ -154,7 +159,8 @@ __global__ void epilogue_kernel(QuantizedGeometry g, const Acc* __restrict__ acc
     } else {
       a = acc[i];
     }
-    const int64_t o = g.linear ? i : ((m / g.out_vol()) * g.cout + c) * g.out_vol() + m % g.out_vol();
+    const int64_t o =
+        g.linear ? i : ((m / g.out_vol()) * g.cout + c) * g.out_vol() + m % g.out_vol();
     store_output(e, o, c, a);
   }
 }
@@ -192,11 +198,11 @@ Status launch_quantized_epilogue(const QuantizedGeometry& g, const void* acc, co
   if (total == 0) return {};
   const unsigned blocks = grid_for(total, kThreads);
   if (g.fp8) {
-    epilogue_kernel<float><<<blocks, kThreads, 0, stream>>>(g, static_cast<const float*>(acc),
-                                                             w_sums, e);
+    epilogue_kernel<float>
+        <<<blocks, kThreads, 0, stream>>>(g, static_cast<const float*>(acc), w_sums, e);
   } else {
-    epilogue_kernel<int32_t><<<blocks, kThreads, 0, stream>>>(
-        g, static_cast<const int32_t*>(acc), w_sums, e);
+    epilogue_kernel<int32_t>
+        <<<blocks, kThreads, 0, stream>>>(g, static_cast<const int32_t*>(acc), w_sums, e);
   }
   KILN_CUDA_LAUNCH_CHECK();
   return {};
