@@ -102,7 +102,7 @@ def test_saturation_at_both_ends_is_exact():
     )
     with torch.no_grad():
         want, got = net(xq, r), km(xq, r)
-    assert (want == 127).float().mean() > 0.3
+    assert (want == 127).float().mean() > 0.15 and (want == 3).float().mean() > 0.15  # both ends
     assert (got.int() - want.int()).abs().max() <= 1
 
 
@@ -128,12 +128,15 @@ class QLinear(torch.nn.Module):
 def test_linear_with_float_output_matches_eager():
     seeded()
     net = QLinear().eval()
-    x = torch.randn(3, 7, 48) * 2
-    km = compile_cpu(net, x)
-    with torch.no_grad():
-        torch.testing.assert_close(km(x), net(x), rtol=1e-5, atol=1e-5)
-    (row,) = [r for r in kiln.precision_report(km) if r.precision == "int8"]
-    assert "linear" in row.reason and "gelu" in row.reason
+    for x in (torch.randn(21, 48) * 2, torch.randn(3, 7, 48) * 2):
+        km = compile_cpu(net, x)
+        with torch.no_grad():
+            torch.testing.assert_close(km(x), net(x), rtol=1e-5, atol=1e-5)
+        (row,) = kiln.precision_report(km)
+        assert row.precision == "int8", row
+    # 2-D input: the linear (exported as addmm), its bias and the GELU are one layer. (A 3-D input puts a
+    # reshape between the GEMM and the GELU, which then runs on its own.)
+    assert "bias add -> gelu" in kiln.precision_report(compile_cpu(net, torch.randn(5, 48)))[0].reason
 
 
 def test_without_int8_precision_the_graph_stays_float_and_says_why():
