@@ -57,6 +57,24 @@ struct GemmWeights {
   }
 };
 
+// Uploads host weights [cout, k] (int8 or float8 bytes) padded to kp columns, with row sums.
+Status upload_padded(const uint8_t* w, DataType dt, int64_t cout, int64_t k, GemmWeights& gw) {
+  gw.kp = round_up(k, kKAlign);
+  std::vector<uint8_t> padded(static_cast<size_t>(cout * gw.kp), 0);
+  std::vector<int32_t> sums(static_cast<size_t>(cout), 0);
+  for (int64_t r = 0; r < cout; ++r) {
+    std::memcpy(padded.data() + r * gw.kp, w + r * k, static_cast<size_t>(k));
+    if (dt == DataType::kInt8)
+      for (int64_t j = 0; j < k; ++j)
+        sums[static_cast<size_t>(r)] += static_cast<int8_t>(w[r * k + j]);
+  }
+  KILN_CUDA_RETURN(cudaMalloc(&gw.w, std::max<size_t>(padded.size(), 1)));
+  KILN_CUDA_RETURN(cudaMalloc(&gw.sums, std::max<size_t>(sums.size() * 4, 4)));
+  KILN_CUDA_RETURN(cudaMemcpy(gw.w, padded.data(), padded.size(), cudaMemcpyHostToDevice));
+  KILN_CUDA_RETURN(cudaMemcpy(gw.sums, sums.data(), sums.size() * 4, cudaMemcpyHostToDevice));
+  return {};
+}
+
 Status upload_weights(const ir::Graph& g, const ir::Layer& l, GemmWeights& gw) {
   const ir::Layer* c =
       g.tensors[static_cast<size_t>(l.inputs[1])].producer >= 0
@@ -66,20 +84,7 @@ Status upload_weights(const ir::Graph& g, const ir::Layer& l, GemmWeights& gw) {
     return layer_error(l, StatusCode::kUnsupported, "the weight is not a constant");
   const ir::Weight& w = g.constant_weight(*c);
   const int64_t cout = w.type.dims[0], k = w.type.dims.volume() / std::max<int64_t>(cout, 1);
-  gw.kp = round_up(k, kKAlign);
-  std::vector<uint8_t> padded(static_cast<size_t>(cout * gw.kp), 0);
-  std::vector<int32_t> sums(static_cast<size_t>(cout), 0);
-  for (int64_t r = 0; r < cout; ++r) {
-    std::memcpy(padded.data() + r * gw.kp, w.bytes->data() + r * k, static_cast<size_t>(k));
-    if (w.type.dtype == DataType::kInt8)
-      for (int64_t j = 0; j < k; ++j)
-        sums[static_cast<size_t>(r)] += static_cast<int8_t>(w.bytes->data()[r * k + j]);
-  }
-  KILN_CUDA_RETURN(cudaMalloc(&gw.w, std::max<size_t>(padded.size(), 1)));
-  KILN_CUDA_RETURN(cudaMalloc(&gw.sums, std::max<size_t>(sums.size() * 4, 4)));
-  KILN_CUDA_RETURN(cudaMemcpy(gw.w, padded.data(), padded.size(), cudaMemcpyHostToDevice));
-  KILN_CUDA_RETURN(cudaMemcpy(gw.sums, sums.data(), sums.size() * 4, cudaMemcpyHostToDevice));
-  return {};
+  return upload_padded(w.bytes->data(), w.type.dtype, cout, k, gw);
 }
 
 // cuBLASLt descriptors of acc[M, Cout] = cols[M, Kp] W[Cout, Kp]^T.
@@ -378,28 +383,10 @@ Expected<backend::KernelRecord> tune_quantized(int32_t layer, TuneContext& ctx) 
     GemmWeights gw;
     LtGemm plan;
     const int64_t k = g.cin * g.k_vol();
-    gw.kp = round_up(k, kKAlign);
-    std::vector<uint8_t> wh(static_cast<size_t>(g.cout * k)),
-        padded(static_cast<size_t>(g.cout * gw.kp), 0);
-    std::vector<int32_t> sums(static_cast<size_t>(g.cout), 0);
+    std::vector<uint8_t> wh(static_cast<size_t>(g.cout * k));
     Status ok = cuda_status(cudaMemcpy(wh.data(), in[1].data, wh.size(), cudaMemcpyDeviceToHost),
                             "cudaMemcpy", __FILE__, __LINE__);
-    for (int64_t r = 0; ok.ok() && r < g.cout; ++r) {
-      std::memcpy(padded.data() + r * gw.kp, wh.data() + r * k, static_cast<size_t>(k));
-      if (!g.fp8)
-        for (int64_t j = 0; j < k; ++j)
-          sums[static_cast<size_t>(r)] += static_cast<int8_t>(wh[static_cast<size_t>(r * k + j)]);
-    }
-    if (ok.ok())
-      ok = cuda_status(cudaMalloc(&gw.w, padded.size()), "cudaMalloc", __FILE__, __LINE__);
-    if (ok.ok())
-      ok = cuda_status(cudaMalloc(&gw.sums, sums.size() * 4), "cudaMalloc", __FILE__, __LINE__);
-    if (ok.ok())
-      ok = cuda_status(cudaMemcpy(gw.w, padded.data(), padded.size(), cudaMemcpyHostToDevice),
-                       "cudaMemcpy", __FILE__, __LINE__);
-    if (ok.ok())
-      ok = cuda_status(cudaMemcpy(gw.sums, sums.data(), sums.size() * 4, cudaMemcpyHostToDevice),
-                       "cudaMemcpy", __FILE__, __LINE__);
+    if (ok.ok()) ok = upload_padded(wh.data(), in[1].dtype, g.cout, k, gw);
     if (ok.ok()) ok = make_lt(ctx.state.lt, g.fp8, g.batch * g.out_vol(), g.cout, gw.kp, plan);
     QuantizedEpilogueArgs e = quantized_epilogue(l, in, TensorView{out_gemm, out.dtype, out.dims});
     if (ok.ok()) {
