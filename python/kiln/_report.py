@@ -1,10 +1,13 @@
-"""SupportReport: which ops run in Kiln and which fall back to PyTorch (the dry run)."""
+"""SupportReport: which ops run in Kiln and which fall back to PyTorch (the dry run); precision_report: what
+ran in 8 bits."""
 
 from __future__ import annotations
 
 import dataclasses
 import re
 from typing import Optional
+
+import torch
 
 
 @dataclasses.dataclass
@@ -101,8 +104,6 @@ class LayerPrecision:
 
 def _engines(module) -> list:
     """Every Kiln engine (torch.classes.kiln.Engine) reachable from ``module``, in module order."""
-    import torch
-
     found: list = []
     seen: set[int] = set()
 
