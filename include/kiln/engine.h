@@ -34,6 +34,14 @@ struct LayerTiming {
   double milliseconds = 0.0;
 };
 
+/// The precision one convolution or GEMM of a network with quantize/dequantize layers runs in,
+/// and why (the Q/DQ fusion pass decides; the plan records it).
+struct LayerPrecision {
+  std::string layer;      ///< the layer's name in the network (the anchor of a fused chain)
+  std::string precision;  ///< "int8", "fp8" or "float"
+  std::string reason;     ///< what was fused into one 8-bit layer, or why it stayed in float
+};
+
 class ExecutionContext;
 
 /// A loaded plan. Immutable once created; any number of ExecutionContexts may use it concurrently.
@@ -55,6 +63,9 @@ class Engine {
   /// The switches the plan was built with (BuilderConfig::switches, and whether the layout pass
   /// applied channels-last), as (name, value) pairs in a fixed order.
   std::vector<std::pair<std::string, std::string>> build_settings() const;
+  /// Per convolution / GEMM of a network with quantize/dequantize layers: what ran in 8 bits and
+  /// why not (empty for networks without Q/DQ).
+  const std::vector<LayerPrecision>& precision_report() const;
 
   /// A new execution context (per-stream state: shapes, bindings, activation memory).
   Expected<std::unique_ptr<ExecutionContext>> create_context() const;

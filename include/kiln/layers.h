@@ -622,4 +622,59 @@ struct DequantizeParams {
   }
 };
 
+/// The requantizing epilogue shared by the quantized convolution and linear layers, which the Q/DQ
+/// fusion pass (src/passes/fuse_quantized_layers.cpp) makes of DQ -> conv/linear -> (bias,
+/// residual, activation) -> Q. With integer x and w the product accumulates exactly in int32,
+/// with float8 in float32; per output channel c:
+///   acc = sum((x - x_zero_point) * w)           (w's zero point is 0)
+///   y   = f32(acc) * f32(x_scale * w_scale[c])  (float32 from here on)
+///   y   = activation(y + bias[c] + residual)
+/// and the output, with inv = 1 / out_scale:
+///   a float `to`:  y rounded to `to`
+///   int8 / uint8:  clamp(round_half_even(y * inv) + out_zero_point, quant_min, quant_max)
+///   float8:        fp8(clamp(y * inv, quant_min, quant_max))
+/// which is what quantize(activation(conv(dequantize(x), dequantize(w)) + bias + residual))
+/// computes, up to the float32 summation order of the unfused convolution.
+struct QuantizedEpilogue {
+  int64_t x_zero_point = 0;
+  UnaryOp activation = UnaryOp::kIdentity;               ///< kIdentity: none
+  double activation_alpha = 0.0, activation_beta = 0.0;  ///< as UnaryParams
+  DataType to = DataType::kFloat32;  ///< int8, uint8, float8 e4m3 (with out_scale) or a float type
+  int64_t out_zero_point = 0;
+  int64_t quant_min = -128, quant_max = 127;
+  template <class S, class V>
+  static void visit_epilogue(S& s, V&& v) {
+    v("x_zero_point", s.x_zero_point);
+    v("activation", s.activation);
+    v("activation_alpha", s.activation_alpha);
+    v("activation_beta", s.activation_beta);
+    v("to", s.to);
+    v("out_zero_point", s.out_zero_point);
+    v("quant_min", s.quant_min);
+    v("quant_max", s.quant_max);
+  }
+};
+
+/// Inputs: x (int8, uint8 or float8 e4m3) [N, Cin, spatial...], w (int8 or float8 e4m3, constant)
+/// [Cout, Cin / groups, kernel...], x_scale (f32, one element), w_scale (f32, one element or
+/// Cout), bias? [Cout] (float), residual? (float, the output's dims), out_scale? (f32, one element;
+/// present exactly when `to` is quantized). A convolution (the ConvolutionParams geometry; not
+/// transposed, not channels-last) with the QuantizedEpilogue.
+struct QuantizedConvolutionParams : ConvolutionParams, QuantizedEpilogue {
+  template <class S, class V>
+  static void visit(S& s, V&& v) {
+    ConvolutionParams::visit(s, v);
+    visit_epilogue(s, v);
+  }
+};
+
+/// Inputs as QuantizedConvolutionParams with x [..., K] and w [N, K]: a linear layer (y = x w^T)
+/// with the QuantizedEpilogue.
+struct QuantizedLinearParams : QuantizedEpilogue {
+  template <class S, class V>
+  static void visit(S& s, V&& v) {
+    visit_epilogue(s, v);
+  }
+};
+
 }  // namespace kiln

@@ -44,6 +44,13 @@ class TorchEngine : public torch::CustomClassHolder {
     for (const auto& [k, v] : engine_->build_settings()) out.push_back(k + "=" + v);
     return out;
   }
+  /// Engine::precision_report as [layer, precision, reason] triples.
+  std::vector<std::vector<std::string>> precision_report() const {
+    std::vector<std::vector<std::string>> out;
+    for (const auto& p : engine_->precision_report())
+      out.push_back({p.layer, p.precision, p.reason});
+    return out;
+  }
   /// Shapes the engine would produce for these input shapes (for fake/meta kernels).
   std::vector<std::vector<int64_t>> output_shapes(
       const std::vector<std::vector<int64_t>>& input_shapes);

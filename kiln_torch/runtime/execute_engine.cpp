@@ -47,6 +47,7 @@ TORCH_LIBRARY(kiln, m) {
                        std::string>())
       .def("describe", &TorchEngine::describe)
       .def("build_settings", &TorchEngine::build_settings)
+      .def("precision_report", &TorchEngine::precision_report)
       .def("input_names",
            [](const c10::intrusive_ptr<TorchEngine>& self) { return self->input_names(); })
       .def("output_names",

@@ -63,7 +63,7 @@ from kiln._errors import (  # noqa: E402
 )
 from kiln._input import Input  # noqa: E402
 from kiln._loader import NativeLibraryError, runtime_library_path  # noqa: E402
-from kiln._report import OpSupport, SupportReport, report  # noqa: E402
+from kiln._report import LayerPrecision, OpSupport, SupportReport, precision_report, report  # noqa: E402
 from kiln._save import load, save  # noqa: E402
 from kiln._engine_module import EngineModule  # noqa: E402
 from kiln._torch2trt import convert  # noqa: E402
@@ -109,6 +109,7 @@ __all__ = [
     "InternalError",
     "InvalidArgumentError",
     "KilnError",
+    "LayerPrecision",
     "MutableTorchTensorRTModule",
     "NativeLibraryError",
     "NotFoundError",
@@ -147,4 +148,5 @@ __all__ = [
     "supported_ops",
     "torch2trt",
     "ts",
+    "precision_report",
 ]

@@ -149,8 +149,10 @@ def _compile(
             raise TypeError(
                 f"kiln.compile: calibrator must be a kiln.ptq.DataLoaderCalibrator, got {type(calibrator).__name__}"
             )
-        if "int8" not in settings.enabled_precisions:
-            raise ValueError("kiln.compile: a calibrator needs torch.int8 in enabled_precisions")
+        want = "fp8" if calibrator.quant_dtype == torch.float8_e4m3fn else "int8"
+        if want not in settings.enabled_precisions:
+            spelled = "torch.float8_e4m3fn" if want == "fp8" else "torch.int8"
+            raise ValueError(f"kiln.compile: a {want} calibrator needs {spelled} in enabled_precisions")
         if ir not in ("dynamo", "fx"):
             raise ValueError(
                 f"kiln.compile: calibration runs on the exported graph (ir='dynamo'), not ir={ir!r}; "

@@ -1,5 +1,5 @@
 """What was compiled: the SupportReport (which ops run in Kiln and which fall back to PyTorch, the dry run)
-and kiln.report (the same, each engine's kernels after fusion and their times, as one HTML page).
+and kiln.report (the same, each engine's kernels after fusion and their times, as one HTML page); precision_report: what ran in 8 bits.
 
 The per-node facts come from the C++ partitioner in one place (kiln_torch/partition: support_report,
 fallback_summary, node_origin; kiln_torch/report: the page and its data): this module adds what only the
@@ -18,6 +18,8 @@ import torch
 
 from kiln._input import Input
 from kiln._native import C  # the page is drawn by the C++ renderer kilnc uses too (kiln_torch/report)
+
+import torch
 
 
 @dataclasses.dataclass
@@ -289,3 +291,47 @@ def _profile(
     data["profile_note"] = (
         f"mean of {runs} runs at input shapes {', '.join(map(str, shapes)) or '()'}, each kernel synchronized"
     )
+@dataclasses.dataclass
+class LayerPrecision:
+    """One convolution / GEMM of a quantized network: the precision it runs in and why."""
+
+    engine: str
+    layer: str
+    precision: str  # "int8", "fp8" or "float"
+    reason: str
+
+
+def _engines(module) -> list:
+    """Every Kiln engine (torch.classes.kiln.Engine) reachable from ``module``, in module order."""
+    found: list = []
+    seen: set[int] = set()
+
+    def add(obj) -> None:
+        if isinstance(obj, torch.ScriptObject) and hasattr(obj, "precision_report") and id(obj) not in seen:
+            seen.add(id(obj))
+            found.append(obj)
+
+    if isinstance(module, torch.ScriptObject):
+        add(module)
+        return found
+    for sub in module.modules() if isinstance(module, torch.nn.Module) else []:
+        for value in list(vars(sub).values()) + list(getattr(sub, "_buffers", {}).values()):
+            add(value)
+        if isinstance(sub, torch.jit.ScriptModule):
+            for name in dir(sub):
+                try:
+                    add(getattr(sub, name))
+                except Exception:  # noqa: BLE001 - TorchScript attributes that do not convert
+                    pass
+    return found
+
+
+def precision_report(module) -> list[LayerPrecision]:
+    """What ran in 8 bits and why not: per convolution / GEMM of every Kiln engine in a compiled
+    module (or one engine), the precision the Q/DQ fusion pass chose and its reason. Empty when the
+    network has no quantize/dequantize layers."""
+    rows: list[LayerPrecision] = []
+    for eng in _engines(module):
+        for layer, precision, reason in eng.precision_report():
+            rows.append(LayerPrecision(eng.name(), layer, precision, reason))
+    return rows

@@ -12,7 +12,9 @@ max, then a 2048-bin histogram of |x|), and its range is chosen by the algorithm
 TensorRT's KL-divergence calibration, or a percentile). Kiln then inserts quantize/dequantize pairs
 (symmetric int8, zero point 0, scale = amax / 127) on those activations and quantizes the weights per
 output channel (int8 weights + dequantize), and compiles the result as an explicitly quantized graph:
-the same path PT2E and fake-quantized models take. The chosen ranges are written to ``cache_file``
+the same path PT2E and fake-quantized models take. With ``quant_dtype=torch.float8_e4m3fn`` the
+activations are cast to float8 e4m3 (scale = amax / 448) and the weights stored as float8 with one
+scale per tensor, as FP8 recipes (ModelOpt, Transformer Engine) do. The chosen ranges are written to ``cache_file``
 (JSON, keyed by the graph's fingerprint) and read back instead of calibrating again when
 ``use_cache`` is true; a cache made for another model is refused with a clear message.
 """
@@ -64,7 +66,10 @@ class DataLoaderCalibrator:
         device: Any = None,
         percentile: float = 99.99,
         max_batches: Optional[int] = None,
+        quant_dtype: torch.dtype = torch.int8,
     ):
+        if quant_dtype not in (torch.int8, torch.float8_e4m3fn):
+            raise ValueError(f"quant_dtype must be torch.int8 or torch.float8_e4m3fn, got {quant_dtype!r}")
         if not isinstance(algo_type, CalibrationAlgo):
             raise TypeError(f"algo_type must be a kiln.ptq.CalibrationAlgo, got {algo_type!r}")
         if not 0.0 < float(percentile) <= 100.0:
@@ -76,6 +81,7 @@ class DataLoaderCalibrator:
         self.device = torch.device(device) if device is not None else None
         self.percentile = float(percentile)
         self.max_batches = max_batches
+        self.quant_dtype = quant_dtype
 
     def batches(self) -> list:
         """The calibration batches as argument tuples (at most ``max_batches``)."""
@@ -328,6 +334,77 @@ def _scale(amax: float) -> float:
     return max(amax, 1e-8) / 127.0
 
 
+_FP8_MAX = 448.0
+
+
+def _insert_activation_qdq(
+    g: torch.fx.Graph, act: Any, amax: float, out_dtype: torch.dtype, qdtype: torch.dtype
+):
+    """Quantize-dequantize of `act` (nodes inserted at the graph's insertion point): int8 with
+    quantized_decomposed ops, float8 as a scaled cast (quantized_decomposed rounds float8 to
+    integers)."""
+    if qdtype == torch.int8:
+        s = _scale(amax)
+        q = g.call_function(_qd.quantize_per_tensor.default, (act, s, 0, -128, 127, torch.int8))
+        return g.call_function(
+            _qd.dequantize_per_tensor.default, (q, s, 0, -128, 127, torch.int8), {"out_dtype": out_dtype}
+        )
+    s = max(amax, 1e-8) / _FP8_MAX
+    scaled = g.call_function(_aten.mul.Tensor, (act, 1.0 / s))
+    clamped = g.call_function(_aten.clamp.default, (scaled, -_FP8_MAX, _FP8_MAX))
+    q = g.call_function(_aten._to_copy.default, (clamped,), {"dtype": torch.float8_e4m3fn})
+    return g.call_function(
+        _qd.dequantize_per_tensor.default,
+        (q, s, 0, -448, 448, torch.float8_e4m3fn),
+        {"out_dtype": out_dtype},
+    )
+
+
+def _register(gm: torch.fx.GraphModule, attr: torch.fx.Node, tensors: list) -> list:
+    """Buffers `_kiln_ptq_<weight>_<suffix>` and get_attr nodes for them after `attr`."""
+    base = attr.target.replace(".", "_")
+    nodes, cur = [], attr
+    for suffix, t in tensors:
+        name = f"_kiln_ptq_{base}_{suffix}"
+        gm.register_buffer(name, t)
+        with gm.graph.inserting_after(cur):
+            cur = gm.graph.get_attr(name)
+        nodes.append(cur)
+    return nodes
+
+
+def _insert_int8_weight(gm: torch.fx.GraphModule, attr: torch.fx.Node, w: torch.Tensor, axis: int):
+    """int8 weights per output channel + dequantize_per_channel."""
+    dims = [d for d in range(w.dim()) if d != axis]
+    w_amax = w.abs().float().amax(dim=dims) if dims else w.abs().float()
+    w_scale = torch.where(w_amax > 0, w_amax / 127.0, torch.ones_like(w_amax)).float()
+    w_zp = torch.zeros(w_scale.shape, dtype=torch.int64)
+    w_int8 = _qd.quantize_per_channel(w.float(), w_scale, w_zp, axis, -127, 127, torch.int8)
+    nodes = _register(
+        gm, attr, [("int8", w_int8.to(w.device)), ("scale", w_scale.to(w.device)), ("zp", w_zp.to(w.device))]
+    )
+    with gm.graph.inserting_after(nodes[-1]):
+        return gm.graph.call_function(
+            _qd.dequantize_per_channel.default,
+            (nodes[0], nodes[1], nodes[2], axis, -127, 127, torch.int8),
+            {"out_dtype": w.dtype},
+        )
+
+
+def _insert_fp8_weight(gm: torch.fx.GraphModule, attr: torch.fx.Node, w: torch.Tensor):
+    """float8 e4m3 weights with one scale + dequantize_per_tensor."""
+    amax = float(w.abs().float().max()) if w.numel() else 0.0
+    s = amax / _FP8_MAX if amax > 0 else 1.0
+    w8 = (w.float() * (1.0 / s)).clamp(-_FP8_MAX, _FP8_MAX).to(torch.float8_e4m3fn)
+    (node,) = _register(gm, attr, [("fp8", w8.to(w.device))])
+    with gm.graph.inserting_after(node):
+        return gm.graph.call_function(
+            _qd.dequantize_per_tensor.default,
+            (node, s, 0, -448, 448, torch.float8_e4m3fn),
+            {"out_dtype": w.dtype},
+        )
+
+
 def quantize_graph(
     gm: torch.fx.GraphModule, calib: DataLoaderCalibrator, device: Any = None
 ) -> torch.fx.GraphModule:
@@ -354,40 +431,18 @@ def quantize_graph(
     done_weights: dict = {}
     for consumer, idx, attr, axis in sites:
         act = consumer.args[idx]
-        s = _scale(amax[_site_key(consumer, idx)])
         val = act.meta.get("val") if isinstance(act, torch.fx.Node) else None
         out_dtype = val.dtype if isinstance(val, torch.Tensor) and val.is_floating_point() else torch.float32
         with g.inserting_before(consumer):
-            q = g.call_function(_qd.quantize_per_tensor.default, (act, s, 0, -128, 127, torch.int8))
-            dq = g.call_function(
-                _qd.dequantize_per_tensor.default, (q, s, 0, -128, 127, torch.int8), {"out_dtype": out_dtype}
-            )
+            dq = _insert_activation_qdq(g, act, amax[_site_key(consumer, idx)], out_dtype, calib.quant_dtype)
         consumer.replace_input_with(act, dq)
         if attr in done_weights:
             continue
         w = functools.reduce(getattr, attr.target.split("."), gm).detach()
-        dims = [d for d in range(w.dim()) if d != axis]
-        w_amax = w.abs().float().amax(dim=dims) if dims else w.abs().float()
-        w_scale = torch.where(w_amax > 0, w_amax / 127.0, torch.ones_like(w_amax)).float()
-        w_zp = torch.zeros(w_scale.shape, dtype=torch.int64)
-        w_int8 = _qd.quantize_per_channel(w.float(), w_scale, w_zp, axis, -127, 127, torch.int8)
-        base = attr.target.replace(".", "_")
-        names = []
-        for suffix, t in (("int8", w_int8), ("scale", w_scale), ("zp", w_zp)):
-            name = f"_kiln_ptq_{base}_{suffix}"
-            gm.register_buffer(name, t.to(w.device))
-            names.append(name)
-        nodes, cur = [], attr
-        for nm in names:
-            with g.inserting_after(cur):
-                cur = g.get_attr(nm)
-            nodes.append(cur)
-        with g.inserting_after(cur):
-            wdq = g.call_function(
-                _qd.dequantize_per_channel.default,
-                (nodes[0], nodes[1], nodes[2], axis, -127, 127, torch.int8),
-                {"out_dtype": w.dtype},
-            )
+        if calib.quant_dtype == torch.float8_e4m3fn:
+            wdq = _insert_fp8_weight(gm, attr, w)
+        else:
+            wdq = _insert_int8_weight(gm, attr, w, axis)
         attr.replace_all_uses_with(wdq)
         done_weights[attr] = wdq
     g.eliminate_dead_code()

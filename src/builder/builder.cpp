@@ -128,6 +128,7 @@ Expected<Plan> Builder::build(const Network& network, const BuilderConfig& confi
   plan.workspace_limit = config.workspace_limit;
   plan.switches = config.switches;
   plan.channels_last_applied = outcome.channels_last;
+  plan.precision_report = outcome.precision_report;
   plan.graph = std::move(g);
   plan.kernels = std::move(records);
   plan.profiles = std::move(profiles);

@@ -22,6 +22,9 @@ void value_passthrough(const Layer&, std::span<const InferInput>, InferResult&);
 // infer_quantize.cpp
 Status infer_quantize(const Layer&, std::span<const InferInput>, InferResult&);
 Status infer_dequantize(const Layer&, std::span<const InferInput>, InferResult&);
+// infer_quantized_layers.cpp
+Status infer_quantized_convolution(const Layer&, std::span<const InferInput>, InferResult&);
+Status infer_quantized_linear(const Layer&, std::span<const InferInput>, InferResult&);
 
 // infer_linalg.cpp
 Status infer_convolution(const Layer&, std::span<const InferInput>, InferResult&);

@@ -6,8 +6,6 @@
 namespace kiln::ir {
 namespace {
 
-std::string s(int64_t v) { return std::to_string(v); }
-
 Status check_indices(const TensorType& t) {
   if (t.dtype != DataType::kInt32 && t.dtype != DataType::kInt64)
     return type_error("indices must be int32/int64, got " + std::string(dtype_name(t.dtype)));

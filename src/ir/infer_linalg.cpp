@@ -7,10 +7,6 @@
 namespace kiln::ir {
 namespace {
 
-std::string s(int64_t v) { return std::to_string(v); }
-
-bool known_and_differ(int64_t a, int64_t b) { return a >= 0 && b >= 0 && a != b; }
-
 Status same_float_dtype(const TensorType& a, const TensorType& b, const char* what) {
   if (a.dtype != b.dtype) {
     return type_error(std::string(what) + " dtype " + std::string(dtype_name(b.dtype)) +

@@ -8,8 +8,6 @@
 namespace kiln::ir {
 namespace {
 
-std::string s(int64_t v) { return std::to_string(v); }
-
 // The scale (input 1) and zero point (input 2, optional) of a layer over `x`.
 Status check_qparams(std::span<const InferInput> in, const TensorType& x, int64_t axis,
                      const char* op) {

@@ -8,10 +8,6 @@
 namespace kiln::ir {
 namespace {
 
-std::string s(int64_t v) { return std::to_string(v); }
-
-bool known_and_differ(int64_t a, int64_t b) { return a >= 0 && b >= 0 && a != b; }
-
 // Checks that an optional per-channel/per-feature parameter has dims `want` and x's dtype.
 Status check_param(std::span<const InferInput> in, size_t i, const TensorType& x, const Dims& want,
                    const char* what) {

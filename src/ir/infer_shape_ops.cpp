@@ -11,10 +11,6 @@
 namespace kiln::ir {
 namespace {
 
-std::string s(int64_t v) { return std::to_string(v); }
-
-bool known_and_differ(int64_t a, int64_t b) { return a >= 0 && b >= 0 && a != b; }
-
 int64_t value_or_dynamic(int64_t v) { return v == kUnknownValue ? kDynamic : v; }
 
 // Reads a 1-D int shape operand: its length from the type, entries from the tracked value

@@ -8,8 +8,6 @@
 namespace kiln::ir {
 namespace {
 
-std::string s(int64_t v) { return std::to_string(v); }
-
 Status check_spatial_input(const TensorType& x, size_t n_params) {
   int spatial = x.dims.rank() - 2;
   if (spatial < 1 || spatial > 3)

@@ -58,6 +58,8 @@ constexpr std::array<InferEntry, kNumOps> kInferTable = {{
   {OpKind::kDequantize,      infer_dequantize, nullptr},
   {OpKind::kGridSample,      infer_grid_sample, nullptr},
   {OpKind::kKvCacheWrite,    infer_kv_cache_write, nullptr},
+  {OpKind::kQuantizedConvolution, infer_quantized_convolution, nullptr},
+  {OpKind::kQuantizedLinear, infer_quantized_linear, nullptr},
 }};
 // clang-format on
 static_assert(rows_follow_op_kinds(kInferTable),
@@ -73,6 +75,8 @@ Status shape_error(std::string msg) { return {StatusCode::kShapeError, std::move
 Status type_error(std::string msg) { return {StatusCode::kTypeError, std::move(msg)}; }
 
 std::string dims_str(const Dims& d) { return d.to_string(); }
+std::string s(int64_t v) { return std::to_string(v); }
+bool known_and_differ(int64_t a, int64_t b) { return a >= 0 && b >= 0 && a != b; }
 
 Expected<int> normalize_axis(int64_t axis, int rank, const char* what) {
   int64_t a = axis < 0 ? axis + rank : axis;

@@ -48,5 +48,9 @@ Expected<Dims> broadcast_dims(const Dims& a, const Dims& b);
 /// Product of the known values or -1.
 int64_t dim_product(const Dims& d, int begin, int end);
 std::string dims_str(const Dims& d);
+/// std::to_string, short for the messages.
+std::string s(int64_t v);
+/// Both dims known and different.
+bool known_and_differ(int64_t a, int64_t b);
 
 }  // namespace kiln::ir

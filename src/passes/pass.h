@@ -3,9 +3,11 @@
 
 #include <span>
 #include <string>
+#include <vector>
 
 #include "ir/graph.h"
 #include "kiln/builder.h"
+#include "kiln/engine.h"
 #include "kiln/status.h"
 
 namespace kiln::passes {
@@ -13,6 +15,7 @@ namespace kiln::passes {
 /// What passes decided that the plan records (the effective side of BuilderConfig::switches).
 struct PassOutcome {
   bool channels_last = false;  ///< layout_channels_last rewrote convolutions to NHWC
+  std::vector<LayerPrecision> precision_report;  ///< per convolution / GEMM of a Q/DQ network
 };
 
 #ifdef NDEBUG
@@ -41,6 +44,11 @@ Status assign_precision(ir::Graph& g, const PassContext& ctx);
 /// Removes cast round trips that are exact (f16 -> f32 -> f16) and casts to the same type.
 Status simplify_casts(ir::Graph& g, const PassContext& ctx);
 
+/// Explicit quantization: Q/DQ move through data movement and max pooling and cancel in pairs;
+/// DQ -> convolution / linear / matmul -> (bias, residual, activation) -> Q become one
+/// quantized_convolution / quantized_linear layer where the backend runs it
+/// (fuse_quantized_layers.cpp). Reports each convolution / GEMM's precision in ctx.outcome.
+Status fuse_quantized_layers(ir::Graph& g, const PassContext& ctx);
 /// Removes identity layers that are not network outputs (their readers use the input directly).
 Status remove_identities(ir::Graph& g, const PassContext& ctx);
 /// Replaces GELU written out in pointwise ops (tanh form of GPT-2's gelu_new, erf form) by one

@@ -16,6 +16,7 @@ namespace {
 constexpr PassEntry kPipeline[] = {
   {"remove_dead_layers", remove_dead_layers},  // first: no work on what nobody reads
   {"remove_identities", remove_identities},    // contiguous/clone/dropout copies become aliases
+  {"fuse_quantized_layers", fuse_quantized_layers},  // before folding turns DQ(weights) into floats
   {"fold_constants", fold_constants},          // weights-only subgraphs and static shape math
   {"recognize_gelu", recognize_gelu},          // after folding: the chain's scalars are constants
   {"fold_attention_row_guard", fold_attention_row_guard},  // after folding: the guard's zero is a constant

@@ -42,6 +42,10 @@ std::vector<std::pair<std::string, std::string>> Engine::build_settings() const 
   return serial::build_settings(impl_->plan());
 }
 
+const std::vector<LayerPrecision>& Engine::precision_report() const {
+  return impl_->plan().precision_report;
+}
+
 std::string Engine::describe() const {
   const auto& plan = impl_->plan();
   const auto& g = plan.graph;

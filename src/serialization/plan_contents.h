@@ -17,14 +17,16 @@
 
 #include "ir/graph.h"
 #include "kiln/build_switches.h"
+#include "kiln/engine.h"
 #include "kiln/shapes.h"
 #include "kiln/types.h"
 
 namespace kiln::serial {
 
 inline constexpr char kPlanMagic[8] = {'K', 'I', 'L', 'N', 'P', 'L', 'A', 'N'};
-// 2: channels_last on conv/pooling; 3: attention zero_masked_rows; 4: build switches in META
-inline constexpr uint32_t kPlanFormatVersion = 4;
+// 2: channels_last on conv/pooling; 3: attention zero_masked_rows; 4: build switches in META;
+// 5: quantized layers and the precision report in META
+inline constexpr uint32_t kPlanFormatVersion = 5;
 inline constexpr size_t kPlanHeaderBytes = 64;
 inline constexpr size_t kWeightAlignment = 256;
 
@@ -43,8 +45,9 @@ struct PlanContents {
   std::vector<Precision> precisions;
   int optimization_level = 3;
   uint64_t workspace_limit = 0;
-  BuildSwitches switches;              ///< as the BuilderConfig gave them
-  bool channels_last_applied = false;  ///< the layout pass rewrote convolutions to NHWC
+  BuildSwitches switches;                        ///< as the BuilderConfig gave them
+  bool channels_last_applied = false;            ///< the layout pass rewrote convolutions to NHWC
+  std::vector<LayerPrecision> precision_report;  ///< fuse_quantized_layers' decisions
   ir::Graph graph;
   std::vector<KernelRecord> kernels;
   std::vector<OptimizationProfile> profiles;

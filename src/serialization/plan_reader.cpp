@@ -157,7 +157,8 @@ bool read_bool(ByteReader& r, const char* what) {
   return b == 1;
 }
 
-// The build switches at META's end (format 4); values are checked as the builder checks them.
+// The build switches and the precision report at META's end (formats 4, 5); values are checked as
+// the builder checks them.
 void read_switches(ByteReader& r, PlanContents& plan) {
   BuildSwitches& sw = plan.switches;
   uint8_t layout = r.u8();
@@ -172,6 +173,14 @@ void read_switches(ByteReader& r, PlanContents& plan) {
   sw.cudnn_legacy_only = read_bool(r, "cudnn_legacy_only");
   uint32_t n = r.count(4, "disabled pass");
   for (uint32_t i = 0; i < n && r.ok(); ++i) sw.disabled_passes.push_back(r.str(128));
+  uint32_t np = r.count(12, "precision report entry");
+  for (uint32_t i = 0; i < np && r.ok(); ++i) {
+    LayerPrecision p;
+    p.layer = r.str(4096);
+    p.precision = r.str(16);
+    p.reason = r.str(4096);
+    plan.precision_report.push_back(std::move(p));
+  }
   if (!r.ok()) return;
   Status v = validate_build_switches(sw);
   if (!v.ok()) r.fail(v.message());

@@ -127,6 +127,12 @@ Expected<std::vector<uint8_t>> write_plan(const PlanContents& plan) {
   meta.u8(sw.cudnn_legacy_only ? 1 : 0);
   meta.u32(static_cast<uint32_t>(sw.disabled_passes.size()));
   for (const auto& name : sw.disabled_passes) meta.str(name);
+  meta.u32(static_cast<uint32_t>(plan.precision_report.size()));
+  for (const auto& p : plan.precision_report) {
+    meta.str(p.layer);
+    meta.str(p.precision);
+    meta.str(p.reason);
+  }
 
   ByteWriter graph;
   write_graph(graph, plan.graph, weight_offsets);

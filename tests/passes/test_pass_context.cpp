@@ -65,7 +65,8 @@ TEST(PassContext, UnknownDisabledPassIsAClearError) {
   EXPECT_EQ(plan.status().code(), StatusCode::kInvalidArgument);
   const std::string& m = plan.status().message();
   EXPECT_NE(m.find("unknown pass 'fold_everything'"), std::string::npos) << m;
-  EXPECT_NE(m.find("remove_dead_layers, remove_identities, fold_constants"), std::string::npos)
+  EXPECT_NE(m.find("remove_dead_layers, remove_identities, fuse_quantized_layers, fold_constants"),
+            std::string::npos)
       << m;
 }
 
@@ -89,7 +90,8 @@ TEST(PassContext, IrDumpAfterEachPassSkipsDisabledOnes) {
   ASSERT_TRUE(Builder::build(identity_network(), cfg).ok());
   EXPECT_TRUE(std::filesystem::exists(dir / "0_input.txt"));
   EXPECT_TRUE(std::filesystem::exists(dir / "1_remove_dead_layers.txt"));
-  EXPECT_TRUE(std::filesystem::exists(dir / "2_fold_constants.txt"));  // remove_identities skipped
+  EXPECT_TRUE(
+      std::filesystem::exists(dir / "2_fuse_quantized_layers.txt"));  // remove_identities skipped
   int files = 0;
   for (const auto& e : std::filesystem::directory_iterator(dir)) {
     EXPECT_EQ(e.path().filename().string().find("remove_identities"), std::string::npos);

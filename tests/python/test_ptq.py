@@ -87,10 +87,33 @@ def test_digits_int8_accuracy_matches_fp32(digits, tmp_path):
         )
         acc8 = accuracy(q, x_test, y_test)
         assert acc8 >= acc32 - 0.02, (algo, acc8, acc32)
+        # Every convolution and linear ran as one int8 layer (the Q/DQ fusion pass).
+        assert [r.precision for r in kiln.precision_report(q)] == ["int8"] * 4, kiln.precision_report(q)
         # It really is quantized: the int8 model's logits are not fp32's (a missed rewrite would match).
         with torch.no_grad():
             assert not torch.equal(q(x_test[:32]), fp32(x_test[:32]))
             assert cosine(q(x_test), fp32(x_test)) > 0.99
+
+
+def test_digits_fp8_calibration_accuracy(digits):
+    net, x_train, x_test, y_test = digits
+    inp = kiln.Input(min_shape=(1, 1, 8, 8), opt_shape=(64, 1, 8, 8), max_shape=(512, 1, 8, 8))
+    acc32 = accuracy(net, x_test, y_test)
+    calib = ptq.DataLoaderCalibrator([x_train[:256]], quant_dtype=torch.float8_e4m3fn)
+    q = kiln.compile(
+        net,
+        device="cpu",
+        inputs=[inp],
+        enabled_precisions={torch.float32, torch.float8_e4m3fn},
+        calibrator=calib,
+        min_block_size=1,
+        require_full_compilation=True,
+    )
+    acc8 = accuracy(q, x_test, y_test)
+    assert acc8 >= acc32 - 0.02, (acc8, acc32)
+    assert [r.precision for r in kiln.precision_report(q)] == ["fp8"] * 4, kiln.precision_report(q)
+    with pytest.raises(ValueError, match="torch.float8_e4m3fn in enabled_precisions"):
+        kiln.compile(net, device="cpu", inputs=[inp], enabled_precisions={torch.int8}, calibrator=calib)
 
 
 def test_resnet18_random_weights_int8_cosine_to_fp32():

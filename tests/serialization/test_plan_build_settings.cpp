@@ -1,6 +1,8 @@
-// Plan format 4: the build switches round-trip through META and damaged values are refused.
+// Plan formats 4 and 5: the build switches and the precision report round-trip through META;
+// damaged values are refused.
 #include <cstring>
 
+#include "backends/quantized_nets.h"
 #include "serialization/plan_contents.h"
 #include "serialization/xxhash64.h"
 #include "test_util.h"
@@ -87,8 +89,9 @@ TEST(PlanBuildSettings, DamagedSettingsAreRefused) {
   ASSERT_TRUE(plan.ok()) << plan.status().to_string();
   auto [off, size] = meta_range(plan->bytes);
   // Default switches end META with: layout, any_backend, applied, epilogues, pointwise (1 byte
-  // each), conv_impl (u32 length 0), cudnn_legacy_only (1 byte), disabled count (u32 0).
-  const uint64_t tail = off + size - 14;
+  // each), conv_impl (u32 length 0), cudnn_legacy_only (1 byte), disabled count (u32 0), then the
+  // precision report's count (u32 0).
+  const uint64_t tail = off + size - 18;
   struct Damage {
     uint64_t at;
     uint8_t value;
@@ -114,6 +117,25 @@ TEST(PlanBuildSettings, DamagedSettingsAreRefused) {
   ASSERT_FALSE(e.ok());
   EXPECT_EQ(e.status().code(), StatusCode::kCorruptPlan);
   EXPECT_NE(e.status().message().find("conv_impl"), std::string::npos) << e.status().message();
+}
+
+TEST(PlanBuildSettings, PrecisionReportRoundTrips) {
+  // A quantized linear: the fusion pass's report is recorded and read back with the plan.
+  HostTensor w = testing::random_tensor(DataType::kInt8, {4, 16}, -127, 128);
+  Network net = testing::qlinear_net(2, 16, 4, 3, true, w,
+                                     testing::random_tensor(DataType::kFloat32, {4}, 0.01, 0.02),
+                                     testing::random_tensor(DataType::kFloat32, {4}));
+  BuilderConfig cfg = testing::int8_config();
+  cfg.backend = "cpu";
+  auto plan = Builder::build(net, cfg);
+  ASSERT_TRUE(plan.ok()) << plan.status().to_string();
+  auto engine = Runtime::load(plan->bytes);
+  ASSERT_TRUE(engine.ok()) << engine.status().to_string();
+  const auto& rep = (*engine)->precision_report();
+  ASSERT_EQ(rep.size(), 1u);
+  EXPECT_EQ(rep[0].precision, "int8");
+  EXPECT_NE(rep[0].reason.find("fused: DQ(i8) -> linear -> gelu -> Q(i8)"), std::string::npos)
+      << rep[0].reason;
 }
 
 }  // namespace

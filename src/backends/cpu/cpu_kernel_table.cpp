@@ -56,6 +56,8 @@ constexpr std::array<CpuKernelRow, ir::kNumOps> kCpuKernels = {{
   {OpKind::kDequantize,      run_dequantize},
   {OpKind::kGridSample,      run_grid_sample},
   {OpKind::kKvCacheWrite,    run_kv_cache_write},
+  {OpKind::kQuantizedConvolution, run_quantized_convolution},
+  {OpKind::kQuantizedLinear, run_quantized_linear},
 }};
 // clang-format on
 static_assert(ir::rows_follow_op_kinds(kCpuKernels),

@@ -36,9 +36,14 @@ Status run_unary(const CpuArgs&);
 Status run_where(const CpuArgs&);
 Status run_cast(const CpuArgs&);
 Status run_copy(const CpuArgs&);  // identity and view ops (reshape, squeeze, unsqueeze, flatten)
+/// One unary op on one value, as run_unary computes it for float types (in double).
+double unary_value(const UnaryParams& p, double v);
 // quantize.cpp
 Status run_quantize(const CpuArgs&);
 Status run_dequantize(const CpuArgs&);
+// quantized_layers.cpp
+Status run_quantized_convolution(const CpuArgs&);
+Status run_quantized_linear(const CpuArgs&);
 // generators.cpp
 Status run_fill(const CpuArgs&);
 Status run_arange(const CpuArgs&);

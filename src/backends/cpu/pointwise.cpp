@@ -269,6 +269,8 @@ int64_t unary_i(const UnaryParams& p, int64_t v) {
 
 }  // namespace
 
+double unary_value(const UnaryParams& p, double v) { return unary_f(p, v); }
+
 Status run_binary(const CpuArgs& a) {
   BinaryOp op = std::get<BinaryParams>(a.layer.params).op;
   const TensorView &x = a.in[0], &y = a.in[1], &o = a.out[0];

@@ -433,6 +433,8 @@ bool float8_capable(ir::OpKind op) {
   switch (op) {
     case OpKind::kQuantize:
     case OpKind::kDequantize:
+    case OpKind::kQuantizedConvolution:
+    case OpKind::kQuantizedLinear:
     case OpKind::kCast:  // to and from float types only (launch_cast_float8)
     case OpKind::kConstant:
     case OpKind::kReshape:
@@ -478,7 +480,7 @@ class CudaBackend final : public backend::Backend {
           StatusCode::kUnsupported,
           "grid_sample is not enabled on CUDA yet (its kernel, kernels/grid_sample.cu, "
           "has not run on a GPU; the CPU reference and PyTorch fallback have it)");
-    if (ir::has_flag(l.op, ir::kFlagQuantization) &&
+    if ((l.op == ir::OpKind::kQuantize || l.op == ir::OpKind::kDequantize) &&
         g.tensors[static_cast<size_t>(l.inputs[1])].type.dims.volume() != 1)
       return cuda_error(
           StatusCode::kUnsupported,
@@ -617,6 +619,9 @@ Expected<backend::KernelRecord> tune_layer(int32_t layer, TuneContext& ctx) {
       return tune_convolution(layer, ctx);
     case ir::OpKind::kAttention:
       return tune_attention(layer, ctx);
+    case ir::OpKind::kQuantizedConvolution:
+    case ir::OpKind::kQuantizedLinear:
+      return tune_quantized(layer, ctx);
     default: {
       backend::KernelRecord r;
       r.layers = {layer};
@@ -638,6 +643,7 @@ Expected<std::unique_ptr<backend::Kernel>> create_kernel(const ir::Graph& g,
   if (rec.layers.size() > 1 &&
       (rec.kernel == "cuda.attention" || is_cudnn_attention_kernel(rec.kernel)))
     return create_attention_views_kernel(g, rec);
+  if (rec.kernel == kQuantizedGemmKernel) return create_quantized_kernel(g, rec);
   if (is_cudnn_attention_kernel(rec.kernel)) return create_attention_kernel(g, rec);
   std::string want = "cuda." + std::string(ir::op_name(l.op));
   if (rec.kernel != want || rec.layers.size() != 1)

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "backends/cuda/cuda_common.h"
+#include "common/quant_channels.h"
 
 namespace kiln::cuda {
 
@@ -120,5 +121,53 @@ Status launch_unsupported(const LaunchArgs&);
 Status launch_quantize(const LaunchArgs&);
 Status launch_dequantize(const LaunchArgs&);
 Status launch_cast_float8(const LaunchArgs&);  // launch_cast hands float8 casts here
+
+// Quantized convolution / linear (cublaslt/quantized_gemm.cpp: layer launcher, tuned kernel;
+// kernels/quantized_layers.cu: device kernels).
+/// The layer's geometry with spatial dims right-aligned to 3; a linear layer is a 1x1x1
+/// "convolution" with batch M, cin K, cout N and a [M, N] output.
+struct QuantizedGeometry {
+  int64_t batch = 1, cin = 1, cout = 1, groups = 1;
+  int64_t in[3] = {1, 1, 1}, out[3] = {1, 1, 1}, k[3] = {1, 1, 1};
+  int64_t stride[3] = {1, 1, 1}, pad[3] = {0, 0, 0}, dil[3] = {1, 1, 1};
+  bool linear = false, fp8 = false, x_unsigned = false;
+  int64_t x_zero_point = 0;
+  KILN_HOST_DEVICE int64_t in_vol() const { return in[0] * in[1] * in[2]; }
+  KILN_HOST_DEVICE int64_t out_vol() const { return out[0] * out[1] * out[2]; }
+  KILN_HOST_DEVICE int64_t k_vol() const { return k[0] * k[1] * k[2]; }
+};
+/// The QuantizedEpilogue with device pointers (scales are read on the device).
+struct QuantizedEpilogueArgs {
+  const float* x_scale = nullptr;  ///< one element
+  const float* w_scale = nullptr;  ///< w_scale_count elements
+  int64_t w_scale_count = 1;
+  const void* bias = nullptr;  ///< [Cout] or nullptr
+  DataType bias_dtype = DataType::kFloat32;
+  const void* residual = nullptr;  ///< like the output, or nullptr
+  DataType residual_dtype = DataType::kFloat32;
+  UnaryOp activation = UnaryOp::kIdentity;
+  float activation_alpha = 0, activation_beta = 0;
+  void* out = nullptr;
+  DataType out_dtype = DataType::kFloat32;
+  const float* out_scale = nullptr;  ///< one element; quantized outputs only
+  float out_zero_point = 0, quant_min = -128, quant_max = 127;
+  int64_t x_zero_point = 0;
+};
+Status launch_quantized_layer(const LaunchArgs&);  // the direct kernel (untuned path)
+Status supports_quantized_layer(const ir::Graph&, const ir::Layer&);
+/// Geometry and epilogue of a quantized layer for concrete views.
+QuantizedGeometry quantized_geometry(const ir::Layer& layer, std::span<const TensorView> in,
+                                     const TensorView& out);
+QuantizedEpilogueArgs quantized_epilogue(const ir::Layer& layer, std::span<const TensorView> in,
+                                         const TensorView& out);
+Status launch_quantized_direct_kernel(const QuantizedGeometry& g, const void* x, const void* w,
+                                      const QuantizedEpilogueArgs& e, cudaStream_t stream);
+/// Columns [batch * out_vol, kp] of x for the implicit-GEMM convolution (groups 1).
+Status launch_quantized_im2col(const QuantizedGeometry& g, const void* x, void* cols, int64_t kp,
+                               cudaStream_t stream);
+/// Epilogue over GEMM accumulators [batch * out_vol, cout]: int32 (with w_sums, sum_k w[c, k],
+/// for the zero-point correction) or float32 (float8).
+Status launch_quantized_epilogue(const QuantizedGeometry& g, const void* acc, const int32_t* w_sums,
+                                 const QuantizedEpilogueArgs& e, cudaStream_t stream);
 
 }  // namespace kiln::cuda

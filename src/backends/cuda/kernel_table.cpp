@@ -57,6 +57,8 @@ constexpr std::array<CudaOpRow, ir::kNumOps> kCudaOps = {{
   {OpKind::kDequantize,      {launch_dequantize, nullptr, nullptr}},
   {OpKind::kGridSample,      {launch_grid_sample, nullptr, nullptr}},
   {OpKind::kKvCacheWrite,    {launch_kv_cache_write, nullptr, nullptr}},
+  {OpKind::kQuantizedConvolution, {launch_quantized_layer, nullptr, supports_quantized_layer}},
+  {OpKind::kQuantizedLinear, {launch_quantized_layer, nullptr, supports_quantized_layer}},
 }};
 // clang-format on
 static_assert(ir::rows_follow_op_kinds(kCudaOps), "kCudaOps: one row per OpKind, in OpKind order");

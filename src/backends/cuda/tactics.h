@@ -65,6 +65,13 @@ Expected<std::unique_ptr<backend::Kernel>> create_attention_views_kernel(
     const ir::Graph& g, const backend::KernelRecord& rec);
 Expected<std::unique_ptr<backend::Kernel>> create_attention_kernel(
     const ir::Graph& g, const backend::KernelRecord& rec);
+/// Quantized convolution / linear (cublaslt/quantized_gemm.cpp): the direct kernel timed against
+/// an int8 (IMMA) / float8 cuBLASLt GEMM (convolutions through im2col, groups 1) with the
+/// requantizing epilogue; the GEMM path is checked against the direct kernel at build time.
+inline constexpr const char* kQuantizedGemmKernel = "cuda.quantized_gemm";
+Expected<backend::KernelRecord> tune_quantized(int32_t layer, TuneContext& ctx);
+Expected<std::unique_ptr<backend::Kernel>> create_quantized_kernel(
+    const ir::Graph& g, const backend::KernelRecord& rec);
 /// Generated pointwise kernels (nvrtc/fused_pointwise.cpp): generate, compile, record source +
 /// cubin.
 Expected<backend::KernelRecord> tune_fused_pointwise(const std::vector<int32_t>& layers,

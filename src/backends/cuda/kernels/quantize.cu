@@ -5,6 +5,7 @@
 
 #include "backends/cuda/cuda_kernels.h"
 #include "backends/cuda/kernels/device_utils.cuh"
+#include "common/quant_channels.h"
 
 namespace kiln::cuda {
 namespace {
@@ -15,11 +16,11 @@ struct QArgs {
   const float* scale;
   const void* zero_point;  // nullptr: 0
   DataType zp_dtype;
-  int64_t inner, count;  // channel of element i: (i / inner) % count; count 1: per tensor
+  QuantChannels channels;
 };
 
 __device__ __forceinline__ int64_t channel_of(int64_t i, const QArgs& q) {
-  return q.count == 1 ? 0 : (i / q.inner) % q.count;
+  return q.channels.of(i);
 }
 
 __device__ __forceinline__ float zero_point_at(const QArgs& q, int64_t c) {
@@ -75,13 +76,8 @@ __global__ void dequantize_kernel(const TQ* __restrict__ x, TO* __restrict__ o, 
 }
 
 QArgs qargs(const TensorView& x, const TensorView& scale, const TensorView& zp, int64_t axis) {
-  QArgs q{static_cast<const float*>(scale.data), zp.data, zp.dtype, 1, scale.numel()};
-  if (q.count != 1) {
-    int rank = x.dims.rank();
-    int ax = static_cast<int>(axis < 0 ? axis + rank : axis);
-    for (int d = ax + 1; d < rank; ++d) q.inner *= x.dims[d];
-  }
-  return q;
+  return QArgs{static_cast<const float*>(scale.data), zp.data, zp.dtype,
+               quant_channels(x.dims, scale.numel(), axis)};
 }
 
 template <class T>
