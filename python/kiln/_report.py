@@ -1,5 +1,6 @@
 """What was compiled: the SupportReport (which ops run in Kiln and which fall back to PyTorch, the dry run)
-and kiln.report (the same, each engine's kernels after fusion and their times, as one HTML page); precision_report: what ran in 8 bits.
+and kiln.report (the same, each engine's kernels after fusion and their times, as one HTML page);
+precision_report: what ran in 8 bits.
 
 The per-node facts come from the C++ partitioner in one place (kiln_torch/partition: support_report,
 fallback_summary, node_origin; kiln_torch/report: the page and its data): this module adds what only the
@@ -18,8 +19,6 @@ import torch
 
 from kiln._input import Input
 from kiln._native import C  # the page is drawn by the C++ renderer kilnc uses too (kiln_torch/report)
-
-import torch
 
 
 @dataclasses.dataclass
@@ -291,6 +290,8 @@ def _profile(
     data["profile_note"] = (
         f"mean of {runs} runs at input shapes {', '.join(map(str, shapes)) or '()'}, each kernel synchronized"
     )
+
+
 @dataclasses.dataclass
 class LayerPrecision:
     """One convolution / GEMM of a quantized network: the precision it runs in and why."""

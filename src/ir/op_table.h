@@ -59,15 +59,16 @@ enum class OpKind : uint8_t {
 };
 inline constexpr int kNumOps = 43;
 
-using LayerParams = std::variant<
-    ConstantParams, ConvolutionParams, MatMulParams, LinearParams, BinaryParams, UnaryParams,
-    PoolingParams, AdaptivePoolingParams, ReduceParams, SoftmaxParams, LayerNormParams,
-    GroupNormParams, BatchNormParams, RmsNormParams, ReshapeParams, TransposeParams, ConcatParams,
-    SplitParams, SliceParams, GatherParams, GatherElementsParams, ScatterParams, PadParams,
-    ExpandParams, SqueezeParams, UnsqueezeParams, FlattenParams, WhereParams, CastParams,
-    FillParams, ArangeParams, CumSumParams, TopKParams, ResizeParams, ShapeParams, AttentionParams,
-    IdentityParams, QuantizeParams, DequantizeParams, GridSampleParams, KvCacheWriteParams,
-    QuantizedConvolutionParams, QuantizedLinearParams>;
+using LayerParams =
+    std::variant<ConstantParams, ConvolutionParams, MatMulParams, LinearParams, BinaryParams,
+                 UnaryParams, PoolingParams, AdaptivePoolingParams, ReduceParams, SoftmaxParams,
+                 LayerNormParams, GroupNormParams, BatchNormParams, RmsNormParams, ReshapeParams,
+                 TransposeParams, ConcatParams, SplitParams, SliceParams, GatherParams,
+                 GatherElementsParams, ScatterParams, PadParams, ExpandParams, SqueezeParams,
+                 UnsqueezeParams, FlattenParams, WhereParams, CastParams, FillParams, ArangeParams,
+                 CumSumParams, TopKParams, ResizeParams, ShapeParams, AttentionParams,
+                 IdentityParams, QuantizeParams, DequantizeParams, GridSampleParams,
+                 KvCacheWriteParams, QuantizedConvolutionParams, QuantizedLinearParams>;
 static_assert(std::variant_size_v<LayerParams> == kNumOps, "LayerParams must list every OpKind");
 
 enum OpFlag : uint32_t {
@@ -82,8 +83,9 @@ enum OpFlag : uint32_t {
   kFlagStridedCopy = 1u << 7,   ///< copies input 0 through a stride pattern (view chains fold it)
   kFlagChannelsLast = 1u << 8,  ///< 2-D spatial op with a channels_last form (the layout pass)
   kFlagGemm = 1u << 9,          ///< matrix product: GEMM epilogues fuse into it
-  kFlagQuantization = 1u << 10,  ///< quantize, dequantize, quantized layers: float sides keep their types
-  kFlagInPlace = 1u << 11,       ///< writes into input 0's memory (a network input) and returns it
+  kFlagQuantization =
+      1u << 10,  ///< quantize, dequantize, quantized layers: float sides keep their types
+  kFlagInPlace = 1u << 11,  ///< writes into input 0's memory (a network input) and returns it
 };
 
 struct OpInfo {
@@ -156,8 +158,12 @@ inline constexpr std::array<OpInfo, kNumOps> kOpTable = {{
   {OpKind::kQuantize,        "quantize",         2, 3, 1, kFlagQuantization, 0, 0},
   {OpKind::kDequantize,      "dequantize",       2, 3, 1, kFlagQuantization, 0, 0},
   {OpKind::kGridSample,      "grid_sample",      2, 2, 1, kFlagNone, 0, 0},
-  kFlagQuantization = 1u << 10,  ///< quantize, dequantize, quantized layers: float sides keep their types
-  kFlagInPlace = 1u << 11,       ///< writes into input 0's memory (a network input) and returns it
+  {OpKind::kKvCacheWrite,    "kv_cache_write",   3, 3, 1,
+   kFlagInPlace | kFlagDataMovement, 0, 0b10},
+  {OpKind::kQuantizedConvolution, "quantized_convolution", 4, 7, 1,
+   kFlagSensitive | kFlagQuantization, 0, 0},
+  {OpKind::kQuantizedLinear, "quantized_linear",  4, 7, 1,
+   kFlagSensitive | kFlagQuantization, 0, 0},
 }};
 // clang-format on
 

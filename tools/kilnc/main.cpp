@@ -15,8 +15,8 @@
 #include "converters/converter.h"
 #include "converters/dtype_map.h"
 #include "input_spec.h"
-#include "torchtrtc_flags.h"
 #include "report/html_report.h"
+#include "torchtrtc_flags.h"
 
 namespace {
 
