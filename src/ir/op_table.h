@@ -53,8 +53,9 @@ enum class OpKind : uint8_t {
   kQuantize,
   kDequantize,
   kGridSample,
+  kNonZero,
 };
-inline constexpr int kNumOps = 40;
+inline constexpr int kNumOps = 41;
 
 using LayerParams =
     std::variant<ConstantParams, ConvolutionParams, MatMulParams, LinearParams, BinaryParams,
@@ -64,7 +65,8 @@ using LayerParams =
                  GatherElementsParams, ScatterParams, PadParams, ExpandParams, SqueezeParams,
                  UnsqueezeParams, FlattenParams, WhereParams, CastParams, FillParams, ArangeParams,
                  CumSumParams, TopKParams, ResizeParams, ShapeParams, AttentionParams,
-                 IdentityParams, QuantizeParams, DequantizeParams, GridSampleParams>;
+                 IdentityParams, QuantizeParams, DequantizeParams, GridSampleParams,
+                 NonZeroParams>;
 static_assert(std::variant_size_v<LayerParams> == kNumOps, "LayerParams must list every OpKind");
 
 enum OpFlag : uint32_t {
@@ -102,7 +104,8 @@ inline constexpr std::array<OpInfo, kNumOps> kOpTable = {{
   {OpKind::kLinear,          "linear",           2, 3, 1, kFlagSensitive | kFlagGemm, 0, 0},
   {OpKind::kBinary,          "binary",           2, 2, 1, kFlagPointwise | kFlagValueInfer, 0, 0},
   {OpKind::kUnary,           "unary",            1, 1, 1, kFlagPointwise | kFlagValueInfer, 0, 0},
-  {OpKind::kPooling,         "pooling",          1, 1, 1, kFlagSensitive | kFlagChannelsLast, 0, 0},
+  {OpKind::kPooling,         "pooling",          1, 1, 1,
+   kFlagSensitive | kFlagChannelsLast | kFlagMultiOutput, 0, 0},  // 2 outputs with return_indices
   {OpKind::kAdaptivePooling, "adaptive_pooling", 1, 1, 1, kFlagSensitive | kFlagChannelsLast, 0, 0},
   {OpKind::kReduce,          "reduce",           1, 1, 1, kFlagSensitive | kFlagValueInfer, 0, 0},
   {OpKind::kSoftmax,         "softmax",          1, 1, 1, kFlagSensitive, 0, 0},
@@ -152,6 +155,8 @@ inline constexpr std::array<OpInfo, kNumOps> kOpTable = {{
   {OpKind::kQuantize,        "quantize",         2, 3, 1, kFlagQuantization, 0, 0},
   {OpKind::kDequantize,      "dequantize",       2, 3, 1, kFlagQuantization, 0, 0},
   {OpKind::kGridSample,      "grid_sample",      2, 2, 1, kFlagNone, 0, 0},
+  // outputs: indices (data-dependent rows), count; data movement: compares the type it gets
+  {OpKind::kNonZero,         "nonzero",          1, 1, 2, kFlagDataMovement, 0, 0},
 }};
 // clang-format on
 

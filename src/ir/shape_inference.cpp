@@ -57,6 +57,7 @@ constexpr std::array<InferEntry, kNumOps> kInferTable = {{
   {OpKind::kQuantize,        infer_quantize, nullptr},
   {OpKind::kDequantize,      infer_dequantize, nullptr},
   {OpKind::kGridSample,      infer_grid_sample, nullptr},
+  {OpKind::kNonZero,         infer_nonzero, nullptr},
 }};
 // clang-format on
 static_assert(rows_follow_op_kinds(kInferTable),

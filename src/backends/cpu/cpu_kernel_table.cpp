@@ -55,6 +55,7 @@ constexpr std::array<CpuKernelRow, ir::kNumOps> kCpuKernels = {{
   {OpKind::kQuantize,        run_quantize},
   {OpKind::kDequantize,      run_dequantize},
   {OpKind::kGridSample,      run_grid_sample},
+  {OpKind::kNonZero,         run_nonzero},
 }};
 // clang-format on
 static_assert(ir::rows_follow_op_kinds(kCpuKernels),

@@ -73,6 +73,7 @@ Status run_attention(const CpuArgs&);
 Status run_gather(const CpuArgs&);
 Status run_gather_elements(const CpuArgs&);
 Status run_scatter(const CpuArgs&);
+Status run_nonzero(const CpuArgs&);
 // data_movement.cpp
 Status run_transpose(const CpuArgs&);
 Status run_concat(const CpuArgs&);

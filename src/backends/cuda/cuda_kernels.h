@@ -31,6 +31,7 @@ Status launch_where(const LaunchArgs&);
 Status launch_cast(const LaunchArgs&);
 Status launch_copy(const LaunchArgs&);  // identity and view ops when not aliased
 Status launch_fill(const LaunchArgs&);
+Status launch_random_fill(const LaunchArgs&);  // kernels/random_fill.cu (launch_fill's random modes)
 Status launch_arange(const LaunchArgs&);
 Status launch_shape(const LaunchArgs&);
 // kernels/reduce.cu
@@ -55,6 +56,11 @@ Status launch_resize(const LaunchArgs&);
 Status launch_pad(const LaunchArgs&);
 // kernels/grid_sample.cu
 Status launch_grid_sample(const LaunchArgs&);
+// kernels/nonzero.cu
+Status launch_nonzero(const LaunchArgs&);
+size_t workspace_nonzero(const ir::Layer&, std::span<const TensorView> in,
+                         std::span<const TensorView> out);
+Status supports_nonzero(const ir::Graph&, const ir::Layer&);
 // kernels/data_movement.cu
 Status launch_transpose(const LaunchArgs&);
 Status launch_concat(const LaunchArgs&);

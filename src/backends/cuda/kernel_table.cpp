@@ -56,6 +56,7 @@ constexpr std::array<CudaOpRow, ir::kNumOps> kCudaOps = {{
   {OpKind::kQuantize,        {launch_quantize, nullptr, nullptr}},
   {OpKind::kDequantize,      {launch_dequantize, nullptr, nullptr}},
   {OpKind::kGridSample,      {launch_grid_sample, nullptr, nullptr}},
+  {OpKind::kNonZero,         {launch_nonzero, workspace_nonzero, supports_nonzero}},
 }};
 // clang-format on
 static_assert(ir::rows_follow_op_kinds(kCudaOps), "kCudaOps: one row per OpKind, in OpKind order");
