@@ -1,8 +1,8 @@
 // Counter-based pseudo-random numbers for random fill layers, the same code on the host (CPU
 // reference) and the device (CUDA kernel): element i of a fill is a pure function of (seed, i), so
 // a plan gives the same numbers on every run and on both backends (up to float rounding of log/cos).
-// splitmix64 finalizer over the counter; uniform draws take the top 24 (float32) or 53 bits; normal
-// draws are Box-Muller over two uniforms.
+// splitmix64 finalizer over the counter; uniform draws take as many top bits as the output type
+// has mantissa digits; normal draws are Box-Muller over two 53-bit uniforms.
 #pragma once
 
 #include <cmath>
@@ -23,11 +23,15 @@ KILN_HOST_DEVICE inline uint64_t mix(uint64_t seed, uint64_t counter) {
   return x ^ (x >> 31);
 }
 
-/// Uniform in [0, 1) with 53 random bits (`narrow`: 24 bits, so rounding to float32 stays below 1).
-KILN_HOST_DEVICE inline double uniform(uint64_t seed, uint64_t counter, bool narrow = false) {
-  uint64_t x = mix(seed, counter);
-  return narrow ? static_cast<double>(x >> 40) * (1.0 / 16777216.0)
-                : static_cast<double>(x >> 11) * (1.0 / 9007199254740992.0);
+/// Uniform in [0, 1) on a grid of 2^-bits (bits <= 53: the output type's mantissa digits, so
+/// rounding to that type never reaches 1).
+KILN_HOST_DEVICE inline double uniform(uint64_t seed, uint64_t counter, int bits = 53) {
+  return ldexp(static_cast<double>(mix(seed, counter) >> (64 - bits)), -bits);
+}
+
+/// Mantissa digits of a float output (53 float64, 24 float32, 11 float16, 8 bfloat16).
+KILN_HOST_DEVICE constexpr int uniform_bits(int dtype_bytes, bool bfloat16) {
+  return dtype_bytes == 8 ? 53 : dtype_bytes == 4 ? 24 : bfloat16 ? 8 : 11;
 }
 
 /// Standard normal draw for element i (Box-Muller over counters 2i and 2i + 1).
@@ -45,11 +49,11 @@ KILN_HOST_DEVICE inline double integer(uint64_t seed, uint64_t i, double low, do
 }
 
 /// Element i of a fill of `mode` (FillMode's values: 1 uniform, 2 normal, 3 integer in [low,
-/// high)); `narrow` for float outputs narrower than float64.
-KILN_HOST_DEVICE inline double draw(int mode, uint64_t seed, uint64_t i, bool narrow, double low,
+/// high)); `bits`: uniform_bits of the output.
+KILN_HOST_DEVICE inline double draw(int mode, uint64_t seed, uint64_t i, int bits, double low,
                                     double high) {
   if (mode == 3) return integer(seed, i, low, high);
-  return mode == 2 ? normal(seed, i) : uniform(seed, i, narrow);
+  return mode == 2 ? normal(seed, i) : uniform(seed, i, bits);
 }
 
 }  // namespace kiln::rng

@@ -83,11 +83,11 @@ def test_float64_convolution_refused_at_partition_time_and_falls_back():
 
 
 def test_float64_refused_at_partition_time_for_cuda():
-    # Partitioning needs no GPU: the refusal names the dtype and the backend before any build.
-    if "cuda" not in kiln.available_backends():
-        pytest.skip("this Kiln build has no CUDA backend")
+    # The refusal names the dtype and the backend at partition time, before any build.
+    if "cuda" not in kiln.available_backends() or not torch.cuda.is_available():
+        pytest.skip("needs a GPU and a Kiln build with the CUDA backend")
     with pytest.raises(kiln.UnsupportedOperatorError, match="CPU backend only"):
-        kiln.compile(Fn(lambda a: a * 2), inputs=[f64(3)], device="cuda", require_full_compilation=True)
+        kiln.compile(Fn(lambda a: a * 2), inputs=[f64(3).cuda()], device="cuda", require_full_compilation=True)
 
 
 def test_float64_with_fp16_enabled_stays_float64():

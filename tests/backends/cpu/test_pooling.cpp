@@ -464,14 +464,14 @@ TEST(CpuPooling, MaxIndicesAgainstReferenceAndStaysChannelsFirst) {
   std::vector<double> xs = to_doubles(x), want = reference_max_pool(xs, x.type.dims, p, yd);
   // Each index points at the maximum of its plane.
   const int64_t plane = 9 * 8, out_plane = yd[2] * yd[3];
-  for (int64_t i = 0; i < out[1].numel(); ++i) {
+  for (int64_t i = 0; i < out[0].numel(); ++i) {  // indices: the first output marked
     int64_t c = i / out_plane;
-    auto idx = static_cast<int64_t>(testing::at(out[1], i));
+    auto idx = static_cast<int64_t>(testing::at(out[0], i));
     ASSERT_GE(idx, 0);
     ASSERT_LT(idx, plane);
     EXPECT_EQ(xs[static_cast<size_t>(c * plane + idx)], want[static_cast<size_t>(i)]) << i;
   }
-  EXPECT_TRUE(all_close(out[0], want, 0, 0));
+  EXPECT_TRUE(all_close(out[1], want, 0, 0));
 }
 
 }  // namespace

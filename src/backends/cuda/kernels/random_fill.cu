@@ -27,7 +27,9 @@ template <class T>
 __global__ void random_fill_kernel(T* p, int64_t n, int mode, uint64_t seed, double low,
                                    double high) {
   KILN_GRID_STRIDE_LOOP(i, n) {
-    const double v = rng::draw(mode, seed, static_cast<uint64_t>(i), true, low, high);
+    constexpr int kBits =
+        rng::uniform_bits(static_cast<int>(sizeof(T)), std::is_same_v<T, __nv_bfloat16>);
+    const double v = rng::draw(mode, seed, static_cast<uint64_t>(i), kBits, low, high);
     if constexpr (kIsFloat<T>) {
       p[i] = from_f32<T>(static_cast<float>(v));
     } else {
