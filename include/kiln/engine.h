@@ -94,8 +94,8 @@ class ExecutionContext {
   /// upper bound).
   Expected<Dims> tensor_shape(std::string_view name);
   /// Shape of an output as the last run wrote it: tensor_shape() except for data-dependent outputs,
-  /// whose leading extent is read back from the engine (call after the run has completed: execute(),
-  /// or enqueue() and a synchronized stream).
+  /// whose leading extent is read back from the engine (call after the run has completed:
+  /// execute(), or enqueue() and a synchronized stream).
   Expected<Dims> output_shape(std::string_view name);
   /// Binds the memory of an input or output (host memory on cpu, device memory on cuda).
   Status set_tensor_address(std::string_view name, void* data);

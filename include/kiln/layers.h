@@ -221,8 +221,8 @@ struct UnaryParams {
   }
 };
 
-/// Inputs: x [N, C, spatial...]. 1 to 3 spatial dims. Outputs: y, and with return_indices (max only,
-/// channels-first only) the int64 index of each maximum within its input plane (the flattened
+/// Inputs: x [N, C, spatial...]. 1 to 3 spatial dims. Outputs: y, and with return_indices (max
+/// only, channels-first only) the int64 index of each maximum within its input plane (the flattened
 /// spatial dims), as torch's max_poolNd_with_indices.
 struct PoolingParams {
   PoolingType type = PoolingType::kMax;
@@ -484,8 +484,8 @@ struct FillParams {
   double value = 0.0;  ///< kConstant: the value; kInteger: the lowest integer drawn
   DataType dtype = DataType::kFloat32;
   FillMode mode = FillMode::kConstant;
-  int64_t seed = 0;    ///< random modes: element i is a function of (seed, i) only
-  double high = 0.0;   ///< kInteger: one past the highest integer drawn
+  int64_t seed = 0;   ///< random modes: element i is a function of (seed, i) only
+  double high = 0.0;  ///< kInteger: one past the highest integer drawn
   template <class S, class V>
   static void visit(S& s, V&& v) {
     v("shape", s.shape);

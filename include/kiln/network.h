@@ -68,7 +68,8 @@ class Network {
   Expected<Tensor> add_elementwise(Tensor a, Tensor b, BinaryOp op);
   Expected<Tensor> add_unary(Tensor x, UnaryOp op, double alpha = 0.0, double beta = 0.0);
   Expected<Tensor> add_pooling(Tensor x, const PoolingParams& p);
-  /// Max pooling that also returns the int64 index of each maximum in its input plane: {y, indices}.
+  /// Max pooling that also returns the int64 index of each maximum in its input plane: {y,
+  /// indices}.
   Expected<std::vector<Tensor>> add_max_pooling_with_indices(Tensor x, const PoolingParams& p);
   Expected<Tensor> add_adaptive_pooling(Tensor x, const AdaptivePoolingParams& p);
   Expected<Tensor> add_reduce(Tensor x, const ReduceParams& p);

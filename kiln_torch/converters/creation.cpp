@@ -1,7 +1,7 @@
 // Tensor creation: zeros/ones/full/empty (+ _like and new_ variants, empty_strided), arange,
-// scalar_tensor, tensor, linspace, rand/randn/randint (+ _like; seeded random fill layers). The output dtype is the one shape analysis saw (it follows
-// torch's inference rules for fill values and dtype=None); shapes may hold runtime ints (then a
-// shape tensor drives the fill).
+// scalar_tensor, tensor, linspace, rand/randn/randint (+ _like; seeded random fill layers). The
+// output dtype is the one shape analysis saw (it follows torch's inference rules for fill values
+// and dtype=None); shapes may hold runtime ints (then a shape tensor drives the fill).
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
 
@@ -298,8 +298,8 @@ Status random(ConversionCtx& ctx, const Node& n, FillMode mode) {
   }
   int64_t seed = node_seed(ctx, n);
   if (shape.is_static)
-    return set_output_tensor(
-        ctx, n, ctx.net.add_random_fill(mode, seed, dt, shape.values, {}, low, high));
+    return set_output_tensor(ctx, n,
+                             ctx.net.add_random_fill(mode, seed, dt, shape.values, {}, low, high));
   return set_output_tensor(ctx, n,
                            ctx.net.add_random_fill(mode, seed, dt, {}, shape.tensor, low, high));
 }

@@ -1,7 +1,7 @@
 // Ops whose output shape depends on the data: nonzero (and argwhere, which decomposes to it). The
 // engine writes the rows into an output bound at its upper size and reports the row count after the
-// run (an output allocator, as TensorRT's): the runtime op returns the first `count` rows. The result
-// may only leave the engine, so a node reading it inside Kiln keeps nonzero in PyTorch.
+// run (an output allocator, as TensorRT's): the runtime op returns the first `count` rows. The
+// result may only leave the engine, so a node reading it inside Kiln keeps nonzero in PyTorch.
 #include "converters/families.h"
 
 namespace kiln::bridge {

@@ -9,8 +9,8 @@
 
 namespace kiln::bridge {
 
-/// nullopt where Kiln has no such type (complex, uint16, ...). float64 and int16 map to engine types
-/// that only the CPU backend computes (bridge::backend_dtype_problem says so at partition time).
+/// nullopt where Kiln has no such type (complex, uint16, ...). float64 and int16 map to engine
+/// types that only the CPU backend computes (the partitioner refuses them for other backends).
 std::optional<DataType> to_kiln_dtype(at::ScalarType t);
 at::ScalarType to_torch_dtype(DataType t);
 

@@ -155,7 +155,7 @@ Status item(ConversionCtx& ctx, const Node& n) {
                                          : DataType::kFloat32;
   } else if (a.is_tensor()) {
     DataType t = ctx.dtype(a.tensor());
-    dt = t == DataType::kBool       ? DataType::kBool
+    dt = t == DataType::kBool      ? DataType::kBool
          : t == DataType::kFloat64 ? DataType::kFloat64  // a Python float holds it exactly
          : is_floating(t)          ? DataType::kFloat32
                                    : DataType::kInt64;

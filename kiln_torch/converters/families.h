@@ -35,9 +35,9 @@ Expected<kiln::Tensor> binary(ConversionCtx& ctx, const Node& n, size_t ia, size
 Expected<kiln::Tensor> scale(ConversionCtx& ctx, const Node& n, kiln::Tensor x, double alpha);
 /// The graph value behind input i of `n` (its constant, meta, producer).
 const Value& input_value(const OpGraph& g, const Node& n, size_t i);
-/// False (with the reason) when a tensor input of `n` is float64: for converters whose engine layers
-/// compute in float32 on every backend (convolution, attention, resize), so float64 stays in PyTorch
-/// instead of losing precision.
+/// False (with the reason) when a tensor input of `n` is float64: for converters whose engine
+/// layers compute in float32 on every backend (convolution, attention, resize), so float64 stays in
+/// PyTorch instead of losing precision.
 bool no_float64_inputs(const OpGraph& g, const Node& n, std::string* why);
 /// Sets output i of `n` to the checked result (helpers.cpp).
 Status set_output_tensor(ConversionCtx& ctx, const Node& n, Expected<kiln::Tensor> r, size_t i = 0);

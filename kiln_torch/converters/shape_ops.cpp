@@ -19,11 +19,11 @@ Status reshape(ConversionCtx& ctx, const Node& n) {
 }
 
 // as_strided(x, size, stride, storage_offset) of x's storage (its contiguous elements; for a
-// dynamically shaped x, checked in bounds at its smallest shape, which holds for every larger one). When the strides lay `size` out contiguously from offset 0 over all of x (dims of
-// extent 1 may carry any stride) it is a reshape (decompositions emit it this way, e.g. convnext's
-// keepdim mean -> permute); any other in-bounds strides and offset (overlapping or gapped windows)
-// are a gather of x's elements at offset + sum(i_d * stride_d), a copy as torch's functional form
-// is.
+// dynamically shaped x, checked in bounds at its smallest shape, which holds for every larger one).
+// When the strides lay `size` out contiguously from offset 0 over all of x (dims of extent 1 may
+// carry any stride) it is a reshape (decompositions emit it this way, e.g. convnext's keepdim mean
+// -> permute); any other in-bounds strides and offset (overlapping or gapped windows) are a gather
+// of x's elements at offset + sum(i_d * stride_d), a copy as torch's functional form is.
 struct AsStrided {
   std::vector<int64_t> size, stride;
   int64_t offset = 0;

@@ -1,8 +1,8 @@
 // Counter-based pseudo-random numbers for random fill layers, the same code on the host (CPU
 // reference) and the device (CUDA kernel): element i of a fill is a pure function of (seed, i), so
-// a plan gives the same numbers on every run and on both backends (up to float rounding of log/cos).
-// splitmix64 finalizer over the counter; uniform draws take as many top bits as the output type
-// has mantissa digits; normal draws are Box-Muller over two 53-bit uniforms.
+// a plan gives the same numbers on every run and on both backends (up to float rounding of
+// log/cos). splitmix64 finalizer over the counter; uniform draws take as many top bits as the
+// output type has mantissa digits; normal draws are Box-Muller over two 53-bit uniforms.
 #pragma once
 
 #include <cmath>

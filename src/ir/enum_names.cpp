@@ -28,8 +28,8 @@ constexpr std::array<SV, kNumScatterReduces> kScatter = {"none", "add", "mul", "
 constexpr std::array<SV, kNumGridSampleModes> kGridMode = {"bilinear", "nearest", "bicubic"};
 constexpr std::array<SV, kNumGridSamplePaddings> kGridPad = {"zeros", "border", "reflection"};
 constexpr std::array<SV, kNumFillModes> kFillMode = {"constant", "uniform", "normal", "integer"};
-constexpr std::array<SV, kNumDataTypes> kDType = {"f32", "f16", "bf16", "i32",   "i64",
-                                                  "i8",  "u8",  "bool", "f8e4m3", "f64", "i16"};
+constexpr std::array<SV, kNumDataTypes> kDType = {"f32", "f16",  "bf16",   "i32", "i64", "i8",
+                                                  "u8",  "bool", "f8e4m3", "f64", "i16"};
 
 }  // namespace
 

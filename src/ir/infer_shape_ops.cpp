@@ -416,7 +416,8 @@ Status infer_fill(const Layer& layer, std::span<const InferInput> in, InferResul
     return shape_error("fill rank exceeds " + s(kMaxRank));
   if ((p.mode == FillMode::kUniform || p.mode == FillMode::kNormal) && !is_floating(p.dtype))
     return type_error("random fill needs a float dtype, got " + std::string(dtype_name(p.dtype)));
-  if (p.mode == FillMode::kInteger && (!(p.high > p.value) || !(is_floating(p.dtype) || is_integer(p.dtype))))
+  if (p.mode == FillMode::kInteger &&
+      (!(p.high > p.value) || !(is_floating(p.dtype) || is_integer(p.dtype))))
     return type_error("random integers need low < high and a numeric dtype");
   Dims o;
   for (int64_t d : shape) {

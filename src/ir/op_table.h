@@ -65,8 +65,7 @@ using LayerParams =
                  GatherElementsParams, ScatterParams, PadParams, ExpandParams, SqueezeParams,
                  UnsqueezeParams, FlattenParams, WhereParams, CastParams, FillParams, ArangeParams,
                  CumSumParams, TopKParams, ResizeParams, ShapeParams, AttentionParams,
-                 IdentityParams, QuantizeParams, DequantizeParams, GridSampleParams,
-                 NonZeroParams>;
+                 IdentityParams, QuantizeParams, DequantizeParams, GridSampleParams, NonZeroParams>;
 static_assert(std::variant_size_v<LayerParams> == kNumOps, "LayerParams must list every OpKind");
 
 enum OpFlag : uint32_t {

@@ -123,7 +123,8 @@ Status check_structure(const Graph& g) {
     for (const Layer& m : g.layers)
       for (int32_t i : m.inputs) read |= i == l.outputs[0];
     if (!t.is_output || read)
-      return verr("tensor '" + t.name + "' (nonzero indices) has data-dependent rows: it may only " +
+      return verr("tensor '" + t.name +
+                  "' (nonzero indices) has data-dependent rows: it may only " +
                   "be a network output, not read by layers");
   }
   return {};

@@ -1,8 +1,8 @@
 // Precision assignment: float layers compute in the lowest enabled float precision (fp16 preferred
 // over bf16), except numerically sensitive ones, which stay float32, as do pointwise/reduction
 // layers fed only by such float32 "islands" (so x.pow(2).mean() does not overflow in fp16).
-// Layers the user pinned keep their precision; float64 layers keep float64. Casts are inserted on float data inputs as needed;
-// network inputs and outputs keep their dtypes.
+// Layers the user pinned keep their precision; float64 layers keep float64. Casts are inserted on
+// float data inputs as needed; network inputs and outputs keep their dtypes.
 #include "passes/graph_rewriter.h"
 #include "passes/pass.h"
 

@@ -183,14 +183,15 @@ std::vector<OpCase> all_cases() {
   // Seeded random fills shaped like the input (a runtime shape operand): both backends draw the
   // same counter-based numbers.
   for (FillMode mode : {FillMode::kUniform, FillMode::kNormal}) {
-    c.push_back({std::string("random_fill_") + std::string(enum_names(mode)[static_cast<size_t>(mode)]),
-                 [mode](Network& n, In in, WeightMaker&) -> Expected<Tensor> {
-                   auto shape = n.add_shape(in[0]);
-                   if (!shape) return shape.status();
-                   return n.add_random_fill(mode, 1234567, dtype_of(n, in[0]), {}, *shape);
-                 },
-                 {{3, 37}},
-                 {{64, 4096}}});
+    c.push_back(
+        {std::string("random_fill_") + std::string(enum_names(mode)[static_cast<size_t>(mode)]),
+         [mode](Network& n, In in, WeightMaker&) -> Expected<Tensor> {
+           auto shape = n.add_shape(in[0]);
+           if (!shape) return shape.status();
+           return n.add_random_fill(mode, 1234567, dtype_of(n, in[0]), {}, *shape);
+         },
+         {{3, 37}},
+         {{64, 4096}}});
   }
   // GEMMs.
   c.push_back({"linear_bias",

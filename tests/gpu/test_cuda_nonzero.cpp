@@ -70,8 +70,8 @@ HostTensor sparse(DataType dt, const Dims& dims) {
 
 TEST(CudaNonZero, MatchesCpuForDtypesAndGraphs) {
   KILN_REQUIRE_GPU();
-  for (DataType dt : {DataType::kFloat32, DataType::kFloat16, DataType::kBFloat16,
-                      DataType::kInt64, DataType::kInt8, DataType::kBool}) {
+  for (DataType dt : {DataType::kFloat32, DataType::kFloat16, DataType::kBFloat16, DataType::kInt64,
+                      DataType::kInt8, DataType::kBool}) {
     SCOPED_TRACE(std::string(dtype_name(dt)));
     HostTensor x = sparse(dt, {5, 7, 3});
     auto want = run(*nonzero_engine("cpu", dt, x.type.dims), x, false, 1);

@@ -496,7 +496,11 @@ def test_circular_pad_of_dynamic_dims():
             {2},
         ),
         (lambda t: torch.nn.functional.max_pool3d(t, 2, 2, return_indices=True), (1, 2, 5, 6, 7), {2, 3}),
-        (lambda t: torch.nn.functional.max_pool2d(t, 3, 2, return_indices=True), (3, 9, 8), {1, 2}),  # unbatched
+        (
+            lambda t: torch.nn.functional.max_pool2d(t, 3, 2, return_indices=True),
+            (3, 9, 8),
+            {1, 2},
+        ),  # unbatched
     ],
 )
 def test_max_pool_with_indices(fn, shape, dims):
@@ -547,7 +551,11 @@ def test_rand_randn_seeded_reproducible_and_fresh_per_node():
 
 def test_randint_and_randint_like():
     def fn(t):
-        return torch.randint(3, 9, (5000,)), torch.randint_like(t, 4), torch.randint(5, (3, 2), dtype=torch.float32)
+        return (
+            torch.randint(3, 9, (5000,)),
+            torch.randint_like(t, 4),
+            torch.randint(5, (3, 2), dtype=torch.float32),
+        )
 
     x = torch.zeros(7, 11, dtype=torch.int32)
     a, b, f = kiln.compile(Fn(fn).eval(), inputs=[dyn(x, {0})], **FULL)(x)
@@ -555,7 +563,6 @@ def test_randint_and_randint_like():
     assert abs(float(a.float().mean()) - 5.5) < 0.1
     assert b.dtype == torch.int32 and b.shape == x.shape and 0 <= int(b.min()) and int(b.max()) < 4
     assert f.dtype == torch.float32 and torch.equal(f, f.floor()) and float(f.max()) < 5
-
 
 
 def test_as_strided_of_a_dynamic_input():

@@ -49,7 +49,12 @@ def f64(*shape):
 
 def test_float64_pointwise_reductions_and_norms_keep_float64_precision():
     x, y = f64(3, 7), f64(3, 7)
-    check(lambda a, b: (a * b + 1e-9).exp().sum(-1), [x, y], [dyn(x, {0}), dyn(y, {0})], others=[(f64(5, 7), f64(5, 7))])
+    check(
+        lambda a, b: (a * b + 1e-9).exp().sum(-1),
+        [x, y],
+        [dyn(x, {0}), dyn(y, {0})],
+        others=[(f64(5, 7), f64(5, 7))],
+    )
     check(lambda a: torch.softmax(a, -1) + torch.nn.functional.layer_norm(a, (7,)), [x])
     check(lambda a: (a.cumsum(1), a.amax(0), a.var(1), a.sort(1).values, a[:, 1:5:2]), [x])
     # a python scalar and a float64 constant keep float64 (1 + 1e-12 is not 1 in float32)
@@ -87,7 +92,9 @@ def test_float64_refused_at_partition_time_for_cuda():
     if "cuda" not in kiln.available_backends() or not torch.cuda.is_available():
         pytest.skip("needs a GPU and a Kiln build with the CUDA backend")
     with pytest.raises(kiln.UnsupportedOperatorError, match="CPU backend only"):
-        kiln.compile(Fn(lambda a: a * 2), inputs=[f64(3).cuda()], device="cuda", require_full_compilation=True)
+        kiln.compile(
+            Fn(lambda a: a * 2), inputs=[f64(3).cuda()], device="cuda", require_full_compilation=True
+        )
 
 
 def test_float64_with_fp16_enabled_stays_float64():
@@ -102,7 +109,12 @@ def test_int16_arithmetic_and_casts():
         lambda a, b: (a + b, a * b, a // b, a.max(1).values, (a > b), a.float() / 2, a.to(torch.int64)),
         [x, y],
         [dyn(x, {0}), dyn(y, {0})],
-        others=[(torch.randint(-300, 300, (7, 6), dtype=torch.int16), torch.randint(1, 9, (7, 6), dtype=torch.int16))],
+        others=[
+            (
+                torch.randint(-300, 300, (7, 6), dtype=torch.int16),
+                torch.randint(1, 9, (7, 6), dtype=torch.int16),
+            )
+        ],
     )
     # wraps on overflow as torch does
     check(lambda a: a * 300, [torch.tensor([200, -200, 7], dtype=torch.int16)])

@@ -1,5 +1,5 @@
-// Data-dependent outputs (nonzero): the engine reports the upper bound before the run and the rows it
-// wrote after it (ExecutionContext::output_shape), on static and dynamic inputs; the builder
+// Data-dependent outputs (nonzero): the engine reports the upper bound before the run and the rows
+// it wrote after it (ExecutionContext::output_shape), on static and dynamic inputs; the builder
 // refuses a nonzero result that other layers read. Expected values are computed here by a plain
 // loop over the input.
 #include <algorithm>
@@ -43,7 +43,7 @@ void run_and_check(const Engine& engine, const HostTensor& x) {
   auto bound = ctx->tensor_shape("idx");
   ASSERT_TRUE(bound.ok()) << bound.status().to_string();
   EXPECT_EQ(*bound, (Dims{x.type.dims.volume(), rank}));  // upper bound: every element non-zero
-  EXPECT_FALSE(ctx->output_shape("idx").ok());                // not run yet
+  EXPECT_FALSE(ctx->output_shape("idx").ok());            // not run yet
   std::vector<int64_t> out(static_cast<size_t>(bound->volume()) + 1, -7);
   ASSERT_TRUE(ctx->set_tensor_address("idx", out.data()).ok());
   Status s = ctx->execute();
@@ -65,8 +65,8 @@ TEST(DataDependentOutput, NonZeroReportsBoundBeforeAndRowsAfterTheRun) {
   HostTensor x = testing::random_tensor(DataType::kFloat32, {3, 4, 5}, -1, 1);
   auto* p = reinterpret_cast<float*>(x.bytes.data());
   for (int64_t i = 0; i < 60; i += 3) p[i] = 0.0f;  // a third are zero
-  p[1] = -0.0f;                                      // negative zero is zero
-  p[2] = std::numeric_limits<float>::quiet_NaN();    // NaN is not
+  p[1] = -0.0f;                                     // negative zero is zero
+  p[2] = std::numeric_limits<float>::quiet_NaN();   // NaN is not
   run_and_check(*engine, x);
   std::fill(p, p + 60, 0.0f);  // none: zero rows
   run_and_check(*engine, x);
@@ -97,9 +97,9 @@ TEST(DataDependentOutput, NonZeroResultReadByALayerIsRefused) {
   auto x = net.add_input("x", DataType::kFloat32, {4});
   auto nz = net.add_nonzero(*x);
   ASSERT_TRUE(nz.ok());
-  ASSERT_TRUE(net.mark_output(*net.add_unary(*net.add_cast(*nz, DataType::kFloat32), UnaryOp::kNeg),
-                              "y")
-                  .ok());
+  ASSERT_TRUE(
+      net.mark_output(*net.add_unary(*net.add_cast(*nz, DataType::kFloat32), UnaryOp::kNeg), "y")
+          .ok());
   BuilderConfig cfg;
   cfg.backend = "cpu";
   auto plan = Builder::build(net, cfg);

@@ -2,8 +2,8 @@
 #include "backends/cpu/cpu_backend.h"
 
 #include <chrono>
-#include <cstring>
 #include <cstdlib>
+#include <cstring>
 #include <new>
 
 #include "backends/cpu/cpu_kernels.h"

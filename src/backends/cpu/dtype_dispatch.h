@@ -26,9 +26,9 @@ struct TypeTag {
 };
 
 template <class T>
-inline constexpr bool kIsFloat = std::is_same_v<T, float> || std::is_same_v<T, double> ||
-                                 std::is_same_v<T, f16_t> ||
-                                 std::is_same_v<T, bf16_t> || std::is_same_v<T, f8e4m3_t>;
+inline constexpr bool kIsFloat =
+    std::is_same_v<T, float> || std::is_same_v<T, double> || std::is_same_v<T, f16_t> ||
+    std::is_same_v<T, bf16_t> || std::is_same_v<T, f8e4m3_t>;
 
 /// Calls f(TypeTag<T>{}) with T the storage type of dt.
 template <class F>

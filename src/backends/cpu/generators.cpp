@@ -16,15 +16,15 @@ Status run_fill(const CpuArgs& a) {
     if (!is_floating(o.dtype) && p.mode != FillMode::kInteger)
       return cpu_error(a, StatusCode::kTypeError, "random fill needs a float output");
     const auto seed = static_cast<uint64_t>(p.seed);
-    const int bits = rng::uniform_bits(static_cast<int>(dtype_size(o.dtype)),
-                                       o.dtype == DataType::kBFloat16);
+    const int bits =
+        rng::uniform_bits(static_cast<int>(dtype_size(o.dtype)), o.dtype == DataType::kBFloat16);
     const int mode = static_cast<int>(p.mode);
     visit_dtype(o.dtype, [&](auto tag) {
       using T = typename decltype(tag)::type;
       T* po = static_cast<T*>(o.data);
       for (int64_t i = 0; i < o.numel(); ++i)
-        po[i] = from_double<T>(
-            rng::draw(mode, seed, static_cast<uint64_t>(i), bits, p.value, p.high));
+        po[i] =
+            from_double<T>(rng::draw(mode, seed, static_cast<uint64_t>(i), bits, p.value, p.high));
     });
     return {};
   }

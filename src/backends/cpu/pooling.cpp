@@ -2,7 +2,8 @@
 // including ceil_mode windows that run past the padded end) and adaptive pooling. Each spatial axis
 // is reduced to a table of windows (first valid input index, number of valid taps, taps inside the
 // padded extent); the kernels walk the product of those windows. Max compares in double (NaN
-// propagates as in torch) or int64 and can return each maximum's index; average accumulates in double.
+// propagates as in torch) or int64 and can return each maximum's index; average accumulates in
+// double.
 #include <algorithm>
 #include <array>
 #include <cmath>

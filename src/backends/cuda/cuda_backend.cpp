@@ -410,8 +410,8 @@ bool touches_float8(const ir::Graph& g, const ir::Layer& l) {
 
 // float64 and int16 run on the CPU backend only: no CUDA kernel is instantiated for them.
 std::optional<DataType> touched_cpu_only_dtype(const ir::Graph& g, const ir::Layer& l) {
-  return touched_dtype(
-      g, l, [](DataType d) { return d == DataType::kFloat64 || d == DataType::kInt16; });
+  return touched_dtype(g, l,
+                       [](DataType d) { return d == DataType::kFloat64 || d == DataType::kInt16; });
 }
 
 bool float8_capable(ir::OpKind op) {

@@ -31,7 +31,8 @@ Status launch_where(const LaunchArgs&);
 Status launch_cast(const LaunchArgs&);
 Status launch_copy(const LaunchArgs&);  // identity and view ops when not aliased
 Status launch_fill(const LaunchArgs&);
-Status launch_random_fill(const LaunchArgs&);  // kernels/random_fill.cu (launch_fill's random modes)
+Status launch_random_fill(
+    const LaunchArgs&);  // kernels/random_fill.cu (launch_fill's random modes)
 Status launch_arange(const LaunchArgs&);
 Status launch_shape(const LaunchArgs&);
 // kernels/reduce.cu

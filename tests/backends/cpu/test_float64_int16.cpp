@@ -1,6 +1,6 @@
 // float64 and int16 on the CPU reference: float64 layers compute in float64 (a float32 step would
-// lose the 1e-12 terms checked here), int16 arithmetic wraps as torch's; layers whose kernel works in
-// float32 refuse float64 at build time instead of narrowing it. References are plain loops here.
+// lose the 1e-12 terms checked here), int16 arithmetic wraps as torch's; layers whose kernel works
+// in float32 refuse float64 at build time instead of narrowing it. References are plain loops here.
 #include <cmath>
 
 #include "test_util.h"

@@ -430,13 +430,12 @@ TEST(CpuPooling, MaxIndicesHandComputed) {
   ASSERT_TRUE(net.mark_output(r[0], "y").ok());
   ASSERT_TRUE(net.mark_output(r[1], "i").ok());
   // plane 0: ties; plane 1: NaNs and -infs
-  HostTensor x = make_tensor(DataType::kFloat32, Dims{1, 2, 3, 4},
-                             {1, 2, 2, 0,  //
-                              2, 2, 1, 2,  //
-                              0, 0, 3, 3,  //
-                              -inf, -inf, nan, 1,  //
-                              -inf, -inf, 5, nan,  //
-                              7, 7, 7, 7});
+  HostTensor x = make_tensor(DataType::kFloat32, Dims{1, 2, 3, 4}, {1,    2,    2,   0,    //
+                                                                    2,    2,    1,   2,    //
+                                                                    0,    0,    3,   3,    //
+                                                                    -inf, -inf, nan, 1,    //
+                                                                    -inf, -inf, 5,   nan,  //
+                                                                    7,    7,    7,   7});
   auto out = build_and_run(net, {x});
   ASSERT_EQ(out.size(), 2u);
   ASSERT_TRUE(has_type(out[1], DataType::kInt64, Dims{1, 2, 2, 3}));

@@ -103,8 +103,8 @@ __global__ void pool_kernel(const T* __restrict__ x, T* __restrict__ y, int64_t*
         float m = -INFINITY;
         for (int64_t a = 0; a < wz.count; ++a)
           for (int64_t b = 0; b < wy.count; ++b) {
-            const int64_t row = ((wz.first + a * wz.step) * in_y + wy.first + b * wy.step) * in_x +
-                                wx.first;
+            const int64_t row =
+                ((wz.first + a * wz.step) * in_y + wy.first + b * wy.step) * in_x + wx.first;
             for (int64_t c = 0; c < wx.count; ++c) {
               float v = to_f32(xc[row + c * wx.step]);
               if (v > m || isnan(v)) {
@@ -119,8 +119,8 @@ __global__ void pool_kernel(const T* __restrict__ x, T* __restrict__ y, int64_t*
         bool first = true;
         for (int64_t a = 0; a < wz.count; ++a)
           for (int64_t b = 0; b < wy.count; ++b) {
-            const int64_t row = ((wz.first + a * wz.step) * in_y + wy.first + b * wy.step) * in_x +
-                                wx.first;
+            const int64_t row =
+                ((wz.first + a * wz.step) * in_y + wy.first + b * wy.step) * in_x + wx.first;
             for (int64_t c = 0; c < wx.count; ++c) {
               T v = xc[row + c * wx.step];
               if (first || v > m) {
