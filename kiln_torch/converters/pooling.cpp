@@ -124,6 +124,40 @@ Status adaptive(ConversionCtx& ctx, const Node& n, PoolingType type) {
   return with_batch(ctx, n, sp, [&](kiln::Tensor x) { return ctx.net.add_adaptive_pooling(x, p); });
 }
 
+// Whether the pooling window fits the input at every shape of its range (torch refuses a window
+// larger than the padded input; a dynamic range whose smallest shape does that cannot be built).
+// max_poolNd: kernel, stride, padding, dilation at inputs 1-4; avg_poolNd: kernel, stride, padding.
+bool window_fits(const OpGraph& g, const Node& n, std::string* why, bool dilated) {
+  const Value& x = input_value(g, n, 0);
+  size_t sp = spatial_of(n.op);
+  std::vector<int64_t> k, pad, d;
+  for (size_t i : {size_t{1}, size_t{3}, size_t{4}}) {
+    if (i == 4 && !dilated) break;
+    if (i >= n.inputs.size()) break;
+    const Value& v = input_value(g, n, i);
+    if (!v.constant || !v.constant->isIntList()) {
+      *why = "pooling kernel, padding and dilation must be constant int lists";
+      return false;
+    }
+    (i == 1 ? k : i == 3 ? pad : d) = v.constant->toIntVector();
+  }
+  k = expand_to(k, sp, {});
+  pad = expand_to(pad, sp, std::vector<int64_t>(sp, 0));
+  d = expand_to(d, sp, std::vector<int64_t>(sp, 1));
+  if (!x.meta || k.size() != sp || pad.size() != sp || d.size() != sp) return true;  // converter checks
+  const auto& lo = x.meta->min;
+  for (size_t i = 0; i < sp && lo.size() >= sp; ++i) {
+    int64_t extent = lo[lo.size() - sp + i], window = d[i] * (k[i] - 1) + 1;
+    if (extent + 2 * pad[i] < window) {
+      *why = "the pooling window (" + std::to_string(window) + ") is larger than spatial dim " +
+             std::to_string(i) + " at the smallest input shape (" + std::to_string(extent) +
+             " + padding " + std::to_string(2 * pad[i]) + ")";
+      return false;
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
 void register_pooling_converters(ConverterRegistry& r) {
@@ -131,8 +165,13 @@ void register_pooling_converters(ConverterRegistry& r) {
       r,
       {"aten::max_pool1d", "aten::max_pool2d", "aten::max_pool3d", "aten::max_pool2d_with_indices",
        "aten::max_pool1d_with_indices", "aten::max_pool3d_with_indices"},
-      max_pool);
-  add_converter(r, {"aten::avg_pool1d", "aten::avg_pool2d", "aten::avg_pool3d"}, avg_pool);
+      max_pool, [](const OpGraph& g, const Node& n, std::string* why) {
+        return window_fits(g, n, why, true);
+      });
+  add_converter(r, {"aten::avg_pool1d", "aten::avg_pool2d", "aten::avg_pool3d"}, avg_pool,
+                [](const OpGraph& g, const Node& n, std::string* why) {
+                  return window_fits(g, n, why, false);
+                });
   add_converter(
       r,
       {"aten::adaptive_avg_pool1d", "aten::adaptive_avg_pool2d", "aten::adaptive_avg_pool3d",
