@@ -154,6 +154,8 @@ double default_tolerance(DataType dt) {
       return 1e-2;
     case DataType::kBFloat16:
       return 5e-2;
+    case DataType::kFloat64:
+      return 1e-12;
     default:
       return 0.0;
   }

@@ -25,6 +25,10 @@ struct IOTensorInfo {
   DataType dtype = DataType::kFloat32;
   Dims dims;  ///< -1 where dynamic
   bool is_input = true;
+  /// Outputs only: the leading extent depends on the data (nonzero). Before a run tensor_shape()
+  /// gives its upper bound (bind a buffer that large); after the run ExecutionContext::output_shape
+  /// gives the rows actually written.
+  bool data_dependent = false;
 };
 
 /// Time one kernel group took in the last profiled run.
@@ -97,8 +101,13 @@ class ExecutionContext {
   int optimization_profile() const;
   /// Sets the run-time shape of a dynamic input; errors name the input, the dim and the bound.
   Status set_input_shape(std::string_view name, const Dims& dims);
-  /// Shape of any I/O tensor once all input shapes are known.
+  /// Shape of any I/O tensor once all input shapes are known (for a data-dependent output: its
+  /// upper bound).
   Expected<Dims> tensor_shape(std::string_view name);
+  /// Shape of an output as the last run wrote it: tensor_shape() except for data-dependent outputs,
+  /// whose leading extent is read back from the engine (call after the run has completed:
+  /// execute(), or enqueue() and a synchronized stream).
+  Expected<Dims> output_shape(std::string_view name);
   /// Binds the memory of an input or output (host memory on cpu, device memory on cuda).
   Status set_tensor_address(std::string_view name, void* data);
   /// Checked binding: dtype must match; for inputs also sets the shape; for outputs dims must equal

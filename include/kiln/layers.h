@@ -124,6 +124,16 @@ inline constexpr int kNumGridSampleModes = 3;
 enum class GridSamplePadding : uint8_t { kZeros, kBorder, kReflection };
 inline constexpr int kNumGridSamplePaddings = 3;
 
+/// What a fill layer writes: its constant value, or counter-based pseudo-random numbers (seeded:
+/// the same seed gives the same numbers on every run and backend, up to float rounding).
+enum class FillMode : uint8_t {
+  kConstant,
+  kUniform,  ///< uniform in [0, 1) (torch.rand)
+  kNormal,   ///< standard normal (torch.randn)
+  kInteger,  ///< integers uniform in [value, high) (torch.randint)
+};
+inline constexpr int kNumFillModes = 4;
+
 /// Names for the enums above (used by the text IR and messages).
 std::span<const std::string_view> enum_names(BinaryOp);
 std::span<const std::string_view> enum_names(UnaryOp);
@@ -134,6 +144,7 @@ std::span<const std::string_view> enum_names(ResizeMode);
 std::span<const std::string_view> enum_names(ScatterReduce);
 std::span<const std::string_view> enum_names(GridSampleMode);
 std::span<const std::string_view> enum_names(GridSamplePadding);
+std::span<const std::string_view> enum_names(FillMode);
 std::span<const std::string_view> enum_names(DataType);
 
 // ---- layer parameters
@@ -210,7 +221,9 @@ struct UnaryParams {
   }
 };
 
-/// Inputs: x [N, C, spatial...]. 1 to 3 spatial dims.
+/// Inputs: x [N, C, spatial...]. 1 to 3 spatial dims. Outputs: y, and with return_indices (max
+/// only, channels-first only) the int64 index of each maximum within its input plane (the flattened
+/// spatial dims), as torch's max_poolNd_with_indices.
 struct PoolingParams {
   PoolingType type = PoolingType::kMax;
   std::vector<int64_t> kernel, strides, pads_begin, pads_end, dilations;
@@ -218,6 +231,7 @@ struct PoolingParams {
   bool count_include_pad = true;
   int64_t divisor_override = 0;  ///< 0: none
   bool channels_last = false;    ///< x [N, spatial..., C]
+  bool return_indices = false;   ///< second output: int64 argmax indices (max pooling only)
   template <class S, class V>
   static void visit(S& s, V&& v) {
     v("type", s.type);
@@ -230,6 +244,7 @@ struct PoolingParams {
     v("count_include_pad", s.count_include_pad);
     v("divisor_override", s.divisor_override);
     v("channels_last", s.channels_last);
+    v("return_indices", s.return_indices);
   }
 };
 
@@ -462,16 +477,23 @@ struct CastParams {
   }
 };
 
-/// Inputs: shape? (int64 1-D; replaces `shape`).
+/// Inputs: shape? (int64 1-D; replaces `shape`). kUniform / kNormal need a float dtype, kInteger
+/// a float or integer one.
 struct FillParams {
   std::vector<int64_t> shape;
-  double value = 0.0;
+  double value = 0.0;  ///< kConstant: the value; kInteger: the lowest integer drawn
   DataType dtype = DataType::kFloat32;
+  FillMode mode = FillMode::kConstant;
+  int64_t seed = 0;   ///< random modes: element i is a function of (seed, i) only
+  double high = 0.0;  ///< kInteger: one past the highest integer drawn
   template <class S, class V>
   static void visit(S& s, V&& v) {
     v("shape", s.shape);
     v("value", s.value);
     v("dtype", s.dtype);
+    v("mode", s.mode);
+    v("seed", s.seed);
+    v("high", s.high);
   }
 };
 
@@ -675,6 +697,14 @@ struct QuantizedLinearParams : QuantizedEpilogue {
   static void visit(S& s, V&& v) {
     visit_epilogue(s, v);
   }
+/// Inputs: x (any dtype but float8). Outputs: indices int64 [volume(x), rank(x)] whose first
+/// `count` rows are the coordinates of x's non-zero elements in row-major order (the other rows are
+/// unspecified), and count (int64 rank-0). As torch.nonzero, whose row count is known only once the
+/// layer has run: indices may only be a network output, which the engine reports as data-dependent
+/// (IOTensorInfo::data_dependent; ExecutionContext::output_shape gives its rows after the run).
+struct NonZeroParams {
+  template <class S, class V>
+  static void visit(S&, V&&) {}
 };
 
 }  // namespace kiln

@@ -68,6 +68,9 @@ class Network {
   Expected<Tensor> add_elementwise(Tensor a, Tensor b, BinaryOp op);
   Expected<Tensor> add_unary(Tensor x, UnaryOp op, double alpha = 0.0, double beta = 0.0);
   Expected<Tensor> add_pooling(Tensor x, const PoolingParams& p);
+  /// Max pooling that also returns the int64 index of each maximum in its input plane: {y,
+  /// indices}.
+  Expected<std::vector<Tensor>> add_max_pooling_with_indices(Tensor x, const PoolingParams& p);
   Expected<Tensor> add_adaptive_pooling(Tensor x, const AdaptivePoolingParams& p);
   Expected<Tensor> add_reduce(Tensor x, const ReduceParams& p);
   Expected<Tensor> add_softmax(Tensor x, int64_t axis, bool log = false);
@@ -96,6 +99,12 @@ class Network {
   Expected<Tensor> add_cast(Tensor x, DataType to);
   Expected<Tensor> add_fill(const std::vector<int64_t>& shape, double value, DataType dtype);
   Expected<Tensor> add_fill_dynamic(Tensor shape, double value, DataType dtype);
+  /// Pseudo-random numbers (mode kUniform or kNormal: a float dtype; kInteger: integers in
+  /// [low, high)): element i depends only on (seed, i), so runs and backends agree.
+  /// `shape_tensor` (int64 1-D), when valid, replaces `shape`.
+  Expected<Tensor> add_random_fill(FillMode mode, int64_t seed, DataType dtype,
+                                   const std::vector<int64_t>& shape, Tensor shape_tensor = {},
+                                   double low = 0.0, double high = 0.0);
   Expected<Tensor> add_arange(const ArangeParams& p, Tensor start = {}, Tensor end = {},
                               Tensor step = {});
   Expected<Tensor> add_cumsum(Tensor x, const CumSumParams& p);
@@ -105,6 +114,10 @@ class Network {
   /// Samples x [N, C, H, W] at grid [N, Ho, Wo, 2] (GridSampleParams says how).
   Expected<Tensor> add_grid_sample(Tensor x, Tensor grid, const GridSampleParams& p);
   Expected<Tensor> add_shape(Tensor x);
+  /// torch.nonzero: int64 [rows, rank(x)] coordinates of x's non-zero elements. The row count is
+  /// known only at run time, so the result may only be marked as a network output (a data-dependent
+  /// output: IOTensorInfo::data_dependent, ExecutionContext::output_shape).
+  Expected<Tensor> add_nonzero(Tensor x);
   Expected<Tensor> add_attention(Tensor q, Tensor k, Tensor v, Tensor mask,
                                  const AttentionParams& p);
   Expected<Tensor> add_identity(Tensor x);

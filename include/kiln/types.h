@@ -24,8 +24,10 @@ enum class DataType : uint8_t {
   kUInt8 = 6,
   kBool = 7,
   kFloat8E4M3 = 8,  ///< float8 e4m3fn (no infinities, max 448), as torch.float8_e4m3fn
+  kFloat64 = 9,     ///< CPU backend only (the CUDA backend refuses layers that touch it)
+  kInt16 = 10,      ///< CPU backend only (the CUDA backend refuses layers that touch it)
 };
-inline constexpr int kNumDataTypes = 9;
+inline constexpr int kNumDataTypes = 11;
 
 /// Precisions the builder may choose for float layers (BuilderConfig; recorded in plans). fp32 is
 /// always allowed.
@@ -33,11 +35,12 @@ enum class Precision : uint8_t { kFP32, kTF32, kFP16, kBF16, kINT8, kFP8 };
 
 /// Bytes per element.
 size_t dtype_size(DataType t);
-/// Short name used by the text IR and in messages: f32 f16 bf16 i32 i64 i8 u8 bool f8e4m3.
+/// Short name used by the text IR and in messages: f32 f16 bf16 i32 i64 i8 u8 bool f8e4m3 f64
+/// i16.
 std::string_view dtype_name(DataType t);
 std::optional<DataType> parse_dtype(std::string_view name);
 bool is_floating(DataType t);
-bool is_integer(DataType t);  ///< int32, int64, int8, uint8 (not bool)
+bool is_integer(DataType t);  ///< int32, int64, int8, uint8, int16 (not bool)
 /// The 8-bit types quantize layers produce and dequantize layers read: int8, uint8, float8 e4m3.
 /// float8 is neither floating (no arithmetic runs on it) nor integer.
 bool is_quantized_storage(DataType t);

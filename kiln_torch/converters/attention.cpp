@@ -125,6 +125,7 @@ bool none_value(const OpGraph& g, const Node& n, int i) {
 }
 
 bool sdpa_supported_at(const OpGraph& g, const Node& n, std::string* why, const SdpaArgs& pos) {
+  if (!no_float64_inputs(g, n, why)) return false;
   // The backend-specific spellings also return log-sum-exp, seeds, debug masks: only the output is
   // computed, so nothing may read the rest.
   for (size_t o = 1; o < n.outputs.size(); ++o)

@@ -103,7 +103,9 @@ Expected<kiln::Tensor> ConversionCtx::constant_tensor(const at::Tensor& t) {
   auto it = weights_.find(t.unsafeGetTensorImpl());
   if (it != weights_.end()) return it->second.tensor;
   at::Tensor c = t.detach().to(at::kCPU).contiguous();
-  if (c.scalar_type() == at::kDouble) c = c.to(at::kFloat);  // Kiln has no float64
+  // float64 constants stay float64 where the backend computes it (CPU); elsewhere they are stored
+  // as float32 (only float32 layers can read them there: float64 values are refused at partition).
+  if (c.scalar_type() == at::kDouble && !keep_float64) c = c.to(at::kFloat);
   auto dt = to_kiln_dtype(c.scalar_type());
   if (!dt) {
     return make_error(
@@ -303,8 +305,14 @@ Expected<std::pair<kiln::Tensor, kiln::Tensor>> ConversionCtx::promoted(const No
                      : DataType::kInt64)
               : strong;
   }
-  KILN_ASSIGN_OR_RETURN(auto ci, cast(ti, out));
-  KILN_ASSIGN_OR_RETURN(auto cj, cast(tj, out));
+  // A Python float meeting float64 is made in float64 (arg_tensor stores it as float32).
+  auto exact = [&](const Arg& a, kiln::Tensor t) -> Expected<kiln::Tensor> {
+    if (out == DataType::kFloat64 && a.is_constant() && a.ivalue().isDouble())
+      return scalar(a.ivalue().toDouble(), DataType::kFloat64);
+    return cast(t, out);
+  };
+  KILN_ASSIGN_OR_RETURN(auto ci, exact(ai, ti));
+  KILN_ASSIGN_OR_RETURN(auto cj, exact(aj, tj));
   return std::make_pair(ci, cj);
 }
 

@@ -54,6 +54,8 @@ class ConversionCtx {
 
   kiln::Network& net;
   const OpGraph& graph;
+  /// Whether float64 constants stay float64 (the target backend computes float64: CPU).
+  bool keep_float64 = false;
 
   // ---- argument access (input i of node n)
   // ----------------------------------------------------------

@@ -98,6 +98,7 @@ Status conv_transpose(ConversionCtx& ctx, const Node& n) {
 }
 
 bool static_params(const OpGraph& g, const Node& n, std::string* why, size_t first, size_t last) {
+  if (!no_float64_inputs(g, n, why)) return false;
   for (size_t i = first; i <= last && i < n.inputs.size(); ++i) {
     if (!g.is_constant(n.inputs[i])) {
       *why = "convolution parameter " + std::to_string(i) + " is not a constant";

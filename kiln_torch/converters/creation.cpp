@@ -1,9 +1,11 @@
 // Tensor creation: zeros/ones/full/empty (+ _like and new_ variants, empty_strided), arange,
-// scalar_tensor, tensor, linspace. The output dtype is the one shape analysis saw (it follows
-// torch's inference rules for fill values and dtype=None); shapes may hold runtime ints (then a
-// shape tensor drives the fill).
+// scalar_tensor, tensor, linspace, rand/randn/randint (+ _like; seeded random fill layers). The
+// output dtype is the one shape analysis saw (it follows torch's inference rules for fill values
+// and dtype=None); shapes may hold runtime ints (then a shape tensor drives the fill).
 #include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -243,6 +245,86 @@ Status fill_like_self(ConversionCtx& ctx, const Node& n, std::optional<double> v
   return fill(ctx, n, shape, dt, value, value ? -1 : 1);
 }
 
+// The seed of random node `n`: torch's default generator seed (torch.manual_seed before compiling
+// reproduces the numbers) mixed with the node's output name (two random nodes differ).
+int64_t node_seed(const ConversionCtx& ctx, const Node& n) {
+  uint64_t h = at::detail::getDefaultCPUGenerator().current_seed() ^ 0xCBF29CE484222325ull;
+  for (char c : ctx.graph.values[static_cast<size_t>(n.outputs[0])].name)
+    h = (h ^ static_cast<uint8_t>(c)) * 0x100000001B3ull;  // FNV-1a
+  return static_cast<int64_t>(h);
+}
+
+/// Where a random op's arguments sit: its integer bounds (-1: none) and the size list or the tensor
+/// it is shaped like; the dtype argument follows the last of them.
+struct RandomArgs {
+  int low = -1, high = -1;
+  int size = -1, like = -1;
+  int dtype() const { return std::max({low, high, size, like}) + 1; }
+};
+
+RandomArgs random_args(const std::string& op) {
+  if (op == "aten::rand" || op == "aten::randn") return {-1, -1, 0, -1};
+  if (op == "aten::rand_like" || op == "aten::randn_like") return {-1, -1, -1, 0};
+  if (op == "aten::randint") return {-1, 0, 1, -1};
+  if (op == "aten::randint.low") return {0, 1, 2, -1};
+  if (op == "aten::randint_like") return {-1, 1, -1, 0};
+  return {1, 2, -1, 0};  // randint_like.low_dtype
+}
+
+// rand/randn(size, dtype, ...), rand_like/randn_like(self, dtype, ...), randint[.low]([low,] high,
+// size, dtype, ...), randint_like[.low_dtype](self, [low,] high, dtype, ...): a seeded random fill
+// layer; the same numbers on every run of the engine.
+Status random(ConversionCtx& ctx, const Node& n, FillMode mode) {
+  RandomArgs pos = random_args(n.op);
+  ConversionCtx::IntList shape;
+  DataType def = mode == FillMode::kInteger ? DataType::kInt64 : kDefaultFloat;
+  if (pos.like >= 0) {
+    KILN_ASSIGN_OR_RETURN(auto sh, shape_of(ctx, n, static_cast<size_t>(pos.like)));
+    KILN_ASSIGN_OR_RETURN(def, input_dtype(ctx, n, static_cast<size_t>(pos.like)));
+    shape = sh;
+  } else {
+    KILN_ASSIGN_OR_RETURN(auto sh, ctx.int_list(n, static_cast<size_t>(pos.size)));
+    shape = sh;
+  }
+  KILN_ASSIGN_OR_RETURN(auto dt, out_dtype(ctx, n, pos.dtype(), def));
+  double low = 0, high = 0;
+  if (pos.low >= 0) {
+    KILN_ASSIGN_OR_RETURN(auto l, ctx.const_int(n, static_cast<size_t>(pos.low)));
+    low = static_cast<double>(l);
+  }
+  if (pos.high >= 0) {
+    KILN_ASSIGN_OR_RETURN(auto h, ctx.const_int(n, static_cast<size_t>(pos.high)));
+    high = static_cast<double>(h);
+  }
+  int64_t seed = node_seed(ctx, n);
+  if (shape.is_static)
+    return set_output_tensor(ctx, n,
+                             ctx.net.add_random_fill(mode, seed, dt, shape.values, {}, low, high));
+  return set_output_tensor(ctx, n,
+                           ctx.net.add_random_fill(mode, seed, dt, {}, shape.tensor, low, high));
+}
+
+bool random_supported(const OpGraph& g, const Node& n, std::string* why) {
+  const Value& v = g.values[static_cast<size_t>(n.outputs[0])];
+  bool integer = n.op.rfind("aten::randint", 0) == 0;
+  if (v.meta && !at::isFloatingType(v.meta->dtype) &&
+      !(integer && at::isIntegralType(v.meta->dtype, false))) {
+    *why = std::string("random numbers of dtype ") + c10::toString(v.meta->dtype);
+    return false;
+  }
+  if (!integer) return true;
+  RandomArgs a = random_args(n.op);
+  for (int i : {a.low, a.high}) {
+    if (i < 0) continue;
+    const Value& b = input_value(g, n, static_cast<size_t>(i));
+    if (!b.constant || !b.constant->isInt()) {
+      *why = "randint bounds must be constant ints";
+      return false;
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
 void register_creation_converters(ConverterRegistry& r) {
@@ -283,6 +365,19 @@ void register_creation_converters(ConverterRegistry& r) {
                 [](ConversionCtx& c, const Node& n) { return fill_like_self(c, n, std::nullopt); });
   add_converter(r, {"aten::zero"},
                 [](ConversionCtx& c, const Node& n) { return fill_like_self(c, n, 0.0); });
+  add_converter(
+      r, {"aten::rand", "aten::rand_like"},
+      [](ConversionCtx& c, const Node& n) { return random(c, n, FillMode::kUniform); },
+      random_supported);
+  add_converter(
+      r, {"aten::randn", "aten::randn_like"},
+      [](ConversionCtx& c, const Node& n) { return random(c, n, FillMode::kNormal); },
+      random_supported);
+  add_converter(
+      r,
+      {"aten::randint", "aten::randint.low", "aten::randint_like", "aten::randint_like.low_dtype"},
+      [](ConversionCtx& c, const Node& n) { return random(c, n, FillMode::kInteger); },
+      random_supported);
 }
 
 }  // namespace kiln::bridge

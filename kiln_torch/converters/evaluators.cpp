@@ -141,7 +141,10 @@ Status to_number(ConversionCtx& ctx, const Node& n, DataType dt) {
   return {};
 }
 
-// aten::item: the number in a one-element tensor, of the tensor's category (int / float / bool).
+// aten::item / aten::_local_scalar_dense (what item() decomposes to): the number in a one-element
+// tensor, of the tensor's category (int / float / bool). Inside an engine it stays a rank-0 tensor
+// (no device-to-host read); where PyTorch needs the number (a returned scalar) the evaluator runs
+// there, on the tensor the engine returns.
 Status item(ConversionCtx& ctx, const Node& n) {
   const Arg& a = ctx.arg(n, 0);
   DataType dt = DataType::kFloat32;
@@ -152,9 +155,10 @@ Status item(ConversionCtx& ctx, const Node& n) {
                                          : DataType::kFloat32;
   } else if (a.is_tensor()) {
     DataType t = ctx.dtype(a.tensor());
-    dt = t == DataType::kBool ? DataType::kBool
-         : is_floating(t)     ? DataType::kFloat32
-                              : DataType::kInt64;
+    dt = t == DataType::kBool      ? DataType::kBool
+         : t == DataType::kFloat64 ? DataType::kFloat64  // a Python float holds it exactly
+         : is_floating(t)          ? DataType::kFloat32
+                                   : DataType::kInt64;
   } else if (a.is_constant() && a.ivalue().isInt()) {
     dt = DataType::kInt64;
   } else if (a.is_constant() && a.ivalue().isBool()) {
@@ -602,7 +606,7 @@ void register_evaluators(ConverterRegistry& r) {
        [](ConversionCtx& c, const Node& n) { return to_number(c, n, DataType::kFloat32); });
   eval(r, {"aten::Bool.Tensor", "aten::Bool.int", "aten::Bool.float"},
        [](ConversionCtx& c, const Node& n) { return to_number(c, n, DataType::kBool); });
-  eval(r, {"aten::item"}, item);
+  eval(r, {"aten::item", "aten::_local_scalar_dense"}, item);
   using SR = ScalarResult;
   struct BinaryEntry {
     std::initializer_list<const char*> ops;

@@ -24,6 +24,7 @@ void register_quantization_converters(ConverterRegistry& r);          // quantiz
 void register_composed_math_converters(ConverterRegistry& r);         // composed_math.cpp
 void register_composed_op_converters(ConverterRegistry& r);           // composed_ops.cpp
 void register_embedding_bag_converters(ConverterRegistry& r);         // embedding_bag.cpp
+void register_data_dependent_converters(ConverterRegistry& r);        // data_dependent.cpp
 
 // Shared helpers for converter files.
 /// Normalizes a possibly negative dim against rank.
@@ -34,6 +35,10 @@ Expected<kiln::Tensor> binary(ConversionCtx& ctx, const Node& n, size_t ia, size
 Expected<kiln::Tensor> scale(ConversionCtx& ctx, const Node& n, kiln::Tensor x, double alpha);
 /// The graph value behind input i of `n` (its constant, meta, producer).
 const Value& input_value(const OpGraph& g, const Node& n, size_t i);
+/// False (with the reason) when a tensor input of `n` is float64: for converters whose engine
+/// layers compute in float32 on every backend (convolution, attention, resize), so float64 stays in
+/// PyTorch instead of losing precision.
+bool no_float64_inputs(const OpGraph& g, const Node& n, std::string* why);
 /// Sets output i of `n` to the checked result (helpers.cpp).
 Status set_output_tensor(ConversionCtx& ctx, const Node& n, Expected<kiln::Tensor> r, size_t i = 0);
 /// Extent of dim d of t: static, or an int64 rank-0 tensor read from shape(t).

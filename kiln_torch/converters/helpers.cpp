@@ -7,6 +7,18 @@ const Value& input_value(const OpGraph& g, const Node& n, size_t i) {
   return g.values[static_cast<size_t>(n.inputs[i])];
 }
 
+bool no_float64_inputs(const OpGraph& g, const Node& n, std::string* why) {
+  for (int v : n.inputs) {
+    if (v < 0) continue;
+    const Value& val = g.values[static_cast<size_t>(v)];
+    if (val.kind == ValueKind::kTensor && val.meta && val.meta->dtype == at::kDouble) {
+      *why = "float64 input '" + val.name + "': Kiln computes this op in float32 only";
+      return false;
+    }
+  }
+  return true;
+}
+
 Status set_output_tensor(ConversionCtx& ctx, const Node& n, Expected<kiln::Tensor> r, size_t i) {
   KILN_ASSIGN_OR_RETURN(auto c, ctx.check(n, std::move(r)));
   ctx.set_output(n, i, c);

@@ -109,6 +109,7 @@ Status native_mha(ConversionCtx& ctx, const Node& n) {
 }
 
 bool mha_supported(const OpGraph& g, const Node& n, std::string* why) {
+  if (!no_float64_inputs(g, n, why)) return false;
   const Value& nw = g.values[static_cast<size_t>(n.inputs[10])];
   if (!nw.constant || !nw.constant->isBool() || nw.constant->toBool()) {
     if (n.outputs.size() > 1) {

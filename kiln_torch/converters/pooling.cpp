@@ -1,4 +1,5 @@
-// Pooling: max_pool / avg_pool 1-3d, adaptive pooling 1-3d.
+// Pooling: max_pool (with its indices when they are read) / avg_pool 1-3d, adaptive pooling 1-3d
+// (adaptive max pooling without indices).
 #include "converters/families.h"
 
 namespace kiln::bridge {
@@ -38,7 +39,25 @@ size_t spatial_of(const std::string& op) {
   return 2;
 }
 
-// max_poolNd(x, kernel, stride, padding, dilation, ceil_mode)
+// Why the second output (pooling indices) of `n` is read, or "" when nothing reads it.
+std::string indices_use(const OpGraph& g, const Node& n) {
+  if (n.outputs.size() < 2) return {};
+  int idx = n.outputs[1];
+  for (const Node& m : g.nodes)
+    for (int v : m.inputs)
+      if (v == idx) return "pooling indices are used";
+  for (int v : g.outputs)
+    if (v == idx) return "pooling indices are returned";
+  return {};
+}
+
+bool indices_unused(const OpGraph& g, const Node& n, std::string* why) {
+  *why = indices_use(g, n);
+  return why->empty();
+}
+
+// max_poolNd[_with_indices](x, kernel, stride, padding, dilation, ceil_mode): the indices output
+// is built only when something reads it.
 Status max_pool(ConversionCtx& ctx, const Node& n) {
   size_t sp = spatial_of(n.op);
   KILN_ASSIGN_OR_RETURN(auto k, ctx.const_int_list(n, 1));
@@ -53,7 +72,25 @@ Status max_pool(ConversionCtx& ctx, const Node& n) {
   p.pads_begin = expand_to(pad, sp, std::vector<int64_t>(sp, 0));
   p.pads_end = p.pads_begin;
   p.dilations = expand_to(d, sp, std::vector<int64_t>(sp, 1));
-  return with_batch(ctx, n, sp, [&](kiln::Tensor x) { return ctx.net.add_pooling(x, p); });
+  if (indices_use(ctx.graph, n).empty())
+    return with_batch(ctx, n, sp, [&](kiln::Tensor x) { return ctx.net.add_pooling(x, p); });
+  KILN_ASSIGN_OR_RETURN(auto x, ctx.tensor(n, 0));
+  bool unbatched = ctx.rank(x) == static_cast<int>(sp) + 1;
+  if (unbatched) {
+    KILN_ASSIGN_OR_RETURN(auto u, ctx.net.add_unsqueeze(x, {0}));
+    x = u;
+  }
+  auto outs = ctx.net.add_max_pooling_with_indices(x, p);
+  if (!outs) return ctx.error(n, outs.status());
+  for (size_t i = 0; i < 2; ++i) {
+    kiln::Tensor t = (*outs)[i];
+    if (unbatched) {
+      KILN_ASSIGN_OR_RETURN(auto s, ctx.net.add_squeeze(t, {0}));
+      t = s;
+    }
+    ctx.set_output(n, i, t);
+  }
+  return {};
 }
 
 // avg_pool1d(x, k, s, pad, ceil, count_include_pad); avg_pool2d/3d add divisor_override
@@ -87,20 +124,37 @@ Status adaptive(ConversionCtx& ctx, const Node& n, PoolingType type) {
   return with_batch(ctx, n, sp, [&](kiln::Tensor x) { return ctx.net.add_adaptive_pooling(x, p); });
 }
 
-bool indices_unused(const OpGraph& g, const Node& n, std::string* why) {
-  if (n.outputs.size() < 2) return true;
-  int idx = n.outputs[1];
-  for (const Node& m : g.nodes)
-    for (int v : m.inputs)
-      if (v == idx) {
-        *why = "pooling indices are used";
-        return false;
-      }
-  for (int v : g.outputs)
-    if (v == idx) {
-      *why = "pooling indices are returned";
+// Whether the pooling window fits the input at every shape of its range (torch refuses a window
+// larger than the padded input; a dynamic range whose smallest shape does that cannot be built).
+// max_poolNd: kernel, stride, padding, dilation at inputs 1-4; avg_poolNd: kernel, stride, padding.
+bool window_fits(const OpGraph& g, const Node& n, std::string* why, bool dilated) {
+  const Value& x = input_value(g, n, 0);
+  size_t sp = spatial_of(n.op);
+  std::vector<int64_t> k, pad, d;
+  for (size_t i : {size_t{1}, size_t{3}, size_t{4}}) {
+    if (i == 4 && !dilated) break;
+    if (i >= n.inputs.size()) break;
+    const Value& v = input_value(g, n, i);
+    if (!v.constant || !v.constant->isIntList()) {
+      *why = "pooling kernel, padding and dilation must be constant int lists";
       return false;
     }
+    (i == 1 ? k : i == 3 ? pad : d) = v.constant->toIntVector();
+  }
+  k = expand_to(k, sp, {});
+  pad = expand_to(pad, sp, std::vector<int64_t>(sp, 0));
+  d = expand_to(d, sp, std::vector<int64_t>(sp, 1));
+  if (!x.meta || k.size() != sp || pad.size() != sp || d.size() != sp) return true;  // converter checks
+  const auto& lo = x.meta->min;
+  for (size_t i = 0; i < sp && lo.size() >= sp; ++i) {
+    int64_t extent = lo[lo.size() - sp + i], window = d[i] * (k[i] - 1) + 1;
+    if (extent + 2 * pad[i] < window) {
+      *why = "the pooling window (" + std::to_string(window) + ") is larger than spatial dim " +
+             std::to_string(i) + " at the smallest input shape (" + std::to_string(extent) +
+             " + padding " + std::to_string(2 * pad[i]) + ")";
+      return false;
+    }
+  }
   return true;
 }
 
@@ -111,8 +165,13 @@ void register_pooling_converters(ConverterRegistry& r) {
       r,
       {"aten::max_pool1d", "aten::max_pool2d", "aten::max_pool3d", "aten::max_pool2d_with_indices",
        "aten::max_pool1d_with_indices", "aten::max_pool3d_with_indices"},
-      max_pool, indices_unused);
-  add_converter(r, {"aten::avg_pool1d", "aten::avg_pool2d", "aten::avg_pool3d"}, avg_pool);
+      max_pool, [](const OpGraph& g, const Node& n, std::string* why) {
+        return window_fits(g, n, why, true);
+      });
+  add_converter(r, {"aten::avg_pool1d", "aten::avg_pool2d", "aten::avg_pool3d"}, avg_pool,
+                [](const OpGraph& g, const Node& n, std::string* why) {
+                  return window_fits(g, n, why, false);
+                });
   add_converter(
       r,
       {"aten::adaptive_avg_pool1d", "aten::adaptive_avg_pool2d", "aten::adaptive_avg_pool3d",

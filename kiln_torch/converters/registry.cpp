@@ -24,6 +24,7 @@ void register_builtin_converters(ConverterRegistry& r) {
   register_composed_math_converters(r);
   register_composed_op_converters(r);
   register_embedding_bag_converters(r);
+  register_data_dependent_converters(r);
 }
 
 }  // namespace kiln::bridge

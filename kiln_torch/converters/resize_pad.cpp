@@ -305,6 +305,7 @@ Status upsample(ConversionCtx& ctx, const Node& n) {
 }
 
 bool upsample_supported(const OpGraph& g, const Node& n, std::string* why) {
+  if (!no_float64_inputs(g, n, why)) return false;
   UpsampleKind k = upsample_kind(n.op);
   const Value& x = g.values[static_cast<size_t>(n.inputs[0])];
   if (k.mode != ResizeMode::kNearest && k.mode != ResizeMode::kNearestExact && x.meta &&

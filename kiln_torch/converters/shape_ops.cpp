@@ -1,5 +1,6 @@
 // Shape manipulation: view/reshape, flatten/unflatten, squeeze/unsqueeze, permute/transpose,
 // expand/repeat, cat/stack, split/chunk/unbind, slice/select/narrow.
+#include <algorithm>
 #include <climits>
 #include <numeric>
 #include <optional>
@@ -17,16 +18,17 @@ Status reshape(ConversionCtx& ctx, const Node& n) {
   return set_output_tensor(ctx, n, ctx.net.add_reshape_dynamic(x, shape.tensor));
 }
 
-// as_strided(x, size, stride, storage_offset) of a statically shaped x (its storage: the contiguous
-// elements). When the strides lay `size` out contiguously from offset 0 over all of x (dims of
-// extent 1 may carry any stride) it is a reshape (decompositions emit it this way, e.g. convnext's
-// keepdim mean -> permute); any other in-bounds strides and offset (overlapping or gapped windows)
-// are a gather of x's elements at offset + sum(i_d * stride_d), a copy as torch's functional form
-// is.
+// as_strided(x, size, stride, storage_offset) of x's storage (its contiguous elements; for a
+// dynamically shaped x, checked in bounds at its smallest shape, which holds for every larger one).
+// When the strides lay `size` out contiguously from offset 0 over all of x (dims of extent 1 may
+// carry any stride) it is a reshape (decompositions emit it this way, e.g. convnext's keepdim mean
+// -> permute); any other in-bounds strides and offset (overlapping or gapped windows) are a gather
+// of x's elements at offset + sum(i_d * stride_d), a copy as torch's functional form is.
 struct AsStrided {
   std::vector<int64_t> size, stride;
   int64_t offset = 0;
-  int64_t in_numel = 1;
+  int64_t in_numel = 1;  ///< static x: its element count; dynamic x: the smallest one
+  bool dynamic_input = false;
   bool reshape = true;
 };
 
@@ -54,8 +56,14 @@ std::optional<AsStrided> as_strided_args(const OpGraph& g, const Node& n, std::s
     }
   }
   const auto& meta = input_value(g, n, 0).meta;
-  if (!meta || meta->dynamic()) return fail("as_strided of a tensor without a static shape");
-  for (int64_t d : meta->opt) a.in_numel *= d;
+  if (!meta) return fail("as_strided of a tensor of unknown shape");
+  a.dynamic_input = meta->dynamic();
+  auto volume = [](const std::vector<int64_t>& dims) {
+    int64_t v = 1;
+    for (int64_t d : dims) v *= d;
+    return v;
+  };
+  a.in_numel = std::min({volume(meta->min), volume(meta->opt), volume(meta->max)});
   int64_t expect = 1, numel = 1, last = a.offset;
   bool empty = false;
   for (size_t i = a.size.size(); i-- > 0;) {
@@ -66,7 +74,7 @@ std::optional<AsStrided> as_strided_args(const OpGraph& g, const Node& n, std::s
     empty |= a.size[i] == 0;
     if (a.size[i] > 0) last += (a.size[i] - 1) * a.stride[i];
   }
-  a.reshape = a.reshape && a.offset == 0 && numel == a.in_numel;
+  a.reshape = a.reshape && !a.dynamic_input && a.offset == 0 && numel == a.in_numel;
   if (a.offset < 0 || (!empty && last >= a.in_numel))
     return fail("as_strided reads outside its input's elements");
   if (numel > (int64_t{1} << 24)) return fail("as_strided output too large for an index table");
@@ -97,7 +105,7 @@ Status as_strided(ConversionCtx& ctx, const Node& n) {
       pos[d] = 0;
     }
   }
-  KILN_ASSIGN_OR_RETURN(auto flat, ctx.net.add_reshape(x, {a->in_numel}));
+  KILN_ASSIGN_OR_RETURN(auto flat, ctx.net.add_reshape(x, {a->dynamic_input ? -1 : a->in_numel}));
   KILN_ASSIGN_OR_RETURN(auto it, ctx.net.add_int_vector(idx));
   KILN_ASSIGN_OR_RETURN(auto ix, ctx.net.add_reshape(it, a->size));
   return set_output_tensor(ctx, n, ctx.net.add_gather(flat, ix, 0));
@@ -659,7 +667,7 @@ void register_shape_converters(ConverterRegistry& r) {
                 reshape);
   add_converter(r, {"aten::view_as", "aten::reshape_as"}, view_as);
   add_converter(r, {"aten::as_strided", "aten::as_strided.default"}, as_strided,
-                as_strided_supported, false);
+                as_strided_supported);
   add_converter(r, {"aten::flatten.using_ints"}, flatten);
   add_converter(r, {"aten::unflatten.int"}, unflatten);
   add_converter(r, {"aten::squeeze", "aten::squeeze.dim", "aten::squeeze.dims"}, squeeze);

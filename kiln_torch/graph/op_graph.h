@@ -72,5 +72,6 @@ struct OpGraph {
   std::string to_string() const;
 };
 
-/// Kiln DataType <-> torch ScalarType (nullopt where Kiln has none, e.g. float64).
+/// Kiln DataType <-> torch ScalarType (converters/dtype_map.h; nullopt where Kiln has none, e.g.
+/// complex; float64 and int16 exist for the CPU backend only).
 }  // namespace kiln::bridge

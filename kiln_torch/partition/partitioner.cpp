@@ -24,11 +24,17 @@ bool forced_to_torch(const std::set<std::string>& forced, const std::string& op)
   return dot != std::string::npos && forced.count(op.substr(0, dot));
 }
 
-std::string dtype_problem(const Value& v) {
+// Why value `v` cannot enter an engine built for `backend`, or "".
+std::string dtype_problem(const Value& v, const std::string& backend) {
   if (!v.meta) return "shape of '" + v.name + "' is unknown (inside control flow?)";
-  if (!to_kiln_dtype(v.meta->dtype))
+  auto dt = to_kiln_dtype(v.meta->dtype);
+  if (!dt)
     return std::string("dtype ") + c10::toString(v.meta->dtype) + " of '" + v.name +
            "' is not supported";
+  if ((*dt == DataType::kFloat64 || *dt == DataType::kInt16) && backend != "cpu")
+    return std::string("dtype ") + c10::toString(v.meta->dtype) + " of '" + v.name +
+           "' runs on the CPU backend only (the " + backend + " backend has no " +
+           std::string(dtype_name(*dt)) + " kernels)";
   return {};
 }
 
@@ -94,7 +100,7 @@ struct Planner {
           const Value& val = g.values[static_cast<size_t>(v)];
           if (val.kind != ValueKind::kTensor || val.constant) continue;
           if (list == &n.outputs && !used[static_cast<size_t>(v)]) continue;
-          std::string p = dtype_problem(val);
+          std::string p = dtype_problem(val, opt.builder.backend);
           if (!p.empty()) {
             reason[i] = p;
             ok = false;
@@ -142,7 +148,7 @@ struct Planner {
       return {};
     }
     if (val.kind == ValueKind::kTensor) {
-      std::string dp = dtype_problem(val);
+      std::string dp = dtype_problem(val, opt.builder.backend);
       if (!dp.empty()) return dp;
       inputs.push_back(v);
       return {};
@@ -284,6 +290,7 @@ Status build_segment(const OpGraph& g, const std::vector<Place>& place, const Pa
   const ConverterRegistry& reg = converter_registry();
   kiln::Network net;
   ConversionCtx ctx(net, g);
+  ctx.keep_float64 = opt.builder.backend == "cpu";
   OptimizationProfile profile;
   for (size_t i = 0; i < s.inputs.size(); ++i) {
     const Value& v = g.values[static_cast<size_t>(s.inputs[i])];

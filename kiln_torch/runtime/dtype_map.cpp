@@ -23,6 +23,10 @@ std::optional<DataType> to_kiln_dtype(at::ScalarType t) {
       return DataType::kBool;
     case at::kFloat8_e4m3fn:
       return DataType::kFloat8E4M3;
+    case at::kDouble:
+      return DataType::kFloat64;
+    case at::kShort:
+      return DataType::kInt16;
     default:
       return std::nullopt;
   }
@@ -48,6 +52,10 @@ at::ScalarType to_torch_dtype(DataType t) {
       return at::kBool;
     case DataType::kFloat8E4M3:
       return at::kFloat8_e4m3fn;
+    case DataType::kFloat64:
+      return at::kDouble;
+    case DataType::kInt16:
+      return at::kShort;
   }
   return at::kFloat;
 }

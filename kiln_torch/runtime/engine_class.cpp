@@ -148,6 +148,14 @@ std::vector<at::Tensor> TorchEngine::execute(const std::vector<at::Tensor>& inpu
   }
   Status s = cuda_ ? ctx.enqueue(stream) : ctx.execute();
   if (!s.ok()) fail(name_, s);
+  // Data-dependent outputs (nonzero): the engine wrote the first rows of the upper-bound buffer and
+  // says how many (reading that back waits for the stream).
+  for (size_t i = 0; i < outs.size(); ++i) {
+    if (!engine_->io_tensor(static_cast<int>(ins.size() + i)).data_dependent) continue;
+    auto dims = ctx.output_shape(output_names_[i]);
+    if (!dims) fail(name_, dims.status());
+    outs[i] = outs[i].narrow(0, 0, (*dims)[0]);
+  }
   return outs;
 }
 
@@ -162,10 +170,14 @@ std::vector<std::vector<int64_t>> TorchEngine::output_shapes(
     if (!s.ok()) fail(name_, s);
   }
   std::vector<std::vector<int64_t>> out;
-  for (const auto& n : output_names_) {
-    auto d = (*ctx)->tensor_shape(n);
+  for (size_t i = 0; i < output_names_.size(); ++i) {
+    auto d = (*ctx)->tensor_shape(output_names_[i]);
     if (!d) fail(name_, d.status());
     out.push_back(d->to_vector());
+    // A data-dependent leading extent is known only after a run: -1 (the fake kernel makes it an
+    // unbacked size).
+    if (engine_->io_tensor(static_cast<int>(input_names_.size() + i)).data_dependent)
+      out.back()[0] = -1;
   }
   return out;
 }

@@ -43,6 +43,8 @@ class dtype(enum.Enum):  # noqa: N801 - Torch-TensorRT's name
     double = "f64"
     fp64 = "f64"
     float64 = "f64"
+    short = "i16"
+    int16 = "i16"
     bool = "b"
     bfloat16 = "bf16"
     float8 = "f8"
@@ -97,6 +99,7 @@ _TORCH = {
     "f16": torch.float16,
     "f32": torch.float32,
     "f64": torch.float64,
+    "i16": torch.int16,
     "b": torch.bool,
     "bf16": torch.bfloat16,
     "f8": torch.float8_e4m3fn,

@@ -12,6 +12,7 @@
     accepts but which cannot be related to other dims later.
   Limits: a probe outside the engine's optimization profile fails, then sizes fall back to unbacked;
   relations more complex than ``a*s + b`` of one input dim are not recovered.
+  - a data-dependent output (nonzero; the engine reports -1 for its rows) gets a new unbacked size.
 """
 
 from __future__ import annotations
@@ -194,6 +195,8 @@ def install() -> None:
 
     def _execute_engine_fake(inputs: list[torch.Tensor], engine: Any) -> list[torch.Tensor]:
         shapes = _output_shapes(engine, list(inputs))
+        # -1: a data-dependent extent (nonzero rows), known only once the engine has run
+        shapes = [[torch.library.get_ctx().new_dynamic_size() if d == -1 else d for d in s] for s in shapes]
         dtypes = _dtypes(engine)
         device = inputs[0].device if inputs else torch.device("cpu")
         return [torch.empty(s, dtype=dt, device=device) for s, dt in zip(shapes, dtypes)]

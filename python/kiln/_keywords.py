@@ -216,14 +216,15 @@ KEYWORDS: dict[str, Keyword] = {
     # ---- unsupported ----------------------------------------------------------------------------------
     "truncate_double": Keyword(
         UNSUPPORTED,
-        "Kiln has no float64: float64 ops stay in PyTorch (float64 weights feeding Kiln layers are "
-        "stored as float32); cast the model and its inputs to float32 to compile them",
+        "Kiln never narrows float64 behind your back: on the CPU backend float64 ops compute in float64; "
+        "the CUDA backend has no float64 kernels, so there float64 ops stay in PyTorch (refused under "
+        "require_full_compilation); cast the model and its inputs to float32 to compile them for the GPU",
         default=False,
     ),
     "truncate_long_and_double": Keyword(
         UNSUPPORTED,
-        "Kiln computes int64 natively and has no float64 (float64 ops stay in PyTorch); cast the model "
-        "and its inputs to float32 to compile them",
+        "Kiln computes int64 natively, and float64 in float64 on the CPU backend (on CUDA float64 ops "
+        "stay in PyTorch); cast the model and its inputs to float32 to compile them for the GPU",
         default=False,
     ),
     "immutable_weights": Keyword(UNSUPPORTED, NO_REFIT, default=True),

@@ -88,6 +88,9 @@ class BackendContext {
   virtual Status execute_profiled(std::span<const Kernel* const> kernels, const RunContext& ctx,
                                   std::vector<double>& milliseconds) = 0;
   virtual Status synchronize(void* stream) = 0;
+  /// Copies `bytes` of engine memory (host on cpu, device on cuda) to host memory once the work on
+  /// `stream` has finished (reads back what the engine learned at run time, e.g. nonzero counts).
+  virtual Status copy_to_host(void* dst, const void* src, size_t bytes, void* stream) = 0;
   virtual void* state() { return nullptr; }
   /// Whether runs may be captured and replayed as CUDA graphs (ignored where meaningless).
   virtual void set_graphs_enabled(bool) {}

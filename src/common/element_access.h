@@ -45,6 +45,16 @@ inline double load_as_double(const void* base, DataType dt, int64_t i) {
       return p[i] != 0 ? 1.0 : 0.0;
     case DataType::kFloat8E4M3:
       return fp8e4m3_to_float(p[i]);
+    case DataType::kFloat64: {
+      double v;
+      std::memcpy(&v, p + i * 8, 8);
+      return v;
+    }
+    case DataType::kInt16: {
+      int16_t v;
+      std::memcpy(&v, p + i * 2, 2);
+      return v;
+    }
   }
   return 0.0;
 }
@@ -107,6 +117,14 @@ inline void store_from_double(void* base, DataType dt, int64_t i, double v) {
     case DataType::kFloat8E4M3:
       p[i] = float_to_fp8e4m3(static_cast<float>(v));
       break;
+    case DataType::kFloat64:
+      std::memcpy(p + i * 8, &v, 8);
+      break;
+    case DataType::kInt16: {
+      auto x = static_cast<int16_t>(v);
+      std::memcpy(p + i * 2, &x, 2);
+      break;
+    }
   }
 }
 

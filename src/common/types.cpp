@@ -27,6 +27,8 @@ constexpr std::array<DTypeInfo, kNumDataTypes> kDTypes = {{
     {"u8", 1, false, true},
     {"bool", 1, false, false},
     {"f8e4m3", 1, false, false},
+    {"f64", 8, true, false},
+    {"i16", 2, false, true},
 }};
 
 const DTypeInfo& info(DataType t) {

@@ -27,8 +27,9 @@ constexpr std::array<SV, kNumResizeModes> kResize = {"nearest", "nearest_exact",
 constexpr std::array<SV, kNumScatterReduces> kScatter = {"none", "add", "mul", "max", "min"};
 constexpr std::array<SV, kNumGridSampleModes> kGridMode = {"bilinear", "nearest", "bicubic"};
 constexpr std::array<SV, kNumGridSamplePaddings> kGridPad = {"zeros", "border", "reflection"};
-constexpr std::array<SV, kNumDataTypes> kDType = {"f32", "f16", "bf16", "i32",   "i64",
-                                                  "i8",  "u8",  "bool", "f8e4m3"};
+constexpr std::array<SV, kNumFillModes> kFillMode = {"constant", "uniform", "normal", "integer"};
+constexpr std::array<SV, kNumDataTypes> kDType = {"f32", "f16",  "bf16",   "i32", "i64", "i8",
+                                                  "u8",  "bool", "f8e4m3", "f64", "i16"};
 
 }  // namespace
 
@@ -41,6 +42,7 @@ std::span<const SV> enum_names(ResizeMode) { return kResize; }
 std::span<const SV> enum_names(ScatterReduce) { return kScatter; }
 std::span<const SV> enum_names(GridSampleMode) { return kGridMode; }
 std::span<const SV> enum_names(GridSamplePadding) { return kGridPad; }
+std::span<const SV> enum_names(FillMode) { return kFillMode; }
 std::span<const SV> enum_names(DataType) { return kDType; }
 
 namespace ir {

@@ -77,6 +77,7 @@ Status infer_gather(const Layer&, std::span<const InferInput>, InferResult&);
 Status infer_gather_elements(const Layer&, std::span<const InferInput>, InferResult&);
 Status infer_scatter(const Layer&, std::span<const InferInput>, InferResult&);
 Status infer_kv_cache_write(const Layer&, std::span<const InferInput>, InferResult&);
+Status infer_nonzero(const Layer&, std::span<const InferInput>, InferResult&);
 void value_gather(const Layer&, std::span<const InferInput>, InferResult&);
 
 /// Python slice semantics on an axis of extent n: first index and count (n must be >= 0).

@@ -410,6 +410,11 @@ Status infer_fill(const Layer& layer, std::span<const InferInput> in, InferResul
   }
   if (shape.size() > static_cast<size_t>(kMaxRank))
     return shape_error("fill rank exceeds " + s(kMaxRank));
+  if ((p.mode == FillMode::kUniform || p.mode == FillMode::kNormal) && !is_floating(p.dtype))
+    return type_error("random fill needs a float dtype, got " + std::string(dtype_name(p.dtype)));
+  if (p.mode == FillMode::kInteger &&
+      (!(p.high > p.value) || !(is_floating(p.dtype) || is_integer(p.dtype))))
+    return type_error("random integers need low < high and a numeric dtype");
   Dims o;
   for (int64_t d : shape) {
     if (d < 0 && d != kUnknownValue) return shape_error("fill dim " + s(d) + " is negative");
@@ -421,7 +426,7 @@ Status infer_fill(const Layer& layer, std::span<const InferInput> in, InferResul
 
 void value_fill(const Layer& layer, std::span<const InferInput>, InferResult& out) {
   const auto& p = std::get<FillParams>(layer.params);
-  if (!is_integer(p.dtype) && p.dtype != DataType::kBool) return;
+  if ((!is_integer(p.dtype) && p.dtype != DataType::kBool) || p.mode != FillMode::kConstant) return;
   out.values[0] =
       ShapeValue(static_cast<size_t>(out.types[0].dims.volume()),
                  p.dtype == DataType::kBool ? (p.value != 0.0) : static_cast<int64_t>(p.value));

@@ -35,6 +35,8 @@ Status infer_pooling(const Layer& layer, std::span<const InferInput> in, InferRe
   if (p.type == PoolingType::kAverage && !is_floating(x.dtype))
     return type_error("average pooling needs a float input");
   if (x.dtype == DataType::kBool) return type_error("pooling on bool");
+  if (p.return_indices && (p.type != PoolingType::kMax || p.channels_last))
+    return type_error("indices come from channels-first max pooling only");
   Dims o = x.dims;
   for (size_t i = 0; i < n; ++i) {
     if (p.kernel[i] < 1 || p.strides[i] < 1 || p.dilations[i] < 1)
@@ -63,6 +65,7 @@ Status infer_pooling(const Layer& layer, std::span<const InferInput> in, InferRe
     o[static_cast<int>(i) + first] = od;
   }
   out.types = {TensorType{x.dtype, o}};
+  if (p.return_indices) out.types.push_back(TensorType{DataType::kInt64, o});
   return {};
 }
 

@@ -123,6 +123,14 @@ Expected<Tensor> Network::add_scalar(double value, DataType dtype) {
     case DataType::kFloat8E4M3:
       bytes[0] = float_to_fp8e4m3(static_cast<float>(value));
       break;
+    case DataType::kFloat64:
+      std::memcpy(bytes.data(), &value, 8);
+      break;
+    case DataType::kInt16: {
+      auto v = static_cast<int16_t>(value);
+      std::memcpy(bytes.data(), &v, 2);
+      break;
+    }
   }
   KILN_ASSIGN_OR_RETURN(auto id,
                         ir::add_constant(*graph_, TensorType{dtype, Dims{}}, std::move(bytes)));
@@ -217,15 +225,32 @@ Expected<Tensor> Network::add_unary(Tensor x, UnaryOp op, double alpha, double b
   return KILN_ADD_LAYER(kUnary, (UnaryParams{op, alpha, beta}), x.id());
 }
 
-Expected<Tensor> Network::add_pooling(Tensor x, const PoolingParams& p) {
-  KILN_CHECK_TENSOR(x, "pooling input", false);
+namespace {
+PoolingParams filled_pooling(const PoolingParams& p) {
   size_t n = p.kernel.size();
   PoolingParams q = p;
   q.strides = filled(p.strides, n, 1);
   q.dilations = filled(p.dilations, n, 1);
   q.pads_begin = filled(p.pads_begin, n, 0);
   q.pads_end = p.pads_end.empty() ? q.pads_begin : p.pads_end;
+  return q;
+}
+}  // namespace
+
+Expected<Tensor> Network::add_pooling(Tensor x, const PoolingParams& p) {
+  KILN_CHECK_TENSOR(x, "pooling input", false);
+  PoolingParams q = filled_pooling(p);
+  q.return_indices = false;
   return KILN_ADD_LAYER(kPooling, q, x.id());
+}
+
+Expected<std::vector<Tensor>> Network::add_max_pooling_with_indices(Tensor x,
+                                                                    const PoolingParams& p) {
+  KILN_CHECK_TENSOR(x, "pooling input", false);
+  PoolingParams q = filled_pooling(p);
+  q.return_indices = true;
+  KILN_ASSIGN_OR_RETURN(auto r, ir::add_layer(*graph_, ir::OpKind::kPooling, q, {x.id()}));
+  return std::vector<Tensor>{handle(r[0]), handle(r[1])};
 }
 
 Expected<Tensor> Network::add_adaptive_pooling(Tensor x, const AdaptivePoolingParams& p) {
@@ -395,6 +420,21 @@ Expected<Tensor> Network::add_fill(const std::vector<int64_t>& shape, double val
 Expected<Tensor> Network::add_fill_dynamic(Tensor shape, double value, DataType dtype) {
   KILN_CHECK_TENSOR(shape, "fill shape", false);
   return KILN_ADD_LAYER(kFill, (FillParams{{}, value, dtype}), shape.id());
+}
+
+Expected<Tensor> Network::add_random_fill(FillMode mode, int64_t seed, DataType dtype,
+                                          const std::vector<int64_t>& shape, Tensor shape_tensor,
+                                          double low, double high) {
+  KILN_CHECK_TENSOR(shape_tensor, "random fill shape", true);
+  FillParams p{shape, low, dtype, mode, seed, high};
+  if (shape_tensor.valid()) return KILN_ADD_LAYER(kFill, p, shape_tensor.id());
+  KILN_ASSIGN_OR_RETURN(auto r, ir::add_layer(*graph_, ir::OpKind::kFill, p, {}));
+  return handle(r[0]);
+}
+
+Expected<Tensor> Network::add_nonzero(Tensor x) {
+  KILN_CHECK_TENSOR(x, "nonzero input", false);
+  return KILN_ADD_LAYER(kNonZero, NonZeroParams{}, x.id());
 }
 
 Expected<Tensor> Network::add_arange(const ArangeParams& p, Tensor start, Tensor end, Tensor step) {

@@ -56,8 +56,9 @@ enum class OpKind : uint8_t {
   kKvCacheWrite,
   kQuantizedConvolution,
   kQuantizedLinear,
+  kNonZero,
 };
-inline constexpr int kNumOps = 43;
+inline constexpr int kNumOps = 44;
 
 using LayerParams =
     std::variant<ConstantParams, ConvolutionParams, MatMulParams, LinearParams, BinaryParams,
@@ -68,7 +69,7 @@ using LayerParams =
                  UnsqueezeParams, FlattenParams, WhereParams, CastParams, FillParams, ArangeParams,
                  CumSumParams, TopKParams, ResizeParams, ShapeParams, AttentionParams,
                  IdentityParams, QuantizeParams, DequantizeParams, GridSampleParams,
-                 KvCacheWriteParams, QuantizedConvolutionParams, QuantizedLinearParams>;
+                 KvCacheWriteParams, QuantizedConvolutionParams, QuantizedLinearParams, NonZeroParams>;
 static_assert(std::variant_size_v<LayerParams> == kNumOps, "LayerParams must list every OpKind");
 
 enum OpFlag : uint32_t {
@@ -108,7 +109,8 @@ inline constexpr std::array<OpInfo, kNumOps> kOpTable = {{
   {OpKind::kLinear,          "linear",           2, 3, 1, kFlagSensitive | kFlagGemm, 0, 0},
   {OpKind::kBinary,          "binary",           2, 2, 1, kFlagPointwise | kFlagValueInfer, 0, 0},
   {OpKind::kUnary,           "unary",            1, 1, 1, kFlagPointwise | kFlagValueInfer, 0, 0},
-  {OpKind::kPooling,         "pooling",          1, 1, 1, kFlagSensitive | kFlagChannelsLast, 0, 0},
+  {OpKind::kPooling,         "pooling",          1, 1, 1,
+   kFlagSensitive | kFlagChannelsLast | kFlagMultiOutput, 0, 0},  // 2 outputs with return_indices
   {OpKind::kAdaptivePooling, "adaptive_pooling", 1, 1, 1, kFlagSensitive | kFlagChannelsLast, 0, 0},
   {OpKind::kReduce,          "reduce",           1, 1, 1, kFlagSensitive | kFlagValueInfer, 0, 0},
   {OpKind::kSoftmax,         "softmax",          1, 1, 1, kFlagSensitive, 0, 0},
@@ -164,6 +166,8 @@ inline constexpr std::array<OpInfo, kNumOps> kOpTable = {{
    kFlagSensitive | kFlagQuantization, 0, 0},
   {OpKind::kQuantizedLinear, "quantized_linear",  4, 7, 1,
    kFlagSensitive | kFlagQuantization, 0, 0},
+  // outputs: indices (data-dependent rows), count; data movement: compares the type it gets
+  {OpKind::kNonZero,         "nonzero",          1, 1, 2, kFlagDataMovement, 0, 0},
 }};
 // clang-format on
 

@@ -60,6 +60,7 @@ constexpr std::array<InferEntry, kNumOps> kInferTable = {{
   {OpKind::kKvCacheWrite,    infer_kv_cache_write, nullptr},
   {OpKind::kQuantizedConvolution, infer_quantized_convolution, nullptr},
   {OpKind::kQuantizedLinear, infer_quantized_linear, nullptr},
+  {OpKind::kNonZero,         infer_nonzero, nullptr},
 }};
 // clang-format on
 static_assert(rows_follow_op_kinds(kInferTable),

@@ -142,6 +142,18 @@ Status check_structure(const Graph& g) {
                   (t.is_output ? "flagged as a network output but not listed as one"
                                : "listed as a network output but not flagged as one"));
   }
+  // Rows known only after the run (nonzero): such a tensor may only leave the network.
+  for (const Layer& l : g.layers) {
+    if (l.op != OpKind::kNonZero || l.outputs.empty()) continue;
+    const TensorDesc& t = g.tensors[static_cast<size_t>(l.outputs[0])];
+    bool read = false;
+    for (const Layer& m : g.layers)
+      for (int32_t i : m.inputs) read |= i == l.outputs[0];
+    if (!t.is_output || read)
+      return verr("tensor '" + t.name +
+                  "' (nonzero indices) has data-dependent rows: it may only " +
+                  "be a network output, not read by layers");
+  }
   return check_in_place(g);
 }
 

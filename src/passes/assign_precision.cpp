@@ -1,8 +1,8 @@
 // Precision assignment: float layers compute in the lowest enabled float precision (fp16 preferred
 // over bf16), except numerically sensitive ones, which stay float32, as do pointwise/reduction
 // layers fed only by such float32 "islands" (so x.pow(2).mean() does not overflow in fp16).
-// Layers the user pinned keep their precision. Casts are inserted on float data inputs as needed;
-// network inputs and outputs keep their dtypes.
+// Layers the user pinned keep their precision; float64 layers keep float64. Casts are inserted on
+// float data inputs as needed; network inputs and outputs keep their dtypes.
 #include "passes/graph_rewriter.h"
 #include "passes/pass.h"
 
@@ -67,18 +67,21 @@ Status assign_precision(ir::Graph& g, const PassContext& ctx) {
     const ir::Layer& l = g.layers[li];
     std::vector<int32_t> ins;
     for (int32_t i : l.inputs) ins.push_back(rw.map(i));
-    bool has_float = false;
-    for (size_t i = 0; i < ins.size(); ++i)
-      if (ins[i] >= 0 && is_data_input(l, i) &&
-          is_floating(dst.tensors[static_cast<size_t>(ins[i])].type.dtype))
-        has_float = true;
+    bool has_float = false, has_float64 = false;
+    for (size_t i = 0; i < ins.size(); ++i) {
+      if (ins[i] < 0 || !is_data_input(l, i)) continue;
+      DataType d = dst.tensors[static_cast<size_t>(ins[i])].type.dtype;
+      has_float |= is_floating(d);
+      has_float64 |= d == DataType::kFloat64;
+    }
 
     std::optional<DataType> target;  // dtype float data inputs are cast to
     bool keep = false;
     if (l.user_precision) {
       target = l.precision;
-    } else if (l.op == OpKind::kConstant || !has_float ||
+    } else if (l.op == OpKind::kConstant || !has_float || has_float64 ||
                ir::has_flag(l.op, ir::kFlagQuantization)) {
+      // float64 layers compute in float64: the precision knobs lower float32 layers only.
       // Quantize reads any float x and its float32 scale as they are; dequantize writes its `to`.
       target.reset();
     } else if (is_data_movement(l.op)) {

@@ -30,7 +30,8 @@ Status fold_constants(ir::Graph& g, const PassContext& ctx) {
   int folded = 0;
   for (size_t li = 0; li < g.layers.size(); ++li) {
     const ir::Layer& l = g.layers[li];
-    if (l.op == ir::OpKind::kConstant) {
+    // nonzero's row count is learned at run time (its indices leave the engine as data-dependent).
+    if (l.op == ir::OpKind::kConstant || l.op == ir::OpKind::kNonZero) {
       KILN_RETURN_IF_ERROR(rw.copy_layer(li));
       continue;
     }

@@ -166,7 +166,8 @@ class LayoutRewriter {
         const auto& p = std::get<ConvolutionParams>(l.params);
         ok = !p.transposed && !p.channels_last;
       } else if (l.op == ir::OpKind::kPooling) {
-        ok = !std::get<PoolingParams>(l.params).channels_last;
+        const auto& p = std::get<PoolingParams>(l.params);
+        ok = !p.channels_last && !p.return_indices;  // indices count channels-first planes
       } else {
         ok = !std::get<AdaptivePoolingParams>(l.params).channels_last;
       }

@@ -12,15 +12,21 @@ bool widens_exactly(DataType from, DataType to) {
   switch (from) {
     case DataType::kFloat16:
     case DataType::kBFloat16:
-      return to == DataType::kFloat32;
+      return to == DataType::kFloat32 || to == DataType::kFloat64;
+    case DataType::kFloat32:
+      return to == DataType::kFloat64;
     case DataType::kInt8:
-      return to == DataType::kInt32 || to == DataType::kInt64 || to == DataType::kFloat32 ||
-             to == DataType::kFloat16 || to == DataType::kBFloat16;
+      return to == DataType::kInt16 || to == DataType::kInt32 || to == DataType::kInt64 ||
+             to == DataType::kFloat32 || to == DataType::kFloat16 || to == DataType::kBFloat16 ||
+             to == DataType::kFloat64;
     case DataType::kUInt8:
+      return to == DataType::kInt16 || to == DataType::kInt32 || to == DataType::kInt64 ||
+             to == DataType::kFloat32 || to == DataType::kFloat16 || to == DataType::kFloat64;
+    case DataType::kInt16:
       return to == DataType::kInt32 || to == DataType::kInt64 || to == DataType::kFloat32 ||
-             to == DataType::kFloat16;
+             to == DataType::kFloat64;
     case DataType::kInt32:
-      return to == DataType::kInt64;
+      return to == DataType::kInt64 || to == DataType::kFloat64;
     case DataType::kBool:
       return to != DataType::kBool;
     default:

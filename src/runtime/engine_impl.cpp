@@ -119,6 +119,17 @@ Status EngineImpl::build_layout() {
       last_kernel[root] = std::max(last_kernel[root], k);
     }
   }
+  // A data-dependent output's row count is read after the run: it lives to the last kernel.
+  auto rows_of = [&](int32_t out) -> int32_t {
+    int32_t p = g.tensors[static_cast<size_t>(out)].producer;
+    if (p < 0 || g.layers[static_cast<size_t>(p)].op != ir::OpKind::kNonZero) return -1;
+    const ir::Layer& l = g.layers[static_cast<size_t>(p)];
+    return l.outputs[0] == out ? l.outputs[1] : -1;
+  };
+  const auto last = static_cast<int32_t>(plan_.kernels.size()) - 1;
+  for (int32_t t : g.outputs)
+    if (int32_t c = rows_of(t); c >= 0)
+      last_kernel[static_cast<size_t>(storage_root[static_cast<size_t>(c)])] = last;
   for (size_t t = 0; t < nt; ++t) {
     const ir::TensorDesc& d = g.tensors[t];
     if (storage_root[t] != static_cast<int32_t>(t) || d.is_input || d.is_output || d.producer < 0)
@@ -140,12 +151,15 @@ Status EngineImpl::build_layout() {
                   g.tensors[static_cast<size_t>(t)].type.dtype,
                   g.tensors[static_cast<size_t>(t)].type.dims, true});
     io_tensor.push_back(t);
+    rows_tensor.push_back(-1);
   }
   for (int32_t t : g.outputs) {
+    int32_t rows = rows_of(t);
     io.push_back({g.tensors[static_cast<size_t>(t)].name,
                   g.tensors[static_cast<size_t>(t)].type.dtype,
-                  g.tensors[static_cast<size_t>(t)].type.dims, false});
+                  g.tensors[static_cast<size_t>(t)].type.dims, false, rows >= 0});
     io_tensor.push_back(t);
+    rows_tensor.push_back(rows);
   }
   // Profiles must name real inputs.
   std::set<std::string> input_names;

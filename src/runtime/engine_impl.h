@@ -31,6 +31,9 @@ class EngineImpl {
   std::vector<int32_t> last_kernel;  ///< per root tensor: last kernel reading any alias of it
   std::vector<bool> is_arena;        ///< per tensor: lives in the activation arena (roots only)
   std::vector<uint8_t> input_written;  ///< per input: a layer writes into it in place
+  /// Per io index: the int64 rank-0 tensor holding a data-dependent output's leading extent (the
+  /// nonzero layer's count), else -1. Kept alive to the end of the run so it can be read back.
+  std::vector<int32_t> rows_tensor;
 
  private:
   EngineImpl() = default;
@@ -51,6 +54,7 @@ class ExecutionContextImpl {
   int profile() const { return profile_; }
   Status set_input_shape(std::string_view name, const Dims& dims);
   Expected<Dims> tensor_shape(std::string_view name);
+  Expected<Dims> output_shape(std::string_view name);
   Status set_tensor_address(std::string_view name, void* data);
   Status bind(std::string_view name, void* data, DataType dtype, const Dims& dims);
   Status enqueue(void* stream);
@@ -83,6 +87,7 @@ class ExecutionContextImpl {
   size_t workspace_bytes_ = 0;
   size_t need_arena_ = 0, need_workspace_ = 0;
   uint64_t shape_key_ = 1;
+  void* last_stream_ = nullptr;  ///< stream of the last enqueue (data-dependent shapes read on it)
   bool profiling_ = false;
   std::vector<LayerTiming> timings_;
 };

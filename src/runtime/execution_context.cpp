@@ -205,6 +205,25 @@ Expected<Dims> ExecutionContextImpl::tensor_shape(std::string_view name) {
   return types_[static_cast<size_t>(engine_->io_tensor[static_cast<size_t>(idx)])].dims;
 }
 
+Expected<Dims> ExecutionContextImpl::output_shape(std::string_view name) {
+  KILN_ASSIGN_OR_RETURN(auto idx, io_index(name));
+  KILN_ASSIGN_OR_RETURN(auto dims, tensor_shape(name));
+  int32_t rows = engine_->rows_tensor[static_cast<size_t>(idx)];
+  if (rows < 0) return dims;
+  const void* src = views_.empty() ? nullptr : views_[static_cast<size_t>(rows)].data;
+  if (src == nullptr || dims.rank() < 1)
+    return rt_error(StatusCode::kInvalidArgument,
+                    "output '" + std::string(name) + "' has a data-dependent shape: run first");
+  int64_t n = 0;
+  KILN_RETURN_IF_ERROR(bctx_->copy_to_host(&n, src, sizeof(n), last_stream_));
+  if (n < 0 || n > dims[0])
+    return rt_error(StatusCode::kInternal, "output '" + std::string(name) + "' reports " +
+                                               std::to_string(n) + " rows, over its bound " +
+                                               std::to_string(dims[0]));
+  dims[0] = n;
+  return dims;
+}
+
 Status ExecutionContextImpl::set_tensor_address(std::string_view name, void* data) {
   KILN_ASSIGN_OR_RETURN(auto idx, io_index(name));
   bindings_[static_cast<size_t>(idx)] = data;
@@ -273,6 +292,7 @@ Status ExecutionContextImpl::enqueue(void* stream) {
   ctx.workspace = workspace_;
   ctx.workspace_bytes = workspace_bytes_;
   ctx.stream = stream;
+  last_stream_ = stream;
   ctx.backend_state = bctx_->state();
   ctx.input_tensors =
       std::span<const int32_t>(engine_->io_tensor.data(), static_cast<size_t>(engine_->num_inputs));
@@ -309,6 +329,9 @@ Status ExecutionContext::set_input_shape(std::string_view name, const Dims& dims
 }
 Expected<Dims> ExecutionContext::tensor_shape(std::string_view name) {
   return impl_->tensor_shape(name);
+}
+Expected<Dims> ExecutionContext::output_shape(std::string_view name) {
+  return impl_->output_shape(name);
 }
 Status ExecutionContext::set_tensor_address(std::string_view name, void* data) {
   return impl_->set_tensor_address(name, data);

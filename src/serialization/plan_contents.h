@@ -25,7 +25,8 @@ namespace kiln::serial {
 
 inline constexpr char kPlanMagic[8] = {'K', 'I', 'L', 'N', 'P', 'L', 'A', 'N'};
 // 2: channels_last on conv/pooling; 3: attention zero_masked_rows; 4: build switches in META;
-// 5: quantized layers and the precision report in META
+// 5: quantized layers and the precision report in META; pooling return_indices, random fill
+//    modes, float64 and int16 dtypes, nonzero
 inline constexpr uint32_t kPlanFormatVersion = 5;
 inline constexpr size_t kPlanHeaderBytes = 64;
 inline constexpr size_t kWeightAlignment = 256;

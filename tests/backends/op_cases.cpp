@@ -180,6 +180,19 @@ std::vector<OpCase> all_cases() {
                },
                {{4, 29}},
                {{64, 32000}}});
+  // Seeded random fills shaped like the input (a runtime shape operand): both backends draw the
+  // same counter-based numbers.
+  for (FillMode mode : {FillMode::kUniform, FillMode::kNormal}) {
+    c.push_back(
+        {std::string("random_fill_") + std::string(enum_names(mode)[static_cast<size_t>(mode)]),
+         [mode](Network& n, In in, WeightMaker&) -> Expected<Tensor> {
+           auto shape = n.add_shape(in[0]);
+           if (!shape) return shape.status();
+           return n.add_random_fill(mode, 1234567, dtype_of(n, in[0]), {}, *shape);
+         },
+         {{3, 37}},
+         {{64, 4096}}});
+  }
   // GEMMs.
   c.push_back({"linear_bias",
                [](Network& n, In in, WeightMaker& w) {
@@ -244,6 +257,34 @@ std::vector<OpCase> all_cases() {
                },
                {{2, 3, 9, 8}},
                {{32, 64, 112, 112}}});
+  // The indices output (returned here): int64 positions of each maximum in its input plane.
+  c.push_back({"max_pool_indices",
+               [](Network& n, In in, WeightMaker&) -> Expected<Tensor> {
+                 PoolingParams p;
+                 p.type = PoolingType::kMax;
+                 p.kernel = {3, 3};
+                 p.strides = {2, 2};
+                 p.pads_begin = p.pads_end = {1, 1};
+                 p.ceil_mode = true;
+                 auto r = n.add_max_pooling_with_indices(in[0], p);
+                 if (!r) return r.status();
+                 return (*r)[1];
+               },
+               {{2, 3, 9, 8}},
+               {{32, 64, 112, 112}}});
+  c.push_back({"max_pool3d_dilated_indices",
+               [](Network& n, In in, WeightMaker&) -> Expected<Tensor> {
+                 PoolingParams p;
+                 p.type = PoolingType::kMax;
+                 p.kernel = {2, 2, 2};
+                 p.strides = {1, 2, 2};
+                 p.dilations = {2, 1, 1};
+                 auto r = n.add_max_pooling_with_indices(in[0], p);
+                 if (!r) return r.status();
+                 return (*r)[1];
+               },
+               {{1, 2, 5, 6, 7}},
+               {{8, 32, 16, 56, 56}}});
   c.push_back({"avg_pool",
                [](Network& n, In in, WeightMaker&) {
                  PoolingParams p;

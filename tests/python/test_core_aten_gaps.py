@@ -483,3 +483,133 @@ def test_circular_pad_of_dynamic_dims():
     x = torch.randn(2, 3, 6, 5)
     fn = lambda t: torch.nn.functional.pad(t, (1, 2, 2, 1), mode="circular")  # noqa: E731
     check(fn, [x], [dyn(x, {2, 3})], others=[(torch.randn(2, 3, 4, 9),)])
+
+
+@pytest.mark.parametrize(
+    "fn, shape, dims",
+    [
+        (lambda t: torch.nn.functional.max_pool1d(t, 3, 2, 1, return_indices=True), (2, 3, 11), {0, 2}),
+        (lambda t: torch.nn.functional.max_pool2d(t, 3, 2, 1, return_indices=True), (2, 3, 9, 8), {0, 2, 3}),
+        (
+            lambda t: torch.nn.functional.max_pool2d(t, (2, 3), (1, 2), (1, 0), 2, True, True),
+            (1, 2, 8, 9),
+            {2},
+        ),
+        (lambda t: torch.nn.functional.max_pool3d(t, 2, 2, return_indices=True), (1, 2, 5, 6, 7), {2, 3}),
+        (
+            lambda t: torch.nn.functional.max_pool2d(t, 3, 2, return_indices=True),
+            (3, 9, 8),
+            {1, 2},
+        ),  # unbatched
+    ],
+)
+def test_max_pool_with_indices(fn, shape, dims):
+    x = torch.randn(*shape)
+    bigger = tuple(min(2 * s, s + 3) if d in dims else s for d, s in enumerate(shape))
+    check(fn, [x], [dyn(x, dims)], others=[(torch.randn(*bigger),)])
+
+
+def test_max_pool_indices_ties_nan_and_use_by_other_ops():
+    x = torch.randint(0, 3, (2, 2, 7, 7)).float()  # many ties: torch keeps the first maximum
+    x[0, 0, 2, 3] = float("nan")  # NaN wins its windows
+    x[1, 1, :3, :3] = float("-inf")
+    check(lambda t: torch.nn.functional.max_pool2d(t, 3, 2, 1, return_indices=True), [x])
+    # indices read by another op inside the engine (gather back through them, as max_unpool does)
+
+    def regather(t):
+        y, i = torch.nn.functional.max_pool2d(t, 2, 2, return_indices=True)
+        return torch.gather(t.flatten(2), 2, i.flatten(2)).reshape(y.shape) - y, i * 2
+
+    check(regather, [torch.randn(2, 3, 8, 6)])
+    xi = torch.randint(-50, 50, (1, 2, 6, 6), dtype=torch.int32).float()
+    check(lambda t: torch.nn.functional.max_pool2d(t, 2, return_indices=True), [xi])
+
+
+def test_rand_randn_seeded_reproducible_and_fresh_per_node():
+    def fn(t):
+        return torch.rand(4, 1000), torch.randn_like(t), torch.randn_like(t)
+
+    x = torch.zeros(8, 500)
+    m = Fn(fn).eval()
+    torch.manual_seed(7)
+    c = kiln.compile(m, inputs=[dyn(x, {0})], **FULL)
+    u, n1, n2 = c(x)
+    assert u.shape == (4, 1000) and u.dtype == torch.float32 and n1.shape == x.shape
+    assert float(u.min()) >= 0.0 and float(u.max()) < 1.0
+    assert abs(float(u.mean()) - 0.5) < 0.02 and abs(float(u.std()) - (1 / 12) ** 0.5) < 0.02
+    assert abs(float(n1.mean())) < 0.05 and abs(float(n1.std()) - 1.0) < 0.05
+    assert not torch.equal(n1, n2)  # two randn nodes draw different numbers
+    u2, n1b, _ = c(x)  # the same engine draws the same numbers on every run
+    assert torch.equal(u, u2) and torch.equal(n1, n1b)
+    n_small = c(torch.zeros(5, 500))[1]  # a dynamic shape: the first elements are the same draws
+    assert n_small.shape == (5, 500) and torch.equal(n_small.flatten(), n1.flatten()[: 5 * 500])
+    torch.manual_seed(7)
+    assert torch.equal(kiln.compile(m, inputs=[dyn(x, {0})], **FULL)(x)[0], u)  # manual_seed reproduces
+    torch.manual_seed(8)
+    assert not torch.equal(kiln.compile(m, inputs=[dyn(x, {0})], **FULL)(x)[0], u)
+
+
+def test_randint_and_randint_like():
+    def fn(t):
+        return (
+            torch.randint(3, 9, (5000,)),
+            torch.randint_like(t, 4),
+            torch.randint(5, (3, 2), dtype=torch.float32),
+        )
+
+    x = torch.zeros(7, 11, dtype=torch.int32)
+    a, b, f = kiln.compile(Fn(fn).eval(), inputs=[dyn(x, {0})], **FULL)(x)
+    assert a.dtype == torch.int64 and int(a.min()) == 3 and int(a.max()) == 8
+    assert abs(float(a.float().mean()) - 5.5) < 0.1
+    assert b.dtype == torch.int32 and b.shape == x.shape and 0 <= int(b.min()) and int(b.max()) < 4
+    assert f.dtype == torch.float32 and torch.equal(f, f.floor()) and float(f.max()) < 5
+
+
+def test_as_strided_of_a_dynamic_input():
+    x = torch.randn(4, 5)
+    fn = lambda t: torch.as_strided(t, (2, 3), (3, 1), 1) * 1  # noqa: E731
+    check(fn, [x], [dyn(x, {0})], others=[(torch.randn(2, 5),), (torch.randn(8, 5),)])
+
+
+def test_item_returned_and_used_inside_the_engine():
+    x = torch.tensor([2.5])
+    m = Fn(lambda t: t.item()).eval()
+    c = kiln.compile(m, inputs=[x], **FULL)
+    assert c(torch.tensor([-1.25])) == -1.25
+    y = torch.randn(3, 4)
+    check(lambda s, t: t * s.item() + s.sum().item(), [torch.tensor([[0.5]]), y])
+    check(lambda s, t: t * s.item(), [torch.tensor(3), torch.randn(4)])  # an int item
+
+
+def test_nonzero_and_argwhere_static_and_dynamic():
+    x = torch.randn(4, 6)
+    x[x.abs() < 0.5] = 0
+    x[0, 0] = float("nan")  # non-zero
+    for fn in (torch.nonzero, torch.argwhere):
+        check(fn, [x], [dyn(x, {0, 1})], others=[(torch.zeros(2, 3),), (torch.randn(8, 12),)])
+    xi = torch.randint(0, 2, (3, 2, 5), dtype=torch.int32)
+    check(torch.nonzero, [xi])
+    check(torch.nonzero, [torch.rand(7) > 0.5])
+
+
+def test_nonzero_read_by_another_op_refused_at_partition_time_and_falls_back():
+    x = torch.randn(4, 6)
+    fn = lambda t: torch.nonzero(t > 0).float() * 2  # noqa: E731
+    with pytest.raises(kiln.UnsupportedOperatorError, match="rows known only at run time"):
+        kiln.compile(Fn(fn), inputs=[x], **FULL)
+    c = kiln.compile(Fn(fn).eval(), inputs=[x], device="cpu", min_block_size=1)
+    torch.testing.assert_close(c(x), fn(x))
+
+
+def test_pooling_window_larger_than_the_smallest_input_refused_at_partition_time():
+    x = torch.randn(1, 2, 6, 6)
+    spec = kiln.Input(min_shape=(1, 2, 2, 6), opt_shape=(1, 2, 6, 6), max_shape=(1, 2, 12, 6))
+    for fn in (
+        lambda t: torch.nn.functional.max_pool2d(t, 3),
+        lambda t: torch.nn.functional.max_pool2d(t, 3, return_indices=True),
+        lambda t: torch.nn.functional.avg_pool2d(t, 3),
+    ):
+        with pytest.raises(kiln.UnsupportedOperatorError, match="pooling window .3. is larger than spatial dim 0"):
+            kiln.compile(Fn(fn), inputs=[spec], **FULL)
+    # with padding the window fits
+    check(lambda t: torch.nn.functional.max_pool2d(t, 3, 1, 1), [x], [spec], others=[(torch.randn(1, 2, 2, 6),)])

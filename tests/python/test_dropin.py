@@ -95,8 +95,8 @@ def test_default_values_are_silent(mlp):
 @pytest.mark.parametrize(
     "kwargs, says",
     [
-        ({"truncate_double": True}, "Kiln has no float64"),
-        ({"truncate_long_and_double": True}, "has no float64"),
+        ({"truncate_double": True}, "never narrows float64"),
+        ({"truncate_long_and_double": True}, "float64 in float64 on the CPU backend"),
         ({"immutable_weights": False}, "cannot be refitted"),
         ({"refit": True}, "cannot be refitted"),
         ({"use_explicit_typing": True, "enabled_precisions": {torch.half}}, "own dtype"),

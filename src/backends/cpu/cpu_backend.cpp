@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <new>
 
 #include "backends/cpu/cpu_kernels.h"
@@ -78,6 +79,11 @@ class CpuContext final : public backend::BackendContext {
   }
 
   Status synchronize(void*) override { return {}; }
+
+  Status copy_to_host(void* dst, const void* src, size_t bytes, void*) override {
+    std::memcpy(dst, src, bytes);
+    return {};
+  }
 };
 
 class CpuEngine final : public backend::BackendEngine {
@@ -104,11 +110,40 @@ class CpuEngine final : public backend::BackendEngine {
   std::vector<const Kernel*> kernels_;
 };
 
+// Kernels that compute in float32 whatever float type they get (BLAS sgemm, float coordinates):
+// refused on float64 tensors rather than computed at lower precision.
+bool computes_in_float32(ir::OpKind op) {
+  switch (op) {
+    case ir::OpKind::kConvolution:
+    case ir::OpKind::kAttention:
+    case ir::OpKind::kResize:
+    case ir::OpKind::kGridSample:
+    case ir::OpKind::kQuantize:
+    case ir::OpKind::kDequantize:
+      return true;
+    default:
+      return false;
+  }
+}
+
+Status float64_support(const ir::Graph& g, const ir::Layer& l) {
+  if (!computes_in_float32(l.op)) return {};
+  for (const auto* list : {&l.inputs, &l.outputs})
+    for (int32_t t : *list)
+      if (t >= 0 && g.tensors[static_cast<size_t>(t)].type.dtype == DataType::kFloat64)
+        return make_error(StatusCode::kUnsupported, "backends.cpu",
+                          "layer '" + l.name + "' (" + std::string(ir::op_name(l.op)) +
+                              "): float64 is not computed by this kernel (it works in float32)");
+  return {};
+}
+
 class CpuBackend final : public backend::Backend {
  public:
   std::string_view name() const override { return "cpu"; }
   Status available() const override { return {}; }
-  Status supports(const ir::Graph&, int32_t) const override { return {}; }
+  Status supports(const ir::Graph& g, int32_t layer) const override {
+    return float64_support(g, g.layers[static_cast<size_t>(layer)]);
+  }
 
   Expected<std::vector<backend::KernelRecord>> lower(
       const ir::Graph& g, const backend::BuildOptions& options) override {

@@ -58,6 +58,7 @@ constexpr std::array<CpuKernelRow, ir::kNumOps> kCpuKernels = {{
   {OpKind::kKvCacheWrite,    run_kv_cache_write},
   {OpKind::kQuantizedConvolution, run_quantized_convolution},
   {OpKind::kQuantizedLinear, run_quantized_linear},
+  {OpKind::kNonZero,         run_nonzero},
 }};
 // clang-format on
 static_assert(ir::rows_follow_op_kinds(kCpuKernels),

@@ -79,6 +79,7 @@ Status run_gather(const CpuArgs&);
 Status run_gather_elements(const CpuArgs&);
 Status run_scatter(const CpuArgs&);
 Status run_kv_cache_write(const CpuArgs&);  // writes into in[0]'s memory (out[0] aliases it)
+Status run_nonzero(const CpuArgs&);
 // data_movement.cpp
 Status run_transpose(const CpuArgs&);
 Status run_concat(const CpuArgs&);

@@ -26,8 +26,9 @@ struct TypeTag {
 };
 
 template <class T>
-inline constexpr bool kIsFloat = std::is_same_v<T, float> || std::is_same_v<T, f16_t> ||
-                                 std::is_same_v<T, bf16_t> || std::is_same_v<T, f8e4m3_t>;
+inline constexpr bool kIsFloat =
+    std::is_same_v<T, float> || std::is_same_v<T, double> || std::is_same_v<T, f16_t> ||
+    std::is_same_v<T, bf16_t> || std::is_same_v<T, f8e4m3_t>;
 
 /// Calls f(TypeTag<T>{}) with T the storage type of dt.
 template <class F>
@@ -51,6 +52,10 @@ decltype(auto) visit_dtype(DataType dt, F&& f) {
       return f(TypeTag<bool>{});
     case DataType::kFloat8E4M3:
       return f(TypeTag<f8e4m3_t>{});
+    case DataType::kFloat64:
+      return f(TypeTag<double>{});
+    case DataType::kInt16:
+      return f(TypeTag<int16_t>{});
   }
   return f(TypeTag<float>{});
 }

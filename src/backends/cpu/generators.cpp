@@ -1,8 +1,10 @@
-// CPU kernels that create data: fill, arange, shape (and constant, which is never executed).
+// CPU kernels that create data: fill (constant or seeded random), arange, shape (and constant,
+// which is never executed).
 #include <cmath>
 
 #include "backends/cpu/cpu_kernels.h"
 #include "backends/cpu/dtype_dispatch.h"
+#include "common/counter_rng.h"
 #include "common/element_access.h"
 
 namespace kiln::cpu {
@@ -10,6 +12,22 @@ namespace kiln::cpu {
 Status run_fill(const CpuArgs& a) {
   const auto& p = std::get<FillParams>(a.layer.params);
   const TensorView& o = a.out[0];
+  if (p.mode != FillMode::kConstant) {
+    if (!is_floating(o.dtype) && p.mode != FillMode::kInteger)
+      return cpu_error(a, StatusCode::kTypeError, "random fill needs a float output");
+    const auto seed = static_cast<uint64_t>(p.seed);
+    const int bits =
+        rng::uniform_bits(static_cast<int>(dtype_size(o.dtype)), o.dtype == DataType::kBFloat16);
+    const int mode = static_cast<int>(p.mode);
+    visit_dtype(o.dtype, [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      T* po = static_cast<T*>(o.data);
+      for (int64_t i = 0; i < o.numel(); ++i)
+        po[i] =
+            from_double<T>(rng::draw(mode, seed, static_cast<uint64_t>(i), bits, p.value, p.high));
+    });
+    return {};
+  }
   visit_dtype(o.dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
     T v = from_double<T>(p.value);

@@ -1,9 +1,10 @@
 // CPU kernels: gather (take along one axis), gather_elements (torch.gather), scatter
-// (torch.scatter / scatter_reduce with include_self=True) and kv_cache_write (rows of an update
-// written in place into a cache input at positions along one axis). Indices are int32/int64; a
-// negative index wraps once (i + dim); every index is validated before anything is written, and an
-// index out of range is an InvalidArgument error. Element data moves as raw bytes, so every dtype
-// works. Differences from torch: torch.gather/scatter reject negative indices (here they wrap, like
+// (torch.scatter / scatter_reduce with include_self=True), kv_cache_write (rows of an update
+// written in place into a cache input at positions along one axis) and nonzero (coordinates of the
+// non-zero elements in row-major order, and their count). Indices are int32/int64; a negative
+// index wraps once (i + dim); every index is validated before anything is written, and an index out
+// of range is an InvalidArgument error. Element data moves as raw bytes, so every dtype works.
+// Differences from torch: torch.gather/scatter reject negative indices (here they wrap, like
 // index_select/ONNX); plain scatter with duplicate targets keeps the last update in index order
 // (torch: unspecified); float reductions accumulate in float32 and round to 16-bit types once at
 // the end; max/min propagate NaN; integer add/mul wrap.
@@ -93,7 +94,8 @@ T wrap_combine(ScatterReduce op, T cur, T upd) {
   return upd;
 }
 
-float float_combine(ScatterReduce op, float cur, float upd) {
+template <class F>
+F float_combine(ScatterReduce op, F cur, F upd) {
   switch (op) {
     case ScatterReduce::kNone:
       return upd;
@@ -226,6 +228,12 @@ Status run_scatter(const CpuArgs& a) {
     });
     return {};
   }
+  if (data.dtype == DataType::kFloat64) {  // float64 reduces in float64
+    auto* dst = static_cast<double*>(out.data);
+    const auto* src = static_cast<const double*>(upd.data);
+    each([&](int64_t o, int64_t i) { dst[o] = float_combine(p.reduce, dst[o], src[i]); });
+    return {};
+  }
   if (is_floating(data.dtype)) {
     // Reduce in float32, round to the output dtype once.
     std::vector<float> acc = to_float_vector(out);
@@ -281,6 +289,36 @@ Status run_kv_cache_write(const CpuArgs& a) {
           src + static_cast<size_t>((o * n + j) * inner), static_cast<size_t>(inner));
     }
   }
+Status run_nonzero(const CpuArgs& a) {
+  const TensorView &x = a.in[0], &idx = a.out[0], &count = a.out[1];
+  const int r = x.dims.rank();
+  if (idx.dtype != DataType::kInt64 || count.dtype != DataType::kInt64 || idx.dims.rank() != 2 ||
+      idx.dims[0] != x.numel() || idx.dims[1] != r)
+    return cpu_error(a, StatusCode::kShapeError, "nonzero outputs must be int64 [numel, rank], []");
+  auto* out = static_cast<int64_t*>(idx.data);
+  std::vector<int64_t> coord(static_cast<size_t>(r), 0);
+  int64_t n = 0;
+  visit_dtype(x.dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const T* p = static_cast<const T*>(x.data);
+    for (int64_t i = 0; i < x.numel(); ++i) {
+      bool nz = false;
+      if constexpr (kIsFloat<T>) {
+        nz = to_double(p[i]) != 0.0;  // NaN counts as non-zero, as in torch
+      } else {
+        nz = to_int64(p[i]) != 0;
+      }
+      if (nz) {
+        std::copy(coord.begin(), coord.end(), out + n * r);
+        ++n;
+      }
+      for (int k = r - 1; k >= 0; --k) {
+        if (++coord[static_cast<size_t>(k)] < x.dims[k]) break;
+        coord[static_cast<size_t>(k)] = 0;
+      }
+    }
+  });
+  *static_cast<int64_t*>(count.data) = n;
   return {};
 }
 

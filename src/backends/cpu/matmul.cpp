@@ -1,6 +1,7 @@
 // CPU kernels: matmul (torch.matmul semantics) and linear (y = x W^T + b).
 // Float types run through cblas_sgemm in float32 (16-bit floats are widened to float32 and rounded
-// back once at the end); integer types use exact int64 loops that wrap on overflow (no UB).
+// back once at the end); float64 uses loops accumulating in float64; integer types use exact int64
+// loops that wrap on overflow (no UB).
 #include <algorithm>
 #include <climits>
 #include <cstring>
@@ -104,8 +105,9 @@ Status plan_matmul(const CpuArgs& a, MatmulShape& s) {
   return {};
 }
 
+// Exact loops: integers wrap on overflow (no UB); float64 accumulates in float64.
 template <class T>
-void int_matmul(const CpuArgs& a, const MatmulShape& s) {
+void loop_matmul(const CpuArgs& a, const MatmulShape& s) {
   const T* A = static_cast<const T*>(a.in[0].data);
   const T* B = static_cast<const T*>(a.in[1].data);
   T* C = static_cast<T*>(a.out[0].data);
@@ -120,12 +122,18 @@ void int_matmul(const CpuArgs& a, const MatmulShape& s) {
     T* Cb = C + bi * m * n;
     for (int64_t i = 0; i < m; ++i) {
       for (int64_t j = 0; j < n; ++j) {
-        uint64_t acc = 0;
-        for (int64_t q = 0; q < k; ++q) {
-          acc += static_cast<uint64_t>(static_cast<int64_t>(Ab[i * a_rs + q * a_cs])) *
-                 static_cast<uint64_t>(static_cast<int64_t>(Bb[q * b_rs + j * b_cs]));
+        if constexpr (std::is_same_v<T, double>) {
+          double acc = 0.0;
+          for (int64_t q = 0; q < k; ++q) acc += Ab[i * a_rs + q * a_cs] * Bb[q * b_rs + j * b_cs];
+          Cb[i * n + j] = acc;
+        } else {
+          uint64_t acc = 0;
+          for (int64_t q = 0; q < k; ++q) {
+            acc += static_cast<uint64_t>(static_cast<int64_t>(Ab[i * a_rs + q * a_cs])) *
+                   static_cast<uint64_t>(static_cast<int64_t>(Bb[q * b_rs + j * b_cs]));
+          }
+          Cb[i * n + j] = static_cast<T>(static_cast<int64_t>(acc));  // modular narrowing (C++20)
         }
-        Cb[i * n + j] = static_cast<T>(static_cast<int64_t>(acc));  // modular narrowing (C++20)
       }
     }
   });
@@ -172,16 +180,22 @@ Status run_matmul(const CpuArgs& a) {
     case DataType::kBFloat16:
       return float_matmul(a, s);
     case DataType::kInt32:
-      int_matmul<int32_t>(a, s);
+      loop_matmul<int32_t>(a, s);
       return {};
     case DataType::kInt64:
-      int_matmul<int64_t>(a, s);
+      loop_matmul<int64_t>(a, s);
       return {};
     case DataType::kInt8:
-      int_matmul<int8_t>(a, s);
+      loop_matmul<int8_t>(a, s);
       return {};
     case DataType::kUInt8:
-      int_matmul<uint8_t>(a, s);
+      loop_matmul<uint8_t>(a, s);
+      return {};
+    case DataType::kInt16:
+      loop_matmul<int16_t>(a, s);
+      return {};
+    case DataType::kFloat64:
+      loop_matmul<double>(a, s);
       return {};
     case DataType::kBool:
     case DataType::kFloat8E4M3:
@@ -217,6 +231,21 @@ Status run_linear(const CpuArgs& a) {
   int64_t m = 1;
   for (int i = 0; i + 1 < x.dims.rank(); ++i) m *= x.dims[i];
   if (m == 0 || n == 0) return {};
+  if (x.dtype == DataType::kFloat64) {  // float64: a loop accumulating in float64
+    if (w.dtype != x.dtype || (has_bias && a.in[2].dtype != x.dtype) || a.out[0].dtype != x.dtype)
+      return cpu_error(a, StatusCode::kTypeError, "float64 linear needs float64 operands");
+    const auto* X = static_cast<const double*>(x.data);
+    const auto* W = static_cast<const double*>(w.data);
+    const auto* bias = has_bias ? static_cast<const double*>(a.in[2].data) : nullptr;
+    auto* Y = static_cast<double*>(a.out[0].data);
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < n; ++j) {
+        double acc = bias != nullptr ? bias[j] : 0.0;
+        for (int64_t q = 0; q < k; ++q) acc += X[i * k + q] * W[j * k + q];
+        Y[i * n + j] = acc;
+      }
+    return {};
+  }
   if (!fits_blas(m) || !fits_blas(n) || !fits_blas(k))
     return cpu_error(a, StatusCode::kUnsupported, "matrix dims exceed the BLAS index range");
   std::vector<float> sx, sw, sb, sy;

@@ -1,13 +1,15 @@
 // CPU pooling: max/average pooling over 1-3 spatial dims (PyTorch max_pool / avg_pool semantics,
 // including ceil_mode windows that run past the padded end) and adaptive pooling. Each spatial axis
 // is reduced to a table of windows (first valid input index, number of valid taps, taps inside the
-// padded extent); the kernels walk the product of those windows. Max compares in float (exact for
-// 16-bit floats; NaN propagates as in torch) or int64; average accumulates in double.
+// padded extent); the kernels walk the product of those windows. Max compares in double (NaN
+// propagates as in torch) or int64 and can return each maximum's index; average accumulates in
+// double.
 #include <algorithm>
 #include <array>
 #include <cmath>
 #include <limits>
 #include <string>
+#include <utility>
 
 #include "backends/cpu/cpu_kernels.h"
 #include "backends/cpu/dtype_dispatch.h"
@@ -79,32 +81,47 @@ struct PoolPlan {
   std::array<AxisWindows, 3> axes{unit_axis(), unit_axis(), unit_axis()};
 };
 
-/// Max over one window; -inf (lowest for integers) when it holds no element.
+/// Max over one window and its index in the plane (torch: the first maximum, or the last NaN;
+/// the window's first tap when every value is -inf). -inf (lowest for integers) when it holds no
+/// element.
 template <class T>
-T window_max(const T* x, const std::array<AxisWindows, 3>& ax, const std::array<int64_t, 3>& o) {
+std::pair<T, int64_t> window_max(const T* x, const std::array<AxisWindows, 3>& ax,
+                                 const std::array<int64_t, 3>& o) {
   const AxisWindows &az = ax[0], &ay = ax[1], &axx = ax[2];
   int64_t z0 = az.first[static_cast<size_t>(o[0])], nz = az.count[static_cast<size_t>(o[0])];
   int64_t y0 = ay.first[static_cast<size_t>(o[1])], ny = ay.count[static_cast<size_t>(o[1])];
   int64_t x0 = axx.first[static_cast<size_t>(o[2])], nx = axx.count[static_cast<size_t>(o[2])];
+  int64_t best = (z0 * ay.in + y0) * axx.in + x0;
   if constexpr (kIsFloat<T>) {
-    float m = -std::numeric_limits<float>::infinity();
+    double m = -std::numeric_limits<double>::infinity();
     for (int64_t i = 0; i < nz; ++i)
       for (int64_t j = 0; j < ny; ++j) {
-        const T* row = x + ((z0 + i * az.step) * ay.in + y0 + j * ay.step) * axx.in + x0;
+        int64_t row = ((z0 + i * az.step) * ay.in + y0 + j * ay.step) * axx.in + x0;
         for (int64_t k = 0; k < nx; ++k) {
-          float v = to_float(row[k * axx.step]);
-          if (v > m || std::isnan(v)) m = v;
+          double v = to_double(x[row + k * axx.step]);
+          if (v > m || std::isnan(v)) {
+            m = v;
+            best = row + k * axx.step;
+          }
         }
       }
-    return from_double<T>(m);
+    return {from_double<T>(m), best};
   } else {
     int64_t m = to_int64(std::numeric_limits<T>::lowest());
+    bool first = true;
     for (int64_t i = 0; i < nz; ++i)
       for (int64_t j = 0; j < ny; ++j) {
-        const T* row = x + ((z0 + i * az.step) * ay.in + y0 + j * ay.step) * axx.in + x0;
-        for (int64_t k = 0; k < nx; ++k) m = std::max(m, to_int64(row[k * axx.step]));
+        int64_t row = ((z0 + i * az.step) * ay.in + y0 + j * ay.step) * axx.in + x0;
+        for (int64_t k = 0; k < nx; ++k) {
+          int64_t v = to_int64(x[row + k * axx.step]);
+          if (first || v > m) {
+            m = v;
+            best = row + k * axx.step;
+            first = false;
+          }
+        }
       }
-    return from_int64<T>(m);
+    return {from_int64<T>(m), best};
   }
 }
 
@@ -139,16 +156,24 @@ T window_mean(const T* x, const PoolPlan& p, const std::array<int64_t, 3>& o) {
   return from_double<T>(sum / div);
 }
 
+/// Pools every plane; `indices` (max only, may be null) receives each maximum's index in its plane.
 template <class T>
-void run_plan(const PoolPlan& p, const T* x, T* y) {
+void run_plan(const PoolPlan& p, const T* x, T* y, int64_t* indices) {
   int64_t in_plane = p.axes[0].in * p.axes[1].in * p.axes[2].in;
   std::array<int64_t, 3> o{};
   for (int64_t c = 0; c < p.planes; ++c) {
     const T* xc = x + c * in_plane;
     for (o[0] = 0; o[0] < p.axes[0].out(); ++o[0])
       for (o[1] = 0; o[1] < p.axes[1].out(); ++o[1])
-        for (o[2] = 0; o[2] < p.axes[2].out(); ++o[2])
-          *y++ = p.is_max ? window_max(xc, p.axes, o) : window_mean(xc, p, o);
+        for (o[2] = 0; o[2] < p.axes[2].out(); ++o[2]) {
+          if (!p.is_max) {
+            *y++ = window_mean(xc, p, o);
+            continue;
+          }
+          auto [v, at] = window_max(xc, p.axes, o);
+          *y++ = v;
+          if (indices != nullptr) *indices++ = at;
+        }
   }
 }
 
@@ -157,10 +182,16 @@ Status execute(const CpuArgs& a, const PoolPlan& p) {
   if (x.dtype != y.dtype || (!p.is_max && !is_floating(x.dtype)))
     return cpu_error(a, StatusCode::kTypeError,
                      "unsupported pooling dtype " + std::string(dtype_name(x.dtype)));
+  int64_t* indices = nullptr;
+  if (a.out.size() > 1) {
+    if (!p.is_max || a.out[1].dtype != DataType::kInt64 || a.out[1].dims != y.dims)
+      return cpu_error(a, StatusCode::kTypeError, "indices must be int64 shaped like the output");
+    indices = static_cast<int64_t*>(a.out[1].data);
+  }
   if (y.numel() == 0) return {};
   visit_dtype(x.dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
-    run_plan(p, static_cast<const T*>(x.data), static_cast<T*>(y.data));
+    run_plan(p, static_cast<const T*>(x.data), static_cast<T*>(y.data), indices);
   });
   return {};
 }

@@ -10,6 +10,7 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -176,6 +177,13 @@ class CudaContext final : public backend::BackendContext {
   Status synchronize(void* stream) override {
     KILN_CUDA_RETURN(
         cudaStreamSynchronize(stream ? static_cast<cudaStream_t>(stream) : own_stream_));
+    return {};
+  }
+
+  Status copy_to_host(void* dst, const void* src, size_t bytes, void* stream) override {
+    cudaStream_t s = stream ? static_cast<cudaStream_t>(stream) : own_stream_;
+    KILN_CUDA_RETURN(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, s));
+    KILN_CUDA_RETURN(cudaStreamSynchronize(s));
     return {};
   }
 
@@ -417,15 +425,24 @@ std::string environment_string(int device) {
 
 // Kernels see float8 e4m3 as bytes (device_utils.cuh): only layers that compute nothing on it, or
 // quantize/dequantize, may touch it.
+// The first input or output of `l` whose dtype is `dt`'s, if any.
+std::optional<DataType> touched_dtype(const ir::Graph& g, const ir::Layer& l,
+                                      bool (*match)(DataType)) {
+  for (const auto* list : {&l.inputs, &l.outputs})
+    for (int32_t t : *list)
+      if (t >= 0 && match(g.tensors[static_cast<size_t>(t)].type.dtype))
+        return g.tensors[static_cast<size_t>(t)].type.dtype;
+  return std::nullopt;
+}
+
 bool touches_float8(const ir::Graph& g, const ir::Layer& l) {
-  auto is_f8 = [&](int32_t t) {
-    return t >= 0 && g.tensors[static_cast<size_t>(t)].type.dtype == DataType::kFloat8E4M3;
-  };
-  for (int32_t t : l.inputs)
-    if (is_f8(t)) return true;
-  for (int32_t t : l.outputs)
-    if (is_f8(t)) return true;
-  return false;
+  return touched_dtype(g, l, [](DataType d) { return d == DataType::kFloat8E4M3; }).has_value();
+}
+
+// float64 and int16 run on the CPU backend only: no CUDA kernel is instantiated for them.
+std::optional<DataType> touched_cpu_only_dtype(const ir::Graph& g, const ir::Layer& l) {
+  return touched_dtype(g, l,
+                       [](DataType d) { return d == DataType::kFloat64 || d == DataType::kInt16; });
 }
 
 bool float8_capable(ir::OpKind op) {
@@ -475,6 +492,10 @@ class CudaBackend final : public backend::Backend {
     const CudaOpEntry& e = cuda_op(l.op);
     if (e.launch == launch_unsupported)
       return cuda_error(StatusCode::kUnsupported, "no CUDA kernel");
+    if (auto d = touched_cpu_only_dtype(g, l))
+      return cuda_error(StatusCode::kUnsupported,
+                        "no CUDA kernel for " + std::string(dtype_name(*d)) +
+                            " tensors (float64 and int16 run on the CPU backend only)");
     if (l.op == ir::OpKind::kGridSample)
       return cuda_error(
           StatusCode::kUnsupported,

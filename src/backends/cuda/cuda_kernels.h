@@ -32,6 +32,8 @@ Status launch_where(const LaunchArgs&);
 Status launch_cast(const LaunchArgs&);
 Status launch_copy(const LaunchArgs&);  // identity and view ops when not aliased
 Status launch_fill(const LaunchArgs&);
+Status launch_random_fill(
+    const LaunchArgs&);  // kernels/random_fill.cu (launch_fill's random modes)
 Status launch_arange(const LaunchArgs&);
 Status launch_shape(const LaunchArgs&);
 // kernels/reduce.cu
@@ -58,6 +60,11 @@ Status launch_pad(const LaunchArgs&);
 Status launch_grid_sample(const LaunchArgs&);
 // kernels/kv_cache.cu
 Status launch_kv_cache_write(const LaunchArgs&);  // in place: out[0] aliases in[0]
+// kernels/nonzero.cu
+Status launch_nonzero(const LaunchArgs&);
+size_t workspace_nonzero(const ir::Layer&, std::span<const TensorView> in,
+                         std::span<const TensorView> out);
+Status supports_nonzero(const ir::Graph&, const ir::Layer&);
 // kernels/data_movement.cu
 Status launch_transpose(const LaunchArgs&);
 Status launch_concat(const LaunchArgs&);

@@ -59,6 +59,7 @@ constexpr std::array<CudaOpRow, ir::kNumOps> kCudaOps = {{
   {OpKind::kKvCacheWrite,    {launch_kv_cache_write, nullptr, nullptr}},
   {OpKind::kQuantizedConvolution, {launch_quantized_layer, nullptr, supports_quantized_layer}},
   {OpKind::kQuantizedLinear, {launch_quantized_layer, nullptr, supports_quantized_layer}},
+  {OpKind::kNonZero,         {launch_nonzero, workspace_nonzero, supports_nonzero}},
 }};
 // clang-format on
 static_assert(ir::rows_follow_op_kinds(kCudaOps), "kCudaOps: one row per OpKind, in OpKind order");

@@ -417,5 +417,61 @@ TEST(CpuPooling, ZeroBatch) {
   EXPECT_TRUE(has_type(out[1], DataType::kFloat32, Dims{0, 2, 2, 2}));
 }
 
+// Indices by hand: torch keeps the first maximum of a window, a NaN wins (the last one met), an
+// all -inf window points at its first valid tap; indices count in the input plane.
+TEST(CpuPooling, MaxIndicesHandComputed) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const double inf = std::numeric_limits<double>::infinity();
+  Network net;
+  Tensor t = must(net.add_input("x", DataType::kFloat32, Dims{1, 2, 3, 4}));
+  PoolingParams p = pool(PoolingType::kMax, {2, 2}, {2, 2}, {1, 1});
+  auto r = must(net.add_max_pooling_with_indices(t, p));
+  ASSERT_EQ(r.size(), 2u);
+  ASSERT_TRUE(net.mark_output(r[0], "y").ok());
+  ASSERT_TRUE(net.mark_output(r[1], "i").ok());
+  // plane 0: ties; plane 1: NaNs and -infs
+  HostTensor x = make_tensor(DataType::kFloat32, Dims{1, 2, 3, 4}, {1,    2,    2,   0,    //
+                                                                    2,    2,    1,   2,    //
+                                                                    0,    0,    3,   3,    //
+                                                                    -inf, -inf, nan, 1,    //
+                                                                    -inf, -inf, 5,   nan,  //
+                                                                    7,    7,    7,   7});
+  auto out = build_and_run(net, {x});
+  ASSERT_EQ(out.size(), 2u);
+  ASSERT_TRUE(has_type(out[1], DataType::kInt64, Dims{1, 2, 2, 3}));
+  // windows (rows x cols) of plane 0: {0}x{0}, {0}x{1,2}, {0}x{3}, {1,2}x{0}, {1,2}x{1,2}, ...
+  EXPECT_TRUE(all_close(out[1], {0, 1, 3, 4, 10, 11, /**/ 0, 2, 3, 8, 9, 7}, 0, 0));
+  EXPECT_TRUE(all_close(out[0], {1, 2, 0, 2, 3, 3, /**/ -inf, nan, 1, 7, 7, nan}, 0, 0));
+}
+
+TEST(CpuPooling, MaxIndicesAgainstReferenceAndStaysChannelsFirst) {
+  Network net;
+  Tensor t = must(net.add_input("x", DataType::kFloat32, Dims{16, 3, 9, 8}));
+  PoolingParams p = pool(PoolingType::kMax, {3, 3}, {2, 2}, {1, 1});
+  p.ceil_mode = true;
+  auto r = must(net.add_max_pooling_with_indices(t, p));
+  ASSERT_TRUE(net.mark_output(r[1], "i").ok());
+  ASSERT_TRUE(net.mark_output(r[0], "y").ok());
+  HostTensor x = random_tensor(DataType::kFloat32, Dims{16, 3, 9, 8});
+  BuilderConfig cfg;
+  cfg.backend = "cpu";
+  cfg.switches.layout = LayoutChoice::kNHWC;  // the layout pass must leave the indices layer alone
+  cfg.switches.layout_any_backend = true;
+  auto out = build_and_run(net, {x}, cfg);
+  ASSERT_EQ(out.size(), 2u);
+  Dims yd = pooled_dims(x.type.dims, p);
+  std::vector<double> xs = to_doubles(x), want = reference_max_pool(xs, x.type.dims, p, yd);
+  // Each index points at the maximum of its plane.
+  const int64_t plane = 9 * 8, out_plane = yd[2] * yd[3];
+  for (int64_t i = 0; i < out[0].numel(); ++i) {  // indices: the first output marked
+    int64_t c = i / out_plane;
+    auto idx = static_cast<int64_t>(testing::at(out[0], i));
+    ASSERT_GE(idx, 0);
+    ASSERT_LT(idx, plane);
+    EXPECT_EQ(xs[static_cast<size_t>(c * plane + idx)], want[static_cast<size_t>(i)]) << i;
+  }
+  EXPECT_TRUE(all_close(out[1], want, 0, 0));
+}
+
 }  // namespace
 }  // namespace kiln

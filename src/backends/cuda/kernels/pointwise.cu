@@ -600,6 +600,7 @@ Status launch_copy(const LaunchArgs& a) {
 
 Status launch_fill(const LaunchArgs& a) {
   const auto& p = std::get<FillParams>(a.layer.params);
+  if (p.mode != FillMode::kConstant) return launch_random_fill(a);
   const TensorView& o = a.out[0];
   int64_t n = o.numel();
   if (n == 0) return {};

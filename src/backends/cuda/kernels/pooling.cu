@@ -6,7 +6,7 @@
 // Global pooling (every output spatial dim 1, window = the whole plane) is a reduction instead: one
 // warp per (n, c) plane, or one block per plane when there are few large planes, with 16-byte loads
 // when aligned. Floats compute in float32 (max propagates NaN as torch); integer max pooling
-// compares exactly.
+// compares exactly. Max pooling can also write each maximum's int64 index in its plane.
 #include <cmath>
 #include <string>
 
@@ -79,9 +79,11 @@ __device__ __forceinline__ Window window(const PoolAxis& a, int64_t o) {
   return w;
 }
 
+/// `idx` (max only, may be null) receives each maximum's index in its plane, as torch: the first
+/// maximum, or the last NaN; the window's first tap when every value is -inf.
 template <class T, class Index>
-__global__ void pool_kernel(const T* __restrict__ x, T* __restrict__ y, Index n, PoolArg p,
-                            bool is_max) {
+__global__ void pool_kernel(const T* __restrict__ x, T* __restrict__ y, int64_t* __restrict__ idx,
+                            Index n, PoolArg p, bool is_max) {
   const int64_t in_plane = p.ax[0].in * p.ax[1].in * p.ax[2].in;
   const int64_t in_y = p.ax[1].in, in_x = p.ax[2].in;
   for (Index i = blockIdx.x * blockDim.x + threadIdx.x; i < n;
@@ -96,31 +98,41 @@ __global__ void pool_kernel(const T* __restrict__ x, T* __restrict__ y, Index n,
     const Window wz = window(p.ax[0], oz), wy = window(p.ax[1], oy), wx = window(p.ax[2], ox);
     const T* xc = x + static_cast<int64_t>(plane) * in_plane;
     if (is_max) {
+      int64_t best = (wz.first * in_y + wy.first) * in_x + wx.first;
       if constexpr (kIsFloat<T>) {
         float m = -INFINITY;
         for (int64_t a = 0; a < wz.count; ++a)
           for (int64_t b = 0; b < wy.count; ++b) {
-            const T* row =
-                xc + ((wz.first + a * wz.step) * in_y + wy.first + b * wy.step) * in_x + wx.first;
+            const int64_t row =
+                ((wz.first + a * wz.step) * in_y + wy.first + b * wy.step) * in_x + wx.first;
             for (int64_t c = 0; c < wx.count; ++c) {
-              float v = to_f32(row[c * wx.step]);
-              if (v > m || isnan(v)) m = v;
+              float v = to_f32(xc[row + c * wx.step]);
+              if (v > m || isnan(v)) {
+                m = v;
+                best = row + c * wx.step;
+              }
             }
           }
         y[i] = from_f32<T>(m);
       } else {
         T m = std::numeric_limits<T>::lowest();
+        bool first = true;
         for (int64_t a = 0; a < wz.count; ++a)
           for (int64_t b = 0; b < wy.count; ++b) {
-            const T* row =
-                xc + ((wz.first + a * wz.step) * in_y + wy.first + b * wy.step) * in_x + wx.first;
+            const int64_t row =
+                ((wz.first + a * wz.step) * in_y + wy.first + b * wy.step) * in_x + wx.first;
             for (int64_t c = 0; c < wx.count; ++c) {
-              T v = row[c * wx.step];
-              if (v > m) m = v;
+              T v = xc[row + c * wx.step];
+              if (first || v > m) {
+                m = v;
+                best = row + c * wx.step;
+                first = false;
+              }
             }
           }
         y[i] = m;
       }
+      if (idx != nullptr) idx[i] = best;
     } else if constexpr (kIsFloat<T>) {
       if (wz.count == 0 || wy.count == 0 || wx.count == 0) {
         y[i] = from_f32<T>(0.0f);
@@ -253,12 +265,19 @@ Status execute(const LaunchArgs& a, const PoolArg& p, bool is_max, bool global, 
   if (x.dtype != y.dtype || x.dtype == DataType::kBool || (!is_max && !is_floating(x.dtype)))
     return layer_error(a.layer, StatusCode::kTypeError,
                        "unsupported pooling dtype " + std::string(dtype_name(x.dtype)));
+  int64_t* idx = nullptr;
+  if (a.out.size() > 1) {
+    if (!is_max || a.out[1].dtype != DataType::kInt64 || a.out[1].dims != y.dims)
+      return layer_error(a.layer, StatusCode::kTypeError,
+                         "indices must be int64 shaped like the output");
+    idx = static_cast<int64_t*>(a.out[1].data);
+  }
   const int64_t n = y.numel();
   if (n == 0) return {};
   const int64_t planes = x.dims[0] * x.dims[1];
   const int64_t plane = p.ax[0].in * p.ax[1].in * p.ax[2].in;
   bool done = false;
-  if (global && plane > 0) {
+  if (global && plane > 0 && idx == nullptr) {
     done = visit_float_dtype(x.dtype, [&](auto tag) {
       using T = typename decltype(tag)::type;
       launch_global<T>(a, static_cast<const T*>(x.data), static_cast<T*>(y.data), planes, plane,
@@ -273,10 +292,10 @@ Status execute(const LaunchArgs& a, const PoolArg& p, bool is_max, bool global, 
         T* yp = static_cast<T*>(y.data);
         if (n <= kMax32) {
           pool_kernel<T, uint32_t><<<grid_for(n, kThreads), kThreads, 0, a.stream>>>(
-              xp, yp, static_cast<uint32_t>(n), p, is_max);
+              xp, yp, idx, static_cast<uint32_t>(n), p, is_max);
         } else {
           pool_kernel<T, int64_t>
-              <<<grid_for(n, kThreads), kThreads, 0, a.stream>>>(xp, yp, n, p, is_max);
+              <<<grid_for(n, kThreads), kThreads, 0, a.stream>>>(xp, yp, idx, n, p, is_max);
         }
       }
     });

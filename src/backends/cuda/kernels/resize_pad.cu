@@ -346,6 +346,12 @@ uint64_t encode_value(DataType dt, double v) {
     case DataType::kFloat8E4M3:
       bits = float_to_fp8e4m3(static_cast<float>(v));
       break;
+    case DataType::kFloat64:  // CPU backend only (CudaBackend::supports refuses it)
+      std::memcpy(&bits, &v, 8);
+      break;
+    case DataType::kInt16:
+      saturate(TypeTag<int16_t>{});
+      break;
   }
   return bits;
 }
