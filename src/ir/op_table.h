@@ -60,16 +60,15 @@ enum class OpKind : uint8_t {
 };
 inline constexpr int kNumOps = 44;
 
-using LayerParams =
-    std::variant<ConstantParams, ConvolutionParams, MatMulParams, LinearParams, BinaryParams,
-                 UnaryParams, PoolingParams, AdaptivePoolingParams, ReduceParams, SoftmaxParams,
-                 LayerNormParams, GroupNormParams, BatchNormParams, RmsNormParams, ReshapeParams,
-                 TransposeParams, ConcatParams, SplitParams, SliceParams, GatherParams,
-                 GatherElementsParams, ScatterParams, PadParams, ExpandParams, SqueezeParams,
-                 UnsqueezeParams, FlattenParams, WhereParams, CastParams, FillParams, ArangeParams,
-                 CumSumParams, TopKParams, ResizeParams, ShapeParams, AttentionParams,
-                 IdentityParams, QuantizeParams, DequantizeParams, GridSampleParams,
-                 KvCacheWriteParams, QuantizedConvolutionParams, QuantizedLinearParams, NonZeroParams>;
+using LayerParams = std::variant<
+    ConstantParams, ConvolutionParams, MatMulParams, LinearParams, BinaryParams, UnaryParams,
+    PoolingParams, AdaptivePoolingParams, ReduceParams, SoftmaxParams, LayerNormParams,
+    GroupNormParams, BatchNormParams, RmsNormParams, ReshapeParams, TransposeParams, ConcatParams,
+    SplitParams, SliceParams, GatherParams, GatherElementsParams, ScatterParams, PadParams,
+    ExpandParams, SqueezeParams, UnsqueezeParams, FlattenParams, WhereParams, CastParams,
+    FillParams, ArangeParams, CumSumParams, TopKParams, ResizeParams, ShapeParams, AttentionParams,
+    IdentityParams, QuantizeParams, DequantizeParams, GridSampleParams, KvCacheWriteParams,
+    QuantizedConvolutionParams, QuantizedLinearParams, NonZeroParams>;
 static_assert(std::variant_size_v<LayerParams> == kNumOps, "LayerParams must list every OpKind");
 
 enum OpFlag : uint32_t {

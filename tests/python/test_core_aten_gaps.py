@@ -609,7 +609,11 @@ def test_pooling_window_larger_than_the_smallest_input_refused_at_partition_time
         lambda t: torch.nn.functional.max_pool2d(t, 3, return_indices=True),
         lambda t: torch.nn.functional.avg_pool2d(t, 3),
     ):
-        with pytest.raises(kiln.UnsupportedOperatorError, match="pooling window .3. is larger than spatial dim 0"):
+        with pytest.raises(
+            kiln.UnsupportedOperatorError, match="pooling window .3. is larger than spatial dim 0"
+        ):
             kiln.compile(Fn(fn), inputs=[spec], **FULL)
     # with padding the window fits
-    check(lambda t: torch.nn.functional.max_pool2d(t, 3, 1, 1), [x], [spec], others=[(torch.randn(1, 2, 2, 6),)])
+    check(
+        lambda t: torch.nn.functional.max_pool2d(t, 3, 1, 1), [x], [spec], others=[(torch.randn(1, 2, 2, 6),)]
+    )
