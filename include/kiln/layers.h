@@ -697,15 +697,17 @@ struct QuantizedLinearParams : QuantizedEpilogue {
   static void visit(S& s, V&& v) {
     visit_epilogue(s, v);
   }
-  /// Inputs: x (any dtype but float8). Outputs: indices int64 [volume(x), rank(x)] whose first
-  /// `count` rows are the coordinates of x's non-zero elements in row-major order (the other rows
-  /// are unspecified), and count (int64 rank-0). As torch.nonzero, whose row count is known only
-  /// once the layer has run: indices may only be a network output, which the engine reports as
-  /// data-dependent (IOTensorInfo::data_dependent; ExecutionContext::output_shape gives its rows
-  /// after the run).
-  struct NonZeroParams {
-    template <class S, class V>
-    static void visit(S&, V&&) {}
-  };
+};
+
+/// Inputs: x (any dtype but float8). Outputs: indices int64 [volume(x), rank(x)] whose first
+/// `count` rows are the coordinates of x's non-zero elements in row-major order (the other rows
+/// are unspecified), and count (int64 rank-0). As torch.nonzero, whose row count is known only
+/// once the layer has run: indices may only be a network output, which the engine reports as
+/// data-dependent (IOTensorInfo::data_dependent; ExecutionContext::output_shape gives its rows
+/// after the run).
+struct NonZeroParams {
+  template <class S, class V>
+  static void visit(S&, V&&) {}
+};
 
 }  // namespace kiln

@@ -115,14 +115,17 @@ Status infer_kv_cache_write(const Layer& layer, std::span<const InferInput> in, 
     return shape_error("update has " + s(upd.dims[ax]) + " rows along axis " + s(ax) +
                        "; the cache holds " + s(cache.dims[ax]));
   out.types = {cache};
-  Status infer_nonzero(const Layer&, std::span<const InferInput> in, InferResult& out) {
-    const TensorType& x = *in[0].type;
-    if (x.dtype == DataType::kFloat8E4M3) return type_error("nonzero of float8");
-    // Rows: an upper bound (every element non-zero); the count output says how many are written.
-    int64_t v = x.dims.volume();
-    out.types = {TensorType{DataType::kInt64, Dims{v, x.dims.rank()}},
-                 TensorType{DataType::kInt64, Dims{}}};
-    return {};
-  }
+  return {};
+}
+
+Status infer_nonzero(const Layer&, std::span<const InferInput> in, InferResult& out) {
+  const TensorType& x = *in[0].type;
+  if (x.dtype == DataType::kFloat8E4M3) return type_error("nonzero of float8");
+  // Rows: an upper bound (every element non-zero); the count output says how many are written.
+  int64_t v = x.dims.volume();
+  out.types = {TensorType{DataType::kInt64, Dims{v, x.dims.rank()}},
+               TensorType{DataType::kInt64, Dims{}}};
+  return {};
+}
 
 }  // namespace kiln::ir

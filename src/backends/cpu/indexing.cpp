@@ -289,38 +289,40 @@ Status run_kv_cache_write(const CpuArgs& a) {
           src + static_cast<size_t>((o * n + j) * inner), static_cast<size_t>(inner));
     }
   }
-  Status run_nonzero(const CpuArgs& a) {
-    const TensorView &x = a.in[0], &idx = a.out[0], &count = a.out[1];
-    const int r = x.dims.rank();
-    if (idx.dtype != DataType::kInt64 || count.dtype != DataType::kInt64 || idx.dims.rank() != 2 ||
-        idx.dims[0] != x.numel() || idx.dims[1] != r)
-      return cpu_error(a, StatusCode::kShapeError,
-                       "nonzero outputs must be int64 [numel, rank], []");
-    auto* out = static_cast<int64_t*>(idx.data);
-    std::vector<int64_t> coord(static_cast<size_t>(r), 0);
-    int64_t n = 0;
-    visit_dtype(x.dtype, [&](auto tag) {
-      using T = typename decltype(tag)::type;
-      const T* p = static_cast<const T*>(x.data);
-      for (int64_t i = 0; i < x.numel(); ++i) {
-        bool nz = false;
-        if constexpr (kIsFloat<T>) {
-          nz = to_double(p[i]) != 0.0;  // NaN counts as non-zero, as in torch
-        } else {
-          nz = to_int64(p[i]) != 0;
-        }
-        if (nz) {
-          std::copy(coord.begin(), coord.end(), out + n * r);
-          ++n;
-        }
-        for (int k = r - 1; k >= 0; --k) {
-          if (++coord[static_cast<size_t>(k)] < x.dims[k]) break;
-          coord[static_cast<size_t>(k)] = 0;
-        }
+  return {};
+}
+
+Status run_nonzero(const CpuArgs& a) {
+  const TensorView &x = a.in[0], &idx = a.out[0], &count = a.out[1];
+  const int r = x.dims.rank();
+  if (idx.dtype != DataType::kInt64 || count.dtype != DataType::kInt64 || idx.dims.rank() != 2 ||
+      idx.dims[0] != x.numel() || idx.dims[1] != r)
+    return cpu_error(a, StatusCode::kShapeError, "nonzero outputs must be int64 [numel, rank], []");
+  auto* out = static_cast<int64_t*>(idx.data);
+  std::vector<int64_t> coord(static_cast<size_t>(r), 0);
+  int64_t n = 0;
+  visit_dtype(x.dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const T* p = static_cast<const T*>(x.data);
+    for (int64_t i = 0; i < x.numel(); ++i) {
+      bool nz = false;
+      if constexpr (kIsFloat<T>) {
+        nz = to_double(p[i]) != 0.0;  // NaN counts as non-zero, as in torch
+      } else {
+        nz = to_int64(p[i]) != 0;
       }
-    });
-    *static_cast<int64_t*>(count.data) = n;
-    return {};
-  }
+      if (nz) {
+        std::copy(coord.begin(), coord.end(), out + n * r);
+        ++n;
+      }
+      for (int k = r - 1; k >= 0; --k) {
+        if (++coord[static_cast<size_t>(k)] < x.dims[k]) break;
+        coord[static_cast<size_t>(k)] = 0;
+      }
+    }
+  });
+  *static_cast<int64_t*>(count.data) = n;
+  return {};
+}
 
 }  // namespace kiln::cpu
