@@ -144,7 +144,8 @@ bool window_fits(const OpGraph& g, const Node& n, std::string* why, bool dilated
   k = expand_to(k, sp, {});
   pad = expand_to(pad, sp, std::vector<int64_t>(sp, 0));
   d = expand_to(d, sp, std::vector<int64_t>(sp, 1));
-  if (!x.meta || k.size() != sp || pad.size() != sp || d.size() != sp) return true;  // converter checks
+  if (!x.meta || k.size() != sp || pad.size() != sp || d.size() != sp)
+    return true;  // converter checks
   const auto& lo = x.meta->min;
   for (size_t i = 0; i < sp && lo.size() >= sp; ++i) {
     int64_t extent = lo[lo.size() - sp + i], window = d[i] * (k[i] - 1) + 1;
