@@ -22,7 +22,7 @@ TEST(OpTable, DataMovementIsAssignPrecisionsFormerList) {
                            K::kGather,  K::kGatherElements, K::kScatter, K::kPad,      K::kExpand,
                            K::kSqueeze, K::kUnsqueeze,      K::kFlatten, K::kWhere,    K::kIdentity,
                            K::kShape,   K::kCast,           K::kTopK,    K::kConstant, K::kFill,
-                           K::kArange,  K::kKvCacheWrite};
+                           K::kArange,  K::kKvCacheWrite,   K::kNonZero};
   EXPECT_EQ(ops_with(kFlagDataMovement), want);
 }
 

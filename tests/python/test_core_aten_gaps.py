@@ -599,21 +599,3 @@ def test_nonzero_read_by_another_op_refused_at_partition_time_and_falls_back():
         kiln.compile(Fn(fn), inputs=[x], **FULL)
     c = kiln.compile(Fn(fn).eval(), inputs=[x], device="cpu", min_block_size=1)
     torch.testing.assert_close(c(x), fn(x))
-
-
-def test_pooling_window_larger_than_the_smallest_input_refused_at_partition_time():
-    x = torch.randn(1, 2, 6, 6)
-    spec = kiln.Input(min_shape=(1, 2, 2, 6), opt_shape=(1, 2, 6, 6), max_shape=(1, 2, 12, 6))
-    for fn in (
-        lambda t: torch.nn.functional.max_pool2d(t, 3),
-        lambda t: torch.nn.functional.max_pool2d(t, 3, return_indices=True),
-        lambda t: torch.nn.functional.avg_pool2d(t, 3),
-    ):
-        with pytest.raises(
-            kiln.UnsupportedOperatorError, match="pooling window .3. is larger than spatial dim 0"
-        ):
-            kiln.compile(Fn(fn), inputs=[spec], **FULL)
-    # with padding the window fits
-    check(
-        lambda t: torch.nn.functional.max_pool2d(t, 3, 1, 1), [x], [spec], others=[(torch.randn(1, 2, 2, 6),)]
-    )

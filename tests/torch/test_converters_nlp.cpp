@@ -834,6 +834,8 @@ const std::map<std::string, std::string>& exempt_ops() {
       {"prim::unchecked_cast", "removed by the importer's peephole pass"},
       {"aten::Float.int", "TorchScript resolves float(int) to aten::Float.Scalar"},
       {"aten::detach", "removed by the importer's passes (inference graphs)"},
+      {"aten::_local_scalar_dense",
+       "FX spelling of aten::item (tests/python/test_core_aten_gaps.py, through the FX frontend)"},
       {"prim::DictConstruct", "only evaluated by PyTorch"},
       {"prim::RaiseException", "only evaluated by PyTorch"},
       {"aten::warn", "only evaluated by PyTorch"},
