@@ -58,6 +58,24 @@ def run_python(code: str, timeout: int = 600) -> str:
     return r.stdout
 
 
+class Fn(torch.nn.Module):
+    """A module whose forward is `fn` (single-op and few-op test modules)."""
+
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, *xs):
+        return self.fn(*xs)
+
+
+def dyn(t, dims):
+    """kiln.Input for t with `dims` dynamic over [max(1, s // 2), 2 * s]."""
+    lo = [max(1, s // 2) if d in dims else s for d, s in enumerate(t.shape)]
+    hi = [2 * s if d in dims else s for d, s in enumerate(t.shape)]
+    return kiln.Input(min_shape=lo, opt_shape=tuple(t.shape), max_shape=hi, dtype=t.dtype)
+
+
 class ConvNet(torch.nn.Module):
     """conv-bn-relu-pool-linear: everything converts."""
 

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import kiln
+from conftest import Fn
 
 
 def test_encoder_decoder_with_cache_output_compiles_as_it_comes():
@@ -53,15 +54,6 @@ def test_resize_of_a_clone_compiles():
     x = torch.randn(3, 2)
     c = kiln.compile(ResizeClone(), inputs=[x], device="cpu")
     torch.testing.assert_close(c(x.clone()), ResizeClone()(x.clone()))
-
-
-class Fn(torch.nn.Module):
-    def __init__(self, fn):
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, *xs):
-        return self.fn(*xs)
 
 
 @pytest.mark.parametrize(

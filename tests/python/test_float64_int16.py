@@ -6,23 +6,9 @@ import pytest
 import torch
 
 import kiln
+from conftest import Fn, dyn
 
 FULL = dict(device="cpu", require_full_compilation=True, min_block_size=1)
-
-
-class Fn(torch.nn.Module):
-    def __init__(self, fn):
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, *xs):
-        return self.fn(*xs)
-
-
-def dyn(t, dims):
-    lo = [max(1, s // 2) if d in dims else s for d, s in enumerate(t.shape)]
-    hi = [2 * s if d in dims else s for d, s in enumerate(t.shape)]
-    return kiln.Input(min_shape=lo, opt_shape=tuple(t.shape), max_shape=hi, dtype=t.dtype)
 
 
 def check(fn, inputs, specs=None, others=(), **opts):
