@@ -76,7 +76,7 @@ def test_torchtrtc_static_spec_with_i_and_channel_last(model_ts):
     [
         (["(1,3,x,16)"], "bad input spec '(1,3,x,16)': 'x' is not a dimension"),
         (["[(1,3,16,16);(2,3,16,16)]"], "a range needs three shapes"),
-        (["(1,3,16,16)@f64"], "unknown dtype 'f64'"),
+        (["(1,3,16,16)@f65"], "unknown dtype 'f65'"),
         (
             ["(1,3,16,16)", "--truncate-long-double"],
             "--truncate-long-double is not supported: Kiln computes int64",

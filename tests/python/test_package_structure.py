@@ -10,6 +10,7 @@ PKG = os.path.join(os.path.dirname(__file__), "..", "..", "python", "kiln")
 ALLOWED_LOCAL_IMPORTS = {
     ("kiln.demo", "torchvision"),  # the demo's models: optional dependencies (pip install kiln[demo])
     ("kiln.demo", "transformers"),
+    ("kiln.llm._decoder", "transformers.cache_utils"),  # kiln.llm's cache class: only with an HF model
 }
 
 
