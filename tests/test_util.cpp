@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "common/element_access.h"
+#include "ir/analysis.h"
 
 namespace kiln::testing {
 
@@ -119,6 +120,18 @@ serial::PlanContents build_contents(const Network& net, BuilderConfig cfg) {
   auto c = serial::read_plan(plan->bytes);
   EXPECT_TRUE(c.ok()) << c.status().to_string();
   return c.ok() ? std::move(*c) : serial::PlanContents{};
+}
+
+std::vector<int32_t> device_layer_list(const ir::Graph& g) {
+  std::vector<bool> e = ir::device_layers(g);
+  std::vector<int32_t> out;
+  for (size_t l = 0; l < e.size(); ++l)
+    if (e[l]) out.push_back(static_cast<int32_t>(l));
+  return out;
+}
+
+int32_t producer_of(const ir::Graph& g, const Tensor& t) {
+  return g.tensors[static_cast<size_t>(t.id())].producer;
 }
 
 int count_ops(const ir::Graph& g, ir::OpKind op) {

@@ -46,6 +46,10 @@ Expected<std::vector<HostTensor>> try_build_and_run(const Network& net,
 serial::PlanContents build_contents(const Network& net, BuilderConfig cfg = {});
 /// Layers of kind `op` in g.
 int count_ops(const ir::Graph& g, ir::OpKind op);
+/// The layers ir::device_layers marks, as a list of layer ids (what fusion planning takes).
+std::vector<int32_t> device_layer_list(const ir::Graph& g);
+/// The layer that produces `t` in g.
+int32_t producer_of(const ir::Graph& g, const Tensor& t);
 
 /// Runs an already loaded engine on `inputs` (a fresh context each call).
 Expected<std::vector<HostTensor>> run_engine(const Engine& engine,

@@ -20,18 +20,6 @@ using backend::TensorView;
 
 constexpr int64_t kB = 2, kL = 5, kH = 2, kD = 32;
 
-std::vector<int32_t> executed_list(const ir::Graph& g) {
-  std::vector<bool> e = ir::device_layers(g);
-  std::vector<int32_t> out;
-  for (size_t l = 0; l < e.size(); ++l)
-    if (e[l]) out.push_back(static_cast<int32_t>(l));
-  return out;
-}
-
-int32_t producer(const ir::Graph& g, const Tensor& t) {
-  return g.tensors[static_cast<size_t>(t.id())].producer;
-}
-
 // Views with each tensor's (static) dims, as a run would see them.
 std::vector<TensorView> static_views(const ir::Graph& g) {
   std::vector<TensorView> v(g.tensors.size());
@@ -100,21 +88,21 @@ TEST(AttentionViews, PackedQkvAndHeadTransposesJoinTheAttention) {
     Packed p;
     build_packed(p, dt);
     const ir::Graph& g = p.net.graph();
-    auto groups = cuda::plan_fusion(g, executed_list(g), {});
+    auto groups = cuda::plan_fusion(g, testing::device_layer_list(g), {});
     const cuda::FusedGroup* grp = views_group(groups);
     ASSERT_NE(grp, nullptr);
-    EXPECT_EQ(grp->anchor, producer(g, p.a));
+    EXPECT_EQ(grp->anchor, testing::producer_of(g, p.a));
     // Everything between x and the final reshape: reshape, transpose, 3 x (slice, reshape),
     // attention, transpose. The final reshape stays a view of what the group writes.
     EXPECT_EQ(grp->layers.size(), 10u);
     EXPECT_TRUE(std::is_sorted(grp->layers.begin(), grp->layers.end()));
-    EXPECT_EQ(std::count(grp->layers.begin(), grp->layers.end(), producer(g, p.y)), 0);
+    EXPECT_EQ(std::count(grp->layers.begin(), grp->layers.end(), testing::producer_of(g, p.y)), 0);
     std::vector<bool> member(g.layers.size(), false);
     for (int32_t l : grp->layers) member[static_cast<size_t>(l)] = true;
     cuda::AttentionChains c = cuda::chains_within(g, grp->anchor, member);
     for (int i = 0; i < 3; ++i) {
       ASSERT_EQ(c.in[static_cast<size_t>(i)].size(), 4u);  // reshape, transpose, slice, reshape
-      EXPECT_EQ(c.in[static_cast<size_t>(i)].back(), producer(g, p.chain[i][1]));
+      EXPECT_EQ(c.in[static_cast<size_t>(i)].back(), testing::producer_of(g, p.chain[i][1]));
     }
     ASSERT_EQ(c.out.size(), 1u);
     EXPECT_EQ(g.layers[static_cast<size_t>(c.out[0])].op, ir::OpKind::kTranspose);
@@ -122,7 +110,7 @@ TEST(AttentionViews, PackedQkvAndHeadTransposesJoinTheAttention) {
     std::vector<int> seen(g.layers.size(), 0);
     for (const auto& gr : groups)
       for (int32_t l : gr.layers) ++seen[static_cast<size_t>(l)];
-    for (int32_t l : executed_list(g)) EXPECT_EQ(seen[static_cast<size_t>(l)], 1);
+    for (int32_t l : testing::device_layer_list(g)) EXPECT_EQ(seen[static_cast<size_t>(l)], 1);
   }
 }
 
@@ -131,13 +119,13 @@ TEST(AttentionViews, NearMissesStayAsTheyAre) {
     Packed p;
     build_packed(p, DataType::kFloat32);
     const ir::Graph& g = p.net.graph();
-    EXPECT_EQ(views_group(cuda::plan_fusion(g, executed_list(g), {})), nullptr);
+    EXPECT_EQ(views_group(cuda::plan_fusion(g, testing::device_layer_list(g), {})), nullptr);
   }
   {  // head dim 48: no flash kernel
     Packed p;
     build_packed(p, DataType::kFloat16, 48);
     const ir::Graph& g = p.net.graph();
-    EXPECT_EQ(views_group(cuda::plan_fusion(g, executed_list(g), {})), nullptr);
+    EXPECT_EQ(views_group(cuda::plan_fusion(g, testing::device_layer_list(g), {})), nullptr);
   }
   {  // fusion off
     Packed p;
@@ -145,18 +133,18 @@ TEST(AttentionViews, NearMissesStayAsTheyAre) {
     const ir::Graph& g = p.net.graph();
     cuda::FusionOptions off;
     off.epilogues = false;
-    EXPECT_EQ(views_group(cuda::plan_fusion(g, executed_list(g), off)), nullptr);
+    EXPECT_EQ(views_group(cuda::plan_fusion(g, testing::device_layer_list(g), off)), nullptr);
   }
   {  // q is also a network output: it must be written, so its reshape, the slice before it and
      // the shared transpose (which q's slice reads) stay; k and v keep their slice + reshape.
     Packed p;
     build_packed(p, DataType::kFloat16, kD, /*q_also_output=*/true);
     const ir::Graph& g = p.net.graph();
-    auto groups = cuda::plan_fusion(g, executed_list(g), {});
+    auto groups = cuda::plan_fusion(g, testing::device_layer_list(g), {});
     const cuda::FusedGroup* grp = views_group(groups);
     ASSERT_NE(grp, nullptr);  // the output transpose still joins
     auto has = [&](const Tensor& t) {
-      return std::count(grp->layers.begin(), grp->layers.end(), producer(g, t)) > 0;
+      return std::count(grp->layers.begin(), grp->layers.end(), testing::producer_of(g, t)) > 0;
     };
     EXPECT_FALSE(has(p.q));
     EXPECT_FALSE(has(p.t));
@@ -175,8 +163,9 @@ TEST(AttentionViews, LayoutsMatchTheCpuReference) {
   const int64_t hd = kH * kD;
   for (int i = 0; i < 3; ++i) {
     SCOPED_TRACE("operand " + std::to_string(i));
-    std::vector<int32_t> chain = {producer(g, p.t) - 1, producer(g, p.t),
-                                  producer(g, p.chain[i][0]), producer(g, p.chain[i][1])};
+    std::vector<int32_t> chain = {testing::producer_of(g, p.t) - 1, testing::producer_of(g, p.t),
+                                  testing::producer_of(g, p.chain[i][0]),
+                                  testing::producer_of(g, p.chain[i][1])};
     auto lay = cuda::read_through(g, chain, views);
     ASSERT_TRUE(lay.ok()) << lay.status().to_string();
     EXPECT_EQ(lay->offset, i * hd);
@@ -210,8 +199,9 @@ TEST(AttentionViews, LayoutsMatchTheCpuReference) {
       testing::build_and_run(net, {testing::make_tensor(DataType::kFloat32, {kB, kL, 3 * hd}, xs)});
   ASSERT_EQ(outs.size(), 3u);
   for (int i = 0; i < 3; ++i) {
-    std::vector<int32_t> chain = {producer(g, p.t) - 1, producer(g, p.t),
-                                  producer(g, p.chain[i][0]), producer(g, p.chain[i][1])};
+    std::vector<int32_t> chain = {testing::producer_of(g, p.t) - 1, testing::producer_of(g, p.t),
+                                  testing::producer_of(g, p.chain[i][0]),
+                                  testing::producer_of(g, p.chain[i][1])};
     auto lay = cuda::read_through(g, chain, views);
     ASSERT_TRUE(lay.ok());
     for (int64_t e = 0; e < outs[static_cast<size_t>(i)].type.dims.volume(); ++e) {
@@ -224,7 +214,7 @@ TEST(AttentionViews, LayoutsMatchTheCpuReference) {
   }
   // The output side: attention output element idx lands at offset + sum(idx * strides) of the
   // transposed tensor; the CPU backend transposes y = 0, 1, 2, ... the same way.
-  std::vector<int32_t> out_chain = {producer(g, p.y) - 1};
+  std::vector<int32_t> out_chain = {testing::producer_of(g, p.y) - 1};
   auto w = cuda::write_through(g, out_chain, views);
   ASSERT_TRUE(w.ok()) << w.status().to_string();
   EXPECT_EQ(w->dims, (Dims{kB, kH, kL, kD}));

@@ -10,18 +10,6 @@
 namespace kiln {
 namespace {
 
-std::vector<int32_t> executed_list(const ir::Graph& g) {
-  std::vector<bool> e = ir::device_layers(g);
-  std::vector<int32_t> out;
-  for (size_t l = 0; l < e.size(); ++l)
-    if (e[l]) out.push_back(static_cast<int32_t>(l));
-  return out;
-}
-
-int32_t producer(const ir::Graph& g, const Tensor& t) {
-  return g.tensors[static_cast<size_t>(t.id())].producer;
-}
-
 // linear [B*L, N] -> reshape [B, L, N] -> + residual -> relu, as GPT-2's Conv1D blocks are.
 struct GemmViewAdd {
   Network net;
@@ -46,16 +34,17 @@ TEST(FusionPlan, ResidualAddAfterAViewJoinsTheGemm) {
   GemmViewAdd m;
   build(m, false);
   const ir::Graph& g = m.net.graph();
-  auto groups = cuda::plan_fusion(g, executed_list(g), {});
+  auto groups = cuda::plan_fusion(g, testing::device_layer_list(g), {});
   const cuda::FusedGroup* gemm = nullptr;
   for (const auto& grp : groups)
-    if (grp.layers[0] == producer(g, m.y)) gemm = &grp;
+    if (grp.layers[0] == testing::producer_of(g, m.y)) gemm = &grp;
   ASSERT_NE(gemm, nullptr);
-  EXPECT_EQ(gemm->layers, (std::vector<int32_t>{producer(g, m.y), producer(g, m.v),
-                                                producer(g, m.z), producer(g, m.r)}));
+  EXPECT_EQ(gemm->layers,
+            (std::vector<int32_t>{testing::producer_of(g, m.y), testing::producer_of(g, m.v),
+                                  testing::producer_of(g, m.z), testing::producer_of(g, m.r)}));
   cuda::EpilogueSpec spec;
   ASSERT_TRUE(cuda::decode_epilogue(g, gemm->layers, spec));
-  EXPECT_EQ(spec.residual, g.layers[static_cast<size_t>(producer(g, m.z))].inputs[1]);
+  EXPECT_EQ(spec.residual, g.layers[static_cast<size_t>(testing::producer_of(g, m.z))].inputs[1]);
   EXPECT_EQ(spec.activation, UnaryOp::kRelu);
   EXPECT_EQ(spec.output, m.r.id());
 }
@@ -64,13 +53,14 @@ TEST(FusionPlan, ViewReadElsewhereKeepsTheAddApart) {
   GemmViewAdd m;
   build(m, true);
   const ir::Graph& g = m.net.graph();
-  for (const auto& grp : cuda::plan_fusion(g, executed_list(g), {})) {
-    if (grp.layers[0] != producer(g, m.y)) continue;
+  for (const auto& grp : cuda::plan_fusion(g, testing::device_layer_list(g), {})) {
+    if (grp.layers[0] != testing::producer_of(g, m.y)) continue;
     EXPECT_EQ(grp.layers.size(), 1u);  // the view's tensor is an output: no epilogue through it
   }
   // A view alone after a GEMM (no add behind it) is no epilogue either.
   cuda::EpilogueSpec spec;
-  EXPECT_FALSE(cuda::decode_epilogue(g, {producer(g, m.y), producer(g, m.v)}, spec));
+  EXPECT_FALSE(
+      cuda::decode_epilogue(g, {testing::producer_of(g, m.y), testing::producer_of(g, m.v)}, spec));
 }
 
 }  // namespace

@@ -20,17 +20,9 @@ using cuda::FusedGroup;
 using cuda::plan_fusion;
 namespace nv = cuda::nvrtc;
 
-std::vector<int32_t> executed_list(const ir::Graph& g) {
-  std::vector<bool> e = ir::device_layers(g);
-  std::vector<int32_t> out;
-  for (size_t l = 0; l < e.size(); ++l)
-    if (e[l]) out.push_back(static_cast<int32_t>(l));
-  return out;
-}
-
 std::vector<FusedGroup> pointwise_groups(const ir::Graph& g) {
   std::vector<FusedGroup> out;
-  for (auto& grp : plan_fusion(g, executed_list(g), {}))
+  for (auto& grp : plan_fusion(g, testing::device_layer_list(g), {}))
     if (grp.pointwise) out.push_back(grp);
   return out;
 }
@@ -108,14 +100,14 @@ TEST(PointwiseCodegen, GroupsRespectOrderAndDims) {
                                   g.tensors[static_cast<size_t>(d->id())].producer}));
   // Every device layer is in exactly one group, in an order where inputs come first.
   std::vector<int> seen(g.layers.size(), 0);
-  for (auto& grp : plan_fusion(g, executed_list(g), {}))
+  for (auto& grp : plan_fusion(g, testing::device_layer_list(g), {}))
     for (int32_t l : grp.layers) ++seen[static_cast<size_t>(l)];
-  for (int32_t l : executed_list(g))
+  for (int32_t l : testing::device_layer_list(g))
     EXPECT_EQ(seen[static_cast<size_t>(l)], 1) << g.layers[static_cast<size_t>(l)].name;
   // Switched off: no pointwise group.
   cuda::FusionOptions off;
   off.pointwise = false;
-  for (auto& grp : plan_fusion(g, executed_list(g), off)) EXPECT_FALSE(grp.pointwise);
+  for (auto& grp : plan_fusion(g, testing::device_layer_list(g), off)) EXPECT_FALSE(grp.pointwise);
 }
 
 // Every unary op (with its parameters, NaN bounds included), every binary op, comparisons into
