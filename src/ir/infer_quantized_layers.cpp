@@ -92,8 +92,10 @@ std::vector<InferInput> float_operands(std::span<const InferInput> in, TensorTyp
 Status infer_quantized_convolution(const Layer& layer, std::span<const InferInput> in,
                                    InferResult& out) {
   const auto& p = std::get<QuantizedConvolutionParams>(layer.params);
-  if (p.transposed || p.channels_last)
-    return shape_error("a quantized convolution is neither transposed nor channels-last");
+  if (p.transposed) return shape_error("a quantized convolution is not transposed");
+  // channels_last (the layout pass's NHWC form): x [N, H, W, C], w [K, R, S, C], y [N, OH, OW, K].
+  if (p.channels_last && in[0].type->dims.rank() != 4)
+    return shape_error("a channels-last quantized convolution is 2-D");
   Layer conv;
   conv.op = OpKind::kConvolution;
   conv.params = static_cast<const ConvolutionParams&>(p);

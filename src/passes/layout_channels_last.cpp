@@ -95,6 +95,16 @@ class LayoutRewriter {
       KILN_ASSIGN_OR_RETURN(auto wt, transpose(ins[1], kToLast, l.name + "/weight_krsc"));
       ins[1] = wt;
       std::get<ConvolutionParams>(params).channels_last = true;
+    } else if (l.op == ir::OpKind::kQuantizedConvolution) {
+      // int8 / float8 activations stay NHWC between quantized convolutions (the transposes
+      // between them cancel); the residual operand (input 5) follows the output's layout.
+      KILN_ASSIGN_OR_RETURN(auto wt, transpose(ins[1], kToLast, l.name + "/weight_krsc"));
+      ins[1] = wt;
+      if (ins.size() > 5 && ins[5] >= 0) {
+        KILN_ASSIGN_OR_RETURN(auto rt, transpose(ins[5], kToLast, l.name + "/residual_nhwc"));
+        ins[5] = rt;
+      }
+      std::get<QuantizedConvolutionParams>(params).channels_last = true;
     } else if (l.op == ir::OpKind::kPooling) {
       std::get<PoolingParams>(params).channels_last = true;
     } else {
@@ -157,13 +167,29 @@ class LayoutRewriter {
     return true;
   }
 
+  // A quantize / dequantize with one scale and zero point maps every element alike: transposes
+  // move through it as through a pointwise layer (per-channel ones name an axis: they stay).
+  bool per_tensor_qdq(const ir::Layer& l) const {
+    if (l.op != ir::OpKind::kQuantize && l.op != ir::OpKind::kDequantize) return false;
+    for (size_t i = 1; i < l.inputs.size(); ++i)
+      if (l.inputs[i] >= 0 &&
+          src_.tensors[static_cast<size_t>(l.inputs[i])].type.dims.volume() != 1)
+        return false;
+    return true;
+  }
+
   Status rewrite(size_t li) {
     const ir::Layer& l = src_.layers[li];
-    bool spatial = ir::has_flag(l.op, ir::kFlagChannelsLast);
+    // The quantized convolution has the convolution's NHWC form (kernels on both backends).
+    bool spatial =
+        ir::has_flag(l.op, ir::kFlagChannelsLast) || l.op == ir::OpKind::kQuantizedConvolution;
     if (spatial && rank4_spatial(src_, l)) {
       bool ok = true;
       if (l.op == ir::OpKind::kConvolution) {
         const auto& p = std::get<ConvolutionParams>(l.params);
+        ok = !p.transposed && !p.channels_last;
+      } else if (l.op == ir::OpKind::kQuantizedConvolution) {
+        const auto& p = std::get<QuantizedConvolutionParams>(l.params);
         ok = !p.transposed && !p.channels_last;
       } else if (l.op == ir::OpKind::kPooling) {
         const auto& p = std::get<PoolingParams>(l.params);
@@ -173,7 +199,7 @@ class LayoutRewriter {
       }
       if (ok) return wrap_channels_last(li);
     }
-    if (is_pointwise(l) && l.outputs.size() == 1) {
+    if ((is_pointwise(l) || per_tensor_qdq(l)) && l.outputs.size() == 1) {
       KILN_ASSIGN_OR_RETURN(auto sunk, sink(li));
       if (sunk) return {};
     }
@@ -215,7 +241,10 @@ bool channels_last_profitable(const ir::Graph& g, const BuilderConfig& config, s
   bool any = false, grouped = false,
        half =
            config.precision_enabled(Precision::kFP16) || config.precision_enabled(Precision::kBF16);
+  bool quantized = false;
   for (const auto& l : g.layers) {
+    quantized |= l.op == ir::OpKind::kQuantizedConvolution &&
+                 g.tensors[static_cast<size_t>(l.inputs[0])].type.dims.rank() == 4;
     if (l.op == ir::OpKind::kConvolution &&
         g.tensors[static_cast<size_t>(l.inputs[0])].type.dims.rank() == 4) {
       any = true;
@@ -236,6 +265,8 @@ bool channels_last_profitable(const ir::Graph& g, const BuilderConfig& config, s
     if (why != nullptr) *why = w;
     return r;
   };
+  if (quantized)  // cuDNN's int8 engines and the IMMA GEMM path read NHWC
+    return say(true, "8-bit 2-D convolutions (NHWC int8 kernels)");
   if (!any) return say(false, "no 2-D convolutions");
   if (half)
     return say(true,

@@ -115,6 +115,39 @@ Network qlinear_net(int64_t m, int64_t k, int64_t n, int64_t x_zp, bool out_q, c
   return net;
 }
 
+Network qconv_chain_net(int64_t n, int64_t c, int64_t hw, int convs) {
+  Network net;
+  auto x = net.add_input("x", DataType::kFloat32, {n, c, hw, hw});
+  QuantizeParams qp;
+  DequantizeParams dp;
+  auto s0 = scalar(net, DataType::kFloat32, 0.02);
+  auto q0 = net.add_quantize(*x, s0, {}, qp);
+  Tensor cur = *net.add_dequantize(*q0, s0, {}, dp);
+  const Tensor first = cur;
+  ConvolutionParams p;
+  p.strides = p.dilations = {1, 1};
+  p.pads_begin = p.pads_end = {1, 1};
+  for (int i = 0; i < convs; ++i) {
+    DequantizeParams wp;
+    wp.axis = 0;
+    auto w = add_constant(net, random_tensor(DataType::kInt8, {c, c, 3, 3}, -127, 128));
+    auto ws = add_constant(net, random_tensor(DataType::kFloat32, {c}, 0.002, 0.01));
+    auto wd = net.add_dequantize(w, ws, {}, wp);
+    Tensor y = *net.add_convolution(cur, *wd,
+                                    add_constant(net, random_tensor(DataType::kFloat32, {c})), p);
+    if (i + 1 == convs) y = *net.add_elementwise(y, first, BinaryOp::kAdd);
+    y = *net.add_unary(y, UnaryOp::kRelu);
+    auto s = scalar(net, DataType::kFloat32, 0.03 + 0.01 * i);
+    auto q = net.add_quantize(y, s, {}, qp);
+    if (i + 1 == convs) {
+      EXPECT_TRUE(net.mark_output(*q, "out").ok());
+      break;
+    }
+    cur = *net.add_dequantize(*q, s, {}, dp);
+  }
+  return net;
+}
+
 void expect_int8_close(const HostTensor& got, const HostTensor& want) {
   ASSERT_EQ(got.type, want.type);
   int64_t off = 0;

@@ -39,6 +39,12 @@ Network qpool_linear_net(int64_t n, const HostTensor& w, const HostTensor& w_sca
 Network qlinear_net(int64_t m, int64_t k, int64_t n, int64_t x_zp, bool out_q, const HostTensor& w,
                     const HostTensor& w_scale, const HostTensor& bias);
 
+/// A chain of `convs` quantized 3x3 convolutions as a calibrated CNN has them: x float
+/// [n, c, hw, hw] -> Q -> DQ -> {conv (DQ(w int8 per channel)) + bias -> relu -> Q -> DQ} ...;
+/// the last convolution adds DQ of the first quantized tensor (a residual) before its relu and
+/// ends in Q (int8 output "out"). Random weights, scales and biases.
+Network qconv_chain_net(int64_t n, int64_t c, int64_t hw, int convs);
+
 /// got within one quantization step of want everywhere, equal in >= 99% of the elements.
 void expect_int8_close(const HostTensor& got, const HostTensor& want);
 

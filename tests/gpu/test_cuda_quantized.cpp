@@ -3,7 +3,9 @@
 // (IMMA) / float8 GEMM path (im2col for convolutions), with per-channel scales, negative zero
 // points, saturation, residuals, uint8 inputs and groups (direct kernel only). Quantized outputs
 // may differ by one step where float32 rounding tips (the GEMM sums in another order only for
-// float8; int8 accumulates exactly).
+// float8; int8 accumulates exactly). Quantized convolutions run channels-last on CUDA by default
+// (the layout pass; then also as cuDNN int8 graphs, tactic 2000 + i); `layout` = NCHW keeps the
+// channels-first kernels under test.
 #include "backends/quantized_nets.h"
 #include "gpu/gpu_test_util.h"
 
@@ -13,24 +15,38 @@ namespace {
 using ir::OpKind;
 using testing::QConvCase;
 
-// Runs on cuda and on cpu (both with the fusion pass), compares, and checks the fusion happened.
-void compare_case(const Network& net, const std::vector<HostTensor>& in, bool fp8 = false,
-                  int optimization_level = 3) {
+// The quantized layers' tactics in a plan.
+std::vector<int64_t> quantized_tactics(const serial::PlanContents& contents) {
+  std::vector<int64_t> t;
+  for (const auto& k : contents.kernels)
+    if (k.kernel == "cuda.quantized_gemm") t.push_back(k.tactic);  // tactics.h kQuantizedGemmKernel
+  return t;
+}
+
+// Runs on cuda and on cpu (both with the fusion pass), compares, and checks the fusion happened
+// (`num_quantized` quantized layers). Returns the quantized layers' tactics.
+std::vector<int64_t> compare_case(const Network& net, const std::vector<HostTensor>& in,
+                                  bool fp8 = false, int optimization_level = 3,
+                                  LayoutChoice layout = LayoutChoice::kAuto,
+                                  int num_quantized = 1) {
   BuilderConfig cfg = testing::int8_config(fp8);
   cfg.backend = "cuda";
   cfg.optimization_level = optimization_level;
+  cfg.switches.layout = layout;
   auto contents = testing::build_contents(net, cfg);
   EXPECT_EQ(testing::count_ops(contents.graph, OpKind::kQuantizedConvolution) +
                 testing::count_ops(contents.graph, OpKind::kQuantizedLinear),
-            1);
+            num_quantized);
   for (const auto& r : contents.precision_report)
     EXPECT_NE(r.precision, "float") << r.layer << ": " << r.reason;
+  const std::vector<int64_t> tactics = quantized_tactics(contents);
   auto gpu = testing::run_on_cuda(net, in, cfg);
-  ASSERT_TRUE(gpu.ok()) << gpu.status().to_string();
+  EXPECT_TRUE(gpu.ok()) << gpu.status().to_string();
   BuilderConfig ccfg = testing::int8_config(fp8);
   auto cpu = testing::try_build_and_run(net, in, ccfg);
-  ASSERT_TRUE(cpu.ok()) << cpu.status().to_string();
-  ASSERT_EQ(gpu->size(), cpu->size());
+  EXPECT_TRUE(cpu.ok()) << cpu.status().to_string();
+  if (!gpu.ok() || !cpu.ok()) return tactics;
+  EXPECT_EQ(gpu->size(), cpu->size());
   for (size_t i = 0; i < gpu->size(); ++i) {
     const HostTensor &g = (*gpu)[i], &c = (*cpu)[i];
     if (is_floating(c.type.dtype)) {
@@ -39,9 +55,11 @@ void compare_case(const Network& net, const std::vector<HostTensor>& in, bool fp
       testing::expect_int8_close(g, c);
     }
   }
+  return tactics;
 }
 
-void conv_case(const QConvCase& c, int optimization_level = 3) {
+std::vector<int64_t> conv_case(const QConvCase& c, int optimization_level = 3,
+                               LayoutChoice layout = LayoutChoice::kAuto) {
   SCOPED_TRACE("seed " + std::to_string(testing::rng_seed()) + " cin " + std::to_string(c.cin) +
                " cout " + std::to_string(c.cout) + " groups " + std::to_string(c.groups));
   HostTensor w = testing::random_tensor(DataType::kInt8,
@@ -52,12 +70,14 @@ void conv_case(const QConvCase& c, int optimization_level = 3) {
   std::vector<HostTensor> in{
       testing::random_tensor(c.x_dtype, {c.batch, c.cin, c.h, c.w}, u8 ? 0 : -128, u8 ? 256 : 128)};
   if (c.residual) in.push_back(testing::random_tensor(DataType::kFloat32, c.out_dims(), -2, 2));
-  compare_case(net, in, false, optimization_level);
+  return compare_case(net, in, false, optimization_level, layout);
 }
 
 TEST(CudaQuantized, SmallConvDirectKernel) {
   KILN_REQUIRE_GPU();
-  conv_case(QConvCase{}, 1);  // level 1: no tuning, the direct kernel
+  for (LayoutChoice layout : {LayoutChoice::kNCHW, LayoutChoice::kNHWC}) {
+    EXPECT_EQ(conv_case(QConvCase{}, 1, layout), std::vector<int64_t>{0});  // level 1: direct
+  }
 }
 
 TEST(CudaQuantized, ConvThroughTheInt8Gemm) {
@@ -70,10 +90,60 @@ TEST(CudaQuantized, ConvThroughTheInt8Gemm) {
   c.cout = 64;
   c.h = c.w = 28;
   c.stride_w = 1;
-  conv_case(c);
-  c.out_scale = 0.004;  // saturates
-  c.x_zp = 0;
-  conv_case(c);
+  for (LayoutChoice layout : {LayoutChoice::kNCHW, LayoutChoice::kNHWC}) {
+    SCOPED_TRACE(layout_choice_name(layout));
+    QConvCase d = c;
+    conv_case(d, 3, layout);
+    d.out_scale = 0.004;  // saturates
+    d.x_zp = 0;
+    conv_case(d, 3, layout);
+    d.kernel = 1;  // NHWC: the GEMM reads x itself (1x1, stride 1, no padding)
+    d.pad = 0;
+    conv_case(d, 3, layout);
+  }
+}
+
+// ResNet-50's convolution shapes in int8 as a calibrated model has them (zero points 0, int8
+// output of the full range, or a float output): cuDNN's int8 graph must be the fastest tactic.
+TEST(CudaQuantized, ResNetConvsRunAsCudnnInt8Graphs) {
+  KILN_REQUIRE_GPU();
+  struct Shape {
+    int64_t cin, cout, hw, kernel, stride, pad;
+    bool residual, out_q;
+  };
+  for (const Shape& s :
+       {Shape{64, 64, 56, 3, 1, 1, false, true}, Shape{64, 256, 56, 1, 1, 0, true, true},
+        Shape{256, 128, 56, 1, 2, 0, false, true}, Shape{512, 512, 7, 3, 1, 1, false, false}}) {
+    QConvCase c;
+    c.batch = 16;
+    c.cin = s.cin;
+    c.cout = s.cout;
+    c.h = c.w = s.hw;
+    c.kernel = s.kernel;
+    c.stride_h = c.stride_w = s.stride;
+    c.pad = s.pad;
+    c.x_zp = c.out_zp = 0;
+    c.x_scale = 0.02;
+    c.out_scale = 0.05;
+    c.residual = s.residual;
+    c.out_q = s.out_q;
+    SCOPED_TRACE("cin " + std::to_string(s.cin) + " cout " + std::to_string(s.cout) + " k " +
+                 std::to_string(s.kernel) + " stride " + std::to_string(s.stride));
+    auto tactics = conv_case(c);
+    ASSERT_EQ(tactics.size(), 1u);
+    EXPECT_GE(tactics[0], 2000) << "the cuDNN int8 graph was not chosen (tactic " << tactics[0]
+                                << "; KILN_LOG_LEVEL=verbose gives the timings)";
+  }
+}
+
+// Three quantized 3x3 convolutions in a row (int8 NHWC between them) with a residual.
+TEST(CudaQuantized, ConvChainStaysInt8OnTheGpu) {
+  KILN_REQUIRE_GPU();
+  Network net = testing::qconv_chain_net(8, 64, 28, 3);
+  auto tactics =
+      compare_case(net, {testing::random_tensor(DataType::kFloat32, {8, 64, 28, 28}, -2, 2)}, false,
+                   3, LayoutChoice::kAuto, 3);
+  EXPECT_EQ(tactics.size(), 3u);
 }
 
 TEST(CudaQuantized, ConvWithoutQuantizedOutputAndOddChannels) {

@@ -68,25 +68,34 @@ Status run_quantized_convolution(const CpuArgs& a) {
   const auto& p = std::get<QuantizedConvolutionParams>(a.layer.params);
   const TensorView &xt = a.in[0], &wt = a.in[1], &o = a.out[0];
   const int rank = xt.dims.rank(), spatial = rank - 2;
-  if (spatial < 1 || spatial > 3 || wt.dims.rank() != rank || p.groups < 1)
+  if (spatial < 1 || spatial > 3 || wt.dims.rank() != rank || p.groups < 1 ||
+      (p.channels_last && rank != 4))
     return cpu_error(a, StatusCode::kInvalidArgument, "malformed quantized convolution");
   const std::vector<double> x = operand_values(xt, p.x_zero_point), w = operand_values(wt, 0);
+  // channels_last: x [N, H, W, C], w [K, R, S, C/groups], out [N, OH, OW, K]; the channel dim
+  // moves last and the spatial dims start at 1.
+  const bool cl = p.channels_last;
+  const int first = cl ? 1 : 2, cdim = cl ? rank - 1 : 1;
   // Spatial dims right-aligned to 3 (leading extents 1).
   Vec3 in{1, 1, 1}, out{1, 1, 1}, k{1, 1, 1}, st{1, 1, 1}, pad{0, 0, 0}, dil{1, 1, 1};
   for (int i = 0; i < spatial; ++i) {
     auto d = static_cast<size_t>(3 - spatial + i);
     auto pi = static_cast<size_t>(i);
-    in[d] = xt.dims[i + 2];
-    out[d] = o.dims[i + 2];
-    k[d] = wt.dims[i + 2];
+    in[d] = xt.dims[i + first];
+    out[d] = o.dims[i + first];
+    k[d] = wt.dims[i + first];
     st[d] = p.strides[pi];
     pad[d] = p.pads_begin[pi];
     dil[d] = p.dilations[pi];
   }
-  const int64_t batch = xt.dims[0], cin = xt.dims[1], cout = o.dims[1];
+  const int64_t batch = xt.dims[0], cin = xt.dims[cdim], cout = o.dims[cdim];
   const int64_t cin_g = cin / p.groups, cout_g = cout / p.groups;
   const int64_t in_vol = in[0] * in[1] * in[2], out_vol = out[0] * out[1] * out[2];
   const int64_t k_vol = k[0] * k[1] * k[2];
+  // Element strides of a channel and of a spatial position, per tensor.
+  const int64_t x_c = cl ? 1 : in_vol, x_p = cl ? cin : 1;
+  const int64_t w_c = cl ? 1 : k_vol, w_p = cl ? cin_g : 1;
+  const int64_t o_c = cl ? 1 : out_vol, o_p = cl ? cout : 1;
   Epilogue ep(a, p);
   for (int64_t n = 0; n < batch; ++n) {
     for (int64_t oc = 0; oc < cout; ++oc) {
@@ -97,7 +106,7 @@ Status run_quantized_convolution(const CpuArgs& a) {
           for (int64_t ox = 0; ox < out[2]; ++ox) {
             double acc = 0;
             for (int64_t ic = 0; ic < cin_g; ++ic) {
-              const double* xc = x.data() + (n * cin + grp * cin_g + ic) * in_vol;
+              const double* xc = x.data() + n * cin * in_vol + (grp * cin_g + ic) * x_c;
               for (int64_t kz = 0; kz < k[0]; ++kz) {
                 const int64_t iz = oz * st[0] - pad[0] + kz * dil[0];
                 if (iz < 0 || iz >= in[0]) continue;
@@ -107,14 +116,14 @@ Status run_quantized_convolution(const CpuArgs& a) {
                   for (int64_t kx = 0; kx < k[2]; ++kx) {
                     const int64_t ix = ox * st[2] - pad[2] + kx * dil[2];
                     if (ix < 0 || ix >= in[2]) continue;
-                    acc += xc[(iz * in[1] + iy) * in[2] + ix] *
-                           wc[((ic * k[0] + kz) * k[1] + ky) * k[2] + kx];
+                    acc += xc[((iz * in[1] + iy) * in[2] + ix) * x_p] *
+                           wc[ic * w_c + ((kz * k[1] + ky) * k[2] + kx) * w_p];
                   }
                 }
               }
             }
             const int64_t pos = (oz * out[1] + oy) * out[2] + ox;
-            ep.store((n * cout + oc) * out_vol + pos, oc, acc);
+            ep.store(n * cout * out_vol + oc * o_c + pos * o_p, oc, acc);
           }
         }
       }

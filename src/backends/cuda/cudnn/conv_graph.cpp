@@ -8,7 +8,16 @@
 namespace kiln::cuda {
 namespace {
 
-enum : int64_t { kUidX = 1, kUidW = 2, kUidY = 3, kUidB = 4, kUidZ = 5, kUidVirtual = 100 };
+enum : int64_t {
+  kUidX = 1,
+  kUidW = 2,
+  kUidY = 3,
+  kUidB = 4,
+  kUidZ = 5,
+  kUidScale = 6,
+  kUidOutMultiplier = 7,
+  kUidVirtual = 100
+};
 constexpr int64_t kAlignment = 16;
 
 #define KILN_BK_RETURN(expr) KILN_CUDNN_RETURN(expr)
@@ -84,16 +93,21 @@ Expected<std::unique_ptr<ConvGraph>> ConvGraph::create(cudnnHandle_t h, const Co
     KILN_BK_RETURN(cudnnBackendFinalize(d));
     return d;
   };
-  const bool epilogue = p.bias || p.residual || p.has_activation;
+  const bool epilogue = p.bias || p.residual || p.has_activation || p.int8;
+  // int8: int8 operands, float bias, residual of z_type, y of y_type.
+  const cudnnDataType_t xw_type = p.int8 ? CUDNN_DATA_INT8 : p.io_type;
+  const cudnnDataType_t y_type = p.int8 ? p.y_type : p.io_type;
+  const cudnnDataType_t b_type = p.int8 ? CUDNN_DATA_FLOAT : p.io_type;
+  const cudnnDataType_t z_type = p.int8 ? p.z_type : p.io_type;
   int64_t next_virtual = kUidVirtual;
-  KILN_ASSIGN_OR_RETURN(auto x, tensor(kUidX, p.io_type, p.x, p.xs, false));
-  KILN_ASSIGN_OR_RETURN(auto w, tensor(kUidW, p.io_type, p.w, p.ws, false));
+  KILN_ASSIGN_OR_RETURN(auto x, tensor(kUidX, xw_type, p.x, p.xs, false));
+  KILN_ASSIGN_OR_RETURN(auto w, tensor(kUidW, xw_type, p.w, p.ws, false));
   KILN_ASSIGN_OR_RETURN(auto conv_out,
                         epilogue ? tensor(next_virtual++, CUDNN_DATA_FLOAT, p.y, p.ys, true)
-                                 : tensor(kUidY, p.io_type, p.y, p.ys, false));
+                                 : tensor(kUidY, y_type, p.y, p.ys, false));
 
   KILN_ASSIGN_OR_RETURN(auto cd, make(CUDNN_BACKEND_CONVOLUTION_DESCRIPTOR));
-  cudnnDataType_t comp = CUDNN_DATA_FLOAT;
+  cudnnDataType_t comp = p.int8 ? CUDNN_DATA_INT32 : CUDNN_DATA_FLOAT;
   cudnnConvolutionMode_t mode = CUDNN_CROSS_CORRELATION;
   auto spatial = static_cast<int64_t>(p.pad.size());
   KILN_RETURN_IF_ERROR(set(cd, CUDNN_ATTR_CONVOLUTION_COMP_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &comp));
@@ -131,11 +145,12 @@ Expected<std::unique_ptr<ConvGraph>> ConvGraph::create(cudnnHandle_t h, const Co
   // Epilogue chain: each step reads `cur` (and an operand) and writes a new virtual tensor, the
   // last one writes y.
   cudnnBackendDescriptor_t cur = conv_out;
-  int steps = (p.bias ? 1 : 0) + (p.residual ? 1 : 0) + (p.has_activation ? 1 : 0);
+  int steps = (p.bias ? 1 : 0) + (p.residual ? 1 : 0) + (p.has_activation ? 1 : 0) +
+              (p.int8 ? 1 : 0) + (p.int8 && p.out_multiplier ? 1 : 0);
   auto pointwise = [&](cudnnPointwiseMode_t pm, cudnnBackendDescriptor_t operand) -> Status {
     bool last = --steps == 0;
     KILN_ASSIGN_OR_RETURN(auto out,
-                          last ? tensor(kUidY, p.io_type, p.y, p.ys, false)
+                          last ? tensor(kUidY, y_type, p.y, p.ys, false)
                                : tensor(next_virtual++, CUDNN_DATA_FLOAT, p.y, p.ys, true));
     KILN_ASSIGN_OR_RETURN(auto pw, make(CUDNN_BACKEND_POINTWISE_DESCRIPTOR));
     cudnnDataType_t prec = CUDNN_DATA_FLOAT;
@@ -166,18 +181,30 @@ Expected<std::unique_ptr<ConvGraph>> ConvGraph::create(cudnnHandle_t h, const Co
     cur = out;
     return {};
   };
-  if (p.bias) {
+  // A per-channel operand [1, K, 1...] (channel_count K) or a scalar one (1).
+  auto channel_operand = [&](int64_t uid, cudnnDataType_t dt, int64_t channel_count) {
     std::vector<int64_t> bd(p.y.size(), 1), bs(p.y.size(), 1);
-    bd[1] = p.y[1];
-    bs[0] = p.y[1];
-    KILN_ASSIGN_OR_RETURN(auto b, tensor(kUidB, p.io_type, bd, bs, false));
+    bd[1] = channel_count;
+    bs[0] = channel_count;
+    return tensor(uid, dt, bd, bs, false);
+  };
+  if (p.int8) {
+    KILN_ASSIGN_OR_RETURN(auto s, channel_operand(kUidScale, CUDNN_DATA_FLOAT, p.y[1]));
+    KILN_RETURN_IF_ERROR(pointwise(CUDNN_POINTWISE_MUL, s));
+  }
+  if (p.bias) {
+    KILN_ASSIGN_OR_RETURN(auto b, channel_operand(kUidB, b_type, p.y[1]));
     KILN_RETURN_IF_ERROR(pointwise(CUDNN_POINTWISE_ADD, b));
   }
   if (p.residual) {
-    KILN_ASSIGN_OR_RETURN(auto z, tensor(kUidZ, p.io_type, p.y, p.ys, false));
+    KILN_ASSIGN_OR_RETURN(auto z, tensor(kUidZ, z_type, p.y, p.ys, false));
     KILN_RETURN_IF_ERROR(pointwise(CUDNN_POINTWISE_ADD, z));
   }
   if (p.has_activation) KILN_RETURN_IF_ERROR(pointwise(p.activation, nullptr));
+  if (p.int8 && p.out_multiplier) {
+    KILN_ASSIGN_OR_RETURN(auto m, channel_operand(kUidOutMultiplier, CUDNN_DATA_FLOAT, 1));
+    KILN_RETURN_IF_ERROR(pointwise(CUDNN_POINTWISE_MUL, m));
+  }
 
   KILN_ASSIGN_OR_RETURN(auto graph, make(CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR));
   KILN_RETURN_IF_ERROR(set(graph, CUDNN_ATTR_OPERATIONGRAPH_OPS, CUDNN_TYPE_BACKEND_DESCRIPTOR,
@@ -277,13 +304,23 @@ Expected<int> ConvGraph::select_first(cudnnHandle_t h, size_t max_workspace) {
 }
 
 Status ConvGraph::run(cudnnHandle_t h, const void* x, const void* w, const void* b, const void* z,
-                      void* y, void* workspace, cudaStream_t stream) const {
+                      void* y, void* workspace, cudaStream_t stream, const void* scale,
+                      const void* out_multiplier) const {
   if (plan_ == nullptr)
     return make_error(StatusCode::kInternal, "backends.cuda.cudnn",
                       "convolution graph without a plan");
-  int64_t uids[5] = {kUidX, kUidW, kUidY, 0, 0};
-  void* ptrs[5] = {const_cast<void*>(x), const_cast<void*>(w), y, nullptr, nullptr};
+  int64_t uids[7] = {kUidX, kUidW, kUidY, 0, 0, 0, 0};
+  void* ptrs[7] = {
+      const_cast<void*>(x), const_cast<void*>(w), y, nullptr, nullptr, nullptr, nullptr};
   int64_t n = 3;
+  if (p_.int8) {
+    uids[n] = kUidScale;
+    ptrs[n++] = const_cast<void*>(scale);
+  }
+  if (p_.int8 && p_.out_multiplier) {
+    uids[n] = kUidOutMultiplier;
+    ptrs[n++] = const_cast<void*>(out_multiplier);
+  }
   if (p_.bias) {
     uids[n] = kUidB;
     ptrs[n++] = const_cast<void*>(b);

@@ -26,6 +26,13 @@ struct ConvGraphProblem {
   bool residual = false;                      ///< y += z (same dims and strides as y)
   bool has_activation = false;                ///< y = activation(y), last
   cudnnPointwiseMode_t activation = CUDNN_POINTWISE_RELU_FWD;
+  /// An int8 convolution (a channels-last quantized_convolution): x and w int8, int32
+  /// accumulation; then y = acc * scale[1, K, 1...] (float, always), + bias (float), + residual
+  /// (z_type), activation, and with out_multiplier y *= m[1, 1, 1...] (float) before y is written
+  /// as y_type (int8: cuDNN rounds and saturates). io_type is unused.
+  bool int8 = false;
+  cudnnDataType_t y_type = CUDNN_DATA_INT8, z_type = CUDNN_DATA_FLOAT;
+  bool out_multiplier = false;
 };
 
 /// An operation graph with its ordered engine candidates and (after select) one execution plan.
@@ -49,9 +56,11 @@ class ConvGraph {
   size_t workspace() const { return workspace_; }
   int selected() const { return selected_; }
 
-  /// Runs the selected plan. `b` / `z` are ignored unless the problem has a bias / residual.
+  /// Runs the selected plan. `b` / `z` are ignored unless the problem has a bias / residual,
+  /// `scale` / `out_multiplier` unless it is int8 (with an out_multiplier).
   Status run(cudnnHandle_t h, const void* x, const void* w, const void* b, const void* z, void* y,
-             void* workspace, cudaStream_t stream) const;
+             void* workspace, cudaStream_t stream, const void* scale = nullptr,
+             const void* out_multiplier = nullptr) const;
 
  private:
   ConvGraph() = default;

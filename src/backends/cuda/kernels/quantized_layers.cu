@@ -10,9 +10,9 @@
 //   - the requantizing epilogue over a GEMM's int32 / float32 accumulators [M, Cout].
 #include <cuda_fp8.h>
 
-#include "backends/cuda/cuda_kernels.h"
 #include "backends/cuda/kernels/device_utils.cuh"
 #include "backends/cuda/kernels/unary_ops.cuh"
+#include "backends/cuda/quantized_layout.h"
 
 namespace kiln::cuda {
 namespace {
@@ -73,21 +73,33 @@ __device__ __forceinline__ void store_output(const QuantizedEpilogueArgs& e, int
 }
 
 // One thread per output element; conv geometry with spatial dims right-aligned to 3 (linear: a
-// 1x1x1 "convolution" over [M, K] with M as the batch).
-template <bool kFp8>
+// 1x1x1 "convolution" over [M, K] with M as the batch). kNhwc: x [N, ..., C], w [K, ..., C/g],
+// y [N, ..., K] (outputs numbered in y's order, so neighbouring threads write neighbours).
+template <bool kFp8, bool kNhwc>
 __global__ void direct_kernel(QuantizedGeometry g, const void* x, const void* w,
                               QuantizedEpilogueArgs e) {
   const int64_t total = g.batch * g.cout * g.out_vol();
   KILN_GRID_STRIDE_LOOP(o, total) {
-    int64_t p = o % g.out_vol();
-    const int64_t oc = (o / g.out_vol()) % g.cout, n = o / (g.out_vol() * g.cout);
+    int64_t p, oc, n;
+    if constexpr (kNhwc) {
+      oc = o % g.cout;
+      p = (o / g.cout) % g.out_vol();
+      n = o / (g.out_vol() * g.cout);
+    } else {
+      p = o % g.out_vol();
+      oc = (o / g.out_vol()) % g.cout;
+      n = o / (g.out_vol() * g.cout);
+    }
     const int64_t ox = p % g.out[2], oy = (p / g.out[2]) % g.out[1], oz = p / (g.out[2] * g.out[1]);
     const int64_t cin_g = g.cin / g.groups, grp = oc / (g.cout / g.groups);
     const int64_t k_vol = g.k[0] * g.k[1] * g.k[2];
+    // Element strides of a channel and of a spatial position in x and w.
+    const int64_t x_c = kNhwc ? 1 : g.in_vol(), x_p = kNhwc ? g.cin : 1;
+    const int64_t w_c = kNhwc ? 1 : k_vol, w_p = kNhwc ? cin_g : 1;
     int32_t acc_i = 0;
     float acc_f = 0.0f;
     for (int64_t ic = 0; ic < cin_g; ++ic) {
-      const int64_t xc = (n * g.cin + grp * cin_g + ic) * g.in_vol();
+      const int64_t xc = n * g.cin * g.in_vol() + (grp * cin_g + ic) * x_c;
       for (int64_t kz = 0; kz < g.k[0]; ++kz) {
         const int64_t iz = oz * g.stride[0] - g.pad[0] + kz * g.dil[0];
         if (iz < 0 || iz >= g.in[0]) continue;
@@ -97,8 +109,9 @@ __global__ void direct_kernel(QuantizedGeometry g, const void* x, const void* w,
           for (int64_t kx = 0; kx < g.k[2]; ++kx) {
             const int64_t ix = ox * g.stride[2] - g.pad[2] + kx * g.dil[2];
             if (ix < 0 || ix >= g.in[2]) continue;
-            const int64_t xi = xc + (iz * g.in[1] + iy) * g.in[2] + ix;
-            const int64_t wi = (oc * cin_g + ic) * k_vol + (kz * g.k[1] + ky) * g.k[2] + kx;
+            const int64_t xi = xc + ((iz * g.in[1] + iy) * g.in[2] + ix) * x_p;
+            const int64_t wi =
+                oc * cin_g * k_vol + ic * w_c + ((kz * g.k[1] + ky) * g.k[2] + kx) * w_p;
             if constexpr (kFp8) {
               acc_f += fp8_value(static_cast<const uint8_t*>(x)[xi]) *
                        fp8_value(static_cast<const uint8_t*>(w)[wi]);
@@ -113,14 +126,15 @@ __global__ void direct_kernel(QuantizedGeometry g, const void* x, const void* w,
         }
       }
     }
-    // Linear outputs are [M, N] (channel last); convolution outputs NCHW.
+    // Linear outputs are [M, N] (channel last); convolution outputs NCHW or NHWC (o itself).
     const int64_t out_index = g.linear ? n * g.cout + oc : o;
     store_output(e, out_index, oc, kFp8 ? acc_f : static_cast<float>(acc_i));
   }
 }
 
-// cols[m, k] for m = (n, oz, oy, ox), k = (ic, kz, ky, kx) < K; k in [K, Kp) zero; positions
-// in the padding hold `pad_value` (the input zero point).
+// cols[m, k] for m = (n, oz, oy, ox), k = (ic, kz, ky, kx) < K (kNhwc: k = (kz, ky, kx, ic));
+// k in [K, Kp) zero; positions in the padding hold `pad_value` (the input zero point).
+template <bool kNhwc>
 __global__ void im2col_kernel(QuantizedGeometry g, const uint8_t* __restrict__ x,
                               uint8_t* __restrict__ cols, int64_t kp, uint8_t pad_value) {
   const int64_t k_vol = g.k[0] * g.k[1] * g.k[2], kk = g.cin * k_vol;
@@ -133,21 +147,23 @@ __global__ void im2col_kernel(QuantizedGeometry g, const uint8_t* __restrict__ x
     }
     const int64_t p = m % g.out_vol(), n = m / g.out_vol();
     const int64_t ox = p % g.out[2], oy = (p / g.out[2]) % g.out[1], oz = p / (g.out[2] * g.out[1]);
-    const int64_t ic = k / k_vol, r = k % k_vol;
+    const int64_t ic = kNhwc ? k % g.cin : k / k_vol, r = kNhwc ? k / g.cin : k % k_vol;
     const int64_t kx = r % g.k[2], ky = (r / g.k[2]) % g.k[1], kz = r / (g.k[2] * g.k[1]);
     const int64_t iz = oz * g.stride[0] - g.pad[0] + kz * g.dil[0];
     const int64_t iy = oy * g.stride[1] - g.pad[1] + ky * g.dil[1];
     const int64_t ix = ox * g.stride[2] - g.pad[2] + kx * g.dil[2];
     const bool inside =
         iz >= 0 && iz < g.in[0] && iy >= 0 && iy < g.in[1] && ix >= 0 && ix < g.in[2];
-    cols[i] =
-        inside ? x[(n * g.cin + ic) * g.in_vol() + (iz * g.in[1] + iy) * g.in[2] + ix] : pad_value;
+    const int64_t pos = (iz * g.in[1] + iy) * g.in[2] + ix;
+    const int64_t xi =
+        kNhwc ? (n * g.in_vol() + pos) * g.cin + ic : (n * g.cin + ic) * g.in_vol() + pos;
+    cols[i] = inside ? x[xi] : pad_value;
   }
 }
 
 // acc [M, Cout] (row-major, int32 or float32) -> outputs; the int32 path subtracts
 // x_zero_point * sum_k w[c, k] (the GEMM ran on raw x).
-template <class Acc>
+template <class Acc, bool kNhwc>
 __global__ void epilogue_kernel(QuantizedGeometry g, const Acc* __restrict__ acc,
                                 const int32_t* __restrict__ w_sums, QuantizedEpilogueArgs e) {
   const int64_t m_total = g.batch * g.out_vol();
@@ -160,52 +176,84 @@ __global__ void epilogue_kernel(QuantizedGeometry g, const Acc* __restrict__ acc
       a = acc[i];
     }
     const int64_t o =
-        g.linear ? i : ((m / g.out_vol()) * g.cout + c) * g.out_vol() + m % g.out_vol();
+        g.linear || kNhwc ? i : ((m / g.out_vol()) * g.cout + c) * g.out_vol() + m % g.out_vol();
     store_output(e, o, c, a);
   }
 }
 
 }  // namespace
 
-Status launch_quantized_direct_kernel(const QuantizedGeometry& g, const void* x, const void* w,
-                                      const QuantizedEpilogueArgs& e, cudaStream_t stream) {
+Status launch_quantized_direct_kernel(const QuantizedGeometry& g, QuantizedLayout layout,
+                                      const void* x, const void* w, const QuantizedEpilogueArgs& e,
+                                      cudaStream_t stream) {
   const int64_t total = g.batch * g.cout * g.out_vol();
   if (total == 0) return {};
   const unsigned blocks = grid_for(total, kThreads);
+  const bool nhwc = layout == QuantizedLayout::kChannelsLast && !g.linear;
   if (g.fp8) {
-    direct_kernel<true><<<blocks, kThreads, 0, stream>>>(g, x, w, e);
+    if (nhwc)
+      direct_kernel<true, true><<<blocks, kThreads, 0, stream>>>(g, x, w, e);
+    else
+      direct_kernel<true, false><<<blocks, kThreads, 0, stream>>>(g, x, w, e);
   } else {
-    direct_kernel<false><<<blocks, kThreads, 0, stream>>>(g, x, w, e);
+    if (nhwc)
+      direct_kernel<false, true><<<blocks, kThreads, 0, stream>>>(g, x, w, e);
+    else
+      direct_kernel<false, false><<<blocks, kThreads, 0, stream>>>(g, x, w, e);
   }
+  KILN_CUDA_LAUNCH_CHECK();
+  return {};
+}
+
+Status launch_quantized_direct_kernel(const QuantizedGeometry& g, const void* x, const void* w,
+                                      const QuantizedEpilogueArgs& e, cudaStream_t stream) {
+  return launch_quantized_direct_kernel(g, QuantizedLayout::kChannelsFirst, x, w, e, stream);
+}
+
+Status launch_quantized_im2col(const QuantizedGeometry& g, QuantizedLayout layout, const void* x,
+                               void* cols, int64_t kp, cudaStream_t stream) {
+  const int64_t total = g.batch * g.out_vol() * kp;
+  if (total == 0) return {};
+  const auto pad = static_cast<uint8_t>(g.fp8 ? 0 : g.x_zero_point);
+  const auto* xb = static_cast<const uint8_t*>(x);
+  auto* cb = static_cast<uint8_t*>(cols);
+  if (layout == QuantizedLayout::kChannelsLast)
+    im2col_kernel<true><<<grid_for(total, kThreads), kThreads, 0, stream>>>(g, xb, cb, kp, pad);
+  else
+    im2col_kernel<false><<<grid_for(total, kThreads), kThreads, 0, stream>>>(g, xb, cb, kp, pad);
   KILN_CUDA_LAUNCH_CHECK();
   return {};
 }
 
 Status launch_quantized_im2col(const QuantizedGeometry& g, const void* x, void* cols, int64_t kp,
                                cudaStream_t stream) {
-  const int64_t total = g.batch * g.out_vol() * kp;
+  return launch_quantized_im2col(g, QuantizedLayout::kChannelsFirst, x, cols, kp, stream);
+}
+
+Status launch_quantized_epilogue(const QuantizedGeometry& g, QuantizedLayout layout,
+                                 const void* acc, const int32_t* w_sums,
+                                 const QuantizedEpilogueArgs& e, cudaStream_t stream) {
+  const int64_t total = g.batch * g.out_vol() * g.cout;
   if (total == 0) return {};
-  const auto pad = static_cast<uint8_t>(g.fp8 ? 0 : g.x_zero_point);
-  im2col_kernel<<<grid_for(total, kThreads), kThreads, 0, stream>>>(
-      g, static_cast<const uint8_t*>(x), static_cast<uint8_t*>(cols), kp, pad);
+  const unsigned blocks = grid_for(total, kThreads);
+  const bool nhwc = layout == QuantizedLayout::kChannelsLast;
+  const auto* af = static_cast<const float*>(acc);
+  const auto* ai = static_cast<const int32_t*>(acc);
+  if (g.fp8 && nhwc)
+    epilogue_kernel<float, true><<<blocks, kThreads, 0, stream>>>(g, af, w_sums, e);
+  else if (g.fp8)
+    epilogue_kernel<float, false><<<blocks, kThreads, 0, stream>>>(g, af, w_sums, e);
+  else if (nhwc)
+    epilogue_kernel<int32_t, true><<<blocks, kThreads, 0, stream>>>(g, ai, w_sums, e);
+  else
+    epilogue_kernel<int32_t, false><<<blocks, kThreads, 0, stream>>>(g, ai, w_sums, e);
   KILN_CUDA_LAUNCH_CHECK();
   return {};
 }
 
 Status launch_quantized_epilogue(const QuantizedGeometry& g, const void* acc, const int32_t* w_sums,
                                  const QuantizedEpilogueArgs& e, cudaStream_t stream) {
-  const int64_t total = g.batch * g.out_vol() * g.cout;
-  if (total == 0) return {};
-  const unsigned blocks = grid_for(total, kThreads);
-  if (g.fp8) {
-    epilogue_kernel<float>
-        <<<blocks, kThreads, 0, stream>>>(g, static_cast<const float*>(acc), w_sums, e);
-  } else {
-    epilogue_kernel<int32_t>
-        <<<blocks, kThreads, 0, stream>>>(g, static_cast<const int32_t*>(acc), w_sums, e);
-  }
-  KILN_CUDA_LAUNCH_CHECK();
-  return {};
+  return launch_quantized_epilogue(g, QuantizedLayout::kChannelsFirst, acc, w_sums, e, stream);
 }
 
 }  // namespace kiln::cuda
