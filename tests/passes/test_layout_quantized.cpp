@@ -109,5 +109,56 @@ TEST(LayoutQuantized, ConsecutiveQuantizedConvsReadEachOthersInt8Nhwc) {
   testing::expect_int8_close(got[0], want[0]);
 }
 
+// A float NHWC tensor quantized for the next convolution: conv1's relu output is also a network
+// output, so its quantize stays a layer; the transposes move below it, and conv2 reads the
+// quantize's NHWC int8 output.
+TEST(LayoutQuantized, QuantizeOfAFloatNhwcTensorRunsNhwc) {
+  SCOPED_TRACE("seed " + std::to_string(testing::rng_seed()));
+  Network net;
+  auto x = net.add_input("x", DataType::kFloat32, {2, 8, 7, 7});
+  auto s = testing::add_constant(net, testing::make_tensor(DataType::kFloat32, {}, {0.03}));
+  auto qdq = [&](Tensor t) {
+    return *net.add_dequantize(*net.add_quantize(t, s, {}, QuantizeParams{}), s, {},
+                               DequantizeParams{});
+  };
+  ConvolutionParams p;
+  p.strides = p.dilations = {1, 1};
+  p.pads_begin = p.pads_end = {1, 1};
+  auto conv = [&](Tensor in) {
+    DequantizeParams wp;
+    wp.axis = 0;
+    auto w = testing::add_constant(
+        net, testing::random_tensor(DataType::kInt8, {8, 8, 3, 3}, -127, 128));
+    auto ws =
+        testing::add_constant(net, testing::random_tensor(DataType::kFloat32, {8}, 0.002, 0.01));
+    auto b = testing::add_constant(net, testing::random_tensor(DataType::kFloat32, {8}));
+    return *net.add_convolution(in, *net.add_dequantize(w, ws, {}, wp), b, p);
+  };
+  Tensor r = *net.add_unary(conv(qdq(*x)), UnaryOp::kRelu);
+  ASSERT_TRUE(net.mark_output(r, "side").ok());
+  ASSERT_TRUE(
+      net.mark_output(*net.add_quantize(conv(qdq(r)), s, {}, QuantizeParams{}), "out").ok());
+  auto contents = testing::build_contents(net, nhwc_config());
+  const ir::Graph& g = contents.graph;
+  std::vector<const ir::Layer*> convs;
+  for (const auto& l : g.layers)
+    if (l.op == OpKind::kQuantizedConvolution) convs.push_back(&l);
+  ASSERT_EQ(convs.size(), 2u);
+  const int32_t q = producer(g, convs[1]->inputs[0]);
+  ASSERT_GE(q, 0);
+  const ir::Layer& ql = g.layers[static_cast<size_t>(q)];
+  EXPECT_EQ(ql.op, OpKind::kQuantize);
+  const int32_t before_q = producer(g, ql.inputs[0]);
+  ASSERT_GE(before_q, 0);
+  EXPECT_EQ(&g.layers[static_cast<size_t>(before_q)], convs[0]);
+  // x's int8 to NHWC, "side" and "out" back to NCHW.
+  EXPECT_EQ(testing::count_ops(g, OpKind::kTranspose), 3);
+  auto in = testing::random_tensor(DataType::kFloat32, {2, 8, 7, 7}, -2, 2);
+  auto got = testing::build_and_run(net, {in}, nhwc_config());
+  auto want = testing::build_and_run(net, {in}, int8_config());
+  ASSERT_EQ(got.size(), 2u);
+  for (size_t i = 0; i < got.size(); ++i) expect_equal(got[i], want[i]);
+}
+
 }  // namespace
 }  // namespace kiln
