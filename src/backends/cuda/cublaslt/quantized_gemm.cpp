@@ -421,7 +421,8 @@ Expected<backend::KernelRecord> tune_quantized(int32_t layer, TuneContext& ctx) 
            std::to_string(layout == QuantizedLayout::kChannelsLast) + "|out" +
            std::string(dtype_name(out.dtype)) + "|res" +
            std::to_string(l.inputs.size() > 5 && l.inputs[5] >= 0) + "|act" +
-           std::to_string(static_cast<int>(epilogue_params(l).activation));
+           std::to_string(static_cast<int>(epilogue_params(l).activation)) + "|cudnn" +
+           std::to_string(try_cudnn);  // a cached cuDNN tactic only where it can run
   }
   if (ctx.cache) {
     if (auto hit = ctx.cache->find(key)) {
