@@ -36,6 +36,11 @@ TEST(QuantizedPlan, CudaConvChainStaysInt8Nhwc) {
   for (size_t i = 0; i < convs.size(); ++i) {
     EXPECT_TRUE(std::get<QuantizedConvolutionParams>(convs[i]->params).channels_last);
     EXPECT_EQ(cuda::quantized_cudnn_refusal(g, *convs[i]), "") << "conv " << i;
+    // The weight: a folded constant in KRSC order.
+    const auto& w = g.tensors[static_cast<size_t>(convs[i]->inputs[1])];
+    ASSERT_GE(w.producer, 0);
+    EXPECT_EQ(g.layers[static_cast<size_t>(w.producer)].op, OpKind::kConstant);
+    EXPECT_EQ(w.type.dims, (Dims{16, 3, 3, 16}));
     if (i == 0) continue;
     const int32_t p = g.tensors[static_cast<size_t>(convs[i]->inputs[0])].producer;
     ASSERT_GE(p, 0);
