@@ -326,8 +326,10 @@ TEST(CudaFusion, TransformerNetsMatchCpu) {
         } else {
           testing::build_bert_layer(net, s);
         }
-        BuilderConfig cfg;  // 16-bit networks: f16 enabled, as kiln.compile does for them
-        if (dt != DataType::kFloat32) cfg.enabled_precisions = {Precision::kFP32, Precision::kFP16};
+        BuilderConfig cfg;  // 16-bit networks: their precision enabled, as kiln.compile does
+        if (dt == DataType::kFloat16) cfg.enabled_precisions = {Precision::kFP32, Precision::kFP16};
+        if (dt == DataType::kBFloat16)
+          cfg.enabled_precisions = {Precision::kFP32, Precision::kBF16};
         if (dynamic) {
           OptimizationProfile prof;
           if (gpt2) {
