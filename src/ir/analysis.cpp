@@ -55,6 +55,13 @@ std::vector<int32_t> storage_roots(const Graph& g, const std::vector<bool>& exec
   return root;
 }
 
+bool is_aliasing_view(const Graph& g, const std::vector<int32_t>& roots, int32_t layer) {
+  const Layer& l = g.layers[static_cast<size_t>(layer)];
+  if (l.outputs.size() != 1 || has_flag(l.op, kFlagInPlace)) return false;
+  if (!(has_flag(l.op, kFlagView) || is_offset_view(g, l))) return false;
+  return roots[static_cast<size_t>(l.outputs[0])] != l.outputs[0];
+}
+
 bool is_offset_view(const Graph& g, const Layer& l) {
   if (l.op != OpKind::kSlice || l.inputs.empty() || l.inputs[0] < 0) return false;
   for (size_t i = 1; i < l.inputs.size(); ++i)

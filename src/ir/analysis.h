@@ -19,6 +19,12 @@ std::vector<bool> live_layers(const Graph& g);
 /// offset-view slices) the storage root of the view's input.
 std::vector<int32_t> storage_roots(const Graph& g, const std::vector<bool>& executed);
 
+/// Whether layer `layer` only names its input's memory anew: a view (or offset-view slice) whose
+/// output `roots` (storage_roots) maps to another tensor, and no in-place writer. It launches
+/// nothing, so a plan may leave it without a kernel record (the context points its output at the
+/// input's bytes).
+bool is_aliasing_view(const Graph& g, const std::vector<int32_t>& roots, int32_t layer);
+
 /// A slice that is a contiguous block of its input, so its output can alias the input at an offset:
 /// one axis, step 1, starts/ends in the params, every dim before the axis a static 1, and the bytes
 /// behind one index of the axis a multiple of 256 (the alignment kernels expect of every tensor).

@@ -66,16 +66,18 @@ Status EngineImpl::build_layout() {
       pos_in_kernel[static_cast<size_t>(l)] = static_cast<int32_t>(j);
     }
   }
-  for (size_t l = 0; l < g.layers.size(); ++l) {
-    if (executed[l] && kernel_of[l] < 0)
-      return load_error(StatusCode::kCorruptPlan, "layer '" + g.layers[l].name + "' has no kernel");
-  }
   // An aliased view (storage_roots) holds its input's bytes: a reader depends on the kernel that
   // writes those (the view's own kernel does nothing and may run later, e.g. a residual reshaped
-  // for a fused GEMM epilogue).
+  // for a fused GEMM epilogue). Such a view needs no kernel at all (the context points it at its
+  // input's memory); every other executed layer needs one.
   storage_root = ir::storage_roots(g, executed);
   for (size_t l = 0; l < g.layers.size(); ++l) {
-    if (!executed[l]) continue;
+    if (executed[l] && kernel_of[l] < 0 &&
+        !ir::is_aliasing_view(g, storage_root, static_cast<int32_t>(l)))
+      return load_error(StatusCode::kCorruptPlan, "layer '" + g.layers[l].name + "' has no kernel");
+  }
+  for (size_t l = 0; l < g.layers.size(); ++l) {
+    if (!executed[l] || kernel_of[l] < 0) continue;
     const ir::Layer& layer = g.layers[l];
     for (size_t i = 0; i < layer.inputs.size(); ++i) {
       int32_t t = layer.inputs[i];
@@ -106,7 +108,7 @@ Status EngineImpl::build_layout() {
   last_kernel.assign(nt, -1);
   is_arena.assign(nt, false);
   for (size_t l = 0; l < g.layers.size(); ++l) {
-    if (!executed[l]) continue;
+    if (!executed[l] || kernel_of[l] < 0) continue;  // a kernel-less view touches no memory
     int32_t k = kernel_of[l];
     for (int32_t o : g.layers[l].outputs) {
       auto root = static_cast<size_t>(storage_root[static_cast<size_t>(o)]);

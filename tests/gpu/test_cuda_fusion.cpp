@@ -1,6 +1,9 @@
 // Epilogue fusion on CUDA: conv(+add)(+relu) and linear/matmul(+add)(+relu|gelu_tanh) run as one
 // kernel and match the CPU reference (which runs every layer separately).
+#include "backends/cuda/cuda_plan.h"
+#include "backends/transformer_nets.h"
 #include "gpu_test_util.h"
+#include "serialization/plan_contents.h"
 
 namespace kiln {
 namespace {
@@ -300,6 +303,69 @@ TEST(CudaFusion, IntermediateUsedElsewhereIsNotFused) {
   ASSERT_TRUE(net.mark_output(*s, "y").ok());
   expect_cuda_matches_cpu(net, {random_tensor(DataType::kFloat32, {1, 4, 8, 8})});
   EXPECT_EQ(describe_cuda(net).find("+relu"), std::string::npos);
+}
+
+// GPT-2 blocks and a BERT encoder layer as the converters spell them: the whole network on CUDA
+// (fused GEMM epilogues, attention through views, aliasing views with no kernel at all) matches
+// the CPU reference, with a static and a dynamic batch; and the kernel records the build writes are
+// the ones cuda::plan_kernels predicts without a GPU (test_transformer_kernel_count pins those).
+TEST(CudaFusion, TransformerNetsMatchCpu) {
+  KILN_REQUIRE_GPU();
+  for (DataType dt : testing::kFloatTypes) {
+    for (bool dynamic : {false, true}) {
+      for (bool gpt2 : {true, false}) {
+        SCOPED_TRACE(std::string(dtype_name(dt)) + (gpt2 ? " gpt2" : " bert") +
+                     (dynamic ? " dynamic batch" : ""));
+        testing::TransformerShape s;
+        s.dtype = dt;
+        s.seq = 13;  // odd: no vector-width multiple
+        s.batch = dynamic ? kDynamic : 2;
+        Network net;
+        if (gpt2) {
+          testing::build_gpt2(net, s, 2);
+        } else {
+          testing::build_bert_layer(net, s);
+        }
+        BuilderConfig cfg;  // 16-bit networks: their precision enabled, as kiln.compile does
+        if (dt == DataType::kFloat16) cfg.enabled_precisions = {Precision::kFP32, Precision::kFP16};
+        if (dt == DataType::kBFloat16)
+          cfg.enabled_precisions = {Precision::kFP32, Precision::kBF16};
+        if (dynamic) {
+          OptimizationProfile prof;
+          if (gpt2) {
+            prof.set("input_ids", {1, s.seq}, {2, s.seq}, {3, s.seq});
+          } else {
+            prof.set("hidden", {1, s.seq, s.embed}, {2, s.seq, s.embed}, {3, s.seq, s.embed});
+            prof.set("mask", {1, 1, 1, s.seq}, {2, 1, 1, s.seq}, {3, 1, 1, s.seq});
+          }
+          cfg.profiles.push_back(prof);
+        }
+        const bool half = dt != DataType::kFloat32;
+        testing::GpuCompareOptions tol;
+        tol.rtol = dt == DataType::kBFloat16 ? 6e-2 : half ? 2e-2 : 1e-4;
+        tol.atol = tol.rtol;
+        for (int64_t b : dynamic ? std::vector<int64_t>{3, 1} : std::vector<int64_t>{2}) {
+          std::vector<HostTensor> in;
+          if (gpt2) {
+            in.push_back(random_tensor(DataType::kInt64, {b, s.seq}, 0, 64));
+          } else {
+            in.push_back(random_tensor(dt, {b, s.seq, s.embed}));
+            in.push_back(random_tensor(dt, {b, 1, 1, s.seq}, -2, 0));
+          }
+          expect_cuda_matches_cpu(net, in, cfg, tol);
+        }
+        cfg.backend = "cuda";
+        auto plan = Builder::build(net, cfg);
+        ASSERT_TRUE(plan.ok()) << plan.status().to_string();
+        auto contents = serial::read_plan(plan->bytes);
+        auto predicted = cuda::plan_kernels(net, cfg);
+        ASSERT_TRUE(contents.ok() && predicted.ok());
+        ASSERT_EQ(contents->kernels.size(), predicted->kernels.size());
+        for (size_t k = 0; k < predicted->kernels.size(); ++k)
+          EXPECT_EQ(contents->kernels[k].layers, predicted->kernels[k].layers) << "kernel " << k;
+      }
+    }
+  }
 }
 
 }  // namespace

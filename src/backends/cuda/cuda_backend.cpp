@@ -561,7 +561,10 @@ class CudaBackend final : public backend::Backend {
     for (int32_t l : options.device_layers) executed[static_cast<size_t>(l)] = true;
     tc.executed = &executed;
     tc.kernel_cache_dir = cfg.kernel_cache_dir;
-    std::vector<FusedGroup> groups = plan_fusion(g, options.device_layers, fusion);
+    std::vector<FusedGroup> groups;
+    const std::vector<int32_t> roots = ir::storage_roots(g, executed);
+    for (FusedGroup& grp : plan_fusion(g, options.device_layers, fusion))
+      if (!launches_nothing(g, grp, roots)) groups.push_back(std::move(grp));
     for (size_t i = 0; i < groups.size(); ++i) {
       tc.group = &groups[i].layers;
       if (groups[i].pointwise) {

@@ -230,6 +230,12 @@ std::vector<FusedGroup> plan_fusion(const ir::Graph& g, const std::vector<int32_
   return groups;
 }
 
+bool launches_nothing(const ir::Graph& g, const FusedGroup& group,
+                      const std::vector<int32_t>& roots) {
+  return group.layers.size() == 1 && !group.pointwise && !group.attention_views &&
+         ir::is_aliasing_view(g, roots, group.layers[0]);
+}
+
 bool decode_epilogue(const ir::Graph& g, const std::vector<int32_t>& layers, EpilogueSpec& spec) {
   if (layers.empty()) return false;
   const ir::Layer& anchor = g.layers[static_cast<size_t>(layers[0])];

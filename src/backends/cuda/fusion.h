@@ -38,6 +38,11 @@ struct FusionOptions {
 std::vector<FusedGroup> plan_fusion(const ir::Graph& g, const std::vector<int32_t>& device_layers,
                                     const FusionOptions& options);
 
+/// Whether a group is one aliasing view (ir::is_aliasing_view; `roots` from ir::storage_roots of
+/// the device layers): it launches nothing, so the backend writes no kernel record for it.
+bool launches_nothing(const ir::Graph& g, const FusedGroup& group,
+                      const std::vector<int32_t>& roots);
+
 /// The parts of a fused group, decoded from its layers (for kernel creation).
 struct EpilogueSpec {
   int32_t residual = -1;  ///< tensor id added to the anchor's output, or -1
