@@ -16,6 +16,7 @@ namespace kiln::bridge {
 namespace {
 
 std::atomic<FailureHandler> g_failure_handler{nullptr};
+std::atomic<bool> g_cuda_graphs{true};
 
 [[noreturn]] void fail(const std::string& engine, const Status& s) {
   std::string message = "[kiln] engine '" + engine + "': " + s.to_string();
@@ -26,6 +27,9 @@ std::atomic<FailureHandler> g_failure_handler{nullptr};
 }  // namespace
 
 void set_failure_handler(FailureHandler handler) { g_failure_handler.store(handler); }
+
+void set_cuda_graphs_enabled(bool enabled) { g_cuda_graphs.store(enabled); }
+bool cuda_graphs_enabled() { return g_cuda_graphs.load(); }
 
 TorchEngine::TorchEngine(at::Tensor plan, std::vector<std::string> input_names,
                          std::vector<std::string> output_names, std::string name)
@@ -146,6 +150,7 @@ std::vector<at::Tensor> TorchEngine::execute(const std::vector<at::Tensor>& inpu
     if (!s.ok()) fail(name_, s);
     outs.push_back(o);
   }
+  ctx.set_cuda_graphs(g_cuda_graphs.load());  // cheap; takes effect on this run
   Status s = cuda_ ? ctx.enqueue(stream) : ctx.execute();
   if (!s.ok()) fail(name_, s);
   // Data-dependent outputs (nonzero): the engine wrote the first rows of the upper-bound buffer and

@@ -69,6 +69,9 @@ TORCH_LIBRARY(kiln, m) {
           [](const c10::intrusive_ptr<TorchEngine>& self) { return self->get_state(); },
           [](TorchEngine::State state) { return TorchEngine::from_state(std::move(state)); });
   m.def("execute_engine(Tensor[] inputs, __torch__.torch.classes.kiln.Engine engine) -> Tensor[]");
+  // No tensor arguments: catch-all kernels (callable from Python, TorchScript and C++ deployments).
+  m.def("set_cuda_graphs(bool enabled) -> ()", [](bool enabled) { set_cuda_graphs_enabled(enabled); });
+  m.def("cuda_graphs_enabled() -> bool", [] { return cuda_graphs_enabled(); });
 }
 
 // CompositeExplicitAutograd rather than a catch-all kernel: a catch-all counts as

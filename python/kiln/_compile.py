@@ -92,7 +92,8 @@ def compile(
     timing_cache_path: persistent timing cache file.
     kernel_cache_dir: folder of compiled generated kernels (NVRTC cubins) reused across builds.
     engine_cache_dir: folder where built plans are cached by graph + weights + settings (dynamo).
-    use_cuda_graphs: CUDA backend captures graphs per input shape (False is not supported yet).
+    use_cuda_graphs: CUDA backend captures graphs per input shape (False is refused: switch replay at run time
+            with kiln.runtime.set_cudagraphs_mode).
     debug: DEBUG logging while compiling.
     dry_run: build nothing; print and return a kiln.SupportReport.
     **kwargs: Torch-TensorRT's other keywords, through the table in kiln._keywords: translated where Kiln has

@@ -232,10 +232,10 @@ def make_settings(
         debug=_check_bool("debug", debug),
     )
     if dev.type == "cuda" and not s.use_cuda_graphs:
-        # The runtime engine class (libkiln_runtime) captures CUDA graphs per input shape and has no switch yet.
+        # Replay is a process-wide run-time switch of the runtime library, not a property of the compiled module.
         raise ValueError(
-            "use_cuda_graphs=False is not supported yet: Kiln's CUDA runtime always captures and "
-            "replays CUDA graphs per input shape"
+            "use_cuda_graphs=False is not a compile setting in Kiln: CUDA-graph replay is switched at run time, "
+            "for every engine in the process, with kiln.runtime.set_cudagraphs_mode(False)"
         )
     # On the CPU backend use_cuda_graphs has nothing to act on: either value is accepted.
     return s

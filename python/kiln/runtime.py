@@ -1,49 +1,35 @@
 """Run-time switches with Torch-TensorRT's names (``torch_tensorrt.runtime``).
 
-Kiln's CUDA runtime captures a CUDA graph per engine and input shape and replays it: that is its normal
-mode, not a switch. ``set_cudagraphs_mode(True)`` and ``enable_cudagraphs(module)`` therefore ask for what
-Kiln does anyway; ``set_cudagraphs_mode(False)`` is recorded (``get_cudagraphs_mode`` reports it) but, with a
-GPU, engines keep replaying their graphs (same results) and a ``kiln.CompatibilityWarning`` says so. The CPU
-backend has no CUDA graphs: there the mode changes nothing.
+Kiln's CUDA runtime captures a CUDA graph per engine, execution context and input shape and replays it; that
+is its default. ``set_cudagraphs_mode(False)`` turns replay off for every Kiln engine in the process (engines
+then launch their kernels one by one: what a caller needs who captures the whole module in its own
+``torch.cuda.graph``); ``set_cudagraphs_mode(True)`` and ``enable_cudagraphs(module)`` turn it back on.
+``get_cudagraphs_mode()`` reports the state (True by default, where Torch-TensorRT starts with False). The
+switch is the ``kiln::set_cuda_graphs`` op of the runtime library, so TorchScript and C++ deployments have it
+too. The CPU backend has no CUDA graphs: there the mode changes nothing.
 """
 
 from __future__ import annotations
 
 import contextlib
-import warnings
 from typing import Any, Iterator
 
 import torch
 
-from kiln._keywords import CompatibilityWarning
-from kiln._native import C
-
-_cudagraphs_mode = False  # Torch-TensorRT's default; Kiln's CUDA engines replay graphs regardless
-
-
-def _cuda_in_use() -> bool:
-    return torch.cuda.is_available() and "cuda" in C.available_backends()
+from kiln._native import C  # noqa: F401 - loads the runtime library that registers the kiln ops
 
 
 def set_cudagraphs_mode(mode: bool) -> None:
-    """Torch-TensorRT's switch for CUDA-graph replay. Kiln's CUDA engines always capture and replay a CUDA
-    graph per input shape, so the mode is only recorded (False warns that it changes nothing)."""
-    global _cudagraphs_mode
+    """Torch-TensorRT's switch for CUDA-graph replay: on (Kiln's default) each engine replays a captured CUDA
+    graph per input shape; off, engines launch kernels one by one (e.g. inside the caller's own capture)."""
     if not isinstance(mode, bool):
         raise TypeError(f"kiln.runtime.set_cudagraphs_mode: expected a bool, got {mode!r}")
-    if not mode and _cuda_in_use():
-        warnings.warn(
-            "kiln.runtime.set_cudagraphs_mode(False) has no effect in Kiln (its CUDA engines always replay a "
-            "CUDA graph per input shape)",
-            CompatibilityWarning,
-            stacklevel=2,
-        )
-    _cudagraphs_mode = mode
+    torch.ops.kiln.set_cuda_graphs(mode)
 
 
 def get_cudagraphs_mode() -> bool:
-    """The mode last given to set_cudagraphs_mode (False until then, as in Torch-TensorRT)."""
-    return _cudagraphs_mode
+    """Whether Kiln's CUDA engines replay CUDA graphs (True unless set_cudagraphs_mode(False) was called)."""
+    return bool(torch.ops.kiln.cuda_graphs_enabled())
 
 
 def get_whole_cudagraphs_mode() -> bool:
@@ -53,15 +39,14 @@ def get_whole_cudagraphs_mode() -> bool:
 
 @contextlib.contextmanager
 def enable_cudagraphs(compiled_module: Any) -> Iterator[Any]:
-    """``with kiln.runtime.enable_cudagraphs(trt_module) as m: m(x)``: yields the module itself (its CUDA
-    engines replay CUDA graphs per input shape)."""
-    global _cudagraphs_mode
-    old = _cudagraphs_mode
-    _cudagraphs_mode = True
+    """``with kiln.runtime.enable_cudagraphs(trt_module) as m: m(x)``: yields the module itself with CUDA-graph
+    replay on inside the block (the mode before it is restored after)."""
+    old = get_cudagraphs_mode()
+    set_cudagraphs_mode(True)
     try:
         yield compiled_module
     finally:
-        _cudagraphs_mode = old
+        set_cudagraphs_mode(old)
 
 
 class _MultiDeviceSafeMode:

@@ -190,9 +190,17 @@ def test_types_and_runtime():
     assert t.shape == (4, 3) and bool(((t >= 5) & (t < 6)).all())
     with pytest.raises(ValueError, match="torch_tensor has shape"):
         kiln.Input((2, 3), torch_tensor=torch.zeros(3, 3))
-    kiln.runtime.set_cudagraphs_mode(True)
-    assert kiln.runtime.get_cudagraphs_mode()
+    assert kiln.runtime.get_cudagraphs_mode()  # Kiln's default: replay on
     kiln.runtime.set_cudagraphs_mode(False)
+    try:
+        assert not kiln.runtime.get_cudagraphs_mode() and not torch.ops.kiln.cuda_graphs_enabled()
+        with kiln.runtime.enable_cudagraphs("m") as m:
+            assert m == "m" and kiln.runtime.get_cudagraphs_mode()
+        assert not kiln.runtime.get_cudagraphs_mode()  # restored after the block
+    finally:
+        kiln.runtime.set_cudagraphs_mode(True)
+    with pytest.raises(TypeError, match="expected a bool"):
+        kiln.runtime.set_cudagraphs_mode(0)
     with kiln.logging.debug():
         assert kiln.logging.get_reportable_log_level() == kiln.logging.Level.Debug
 

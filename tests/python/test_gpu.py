@@ -36,6 +36,32 @@ def test_cuda_graphs_off_is_refused(convnet):
 
 
 @requires_cuda
+def test_cuda_graphs_mode_off_lets_the_caller_capture(convnet):
+    """set_cudagraphs_mode(False): engines launch kernels one by one, so the whole compiled module can be
+    captured in the caller's own torch.cuda.graph (a nested capture of Kiln's own graph would fail)."""
+    model = convnet.cuda().eval()
+    x = torch.randn(2, 3, 16, 16, device="cuda")
+    m = kiln.compile(model, inputs=[x])
+    kiln.runtime.set_cudagraphs_mode(False)
+    try:
+        with torch.no_grad():
+            m(x)  # warm-up outside the capture (workspace, execution context)
+            torch.cuda.synchronize()
+            g = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(g):
+                y = m(x)
+            for _ in range(2):
+                x.copy_(torch.randn_like(x))
+                g.replay()
+                torch.cuda.synchronize()
+                assert rel_err(y, model(x)) < 1e-3
+    finally:
+        kiln.runtime.set_cudagraphs_mode(True)
+    with torch.no_grad():  # replay on again: same results
+        assert rel_err(m(x), model(x)) < 1e-3
+
+
+@requires_cuda
 def test_cuda_torchscript_and_torch_compile(convnet):
     model = convnet.cuda()
     x = torch.randn(2, 3, 16, 16, device="cuda")
