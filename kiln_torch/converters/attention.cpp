@@ -3,6 +3,7 @@
 // (_scaled_dot_product_{flash,efficient,cudnn}_attention on CUDA tensors,
 // ..._flash_attention_for_cpu on CPU; their extra outputs must be unused) — and baddbmm (beta *
 // self + alpha * batch1 @ batch2, the scores of many attention implementations).
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -29,6 +30,35 @@ Expected<kiln::Tensor> repeat_heads(ConversionCtx& ctx, kiln::Tensor x, int64_t 
   shape[static_cast<size_t>(r - 2)] = groups;
   KILN_ASSIGN_OR_RETURN(auto e, ctx.net.add_expand(u, shape));
   return ctx.net.add_flatten(e, r - 3, r - 2);
+}
+
+// [..., Hq, L, E] -> [..., Hk, Hq / Hk, L, E]: the query heads grouped by the key/value head they
+// read. Dynamic dims go through a shape tensor.
+Expected<kiln::Tensor> group_heads(ConversionCtx& ctx, kiln::Tensor q, int64_t hk) {
+  const int r = ctx.rank(q);
+  const Dims d = ctx.dims(q);
+  const int64_t groups = d[r - 3] / hk;
+  std::vector<int64_t> shape(d.begin(), d.end());
+  shape[static_cast<size_t>(r - 3)] = groups;
+  shape.insert(shape.begin() + (r - 3), hk);
+  if (std::count(shape.begin(), shape.end(), int64_t{-1}) <= 1)
+    return ctx.net.add_reshape(q, shape);
+  KILN_ASSIGN_OR_RETURN(auto full, ctx.net.add_shape(q));
+  std::vector<kiln::Tensor> parts;
+  auto pick = [&](std::vector<int64_t> idx) -> Status {
+    KILN_ASSIGN_OR_RETURN(auto i, ctx.net.add_int_vector(idx));
+    KILN_ASSIGN_OR_RETURN(auto g, ctx.net.add_gather(full, i, 0));
+    parts.push_back(g);
+    return {};
+  };
+  std::vector<int64_t> lead;
+  for (int i = 0; i < r - 3; ++i) lead.push_back(i);
+  if (!lead.empty()) KILN_RETURN_IF_ERROR(pick(lead));
+  KILN_ASSIGN_OR_RETURN(auto mid, ctx.net.add_int_vector({hk, groups}));
+  parts.push_back(mid);
+  KILN_RETURN_IF_ERROR(pick({r - 2, r - 1}));
+  KILN_ASSIGN_OR_RETURN(auto target, ctx.net.add_concat(parts, 0));
+  return ctx.net.add_reshape_dynamic(q, target);
 }
 
 // Where each spelling keeps its arguments (-1: it has none).
@@ -83,6 +113,12 @@ Status sdpa_impl(ConversionCtx& ctx, const Node& n, const SdpaArgs& pos) {
     KILN_ASSIGN_OR_RETURN(auto l, lift_rank(ctx, c, rank));
     *t = l;
   }
+  kiln::Tensor m = mask;
+  if (m.valid() && ctx.dtype(m) != DataType::kBool) {
+    KILN_ASSIGN_OR_RETURN(auto c, ctx.cast(m, dt));
+    m = c;
+  }
+  bool grouped = false;  // q grouped by key/value head, k/v broadcast: the output is regrouped
   if (gqa && rank >= 3) {
     int64_t hq = ctx.dims(tq)[rank - 3], hk = ctx.dims(tk)[rank - 3], hv = ctx.dims(tv)[rank - 3];
     if (hq < 0 || hk < 0 || hv < 0) return ctx.error(n, "enable_gqa needs static head counts");
@@ -90,16 +126,30 @@ Status sdpa_impl(ConversionCtx& ctx, const Node& n, const SdpaArgs& pos) {
       if (hk == 0 || hv == 0 || hq % hk != 0 || hq % hv != 0)
         return ctx.error(
             n, "query heads " + std::to_string(hq) + " are not a multiple of key/value heads");
-      KILN_ASSIGN_OR_RETURN(auto rk, repeat_heads(ctx, tk, hq / hk));
-      KILN_ASSIGN_OR_RETURN(auto rv, repeat_heads(ctx, tv, hq / hv));
-      tk = rk;
-      tv = rv;
+      // Shared key/value heads and a mask without a head dim (a padding / causal mask, what
+      // decoders pass): k and v are read in place, broadcast over each group of query heads (no
+      // copy of the KV cache per step). Else k and v are repeated.
+      const int mr = m.valid() ? ctx.rank(m) : 0;
+      const bool mask_ok = !m.valid() || mr < 3 || ctx.dims(m)[mr - 3] == 1;
+      if (hk == hv && mask_ok) {
+        KILN_ASSIGN_OR_RETURN(auto gq, group_heads(ctx, tq, hk));
+        KILN_ASSIGN_OR_RETURN(auto gk, ctx.net.add_unsqueeze(tk, {rank - 2}));
+        KILN_ASSIGN_OR_RETURN(auto gv, ctx.net.add_unsqueeze(tv, {rank - 2}));
+        tq = gq;
+        tk = gk;
+        tv = gv;
+        if (m.valid() && mr >= 3) {
+          KILN_ASSIGN_OR_RETURN(auto gm, ctx.net.add_unsqueeze(m, {mr - 2}));
+          m = gm;
+        }
+        grouped = true;
+      } else {
+        KILN_ASSIGN_OR_RETURN(auto rk, repeat_heads(ctx, tk, hq / hk));
+        KILN_ASSIGN_OR_RETURN(auto rv, repeat_heads(ctx, tv, hq / hv));
+        tk = rk;
+        tv = rv;
+      }
     }
-  }
-  kiln::Tensor m = mask;
-  if (m.valid() && ctx.dtype(m) != DataType::kBool) {
-    KILN_ASSIGN_OR_RETURN(auto c, ctx.cast(m, dt));
-    m = c;
   }
   AttentionParams p;
   p.causal = causal;
@@ -109,7 +159,9 @@ Status sdpa_impl(ConversionCtx& ctx, const Node& n, const SdpaArgs& pos) {
   // The spellings with auxiliary outputs (log-sum-exp, ...): nothing reads them
   // (sdpa_supported_at).
   for (size_t o = 1; o < n.outputs.size(); ++o) ctx.set_output(n, o, Arg::constant(c10::IValue()));
-  return set_output_tensor(ctx, n, ctx.net.add_attention(tq, tk, tv, m, p));
+  if (!grouped) return set_output_tensor(ctx, n, ctx.net.add_attention(tq, tk, tv, m, p));
+  KILN_ASSIGN_OR_RETURN(auto y, ctx.net.add_attention(tq, tk, tv, m, p));
+  return set_output_tensor(ctx, n, ctx.net.add_flatten(y, rank - 3, rank - 2));
 }
 
 Status sdpa(ConversionCtx& ctx, const Node& n) { return sdpa_impl(ctx, n, kSdpa); }

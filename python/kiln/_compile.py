@@ -9,6 +9,7 @@ from typing import Any, Optional
 import torch
 
 from kiln import _progress
+from kiln._modes import eval_mode
 from kiln._engine_module import PlanBytes, single_engine_io_names
 from kiln._errors import error_context
 from kiln._input import Input, normalize_inputs
@@ -240,20 +241,21 @@ def to_torchscript(module: Any, specs: list[Input], examples: list[Any], device:
         raise TypeError(
             f"kiln.compile: ir='ts' needs an nn.Module or ScriptModule, got {type(module).__name__}"
         )
-    module = module.eval()
-    try:
-        return torch.jit.script(module)
-    except Exception as script_error:  # noqa: BLE001 - any scripting failure falls back to tracing
-        _log.info(
-            "torch.jit.script failed (%s); tracing instead",
-            str(script_error).splitlines()[0] if str(script_error) else script_error,
-        )
-        ex = [
-            e.to(device) if isinstance(e, torch.Tensor) else s.example_tensor("opt", device)
-            for s, e in zip(specs, examples)
-        ]
-        with torch.no_grad():
-            return torch.jit.trace(module, tuple(ex))
+    # Scripted / traced in eval mode; the caller's module keeps its own modes (kiln._modes).
+    with eval_mode(module):
+        try:
+            return torch.jit.script(module)
+        except Exception as script_error:  # noqa: BLE001 - any scripting failure falls back to tracing
+            _log.info(
+                "torch.jit.script failed (%s); tracing instead",
+                str(script_error).splitlines()[0] if str(script_error) else script_error,
+            )
+            ex = [
+                e.to(device) if isinstance(e, torch.Tensor) else s.example_tensor("opt", device)
+                for s, e in zip(specs, examples)
+            ]
+            with torch.no_grad():
+                return torch.jit.trace(module, tuple(ex))
 
 
 def _compile_ts(

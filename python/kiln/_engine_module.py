@@ -41,6 +41,7 @@ class EngineModule(torch.nn.Module):
         output_spec: Optional[str] = None,
     ):
         super().__init__()
+        self.eval()  # an engine computes inference
         self.engine = engine
         self.engine_name = engine.name() if engine is not None else ""
         self.input_names = (

@@ -30,6 +30,7 @@ import torch
 import torch.fx
 import torch.utils._pytree as pytree
 
+from kiln._modes import eval_mode
 from kiln._errors import error_context
 from kiln._input import Input, normalize_inputs
 from kiln._settings import CompileSettings, debug_logging, make_settings
@@ -423,12 +424,8 @@ def _export(model: Any, arg_specs: Any, kw_specs: Any, arg_vals: Any, kw_vals: A
             f"kiln.debug.compare: expected an nn.Module or ExportedProgram, got {type(model).__name__}"
         )
     model = _move(model, dev)
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         return export_module(model, arg_specs, kw_specs, arg_vals, kw_vals, dev)
-    finally:
-        model.train(was_training)
 
 
 def _diff(

@@ -6,6 +6,7 @@ from typing import Any, Optional
 
 import torch
 
+from kiln._modes import eval_mode
 from kiln._input import normalize_inputs
 from kiln._keywords import NO_REFIT, UnsupportedOptionError, translate_keywords
 from kiln._settings import OPTION_NAMES, debug_logging, make_settings
@@ -96,14 +97,10 @@ def trace(
         opts.pop(unused, None)
     settings = make_settings(**opts)
     arg_specs, kw_specs, arg_ex, kw_ex = normalize_inputs(inputs, arg_inputs, kwarg_inputs)
-    was_training = mod.training
-    mod.eval()
-    try:
+    with eval_mode(mod):
         return export_module(
             mod, arg_specs, kw_specs, arg_ex or arg_specs, kw_ex or kw_specs, settings.device
         )
-    finally:
-        mod.train(was_training)
 
 
 def export(

@@ -17,6 +17,7 @@ import torch.utils._pytree as pytree
 from torch.fx import _pytree as fx_pytree
 
 from kiln import _progress
+from kiln._modes import eval_mode
 from kiln.ptq import quantize_graph
 from kiln._errors import ExportError, UnsupportedOperatorError, raise_status
 from kiln._engine_module import EngineModule
@@ -401,6 +402,7 @@ def compile_graph(
                 )
         engines = {}
     out = stitch(imp, res, engines, engine_modules=mods)
+    out.eval()  # engines compute inference: the compiled module says so (a new GraphModule starts in train mode)
     # Inputs outside the compiled ranges are reported by forward()'s argument names before any engine runs.
     install_input_check(out, [p.name for p in imp.placeholders], imp.input_specs, _in_spec_of(gm))
     out.meta["kiln"] = {
@@ -444,10 +446,8 @@ def compile_dynamo(
                 "kiln.compile: inputs (or arg_inputs / kwarg_inputs) are required to compile an nn.Module"
             )
         module = _move(module, device)
-        was_training = module.training
-        module.eval()
         _progress.stage("export (torch.export)")
-        try:
+        with eval_mode(module):
             ep = export_module(
                 module,
                 arg_specs,
@@ -456,8 +456,6 @@ def compile_dynamo(
                 kwarg_examples or kwarg_specs,
                 device,
             )
-        finally:
-            module.train(was_training)
     _progress.stage("lower to core aten")
     gm = lower_exported(ep)
     if calibrator is not None:
@@ -513,9 +511,7 @@ def build_single_engine(
         ep = module
     else:
         module = _move(module, settings.device)
-        was_training = module.training
-        module.eval()
-        try:
+        with eval_mode(module):
             ep = export_module(
                 module,
                 arg_specs,
@@ -524,8 +520,6 @@ def build_single_engine(
                 kwarg_examples or kwarg_specs,
                 settings.device,
             )
-        finally:
-            module.train(was_training)
     gm = lower_exported(ep)
     if calibrator is not None:
         gm = quantize_graph(gm, calibrator, settings.device)

@@ -7,6 +7,7 @@ from typing import Any, Optional, Union
 
 import torch
 
+from kiln._modes import eval_mode
 from kiln._errors import CorruptPlanError, UnsupportedError
 from kiln._input import Input
 from kiln._settings import make_settings
@@ -89,17 +90,15 @@ def compile(
     if _model_dtype(model) != dtype or _model_device(model) != device:
         model = copy.deepcopy(model).to(device=device, dtype=dtype)
     # The export runs in eval mode without autograd; the caller's model gets its own state back.
-    was_training = model.training
     grads = [(p, p.requires_grad) for p in model.parameters()]
-    model.eval()
     for p, _ in grads:
         p.requires_grad_(False)
     try:
-        return _compile_eval(
-            model, max_batch, max_seq_len, dtype, device, attn_implementation, optimization_level
-        )
+        with eval_mode(model):
+            return _compile_eval(
+                model, max_batch, max_seq_len, dtype, device, attn_implementation, optimization_level
+            )
     finally:
-        model.train(was_training)
         for p, g in grads:
             p.requires_grad_(g)
 

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "backends/kv_cache_nets.h"
 #include "kiln/kiln.h"
 #include "test_util.h"
 
@@ -17,38 +18,12 @@ namespace {
 
 constexpr int64_t kB = 2, kH = 3, kL = 8, kD = 4;
 
-// cache [B, H, L, D] (input) -> write rows at pos -> sum over D (an output reading the cache).
 Network cache_net(int64_t axis = 2) {
-  Network net;
-  auto cache = net.add_input("cache", DataType::kFloat32, {kB, kH, kL, kD});
-  auto pos = net.add_input("pos", DataType::kInt64, {-1});
-  auto upd = net.add_input("upd", DataType::kFloat32, {kB, kH, -1, kD});
-  EXPECT_TRUE(cache.ok() && pos.ok() && upd.ok());
-  KvCacheWriteParams p;
-  p.axis = axis;
-  auto w = net.add_kv_cache_write(*cache, *pos, *upd, p);
-  EXPECT_TRUE(w.ok()) << w.status().to_string();
-  ReduceParams r;
-  r.op = ReduceOp::kSum;
-  r.axes = {3};
-  auto s = net.add_reduce(*w, r);
-  EXPECT_TRUE(s.ok()) << s.status().to_string();
-  EXPECT_TRUE(net.mark_output(*s, "row_sums").ok());
-  return net;
+  return testing::kv_cache_net(DataType::kFloat32, {kB, kH, kL, kD}, axis);
 }
 
 std::shared_ptr<Engine> build(const Network& net) {
-  BuilderConfig cfg;
-  cfg.backend = "cpu";
-  cfg.profiles.push_back(OptimizationProfile()
-                             .set("pos", {1}, {1}, {kL})
-                             .set("upd", {kB, kH, 1, kD}, {kB, kH, 1, kD}, {kB, kH, kL, kD}));
-  auto plan = Builder::build(net, cfg);
-  EXPECT_TRUE(plan.ok()) << plan.status().to_string();
-  if (!plan.ok()) return nullptr;
-  auto e = Runtime::load(plan->bytes);
-  EXPECT_TRUE(e.ok()) << e.status().to_string();
-  return e.ok() ? *e : nullptr;
+  return testing::build_kv_cache_engine(net, "cpu", DataType::kFloat32, {kB, kH, kL, kD});
 }
 
 TEST(KvCacheWrite, WritesInPlaceAcrossRuns) {

@@ -4,7 +4,12 @@
 // mask), scale 0 = 1/sqrt(E), a fully masked row gives NaN (zeros with zero_masked_rows), Lk == 0
 // gives zeros.
 //
-// Two paths, chosen from dtypes and shapes only (workspace_attention and launch_attention agree):
+// Three paths, chosen from dtypes and shapes only (workspace_attention and launch_attention agree):
+//
+//  * decode (f16/bf16, E == Ev in {32, 64, 128}, Lq <= 4: the new tokens of a decode step over a
+//    KV cache; attention_decode.cu): split-K flash decoding, the keys of each batch index split
+//    across blocks and the partial softmaxes merged by log-sum-exp. Rows that are not 16-byte
+//    aligned fall back to the flash path.
 //
 //  * flash (f16/bf16, E == Ev in {32, 64, 80, 96, 128}; any mask, any batch broadcasting, causal):
 //    one fused kernel, FlashAttention-2 style. A block of 4 warps owns 64 query rows (16 per warp)
@@ -172,6 +177,9 @@ Status analyze(const ir::Layer& layer, std::span<const TensorView> in,
     p.num_q_tiles = (p.lq + kFlashBr - 1) / kFlashBr;
     // One block per (query tile, batch index): the grid must fit gridDim.x.
     p.flash = p.num_q_tiles == 0 || p.batch_volume <= static_cast<int64_t>(INT_MAX) / p.num_q_tiles;
+    // A few query rows over keys (a decode step over the KV cache): split-K over the keys.
+    p.decode = p.flash && p.lq >= 1 && p.lq <= kDecodeMaxQ && p.lk >= 1 && decode_head_dim(p.e) &&
+               p.batch_volume <= static_cast<int64_t>(INT_MAX) / kDecodeMaxSplits;
   }
   return {};
 }
@@ -575,7 +583,9 @@ size_t workspace_attention(const ir::Layer& layer, std::span<const TensorView> i
                            std::span<const TensorView> out) {
   Problem p;
   if (!analyze(layer, in, out, p).ok()) return 0;  // the launch reports the error
-  if (out[0].numel() <= 0 || p.lk == 0 || p.flash) return 0;
+  if (out[0].numel() <= 0 || p.lk == 0) return 0;
+  if (p.decode) return decode_workspace(p);
+  if (p.flash) return 0;
   return general_layout(p).total;
 }
 
@@ -596,6 +606,11 @@ Status launch_attention_strided(const LaunchArgs& a, const AttentionStrides* str
   if (a.in[0].data == nullptr || a.in[1].data == nullptr || a.in[2].data == nullptr ||
       a.out[0].data == nullptr || (p.mask != kMaskNone && a.in[3].data == nullptr))
     return layer_error(a.layer, StatusCode::kInternal, "attention operand without device memory");
+  if (p.decode) {
+    bool launched = false;
+    KILN_RETURN_IF_ERROR(launch_decode_attention(a, p, &launched));
+    if (launched) return {};
+  }
   if (p.flash) {
     return launch_flash_attention(a, p);
   }

@@ -38,8 +38,17 @@ struct Problem {
   int64_t rq = 0, rk = 0, rv = 0, ro = 0;
   bool strided = false;  // operands are strided views: only the flash path reads them
   bool flash = false;
+  bool decode = false;      // the split-K decode kernel may run (attention_decode.cu)
   int64_t num_q_tiles = 0;  // flash only
 };
+
+// Decode path (attention_decode.cu): at most kDecodeMaxQ query rows, head dims 32/64/128, at least
+// kDecodeMinKeys keys per split, at most kDecodeMaxSplits splits.
+constexpr int64_t kDecodeMaxQ = 4;
+constexpr int64_t kDecodeMinKeys = 64;
+constexpr int64_t kDecodeMaxSplits = 64;
+
+inline bool decode_head_dim(int64_t e) { return e == 32 || e == 64 || e == 128; }
 
 constexpr int kFlashThreads = 128;  // 4 warps
 constexpr int kFlashBr = 64;        // query rows per block (16 per warp)
@@ -159,5 +168,13 @@ __device__ __forceinline__ void mma_16816(float (&d)[4], const uint32_t (&a)[4],
 
 /// The flash path (attention_flash.cu), f16 / bf16, head dims of flash_head_dim.
 Status launch_flash_attention(const LaunchArgs& a, const Problem& p);
+
+/// The decode path (attention_decode.cu) for a problem with `decode` set. `launched` false (and
+/// nothing run) when the operands are not 16-byte aligned rows: the flash path runs then.
+Status launch_decode_attention(const LaunchArgs& a, const Problem& p, bool* launched);
+/// Splits of the key range for this problem on a device with `num_sms` SMs.
+int64_t decode_splits(const Problem& p, int num_sms);
+/// Workspace of the decode path (the splits' partials; 0 when one split always suffices).
+size_t decode_workspace(const Problem& p);
 
 }  // namespace kiln::cuda::attn
