@@ -4,6 +4,7 @@
 // Numerics on a GPU: tests/gpu/test_cuda_vision.cpp.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <set>
 
 #include "backends/cuda/cudnn/graph_activation.h"
@@ -65,6 +66,7 @@ ir::Graph cuda_graph(const Network& net) {
   ir::Graph g = net.graph();
   BuilderConfig cfg;
   cfg.enabled_precisions.push_back(Precision::kFP16);
+  if (const char* d = std::getenv("VP_IR")) cfg.dump_ir_dir = d;
   passes::PassContext ctx{cfg, default_logger(), "cuda", nullptr, true};
   Status s = passes::run_pipeline(g, ctx);
   EXPECT_TRUE(s.ok()) << s.to_string();
@@ -74,6 +76,10 @@ ir::Graph cuda_graph(const Network& net) {
 // A tensor of a full activation: more elements per sample than the widest channel count (a
 // linear's [N*H*W, C] view of one counts too).
 bool full_activation(const ir::Graph& g, int32_t t) {
+  if (g.tensors[static_cast<size_t>(t)].producer >= 0 &&
+      g.layers[static_cast<size_t>(g.tensors[static_cast<size_t>(t)].producer)].op ==
+          ir::OpKind::kConstant)
+    return false;  // weights
   const Dims& d = g.tensors[static_cast<size_t>(t)].type.dims;
   if (d.rank() == 2) return d.volume() > kN * kCexp;
   return d.rank() >= 3 && d.volume() / d[0] > kCexp;
