@@ -64,10 +64,16 @@ Status validate_build_switches(const BuildSwitches& sw) {
   if (static_cast<size_t>(sw.layout) > static_cast<size_t>(LayoutChoice::kNHWC))
     return bad("invalid layout " + std::to_string(static_cast<int>(sw.layout)));
   const std::string& c = sw.conv_impl;
-  if (c.empty() || c == "graph" || c == "depthwise" || c == "depthwise:1" || c == "depthwise:4" ||
-      c == "depthwise:8")
+  // graph:fused / graph:act_after: graphs with a composed activation (hardswish, hardsigmoid)
+  // fused, or run after the graph (tests pin each; "graph" times both).
+  if (c.empty() || c == "graph" || c == "graph:fused" || c == "graph:act_after" ||
+      c == "depthwise" || c == "depthwise:1" || c == "depthwise:4" || c == "depthwise:8" ||
+      c == "depthwise:16")
     return {};
-  return bad("conv_impl must be empty, graph, depthwise or depthwise:<1|4|8>, got '" + c + "'");
+  return bad(
+      "conv_impl must be empty, graph, graph:fused, graph:act_after, depthwise or "
+      "depthwise:<1|4|8|16>, got '" +
+      c + "'");
 }
 
 }  // namespace kiln

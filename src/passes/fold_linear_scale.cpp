@@ -6,7 +6,8 @@
 // ConvNeXt's layer scale (gamma * block(x), then the residual add) is this pattern once the layout
 // pass has made the block channels-last; afterwards the residual add meets the GEMM and runs in its
 // epilogue, so the scaled activation is never written and read back. Needs: W and b constants, the
-// linear's output read only by the mul, s broadcast along the output's last dim only.
+// linear's output read only by the mul, s broadcast along the output's last dim only (a constant,
+// or views of one with a single dim above 1).
 #include "common/element_access.h"
 #include "passes/graph_rewriter.h"
 #include "passes/pass.h"
@@ -16,10 +17,29 @@ namespace {
 
 // Per-feature factors of scale tensor `s` for an output whose last dim is n, or empty if s is not
 // one.
+// The constant behind `s`, also through views of a tensor with at most one dim above 1 (the layout
+// pass's unsqueeze + transpose of ConvNeXt's [C, 1, 1] scale, not folded yet): such views keep
+// the elements in order.
+const ir::Weight* scale_weight(const ir::Graph& g, int32_t s) {
+  for (int32_t t = s;;) {
+    if (const ir::Weight* w = float_constant_weight(g, t)) return w;
+    const Dims& d = g.tensors[static_cast<size_t>(t)].type.dims;
+    int above_one = 0;
+    for (int i = 0; i < d.rank(); ++i) above_one += d[i] != 1;
+    const int32_t p = g.tensors[static_cast<size_t>(t)].producer;
+    if (above_one > 1 || p < 0) return nullptr;
+    const ir::Layer& l = g.layers[static_cast<size_t>(p)];
+    if (l.op != ir::OpKind::kTranspose && l.op != ir::OpKind::kUnsqueeze &&
+        l.op != ir::OpKind::kReshape && l.op != ir::OpKind::kSqueeze)
+      return nullptr;
+    t = l.inputs[0];
+  }
+}
+
 std::vector<double> feature_scale(const ir::Graph& g, int32_t s, const Dims& out) {
-  const ir::Weight* w = float_constant_weight(g, s);
+  const ir::Weight* w = scale_weight(g, s);
   if (w == nullptr || out.rank() < 1) return {};
-  const Dims& d = w->type.dims;
+  const Dims& d = g.tensors[static_cast<size_t>(s)].type.dims;
   const int64_t n = out[out.rank() - 1];
   if (d.rank() > out.rank() || n < 1) return {};
   for (int i = 0; i + 1 < d.rank(); ++i)
@@ -34,8 +54,33 @@ std::vector<double> feature_scale(const ir::Graph& g, int32_t s, const Dims& out
 
 }  // namespace
 
+// Readers of each tensor among the layers that feed an output: the layout pass leaves the linear's
+// own transpose dead beside the mul it sank (remove_dead_layers runs later).
+std::vector<int> live_reader_counts(const ir::Graph& g, std::vector<bool>& live_layer) {
+  live_layer.assign(g.layers.size(), false);
+  std::vector<bool> needed(g.tensors.size(), false);
+  for (size_t t = 0; t < g.tensors.size(); ++t) needed[t] = g.tensors[t].is_output;
+  std::vector<int> readers(g.tensors.size(), 0);
+  for (size_t li = g.layers.size(); li-- > 0;) {
+    const ir::Layer& l = g.layers[li];
+    bool live = false;
+    for (int32_t t : l.outputs) live = live || needed[static_cast<size_t>(t)];
+    if (!live) continue;
+    live_layer[li] = true;
+    for (int32_t t : l.inputs) {
+      if (t < 0) continue;
+      needed[static_cast<size_t>(t)] = true;
+      ++readers[static_cast<size_t>(t)];
+    }
+  }
+  for (size_t t = 0; t < g.tensors.size(); ++t)
+    if (g.tensors[t].is_output) readers[t] += 1000;
+  return readers;
+}
+
 Status fold_linear_scale(ir::Graph& g, const PassContext& ctx) {
-  const std::vector<int> readers = reader_counts(g);
+  std::vector<bool> live;
+  const std::vector<int> readers = live_reader_counts(g, live);
   std::vector<std::vector<double>> scale_of(
       g.layers.size());  // per mul layer: the factors it folds
   std::vector<int32_t> linear_of(g.layers.size(), -1);
@@ -65,10 +110,13 @@ Status fold_linear_scale(ir::Graph& g, const PassContext& ctx) {
       break;
     }
   }
+  bool any_fold = false;
+  for (int32_t l : linear_of) any_fold = any_fold || l >= 0;
   GraphRewriter rw(g);
   int folded = 0;
   for (size_t li = 0; li < g.layers.size(); ++li) {
-    if (folded_linear[li]) continue;  // re-emitted at its mul with the scaled constants
+    if (folded_linear[li]) continue;      // re-emitted at its mul with the scaled constants
+    if (any_fold && !live[li]) continue;  // dead (may read a folded linear's output)
     if (linear_of[li] < 0) {
       KILN_RETURN_IF_ERROR(rw.copy_layer(li));
       continue;

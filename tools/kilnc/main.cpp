@@ -51,7 +51,8 @@ options (--opt VALUE or --opt=VALUE):
       --layout L               convolution layout: auto (default), nchw, nhwc
       --disable-fusion [pointwise|all]
                                no generated pointwise kernels, or no fusion at all (CUDA)
-      --conv-impl I            only time these convolutions: graph, depthwise, depthwise:<1|4|8>
+      --conv-impl I            only time these convolutions: graph, graph:fused, graph:act_after,
+                               depthwise, depthwise:<1|4|8|16>
       --cudnn-legacy           only cuDNN's legacy convolution API
       --disable-pass NAME      skip a builder pass (see src/passes/pipeline.cpp); repeatable
       --dump-ir DIR            write the text IR after each builder pass into DIR

@@ -34,6 +34,7 @@ bool is_activation(const ir::Layer& l, ir::OpKind anchor) {
   switch (op) {
     case UnaryOp::kSilu:
     case UnaryOp::kHardSwish:
+    case UnaryOp::kHardSigmoid:  // the SE gate of mobilenet_v3
     case UnaryOp::kSigmoid:
     case UnaryOp::kGelu:
     case UnaryOp::kGeluTanh:

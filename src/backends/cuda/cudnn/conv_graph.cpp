@@ -8,6 +8,7 @@
 namespace kiln::cuda {
 namespace {
 
+// kUidScalar + k: the k-th by-value scalar of the activation steps.
 enum : int64_t {
   kUidX = 1,
   kUidW = 2,
@@ -16,6 +17,7 @@ enum : int64_t {
   kUidZ = 5,
   kUidScale = 6,
   kUidOutMultiplier = 7,
+  kUidScalar = 50,
   kUidVirtual = 100
 };
 constexpr int64_t kAlignment = 16;
@@ -78,8 +80,8 @@ Expected<std::unique_ptr<ConvGraph>> ConvGraph::create(cudnnHandle_t h, const Co
     return d;
   };
   auto tensor = [&](int64_t uid, cudnnDataType_t dt, const std::vector<int64_t>& dims,
-                    const std::vector<int64_t>& strides,
-                    bool is_virtual) -> Expected<cudnnBackendDescriptor_t> {
+                    const std::vector<int64_t>& strides, bool is_virtual,
+                    bool by_value = false) -> Expected<cudnnBackendDescriptor_t> {
     KILN_ASSIGN_OR_RETURN(auto d, make(CUDNN_BACKEND_TENSOR_DESCRIPTOR));
     auto n = static_cast<int64_t>(dims.size());
     KILN_RETURN_IF_ERROR(set(d, CUDNN_ATTR_TENSOR_DATA_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &dt));
@@ -90,10 +92,14 @@ Expected<std::unique_ptr<ConvGraph>> ConvGraph::create(cudnnHandle_t h, const Co
         set(d, CUDNN_ATTR_TENSOR_BYTE_ALIGNMENT, CUDNN_TYPE_INT64, 1, &kAlignment));
     bool v = is_virtual;
     KILN_RETURN_IF_ERROR(set(d, CUDNN_ATTR_TENSOR_IS_VIRTUAL, CUDNN_TYPE_BOOLEAN, 1, &v));
+    if (by_value) {
+      bool bv = true;
+      KILN_RETURN_IF_ERROR(set(d, CUDNN_ATTR_TENSOR_IS_BY_VALUE, CUDNN_TYPE_BOOLEAN, 1, &bv));
+    }
     KILN_BK_RETURN(cudnnBackendFinalize(d));
     return d;
   };
-  const bool epilogue = p.bias || p.residual || p.has_activation || p.int8;
+  const bool epilogue = p.bias || p.residual || !p.activation.empty() || p.int8;
   // int8: int8 operands, float bias, residual of z_type, y of y_type.
   const cudnnDataType_t xw_type = p.int8 ? CUDNN_DATA_INT8 : p.io_type;
   const cudnnDataType_t y_type = p.int8 ? p.y_type : p.io_type;
@@ -145,9 +151,11 @@ Expected<std::unique_ptr<ConvGraph>> ConvGraph::create(cudnnHandle_t h, const Co
   // Epilogue chain: each step reads `cur` (and an operand) and writes a new virtual tensor, the
   // last one writes y.
   cudnnBackendDescriptor_t cur = conv_out;
-  int steps = (p.bias ? 1 : 0) + (p.residual ? 1 : 0) + (p.has_activation ? 1 : 0) +
+  int steps = (p.bias ? 1 : 0) + (p.residual ? 1 : 0) + static_cast<int>(p.activation.size()) +
               (p.int8 ? 1 : 0) + (p.int8 && p.out_multiplier ? 1 : 0);
-  auto pointwise = [&](cudnnPointwiseMode_t pm, cudnnBackendDescriptor_t operand) -> Status {
+  // upper_clip > 0: a ReLU clipped to [0, upper_clip].
+  auto pointwise = [&](cudnnPointwiseMode_t pm, cudnnBackendDescriptor_t operand,
+                       double upper_clip = 0.0) -> Status {
     bool last = --steps == 0;
     KILN_ASSIGN_OR_RETURN(auto out,
                           last ? tensor(kUidY, y_type, p.y, p.ys, false)
@@ -163,6 +171,16 @@ Expected<std::unique_ptr<ConvGraph>> ConvGraph::create(cudnnHandle_t h, const Co
                                    &beta) != CUDNN_STATUS_SUCCESS) {
         float fbeta = 1.0f;
         KILN_RETURN_IF_ERROR(set(pw, CUDNN_ATTR_POINTWISE_SWISH_BETA, CUDNN_TYPE_FLOAT, 1, &fbeta));
+      }
+    }
+    if (upper_clip > 0.0) {  // double per the backend API docs; float where a version wants it
+      for (auto attr :
+           {CUDNN_ATTR_POINTWISE_RELU_LOWER_CLIP, CUDNN_ATTR_POINTWISE_RELU_UPPER_CLIP}) {
+        double v = attr == CUDNN_ATTR_POINTWISE_RELU_LOWER_CLIP ? 0.0 : upper_clip;
+        if (cudnnBackendSetAttribute(pw, attr, CUDNN_TYPE_DOUBLE, 1, &v) != CUDNN_STATUS_SUCCESS) {
+          float fv = static_cast<float>(v);
+          KILN_RETURN_IF_ERROR(set(pw, attr, CUDNN_TYPE_FLOAT, 1, &fv));
+        }
       }
     }
     KILN_BK_RETURN(cudnnBackendFinalize(pw));
@@ -200,7 +218,52 @@ Expected<std::unique_ptr<ConvGraph>> ConvGraph::create(cudnnHandle_t h, const Co
     KILN_ASSIGN_OR_RETURN(auto z, tensor(kUidZ, z_type, p.y, p.ys, false));
     KILN_RETURN_IF_ERROR(pointwise(CUDNN_POINTWISE_ADD, z));
   }
-  if (p.has_activation) KILN_RETURN_IF_ERROR(pointwise(p.activation, nullptr));
+  // The activation's steps (graph_activation.h); kMulStart reads the value before the first step.
+  const cudnnBackendDescriptor_t start = cur;
+  const std::vector<int64_t> ones(p.y.size(), 1);
+  auto scalar = [&](float value) -> Expected<cudnnBackendDescriptor_t> {
+    const auto uid = kUidScalar + static_cast<int64_t>(g->scalars_.size());
+    g->scalars_.push_back(Scalar{value});
+    return tensor(uid, CUDNN_DATA_FLOAT, ones, ones, false, true);
+  };
+  for (const GraphActOp& a : p.activation) {
+    switch (a.step) {
+      case GraphActStep::kRelu:
+        KILN_RETURN_IF_ERROR(pointwise(CUDNN_POINTWISE_RELU_FWD, nullptr));
+        break;
+      case GraphActStep::kSwish:
+        KILN_RETURN_IF_ERROR(pointwise(CUDNN_POINTWISE_SWISH_FWD, nullptr));
+        break;
+      case GraphActStep::kSigmoid:
+        KILN_RETURN_IF_ERROR(pointwise(CUDNN_POINTWISE_SIGMOID_FWD, nullptr));
+        break;
+      case GraphActStep::kTanh:
+        KILN_RETURN_IF_ERROR(pointwise(CUDNN_POINTWISE_TANH_FWD, nullptr));
+        break;
+      case GraphActStep::kGelu:
+        KILN_RETURN_IF_ERROR(pointwise(CUDNN_POINTWISE_GELU_FWD, nullptr));
+        break;
+      case GraphActStep::kGeluTanh:
+        KILN_RETURN_IF_ERROR(pointwise(CUDNN_POINTWISE_GELU_APPROX_TANH_FWD, nullptr));
+        break;
+      case GraphActStep::kAddScalar: {
+        KILN_ASSIGN_OR_RETURN(auto c, scalar(a.value));
+        KILN_RETURN_IF_ERROR(pointwise(CUDNN_POINTWISE_ADD, c));
+        break;
+      }
+      case GraphActStep::kMulScalar: {
+        KILN_ASSIGN_OR_RETURN(auto c, scalar(a.value));
+        KILN_RETURN_IF_ERROR(pointwise(CUDNN_POINTWISE_MUL, c));
+        break;
+      }
+      case GraphActStep::kRelu6:
+        KILN_RETURN_IF_ERROR(pointwise(CUDNN_POINTWISE_RELU_FWD, nullptr, 6.0));
+        break;
+      case GraphActStep::kMulStart:
+        KILN_RETURN_IF_ERROR(pointwise(CUDNN_POINTWISE_MUL, start));
+        break;
+    }
+  }
   if (p.int8 && p.out_multiplier) {
     KILN_ASSIGN_OR_RETURN(auto m, channel_operand(kUidOutMultiplier, CUDNN_DATA_FLOAT, 1));
     KILN_RETURN_IF_ERROR(pointwise(CUDNN_POINTWISE_MUL, m));
@@ -309,34 +372,37 @@ Status ConvGraph::run(cudnnHandle_t h, const void* x, const void* w, const void*
   if (plan_ == nullptr)
     return make_error(StatusCode::kInternal, "backends.cuda.cudnn",
                       "convolution graph without a plan");
-  int64_t uids[7] = {kUidX, kUidW, kUidY, 0, 0, 0, 0};
-  void* ptrs[7] = {
-      const_cast<void*>(x), const_cast<void*>(w), y, nullptr, nullptr, nullptr, nullptr};
-  int64_t n = 3;
+  std::vector<int64_t> uids = {kUidX, kUidW, kUidY};
+  std::vector<void*> ptrs = {const_cast<void*>(x), const_cast<void*>(w), y};
   if (p_.int8) {
-    uids[n] = kUidScale;
-    ptrs[n++] = const_cast<void*>(scale);
+    uids.push_back(kUidScale);
+    ptrs.push_back(const_cast<void*>(scale));
   }
   if (p_.int8 && p_.out_multiplier) {
-    uids[n] = kUidOutMultiplier;
-    ptrs[n++] = const_cast<void*>(out_multiplier);
+    uids.push_back(kUidOutMultiplier);
+    ptrs.push_back(const_cast<void*>(out_multiplier));
   }
   if (p_.bias) {
-    uids[n] = kUidB;
-    ptrs[n++] = const_cast<void*>(b);
+    uids.push_back(kUidB);
+    ptrs.push_back(const_cast<void*>(b));
   }
   if (p_.residual) {
-    uids[n] = kUidZ;
-    ptrs[n++] = const_cast<void*>(z);
+    uids.push_back(kUidZ);
+    ptrs.push_back(const_cast<void*>(z));
   }
+  for (size_t k = 0; k < scalars_.size(); ++k) {  // by value: host pointers, read at launch
+    uids.push_back(kUidScalar + static_cast<int64_t>(k));
+    ptrs.push_back(const_cast<float*>(&scalars_[k].value));
+  }
+  const auto n = static_cast<int64_t>(uids.size());
   KILN_BK_RETURN(cudnnSetStream(h, stream));
   cudnnBackendDescriptor_t pack = nullptr;
   KILN_BK_RETURN(cudnnBackendCreateDescriptor(CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR, &pack));
-  cudnnStatus_t st =
-      cudnnBackendSetAttribute(pack, CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, CUDNN_TYPE_INT64, n, uids);
+  cudnnStatus_t st = cudnnBackendSetAttribute(pack, CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS,
+                                              CUDNN_TYPE_INT64, n, uids.data());
   if (st == CUDNN_STATUS_SUCCESS)
     st = cudnnBackendSetAttribute(pack, CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, CUDNN_TYPE_VOID_PTR,
-                                  n, ptrs);
+                                  n, ptrs.data());
   if (st == CUDNN_STATUS_SUCCESS)
     st = cudnnBackendSetAttribute(pack, CUDNN_ATTR_VARIANT_PACK_WORKSPACE, CUDNN_TYPE_VOID_PTR, 1,
                                   &workspace);

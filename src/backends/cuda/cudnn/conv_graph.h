@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "backends/cuda/cuda_common.h"
+#include "backends/cuda/cudnn/graph_activation.h"
 
 namespace kiln::cuda {
 
@@ -24,8 +25,8 @@ struct ConvGraphProblem {
   std::vector<int64_t> pad, stride, dil;      ///< per spatial dim
   bool bias = false;                          ///< y += b[1, K, 1...]
   bool residual = false;                      ///< y += z (same dims and strides as y)
-  bool has_activation = false;                ///< y = activation(y), last
-  cudnnPointwiseMode_t activation = CUDNN_POINTWISE_RELU_FWD;
+  /// y = activation(y), last: its pointwise steps (graph_activation.h); empty: none.
+  std::vector<GraphActOp> activation;
   /// An int8 convolution (a channels-last quantized_convolution): x and w int8, int32
   /// accumulation; then y = acc * scale[1, K, 1...] (float, always), + bias (float), + residual
   /// (z_type), activation, and with out_multiplier y *= m[1, 1, 1...] (float) before y is written
@@ -67,6 +68,11 @@ class ConvGraph {
   ConvGraphProblem p_;
   std::vector<cudnnBackendDescriptor_t> owned_;  ///< tensors, ops, graph (destroyed in reverse)
   cudnnBackendDescriptor_t graph_ = nullptr;
+  /// By-value scalars of the activation steps (host memory, 16-byte aligned like every operand).
+  struct alignas(16) Scalar {
+    float value;
+  };
+  std::vector<Scalar> scalars_;
   std::vector<cudnnBackendDescriptor_t> configs_;  ///< engine configs, heuristic order
   cudnnBackendDescriptor_t plan_ = nullptr;
   size_t workspace_ = 0;

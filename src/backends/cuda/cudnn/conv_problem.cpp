@@ -111,13 +111,15 @@ ConvGraphProblem graph_problem(const ConvProblem& p, const EpilogueSpec& epi,
   g.dil = widen(p.dil);
   g.bias = p.has_bias;
   g.residual = epi.residual >= 0;
-  g.has_activation = with_activation && graph_activation(epi.activation, &g.activation);
+  if (with_activation) g.activation = graph_activation_steps(epi.activation);
   return g;
 }
 
 std::string epilogue_key(const EpilogueSpec& epi, bool has_bias) {
+  // "|c": a composed activation is fused in the graph (older cached tactics ran it afterwards).
   return std::string("|b") + (has_bias ? "1" : "0") + (epi.residual >= 0 ? "|res" : "") + "|act" +
-         std::to_string(static_cast<int>(epi.activation));
+         std::to_string(static_cast<int>(epi.activation)) +
+         (graph_activation_steps(epi.activation).size() > 1 ? "|c" : "");
 }
 
 bool depthwise_eligible(const ConvProblem& p) {
@@ -125,35 +127,10 @@ bool depthwise_eligible(const ConvProblem& p) {
          p.w[1] == 1;
 }
 
-bool graph_activation(UnaryOp op, cudnnPointwiseMode_t* mode) {
-  switch (op) {
-    case UnaryOp::kRelu:
-      *mode = CUDNN_POINTWISE_RELU_FWD;
-      return true;
-    case UnaryOp::kSilu:
-      *mode = CUDNN_POINTWISE_SWISH_FWD;
-      return true;
-    case UnaryOp::kSigmoid:
-      *mode = CUDNN_POINTWISE_SIGMOID_FWD;
-      return true;
-    case UnaryOp::kTanh:
-      *mode = CUDNN_POINTWISE_TANH_FWD;
-      return true;
-    case UnaryOp::kGelu:
-      *mode = CUDNN_POINTWISE_GELU_FWD;
-      return true;
-    case UnaryOp::kGeluTanh:
-      *mode = CUDNN_POINTWISE_GELU_APPROX_TANH_FWD;
-      return true;
-    default:
-      return false;
-  }
-}
-
-GraphVariant create_graph_variant(cudnnHandle_t h, const ConvProblem& p, const EpilogueSpec& epi) {
-  cudnnPointwiseMode_t mode;
-  const bool mappable =
-      epi.activation != UnaryOp::kIdentity && graph_activation(epi.activation, &mode);
+GraphVariant create_graph_variant(cudnnHandle_t h, const ConvProblem& p, const EpilogueSpec& epi,
+                                  bool allow_activation) {
+  const bool mappable = allow_activation && epi.activation != UnaryOp::kIdentity &&
+                        !graph_activation_steps(epi.activation).empty();
   for (bool with_act : {true, false}) {
     if (with_act && !mappable) continue;
     auto cg = ConvGraph::create(h, graph_problem(p, epi, with_act));

@@ -15,11 +15,16 @@ namespace kiln::cuda {
 constexpr size_t kConvWorkspace = 64u << 20;
 constexpr int64_t kGraphTactic =
     1000;  ///< tactics kGraphTactic + i: the i-th engine-graph candidate
+/// tactics kGraphNoActTactic + i: the i-th candidate of the graph without its composed activation
+/// (hardswish / hardsigmoid), which then runs in place after it; chosen where that is faster.
+constexpr int64_t kGraphNoActTactic = kGraphTactic + 2048;
 constexpr int64_t kDepthwiseTactic =
     5000;  ///< Kiln's NHWC depthwise kernel, one output per thread;
-           ///< kDepthwiseTactic + 4 / + 8: its row tiles of 4 / 8 outputs
+           ///< kDepthwiseTactic + 4 / + 8: its row tiles of 4 / 8 outputs;
+           ///< kDepthwiseTactic + 16: shared-memory tiles (stride 1)
 constexpr bool is_depthwise_tactic(int64_t t) {
-  return t == kDepthwiseTactic || t == kDepthwiseTactic + 4 || t == kDepthwiseTactic + 8;
+  return t == kDepthwiseTactic || t == kDepthwiseTactic + 4 || t == kDepthwiseTactic + 8 ||
+         t == kDepthwiseTactic + 16;
 }
 constexpr int depthwise_tile(int64_t t) {
   return t == kDepthwiseTactic ? 1 : static_cast<int>(t - kDepthwiseTactic);
@@ -54,10 +59,8 @@ std::vector<int> channels_last_strides(const std::vector<int>& d);
 bool graph_eligible(const ConvProblem& p);
 /// Whether Kiln's depthwise kernel can run it: channels-last 2-D, one channel per group, fp16/bf16.
 bool depthwise_eligible(const ConvProblem& p);
-/// The cuDNN pointwise mode of an activation the graph can fuse; false if it has none.
-bool graph_activation(UnaryOp op, cudnnPointwiseMode_t* mode);
-/// The graph problem; with_activation: fuse the epilogue's activation (graph_activation must map
-/// it).
+/// The graph problem; with_activation: fuse the epilogue's activation where
+/// graph_activation_steps maps it.
 ConvGraphProblem graph_problem(const ConvProblem& p, const EpilogueSpec& epi, bool with_activation);
 std::string epilogue_key(const EpilogueSpec& epi, bool has_bias);
 
@@ -67,6 +70,8 @@ struct GraphVariant {
   std::unique_ptr<ConvGraph> graph;
   bool activation_fused = false;
 };
-GraphVariant create_graph_variant(cudnnHandle_t h, const ConvProblem& p, const EpilogueSpec& epi);
+/// allow_activation = false: the graph without the activation (tactics kGraphNoActTactic + i).
+GraphVariant create_graph_variant(cudnnHandle_t h, const ConvProblem& p, const EpilogueSpec& epi,
+                                  bool allow_activation = true);
 
 }  // namespace kiln::cuda

@@ -38,6 +38,8 @@ std::string unary_name(UnaryOp op) {
       return "gelu_tanh";
     case UnaryOp::kSigmoid:
       return "sigmoid";
+    case UnaryOp::kHardSigmoid:
+      return "hardsigmoid";
     default:
       return "act" + std::to_string(static_cast<int>(op));
   }
@@ -129,6 +131,8 @@ class ConvKernel final : public backend::Kernel {
             ? "cuda.depthwise_nhwc" + (tactic_ == kDepthwiseTactic
                                            ? std::string()
                                            : "_tile" + std::to_string(depthwise_tile(tactic_)))
+        : tactic_ >= kGraphNoActTactic
+            ? "cuda.cudnn_graph#" + std::to_string(tactic_ - kGraphNoActTactic) + "/act_after"
         : tactic_ >= kGraphTactic ? "cuda.cudnn_graph#" + std::to_string(tactic_ - kGraphTactic)
                                   : "cuda.cudnn_conv#" + std::to_string(tactic_);
     if (epi_.residual >= 0) d += "+add";
@@ -265,12 +269,13 @@ class ConvKernel final : public backend::Kernel {
     auto it = graphs_.find(key);
     if (it != graphs_.end()) return &it->second;
     GraphEntry entry;
-    GraphVariant v = create_graph_variant(state.dnn, p, epi_);
+    const bool no_act = tactic_ >= kGraphNoActTactic && tactic_ < kDepthwiseTactic;
+    GraphVariant v = create_graph_variant(state.dnn, p, epi_, !no_act);
     if (v.graph) {
       bool ok = false;
+      const int64_t base = no_act ? kGraphNoActTactic : kGraphTactic;
       if (tactic_ >= kGraphTactic && tactic_ < kDepthwiseTactic && p.key() == tuned_key_)
-        ok = v.graph->select(state.dnn, static_cast<int>(tactic_ - kGraphTactic), workspace_bytes)
-                 .ok();
+        ok = v.graph->select(state.dnn, static_cast<int>(tactic_ - base), workspace_bytes).ok();
       if (!ok) ok = v.graph->select_first(state.dnn, workspace_bytes).ok();
       if (ok) entry = GraphEntry{std::move(v.graph), v.activation_fused};
     }
@@ -344,7 +349,11 @@ Expected<std::pair<int64_t, float>> tune_fast(const ConvProblem& p, const Epilog
   // BuildSwitches::conv_impl (graph|depthwise|depthwise:<tile>) restricts the choice.
   const std::string& only = ctx.conv_impl;
   auto consider = [&](int64_t tactic, const Expected<float>& ms) {
-    if (only == "graph" && tactic >= kDepthwiseTactic) return;
+    if (only.rfind("graph", 0) == 0 && tactic >= kDepthwiseTactic) return;
+    if (only == "graph:fused" && tactic >= kGraphNoActTactic) return;
+    if (only == "graph:act_after" && tactic >= kGraphTactic && tactic < kGraphNoActTactic &&
+        graph_activation_steps(epi.activation).size() > 1)
+      return;
     if (only.rfind("depthwise", 0) == 0 && tactic < kDepthwiseTactic) return;
     if (only.rfind("depthwise:", 0) == 0 &&
         only != "depthwise:" + std::to_string(depthwise_tile(tactic)))
@@ -365,11 +374,30 @@ Expected<std::pair<int64_t, float>> tune_fast(const ConvProblem& p, const Epilog
                  return v.graph->run(ctx.state.dnn, px, pw, bias, z, py, pws, ctx.stream);
                }));
     }
+    // A composed activation (hardswish / hardsigmoid: several pointwise steps) may cost the fused
+    // engine more than it saves: the graph without it plus an in-place pass over y (timed as a
+    // copy of y) competes.
+    if (v.activation_fused && graph_activation_steps(epi.activation).size() > 1) {
+      GraphVariant u = create_graph_variant(ctx.state.dnn, p, epi, false);
+      Expected<float> post = time_on_stream(ctx.stream, 5, [&]() -> Status {
+        KILN_CUDA_RETURN(cudaMemcpyAsync(pz, py, ny * es, cudaMemcpyDeviceToDevice, ctx.stream));
+        return {};
+      });
+      int m = u.graph && post ? std::min(u.graph->candidates(), kGraphCandidatesTimed) : 0;
+      for (int i = 0; i < m; ++i) {
+        if (!u.graph->select(ctx.state.dnn, i, ws_limit).ok()) continue;
+        Expected<float> ms = time_on_stream(ctx.stream, 5, [&] {
+          return u.graph->run(ctx.state.dnn, px, pw, bias, z, py, pws, ctx.stream);
+        });
+        if (ms) ms = *ms + *post;
+        consider(kGraphNoActTactic + i, ms);
+      }
+    }
   }
   if (s.ok() && depthwise_eligible(p)) {
     // Timed without its fused activation (a few flops per element on a memory-bound kernel); the
     // weights stand in for the tap-major copy.
-    for (int tile : {1, 4, 8}) {
+    for (int tile : {1, 4, 8, 16}) {
       DepthwiseConvArgs a =
           depthwise_args(p, px, pw, bias, z, py, UnaryOp::kIdentity, 0.0f, 0.0f, ctx.stream, tile);
       if (tile > 1 && !depthwise_tile_supported(a)) continue;

@@ -60,8 +60,7 @@ ConvGraphProblem problem(const ir::Layer& l, std::span<const TensorView> in,
   g.bias = present(l, 4);
   g.residual = present(l, 5);
   if (g.residual) g.z_type = cudnn_type(in[5].dtype);
-  g.has_activation = p.activation != UnaryOp::kIdentity;
-  if (g.has_activation) graph_activation(p.activation, &g.activation);
+  if (p.activation != UnaryOp::kIdentity) g.activation = graph_activation_steps(p.activation);
   g.out_multiplier = out.dtype == DataType::kInt8;
   g.y_type = g.out_multiplier ? CUDNN_DATA_INT8 : cudnn_type(out.dtype);
   return g;
@@ -95,8 +94,7 @@ std::string quantized_cudnn_refusal(const ir::Graph& g, const ir::Layer& l) {
   for (size_t i : {2u, 3u, 4u, 6u})
     if (present(l, i) && !constant_values(g, l.inputs[i]))
       return "a scale or the bias is not a constant";
-  cudnnPointwiseMode_t mode;
-  if (p.activation != UnaryOp::kIdentity && !graph_activation(p.activation, &mode))
+  if (p.activation != UnaryOp::kIdentity && graph_activation_steps(p.activation).empty())
     return "an activation cuDNN does not fuse";
   if (present(l, 5) && !cudnn_float(g.tensors[static_cast<size_t>(l.inputs[5])].type.dtype))
     return "the residual is not f32, f16 or bf16";

@@ -6,7 +6,9 @@
 // kernel. Row tiles (tile_w 4 or 8, filter width 3/5/7, stride 1/2, no dilation): a thread computes
 // tile_w neighbouring outputs of a row, so each filter row's weights are loaded once per tile and
 // each input column once per tile instead of once per tap and output (a 7x7 filter: 21 loads
-// instead of 112 for 8 outputs of a row).
+// instead of 112 for 8 outputs of a row). Shared-memory tiles (tile_w 16, stride 1, 3x3 / 5x5 /
+// 7x7): a block stages an input tile with its halo once, so the S input rows each output row needs
+// come from shared memory instead of L1 / L2 (convnext's 7x7).
 #include "backends/cuda/cuda_kernels.h"
 #include "backends/cuda/kernels/device_utils.cuh"
 #include "backends/cuda/kernels/unary_ops.cuh"
@@ -169,6 +171,108 @@ __global__ void depthwise_nhwc_tiled_kernel(const T* __restrict__ x, const T* __
   }
 }
 
+// Shared-memory tiled variant (tile_w 16; stride 1, square filter 3/5/7, no dilation): a block
+// computes kTh output rows x kWt * kTw output columns for kCb channel vectors. It stages the input
+// tile with its halo (zeros outside the image) and the filter in shared memory with 16-byte loads,
+// so each input element is read from global memory (1 + (S - 1) / kTh) * (1 + (S - 1) / (kWt *
+// kTw)) times instead of once per output row that needs it (S times, through L1 / L2). A thread
+// slides a row of kTw outputs along its input row as the row-tiled kernel does. Consecutive threads
+// take consecutive channel vectors, so a quarter warp reads 128 contiguous bytes of shared memory.
+template <int S, int kCb>
+struct SmemTile {
+  static constexpr int kTh = 8;            // output rows per block
+  static constexpr int kTw = 8;            // outputs per thread along the width
+  static constexpr int kWt = 16 / kCb;     // threads along the width (128 threads a block)
+  static constexpr int kOw = kWt * kTw;    // output columns per block
+  static constexpr int kIh = kTh + S - 1;  // input rows staged
+  static constexpr int kIw = kOw + S - 1;  // input columns staged
+  static constexpr int kThreads = kCb * kWt * kTh;
+  static constexpr int kInputVecs = kIh * kIw * kCb;
+  static constexpr int kVecs = kInputVecs + S * S * kCb;  // input tile, then the filter
+};
+
+template <class T, int V, int S, int kCb>
+__global__ void __launch_bounds__(SmemTile<S, kCb>::kThreads)
+    depthwise_nhwc_smem_kernel(const T* __restrict__ x, const T* __restrict__ wt,
+                               const T* __restrict__ bias, const T* __restrict__ res,
+                               T* __restrict__ y, DwShape p, int tiles_w, UnaryOp act, float alpha,
+                               float beta) {
+  using P = Pack<T, V>;
+  using Tile = SmemTile<S, kCb>;
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  P* tile = reinterpret_cast<P*>(smem_raw);  // [kIh][kIw][kCb], then the filter [S*S][kCb]
+  P* filt = tile + Tile::kInputVecs;
+  const int cv = p.c / V;
+  const int cb0 = blockIdx.y * kCb;
+  const int n = blockIdx.z;
+  const int oh0 = (blockIdx.x / tiles_w) * Tile::kTh;
+  const int ow0 = (blockIdx.x % tiles_w) * Tile::kOw;
+  const int tid = threadIdx.x;
+  P zero;
+#pragma unroll
+  for (int j = 0; j < V; ++j) zero.v[j] = from_f32<T>(0.0f);
+  for (int i = tid; i < Tile::kVecs; i += Tile::kThreads) {
+    const int cx = i % kCb, cvec = cb0 + cx;
+    P v = zero;
+    if (i < Tile::kInputVecs) {
+      const int col = (i / kCb) % Tile::kIw, row = i / (kCb * Tile::kIw);
+      const int ih = oh0 - p.ph + row, iw = ow0 - p.pw + col;
+      if (cvec < cv && ih >= 0 && ih < p.h && iw >= 0 && iw < p.w)
+        v = *reinterpret_cast<const P*>(x + (((n * p.h + ih) * p.w + iw) * p.c + cvec * V));
+    } else {
+      const int tap = (i - Tile::kInputVecs) / kCb;
+      if (cvec < cv) v = *reinterpret_cast<const P*>(wt + tap * p.c + cvec * V);
+    }
+    tile[i] = v;
+  }
+  __syncthreads();
+  const int cx = tid % kCb, wx = (tid / kCb) % Tile::kWt, ty = tid / (kCb * Tile::kWt);
+  const int c0 = (cb0 + cx) * V, oh = oh0 + ty, owt = ow0 + wx * Tile::kTw;
+  if (cb0 + cx >= cv || oh >= p.oh || owt >= p.ow) return;
+  float acc[Tile::kTw][V];
+#pragma unroll
+  for (int t = 0; t < Tile::kTw; ++t)
+#pragma unroll
+    for (int j = 0; j < V; ++j) acc[t][j] = 0.0f;
+  constexpr int K = Tile::kTw + S - 1;  // input columns a thread reads per filter row
+#pragma unroll 1
+  for (int r = 0; r < S; ++r) {
+    float wf[S][V];
+#pragma unroll
+    for (int s = 0; s < S; ++s) {
+      const P wv = filt[(r * S + s) * kCb + cx];
+#pragma unroll
+      for (int j = 0; j < V; ++j) wf[s][j] = to_f32(wv.v[j]);
+    }
+    const P* xrow = tile + ((ty + r) * Tile::kIw + wx * Tile::kTw) * kCb + cx;
+#pragma unroll
+    for (int k = 0; k < K; ++k) {
+      const P xv = xrow[k * kCb];
+      float xf[V];
+#pragma unroll
+      for (int j = 0; j < V; ++j) xf[j] = to_f32(xv.v[j]);
+#pragma unroll
+      for (int t = 0; t < Tile::kTw; ++t) {
+        const int s = k - t;  // compile-time after unrolling
+        if (s < 0 || s >= S) continue;
+#pragma unroll
+        for (int j = 0; j < V; ++j) acc[t][j] = fmaf(xf[j], wf[s][j], acc[t][j]);
+      }
+    }
+  }
+  P bv;
+  if (bias != nullptr) bv = *reinterpret_cast<const P*>(bias + c0);
+#pragma unroll
+  for (int t = 0; t < Tile::kTw; ++t) {
+    if (owt + t >= p.ow) break;
+    const int o = ((n * p.oh + oh) * p.ow + owt + t) * p.c + c0;
+    float v[V];
+#pragma unroll
+    for (int j = 0; j < V; ++j) v[j] = acc[t][j] + (bias != nullptr ? to_f32(bv.v[j]) : 0.0f);
+    store_output<T, V, true>(v, res, y, o, act, alpha, beta);
+  }
+}
+
 template <class T>
 __global__ void taps_kernel(const T* __restrict__ w, T* __restrict__ wt, int c, int taps) {
   const int64_t total = static_cast<int64_t>(c) * taps;
@@ -193,6 +297,30 @@ void launch_tiled(const DepthwiseConvArgs& a) {
       shape_of(a), a.activation, a.alpha, a.beta);
 }
 
+template <class T, int V, int S, int kCb>
+void launch_smem_cb(const DepthwiseConvArgs& a) {
+  using Tile = SmemTile<S, kCb>;
+  const int tiles_w = (a.ow + Tile::kOw - 1) / Tile::kOw;
+  const int tiles_h = (a.oh + Tile::kTh - 1) / Tile::kTh;
+  const int cv = a.c / V;
+  const dim3 grid(static_cast<unsigned>(tiles_w * tiles_h),
+                  static_cast<unsigned>((cv + kCb - 1) / kCb), static_cast<unsigned>(a.n));
+  const size_t bytes = static_cast<size_t>(Tile::kVecs) * sizeof(T) * V;
+  depthwise_nhwc_smem_kernel<T, V, S, kCb><<<grid, Tile::kThreads, bytes, a.stream>>>(
+      static_cast<const T*>(a.x), static_cast<const T*>(a.weight_taps),
+      static_cast<const T*>(a.bias), static_cast<const T*>(a.residual), static_cast<T*>(a.y),
+      shape_of(a), tiles_w, a.activation, a.alpha, a.beta);
+}
+
+// 8 channel vectors a block where C allows (a quarter warp reads 128 contiguous bytes), else 4.
+template <class T, int V, int S>
+void launch_smem(const DepthwiseConvArgs& a) {
+  if ((a.c / V) % 8 == 0)
+    launch_smem_cb<T, V, S, 8>(a);
+  else
+    launch_smem_cb<T, V, S, 4>(a);
+}
+
 template <class T, int V, int S, int SW>
 void launch_tiled_tw(const DepthwiseConvArgs& a) {
   if (a.tile_w == 4)
@@ -212,7 +340,17 @@ void launch_tiled_sw(const DepthwiseConvArgs& a) {
 template <class T, int V>
 Status launch_typed(const DepthwiseConvArgs& a) {
   if constexpr (V > 1 && !std::is_same_v<T, float>) {
-    if (depthwise_tile_supported(a)) {
+    if (a.tile_w == 16 && depthwise_tile_supported(a)) {
+      if (a.s == 3)
+        launch_smem<T, V, 3>(a);
+      else if (a.s == 5)
+        launch_smem<T, V, 5>(a);
+      else
+        launch_smem<T, V, 7>(a);
+      KILN_CUDA_LAUNCH_CHECK();
+      return {};
+    }
+    if (a.tile_w != 16 && depthwise_tile_supported(a)) {
       if (a.s == 3)
         launch_tiled_sw<T, V, 3>(a);
       else if (a.s == 5)
@@ -251,7 +389,11 @@ bool aligned(const void* p, size_t bytes) {
 }  // namespace
 
 bool depthwise_tile_supported(const DepthwiseConvArgs& a) {
-  if (a.tile_w != 4 && a.tile_w != 8) return false;
+  if (a.tile_w != 4 && a.tile_w != 8 && a.tile_w != 16) return false;
+  // Shared-memory tiles: stride 1, square filters, no dilation (the staged tile is contiguous).
+  if (a.tile_w == 16 &&
+      (a.stride_h != 1 || a.stride_w != 1 || a.dil_h != 1 || a.r != a.s || a.n > 65535))
+    return false;
   if (a.dtype != DataType::kFloat16 && a.dtype != DataType::kBFloat16)
     return false;  // instantiated for these
   if (a.s != 3 && a.s != 5 && a.s != 7) return false;
