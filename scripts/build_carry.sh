@@ -14,7 +14,7 @@ cmake -S . -B build-carry -G Ninja -DCMAKE_BUILD_TYPE=Release -DKILN_CUDA=ON -DK
       -DKILN_SHARED_ENGINE=ON -DKILN_BUILD_EXAMPLES=OFF -DKILN_BUILD_TESTS=ON -DKILN_CUDA_ARCHITECTURES=90 \
       -DKILN_BUILD_PYTHON=ON -DPython_EXECUTABLE="$PY" >/dev/null
 targets="kiln kiln_torch kiln_runtime kilnc kiln_profile test_cuda_core test_cuda_reduce_norm test_cuda_data_indexing
-         test_cuda_spatial test_cuda_attention test_cuda_fusion test_cuda_pointwise_fusion test_cuda_op_cases test_cuda_kv_cache test_cuda_quantized test_cuda_nonzero test_pointwise_codegen
+         test_cuda_spatial test_cuda_attention test_cuda_fusion test_cuda_pointwise_fusion test_cuda_op_cases test_cuda_kv_cache test_cuda_quantized test_cuda_nonzero test_cuda_vision test_pointwise_codegen
          kiln_python_ext $*"
 cmake --build build-carry -j"$(nproc)" --target $targets
 mkdir -p .carry

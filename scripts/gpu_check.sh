@@ -43,7 +43,7 @@ cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DKILN_CUDA=ON -DKILN_TORCH=$
   -DKILN_CUDNN_ROOT="$CUDNN_ROOT" -DKILN_GTEST_SOURCE_DIR="$PWD/.deps/googletest" -DKILN_BUILD_EXAMPLES=OFF \
   -DKILN_CUDA_ARCHITECTURES=90 \
   >"$OUT/configure.log" 2>&1 || { tail -30 "$OUT/configure.log"; exit 1; }
-targets="test_cuda_core test_cuda_reduce_norm test_cuda_data_indexing test_cuda_spatial test_cuda_attention test_cuda_fusion test_cuda_pointwise_fusion test_cuda_op_cases test_cuda_kv_cache test_cuda_quantized test_cuda_nonzero test_pointwise_codegen kiln_profile"
+targets="test_cuda_core test_cuda_reduce_norm test_cuda_data_indexing test_cuda_spatial test_cuda_attention test_cuda_fusion test_cuda_pointwise_fusion test_cuda_op_cases test_cuda_kv_cache test_cuda_quantized test_cuda_nonzero test_cuda_vision test_pointwise_codegen kiln_profile"
 [[ "$want" == *" torch "* || "$want" == *" bench "* ]] && targets="$targets kiln_torch kiln_bench_driver"
 [[ "$want" == *" llm "* ]] && targets="$targets kiln_torch kiln_python_ext"
 cmake --build build-gpu -j"$jobs" --target $targets >"$OUT/build.log" 2>&1
@@ -55,7 +55,7 @@ fi
 
 declare -A result
 if [[ "$want" == *" tests "* ]]; then
-  for t in test_cuda_core test_cuda_reduce_norm test_cuda_data_indexing test_cuda_spatial test_cuda_attention test_cuda_fusion test_cuda_pointwise_fusion test_cuda_op_cases test_cuda_kv_cache test_cuda_quantized test_cuda_nonzero test_pointwise_codegen; do
+  for t in test_cuda_core test_cuda_reduce_norm test_cuda_data_indexing test_cuda_spatial test_cuda_attention test_cuda_fusion test_cuda_pointwise_fusion test_cuda_op_cases test_cuda_kv_cache test_cuda_quantized test_cuda_nonzero test_cuda_vision test_pointwise_codegen; do
     bin=$BIN/tests/$t
     [ -x "$bin" ] || { result[$t]="not built"; continue; }
     args=(--gtest_brief=1)
@@ -80,6 +80,14 @@ if [[ "$want" == *" sanitizer "* ]]; then
   timeout 300 compute-sanitizer --tool memcheck --error-exitcode 9 $BIN/tests/test_cuda_fusion \
     --gtest_filter='*ExactGelu*' >"$OUT/memcheck_gelu.log" 2>&1
   result[memcheck_gelu]="rc=$? $(grep -E 'ERROR SUMMARY' "$OUT/memcheck_gelu.log" | tail -1)"
+  # Newer kernels: shared-memory depthwise, split-K decode attention, cuDNN int8 conv chains.
+  for spec in "test_cuda_vision:*Depthwise*" "test_cuda_kv_cache:CudaDecodeAttention.*" \
+              "test_cuda_quantized:*ConvChain*" "test_cuda_attention:*AttentionThroughViews*"; do
+    t=${spec%%:*}; f=${spec#*:}
+    timeout 300 compute-sanitizer --tool memcheck --error-exitcode 9 $BIN/tests/$t --gtest_filter="$f" \
+      >"$OUT/memcheck_$t.log" 2>&1
+    result[memcheck_$t]="rc=$? $(grep -E 'ERROR SUMMARY' "$OUT/memcheck_$t.log" | tail -1)"
+  done
 fi
 if [[ "$want" == *" bench "* ]]; then
   PYTHONUNBUFFERED=1 KILN_BUILD_DIR=$PWD/$BIN timeout ${BENCH_TIMEOUT:-540} $PY bench/benchmark.py --out "$OUT/bench.json" --dump-plans $PWD/gpu_plans ${BENCH_ARGS:-} \
