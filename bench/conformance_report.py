@@ -129,6 +129,6 @@ def print_report(summary: dict, verbose_ops: bool = True) -> None:
         for k, v in list(summary["failures"].items())[:60]:
             print(f"  {v['count']:4d}  {k}   e.g. {', '.join(v['cases'][:2])}")
     if any(k.startswith("refused by design") for k in summary["failures"]):
-        print("\nRefused by design (bench/conformance_expected.py):")
+        print("\nRefused by design (bench/conformance_report.py):")
         for op, why in summary["expected_refusals"].items():
             print(f"  {op}: {why}")
