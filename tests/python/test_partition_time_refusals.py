@@ -98,3 +98,18 @@ def test_rank_above_8_refused():
         "rank 9 .*limit is 8",
         others=[(torch.randn(2, 1, 2, 1, 2, 1, 2, 3),)],
     )
+
+
+def test_adaptive_pooling_to_a_dynamic_output_size():
+    # output_size follows the input's dynamic width: the layer's output size is a constant, so refused.
+    def f(x):
+        return torch.nn.functional.adaptive_avg_pool2d(x * 2, (3, x.shape[-1])) + 1
+
+    spec = kiln.Input(min_shape=(2, 3, 6, 3), opt_shape=(2, 3, 6, 5), max_shape=(2, 3, 6, 8))
+    m = Fn(f).eval()
+    with pytest.raises(kiln.UnsupportedOperatorError, match="adaptive pooling to an output size known only"):
+        kiln.compile(m, inputs=[spec], **FULL)
+    c = kiln.compile(m, inputs=[spec], **FALLBACK)
+    for w in (3, 5, 8):
+        y = torch.randn(2, 3, 6, w)
+        torch.testing.assert_close(c(y), m(y))
