@@ -113,3 +113,14 @@ def test_adaptive_pooling_to_a_dynamic_output_size():
     for w in (3, 5, 8):
         y = torch.randn(2, 3, 6, w)
         torch.testing.assert_close(c(y), m(y))
+
+
+def test_instance_norm_with_a_dynamic_channel_count():
+    # torch.export decomposes instance_norm (batch statistics over a reshape), so the FX path compiles it
+    # fully; the partition-time check on aten::instance_norm serves the TorchScript frontend.
+    m = Fn(lambda t: torch.nn.functional.instance_norm(t * 2) + 1).eval()
+    spec = kiln.Input(min_shape=(2, 2, 5), opt_shape=(2, 4, 5), max_shape=(2, 8, 5))
+    c = kiln.compile(m, inputs=[spec], **FULL)
+    for ch in (2, 4, 8):
+        y = torch.randn(2, ch, 5)
+        torch.testing.assert_close(c(y), m(y), rtol=1e-4, atol=1e-5)
