@@ -41,6 +41,9 @@ from typing import Any, Optional
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 FLOOR_PATH = os.path.join(HERE, "conformance_floor.json")
+sys.path.insert(0, HERE)
+from conformance_report import RESULTS, expected_refusal, print_report, summarize  # noqa: E402, F401
+
 if os.environ.get("KILN_BUILD_DIR"):
     sys.path.insert(0, os.path.join(REPO, "python"))
 
@@ -241,6 +244,14 @@ def refusal_reason(msg: str) -> str:
     return (lines[-1] if lines else msg)[:200]
 
 
+def refused(msg: str) -> dict:
+    out = {"result": "refused", "reason": refusal_reason(msg)}
+    why = expected_refusal(msg)
+    if why:
+        out["expected"] = why
+    return out
+
+
 def short(e: BaseException) -> str:
     msg = str(e).strip().splitlines()
     first = next((ln for ln in msg if ln.strip()), "")
@@ -362,7 +373,7 @@ class CaseRunner:
         try:
             compiled = compile_graph(gm, specs, {}, tuple(t.clone() for t in tensors), {}, settings)
         except kiln.UnsupportedOperatorError as e:
-            return {"result": "refused", "reason": refusal_reason(str(e))}
+            return refused(str(e))
         except kiln.ExportError as e:
             return {"result": "error", "stage": "export", "reason": short(e)}
         except Exception as e:  # noqa: BLE001
@@ -449,7 +460,7 @@ class CaseRunner:
         try:
             compiled = self.compile(mod, specs)
         except kiln.UnsupportedOperatorError as e:
-            return {"result": "refused", "reason": refusal_reason(str(e))}
+            return refused(str(e))
         except kiln.ExportError as e:
             return {"result": "error", "stage": "export", "reason": short(e)}
         except Exception as e:  # noqa: BLE001
@@ -589,95 +600,6 @@ def run_all(
             elif not got:
                 time.sleep(0.005)
     return results
-
-
-# ---- reporting -----------------------------------------------------------------------------------------
-RESULTS = ("pass", "refused", "wrong", "error")
-
-
-def summarize(records: list, core: list) -> dict:
-    per_op: dict = {}
-    covered: set = set()
-    totals = {m: dict.fromkeys(RESULTS + ("samples",), 0) for m in ("static", "dynamic")}
-    out_of_scope: dict = {}
-    for r in records:
-        op = per_op.setdefault(
-            r["op"],
-            {
-                "static": dict.fromkeys(RESULTS + ("samples",), 0),
-                "dynamic": dict.fromkeys(RESULTS + ("samples",), 0),
-                "out_of_scope": 0,
-            },
-        )
-        if "scope" in r:
-            op["out_of_scope"] += 1
-            out_of_scope[r["scope"]] = out_of_scope.get(r["scope"], 0) + 1
-            continue
-        covered.update(r.get("core_ops", []))
-        for m in ("static", "dynamic"):
-            c = r.get(m)
-            if not c or c["result"] not in RESULTS:
-                continue
-            op[m][c["result"]] += 1
-            op[m]["samples"] += 1
-            totals[m][c["result"]] += 1
-            totals[m]["samples"] += 1
-    failures: dict = {}
-    for r in records:
-        for m in ("static", "dynamic"):
-            c = r.get(m)
-            if c and c["result"] in ("refused", "wrong", "error"):
-                key = f"{c['result']}: {c.get('stage', '')}{' ' if c.get('stage') else ''}{c['reason']}"
-                failures.setdefault(key, {"count": 0, "cases": []})
-                failures[key]["count"] += 1
-                if len(failures[key]["cases"]) < 5:
-                    failures[key]["cases"].append(f"{m}:{r['op']}#{r['sample']}")
-    return {
-        "core_aten_ops": len(core),
-        "core_aten_covered": sorted(covered & set(core)),
-        "core_aten_uncovered": sorted(set(core) - covered),
-        "totals": totals,
-        "per_op": per_op,
-        "out_of_scope": dict(sorted(out_of_scope.items(), key=lambda kv: -kv[1])),
-        "failures": dict(sorted(failures.items(), key=lambda kv: -kv[1]["count"])),
-    }
-
-
-def rate(t: dict) -> str:
-    return f"{100.0 * t['pass'] / t['samples']:.1f} %" if t["samples"] else "-"
-
-
-def print_report(summary: dict, verbose_ops: bool = True) -> None:
-    if verbose_ops:
-        hdr = f"{'OpInfo':40s} | {'static: n pass ref wrong err':30s} | {'dynamic: n pass ref wrong err':30s}"
-        print(hdr)
-        print("-" * len(hdr))
-        for name, op in sorted(summary["per_op"].items()):
-            s, d = op["static"], op["dynamic"]
-            if not s["samples"] and not d["samples"]:
-                continue
-            cols = []
-            for m in (s, d):
-                cols.append(
-                    f"{m['samples']:4d} {m['pass']:4d} {m['refused']:4d} {m['wrong']:4d} {m['error']:4d}"
-                )
-            print(f"{name[:40]:40s} | {cols[0]:30s} | {cols[1]:30s}")
-    t = summary["totals"]
-    print()
-    print(
-        f"Core ATen ops in torch: {summary['core_aten_ops']}; reached by the samples: "
-        f"{len(summary['core_aten_covered'])}"
-    )
-    for m in ("static", "dynamic"):
-        x = t[m]
-        print(
-            f"{m:8s}: {x['samples']} samples, pass {x['pass']} ({rate(x)}), refused {x['refused']}, "
-            f"wrong {x['wrong']}, error {x['error']}"
-        )
-    if summary["failures"]:
-        print("\nFailures (most frequent first):")
-        for k, v in list(summary["failures"].items())[:60]:
-            print(f"  {v['count']:4d}  {k}   e.g. {', '.join(v['cases'][:2])}")
 
 
 # ---- selection and the CI floor ------------------------------------------------------------------------

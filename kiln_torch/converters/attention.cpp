@@ -121,8 +121,10 @@ Status sdpa_impl(ConversionCtx& ctx, const Node& n, const SdpaArgs& pos) {
   bool grouped = false;  // q grouped by key/value head, k/v broadcast: the output is regrouped
   if (gqa && rank >= 3) {
     int64_t hq = ctx.dims(tq)[rank - 3], hk = ctx.dims(tk)[rank - 3], hv = ctx.dims(tv)[rank - 3];
-    if (hq < 0 || hk < 0 || hv < 0) return ctx.error(n, "enable_gqa needs static head counts");
-    if (hk != hq || hv != hq) {
+    // A dynamic head count: the capability check admitted it only with equal counts (nothing to
+    // group).
+    bool dynamic_heads = hq < 0 || hk < 0 || hv < 0;
+    if (!dynamic_heads && (hk != hq || hv != hq)) {
       if (hk == 0 || hv == 0 || hq % hk != 0 || hq % hv != 0)
         return ctx.error(
             n, "query heads " + std::to_string(hq) + " are not a multiple of key/value heads");

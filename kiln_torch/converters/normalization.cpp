@@ -180,9 +180,17 @@ bool inference_only(const OpGraph& g, const Node& n, std::string* why) {
 
 bool instance_norm_ok(const OpGraph& g, const Node& n, std::string* why) {
   const Value& u = g.values[static_cast<size_t>(n.inputs[5])];
-  if (u.constant && u.constant->isBool() && u.constant->toBool()) return true;
-  *why = "instance_norm with running statistics";
-  return false;
+  if (!(u.constant && u.constant->isBool() && u.constant->toBool())) {
+    *why = "instance_norm with running statistics";
+    return false;
+  }
+  // One group per channel: the group count is a build-time constant.
+  const Value& x = input_value(g, n, 0);
+  if (x.meta && x.meta->min.size() >= 2 && x.meta->min[1] != x.meta->max[1]) {
+    *why = "instance_norm needs a static channel count";
+    return false;
+  }
+  return true;
 }
 
 }  // namespace

@@ -108,11 +108,17 @@ Status avg_pool(ConversionCtx& ctx, const Node& n) {
   p.pads_begin = expand_to(pad, sp, std::vector<int64_t>(sp, 0));
   p.pads_end = p.pads_begin;
   p.dilations.assign(sp, 1);
+  bool negate = false;  // torch divides by a negative divisor_override too: by |d|, then negated
   if (n.inputs.size() > 6 && !ctx.is_none(n, 6)) {
     KILN_ASSIGN_OR_RETURN(auto dv, ctx.const_int(n, 6));
-    p.divisor_override = dv;
+    negate = dv < 0;
+    p.divisor_override = negate ? -dv : dv;
   }
-  return with_batch(ctx, n, sp, [&](kiln::Tensor x) { return ctx.net.add_pooling(x, p); });
+  return with_batch(ctx, n, sp, [&](kiln::Tensor x) -> Expected<kiln::Tensor> {
+    KILN_ASSIGN_OR_RETURN(auto y, ctx.net.add_pooling(x, p));
+    if (!negate) return y;
+    return scale(ctx, n, y, -1.0);
+  });
 }
 
 Status adaptive(ConversionCtx& ctx, const Node& n, PoolingType type) {
@@ -159,6 +165,17 @@ bool window_fits(const OpGraph& g, const Node& n, std::string* why, bool dilated
   return true;
 }
 
+// Adaptive pooling's output size is a layer constant: one that follows a dynamic input dim
+// (output_size = [x.size(2), ...]) is refused here, not at build time.
+bool output_size_constant(const OpGraph& g, const Node& n, std::string* why) {
+  const Value& v = input_value(g, n, 1);
+  if (v.constant && v.constant->isIntList()) return true;
+  *why =
+      "adaptive pooling to an output size known only at run time (it follows a dynamic dim); the "
+      "adaptive pooling layer takes a constant output size";
+  return false;
+}
+
 }  // namespace
 
 void register_pooling_converters(ConverterRegistry& r) {
@@ -177,11 +194,14 @@ void register_pooling_converters(ConverterRegistry& r) {
       r,
       {"aten::adaptive_avg_pool1d", "aten::adaptive_avg_pool2d", "aten::adaptive_avg_pool3d",
        "aten::_adaptive_avg_pool2d", "aten::_adaptive_avg_pool3d"},
-      [](ConversionCtx& c, const Node& n) { return adaptive(c, n, PoolingType::kAverage); });
+      [](ConversionCtx& c, const Node& n) { return adaptive(c, n, PoolingType::kAverage); },
+      output_size_constant);
   add_converter(
       r, {"aten::adaptive_max_pool1d", "aten::adaptive_max_pool2d", "aten::adaptive_max_pool3d"},
       [](ConversionCtx& c, const Node& n) { return adaptive(c, n, PoolingType::kMax); },
-      indices_unused);
+      [](const OpGraph& g, const Node& n, std::string* why) {
+        return output_size_constant(g, n, why) && indices_unused(g, n, why);
+      });
 }
 
 }  // namespace kiln::bridge

@@ -46,6 +46,20 @@ Expected<kiln::Tensor> scatter_strided(ConversionCtx& ctx, kiln::Tensor x, kiln:
   return ctx.net.add_scatter(x, ex, src, p);
 }
 
+/// max(0, start + extent of x on axis) as a run-time int64 scalar: a negative constant start on a
+/// dynamic dim (torch wraps it).
+Expected<kiln::Tensor> wrapped_start(ConversionCtx& ctx, kiln::Tensor x, int64_t axis,
+                                     int64_t start) {
+  KILN_ASSIGN_OR_RETURN(auto ext, dim_extent(ctx, x, axis));
+  KILN_ASSIGN_OR_RETURN(auto et, ext.is_static
+                                     ? ctx.scalar(static_cast<double>(ext.value), DataType::kInt64)
+                                     : Expected<kiln::Tensor>(ext.tensor));
+  KILN_ASSIGN_OR_RETURN(auto s, ctx.scalar(static_cast<double>(start), DataType::kInt64));
+  KILN_ASSIGN_OR_RETURN(auto sum, ctx.net.add_elementwise(et, s, BinaryOp::kAdd));
+  KILN_ASSIGN_OR_RETURN(auto zero, ctx.scalar(0.0, DataType::kInt64));
+  return ctx.net.add_elementwise(sum, zero, BinaryOp::kMax);
+}
+
 // slice_scatter(self, src, dim, start?, end?, step)
 Status slice_scatter(ConversionCtx& ctx, const Node& n) {
   KILN_ASSIGN_OR_RETURN(auto x, ctx.tensor(n, 0));
@@ -74,8 +88,12 @@ Status slice_scatter(ConversionCtx& ctx, const Node& n) {
   }
   if (!runtime_start.valid() && start < 0) {
     int64_t ext = ctx.dims(x)[static_cast<int>(axis)];
-    if (ext < 0) return ctx.error(n, "negative start on a dynamic dim");
-    start = std::max<int64_t>(0, start + ext);
+    if (ext < 0) {  // a dynamic dim: start + extent at run time, then at least 0
+      KILN_ASSIGN_OR_RETURN(auto w, wrapped_start(ctx, x, axis, start));
+      runtime_start = w;
+    } else {
+      start = std::max<int64_t>(0, start + ext);
+    }
   }
   KILN_ASSIGN_OR_RETURN(auto sc, ctx.cast(src, ctx.dtype(x)));
   if (runtime_start.valid())
@@ -104,14 +122,20 @@ Status select_scatter(ConversionCtx& ctx, const Node& n) {
   KILN_ASSIGN_OR_RETURN(auto i, ctx.const_int(n, 3));
   int64_t axis = norm_dim(d, ctx.rank(x));
   int64_t index = i;
+  kiln::Tensor runtime_index;
   if (index < 0) {
     int64_t ext = ctx.dims(x)[static_cast<int>(axis)];
-    if (ext < 0) return ctx.error(n, "negative index on a dynamic dim");
-    index += ext;
+    if (ext < 0) {  // a dynamic dim: index + extent at run time
+      KILN_ASSIGN_OR_RETURN(auto w, wrapped_start(ctx, x, axis, index));
+      runtime_index = w;
+      index = 0;
+    } else {
+      index += ext;
+    }
   }
   KILN_ASSIGN_OR_RETURN(auto sc, ctx.cast(src, ctx.dtype(x)));
   KILN_ASSIGN_OR_RETURN(auto u, ctx.net.add_unsqueeze(sc, {axis}));
-  return set_output_tensor(ctx, n, scatter_strided(ctx, x, u, axis, index, 1));
+  return set_output_tensor(ctx, n, scatter_strided(ctx, x, u, axis, index, 1, runtime_index));
 }
 
 // ---- flip / roll / tril / triu ----

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "converters/converter.h"
+#include "partition/shape_args.h"
 
 namespace kiln::bridge {
 namespace {
@@ -24,9 +25,12 @@ bool forced_to_torch(const std::set<std::string>& forced, const std::string& op)
   return dot != std::string::npos && forced.count(op.substr(0, dot));
 }
 
-// Why value `v` cannot enter an engine built for `backend`, or "".
+// Why value `v` cannot enter an engine built for `backend` (its dtype, its rank), or "".
 std::string dtype_problem(const Value& v, const std::string& backend) {
-  if (!v.meta) return "shape of '" + v.name + "' is unknown (inside control flow?)";
+  if (!v.meta)
+    return "shape of '" + v.name + "' is unknown (data-dependent, or inside control flow)";
+  std::string rp = rank_problem(v);
+  if (!rp.empty()) return rp;
   auto dt = to_kiln_dtype(v.meta->dtype);
   if (!dt)
     return std::string("dtype ") + c10::toString(v.meta->dtype) + " of '" + v.name +
@@ -69,6 +73,7 @@ struct Planner {
         for (int v : *list)
           if (v >= 0) used[static_cast<size_t>(v)] = true;
     }
+    DataDerivedInts data_ints(g, reg);
     for (size_t i = 0; i < g.nodes.size(); ++i) {
       const Node& n = g.nodes[i];
       const ConverterInfo* info = reg.find(n.op);
@@ -93,11 +98,24 @@ struct Planner {
         reason[i] = why.empty() ? "converter does not support these arguments" : why;
         continue;
       }
+      why = shape_arg_problem(g, n, data_ints);
+      if (!why.empty()) {
+        reason[i] = why;
+        continue;
+      }
       bool ok = true;
       for (const auto* list : {&n.inputs, &n.outputs}) {
         for (int v : *list) {
           if (v < 0) continue;
           const Value& val = g.values[static_cast<size_t>(v)];
+          if (val.constant && val.constant->isTensor() &&
+              val.constant->toTensor().dim() > kiln::kMaxRank) {
+            reason[i] = "constant '" + val.name + "' has rank " +
+                        std::to_string(val.constant->toTensor().dim()) + " (Kiln's limit is " +
+                        std::to_string(kiln::kMaxRank) + ")";
+            ok = false;
+            break;
+          }
           if (val.kind != ValueKind::kTensor || val.constant) continue;
           if (list == &n.outputs && !used[static_cast<size_t>(v)]) continue;
           std::string p = dtype_problem(val, opt.builder.backend);

@@ -584,3 +584,14 @@ def test_nonzero_read_by_another_op_refused_at_partition_time_and_falls_back():
         kiln.compile(Fn(fn), inputs=[x], **FULL)
     c = kiln.compile(Fn(fn).eval(), inputs=[x], device="cpu", min_block_size=1)
     torch.testing.assert_close(c(x), fn(x))
+
+
+@pytest.mark.parametrize("divisor", [-2, 3])
+def test_avg_pool_divisor_override_of_either_sign(divisor):
+    x = torch.randn(1, 2, 6, 7)
+    check(lambda t: torch.nn.functional.avg_pool2d(t, 2, divisor_override=divisor), [x], [dyn(x, {0})])
+    y = torch.randn(1, 2, 4, 5, 4)
+    check(
+        lambda t: torch.nn.functional.avg_pool3d(t, (2, 2, 3), stride=(2, 2, 1), divisor_override=divisor),
+        [y],
+    )

@@ -24,6 +24,7 @@ from typing import Any, Optional, Sequence
 import torch
 import torch.fx
 from torch._subclasses.fake_tensor import FakeTensorMode
+from torch.fx.experimental.symbolic_shapes import free_unbacked_symbols
 
 from kiln._native import C
 from kiln.dynamo._util import fetch_attr
@@ -441,11 +442,30 @@ class ImportedGraph:
             )
 
     # ---- shapes -----------------------------------------------------------------------------------
+    def _data_dependent_values(self) -> set[int]:
+        """Value ids of tensors whose shape torch.export left data-dependent (an unbacked size: a slice
+        up to an item(), a masked_select). They get no meta, so no engine reads or makes them: the
+        recording runs' shapes need not hold at run time. nonzero is the exception (the engine reports
+        its rows: an output allocator; nothing inside Kiln may read them, its converter checks)."""
+        out: set[int] = set()
+        for node, vids in self.fx_value.items():
+            if node.op != "call_function" or node.target == torch.ops.aten.nonzero.default:
+                continue
+            vals = node.meta.get("val")
+            vals = vals if isinstance(vals, (list, tuple)) else [vals]
+            ids = vids if isinstance(vids, list) else [vids]
+            for vid, val in zip(ids, vals):
+                if isinstance(vid, int) and isinstance(val, torch.Tensor):
+                    if any(free_unbacked_symbols(d) for d in val.shape):
+                        out.add(vid)
+        return out
+
     def set_metas(self, runs: list[dict]) -> None:
         """runs: per bound (min, opt, max) a dict value id -> (dtype, shape) of the tensors seen."""
+        data_dependent = self._data_dependent_values()
         for vid in range(len(self.values)):
             got = [r.get(vid) for r in runs]
-            if any(g is None for g in got):
+            if any(g is None for g in got) or vid in data_dependent:
                 continue
             dt = got[1][0]
             shapes = [list(g[1]) for g in got]

@@ -1,0 +1,126 @@
+"""What an engine cannot be built for is refused at partition time (issue 16): with
+require_full_compilation the compile fails naming the op and the reason, without it the op falls back to
+PyTorch and the module matches eager, at the compile-time values and at new ones. Cases: sizes and slice
+bounds read from tensor data (tensor_split by a tensor of indices, a view whose size is an item(), an
+arange up to an item()), and tensors above Kiln's rank limit of 8."""
+
+import pytest
+import torch
+
+import kiln
+from conftest import Fn
+
+FULL = dict(device="cpu", require_full_compilation=True, min_block_size=1)
+FALLBACK = dict(device="cpu", min_block_size=1)
+
+
+def refused_then_falls_back(fn, inputs, match, others=()):
+    """fn is refused under full compilation (message matches `match`); a fallback compile holds an engine
+    and matches eager on `inputs` and on each tuple of `others`."""
+    m = Fn(fn).eval()
+    with pytest.raises(kiln.UnsupportedOperatorError, match=match):
+        kiln.compile(m, inputs=list(inputs), **FULL)
+    c = kiln.compile(m, inputs=list(inputs), **FALLBACK)
+    rep = c.meta["kiln"]["report"]
+    assert rep.num_engines >= 1 and not rep.fully_supported, rep
+    for xs in [inputs, *others]:
+        with torch.no_grad():
+            ref, out = m(*xs), c(*xs)
+        ref = ref if isinstance(ref, (tuple, list)) else (ref,)
+        out = out if isinstance(out, (tuple, list)) else (out,)
+        assert len(out) == len(ref)
+        for o, r in zip(out, ref):
+            assert o.shape == r.shape and o.dtype == r.dtype, (o.shape, r.shape)
+            torch.testing.assert_close(o, r)
+    return rep
+
+
+def test_tensor_split_by_a_tensor_of_indices():
+    # torch.export reads the indices with item(): the slices' bounds are data, known only at run time.
+    x = torch.randn(5, 7, 3)
+    idx = torch.tensor([1, 3, 4])
+    rep = refused_then_falls_back(
+        lambda t, i: [s * 2 for s in torch.tensor_split(t, i, dim=1)],
+        [x, idx],
+        "aten::slice.Tensor.*read from tensor data",
+        others=[
+            (torch.randn(5, 7, 3), torch.tensor([0, 2, 6])),
+            (torch.randn(5, 7, 3), torch.tensor([2, 2, 5])),
+        ],
+    )
+    assert "aten::slice.Tensor" in rep.fallback_ops, rep.fallback_ops
+
+
+def test_view_to_a_size_read_from_data():
+    def f(x, n):
+        k = n.item()
+        torch._check(k >= 1)
+        torch._check(24 % k == 0)
+        return (x + 1).view(k, -1) * 3
+
+    refused_then_falls_back(
+        f,
+        [torch.randn(4, 6), torch.tensor(3)],
+        "read from tensor data",
+        others=[(torch.randn(4, 6), torch.tensor(8)), (torch.randn(4, 6), torch.tensor(2))],
+    )
+
+
+def test_arange_up_to_an_item():
+    def f(x, n):
+        k = n.item()
+        torch._check(k >= 0)
+        return torch.arange(k, dtype=torch.float32) * x.sum()
+
+    refused_then_falls_back(
+        f,
+        [torch.randn(3), torch.tensor(5)],
+        "aten::arange.*read from tensor data",
+        others=[(torch.randn(3), torch.tensor(9))],
+    )
+
+
+def test_sizes_from_shapes_still_compile_fully():
+    # The walk back from a size stops at shape reads: x.shape-derived sizes are not data.
+    spec = kiln.Input(min_shape=(2, 6), opt_shape=(4, 6), max_shape=(8, 6))
+    m = Fn(lambda t: t.view(t.shape[0] * 2, -1)[: t.shape[0] // 2] + 1).eval()
+    c = kiln.compile(m, inputs=[spec], **FULL)
+    for b in (2, 4, 8):
+        y = torch.randn(b, 6)
+        torch.testing.assert_close(c(y), m(y))
+
+
+def test_rank_above_8_refused():
+    x = torch.randn(2, 1, 2, 1, 2, 1, 2, 3)  # rank 8: fine; its unsqueeze is rank 9
+    refused_then_falls_back(
+        lambda t: (t * 2).unsqueeze(0).sum(-1) + 1,
+        [x],
+        "rank 9 .*limit is 8",
+        others=[(torch.randn(2, 1, 2, 1, 2, 1, 2, 3),)],
+    )
+
+
+def test_adaptive_pooling_to_a_dynamic_output_size():
+    # output_size follows the input's dynamic width: the layer's output size is a constant, so refused.
+    def f(x):
+        return torch.nn.functional.adaptive_avg_pool2d(x * 2, (3, x.shape[-1])) + 1
+
+    spec = kiln.Input(min_shape=(2, 3, 6, 3), opt_shape=(2, 3, 6, 5), max_shape=(2, 3, 6, 8))
+    m = Fn(f).eval()
+    with pytest.raises(kiln.UnsupportedOperatorError, match="adaptive pooling to an output size known only"):
+        kiln.compile(m, inputs=[spec], **FULL)
+    c = kiln.compile(m, inputs=[spec], **FALLBACK)
+    for w in (3, 5, 8):
+        y = torch.randn(2, 3, 6, w)
+        torch.testing.assert_close(c(y), m(y))
+
+
+def test_instance_norm_with_a_dynamic_channel_count():
+    # torch.export decomposes instance_norm (batch statistics over a reshape), so the FX path compiles it
+    # fully; the partition-time check on aten::instance_norm serves the TorchScript frontend.
+    m = Fn(lambda t: torch.nn.functional.instance_norm(t * 2) + 1).eval()
+    spec = kiln.Input(min_shape=(2, 2, 5), opt_shape=(2, 4, 5), max_shape=(2, 8, 5))
+    c = kiln.compile(m, inputs=[spec], **FULL)
+    for ch in (2, 4, 8):
+        y = torch.randn(2, ch, 5)
+        torch.testing.assert_close(c(y), m(y), rtol=1e-4, atol=1e-5)
