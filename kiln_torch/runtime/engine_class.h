@@ -92,7 +92,8 @@ void set_failure_handler(FailureHandler handler);
 /// Process-wide CUDA-graph replay switch for every TorchEngine (default on: each execution context
 /// captures a graph per input shape and replays it). Off, engines launch their kernels one by one,
 /// which is what a caller needs who captures the whole module in its own graph (torch.cuda.graph):
-/// Torch-TensorRT's runtime.set_cudagraphs_mode. Ops kiln::set_cuda_graphs / kiln::cuda_graphs_enabled.
+/// Torch-TensorRT's runtime.set_cudagraphs_mode. Ops kiln::set_cuda_graphs /
+/// kiln::cuda_graphs_enabled.
 void set_cuda_graphs_enabled(bool enabled);
 bool cuda_graphs_enabled();
 

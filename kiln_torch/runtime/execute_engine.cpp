@@ -70,7 +70,8 @@ TORCH_LIBRARY(kiln, m) {
           [](TorchEngine::State state) { return TorchEngine::from_state(std::move(state)); });
   m.def("execute_engine(Tensor[] inputs, __torch__.torch.classes.kiln.Engine engine) -> Tensor[]");
   // No tensor arguments: catch-all kernels (callable from Python, TorchScript and C++ deployments).
-  m.def("set_cuda_graphs(bool enabled) -> ()", [](bool enabled) { set_cuda_graphs_enabled(enabled); });
+  m.def("set_cuda_graphs(bool enabled) -> ()",
+        [](bool enabled) { set_cuda_graphs_enabled(enabled); });
   m.def("cuda_graphs_enabled() -> bool", [] { return cuda_graphs_enabled(); });
 }
 

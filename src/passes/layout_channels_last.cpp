@@ -27,9 +27,17 @@ struct TransposeInfo {
   Perm perm;
 };
 
+// Quantized convolutions' channels-last kernels (NHWC direct / GEMM, cuDNN int8 graphs) have not
+// yet run on a GPU: until they have, only an explicit layout = nhwc (or layout_any_backend) gives
+// quantized convolutions the NHWC form. KILN_UNVERIFIED: flip after test_cuda_quantized passes.
+constexpr bool kQuantizedNhwcVerified = false;
+
 class LayoutRewriter {
  public:
-  explicit LayoutRewriter(const ir::Graph& g) : src_(g), rw_(g) {}
+  /// quantized_nhwc: quantized convolutions take the channels-last form too (their NHWC kernels
+  /// have not yet run on a GPU, KILN_UNVERIFIED: only when the layout is asked for explicitly).
+  LayoutRewriter(const ir::Graph& g, bool quantized_nhwc)
+      : src_(g), rw_(g), quantized_nhwc_(quantized_nhwc) {}
 
   Expected<ir::Graph> run() {
     for (size_t li = 0; li < src_.layers.size(); ++li) KILN_RETURN_IF_ERROR(rewrite(li));
@@ -181,8 +189,8 @@ class LayoutRewriter {
   Status rewrite(size_t li) {
     const ir::Layer& l = src_.layers[li];
     // The quantized convolution has the convolution's NHWC form (kernels on both backends).
-    bool spatial =
-        ir::has_flag(l.op, ir::kFlagChannelsLast) || l.op == ir::OpKind::kQuantizedConvolution;
+    bool spatial = ir::has_flag(l.op, ir::kFlagChannelsLast) ||
+                   (quantized_nhwc_ && l.op == ir::OpKind::kQuantizedConvolution);
     if (spatial && rank4_spatial(src_, l)) {
       bool ok = true;
       if (l.op == ir::OpKind::kConvolution) {
@@ -214,6 +222,7 @@ class LayoutRewriter {
 
   const ir::Graph& src_;
   GraphRewriter rw_;
+  bool quantized_nhwc_ = false;
   std::map<int32_t, TransposeInfo> transposes_;  // dst tensor -> how it was made
 };
 
@@ -265,7 +274,9 @@ bool channels_last_profitable(const ir::Graph& g, const BuilderConfig& config, s
     if (why != nullptr) *why = w;
     return r;
   };
-  if (quantized)  // cuDNN's int8 engines and the IMMA GEMM path read NHWC
+  // cuDNN's int8 engines and the IMMA GEMM path read NHWC, but those kernels have not yet run on a
+  // GPU (KILN_UNVERIFIED): the auto rule keeps quantized convolutions NCHW until they have.
+  if (quantized && kQuantizedNhwcVerified)
     return say(true, "8-bit 2-D convolutions (NHWC int8 kernels)");
   if (!any) return say(false, "no 2-D convolutions");
   if (half)
@@ -292,7 +303,8 @@ Status layout_channels_last(ir::Graph& g, const PassContext& ctx) {
                                         (use ? "NHWC: " : "NCHW: ") + why);
     if (!use) return {};
   }
-  KILN_ASSIGN_OR_RETURN(auto out, LayoutRewriter(g).run());
+  const bool quantized_nhwc = kQuantizedNhwcVerified || sw.layout == LayoutChoice::kNHWC || forced;
+  KILN_ASSIGN_OR_RETURN(auto out, LayoutRewriter(g, quantized_nhwc).run());
   g = std::move(out);
   if (ctx.outcome != nullptr) ctx.outcome->channels_last = true;
   return {};

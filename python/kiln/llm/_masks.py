@@ -20,13 +20,11 @@ def prefill_positions(mask2d: torch.Tensor) -> torch.Tensor:
 
 def additive_mask(valid: torch.Tensor, cache_position: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """[B, 1, S, L] mask for queries at `cache_position` ([S]) over a cache whose real columns are `valid`
-    ([B, L] bool): 0 where attended, -inf elsewhere (the same softmax as transformers' lowest finite value,
-    since every row attends somewhere; -inf lets the CUDA decode kernel skip those columns' keys and
-    values)."""
+    ([B, L] bool): 0 where attended, the dtype's lowest value elsewhere."""
     cols = torch.arange(valid.shape[1], device=valid.device)
     causal = cols[None, :] <= cache_position[:, None]  # [S, L]
     allowed = causal[None] & valid[:, None, :]  # [B, S, L]
     allowed |= cols[None, None, :] == cache_position[None, :, None]
     out = torch.zeros(allowed.shape, dtype=dtype, device=valid.device)
-    out.masked_fill_(~allowed, float("-inf"))
+    out.masked_fill_(~allowed, torch.finfo(dtype).min)
     return out.unsqueeze(1)

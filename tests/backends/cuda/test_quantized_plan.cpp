@@ -14,8 +14,12 @@ namespace {
 
 using ir::OpKind;
 
+// Quantized convolutions take the NHWC form only when asked for (layout = nhwc) until their NHWC
+// kernels have run on a GPU (kQuantizedNhwcVerified in the layout pass): these tests ask, unless
+// they set a layout themselves.
 ir::Graph cuda_pipeline(const Network& net, BuilderConfig cfg) {
   cfg.backend = "cuda";
+  if (cfg.switches.layout == LayoutChoice::kAuto) cfg.switches.layout = LayoutChoice::kNHWC;
   ir::Graph g = net.graph();
   passes::PassContext ctx{cfg, default_logger(), "cuda"};
   Status s = passes::run_pipeline(g, ctx);
@@ -65,6 +69,25 @@ TEST(QuantizedPlan, NchwSwitchKeepsQuantizedConvsChannelsFirst) {
   }
   EXPECT_EQ(n, 2);
   EXPECT_EQ(testing::count_ops(g, OpKind::kTranspose), 0);
+}
+
+// The auto layout keeps quantized convolutions channels-first while their NHWC kernels have not
+// run on a GPU (kQuantizedNhwcVerified): the CUDA plan of an int8 CNN is the NCHW one.
+TEST(QuantizedPlan, AutoLayoutKeepsQuantizedConvsChannelsFirstUntilVerified) {
+  Network net = testing::qconv_chain_net(2, 8, 6, 2);
+  BuilderConfig cfg = testing::int8_config();
+  cfg.backend = "cuda";
+  ir::Graph g = net.graph();
+  passes::PassContext ctx{cfg, default_logger(), "cuda"};
+  Status s = passes::run_pipeline(g, ctx);
+  ASSERT_TRUE(s.ok()) << s.to_string();
+  int n = 0;
+  for (const auto& l : g.layers) {
+    if (l.op != OpKind::kQuantizedConvolution) continue;
+    ++n;
+    EXPECT_FALSE(std::get<QuantizedConvolutionParams>(l.params).channels_last);
+  }
+  EXPECT_EQ(n, 2);
 }
 
 // A transformer MLP block as kiln.ptq quantizes it (Q/DQ on every linear's input, int8 weights
