@@ -69,6 +69,23 @@ class Fn(torch.nn.Module):
         return self.fn(*xs)
 
 
+def assert_runs_match(module, compiled, input_sets, atol=1e-5, rtol=1e-4):
+    """Runs eager `module` and `compiled` on each tuple of `input_sets`: same output count, shapes and
+    dtypes; floating outputs close (NaN where eager has NaN), others equal."""
+    for xs in input_sets:
+        with torch.no_grad():
+            ref, out = module(*xs), compiled(*xs)
+        ref = ref if isinstance(ref, (tuple, list)) else (ref,)
+        out = out if isinstance(out, (tuple, list)) else (out,)
+        assert len(out) == len(ref)
+        for o, r in zip(out, ref):
+            assert o.shape == r.shape and o.dtype == r.dtype, (o.shape, r.shape, o.dtype, r.dtype)
+            if r.dtype.is_floating_point:
+                torch.testing.assert_close(o, r, atol=atol, rtol=rtol, equal_nan=True)
+            else:
+                assert torch.equal(o, r)
+
+
 def dyn(t, dims):
     """kiln.Input for t with `dims` dynamic over [max(1, s // 2), 2 * s]."""
     lo = [max(1, s // 2) if d in dims else s for d, s in enumerate(t.shape)]

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import kiln
-from conftest import Fn, dyn
+from conftest import Fn, assert_runs_match, dyn
 
 FULL = dict(device="cpu", require_full_compilation=True, min_block_size=1)
 
@@ -14,18 +14,7 @@ def check(fn, inputs, specs=None, others=(), atol=1e-5, rtol=1e-4):
     """Compiles fn over `inputs` (or `specs`), runs it at the inputs and at each tuple in `others`."""
     m = Fn(fn).eval()
     c = kiln.compile(m, inputs=list(specs or inputs), **FULL)
-    for xs in [inputs, *others]:
-        with torch.no_grad():
-            ref, out = m(*xs), c(*xs)
-        ref = ref if isinstance(ref, (tuple, list)) else (ref,)
-        out = out if isinstance(out, (tuple, list)) else (out,)
-        assert len(out) == len(ref)
-        for o, r in zip(out, ref):
-            assert o.shape == r.shape and o.dtype == r.dtype, (o.shape, r.shape, o.dtype, r.dtype)
-            if r.dtype.is_floating_point:
-                torch.testing.assert_close(o, r, atol=atol, rtol=rtol, equal_nan=True)
-            else:
-                assert torch.equal(o, r)
+    assert_runs_match(m, c, [inputs, *others], atol=atol, rtol=rtol)
     return c
 
 

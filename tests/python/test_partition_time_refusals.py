@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import kiln
-from conftest import Fn
+from conftest import Fn, assert_runs_match
 
 FULL = dict(device="cpu", require_full_compilation=True, min_block_size=1)
 FALLBACK = dict(device="cpu", min_block_size=1)
@@ -23,15 +23,7 @@ def refused_then_falls_back(fn, inputs, match, others=()):
     c = kiln.compile(m, inputs=list(inputs), **FALLBACK)
     rep = c.meta["kiln"]["report"]
     assert rep.num_engines >= 1 and not rep.fully_supported, rep
-    for xs in [inputs, *others]:
-        with torch.no_grad():
-            ref, out = m(*xs), c(*xs)
-        ref = ref if isinstance(ref, (tuple, list)) else (ref,)
-        out = out if isinstance(out, (tuple, list)) else (out,)
-        assert len(out) == len(ref)
-        for o, r in zip(out, ref):
-            assert o.shape == r.shape and o.dtype == r.dtype, (o.shape, r.shape)
-            torch.testing.assert_close(o, r)
+    assert_runs_match(m, c, [inputs, *others], atol=1e-5, rtol=1.3e-6)
     return rep
 
 
