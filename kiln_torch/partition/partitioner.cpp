@@ -42,6 +42,16 @@ std::string dtype_problem(const Value& v, const std::string& backend) {
   return {};
 }
 
+// Ops a backend refuses at build time whatever their arguments (a kernel not yet run on a GPU; see
+// the backend's supports()): refused here too, so the op falls back to PyTorch instead of failing
+// the engine build.
+std::string backend_op_problem(const Node& n, const std::string& backend) {
+  if (backend == "cuda" && n.op == "aten::grid_sampler_2d")
+    return "grid_sample is not enabled on the cuda backend yet (its kernel has not run on a GPU); "
+           "it runs in PyTorch";
+  return {};
+}
+
 struct Planner {
   const OpGraph& g;
   const PartitionOptions& opt;
@@ -99,6 +109,11 @@ struct Planner {
         continue;
       }
       why = shape_arg_problem(g, n, data_ints);
+      if (!why.empty()) {
+        reason[i] = why;
+        continue;
+      }
+      why = backend_op_problem(n, opt.builder.backend);
       if (!why.empty()) {
         reason[i] = why;
         continue;

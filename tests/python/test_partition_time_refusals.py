@@ -116,3 +116,30 @@ def test_instance_norm_with_a_dynamic_channel_count():
     for ch in (2, 4, 8):
         y = torch.randn(2, ch, 5)
         torch.testing.assert_close(c(y), m(y), rtol=1e-4, atol=1e-5)
+
+
+def _support_report(fn, inputs, backend):
+    """The partitioner's report for `backend` (no engine is built, so "cuda" works without a GPU)."""
+    from kiln._native import C
+    from kiln._settings import make_settings
+    from kiln.dynamo._compiler import import_graph, lower_exported
+
+    gm = lower_exported(torch.export.export(Fn(fn).eval(), tuple(inputs)))
+    imp, _ = import_graph(gm, tuple(inputs), {}, tuple(inputs), {}, torch.device("cpu"))
+    opts = make_settings(min_block_size=1).partition_options()
+    opts["backend"] = backend
+    return C.partition(imp.og, False, opts)["report"]
+
+
+def test_grid_sample_is_left_to_pytorch_when_the_cuda_backend_cannot_build_it():
+    """The CUDA backend refuses grid_sample at build time (kernel not yet run on a GPU): the partitioner
+    refuses it for cuda too, so it falls back instead of failing the build; the CPU backend takes it."""
+
+    def fn(x, g):
+        return torch.nn.functional.grid_sample(x * 2, g, align_corners=False) + 1
+
+    x, g = torch.randn(1, 2, 5, 5), torch.rand(1, 3, 3, 2) * 2 - 1
+    cuda = _support_report(fn, [x, g], "cuda")
+    assert "aten::grid_sampler_2d: 1 in PyTorch (grid_sample is not enabled on the cuda backend" in cuda, cuda
+    assert "aten::mul.Tensor: 1 in Kiln" in cuda and "aten::add.Tensor: 1 in Kiln" in cuda, cuda
+    assert "aten::grid_sampler_2d: 1 in Kiln" in _support_report(fn, [x, g], "cpu")
