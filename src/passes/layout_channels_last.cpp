@@ -9,6 +9,7 @@
 #include <map>
 #include <optional>
 
+#include "common/unverified.h"
 #include "passes/graph_rewriter.h"
 #include "passes/pass.h"
 
@@ -29,8 +30,9 @@ struct TransposeInfo {
 
 // Quantized convolutions' channels-last kernels (NHWC direct / GEMM, cuDNN int8 graphs) have not
 // yet run on a GPU: until they have, only an explicit layout = nhwc (or layout_any_backend) gives
-// quantized convolutions the NHWC form. KILN_UNVERIFIED: flip after test_cuda_quantized passes.
-constexpr bool kQuantizedNhwcVerified = false;
+// quantized convolutions the NHWC form. KILN_UNVERIFIED (common/unverified.h): true once
+// test_cuda_quantized has passed on a GPU.
+constexpr bool kQuantizedNhwcEnabled = kUnverifiedKernelsOn;
 
 class LayoutRewriter {
  public:
@@ -276,7 +278,7 @@ bool channels_last_profitable(const ir::Graph& g, const BuilderConfig& config, s
   };
   // cuDNN's int8 engines and the IMMA GEMM path read NHWC, but those kernels have not yet run on a
   // GPU (KILN_UNVERIFIED): the auto rule keeps quantized convolutions NCHW until they have.
-  if (quantized && kQuantizedNhwcVerified)
+  if (quantized && kQuantizedNhwcEnabled)
     return say(true, "8-bit 2-D convolutions (NHWC int8 kernels)");
   if (!any) return say(false, "no 2-D convolutions");
   if (half)
@@ -303,7 +305,7 @@ Status layout_channels_last(ir::Graph& g, const PassContext& ctx) {
                                         (use ? "NHWC: " : "NCHW: ") + why);
     if (!use) return {};
   }
-  const bool quantized_nhwc = kQuantizedNhwcVerified || sw.layout == LayoutChoice::kNHWC || forced;
+  const bool quantized_nhwc = kQuantizedNhwcEnabled || sw.layout == LayoutChoice::kNHWC || forced;
   KILN_ASSIGN_OR_RETURN(auto out, LayoutRewriter(g, quantized_nhwc).run());
   g = std::move(out);
   if (ctx.outcome != nullptr) ctx.outcome->channels_last = true;

@@ -7,6 +7,7 @@
 
 #include "backends/cuda/cudnn/quantized_conv_rules.h"
 #include "backends/quantized_nets.h"
+#include "common/unverified.h"
 #include "passes/pass.h"
 
 namespace kiln {
@@ -15,7 +16,7 @@ namespace {
 using ir::OpKind;
 
 // Quantized convolutions take the NHWC form only when asked for (layout = nhwc) until their NHWC
-// kernels have run on a GPU (kQuantizedNhwcVerified in the layout pass): these tests ask, unless
+// kernels have run on a GPU (kQuantizedNhwcEnabled in the layout pass): these tests ask, unless
 // they set a layout themselves.
 ir::Graph cuda_pipeline(const Network& net, BuilderConfig cfg) {
   cfg.backend = "cuda";
@@ -72,8 +73,9 @@ TEST(QuantizedPlan, NchwSwitchKeepsQuantizedConvsChannelsFirst) {
 }
 
 // The auto layout keeps quantized convolutions channels-first while their NHWC kernels have not
-// run on a GPU (kQuantizedNhwcVerified): the CUDA plan of an int8 CNN is the NCHW one.
+// run on a GPU (kQuantizedNhwcEnabled): the CUDA plan of an int8 CNN is the NCHW one.
 TEST(QuantizedPlan, AutoLayoutKeepsQuantizedConvsChannelsFirstUntilVerified) {
+  if (kUnverifiedKernelsOn) GTEST_SKIP() << "built with kUnverifiedKernelsOn (common/unverified.h)";
   Network net = testing::qconv_chain_net(2, 8, 6, 2);
   BuilderConfig cfg = testing::int8_config();
   cfg.backend = "cuda";

@@ -18,10 +18,12 @@
 #include "backends/cuda/cudnn/conv_problem.h"
 #include "backends/cuda/fusion.h"
 #include "backends/cuda/tactics.h"
+#include "common/unverified.h"
 
 namespace kiln::cuda {
-// See tune_fast: flip when CudaVision.* (test_cuda_vision) has passed on a GPU.
-constexpr bool kVisionKernelsVerified = false;
+// See tune_fast. KILN_UNVERIFIED (common/unverified.h): true once CudaVision.* (test_cuda_vision)
+// has passed on a GPU.
+constexpr bool kVisionKernelsEnabled = kUnverifiedKernelsOn;
 
 namespace {
 
@@ -353,10 +355,10 @@ Expected<std::pair<int64_t, float>> tune_fast(const ConvProblem& p, const Epilog
   const std::string& only = ctx.conv_impl;
   // Kernels that have not yet run on a GPU (KILN_UNVERIFIED: the shared-memory depthwise tiles and
   // composed activations inside cuDNN graphs) are timed only when conv_impl names them
-  // ("depthwise:16", "graph:fused"); flip after test_cuda_vision passes on a GPU.
+  // ("depthwise:16", "graph:fused") until kVisionKernelsEnabled.
   const bool composed_act = graph_activation_steps(epi.activation).size() > 1;
   auto consider = [&](int64_t tactic, const Expected<float>& ms) {
-    if (!kVisionKernelsVerified) {
+    if (!kVisionKernelsEnabled) {
       if (tactic >= kDepthwiseTactic && depthwise_tile(tactic) == 16 && only != "depthwise:16")
         return;
       if (composed_act && tactic >= kGraphTactic && tactic < kGraphNoActTactic &&

@@ -37,11 +37,13 @@
 #include <vector>
 
 #include "backends/cuda/kernels/attention_common.cuh"
+#include "common/unverified.h"
 
 namespace kiln::cuda {
 using namespace attn;
-// The split-K decode path (see set_up's p.decode); off until it has run on a GPU.
-constexpr bool kDecodeKernelVerified = false;
+// The split-K decode path (see set_up's p.decode). KILN_UNVERIFIED (common/unverified.h): true once
+// CudaDecodeAttention.* (test_cuda_kv_cache) has passed on a GPU.
+constexpr bool kDecodeKernelEnabled = kUnverifiedKernelsOn;
 
 namespace {
 
@@ -181,9 +183,8 @@ Status analyze(const ir::Layer& layer, std::span<const TensorView> in,
     // One block per (query tile, batch index): the grid must fit gridDim.x.
     p.flash = p.num_q_tiles == 0 || p.batch_volume <= static_cast<int64_t>(INT_MAX) / p.num_q_tiles;
     // A few query rows over keys (a decode step over the KV cache): split-K over the keys.
-    // KILN_UNVERIFIED: the split-K decode kernel (attention_decode.cu) has not yet run on a GPU;
-    // flip kDecodeKernelVerified when CudaDecodeAttention.* (test_cuda_kv_cache) has passed.
-    p.decode = kDecodeKernelVerified && p.flash && p.lq >= 1 && p.lq <= kDecodeMaxQ && p.lk >= 1 &&
+    // Off until its GPU tests have passed (kDecodeKernelEnabled).
+    p.decode = kDecodeKernelEnabled && p.flash && p.lq >= 1 && p.lq <= kDecodeMaxQ && p.lk >= 1 &&
                decode_head_dim(p.e) &&
                p.batch_volume <= static_cast<int64_t>(INT_MAX) / kDecodeMaxSplits;
   }
