@@ -137,6 +137,12 @@ std::vector<Case> attention_cases() {
         {D({1, 4, 1, 8}, {2, 4, 5, 8}, {3, 4, 9, 8}), D({1, 2, 1, 8}, {2, 2, 5, 8}, {3, 2, 9, 8}),
          D({1, 2, 1, 8}, {2, 2, 5, 8}, {3, 2, 9, 8}),
          D({1, 1, 1, 1}, {2, 1, 5, 5}, {3, 1, 9, 9}, at::kBool, Gen::kMask)}));
+  // enable_gqa with dynamic dims and as many query heads as key/value heads (a group of 1).
+  c.push_back(
+      C("sdpa_gqa_equal_heads_dynamic", {sdpa},
+        "torch.scaled_dot_product_attention(x, y, z, enable_gqa=True)",
+        {D({1, 2, 1, 8}, {2, 2, 5, 8}, {3, 2, 9, 8}), D({1, 2, 1, 8}, {2, 2, 5, 8}, {3, 2, 9, 8}),
+         D({1, 2, 1, 8}, {2, 2, 5, 8}, {3, 2, 9, 8})}));
   c.push_back(
       C("sdpa_dynamic_seq_causal", {sdpa},
         "torch.scaled_dot_product_attention(x, y, z, is_causal=True)",

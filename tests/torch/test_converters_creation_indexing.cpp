@@ -241,6 +241,14 @@ def forward(self, x, s):
 )",
                 {dyn({1, 5}, {2, 5}, {4, 5}), dyn({1, 2}, {2, 2}, {4, 2})},
                 {{at::randn({1, 5}), at::randn({1, 2})}, {at::randn({4, 5}), at::randn({4, 2})}});
+  // Negative constant starts along a dynamic dim wrap at run time (they failed to build before).
+  check_dynamic(R"(
+def forward(self, x, s, t):
+    return torch.slice_scatter(x, s, 1, -3, None), torch.select_scatter(x, t, 1, -2)
+)",
+                {dyn({2, 4}, {2, 6}, {2, 9}), dyn({2, 3}, {2, 3}, {2, 3}), dyn({2}, {2}, {2})},
+                {{at::randn({2, 4}), at::randn({2, 3}), at::randn({2})},
+                 {at::randn({2, 9}), at::randn({2, 3}), at::randn({2})}});
 }
 
 TEST(IndexingConverters, FlipRollTriangles) {
