@@ -16,6 +16,16 @@ struct DeviceBuffer {
 
 }  // namespace
 
+std::string describe_on_cuda(const Network& net, BuilderConfig cfg) {
+  cfg.backend = "cuda";
+  auto plan = Builder::build(net, cfg);
+  EXPECT_TRUE(plan.ok()) << plan.status().to_string();
+  if (!plan.ok()) return {};
+  auto e = Runtime::load(plan->bytes);
+  EXPECT_TRUE(e.ok()) << e.status().to_string();
+  return e.ok() ? (*e)->describe() : std::string();
+}
+
 bool gpu_available() {
   int n = 0;
   return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;

@@ -30,6 +30,10 @@ Expected<std::vector<HostTensor>> run_cuda_engine(const Engine& engine,
                                                   int profile = 0, bool cuda_graphs = true,
                                                   int runs = 1, void* stream = nullptr);
 
+/// Builds `net` for the cuda backend (cfg.backend is set) and returns the loaded engine's
+/// describe() (kernels, tactics, fused layers); "" after a failed build or load, which it reports.
+std::string describe_on_cuda(const Network& net, BuilderConfig cfg = {});
+
 bool gpu_available();
 
 }  // namespace kiln::testing

@@ -13,14 +13,8 @@ using testing::random_tensor;
 
 std::string describe_cuda(const Network& net, const BuildSwitches& switches = {}) {
   BuilderConfig cfg;
-  cfg.backend = "cuda";
   cfg.switches = switches;
-  auto plan = Builder::build(net, cfg);
-  EXPECT_TRUE(plan.ok()) << plan.status().to_string();
-  if (!plan.ok()) return {};
-  auto e = Runtime::load(plan->bytes);
-  EXPECT_TRUE(e.ok());
-  return e.ok() ? (*e)->describe() : std::string();
+  return testing::describe_on_cuda(net, cfg);
 }
 
 TEST(CudaFusion, ConvAddReluVariants) {

@@ -9,16 +9,6 @@ namespace {
 using testing::expect_cuda_matches_cpu;
 using testing::random_tensor;
 
-std::string describe_cuda(const Network& net, BuilderConfig cfg = {}) {
-  cfg.backend = "cuda";
-  auto plan = Builder::build(net, cfg);
-  EXPECT_TRUE(plan.ok()) << plan.status().to_string();
-  if (!plan.ok()) return {};
-  auto e = Runtime::load(plan->bytes);
-  EXPECT_TRUE(e.ok()) << e.status().to_string();
-  return e.ok() ? (*e)->describe() : std::string();
-}
-
 int count(const std::string& s, const std::string& what) {
   int n = 0;
   for (size_t p = s.find(what); p != std::string::npos; p = s.find(what, p + 1)) ++n;
@@ -53,7 +43,7 @@ TEST(CudaPointwiseFusion, ChainsWithSeveralOutputsAndDynamicBatch) {
         expect_cuda_matches_cpu(
             net, {random_tensor(dt, {n, 16, inner}), random_tensor(dt, {n, 16, inner})}, cfg);
       }
-      std::string d = describe_cuda(net, cfg);
+      std::string d = testing::describe_on_cuda(net, cfg);
       EXPECT_EQ(count(d, "cuda.pointwise[mul+add+gelu+add+mul]"), 1) << d;
     }
   }
@@ -85,7 +75,7 @@ TEST(CudaPointwiseFusion, BroadcastPatternsAndBoolConditions) {
         net, {random_tensor(dt, {2, 24, 7, 16}), random_tensor(dt, {2, 24, 1, 1}),
               random_tensor(DataType::kBool, {2, 1, 1, 16}),
               random_tensor(DataType::kFloat32, {2, 24, 7, 16})});
-    std::string d = describe_cuda(net);
+    std::string d = testing::describe_on_cuda(net);
     EXPECT_GE(count(d, "cuda.pointwise["), 1) << d;
   }
 }
@@ -143,7 +133,7 @@ TEST(CudaPointwiseFusion, EveryOpMatchesTheReference) {
     std::vector<HostTensor> in{random_tensor(dt, {3, 40}), random_tensor(dt, {1, 40}, 0.5, 1.0),
                                random_tensor(dt, {3, 1}, 0.5, 1.0)};
     expect_cuda_matches_cpu(net, in, cfg);
-    std::string d = describe_cuda(net, cfg);
+    std::string d = testing::describe_on_cuda(net, cfg);
     EXPECT_GE(count(d, "cuda.pointwise["), outputs - 2) << d;
   }
 }

@@ -9,15 +9,6 @@ namespace {
 using testing::expect_cuda_matches_cpu;
 using testing::random_tensor;
 
-std::string describe_cuda(const Network& net, const BuilderConfig& cfg) {
-  auto plan = Builder::build(net, cfg);
-  EXPECT_TRUE(plan.ok()) << plan.status().to_string();
-  if (!plan.ok()) return {};
-  auto e = Runtime::load(plan->bytes);
-  EXPECT_TRUE(e.ok());
-  return e.ok() ? (*e)->describe() : std::string();
-}
-
 // Dense convolutions (1x1 and a strided 3x3; even and odd channel counts) with bias, an optional
 // residual and a hard activation, channels-last, dynamic batch; each cuDNN graph variant.
 TEST(CudaVision, HardActivationsInConvolutionGraphs) {
@@ -66,7 +57,7 @@ TEST(CudaVision, HardActivationsInConvolutionGraphs) {
             if (c.residual) inputs.push_back(random_tensor(dt, {n, c.cout, oh, oh}, -3.0, 3.0));
             expect_cuda_matches_cpu(net, inputs, cfg);
           }
-          std::string d = describe_cuda(net, cfg);
+          std::string d = testing::describe_on_cuda(net, cfg);
           EXPECT_NE(d.find(act == UnaryOp::kHardSwish ? "+hardswish" : "+hardsigmoid"),
                     std::string::npos)
               << d;
@@ -121,7 +112,7 @@ TEST(CudaVision, SqueezeExcitationBlock) {
     for (int64_t n : {8, 1, 9})
       expect_cuda_matches_cpu(net, {random_tensor(dt, {n, cin, hw, hw})}, cfg);
     if (dt != DataType::kFloat32) {
-      std::string desc = describe_cuda(net, cfg);
+      std::string desc = testing::describe_on_cuda(net, cfg);
       EXPECT_NE(desc.find("+hardsigmoid"), std::string::npos) << desc;
     }
   }
@@ -178,7 +169,7 @@ TEST(CudaVision, DepthwiseSharedMemoryTiles) {
         expect_cuda_matches_cpu(net, inputs, cfg);
       }
       if (dt != DataType::kFloat32 && c.c % 8 == 0) {
-        std::string d = describe_cuda(net, cfg);
+        std::string d = testing::describe_on_cuda(net, cfg);
         EXPECT_NE(d.find("depthwise_nhwc_tile16"), std::string::npos) << d;
       }
     }

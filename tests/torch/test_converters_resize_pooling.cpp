@@ -7,10 +7,8 @@
 namespace kiln {
 namespace {
 
-using namespace vision_checks;  // NOLINT(google-build-using-namespace): the shared checks
-using testing::cpu_spec;
-using testing::expect_compiles_and_matches;
-using testing::module_from_source;
+using namespace vision_checks;  // NOLINT(google-build-using-namespace): the shared checks (and the
+                                // torch_test_util helpers it brings in)
 
 // ==== resize / pad
 // ======================================================================================
